@@ -1,1 +1,263 @@
-//! (being written)
+//! The mail outbox: one row per mail, delivered at least once with retries, dead after
+//! the attempt budget.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::lease::Lease;
+use super::retry::{RetryDecision, RetryPolicy};
+use super::user::{Email, Locale};
+use super::{InvalidTransition, MailId, Timestamp};
+
+/// Where a mail stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailStatus {
+    /// Waiting for its first attempt.
+    Pending,
+    /// Claimed by a worker (under a lease).
+    Sending,
+    /// Accepted by the mail server.
+    Sent,
+    /// A transient failure; waits until `next_attempt_at`.
+    Retrying,
+    /// Gave up (permanent failure or budget spent); an admin may retry.
+    Dead,
+}
+
+impl MailStatus {
+    /// Every status.
+    pub const ALL: [MailStatus; 5] = [
+        Self::Pending,
+        Self::Sending,
+        Self::Sent,
+        Self::Retrying,
+        Self::Dead,
+    ];
+
+    /// Stable snake_case name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Retrying => "retrying",
+            Self::Dead => "dead",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(input: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == input)
+    }
+}
+
+impl fmt::Display for MailStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A mail to be queued. The idempotency key makes enqueueing the same mail twice a
+/// no-op (the store returns the first one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutgoingMail {
+    /// Unique per logical mail, e.g. `login-code:<challenge id>`.
+    pub idempotency_key: String,
+    /// Recipient.
+    pub to: Email,
+    /// What the mail is about (`login_code`, `turn_completed`, ...), for filtering.
+    pub kind: String,
+    /// Recipient's locale (already applied to the bodies).
+    pub locale: Locale,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text_body: String,
+    /// Optional HTML alternative.
+    pub html_body: Option<String>,
+}
+
+/// One mail in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailDelivery {
+    /// Stable id.
+    pub id: MailId,
+    /// The mail itself.
+    pub mail: OutgoingMail,
+    /// Status.
+    pub status: MailStatus,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When the next attempt is due (pending and retrying rows).
+    pub next_attempt_at: Timestamp,
+    /// The claim, while `sending`.
+    pub lease: Option<Lease>,
+    /// The last failure, as the server or transport put it.
+    pub last_error: Option<String>,
+    /// When it was queued.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+    /// When the server accepted it.
+    pub sent_at: Option<Timestamp>,
+}
+
+impl MailDelivery {
+    /// A freshly queued mail, due at once.
+    pub fn new(id: MailId, mail: OutgoingMail, now: Timestamp) -> Self {
+        Self {
+            id,
+            mail,
+            status: MailStatus::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            lease: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+            sent_at: None,
+        }
+    }
+
+    /// Whether a worker may claim it at `now`: pending or retrying and due, or sending
+    /// with a lapsed lease (its worker died mid-attempt).
+    pub fn is_claimable_at(&self, now: Timestamp) -> bool {
+        match self.status {
+            MailStatus::Pending | MailStatus::Retrying => self.next_attempt_at <= now,
+            MailStatus::Sending => self.lease.is_none_or(|l| !l.is_held_at(now)),
+            MailStatus::Sent | MailStatus::Dead => false,
+        }
+    }
+
+    /// The outcome of a failed attempt under `policy`: `Retrying` with the next attempt
+    /// time, or `Dead`. `permanent` failures (a 5xx reply) are dead at once.
+    pub fn after_failure(
+        &self,
+        policy: &RetryPolicy,
+        permanent: bool,
+        jitter: f64,
+        now: Timestamp,
+    ) -> MailFailureOutcome {
+        if permanent {
+            return MailFailureOutcome::Dead;
+        }
+        match policy.after_failure(self.attempts, jitter) {
+            RetryDecision::RetryAfter(delay) => MailFailureOutcome::Retry {
+                next_attempt_at: now + delay,
+            },
+            RetryDecision::GiveUp => MailFailureOutcome::Dead,
+        }
+    }
+
+    /// Checks that an admin may re-queue it (only dead mail).
+    pub fn check_retry(&self) -> Result<(), InvalidTransition> {
+        if self.status == MailStatus::Dead {
+            Ok(())
+        } else {
+            Err(InvalidTransition::new("mail", self.status, MailStatus::Pending, "admin"))
+        }
+    }
+}
+
+/// Where a failed attempt leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailFailureOutcome {
+    /// Try again at this instant.
+    Retry {
+        /// When.
+        next_attempt_at: Timestamp,
+    },
+    /// Give up.
+    Dead,
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// Accepted by the server.
+    Sent,
+    /// Failed in a way worth retrying (4xx, connection refused, timeout).
+    Transient,
+    /// Failed for good (5xx, bad address).
+    Permanent,
+}
+
+impl AttemptOutcome {
+    /// Stable name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Transient => "transient",
+            Self::Permanent => "permanent",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(input: &str) -> Option<Self> {
+        [Self::Sent, Self::Transient, Self::Permanent]
+            .into_iter()
+            .find(|s| s.as_str() == input)
+    }
+}
+
+/// One recorded attempt of a mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailAttempt {
+    /// The mail.
+    pub mail_id: MailId,
+    /// 1-based attempt number.
+    pub number: u32,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+    /// The server's reply or the transport error.
+    pub detail: String,
+    /// When it ended.
+    pub at: Timestamp,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use uuid::Uuid;
+
+    #[test]
+    fn claimability_and_failures() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mail = OutgoingMail {
+            idempotency_key: "k".into(),
+            to: Email::parse("a@b.c").unwrap(),
+            kind: "login_code".into(),
+            locale: Locale::default(),
+            subject: "s".into(),
+            text_body: "t".into(),
+            html_body: None,
+        };
+        let mut d = MailDelivery::new(MailId::from_uuid(Uuid::nil()), mail, now);
+        assert!(d.is_claimable_at(now));
+        d.status = MailStatus::Sending;
+        d.lease = Some(Lease::new(
+            crate::domain::LeaseToken::from_uuid(Uuid::nil()),
+            now,
+            TimeDelta::seconds(30),
+        ));
+        assert!(!d.is_claimable_at(now + TimeDelta::seconds(29)));
+        assert!(d.is_claimable_at(now + TimeDelta::seconds(30)));
+        let policy = RetryPolicy::new(TimeDelta::seconds(10), TimeDelta::seconds(60), 2).unwrap();
+        d.attempts = 1;
+        assert_eq!(
+            d.after_failure(&policy, false, 0.5, now),
+            MailFailureOutcome::Retry { next_attempt_at: now + TimeDelta::seconds(10) }
+        );
+        assert_eq!(d.after_failure(&policy, true, 0.5, now), MailFailureOutcome::Dead);
+        d.attempts = 2;
+        assert_eq!(d.after_failure(&policy, false, 0.5, now), MailFailureOutcome::Dead);
+        assert!(d.check_retry().is_err());
+        d.status = MailStatus::Dead;
+        assert!(d.check_retry().is_ok());
+    }
+}

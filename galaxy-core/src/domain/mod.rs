@@ -10,6 +10,7 @@ pub mod error;
 pub mod game;
 pub mod health;
 pub mod ids;
+pub mod lease;
 pub mod mail;
 pub mod notification;
 pub mod page;

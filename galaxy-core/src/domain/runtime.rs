@@ -1,1 +1,349 @@
-//! (being written)
+//! The runtime side of a game: its engine container record, durable runtime jobs and the
+//! pure rules of the turn scheduler.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::game::EngineName;
+use super::lease::Lease;
+use super::schedule::TurnSchedule;
+use super::{GameId, InvalidTransition, JobId, Timestamp};
+
+/// Where a game's engine container stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuntimeStatus {
+    /// Record made, no container yet.
+    Pending,
+    /// Container being created, started and initialised.
+    Starting,
+    /// Engine up and initialised.
+    Running,
+    /// Being stopped.
+    Stopping,
+    /// Container stopped, still present.
+    Stopped,
+    /// Container gone.
+    Removed,
+    /// Start or run failed.
+    Failed,
+}
+
+impl RuntimeStatus {
+    /// Every status.
+    pub const ALL: [RuntimeStatus; 7] = [
+        Self::Pending,
+        Self::Starting,
+        Self::Running,
+        Self::Stopping,
+        Self::Stopped,
+        Self::Removed,
+        Self::Failed,
+    ];
+
+    /// Stable snake_case name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::Removed => "removed",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(input: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == input)
+    }
+
+    /// Whether `self -> to` is allowed: the life line `pending -> starting -> running ->
+    /// stopping -> stopped -> removed`, `failed` from any live status, a retry from
+    /// `failed` or `stopped` back to `starting`, and `removed` from anywhere but itself
+    /// (the reconciler finds a container gone).
+    pub fn allows(self, to: RuntimeStatus) -> bool {
+        use RuntimeStatus::*;
+        match (self, to) {
+            (Pending, Starting) | (Starting, Running) | (Running, Stopping) => true,
+            (Stopping, Stopped) | (Stopped, Removed) => true,
+            (Pending | Starting | Running | Stopping, Failed) => true,
+            (Failed | Stopped, Starting) => true,
+            (from, Removed) => from != Removed,
+            _ => false,
+        }
+    }
+
+    /// Checks a transition.
+    pub fn check(self, to: RuntimeStatus) -> Result<(), InvalidTransition> {
+        if self.allows(to) {
+            Ok(())
+        } else {
+            Err(InvalidTransition::new("runtime", self, to, "runtime"))
+        }
+    }
+}
+
+impl fmt::Display for RuntimeStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The container and endpoint a running game is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeBinding {
+    /// The runtime's container (or process) id.
+    pub container_id: String,
+    /// Base URL of the engine's HTTP contract, e.g. `http://127.0.0.1:40123`.
+    pub engine_endpoint: String,
+}
+
+/// One game's runtime record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeRecord {
+    /// The game (one record per game).
+    pub game_id: GameId,
+    /// Status.
+    pub status: RuntimeStatus,
+    /// Which registered engine runs it.
+    pub engine: EngineName,
+    /// Set once the container is up.
+    pub binding: Option<RuntimeBinding>,
+    /// The last turn the engine completed (0 after init).
+    pub current_turn: u32,
+    /// When the scheduler runs the next turn; `None` while not scheduled.
+    pub next_turn_at: Option<Timestamp>,
+    /// Set by force-next-turn: the next scheduled tick is consumed without a turn.
+    pub skip_next_tick: bool,
+    /// The scheduler's claim while a turn runs.
+    pub turn_lease: Option<Lease>,
+    /// Whether the last health verdict was healthy.
+    pub healthy: bool,
+    /// Creation instant.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// What the scheduler does with a due game.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueAction {
+    /// Run turn `expected_turn` now, then schedule the next at `next_turn_at`.
+    RunTurn {
+        /// The turn number the engine is asked to run.
+        expected_turn: u32,
+        /// The next firing after now.
+        next_turn_at: Option<Timestamp>,
+    },
+    /// A forced turn already ran: consume the skip flag, run nothing, reschedule.
+    Skip {
+        /// The next firing after now.
+        next_turn_at: Option<Timestamp>,
+    },
+}
+
+impl RuntimeRecord {
+    /// A new pending record.
+    pub fn new(game_id: GameId, engine: EngineName, now: Timestamp) -> Self {
+        Self {
+            game_id,
+            status: RuntimeStatus::Pending,
+            engine,
+            binding: None,
+            current_turn: 0,
+            next_turn_at: None,
+            skip_next_tick: false,
+            turn_lease: None,
+            healthy: true,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Whether the scheduler may claim it at `now`: running, due, and not held by
+    /// another scheduler's live lease.
+    pub fn is_due_at(&self, now: Timestamp) -> bool {
+        self.status == RuntimeStatus::Running
+            && self.next_turn_at.is_some_and(|at| at <= now)
+            && self.turn_lease.is_none_or(|l| !l.is_held_at(now))
+    }
+
+    /// Decides what a due tick does. The next turn is always scheduled after `now`, not
+    /// after the missed firing, so after downtime at most one catch-up turn runs.
+    pub fn on_due(&self, schedule: &TurnSchedule, now: Timestamp) -> DueAction {
+        let next_turn_at = schedule.next_after(now);
+        if self.skip_next_tick {
+            DueAction::Skip { next_turn_at }
+        } else {
+            DueAction::RunTurn {
+                expected_turn: self.current_turn + 1,
+                next_turn_at,
+            }
+        }
+    }
+}
+
+/// What a runtime job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Create and start the container, wait for the engine, initialise it.
+    Start,
+    /// Stop and remove the container.
+    Stop,
+    /// Restart the container.
+    Restart,
+}
+
+impl JobKind {
+    /// Stable name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Stop => "stop",
+            Self::Restart => "restart",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(input: &str) -> Option<Self> {
+        [Self::Start, Self::Stop, Self::Restart]
+            .into_iter()
+            .find(|k| k.as_str() == input)
+    }
+}
+
+/// Where a runtime job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Waiting for a worker.
+    Queued,
+    /// Claimed by a worker (under a lease); a lapsed lease makes it claimable again.
+    Running,
+    /// Done.
+    Succeeded,
+    /// Done, unsuccessfully; `error` says why.
+    Failed,
+}
+
+impl JobStatus {
+    /// Stable name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(input: &str) -> Option<Self> {
+        [Self::Queued, Self::Running, Self::Succeeded, Self::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == input)
+    }
+}
+
+/// A durable runtime job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeJob {
+    /// Stable id.
+    pub id: JobId,
+    /// The game.
+    pub game_id: GameId,
+    /// What to do.
+    pub kind: JobKind,
+    /// Unique per logical request (e.g. `start:<game>:<attempt>`): enqueueing twice
+    /// returns the first job.
+    pub idempotency_key: String,
+    /// Status.
+    pub status: JobStatus,
+    /// Claims so far (a crash mid-job shows as more than one).
+    pub attempts: u32,
+    /// When it may run.
+    pub run_after: Timestamp,
+    /// The claim while running.
+    pub lease: Option<Lease>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Creation instant.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+impl RuntimeJob {
+    /// A new queued job, runnable at once.
+    pub fn new(id: JobId, game_id: GameId, kind: JobKind, idempotency_key: String, now: Timestamp) -> Self {
+        Self {
+            id,
+            game_id,
+            kind,
+            idempotency_key,
+            status: JobStatus::Queued,
+            attempts: 0,
+            run_after: now,
+            lease: None,
+            error: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Whether a worker may claim it at `now`.
+    pub fn is_claimable_at(&self, now: Timestamp) -> bool {
+        match self.status {
+            JobStatus::Queued => self.run_after <= now,
+            JobStatus::Running => self.lease.is_none_or(|l| !l.is_held_at(now)),
+            JobStatus::Succeeded | JobStatus::Failed => false,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use uuid::Uuid;
+
+    #[test]
+    fn at_most_one_catch_up_turn_and_skip_flag() {
+        let schedule = TurnSchedule::parse("0 18 * * *").unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+        let mut r = RuntimeRecord::new(GameId::from_uuid(Uuid::nil()), EngineName::reference(), now);
+        r.status = RuntimeStatus::Running;
+        r.current_turn = 3;
+        // Down for three days: three firings missed.
+        r.next_turn_at = Some(now - TimeDelta::days(3));
+        assert!(r.is_due_at(now));
+        let tonight = Utc.with_ymd_and_hms(2026, 11, 25, 18, 0, 0).unwrap();
+        assert_eq!(
+            r.on_due(&schedule, now),
+            DueAction::RunTurn { expected_turn: 4, next_turn_at: Some(tonight) }
+        );
+        r.skip_next_tick = true;
+        assert_eq!(r.on_due(&schedule, now), DueAction::Skip { next_turn_at: Some(tonight) });
+        r.status = RuntimeStatus::Stopped;
+        assert!(!r.is_due_at(now));
+    }
+
+    #[test]
+    fn runtime_table() {
+        use RuntimeStatus::*;
+        assert!(Pending.allows(Starting));
+        assert!(Failed.allows(Starting));
+        assert!(Running.allows(Removed));
+        assert!(!Removed.allows(Removed));
+        assert!(!Removed.allows(Starting));
+        assert!(!Running.allows(Pending));
+        for s in RuntimeStatus::ALL {
+            assert_eq!(RuntimeStatus::parse(s.as_str()), Some(s));
+        }
+    }
+}
