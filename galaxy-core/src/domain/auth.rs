@@ -113,7 +113,7 @@ impl fmt::Debug for SessionToken {
 }
 
 /// The SHA-256 of a secret; compared in constant time.
-#[derive(Clone, Copy, Eq, Hash)]
+#[derive(Clone, Copy, Eq)]
 pub struct SecretHash([u8; 32]);
 
 impl SecretHash {
@@ -362,12 +362,21 @@ mod tests {
         assert_eq!(c.check(&wrong, now), CodeCheck::Rejected { remaining: 2 });
         assert_eq!(c.check(&wrong, now), CodeCheck::Rejected { remaining: 1 });
         assert_eq!(c.check(&wrong, now), CodeCheck::Locked);
-        assert_eq!(c.check(&right, now), CodeCheck::NotIssued(ChallengeStatus::Locked));
+        assert_eq!(
+            c.check(&right, now),
+            CodeCheck::NotIssued(ChallengeStatus::Locked)
+        );
 
         let mut c = challenge("123456", now);
-        assert_eq!(c.check(&right, now + TimeDelta::minutes(10)), CodeCheck::Expired);
+        assert_eq!(
+            c.check(&right, now + TimeDelta::minutes(10)),
+            CodeCheck::Expired
+        );
         let mut c = challenge("123456", now);
         assert_eq!(c.check(&right, now), CodeCheck::Accepted);
-        assert_eq!(c.check(&right, now), CodeCheck::NotIssued(ChallengeStatus::Consumed));
+        assert_eq!(
+            c.check(&right, now),
+            CodeCheck::NotIssued(ChallengeStatus::Consumed)
+        );
     }
 }

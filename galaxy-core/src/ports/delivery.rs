@@ -1,0 +1,215 @@
+//! Ports for delivery: the mail outbox and its mailer, notifications, push.
+
+use async_trait::async_trait;
+
+use super::{BoxError, StoreError};
+use crate::domain::lease::ClaimRequest;
+use crate::domain::mail::{MailAttempt, MailDelivery, MailStatus, OutgoingMail};
+use crate::domain::notification::{NotificationIntent, NotificationRoute, RouteStatus};
+use crate::domain::page::{Page, PageRequest};
+use crate::domain::{IntentId, LeaseToken, MailId, RouteId, Timestamp, UserId};
+
+/// Where a mail goes after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailNext {
+    /// Delivered.
+    Sent,
+    /// Try again at this instant.
+    Retry(Timestamp),
+    /// Give up.
+    Dead,
+    /// Not attempted (shutdown): back to `pending`, due at this instant, without
+    /// counting the claim as an attempt.
+    Release(Timestamp),
+}
+
+/// The mail outbox.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait MailStore: Send + Sync {
+    /// Queues a mail; when one with the same idempotency key exists, returns it and
+    /// queues nothing.
+    async fn enqueue_mail(&self, delivery: &MailDelivery) -> Result<MailDelivery, StoreError>;
+    /// Reads one mail.
+    async fn get_mail(&self, id: MailId) -> Result<MailDelivery, StoreError>;
+    /// Lists mail, optionally of one status, by creation order.
+    async fn list_mail(
+        &self,
+        status: Option<MailStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<MailDelivery>, StoreError>;
+    /// Claims up to `limit` claimable mails (see `MailDelivery::is_claimable_at`),
+    /// oldest due first; each becomes `sending` with the claim's lease and one more
+    /// attempt counted. Concurrent claimers never receive the same mail.
+    async fn claim_mail(&self, claim: &ClaimRequest) -> Result<Vec<MailDelivery>, StoreError>;
+    /// Records the attempt (if any) and moves the mail on; `Conflict` when `token` no
+    /// longer holds its lease.
+    async fn finish_mail_attempt(
+        &self,
+        id: MailId,
+        token: LeaseToken,
+        attempt: Option<MailAttempt>,
+        next: MailNext,
+        at: Timestamp,
+    ) -> Result<MailDelivery, StoreError>;
+    /// Every recorded attempt of a mail, in order.
+    async fn mail_attempts(&self, id: MailId) -> Result<Vec<MailAttempt>, StoreError>;
+    /// Re-queues a dead mail with a fresh attempt budget (`Conflict` unless dead).
+    async fn retry_dead_mail(&self, id: MailId, at: Timestamp) -> Result<MailDelivery, StoreError>;
+    /// How many mails are in each status (queue depth).
+    async fn count_mail_by_status(&self) -> Result<Vec<(MailStatus, u64)>, StoreError>;
+}
+
+/// Why the mailer could not deliver.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MailerError {
+    /// Worth retrying (4xx reply, refused connection, timeout).
+    #[error("transient mail failure: {0}")]
+    Transient(String),
+    /// Not worth retrying (5xx reply, invalid address).
+    #[error("permanent mail failure: {0}")]
+    Permanent(String),
+}
+
+impl MailerError {
+    /// Whether retrying may help.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Permanent(_))
+    }
+}
+
+/// Sends one mail (SMTP, a file, a provider API...).
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends; on success returns the server's reply (recorded with the attempt).
+    async fn send(&self, mail: &OutgoingMail) -> Result<String, MailerError>;
+}
+
+/// Whether an intent was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntentInsert {
+    /// Stored with its routes.
+    Inserted,
+    /// An intent with the same idempotency key existed (its id); nothing stored.
+    Duplicate(IntentId),
+}
+
+/// Where a route goes after a dispatch attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteNext {
+    /// Handed on.
+    Delivered,
+    /// Try again at this instant.
+    Retry {
+        /// When.
+        at: Timestamp,
+        /// Why it failed.
+        error: String,
+    },
+    /// Give up: the route becomes a dead letter.
+    DeadLetter {
+        /// Why it failed.
+        error: String,
+    },
+}
+
+/// Notification intents, their routes and dead letters.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    /// Stores an intent and its routes atomically, unless the idempotency key is taken.
+    async fn insert_intent(
+        &self,
+        intent: &NotificationIntent,
+        routes: &[NotificationRoute],
+    ) -> Result<IntentInsert, StoreError>;
+    /// Reads one intent.
+    async fn get_intent(&self, id: IntentId) -> Result<NotificationIntent, StoreError>;
+    /// Lists routes, optionally of one status (`dead_letter` lists dead letters).
+    async fn list_routes(
+        &self,
+        status: Option<RouteStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<NotificationRoute>, StoreError>;
+    /// Claims up to `limit` claimable routes, oldest due first, counting an attempt.
+    async fn claim_routes(
+        &self,
+        claim: &ClaimRequest,
+    ) -> Result<Vec<NotificationRoute>, StoreError>;
+    /// Ends a dispatch attempt; `Conflict` when `token` no longer holds the lease.
+    async fn finish_route(
+        &self,
+        id: RouteId,
+        token: LeaseToken,
+        next: &RouteNext,
+        at: Timestamp,
+    ) -> Result<NotificationRoute, StoreError>;
+    /// Re-queues a dead letter with a fresh budget (`Conflict` unless dead-lettered).
+    async fn retry_dead_letter(
+        &self,
+        id: RouteId,
+        at: Timestamp,
+    ) -> Result<NotificationRoute, StoreError>;
+}
+
+/// A notification as a service raises it (the notification service fills in id, time
+/// and routes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotification {
+    /// What it is about.
+    pub kind: crate::domain::notification::NotificationKind,
+    /// Unique per logical notification.
+    pub idempotency_key: String,
+    /// Who gets it.
+    pub recipients: Vec<UserId>,
+    /// The game concerned.
+    pub game_id: Option<crate::domain::GameId>,
+    /// Template and payload data.
+    pub payload: serde_json::Value,
+}
+
+/// Why a notification could not be raised.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotifyError {
+    /// Storing it failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The narrow port every service uses to raise notifications; the notification service
+/// implements it. Raising the same idempotency key twice is a no-op.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Raises a notification.
+    async fn notify(&self, notification: NewNotification) -> Result<(), NotifyError>;
+}
+
+/// Why a push event could not be published.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PushError {
+    /// The push service is shutting down or unreachable.
+    #[error("push unavailable: {source}")]
+    Unavailable {
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// Publishes push events to connected gateways.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait PushPublisher: Send + Sync {
+    /// Publishes one event for `user_ids`; returns the event's opaque cursor.
+    async fn publish(
+        &self,
+        user_ids: &[UserId],
+        kind: &str,
+        payload: &serde_json::Value,
+    ) -> Result<String, PushError>;
+}

@@ -1,0 +1,166 @@
+//! Ports for games, applications and the Race Name Directory.
+
+use async_trait::async_trait;
+
+use super::StoreError;
+use crate::domain::application::{Application, ApplicationStatus};
+use crate::domain::game::{Game, GameStatus, GameTransition, GameTrigger, Visibility};
+use crate::domain::page::{Page, PageRequest};
+use crate::domain::race_name::{RaceNameEntry, RaceNameKey, RaceNameStatus};
+use crate::domain::{ApplicationId, GameId, Timestamp, UserId};
+
+/// Which games to list. Empty fields do not filter.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GameFilter {
+    /// Only games in one of these statuses.
+    pub statuses: Vec<GameStatus>,
+    /// Only games with this visibility.
+    pub visibility: Option<Visibility>,
+    /// Only games hosted by this user.
+    pub host: Option<UserId>,
+}
+
+/// A requested game status change (the "to" side of a compare-and-set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GameStatusChange {
+    /// The new status.
+    pub to: GameStatus,
+    /// What asks for it.
+    pub trigger: GameTrigger,
+    /// The user asking, if any.
+    pub actor: Option<UserId>,
+    /// Why (shown in history).
+    pub reason: Option<String>,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Games and their status history.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait GameStore: Send + Sync {
+    /// Stores a new game.
+    async fn insert_game(&self, game: &Game) -> Result<(), StoreError>;
+    /// Reads one game.
+    async fn get_game(&self, id: GameId) -> Result<Game, StoreError>;
+    /// Lists games by creation order.
+    async fn list_games(
+        &self,
+        filter: &GameFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Game>, StoreError>;
+    /// The status compare-and-set: checks the transition table (`InvalidTransition`),
+    /// then that the stored status is still `expected_from` (`Conflict`), then writes
+    /// the status and appends the change to the history, atomically.
+    async fn update_game_status(
+        &self,
+        id: GameId,
+        expected_from: GameStatus,
+        change: &GameStatusChange,
+    ) -> Result<Game, StoreError>;
+    /// The status history of a game, oldest first.
+    async fn game_transitions(&self, id: GameId) -> Result<Vec<GameTransition>, StoreError>;
+    /// Draft or enrollment-open games whose enrollment deadline is at or before `now`,
+    /// oldest deadline first.
+    async fn games_past_deadline(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Game>, StoreError>;
+}
+
+/// What an approval did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApprovalOutcome {
+    /// Approved; `game.approved_count` includes it.
+    Approved {
+        /// The approved application.
+        application: Application,
+        /// The game after the count went up.
+        game: Game,
+    },
+    /// The game already has `max_players` approved; nothing changed.
+    GameFull,
+    /// The application is no longer pending; nothing changed.
+    NotPending(ApplicationStatus),
+    /// The game is not open for enrollment; nothing changed.
+    NotEnrolling(GameStatus),
+}
+
+/// Applications. Stores implementing it share their game rows with [`GameStore`]
+/// because approval changes both atomically.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait ApplicationStore: Send + Sync {
+    /// Stores a new pending application; `Duplicate` when the user already has a live
+    /// (pending or approved) application to the game.
+    async fn insert_application(&self, application: &Application) -> Result<(), StoreError>;
+    /// Reads one application.
+    async fn get_application(&self, id: ApplicationId) -> Result<Application, StoreError>;
+    /// A game's applications, oldest first.
+    async fn list_applications(&self, game_id: GameId) -> Result<Vec<Application>, StoreError>;
+    /// The user's live application to a game, if any.
+    async fn find_live_application(
+        &self,
+        game_id: GameId,
+        user_id: UserId,
+    ) -> Result<Option<Application>, StoreError>;
+    /// How many live applications the user has in games not yet finished or cancelled
+    /// (the active-games entitlement).
+    async fn count_live_applications(&self, user_id: UserId) -> Result<u32, StoreError>;
+    /// Rejects or withdraws a pending application (compare-and-set on `pending`).
+    async fn decide_application(
+        &self,
+        id: ApplicationId,
+        to: ApplicationStatus,
+        at: Timestamp,
+    ) -> Result<Application, StoreError>;
+    /// Approves a pending application and increments the game's `approved_count`,
+    /// atomically, only while the game is `enrollment_open` and below `max_players`.
+    async fn approve_application(
+        &self,
+        id: ApplicationId,
+        at: Timestamp,
+    ) -> Result<ApprovalOutcome, StoreError>;
+}
+
+/// The Race Name Directory.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait RaceNameStore: Send + Sync {
+    /// Reserves `entry` (a pending registration) for its owner. When an entry with the
+    /// same key exists: if it blocks the owner at `now` -> `Duplicate`; if the owner
+    /// already holds it registered -> the registered entry is returned unchanged;
+    /// otherwise (released, expired, or the owner's own pending entry) it is replaced.
+    async fn reserve_race_name(
+        &self,
+        entry: &RaceNameEntry,
+        now: Timestamp,
+    ) -> Result<RaceNameEntry, StoreError>;
+    /// Reads the entry for a key.
+    async fn get_race_name(&self, key: &RaceNameKey) -> Result<Option<RaceNameEntry>, StoreError>;
+    /// Turns the owner's pending entry into a registered one (idempotent when already
+    /// registered to the owner; `Conflict` when owned by someone else or released).
+    async fn register_race_name(
+        &self,
+        key: &RaceNameKey,
+        owner: UserId,
+        at: Timestamp,
+    ) -> Result<RaceNameEntry, StoreError>;
+    /// Releases the owner's entry if it is still in `expected` status (compare-and-set).
+    async fn release_race_name(
+        &self,
+        key: &RaceNameKey,
+        owner: UserId,
+        expected: RaceNameStatus,
+        at: Timestamp,
+    ) -> Result<RaceNameEntry, StoreError>;
+    /// The owner's pending and registered entries, by name.
+    async fn list_race_names(&self, owner: UserId) -> Result<Vec<RaceNameEntry>, StoreError>;
+    /// Pending entries whose TTL ran out at or before `now`, oldest first.
+    async fn expired_pending_race_names(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<RaceNameEntry>, StoreError>;
+}
