@@ -1,1 +1,20 @@
+#![doc = include_str!("../README.md")]
 
+pub mod conformance;
+pub mod memory;
+pub mod system;
+
+pub use galaxy_core::domain;
+pub use galaxy_core::ports::*;
+
+/// mockall mocks of every port (feature `mock`).
+#[cfg(feature = "mock")]
+pub mod mock {
+    pub use galaxy_core::ports::{
+        MockApplicationStore, MockChallengeStore, MockClock, MockContainerRuntime,
+        MockEngineClient, MockGameStore, MockGeoCounterStore, MockGeoLocator, MockHealthEventStore,
+        MockMailStore, MockMailer, MockNotificationStore, MockNotifier, MockPushPublisher,
+        MockRaceNameStore, MockRuntimeJobStore, MockRuntimeRecordStore, MockSecretGenerator,
+        MockSessionRevoker, MockSessionStore, MockUserStore,
+    };
+}

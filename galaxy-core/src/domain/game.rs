@@ -79,7 +79,9 @@ impl GameStatus {
             (Draft | EnrollmentOpen | EnrollmentClosed | StartFailed, Cancelled) => {
                 matches!(trigger, Host | Admin | Sweeper)
             }
-            (EnrollmentOpen, EnrollmentClosed) => matches!(trigger, Host | Admin | System | Sweeper),
+            (EnrollmentOpen, EnrollmentClosed) => {
+                matches!(trigger, Host | Admin | System | Sweeper)
+            }
             (EnrollmentClosed, Starting) => matches!(trigger, Host | Admin | System),
             (StartFailed, Starting) => trigger == Admin,
             (Starting, Running | Paused | StartFailed) => trigger == RuntimeEvent,
@@ -256,7 +258,9 @@ impl EngineName {
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
         if !ok {
-            return Err(GameSettingsError::EngineName(input.chars().take(40).collect()));
+            return Err(GameSettingsError::EngineName(
+                input.chars().take(40).collect(),
+            ));
         }
         Ok(Self(input.to_owned()))
     }
@@ -338,7 +342,10 @@ pub struct GameSettings {
 impl GameSettings {
     /// Checks the cross-field rules (player bounds, deadline in the future).
     pub fn validate(&self, now: Timestamp) -> Result<(), GameSettingsError> {
-        if self.min_players < 2 || self.min_players > self.max_players || self.max_players > MAX_PLAYERS {
+        if self.min_players < 2
+            || self.min_players > self.max_players
+            || self.max_players > MAX_PLAYERS
+        {
             return Err(GameSettingsError::Players {
                 min: self.min_players,
                 max: self.max_players,
@@ -423,7 +430,11 @@ mod tests {
         (EnrollmentOpen, Cancelled, &[Host, Admin, Sweeper]),
         (EnrollmentClosed, Cancelled, &[Host, Admin, Sweeper]),
         (StartFailed, Cancelled, &[Host, Admin, Sweeper]),
-        (EnrollmentOpen, EnrollmentClosed, &[Host, Admin, System, Sweeper]),
+        (
+            EnrollmentOpen,
+            EnrollmentClosed,
+            &[Host, Admin, System, Sweeper],
+        ),
         (EnrollmentClosed, Starting, &[Host, Admin, System]),
         (StartFailed, Starting, &[Admin]),
         (Starting, Running, &[RuntimeEvent]),

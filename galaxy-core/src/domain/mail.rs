@@ -156,7 +156,12 @@ impl MailDelivery {
         if self.status == MailStatus::Dead {
             Ok(())
         } else {
-            Err(InvalidTransition::new("mail", self.status, MailStatus::Pending, "admin"))
+            Err(InvalidTransition::new(
+                "mail",
+                self.status,
+                MailStatus::Pending,
+                "admin",
+            ))
         }
     }
 }
@@ -251,11 +256,19 @@ mod tests {
         d.attempts = 1;
         assert_eq!(
             d.after_failure(&policy, false, 0.5, now),
-            MailFailureOutcome::Retry { next_attempt_at: now + TimeDelta::seconds(10) }
+            MailFailureOutcome::Retry {
+                next_attempt_at: now + TimeDelta::seconds(10)
+            }
         );
-        assert_eq!(d.after_failure(&policy, true, 0.5, now), MailFailureOutcome::Dead);
+        assert_eq!(
+            d.after_failure(&policy, true, 0.5, now),
+            MailFailureOutcome::Dead
+        );
         d.attempts = 2;
-        assert_eq!(d.after_failure(&policy, false, 0.5, now), MailFailureOutcome::Dead);
+        assert_eq!(
+            d.after_failure(&policy, false, 0.5, now),
+            MailFailureOutcome::Dead
+        );
         assert!(d.check_retry().is_err());
         d.status = MailStatus::Dead;
         assert!(d.check_retry().is_ok());

@@ -263,7 +263,13 @@ pub struct NotificationRoute {
 
 impl NotificationRoute {
     /// A new pending route, due at once.
-    pub fn new(id: RouteId, intent_id: IntentId, user_id: UserId, channel: Channel, now: Timestamp) -> Self {
+    pub fn new(
+        id: RouteId,
+        intent_id: IntentId,
+        user_id: UserId,
+        channel: Channel,
+        now: Timestamp,
+    ) -> Self {
         Self {
             id,
             intent_id,
@@ -290,7 +296,12 @@ impl NotificationRoute {
 
     /// What follows a failed attempt: the instant of the next one, or `None` for the
     /// dead letter.
-    pub fn next_attempt_after_failure(&self, policy: &RetryPolicy, jitter: f64, now: Timestamp) -> Option<Timestamp> {
+    pub fn next_attempt_after_failure(
+        &self,
+        policy: &RetryPolicy,
+        jitter: f64,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
         match policy.after_failure(self.attempts, jitter) {
             RetryDecision::RetryAfter(delay) => Some(now + delay),
             RetryDecision::GiveUp => None,
@@ -318,15 +329,24 @@ mod tests {
             created_at: Utc::now(),
         };
         let prefs = [
-            RecipientPreference { user_id: a, email_notifications: true },
-            RecipientPreference { user_id: b, email_notifications: false },
+            RecipientPreference {
+                user_id: a,
+                email_notifications: true,
+            },
+            RecipientPreference {
+                user_id: b,
+                email_notifications: false,
+            },
         ];
         assert_eq!(
             intent.plan_routes(&prefs),
             vec![(a, Channel::Push), (a, Channel::Email), (b, Channel::Push)]
         );
         intent.kind = NotificationKind::LoginCode;
-        assert_eq!(intent.plan_routes(&prefs), vec![(a, Channel::Email), (b, Channel::Email)]);
+        assert_eq!(
+            intent.plan_routes(&prefs),
+            vec![(a, Channel::Email), (b, Channel::Email)]
+        );
     }
 
     #[test]

@@ -279,7 +279,13 @@ pub struct RuntimeJob {
 
 impl RuntimeJob {
     /// A new queued job, runnable at once.
-    pub fn new(id: JobId, game_id: GameId, kind: JobKind, idempotency_key: String, now: Timestamp) -> Self {
+    pub fn new(
+        id: JobId,
+        game_id: GameId,
+        kind: JobKind,
+        idempotency_key: String,
+        now: Timestamp,
+    ) -> Self {
         Self {
             id,
             game_id,
@@ -316,7 +322,8 @@ mod tests {
     fn at_most_one_catch_up_turn_and_skip_flag() {
         let schedule = TurnSchedule::parse("0 18 * * *").unwrap();
         let now = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
-        let mut r = RuntimeRecord::new(GameId::from_uuid(Uuid::nil()), EngineName::reference(), now);
+        let mut r =
+            RuntimeRecord::new(GameId::from_uuid(Uuid::nil()), EngineName::reference(), now);
         r.status = RuntimeStatus::Running;
         r.current_turn = 3;
         // Down for three days: three firings missed.
@@ -325,10 +332,18 @@ mod tests {
         let tonight = Utc.with_ymd_and_hms(2026, 11, 25, 18, 0, 0).unwrap();
         assert_eq!(
             r.on_due(&schedule, now),
-            DueAction::RunTurn { expected_turn: 4, next_turn_at: Some(tonight) }
+            DueAction::RunTurn {
+                expected_turn: 4,
+                next_turn_at: Some(tonight)
+            }
         );
         r.skip_next_tick = true;
-        assert_eq!(r.on_due(&schedule, now), DueAction::Skip { next_turn_at: Some(tonight) });
+        assert_eq!(
+            r.on_due(&schedule, now),
+            DueAction::Skip {
+                next_turn_at: Some(tonight)
+            }
+        );
         r.status = RuntimeStatus::Stopped;
         assert!(!r.is_due_at(now));
     }

@@ -17,7 +17,9 @@ pub enum ScheduleError {
     #[error("turn schedule is empty")]
     Empty,
     /// Not 5, 6 or 7 whitespace-separated fields.
-    #[error("turn schedule must have 5 fields (minute hour day-of-month month day-of-week), got {0}")]
+    #[error(
+        "turn schedule must have 5 fields (minute hour day-of-month month day-of-week), got {0}"
+    )]
     FieldCount(usize),
     /// The cron parser refused the expression.
     #[error("turn schedule {expression:?} is not a valid cron expression: {reason}")]
@@ -78,7 +80,9 @@ impl TurnSchedule {
 
 impl fmt::Debug for TurnSchedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("TurnSchedule").field(&self.expression).finish()
+        f.debug_tuple("TurnSchedule")
+            .field(&self.expression)
+            .finish()
     }
 }
 
@@ -136,7 +140,10 @@ mod tests {
     #[test]
     fn bad_inputs_say_what_is_wrong() {
         assert_eq!(TurnSchedule::parse("   "), Err(ScheduleError::Empty));
-        assert_eq!(TurnSchedule::parse("* *"), Err(ScheduleError::FieldCount(2)));
+        assert_eq!(
+            TurnSchedule::parse("* *"),
+            Err(ScheduleError::FieldCount(2))
+        );
         assert!(matches!(
             TurnSchedule::parse("61 * * * *"),
             Err(ScheduleError::Invalid { .. })

@@ -337,8 +337,8 @@ impl User {
     /// A fresh player account; the display name defaults to the address's local part.
     pub fn new(id: UserId, email: Email, now: Timestamp) -> Self {
         let local = email.as_str().split('@').next().unwrap_or("player");
-        let display_name = DisplayName::parse(local)
-            .unwrap_or_else(|_| DisplayName("player".to_owned()));
+        let display_name =
+            DisplayName::parse(local).unwrap_or_else(|_| DisplayName("player".to_owned()));
         Self {
             id,
             email,
@@ -416,8 +416,14 @@ mod tests {
         assert_eq!(Email::parse("a@b@c"), Err(EmailError::NoAt));
         assert_eq!(Email::parse("@x.org"), Err(EmailError::LocalPart));
         assert_eq!(Email::parse("a b@x.org"), Err(EmailError::Forbidden(' ')));
-        assert!(matches!(Email::parse("a@x..org"), Err(EmailError::Domain(_))));
-        assert!(matches!(Email::parse("a@-x.org"), Err(EmailError::Domain(_))));
+        assert!(matches!(
+            Email::parse("a@x..org"),
+            Err(EmailError::Domain(_))
+        ));
+        assert!(matches!(
+            Email::parse("a@-x.org"),
+            Err(EmailError::Domain(_))
+        ));
         let long = format!("{}@x.org", "a".repeat(300));
         assert!(matches!(Email::parse(&long), Err(EmailError::TooLong(_))));
     }
@@ -435,9 +441,14 @@ mod tests {
     #[test]
     fn block_and_unblock() {
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        let mut u = User::new(UserId::from_uuid(uuid::Uuid::nil()), Email::parse("a@b.c").unwrap(), now);
+        let mut u = User::new(
+            UserId::from_uuid(uuid::Uuid::nil()),
+            Email::parse("a@b.c").unwrap(),
+            now,
+        );
         assert!(u.unblock().is_err());
-        u.block(Block::Until(now + chrono::TimeDelta::hours(1))).unwrap();
+        u.block(Block::Until(now + chrono::TimeDelta::hours(1)))
+            .unwrap();
         assert!(!u.status.is_active_at(now));
         assert!(u.status.is_active_at(now + chrono::TimeDelta::hours(2)));
         u.block(Block::Permanent).unwrap();

@@ -1,0 +1,46 @@
+//! In-memory implementations of every store port: the embedded default (`galaxy-server
+//! dev`) and the state doubles of service tests.
+//!
+//! Each store keeps its state behind one mutex, so every method is atomic exactly as a
+//! database transaction would be, and claims can never hand one item to two claimers.
+//! State is lost when the process ends: use the Postgres adapter for anything durable.
+
+mod geo;
+mod lobby;
+mod mail;
+mod notification;
+mod runtime;
+mod users;
+
+use std::sync::Arc;
+
+pub use geo::MemoryGeoStore;
+pub use lobby::MemoryLobbyStore;
+pub use mail::MemoryMailStore;
+pub use notification::MemoryNotificationStore;
+pub use runtime::MemoryRuntimeStore;
+pub use users::MemoryUserStore;
+
+/// One of each in-memory store, shared behind `Arc`s, ready to hand to services.
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryStores {
+    /// Users, login challenges and sessions.
+    pub users: Arc<MemoryUserStore>,
+    /// Games, applications and race names.
+    pub lobby: Arc<MemoryLobbyStore>,
+    /// Runtime records, jobs and health events.
+    pub runtime: Arc<MemoryRuntimeStore>,
+    /// The mail outbox.
+    pub mail: Arc<MemoryMailStore>,
+    /// Notification intents and routes.
+    pub notifications: Arc<MemoryNotificationStore>,
+    /// Geo counters.
+    pub geo: Arc<MemoryGeoStore>,
+}
+
+impl InMemoryStores {
+    /// Fresh, empty stores.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
