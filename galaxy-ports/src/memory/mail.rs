@@ -1,1 +1,5 @@
 //! (being written)
+
+/// Placeholder until written.
+#[derive(Debug, Default)]
+pub struct MemoryMailStore;
