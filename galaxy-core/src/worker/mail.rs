@@ -1,1 +1,164 @@
-//! (being written)
+//! The mail outbox worker: claims due mail under a lease, sends it through the
+//! [`Mailer`] port, records every attempt, and retries with backoff until the attempt
+//! budget is spent (then the mail is dead and an admin may retry it).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::TimeDelta;
+use tokio_util::sync::CancellationToken;
+
+use super::{TickReport, Worker};
+use crate::domain::LeaseToken;
+use crate::domain::lease::ClaimRequest;
+use crate::domain::mail::{AttemptOutcome, MailAttempt, MailDelivery, MailFailureOutcome};
+use crate::domain::retry::RetryPolicy;
+use crate::ports::{Clock, MailNext, MailStore, Mailer, SecretGenerator, StoreError};
+
+/// How the mail worker paces itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailWorkerConfig {
+    /// Mails claimed per pass.
+    pub batch_size: u32,
+    /// How long a claim holds; must exceed the slowest send (SMTP timeouts).
+    pub lease: TimeDelta,
+    /// Backoff and attempt budget.
+    pub retry: RetryPolicy,
+}
+
+impl Default for MailWorkerConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 16,
+            lease: TimeDelta::minutes(2),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Delivers the outbox.
+pub struct MailWorker {
+    /// The outbox.
+    store: Arc<dyn MailStore>,
+    /// Where mail goes.
+    mailer: Arc<dyn Mailer>,
+    /// Time for leases, attempts and backoff.
+    clock: Arc<dyn Clock>,
+    /// Lease tokens and jitter.
+    secrets: Arc<dyn SecretGenerator>,
+    /// Pacing.
+    config: MailWorkerConfig,
+    /// Fires on shutdown: claimed mail not yet attempted is released, not sent.
+    cancel: CancellationToken,
+}
+
+impl MailWorker {
+    /// A worker over the given ports.
+    pub fn new(
+        store: Arc<dyn MailStore>,
+        mailer: Arc<dyn Mailer>,
+        clock: Arc<dyn Clock>,
+        secrets: Arc<dyn SecretGenerator>,
+        config: MailWorkerConfig,
+    ) -> Self {
+        Self {
+            store,
+            mailer,
+            clock,
+            secrets,
+            config,
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    /// Ties the worker to a shutdown token: once it fires, the attempt in progress
+    /// finishes and the rest of the claimed batch goes back to `pending` at once, for the
+    /// next process.
+    pub fn with_cancellation(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    async fn deliver(&self, delivery: &MailDelivery, token: LeaseToken) -> Result<(), StoreError> {
+        let result = self.mailer.send(&delivery.mail).await;
+        let now = self.clock.now();
+        let (outcome, detail, next) = match result {
+            Ok(reply) => (AttemptOutcome::Sent, reply, MailNext::Sent),
+            Err(error) => {
+                let permanent = error.is_permanent();
+                let next = match delivery.after_failure(
+                    &self.config.retry,
+                    permanent,
+                    self.secrets.unit(),
+                    now,
+                ) {
+                    MailFailureOutcome::Retry { next_attempt_at } => MailNext::Retry(next_attempt_at),
+                    MailFailureOutcome::Dead => MailNext::Dead,
+                };
+                let outcome = if permanent {
+                    AttemptOutcome::Permanent
+                } else {
+                    AttemptOutcome::Transient
+                };
+                (outcome, error.to_string(), next)
+            }
+        };
+        tracing::info!(
+            mail_id = %delivery.id,
+            kind = %delivery.mail.kind,
+            attempt = delivery.attempts,
+            outcome = outcome.as_str(),
+            "mail attempt"
+        );
+        let attempt = MailAttempt {
+            mail_id: delivery.id,
+            number: delivery.attempts,
+            outcome,
+            detail,
+            at: now,
+        };
+        self.store
+            .finish_mail_attempt(delivery.id, token, Some(attempt), next, now)
+            .await
+            .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl Worker for MailWorker {
+    fn name(&self) -> &'static str {
+        "mail"
+    }
+
+    async fn tick(&self) -> Result<TickReport, StoreError> {
+        if self.cancel.is_cancelled() {
+            return Ok(TickReport::default());
+        }
+        let claim = ClaimRequest {
+            token: LeaseToken::from_uuid(self.secrets.uuid()),
+            now: self.clock.now(),
+            lease: self.config.lease,
+            limit: self.config.batch_size,
+        };
+        let batch = self.store.claim_mail(&claim).await?;
+        let mut handled = 0;
+        for delivery in &batch {
+            if self.cancel.is_cancelled() {
+                let now = self.clock.now();
+                self.store
+                    .finish_mail_attempt(delivery.id, claim.token, None, MailNext::Release(now), now)
+                    .await?;
+                continue;
+            }
+            match self.deliver(delivery, claim.token).await {
+                Ok(()) => handled += 1,
+                // Our lease lapsed and another worker took the mail over: its result wins.
+                Err(StoreError::Conflict { .. }) => {
+                    tracing::warn!(mail_id = %delivery.id, "mail lease lost during attempt");
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(TickReport { handled })
+    }
+}
