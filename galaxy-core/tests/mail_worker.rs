@@ -1,0 +1,219 @@
+//! The mail outbox worker against the in-memory outbox: success, retries with backoff,
+//! dead-lettering after the budget, admin retry, shutdown release.
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use galaxy_core::domain::mail::{AttemptOutcome, MailDelivery, MailStatus, OutgoingMail};
+use galaxy_core::domain::page::PageRequest;
+use galaxy_core::domain::retry::RetryPolicy;
+use galaxy_core::domain::user::{Email, Locale};
+use galaxy_core::domain::{MailId, UserId};
+use galaxy_core::ports::{Clock, MailStore, MailerError, SecretGenerator};
+use galaxy_core::service::Actor;
+use galaxy_core::service::mail::MailAdminService;
+use galaxy_core::worker::Worker;
+use galaxy_core::worker::mail::{MailWorker, MailWorkerConfig};
+use galaxy_ports::memory::MemoryMailStore;
+use galaxy_ports::mock::MockMailer;
+use galaxy_ports::system::{ManualClock, SeededSecretGenerator};
+use tokio_util::sync::CancellationToken;
+
+struct Fixture {
+    store: Arc<MemoryMailStore>,
+    clock: Arc<ManualClock>,
+    secrets: Arc<SeededSecretGenerator>,
+}
+
+fn fixture() -> Fixture {
+    Fixture {
+        store: Arc::new(MemoryMailStore::default()),
+        clock: Arc::new(ManualClock::at_fixed_start()),
+        secrets: Arc::new(SeededSecretGenerator::new(7)),
+    }
+}
+
+fn config(max_attempts: u32) -> MailWorkerConfig {
+    MailWorkerConfig {
+        batch_size: 10,
+        lease: TimeDelta::seconds(60),
+        retry: RetryPolicy::new(TimeDelta::seconds(10), TimeDelta::seconds(40), max_attempts)
+            .unwrap(),
+    }
+}
+
+async fn queue(f: &Fixture, key: &str) -> MailId {
+    let mail = OutgoingMail {
+        idempotency_key: key.to_owned(),
+        to: Email::parse("player@example.org").unwrap(),
+        kind: "login_code".to_owned(),
+        locale: Locale::default(),
+        subject: "Your code".to_owned(),
+        text_body: "123456".to_owned(),
+        html_body: None,
+    };
+    let delivery = MailDelivery::new(MailId::from_uuid(f.secrets.uuid()), mail, f.clock.now());
+    f.store.enqueue_mail(&delivery).await.unwrap().id
+}
+
+fn worker(f: &Fixture, mailer: MockMailer, max_attempts: u32) -> MailWorker {
+    MailWorker::new(
+        f.store.clone(),
+        Arc::new(mailer),
+        f.clock.clone(),
+        f.secrets.clone(),
+        config(max_attempts),
+    )
+}
+
+#[tokio::test]
+async fn a_mail_is_sent_once_and_its_attempt_recorded() {
+    let f = fixture();
+    let id = queue(&f, "k1").await;
+    let mut mailer = MockMailer::new();
+    mailer
+        .expect_send()
+        .withf(|m| m.to.as_str() == "player@example.org" && m.subject == "Your code")
+        .times(1)
+        .returning(|_| Ok("250 queued as ABC".to_owned()));
+    let w = worker(&f, mailer, 3);
+    assert_eq!(w.run_until_idle(10).await.unwrap(), 1);
+    let mail = f.store.get_mail(id).await.unwrap();
+    assert_eq!(mail.status, MailStatus::Sent);
+    let attempts = f.store.mail_attempts(id).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].outcome, AttemptOutcome::Sent);
+    assert_eq!(attempts[0].detail, "250 queued as ABC");
+}
+
+#[tokio::test]
+async fn transient_failures_retry_with_backoff_then_dead_letter_and_admin_retry_sends() {
+    let f = fixture();
+    let id = queue(&f, "k2").await;
+    let mut failing = MockMailer::new();
+    failing
+        .expect_send()
+        .times(3)
+        .returning(|_| Err(MailerError::Transient("421 try later".to_owned())));
+    let w = worker(&f, failing, 3);
+
+    // Attempt 1 fails; the mail waits 10 s (no jitter: unit() is 0.5).
+    assert_eq!(w.tick().await.unwrap().handled, 1);
+    let mail = f.store.get_mail(id).await.unwrap();
+    assert_eq!(mail.status, MailStatus::Retrying);
+    assert_eq!(mail.next_attempt_at, f.clock.now() + TimeDelta::seconds(10));
+    assert_eq!(w.tick().await.unwrap().handled, 0, "not due yet");
+
+    f.clock.advance(TimeDelta::seconds(10));
+    assert_eq!(w.tick().await.unwrap().handled, 1);
+    let mail = f.store.get_mail(id).await.unwrap();
+    assert_eq!(
+        mail.next_attempt_at,
+        f.clock.now() + TimeDelta::seconds(20),
+        "doubled"
+    );
+
+    f.clock.advance(TimeDelta::seconds(20));
+    assert_eq!(w.tick().await.unwrap().handled, 1);
+    let mail = f.store.get_mail(id).await.unwrap();
+    assert_eq!(mail.status, MailStatus::Dead, "budget of 3 spent");
+    assert_eq!(mail.attempts, 3);
+    let attempts = f.store.mail_attempts(id).await.unwrap();
+    assert_eq!(attempts.len(), 3);
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a.outcome == AttemptOutcome::Transient && a.detail.contains("421"))
+    );
+
+    // An admin retries it; a healthy mailer now sends it.
+    let admin = Actor {
+        user_id: UserId::from_uuid(f.secrets.uuid()),
+        is_admin: true,
+    };
+    let service = MailAdminService::new(f.store.clone(), f.clock.clone());
+    let dead = service
+        .list(&admin, Some("dead"), &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(dead.items.len(), 1);
+    let player = Actor {
+        is_admin: false,
+        ..admin
+    };
+    assert!(
+        service.retry(&player, &id.to_string()).await.is_err(),
+        "players may not retry"
+    );
+    service.retry(&admin, &id.to_string()).await.unwrap();
+    assert!(
+        service.retry(&admin, &id.to_string()).await.is_err(),
+        "only dead mail is retried"
+    );
+
+    let mut healthy = MockMailer::new();
+    healthy
+        .expect_send()
+        .times(1)
+        .returning(|_| Ok("250 ok".to_owned()));
+    let w = worker(&f, healthy, 3);
+    assert_eq!(w.run_until_idle(10).await.unwrap(), 1);
+    assert_eq!(f.store.get_mail(id).await.unwrap().status, MailStatus::Sent);
+}
+
+#[tokio::test]
+async fn a_permanent_failure_is_dead_at_once() {
+    let f = fixture();
+    let id = queue(&f, "k3").await;
+    let mut mailer = MockMailer::new();
+    mailer
+        .expect_send()
+        .times(1)
+        .returning(|_| Err(MailerError::Permanent("550 no such user".to_owned())));
+    let w = worker(&f, mailer, 5);
+    w.tick().await.unwrap();
+    let mail = f.store.get_mail(id).await.unwrap();
+    assert_eq!(mail.status, MailStatus::Dead);
+    assert_eq!(
+        f.store.mail_attempts(id).await.unwrap()[0].outcome,
+        AttemptOutcome::Permanent
+    );
+}
+
+#[tokio::test]
+async fn enqueueing_the_same_key_twice_queues_one_mail() {
+    let f = fixture();
+    let a = queue(&f, "same").await;
+    let b = queue(&f, "same").await;
+    assert_eq!(a, b);
+    let all = f
+        .store
+        .list_mail(None, &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 1);
+}
+
+#[tokio::test]
+async fn on_shutdown_the_attempt_in_progress_finishes_and_the_rest_of_the_batch_is_released() {
+    let f = fixture();
+    let first = queue(&f, "k4").await;
+    f.clock.advance(TimeDelta::seconds(1));
+    let second = queue(&f, "k5").await;
+    let cancel = CancellationToken::new();
+    let mut mailer = MockMailer::new();
+    // Shutdown arrives while the first mail is being sent.
+    let during_send = cancel.clone();
+    mailer.expect_send().times(1).returning(move |_| {
+        during_send.cancel();
+        Ok("250 ok".to_owned())
+    });
+    let w = worker(&f, mailer, 3).with_cancellation(cancel.clone());
+    assert_eq!(w.tick().await.unwrap().handled, 1);
+    assert_eq!(f.store.get_mail(first).await.unwrap().status, MailStatus::Sent);
+    let released = f.store.get_mail(second).await.unwrap();
+    assert_eq!(released.status, MailStatus::Pending);
+    assert_eq!(released.attempts, 0, "a released claim is not an attempt");
+    assert!(f.store.mail_attempts(second).await.unwrap().is_empty());
+    assert_eq!(w.tick().await.unwrap().handled, 0, "a stopped worker claims nothing");
+}
