@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace. This is the README's test command and the last step
+# of .ci/run.
+#
+# Set-up it does on its own:
+# - falls back to `cargo test` when cargo-nextest is missing;
+# - when the Postgres adapter is present and DATABASE_URL is unset, starts a throwaway
+#   Postgres from the machine's binaries (installing them with apt when root) and tears it
+#   down afterwards (scripts/postgres.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+if [ -d galaxy-adapters/postgres ]; then
+    # shellcheck source=scripts/postgres.sh
+    . scripts/postgres.sh
+    ensure_postgres
+fi
+
+if cargo nextest --version >/dev/null 2>&1; then
+    say "cargo nextest run --workspace --all-targets"
+    cargo nextest run --workspace --all-targets --no-fail-fast
+else
+    say "cargo-nextest not found (install with: cargo install cargo-nextest); using cargo test"
+    cargo test --workspace --all-targets --no-fail-fast
+fi
+say "cargo test --workspace --doc"
+cargo test --workspace --doc
+say "all tests passed"
