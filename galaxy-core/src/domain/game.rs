@@ -243,7 +243,7 @@ impl From<GameName> for String {
 }
 
 /// The name under which an operator registered an engine (`reference` by default).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct EngineName(String);
 
