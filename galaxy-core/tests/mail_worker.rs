@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The mail outbox worker against the in-memory outbox: success, retries with backoff,
 //! dead-lettering after the budget, admin retry, shutdown release.
 

@@ -1,0 +1,329 @@
+//! Issuing login codes and exchanging them for sessions.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+
+use super::{AuthError, AuthService, IssuedChallenge, NewSession, RateLimit, RateLimitScope};
+use crate::domain::auth::{
+    ChallengeStatus, CodeCheck, LoginChallenge, LoginCode, Session, SessionStatus,
+};
+use crate::domain::mail::{MailDelivery, OutgoingMail};
+use crate::domain::user::{Email, Role, User, UserStatus};
+use crate::domain::{ChallengeId, MailId, SessionId, Timestamp, UserId};
+use crate::ports::{ChallengeScope, StoreError};
+
+/// How often a code check is re-read and retried after losing a compare-and-set to a
+/// concurrent attempt on the same challenge before giving up with a conflict.
+const CHECK_ATTEMPTS: usize = 5;
+
+/// The `kind` of login code mails in the outbox.
+pub(super) const LOGIN_CODE_MAIL_KIND: &str = "login_code";
+
+impl AuthService {
+    /// Issues a login code for `email` and queues the mail that carries it.
+    ///
+    /// The answer is the same whether or not the address has an account, and for a
+    /// permanently blocked account the challenge is stored (so it counts towards the
+    /// rate limits like any other) but no mail is sent. Fails with
+    /// [`AuthError::RateLimited`] when the address or the client IP asked for too many
+    /// codes recently; a refused request stores nothing and queues nothing.
+    pub async fn request_login_code(
+        &self,
+        email: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<IssuedChallenge, AuthError> {
+        let email = Email::parse(email)?;
+        let client_ip = client_ip.map(rate_limit_key);
+        let now = self.clock.now();
+        self.check_rate_limit(
+            ChallengeScope::Email(email.clone()),
+            self.config.per_email,
+            RateLimitScope::Email,
+            now,
+        )
+        .await?;
+        if let Some(ip) = &client_ip {
+            self.check_rate_limit(
+                ChallengeScope::ClientIp(ip.clone()),
+                self.config.per_ip,
+                RateLimitScope::ClientIp,
+                now,
+            )
+            .await?;
+        }
+        let user = self.users.find_user_by_email(&email).await?;
+
+        let id = ChallengeId::from_uuid(self.secrets.uuid());
+        let code = self.secrets.login_code(self.config.code_digits);
+        let challenge = LoginChallenge {
+            id,
+            email,
+            code_hash: code.hash_for(id),
+            client_ip: client_ip.unwrap_or_else(|| "unknown".to_owned()),
+            status: ChallengeStatus::Issued,
+            failed_attempts: 0,
+            max_attempts: self.config.max_attempts,
+            issued_at: now,
+            expires_at: now + self.config.code_ttl,
+        };
+        self.challenges.insert_challenge(&challenge).await?;
+
+        let permanently_blocked =
+            user.as_ref().map(|u| u.status) == Some(UserStatus::BlockedPermanently);
+        if permanently_blocked {
+            tracing::info!(challenge_id = %id, "login code withheld: account blocked permanently");
+        } else {
+            let mail = self.login_code_mail(&challenge, &code, user.as_ref(), now);
+            self.mail.enqueue_mail(&mail).await?;
+            tracing::info!(challenge_id = %id, "login code queued");
+        }
+        Ok(IssuedChallenge {
+            challenge_id: id,
+            expires_at: challenge.expires_at,
+        })
+    }
+
+    /// Exchanges a challenge id and its code for a new session, creating the account on
+    /// first login.
+    ///
+    /// A wrong code costs one attempt of the challenge's budget, also under concurrent
+    /// attempts; the code is checked before anything about the account is revealed.
+    /// Bootstrap admin addresses get the admin role here; blocked accounts are refused.
+    pub async fn create_session(
+        &self,
+        challenge_id: &str,
+        code: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<NewSession, AuthError> {
+        let challenge_id =
+            ChallengeId::parse(challenge_id).map_err(|_| AuthError::MalformedId {
+                kind: "challenge id",
+            })?;
+        let code = LoginCode::parse(code).map_err(AuthError::MalformedCode)?;
+        let email = self.consume_challenge(challenge_id, &code).await?;
+
+        let now = self.clock.now();
+        let user = self.find_or_create_user(email, now).await?;
+        if !user.status.is_active_at(now) {
+            return Err(super::blocked(user.status));
+        }
+        let user = self.apply_bootstrap_admin(user).await?;
+
+        let token = self.secrets.session_token();
+        let session = Session {
+            id: SessionId::from_uuid(self.secrets.uuid()),
+            user_id: user.id,
+            token_hash: token.hash(),
+            status: SessionStatus::Active,
+            created_at: now,
+            expires_at: now + self.config.session_ttl,
+            revoked_at: None,
+        };
+        self.sessions.insert_session(&session).await?;
+        tracing::info!(
+            user_id = %user.id,
+            session_id = %session.id,
+            client_ip = ?client_ip,
+            "session created"
+        );
+        Ok(NewSession {
+            token,
+            session,
+            user,
+        })
+    }
+
+    /// Refuses with `RateLimited` when `scope` already holds `limit.max` challenges
+    /// issued within the window ending now.
+    async fn check_rate_limit(
+        &self,
+        scope: ChallengeScope,
+        limit: RateLimit,
+        which: RateLimitScope,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
+        let since = now - limit.window;
+        let mut counted = self.challenges.challenge_issue_times(&scope, since).await?;
+        // A challenge counts for exactly `window` after it was issued (the store's bound
+        // is inclusive, the window's start is not).
+        counted.retain(|issued| *issued > since);
+        counted.sort_unstable();
+        let max = usize::try_from(limit.max).unwrap_or(usize::MAX);
+        let Some(excess) = counted.len().checked_sub(max) else {
+            return Ok(());
+        };
+        // The bucket drops below the limit once this many of its oldest entries left it.
+        let freeing = counted.get(excess).copied().unwrap_or(now);
+        Err(AuthError::RateLimited {
+            scope: which,
+            retry_after: whole_seconds_up(freeing + limit.window - now),
+        })
+    }
+
+    /// Checks `code` against the challenge and writes the outcome back with a
+    /// compare-and-set, re-reading when a concurrent attempt won the race. Returns the
+    /// challenge's e-mail when the code was right.
+    async fn consume_challenge(
+        &self,
+        id: ChallengeId,
+        code: &LoginCode,
+    ) -> Result<Email, AuthError> {
+        for _ in 0..CHECK_ATTEMPTS {
+            let mut challenge = match self.challenges.get_challenge(id).await {
+                Ok(challenge) => challenge,
+                Err(StoreError::NotFound { .. }) => return Err(AuthError::ChallengeNotFound),
+                Err(error) => return Err(error.into()),
+            };
+            let (status, failed_attempts) = (challenge.status, challenge.failed_attempts);
+            let outcome = challenge.check(code, self.clock.now());
+            if let CodeCheck::NotIssued(status) = outcome {
+                return Err(not_issued(status));
+            }
+            match self
+                .challenges
+                .update_challenge(&challenge, status, failed_attempts)
+                .await
+            {
+                Ok(()) => {}
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(error) => return Err(error.into()),
+            }
+            return match outcome {
+                CodeCheck::Accepted => Ok(challenge.email),
+                CodeCheck::Rejected { remaining } => Err(AuthError::InvalidCode { remaining }),
+                CodeCheck::Locked => Err(AuthError::ChallengeLocked),
+                CodeCheck::Expired => Err(AuthError::ChallengeExpired),
+                CodeCheck::NotIssued(status) => Err(not_issued(status)),
+            };
+        }
+        Err(AuthError::ChallengeContended)
+    }
+
+    /// The account of `email`, created on first login. Two first logins racing each
+    /// other end with the same account.
+    async fn find_or_create_user(&self, email: Email, now: Timestamp) -> Result<User, AuthError> {
+        if let Some(user) = self.users.find_user_by_email(&email).await? {
+            return Ok(user);
+        }
+        let user = User::new(UserId::from_uuid(self.secrets.uuid()), email, now);
+        match self.users.insert_user(&user).await {
+            Ok(()) => {
+                tracing::info!(user_id = %user.id, "user created at first login");
+                Ok(user)
+            }
+            Err(StoreError::Duplicate { .. }) => self
+                .users
+                .find_user_by_email(&user.email)
+                .await?
+                .ok_or_else(|| {
+                    StoreError::conflict("user", &user.email, "taken but not found").into()
+                }),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Grants the admin role to a bootstrap admin address that lacks it.
+    async fn apply_bootstrap_admin(&self, user: User) -> Result<User, AuthError> {
+        if user.has_role(Role::Admin) || !self.config.bootstrap_admins.contains(&user.email) {
+            return Ok(user);
+        }
+        let mut granted = user;
+        granted.grant(Role::Admin);
+        let user = self.users.set_roles(granted.id, &granted.roles).await?;
+        tracing::info!(user_id = %user.id, "admin role granted to a bootstrap admin");
+        Ok(user)
+    }
+
+    /// The outbox entry carrying `code`: the only place the clear code goes.
+    fn login_code_mail(
+        &self,
+        challenge: &LoginChallenge,
+        code: &LoginCode,
+        user: Option<&User>,
+        now: Timestamp,
+    ) -> MailDelivery {
+        let minutes = self.config.code_ttl.num_minutes().max(1);
+        let text_body = format!(
+            "Your Galaxy login code is {code}\n\n\
+             It works once, until {expires} (about {minutes} minutes from now).\n\n\
+             If you did not ask to log in to Galaxy, ignore this mail: \
+             nobody can log in without the code.\n",
+            code = code.expose(),
+            expires = challenge.expires_at.format("%Y-%m-%d %H:%M UTC"),
+        );
+        let mail = OutgoingMail {
+            idempotency_key: format!("login-code:{}", challenge.id),
+            to: challenge.email.clone(),
+            kind: LOGIN_CODE_MAIL_KIND.to_owned(),
+            locale: user.map(|u| u.locale.clone()).unwrap_or_default(),
+            subject: "Your Galaxy login code".to_owned(),
+            text_body,
+            html_body: None,
+        };
+        MailDelivery::new(MailId::from_uuid(self.secrets.uuid()), mail, now)
+    }
+}
+
+/// The error for presenting a code to a challenge that no longer takes codes.
+fn not_issued(status: ChallengeStatus) -> AuthError {
+    match status {
+        ChallengeStatus::Consumed => AuthError::ChallengeUsed,
+        ChallengeStatus::Expired => AuthError::ChallengeExpired,
+        ChallengeStatus::Locked => AuthError::ChallengeLocked,
+        // `check` only reports `NotIssued` for other statuses; treat a surprise as a
+        // lost race rather than a success.
+        ChallengeStatus::Issued => AuthError::ChallengeContended,
+    }
+}
+
+/// The per-IP rate-limit bucket of a client: the address itself for IPv4, the /64
+/// network for IPv6, since one subscriber commonly holds a whole /64.
+fn rate_limit_key(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(network))
+        }
+    }
+}
+
+/// A wait rounded up to whole seconds (Retry-After has no fractions), at least one.
+fn whole_seconds_up(wait: TimeDelta) -> Duration {
+    let micros = u64::try_from(wait.num_microseconds().unwrap_or(i64::MAX)).unwrap_or(0);
+    Duration::from_secs(micros.div_ceil(1_000_000).max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_share_their_64_and_mapped_ipv4_is_plain_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1"
+            .parse()
+            .unwrap_or(IpAddr::from([0; 4]));
+        let b: IpAddr = "2001:db8:1:2:bbbb::2"
+            .parse()
+            .unwrap_or(IpAddr::from([0; 4]));
+        assert_eq!(rate_limit_key(a), "2001:db8:1:2::/64");
+        assert_eq!(rate_limit_key(a), rate_limit_key(b));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap_or(IpAddr::from([0; 4]));
+        assert_eq!(rate_limit_key(mapped), "192.0.2.7");
+    }
+
+    #[test]
+    fn waits_round_up_to_at_least_a_second() {
+        assert_eq!(whole_seconds_up(TimeDelta::zero()), Duration::from_secs(1));
+        assert_eq!(
+            whole_seconds_up(TimeDelta::milliseconds(1500)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            whole_seconds_up(TimeDelta::minutes(10)),
+            Duration::from_secs(600)
+        );
+    }
+}
