@@ -1,5 +1,189 @@
-//! (being written)
+//! The in-memory store of games (with their status history), applications and the
+//! Race Name Directory.
+//!
+//! Games and applications live in one state because approving an application changes
+//! both; the directory shares the lock only because one mutex per store keeps the
+//! locking rule simple.
 
-/// Placeholder until written.
+mod applications;
+mod race_names;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use galaxy_core::domain::application::Application;
+use galaxy_core::domain::game::{Game, GameStatus, GameTransition};
+use galaxy_core::domain::page::{Page, PageRequest};
+use galaxy_core::domain::race_name::{RaceNameEntry, RaceNameKey};
+use galaxy_core::domain::{ApplicationId, GameId, Timestamp};
+use galaxy_core::ports::{GameFilter, GameStatusChange, GameStore, StoreError};
+
+use super::users::keyset;
+
+/// Games, applications and race names in one process, behind one mutex.
+///
+/// Every method takes the lock once and finishes its work under it, so each call
+/// (approval included) is as atomic as a database transaction; no lock is ever held
+/// across an `.await`.
 #[derive(Debug, Default)]
-pub struct MemoryLobbyStore;
+pub struct MemoryLobbyStore {
+    /// Everything, so an approval reads and writes game and application together.
+    state: Mutex<LobbyState>,
+}
+
+#[derive(Debug, Default)]
+struct LobbyState {
+    /// Games by id.
+    games: HashMap<GameId, Game>,
+    /// Each game's status history, oldest first (appended under the same lock as the
+    /// status write, so the two never disagree).
+    transitions: HashMap<GameId, Vec<GameTransition>>,
+    /// Applications by id, in every status.
+    applications: HashMap<ApplicationId, Application>,
+    /// The Race Name Directory, by uniqueness key.
+    race_names: BTreeMap<RaceNameKey, RaceNameEntry>,
+}
+
+impl MemoryLobbyStore {
+    /// A fresh, empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The state; every method validates before it mutates, so a lock poisoned by a
+    /// panicking holder guards consistent data and is simply taken over.
+    fn state(&self) -> MutexGuard<'_, LobbyState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl LobbyState {
+    fn game(&self, id: GameId) -> Result<&Game, StoreError> {
+        self.games
+            .get(&id)
+            .ok_or_else(|| StoreError::not_found("game", id))
+    }
+}
+
+/// Whether `game` passes every non-empty field of `filter`.
+fn matches(filter: &GameFilter, game: &Game) -> bool {
+    (filter.statuses.is_empty() || filter.statuses.contains(&game.status))
+        && filter
+            .visibility
+            .is_none_or(|v| v == game.settings.visibility)
+        && filter.host.is_none_or(|h| h == game.host)
+}
+
+#[async_trait]
+impl GameStore for MemoryLobbyStore {
+    async fn insert_game(&self, game: &Game) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.games.contains_key(&game.id) {
+            return Err(StoreError::duplicate("game", format!("id {}", game.id)));
+        }
+        state.games.insert(game.id, game.clone());
+        state.transitions.insert(game.id, Vec::new());
+        Ok(())
+    }
+
+    async fn get_game(&self, id: GameId) -> Result<Game, StoreError> {
+        self.state().game(id).cloned()
+    }
+
+    async fn list_games(
+        &self,
+        filter: &GameFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Game>, StoreError> {
+        let state = self.state();
+        keyset::paginate(
+            state.games.values().filter(|g| matches(filter, g)),
+            |g| (g.created_at, g.id.as_uuid()),
+            page,
+        )
+    }
+
+    async fn update_game_status(
+        &self,
+        id: GameId,
+        expected_from: GameStatus,
+        change: &GameStatusChange,
+    ) -> Result<Game, StoreError> {
+        expected_from.check(change.to, change.trigger)?;
+        let mut state = self.state();
+        let game = state
+            .games
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::not_found("game", id))?;
+        if game.status != expected_from {
+            return Err(StoreError::conflict(
+                "game",
+                id,
+                format!("status is {}, expected {expected_from}", game.status),
+            ));
+        }
+        game.status = change.to;
+        game.updated_at = change.at;
+        let game = game.clone();
+        state
+            .transitions
+            .entry(id)
+            .or_default()
+            .push(GameTransition {
+                game_id: id,
+                from: expected_from,
+                to: change.to,
+                trigger: change.trigger,
+                actor: change.actor,
+                reason: change.reason.clone(),
+                at: change.at,
+            });
+        Ok(game)
+    }
+
+    async fn game_transitions(&self, id: GameId) -> Result<Vec<GameTransition>, StoreError> {
+        let state = self.state();
+        state.game(id)?;
+        Ok(state.transitions.get(&id).cloned().unwrap_or_default())
+    }
+
+    async fn games_past_deadline(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Game>, StoreError> {
+        let state = self.state();
+        let mut due: Vec<&Game> = state
+            .games
+            .values()
+            .filter(|g| matches!(g.status, GameStatus::Draft | GameStatus::EnrollmentOpen))
+            .filter(|g| g.settings.enrollment_deadline <= now)
+            .collect();
+        due.sort_by_key(|g| (g.settings.enrollment_deadline, g.id));
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(due.into_iter().take(limit).cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_poisoned_lock_is_taken_over() {
+        let store = Arc::new(MemoryLobbyStore::default());
+        let holder = Arc::clone(&store);
+        let crashed = std::thread::spawn(move || {
+            let _guard = holder.state.lock();
+            panic!("a holder of the lock panics (expected in this test)");
+        })
+        .join();
+        assert!(crashed.is_err() && store.state.is_poisoned());
+        let unknown = GameId::from_uuid(uuid::Uuid::nil());
+        let read = store.get_game(unknown).await;
+        assert!(matches!(read, Err(StoreError::NotFound { .. })), "{read:?}");
+    }
+}

@@ -1,5 +1,199 @@
-//! (being written)
+//! In-memory mail outbox: deliveries, their recorded attempts and leased claims.
 
-/// Placeholder until written.
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use galaxy_core::domain::lease::ClaimRequest;
+use galaxy_core::domain::mail::{AttemptOutcome, MailAttempt, MailDelivery, MailStatus};
+use galaxy_core::domain::page::{Page, PageRequest};
+use galaxy_core::domain::{LeaseToken, MailId, Timestamp};
+use galaxy_core::ports::{MailNext, MailStore, StoreError};
+
+use super::runtime::paging::{Order, paginate};
+
+/// Entity name of mails in errors.
+const MAIL: &str = "mail";
+
+/// The mail outbox behind one mutex, so every call is atomic and no two claimers can
+/// receive the same mail.
 #[derive(Debug, Default)]
-pub struct MemoryMailStore;
+pub struct MemoryMailStore {
+    /// Everything; one lock keeps each call a transaction.
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Every mail ever queued (sent ones stay, as rows do).
+    mails: HashMap<MailId, MailDelivery>,
+    /// Idempotency key -> mail, so a repeated enqueue finds the first mail.
+    keys: HashMap<String, MailId>,
+    /// Recorded attempts per mail, in the order they were recorded.
+    attempts: HashMap<MailId, Vec<MailAttempt>>,
+}
+
+impl MemoryMailStore {
+    /// The state; every method validates before it mutates, so a lock poisoned by a
+    /// panicking caller holds no half-written change and is safe to take over.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies `change` to a mail, stamps `updated_at` and returns the result.
+    fn update(
+        &self,
+        id: MailId,
+        at: Timestamp,
+        change: impl FnOnce(&mut MailDelivery) -> Result<(), StoreError>,
+    ) -> Result<MailDelivery, StoreError> {
+        let mut state = self.lock();
+        let mail = state
+            .mails
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::not_found(MAIL, id))?;
+        change(mail)?;
+        mail.updated_at = at;
+        Ok(mail.clone())
+    }
+}
+
+#[async_trait]
+impl MailStore for MemoryMailStore {
+    async fn enqueue_mail(&self, delivery: &MailDelivery) -> Result<MailDelivery, StoreError> {
+        let mut state = self.lock();
+        let key = &delivery.mail.idempotency_key;
+        if let Some(first) = state.keys.get(key).and_then(|id| state.mails.get(id)) {
+            return Ok(first.clone());
+        }
+        if state.mails.contains_key(&delivery.id) {
+            return Err(StoreError::duplicate(MAIL, delivery.id));
+        }
+        state.keys.insert(key.clone(), delivery.id);
+        state.mails.insert(delivery.id, delivery.clone());
+        Ok(delivery.clone())
+    }
+
+    async fn get_mail(&self, id: MailId) -> Result<MailDelivery, StoreError> {
+        let state = self.lock();
+        let mail = state.mails.get(&id).cloned();
+        mail.ok_or_else(|| StoreError::not_found(MAIL, id))
+    }
+
+    async fn list_mail(
+        &self,
+        status: Option<MailStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<MailDelivery>, StoreError> {
+        let state = self.lock();
+        let rows = state
+            .mails
+            .values()
+            .filter(|m| status.is_none_or(|s| m.status == s));
+        let key = |m: &MailDelivery| (m.created_at, m.id.as_uuid());
+        paginate(rows, key, Order::Ascending, page)
+    }
+
+    async fn claim_mail(&self, claim: &ClaimRequest) -> Result<Vec<MailDelivery>, StoreError> {
+        let mut state = self.lock();
+        let mut due: Vec<_> = state
+            .mails
+            .values()
+            .filter(|m| m.is_claimable_at(claim.now))
+            .map(|m| (m.next_attempt_at, m.created_at, m.id))
+            .collect();
+        due.sort();
+        due.truncate(claim.limit as usize);
+        let lease = claim.lease();
+        let mut claimed = Vec::with_capacity(due.len());
+        for (_, _, id) in due {
+            let Some(mail) = state.mails.get_mut(&id) else {
+                continue;
+            };
+            mail.status = MailStatus::Sending;
+            mail.lease = Some(lease);
+            mail.attempts = mail.attempts.saturating_add(1);
+            mail.updated_at = claim.now;
+            claimed.push(mail.clone());
+        }
+        Ok(claimed)
+    }
+
+    async fn finish_mail_attempt(
+        &self,
+        id: MailId,
+        token: LeaseToken,
+        attempt: Option<MailAttempt>,
+        next: MailNext,
+        at: Timestamp,
+    ) -> Result<MailDelivery, StoreError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let mail = state
+            .mails
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::not_found(MAIL, id))?;
+        // Only the token decides: a lapsed lease nobody re-claimed still belongs to its
+        // holder, as the SQL `WHERE status = 'sending' AND lease_token = $token` would.
+        let held =
+            mail.status == MailStatus::Sending && mail.lease.is_some_and(|l| l.token == token);
+        if !held {
+            let detail = format!("status is {}, lease not held by this token", mail.status);
+            return Err(StoreError::conflict(MAIL, id, detail));
+        }
+        if let Some(mut attempt) = attempt {
+            attempt.mail_id = id;
+            if attempt.outcome != AttemptOutcome::Sent {
+                mail.last_error = Some(attempt.detail.clone());
+            }
+            state.attempts.entry(id).or_default().push(attempt);
+        }
+        match next {
+            MailNext::Sent => {
+                mail.status = MailStatus::Sent;
+                mail.sent_at = Some(at);
+            }
+            MailNext::Retry(due) => {
+                mail.status = MailStatus::Retrying;
+                mail.next_attempt_at = due;
+            }
+            MailNext::Dead => mail.status = MailStatus::Dead,
+            MailNext::Release(due) => {
+                mail.status = MailStatus::Pending;
+                mail.next_attempt_at = due;
+                mail.attempts = mail.attempts.saturating_sub(1);
+            }
+        }
+        mail.lease = None;
+        mail.updated_at = at;
+        Ok(mail.clone())
+    }
+
+    async fn mail_attempts(&self, id: MailId) -> Result<Vec<MailAttempt>, StoreError> {
+        let state = self.lock();
+        if !state.mails.contains_key(&id) {
+            return Err(StoreError::not_found(MAIL, id));
+        }
+        Ok(state.attempts.get(&id).cloned().unwrap_or_default())
+    }
+
+    async fn retry_dead_mail(&self, id: MailId, at: Timestamp) -> Result<MailDelivery, StoreError> {
+        self.update(id, at, |mail| {
+            if mail.status != MailStatus::Dead {
+                let detail = format!("status is {}, only dead mail can be retried", mail.status);
+                return Err(StoreError::conflict(MAIL, id, detail));
+            }
+            mail.status = MailStatus::Pending;
+            mail.attempts = 0;
+            mail.next_attempt_at = at;
+            mail.lease = None;
+            Ok(())
+        })
+    }
+
+    async fn count_mail_by_status(&self) -> Result<Vec<(MailStatus, u64)>, StoreError> {
+        let state = self.lock();
+        let count = |status| state.mails.values().filter(|m| m.status == status).count() as u64;
+        Ok(MailStatus::ALL.into_iter().map(|s| (s, count(s))).collect())
+    }
+}

@@ -1,5 +1,390 @@
-//! (being written)
+//! The in-memory store of users, login challenges and sessions.
 
-/// Placeholder until written.
+// Declared here because `memory/mod.rs` belongs to the crate layout; the lobby store
+// reaches it through `super::users::keyset`.
+#[path = "keyset.rs"]
+pub(super) mod keyset;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use galaxy_core::domain::auth::{
+    ChallengeStatus, LoginChallenge, SecretHash, Session, SessionStatus,
+};
+use galaxy_core::domain::page::{Page, PageRequest};
+use galaxy_core::domain::user::{Email, Entitlements, Role, User, UserStatus};
+use galaxy_core::domain::{ChallengeId, SessionId, Timestamp, UserId};
+use galaxy_core::ports::{
+    ChallengeScope, ChallengeStore, ProfileChange, SessionStore, StoreError, UserStore,
+};
+
+/// Users, login challenges and sessions in one process, behind one mutex.
+///
+/// Every method takes the lock once and finishes its work under it, so each call is as
+/// atomic as a database transaction; no lock is ever held across an `.await`.
 #[derive(Debug, Default)]
-pub struct MemoryUserStore;
+pub struct MemoryUserStore {
+    /// Everything, so a compare-and-set reads and writes under one lock.
+    state: Mutex<UserState>,
+}
+
+#[derive(Debug, Default)]
+struct UserState {
+    /// Accounts by id.
+    users: HashMap<UserId, User>,
+    /// The unique index on the normalised e-mail.
+    by_email: HashMap<Email, UserId>,
+    /// Login challenges by id (purged once expired).
+    challenges: HashMap<ChallengeId, LoginChallenge>,
+    /// Sessions by id, in every status (revocation keeps the row).
+    sessions: HashMap<SessionId, Session>,
+}
+
+impl MemoryUserStore {
+    /// A fresh, empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The state; a panic in another holder does not leave it half-written (every
+    /// method validates before it mutates), so a poisoned lock is simply taken over.
+    fn state(&self) -> MutexGuard<'_, UserState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl UserState {
+    fn user_mut(&mut self, id: UserId) -> Result<&mut User, StoreError> {
+        self.users
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::not_found("user", id))
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryUserStore {
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.by_email.contains_key(&user.email) {
+            return Err(StoreError::duplicate(
+                "user",
+                format!("email {}", user.email),
+            ));
+        }
+        if state.users.contains_key(&user.id) {
+            return Err(StoreError::duplicate("user", format!("id {}", user.id)));
+        }
+        state.by_email.insert(user.email.clone(), user.id);
+        state.users.insert(user.id, user.clone());
+        Ok(())
+    }
+
+    async fn get_user(&self, id: UserId) -> Result<User, StoreError> {
+        self.state()
+            .users
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| StoreError::not_found("user", id))
+    }
+
+    async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .by_email
+            .get(email)
+            .and_then(|id| state.users.get(id))
+            .cloned())
+    }
+
+    async fn list_users(&self, page: &PageRequest) -> Result<Page<User>, StoreError> {
+        let state = self.state();
+        keyset::paginate(
+            state.users.values(),
+            |u| (u.created_at, u.id.as_uuid()),
+            page,
+        )
+    }
+
+    async fn update_profile(&self, id: UserId, change: &ProfileChange) -> Result<User, StoreError> {
+        let mut state = self.state();
+        let user = state.user_mut(id)?;
+        if let Some(name) = &change.display_name {
+            user.display_name = name.clone();
+        }
+        if let Some(locale) = &change.locale {
+            user.locale = locale.clone();
+        }
+        if let Some(wanted) = change.email_notifications {
+            user.email_notifications = wanted;
+        }
+        Ok(user.clone())
+    }
+
+    async fn update_user_status(
+        &self,
+        id: UserId,
+        expected: UserStatus,
+        to: UserStatus,
+    ) -> Result<User, StoreError> {
+        let mut state = self.state();
+        let user = state.user_mut(id)?;
+        if user.status != expected {
+            return Err(StoreError::conflict(
+                "user",
+                id,
+                format!(
+                    "status is {}, expected {}",
+                    user.status.as_str(),
+                    expected.as_str()
+                ),
+            ));
+        }
+        user.status = to;
+        Ok(user.clone())
+    }
+
+    async fn set_roles(&self, id: UserId, roles: &[Role]) -> Result<User, StoreError> {
+        let mut state = self.state();
+        let user = state.user_mut(id)?;
+        let mut roles = roles.to_vec();
+        roles.push(Role::Player);
+        roles.sort();
+        roles.dedup();
+        user.roles = roles;
+        Ok(user.clone())
+    }
+
+    async fn set_entitlements(
+        &self,
+        id: UserId,
+        entitlements: Entitlements,
+    ) -> Result<User, StoreError> {
+        let mut state = self.state();
+        let user = state.user_mut(id)?;
+        user.entitlements = entitlements;
+        Ok(user.clone())
+    }
+
+    async fn touch_user(
+        &self,
+        id: UserId,
+        at: Timestamp,
+        country: Option<String>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let user = state.user_mut(id)?;
+        // Touches are recorded off the request path and may land out of order.
+        user.last_seen_at = user.last_seen_at.max(at);
+        if let Some(country) = country {
+            user.country = country;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ChallengeStore for MemoryUserStore {
+    async fn insert_challenge(&self, challenge: &LoginChallenge) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.challenges.contains_key(&challenge.id) {
+            return Err(StoreError::duplicate(
+                "login challenge",
+                format!("id {}", challenge.id),
+            ));
+        }
+        state.challenges.insert(challenge.id, challenge.clone());
+        Ok(())
+    }
+
+    async fn get_challenge(&self, id: ChallengeId) -> Result<LoginChallenge, StoreError> {
+        self.state()
+            .challenges
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| StoreError::not_found("login challenge", id))
+    }
+
+    async fn update_challenge(
+        &self,
+        challenge: &LoginChallenge,
+        expected_status: ChallengeStatus,
+        expected_failed_attempts: u32,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let stored = state
+            .challenges
+            .get_mut(&challenge.id)
+            .ok_or_else(|| StoreError::not_found("login challenge", challenge.id))?;
+        if stored.status != expected_status || stored.failed_attempts != expected_failed_attempts {
+            return Err(StoreError::conflict(
+                "login challenge",
+                challenge.id,
+                format!(
+                    "stored {} with {} failed attempts, expected {} with {}",
+                    stored.status,
+                    stored.failed_attempts,
+                    expected_status,
+                    expected_failed_attempts
+                ),
+            ));
+        }
+        *stored = challenge.clone();
+        Ok(())
+    }
+
+    async fn challenge_issue_times(
+        &self,
+        scope: &ChallengeScope,
+        since: Timestamp,
+    ) -> Result<Vec<Timestamp>, StoreError> {
+        let state = self.state();
+        let mut times: Vec<Timestamp> = state
+            .challenges
+            .values()
+            .filter(|c| c.issued_at >= since)
+            .filter(|c| match scope {
+                ChallengeScope::Email(email) => c.email == *email,
+                ChallengeScope::ClientIp(ip) => c.client_ip == *ip,
+            })
+            .map(|c| c.issued_at)
+            .collect();
+        times.sort();
+        Ok(times)
+    }
+
+    async fn purge_challenges(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let mut state = self.state();
+        let count = state.challenges.len();
+        state.challenges.retain(|_, c| c.expires_at >= before);
+        Ok(u64::try_from(count - state.challenges.len()).unwrap_or(u64::MAX))
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryUserStore {
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.sessions.contains_key(&session.id) {
+            return Err(StoreError::duplicate(
+                "session",
+                format!("id {}", session.id),
+            ));
+        }
+        if state
+            .sessions
+            .values()
+            .any(|s| s.token_hash == session.token_hash)
+        {
+            return Err(StoreError::duplicate("session", "token hash"));
+        }
+        state.sessions.insert(session.id, session.clone());
+        Ok(())
+    }
+
+    async fn get_session(&self, id: SessionId) -> Result<Session, StoreError> {
+        self.state()
+            .sessions
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| StoreError::not_found("session", id))
+    }
+
+    async fn find_session_by_token(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<Session>, StoreError> {
+        Ok(self
+            .state()
+            .sessions
+            .values()
+            .find(|s| s.token_hash == *hash)
+            .cloned())
+    }
+
+    async fn list_active_sessions(
+        &self,
+        user_id: UserId,
+        now: Timestamp,
+    ) -> Result<Vec<Session>, StoreError> {
+        let state = self.state();
+        let mut sessions: Vec<Session> = state
+            .sessions
+            .values()
+            .filter(|s| s.user_id == user_id && s.is_usable_at(now))
+            .cloned()
+            .collect();
+        sessions.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.id)));
+        Ok(sessions)
+    }
+
+    async fn all_active_sessions(&self, now: Timestamp) -> Result<Vec<Session>, StoreError> {
+        let state = self.state();
+        let mut sessions: Vec<Session> = state
+            .sessions
+            .values()
+            .filter(|s| s.is_usable_at(now))
+            .cloned()
+            .collect();
+        sessions.sort_by_key(|s| (s.created_at, s.id));
+        Ok(sessions)
+    }
+
+    async fn revoke_session(&self, id: SessionId, at: Timestamp) -> Result<Session, StoreError> {
+        let mut state = self.state();
+        let session = state
+            .sessions
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::not_found("session", id))?;
+        if session.status != SessionStatus::Active {
+            return Err(StoreError::conflict(
+                "session",
+                id,
+                format!("status is {}, expected active", session.status.as_str()),
+            ));
+        }
+        session.status = SessionStatus::Revoked;
+        session.revoked_at = Some(at);
+        Ok(session.clone())
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: UserId,
+        at: Timestamp,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let mut state = self.state();
+        let mut revoked: Vec<(Timestamp, SessionId)> = Vec::new();
+        for session in state.sessions.values_mut() {
+            if session.user_id == user_id && session.status == SessionStatus::Active {
+                session.status = SessionStatus::Revoked;
+                session.revoked_at = Some(at);
+                revoked.push((session.created_at, session.id));
+            }
+        }
+        revoked.sort();
+        Ok(revoked.into_iter().map(|(_, id)| id).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_poisoned_lock_is_taken_over() {
+        let store = Arc::new(MemoryUserStore::default());
+        let holder = Arc::clone(&store);
+        let crashed = std::thread::spawn(move || {
+            let _guard = holder.state.lock();
+            panic!("a holder of the lock panics (expected in this test)");
+        })
+        .join();
+        assert!(crashed.is_err() && store.state.is_poisoned());
+        let unknown = UserId::from_uuid(uuid::Uuid::nil());
+        let read = store.get_user(unknown).await;
+        assert!(matches!(read, Err(StoreError::NotFound { .. })), "{read:?}");
+    }
+}

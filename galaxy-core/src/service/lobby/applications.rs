@@ -1,0 +1,303 @@
+//! Applications: applying under a race name, the host's decisions, withdrawal.
+
+use serde_json::json;
+
+use super::{LobbyError, LobbyService, manages};
+use crate::domain::application::{Application, ApplicationStatus};
+use crate::domain::game::{Game, GameStatus, GameTrigger};
+use crate::domain::notification::NotificationKind;
+use crate::domain::race_name::RaceName;
+use crate::domain::{ApplicationId, GameId};
+use crate::ports::{ApprovalOutcome, StoreError};
+use crate::service::Actor;
+
+impl LobbyService {
+    /// Applies to an open game under `race_name`, claiming the name (pending) until the
+    /// application is approved. The host is notified; with auto-approve the application
+    /// is approved at once (and comes back approved).
+    pub async fn apply(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        race_name: &str,
+    ) -> Result<Application, LobbyError> {
+        let race_name =
+            RaceName::parse(race_name).map_err(|e| LobbyError::validation("race_name", e))?;
+        let now = self.now();
+        let game = self.load_game(Some(actor), game_id).await?;
+        if game.status != GameStatus::EnrollmentOpen {
+            return Err(LobbyError::NotEnrolling {
+                status: game.status,
+            });
+        }
+        let user = self.active_user(&actor, now).await?;
+        let applications = &self.ports.applications;
+        if applications
+            .find_live_application(game_id, user.id)
+            .await?
+            .is_some()
+        {
+            return Err(LobbyError::AlreadyApplied);
+        }
+        let live = applications.count_live_applications(user.id).await?;
+        if live >= user.entitlements.max_active_games {
+            return Err(LobbyError::forbidden(format!(
+                "already in {live} active game(s), the limit is {}",
+                user.entitlements.max_active_games
+            )));
+        }
+        let id = ApplicationId::from_uuid(self.ports.ids.uuid());
+        let application = Application::new(id, game_id, user.id, race_name, now);
+        let claimed_now = self.claim_for_application(&application, now).await?;
+        if let Err(error) = applications.insert_application(&application).await {
+            // Do not leak the claim this call made; an older one stays as it was.
+            if claimed_now {
+                self.release_claim(&application).await;
+            }
+            return Err(match error {
+                StoreError::Duplicate { .. } => LobbyError::AlreadyApplied,
+                other => other.into(),
+            });
+        }
+        let payload = json!({
+            "game_id": game.id,
+            "game_name": game.settings.name.as_str(),
+            "application_id": application.id,
+            "applicant": application.user_id,
+            "race_name": application.race_name.as_str(),
+        });
+        let key = format!("application:{}:submitted", application.id);
+        self.notify(
+            NotificationKind::ApplicationSubmitted,
+            key,
+            vec![game.host],
+            &game,
+            payload,
+        )
+        .await;
+        if !game.settings.auto_approve {
+            return Ok(application);
+        }
+        match self.approve_loaded(&game, application.clone()).await {
+            Ok(approved) => Ok(approved),
+            Err(error) => {
+                // Full or closed meanwhile: the application stays pending for the host.
+                tracing::info!(%error, application_id = %application.id, "not auto-approved");
+                Ok(application)
+            }
+        }
+    }
+
+    /// Approves a pending application (host or admin): the game's count goes up
+    /// atomically, the race name becomes registered, the player is notified, and the
+    /// approval that fills the game closes its enrollment (trigger `system`).
+    pub async fn approve(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        application_id: ApplicationId,
+    ) -> Result<Application, LobbyError> {
+        let game = self.load_game(Some(actor), game_id).await?;
+        require_manager(&actor, &game)?;
+        let application = self.load_application(game_id, application_id).await?;
+        self.approve_loaded(&game, application).await
+    }
+
+    /// Rejects a pending application (host or admin), frees its race-name claim and
+    /// notifies the player.
+    pub async fn reject(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        application_id: ApplicationId,
+    ) -> Result<Application, LobbyError> {
+        let game = self.load_game(Some(actor), game_id).await?;
+        require_manager(&actor, &game)?;
+        let application = self.load_application(game_id, application_id).await?;
+        let rejected = self
+            .decide(&application, ApplicationStatus::Rejected)
+            .await?;
+        self.release_claim(&rejected).await;
+        let payload = json!({
+            "game_id": game.id,
+            "game_name": game.settings.name.as_str(),
+            "application_id": rejected.id,
+            "race_name": rejected.race_name.as_str(),
+        });
+        let key = format!("application:{}:rejected", rejected.id);
+        let recipients = vec![rejected.user_id];
+        self.notify(
+            NotificationKind::ApplicationRejected,
+            key,
+            recipients,
+            &game,
+            payload,
+        )
+        .await;
+        Ok(rejected)
+    }
+
+    /// Withdraws the caller's own pending application to a game and frees its claim.
+    pub async fn withdraw(&self, actor: Actor, game_id: GameId) -> Result<Application, LobbyError> {
+        self.load_game(Some(actor), game_id).await?;
+        let application = self
+            .ports
+            .applications
+            .find_live_application(game_id, actor.user_id)
+            .await?
+            .ok_or_else(|| LobbyError::not_found("application", "mine"))?;
+        let withdrawn = self
+            .decide(&application, ApplicationStatus::Withdrawn)
+            .await?;
+        self.release_claim(&withdrawn).await;
+        Ok(withdrawn)
+    }
+
+    /// A game's applications, oldest first: all of them for its host and admins, only the
+    /// caller's own for anyone else.
+    pub async fn list_applications(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+    ) -> Result<Vec<Application>, LobbyError> {
+        let game = self.load_game(Some(actor), game_id).await?;
+        let mut applications = self.ports.applications.list_applications(game_id).await?;
+        if !manages(&actor, &game) {
+            applications.retain(|a| a.user_id == actor.user_id);
+        }
+        Ok(applications)
+    }
+
+    /// The approval shared by the host's approve and auto-approve.
+    async fn approve_loaded(
+        &self,
+        game: &Game,
+        application: Application,
+    ) -> Result<Application, LobbyError> {
+        if application.status != ApplicationStatus::Pending {
+            return Err(LobbyError::NotPending {
+                status: application.status,
+            });
+        }
+        // A claim that lapsed while the application waited is renewed first, so an
+        // approved player never ends up without the name.
+        self.hold_name_for(&application).await?;
+        let outcome = self
+            .ports
+            .applications
+            .approve_application(application.id, self.now())
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound { .. } => LobbyError::not_found("application", application.id),
+                other => other.into(),
+            })?;
+        let (approved, counted) = match outcome {
+            ApprovalOutcome::Approved { application, game } => (application, game),
+            ApprovalOutcome::GameFull => return Err(LobbyError::GameFull),
+            ApprovalOutcome::NotPending(status) => return Err(LobbyError::NotPending { status }),
+            ApprovalOutcome::NotEnrolling(status) => {
+                return Err(LobbyError::NotEnrolling { status });
+            }
+        };
+        if let Err(error) = self.secure_name(&approved).await {
+            // The sweeper registers it when the claim expires (approved meanwhile).
+            tracing::error!(%error, application_id = %approved.id, "race name not registered on approval");
+        }
+        let payload = json!({
+            "game_id": game.id,
+            "game_name": game.settings.name.as_str(),
+            "application_id": approved.id,
+            "race_name": approved.race_name.as_str(),
+        });
+        let key = format!("application:{}:approved", approved.id);
+        let recipients = vec![approved.user_id];
+        self.notify(
+            NotificationKind::ApplicationApproved,
+            key,
+            recipients,
+            game,
+            payload,
+        )
+        .await;
+        if counted.is_full() && counted.status == GameStatus::EnrollmentOpen {
+            self.close_full_game(counted).await;
+        }
+        Ok(approved)
+    }
+
+    /// Closes enrollment of a game that just reached `max_players` (trigger `system`).
+    /// Losing the compare-and-set means the host or an admin closed or cancelled it first.
+    async fn close_full_game(&self, full: Game) {
+        let closed = self
+            .change_status(
+                &full,
+                GameStatus::EnrollmentClosed,
+                GameTrigger::System,
+                None,
+                Some("max players reached"),
+            )
+            .await;
+        match closed {
+            Ok(closed) => {
+                self.after_close(closed).await;
+            }
+            Err(LobbyError::StatusChanged { .. } | LobbyError::InvalidTransition(_)) => {}
+            Err(error) => {
+                tracing::warn!(%error, game_id = %full.id, "full game not closed; the deadline sweep will");
+            }
+        }
+    }
+
+    /// An application of `game_id`; one of another game looks absent.
+    async fn load_application(
+        &self,
+        game_id: GameId,
+        id: ApplicationId,
+    ) -> Result<Application, LobbyError> {
+        match self.ports.applications.get_application(id).await {
+            Ok(application) if application.game_id == game_id => Ok(application),
+            Ok(_) | Err(StoreError::NotFound { .. }) => {
+                Err(LobbyError::not_found("application", id))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Rejects or withdraws a pending application (compare-and-set on `pending`).
+    async fn decide(
+        &self,
+        application: &Application,
+        to: ApplicationStatus,
+    ) -> Result<Application, LobbyError> {
+        if application.status != ApplicationStatus::Pending {
+            return Err(LobbyError::NotPending {
+                status: application.status,
+            });
+        }
+        let applications = &self.ports.applications;
+        match applications
+            .decide_application(application.id, to, self.now())
+            .await
+        {
+            Ok(decided) => Ok(decided),
+            Err(StoreError::Conflict { .. } | StoreError::InvalidTransition(_)) => {
+                let status = applications.get_application(application.id).await?.status;
+                Err(LobbyError::NotPending { status })
+            }
+            Err(StoreError::NotFound { .. }) => {
+                Err(LobbyError::not_found("application", application.id))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+fn require_manager(actor: &Actor, game: &Game) -> Result<(), LobbyError> {
+    if manages(actor, game) {
+        Ok(())
+    } else {
+        Err(LobbyError::forbidden(
+            "only the game's host or an admin may decide applications",
+        ))
+    }
+}

@@ -1,0 +1,315 @@
+//! Games: creation, the host's and admins' status changes, and reading.
+
+use serde_json::json;
+
+use super::{LobbyError, LobbyService, manager_trigger};
+use crate::domain::game::{
+    EngineName, Game, GameName, GameSettings, GameSettingsError, GameStatus, GameTrigger,
+    Visibility,
+};
+use crate::domain::notification::NotificationKind;
+use crate::domain::page::{Page, PageRequest};
+use crate::domain::runtime::{JobKind, JobStatus, RuntimeJob};
+use crate::domain::schedule::TurnSchedule;
+use crate::domain::{GameId, JobId, Timestamp, UserId};
+use crate::ports::GameFilter;
+use crate::service::Actor;
+
+/// How many idempotency keys one start attempt tries before giving up, when the runtime
+/// already consumed the jobs under the earlier ones (see [`LobbyService::start`]).
+const START_KEY_ATTEMPTS: u32 = 8;
+
+/// A request to create a game, as the API receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewGame {
+    /// Display name, 3..=64 characters.
+    pub name: String,
+    /// Fewest approved players to close enrollment (>= 2).
+    pub min_players: u32,
+    /// Most approved players (<= 64).
+    pub max_players: u32,
+    /// When enrollment ends; must be in the future.
+    pub enrollment_deadline: Timestamp,
+    /// A cron expression in UTC, e.g. `0 18 * * 1,3,5`.
+    pub turn_schedule: String,
+    /// A registered engine; `None` means the reference engine.
+    pub engine: Option<String>,
+    /// Whether applications are approved without the host.
+    pub auto_approve: bool,
+    /// Whether the game is listed publicly.
+    pub visibility: Visibility,
+}
+
+impl LobbyService {
+    /// Creates a draft game hosted by `actor`, who must be active and entitled to host.
+    pub async fn create_game(&self, actor: Actor, new: NewGame) -> Result<Game, LobbyError> {
+        let now = self.now();
+        let settings = self.parse_settings(new, now)?;
+        let host = self.active_user(&actor, now).await?;
+        if !host.entitlements.may_host_games {
+            return Err(LobbyError::forbidden("the account may not host games"));
+        }
+        let game = Game::new(
+            GameId::from_uuid(self.ports.ids.uuid()),
+            host.id,
+            settings,
+            now,
+        );
+        self.ports.games.insert_game(&game).await?;
+        Ok(game)
+    }
+
+    fn parse_settings(&self, new: NewGame, now: Timestamp) -> Result<GameSettings, LobbyError> {
+        let name = GameName::parse(&new.name).map_err(|e| LobbyError::validation("name", e))?;
+        let schedule = TurnSchedule::parse(&new.turn_schedule)
+            .map_err(|e| LobbyError::validation("turn_schedule", e))?;
+        let engine = match new.engine.as_deref() {
+            None => EngineName::reference(),
+            Some(raw) => EngineName::parse(raw).map_err(|e| LobbyError::validation("engine", e))?,
+        };
+        if !self.config.engines.contains(&engine) {
+            let known: Vec<&str> = self.config.engines.iter().map(EngineName::as_str).collect();
+            let message = format!(
+                "engine {:?} is not registered (known: {})",
+                engine.as_str(),
+                known.join(", ")
+            );
+            return Err(LobbyError::validation("engine", message));
+        }
+        let settings = GameSettings {
+            name,
+            min_players: new.min_players,
+            max_players: new.max_players,
+            enrollment_deadline: new.enrollment_deadline,
+            schedule,
+            engine,
+            auto_approve: new.auto_approve,
+            visibility: new.visibility,
+        };
+        settings.validate(now).map_err(|error| {
+            let field = match &error {
+                GameSettingsError::Players { min, max } if *min < 2 || min > max => "min_players",
+                GameSettingsError::Players { .. } => "max_players",
+                GameSettingsError::DeadlinePassed => "enrollment_deadline",
+                GameSettingsError::Name(_) => "name",
+                GameSettingsError::EngineName(_) => "engine",
+            };
+            LobbyError::validation(field, error)
+        })?;
+        Ok(settings)
+    }
+
+    /// `draft -> enrollment_open`, by the host or an admin.
+    pub async fn open(&self, actor: Actor, game_id: GameId) -> Result<Game, LobbyError> {
+        let game = self.load_game(Some(actor), game_id).await?;
+        let trigger = manager_trigger(&actor, &game, GameStatus::EnrollmentOpen)?;
+        self.change_status(
+            &game,
+            GameStatus::EnrollmentOpen,
+            trigger,
+            Some(actor.user_id),
+            None,
+        )
+        .await
+    }
+
+    /// `enrollment_open -> enrollment_closed`, by the host or an admin, once at least
+    /// `min_players` are approved. With auto-start configured the game then starts.
+    pub async fn close(&self, actor: Actor, game_id: GameId) -> Result<Game, LobbyError> {
+        let game = self.load_game(Some(actor), game_id).await?;
+        let trigger = manager_trigger(&actor, &game, GameStatus::EnrollmentClosed)?;
+        if !game.has_quorum() {
+            return Err(LobbyError::NoQuorum {
+                approved: game.approved_count,
+                min: game.settings.min_players,
+            });
+        }
+        let closed = self
+            .change_status(
+                &game,
+                GameStatus::EnrollmentClosed,
+                trigger,
+                Some(actor.user_id),
+                None,
+            )
+            .await?;
+        Ok(self.after_close(closed).await)
+    }
+
+    /// `enrollment_closed -> starting` by the host or an admin (or `start_failed ->
+    /// starting`, an admin's retry), queueing the durable start job first.
+    ///
+    /// The job (idempotency key `start:<game>:<n>`, `n` = earlier transitions to
+    /// `starting`) is queued before the compare-and-set, so a crash between the two leaves
+    /// a job the runtime finds (it acts only on a `starting` game) rather than a
+    /// `starting` game nobody starts. Two racing callers compute the same key and share
+    /// one job; the loser of the compare-and-set gets [`LobbyError::StatusChanged`].
+    pub async fn start(&self, actor: Actor, game_id: GameId) -> Result<Game, LobbyError> {
+        let game = self.load_game(Some(actor), game_id).await?;
+        let trigger = manager_trigger(&actor, &game, GameStatus::Starting)?;
+        self.start_with(game_id, trigger, Some(actor.user_id)).await
+    }
+
+    /// Cancels a game not yet started (or whose start failed), by the host or an admin.
+    pub async fn cancel(&self, actor: Actor, game_id: GameId) -> Result<Game, LobbyError> {
+        let game = self.load_game(Some(actor), game_id).await?;
+        let trigger = manager_trigger(&actor, &game, GameStatus::Cancelled)?;
+        let cancelled = self
+            .change_status(
+                &game,
+                GameStatus::Cancelled,
+                trigger,
+                Some(actor.user_id),
+                None,
+            )
+            .await?;
+        self.after_cancel(&cancelled).await;
+        Ok(cancelled)
+    }
+
+    /// One game. Drafts are visible only to their host and admins; private games to
+    /// anyone who knows the id.
+    pub async fn get_game(
+        &self,
+        actor: Option<Actor>,
+        game_id: GameId,
+    ) -> Result<Game, LobbyError> {
+        self.load_game(actor, game_id).await
+    }
+
+    /// Public games open for enrollment, oldest first.
+    pub async fn list_public_games(&self, page: &PageRequest) -> Result<Page<Game>, LobbyError> {
+        let filter = GameFilter {
+            statuses: vec![GameStatus::EnrollmentOpen],
+            visibility: Some(Visibility::Public),
+            host: None,
+        };
+        Ok(self.ports.games.list_games(&filter, page).await?)
+    }
+
+    /// The games `actor` hosts, in every status, oldest first.
+    pub async fn list_my_games(
+        &self,
+        actor: Actor,
+        page: &PageRequest,
+    ) -> Result<Page<Game>, LobbyError> {
+        let filter = GameFilter {
+            host: Some(actor.user_id),
+            ..GameFilter::default()
+        };
+        Ok(self.ports.games.list_games(&filter, page).await?)
+    }
+
+    /// The start flow shared by the host's start and auto-start.
+    pub(super) async fn start_with(
+        &self,
+        game_id: GameId,
+        trigger: GameTrigger,
+        actor: Option<UserId>,
+    ) -> Result<Game, LobbyError> {
+        // History first, then the status: a transition to `starting` landing in between
+        // shows in the status, so `n` is never stale for the status acted on.
+        let history = self.ports.games.game_transitions(game_id).await?;
+        let game = self.load_game(None, game_id).await?;
+        game.status
+            .check(GameStatus::Starting, trigger)
+            .map_err(LobbyError::InvalidTransition)?;
+        let n = history
+            .iter()
+            .filter(|t| t.to == GameStatus::Starting)
+            .count();
+        let job = self.enqueue_start_job(game_id, n).await?;
+        let started = self
+            .change_status(&game, GameStatus::Starting, trigger, actor, None)
+            .await?;
+        // A runtime worker may have claimed the job before the status changed, found the
+        // game not `starting` yet and finished it without acting: queue a fresh one.
+        match self.ports.jobs.get_job(job.id).await {
+            Ok(seen) if is_finished(seen.status) => {
+                if let Err(error) = self.enqueue_start_job(game_id, n).await {
+                    tracing::error!(%error, %game_id, "game is starting but no start job could be queued");
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, %game_id, "start job not re-read"),
+        }
+        Ok(started)
+    }
+
+    /// Queues (or finds) the live start job of attempt `n`. A job under the same key that
+    /// already finished belongs to an attempt whose status change never landed, so the
+    /// next key in a fixed sequence is tried; racing callers walk the same sequence.
+    async fn enqueue_start_job(&self, game_id: GameId, n: usize) -> Result<RuntimeJob, LobbyError> {
+        let mut last = None;
+        for retry in 0..START_KEY_ATTEMPTS {
+            let key = match retry {
+                0 => format!("start:{game_id}:{n}"),
+                r => format!("start:{game_id}:{n}:{r}"),
+            };
+            let id = JobId::from_uuid(self.ports.ids.uuid());
+            let job = RuntimeJob::new(id, game_id, JobKind::Start, key, self.now());
+            let queued = self.ports.jobs.enqueue_job(&job).await?;
+            if !is_finished(queued.status) {
+                return Ok(queued);
+            }
+            last = Some(queued.idempotency_key);
+        }
+        let key = last.unwrap_or_default();
+        Err(
+            crate::ports::StoreError::conflict("runtime job", key, "every start key is used up")
+                .into(),
+        )
+    }
+
+    /// After enrollment closed: tell the host and the approved players, then start when
+    /// auto-start is configured. Returns the game as it ends up.
+    pub(super) async fn after_close(&self, closed: Game) -> Game {
+        let audience = self.game_audience(&closed, true).await;
+        let payload = json!({
+            "game_id": closed.id,
+            "game_name": closed.settings.name.as_str(),
+            "approved_count": closed.approved_count,
+        });
+        let key = format!("game:{}:enrollment_closed", closed.id);
+        self.notify(
+            NotificationKind::EnrollmentClosed,
+            key,
+            audience,
+            &closed,
+            payload,
+        )
+        .await;
+        if !self.config.auto_start {
+            return closed;
+        }
+        match self.start_with(closed.id, GameTrigger::System, None).await {
+            Ok(started) => started,
+            Err(error) => {
+                tracing::warn!(%error, game_id = %closed.id, "auto-start did not happen");
+                closed
+            }
+        }
+    }
+
+    /// After a cancellation: tell the host and every live applicant.
+    pub(super) async fn after_cancel(&self, cancelled: &Game) {
+        let audience = self.game_audience(cancelled, false).await;
+        let payload = json!({
+            "game_id": cancelled.id,
+            "game_name": cancelled.settings.name.as_str(),
+        });
+        let key = format!("game:{}:cancelled", cancelled.id);
+        self.notify(
+            NotificationKind::GameCancelled,
+            key,
+            audience,
+            cancelled,
+            payload,
+        )
+        .await;
+    }
+}
+
+fn is_finished(status: JobStatus) -> bool {
+    matches!(status, JobStatus::Succeeded | JobStatus::Failed)
+}

@@ -1,0 +1,210 @@
+//! Concurrency cases of the lobby suite: compare-and-set and approvals under contention.
+//!
+//! Each case spawns tokio tasks on a shared store and lines them up on a barrier, so
+//! with a multi-thread runtime and a pooled adapter the calls really race.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::future::join_all;
+use galaxy_core::domain::application::{Application, ApplicationStatus};
+use galaxy_core::domain::game::{Game, GameStatus, GameTrigger, Visibility};
+use galaxy_core::ports::{ApplicationStore, ApprovalOutcome, GameStore, StoreError};
+use tokio::sync::Barrier;
+
+use super::{OPEN, application, change, game, insert_along, new_user};
+use crate::conformance::run_case;
+use crate::conformance::users::fixtures::{Must, at};
+
+pub(super) async fn run<S, F, Fut>(suite: &str, make: &F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+    S: GameStore + ApplicationStore + 'static + Send + Sync,
+{
+    run_case(
+        suite,
+        "20 concurrent status changes: one wins",
+        make,
+        |s| async move {
+            one_status_change_wins(Arc::new(s)).await;
+        },
+    )
+    .await;
+    run_case(
+        suite,
+        "50 concurrent approvals for 10 places",
+        make,
+        |s| async move {
+            approvals_respect_max_players(Arc::new(s)).await;
+        },
+    )
+    .await;
+    run_case(
+        suite,
+        "one application approved concurrently",
+        make,
+        |s| async move {
+            one_application_approved_once(Arc::new(s)).await;
+        },
+    )
+    .await;
+}
+
+/// Runs `call(i)` for every `i < n` in its own task, all released at once; returns the
+/// results in task order.
+async fn race<T, C, Fut>(n: usize, call: C) -> Vec<T>
+where
+    T: Send + 'static,
+    C: Fn(usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(n));
+    let tasks = (0..n).map(|i| {
+        let barrier = Arc::clone(&barrier);
+        let call = call(i);
+        tokio::spawn(async move {
+            barrier.wait().await;
+            call.await
+        })
+    });
+    join_all(tasks.collect::<Vec<_>>())
+        .await
+        .into_iter()
+        .map(|joined| joined.must("a racing task"))
+        .collect()
+}
+
+/// One short line per approval result, for failure messages.
+fn labels(results: &[Result<ApprovalOutcome, StoreError>]) -> Vec<String> {
+    results
+        .iter()
+        .map(|r| match r {
+            Ok(ApprovalOutcome::Approved { game, .. }) => {
+                format!("approved (count {})", game.approved_count)
+            }
+            Ok(other) => format!("{other:?}"),
+            Err(e) => e.to_string(),
+        })
+        .collect()
+}
+
+async fn one_status_change_wins<S: GameStore + 'static>(store: Arc<S>) {
+    let g = game(new_user(), 0, 8, Visibility::Public);
+    store.insert_game(&g).await.must("insert_game");
+    // Half open the game, half cancel it, all from draft.
+    let results = race(20, |i| {
+        let store = Arc::clone(&store);
+        let to = if i % 2 == 0 {
+            GameStatus::EnrollmentOpen
+        } else {
+            GameStatus::Cancelled
+        };
+        let step = change(to, GameTrigger::Host, 10);
+        async move {
+            store
+                .update_game_status(g.id, GameStatus::Draft, &step)
+                .await
+        }
+    })
+    .await;
+    let winners: Vec<&Game> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let conflicts = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::Conflict { .. })))
+        .count();
+    let labels: Vec<String> = results
+        .iter()
+        .map(|r| match r {
+            Ok(game) => format!("ok: {}", game.status),
+            Err(e) => e.to_string(),
+        })
+        .collect();
+    assert_eq!((winners.len(), conflicts), (1, 19), "{labels:?}");
+    let stored = store.get_game(g.id).await.must("get_game");
+    assert_eq!(&stored, winners[0]);
+    let history = store.game_transitions(g.id).await.must("history");
+    assert_eq!(history.len(), 1, "one history row: {history:?}");
+    assert_eq!(
+        (history[0].from, history[0].to),
+        (GameStatus::Draft, stored.status)
+    );
+}
+
+async fn approvals_respect_max_players<S>(store: Arc<S>)
+where
+    S: GameStore + ApplicationStore + 'static,
+{
+    let g = insert_along(&*store, &game(new_user(), 0, 10, Visibility::Public), OPEN).await;
+    let apps: Vec<Application> = (0..50).map(|i| application(g.id, new_user(), i)).collect();
+    for a in &apps {
+        store.insert_application(a).await.must("insert_application");
+    }
+    let results = race(50, |i| {
+        let store = Arc::clone(&store);
+        let id = apps[i].id;
+        async move { store.approve_application(id, at(100)).await }
+    })
+    .await;
+    let approved = results
+        .iter()
+        .filter(|r| matches!(r, Ok(ApprovalOutcome::Approved { .. })))
+        .count();
+    let full = results
+        .iter()
+        .filter(|r| matches!(r, Ok(ApprovalOutcome::GameFull)))
+        .count();
+    assert_eq!((approved, full), (10, 40), "{:?}", labels(&results));
+    assert_eq!(
+        store.get_game(g.id).await.must("get_game").approved_count,
+        10
+    );
+    let stored = store
+        .list_applications(g.id)
+        .await
+        .must("list_applications");
+    let stored_approved = stored
+        .iter()
+        .filter(|a| a.status == ApplicationStatus::Approved)
+        .count();
+    let stored_pending = stored
+        .iter()
+        .filter(|a| a.status == ApplicationStatus::Pending)
+        .count();
+    assert_eq!((stored_approved, stored_pending), (10, 40));
+}
+
+async fn one_application_approved_once<S>(store: Arc<S>)
+where
+    S: GameStore + ApplicationStore + 'static,
+{
+    let g = insert_along(&*store, &game(new_user(), 0, 10, Visibility::Public), OPEN).await;
+    let a = application(g.id, new_user(), 10);
+    store
+        .insert_application(&a)
+        .await
+        .must("insert_application");
+    let results = race(10, |_| {
+        let store = Arc::clone(&store);
+        async move { store.approve_application(a.id, at(100)).await }
+    })
+    .await;
+    let approved = results
+        .iter()
+        .filter(|r| matches!(r, Ok(ApprovalOutcome::Approved { .. })))
+        .count();
+    let already = results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                Ok(ApprovalOutcome::NotPending(ApplicationStatus::Approved))
+            )
+        })
+        .count();
+    assert_eq!((approved, already), (1, 9), "{:?}", labels(&results));
+    assert_eq!(
+        store.get_game(g.id).await.must("get_game").approved_count,
+        1
+    );
+}

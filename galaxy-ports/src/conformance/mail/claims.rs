@@ -1,0 +1,329 @@
+//! Mail claims and attempt outcomes.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+
+use galaxy_core::domain::MailId;
+use galaxy_core::domain::mail::{AttemptOutcome, MailAttempt, MailStatus};
+use galaxy_core::domain::{LeaseToken, Timestamp};
+use galaxy_core::ports::{MailNext, MailStore};
+
+use super::{SUITE, claim_ids, delivery};
+use crate::conformance::run_case;
+use crate::conformance::runtime::support::{
+    RACED_ITEMS, assert_conflict, assert_not_found, at, claim, ok, race_claimers, token, uuid,
+};
+
+pub(super) async fn run<S, F, Fut>(make: &F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+    S: MailStore + Send + Sync + 'static,
+{
+    run_case(
+        SUITE,
+        "claim oldest due first, not before due",
+        make,
+        oldest_due_first,
+    )
+    .await;
+    run_case(SUITE, "sent, with the attempt recorded", make, sent).await;
+    run_case(SUITE, "retry, claimed again only when due", make, retry).await;
+    run_case(SUITE, "dead, then the admin retry", make, dead_then_retry).await;
+    run_case(SUITE, "release un-counts the attempt", make, release).await;
+    run_case(
+        SUITE,
+        "a lapsed lease can be claimed again",
+        make,
+        lease_expiry,
+    )
+    .await;
+    run_case(
+        SUITE,
+        "a lapsed lease nobody took still finishes",
+        make,
+        lapsed,
+    )
+    .await;
+    run_case(SUITE, "8 claimers share 40 mails", make, concurrent_claims).await;
+}
+
+fn attempt(id: MailId, number: u32, outcome: AttemptOutcome, at: Timestamp) -> MailAttempt {
+    let detail = match outcome {
+        AttemptOutcome::Sent => "250 2.0.0 OK queued",
+        AttemptOutcome::Transient => "421 4.7.0 try again later",
+        AttemptOutcome::Permanent => "550 5.1.1 no such user",
+    };
+    MailAttempt {
+        mail_id: id,
+        number,
+        outcome,
+        detail: detail.to_owned(),
+        at,
+    }
+}
+
+/// Queues one fresh mail and claims it at `now` under a new token with `lease_secs`.
+async fn queue_and_claim<S: MailStore>(
+    store: &S,
+    now: Timestamp,
+    lease_secs: i64,
+) -> (MailId, LeaseToken) {
+    let mail = delivery(at(0));
+    ok(store.enqueue_mail(&mail).await, "enqueue");
+    let holder = token();
+    assert_eq!(
+        claim_ids(store, &claim(holder, now, lease_secs, 5)).await,
+        vec![mail.id]
+    );
+    (mail.id, holder)
+}
+
+async fn oldest_due_first<S: MailStore>(store: S) {
+    let mut mails: Vec<_> = (0..4).map(|i| delivery(at(i))).collect();
+    // Due order is the reverse of creation order for the first three.
+    for (m, due) in mails.iter_mut().zip([30, 20, 10, 100]) {
+        m.next_attempt_at = at(due);
+        ok(store.enqueue_mail(m).await, "enqueue");
+    }
+    let holder = token();
+    assert_eq!(
+        claim_ids(&store, &claim(holder, at(50), 60, 1)).await,
+        vec![mails[2].id]
+    );
+    let next = claim_ids(&store, &claim(holder, at(50), 60, 1)).await;
+    assert_eq!(next, vec![mails[1].id], "then the next oldest due");
+    assert_eq!(
+        claim_ids(&store, &claim(holder, at(50), 60, 5)).await,
+        vec![mails[0].id]
+    );
+    assert!(
+        claim_ids(&store, &claim(holder, at(99), 60, 5))
+            .await
+            .is_empty(),
+        "not due"
+    );
+    let claimed = ok(store.get_mail(mails[0].id).await, "get");
+    assert_eq!(claimed.attempts, 1, "a claim counts an attempt");
+    assert_eq!(
+        claim_ids(&store, &claim(token(), at(100), 60, 5)).await,
+        vec![mails[3].id]
+    );
+}
+
+async fn sent<S: MailStore>(store: S) {
+    let (id, holder) = queue_and_claim(&store, at(10), 60).await;
+    let record = attempt(id, 1, AttemptOutcome::Sent, at(11));
+    let done = ok(
+        store
+            .finish_mail_attempt(id, holder, Some(record.clone()), MailNext::Sent, at(11))
+            .await,
+        "sent",
+    );
+    assert_eq!(
+        (done.status, done.lease, done.attempts),
+        (MailStatus::Sent, None, 1)
+    );
+    assert!(done.sent_at.is_some(), "a sent mail records when");
+    assert_eq!(ok(store.get_mail(id).await, "get"), done);
+    assert_eq!(ok(store.mail_attempts(id).await, "attempts"), vec![record]);
+    let twice = store
+        .finish_mail_attempt(id, holder, None, MailNext::Sent, at(12))
+        .await;
+    assert_conflict(twice, "finishing a sent mail");
+    let unknown = store.finish_mail_attempt(
+        MailId::from_uuid(uuid()),
+        holder,
+        None,
+        MailNext::Sent,
+        at(12),
+    );
+    assert_not_found(unknown.await, "finishing an unknown mail");
+    let idle = delivery(at(0));
+    ok(store.enqueue_mail(&idle).await, "enqueue");
+    let unclaimed = store.finish_mail_attempt(idle.id, holder, None, MailNext::Sent, at(12));
+    assert_conflict(unclaimed.await, "finishing a mail nobody claimed");
+    let left = claim_ids(&store, &claim(token(), at(13), 60, 5)).await;
+    assert_eq!(left, vec![idle.id], "only the idle one is left to claim");
+}
+
+async fn retry<S: MailStore>(store: S) {
+    let (id, holder) = queue_and_claim(&store, at(10), 60).await;
+    let first = attempt(id, 1, AttemptOutcome::Transient, at(11));
+    let next = MailNext::Retry(at(100));
+    let waiting = ok(
+        store
+            .finish_mail_attempt(id, holder, Some(first.clone()), next, at(11))
+            .await,
+        "retry",
+    );
+    assert_eq!(
+        (waiting.status, waiting.next_attempt_at),
+        (MailStatus::Retrying, at(100))
+    );
+    assert_eq!((waiting.lease, waiting.attempts), (None, 1));
+    assert!(
+        claim_ids(&store, &claim(token(), at(99), 60, 5))
+            .await
+            .is_empty(),
+        "not yet"
+    );
+    let again = token();
+    assert_eq!(
+        claim_ids(&store, &claim(again, at(100), 60, 5)).await,
+        vec![id]
+    );
+    assert_eq!(ok(store.get_mail(id).await, "get").attempts, 2);
+    let second = attempt(id, 2, AttemptOutcome::Sent, at(101));
+    ok(
+        store
+            .finish_mail_attempt(id, again, Some(second.clone()), MailNext::Sent, at(101))
+            .await,
+        "sent",
+    );
+    assert_eq!(
+        ok(store.mail_attempts(id).await, "attempts"),
+        vec![first, second],
+        "in order"
+    );
+}
+
+async fn dead_then_retry<S: MailStore>(store: S) {
+    let (id, holder) = queue_and_claim(&store, at(10), 60).await;
+    let failure = Some(attempt(id, 1, AttemptOutcome::Permanent, at(11)));
+    let dead = ok(
+        store
+            .finish_mail_attempt(id, holder, failure, MailNext::Dead, at(11))
+            .await,
+        "dead",
+    );
+    assert_eq!((dead.status, dead.lease), (MailStatus::Dead, None));
+    assert!(
+        claim_ids(&store, &claim(token(), at(1_000), 60, 5))
+            .await
+            .is_empty(),
+        "dead stays"
+    );
+    let pending = delivery(at(0));
+    ok(store.enqueue_mail(&pending).await, "enqueue");
+    assert_conflict(
+        store.retry_dead_mail(pending.id, at(12)).await,
+        "retry of a pending mail",
+    );
+    assert_not_found(
+        store
+            .retry_dead_mail(MailId::from_uuid(uuid()), at(12))
+            .await,
+        "unknown",
+    );
+    let revived = ok(store.retry_dead_mail(id, at(500)).await, "admin retry");
+    assert_eq!(
+        (revived.status, revived.attempts),
+        (MailStatus::Pending, 0),
+        "fresh budget"
+    );
+    assert_eq!((revived.next_attempt_at, revived.lease), (at(500), None));
+    assert_eq!(ok(store.get_mail(id).await, "get"), revived);
+    assert_conflict(store.retry_dead_mail(id, at(501)).await, "retry twice");
+    let holder = token();
+    let due = claim_ids(&store, &claim(holder, at(499), 60, 5)).await;
+    assert_eq!(
+        due,
+        vec![pending.id],
+        "the revived mail waits for its instant"
+    );
+    assert_eq!(
+        claim_ids(&store, &claim(holder, at(500), 60, 5)).await,
+        vec![id]
+    );
+    assert_eq!(ok(store.get_mail(id).await, "get").attempts, 1);
+}
+
+async fn release<S: MailStore>(store: S) {
+    let (id, holder) = queue_and_claim(&store, at(10), 60).await;
+    let back = ok(
+        store
+            .finish_mail_attempt(id, holder, None, MailNext::Release(at(40)), at(11))
+            .await,
+        "release",
+    );
+    assert_eq!(
+        (back.status, back.attempts, back.lease),
+        (MailStatus::Pending, 0, None)
+    );
+    assert_eq!(back.next_attempt_at, at(40));
+    assert!(
+        ok(store.mail_attempts(id).await, "attempts").is_empty(),
+        "nothing was attempted"
+    );
+    assert!(
+        claim_ids(&store, &claim(token(), at(39), 60, 5))
+            .await
+            .is_empty(),
+        "not yet"
+    );
+    assert_eq!(
+        claim_ids(&store, &claim(token(), at(40), 60, 5)).await,
+        vec![id]
+    );
+    assert_eq!(ok(store.get_mail(id).await, "get").attempts, 1);
+}
+
+async fn lease_expiry<S: MailStore>(store: S) {
+    let (id, old) = queue_and_claim(&store, at(10), 30).await;
+    let new = token();
+    assert!(
+        claim_ids(&store, &claim(new, at(39), 30, 5))
+            .await
+            .is_empty(),
+        "lease holds"
+    );
+    assert_eq!(
+        claim_ids(&store, &claim(new, at(40), 30, 5)).await,
+        vec![id],
+        "lapsed"
+    );
+    assert_eq!(
+        ok(store.get_mail(id).await, "get").attempts,
+        2,
+        "each claim counts"
+    );
+    let stale = store
+        .finish_mail_attempt(id, old, None, MailNext::Sent, at(41))
+        .await;
+    assert_conflict(stale, "the old token lost the mail");
+    ok(
+        store
+            .finish_mail_attempt(id, new, None, MailNext::Sent, at(41))
+            .await,
+        "new holder",
+    );
+}
+
+async fn lapsed<S: MailStore>(store: S) {
+    let (id, holder) = queue_and_claim(&store, at(10), 30).await;
+    let done = ok(
+        store
+            .finish_mail_attempt(id, holder, None, MailNext::Sent, at(100))
+            .await,
+        "late",
+    );
+    assert_eq!(done.status, MailStatus::Sent);
+}
+
+async fn concurrent_claims<S: MailStore + Send + Sync + 'static>(store: S) {
+    let mut expected = HashSet::new();
+    for i in 0..RACED_ITEMS {
+        let m = delivery(at(i));
+        expected.insert(ok(store.enqueue_mail(&m).await, "enqueue").id);
+    }
+    let store = Arc::new(store);
+    race_claimers(
+        &store,
+        at(100),
+        &expected,
+        |store: Arc<S>, request| async move { claim_ids(store.as_ref(), &request).await },
+    )
+    .await;
+}

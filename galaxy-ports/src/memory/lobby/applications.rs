@@ -1,0 +1,163 @@
+//! Applications, sharing the game rows so that approval is one atomic step.
+
+use async_trait::async_trait;
+use galaxy_core::domain::application::{Application, ApplicationStatus};
+use galaxy_core::domain::game::GameStatus;
+use galaxy_core::domain::{ApplicationId, GameId, InvalidTransition, Timestamp, UserId};
+use galaxy_core::ports::{ApplicationStore, ApprovalOutcome, StoreError};
+
+use super::{LobbyState, MemoryLobbyStore};
+
+impl LobbyState {
+    fn application_mut(&mut self, id: ApplicationId) -> Result<&mut Application, StoreError> {
+        self.applications
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::not_found("application", id))
+    }
+
+    fn live_application(&self, game_id: GameId, user_id: UserId) -> Option<&Application> {
+        self.applications
+            .values()
+            .find(|a| a.game_id == game_id && a.user_id == user_id && a.status.is_live())
+    }
+}
+
+#[async_trait]
+impl ApplicationStore for MemoryLobbyStore {
+    async fn insert_application(&self, application: &Application) -> Result<(), StoreError> {
+        let mut state = self.state();
+        state.game(application.game_id)?;
+        if state.applications.contains_key(&application.id) {
+            return Err(StoreError::duplicate(
+                "application",
+                format!("id {}", application.id),
+            ));
+        }
+        if application.status.is_live()
+            && state
+                .live_application(application.game_id, application.user_id)
+                .is_some()
+        {
+            return Err(StoreError::duplicate(
+                "application",
+                format!(
+                    "live application of user {} to game {}",
+                    application.user_id, application.game_id
+                ),
+            ));
+        }
+        state
+            .applications
+            .insert(application.id, application.clone());
+        Ok(())
+    }
+
+    async fn get_application(&self, id: ApplicationId) -> Result<Application, StoreError> {
+        self.state()
+            .applications
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| StoreError::not_found("application", id))
+    }
+
+    async fn list_applications(&self, game_id: GameId) -> Result<Vec<Application>, StoreError> {
+        let state = self.state();
+        let mut list: Vec<Application> = state
+            .applications
+            .values()
+            .filter(|a| a.game_id == game_id)
+            .cloned()
+            .collect();
+        list.sort_by_key(|a| (a.created_at, a.id));
+        Ok(list)
+    }
+
+    async fn find_live_application(
+        &self,
+        game_id: GameId,
+        user_id: UserId,
+    ) -> Result<Option<Application>, StoreError> {
+        Ok(self.state().live_application(game_id, user_id).cloned())
+    }
+
+    async fn count_live_applications(&self, user_id: UserId) -> Result<u32, StoreError> {
+        let state = self.state();
+        let count = state
+            .applications
+            .values()
+            .filter(|a| a.user_id == user_id && a.status.is_live())
+            .filter(|a| {
+                state
+                    .games
+                    .get(&a.game_id)
+                    .is_some_and(|g| !g.status.is_terminal())
+            })
+            .count();
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    async fn decide_application(
+        &self,
+        id: ApplicationId,
+        to: ApplicationStatus,
+        at: Timestamp,
+    ) -> Result<Application, StoreError> {
+        // Approval must go through `approve_application`, which keeps the count exact.
+        if !matches!(
+            to,
+            ApplicationStatus::Rejected | ApplicationStatus::Withdrawn
+        ) {
+            let from = ApplicationStatus::Pending;
+            return Err(InvalidTransition::new("application", from, to, "decision").into());
+        }
+        let mut state = self.state();
+        let application = state.application_mut(id)?;
+        if application.status != ApplicationStatus::Pending {
+            return Err(StoreError::conflict(
+                "application",
+                id,
+                format!("status is {}, expected pending", application.status),
+            ));
+        }
+        application.status = to;
+        application.decided_at = Some(at);
+        Ok(application.clone())
+    }
+
+    async fn approve_application(
+        &self,
+        id: ApplicationId,
+        at: Timestamp,
+    ) -> Result<ApprovalOutcome, StoreError> {
+        let mut state = self.state();
+        // Both rows are borrowed at once so every check happens before any write.
+        let LobbyState {
+            games,
+            applications,
+            ..
+        } = &mut *state;
+        let application = applications
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::not_found("application", id))?;
+        if application.status != ApplicationStatus::Pending {
+            return Ok(ApprovalOutcome::NotPending(application.status));
+        }
+        let game = games
+            .get_mut(&application.game_id)
+            .ok_or_else(|| StoreError::not_found("game", application.game_id))?;
+        if game.status != GameStatus::EnrollmentOpen {
+            return Ok(ApprovalOutcome::NotEnrolling(game.status));
+        }
+        if game.is_full() {
+            return Ok(ApprovalOutcome::GameFull);
+        }
+        application.status = ApplicationStatus::Approved;
+        application.decided_at = Some(at);
+        game.approved_count += 1;
+        game.updated_at = at;
+        Ok(ApprovalOutcome::Approved {
+            application: application.clone(),
+            game: game.clone(),
+        })
+    }
+}

@@ -1,0 +1,19 @@
+//! The in-memory user and lobby stores pass the conformance suites every adapter runs.
+
+use galaxy_ports::conformance::{lobby, race_names, users};
+use galaxy_ports::memory::{MemoryLobbyStore, MemoryUserStore};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_user_store_conforms() {
+    users::run_all(|| async { MemoryUserStore::default() }).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_lobby_store_conforms() {
+    lobby::run_all(|| async { MemoryLobbyStore::default() }).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_race_name_store_conforms() {
+    race_names::run_all(|| async { MemoryLobbyStore::default() }).await;
+}
