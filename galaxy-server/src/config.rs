@@ -1,0 +1,616 @@
+//! Configuration: every setting from a `GALAXY_*` environment variable into one typed
+//! struct, validated once at start. A bad value is reported with the variable's name and
+//! what was expected; secrets are wrapped so they never print.
+//!
+//! docs/operations.md lists every variable; [`SETTINGS`] is the same list in code, and a
+//! test checks the two agree.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use galaxy_core::domain::user::Email;
+use secrecy::SecretString;
+
+/// A setting could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A variable holds a value of the wrong shape.
+    #[error("{variable}={value:?} is invalid: expected {expected}")]
+    Invalid {
+        /// The variable.
+        variable: &'static str,
+        /// Its value (never a secret's).
+        value: String,
+        /// What it should look like.
+        expected: String,
+    },
+    /// A variable the chosen mode needs is not set.
+    #[error("{variable} must be set: {why}")]
+    Missing {
+        /// The variable.
+        variable: &'static str,
+        /// Why it is needed.
+        why: &'static str,
+    },
+}
+
+/// One documented setting: variable, default, meaning.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    /// The environment variable.
+    pub variable: &'static str,
+    /// The default, as written in the docs (`-` for none).
+    pub default: &'static str,
+    /// What it does.
+    pub meaning: &'static str,
+}
+
+/// Every setting the server reads.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        variable: "GALAXY_HTTP_ADDR",
+        default: "127.0.0.1:8080",
+        meaning: "Address of the HTTP API listener.",
+    },
+    Setting {
+        variable: "GALAXY_GRPC_ADDR",
+        default: "127.0.0.1:8081",
+        meaning: "Address of the gRPC push listener (validated now; the listener arrives with the push adapter).",
+    },
+    Setting {
+        variable: "GALAXY_METRICS_ADDR",
+        default: "-",
+        meaning: "Address of the Prometheus metrics listener (`GET /metrics`); unset = no metrics listener.",
+    },
+    Setting {
+        variable: "GALAXY_DATABASE_URL",
+        default: "-",
+        meaning: "Postgres URL (secret). Required by `galaxy-server` (not by `galaxy-server dev`).",
+    },
+    Setting {
+        variable: "GALAXY_DATABASE_MAX_CONNECTIONS",
+        default: "10",
+        meaning: "Size of the Postgres pool.",
+    },
+    Setting {
+        variable: "GALAXY_DATA_DIR",
+        default: "./galaxy-data",
+        meaning: "Directory for local state: dev-mode mail (`mail/*.eml`).",
+    },
+    Setting {
+        variable: "GALAXY_INTERNAL_TOKEN",
+        default: "-",
+        meaning: "Token the gateway sends as `x-internal-token` (secret, at least 16 characters); unset = internal routes refuse every call.",
+    },
+    Setting {
+        variable: "GALAXY_BOOTSTRAP_ADMINS",
+        default: "-",
+        meaning: "Comma-separated e-mails that get the admin role when they log in (dev mode adds `admin@localhost`).",
+    },
+    Setting {
+        variable: "GALAXY_SMTP_URL",
+        default: "-",
+        meaning: "SMTP relay URL (secret); used by the SMTP adapter when it is built in.",
+    },
+    Setting {
+        variable: "GALAXY_MAIL_FROM",
+        default: "Galaxy <galaxy@localhost>",
+        meaning: "Sender of every mail.",
+    },
+    Setting {
+        variable: "GALAXY_GEOIP_DB",
+        default: "-",
+        meaning: "Path of a MaxMind GeoLite2 Country/City database; unset = every country is `unknown`.",
+    },
+    Setting {
+        variable: "GALAXY_LOG",
+        default: "info",
+        meaning: "Log filter (tracing `EnvFilter` syntax, e.g. `info,galaxy_core=debug`).",
+    },
+    Setting {
+        variable: "GALAXY_LOG_FORMAT",
+        default: "json",
+        meaning: "`json` (one object per line, with trace and span ids) or `pretty`.",
+    },
+    Setting {
+        variable: "GALAXY_OTEL_EXPORTER",
+        default: "none",
+        meaning: "Trace export: `none`, `stdout`, or `otlp`.",
+    },
+    Setting {
+        variable: "GALAXY_OTEL_ENDPOINT",
+        default: "http://127.0.0.1:4317",
+        meaning: "OTLP collector endpoint when `GALAXY_OTEL_EXPORTER=otlp`.",
+    },
+    Setting {
+        variable: "GALAXY_SHUTDOWN_TIMEOUT",
+        default: "30s",
+        meaning: "Overall bound on graceful shutdown; wins over every per-step timeout.",
+    },
+    Setting {
+        variable: "GALAXY_HTTP_SHUTDOWN_TIMEOUT",
+        default: "10s",
+        meaning: "How long in-flight HTTP requests may take to finish on shutdown.",
+    },
+    Setting {
+        variable: "GALAXY_WORKER_SHUTDOWN_TIMEOUT",
+        default: "10s",
+        meaning: "How long workers may take to finish their current item on shutdown.",
+    },
+    Setting {
+        variable: "GALAXY_HTTP_BODY_LIMIT",
+        default: "65536",
+        meaning: "Largest accepted request body in bytes (larger bodies get 413).",
+    },
+    Setting {
+        variable: "GALAXY_HTTP_REQUEST_TIMEOUT",
+        default: "30s",
+        meaning: "Longest time one HTTP request may take.",
+    },
+    Setting {
+        variable: "GALAXY_LOGIN_CODE_DIGITS",
+        default: "6",
+        meaning: "Digits in a login code (6 to 10).",
+    },
+    Setting {
+        variable: "GALAXY_LOGIN_CODE_TTL",
+        default: "10m",
+        meaning: "How long a login code works.",
+    },
+    Setting {
+        variable: "GALAXY_LOGIN_MAX_ATTEMPTS",
+        default: "5",
+        meaning: "Wrong codes before a login challenge locks.",
+    },
+    Setting {
+        variable: "GALAXY_SESSION_TTL",
+        default: "30d",
+        meaning: "Lifetime of a session.",
+    },
+    Setting {
+        variable: "GALAXY_RATE_LIMIT_EMAIL",
+        default: "5/15m",
+        meaning: "Login codes per e-mail address per window (`count/window`).",
+    },
+    Setting {
+        variable: "GALAXY_RATE_LIMIT_IP",
+        default: "20/15m",
+        meaning: "Login codes per client IP per window (`count/window`).",
+    },
+    Setting {
+        variable: "GALAXY_MAIL_INTERVAL",
+        default: "5s",
+        meaning: "How often the mail worker polls an idle outbox.",
+    },
+    Setting {
+        variable: "GALAXY_MAIL_BATCH",
+        default: "16",
+        meaning: "Mails claimed per pass.",
+    },
+    Setting {
+        variable: "GALAXY_MAIL_MAX_ATTEMPTS",
+        default: "8",
+        meaning: "Attempts before a mail is dead.",
+    },
+    Setting {
+        variable: "GALAXY_MAIL_BACKOFF_INITIAL",
+        default: "30s",
+        meaning: "First retry delay of a mail (doubles per attempt, +-20% jitter).",
+    },
+    Setting {
+        variable: "GALAXY_MAIL_BACKOFF_MAX",
+        default: "1h",
+        meaning: "Longest retry delay of a mail.",
+    },
+    Setting {
+        variable: "GALAXY_SWEEPER_INTERVAL",
+        default: "60s",
+        meaning: "How often the lobby sweeper runs (expired race names, enrollment deadlines).",
+    },
+    Setting {
+        variable: "GALAXY_RACE_NAME_TTL",
+        default: "7d",
+        meaning: "How long a race name stays reserved for a pending application.",
+    },
+];
+
+/// How traces leave the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtelExporter {
+    /// Not exported.
+    None,
+    /// Printed to stdout.
+    Stdout,
+    /// Sent to an OTLP collector.
+    Otlp,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable.
+    Pretty,
+}
+
+/// `count` events per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Allowed events.
+    pub count: u32,
+    /// Per this window.
+    pub window: Duration,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// HTTP API listener.
+    pub http_addr: SocketAddr,
+    /// gRPC push listener.
+    pub grpc_addr: SocketAddr,
+    /// Metrics listener, if any.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Postgres URL, if any.
+    pub database_url: Option<SecretString>,
+    /// Pool size.
+    pub database_max_connections: u32,
+    /// Local state directory.
+    pub data_dir: PathBuf,
+    /// The gateway's token, if internal routes are enabled.
+    pub internal_token: Option<SecretString>,
+    /// E-mails that get the admin role.
+    pub bootstrap_admins: Vec<Email>,
+    /// SMTP relay, if any.
+    pub smtp_url: Option<SecretString>,
+    /// Mail sender.
+    pub mail_from: String,
+    /// GeoIP database, if any.
+    pub geoip_db: Option<PathBuf>,
+    /// Log filter.
+    pub log_filter: String,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Trace export.
+    pub otel_exporter: OtelExporter,
+    /// OTLP endpoint.
+    pub otel_endpoint: String,
+    /// Overall shutdown bound.
+    pub shutdown_timeout: Duration,
+    /// HTTP drain bound.
+    pub http_shutdown_timeout: Duration,
+    /// Worker drain bound.
+    pub worker_shutdown_timeout: Duration,
+    /// Largest request body.
+    pub http_body_limit: usize,
+    /// Longest request.
+    pub http_request_timeout: Duration,
+    /// Login code digits.
+    pub login_code_digits: usize,
+    /// Login code lifetime.
+    pub login_code_ttl: Duration,
+    /// Wrong codes before locking.
+    pub login_max_attempts: u32,
+    /// Session lifetime.
+    pub session_ttl: Duration,
+    /// Codes per e-mail.
+    pub rate_limit_email: RateLimit,
+    /// Codes per IP.
+    pub rate_limit_ip: RateLimit,
+    /// Mail worker idle poll.
+    pub mail_interval: Duration,
+    /// Mails per pass.
+    pub mail_batch: u32,
+    /// Mail attempt budget.
+    pub mail_max_attempts: u32,
+    /// First mail retry delay.
+    pub mail_backoff_initial: Duration,
+    /// Longest mail retry delay.
+    pub mail_backoff_max: Duration,
+    /// Sweeper period.
+    pub sweeper_interval: Duration,
+    /// Race name reservation.
+    pub race_name_ttl: Duration,
+}
+
+/// Reads variables from a map (the process environment in production, a literal map in
+/// tests).
+struct Vars<'a>(&'a HashMap<String, String>);
+
+impl Vars<'_> {
+    fn raw(&self, variable: &'static str) -> Option<&str> {
+        self.0
+            .get(variable)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn default_of(variable: &'static str) -> &'static str {
+        SETTINGS
+            .iter()
+            .find(|s| s.variable == variable)
+            .map(|s| s.default)
+            .unwrap_or("-")
+    }
+
+    fn parse_with<T>(
+        &self,
+        variable: &'static str,
+        expected: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<T, ConfigError> {
+        let value = self.raw(variable).unwrap_or(Self::default_of(variable));
+        parse(value).ok_or_else(|| ConfigError::Invalid {
+            variable,
+            value: value.to_owned(),
+            expected: expected.to_owned(),
+        })
+    }
+
+    fn parsed<T: FromStr>(&self, variable: &'static str, expected: &str) -> Result<T, ConfigError> {
+        self.parse_with(variable, expected, |v| v.parse().ok())
+    }
+
+    fn duration(&self, variable: &'static str) -> Result<Duration, ConfigError> {
+        self.parse_with(variable, "a duration such as 30s, 10m, 1h or 7d", |v| {
+            humantime::parse_duration(v).ok().filter(|d| !d.is_zero())
+        })
+    }
+
+    fn optional_addr(&self, variable: &'static str) -> Result<Option<SocketAddr>, ConfigError> {
+        self.raw(variable)
+            .map(|v| {
+                v.parse().map_err(|_| ConfigError::Invalid {
+                    variable,
+                    value: v.to_owned(),
+                    expected: "an address such as 127.0.0.1:9090".to_owned(),
+                })
+            })
+            .transpose()
+    }
+
+    fn secret(&self, variable: &'static str) -> Option<SecretString> {
+        self.raw(variable).map(|v| SecretString::from(v.to_owned()))
+    }
+
+    fn rate_limit(&self, variable: &'static str) -> Result<RateLimit, ConfigError> {
+        self.parse_with(variable, "count/window such as 5/15m", |v| {
+            let (count, window) = v.split_once('/')?;
+            let count = count.trim().parse().ok().filter(|c| *c > 0)?;
+            let window = humantime::parse_duration(window.trim())
+                .ok()
+                .filter(|d| !d.is_zero())?;
+            Some(RateLimit { count, window })
+        })
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    /// Reads the configuration from a map of variables.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let v = Vars(vars);
+        let addr = "an address such as 127.0.0.1:8080";
+        let internal_token = v.secret("GALAXY_INTERNAL_TOKEN");
+        if let Some(token) = v.raw("GALAXY_INTERNAL_TOKEN")
+            && token.chars().count() < 16
+        {
+            return Err(ConfigError::Invalid {
+                variable: "GALAXY_INTERNAL_TOKEN",
+                value: "<redacted>".to_owned(),
+                expected: "at least 16 characters".to_owned(),
+            });
+        }
+        let bootstrap_admins = match v.raw("GALAXY_BOOTSTRAP_ADMINS") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(|e| {
+                    Email::parse(e).map_err(|err| ConfigError::Invalid {
+                        variable: "GALAXY_BOOTSTRAP_ADMINS",
+                        value: e.to_owned(),
+                        expected: format!("comma-separated e-mail addresses ({err})"),
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let config = Self {
+            http_addr: v.parsed("GALAXY_HTTP_ADDR", addr)?,
+            grpc_addr: v.parsed("GALAXY_GRPC_ADDR", addr)?,
+            metrics_addr: v.optional_addr("GALAXY_METRICS_ADDR")?,
+            database_url: v.secret("GALAXY_DATABASE_URL"),
+            database_max_connections: v.parse_with(
+                "GALAXY_DATABASE_MAX_CONNECTIONS",
+                "a number from 1 to 1000",
+                |s| s.parse().ok().filter(|n| (1..=1000).contains(n)),
+            )?,
+            data_dir: PathBuf::from(v.raw("GALAXY_DATA_DIR").unwrap_or("./galaxy-data")),
+            internal_token,
+            bootstrap_admins,
+            smtp_url: v.secret("GALAXY_SMTP_URL"),
+            mail_from: v
+                .raw("GALAXY_MAIL_FROM")
+                .unwrap_or("Galaxy <galaxy@localhost>")
+                .to_owned(),
+            geoip_db: v.raw("GALAXY_GEOIP_DB").map(PathBuf::from),
+            log_filter: v.raw("GALAXY_LOG").unwrap_or("info").to_owned(),
+            log_format: v.parse_with("GALAXY_LOG_FORMAT", "json or pretty", |s| match s {
+                "json" => Some(LogFormat::Json),
+                "pretty" => Some(LogFormat::Pretty),
+                _ => None,
+            })?,
+            otel_exporter: v.parse_with(
+                "GALAXY_OTEL_EXPORTER",
+                "none, stdout or otlp",
+                |s| match s {
+                    "none" => Some(OtelExporter::None),
+                    "stdout" => Some(OtelExporter::Stdout),
+                    "otlp" => Some(OtelExporter::Otlp),
+                    _ => None,
+                },
+            )?,
+            otel_endpoint: v
+                .raw("GALAXY_OTEL_ENDPOINT")
+                .unwrap_or("http://127.0.0.1:4317")
+                .to_owned(),
+            shutdown_timeout: v.duration("GALAXY_SHUTDOWN_TIMEOUT")?,
+            http_shutdown_timeout: v.duration("GALAXY_HTTP_SHUTDOWN_TIMEOUT")?,
+            worker_shutdown_timeout: v.duration("GALAXY_WORKER_SHUTDOWN_TIMEOUT")?,
+            http_body_limit: v.parse_with(
+                "GALAXY_HTTP_BODY_LIMIT",
+                "a byte count from 1024 to 16777216",
+                |s| {
+                    s.parse()
+                        .ok()
+                        .filter(|n| (1024..=16 * 1024 * 1024).contains(n))
+                },
+            )?,
+            http_request_timeout: v.duration("GALAXY_HTTP_REQUEST_TIMEOUT")?,
+            login_code_digits: v.parse_with(
+                "GALAXY_LOGIN_CODE_DIGITS",
+                "a number from 6 to 10",
+                |s| s.parse().ok().filter(|n| (6..=10).contains(n)),
+            )?,
+            login_code_ttl: v.duration("GALAXY_LOGIN_CODE_TTL")?,
+            login_max_attempts: v.parse_with(
+                "GALAXY_LOGIN_MAX_ATTEMPTS",
+                "a number from 1 to 100",
+                |s| s.parse().ok().filter(|n| (1..=100).contains(n)),
+            )?,
+            session_ttl: v.duration("GALAXY_SESSION_TTL")?,
+            rate_limit_email: v.rate_limit("GALAXY_RATE_LIMIT_EMAIL")?,
+            rate_limit_ip: v.rate_limit("GALAXY_RATE_LIMIT_IP")?,
+            mail_interval: v.duration("GALAXY_MAIL_INTERVAL")?,
+            mail_batch: v.parse_with("GALAXY_MAIL_BATCH", "a number from 1 to 1000", |s| {
+                s.parse().ok().filter(|n| (1..=1000).contains(n))
+            })?,
+            mail_max_attempts: v.parse_with(
+                "GALAXY_MAIL_MAX_ATTEMPTS",
+                "a number from 1 to 100",
+                |s| s.parse().ok().filter(|n| (1..=100).contains(n)),
+            )?,
+            mail_backoff_initial: v.duration("GALAXY_MAIL_BACKOFF_INITIAL")?,
+            mail_backoff_max: v.duration("GALAXY_MAIL_BACKOFF_MAX")?,
+            sweeper_interval: v.duration("GALAXY_SWEEPER_INTERVAL")?,
+            race_name_ttl: v.duration("GALAXY_RACE_NAME_TTL")?,
+        };
+        if config.mail_backoff_max < config.mail_backoff_initial {
+            return Err(ConfigError::Invalid {
+                variable: "GALAXY_MAIL_BACKOFF_MAX",
+                value: humantime::format_duration(config.mail_backoff_max).to_string(),
+                expected: "at least GALAXY_MAIL_BACKOFF_INITIAL".to_owned(),
+            });
+        }
+        Ok(config)
+    }
+
+    /// The database URL, or an error saying that plain `galaxy-server` needs it.
+    pub fn require_database_url(&self) -> Result<&SecretString, ConfigError> {
+        self.database_url.as_ref().ok_or(ConfigError::Missing {
+            variable: "GALAXY_DATABASE_URL",
+            why: "galaxy-server stores everything in Postgres (use `galaxy-server dev` to run without one)",
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let c = Config::from_vars(&HashMap::new()).unwrap();
+        assert_eq!(c.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.grpc_addr.to_string(), "127.0.0.1:8081");
+        assert_eq!(c.metrics_addr, None);
+        assert_eq!(c.login_code_ttl, Duration::from_secs(600));
+        assert_eq!(
+            c.rate_limit_email,
+            RateLimit {
+                count: 5,
+                window: Duration::from_secs(900)
+            }
+        );
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert!(c.require_database_url().is_err());
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_the_expectation() {
+        for (var, value, expected) in [
+            ("GALAXY_HTTP_ADDR", "nowhere", "address"),
+            ("GALAXY_METRICS_ADDR", "9090", "address"),
+            ("GALAXY_SESSION_TTL", "forever", "duration"),
+            ("GALAXY_SESSION_TTL", "0s", "duration"),
+            ("GALAXY_RATE_LIMIT_IP", "20", "count/window"),
+            ("GALAXY_LOGIN_CODE_DIGITS", "4", "6 to 10"),
+            ("GALAXY_OTEL_EXPORTER", "jaeger", "none, stdout or otlp"),
+            ("GALAXY_BOOTSTRAP_ADMINS", "root", "e-mail"),
+            ("GALAXY_HTTP_BODY_LIMIT", "12", "byte count"),
+        ] {
+            let err = Config::from_vars(&vars(&[(var, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(var), "{err}");
+            assert!(err.contains(expected), "{err}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = Config::from_vars(&vars(&[
+            ("GALAXY_INTERNAL_TOKEN", "super-secret-token-123"),
+            ("GALAXY_DATABASE_URL", "postgres://u:hunter2@db/galaxy"),
+        ]))
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("super-secret"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(
+            c.internal_token.unwrap().expose_secret(),
+            "super-secret-token-123"
+        );
+        let err = Config::from_vars(&vars(&[("GALAXY_INTERNAL_TOKEN", "short")]))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("short\""), "{err}");
+    }
+
+    #[test]
+    fn every_setting_is_in_the_operations_doc() {
+        let doc = include_str!("../../docs/operations.md");
+        for setting in SETTINGS {
+            let row = format!("| `{}` | {} |", setting.variable, setting.default);
+            assert!(
+                doc.contains(&row),
+                "docs/operations.md lacks the row starting {row}"
+            );
+        }
+        let documented = doc.matches("| `GALAXY_").count();
+        assert_eq!(
+            documented,
+            SETTINGS.len(),
+            "docs/operations.md documents settings the code does not read"
+        );
+    }
+}
