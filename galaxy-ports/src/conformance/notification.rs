@@ -10,10 +10,10 @@ mod claims;
 use std::future::Future;
 
 use galaxy_core::domain::lease::ClaimRequest;
-use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::notification::{
     Channel, NotificationIntent, NotificationKind, NotificationRoute, RouteStatus,
 };
+use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::{GameId, IntentId, RouteId, Timestamp, UserId};
 use galaxy_core::ports::{IntentInsert, NotificationStore};
 use serde_json::json;
@@ -87,12 +87,7 @@ async fn all_routes<S: NotificationStore>(
     status: Option<RouteStatus>,
 ) -> Vec<NotificationRoute> {
     let mut items = Vec::new();
-    let mut page = ok(
-        store
-            .list_routes(status, &first_page(200))
-            .await,
-        "list",
-    );
+    let mut page = ok(store.list_routes(status, &first_page(200)).await, "list");
     loop {
         items.append(&mut page.items);
         let Some(after) = page.next_after else {

@@ -80,16 +80,10 @@ async fn pages<S: HealthEventStore>(store: S) {
     let store = &store;
     let (a, b) = (game(), game());
     // Several events share an instant: the walk must neither skip nor repeat any.
-    let kinds = HealthEventKind::ALL;
-    let events: Vec<_> = (0..11_usize)
-        .map(|i| {
-            let g = if i % 4 == 0 { b } else { a };
-            event(
-                g,
-                kinds[i % kinds.len()],
-                at(i64::try_from(i / 3).unwrap_or(0)),
-            )
-        })
+    let kinds = HealthEventKind::ALL.into_iter().cycle();
+    let events: Vec<_> = (0_i64..11)
+        .zip(kinds)
+        .map(|(i, kind)| event(if i % 4 == 0 { b } else { a }, kind, at(i / 3)))
         .collect();
     for e in &events {
         ok(store.append_health_event(e).await, "append");

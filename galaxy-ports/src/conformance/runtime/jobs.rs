@@ -11,8 +11,8 @@ use galaxy_core::ports::{JobOutcome, RuntimeJobStore};
 
 use super::records::game;
 use super::support::{
-    RACED_ITEMS, assert_conflict, assert_not_found, at, claim, ok, race_claimers, token, uuid,
-    walk_pages,
+    RACED_ITEMS, assert_conflict, assert_not_found, at, claim, first_page, ok, race_claimers,
+    token, uuid, walk_pages,
 };
 use crate::conformance::run_case;
 
@@ -102,10 +102,7 @@ async fn enqueue<S: RuntimeJobStore>(store: S) {
         store.get_job(replay.id).await,
         "a replayed job is not queued",
     );
-    let listed = ok(
-        store.list_jobs(None, &first_page(10)).await,
-        "list",
-    );
+    let listed = ok(store.list_jobs(None, &first_page(10)).await, "list");
     assert_eq!(listed.items, vec![first]);
     assert_not_found(store.get_job(JobId::from_uuid(uuid())).await, "unknown job");
 }

@@ -96,7 +96,7 @@ pub(in crate::conformance) fn assert_duplicate<T: Debug>(
 /// How many claimers race in the concurrency cases.
 pub(in crate::conformance) const CLAIMERS: usize = 8;
 /// How many items they race for.
-pub(in crate::conformance) const RACED_ITEMS: usize = 40;
+pub(in crate::conformance) const RACED_ITEMS: i64 = 40;
 
 /// Runs [`CLAIMERS`] tasks that each claim small batches at `now` (under their own token
 /// and a lease far longer than the case) until a claim comes back empty, then asserts
