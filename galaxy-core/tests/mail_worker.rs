@@ -211,10 +211,17 @@ async fn on_shutdown_the_attempt_in_progress_finishes_and_the_rest_of_the_batch_
     });
     let w = worker(&f, mailer, 3).with_cancellation(cancel.clone());
     assert_eq!(w.tick().await.unwrap().handled, 1);
-    assert_eq!(f.store.get_mail(first).await.unwrap().status, MailStatus::Sent);
+    assert_eq!(
+        f.store.get_mail(first).await.unwrap().status,
+        MailStatus::Sent
+    );
     let released = f.store.get_mail(second).await.unwrap();
     assert_eq!(released.status, MailStatus::Pending);
     assert_eq!(released.attempts, 0, "a released claim is not an attempt");
     assert!(f.store.mail_attempts(second).await.unwrap().is_empty());
-    assert_eq!(w.tick().await.unwrap().handled, 0, "a stopped worker claims nothing");
+    assert_eq!(
+        w.tick().await.unwrap().handled,
+        0,
+        "a stopped worker claims nothing"
+    );
 }

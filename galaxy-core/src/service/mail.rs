@@ -68,13 +68,19 @@ impl MailAdminService {
     ) -> Result<Page<MailDelivery>, MailAdminError> {
         Self::admin(actor)?;
         let status = status
-            .map(|s| MailStatus::parse(s).ok_or_else(|| MailAdminError::InvalidStatus(s.to_owned())))
+            .map(|s| {
+                MailStatus::parse(s).ok_or_else(|| MailAdminError::InvalidStatus(s.to_owned()))
+            })
             .transpose()?;
         Ok(self.store.list_mail(status, page).await?)
     }
 
     /// One mail and its attempts.
-    pub async fn get(&self, actor: &Actor, id: &str) -> Result<(MailDelivery, Vec<MailAttempt>), MailAdminError> {
+    pub async fn get(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> Result<(MailDelivery, Vec<MailAttempt>), MailAdminError> {
         Self::admin(actor)?;
         let id = MailId::parse(id)?;
         let mail = self.store.get_mail(id).await?;

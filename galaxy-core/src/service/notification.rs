@@ -80,7 +80,10 @@ impl NotificationService {
         if !actor.is_admin {
             return Err(NotificationAdminError::Forbidden);
         }
-        Ok(self.store.list_routes(Some(RouteStatus::DeadLetter), page).await?)
+        Ok(self
+            .store
+            .list_routes(Some(RouteStatus::DeadLetter), page)
+            .await?)
     }
 
     /// Re-queues a dead letter (admin).

@@ -92,7 +92,9 @@ impl MailWorker {
                     self.secrets.unit(),
                     now,
                 ) {
-                    MailFailureOutcome::Retry { next_attempt_at } => MailNext::Retry(next_attempt_at),
+                    MailFailureOutcome::Retry { next_attempt_at } => {
+                        MailNext::Retry(next_attempt_at)
+                    }
                     MailFailureOutcome::Dead => MailNext::Dead,
                 };
                 let outcome = if permanent {
@@ -146,7 +148,13 @@ impl Worker for MailWorker {
             if self.cancel.is_cancelled() {
                 let now = self.clock.now();
                 self.store
-                    .finish_mail_attempt(delivery.id, claim.token, None, MailNext::Release(now), now)
+                    .finish_mail_attempt(
+                        delivery.id,
+                        claim.token,
+                        None,
+                        MailNext::Release(now),
+                        now,
+                    )
                     .await?;
                 continue;
             }
