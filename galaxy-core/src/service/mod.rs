@@ -41,10 +41,32 @@ pub enum ErrorKind {
     Internal,
 }
 
+impl ErrorKind {
+    /// The generic snake_case code of the class (`invalid_request`, `not_found`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::Validation => "validation",
+            Self::RateLimited => "rate_limited",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+}
+
 /// Implemented by every service error enum.
 pub trait ServiceError: std::error::Error {
     /// The class of the error.
     fn kind(&self) -> ErrorKind;
+    /// A snake_case code more specific than the class where the API shows one
+    /// (`race_name_taken`, `game_full`); the class's code by default.
+    fn code(&self) -> &'static str {
+        self.kind().code()
+    }
     /// For rate limits: when to try again.
     fn retry_after(&self) -> Option<Duration> {
         None

@@ -110,9 +110,28 @@ impl LobbyError {
             id: id.to_string(),
         }
     }
+}
 
-    /// The stable snake_case code the API puts in `error.code`.
-    pub fn code(&self) -> &'static str {
+impl ServiceError for LobbyError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Validation { .. } => ErrorKind::Validation,
+            Self::Forbidden { .. } => ErrorKind::Forbidden,
+            Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::RaceNameTaken { .. }
+            | Self::RaceNameInUse { .. }
+            | Self::AlreadyApplied
+            | Self::GameFull
+            | Self::NotEnrolling { .. }
+            | Self::NotPending { .. }
+            | Self::NoQuorum { .. }
+            | Self::InvalidTransition(_)
+            | Self::StatusChanged { .. } => ErrorKind::Conflict,
+            Self::Store(error) => store_error_kind(error),
+        }
+    }
+
+    fn code(&self) -> &'static str {
         match self {
             Self::Validation { .. } => "validation",
             Self::Forbidden { .. } => "forbidden",
@@ -132,26 +151,6 @@ impl LobbyError {
                 ErrorKind::Unavailable => "unavailable",
                 _ => "internal",
             },
-        }
-    }
-}
-
-impl ServiceError for LobbyError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            Self::Validation { .. } => ErrorKind::Validation,
-            Self::Forbidden { .. } => ErrorKind::Forbidden,
-            Self::NotFound { .. } => ErrorKind::NotFound,
-            Self::RaceNameTaken { .. }
-            | Self::RaceNameInUse { .. }
-            | Self::AlreadyApplied
-            | Self::GameFull
-            | Self::NotEnrolling { .. }
-            | Self::NotPending { .. }
-            | Self::NoQuorum { .. }
-            | Self::InvalidTransition(_)
-            | Self::StatusChanged { .. } => ErrorKind::Conflict,
-            Self::Store(error) => store_error_kind(error),
         }
     }
 }
