@@ -39,6 +39,9 @@ pub enum StoreError {
         /// The clashing key.
         key: String,
     },
+    /// A page cursor (`PageRequest::after`) that this store did not hand out.
+    #[error("invalid page cursor {0:?}")]
+    InvalidCursor(String),
     /// The backing service is unreachable or busy; the call may be retried.
     #[error("store unavailable: {source}")]
     Unavailable {

@@ -82,6 +82,7 @@ pub fn store_error_kind(error: &crate::ports::StoreError) -> ErrorKind {
         | StoreError::InvalidTransition(_)
         | StoreError::Duplicate { .. } => ErrorKind::Conflict,
         StoreError::Unavailable { .. } => ErrorKind::Unavailable,
+        StoreError::InvalidCursor(_) => ErrorKind::InvalidRequest,
         _ => ErrorKind::Internal,
     }
 }

@@ -19,7 +19,7 @@ use galaxy_core::domain::race_name::{RaceNameEntry, RaceNameKey};
 use galaxy_core::domain::{ApplicationId, GameId, Timestamp};
 use galaxy_core::ports::{GameFilter, GameStatusChange, GameStore, StoreError};
 
-use super::users::keyset;
+use super::paging::{Order, paginate};
 
 /// Games, applications and race names in one process, behind one mutex.
 ///
@@ -97,9 +97,10 @@ impl GameStore for MemoryLobbyStore {
         page: &PageRequest,
     ) -> Result<Page<Game>, StoreError> {
         let state = self.state();
-        keyset::paginate(
+        paginate(
             state.games.values().filter(|g| matches(filter, g)),
             |g| (g.created_at, g.id.as_uuid()),
+            Order::Ascending,
             page,
         )
     }

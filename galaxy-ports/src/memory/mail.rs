@@ -10,7 +10,7 @@ use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::{LeaseToken, MailId, Timestamp};
 use galaxy_core::ports::{MailNext, MailStore, StoreError};
 
-use super::runtime::paging::{Order, paginate};
+use super::paging::{Order, paginate};
 
 /// Entity name of mails in errors.
 const MAIL: &str = "mail";

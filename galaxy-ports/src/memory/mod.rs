@@ -9,6 +9,7 @@ mod geo;
 mod lobby;
 mod mail;
 mod notification;
+mod paging;
 mod runtime;
 mod users;
 

@@ -10,7 +10,7 @@ use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::{IntentId, LeaseToken, RouteId, Timestamp};
 use galaxy_core::ports::{IntentInsert, NotificationStore, RouteNext, StoreError};
 
-use super::runtime::paging::{Order, paginate};
+use super::paging::{Order, paginate};
 
 /// Entity name of routes in errors.
 const ROUTE: &str = "notification route";

@@ -3,7 +3,6 @@
 
 mod health;
 mod jobs;
-pub(super) mod paging;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -16,7 +15,7 @@ use galaxy_core::domain::runtime::{RuntimeBinding, RuntimeJob, RuntimeRecord, Ru
 use galaxy_core::domain::{GameId, HealthEventId, JobId, LeaseToken, Timestamp};
 use galaxy_core::ports::{RuntimeRecordStore, StoreError, TurnUpdate};
 
-use paging::{Order, paginate};
+use super::paging::{Order, paginate};
 
 /// Runtime records, runtime jobs and health events, behind one mutex so that every call
 /// is atomic and no two claimers can receive the same game or job.

@@ -1,14 +1,11 @@
 //! The in-memory store of users, login challenges and sessions.
 
-// Declared here because `memory/mod.rs` belongs to the crate layout; the lobby store
-// reaches it through `super::users::keyset`.
-#[path = "keyset.rs"]
-pub(super) mod keyset;
-
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+
+use super::paging::{Order, paginate};
 use galaxy_core::domain::auth::{
     ChallengeStatus, LoginChallenge, SecretHash, Session, SessionStatus,
 };
@@ -99,9 +96,10 @@ impl UserStore for MemoryUserStore {
 
     async fn list_users(&self, page: &PageRequest) -> Result<Page<User>, StoreError> {
         let state = self.state();
-        keyset::paginate(
+        paginate(
             state.users.values(),
             |u| (u.created_at, u.id.as_uuid()),
+            Order::Ascending,
             page,
         )
     }

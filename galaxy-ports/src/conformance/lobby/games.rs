@@ -313,6 +313,13 @@ async fn list_pages<S: GameStore>(store: &S) {
             "limit {limit}: pages until next_after is None"
         );
     }
+
+    // A cursor the store never handed out is bad input, not a missing row.
+    let forged = PageRequest::after(3, "not-a-cursor").must("page");
+    match store.list_games(&mine, &forged).await {
+        Err(StoreError::InvalidCursor(_)) => {}
+        other => panic!("a forged cursor must give InvalidCursor, got {other:?}"),
+    }
 }
 
 async fn past_deadline<S: GameStore>(store: &S) {

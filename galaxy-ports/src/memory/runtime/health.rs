@@ -7,7 +7,7 @@ use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::ports::{HealthEventStore, StoreError};
 
 use super::MemoryRuntimeStore;
-use super::paging::{Order, paginate};
+use crate::memory::paging::{Order, paginate};
 
 #[async_trait]
 impl HealthEventStore for MemoryRuntimeStore {

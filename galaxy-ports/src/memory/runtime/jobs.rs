@@ -8,7 +8,7 @@ use galaxy_core::domain::{GameId, JobId, LeaseToken, Timestamp};
 use galaxy_core::ports::{JobOutcome, RuntimeJobStore, StoreError};
 
 use super::MemoryRuntimeStore;
-use super::paging::{Order, paginate};
+use crate::memory::paging::{Order, paginate};
 
 /// Entity name of runtime jobs in errors.
 const JOB: &str = "runtime job";

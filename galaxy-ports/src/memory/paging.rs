@@ -1,8 +1,7 @@
 //! Keyset pagination over in-memory rows, shaped like the SQL the Postgres adapter runs
 //! (`WHERE (created_at, id) > ($1, $2) ORDER BY created_at, id LIMIT n + 1`).
 //!
-//! Shared by the runtime, mail and notification stores: it lives here because the
-//! `memory` module root belongs to the whole crate and this helper only to them.
+//! Shared by every in-memory store.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use galaxy_core::domain::Timestamp;
@@ -65,7 +64,7 @@ fn encode((at, id): SortKey) -> String {
 }
 
 fn decode(cursor: &str) -> Result<SortKey, StoreError> {
-    let bad = || StoreError::not_found("page cursor", cursor.chars().take(80).collect::<String>());
+    let bad = || StoreError::InvalidCursor(cursor.chars().take(80).collect());
     let (at, id) = cursor.split_once('~').ok_or_else(bad)?;
     let at = DateTime::parse_from_rfc3339(at).map_err(|_| bad())?;
     let id = Uuid::try_parse(id).map_err(|_| bad())?;
@@ -86,7 +85,7 @@ mod tests {
         assert_eq!(decode(&encode(key)).unwrap(), key);
         assert!(matches!(
             decode("not a cursor"),
-            Err(StoreError::NotFound { .. })
+            Err(StoreError::InvalidCursor(_))
         ));
     }
 }
