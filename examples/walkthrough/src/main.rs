@@ -1,9 +1,4 @@
-//! Walks the platform's main path on in-memory ports and prints what happens:
-//! three players log in with e-mailed codes, one hosts a game, the others enroll under
-//! race names, the host approves them, closes enrollment and starts the game, which
-//! reaches `starting` with a durable start job queued for the runtime.
-//!
-//! Run it with `cargo run -p galaxy-walkthrough`.
+#![doc = include_str!("../README.md")]
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
