@@ -8,6 +8,7 @@
 
 mod actor;
 pub mod auth;
+pub mod geo;
 pub mod lobby;
 pub mod mail;
 pub mod notification;
