@@ -1,0 +1,218 @@
+//! [`ApplicationStore`] on `applications`, sharing the `games` rows so that approval
+//! changes both in one transaction.
+
+use async_trait::async_trait;
+use galaxy_core::domain::application::{Application, ApplicationStatus};
+use galaxy_core::domain::game::GameStatus;
+use galaxy_core::domain::race_name::RaceName;
+use galaxy_core::domain::{ApplicationId, GameId, InvalidTransition, Timestamp, UserId};
+use galaxy_core::ports::{ApplicationStore, ApprovalOutcome, StoreError};
+use sqlx::postgres::PgRow;
+
+use crate::PgStore;
+use crate::error::{corrupt, db, is_foreign_key_violation, store_error};
+use crate::games::{GAME, game_from_row};
+use crate::rows::RowExt;
+
+const APPLICATION: &str = "application";
+
+fn application_from_row(row: &PgRow) -> Result<Application, StoreError> {
+    Ok(Application {
+        id: ApplicationId::from_uuid(row.col(APPLICATION, "id")?),
+        game_id: GameId::from_uuid(row.col(APPLICATION, "game_id")?),
+        user_id: UserId::from_uuid(row.col(APPLICATION, "user_id")?),
+        race_name: row.col_parse(APPLICATION, "race_name", RaceName::parse)?,
+        status: row.col_name(APPLICATION, "status", ApplicationStatus::parse)?,
+        created_at: row.col(APPLICATION, "created_at")?,
+        decided_at: row.col(APPLICATION, "decided_at")?,
+    })
+}
+
+#[async_trait]
+impl ApplicationStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn insert_application(&self, application: &Application) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO applications (id, game_id, user_id, race_name, status, created_at, \
+             decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(application.id.as_uuid())
+        .bind(application.game_id.as_uuid())
+        .bind(application.user_id.as_uuid())
+        .bind(application.race_name.as_str())
+        .bind(application.status.as_str())
+        .bind(application.created_at)
+        .bind(application.decided_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|error| {
+            if is_foreign_key_violation(&error) {
+                StoreError::not_found(GAME, application.game_id)
+            } else {
+                store_error(APPLICATION, error)
+            }
+        })?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn get_application(&self, id: ApplicationId) -> Result<Application, StoreError> {
+        let row = sqlx::query("SELECT * FROM applications WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db(APPLICATION))?;
+        match row {
+            Some(row) => application_from_row(&row),
+            None => Err(StoreError::not_found(APPLICATION, id)),
+        }
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn list_applications(&self, game_id: GameId) -> Result<Vec<Application>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM applications WHERE game_id = $1 ORDER BY created_at, id")
+                .bind(game_id.as_uuid())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db(APPLICATION))?;
+        rows.iter().map(application_from_row).collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn find_live_application(
+        &self,
+        game_id: GameId,
+        user_id: UserId,
+    ) -> Result<Option<Application>, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM applications WHERE game_id = $1 AND user_id = $2 \
+             AND status IN ('pending', 'approved')",
+        )
+        .bind(game_id.as_uuid())
+        .bind(user_id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db(APPLICATION))?;
+        row.as_ref().map(application_from_row).transpose()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn count_live_applications(&self, user_id: UserId) -> Result<u32, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM applications a JOIN games g ON g.id = a.game_id \
+             WHERE a.user_id = $1 AND a.status IN ('pending', 'approved') \
+             AND g.status NOT IN ('finished', 'cancelled')",
+        )
+        .bind(user_id.as_uuid())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db(APPLICATION))?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn decide_application(
+        &self,
+        id: ApplicationId,
+        to: ApplicationStatus,
+        at: Timestamp,
+    ) -> Result<Application, StoreError> {
+        // Approval must go through `approve_application`, which keeps the count exact.
+        if !matches!(
+            to,
+            ApplicationStatus::Rejected | ApplicationStatus::Withdrawn
+        ) {
+            let from = ApplicationStatus::Pending;
+            return Err(InvalidTransition::new(APPLICATION, from, to, "decision").into());
+        }
+        let row = sqlx::query(
+            "UPDATE applications SET status = $2, decided_at = $3 \
+             WHERE id = $1 AND status = 'pending' RETURNING *",
+        )
+        .bind(id.as_uuid())
+        .bind(to.as_str())
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db(APPLICATION))?;
+        if let Some(row) = row {
+            return application_from_row(&row);
+        }
+        let stored = self.get_application(id).await?;
+        Err(StoreError::conflict(
+            APPLICATION,
+            id,
+            format!("status is {}, expected pending", stored.status),
+        ))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn approve_application(
+        &self,
+        id: ApplicationId,
+        at: Timestamp,
+    ) -> Result<ApprovalOutcome, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db(APPLICATION))?;
+        // The game row is locked first and for the whole transaction: concurrent
+        // approvals for one game queue here, and each sees the count its predecessor
+        // committed. Locking always game-then-application rules out deadlocks.
+        let game_row = sqlx::query(
+            "SELECT g.* FROM games g \
+             WHERE g.id = (SELECT game_id FROM applications WHERE id = $1) FOR UPDATE",
+        )
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db(GAME))?;
+        let application_row = sqlx::query("SELECT * FROM applications WHERE id = $1 FOR UPDATE")
+            .bind(id.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db(APPLICATION))?;
+        let application = match application_row {
+            Some(row) => application_from_row(&row)?,
+            None => return Err(StoreError::not_found(APPLICATION, id)),
+        };
+        if application.status != ApplicationStatus::Pending {
+            return Ok(ApprovalOutcome::NotPending(application.status));
+        }
+        let game = match game_row {
+            Some(row) => game_from_row(&row)?,
+            None => return Err(StoreError::not_found(GAME, application.game_id)),
+        };
+        if game.id != application.game_id {
+            return Err(corrupt(APPLICATION, "game_id", "changed during approval"));
+        }
+        if game.status != GameStatus::EnrollmentOpen {
+            return Ok(ApprovalOutcome::NotEnrolling(game.status));
+        }
+        if game.is_full() {
+            return Ok(ApprovalOutcome::GameFull);
+        }
+        let application_row = sqlx::query(
+            "UPDATE applications SET status = 'approved', decided_at = $2 WHERE id = $1 \
+             RETURNING *",
+        )
+        .bind(id.as_uuid())
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db(APPLICATION))?;
+        let game_row = sqlx::query(
+            "UPDATE games SET approved_count = approved_count + 1, updated_at = $2 \
+             WHERE id = $1 RETURNING *",
+        )
+        .bind(game.id.as_uuid())
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db(GAME))?;
+        let outcome = ApprovalOutcome::Approved {
+            application: application_from_row(&application_row)?,
+            game: game_from_row(&game_row)?,
+        };
+        tx.commit().await.map_err(db(APPLICATION))?;
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,297 @@
+//! [`ChallengeStore`] and [`SessionStore`] on `login_challenges` and `sessions`.
+
+use async_trait::async_trait;
+use galaxy_core::domain::auth::{
+    ChallengeStatus, LoginChallenge, SecretHash, Session, SessionStatus,
+};
+use galaxy_core::domain::user::Email;
+use galaxy_core::domain::{ChallengeId, SessionId, Timestamp, UserId};
+use galaxy_core::ports::{ChallengeScope, ChallengeStore, SessionStore, StoreError};
+use sqlx::postgres::PgRow;
+
+use crate::PgStore;
+use crate::error::{corrupt, db};
+use crate::rows::{RowExt, u32_param};
+
+const CHALLENGE: &str = "login challenge";
+const SESSION: &str = "session";
+
+/// A 32-byte hash column.
+fn hash_col(
+    row: &PgRow,
+    entity: &'static str,
+    column: &'static str,
+) -> Result<SecretHash, StoreError> {
+    let bytes: Vec<u8> = row.col(entity, column)?;
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| corrupt(entity, column, format!("{} bytes, expected 32", b.len())))?;
+    Ok(SecretHash::from_bytes(bytes))
+}
+
+fn challenge_from_row(row: &PgRow) -> Result<LoginChallenge, StoreError> {
+    Ok(LoginChallenge {
+        id: ChallengeId::from_uuid(row.col(CHALLENGE, "id")?),
+        email: row.col_parse(CHALLENGE, "email", Email::parse)?,
+        code_hash: hash_col(row, CHALLENGE, "code_hash")?,
+        client_ip: row.col(CHALLENGE, "client_ip")?,
+        status: row.col_name(CHALLENGE, "status", ChallengeStatus::parse)?,
+        failed_attempts: row.col_u32(CHALLENGE, "failed_attempts")?,
+        max_attempts: row.col_u32(CHALLENGE, "max_attempts")?,
+        issued_at: row.col(CHALLENGE, "issued_at")?,
+        expires_at: row.col(CHALLENGE, "expires_at")?,
+    })
+}
+
+fn session_from_row(row: &PgRow) -> Result<Session, StoreError> {
+    Ok(Session {
+        id: SessionId::from_uuid(row.col(SESSION, "id")?),
+        user_id: UserId::from_uuid(row.col(SESSION, "user_id")?),
+        token_hash: hash_col(row, SESSION, "token_hash")?,
+        status: row.col_name(SESSION, "status", SessionStatus::parse)?,
+        created_at: row.col(SESSION, "created_at")?,
+        expires_at: row.col(SESSION, "expires_at")?,
+        revoked_at: row.col(SESSION, "revoked_at")?,
+    })
+}
+
+fn sessions_from_rows(rows: &[PgRow]) -> Result<Vec<Session>, StoreError> {
+    rows.iter().map(session_from_row).collect()
+}
+
+#[async_trait]
+impl ChallengeStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn insert_challenge(&self, challenge: &LoginChallenge) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO login_challenges (id, email, code_hash, client_ip, status, \
+             failed_attempts, max_attempts, issued_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(challenge.id.as_uuid())
+        .bind(challenge.email.as_str())
+        .bind(challenge.code_hash.as_bytes().as_slice())
+        .bind(&challenge.client_ip)
+        .bind(challenge.status.as_str())
+        .bind(u32_param(challenge.failed_attempts))
+        .bind(u32_param(challenge.max_attempts))
+        .bind(challenge.issued_at)
+        .bind(challenge.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db(CHALLENGE))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn get_challenge(&self, id: ChallengeId) -> Result<LoginChallenge, StoreError> {
+        let row = sqlx::query("SELECT * FROM login_challenges WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db(CHALLENGE))?;
+        match row {
+            Some(row) => challenge_from_row(&row),
+            None => Err(StoreError::not_found(CHALLENGE, id)),
+        }
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn update_challenge(
+        &self,
+        challenge: &LoginChallenge,
+        expected_status: ChallengeStatus,
+        expected_failed_attempts: u32,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE login_challenges SET email = $4, code_hash = $5, client_ip = $6, \
+             status = $7, failed_attempts = $8, max_attempts = $9, issued_at = $10, \
+             expires_at = $11 \
+             WHERE id = $1 AND status = $2 AND failed_attempts = $3",
+        )
+        .bind(challenge.id.as_uuid())
+        .bind(expected_status.as_str())
+        .bind(u32_param(expected_failed_attempts))
+        .bind(challenge.email.as_str())
+        .bind(challenge.code_hash.as_bytes().as_slice())
+        .bind(&challenge.client_ip)
+        .bind(challenge.status.as_str())
+        .bind(u32_param(challenge.failed_attempts))
+        .bind(u32_param(challenge.max_attempts))
+        .bind(challenge.issued_at)
+        .bind(challenge.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db(CHALLENGE))?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        let stored = self.get_challenge(challenge.id).await?;
+        Err(StoreError::conflict(
+            CHALLENGE,
+            challenge.id,
+            format!(
+                "stored {} with {} failed attempts, expected {} with {}",
+                stored.status, stored.failed_attempts, expected_status, expected_failed_attempts
+            ),
+        ))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn challenge_issue_times(
+        &self,
+        scope: &ChallengeScope,
+        since: Timestamp,
+    ) -> Result<Vec<Timestamp>, StoreError> {
+        let query = match scope {
+            ChallengeScope::Email(email) => sqlx::query_scalar(
+                "SELECT issued_at FROM login_challenges WHERE email = $1 AND issued_at >= $2 \
+                 ORDER BY issued_at",
+            )
+            .bind(email.as_str()),
+            ChallengeScope::ClientIp(ip) => sqlx::query_scalar(
+                "SELECT issued_at FROM login_challenges \
+                 WHERE client_ip = $1 AND issued_at >= $2 ORDER BY issued_at",
+            )
+            .bind(ip.as_str()),
+        };
+        query
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db(CHALLENGE))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn purge_challenges(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM login_challenges WHERE expires_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(db(CHALLENGE))?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl SessionStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, token_hash, status, created_at, expires_at, \
+             revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(session.id.as_uuid())
+        .bind(session.user_id.as_uuid())
+        .bind(session.token_hash.as_bytes().as_slice())
+        .bind(session.status.as_str())
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .bind(session.revoked_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db(SESSION))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn get_session(&self, id: SessionId) -> Result<Session, StoreError> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db(SESSION))?;
+        match row {
+            Some(row) => session_from_row(&row),
+            None => Err(StoreError::not_found(SESSION, id)),
+        }
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn find_session_by_token(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE token_hash = $1")
+            .bind(hash.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db(SESSION))?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn list_active_sessions(
+        &self,
+        user_id: UserId,
+        now: Timestamp,
+    ) -> Result<Vec<Session>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM sessions WHERE user_id = $1 AND status = 'active' \
+             AND expires_at > $2 ORDER BY created_at DESC, id DESC",
+        )
+        .bind(user_id.as_uuid())
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(SESSION))?;
+        sessions_from_rows(&rows)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn all_active_sessions(&self, now: Timestamp) -> Result<Vec<Session>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM sessions WHERE status = 'active' AND expires_at > $1 \
+             ORDER BY created_at, id",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(SESSION))?;
+        sessions_from_rows(&rows)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn revoke_session(&self, id: SessionId, at: Timestamp) -> Result<Session, StoreError> {
+        let row = sqlx::query(
+            "UPDATE sessions SET status = 'revoked', revoked_at = $2 \
+             WHERE id = $1 AND status = 'active' RETURNING *",
+        )
+        .bind(id.as_uuid())
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db(SESSION))?;
+        if let Some(row) = row {
+            return session_from_row(&row);
+        }
+        let stored = self.get_session(id).await?;
+        Err(StoreError::conflict(
+            SESSION,
+            id,
+            format!("status is {}, expected active", stored.status.as_str()),
+        ))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn revoke_user_sessions(
+        &self,
+        user_id: UserId,
+        at: Timestamp,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let mut revoked: Vec<(Timestamp, uuid::Uuid)> = sqlx::query_as(
+            "UPDATE sessions SET status = 'revoked', revoked_at = $2 \
+             WHERE user_id = $1 AND status = 'active' RETURNING created_at, id",
+        )
+        .bind(user_id.as_uuid())
+        .bind(at)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(SESSION))?;
+        revoked.sort();
+        Ok(revoked
+            .into_iter()
+            .map(|(_, id)| SessionId::from_uuid(id))
+            .collect())
+    }
+}

@@ -1,0 +1,217 @@
+//! [`GameStore`] on `games` and its history table `game_transitions`.
+
+use async_trait::async_trait;
+use galaxy_core::domain::game::{
+    EngineName, Game, GameName, GameSettings, GameStatus, GameTransition, GameTrigger, Visibility,
+};
+use galaxy_core::domain::page::{Page, PageRequest};
+use galaxy_core::domain::schedule::TurnSchedule;
+use galaxy_core::domain::{GameId, Timestamp, UserId};
+use galaxy_core::ports::{GameFilter, GameStatusChange, GameStore, StoreError};
+use sqlx::postgres::PgRow;
+use uuid::Uuid;
+
+use crate::PgStore;
+use crate::error::db;
+use crate::rows::{RowExt, cursor, limit_param, page_limit, page_of, u32_param};
+
+pub(crate) const GAME: &str = "game";
+const TRANSITION: &str = "game transition";
+
+/// Maps a `games` row.
+pub(crate) fn game_from_row(row: &PgRow) -> Result<Game, StoreError> {
+    let settings = GameSettings {
+        name: row.col_parse(GAME, "name", GameName::parse)?,
+        min_players: row.col_u32(GAME, "min_players")?,
+        max_players: row.col_u32(GAME, "max_players")?,
+        enrollment_deadline: row.col(GAME, "enrollment_deadline")?,
+        schedule: row.col_parse(GAME, "schedule", TurnSchedule::parse)?,
+        engine: row.col_parse(GAME, "engine", EngineName::parse)?,
+        auto_approve: row.col(GAME, "auto_approve")?,
+        visibility: row.col_name(GAME, "visibility", Visibility::parse)?,
+    };
+    Ok(Game {
+        id: GameId::from_uuid(row.col(GAME, "id")?),
+        host: UserId::from_uuid(row.col(GAME, "host")?),
+        settings,
+        status: row.col_name(GAME, "status", GameStatus::parse)?,
+        approved_count: row.col_u32(GAME, "approved_count")?,
+        created_at: row.col(GAME, "created_at")?,
+        updated_at: row.col(GAME, "updated_at")?,
+    })
+}
+
+fn games_from_rows(rows: &[PgRow]) -> Result<Vec<Game>, StoreError> {
+    rows.iter().map(game_from_row).collect()
+}
+
+fn transition_from_row(row: &PgRow) -> Result<GameTransition, StoreError> {
+    let actor: Option<Uuid> = row.col(TRANSITION, "actor")?;
+    Ok(GameTransition {
+        game_id: GameId::from_uuid(row.col(TRANSITION, "game_id")?),
+        from: row.col_name(TRANSITION, "from_status", GameStatus::parse)?,
+        to: row.col_name(TRANSITION, "to_status", GameStatus::parse)?,
+        trigger: row.col_name(TRANSITION, "trigger", GameTrigger::parse)?,
+        actor: actor.map(UserId::from_uuid),
+        reason: row.col(TRANSITION, "reason")?,
+        at: row.col(TRANSITION, "at")?,
+    })
+}
+
+impl PgStore {
+    /// The stored status of a game; `NotFound` when there is no such game.
+    pub(crate) async fn game_status(&self, id: GameId) -> Result<GameStatus, StoreError> {
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM games WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db(GAME))?;
+        let status = status.ok_or_else(|| StoreError::not_found(GAME, id))?;
+        GameStatus::parse(&status)
+            .ok_or_else(|| crate::error::corrupt(GAME, "status", format!("unknown {status:?}")))
+    }
+}
+
+#[async_trait]
+impl GameStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn insert_game(&self, game: &Game) -> Result<(), StoreError> {
+        let s = &game.settings;
+        sqlx::query(
+            "INSERT INTO games (id, host, name, min_players, max_players, enrollment_deadline, \
+             schedule, engine, auto_approve, visibility, status, approved_count, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(game.id.as_uuid())
+        .bind(game.host.as_uuid())
+        .bind(s.name.as_str())
+        .bind(u32_param(s.min_players))
+        .bind(u32_param(s.max_players))
+        .bind(s.enrollment_deadline)
+        .bind(s.schedule.as_str())
+        .bind(s.engine.as_str())
+        .bind(s.auto_approve)
+        .bind(s.visibility.as_str())
+        .bind(game.status.as_str())
+        .bind(u32_param(game.approved_count))
+        .bind(game.created_at)
+        .bind(game.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db(GAME))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn get_game(&self, id: GameId) -> Result<Game, StoreError> {
+        let row = sqlx::query("SELECT * FROM games WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db(GAME))?;
+        match row {
+            Some(row) => game_from_row(&row),
+            None => Err(StoreError::not_found(GAME, id)),
+        }
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn list_games(
+        &self,
+        filter: &GameFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Game>, StoreError> {
+        let (after_at, after_id) = cursor(page)?;
+        let statuses: Vec<&str> = filter.statuses.iter().map(GameStatus::as_str).collect();
+        let rows = sqlx::query(
+            "SELECT * FROM games \
+             WHERE (cardinality($1::text[]) = 0 OR status = ANY($1)) \
+             AND ($2::text IS NULL OR visibility = $2) \
+             AND ($3::uuid IS NULL OR host = $3) \
+             AND (created_at, id) > (COALESCE($4, '-infinity'::timestamptz), \
+                                     COALESCE($5, '00000000-0000-0000-0000-000000000000'::uuid)) \
+             ORDER BY created_at, id LIMIT $6",
+        )
+        .bind(statuses)
+        .bind(filter.visibility.map(|v| v.as_str()))
+        .bind(filter.host.map(|h| h.as_uuid()))
+        .bind(after_at)
+        .bind(after_id)
+        .bind(page_limit(page))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(GAME))?;
+        let games = games_from_rows(&rows)?;
+        Ok(page_of(games, page, |g| (g.created_at, g.id.as_uuid())))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn update_game_status(
+        &self,
+        id: GameId,
+        expected_from: GameStatus,
+        change: &GameStatusChange,
+    ) -> Result<Game, StoreError> {
+        expected_from.check(change.to, change.trigger)?;
+        // One statement: the compare-and-set and the history row commit together, and a
+        // concurrent loser re-checks the status after the winner commits (0 rows).
+        let row = sqlx::query(
+            "WITH updated AS ( \
+                 UPDATE games SET status = $3, updated_at = $7 \
+                 WHERE id = $1 AND status = $2 RETURNING * \
+             ), history AS ( \
+                 INSERT INTO game_transitions \
+                     (game_id, from_status, to_status, trigger, actor, reason, at) \
+                 SELECT id, $2, $3, $4, $5, $6, $7 FROM updated \
+             ) SELECT * FROM updated",
+        )
+        .bind(id.as_uuid())
+        .bind(expected_from.as_str())
+        .bind(change.to.as_str())
+        .bind(change.trigger.as_str())
+        .bind(change.actor.map(|a| a.as_uuid()))
+        .bind(change.reason.as_deref())
+        .bind(change.at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db(GAME))?;
+        if let Some(row) = row {
+            return game_from_row(&row);
+        }
+        let stored = self.game_status(id).await?;
+        Err(StoreError::conflict(
+            GAME,
+            id,
+            format!("status is {stored}, expected {expected_from}"),
+        ))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn game_transitions(&self, id: GameId) -> Result<Vec<GameTransition>, StoreError> {
+        self.game_status(id).await?;
+        let rows = sqlx::query("SELECT * FROM game_transitions WHERE game_id = $1 ORDER BY seq")
+            .bind(id.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db(TRANSITION))?;
+        rows.iter().map(transition_from_row).collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn games_past_deadline(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Game>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM games WHERE status IN ('draft', 'enrollment_open') \
+             AND enrollment_deadline <= $1 ORDER BY enrollment_deadline, id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit_param(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(GAME))?;
+        games_from_rows(&rows)
+    }
+}

@@ -1,0 +1,54 @@
+#![doc = include_str!("../README.md")]
+
+mod applications;
+mod auth;
+mod connect;
+mod error;
+mod games;
+mod geo;
+mod mail;
+mod migrate;
+mod notification;
+mod race_names;
+mod rows;
+mod runtime;
+mod users;
+
+pub mod testing;
+
+use sqlx::PgPool;
+
+pub use connect::{ConnectOptions, connect, connect_with};
+pub use error::SetupError;
+pub use migrate::{known_versions, migrate, schema_fingerprint};
+
+/// Every store port of galaxy-core on one Postgres pool.
+///
+/// Cheap to clone (the pool is shared). Build it with [`PgStore::open`] (connect with
+/// retry, then migrate), or with [`PgStore::new`] on a pool that [`migrate`] has
+/// already brought up to date.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    /// Shared by every port; each call takes one connection (or one transaction).
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// A store on an already migrated pool.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Connects to `url` (with the bounded retry of [`connect`]), applies the
+    /// migrations and returns the store.
+    pub async fn open(url: &str, options: &ConnectOptions) -> Result<Self, SetupError> {
+        let pool = connect(url, options).await?;
+        migrate(&pool).await?;
+        Ok(Self::new(pool))
+    }
+
+    /// The pool, e.g. for a readiness probe or to close it on shutdown.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}

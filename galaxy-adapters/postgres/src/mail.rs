@@ -1,0 +1,328 @@
+//! [`MailStore`]: the outbox on `mail_deliveries`, every attempt in `mail_attempts`.
+
+use async_trait::async_trait;
+use galaxy_core::domain::lease::ClaimRequest;
+use galaxy_core::domain::mail::{
+    AttemptOutcome, MailAttempt, MailDelivery, MailStatus, OutgoingMail,
+};
+use galaxy_core::domain::page::{Page, PageRequest};
+use galaxy_core::domain::user::{Email, Locale};
+use galaxy_core::domain::{LeaseToken, MailId, Timestamp};
+use galaxy_core::ports::{MailNext, MailStore, StoreError};
+use sqlx::postgres::PgRow;
+
+use crate::PgStore;
+use crate::error::{corrupt, db};
+use crate::rows::{RowExt, cursor, limit_param, page_limit, page_of, u32_param};
+
+const MAIL: &str = "mail";
+const ATTEMPT: &str = "mail attempt";
+
+fn mail_from_row(row: &PgRow) -> Result<MailDelivery, StoreError> {
+    let mail = OutgoingMail {
+        idempotency_key: row.col(MAIL, "idempotency_key")?,
+        to: row.col_parse(MAIL, "to_email", Email::parse)?,
+        kind: row.col(MAIL, "kind")?,
+        locale: row.col_parse(MAIL, "locale", Locale::parse)?,
+        subject: row.col(MAIL, "subject")?,
+        text_body: row.col(MAIL, "text_body")?,
+        html_body: row.col(MAIL, "html_body")?,
+    };
+    Ok(MailDelivery {
+        id: MailId::from_uuid(row.col(MAIL, "id")?),
+        mail,
+        status: row.col_name(MAIL, "status", MailStatus::parse)?,
+        attempts: row.col_u32(MAIL, "attempts")?,
+        next_attempt_at: row.col(MAIL, "next_attempt_at")?,
+        lease: row.col_lease(MAIL, "lease_token", "lease_until")?,
+        last_error: row.col(MAIL, "last_error")?,
+        created_at: row.col(MAIL, "created_at")?,
+        updated_at: row.col(MAIL, "updated_at")?,
+        sent_at: row.col(MAIL, "sent_at")?,
+    })
+}
+
+fn mails_from_rows(rows: &[PgRow]) -> Result<Vec<MailDelivery>, StoreError> {
+    rows.iter().map(mail_from_row).collect()
+}
+
+fn attempt_from_row(row: &PgRow) -> Result<MailAttempt, StoreError> {
+    Ok(MailAttempt {
+        mail_id: MailId::from_uuid(row.col(ATTEMPT, "mail_id")?),
+        number: row.col_u32(ATTEMPT, "number")?,
+        outcome: row.col_name(ATTEMPT, "outcome", AttemptOutcome::parse)?,
+        detail: row.col(ATTEMPT, "detail")?,
+        at: row.col(ATTEMPT, "at")?,
+    })
+}
+
+/// The column changes one [`MailNext`] stands for.
+struct NextColumns {
+    status: MailStatus,
+    /// New due time (`None` keeps it).
+    next_attempt_at: Option<Timestamp>,
+    /// Set when sent.
+    sent_at: Option<Timestamp>,
+    /// How many attempts to take back (a release was not an attempt).
+    uncount: i64,
+}
+
+fn next_columns(next: MailNext, at: Timestamp) -> NextColumns {
+    let keep = |status| NextColumns {
+        status,
+        next_attempt_at: None,
+        sent_at: None,
+        uncount: 0,
+    };
+    match next {
+        MailNext::Sent => NextColumns {
+            sent_at: Some(at),
+            ..keep(MailStatus::Sent)
+        },
+        MailNext::Retry(due) => NextColumns {
+            next_attempt_at: Some(due),
+            ..keep(MailStatus::Retrying)
+        },
+        MailNext::Dead => keep(MailStatus::Dead),
+        MailNext::Release(due) => NextColumns {
+            next_attempt_at: Some(due),
+            uncount: 1,
+            ..keep(MailStatus::Pending)
+        },
+    }
+}
+
+impl PgStore {
+    /// `NotFound` when the mail does not exist, else a `Conflict` naming its status.
+    async fn mail_conflict(&self, id: MailId, why: &str) -> StoreError {
+        match self.get_mail(id).await {
+            Ok(stored) => {
+                StoreError::conflict(MAIL, id, format!("status is {}, {why}", stored.status))
+            }
+            Err(error) => error,
+        }
+    }
+}
+
+#[async_trait]
+impl MailStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn enqueue_mail(&self, delivery: &MailDelivery) -> Result<MailDelivery, StoreError> {
+        let (mail, lease) = (&delivery.mail, delivery.lease.as_ref());
+        let inserted = sqlx::query(
+            "INSERT INTO mail_deliveries (id, idempotency_key, to_email, kind, locale, subject, \
+             text_body, html_body, status, attempts, next_attempt_at, lease_token, lease_until, \
+             last_error, created_at, updated_at, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+             $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+             ON CONFLICT (idempotency_key) DO NOTHING RETURNING *",
+        )
+        .bind(delivery.id.as_uuid())
+        .bind(&mail.idempotency_key)
+        .bind(mail.to.as_str())
+        .bind(&mail.kind)
+        .bind(mail.locale.as_str())
+        .bind(&mail.subject)
+        .bind(&mail.text_body)
+        .bind(mail.html_body.as_deref())
+        .bind(delivery.status.as_str())
+        .bind(u32_param(delivery.attempts))
+        .bind(delivery.next_attempt_at)
+        .bind(lease.map(|l| l.token.as_uuid()))
+        .bind(lease.map(|l| l.until))
+        .bind(delivery.last_error.as_deref())
+        .bind(delivery.created_at)
+        .bind(delivery.updated_at)
+        .bind(delivery.sent_at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db(MAIL))?;
+        if let Some(row) = inserted {
+            return mail_from_row(&row);
+        }
+        let row = sqlx::query("SELECT * FROM mail_deliveries WHERE idempotency_key = $1")
+            .bind(&mail.idempotency_key)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db(MAIL))?;
+        mail_from_row(&row)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn get_mail(&self, id: MailId) -> Result<MailDelivery, StoreError> {
+        let row = sqlx::query("SELECT * FROM mail_deliveries WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db(MAIL))?;
+        match row {
+            Some(row) => mail_from_row(&row),
+            None => Err(StoreError::not_found(MAIL, id)),
+        }
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn list_mail(
+        &self,
+        status: Option<MailStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<MailDelivery>, StoreError> {
+        let (after_at, after_id) = cursor(page)?;
+        let rows = sqlx::query(
+            "SELECT * FROM mail_deliveries WHERE ($1::text IS NULL OR status = $1) \
+             AND (created_at, id) > (COALESCE($2, '-infinity'::timestamptz), \
+                 COALESCE($3, '00000000-0000-0000-0000-000000000000'::uuid)) \
+             ORDER BY created_at, id LIMIT $4",
+        )
+        .bind(status.map(|s| s.as_str()))
+        .bind(after_at)
+        .bind(after_id)
+        .bind(page_limit(page))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(MAIL))?;
+        let mails = mails_from_rows(&rows)?;
+        Ok(page_of(mails, page, |m| (m.created_at, m.id.as_uuid())))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn claim_mail(&self, claim: &ClaimRequest) -> Result<Vec<MailDelivery>, StoreError> {
+        let lease = claim.lease();
+        // A `sending` mail was due when it was claimed, and its lease ran from then, so
+        // once the lease lapsed `next_attempt_at <= now` holds for it too: one bound
+        // serves both kinds and the claim is an ordered index range scan.
+        let rows = sqlx::query(
+            "UPDATE mail_deliveries m \
+             SET status = 'sending', lease_token = $1, lease_until = $2, \
+                 attempts = LEAST(m.attempts + 1, 4294967295), updated_at = $3 \
+             WHERE m.id IN ( \
+                 SELECT id FROM mail_deliveries \
+                 WHERE status IN ('pending', 'retrying', 'sending') AND next_attempt_at <= $3 \
+                 AND (status <> 'sending' OR lease_until IS NULL OR lease_until <= $3) \
+                 ORDER BY next_attempt_at, created_at, id \
+                 LIMIT $4 FOR UPDATE SKIP LOCKED \
+             ) RETURNING m.*",
+        )
+        .bind(lease.token.as_uuid())
+        .bind(lease.until)
+        .bind(claim.now)
+        .bind(limit_param(claim.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(MAIL))?;
+        let mut mails = mails_from_rows(&rows)?;
+        mails.sort_by_key(|m| (m.next_attempt_at, m.created_at, m.id));
+        Ok(mails)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn finish_mail_attempt(
+        &self,
+        id: MailId,
+        token: LeaseToken,
+        attempt: Option<MailAttempt>,
+        next: MailNext,
+        at: Timestamp,
+    ) -> Result<MailDelivery, StoreError> {
+        let columns = next_columns(next, at);
+        let attempt = attempt.as_ref();
+        let failure = attempt
+            .filter(|a| a.outcome != AttemptOutcome::Sent)
+            .map(|a| a.detail.as_str());
+        // One statement: the status change and the attempt row commit together, and only
+        // while `token` still holds the lease.
+        let row = sqlx::query(
+            "WITH updated AS ( \
+                 UPDATE mail_deliveries SET status = $3, \
+                     next_attempt_at = COALESCE($4, next_attempt_at), \
+                     sent_at = COALESCE($5, sent_at), \
+                     attempts = GREATEST(attempts - $6, 0), \
+                     last_error = COALESCE($7, last_error), \
+                     lease_token = NULL, lease_until = NULL, updated_at = $8 \
+                 WHERE id = $1 AND status = 'sending' AND lease_token = $2 RETURNING * \
+             ), attempt AS ( \
+                 INSERT INTO mail_attempts (mail_id, number, outcome, detail, at) \
+                 SELECT id, $9, $10, $11, $12 FROM updated WHERE $10::text IS NOT NULL \
+             ) SELECT * FROM updated",
+        )
+        .bind(id.as_uuid())
+        .bind(token.as_uuid())
+        .bind(columns.status.as_str())
+        .bind(columns.next_attempt_at)
+        .bind(columns.sent_at)
+        .bind(columns.uncount)
+        .bind(failure)
+        .bind(at)
+        .bind(attempt.map(|a| u32_param(a.number)))
+        .bind(attempt.map(|a| a.outcome.as_str()))
+        .bind(attempt.map(|a| a.detail.as_str()))
+        .bind(attempt.map(|a| a.at))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db(MAIL))?;
+        match row {
+            Some(row) => mail_from_row(&row),
+            None => Err(self.mail_conflict(id, "lease not held by this token").await),
+        }
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn mail_attempts(&self, id: MailId) -> Result<Vec<MailAttempt>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.id AS found, a.* FROM mail_deliveries m \
+             LEFT JOIN mail_attempts a ON a.mail_id = m.id WHERE m.id = $1 ORDER BY a.seq",
+        )
+        .bind(id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(ATTEMPT))?;
+        if rows.is_empty() {
+            return Err(StoreError::not_found(MAIL, id));
+        }
+        let mut attempts = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let seq: Option<i64> = row.col(ATTEMPT, "seq")?;
+            if seq.is_some() {
+                attempts.push(attempt_from_row(row)?);
+            }
+        }
+        Ok(attempts)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn retry_dead_mail(&self, id: MailId, at: Timestamp) -> Result<MailDelivery, StoreError> {
+        let row = sqlx::query(
+            "UPDATE mail_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2, \
+             lease_token = NULL, lease_until = NULL, updated_at = $2 \
+             WHERE id = $1 AND status = 'dead' RETURNING *",
+        )
+        .bind(id.as_uuid())
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db(MAIL))?;
+        match row {
+            Some(row) => mail_from_row(&row),
+            None => Err(self
+                .mail_conflict(id, "only dead mail can be retried")
+                .await),
+        }
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn count_mail_by_status(&self) -> Result<Vec<(MailStatus, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, count(*) FROM mail_deliveries GROUP BY status")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db(MAIL))?;
+        let mut counts: Vec<(MailStatus, u64)> = MailStatus::ALL.iter().map(|s| (*s, 0)).collect();
+        for (status, count) in rows {
+            let status = MailStatus::parse(&status)
+                .ok_or_else(|| corrupt(MAIL, "status", format!("unknown {status:?}")))?;
+            if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == status) {
+                slot.1 = u64::try_from(count).unwrap_or_default();
+            }
+        }
+        Ok(counts)
+    }
+}

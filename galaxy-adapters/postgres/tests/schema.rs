@@ -1,0 +1,260 @@
+//! The schema on a real server: migrations (idempotent, refusing a newer schema), the
+//! invariants the database itself holds, history rows, and claims under contention.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{TimeDelta, TimeZone, Utc};
+use galaxy_core::domain::game::EngineName;
+use galaxy_core::domain::lease::ClaimRequest;
+use galaxy_core::domain::mail::{MailDelivery, OutgoingMail};
+use galaxy_core::domain::runtime::{RuntimeRecord, RuntimeStatus};
+use galaxy_core::domain::user::{Email, Locale};
+use galaxy_core::domain::{GameId, LeaseToken, MailId, Timestamp};
+use galaxy_core::ports::{MailNext, MailStore, RuntimeRecordStore, StoreError};
+use galaxy_postgres::testing::TestDatabases;
+use galaxy_postgres::{PgStore, SetupError, known_versions, migrate};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+async fn databases() -> TestDatabases {
+    match TestDatabases::from_env().await {
+        Ok(databases) => databases,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+fn at(secs: i64) -> Timestamp {
+    Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap() + TimeDelta::seconds(secs)
+}
+
+/// Tables, columns, constraints and indexes of the public schema, and the applied
+/// migrations: equal snapshots mean an unchanged schema.
+async fn schema_snapshot(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type \
+             FROM information_schema.columns WHERE table_schema = 'public' \
+         UNION ALL SELECT 'constraint ' || conname FROM pg_constraint \
+             WHERE connamespace = 'public'::regnamespace \
+         UNION ALL SELECT 'index ' || indexname FROM pg_indexes WHERE schemaname = 'public' \
+         UNION ALL SELECT 'migration ' || version || ' ' || success FROM _sqlx_migrations \
+         ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("schema snapshot")
+}
+
+#[tokio::test]
+async fn migrating_twice_changes_nothing() {
+    let dbs = databases().await;
+    let pool = dbs.pool(dbs.empty_database().await.unwrap()).await.unwrap();
+    migrate(&pool).await.expect("first migration");
+    let first = schema_snapshot(&pool).await;
+    migrate(&pool).await.expect("second migration");
+    assert_eq!(schema_snapshot(&pool).await, first);
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY 1")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(applied, known_versions());
+    assert!(
+        first.iter().any(|s| s == "index mail_deliveries_claim"),
+        "{first:?}"
+    );
+    pool.close().await;
+    dbs.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_schema_newer_than_the_binary_refuses_start_up() {
+    let dbs = databases().await;
+    let pool = dbs
+        .pool(dbs.migrated_database().await.unwrap())
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999001, 'from a newer release', true, '\\x00', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let error = migrate(&pool)
+        .await
+        .expect_err("a newer schema must be refused");
+    let message = error.to_string();
+    match error {
+        SetupError::UnknownMigrations {
+            unknown,
+            latest_known,
+        } => {
+            assert_eq!(unknown, vec![9_999_001]);
+            assert_eq!(Some(&latest_known), known_versions().last());
+        }
+        other => panic!("expected UnknownMigrations, got {other:?}"),
+    }
+    assert!(
+        message.contains("9999001") && message.contains("newer than this binary"),
+        "{message}"
+    );
+    pool.close().await;
+    dbs.cleanup().await.unwrap();
+}
+
+/// The SQLSTATE of a failed raw statement.
+async fn sqlstate(pool: &PgPool, sql: &'static str) -> String {
+    let error = sqlx::raw_sql(sql).execute(pool).await.expect_err(sql);
+    error
+        .as_database_error()
+        .and_then(|e| e.code().map(|c| c.into_owned()))
+        .unwrap_or_else(|| panic!("not a database error: {error}"))
+}
+
+#[tokio::test]
+async fn the_database_itself_holds_the_invariants() {
+    let dbs = databases().await;
+    let store = dbs.store().await.unwrap();
+    let pool = store.pool();
+    let game = "INSERT INTO games VALUES ('00000000-0000-0000-0000-000000000001', \
+        '00000000-0000-0000-0000-000000000002', 'Game', 2, 3, now(), '0 18 * * *', \
+        'reference', false, 'public', 'draft', 0, now(), now())";
+    sqlx::raw_sql(game)
+        .execute(pool)
+        .await
+        .expect("a valid game row");
+    let cases: [(&'static str, &str); 6] = [
+        ("UPDATE games SET status = 'Running'", "23514"),
+        ("UPDATE games SET approved_count = 4", "23514"),
+        ("UPDATE games SET min_players = 5", "23514"),
+        (
+            "INSERT INTO applications VALUES (gen_random_uuid(), gen_random_uuid(), \
+             gen_random_uuid(), 'Zorg', 'pending', now(), NULL)",
+            "23503",
+        ),
+        (
+            "INSERT INTO mail_attempts (mail_id, number, outcome, detail, at) \
+             VALUES (gen_random_uuid(), 1, 'sent', '', now())",
+            "23503",
+        ),
+        (
+            "INSERT INTO runtime_jobs VALUES (gen_random_uuid(), gen_random_uuid(), 'start', \
+             'k', 'queued', 0, now(), gen_random_uuid(), NULL, NULL, now(), now())",
+            "23514",
+        ),
+    ];
+    for (sql, code) in cases {
+        assert_eq!(sqlstate(pool, sql).await, code, "{sql}");
+    }
+    let user = "INSERT INTO users VALUES (gen_random_uuid(), 'a@example.org', 'a', 'en', \
+        'unknown', '{player}', 'active', NULL, 5, true, true, now(), now())";
+    sqlx::raw_sql(user).execute(pool).await.expect("first user");
+    assert_eq!(
+        sqlstate(pool, user).await,
+        "23505",
+        "same normalised e-mail"
+    );
+    dbs.cleanup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_runtime_transition_is_recorded_once() {
+    let dbs = databases().await;
+    let store = Arc::new(dbs.store().await.unwrap());
+    let record = RuntimeRecord::new(
+        GameId::from_uuid(Uuid::now_v7()),
+        EngineName::reference(),
+        at(0),
+    );
+    store.insert_record(&record).await.unwrap();
+    let racers: Vec<_> = (0..20)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .update_record_status(
+                        record.game_id,
+                        RuntimeStatus::Pending,
+                        RuntimeStatus::Starting,
+                        at(1),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(StoreError::Conflict { .. }) => {}
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(won, 1);
+    let history: Vec<(String, String)> =
+        sqlx::query_as("SELECT from_status, to_status FROM runtime_transitions WHERE game_id = $1")
+            .bind(record.game_id.as_uuid())
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(history, vec![("pending".to_owned(), "starting".to_owned())]);
+    dbs.cleanup().await.unwrap();
+}
+
+fn mail(i: usize) -> MailDelivery {
+    let outgoing = OutgoingMail {
+        idempotency_key: format!("bench-{i}"),
+        to: Email::parse(&format!("p{i}@example.org")).unwrap(),
+        kind: "turn_completed".to_owned(),
+        locale: Locale::default(),
+        subject: "Turn".to_owned(),
+        text_body: "Your report".to_owned(),
+        html_body: None,
+    };
+    MailDelivery::new(MailId::from_uuid(Uuid::now_v7()), outgoing, at(0))
+}
+
+/// One claimer: claims batches of 3 until the queue is empty, completing each mail.
+async fn drain(store: Arc<PgStore>) -> Vec<MailId> {
+    let token = LeaseToken::from_uuid(Uuid::new_v4());
+    let claim = ClaimRequest {
+        token,
+        now: at(10),
+        lease: TimeDelta::seconds(60),
+        limit: 3,
+    };
+    let mut mine = Vec::new();
+    loop {
+        let batch = store.claim_mail(&claim).await.unwrap();
+        if batch.is_empty() {
+            return mine;
+        }
+        for m in batch {
+            store
+                .finish_mail_attempt(m.id, token, None, MailNext::Sent, at(11))
+                .await
+                .unwrap();
+            mine.push(m.id);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_claimers_never_share_a_mail() {
+    let dbs = databases().await;
+    let store = Arc::new(dbs.store().await.unwrap());
+    for i in 0..300 {
+        store.enqueue_mail(&mail(i)).await.unwrap();
+    }
+    let claimers: Vec<_> = (0..16)
+        .map(|_| tokio::spawn(drain(Arc::clone(&store))))
+        .collect();
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+    let unique: HashSet<MailId> = all.iter().copied().collect();
+    assert_eq!((all.len(), unique.len()), (300, 300));
+    dbs.cleanup().await.unwrap();
+}
