@@ -1,0 +1,101 @@
+#![doc = include_str!("../README.md")]
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use galaxy_core::ports::{SessionRevoker, StoreError};
+use galaxy_core::service::user::UserService;
+use galaxy_ports::system::SystemClock;
+use galaxy_postgres::{ConnectOptions, PgStore, connect, known_versions, migrate};
+
+/// Galaxy operator tooling.
+#[derive(Debug, Parser)]
+#[command(name = "galaxy-cli", version, about)]
+struct Cli {
+    /// Postgres URL of the Galaxy database.
+    #[arg(
+        long,
+        env = "GALAXY_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply the embedded migrations.
+    Migrate,
+    /// Administer accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Give the admin role to an existing account.
+    Grant {
+        /// The account's e-mail address.
+        email: String,
+    },
+}
+
+/// Granting a role revokes nothing; the user service only needs a revoker for blocks.
+struct NoRevocation;
+
+#[async_trait::async_trait]
+impl SessionRevoker for NoRevocation {
+    async fn revoke_all(
+        &self,
+        _user_id: galaxy_core::domain::UserId,
+    ) -> Result<Vec<galaxy_core::domain::SessionId>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+async fn run(cli: Cli) -> Result<String, String> {
+    let url = cli
+        .database_url
+        .ok_or("GALAXY_DATABASE_URL (or --database-url) must be set")?;
+    let options = ConnectOptions::default();
+    match cli.command {
+        Command::Migrate => {
+            let pool = connect(&url, &options).await.map_err(|e| e.to_string())?;
+            migrate(&pool).await.map_err(|e| e.to_string())?;
+            let versions = known_versions();
+            Ok(format!(
+                "schema is current: {} migration(s), latest {}",
+                versions.len(),
+                versions.last().copied().unwrap_or_default()
+            ))
+        }
+        Command::Admin(AdminCommand::Grant { email }) => {
+            let store = Arc::new(
+                PgStore::open(&url, &options)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+            let users = UserService::new(store, Arc::new(NoRevocation), Arc::new(SystemClock));
+            let user = users.grant_admin(&email).await.map_err(|e| e.to_string())?;
+            Ok(format!("{} ({}) is an admin", user.email, user.id))
+        }
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("galaxy-cli: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! galaxy-cli against a real Postgres (the server of DATABASE_URL, a fresh database per
+//! test).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Output};
+
+use chrono::Utc;
+use galaxy_core::domain::UserId;
+use galaxy_core::domain::user::{Email, Role, User};
+use galaxy_core::ports::UserStore;
+use galaxy_postgres::testing::TestDatabases;
+use galaxy_postgres::{ConnectOptions, PgStore};
+
+/// The URL of DATABASE_URL's server with another database name.
+fn url_of(database: &str) -> String {
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL (run scripts/test.sh)");
+    let (server, _) = base
+        .rsplit_once('/')
+        .expect("DATABASE_URL has a database path");
+    format!("{server}/{database}")
+}
+
+fn cli(url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_galaxy-cli"))
+        .args(args)
+        .env("GALAXY_DATABASE_URL", url)
+        .output()
+        .expect("galaxy-cli runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[tokio::test]
+async fn migrate_brings_an_empty_database_up_and_is_then_a_no_op() {
+    let databases = TestDatabases::from_env().await.unwrap();
+    let empty = databases.empty_database().await.unwrap();
+    let url = url_of(empty.get_database().unwrap());
+    for _ in 0..2 {
+        let out = cli(&url, &["migrate"]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(text(&out).contains("schema is current"), "{}", text(&out));
+    }
+    databases.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn grant_makes_an_existing_user_admin_and_refuses_unknown_ones() {
+    let databases = TestDatabases::from_env().await.unwrap();
+    let db = databases.migrated_database().await.unwrap();
+    let url = url_of(db.get_database().unwrap());
+
+    let out = cli(&url, &["admin", "grant", "nobody@example.org"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("galaxy-cli:"), "{}", text(&out));
+
+    let out = cli(&url, &["admin", "grant", "not an email"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
+    let store = PgStore::open(&url, &ConnectOptions::default())
+        .await
+        .unwrap();
+    let email = Email::parse("ops@example.org").unwrap();
+    let user = User::new(
+        UserId::from_uuid(uuid::Uuid::now_v7()),
+        email.clone(),
+        Utc::now(),
+    );
+    store.insert_user(&user).await.unwrap();
+    let out = cli(&url, &["admin", "grant", "OPS@example.org"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stored = store.find_user_by_email(&email).await.unwrap().unwrap();
+    assert!(stored.has_role(Role::Admin));
+    store.pool().close().await;
+    databases.cleanup().await.unwrap();
+}
+
+#[test]
+fn without_a_database_url_it_says_what_to_set() {
+    let out = Command::new(env!("CARGO_BIN_EXE_galaxy-cli"))
+        .arg("migrate")
+        .env_remove("GALAXY_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("GALAXY_DATABASE_URL"), "{}", text(&out));
+}
