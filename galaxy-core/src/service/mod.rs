@@ -12,6 +12,7 @@ pub mod geo;
 pub mod lobby;
 pub mod mail;
 pub mod notification;
+pub mod push;
 pub mod user;
 
 pub use actor::Actor;

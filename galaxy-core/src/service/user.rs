@@ -176,6 +176,12 @@ impl UserService {
         self.read(parse_user_id(user_id)?).await
     }
 
+    /// One user, for trusted internal callers (the gateway through the internal API,
+    /// which authenticates with the internal token instead of a user session).
+    pub async fn get_user_trusted(&self, user_id: &str) -> Result<User, UserError> {
+        self.read(parse_user_id(user_id)?).await
+    }
+
     /// Blocks a user until an instant or permanently (admin). A permanent block revokes
     /// every session of the user. Refused for the caller's own account and, with a
     /// conflict, for a user already blocked permanently or changed concurrently.

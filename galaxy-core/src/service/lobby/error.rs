@@ -145,12 +145,7 @@ impl ServiceError for LobbyError {
             Self::NoQuorum { .. } => "no_quorum",
             Self::InvalidTransition(_) => "invalid_transition",
             Self::StatusChanged { .. } => "conflict",
-            Self::Store(error) => match store_error_kind(error) {
-                ErrorKind::NotFound => "not_found",
-                ErrorKind::Conflict => "conflict",
-                ErrorKind::Unavailable => "unavailable",
-                _ => "internal",
-            },
+            Self::Store(error) => store_error_kind(error).code(),
         }
     }
 }

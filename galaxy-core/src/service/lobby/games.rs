@@ -200,6 +200,23 @@ impl LobbyService {
         Ok(self.ports.games.list_games(&filter, page).await?)
     }
 
+    /// Every game, optionally only those in `statuses` (admin).
+    pub async fn list_all_games(
+        &self,
+        actor: Actor,
+        statuses: Vec<GameStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Game>, LobbyError> {
+        if !actor.is_admin {
+            return Err(LobbyError::forbidden("only admins may list every game"));
+        }
+        let filter = GameFilter {
+            statuses,
+            ..GameFilter::default()
+        };
+        Ok(self.ports.games.list_games(&filter, page).await?)
+    }
+
     /// The start flow shared by the host's start and auto-start.
     pub(super) async fn start_with(
         &self,
