@@ -276,6 +276,14 @@ pub enum EngineError {
     /// The engine's answer was not what the contract says.
     #[error("engine answered malformed data: {0}")]
     Malformed(String),
+    /// The request could not be sent as asked (a bad endpoint URL, orders over the size
+    /// limit): the caller's problem, found before any I/O, not an engine fault.
+    #[error("invalid engine request: {source}")]
+    InvalidRequest {
+        /// What is wrong, as the adapter's error.
+        #[source]
+        source: BoxError,
+    },
     /// Any other transport failure.
     #[error("engine transport error: {source}")]
     Transport {

@@ -1,0 +1,212 @@
+//! One HTTP exchange with an engine: send, bound the time and the body, and turn every
+//! failure into an `EngineError` here, at the adapter's edge.
+
+use std::error::Error as StdError;
+use std::io;
+use std::time::Duration;
+
+use galaxy_core::ports::EngineError;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::ClientOptions;
+
+/// Idle pooled connections are dropped after this long (engines restart; a stale
+/// connection is better closed early).
+const POOL_IDLE: Duration = Duration::from_secs(30);
+
+/// The pooled HTTP/1 client and the bounds applied to every answer.
+#[derive(Debug, Clone)]
+pub(crate) struct Transport {
+    /// hyper-util's pooled client; plain TCP (engines are reached on a private network
+    /// or loopback).
+    client: Client<HttpConnector, Full<Bytes>>,
+    /// Bound of a 2xx body.
+    max_response_bytes: usize,
+    /// How much of a non-2xx body is kept.
+    max_error_body_bytes: usize,
+    /// Reported when the connect step times out.
+    connect_timeout: Duration,
+}
+
+impl Transport {
+    pub(crate) fn new(options: &ClientOptions) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(options.connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .pool_max_idle_per_host(4)
+            .build(connector);
+        Self {
+            client,
+            max_response_bytes: options.max_response_bytes,
+            max_error_body_bytes: options.max_error_body_bytes,
+            connect_timeout: options.connect_timeout,
+        }
+    }
+
+    /// Sends one request and returns the body of a 2xx answer, all within `timeout`.
+    pub(crate) async fn exchange(
+        &self,
+        method: Method,
+        uri: Uri,
+        body: Option<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<Bytes, EngineError> {
+        let target = format!("{method} {}", uri.path());
+        let body = body.map(Bytes::from);
+        let attempts = async {
+            let mut retried = false;
+            loop {
+                let request = build(&method, &uri, body.clone())?;
+                match self.send(request).await {
+                    // A pooled connection the engine closed (it restarted, or dropped an
+                    // idle connection) fails before any answer. Every route of the
+                    // contract is idempotent, so one retry on a fresh connection is safe.
+                    Err(Attempt::Stale(_)) if !retried => retried = true,
+                    Err(Attempt::Stale(e) | Attempt::Failed(e)) => return Err(e),
+                    Ok(bytes) => return Ok(bytes),
+                }
+            }
+        };
+        let outcome = tokio::time::timeout(timeout, attempts)
+            .await
+            .unwrap_or(Err(EngineError::Timeout(timeout)));
+        if let Err(e) = &outcome {
+            tracing::debug!(%target, error = %e, "engine call failed");
+        }
+        outcome
+    }
+
+    async fn send(&self, request: Request<Full<Bytes>>) -> Result<Bytes, Attempt> {
+        let response = match self.client.request(request).await {
+            Ok(response) => response,
+            Err(e) if is_stale(&e) => return Err(Attempt::Stale(self.classify(e))),
+            Err(e) => return Err(Attempt::Failed(self.classify(e))),
+        };
+        let status = response.status();
+        if !status.is_success() {
+            let body = prefix(response.into_body(), self.max_error_body_bytes).await;
+            return Err(EngineError::Status {
+                status: status.as_u16(),
+                body,
+            }
+            .into());
+        }
+        let declared = response
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let limit = self.max_response_bytes;
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(too_large(limit).into());
+        }
+        match Limited::new(response.into_body(), limit).collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(e) if e.is::<LengthLimitError>() => Err(too_large(limit).into()),
+            Err(source) => Err(EngineError::Transport { source }.into()),
+        }
+    }
+
+    /// Refused and timed-out connections get their own variants; the rest is transport.
+    fn classify(&self, error: hyper_util::client::legacy::Error) -> EngineError {
+        let mut cause: Option<&(dyn StdError + 'static)> = error.source();
+        while let Some(current) = cause {
+            if let Some(io) = current.downcast_ref::<io::Error>() {
+                match io.kind() {
+                    io::ErrorKind::ConnectionRefused => {
+                        return EngineError::Refused(io.to_string());
+                    }
+                    io::ErrorKind::TimedOut if error.is_connect() => {
+                        return EngineError::Timeout(self.connect_timeout);
+                    }
+                    _ => {}
+                }
+            }
+            cause = current.source();
+        }
+        EngineError::Transport {
+            source: Box::new(error),
+        }
+    }
+}
+
+/// How one attempt failed: on a connection that turned out to be closed, or otherwise.
+enum Attempt {
+    /// Nothing was answered on a reused connection; worth one retry.
+    Stale(EngineError),
+    /// Final.
+    Failed(EngineError),
+}
+
+impl From<EngineError> for Attempt {
+    fn from(e: EngineError) -> Self {
+        Self::Failed(e)
+    }
+}
+
+/// The connection closed before any answer arrived (not a connect failure).
+fn is_stale(error: &hyper_util::client::legacy::Error) -> bool {
+    if error.is_connect() {
+        return false;
+    }
+    let mut cause: Option<&(dyn StdError + 'static)> = error.source();
+    while let Some(current) = cause {
+        if let Some(hyper_error) = current.downcast_ref::<hyper::Error>() {
+            return hyper_error.is_incomplete_message() || hyper_error.is_canceled();
+        }
+        cause = current.source();
+    }
+    false
+}
+
+fn build(
+    method: &Method,
+    uri: &Uri,
+    body: Option<Bytes>,
+) -> Result<Request<Full<Bytes>>, EngineError> {
+    let request = Request::builder()
+        .method(method.clone())
+        .uri(uri.clone())
+        .header(ACCEPT, "application/json");
+    match body {
+        Some(body) => request
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(body)),
+        None => request.body(Full::default()),
+    }
+    .map_err(|e| EngineError::Transport {
+        source: Box::new(e),
+    })
+}
+
+fn too_large(limit: usize) -> EngineError {
+    EngineError::Malformed(format!("response body larger than {limit} bytes"))
+}
+
+/// The first `limit` bytes of a body as text (lossy), the rest left unread: an error
+/// body is for a log line, not worth waiting for or holding in full.
+async fn prefix(mut body: Incoming, limit: usize) -> String {
+    let mut kept: Vec<u8> = Vec::new();
+    while kept.len() < limit {
+        let Some(Ok(frame)) = body.frame().await else {
+            break;
+        };
+        if let Ok(data) = frame.into_data() {
+            let room = limit - kept.len();
+            kept.extend_from_slice(&data[..data.len().min(room)]);
+        }
+    }
+    let mut text = String::from_utf8_lossy(&kept).into_owned();
+    if kept.len() >= limit {
+        text.push_str(" [truncated]");
+    }
+    text
+}

@@ -1,0 +1,195 @@
+#![doc = include_str!("../README.md")]
+
+mod endpoint;
+mod exchange;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use galaxy_core::ports::{EngineClient, EngineError, EngineInit, EngineState, OrdersVerdict};
+use hyper::Method;
+use serde::Serialize;
+
+pub use endpoint::RequestError;
+use endpoint::{Endpoint, segment};
+use exchange::Transport;
+
+/// Limits and timeouts of an [`HttpEngineClient`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Longest wait for the TCP connection (a timeout gives `EngineError::Timeout`).
+    pub connect_timeout: Duration,
+    /// Whole-call bound of `healthz`, `submit_orders`, `report` and `state`.
+    pub request_timeout: Duration,
+    /// Whole-call bound of `init` and `run_turn`, which do the engine's real work.
+    pub turn_timeout: Duration,
+    /// Largest accepted response body in bytes; a larger one is `EngineError::Malformed`.
+    pub max_response_bytes: usize,
+    /// Largest serialized orders value sent to an engine; larger ones are refused before
+    /// sending (see [`RequestError::OrdersTooLarge`]).
+    pub max_orders_bytes: usize,
+    /// How much of a non-2xx body is kept in `EngineError::Status`, in bytes.
+    pub max_error_body_bytes: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(10),
+            turn_timeout: Duration::from_secs(120),
+            max_response_bytes: 1024 * 1024,
+            max_orders_bytes: 256 * 1024,
+            max_error_body_bytes: 1024,
+        }
+    }
+}
+
+/// The engine contract (SPEC section 9) over HTTP/1, one engine per base URL.
+///
+/// Cheap to clone; clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct HttpEngineClient {
+    /// The pooled hyper client and the limits it enforces.
+    transport: Transport,
+    /// Kept for the orders bound and the per-call timeouts.
+    options: ClientOptions,
+}
+
+impl Default for HttpEngineClient {
+    fn default() -> Self {
+        Self::new(ClientOptions::default())
+    }
+}
+
+impl HttpEngineClient {
+    /// A client with these limits.
+    pub fn new(options: ClientOptions) -> Self {
+        Self {
+            transport: Transport::new(&options),
+            options,
+        }
+    }
+
+    /// The limits in force.
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        endpoint: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<T, EngineError> {
+        let uri = Endpoint::parse(endpoint)
+            .and_then(|e| e.uri(path))
+            .map_err(request_error)?;
+        let bytes = self.transport.exchange(method, uri, body, timeout).await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| EngineError::Malformed(format!("{path}: not the expected JSON: {e}")))
+    }
+}
+
+fn request_error(e: RequestError) -> EngineError {
+    EngineError::InvalidRequest {
+        source: Box::new(e),
+    }
+}
+
+fn json_body(value: &impl Serialize) -> Result<Vec<u8>, EngineError> {
+    serde_json::to_vec(value).map_err(|e| EngineError::Transport {
+        source: Box::new(e),
+    })
+}
+
+#[async_trait]
+impl EngineClient for HttpEngineClient {
+    async fn healthz(&self, endpoint: &str) -> Result<(), EngineError> {
+        let uri = Endpoint::parse(endpoint)
+            .and_then(|e| e.uri("/healthz"))
+            .map_err(request_error)?;
+        let timeout = self.options.request_timeout;
+        // Any 2xx is healthy; the body is read (bounded) only to keep the connection usable.
+        self.transport
+            .exchange(Method::GET, uri, None, timeout)
+            .await
+            .map(|_| ())
+    }
+
+    async fn init(&self, endpoint: &str, init: &EngineInit) -> Result<EngineState, EngineError> {
+        let body = json_body(init)?;
+        let timeout = self.options.turn_timeout;
+        self.call(Method::POST, endpoint, "/admin/init", Some(body), timeout)
+            .await
+    }
+
+    async fn run_turn(
+        &self,
+        endpoint: &str,
+        expected_turn: u32,
+    ) -> Result<EngineState, EngineError> {
+        let body = json_body(&serde_json::json!({ "expected_turn": expected_turn }))?;
+        let timeout = self.options.turn_timeout;
+        self.call(Method::POST, endpoint, "/admin/turn", Some(body), timeout)
+            .await
+    }
+
+    async fn submit_orders(
+        &self,
+        endpoint: &str,
+        race: &str,
+        turn: u32,
+        orders: &serde_json::Value,
+    ) -> Result<OrdersVerdict, EngineError> {
+        let size = serde_json::to_vec(orders)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
+        let limit = self.options.max_orders_bytes;
+        if size > limit {
+            return Err(request_error(RequestError::OrdersTooLarge { size, limit }));
+        }
+        #[derive(Serialize)]
+        struct Submission<'a> {
+            turn: u32,
+            orders: &'a serde_json::Value,
+        }
+        let body = json_body(&Submission { turn, orders })?;
+        let path = format!("/orders/{}", segment(race));
+        let timeout = self.options.request_timeout;
+        self.call(Method::PUT, endpoint, &path, Some(body), timeout)
+            .await
+    }
+
+    async fn report(
+        &self,
+        endpoint: &str,
+        race: &str,
+        turn: u32,
+    ) -> Result<serde_json::Value, EngineError> {
+        let path = format!("/reports/{}/{turn}", segment(race));
+        let timeout = self.options.request_timeout;
+        let report: serde_json::Value = self
+            .call(Method::GET, endpoint, &path, None, timeout)
+            .await?;
+        // The contract's floor: at least {race, turn, text}.
+        let ok = report.get("race").is_some_and(serde_json::Value::is_string)
+            && report.get("turn").is_some_and(serde_json::Value::is_u64)
+            && report.get("text").is_some_and(serde_json::Value::is_string);
+        if ok {
+            Ok(report)
+        } else {
+            Err(EngineError::Malformed(format!(
+                "{path}: a report needs race, turn and text"
+            )))
+        }
+    }
+
+    async fn state(&self, endpoint: &str) -> Result<EngineState, EngineError> {
+        let timeout = self.options.request_timeout;
+        self.call(Method::GET, endpoint, "/admin/state", None, timeout)
+            .await
+    }
+}

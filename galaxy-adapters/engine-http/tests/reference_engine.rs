@@ -1,0 +1,173 @@
+//! Every method of the client against the reference engine, started in-process on a real
+//! loopback socket.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use galaxy_core::ports::{EngineClient, EngineError, EngineInit, EngineRace};
+use galaxy_engine::RunningEngine;
+use galaxy_engine_http::{ClientOptions, HttpEngineClient, RequestError};
+use serde_json::json;
+
+async fn engine(dir: &std::path::Path) -> RunningEngine {
+    RunningEngine::start("127.0.0.1:0".parse().unwrap(), dir)
+        .await
+        .unwrap()
+}
+
+fn init(game_id: &str) -> EngineInit {
+    let race = |name: &str| EngineRace {
+        race_name: name.into(),
+        player_id: format!("p-{name}"),
+    };
+    EngineInit {
+        game_id: game_id.into(),
+        seed: 99,
+        settings: json!({"max_turns": 5}),
+        races: vec![race("Red Dwarf"), race("Blue/Giant"), race("Ünïcode")],
+    }
+}
+
+#[tokio::test]
+async fn every_method_works_against_the_reference_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let client = HttpEngineClient::default();
+    let url = engine.url();
+
+    client.healthz(&url).await.unwrap();
+    client.healthz(&format!("{url}/")).await.unwrap();
+
+    let state = client.init(&url, &init("game-1")).await.unwrap();
+    assert_eq!(
+        (state.turn, state.finished, state.winner.clone()),
+        (0, false, None)
+    );
+    assert_eq!(state.standings.len(), 3);
+    assert_eq!(state.standings[0].name, "Red Dwarf");
+    assert_eq!(
+        client.init(&url, &init("game-1")).await.unwrap(),
+        state,
+        "idempotent"
+    );
+    let other = client.init(&url, &init("game-2")).await.unwrap_err();
+    assert!(
+        matches!(other, EngineError::Status { status: 409, .. }),
+        "{other:?}"
+    );
+
+    assert_eq!(client.state(&url).await.unwrap(), state);
+
+    for race in ["Red Dwarf", "Blue/Giant", "Ünïcode"] {
+        let report = client.report(&url, race, 0).await.unwrap();
+        assert_eq!(report["race"], race);
+        assert_eq!(report["turn"], 0);
+        assert!(report["text"].as_str().unwrap().contains(race));
+    }
+
+    let verdict = client
+        .submit_orders(&url, "Blue/Giant", 1, &json!([]))
+        .await
+        .unwrap();
+    assert!(verdict.accepted && verdict.errors.is_empty());
+    let bad = json!([{"kind": "build_industry", "planet": 999}]);
+    let verdict = client
+        .submit_orders(&url, "Ünïcode", 1, &bad)
+        .await
+        .unwrap();
+    assert!(!verdict.accepted);
+    assert_eq!(verdict.errors.len(), 1);
+    let unknown = client
+        .submit_orders(&url, "Nobody", 1, &json!([]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unknown, EngineError::Status { status: 404, .. }),
+        "{unknown:?}"
+    );
+
+    let turn = client.run_turn(&url, 1).await.unwrap();
+    assert_eq!((turn.turn, turn.finished), (1, false));
+    assert_eq!(turn.standings.len(), 3);
+    assert_eq!(
+        client.run_turn(&url, 1).await.unwrap(),
+        turn,
+        "a repeat runs nothing"
+    );
+    let ahead = client.run_turn(&url, 5).await.unwrap_err();
+    assert!(
+        matches!(ahead, EngineError::Status { status: 409, .. }),
+        "{ahead:?}"
+    );
+    assert_eq!(
+        client.report(&url, "Red Dwarf", 1).await.unwrap()["turn"],
+        1
+    );
+    let missing = client.report(&url, "Red Dwarf", 2).await.unwrap_err();
+    assert!(
+        matches!(missing, EngineError::Status { status: 404, .. }),
+        "{missing:?}"
+    );
+
+    let mut last = turn;
+    for expected in 2..=5 {
+        last = client.run_turn(&url, expected).await.unwrap();
+    }
+    assert!(last.finished);
+    assert_eq!(last.turn, 5);
+    assert_eq!(client.state(&url).await.unwrap().winner, last.winner);
+    engine.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_restarted_engine_is_reached_again_through_the_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = engine(dir.path()).await;
+    let addr = first.addr();
+    let client = HttpEngineClient::default();
+    client.init(&first.url(), &init("g")).await.unwrap();
+    client.run_turn(&first.url(), 1).await.unwrap();
+    first.stop().await.unwrap();
+
+    let refused = client.state(&format!("http://{addr}")).await.unwrap_err();
+    assert!(matches!(refused, EngineError::Refused(_)), "{refused:?}");
+
+    let second = RunningEngine::start(addr, dir.path()).await.unwrap();
+    let state = client.state(&second.url()).await.unwrap();
+    assert_eq!(state.turn, 1);
+    second.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn oversized_orders_are_refused_before_sending() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let options = ClientOptions {
+        max_orders_bytes: 64,
+        ..ClientOptions::default()
+    };
+    let client = HttpEngineClient::new(options);
+    let url = engine.url();
+    client.init(&url, &init("g")).await.unwrap();
+    let big =
+        json!([{"kind": "build_industry", "planet": 0}, {"kind": "build_industry", "planet": 1}]);
+    let err = client
+        .submit_orders(&url, "Red Dwarf", 1, &big)
+        .await
+        .unwrap_err();
+    let EngineError::InvalidRequest { source } = err else {
+        panic!("{err:?}")
+    };
+    let request = source.downcast_ref::<RequestError>().unwrap();
+    assert!(
+        matches!(request, RequestError::OrdersTooLarge { limit: 64, .. }),
+        "{request:?}"
+    );
+    // Orders pass through untouched: a plain-text value reaches the engine as such.
+    let text = client
+        .submit_orders(&url, "Red Dwarf", 1, &json!("build"))
+        .await
+        .unwrap();
+    assert!(!text.accepted);
+    assert!(text.errors[0].contains("array"), "{text:?}");
+    engine.stop().await.unwrap();
+}
