@@ -1,5 +1,19 @@
 #![doc = include_str!("../README.md")]
 
+pub mod adapters;
+pub mod app;
+pub mod cache;
 pub mod config;
+pub mod database;
+pub mod dev;
 pub mod http;
+pub mod lifecycle;
+mod listener;
+pub mod monitor;
 pub mod state;
+pub mod telemetry;
+
+pub use adapters::{Adapters, ReadinessCheck};
+pub use app::{App, AppError};
+pub use config::Config;
+pub use lifecycle::{Listeners, ShutdownReport, shutdown_signal};

@@ -39,6 +39,9 @@ pub struct Readiness {
     caches_warm: AtomicBool,
     /// Cleared when shutdown begins, so load balancers stop routing here first.
     draining: AtomicBool,
+    /// Set while a readiness check (the database ping) fails. Stored inverted so a
+    /// fresh `Readiness` (no checks run yet) does not read as unreachable.
+    store_unreachable: AtomicBool,
 }
 
 impl Readiness {
@@ -60,5 +63,38 @@ impl Readiness {
     /// Whether shutdown has begun.
     pub fn draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Records the outcome of the latest readiness checks (database ping).
+    pub fn set_store_reachable(&self, reachable: bool) {
+        self.store_unreachable.store(!reachable, Ordering::SeqCst);
+    }
+
+    /// Whether the latest readiness checks passed.
+    pub fn store_reachable(&self) -> bool {
+        !self.store_unreachable.load(Ordering::SeqCst)
+    }
+
+    /// What `/readyz` answers: caches warm, store reachable, not shutting down.
+    pub fn is_ready(&self) -> bool {
+        self.caches_warm() && self.store_reachable() && !self.draining()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_only_when_warm_reachable_and_not_draining() {
+        let readiness = Readiness::default();
+        assert!(!readiness.is_ready(), "cold caches");
+        readiness.set_caches_warm();
+        assert!(readiness.is_ready());
+        readiness.set_store_reachable(false);
+        assert!(!readiness.is_ready(), "database down");
+        readiness.set_store_reachable(true);
+        readiness.set_draining();
+        assert!(!readiness.is_ready(), "shutting down");
     }
 }

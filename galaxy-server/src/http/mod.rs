@@ -1,8 +1,32 @@
-//! The HTTP API of SPEC section 5 (being written).
+//! The HTTP API of SPEC section 5: public, user, admin and internal routes under
+//! `/api/v1`, the probes `/healthz` and `/readyz`, and the OpenAPI document.
+//!
+//! Every route is listed once in `routes.rs`; the router is built from that table and the
+//! OpenAPI document is checked against it. Every failure answers
+//! `{"error": {"code", "message", "details"}}` (see [`error`]), axum's own rejections
+//! included. The composition serves the router with
+//! `into_make_service_with_connect_info::<SocketAddr>()` so login-code rate limits see the
+//! client's address.
+
+mod admin;
+mod dto;
+pub mod error;
+pub mod extract;
+mod games;
+mod health;
+mod internal;
+mod layers;
+pub mod openapi;
+mod public;
+mod routes;
+mod user;
 
 use std::time::Duration;
 
 use axum::Router;
+
+pub use openapi::openapi;
+pub use routes::{Access, RouteSpec, routes};
 
 use crate::state::AppState;
 
@@ -16,6 +40,13 @@ pub struct HttpLimits {
 }
 
 /// The whole API router, state applied.
-pub fn router(state: AppState, _limits: HttpLimits) -> Router {
-    Router::new().with_state(state)
+pub fn router(state: AppState, limits: HttpLimits) -> Router {
+    let mut router = Router::new();
+    for def in routes::definitions() {
+        router = router.route(def.spec.path, def.handler);
+    }
+    let router = router
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .fallback(error::route_not_found);
+    layers::apply(router, limits).with_state(state)
 }

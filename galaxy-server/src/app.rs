@@ -1,0 +1,345 @@
+//! Composition: from a [`Config`] and a set of [`Adapters`] to a running app.
+//!
+//! [`App::build`] follows the start order of SPEC section 7 from the point where the
+//! adapters exist (configuration, telemetry, the database pool and its migrations come
+//! before it, in the binary or the embedding program): services in dependency order ->
+//! every cache warmed -> router -> workers. [`App::serve`](crate::lifecycle) then starts
+//! the listeners and workers and, on shutdown, stops them in reverse.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use chrono::TimeDelta;
+use galaxy_core::domain::retry::RetryPolicy;
+use galaxy_core::ports::{MailStore, SessionRevoker};
+use galaxy_core::service::auth::{AuthConfig, AuthPorts, AuthService, RateLimit};
+use galaxy_core::service::lobby::{LobbyConfig, LobbyPorts, LobbyService, LobbySweeper};
+use galaxy_core::service::mail::MailAdminService;
+use galaxy_core::service::notification::NotificationService;
+use galaxy_core::service::user::UserService;
+use galaxy_core::worker::Worker;
+use galaxy_core::worker::mail::{MailWorker, MailWorkerConfig};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::adapters::{Adapters, ReadinessCheck};
+use crate::cache::{GameCache, SessionCache, UserCache, WarmError};
+use crate::config::Config;
+use crate::http::{self, HttpLimits};
+use crate::monitor;
+use crate::state::{AppState, Readiness};
+use crate::telemetry::{self, Telemetry, TelemetryError};
+
+/// Why the app could not be built or run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// A setting is valid on its own but not usable by a service.
+    #[error("{variable} is unusable: {reason}")]
+    Setting {
+        /// The variable.
+        variable: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A cache could not be warmed (the store failed).
+    #[error(transparent)]
+    Warm(#[from] WarmError),
+    /// Connecting to or migrating the database failed.
+    #[error("database set-up failed: {0}")]
+    Database(#[from] galaxy_postgres::SetupError),
+    /// A listener could not be bound or failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Telemetry could not be set up.
+    #[error(transparent)]
+    Telemetry(#[from] TelemetryError),
+}
+
+/// A worker and how often it runs when idle.
+pub(crate) struct ScheduledWorker {
+    /// The worker.
+    pub(crate) worker: Arc<dyn Worker>,
+    /// Pause between passes that found nothing to do.
+    pub(crate) interval: Duration,
+}
+
+/// The cancellation tokens of the process: one root, one child per component group, so
+/// shutdown can stop the groups one after another (see [`crate::lifecycle`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tokens {
+    /// Asks for shutdown (like the shutdown future passed to `serve`); cancels nothing
+    /// by itself, so the groups still stop in order.
+    pub(crate) stop: CancellationToken,
+    /// Cancels everything (the last step of shutdown).
+    pub(crate) root: CancellationToken,
+    /// Stops accepting HTTP connections and starts the drain.
+    pub(crate) http: CancellationToken,
+    /// Tells workers to stop after their current item.
+    pub(crate) workers: CancellationToken,
+    /// Stops the metrics listener and the monitoring loops.
+    pub(crate) monitors: CancellationToken,
+}
+
+impl Tokens {
+    fn new() -> Self {
+        let root = CancellationToken::new();
+        Self {
+            http: root.child_token(),
+            workers: root.child_token(),
+            monitors: root.child_token(),
+            root,
+            stop: CancellationToken::new(),
+        }
+    }
+}
+
+/// The whole app, built and not yet serving.
+pub struct App {
+    /// Timeouts and addresses the lifecycle needs.
+    pub(crate) config: Config,
+    /// What handlers reach (kept for embedding code and tests).
+    pub(crate) state: AppState,
+    /// The API, state applied.
+    pub(crate) router: Router,
+    /// Mail worker and lobby sweeper.
+    pub(crate) workers: Vec<ScheduledWorker>,
+    /// The outbox, for the queue-depth gauges.
+    pub(crate) mail: Arc<dyn MailStore>,
+    /// Re-run periodically for `/readyz`.
+    pub(crate) readiness_checks: Vec<Arc<dyn ReadinessCheck>>,
+    /// The Prometheus recorder, when a metrics listener is configured.
+    pub(crate) metrics: Option<PrometheusHandle>,
+    /// Flushed last on shutdown, when the app owns it.
+    pub(crate) telemetry: Option<Telemetry>,
+    /// Root and per-group cancellation.
+    pub(crate) tokens: Tokens,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("http_addr", &self.config.http_addr)
+            .field("workers", &self.workers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn delta(variable: &'static str, value: Duration) -> Result<TimeDelta, AppError> {
+    TimeDelta::from_std(value).map_err(|e| AppError::Setting {
+        variable,
+        reason: e.to_string(),
+    })
+}
+
+fn auth_config(config: &Config) -> Result<AuthConfig, AppError> {
+    Ok(AuthConfig {
+        code_digits: config.login_code_digits,
+        code_ttl: delta("GALAXY_LOGIN_CODE_TTL", config.login_code_ttl)?,
+        max_attempts: config.login_max_attempts,
+        session_ttl: delta("GALAXY_SESSION_TTL", config.session_ttl)?,
+        per_email: RateLimit {
+            max: config.rate_limit_email.count,
+            window: delta("GALAXY_RATE_LIMIT_EMAIL", config.rate_limit_email.window)?,
+        },
+        per_ip: RateLimit {
+            max: config.rate_limit_ip.count,
+            window: delta("GALAXY_RATE_LIMIT_IP", config.rate_limit_ip.window)?,
+        },
+        bootstrap_admins: config
+            .bootstrap_admins
+            .iter()
+            .cloned()
+            .collect::<BTreeSet<_>>(),
+    })
+}
+
+fn mail_worker_config(config: &Config) -> Result<MailWorkerConfig, AppError> {
+    let retry = RetryPolicy::new(
+        delta("GALAXY_MAIL_BACKOFF_INITIAL", config.mail_backoff_initial)?,
+        delta("GALAXY_MAIL_BACKOFF_MAX", config.mail_backoff_max)?,
+        config.mail_max_attempts,
+    )
+    .map_err(|e| AppError::Setting {
+        variable: "GALAXY_MAIL_BACKOFF_MAX",
+        reason: e.to_string(),
+    })?;
+    Ok(MailWorkerConfig {
+        batch_size: config.mail_batch,
+        retry,
+        ..MailWorkerConfig::default()
+    })
+}
+
+impl App {
+    /// Builds the app on `adapters`: services, warm caches, router, workers. The
+    /// database (if any) must already be migrated; nothing listens yet.
+    pub async fn build(config: Config, adapters: Adapters) -> Result<Self, AppError> {
+        let clock = adapters.clock.clone();
+        let secrets = adapters.secrets.clone();
+        let tokens = Tokens::new();
+
+        // Caches wrap the stores before any service sees them.
+        let sessions = Arc::new(SessionCache::new(adapters.sessions.clone()));
+        let users = Arc::new(UserCache::new(adapters.users.clone()));
+        let games = Arc::new(GameCache::new(
+            adapters.games.clone(),
+            adapters.applications.clone(),
+        ));
+
+        // Services, in dependency order: auth (users, sessions, mail) -> user (auth as
+        // its session revoker) -> notification -> lobby (notifier) -> mail admin.
+        let auth = Arc::new(
+            AuthService::new(
+                AuthPorts {
+                    users: users.clone(),
+                    challenges: adapters.challenges.clone(),
+                    sessions: sessions.clone(),
+                    mail: adapters.mail.clone(),
+                    clock: clock.clone(),
+                    secrets: secrets.clone(),
+                },
+                auth_config(&config)?,
+            )
+            .map_err(|e| AppError::Setting {
+                variable: "GALAXY_LOGIN_CODE_DIGITS",
+                reason: e.to_string(),
+            })?,
+        );
+        let revoker: Arc<dyn SessionRevoker> = auth.clone();
+        let user_service = Arc::new(UserService::new(users.clone(), revoker, clock.clone()));
+        let notifications = Arc::new(NotificationService::new(
+            adapters.notifications.clone(),
+            users.clone(),
+            clock.clone(),
+            secrets.clone(),
+        ));
+        let lobby = LobbyService::new(
+            LobbyPorts {
+                games: games.clone(),
+                applications: games.clone(),
+                race_names: adapters.race_names.clone(),
+                users: users.clone(),
+                jobs: adapters.runtime_jobs.clone(),
+                notifier: notifications.clone(),
+                clock: clock.clone(),
+                ids: secrets.clone(),
+            },
+            LobbyConfig {
+                race_name_ttl: delta("GALAXY_RACE_NAME_TTL", config.race_name_ttl)?,
+                ..LobbyConfig::default()
+            },
+        );
+        let mail_admin = Arc::new(MailAdminService::new(adapters.mail.clone(), clock.clone()));
+
+        // Warm every cache; /readyz says ready only after this.
+        let readiness = Arc::new(Readiness::default());
+        let warmed = (
+            sessions.warm(clock.now()).await?,
+            users.warm().await?,
+            games.warm().await?,
+        );
+        tracing::info!(
+            sessions = warmed.0,
+            users = warmed.1,
+            games = warmed.2,
+            "caches warm"
+        );
+        monitor::check_readiness(&adapters.readiness_checks, &readiness).await;
+        readiness.set_caches_warm();
+
+        let state = AppState {
+            auth,
+            users: user_service,
+            lobby: Arc::new(lobby.clone()),
+            mail_admin,
+            notifications,
+            internal_token: config.internal_token.clone().map(Arc::new),
+            readiness,
+            clock: clock.clone(),
+        };
+        let limits = HttpLimits {
+            body_limit: config.http_body_limit,
+            request_timeout: config.http_request_timeout,
+        };
+        let router = http::router(state.clone(), limits);
+
+        let mail_worker = MailWorker::new(
+            adapters.mail.clone(),
+            adapters.mailer.clone(),
+            clock,
+            secrets,
+            mail_worker_config(&config)?,
+        )
+        .with_cancellation(tokens.workers.clone());
+        let workers = vec![
+            ScheduledWorker {
+                worker: Arc::new(mail_worker),
+                interval: config.mail_interval,
+            },
+            ScheduledWorker {
+                worker: Arc::new(LobbySweeper::new(lobby)),
+                interval: config.sweeper_interval,
+            },
+        ];
+        let metrics = match config.metrics_addr {
+            Some(_) => Some(telemetry::prometheus_handle()?),
+            None => None,
+        };
+        Ok(Self {
+            config,
+            state,
+            router,
+            workers,
+            mail: adapters.mail,
+            readiness_checks: adapters.readiness_checks,
+            metrics,
+            telemetry: None,
+            tokens,
+        })
+    }
+
+    /// The API router, for in-process use (`tower::ServiceExt::oneshot` in tests, or
+    /// nesting under another router). Serving it this way runs no workers.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// The handler state (services, readiness).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The configuration the app was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Adds an embedding program's own routes to the API listener. Like any axum
+    /// merge, it panics if a route overlaps one of the API's.
+    pub fn with_routes(mut self, routes: Router) -> Self {
+        self.router = self.router.merge(routes);
+        self
+    }
+
+    /// Hands the process's telemetry to the app, so shutdown flushes it as its last
+    /// step.
+    pub fn with_telemetry(mut self, telemetry: Telemetry) -> Self {
+        self.telemetry = Some(telemetry);
+        self
+    }
+
+    /// A token that, cancelled, shuts the app down exactly as the shutdown future of
+    /// [`App::serve`] would (in order, bounded).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.tokens.stop.clone()
+    }
+}

@@ -1,0 +1,120 @@
+//! Write-through caches in front of the stores the hot paths read: sessions (every
+//! authenticated request resolves a bearer token), users (and every such request reads
+//! the caller) and games.
+//!
+//! Each cache is a decorator implementing the same port trait as the store it wraps, so
+//! services cannot tell the difference:
+//! - **reads** of one entity (by id, by token hash, by e-mail) are served from memory;
+//!   a miss falls through to the store and the answer is remembered;
+//! - **writes** go to the store first and, once it acknowledged them, update memory with
+//!   the row the store returned (so a failed write never shows in the cache);
+//! - **lists** (pages, filters, histories) go to the store: they are admin and sweeper
+//!   reads, where keeping paging semantics identical matters more than speed;
+//! - [`warm`](SessionCache::warm) loads every active session, every user and every game at
+//!   start-up, so the first requests after a restart are memory-speed too, and so that
+//!   `/readyz` only says ready once they are.
+//!
+//! A miss that races a write cannot re-insert a stale row: every write bumps an epoch,
+//! and a miss only stores what it read if no write happened meanwhile.
+//!
+//! ## One process only (for now)
+//!
+//! The caches are correct as long as every write goes through them, i.e. with **one**
+//! server process per database. With several replicas, a session revoked or a user
+//! blocked on one replica stays cached on the others until they restart. Running
+//! replicas needs cross-replica invalidation (Postgres `LISTEN/NOTIFY` on every write,
+//! SPEC section 12), which is a later issue; until then run one replica.
+
+mod games;
+mod sessions;
+mod users;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::{PoisonError, RwLock};
+
+pub use games::GameCache;
+pub use sessions::SessionCache;
+pub use users::UserCache;
+
+/// Cached entries plus the write epoch that keeps racing misses from storing stale rows.
+#[derive(Debug, Default)]
+struct Shared<T> {
+    /// The maps, behind one lock so an entry and its secondary index change together.
+    state: RwLock<Epoch<T>>,
+}
+
+#[derive(Debug, Default)]
+struct Epoch<T> {
+    /// Bumped by every write; a miss remembers it before reading the store.
+    epoch: u64,
+    /// The cached entries.
+    data: T,
+}
+
+impl<T> Shared<T> {
+    /// Reads the entries.
+    fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        // A panic while holding the lock cannot leave the maps half-updated in a way
+        // that matters (each write is a few inserts), so a poisoned lock is taken over.
+        let guard = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        f(&guard.data)
+    }
+
+    /// The current epoch, taken before a miss reads the store.
+    fn epoch(&self) -> u64 {
+        self.state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .epoch
+    }
+
+    /// Applies an acknowledged write.
+    fn write<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut guard = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        guard.epoch += 1;
+        f(&mut guard.data)
+    }
+
+    /// Stores what a miss read, unless a write happened since `epoch`.
+    fn fill(&self, epoch: u64, f: impl FnOnce(&mut T)) {
+        let mut guard = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        if guard.epoch == epoch {
+            f(&mut guard.data);
+        }
+    }
+}
+
+/// Why warming a cache failed.
+#[derive(Debug, thiserror::Error)]
+#[error("warming the {cache} cache failed: {source}")]
+pub struct WarmError {
+    /// Which cache.
+    pub cache: &'static str,
+    /// The store's error.
+    #[source]
+    pub source: galaxy_core::ports::StoreError,
+}
+
+/// Reads every page of a paged list, `MAX_PAGE_SIZE` items at a time.
+async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, galaxy_core::ports::StoreError>
+where
+    F: FnMut(galaxy_core::domain::page::PageRequest) -> Fut,
+    Fut:
+        Future<Output = Result<galaxy_core::domain::page::Page<T>, galaxy_core::ports::StoreError>>,
+{
+    use galaxy_core::domain::page::{MAX_PAGE_SIZE, PageRequest};
+    let invalid =
+        |e: galaxy_core::domain::page::InvalidPageSize| galaxy_core::ports::StoreError::internal(e);
+    let mut items = Vec::new();
+    let mut request = PageRequest::first(MAX_PAGE_SIZE).map_err(invalid)?;
+    loop {
+        let page = fetch(request).await?;
+        items.extend(page.items);
+        match page.next_after {
+            Some(after) => request = PageRequest::after(MAX_PAGE_SIZE, after).map_err(invalid)?,
+            None => return Ok(items),
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The list of every setting, as docs/operations.md shows it (a test in the parent module
+//! checks that the two agree).
+
+/// One documented setting: variable, default, meaning.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    /// The environment variable.
+    pub variable: &'static str,
+    /// The default, as written in the docs (`-` for none).
+    pub default: &'static str,
+    /// What it does.
+    pub meaning: &'static str,
+}
+
+/// Every setting the server reads.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        variable: "GALAXY_HTTP_ADDR",
+        default: "127.0.0.1:8080",
+        meaning: "Address of the HTTP API listener.",
+    },
+    Setting {
+        variable: "GALAXY_GRPC_ADDR",
+        default: "127.0.0.1:8081",
+        meaning: "Address of the gRPC push listener (validated now; the listener arrives with the push adapter).",
+    },
+    Setting {
+        variable: "GALAXY_METRICS_ADDR",
+        default: "-",
+        meaning: "Address of the Prometheus metrics listener (`GET /metrics`); unset = no metrics listener.",
+    },
+    Setting {
+        variable: "GALAXY_DATABASE_URL",
+        default: "-",
+        meaning: "Postgres URL (secret). Required by `galaxy-server` (not by `galaxy-server dev`).",
+    },
+    Setting {
+        variable: "GALAXY_DATABASE_MAX_CONNECTIONS",
+        default: "10",
+        meaning: "Size of the Postgres pool.",
+    },
+    Setting {
+        variable: "GALAXY_DATABASE_CONNECT_ATTEMPTS",
+        default: "10",
+        meaning: "Connection attempts at start-up (waits 250 ms, doubling to at most 5 s, between them) before `galaxy-server` gives up with an error.",
+    },
+    Setting {
+        variable: "GALAXY_DATA_DIR",
+        default: "./galaxy-data",
+        meaning: "Directory for local state: mail written as `mail/*.eml` (dev mode, and plain mode until the SMTP mailer lands).",
+    },
+    Setting {
+        variable: "GALAXY_INTERNAL_TOKEN",
+        default: "-",
+        meaning: "Token the gateway sends as `x-internal-token` (secret, at least 16 characters); unset = internal routes refuse every call.",
+    },
+    Setting {
+        variable: "GALAXY_BOOTSTRAP_ADMINS",
+        default: "-",
+        meaning: "Comma-separated e-mails that get the admin role when they log in (dev mode adds `admin@localhost`).",
+    },
+    Setting {
+        variable: "GALAXY_SMTP_URL",
+        default: "-",
+        meaning: "SMTP relay URL (secret); used by the SMTP adapter when it is built in.",
+    },
+    Setting {
+        variable: "GALAXY_MAIL_FROM",
+        default: "Galaxy <galaxy@localhost>",
+        meaning: "Sender of every mail.",
+    },
+    Setting {
+        variable: "GALAXY_GEOIP_DB",
+        default: "-",
+        meaning: "Path of a MaxMind GeoLite2 Country/City database; unset = every country is `unknown`.",
+    },
+    Setting {
+        variable: "GALAXY_LOG",
+        default: "info",
+        meaning: "Log filter (tracing `EnvFilter` syntax, e.g. `info,galaxy_core=debug`).",
+    },
+    Setting {
+        variable: "GALAXY_LOG_FORMAT",
+        default: "json",
+        meaning: "`json` (one object per line, with trace and span ids) or `pretty`.",
+    },
+    Setting {
+        variable: "GALAXY_OTEL_EXPORTER",
+        default: "none",
+        meaning: "Trace export: `none`, `stdout`, or `otlp`.",
+    },
+    Setting {
+        variable: "GALAXY_OTEL_ENDPOINT",
+        default: "http://127.0.0.1:4317",
+        meaning: "OTLP collector endpoint when `GALAXY_OTEL_EXPORTER=otlp`.",
+    },
+    Setting {
+        variable: "GALAXY_SHUTDOWN_TIMEOUT",
+        default: "30s",
+        meaning: "Overall bound on graceful shutdown; wins over every per-step timeout.",
+    },
+    Setting {
+        variable: "GALAXY_HTTP_SHUTDOWN_TIMEOUT",
+        default: "10s",
+        meaning: "How long in-flight HTTP requests may take to finish on shutdown.",
+    },
+    Setting {
+        variable: "GALAXY_WORKER_SHUTDOWN_TIMEOUT",
+        default: "10s",
+        meaning: "How long workers may take to finish their current item on shutdown.",
+    },
+    Setting {
+        variable: "GALAXY_HTTP_BODY_LIMIT",
+        default: "65536",
+        meaning: "Largest accepted request body in bytes (larger bodies get 413).",
+    },
+    Setting {
+        variable: "GALAXY_HTTP_REQUEST_TIMEOUT",
+        default: "30s",
+        meaning: "Longest time one HTTP request may take.",
+    },
+    Setting {
+        variable: "GALAXY_LOGIN_CODE_DIGITS",
+        default: "6",
+        meaning: "Digits in a login code (6 to 10).",
+    },
+    Setting {
+        variable: "GALAXY_LOGIN_CODE_TTL",
+        default: "10m",
+        meaning: "How long a login code works.",
+    },
+    Setting {
+        variable: "GALAXY_LOGIN_MAX_ATTEMPTS",
+        default: "5",
+        meaning: "Wrong codes before a login challenge locks.",
+    },
+    Setting {
+        variable: "GALAXY_SESSION_TTL",
+        default: "30d",
+        meaning: "Lifetime of a session.",
+    },
+    Setting {
+        variable: "GALAXY_RATE_LIMIT_EMAIL",
+        default: "5/15m",
+        meaning: "Login codes per e-mail address per window (`count/window`).",
+    },
+    Setting {
+        variable: "GALAXY_RATE_LIMIT_IP",
+        default: "20/15m",
+        meaning: "Login codes per client IP per window (`count/window`).",
+    },
+    Setting {
+        variable: "GALAXY_MAIL_INTERVAL",
+        default: "5s",
+        meaning: "How often the mail worker polls an idle outbox.",
+    },
+    Setting {
+        variable: "GALAXY_MAIL_BATCH",
+        default: "16",
+        meaning: "Mails claimed per pass.",
+    },
+    Setting {
+        variable: "GALAXY_MAIL_MAX_ATTEMPTS",
+        default: "8",
+        meaning: "Attempts before a mail is dead.",
+    },
+    Setting {
+        variable: "GALAXY_MAIL_BACKOFF_INITIAL",
+        default: "30s",
+        meaning: "First retry delay of a mail (doubles per attempt, +-20% jitter).",
+    },
+    Setting {
+        variable: "GALAXY_MAIL_BACKOFF_MAX",
+        default: "1h",
+        meaning: "Longest retry delay of a mail.",
+    },
+    Setting {
+        variable: "GALAXY_SWEEPER_INTERVAL",
+        default: "60s",
+        meaning: "How often the lobby sweeper runs (expired race names, enrollment deadlines).",
+    },
+    Setting {
+        variable: "GALAXY_RACE_NAME_TTL",
+        default: "7d",
+        meaning: "How long a race name stays reserved for a pending application.",
+    },
+];

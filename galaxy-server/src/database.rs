@@ -1,0 +1,61 @@
+//! Plain `galaxy-server`: everything stored in Postgres.
+//!
+//! Connects to `GALAXY_DATABASE_URL` with a bounded retry (a database that starts a
+//! little after the server is waited for; one that never answers ends start-up with a
+//! clear error), applies the migrations before any listener binds, then builds the app
+//! on the Postgres stores.
+
+use std::sync::Arc;
+
+use galaxy_postgres::{ConnectOptions, PgStore};
+use galaxy_smtp::FileMailer;
+use secrecy::ExposeSecret as _;
+
+use crate::adapters::Adapters;
+use crate::app::{App, AppError};
+use crate::config::{Config, ConfigError};
+
+/// Connects, migrates and returns the store.
+pub async fn open(config: &Config) -> Result<PgStore, AppError> {
+    let url = config.require_database_url().map_err(setting)?;
+    let mut options = ConnectOptions::default();
+    options.max_connections = config.database_max_connections;
+    options.connect_attempts = config.database_connect_attempts;
+    options.application_name = "galaxy-server".to_owned();
+    tracing::info!("connecting to Postgres and applying migrations");
+    let store = PgStore::open(url.expose_secret(), &options).await?;
+    tracing::info!("database ready");
+    Ok(store)
+}
+
+/// The Postgres adapters. Mail goes to files under `$GALAXY_DATA_DIR/mail` until the
+/// SMTP mailer lands (codes are not logged outside dev mode).
+pub fn adapters(config: &Config, store: PgStore) -> Adapters {
+    let dir = crate::dev::mail_dir(config);
+    if config.smtp_url.is_some() {
+        tracing::warn!("GALAXY_SMTP_URL is set but this build has no SMTP mailer yet");
+    }
+    tracing::warn!(mail_dir = %dir.display(), "mail is written as .eml files, not sent");
+    let mailer = FileMailer::new(dir, config.mail_from.clone());
+    Adapters::postgres(store, Arc::new(mailer))
+}
+
+/// Connects, migrates and builds the app.
+pub async fn build(config: Config) -> Result<App, AppError> {
+    let store = open(&config).await?;
+    let adapters = adapters(&config, store);
+    App::build(config, adapters).await
+}
+
+fn setting(error: ConfigError) -> AppError {
+    match error {
+        ConfigError::Missing { variable, why } => AppError::Setting {
+            variable,
+            reason: why.to_owned(),
+        },
+        other => AppError::Setting {
+            variable: "GALAXY_DATABASE_URL",
+            reason: other.to_string(),
+        },
+    }
+}

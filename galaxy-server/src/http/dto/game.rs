@@ -1,0 +1,240 @@
+//! Games, applications and race names.
+
+use chrono::{DateTime, Utc};
+use galaxy_core::domain::application::Application;
+use galaxy_core::domain::game::{Game, Visibility};
+use galaxy_core::domain::race_name::RaceNameEntry;
+use galaxy_core::service::lobby::NewGame;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Who can see a game in the public list.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = Visibility)]
+pub enum VisibilityDto {
+    /// Listed in `GET /public/games` while enrollment is open.
+    #[default]
+    Public,
+    /// Reachable by id only.
+    Private,
+}
+
+impl From<VisibilityDto> for Visibility {
+    fn from(value: VisibilityDto) -> Self {
+        match value {
+            VisibilityDto::Public => Self::Public,
+            VisibilityDto::Private => Self::Private,
+        }
+    }
+}
+
+impl From<Visibility> for VisibilityDto {
+    fn from(value: Visibility) -> Self {
+        match value {
+            Visibility::Public => Self::Public,
+            Visibility::Private => Self::Private,
+        }
+    }
+}
+
+/// `POST /user/games`: a new draft game hosted by the caller.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGameRequest {
+    /// Display name, 3 to 64 characters.
+    #[schema(example = "Friday night galaxy")]
+    pub name: String,
+    /// Fewest approved players to close enrollment (at least 2).
+    #[schema(example = 2)]
+    pub min_players: u32,
+    /// Most approved players (at most 64).
+    #[schema(example = 8)]
+    pub max_players: u32,
+    /// When enrollment ends (RFC 3339, in the future).
+    pub enrollment_deadline: DateTime<Utc>,
+    /// Turn times: a 5-field cron expression in UTC.
+    #[schema(example = "0 18 * * 1,3,5")]
+    pub turn_schedule: String,
+    /// A registered engine; the reference engine when absent.
+    pub engine: Option<String>,
+    /// Approve applications without the host (default false).
+    #[serde(default)]
+    pub auto_approve: bool,
+    /// Default `public`.
+    #[serde(default)]
+    pub visibility: VisibilityDto,
+}
+
+impl From<CreateGameRequest> for NewGame {
+    fn from(request: CreateGameRequest) -> Self {
+        Self {
+            name: request.name,
+            min_players: request.min_players,
+            max_players: request.max_players,
+            enrollment_deadline: request.enrollment_deadline,
+            turn_schedule: request.turn_schedule,
+            engine: request.engine,
+            auto_approve: request.auto_approve,
+            visibility: request.visibility.into(),
+        }
+    }
+}
+
+/// A game's settings, fixed at creation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GameSettingsView {
+    /// Fewest approved players to close enrollment.
+    pub min_players: u32,
+    /// Most approved players.
+    pub max_players: u32,
+    /// When enrollment ends.
+    pub enrollment_deadline: DateTime<Utc>,
+    /// Turn times (cron, UTC).
+    pub turn_schedule: String,
+    /// The engine.
+    pub engine: String,
+    /// Whether applications are approved without the host.
+    pub auto_approve: bool,
+    /// `public` or `private`.
+    pub visibility: VisibilityDto,
+}
+
+/// A game.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GameView {
+    /// Stable id.
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// The hosting user's id.
+    pub host: Uuid,
+    /// `draft`, `enrollment_open`, `enrollment_closed`, `starting`, `start_failed`,
+    /// `running`, `paused`, `finished` or `cancelled`.
+    #[schema(example = "enrollment_open")]
+    pub status: String,
+    /// Approved players so far.
+    pub approved_count: u32,
+    /// The settings.
+    pub settings: GameSettingsView,
+    /// Creation instant.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Game> for GameView {
+    fn from(game: Game) -> Self {
+        let settings = game.settings;
+        Self {
+            id: game.id.as_uuid(),
+            name: settings.name.as_str().to_owned(),
+            host: game.host.as_uuid(),
+            status: game.status.as_str().to_owned(),
+            approved_count: game.approved_count,
+            settings: GameSettingsView {
+                min_players: settings.min_players,
+                max_players: settings.max_players,
+                enrollment_deadline: settings.enrollment_deadline,
+                turn_schedule: settings.schedule.as_str().to_owned(),
+                engine: settings.engine.as_str().to_owned(),
+                auto_approve: settings.auto_approve,
+                visibility: settings.visibility.into(),
+            },
+            created_at: game.created_at,
+            updated_at: game.updated_at,
+        }
+    }
+}
+
+/// `POST /user/games/{id}/applications`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyRequest {
+    /// The race to play as; unique platform-wide (case- and confusable-insensitive).
+    #[schema(example = "Zorgons")]
+    pub race_name: String,
+}
+
+/// A player's application to join a game.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApplicationView {
+    /// Stable id.
+    pub id: Uuid,
+    /// The game.
+    pub game_id: Uuid,
+    /// The applicant.
+    pub user_id: Uuid,
+    /// The race name applied with.
+    pub race_name: String,
+    /// `pending`, `approved`, `rejected` or `withdrawn`.
+    #[schema(example = "pending")]
+    pub status: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it left `pending`.
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+impl From<Application> for ApplicationView {
+    fn from(application: Application) -> Self {
+        Self {
+            id: application.id.as_uuid(),
+            game_id: application.game_id.as_uuid(),
+            user_id: application.user_id.as_uuid(),
+            race_name: application.race_name.to_string(),
+            status: application.status.as_str().to_owned(),
+            created_at: application.created_at,
+            decided_at: application.decided_at,
+        }
+    }
+}
+
+/// A game's applications: all of them for its host or an admin, the caller's own for
+/// anyone else.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApplicationList {
+    /// The applications.
+    pub items: Vec<ApplicationView>,
+}
+
+/// A race name the caller holds.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RaceNameView {
+    /// The name as registered.
+    pub name: String,
+    /// `pending_registration` (claimed by an application), `registered` or `released`.
+    pub status: String,
+    /// The game of the application that claimed it.
+    pub game_id: Option<Uuid>,
+    /// The application that claimed it.
+    pub application_id: Option<Uuid>,
+    /// When a pending claim lapses.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was first claimed.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<RaceNameEntry> for RaceNameView {
+    fn from(entry: RaceNameEntry) -> Self {
+        Self {
+            name: entry.name.to_string(),
+            status: entry.status.as_str().to_owned(),
+            game_id: entry.game_id.map(|id| id.as_uuid()),
+            application_id: entry.application_id.map(|id| id.as_uuid()),
+            expires_at: entry.expires_at,
+            created_at: entry.created_at,
+            updated_at: entry.updated_at,
+        }
+    }
+}
+
+/// The caller's pending and registered race names.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RaceNameList {
+    /// The names.
+    pub items: Vec<RaceNameView>,
+}

@@ -1,0 +1,348 @@
+//! Extractors: who is calling (bearer session, admin, internal gateway, client IP) and
+//! the request's body, query and path, each failing with an [`ApiError`] in the API's
+//! shape instead of axum's plain-text rejections.
+//!
+//! Rejections of client input never echo the input: a client that puts a token in the
+//! wrong field must not see it reflected (and logged by whatever sits in between).
+
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use galaxy_core::domain::SessionId;
+use galaxy_core::domain::user::User;
+use galaxy_core::service::Actor;
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::error::ApiError;
+use crate::state::AppState;
+
+/// The header the gateway presents the internal token in.
+pub const INTERNAL_TOKEN_HEADER: &str = "x-internal-token";
+
+/// A caller authenticated by `Authorization: Bearer <token>`, not blocked.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    /// The account.
+    pub user: User,
+    /// The same account as services see callers.
+    pub actor: Actor,
+    /// The session the token belongs to (for logging out of it).
+    pub session_id: SessionId,
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(&parts.headers)?;
+        let authenticated = state.auth.authenticate(token).await?;
+        Ok(Self {
+            actor: Actor::of(&authenticated.user),
+            user: authenticated.user,
+            session_id: authenticated.session.id,
+        })
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthenticated("this route needs a bearer token"))?;
+    let malformed =
+        || ApiError::unauthenticated("the Authorization header is not 'Bearer <token>'");
+    let value = value.to_str().map_err(|_| malformed())?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or_else(malformed)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(malformed());
+    }
+    Ok(token)
+}
+
+/// A [`CurrentUser`] holding the admin role (403 otherwise).
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub CurrentUser);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = CurrentUser::from_request_parts(parts, state).await?;
+        if !caller.actor.is_admin {
+            return Err(ApiError::forbidden("this route needs the admin role"));
+        }
+        Ok(Self(caller))
+    }
+}
+
+/// The gateway, proven by the `x-internal-token` header. Without a configured token
+/// every internal call is refused.
+#[derive(Debug, Clone, Copy)]
+pub struct InternalCaller;
+
+impl FromRequestParts<AppState> for InternalCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let refused = || ApiError::unauthenticated("this route needs a valid internal token");
+        let expected = state.internal_token.as_ref().ok_or_else(refused)?;
+        let presented = parts
+            .headers
+            .get(INTERNAL_TOKEN_HEADER)
+            .ok_or_else(refused)?;
+        if constant_time_eq(presented.as_bytes(), expected.expose_secret().as_bytes()) {
+            Ok(Self)
+        } else {
+            Err(refused())
+        }
+    }
+}
+
+/// Compares two secrets in time that depends only on their length, so a caller cannot
+/// find the internal token byte by byte from response times. A length mismatch answers
+/// at once: the length of the token is not the secret.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(difference) == 0
+}
+
+/// The client's address as the connection reports it, when the server was started with
+/// connect info; `None` otherwise (tests, or a listener without it).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        Ok(Self(ip))
+    }
+}
+
+/// A JSON body: `Content-Type: application/json`, within the body limit, and matching
+/// `T` exactly (request types deny unknown fields).
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(request.headers()) {
+            return Err(ApiError::invalid_request(
+                "the body must be JSON with Content-Type: application/json",
+            ));
+        }
+        let bytes =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection| match rejection.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large(),
+                    _ => ApiError::invalid_request("the request body could not be read"),
+                })?;
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|error| json_error(&error))
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// A body that is not the expected JSON, described without quoting what was sent.
+fn json_error(error: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    let api = match error.classify() {
+        Category::Syntax | Category::Eof => ApiError::invalid_request("the body is not valid JSON"),
+        Category::Data => ApiError::invalid_request(describe_data_error(&error.to_string())),
+        Category::Io => ApiError::invalid_request("the request body could not be read"),
+    };
+    api.with_detail("line", Value::from(error.line()))
+        .with_detail("column", Value::from(error.column()))
+}
+
+/// Rewrites a serde message so it keeps what the API expected but drops what the client
+/// sent: `invalid type: string "123456", expected u32` becomes `invalid type, expected
+/// u32`; an unknown field's name is dropped and the accepted ones are listed.
+pub fn describe_data_error(message: &str) -> String {
+    let message = message
+        .rfind(" at line ")
+        .map_or(message, |at| &message[..at]);
+    let expected = message.rfind(", expected ").map(|at| &message[at + 2..]);
+    let with_expected = |what: &str| match expected {
+        Some(expected) => format!("{what}, {expected}"),
+        None => what.to_owned(),
+    };
+    if message.starts_with("missing field `") || message.starts_with("duplicate field `") {
+        // The field named is one of the request type's own.
+        message.to_owned()
+    } else if message.starts_with("unknown field") {
+        with_expected("unknown field")
+    } else if message.starts_with("unknown variant") {
+        with_expected("unknown value")
+    } else if message.starts_with("invalid type") {
+        with_expected("invalid type")
+    } else if message.starts_with("invalid length") {
+        with_expected("invalid length")
+    } else {
+        // A custom message (a parser's own words) might quote the input: say nothing.
+        "invalid value".to_owned()
+    }
+}
+
+/// Query parameters matching `T` exactly (query types deny unknown fields).
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Query::<T>::try_from_uri(&parts.uri)
+            .map(|Query(query)| ApiQuery(query))
+            .map_err(|rejection| {
+                let text = rejection.body_text();
+                let inner = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
+                ApiError::invalid_request(format!(
+                    "bad query string: {}",
+                    describe_data_error(inner)
+                ))
+            })
+    }
+}
+
+/// Parses the path parameter `param` as a typed id (`kind`, e.g. `game id`), naming
+/// both without echoing the input.
+pub fn parse_id<T: FromStr>(raw: &str, kind: &str, param: &str) -> Result<T, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::invalid_request(format!("{kind} is not a UUID")).with_field(param))
+}
+
+/// The path's parameters as strings; a segment that is not valid percent-encoded UTF-8
+/// is a 400 (ids are parsed by [`parse_id`] afterwards).
+#[derive(Debug, Clone)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| ApiPath(value))
+            .map_err(|_| ApiError::invalid_request("a path parameter is malformed"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares_whole_inputs() {
+        assert!(constant_time_eq(b"", b""));
+        assert!(constant_time_eq(b"secret-token", b"secret-token"));
+        assert!(!constant_time_eq(b"secret-token", b"secret-tokem"));
+        assert!(!constant_time_eq(b"Secret-token", b"secret-token"));
+        assert!(!constant_time_eq(b"secret", b"secret-token"));
+        assert!(!constant_time_eq(b"secret-token", b""));
+    }
+
+    #[test]
+    fn data_errors_drop_the_client_input() {
+        let cases = [
+            (
+                "invalid type: string \"123456\", expected u32 at line 1 column 9",
+                "invalid type, expected u32",
+            ),
+            (
+                "unknown field `tok, expected en`, expected `email` at line 1 column 7",
+                "unknown field, expected `email`",
+            ),
+            (
+                "unknown variant `sekrit`, expected `public` or `private`",
+                "unknown value, expected `public` or `private`",
+            ),
+            ("missing field `email`", "missing field `email`"),
+            ("input contains invalid characters", "invalid value"),
+        ];
+        for (input, output) in cases {
+            assert_eq!(describe_data_error(input), output);
+        }
+    }
+
+    #[test]
+    fn json_content_types() {
+        let mut headers = HeaderMap::new();
+        assert!(!is_json(&headers));
+        for (value, ok) in [
+            ("application/json", true),
+            ("Application/JSON; charset=utf-8", true),
+            ("application/merge-patch+json", true),
+            ("text/plain", false),
+            ("text/json", false),
+        ] {
+            headers.insert(
+                header::CONTENT_TYPE,
+                value.parse().unwrap_or_else(|_| unreachable!()),
+            );
+            assert_eq!(is_json(&headers), ok, "{value}");
+        }
+    }
+
+    #[test]
+    fn bearer_header_forms() {
+        let mut headers = HeaderMap::new();
+        assert!(bearer_token(&headers).is_err());
+        headers.insert(
+            header::AUTHORIZATION,
+            "Bearer abc".parse().unwrap_or_else(|_| unreachable!()),
+        );
+        assert_eq!(bearer_token(&headers).ok(), Some("abc"));
+        headers.insert(
+            header::AUTHORIZATION,
+            "bearer  abc ".parse().unwrap_or_else(|_| unreachable!()),
+        );
+        assert_eq!(bearer_token(&headers).ok(), Some("abc"));
+        headers.insert(
+            header::AUTHORIZATION,
+            "Basic abc".parse().unwrap_or_else(|_| unreachable!()),
+        );
+        assert!(bearer_token(&headers).is_err());
+        headers.insert(
+            header::AUTHORIZATION,
+            "Bearer".parse().unwrap_or_else(|_| unreachable!()),
+        );
+        assert!(bearer_token(&headers).is_err());
+    }
+}

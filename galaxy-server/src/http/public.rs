@@ -1,0 +1,103 @@
+//! Public routes: logging in, and the games anyone may look at.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use super::dto::{
+    ChallengeView, CreateSessionRequest, GamePage, GameView, LoginCodeRequest, NewSessionView,
+    PageQuery,
+};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiPath, ApiQuery, ClientIp, parse_id};
+use crate::state::AppState;
+
+/// Sends a login code to an address.
+///
+/// The answer is the same whether or not the address has an account. Rate-limited per
+/// address and per client IP.
+#[utoipa::path(
+    post,
+    path = "/api/v1/public/auth/login-codes",
+    tag = "auth",
+    request_body = LoginCodeRequest,
+    responses(
+        (status = 202, description = "A code is on its way.", body = ChallengeView),
+        (status = 422, description = "The address is not valid.", body = ErrorBody),
+        (status = 429, description = "Too many codes for this address or client.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    )
+)]
+pub(crate) async fn request_login_code(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<LoginCodeRequest>,
+) -> Result<(StatusCode, Json<ChallengeView>), ApiError> {
+    let issued = state.auth.request_login_code(&body.email, ip).await?;
+    Ok((StatusCode::ACCEPTED, Json(issued.into())))
+}
+
+/// Exchanges a login code for a session (creating the account at first login).
+#[utoipa::path(
+    post,
+    path = "/api/v1/public/auth/sessions",
+    tag = "auth",
+    request_body = CreateSessionRequest,
+    responses(
+        (status = 201, description = "The session; its token is shown only here.", body = NewSessionView),
+        (status = 401, description = "Wrong code.", body = ErrorBody),
+        (status = 403, description = "The account is blocked.", body = ErrorBody),
+        (status = 404, description = "No such challenge.", body = ErrorBody),
+        (status = 409, description = "The code was used, expired or locked.", body = ErrorBody),
+        (status = 422, description = "The code is not 6 to 10 digits.", body = ErrorBody),
+    )
+)]
+pub(crate) async fn create_session(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<CreateSessionRequest>,
+) -> Result<(StatusCode, Json<NewSessionView>), ApiError> {
+    let session = state
+        .auth
+        .create_session(&body.challenge_id, &body.code, ip)
+        .await?;
+    Ok((StatusCode::CREATED, Json(session.into())))
+}
+
+/// Lists public games open for enrollment, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/public/games",
+    tag = "games",
+    params(PageQuery),
+    responses((status = 200, description = "One page of games.", body = GamePage))
+)]
+pub(crate) async fn list_public_games(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<GamePage>, ApiError> {
+    let page = state.lobby.list_public_games(&query.to_request()?).await?;
+    Ok(Json(page.into()))
+}
+
+/// Reads a game by id (drafts are not visible here).
+#[utoipa::path(
+    get,
+    path = "/api/v1/public/games/{id}",
+    tag = "games",
+    params(("id" = uuid::Uuid, Path, description = "The game.")),
+    responses(
+        (status = 200, description = "The game.", body = GameView),
+        (status = 404, description = "No such game.", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_public_game(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<GameView>, ApiError> {
+    let game = state
+        .lobby
+        .get_game(None, parse_id(&id, "game id", "id")?)
+        .await?;
+    Ok(Json(game.into()))
+}

@@ -1,0 +1,326 @@
+//! Serving and stopping: [`App::serve`] runs the listeners and workers until a shutdown
+//! signal, then stops them in the reverse of the start order (SPEC section 7):
+//!
+//! 1. `/readyz` starts answering 503 (load balancers stop sending traffic);
+//! 2. the HTTP listener stops accepting, and in-flight requests finish (bounded by
+//!    `GALAXY_HTTP_SHUTDOWN_TIMEOUT`);
+//! 3. workers finish the item in hand (bounded by `GALAXY_WORKER_SHUTDOWN_TIMEOUT`); mail
+//!    claimed but not yet attempted goes back to `pending` for the next process;
+//! 4. the metrics listener and monitoring loops stop;
+//! 5. the database pool is closed;
+//! 6. telemetry is flushed (queued spans exported).
+//!
+//! Every step is bounded by the smaller of its own timeout and what remains of
+//! `GALAXY_SHUTDOWN_TIMEOUT`; a step that runs out of time has its tasks aborted and the
+//! next step starts. Nothing here binds a socket: listeners come in bound, so tests can
+//! bind port 0 and the binary can bind before it logs "listening".
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::app::{App, AppError};
+use crate::config::Config;
+use crate::monitor;
+
+/// The bound sockets the app serves on.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The HTTP API.
+    http: TcpListener,
+    /// `GET /metrics`, if wanted.
+    metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Serves the API on `http`, without a metrics listener.
+    pub fn new(http: TcpListener) -> Self {
+        Self {
+            http,
+            metrics: None,
+        }
+    }
+
+    /// Also serves `GET /metrics` on `metrics`.
+    pub fn with_metrics(mut self, metrics: TcpListener) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Takes std listeners (switched to non-blocking mode here).
+    pub fn from_std(
+        http: std::net::TcpListener,
+        metrics: Option<std::net::TcpListener>,
+    ) -> Result<Self, AppError> {
+        let convert = |listener: std::net::TcpListener| {
+            listener.set_nonblocking(true)?;
+            TcpListener::from_std(listener)
+        };
+        let io = |source| AppError::Io {
+            what: "adopting a std listener".to_owned(),
+            source,
+        };
+        Ok(Self {
+            http: convert(http).map_err(io)?,
+            metrics: metrics.map(convert).transpose().map_err(io)?,
+        })
+    }
+
+    /// Binds `GALAXY_HTTP_ADDR` and, if set, `GALAXY_METRICS_ADDR`.
+    pub async fn bind(config: &Config) -> Result<Self, AppError> {
+        let bind = |variable: &'static str, addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| AppError::Io {
+                    what: format!("cannot listen on {variable}={addr}"),
+                    source,
+                })
+        };
+        let http = bind("GALAXY_HTTP_ADDR", config.http_addr).await?;
+        let metrics = match config.metrics_addr {
+            Some(addr) => Some(bind("GALAXY_METRICS_ADDR", addr).await?),
+            None => None,
+        };
+        Ok(Self { http, metrics })
+    }
+
+    /// The address the API listens on (useful after binding port 0).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.local_addr().ok()
+    }
+
+    /// The address of the metrics listener, if any.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+}
+
+/// How each shutdown step went: `true` means it finished within its bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// In-flight HTTP requests completed.
+    pub http_drained: bool,
+    /// Workers finished their current item and stopped.
+    pub workers_stopped: bool,
+    /// The metrics listener and monitoring loops stopped.
+    pub monitors_stopped: bool,
+    /// The database pool (and any other closable dependency) closed.
+    pub dependencies_closed: bool,
+    /// Telemetry was flushed.
+    pub telemetry_flushed: bool,
+}
+
+impl ShutdownReport {
+    /// Whether every step finished in time.
+    pub fn is_clean(&self) -> bool {
+        self.http_drained
+            && self.workers_stopped
+            && self.monitors_stopped
+            && self.dependencies_closed
+            && self.telemetry_flushed
+    }
+}
+
+/// A group of tasks stopped together.
+struct Group {
+    /// For logs.
+    name: &'static str,
+    /// The tasks, awaited (or aborted) on stop.
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Group {
+    fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            handles: Vec::new(),
+        }
+    }
+
+    /// Waits for every task for at most `bound`, then aborts the stragglers. Returns
+    /// whether all finished by themselves.
+    async fn stop(mut self, bound: Duration) -> bool {
+        let started = Instant::now();
+        let all = async {
+            for handle in &mut self.handles {
+                let _ = handle.await;
+            }
+        };
+        let finished = tokio::time::timeout(bound, all).await.is_ok();
+        if finished {
+            tracing::info!(group = self.name, elapsed = ?started.elapsed(), "stopped");
+        } else {
+            tracing::warn!(group = self.name, ?bound, "did not stop in time; aborting");
+            for handle in &self.handles {
+                handle.abort();
+            }
+        }
+        finished
+    }
+}
+
+/// Serves one router on one listener until `stop` fires, then drains its connections.
+fn spawn_listener(
+    tracker: &TaskTracker,
+    listener: TcpListener,
+    router: axum::Router,
+    stop: CancellationToken,
+) -> JoinHandle<()> {
+    tracker.spawn(crate::listener::serve(listener, router, stop))
+}
+
+impl App {
+    /// Serves on `listeners` and runs the workers until `shutdown` completes (or
+    /// [`App::shutdown_token`] is cancelled), then stops everything in order (see the
+    /// [module docs](self)). Fails only if the metrics recorder cannot be installed.
+    pub async fn serve(
+        self,
+        listeners: Listeners,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<ShutdownReport, AppError> {
+        let tokens = self.tokens.clone();
+        let tracker = TaskTracker::new();
+        let (mut http, mut workers, mut monitors) = (
+            Group::new("http"),
+            Group::new("workers"),
+            Group::new("monitors"),
+        );
+
+        if let Some(addr) = listeners.http_addr() {
+            tracing::info!(%addr, "HTTP API listening");
+        }
+        http.handles.push(spawn_listener(
+            &tracker,
+            listeners.http,
+            self.router.clone(),
+            tokens.http.clone(),
+        ));
+        if let Some(listener) = listeners.metrics {
+            let handle = match &self.metrics {
+                Some(handle) => handle.clone(),
+                None => crate::telemetry::prometheus_handle()?,
+            };
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "metrics listening");
+            }
+            monitors.handles.push(spawn_listener(
+                &tracker,
+                listener,
+                monitor::metrics_router(handle.clone()),
+                tokens.monitors.clone(),
+            ));
+            let mail = self.mail.clone();
+            let stop = tokens.monitors.clone();
+            monitors
+                .handles
+                .push(tracker.spawn(monitor::metrics_loop(mail, handle, stop)));
+        }
+        if !self.readiness_checks.is_empty() {
+            monitors.handles.push(tracker.spawn(monitor::readiness_loop(
+                self.readiness_checks.clone(),
+                self.state.readiness.clone(),
+                tokens.monitors.clone(),
+            )));
+        }
+        for scheduled in &self.workers {
+            let worker = scheduled.worker.clone();
+            let (interval, stop) = (scheduled.interval, tokens.workers.clone());
+            workers.handles.push(tracker.spawn(async move {
+                galaxy_core::worker::run_every(worker.as_ref(), interval, stop).await;
+            }));
+        }
+
+        tokio::select! {
+            () = shutdown => tracing::info!("shutdown requested"),
+            () = tokens.stop.cancelled() => tracing::info!("shutdown requested"),
+        }
+        Ok(self.stop(tokens, tracker, http, workers, monitors).await)
+    }
+
+    /// The shutdown sequence proper.
+    async fn stop(
+        self,
+        tokens: crate::app::Tokens,
+        tracker: TaskTracker,
+        http: Group,
+        workers: Group,
+        monitors: Group,
+    ) -> ShutdownReport {
+        let config = &self.config;
+        let deadline = Instant::now() + config.shutdown_timeout;
+        let remaining = || deadline.saturating_duration_since(Instant::now());
+
+        self.state.readiness.set_draining();
+        tokens.http.cancel();
+        let http_drained = http
+            .stop(config.http_shutdown_timeout.min(remaining()))
+            .await;
+        tokens.workers.cancel();
+        let workers_stopped = workers
+            .stop(config.worker_shutdown_timeout.min(remaining()))
+            .await;
+        tokens.monitors.cancel();
+        let monitors_stopped = monitors.stop(remaining()).await;
+        tokens.root.cancel();
+        tracker.close();
+        // Aborted tasks end at their next await point; give them what time is left.
+        let _ = tokio::time::timeout(remaining(), tracker.wait()).await;
+        let close_all = async {
+            for dependency in &self.readiness_checks {
+                dependency.close().await;
+            }
+        };
+        let dependencies_closed = tokio::time::timeout(remaining(), close_all).await.is_ok();
+        if !dependencies_closed {
+            tracing::warn!("closing the database pool did not finish in time");
+        }
+        tracing::info!("stopped; flushing telemetry");
+        let telemetry_flushed = match self.telemetry {
+            Some(telemetry) => telemetry.shutdown(remaining()).await,
+            None => true,
+        };
+        ShutdownReport {
+            http_drained,
+            workers_stopped,
+            monitors_stopped,
+            dependencies_closed,
+            telemetry_flushed,
+        }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT (ctrl-c). The handlers are installed when this is
+/// called, not when the future is first polled, so a signal arriving while the app is
+/// still starting is not lost (nor does it kill the process with the default action).
+pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static, AppError> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|source| AppError::Io {
+                what: format!("cannot install the {name} handler"),
+                source,
+            })
+        };
+        let mut term = install(SignalKind::terminate(), "SIGTERM")?;
+        let mut int = install(SignalKind::interrupt(), "SIGINT")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("ctrl-c received");
+            }
+        })
+    }
+}

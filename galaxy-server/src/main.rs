@@ -1,0 +1,93 @@
+//! The `galaxy-server` binary: parse arguments, load the configuration, start telemetry,
+//! build the app, bind, serve until SIGINT/SIGTERM. Everything else is in the library.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use galaxy_server::{App, AppError, Config, Listeners, telemetry};
+
+/// The Galaxy play-by-email platform server. Every setting is a GALAXY_* environment
+/// variable (see docs/operations.md).
+#[derive(Debug, Parser)]
+#[command(name = "galaxy-server", version)]
+struct Cli {
+    /// What to run (default: `serve`).
+    #[command(subcommand)]
+    mode: Option<Mode>,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+enum Mode {
+    /// Run against Postgres (GALAXY_DATABASE_URL): connect, migrate, serve.
+    Serve,
+    /// Run with no external service: in-memory stores, mail as .eml files under
+    /// $GALAXY_DATA_DIR/mail with login codes logged, admin role for admin@localhost.
+    Dev,
+}
+
+/// Exit status for a configuration error (like a usage error).
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let mode = Cli::parse().mode.unwrap_or(Mode::Serve);
+    let config = match load_config(mode) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("galaxy-server: configuration error: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("galaxy-server: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(mode, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "galaxy-server failed");
+            eprintln!("galaxy-server: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(mode: Mode) -> Result<Config, galaxy_server::config::ConfigError> {
+    let config = Config::from_env()?;
+    if let Mode::Serve = mode {
+        config.require_database_url()?;
+    }
+    Ok(config)
+}
+
+async fn run(mode: Mode, config: Config) -> Result<(), AppError> {
+    let telemetry = telemetry::init(&config)?;
+    // Installed before start-up, so a signal while waiting for the database stops it too.
+    let mut shutdown = Box::pin(galaxy_server::shutdown_signal()?);
+    let build = async {
+        match mode {
+            Mode::Dev => galaxy_server::dev::build(config.clone()).await,
+            Mode::Serve => galaxy_server::database::build(config.clone()).await,
+        }
+    };
+    let app: App = tokio::select! {
+        app = build => app?,
+        () = &mut shutdown => {
+            eprintln!("galaxy-server: stopped during start-up");
+            return Ok(());
+        }
+    };
+    let listeners = Listeners::bind(&config).await?;
+    let report = app
+        .with_telemetry(telemetry)
+        .serve(listeners, shutdown)
+        .await?;
+    if report.is_clean() {
+        eprintln!("galaxy-server: stopped cleanly");
+    } else {
+        eprintln!("galaxy-server: stopped; some steps ran out of time: {report:?}");
+    }
+    Ok(())
+}

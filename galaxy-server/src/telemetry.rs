@@ -1,0 +1,222 @@
+//! Logs, traces and the metrics recorder, set up once per process right after the
+//! configuration is read (SPEC section 7) and flushed last on shutdown.
+//!
+//! - **Logs**: `tracing` events on stdout, filtered by `GALAXY_LOG`, as one JSON object
+//!   per line (`GALAXY_LOG_FORMAT=json`, with `trace_id` and `span_id` whenever the event
+//!   happens inside a span) or human-readable (`pretty`).
+//! - **Traces**: every `tracing` span is also an OpenTelemetry span, exported as
+//!   `GALAXY_OTEL_EXPORTER` says: `none` (ids are still made, so logs carry them),
+//!   `stdout` (each finished span printed, for debugging), or `otlp` (batched over gRPC
+//!   to `GALAXY_OTEL_ENDPOINT`). The W3C `traceparent` propagator is installed, so
+//!   incoming and outgoing calls can join a caller's trace.
+//! - **Metrics**: the Prometheus recorder behind the `metrics` macros
+//!   ([`prometheus_handle`]); the metrics listener renders it.
+
+use std::fmt;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::{Dispatch, Subscriber};
+use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, format::Json};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{EnvFilter, Layer as _};
+
+use crate::config::{Config, LogFormat, OtelExporter};
+
+/// The service name traces are reported under.
+const SERVICE_NAME: &str = "galaxy-server";
+
+/// Histogram buckets (seconds) for request latency: 1 ms to 10 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Telemetry could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TelemetryError {
+    /// `GALAXY_LOG` is not a valid filter.
+    #[error("GALAXY_LOG={value:?} is invalid: {reason}")]
+    Filter {
+        /// The filter.
+        value: String,
+        /// The parser's complaint.
+        reason: String,
+    },
+    /// The OTLP exporter could not be built.
+    #[error("cannot export traces to GALAXY_OTEL_ENDPOINT={endpoint}: {reason}")]
+    Otlp {
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        reason: String,
+    },
+    /// A global subscriber or recorder is already installed in this process.
+    #[error("telemetry is already initialised in this process: {0}")]
+    AlreadyInitialised(String),
+}
+
+/// The installed trace pipeline; [`Telemetry::shutdown`] flushes it.
+pub struct Telemetry {
+    /// Owns the span processors (the OTLP batch queue); shutting it down exports what
+    /// is still queued.
+    provider: SdkTracerProvider,
+}
+
+impl fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Telemetry").finish_non_exhaustive()
+    }
+}
+
+/// Installs logging and tracing for the process as `config` says. Call it once, from
+/// within the tokio runtime (the OTLP exporter spawns its connection there).
+pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
+    let filter = EnvFilter::try_new(&config.log_filter).map_err(|e| TelemetryError::Filter {
+        value: config.log_filter.clone(),
+        reason: e.to_string(),
+    })?;
+    let provider = tracer_provider(config)?;
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(SERVICE_NAME));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let logs = match config.log_format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .event_format(JsonWithTraceIds(format().json().flatten_event(true)))
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_ansi(ansi).boxed(),
+    };
+    let subscriber = tracing_subscriber::registry()
+        .with(filter)
+        .with(otel)
+        .with(logs);
+    tracing::subscriber::set_global_default(subscriber)
+        .map_err(|e| TelemetryError::AlreadyInitialised(e.to_string()))?;
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    tracing::info!(
+        exporter = ?config.otel_exporter,
+        format = ?config.log_format,
+        "telemetry ready"
+    );
+    Ok(Telemetry { provider })
+}
+
+fn format() -> format::Format {
+    format::Format::default()
+}
+
+fn tracer_provider(config: &Config) -> Result<SdkTracerProvider, TelemetryError> {
+    let resource = Resource::builder().with_service_name(SERVICE_NAME).build();
+    let builder = SdkTracerProvider::builder().with_resource(resource);
+    Ok(match config.otel_exporter {
+        // No processor: spans still get ids (for the logs) and go nowhere.
+        OtelExporter::None => builder.build(),
+        OtelExporter::Stdout => builder
+            .with_simple_exporter(opentelemetry_stdout::SpanExporter::default())
+            .build(),
+        OtelExporter::Otlp => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(config.otel_endpoint.clone())
+                .build()
+                .map_err(|e| TelemetryError::Otlp {
+                    endpoint: config.otel_endpoint.clone(),
+                    reason: e.to_string(),
+                })?;
+            builder.with_batch_exporter(exporter).build()
+        }
+    })
+}
+
+impl Telemetry {
+    /// Exports every span still queued and stops the exporters, waiting at most
+    /// `timeout`. Returns whether it finished in time.
+    pub async fn shutdown(self, timeout: Duration) -> bool {
+        let provider = self.provider;
+        // The SDK's shutdown blocks its thread until the exporter's queue is empty.
+        let flush = tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(timeout));
+        match tokio::time::timeout(timeout, flush).await {
+            Ok(Ok(Ok(()))) => true,
+            Ok(Ok(Err(error))) => {
+                eprintln!("galaxy-server: flushing traces failed: {error}");
+                false
+            }
+            Ok(Err(_)) | Err(_) => false,
+        }
+    }
+}
+
+/// The process's Prometheus recorder, installed on first use. The `metrics` macros
+/// write to one global recorder, so there can only be one per process; tests that build
+/// several apps in one process share it.
+pub fn prometheus_handle() -> Result<PrometheusHandle, TelemetryError> {
+    static HANDLE: Mutex<Option<PrometheusHandle>> = Mutex::new(None);
+    let mut slot = HANDLE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(handle) = slot.as_ref() {
+        return Ok(handle.clone());
+    }
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("http_request_duration_seconds".to_owned()),
+            LATENCY_BUCKETS,
+        )
+        .and_then(PrometheusBuilder::install_recorder)
+        .map_err(|e| TelemetryError::AlreadyInitialised(e.to_string()))?;
+    *slot = Some(handle.clone());
+    Ok(handle)
+}
+
+/// tracing-subscriber's JSON line with the OpenTelemetry `trace_id` and `span_id` of the
+/// event's span added, so a log line leads to its trace.
+struct JsonWithTraceIds(format::Format<Json>);
+
+impl<S, N> FormatEvent<S, N> for JsonWithTraceIds
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> fmt::Result {
+        let mut line = String::new();
+        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        if let Some((trace_id, span_id)) = trace_ids(ctx.parent_span().map(|s| s.id())) {
+            // The inner format ends every object with `}\n`: add the ids before it.
+            if let Some(end) = line.rfind('}') {
+                line.insert_str(
+                    end,
+                    &format!(",\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\""),
+                );
+            }
+        }
+        writer.write_str(&line)
+    }
+}
+
+/// The OpenTelemetry ids of a span, if it has valid ones.
+fn trace_ids(span: Option<tracing::span::Id>) -> Option<(String, String)> {
+    let id = span?;
+    let dispatch = tracing::dispatcher::get_default(Dispatch::clone);
+    let cx = tracing_opentelemetry::get_otel_context(&id, &dispatch)?;
+    let otel_span = cx.span();
+    let span_context = otel_span.span_context();
+    span_context.is_valid().then(|| {
+        (
+            span_context.trace_id().to_string(),
+            span_context.span_id().to_string(),
+        )
+    })
+}

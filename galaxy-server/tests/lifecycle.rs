@@ -1,0 +1,256 @@
+//! The app served in-process on port 0 with dev-mode adapters: probes, the dev login flow
+//! through `.eml` files, the metrics listener, and the shutdown order and its bounds.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod lifecycle_support;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use galaxy_server::{App, Config, Listeners, ShutdownReport, dev};
+use lifecycle_support::*;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A dev-mode app, with `vars` on top of a temporary data directory and a fast mail
+/// worker.
+async fn dev_app(data_dir: &std::path::Path, vars: &[(&str, &str)]) -> App {
+    let mut map: HashMap<String, String> = HashMap::from([
+        ("GALAXY_DATA_DIR".into(), data_dir.display().to_string()),
+        ("GALAXY_MAIL_INTERVAL".into(), "100ms".into()),
+    ]);
+    map.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    dev::build(Config::from_vars(&map).unwrap()).await.unwrap()
+}
+
+struct Running {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    served: JoinHandle<Result<ShutdownReport, galaxy_server::AppError>>,
+}
+
+impl Running {
+    async fn start(app: App, listeners: Listeners) -> Self {
+        let addr = listeners.http_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = tokio::spawn(app.serve(listeners, async {
+            let _ = stopped.await;
+        }));
+        Self { addr, stop, served }
+    }
+
+    async fn shutdown(self) -> ShutdownReport {
+        self.stop.send(()).unwrap();
+        self.served.await.unwrap().unwrap()
+    }
+}
+
+async fn port_0() -> Listeners {
+    Listeners::new(TcpListener::bind("127.0.0.1:0").await.unwrap())
+}
+
+/// A route that takes `delay` and counts the requests that reached it.
+fn slow_route(delay: Duration, started: Arc<AtomicUsize>) -> Router {
+    Router::new().route(
+        "/test/slow",
+        get(move || {
+            started.fetch_add(1, Ordering::SeqCst);
+            async move {
+                tokio::time::sleep(delay).await;
+                "done"
+            }
+        }),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_answer_and_readyz_turns_503_while_draining() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = dev_app(tmp.path(), &[]).await;
+    assert!(app.state().readiness.is_ready(), "caches warm after build");
+    let readiness = app.state().readiness.clone();
+    let running = Running::start(app, port_0().await).await;
+    assert_eq!(
+        http_get(running.addr, "/healthz").await.unwrap().status,
+        200
+    );
+    assert_eq!(http_get(running.addr, "/readyz").await.unwrap().status, 200);
+    let report = running.shutdown().await;
+    assert!(report.is_clean(), "{report:?}");
+    assert!(readiness.draining() && !readiness.is_ready());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_mode_logs_in_through_an_eml_file_as_admin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let running = Running::start(dev_app(tmp.path(), &[]).await, port_0().await).await;
+    let addr = running.addr;
+    let bearer = log_in(addr, &tmp.path().join("mail"), dev::DEV_ADMIN).await;
+    let me = send(
+        addr,
+        "GET",
+        "/api/v1/user/me",
+        &[("authorization", &bearer)],
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert!(
+        me.body.contains("admin"),
+        "admin@localhost is an admin: {}",
+        me.body
+    );
+    assert!(running.shutdown().await.is_clean());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_in_flight_requests_finish_and_refuses_new_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let started = Arc::new(AtomicUsize::new(0));
+    let app = dev_app(tmp.path(), &[])
+        .await
+        .with_routes(slow_route(Duration::from_millis(400), started.clone()));
+    let running = Running::start(app, port_0().await).await;
+    let addr = running.addr;
+    let requests: Vec<_> = (0..3)
+        .map(|_| tokio::spawn(async move { http_get(addr, "/test/slow").await }))
+        .collect();
+    eventually(Duration::from_secs(5), "3 requests in flight", || {
+        let n = started.load(Ordering::SeqCst);
+        async move { (n == 3).then_some(()) }
+    })
+    .await;
+
+    let begun = Instant::now();
+    running.stop.send(()).unwrap();
+    for request in requests {
+        let response = request.await.unwrap().unwrap();
+        assert_eq!((response.status, response.body.as_str()), (200, "done"));
+    }
+    let report = running.served.await.unwrap().unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert!(begun.elapsed() < Duration::from_secs(5));
+    assert!(
+        http_get(addr, "/healthz").await.is_err(),
+        "no longer accepting"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_slower_than_the_drain_bound_is_cut_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let started = Arc::new(AtomicUsize::new(0));
+    let app = dev_app(tmp.path(), &[("GALAXY_HTTP_SHUTDOWN_TIMEOUT", "300ms")])
+        .await
+        .with_routes(slow_route(Duration::from_secs(30), started.clone()));
+    let running = Running::start(app, port_0().await).await;
+    let addr = running.addr;
+    let request = tokio::spawn(async move { http_get(addr, "/test/slow").await });
+    eventually(Duration::from_secs(5), "the request in flight", || {
+        let n = started.load(Ordering::SeqCst);
+        async move { (n == 1).then_some(()) }
+    })
+    .await;
+    let begun = Instant::now();
+    let report = running.shutdown().await;
+    assert!(!report.http_drained && report.workers_stopped, "{report:?}");
+    assert!(
+        begun.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        begun.elapsed()
+    );
+    assert!(
+        request.await.unwrap().is_err(),
+        "the cut request gets no response"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overall_timeout_wins_over_a_longer_step_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let started = Arc::new(AtomicUsize::new(0));
+    let vars = [
+        ("GALAXY_HTTP_SHUTDOWN_TIMEOUT", "20s"),
+        ("GALAXY_SHUTDOWN_TIMEOUT", "300ms"),
+    ];
+    let app = dev_app(tmp.path(), &vars)
+        .await
+        .with_routes(slow_route(Duration::from_secs(30), started.clone()));
+    let running = Running::start(app, port_0().await).await;
+    let addr = running.addr;
+    let _request = tokio::spawn(async move { http_get(addr, "/test/slow").await });
+    eventually(Duration::from_secs(5), "the request in flight", || {
+        let n = started.load(Ordering::SeqCst);
+        async move { (n == 1).then_some(()) }
+    })
+    .await;
+    let begun = Instant::now();
+    let report = running.shutdown().await;
+    assert!(!report.http_drained, "{report:?}");
+    assert!(
+        begun.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        begun.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_listener_serves_prometheus_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = dev_app(tmp.path(), &[("GALAXY_METRICS_ADDR", "127.0.0.1:0")]).await;
+    let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_addr = metrics.local_addr().unwrap();
+    let running = Running::start(app, port_0().await.with_metrics(metrics)).await;
+    assert_eq!(
+        http_get(running.addr, "/healthz").await.unwrap().status,
+        200
+    );
+
+    // One game transition, counted by the game cache.
+    let host = log_in(running.addr, &tmp.path().join("mail"), "host@example.com").await;
+    let deadline = (chrono::Utc::now() + chrono::TimeDelta::days(2)).to_rfc3339();
+    let game = serde_json::json!({
+        "name": "Metrics Cup", "min_players": 2, "max_players": 4,
+        "enrollment_deadline": deadline, "turn_schedule": "0 18 * * 1,3,5",
+    });
+    let auth = [("authorization", host.as_str())];
+    let created = send(
+        running.addr,
+        "POST",
+        "/api/v1/user/games",
+        &auth,
+        &game.to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let open = format!("/api/v1/user/games/{id}/open");
+    let opened = send(running.addr, "POST", &open, &auth, "").await.unwrap();
+    assert_eq!(opened.status, 200, "{}", opened.body);
+    let text = eventually(Duration::from_secs(5), "metrics", || async move {
+        let r = http_get(metrics_addr, "/metrics").await.ok()?;
+        (r.status == 200 && r.body.contains("http_requests_total")).then_some(r.body)
+    })
+    .await;
+    assert!(
+        text.contains("galaxy_mail_queue_depth{status=\"pending\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert_eq!(
+        http_get(running.addr, "/metrics").await.unwrap().status,
+        404
+    );
+    assert!(running.shutdown().await.is_clean());
+}

@@ -1,0 +1,331 @@
+//! The real `galaxy-server` binary: SIGTERM during in-flight requests, configuration
+//! errors, `--help`, and dev mode's logged login code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod lifecycle_support;
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lifecycle_support::*;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_galaxy-server");
+
+/// A running `galaxy-server` whose output is collected in the background.
+struct Server {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts the binary with only `vars` in its environment.
+    fn start(args: &[&str], vars: &[(&str, String)]) -> Self {
+        let mut child = Command::new(BINARY)
+            .args(args)
+            .env_clear()
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let collect = |mut pipe: Box<dyn Read + Send>| {
+            let text = Arc::new(Mutex::new(String::new()));
+            let sink = text.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+            text
+        };
+        let stdout = collect(Box::new(child.stdout.take().unwrap()));
+        let stderr = collect(Box::new(child.stderr.take().unwrap()));
+        Self {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, killing it after `limit`.
+    async fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader threads take the last output.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return status;
+            }
+            if started.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!("no exit within {limit:?}; stderr:\n{}", self.stderr());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Runs the binary to completion.
+fn run(args: &[&str], vars: &[(&str, &str)]) -> std::process::Output {
+    Command::new(BINARY)
+        .args(args)
+        .env_clear()
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn dev_vars(addr: SocketAddr, data_dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("GALAXY_HTTP_ADDR", addr.to_string()),
+        ("GALAXY_DATA_DIR", data_dir.display().to_string()),
+        ("GALAXY_MAIL_INTERVAL", "100ms".to_owned()),
+    ]
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = loopback(free_port());
+    let mut server = Server::start(&["dev"], &dev_vars(addr, tmp.path()));
+    wait_ready(addr, Duration::from_secs(60)).await;
+
+    // Three requests whose bodies arrive in two halves, with SIGTERM in between: the
+    // server has them in hand (headers read, handler waiting for the body) when the
+    // signal comes.
+    let mut in_flight = Vec::new();
+    for i in 0..3 {
+        let body = login_code_body(&format!("player{i}@example.com"));
+        let bytes = request_bytes("POST", "/api/v1/public/auth/login-codes", &[], &body);
+        let split = bytes.len() - body.len() / 2;
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(&bytes[..split]).await.unwrap();
+        in_flight.push((stream, bytes[split..].to_vec()));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.signal("TERM");
+    eventually(
+        Duration::from_secs(10),
+        "new connections refused",
+        || async move { TcpStream::connect(addr).await.is_err().then_some(()) },
+    )
+    .await;
+    for (mut stream, rest) in in_flight {
+        stream.write_all(&rest).await.unwrap();
+        let response = read_response(&mut stream).await.unwrap();
+        assert_eq!(response.status, 202, "{}", response.body);
+    }
+    let status = server.wait(Duration::from_secs(30)).await;
+    assert_eq!(status.code(), Some(0), "stderr:\n{}", server.stderr());
+    assert!(
+        server.stderr().contains("stopped cleanly"),
+        "{}",
+        server.stderr()
+    );
+    assert!(
+        server.stdout().contains("SIGTERM received"),
+        "{}",
+        server.stdout()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_mode_logs_the_login_code_and_json_lines_carry_trace_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = loopback(free_port());
+    let mut server = Server::start(&["dev"], &dev_vars(addr, tmp.path()));
+    wait_ready(addr, Duration::from_secs(60)).await;
+    let body = login_code_body("admin@localhost");
+    let issued = send(addr, "POST", "/api/v1/public/auth/login-codes", &[], &body)
+        .await
+        .unwrap();
+    assert_eq!(issued.status, 202, "{}", issued.body);
+    let code = login_code_in(&tmp.path().join("mail"), "admin@localhost").await;
+    let logged = format!("Your Galaxy login code is {code}");
+    eventually(Duration::from_secs(10), "the logged code", || {
+        let found = server.stdout().contains(&logged);
+        async move { found.then_some(()) }
+    })
+    .await;
+
+    let stdout = server.stdout();
+    let served = stdout
+        .lines()
+        .find(|l| l.contains("request served") && l.contains("login-codes"))
+        .unwrap_or_else(|| panic!("no request log line in:\n{stdout}"));
+    let line: serde_json::Value = serde_json::from_str(served).unwrap();
+    for field in ["trace_id", "span_id", "timestamp", "level"] {
+        assert!(line.get(field).is_some(), "{field} missing from {served}");
+    }
+    server.signal("INT");
+    assert_eq!(server.wait(Duration::from_secs(30)).await.code(), Some(0));
+}
+
+#[test]
+fn a_bad_setting_exits_2_naming_the_variable() {
+    for (variable, value) in [
+        ("GALAXY_HTTP_ADDR", "nowhere"),
+        ("GALAXY_SESSION_TTL", "forever"),
+        ("GALAXY_LOG", "info,[=broken"),
+    ] {
+        let output = run(&["dev"], &[(variable, value)]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{variable}: {stderr}");
+        assert!(stderr.contains(variable), "{variable}: {stderr}");
+    }
+    let output = run(&[], &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("GALAXY_DATABASE_URL"), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_database_ends_start_up_with_a_clear_error() {
+    let output = run(
+        &["serve"],
+        &[
+            (
+                "GALAXY_DATABASE_URL",
+                "postgres://galaxy:hunter2@127.0.0.1:1/galaxy",
+            ),
+            ("GALAXY_DATABASE_CONNECT_ATTEMPTS", "2"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("127.0.0.1:1/galaxy"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn help_lists_both_modes() {
+    let output = run(&["--help"], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(
+        stdout.contains("serve") && stdout.contains("dev"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stdout_exporter_prints_spans_with_the_logged_trace_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = loopback(free_port());
+    let mut vars = dev_vars(addr, tmp.path());
+    vars.push(("GALAXY_OTEL_EXPORTER", "stdout".to_owned()));
+    let mut server = Server::start(&["dev"], &vars);
+    wait_ready(addr, Duration::from_secs(60)).await;
+    assert_eq!(http_get(addr, "/healthz").await.unwrap().status, 200);
+    server.signal("TERM");
+    assert_eq!(server.wait(Duration::from_secs(30)).await.code(), Some(0));
+
+    let stdout = server.stdout();
+    let logged = stdout
+        .lines()
+        .find(|l| l.contains("request served") && l.contains("/healthz"))
+        .unwrap_or_else(|| panic!("no request log line in:\n{stdout}"));
+    let line: serde_json::Value = serde_json::from_str(logged).unwrap();
+    let trace_id = line["trace_id"].as_str().unwrap();
+    assert!(
+        stdout.contains(&format!("TraceId      : {trace_id}")),
+        "the span of {trace_id} was not exported:\n{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_otlp_exporter_sends_to_the_configured_endpoint_and_shutdown_stays_bounded() {
+    // A socket standing in for the collector: enough to see the exporter open an HTTP/2
+    // (gRPC) connection to it when shutdown flushes the queued spans.
+    let collector = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", collector.local_addr().unwrap());
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = loopback(free_port());
+    let mut vars = dev_vars(addr, tmp.path());
+    vars.push(("GALAXY_OTEL_EXPORTER", "otlp".to_owned()));
+    vars.push(("GALAXY_OTEL_ENDPOINT", endpoint));
+    vars.push(("GALAXY_SHUTDOWN_TIMEOUT", "3s".to_owned()));
+    let mut server = Server::start(&["dev"], &vars);
+    wait_ready(addr, Duration::from_secs(60)).await;
+    assert_eq!(http_get(addr, "/healthz").await.unwrap().status, 200);
+    let started = Instant::now();
+    server.signal("TERM");
+
+    let (mut stream, _) = tokio::time::timeout(Duration::from_secs(10), collector.accept())
+        .await
+        .expect("the exporter connects to GALAXY_OTEL_ENDPOINT")
+        .unwrap();
+    let mut preface = [0u8; 24];
+    tokio::io::AsyncReadExt::read_exact(&mut stream, &mut preface)
+        .await
+        .unwrap();
+    assert_eq!(&preface, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    // The fake collector never answers: shutdown must still end within its bound.
+    let status = server.wait(Duration::from_secs(30)).await;
+    assert_eq!(status.code(), Some(0), "{}", server.stderr());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_waiting_for_the_database_stops_start_up() {
+    let vars = [
+        (
+            "GALAXY_DATABASE_URL",
+            "postgres://galaxy@127.0.0.1:1/galaxy".to_owned(),
+        ),
+        ("GALAXY_DATABASE_CONNECT_ATTEMPTS", "100".to_owned()),
+    ];
+    let mut server = Server::start(&["serve"], &vars);
+    eventually(Duration::from_secs(30), "a connection attempt", || {
+        let tried = server.stdout().contains("Postgres is not reachable yet");
+        async move { tried.then_some(()) }
+    })
+    .await;
+    server.signal("TERM");
+    let status = server.wait(Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(0), "{}", server.stderr());
+    assert!(server.stderr().contains("stopped during start-up"));
+}
