@@ -4,6 +4,7 @@
 #
 # Set-up it does on its own:
 # - falls back to `cargo test` when cargo-nextest is missing;
+# - installs protoc (protobuf-compiler) with apt when root and it is missing;
 # - when the Postgres adapter is present and DATABASE_URL is unset, starts a throwaway
 #   Postgres from the machine's binaries (installing them with apt when root) and tears it
 #   down afterwards (scripts/postgres.sh).
@@ -11,6 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf '==> %s\n' "$*" >&2; }
+
+# shellcheck source=scripts/setup.sh
+. scripts/setup.sh
+ensure_protoc
 
 if [ -d galaxy-adapters/postgres ]; then
     # shellcheck source=scripts/postgres.sh

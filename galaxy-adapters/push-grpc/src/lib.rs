@@ -1,0 +1,20 @@
+#![doc = include_str!("../README.md")]
+
+mod client;
+mod convert;
+mod server;
+
+pub use client::{
+    Disconnect, HandlerFn, PushClient, PushClientConfig, PushClientError, PushHandler,
+};
+pub use convert::InvalidEvent;
+pub use server::{INTERNAL_TOKEN_HEADER, PushGrpcServer, ServeError};
+
+/// The generated protobuf messages and gRPC stubs of `galaxy.push.v1`
+/// (`proto/galaxy/push/v1/push.proto`): [`pb::PushEvent`],
+/// [`pb::GatewaySubscribeRequest`], the raw client [`pb::push_client::PushClient`] and the
+/// server trait [`pb::push_server::Push`].
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod pb {
+    tonic::include_proto!("galaxy.push.v1");
+}

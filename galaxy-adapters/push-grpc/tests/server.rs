@@ -1,0 +1,202 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The gRPC server over a real socket: live events and replay, replacement, the internal
+//! token, bad input, slow gateways and shutdown.
+
+mod common;
+
+use common::*;
+use galaxy_core::domain::UserId;
+use galaxy_core::domain::push::PushEvent;
+use galaxy_push_grpc::pb;
+use serde_json::json;
+use tonic::Code;
+use tonic::transport::Endpoint;
+use uuid::Uuid;
+
+fn publish(service: &galaxy_core::service::push::PushService, n: u64) -> PushEvent {
+    let user = UserId::from_uuid(Uuid::from_u128(u128::from(n) + 1));
+    (*service.publish_event(vec![user], "test.event", json!({ "n": n }))).clone()
+}
+
+#[tokio::test]
+async fn streams_live_events_and_replays_from_a_cursor() {
+    let service = push_service(64);
+    let server = TestServer::start(service.clone()).await;
+    let mut client = raw_client(server.addr).await;
+    let mut live = client
+        .subscribe_push(request("gw-live", "", Some(TOKEN)))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let published: Vec<_> = (0..3).map(|n| publish(&service, n)).collect();
+    for expected in &published {
+        let wire = within(live.message()).await.unwrap().unwrap();
+        assert_eq!(wire, pb::PushEvent::from(expected));
+        // The wire carries microseconds.
+        let micros = expected.occurred_at.timestamp_micros();
+        let expected = PushEvent {
+            occurred_at: chrono::DateTime::from_timestamp_micros(micros).unwrap(),
+            ..expected.clone()
+        };
+        assert_eq!(PushEvent::try_from(wire).unwrap(), expected);
+    }
+
+    let cursor = published[0].cursor.to_string();
+    let mut replay = client
+        .subscribe_push(request("gw-replay", &cursor, Some(TOKEN)))
+        .await
+        .unwrap()
+        .into_inner();
+    let later = publish(&service, 3);
+    for expected in published[1..].iter().chain([&later]) {
+        let wire = within(replay.message()).await.unwrap().unwrap();
+        assert_eq!(wire.event_id, expected.event_id.to_string());
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_subscription_with_the_same_id_aborts_the_first() {
+    let service = push_service(64);
+    let server = TestServer::start(service.clone()).await;
+    let mut client = raw_client(server.addr).await;
+    let mut first = client
+        .subscribe_push(request("gw-1", "", Some(TOKEN)))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut second = client
+        .subscribe_push(request("gw-1", "", Some(TOKEN)))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let status = within(first.message()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Aborted, "{status:?}");
+    let event = publish(&service, 0);
+    let wire = within(second.message()).await.unwrap().unwrap();
+    assert_eq!(wire.event_id, event.event_id.to_string());
+    assert_eq!(service.subscriber_count(), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_token_is_unauthenticated() {
+    let service = push_service(64);
+    let server = TestServer::start(service.clone()).await;
+    let mut client = raw_client(server.addr).await;
+    for token in [
+        None,
+        Some("wrong"),
+        Some(""),
+        Some("internal-secret-token "),
+    ] {
+        let status = client
+            .subscribe_push(request("gw-1", "", token))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "token {token:?}");
+    }
+    assert_eq!(service.subscriber_count(), 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_malformed_cursor_or_gateway_id_is_an_invalid_argument() {
+    let service = push_service(64);
+    let server = TestServer::start(service.clone()).await;
+    let mut client = raw_client(server.addr).await;
+    let long_id = "g".repeat(129);
+    for (gateway, cursor) in [
+        ("gw-1", "garbage"),
+        ("gw-1", "v1.xyz.1"),
+        ("gw-1", "v2.1.1"),
+        ("", ""),
+        ("gw 1", ""),
+        (long_id.as_str(), ""),
+    ] {
+        let status = client
+            .subscribe_push(request(gateway, cursor, Some(TOKEN)))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{gateway:?} {cursor:?}"
+        );
+        assert!(!status.message().is_empty());
+    }
+    assert_eq!(service.subscriber_count(), 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_gateway_that_stops_reading_is_dropped_at_its_bound() {
+    const BUFFER: usize = 16;
+    const EVENTS: u64 = 2_000;
+    let service = push_service(BUFFER);
+    let server = TestServer::start(service.clone()).await;
+    // A small HTTP/2 window, so the client's library does not absorb megabytes for us.
+    let endpoint = Endpoint::from_shared(server.url())
+        .unwrap()
+        .initial_stream_window_size(65_535)
+        .initial_connection_window_size(65_535);
+    let mut client = raw_client_with(endpoint).await;
+    let mut slow = client
+        .subscribe_push(request("gw-slow", "", Some(TOKEN)))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // About 1 KiB per event; the gateway reads nothing while they are published.
+    let filler = "x".repeat(1024);
+    let mut max_queued = 0;
+    for n in 0..EVENTS {
+        service.publish_event(vec![], "test.bulk", json!({ "n": n, "filler": filler }));
+        max_queued = max_queued.max(service.queued());
+        assert!(service.queued() <= BUFFER, "queued {}", service.queued());
+        if n % 64 == 0 {
+            // Let the server write what flow control allows.
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+    assert_eq!(max_queued, BUFFER, "the queue filled before the drop");
+    eventually(|| service.subscriber_count() == 0).await;
+    assert_eq!((service.lagged_total(), service.queued()), (1, 0));
+
+    // What was already in flight arrives in order, then the stream ends.
+    let mut received = 0u64;
+    let status = loop {
+        match within(slow.message()).await {
+            Ok(Some(event)) => {
+                let payload: serde_json::Value = serde_json::from_str(&event.payload_json).unwrap();
+                assert_eq!(payload["n"], received);
+                received += 1;
+            }
+            Ok(None) => panic!("stream closed without a status"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(received > 0 && received < EVENTS, "received {received}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_ends_open_streams_with_unavailable() {
+    let service = push_service(64);
+    let server = TestServer::start(service.clone()).await;
+    let mut client = raw_client(server.addr).await;
+    let mut stream = client
+        .subscribe_push(request("gw-1", "", Some(TOKEN)))
+        .await
+        .unwrap()
+        .into_inner();
+    let stopping = tokio::spawn(server.stop());
+    let status = within(stream.message()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    within(stopping).await.unwrap();
+    eventually(|| service.subscriber_count() == 0).await;
+}

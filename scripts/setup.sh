@@ -1,0 +1,24 @@
+# Sourced by scripts/test.sh and .ci/run: installs build tools a fresh Debian machine lacks
+# (as root, with apt), or says exactly what to install.
+
+apt_install() {
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing $* (apt-get)"
+        if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1; then
+            apt-get update -qq >/dev/null 2>&1 || true
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+        fi
+    else
+        return 1
+    fi
+}
+
+ensure_protoc() {
+    if [ -n "${PROTOC:-}" ] || command -v protoc >/dev/null 2>&1; then
+        return 0
+    fi
+    apt_install protobuf-compiler || {
+        echo "protoc (the Protocol Buffers compiler) is needed to build galaxy-push-grpc: install it (Debian: sudo apt-get install protobuf-compiler) or set PROTOC to its path." >&2
+        return 1
+    }
+}
