@@ -221,23 +221,44 @@ async fn a_lost_connection_is_retryable_and_the_pool_recovers() {
         })
     };
     wait_for("the worker to run", || oks.load(Ordering::SeqCst) >= 3).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let cluster = Arc::new(cluster);
-    let stopper = Arc::clone(&cluster);
-    tokio::task::spawn_blocking(move || stopper.pg_ctl_stop("fast"))
+    // Kill exactly the backend of the in-flight call while it waits on the lock. (Stopping
+    // the whole server races: the blocker's backend may die first, releasing the lock, and
+    // the waiting update may commit before its own backend is told to stop.)
+    let waiting = loop {
+        let pid: Option<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity \
+             WHERE wait_event_type = 'Lock' AND datname = current_database() LIMIT 1",
+        )
+        .fetch_optional(&mut *blocker)
+        .await
+        .unwrap();
+        match pid {
+            Some(pid) => break pid,
+            None => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(waiting)
+        .execute(&mut *blocker)
         .await
         .unwrap();
     let lost = in_flight
         .await
         .unwrap()
-        .expect_err("the server went away mid-call");
+        .expect_err("the connection went away mid-call");
     eprintln!("the in-flight call failed with: {lost}");
     assert!(
         lost.is_retryable(),
         "mid-operation loss must be retryable: {lost:?}"
     );
     drop(blocker);
+
+    let cluster = Arc::new(cluster);
+    let stopper = Arc::clone(&cluster);
+    tokio::task::spawn_blocking(move || stopper.pg_ctl_stop("fast"))
+        .await
+        .unwrap();
     wait_for("errors while the server is down", || {
         retryable.load(Ordering::SeqCst) >= 3
     })
