@@ -7,7 +7,9 @@
 # - installs protoc (protobuf-compiler) with apt when root and it is missing;
 # - when the Postgres adapter is present and DATABASE_URL is unset, starts a throwaway
 #   Postgres from the machine's binaries (installing them with apt when root) and tears it
-#   down afterwards (scripts/postgres.sh).
+#   down afterwards (scripts/postgres.sh);
+# - makes sure a Docker daemon answers (installing docker.io and starting dockerd when
+#   root) and builds the reference engine image (scripts/docker.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +24,11 @@ if [ -d galaxy-adapters/postgres ]; then
     . scripts/postgres.sh
     ensure_postgres
 fi
+
+# shellcheck source=scripts/docker.sh
+. scripts/docker.sh
+ensure_docker
+ensure_engine_image
 
 if cargo nextest --version >/dev/null 2>&1; then
     say "cargo nextest run --workspace --all-targets"

@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+mod engine_image;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -32,6 +34,9 @@ enum Command {
     /// Administer accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Engine tooling (needs Docker, not the database).
+    #[command(subcommand)]
+    Engine(engine_image::EngineCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,11 +62,16 @@ impl SessionRevoker for NoRevocation {
 }
 
 async fn run(cli: Cli) -> Result<String, String> {
+    if let Command::Engine(command) = cli.command {
+        // Docker, not the database.
+        return engine_image::run(command).await;
+    }
     let url = cli
         .database_url
         .ok_or("GALAXY_DATABASE_URL (or --database-url) must be set")?;
     let options = ConnectOptions::default();
     match cli.command {
+        Command::Engine(command) => engine_image::run(command).await,
         Command::Migrate => {
             let pool = connect(&url, &options).await.map_err(|e| e.to_string())?;
             migrate(&pool).await.map_err(|e| e.to_string())?;

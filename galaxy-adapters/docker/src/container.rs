@@ -1,0 +1,295 @@
+//! Pure translations between the port's types and Docker's: the create body of a game's
+//! container, and what an inspect answer means for the platform.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HealthStatusEnum, HostConfig,
+    Mount, MountType, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
+use galaxy_core::domain::health::ContainerHealth;
+use galaxy_core::ports::{ContainerInfo, ContainerSpec};
+
+use crate::config::{Addressing, DATA_MOUNT, DockerConfig, ENGINE_PORT};
+
+/// The name of a game's data volume: `{container name}-data`.
+pub fn volume_name(container_name: &str) -> String {
+    format!("{container_name}-data")
+}
+
+/// Docker's key of the engine's port.
+pub(crate) fn port_key() -> String {
+    format!("{ENGINE_PORT}/tcp")
+}
+
+/// Where a container's engine is reached: by its name on the network, or on the
+/// published loopback port.
+pub(crate) fn endpoint(addressing: &Addressing, name: &str, host_port: Option<u16>) -> String {
+    match (addressing, host_port) {
+        (Addressing::LoopbackPort, Some(port)) => format!("http://127.0.0.1:{port}"),
+        _ => format!("http://{name}:{ENGINE_PORT}"),
+    }
+}
+
+/// The create body of a game's container. `host_port` is the published port in
+/// [`Addressing::LoopbackPort`] mode.
+pub(crate) fn create_body(
+    spec: &ContainerSpec,
+    config: &DockerConfig,
+    host_port: Option<u16>,
+) -> ContainerCreateBody {
+    let mut env = spec.env.clone();
+    // Inserted last, so a spec cannot move the engine off its port or its volume.
+    env.insert(
+        "GALAXY_ENGINE_ADDR".into(),
+        format!("0.0.0.0:{ENGINE_PORT}"),
+    );
+    env.insert("GALAXY_ENGINE_DATA_DIR".into(), DATA_MOUNT.into());
+    let restart_policy = if config.max_restarts == 0 {
+        RestartPolicy {
+            name: Some(RestartPolicyNameEnum::NO),
+            maximum_retry_count: None,
+        }
+    } else {
+        RestartPolicy {
+            name: Some(RestartPolicyNameEnum::ON_FAILURE),
+            maximum_retry_count: Some(i64::from(config.max_restarts)),
+        }
+    };
+    let mut host_config = HostConfig {
+        mounts: Some(vec![Mount {
+            target: Some(DATA_MOUNT.into()),
+            source: Some(volume_name(&spec.name)),
+            typ: Some(MountType::VOLUME),
+            ..Default::default()
+        }]),
+        restart_policy: Some(restart_policy),
+        memory: spec
+            .memory_bytes
+            .and_then(|bytes| i64::try_from(bytes).ok()),
+        nano_cpus: spec.cpus.map(nano_cpus),
+        // An engine needs no privilege: it listens on a high port and writes its volume.
+        cap_drop: Some(vec!["ALL".into()]),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        ..Default::default()
+    };
+    let mut networking_config = None;
+    match (&config.addressing, host_port) {
+        (Addressing::LoopbackPort, Some(port)) => {
+            host_config.port_bindings = Some(HashMap::from([(
+                port_key(),
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(port.to_string()),
+                }]),
+            )]));
+        }
+        (Addressing::Network(network), _) => {
+            host_config.network_mode = Some(network.clone());
+            networking_config = Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    network.clone(),
+                    EndpointSettings {
+                        aliases: Some(vec![spec.name.clone()]),
+                        ..Default::default()
+                    },
+                )])),
+            });
+        }
+        (Addressing::LoopbackPort, None) => {}
+    }
+    ContainerCreateBody {
+        image: Some(spec.engine.clone()),
+        env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        labels: Some(spec.labels.clone().into_iter().collect()),
+        exposed_ports: Some(vec![port_key()]),
+        host_config: Some(host_config),
+        networking_config,
+        ..Default::default()
+    }
+}
+
+/// Docker's `NanoCpus` for a limit in cores; a limit that is not a positive number is
+/// no limit.
+fn nano_cpus(cores: f64) -> i64 {
+    if cores.is_finite() && cores > 0.0 {
+        // Saturating float-to-int conversion: absurd limits clamp instead of wrapping.
+        (cores * 1e9).round() as i64
+    } else {
+        0
+    }
+}
+
+/// The platform's view of an inspect answer.
+pub(crate) fn info(fallback_id: &str, inspected: &ContainerInspectResponse) -> ContainerInfo {
+    let state = inspected.state.as_ref();
+    ContainerInfo {
+        container_id: inspected
+            .id
+            .clone()
+            .unwrap_or_else(|| fallback_id.to_owned()),
+        state: state
+            .and_then(|s| s.status)
+            .map(|status| status.to_string())
+            .unwrap_or_default(),
+        restart_count: inspected
+            .restart_count
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0),
+        health: state
+            .and_then(|s| s.health.as_ref())
+            .and_then(|h| h.status)
+            .and_then(health),
+        labels: labels(inspected),
+    }
+}
+
+/// The container's labels, sorted.
+pub(crate) fn labels(inspected: &ContainerInspectResponse) -> BTreeMap<String, String> {
+    inspected
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
+}
+
+/// The host port the engine's port is published on, from the container's configuration
+/// (fixed at create, so it is there before start and across restarts).
+pub(crate) fn host_port(inspected: &ContainerInspectResponse) -> Option<u16> {
+    inspected
+        .host_config
+        .as_ref()?
+        .port_bindings
+        .as_ref()?
+        .get(&port_key())?
+        .as_ref()?
+        .iter()
+        .find_map(|binding| binding.host_port.as_deref()?.parse().ok())
+}
+
+fn health(status: HealthStatusEnum) -> Option<ContainerHealth> {
+    match status {
+        HealthStatusEnum::STARTING => Some(ContainerHealth::Starting),
+        HealthStatusEnum::HEALTHY => Some(ContainerHealth::Healthy),
+        HealthStatusEnum::UNHEALTHY => Some(ContainerHealth::Unhealthy),
+        HealthStatusEnum::NONE | HealthStatusEnum::EMPTY => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use bollard::models::{ContainerConfig, ContainerState, ContainerStateStatusEnum, Health};
+    use galaxy_core::domain::GameId;
+
+    use super::*;
+
+    fn spec() -> ContainerSpec {
+        ContainerSpec {
+            name: "galaxy-game-x".into(),
+            game_id: GameId::from_uuid(Default::default()),
+            engine: "galaxy-engine:0.1".into(),
+            labels: BTreeMap::from([("galaxy.backend".into(), "1".into())]),
+            env: BTreeMap::from([
+                ("GALAXY_ENGINE_ADDR".into(), "0.0.0.0:1".into()),
+                ("RULES".into(), "classic".into()),
+            ]),
+            memory_bytes: Some(128 << 20),
+            cpus: Some(0.5),
+        }
+    }
+
+    #[test]
+    fn a_loopback_container_publishes_its_port_on_127_0_0_1_with_volume_and_limits() {
+        let body = create_body(&spec(), &DockerConfig::default(), Some(40123));
+        let env = body.env.unwrap();
+        assert!(env.contains(&"GALAXY_ENGINE_ADDR=0.0.0.0:8080".to_owned()));
+        assert!(env.contains(&"GALAXY_ENGINE_DATA_DIR=/data".to_owned()));
+        assert!(env.contains(&"RULES=classic".to_owned()));
+        assert_eq!(env.len(), 3);
+        let host = body.host_config.unwrap();
+        assert_eq!(host.memory, Some(128 << 20));
+        assert_eq!(host.nano_cpus, Some(500_000_000));
+        let mount = &host.mounts.unwrap()[0];
+        assert_eq!(mount.source.as_deref(), Some("galaxy-game-x-data"));
+        assert_eq!(mount.target.as_deref(), Some("/data"));
+        let policy = host.restart_policy.unwrap();
+        assert_eq!(policy.name, Some(RestartPolicyNameEnum::ON_FAILURE));
+        assert_eq!(policy.maximum_retry_count, Some(5));
+        let binding = &host.port_bindings.unwrap()["8080/tcp"].clone().unwrap()[0];
+        assert_eq!(binding.host_ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(binding.host_port.as_deref(), Some("40123"));
+        assert_eq!(host.network_mode, None);
+    }
+
+    #[test]
+    fn a_network_container_joins_the_network_under_its_name_and_publishes_nothing() {
+        let config = DockerConfig {
+            addressing: Addressing::Network("galaxy".into()),
+            max_restarts: 0,
+            ..DockerConfig::default()
+        };
+        let body = create_body(&spec(), &config, None);
+        let host = body.host_config.unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("galaxy"));
+        assert_eq!(host.port_bindings, None);
+        assert_eq!(
+            host.restart_policy.unwrap().name,
+            Some(RestartPolicyNameEnum::NO)
+        );
+        let endpoints = body.networking_config.unwrap().endpoints_config.unwrap();
+        assert_eq!(
+            endpoints["galaxy"].aliases,
+            Some(vec!["galaxy-game-x".to_owned()])
+        );
+        assert_eq!(
+            endpoint(&config.addressing, "galaxy-game-x", None),
+            "http://galaxy-game-x:8080"
+        );
+    }
+
+    #[test]
+    fn nonsense_cpu_limits_are_no_limit() {
+        assert_eq!(nano_cpus(f64::NAN), 0);
+        assert_eq!(nano_cpus(-1.0), 0);
+        assert_eq!(nano_cpus(2.0), 2_000_000_000);
+    }
+
+    #[test]
+    fn inspect_answers_map_state_restarts_health_labels_and_port() {
+        let inspected = ContainerInspectResponse {
+            id: Some("abc".into()),
+            restart_count: Some(2),
+            state: Some(ContainerState {
+                status: Some(ContainerStateStatusEnum::RESTARTING),
+                health: Some(Health {
+                    status: Some(HealthStatusEnum::UNHEALTHY),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            config: Some(ContainerConfig {
+                labels: Some(HashMap::from([("galaxy.backend".into(), "1".into())])),
+                ..Default::default()
+            }),
+            host_config: create_body(&spec(), &DockerConfig::default(), Some(40999)).host_config,
+            ..Default::default()
+        };
+        let info = info("fallback", &inspected);
+        assert_eq!(info.container_id, "abc");
+        assert_eq!(info.state, "restarting");
+        assert_eq!(info.restart_count, 2);
+        assert_eq!(info.health, Some(ContainerHealth::Unhealthy));
+        assert_eq!(info.labels["galaxy.backend"], "1");
+        assert_eq!(host_port(&inspected), Some(40999));
+        let bare = super::info("fallback", &ContainerInspectResponse::default());
+        assert_eq!(
+            (bare.container_id.as_str(), bare.restart_count),
+            ("fallback", 0)
+        );
+        assert_eq!(bare.health, None);
+    }
+}

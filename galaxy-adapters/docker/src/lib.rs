@@ -1,0 +1,342 @@
+#![doc = include_str!("../README.md")]
+
+mod config;
+mod container;
+mod error;
+mod events;
+pub mod image;
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, TcpListener};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::errors::Error as BollardError;
+use bollard::models::{NetworkCreateRequest, VolumeCreateRequest};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use bollard::{API_DEFAULT_VERSION, Docker};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use galaxy_core::ports::{
+    ContainerError, ContainerEvent, ContainerInfo, ContainerRuntime, ContainerSpec,
+    CreatedContainer,
+};
+
+pub use config::{Addressing, DATA_MOUNT, DockerConfig, ENGINE_PORT};
+pub use container::volume_name;
+pub use error::ConnectError;
+pub use events::{BACKEND_LABEL, GAME_LABEL};
+
+/// The daemon's socket when `DOCKER_HOST` names none.
+pub const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
+
+/// How long a Docker call may take to answer (a stop adds its grace).
+const CLIENT_TIMEOUT_SECS: u64 = 120;
+
+/// The `ContainerRuntime` port on a Docker daemon; cheap to clone (clones share the
+/// connection).
+#[derive(Debug, Clone)]
+pub struct DockerRuntime {
+    docker: Docker,
+    config: DockerConfig,
+}
+
+impl DockerRuntime {
+    /// Connects to the local daemon (the `unix://` socket of `DOCKER_HOST`, else
+    /// `/var/run/docker.sock`, as `Docker::connect_with_local_defaults` does), agrees on an
+    /// API version, and in [`Addressing::Network`] mode makes sure the network exists.
+    pub async fn connect(config: DockerConfig) -> Result<Self, ConnectError> {
+        let socket = std::env::var("DOCKER_HOST")
+            .ok()
+            .filter(|host| host.starts_with("unix://"))
+            .unwrap_or_else(|| DEFAULT_SOCKET.to_owned());
+        Self::connect_socket(&socket, config).await
+    }
+
+    /// [`connect`](Self::connect) through the given socket (`/path` or `unix:///path`).
+    pub async fn connect_socket(socket: &str, config: DockerConfig) -> Result<Self, ConnectError> {
+        let docker = Docker::connect_with_unix(socket, CLIENT_TIMEOUT_SECS, API_DEFAULT_VERSION)
+            .map_err(|e| match e {
+                BollardError::SocketNotFoundError(path) => ConnectError::SocketMissing(path),
+                other => ConnectError::Unreachable(other),
+            })?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(ConnectError::Unreachable)?;
+        Self::with_client(docker, config).await
+    }
+
+    /// Uses an already connected client (e.g. over another transport).
+    pub async fn with_client(docker: Docker, config: DockerConfig) -> Result<Self, ConnectError> {
+        if let Addressing::Network(name) = &config.addressing {
+            ensure_network(&docker, name).await?;
+        }
+        Ok(Self { docker, config })
+    }
+
+    /// The bollard client, for what the port does not cover (image builds, tests).
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &DockerConfig {
+        &self.config
+    }
+
+    /// Where an existing container's engine answers, read back from Docker: the published
+    /// loopback port, or the container's name on the network.
+    pub async fn engine_endpoint(&self, container_id: &str) -> Result<String, ContainerError> {
+        let inspected = self
+            .docker
+            .inspect_container(container_id, None)
+            .await
+            .map_err(|e| error::map(&format!("container {container_id}"), e))?;
+        let name = inspected
+            .name
+            .as_deref()
+            .unwrap_or(container_id)
+            .trim_start_matches('/');
+        Ok(container::endpoint(
+            &self.config.addressing,
+            name,
+            container::host_port(&inspected),
+        ))
+    }
+
+    async fn pull(&self, image: &str) -> Result<(), ContainerError> {
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(image)
+            .build();
+        let mut progress = self.docker.create_image(Some(options), None, None);
+        while let Some(step) = progress.next().await {
+            let step = step.map_err(|e| error::map(&format!("image {image}"), e))?;
+            if let Some(detail) = step.error_detail {
+                return Err(ContainerError::Failed(format!(
+                    "pulling {image} failed: {}",
+                    detail.message.unwrap_or_default()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The answer to a create whose name is taken: the existing container when it is the
+    /// same game on the same image (a retried create), an error otherwise.
+    async fn existing(&self, spec: &ContainerSpec) -> Result<CreatedContainer, ContainerError> {
+        let what = format!("container {}", spec.name);
+        let inspected = self
+            .docker
+            .inspect_container(&spec.name, None)
+            .await
+            .map_err(|e| error::map(&what, e))?;
+        let labels = container::labels(&inspected);
+        let image = inspected.config.as_ref().and_then(|c| c.image.as_deref());
+        let same = labels.get(GAME_LABEL) == spec.labels.get(GAME_LABEL)
+            && image == Some(spec.engine.as_str());
+        if !same {
+            return Err(ContainerError::Failed(format!(
+                "{what} already exists for another game or image; remove it first"
+            )));
+        }
+        Ok(CreatedContainer {
+            container_id: inspected.id.clone().unwrap_or_else(|| spec.name.clone()),
+            engine_endpoint: container::endpoint(
+                &self.config.addressing,
+                &spec.name,
+                container::host_port(&inspected),
+            ),
+        })
+    }
+
+    async fn create_volume(&self, spec: &ContainerSpec) -> Result<(), ContainerError> {
+        let name = volume_name(&spec.name);
+        // Creating an existing named volume is a no-op in Docker: a re-created game keeps
+        // its data.
+        let request = VolumeCreateRequest {
+            name: Some(name.clone()),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        self.docker
+            .create_volume(request)
+            .await
+            .map(drop)
+            .map_err(|e| error::map(&format!("volume {name}"), e))
+    }
+}
+
+#[async_trait]
+impl ContainerRuntime for DockerRuntime {
+    /// Inspects the image; when missing, pulls it if configured, else says how to build it.
+    async fn ensure_image(&self, engine: &str) -> Result<(), ContainerError> {
+        match self.docker.inspect_image(engine).await {
+            Ok(_) => Ok(()),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) if self.config.pull_missing_images => self.pull(engine).await,
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Err(ContainerError::NotFound(format!(
+                "engine image {engine} (build it with `galaxy-cli engine image --tag {engine}`, \
+                 or enable registry pulls)"
+            ))),
+            Err(e) => Err(error::map(&format!("image {engine}"), e)),
+        }
+    }
+
+    /// Creates `spec.name` with its labels, its data volume `{name}-data` on `/data`, the
+    /// restart policy, the limits and the configured addressing. In loopback mode the
+    /// host port is picked now, so the endpoint is final.
+    async fn create(&self, spec: &ContainerSpec) -> Result<CreatedContainer, ContainerError> {
+        self.create_volume(spec).await?;
+        let host_port = match self.config.addressing {
+            Addressing::LoopbackPort => Some(free_loopback_port()?),
+            Addressing::Network(_) => None,
+        };
+        let body = container::create_body(spec, &self.config, host_port);
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&spec.name)
+            .build();
+        match self.docker.create_container(Some(options), body).await {
+            Ok(created) => Ok(CreatedContainer {
+                container_id: created.id,
+                engine_endpoint: container::endpoint(
+                    &self.config.addressing,
+                    &spec.name,
+                    host_port,
+                ),
+            }),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 409, ..
+            }) => self.existing(spec).await,
+            Err(e) => Err(error::map(&format!("container {}", spec.name), e)),
+        }
+    }
+
+    /// Starts it; a no-op when it runs.
+    async fn start(&self, container_id: &str) -> Result<(), ContainerError> {
+        self.docker
+            .start_container(container_id, None)
+            .await
+            .map_err(|e| error::map(&format!("container {container_id}"), e))
+    }
+
+    /// `docker stop -t grace` (SIGTERM, SIGKILL after the grace); a no-op when stopped.
+    /// A stop keeps Docker from restarting it until the next start.
+    async fn stop(&self, container_id: &str, grace: Duration) -> Result<(), ContainerError> {
+        let seconds = i32::try_from(grace.as_secs_f64().ceil() as u64).unwrap_or(i32::MAX);
+        let options = StopContainerOptionsBuilder::default().t(seconds).build();
+        // The call lasts up to the grace: give the client that much more patience.
+        let docker = self
+            .docker
+            .clone()
+            .with_timeout(grace + self.docker.timeout());
+        docker
+            .stop_container(container_id, Some(options))
+            .await
+            .map_err(|e| error::map(&format!("container {container_id}"), e))
+    }
+
+    /// `docker rm -f`: removes it even if it runs; its data volume stays.
+    async fn remove(&self, container_id: &str) -> Result<(), ContainerError> {
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(false)
+            .build();
+        self.docker
+            .remove_container(container_id, Some(options))
+            .await
+            .map_err(|e| error::map(&format!("container {container_id}"), e))
+    }
+
+    async fn inspect(&self, container_id: &str) -> Result<ContainerInfo, ContainerError> {
+        let inspected = self
+            .docker
+            .inspect_container(container_id, None)
+            .await
+            .map_err(|e| error::map(&format!("container {container_id}"), e))?;
+        Ok(container::info(container_id, &inspected))
+    }
+
+    /// Every container (running or not) with the label, each inspected for its restart
+    /// count and health; one removed in between is left out.
+    async fn list_by_label(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<ContainerInfo>, ContainerError> {
+        let filters = HashMap::from([("label", vec![format!("{key}={value}")])]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let summaries = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| error::map("the container list", e))?;
+        let mut found = Vec::with_capacity(summaries.len());
+        for id in summaries.into_iter().filter_map(|summary| summary.id) {
+            match self.inspect(&id).await {
+                Ok(info) => found.push(info),
+                Err(ContainerError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(found)
+    }
+
+    /// Docker's events for containers labelled `galaxy.backend=1`, actions verbatim.
+    async fn events(
+        &self,
+    ) -> Result<BoxStream<'static, Result<ContainerEvent, ContainerError>>, ContainerError> {
+        Ok(events::stream(&self.docker))
+    }
+}
+
+/// A free port on the host's 127.0.0.1 (the server runs on the Docker host in loopback
+/// mode). Free when picked, not reserved: a start that finds it taken fails with Docker's
+/// reason and the job is retried with a new container.
+fn free_loopback_port() -> Result<u16, ContainerError> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .map_err(|e| ContainerError::Failed(format!("no free loopback port: {e}")))
+}
+
+/// Makes the user-defined bridge network `name` unless it exists.
+async fn ensure_network(docker: &Docker, name: &str) -> Result<(), ConnectError> {
+    let failed = |source| ConnectError::Network {
+        name: name.to_owned(),
+        source,
+    };
+    match docker.inspect_network(name, None).await {
+        Ok(_) => return Ok(()),
+        Err(BollardError::DockerResponseServerError {
+            status_code: 404, ..
+        }) => {}
+        Err(e) => return Err(failed(e)),
+    }
+    let request = NetworkCreateRequest {
+        name: name.to_owned(),
+        driver: Some("bridge".into()),
+        labels: Some(HashMap::from([(
+            BACKEND_LABEL.0.to_owned(),
+            BACKEND_LABEL.1.to_owned(),
+        )])),
+        ..Default::default()
+    };
+    match docker.create_network(request).await {
+        Ok(_) => Ok(()),
+        // Made by another replica meanwhile.
+        Err(BollardError::DockerResponseServerError {
+            status_code: 409, ..
+        }) => Ok(()),
+        Err(e) => Err(failed(e)),
+    }
+}

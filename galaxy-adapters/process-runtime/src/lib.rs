@@ -1,0 +1,389 @@
+#![doc = include_str!("../README.md")]
+
+mod command;
+mod config;
+mod supervisor;
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::{self, BoxStream, StreamExt};
+use galaxy_core::ports::{
+    ContainerError, ContainerEvent, ContainerInfo, ContainerRuntime, ContainerSpec,
+    CreatedContainer,
+};
+use tokio::sync::broadcast;
+
+pub use command::{CommandLine, CommandLineError};
+pub use config::{ProcessRuntimeConfig, RestartPolicy};
+use supervisor::{Launch, RunState, Status, Supervisor};
+
+/// The name of the engine's log file inside its data directory.
+pub const LOG_FILE: &str = "engine.log";
+
+/// How many events a slow subscriber may fall behind before it is told it missed some.
+const EVENT_BUFFER: usize = 256;
+
+/// The `ContainerRuntime` port with engines as local child processes; cheap to clone
+/// (clones share the engines).
+#[derive(Debug, Clone)]
+pub struct ProcessRuntime {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: ProcessRuntimeConfig,
+    /// Every created engine by container id (a std mutex: never held across an await).
+    engines: Mutex<HashMap<String, Engine>>,
+    /// Feeds every `events()` stream.
+    events: broadcast::Sender<ContainerEvent>,
+}
+
+/// One created engine ("container").
+#[derive(Debug)]
+struct Engine {
+    spec: ContainerSpec,
+    command: CommandLine,
+    /// Its loopback port, fixed at create so the endpoint holds across restarts.
+    port: u16,
+    data_dir: PathBuf,
+    status: Arc<Status>,
+    /// Present from `start` until `stop` or `remove` takes it.
+    supervisor: Option<Supervisor>,
+}
+
+impl ProcessRuntime {
+    /// A runtime whose engines keep their data under `config.data_root` (created if
+    /// missing).
+    pub fn new(config: ProcessRuntimeConfig) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&config.data_root)?;
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                engines: Mutex::new(HashMap::new()),
+                events,
+            }),
+        })
+    }
+
+    /// The data directory a container of this name uses.
+    pub fn data_dir(&self, container_name: &str) -> PathBuf {
+        self.inner.config.data_root.join(container_name)
+    }
+
+    /// The process id of a container's live engine (`None` when it has none or is
+    /// unknown), for operators and crash tests.
+    pub fn pid(&self, container_id: &str) -> Option<u32> {
+        self.engines().get(container_id)?.status.pid()
+    }
+
+    /// Stops every running engine (each with `grace`), e.g. on server shutdown.
+    pub async fn shutdown(&self, grace: Duration) {
+        let supervisors: Vec<Supervisor> = self
+            .engines()
+            .values_mut()
+            .filter_map(|engine| engine.supervisor.take())
+            .collect();
+        futures::future::join_all(supervisors.into_iter().map(|s| s.stop(grace))).await;
+    }
+
+    fn engines(&self) -> MutexGuard<'_, HashMap<String, Engine>> {
+        self.inner
+            .engines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn info(id: &str, engine: &Engine) -> ContainerInfo {
+        ContainerInfo {
+            container_id: id.to_owned(),
+            state: engine.status.state().as_str().to_owned(),
+            restart_count: engine.status.restarts(),
+            health: None,
+            labels: engine.spec.labels.clone(),
+        }
+    }
+
+    fn launch(&self, id: &str, engine: &Engine) -> Result<Launch, ContainerError> {
+        let program = resolve_program(&engine.command)?;
+        let config = &self.inner.config;
+        let mut env: Vec<(String, String)> = config
+            .inherited_env
+            .iter()
+            .filter_map(|name| std::env::var(name).ok().map(|value| (name.clone(), value)))
+            .collect();
+        env.extend(engine.spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        // Last, so a spec cannot redirect the engine away from its port or directory.
+        env.push((
+            "GALAXY_ENGINE_ADDR".into(),
+            loopback(engine.port).to_string(),
+        ));
+        env.push((
+            "GALAXY_ENGINE_DATA_DIR".into(),
+            engine.data_dir.display().to_string(),
+        ));
+        Ok(Launch {
+            container_id: id.to_owned(),
+            game_id: engine.spec.game_id,
+            program,
+            args: engine.command.args().to_vec(),
+            env,
+            dir: engine.data_dir.clone(),
+            log: engine.data_dir.join(LOG_FILE),
+        })
+    }
+
+    /// Spawns the engine and puts it under a new supervisor (unless it is alive); returns
+    /// the supervisor it replaces.
+    fn spawn_supervised(&self, container_id: &str) -> Result<Option<Supervisor>, ContainerError> {
+        let mut engines = self.engines();
+        let engine = engines
+            .get_mut(container_id)
+            .ok_or_else(|| not_found(container_id))?;
+        let alive = matches!(
+            engine.status.state(),
+            RunState::Running | RunState::Restarting
+        );
+        if engine.supervisor.is_some() && alive {
+            return Ok(None);
+        }
+        let launch = self.launch(container_id, engine)?;
+        let child = launch.spawn().map_err(|e| {
+            failed(format!(
+                "cannot start {container_id} ({}): {e}",
+                launch.program.display()
+            ))
+        })?;
+        Ok(engine.supervisor.replace(Supervisor::start(
+            launch,
+            child,
+            self.inner.config.restart,
+            Arc::clone(&engine.status),
+            self.inner.events.clone(),
+        )))
+    }
+
+    /// A free loopback port that no engine of this runtime holds.
+    fn free_port(engines: &HashMap<String, Engine>) -> Result<u16, ContainerError> {
+        for _ in 0..32 {
+            let port = TcpListener::bind(loopback(0))
+                .and_then(|listener| listener.local_addr())
+                .map_err(|e| failed(format!("no free loopback port: {e}")))?
+                .port();
+            if !engines.values().any(|engine| engine.port == port) {
+                return Ok(port);
+            }
+        }
+        Err(failed("no free loopback port after 32 tries"))
+    }
+}
+
+#[async_trait]
+impl ContainerRuntime for ProcessRuntime {
+    /// Checks that the command line parses and its program is an executable file.
+    async fn ensure_image(&self, engine: &str) -> Result<(), ContainerError> {
+        let command = CommandLine::parse(engine).map_err(|e| failed(e.to_string()))?;
+        resolve_program(&command).map(drop)
+    }
+
+    /// Records the spec, picks the loopback port and makes `<data_root>/<name>`. Creating
+    /// a name that exists returns the existing container when it is the same game and
+    /// engine (a retried create), and is an error otherwise.
+    async fn create(&self, spec: &ContainerSpec) -> Result<CreatedContainer, ContainerError> {
+        let command = CommandLine::parse(&spec.engine).map_err(|e| failed(e.to_string()))?;
+        let data_dir = self.data_dir(valid_name(&spec.name)?);
+        std::fs::create_dir_all(&data_dir).map_err(|e| {
+            failed(format!(
+                "cannot create the data directory {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        if spec.memory_bytes.is_some() || spec.cpus.is_some() {
+            tracing::debug!(container = %spec.name, "the process runtime does not enforce limits");
+        }
+        let mut engines = self.engines();
+        if let Some(existing) = engines.get(&spec.name) {
+            return if existing.spec.game_id == spec.game_id && existing.spec.engine == spec.engine {
+                Ok(created(&spec.name, existing.port))
+            } else {
+                Err(failed(format!(
+                    "container name {} is already in use by another game or engine",
+                    spec.name
+                )))
+            };
+        }
+        let port = Self::free_port(&engines)?;
+        let engine = Engine {
+            spec: spec.clone(),
+            command,
+            port,
+            data_dir,
+            status: Arc::new(Status::new()),
+            supervisor: None,
+        };
+        engines.insert(spec.name.clone(), engine);
+        Ok(created(&spec.name, port))
+    }
+
+    /// Spawns the engine under a supervisor; a no-op while it is running or restarting.
+    async fn start(&self, container_id: &str) -> Result<(), ContainerError> {
+        // A previous supervisor ended on its own (crash past the policy, or exit 0):
+        // reap it.
+        if let Some(previous) = self.spawn_supervised(container_id)? {
+            previous.stop(Duration::ZERO).await;
+        }
+        Ok(())
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`; a no-op when not running.
+    async fn stop(&self, container_id: &str, grace: Duration) -> Result<(), ContainerError> {
+        let supervisor = self
+            .engines()
+            .get_mut(container_id)
+            .ok_or_else(|| not_found(container_id))?
+            .supervisor
+            .take();
+        if let Some(supervisor) = supervisor {
+            supervisor.stop(grace).await;
+        }
+        Ok(())
+    }
+
+    /// Kills the engine if it still runs and forgets the container; its data directory
+    /// stays (data-volume semantics), so a container created again under the same name
+    /// resumes the game.
+    async fn remove(&self, container_id: &str) -> Result<(), ContainerError> {
+        let engine = self
+            .engines()
+            .remove(container_id)
+            .ok_or_else(|| not_found(container_id))?;
+        if let Some(supervisor) = engine.supervisor {
+            supervisor.stop(Duration::ZERO).await;
+        }
+        let _ = self.inner.events.send(ContainerEvent {
+            container_id: container_id.to_owned(),
+            game_id: Some(engine.spec.game_id),
+            action: "destroy".to_owned(),
+        });
+        Ok(())
+    }
+
+    async fn inspect(&self, container_id: &str) -> Result<ContainerInfo, ContainerError> {
+        let engines = self.engines();
+        let engine = engines
+            .get(container_id)
+            .ok_or_else(|| not_found(container_id))?;
+        Ok(Self::info(container_id, engine))
+    }
+
+    async fn list_by_label(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<ContainerInfo>, ContainerError> {
+        let engines = self.engines();
+        let mut found: Vec<ContainerInfo> = engines
+            .iter()
+            .filter(|(_, engine)| engine.spec.labels.get(key).map(String::as_str) == Some(value))
+            .map(|(id, engine)| Self::info(id, engine))
+            .collect();
+        found.sort_by(|a, b| a.container_id.cmp(&b.container_id));
+        Ok(found)
+    }
+
+    /// The supervisor's `start`, `die`, `stop` and `destroy` events from now on. A
+    /// subscriber that falls more than 256 events behind gets one `Err` saying how many it
+    /// missed, then the stream goes on.
+    async fn events(
+        &self,
+    ) -> Result<BoxStream<'static, Result<ContainerEvent, ContainerError>>, ContainerError> {
+        let receiver = self.inner.events.subscribe();
+        let events = stream::unfold(receiver, |mut receiver| async move {
+            match receiver.recv().await {
+                Ok(event) => Some((Ok(event), receiver)),
+                Err(broadcast::error::RecvError::Lagged(missed)) => Some((
+                    Err(failed(format!("missed {missed} container events"))),
+                    receiver,
+                )),
+                Err(broadcast::error::RecvError::Closed) => None,
+            }
+        });
+        Ok(events.boxed())
+    }
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
+
+fn created(name: &str, port: u16) -> CreatedContainer {
+    CreatedContainer {
+        container_id: name.to_owned(),
+        engine_endpoint: format!("http://{}", loopback(port)),
+    }
+}
+
+/// The program file of `command`, checked to be an executable file.
+fn resolve_program(command: &CommandLine) -> Result<PathBuf, ContainerError> {
+    let path_var = std::env::var("PATH").ok();
+    let program = command
+        .resolve_program(path_var.as_deref())
+        .ok_or_else(|| {
+            ContainerError::NotFound(format!(
+                "engine program {:?} (in PATH, from the command line {command})",
+                command.program()
+            ))
+        })?;
+    check_executable(&program)?;
+    Ok(program)
+}
+
+fn check_executable(program: &Path) -> Result<(), ContainerError> {
+    use std::os::unix::fs::PermissionsExt;
+    let metadata = std::fs::metadata(program)
+        .map_err(|_| ContainerError::NotFound(format!("engine program {}", program.display())))?;
+    if !metadata.is_file() {
+        return Err(failed(format!(
+            "engine program {} is not a file",
+            program.display()
+        )));
+    }
+    if metadata.permissions().mode() & 0o111 == 0 {
+        return Err(failed(format!(
+            "engine program {} is not executable (chmod +x it)",
+            program.display()
+        )));
+    }
+    Ok(())
+}
+
+/// A container name usable as one directory name.
+fn valid_name(name: &str) -> Result<&str, ContainerError> {
+    let ok = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if ok {
+        Ok(name)
+    } else {
+        Err(failed(format!(
+            "invalid container name {name:?}: use letters, digits, '-', '_' and '.'"
+        )))
+    }
+}
+
+fn not_found(container_id: &str) -> ContainerError {
+    ContainerError::NotFound(format!("container {container_id}"))
+}
+
+fn failed(reason: impl Into<String>) -> ContainerError {
+    ContainerError::Failed(reason.into())
+}
