@@ -19,7 +19,7 @@ use crate::domain::{GameId, HealthEventId, Timestamp};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "unknown health event kind {0:?} (expected one of probe_failed, probe_recovered, \
-     inspect_unhealthy, container_disappeared)"
+     inspect_unhealthy, container_disappeared, turn_failed)"
 )]
 pub struct UnknownHealthEventKind(
     /// The rejected input, truncated to 64 characters.
@@ -38,15 +38,19 @@ pub enum HealthEventKind {
     InspectUnhealthy,
     /// The Docker events listener or the reconciler found the container gone.
     ContainerDisappeared,
+    /// A turn call failed: the engine timed out, errored, answered garbage or an
+    /// unexpected turn number.
+    TurnFailed,
 }
 
 impl HealthEventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::ProbeFailed,
         Self::ProbeRecovered,
         Self::InspectUnhealthy,
         Self::ContainerDisappeared,
+        Self::TurnFailed,
     ];
 
     /// The stable snake_case name used in storage, JSON and notifications.
@@ -56,6 +60,7 @@ impl HealthEventKind {
             Self::ProbeRecovered => "probe_recovered",
             Self::InspectUnhealthy => "inspect_unhealthy",
             Self::ContainerDisappeared => "container_disappeared",
+            Self::TurnFailed => "turn_failed",
         }
     }
 

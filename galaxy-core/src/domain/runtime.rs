@@ -62,7 +62,8 @@ impl RuntimeStatus {
 
     /// Whether `self -> to` is allowed: the life line `pending -> starting -> running ->
     /// stopping -> stopped -> removed`, `failed` from any live status, a retry from
-    /// `failed` or `stopped` back to `starting`, and `removed` from anywhere but itself
+    /// `failed`, `stopped` or `removed` back to `starting` (a retried start, a vanished
+    /// container started again), and `removed` from anywhere but itself
     /// (the reconciler finds a container gone).
     pub fn allows(self, to: RuntimeStatus) -> bool {
         use RuntimeStatus::*;
@@ -70,7 +71,7 @@ impl RuntimeStatus {
             (Pending, Starting) | (Starting, Running) | (Running, Stopping) => true,
             (Stopping, Stopped) | (Stopped, Removed) => true,
             (Pending | Starting | Running | Stopping, Failed) => true,
-            (Failed | Stopped, Starting) => true,
+            (Failed | Stopped | Removed, Starting) => true,
             (from, Removed) => from != Removed,
             _ => false,
         }
@@ -355,7 +356,10 @@ mod tests {
         assert!(Failed.allows(Starting));
         assert!(Running.allows(Removed));
         assert!(!Removed.allows(Removed));
-        assert!(!Removed.allows(Starting));
+        assert!(
+            Removed.allows(Starting),
+            "a vanished container can be started again"
+        );
         assert!(!Running.allows(Pending));
         for s in RuntimeStatus::ALL {
             assert_eq!(RuntimeStatus::parse(s.as_str()), Some(s));

@@ -13,6 +13,7 @@ pub mod lobby;
 pub mod mail;
 pub mod notification;
 pub mod push;
+pub mod runtime;
 pub mod user;
 
 pub use actor::Actor;

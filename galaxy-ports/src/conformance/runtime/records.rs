@@ -105,7 +105,7 @@ async fn status_cas<S: RuntimeRecordStore>(store: S) {
         "{invalid:?}"
     );
     let invalid = store
-        .update_record_status(id, Removed, Starting, at(6))
+        .update_record_status(id, Removed, Running, at(6))
         .await;
     assert!(
         matches!(invalid, Err(StoreError::InvalidTransition(_))),

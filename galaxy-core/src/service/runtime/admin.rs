@@ -1,0 +1,316 @@
+//! The runtime's use cases for admins: pause, resume, stop, force-next-turn, retry-start,
+//! and reading records and health events. Players' orders and reports are in `player.rs`.
+
+use std::fmt;
+
+use serde_json::json;
+
+use super::shared::Shared;
+use super::turns::play_turn;
+use super::{RuntimeConfig, RuntimeError, RuntimePorts};
+use crate::domain::GameId;
+use crate::domain::game::{Game, GameStatus, GameTrigger};
+use crate::domain::health::HealthEvent;
+use crate::domain::lease::ClaimRequest;
+use crate::domain::notification::NotificationKind;
+use crate::domain::page::{Page, PageRequest};
+use crate::domain::runtime::{JobKind, JobStatus, RuntimeJob, RuntimeRecord, RuntimeStatus};
+use crate::ports::StoreError;
+use crate::service::Actor;
+
+/// How many idempotency keys one retry tries when earlier jobs under the same attempt
+/// number already finished (the lobby walks the same sequence).
+const START_KEY_ATTEMPTS: u32 = 8;
+
+/// The runtime's use cases. Cheap to clone: everything is behind `Arc`s.
+#[derive(Clone)]
+pub struct RuntimeService {
+    /// Ports and configuration.
+    pub(super) shared: Shared,
+}
+
+impl fmt::Debug for RuntimeService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuntimeService")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RuntimeService {
+    /// A service over `ports`, configured by `config`.
+    pub fn new(ports: RuntimePorts, config: RuntimeConfig) -> Self {
+        Self {
+            shared: Shared::new(ports, config),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.shared.config
+    }
+
+    /// `running -> paused` (trigger admin); no turn runs until it resumes.
+    pub async fn pause(&self, actor: Actor, game_id: GameId) -> Result<Game, RuntimeError> {
+        admin_only(&actor)?;
+        let game = self.game(game_id).await?;
+        require(&game, "pause", &[GameStatus::Running])?;
+        let paused = self
+            .change(&game, GameStatus::Paused, actor, "paused by an admin")
+            .await?;
+        self.shared.unschedule(game_id).await;
+        Ok(paused)
+    }
+
+    /// `paused -> running` (trigger admin), only while the runtime is running and healthy;
+    /// turns resume at the schedule's next firing. An engine that never played a turn
+    /// (paused right after start) is initialised first (idempotent by contract).
+    pub async fn resume(&self, actor: Actor, game_id: GameId) -> Result<Game, RuntimeError> {
+        admin_only(&actor)?;
+        let game = self.game(game_id).await?;
+        require(&game, "resume", &[GameStatus::Paused])?;
+        let record = self.runtime_of(game_id).await?;
+        let unhealthy = |reason: &str| RuntimeError::Unhealthy {
+            reason: reason.to_owned(),
+        };
+        if record.status != RuntimeStatus::Running {
+            return Err(unhealthy(&format!("its runtime is {}", record.status)));
+        }
+        if !record.healthy {
+            return Err(unhealthy("its last health verdict was unhealthy"));
+        }
+        let Some(binding) = &record.binding else {
+            return Err(unhealthy("no engine is bound to it"));
+        };
+        if record.current_turn == 0 {
+            let init = self.shared.init_engine(&game, &binding.engine_endpoint);
+            init.await?.map_err(RuntimeError::engine)?;
+        }
+        let resumed = self
+            .change(&game, GameStatus::Running, actor, "resumed by an admin")
+            .await?;
+        let next = self.shared.next_turn_at(&resumed);
+        let records = &self.shared.ports.records;
+        records
+            .set_schedule(game_id, next, false, self.shared.now())
+            .await?;
+        Ok(resumed)
+    }
+
+    /// `running | paused -> cancelled` (trigger admin), then a durable stop job removes
+    /// the container. Players and host are told.
+    pub async fn stop(&self, actor: Actor, game_id: GameId) -> Result<Game, RuntimeError> {
+        admin_only(&actor)?;
+        let game = self.game(game_id).await?;
+        require(&game, "stop", &[GameStatus::Running, GameStatus::Paused])?;
+        let cancelled = self
+            .change(&game, GameStatus::Cancelled, actor, "stopped by an admin")
+            .await?;
+        self.shared.unschedule(game_id).await;
+        let key = format!("stop:{game_id}:{}", GameStatus::Cancelled);
+        self.shared.enqueue(game_id, JobKind::Stop, key).await?;
+        let mut audience = self.shared.players(game_id).await;
+        audience.push(cancelled.host);
+        let payload = json!({
+            "game_id": cancelled.id,
+            "game_name": cancelled.settings.name.as_str(),
+        });
+        let key = format!("game:{game_id}:cancelled");
+        let kind = NotificationKind::GameCancelled;
+        self.shared
+            .notify(kind, key, audience, game_id, payload)
+            .await;
+        Ok(cancelled)
+    }
+
+    /// Runs the next turn now (`expected_turn = current + 1`) and sets the one-shot skip
+    /// flag, so the next scheduled tick is consumed without a turn. Returns the record
+    /// after the turn. An engine fault pauses the game, as for a scheduled turn.
+    pub async fn force_next_turn(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+    ) -> Result<RuntimeRecord, RuntimeError> {
+        admin_only(&actor)?;
+        let game = self.game(game_id).await?;
+        require(&game, "force a turn of", &[GameStatus::Running])?;
+        let shared = &self.shared;
+        let claim = ClaimRequest {
+            token: shared.lease_token(),
+            now: shared.now(),
+            lease: shared.config.turn_lease,
+            limit: 1,
+        };
+        let record = match shared.ports.records.claim_turn(game_id, &claim).await {
+            Ok(record) => record,
+            Err(StoreError::Conflict { .. }) => return Err(RuntimeError::TurnInProgress),
+            Err(StoreError::NotFound { .. }) => {
+                return Err(RuntimeError::not_found("runtime record", game_id));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let expected = record.current_turn + 1;
+        let next = record.next_turn_at;
+        let played = play_turn(shared, &game, &record, claim.token, expected, next, true).await?;
+        match played {
+            Some(record) => Ok(record),
+            None => Err(RuntimeError::TurnInProgress),
+        }
+    }
+
+    /// `start_failed -> starting` (trigger admin) with a fresh start job, queued before
+    /// the compare-and-set under the lobby's key scheme (`start:<game>:<n>`, `n` = earlier
+    /// transitions to `starting`).
+    pub async fn retry_start(&self, actor: Actor, game_id: GameId) -> Result<Game, RuntimeError> {
+        admin_only(&actor)?;
+        let history = self.shared.ports.games.game_transitions(game_id).await;
+        let game = self.game(game_id).await?;
+        require(&game, "retry the start of", &[GameStatus::StartFailed])?;
+        let n = history?
+            .iter()
+            .filter(|t| t.to == GameStatus::Starting)
+            .count();
+        let job = self.enqueue_start(game_id, n).await?;
+        let starting = self
+            .change(
+                &game,
+                GameStatus::Starting,
+                actor,
+                "start retried by an admin",
+            )
+            .await?;
+        // A worker may have taken the job before the change landed and ended it as a
+        // no-op: queue the next one.
+        match self.shared.ports.jobs.get_job(job.id).await {
+            Ok(seen) if finished(seen.status) => {
+                if let Err(error) = self.enqueue_start(game_id, n).await {
+                    tracing::error!(%error, %game_id, "game is starting but no start job could be queued");
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, %game_id, "start job not re-read"),
+        }
+        Ok(starting)
+    }
+
+    /// Every runtime record, oldest first (admin).
+    pub async fn records(
+        &self,
+        actor: Actor,
+        page: &PageRequest,
+    ) -> Result<Page<RuntimeRecord>, RuntimeError> {
+        admin_only(&actor)?;
+        Ok(self.shared.ports.records.list_records(None, page).await?)
+    }
+
+    /// One game's runtime record (admin).
+    pub async fn record(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+    ) -> Result<RuntimeRecord, RuntimeError> {
+        admin_only(&actor)?;
+        self.runtime_of(game_id).await
+    }
+
+    /// Health events, of one game or all, newest first (admin).
+    pub async fn health_events(
+        &self,
+        actor: Actor,
+        game_id: Option<GameId>,
+        page: &PageRequest,
+    ) -> Result<Page<HealthEvent>, RuntimeError> {
+        admin_only(&actor)?;
+        let health = &self.shared.ports.health;
+        Ok(health.list_health_events(game_id, page).await?)
+    }
+
+    pub(super) async fn game(&self, game_id: GameId) -> Result<Game, RuntimeError> {
+        match self.shared.ports.games.get_game(game_id).await {
+            Ok(game) => Ok(game),
+            Err(StoreError::NotFound { .. }) => Err(RuntimeError::not_found("game", game_id)),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    pub(super) async fn runtime_of(&self, game_id: GameId) -> Result<RuntimeRecord, RuntimeError> {
+        match self.shared.ports.records.get_record(game_id).await {
+            Ok(record) => Ok(record),
+            Err(StoreError::NotFound { .. }) => {
+                Err(RuntimeError::not_found("runtime record", game_id))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// An admin's compare-and-set from the status this call read.
+    async fn change(
+        &self,
+        game: &Game,
+        to: GameStatus,
+        actor: Actor,
+        reason: &str,
+    ) -> Result<Game, RuntimeError> {
+        game.status
+            .check(to, GameTrigger::Admin)
+            .map_err(RuntimeError::InvalidTransition)?;
+        let reason = Some(reason.to_owned());
+        let changed = self
+            .shared
+            .change_game(
+                game.id,
+                game.status,
+                to,
+                GameTrigger::Admin,
+                Some(actor.user_id),
+                reason,
+            )
+            .await?;
+        changed.ok_or(RuntimeError::StatusChanged {
+            expected: game.status,
+        })
+    }
+
+    /// Queues (or finds) the live start job of attempt `n`, walking the lobby's key
+    /// sequence past jobs that already finished.
+    async fn enqueue_start(&self, game_id: GameId, n: usize) -> Result<RuntimeJob, RuntimeError> {
+        let mut last = String::new();
+        for retry in 0..START_KEY_ATTEMPTS {
+            let key = match retry {
+                0 => format!("start:{game_id}:{n}"),
+                r => format!("start:{game_id}:{n}:{r}"),
+            };
+            let job = self.shared.enqueue(game_id, JobKind::Start, key).await?;
+            if !finished(job.status) {
+                return Ok(job);
+            }
+            last = job.idempotency_key;
+        }
+        Err(StoreError::conflict("runtime job", last, "every start key is used up").into())
+    }
+}
+
+fn finished(status: JobStatus) -> bool {
+    matches!(status, JobStatus::Succeeded | JobStatus::Failed)
+}
+
+fn admin_only(actor: &Actor) -> Result<(), RuntimeError> {
+    if actor.is_admin {
+        Ok(())
+    } else {
+        Err(RuntimeError::Forbidden {
+            reason: "only admins may manage game runtimes",
+        })
+    }
+}
+
+fn require(game: &Game, action: &'static str, allowed: &[GameStatus]) -> Result<(), RuntimeError> {
+    if allowed.contains(&game.status) {
+        Ok(())
+    } else {
+        Err(RuntimeError::WrongStatus {
+            action,
+            status: game.status,
+        })
+    }
+}

@@ -1,0 +1,137 @@
+//! The container events listener: `die` and `oom` of a known container become
+//! `inspect_unhealthy`, `destroy` becomes `container_disappeared`; each is stored and
+//! alerts the admins. Records and game statuses are left to the reconciler, which checks
+//! what is really gone, so a container that dies and is restarted by its restart policy
+//! leaves a trace without pausing anything.
+//!
+//! [`EventsListener::run`] consumes the runtime's event stream and reconnects, with a
+//! bounded doubling backoff, whenever it ends; [`EventsListener::handle`] is the
+//! deterministic step tests drive.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::shared::Shared;
+use super::{RuntimeConfig, RuntimePorts};
+use crate::domain::health::{HealthEvent, HealthEventKind};
+use crate::domain::runtime::{RuntimeRecord, RuntimeStatus};
+use crate::ports::{ContainerEvent, StoreError};
+
+/// Listens to the container runtime's events.
+pub struct EventsListener {
+    /// Ports and configuration.
+    shared: Shared,
+}
+
+impl EventsListener {
+    /// A listener over `ports`.
+    pub fn new(ports: RuntimePorts, config: RuntimeConfig) -> Self {
+        Self {
+            shared: Shared::new(ports, config),
+        }
+    }
+
+    /// Handles one event; returns the stored health event, if the event mattered (an
+    /// action of interest on the container a live record is bound to).
+    pub async fn handle(&self, event: &ContainerEvent) -> Result<Option<HealthEvent>, StoreError> {
+        let (kind, reason) = match event.action.as_str() {
+            "die" => (HealthEventKind::InspectUnhealthy, "container_died"),
+            "oom" => (HealthEventKind::InspectUnhealthy, "out_of_memory"),
+            "destroy" => (HealthEventKind::ContainerDisappeared, "container_destroyed"),
+            _ => return Ok(None),
+        };
+        let Some(record) = self.record_of(event).await? else {
+            tracing::debug!(
+                container = event.container_id,
+                "event of an unknown container"
+            );
+            return Ok(None);
+        };
+        let detail = json!({
+            "source": "events",
+            "reason": reason,
+            "action": event.action,
+            "container_id": event.container_id,
+        });
+        let stored = self
+            .shared
+            .store_health_event(record.game_id, kind, detail)
+            .await?;
+        self.shared.alert(&stored).await;
+        Ok(Some(stored))
+    }
+
+    /// The live record bound to the event's container: found through the game label, or
+    /// (without one) by scanning the live records.
+    async fn record_of(&self, event: &ContainerEvent) -> Result<Option<RuntimeRecord>, StoreError> {
+        let bound_here = |r: &RuntimeRecord| {
+            is_live(r.status)
+                && r.binding
+                    .as_ref()
+                    .is_some_and(|b| b.container_id == event.container_id)
+        };
+        if let Some(game_id) = event.game_id {
+            return match self.shared.ports.records.get_record(game_id).await {
+                Ok(record) => Ok(Some(record).filter(bound_here)),
+                Err(StoreError::NotFound { .. }) => Ok(None),
+                Err(error) => Err(error),
+            };
+        }
+        let records = self.shared.all_records(None).await?;
+        Ok(records.into_iter().find(bound_here))
+    }
+
+    /// Consumes the event stream until `cancel` fires, reconnecting after every end or
+    /// error with a doubling backoff between `events_backoff_min` and `_max` (reset once a
+    /// connection delivers an event).
+    pub async fn run(&self, cancel: CancellationToken) {
+        let config = &self.shared.config;
+        let min = config.events_backoff_min.max(Duration::from_millis(1));
+        let max = config.events_backoff_max.max(min);
+        let mut backoff = min;
+        while !cancel.is_cancelled() {
+            let connected = tokio::select! {
+                _ = cancel.cancelled() => break,
+                connected = self.shared.ports.containers.events() => connected,
+            };
+            match connected {
+                Ok(mut stream) => loop {
+                    let next = tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        next = stream.next() => next,
+                    };
+                    match next {
+                        Some(Ok(event)) => {
+                            backoff = min;
+                            if let Err(error) = self.handle(&event).await {
+                                tracing::warn!(%error, container = event.container_id, "container event not handled");
+                            }
+                        }
+                        Some(Err(error)) => {
+                            tracing::warn!(%error, "container event stream failed; reconnecting");
+                            break;
+                        }
+                        None => {
+                            tracing::info!("container event stream ended; reconnecting");
+                            break;
+                        }
+                    }
+                },
+                Err(error) => tracing::warn!(%error, "container events unavailable"),
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(max);
+        }
+        tracing::info!("container events listener stopped");
+    }
+}
+
+fn is_live(status: RuntimeStatus) -> bool {
+    matches!(status, RuntimeStatus::Starting | RuntimeStatus::Running)
+}

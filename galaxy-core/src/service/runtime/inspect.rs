@@ -1,0 +1,110 @@
+//! The periodic container inspect (seed 004 semantics): the domain's [`InspectTracker`]
+//! reports a restart-count increase (the first observation only sets the baseline), a
+//! state other than `running`, or health `unhealthy`, as `inspect_unhealthy`.
+//!
+//! A container that is gone is left to the reconciler and the events listener, so that
+//! `container_disappeared` has those two sources only. Containers are inspected one after
+//! the other: the calls are cheap and the runtime daemon is spared a fan-out.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::shared::Shared;
+use super::{ObservationReport, RuntimeConfig, RuntimePorts};
+use crate::domain::health::{InspectObservation, InspectTracker};
+use crate::domain::runtime::{RuntimeRecord, RuntimeStatus};
+use crate::ports::{ContainerError, StoreError};
+use crate::worker::{TickReport, Worker};
+
+/// Inspects every running game's container.
+pub struct InspectWorker {
+    /// Ports and configuration.
+    shared: Shared,
+    /// Restart-count baselines; never held across an await.
+    tracker: Mutex<InspectTracker>,
+}
+
+impl InspectWorker {
+    /// An inspect worker over `ports`.
+    pub fn new(ports: RuntimePorts, config: RuntimeConfig) -> Self {
+        Self {
+            shared: Shared::new(ports, config),
+            tracker: Mutex::new(InspectTracker::new()),
+        }
+    }
+
+    fn tracker(&self) -> std::sync::MutexGuard<'_, InspectTracker> {
+        // Only pure, non-panicking calls mutate it; a poisoned lock holds consistent state.
+        self.tracker.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One pass over the running records.
+    pub async fn pass(&self) -> Result<ObservationReport, StoreError> {
+        let records = self
+            .shared
+            .all_records(Some(RuntimeStatus::Running))
+            .await?;
+        self.tracker().prune(records.iter().map(|r| r.game_id));
+        let mut report = ObservationReport::default();
+        for record in records {
+            if let Err(error) = self.inspect(&record, &mut report).await {
+                tracing::warn!(%error, game_id = %record.game_id, "inspect finding not stored");
+            }
+        }
+        Ok(report)
+    }
+
+    async fn inspect(
+        &self,
+        record: &RuntimeRecord,
+        report: &mut ObservationReport,
+    ) -> Result<(), StoreError> {
+        let Some(binding) = &record.binding else {
+            return Ok(());
+        };
+        let containers = &self.shared.ports.containers;
+        let info = match containers.inspect(&binding.container_id).await {
+            Ok(info) => info,
+            Err(ContainerError::NotFound(_)) => {
+                tracing::debug!(game_id = %record.game_id, "inspect skipped: container missing");
+                return Ok(());
+            }
+            Err(error) => {
+                tracing::warn!(%error, game_id = %record.game_id, "inspect failed");
+                return Ok(());
+            }
+        };
+        report.observed += 1;
+        let observation = InspectObservation {
+            restart_count: info.restart_count,
+            state: info.state,
+            health: info.health,
+        };
+        let finding = self.tracker().observe(record.game_id, observation);
+        let Some(finding) = finding else {
+            return Ok(());
+        };
+        let mut detail = finding.detail();
+        detail["container_id"] = binding.container_id.clone().into();
+        let event = self
+            .shared
+            .store_health_event(record.game_id, finding.kind(), detail)
+            .await?;
+        self.shared.alert(&event).await;
+        report.events.push(event);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Worker for InspectWorker {
+    fn name(&self) -> &'static str {
+        "container_inspect"
+    }
+
+    async fn tick(&self) -> Result<TickReport, StoreError> {
+        self.pass().await?;
+        Ok(TickReport { handled: 0 })
+    }
+}

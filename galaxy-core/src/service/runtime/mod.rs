@@ -1,0 +1,200 @@
+//! The runtime (SPEC section 3, runtime): engine containers, durable start and stop jobs,
+//! the turn scheduler, and the health workers that watch running engines.
+//!
+//! - [`RuntimeService`]: admin actions (pause, resume, stop, force-next-turn, retry-start,
+//!   records and health events) and the players' orders and reports, forwarded to the
+//!   engine for the caller's own race only.
+//! - [`StartWorker`]: the bounded pool that runs durable start, stop and restart jobs. A
+//!   start job creates the container, waits for the engine's `/healthz`, and then handles
+//!   the result exactly as seed 001 says: bind, initialise, `starting -> running`; binding
+//!   not storable -> stop the container first, then `start_failed` (orphan path); engine
+//!   registration failed -> `paused` plus an admin notification; any other failure ->
+//!   `start_failed`; a duplicate result finds the game no longer `starting` and does
+//!   nothing.
+//! - [`TurnScheduler`]: claims due games under a lease and runs one turn each, with the
+//!   expected turn number; a faulty engine pauses its game, never the worker.
+//! - [`Reconciler`], [`HealthProbe`], [`InspectWorker`], [`EventsListener`]: compare the
+//!   container runtime with the records, and turn what they see into stored health events,
+//!   admin notifications and (when configured) paused games.
+//!
+//! Every worker implements [`crate::worker::Worker`], so tests drive it with `tick()`.
+//! Every game status change is a compare-and-set: a lost one means another worker (or a
+//! replayed job) already did it, and the loser does nothing more.
+
+mod admin;
+mod error;
+mod events;
+mod health;
+mod inspect;
+mod jobs;
+mod player;
+mod reconciler;
+mod registry;
+mod shared;
+mod start;
+mod turns;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+
+pub use admin::RuntimeService;
+pub use error::RuntimeError;
+pub use events::EventsListener;
+pub use health::HealthProbe;
+pub use inspect::InspectWorker;
+pub use jobs::StartWorker;
+pub use reconciler::{ReconcileReport, Reconciler};
+pub use registry::{DEFAULT_REFERENCE_TARGET, EngineRegistry, RegistryError};
+pub use turns::TurnScheduler;
+
+use crate::domain::health::HealthEvent;
+use crate::ports::{
+    ApplicationStore, Clock, ContainerRuntime, EngineClient, GameStore, HealthEventStore, Notifier,
+    RuntimeJobStore, RuntimeRecordStore, SecretGenerator, UserStore,
+};
+
+/// The label every Galaxy container carries (`galaxy.backend=1`).
+pub const BACKEND_LABEL: &str = "galaxy.backend";
+/// The label naming a container's game (`galaxy.game_id=<uuid>`).
+pub const GAME_LABEL: &str = "galaxy.game_id";
+/// An optional label through which a container runtime may tell the reconciler how to
+/// reach an engine it did not create in this process (see [`Reconciler`]).
+pub const ENDPOINT_LABEL: &str = "galaxy.engine_endpoint";
+
+/// The name of a game's container: `galaxy-game-{game_id}`.
+pub fn container_name(game_id: crate::domain::GameId) -> String {
+    format!("galaxy-game-{game_id}")
+}
+
+/// The ports the runtime needs, wired once in composition.
+#[derive(Clone)]
+pub struct RuntimePorts {
+    /// Games: the runtime moves them through `starting`, `running`, `paused`, ...
+    pub games: Arc<dyn GameStore>,
+    /// Applications: the approved ones are the races of a game.
+    pub applications: Arc<dyn ApplicationStore>,
+    /// Users: admins receive the runtime's alerts.
+    pub users: Arc<dyn UserStore>,
+    /// One runtime record per game.
+    pub records: Arc<dyn RuntimeRecordStore>,
+    /// Durable start, stop and restart jobs.
+    pub jobs: Arc<dyn RuntimeJobStore>,
+    /// Stored health events.
+    pub health: Arc<dyn HealthEventStore>,
+    /// Runs the engine containers.
+    pub containers: Arc<dyn ContainerRuntime>,
+    /// Talks to the engines (SPEC section 9).
+    pub engine: Arc<dyn EngineClient>,
+    /// Raises notifications to players and admins.
+    pub notifier: Arc<dyn Notifier>,
+    /// The only source of time.
+    pub clock: Arc<dyn Clock>,
+    /// The only source of ids and lease tokens.
+    pub ids: Arc<dyn SecretGenerator>,
+}
+
+/// How the runtime behaves; built once from configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeConfig {
+    /// The engines the operator registered, by name.
+    pub engines: EngineRegistry,
+    /// Jobs one pass of the [`StartWorker`] claims and runs at once: the pool's bound.
+    pub job_pool_size: u32,
+    /// How long a claimed job is held; must exceed the slowest start (image pull plus the
+    /// `/healthz` deadline), or a second worker would take over a live start.
+    pub job_lease: TimeDelta,
+    /// How long a start waits for the engine's first successful `/healthz`.
+    pub healthz_deadline: Duration,
+    /// The pause between two `/healthz` polls while starting.
+    pub healthz_poll_interval: Duration,
+    /// When a start job finds its game still `enrollment_closed` (the lobby queues the job
+    /// before its compare-and-set), it is put back for this long...
+    pub start_requeue_delay: TimeDelta,
+    /// ...until this long after it was queued; then it ends as a no-op, because the
+    /// lobby's change never landed.
+    pub start_wait_window: TimeDelta,
+    /// How long a store failure puts a job back before it is tried again.
+    pub job_retry_delay: TimeDelta,
+    /// How long a stopping container may take before it is killed.
+    pub stop_grace: Duration,
+    /// Memory limit of an engine container, in bytes.
+    pub memory_bytes: Option<u64>,
+    /// CPU limit of an engine container, in cores.
+    pub cpus: Option<f64>,
+    /// Extra environment for every engine.
+    pub engine_env: BTreeMap<String, String>,
+    /// The `settings` of `POST /admin/init`.
+    pub engine_settings: serde_json::Value,
+    /// Due games one scheduler pass claims.
+    pub turn_batch: u32,
+    /// Turns one scheduler pass runs at once.
+    pub turn_concurrency: usize,
+    /// How long a claimed turn is held; must exceed `engine_call_timeout`.
+    pub turn_lease: TimeDelta,
+    /// A last-resort bound on any engine call made by the runtime, on top of the engine
+    /// client's own timeouts, so a hung engine can never wedge a worker.
+    pub engine_call_timeout: Duration,
+    /// The largest orders body (serialised JSON) forwarded to an engine.
+    pub max_orders_bytes: usize,
+    /// Consecutive `/healthz` failures that make a running engine `probe_failed`.
+    pub probe_failure_threshold: u32,
+    /// Bound on one health probe.
+    pub probe_timeout: Duration,
+    /// Probes one pass runs at once.
+    pub probe_concurrency: usize,
+    /// Whether a `probe_failed` engine's game is paused.
+    pub pause_on_unhealthy: bool,
+    /// The first pause before the events listener reconnects...
+    pub events_backoff_min: Duration,
+    /// ...doubling up to this.
+    pub events_backoff_max: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            engines: EngineRegistry::default(),
+            job_pool_size: 4,
+            job_lease: TimeDelta::minutes(10),
+            healthz_deadline: Duration::from_secs(60),
+            healthz_poll_interval: Duration::from_millis(250),
+            start_requeue_delay: TimeDelta::seconds(2),
+            start_wait_window: TimeDelta::minutes(5),
+            job_retry_delay: TimeDelta::seconds(10),
+            stop_grace: Duration::from_secs(10),
+            memory_bytes: None,
+            cpus: None,
+            engine_env: BTreeMap::new(),
+            engine_settings: serde_json::Value::Object(serde_json::Map::new()),
+            turn_batch: 32,
+            turn_concurrency: 8,
+            turn_lease: TimeDelta::minutes(5),
+            engine_call_timeout: Duration::from_secs(120),
+            max_orders_bytes: 256 * 1024,
+            probe_failure_threshold: 3,
+            probe_timeout: Duration::from_secs(5),
+            probe_concurrency: 16,
+            pause_on_unhealthy: false,
+            events_backoff_min: Duration::from_millis(500),
+            events_backoff_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What one pass of an observing worker ([`HealthProbe`], [`InspectWorker`]) saw.
+///
+/// Observers report `handled: 0` from `tick()`: a pass is a periodic look, not queue
+/// work, and a condition that lasts (a stopped container) would otherwise make
+/// `run_every` spin without waiting.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservationReport {
+    /// Records looked at.
+    pub observed: usize,
+    /// Health events stored in this pass.
+    pub events: Vec<HealthEvent>,
+    /// Games paused in this pass.
+    pub paused: usize,
+}

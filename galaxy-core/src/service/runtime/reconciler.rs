@@ -1,0 +1,333 @@
+//! The reconciler: compares the containers labelled `galaxy.backend=1` with the runtime
+//! records and repairs the difference.
+//!
+//! - A labelled container with no record is **adopted** when its game is live: a record
+//!   bound to it is stored (running and scheduled if the container runs and the game is
+//!   running; the turn counter is learnt at the first turn, since an engine already past
+//!   the expected turn answers its state). Binding needs the engine's address, which a
+//!   runtime can give through the [`ENDPOINT_LABEL`] label; without it the record is
+//!   stored `failed` and unbound, visible to admins, and a retried start replaces the
+//!   container. A container of a finished, cancelled or unknown game is stopped and
+//!   removed instead: nothing will ever use it. So is a leftover the record is not bound
+//!   to (a failed start's) once its game ended.
+//! - A live record (`starting`, `running`) whose container is missing is marked
+//!   `removed` and reported to the lobby as a start result would be: a `starting` game
+//!   becomes `start_failed`; a running game is paused. Both store `container_disappeared`
+//!   and alert the admins.
+//! - A running record of a game that ended gets its stop job (again): a safety net for a
+//!   stop job that could not be queued when the game ended.
+//!
+//! Records are read before containers are listed: a container created after the listing
+//! is bound only after it, so a fresh binding is never mistaken for a missing container.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use super::shared::Shared;
+use super::start::ignore_missing;
+use super::{BACKEND_LABEL, ENDPOINT_LABEL, GAME_LABEL, RuntimeConfig, RuntimePorts};
+use crate::domain::GameId;
+use crate::domain::game::{Game, GameStatus, GameTrigger};
+use crate::domain::health::HealthEventKind;
+use crate::domain::notification::NotificationKind;
+use crate::domain::runtime::{JobKind, RuntimeBinding, RuntimeRecord, RuntimeStatus};
+use crate::ports::{ContainerInfo, StoreError};
+use crate::worker::{TickReport, Worker};
+
+/// What one reconciler pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Unrecorded containers adopted into a new record.
+    pub adopted: usize,
+    /// Unrecorded containers of ended or unknown games stopped and removed.
+    pub removed_containers: usize,
+    /// Records whose container was missing, marked `removed`.
+    pub marked_removed: usize,
+    /// Stop jobs queued for running records of ended games.
+    pub stops_queued: usize,
+}
+
+impl ReconcileReport {
+    fn total(&self) -> usize {
+        self.adopted + self.removed_containers + self.marked_removed
+    }
+}
+
+/// Repairs differences between the container runtime and the records.
+pub struct Reconciler {
+    /// Ports and configuration.
+    shared: Shared,
+}
+
+impl Reconciler {
+    /// A reconciler over `ports`.
+    pub fn new(ports: RuntimePorts, config: RuntimeConfig) -> Self {
+        Self {
+            shared: Shared::new(ports, config),
+        }
+    }
+
+    /// One pass. A container runtime that cannot list changes nothing.
+    pub async fn pass(&self) -> Result<ReconcileReport, StoreError> {
+        let shared = &self.shared;
+        let mut report = ReconcileReport::default();
+        let records = shared.all_records(None).await?;
+        let containers = match shared
+            .ports
+            .containers
+            .list_by_label(BACKEND_LABEL, "1")
+            .await
+        {
+            Ok(containers) => containers,
+            Err(error) => {
+                tracing::warn!(%error, "containers not listed; nothing reconciled");
+                return Ok(report);
+            }
+        };
+        let by_game: HashMap<GameId, &RuntimeRecord> =
+            records.iter().map(|r| (r.game_id, r)).collect();
+        for info in &containers {
+            let Some(Ok(game_id)) = info.labels.get(GAME_LABEL).map(|id| GameId::parse(id)) else {
+                tracing::warn!(
+                    container = info.container_id,
+                    "labelled container without a valid game label"
+                );
+                continue;
+            };
+            let outcome = match by_game.get(&game_id) {
+                None => self.unrecorded(info, game_id, &mut report).await,
+                Some(record) if !is_bound_live(record, &info.container_id) => {
+                    self.unbound(info, game_id, &mut report).await
+                }
+                Some(_) => Ok(()),
+            };
+            if let Err(error) = outcome {
+                tracing::warn!(%error, %game_id, "container not reconciled");
+            }
+        }
+        let present: HashSet<&str> = containers.iter().map(|c| c.container_id.as_str()).collect();
+        for record in &records {
+            let live = is_live(record.status);
+            let Some(binding) = record.binding.as_ref().filter(|_| live) else {
+                continue;
+            };
+            let outcome = if present.contains(binding.container_id.as_str()) {
+                self.ended(record, &mut report).await
+            } else {
+                self.gone(record, &mut report).await
+            };
+            if let Err(error) = outcome {
+                tracing::warn!(%error, game_id = %record.game_id, "record not reconciled");
+            }
+        }
+        Ok(report)
+    }
+
+    /// A labelled container without a record: adopt it, or remove it.
+    async fn unrecorded(
+        &self,
+        info: &ContainerInfo,
+        game_id: GameId,
+        report: &mut ReconcileReport,
+    ) -> Result<(), StoreError> {
+        let shared = &self.shared;
+        // A start job may have recorded the game since the records were read.
+        match shared.ports.records.get_record(game_id).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::NotFound { .. }) => {}
+            Err(error) => return Err(error),
+        }
+        let game = match shared.ports.games.get_game(game_id).await {
+            Ok(game) if !game.status.is_terminal() => game,
+            Ok(_) | Err(StoreError::NotFound { .. }) => {
+                self.remove(info, game_id, report).await;
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
+        let record = adopted_record(shared, &game, info);
+        match shared.ports.records.insert_record(&record).await {
+            Ok(()) => {
+                tracing::info!(%game_id, container = info.container_id, status = %record.status, "container adopted");
+                report.adopted += 1;
+                Ok(())
+            }
+            Err(StoreError::Duplicate { .. }) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// A container of a recorded game that the record is not (live and) bound to: a
+    /// leftover of a failed or ended start. Removed once its game ended; until then a
+    /// retried start replaces it.
+    async fn unbound(
+        &self,
+        info: &ContainerInfo,
+        game_id: GameId,
+        report: &mut ReconcileReport,
+    ) -> Result<(), StoreError> {
+        match self.shared.ports.games.get_game(game_id).await {
+            Ok(game) if !game.status.is_terminal() => Ok(()),
+            Ok(_) | Err(StoreError::NotFound { .. }) => {
+                self.remove(info, game_id, report).await;
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Stops and removes a container nothing will use again.
+    async fn remove(&self, info: &ContainerInfo, game_id: GameId, report: &mut ReconcileReport) {
+        let containers = &self.shared.ports.containers;
+        let id = &info.container_id;
+        let grace = self.shared.config.stop_grace;
+        let removed = match ignore_missing(containers.stop(id, grace).await) {
+            Ok(()) => ignore_missing(containers.remove(id).await),
+            Err(error) => Err(error),
+        };
+        match removed {
+            Ok(()) => report.removed_containers += 1,
+            Err(error) => tracing::warn!(%error, %game_id, "stray container not removed"),
+        }
+    }
+
+    /// A live record whose container is missing: `removed`, and the game told.
+    async fn gone(
+        &self,
+        record: &RuntimeRecord,
+        report: &mut ReconcileReport,
+    ) -> Result<(), StoreError> {
+        let shared = &self.shared;
+        if shared
+            .advance_record(record, RuntimeStatus::Removed)
+            .await?
+            .is_none()
+        {
+            return Ok(());
+        }
+        report.marked_removed += 1;
+        let game = match shared.ports.games.get_game(record.game_id).await {
+            Ok(game) => game,
+            Err(StoreError::NotFound { .. }) => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        if !matches!(
+            game.status,
+            GameStatus::Starting | GameStatus::Running | GameStatus::Paused
+        ) {
+            return Ok(());
+        }
+        let container = record.binding.as_ref().map(|b| b.container_id.clone());
+        let detail = json!({ "source": "reconciler", "container_id": container });
+        let kind = HealthEventKind::ContainerDisappeared;
+        let event = shared.store_health_event(game.id, kind, detail).await?;
+        shared.alert(&event).await;
+        let records = &shared.ports.records;
+        records.set_healthy(game.id, false, shared.now()).await?;
+        let reason = "the game's container disappeared".to_owned();
+        match game.status {
+            GameStatus::Starting => self.start_failed(&game, reason).await,
+            GameStatus::Running => shared.pause_for_health(game.id, reason).await.map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn start_failed(&self, game: &Game, reason: String) -> Result<(), StoreError> {
+        let shared = &self.shared;
+        let failed = shared
+            .change_game(
+                game.id,
+                GameStatus::Starting,
+                GameStatus::StartFailed,
+                GameTrigger::RuntimeEvent,
+                None,
+                Some(reason.clone()),
+            )
+            .await?;
+        if let Some(failed) = failed {
+            let payload = json!({
+                "game_id": failed.id,
+                "game_name": failed.settings.name.as_str(),
+                "reason": reason,
+            });
+            let key = format!("game:{}:start_failed:reconciler", failed.id);
+            let kind = NotificationKind::GameStartFailed;
+            shared
+                .notify_admins(kind, key, &failed, true, payload)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// A running, unscheduled record whose game ended: queue its stop job (idempotent by
+    /// key, so an already queued one is found, not doubled).
+    async fn ended(
+        &self,
+        record: &RuntimeRecord,
+        report: &mut ReconcileReport,
+    ) -> Result<(), StoreError> {
+        if record.status != RuntimeStatus::Running || record.next_turn_at.is_some() {
+            return Ok(());
+        }
+        let shared = &self.shared;
+        let game = shared.ports.games.get_game(record.game_id).await?;
+        if game.status.is_terminal() {
+            let key = format!("stop:{}:{}", game.id, game.status);
+            shared.enqueue(game.id, JobKind::Stop, key).await?;
+            report.stops_queued += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `record` is live and bound to `container`.
+fn is_bound_live(record: &RuntimeRecord, container: &str) -> bool {
+    is_live(record.status)
+        && record
+            .binding
+            .as_ref()
+            .is_some_and(|b| b.container_id == container)
+}
+
+fn is_live(status: RuntimeStatus) -> bool {
+    matches!(status, RuntimeStatus::Starting | RuntimeStatus::Running)
+}
+
+/// The record an adopted container gets (see the module doc).
+fn adopted_record(shared: &Shared, game: &Game, info: &ContainerInfo) -> RuntimeRecord {
+    let mut record = RuntimeRecord::new(game.id, game.settings.engine.clone(), shared.now());
+    let Some(endpoint) = info.labels.get(ENDPOINT_LABEL) else {
+        record.status = RuntimeStatus::Failed;
+        record.healthy = false;
+        return record;
+    };
+    record.binding = Some(RuntimeBinding {
+        container_id: info.container_id.clone(),
+        engine_endpoint: endpoint.clone(),
+    });
+    if info.state == "running" {
+        record.status = RuntimeStatus::Running;
+        if game.status == GameStatus::Running {
+            record.next_turn_at = shared.next_turn_at(game);
+        }
+    } else {
+        record.status = RuntimeStatus::Stopped;
+    }
+    record
+}
+
+#[async_trait]
+impl Worker for Reconciler {
+    fn name(&self) -> &'static str {
+        "runtime_reconciler"
+    }
+
+    async fn tick(&self) -> Result<TickReport, StoreError> {
+        let report = self.pass().await?;
+        Ok(TickReport {
+            handled: report.total(),
+        })
+    }
+}

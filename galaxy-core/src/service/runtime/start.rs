@@ -1,0 +1,425 @@
+//! The start job: launch the container, wait for the engine, then handle the result as
+//! seed 001 says.
+//!
+//! Every step is idempotent, because a crash mid-job leaves the job claimable again after
+//! its lease: the record is created or reused; a container of the game that the record
+//! is bound to is reused, and an unbound one (left by a start that crashed before the
+//! binding was stored, so its engine was never initialised) is removed and created anew;
+//! `/admin/init` is idempotent by contract and its seed derives from the game id.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::shared::Shared;
+use super::{BACKEND_LABEL, GAME_LABEL, container_name};
+use crate::domain::game::{Game, GameStatus, GameTrigger};
+use crate::domain::notification::NotificationKind;
+use crate::domain::runtime::{JobKind, RuntimeBinding, RuntimeJob, RuntimeRecord, RuntimeStatus};
+use crate::ports::{ContainerError, ContainerSpec, JobOutcome, StoreError};
+
+/// Why launching failed before the engine answered: the `start_failed` reasons.
+#[derive(Debug, thiserror::Error)]
+enum LaunchError {
+    /// The game names an engine nobody registered.
+    #[error(transparent)]
+    Engine(#[from] super::RegistryError),
+    /// The container runtime refused or failed.
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    /// The engine never answered `/healthz` in time.
+    #[error("engine did not answer /healthz within {seconds:.1}s: {last_error}")]
+    NotReady {
+        /// The configured deadline.
+        seconds: f64,
+        /// The last probe's error.
+        last_error: String,
+    },
+}
+
+/// Runs one start job to its outcome.
+pub(super) async fn run_start(shared: &Shared, job: &RuntimeJob) -> JobOutcome {
+    match try_start(shared, job).await {
+        Ok(outcome) => outcome,
+        Err(error) if error.is_retryable() => {
+            tracing::warn!(%error, game_id = %job.game_id, "start job put back after a store failure");
+            JobOutcome::Requeue(shared.now() + shared.config.job_retry_delay)
+        }
+        Err(error) => JobOutcome::Failed(format!("store failure: {error}")),
+    }
+}
+
+async fn try_start(shared: &Shared, job: &RuntimeJob) -> Result<JobOutcome, StoreError> {
+    let game = match shared.ports.games.get_game(job.game_id).await {
+        Ok(game) => game,
+        Err(StoreError::NotFound { .. }) => return Ok(JobOutcome::Failed("no such game".into())),
+        Err(error) => return Err(error),
+    };
+    match game.status {
+        GameStatus::Starting => {}
+        // The lobby queues the job before its compare-and-set to `starting`: give that
+        // change a moment to land, but not forever (a crash may have lost it).
+        GameStatus::EnrollmentClosed
+            if shared.now() < job.created_at + shared.config.start_wait_window =>
+        {
+            return Ok(JobOutcome::Requeue(
+                shared.now() + shared.config.start_requeue_delay,
+            ));
+        }
+        status => {
+            tracing::info!(game_id = %game.id, %status, "start job for a game not starting: nothing to do");
+            return Ok(JobOutcome::Succeeded);
+        }
+    }
+    let record = match starting_record(shared, &game).await? {
+        Ok(record) => record,
+        Err(reason) => return start_failed(shared, job, &game, reason, None).await,
+    };
+    match launch(shared, &game, &record).await {
+        Ok(binding) => handle_success(shared, job, binding).await,
+        Err((error, container)) => {
+            start_failed(shared, job, &game, error.to_string(), container).await
+        }
+    }
+}
+
+/// The game's record, created if absent, in `starting` (or already `running`: a replay
+/// after a crash late in a previous attempt). The inner `Err` is a start failure reason.
+async fn starting_record(
+    shared: &Shared,
+    game: &Game,
+) -> Result<Result<RuntimeRecord, String>, StoreError> {
+    let records = &shared.ports.records;
+    let record = match records.get_record(game.id).await {
+        Ok(record) => record,
+        Err(StoreError::NotFound { .. }) => {
+            let fresh = RuntimeRecord::new(game.id, game.settings.engine.clone(), shared.now());
+            match records.insert_record(&fresh).await {
+                Ok(()) => fresh,
+                Err(StoreError::Duplicate { .. }) => records.get_record(game.id).await?,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(error) => return Err(error),
+    };
+    if matches!(
+        record.status,
+        RuntimeStatus::Starting | RuntimeStatus::Running
+    ) {
+        return Ok(Ok(record));
+    }
+    match shared
+        .advance_record(&record, RuntimeStatus::Starting)
+        .await?
+    {
+        Some(record) => Ok(Ok(record)),
+        None => Ok(Err(format!(
+            "the runtime record is {} and cannot start again",
+            record.status
+        ))),
+    }
+}
+
+/// Image, container, start, `/healthz`. On failure, says which container (if any) it
+/// left behind.
+async fn launch(
+    shared: &Shared,
+    game: &Game,
+    record: &RuntimeRecord,
+) -> Result<RuntimeBinding, (LaunchError, Option<String>)> {
+    let containers = &shared.ports.containers;
+    let target = shared
+        .config
+        .engines
+        .resolve(&game.settings.engine)
+        .map_err(|e| (e.into(), None))?;
+    containers
+        .ensure_image(target)
+        .await
+        .map_err(|e| (e.into(), None))?;
+    let binding = container_for(shared, game, record, target)
+        .await
+        .map_err(|e| (e.into(), None))?;
+    let id = Some(binding.container_id.clone());
+    // Starting a running container is a no-op for every runtime (Docker answers 304).
+    containers
+        .start(&binding.container_id)
+        .await
+        .map_err(|e| (e.into(), id.clone()))?;
+    wait_until_ready(shared, &binding.engine_endpoint)
+        .await
+        .map_err(|e| (e, id))?;
+    Ok(binding)
+}
+
+/// Reuses the container the record is bound to, or creates one after removing any
+/// unbound leftover of the same game.
+async fn container_for(
+    shared: &Shared,
+    game: &Game,
+    record: &RuntimeRecord,
+    target: &str,
+) -> Result<RuntimeBinding, ContainerError> {
+    let containers = &shared.ports.containers;
+    let game_id = game.id.to_string();
+    for existing in containers.list_by_label(GAME_LABEL, &game_id).await? {
+        if let Some(bound) = record
+            .binding
+            .as_ref()
+            .filter(|b| b.container_id == existing.container_id)
+        {
+            return Ok(bound.clone());
+        }
+        tracing::info!(game_id = %game.id, container = existing.container_id, "removing an unbound leftover container");
+        let grace = shared.config.stop_grace;
+        ignore_missing(containers.stop(&existing.container_id, grace).await)?;
+        ignore_missing(containers.remove(&existing.container_id).await)?;
+    }
+    let mut env = shared.config.engine_env.clone();
+    env.insert("GALAXY_GAME_ID".to_owned(), game_id.clone());
+    let spec = ContainerSpec {
+        name: container_name(game.id),
+        game_id: game.id,
+        engine: target.to_owned(),
+        labels: BTreeMap::from([
+            (BACKEND_LABEL.to_owned(), "1".to_owned()),
+            (GAME_LABEL.to_owned(), game_id),
+        ]),
+        env,
+        memory_bytes: shared.config.memory_bytes,
+        cpus: shared.config.cpus,
+    };
+    let created = containers.create(&spec).await?;
+    Ok(RuntimeBinding {
+        container_id: created.container_id,
+        engine_endpoint: created.engine_endpoint,
+    })
+}
+
+/// `NotFound` means the container is already gone, which is what the caller wanted.
+pub(super) fn ignore_missing(result: Result<(), ContainerError>) -> Result<(), ContainerError> {
+    match result {
+        Err(ContainerError::NotFound(_)) => Ok(()),
+        other => other,
+    }
+}
+
+/// Polls `/healthz` until it answers, at most for the configured deadline, measured on
+/// the clock and, because a test clock may stand still, also as a number of polls.
+async fn wait_until_ready(shared: &Shared, endpoint: &str) -> Result<(), LaunchError> {
+    let config = &shared.config;
+    let deadline = config.healthz_deadline;
+    let until = chrono::TimeDelta::from_std(deadline)
+        .ok()
+        .and_then(|d| shared.now().checked_add_signed(d));
+    let poll = config
+        .healthz_poll_interval
+        .max(std::time::Duration::from_millis(1));
+    let max_polls = deadline.as_millis().div_ceil(poll.as_millis()).max(1) + 1;
+    let mut last_error = String::new();
+    for attempt in 0..max_polls {
+        if attempt > 0 {
+            if until.is_some_and(|until| shared.now() >= until) {
+                break;
+            }
+            tokio::time::sleep(poll).await;
+        }
+        let probe = shared.ports.engine.healthz(endpoint);
+        match super::shared::bounded(config.probe_timeout, probe).await {
+            Ok(()) => return Ok(()),
+            Err(error) => last_error = error.to_string(),
+        }
+    }
+    Err(LaunchError::NotReady {
+        seconds: deadline.as_secs_f64(),
+        last_error,
+    })
+}
+
+/// The success branch of seed 001: re-read the game (a duplicate result finds it no
+/// longer `starting` and does nothing), store the binding (or take the orphan path),
+/// initialise the engine (or pause the game), then `starting -> running`.
+///
+/// The record is marked running and scheduled before the game's compare-and-set: a crash
+/// between the two leaves a `starting` game whose replayed job finishes the change,
+/// while the other order could leave a `running` game that nobody ever schedules (the
+/// scheduler postpones turns of a game still `starting`).
+async fn handle_success(
+    shared: &Shared,
+    job: &RuntimeJob,
+    binding: RuntimeBinding,
+) -> Result<JobOutcome, StoreError> {
+    let game = shared.ports.games.get_game(job.game_id).await?;
+    if game.status != GameStatus::Starting {
+        tracing::info!(game_id = %game.id, status = %game.status, "duplicate start result ignored");
+        return Ok(JobOutcome::Succeeded);
+    }
+    let records = &shared.ports.records;
+    let bound = match records
+        .set_binding(game.id, Some(binding.clone()), shared.now())
+        .await
+    {
+        Ok(record) => record,
+        Err(error) => return orphan(shared, job, &game, &binding, error).await,
+    };
+    if let Err(error) = shared.init_engine(&game, &binding.engine_endpoint).await? {
+        return paused_after_start(shared, job, &game, &bound, error.to_string()).await;
+    }
+    shared
+        .advance_record(&bound, RuntimeStatus::Running)
+        .await?;
+    let next = shared.next_turn_at(&game);
+    records
+        .set_schedule(game.id, next, false, shared.now())
+        .await?;
+    let started = shared
+        .change_game(
+            game.id,
+            GameStatus::Starting,
+            GameStatus::Running,
+            GameTrigger::RuntimeEvent,
+            None,
+            None,
+        )
+        .await?;
+    if let Some(started) = started {
+        let mut audience = shared.players(started.id).await;
+        audience.push(started.host);
+        let payload = json!({
+            "game_id": started.id,
+            "game_name": started.settings.name.as_str(),
+            "next_turn_at": next,
+        });
+        let key = format!("game:{}:started", started.id);
+        let kind = NotificationKind::GameStarted;
+        shared
+            .notify(kind, key, audience, started.id, payload)
+            .await;
+    }
+    Ok(JobOutcome::Succeeded)
+}
+
+/// The orphan path: the container runs but its binding could not be stored. Stop it
+/// first, so nothing keeps running untracked whatever happens next; then `starting ->
+/// start_failed`; then, if that change was this job's, queue a stop job to remove the
+/// container. (A crash before the change replays the start job, whose launch removes an
+/// unbound leftover; a stop job queued before the change could race a retried start.)
+async fn orphan(
+    shared: &Shared,
+    job: &RuntimeJob,
+    game: &Game,
+    binding: &RuntimeBinding,
+    cause: StoreError,
+) -> Result<JobOutcome, StoreError> {
+    tracing::warn!(%cause, game_id = %game.id, "runtime binding not stored: orphan container path");
+    let containers = &shared.ports.containers;
+    let stopped = containers
+        .stop(&binding.container_id, shared.config.stop_grace)
+        .await;
+    if let Err(error) = ignore_missing(stopped) {
+        tracing::warn!(%error, game_id = %game.id, "orphan container not stopped");
+    }
+    let reason = format!("the runtime binding could not be stored: {cause}");
+    let outcome = start_failed(shared, job, game, reason, None).await?;
+    if matches!(outcome, JobOutcome::Failed(_)) {
+        let key = format!("stop:{}:orphan:{}", game.id, job.id);
+        if let Err(error) = shared.enqueue(game.id, JobKind::Stop, key).await {
+            tracing::warn!(%error, game_id = %game.id, "stop job for the orphan container not queued; the reconciler removes it once the game ends");
+        }
+    }
+    Ok(outcome)
+}
+
+/// The container is alive but the engine refused registration: `starting -> paused` and
+/// the admins are told. The record is running (bound, alive) but unscheduled.
+async fn paused_after_start(
+    shared: &Shared,
+    job: &RuntimeJob,
+    game: &Game,
+    record: &RuntimeRecord,
+    cause: String,
+) -> Result<JobOutcome, StoreError> {
+    tracing::warn!(cause, game_id = %game.id, "engine registration failed: pausing after start");
+    let reason = format!("engine registration failed: {cause}");
+    let paused = shared
+        .change_game(
+            game.id,
+            GameStatus::Starting,
+            GameStatus::Paused,
+            GameTrigger::RuntimeEvent,
+            None,
+            Some(reason.clone()),
+        )
+        .await?;
+    let Some(paused) = paused else {
+        return Ok(JobOutcome::Succeeded);
+    };
+    shared
+        .advance_record(record, RuntimeStatus::Running)
+        .await?;
+    let payload = json!({
+        "game_id": paused.id,
+        "game_name": paused.settings.name.as_str(),
+        "reason": reason,
+    });
+    let key = format!("game:{}:paused_after_start:{}", paused.id, job.id);
+    let kind = NotificationKind::GamePausedAfterStart;
+    shared
+        .notify_admins(kind, key, &paused, false, payload)
+        .await;
+    Ok(JobOutcome::Failed(reason))
+}
+
+/// `starting -> start_failed` with the reason; the record fails and the admins and the
+/// host are told. A container left running by a late failure (`/healthz` deadline) is
+/// stopped so it holds no resources; a retry replaces it (it was never bound).
+async fn start_failed(
+    shared: &Shared,
+    job: &RuntimeJob,
+    game: &Game,
+    reason: String,
+    container: Option<String>,
+) -> Result<JobOutcome, StoreError> {
+    tracing::warn!(reason, game_id = %game.id, "game start failed");
+    let failed = shared
+        .change_game(
+            game.id,
+            GameStatus::Starting,
+            GameStatus::StartFailed,
+            GameTrigger::RuntimeEvent,
+            None,
+            Some(reason.clone()),
+        )
+        .await?;
+    let Some(failed) = failed else {
+        return Ok(JobOutcome::Succeeded);
+    };
+    // Only after winning the change: a duplicate job must not stop the winner's engine.
+    if let Some(container) = container {
+        let grace = shared.config.stop_grace;
+        let stopped = shared.ports.containers.stop(&container, grace).await;
+        if let Err(error) = ignore_missing(stopped) {
+            tracing::warn!(%error, game_id = %game.id, "container of a failed start not stopped");
+        }
+    }
+    match shared.ports.records.get_record(game.id).await {
+        Ok(record) => {
+            shared
+                .advance_record(&record, RuntimeStatus::Failed)
+                .await?;
+        }
+        Err(StoreError::NotFound { .. }) => {}
+        Err(error) => tracing::warn!(%error, game_id = %game.id, "record not marked failed"),
+    }
+    let payload = json!({
+        "game_id": failed.id,
+        "game_name": failed.settings.name.as_str(),
+        "reason": reason,
+    });
+    let key = format!("game:{}:start_failed:{}", failed.id, job.id);
+    let kind = NotificationKind::GameStartFailed;
+    shared
+        .notify_admins(kind, key, &failed, true, payload)
+        .await;
+    Ok(JobOutcome::Failed(reason))
+}

@@ -1,0 +1,287 @@
+//! The turn scheduler, and the one way a turn is played (scheduled or forced).
+//!
+//! Due games are claimed under a lease, so with several replicas each turn runs once.
+//! Every turn call carries the expected turn number: an engine already past it answers
+//! its state and runs nothing, which the scheduler takes as done, so a retried call never
+//! runs two turns. An engine that fails, hangs (bounded by the engine client's timeout
+//! and `engine_call_timeout`), answers garbage or an earlier turn pauses its own game
+//! with a health event and an admin alert; the other games of the pass run on.
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use serde_json::json;
+
+use super::shared::Shared;
+use super::{RuntimeConfig, RuntimeError, RuntimePorts};
+use crate::domain::game::{Game, GameStatus, GameTrigger};
+use crate::domain::health::HealthEventKind;
+use crate::domain::lease::ClaimRequest;
+use crate::domain::notification::NotificationKind;
+use crate::domain::runtime::{DueAction, JobKind, RuntimeRecord};
+use crate::domain::{LeaseToken, Timestamp};
+use crate::ports::{EngineState, StoreError, TurnUpdate};
+use crate::worker::{TickReport, Worker};
+
+/// Plays turn `expected` of a claimed game and writes the result back under `token`.
+/// `skip_after` sets the one-shot skip flag (force-next-turn). On an engine fault the game
+/// is paused and the fault returned. Returns the record after the turn was written
+/// back; `None` when the lease was lost meanwhile (another scheduler owns the game now
+/// and writes its own result).
+pub(super) async fn play_turn(
+    shared: &Shared,
+    game: &Game,
+    record: &RuntimeRecord,
+    token: LeaseToken,
+    expected: u32,
+    next_turn_at: Option<Timestamp>,
+    skip_after: bool,
+) -> Result<Option<RuntimeRecord>, RuntimeError> {
+    let answer = match &record.binding {
+        None => Err(RuntimeError::Unhealthy {
+            reason: "no engine is bound to the game".into(),
+        }),
+        Some(binding) => {
+            let call = shared
+                .ports
+                .engine
+                .run_turn(&binding.engine_endpoint, expected);
+            match shared.engine_call(call).await {
+                Ok(state) if state.turn < expected => Err(RuntimeError::UnexpectedTurn {
+                    expected,
+                    got: state.turn,
+                }),
+                Ok(state) => Ok(state),
+                Err(error) => Err(RuntimeError::Engine(error)),
+            }
+        }
+    };
+    let state = match answer {
+        Ok(state) => state,
+        Err(fault) => return Err(turn_fault(shared, game, record, token, expected, fault).await),
+    };
+    let update = TurnUpdate {
+        current_turn: state.turn,
+        next_turn_at: next_turn_at.filter(|_| !state.finished),
+        skip_next_tick: skip_after && !state.finished,
+    };
+    let records = &shared.ports.records;
+    let record = match records
+        .complete_turn(game.id, token, &update, shared.now())
+        .await
+    {
+        Ok(record) => Some(record),
+        Err(StoreError::Conflict { .. }) => {
+            tracing::warn!(game_id = %game.id, turn = state.turn, "turn lease lost; the new holder records the turn");
+            None
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if state.finished {
+        finish(shared, game, &state).await?;
+    } else {
+        let payload = json!({
+            "game_id": game.id,
+            "game_name": game.settings.name.as_str(),
+            "turn": state.turn,
+        });
+        let key = format!("game:{}:turn:{}", game.id, state.turn);
+        let players = shared.players(game.id).await;
+        let kind = NotificationKind::TurnCompleted;
+        shared.notify(kind, key, players, game.id, payload).await;
+    }
+    Ok(record)
+}
+
+/// The engine failed a turn: release and unschedule the game, mark the runtime unhealthy,
+/// pause the game, store a health event and alert the admins. Returns `fault`.
+async fn turn_fault(
+    shared: &Shared,
+    game: &Game,
+    record: &RuntimeRecord,
+    token: LeaseToken,
+    expected: u32,
+    fault: RuntimeError,
+) -> RuntimeError {
+    tracing::warn!(error = %fault, game_id = %game.id, expected, "engine failed a turn; pausing the game");
+    let records = &shared.ports.records;
+    let release = TurnUpdate {
+        current_turn: record.current_turn,
+        next_turn_at: None,
+        skip_next_tick: false,
+    };
+    let now = shared.now();
+    if let Err(error) = records.complete_turn(game.id, token, &release, now).await {
+        tracing::warn!(%error, game_id = %game.id, "turn lease not released; it lapses");
+    }
+    if let Err(error) = records.set_healthy(game.id, false, now).await {
+        tracing::warn!(%error, game_id = %game.id, "runtime not marked unhealthy");
+    }
+    let reason = format!("turn {expected} failed: {fault}");
+    if let Err(error) = shared.pause_for_health(game.id, reason).await {
+        tracing::error!(%error, game_id = %game.id, "game not paused after an engine fault");
+    }
+    let detail = json!({
+        "expected_turn": expected,
+        "error": fault.to_string(),
+    });
+    let kind = HealthEventKind::TurnFailed;
+    match shared.store_health_event(game.id, kind, detail).await {
+        Ok(event) => shared.alert(&event).await,
+        Err(error) => {
+            tracing::warn!(%error, game_id = %game.id, "turn fault health event not stored")
+        }
+    }
+    fault
+}
+
+/// The engine declared the game over: `finished` (trigger engine), the container goes
+/// (a durable stop job), and everyone learns the standings.
+async fn finish(shared: &Shared, game: &Game, state: &EngineState) -> Result<(), StoreError> {
+    let reason = Some(match &state.winner {
+        Some(winner) => format!("won by {winner} on turn {}", state.turn),
+        None => format!("ended on turn {}", state.turn),
+    });
+    let trigger = GameTrigger::Engine;
+    let finished = shared
+        .change_game(
+            game.id,
+            game.status,
+            GameStatus::Finished,
+            trigger,
+            None,
+            reason,
+        )
+        .await?;
+    let key = format!("stop:{}:{}", game.id, GameStatus::Finished);
+    shared.enqueue(game.id, JobKind::Stop, key).await?;
+    if let Some(finished) = finished {
+        let mut audience = shared.players(finished.id).await;
+        audience.push(finished.host);
+        let payload = json!({
+            "game_id": finished.id,
+            "game_name": finished.settings.name.as_str(),
+            "turn": state.turn,
+            "winner": state.winner,
+            "standings": state.standings,
+        });
+        let key = format!("game:{}:finished", finished.id);
+        let kind = NotificationKind::GameFinished;
+        shared
+            .notify(kind, key, audience, finished.id, payload)
+            .await;
+    }
+    Ok(())
+}
+
+/// Claims due games and runs one turn (or consumes one skip) each.
+pub struct TurnScheduler {
+    /// Ports and configuration.
+    shared: Shared,
+}
+
+impl TurnScheduler {
+    /// A scheduler over `ports`.
+    pub fn new(ports: RuntimePorts, config: RuntimeConfig) -> Self {
+        Self {
+            shared: Shared::new(ports, config),
+        }
+    }
+
+    async fn due(&self, record: RuntimeRecord, token: LeaseToken) {
+        let shared = &self.shared;
+        let game = match shared.ports.games.get_game(record.game_id).await {
+            Ok(game) => game,
+            Err(error) => {
+                tracing::warn!(%error, game_id = %record.game_id, "due game not read; its claim lapses");
+                return;
+            }
+        };
+        let now = shared.now();
+        let action = record.on_due(&game.settings.schedule, now);
+        let result = match (game.status, action) {
+            (
+                GameStatus::Running,
+                DueAction::RunTurn {
+                    expected_turn,
+                    next_turn_at,
+                },
+            ) => {
+                let played = play_turn(
+                    shared,
+                    &game,
+                    &record,
+                    token,
+                    expected_turn,
+                    next_turn_at,
+                    false,
+                );
+                played.await.map(|_| ())
+            }
+            (GameStatus::Running, DueAction::Skip { next_turn_at }) => {
+                tracing::info!(game_id = %game.id, "scheduled tick skipped after a forced turn");
+                self.release(&record, token, next_turn_at, false).await
+            }
+            // Still `starting` (the record is scheduled just before the game's change
+            // lands): try again at the next firing. Any other status runs no turns.
+            (GameStatus::Starting, action) => {
+                let next = match action {
+                    DueAction::RunTurn { next_turn_at, .. } | DueAction::Skip { next_turn_at } => {
+                        next_turn_at
+                    }
+                };
+                self.release(&record, token, next, record.skip_next_tick)
+                    .await
+            }
+            _ => self.release(&record, token, None, false).await,
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, game_id = %game.id, "due game not handled");
+        }
+    }
+
+    /// Frees a claim without a turn, with a new schedule.
+    async fn release(
+        &self,
+        record: &RuntimeRecord,
+        token: LeaseToken,
+        next_turn_at: Option<Timestamp>,
+        skip_next_tick: bool,
+    ) -> Result<(), RuntimeError> {
+        let update = TurnUpdate {
+            current_turn: record.current_turn,
+            next_turn_at,
+            skip_next_tick,
+        };
+        let records = &self.shared.ports.records;
+        let now = self.shared.now();
+        records
+            .complete_turn(record.game_id, token, &update, now)
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Worker for TurnScheduler {
+    fn name(&self) -> &'static str {
+        "turn_scheduler"
+    }
+
+    async fn tick(&self) -> Result<TickReport, StoreError> {
+        let shared = &self.shared;
+        let claim = ClaimRequest {
+            token: shared.lease_token(),
+            now: shared.now(),
+            lease: shared.config.turn_lease,
+            limit: shared.config.turn_batch.max(1),
+        };
+        let due = shared.ports.records.claim_due_turns(&claim).await?;
+        let handled = due.len();
+        futures::stream::iter(due)
+            .map(|record| self.due(record, claim.token))
+            .buffer_unordered(shared.config.turn_concurrency.max(1))
+            .collect::<Vec<()>>()
+            .await;
+        Ok(TickReport { handled })
+    }
+}

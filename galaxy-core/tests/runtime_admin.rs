@@ -1,0 +1,319 @@
+//! The runtime service: admin-only actions (pause, resume, stop, retry-start, listings),
+//! players' orders and reports for their own race only, and the engine registry.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "runtime_world.rs"]
+mod world;
+
+use galaxy_core::domain::game::{EngineName, GameStatus, GameTrigger};
+use galaxy_core::domain::notification::NotificationKind;
+use galaxy_core::domain::page::PageRequest;
+use galaxy_core::domain::runtime::{JobKind, RuntimeStatus};
+use galaxy_core::ports::{GameStore, RuntimeRecordStore};
+use galaxy_core::service::runtime::{
+    DEFAULT_REFERENCE_TARGET, EngineRegistry, RegistryError, RuntimeConfig, RuntimeError,
+};
+use galaxy_core::service::{ErrorKind, ServiceError};
+use galaxy_core::worker::Worker;
+use serde_json::json;
+use world::*;
+
+fn class<T: std::fmt::Debug>(result: Result<T, RuntimeError>) -> (ErrorKind, &'static str) {
+    let error = result.unwrap_err();
+    (error.kind(), error.code())
+}
+
+const FORBIDDEN: (ErrorKind, &str) = (ErrorKind::Forbidden, "forbidden");
+
+#[tokio::test]
+async fn every_admin_action_is_refused_to_non_admins() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(2).await;
+    let host = galaxy_core::service::Actor {
+        user_id: game.host,
+        is_admin: false,
+    };
+    let page = PageRequest::default();
+    for actor in [host, seats.0[0].0] {
+        let s = &w.service;
+        assert_eq!(class(s.pause(actor, game.id).await), FORBIDDEN);
+        assert_eq!(class(s.resume(actor, game.id).await), FORBIDDEN);
+        assert_eq!(class(s.stop(actor, game.id).await), FORBIDDEN);
+        assert_eq!(class(s.force_next_turn(actor, game.id).await), FORBIDDEN);
+        assert_eq!(class(s.retry_start(actor, game.id).await), FORBIDDEN);
+        assert_eq!(class(s.records(actor, &page).await), FORBIDDEN);
+        assert_eq!(class(s.record(actor, game.id).await), FORBIDDEN);
+        assert_eq!(class(s.health_events(actor, None, &page).await), FORBIDDEN);
+    }
+    assert_eq!(
+        w.game(game.id).await.status,
+        GameStatus::Running,
+        "nothing changed"
+    );
+    assert_eq!(w.record(game.id).await.current_turn, 0);
+    let records = w.service.records(w.admin, &page).await.unwrap();
+    assert_eq!(records.items.len(), 1);
+    assert_eq!(
+        w.service.record(w.admin, game.id).await.unwrap().game_id,
+        game.id
+    );
+    let events = w
+        .service
+        .health_events(w.admin, Some(game.id), &page)
+        .await
+        .unwrap();
+    assert!(events.items.is_empty());
+}
+
+#[tokio::test]
+async fn pause_suspends_turns_and_resume_reschedules_them() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    let paused = w.service.pause(w.admin, game.id).await.unwrap();
+    assert_eq!(paused.status, GameStatus::Paused);
+    let history = w.store.game_transitions(game.id).await.unwrap();
+    assert_eq!(history.last().unwrap().trigger, GameTrigger::Admin);
+    assert_eq!(history.last().unwrap().actor, Some(w.admin.user_id));
+    assert_eq!(w.record(game.id).await.next_turn_at, None);
+    w.at(evening(1));
+    assert_eq!(
+        w.scheduler.tick().await.unwrap().handled,
+        0,
+        "no turn while paused"
+    );
+    assert_eq!(
+        class(w.service.pause(w.admin, game.id).await).1,
+        "invalid_status"
+    );
+    let forced = w.service.force_next_turn(w.admin, game.id).await;
+    assert_eq!(class(forced).1, "invalid_status");
+
+    w.runtime
+        .set_healthy(game.id, false, w.now())
+        .await
+        .unwrap();
+    let refused = w.service.resume(w.admin, game.id).await;
+    assert_eq!(class(refused), (ErrorKind::Conflict, "runtime_unhealthy"));
+    assert_eq!(w.game(game.id).await.status, GameStatus::Paused);
+    w.runtime.set_healthy(game.id, true, w.now()).await.unwrap();
+    let resumed = w.service.resume(w.admin, game.id).await.unwrap();
+    assert_eq!(resumed.status, GameStatus::Running);
+    assert_eq!(w.record(game.id).await.next_turn_at, Some(evening(2)));
+    assert_eq!(
+        class(w.service.resume(w.admin, game.id).await).1,
+        "invalid_status"
+    );
+}
+
+#[tokio::test]
+async fn resume_after_a_failed_registration_initialises_the_engine() {
+    let w = World::new().await;
+    let (game, _) = w.starting_game(2).await;
+    w.engine.init_fails(true);
+    w.jobs.tick().await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::Paused);
+    let still_failing = w.service.resume(w.admin, game.id).await;
+    assert_eq!(class(still_failing).0, ErrorKind::Unavailable);
+    assert_eq!(w.game(game.id).await.status, GameStatus::Paused);
+
+    w.engine.init_fails(false);
+    w.service.resume(w.admin, game.id).await.unwrap();
+    assert_eq!(w.engine.inits().len(), 1);
+    assert_eq!(w.record(game.id).await.next_turn_at, Some(evening(1)));
+}
+
+#[tokio::test]
+async fn stop_cancels_the_game_and_a_stop_job_removes_its_container() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(2).await;
+    let cancelled = w.service.stop(w.admin, game.id).await.unwrap();
+    assert_eq!(cancelled.status, GameStatus::Cancelled);
+    assert_eq!(w.record(game.id).await.next_turn_at, None);
+    let jobs = w.job_list(game.id).await;
+    let stop = jobs.iter().find(|j| j.kind == JobKind::Stop).unwrap();
+    assert_eq!(stop.idempotency_key, format!("stop:{}:cancelled", game.id));
+    let notes = w.notes.of(NotificationKind::GameCancelled);
+    assert!(notes[0].recipients.contains(&seats.0[1].0.user_id));
+
+    w.jobs.run_until_idle(5).await.unwrap();
+    assert!(w.containers.of_game(game.id).is_none());
+    assert_eq!(w.record(game.id).await.status, RuntimeStatus::Removed);
+    let again = w.service.stop(w.admin, game.id).await;
+    assert_eq!(class(again), (ErrorKind::Conflict, "invalid_status"));
+    let (closed, _) = w.closed_game(2).await;
+    assert_eq!(
+        class(w.service.stop(w.admin, closed.id).await).1,
+        "invalid_status"
+    );
+}
+
+#[tokio::test]
+async fn retry_start_queues_a_new_start_job_under_the_lobby_key() {
+    let w = World::new().await;
+    let (game, _) = w.starting_game(2).await;
+    w.containers.fail("ensure_image", "pull access denied");
+    w.jobs.tick().await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::StartFailed);
+
+    w.containers.heal("ensure_image");
+    let starting = w.service.retry_start(w.admin, game.id).await.unwrap();
+    assert_eq!(starting.status, GameStatus::Starting);
+    let history = w.store.game_transitions(game.id).await.unwrap();
+    assert_eq!(history.last().unwrap().trigger, GameTrigger::Admin);
+    let keys: Vec<String> = w
+        .job_list(game.id)
+        .await
+        .into_iter()
+        .map(|j| j.idempotency_key)
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            format!("start:{}:0", game.id),
+            format!("start:{}:1", game.id)
+        ]
+    );
+
+    w.jobs.run_until_idle(5).await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::Running);
+    assert_eq!(w.record(game.id).await.status, RuntimeStatus::Running);
+    let again = w.service.retry_start(w.admin, game.id).await;
+    assert_eq!(class(again).1, "invalid_status");
+    let missing = galaxy_core::domain::GameId::from_uuid(uuid::Uuid::from_u128(5));
+    assert_eq!(
+        class(w.service.retry_start(w.admin, missing).await).0,
+        ErrorKind::NotFound
+    );
+}
+
+#[tokio::test]
+async fn orders_and_reports_go_to_the_callers_own_race_only() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(2).await;
+    let (alice, alice_race) = &seats.0[0];
+    let (bob, bob_race) = &seats.0[1];
+    let orders = json!({ "fleets": [{ "from": "Home", "to": "Sirius" }] });
+    let verdict = w
+        .service
+        .submit_orders(*alice, game.id, 1, &orders)
+        .await
+        .unwrap();
+    assert!(verdict.accepted);
+    w.service
+        .submit_orders(*bob, game.id, 1, &json!("plain text orders"))
+        .await
+        .unwrap();
+    let sent = w.engine.orders();
+    assert_eq!(
+        sent[0],
+        (w.endpoint(game.id), alice_race.clone(), 1, orders)
+    );
+    assert_eq!(sent[1].1, *bob_race);
+
+    let report = w.service.report(*bob, game.id, 0).await.unwrap();
+    assert_eq!(report["race"], bob_race.as_str());
+    assert_eq!(report["turn"], 0);
+
+    // The host does not play, a stranger even less: the game looks absent to them.
+    let host = galaxy_core::service::Actor {
+        user_id: game.host,
+        is_admin: false,
+    };
+    let stranger = w.user().await;
+    for outsider in [host, stranger, w.admin] {
+        let refused = w.service.report(outsider, game.id, 0).await;
+        assert_eq!(class(refused).0, ErrorKind::NotFound);
+        let refused = w
+            .service
+            .submit_orders(outsider, game.id, 1, &json!({}))
+            .await;
+        assert_eq!(class(refused).0, ErrorKind::NotFound);
+    }
+    assert_eq!(w.engine.orders().len(), 2);
+}
+
+#[tokio::test]
+async fn orders_are_size_bounded_and_need_a_game_in_play() {
+    let config = RuntimeConfig {
+        max_orders_bytes: 64,
+        ..test_config()
+    };
+    let w = World::with(config).await;
+    let (game, seats) = w.running_game(2).await;
+    let player = seats.0[0].0;
+    let big = json!("x".repeat(100));
+    let refused = w.service.submit_orders(player, game.id, 1, &big).await;
+    assert_eq!(class(refused), (ErrorKind::Validation, "orders_too_large"));
+    assert!(w.engine.orders().is_empty());
+
+    w.service.pause(w.admin, game.id).await.unwrap();
+    w.service
+        .submit_orders(player, game.id, 1, &json!({}))
+        .await
+        .unwrap();
+    w.service.stop(w.admin, game.id).await.unwrap();
+    let ended = w
+        .service
+        .submit_orders(player, game.id, 1, &json!({}))
+        .await;
+    assert_eq!(class(ended), (ErrorKind::Conflict, "invalid_status"));
+    assert_eq!(
+        class(w.service.report(player, game.id, 0).await).0,
+        ErrorKind::Conflict
+    );
+}
+
+#[test]
+fn the_registry_resolves_registered_engines_and_refuses_others() {
+    let default = EngineRegistry::default();
+    let reference = EngineName::reference();
+    assert_eq!(
+        default.resolve(&reference).unwrap(),
+        DEFAULT_REFERENCE_TARGET
+    );
+    let parsed =
+        EngineRegistry::parse("reference=galaxy-engine:0.1; classic=/opt/pbem --port 0").unwrap();
+    assert_eq!(parsed.resolve(&reference).unwrap(), "galaxy-engine:0.1");
+    let classic = EngineName::parse("classic").unwrap();
+    assert_eq!(parsed.resolve(&classic).unwrap(), "/opt/pbem --port 0");
+    assert_eq!(parsed.names().len(), 2);
+    let unknown = default.resolve(&classic).unwrap_err();
+    assert!(
+        unknown.to_string().contains("known: reference"),
+        "{unknown}"
+    );
+    assert!(matches!(
+        EngineRegistry::parse("reference"),
+        Err(RegistryError::Entry(_))
+    ));
+    assert!(matches!(
+        EngineRegistry::parse("Big=x"),
+        Err(RegistryError::Name(_))
+    ));
+    assert!(matches!(
+        EngineRegistry::parse("a=x;a=y"),
+        Err(RegistryError::Twice(_))
+    ));
+    assert!(matches!(
+        EngineRegistry::parse("a= "),
+        Err(RegistryError::EmptyTarget(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_game_naming_an_engine_the_runtime_does_not_know_fails_to_start() {
+    // The lobby accepted `classic` (configured apart), the runtime never registered it.
+    let lobby_engines = [
+        EngineName::reference(),
+        EngineName::parse("classic").unwrap(),
+    ];
+    let w = World::build(test_config(), Some(lobby_engines.into())).await;
+    let (game, _) = w.closed_game_on(Some("classic"), 2).await;
+    w.lobby.start(w.admin, game.id).await.unwrap();
+    w.jobs.tick().await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::StartFailed);
+    let reason = w.reason(game.id).await.unwrap();
+    assert!(reason.contains("\"classic\" is not registered"), "{reason}");
+    assert_eq!(w.journal.count("create "), 0);
+}

@@ -1,0 +1,389 @@
+//! The fakes of the runtime tests (included by `runtime_world.rs` with `#[path]`): a
+//! container runtime and an engine with controllable answers, both writing their calls
+//! to one shared journal so tests can check the order of effects.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use galaxy_core::domain::GameId;
+use galaxy_core::ports::*;
+use galaxy_core::service::runtime::GAME_LABEL;
+
+/// Every fake's calls, in one order, so tests can check what happened before what.
+#[derive(Default)]
+pub struct Journal(Mutex<Vec<String>>);
+
+impl Journal {
+    /// Appends an entry.
+    pub fn push(&self, entry: String) {
+        self.0.lock().unwrap().push(entry);
+    }
+    /// Every entry so far.
+    pub fn entries(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+    /// Index of the first entry starting with `prefix`.
+    pub fn position(&self, prefix: &str) -> Option<usize> {
+        self.entries().iter().position(|e| e.starts_with(prefix))
+    }
+    /// How many entries start with `prefix`.
+    pub fn count(&self, prefix: &str) -> usize {
+        self.entries()
+            .iter()
+            .filter(|e| e.starts_with(prefix))
+            .count()
+    }
+}
+
+#[derive(Default)]
+struct Containers {
+    next: u32,
+    by_id: BTreeMap<String, ContainerInfo>,
+    failing: HashMap<&'static str, String>,
+    streams: VecDeque<Vec<ContainerEvent>>,
+}
+
+/// A container runtime in memory: ids `c1, c2, ...`, endpoints `http://<name>:8080`.
+pub struct FakeContainers {
+    journal: Arc<Journal>,
+    state: Mutex<Containers>,
+}
+
+impl FakeContainers {
+    /// No containers; calls go to `journal`.
+    pub fn new(journal: Arc<Journal>) -> Self {
+        let state = Mutex::new(Containers::default());
+        Self { journal, state }
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, Containers> {
+        self.state.lock().unwrap()
+    }
+    /// Makes `op` (`ensure_image`, `create`, `start`, `stop`, `list`, ...) fail.
+    pub fn fail(&self, op: &'static str, message: &str) {
+        self.lock().failing.insert(op, message.to_owned());
+    }
+    /// Makes `op` work again.
+    pub fn heal(&self, op: &'static str) {
+        self.lock().failing.remove(op);
+    }
+    fn check(&self, op: &'static str) -> Result<(), ContainerError> {
+        match self.lock().failing.get(op) {
+            Some(message) => Err(ContainerError::Failed(message.clone())),
+            None => Ok(()),
+        }
+    }
+    /// The (first) container labelled with `game`.
+    pub fn of_game(&self, game: GameId) -> Option<ContainerInfo> {
+        let id = game.to_string();
+        let state = self.lock();
+        let mut found = state
+            .by_id
+            .values()
+            .filter(|c| c.labels.get(GAME_LABEL) == Some(&id));
+        found.next().cloned()
+    }
+    /// Every container.
+    pub fn all(&self) -> Vec<ContainerInfo> {
+        self.lock().by_id.values().cloned().collect()
+    }
+    /// Changes what inspecting container `id` shows.
+    pub fn edit(&self, id: &str, edit: impl FnOnce(&mut ContainerInfo)) {
+        edit(self.lock().by_id.get_mut(id).unwrap());
+    }
+    /// Removes a container behind the platform's back.
+    pub fn vanish(&self, id: &str) {
+        self.lock().by_id.remove(id);
+    }
+    /// Adds a container the platform did not create in this process.
+    pub fn add(&self, info: ContainerInfo) {
+        self.lock().by_id.insert(info.container_id.clone(), info);
+    }
+    /// Queues the events one connection of `events()` delivers before it ends.
+    pub fn push_stream(&self, events: Vec<ContainerEvent>) {
+        self.lock().streams.push_back(events);
+    }
+}
+
+#[async_trait]
+impl ContainerRuntime for FakeContainers {
+    async fn ensure_image(&self, engine: &str) -> Result<(), ContainerError> {
+        self.journal.push(format!("ensure_image {engine}"));
+        self.check("ensure_image")
+    }
+    async fn create(&self, spec: &ContainerSpec) -> Result<CreatedContainer, ContainerError> {
+        self.journal.push(format!("create {}", spec.name));
+        self.check("create")?;
+        let mut state = self.lock();
+        state.next += 1;
+        let id = format!("c{}", state.next);
+        let info = ContainerInfo {
+            container_id: id.clone(),
+            state: "created".into(),
+            restart_count: 0,
+            health: None,
+            labels: spec.labels.clone(),
+        };
+        state.by_id.insert(id.clone(), info);
+        let engine_endpoint = format!("http://{}:8080", spec.name);
+        Ok(CreatedContainer {
+            container_id: id,
+            engine_endpoint,
+        })
+    }
+    async fn start(&self, id: &str) -> Result<(), ContainerError> {
+        self.journal.push(format!("start {id}"));
+        self.check("start")?;
+        let mut state = self.lock();
+        let info = state
+            .by_id
+            .get_mut(id)
+            .ok_or(ContainerError::NotFound(id.into()))?;
+        info.state = "running".into();
+        Ok(())
+    }
+    async fn stop(&self, id: &str, _grace: Duration) -> Result<(), ContainerError> {
+        self.journal.push(format!("stop {id}"));
+        self.check("stop")?;
+        let mut state = self.lock();
+        let info = state
+            .by_id
+            .get_mut(id)
+            .ok_or(ContainerError::NotFound(id.into()))?;
+        info.state = "exited".into();
+        Ok(())
+    }
+    async fn remove(&self, id: &str) -> Result<(), ContainerError> {
+        self.journal.push(format!("remove {id}"));
+        self.check("remove")?;
+        let removed = self.lock().by_id.remove(id);
+        removed
+            .map(|_| ())
+            .ok_or(ContainerError::NotFound(id.into()))
+    }
+    async fn inspect(&self, id: &str) -> Result<ContainerInfo, ContainerError> {
+        self.check("inspect")?;
+        let found = self.lock().by_id.get(id).cloned();
+        found.ok_or(ContainerError::NotFound(id.into()))
+    }
+    async fn list_by_label(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<ContainerInfo>, ContainerError> {
+        self.check("list")?;
+        let state = self.lock();
+        let found = state
+            .by_id
+            .values()
+            .filter(|c| c.labels.get(key).map(String::as_str) == Some(value));
+        Ok(found.cloned().collect())
+    }
+    async fn events(
+        &self,
+    ) -> Result<BoxStream<'static, Result<ContainerEvent, ContainerError>>, ContainerError> {
+        self.journal.push("events".into());
+        let next = self.lock().streams.pop_front();
+        match next {
+            Some(events) => Ok(Box::pin(futures::stream::iter(events.into_iter().map(Ok)))),
+            None => Err(ContainerError::Failed("daemon unreachable".into())),
+        }
+    }
+}
+
+/// How a fake engine misbehaves on a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TurnFault {
+    /// Connection refused.
+    Refuse,
+    /// Never answers.
+    Hang,
+    /// Answers something that is not the contract.
+    Garbage,
+    /// Answers an earlier turn than asked.
+    WrongTurn,
+}
+
+#[derive(Default)]
+struct Engines {
+    turns: HashMap<String, u32>,
+    healthz_down: HashSet<String>,
+    not_ready_polls: u32,
+    init_fails: bool,
+    inits: Vec<(String, EngineInit)>,
+    faults: HashMap<String, TurnFault>,
+    finish_at: HashMap<String, u32>,
+    orders: Vec<(String, String, u32, serde_json::Value)>,
+    healthz_hook: Option<BoxFuture<'static, ()>>,
+}
+
+/// An engine fake keyed by endpoint: turns count up from 0; faults are set per endpoint.
+pub struct FakeEngine {
+    journal: Arc<Journal>,
+    state: Mutex<Engines>,
+}
+
+impl FakeEngine {
+    /// Healthy engines at turn 0; calls go to `journal`.
+    pub fn new(journal: Arc<Journal>) -> Self {
+        let state = Mutex::new(Engines::default());
+        Self { journal, state }
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, Engines> {
+        self.state.lock().unwrap()
+    }
+    /// Makes `/healthz` of `endpoint` answer 503 (or healthy again).
+    pub fn healthz_down(&self, endpoint: &str, down: bool) {
+        let mut state = self.lock();
+        if down {
+            state.healthz_down.insert(endpoint.to_owned());
+        } else {
+            state.healthz_down.remove(endpoint);
+        }
+    }
+    /// The next `polls` `/healthz` calls fail (the engine is still binding its port).
+    pub fn not_ready_for(&self, polls: u32) {
+        self.lock().not_ready_polls = polls;
+    }
+    /// Makes `/admin/init` answer 500 (or work again).
+    pub fn init_fails(&self, fails: bool) {
+        self.lock().init_fails = fails;
+    }
+    /// Every successful init, with its endpoint.
+    pub fn inits(&self) -> Vec<(String, EngineInit)> {
+        self.lock().inits.clone()
+    }
+    /// Makes turns of `endpoint` misbehave (or heals them).
+    pub fn fault(&self, endpoint: &str, fault: Option<TurnFault>) {
+        let mut state = self.lock();
+        match fault {
+            Some(f) => state.faults.insert(endpoint.to_owned(), f),
+            None => state.faults.remove(endpoint),
+        };
+    }
+    /// The game of `endpoint` ends (won by `Zorgons`) at `turn`.
+    pub fn finish_at(&self, endpoint: &str, turn: u32) {
+        self.lock().finish_at.insert(endpoint.to_owned(), turn);
+    }
+    /// The last turn the engine of `endpoint` ran.
+    pub fn turn_of(&self, endpoint: &str) -> u32 {
+        self.lock().turns.get(endpoint).copied().unwrap_or(0)
+    }
+    /// Every order received: (endpoint, race, turn, orders).
+    pub fn orders(&self) -> Vec<(String, String, u32, serde_json::Value)> {
+        self.lock().orders.clone()
+    }
+    /// Runs `hook` during the next `/healthz` (to change the world mid-start).
+    pub fn on_next_healthz(&self, hook: BoxFuture<'static, ()>) {
+        self.lock().healthz_hook = Some(hook);
+    }
+}
+
+#[async_trait]
+impl EngineClient for FakeEngine {
+    async fn healthz(&self, endpoint: &str) -> Result<(), EngineError> {
+        self.journal.push(format!("healthz {endpoint}"));
+        let hook = self.lock().healthz_hook.take();
+        if let Some(hook) = hook {
+            hook.await;
+        }
+        let mut state = self.lock();
+        if state.not_ready_polls > 0 {
+            state.not_ready_polls -= 1;
+            return Err(EngineError::Refused(endpoint.into()));
+        }
+        if state.healthz_down.contains(endpoint) {
+            return Err(EngineError::Status {
+                status: 503,
+                body: "down".into(),
+            });
+        }
+        Ok(())
+    }
+    async fn init(&self, endpoint: &str, init: &EngineInit) -> Result<EngineState, EngineError> {
+        self.journal.push(format!("init {endpoint}"));
+        let mut state = self.lock();
+        if state.init_fails {
+            return Err(EngineError::Status {
+                status: 500,
+                body: "no".into(),
+            });
+        }
+        state.inits.push((endpoint.to_owned(), init.clone()));
+        let turn = *state.turns.entry(endpoint.to_owned()).or_insert(0);
+        Ok(EngineState {
+            turn,
+            finished: false,
+            winner: None,
+            standings: vec![],
+        })
+    }
+    async fn run_turn(&self, endpoint: &str, expected: u32) -> Result<EngineState, EngineError> {
+        self.journal.push(format!("turn {endpoint} {expected}"));
+        let fault = self.lock().faults.get(endpoint).copied();
+        match fault {
+            Some(TurnFault::Refuse) => return Err(EngineError::Refused(endpoint.into())),
+            Some(TurnFault::Hang) => std::future::pending::<()>().await,
+            Some(TurnFault::Garbage) => return Err(EngineError::Malformed("<html>".into())),
+            Some(TurnFault::WrongTurn) => {
+                let state = EngineState {
+                    turn: 0,
+                    finished: false,
+                    winner: None,
+                    standings: vec![],
+                };
+                return Ok(state);
+            }
+            None => {}
+        }
+        let mut state = self.lock();
+        let finish_at = state.finish_at.get(endpoint).copied();
+        let turn = state.turns.entry(endpoint.to_owned()).or_insert(0);
+        if expected == *turn + 1 {
+            *turn = expected;
+        }
+        let finished = finish_at.is_some_and(|f| *turn >= f);
+        let standings = vec![RaceStanding {
+            name: "Zorgons".into(),
+            alive: true,
+            score: 10.0,
+        }];
+        let winner = finished.then(|| "Zorgons".to_owned());
+        Ok(EngineState {
+            turn: *turn,
+            finished,
+            winner,
+            standings,
+        })
+    }
+    async fn submit_orders(
+        &self,
+        endpoint: &str,
+        race: &str,
+        turn: u32,
+        orders: &serde_json::Value,
+    ) -> Result<OrdersVerdict, EngineError> {
+        let entry = (endpoint.to_owned(), race.to_owned(), turn, orders.clone());
+        self.lock().orders.push(entry);
+        Ok(OrdersVerdict {
+            accepted: true,
+            errors: vec![],
+        })
+    }
+    async fn report(
+        &self,
+        endpoint: &str,
+        race: &str,
+        turn: u32,
+    ) -> Result<serde_json::Value, EngineError> {
+        Ok(serde_json::json!({ "endpoint": endpoint, "race": race, "turn": turn, "text": "..." }))
+    }
+    async fn state(&self, _endpoint: &str) -> Result<EngineState, EngineError> {
+        Err(EngineError::Refused("unused".into()))
+    }
+}

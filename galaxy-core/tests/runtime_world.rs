@@ -1,0 +1,458 @@
+//! The world every `runtime_*` test builds (included with `#[path]`): the lobby and the
+//! runtime services and workers wired over in-memory stores and the fakes of
+//! `runtime_harness.rs`, plus helpers that bring games to a given status.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "runtime_harness.rs"]
+mod harness;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{TimeDelta, TimeZone, Utc};
+use galaxy_core::domain::game::{EngineName, Game, GameStatus, GameTransition, Visibility};
+use galaxy_core::domain::health::HealthEvent;
+use galaxy_core::domain::lease::ClaimRequest;
+use galaxy_core::domain::notification::NotificationKind;
+use galaxy_core::domain::page::{Page, PageRequest};
+use galaxy_core::domain::runtime::{RuntimeBinding, RuntimeJob, RuntimeRecord, RuntimeStatus};
+use galaxy_core::domain::user::{Email, Role, User};
+use galaxy_core::domain::{GameId, LeaseToken, Timestamp, UserId};
+use galaxy_core::ports::*;
+use galaxy_core::service::Actor;
+use galaxy_core::service::lobby::{LobbyConfig, LobbyPorts, LobbyService, NewGame};
+use galaxy_core::service::runtime::*;
+use galaxy_core::worker::Worker;
+use galaxy_ports::memory::{MemoryLobbyStore, MemoryRuntimeStore, MemoryUserStore};
+use galaxy_ports::system::{ManualClock, SeededSecretGenerator};
+pub use harness::*;
+
+/// Remembers every notification raised.
+#[derive(Default)]
+pub struct Notes(Mutex<Vec<NewNotification>>);
+
+impl Notes {
+    /// The notifications of one kind, in order.
+    pub fn of(&self, kind: NotificationKind) -> Vec<NewNotification> {
+        let notes = self.0.lock().unwrap();
+        notes.iter().filter(|n| n.kind == kind).cloned().collect()
+    }
+}
+
+#[async_trait]
+impl Notifier for Notes {
+    async fn notify(&self, notification: NewNotification) -> Result<(), NotifyError> {
+        self.0.lock().unwrap().push(notification);
+        Ok(())
+    }
+}
+
+/// The game store, journaling every status change it commits.
+pub struct JournalGames {
+    inner: Arc<MemoryLobbyStore>,
+    journal: Arc<Journal>,
+}
+
+impl JournalGames {
+    /// Wraps `inner`, journaling to `journal`.
+    pub fn new(inner: Arc<MemoryLobbyStore>, journal: Arc<Journal>) -> Self {
+        Self { inner, journal }
+    }
+}
+
+#[async_trait]
+impl GameStore for JournalGames {
+    async fn insert_game(&self, game: &Game) -> Result<(), StoreError> {
+        self.inner.insert_game(game).await
+    }
+    async fn get_game(&self, id: GameId) -> Result<Game, StoreError> {
+        self.inner.get_game(id).await
+    }
+    async fn list_games(&self, f: &GameFilter, p: &PageRequest) -> Result<Page<Game>, StoreError> {
+        self.inner.list_games(f, p).await
+    }
+    async fn update_game_status(
+        &self,
+        id: GameId,
+        from: GameStatus,
+        change: &GameStatusChange,
+    ) -> Result<Game, StoreError> {
+        let game = self.inner.update_game_status(id, from, change).await?;
+        self.journal.push(format!("game {}", change.to));
+        Ok(game)
+    }
+    async fn game_transitions(&self, id: GameId) -> Result<Vec<GameTransition>, StoreError> {
+        self.inner.game_transitions(id).await
+    }
+    async fn games_past_deadline(&self, now: Timestamp, n: u32) -> Result<Vec<Game>, StoreError> {
+        self.inner.games_past_deadline(now, n).await
+    }
+}
+
+/// The record store, whose `set_binding` can be made to fail (the orphan path).
+pub struct FlakyRecords {
+    inner: Arc<MemoryRuntimeStore>,
+    /// While set, `set_binding` fails as if the database went away.
+    pub fail_binding: AtomicBool,
+}
+
+impl FlakyRecords {
+    /// Wraps `inner`, working normally.
+    pub fn new(inner: Arc<MemoryRuntimeStore>) -> Self {
+        let fail_binding = AtomicBool::new(false);
+        Self {
+            inner,
+            fail_binding,
+        }
+    }
+}
+
+#[async_trait]
+impl RuntimeRecordStore for FlakyRecords {
+    async fn insert_record(&self, r: &RuntimeRecord) -> Result<(), StoreError> {
+        self.inner.insert_record(r).await
+    }
+    async fn get_record(&self, g: GameId) -> Result<RuntimeRecord, StoreError> {
+        self.inner.get_record(g).await
+    }
+    async fn list_records(
+        &self,
+        s: Option<RuntimeStatus>,
+        p: &PageRequest,
+    ) -> Result<Page<RuntimeRecord>, StoreError> {
+        self.inner.list_records(s, p).await
+    }
+    async fn update_record_status(
+        &self,
+        g: GameId,
+        e: RuntimeStatus,
+        t: RuntimeStatus,
+        at: Timestamp,
+    ) -> Result<RuntimeRecord, StoreError> {
+        self.inner.update_record_status(g, e, t, at).await
+    }
+    async fn set_binding(
+        &self,
+        g: GameId,
+        b: Option<RuntimeBinding>,
+        at: Timestamp,
+    ) -> Result<RuntimeRecord, StoreError> {
+        if self.fail_binding.load(Ordering::SeqCst) {
+            return Err(StoreError::unavailable("connection reset"));
+        }
+        self.inner.set_binding(g, b, at).await
+    }
+    async fn set_healthy(
+        &self,
+        g: GameId,
+        h: bool,
+        at: Timestamp,
+    ) -> Result<RuntimeRecord, StoreError> {
+        self.inner.set_healthy(g, h, at).await
+    }
+    async fn set_schedule(
+        &self,
+        g: GameId,
+        n: Option<Timestamp>,
+        s: bool,
+        at: Timestamp,
+    ) -> Result<RuntimeRecord, StoreError> {
+        self.inner.set_schedule(g, n, s, at).await
+    }
+    async fn claim_due_turns(&self, c: &ClaimRequest) -> Result<Vec<RuntimeRecord>, StoreError> {
+        self.inner.claim_due_turns(c).await
+    }
+    async fn claim_turn(&self, g: GameId, c: &ClaimRequest) -> Result<RuntimeRecord, StoreError> {
+        self.inner.claim_turn(g, c).await
+    }
+    async fn complete_turn(
+        &self,
+        g: GameId,
+        t: LeaseToken,
+        u: &TurnUpdate,
+        at: Timestamp,
+    ) -> Result<RuntimeRecord, StoreError> {
+        self.inner.complete_turn(g, t, u, at).await
+    }
+}
+
+/// Test settings: tiny poll intervals, threshold 3, a 5 s last-resort engine timeout.
+pub fn test_config() -> RuntimeConfig {
+    RuntimeConfig {
+        healthz_deadline: Duration::from_millis(20),
+        healthz_poll_interval: Duration::from_millis(1),
+        engine_call_timeout: Duration::from_secs(5),
+        probe_timeout: Duration::from_secs(1),
+        events_backoff_min: Duration::from_millis(10),
+        events_backoff_max: Duration::from_millis(40),
+        ..RuntimeConfig::default()
+    }
+}
+
+/// Turns run daily at 18:00 UTC; the clock starts at 2030-01-01 00:00 UTC.
+pub const SCHEDULE: &str = "0 18 * * *";
+
+/// 18:00 UTC on 2030-01-`day`.
+pub fn evening(day: u32) -> Timestamp {
+    Utc.with_ymd_and_hms(2030, 1, day, 18, 0, 0).unwrap()
+}
+
+/// The lobby and the runtime, wired over in-memory stores and the fakes.
+pub struct World {
+    /// The real lobby (it creates, enrolls and starts games).
+    pub lobby: LobbyService,
+    /// The runtime service under test.
+    pub service: RuntimeService,
+    /// The job pool.
+    pub jobs: StartWorker,
+    /// The turn scheduler.
+    pub scheduler: TurnScheduler,
+    /// The reconciler.
+    pub reconciler: Reconciler,
+    /// The `/healthz` probe.
+    pub probe: HealthProbe,
+    /// The inspect pass.
+    pub inspect: InspectWorker,
+    /// The events listener.
+    pub events: EventsListener,
+    /// The ports every runtime part was built with.
+    pub ports: RuntimePorts,
+    /// Games, applications and race names.
+    pub store: Arc<MemoryLobbyStore>,
+    /// Users.
+    pub users: Arc<MemoryUserStore>,
+    /// Records, jobs and health events, unwrapped.
+    pub runtime: Arc<MemoryRuntimeStore>,
+    /// The record store the runtime uses.
+    pub records: Arc<FlakyRecords>,
+    /// The time.
+    pub clock: Arc<ManualClock>,
+    /// Ids.
+    pub ids: Arc<SeededSecretGenerator>,
+    /// The container runtime.
+    pub containers: Arc<FakeContainers>,
+    /// The engines.
+    pub engine: Arc<FakeEngine>,
+    /// Every notification raised.
+    pub notes: Arc<Notes>,
+    /// Every call, in order.
+    pub journal: Arc<Journal>,
+    /// An admin.
+    pub admin: Actor,
+    /// Counts the race names handed out, so every game's races differ.
+    races: AtomicUsize,
+}
+
+/// A game's players: who they are and the race each plays.
+pub struct Seats(pub Vec<(Actor, String)>);
+
+impl World {
+    /// A world with [`test_config`].
+    pub async fn new() -> Self {
+        Self::with(test_config()).await
+    }
+
+    /// A world with `config`.
+    pub async fn with(config: RuntimeConfig) -> Self {
+        Self::build(config, None).await
+    }
+
+    /// A world whose lobby accepts `lobby_engines` (default: the runtime's registry).
+    pub async fn build(config: RuntimeConfig, lobby_engines: Option<BTreeSet<EngineName>>) -> Self {
+        let journal = Arc::new(Journal::default());
+        let store = Arc::new(MemoryLobbyStore::new());
+        let users = Arc::new(MemoryUserStore::new());
+        let runtime = Arc::new(MemoryRuntimeStore::default());
+        let records = Arc::new(FlakyRecords::new(runtime.clone()));
+        let games = Arc::new(JournalGames::new(store.clone(), journal.clone()));
+        let clock = Arc::new(ManualClock::at_fixed_start());
+        let ids = Arc::new(SeededSecretGenerator::new(11));
+        let notes = Arc::new(Notes::default());
+        let containers = Arc::new(FakeContainers::new(journal.clone()));
+        let engine = Arc::new(FakeEngine::new(journal.clone()));
+        let lobby = LobbyService::new(
+            LobbyPorts {
+                games: games.clone(),
+                applications: store.clone(),
+                race_names: store.clone(),
+                users: users.clone(),
+                jobs: runtime.clone(),
+                notifier: notes.clone(),
+                clock: clock.clone(),
+                ids: ids.clone(),
+            },
+            LobbyConfig {
+                engines: lobby_engines.unwrap_or_else(|| config.engines.names()),
+                ..LobbyConfig::default()
+            },
+        );
+        let ports = RuntimePorts {
+            games,
+            applications: store.clone(),
+            users: users.clone(),
+            records: records.clone(),
+            jobs: runtime.clone(),
+            health: runtime.clone(),
+            containers: containers.clone(),
+            engine: engine.clone(),
+            notifier: notes.clone(),
+            clock: clock.clone(),
+            ids: ids.clone(),
+        };
+        let mut world = World {
+            lobby,
+            service: RuntimeService::new(ports.clone(), config.clone()),
+            jobs: StartWorker::new(ports.clone(), config.clone()),
+            scheduler: TurnScheduler::new(ports.clone(), config.clone()),
+            reconciler: Reconciler::new(ports.clone(), config.clone()),
+            probe: HealthProbe::new(ports.clone(), config.clone()).unwrap(),
+            inspect: InspectWorker::new(ports.clone(), config.clone()),
+            events: EventsListener::new(ports.clone(), config),
+            ports,
+            store,
+            users,
+            runtime,
+            records,
+            clock,
+            ids,
+            containers,
+            engine,
+            notes,
+            journal,
+            admin: Actor {
+                user_id: UserId::from_uuid(uuid::Uuid::nil()),
+                is_admin: true,
+            },
+            races: AtomicUsize::new(1),
+        };
+        world.admin = world.user_with(|u| u.grant(Role::Admin)).await;
+        world
+    }
+
+    /// A new user, edited before it is stored.
+    pub async fn user_with(&self, edit: impl FnOnce(&mut User)) -> Actor {
+        let id = UserId::from_uuid(self.ids.uuid());
+        let email = Email::parse(&format!("u{}@example.org", id.as_uuid().simple())).unwrap();
+        let mut user = User::new(id, email, self.clock.now());
+        edit(&mut user);
+        self.users.insert_user(&user).await.unwrap();
+        Actor::of(&user)
+    }
+
+    /// A new player.
+    pub async fn user(&self) -> Actor {
+        self.user_with(|_| {}).await
+    }
+
+    /// A game whose enrollment closed with `players` approved players (races `Race 1`,
+    /// `Race 2`, ...), hosted by a fresh user who does not play.
+    pub async fn closed_game(&self, players: usize) -> (Game, Seats) {
+        self.closed_game_on(None, players).await
+    }
+
+    /// [`World::closed_game`] on a named engine.
+    pub async fn closed_game_on(&self, engine: Option<&str>, players: usize) -> (Game, Seats) {
+        let host = self.user().await;
+        let new = NewGame {
+            name: "Andromeda Cup".into(),
+            min_players: 2,
+            max_players: 8,
+            enrollment_deadline: self.clock.now() + TimeDelta::days(3),
+            turn_schedule: SCHEDULE.into(),
+            engine: engine.map(str::to_owned),
+            auto_approve: false,
+            visibility: Visibility::Public,
+        };
+        let game = self.lobby.create_game(host, new).await.unwrap();
+        self.lobby.open(host, game.id).await.unwrap();
+        let mut seats = Vec::new();
+        for _ in 0..players {
+            let player = self.user().await;
+            let race = format!("Race {}", self.races.fetch_add(1, Ordering::SeqCst));
+            let app = self.lobby.apply(player, game.id, &race).await.unwrap();
+            self.lobby.approve(host, game.id, app.id).await.unwrap();
+            seats.push((player, race));
+        }
+        let game = self.lobby.close(host, game.id).await.unwrap();
+        (game, Seats(seats))
+    }
+
+    /// A game the lobby just started: `starting`, its start job queued.
+    pub async fn starting_game(&self, players: usize) -> (Game, Seats) {
+        let (game, seats) = self.closed_game(players).await;
+        let game = self.lobby.start(self.admin, game.id).await.unwrap();
+        (game, seats)
+    }
+
+    /// A running game (its start job ran).
+    pub async fn running_game(&self, players: usize) -> (Game, Seats) {
+        let (game, seats) = self.starting_game(players).await;
+        self.jobs.run_until_idle(10).await.unwrap();
+        let game = self.game(game.id).await;
+        assert_eq!(
+            game.status,
+            GameStatus::Running,
+            "{:?}",
+            self.journal.entries()
+        );
+        (game, seats)
+    }
+
+    /// A game as stored.
+    pub async fn game(&self, id: GameId) -> Game {
+        self.store.get_game(id).await.unwrap()
+    }
+
+    /// The reason of a game's last transition.
+    pub async fn reason(&self, id: GameId) -> Option<String> {
+        let history = self.store.game_transitions(id).await.unwrap();
+        history.last().and_then(|t| t.reason.clone())
+    }
+
+    /// A game's runtime record.
+    pub async fn record(&self, id: GameId) -> RuntimeRecord {
+        self.runtime.get_record(id).await.unwrap()
+    }
+
+    /// A game's jobs, oldest first.
+    pub async fn job_list(&self, id: GameId) -> Vec<RuntimeJob> {
+        let page = PageRequest::first(100).unwrap();
+        self.runtime.list_jobs(Some(id), &page).await.unwrap().items
+    }
+
+    /// A game's health events, newest first.
+    pub async fn health(&self, id: GameId) -> Vec<HealthEvent> {
+        let page = PageRequest::first(100).unwrap();
+        self.runtime
+            .list_health_events(Some(id), &page)
+            .await
+            .unwrap()
+            .items
+    }
+
+    /// The endpoint the fake runtime gives a game's engine.
+    pub fn endpoint(&self, id: GameId) -> String {
+        format!("http://{}:8080", container_name(id))
+    }
+
+    /// A game's container (it must have one).
+    pub fn container(&self, id: GameId) -> ContainerInfo {
+        self.containers
+            .of_game(id)
+            .expect("the game has a container")
+    }
+
+    /// The clock's time.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Moves the clock to `at`.
+    pub fn at(&self, at: Timestamp) {
+        self.clock.set(at);
+    }
+}
