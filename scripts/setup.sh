@@ -13,6 +13,18 @@ apt_install() {
     fi
 }
 
+ensure_smtp_sink() {
+    # The SMTP adapter's tests run a real SMTP server: Debian's aiosmtpd under python3.
+    local py
+    for py in "${GALAXY_TEST_PYTHON:-}" python3 /usr/bin/python3; do
+        [ -n "$py" ] && "$py" -c 'import aiosmtpd' >/dev/null 2>&1 && return 0
+    done
+    apt_install python3-aiosmtpd openssl || {
+        echo "the SMTP tests need aiosmtpd: install it (Debian: sudo apt-get install python3-aiosmtpd) or point GALAXY_TEST_PYTHON at a python with aiosmtpd." >&2
+        return 1
+    }
+}
+
 ensure_protoc() {
     if [ -n "${PROTOC:-}" ] || command -v protoc >/dev/null 2>&1; then
         return 0

@@ -18,6 +18,7 @@ say() { printf '==> %s\n' "$*" >&2; }
 # shellcheck source=scripts/setup.sh
 . scripts/setup.sh
 ensure_protoc
+ensure_smtp_sink
 
 if [ -d galaxy-adapters/postgres ]; then
     # shellcheck source=scripts/postgres.sh

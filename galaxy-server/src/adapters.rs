@@ -2,15 +2,15 @@
 //! whoever composes the app (the `galaxy-server` binary, a test, an embedding service).
 
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use galaxy_core::ports::{
     ApplicationStore, ChallengeStore, Clock, GameStore, GeoCounterStore, GeoLocator,
     HealthEventStore, MailStore, Mailer, NotificationStore, RaceNameStore, RuntimeJobStore,
-    RuntimeRecordStore, SecretGenerator, SessionStore, UNKNOWN_COUNTRY, UserStore,
+    RuntimeRecordStore, SecretGenerator, SessionStore, UserStore,
 };
+use galaxy_geoip::UnknownLocator;
 use galaxy_ports::memory::InMemoryStores;
 use galaxy_ports::system::{OsSecretGenerator, SystemClock};
 
@@ -58,7 +58,8 @@ pub struct Adapters {
     pub geo_counters: Arc<dyn GeoCounterStore>,
     /// Where the mail worker sends mail.
     pub mailer: Arc<dyn Mailer>,
-    /// The country of a client address.
+    /// The country of a client address, when `GALAXY_GEOIP_DB` is unset (with it set,
+    /// [`crate::App::build`] opens that database instead).
     pub geo: Arc<dyn GeoLocator>,
     /// The only source of time.
     pub clock: Arc<dyn Clock>,
@@ -100,7 +101,7 @@ impl Adapters {
             notifications: stores.notifications,
             geo_counters: stores.geo,
             mailer,
-            geo: Arc::new(UnknownCountry),
+            geo: Arc::new(UnknownLocator),
             clock: Arc::new(SystemClock),
             secrets: Arc::new(OsSecretGenerator),
             readiness_checks: Vec::new(),
@@ -125,22 +126,11 @@ impl Adapters {
             notifications: store.clone(),
             geo_counters: store.clone(),
             mailer,
-            geo: Arc::new(UnknownCountry),
+            geo: Arc::new(UnknownLocator),
             clock: Arc::new(SystemClock),
             secrets: Arc::new(OsSecretGenerator),
             readiness_checks: vec![Arc::new(PostgresPing(store))],
         }
-    }
-}
-
-/// The geo locator used until a GeoLite2 database is configured: every address is
-/// `unknown`, never an error (SPEC section 3, geo).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct UnknownCountry;
-
-impl GeoLocator for UnknownCountry {
-    fn country(&self, _ip: IpAddr) -> String {
-        UNKNOWN_COUNTRY.to_owned()
     }
 }
 

@@ -2,9 +2,10 @@
 //!
 //! [`App::build`] follows the start order of SPEC section 7 from the point where the
 //! adapters exist (configuration, telemetry, the database pool and its migrations come
-//! before it, in the binary or the embedding program): services in dependency order ->
-//! every cache warmed -> router -> workers. [`App::serve`](crate::lifecycle) then starts
-//! the listeners and workers and, on shutdown, stops them in reverse.
+//! before it, in the binary or the embedding program): the GeoIP database (if any) ->
+//! services in dependency order -> every cache warmed -> router -> workers.
+//! [`App::serve`](crate::lifecycle) then starts the listeners and workers and, on
+//! shutdown, stops them in reverse.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -13,20 +14,23 @@ use std::time::Duration;
 use axum::Router;
 use chrono::TimeDelta;
 use galaxy_core::domain::retry::RetryPolicy;
-use galaxy_core::ports::{MailStore, SessionRevoker};
+use galaxy_core::ports::{GeoLocator, MailStore, SessionRevoker, UserStore};
 use galaxy_core::service::auth::{AuthConfig, AuthPorts, AuthService, RateLimit};
+use galaxy_core::service::geo::{GeoConfig, GeoFlusher, GeoService};
 use galaxy_core::service::lobby::{LobbyConfig, LobbyPorts, LobbyService, LobbySweeper};
 use galaxy_core::service::mail::MailAdminService;
 use galaxy_core::service::notification::NotificationService;
 use galaxy_core::service::user::UserService;
 use galaxy_core::worker::Worker;
 use galaxy_core::worker::mail::{MailWorker, MailWorkerConfig};
+use galaxy_geoip::DatabaseReloader;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::{Adapters, ReadinessCheck};
 use crate::cache::{GameCache, SessionCache, UserCache, WarmError};
 use crate::config::Config;
+use crate::geo::{self, CountryUpdates};
 use crate::http::{self, HttpLimits};
 use crate::monitor;
 use crate::state::{AppState, Readiness};
@@ -62,6 +66,9 @@ pub enum AppError {
     /// Telemetry could not be set up.
     #[error(transparent)]
     Telemetry(#[from] TelemetryError),
+    /// The GeoIP database of `GALAXY_GEOIP_DB` is missing, unreadable or corrupt.
+    #[error("GALAXY_GEOIP_DB is unusable: {0}")]
+    GeoIp(#[source] galaxy_geoip::GeoIpError),
 }
 
 /// A worker and how often it runs when idle.
@@ -110,7 +117,7 @@ pub struct App {
     pub(crate) state: AppState,
     /// The API, state applied.
     pub(crate) router: Router,
-    /// Mail worker and lobby sweeper.
+    /// Mail worker, lobby sweeper, geo flusher and, with a GeoIP database, its reloader.
     pub(crate) workers: Vec<ScheduledWorker>,
     /// The outbox, for the queue-depth gauges.
     pub(crate) mail: Arc<dyn MailStore>,
@@ -181,11 +188,26 @@ fn mail_worker_config(config: &Config) -> Result<MailWorkerConfig, AppError> {
 
 impl App {
     /// Builds the app on `adapters`: services, warm caches, router, workers. The
-    /// database (if any) must already be migrated; nothing listens yet.
+    /// database (if any) must already be migrated; nothing listens yet. With
+    /// `GALAXY_GEOIP_DB` set, that database is opened (a missing or corrupt file is
+    /// [`AppError::GeoIp`]) and replaces `adapters.geo`.
     pub async fn build(config: Config, adapters: Adapters) -> Result<Self, AppError> {
         let clock = adapters.clock.clone();
         let secrets = adapters.secrets.clone();
         let tokens = Tokens::new();
+
+        // The GeoIP database first: a bad file stops start-up before anything is warmed.
+        let (locator, geoip_reloader) = match &config.geoip_db {
+            Some(path) => {
+                let database = geo::open_database(path).await?;
+                let reloader = ScheduledWorker {
+                    worker: Arc::new(DatabaseReloader::new(database.clone())),
+                    interval: config.geoip_reload_interval,
+                };
+                (database as Arc<dyn GeoLocator>, Some(reloader))
+            }
+            None => (adapters.geo.clone(), None),
+        };
 
         // Caches wrap the stores before any service sees them.
         let sessions = Arc::new(SessionCache::new(adapters.sessions.clone()));
@@ -239,6 +261,15 @@ impl App {
             },
         );
         let mail_admin = Arc::new(MailAdminService::new(adapters.mail.clone(), clock.clone()));
+        let geo = Arc::new(GeoService::new(
+            locator,
+            adapters.geo_counters.clone(),
+            clock.clone(),
+            GeoConfig::default(),
+        ));
+        // Through the user cache, so the next request sees the new country.
+        let user_store: Arc<dyn UserStore> = users.clone();
+        let countries = Arc::new(CountryUpdates::new(user_store, clock.clone()));
 
         // Warm every cache; /readyz says ready only after this.
         let readiness = Arc::new(Readiness::default());
@@ -262,6 +293,9 @@ impl App {
             lobby: Arc::new(lobby.clone()),
             mail_admin,
             notifications,
+            geo: geo.clone(),
+            countries,
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             internal_token: config.internal_token.clone().map(Arc::new),
             readiness,
             clock: clock.clone(),
@@ -280,7 +314,7 @@ impl App {
             mail_worker_config(&config)?,
         )
         .with_cancellation(tokens.workers.clone());
-        let workers = vec![
+        let mut workers = vec![
             ScheduledWorker {
                 worker: Arc::new(mail_worker),
                 interval: config.mail_interval,
@@ -289,7 +323,12 @@ impl App {
                 worker: Arc::new(LobbySweeper::new(lobby)),
                 interval: config.sweeper_interval,
             },
+            ScheduledWorker {
+                worker: Arc::new(GeoFlusher::new(geo)),
+                interval: config.geo_flush_interval,
+            },
         ];
+        workers.extend(geoip_reloader);
         let metrics = match config.metrics_addr {
             Some(_) => Some(telemetry::prometheus_handle()?),
             None => None,

@@ -14,7 +14,11 @@ use std::time::Duration;
 use galaxy_core::domain::user::Email;
 use secrecy::SecretString;
 
+use crate::http::client_ip::TrustedProxies;
+
 mod settings;
+#[cfg(test)]
+mod tests;
 
 pub use settings::{SETTINGS, Setting};
 
@@ -98,6 +102,14 @@ pub struct Config {
     pub mail_from: String,
     /// GeoIP database, if any.
     pub geoip_db: Option<PathBuf>,
+    /// How often the GeoIP database file is checked for a new version.
+    pub geoip_reload_interval: Duration,
+    /// How often the per-user country counters are written.
+    pub geo_flush_interval: Duration,
+    /// Bound of the geo counters' drain on shutdown.
+    pub geo_shutdown_timeout: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
     /// Log filter.
     pub log_filter: String,
     /// Log format.
@@ -204,6 +216,18 @@ impl Vars<'_> {
         self.raw(variable).map(|v| SecretString::from(v.to_owned()))
     }
 
+    fn trusted_proxies(&self, variable: &'static str) -> Result<TrustedProxies, ConfigError> {
+        let Some(list) = self.raw(variable) else {
+            return Ok(TrustedProxies::none());
+        };
+        TrustedProxies::parse(list).map_err(|entry| ConfigError::Invalid {
+            variable,
+            value: entry,
+            expected: "comma-separated IP addresses or CIDR networks such as 10.0.0.0/8,::1"
+                .to_owned(),
+        })
+    }
+
     fn rate_limit(&self, variable: &'static str) -> Result<RateLimit, ConfigError> {
         self.parse_with(variable, "count/window such as 5/15m", |v| {
             let (count, window) = v.split_once('/')?;
@@ -275,6 +299,10 @@ impl Config {
                 .unwrap_or("Galaxy <galaxy@localhost>")
                 .to_owned(),
             geoip_db: v.raw("GALAXY_GEOIP_DB").map(PathBuf::from),
+            geoip_reload_interval: v.duration("GALAXY_GEOIP_RELOAD_INTERVAL")?,
+            geo_flush_interval: v.duration("GALAXY_GEO_FLUSH_INTERVAL")?,
+            geo_shutdown_timeout: v.duration("GALAXY_GEO_SHUTDOWN_TIMEOUT")?,
+            trusted_proxies: v.trusted_proxies("GALAXY_TRUSTED_PROXIES")?,
             log_filter: v.parse_with(
                 "GALAXY_LOG",
                 "a tracing filter such as info or info,galaxy_core=debug",
@@ -360,98 +388,5 @@ impl Config {
             variable: "GALAXY_DATABASE_URL",
             why: "galaxy-server stores everything in Postgres (use `galaxy-server dev` to run without one)",
         })
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-    use secrecy::ExposeSecret;
-
-    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn defaults_apply_when_nothing_is_set() {
-        let c = Config::from_vars(&HashMap::new()).unwrap();
-        assert_eq!(c.http_addr.to_string(), "127.0.0.1:8080");
-        assert_eq!(c.grpc_addr.to_string(), "127.0.0.1:8081");
-        assert_eq!(c.metrics_addr, None);
-        assert_eq!(c.login_code_ttl, Duration::from_secs(600));
-        assert_eq!(
-            c.rate_limit_email,
-            RateLimit {
-                count: 5,
-                window: Duration::from_secs(900)
-            }
-        );
-        assert_eq!(c.log_format, LogFormat::Json);
-        assert!(c.require_database_url().is_err());
-    }
-
-    #[test]
-    fn bad_values_name_the_variable_and_the_expectation() {
-        for (var, value, expected) in [
-            ("GALAXY_HTTP_ADDR", "nowhere", "address"),
-            ("GALAXY_METRICS_ADDR", "9090", "address"),
-            ("GALAXY_SESSION_TTL", "forever", "duration"),
-            ("GALAXY_SESSION_TTL", "0s", "duration"),
-            ("GALAXY_RATE_LIMIT_IP", "20", "count/window"),
-            ("GALAXY_LOGIN_CODE_DIGITS", "4", "6 to 10"),
-            ("GALAXY_OTEL_EXPORTER", "jaeger", "none, stdout or otlp"),
-            ("GALAXY_BOOTSTRAP_ADMINS", "root", "e-mail"),
-            ("GALAXY_HTTP_BODY_LIMIT", "12", "byte count"),
-            ("GALAXY_LOG", "info,[=broken", "tracing filter"),
-            ("GALAXY_DATABASE_CONNECT_ATTEMPTS", "0", "1 to 100"),
-        ] {
-            let err = Config::from_vars(&vars(&[(var, value)]))
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains(var), "{err}");
-            assert!(err.contains(expected), "{err}");
-        }
-    }
-
-    #[test]
-    fn secrets_never_print() {
-        let c = Config::from_vars(&vars(&[
-            ("GALAXY_INTERNAL_TOKEN", "super-secret-token-123"),
-            ("GALAXY_DATABASE_URL", "postgres://u:hunter2@db/galaxy"),
-        ]))
-        .unwrap();
-        let shown = format!("{c:?}");
-        assert!(!shown.contains("super-secret"), "{shown}");
-        assert!(!shown.contains("hunter2"), "{shown}");
-        assert_eq!(
-            c.internal_token.unwrap().expose_secret(),
-            "super-secret-token-123"
-        );
-        let err = Config::from_vars(&vars(&[("GALAXY_INTERNAL_TOKEN", "short")]))
-            .unwrap_err()
-            .to_string();
-        assert!(!err.contains("short\""), "{err}");
-    }
-
-    #[test]
-    fn every_setting_is_in_the_operations_doc() {
-        let doc = include_str!("../../docs/operations.md");
-        for setting in SETTINGS {
-            let row = format!("| `{}` | {} |", setting.variable, setting.default);
-            assert!(
-                doc.contains(&row),
-                "docs/operations.md lacks the row starting {row}"
-            );
-        }
-        let documented = doc.matches("| `GALAXY_").count();
-        assert_eq!(
-            documented,
-            SETTINGS.len(),
-            "docs/operations.md documents settings the code does not read"
-        );
     }
 }

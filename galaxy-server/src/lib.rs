@@ -6,6 +6,7 @@ pub mod cache;
 pub mod config;
 pub mod database;
 pub mod dev;
+pub mod geo;
 pub mod http;
 pub mod lifecycle;
 mod listener;

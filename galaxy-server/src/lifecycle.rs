@@ -6,9 +6,11 @@
 //!    `GALAXY_HTTP_SHUTDOWN_TIMEOUT`);
 //! 3. workers finish the item in hand (bounded by `GALAXY_WORKER_SHUTDOWN_TIMEOUT`); mail
 //!    claimed but not yet attempted goes back to `pending` for the next process;
-//! 4. the metrics listener and monitoring loops stop;
-//! 5. the database pool is closed;
-//! 6. telemetry is flushed (queued spans exported).
+//! 4. the geo counters still in memory are written (bounded by
+//!    `GALAXY_GEO_SHUTDOWN_TIMEOUT`), after HTTP so that no request counts behind it;
+//! 5. the metrics listener and monitoring loops stop;
+//! 6. the database pool is closed;
+//! 7. telemetry is flushed (queued spans exported).
 //!
 //! Every step is bounded by the smaller of its own timeout and what remains of
 //! `GALAXY_SHUTDOWN_TIMEOUT`; a step that runs out of time has its tasks aborted and the
@@ -106,6 +108,8 @@ pub struct ShutdownReport {
     pub http_drained: bool,
     /// Workers finished their current item and stopped.
     pub workers_stopped: bool,
+    /// Every geo counter and queued country was written.
+    pub geo_drained: bool,
     /// The metrics listener and monitoring loops stopped.
     pub monitors_stopped: bool,
     /// The database pool (and any other closable dependency) closed.
@@ -119,6 +123,7 @@ impl ShutdownReport {
     pub fn is_clean(&self) -> bool {
         self.http_drained
             && self.workers_stopped
+            && self.geo_drained
             && self.monitors_stopped
             && self.dependencies_closed
             && self.telemetry_flushed
@@ -213,11 +218,11 @@ impl App {
                 monitor::metrics_router(handle.clone()),
                 tokens.monitors.clone(),
             ));
-            let mail = self.mail.clone();
+            let (mail, geo) = (self.mail.clone(), self.state.geo.clone());
             let stop = tokens.monitors.clone();
             monitors
                 .handles
-                .push(tracker.spawn(monitor::metrics_loop(mail, handle, stop)));
+                .push(tracker.spawn(monitor::metrics_loop(mail, geo, handle, stop)));
         }
         if !self.readiness_checks.is_empty() {
             monitors.handles.push(tracker.spawn(monitor::readiness_loop(
@@ -226,6 +231,11 @@ impl App {
                 tokens.monitors.clone(),
             )));
         }
+        let countries = self.state.countries.clone();
+        let stop = tokens.workers.clone();
+        workers
+            .handles
+            .push(tracker.spawn(async move { countries.run(stop).await }));
         for scheduled in &self.workers {
             let worker = scheduled.worker.clone();
             let (interval, stop) = (scheduled.interval, tokens.workers.clone());
@@ -263,6 +273,9 @@ impl App {
         let workers_stopped = workers
             .stop(config.worker_shutdown_timeout.min(remaining()))
             .await;
+        let geo_drained = self
+            .drain_geo(config.geo_shutdown_timeout.min(remaining()))
+            .await;
         tokens.monitors.cancel();
         let monitors_stopped = monitors.stop(remaining()).await;
         tokens.root.cancel();
@@ -286,9 +299,39 @@ impl App {
         ShutdownReport {
             http_drained,
             workers_stopped,
+            geo_drained,
             monitors_stopped,
             dependencies_closed,
             telemetry_flushed,
+        }
+    }
+}
+
+impl App {
+    /// Writes the countries still queued and the geo counters still in memory, within
+    /// `bound`. Runs after HTTP has drained and the flusher has stopped, so nothing is
+    /// counted behind it and no flush runs beside it.
+    async fn drain_geo(&self, bound: Duration) -> bool {
+        let (geo, countries) = (&self.state.geo, &self.state.countries);
+        let drain = async {
+            countries.write_queued().await;
+            geo.drain().await
+        };
+        match tokio::time::timeout(bound, drain).await {
+            Ok(Ok(written)) => {
+                tracing::info!(written, "geo counters drained");
+                true
+            }
+            // The service logged the error and what is left.
+            Ok(Err(_)) => false,
+            Err(_) => {
+                tracing::warn!(
+                    ?bound,
+                    pending = geo.pending(),
+                    "geo drain did not finish in time"
+                );
+                false
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use galaxy_core::domain::mail::MailStatus;
 use galaxy_core::ports::MailStore;
+use galaxy_core::service::geo::GeoService;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +25,12 @@ pub const METRICS_INTERVAL: Duration = Duration::from_secs(15);
 
 /// The gauge of mails per outbox status.
 pub const MAIL_QUEUE_DEPTH_METRIC: &str = "galaxy_mail_queue_depth";
+
+/// The gauge of (user, country) pairs counted in memory and not yet written.
+pub const GEO_PENDING_METRIC: &str = "galaxy_geo_pending_pairs";
+
+/// The counter of requests not counted because the pending geo pairs were at their bound.
+pub const GEO_DROPPED_METRIC: &str = "galaxy_geo_dropped_total";
 
 /// The metrics listener's router: `GET /metrics` in the Prometheus text format.
 pub fn metrics_router(handle: PrometheusHandle) -> Router {
@@ -73,14 +80,19 @@ pub async fn readiness_loop(
     }
 }
 
-/// Refreshes `galaxy_mail_queue_depth{status}` and compacts the recorder's histograms
-/// every [`METRICS_INTERVAL`] until `cancel` fires.
+/// Refreshes `galaxy_mail_queue_depth{status}` and the geo gauges and compacts the
+/// recorder's histograms every [`METRICS_INTERVAL`] until `cancel` fires.
 pub async fn metrics_loop(
     mail: Arc<dyn MailStore>,
+    geo: Arc<GeoService>,
     handle: PrometheusHandle,
     cancel: CancellationToken,
 ) {
     loop {
+        // Precision loss above 2^53 is not a concern for either.
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!(GEO_PENDING_METRIC).set(geo.pending() as f64);
+        metrics::counter!(GEO_DROPPED_METRIC).absolute(geo.dropped());
         match mail.count_mail_by_status().await {
             Ok(counts) => {
                 // Every status is set, so one that emptied reads 0 rather than its last

@@ -1,15 +1,20 @@
-//! What every HTTP handler can reach: the services, the internal token and readiness.
+//! What every HTTP handler can reach: the services, the internal token, geo and
+//! readiness.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use galaxy_core::ports::Clock;
 use galaxy_core::service::auth::AuthService;
+use galaxy_core::service::geo::GeoService;
 use galaxy_core::service::lobby::LobbyService;
 use galaxy_core::service::mail::MailAdminService;
 use galaxy_core::service::notification::NotificationService;
 use galaxy_core::service::user::UserService;
 use secrecy::SecretString;
+
+use crate::geo::CountryUpdates;
+use crate::http::client_ip::TrustedProxies;
 
 /// Shared, cheaply cloned handler state.
 #[derive(Clone)]
@@ -24,6 +29,13 @@ pub struct AppState {
     pub mail_admin: Arc<MailAdminService>,
     /// Notification dead letters.
     pub notifications: Arc<NotificationService>,
+    /// Per-user country counters: every authenticated request is counted here, in
+    /// memory; a worker writes the sums and shutdown drains them.
+    pub geo: Arc<GeoService>,
+    /// Users' changed countries, written in the background so requests never wait.
+    pub countries: Arc<CountryUpdates>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (rate limits, geo).
+    pub trusted_proxies: Arc<TrustedProxies>,
     /// The gateway's token; `None` disables the internal routes.
     pub internal_token: Option<Arc<SecretString>>,
     /// Whether every cache is warm and the store answers (`/readyz`).

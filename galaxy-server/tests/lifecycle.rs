@@ -244,6 +244,7 @@ async fn the_metrics_listener_serves_prometheus_text() {
         text.contains("galaxy_mail_queue_depth{status=\"pending\"}"),
         "{text}"
     );
+    assert!(text.contains("galaxy_geo_pending_pairs"), "{text}");
     assert!(
         text.contains("http_request_duration_seconds_bucket"),
         "{text}"

@@ -237,6 +237,25 @@ fn an_unreachable_database_ends_start_up_with_a_clear_error() {
 }
 
 #[test]
+fn a_corrupt_geoip_db_ends_start_up_naming_the_variable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../galaxy-adapters/geoip/tests/data/test-country-corrupt.mmdb"
+    );
+    let data_dir = tmp.path().display().to_string();
+    let output = run(
+        &["dev"],
+        &[("GALAXY_GEOIP_DB", db), ("GALAXY_DATA_DIR", &data_dir)],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("GALAXY_GEOIP_DB is unusable"), "{stderr}");
+    assert!(stderr.contains("test-country-corrupt.mmdb"), "{stderr}");
+    assert!(stderr.contains("not a valid MaxMind DB"), "{stderr}");
+}
+
+#[test]
 fn help_lists_both_modes() {
     let output = run(&["--help"], &[]);
     let stdout = String::from_utf8_lossy(&output.stdout);

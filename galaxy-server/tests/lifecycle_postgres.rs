@@ -1,6 +1,7 @@
 //! The app on Postgres: served in-process (readiness with the database ping, a login that
-//! survives a restart because the next process warms its caches from the database) and
-//! the real binary migrating an empty database before it listens.
+//! survives a restart because the next process warms its caches from the database, geo
+//! counters and the user's country written by the shutdown drain) and the real binary
+//! migrating an empty database before it listens.
 //!
 //! Needs `DATABASE_URL` (scripts/test.sh starts a throwaway Postgres); each test gets its
 //! own fresh database.
@@ -14,6 +15,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use galaxy_core::domain::UserId;
+use galaxy_core::ports::{GeoCounterStore, UserStore};
 use galaxy_postgres::PgStore;
 use galaxy_postgres::testing::{DATABASE_URL, TestDatabases};
 use galaxy_server::{Adapters, App, Config, Listeners};
@@ -29,10 +32,18 @@ async fn databases() -> TestDatabases {
     }
 }
 
+/// Dev-like settings, with the test GeoIP database (81.2.69.0/24 is GB) and the test
+/// client on 127.0.0.1 as a trusted proxy, so `X-Forwarded-For` places requests.
 fn config(data_dir: &std::path::Path) -> Config {
+    let mmdb = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../galaxy-adapters/geoip/tests/data/test-country.mmdb"
+    );
     let vars = HashMap::from([
         ("GALAXY_DATA_DIR".to_owned(), data_dir.display().to_string()),
         ("GALAXY_MAIL_INTERVAL".to_owned(), "100ms".to_owned()),
+        ("GALAXY_GEOIP_DB".to_owned(), mmdb.to_owned()),
+        ("GALAXY_TRUSTED_PROXIES".to_owned(), "127.0.0.1".to_owned()),
     ]);
     Config::from_vars(&vars).unwrap()
 }
@@ -97,13 +108,16 @@ async fn a_session_survives_a_restart_through_the_warmed_cache() {
     assert!(served.await.unwrap(), "clean shutdown");
 
     // A new process on the same database: the session comes back from the warm-up.
-    let store = PgStore::new(dbs.pool(options).await.unwrap());
+    let store = PgStore::new(dbs.pool(options.clone()).await.unwrap());
     let (addr, stop, served) = serve(store, tmp.path()).await;
     let me = send(
         addr,
         "GET",
         "/api/v1/user/me",
-        &[("authorization", &bearer)],
+        &[
+            ("authorization", &bearer),
+            ("x-forwarded-for", "81.2.69.10"),
+        ],
         "",
     )
     .await
@@ -112,6 +126,19 @@ async fn a_session_survives_a_restart_through_the_warmed_cache() {
     assert!(me.body.contains(email), "{}", me.body);
     stop.send(()).unwrap();
     assert!(served.await.unwrap());
+
+    // The request's geo count and the user's new country reached the database (the
+    // flusher's interval had not come round: the shutdown drain wrote them).
+    let user_id = UserId::parse(me.json()["id"].as_str().unwrap()).unwrap();
+    let store = PgStore::new(dbs.pool(options).await.unwrap());
+    let counts = store.geo_counts(user_id).await.unwrap();
+    let counts: Vec<_> = counts
+        .iter()
+        .map(|c| (c.country.as_str(), c.count))
+        .collect();
+    assert_eq!(counts, [("GB", 1)]);
+    assert_eq!(store.get_user(user_id).await.unwrap().country, "GB");
+    store.pool().close().await;
     dbs.cleanup().await.unwrap();
 }
 

@@ -75,7 +75,7 @@ fn one_line(value: &str) -> String {
 }
 
 /// `atext` characters only (RFC 5322), for message ids and tokens built from keys.
-fn atext(value: &str) -> String {
+pub(crate) fn atext(value: &str) -> String {
     value
         .chars()
         .map(|c| {

@@ -14,6 +14,7 @@ pub mod mail;
 pub mod notification;
 pub mod push;
 pub mod runtime;
+pub mod templates;
 pub mod user;
 
 pub use actor::Actor;

@@ -3,6 +3,7 @@
 //! which stops when its cancellation token fires.
 
 pub mod mail;
+pub mod notification;
 
 use std::time::Duration;
 

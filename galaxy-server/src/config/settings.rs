@@ -72,7 +72,27 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_GEOIP_DB",
         default: "-",
-        meaning: "Path of a MaxMind GeoLite2 Country/City database; unset = every country is `unknown`.",
+        meaning: "Path of a MaxMind GeoLite2/GeoIP2 Country or City database, opened and verified at start (a missing or corrupt file stops start-up) and reloaded when it changes; unset = every country is `unknown`.",
+    },
+    Setting {
+        variable: "GALAXY_GEOIP_RELOAD_INTERVAL",
+        default: "60s",
+        meaning: "How often the `GALAXY_GEOIP_DB` file is checked for a new version (modification time, size, inode); a changed file is read and verified off the request path, a bad one is logged and the database in use kept.",
+    },
+    Setting {
+        variable: "GALAXY_GEO_FLUSH_INTERVAL",
+        default: "30s",
+        meaning: "How often the per-user country counters, summed in memory, are written to the store (at most this much of them is lost if the process dies without a graceful shutdown).",
+    },
+    Setting {
+        variable: "GALAXY_GEO_SHUTDOWN_TIMEOUT",
+        default: "5s",
+        meaning: "How long writing the remaining country counters may take on shutdown.",
+    },
+    Setting {
+        variable: "GALAXY_TRUSTED_PROXIES",
+        default: "-",
+        meaning: "Comma-separated addresses or CIDR networks of reverse proxies (e.g. `127.0.0.1,10.0.0.0/8`) whose `X-Forwarded-For` gives the client address for geo and login rate limits; unset = the TCP peer is the client.",
     },
     Setting {
         variable: "GALAXY_LOG",

@@ -5,11 +5,10 @@
 //! Rejections of client input never echo the input: a client that puts a token in the
 //! wrong field must not see it reflected (and logged by whatever sits in between).
 
-use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use galaxy_core::domain::SessionId;
@@ -19,13 +18,15 @@ use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub use super::client_ip::ClientIp;
 use super::error::ApiError;
 use crate::state::AppState;
 
 /// The header the gateway presents the internal token in.
 pub const INTERNAL_TOKEN_HEADER: &str = "x-internal-token";
 
-/// A caller authenticated by `Authorization: Bearer <token>`, not blocked.
+/// A caller authenticated by `Authorization: Bearer <token>`, not blocked. Extracting
+/// it also counts the request in the caller's geo counters (see [`crate::geo`]).
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     /// The account.
@@ -42,6 +43,12 @@ impl FromRequestParts<AppState> for CurrentUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(&parts.headers)?;
         let authenticated = state.auth.authenticate(token).await?;
+        // Geo, off the request path: a lookup in memory and a counter bump; a changed
+        // country is queued for the background writer, never written here.
+        if let Some(ip) = ClientIp::of(parts, &state.trusted_proxies) {
+            let country = state.geo.record(authenticated.user.id, ip);
+            state.countries.note(&authenticated.user, country);
+        }
         Ok(Self {
             actor: Actor::of(&authenticated.user),
             user: authenticated.user,
@@ -114,23 +121,6 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     }
     let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
     std::hint::black_box(difference) == 0
-}
-
-/// The client's address as the connection reports it, when the server was started with
-/// connect info; `None` otherwise (tests, or a listener without it).
-#[derive(Debug, Clone, Copy)]
-pub struct ClientIp(pub Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
-        Ok(Self(ip))
-    }
 }
 
 /// A JSON body: `Content-Type: application/json`, within the body limit, and matching

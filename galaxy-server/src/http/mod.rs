@@ -4,11 +4,11 @@
 //! Every route is listed once in `routes.rs`; the router is built from that table and the
 //! OpenAPI document is checked against it. Every failure answers
 //! `{"error": {"code", "message", "details"}}` (see [`error`]), axum's own rejections
-//! included. The composition serves the router with
-//! `into_make_service_with_connect_info::<SocketAddr>()` so login-code rate limits see the
-//! client's address.
+//! included. The listener adds the peer's address to every request (`ConnectInfo`) so
+//! login-code rate limits and geo see the client's address ([`client_ip`]).
 
 mod admin;
+pub mod client_ip;
 mod dto;
 pub mod error;
 pub mod extract;

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,14 +15,18 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::user::Email;
-use galaxy_core::ports::{Clock, MailStore, SecretGenerator};
+use galaxy_core::ports::{Clock, GeoLocator, MailStore, SecretGenerator};
 use galaxy_core::service::auth::{AuthConfig, AuthPorts, AuthService};
+use galaxy_core::service::geo::{GeoConfig, GeoService};
 use galaxy_core::service::lobby::{LobbyConfig, LobbyPorts, LobbyService};
 use galaxy_core::service::mail::MailAdminService;
 use galaxy_core::service::notification::NotificationService;
 use galaxy_core::service::user::UserService;
+use galaxy_geoip::{MaxMindLocator, UnknownLocator};
 use galaxy_ports::memory::InMemoryStores;
 use galaxy_ports::system::{ManualClock, SeededSecretGenerator};
+use galaxy_server::geo::CountryUpdates;
+use galaxy_server::http::client_ip::TrustedProxies;
 use galaxy_server::http::{HttpLimits, router};
 use galaxy_server::state::{AppState, Readiness};
 use secrecy::SecretString;
@@ -42,6 +47,10 @@ pub struct Options {
     pub internal_token: Option<&'static str>,
     /// Auth settings (rate limits).
     pub auth: AuthConfig,
+    /// A MaxMind database for geo; `None`: every country is `unknown`.
+    pub geoip_db: Option<PathBuf>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for Options {
@@ -53,6 +62,8 @@ impl Default for Options {
         Self {
             internal_token: Some(INTERNAL_TOKEN),
             auth,
+            geoip_db: None,
+            trusted_proxies: TrustedProxies::none(),
         }
     }
 }
@@ -268,6 +279,17 @@ impl TestApp {
             stores.mail.clone(),
             dyn_clock.clone(),
         ));
+        let locator: Arc<dyn GeoLocator> = match &options.geoip_db {
+            Some(path) => Arc::new(MaxMindLocator::open(path).unwrap()),
+            None => Arc::new(UnknownLocator),
+        };
+        let geo = Arc::new(GeoService::new(
+            locator,
+            stores.geo.clone(),
+            dyn_clock.clone(),
+            GeoConfig::default(),
+        ));
+        let countries = Arc::new(CountryUpdates::new(stores.users.clone(), dyn_clock.clone()));
         let readiness = Arc::new(Readiness::default());
         readiness.set_caches_warm();
         let state = AppState {
@@ -276,6 +298,9 @@ impl TestApp {
             lobby,
             mail_admin,
             notifications,
+            geo,
+            countries,
+            trusted_proxies: Arc::new(options.trusted_proxies),
             internal_token: options
                 .internal_token
                 .map(|t| Arc::new(SecretString::from(t.to_owned()))),

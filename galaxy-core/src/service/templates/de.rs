@@ -1,0 +1,158 @@
+//! German templates.
+
+use super::{StaticLocale, StaticTemplate};
+use crate::domain::notification::NotificationKind as K;
+
+/// The German set.
+pub(super) const LOCALE: StaticLocale = StaticLocale {
+    tag: "de",
+    footer: "Diese Mail kommt von Galaxy. Mail-Benachrichtigungen lassen sich im Profil \
+             abschalten; Anmeldecodes werden immer gemailt.",
+    templates: &[
+        (
+            K::LoginCode,
+            StaticTemplate {
+                subject: "Dein Galaxy-Anmeldecode",
+                text: "Dein Galaxy-Anmeldecode lautet {{code}}\n\n\
+                       Er gilt einmal, bis {{expires_at}}.\n\n\
+                       Wenn du dich nicht bei Galaxy anmelden wolltest, ignoriere diese \
+                       Mail: ohne den Code kann sich niemand anmelden.\n",
+                html: "<p>Dein Galaxy-Anmeldecode lautet <strong>{{code}}</strong></p>\n\
+                       <p>Er gilt einmal, bis {{expires_at}}.</p>\n\
+                       <p>Wenn du dich nicht bei Galaxy anmelden wolltest, ignoriere diese \
+                       Mail: ohne den Code kann sich niemand anmelden.</p>",
+            },
+        ),
+        (
+            K::ApplicationSubmitted,
+            StaticTemplate {
+                subject: "Neue Bewerbung für {{game_name}}",
+                text: "Hallo {{recipient_name}},\n\n\
+                       das Volk {{race_name}} möchte deinem Spiel {{game_name}} beitreten.\n\
+                       Nimm die Bewerbung in der Lobby an oder lehne sie ab.\n",
+                html: "<p>Hallo {{recipient_name}},</p>\n\
+                       <p>das Volk <strong>{{race_name}}</strong> möchte deinem Spiel \
+                       <strong>{{game_name}}</strong> beitreten.</p>\n\
+                       <p>Nimm die Bewerbung in der Lobby an oder lehne sie ab.</p>",
+            },
+        ),
+        (
+            K::ApplicationApproved,
+            StaticTemplate {
+                subject: "Du bist dabei: {{game_name}}",
+                text: "Hallo {{recipient_name}},\n\n\
+                       deine Bewerbung für {{game_name}} wurde angenommen. Du spielst \
+                       als {{race_name}}.\nWir melden uns, sobald das Spiel beginnt.\n",
+                html: "<p>Hallo {{recipient_name}},</p>\n\
+                       <p>deine Bewerbung für <strong>{{game_name}}</strong> wurde \
+                       angenommen. Du spielst als <strong>{{race_name}}</strong>.</p>\n\
+                       <p>Wir melden uns, sobald das Spiel beginnt.</p>",
+            },
+        ),
+        (
+            K::ApplicationRejected,
+            StaticTemplate {
+                subject: "Bewerbung für {{game_name}} nicht angenommen",
+                text: "Hallo {{recipient_name}},\n\n\
+                       deine Bewerbung für {{game_name}} als {{race_name}} wurde vom \
+                       Gastgeber nicht angenommen.\nIn der Lobby sind weitere Spiele offen.\n",
+                html: "<p>Hallo {{recipient_name}},</p>\n\
+                       <p>deine Bewerbung für <strong>{{game_name}}</strong> als \
+                       {{race_name}} wurde vom Gastgeber nicht angenommen.</p>\n\
+                       <p>In der Lobby sind weitere Spiele offen.</p>",
+            },
+        ),
+        (
+            K::EnrollmentClosed,
+            StaticTemplate {
+                subject: "Anmeldung geschlossen: {{game_name}}",
+                text: "Hallo {{recipient_name}},\n\n\
+                       die Anmeldung für {{game_name}} ist mit {{approved_count}} \
+                       Spielern geschlossen. Das Spiel beginnt bald.\n",
+                html: "<p>Hallo {{recipient_name}},</p>\n\
+                       <p>die Anmeldung für <strong>{{game_name}}</strong> ist mit \
+                       {{approved_count}} Spielern geschlossen. Das Spiel beginnt bald.</p>",
+            },
+        ),
+        (
+            K::GameStarted,
+            StaticTemplate {
+                subject: "{{game_name}} hat begonnen",
+                text: "Hallo {{recipient_name}},\n\n\
+                       das Spiel {{game_name}} hat begonnen. Deine ersten Befehle sind \
+                       für Zug {{turn}} fällig.\n",
+                html: "<p>Hallo {{recipient_name}},</p>\n\
+                       <p>das Spiel <strong>{{game_name}}</strong> hat begonnen. Deine \
+                       ersten Befehle sind für Zug {{turn}} fällig.</p>",
+            },
+        ),
+        (
+            K::GameCancelled,
+            StaticTemplate {
+                subject: "{{game_name}} wurde abgesagt",
+                text: "Hallo {{recipient_name}},\n\n\
+                       das Spiel {{game_name}} wurde vor seinem Beginn abgesagt.\n",
+                html: "<p>Hallo {{recipient_name}},</p>\n\
+                       <p>das Spiel <strong>{{game_name}}</strong> wurde vor seinem Beginn \
+                       abgesagt.</p>",
+            },
+        ),
+        (
+            K::GameStartFailed,
+            StaticTemplate {
+                subject: "{{game_name}} konnte nicht starten",
+                text: "Das Spiel {{game_name}} ({{game_id}}) konnte nicht starten.\n\n\
+                       Grund: {{reason}}\n\nEin Admin kann den Start wiederholen.\n",
+                html: "<p>Das Spiel <strong>{{game_name}}</strong> ({{game_id}}) konnte \
+                       nicht starten.</p>\n<p>Grund: {{reason}}</p>\n\
+                       <p>Ein Admin kann den Start wiederholen.</p>",
+            },
+        ),
+        (
+            K::GamePausedAfterStart,
+            StaticTemplate {
+                subject: "{{game_name}} ist nach dem Start pausiert",
+                text: "Die Engine von {{game_name}} ({{game_id}}) läuft, hat das Spiel \
+                       aber nicht registriert; es ist pausiert.\n\nGrund: {{reason}}\n",
+                html: "<p>Die Engine von <strong>{{game_name}}</strong> ({{game_id}}) \
+                       läuft, hat das Spiel aber nicht registriert; es ist pausiert.</p>\n\
+                       <p>Grund: {{reason}}</p>",
+            },
+        ),
+        (
+            K::TurnCompleted,
+            StaticTemplate {
+                subject: "{{game_name}}: Bericht zu Zug {{turn}}",
+                text: "Hallo {{recipient_name}},\n\n\
+                       Zug {{turn}} von {{game_name}} ist gelaufen. Dein Bericht:\n\n\
+                       {{report_text}}\n",
+                html: "<p>Hallo {{recipient_name}},</p>\n\
+                       <p>Zug {{turn}} von <strong>{{game_name}}</strong> ist gelaufen. \
+                       Dein Bericht:</p>\n<pre>{{report_text}}</pre>",
+            },
+        ),
+        (
+            K::GameFinished,
+            StaticTemplate {
+                subject: "{{game_name}} ist zu Ende",
+                text: "Hallo {{recipient_name}},\n\n\
+                       {{game_name}} endete nach Zug {{turn}}. Sieger: {{winner}}.\n\n\
+                       Rangliste: {{standings}}\n",
+                html: "<p>Hallo {{recipient_name}},</p>\n\
+                       <p><strong>{{game_name}}</strong> endete nach Zug {{turn}}. \
+                       Sieger: <strong>{{winner}}</strong>.</p>\n\
+                       <p>Rangliste: {{standings}}</p>",
+            },
+        ),
+        (
+            K::RuntimeHealthAlert,
+            StaticTemplate {
+                subject: "Laufzeit-Alarm: {{kind}} in Spiel {{game_id}}",
+                text: "Ereignis {{kind}} in Spiel {{game_id}} um {{occurred_at}}.\n\n\
+                       Details: {{detail}}\n",
+                html: "<p>Ereignis <strong>{{kind}}</strong> in Spiel {{game_id}} um \
+                       {{occurred_at}}.</p>\n<p>Details: <code>{{detail}}</code></p>",
+            },
+        ),
+    ],
+};

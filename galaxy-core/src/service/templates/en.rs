@@ -1,0 +1,159 @@
+//! English templates: the fallback every other locale falls back to, so every kind has
+//! one here.
+
+use super::{StaticLocale, StaticTemplate};
+use crate::domain::notification::NotificationKind as K;
+
+/// The English set.
+pub(super) const LOCALE: StaticLocale = StaticLocale {
+    tag: "en",
+    footer: "You get this mail from Galaxy. Mail notifications can be turned off in your \
+             profile; login codes are always mailed.",
+    templates: &[
+        (
+            K::LoginCode,
+            StaticTemplate {
+                subject: "Your Galaxy login code",
+                text: "Your Galaxy login code is {{code}}\n\n\
+                       It works once, until {{expires_at}}.\n\n\
+                       If you did not ask to log in to Galaxy, ignore this mail: \
+                       nobody can log in without the code.\n",
+                html: "<p>Your Galaxy login code is <strong>{{code}}</strong></p>\n\
+                       <p>It works once, until {{expires_at}}.</p>\n\
+                       <p>If you did not ask to log in to Galaxy, ignore this mail: \
+                       nobody can log in without the code.</p>",
+            },
+        ),
+        (
+            K::ApplicationSubmitted,
+            StaticTemplate {
+                subject: "New application to {{game_name}}",
+                text: "Hello {{recipient_name}},\n\n\
+                       the race {{race_name}} applied to join your game {{game_name}}.\n\
+                       Approve or reject the application in the lobby.\n",
+                html: "<p>Hello {{recipient_name}},</p>\n\
+                       <p>the race <strong>{{race_name}}</strong> applied to join your game \
+                       <strong>{{game_name}}</strong>.</p>\n\
+                       <p>Approve or reject the application in the lobby.</p>",
+            },
+        ),
+        (
+            K::ApplicationApproved,
+            StaticTemplate {
+                subject: "You are in: {{game_name}}",
+                text: "Hello {{recipient_name}},\n\n\
+                       your application to {{game_name}} was approved. You will play \
+                       as {{race_name}}.\nWe will tell you when the game starts.\n",
+                html: "<p>Hello {{recipient_name}},</p>\n\
+                       <p>your application to <strong>{{game_name}}</strong> was approved. \
+                       You will play as <strong>{{race_name}}</strong>.</p>\n\
+                       <p>We will tell you when the game starts.</p>",
+            },
+        ),
+        (
+            K::ApplicationRejected,
+            StaticTemplate {
+                subject: "Application to {{game_name}} not accepted",
+                text: "Hello {{recipient_name}},\n\n\
+                       your application to {{game_name}} as {{race_name}} was not \
+                       accepted by the host.\nThere are other games open in the lobby.\n",
+                html: "<p>Hello {{recipient_name}},</p>\n\
+                       <p>your application to <strong>{{game_name}}</strong> as \
+                       {{race_name}} was not accepted by the host.</p>\n\
+                       <p>There are other games open in the lobby.</p>",
+            },
+        ),
+        (
+            K::EnrollmentClosed,
+            StaticTemplate {
+                subject: "Enrollment closed: {{game_name}}",
+                text: "Hello {{recipient_name}},\n\n\
+                       enrollment for {{game_name}} is closed with {{approved_count}} \
+                       players. The game starts soon.\n",
+                html: "<p>Hello {{recipient_name}},</p>\n\
+                       <p>enrollment for <strong>{{game_name}}</strong> is closed with \
+                       {{approved_count}} players. The game starts soon.</p>",
+            },
+        ),
+        (
+            K::GameStarted,
+            StaticTemplate {
+                subject: "{{game_name}} has started",
+                text: "Hello {{recipient_name}},\n\n\
+                       the game {{game_name}} has started. Your first orders are due \
+                       for turn {{turn}}.\n",
+                html: "<p>Hello {{recipient_name}},</p>\n\
+                       <p>the game <strong>{{game_name}}</strong> has started. Your first \
+                       orders are due for turn {{turn}}.</p>",
+            },
+        ),
+        (
+            K::GameCancelled,
+            StaticTemplate {
+                subject: "{{game_name}} was cancelled",
+                text: "Hello {{recipient_name}},\n\n\
+                       the game {{game_name}} was cancelled before it started.\n",
+                html: "<p>Hello {{recipient_name}},</p>\n\
+                       <p>the game <strong>{{game_name}}</strong> was cancelled before it \
+                       started.</p>",
+            },
+        ),
+        (
+            K::GameStartFailed,
+            StaticTemplate {
+                subject: "{{game_name}} could not start",
+                text: "The game {{game_name}} ({{game_id}}) could not start.\n\n\
+                       Reason: {{reason}}\n\nAn admin can retry the start.\n",
+                html: "<p>The game <strong>{{game_name}}</strong> ({{game_id}}) could not \
+                       start.</p>\n<p>Reason: {{reason}}</p>\n\
+                       <p>An admin can retry the start.</p>",
+            },
+        ),
+        (
+            K::GamePausedAfterStart,
+            StaticTemplate {
+                subject: "{{game_name}} is paused after its start",
+                text: "The engine of {{game_name}} ({{game_id}}) runs but did not \
+                       register the game, so it is paused.\n\nReason: {{reason}}\n",
+                html: "<p>The engine of <strong>{{game_name}}</strong> ({{game_id}}) runs \
+                       but did not register the game, so it is paused.</p>\n\
+                       <p>Reason: {{reason}}</p>",
+            },
+        ),
+        (
+            K::TurnCompleted,
+            StaticTemplate {
+                subject: "{{game_name}}: turn {{turn}} report",
+                text: "Hello {{recipient_name}},\n\n\
+                       turn {{turn}} of {{game_name}} has run. Your report:\n\n\
+                       {{report_text}}\n",
+                html: "<p>Hello {{recipient_name}},</p>\n\
+                       <p>turn {{turn}} of <strong>{{game_name}}</strong> has run. Your \
+                       report:</p>\n<pre>{{report_text}}</pre>",
+            },
+        ),
+        (
+            K::GameFinished,
+            StaticTemplate {
+                subject: "{{game_name}} is over",
+                text: "Hello {{recipient_name}},\n\n\
+                       {{game_name}} ended after turn {{turn}}. Winner: {{winner}}.\n\n\
+                       Standings: {{standings}}\n",
+                html: "<p>Hello {{recipient_name}},</p>\n\
+                       <p><strong>{{game_name}}</strong> ended after turn {{turn}}. \
+                       Winner: <strong>{{winner}}</strong>.</p>\n\
+                       <p>Standings: {{standings}}</p>",
+            },
+        ),
+        (
+            K::RuntimeHealthAlert,
+            StaticTemplate {
+                subject: "Runtime alert: {{kind}} in game {{game_id}}",
+                text: "Health event {{kind}} in game {{game_id}} at {{occurred_at}}.\n\n\
+                       Detail: {{detail}}\n",
+                html: "<p>Health event <strong>{{kind}}</strong> in game {{game_id}} at \
+                       {{occurred_at}}.</p>\n<p>Detail: <code>{{detail}}</code></p>",
+            },
+        ),
+    ],
+};

@@ -1,0 +1,312 @@
+//! The notification worker: claims due routes under a lease and hands each to its
+//! channel: an e-mail route becomes a rendered mail in the outbox (the mail worker sends
+//! it), a push route becomes a push event. A failed dispatch is retried with backoff and
+//! dead-lettered after the attempt budget; an admin may retry a dead letter.
+//!
+//! Dispatch is at-least-once: a route whose outcome could not be recorded is claimed
+//! again once its lease lapses. The e-mail channel is idempotent (the mail's idempotency
+//! key is `notification:<route id>`, so the outbox keeps the first copy); a push event
+//! may repeat, which gateways tolerate (push is a hint to refresh).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::TimeDelta;
+use tokio_util::sync::CancellationToken;
+
+use super::{TickReport, Worker};
+use crate::domain::lease::ClaimRequest;
+use crate::domain::mail::{MailDelivery, OutgoingMail};
+use crate::domain::notification::{Channel, NotificationIntent, NotificationRoute};
+use crate::domain::retry::RetryPolicy;
+use crate::domain::{LeaseToken, MailId};
+use crate::ports::{
+    Clock, MailStore, NotificationStore, PushPublisher, RouteNext, SecretGenerator, StoreError,
+    UserStore,
+};
+use crate::service::templates::{MailTemplates, TemplateContext, recipient_payload};
+
+/// How the notification worker paces itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotificationWorkerConfig {
+    /// Routes claimed per pass.
+    pub batch_size: u32,
+    /// How long a claim holds; must exceed the slowest dispatch of a whole batch.
+    pub lease: TimeDelta,
+    /// Backoff and attempt budget.
+    pub retry: RetryPolicy,
+}
+
+impl Default for NotificationWorkerConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 16,
+            lease: TimeDelta::minutes(1),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// The ports the worker reads from and dispatches to.
+#[derive(Clone)]
+pub struct NotificationWorkerPorts {
+    /// Intents and routes (the queue).
+    pub store: Arc<dyn NotificationStore>,
+    /// Recipients' addresses, locales and preferences.
+    pub users: Arc<dyn UserStore>,
+    /// The mail outbox e-mail routes are queued into.
+    pub mail: Arc<dyn MailStore>,
+    /// Where push routes go.
+    pub push: Arc<dyn PushPublisher>,
+    /// Time for leases and backoff.
+    pub clock: Arc<dyn Clock>,
+    /// Lease tokens, mail ids and jitter.
+    pub secrets: Arc<dyn SecretGenerator>,
+}
+
+/// Why one dispatch failed.
+#[derive(Debug)]
+enum DispatchError {
+    /// Worth retrying (a store or the push service is unavailable).
+    Transient(String),
+    /// Retrying cannot help (the intent or the recipient is gone, no template).
+    Permanent(String),
+}
+
+/// What a successful dispatch did (for the log).
+#[derive(Debug, Clone, Copy)]
+enum Dispatched {
+    /// Queued into the mail outbox (or found already queued).
+    Mailed,
+    /// Published as a push event.
+    Pushed,
+    /// Nothing to do: the recipient turned mail notifications off after the fan-out.
+    Skipped,
+}
+
+/// Delivers notification routes to the mail outbox and the push service.
+pub struct NotificationWorker {
+    /// Stores and channels.
+    ports: NotificationWorkerPorts,
+    /// Mail templates by kind and locale.
+    templates: Arc<MailTemplates>,
+    /// Pacing.
+    config: NotificationWorkerConfig,
+    /// Fires on shutdown: the route in progress is finished, the rest of the claimed batch
+    /// is handed back undispatched.
+    cancel: CancellationToken,
+}
+
+impl NotificationWorker {
+    /// A worker over the given ports with the built-in templates.
+    pub fn new(ports: NotificationWorkerPorts, config: NotificationWorkerConfig) -> Self {
+        Self {
+            ports,
+            templates: Arc::new(MailTemplates::builtin()),
+            config,
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    /// Uses another template set.
+    pub fn with_templates(mut self, templates: Arc<MailTemplates>) -> Self {
+        self.templates = templates;
+        self
+    }
+
+    /// Ties the worker to a shutdown token: once it fires, the route being dispatched is
+    /// finished and recorded, and the rest of the claimed batch is handed back due at
+    /// once (as a retry, since the store has no way to refund the claim's attempt), for
+    /// the next process.
+    pub fn with_cancellation(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Dispatches one route to its channel.
+    async fn dispatch(&self, route: &NotificationRoute) -> Result<Dispatched, DispatchError> {
+        let intent = match self.ports.store.get_intent(route.intent_id).await {
+            Ok(intent) => intent,
+            Err(StoreError::NotFound { .. }) => {
+                return Err(DispatchError::Permanent(format!(
+                    "intent {} not found",
+                    route.intent_id
+                )));
+            }
+            Err(error) => return Err(DispatchError::Transient(error.to_string())),
+        };
+        match route.channel {
+            Channel::Email => self.queue_mail(route, &intent).await,
+            Channel::Push => {
+                let payload = recipient_payload(&intent.payload, route.user_id);
+                self.ports
+                    .push
+                    .publish(&[route.user_id], intent.kind.as_str(), &payload)
+                    .await
+                    .map_err(|e| DispatchError::Transient(e.to_string()))?;
+                Ok(Dispatched::Pushed)
+            }
+        }
+    }
+
+    /// Renders the recipient's mail and queues it under the route's idempotency key.
+    async fn queue_mail(
+        &self,
+        route: &NotificationRoute,
+        intent: &NotificationIntent,
+    ) -> Result<Dispatched, DispatchError> {
+        let user = match self.ports.users.get_user(route.user_id).await {
+            Ok(user) => user,
+            Err(StoreError::NotFound { .. }) => {
+                return Err(DispatchError::Permanent(format!(
+                    "recipient {} not found",
+                    route.user_id
+                )));
+            }
+            Err(error) => return Err(DispatchError::Transient(error.to_string())),
+        };
+        if !user.email_notifications && !intent.kind.is_mandatory_mail() {
+            return Ok(Dispatched::Skipped);
+        }
+        let context =
+            TemplateContext::for_recipient(&intent.payload, user.id, user.display_name.as_str());
+        let rendered = self
+            .templates
+            .render(intent.kind, &user.locale, &context)
+            .map_err(|e| DispatchError::Permanent(e.to_string()))?;
+        let mail = OutgoingMail {
+            idempotency_key: format!("notification:{}", route.id),
+            to: user.email,
+            kind: intent.kind.as_str().to_owned(),
+            locale: rendered.locale,
+            subject: rendered.subject,
+            text_body: rendered.text,
+            html_body: Some(rendered.html),
+        };
+        let delivery = MailDelivery::new(
+            MailId::from_uuid(self.ports.secrets.uuid()),
+            mail,
+            self.ports.clock.now(),
+        );
+        let stored = self
+            .ports
+            .mail
+            .enqueue_mail(&delivery)
+            .await
+            .map_err(|e| DispatchError::Transient(e.to_string()))?;
+        if stored.id != delivery.id {
+            tracing::info!(route_id = %route.id, mail_id = %stored.id, "mail of route already queued");
+        }
+        Ok(Dispatched::Mailed)
+    }
+
+    /// Dispatches one claimed route and records the outcome.
+    async fn deliver(
+        &self,
+        route: &NotificationRoute,
+        token: LeaseToken,
+    ) -> Result<(), StoreError> {
+        let result = self.dispatch(route).await;
+        let now = self.ports.clock.now();
+        let next = match &result {
+            Ok(_) => RouteNext::Delivered,
+            Err(DispatchError::Permanent(error)) => RouteNext::DeadLetter {
+                error: error.clone(),
+            },
+            Err(DispatchError::Transient(error)) => {
+                let unit = self.ports.secrets.unit();
+                match route.next_attempt_after_failure(&self.config.retry, unit, now) {
+                    Some(at) => RouteNext::Retry {
+                        at,
+                        error: error.clone(),
+                    },
+                    None => RouteNext::DeadLetter {
+                        error: error.clone(),
+                    },
+                }
+            }
+        };
+        let outcome = match (&result, &next) {
+            (Ok(Dispatched::Mailed), _) => "mailed",
+            (Ok(Dispatched::Pushed), _) => "pushed",
+            (Ok(Dispatched::Skipped), _) => "skipped_mail_off",
+            (Err(_), RouteNext::Retry { .. }) => "retrying",
+            (Err(_), _) => "dead_letter",
+        };
+        match &result {
+            Ok(_) => tracing::info!(
+                route_id = %route.id,
+                intent_id = %route.intent_id,
+                channel = route.channel.as_str(),
+                attempt = route.attempts,
+                outcome,
+                "notification route dispatched"
+            ),
+            Err(DispatchError::Transient(error) | DispatchError::Permanent(error)) => {
+                tracing::warn!(
+                    route_id = %route.id,
+                    intent_id = %route.intent_id,
+                    channel = route.channel.as_str(),
+                    attempt = route.attempts,
+                    outcome,
+                    %error,
+                    "notification route failed"
+                );
+            }
+        }
+        self.ports
+            .store
+            .finish_route(route.id, token, &next, now)
+            .await
+            .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl Worker for NotificationWorker {
+    fn name(&self) -> &'static str {
+        "notification"
+    }
+
+    async fn tick(&self) -> Result<TickReport, StoreError> {
+        if self.cancel.is_cancelled() {
+            return Ok(TickReport::default());
+        }
+        let claim = ClaimRequest {
+            token: LeaseToken::from_uuid(self.ports.secrets.uuid()),
+            now: self.ports.clock.now(),
+            lease: self.config.lease,
+            limit: self.config.batch_size,
+        };
+        let batch = self.ports.store.claim_routes(&claim).await?;
+        let mut handled = 0;
+        for route in &batch {
+            if self.cancel.is_cancelled() {
+                let now = self.ports.clock.now();
+                let release = RouteNext::Retry {
+                    at: now,
+                    error: "released undispatched at shutdown".to_owned(),
+                };
+                match self
+                    .ports
+                    .store
+                    .finish_route(route.id, claim.token, &release, now)
+                    .await
+                {
+                    Ok(_) | Err(StoreError::Conflict { .. }) => {}
+                    Err(error) => return Err(error),
+                }
+                continue;
+            }
+            match self.deliver(route, claim.token).await {
+                Ok(()) => handled += 1,
+                // Our lease lapsed and another worker took the route over: its result wins.
+                Err(StoreError::Conflict { .. }) => {
+                    tracing::warn!(route_id = %route.id, "notification route lease lost during dispatch");
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(TickReport { handled })
+    }
+}

@@ -1,0 +1,200 @@
+//! Mail rendering through the worker: locale fallback, per-recipient payloads, and
+//! payloads that do not fit the template.
+
+use galaxy_core::domain::notification::{NotificationKind, RouteStatus};
+use galaxy_core::domain::user::Locale;
+use galaxy_core::service::templates::MailTemplates;
+use galaxy_core::worker::Worker;
+use serde_json::json;
+
+use crate::harness::Harness;
+
+#[tokio::test]
+async fn a_locale_without_templates_falls_back_to_its_language_then_to_english() {
+    let h = Harness::new();
+    let swiss = h.user("urs", "de-CH", true).await;
+    let quebec = h.user("luc", "fr-CA", true).await;
+    let payload = json!({"game_name": "Orion", "race_name": "Vogons"});
+    h.raise(
+        NotificationKind::ApplicationApproved,
+        "app:1",
+        &[&swiss, &quebec],
+        payload,
+    )
+    .await;
+    h.worker(3).run_until_idle(10).await.unwrap();
+    let mails = h.mails().await;
+    let to = |user: &galaxy_core::domain::user::User| {
+        mails
+            .iter()
+            .find(|m| m.mail.to == user.email)
+            .unwrap()
+            .mail
+            .clone()
+    };
+    let de = to(&swiss);
+    assert_eq!(de.locale.as_str(), "de");
+    assert_eq!(de.subject, "Du bist dabei: Orion");
+    let en = to(&quebec);
+    assert_eq!(en.locale.as_str(), "en", "no French templates: English");
+    assert_eq!(en.subject, "You are in: Orion");
+    assert!(
+        en.text_body.contains("You will play as Vogons."),
+        "{}",
+        en.text_body
+    );
+}
+
+#[tokio::test]
+async fn a_kind_missing_in_a_custom_set_falls_back_or_dead_letters_with_a_clear_error() {
+    let h = Harness::new();
+    let vera = h.user("vera", "de", true).await;
+    let mut templates = MailTemplates::builtin();
+    let de = Locale::parse("de").unwrap();
+    templates.remove(&de, NotificationKind::GameCancelled);
+    templates.remove(&de, NotificationKind::EnrollmentClosed);
+    templates.remove(&Locale::default(), NotificationKind::EnrollmentClosed);
+    h.raise(
+        NotificationKind::GameCancelled,
+        "game:1:cancelled",
+        &[&vera],
+        json!({"game_name": "A"}),
+    )
+    .await;
+    h.raise(
+        NotificationKind::EnrollmentClosed,
+        "game:1:closed",
+        &[&vera],
+        json!({"game_name": "A"}),
+    )
+    .await;
+    h.worker_with_templates(templates)
+        .run_until_idle(10)
+        .await
+        .unwrap();
+    let mails = h.mails().await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].mail.locale.as_str(), "en");
+    assert_eq!(mails[0].mail.subject, "A was cancelled");
+
+    // No template at all: retrying cannot help, so the route is dead at once.
+    let dead: Vec<_> = h
+        .routes()
+        .await
+        .into_iter()
+        .filter(|r| r.status == RouteStatus::DeadLetter)
+        .collect();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].attempts, 1);
+    let error = dead[0].last_error.as_deref().unwrap();
+    assert!(
+        error.contains("no mail template for enrollment_closed"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn payloads_that_do_not_fit_the_template_never_panic() {
+    let h = Harness::new();
+    let wes = h.user("wes", "en", true).await;
+    let deep = (0..200).fold(json!("bottom"), |inner, _| json!({ "x": inner }));
+    let payloads = [
+        json!(null),
+        json!([1, 2, 3]),
+        json!("just a string"),
+        json!({"game_name": 42, "turn": {"nested": [1, {"a": null}]}, "report_text": null}),
+        json!({"game_name": "<script>alert(1)</script>", "report_text": "{{game_name}} & co"}),
+        json!({"game_name": deep, "per_recipient": "not an object"}),
+        json!({"per_recipient": {wes.id.to_string(): "not an object either"}}),
+    ];
+    for (i, payload) in payloads.into_iter().enumerate() {
+        h.raise(
+            NotificationKind::TurnCompleted,
+            &format!("turn:{i}"),
+            &[&wes],
+            payload,
+        )
+        .await;
+    }
+    h.worker(3).run_until_idle(20).await.unwrap();
+    for route in h.routes().await {
+        assert_eq!(route.status, RouteStatus::Delivered, "{route:?}");
+    }
+    let mails = h.mails().await;
+    assert_eq!(mails.len(), 7);
+    let by_subject = |s: &str| mails.iter().find(|m| m.mail.subject == s).unwrap();
+    // Missing fields render as nothing.
+    assert!(
+        by_subject(": turn  report")
+            .mail
+            .text_body
+            .contains("Hello wes,")
+    );
+    // Numbers and objects are written out; null is nothing.
+    let odd = by_subject(r#"42: turn {"nested":[1,{"a":null}]} report"#);
+    assert!(
+        odd.mail.text_body.contains("Your report:\n\n\n"),
+        "{}",
+        odd.mail.text_body
+    );
+    // Markup is escaped in HTML and placeholders in values stay literal.
+    let script = by_subject("<script>alert(1)</script>: turn  report");
+    let html = script.mail.html_body.as_deref().unwrap();
+    assert!(!html.contains("<script>"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+    assert!(html.contains("{{game_name}} &amp; co"), "{html}");
+    assert!(script.mail.text_body.contains("{{game_name}} & co"));
+    // Push got an object every time.
+    assert!(h.push.events().iter().all(|e| e.payload.is_object()));
+}
+
+#[tokio::test]
+async fn each_player_gets_only_their_own_turn_report() {
+    let h = Harness::new();
+    let ann = h.user("ann", "en", true).await;
+    let bob = h.user("bob", "de", true).await;
+    let payload = json!({
+        "game_name": "Andromeda",
+        "turn": 5,
+        "per_recipient": {
+            ann.id.to_string(): {"report_text": "Ann: 3 planets"},
+            bob.id.to_string(): {"report_text": "Bob: 4 planets"},
+        },
+    });
+    h.raise(
+        NotificationKind::TurnCompleted,
+        "turn:g:5",
+        &[&ann, &bob],
+        payload,
+    )
+    .await;
+    h.worker(3).run_until_idle(10).await.unwrap();
+    let mails = h.mails().await;
+    let body = |user: &galaxy_core::domain::user::User| {
+        mails
+            .iter()
+            .find(|m| m.mail.to == user.email)
+            .unwrap()
+            .mail
+            .text_body
+            .clone()
+    };
+    assert!(body(&ann).contains("Ann: 3 planets") && !body(&ann).contains("Bob:"));
+    assert!(body(&bob).contains("Bob: 4 planets") && !body(&bob).contains("Ann:"));
+    assert!(body(&bob).contains("Zug 5 von Andromeda"), "{}", body(&bob));
+    for event in h.push.events() {
+        let text = event.payload.to_string();
+        assert!(!text.contains("per_recipient"), "{text}");
+        let own = if event.users == vec![ann.id] {
+            "Ann:"
+        } else {
+            "Bob:"
+        };
+        let report = event.payload["report_text"].as_str().unwrap();
+        assert!(report.starts_with(own), "{report}");
+        assert_eq!(event.payload["turn"], 5);
+    }
+}

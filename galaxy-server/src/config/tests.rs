@@ -1,0 +1,122 @@
+//! Tests of the configuration: defaults, bad values, secrets, and the operations doc.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use secrecy::ExposeSecret;
+
+fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn defaults_apply_when_nothing_is_set() {
+    let c = Config::from_vars(&HashMap::new()).unwrap();
+    assert_eq!(c.http_addr.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.grpc_addr.to_string(), "127.0.0.1:8081");
+    assert_eq!(c.metrics_addr, None);
+    assert_eq!(c.login_code_ttl, Duration::from_secs(600));
+    assert_eq!(
+        c.rate_limit_email,
+        RateLimit {
+            count: 5,
+            window: Duration::from_secs(900)
+        }
+    );
+    assert_eq!(c.log_format, LogFormat::Json);
+    assert_eq!(c.geo_flush_interval, Duration::from_secs(30));
+    assert_eq!(c.geoip_reload_interval, Duration::from_secs(60));
+    assert_eq!(c.geo_shutdown_timeout, Duration::from_secs(5));
+    assert!(c.trusted_proxies.is_empty() && c.geoip_db.is_none());
+    assert!(c.require_database_url().is_err());
+}
+
+#[test]
+fn bad_values_name_the_variable_and_the_expectation() {
+    for (var, value, expected) in [
+        ("GALAXY_HTTP_ADDR", "nowhere", "address"),
+        ("GALAXY_METRICS_ADDR", "9090", "address"),
+        ("GALAXY_SESSION_TTL", "forever", "duration"),
+        ("GALAXY_SESSION_TTL", "0s", "duration"),
+        ("GALAXY_RATE_LIMIT_IP", "20", "count/window"),
+        ("GALAXY_LOGIN_CODE_DIGITS", "4", "6 to 10"),
+        ("GALAXY_OTEL_EXPORTER", "jaeger", "none, stdout or otlp"),
+        ("GALAXY_BOOTSTRAP_ADMINS", "root", "e-mail"),
+        ("GALAXY_HTTP_BODY_LIMIT", "12", "byte count"),
+        ("GALAXY_LOG", "info,[=broken", "tracing filter"),
+        ("GALAXY_DATABASE_CONNECT_ATTEMPTS", "0", "1 to 100"),
+        ("GALAXY_GEO_FLUSH_INTERVAL", "often", "duration"),
+        ("GALAXY_GEOIP_RELOAD_INTERVAL", "0s", "duration"),
+        ("GALAXY_GEO_SHUTDOWN_TIMEOUT", "-5s", "duration"),
+        ("GALAXY_TRUSTED_PROXIES", "10.0.0.1, lb.internal", "CIDR"),
+    ] {
+        let err = Config::from_vars(&vars(&[(var, value)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(var), "{err}");
+        assert!(err.contains(expected), "{err}");
+    }
+}
+
+#[test]
+fn secrets_never_print() {
+    let c = Config::from_vars(&vars(&[
+        ("GALAXY_INTERNAL_TOKEN", "super-secret-token-123"),
+        ("GALAXY_DATABASE_URL", "postgres://u:hunter2@db/galaxy"),
+    ]))
+    .unwrap();
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("super-secret"), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert_eq!(
+        c.internal_token.unwrap().expose_secret(),
+        "super-secret-token-123"
+    );
+    let err = Config::from_vars(&vars(&[("GALAXY_INTERNAL_TOKEN", "short")]))
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("short\""), "{err}");
+}
+
+#[test]
+fn every_setting_is_in_the_operations_doc() {
+    let doc = include_str!("../../../docs/operations.md");
+    for setting in SETTINGS {
+        let row = format!("| `{}` | {} |", setting.variable, setting.default);
+        assert!(
+            doc.contains(&row),
+            "docs/operations.md lacks the row starting {row}"
+        );
+    }
+    let documented = doc.matches("| `GALAXY_").count();
+    assert_eq!(
+        documented,
+        SETTINGS.len(),
+        "docs/operations.md documents settings the code does not read"
+    );
+}
+
+#[test]
+fn trusted_proxies_parse_addresses_and_networks() {
+    let c = Config::from_vars(&vars(&[(
+        "GALAXY_TRUSTED_PROXIES",
+        "127.0.0.1, 10.0.0.0/8, ::1",
+    )]))
+    .unwrap();
+    assert_eq!(
+        c.trusted_proxies.to_string(),
+        "127.0.0.1/32,10.0.0.0/8,::1/128"
+    );
+    let err = Config::from_vars(&vars(&[(
+        "GALAXY_TRUSTED_PROXIES",
+        "10.0.0.1, lb.internal",
+    )]))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("\"lb.internal\""),
+        "names the bad entry: {err}"
+    );
+}
