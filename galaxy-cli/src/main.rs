@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod engine_image;
+mod push_tail;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -37,6 +38,9 @@ enum Command {
     /// Engine tooling (needs Docker, not the database).
     #[command(subcommand)]
     Engine(engine_image::EngineCommand),
+    /// Push stream tooling (needs the server's gRPC listener, not the database).
+    #[command(subcommand)]
+    Push(push_tail::PushCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,12 +70,16 @@ async fn run(cli: Cli) -> Result<String, String> {
         // Docker, not the database.
         return engine_image::run(command).await;
     }
+    if let Command::Push(command) = cli.command {
+        return push_tail::run(command).await;
+    }
     let url = cli
         .database_url
         .ok_or("GALAXY_DATABASE_URL (or --database-url) must be set")?;
     let options = ConnectOptions::default();
     match cli.command {
         Command::Engine(command) => engine_image::run(command).await,
+        Command::Push(command) => push_tail::run(command).await,
         Command::Migrate => {
             let pool = connect(&url, &options).await.map_err(|e| e.to_string())?;
             migrate(&pool).await.map_err(|e| e.to_string())?;
@@ -100,7 +108,10 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli).await {
         Ok(message) => {
-            println!("{message}");
+            // `push tail` has printed its output already.
+            if !message.is_empty() {
+                println!("{message}");
+            }
             ExitCode::SUCCESS
         }
         Err(message) => {

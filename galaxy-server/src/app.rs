@@ -20,6 +20,7 @@ use galaxy_core::service::geo::{GeoConfig, GeoFlusher, GeoService};
 use galaxy_core::service::lobby::{LobbyConfig, LobbyPorts, LobbyService, LobbySweeper};
 use galaxy_core::service::mail::MailAdminService;
 use galaxy_core::service::notification::NotificationService;
+use galaxy_core::service::push::PushService;
 use galaxy_core::service::user::UserService;
 use galaxy_core::worker::Worker;
 use galaxy_core::worker::mail::{MailWorker, MailWorkerConfig};
@@ -30,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::adapters::{Adapters, ReadinessCheck};
 use crate::cache::{GameCache, SessionCache, UserCache, WarmError};
 use crate::config::Config;
+use crate::delivery::{self, NotificationSources};
 use crate::geo::{self, CountryUpdates};
 use crate::http::{self, HttpLimits};
 use crate::monitor;
@@ -117,10 +119,16 @@ pub struct App {
     pub(crate) state: AppState,
     /// The API, state applied.
     pub(crate) router: Router,
-    /// Mail worker, lobby sweeper, geo flusher and, with a GeoIP database, its reloader.
+    /// Mail worker, lobby sweeper, geo flusher, notification worker and, with a GeoIP
+    /// database, its reloader.
     pub(crate) workers: Vec<ScheduledWorker>,
+    /// The runtime's events listener and engine processes, stopped after the workers.
+    pub(crate) runtime: crate::runtime::RuntimeTasks,
     /// The outbox, for the queue-depth gauges.
     pub(crate) mail: Arc<dyn MailStore>,
+    /// The one push service: the notification worker publishes to it, the gRPC
+    /// listener streams from it.
+    pub(crate) push: Arc<PushService>,
     /// Re-run periodically for `/readyz`.
     pub(crate) readiness_checks: Vec<Arc<dyn ReadinessCheck>>,
     /// The Prometheus recorder, when a metrics listener is configured.
@@ -182,7 +190,7 @@ fn mail_worker_config(config: &Config) -> Result<MailWorkerConfig, AppError> {
     Ok(MailWorkerConfig {
         batch_size: config.mail_batch,
         retry,
-        ..MailWorkerConfig::default()
+        lease: delivery::mail_lease(config)?,
     })
 }
 
@@ -208,6 +216,9 @@ impl App {
             }
             None => (adapters.geo.clone(), None),
         };
+
+        // The push service before the services whose notifications it carries.
+        let push = delivery::push_service(&config, clock.clone(), secrets.clone())?;
 
         // Caches wrap the stores before any service sees them.
         let sessions = Arc::new(SessionCache::new(adapters.sessions.clone()));
@@ -244,6 +255,19 @@ impl App {
             clock.clone(),
             secrets.clone(),
         ));
+        // The runtime before the lobby: its registry names the engines a game may use.
+        let runtime = crate::runtime::build(
+            &config,
+            &adapters,
+            crate::runtime::SharedPorts {
+                games: games.clone(),
+                applications: games.clone(),
+                users: users.clone(),
+                notifier: notifications.clone(),
+            },
+            tokens.workers.clone(),
+        )
+        .await?;
         let lobby = LobbyService::new(
             LobbyPorts {
                 games: games.clone(),
@@ -257,6 +281,7 @@ impl App {
             },
             LobbyConfig {
                 race_name_ttl: delta("GALAXY_RACE_NAME_TTL", config.race_name_ttl)?,
+                engines: runtime.engines.clone(),
                 ..LobbyConfig::default()
             },
         );
@@ -291,6 +316,7 @@ impl App {
             auth,
             users: user_service,
             lobby: Arc::new(lobby.clone()),
+            runtime: runtime.service.clone(),
             mail_admin,
             notifications,
             geo: geo.clone(),
@@ -306,6 +332,18 @@ impl App {
         };
         let router = http::router(state.clone(), limits);
 
+        let notification_worker = delivery::notification_worker(
+            &config,
+            NotificationSources {
+                store: adapters.notifications.clone(),
+                users: users.clone(),
+                mail: adapters.mail.clone(),
+                clock: clock.clone(),
+                secrets: secrets.clone(),
+            },
+            push.clone(),
+            tokens.workers.clone(),
+        );
         let mail_worker = MailWorker::new(
             adapters.mail.clone(),
             adapters.mailer.clone(),
@@ -328,7 +366,9 @@ impl App {
                 interval: config.geo_flush_interval,
             },
         ];
+        workers.push(notification_worker);
         workers.extend(geoip_reloader);
+        workers.extend(runtime.workers);
         let metrics = match config.metrics_addr {
             Some(_) => Some(telemetry::prometheus_handle()?),
             None => None,
@@ -338,7 +378,9 @@ impl App {
             state,
             router,
             workers,
+            runtime: runtime.tasks,
             mail: adapters.mail,
+            push,
             readiness_checks: adapters.readiness_checks,
             metrics,
             telemetry: None,
@@ -360,6 +402,11 @@ impl App {
     /// The configuration the app was built with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The push service (subscriber counts, the latest cursor, in-process subscriptions).
+    pub fn push(&self) -> &Arc<PushService> {
+        &self.push
     }
 
     /// Adds an embedding program's own routes to the API listener. Like any axum

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -16,10 +17,12 @@ use secrecy::SecretString;
 
 use crate::http::client_ip::TrustedProxies;
 
+pub mod runtime;
 mod settings;
 #[cfg(test)]
 mod tests;
 
+pub use runtime::{RuntimeKind, RuntimeSettings};
 pub use settings::{SETTINGS, Setting};
 
 /// A setting could not be used.
@@ -154,6 +157,22 @@ pub struct Config {
     pub sweeper_interval: Duration,
     /// Race name reservation.
     pub race_name_ttl: Duration,
+    /// The container runtime, its engine registries and its workers.
+    pub runtime: RuntimeSettings,
+    /// Deadline of one SMTP send; also sizes the mail worker's lease.
+    pub smtp_timeout: Duration,
+    /// Pooled SMTP connections.
+    pub smtp_pool_size: u32,
+    /// Notification worker idle poll.
+    pub notification_interval: Duration,
+    /// Push events kept for replay.
+    pub push_ring_capacity: NonZeroUsize,
+    /// Oldest push event kept for replay.
+    pub push_window: Duration,
+    /// Live push events queued per gateway.
+    pub push_subscriber_buffer: NonZeroUsize,
+    /// Bound of the "flush push events" shutdown step.
+    pub push_shutdown_timeout: Duration,
 }
 
 /// Reads variables from a map (the process environment in production, a literal map in
@@ -371,7 +390,29 @@ impl Config {
             mail_backoff_max: v.duration("GALAXY_MAIL_BACKOFF_MAX")?,
             sweeper_interval: v.duration("GALAXY_SWEEPER_INTERVAL")?,
             race_name_ttl: v.duration("GALAXY_RACE_NAME_TTL")?,
+            runtime: runtime::read(&v)?,
+            smtp_timeout: v.duration("GALAXY_SMTP_TIMEOUT")?,
+            smtp_pool_size: v.parse_with(
+                "GALAXY_SMTP_POOL_SIZE",
+                "a number from 1 to 100",
+                |s| s.parse().ok().filter(|n| (1..=100).contains(n)),
+            )?,
+            notification_interval: v.duration("GALAXY_NOTIFICATION_INTERVAL")?,
+            push_ring_capacity: v.parsed("GALAXY_PUSH_RING_CAPACITY", "a positive number")?,
+            push_window: v.duration("GALAXY_PUSH_WINDOW")?,
+            push_subscriber_buffer: v
+                .parsed("GALAXY_PUSH_SUBSCRIBER_BUFFER", "a positive number")?,
+            push_shutdown_timeout: v.duration("GALAXY_PUSH_SHUTDOWN_TIMEOUT")?,
         };
+        if let Some(url) = v.raw("GALAXY_SMTP_URL") {
+            // Parsed again where the mailer is built; checked here so a bad URL is a
+            // configuration error (exit 2) that never quotes the URL (it may hold a password).
+            galaxy_smtp::SmtpUrl::parse(url).map_err(|e| ConfigError::Invalid {
+                variable: "GALAXY_SMTP_URL",
+                value: "<redacted>".to_owned(),
+                expected: format!("an smtp:// or smtps:// URL: {e}"),
+            })?;
+        }
         if config.mail_backoff_max < config.mail_backoff_initial {
             return Err(ConfigError::Invalid {
                 variable: "GALAXY_MAIL_BACKOFF_MAX",

@@ -28,22 +28,21 @@ pub async fn open(config: &Config) -> Result<PgStore, AppError> {
     Ok(store)
 }
 
-/// The Postgres adapters. Mail goes to files under `$GALAXY_DATA_DIR/mail` until the
-/// SMTP mailer lands (codes are not logged outside dev mode).
-pub fn adapters(config: &Config, store: PgStore) -> Adapters {
+/// The Postgres adapters. Mail is sent through `GALAXY_SMTP_URL`, or without it written
+/// to files under `$GALAXY_DATA_DIR/mail` (codes are not logged outside dev mode).
+pub fn adapters(config: &Config, store: PgStore) -> Result<Adapters, AppError> {
     let dir = crate::dev::mail_dir(config);
-    if config.smtp_url.is_some() {
-        tracing::warn!("GALAXY_SMTP_URL is set but this build has no SMTP mailer yet");
+    if config.smtp_url.is_none() {
+        tracing::warn!(mail_dir = %dir.display(), "GALAXY_SMTP_URL is unset: mail is written as .eml files, not sent");
     }
-    tracing::warn!(mail_dir = %dir.display(), "mail is written as .eml files, not sent");
     let mailer = FileMailer::new(dir, config.mail_from.clone());
-    Adapters::postgres(store, Arc::new(mailer))
+    crate::delivery::with_smtp(config, Adapters::postgres(store, Arc::new(mailer)))
 }
 
 /// Connects, migrates and builds the app.
 pub async fn build(config: Config) -> Result<App, AppError> {
     let store = open(&config).await?;
-    let adapters = adapters(&config, store);
+    let adapters = adapters(&config, store)?;
     App::build(config, adapters).await
 }
 

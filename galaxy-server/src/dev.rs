@@ -2,8 +2,9 @@
 //!
 //! In-memory stores (state is lost on exit), mail written as `.eml` files under
 //! `$GALAXY_DATA_DIR/mail/` with the login-code line of each login mail logged (the one
-//! place a code is ever logged, by design: SPEC section 10), geo `unknown`, and the
-//! admin role for `admin@localhost`.
+//! place a code is ever logged, by design: SPEC section 10), geo `unknown`, the admin
+//! role for `admin@localhost`, and engines run by the process runtime (unless
+//! `GALAXY_RUNTIME` says otherwise).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,6 +33,11 @@ pub fn dev_config(mut config: Config) -> Result<Config, AppError> {
     if !config.bootstrap_admins.contains(&admin) {
         config.bootstrap_admins.push(admin);
     }
+    // A dev-mode game really runs, with no Docker needed.
+    config
+        .runtime
+        .kind
+        .get_or_insert(crate::config::RuntimeKind::Process);
     Ok(config)
 }
 
@@ -50,6 +56,7 @@ pub async fn build(config: Config) -> Result<App, AppError> {
         admin = DEV_ADMIN,
         "dev mode: in-memory stores, mail written as .eml files, login codes logged"
     );
-    let adapters = dev_adapters(&config);
+    // With GALAXY_SMTP_URL set, mail goes to that relay instead of files.
+    let adapters = crate::delivery::with_smtp(&config, dev_adapters(&config))?;
     App::build(config, adapters).await
 }

@@ -5,12 +5,14 @@ pub mod app;
 pub mod cache;
 pub mod config;
 pub mod database;
+pub mod delivery;
 pub mod dev;
 pub mod geo;
 pub mod http;
 pub mod lifecycle;
 mod listener;
 pub mod monitor;
+pub mod runtime;
 pub mod state;
 pub mod telemetry;
 

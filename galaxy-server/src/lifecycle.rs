@@ -5,7 +5,12 @@
 //! 2. the HTTP listener stops accepting, and in-flight requests finish (bounded by
 //!    `GALAXY_HTTP_SHUTDOWN_TIMEOUT`);
 //! 3. workers finish the item in hand (bounded by `GALAXY_WORKER_SHUTDOWN_TIMEOUT`); mail
-//!    claimed but not yet attempted goes back to `pending` for the next process;
+//!    claimed but not yet attempted goes back to `pending` for the next process; then the
+//!    process runtime's engines are stopped (same bound);
+//!    then push events are flushed: connected gateways get what is queued for them (the
+//!    notification worker's last publications included), then the push listener stops
+//!    accepting and every stream ends with `UNAVAILABLE` (bounded by
+//!    `GALAXY_PUSH_SHUTDOWN_TIMEOUT`);
 //! 4. the geo counters still in memory are written (bounded by
 //!    `GALAXY_GEO_SHUTDOWN_TIMEOUT`), after HTTP so that no request counts behind it;
 //! 5. the metrics listener and monitoring loops stop;
@@ -27,6 +32,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::app::{App, AppError};
 use crate::config::Config;
+use crate::delivery;
 use crate::monitor;
 
 /// The bound sockets the app serves on.
@@ -36,6 +42,8 @@ pub struct Listeners {
     http: TcpListener,
     /// `GET /metrics`, if wanted.
     metrics: Option<TcpListener>,
+    /// gRPC `SubscribePush`, if wanted (served only with `GALAXY_INTERNAL_TOKEN` set).
+    grpc: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -44,7 +52,19 @@ impl Listeners {
         Self {
             http,
             metrics: None,
+            grpc: None,
         }
+    }
+
+    /// Also serves gRPC push on `grpc` (when the app has an internal token).
+    pub fn with_grpc(mut self, grpc: TcpListener) -> Self {
+        self.grpc = Some(grpc);
+        self
+    }
+
+    /// The address of the gRPC push listener, if any.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Also serves `GET /metrics` on `metrics`.
@@ -69,6 +89,7 @@ impl Listeners {
         Ok(Self {
             http: convert(http).map_err(io)?,
             metrics: metrics.map(convert).transpose().map_err(io)?,
+            grpc: None,
         })
     }
 
@@ -87,7 +108,16 @@ impl Listeners {
             Some(addr) => Some(bind("GALAXY_METRICS_ADDR", addr).await?),
             None => None,
         };
-        Ok(Self { http, metrics })
+        // No token, no push listener: every call would be refused.
+        let grpc = match config.internal_token {
+            Some(_) => Some(bind("GALAXY_GRPC_ADDR", config.grpc_addr).await?),
+            None => None,
+        };
+        Ok(Self {
+            http,
+            metrics,
+            grpc,
+        })
     }
 
     /// The address the API listens on (useful after binding port 0).
@@ -108,6 +138,8 @@ pub struct ShutdownReport {
     pub http_drained: bool,
     /// Workers finished their current item and stopped.
     pub workers_stopped: bool,
+    /// Queued push events reached their gateways and the push listener stopped.
+    pub push_flushed: bool,
     /// Every geo counter and queued country was written.
     pub geo_drained: bool,
     /// The metrics listener and monitoring loops stopped.
@@ -123,6 +155,7 @@ impl ShutdownReport {
     pub fn is_clean(&self) -> bool {
         self.http_drained
             && self.workers_stopped
+            && self.push_flushed
             && self.geo_drained
             && self.monitors_stopped
             && self.dependencies_closed
@@ -223,6 +256,12 @@ impl App {
             monitors
                 .handles
                 .push(tracker.spawn(monitor::metrics_loop(mail, geo, handle, stop)));
+            monitors
+                .handles
+                .push(tracker.spawn(delivery::push_metrics_loop(
+                    self.push.clone(),
+                    tokens.monitors.clone(),
+                )));
         }
         if !self.readiness_checks.is_empty() {
             monitors.handles.push(tracker.spawn(monitor::readiness_loop(
@@ -243,12 +282,24 @@ impl App {
                 galaxy_core::worker::run_every(worker.as_ref(), interval, stop).await;
             }));
         }
+        let events = self.runtime.spawn(&tracker, tokens.workers.clone());
+        workers.handles.extend(events);
+
+        let push = delivery::spawn_push_listener(
+            &tracker,
+            listeners.grpc,
+            &self.push,
+            self.config.internal_token.as_ref(),
+            &tokens.root,
+        );
 
         tokio::select! {
             () = shutdown => tracing::info!("shutdown requested"),
             () = tokens.stop.cancelled() => tracing::info!("shutdown requested"),
         }
-        Ok(self.stop(tokens, tracker, http, workers, monitors).await)
+        Ok(self
+            .stop(tokens, tracker, http, workers, push, monitors)
+            .await)
     }
 
     /// The shutdown sequence proper.
@@ -258,6 +309,7 @@ impl App {
         tracker: TaskTracker,
         http: Group,
         workers: Group,
+        push: Option<delivery::PushListener>,
         monitors: Group,
     ) -> ShutdownReport {
         let config = &self.config;
@@ -273,6 +325,19 @@ impl App {
         let workers_stopped = workers
             .stop(config.worker_shutdown_timeout.min(remaining()))
             .await;
+        // The process runtime's engines after the workers, so no start launches one behind.
+        let engines_stopped = self
+            .runtime
+            .stop_engines(config.worker_shutdown_timeout.min(remaining()))
+            .await;
+        let workers_stopped = workers_stopped && engines_stopped;
+        let push_flushed = match push {
+            Some(push) => {
+                push.flush_and_stop(config.push_shutdown_timeout.min(remaining()))
+                    .await
+            }
+            None => true,
+        };
         let geo_drained = self
             .drain_geo(config.geo_shutdown_timeout.min(remaining()))
             .await;
@@ -299,6 +364,7 @@ impl App {
         ShutdownReport {
             http_drained,
             workers_stopped,
+            push_flushed,
             geo_drained,
             monitors_stopped,
             dependencies_closed,

@@ -10,6 +10,7 @@ use galaxy_core::service::geo::GeoService;
 use galaxy_core::service::lobby::LobbyService;
 use galaxy_core::service::mail::MailAdminService;
 use galaxy_core::service::notification::NotificationService;
+use galaxy_core::service::runtime::RuntimeService;
 use galaxy_core::service::user::UserService;
 use secrecy::SecretString;
 
@@ -25,6 +26,8 @@ pub struct AppState {
     pub users: Arc<UserService>,
     /// Games, applications, race names.
     pub lobby: Arc<LobbyService>,
+    /// Engines: admin runtime actions, players' orders and reports.
+    pub runtime: Arc<RuntimeService>,
     /// Mail outbox administration.
     pub mail_admin: Arc<MailAdminService>,
     /// Notification dead letters.

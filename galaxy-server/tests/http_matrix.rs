@@ -224,6 +224,12 @@ fn rows() -> Vec<Row> {
             "/api/v1/user/games/:open/applications/:pending/reject", None, HOST(200)),
         row(M::DELETE, "/api/v1/user/games/{id}/applications/mine",
             "/api/v1/user/games/:open/applications/mine", None, [401, 404, 200, 403, 404, 401]),
+        // Nobody among the callers plays in the open game (the other player's application
+        // is pending): the game's engine is none of their business.
+        row(M::PUT, "/api/v1/user/games/{id}/orders", "/api/v1/user/games/:open/orders",
+            Some(r#"{"turn": 1, "orders": {"fleets": []}}"#), [401, 404, 404, 403, 404, 401]),
+        row(M::GET, "/api/v1/user/games/{id}/reports/{turn}",
+            "/api/v1/user/games/:open/reports/0", None, [401, 404, 404, 403, 404, 401]),
         row(M::GET, "/api/v1/admin/games", "/api/v1/admin/games?status=enrollment_open", None,
             ADMIN(200)),
         row(M::GET, "/api/v1/admin/users", "/api/v1/admin/users", None, ADMIN(200)),
@@ -243,6 +249,24 @@ fn rows() -> Vec<Row> {
         // No such dead letter: the admin gets past authorization to a 404.
         row(M::POST, "/api/v1/admin/notifications/dead-letters/{id}/retry",
             "/api/v1/admin/notifications/dead-letters/:random/retry", None, ADMIN(404)),
+        row(M::GET, "/api/v1/admin/runtime/records", "/api/v1/admin/runtime/records", None,
+            ADMIN(200)),
+        // The closed game has not started: it has no runtime record yet.
+        row(M::GET, "/api/v1/admin/runtime/records/{game_id}",
+            "/api/v1/admin/runtime/records/:closed", None, ADMIN(404)),
+        row(M::GET, "/api/v1/admin/health-events", "/api/v1/admin/health-events?game_id=:closed",
+            None, ADMIN(200)),
+        // The closed game is not in play: the admin gets past authorization to a conflict.
+        row(M::POST, "/api/v1/admin/games/{id}/pause", "/api/v1/admin/games/:closed/pause", None,
+            ADMIN(409)),
+        row(M::POST, "/api/v1/admin/games/{id}/resume", "/api/v1/admin/games/:closed/resume",
+            None, ADMIN(409)),
+        row(M::POST, "/api/v1/admin/games/{id}/stop", "/api/v1/admin/games/:closed/stop", None,
+            ADMIN(409)),
+        row(M::POST, "/api/v1/admin/games/{id}/force-next-turn",
+            "/api/v1/admin/games/:closed/force-next-turn", None, ADMIN(409)),
+        row(M::POST, "/api/v1/admin/games/{id}/retry-start",
+            "/api/v1/admin/games/:closed/retry-start", None, ADMIN(409)),
         row(M::POST, "/api/v1/internal/sessions/resolve", "/api/v1/internal/sessions/resolve",
             Some(r#"{"token": ":host_token"}"#), INTERNAL(200)),
         row(M::GET, "/api/v1/internal/users/{id}", "/api/v1/internal/users/:host_id", None,

@@ -44,6 +44,8 @@ fn config(data_dir: &std::path::Path) -> Config {
         ("GALAXY_MAIL_INTERVAL".to_owned(), "100ms".to_owned()),
         ("GALAXY_GEOIP_DB".to_owned(), mmdb.to_owned()),
         ("GALAXY_TRUSTED_PROXIES".to_owned(), "127.0.0.1".to_owned()),
+        // These tests are about the store; games never start, so no engine runtime.
+        ("GALAXY_RUNTIME".to_owned(), "none".to_owned()),
     ]);
     Config::from_vars(&vars).unwrap()
 }
@@ -172,6 +174,7 @@ async fn the_binary_migrates_an_empty_database_then_serves_and_stops_on_sigterm(
         .env("GALAXY_DATABASE_URL", url_for(&database))
         .env("GALAXY_HTTP_ADDR", addr.to_string())
         .env("GALAXY_DATA_DIR", tmp.path())
+        .env("GALAXY_RUNTIME", "none")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -33,6 +33,10 @@ async fn main() -> Result<(), AnyError> {
         // Deliver the login code promptly rather than on the default 5 s poll.
         config.mail_interval = Duration::from_millis(200);
     }
+    if std::env::var_os("GALAXY_RUNTIME").is_none() {
+        // This example never starts a game: it needs no engine runtime (Docker).
+        config.runtime.kind = Some(galaxy_server::config::RuntimeKind::None);
+    }
     let telemetry = telemetry::init(&config)?;
 
     // The one adapter this service brings: a mailer that forwards to the dev file

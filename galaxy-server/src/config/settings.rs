@@ -22,7 +22,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_GRPC_ADDR",
         default: "127.0.0.1:8081",
-        meaning: "Address of the gRPC push listener (validated now; the listener arrives with the push adapter).",
+        meaning: "Address of the gRPC push listener (`SubscribePush`); it listens only when `GALAXY_INTERNAL_TOKEN` is set.",
     },
     Setting {
         variable: "GALAXY_METRICS_ADDR",
@@ -47,7 +47,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_DATA_DIR",
         default: "./galaxy-data",
-        meaning: "Directory for local state: mail written as `mail/*.eml` (dev mode, and plain mode until the SMTP mailer lands).",
+        meaning: "Directory for local state: mail written as `mail/*.eml` when `GALAXY_SMTP_URL` is unset.",
     },
     Setting {
         variable: "GALAXY_INTERNAL_TOKEN",
@@ -62,7 +62,17 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_SMTP_URL",
         default: "-",
-        meaning: "SMTP relay URL (secret); used by the SMTP adapter when it is built in.",
+        meaning: "SMTP relay URL (secret), e.g. `smtp://user:pass@relay:587?tls=starttls` or `smtps://relay`; set = mail is sent through it (in dev mode too), unset = mail is written as `.eml` files.",
+    },
+    Setting {
+        variable: "GALAXY_SMTP_TIMEOUT",
+        default: "30s",
+        meaning: "Deadline of one SMTP send (connect and whole dialogue); the mail worker's claim lease is at least `GALAXY_MAIL_BATCH` times this.",
+    },
+    Setting {
+        variable: "GALAXY_SMTP_POOL_SIZE",
+        default: "4",
+        meaning: "Most SMTP connections kept open between sends.",
     },
     Setting {
         variable: "GALAXY_MAIL_FROM",
@@ -195,6 +205,31 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "Longest retry delay of a mail.",
     },
     Setting {
+        variable: "GALAXY_NOTIFICATION_INTERVAL",
+        default: "1s",
+        meaning: "How often the notification worker polls idle routes (push and e-mail fan-out).",
+    },
+    Setting {
+        variable: "GALAXY_PUSH_RING_CAPACITY",
+        default: "4096",
+        meaning: "Most push events kept for cursor replay.",
+    },
+    Setting {
+        variable: "GALAXY_PUSH_WINDOW",
+        default: "10m",
+        meaning: "Oldest push event kept for replay; a gateway away for longer gets `push.resync`.",
+    },
+    Setting {
+        variable: "GALAXY_PUSH_SUBSCRIBER_BUFFER",
+        default: "1024",
+        meaning: "Live push events queued for one gateway that does not read; past it the stream ends with `RESOURCE_EXHAUSTED`.",
+    },
+    Setting {
+        variable: "GALAXY_PUSH_SHUTDOWN_TIMEOUT",
+        default: "5s",
+        meaning: "How long queued push events may take to reach connected gateways on shutdown, before their streams end with `UNAVAILABLE`.",
+    },
+    Setting {
         variable: "GALAXY_SWEEPER_INTERVAL",
         default: "60s",
         meaning: "How often the lobby sweeper runs (expired race names, enrollment deadlines).",
@@ -203,5 +238,45 @@ pub const SETTINGS: &[Setting] = &[
         variable: "GALAXY_RACE_NAME_TTL",
         default: "7d",
         meaning: "How long a race name stays reserved for a pending application.",
+    },
+    Setting {
+        variable: "GALAXY_RUNTIME",
+        default: "docker (dev: process)",
+        meaning: "Container runtime of the engines: `docker` (one container per game), `process` (engines as local child processes on loopback ports; the default of `galaxy-server dev`) or `none` (games can be created and enrolled but never start).",
+    },
+    Setting {
+        variable: "GALAXY_ENGINES",
+        default: "reference=galaxy-engine:0.1",
+        meaning: "Engines of the Docker runtime: `name=image` entries separated by `;` (e.g. `reference=galaxy-engine:0.1; classic=classic-pbem:2`). The names are what games may ask for (others get 422); a bad list stops start-up.",
+    },
+    Setting {
+        variable: "GALAXY_PROCESS_ENGINES",
+        default: "reference=<galaxy-engine beside galaxy-server, else on PATH>",
+        meaning: "Engines of the process runtime: `name=command line` entries separated by `;` (e.g. `reference=/opt/galaxy/galaxy-engine; other=/usr/bin/pbem --quiet`); each engine gets `GALAXY_ENGINE_ADDR` and `GALAXY_ENGINE_DATA_DIR` (under `$GALAXY_DATA_DIR/engines`).",
+    },
+    Setting {
+        variable: "GALAXY_RUNTIME_WORKERS",
+        default: "4",
+        meaning: "Start, stop and restart jobs run at once (the job pool's bound).",
+    },
+    Setting {
+        variable: "GALAXY_RUNTIME_INTERVAL",
+        default: "1s",
+        meaning: "How often the runtime job worker and the turn scheduler poll when idle.",
+    },
+    Setting {
+        variable: "GALAXY_HEALTH_INTERVAL",
+        default: "15s",
+        meaning: "Period of the engine health probe, the container inspect pass and the reconciler.",
+    },
+    Setting {
+        variable: "GALAXY_PROBE_FAILURE_THRESHOLD",
+        default: "3",
+        meaning: "Consecutive failed `/healthz` probes that make an engine `probe_failed`.",
+    },
+    Setting {
+        variable: "GALAXY_PAUSE_ON_UNHEALTHY",
+        default: "false",
+        meaning: "Whether a game whose engine becomes `probe_failed` is paused (`true` or `false`).",
     },
 ];

@@ -19,6 +19,7 @@ mod layers;
 pub mod openapi;
 mod public;
 mod routes;
+mod runtime;
 mod user;
 
 use std::time::Duration;

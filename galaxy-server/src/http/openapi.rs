@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
 use super::routes::{Access, routes};
-use super::{admin, games, health, internal, public, user};
+use super::{admin, games, health, internal, public, runtime, user};
 
 /// The security scheme name of bearer sessions.
 const BEARER: &str = "bearer";
@@ -66,6 +66,16 @@ const INTERNAL_TOKEN: &str = "internal_token";
         admin::retry_mail,
         admin::list_dead_letters,
         admin::retry_dead_letter,
+        runtime::list_records,
+        runtime::get_record,
+        runtime::list_health_events,
+        runtime::pause_game,
+        runtime::resume_game,
+        runtime::stop_game,
+        runtime::force_next_turn,
+        runtime::retry_start,
+        runtime::submit_orders,
+        runtime::get_report,
         internal::resolve_session,
         internal::get_user,
     ),

@@ -4,7 +4,7 @@
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
-use super::{admin, games, health, internal, public, user};
+use super::{admin, games, health, internal, public, runtime, user};
 use crate::state::AppState;
 
 /// Who may call a route.
@@ -86,6 +86,9 @@ pub(super) fn definitions() -> Vec<RouteDef> {
         route!(POST "/api/v1/user/games/{id}/applications/{app_id}/approve", User, games::approve_application),
         route!(POST "/api/v1/user/games/{id}/applications/{app_id}/reject", User, games::reject_application),
         route!(DELETE "/api/v1/user/games/{id}/applications/mine", User, games::withdraw_application),
+        // user: play
+        route!(PUT "/api/v1/user/games/{id}/orders", User, runtime::submit_orders),
+        route!(GET "/api/v1/user/games/{id}/reports/{turn}", User, runtime::get_report),
         // admin
         route!(GET "/api/v1/admin/games", Admin, admin::list_games),
         route!(GET "/api/v1/admin/users", Admin, admin::list_users),
@@ -97,6 +100,15 @@ pub(super) fn definitions() -> Vec<RouteDef> {
         route!(POST "/api/v1/admin/mail/{id}/retry", Admin, admin::retry_mail),
         route!(GET "/api/v1/admin/notifications/dead-letters", Admin, admin::list_dead_letters),
         route!(POST "/api/v1/admin/notifications/dead-letters/{id}/retry", Admin, admin::retry_dead_letter),
+        // admin: runtime
+        route!(GET "/api/v1/admin/runtime/records", Admin, runtime::list_records),
+        route!(GET "/api/v1/admin/runtime/records/{game_id}", Admin, runtime::get_record),
+        route!(GET "/api/v1/admin/health-events", Admin, runtime::list_health_events),
+        route!(POST "/api/v1/admin/games/{id}/pause", Admin, runtime::pause_game),
+        route!(POST "/api/v1/admin/games/{id}/resume", Admin, runtime::resume_game),
+        route!(POST "/api/v1/admin/games/{id}/stop", Admin, runtime::stop_game),
+        route!(POST "/api/v1/admin/games/{id}/force-next-turn", Admin, runtime::force_next_turn),
+        route!(POST "/api/v1/admin/games/{id}/retry-start", Admin, runtime::retry_start),
         // internal
         route!(POST "/api/v1/internal/sessions/resolve", Internal, internal::resolve_session),
         route!(GET "/api/v1/internal/users/{id}", Internal, internal::get_user),

@@ -21,6 +21,7 @@ use galaxy_core::service::geo::{GeoConfig, GeoService};
 use galaxy_core::service::lobby::{LobbyConfig, LobbyPorts, LobbyService};
 use galaxy_core::service::mail::MailAdminService;
 use galaxy_core::service::notification::NotificationService;
+use galaxy_core::service::runtime::{RuntimeConfig, RuntimePorts, RuntimeService};
 use galaxy_core::service::user::UserService;
 use galaxy_geoip::{MaxMindLocator, UnknownLocator};
 use galaxy_ports::memory::InMemoryStores;
@@ -279,6 +280,23 @@ impl TestApp {
             stores.mail.clone(),
             dyn_clock.clone(),
         ));
+        // No container runtime: a start fails, and routes are checked up to the engine.
+        let runtime = Arc::new(RuntimeService::new(
+            RuntimePorts {
+                games: stores.lobby.clone(),
+                applications: stores.lobby.clone(),
+                users: stores.users.clone(),
+                records: stores.runtime.clone(),
+                jobs: stores.runtime.clone(),
+                health: stores.runtime.clone(),
+                containers: Arc::new(galaxy_server::runtime::NoContainers),
+                engine: Arc::new(galaxy_engine_http::HttpEngineClient::default()),
+                notifier: notifications.clone(),
+                clock: dyn_clock.clone(),
+                ids: secrets.clone(),
+            },
+            RuntimeConfig::default(),
+        ));
         let locator: Arc<dyn GeoLocator> = match &options.geoip_db {
             Some(path) => Arc::new(MaxMindLocator::open(path).unwrap()),
             None => Arc::new(UnknownLocator),
@@ -296,6 +314,7 @@ impl TestApp {
             auth,
             users,
             lobby,
+            runtime,
             mail_admin,
             notifications,
             geo,

@@ -1,0 +1,118 @@
+//! `galaxy-cli push tail`: subscribes to a server's gRPC push stream as a gateway would and
+//! prints every event as one JSON line, live, until Ctrl-C. The reconnecting client of
+//! `galaxy-push-grpc` does the work: after any failure it reconnects with backoff and
+//! resumes after the last printed event.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use galaxy_push_grpc::pb::PushEvent as WireEvent;
+use galaxy_push_grpc::{HandlerFn, PushClient, PushClientConfig};
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+/// `galaxy-cli push ...`.
+#[derive(Debug, Subcommand)]
+pub enum PushCommand {
+    /// Print push events live as JSON lines (one per event) until Ctrl-C.
+    Tail(TailArgs),
+}
+
+/// Where to subscribe and as whom.
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// The server's gRPC push listener (GALAXY_GRPC_ADDR), as a URL.
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    url: String,
+    /// Gateway client id to subscribe as (default: cli-<pid>). A running gateway's id
+    /// would take its subscription away, so pick a fresh one.
+    #[arg(long)]
+    gateway_id: Option<String>,
+    /// Resume after this cursor instead of starting live.
+    #[arg(long)]
+    cursor: Option<String>,
+    /// Read the internal token from this file instead of GALAXY_INTERNAL_TOKEN.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+}
+
+/// Runs a push command.
+pub async fn run(command: PushCommand) -> Result<String, String> {
+    match command {
+        PushCommand::Tail(args) => tail(args).await,
+    }
+}
+
+fn token(args: &TailArgs) -> Result<SecretString, String> {
+    let token = match &args.token_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read --token-file {}: {e}", path.display()))?,
+        None => std::env::var("GALAXY_INTERNAL_TOKEN")
+            .map_err(|_| "GALAXY_INTERNAL_TOKEN (or --token-file) must be set".to_owned())?,
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        return Err("the internal token is empty".to_owned());
+    }
+    Ok(SecretString::from(token.to_owned()))
+}
+
+/// One event as a JSON line: the domain's JSON shape when the event is well formed
+/// (payload as JSON, time as RFC 3339), else its raw wire fields.
+fn json_line(event: WireEvent) -> String {
+    let raw = serde_json::json!({
+        "event_id": event.event_id,
+        "cursor": event.cursor,
+        "user_ids": event.user_ids,
+        "kind": event.kind,
+        "payload_json": event.payload_json,
+        "occurred_at_unix_micros": event.occurred_at_unix_micros,
+    });
+    match galaxy_core::domain::push::PushEvent::try_from(event) {
+        Ok(event) => serde_json::to_string(&event).unwrap_or_else(|_| raw.to_string()),
+        Err(error) => {
+            eprintln!("galaxy-cli: malformed push event ({error}); printed raw");
+            raw.to_string()
+        }
+    }
+}
+
+async fn tail(args: TailArgs) -> Result<String, String> {
+    let gateway = args
+        .gateway_id
+        .clone()
+        .unwrap_or_else(|| format!("cli-{}", std::process::id()));
+    let config = PushClientConfig::new(args.url.clone(), gateway.clone(), token(&args)?);
+    let client = PushClient::new(config)
+        .map_err(|e| e.to_string())?
+        .with_cursor(args.cursor.clone());
+    let cancel = CancellationToken::new();
+    let ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            ctrl_c.cancel();
+        }
+    });
+    eprintln!(
+        "galaxy-cli: tailing {} as {gateway} (Ctrl-C stops)",
+        args.url
+    );
+    let mut broken = None;
+    let stop = cancel.clone();
+    let mut handler = HandlerFn(|event: WireEvent| {
+        let line = json_line(event);
+        let mut out = std::io::stdout().lock();
+        if let Err(error) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+            // Nobody reads any more (a closed pipe): stop.
+            broken.get_or_insert(error.to_string());
+            stop.cancel();
+        }
+        async {}
+    });
+    client.run(&mut handler, &cancel).await;
+    match broken {
+        Some(error) => Err(format!("cannot write to stdout: {error}")),
+        None => Ok(String::new()),
+    }
+}

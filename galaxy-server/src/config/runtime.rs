@@ -1,0 +1,210 @@
+//! The runtime's settings (`GALAXY_RUNTIME`, the engine registries, the worker pool and
+//! the health workers), read by [`super::Config::from_vars`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use galaxy_core::service::runtime::EngineRegistry;
+
+use super::{ConfigError, Vars};
+
+/// Which container runtime runs the engines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeKind {
+    /// Engines as local child processes (`galaxy-process-runtime`).
+    Process,
+    /// Engines as Docker containers (`galaxy-docker`).
+    Docker,
+    /// No runtime: games can be created and enrolled but never start.
+    None,
+}
+
+/// The runtime part of the configuration.
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    /// `GALAXY_RUNTIME`; `None` means the mode's default (process in dev, Docker
+    /// otherwise), decided where the mode is known.
+    pub kind: Option<RuntimeKind>,
+    /// Engine name -> image, for the Docker runtime.
+    pub docker_engines: EngineRegistry,
+    /// Engine name -> command line, for the process runtime.
+    pub process_engines: EngineRegistry,
+    /// Start/stop jobs run at once (the job pool's bound).
+    pub workers: u32,
+    /// Whether a game whose engine fails its probes is paused.
+    pub pause_on_unhealthy: bool,
+    /// Consecutive failed probes that make an engine `probe_failed`.
+    pub probe_threshold: u32,
+    /// Idle poll of the job worker and the turn scheduler.
+    pub interval: Duration,
+    /// Period of the health probe, the inspect pass and the reconciler.
+    pub health_interval: Duration,
+}
+
+impl RuntimeSettings {
+    /// The runtime to use in a mode whose default is `default`.
+    pub fn kind_or(&self, default: RuntimeKind) -> RuntimeKind {
+        self.kind.unwrap_or(default)
+    }
+
+    /// The registry of the chosen runtime (empty of meaning for `none`, where the
+    /// Docker list still names what games may ask for).
+    pub fn registry(&self, kind: RuntimeKind) -> &EngineRegistry {
+        match kind {
+            RuntimeKind::Process => &self.process_engines,
+            RuntimeKind::Docker | RuntimeKind::None => &self.docker_engines,
+        }
+    }
+}
+
+/// The reference engine's default command line for the process runtime: the
+/// `galaxy-engine` binary next to the running executable, else `galaxy-engine` (looked up
+/// on `PATH` when an engine starts).
+pub fn default_engine_command() -> String {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("galaxy-engine")))
+        .filter(|path| path.is_file());
+    match beside {
+        Some(path) => quote(&path),
+        None => "galaxy-engine".to_owned(),
+    }
+}
+
+/// A path as one command-line word (quoted when it holds spaces).
+fn quote(path: &Path) -> String {
+    let text = path.display().to_string();
+    if text.contains(char::is_whitespace) {
+        format!("\"{text}\"")
+    } else {
+        text
+    }
+}
+
+fn registry(
+    v: &Vars<'_>,
+    variable: &'static str,
+    default: impl FnOnce() -> String,
+) -> Result<EngineRegistry, ConfigError> {
+    let list = v.raw(variable).map_or_else(default, str::to_owned);
+    EngineRegistry::parse(&list).map_err(|error| ConfigError::Invalid {
+        variable,
+        value: list.chars().take(200).collect(),
+        expected: format!("name=target entries separated by `;` ({error})"),
+    })
+}
+
+/// Reads every runtime setting.
+pub(super) fn read(v: &Vars<'_>) -> Result<RuntimeSettings, ConfigError> {
+    let kind = v
+        .raw("GALAXY_RUNTIME")
+        .map(|value| match value {
+            "process" => Ok(RuntimeKind::Process),
+            "docker" => Ok(RuntimeKind::Docker),
+            "none" => Ok(RuntimeKind::None),
+            other => Err(ConfigError::Invalid {
+                variable: "GALAXY_RUNTIME",
+                value: other.to_owned(),
+                expected: "process, docker or none".to_owned(),
+            }),
+        })
+        .transpose()?;
+    let docker_default = Vars::default_of("GALAXY_ENGINES");
+    Ok(RuntimeSettings {
+        kind,
+        docker_engines: registry(v, "GALAXY_ENGINES", || docker_default.to_owned())?,
+        process_engines: registry(v, "GALAXY_PROCESS_ENGINES", || {
+            format!("reference={}", default_engine_command())
+        })?,
+        workers: v.parse_with("GALAXY_RUNTIME_WORKERS", "a number from 1 to 256", |s| {
+            s.parse().ok().filter(|n| (1..=256).contains(n))
+        })?,
+        pause_on_unhealthy: v.parse_with("GALAXY_PAUSE_ON_UNHEALTHY", "true or false", |s| {
+            s.parse().ok()
+        })?,
+        probe_threshold: v.parse_with(
+            "GALAXY_PROBE_FAILURE_THRESHOLD",
+            "a number from 1 to 100",
+            |s| s.parse().ok().filter(|n| (1..=100).contains(n)),
+        )?,
+        interval: v.duration("GALAXY_RUNTIME_INTERVAL")?,
+        health_interval: v.duration("GALAXY_HEALTH_INTERVAL")?,
+    })
+}
+
+/// Where the process runtime keeps each game's data: `$GALAXY_DATA_DIR/engines`.
+pub fn engines_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("engines")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::collections::HashMap;
+
+    use galaxy_core::domain::game::EngineName;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_vars(&vars)
+    }
+
+    #[test]
+    fn defaults_leave_the_kind_to_the_mode_and_register_the_reference_engine() {
+        let runtime = config(&[]).unwrap().runtime;
+        assert_eq!(runtime.kind, None);
+        assert_eq!(runtime.kind_or(RuntimeKind::Docker), RuntimeKind::Docker);
+        let reference = EngineName::reference();
+        let image = runtime.docker_engines.resolve(&reference).unwrap();
+        assert_eq!(image, "galaxy-engine:0.1");
+        let command = runtime.process_engines.resolve(&reference).unwrap();
+        assert!(command.contains("galaxy-engine"), "{command}");
+        assert_eq!((runtime.workers, runtime.probe_threshold), (4, 3));
+        assert!(!runtime.pause_on_unhealthy);
+    }
+
+    #[test]
+    fn registries_and_kinds_parse() {
+        let runtime = config(&[
+            ("GALAXY_RUNTIME", "process"),
+            (
+                "GALAXY_PROCESS_ENGINES",
+                "reference=/opt/engine --quiet; classic=/bin/pbem",
+            ),
+            ("GALAXY_PAUSE_ON_UNHEALTHY", "true"),
+        ])
+        .unwrap()
+        .runtime;
+        assert_eq!(runtime.kind, Some(RuntimeKind::Process));
+        assert!(runtime.pause_on_unhealthy);
+        let names = runtime.registry(RuntimeKind::Process).names();
+        assert_eq!(names.len(), 2);
+        assert_eq!(runtime.registry(RuntimeKind::Docker).names().len(), 1);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (variable, value) in [
+            ("GALAXY_RUNTIME", "kubernetes"),
+            ("GALAXY_ENGINES", "reference"),
+            ("GALAXY_ENGINES", "reference=a; reference=b"),
+            ("GALAXY_ENGINES", "Bad Name!=image"),
+            ("GALAXY_PROCESS_ENGINES", "reference="),
+            ("GALAXY_RUNTIME_WORKERS", "0"),
+            ("GALAXY_PROBE_FAILURE_THRESHOLD", "none"),
+            ("GALAXY_PAUSE_ON_UNHEALTHY", "maybe"),
+            ("GALAXY_RUNTIME_INTERVAL", "0s"),
+            ("GALAXY_HEALTH_INTERVAL", "soon"),
+        ] {
+            let error = config(&[(variable, value)]).unwrap_err().to_string();
+            assert!(error.contains(variable), "{variable}={value}: {error}");
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! Runtime routes: the admins' view of engines (runtime records, health events) and
+//! actions on running games, and the players' orders and reports, which are forwarded to
+//! the game's engine for the caller's own race only (the service finds the race from the
+//! caller's approved application; a caller with none gets 404).
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use galaxy_core::domain::GameId;
+use galaxy_core::domain::health::HealthEvent;
+use galaxy_core::domain::page::Page;
+use galaxy_core::domain::runtime::RuntimeRecord;
+use galaxy_core::service::runtime::RuntimeError;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::dto::{GameView, PageQuery, page_request};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, CurrentUser, parse_id};
+use crate::state::AppState;
+
+impl From<RuntimeError> for ApiError {
+    fn from(error: RuntimeError) -> Self {
+        let api = Self::from_service(&error);
+        match &error {
+            RuntimeError::OrdersTooLarge { .. } | RuntimeError::InvalidRequest(_) => {
+                api.with_field("orders")
+            }
+            _ => api,
+        }
+    }
+}
+
+fn game_id(raw: &str) -> Result<GameId, ApiError> {
+    parse_id(raw, "game id", "id")
+}
+
+/// One game's engine, as the runtime records it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuntimeRecordView {
+    /// The game.
+    pub game_id: Uuid,
+    /// `pending`, `starting`, `running`, `stopping`, `stopped`, `removed` or `failed`.
+    pub status: String,
+    /// The registered engine that runs the game.
+    pub engine: String,
+    /// The container (or process) id, once created.
+    pub container_id: Option<String>,
+    /// Base URL of the engine, once created.
+    pub engine_endpoint: Option<String>,
+    /// The last turn the engine completed (0 after init).
+    pub current_turn: u32,
+    /// When the scheduler runs the next turn.
+    pub next_turn_at: Option<DateTime<Utc>>,
+    /// Whether the next scheduled tick is skipped (set by force-next-turn).
+    pub skip_next_tick: bool,
+    /// The last health verdict.
+    pub healthy: bool,
+    /// Creation instant.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<RuntimeRecord> for RuntimeRecordView {
+    fn from(record: RuntimeRecord) -> Self {
+        let (container_id, engine_endpoint) = match record.binding {
+            Some(b) => (Some(b.container_id), Some(b.engine_endpoint)),
+            None => (None, None),
+        };
+        Self {
+            game_id: record.game_id.as_uuid(),
+            status: record.status.as_str().to_owned(),
+            engine: record.engine.as_str().to_owned(),
+            container_id,
+            engine_endpoint,
+            current_turn: record.current_turn,
+            next_turn_at: record.next_turn_at,
+            skip_next_tick: record.skip_next_tick,
+            healthy: record.healthy,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        }
+    }
+}
+
+/// One stored health event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthEventView {
+    /// The event.
+    pub id: Uuid,
+    /// The game observed.
+    pub game_id: Uuid,
+    /// `probe_failed`, `probe_recovered`, `inspect_unhealthy`, `container_disappeared` or
+    /// `turn_failed`.
+    pub kind: String,
+    /// Kind-specific facts.
+    #[schema(value_type = Object)]
+    pub detail: Value,
+    /// When it was observed.
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl From<HealthEvent> for HealthEventView {
+    fn from(event: HealthEvent) -> Self {
+        Self {
+            id: event.id.as_uuid(),
+            game_id: event.game_id.as_uuid(),
+            kind: event.kind.as_str().to_owned(),
+            detail: event.detail,
+            occurred_at: event.occurred_at,
+        }
+    }
+}
+
+/// One page of runtime records.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuntimeRecordPage {
+    /// The records.
+    pub items: Vec<RuntimeRecordView>,
+    /// Pass as `after` for the next page; `null` on the last page.
+    pub next_after: Option<String>,
+}
+
+/// One page of health events, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthEventPage {
+    /// The events.
+    pub items: Vec<HealthEventView>,
+    /// Pass as `after` for the next page; `null` on the last page.
+    pub next_after: Option<String>,
+}
+
+fn page_of<T, V: From<T>>(page: Page<T>) -> (Vec<V>, Option<String>) {
+    (
+        page.items.into_iter().map(V::from).collect(),
+        page.next_after,
+    )
+}
+
+/// `?game_id=&limit=&after=` on `GET /admin/health-events`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HealthEventQuery {
+    /// Only this game's events; every game's when absent.
+    #[param(value_type = Option<Uuid>)]
+    pub game_id: Option<String>,
+    /// Items per page, 1 to 200 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
+    pub limit: Option<String>,
+    /// The `next_after` of the previous page.
+    pub after: Option<String>,
+}
+
+/// `PUT /user/games/{id}/orders`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrdersRequest {
+    /// The turn the orders are for: the engine's current turn + 1.
+    pub turn: u32,
+    /// Whatever the game's engine understands; passed through untouched.
+    #[schema(value_type = Object)]
+    pub orders: Value,
+}
+
+/// The engine's verdict on submitted orders.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrdersVerdictView {
+    /// Whether the engine took the orders.
+    pub accepted: bool,
+    /// Why not (or warnings).
+    pub errors: Vec<String>,
+}
+
+/// Lists every runtime record, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/runtime/records",
+    tag = "admin",
+    params(PageQuery),
+    responses((status = 200, description = "One page of runtime records.", body = RuntimeRecordPage))
+)]
+pub(crate) async fn list_records(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<RuntimeRecordPage>, ApiError> {
+    let page = query.to_request()?;
+    let (items, next_after) = page_of(state.runtime.records(admin.actor, &page).await?);
+    Ok(Json(RuntimeRecordPage { items, next_after }))
+}
+
+/// Reads one game's runtime record.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/runtime/records/{game_id}",
+    tag = "admin",
+    params(("game_id" = Uuid, Path, description = "The game.")),
+    responses(
+        (status = 200, description = "The record.", body = RuntimeRecordView),
+        (status = 404, description = "The game has no runtime record.", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_record(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<RuntimeRecordView>, ApiError> {
+    let id: GameId = parse_id(&id, "game id", "game_id")?;
+    Ok(Json(state.runtime.record(admin.actor, id).await?.into()))
+}
+
+/// Lists health events, newest first, of one game or of all.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/health-events",
+    tag = "admin",
+    params(HealthEventQuery),
+    responses((status = 200, description = "One page of health events.", body = HealthEventPage))
+)]
+pub(crate) async fn list_health_events(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiQuery(query): ApiQuery<HealthEventQuery>,
+) -> Result<Json<HealthEventPage>, ApiError> {
+    let page = page_request(query.limit.as_deref(), query.after.as_deref())?;
+    let game = query
+        .game_id
+        .as_deref()
+        .map(|raw| parse_id::<GameId>(raw, "game id", "game_id"))
+        .transpose()?;
+    let events = state
+        .runtime
+        .health_events(admin.actor, game, &page)
+        .await?;
+    let (items, next_after) = page_of(events);
+    Ok(Json(HealthEventPage { items, next_after }))
+}
+
+/// Declares one admin action on a game that answers the game.
+macro_rules! game_action {
+    ($name:ident, $path:literal, $method:ident, $summary:literal) => {
+        #[doc = $summary]
+        #[utoipa::path(
+            post,
+            path = $path,
+            tag = "admin",
+            params(("id" = Uuid, Path, description = "The game.")),
+            responses(
+                (status = 200, description = "The game after the change.", body = GameView),
+                (status = 404, description = "No such game.", body = ErrorBody),
+                (status = 409, description = "The game's status (or health) does not allow it.", body = ErrorBody),
+            )
+        )]
+        pub(crate) async fn $name(
+            State(state): State<AppState>,
+            AdminUser(admin): AdminUser,
+            ApiPath(id): ApiPath<String>,
+        ) -> Result<Json<GameView>, ApiError> {
+            let game = state.runtime.$method(admin.actor, game_id(&id)?).await?;
+            Ok(Json(game.into()))
+        }
+    };
+}
+
+game_action!(
+    pause_game,
+    "/api/v1/admin/games/{id}/pause",
+    pause,
+    "Pauses a running game (`running -> paused`): no turn runs until it resumes."
+);
+game_action!(
+    resume_game,
+    "/api/v1/admin/games/{id}/resume",
+    resume,
+    "Resumes a paused game whose engine is healthy (`paused -> running`)."
+);
+game_action!(
+    stop_game,
+    "/api/v1/admin/games/{id}/stop",
+    stop,
+    "Stops a game for good (`cancelled`); its engine is stopped by a queued job."
+);
+game_action!(
+    retry_start,
+    "/api/v1/admin/games/{id}/retry-start",
+    retry_start,
+    "Retries a failed start (`start_failed -> starting`) with a fresh start job."
+);
+
+/// Runs the next turn now and skips the next scheduled tick.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/games/{id}/force-next-turn",
+    tag = "admin",
+    params(("id" = Uuid, Path, description = "The game.")),
+    responses(
+        (status = 200, description = "The runtime record after the turn.", body = RuntimeRecordView),
+        (status = 404, description = "No such game.", body = ErrorBody),
+        (status = 409, description = "The game is not running, or a turn is running.", body = ErrorBody),
+        (status = 503, description = "The engine failed; the game was paused.", body = ErrorBody),
+    )
+)]
+pub(crate) async fn force_next_turn(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<RuntimeRecordView>, ApiError> {
+    let record = state
+        .runtime
+        .force_next_turn(admin.actor, game_id(&id)?)
+        .await?;
+    Ok(Json(record.into()))
+}
+
+/// Submits the caller's orders for a turn; the engine's verdict is returned as is.
+#[utoipa::path(
+    put,
+    path = "/api/v1/user/games/{id}/orders",
+    tag = "games",
+    params(("id" = Uuid, Path, description = "The game.")),
+    request_body = OrdersRequest,
+    responses(
+        (status = 200, description = "The engine's verdict.", body = OrdersVerdictView),
+        (status = 404, description = "No such game, or the caller does not play in it.", body = ErrorBody),
+        (status = 409, description = "The game is not in play.", body = ErrorBody),
+        (status = 422, description = "The orders are too large.", body = ErrorBody),
+        (status = 503, description = "The engine is unavailable.", body = ErrorBody),
+    )
+)]
+pub(crate) async fn submit_orders(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<OrdersRequest>,
+) -> Result<Json<OrdersVerdictView>, ApiError> {
+    let id = game_id(&id)?;
+    let verdict = state
+        .runtime
+        .submit_orders(caller.actor, id, body.turn, &body.orders)
+        .await?;
+    Ok(Json(OrdersVerdictView {
+        accepted: verdict.accepted,
+        errors: verdict.errors,
+    }))
+}
+
+/// The caller's own report for a turn: `{race, turn, text, ...}` as the engine wrote it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/user/games/{id}/reports/{turn}",
+    tag = "games",
+    params(
+        ("id" = Uuid, Path, description = "The game."),
+        ("turn" = u32, Path, description = "The turn (0 is the start)."),
+    ),
+    responses(
+        (status = 200, description = "The caller's report.", body = Object),
+        (status = 404, description = "No such game, or the caller does not play in it.", body = ErrorBody),
+        (status = 409, description = "The game is not in play.", body = ErrorBody),
+        (status = 503, description = "The engine is unavailable or has no such report.", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_report(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiPath((id, turn)): ApiPath<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let id = game_id(&id)?;
+    let turn: u32 = turn.parse().map_err(|_| {
+        ApiError::invalid_request("turn must be a whole number from 0").with_field("turn")
+    })?;
+    Ok(Json(state.runtime.report(caller.actor, id, turn).await?))
+}

@@ -1,0 +1,257 @@
+//! Composition of the runtime (SPEC section 3, runtime): the container runtime chosen by
+//! `GALAXY_RUNTIME`, the engine client, the [`RuntimeService`] the handlers use, and the
+//! workers [`crate::lifecycle`] runs: start jobs, the turn scheduler, the reconciler, the
+//! health probe, the inspect pass and the events listener.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use galaxy_core::domain::game::EngineName;
+use galaxy_core::ports::{
+    ApplicationStore, Clock, ContainerError, ContainerEvent, ContainerInfo, ContainerRuntime,
+    ContainerSpec, CreatedContainer, GameStore, Notifier, SecretGenerator, UserStore,
+};
+use galaxy_core::service::runtime::{
+    EventsListener, HealthProbe, InspectWorker, Reconciler, RuntimeConfig, RuntimePorts,
+    RuntimeService, StartWorker, TurnScheduler,
+};
+use galaxy_docker::{DockerConfig, DockerRuntime};
+use galaxy_engine_http::{ClientOptions, HttpEngineClient};
+use galaxy_process_runtime::{ProcessRuntime, ProcessRuntimeConfig};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::adapters::Adapters;
+use crate::app::{AppError, ScheduledWorker};
+use crate::config::runtime::engines_dir;
+use crate::config::{Config, RuntimeKind};
+
+/// The stores the runtime shares with the lobby, as the app wraps them (through the
+/// caches, so a status the runtime changes is what the next request sees).
+pub(crate) struct SharedPorts {
+    /// Games, through the game cache.
+    pub(crate) games: Arc<dyn GameStore>,
+    /// Applications, through the game cache.
+    pub(crate) applications: Arc<dyn ApplicationStore>,
+    /// Users, through the user cache (admins get the runtime's alerts).
+    pub(crate) users: Arc<dyn UserStore>,
+    /// Raises the runtime's notifications.
+    pub(crate) notifier: Arc<dyn Notifier>,
+}
+
+/// What the lifecycle runs besides the scheduled workers, and stops on shutdown.
+#[derive(Default)]
+pub(crate) struct RuntimeTasks {
+    /// Follows the container runtime's events (absent with `GALAXY_RUNTIME=none`).
+    events: Option<Arc<EventsListener>>,
+    /// The process runtime, whose child engines are stopped after the workers.
+    processes: Option<ProcessRuntime>,
+    /// Grace of each engine stopped on shutdown.
+    stop_grace: Duration,
+}
+
+impl RuntimeTasks {
+    /// Spawns the events listener (if any) on `tracker`, stopped by `stop`.
+    pub(crate) fn spawn(
+        &self,
+        tracker: &TaskTracker,
+        stop: CancellationToken,
+    ) -> Vec<JoinHandle<()>> {
+        self.events
+            .clone()
+            .map(|events| tracker.spawn(async move { events.run(stop).await }))
+            .into_iter()
+            .collect()
+    }
+
+    /// Stops every engine the process runtime started, within `bound`. Runs after the
+    /// workers stopped, so no start job launches a new one behind it. Games stay
+    /// `running`: their engines resume from their data directories on the next start.
+    pub(crate) async fn stop_engines(&self, bound: Duration) -> bool {
+        let Some(processes) = &self.processes else {
+            return true;
+        };
+        let grace = self.stop_grace.min(bound);
+        let stopped = tokio::time::timeout(bound, processes.shutdown(grace))
+            .await
+            .is_ok();
+        if stopped {
+            tracing::info!("engine processes stopped");
+        } else {
+            tracing::warn!(?bound, "engine processes did not stop in time");
+        }
+        stopped
+    }
+}
+
+/// The runtime as composed: the service, its workers and the tasks beside them.
+pub(crate) struct RuntimeParts {
+    /// Admin actions, orders and reports.
+    pub(crate) service: Arc<RuntimeService>,
+    /// The engines games may name (the lobby's `engines`).
+    pub(crate) engines: BTreeSet<EngineName>,
+    /// Start worker, turn scheduler and the health workers.
+    pub(crate) workers: Vec<ScheduledWorker>,
+    /// The events listener and the process runtime.
+    pub(crate) tasks: RuntimeTasks,
+}
+
+/// A container runtime that refuses everything: `GALAXY_RUNTIME=none`, and tests that
+/// never start a game. A start job fails with a clear reason (`start_failed`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoContainers;
+
+impl NoContainers {
+    fn refuse<T>() -> Result<T, ContainerError> {
+        Err(ContainerError::Failed(
+            "no container runtime is configured (GALAXY_RUNTIME=none)".to_owned(),
+        ))
+    }
+}
+
+#[async_trait]
+impl ContainerRuntime for NoContainers {
+    async fn ensure_image(&self, _engine: &str) -> Result<(), ContainerError> {
+        Self::refuse()
+    }
+    async fn create(&self, _spec: &ContainerSpec) -> Result<CreatedContainer, ContainerError> {
+        Self::refuse()
+    }
+    async fn start(&self, _container_id: &str) -> Result<(), ContainerError> {
+        Self::refuse()
+    }
+    async fn stop(&self, _container_id: &str, _grace: Duration) -> Result<(), ContainerError> {
+        Self::refuse()
+    }
+    async fn remove(&self, _container_id: &str) -> Result<(), ContainerError> {
+        Self::refuse()
+    }
+    async fn inspect(&self, _container_id: &str) -> Result<ContainerInfo, ContainerError> {
+        Self::refuse()
+    }
+    async fn list_by_label(
+        &self,
+        _key: &str,
+        _value: &str,
+    ) -> Result<Vec<ContainerInfo>, ContainerError> {
+        Ok(Vec::new())
+    }
+    async fn events(
+        &self,
+    ) -> Result<BoxStream<'static, Result<ContainerEvent, ContainerError>>, ContainerError> {
+        Self::refuse()
+    }
+}
+
+/// The runtime's configuration from the server's.
+pub(crate) fn runtime_config(config: &Config, kind: RuntimeKind) -> RuntimeConfig {
+    let settings = &config.runtime;
+    RuntimeConfig {
+        engines: settings.registry(kind).clone(),
+        job_pool_size: settings.workers,
+        probe_failure_threshold: settings.probe_threshold,
+        pause_on_unhealthy: settings.pause_on_unhealthy,
+        ..RuntimeConfig::default()
+    }
+}
+
+/// Builds the chosen container runtime, the service and the workers.
+pub(crate) async fn build(
+    config: &Config,
+    adapters: &Adapters,
+    shared: SharedPorts,
+    cancel: CancellationToken,
+) -> Result<RuntimeParts, AppError> {
+    let kind = config.runtime.kind_or(RuntimeKind::Docker);
+    let mut tasks = RuntimeTasks::default();
+    let containers: Arc<dyn ContainerRuntime> = match kind {
+        RuntimeKind::Process => {
+            let dir = engines_dir(&config.data_dir);
+            let processes =
+                ProcessRuntime::new(ProcessRuntimeConfig::new(&dir)).map_err(|source| {
+                    AppError::Io {
+                        what: format!("cannot create the engines directory {}", dir.display()),
+                        source,
+                    }
+                })?;
+            tasks.processes = Some(processes.clone());
+            Arc::new(processes)
+        }
+        RuntimeKind::Docker => Arc::new(
+            DockerRuntime::connect(DockerConfig::default())
+                .await
+                .map_err(|e| AppError::Setting {
+                    variable: "GALAXY_RUNTIME",
+                    reason: format!(
+                        "cannot reach Docker ({e}); start it, or set GALAXY_RUNTIME=process or none"
+                    ),
+                })?,
+        ),
+        RuntimeKind::None => Arc::new(NoContainers),
+    };
+    let runtime_config = runtime_config(config, kind);
+    tasks.stop_grace = runtime_config.stop_grace;
+    let ports = RuntimePorts {
+        games: shared.games,
+        applications: shared.applications,
+        users: shared.users,
+        records: adapters.runtime_records.clone(),
+        jobs: adapters.runtime_jobs.clone(),
+        health: adapters.health_events.clone(),
+        containers,
+        engine: Arc::new(HttpEngineClient::new(ClientOptions {
+            max_orders_bytes: runtime_config.max_orders_bytes,
+            ..ClientOptions::default()
+        })),
+        notifier: shared.notifier,
+        clock: adapters.clock.clone() as Arc<dyn Clock>,
+        ids: adapters.secrets.clone() as Arc<dyn SecretGenerator>,
+    };
+    let (interval, health_interval) = (config.runtime.interval, config.runtime.health_interval);
+    let scheduled = |worker: Arc<dyn galaxy_core::worker::Worker>, interval| ScheduledWorker {
+        worker,
+        interval,
+    };
+    let start = StartWorker::new(ports.clone(), runtime_config.clone()).with_cancellation(cancel);
+    let mut workers = vec![
+        scheduled(Arc::new(start), interval),
+        scheduled(
+            Arc::new(TurnScheduler::new(ports.clone(), runtime_config.clone())),
+            interval,
+        ),
+    ];
+    if kind != RuntimeKind::None {
+        let probe = HealthProbe::new(ports.clone(), runtime_config.clone()).map_err(|e| {
+            AppError::Setting {
+                variable: "GALAXY_PROBE_FAILURE_THRESHOLD",
+                reason: e.to_string(),
+            }
+        })?;
+        workers.extend([
+            scheduled(Arc::new(probe), health_interval),
+            scheduled(
+                Arc::new(InspectWorker::new(ports.clone(), runtime_config.clone())),
+                health_interval,
+            ),
+            scheduled(
+                Arc::new(Reconciler::new(ports.clone(), runtime_config.clone())),
+                health_interval,
+            ),
+        ]);
+        tasks.events = Some(Arc::new(EventsListener::new(
+            ports.clone(),
+            runtime_config.clone(),
+        )));
+    }
+    tracing::info!(runtime = ?kind, engines = ?runtime_config.engines, "runtime composed");
+    Ok(RuntimeParts {
+        engines: runtime_config.engines.names(),
+        service: Arc::new(RuntimeService::new(ports, runtime_config)),
+        workers,
+        tasks,
+    })
+}
