@@ -1,5 +1,10 @@
-//! An in-process API over in-memory stores, for the `http_*` tests: the same services the
-//! server composes, a manual clock, seeded secrets, and helpers to call routes and log in.
+//! The API over in-memory stores, for the `http_*` tests: the same services the server
+//! composes, a manual clock, seeded secrets, and helpers to call routes and log in.
+//!
+//! Requests go over a real socket: the router is served on 127.0.0.1 port 0 and called
+//! with a hyper client, so what is tested is what a client on the wire sees. Only a call
+//! that pretends to come from another client address (`Call::client`, for geo and per-IP
+//! rate limits) is handed to the router in-process with that address as `ConnectInfo`.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -71,6 +76,13 @@ impl Default for Options {
 
 /// The API router over fresh in-memory stores.
 pub struct TestApp {
+    /// Where the router is served over TCP (started on first use).
+    socket: tokio::sync::OnceCell<SocketAddr>,
+    /// The HTTP/1 client that calls it.
+    client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::Full<axum::body::Bytes>,
+    >,
     /// The router under test.
     pub router: Router,
     /// The stores behind it, to inspect.
@@ -331,6 +343,11 @@ impl TestApp {
             request_timeout: Duration::from_secs(10),
         };
         Self {
+            socket: tokio::sync::OnceCell::new(),
+            client: hyper_util::client::legacy::Client::builder(
+                hyper_util::rt::TokioExecutor::new(),
+            )
+            .build_http(),
             router: router(state.clone(), limits),
             stores,
             clock,
@@ -338,8 +355,61 @@ impl TestApp {
         }
     }
 
-    /// Sends `call` through the router.
+    /// The address the router is served on, serving it on first use.
+    async fn address(&self) -> SocketAddr {
+        *self
+            .socket
+            .get_or_init(|| async {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let address = listener.local_addr().unwrap();
+                let service = self
+                    .router
+                    .clone()
+                    .into_make_service_with_connect_info::<SocketAddr>();
+                tokio::spawn(async move { axum::serve(listener, service).await });
+                address
+            })
+            .await
+    }
+
+    /// Sends `call` over the socket.
+    async fn send_over_socket(&self, call: Call) -> TestResponse {
+        let address = self.address().await;
+        let mut builder = Request::builder()
+            .method(call.method)
+            .uri(format!("http://{address}{}", call.uri));
+        for (name, value) in &call.headers {
+            builder = builder.header(name, value);
+        }
+        let body =
+            http_body_util::Full::new(axum::body::Bytes::from(call.body.unwrap_or_default()));
+        let response = self
+            .client
+            .request(builder.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        TestResponse {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    /// Sends `call`: over the socket, or in-process when it pretends to come from another
+    /// client address.
     pub async fn send(&self, call: Call) -> TestResponse {
+        if call.client.is_none() {
+            return self.send_over_socket(call).await;
+        }
         let mut builder = Request::builder().method(call.method).uri(call.uri);
         for (name, value) in &call.headers {
             builder = builder.header(name, value);
