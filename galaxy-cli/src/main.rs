@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod demo;
 mod engine_image;
 mod push_tail;
 
@@ -41,6 +42,12 @@ enum Command {
     /// Push stream tooling (needs the server's gRPC listener, not the database).
     #[command(subcommand)]
     Push(push_tail::PushCommand),
+    /// Plays a whole game with bot players against a dev server (in-process without
+    /// `--url`); needs no database.
+    Demo(demo::DemoArgs),
+    /// Serves the reference engine (what `demo` runs when no `galaxy-engine` is found).
+    #[command(name = demo::ENGINE_SUBCOMMAND, hide = true)]
+    DemoEngine,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +80,12 @@ async fn run(cli: Cli) -> Result<String, String> {
     if let Command::Push(command) = cli.command {
         return push_tail::run(command).await;
     }
+    if let Command::Demo(args) = cli.command {
+        return demo::run(args).await;
+    }
+    if let Command::DemoEngine = cli.command {
+        return demo::serve_engine().await;
+    }
     let url = cli
         .database_url
         .ok_or("GALAXY_DATABASE_URL (or --database-url) must be set")?;
@@ -80,6 +93,8 @@ async fn run(cli: Cli) -> Result<String, String> {
     match cli.command {
         Command::Engine(command) => engine_image::run(command).await,
         Command::Push(command) => push_tail::run(command).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::DemoEngine => demo::serve_engine().await,
         Command::Migrate => {
             let pool = connect(&url, &options).await.map_err(|e| e.to_string())?;
             migrate(&pool).await.map_err(|e| e.to_string())?;

@@ -14,7 +14,9 @@ use galaxy_core::domain::health::HealthEventKind;
 use galaxy_core::domain::notification::NotificationKind;
 use galaxy_core::domain::runtime::{JobKind, RuntimeBinding, RuntimeRecord, RuntimeStatus};
 use galaxy_core::ports::{ContainerInfo, GameStatusChange, GameStore, RuntimeRecordStore};
-use galaxy_core::service::runtime::{BACKEND_LABEL, ENDPOINT_LABEL, GAME_LABEL, ReconcileReport};
+use galaxy_core::service::runtime::{
+    BACKEND_LABEL, ENDPOINT_LABEL, GAME_LABEL, INSTANCE_LABEL, ReconcileReport,
+};
 use galaxy_core::worker::Worker;
 use world::*;
 
@@ -22,6 +24,7 @@ fn labelled(id: &str, game: GameId, endpoint: Option<&str>) -> ContainerInfo {
     let mut labels = BTreeMap::from([
         (BACKEND_LABEL.to_owned(), "1".to_owned()),
         (GAME_LABEL.to_owned(), game.to_string()),
+        (INSTANCE_LABEL.to_owned(), "galaxy".to_owned()),
     ]);
     if let Some(endpoint) = endpoint {
         labels.insert(ENDPOINT_LABEL.to_owned(), endpoint.to_owned());
@@ -90,10 +93,26 @@ async fn a_stray_container_of_an_ended_or_unknown_game_is_removed() {
         .add(labelled("x1", game.id, Some("http://x1:8080")));
     let unknown = GameId::from_uuid(uuid::Uuid::from_u128(99));
     w.containers.add(labelled("x2", unknown, None));
+    // Another installation's container on the same daemon is none of our business.
+    let mut foreign = labelled("other", unknown, None);
+    foreign
+        .labels
+        .insert(INSTANCE_LABEL.to_owned(), "another-galaxy".to_owned());
+    w.containers.add(foreign);
 
     let report = w.reconciler.pass().await.unwrap();
     assert_eq!(report.removed_containers, 2);
-    assert!(w.containers.all().is_empty());
+    let left: Vec<_> = w
+        .containers
+        .all()
+        .into_iter()
+        .map(|c| c.container_id)
+        .collect();
+    assert_eq!(
+        left,
+        vec!["other".to_owned()],
+        "only our strays are removed"
+    );
     assert!(w.journal.position("stop x1").unwrap() < w.journal.position("remove x1").unwrap());
     assert!(
         w.runtime.get_record(game.id).await.is_err(),

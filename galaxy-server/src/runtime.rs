@@ -152,7 +152,11 @@ pub(crate) fn runtime_config(config: &Config, kind: RuntimeKind) -> RuntimeConfi
     let settings = &config.runtime;
     RuntimeConfig {
         engines: settings.registry(kind).clone(),
+        instance: settings.instance.clone(),
         job_pool_size: settings.workers,
+        // A lease too large for TimeDelta keeps the core's default.
+        job_lease: chrono::TimeDelta::from_std(settings.job_lease)
+            .unwrap_or(RuntimeConfig::default().job_lease),
         probe_failure_threshold: settings.probe_threshold,
         pause_on_unhealthy: settings.pause_on_unhealthy,
         ..RuntimeConfig::default()

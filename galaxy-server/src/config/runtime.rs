@@ -31,6 +31,8 @@ pub struct RuntimeSettings {
     pub process_engines: EngineRegistry,
     /// Start/stop jobs run at once (the job pool's bound).
     pub workers: u32,
+    /// This installation's name, the `galaxy.instance` label of its containers.
+    pub instance: String,
     /// Whether a game whose engine fails its probes is paused.
     pub pause_on_unhealthy: bool,
     /// Consecutive failed probes that make an engine `probe_failed`.
@@ -39,6 +41,9 @@ pub struct RuntimeSettings {
     pub interval: Duration,
     /// Period of the health probe, the inspect pass and the reconciler.
     pub health_interval: Duration,
+    /// How long a claimed start/stop job is held before another worker (or a restarted
+    /// server) may take it over.
+    pub job_lease: Duration,
 }
 
 impl RuntimeSettings {
@@ -119,6 +124,16 @@ pub(super) fn read(v: &Vars<'_>) -> Result<RuntimeSettings, ConfigError> {
         workers: v.parse_with("GALAXY_RUNTIME_WORKERS", "a number from 1 to 256", |s| {
             s.parse().ok().filter(|n| (1..=256).contains(n))
         })?,
+        instance: v.parse_with(
+            "GALAXY_INSTANCE",
+            "1 to 63 of a-z, 0-9, '_', '.' or '-'",
+            |s| {
+                let ok = (1..=63).contains(&s.len())
+                    && s.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
+                ok.then(|| s.to_owned())
+            },
+        )?,
         pause_on_unhealthy: v.parse_with("GALAXY_PAUSE_ON_UNHEALTHY", "true or false", |s| {
             s.parse().ok()
         })?,
@@ -129,6 +144,7 @@ pub(super) fn read(v: &Vars<'_>) -> Result<RuntimeSettings, ConfigError> {
         )?,
         interval: v.duration("GALAXY_RUNTIME_INTERVAL")?,
         health_interval: v.duration("GALAXY_HEALTH_INTERVAL")?,
+        job_lease: v.duration("GALAXY_RUNTIME_JOB_LEASE")?,
     })
 }
 

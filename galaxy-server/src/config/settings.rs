@@ -260,9 +260,19 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "Start, stop and restart jobs run at once (the job pool's bound).",
     },
     Setting {
+        variable: "GALAXY_INSTANCE",
+        default: "galaxy",
+        meaning: "This installation's name (`[a-z0-9_.-]`, 1 to 63), stamped on its engine containers as the label `galaxy.instance`; the reconciler only adopts or removes containers carrying it, so installations sharing a Docker daemon leave each other alone.",
+    },
+    Setting {
         variable: "GALAXY_RUNTIME_INTERVAL",
         default: "1s",
         meaning: "How often the runtime job worker and the turn scheduler poll when idle.",
+    },
+    Setting {
+        variable: "GALAXY_RUNTIME_JOB_LEASE",
+        default: "10m",
+        meaning: "How long a claimed start, stop or restart job is held; a job whose server died is taken over once this lapses. Must exceed the slowest start (image pull plus the engine's first `/healthz`).",
     },
     Setting {
         variable: "GALAXY_HEALTH_INTERVAL",

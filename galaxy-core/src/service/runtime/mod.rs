@@ -58,6 +58,10 @@ use crate::ports::{
 
 /// The label every Galaxy container carries (`galaxy.backend=1`).
 pub const BACKEND_LABEL: &str = "galaxy.backend";
+/// The label naming the installation that owns a container (`galaxy.instance=<name>`):
+/// several Galaxy installations (or test runs) may share one Docker daemon, and each
+/// reconciler must only ever adopt or remove its own containers.
+pub const INSTANCE_LABEL: &str = "galaxy.instance";
 /// The label naming a container's game (`galaxy.game_id=<uuid>`).
 pub const GAME_LABEL: &str = "galaxy.game_id";
 /// An optional label through which a container runtime may tell the reconciler how to
@@ -101,6 +105,9 @@ pub struct RuntimePorts {
 pub struct RuntimeConfig {
     /// The engines the operator registered, by name.
     pub engines: EngineRegistry,
+    /// This installation's name, stamped on its containers as [`INSTANCE_LABEL`]; the
+    /// reconciler only looks at containers carrying it.
+    pub instance: String,
     /// Jobs one pass of the [`StartWorker`] claims and runs at once: the pool's bound.
     pub job_pool_size: u32,
     /// How long a claimed job is held; must exceed the slowest start (image pull plus the
@@ -157,6 +164,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             engines: EngineRegistry::default(),
+            instance: "galaxy".to_owned(),
             job_pool_size: 4,
             job_lease: TimeDelta::minutes(10),
             healthz_deadline: Duration::from_secs(60),

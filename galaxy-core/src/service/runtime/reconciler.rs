@@ -27,7 +27,9 @@ use serde_json::json;
 
 use super::shared::Shared;
 use super::start::ignore_missing;
-use super::{BACKEND_LABEL, ENDPOINT_LABEL, GAME_LABEL, RuntimeConfig, RuntimePorts};
+use super::{
+    BACKEND_LABEL, ENDPOINT_LABEL, GAME_LABEL, INSTANCE_LABEL, RuntimeConfig, RuntimePorts,
+};
 use crate::domain::GameId;
 use crate::domain::game::{Game, GameStatus, GameTrigger};
 use crate::domain::health::HealthEventKind;
@@ -77,10 +79,14 @@ impl Reconciler {
         let containers = match shared
             .ports
             .containers
-            .list_by_label(BACKEND_LABEL, "1")
+            .list_by_label(INSTANCE_LABEL, &shared.config.instance)
             .await
         {
-            Ok(containers) => containers,
+            // Only Galaxy game containers of this installation.
+            Ok(containers) => containers
+                .into_iter()
+                .filter(|c| c.labels.get(BACKEND_LABEL).map(String::as_str) == Some("1"))
+                .collect::<Vec<_>>(),
             Err(error) => {
                 tracing::warn!(%error, "containers not listed; nothing reconciled");
                 return Ok(report);

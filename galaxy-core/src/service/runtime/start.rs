@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::shared::Shared;
-use super::{BACKEND_LABEL, GAME_LABEL, container_name};
+use super::{BACKEND_LABEL, GAME_LABEL, INSTANCE_LABEL, container_name};
 use crate::domain::game::{Game, GameStatus, GameTrigger};
 use crate::domain::notification::NotificationKind;
 use crate::domain::runtime::{JobKind, RuntimeBinding, RuntimeJob, RuntimeRecord, RuntimeStatus};
@@ -184,6 +184,7 @@ async fn container_for(
         labels: BTreeMap::from([
             (BACKEND_LABEL.to_owned(), "1".to_owned()),
             (GAME_LABEL.to_owned(), game_id),
+            (INSTANCE_LABEL.to_owned(), shared.config.instance.clone()),
         ]),
         env,
         memory_bytes: shared.config.memory_bytes,

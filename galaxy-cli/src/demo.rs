@@ -1,0 +1,572 @@
+//! `galaxy-cli demo`: a whole game played by bot players against a dev server.
+//!
+//! Without `--url` the dev server runs in this process (the `galaxy_server` library in dev
+//! mode: in-memory stores, mail as `.eml` files in a temporary directory, engines as child
+//! processes of the process runtime). With `--url` it talks HTTP to a running
+//! `galaxy-server dev` and reads login codes from its mail directory (`--mail-dir`).
+//!
+//! The flow uses only the HTTP API: `admin@localhost` and the bots log in, the first bot
+//! hosts a game, every bot applies and is approved, the game is closed and started; then,
+//! turn by turn, each bot reads its report, computes orders with
+//! [`galaxy_engine::bot::orders`] and submits them, and the admin forces the next turn,
+//! until the game is finished or `--turns` turns were played. The final standings come
+//! from the last reports.
+
+mod http;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use galaxy_engine::game::Standing;
+use galaxy_engine::game::report::Report;
+use galaxy_server::{Config, Listeners, dev};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use http::{Api, Caller};
+
+/// The hidden subcommand that serves the reference engine from this very binary, used by
+/// the in-process dev server when no `galaxy-engine` binary is found.
+pub const ENGINE_SUBCOMMAND: &str = "demo-engine";
+
+/// Race names of the bots, in order.
+const RACES: [&str; 8] = [
+    "Aldebarans",
+    "Betelgeusians",
+    "Capellans",
+    "Denebians",
+    "Eridanians",
+    "Fomalhautians",
+    "Gemmans",
+    "Hadarians",
+];
+
+/// How long a started game may take to reach `running`.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the GameFinished mail may take.
+const MAIL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a forced turn is retried while a scheduled turn holds the game.
+const FORCE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Arguments of `galaxy-cli demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// A running dev server (`galaxy-server dev`); without it one runs in this process.
+    #[arg(long)]
+    url: Option<String>,
+    /// The dev server's mail directory (`$GALAXY_DATA_DIR/mail`), where login codes are
+    /// read from; required with `--url`.
+    #[arg(long, requires = "url")]
+    mail_dir: Option<PathBuf>,
+    /// Bot players.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(2..=8))]
+    players: u32,
+    /// Most turns to force; the game may finish earlier (the reference engine ends after
+    /// its `max_turns`, 50 by default).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    turns: u32,
+    /// The reference engine binary for the in-process server (default: `galaxy-engine`
+    /// beside this binary, else this binary's own copy of the engine).
+    #[arg(long, env = "GALAXY_ENGINE_BIN")]
+    engine_bin: Option<PathBuf>,
+}
+
+/// A dev server running in this process, stopped by [`LocalServer::stop`].
+struct LocalServer {
+    /// Holds the data directory (stores, mail, engine data) for the server's lifetime.
+    _data: tempfile::TempDir,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<Result<galaxy_server::ShutdownReport, galaxy_server::AppError>>,
+}
+
+impl LocalServer {
+    /// Stops the server and waits until its workers and engines are gone.
+    async fn stop(self) -> Result<(), String> {
+        let _ = self.stop.send(());
+        self.served
+            .await
+            .map_err(|e| format!("the dev server task failed: {e}"))?
+            .map(drop)
+            .map_err(|e| format!("the dev server stopped with an error: {e}"))
+    }
+}
+
+/// Runs the demo; the standings are the returned message.
+pub async fn run(args: DemoArgs) -> Result<String, String> {
+    match &args.url {
+        Some(url) => {
+            let mail_dir = args.mail_dir.clone().ok_or(
+                "--mail-dir (the dev server's $GALAXY_DATA_DIR/mail) is needed with --url",
+            )?;
+            let api = Api::new(url);
+            if !api.ready().await {
+                return Err(format!(
+                    "{url}/readyz does not answer 200: is the server up?"
+                ));
+            }
+            play(&api, &mail_dir, &args).await
+        }
+        None => {
+            let (server, api, mail_dir) = start_local(&args).await?;
+            let result = play(&api, &mail_dir, &args).await;
+            let stopped = server.stop().await;
+            let message = result?;
+            stopped?;
+            Ok(message)
+        }
+    }
+}
+
+/// The engine command for the process runtime: `--engine-bin`/`GALAXY_ENGINE_BIN`, else
+/// `galaxy-engine` beside this binary, else this binary with [`ENGINE_SUBCOMMAND`].
+fn engine_command(args: &DemoArgs) -> Result<String, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let beside = exe.parent().map(|dir| dir.join("galaxy-engine"));
+    let configured = args
+        .engine_bin
+        .as_ref()
+        .filter(|p| !p.as_os_str().is_empty());
+    let command = match (configured, beside) {
+        (Some(path), _) => quoted(path),
+        (None, Some(path)) if path.is_file() => quoted(&path),
+        (None, _) => format!("{} {ENGINE_SUBCOMMAND}", quoted(&exe)),
+    };
+    Ok(command)
+}
+
+/// A path as one command-line word.
+fn quoted(path: &Path) -> String {
+    let text = path.display().to_string();
+    if text.contains(char::is_whitespace) {
+        format!("\"{text}\"")
+    } else {
+        text
+    }
+}
+
+/// Starts a dev-mode server on a loopback port with fast workers.
+async fn start_local(args: &DemoArgs) -> Result<(LocalServer, Api, PathBuf), String> {
+    let data = tempfile::tempdir().map_err(|e| format!("cannot make a data directory: {e}"))?;
+    let vars: HashMap<String, String> = [
+        ("GALAXY_DATA_DIR", data.path().display().to_string()),
+        ("GALAXY_MAIL_INTERVAL", "50ms".to_owned()),
+        ("GALAXY_RUNTIME_INTERVAL", "100ms".to_owned()),
+        ("GALAXY_HEALTH_INTERVAL", "1s".to_owned()),
+        ("GALAXY_RUNTIME", "process".to_owned()),
+        (
+            "GALAXY_PROCESS_ENGINES",
+            format!("reference={}", engine_command(args)?),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let config = Config::from_vars(&vars).map_err(|e| e.to_string())?;
+    let mail_dir = dev::mail_dir(&config);
+    let app = dev::build(config).await.map_err(|e| e.to_string())?;
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("cannot listen on loopback: {e}"))?;
+    let listeners = Listeners::new(listener);
+    let addr = listeners
+        .http_addr()
+        .ok_or("the dev server's listener has no address")?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(app.serve(listeners, async {
+        let _ = stopped.await;
+    }));
+    let server = LocalServer {
+        _data: data,
+        stop,
+        served,
+    };
+    let api = Api::new(&format!("http://{addr}"));
+    let started = Instant::now();
+    while !api.ready().await {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = server.stop().await;
+            return Err("the in-process dev server did not become ready".to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok((server, api, mail_dir))
+}
+
+/// One bot: its session and race.
+struct Bot {
+    caller: Caller,
+    race: &'static str,
+}
+
+/// Plays the whole game; returns the standings as text.
+async fn play(api: &Api, mail_dir: &Path, args: &DemoArgs) -> Result<String, String> {
+    let admin = api.log_in(mail_dir, dev::DEV_ADMIN).await?;
+    let mut bots = Vec::new();
+    for (i, race) in RACES.iter().take(args.players as usize).enumerate() {
+        let caller = api
+            .log_in(mail_dir, &format!("bot{}@example.org", i + 1))
+            .await?;
+        bots.push(Bot { caller, race });
+    }
+    let host = &bots.first().ok_or("no bots")?.caller;
+
+    let (game, games) = host_game(host, &bots).await?;
+    let mut turn = wait_running(&admin, host, &game, &games).await?;
+    println!(
+        "game {game} is running with {} bots; playing up to {} turns",
+        bots.len(),
+        args.turns
+    );
+
+    let bar = ProgressBar::new(u64::from(args.turns)).with_style(
+        ProgressStyle::with_template("{spinner} turn {pos}/{len} [{bar:30}] {elapsed} {msg}")
+            .map_err(|e| e.to_string())?
+            .progress_chars("=> "),
+    );
+    let mut last = reports(&bots, &games, turn).await?;
+    let mut played = 0;
+    while played < args.turns && !last.iter().any(|r| r.finished) {
+        bar.set_message("bots writing orders");
+        let mut refused = 0;
+        for (bot, report) in bots.iter().zip(&last) {
+            let orders = galaxy_engine::bot::orders(report);
+            let body = json!({ "turn": turn + 1, "orders": orders });
+            let verdict = bot
+                .caller
+                .expect("PUT", &format!("{games}/orders"), Some(&body), 200)
+                .await?;
+            if verdict["accepted"] != true {
+                refused += 1;
+                bar.println(format!(
+                    "turn {}: orders of {} refused: {}",
+                    turn + 1,
+                    bot.race,
+                    verdict["errors"]
+                ));
+            }
+        }
+        bar.set_message(format!("running turn {} ({refused} refused)", turn + 1));
+        turn = force(&admin, &game).await?;
+        played += 1;
+        bar.inc(1);
+        match reports(&bots, &games, turn).await {
+            Ok(now) => last = now,
+            // A finished game's engine goes away soon after its last turn.
+            Err(e) if game_status(host, &games).await? == "finished" => {
+                bar.println(format!("the engine is gone after the last turn ({e})"));
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    bar.finish_and_clear();
+
+    let status = game_status(host, &games).await?;
+    if status == "finished" {
+        // The engine is gone: the final standings come with the GameFinished mail.
+        let (turn, rows, winner) = finished_mail(mail_dir, &host.email, &game).await?;
+        if let Some(report) = last.first_mut() {
+            report.turn = turn;
+            report.standings = rows;
+            report.winner = winner;
+            report.finished = true;
+        }
+    }
+    Ok(standings(&last, played, &status))
+}
+
+/// The final turn, standings and winner from the GameFinished mail to `email` about
+/// `game` (the notification worker sends it soon after the last turn).
+async fn finished_mail(
+    mail_dir: &Path,
+    email: &str,
+    game: &str,
+) -> Result<(u32, Vec<Standing>, Option<String>), String> {
+    let started = Instant::now();
+    loop {
+        if let Some(found) = http::mails_to(mail_dir, email)
+            .iter()
+            .find_map(|text| parse_finished(text))
+        {
+            return Ok(found);
+        }
+        if started.elapsed() > MAIL_TIMEOUT {
+            return Err(format!(
+                "game {game} finished, but no mail with its standings reached {email} within \
+                 {MAIL_TIMEOUT:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `(turn, standings, winner)` of a GameFinished mail's text part.
+fn parse_finished(text: &str) -> Option<(u32, Vec<Standing>, Option<String>)> {
+    let ended = text
+        .lines()
+        .find_map(|l| l.split_once(" ended after turn "))?
+        .1;
+    let (turn, rest) = ended.split_once(". Winner: ")?;
+    let winner = rest.trim().trim_end_matches('.').trim();
+    let standings = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Standings: "))?
+        .trim();
+    let rows: Vec<Standing> = serde_json::from_str(standings).ok()?;
+    let winner = (!winner.is_empty() && winner != "null").then(|| winner.to_owned());
+    Some((turn.trim().parse().ok()?, rows, winner))
+}
+
+/// The first bot hosts a game, every bot applies and is approved, enrollment closes and
+/// the game starts; returns the game id and its path.
+async fn host_game(host: &Caller, bots: &[Bot]) -> Result<(String, String), String> {
+    let players = bots.len();
+    let created = host
+        .expect(
+            "POST",
+            "/api/v1/user/games",
+            Some(&json!({
+                "name": "Bot demo",
+                "min_players": players,
+                "max_players": players,
+                "enrollment_deadline": "2099-01-01T00:00:00Z",
+                // Yearly: the demo forces every turn itself.
+                "turn_schedule": "0 0 1 1 *",
+            })),
+            201,
+        )
+        .await?;
+    let game = created["id"]
+        .as_str()
+        .ok_or_else(|| format!("no id in the new game {created}"))?
+        .to_owned();
+    let games = format!("/api/v1/user/games/{game}");
+    host.expect("POST", &format!("{games}/open"), None, 200)
+        .await?;
+    for bot in bots {
+        let application = bot
+            .caller
+            .expect(
+                "POST",
+                &format!("{games}/applications"),
+                Some(&json!({ "race_name": bot.race })),
+                201,
+            )
+            .await?;
+        let id = application["id"]
+            .as_str()
+            .ok_or_else(|| format!("no id in the application {application}"))?;
+        host.expect(
+            "POST",
+            &format!("{games}/applications/{id}/approve"),
+            None,
+            200,
+        )
+        .await?;
+    }
+    // The approval that fills the game closes enrollment by itself.
+    if game_status(host, &games).await? == "enrollment_open" {
+        host.expect("POST", &format!("{games}/close"), None, 200)
+            .await?;
+    }
+    host.expect("POST", &format!("{games}/start"), None, 200)
+        .await?;
+    Ok((game, games))
+}
+
+/// The game's lobby status.
+async fn game_status(caller: &Caller, games: &str) -> Result<String, String> {
+    let game = caller.expect("GET", games, None, 200).await?;
+    Ok(game["status"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Waits until the game runs; returns its current turn.
+async fn wait_running(
+    admin: &Caller,
+    host: &Caller,
+    game: &str,
+    games: &str,
+) -> Result<u32, String> {
+    let started = Instant::now();
+    loop {
+        match game_status(host, games).await?.as_str() {
+            "running" => break,
+            "start_failed" => return Err(format!("game {game} failed to start")),
+            _ if started.elapsed() > START_TIMEOUT => {
+                return Err(format!("game {game} did not run within {START_TIMEOUT:?}"));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let record = admin
+        .expect(
+            "GET",
+            &format!("/api/v1/admin/runtime/records/{game}"),
+            None,
+            200,
+        )
+        .await?;
+    current_turn(&record)
+}
+
+/// `current_turn` of a runtime record.
+fn current_turn(record: &Value) -> Result<u32, String> {
+    record["current_turn"]
+        .as_u64()
+        .and_then(|t| u32::try_from(t).ok())
+        .ok_or_else(|| format!("no current_turn in {record}"))
+}
+
+/// Forces the next turn (retrying while a scheduled turn holds the game); returns the
+/// turn the game is at afterwards.
+async fn force(admin: &Caller, game: &str) -> Result<u32, String> {
+    let path = format!("/api/v1/admin/games/{game}/force-next-turn");
+    let started = Instant::now();
+    loop {
+        match admin.call("POST", &path, None).await? {
+            (200, record) => return current_turn(&record),
+            (409, error)
+                if error["error"]["code"] == "turn_in_progress"
+                    && started.elapsed() < FORCE_TIMEOUT =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (status, body) => return Err(format!("force-next-turn: {status} {body}")),
+        }
+    }
+}
+
+/// Every bot's report of `turn`, in the bots' order.
+async fn reports(bots: &[Bot], games: &str, turn: u32) -> Result<Vec<Report>, String> {
+    let mut reports = Vec::with_capacity(bots.len());
+    for bot in bots {
+        let body = bot
+            .caller
+            .expect("GET", &format!("{games}/reports/{turn}"), None, 200)
+            .await?;
+        let report: Report = serde_json::from_value(body).map_err(|e| {
+            format!(
+                "the turn-{turn} report of {} is not a report: {e}",
+                bot.race
+            )
+        })?;
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// The final standings as a table, best score first.
+fn standings(last: &[Report], played: u32, status: &str) -> String {
+    let Some(report) = last.first() else {
+        return "no reports, no standings".to_owned();
+    };
+    let mut rows = report.standings.clone();
+    rows.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let mut out = format!(
+        "final standings after turn {} ({played} turn(s) played, game {status}):\n",
+        report.turn
+    );
+    out.push_str(&format!(
+        "{:>4}  {:<16} {:>10}  {}\n",
+        "rank", "race", "score", "alive"
+    ));
+    for (rank, row) in rows.iter().enumerate() {
+        out.push_str(&format!(
+            "{:>4}  {:<16} {:>10.1}  {}\n",
+            rank + 1,
+            row.name,
+            row.score,
+            if row.alive { "yes" } else { "no" }
+        ));
+    }
+    match (&report.winner, report.finished) {
+        (Some(winner), _) => out.push_str(&format!("winner: {winner}")),
+        (None, true) => out.push_str("no winner (a tie for first place)"),
+        (None, false) => out.push_str("the game goes on: no winner yet"),
+    }
+    out
+}
+
+/// Serves the reference engine from `GALAXY_ENGINE_ADDR` and `GALAXY_ENGINE_DATA_DIR`
+/// until SIGTERM or ctrl-c (what the process runtime runs when no `galaxy-engine` binary
+/// is found).
+pub async fn serve_engine() -> Result<String, String> {
+    let config =
+        galaxy_engine::Config::from_vars(|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+    let engine = galaxy_engine::Engine::open(&config.data_dir).map_err(|e| e.to_string())?;
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
+    galaxy_engine::serve(listener, engine, stop_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(String::new())
+}
+
+/// Completes on ctrl-c or SIGTERM.
+async fn stop_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_finished_mail_gives_turn_standings_and_winner() {
+        let text = "To: bot1@example.org\n\nHello bot1,\n\nBot demo ended after turn 50. \
+                    Winner: Capellans.\n\nStandings: [{\"name\":\"Capellans\",\"alive\":true,\
+                    \"score\":12.5},{\"name\":\"Aldebarans\",\"alive\":false,\"score\":0.0}]\n";
+        let (turn, rows, winner) = parse_finished(text).unwrap();
+        assert_eq!(turn, 50);
+        assert_eq!(winner.as_deref(), Some("Capellans"));
+        assert_eq!(rows.len(), 2);
+        assert!(parse_finished("To: x\n\nturn 3 of Bot demo has run.\n").is_none());
+    }
+
+    #[test]
+    fn standings_are_ranked_by_score() {
+        let report: Report = serde_json::from_value(json!({
+            "race": "A", "turn": 7, "text": "", "alive": true, "finished": true,
+            "winner": "B",
+            "standings": [
+                {"name": "A", "alive": true, "score": 1.0},
+                {"name": "B", "alive": true, "score": 9.0}
+            ],
+            "designs": [], "planets": [], "fleets": [], "battles": [], "events": []
+        }))
+        .unwrap();
+        let table = standings(&[report], 7, "finished");
+        let b = table.find("   1  B").unwrap();
+        let a = table.find("   2  A").unwrap();
+        assert!(b < a, "{table}");
+        assert!(table.ends_with("winner: B"), "{table}");
+    }
+}
