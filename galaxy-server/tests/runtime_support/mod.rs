@@ -50,6 +50,37 @@ pub fn engine_binary() -> PathBuf {
         .clone()
 }
 
+/// Held while a test runs games on the shared Docker daemon. Each app's reconciler
+/// removes every `galaxy.backend` container its own store does not know, so two apps on
+/// one daemon (tests in parallel, in one process or several under nextest) would remove
+/// each other's containers. The lock is a listener on a fixed loopback port: exclusive
+/// across processes and released when its holder exits, even by a crash.
+pub struct DockerLock(Option<std::net::TcpListener>);
+
+/// The port of [`DockerLock`] (below the ephemeral range).
+const DOCKER_LOCK_PORT: u16 = 29517;
+
+/// Takes the [`DockerLock`] when `runtime_vars` choose the Docker runtime.
+pub async fn docker_lock(runtime_vars: &[(&str, String)]) -> DockerLock {
+    let docker = runtime_vars
+        .iter()
+        .any(|(k, v)| *k == "GALAXY_RUNTIME" && v == "docker");
+    if !docker {
+        return DockerLock(None);
+    }
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", DOCKER_LOCK_PORT)) {
+            return DockerLock(Some(listener));
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the Docker test lock (127.0.0.1:{DOCKER_LOCK_PORT}) was not free in 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// One signed-in caller of the served API.
 #[derive(Clone)]
 pub struct Caller {
@@ -97,11 +128,14 @@ pub async fn force(admin: &Caller, game: &str) -> u64 {
 /// data directory and fast workers); returns the game's id once it is stopped and its
 /// engine no longer answers.
 pub async fn play_a_game(runtime_vars: &[(&str, String)]) -> String {
+    let _docker = docker_lock(runtime_vars).await;
     let data = tempfile::tempdir().unwrap();
     let vars: HashMap<String, String> = [
         ("GALAXY_DATA_DIR", data.path().display().to_string()),
         ("GALAXY_MAIL_INTERVAL", "100ms".to_owned()),
         ("GALAXY_RUNTIME_INTERVAL", "100ms".to_owned()),
+        // Tests share one Docker daemon: each reconciler must see only its own containers.
+        ("GALAXY_INSTANCE", unique_instance()),
         ("GALAXY_HEALTH_INTERVAL", "1s".to_owned()),
     ]
     .into_iter()
@@ -266,4 +300,241 @@ pub async fn play_a_game(runtime_vars: &[(&str, String)]) -> String {
     let report = served.await.unwrap().unwrap();
     assert!(report.workers_stopped, "{report:?}");
     game
+}
+
+impl Caller {
+    /// One call as this caller: the status and the JSON body (`Null` when not JSON).
+    pub async fn request(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(method, path, body).await
+    }
+}
+
+/// A dev-mode app serving on port 0 with one game of three players already `running`
+/// (no turn schedule: turns are forced). Used by the finish and crash tests.
+pub struct RunningGame {
+    /// The dev admin.
+    pub admin: Caller,
+    /// The game's host (a player).
+    pub host: Caller,
+    /// The game's id.
+    pub game: String,
+    /// The engine's base URL from the runtime record.
+    pub endpoint: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<Result<galaxy_server::ShutdownReport, galaxy_server::AppError>>,
+    _data: tempfile::TempDir,
+    _docker: DockerLock,
+}
+
+/// Builds a dev-mode app configured by `runtime_vars` (as [`play_a_game`]) and brings one
+/// game to `running`.
+pub async fn run_a_game(runtime_vars: &[(&str, String)]) -> RunningGame {
+    let docker = docker_lock(runtime_vars).await;
+    let data = tempfile::tempdir().unwrap();
+    let vars: HashMap<String, String> = [
+        ("GALAXY_DATA_DIR", data.path().display().to_string()),
+        ("GALAXY_MAIL_INTERVAL", "100ms".to_owned()),
+        ("GALAXY_RUNTIME_INTERVAL", "100ms".to_owned()),
+        // Tests share one Docker daemon: each reconciler must see only its own containers.
+        ("GALAXY_INSTANCE", unique_instance()),
+        ("GALAXY_HEALTH_INTERVAL", "500ms".to_owned()),
+    ]
+    .into_iter()
+    .chain(runtime_vars.iter().cloned())
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let app = dev::build(Config::from_vars(&vars).unwrap()).await.unwrap();
+    let listeners = Listeners::new(TcpListener::bind("127.0.0.1:0").await.unwrap());
+    let addr = listeners.http_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(app.serve(listeners, async {
+        let _ = stopped.await;
+    }));
+    lifecycle_support::wait_ready(addr, Duration::from_secs(10)).await;
+    let mail = dev::mail_dir(&Config::from_vars(&vars).unwrap());
+    let login = |email: &'static str| {
+        let mail = mail.clone();
+        async move {
+            let auth = log_in(addr, &mail, email).await;
+            Caller { addr, auth }
+        }
+    };
+    let admin = login(dev::DEV_ADMIN).await;
+    let players = [
+        (login("ann@example.org").await, "Aldebarans"),
+        (login("bob@example.org").await, "Betelgeusians"),
+    ];
+    let host = players[0].0.clone();
+    let game = host
+        .expect(
+            "POST",
+            "/api/v1/user/games",
+            Some(json!({
+                "name": "Short game",
+                "min_players": 2,
+                "max_players": 3,
+                "enrollment_deadline": "2099-01-01T00:00:00Z",
+                "turn_schedule": "0 0 1 1 *",
+            })),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let games = format!("/api/v1/user/games/{game}");
+    host.expect("POST", &format!("{games}/open"), None, 200)
+        .await;
+    for (player, race) in &players {
+        let application = player
+            .expect(
+                "POST",
+                &format!("{games}/applications"),
+                Some(json!({ "race_name": race })),
+                201,
+            )
+            .await;
+        let id = application["id"].as_str().unwrap();
+        let approve = format!("{games}/applications/{id}/approve");
+        host.expect("POST", &approve, None, 200).await;
+    }
+    host.expect("POST", &format!("{games}/close"), None, 200)
+        .await;
+    host.expect("POST", &format!("{games}/start"), None, 200)
+        .await;
+    eventually(Duration::from_secs(60), "the game running", || async {
+        let (_, game) = host.call("GET", &games, None).await;
+        assert_ne!(game["status"], "start_failed", "{game}");
+        (game["status"] == "running").then_some(())
+    })
+    .await;
+    let bound = record(&admin, &game).await;
+    let endpoint = bound["engine_endpoint"].as_str().unwrap().to_owned();
+    RunningGame {
+        admin,
+        host,
+        game,
+        endpoint,
+        stop,
+        served,
+        _data: data,
+        _docker: docker,
+    }
+}
+
+impl RunningGame {
+    /// The game as its host sees it.
+    pub async fn game_view(&self) -> Value {
+        let path = format!("/api/v1/user/games/{}", self.game);
+        self.host.expect("GET", &path, None, 200).await
+    }
+
+    /// This game's health events, newest first.
+    pub async fn health_events(&self) -> Vec<Value> {
+        let path = format!("/api/v1/admin/health-events?game_id={}", self.game);
+        let page = self.admin.expect("GET", &path, None, 200).await;
+        page["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Stops serving; the workers must stop.
+    pub async fn shut_down(self) {
+        self.stop.send(()).unwrap();
+        let report = self.served.await.unwrap().unwrap();
+        assert!(report.workers_stopped, "{report:?}");
+    }
+}
+
+/// The pid of the process-runtime engine listening on `endpoint` (found by its
+/// `GALAXY_ENGINE_ADDR` in /proc), if any.
+pub fn engine_pid(endpoint: &str) -> Option<u32> {
+    let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let wanted = format!("GALAXY_ENGINE_ADDR={addr}");
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let environ = std::fs::read(entry.path().join("environ")).ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // A zombie (state Z) is already dead.
+            let state = stat.rsplit(')').next()?.split_whitespace().next()?;
+            (state != "Z"
+                && environ
+                    .split(|b| *b == 0)
+                    .any(|var| var == wanted.as_bytes()))
+            .then_some(pid)
+        })
+}
+
+/// The reference engine's image on Docker.
+pub const DOCKER_IMAGE: &str = "galaxy-engine:0.1";
+
+/// `true` when the Docker tests must be skipped (the reason is printed); panics instead
+/// when `GALAXY_REQUIRE_DOCKER=1`.
+pub fn skip_without_docker(test: &str) -> bool {
+    let inspect = Command::new("docker")
+        .args(["image", "inspect", DOCKER_IMAGE, "--format", "{{.Id}}"])
+        .output();
+    let reason = match inspect {
+        Err(error) => format!("the docker CLI cannot run: {error}"),
+        Ok(out) if !out.status.success() => format!(
+            "image {DOCKER_IMAGE} is not available (scripts/test.sh builds it): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Ok(_) => return false,
+    };
+    assert!(
+        std::env::var("GALAXY_REQUIRE_DOCKER").as_deref() != Ok("1"),
+        "GALAXY_REQUIRE_DOCKER=1 but {reason}"
+    );
+    eprintln!("skipping {test}: {reason}");
+    true
+}
+
+/// The runtime variables of a Docker-run game.
+pub fn docker_vars() -> Vec<(&'static str, String)> {
+    vec![
+        ("GALAXY_RUNTIME", "docker".to_owned()),
+        ("GALAXY_ENGINES", format!("reference={DOCKER_IMAGE}")),
+    ]
+}
+
+/// The runtime variables of a process-run game.
+pub fn process_vars() -> Vec<(&'static str, String)> {
+    vec![
+        ("GALAXY_RUNTIME", "process".to_owned()),
+        (
+            "GALAXY_PROCESS_ENGINES",
+            format!("reference={}", engine_binary().display()),
+        ),
+    ]
+}
+
+/// `docker` with `args`: its trimmed stdout (panics when it fails).
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The ids of every container (running or not) labelled with `game`.
+pub fn containers_of(game: &str) -> String {
+    docker(&[
+        "ps",
+        "-a",
+        "-q",
+        "--filter",
+        &format!("label=galaxy.game_id={game}"),
+    ])
+}
+
+/// An installation name no other test process uses at the same time.
+pub fn unique_instance() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("test-{}-{n}", std::process::id())
 }

@@ -1,0 +1,182 @@
+//! A running game survives a crash of its engine: after a turn, the engine process is
+//! killed with SIGKILL (in dev mode the process runtime's child; on Docker the container's
+//! process, seen from the host, which the `on-failure` restart policy restarts). The
+//! restart is detected (an `inspect_unhealthy` health event, listed by
+//! `GET /api/v1/admin/health-events`), the game keeps its turn (the engine resumes from
+//! its data directory / volume) and the next forced turn works.
+//!
+//! `docker kill` is different: Docker takes it for a manual stop and never restarts the
+//! container; the test pins what the platform sees then (a health event, the container
+//! left exited). Docker tests are skipped, with the reason printed, unless
+//! `GALAXY_REQUIRE_DOCKER=1`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod lifecycle_support;
+mod runtime_support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use lifecycle_support::{eventually, send};
+use runtime_support::{
+    RunningGame, containers_of, docker, docker_vars, engine_pid, process_vars, record, run_a_game,
+    skip_without_docker,
+};
+use serde_json::Value;
+
+/// `kill -9 pid`.
+fn kill_9(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -9 {pid}");
+}
+
+/// Plays one forced turn and lets the inspect worker take its restart-count baseline.
+async fn before_the_crash(running: &RunningGame) -> u64 {
+    let turn = force_turn(running).await;
+    assert_eq!(turn, 1);
+    // The inspect pass runs every 500 ms; its first look only sets the baseline.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let events = running.health_events().await;
+    assert!(events.is_empty(), "{events:?}");
+    turn
+}
+
+/// Waits for a health event of `kind` about this game; returns it.
+async fn event_of(running: &RunningGame, kind: &str) -> Value {
+    eventually(Duration::from_secs(30), kind, || async {
+        running
+            .health_events()
+            .await
+            .into_iter()
+            .find(|event| event["kind"] == kind)
+    })
+    .await
+}
+
+/// Waits for the crash to be reported: an `inspect_unhealthy` event, from the inspect
+/// worker (restart count 1 over its baseline) or from the events listener (the process
+/// died) when the inspect pass had not yet taken its baseline on a loaded machine.
+async fn restart_detected(running: &RunningGame) -> Value {
+    eventually(Duration::from_secs(30), "the restart detected", || async {
+        running.health_events().await.into_iter().find(|event| {
+            event["kind"] == "inspect_unhealthy"
+                && (event["detail"]["restart_count"] == 1
+                    || event["detail"]["reason"] == "container_died")
+        })
+    })
+    .await
+}
+
+/// Forces one turn, retrying while the engine is not answering yet (503).
+async fn force_turn(running: &RunningGame) -> u64 {
+    let path = format!("/api/v1/admin/games/{}/force-next-turn", running.game);
+    eventually(Duration::from_secs(30), "a forced turn", || async {
+        match running.admin.request("POST", &path, None).await {
+            (200, record) => record["current_turn"].as_u64(),
+            (503, _) => None,
+            (409, error) if error["error"]["code"] == "turn_in_progress" => None,
+            (status, body) => panic!("force-next-turn: {status} {body}"),
+        }
+    })
+    .await
+}
+
+/// After a restart: same turn, the engine answers again, and the next forced turn works.
+async fn after_the_restart(running: &RunningGame, turn: u64) {
+    // Docker's port proxy accepts connections before the engine listens: ask `/healthz`.
+    let engine_addr: SocketAddr = running
+        .endpoint
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    eventually(Duration::from_secs(30), "the engine back", || async move {
+        let answer = send(engine_addr, "GET", "/healthz", &[], "").await;
+        answer.ok().filter(|r| r.status == 200).map(|_| ())
+    })
+    .await;
+    let record = record(&running.admin, &running.game).await;
+    assert_eq!(record["current_turn"], turn, "{record}");
+    assert_eq!(running.game_view().await["status"], "running");
+    let next = force_turn(running).await;
+    assert_eq!(next, turn + 1, "the engine resumed its state");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dev_mode_engine_killed_is_restarted_and_the_game_goes_on() {
+    let running = run_a_game(&process_vars()).await;
+    let turn = before_the_crash(&running).await;
+    let pid = engine_pid(&running.endpoint).expect("the engine process");
+    kill_9(pid);
+    let event = restart_detected(&running).await;
+    eprintln!("health event: {event}");
+    eventually(Duration::from_secs(30), "a new engine process", || async {
+        engine_pid(&running.endpoint).filter(|p| *p != pid)
+    })
+    .await;
+    after_the_restart(&running, turn).await;
+    running.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_whose_engine_is_killed_is_restarted_and_the_game_goes_on() {
+    if skip_without_docker("the Docker crash test") {
+        return;
+    }
+    let running = run_a_game(&docker_vars()).await;
+    let turn = before_the_crash(&running).await;
+    let container = containers_of(&running.game);
+    let pid: u32 = docker(&["inspect", "-f", "{{.State.Pid}}", &container])
+        .parse()
+        .unwrap();
+    kill_9(pid);
+    let event = restart_detected(&running).await;
+    eprintln!("health event: {event}");
+    let restarts = docker(&["inspect", "-f", "{{.RestartCount}}", &container]);
+    assert_eq!(restarts, "1", "the restart policy restarted it");
+    after_the_restart(&running, turn).await;
+    running.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_docker_killed_container_stays_exited_and_is_reported() {
+    if skip_without_docker("the docker kill test") {
+        return;
+    }
+    let running = run_a_game(&docker_vars()).await;
+    before_the_crash(&running).await;
+    let container = containers_of(&running.game);
+    docker(&["kill", &container]);
+    let event = event_of(&running, "inspect_unhealthy").await;
+    eprintln!("health event: {event}");
+    // Docker never restarts a container stopped by `docker kill`.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let state = docker(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.RestartCount}}",
+        &container,
+    ]);
+    assert_eq!(state, "exited 0", "{state}");
+    let kinds: Vec<Value> = running
+        .health_events()
+        .await
+        .into_iter()
+        .map(|e| e["kind"].clone())
+        .collect();
+    eprintln!("health events after docker kill: {kinds:?}");
+    let record = record(&running.admin, &running.game).await;
+    eprintln!("record after docker kill: {record}");
+    // Stopping the game still cleans up.
+    let stop = format!("/api/v1/admin/games/{}/stop", running.game);
+    let (status, game) = running.admin.request("POST", &stop, None).await;
+    assert_eq!(status, 200, "{game}");
+    let game_id = running.game.clone();
+    eventually(Duration::from_secs(30), "the container removed", || async {
+        containers_of(&game_id).is_empty().then_some(())
+    })
+    .await;
+    running.shut_down().await;
+}

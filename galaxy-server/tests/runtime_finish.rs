@@ -1,0 +1,113 @@
+//! A game played to its end: the reference engine ends it at its turn limit (50 turns by
+//! default), the game becomes `finished`, its stop job runs and the engine goes away — a
+//! child process in dev mode, a container (no container left with the game's label) on
+//! Docker. Docker is skipped, with the reason printed, unless `GALAXY_REQUIRE_DOCKER=1`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod lifecycle_support;
+mod runtime_support;
+
+use std::time::Duration;
+
+use lifecycle_support::eventually;
+use runtime_support::{
+    RunningGame, containers_of, docker_vars, engine_pid, process_vars, record, run_a_game,
+    skip_without_docker,
+};
+use tokio::net::TcpStream;
+
+/// The reference engine's default `max_turns`.
+const MAX_TURNS: u64 = 50;
+
+/// Forces turns until the game is `finished`; returns the game's last turn.
+async fn play_to_the_end(running: &RunningGame) -> u64 {
+    let path = format!("/api/v1/admin/games/{}/force-next-turn", running.game);
+    let mut last = 0;
+    for _ in 0..MAX_TURNS * 3 {
+        match running.admin.request("POST", &path, None).await {
+            (200, record) => {
+                let turn = record["current_turn"].as_u64().unwrap();
+                assert!(turn > last, "turn {turn} after {last}");
+                last = turn;
+            }
+            (409, error) if error["error"]["code"] == "turn_in_progress" => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            (status, body) => {
+                let game = running.game_view().await;
+                assert_eq!(game["status"], "finished", "{status} {body}; {game}");
+                break;
+            }
+        }
+        if running.game_view().await["status"] == "finished" {
+            break;
+        }
+    }
+    let game = running.game_view().await;
+    assert_eq!(game["status"], "finished", "{game}");
+    last
+}
+
+/// Plays `running` to its end and checks that its engine stopped answering.
+async fn finish(running: &RunningGame) {
+    let last = play_to_the_end(running).await;
+    assert_eq!(last, MAX_TURNS, "the engine ends at its turn limit");
+    // The stop job ran: the record leaves `running` and the engine no longer answers.
+    let admin = running.admin.clone();
+    eventually(
+        Duration::from_secs(30),
+        "the runtime record stopped",
+        || {
+            let admin = admin.clone();
+            async move {
+                let record = record(&admin, &running.game).await;
+                (record["status"] != "running" && record["status"] != "starting").then_some(())
+            }
+        },
+    )
+    .await;
+    let engine_addr = running.endpoint.trim_start_matches("http://").to_owned();
+    eventually(Duration::from_secs(30), "the engine gone", || {
+        let engine_addr = engine_addr.clone();
+        async move { TcpStream::connect(engine_addr).await.is_err().then_some(()) }
+    })
+    .await;
+    // A finished game takes no more turns.
+    let path = format!("/api/v1/admin/games/{}/force-next-turn", running.game);
+    let (status, _) = running.admin.request("POST", &path, None).await;
+    assert_ne!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_dev_mode_game_ends_its_engine_process() {
+    let running = run_a_game(&process_vars()).await;
+    let pid = engine_pid(&running.endpoint).expect("the engine process");
+    finish(&running).await;
+    eventually(
+        Duration::from_secs(30),
+        "the engine process gone",
+        || async { engine_pid(&running.endpoint).is_none().then_some(()) },
+    )
+    .await;
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}/environ")).exists()
+            || engine_pid(&running.endpoint).is_none()
+    );
+    running.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_game_has_its_container_removed() {
+    if skip_without_docker("the Docker finish test") {
+        return;
+    }
+    let running = run_a_game(&docker_vars()).await;
+    assert!(!containers_of(&running.game).is_empty());
+    finish(&running).await;
+    let game = running.game.clone();
+    eventually(Duration::from_secs(30), "the container removed", || async {
+        containers_of(&game).is_empty().then_some(())
+    })
+    .await;
+    running.shut_down().await;
+}

@@ -1,0 +1,217 @@
+//! A server killed mid-start is restarted and the start job completes: the real
+//! `galaxy-server serve` binary on Postgres with the process runtime; a game is started,
+//! the server is killed with SIGKILL while the start job is in flight (its engine takes
+//! two seconds to come up, like an image pull, so the job is still waiting for
+//! `/healthz`), a new server starts on the same database, and once the job's lease
+//! (`GALAXY_RUNTIME_JOB_LEASE=2s`) lapses the job is claimed again and the game reaches
+//! `running`.
+//!
+//! Needs `DATABASE_URL` (scripts/test.sh starts a throwaway Postgres).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod lifecycle_support;
+mod runtime_support;
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use galaxy_postgres::testing::{DATABASE_URL, TestDatabases};
+use lifecycle_support::{eventually, free_port, log_in, send};
+use runtime_support::engine_binary;
+use serde_json::{Value, json};
+
+/// `DATABASE_URL` pointed at another database of the same server.
+fn url_for(database: &str) -> String {
+    let url = std::env::var(DATABASE_URL).unwrap();
+    let (url, query) = url
+        .split_once('?')
+        .map_or((url.as_str(), None), |(u, q)| (u, Some(q)));
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let base = match url[authority_start..].find('/') {
+        Some(slash) => &url[..authority_start + slash],
+        None => url,
+    };
+    match query {
+        Some(query) => format!("{base}/{database}?{query}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+/// A slow-starting reference engine: a script that waits two seconds, then runs it.
+fn slow_engine(dir: &Path) -> String {
+    let script = dir.join("slow-engine.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nsleep 2\nexec '{}' \"$@\"\n",
+            engine_binary().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script.display().to_string()
+}
+
+/// Starts `galaxy-server serve` on `database_url`, `addr` and `data`.
+fn server(database_url: &str, addr: SocketAddr, data: &Path, engine: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_galaxy-server"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("GALAXY_DATABASE_URL", database_url)
+        .env("GALAXY_HTTP_ADDR", addr.to_string())
+        .env("GALAXY_DATA_DIR", data)
+        .env("GALAXY_RUNTIME", "process")
+        .env("GALAXY_PROCESS_ENGINES", format!("reference={engine}"))
+        .env("GALAXY_RUNTIME_JOB_LEASE", "2s")
+        .env("GALAXY_RUNTIME_INTERVAL", "100ms")
+        .env("GALAXY_MAIL_INTERVAL", "100ms")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// One authenticated call; the status and the JSON body.
+async fn call(
+    addr: SocketAddr,
+    auth: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let response = send(addr, method, path, &[("authorization", auth)], &body)
+        .await
+        .unwrap();
+    (
+        response.status,
+        serde_json::from_str(&response.body).unwrap_or(Value::Null),
+    )
+}
+
+async fn expect(
+    addr: SocketAddr,
+    auth: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    status: u16,
+) -> Value {
+    let (got, json) = call(addr, auth, method, path, body).await;
+    assert_eq!(got, status, "{method} {path}: {json}");
+    json
+}
+
+/// The pids of engines (or their start scripts) whose data lies under `data`.
+fn engines_under(data: &Path) -> Vec<u32> {
+    let wanted = format!("GALAXY_ENGINE_DATA_DIR={}", data.display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let environ = std::fs::read(entry.path().join("environ")).ok()?;
+            environ
+                .split(|b| *b == 0)
+                .any(|var| var.starts_with(wanted.as_bytes()))
+                .then_some(pid)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_start_is_restarted_and_the_start_completes() {
+    let dbs = match TestDatabases::from_env().await {
+        Ok(databases) => databases,
+        Err(error) => panic!("{error}"),
+    };
+    let options = dbs.empty_database().await.unwrap();
+    let database_url = url_for(options.get_database().unwrap());
+    let data = tempfile::tempdir().unwrap();
+    let engine = slow_engine(data.path());
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mail = data.path().join("mail");
+
+    let mut first = server(&database_url, addr, data.path(), &engine);
+    lifecycle_support::wait_ready(addr, Duration::from_secs(60)).await;
+    let ann = log_in(addr, &mail, "ann@example.org").await;
+    let bob = log_in(addr, &mail, "bob@example.org").await;
+    let game = expect(
+        addr,
+        &ann,
+        "POST",
+        "/api/v1/user/games",
+        Some(json!({
+            "name": "Interrupted start",
+            "min_players": 2,
+            "max_players": 3,
+            "enrollment_deadline": "2099-01-01T00:00:00Z",
+            "turn_schedule": "0 0 1 1 *",
+        })),
+        201,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let games = format!("/api/v1/user/games/{game}");
+    expect(addr, &ann, "POST", &format!("{games}/open"), None, 200).await;
+    for (player, race) in [(&ann, "Aldebarans"), (&bob, "Betelgeusians")] {
+        let application = expect(
+            addr,
+            player,
+            "POST",
+            &format!("{games}/applications"),
+            Some(json!({ "race_name": race })),
+            201,
+        )
+        .await;
+        let id = application["id"].as_str().unwrap();
+        let approve = format!("{games}/applications/{id}/approve");
+        expect(addr, &ann, "POST", &approve, None, 200).await;
+    }
+    expect(addr, &ann, "POST", &format!("{games}/close"), None, 200).await;
+    let starting = expect(addr, &ann, "POST", &format!("{games}/start"), None, 200).await;
+    assert_eq!(starting["status"], "starting");
+
+    // Once the job is claimed its engine is being launched (the slow script is running):
+    // the job is in flight. Kill the server then.
+    eventually(
+        Duration::from_secs(10),
+        "the start job in flight",
+        || async { (!engines_under(data.path()).is_empty()).then_some(()) },
+    )
+    .await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // The orphaned engine of the dead server is not the platform's any more.
+    for pid in engines_under(data.path()) {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+
+    let mut second = server(&database_url, addr, data.path(), &engine);
+    lifecycle_support::wait_ready(addr, Duration::from_secs(60)).await;
+    let (_, view) = call(addr, &ann, "GET", &games, None).await;
+    assert_eq!(
+        view["status"], "starting",
+        "the start did not complete before the kill"
+    );
+    eventually(Duration::from_secs(60), "the game running", || async {
+        let (_, view) = call(addr, &ann, "GET", &games, None).await;
+        assert_ne!(view["status"], "start_failed", "{view}");
+        (view["status"] == "running").then_some(())
+    })
+    .await;
+
+    second.kill().unwrap();
+    second.wait().unwrap();
+    for pid in engines_under(data.path()) {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    dbs.cleanup().await.unwrap();
+}
