@@ -2,6 +2,10 @@
 //! reports a restart-count increase (the first observation only sets the baseline), a
 //! state other than `running`, or health `unhealthy`, as `inspect_unhealthy`.
 //!
+//! A bound container found `exited` or `dead` while its game is `running` (Docker does
+//! not restart a container stopped by `docker kill`) also gets a durable restart job,
+//! one per incident (see `restart.rs`).
+//!
 //! A container that is gone is left to the reconciler and the events listener, so that
 //! `container_disappeared` has those two sources only. Containers are inspected one after
 //! the other: the calls are cheap and the runtime daemon is spared a fan-out.
@@ -10,6 +14,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use super::restart::{needs_restart, queue_restart};
 use super::shared::Shared;
 use super::{ObservationReport, RuntimeConfig, RuntimePorts};
 use crate::domain::health::{InspectObservation, InspectTracker};
@@ -76,6 +81,13 @@ impl InspectWorker {
             }
         };
         report.observed += 1;
+        if needs_restart(&info.state) {
+            // Queued before the finding is stored: a store failure there must not leave
+            // the game without its recovery. One job per incident (see `restart_key`).
+            if let Err(error) = queue_restart(&self.shared, record.game_id).await {
+                tracing::warn!(%error, game_id = %record.game_id, "restart job not queued; the next pass tries again");
+            }
+        }
         let observation = InspectObservation {
             restart_count: info.restart_count,
             state: info.state,

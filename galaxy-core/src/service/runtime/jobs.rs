@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+use super::restart::run_restart;
 use super::shared::Shared;
 use super::start::{ignore_missing, run_start};
 use super::{GAME_LABEL, RuntimeConfig, RuntimePorts};
@@ -47,7 +48,7 @@ impl StartWorker {
             match job.kind {
                 JobKind::Start => run_start(&self.shared, &job).await,
                 JobKind::Stop => self.stop(&job).await,
-                JobKind::Restart => self.restart(&job).await,
+                JobKind::Restart => run_restart(&self.shared, &job).await,
             }
         };
         tracing::info!(job_id = %job.id, game_id = %job.game_id, kind = job.kind.as_str(), ?outcome, "runtime job done");
@@ -149,31 +150,6 @@ impl StartWorker {
             }
         }
         Ok(ids)
-    }
-
-    /// Restart the bound container in place (same volume, same binding).
-    async fn restart(&self, job: &RuntimeJob) -> JobOutcome {
-        let shared = &self.shared;
-        let record = match shared.ports.records.get_record(job.game_id).await {
-            Ok(record) => record,
-            Err(error) if error.is_retryable() => {
-                return JobOutcome::Requeue(shared.now() + shared.config.job_retry_delay);
-            }
-            Err(error) => return JobOutcome::Failed(error.to_string()),
-        };
-        let Some(binding) = record.binding else {
-            return JobOutcome::Failed("the game has no container to restart".into());
-        };
-        let containers = &shared.ports.containers;
-        let grace = shared.config.stop_grace;
-        let restarted = match ignore_missing(containers.stop(&binding.container_id, grace).await) {
-            Ok(()) => containers.start(&binding.container_id).await,
-            Err(error) => Err(error),
-        };
-        match restarted {
-            Ok(()) => JobOutcome::Succeeded,
-            Err(error) => JobOutcome::Failed(error.to_string()),
-        }
     }
 }
 

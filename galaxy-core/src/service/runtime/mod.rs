@@ -10,7 +10,11 @@
 //!   not storable -> stop the container first, then `start_failed` (orphan path); engine
 //!   registration failed -> `paused` plus an admin notification; any other failure ->
 //!   `start_failed`; a duplicate result finds the game no longer `starting` and does
-//!   nothing.
+//!   nothing. A restart job (queued by the [`InspectWorker`] when a running game's
+//!   container is found `exited` or `dead`, e.g. after `docker kill`, which the restart
+//!   policy ignores) starts the same container again, waits for `/healthz` and marks the
+//!   record healthy; after `restart_attempts` failed tries it pauses the game and alerts
+//!   the admins.
 //! - [`TurnScheduler`]: claims due games under a lease and runs one turn each, with the
 //!   expected turn number; a faulty engine pauses its game, never the worker.
 //! - [`Reconciler`], [`HealthProbe`], [`InspectWorker`], [`EventsListener`]: compare the
@@ -30,6 +34,7 @@ mod jobs;
 mod player;
 mod reconciler;
 mod registry;
+mod restart;
 mod shared;
 mod start;
 mod turns;
@@ -127,6 +132,11 @@ pub struct RuntimeConfig {
     pub job_retry_delay: TimeDelta,
     /// How long a stopping container may take before it is killed.
     pub stop_grace: Duration,
+    /// Claims a restart job gets before it gives up and pauses the game (see
+    /// [`StartWorker`]); the first claim counts.
+    pub restart_attempts: u32,
+    /// The pause before a failed restart is tried again, times the attempts so far.
+    pub restart_backoff: TimeDelta,
     /// Memory limit of an engine container, in bytes.
     pub memory_bytes: Option<u64>,
     /// CPU limit of an engine container, in cores.
@@ -173,6 +183,8 @@ impl Default for RuntimeConfig {
             start_wait_window: TimeDelta::minutes(5),
             job_retry_delay: TimeDelta::seconds(10),
             stop_grace: Duration::from_secs(10),
+            restart_attempts: 3,
+            restart_backoff: TimeDelta::seconds(5),
             memory_bytes: None,
             cpus: None,
             engine_env: BTreeMap::new(),

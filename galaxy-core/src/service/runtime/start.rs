@@ -20,7 +20,7 @@ use crate::ports::{ContainerError, ContainerSpec, JobOutcome, StoreError};
 
 /// Why launching failed before the engine answered: the `start_failed` reasons.
 #[derive(Debug, thiserror::Error)]
-enum LaunchError {
+pub(super) enum LaunchError {
     /// The game names an engine nobody registered.
     #[error(transparent)]
     Engine(#[from] super::RegistryError),
@@ -207,7 +207,7 @@ pub(super) fn ignore_missing(result: Result<(), ContainerError>) -> Result<(), C
 
 /// Polls `/healthz` until it answers, at most for the configured deadline, measured on
 /// the clock and, because a test clock may stand still, also as a number of polls.
-async fn wait_until_ready(shared: &Shared, endpoint: &str) -> Result<(), LaunchError> {
+pub(super) async fn wait_until_ready(shared: &Shared, endpoint: &str) -> Result<(), LaunchError> {
     let config = &shared.config;
     let deadline = config.healthz_deadline;
     let until = chrono::TimeDelta::from_std(deadline)

@@ -1,0 +1,187 @@
+//! The restart job: bring a running game's stopped container back.
+//!
+//! Docker's `on-failure` restart policy restarts an engine that crashed, but not one
+//! stopped by `docker kill` (Docker takes that for a manual stop), so such a container
+//! stays `exited` while its game is `running`. The [`super::InspectWorker`] then queues a
+//! restart job (see [`restart_key`]), which this module runs:
+//!
+//! - a game no longer `running` or `paused`, or a record no longer `running`, makes it a
+//!   no-op (the game ended or is being stopped);
+//! - otherwise the bound container is started again: the same container, so the same
+//!   volume (the engine resumes its state from it, it is never initialised again) and the
+//!   same endpoint; then `/healthz` is polled with the start deadline and the record is
+//!   marked healthy;
+//! - a failure puts the job back after `restart_backoff` times the attempts so far, up to
+//!   `restart_attempts` claims; then the game is paused (`running -> paused`, trigger
+//!   `runtime_event`, schedule cleared), the record marked unhealthy, and an
+//!   `inspect_unhealthy` health event with reason `restart_failed` is stored and sent to
+//!   the admins as a `runtime_health_alert`.
+
+use serde_json::json;
+
+use super::shared::Shared;
+use super::start::wait_until_ready;
+use crate::domain::GameId;
+use crate::domain::game::GameStatus;
+use crate::domain::health::HealthEventKind;
+use crate::domain::runtime::{JobKind, JobStatus, RuntimeBinding, RuntimeJob, RuntimeStatus};
+use crate::ports::{JobOutcome, StoreError};
+
+/// The idempotency key of a game's restart job for one incident:
+/// `restart:<game>:<n>`, where `n` is the number of the game's restart jobs already
+/// finished (succeeded or failed). While a restart job is queued or running, `n` does not
+/// change, so every inspect pass that sees the container still stopped computes the key
+/// of that job and queues nothing new; once it finished, the next incident gets `n + 1`.
+/// The count is read from the durable job store, so it survives a server restart.
+pub(super) fn restart_key(game_id: GameId, finished_restarts: usize) -> String {
+    format!("restart:{game_id}:{finished_restarts}")
+}
+
+/// Whether a container state means the engine is down and nobody will start it again:
+/// `exited` (a manual stop such as `docker kill`, or a restart policy that gave up) or
+/// `dead`. A `restarting` container is the restart policy's business.
+pub(super) fn needs_restart(state: &str) -> bool {
+    matches!(state, "exited" | "dead")
+}
+
+/// Queues a restart job for a running game whose bound container is stopped (at most
+/// one per incident, see [`restart_key`]). Games not `running` are left alone: a paused
+/// game is an admin's to resume, and a restart that gave up paused it.
+pub(super) async fn queue_restart(
+    shared: &Shared,
+    game_id: GameId,
+) -> Result<Option<RuntimeJob>, StoreError> {
+    let game = shared.ports.games.get_game(game_id).await?;
+    if game.status != GameStatus::Running {
+        return Ok(None);
+    }
+    let finished = finished_restarts(shared, game_id).await?;
+    let key = restart_key(game_id, finished);
+    let job = shared.enqueue(game_id, JobKind::Restart, key).await?;
+    tracing::info!(%game_id, job_id = %job.id, key = job.idempotency_key, "restart job queued");
+    Ok(Some(job))
+}
+
+/// The game's restart jobs that are done.
+async fn finished_restarts(shared: &Shared, game_id: GameId) -> Result<usize, StoreError> {
+    use crate::domain::page::PageRequest;
+    const PAGE: u32 = 200;
+    let jobs = &shared.ports.jobs;
+    let mut page = PageRequest::first(PAGE).map_err(StoreError::internal)?;
+    let mut finished = 0;
+    loop {
+        let got = jobs.list_jobs(Some(game_id), &page).await?;
+        finished += got
+            .items
+            .iter()
+            .filter(|j| j.kind == JobKind::Restart)
+            .filter(|j| matches!(j.status, JobStatus::Succeeded | JobStatus::Failed))
+            .count();
+        match got.next_after {
+            Some(after) => page = PageRequest::after(PAGE, after).map_err(StoreError::internal)?,
+            None => return Ok(finished),
+        }
+    }
+}
+
+/// Runs one restart job to its outcome.
+pub(super) async fn run_restart(shared: &Shared, job: &RuntimeJob) -> JobOutcome {
+    match try_restart(shared, job).await {
+        Ok(outcome) => outcome,
+        Err(error) if error.is_retryable() => {
+            tracing::warn!(%error, game_id = %job.game_id, "restart job put back after a store failure");
+            JobOutcome::Requeue(shared.now() + shared.config.job_retry_delay)
+        }
+        Err(error) => JobOutcome::Failed(format!("store failure: {error}")),
+    }
+}
+
+async fn try_restart(shared: &Shared, job: &RuntimeJob) -> Result<JobOutcome, StoreError> {
+    let game = match shared.ports.games.get_game(job.game_id).await {
+        Ok(game) => game,
+        Err(StoreError::NotFound { .. }) => return Ok(JobOutcome::Failed("no such game".into())),
+        Err(error) => return Err(error),
+    };
+    if !matches!(game.status, GameStatus::Running | GameStatus::Paused) {
+        tracing::info!(game_id = %game.id, status = %game.status, "restart job for a game not running: nothing to do");
+        return Ok(JobOutcome::Succeeded);
+    }
+    let records = &shared.ports.records;
+    let record = match records.get_record(game.id).await {
+        Ok(record) => record,
+        Err(StoreError::NotFound { .. }) => {
+            return Ok(JobOutcome::Failed("the game has no runtime record".into()));
+        }
+        Err(error) => return Err(error),
+    };
+    if record.status != RuntimeStatus::Running {
+        tracing::info!(game_id = %game.id, status = %record.status, "restart job for a record not running: nothing to do");
+        return Ok(JobOutcome::Succeeded);
+    }
+    let Some(binding) = record.binding else {
+        return Ok(JobOutcome::Failed(
+            "the game has no container to restart".into(),
+        ));
+    };
+    match relaunch(shared, &binding).await {
+        Ok(()) => {
+            records.set_healthy(game.id, true, shared.now()).await?;
+            tracing::info!(game_id = %game.id, container = binding.container_id, "engine container restarted");
+            Ok(JobOutcome::Succeeded)
+        }
+        Err(cause) if job.attempts < shared.config.restart_attempts => {
+            let factor = i32::try_from(job.attempts.max(1)).unwrap_or(i32::MAX);
+            let backoff = shared
+                .config
+                .restart_backoff
+                .checked_mul(factor)
+                .unwrap_or(shared.config.restart_backoff);
+            tracing::warn!(cause, game_id = %game.id, attempts = job.attempts, "restart failed; trying again");
+            Ok(JobOutcome::Requeue(shared.now() + backoff))
+        }
+        Err(cause) => give_up(shared, job, game.id, &binding, cause).await,
+    }
+}
+
+/// Starts the same container (a no-op for a running one) and waits for its engine.
+async fn relaunch(shared: &Shared, binding: &RuntimeBinding) -> Result<(), String> {
+    let containers = &shared.ports.containers;
+    containers
+        .start(&binding.container_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_until_ready(shared, &binding.engine_endpoint)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The last attempt failed: pause the game, mark the record unhealthy, store the health
+/// event and alert the admins.
+async fn give_up(
+    shared: &Shared,
+    job: &RuntimeJob,
+    game_id: GameId,
+    binding: &RuntimeBinding,
+    cause: String,
+) -> Result<JobOutcome, StoreError> {
+    tracing::warn!(cause, %game_id, attempts = job.attempts, "restart gave up: pausing the game");
+    let reason = format!(
+        "the engine container could not be restarted after {} attempts: {cause}",
+        job.attempts
+    );
+    let paused = shared.pause_for_health(game_id, reason.clone()).await?;
+    let records = &shared.ports.records;
+    records.set_healthy(game_id, false, shared.now()).await?;
+    let detail = json!({
+        "reason": "restart_failed",
+        "container_id": binding.container_id,
+        "attempts": job.attempts,
+        "error": cause,
+        "paused": paused,
+    });
+    let event = shared
+        .store_health_event(game_id, HealthEventKind::InspectUnhealthy, detail)
+        .await?;
+    shared.alert(&event).await;
+    Ok(JobOutcome::Failed(reason))
+}

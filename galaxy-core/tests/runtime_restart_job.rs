@@ -1,0 +1,162 @@
+//! The restart job: a running game's container found `exited` (e.g. `docker kill`, which
+//! Docker's restart policy ignores) is started again by a durable restart job queued by
+//! the inspect pass, once per incident; a restart that keeps failing pauses the game and
+//! alerts the admins.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "runtime_world.rs"]
+mod world;
+
+use chrono::TimeDelta;
+use galaxy_core::domain::GameId;
+use galaxy_core::domain::game::GameStatus;
+use galaxy_core::domain::health::HealthEventKind;
+use galaxy_core::domain::notification::NotificationKind;
+use galaxy_core::domain::runtime::{JobKind, JobStatus, RuntimeJob};
+use galaxy_core::ports::RuntimeRecordStore;
+use galaxy_core::worker::Worker;
+use world::*;
+
+async fn restarts(w: &World, game: GameId) -> Vec<RuntimeJob> {
+    let jobs = w.job_list(game).await;
+    jobs.into_iter()
+        .filter(|j| j.kind == JobKind::Restart)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_exited_container_gets_one_restart_job_that_brings_it_back() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    let container = w.container(game.id).container_id;
+    assert!(w.inspect.pass().await.unwrap().events.is_empty());
+    assert!(
+        restarts(&w, game.id).await.is_empty(),
+        "a running container"
+    );
+
+    w.containers.edit(&container, |c| c.state = "exited".into());
+    w.runtime
+        .set_healthy(game.id, false, w.now())
+        .await
+        .unwrap();
+    let turn = w.record(game.id).await.current_turn;
+    w.inspect.pass().await.unwrap();
+    w.inspect.pass().await.unwrap();
+    let queued = restarts(&w, game.id).await;
+    assert_eq!(queued.len(), 1, "one job per incident: {queued:?}");
+    assert_eq!(queued[0].idempotency_key, format!("restart:{}:0", game.id));
+    assert_eq!(queued[0].status, JobStatus::Queued);
+
+    let inits = w.engine.inits().len();
+    w.jobs.run_until_idle(5).await.unwrap();
+    assert_eq!(w.container(game.id).state, "running");
+    assert_eq!(
+        w.container(game.id).container_id,
+        container,
+        "the same container"
+    );
+    assert_eq!(
+        w.engine.inits().len(),
+        inits,
+        "the engine is not initialised again"
+    );
+    let record = w.record(game.id).await;
+    assert!(record.healthy);
+    assert_eq!(record.current_turn, turn);
+    assert_eq!(w.game(game.id).await.status, GameStatus::Running);
+    assert_eq!(restarts(&w, game.id).await[0].status, JobStatus::Succeeded);
+
+    // Back to running: nothing more is queued; a new incident gets a new job.
+    w.inspect.pass().await.unwrap();
+    assert_eq!(restarts(&w, game.id).await.len(), 1);
+    w.containers.edit(&container, |c| c.state = "dead".into());
+    w.inspect.pass().await.unwrap();
+    let again = restarts(&w, game.id).await;
+    assert_eq!(again.len(), 2);
+    assert_eq!(again[1].idempotency_key, format!("restart:{}:1", game.id));
+    w.jobs.run_until_idle(5).await.unwrap();
+    assert_eq!(w.container(game.id).state, "running");
+
+    // The engine goes on from where it was.
+    let endpoint = w.endpoint(game.id);
+    assert_eq!(w.engine.turn_of(&endpoint), turn);
+}
+
+#[tokio::test]
+async fn a_restart_that_keeps_failing_pauses_the_game_and_alerts_the_admins() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    let container = w.container(game.id).container_id;
+    w.containers.edit(&container, |c| c.state = "exited".into());
+    w.containers.fail("start", "no such volume");
+    w.inspect.pass().await.unwrap();
+
+    let attempts = test_config().restart_attempts;
+    for attempt in 1..attempts {
+        assert_eq!(w.jobs.tick().await.unwrap().handled, 1, "attempt {attempt}");
+        let job = &restarts(&w, game.id).await[0];
+        assert_eq!(job.status, JobStatus::Queued, "put back after a backoff");
+        assert!(job.run_after > w.now());
+        assert_eq!(w.game(game.id).await.status, GameStatus::Running);
+        // The inspect pass sees the same incident: no second job.
+        w.inspect.pass().await.unwrap();
+        assert_eq!(restarts(&w, game.id).await.len(), 1);
+        w.at(w.now() + TimeDelta::minutes(5));
+    }
+    assert_eq!(w.jobs.tick().await.unwrap().handled, 1);
+    let job = &restarts(&w, game.id).await[0];
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.attempts, attempts);
+
+    let paused = w.game(game.id).await;
+    assert_eq!(paused.status, GameStatus::Paused);
+    assert!(w.reason(game.id).await.unwrap().contains("no such volume"));
+    let record = w.record(game.id).await;
+    assert!(!record.healthy);
+    assert_eq!(record.next_turn_at, None, "a paused game is unscheduled");
+    let event = w
+        .health(game.id)
+        .await
+        .into_iter()
+        .find(|e| e.detail["reason"] == "restart_failed")
+        .expect("a restart_failed event");
+    assert_eq!(event.kind, HealthEventKind::InspectUnhealthy);
+    assert_eq!(event.detail["paused"], true);
+    let alerts: Vec<_> = w
+        .notes
+        .of(NotificationKind::RuntimeHealthAlert)
+        .into_iter()
+        .filter(|n| n.payload["detail"]["reason"] == "restart_failed")
+        .collect();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts.last().unwrap().recipients, vec![w.admin.user_id]);
+
+    // A paused game gets no new restart job.
+    w.inspect.pass().await.unwrap();
+    assert_eq!(restarts(&w, game.id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_restart_job_of_a_game_no_longer_running_does_nothing() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    let container = w.container(game.id).container_id;
+    w.containers.edit(&container, |c| c.state = "exited".into());
+    w.inspect.pass().await.unwrap();
+    assert_eq!(restarts(&w, game.id).await.len(), 1);
+    w.service.stop(w.admin, game.id).await.unwrap();
+    w.jobs.run_until_idle(5).await.unwrap();
+    let job = &restarts(&w, game.id).await[0];
+    assert_eq!(job.status, JobStatus::Succeeded);
+    assert!(
+        w.containers.of_game(game.id).is_none(),
+        "the stop removed it"
+    );
+    assert_eq!(
+        w.journal.count(&format!("start {container}")),
+        1,
+        "only the first start"
+    );
+}
