@@ -13,7 +13,7 @@ use sqlx::postgres::PgRow;
 
 use crate::PgStore;
 use crate::error::{corrupt, db};
-use crate::rows::{RowExt, cursor, limit_param, page_limit, page_of, u32_param};
+use crate::rows::{RowExt, cursor, keyset_page_sql, limit_param, page_limit, page_of, u32_param};
 
 const MAIL: &str = "mail";
 const ATTEMPT: &str = "mail attempt";
@@ -167,19 +167,14 @@ impl MailStore for PgStore {
         page: &PageRequest,
     ) -> Result<Page<MailDelivery>, StoreError> {
         let (after_at, after_id) = cursor(page)?;
-        let rows = sqlx::query(
-            "SELECT * FROM mail_deliveries WHERE ($1::text IS NULL OR status = $1) \
-             AND (created_at, id) > (COALESCE($2, '-infinity'::timestamptz), \
-                 COALESCE($3, '00000000-0000-0000-0000-000000000000'::uuid)) \
-             ORDER BY created_at, id LIMIT $4",
-        )
-        .bind(status.map(|s| s.as_str()))
-        .bind(after_at)
-        .bind(after_id)
-        .bind(page_limit(page))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(MAIL))?;
+        let rows = sqlx::query(keyset_page_sql!("mail_deliveries", "id", "status", "text"))
+            .bind(status.map(|s| s.as_str()))
+            .bind(after_at)
+            .bind(after_id)
+            .bind(page_limit(page))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db(MAIL))?;
         let mails = mails_from_rows(&rows)?;
         Ok(page_of(mails, page, |m| (m.created_at, m.id.as_uuid())))
     }

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::PgStore;
 use crate::error::db;
-use crate::rows::{RowExt, cursor, limit_param, page_limit, page_of, u32_param};
+use crate::rows::{RowExt, cursor, keyset_page_sql, limit_param, page_limit, page_of, u32_param};
 
 const INTENT: &str = "notification intent";
 const ROUTE: &str = "notification route";
@@ -196,12 +196,12 @@ impl NotificationStore for PgStore {
         page: &PageRequest,
     ) -> Result<Page<NotificationRoute>, StoreError> {
         let (after_at, after_id) = cursor(page)?;
-        let rows = sqlx::query(
-            "SELECT * FROM notification_routes WHERE ($1::text IS NULL OR status = $1) \
-             AND (created_at, id) > (COALESCE($2, '-infinity'::timestamptz), \
-                 COALESCE($3, '00000000-0000-0000-0000-000000000000'::uuid)) \
-             ORDER BY created_at, id LIMIT $4",
-        )
+        let rows = sqlx::query(keyset_page_sql!(
+            "notification_routes",
+            "id",
+            "status",
+            "text"
+        ))
         .bind(status.map(|s| s.as_str()))
         .bind(after_at)
         .bind(after_id)

@@ -134,6 +134,32 @@ pub(crate) fn page_of<T>(
     Page { items, next_after }
 }
 
+/// The text of a keyset page query: `SELECT *` from `$table`, optionally filtered by
+/// `$column = $1` (`$1` of SQL type `$ty`; NULL means no filter), after the cursor
+/// `($2, $3)` from [`cursor`], ordered by `(created_at, $key)`, `LIMIT $4` from
+/// [`page_limit`]. A macro so the text stays a `&'static str` built at compile time.
+macro_rules! keyset_page_sql {
+    ($table:literal, $key:literal, $column:literal, $ty:literal) => {
+        concat!(
+            "SELECT * FROM ",
+            $table,
+            " WHERE ($1::",
+            $ty,
+            " IS NULL OR ",
+            $column,
+            " = $1)",
+            " AND (created_at, ",
+            $key,
+            ") > (COALESCE($2, '-infinity'::timestamptz),",
+            " COALESCE($3, '00000000-0000-0000-0000-000000000000'::uuid))",
+            " ORDER BY created_at, ",
+            $key,
+            " LIMIT $4"
+        )
+    };
+}
+pub(crate) use keyset_page_sql;
+
 /// `LIMIT` for a page query: one row more than the page, to know whether one follows.
 pub(crate) fn page_limit(page: &PageRequest) -> i64 {
     i64::from(page.limit()) + 1

@@ -11,7 +11,7 @@ use sqlx::postgres::PgRow;
 
 use crate::PgStore;
 use crate::error::db;
-use crate::rows::{RowExt, cursor, limit_param, page_limit, page_of, u32_param};
+use crate::rows::{RowExt, cursor, keyset_page_sql, limit_param, page_limit, page_of, u32_param};
 
 const JOB: &str = "runtime job";
 
@@ -95,19 +95,14 @@ impl RuntimeJobStore for PgStore {
         page: &PageRequest,
     ) -> Result<Page<RuntimeJob>, StoreError> {
         let (after_at, after_id) = cursor(page)?;
-        let rows = sqlx::query(
-            "SELECT * FROM runtime_jobs WHERE ($1::uuid IS NULL OR game_id = $1) \
-             AND (created_at, id) > (COALESCE($2, '-infinity'::timestamptz), \
-                 COALESCE($3, '00000000-0000-0000-0000-000000000000'::uuid)) \
-             ORDER BY created_at, id LIMIT $4",
-        )
-        .bind(game_id.map(|g| g.as_uuid()))
-        .bind(after_at)
-        .bind(after_id)
-        .bind(page_limit(page))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(JOB))?;
+        let rows = sqlx::query(keyset_page_sql!("runtime_jobs", "id", "game_id", "uuid"))
+            .bind(game_id.map(|g| g.as_uuid()))
+            .bind(after_at)
+            .bind(after_id)
+            .bind(page_limit(page))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db(JOB))?;
         let jobs = jobs_from_rows(&rows)?;
         Ok(page_of(jobs, page, |j| (j.created_at, j.id.as_uuid())))
     }

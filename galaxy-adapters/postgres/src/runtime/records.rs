@@ -12,7 +12,7 @@ use sqlx::postgres::PgRow;
 
 use crate::PgStore;
 use crate::error::{corrupt, db};
-use crate::rows::{RowExt, cursor, limit_param, page_limit, page_of, u32_param};
+use crate::rows::{RowExt, cursor, keyset_page_sql, limit_param, page_limit, page_of, u32_param};
 
 const RECORD: &str = "runtime record";
 
@@ -104,12 +104,12 @@ impl RuntimeRecordStore for PgStore {
         page: &PageRequest,
     ) -> Result<Page<RuntimeRecord>, StoreError> {
         let (after_at, after_id) = cursor(page)?;
-        let rows = sqlx::query(
-            "SELECT * FROM runtime_records WHERE ($1::text IS NULL OR status = $1) \
-             AND (created_at, game_id) > (COALESCE($2, '-infinity'::timestamptz), \
-                 COALESCE($3, '00000000-0000-0000-0000-000000000000'::uuid)) \
-             ORDER BY created_at, game_id LIMIT $4",
-        )
+        let rows = sqlx::query(keyset_page_sql!(
+            "runtime_records",
+            "game_id",
+            "status",
+            "text"
+        ))
         .bind(status.map(|s| s.as_str()))
         .bind(after_at)
         .bind(after_id)
