@@ -130,28 +130,13 @@ pub async fn force(admin: &Caller, game: &str) -> u64 {
 pub async fn play_a_game(runtime_vars: &[(&str, String)]) -> String {
     let _docker = docker_lock(runtime_vars).await;
     let data = tempfile::tempdir().unwrap();
-    let vars: HashMap<String, String> = [
-        ("GALAXY_DATA_DIR", data.path().display().to_string()),
-        ("GALAXY_MAIL_INTERVAL", "100ms".to_owned()),
-        ("GALAXY_RUNTIME_INTERVAL", "100ms".to_owned()),
-        // Tests share one Docker daemon: each reconciler must see only its own containers.
-        ("GALAXY_INSTANCE", unique_instance()),
-        ("GALAXY_HEALTH_INTERVAL", "1s".to_owned()),
-    ]
-    .into_iter()
-    .chain(runtime_vars.iter().cloned())
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let app = dev::build(Config::from_vars(&vars).unwrap()).await.unwrap();
-    let listeners = Listeners::new(TcpListener::bind("127.0.0.1:0").await.unwrap());
-    let addr = listeners.http_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(app.serve(listeners, async {
-        let _ = stopped.await;
-    }));
-    lifecycle_support::wait_ready(addr, Duration::from_secs(10)).await;
+    let DevServer {
+        addr,
+        stop,
+        served,
+        mail,
+    } = start_dev(&data, "1s", runtime_vars).await;
 
-    let mail = dev::mail_dir(&Config::from_vars(&vars).unwrap());
     let login = |email: &'static str| {
         let mail = mail.clone();
         async move {
@@ -331,27 +316,12 @@ pub struct RunningGame {
 pub async fn run_a_game(runtime_vars: &[(&str, String)]) -> RunningGame {
     let docker = docker_lock(runtime_vars).await;
     let data = tempfile::tempdir().unwrap();
-    let vars: HashMap<String, String> = [
-        ("GALAXY_DATA_DIR", data.path().display().to_string()),
-        ("GALAXY_MAIL_INTERVAL", "100ms".to_owned()),
-        ("GALAXY_RUNTIME_INTERVAL", "100ms".to_owned()),
-        // Tests share one Docker daemon: each reconciler must see only its own containers.
-        ("GALAXY_INSTANCE", unique_instance()),
-        ("GALAXY_HEALTH_INTERVAL", "500ms".to_owned()),
-    ]
-    .into_iter()
-    .chain(runtime_vars.iter().cloned())
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let app = dev::build(Config::from_vars(&vars).unwrap()).await.unwrap();
-    let listeners = Listeners::new(TcpListener::bind("127.0.0.1:0").await.unwrap());
-    let addr = listeners.http_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(app.serve(listeners, async {
-        let _ = stopped.await;
-    }));
-    lifecycle_support::wait_ready(addr, Duration::from_secs(10)).await;
-    let mail = dev::mail_dir(&Config::from_vars(&vars).unwrap());
+    let DevServer {
+        addr,
+        stop,
+        served,
+        mail,
+    } = start_dev(&data, "500ms", runtime_vars).await;
     let login = |email: &'static str| {
         let mail = mail.clone();
         async move {
@@ -537,4 +507,49 @@ pub fn unique_instance() -> String {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     format!("test-{}-{n}", std::process::id())
+}
+
+/// A dev-mode app served on a loopback port for one test.
+struct DevServer {
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<Result<galaxy_server::ShutdownReport, galaxy_server::AppError>>,
+    mail: std::path::PathBuf,
+}
+
+/// Starts a dev-mode app with its data in `data`, fast workers, its own instance name,
+/// the given health interval and `runtime_vars` on top.
+async fn start_dev(
+    data: &tempfile::TempDir,
+    health_interval: &str,
+    runtime_vars: &[(&str, String)],
+) -> DevServer {
+    let vars: HashMap<String, String> = [
+        ("GALAXY_DATA_DIR", data.path().display().to_string()),
+        ("GALAXY_MAIL_INTERVAL", "100ms".to_owned()),
+        ("GALAXY_RUNTIME_INTERVAL", "100ms".to_owned()),
+        // Tests share one Docker daemon: each reconciler must see only its own containers.
+        ("GALAXY_INSTANCE", unique_instance()),
+        ("GALAXY_HEALTH_INTERVAL", health_interval.to_owned()),
+    ]
+    .into_iter()
+    .chain(runtime_vars.iter().cloned())
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let config = Config::from_vars(&vars).unwrap();
+    let mail = dev::mail_dir(&config);
+    let app = dev::build(config).await.unwrap();
+    let listeners = Listeners::new(TcpListener::bind("127.0.0.1:0").await.unwrap());
+    let addr = listeners.http_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(app.serve(listeners, async {
+        let _ = stopped.await;
+    }));
+    lifecycle_support::wait_ready(addr, Duration::from_secs(10)).await;
+    DevServer {
+        addr,
+        stop,
+        served,
+        mail,
+    }
 }
