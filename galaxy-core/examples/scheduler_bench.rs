@@ -199,6 +199,8 @@ async fn store_games(
         engine: engine.clone(),
         auto_approve: false,
         visibility: Visibility::Public,
+        engine_settings: galaxy_core::domain::game::EngineSettings::default(),
+        reveal_reports_after_finish: true,
     };
     for i in 0..count {
         let id = GameId::from_uuid(ids.uuid());

@@ -366,6 +366,8 @@ impl World {
             engine: engine.map(str::to_owned),
             auto_approve: false,
             visibility: Visibility::Public,
+            engine_settings: serde_json::Value::Null,
+            reveal_reports_after_finish: true,
         };
         let game = self.lobby.create_game(host, new).await.unwrap();
         self.lobby.open(host, game.id).await.unwrap();

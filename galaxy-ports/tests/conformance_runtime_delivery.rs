@@ -3,7 +3,7 @@
 
 use galaxy_ports::conformance;
 use galaxy_ports::memory::{
-    MemoryGeoStore, MemoryMailStore, MemoryNotificationStore, MemoryRuntimeStore,
+    MemoryGeoStore, MemoryMailStore, MemoryNotificationStore, MemoryPlayStore, MemoryRuntimeStore,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -24,4 +24,9 @@ async fn memory_notification_store_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_geo_store_conforms() {
     conformance::geo::run_all(|| async { MemoryGeoStore::default() }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_play_store_conforms() {
+    conformance::play::run_all(|| async { MemoryPlayStore::default() }).await;
 }

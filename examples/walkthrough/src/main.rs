@@ -158,6 +158,8 @@ async fn main() -> Result<(), AnyError> {
                 engine: None,
                 auto_approve: false,
                 visibility: Visibility::Public,
+                engine_settings: serde_json::Value::Null,
+                reveal_reports_after_finish: true,
             },
         )
         .await?;

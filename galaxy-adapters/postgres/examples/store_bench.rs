@@ -312,6 +312,8 @@ async fn insert_games(
             engine: EngineName::reference(),
             auto_approve: false,
             visibility: Visibility::Public,
+            engine_settings: galaxy_core::domain::game::EngineSettings::default(),
+            reveal_reports_after_finish: true,
         };
         let id = GameId::from_uuid(Uuid::now_v7());
         let mut game = Game::new(id, UserId::from_uuid(Uuid::now_v7()), settings, now);

@@ -80,6 +80,20 @@ impl ApplicationStore for PgStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn list_user_applications(
+        &self,
+        user_id: UserId,
+    ) -> Result<Vec<Application>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM applications WHERE user_id = $1 ORDER BY created_at, id")
+                .bind(user_id.as_uuid())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db(APPLICATION))?;
+        rows.iter().map(application_from_row).collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn find_live_application(
         &self,
         game_id: GameId,

@@ -2,17 +2,19 @@
 
 use async_trait::async_trait;
 use galaxy_core::domain::game::{
-    EngineName, Game, GameName, GameSettings, GameStatus, GameTransition, GameTrigger, Visibility,
+    EngineName, EngineSettings, Game, GameName, GameSettings, GameStatus, GameTransition,
+    GameTrigger, Visibility,
 };
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::schedule::TurnSchedule;
 use galaxy_core::domain::{GameId, Timestamp, UserId};
 use galaxy_core::ports::{GameFilter, GameStatusChange, GameStore, StoreError};
 use sqlx::postgres::PgRow;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::PgStore;
-use crate::error::db;
+use crate::error::{corrupt, db};
 use crate::rows::{RowExt, cursor, limit_param, page_limit, page_of, u32_param};
 
 pub(crate) const GAME: &str = "game";
@@ -29,6 +31,11 @@ pub(crate) fn game_from_row(row: &PgRow) -> Result<Game, StoreError> {
         engine: row.col_parse(GAME, "engine", EngineName::parse)?,
         auto_approve: row.col(GAME, "auto_approve")?,
         visibility: row.col_name(GAME, "visibility", Visibility::parse)?,
+        engine_settings: {
+            let Json(value): Json<serde_json::Value> = row.col(GAME, "engine_settings")?;
+            EngineSettings::parse(value).map_err(|e| corrupt(GAME, "engine_settings", e))?
+        },
+        reveal_reports_after_finish: row.col(GAME, "reveal_reports_after_finish")?,
     };
     Ok(Game {
         id: GameId::from_uuid(row.col(GAME, "id")?),
@@ -80,7 +87,8 @@ impl GameStore for PgStore {
         sqlx::query(
             "INSERT INTO games (id, host, name, min_players, max_players, enrollment_deadline, \
              schedule, engine, auto_approve, visibility, status, approved_count, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             updated_at, engine_settings, reveal_reports_after_finish) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(game.id.as_uuid())
         .bind(game.host.as_uuid())
@@ -96,6 +104,8 @@ impl GameStore for PgStore {
         .bind(u32_param(game.approved_count))
         .bind(game.created_at)
         .bind(game.updated_at)
+        .bind(Json(s.engine_settings.as_map()))
+        .bind(s.reveal_reports_after_finish)
         .execute(&self.pool)
         .await
         .map_err(db(GAME))?;

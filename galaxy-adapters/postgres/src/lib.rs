@@ -9,6 +9,7 @@ mod geo;
 mod mail;
 mod migrate;
 mod notification;
+mod play;
 mod race_names;
 mod rows;
 mod runtime;

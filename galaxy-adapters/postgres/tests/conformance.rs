@@ -67,3 +67,10 @@ async fn geo_counters() {
     conformance::geo::run_all(|| fresh(&dbs)).await;
     dbs.cleanup().await.expect("drop test databases");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turn_archive_and_orders() {
+    let dbs = databases().await;
+    conformance::play::run_all(|| fresh(&dbs)).await;
+    dbs.cleanup().await.expect("drop test databases");
+}

@@ -202,6 +202,56 @@ pub enum GameSettingsError {
     /// Engine names are 1..=32 of `[a-z0-9_-]`.
     #[error("engine name {0:?} must be 1 to 32 of a-z, 0-9, '_' or '-'")]
     EngineName(String),
+    /// Engine settings are a JSON object of at most [`MAX_ENGINE_SETTINGS_BYTES`].
+    #[error("engine settings {0}")]
+    EngineSettings(String),
+}
+
+/// The largest engine settings object a game may carry, serialised.
+pub const MAX_ENGINE_SETTINGS_BYTES: usize = 16 * 1024;
+
+/// What a game tells its engine at `/admin/init` as `settings` (galaxy size, options):
+/// a JSON object of at most [`MAX_ENGINE_SETTINGS_BYTES`], opaque to the platform; the
+/// engine validates it and refuses bad values at init.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EngineSettings(serde_json::Map<String, serde_json::Value>);
+
+impl EngineSettings {
+    /// Accepts a JSON object (`null` means none) of at most the size bound.
+    pub fn parse(value: serde_json::Value) -> Result<Self, GameSettingsError> {
+        let object = match value {
+            serde_json::Value::Null => serde_json::Map::new(),
+            serde_json::Value::Object(object) => object,
+            other => {
+                let kind = match other {
+                    serde_json::Value::Bool(_) => "a boolean",
+                    serde_json::Value::Number(_) => "a number",
+                    serde_json::Value::String(_) => "a string",
+                    _ => "an array",
+                };
+                return Err(GameSettingsError::EngineSettings(format!(
+                    "must be a JSON object, got {kind}"
+                )));
+            }
+        };
+        let size = serde_json::to_vec(&object).map_or(usize::MAX, |bytes| bytes.len());
+        if size > MAX_ENGINE_SETTINGS_BYTES {
+            return Err(GameSettingsError::EngineSettings(format!(
+                "are {size} bytes, at most {MAX_ENGINE_SETTINGS_BYTES} are accepted"
+            )));
+        }
+        Ok(Self(object))
+    }
+
+    /// The settings as a JSON object.
+    pub fn as_map(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.0
+    }
+
+    /// The settings as a JSON value (always an object).
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::Value::Object(self.0.clone())
+    }
 }
 
 /// Most players a game may have.
@@ -337,6 +387,11 @@ pub struct GameSettings {
     pub auto_approve: bool,
     /// Listing visibility.
     pub visibility: Visibility,
+    /// Passed to the engine as `settings` at `/admin/init`.
+    pub engine_settings: EngineSettings,
+    /// Whether, once the game is finished, every player may read every race's reports
+    /// (the classic end-of-game reveal); before the finish each reads only their own.
+    pub reveal_reports_after_finish: bool,
 }
 
 impl GameSettings {

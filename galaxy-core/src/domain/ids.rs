@@ -103,6 +103,11 @@ id_type!(
     RouteId, "notification route id"
 );
 id_type!(
+    /// Identifies one orders submission of a race (every submission the engine answered
+    /// is kept, so a player can read back what they sent).
+    SubmissionId, "orders submission id"
+);
+id_type!(
     /// Identifies one holder of a work-queue lease; a store only accepts completion of a
     /// claimed item from the claim that holds it.
     LeaseToken, "lease token"

@@ -14,6 +14,7 @@ pub mod lease;
 pub mod mail;
 pub mod notification;
 pub mod page;
+pub mod play;
 pub mod push;
 pub mod race_name;
 pub mod retry;

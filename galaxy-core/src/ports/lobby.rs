@@ -108,6 +108,10 @@ pub trait ApplicationStore: Send + Sync {
         game_id: GameId,
         user_id: UserId,
     ) -> Result<Option<Application>, StoreError>;
+    /// Every application the user ever made, in any status, oldest first: the games a
+    /// player plays in ("my games") are those with an approved one.
+    async fn list_user_applications(&self, user_id: UserId)
+    -> Result<Vec<Application>, StoreError>;
     /// How many live applications the user has in games not yet finished or cancelled
     /// (the active-games entitlement).
     async fn count_live_applications(&self, user_id: UserId) -> Result<u32, StoreError>;

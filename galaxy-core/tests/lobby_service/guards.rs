@@ -194,6 +194,20 @@ async fn bad_input_on_every_method_gives_the_documented_error_and_changes_nothin
         ),
         (
             NewGame {
+                engine_settings: serde_json::json!([1, 2]),
+                ..w.new_game(2, 4)
+            },
+            "engine_settings",
+        ),
+        (
+            NewGame {
+                engine_settings: serde_json::json!({ "blob": "x".repeat(17 * 1024) }),
+                ..w.new_game(2, 4)
+            },
+            "engine_settings",
+        ),
+        (
+            NewGame {
                 engine: Some("Warp!".into()),
                 ..w.new_game(2, 4)
             },

@@ -164,6 +164,8 @@ impl World {
             engine: None,
             auto_approve: false,
             visibility: Visibility::Public,
+            engine_settings: serde_json::Value::Null,
+            reveal_reports_after_finish: true,
         }
     }
 

@@ -49,6 +49,11 @@ fn game(host: UserId, created: i64, max_players: u32, visibility: Visibility) ->
         engine: EngineName::reference(),
         auto_approve: false,
         visibility,
+        engine_settings: galaxy_core::domain::game::EngineSettings::parse(
+            serde_json::json!({"galaxy_size": 3, "options": ["fast"]}),
+        )
+        .unwrap_or_default(),
+        reveal_reports_after_finish: false,
     };
     Game::new(GameId::from_uuid(new_uuid()), host, settings, at(created))
 }

@@ -9,6 +9,7 @@ pub mod geo;
 pub mod lobby;
 pub mod mail;
 pub mod notification;
+pub mod play;
 pub mod race_names;
 pub mod runtime;
 pub mod users;

@@ -10,6 +10,7 @@ mod lobby;
 mod mail;
 mod notification;
 mod paging;
+mod play;
 mod runtime;
 mod users;
 
@@ -19,6 +20,7 @@ pub use geo::MemoryGeoStore;
 pub use lobby::MemoryLobbyStore;
 pub use mail::MemoryMailStore;
 pub use notification::MemoryNotificationStore;
+pub use play::MemoryPlayStore;
 pub use runtime::MemoryRuntimeStore;
 pub use users::MemoryUserStore;
 
@@ -37,6 +39,8 @@ pub struct InMemoryStores {
     pub notifications: Arc<MemoryNotificationStore>,
     /// Geo counters.
     pub geo: Arc<MemoryGeoStore>,
+    /// The turn archive and orders submissions.
+    pub play: Arc<MemoryPlayStore>,
 }
 
 impl InMemoryStores {

@@ -175,6 +175,13 @@ impl ApplicationStore for GameCache {
             .await
     }
 
+    async fn list_user_applications(
+        &self,
+        user_id: UserId,
+    ) -> Result<Vec<Application>, StoreError> {
+        self.applications.list_user_applications(user_id).await
+    }
+
     async fn count_live_applications(&self, user_id: UserId) -> Result<u32, StoreError> {
         self.applications.count_live_applications(user_id).await
     }

@@ -57,6 +57,8 @@ fn game() -> Game {
         engine: EngineName::reference(),
         auto_approve: false,
         visibility: Visibility::Public,
+        engine_settings: galaxy_core::domain::game::EngineSettings::default(),
+        reveal_reports_after_finish: true,
     };
     let host = UserId::from_uuid(uuid::Uuid::now_v7());
     Game::new(

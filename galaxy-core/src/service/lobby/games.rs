@@ -4,8 +4,8 @@ use serde_json::json;
 
 use super::{LobbyError, LobbyService, manager_trigger};
 use crate::domain::game::{
-    EngineName, Game, GameName, GameSettings, GameSettingsError, GameStatus, GameTrigger,
-    Visibility,
+    EngineName, EngineSettings, Game, GameName, GameSettings, GameSettingsError, GameStatus,
+    GameTrigger, Visibility,
 };
 use crate::domain::notification::NotificationKind;
 use crate::domain::page::{Page, PageRequest};
@@ -38,6 +38,10 @@ pub struct NewGame {
     pub auto_approve: bool,
     /// Whether the game is listed publicly.
     pub visibility: Visibility,
+    /// Passed to the engine at init: a JSON object of at most 16 KiB (`Null`: none).
+    pub engine_settings: serde_json::Value,
+    /// Whether every race's reports are revealed to all players after the finish.
+    pub reveal_reports_after_finish: bool,
 }
 
 impl LobbyService {
@@ -85,6 +89,9 @@ impl LobbyService {
             engine,
             auto_approve: new.auto_approve,
             visibility: new.visibility,
+            engine_settings: EngineSettings::parse(new.engine_settings)
+                .map_err(|error| LobbyError::validation("engine_settings", error))?,
+            reveal_reports_after_finish: new.reveal_reports_after_finish,
         };
         settings.validate(now).map_err(|error| {
             let field = match &error {
@@ -93,6 +100,7 @@ impl LobbyService {
                 GameSettingsError::DeadlinePassed => "enrollment_deadline",
                 GameSettingsError::Name(_) => "name",
                 GameSettingsError::EngineName(_) => "engine",
+                GameSettingsError::EngineSettings(_) => "engine_settings",
             };
             LobbyError::validation(field, error)
         })?;

@@ -81,7 +81,7 @@ async fn insert_get_list<S: GameStore + ApplicationStore>(store: &S) {
     assert_eq!(listed, vec![a2.clone(), a3, a1.clone()], "oldest first");
     assert_eq!(
         store.find_live_application(g, u1).await.must("find"),
-        Some(a1)
+        Some(a1.clone())
     );
     assert_eq!(
         store
@@ -96,6 +96,23 @@ async fn insert_get_list<S: GameStore + ApplicationStore>(store: &S) {
         None
     );
     assert_eq!(store.list_applications(other).await.must("list"), vec![]);
+    let a4 = application(other, u1, 5);
+    store
+        .insert_application(&a4)
+        .await
+        .must("insert_application");
+    assert_eq!(
+        store.list_user_applications(u1).await.must("list_user"),
+        vec![a4, a1.clone()],
+        "every game of the user, oldest first"
+    );
+    assert_eq!(
+        store
+            .list_user_applications(new_user())
+            .await
+            .must("list_user"),
+        vec![]
+    );
     assert_err!(
         store
             .get_application(ApplicationId::from_uuid(new_uuid()))

@@ -80,6 +80,21 @@ impl ApplicationStore for MemoryLobbyStore {
         Ok(self.state().live_application(game_id, user_id).cloned())
     }
 
+    async fn list_user_applications(
+        &self,
+        user_id: UserId,
+    ) -> Result<Vec<Application>, StoreError> {
+        let state = self.state();
+        let mut mine: Vec<Application> = state
+            .applications
+            .values()
+            .filter(|a| a.user_id == user_id)
+            .cloned()
+            .collect();
+        mine.sort_by_key(|a| (a.created_at, a.id));
+        Ok(mine)
+    }
+
     async fn count_live_applications(&self, user_id: UserId) -> Result<u32, StoreError> {
         let state = self.state();
         let count = state

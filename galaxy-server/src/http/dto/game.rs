@@ -65,6 +65,20 @@ pub struct CreateGameRequest {
     /// Default `public`.
     #[serde(default)]
     pub visibility: VisibilityDto,
+    /// Passed to the engine as `settings` at init (galaxy size, options; see the engine's
+    /// documentation): a JSON object of at most 16 KiB. The engine validates it when the
+    /// game starts; a refusal makes the start fail with the engine's reason.
+    #[schema(value_type = Option<Object>, example = json!({"planets_per_race": 4}))]
+    #[serde(default)]
+    pub engine_settings: Option<serde_json::Value>,
+    /// Whether every player may read every race's reports once the game is finished
+    /// (default true).
+    #[serde(default = "default_true")]
+    pub reveal_reports_after_finish: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl From<CreateGameRequest> for NewGame {
@@ -78,6 +92,8 @@ impl From<CreateGameRequest> for NewGame {
             engine: request.engine,
             auto_approve: request.auto_approve,
             visibility: request.visibility.into(),
+            engine_settings: request.engine_settings.unwrap_or(serde_json::Value::Null),
+            reveal_reports_after_finish: request.reveal_reports_after_finish,
         }
     }
 }
@@ -99,6 +115,11 @@ pub struct GameSettingsView {
     pub auto_approve: bool,
     /// `public` or `private`.
     pub visibility: VisibilityDto,
+    /// What the engine gets as `settings` at init.
+    #[schema(value_type = Object)]
+    pub engine_settings: serde_json::Value,
+    /// Whether every race's reports are revealed to all players after the finish.
+    pub reveal_reports_after_finish: bool,
 }
 
 /// A game.
@@ -141,6 +162,8 @@ impl From<Game> for GameView {
                 engine: settings.engine.as_str().to_owned(),
                 auto_approve: settings.auto_approve,
                 visibility: settings.visibility.into(),
+                engine_settings: settings.engine_settings.to_value(),
+                reveal_reports_after_finish: settings.reveal_reports_after_finish,
             },
             created_at: game.created_at,
             updated_at: game.updated_at,

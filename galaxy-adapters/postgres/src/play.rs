@@ -1,0 +1,237 @@
+//! [`TurnArchiveStore`] on `played_turns` and `turn_reports`, [`OrdersStore`] on
+//! `orders_submissions`.
+//!
+//! Reports and orders live in `json` columns and travel as text (`$n::json` in,
+//! `::text` out): `jsonb` would refuse a `\u0000` in a string, and an engine's report or a
+//! player's plain-text orders may hold anything JSON can.
+
+use async_trait::async_trait;
+use galaxy_core::domain::play::{OrdersSubmission, PlayedTurn, Standing, TurnReport};
+use galaxy_core::domain::{GameId, SubmissionId, UserId};
+use galaxy_core::ports::{OrdersStore, StoreError, TurnArchiveStore};
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+
+use crate::PgStore;
+use crate::error::{corrupt, db};
+use crate::rows::RowExt;
+
+const TURN: &str = "played turn";
+const REPORT: &str = "turn report";
+const SUBMISSION: &str = "orders submission";
+
+fn json_text(entity: &'static str, value: &serde_json::Value) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| corrupt(entity, "json", e.to_string()))
+}
+
+fn json_col(
+    row: &PgRow,
+    entity: &'static str,
+    column: &'static str,
+) -> Result<serde_json::Value, StoreError> {
+    let text: String = row.col(entity, column)?;
+    serde_json::from_str(&text).map_err(|e| corrupt(entity, column, e.to_string()))
+}
+
+fn turn_from_row(row: &PgRow) -> Result<PlayedTurn, StoreError> {
+    let Json(standings): Json<Vec<Standing>> = row.col(TURN, "standings")?;
+    Ok(PlayedTurn {
+        game_id: GameId::from_uuid(row.col(TURN, "game_id")?),
+        turn: row.col_u32(TURN, "turn")?,
+        played_at: row.col(TURN, "played_at")?,
+        finished: row.col(TURN, "finished")?,
+        winner: row.col(TURN, "winner")?,
+        standings,
+    })
+}
+
+fn submission_from_row(row: &PgRow) -> Result<OrdersSubmission, StoreError> {
+    let Json(errors): Json<Vec<String>> = row.col(SUBMISSION, "errors")?;
+    Ok(OrdersSubmission {
+        id: SubmissionId::from_uuid(row.col(SUBMISSION, "id")?),
+        game_id: GameId::from_uuid(row.col(SUBMISSION, "game_id")?),
+        race: row.col(SUBMISSION, "race")?,
+        user_id: UserId::from_uuid(row.col(SUBMISSION, "user_id")?),
+        turn: row.col_u32(SUBMISSION, "turn")?,
+        submitted_at: row.col(SUBMISSION, "submitted_at")?,
+        size: row.col_u64(SUBMISSION, "size")?,
+        accepted: row.col(SUBMISSION, "accepted")?,
+        errors,
+        orders: json_col(row, SUBMISSION, "orders_text")?,
+    })
+}
+
+#[async_trait]
+impl TurnArchiveStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn archive_turn(
+        &self,
+        turn: &PlayedTurn,
+        reports: &[TurnReport],
+    ) -> Result<bool, StoreError> {
+        if let Some(stray) = reports
+            .iter()
+            .find(|r| r.game_id != turn.game_id || r.turn != turn.turn)
+        {
+            return Err(StoreError::internal(format!(
+                "report of game {} turn {} archived with turn {} of game {}",
+                stray.game_id, stray.turn, turn.turn, turn.game_id
+            )));
+        }
+        let mut tx = self.pool.begin().await.map_err(db(TURN))?;
+        // The first archive of a turn wins; a replay (or a concurrent second archive,
+        // which waits on the primary key) stores nothing.
+        let inserted = sqlx::query(
+            "INSERT INTO played_turns (game_id, turn, played_at, finished, winner, standings) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (game_id, turn) DO NOTHING",
+        )
+        .bind(turn.game_id.as_uuid())
+        .bind(i64::from(turn.turn))
+        .bind(turn.played_at)
+        .bind(turn.finished)
+        .bind(turn.winner.as_deref())
+        .bind(Json(&turn.standings))
+        .execute(&mut *tx)
+        .await
+        .map_err(db(TURN))?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            tx.rollback().await.map_err(db(TURN))?;
+            return Ok(false);
+        }
+        for report in reports {
+            sqlx::query(
+                "INSERT INTO turn_reports (game_id, turn, race, report) \
+                 VALUES ($1, $2, $3, $4::json)",
+            )
+            .bind(report.game_id.as_uuid())
+            .bind(i64::from(report.turn))
+            .bind(&report.race)
+            .bind(json_text(REPORT, &report.report)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(REPORT))?;
+        }
+        tx.commit().await.map_err(db(TURN))?;
+        Ok(true)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn list_turns(&self, game_id: GameId) -> Result<Vec<PlayedTurn>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM played_turns WHERE game_id = $1 ORDER BY turn")
+            .bind(game_id.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db(TURN))?;
+        rows.iter().map(turn_from_row).collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn latest_turn(&self, game_id: GameId) -> Result<Option<PlayedTurn>, StoreError> {
+        let row =
+            sqlx::query("SELECT * FROM played_turns WHERE game_id = $1 ORDER BY turn DESC LIMIT 1")
+                .bind(game_id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db(TURN))?;
+        row.as_ref().map(turn_from_row).transpose()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn get_report(
+        &self,
+        game_id: GameId,
+        turn: u32,
+        race: &str,
+    ) -> Result<TurnReport, StoreError> {
+        let row = sqlx::query(
+            "SELECT report::text AS report_text FROM turn_reports \
+             WHERE game_id = $1 AND turn = $2 AND race = $3",
+        )
+        .bind(game_id.as_uuid())
+        .bind(i64::from(turn))
+        .bind(race)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db(REPORT))?
+        .ok_or_else(|| StoreError::not_found(REPORT, format!("{race}/{turn}")))?;
+        Ok(TurnReport {
+            game_id,
+            turn,
+            race: race.to_owned(),
+            report: json_col(&row, REPORT, "report_text")?,
+        })
+    }
+}
+
+#[async_trait]
+impl OrdersStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn record_orders(&self, submission: &OrdersSubmission) -> Result<(), StoreError> {
+        let size = i64::try_from(submission.size)
+            .map_err(|_| corrupt(SUBMISSION, "size", "larger than a bigint"))?;
+        sqlx::query(
+            "INSERT INTO orders_submissions \
+             (id, game_id, race, user_id, turn, submitted_at, size, accepted, errors, orders) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::json)",
+        )
+        .bind(submission.id.as_uuid())
+        .bind(submission.game_id.as_uuid())
+        .bind(&submission.race)
+        .bind(submission.user_id.as_uuid())
+        .bind(i64::from(submission.turn))
+        .bind(submission.submitted_at)
+        .bind(size)
+        .bind(submission.accepted)
+        .bind(Json(&submission.errors))
+        .bind(json_text(SUBMISSION, &submission.orders)?)
+        .execute(&self.pool)
+        .await
+        .map_err(db(SUBMISSION))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn list_orders(
+        &self,
+        game_id: GameId,
+        race: &str,
+        turn: u32,
+    ) -> Result<Vec<OrdersSubmission>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, game_id, race, user_id, turn, submitted_at, size, accepted, errors, \
+             orders::text AS orders_text FROM orders_submissions \
+             WHERE game_id = $1 AND turn = $2 AND race = $3 \
+             ORDER BY submitted_at DESC, seq DESC",
+        )
+        .bind(game_id.as_uuid())
+        .bind(i64::from(turn))
+        .bind(race)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(SUBMISSION))?;
+        rows.iter().map(submission_from_row).collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn races_with_orders_in(
+        &self,
+        game_id: GameId,
+        turn: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let races: Vec<String> = sqlx::query_scalar(
+            "SELECT race FROM ( \
+                 SELECT DISTINCT ON (race) race, accepted FROM orders_submissions \
+                 WHERE game_id = $1 AND turn = $2 \
+                 ORDER BY race, submitted_at DESC, seq DESC \
+             ) latest WHERE accepted ORDER BY race COLLATE \"C\"",
+        )
+        .bind(game_id.as_uuid())
+        .bind(i64::from(turn))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(SUBMISSION))?;
+        Ok(races)
+    }
+}

@@ -1,0 +1,58 @@
+//! Ports for the record of play: the turn archive (every played turn's standings and every
+//! race's report) and the orders submissions.
+
+use async_trait::async_trait;
+
+use super::StoreError;
+use crate::domain::GameId;
+use crate::domain::play::{OrdersSubmission, PlayedTurn, TurnReport};
+
+/// The turn archive: what the platform keeps of every turn, so reports outlive the engine.
+///
+/// A turn is archived whole (the turn and all its reports in one atomic write) and only
+/// once: archiving a turn that is already there changes nothing, so a turn step replayed
+/// after a crash can archive again without a duplicate or a half-written turn.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait TurnArchiveStore: Send + Sync {
+    /// Stores a played turn with its reports, atomically. Returns `true` when it was
+    /// stored, `false` when the game already had that turn (which is kept unchanged).
+    async fn archive_turn(
+        &self,
+        turn: &PlayedTurn,
+        reports: &[TurnReport],
+    ) -> Result<bool, StoreError>;
+    /// Every archived turn of a game, turn 0 first.
+    async fn list_turns(&self, game_id: GameId) -> Result<Vec<PlayedTurn>, StoreError>;
+    /// The game's latest archived turn, if any.
+    async fn latest_turn(&self, game_id: GameId) -> Result<Option<PlayedTurn>, StoreError>;
+    /// One race's report of one turn; `NotFound` when the turn or the race has none.
+    async fn get_report(
+        &self,
+        game_id: GameId,
+        turn: u32,
+        race: &str,
+    ) -> Result<TurnReport, StoreError>;
+}
+
+/// Every orders submission the engine answered, per race and turn.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait OrdersStore: Send + Sync {
+    /// Appends a submission; `Duplicate` when its id is already stored.
+    async fn record_orders(&self, submission: &OrdersSubmission) -> Result<(), StoreError>;
+    /// A race's submissions for a turn, newest first (the first is the one in force).
+    async fn list_orders(
+        &self,
+        game_id: GameId,
+        race: &str,
+        turn: u32,
+    ) -> Result<Vec<OrdersSubmission>, StoreError>;
+    /// The races of a game whose latest submission for `turn` was accepted, in byte order
+    /// of their names.
+    async fn races_with_orders_in(
+        &self,
+        game_id: GameId,
+        turn: u32,
+    ) -> Result<Vec<String>, StoreError>;
+}

@@ -1,0 +1,308 @@
+//! Conformance suite for the record of play: [`TurnArchiveStore`] (turns archived whole
+//! and once, listed in order, reports by race) and [`OrdersStore`] (submissions newest
+//! first, which races have their orders in).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use galaxy_core::domain::play::{OrdersSubmission, PlayedTurn, Standing, TurnReport};
+use galaxy_core::domain::{GameId, SubmissionId, UserId};
+use galaxy_core::ports::{OrdersStore, StoreError, TurnArchiveStore};
+use serde_json::json;
+
+use super::run_case;
+use super::users::fixtures::{Must, assert_err, at, new_uuid};
+
+const SUITE: &str = "play";
+
+/// Runs every case; `make` must return a fresh, empty store each time.
+pub async fn run_all<S, F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+    S: TurnArchiveStore + OrdersStore + Send + Sync + 'static,
+{
+    run_case(
+        SUITE,
+        "archive a turn, list, latest, reports",
+        &make,
+        |s| async move {
+            archive_and_read(&s).await;
+        },
+    )
+    .await;
+    run_case(
+        SUITE,
+        "a turn is archived once, whole",
+        &make,
+        |s| async move {
+            archive_once(&s).await;
+        },
+    )
+    .await;
+    run_case(
+        SUITE,
+        "concurrent archives of one turn",
+        &make,
+        |s| async move {
+            concurrent_archive(Arc::new(s)).await;
+        },
+    )
+    .await;
+    run_case(SUITE, "reports keep any JSON", &make, |s| async move {
+        reports_keep_json(&s).await;
+    })
+    .await;
+    run_case(
+        SUITE,
+        "orders newest first, orders in",
+        &make,
+        |s| async move {
+            orders(&s).await;
+        },
+    )
+    .await;
+}
+
+fn game() -> GameId {
+    GameId::from_uuid(new_uuid())
+}
+
+fn played(game_id: GameId, turn: u32, finished: bool) -> PlayedTurn {
+    PlayedTurn {
+        game_id,
+        turn,
+        played_at: at(i64::from(turn) * 60),
+        finished,
+        winner: finished.then(|| "Ayrans".to_owned()),
+        standings: vec![
+            Standing {
+                race: "Ayrans".into(),
+                score: 10.5 + f64::from(turn),
+                alive: true,
+            },
+            Standing {
+                race: "Bolgs".into(),
+                score: 3.0,
+                alive: !finished,
+            },
+        ],
+    }
+}
+
+fn report(game_id: GameId, turn: u32, race: &str) -> TurnReport {
+    TurnReport {
+        game_id,
+        turn,
+        race: race.into(),
+        report: json!({"race": race, "turn": turn, "text": format!("{race} report {turn}")}),
+    }
+}
+
+fn reports(game_id: GameId, turn: u32) -> Vec<TurnReport> {
+    vec![
+        report(game_id, turn, "Ayrans"),
+        report(game_id, turn, "Bolgs"),
+    ]
+}
+
+async fn archive_and_read<S: TurnArchiveStore>(store: &S) {
+    let g = game();
+    assert_eq!(store.latest_turn(g).await.must("latest of none"), None);
+    assert_eq!(store.list_turns(g).await.must("list of none"), vec![]);
+    for turn in [0, 1, 2] {
+        let stored = store
+            .archive_turn(&played(g, turn, turn == 2), &reports(g, turn))
+            .await
+            .must("archive_turn");
+        assert!(stored, "turn {turn} is new");
+    }
+    let listed = store.list_turns(g).await.must("list_turns");
+    assert_eq!(
+        listed,
+        vec![played(g, 0, false), played(g, 1, false), played(g, 2, true)],
+        "turn 0 first, every field kept"
+    );
+    assert_eq!(
+        store.latest_turn(g).await.must("latest"),
+        Some(played(g, 2, true))
+    );
+    assert_eq!(
+        store.get_report(g, 1, "Bolgs").await.must("get_report"),
+        report(g, 1, "Bolgs")
+    );
+    assert_err!(
+        store.get_report(g, 3, "Bolgs").await,
+        StoreError::NotFound { .. },
+        "a turn not played"
+    );
+    assert_err!(
+        store.get_report(g, 1, "Zeds").await,
+        StoreError::NotFound { .. },
+        "a race without a report"
+    );
+    let other = game();
+    assert_err!(
+        store.get_report(other, 1, "Bolgs").await,
+        StoreError::NotFound { .. },
+        "another game's report"
+    );
+}
+
+async fn archive_once<S: TurnArchiveStore>(store: &S) {
+    let g = game();
+    let first = played(g, 4, false);
+    assert!(
+        store
+            .archive_turn(&first, &reports(g, 4))
+            .await
+            .must("archive")
+    );
+    let mut replay = played(g, 4, true);
+    replay.played_at = at(9_999);
+    let changed = vec![TurnReport {
+        report: json!({"race": "Ayrans", "turn": 4, "text": "rewritten"}),
+        ..report(g, 4, "Ayrans")
+    }];
+    let stored = store
+        .archive_turn(&replay, &changed)
+        .await
+        .must("archive again");
+    assert!(!stored, "the second archive of a turn stores nothing");
+    assert_eq!(store.list_turns(g).await.must("list"), vec![first]);
+    assert_eq!(
+        store.get_report(g, 4, "Ayrans").await.must("report"),
+        report(g, 4, "Ayrans"),
+        "the first write wins"
+    );
+    assert_eq!(
+        store.get_report(g, 4, "Bolgs").await.must("report"),
+        report(g, 4, "Bolgs")
+    );
+}
+
+async fn concurrent_archive<S: TurnArchiveStore + Send + Sync + 'static>(store: Arc<S>) {
+    let g = game();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .archive_turn(&played(g, 1, false), &reports(g, 1))
+                .await
+        }));
+    }
+    let mut stored = 0;
+    for task in tasks {
+        if task.await.must("join").must("archive") {
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 1, "exactly one concurrent archive stores the turn");
+    assert_eq!(store.list_turns(g).await.must("list").len(), 1);
+}
+
+async fn reports_keep_json<S: TurnArchiveStore>(store: &S) {
+    let g = game();
+    let odd = TurnReport {
+        game_id: g,
+        turn: 0,
+        race: "Ünïcødé Race".into(),
+        report: json!({
+            "race": "Ünïcødé Race",
+            "turn": 0,
+            "text": "line one\nline two\ttabbed \u{0} nul and \"quotes\"",
+            "planets": [{"name": "P1", "size": 1.5}],
+        }),
+    };
+    store
+        .archive_turn(&played(g, 0, false), std::slice::from_ref(&odd))
+        .await
+        .must("archive");
+    assert_eq!(
+        store
+            .get_report(g, 0, "Ünïcødé Race")
+            .await
+            .must("get_report"),
+        odd
+    );
+}
+
+fn submission(
+    game_id: GameId,
+    race: &str,
+    user: UserId,
+    turn: u32,
+    secs: i64,
+    accepted: bool,
+) -> OrdersSubmission {
+    let orders = json!({"text": format!("orders of {race} at {secs}\u{0}")});
+    OrdersSubmission {
+        id: SubmissionId::from_uuid(new_uuid()),
+        game_id,
+        race: race.into(),
+        user_id: user,
+        turn,
+        submitted_at: at(secs),
+        size: 42,
+        accepted,
+        errors: if accepted {
+            vec![]
+        } else {
+            vec!["no such planet".into()]
+        },
+        orders,
+    }
+}
+
+async fn orders<S: OrdersStore>(store: &S) {
+    let g = game();
+    let (ua, ub) = (UserId::from_uuid(new_uuid()), UserId::from_uuid(new_uuid()));
+    assert_eq!(store.list_orders(g, "Ayrans", 1).await.must("list"), vec![]);
+    assert_eq!(
+        store.races_with_orders_in(g, 1).await.must("in"),
+        Vec::<String>::new()
+    );
+    let a1 = submission(g, "Ayrans", ua, 1, 10, false);
+    let a2 = submission(g, "Ayrans", ua, 1, 20, true);
+    // Same instant as a2: arrival order decides which is newest.
+    let a3 = submission(g, "Ayrans", ua, 1, 20, false);
+    let b1 = submission(g, "Bolgs", ub, 1, 15, true);
+    let b_next = submission(g, "Bolgs", ub, 2, 30, true);
+    for s in [&a1, &a2, &b1, &b_next] {
+        store.record_orders(s).await.must("record_orders");
+    }
+    assert_eq!(
+        store.list_orders(g, "Ayrans", 1).await.must("list"),
+        vec![a2.clone(), a1.clone()],
+        "newest first"
+    );
+    assert_eq!(
+        store.races_with_orders_in(g, 1).await.must("in"),
+        vec!["Ayrans".to_owned(), "Bolgs".to_owned()]
+    );
+    store.record_orders(&a3).await.must("record_orders");
+    assert_eq!(
+        store.list_orders(g, "Ayrans", 1).await.must("list"),
+        vec![a3.clone(), a2, a1],
+        "a later arrival at the same instant is newer"
+    );
+    assert_eq!(
+        store.races_with_orders_in(g, 1).await.must("in"),
+        vec!["Bolgs".to_owned()],
+        "a refused latest submission takes the race's orders out"
+    );
+    assert_eq!(
+        store.races_with_orders_in(g, 2).await.must("in"),
+        vec!["Bolgs".to_owned()]
+    );
+    assert_err!(
+        store.record_orders(&a3).await,
+        StoreError::Duplicate { .. },
+        "a replayed submission id"
+    );
+    assert_eq!(
+        store.list_orders(game(), "Ayrans", 1).await.must("list"),
+        vec![]
+    );
+}

@@ -1,0 +1,154 @@
+//! In-memory record of play: the turn archive and the orders submissions.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use galaxy_core::domain::play::{OrdersSubmission, PlayedTurn, TurnReport};
+use galaxy_core::domain::{GameId, SubmissionId};
+use galaxy_core::ports::{OrdersStore, StoreError, TurnArchiveStore};
+
+/// Archived turns with their reports, and orders submissions, behind one mutex so that a
+/// turn and its reports are stored in one step, as a database transaction would.
+#[derive(Debug, Default)]
+pub struct MemoryPlayStore {
+    /// Everything; one lock keeps each call atomic.
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Played turns by game, then turn number (so listing is in turn order).
+    turns: HashMap<GameId, BTreeMap<u32, PlayedTurn>>,
+    /// Reports by (game, turn, race).
+    reports: HashMap<(GameId, u32, String), TurnReport>,
+    /// Submissions in arrival order; the order breaks ties of equal timestamps.
+    submissions: Vec<OrdersSubmission>,
+    /// Ids already stored, to refuse a replayed append.
+    submission_ids: HashSet<SubmissionId>,
+}
+
+impl MemoryPlayStore {
+    /// The state; every method validates before it mutates, so a poisoned lock is safe to
+    /// take over.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl TurnArchiveStore for MemoryPlayStore {
+    async fn archive_turn(
+        &self,
+        turn: &PlayedTurn,
+        reports: &[TurnReport],
+    ) -> Result<bool, StoreError> {
+        if let Some(stray) = reports
+            .iter()
+            .find(|r| r.game_id != turn.game_id || r.turn != turn.turn)
+        {
+            return Err(StoreError::internal(format!(
+                "report of game {} turn {} archived with turn {} of game {}",
+                stray.game_id, stray.turn, turn.turn, turn.game_id
+            )));
+        }
+        let mut state = self.lock();
+        let turns = state.turns.entry(turn.game_id).or_default();
+        if turns.contains_key(&turn.turn) {
+            return Ok(false);
+        }
+        turns.insert(turn.turn, turn.clone());
+        for report in reports {
+            let key = (report.game_id, report.turn, report.race.clone());
+            state.reports.insert(key, report.clone());
+        }
+        Ok(true)
+    }
+
+    async fn list_turns(&self, game_id: GameId) -> Result<Vec<PlayedTurn>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .turns
+            .get(&game_id)
+            .map(|turns| turns.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn latest_turn(&self, game_id: GameId) -> Result<Option<PlayedTurn>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .turns
+            .get(&game_id)
+            .and_then(|turns| turns.values().next_back().cloned()))
+    }
+
+    async fn get_report(
+        &self,
+        game_id: GameId,
+        turn: u32,
+        race: &str,
+    ) -> Result<TurnReport, StoreError> {
+        let state = self.lock();
+        state
+            .reports
+            .get(&(game_id, turn, race.to_owned()))
+            .cloned()
+            .ok_or_else(|| StoreError::not_found("turn report", format!("{race}/{turn}")))
+    }
+}
+
+#[async_trait]
+impl OrdersStore for MemoryPlayStore {
+    async fn record_orders(&self, submission: &OrdersSubmission) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if !state.submission_ids.insert(submission.id) {
+            return Err(StoreError::duplicate("orders submission", submission.id));
+        }
+        state.submissions.push(submission.clone());
+        Ok(())
+    }
+
+    async fn list_orders(
+        &self,
+        game_id: GameId,
+        race: &str,
+        turn: u32,
+    ) -> Result<Vec<OrdersSubmission>, StoreError> {
+        let state = self.lock();
+        let mut list: Vec<(usize, &OrdersSubmission)> = state
+            .submissions
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.game_id == game_id && s.race == race && s.turn == turn)
+            .collect();
+        list.sort_by(|(ia, a), (ib, b)| b.submitted_at.cmp(&a.submitted_at).then(ib.cmp(ia)));
+        Ok(list.into_iter().map(|(_, s)| s.clone()).collect())
+    }
+
+    async fn races_with_orders_in(
+        &self,
+        game_id: GameId,
+        turn: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let state = self.lock();
+        // The latest submission per race: later arrivals win ties of equal timestamps.
+        let mut latest: BTreeMap<&str, &OrdersSubmission> = BTreeMap::new();
+        for submission in state
+            .submissions
+            .iter()
+            .filter(|s| s.game_id == game_id && s.turn == turn)
+        {
+            let newer = latest
+                .get(submission.race.as_str())
+                .is_none_or(|held| submission.submitted_at >= held.submitted_at);
+            if newer {
+                latest.insert(submission.race.as_str(), submission);
+            }
+        }
+        Ok(latest
+            .into_iter()
+            .filter(|(_, s)| s.accepted)
+            .map(|(race, _)| race.to_owned())
+            .collect())
+    }
+}
