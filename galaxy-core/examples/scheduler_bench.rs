@@ -304,6 +304,8 @@ async fn run() -> Result<String, String> {
         records: runtime.clone(),
         jobs: runtime.clone(),
         health: runtime.clone(),
+        archive: Arc::new(galaxy_ports::memory::MemoryPlayStore::default()),
+        orders: Arc::new(galaxy_ports::memory::MemoryPlayStore::default()),
         // A turn that does not finish the game never touches the containers.
         containers: Arc::new(MockContainerRuntime::new()),
         engine: engine.clone(),

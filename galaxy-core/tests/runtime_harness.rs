@@ -220,6 +220,14 @@ struct Engines {
     finish_at: HashMap<String, u32>,
     orders: Vec<(String, String, u32, serde_json::Value)>,
     healthz_hook: Option<BoxFuture<'static, ()>>,
+    /// Report fetches that fail (503) before reports work again.
+    report_failures: u32,
+    /// Every report fetch, as (endpoint, race, turn).
+    reports: Vec<(String, String, u32)>,
+    /// When set, init answers this status and body.
+    init_refusal: Option<(u16, String)>,
+    /// When set, orders answer this status and body.
+    orders_refusal: Option<(u16, String)>,
 }
 
 /// An engine fake keyed by endpoint: turns count up from 0; faults are set per endpoint.
@@ -253,6 +261,26 @@ impl FakeEngine {
     /// Makes `/admin/init` answer 500 (or work again).
     pub fn init_fails(&self, fails: bool) {
         self.lock().init_fails = fails;
+    }
+    /// Makes the next `n` report fetches fail with 503.
+    pub fn fail_reports(&self, n: u32) {
+        self.lock().report_failures = n;
+    }
+    /// Every report fetch, as (endpoint, race, turn).
+    pub fn report_fetches(&self) -> Vec<(String, String, u32)> {
+        self.lock().reports.clone()
+    }
+    /// Makes init answer `status` with `body` (a refusal), or work again with `None`.
+    pub fn refuse_init(&self, refusal: Option<(u16, &str)>) {
+        self.lock().init_refusal = refusal.map(|(s, b)| (s, b.to_owned()));
+    }
+    /// Makes orders answer `status` with `body`, or work again with `None`.
+    pub fn refuse_orders(&self, refusal: Option<(u16, &str)>) {
+        self.lock().orders_refusal = refusal.map(|(s, b)| (s, b.to_owned()));
+    }
+    /// The report text the fake writes for `race` at `turn`.
+    pub fn report_text(race: &str, turn: u32) -> String {
+        format!("report of {race} for turn {turn}")
     }
     /// Every successful init, with its endpoint.
     pub fn inits(&self) -> Vec<(String, EngineInit)> {
@@ -314,6 +342,9 @@ impl EngineClient for FakeEngine {
                 body: "no".into(),
             });
         }
+        if let Some((status, body)) = state.init_refusal.clone() {
+            return Err(EngineError::Status { status, body });
+        }
         state.inits.push((endpoint.to_owned(), init.clone()));
         let turn = *state.turns.entry(endpoint.to_owned()).or_insert(0);
         Ok(EngineState {
@@ -369,7 +400,11 @@ impl EngineClient for FakeEngine {
         orders: &serde_json::Value,
     ) -> Result<OrdersVerdict, EngineError> {
         let entry = (endpoint.to_owned(), race.to_owned(), turn, orders.clone());
-        self.lock().orders.push(entry);
+        let mut state = self.lock();
+        if let Some((status, body)) = state.orders_refusal.clone() {
+            return Err(EngineError::Status { status, body });
+        }
+        state.orders.push(entry);
         Ok(OrdersVerdict {
             accepted: true,
             errors: vec![],
@@ -381,7 +416,19 @@ impl EngineClient for FakeEngine {
         race: &str,
         turn: u32,
     ) -> Result<serde_json::Value, EngineError> {
-        Ok(serde_json::json!({ "endpoint": endpoint, "race": race, "turn": turn, "text": "..." }))
+        let mut state = self.lock();
+        state
+            .reports
+            .push((endpoint.to_owned(), race.to_owned(), turn));
+        if state.report_failures > 0 {
+            state.report_failures -= 1;
+            return Err(EngineError::Status {
+                status: 503,
+                body: "busy".into(),
+            });
+        }
+        let text = Self::report_text(race, turn);
+        Ok(serde_json::json!({ "endpoint": endpoint, "race": race, "turn": turn, "text": text }))
     }
     async fn state(&self, _endpoint: &str) -> Result<EngineState, EngineError> {
         Err(EngineError::Refused("unused".into()))

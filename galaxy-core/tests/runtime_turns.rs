@@ -115,7 +115,15 @@ async fn a_finished_game_ends_finished_and_its_container_is_removed() {
     let notes = w.notes.of(NotificationKind::GameFinished);
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0].payload["winner"], "Zorgons");
-    assert_eq!(notes[0].payload["standings"][0]["name"], "Zorgons");
+    assert_eq!(notes[0].payload["standings"][0]["race"], "Zorgons");
+    assert!(
+        notes[0].payload["standings_table"]
+            .as_str()
+            .unwrap()
+            .contains("Zorgons"),
+        "{}",
+        notes[0].payload
+    );
     let stop = w.job_list(game.id).await;
     assert!(stop.iter().any(|j| j.kind == JobKind::Stop));
 

@@ -19,6 +19,7 @@ use galaxy_core::domain::health::HealthEvent;
 use galaxy_core::domain::lease::ClaimRequest;
 use galaxy_core::domain::notification::NotificationKind;
 use galaxy_core::domain::page::{Page, PageRequest};
+use galaxy_core::domain::play::{PlayedTurn, TurnReport};
 use galaxy_core::domain::runtime::{RuntimeBinding, RuntimeJob, RuntimeRecord, RuntimeStatus};
 use galaxy_core::domain::user::{Email, Role, User};
 use galaxy_core::domain::{GameId, LeaseToken, Timestamp, UserId};
@@ -27,7 +28,9 @@ use galaxy_core::service::Actor;
 use galaxy_core::service::lobby::{LobbyConfig, LobbyPorts, LobbyService, NewGame};
 use galaxy_core::service::runtime::*;
 use galaxy_core::worker::Worker;
-use galaxy_ports::memory::{MemoryLobbyStore, MemoryRuntimeStore, MemoryUserStore};
+use galaxy_ports::memory::{
+    MemoryLobbyStore, MemoryPlayStore, MemoryRuntimeStore, MemoryUserStore,
+};
 use galaxy_ports::system::{ManualClock, SeededSecretGenerator};
 pub use harness::*;
 
@@ -48,6 +51,38 @@ impl Notifier for Notes {
     async fn notify(&self, notification: NewNotification) -> Result<(), NotifyError> {
         self.0.lock().unwrap().push(notification);
         Ok(())
+    }
+}
+
+/// The turn archive, which can be made to fail `archive_turn` as if the database went
+/// away between the engine's answer and the archive.
+pub struct FlakyArchive {
+    /// The real store.
+    pub inner: Arc<MemoryPlayStore>,
+    /// `archive_turn` calls that fail before it works again.
+    pub failures: AtomicUsize,
+}
+
+#[async_trait]
+impl TurnArchiveStore for FlakyArchive {
+    async fn archive_turn(&self, t: &PlayedTurn, r: &[TurnReport]) -> Result<bool, StoreError> {
+        let failing = self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Err(StoreError::unavailable("connection reset"));
+        }
+        self.inner.archive_turn(t, r).await
+    }
+    async fn list_turns(&self, g: GameId) -> Result<Vec<PlayedTurn>, StoreError> {
+        self.inner.list_turns(g).await
+    }
+    async fn latest_turn(&self, g: GameId) -> Result<Option<PlayedTurn>, StoreError> {
+        self.inner.latest_turn(g).await
+    }
+    async fn get_report(&self, g: GameId, t: u32, r: &str) -> Result<TurnReport, StoreError> {
+        self.inner.get_report(g, t, r).await
     }
 }
 
@@ -229,6 +264,10 @@ pub struct World {
     pub runtime: Arc<MemoryRuntimeStore>,
     /// The record store the runtime uses.
     pub records: Arc<FlakyRecords>,
+    /// The turn archive (failures injectable) over the play store.
+    pub archive: Arc<FlakyArchive>,
+    /// Turns, reports and orders, unwrapped.
+    pub play: Arc<MemoryPlayStore>,
     /// The time.
     pub clock: Arc<ManualClock>,
     /// Ids.
@@ -268,6 +307,11 @@ impl World {
         let users = Arc::new(MemoryUserStore::new());
         let runtime = Arc::new(MemoryRuntimeStore::default());
         let records = Arc::new(FlakyRecords::new(runtime.clone()));
+        let play = Arc::new(MemoryPlayStore::default());
+        let archive = Arc::new(FlakyArchive {
+            inner: play.clone(),
+            failures: AtomicUsize::new(0),
+        });
         let games = Arc::new(JournalGames::new(store.clone(), journal.clone()));
         let clock = Arc::new(ManualClock::at_fixed_start());
         let ids = Arc::new(SeededSecretGenerator::new(11));
@@ -297,6 +341,8 @@ impl World {
             records: records.clone(),
             jobs: runtime.clone(),
             health: runtime.clone(),
+            archive: archive.clone(),
+            orders: play.clone(),
             containers: containers.clone(),
             engine: engine.clone(),
             notifier: notes.clone(),
@@ -317,6 +363,8 @@ impl World {
             users,
             runtime,
             records,
+            archive,
+            play,
             clock,
             ids,
             containers,

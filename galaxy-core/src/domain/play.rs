@@ -178,10 +178,10 @@ mod tests {
         ]);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 4);
-        assert_eq!(lines[0], "  #  Race       Score  Status");
-        assert_eq!(lines[1], "  1  Humans     40.50  alive");
-        assert_eq!(lines[2], "  2  Zorgons       12  alive");
-        assert_eq!(lines[3], "  3  Ur             0  eliminated");
+        assert_eq!(lines[0], "  #  Race     Score  Status");
+        assert_eq!(lines[1], "  1  Humans   40.50  alive");
+        assert_eq!(lines[2], "  2  Zorgons     12  alive");
+        assert_eq!(lines[3], "  3  Ur           0  eliminated");
         assert!(!table.contains('{'), "never JSON: {table}");
     }
 

@@ -133,7 +133,9 @@ async fn payloads_that_do_not_fit_the_template_never_panic() {
     // Numbers and objects are written out; null is nothing.
     let odd = by_subject(r#"42: turn {"nested":[1,{"a":null}]} report"#);
     assert!(
-        odd.mail.text_body.contains("Your report:\n\n\n"),
+        odd.mail
+            .text_body
+            .contains("The report of your race :\n\n\n"),
         "{}",
         odd.mail.text_body
     );

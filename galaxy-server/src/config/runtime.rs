@@ -44,6 +44,10 @@ pub struct RuntimeSettings {
     /// How long a claimed start/stop job is held before another worker (or a restarted
     /// server) may take it over.
     pub job_lease: Duration,
+    /// Largest `orders` value (serialised JSON) a player may submit.
+    pub max_orders_bytes: usize,
+    /// Largest report the platform fetches from an engine and archives.
+    pub max_report_bytes: usize,
 }
 
 impl RuntimeSettings {
@@ -145,6 +149,24 @@ pub(super) fn read(v: &Vars<'_>) -> Result<RuntimeSettings, ConfigError> {
         interval: v.duration("GALAXY_RUNTIME_INTERVAL")?,
         health_interval: v.duration("GALAXY_HEALTH_INTERVAL")?,
         job_lease: v.duration("GALAXY_RUNTIME_JOB_LEASE")?,
+        max_orders_bytes: v.parse_with(
+            "GALAXY_MAX_ORDERS_BYTES",
+            "a byte count from 1024 to 8388608",
+            |s| {
+                s.parse()
+                    .ok()
+                    .filter(|n| (1024..=8 * 1024 * 1024).contains(n))
+            },
+        )?,
+        max_report_bytes: v.parse_with(
+            "GALAXY_MAX_REPORT_BYTES",
+            "a byte count from 4096 to 67108864",
+            |s| {
+                s.parse()
+                    .ok()
+                    .filter(|n| (4096..=64 * 1024 * 1024).contains(n))
+            },
+        )?,
     })
 }
 

@@ -275,6 +275,16 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "How long a claimed start, stop or restart job is held; a job whose server died is taken over once this lapses. Must exceed the slowest start (image pull plus the engine's first `/healthz`).",
     },
     Setting {
+        variable: "GALAXY_MAX_ORDERS_BYTES",
+        default: "262144",
+        meaning: "Largest `orders` value (serialised JSON, in bytes) a player may submit (larger: 422 `orders_too_large`); the orders route accepts a body this size plus 64 KiB for the envelope. 1024 to 8388608.",
+    },
+    Setting {
+        variable: "GALAXY_MAX_REPORT_BYTES",
+        default: "1048576",
+        meaning: "Largest engine answer, and so the largest turn report, the platform fetches and archives, in bytes; an engine whose report is larger fails the turn with a health event. 4096 to 67108864.",
+    },
+    Setting {
         variable: "GALAXY_HEALTH_INTERVAL",
         default: "15s",
         meaning: "Period of the engine health probe, the container inspect pass and the reconciler.",

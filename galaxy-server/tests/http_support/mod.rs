@@ -301,6 +301,8 @@ impl TestApp {
                 records: stores.runtime.clone(),
                 jobs: stores.runtime.clone(),
                 health: stores.runtime.clone(),
+                archive: stores.play.clone(),
+                orders: stores.play.clone(),
                 containers: Arc::new(galaxy_server::runtime::NoContainers),
                 engine: Arc::new(galaxy_engine_http::HttpEngineClient::default()),
                 notifier: notifications.clone(),

@@ -71,12 +71,102 @@ pub enum RuntimeError {
         /// The turn it answered.
         got: u32,
     },
+    /// The engine could not give a race's report of a turn (after retries), or gave one
+    /// over the size bound (503); the turn is not recorded and the game was paused.
+    #[error("the engine gave no report of race {race} for turn {turn}: {reason}")]
+    ReportUnavailable {
+        /// The race.
+        race: String,
+        /// The turn.
+        turn: u32,
+        /// The engine's last error.
+        reason: String,
+    },
+    /// The engine refused a player's request (its 4xx answer), with its message: no such
+    /// race or turn (404), the wrong turn or a game over (409), refused orders (422).
+    #[error("the engine refused the request: {message}")]
+    EngineRefused {
+        /// The engine's HTTP status.
+        status: u16,
+        /// The engine's message, sanitised and bounded.
+        message: String,
+    },
+    /// No such turn archived yet (404).
+    #[error("turn {turn} has not been played yet{}", played_so_far(*.last))]
+    TurnNotPlayed {
+        /// The turn asked for.
+        turn: u32,
+        /// The last turn archived (`None`: not even turn 0).
+        last: Option<u32>,
+    },
     /// The container runtime failed (503).
     #[error(transparent)]
     Container(#[from] ContainerError),
     /// A store failed (or refused) the call.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The tail of [`RuntimeError::TurnNotPlayed`]'s message.
+fn played_so_far(last: Option<u32>) -> String {
+    match last {
+        Some(last) => format!(" (the last played turn is {last})"),
+        None => " (the game has no played turn yet)".to_owned(),
+    }
+}
+
+/// The longest engine message passed on to a player.
+const MAX_ENGINE_MESSAGE: usize = 500;
+
+/// An engine's error body as a player may read it: its `error` (and `details`) when it
+/// is the contract's JSON error, else the text; control characters removed, bounded.
+fn engine_message(body: &str) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let text = match parsed.as_ref() {
+        Some(value) => {
+            let error = value
+                .get("error")
+                .map(|e| match e {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other
+                        .get("message")
+                        .and_then(serde_json::Value::as_str)
+                        .map_or_else(|| other.to_string(), str::to_owned),
+                })
+                .unwrap_or_else(|| body.to_owned());
+            match value.get("details") {
+                Some(serde_json::Value::Array(details)) if !details.is_empty() => {
+                    let details: Vec<String> = details
+                        .iter()
+                        .map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_owned))
+                        .collect();
+                    format!("{error}: {}", details.join("; "))
+                }
+                _ => error,
+            }
+        }
+        None => body.to_owned(),
+    };
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .filter(|c| !is_format_char(*c))
+        .collect();
+    let clean = clean.trim();
+    if clean.chars().count() > MAX_ENGINE_MESSAGE {
+        let cut: String = clean.chars().take(MAX_ENGINE_MESSAGE).collect();
+        format!("{cut}...")
+    } else if clean.is_empty() {
+        "no reason given".to_owned()
+    } else {
+        clean.to_owned()
+    }
+}
+
+/// Unicode format characters (bidi overrides, zero-width joiners...) that could make an
+/// engine's message spoof the text around it.
+fn is_format_char(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 impl RuntimeError {
@@ -87,10 +177,18 @@ impl RuntimeError {
         }
     }
 
-    /// Maps an engine error: a request refused before any I/O is the caller's fault.
+    /// Maps an engine error for a player's request: a request refused before any I/O,
+    /// or refused by the engine with a 4xx, is the caller's to fix (with the engine's
+    /// message); only an unreachable, slow or failing (5xx) engine is `Engine` (503).
     pub(crate) fn engine(error: EngineError) -> Self {
         match error {
             EngineError::InvalidRequest { source } => Self::InvalidRequest(source.to_string()),
+            EngineError::Status { status, body } if (400..500).contains(&status) => {
+                Self::EngineRefused {
+                    status,
+                    message: engine_message(&body),
+                }
+            }
             other => Self::Engine(other),
         }
     }
@@ -107,9 +205,16 @@ impl ServiceError for RuntimeError {
             | Self::InvalidTransition(_)
             | Self::StatusChanged { .. } => ErrorKind::Conflict,
             Self::OrdersTooLarge { .. } | Self::InvalidRequest(_) => ErrorKind::Validation,
-            Self::Engine(_) | Self::UnexpectedTurn { .. } | Self::Container(_) => {
-                ErrorKind::Unavailable
-            }
+            Self::TurnNotPlayed { .. } => ErrorKind::NotFound,
+            Self::EngineRefused { status, .. } => match status {
+                404 | 410 => ErrorKind::NotFound,
+                409 => ErrorKind::Conflict,
+                _ => ErrorKind::Validation,
+            },
+            Self::Engine(_)
+            | Self::UnexpectedTurn { .. }
+            | Self::ReportUnavailable { .. }
+            | Self::Container(_) => ErrorKind::Unavailable,
             Self::Store(error) => store_error_kind(error),
         }
     }
@@ -121,7 +226,15 @@ impl ServiceError for RuntimeError {
             Self::TurnInProgress => "turn_in_progress",
             Self::InvalidTransition(_) => "invalid_transition",
             Self::OrdersTooLarge { .. } => "orders_too_large",
-            Self::Engine(_) | Self::UnexpectedTurn { .. } => "engine_unavailable",
+            Self::Engine(_) | Self::UnexpectedTurn { .. } | Self::ReportUnavailable { .. } => {
+                "engine_unavailable"
+            }
+            Self::TurnNotPlayed { .. } => "turn_not_played",
+            Self::EngineRefused { status, .. } => match status {
+                404 | 410 => "engine_not_found",
+                409 => "engine_conflict",
+                _ => "engine_refused",
+            },
             Self::Container(_) => "container_runtime_unavailable",
             other => other.kind().code(),
         }

@@ -26,6 +26,7 @@
 //! replayed job) already did it, and the loser does nothing more.
 
 mod admin;
+mod archive;
 mod error;
 mod events;
 mod health;
@@ -51,6 +52,7 @@ pub use events::EventsListener;
 pub use health::HealthProbe;
 pub use inspect::InspectWorker;
 pub use jobs::StartWorker;
+pub use player::{GameProgress, MyGame, MyGamesRole, OrdersReadBack};
 pub use reconciler::{ReconcileReport, Reconciler};
 pub use registry::{DEFAULT_REFERENCE_TARGET, EngineRegistry, RegistryError};
 pub use turns::TurnScheduler;
@@ -58,7 +60,7 @@ pub use turns::TurnScheduler;
 use crate::domain::health::HealthEvent;
 use crate::ports::{
     ApplicationStore, Clock, ContainerRuntime, EngineClient, GameStore, HealthEventStore, Notifier,
-    RuntimeJobStore, RuntimeRecordStore, SecretGenerator, UserStore,
+    OrdersStore, RuntimeJobStore, RuntimeRecordStore, SecretGenerator, TurnArchiveStore, UserStore,
 };
 
 /// The label every Galaxy container carries (`galaxy.backend=1`).
@@ -93,6 +95,10 @@ pub struct RuntimePorts {
     pub jobs: Arc<dyn RuntimeJobStore>,
     /// Stored health events.
     pub health: Arc<dyn HealthEventStore>,
+    /// The turn archive: every played turn's standings and reports.
+    pub archive: Arc<dyn TurnArchiveStore>,
+    /// Every orders submission the engine answered.
+    pub orders: Arc<dyn OrdersStore>,
     /// Runs the engine containers.
     pub containers: Arc<dyn ContainerRuntime>,
     /// Talks to the engines (SPEC section 9).
@@ -156,6 +162,13 @@ pub struct RuntimeConfig {
     pub engine_call_timeout: Duration,
     /// The largest orders body (serialised JSON) forwarded to an engine.
     pub max_orders_bytes: usize,
+    /// The largest report (serialised JSON) archived; a larger one fails the turn.
+    pub max_report_bytes: usize,
+    /// Tries per report when archiving a turn (the first included) before the turn fails
+    /// with a health event...
+    pub report_attempts: u32,
+    /// ...with this pause before the second try, doubling after each.
+    pub report_retry_delay: Duration,
     /// Consecutive `/healthz` failures that make a running engine `probe_failed`.
     pub probe_failure_threshold: u32,
     /// Bound on one health probe.
@@ -194,6 +207,9 @@ impl Default for RuntimeConfig {
             turn_lease: TimeDelta::minutes(5),
             engine_call_timeout: Duration::from_secs(120),
             max_orders_bytes: 256 * 1024,
+            max_report_bytes: 1024 * 1024,
+            report_attempts: 4,
+            report_retry_delay: Duration::from_millis(250),
             probe_failure_threshold: 3,
             probe_timeout: Duration::from_secs(5),
             probe_concurrency: 16,

@@ -1,15 +1,18 @@
-//! Players' orders and reports, forwarded to the engine for the caller's own race only:
-//! the race is looked up from the caller's approved application, never taken from the
-//! request, so a player can neither read nor command another race.
+//! Players' orders and reports. Orders are forwarded to the engine for the caller's own
+//! race only (the race is looked up from the caller's approved application, never taken
+//! from the request) and every answered submission is recorded. Reports, the turn history
+//! and results are read from the turn archive, never from the engine, so they work in
+//! every status after the start, `finished` and `cancelled` included.
 
 use super::{RuntimeError, RuntimeService};
-use crate::domain::GameId;
-use crate::domain::application::ApplicationStatus;
+use crate::domain::application::{Application, ApplicationStatus};
 use crate::domain::game::{Game, GameStatus};
-use crate::ports::OrdersVerdict;
+use crate::domain::play::{GameResult, OrdersSubmission, PlayedTurn, TurnReport};
+use crate::domain::{GameId, SubmissionId, Timestamp};
+use crate::ports::{OrdersVerdict, StoreError};
 use crate::service::Actor;
 
-/// Where a player's request goes: the engine and the caller's race.
+/// Where a player's orders go: the engine and the caller's race.
 struct Seat {
     /// The engine's base URL.
     endpoint: String,
@@ -17,9 +20,62 @@ struct Seat {
     race: String,
 }
 
+/// Where a game stands, for the game view and "my games".
+#[derive(Debug, Clone, PartialEq)]
+pub struct GameProgress {
+    /// The last played turn (0 once the engine is initialised); `None` before the start.
+    pub current_turn: Option<u32>,
+    /// When the next turn runs; `None` unless the game is running and scheduled.
+    pub next_turn_at: Option<Timestamp>,
+    /// How the game ended, once finished.
+    pub result: Option<GameResult>,
+    /// Why the game is in its status, when a transition said so (a start failure with
+    /// the engine's reason, a pause, the finish).
+    pub status_reason: Option<String>,
+}
+
+/// Which of the caller's games "my games" lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MyGamesRole {
+    /// Games the caller plays in (an approved application).
+    Player,
+    /// Games the caller hosts.
+    Host,
+}
+
+/// One of the caller's games with what a player needs to see first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MyGame {
+    /// The game.
+    pub game: Game,
+    /// Whether the caller hosts it.
+    pub hosting: bool,
+    /// The caller's race, when they play in it.
+    pub race: Option<String>,
+    /// Turn, schedule and result.
+    pub progress: GameProgress,
+    /// For a player of a running or paused game: whether the engine accepted their
+    /// latest orders for the next turn.
+    pub orders_in: Option<bool>,
+}
+
+/// A race's orders for one turn as its player sent them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrdersReadBack {
+    /// The caller's race.
+    pub race: String,
+    /// The turn.
+    pub turn: u32,
+    /// The latest submission (the one in force when accepted), if any.
+    pub latest: Option<OrdersSubmission>,
+    /// The earlier submissions of the turn, newest first.
+    pub history: Vec<OrdersSubmission>,
+}
+
 impl RuntimeService {
-    /// Submits the caller's orders for `turn` (the engine's current turn + 1); the engine's
-    /// verdict is returned as is. `orders` is passed through untouched, size-bounded.
+    /// Submits the caller's orders for `turn` (the engine's current turn + 1) and records
+    /// the submission with the engine's verdict. An engine that refuses the request (4xx)
+    /// gives a client error with its message, and the refusal is recorded too.
     pub async fn submit_orders(
         &self,
         actor: Actor,
@@ -35,38 +91,268 @@ impl RuntimeService {
         let seat = self.seat(actor, game_id).await?;
         let engine = &self.shared.ports.engine;
         let call = engine.submit_orders(&seat.endpoint, &seat.race, turn, orders);
-        self.shared
+        let answer = self
+            .shared
             .engine_call(call)
             .await
-            .map_err(RuntimeError::engine)
+            .map_err(RuntimeError::engine);
+        let verdict = match &answer {
+            Ok(verdict) => verdict.clone(),
+            Err(RuntimeError::EngineRefused { message, .. }) => OrdersVerdict {
+                accepted: false,
+                errors: vec![message.clone()],
+            },
+            Err(_) => return answer,
+        };
+        let submission = OrdersSubmission {
+            id: SubmissionId::from_uuid(self.shared.ports.ids.uuid()),
+            game_id,
+            race: seat.race,
+            user_id: actor.user_id,
+            turn,
+            submitted_at: self.shared.now(),
+            size: u64::try_from(size).unwrap_or(u64::MAX),
+            accepted: verdict.accepted,
+            errors: verdict.errors,
+            orders: orders.clone(),
+        };
+        self.shared.ports.orders.record_orders(&submission).await?;
+        answer
     }
 
-    /// The caller's report for `turn`, as the engine wrote it (`{race, turn, text, ...}`).
+    /// The caller's orders for `turn`: the latest submission and the earlier ones.
+    pub async fn orders(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        turn: u32,
+    ) -> Result<OrdersReadBack, RuntimeError> {
+        let application = self.application(actor, game_id).await?;
+        let race = application.race_name.as_str().to_owned();
+        let mut all = self
+            .shared
+            .ports
+            .orders
+            .list_orders(game_id, &race, turn)
+            .await?
+            .into_iter();
+        let latest = all.next();
+        Ok(OrdersReadBack {
+            race,
+            turn,
+            latest,
+            history: all.collect(),
+        })
+    }
+
+    /// A report of `turn` from the archive: the caller's own, or, with `race`, another
+    /// race's once the game is finished and its host left the reveal on. A race the
+    /// caller may not read is `NotFound`, as is a turn not played yet.
     pub async fn report(
         &self,
         actor: Actor,
         game_id: GameId,
         turn: u32,
-    ) -> Result<serde_json::Value, RuntimeError> {
-        let seat = self.seat(actor, game_id).await?;
-        let engine = &self.shared.ports.engine;
-        let call = engine.report(&seat.endpoint, &seat.race, turn);
-        self.shared
-            .engine_call(call)
-            .await
-            .map_err(RuntimeError::engine)
+        race: Option<&str>,
+    ) -> Result<TurnReport, RuntimeError> {
+        let application = self.application(actor, game_id).await?;
+        let own = application.race_name.as_str();
+        let wanted = match race {
+            None => own.to_owned(),
+            Some(name) if same_race(name, own) => own.to_owned(),
+            Some(name) => self.revealed_race(game_id, name).await?,
+        };
+        let archive = &self.shared.ports.archive;
+        match archive.get_report(game_id, turn, &wanted).await {
+            Ok(report) => Ok(report),
+            Err(StoreError::NotFound { .. }) => {
+                let last = archive.latest_turn(game_id).await?.map(|t| t.turn);
+                if last.is_some_and(|last| turn <= last) {
+                    // The turn was played but this race has no report of it (it joined
+                    // the archive later, or the engine never listed it).
+                    Err(RuntimeError::not_found(
+                        "report",
+                        format!("{wanted}/{turn}"),
+                    ))
+                } else {
+                    Err(RuntimeError::TurnNotPlayed { turn, last })
+                }
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
-    /// The caller's seat in a running or paused game. Not a player -> `NotFound` (the
-    /// game's runtime is none of their business); a game not in play -> `Conflict`.
-    async fn seat(&self, actor: Actor, game_id: GameId) -> Result<Seat, RuntimeError> {
-        let game: Game = self.game(game_id).await?;
-        let applications = &self.shared.ports.applications;
-        let application = applications
+    /// Every played turn of a game (turn 0 first) with its time and standings: the score
+    /// history. Visible to whoever may see the game (a draft only to its host and
+    /// admins; `actor` is `None` on public routes).
+    pub async fn turns(
+        &self,
+        actor: Option<Actor>,
+        game_id: GameId,
+    ) -> Result<Vec<PlayedTurn>, RuntimeError> {
+        let game = self.game(game_id).await?;
+        let sees_drafts = actor.is_some_and(|a| a.is_admin || a.user_id == game.host);
+        if game.status == GameStatus::Draft && !sees_drafts {
+            return Err(RuntimeError::not_found("game", game_id));
+        }
+        Ok(self.shared.ports.archive.list_turns(game_id).await?)
+    }
+
+    /// Where `game` stands: its last played turn, next turn time, result and the reason
+    /// of its status.
+    pub async fn progress(&self, game: &Game) -> Result<GameProgress, RuntimeError> {
+        let latest = self.shared.ports.archive.latest_turn(game.id).await?;
+        let next_turn_at = if game.status == GameStatus::Running {
+            match self.shared.ports.records.get_record(game.id).await {
+                Ok(record) => record.next_turn_at,
+                Err(StoreError::NotFound { .. }) => None,
+                Err(error) => return Err(error.into()),
+            }
+        } else {
+            None
+        };
+        let status_reason = if matches!(
+            game.status,
+            GameStatus::StartFailed
+                | GameStatus::Paused
+                | GameStatus::Finished
+                | GameStatus::Cancelled
+        ) {
+            let transitions = self.shared.ports.games.game_transitions(game.id).await?;
+            transitions
+                .into_iter()
+                .rev()
+                .find(|t| t.to == game.status)
+                .and_then(|t| t.reason)
+        } else {
+            None
+        };
+        Ok(GameProgress {
+            current_turn: latest.as_ref().map(|t| t.turn),
+            next_turn_at,
+            result: latest
+                .filter(|_| game.status == GameStatus::Finished)
+                .and_then(|t| t.result()),
+            status_reason,
+        })
+    }
+
+    /// The caller's games, newest first: those they play in (an approved application)
+    /// and those they host, or only one kind with `role`.
+    pub async fn my_games(
+        &self,
+        actor: Actor,
+        role: Option<MyGamesRole>,
+    ) -> Result<Vec<MyGame>, RuntimeError> {
+        let ports = &self.shared.ports;
+        let mut games: Vec<(Game, Option<String>)> = Vec::new();
+        if role != Some(MyGamesRole::Host) {
+            for application in ports
+                .applications
+                .list_user_applications(actor.user_id)
+                .await?
+            {
+                if application.status == ApplicationStatus::Approved {
+                    let game = self.game(application.game_id).await?;
+                    games.push((game, Some(application.race_name.as_str().to_owned())));
+                }
+            }
+        }
+        if role != Some(MyGamesRole::Player) {
+            for game in self.hosted(actor).await? {
+                if !games.iter().any(|(g, _)| g.id == game.id) {
+                    games.push((game, None));
+                }
+            }
+        }
+        games.sort_by(|(a, _), (b, _)| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        let mut mine = Vec::with_capacity(games.len());
+        for (game, race) in games {
+            let progress = self.progress(&game).await?;
+            let orders_in = match (&race, game.status) {
+                (Some(race), GameStatus::Running | GameStatus::Paused) => {
+                    let next = progress.current_turn.map_or(1, |t| t.saturating_add(1));
+                    let latest = ports.orders.list_orders(game.id, race, next).await?;
+                    Some(latest.first().is_some_and(|s| s.accepted))
+                }
+                _ => None,
+            };
+            mine.push(MyGame {
+                hosting: game.host == actor.user_id,
+                game,
+                race,
+                progress,
+                orders_in,
+            });
+        }
+        Ok(mine)
+    }
+
+    /// Every game `actor` hosts, walking the pages.
+    async fn hosted(&self, actor: Actor) -> Result<Vec<Game>, RuntimeError> {
+        use crate::domain::page::PageRequest;
+        use crate::ports::GameFilter;
+        let filter = GameFilter {
+            host: Some(actor.user_id),
+            ..GameFilter::default()
+        };
+        let mut all = Vec::new();
+        let mut page = PageRequest::first(200).map_err(StoreError::internal)?;
+        loop {
+            let got = self.shared.ports.games.list_games(&filter, &page).await?;
+            all.extend(got.items);
+            match got.next_after {
+                Some(after) => {
+                    page = PageRequest::after(200, after).map_err(StoreError::internal)?
+                }
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// Another race of the game, when the reveal lets the caller read its reports.
+    async fn revealed_race(&self, game_id: GameId, name: &str) -> Result<String, RuntimeError> {
+        let game = self.game(game_id).await?;
+        let hidden = || RuntimeError::not_found("race", name);
+        if game.status != GameStatus::Finished || !game.settings.reveal_reports_after_finish {
+            return Err(hidden());
+        }
+        let applications = self
+            .shared
+            .ports
+            .applications
+            .list_applications(game_id)
+            .await?;
+        applications
+            .iter()
+            .filter(|a| a.status == ApplicationStatus::Approved)
+            .map(|a| a.race_name.as_str())
+            .find(|race| same_race(race, name))
+            .map(str::to_owned)
+            .ok_or_else(hidden)
+    }
+
+    /// The caller's approved application to the game; anyone else gets `NotFound` (the
+    /// game's play is none of their business).
+    async fn application(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+    ) -> Result<Application, RuntimeError> {
+        self.shared
+            .ports
+            .applications
             .find_live_application(game_id, actor.user_id)
             .await?
             .filter(|a| a.status == ApplicationStatus::Approved)
-            .ok_or_else(|| RuntimeError::not_found("game", game_id))?;
+            .ok_or_else(|| RuntimeError::not_found("game", game_id))
+    }
+
+    /// The caller's seat in a running or paused game. Not a player -> `NotFound`; a game
+    /// not in play -> `Conflict`.
+    async fn seat(&self, actor: Actor, game_id: GameId) -> Result<Seat, RuntimeError> {
+        let game: Game = self.game(game_id).await?;
+        let application = self.application(actor, game_id).await?;
         if !matches!(game.status, GameStatus::Running | GameStatus::Paused) {
             return Err(RuntimeError::WrongStatus {
                 action: "play",
@@ -82,4 +368,9 @@ impl RuntimeService {
             race: application.race_name.as_str().to_owned(),
         })
     }
+}
+
+/// Whether a race name a player typed names a stored race (case does not matter).
+fn same_race(a: &str, b: &str) -> bool {
+    a == b || a.to_lowercase() == b.to_lowercase()
 }

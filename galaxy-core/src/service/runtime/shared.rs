@@ -141,13 +141,22 @@ impl Shared {
     }
 
     /// The `/admin/init` body. The seed derives from the game id, so a replayed init
-    /// (idempotent by contract) asks for exactly the same game.
+    /// (idempotent by contract) asks for exactly the same game. The settings are the
+    /// operator's defaults (`engine_settings` of the configuration) with the game's own
+    /// keys over them.
     pub(crate) async fn engine_init(&self, game: &Game) -> Result<EngineInit, StoreError> {
         let (high, low) = game.id.as_uuid().as_u64_pair();
+        let mut settings = match &self.config.engine_settings {
+            serde_json::Value::Object(defaults) => defaults.clone(),
+            _ => serde_json::Map::new(),
+        };
+        for (key, value) in game.settings.engine_settings.as_map() {
+            settings.insert(key.clone(), value.clone());
+        }
         Ok(EngineInit {
             game_id: game.id.to_string(),
             seed: high ^ low.rotate_left(17),
-            settings: self.config.engine_settings.clone(),
+            settings: serde_json::Value::Object(settings),
             races: self.races(game.id).await?,
         })
     }

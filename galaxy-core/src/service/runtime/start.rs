@@ -11,12 +11,13 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
+use super::archive;
 use super::shared::Shared;
-use super::{BACKEND_LABEL, GAME_LABEL, INSTANCE_LABEL, container_name};
+use super::{BACKEND_LABEL, GAME_LABEL, INSTANCE_LABEL, RuntimeError, container_name};
 use crate::domain::game::{Game, GameStatus, GameTrigger};
 use crate::domain::notification::NotificationKind;
 use crate::domain::runtime::{JobKind, RuntimeBinding, RuntimeJob, RuntimeRecord, RuntimeStatus};
-use crate::ports::{ContainerError, ContainerSpec, JobOutcome, StoreError};
+use crate::ports::{ContainerError, ContainerSpec, EngineError, JobOutcome, StoreError};
 
 /// Why launching failed before the engine answered: the `start_failed` reasons.
 #[derive(Debug, thiserror::Error)]
@@ -263,9 +264,31 @@ async fn handle_success(
         Ok(record) => record,
         Err(error) => return orphan(shared, job, &game, &binding, error).await,
     };
-    if let Err(error) = shared.init_engine(&game, &binding.engine_endpoint).await? {
-        return paused_after_start(shared, job, &game, &bound, error.to_string()).await;
-    }
+    let endpoint = binding.engine_endpoint.as_str();
+    let state = match shared.init_engine(&game, endpoint).await? {
+        Ok(state) => state,
+        // A 4xx is the engine refusing this game (bad settings, too many races): starting
+        // it again cannot help, so the start fails with the engine's whole reason.
+        Err(EngineError::Status { status, body }) if (400..500).contains(&status) => {
+            let reason = format!("the engine refused the game at init ({status}): {body}");
+            let container = Some(binding.container_id.clone());
+            return start_failed(shared, job, &game, reason, container).await;
+        }
+        Err(error) => {
+            return paused_after_start(shared, job, &game, &bound, error.to_string()).await;
+        }
+    };
+    // Turn 0 is archived before the game runs: a crash here replays the job, whose init is
+    // idempotent, and archives then.
+    let seats = archive::seats(shared, game.id).await?;
+    let reports = match archive::archive_turns(shared, game.id, endpoint, &seats, 0, &state).await {
+        Ok(reports) => reports,
+        Err(RuntimeError::Store(error)) => return Err(error),
+        Err(fault) => {
+            let reason = format!("turn 0 could not be archived: {fault}");
+            return paused_after_start(shared, job, &game, &bound, reason).await;
+        }
+    };
     shared
         .advance_record(&bound, RuntimeStatus::Running)
         .await?;
@@ -284,13 +307,9 @@ async fn handle_success(
         )
         .await?;
     if let Some(started) = started {
-        let mut audience = shared.players(started.id).await;
+        let mut audience: Vec<_> = seats.iter().map(|s| s.user_id).collect();
         audience.push(started.host);
-        let payload = json!({
-            "game_id": started.id,
-            "game_name": started.settings.name.as_str(),
-            "next_turn_at": next,
-        });
+        let payload = archive::started_payload(&started, next, &seats, &reports);
         let key = format!("game:{}:started", started.id);
         let kind = NotificationKind::GameStarted;
         shared

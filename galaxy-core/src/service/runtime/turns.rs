@@ -7,16 +7,20 @@
 //! and `engine_call_timeout`), answers garbage or an earlier turn pauses its own game
 //! with a health event and an admin alert; the other games of the pass run on.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use futures::StreamExt;
 use serde_json::json;
 
+use super::archive::{self, Seat};
 use super::shared::Shared;
 use super::{RuntimeConfig, RuntimeError, RuntimePorts};
 use crate::domain::game::{Game, GameStatus, GameTrigger};
 use crate::domain::health::HealthEventKind;
 use crate::domain::lease::ClaimRequest;
 use crate::domain::notification::NotificationKind;
+use crate::domain::play::TurnReport;
 use crate::domain::runtime::{DueAction, JobKind, RuntimeRecord};
 use crate::domain::{LeaseToken, Timestamp};
 use crate::ports::{EngineState, StoreError, TurnUpdate};
@@ -41,24 +45,32 @@ pub(super) async fn play_turn(
             reason: "no engine is bound to the game".into(),
         }),
         Some(binding) => {
-            let call = shared
-                .ports
-                .engine
-                .run_turn(&binding.engine_endpoint, expected);
+            let endpoint = binding.engine_endpoint.as_str();
+            let call = shared.ports.engine.run_turn(endpoint, expected);
             match shared.engine_call(call).await {
                 Ok(state) if state.turn < expected => Err(RuntimeError::UnexpectedTurn {
                     expected,
                     got: state.turn,
                 }),
-                Ok(state) => Ok(state),
+                Ok(state) => Ok((endpoint, state)),
                 Err(error) => Err(RuntimeError::Engine(error)),
             }
         }
     };
-    let state = match answer {
-        Ok(state) => state,
+    let (endpoint, state) = match answer {
+        Ok(answer) => answer,
         Err(fault) => return Err(turn_fault(shared, game, record, token, expected, fault).await),
     };
+    // The archive comes before the turn is recorded: see `archive.rs` for why.
+    let seats = archive::seats(shared, game.id).await?;
+    let reports =
+        match archive::archive_turns(shared, game.id, endpoint, &seats, expected, &state).await {
+            Ok(reports) => reports,
+            Err(RuntimeError::Store(error)) => return Err(error.into()),
+            Err(fault) => {
+                return Err(turn_fault(shared, game, record, token, expected, fault).await);
+            }
+        };
     let update = TurnUpdate {
         current_turn: state.turn,
         next_turn_at: next_turn_at.filter(|_| !state.finished),
@@ -77,15 +89,12 @@ pub(super) async fn play_turn(
         Err(error) => return Err(error.into()),
     };
     if state.finished {
-        finish(shared, game, &state).await?;
+        finish(shared, game, &state, &seats, &reports).await?;
     } else {
-        let payload = json!({
-            "game_id": game.id,
-            "game_name": game.settings.name.as_str(),
-            "turn": state.turn,
-        });
+        let payload =
+            archive::turn_payload(game, state.turn, update.next_turn_at, &seats, &reports);
         let key = format!("game:{}:turn:{}", game.id, state.turn);
-        let players = shared.players(game.id).await;
+        let players = seats.iter().map(|s| s.user_id).collect();
         let kind = NotificationKind::TurnCompleted;
         shared.notify(kind, key, players, game.id, payload).await;
     }
@@ -136,7 +145,13 @@ async fn turn_fault(
 
 /// The engine declared the game over: `finished` (trigger engine), the container goes
 /// (a durable stop job), and everyone learns the standings.
-async fn finish(shared: &Shared, game: &Game, state: &EngineState) -> Result<(), StoreError> {
+async fn finish(
+    shared: &Shared,
+    game: &Game,
+    state: &EngineState,
+    seats: &[Seat],
+    reports: &BTreeMap<String, TurnReport>,
+) -> Result<(), StoreError> {
     let reason = Some(match &state.winner {
         Some(winner) => format!("won by {winner} on turn {}", state.turn),
         None => format!("ended on turn {}", state.turn),
@@ -155,15 +170,9 @@ async fn finish(shared: &Shared, game: &Game, state: &EngineState) -> Result<(),
     let key = format!("stop:{}:{}", game.id, GameStatus::Finished);
     shared.enqueue(game.id, JobKind::Stop, key).await?;
     if let Some(finished) = finished {
-        let mut audience = shared.players(finished.id).await;
+        let mut audience: Vec<_> = seats.iter().map(|s| s.user_id).collect();
         audience.push(finished.host);
-        let payload = json!({
-            "game_id": finished.id,
-            "game_name": finished.settings.name.as_str(),
-            "turn": state.turn,
-            "winner": state.winner,
-            "standings": state.standings,
-        });
+        let payload = archive::finished_payload(&finished, state, seats, reports);
         let key = format!("game:{}:finished", finished.id);
         let kind = NotificationKind::GameFinished;
         shared

@@ -80,10 +80,14 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
                 subject: "{{game_name}} hat begonnen",
                 text: "Hallo {{recipient_name}},\n\n\
                        das Spiel {{game_name}} hat begonnen. Deine ersten Befehle sind \
-                       für Zug {{turn}} fällig.\n",
+                       für Zug {{turn}} fällig, bis {{deadline}}.\n\n\
+                       Dein Volk {{race}} zu Beginn:\n\n\
+                       {{report_text}}\n",
                 html: "<p>Hallo {{recipient_name}},</p>\n\
                        <p>das Spiel <strong>{{game_name}}</strong> hat begonnen. Deine \
-                       ersten Befehle sind für Zug {{turn}} fällig.</p>",
+                       ersten Befehle sind für Zug {{turn}} fällig, bis \
+                       <strong>{{deadline}}</strong>.</p>\n\
+                       <p>Dein Volk {{race}} zu Beginn:</p>\n<pre>{{report_text}}</pre>",
             },
         ),
         (
@@ -124,11 +128,15 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
             StaticTemplate {
                 subject: "{{game_name}}: Bericht zu Zug {{turn}}",
                 text: "Hallo {{recipient_name}},\n\n\
-                       Zug {{turn}} von {{game_name}} ist gelaufen. Dein Bericht:\n\n\
+                       Zug {{turn}} von {{game_name}} ist gelaufen. Befehle für Zug \
+                       {{next_turn}} sind bis {{deadline}} fällig. Der Bericht deines \
+                       Volkes {{race}}:\n\n\
                        {{report_text}}\n",
                 html: "<p>Hallo {{recipient_name}},</p>\n\
                        <p>Zug {{turn}} von <strong>{{game_name}}</strong> ist gelaufen. \
-                       Dein Bericht:</p>\n<pre>{{report_text}}</pre>",
+                       Befehle für Zug {{next_turn}} sind bis <strong>{{deadline}}</strong> \
+                       fällig. Der Bericht deines Volkes {{race}}:</p>\n\
+                       <pre>{{report_text}}</pre>",
             },
         ),
         (
@@ -137,11 +145,16 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
                 subject: "{{game_name}} ist zu Ende",
                 text: "Hallo {{recipient_name}},\n\n\
                        {{game_name}} endete nach Zug {{turn}}. Sieger: {{winner}}.\n\n\
-                       Rangliste: {{standings}}\n",
+                       Endstand:\n\n\
+                       {{standings_table}}\n\
+                       Der letzte Bericht deines Volkes {{race}}:\n\n\
+                       {{report_text}}\n",
                 html: "<p>Hallo {{recipient_name}},</p>\n\
                        <p><strong>{{game_name}}</strong> endete nach Zug {{turn}}. \
                        Sieger: <strong>{{winner}}</strong>.</p>\n\
-                       <p>Rangliste: {{standings}}</p>",
+                       <p>Endstand:</p>\n<pre>{{standings_table}}</pre>\n\
+                       <p>Der letzte Bericht deines Volkes {{race}}:</p>\n\
+                       <pre>{{report_text}}</pre>",
             },
         ),
         (

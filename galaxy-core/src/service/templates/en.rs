@@ -81,10 +81,13 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
                 subject: "{{game_name}} has started",
                 text: "Hello {{recipient_name}},\n\n\
                        the game {{game_name}} has started. Your first orders are due \
-                       for turn {{turn}}.\n",
+                       for turn {{turn}}, by {{deadline}}.\n\n\
+                       Your race {{race}} at the start:\n\n\
+                       {{report_text}}\n",
                 html: "<p>Hello {{recipient_name}},</p>\n\
                        <p>the game <strong>{{game_name}}</strong> has started. Your first \
-                       orders are due for turn {{turn}}.</p>",
+                       orders are due for turn {{turn}}, by <strong>{{deadline}}</strong>.</p>\n\
+                       <p>Your race {{race}} at the start:</p>\n<pre>{{report_text}}</pre>",
             },
         ),
         (
@@ -125,11 +128,14 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
             StaticTemplate {
                 subject: "{{game_name}}: turn {{turn}} report",
                 text: "Hello {{recipient_name}},\n\n\
-                       turn {{turn}} of {{game_name}} has run. Your report:\n\n\
+                       turn {{turn}} of {{game_name}} has run. Orders for turn \
+                       {{next_turn}} are due by {{deadline}}. The report of your race \
+                       {{race}}:\n\n\
                        {{report_text}}\n",
                 html: "<p>Hello {{recipient_name}},</p>\n\
-                       <p>turn {{turn}} of <strong>{{game_name}}</strong> has run. Your \
-                       report:</p>\n<pre>{{report_text}}</pre>",
+                       <p>turn {{turn}} of <strong>{{game_name}}</strong> has run. Orders \
+                       for turn {{next_turn}} are due by <strong>{{deadline}}</strong>. The \
+                       report of your race {{race}}:</p>\n<pre>{{report_text}}</pre>",
             },
         ),
         (
@@ -138,11 +144,16 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
                 subject: "{{game_name}} is over",
                 text: "Hello {{recipient_name}},\n\n\
                        {{game_name}} ended after turn {{turn}}. Winner: {{winner}}.\n\n\
-                       Standings: {{standings}}\n",
+                       Final standings:\n\n\
+                       {{standings_table}}\n\
+                       The final report of your race {{race}}:\n\n\
+                       {{report_text}}\n",
                 html: "<p>Hello {{recipient_name}},</p>\n\
                        <p><strong>{{game_name}}</strong> ended after turn {{turn}}. \
                        Winner: <strong>{{winner}}</strong>.</p>\n\
-                       <p>Standings: {{standings}}</p>",
+                       <p>Final standings:</p>\n<pre>{{standings_table}}</pre>\n\
+                       <p>The final report of your race {{race}}:</p>\n\
+                       <pre>{{report_text}}</pre>",
             },
         ),
         (

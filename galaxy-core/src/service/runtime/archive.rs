@@ -1,0 +1,249 @@
+//! The archive step of a turn: after the engine answers a turn (or init, for turn 0), every
+//! race's report is fetched and stored with the turn's standings, before the turn is
+//! recorded on the runtime record.
+//!
+//! That order is what makes the step crash-safe: a crash (or a store failure) between the
+//! engine's answer and the archive leaves the record on the previous turn with its lease
+//! lapsing, so the turn is claimed again; the engine, already past the expected turn,
+//! answers its state and runs nothing, and the archive is written then. A turn is thus
+//! never recorded without its reports. A report the engine cannot give (after retries
+//! with backoff) fails the turn like any engine fault: a health event, never a silent gap.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::RuntimeError;
+use super::shared::Shared;
+use crate::domain::application::ApplicationStatus;
+use crate::domain::game::Game;
+use crate::domain::play::{PlayedTurn, Standing, TurnReport, standings_table};
+use crate::domain::{GameId, Timestamp, UserId};
+use crate::ports::{EngineState, StoreError};
+use crate::service::templates::PER_RECIPIENT_KEY;
+
+/// One player's seat: the user and the race they play.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Seat {
+    /// The player.
+    pub user_id: UserId,
+    /// Their race.
+    pub race: String,
+}
+
+/// The approved players of a game with their races, in application order.
+pub(super) async fn seats(shared: &Shared, game_id: GameId) -> Result<Vec<Seat>, StoreError> {
+    let applications = shared.ports.applications.list_applications(game_id).await?;
+    Ok(applications
+        .into_iter()
+        .filter(|a| a.status == ApplicationStatus::Approved)
+        .map(|a| Seat {
+            user_id: a.user_id,
+            race: a.race_name.as_str().to_owned(),
+        })
+        .collect())
+}
+
+/// Archives every turn from `first` up to the engine's `state.turn` (one turn, unless the
+/// engine was found further ahead) and returns the reports of `state.turn` by race.
+/// Turns before `state.turn` are archived with the reports but without standings (the
+/// engine only tells the current ones).
+pub(super) async fn archive_turns(
+    shared: &Shared,
+    game_id: GameId,
+    endpoint: &str,
+    seats: &[Seat],
+    first: u32,
+    state: &EngineState,
+) -> Result<BTreeMap<String, TurnReport>, RuntimeError> {
+    let mut last = BTreeMap::new();
+    for turn in first.min(state.turn)..=state.turn {
+        let current = turn == state.turn;
+        let mut reports = BTreeMap::new();
+        for seat in seats {
+            let report = fetch_report(shared, endpoint, game_id, &seat.race, turn).await?;
+            reports.insert(seat.race.clone(), report);
+        }
+        let played = PlayedTurn {
+            game_id,
+            turn,
+            played_at: shared.now(),
+            finished: current && state.finished,
+            winner: state.winner.clone().filter(|_| current),
+            standings: if current {
+                standings(state)
+            } else {
+                Vec::new()
+            },
+        };
+        let all: Vec<TurnReport> = reports.values().cloned().collect();
+        let stored = shared.ports.archive.archive_turn(&played, &all).await?;
+        tracing::info!(%game_id, turn, stored, races = all.len(), "turn archived");
+        last = reports;
+    }
+    Ok(last)
+}
+
+/// The engine's standings as the domain keeps them (the contract's `name` is the race).
+fn standings(state: &EngineState) -> Vec<Standing> {
+    state
+        .standings
+        .iter()
+        .map(|s| Standing {
+            race: s.name.clone(),
+            score: s.score,
+            alive: s.alive,
+        })
+        .collect()
+}
+
+/// One race's report, retried with a doubling pause while the engine fails; bounded in
+/// size by `max_report_bytes`.
+async fn fetch_report(
+    shared: &Shared,
+    endpoint: &str,
+    game_id: GameId,
+    race: &str,
+    turn: u32,
+) -> Result<TurnReport, RuntimeError> {
+    let config = &shared.config;
+    let mut pause = config.report_retry_delay;
+    let mut reason = String::new();
+    for attempt in 0..config.report_attempts.max(1) {
+        if attempt > 0 {
+            tokio::time::sleep(pause).await;
+            pause = pause.saturating_mul(2);
+        }
+        let call = shared.ports.engine.report(endpoint, race, turn);
+        match shared.engine_call(call).await {
+            Ok(report) => return bounded(shared, game_id, race, turn, report),
+            Err(error) => {
+                tracing::warn!(%error, %game_id, race, turn, attempt, "report not fetched");
+                reason = error.to_string();
+            }
+        }
+    }
+    Err(RuntimeError::ReportUnavailable {
+        race: race.to_owned(),
+        turn,
+        reason,
+    })
+}
+
+/// Keeps a report within `max_report_bytes` (its serialised size).
+fn bounded(
+    shared: &Shared,
+    game_id: GameId,
+    race: &str,
+    turn: u32,
+    report: Value,
+) -> Result<TurnReport, RuntimeError> {
+    let max = shared.config.max_report_bytes;
+    let size = serde_json::to_vec(&report).map_or(usize::MAX, |bytes| bytes.len());
+    if size > max {
+        return Err(RuntimeError::ReportUnavailable {
+            race: race.to_owned(),
+            turn,
+            reason: format!("the report is {size} bytes, at most {max} are archived"),
+        });
+    }
+    Ok(TurnReport {
+        game_id,
+        turn,
+        race: race.to_owned(),
+        report,
+    })
+}
+
+/// What a mail shows where the engine's report has no `text`.
+const NO_REPORT_TEXT: &str = "(the engine's report has no text; read it in the game)";
+/// What a recipient without a race (a host who does not play) reads instead of a report.
+const NOT_PLAYING: &str = "(you do not play a race in this game)";
+
+/// The fields each recipient of a turn mail sees of their own: their race and report
+/// text, under [`PER_RECIPIENT_KEY`]. Everyone else (a host who does not play) gets the
+/// top-level defaults, so no template field is ever missing.
+fn per_recipient(seats: &[Seat], reports: &BTreeMap<String, TurnReport>) -> Value {
+    let mut per = serde_json::Map::new();
+    for seat in seats {
+        let text = reports
+            .get(&seat.race)
+            .map(|r| r.text().unwrap_or(NO_REPORT_TEXT))
+            .unwrap_or(NO_REPORT_TEXT);
+        per.insert(
+            seat.user_id.to_string(),
+            json!({ "race": seat.race, "report_text": text }),
+        );
+    }
+    Value::Object(per)
+}
+
+/// A deadline as mail shows it: `2026-12-04 18:00 UTC`, or a sentence when unscheduled.
+fn deadline_text(next_turn_at: Option<Timestamp>) -> String {
+    next_turn_at.map_or_else(
+        || "not scheduled".to_owned(),
+        |at| at.format("%Y-%m-%d %H:%M UTC").to_string(),
+    )
+}
+
+/// The `game_started` payload: the first deadline and each player's turn-0 report.
+pub(super) fn started_payload(
+    game: &Game,
+    next_turn_at: Option<Timestamp>,
+    seats: &[Seat],
+    reports: &BTreeMap<String, TurnReport>,
+) -> Value {
+    json!({
+        "game_id": game.id,
+        "game_name": game.settings.name.as_str(),
+        "turn": 1,
+        "next_turn_at": next_turn_at,
+        "deadline": deadline_text(next_turn_at),
+        "race": "-",
+        "report_text": NOT_PLAYING,
+        PER_RECIPIENT_KEY: per_recipient(seats, reports),
+    })
+}
+
+/// The `turn_completed` payload: the turn, the next deadline and each player's report.
+pub(super) fn turn_payload(
+    game: &Game,
+    turn: u32,
+    next_turn_at: Option<Timestamp>,
+    seats: &[Seat],
+    reports: &BTreeMap<String, TurnReport>,
+) -> Value {
+    json!({
+        "game_id": game.id,
+        "game_name": game.settings.name.as_str(),
+        "turn": turn,
+        "next_turn": turn.saturating_add(1),
+        "next_turn_at": next_turn_at,
+        "deadline": deadline_text(next_turn_at),
+        "race": "-",
+        "report_text": NOT_PLAYING,
+        PER_RECIPIENT_KEY: per_recipient(seats, reports),
+    })
+}
+
+/// The `game_finished` payload: the winner, the standings (as data and as a text table)
+/// and each player's final report.
+pub(super) fn finished_payload(
+    game: &Game,
+    state: &EngineState,
+    seats: &[Seat],
+    reports: &BTreeMap<String, TurnReport>,
+) -> Value {
+    let standings = standings(state);
+    json!({
+        "game_id": game.id,
+        "game_name": game.settings.name.as_str(),
+        "turn": state.turn,
+        "winner": state.winner.as_deref().unwrap_or("nobody"),
+        "standings": standings,
+        "standings_table": standings_table(&standings),
+        "race": "-",
+        "report_text": NOT_PLAYING,
+        PER_RECIPIENT_KEY: per_recipient(seats, reports),
+    })
+}
