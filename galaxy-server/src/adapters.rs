@@ -7,8 +7,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use galaxy_core::ports::{
     ApplicationStore, ChallengeStore, Clock, GameStore, GeoCounterStore, GeoLocator,
-    HealthEventStore, MailStore, Mailer, NotificationStore, RaceNameStore, RuntimeJobStore,
-    RuntimeRecordStore, SecretGenerator, SessionStore, UserStore,
+    HealthEventStore, MailStore, Mailer, NotificationStore, OrdersStore, RaceNameStore,
+    RuntimeJobStore, RuntimeRecordStore, SecretGenerator, SessionStore, TurnArchiveStore,
+    UserStore,
 };
 use galaxy_geoip::UnknownLocator;
 use galaxy_ports::memory::InMemoryStores;
@@ -50,6 +51,11 @@ pub struct Adapters {
     pub runtime_jobs: Arc<dyn RuntimeJobStore>,
     /// Engine health events.
     pub health_events: Arc<dyn HealthEventStore>,
+    /// The turn archive: every played turn's standings and every race's report, kept
+    /// for the life of the game (reports are read from here, never from the engine).
+    pub turn_archive: Arc<dyn TurnArchiveStore>,
+    /// Every orders submission the engine answered.
+    pub orders: Arc<dyn OrdersStore>,
     /// The mail outbox.
     pub mail: Arc<dyn MailStore>,
     /// Notification intents and routes.
@@ -97,6 +103,8 @@ impl Adapters {
             runtime_records: stores.runtime.clone(),
             runtime_jobs: stores.runtime.clone(),
             health_events: stores.runtime,
+            turn_archive: stores.play.clone(),
+            orders: stores.play,
             mail: stores.mail,
             notifications: stores.notifications,
             geo_counters: stores.geo,
@@ -122,6 +130,8 @@ impl Adapters {
             runtime_records: store.clone(),
             runtime_jobs: store.clone(),
             health_events: store.clone(),
+            turn_archive: store.clone(),
+            orders: store.clone(),
             mail: store.clone(),
             notifications: store.clone(),
             geo_counters: store.clone(),

@@ -38,6 +38,10 @@ use crate::monitor;
 use crate::state::{AppState, Readiness};
 use crate::telemetry::{self, Telemetry, TelemetryError};
 
+/// Room the orders route leaves beyond `GALAXY_MAX_ORDERS_BYTES` for the request's
+/// envelope (`{"turn": ..., "orders": ...}` and JSON escaping of text orders).
+const ORDERS_ENVELOPE_BYTES: usize = 64 * 1024;
+
 /// Why the app could not be built or run.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -328,6 +332,11 @@ impl App {
         };
         let limits = HttpLimits {
             body_limit: config.http_body_limit,
+            orders_body_limit: config
+                .runtime
+                .max_orders_bytes
+                .saturating_add(ORDERS_ENVELOPE_BYTES)
+                .max(config.http_body_limit),
             request_timeout: config.http_request_timeout,
         };
         let router = http::router(state.clone(), limits);

@@ -159,6 +159,8 @@ pub(crate) fn runtime_config(config: &Config, kind: RuntimeKind) -> RuntimeConfi
             .unwrap_or(RuntimeConfig::default().job_lease),
         probe_failure_threshold: settings.probe_threshold,
         pause_on_unhealthy: settings.pause_on_unhealthy,
+        max_orders_bytes: settings.max_orders_bytes,
+        max_report_bytes: settings.max_report_bytes,
         ..RuntimeConfig::default()
     }
 }
@@ -206,9 +208,12 @@ pub(crate) async fn build(
         records: adapters.runtime_records.clone(),
         jobs: adapters.runtime_jobs.clone(),
         health: adapters.health_events.clone(),
+        archive: adapters.turn_archive.clone(),
+        orders: adapters.orders.clone(),
         containers,
         engine: Arc::new(HttpEngineClient::new(ClientOptions {
             max_orders_bytes: runtime_config.max_orders_bytes,
+            max_response_bytes: runtime_config.max_report_bytes,
             ..ClientOptions::default()
         })),
         notifier: shared.notifier,

@@ -228,8 +228,15 @@ fn rows() -> Vec<Row> {
         // is pending): the game's engine is none of their business.
         row(M::PUT, "/api/v1/user/games/{id}/orders", "/api/v1/user/games/:open/orders",
             Some(r#"{"turn": 1, "orders": {"fleets": []}}"#), [401, 404, 404, 403, 404, 401]),
+        row(M::GET, "/api/v1/user/games/{id}/orders/{turn}",
+            "/api/v1/user/games/:open/orders/1", None, [401, 404, 404, 403, 404, 401]),
         row(M::GET, "/api/v1/user/games/{id}/reports/{turn}",
             "/api/v1/user/games/:open/reports/0", None, [401, 404, 404, 403, 404, 401]),
+        // The turn history is as visible as the game: a draft only to its host and admins.
+        row(M::GET, "/api/v1/user/games/{id}/turns", "/api/v1/user/games/:open/turns", None,
+            USER(200)),
+        row(M::GET, "/api/v1/user/games/{id}/turns", "/api/v1/user/games/:draft/turns", None,
+            [401, 200, 404, 403, 200, 401]),
         row(M::GET, "/api/v1/admin/games", "/api/v1/admin/games?status=enrollment_open", None,
             ADMIN(200)),
         row(M::GET, "/api/v1/admin/users", "/api/v1/admin/users", None, ADMIN(200)),

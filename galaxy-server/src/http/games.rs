@@ -5,34 +5,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use galaxy_core::domain::{ApplicationId, GameId};
 
-use super::dto::{
-    ApplicationList, ApplicationView, ApplyRequest, CreateGameRequest, GamePage, GameView,
-    PageQuery,
-};
+use super::dto::{ApplicationList, ApplicationView, ApplyRequest, CreateGameRequest, GameView};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser, parse_id};
+use super::extract::{ApiJson, ApiPath, CurrentUser, parse_id};
 use crate::state::AppState;
 
 fn game_id(raw: &str) -> Result<GameId, ApiError> {
     parse_id(raw, "game id", "id")
-}
-
-/// The games the caller hosts, in every status, oldest first.
-#[utoipa::path(
-    get,
-    path = "/api/v1/user/games",
-    tag = "games",
-    params(PageQuery),
-    responses((status = 200, description = "One page of games.", body = GamePage))
-)]
-pub(crate) async fn list_my_games(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-    ApiQuery(query): ApiQuery<PageQuery>,
-) -> Result<Json<GamePage>, ApiError> {
-    let page = query.to_request()?;
-    let games = state.lobby.list_my_games(caller.actor, &page).await?;
-    Ok(Json(games.into()))
 }
 
 /// Creates a draft game hosted by the caller.
@@ -62,7 +41,7 @@ pub(crate) async fn create_game(
     tag = "games",
     params(("id" = uuid::Uuid, Path, description = "The game.")),
     responses(
-        (status = 200, description = "The game.", body = GameView),
+        (status = 200, description = "The game, with its turn, next turn time, result and status reason.", body = GameView),
         (status = 404, description = "No such game visible to the caller.", body = ErrorBody),
     )
 )]
@@ -75,7 +54,8 @@ pub(crate) async fn get_game(
         .lobby
         .get_game(Some(caller.actor), game_id(&id)?)
         .await?;
-    Ok(Json(game.into()))
+    let progress = state.runtime.progress(&game).await?;
+    Ok(Json(GameView::from(game).with_progress(progress)))
 }
 
 /// Opens enrollment (`draft -> enrollment_open`); host or admin.

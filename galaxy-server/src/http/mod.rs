@@ -17,6 +17,7 @@ mod health;
 mod internal;
 mod layers;
 pub mod openapi;
+mod play;
 mod public;
 mod routes;
 mod runtime;
@@ -34,8 +35,12 @@ use crate::state::AppState;
 /// Limits applied to every request.
 #[derive(Debug, Clone, Copy)]
 pub struct HttpLimits {
-    /// Largest request body in bytes (413 above).
+    /// Largest request body in bytes (413 above), on every route but the orders route.
     pub body_limit: usize,
+    /// Largest body of `PUT /user/games/{id}/orders`: the orders bound plus room for the
+    /// envelope, so an `orders` value at the bound is judged by the service (422 with the
+    /// sizes) rather than cut off by the transport.
+    pub orders_body_limit: usize,
     /// Longest time a request may take (503 after).
     pub request_timeout: Duration,
 }
@@ -44,7 +49,12 @@ pub struct HttpLimits {
 pub fn router(state: AppState, limits: HttpLimits) -> Router {
     let mut router = Router::new();
     for def in routes::definitions() {
-        router = router.route(def.spec.path, def.handler);
+        let limit = if def.spec.path == routes::ORDERS_PATH {
+            limits.orders_body_limit
+        } else {
+            limits.body_limit
+        };
+        router = router.route(def.spec.path, layers::body_limit(def.handler, limit));
     }
     let router = router
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
 use super::routes::{Access, routes};
-use super::{admin, games, health, internal, public, runtime, user};
+use super::{admin, games, health, internal, play, public, runtime, user};
 
 /// The security scheme name of bearer sessions.
 const BEARER: &str = "bearer";
@@ -44,7 +44,7 @@ const INTERNAL_TOKEN: &str = "internal_token";
         user::logout,
         user::list_race_names,
         user::release_race_name,
-        games::list_my_games,
+        play::list_my_games,
         games::create_game,
         games::get_game,
         games::open_game,
@@ -74,8 +74,10 @@ const INTERNAL_TOKEN: &str = "internal_token";
         runtime::stop_game,
         runtime::force_next_turn,
         runtime::retry_start,
-        runtime::submit_orders,
-        runtime::get_report,
+        play::submit_orders,
+        play::get_orders,
+        play::get_report,
+        play::list_turns,
         internal::resolve_session,
         internal::get_user,
     ),

@@ -87,7 +87,7 @@ pub(crate) async fn list_public_games(
     tag = "games",
     params(("id" = uuid::Uuid, Path, description = "The game.")),
     responses(
-        (status = 200, description = "The game.", body = GameView),
+        (status = 200, description = "The game, with its turn and, once finished, its result.", body = GameView),
         (status = 404, description = "No such game.", body = ErrorBody),
     )
 )]
@@ -99,5 +99,6 @@ pub(crate) async fn get_public_game(
         .lobby
         .get_game(None, parse_id(&id, "game id", "id")?)
         .await?;
-    Ok(Json(game.into()))
+    let progress = state.runtime.progress(&game).await?;
+    Ok(Json(GameView::from(game).with_progress(progress)))
 }

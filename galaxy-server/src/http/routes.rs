@@ -4,7 +4,7 @@
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
-use super::{admin, games, health, internal, public, runtime, user};
+use super::{admin, games, health, internal, play, public, runtime, user};
 use crate::state::AppState;
 
 /// Who may call a route.
@@ -54,6 +54,9 @@ macro_rules! route {
     };
 }
 
+/// The orders route, whose body limit is the orders bound plus the envelope.
+pub(super) const ORDERS_PATH: &str = "/api/v1/user/games/{id}/orders";
+
 /// Every route, with its handler.
 pub(super) fn definitions() -> Vec<RouteDef> {
     vec![
@@ -74,7 +77,7 @@ pub(super) fn definitions() -> Vec<RouteDef> {
         route!(GET "/api/v1/user/race-names", User, user::list_race_names),
         route!(DELETE "/api/v1/user/race-names/{name}", User, user::release_race_name),
         // user: lobby
-        route!(GET "/api/v1/user/games", User, games::list_my_games),
+        route!(GET "/api/v1/user/games", User, play::list_my_games),
         route!(POST "/api/v1/user/games", User, games::create_game),
         route!(GET "/api/v1/user/games/{id}", User, games::get_game),
         route!(POST "/api/v1/user/games/{id}/open", User, games::open_game),
@@ -87,8 +90,10 @@ pub(super) fn definitions() -> Vec<RouteDef> {
         route!(POST "/api/v1/user/games/{id}/applications/{app_id}/reject", User, games::reject_application),
         route!(DELETE "/api/v1/user/games/{id}/applications/mine", User, games::withdraw_application),
         // user: play
-        route!(PUT "/api/v1/user/games/{id}/orders", User, runtime::submit_orders),
-        route!(GET "/api/v1/user/games/{id}/reports/{turn}", User, runtime::get_report),
+        route!(PUT "/api/v1/user/games/{id}/orders", User, play::submit_orders),
+        route!(GET "/api/v1/user/games/{id}/orders/{turn}", User, play::get_orders),
+        route!(GET "/api/v1/user/games/{id}/reports/{turn}", User, play::get_report),
+        route!(GET "/api/v1/user/games/{id}/turns", User, play::list_turns),
         // admin
         route!(GET "/api/v1/admin/games", Admin, admin::list_games),
         route!(GET "/api/v1/admin/users", Admin, admin::list_users),

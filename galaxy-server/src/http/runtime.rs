@@ -1,7 +1,5 @@
 //! Runtime routes: the admins' view of engines (runtime records, health events) and
-//! actions on running games, and the players' orders and reports, which are forwarded to
-//! the game's engine for the caller's own race only (the service finds the race from the
-//! caller's approved application; a caller with none gets 404).
+//! actions on running games. The players' routes are in `play.rs`.
 
 use axum::Json;
 use axum::extract::State;
@@ -18,16 +16,18 @@ use uuid::Uuid;
 
 use super::dto::{GameView, PageQuery, page_request};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, CurrentUser, parse_id};
+use super::extract::{AdminUser, ApiPath, ApiQuery, parse_id};
 use crate::state::AppState;
 
 impl From<RuntimeError> for ApiError {
     fn from(error: RuntimeError) -> Self {
         let api = Self::from_service(&error);
         match &error {
-            RuntimeError::OrdersTooLarge { .. } | RuntimeError::InvalidRequest(_) => {
-                api.with_field("orders")
-            }
+            RuntimeError::OrdersTooLarge { .. }
+            | RuntimeError::InvalidRequest(_)
+            | RuntimeError::EngineRefused {
+                status: 400 | 422, ..
+            } => api.with_field("orders"),
             _ => api,
         }
     }
@@ -153,26 +153,6 @@ pub struct HealthEventQuery {
     pub limit: Option<String>,
     /// The `next_after` of the previous page.
     pub after: Option<String>,
-}
-
-/// `PUT /user/games/{id}/orders`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OrdersRequest {
-    /// The turn the orders are for: the engine's current turn + 1.
-    pub turn: u32,
-    /// Whatever the game's engine understands; passed through untouched.
-    #[schema(value_type = Object)]
-    pub orders: Value,
-}
-
-/// The engine's verdict on submitted orders.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OrdersVerdictView {
-    /// Whether the engine took the orders.
-    pub accepted: bool,
-    /// Why not (or warnings).
-    pub errors: Vec<String>,
 }
 
 /// Lists every runtime record, oldest first.
@@ -314,64 +294,4 @@ pub(crate) async fn force_next_turn(
         .force_next_turn(admin.actor, game_id(&id)?)
         .await?;
     Ok(Json(record.into()))
-}
-
-/// Submits the caller's orders for a turn; the engine's verdict is returned as is.
-#[utoipa::path(
-    put,
-    path = "/api/v1/user/games/{id}/orders",
-    tag = "games",
-    params(("id" = Uuid, Path, description = "The game.")),
-    request_body = OrdersRequest,
-    responses(
-        (status = 200, description = "The engine's verdict.", body = OrdersVerdictView),
-        (status = 404, description = "No such game, or the caller does not play in it.", body = ErrorBody),
-        (status = 409, description = "The game is not in play.", body = ErrorBody),
-        (status = 422, description = "The orders are too large.", body = ErrorBody),
-        (status = 503, description = "The engine is unavailable.", body = ErrorBody),
-    )
-)]
-pub(crate) async fn submit_orders(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-    ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<OrdersRequest>,
-) -> Result<Json<OrdersVerdictView>, ApiError> {
-    let id = game_id(&id)?;
-    let verdict = state
-        .runtime
-        .submit_orders(caller.actor, id, body.turn, &body.orders)
-        .await?;
-    Ok(Json(OrdersVerdictView {
-        accepted: verdict.accepted,
-        errors: verdict.errors,
-    }))
-}
-
-/// The caller's own report for a turn: `{race, turn, text, ...}` as the engine wrote it.
-#[utoipa::path(
-    get,
-    path = "/api/v1/user/games/{id}/reports/{turn}",
-    tag = "games",
-    params(
-        ("id" = Uuid, Path, description = "The game."),
-        ("turn" = u32, Path, description = "The turn (0 is the start)."),
-    ),
-    responses(
-        (status = 200, description = "The caller's report.", body = Object),
-        (status = 404, description = "No such game, or the caller does not play in it.", body = ErrorBody),
-        (status = 409, description = "The game is not in play.", body = ErrorBody),
-        (status = 503, description = "The engine is unavailable or has no such report.", body = ErrorBody),
-    )
-)]
-pub(crate) async fn get_report(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-    ApiPath((id, turn)): ApiPath<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let id = game_id(&id)?;
-    let turn: u32 = turn.parse().map_err(|_| {
-        ApiError::invalid_request("turn must be a whole number from 0").with_field("turn")
-    })?;
-    Ok(Json(state.runtime.report(caller.actor, id, turn).await?))
 }

@@ -45,6 +45,9 @@ pub const INTERNAL_TOKEN: &str = "internal-token-for-tests-0123456789";
 pub const ADMIN_EMAIL: &str = "admin@example.org";
 /// The body limit of the test router.
 pub const BODY_LIMIT: usize = 4096;
+/// The body limit of the orders route in the test app (larger: the orders bound plus
+/// the envelope).
+pub const ORDERS_BODY_LIMIT: usize = 8192;
 
 /// How the test app is set up.
 #[derive(Debug, Clone)]
@@ -342,6 +345,7 @@ impl TestApp {
         };
         let limits = HttpLimits {
             body_limit: BODY_LIMIT,
+            orders_body_limit: ORDERS_BODY_LIMIT,
             request_timeout: Duration::from_secs(10),
         };
         Self {

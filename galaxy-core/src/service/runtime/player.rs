@@ -265,7 +265,7 @@ impl RuntimeService {
                 }
             }
         }
-        games.sort_by(|(a, _), (b, _)| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        games.sort_by_key(|(g, _)| std::cmp::Reverse((g.created_at, g.id)));
         let mut mine = Vec::with_capacity(games.len());
         for (game, race) in games {
             let progress = self.progress(&game).await?;

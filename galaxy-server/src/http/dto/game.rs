@@ -139,6 +139,16 @@ pub struct GameView {
     pub approved_count: u32,
     /// The settings.
     pub settings: GameSettingsView,
+    /// The last played turn (0 once the engine is initialised); `null` before the start.
+    /// Filled on single-game reads and in "my games", `null` in other lists.
+    pub current_turn: Option<u32>,
+    /// When the next turn runs, while the game is running (same lists as above).
+    pub next_turn_at: Option<DateTime<Utc>>,
+    /// How the game ended, once `finished` (same lists as above).
+    pub result: Option<super::GameResultView>,
+    /// Why the game is in its status when a change said so: a start failure with the
+    /// engine's reason, a pause, the finish (same lists as above).
+    pub status_reason: Option<String>,
     /// Creation instant.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -165,6 +175,10 @@ impl From<Game> for GameView {
                 engine_settings: settings.engine_settings.to_value(),
                 reveal_reports_after_finish: settings.reveal_reports_after_finish,
             },
+            current_turn: None,
+            next_turn_at: None,
+            result: None,
+            status_reason: None,
             created_at: game.created_at,
             updated_at: game.updated_at,
         }

@@ -7,9 +7,11 @@
 mod admin;
 mod game;
 mod page;
+mod play;
 mod user;
 
 pub use admin::*;
 pub use game::*;
 pub use page::*;
+pub use play::*;
 pub use user::*;

@@ -1,0 +1,213 @@
+//! The players' routes: orders (forwarded to the game's engine for the caller's own race,
+//! every answered submission recorded) and their read-back, reports and the turn history
+//! from the turn archive (so they outlive the engine), and "my games".
+
+use axum::Json;
+use axum::extract::State;
+use galaxy_core::domain::GameId;
+use galaxy_core::service::runtime::MyGamesRole;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::dto::{
+    MyGamePage, MyGameView, MyGamesQuery, OrdersReadBackView, ReportQuery, TurnList, page_request,
+};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser, parse_id};
+use crate::state::AppState;
+
+fn game_id(raw: &str) -> Result<GameId, ApiError> {
+    parse_id(raw, "game id", "id")
+}
+
+fn turn_number(raw: &str) -> Result<u32, ApiError> {
+    raw.parse().map_err(|_| {
+        ApiError::invalid_request("turn must be a whole number from 0").with_field("turn")
+    })
+}
+
+/// `PUT /user/games/{id}/orders`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrdersRequest {
+    /// The turn the orders are for: the engine's current turn + 1.
+    pub turn: u32,
+    /// Whatever the game's engine understands (structured JSON, or plain text for a
+    /// classic engine); passed through untouched, at most `GALAXY_MAX_ORDERS_BYTES`.
+    #[schema(value_type = Object)]
+    pub orders: Value,
+}
+
+/// The engine's verdict on submitted orders.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrdersVerdictView {
+    /// Whether the engine took the orders.
+    pub accepted: bool,
+    /// Why not (or warnings).
+    pub errors: Vec<String>,
+}
+
+/// Submits the caller's orders for a turn and records them; the engine's verdict is
+/// returned as is.
+#[utoipa::path(
+    put,
+    path = "/api/v1/user/games/{id}/orders",
+    tag = "games",
+    params(("id" = uuid::Uuid, Path, description = "The game.")),
+    request_body = OrdersRequest,
+    responses(
+        (status = 200, description = "The engine's verdict (`accepted: false` with its errors when it refused the orders).", body = OrdersVerdictView),
+        (status = 404, description = "No such game, the caller does not play in it, or the engine knows no such race (`engine_not_found`).", body = ErrorBody),
+        (status = 409, description = "The game is not in play (`invalid_status`), or the engine refused the turn (`engine_conflict`).", body = ErrorBody),
+        (status = 422, description = "The orders are too large (`orders_too_large`) or the engine refused the request (`engine_refused`), with its message.", body = ErrorBody),
+        (status = 503, description = "The engine is unreachable, timed out or failed (`engine_unavailable`).", body = ErrorBody),
+    )
+)]
+pub(crate) async fn submit_orders(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<OrdersRequest>,
+) -> Result<Json<OrdersVerdictView>, ApiError> {
+    let id = game_id(&id)?;
+    let verdict = state
+        .runtime
+        .submit_orders(caller.actor, id, body.turn, &body.orders)
+        .await?;
+    Ok(Json(OrdersVerdictView {
+        accepted: verdict.accepted,
+        errors: verdict.errors,
+    }))
+}
+
+/// The caller's orders for a turn: the latest submission and the earlier ones.
+#[utoipa::path(
+    get,
+    path = "/api/v1/user/games/{id}/orders/{turn}",
+    tag = "games",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The game."),
+        ("turn" = u32, Path, description = "The turn the orders are for."),
+    ),
+    responses(
+        (status = 200, description = "The caller's submissions (`latest: null` when none).", body = OrdersReadBackView),
+        (status = 404, description = "No such game, or the caller does not play in it.", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_orders(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiPath((id, turn)): ApiPath<(String, String)>,
+) -> Result<Json<OrdersReadBackView>, ApiError> {
+    let (id, turn) = (game_id(&id)?, turn_number(&turn)?);
+    let read = state.runtime.orders(caller.actor, id, turn).await?;
+    Ok(Json(read.into()))
+}
+
+/// A report of a turn, from the archive: the caller's own, or another race's (`?race=`)
+/// once the game is finished and its host left the reveal on.
+#[utoipa::path(
+    get,
+    path = "/api/v1/user/games/{id}/reports/{turn}",
+    tag = "games",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The game."),
+        ("turn" = u32, Path, description = "The turn (0 is the start)."),
+        ReportQuery,
+    ),
+    responses(
+        (status = 200, description = "The report as the engine wrote it: `{race, turn, text, ...}`.", body = Object),
+        (status = 404, description = "No such game, the caller does not play in it, a race the caller may not read (`not_found`), or a turn not played yet (`turn_not_played`).", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_report(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiPath((id, turn)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<ReportQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (id, turn) = (game_id(&id)?, turn_number(&turn)?);
+    let report = state
+        .runtime
+        .report(caller.actor, id, turn, query.race.as_deref())
+        .await?;
+    Ok(Json(report.report))
+}
+
+/// Every played turn of a game, turn 0 first, with its time and standings.
+#[utoipa::path(
+    get,
+    path = "/api/v1/user/games/{id}/turns",
+    tag = "games",
+    params(("id" = uuid::Uuid, Path, description = "The game.")),
+    responses(
+        (status = 200, description = "The turns (empty before the start).", body = TurnList),
+        (status = 404, description = "No such game visible to the caller.", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list_turns(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<TurnList>, ApiError> {
+    let turns = state
+        .runtime
+        .turns(Some(caller.actor), game_id(&id)?)
+        .await?;
+    Ok(Json(TurnList {
+        items: turns.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// The caller's games, newest first: those they play in and those they host (or one
+/// kind with `?role=`), each with its race, turn, next turn time and whether the caller's
+/// orders are in.
+#[utoipa::path(
+    get,
+    path = "/api/v1/user/games",
+    tag = "games",
+    params(MyGamesQuery),
+    responses(
+        (status = 200, description = "One page of the caller's games.", body = MyGamePage),
+        (status = 400, description = "A bad `role`, `limit` or `after`.", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list_my_games(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiQuery(query): ApiQuery<MyGamesQuery>,
+) -> Result<Json<MyGamePage>, ApiError> {
+    let role = match query.role.as_deref() {
+        None => None,
+        Some("player") => Some(MyGamesRole::Player),
+        Some("host") => Some(MyGamesRole::Host),
+        Some(_) => {
+            return Err(ApiError::invalid_request("role must be player or host").with_field("role"));
+        }
+    };
+    let page = page_request(query.limit.as_deref(), query.after.as_deref())?;
+    let games = state.runtime.my_games(caller.actor, role).await?;
+    // The list is small (one user's games) and computed whole; the cursor is the last
+    // game id of the previous page.
+    let start = match page.after_key() {
+        None => 0,
+        Some(after) => games
+            .iter()
+            .position(|g| g.game.id.to_string() == after)
+            .map(|i| i + 1)
+            .ok_or_else(|| {
+                ApiError::invalid_request("after is not a cursor of this list").with_field("after")
+            })?,
+    };
+    let limit = page.limit() as usize;
+    let rest = games.len().saturating_sub(start);
+    let next_after = (rest > limit).then(|| games[start + limit - 1].game.id.to_string());
+    let items: Vec<MyGameView> = games
+        .into_iter()
+        .skip(start)
+        .take(limit)
+        .map(Into::into)
+        .collect();
+    Ok(Json(MyGamePage { items, next_after }))
+}
