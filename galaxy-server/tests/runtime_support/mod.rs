@@ -305,6 +305,12 @@ pub struct RunningGame {
     pub game: String,
     /// The engine's base URL from the runtime record.
     pub endpoint: String,
+    /// Every player (the host first) with their race.
+    pub players: Vec<(Caller, String)>,
+    /// A signed-in user who plays no race in the game.
+    pub outsider: Caller,
+    /// Where the dev mailer writes its `.eml` files.
+    pub mail: PathBuf,
     stop: tokio::sync::oneshot::Sender<()>,
     served: tokio::task::JoinHandle<Result<galaxy_server::ShutdownReport, galaxy_server::AppError>>,
     _data: tempfile::TempDir,
@@ -312,8 +318,43 @@ pub struct RunningGame {
 }
 
 /// Builds a dev-mode app configured by `runtime_vars` (as [`play_a_game`]) and brings one
-/// game to `running`.
+/// game of two players to `running`.
 pub async fn run_a_game(runtime_vars: &[(&str, String)]) -> RunningGame {
+    let players = [
+        ("ann@example.org", "Aldebarans"),
+        ("bob@example.org", "Betelgeusians"),
+    ];
+    run_a_game_with(runtime_vars, &players, json!({})).await
+}
+
+/// As [`run_a_game`], with these players (`(e-mail, race)`, the first hosts) and these
+/// extra fields of the game's creation body (e.g. `engine_settings`).
+pub async fn run_a_game_with(
+    runtime_vars: &[(&str, String)],
+    seats: &[(&'static str, &'static str)],
+    extra: Value,
+) -> RunningGame {
+    let mut running = start_game_with(runtime_vars, seats, extra).await;
+    let games = format!("/api/v1/user/games/{}", running.game);
+    let host = running.host.clone();
+    eventually(Duration::from_secs(60), "the game running", || async {
+        let (_, game) = host.call("GET", &games, None).await;
+        assert_ne!(game["status"], "start_failed", "{game}");
+        (game["status"] == "running").then_some(())
+    })
+    .await;
+    let bound = record(&running.admin, &running.game).await;
+    running.endpoint = bound["engine_endpoint"].as_str().unwrap().to_owned();
+    running
+}
+
+/// Creates, fills and starts a game as [`run_a_game_with`] does, without waiting for the
+/// start's outcome (`endpoint` is empty).
+pub async fn start_game_with(
+    runtime_vars: &[(&str, String)],
+    seats: &[(&'static str, &'static str)],
+    extra: Value,
+) -> RunningGame {
     let docker = docker_lock(runtime_vars).await;
     let data = tempfile::tempdir().unwrap();
     let DevServer {
@@ -330,24 +371,24 @@ pub async fn run_a_game(runtime_vars: &[(&str, String)]) -> RunningGame {
         }
     };
     let admin = login(dev::DEV_ADMIN).await;
-    let players = [
-        (login("ann@example.org").await, "Aldebarans"),
-        (login("bob@example.org").await, "Betelgeusians"),
-    ];
+    let mut players = Vec::new();
+    for (email, race) in seats {
+        players.push((login(email).await, race.to_string()));
+    }
+    let outsider = login("outsider@example.org").await;
     let host = players[0].0.clone();
+    let mut body = json!({
+        "name": "Short game",
+        "min_players": 2,
+        "max_players": 4,
+        "enrollment_deadline": "2099-01-01T00:00:00Z",
+        "turn_schedule": "0 0 1 1 *",
+    });
+    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
     let game = host
-        .expect(
-            "POST",
-            "/api/v1/user/games",
-            Some(json!({
-                "name": "Short game",
-                "min_players": 2,
-                "max_players": 3,
-                "enrollment_deadline": "2099-01-01T00:00:00Z",
-                "turn_schedule": "0 0 1 1 *",
-            })),
-            201,
-        )
+        .expect("POST", "/api/v1/user/games", Some(body), 201)
         .await["id"]
         .as_str()
         .unwrap()
@@ -372,19 +413,14 @@ pub async fn run_a_game(runtime_vars: &[(&str, String)]) -> RunningGame {
         .await;
     host.expect("POST", &format!("{games}/start"), None, 200)
         .await;
-    eventually(Duration::from_secs(60), "the game running", || async {
-        let (_, game) = host.call("GET", &games, None).await;
-        assert_ne!(game["status"], "start_failed", "{game}");
-        (game["status"] == "running").then_some(())
-    })
-    .await;
-    let bound = record(&admin, &game).await;
-    let endpoint = bound["engine_endpoint"].as_str().unwrap().to_owned();
     RunningGame {
         admin,
         host,
         game,
-        endpoint,
+        endpoint: String::new(),
+        players,
+        outsider,
+        mail,
         stop,
         served,
         _data: data,
@@ -552,4 +588,40 @@ async fn start_dev(
         served,
         mail,
     }
+}
+
+/// One mail the dev mailer wrote, parsed.
+#[derive(Debug, Clone)]
+pub struct SentMail {
+    /// `X-Galaxy-Kind`: the notification kind.
+    pub kind: String,
+    /// The subject.
+    pub subject: String,
+    /// The plain-text body, decoded.
+    pub text: String,
+}
+
+/// Every mail in `dir` addressed to `email`, parsed as a mail client would.
+pub fn mails_to(dir: &Path, email: &str) -> Vec<SentMail> {
+    let parser = mail_parser::MessageParser::default();
+    lifecycle_support::eml_files(dir)
+        .into_iter()
+        .filter_map(|path| std::fs::read(path).ok())
+        .filter_map(|raw| {
+            let message = parser.parse(&raw)?;
+            let to = message.to()?.first()?.address()?.to_owned();
+            (to == email).then(|| SentMail {
+                kind: message
+                    .header_raw("X-Galaxy-Kind")
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+                subject: message.subject().unwrap_or_default().to_owned(),
+                text: message
+                    .body_text(0)
+                    .map(|t| t.replace("\r\n", "\n"))
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
 }
