@@ -39,6 +39,11 @@ pub use harness::*;
 pub struct Notes(Mutex<Vec<NewNotification>>);
 
 impl Notes {
+    /// Every notification raised, in order.
+    pub fn all(&self) -> Vec<NewNotification> {
+        self.0.lock().unwrap().clone()
+    }
+
     /// The notifications of one kind, in order.
     pub fn of(&self, kind: NotificationKind) -> Vec<NewNotification> {
         let notes = self.0.lock().unwrap();
@@ -224,6 +229,7 @@ pub fn test_config() -> RuntimeConfig {
         probe_timeout: Duration::from_secs(1),
         events_backoff_min: Duration::from_millis(10),
         events_backoff_max: Duration::from_millis(40),
+        report_retry_delay: Duration::from_millis(1),
         ..RuntimeConfig::default()
     }
 }
@@ -404,19 +410,30 @@ impl World {
 
     /// [`World::closed_game`] on a named engine.
     pub async fn closed_game_on(&self, engine: Option<&str>, players: usize) -> (Game, Seats) {
+        self.closed_game_with(players, |new| new.engine = engine.map(str::to_owned))
+            .await
+    }
+
+    /// [`World::closed_game`] with the creation request edited first.
+    pub async fn closed_game_with(
+        &self,
+        players: usize,
+        edit: impl FnOnce(&mut NewGame),
+    ) -> (Game, Seats) {
         let host = self.user().await;
-        let new = NewGame {
+        let mut new = NewGame {
             name: "Andromeda Cup".into(),
             min_players: 2,
             max_players: 8,
             enrollment_deadline: self.clock.now() + TimeDelta::days(3),
             turn_schedule: SCHEDULE.into(),
-            engine: engine.map(str::to_owned),
+            engine: None,
             auto_approve: false,
             visibility: Visibility::Public,
             engine_settings: serde_json::Value::Null,
             reveal_reports_after_finish: true,
         };
+        edit(&mut new);
         let game = self.lobby.create_game(host, new).await.unwrap();
         self.lobby.open(host, game.id).await.unwrap();
         let mut seats = Vec::new();

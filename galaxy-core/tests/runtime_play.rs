@@ -1,0 +1,580 @@
+//! The record of play: every turn's reports archived (turn 0 at the start) before the turn
+//! is recorded, crash-safe and retried; mails carry each player's own report; reports,
+//! the reveal, orders read-back, "my games" and engine refusals keep their meaning.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "runtime_world.rs"]
+mod world;
+
+use std::sync::atomic::Ordering;
+
+use chrono::TimeDelta;
+use galaxy_core::domain::game::GameStatus;
+use galaxy_core::domain::health::HealthEventKind;
+use galaxy_core::domain::notification::NotificationKind;
+use galaxy_core::ports::{Clock, OrdersStore, TurnArchiveStore};
+use galaxy_core::service::ServiceError;
+use galaxy_core::service::runtime::{MyGamesRole, RuntimeError};
+use galaxy_core::service::templates::recipient_payload;
+use galaxy_core::worker::Worker;
+use serde_json::json;
+use world::*;
+
+fn code<T: std::fmt::Debug>(result: Result<T, RuntimeError>) -> &'static str {
+    result.unwrap_err().code()
+}
+
+#[tokio::test]
+async fn turn_zero_is_archived_at_the_start_and_mailed_to_each_player() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(3).await;
+    let turns = w.play.list_turns(game.id).await.unwrap();
+    assert_eq!(turns.len(), 1);
+    assert_eq!(turns[0].turn, 0);
+    for (player, race) in &seats.0 {
+        let report = w.play.get_report(game.id, 0, race).await.unwrap();
+        assert_eq!(
+            report.text(),
+            Some(FakeEngine::report_text(race, 0).as_str())
+        );
+        let started = w.notes.of(NotificationKind::GameStarted);
+        assert_eq!(started.len(), 1);
+        let mine = recipient_payload(&started[0].payload, player.user_id);
+        assert_eq!(mine["report_text"], FakeEngine::report_text(race, 0));
+        assert_eq!(mine["race"], race.as_str());
+        assert_eq!(mine["turn"], 1, "the first orders are for turn 1");
+        assert_eq!(mine["deadline"], "2030-01-01 18:00 UTC");
+    }
+    // The host plays no race: the defaults, never another player's report.
+    let started = &w.notes.of(NotificationKind::GameStarted)[0];
+    let host = recipient_payload(&started.payload, game.host);
+    assert!(!host["report_text"].as_str().unwrap().contains("report of"));
+    let progress = w.service.progress(&w.game(game.id).await).await.unwrap();
+    assert_eq!(progress.current_turn, Some(0));
+    assert_eq!(progress.next_turn_at, Some(evening(1)));
+}
+
+#[tokio::test]
+async fn every_turn_is_archived_before_it_is_recorded_and_each_player_gets_their_own_report() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(2).await;
+    w.at(evening(1));
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 1);
+    let turn = w.notes.of(NotificationKind::TurnCompleted);
+    assert_eq!(turn.len(), 1);
+    for (player, race) in &seats.0 {
+        let mine = recipient_payload(&turn[0].payload, player.user_id);
+        assert_eq!(mine["report_text"], FakeEngine::report_text(race, 1));
+        assert_eq!(mine["next_turn"], 2);
+        assert_eq!(mine["deadline"], "2030-01-02 18:00 UTC");
+        // No other player's report leaks into this player's payload.
+        let other = &seats.0.iter().find(|(p, _)| p != player).unwrap().1;
+        assert!(
+            !mine
+                .to_string()
+                .contains(&FakeEngine::report_text(other, 1))
+        );
+    }
+    let turns = w.play.list_turns(game.id).await.unwrap();
+    assert_eq!(turns.iter().map(|t| t.turn).collect::<Vec<_>>(), [0, 1]);
+    assert_eq!(turns[1].standings[0].race, "Zorgons");
+}
+
+#[tokio::test]
+async fn a_crash_between_the_engines_answer_and_the_archive_resumes_without_a_second_turn() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(2).await;
+    let endpoint = w.endpoint(game.id);
+    w.at(evening(1));
+    w.archive.failures.store(1, Ordering::SeqCst);
+    w.scheduler.tick().await.unwrap();
+    // The engine ran turn 1; the platform recorded nothing and told nobody.
+    assert_eq!(w.engine.turn_of(&endpoint), 1);
+    assert_eq!(w.record(game.id).await.current_turn, 0);
+    assert_eq!(w.play.latest_turn(game.id).await.unwrap().unwrap().turn, 0);
+    assert!(w.notes.of(NotificationKind::TurnCompleted).is_empty());
+    assert_eq!(
+        w.game(game.id).await.status,
+        GameStatus::Running,
+        "a store fault pauses nothing"
+    );
+
+    // Within the lease nobody takes the turn over; after it, the turn is resumed.
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 0);
+    w.at(evening(1) + TimeDelta::minutes(6));
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(
+        w.engine.turn_of(&endpoint),
+        1,
+        "the engine ran no second turn"
+    );
+    assert_eq!(w.record(game.id).await.current_turn, 1);
+    let archived = w.play.list_turns(game.id).await.unwrap();
+    assert_eq!(archived.iter().map(|t| t.turn).collect::<Vec<_>>(), [0, 1]);
+    for (_, race) in &seats.0 {
+        assert!(w.play.get_report(game.id, 1, race).await.is_ok());
+    }
+    assert_eq!(w.notes.of(NotificationKind::TurnCompleted).len(), 1);
+}
+
+#[tokio::test]
+async fn a_crash_before_turn_zero_is_archived_replays_the_start() {
+    let w = World::new().await;
+    let (game, _) = w.starting_game(2).await;
+    w.archive.failures.store(1, Ordering::SeqCst);
+    w.jobs.tick().await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::Starting);
+    assert!(w.play.list_turns(game.id).await.unwrap().is_empty());
+    w.at(w.clock.now() + TimeDelta::minutes(1));
+    w.jobs.run_until_idle(10).await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::Running);
+    assert_eq!(w.play.list_turns(game.id).await.unwrap().len(), 1);
+    assert_eq!(w.notes.of(NotificationKind::GameStarted).len(), 1);
+}
+
+#[tokio::test]
+async fn reports_are_retried_and_a_missing_report_fails_the_turn_loudly() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    // Three failures are within the four tries: the turn goes through.
+    w.engine.fail_reports(3);
+    w.at(evening(1));
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 1);
+
+    // An engine that never gives the report: a health event, the game paused, no gap.
+    w.engine.fail_reports(1000);
+    w.at(evening(2));
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(
+        w.record(game.id).await.current_turn,
+        1,
+        "turn 2 is not recorded"
+    );
+    assert_eq!(w.play.latest_turn(game.id).await.unwrap().unwrap().turn, 1);
+    assert_eq!(w.game(game.id).await.status, GameStatus::Paused);
+    let events = w.health(game.id).await;
+    assert_eq!(events[0].kind, HealthEventKind::TurnFailed);
+    assert!(
+        events[0].detail["error"]
+            .as_str()
+            .unwrap()
+            .contains("report"),
+        "{:?}",
+        events[0]
+    );
+    assert_eq!(w.notes.of(NotificationKind::RuntimeHealthAlert).len(), 1);
+}
+
+#[tokio::test]
+async fn an_oversized_report_is_refused_not_archived() {
+    let config = galaxy_core::service::runtime::RuntimeConfig {
+        max_report_bytes: 40,
+        ..test_config()
+    };
+    let w = World::with(config).await;
+    let (game, _) = w.starting_game(2).await;
+    w.jobs.run_until_idle(10).await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::Paused);
+    assert!(w.reason(game.id).await.unwrap().contains("at most 40"));
+    assert!(w.play.list_turns(game.id).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_finish_archives_the_last_turn_and_mails_the_standings_and_final_reports() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(2).await;
+    w.engine.finish_at(&w.endpoint(game.id), 1);
+    w.at(evening(1));
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::Finished);
+    assert!(
+        w.notes.of(NotificationKind::TurnCompleted).is_empty(),
+        "one game-over mail only"
+    );
+    let over = w.notes.of(NotificationKind::GameFinished);
+    assert_eq!(over.len(), 1);
+    for (player, race) in &seats.0 {
+        let mine = recipient_payload(&over[0].payload, player.user_id);
+        assert_eq!(mine["report_text"], FakeEngine::report_text(race, 1));
+        let table = mine["standings_table"].as_str().unwrap();
+        assert!(table.contains("Zorgons") && !table.contains('{'), "{table}");
+    }
+    let progress = w.service.progress(&w.game(game.id).await).await.unwrap();
+    let result = progress.result.unwrap();
+    assert_eq!(result.winner.as_deref(), Some("Zorgons"));
+    assert_eq!(result.finished_at, evening(1));
+    assert_eq!(progress.current_turn, Some(1));
+    assert_eq!(progress.next_turn_at, None);
+    assert!(progress.status_reason.unwrap().contains("won by Zorgons"));
+}
+
+#[tokio::test]
+async fn reports_are_read_from_the_archive_with_the_reveal_after_the_finish() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(2).await;
+    let (alice, alice_race) = seats.0[0].clone();
+    let bob_race = seats.0[1].1.clone();
+    // Before the finish: own report only, other races 404, future turns `turn_not_played`.
+    let own = w.service.report(alice, game.id, 0, None).await.unwrap();
+    assert_eq!(own.race, alice_race);
+    let upper = alice_race.to_uppercase();
+    assert_eq!(
+        w.service
+            .report(alice, game.id, 0, Some(&upper))
+            .await
+            .unwrap()
+            .race,
+        alice_race
+    );
+    assert_eq!(
+        code(w.service.report(alice, game.id, 0, Some(&bob_race)).await),
+        "not_found"
+    );
+    assert_eq!(
+        code(w.service.report(alice, game.id, 1, None).await),
+        "turn_not_played"
+    );
+
+    w.engine.finish_at(&w.endpoint(game.id), 1);
+    w.at(evening(1));
+    w.scheduler.tick().await.unwrap();
+    w.jobs.run_until_idle(10).await.unwrap();
+    // The engine is gone; the archive answers, every race's report revealed.
+    let bobs = w
+        .service
+        .report(alice, game.id, 1, Some(&bob_race))
+        .await
+        .unwrap();
+    assert_eq!(
+        bobs.text(),
+        Some(FakeEngine::report_text(&bob_race, 1).as_str())
+    );
+    assert_eq!(
+        code(w.service.report(alice, game.id, 2, None).await),
+        "turn_not_played"
+    );
+    assert_eq!(
+        code(w.service.report(alice, game.id, 1, Some("Nobody")).await),
+        "not_found"
+    );
+    let stranger = w.user().await;
+    assert_eq!(
+        code(w.service.report(stranger, game.id, 1, None).await),
+        "not_found"
+    );
+}
+
+#[tokio::test]
+async fn the_host_may_keep_the_reports_secret_after_the_finish() {
+    let w = World::new().await;
+    let (game, seats) = w
+        .closed_game_with(2, |new| new.reveal_reports_after_finish = false)
+        .await;
+    w.lobby.start(w.admin, game.id).await.unwrap();
+    w.jobs.run_until_idle(10).await.unwrap();
+    w.engine.finish_at(&w.endpoint(game.id), 1);
+    w.at(evening(1));
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::Finished);
+    let (alice, _) = seats.0[0].clone();
+    let bob_race = seats.0[1].1.clone();
+    assert_eq!(
+        code(w.service.report(alice, game.id, 1, Some(&bob_race)).await),
+        "not_found"
+    );
+    assert!(w.service.report(alice, game.id, 1, None).await.is_ok());
+}
+
+#[tokio::test]
+async fn orders_are_recorded_read_back_and_make_a_race_ready() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(2).await;
+    let (alice, race) = seats.0[0].clone();
+    let bob = seats.0[1].0;
+    w.service
+        .submit_orders(alice, game.id, 1, &json!(["a"]))
+        .await
+        .unwrap();
+    w.engine.refuse_orders(Some((
+        409,
+        r#"{"error": "orders are for turn 1, this is turn 2"}"#,
+    )));
+    let refused = w
+        .service
+        .submit_orders(alice, game.id, 2, &json!(["b"]))
+        .await;
+    let error = refused.unwrap_err();
+    assert_eq!(
+        (error.kind(), error.code()),
+        (galaxy_core::service::ErrorKind::Conflict, "engine_conflict")
+    );
+    assert_eq!(
+        error.to_string(),
+        "the engine refused the request: orders are for turn 1, this is turn 2"
+    );
+    w.engine.refuse_orders(None);
+    w.service
+        .submit_orders(alice, game.id, 1, &json!(["c"]))
+        .await
+        .unwrap();
+
+    let read = w.service.orders(alice, game.id, 1).await.unwrap();
+    assert_eq!(read.race, race);
+    assert_eq!(read.latest.as_ref().unwrap().orders, json!(["c"]));
+    assert_eq!(read.history.len(), 1);
+    assert_eq!(read.history[0].orders, json!(["a"]));
+    let refusal = w.service.orders(alice, game.id, 2).await.unwrap();
+    assert!(
+        !refusal.latest.as_ref().unwrap().accepted,
+        "a refusal is recorded too"
+    );
+    assert_eq!(
+        w.play.races_with_orders_in(game.id, 1).await.unwrap(),
+        [race.clone()]
+    );
+    assert!(
+        w.service
+            .orders(bob, game.id, 1)
+            .await
+            .unwrap()
+            .latest
+            .is_none()
+    );
+
+    let mine = w.service.my_games(alice, None).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(
+        (mine[0].race.as_deref(), mine[0].orders_in),
+        (Some(race.as_str()), Some(true))
+    );
+    let bobs = w
+        .service
+        .my_games(bob, Some(MyGamesRole::Player))
+        .await
+        .unwrap();
+    assert_eq!(bobs[0].orders_in, Some(false));
+    let host = galaxy_core::service::Actor {
+        user_id: game.host,
+        is_admin: false,
+    };
+    let hosted = w.service.my_games(host, None).await.unwrap();
+    assert_eq!(
+        (hosted.len(), hosted[0].hosting, hosted[0].race.clone()),
+        (1, true, None)
+    );
+    assert!(
+        w.service
+            .my_games(host, Some(MyGamesRole::Player))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn engine_refusals_become_client_errors_with_a_clean_message() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(2).await;
+    let alice = seats.0[0].0;
+    let cases = [
+        (
+            404,
+            r#"{"error": "no race \"X\" in this game"}"#,
+            "engine_not_found",
+            "no race \"X\" in this game",
+        ),
+        (
+            422,
+            r#"{"error": "bad orders", "details": ["fleet 3 unknown", "planet 9 not yours"]}"#,
+            "engine_refused",
+            "bad orders: fleet 3 unknown; planet 9 not yours",
+        ),
+        (
+            400,
+            "plain \u{202E}text\u{0007} reason",
+            "engine_refused",
+            "plain text  reason",
+        ),
+    ];
+    for (status, body, expected_code, message) in cases {
+        w.engine.refuse_orders(Some((status, body)));
+        let error = w
+            .service
+            .submit_orders(alice, game.id, 1, &json!([]))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), expected_code, "{status}");
+        assert_eq!(
+            error.to_string(),
+            format!("the engine refused the request: {message}")
+        );
+    }
+    let long = "y".repeat(5000);
+    w.engine.refuse_orders(Some((422, long.as_str())));
+    let error = w
+        .service
+        .submit_orders(alice, game.id, 1, &json!([]))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().len() < 600, "bounded");
+    // 5xx stays "unavailable".
+    w.engine.refuse_orders(Some((502, "bad gateway")));
+    let error = w
+        .service
+        .submit_orders(alice, game.id, 1, &json!([]))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "engine_unavailable");
+}
+
+#[tokio::test]
+async fn a_refused_init_fails_the_start_with_the_engines_whole_reason() {
+    let w = World::new().await;
+    let (game, _) = w.starting_game(2).await;
+    let body = r#"{"error": "invalid settings", "details": ["settings.max_turns must be in 1..=1000, got 0"]}"#;
+    w.engine.refuse_init(Some((422, body)));
+    w.jobs.run_until_idle(10).await.unwrap();
+    let failed = w.game(game.id).await;
+    assert_eq!(failed.status, GameStatus::StartFailed);
+    let progress = w.service.progress(&failed).await.unwrap();
+    let reason = progress.status_reason.unwrap();
+    assert!(
+        reason.contains("settings.max_turns must be in 1..=1000"),
+        "{reason}"
+    );
+    let notes = w.notes.of(NotificationKind::GameStartFailed);
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0].recipients.contains(&game.host));
+    assert!(
+        notes[0].payload["reason"]
+            .as_str()
+            .unwrap()
+            .contains("max_turns")
+    );
+}
+
+#[tokio::test]
+async fn the_games_engine_settings_reach_init_over_the_operators_defaults() {
+    let config = galaxy_core::service::runtime::RuntimeConfig {
+        engine_settings: json!({"max_turns": 10, "scan_range": 7}),
+        ..test_config()
+    };
+    let w = World::with(config).await;
+    let (game, _) = w
+        .closed_game_with(2, |new| new.engine_settings = json!({"max_turns": 3}))
+        .await;
+    w.lobby.start(w.admin, game.id).await.unwrap();
+    w.jobs.run_until_idle(10).await.unwrap();
+    let (_, init) = w.engine.inits().pop().unwrap();
+    assert_eq!(init.settings, json!({"max_turns": 3, "scan_range": 7}));
+}
+
+/// Every notification kind the services raise, rendered in every built-in locale from
+/// the payload the code really builds (flows driven through the real lobby and runtime),
+/// for every recipient: no template field may be left unfilled. (Login codes are not
+/// notifications: the auth service writes that mail itself.)
+#[tokio::test]
+async fn every_notification_renders_in_every_locale_without_a_missing_field() {
+    use galaxy_core::domain::user::Locale;
+    use galaxy_core::service::templates::{MailTemplates, TemplateContext};
+
+    let w = World::new().await;
+    // Applied, approved, closed, started, a turn, finished.
+    let (game, _) = w.running_game(2).await;
+    w.at(evening(1));
+    w.scheduler.tick().await.unwrap();
+    w.engine.finish_at(&w.endpoint(game.id), 2);
+    w.at(evening(2));
+    w.scheduler.tick().await.unwrap();
+    // Rejected, then cancelled.
+    let host = w.user().await;
+    let fresh = w
+        .lobby
+        .create_game(
+            host,
+            galaxy_core::service::lobby::NewGame {
+                name: "Rejections".into(),
+                min_players: 2,
+                max_players: 4,
+                enrollment_deadline: w.clock.now() + TimeDelta::days(3),
+                turn_schedule: SCHEDULE.into(),
+                engine: None,
+                auto_approve: false,
+                visibility: galaxy_core::domain::game::Visibility::Public,
+                engine_settings: serde_json::Value::Null,
+                reveal_reports_after_finish: true,
+            },
+        )
+        .await
+        .unwrap();
+    w.lobby.open(host, fresh.id).await.unwrap();
+    let applicant = w.user().await;
+    let application = w
+        .lobby
+        .apply(applicant, fresh.id, "Rejectees")
+        .await
+        .unwrap();
+    w.lobby
+        .reject(host, fresh.id, application.id)
+        .await
+        .unwrap();
+    w.lobby.cancel(host, fresh.id).await.unwrap();
+    // A start refused by the engine, and one whose engine fails to register.
+    let (refused, _) = w.starting_game(2).await;
+    w.engine
+        .refuse_init(Some((422, r#"{"error": "bad settings"}"#)));
+    w.jobs.run_until_idle(10).await.unwrap();
+    assert_eq!(w.game(refused.id).await.status, GameStatus::StartFailed);
+    w.engine.refuse_init(None);
+    let (paused, _) = w.starting_game(2).await;
+    w.engine.init_fails(true);
+    w.jobs.run_until_idle(10).await.unwrap();
+    assert_eq!(w.game(paused.id).await.status, GameStatus::Paused);
+    w.engine.init_fails(false);
+    // An engine fault: a health alert.
+    let (faulty, _) = w.running_game(2).await;
+    w.engine
+        .fault(&w.endpoint(faulty.id), Some(TurnFault::Garbage));
+    w.at(evening(3));
+    w.scheduler.tick().await.unwrap();
+
+    let notes = w.notes.all();
+    let raised: std::collections::BTreeSet<&str> = notes.iter().map(|n| n.kind.as_str()).collect();
+    let expected: std::collections::BTreeSet<&str> = NotificationKind::ALL
+        .iter()
+        .filter(|k| **k != NotificationKind::LoginCode)
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(raised, expected, "every kind was raised by a real flow");
+    let templates = MailTemplates::builtin();
+    let mut checked = 0;
+    for note in &notes {
+        for recipient in &note.recipients {
+            for tag in ["en", "de"] {
+                let context = TemplateContext::for_recipient(&note.payload, *recipient, "Reader");
+                let locale = Locale::parse(tag).unwrap();
+                let mail = templates.render(note.kind, &locale, &context).unwrap();
+                assert_eq!(
+                    mail.locale.as_str(),
+                    tag,
+                    "{} has its own {tag} template",
+                    note.kind
+                );
+                assert!(
+                    mail.missing_fields.is_empty(),
+                    "{} in {tag} misses {:?}; payload {}",
+                    note.kind,
+                    mail.missing_fields,
+                    note.payload
+                );
+                assert!(!mail.text.contains("{{"), "{}", mail.text);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 20, "{checked}");
+}
