@@ -10,7 +10,7 @@
 //! turn by turn, each bot reads its report, computes orders with
 //! [`galaxy_engine::bot::orders`] and submits them, and the admin forces the next turn,
 //! until the game is finished or `--turns` turns were played. The final standings come
-//! from the last reports.
+//! from the API: the game's result, or the last turn of its history.
 
 mod http;
 
@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use galaxy_engine::game::Standing;
 use galaxy_engine::game::report::Report;
 use galaxy_server::{Config, Listeners, dev};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -26,6 +25,9 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use http::{Api, Caller};
+
+/// How long a started game may take to reach `running`.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The hidden subcommand that serves the reference engine from this very binary, used by
 /// the in-process dev server when no `galaxy-engine` binary is found.
@@ -43,10 +45,6 @@ const RACES: [&str; 8] = [
     "Hadarians",
 ];
 
-/// How long a started game may take to reach `running`.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long the GameFinished mail may take.
-const MAIL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a forced turn is retried while a scheduled turn holds the game.
 const FORCE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -251,72 +249,16 @@ async fn play(api: &Api, mail_dir: &Path, args: &DemoArgs) -> Result<String, Str
         turn = force(&admin, &game).await?;
         played += 1;
         bar.inc(1);
-        match reports(&bots, &games, turn).await {
-            Ok(now) => last = now,
-            // A finished game's engine goes away soon after its last turn.
-            Err(e) if game_status(host, &games).await? == "finished" => {
-                bar.println(format!("the engine is gone after the last turn ({e})"));
-                break;
-            }
-            Err(e) => return Err(e),
-        }
+        // Reports come from the platform's archive: readable even once the game is over
+        // and its engine gone.
+        last = reports(&bots, &games, turn).await?;
     }
     bar.finish_and_clear();
-
-    let status = game_status(host, &games).await?;
-    if status == "finished" {
-        // The engine is gone: the final standings come with the GameFinished mail.
-        let (turn, rows, winner) = finished_mail(mail_dir, &host.email, &game).await?;
-        if let Some(report) = last.first_mut() {
-            report.turn = turn;
-            report.standings = rows;
-            report.winner = winner;
-            report.finished = true;
-        }
-    }
-    Ok(standings(&last, played, &status))
-}
-
-/// The final turn, standings and winner from the GameFinished mail to `email` about
-/// `game` (the notification worker sends it soon after the last turn).
-async fn finished_mail(
-    mail_dir: &Path,
-    email: &str,
-    game: &str,
-) -> Result<(u32, Vec<Standing>, Option<String>), String> {
-    let started = Instant::now();
-    loop {
-        if let Some(found) = http::mails_to(mail_dir, email)
-            .iter()
-            .find_map(|text| parse_finished(text))
-        {
-            return Ok(found);
-        }
-        if started.elapsed() > MAIL_TIMEOUT {
-            return Err(format!(
-                "game {game} finished, but no mail with its standings reached {email} within \
-                 {MAIL_TIMEOUT:?}"
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// `(turn, standings, winner)` of a GameFinished mail's text part.
-fn parse_finished(text: &str) -> Option<(u32, Vec<Standing>, Option<String>)> {
-    let ended = text
-        .lines()
-        .find_map(|l| l.split_once(" ended after turn "))?
-        .1;
-    let (turn, rest) = ended.split_once(". Winner: ")?;
-    let winner = rest.trim().trim_end_matches('.').trim();
-    let standings = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Standings: "))?
-        .trim();
-    let rows: Vec<Standing> = serde_json::from_str(standings).ok()?;
-    let winner = (!winner.is_empty() && winner != "null").then(|| winner.to_owned());
-    Some((turn.trim().parse().ok()?, rows, winner))
+    let game_view = host.expect("GET", &games, None, 200).await?;
+    let history = host
+        .expect("GET", &format!("{games}/turns"), None, 200)
+        .await?;
+    Ok(standings(&game_view, &history, played))
 }
 
 /// The first bot hosts a game, every bot applies and is approved, enrollment closes and
@@ -457,35 +399,49 @@ async fn reports(bots: &[Bot], games: &str, turn: u32) -> Result<Vec<Report>, St
     Ok(reports)
 }
 
-/// The final standings as a table, best score first.
-fn standings(last: &[Report], played: u32, status: &str) -> String {
-    let Some(report) = last.first() else {
-        return "no reports, no standings".to_owned();
+/// The standings as a table, best score first, from the API: the game's `result` once it
+/// is finished, else the standings of the last turn in its history.
+fn standings(game: &Value, history: &Value, played: u32) -> String {
+    let status = game["status"].as_str().unwrap_or("unknown");
+    let turn = game["current_turn"].as_u64().unwrap_or_default();
+    let finished = game["result"].is_object();
+    let rows = if finished {
+        game["result"]["standings"].as_array()
+    } else {
+        history["items"]
+            .as_array()
+            .and_then(|turns| turns.last())
+            .and_then(|last| last["standings"].as_array())
     };
-    let mut rows = report.standings.clone();
-    rows.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then_with(|| a.name.cmp(&b.name))
-    });
-    let mut out = format!(
-        "final standings after turn {} ({played} turn(s) played, game {status}):\n",
-        report.turn
-    );
+    let mut rows: Vec<(&str, f64, bool)> = rows
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|row| {
+            (
+                row["race"].as_str().unwrap_or("?"),
+                row["score"].as_f64().unwrap_or_default(),
+                row["alive"].as_bool().unwrap_or_default(),
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let mut out =
+        format!("final standings after turn {turn} ({played} turn(s) played, game {status}):\n");
     out.push_str(&format!(
         "{:>4}  {:<16} {:>10}  {}\n",
         "rank", "race", "score", "alive"
     ));
-    for (rank, row) in rows.iter().enumerate() {
+    for (rank, (race, score, alive)) in rows.iter().enumerate() {
         out.push_str(&format!(
             "{:>4}  {:<16} {:>10.1}  {}\n",
             rank + 1,
-            row.name,
-            row.score,
-            if row.alive { "yes" } else { "no" }
+            race,
+            score,
+            if *alive { "yes" } else { "no" }
         ));
     }
-    match (&report.winner, report.finished) {
+    match (game["result"]["winner"].as_str(), finished) {
         (Some(winner), _) => out.push_str(&format!("winner: {winner}")),
         (None, true) => out.push_str("no winner (a tie for first place)"),
         (None, false) => out.push_str("the game goes on: no winner yet"),
@@ -540,33 +496,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_finished_mail_gives_turn_standings_and_winner() {
-        let text = "To: bot1@example.org\n\nHello bot1,\n\nBot demo ended after turn 50. \
-                    Winner: Capellans.\n\nStandings: [{\"name\":\"Capellans\",\"alive\":true,\
-                    \"score\":12.5},{\"name\":\"Aldebarans\",\"alive\":false,\"score\":0.0}]\n";
-        let (turn, rows, winner) = parse_finished(text).unwrap();
-        assert_eq!(turn, 50);
-        assert_eq!(winner.as_deref(), Some("Capellans"));
-        assert_eq!(rows.len(), 2);
-        assert!(parse_finished("To: x\n\nturn 3 of Bot demo has run.\n").is_none());
-    }
-
-    #[test]
     fn standings_are_ranked_by_score() {
-        let report: Report = serde_json::from_value(json!({
-            "race": "A", "turn": 7, "text": "", "alive": true, "finished": true,
-            "winner": "B",
-            "standings": [
-                {"name": "A", "alive": true, "score": 1.0},
-                {"name": "B", "alive": true, "score": 9.0}
-            ],
-            "designs": [], "planets": [], "fleets": [], "battles": [], "events": []
-        }))
-        .unwrap();
-        let table = standings(&[report], 7, "finished");
+        let game = json!({
+            "status": "finished", "current_turn": 7,
+            "result": {
+                "winner": "B", "finished_at": "2030-01-01T00:00:00Z",
+                "standings": [
+                    {"race": "A", "alive": true, "score": 1.0},
+                    {"race": "B", "alive": true, "score": 9.0}
+                ]
+            }
+        });
+        let table = standings(&game, &json!({"items": []}), 7);
         let b = table.find("   1  B").unwrap();
         let a = table.find("   2  A").unwrap();
         assert!(b < a, "{table}");
+        assert!(
+            table.starts_with("final standings after turn 7 (7 turn(s) played, game finished)")
+        );
         assert!(table.ends_with("winner: B"), "{table}");
+    }
+
+    #[test]
+    fn a_running_game_shows_its_last_turns_standings() {
+        let game = json!({"status": "running", "current_turn": 2, "result": null});
+        let history = json!({"items": [
+            {"turn": 1, "standings": [{"race": "A", "alive": true, "score": 1.0}]},
+            {"turn": 2, "standings": [{"race": "A", "alive": true, "score": 3.0}]}
+        ]});
+        let table = standings(&game, &history, 2);
+        assert!(table.contains("3.0"), "{table}");
+        assert!(
+            table.ends_with("the game goes on: no winner yet"),
+            "{table}"
+        );
     }
 }

@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
+mod runtime;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::TimeDelta;
-use galaxy_core::domain::game::Visibility;
+use galaxy_core::domain::game::{GameStatus, Visibility};
 use galaxy_core::domain::mail::OutgoingMail;
 use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::user::User;
@@ -54,6 +56,9 @@ type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
 struct Platform {
     stores: InMemoryStores,
+    notifier: Arc<NotificationService>,
+    clock: Arc<dyn Clock>,
+    secrets: Arc<OsSecretGenerator>,
     auth: AuthService,
     lobby: LobbyService,
     mail_worker: MailWorker,
@@ -89,7 +94,7 @@ fn platform() -> Result<Platform, AnyError> {
             race_names: stores.lobby.clone(),
             users: stores.users.clone(),
             jobs: stores.runtime.clone(),
-            notifier,
+            notifier: notifier.clone(),
             clock: clock.clone(),
             ids: secrets.clone(),
         },
@@ -98,12 +103,15 @@ fn platform() -> Result<Platform, AnyError> {
     let mail_worker = MailWorker::new(
         stores.mail.clone(),
         mailer.clone(),
-        clock,
-        secrets,
+        clock.clone(),
+        secrets.clone(),
         MailWorkerConfig::default(),
     );
     Ok(Platform {
         stores,
+        notifier,
+        clock,
+        secrets,
         auth,
         lobby,
         mail_worker,
@@ -158,7 +166,8 @@ async fn main() -> Result<(), AnyError> {
                 engine: None,
                 auto_approve: false,
                 visibility: Visibility::Public,
-                engine_settings: serde_json::Value::Null,
+                // The reference engine ends the game after this many turns.
+                engine_settings: serde_json::json!({ "max_turns": 3 }),
                 reveal_reports_after_finish: true,
             },
         )
@@ -213,6 +222,64 @@ async fn main() -> Result<(), AnyError> {
             job.idempotency_key
         );
     }
-    println!("Done: the game waits in `starting` for the runtime to bring up its engine.");
+
+    println!("5. The runtime starts the engine; turns run until the engine ends the game");
+    let mut runtime = runtime::Runtime::start(
+        &p.stores,
+        p.notifier.clone(),
+        p.clock.clone(),
+        p.secrets.clone(),
+    )
+    .await?;
+    runtime.jobs.run_until_idle(10).await?;
+    let game = p.lobby.get_game(Some(host), game.id).await?;
+    println!("  status: {}", game.status);
+    let report = runtime.service.report(bob, game.id, 0, None).await?;
+    let first_line = report.text().and_then(|t| t.lines().next()).unwrap_or("");
+    println!("  bob reads his turn-0 report from the archive: {first_line:?}");
+    let admin = Actor {
+        is_admin: true,
+        ..host
+    };
+    while p.lobby.get_game(Some(host), game.id).await?.status == GameStatus::Running {
+        let record = runtime.service.force_next_turn(admin, game.id).await?;
+        println!("  an admin forced turn {}", record.current_turn);
+    }
+
+    println!("6. The result, from the platform (the engine has been stopped)");
+    runtime.jobs.run_until_idle(10).await?;
+    runtime.stop_engine().await;
+    let game = p.lobby.get_game(Some(host), game.id).await?;
+    let progress = runtime.service.progress(&game).await?;
+    println!(
+        "  status: {}, last turn {}",
+        game.status,
+        progress.current_turn.unwrap_or_default()
+    );
+    let result = progress.result.ok_or("a finished game has a result")?;
+    println!(
+        "  winner: {}",
+        result.winner.as_deref().unwrap_or("nobody (a tie)")
+    );
+    print!(
+        "{}",
+        galaxy_core::domain::play::standings_table(&result.standings)
+    );
+    for turn in runtime.service.turns(Some(alice), game.id).await? {
+        let scores: Vec<String> = turn
+            .standings
+            .iter()
+            .map(|s| format!("{} {}", s.race, s.score))
+            .collect();
+        println!("  turn {}: {}", turn.turn, scores.join(", "));
+    }
+    let revealed = runtime
+        .service
+        .report(alice, game.id, 3, Some("Krell"))
+        .await?;
+    println!(
+        "  after the finish alice may read the Krell's last report ({} bytes)",
+        revealed.text().map_or(0, str::len)
+    );
     Ok(())
 }

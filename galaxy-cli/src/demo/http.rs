@@ -187,23 +187,6 @@ fn eml_files(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The texts of the mails to `email` in `dir`, soft line breaks of quoted-printable
-/// text joined and `=3D` decoded.
-pub fn mails_to(dir: &Path, email: &str) -> Vec<String> {
-    let recipient = format!("To: {email}");
-    eml_files(dir)
-        .into_iter()
-        .filter_map(|path| std::fs::read_to_string(path).ok())
-        .filter(|text| text.contains(&recipient))
-        .map(|text| {
-            text.replace("=\r\n", "")
-                .replace("=\n", "")
-                .replace("=3D", "=")
-                .replace("\r\n", "\n")
-        })
-        .collect()
-}
-
 /// The login code of a mail to `email` in `dir` that is not in `before`.
 async fn wait_for_code(
     dir: &Path,

@@ -1,0 +1,141 @@
+//! The runtime part of the walkthrough: the reference engine served in this process, a
+//! container runtime that hands that engine to the game (the smallest `ContainerRuntime`
+//! an adapter author could write), and the runtime service and start worker over the same
+//! in-memory stores as the lobby.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use galaxy_core::ports::{
+    Clock, ContainerError, ContainerEvent, ContainerInfo, ContainerRuntime, ContainerSpec,
+    CreatedContainer, Notifier, SecretGenerator,
+};
+use galaxy_core::service::runtime::{RuntimeConfig, RuntimePorts, RuntimeService, StartWorker};
+use galaxy_engine::RunningEngine;
+use galaxy_engine_http::HttpEngineClient;
+use galaxy_ports::memory::InMemoryStores;
+
+/// A "container runtime" with exactly one engine, already running: every game created
+/// on it is bound to that engine's address.
+struct OneEngine {
+    /// The engine's base URL.
+    endpoint: String,
+}
+
+/// The id this runtime gives its one "container".
+const CONTAINER: &str = "walkthrough-engine";
+
+#[async_trait]
+impl ContainerRuntime for OneEngine {
+    async fn ensure_image(&self, _engine: &str) -> Result<(), ContainerError> {
+        Ok(())
+    }
+
+    async fn create(&self, _spec: &ContainerSpec) -> Result<CreatedContainer, ContainerError> {
+        Ok(CreatedContainer {
+            container_id: CONTAINER.to_owned(),
+            engine_endpoint: self.endpoint.clone(),
+        })
+    }
+
+    async fn start(&self, _container_id: &str) -> Result<(), ContainerError> {
+        Ok(())
+    }
+
+    async fn stop(&self, _container_id: &str, _grace: Duration) -> Result<(), ContainerError> {
+        Ok(())
+    }
+
+    async fn remove(&self, _container_id: &str) -> Result<(), ContainerError> {
+        Ok(())
+    }
+
+    async fn inspect(&self, container_id: &str) -> Result<ContainerInfo, ContainerError> {
+        Ok(ContainerInfo {
+            container_id: container_id.to_owned(),
+            state: "running".to_owned(),
+            restart_count: 0,
+            health: None,
+            labels: BTreeMap::new(),
+        })
+    }
+
+    async fn list_by_label(
+        &self,
+        _key: &str,
+        _value: &str,
+    ) -> Result<Vec<ContainerInfo>, ContainerError> {
+        Ok(Vec::new())
+    }
+
+    async fn events(
+        &self,
+    ) -> Result<BoxStream<'static, Result<ContainerEvent, ContainerError>>, ContainerError> {
+        Ok(Box::pin(futures::stream::empty()))
+    }
+}
+
+/// The runtime of the walkthrough: its service, its job worker and the engine behind
+/// them (kept alive as long as this value).
+pub struct Runtime {
+    /// Admin actions and the players' orders, reports and results.
+    pub service: RuntimeService,
+    /// Runs the start job the lobby queued.
+    pub jobs: StartWorker,
+    /// The reference engine, served on a loopback port until stopped.
+    engine: Option<RunningEngine>,
+    /// The engine's data directory, removed when the walkthrough ends.
+    _data: tempfile::TempDir,
+}
+
+impl Runtime {
+    /// Starts the reference engine on a free loopback port and wires the runtime over
+    /// `stores`.
+    pub async fn start(
+        stores: &InMemoryStores,
+        notifier: Arc<dyn Notifier>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn SecretGenerator>,
+    ) -> Result<Self, crate::AnyError> {
+        let data = tempfile::tempdir()?;
+        let engine =
+            RunningEngine::start(SocketAddr::from(([127, 0, 0, 1], 0)), data.path()).await?;
+        let ports = RuntimePorts {
+            games: stores.lobby.clone(),
+            applications: stores.lobby.clone(),
+            users: stores.users.clone(),
+            records: stores.runtime.clone(),
+            jobs: stores.runtime.clone(),
+            health: stores.runtime.clone(),
+            archive: stores.play.clone(),
+            orders: stores.play.clone(),
+            containers: Arc::new(OneEngine {
+                endpoint: format!("http://{}", engine.addr()),
+            }),
+            engine: Arc::new(HttpEngineClient::default()),
+            notifier,
+            clock,
+            ids,
+        };
+        let config = RuntimeConfig::default();
+        Ok(Self {
+            service: RuntimeService::new(ports.clone(), config.clone()),
+            jobs: StartWorker::new(ports, config),
+            engine: Some(engine),
+            _data: data,
+        })
+    }
+
+    /// Stops the engine: from now on only the platform's archive can answer.
+    pub async fn stop_engine(&mut self) {
+        if let Some(engine) = self.engine.take()
+            && let Err(error) = engine.stop().await
+        {
+            println!("  the engine stopped with an error: {error}");
+        }
+    }
+}
