@@ -123,6 +123,18 @@ pub trait RuntimeJobStore: Send + Sync {
     /// lease), oldest first; each becomes `running` with the claim's lease and one more
     /// attempt. Concurrent claimers never receive the same job.
     async fn claim_jobs(&self, claim: &ClaimRequest) -> Result<Vec<RuntimeJob>, StoreError>;
+    /// Extends a claimed job's lease to `until`, while its holder is still working on it:
+    /// a start may outlast one lease (an image pull, a slow engine), and without a renewal
+    /// any claimer, the holder's own worker included, would take the job over and run it
+    /// twice at once. `Conflict` when `token` no longer holds it (the job ended, or its
+    /// lease lapsed and another claim took it).
+    async fn renew_job_lease(
+        &self,
+        id: JobId,
+        token: LeaseToken,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<RuntimeJob, StoreError>;
     /// Ends a claimed job; `Conflict` when `token` no longer holds it.
     async fn complete_job(
         &self,
