@@ -33,6 +33,7 @@ fn labelled(id: &str, game: GameId, endpoint: Option<&str>) -> ContainerInfo {
         container_id: id.into(),
         state: "running".into(),
         restart_count: 0,
+        exit_code: None,
         health: None,
         labels,
     }

@@ -32,6 +32,7 @@ mod health;
 mod inspect;
 mod jobs;
 mod player;
+mod ready;
 mod reconciler;
 mod registry;
 mod restart;
@@ -118,7 +119,8 @@ pub struct RuntimeConfig {
     /// How long a claimed job is held; must exceed the slowest start (image pull plus the
     /// `/healthz` deadline), or a second worker would take over a live start.
     pub job_lease: TimeDelta,
-    /// How long a start waits for the engine's first successful `/healthz`.
+    /// How long a start waits for the engine's first successful `/healthz` (less when
+    /// the engine exits for good first).
     pub healthz_deadline: Duration,
     /// The pause between two `/healthz` polls while starting.
     pub healthz_poll_interval: Duration,
