@@ -111,7 +111,7 @@ async fn resume_after_a_failed_registration_initialises_the_engine() {
     let w = World::new().await;
     let (game, _) = w.starting_game(2).await;
     w.engine.init_fails(true);
-    w.jobs.tick().await.unwrap();
+    w.job_pass().await;
     assert_eq!(w.game(game.id).await.status, GameStatus::Paused);
     let still_failing = w.service.resume(w.admin, game.id).await;
     assert_eq!(class(still_failing).0, ErrorKind::Unavailable);
@@ -153,7 +153,7 @@ async fn retry_start_queues_a_new_start_job_under_the_lobby_key() {
     let w = World::new().await;
     let (game, _) = w.starting_game(2).await;
     w.containers.fail("ensure_image", "pull access denied");
-    w.jobs.tick().await.unwrap();
+    w.job_pass().await;
     assert_eq!(w.game(game.id).await.status, GameStatus::StartFailed);
 
     w.containers.heal("ensure_image");
@@ -314,7 +314,7 @@ async fn a_game_naming_an_engine_the_runtime_does_not_know_fails_to_start() {
     let w = World::build(test_config(), Some(lobby_engines.into())).await;
     let (game, _) = w.closed_game_on(Some("classic"), 2).await;
     w.lobby.start(w.admin, game.id).await.unwrap();
-    w.jobs.tick().await.unwrap();
+    w.job_pass().await;
     assert_eq!(w.game(game.id).await.status, GameStatus::StartFailed);
     let reason = w.reason(game.id).await.unwrap();
     assert!(reason.contains("\"classic\" is not registered"), "{reason}");

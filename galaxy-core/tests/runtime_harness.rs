@@ -47,6 +47,10 @@ struct Containers {
     by_id: BTreeMap<String, ContainerInfo>,
     failing: HashMap<&'static str, String>,
     streams: VecDeque<Vec<ContainerEvent>>,
+    /// What each container's engine wrote, by container id.
+    output: HashMap<String, Vec<String>>,
+    /// When set, every started engine writes these lines and exits with this code.
+    exit_on_start: Option<(i64, Vec<String>)>,
 }
 
 /// A container runtime in memory: ids `c1, c2, ...`, endpoints `http://<name>:8080`.
@@ -104,6 +108,12 @@ impl FakeContainers {
     pub fn add(&self, info: ContainerInfo) {
         self.lock().by_id.insert(info.container_id.clone(), info);
     }
+    /// From now on, every started engine writes `output` and exits for good with `code`
+    /// (`None`: engines run again).
+    pub fn exit_on_start(&self, exit: Option<(i64, &[&str])>) {
+        self.lock().exit_on_start =
+            exit.map(|(code, lines)| (code, lines.iter().map(|l| (*l).to_owned()).collect()));
+    }
     /// Queues the events one connection of `events()` delivers before it ends.
     pub fn push_stream(&self, events: Vec<ContainerEvent>) {
         self.lock().streams.push_back(events);
@@ -126,6 +136,7 @@ impl ContainerRuntime for FakeContainers {
             container_id: id.clone(),
             state: "created".into(),
             restart_count: 0,
+            exit_code: None,
             health: None,
             labels: spec.labels.clone(),
         };
@@ -140,11 +151,22 @@ impl ContainerRuntime for FakeContainers {
         self.journal.push(format!("start {id}"));
         self.check("start")?;
         let mut state = self.lock();
+        let exit = state.exit_on_start.clone();
         let info = state
             .by_id
             .get_mut(id)
             .ok_or(ContainerError::NotFound(id.into()))?;
-        info.state = "running".into();
+        match exit {
+            Some((code, lines)) => {
+                info.state = "exited".into();
+                info.exit_code = Some(code);
+                state.output.entry(id.to_owned()).or_default().extend(lines);
+            }
+            None => {
+                info.state = "running".into();
+                info.exit_code = None;
+            }
+        }
         Ok(())
     }
     async fn stop(&self, id: &str, _grace: Duration) -> Result<(), ContainerError> {
@@ -170,6 +192,16 @@ impl ContainerRuntime for FakeContainers {
         self.check("inspect")?;
         let found = self.lock().by_id.get(id).cloned();
         found.ok_or(ContainerError::NotFound(id.into()))
+    }
+    async fn logs(&self, id: &str, lines: usize) -> Result<Vec<String>, ContainerError> {
+        self.journal.push(format!("logs {id}"));
+        self.check("logs")?;
+        let state = self.lock();
+        if !state.by_id.contains_key(id) {
+            return Err(ContainerError::NotFound(id.into()));
+        }
+        let output = state.output.get(id).cloned().unwrap_or_default();
+        Ok(output[output.len().saturating_sub(lines)..].to_vec())
     }
     async fn list_by_label(
         &self,

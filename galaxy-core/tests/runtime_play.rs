@@ -125,7 +125,7 @@ async fn a_crash_before_turn_zero_is_archived_replays_the_start() {
     let w = World::new().await;
     let (game, _) = w.starting_game(2).await;
     w.archive.failures.store(1, Ordering::SeqCst);
-    w.jobs.tick().await.unwrap();
+    w.job_pass().await;
     assert_eq!(w.game(game.id).await.status, GameStatus::Starting);
     assert!(w.play.list_turns(game.id).await.unwrap().is_empty());
     w.at(w.clock.now() + TimeDelta::minutes(1));

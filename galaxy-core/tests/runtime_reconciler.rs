@@ -33,6 +33,7 @@ fn labelled(id: &str, game: GameId, endpoint: Option<&str>) -> ContainerInfo {
         container_id: id.into(),
         state: "running".into(),
         restart_count: 0,
+        exit_code: None,
         health: None,
         labels,
     }
@@ -227,7 +228,7 @@ async fn the_leftover_of_a_failed_start_goes_once_its_game_is_cancelled() {
     let w = World::new().await;
     let (game, _) = w.starting_game(2).await;
     w.engine.healthz_down(&w.endpoint(game.id), true);
-    w.jobs.tick().await.unwrap();
+    w.job_pass().await;
     assert_eq!(w.game(game.id).await.status, GameStatus::StartFailed);
     assert_eq!(
         w.container(game.id).state,

@@ -31,8 +31,7 @@ async fn a_start_binds_waits_for_healthz_then_initialises_and_runs() {
     let w = World::new().await;
     let (game, seats) = w.starting_game(2).await;
     w.engine.not_ready_for(3);
-    let handled = w.jobs.tick().await.unwrap();
-    assert_eq!(handled.handled, 1);
+    assert_eq!(w.job_pass().await, 1);
 
     let game = w.game(game.id).await;
     assert_eq!(game.status, GameStatus::Running);
@@ -101,7 +100,7 @@ async fn orphan_path_stops_the_container_before_start_failed() {
     let w = World::new().await;
     let (game, _) = w.starting_game(2).await;
     w.records.fail_binding.store(true, Ordering::SeqCst);
-    w.jobs.tick().await.unwrap();
+    w.job_pass().await;
 
     assert_eq!(w.game(game.id).await.status, GameStatus::StartFailed);
     let container = w.container(game.id).container_id;
@@ -137,7 +136,7 @@ async fn engine_registration_failure_pauses_with_an_admin_notification() {
     let w = World::new().await;
     let (game, _) = w.starting_game(2).await;
     w.engine.init_fails(true);
-    w.jobs.tick().await.unwrap();
+    w.job_pass().await;
 
     assert_eq!(w.game(game.id).await.status, GameStatus::Paused);
     assert!(w.reason(game.id).await.unwrap().contains("registration"));
@@ -162,7 +161,7 @@ async fn a_docker_failure_is_start_failed_with_the_reason() {
     let w = World::new().await;
     let (game, _) = w.starting_game(2).await;
     w.containers.fail("create", "no space left on device");
-    w.jobs.tick().await.unwrap();
+    w.job_pass().await;
 
     assert_eq!(w.game(game.id).await.status, GameStatus::StartFailed);
     assert!(w.reason(game.id).await.unwrap().contains("no space left"));
@@ -179,7 +178,7 @@ async fn an_engine_that_never_answers_healthz_fails_the_start_and_is_stopped() {
     let w = World::new().await;
     let (game, _) = w.starting_game(2).await;
     w.engine.healthz_down(&w.endpoint(game.id), true);
-    w.jobs.tick().await.unwrap();
+    w.job_pass().await;
 
     assert_eq!(w.game(game.id).await.status, GameStatus::StartFailed);
     assert!(w.reason(game.id).await.unwrap().contains("/healthz"));
@@ -243,7 +242,7 @@ async fn a_result_arriving_after_the_game_left_starting_is_ignored() {
             .await
             .unwrap();
     }));
-    w.jobs.tick().await.unwrap();
+    w.job_pass().await;
     assert_eq!(w.game(game.id).await.status, GameStatus::StartFailed);
     assert_eq!(
         w.record(game.id).await.binding,
@@ -259,7 +258,7 @@ async fn a_job_queued_before_the_lobby_change_waits_for_it() {
     let w = World::new().await;
     let (game, _) = w.closed_game(2).await;
     let job = enqueue_start(&w, game.id, "start:early").await;
-    w.jobs.tick().await.unwrap();
+    w.job_pass().await;
     let seen = w.runtime.get_job(job).await.unwrap();
     assert_eq!(seen.status, JobStatus::Queued);
     assert!(seen.run_after > w.clock.now());
@@ -288,7 +287,7 @@ async fn a_start_that_crashed_after_create_resumes_after_its_lease() {
     assert_eq!(w.runtime.claim_jobs(&claim).await.unwrap().len(), 1);
     let spec = leftover_spec(game.id);
     let leftover = w.containers.create(&spec).await.unwrap().container_id;
-    assert_eq!(w.jobs.tick().await.unwrap().handled, 0, "leased");
+    assert_eq!(w.job_pass().await, 0, "leased");
 
     w.clock.advance(TimeDelta::minutes(11));
     w.jobs.run_until_idle(5).await.unwrap();

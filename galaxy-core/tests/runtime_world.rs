@@ -469,6 +469,14 @@ impl World {
         (game, seats)
     }
 
+    /// One pass of the job pool, run to its end: the jobs it claimed are finished (a
+    /// pass alone only starts them). How many it claimed.
+    pub async fn job_pass(&self) -> usize {
+        let handled = self.jobs.tick().await.unwrap().handled;
+        self.jobs.drain().await;
+        handled
+    }
+
     /// A game as stored.
     pub async fn game(&self, id: GameId) -> Game {
         self.store.get_game(id).await.unwrap()

@@ -133,6 +133,13 @@ impl ContainerRuntime for NoContainers {
     async fn inspect(&self, _container_id: &str) -> Result<ContainerInfo, ContainerError> {
         Self::refuse()
     }
+    async fn logs(
+        &self,
+        _container_id: &str,
+        _lines: usize,
+    ) -> Result<Vec<String>, ContainerError> {
+        Self::refuse()
+    }
     async fn list_by_label(
         &self,
         _key: &str,

@@ -59,9 +59,19 @@ impl ContainerRuntime for OneEngine {
             container_id: container_id.to_owned(),
             state: "running".to_owned(),
             restart_count: 0,
+            exit_code: None,
             health: None,
             labels: BTreeMap::new(),
         })
+    }
+
+    async fn logs(
+        &self,
+        _container_id: &str,
+        _lines: usize,
+    ) -> Result<Vec<String>, ContainerError> {
+        // The engine logs to this process's own output.
+        Ok(Vec::new())
     }
 
     async fn list_by_label(

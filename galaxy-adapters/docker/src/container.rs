@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HealthStatusEnum, HostConfig,
-    Mount, MountType, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum,
+    EndpointSettings, HealthStatusEnum, HostConfig, Mount, MountType, NetworkingConfig,
+    PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use galaxy_core::domain::health::ContainerHealth;
 use galaxy_core::ports::{ContainerInfo, ContainerSpec};
@@ -136,6 +137,7 @@ pub(crate) fn info(fallback_id: &str, inspected: &ContainerInspectResponse) -> C
             .restart_count
             .and_then(|n| u64::try_from(n).ok())
             .unwrap_or(0),
+        exit_code: state.and_then(exit_code),
         health: state
             .and_then(|s| s.health.as_ref())
             .and_then(|h| h.status)
@@ -169,6 +171,18 @@ pub(crate) fn host_port(inspected: &ContainerInspectResponse) -> Option<u16> {
         .find_map(|binding| binding.host_port.as_deref()?.parse().ok())
 }
 
+/// Docker's exit code of the last run, once it ended: Docker keeps reporting the code
+/// (0 before the first run) in every state, so it only counts once the container is
+/// `exited`, `dead` or `restarting`.
+fn exit_code(state: &ContainerState) -> Option<i64> {
+    match state.status? {
+        ContainerStateStatusEnum::EXITED
+        | ContainerStateStatusEnum::DEAD
+        | ContainerStateStatusEnum::RESTARTING => state.exit_code,
+        _ => None,
+    }
+}
+
 fn health(status: HealthStatusEnum) -> Option<ContainerHealth> {
     match status {
         HealthStatusEnum::STARTING => Some(ContainerHealth::Starting),
@@ -182,7 +196,7 @@ fn health(status: HealthStatusEnum) -> Option<ContainerHealth> {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use bollard::models::{ContainerConfig, ContainerState, ContainerStateStatusEnum, Health};
+    use bollard::models::{ContainerConfig, Health};
     use galaxy_core::domain::GameId;
 
     use super::*;
@@ -265,6 +279,7 @@ mod tests {
             restart_count: Some(2),
             state: Some(ContainerState {
                 status: Some(ContainerStateStatusEnum::RESTARTING),
+                exit_code: Some(3),
                 health: Some(Health {
                     status: Some(HealthStatusEnum::UNHEALTHY),
                     ..Default::default()
@@ -282,6 +297,8 @@ mod tests {
         assert_eq!(info.container_id, "abc");
         assert_eq!(info.state, "restarting");
         assert_eq!(info.restart_count, 2);
+        assert_eq!(info.exit_code, Some(3));
+        assert!(!info.exited_for_good(), "a restart is pending");
         assert_eq!(info.health, Some(ContainerHealth::Unhealthy));
         assert_eq!(info.labels["galaxy.backend"], "1");
         assert_eq!(host_port(&inspected), Some(40999));
@@ -291,5 +308,17 @@ mod tests {
             ("fallback", 0)
         );
         assert_eq!(bare.health, None);
+        let running = ContainerState {
+            status: Some(ContainerStateStatusEnum::RUNNING),
+            exit_code: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(exit_code(&running), None, "no exit while it runs");
+        let exited = ContainerState {
+            status: Some(ContainerStateStatusEnum::EXITED),
+            exit_code: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(exit_code(&exited), Some(1));
     }
 }

@@ -15,7 +15,7 @@ use bollard::errors::Error as BollardError;
 use bollard::models::{NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::{API_DEFAULT_VERSION, Docker};
 use futures::StreamExt;
@@ -35,6 +35,9 @@ pub const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
 
 /// How long a Docker call may take to answer (a stop adds its grace).
 const CLIENT_TIMEOUT_SECS: u64 = 120;
+
+/// The most of a container's output [`ContainerRuntime::logs`] reads.
+const LOG_TAIL_BYTES: usize = 64 * 1024;
 
 /// The `ContainerRuntime` port on a Docker daemon; cheap to clone (clones share the
 /// connection).
@@ -261,6 +264,31 @@ impl ContainerRuntime for DockerRuntime {
             .await
             .map_err(|e| error::map(&format!("container {container_id}"), e))?;
         Ok(container::info(container_id, &inspected))
+    }
+
+    /// `docker logs --tail <lines>` (standard output and error), split into lines;
+    /// reads at most 64 KiB of it, so a line without end costs no more.
+    async fn logs(&self, container_id: &str, lines: usize) -> Result<Vec<String>, ContainerError> {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .build();
+        let mut chunks = self.docker.logs(container_id, Some(options));
+        let mut bytes = Vec::new();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| error::map(&format!("container {container_id}"), e))?;
+            let room = LOG_TAIL_BYTES.saturating_sub(bytes.len());
+            let chunk = chunk.as_ref();
+            bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if bytes.len() >= LOG_TAIL_BYTES {
+                break;
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let all: Vec<&str> = text.lines().collect();
+        let from = all.len().saturating_sub(lines);
+        Ok(all[from..].iter().map(|line| (*line).to_owned()).collect())
     }
 
     /// Every container (running or not) with the label, each inspected for its restart

@@ -245,3 +245,71 @@ async fn a_missing_or_dead_socket_is_a_typed_error_at_connect() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A tar archive holding one file, `name`, with `contents`.
+fn one_file_tar(name: &str, contents: &[u8]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(contents.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, name, contents).unwrap();
+    tar.into_inner().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_that_exits_reports_its_exit_code_and_its_last_lines() {
+    const TEST: &str = "docker-exit";
+    let config = DockerConfig {
+        max_restarts: 0,
+        ..DockerConfig::default()
+    };
+    let Some(runtime) = runtime_or_skip(config).await else {
+        return;
+    };
+    remove_labelled(runtime.client(), TEST).await;
+    let _cleanup = Cleanup {
+        test: TEST,
+        network: None,
+    };
+    let image = engine_image(runtime.client()).await;
+    let spec = spec(TEST, &image);
+    let created = runtime.create(&spec).await.unwrap();
+    let id = created.container_id.as_str();
+    let info = runtime.inspect(id).await.unwrap();
+    assert_eq!((info.state.as_str(), info.exit_code), ("created", None));
+    assert!(runtime.logs(id, 20).await.unwrap().is_empty(), "never ran");
+
+    // A corrupt state file on its volume: the engine refuses to start, says why, and
+    // exits with 1; with no restart policy, Docker leaves it exited.
+    let archive = one_file_tar("state.json", b"this is not the engine's state");
+    let options = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
+        .path(galaxy_docker::DATA_MOUNT)
+        .build();
+    runtime
+        .client()
+        .upload_to_container(id, Some(options), bollard::body_full(archive.into()))
+        .await
+        .unwrap();
+    let mut events = runtime.events().await.unwrap();
+    runtime.start(id).await.unwrap();
+    next_event(&mut events, id, "die").await;
+    eventually("exited", || async {
+        runtime.inspect(id).await.unwrap().state == "exited"
+    })
+    .await;
+    let info = runtime.inspect(id).await.unwrap();
+    assert_eq!(info.exit_code, Some(1));
+    assert!(info.exited_for_good());
+    let lines = runtime.logs(id, 20).await.unwrap();
+    let last = lines.last().expect("the engine wrote something");
+    assert!(last.contains("is not a valid engine file"), "{lines:?}");
+    assert_eq!(
+        runtime.logs(id, 1).await.unwrap(),
+        std::slice::from_ref(last)
+    );
+    assert!(matches!(
+        runtime.logs("galaxy-no-such-container", 20).await,
+        Err(ContainerError::NotFound(_))
+    ));
+}

@@ -28,6 +28,10 @@ pub const LOG_FILE: &str = "engine.log";
 /// How many events a slow subscriber may fall behind before it is told it missed some.
 const EVENT_BUFFER: usize = 256;
 
+/// How much of the end of an engine's log file [`ContainerRuntime::logs`] reads at most,
+/// so a huge log costs no more than a small one.
+const LOG_TAIL_BYTES: u64 = 64 * 1024;
+
 /// The `ContainerRuntime` port with engines as local child processes; cheap to clone
 /// (clones share the engines).
 #[derive(Debug, Clone)]
@@ -105,6 +109,7 @@ impl ProcessRuntime {
             container_id: id.to_owned(),
             state: engine.status.state().as_str().to_owned(),
             restart_count: engine.status.restarts(),
+            exit_code: engine.status.exit_code(),
             health: None,
             labels: engine.spec.labels.clone(),
         }
@@ -282,6 +287,21 @@ impl ContainerRuntime for ProcessRuntime {
         Ok(Self::info(container_id, engine))
     }
 
+    /// The last `lines` lines of the engine's log file ([`LOG_FILE`] in its data
+    /// directory, where its standard output and error go, across its runs), read from at
+    /// most the file's last 64 KiB.
+    async fn logs(&self, container_id: &str, lines: usize) -> Result<Vec<String>, ContainerError> {
+        let path = self
+            .engines()
+            .get(container_id)
+            .ok_or_else(|| not_found(container_id))?
+            .data_dir
+            .join(LOG_FILE);
+        tail_lines(&path, lines)
+            .await
+            .map_err(|e| failed(format!("cannot read {}: {e}", path.display())))
+    }
+
     async fn list_by_label(
         &self,
         key: &str,
@@ -316,6 +336,29 @@ impl ContainerRuntime for ProcessRuntime {
         });
         Ok(events.boxed())
     }
+}
+
+/// The last `lines` lines of the file at `path` (none when it does not exist), read
+/// from at most its last [`LOG_TAIL_BYTES`].
+async fn tail_lines(path: &Path, lines: usize) -> std::io::Result<Vec<String>> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut file = match tokio::fs::File::open(path).await {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(error),
+    };
+    let start = file.metadata().await?.len().saturating_sub(LOG_TAIL_BYTES);
+    file.seek(std::io::SeekFrom::Start(start)).await?;
+    let mut bytes = Vec::new();
+    file.take(LOG_TAIL_BYTES).read_to_end(&mut bytes).await?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut all: Vec<&str> = text.lines().collect();
+    if start > 0 && !all.is_empty() {
+        // The read began mid-line.
+        all.remove(0);
+    }
+    let from = all.len().saturating_sub(lines);
+    Ok(all[from..].iter().map(|line| (*line).to_owned()).collect())
 }
 
 fn loopback(port: u16) -> SocketAddr {

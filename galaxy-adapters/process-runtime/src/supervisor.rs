@@ -39,11 +39,22 @@ impl RunState {
     }
 }
 
+/// Where a container is, and how its last run ended.
+#[derive(Debug, Clone, Copy)]
+struct Life {
+    /// The current state.
+    state: RunState,
+    /// The exit code of the last run once it ended (Docker's `State.ExitCode`); `None`
+    /// while a process runs or before the first one.
+    exit_code: Option<i64>,
+}
+
 /// What the runtime and the supervisor both see of one container.
 #[derive(Debug)]
 pub(crate) struct Status {
-    /// The current state (a std mutex: never held across an await).
-    state: Mutex<RunState>,
+    /// The state and last exit code, changed together (a std mutex: never held across
+    /// an await).
+    life: Mutex<Life>,
     /// Restarts after crashes, over the container's life (what Docker's `RestartCount` is).
     restarts: AtomicU64,
     /// The live process's id, 0 when none (for operators and crash tests).
@@ -53,18 +64,46 @@ pub(crate) struct Status {
 impl Status {
     pub(crate) fn new() -> Self {
         Self {
-            state: Mutex::new(RunState::Created),
+            life: Mutex::new(Life {
+                state: RunState::Created,
+                exit_code: None,
+            }),
             restarts: AtomicU64::new(0),
             pid: AtomicU32::new(0),
         }
     }
 
-    pub(crate) fn state(&self) -> RunState {
-        *self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn life(&self) -> std::sync::MutexGuard<'_, Life> {
+        self.life.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    pub(crate) fn state(&self) -> RunState {
+        self.life().state
+    }
+
+    /// The exit code of the last run, once it ended.
+    pub(crate) fn exit_code(&self) -> Option<i64> {
+        self.life().exit_code
+    }
+
+    /// A new state; a process that runs has no exit code yet.
     pub(crate) fn set(&self, state: RunState) {
-        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = state;
+        let mut life = self.life();
+        life.state = state;
+        if state == RunState::Running {
+            life.exit_code = None;
+        }
+    }
+
+    /// A run ended with `exit` and the container is now `state` (`Exited`, or
+    /// `Restarting` when the policy starts it again): both change at once, so nobody
+    /// sees an engine about to be restarted as exited for good.
+    fn ended(&self, exit: Option<&ExitStatus>, state: RunState) {
+        let mut life = self.life();
+        life.state = state;
+        if let Some(exit) = exit {
+            life.exit_code = Some(exit_code(exit));
+        }
     }
 
     pub(crate) fn restarts(&self) -> u64 {
@@ -179,22 +218,27 @@ impl Run {
             let exit = tokio::select! {
                 exit = child.wait() => exit,
                 grace = &mut stop => {
-                    terminate(&mut child, grace.unwrap_or(Duration::ZERO)).await;
-                    return self.stopped(true);
+                    let exit = terminate(&mut child, grace.unwrap_or(Duration::ZERO)).await;
+                    return self.stopped(true, exit.as_ref());
                 }
             };
             self.status.pid.store(0, Ordering::SeqCst);
             let crashed = !matches!(exit, Ok(status) if status.success());
             self.log_exit(&exit);
-            self.status.set(RunState::Exited);
+            let restart = crashed && self.status.restarts() < u64::from(self.policy.max_restarts);
+            let next = if restart {
+                RunState::Restarting
+            } else {
+                RunState::Exited
+            };
+            self.status.ended(exit.as_ref().ok(), next);
             self.emit("die");
-            if !crashed || self.status.restarts() >= u64::from(self.policy.max_restarts) {
+            if !restart {
                 return;
             }
-            self.status.set(RunState::Restarting);
             tokio::select! {
                 () = tokio::time::sleep(self.policy.delay) => {}
-                _ = &mut stop => return self.stopped(false),
+                _ = &mut stop => return self.stopped(false, None),
             }
             child = match self.launch.spawn() {
                 Ok(child) => child,
@@ -219,10 +263,11 @@ impl Run {
         }
     }
 
-    /// Records a stop asked through the runtime; `died` when a process was ended by it.
-    fn stopped(&self, died: bool) {
+    /// Records a stop asked through the runtime; `died` when a process was ended by it,
+    /// `exit` how it exited (when that could be read).
+    fn stopped(&self, died: bool, exit: Option<&ExitStatus>) {
         self.status.pid.store(0, Ordering::SeqCst);
-        self.status.set(RunState::Exited);
+        self.status.ended(exit, RunState::Exited);
         if died {
             self.emit("die");
         }
@@ -253,8 +298,20 @@ impl Run {
     }
 }
 
-/// SIGTERM (what `docker stop` sends), then SIGKILL when `grace` runs out.
-async fn terminate(child: &mut Child, grace: Duration) {
+/// Docker's exit code for a process end: its status, or 128 plus the signal that
+/// killed it.
+fn exit_code(exit: &ExitStatus) -> i64 {
+    use std::os::unix::process::ExitStatusExt;
+    match (exit.code(), exit.signal()) {
+        (Some(code), _) => i64::from(code),
+        (None, Some(signal)) => 128 + i64::from(signal),
+        (None, None) => -1,
+    }
+}
+
+/// SIGTERM (what `docker stop` sends), then SIGKILL when `grace` runs out; how the
+/// process exited, when that can be read.
+async fn terminate(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
     if let Some(pid) = child.id()
         && !grace.is_zero()
     {
@@ -268,11 +325,12 @@ async fn terminate(child: &mut Child, grace: Duration) {
             .await;
         if !matches!(sent, Ok(status) if status.success()) {
             tracing::warn!(pid, "could not send SIGTERM to the engine; killing it");
-        } else if tokio::time::timeout(grace, child.wait()).await.is_ok() {
-            return;
+        } else if let Ok(exit) = tokio::time::timeout(grace, child.wait()).await {
+            return exit.ok();
         }
     }
     if let Err(error) = child.kill().await {
         tracing::warn!(%error, "could not kill the engine");
     }
+    child.wait().await.ok()
 }

@@ -161,3 +161,110 @@ async fn unknown_containers_and_bad_specs_are_typed_errors() {
         "created"
     );
 }
+
+#[tokio::test]
+async fn an_exited_engine_reports_its_exit_code_and_its_last_lines() {
+    let root = tempfile::tempdir().unwrap();
+    let runtime = runtime(root.path(), 0);
+    let created = runtime
+        .create(&spec("sh -c 'echo one; echo two >&2; echo boom; exit 3'"))
+        .await
+        .unwrap();
+    let id = created.container_id.as_str();
+    assert_eq!(runtime.inspect(id).await.unwrap().exit_code, None);
+    assert!(runtime.logs(id, 20).await.unwrap().is_empty(), "never ran");
+    let mut events = runtime.events().await.unwrap();
+    runtime.start(id).await.unwrap();
+    next_event(&mut events, "die").await;
+    let info = runtime.inspect(id).await.unwrap();
+    assert_eq!((info.state.as_str(), info.exit_code), ("exited", Some(3)));
+    assert!(info.exited_for_good());
+    assert_eq!(runtime.logs(id, 2).await.unwrap(), ["two", "boom"]);
+    assert_eq!(runtime.logs(id, 20).await.unwrap(), ["one", "two", "boom"]);
+    assert!(matches!(
+        runtime.logs("nope", 20).await,
+        Err(ContainerError::NotFound(_))
+    ));
+
+    // A run of a long log is read from its end only.
+    let chatty = runtime
+        .create(&spec(
+            "sh -c 'i=0; while [ $i -lt 20000 ]; do echo \"line $i\"; i=$((i+1)); done'",
+        ))
+        .await
+        .unwrap();
+    runtime.start(&chatty.container_id).await.unwrap();
+    next_event(&mut events, "die").await;
+    let info = runtime.inspect(&chatty.container_id).await.unwrap();
+    assert_eq!(info.exit_code, Some(0));
+    let tail = runtime.logs(&chatty.container_id, 3).await.unwrap();
+    assert_eq!(tail, ["line 19997", "line 19998", "line 19999"]);
+    let most = runtime.logs(&chatty.container_id, 100_000).await.unwrap();
+    assert!(most.len() < 20_000, "at most 64 KiB read: {}", most.len());
+    assert_eq!(most.last().unwrap(), "line 19999");
+    assert!(
+        most[0].starts_with("line "),
+        "no partial first line: {}",
+        most[0]
+    );
+}
+
+#[tokio::test]
+async fn a_crashed_engine_is_restarting_not_exited_while_a_restart_is_due() {
+    let root = tempfile::tempdir().unwrap();
+    let mut config = ProcessRuntimeConfig::new(root.path());
+    config.restart = RestartPolicy {
+        max_restarts: 1,
+        delay: Duration::from_millis(500),
+    };
+    let runtime = ProcessRuntime::new(config).unwrap();
+    let created = runtime.create(&spec("sh -c 'exit 3'")).await.unwrap();
+    let id = created.container_id.as_str();
+    let mut events = runtime.events().await.unwrap();
+    runtime.start(id).await.unwrap();
+    next_event(&mut events, "die").await;
+    // The state changes before the event goes out, and a due restart is never `exited`.
+    let info = runtime.inspect(id).await.unwrap();
+    assert_eq!(
+        (info.state.as_str(), info.exit_code),
+        ("restarting", Some(3))
+    );
+    assert!(!info.exited_for_good());
+    next_event(&mut events, "start").await;
+    next_event(&mut events, "die").await;
+    let info = runtime.inspect(id).await.unwrap();
+    assert_eq!(
+        (info.state.as_str(), info.exit_code, info.restart_count),
+        ("exited", Some(3), 1)
+    );
+    assert!(info.exited_for_good(), "restarts spent");
+}
+
+#[tokio::test]
+async fn a_stopped_or_killed_engine_reports_the_signal_as_docker_does() {
+    let root = tempfile::tempdir().unwrap();
+    let runtime = runtime(root.path(), 0);
+    let created = runtime
+        .create(&spec("sh -c 'exec sleep 60'"))
+        .await
+        .unwrap();
+    let id = created.container_id.as_str();
+    let mut events = runtime.events().await.unwrap();
+    runtime.start(id).await.unwrap();
+    next_event(&mut events, "start").await;
+    assert_eq!(runtime.inspect(id).await.unwrap().exit_code, None);
+    runtime.stop(id, Duration::from_secs(5)).await.unwrap();
+    let info = runtime.inspect(id).await.unwrap();
+    assert_eq!((info.state.as_str(), info.exit_code), ("exited", Some(143)));
+
+    runtime.start(id).await.unwrap();
+    next_event(&mut events, "start").await;
+    assert_eq!(
+        runtime.inspect(id).await.unwrap().exit_code,
+        None,
+        "runs again"
+    );
+    common::kill_9(runtime.pid(id).unwrap());
+    next_event(&mut events, "die").await;
+    assert_eq!(runtime.inspect(id).await.unwrap().exit_code, Some(137));
+}

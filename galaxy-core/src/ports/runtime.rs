@@ -123,6 +123,18 @@ pub trait RuntimeJobStore: Send + Sync {
     /// lease), oldest first; each becomes `running` with the claim's lease and one more
     /// attempt. Concurrent claimers never receive the same job.
     async fn claim_jobs(&self, claim: &ClaimRequest) -> Result<Vec<RuntimeJob>, StoreError>;
+    /// Extends a claimed job's lease to `until`, while its holder is still working on it:
+    /// a start may outlast one lease (an image pull, a slow engine), and without a renewal
+    /// any claimer, the holder's own worker included, would take the job over and run it
+    /// twice at once. `Conflict` when `token` no longer holds it (the job ended, or its
+    /// lease lapsed and another claim took it).
+    async fn renew_job_lease(
+        &self,
+        id: JobId,
+        token: LeaseToken,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<RuntimeJob, StoreError>;
     /// Ends a claimed job; `Conflict` when `token` no longer holds it.
     async fn complete_job(
         &self,
@@ -209,10 +221,25 @@ pub struct ContainerInfo {
     pub state: String,
     /// How often the runtime restarted it.
     pub restart_count: u64,
+    /// The exit code of its last run once that run ended (`exited`, `dead`, or
+    /// `restarting` between two runs); `None` while it runs or before it first ran. A
+    /// process killed by a signal reports 128 plus the signal, as Docker does.
+    pub exit_code: Option<i64>,
     /// The HEALTHCHECK verdict, if the image has one.
     pub health: Option<ContainerHealth>,
     /// Its labels.
     pub labels: BTreeMap<String, String>,
+}
+
+impl ContainerInfo {
+    /// Whether the container stopped and its runtime will not start it again by itself:
+    /// `exited` (a stop, a clean exit, or a crash once the restart policy gave up) or
+    /// `dead`. A `restarting` container is not: its restart policy brings it back. A
+    /// start waiting for such an engine can give up at once instead of waiting out its
+    /// `/healthz` deadline.
+    pub fn exited_for_good(&self) -> bool {
+        matches!(self.state.as_str(), "exited" | "dead")
+    }
 }
 
 /// Something the runtime reports about a container.
@@ -242,6 +269,11 @@ pub trait ContainerRuntime: Send + Sync {
     async fn remove(&self, container_id: &str) -> Result<(), ContainerError>;
     /// Inspects one container.
     async fn inspect(&self, container_id: &str) -> Result<ContainerInfo, ContainerError>;
+    /// The last `lines` lines the container's engine wrote (standard output and error, in
+    /// the order written, across its restarts), oldest first. What a failed start puts in
+    /// its reason, so an operator sees why the engine exited without reading the
+    /// runtime's own logs. Adapters may shorten very long lines.
+    async fn logs(&self, container_id: &str, lines: usize) -> Result<Vec<String>, ContainerError>;
     /// Lists containers carrying the label `key=value`.
     async fn list_by_label(
         &self,

@@ -25,13 +25,25 @@ pub trait Worker: Send + Sync {
     /// One pass. Errors are logged by the loop and the next pass retries.
     async fn tick(&self) -> Result<TickReport, crate::ports::StoreError>;
 
-    /// Ticks until a pass handles nothing (for tests and start-up draining). Stops after
+    /// Waits for every item a pass started but did not wait for, and returns how many it
+    /// waited for. A worker that runs its items in the background (the runtime job pool,
+    /// whose pass only claims what fits its free slots so that a long start never holds
+    /// up a stop) overrides it; for the others a pass finishes its items and this returns
+    /// 0 at once. [`run_every`] calls it when it stops, so shutdown awaits every item in
+    /// flight; [`Worker::run_until_idle`] calls it when a pass claims nothing.
+    async fn drain(&self) -> usize {
+        0
+    }
+
+    /// Runs passes, each ticked and [drained](Worker::drain) so that its items are
+    /// finished, until one handles nothing (for tests and start-up draining). Stops after
     /// `max_passes` so a queue that never empties cannot hang a test.
     async fn run_until_idle(&self, max_passes: usize) -> Result<usize, crate::ports::StoreError> {
         let mut total = 0;
         for _ in 0..max_passes {
             let report = self.tick().await?;
-            if report.handled == 0 {
+            let finished = self.drain().await;
+            if report.handled == 0 && finished == 0 {
                 break;
             }
             total += report.handled;
@@ -41,7 +53,8 @@ pub trait Worker: Send + Sync {
 }
 
 /// Runs `worker.tick()` every `interval` (immediately again while passes find work)
-/// until `cancel` fires. A tick in progress is finished, never abandoned mid-item.
+/// until `cancel` fires, then [drains](Worker::drain) it. A tick in progress is finished,
+/// never abandoned mid-item, and items running in the background are awaited.
 pub async fn run_every(worker: &dyn Worker, interval: Duration, cancel: CancellationToken) {
     loop {
         let busy = match worker.tick().await {
@@ -62,5 +75,6 @@ pub async fn run_every(worker: &dyn Worker, interval: Duration, cancel: Cancella
             _ = tokio::time::sleep(interval) => {}
         }
     }
-    tracing::info!(worker = worker.name(), "worker stopped");
+    let finished = worker.drain().await;
+    tracing::info!(worker = worker.name(), finished, "worker stopped");
 }

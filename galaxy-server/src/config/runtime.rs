@@ -42,7 +42,8 @@ pub struct RuntimeSettings {
     /// Period of the health probe, the inspect pass and the reconciler.
     pub health_interval: Duration,
     /// How long a claimed start/stop job is held before another worker (or a restarted
-    /// server) may take it over.
+    /// server) may take it over, unless its worker renews it (a running job does, every
+    /// third of this).
     pub job_lease: Duration,
     /// Largest `orders` value (serialised JSON) a player may submit.
     pub max_orders_bytes: usize,

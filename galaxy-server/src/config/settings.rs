@@ -257,7 +257,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_RUNTIME_WORKERS",
         default: "4",
-        meaning: "Start, stop and restart jobs run at once (the job pool's bound).",
+        meaning: "Start, stop and restart jobs run at once (the job pool's bound). A job is claimed as soon as a slot is free, so a stop never waits behind a start that waits for its engine.",
     },
     Setting {
         variable: "GALAXY_INSTANCE",
@@ -272,7 +272,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_RUNTIME_JOB_LEASE",
         default: "10m",
-        meaning: "How long a claimed start, stop or restart job is held; a job whose server died is taken over once this lapses. Must exceed the slowest start (image pull plus the engine's first `/healthz`).",
+        meaning: "How long a claimed start, stop or restart job is held; a running job renews it every third of this, so it need not cover the slowest start. A job whose server died is taken over once this lapses.",
     },
     Setting {
         variable: "GALAXY_MAX_ORDERS_BYTES",

@@ -136,6 +136,31 @@ impl RuntimeJobStore for PgStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn renew_job_lease(
+        &self,
+        id: JobId,
+        token: LeaseToken,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<RuntimeJob, StoreError> {
+        let row = sqlx::query(
+            "UPDATE runtime_jobs SET lease_until = $3, updated_at = $4 \
+             WHERE id = $1 AND status = 'running' AND lease_token = $2 RETURNING *",
+        )
+        .bind(id.as_uuid())
+        .bind(token.as_uuid())
+        .bind(until)
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db(JOB))?;
+        match row {
+            Some(row) => job_from_row(&row),
+            None => Err(self.lease_conflict(id).await),
+        }
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn complete_job(
         &self,
         id: JobId,
@@ -165,17 +190,27 @@ impl RuntimeJobStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db(JOB))?;
-        if let Some(row) = row {
-            return job_from_row(&row);
+        match row {
+            Some(row) => job_from_row(&row),
+            None => Err(self.lease_conflict(id).await),
         }
-        let stored = self.get_job(id).await?;
-        Err(StoreError::conflict(
-            JOB,
-            id,
-            format!(
-                "status is {}, lease not held by this token",
-                stored.status.as_str()
+    }
+}
+
+impl PgStore {
+    /// Why a lease-guarded update of job `id` matched no row: `NotFound`, or `Conflict`
+    /// naming the job's status.
+    async fn lease_conflict(&self, id: JobId) -> StoreError {
+        match self.get_job(id).await {
+            Ok(stored) => StoreError::conflict(
+                JOB,
+                id,
+                format!(
+                    "status is {}, lease not held by this token",
+                    stored.status.as_str()
+                ),
             ),
-        ))
+            Err(error) => error,
+        }
     }
 }

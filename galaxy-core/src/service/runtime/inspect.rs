@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::restart::{needs_restart, queue_restart};
+use super::restart::queue_restart;
 use super::shared::Shared;
 use super::{ObservationReport, RuntimeConfig, RuntimePorts};
 use crate::domain::health::{InspectObservation, InspectTracker};
@@ -81,7 +81,9 @@ impl InspectWorker {
             }
         };
         report.observed += 1;
-        if needs_restart(&info.state) {
+        // Down and nobody will start it again (`docker kill`, a restart policy that gave
+        // up); a `restarting` container is the restart policy's business.
+        if info.exited_for_good() {
             // Queued before the finding is stored: a store failure there must not leave
             // the game without its recovery. One job per incident (see `restart_key`).
             if let Err(error) = queue_restart(&self.shared, record.game_id).await {

@@ -1,60 +1,147 @@
-//! The bounded pool that runs durable runtime jobs: start (see `start.rs`), stop and
-//! restart. Callers only queue jobs and return; a pass claims at most `job_pool_size`
-//! jobs under a lease and runs them concurrently.
+//! The bounded pool that runs durable runtime jobs: start (see `start.rs`), stop
+//! (`stop.rs`) and restart (`restart.rs`). Callers only queue jobs and return.
+//!
+//! Jobs never wait on each other. A pass claims one job per free slot, runs each in a task
+//! of its own and returns without waiting for them; when every slot is busy, the pass
+//! waits for the first job to finish and claims at once. So a stop queued while a start
+//! waits out its `/healthz` deadline is claimed by the next pass, within one poll
+//! interval, not after the start.
+//!
+//! A running job renews its lease every third of `job_lease`, so a job that outlasts one
+//! lease (an image pull, a slow engine) is never claimed a second time, by another server
+//! or by this pool's own next pass. A server that dies stops renewing, and its jobs are
+//! taken over once their lease lapses.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::restart::run_restart;
 use super::shared::Shared;
-use super::start::{ignore_missing, run_start};
-use super::{GAME_LABEL, RuntimeConfig, RuntimePorts};
-use crate::domain::LeaseToken;
-use crate::domain::game::GameStatus;
+use super::start::run_start;
+use super::stop::run_stop;
+use super::{RuntimeConfig, RuntimePorts};
 use crate::domain::lease::ClaimRequest;
-use crate::domain::runtime::{JobKind, RuntimeJob, RuntimeRecord, RuntimeStatus};
-use crate::ports::{ContainerError, JobOutcome, StoreError};
+use crate::domain::runtime::{JobKind, RuntimeJob};
+use crate::domain::{JobId, LeaseToken};
+use crate::ports::{JobOutcome, StoreError};
 use crate::worker::{TickReport, Worker};
 
-/// Runs start, stop and restart jobs, at most `job_pool_size` at once.
+/// The shortest pause between two renewals of a lease, whatever `job_lease` says.
+const MIN_RENEWAL: Duration = Duration::from_millis(10);
+
+/// Runs start, stop and restart jobs, at most `job_pool_size` at once, each claimed as
+/// soon as a slot is free.
+///
+/// [`Worker::tick`] claims what fits the free slots and starts it without waiting for
+/// it (so `handled` counts jobs claimed, not finished); [`Worker::drain`] waits for the
+/// jobs in flight, and [`Worker::run_until_idle`] runs passes and drains until nothing is
+/// left, which is how tests drive the pool deterministically.
 pub struct StartWorker {
+    /// What every job task needs: ports, configuration and the shutdown token.
+    runner: Runner,
+    /// One permit per slot of the pool. A running job holds one, so waiting for a permit
+    /// is waiting for the first job to finish.
+    slots: Arc<Semaphore>,
+    /// The job tasks in flight (a std mutex: never held across an await). Draining
+    /// awaits them; dropping the set (a drain abandoned at the shutdown bound, or the
+    /// pool dropped) aborts them.
+    running: Mutex<JoinSet<()>>,
+}
+
+/// The part of the pool a job task takes along.
+#[derive(Clone)]
+struct Runner {
     /// Ports and configuration.
     shared: Shared,
-    /// Fires on shutdown: claimed jobs not yet begun go back to the queue at once.
+    /// Fires on shutdown: no new job is claimed, and a claimed job not yet begun goes
+    /// back to the queue at once.
     cancel: CancellationToken,
 }
 
 impl StartWorker {
     /// A pool over `ports`.
     pub fn new(ports: RuntimePorts, config: RuntimeConfig) -> Self {
+        let pool = usize::try_from(config.job_pool_size.max(1)).unwrap_or(1);
         Self {
-            shared: Shared::new(ports, config),
-            cancel: CancellationToken::new(),
+            runner: Runner {
+                shared: Shared::new(ports, config),
+                cancel: CancellationToken::new(),
+            },
+            slots: Arc::new(Semaphore::new(pool)),
+            running: Mutex::new(JoinSet::new()),
         }
     }
 
-    /// Ties the pool to a shutdown token: jobs in progress finish, claimed jobs not yet
-    /// begun are put back for the next process.
+    /// Ties the pool to a shutdown token: passes stop claiming, jobs in progress finish
+    /// (and are awaited by [`Worker::drain`]), claimed jobs not yet begun are put back
+    /// for the next process.
     pub fn with_cancellation(mut self, cancel: CancellationToken) -> Self {
-        self.cancel = cancel;
+        self.runner.cancel = cancel;
         self
     }
 
-    async fn run_job(&self, job: RuntimeJob, token: LeaseToken) {
-        let outcome = if self.cancel.is_cancelled() {
-            JobOutcome::Requeue(self.shared.now())
-        } else {
+    fn running(&self) -> MutexGuard<'_, JoinSet<()>> {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The permits of every free slot; when none is free, waits for the first job to
+    /// finish. `None` once shutdown began.
+    async fn free_slots(&self) -> Option<Vec<OwnedSemaphorePermit>> {
+        let cancel = &self.runner.cancel;
+        if cancel.is_cancelled() {
+            return None;
+        }
+        let take_free = || Arc::clone(&self.slots).try_acquire_owned().ok();
+        let mut slots: Vec<_> = std::iter::from_fn(take_free).collect();
+        if slots.is_empty() {
+            tokio::select! {
+                slot = Arc::clone(&self.slots).acquire_owned() => slots.push(slot.ok()?),
+                () = cancel.cancelled() => return None,
+            }
+            slots.extend(std::iter::from_fn(take_free));
+            self.reap();
+        }
+        Some(slots)
+    }
+
+    /// Collects the tasks that finished, so the set does not grow.
+    fn reap(&self) {
+        let mut running = self.running();
+        while let Some(done) = running.try_join_next() {
+            note_finished(done);
+        }
+    }
+}
+
+impl Runner {
+    /// Runs one job to its outcome, renewing its lease meanwhile, and stores the outcome.
+    async fn run_job(self, job: RuntimeJob, token: LeaseToken) {
+        let shared = &self.shared;
+        let work = async {
+            if self.cancel.is_cancelled() {
+                return JobOutcome::Requeue(shared.now());
+            }
             match job.kind {
-                JobKind::Start => run_start(&self.shared, &job).await,
-                JobKind::Stop => self.stop(&job).await,
-                JobKind::Restart => run_restart(&self.shared, &job).await,
+                JobKind::Start => run_start(shared, &job).await,
+                JobKind::Stop => run_stop(shared, &job).await,
+                JobKind::Restart => run_restart(shared, &job).await,
             }
         };
+        let outcome = tokio::select! {
+            biased;
+            outcome = work => outcome,
+            never = self.keep_lease(job.id, token) => match never {},
+        };
         tracing::info!(job_id = %job.id, game_id = %job.game_id, kind = job.kind.as_str(), ?outcome, "runtime job done");
-        let jobs = &self.shared.ports.jobs;
+        let jobs = &shared.ports.jobs;
         match jobs
-            .complete_job(job.id, token, &outcome, self.shared.now())
+            .complete_job(job.id, token, &outcome, shared.now())
             .await
         {
             Ok(_) => {}
@@ -67,106 +154,43 @@ impl StartWorker {
         }
     }
 
-    /// Stop and remove the game's container(s); the record ends `removed`. A record that
-    /// never ran (a failed start) keeps its status, so the start can be retried. A game
-    /// that is live again (starting, running, paused) is left alone.
-    async fn stop(&self, job: &RuntimeJob) -> JobOutcome {
-        match self.try_stop(job).await {
-            Ok(()) => JobOutcome::Succeeded,
-            Err(StopError::Store(error)) if error.is_retryable() => {
-                JobOutcome::Requeue(self.shared.now() + self.shared.config.job_retry_delay)
-            }
-            Err(error) => JobOutcome::Failed(error.to_string()),
-        }
-    }
-
-    async fn try_stop(&self, job: &RuntimeJob) -> Result<(), StopError> {
+    /// Renews the job's lease every third of `job_lease`, for as long as it runs. A lost
+    /// lease (another claimer took the job after renewals failed for a whole lease) is
+    /// not renewed again; the job still finishes, and its completion is refused.
+    async fn keep_lease(&self, id: JobId, token: LeaseToken) -> Infallible {
         let shared = &self.shared;
-        // Every stop job is for a game that ended or failed to start; a stale one (its
-        // start retried since) must not kill the engine of a live game.
-        match shared.ports.games.get_game(job.game_id).await {
-            Ok(game) if is_live_game(game.status) => {
-                tracing::info!(game_id = %game.id, status = %game.status, "stop job for a live game: nothing to do");
-                return Ok(());
-            }
-            Ok(_) | Err(StoreError::NotFound { .. }) => {}
-            Err(error) => return Err(error.into()),
-        }
-        let record = match shared.ports.records.get_record(job.game_id).await {
-            Ok(record) => Some(record),
-            Err(StoreError::NotFound { .. }) => None,
-            Err(error) => return Err(error.into()),
-        };
-        let live = record
-            .as_ref()
-            .filter(|r| matches!(r.status, RuntimeStatus::Running | RuntimeStatus::Stopping));
-        let record = match live {
-            Some(r) => shared.advance_record(r, RuntimeStatus::Stopping).await?,
-            None => record,
-        };
-        let containers = &shared.ports.containers;
-        for id in self.containers_of(job, record.as_ref()).await? {
-            ignore_missing(containers.stop(&id, shared.config.stop_grace).await)?;
-            ignore_missing(containers.remove(&id).await)?;
-        }
-        if record.is_some() {
-            shared.unschedule(job.game_id).await;
-        }
-        let stopping = |r: &RuntimeRecord| {
-            matches!(r.status, RuntimeStatus::Stopping | RuntimeStatus::Stopped)
-        };
-        if let Some(record) = record.filter(stopping) {
-            let stopped = shared
-                .advance_record(&record, RuntimeStatus::Stopped)
-                .await?;
-            if let Some(stopped) = stopped {
-                shared
-                    .advance_record(&stopped, RuntimeStatus::Removed)
-                    .await?;
+        let lease = shared.config.job_lease;
+        let every = (lease / 3).to_std().unwrap_or(MIN_RENEWAL).max(MIN_RENEWAL);
+        loop {
+            tokio::time::sleep(every).await;
+            let now = shared.now();
+            match shared
+                .ports
+                .jobs
+                .renew_job_lease(id, token, now + lease, now)
+                .await
+            {
+                Ok(_) => {}
+                Err(StoreError::Conflict { .. }) => {
+                    tracing::warn!(job_id = %id, "job lease lost while running; another worker may run it too");
+                    return std::future::pending().await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, job_id = %id, "job lease not renewed; trying again");
+                }
             }
         }
-        Ok(())
-    }
-
-    /// The bound container, plus any other container labelled with the game (an orphan
-    /// whose binding was never stored).
-    async fn containers_of(
-        &self,
-        job: &RuntimeJob,
-        record: Option<&RuntimeRecord>,
-    ) -> Result<Vec<String>, ContainerError> {
-        let mut ids: Vec<String> = record
-            .and_then(|r| r.binding.as_ref())
-            .map(|b| b.container_id.clone())
-            .into_iter()
-            .collect();
-        let containers = &self.shared.ports.containers;
-        let labelled = containers
-            .list_by_label(GAME_LABEL, &job.game_id.to_string())
-            .await?;
-        for info in labelled {
-            if !ids.contains(&info.container_id) {
-                ids.push(info.container_id);
-            }
-        }
-        Ok(ids)
     }
 }
 
-fn is_live_game(status: GameStatus) -> bool {
-    matches!(
-        status,
-        GameStatus::Starting | GameStatus::Running | GameStatus::Paused
-    )
-}
-
-/// Why a stop job failed.
-#[derive(Debug, thiserror::Error)]
-enum StopError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Container(#[from] ContainerError),
+/// Logs a job task that did not end normally (a panic); its job runs again after its
+/// lease.
+fn note_finished(done: Result<(), JoinError>) {
+    if let Err(error) = done
+        && error.is_panic()
+    {
+        tracing::error!(%error, "runtime job panicked; it runs again after its lease");
+    }
 }
 
 #[async_trait]
@@ -175,22 +199,48 @@ impl Worker for StartWorker {
         "runtime_jobs"
     }
 
+    /// Claims one job per free slot (waiting for a slot when all are busy) and starts
+    /// each in a task of its own; returns without waiting for them.
     async fn tick(&self) -> Result<TickReport, StoreError> {
-        let shared = &self.shared;
-        let pool = shared.config.job_pool_size.max(1);
+        self.reap();
+        let Some(mut slots) = self.free_slots().await else {
+            return Ok(TickReport::default());
+        };
+        let shared = &self.runner.shared;
         let claim = ClaimRequest {
             token: shared.lease_token(),
             now: shared.now(),
             lease: shared.config.job_lease,
-            limit: pool,
+            limit: u32::try_from(slots.len()).unwrap_or(u32::MAX),
         };
         let jobs = shared.ports.jobs.claim_jobs(&claim).await?;
         let handled = jobs.len();
-        futures::stream::iter(jobs)
-            .map(|job| self.run_job(job, claim.token))
-            .buffer_unordered(pool as usize)
-            .collect::<Vec<()>>()
-            .await;
+        let mut running = self.running();
+        for job in jobs {
+            // Held by the task until the job is done: that is what frees the slot.
+            let slot = slots.pop();
+            let runner = self.runner.clone();
+            running.spawn(async move {
+                runner.run_job(job, claim.token).await;
+                drop(slot);
+            });
+        }
         Ok(TickReport { handled })
+    }
+
+    /// Waits for every job in flight.
+    async fn drain(&self) -> usize {
+        let mut finished = 0;
+        loop {
+            // Taken out of the lock, which is never held across an await.
+            let mut running = std::mem::take(&mut *self.running());
+            if running.is_empty() {
+                return finished;
+            }
+            while let Some(done) = running.join_next().await {
+                note_finished(done);
+                finished += 1;
+            }
+        }
     }
 }

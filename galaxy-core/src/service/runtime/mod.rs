@@ -4,9 +4,11 @@
 //! - [`RuntimeService`]: admin actions (pause, resume, stop, force-next-turn, retry-start,
 //!   records and health events) and the players' orders and reports, forwarded to the
 //!   engine for the caller's own race only.
-//! - [`StartWorker`]: the bounded pool that runs durable start, stop and restart jobs. A
-//!   start job creates the container, waits for the engine's `/healthz`, and then handles
-//!   the result exactly as seed 001 says: bind, initialise, `starting -> running`; binding
+//! - [`StartWorker`]: the bounded pool that runs durable start, stop and restart jobs,
+//!   each claimed as soon as a slot is free, so jobs never wait on each other. A start job
+//!   creates the container, waits for the engine's `/healthz` (failing at once, with the
+//!   exit code and the engine's last lines of output, if the engine exits for good
+//!   first), and then handles the result exactly as seed 001 says: bind, initialise, `starting -> running`; binding
 //!   not storable -> stop the container first, then `start_failed` (orphan path); engine
 //!   registration failed -> `paused` plus an admin notification; any other failure ->
 //!   `start_failed`; a duplicate result finds the game no longer `starting` and does
@@ -33,11 +35,13 @@ mod health;
 mod inspect;
 mod jobs;
 mod player;
+mod ready;
 mod reconciler;
 mod registry;
 mod restart;
 mod shared;
 mod start;
+mod stop;
 mod turns;
 
 use std::collections::BTreeMap;
@@ -119,12 +123,14 @@ pub struct RuntimeConfig {
     /// This installation's name, stamped on its containers as [`INSTANCE_LABEL`]; the
     /// reconciler only looks at containers carrying it.
     pub instance: String,
-    /// Jobs one pass of the [`StartWorker`] claims and runs at once: the pool's bound.
+    /// Jobs the [`StartWorker`] runs at once: the pool's bound.
     pub job_pool_size: u32,
-    /// How long a claimed job is held; must exceed the slowest start (image pull plus the
-    /// `/healthz` deadline), or a second worker would take over a live start.
+    /// How long a claimed job is held. A running job renews it every third of this, so
+    /// it need not cover the slowest start; it is how long the job of a server that died
+    /// stays claimed before another worker takes it over.
     pub job_lease: TimeDelta,
-    /// How long a start waits for the engine's first successful `/healthz`.
+    /// How long a start waits for the engine's first successful `/healthz` (less when
+    /// the engine exits for good first).
     pub healthz_deadline: Duration,
     /// The pause between two `/healthz` polls while starting.
     pub healthz_poll_interval: Duration,

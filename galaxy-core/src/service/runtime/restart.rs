@@ -19,8 +19,8 @@
 
 use serde_json::json;
 
+use super::ready::wait_until_ready;
 use super::shared::Shared;
-use super::start::wait_until_ready;
 use crate::domain::GameId;
 use crate::domain::game::GameStatus;
 use crate::domain::health::HealthEventKind;
@@ -35,13 +35,6 @@ use crate::ports::{JobOutcome, StoreError};
 /// The count is read from the durable job store, so it survives a server restart.
 pub(super) fn restart_key(game_id: GameId, finished_restarts: usize) -> String {
     format!("restart:{game_id}:{finished_restarts}")
-}
-
-/// Whether a container state means the engine is down and nobody will start it again:
-/// `exited` (a manual stop such as `docker kill`, or a restart policy that gave up) or
-/// `dead`. A `restarting` container is the restart policy's business.
-pub(super) fn needs_restart(state: &str) -> bool {
-    matches!(state, "exited" | "dead")
 }
 
 /// Queues a restart job for a running game whose bound container is stopped (at most
@@ -143,14 +136,15 @@ async fn try_restart(shared: &Shared, job: &RuntimeJob) -> Result<JobOutcome, St
     }
 }
 
-/// Starts the same container (a no-op for a running one) and waits for its engine.
+/// Starts the same container (a no-op for a running one) and waits for its engine; an
+/// engine that exits for good at once fails the attempt without waiting out the deadline.
 async fn relaunch(shared: &Shared, binding: &RuntimeBinding) -> Result<(), String> {
     let containers = &shared.ports.containers;
     containers
         .start(&binding.container_id)
         .await
         .map_err(|e| e.to_string())?;
-    wait_until_ready(shared, &binding.engine_endpoint)
+    wait_until_ready(shared, binding)
         .await
         .map_err(|e| e.to_string())
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::archive;
+use super::ready::{NotReady, wait_until_ready};
 use super::shared::Shared;
 use super::{BACKEND_LABEL, GAME_LABEL, INSTANCE_LABEL, RuntimeError, container_name};
 use crate::domain::game::{Game, GameStatus, GameTrigger};
@@ -28,14 +29,10 @@ pub(super) enum LaunchError {
     /// The container runtime refused or failed.
     #[error(transparent)]
     Container(#[from] ContainerError),
-    /// The engine never answered `/healthz` in time.
-    #[error("engine did not answer /healthz within {seconds:.1}s: {last_error}")]
-    NotReady {
-        /// The configured deadline.
-        seconds: f64,
-        /// The last probe's error.
-        last_error: String,
-    },
+    /// The engine never answered `/healthz`: the deadline passed, or it exited for good
+    /// first (the reason then carries its exit code and last lines of output).
+    #[error(transparent)]
+    NotReady(#[from] NotReady),
 }
 
 /// Runs one start job to its outcome.
@@ -121,8 +118,8 @@ async fn starting_record(
     }
 }
 
-/// Image, container, start, `/healthz`. On failure, says which container (if any) it
-/// left behind.
+/// Image, container, start, `/healthz` (or the engine's exit). On failure, says which
+/// container (if any) it left behind.
 async fn launch(
     shared: &Shared,
     game: &Game,
@@ -147,9 +144,9 @@ async fn launch(
         .start(&binding.container_id)
         .await
         .map_err(|e| (e.into(), id.clone()))?;
-    wait_until_ready(shared, &binding.engine_endpoint)
+    wait_until_ready(shared, &binding)
         .await
-        .map_err(|e| (e, id))?;
+        .map_err(|e| (e.into(), id))?;
     Ok(binding)
 }
 
@@ -204,38 +201,6 @@ pub(super) fn ignore_missing(result: Result<(), ContainerError>) -> Result<(), C
         Err(ContainerError::NotFound(_)) => Ok(()),
         other => other,
     }
-}
-
-/// Polls `/healthz` until it answers, at most for the configured deadline, measured on
-/// the clock and, because a test clock may stand still, also as a number of polls.
-pub(super) async fn wait_until_ready(shared: &Shared, endpoint: &str) -> Result<(), LaunchError> {
-    let config = &shared.config;
-    let deadline = config.healthz_deadline;
-    let until = chrono::TimeDelta::from_std(deadline)
-        .ok()
-        .and_then(|d| shared.now().checked_add_signed(d));
-    let poll = config
-        .healthz_poll_interval
-        .max(std::time::Duration::from_millis(1));
-    let max_polls = deadline.as_millis().div_ceil(poll.as_millis()).max(1) + 1;
-    let mut last_error = String::new();
-    for attempt in 0..max_polls {
-        if attempt > 0 {
-            if until.is_some_and(|until| shared.now() >= until) {
-                break;
-            }
-            tokio::time::sleep(poll).await;
-        }
-        let probe = shared.ports.engine.healthz(endpoint);
-        match super::shared::bounded(config.probe_timeout, probe).await {
-            Ok(()) => return Ok(()),
-            Err(error) => last_error = error.to_string(),
-        }
-    }
-    Err(LaunchError::NotReady {
-        seconds: deadline.as_secs_f64(),
-        last_error,
-    })
 }
 
 /// The success branch of seed 001: re-read the game (a duplicate result finds it no

@@ -59,6 +59,13 @@ where
         lapsed,
     )
     .await;
+    run_case(
+        SUITE,
+        "a renewed lease holds past its first expiry",
+        make,
+        renewal,
+    )
+    .await;
     run_case(SUITE, "list by game, every page", make, list_pages).await;
     run_case(SUITE, "8 claimers share 40 jobs", make, concurrent_claims).await;
 }
@@ -254,6 +261,57 @@ async fn lapsed<S: RuntimeJobStore>(store: S) {
         "late",
     );
     assert_eq!(done.status, JobStatus::Succeeded);
+}
+
+async fn renewal<S: RuntimeJobStore>(store: S) {
+    let j = job(game(), at(0));
+    ok(store.enqueue_job(&j).await, "enqueue");
+    let (holder, other) = (token(), token());
+    assert_eq!(
+        claim_ids(&store, &claim(holder, at(10), 30, 5)).await,
+        vec![j.id]
+    );
+    let renewed = ok(
+        store.renew_job_lease(j.id, holder, at(70), at(30)).await,
+        "renew",
+    );
+    assert_eq!(
+        renewed.lease.map(|l| (l.token, l.until)),
+        Some((holder, at(70)))
+    );
+    assert_eq!(
+        (renewed.status, renewed.attempts),
+        (JobStatus::Running, 1),
+        "a renewal is no new attempt"
+    );
+    assert!(
+        claim_ids(&store, &claim(other, at(50), 30, 5))
+            .await
+            .is_empty(),
+        "the renewed lease holds past the first expiry"
+    );
+    let stranger = store.renew_job_lease(j.id, other, at(90), at(51)).await;
+    assert_conflict(stranger, "renewing a lease held by another token");
+    assert_eq!(
+        claim_ids(&store, &claim(other, at(70), 30, 5)).await,
+        vec![j.id],
+        "lapsed after the renewed expiry"
+    );
+    let lost = store.renew_job_lease(j.id, holder, at(120), at(71)).await;
+    assert_conflict(lost, "renewing a lease another claim took");
+    ok(
+        store
+            .complete_job(j.id, other, &JobOutcome::Succeeded, at(72))
+            .await,
+        "the new holder completes",
+    );
+    let done = store.renew_job_lease(j.id, other, at(130), at(73)).await;
+    assert_conflict(done, "renewing a finished job");
+    let unknown = JobId::from_uuid(uuid());
+    assert_not_found(
+        store.renew_job_lease(unknown, holder, at(80), at(74)).await,
+        "renewing an unknown job",
+    );
 }
 
 async fn list_pages<S: RuntimeJobStore>(store: S) {

@@ -1,7 +1,7 @@
 //! Durable runtime jobs of the in-memory runtime store.
 
 use async_trait::async_trait;
-use galaxy_core::domain::lease::ClaimRequest;
+use galaxy_core::domain::lease::{ClaimRequest, Lease};
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::runtime::{JobStatus, RuntimeJob};
 use galaxy_core::domain::{GameId, JobId, LeaseToken, Timestamp};
@@ -74,6 +74,24 @@ impl RuntimeJobStore for MemoryRuntimeStore {
         Ok(claimed)
     }
 
+    async fn renew_job_lease(
+        &self,
+        id: JobId,
+        token: LeaseToken,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<RuntimeJob, StoreError> {
+        let mut state = self.lock();
+        let job = state
+            .jobs
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::not_found(JOB, id))?;
+        let lease = held_lease(job, token)?;
+        lease.until = until;
+        job.updated_at = at;
+        Ok(job.clone())
+    }
+
     async fn complete_job(
         &self,
         id: JobId,
@@ -86,16 +104,7 @@ impl RuntimeJobStore for MemoryRuntimeStore {
             .jobs
             .get_mut(&id)
             .ok_or_else(|| StoreError::not_found(JOB, id))?;
-        // A lapsed lease nobody re-claimed still belongs to its holder: only the token
-        // decides, as the SQL `WHERE lease_token = $token AND status = 'running'` would.
-        let held = job.status == JobStatus::Running && job.lease.is_some_and(|l| l.token == token);
-        if !held {
-            let detail = format!(
-                "status is {}, lease not held by this token",
-                job.status.as_str()
-            );
-            return Err(StoreError::conflict(JOB, id, detail));
-        }
+        held_lease(job, token)?;
         match outcome {
             JobOutcome::Succeeded => {
                 job.status = JobStatus::Succeeded;
@@ -113,5 +122,22 @@ impl RuntimeJobStore for MemoryRuntimeStore {
         job.lease = None;
         job.updated_at = at;
         Ok(job.clone())
+    }
+}
+
+/// The job's lease, if `token` holds it. A lapsed lease nobody re-claimed still belongs to
+/// its holder: only the token decides, as the SQL `WHERE lease_token = $token AND status =
+/// 'running'` would.
+fn held_lease(job: &mut RuntimeJob, token: LeaseToken) -> Result<&mut Lease, StoreError> {
+    let status = job.status;
+    match job.lease.as_mut() {
+        Some(lease) if status == JobStatus::Running && lease.token == token => Ok(lease),
+        _ => {
+            let detail = format!(
+                "status is {}, lease not held by this token",
+                status.as_str()
+            );
+            Err(StoreError::conflict(JOB, job.id, detail))
+        }
     }
 }
