@@ -23,7 +23,7 @@ const TRANSITION: &str = "game transition";
 /// Maps a `games` row.
 pub(crate) fn game_from_row(row: &PgRow) -> Result<Game, StoreError> {
     let settings = GameSettings {
-        name: row.col_parse(GAME, "name", GameName::parse)?,
+        name: row.col_parse(GAME, "name", GameName::parse_stored)?,
         min_players: row.col_u32(GAME, "min_players")?,
         max_players: row.col_u32(GAME, "max_players")?,
         enrollment_deadline: row.col(GAME, "enrollment_deadline")?,

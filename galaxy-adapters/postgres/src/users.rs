@@ -39,7 +39,7 @@ fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
     Ok(User {
         id: UserId::from_uuid(row.col(USER, "id")?),
         email: row.col_parse(USER, "email", Email::parse)?,
-        display_name: row.col_parse(USER, "display_name", DisplayName::parse)?,
+        display_name: row.col_parse(USER, "display_name", DisplayName::parse_stored)?,
         locale: row.col_parse(USER, "locale", Locale::parse)?,
         country: row.col(USER, "country")?,
         roles,

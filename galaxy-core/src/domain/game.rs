@@ -186,7 +186,10 @@ pub struct GameTransition {
 #[non_exhaustive]
 pub enum GameSettingsError {
     /// Game names are 3..=64 printable characters.
-    #[error("game name must be 3 to 64 printable characters, got {0}")]
+    #[error(
+        "game name must be 3 to 64 printable characters, without control or invisible \
+         formatting characters (got {0} characters)"
+    )]
     Name(usize),
     /// Player bounds are 2 <= min <= max <= 64.
     #[error("players must satisfy 2 <= min ({min}) <= max ({max}) <= {MAX_PLAYERS}")]
@@ -263,8 +266,21 @@ pub const MAX_PLAYERS: u32 = 64;
 pub struct GameName(String);
 
 impl GameName {
-    /// Trims; 3..=64 characters, no control characters.
+    /// Trims; 3..=64 characters, none of them control, format (bidi overrides,
+    /// zero-width) or otherwise invisible characters (see
+    /// [`forbidden_in_names`](super::text::forbidden_in_names)).
     pub fn parse(input: &str) -> Result<Self, GameSettingsError> {
+        let name = Self::parse_stored(input)?;
+        if name.0.chars().any(super::text::forbidden_in_names) {
+            return Err(GameSettingsError::Name(name.0.chars().count()));
+        }
+        Ok(name)
+    }
+
+    /// Reads a stored name with the rules it was stored under (3..=64 characters, no
+    /// control characters): a name stored before format characters were refused stays
+    /// readable. New names go through [`GameName::parse`].
+    pub fn parse_stored(input: &str) -> Result<Self, GameSettingsError> {
         let trimmed = input.trim();
         let n = trimmed.chars().count();
         if !(3..=64).contains(&n) || trimmed.chars().any(char::is_control) {

@@ -20,6 +20,7 @@ pub mod race_name;
 pub mod retry;
 pub mod runtime;
 pub mod schedule;
+pub mod text;
 pub mod user;
 
 pub use error::InvalidTransition;

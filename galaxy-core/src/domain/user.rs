@@ -113,6 +113,9 @@ pub enum ProfileError {
     /// Display names are 1 to 64 printable characters.
     #[error("display name must be 1 to 64 printable characters")]
     DisplayName,
+    /// The display name reads as the platform's staff ("admin", "Galaxy ...").
+    #[error("display name {0:?} looks like the platform's staff; choose another")]
+    ReservedDisplayName(String),
     /// Locales are BCP 47 tags such as `en` or `pt-BR`.
     #[error("locale {0:?} is not a language tag such as 'en' or 'pt-BR'")]
     Locale(String),
@@ -124,8 +127,49 @@ pub enum ProfileError {
 pub struct DisplayName(String);
 
 impl DisplayName {
-    /// Trims and checks 1..=64 characters without control characters.
+    /// Trims and checks 1..=64 characters, none of them control, format (bidi
+    /// overrides, zero-width) or otherwise invisible characters (see
+    /// [`forbidden_in_names`](super::text::forbidden_in_names)).
+    /// Names that read as staff (`admin`, `Galaxy Team`, `ADM1N` and other look-alikes)
+    /// are refused too.
     pub fn parse(input: &str) -> Result<Self, ProfileError> {
+        let name = Self::parse_stored(input)?;
+        if name.0.chars().any(super::text::forbidden_in_names) {
+            return Err(ProfileError::DisplayName);
+        }
+        if name.imitates_staff() {
+            return Err(ProfileError::ReservedDisplayName(name.0));
+        }
+        Ok(name)
+    }
+
+    /// The confusable skeleton of the name (NFKC, case folded, UTS #39 skeleton, without
+    /// spaces and punctuation): two names with the same key look alike.
+    pub fn key(&self) -> String {
+        use unicode_normalization::UnicodeNormalization;
+        let folded: String = self.0.nfkc().flat_map(char::to_lowercase).collect();
+        unicode_security::skeleton(&folded)
+            .flat_map(char::to_lowercase)
+            .filter(|c| c.is_alphanumeric())
+            .collect()
+    }
+
+    /// Whether the name reads as the platform's staff: its key is, or starts with, a
+    /// staff word.
+    fn imitates_staff(&self) -> bool {
+        let key = self.key();
+        let word = |w: &str| {
+            let shown: String = w.chars().collect();
+            DisplayName(shown).key()
+        };
+        STAFF_WORDS.iter().any(|w| key == word(w))
+            || STAFF_PREFIXES.iter().any(|p| key.starts_with(&word(p)))
+    }
+
+    /// Reads a stored name with the rules it was stored under (1..=64 characters, no
+    /// control characters): a name stored before format characters were refused stays
+    /// readable. New names go through [`DisplayName::parse`].
+    pub fn parse_stored(input: &str) -> Result<Self, ProfileError> {
         let trimmed = input.trim();
         let n = trimmed.chars().count();
         if n == 0 || n > 64 || trimmed.chars().any(char::is_control) {
@@ -139,6 +183,19 @@ impl DisplayName {
         &self.0
     }
 }
+
+/// Display names that read as the platform's staff.
+const STAFF_WORDS: [&str; 7] = [
+    "admin",
+    "administrator",
+    "moderator",
+    "staff",
+    "support",
+    "system",
+    "root",
+];
+/// Beginnings of display names that read as the platform's staff or the platform itself.
+const STAFF_PREFIXES: [&str; 3] = ["galaxy", "admin", "moderator"];
 
 impl TryFrom<String> for DisplayName {
     type Error = ProfileError;
@@ -436,6 +493,32 @@ mod tests {
         assert!(Locale::parse("en-US-x").is_err());
         assert!(DisplayName::parse("   ").is_err());
         assert!(DisplayName::parse("a\u{7}b").is_err());
+        assert!(DisplayName::parse("admin\u{202E}nimda").is_err());
+        assert!(DisplayName::parse("zero\u{200B}width").is_err());
+        assert!(DisplayName::parse_stored("old\u{202E}name").is_ok());
+        for staff in [
+            "admin",
+            "Admin",
+            "\u{391}DMIN",
+            "аdmin",
+            "Galaxy Team",
+            "galaxy",
+            "Administrator",
+            "admin-bot",
+            "Moderator 2",
+            "r o o t",
+        ] {
+            assert!(
+                matches!(
+                    DisplayName::parse(staff),
+                    Err(ProfileError::ReservedDisplayName(_))
+                ),
+                "{staff}"
+            );
+        }
+        for fine in ["Adam", "Galactic Emperor", "Rooted Tree", "Systema", "Ann"] {
+            assert!(DisplayName::parse(fine).is_ok(), "{fine}");
+        }
     }
 
     #[test]
