@@ -320,3 +320,27 @@ async fn a_game_naming_an_engine_the_runtime_does_not_know_fails_to_start() {
     assert!(reason.contains("\"classic\" is not registered"), "{reason}");
     assert_eq!(w.journal.count("create "), 0);
 }
+
+#[tokio::test]
+async fn cancelling_a_running_game_through_the_lobby_stops_its_engine_at_once() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    let container = w.container(game.id).container_id;
+    let cancelled = w.lobby.cancel(w.admin, game.id).await.unwrap();
+    assert_eq!(cancelled.status, GameStatus::Cancelled);
+    let stops: Vec<_> = w
+        .job_list(game.id)
+        .await
+        .into_iter()
+        .filter(|j| j.kind == JobKind::Stop)
+        .collect();
+    assert_eq!(stops.len(), 1, "a durable stop job is queued with the change");
+    w.jobs.run_until_idle(5).await.unwrap();
+    assert!(w.journal.position(&format!("remove {container}")).is_some());
+    assert_eq!(w.record(game.id).await.status, RuntimeStatus::Removed);
+    // The admin route's stop of the same game finds the same job, not a second one.
+    let stopped = w.service.stop(w.admin, game.id).await;
+    assert!(stopped.is_err(), "already cancelled");
+    let stops = w.job_list(game.id).await.into_iter().filter(|j| j.kind == JobKind::Stop).count();
+    assert_eq!(stops, 1);
+}

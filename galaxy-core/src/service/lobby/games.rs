@@ -158,7 +158,10 @@ impl LobbyService {
         self.start_with(game_id, trigger, Some(actor.user_id)).await
     }
 
-    /// Cancels a game not yet started (or whose start failed), by the host or an admin.
+    /// Cancels a game: one not yet started (or whose start failed) by the host or an
+    /// admin, a running or paused one by an admin. A game that had an engine gets a
+    /// durable stop job, so its engine goes at once rather than at the next tick (the
+    /// reconciler queues it again should this process die before it is queued).
     pub async fn cancel(&self, actor: Actor, game_id: GameId) -> Result<Game, LobbyError> {
         let game = self.load_game(Some(actor), game_id).await?;
         let trigger = manager_trigger(&actor, &game, GameStatus::Cancelled)?;
@@ -171,6 +174,18 @@ impl LobbyService {
                 None,
             )
             .await?;
+        if matches!(
+            game.status,
+            GameStatus::Starting | GameStatus::Running | GameStatus::Paused
+        ) {
+            // The same key as the runtime's own stop: one stop job per cancelled game.
+            let key = format!("stop:{game_id}:{}", GameStatus::Cancelled);
+            let id = JobId::from_uuid(self.ports.ids.uuid());
+            let job = RuntimeJob::new(id, game_id, JobKind::Stop, key, self.now());
+            if let Err(error) = self.ports.jobs.enqueue_job(&job).await {
+                tracing::warn!(%error, %game_id, "stop job of a cancelled game not queued; the reconciler queues it");
+            }
+        }
         self.after_cancel(&cancelled).await;
         Ok(cancelled)
     }
