@@ -334,13 +334,22 @@ async fn cancelling_a_running_game_through_the_lobby_stops_its_engine_at_once() 
         .into_iter()
         .filter(|j| j.kind == JobKind::Stop)
         .collect();
-    assert_eq!(stops.len(), 1, "a durable stop job is queued with the change");
+    assert_eq!(
+        stops.len(),
+        1,
+        "a durable stop job is queued with the change"
+    );
     w.jobs.run_until_idle(5).await.unwrap();
     assert!(w.journal.position(&format!("remove {container}")).is_some());
     assert_eq!(w.record(game.id).await.status, RuntimeStatus::Removed);
     // The admin route's stop of the same game finds the same job, not a second one.
     let stopped = w.service.stop(w.admin, game.id).await;
     assert!(stopped.is_err(), "already cancelled");
-    let stops = w.job_list(game.id).await.into_iter().filter(|j| j.kind == JobKind::Stop).count();
+    let stops = w
+        .job_list(game.id)
+        .await
+        .into_iter()
+        .filter(|j| j.kind == JobKind::Stop)
+        .count();
     assert_eq!(stops, 1);
 }

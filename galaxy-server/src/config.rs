@@ -23,7 +23,7 @@ mod settings;
 mod tests;
 
 pub use runtime::{RuntimeKind, RuntimeSettings};
-pub use settings::{SETTINGS, Setting};
+pub use settings::{DURATION_RANGES, SETTINGS, Setting};
 
 /// A setting could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +157,8 @@ pub struct Config {
     pub sweeper_interval: Duration,
     /// Race name reservation.
     pub race_name_ttl: Duration,
+    /// `GALAXY_MIN_TURN_PERIOD`: the shortest gap between two turns a host may schedule.
+    pub min_turn_period: Duration,
     /// The container runtime, its engine registries and its workers.
     pub runtime: RuntimeSettings,
     /// Deadline of one SMTP send; also sizes the mail worker's lease.
@@ -213,9 +215,34 @@ impl Vars<'_> {
         self.parse_with(variable, expected, |v| v.parse().ok())
     }
 
+    /// A duration within the variable's range of [`DURATION_RANGES`] (a variable
+    /// without one is a bug of this crate, reported as a bad setting).
     fn duration(&self, variable: &'static str) -> Result<Duration, ConfigError> {
-        self.parse_with(variable, "a duration such as 30s, 10m, 1h or 7d", |v| {
-            humantime::parse_duration(v).ok().filter(|d| !d.is_zero())
+        let range = DURATION_RANGES
+            .iter()
+            .find(|(v, _, _)| *v == variable)
+            .and_then(|(_, low, high)| {
+                Some((
+                    *low,
+                    *high,
+                    humantime::parse_duration(low).ok()?,
+                    humantime::parse_duration(high).ok()?,
+                ))
+            });
+        let Some((low_text, high_text, low, high)) = range else {
+            return Err(ConfigError::Invalid {
+                variable,
+                value: self.raw(variable).unwrap_or_default().to_owned(),
+                expected: "a setting this build knows the range of (a bug: please report it)"
+                    .to_owned(),
+            });
+        };
+        let expected =
+            format!("a duration from {low_text} to {high_text}, such as 30s, 10m, 1h or 7d");
+        self.parse_with(variable, &expected, |v| {
+            humantime::parse_duration(v)
+                .ok()
+                .filter(|d| (low..=high).contains(d) && (!d.is_zero() || low.is_zero()))
         })
     }
 
@@ -247,13 +274,19 @@ impl Vars<'_> {
         })
     }
 
+    /// `count/window`, the count 1 to 1,000,000 and the window 1s to 30d.
     fn rate_limit(&self, variable: &'static str) -> Result<RateLimit, ConfigError> {
-        self.parse_with(variable, "count/window such as 5/15m", |v| {
+        let expected = "count/window such as 5/15m (count 1 to 1000000, window 1s to 30d)";
+        self.parse_with(variable, expected, |v| {
             let (count, window) = v.split_once('/')?;
-            let count = count.trim().parse().ok().filter(|c| *c > 0)?;
-            let window = humantime::parse_duration(window.trim())
+            let count = count
+                .trim()
+                .parse()
                 .ok()
-                .filter(|d| !d.is_zero())?;
+                .filter(|c| (1..=1_000_000).contains(c))?;
+            let window = humantime::parse_duration(window.trim()).ok().filter(|d| {
+                (Duration::from_secs(1)..=Duration::from_secs(30 * 86_400)).contains(d)
+            })?;
             Some(RateLimit { count, window })
         })
     }
@@ -390,6 +423,7 @@ impl Config {
             mail_backoff_max: v.duration("GALAXY_MAIL_BACKOFF_MAX")?,
             sweeper_interval: v.duration("GALAXY_SWEEPER_INTERVAL")?,
             race_name_ttl: v.duration("GALAXY_RACE_NAME_TTL")?,
+            min_turn_period: v.duration("GALAXY_MIN_TURN_PERIOD")?,
             runtime: runtime::read(&v)?,
             smtp_timeout: v.duration("GALAXY_SMTP_TIMEOUT")?,
             smtp_pool_size: v.parse_with(

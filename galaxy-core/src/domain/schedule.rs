@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::TimeDelta;
 use croner::Cron;
 use croner::parser::CronParser;
 use serde::{Deserialize, Serialize};
@@ -76,7 +77,27 @@ impl TurnSchedule {
     pub fn next_after(&self, after: Timestamp) -> Option<Timestamp> {
         self.cron.find_next_occurrence(&after, false).ok()
     }
+
+    /// The first gap shorter than `min` between two consecutive firings after `from`,
+    /// looked for over the next [`GAP_SAMPLES`] firings (a cron expression's pattern of
+    /// gaps repeats within a year, and every pattern of minutes, hours and weekdays shows
+    /// within that many firings); `None` when every gap seen is at least `min`.
+    pub fn gap_shorter_than(&self, from: Timestamp, min: TimeDelta) -> Option<TimeDelta> {
+        let mut previous = self.next_after(from)?;
+        for _ in 0..GAP_SAMPLES {
+            let next = self.next_after(previous)?;
+            let gap = next - previous;
+            if gap < min {
+                return Some(gap);
+            }
+            previous = next;
+        }
+        None
+    }
 }
+
+/// Firings [`TurnSchedule::gap_shorter_than`] looks at.
+pub const GAP_SAMPLES: usize = 1_500;
 
 impl fmt::Debug for TurnSchedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -126,6 +147,22 @@ impl<'de> Deserialize<'de> for TurnSchedule {
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn gaps_shorter_than_a_bound_are_found() {
+        let from = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
+        let hour = TimeDelta::hours(1);
+        let gap = |e: &str| TurnSchedule::parse(e).unwrap().gap_shorter_than(from, hour);
+        assert_eq!(gap("* * * * * *"), Some(TimeDelta::seconds(1)));
+        assert_eq!(gap("*/5 * * * *"), Some(TimeDelta::minutes(5)));
+        // One short gap a day is found, however rare.
+        assert_eq!(gap("0,30 18 * * *"), Some(TimeDelta::minutes(30)));
+        // Only on one weekday of the year's first month.
+        assert_eq!(gap("0,1 18 * 1 5"), Some(TimeDelta::minutes(1)));
+        assert_eq!(gap("0 18 * * 1,3,5"), None);
+        assert_eq!(gap("0 * * * *"), None, "exactly the bound is allowed");
+        assert_eq!(gap("0 0 1 1 *"), None);
+    }
 
     #[test]
     fn mon_wed_fri_at_six() {

@@ -149,6 +149,40 @@ async fn only_hosts_and_admins_manage_and_players_see_only_their_own_application
 }
 
 #[tokio::test]
+async fn admins_may_schedule_turns_closer_than_the_minimum_but_never_in_the_past() {
+    let w = World::new();
+    let admin = w.admin().await;
+    let fast = NewGame {
+        turn_schedule: "*/5 * * * * *".into(),
+        ..w.new_game(2, 4)
+    };
+    assert!(w.lobby.create_game(admin, fast).await.is_ok());
+    let past = NewGame {
+        turn_schedule: "0 0 0 1 1 * 1999".into(),
+        ..w.new_game(2, 4)
+    };
+    match w.lobby.create_game(admin, past).await.unwrap_err() {
+        LobbyError::Validation { field, message } => {
+            assert_eq!(field, "turn_schedule");
+            assert!(message.contains("never fires after now"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let host = w.user().await;
+    let fast = NewGame {
+        turn_schedule: "*/10 * * * *".into(),
+        ..w.new_game(2, 4)
+    };
+    match w.lobby.create_game(host, fast).await.unwrap_err() {
+        LobbyError::Validation { message, .. } => {
+            assert!(message.contains("10 min apart"), "{message}");
+            assert!(message.contains("at least 1 h apart"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn bad_input_on_every_method_gives_the_documented_error_and_changes_nothing() {
     let w = World::new();
     let (host, player) = (w.user().await, w.user().await);
@@ -191,6 +225,34 @@ async fn bad_input_on_every_method_gives_the_documented_error_and_changes_nothin
                 ..w.new_game(2, 4)
             },
             "engine",
+        ),
+        (
+            NewGame {
+                turn_schedule: "* * * * * *".into(),
+                ..w.new_game(2, 4)
+            },
+            "turn_schedule",
+        ),
+        (
+            NewGame {
+                turn_schedule: "0,30 18 * * *".into(),
+                ..w.new_game(2, 4)
+            },
+            "turn_schedule",
+        ),
+        (
+            NewGame {
+                turn_schedule: "0 0 0 1 1 * 1999".into(),
+                ..w.new_game(2, 4)
+            },
+            "turn_schedule",
+        ),
+        (
+            NewGame {
+                name: "Spoof\u{202E}emaN".into(),
+                ..w.new_game(2, 4)
+            },
+            "name",
         ),
         (
             NewGame {

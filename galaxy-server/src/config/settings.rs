@@ -12,6 +12,34 @@ pub struct Setting {
     pub meaning: &'static str,
 }
 
+/// The accepted range of every duration setting, `(variable, least, most)`: a value
+/// outside it stops start-up naming the variable, so no duration can overflow a date
+/// computed from it (`now + GALAXY_SESSION_TTL`).
+pub const DURATION_RANGES: &[(&str, &str, &str)] = &[
+    ("GALAXY_GEOIP_RELOAD_INTERVAL", "1s", "7d"),
+    ("GALAXY_GEO_FLUSH_INTERVAL", "10ms", "1h"),
+    ("GALAXY_GEO_SHUTDOWN_TIMEOUT", "10ms", "10m"),
+    ("GALAXY_SHUTDOWN_TIMEOUT", "100ms", "1h"),
+    ("GALAXY_HTTP_SHUTDOWN_TIMEOUT", "10ms", "1h"),
+    ("GALAXY_WORKER_SHUTDOWN_TIMEOUT", "10ms", "1h"),
+    ("GALAXY_HTTP_REQUEST_TIMEOUT", "100ms", "1h"),
+    ("GALAXY_LOGIN_CODE_TTL", "1m", "1d"),
+    ("GALAXY_SESSION_TTL", "1m", "3650d"),
+    ("GALAXY_MAIL_INTERVAL", "10ms", "1h"),
+    ("GALAXY_MAIL_BACKOFF_INITIAL", "100ms", "1d"),
+    ("GALAXY_MAIL_BACKOFF_MAX", "1s", "7d"),
+    ("GALAXY_SWEEPER_INTERVAL", "10ms", "1d"),
+    ("GALAXY_RACE_NAME_TTL", "1m", "365d"),
+    ("GALAXY_SMTP_TIMEOUT", "1s", "10m"),
+    ("GALAXY_NOTIFICATION_INTERVAL", "10ms", "1h"),
+    ("GALAXY_PUSH_WINDOW", "1s", "7d"),
+    ("GALAXY_PUSH_SHUTDOWN_TIMEOUT", "10ms", "10m"),
+    ("GALAXY_RUNTIME_INTERVAL", "10ms", "1h"),
+    ("GALAXY_HEALTH_INTERVAL", "100ms", "1d"),
+    ("GALAXY_RUNTIME_JOB_LEASE", "1s", "1d"),
+    ("GALAXY_MIN_TURN_PERIOD", "0s", "30d"),
+];
+
 /// Every setting the server reads.
 pub const SETTINGS: &[Setting] = &[
     Setting {
@@ -67,7 +95,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_SMTP_TIMEOUT",
         default: "30s",
-        meaning: "Deadline of one SMTP send (connect and whole dialogue); the mail worker's claim lease is at least `GALAXY_MAIL_BATCH` times this.",
+        meaning: "Deadline of one SMTP send (connect and whole dialogue); the mail worker's claim lease is at least `GALAXY_MAIL_BATCH` times this. Range: 1s to 10m.",
     },
     Setting {
         variable: "GALAXY_SMTP_POOL_SIZE",
@@ -87,17 +115,17 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_GEOIP_RELOAD_INTERVAL",
         default: "60s",
-        meaning: "How often the `GALAXY_GEOIP_DB` file is checked for a new version (modification time, size, inode); a changed file is read and verified off the request path, a bad one is logged and the database in use kept.",
+        meaning: "How often the `GALAXY_GEOIP_DB` file is checked for a new version (modification time, size, inode); a changed file is read and verified off the request path, a bad one is logged and the database in use kept. Range: 1s to 7d.",
     },
     Setting {
         variable: "GALAXY_GEO_FLUSH_INTERVAL",
         default: "30s",
-        meaning: "How often the per-user country counters, summed in memory, are written to the store (at most this much of them is lost if the process dies without a graceful shutdown).",
+        meaning: "How often the per-user country counters, summed in memory, are written to the store (at most this much of them is lost if the process dies without a graceful shutdown). Range: 10ms to 1h.",
     },
     Setting {
         variable: "GALAXY_GEO_SHUTDOWN_TIMEOUT",
         default: "5s",
-        meaning: "How long writing the remaining country counters may take on shutdown.",
+        meaning: "How long writing the remaining country counters may take on shutdown. Range: 10ms to 10m.",
     },
     Setting {
         variable: "GALAXY_TRUSTED_PROXIES",
@@ -127,17 +155,17 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_SHUTDOWN_TIMEOUT",
         default: "30s",
-        meaning: "Overall bound on graceful shutdown; wins over every per-step timeout.",
+        meaning: "Overall bound on graceful shutdown; wins over every per-step timeout. Range: 100ms to 1h.",
     },
     Setting {
         variable: "GALAXY_HTTP_SHUTDOWN_TIMEOUT",
         default: "10s",
-        meaning: "How long in-flight HTTP requests may take to finish on shutdown.",
+        meaning: "How long in-flight HTTP requests may take to finish on shutdown. Range: 10ms to 1h.",
     },
     Setting {
         variable: "GALAXY_WORKER_SHUTDOWN_TIMEOUT",
         default: "10s",
-        meaning: "How long workers may take to finish their current item on shutdown.",
+        meaning: "How long workers may take to finish their current item on shutdown. Range: 10ms to 1h.",
     },
     Setting {
         variable: "GALAXY_HTTP_BODY_LIMIT",
@@ -147,7 +175,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_HTTP_REQUEST_TIMEOUT",
         default: "30s",
-        meaning: "Longest time one HTTP request may take.",
+        meaning: "Longest time one HTTP request may take. Range: 100ms to 1h.",
     },
     Setting {
         variable: "GALAXY_LOGIN_CODE_DIGITS",
@@ -157,7 +185,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_LOGIN_CODE_TTL",
         default: "10m",
-        meaning: "How long a login code works.",
+        meaning: "How long a login code works. Range: 1m to 1d.",
     },
     Setting {
         variable: "GALAXY_LOGIN_MAX_ATTEMPTS",
@@ -167,7 +195,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_SESSION_TTL",
         default: "30d",
-        meaning: "Lifetime of a session.",
+        meaning: "Lifetime of a session. Range: 1m to 3650d.",
     },
     Setting {
         variable: "GALAXY_RATE_LIMIT_EMAIL",
@@ -182,7 +210,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_MAIL_INTERVAL",
         default: "5s",
-        meaning: "How often the mail worker polls an idle outbox.",
+        meaning: "How often the mail worker polls an idle outbox. Range: 10ms to 1h.",
     },
     Setting {
         variable: "GALAXY_MAIL_BATCH",
@@ -197,17 +225,17 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_MAIL_BACKOFF_INITIAL",
         default: "30s",
-        meaning: "First retry delay of a mail (doubles per attempt, +-20% jitter).",
+        meaning: "First retry delay of a mail (doubles per attempt, +-20% jitter). Range: 100ms to 1d.",
     },
     Setting {
         variable: "GALAXY_MAIL_BACKOFF_MAX",
         default: "1h",
-        meaning: "Longest retry delay of a mail.",
+        meaning: "Longest retry delay of a mail. Range: 1s to 7d.",
     },
     Setting {
         variable: "GALAXY_NOTIFICATION_INTERVAL",
         default: "1s",
-        meaning: "How often the notification worker polls idle routes (push and e-mail fan-out).",
+        meaning: "How often the notification worker polls idle routes (push and e-mail fan-out). Range: 10ms to 1h.",
     },
     Setting {
         variable: "GALAXY_PUSH_RING_CAPACITY",
@@ -217,7 +245,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_PUSH_WINDOW",
         default: "10m",
-        meaning: "Oldest push event kept for replay; a gateway away for longer gets `push.resync`.",
+        meaning: "Oldest push event kept for replay; a gateway away for longer gets `push.resync`. Range: 1s to 7d.",
     },
     Setting {
         variable: "GALAXY_PUSH_SUBSCRIBER_BUFFER",
@@ -227,17 +255,22 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_PUSH_SHUTDOWN_TIMEOUT",
         default: "5s",
-        meaning: "How long queued push events may take to reach connected gateways on shutdown, before their streams end with `UNAVAILABLE`.",
+        meaning: "How long queued push events may take to reach connected gateways on shutdown, before their streams end with `UNAVAILABLE`. Range: 10ms to 10m.",
     },
     Setting {
         variable: "GALAXY_SWEEPER_INTERVAL",
         default: "60s",
-        meaning: "How often the lobby sweeper runs (expired race names, enrollment deadlines).",
+        meaning: "How often the lobby sweeper runs (expired race names, enrollment deadlines). Range: 10ms to 1d.",
+    },
+    Setting {
+        variable: "GALAXY_MIN_TURN_PERIOD",
+        default: "1h",
+        meaning: "The shortest time a game's turn schedule may leave between two turns (a schedule with closer turns, or one that never fires again, is refused with 422); games created by an admin are exempt. `0s` turns the check off. Range: 0s to 30d.",
     },
     Setting {
         variable: "GALAXY_RACE_NAME_TTL",
         default: "7d",
-        meaning: "How long a race name stays reserved for a pending application.",
+        meaning: "How long a race name stays reserved for a pending application. Range: 1m to 365d.",
     },
     Setting {
         variable: "GALAXY_RUNTIME",
@@ -267,12 +300,12 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_RUNTIME_INTERVAL",
         default: "1s",
-        meaning: "How often the runtime job worker and the turn scheduler poll when idle.",
+        meaning: "How often the runtime job worker and the turn scheduler poll when idle. Range: 10ms to 1h.",
     },
     Setting {
         variable: "GALAXY_RUNTIME_JOB_LEASE",
         default: "10m",
-        meaning: "How long a claimed start, stop or restart job is held; a running job renews it every third of this, so it need not cover the slowest start. A job whose server died is taken over once this lapses.",
+        meaning: "How long a claimed start, stop or restart job is held; a running job renews it every third of this, so it need not cover the slowest start. A job whose server died is taken over once this lapses. Range: 1s to 1d.",
     },
     Setting {
         variable: "GALAXY_MAX_ORDERS_BYTES",
@@ -287,7 +320,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_HEALTH_INTERVAL",
         default: "15s",
-        meaning: "Period of the engine health probe, the container inspect pass and the reconciler.",
+        meaning: "Period of the engine health probe, the container inspect pass and the reconciler. Range: 100ms to 1d.",
     },
     Setting {
         variable: "GALAXY_PROBE_FAILURE_THRESHOLD",

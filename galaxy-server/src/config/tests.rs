@@ -81,6 +81,44 @@ fn secrets_never_print() {
 }
 
 #[test]
+fn every_duration_has_a_documented_range_that_start_up_enforces() {
+    let doc = include_str!("../../../docs/operations.md");
+    for (variable, low, high) in DURATION_RANGES {
+        let setting = SETTINGS.iter().find(|s| s.variable == *variable).unwrap();
+        let range = format!("Range: {low} to {high}.");
+        assert!(
+            setting.meaning.contains(&range),
+            "{variable}: {}",
+            setting.meaning
+        );
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{variable}` |")))
+            .unwrap();
+        assert!(row.contains(&range), "docs/operations.md: {row}");
+        for too_much in ["100000000d", "3651d"] {
+            let err = Config::from_vars(&vars(&[(variable, too_much)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(variable), "{err}");
+        }
+    }
+    for (variable, value) in [
+        ("GALAXY_SESSION_TTL", "100000000d"),
+        ("GALAXY_LOGIN_CODE_TTL", "2d"),
+        ("GALAXY_RATE_LIMIT_EMAIL", "5/100000000d"),
+        ("GALAXY_RATE_LIMIT_IP", "0/1m"),
+    ] {
+        let err = Config::from_vars(&vars(&[(variable, value)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(variable), "{err}");
+    }
+    let ok = Config::from_vars(&vars(&[("GALAXY_MIN_TURN_PERIOD", "0s")])).unwrap();
+    assert!(ok.min_turn_period.is_zero());
+}
+
+#[test]
 fn every_setting_is_in_the_operations_doc() {
     let doc = include_str!("../../../docs/operations.md");
     for setting in SETTINGS {

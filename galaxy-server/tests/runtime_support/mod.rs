@@ -564,6 +564,8 @@ async fn start_dev(
         ("GALAXY_DATA_DIR", data.path().display().to_string()),
         ("GALAXY_MAIL_INTERVAL", "100ms".to_owned()),
         ("GALAXY_RUNTIME_INTERVAL", "100ms".to_owned()),
+        // Players host the test games, and some schedule a turn every few seconds.
+        ("GALAXY_MIN_TURN_PERIOD", "1s".to_owned()),
         // Tests share one Docker daemon: each reconciler must see only its own containers.
         ("GALAXY_INSTANCE", unique_instance()),
         ("GALAXY_HEALTH_INTERVAL", health_interval.to_owned()),

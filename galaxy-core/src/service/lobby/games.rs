@@ -1,5 +1,6 @@
 //! Games: creation, the host's and admins' status changes, and reading.
 
+use chrono::TimeDelta;
 use serde_json::json;
 
 use super::{LobbyError, LobbyService, manager_trigger};
@@ -49,6 +50,7 @@ impl LobbyService {
     pub async fn create_game(&self, actor: Actor, new: NewGame) -> Result<Game, LobbyError> {
         let now = self.now();
         let settings = self.parse_settings(new, now)?;
+        self.check_schedule(&actor, &settings.schedule, now)?;
         let host = self.active_user(&actor, now).await?;
         if !host.entitlements.may_host_games {
             return Err(LobbyError::forbidden("the account may not host games"));
@@ -61,6 +63,34 @@ impl LobbyService {
         );
         self.ports.games.insert_game(&game).await?;
         Ok(game)
+    }
+
+    /// A schedule must fire after now, and (unless an admin creates the game) leave at
+    /// least `min_turn_period` between two turns.
+    fn check_schedule(
+        &self,
+        actor: &Actor,
+        schedule: &TurnSchedule,
+        now: Timestamp,
+    ) -> Result<(), LobbyError> {
+        if schedule.next_after(now).is_none() {
+            let message = format!("turn schedule {schedule:?} never fires after now");
+            return Err(LobbyError::validation("turn_schedule", message));
+        }
+        let min = self.config.min_turn_period;
+        if actor.is_admin || min <= TimeDelta::zero() {
+            return Ok(());
+        }
+        if let Some(gap) = schedule.gap_shorter_than(now, min) {
+            let message = format!(
+                "turn schedule {} would run turns {} apart; turns must be at least {} apart",
+                schedule.as_str(),
+                humanize(gap),
+                humanize(min)
+            );
+            return Err(LobbyError::validation("turn_schedule", message));
+        }
+        Ok(())
     }
 
     fn parse_settings(&self, new: NewGame, now: Timestamp) -> Result<GameSettings, LobbyError> {
@@ -348,6 +378,17 @@ impl LobbyService {
         )
         .await;
     }
+}
+
+/// A duration as people say it: `1 s`, `5 min`, `2 h`, `3 d` (the largest whole unit).
+fn humanize(delta: TimeDelta) -> String {
+    let seconds = delta.num_seconds();
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("min", 60)] {
+        if seconds >= size && seconds % size == 0 {
+            return format!("{} {unit}", seconds / size);
+        }
+    }
+    format!("{seconds} s")
 }
 
 fn is_finished(status: JobStatus) -> bool {

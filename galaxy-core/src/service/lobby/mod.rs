@@ -48,15 +48,21 @@ pub struct LobbyConfig {
     /// Whether a game starts by itself (trigger `system`) as soon as its enrollment
     /// closes, at max players or at the deadline.
     pub auto_start: bool,
+    /// The shortest time a game's schedule may leave between two turns: a host cannot
+    /// make the platform run (and mail) a turn every second. Games created by an admin
+    /// are exempt (tests, tournaments).
+    pub min_turn_period: TimeDelta,
 }
 
 impl Default for LobbyConfig {
-    /// The reference engine only, a 7-day race-name TTL, no auto-start.
+    /// The reference engine only, a 7-day race-name TTL, no auto-start, turns at least
+    /// an hour apart.
     fn default() -> Self {
         Self {
             engines: BTreeSet::from([EngineName::reference()]),
             race_name_ttl: TimeDelta::days(7),
             auto_start: false,
+            min_turn_period: TimeDelta::hours(1),
         }
     }
 }
