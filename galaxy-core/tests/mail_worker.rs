@@ -44,10 +44,14 @@ fn config(max_attempts: u32) -> MailWorkerConfig {
 }
 
 async fn queue(f: &Fixture, key: &str) -> MailId {
+    queue_kind(f, key, "login_code").await
+}
+
+async fn queue_kind(f: &Fixture, key: &str, kind: &str) -> MailId {
     let mail = OutgoingMail {
         idempotency_key: key.to_owned(),
         to: Email::parse("player@example.org").unwrap(),
-        kind: "login_code".to_owned(),
+        kind: kind.to_owned(),
         locale: Locale::default(),
         subject: "Your code".to_owned(),
         text_body: "123456".to_owned(),
@@ -85,6 +89,48 @@ async fn a_mail_is_sent_once_and_its_attempt_recorded() {
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0].outcome, AttemptOutcome::Sent);
     assert_eq!(attempts[0].detail, "250 queued as ABC");
+    assert_eq!(
+        mail.mail.text_body,
+        galaxy_core::domain::mail::REDACTED_BODY,
+        "a login code does not stay in the outbox once delivered"
+    );
+}
+
+#[tokio::test]
+async fn only_secret_mail_is_redacted_and_only_once_delivered() {
+    let f = fixture();
+    let turn = queue_kind(&f, "t1", "turn_completed").await;
+    let code = queue(&f, "c1").await;
+    let mut mailer = MockMailer::new();
+    mailer
+        .expect_send()
+        .times(1)
+        .returning(|_| Err(MailerError::Transient("421 busy".into())));
+    mailer.expect_send().returning(|_| Ok("250 ok".to_owned()));
+    let w = worker(&f, mailer, 3);
+    w.tick().await.unwrap();
+    // The failed one (whichever it was) keeps its body for the retry.
+    let mut retrying = Vec::new();
+    for id in [turn, code] {
+        let mail = f.store.get_mail(id).await.unwrap();
+        if mail.status == MailStatus::Retrying {
+            retrying.push(mail);
+        }
+    }
+    assert_eq!(retrying.len(), 1);
+    assert_eq!(retrying[0].mail.text_body, "123456");
+    f.clock.advance(TimeDelta::minutes(5));
+    w.run_until_idle(10).await.unwrap();
+    assert_eq!(
+        f.store.get_mail(turn).await.unwrap().mail.text_body,
+        "123456"
+    );
+    let code = f.store.get_mail(code).await.unwrap();
+    assert_eq!(code.status, MailStatus::Sent);
+    assert_eq!(
+        code.mail.text_body,
+        galaxy_core::domain::mail::REDACTED_BODY
+    );
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use galaxy_core::domain::lease::ClaimRequest;
 use galaxy_core::domain::mail::{
-    AttemptOutcome, MailAttempt, MailDelivery, MailStatus, OutgoingMail,
+    AttemptOutcome, MailAttempt, MailDelivery, MailStatus, OutgoingMail, REDACTED_BODY,
 };
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::user::{Email, Locale};
@@ -75,7 +75,7 @@ fn next_columns(next: MailNext, at: Timestamp) -> NextColumns {
         uncount: 0,
     };
     match next {
-        MailNext::Sent => NextColumns {
+        MailNext::Sent | MailNext::SentRedacted => NextColumns {
             sent_at: Some(at),
             ..keep(MailStatus::Sent)
         },
@@ -232,6 +232,8 @@ impl MailStore for PgStore {
                      sent_at = COALESCE($5, sent_at), \
                      attempts = GREATEST(attempts - $6, 0), \
                      last_error = COALESCE($7, last_error), \
+                     text_body = CASE WHEN $13 THEN $14 ELSE text_body END, \
+                     html_body = CASE WHEN $13 THEN NULL ELSE html_body END, \
                      lease_token = NULL, lease_until = NULL, updated_at = $8 \
                  WHERE id = $1 AND status = 'sending' AND lease_token = $2 RETURNING * \
              ), attempt AS ( \
@@ -251,6 +253,8 @@ impl MailStore for PgStore {
         .bind(attempt.map(|a| a.outcome.as_str()))
         .bind(attempt.map(|a| a.detail.as_str()))
         .bind(attempt.map(|a| a.at))
+        .bind(matches!(next, MailNext::SentRedacted))
+        .bind(REDACTED_BODY)
         .fetch_optional(&self.pool)
         .await
         .map_err(db(MAIL))?;

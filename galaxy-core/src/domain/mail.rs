@@ -79,6 +79,22 @@ pub struct OutgoingMail {
     pub html_body: Option<String>,
 }
 
+/// The `kind` of the mail carrying a login code: a secret, so its body is blanked once
+/// it was delivered (see [`OutgoingMail::carries_secret`]).
+pub const LOGIN_CODE_KIND: &str = "login_code";
+
+/// What a delivered secret-carrying mail's body reads afterwards in the outbox (admin
+/// views keep the recipient, subject, times and attempts).
+pub const REDACTED_BODY: &str = "(removed once delivered: this mail carried a login code)";
+
+impl OutgoingMail {
+    /// Whether the mail carries a secret (a login code): once sent, the outbox keeps only
+    /// its metadata, so a leaked `mail_deliveries` table reveals no codes.
+    pub fn carries_secret(&self) -> bool {
+        self.kind == LOGIN_CODE_KIND
+    }
+}
+
 /// One mail in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailDelivery {

@@ -14,6 +14,10 @@ use crate::domain::{IntentId, LeaseToken, MailId, RouteId, Timestamp, UserId};
 pub enum MailNext {
     /// Delivered.
     Sent,
+    /// Delivered, and the mail carried a secret: its bodies are replaced by
+    /// [`REDACTED_BODY`](crate::domain::mail::REDACTED_BODY) (text) and removed (HTML)
+    /// in the same write.
+    SentRedacted,
     /// Try again at this instant.
     Retry(Timestamp),
     /// Give up.

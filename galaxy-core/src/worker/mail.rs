@@ -83,6 +83,9 @@ impl MailWorker {
         let result = self.mailer.send(&delivery.mail).await;
         let now = self.clock.now();
         let (outcome, detail, next) = match result {
+            Ok(reply) if delivery.mail.carries_secret() => {
+                (AttemptOutcome::Sent, reply, MailNext::SentRedacted)
+            }
             Ok(reply) => (AttemptOutcome::Sent, reply, MailNext::Sent),
             Err(error) => {
                 let permanent = error.is_permanent();

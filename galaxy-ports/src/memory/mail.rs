@@ -5,7 +5,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use galaxy_core::domain::lease::ClaimRequest;
-use galaxy_core::domain::mail::{AttemptOutcome, MailAttempt, MailDelivery, MailStatus};
+use galaxy_core::domain::mail::{
+    AttemptOutcome, MailAttempt, MailDelivery, MailStatus, REDACTED_BODY,
+};
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::{LeaseToken, MailId, Timestamp};
 use galaxy_core::ports::{MailNext, MailStore, StoreError};
@@ -152,6 +154,12 @@ impl MailStore for MemoryMailStore {
             MailNext::Sent => {
                 mail.status = MailStatus::Sent;
                 mail.sent_at = Some(at);
+            }
+            MailNext::SentRedacted => {
+                mail.status = MailStatus::Sent;
+                mail.sent_at = Some(at);
+                mail.mail.text_body = REDACTED_BODY.to_owned();
+                mail.mail.html_body = None;
             }
             MailNext::Retry(due) => {
                 mail.status = MailStatus::Retrying;

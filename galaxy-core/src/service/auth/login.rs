@@ -19,7 +19,7 @@ use crate::ports::{ChallengeScope, StoreError};
 const CHECK_ATTEMPTS: usize = 5;
 
 /// The `kind` of login code mails in the outbox.
-pub(super) const LOGIN_CODE_MAIL_KIND: &str = "login_code";
+pub(super) const LOGIN_CODE_MAIL_KIND: &str = crate::domain::mail::LOGIN_CODE_KIND;
 
 impl AuthService {
     /// Issues a login code for `email` and queues the mail that carries it.

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use galaxy_core::domain::MailId;
-use galaxy_core::domain::mail::{AttemptOutcome, MailAttempt, MailStatus};
+use galaxy_core::domain::mail::{AttemptOutcome, MailAttempt, MailStatus, REDACTED_BODY};
 use galaxy_core::domain::{LeaseToken, Timestamp};
 use galaxy_core::ports::{MailNext, MailStore};
 
@@ -29,6 +29,7 @@ where
     )
     .await;
     run_case(SUITE, "sent, with the attempt recorded", make, sent).await;
+    run_case(SUITE, "a secret mail is redacted once sent", make, redacted).await;
     run_case(SUITE, "retry, claimed again only when due", make, retry).await;
     run_case(SUITE, "dead, then the admin retry", make, dead_then_retry).await;
     run_case(SUITE, "release un-counts the attempt", make, release).await;
@@ -62,6 +63,28 @@ fn attempt(id: MailId, number: u32, outcome: AttemptOutcome, at: Timestamp) -> M
         detail: detail.to_owned(),
         at,
     }
+}
+
+async fn redacted<S: MailStore>(store: S) {
+    let (id, holder) = queue_and_claim(&store, at(10), 60).await;
+    let before = ok(store.get_mail(id).await, "get");
+    let record = attempt(id, 1, AttemptOutcome::Sent, at(11));
+    let after = ok(
+        store
+            .finish_mail_attempt(id, holder, Some(record), MailNext::SentRedacted, at(11))
+            .await,
+        "sent redacted",
+    );
+    let stored = ok(store.get_mail(id).await, "get");
+    for mail in [&after, &stored] {
+        assert_eq!(mail.status, MailStatus::Sent);
+        assert_eq!(mail.sent_at, Some(at(11)));
+        assert_eq!(mail.mail.text_body, REDACTED_BODY);
+        assert_eq!(mail.mail.html_body, None);
+        assert_eq!(mail.mail.subject, before.mail.subject, "metadata is kept");
+        assert_eq!(mail.mail.to, before.mail.to);
+    }
+    assert_eq!(ok(store.mail_attempts(id).await, "attempts").len(), 1);
 }
 
 /// Queues one fresh mail and claims it at `now` under a new token with `lease_secs`.
