@@ -271,3 +271,78 @@ async fn on_shutdown_the_attempt_in_progress_finishes_and_the_rest_of_the_batch_
         "a stopped worker claims nothing"
     );
 }
+
+#[tokio::test]
+async fn the_retention_sweeper_purges_expired_challenges_and_old_sent_mail_only() {
+    use galaxy_core::domain::ChallengeId;
+    use galaxy_core::domain::auth::{ChallengeStatus, LoginChallenge};
+    use galaxy_core::ports::ChallengeStore;
+    use galaxy_core::worker::retention::{RetentionConfig, RetentionSweeper};
+    use galaxy_ports::memory::MemoryUserStore;
+
+    let f = fixture();
+    let users = Arc::new(MemoryUserStore::new());
+    let start = f.clock.now();
+    for (n, expires) in [(1, start), (2, start + TimeDelta::days(2))] {
+        let challenge = LoginChallenge {
+            id: ChallengeId::from_uuid(f.secrets.uuid()),
+            email: Email::parse(&format!("c{n}@example.org")).unwrap(),
+            code_hash: galaxy_core::domain::auth::LoginCode::parse("123456")
+                .unwrap()
+                .hash_for(ChallengeId::from_uuid(f.secrets.uuid())),
+            client_ip: "203.0.113.1".into(),
+            status: ChallengeStatus::Issued,
+            failed_attempts: 0,
+            max_attempts: 5,
+            issued_at: start,
+            expires_at: expires,
+        };
+        users.insert_challenge(&challenge).await.unwrap();
+    }
+    let sent = queue_kind(&f, "old", "turn_completed").await;
+    let mut mailer = MockMailer::new();
+    mailer.expect_send().returning(|_| Ok("250".to_owned()));
+    worker(&f, mailer, 3).run_until_idle(5).await.unwrap();
+    let failing = queue_kind(&f, "dead", "turn_completed").await;
+    let mut mailer = MockMailer::new();
+    mailer
+        .expect_send()
+        .returning(|_| Err(MailerError::Permanent("550 no".into())));
+    worker(&f, mailer, 3).run_until_idle(5).await.unwrap();
+    assert_eq!(
+        f.store.get_mail(failing).await.unwrap().status,
+        MailStatus::Dead
+    );
+
+    let sweeper = RetentionSweeper::new(
+        users.clone(),
+        f.store.clone(),
+        f.clock.clone(),
+        RetentionConfig::default(),
+    );
+    f.clock.advance(TimeDelta::days(1) + TimeDelta::minutes(1));
+    sweeper.tick().await.unwrap();
+    assert!(f.store.get_mail(sent).await.is_ok(), "sent a day ago: kept");
+    let issued = users
+        .challenge_issue_times(
+            &galaxy_core::ports::ChallengeScope::ClientIp("203.0.113.1".into()),
+            start,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        issued.len(),
+        1,
+        "the challenge expired over a day ago is gone"
+    );
+    f.clock.advance(TimeDelta::days(30));
+    sweeper.tick().await.unwrap();
+    assert!(
+        f.store.get_mail(sent).await.is_err(),
+        "sent over 30 days ago: purged"
+    );
+    assert!(
+        f.store.get_mail(failing).await.is_ok(),
+        "dead mail stays for an admin"
+    );
+}

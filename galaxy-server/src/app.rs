@@ -24,6 +24,7 @@ use galaxy_core::service::push::PushService;
 use galaxy_core::service::user::UserService;
 use galaxy_core::worker::Worker;
 use galaxy_core::worker::mail::{MailWorker, MailWorkerConfig};
+use galaxy_core::worker::retention::{RetentionConfig, RetentionSweeper};
 use galaxy_geoip::DatabaseReloader;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
@@ -369,6 +370,18 @@ impl App {
             },
             ScheduledWorker {
                 worker: Arc::new(LobbySweeper::new(lobby)),
+                interval: config.sweeper_interval,
+            },
+            ScheduledWorker {
+                worker: Arc::new(RetentionSweeper::new(
+                    adapters.challenges.clone(),
+                    adapters.mail.clone(),
+                    adapters.clock.clone(),
+                    RetentionConfig {
+                        challenges: delta("GALAXY_RETAIN_CHALLENGES", config.retain_challenges)?,
+                        sent_mail: delta("GALAXY_RETAIN_SENT_MAIL", config.retain_sent_mail)?,
+                    },
+                )),
                 interval: config.sweeper_interval,
             },
             ScheduledWorker {

@@ -159,6 +159,10 @@ pub struct Config {
     pub race_name_ttl: Duration,
     /// `GALAXY_MIN_TURN_PERIOD`: the shortest gap between two turns a host may schedule.
     pub min_turn_period: Duration,
+    /// `GALAXY_RETAIN_CHALLENGES`: how long an expired login challenge is kept.
+    pub retain_challenges: Duration,
+    /// `GALAXY_RETAIN_SENT_MAIL`: how long a sent mail is kept.
+    pub retain_sent_mail: Duration,
     /// The container runtime, its engine registries and its workers.
     pub runtime: RuntimeSettings,
     /// Deadline of one SMTP send; also sizes the mail worker's lease.
@@ -424,6 +428,8 @@ impl Config {
             sweeper_interval: v.duration("GALAXY_SWEEPER_INTERVAL")?,
             race_name_ttl: v.duration("GALAXY_RACE_NAME_TTL")?,
             min_turn_period: v.duration("GALAXY_MIN_TURN_PERIOD")?,
+            retain_challenges: v.duration("GALAXY_RETAIN_CHALLENGES")?,
+            retain_sent_mail: v.duration("GALAXY_RETAIN_SENT_MAIL")?,
             runtime: runtime::read(&v)?,
             smtp_timeout: v.duration("GALAXY_SMTP_TIMEOUT")?,
             smtp_pool_size: v.parse_with(

@@ -308,6 +308,18 @@ impl MailStore for PgStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn purge_sent_mail(&self, before: Timestamp) -> Result<u64, StoreError> {
+        // Attempts go with their mail (ON DELETE CASCADE).
+        let done =
+            sqlx::query("DELETE FROM mail_deliveries WHERE status = 'sent' AND sent_at < $1")
+                .bind(before)
+                .execute(&self.pool)
+                .await
+                .map_err(db(MAIL))?;
+        Ok(done.rows_affected())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn count_mail_by_status(&self) -> Result<Vec<(MailStatus, u64)>, StoreError> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT status, count(*) FROM mail_deliveries GROUP BY status")

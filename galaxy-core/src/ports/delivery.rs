@@ -62,6 +62,10 @@ pub trait MailStore: Send + Sync {
     async fn retry_dead_mail(&self, id: MailId, at: Timestamp) -> Result<MailDelivery, StoreError>;
     /// How many mails are in each status (queue depth).
     async fn count_mail_by_status(&self) -> Result<Vec<(MailStatus, u64)>, StoreError>;
+    /// Deletes mails sent before `before`, with their attempts (the retention of sent
+    /// mail); returns how many. Mail in any other status is kept. Its idempotency key is
+    /// free again afterwards.
+    async fn purge_sent_mail(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 
 /// Why the mailer could not deliver.

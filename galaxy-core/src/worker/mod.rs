@@ -4,6 +4,7 @@
 
 pub mod mail;
 pub mod notification;
+pub mod retention;
 
 use std::time::Duration;
 

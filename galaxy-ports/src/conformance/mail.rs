@@ -37,6 +37,7 @@ where
     .await;
     run_case(SUITE, "list by status, every page", &make, list_pages).await;
     run_case(SUITE, "count by status", &make, counts).await;
+    run_case(SUITE, "purge old sent mail only", &make, purge_sent).await;
     claims::run(&make).await;
 }
 
@@ -171,4 +172,44 @@ async fn counts<S: MailStore>(store: S) {
         .collect();
     // pending, sending, sent, retrying, dead
     assert_eq!(got, vec![2, 1, 1, 0, 1]);
+}
+
+async fn purge_sent<S: MailStore>(store: S) {
+    let mails: Vec<_> = (0..4).map(|i| delivery(at(i))).collect();
+    for m in &mails {
+        ok(store.enqueue_mail(m).await, "enqueue");
+    }
+    let holder = token();
+    let claimed = claim_ids(&store, &claim(holder, at(10), 60, 3)).await;
+    let [old, recent, dead] = claimed.as_slice() else {
+        panic!("expected 3 claimed mails, got {claimed:?}");
+    };
+    let finish = |id, next, secs| store.finish_mail_attempt(id, holder, None, next, at(secs));
+    ok(finish(*old, MailNext::Sent, 20).await, "sent");
+    ok(finish(*recent, MailNext::Sent, 40).await, "sent");
+    ok(finish(*dead, MailNext::Dead, 20).await, "dead");
+    assert_eq!(
+        ok(store.purge_sent_mail(at(20)).await, "purge"),
+        0,
+        "strictly before"
+    );
+    assert_eq!(ok(store.purge_sent_mail(at(30)).await, "purge"), 1);
+    assert!(
+        store.get_mail(*old).await.is_err(),
+        "the old sent mail is gone"
+    );
+    let pending: Vec<MailId> = mails
+        .iter()
+        .map(|m| m.id)
+        .filter(|id| !claimed.contains(id))
+        .collect();
+    for kept in pending.iter().chain([recent, dead]) {
+        ok(store.get_mail(*kept).await, "kept");
+    }
+    // The purged mail's key is free: the same mail queued again is a new mail.
+    for mut again in mails.into_iter().filter(|m| m.id == *old) {
+        again.id = MailId::from_uuid(uuid());
+        let queued = ok(store.enqueue_mail(&again).await, "enqueue again");
+        assert_eq!(queued.id, again.id);
+    }
 }

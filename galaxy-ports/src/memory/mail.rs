@@ -204,4 +204,20 @@ impl MailStore for MemoryMailStore {
         let count = |status| state.mails.values().filter(|m| m.status == status).count() as u64;
         Ok(MailStatus::ALL.into_iter().map(|s| (s, count(s))).collect())
     }
+
+    async fn purge_sent_mail(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let old: Vec<(MailId, String)> = state
+            .mails
+            .values()
+            .filter(|m| m.status == MailStatus::Sent && m.sent_at.is_some_and(|at| at < before))
+            .map(|m| (m.id, m.mail.idempotency_key.clone()))
+            .collect();
+        for (id, key) in &old {
+            state.mails.remove(id);
+            state.attempts.remove(id);
+            state.keys.remove(key);
+        }
+        Ok(old.len() as u64)
+    }
 }

@@ -29,6 +29,8 @@ pub const DURATION_RANGES: &[(&str, &str, &str)] = &[
     ("GALAXY_MAIL_BACKOFF_INITIAL", "100ms", "1d"),
     ("GALAXY_MAIL_BACKOFF_MAX", "1s", "7d"),
     ("GALAXY_SWEEPER_INTERVAL", "10ms", "1d"),
+    ("GALAXY_RETAIN_CHALLENGES", "1m", "365d"),
+    ("GALAXY_RETAIN_SENT_MAIL", "1h", "3650d"),
     ("GALAXY_RACE_NAME_TTL", "1m", "365d"),
     ("GALAXY_SMTP_TIMEOUT", "1s", "10m"),
     ("GALAXY_NOTIFICATION_INTERVAL", "10ms", "1h"),
@@ -260,7 +262,17 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_SWEEPER_INTERVAL",
         default: "60s",
-        meaning: "How often the lobby sweeper runs (expired race names, enrollment deadlines). Range: 10ms to 1d.",
+        meaning: "How often the lobby sweeper (expired race names, enrollment deadlines) and the retention sweeper run. Range: 10ms to 1d.",
+    },
+    Setting {
+        variable: "GALAXY_RETAIN_CHALLENGES",
+        default: "1d",
+        meaning: "How long a login challenge is kept after it expired; then the retention sweeper deletes it. Range: 1m to 365d.",
+    },
+    Setting {
+        variable: "GALAXY_RETAIN_SENT_MAIL",
+        default: "30d",
+        meaning: "How long a sent mail is kept in the outbox (its attempts with it); then the retention sweeper deletes it. Dead and undelivered mail stays for an admin. Range: 1h to 3650d.",
     },
     Setting {
         variable: "GALAXY_MIN_TURN_PERIOD",
