@@ -129,6 +129,8 @@ pub struct Config {
     pub worker_shutdown_timeout: Duration,
     /// Largest request body.
     pub http_body_limit: usize,
+    /// `GALAXY_HTTP_MAX_CONNECTIONS`: open HTTP connections at most.
+    pub http_max_connections: usize,
     /// Longest request.
     pub http_request_timeout: Duration,
     /// Login code digits.
@@ -400,6 +402,11 @@ impl Config {
                 },
             )?,
             http_request_timeout: v.duration("GALAXY_HTTP_REQUEST_TIMEOUT")?,
+            http_max_connections: v.parse_with(
+                "GALAXY_HTTP_MAX_CONNECTIONS",
+                "a number from 1 to 1000000",
+                |s| s.parse().ok().filter(|n| (1..=1_000_000).contains(n)),
+            )?,
             login_code_digits: v.parse_with(
                 "GALAXY_LOGIN_CODE_DIGITS",
                 "a number from 6 to 10",

@@ -201,14 +201,25 @@ impl Group {
     }
 }
 
+/// Connections the metrics listener keeps open at once (scrapers are few).
+const METRICS_MAX_CONNECTIONS: usize = 64;
+
 /// Serves one router on one listener until `stop` fires, then drains its connections.
 fn spawn_listener(
     tracker: &TaskTracker,
     listener: TcpListener,
     router: axum::Router,
     stop: CancellationToken,
+    name: &'static str,
+    max_connections: usize,
 ) -> JoinHandle<()> {
-    tracker.spawn(crate::listener::serve(listener, router, stop))
+    tracker.spawn(crate::listener::serve(
+        listener,
+        router,
+        stop,
+        name,
+        max_connections,
+    ))
 }
 
 impl App {
@@ -236,6 +247,8 @@ impl App {
             listeners.http,
             self.router.clone(),
             tokens.http.clone(),
+            "http",
+            self.config.http_max_connections,
         ));
         if let Some(listener) = listeners.metrics {
             let handle = match &self.metrics {
@@ -250,6 +263,8 @@ impl App {
                 listener,
                 monitor::metrics_router(handle.clone()),
                 tokens.monitors.clone(),
+                "metrics",
+                METRICS_MAX_CONNECTIONS,
             ));
             let (mail, geo) = (self.mail.clone(), self.state.geo.clone());
             let stop = tokens.monitors.clone();

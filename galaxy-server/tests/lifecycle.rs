@@ -255,3 +255,48 @@ async fn the_metrics_listener_serves_prometheus_text() {
     );
     assert!(running.shutdown().await.is_clean());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_listener_caps_open_connections_and_counts_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = dev_app(
+        tmp.path(),
+        &[
+            ("GALAXY_METRICS_ADDR", "127.0.0.1:0"),
+            ("GALAXY_HTTP_MAX_CONNECTIONS", "2"),
+        ],
+    )
+    .await;
+    let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_addr = metrics.local_addr().unwrap();
+    let running = Running::start(app, port_0().await.with_metrics(metrics)).await;
+    // Two clients hold their connections open without a request.
+    let first = tokio::net::TcpStream::connect(running.addr).await.unwrap();
+    let _second = tokio::net::TcpStream::connect(running.addr).await.unwrap();
+    let addr = running.addr;
+    let third = tokio::spawn(async move { http_get(addr, "/healthz").await });
+    // The third waits in the backlog: no answer while both are open.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !third.is_finished(),
+        "a third connection was served past the cap"
+    );
+    let capped = eventually(Duration::from_secs(5), "the cap counted", || async move {
+        let r = http_get(metrics_addr, "/metrics").await.ok()?;
+        r.body
+            .lines()
+            .find(|l| l.starts_with("galaxy_http_connections_capped_total{listener=\"http\"}"))
+            .map(str::to_owned)
+    })
+    .await;
+    assert!(!capped.ends_with(" 0"), "{capped}");
+    // One closes: the waiting client is served.
+    drop(first);
+    let answered = tokio::time::timeout(Duration::from_secs(10), third)
+        .await
+        .expect("served once a slot freed")
+        .unwrap()
+        .unwrap();
+    assert_eq!(answered.status, 200);
+    running.shutdown().await;
+}

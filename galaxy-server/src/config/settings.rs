@@ -175,6 +175,11 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "Largest accepted request body in bytes (larger bodies get 413).",
     },
     Setting {
+        variable: "GALAXY_HTTP_MAX_CONNECTIONS",
+        default: "10000",
+        meaning: "Open HTTP connections at most; at the cap the server stops accepting until one closes (new clients wait in the kernel's backlog), counted in `galaxy_http_connections_capped_total`; open connections are the gauge `galaxy_http_connections`. 1 to 1000000.",
+    },
+    Setting {
         variable: "GALAXY_HTTP_REQUEST_TIMEOUT",
         default: "30s",
         meaning: "Longest time one HTTP request may take. Range: 100ms to 1h.",
