@@ -109,6 +109,9 @@ impl GameStore for JournalGames {
     async fn insert_game(&self, game: &Game) -> Result<(), StoreError> {
         self.inner.insert_game(game).await
     }
+    async fn insert_hosted_game(&self, game: &Game, max: u32) -> Result<bool, StoreError> {
+        self.inner.insert_hosted_game(game, max).await
+    }
     async fn get_game(&self, id: GameId) -> Result<Game, StoreError> {
         self.inner.get_game(id).await
     }

@@ -287,6 +287,7 @@ impl App {
             LobbyConfig {
                 race_name_ttl: delta("GALAXY_RACE_NAME_TTL", config.race_name_ttl)?,
                 min_turn_period: delta("GALAXY_MIN_TURN_PERIOD", config.min_turn_period)?,
+                max_hosted_games: config.max_hosted_games,
                 engines: runtime.engines.clone(),
                 ..LobbyConfig::default()
             },

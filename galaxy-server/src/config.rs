@@ -161,6 +161,8 @@ pub struct Config {
     pub race_name_ttl: Duration,
     /// `GALAXY_MIN_TURN_PERIOD`: the shortest gap between two turns a host may schedule.
     pub min_turn_period: Duration,
+    /// `GALAXY_MAX_HOSTED_GAMES`: unfinished games one user may host.
+    pub max_hosted_games: u32,
     /// `GALAXY_RETAIN_CHALLENGES`: how long an expired login challenge is kept.
     pub retain_challenges: Duration,
     /// `GALAXY_RETAIN_SENT_MAIL`: how long a sent mail is kept.
@@ -436,6 +438,11 @@ impl Config {
             race_name_ttl: v.duration("GALAXY_RACE_NAME_TTL")?,
             min_turn_period: v.duration("GALAXY_MIN_TURN_PERIOD")?,
             retain_challenges: v.duration("GALAXY_RETAIN_CHALLENGES")?,
+            max_hosted_games: v.parse_with(
+                "GALAXY_MAX_HOSTED_GAMES",
+                "a number from 1 to 10000",
+                |s| s.parse().ok().filter(|n| (1..=10_000).contains(n)),
+            )?,
             retain_sent_mail: v.duration("GALAXY_RETAIN_SENT_MAIL")?,
             runtime: runtime::read(&v)?,
             smtp_timeout: v.duration("GALAXY_SMTP_TIMEOUT")?,

@@ -79,37 +79,79 @@ impl PgStore {
     }
 }
 
+/// The one `INSERT` of a game row, on the pool or inside a transaction.
+async fn insert_game_row<'e, E>(executor: E, game: &Game) -> Result<(), StoreError>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    let s = &game.settings;
+    sqlx::query(
+        "INSERT INTO games (id, host, name, min_players, max_players, enrollment_deadline, \
+         schedule, engine, auto_approve, visibility, status, approved_count, created_at, \
+         updated_at, engine_settings, reveal_reports_after_finish) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(game.id.as_uuid())
+    .bind(game.host.as_uuid())
+    .bind(s.name.as_str())
+    .bind(u32_param(s.min_players))
+    .bind(u32_param(s.max_players))
+    .bind(s.enrollment_deadline)
+    .bind(s.schedule.as_str())
+    .bind(s.engine.as_str())
+    .bind(s.auto_approve)
+    .bind(s.visibility.as_str())
+    .bind(game.status.as_str())
+    .bind(u32_param(game.approved_count))
+    .bind(game.created_at)
+    .bind(game.updated_at)
+    .bind(Json(s.engine_settings.as_map()))
+    .bind(s.reveal_reports_after_finish)
+    .execute(executor)
+    .await
+    .map_err(db(GAME))?;
+    Ok(())
+}
+
 #[async_trait]
 impl GameStore for PgStore {
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn insert_game(&self, game: &Game) -> Result<(), StoreError> {
-        let s = &game.settings;
+        insert_game_row(&self.pool, game).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn insert_hosted_game(
+        &self,
+        game: &Game,
+        max_unfinished: u32,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db(GAME))?;
+        // One host's creations take turns: the count below sees every game an earlier
+        // holder of this lock committed (each statement of a read-committed transaction
+        // takes a fresh snapshot).
         sqlx::query(
-            "INSERT INTO games (id, host, name, min_players, max_players, enrollment_deadline, \
-             schedule, engine, auto_approve, visibility, status, approved_count, created_at, \
-             updated_at, engine_settings, reveal_reports_after_finish) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+            "SELECT pg_advisory_xact_lock(hashtextextended('galaxy.host:' || $1::text, 0))",
         )
-        .bind(game.id.as_uuid())
         .bind(game.host.as_uuid())
-        .bind(s.name.as_str())
-        .bind(u32_param(s.min_players))
-        .bind(u32_param(s.max_players))
-        .bind(s.enrollment_deadline)
-        .bind(s.schedule.as_str())
-        .bind(s.engine.as_str())
-        .bind(s.auto_approve)
-        .bind(s.visibility.as_str())
-        .bind(game.status.as_str())
-        .bind(u32_param(game.approved_count))
-        .bind(game.created_at)
-        .bind(game.updated_at)
-        .bind(Json(s.engine_settings.as_map()))
-        .bind(s.reveal_reports_after_finish)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db(GAME))?;
-        Ok(())
+        let unfinished: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM games WHERE host = $1 \
+             AND status NOT IN ('finished', 'cancelled')",
+        )
+        .bind(game.host.as_uuid())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db(GAME))?;
+        if unfinished >= i64::from(max_unfinished) {
+            tx.rollback().await.map_err(db(GAME))?;
+            return Ok(false);
+        }
+        insert_game_row(&mut *tx, game).await?;
+        tx.commit().await.map_err(db(GAME))?;
+        Ok(true)
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]

@@ -41,6 +41,14 @@ pub struct GameStatusChange {
 pub trait GameStore: Send + Sync {
     /// Stores a new game.
     async fn insert_game(&self, game: &Game) -> Result<(), StoreError>;
+    /// Stores a new game only while its host has fewer than `max_unfinished` games not
+    /// yet finished or cancelled, atomically (concurrent calls for one host never pass
+    /// the cap together). `Ok(false)` when the host is at the cap: nothing was stored.
+    async fn insert_hosted_game(
+        &self,
+        game: &Game,
+        max_unfinished: u32,
+    ) -> Result<bool, StoreError>;
     /// Reads one game.
     async fn get_game(&self, id: GameId) -> Result<Game, StoreError>;
     /// Lists games by creation order.

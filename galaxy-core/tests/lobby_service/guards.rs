@@ -149,6 +149,25 @@ async fn only_hosts_and_admins_manage_and_players_see_only_their_own_application
 }
 
 #[tokio::test]
+async fn a_user_hosts_at_most_the_configured_unfinished_games_and_admins_more() {
+    let w = World::new();
+    let host = w.user().await;
+    let mut games = Vec::new();
+    for _ in 0..5 {
+        games.push(w.lobby.create_game(host, w.new_game(2, 4)).await.unwrap());
+    }
+    let refused = w.lobby.create_game(host, w.new_game(2, 4)).await;
+    assert_eq!(kind(refused).0, ErrorKind::Forbidden);
+    // Cancelling one frees a place.
+    w.lobby.cancel(host, games[0].id).await.unwrap();
+    assert!(w.lobby.create_game(host, w.new_game(2, 4)).await.is_ok());
+    let admin = w.admin().await;
+    for _ in 0..7 {
+        assert!(w.lobby.create_game(admin, w.new_game(2, 4)).await.is_ok());
+    }
+}
+
+#[tokio::test]
 async fn admins_may_schedule_turns_closer_than_the_minimum_but_never_in_the_past() {
     let w = World::new();
     let admin = w.admin().await;

@@ -87,6 +87,28 @@ impl GameStore for MemoryLobbyStore {
         Ok(())
     }
 
+    async fn insert_hosted_game(
+        &self,
+        game: &Game,
+        max_unfinished: u32,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        if state.games.contains_key(&game.id) {
+            return Err(StoreError::duplicate("game", format!("id {}", game.id)));
+        }
+        let unfinished = state
+            .games
+            .values()
+            .filter(|g| g.host == game.host && !g.status.is_terminal())
+            .count();
+        if unfinished >= max_unfinished as usize {
+            return Ok(false);
+        }
+        state.games.insert(game.id, game.clone());
+        state.transitions.insert(game.id, Vec::new());
+        Ok(true)
+    }
+
     async fn get_game(&self, id: GameId) -> Result<Game, StoreError> {
         self.state().game(id).cloned()
     }

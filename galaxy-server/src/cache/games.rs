@@ -90,6 +90,18 @@ impl GameStore for GameCache {
         Ok(())
     }
 
+    async fn insert_hosted_game(
+        &self,
+        game: &Game,
+        max_unfinished: u32,
+    ) -> Result<bool, StoreError> {
+        let stored = self.games.insert_hosted_game(game, max_unfinished).await?;
+        if stored {
+            self.put(game);
+        }
+        Ok(stored)
+    }
+
     async fn get_game(&self, id: GameId) -> Result<Game, StoreError> {
         if let Some(game) = self.cached.read(|c| c.get(&id).cloned()) {
             return Ok(game);

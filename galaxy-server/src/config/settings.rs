@@ -285,6 +285,11 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "The shortest time a game's turn schedule may leave between two turns (a schedule with closer turns, or one that never fires again, is refused with 422); games created by an admin are exempt. `0s` turns the check off. Range: 0s to 30d.",
     },
     Setting {
+        variable: "GALAXY_MAX_HOSTED_GAMES",
+        default: "5",
+        meaning: "Games one user may host that are not yet finished or cancelled (403 beyond; counted atomically, so concurrent requests cannot pass it); admins are exempt. 1 to 10000.",
+    },
+    Setting {
         variable: "GALAXY_RACE_NAME_TTL",
         default: "7d",
         meaning: "How long a race name stays reserved for a pending application. Range: 1m to 365d.",

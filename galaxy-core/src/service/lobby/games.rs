@@ -61,7 +61,16 @@ impl LobbyService {
             settings,
             now,
         );
-        self.ports.games.insert_game(&game).await?;
+        if actor.is_admin {
+            self.ports.games.insert_game(&game).await?;
+            return Ok(game);
+        }
+        let max = self.config.max_hosted_games;
+        if !self.ports.games.insert_hosted_game(&game, max).await? {
+            return Err(LobbyError::forbidden(format!(
+                "already hosting {max} game(s) not yet finished, the limit; finish or cancel one first"
+            )));
+        }
         Ok(game)
     }
 

@@ -52,17 +52,21 @@ pub struct LobbyConfig {
     /// make the platform run (and mail) a turn every second. Games created by an admin
     /// are exempt (tests, tournaments).
     pub min_turn_period: TimeDelta,
+    /// Games one user may host that are not yet finished or cancelled (admins are
+    /// exempt): a user cannot fill the lobby, or the machine, with games.
+    pub max_hosted_games: u32,
 }
 
 impl Default for LobbyConfig {
     /// The reference engine only, a 7-day race-name TTL, no auto-start, turns at least
-    /// an hour apart.
+    /// an hour apart, five unfinished hosted games per user.
     fn default() -> Self {
         Self {
             engines: BTreeSet::from([EngineName::reference()]),
             race_name_ttl: TimeDelta::days(7),
             auto_start: false,
             min_turn_period: TimeDelta::hours(1),
+            max_hosted_games: 5,
         }
     }
 }

@@ -49,6 +49,42 @@ where
         },
     )
     .await;
+    run_case(
+        suite,
+        "30 concurrent games of one host against a cap of 3",
+        make,
+        |s| async move {
+            hosted_games_respect_the_cap(Arc::new(s)).await;
+        },
+    )
+    .await;
+}
+
+async fn hosted_games_respect_the_cap<S: GameStore + 'static>(store: Arc<S>) {
+    let host = new_user();
+    // A cancelled game does not count; an open one does.
+    let ended = game(host, 0, 4, Visibility::Public);
+    super::insert_along(&*store, &ended, super::CANCELLED).await;
+    let open = game(host, 1, 4, Visibility::Public);
+    insert_along(&*store, &open, OPEN).await;
+    let results = race(30, |i| {
+        let store = Arc::clone(&store);
+        let created = game(host, 10 + i as i64, 4, Visibility::Public);
+        async move { store.insert_hosted_game(&created, 3).await }
+    })
+    .await;
+    let stored = results.iter().filter(|r| matches!(r, Ok(true))).count();
+    let refused = results.iter().filter(|r| matches!(r, Ok(false))).count();
+    assert_eq!((stored, refused), (2, 28), "{results:?}");
+    // Another host is not held back by this one's games.
+    let other = game(new_user(), 50, 4, Visibility::Public);
+    assert!(store.insert_hosted_game(&other, 1).await.must("other host"));
+    assert!(
+        !store
+            .insert_hosted_game(&game(host, 60, 4, Visibility::Public), 3)
+            .await
+            .must("at cap")
+    );
 }
 
 /// Runs `call(i)` for every `i < n` in its own task, all released at once; returns the
