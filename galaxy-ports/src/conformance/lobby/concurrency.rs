@@ -6,15 +6,13 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use futures::future::join_all;
 use galaxy_core::domain::application::{Application, ApplicationStatus};
 use galaxy_core::domain::game::{Game, GameStatus, GameTrigger, Visibility};
 use galaxy_core::ports::{ApplicationStore, ApprovalOutcome, GameStore, StoreError};
-use tokio::sync::Barrier;
 
 use super::{OPEN, application, change, game, insert_along, new_user};
 use crate::conformance::run_case;
-use crate::conformance::users::fixtures::{Must, at};
+use crate::conformance::users::fixtures::{Must, at, race};
 
 pub(super) async fn run<S, F, Fut>(suite: &str, make: &F)
 where
@@ -49,30 +47,6 @@ where
         },
     )
     .await;
-}
-
-/// Runs `call(i)` for every `i < n` in its own task, all released at once; returns the
-/// results in task order.
-async fn race<T, C, Fut>(n: usize, call: C) -> Vec<T>
-where
-    T: Send + 'static,
-    C: Fn(usize) -> Fut,
-    Fut: Future<Output = T> + Send + 'static,
-{
-    let barrier = Arc::new(Barrier::new(n));
-    let tasks = (0..n).map(|i| {
-        let barrier = Arc::clone(&barrier);
-        let call = call(i);
-        tokio::spawn(async move {
-            barrier.wait().await;
-            call.await
-        })
-    });
-    join_all(tasks.collect::<Vec<_>>())
-        .await
-        .into_iter()
-        .map(|joined| joined.must("a racing task"))
-        .collect()
 }
 
 /// One short line per approval result, for failure messages.
