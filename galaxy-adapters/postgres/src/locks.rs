@@ -1,9 +1,9 @@
 //! Transaction-scoped advisory locks that serialise the count-then-write steps of the
-//! limits (login codes per address and per client).
+//! limits (login codes per address and per client, active games per user).
 //!
 //! A limit counts rows and then inserts one; two transactions doing that side by side
 //! would both see room. Each such transaction first takes `pg_advisory_xact_lock` on a
-//! key derived from the bucket it counts (the e-mail, the client), so writers
+//! key derived from the bucket it counts (the e-mail, the client, the user), so writers
 //! of one bucket queue there, and each counts after its predecessor committed (under
 //! READ COMMITTED every statement sees what committed before it started). Writers of
 //! different buckets never wait for each other. The locks are released at commit or
@@ -24,6 +24,8 @@ pub(crate) enum Bucket {
     LoginEmail,
     /// Login challenges requested from one client.
     LoginClient,
+    /// Live applications of one user (the active-games entitlement).
+    ActiveGames,
 }
 
 impl Bucket {
@@ -31,6 +33,7 @@ impl Bucket {
         match self {
             Self::LoginEmail => "galaxy:login-email:",
             Self::LoginClient => "galaxy:login-client:",
+            Self::ActiveGames => "galaxy:active-games:",
         }
     }
 }
@@ -77,5 +80,6 @@ mod tests {
         assert_eq!(email, key(Bucket::LoginEmail, "a@example.org"));
         assert_ne!(email, key(Bucket::LoginClient, "a@example.org"));
         assert_ne!(email, key(Bucket::LoginEmail, "b@example.org"));
+        assert_ne!(key(Bucket::ActiveGames, "x"), key(Bucket::LoginClient, "x"));
     }
 }

@@ -1,4 +1,5 @@
-//! The login limits hold when the auth service runs on Postgres and many requests race: each case fires its calls from tokio tasks on a multi-thread
+//! The login-code and active-games limits hold when the services run on Postgres and
+//! many requests race: each case fires its calls from tokio tasks on a multi-thread
 //! runtime, all released at once, over one pooled store, and checks that exactly the
 //! limit got through and that the refused calls stored nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -7,10 +8,21 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use galaxy_core::domain::game::{
+    EngineName, EngineSettings, Game, GameName, GameSettings, GameStatus, Visibility,
+};
 use galaxy_core::domain::page::PageRequest;
-use galaxy_core::domain::user::Email;
-use galaxy_core::ports::{ChallengeScope, ChallengeStore, Clock, MailStore};
+use galaxy_core::domain::schedule::TurnSchedule;
+use galaxy_core::domain::user::{Email, User};
+use galaxy_core::domain::{GameId, UserId};
+use galaxy_core::ports::{
+    ApplicationStore, ChallengeScope, ChallengeStore, Clock, GameStore, MailStore, NewNotification,
+    Notifier, NotifyError, UserStore,
+};
 use galaxy_core::service::auth::{AuthConfig, AuthError, AuthPorts, AuthService, RateLimitScope};
+use galaxy_core::service::lobby::{LobbyConfig, LobbyError, LobbyPorts, LobbyService};
+use galaxy_core::service::{Actor, ErrorKind, ServiceError};
 use galaxy_ports::system::{ManualClock, SeededSecretGenerator};
 use galaxy_postgres::PgStore;
 use galaxy_postgres::testing::TestDatabases;
@@ -211,6 +223,90 @@ async fn wrong_codes_spread_over_an_address_s_codes_stop_at_its_budget() {
     assert_eq!(
         recorded, 4,
         "exactly the budget of wrong codes was recorded"
+    );
+    databases.cleanup().await.unwrap();
+}
+
+/// Drops every notification: the cases count stored applications.
+struct Quiet;
+
+#[async_trait]
+impl Notifier for Quiet {
+    async fn notify(&self, _notification: NewNotification) -> Result<(), NotifyError> {
+        Ok(())
+    }
+}
+
+/// A lobby on `store`, its clock standing still.
+fn lobby(store: &Arc<PgStore>) -> (LobbyService, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::at_fixed_start());
+    let ports = LobbyPorts {
+        games: store.clone(),
+        applications: store.clone(),
+        race_names: store.clone(),
+        users: store.clone(),
+        jobs: store.clone(),
+        notifier: Arc::new(Quiet),
+        clock: clock.clone(),
+        ids: Arc::new(SeededSecretGenerator::new(13)),
+    };
+    (LobbyService::new(ports, LobbyConfig::default()), clock)
+}
+
+/// A public game of `host` open for enrollment, for up to 10 players.
+async fn open_game(store: &PgStore, clock: &ManualClock, host: UserId) -> Game {
+    let now = clock.now();
+    let settings = GameSettings {
+        name: GameName::parse("Limits Cup").unwrap(),
+        min_players: 2,
+        max_players: 10,
+        enrollment_deadline: now + chrono::TimeDelta::days(1),
+        schedule: TurnSchedule::parse("0 18 * * 1,3,5").unwrap(),
+        engine: EngineName::reference(),
+        auto_approve: false,
+        visibility: Visibility::Public,
+        engine_settings: EngineSettings::default(),
+        reveal_reports_after_finish: false,
+    };
+    let mut game = Game::new(GameId::from_uuid(uuid::Uuid::now_v7()), host, settings, now);
+    game.status = GameStatus::EnrollmentOpen;
+    store.insert_game(&game).await.unwrap();
+    game
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn applying_to_thirty_games_at_once_enrolls_in_max_active_games() {
+    let (store, databases) = store().await;
+    let (lobby, clock) = lobby(&store);
+    let email = Email::parse("eager@example.org").unwrap();
+    let player = User::new(UserId::from_uuid(uuid::Uuid::now_v7()), email, clock.now());
+    store.insert_user(&player).await.unwrap();
+    let limit = player.entitlements.max_active_games;
+    let host = UserId::from_uuid(uuid::Uuid::now_v7());
+    let mut games = Vec::new();
+    for _ in 0..30 {
+        games.push(open_game(&store, &clock, host).await.id);
+    }
+    let actor = Actor::of(&player);
+    let results = race(games.len(), |i| {
+        let (lobby, game) = (lobby.clone(), games[i]);
+        async move { lobby.apply(actor, game, &format!("Eager{i}")).await }
+    })
+    .await;
+    for result in &results {
+        if let Err(error) = result {
+            assert!(
+                matches!(error, LobbyError::Forbidden { .. }),
+                "expected success or the active-games refusal, got {error:?}"
+            );
+            assert_eq!(error.kind(), ErrorKind::Forbidden);
+        }
+    }
+    let accepted = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(accepted, usize::try_from(limit).unwrap());
+    assert_eq!(
+        store.count_live_applications(player.id).await.unwrap(),
+        limit
     );
     databases.cleanup().await.unwrap();
 }
