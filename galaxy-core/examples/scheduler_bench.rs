@@ -26,8 +26,8 @@ use galaxy_core::domain::runtime::{RuntimeBinding, RuntimeRecord, RuntimeStatus}
 use galaxy_core::domain::schedule::TurnSchedule;
 use galaxy_core::domain::{ApplicationId, GameId, Timestamp, UserId};
 use galaxy_core::ports::{
-    ApplicationStore, Clock, EngineClient, EngineError, EngineInit, EngineState, GameStore,
-    MockContainerRuntime, NewNotification, Notifier, NotifyError, OrdersVerdict,
+    ApplicationInsert, ApplicationStore, Clock, EngineClient, EngineError, EngineInit, EngineState,
+    GameStore, MockContainerRuntime, NewNotification, Notifier, NotifyError, OrdersVerdict,
     RuntimeRecordStore, SecretGenerator,
 };
 use galaxy_core::service::runtime::{RuntimeConfig, RuntimePorts, TurnScheduler};
@@ -213,10 +213,14 @@ async fn store_games(
             let id = ApplicationId::from_uuid(ids.uuid());
             let mut application = Application::new(id, game.id, user, race, now);
             application.status = ApplicationStatus::Approved;
-            games
-                .insert_application(&application)
+            // Bench players join one game each, so no limit applies.
+            let inserted = games
+                .insert_application(&application, u32::MAX)
                 .await
                 .map_err(|e| e.to_string())?;
+            if inserted != ApplicationInsert::Inserted {
+                return Err(format!("application not inserted: {inserted:?}"));
+            }
         }
         let mut record = RuntimeRecord::new(id, engine.clone(), now);
         record.status = RuntimeStatus::Running;

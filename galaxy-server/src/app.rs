@@ -174,6 +174,14 @@ fn auth_config(config: &Config) -> Result<AuthConfig, AppError> {
             max: config.rate_limit_ip.count,
             window: delta("GALAXY_RATE_LIMIT_IP", config.rate_limit_ip.window)?,
         },
+        live_per_email: config.login_max_unused_codes,
+        failed_per_email: RateLimit {
+            max: config.rate_limit_wrong_codes.count,
+            window: delta(
+                "GALAXY_RATE_LIMIT_WRONG_CODES",
+                config.rate_limit_wrong_codes.window,
+            )?,
+        },
         bootstrap_admins: config
             .bootstrap_admins
             .iter()

@@ -145,6 +145,10 @@ pub struct Config {
     pub rate_limit_email: RateLimit,
     /// Codes per IP.
     pub rate_limit_ip: RateLimit,
+    /// Wrong codes per e-mail, over all its codes.
+    pub rate_limit_wrong_codes: RateLimit,
+    /// Unused codes one e-mail may hold at once.
+    pub login_max_unused_codes: u32,
     /// Mail worker idle poll.
     pub mail_interval: Duration,
     /// Mails per pass.
@@ -423,6 +427,12 @@ impl Config {
             session_ttl: v.duration("GALAXY_SESSION_TTL")?,
             rate_limit_email: v.rate_limit("GALAXY_RATE_LIMIT_EMAIL")?,
             rate_limit_ip: v.rate_limit("GALAXY_RATE_LIMIT_IP")?,
+            rate_limit_wrong_codes: v.rate_limit("GALAXY_RATE_LIMIT_WRONG_CODES")?,
+            login_max_unused_codes: v.parse_with(
+                "GALAXY_LOGIN_MAX_UNUSED_CODES",
+                "a number from 1 to 100",
+                |s| s.parse().ok().filter(|n| (1..=100).contains(n)),
+            )?,
             mail_interval: v.duration("GALAXY_MAIL_INTERVAL")?,
             mail_batch: v.parse_with("GALAXY_MAIL_BATCH", "a number from 1 to 1000", |s| {
                 s.parse().ok().filter(|n| (1..=1000).contains(n))

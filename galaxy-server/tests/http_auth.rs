@@ -150,6 +150,46 @@ async fn wrong_codes_cost_attempts_and_are_never_echoed() {
 }
 
 #[tokio::test]
+async fn an_address_past_its_wrong_code_budget_gets_429_for_every_code() {
+    let app = TestApp::new();
+    let exchange = |challenge_id: String, code: String| {
+        app.call(
+            Method::POST,
+            "/api/v1/public/auth/sessions",
+            None,
+            Some(json!({ "challenge_id": challenge_id, "code": code })),
+        )
+    };
+    // Two codes locked by five wrong guesses each spend the default budget of 10.
+    for _ in 0..2 {
+        let (challenge_id, code) = app.challenge("erin@example.org").await;
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for _ in 0..5 {
+            let response = exchange(challenge_id.clone(), wrong.to_owned()).await;
+            assert!(
+                matches!(response.status.as_u16(), 401 | 409),
+                "{}",
+                response.text
+            );
+        }
+    }
+    let (challenge_id, code) = app.challenge("erin@example.org").await;
+    let before = app.snapshot();
+    let limited = exchange(challenge_id.clone(), code.clone()).await;
+    limited.expect(429);
+    assert_eq!(limited.code(), "rate_limited");
+    assert!(!limited.text.contains(&code));
+    let retry_after: u64 = limited
+        .headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After header in seconds");
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+    assert_eq!(app.snapshot(), before, "no code was checked");
+}
+
+#[tokio::test]
 async fn secrets_sent_in_the_wrong_place_are_not_reflected() {
     let app = TestApp::new();
     let login = app.login("carol@example.org").await;
@@ -226,13 +266,21 @@ async fn login_codes_are_rate_limited_per_email_with_retry_after() {
             Some(json!({ "email": "dave@example.org" })),
         )
     };
-    for _ in 0..5 {
+    // By default an address holds at most 3 unused codes (before its 5 per 15 minutes).
+    for _ in 0..3 {
         ask().await.expect(202);
     }
     let before = app.snapshot();
     let limited = ask().await;
     limited.expect(429);
     assert_eq!(limited.code(), "rate_limited");
+    assert!(
+        limited.json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unused login codes")),
+        "{}",
+        limited.json
+    );
     let retry_after: u64 = limited
         .headers
         .get(header::RETRY_AFTER)

@@ -1,17 +1,20 @@
 //! [`ApplicationStore`] on `applications`, sharing the `games` rows so that approval
-//! changes both in one transaction.
+//! changes both in one transaction. Inserting counts the user's active games under the
+//! user's advisory lock in the same transaction (see [`crate::locks`]).
 
 use async_trait::async_trait;
 use galaxy_core::domain::application::{Application, ApplicationStatus};
 use galaxy_core::domain::game::GameStatus;
 use galaxy_core::domain::race_name::RaceName;
 use galaxy_core::domain::{ApplicationId, GameId, InvalidTransition, Timestamp, UserId};
-use galaxy_core::ports::{ApplicationStore, ApprovalOutcome, StoreError};
+use galaxy_core::ports::{ApplicationInsert, ApplicationStore, ApprovalOutcome, StoreError};
+use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
 
 use crate::PgStore;
 use crate::error::{corrupt, db, is_foreign_key_violation, store_error};
 use crate::games::{GAME, game_from_row};
+use crate::locks::{self, Bucket};
 use crate::rows::RowExt;
 
 const APPLICATION: &str = "application";
@@ -28,10 +31,44 @@ fn application_from_row(row: &PgRow) -> Result<Application, StoreError> {
     })
 }
 
+/// The user's live applications in games not yet finished or cancelled (what the
+/// active-games entitlement counts).
+async fn live_in_unfinished_games(
+    connection: &mut PgConnection,
+    user_id: UserId,
+) -> Result<u32, StoreError> {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM applications a JOIN games g ON g.id = a.game_id \
+         WHERE a.user_id = $1 AND a.status IN ('pending', 'approved') \
+         AND g.status NOT IN ('finished', 'cancelled')",
+    )
+    .bind(user_id.as_uuid())
+    .fetch_one(connection)
+    .await
+    .map_err(db(APPLICATION))?;
+    Ok(u32::try_from(count).unwrap_or(u32::MAX))
+}
+
 #[async_trait]
 impl ApplicationStore for PgStore {
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
-    async fn insert_application(&self, application: &Application) -> Result<(), StoreError> {
+    async fn insert_application(
+        &self,
+        application: &Application,
+        max_active_games: u32,
+    ) -> Result<ApplicationInsert, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db(APPLICATION))?;
+        if application.status.is_live() {
+            // Applications of one user queue here; each counts what its predecessors
+            // committed (see `crate::locks`).
+            let user = application.user_id.to_string();
+            let key = locks::key(Bucket::ActiveGames, &user);
+            locks::lock(&mut tx, APPLICATION, vec![key]).await?;
+            let live = live_in_unfinished_games(&mut tx, application.user_id).await?;
+            if live >= max_active_games {
+                return Ok(ApplicationInsert::TooManyActiveGames { live });
+            }
+        }
         sqlx::query(
             "INSERT INTO applications (id, game_id, user_id, race_name, status, created_at, \
              decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -43,7 +80,7 @@ impl ApplicationStore for PgStore {
         .bind(application.status.as_str())
         .bind(application.created_at)
         .bind(application.decided_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|error| {
             if is_foreign_key_violation(&error) {
@@ -52,7 +89,8 @@ impl ApplicationStore for PgStore {
                 store_error(APPLICATION, error)
             }
         })?;
-        Ok(())
+        tx.commit().await.map_err(db(APPLICATION))?;
+        Ok(ApplicationInsert::Inserted)
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
@@ -113,16 +151,8 @@ impl ApplicationStore for PgStore {
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn count_live_applications(&self, user_id: UserId) -> Result<u32, StoreError> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM applications a JOIN games g ON g.id = a.game_id \
-             WHERE a.user_id = $1 AND a.status IN ('pending', 'approved') \
-             AND g.status NOT IN ('finished', 'cancelled')",
-        )
-        .bind(user_id.as_uuid())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db(APPLICATION))?;
-        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+        let mut connection = self.pool.acquire().await.map_err(db(APPLICATION))?;
+        live_in_unfinished_games(&mut connection, user_id).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]

@@ -1,16 +1,25 @@
 //! [`ChallengeStore`] and [`SessionStore`] on `login_challenges` and `sessions`.
+//!
+//! The login limits are counted from `login_challenges` inside the transaction that
+//! writes, under the advisory locks of the address (and client) counted: see
+//! [`crate::locks`].
 
 use async_trait::async_trait;
 use galaxy_core::domain::auth::{
     ChallengeStatus, LoginChallenge, SecretHash, Session, SessionStatus,
 };
+use galaxy_core::domain::limit::RateLimit;
 use galaxy_core::domain::user::Email;
 use galaxy_core::domain::{ChallengeId, SessionId, Timestamp, UserId};
-use galaxy_core::ports::{ChallengeScope, ChallengeStore, SessionStore, StoreError};
+use galaxy_core::ports::{
+    Admission, ChallengeScope, ChallengeStore, IssueLimits, SessionStore, StoreError,
+    failed_codes_reached,
+};
 use sqlx::postgres::PgRow;
 
 use crate::PgStore;
 use crate::error::{corrupt, db};
+use crate::locks::{self, Bucket};
 use crate::rows::{RowExt, u32_param};
 
 const CHALLENGE: &str = "login challenge";
@@ -62,14 +71,61 @@ fn sessions_from_rows(rows: &[PgRow]) -> Result<Vec<Session>, StoreError> {
 #[async_trait]
 impl ChallengeStore for PgStore {
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
-    async fn insert_challenge(&self, challenge: &LoginChallenge) -> Result<(), StoreError> {
+    async fn issue_challenge(
+        &self,
+        challenge: &LoginChallenge,
+        limits: &IssueLimits,
+    ) -> Result<Admission, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db(CHALLENGE))?;
+        let email = challenge.email.as_str();
+        let mut keys = vec![locks::key(Bucket::LoginEmail, email)];
+        if limits.per_client.is_some() {
+            keys.push(locks::key(Bucket::LoginClient, &challenge.client_ip));
+        }
+        locks::lock(&mut tx, CHALLENGE, keys).await?;
+
+        let now = challenge.issued_at;
+        // Everything that may count for the address: issued within its window, or
+        // still unused; the shared rule in `IssueLimits::reached` decides what counts.
+        let of_email: Vec<(Timestamp, String, Timestamp)> = sqlx::query_as(
+            "SELECT issued_at, status, expires_at FROM login_challenges \
+             WHERE email = $1 AND (issued_at > $2 OR (status = 'issued' AND expires_at > $3))",
+        )
+        .bind(email)
+        .bind(limits.per_email.window_start(now))
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(CHALLENGE))?;
+        let email_issued: Vec<Timestamp> = of_email.iter().map(|(issued, ..)| *issued).collect();
+        let unused: Vec<Timestamp> = of_email
+            .iter()
+            .filter(|(_, status, _)| status == ChallengeStatus::Issued.as_str())
+            .map(|(.., expires)| *expires)
+            .collect();
+        let client_issued: Vec<Timestamp> = match &limits.per_client {
+            Some(limit) => sqlx::query_scalar(
+                "SELECT issued_at FROM login_challenges WHERE client_ip = $1 AND issued_at > $2",
+            )
+            .bind(&challenge.client_ip)
+            .bind(limit.window_start(now))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db(CHALLENGE))?,
+            None => Vec::new(),
+        };
+        if let Some(full) = limits.reached(now, &email_issued, &unused, &client_issued) {
+            // Rolled back on drop: nothing was written, and the locks go with it.
+            return Ok(Admission::Refused(full));
+        }
+
         sqlx::query(
             "INSERT INTO login_challenges (id, email, code_hash, client_ip, status, \
              failed_attempts, max_attempts, issued_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(challenge.id.as_uuid())
-        .bind(challenge.email.as_str())
+        .bind(email)
         .bind(challenge.code_hash.as_bytes().as_slice())
         .bind(&challenge.client_ip)
         .bind(challenge.status.as_str())
@@ -77,10 +133,11 @@ impl ChallengeStore for PgStore {
         .bind(u32_param(challenge.max_attempts))
         .bind(challenge.issued_at)
         .bind(challenge.expires_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db(CHALLENGE))?;
-        Ok(())
+        tx.commit().await.map_err(db(CHALLENGE))?;
+        Ok(Admission::Admitted)
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
@@ -102,7 +159,40 @@ impl ChallengeStore for PgStore {
         challenge: &LoginChallenge,
         expected_status: ChallengeStatus,
         expected_failed_attempts: u32,
-    ) -> Result<(), StoreError> {
+        failed_codes: &RateLimit,
+        now: Timestamp,
+    ) -> Result<Admission, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db(CHALLENGE))?;
+        // The address is the stored one: the budget belongs to whoever the challenge
+        // was issued to, whatever the caller's copy says.
+        let email: Option<String> =
+            sqlx::query_scalar("SELECT email FROM login_challenges WHERE id = $1")
+                .bind(challenge.id.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db(CHALLENGE))?;
+        let Some(email) = email else {
+            return Err(StoreError::not_found(CHALLENGE, challenge.id));
+        };
+        let key = locks::key(Bucket::LoginEmail, &email);
+        locks::lock(&mut tx, CHALLENGE, vec![key]).await?;
+
+        let failures: Vec<(Timestamp, i64)> = sqlx::query_as(
+            "SELECT issued_at, failed_attempts FROM login_challenges \
+             WHERE email = $1 AND issued_at > $2 AND failed_attempts > 0",
+        )
+        .bind(&email)
+        .bind(failed_codes.window_start(now))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(CHALLENGE))?;
+        let failures = failures
+            .into_iter()
+            .map(|(issued, failed)| (issued, u32::try_from(failed).unwrap_or(u32::MAX)));
+        if let Some(full) = failed_codes_reached(failed_codes, now, failures) {
+            return Ok(Admission::Refused(full));
+        }
+
         let done = sqlx::query(
             "UPDATE login_challenges SET email = $4, code_hash = $5, client_ip = $6, \
              status = $7, failed_attempts = $8, max_attempts = $9, issued_at = $10, \
@@ -120,12 +210,14 @@ impl ChallengeStore for PgStore {
         .bind(u32_param(challenge.max_attempts))
         .bind(challenge.issued_at)
         .bind(challenge.expires_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db(CHALLENGE))?;
         if done.rows_affected() == 1 {
-            return Ok(());
+            tx.commit().await.map_err(db(CHALLENGE))?;
+            return Ok(Admission::Admitted);
         }
+        drop(tx);
         let stored = self.get_challenge(challenge.id).await?;
         Err(StoreError::conflict(
             CHALLENGE,

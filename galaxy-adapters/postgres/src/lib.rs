@@ -6,6 +6,7 @@ mod connect;
 mod error;
 mod games;
 mod geo;
+mod locks;
 mod mail;
 mod migrate;
 mod notification;

@@ -179,6 +179,23 @@ impl fmt::Display for ChallengeStatus {
     }
 }
 
+/// Which login limit refused a request: the bucket that is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RateLimitScope {
+    /// Too many codes issued for one e-mail address within the window: stops
+    /// mail-bombing one inbox.
+    Email,
+    /// Too many codes requested from one client within the window: stops one client
+    /// from spraying many addresses.
+    ClientIp,
+    /// Too many codes of one address still waiting to be used: bounds how many codes an
+    /// attacker can guess at in parallel.
+    LiveCodes,
+    /// Too many wrong codes for one address within the window, over all its codes:
+    /// bounds guessing however many codes are issued.
+    FailedCodes,
+}
+
 /// What presenting a code to a challenge led to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeCheck {

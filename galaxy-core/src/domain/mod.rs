@@ -11,6 +11,7 @@ pub mod game;
 pub mod health;
 pub mod ids;
 pub mod lease;
+pub mod limit;
 pub mod mail;
 pub mod notification;
 pub mod page;

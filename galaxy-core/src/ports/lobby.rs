@@ -98,14 +98,38 @@ pub enum ApprovalOutcome {
     NotEnrolling(GameStatus),
 }
 
+/// What inserting an application under the active-games limit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum ApplicationInsert {
+    /// Stored.
+    Inserted,
+    /// The user already holds `live` live applications in games not yet finished or
+    /// cancelled, at least the limit; nothing was stored.
+    TooManyActiveGames {
+        /// The user's live applications counted in the same step as the refusal.
+        live: u32,
+    },
+}
+
 /// Applications. Stores implementing it share their game rows with [`GameStore`]
 /// because approval changes both atomically.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait ApplicationStore: Send + Sync {
-    /// Stores a new pending application; `Duplicate` when the user already has a live
-    /// (pending or approved) application to the game.
-    async fn insert_application(&self, application: &Application) -> Result<(), StoreError>;
+    /// Stores a new application; `Duplicate` when the user already has a live (pending
+    /// or approved) application to the game.
+    ///
+    /// A live application is stored only while the user holds fewer than
+    /// `max_active_games` live applications in games not yet finished or cancelled
+    /// (the active-games entitlement), counted in the same atomic step as the insert, so
+    /// that concurrent applications of one user can never together pass the limit;
+    /// otherwise the answer is [`ApplicationInsert::TooManyActiveGames`].
+    async fn insert_application(
+        &self,
+        application: &Application,
+        max_active_games: u32,
+    ) -> Result<ApplicationInsert, StoreError>;
     /// Reads one application.
     async fn get_application(&self, id: ApplicationId) -> Result<Application, StoreError>;
     /// A game's applications, oldest first.
@@ -121,7 +145,7 @@ pub trait ApplicationStore: Send + Sync {
     async fn list_user_applications(&self, user_id: UserId)
     -> Result<Vec<Application>, StoreError>;
     /// How many live applications the user has in games not yet finished or cancelled
-    /// (the active-games entitlement).
+    /// (what the active-games entitlement counts).
     async fn count_live_applications(&self, user_id: UserId) -> Result<u32, StoreError>;
     /// Rejects or withdraws a pending application (compare-and-set on `pending`).
     async fn decide_application(

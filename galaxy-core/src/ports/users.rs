@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::domain::auth::{ChallengeStatus, LoginChallenge, SecretHash, Session};
+use crate::domain::auth::{ChallengeStatus, LoginChallenge, RateLimitScope, SecretHash, Session};
+use crate::domain::limit::{RateLimit, bucket_frees_at};
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::user::{DisplayName, Email, Entitlements, Locale, Role, User, UserStatus};
 use crate::domain::{ChallengeId, SessionId, Timestamp, UserId};
@@ -67,32 +68,143 @@ pub enum ChallengeScope {
     ClientIp(String),
 }
 
+/// The limits a new login challenge must fit under, checked by
+/// [`ChallengeStore::issue_challenge`] in the same atomic step as the insert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssueLimits {
+    /// Challenges issued to one e-mail address per window.
+    pub per_email: RateLimit,
+    /// Challenges requested from one client (the challenge's `client_ip`) per window;
+    /// `None` when the client is unknown, so that unknown clients do not share one
+    /// bucket that a single caller could fill for everyone.
+    pub per_client: Option<RateLimit>,
+    /// Challenges of one address that may be live at once (issued, not yet expired,
+    /// consumed or locked): each one is a code an attacker could guess at.
+    pub live_per_email: u32,
+}
+
+impl IssueLimits {
+    /// The limit a challenge of `email`/`client` issued at `now` would pass, given what
+    /// the store holds: the issue times of the address's challenges, the expiry times of
+    /// its challenges still in status `issued`, and the issue times of the client's
+    /// challenges (supersets are fine: whatever no longer counts at `now` is ignored).
+    /// When several limits are full, the one that frees last. Stores call this with
+    /// what they read inside their atomic step.
+    pub fn reached(
+        &self,
+        now: Timestamp,
+        email_issued: &[Timestamp],
+        email_unused_expiries: &[Timestamp],
+        client_issued: &[Timestamp],
+    ) -> Option<LimitReached> {
+        let once = |times: &[Timestamp]| times.iter().map(|at| (*at, 1)).collect::<Vec<_>>();
+        let live = email_unused_expiries
+            .iter()
+            .filter(|expires| **expires > now)
+            .map(|expires| (*expires, 1));
+        let full = [
+            self.per_email
+                .full_until(now, once(email_issued))
+                .map(|at| (at, RateLimitScope::Email)),
+            bucket_frees_at(self.live_per_email, live).map(|at| (at, RateLimitScope::LiveCodes)),
+            self.per_client
+                .and_then(|limit| limit.full_until(now, once(client_issued)))
+                .map(|at| (at, RateLimitScope::ClientIp)),
+        ];
+        full.into_iter()
+            .flatten()
+            .max_by_key(|(frees_at, _)| *frees_at)
+            .map(|(frees_at, scope)| LimitReached { scope, frees_at })
+    }
+}
+
+/// The refusal of a code check when the wrong codes of an address, given as the issue
+/// time and wrong-code count of each of its challenges, have used up `limit` at `now`.
+/// Stores call this with what they read inside their atomic step.
+pub fn failed_codes_reached(
+    limit: &RateLimit,
+    now: Timestamp,
+    failures: impl IntoIterator<Item = (Timestamp, u32)>,
+) -> Option<LimitReached> {
+    limit
+        .full_until(now, failures)
+        .map(|frees_at| LimitReached {
+            scope: RateLimitScope::FailedCodes,
+            frees_at,
+        })
+}
+
+/// A limit is full; nothing was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitReached {
+    /// The full bucket. When several are full, the one that frees last, so that
+    /// `frees_at` is when a retry can succeed.
+    pub scope: RateLimitScope,
+    /// When the bucket has room again (at the latest: a live challenge may also free
+    /// its place earlier by being used).
+    pub frees_at: Timestamp,
+}
+
+/// Whether a write guarded by a limit happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Admission {
+    /// Within every limit: written.
+    Admitted,
+    /// A limit is full: nothing was written.
+    Refused(LimitReached),
+}
+
 /// Login challenges.
+///
+/// The limits are counted from the stored challenges themselves (no counters to keep in
+/// step), and every write that a limit guards counts and writes in one atomic step:
+/// concurrent callers, on any number of replicas, can never together pass a limit that
+/// each of them checked.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait ChallengeStore: Send + Sync {
-    /// Stores a new challenge.
-    async fn insert_challenge(&self, challenge: &LoginChallenge) -> Result<(), StoreError>;
+    /// Stores a new challenge if, counted at its `issued_at`, its address and client
+    /// are within `limits`: fewer than `per_email.max` challenges of the address issued
+    /// within the window, fewer than `live_per_email` of them live, and fewer than
+    /// `per_client.max` of the client within its window. Otherwise stores nothing and
+    /// answers [`Admission::Refused`]. `Duplicate` when the id is taken.
+    async fn issue_challenge(
+        &self,
+        challenge: &LoginChallenge,
+        limits: &IssueLimits,
+    ) -> Result<Admission, StoreError>;
     /// Reads one challenge.
     async fn get_challenge(&self, id: ChallengeId) -> Result<LoginChallenge, StoreError>;
-    /// Writes a checked challenge back if nobody else changed it since it was read: the
-    /// stored status and failed-attempt count must still be `expected_status` and
+    /// Writes a checked challenge back if nobody else changed it since it was read, and
+    /// while its address is within its budget of wrong codes.
+    ///
+    /// The stored status and failed-attempt count must still be `expected_status` and
     /// `expected_failed_attempts`, else `Conflict` (so concurrent wrong guesses cannot
-    /// exceed the attempt budget).
+    /// exceed the challenge's attempt budget). And the wrong codes of all challenges of
+    /// the address issued within `failed_codes.window` before `now` must total fewer
+    /// than `failed_codes.max`, counted in the same atomic step, else nothing is written
+    /// and the answer is [`Admission::Refused`] with scope `FailedCodes` (so concurrent
+    /// guesses spread over many challenges cannot exceed the address's budget either).
     async fn update_challenge(
         &self,
         challenge: &LoginChallenge,
         expected_status: ChallengeStatus,
         expected_failed_attempts: u32,
-    ) -> Result<(), StoreError>;
+        failed_codes: &RateLimit,
+        now: Timestamp,
+    ) -> Result<Admission, StoreError>;
     /// Issue times of the challenges in `scope` issued at or after `since`, oldest first
-    /// (for rate limits and their Retry-After).
+    /// (to inspect a rate-limit bucket; the limits themselves are checked by
+    /// `issue_challenge` and `update_challenge`).
     async fn challenge_issue_times(
         &self,
         scope: &ChallengeScope,
         since: Timestamp,
     ) -> Result<Vec<Timestamp>, StoreError>;
-    /// Deletes challenges that expired before `before`; returns how many.
+    /// Deletes challenges that expired before `before`; returns how many. The limits
+    /// count stored challenges, so `before` must lie at least the longest limit window
+    /// in the past, or purging would empty full buckets early.
     async fn purge_challenges(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::TimeDelta;
 use galaxy_core::domain::auth::{ChallengeStatus, LoginChallenge, LoginCode};
+use galaxy_core::domain::limit::RateLimit;
 use galaxy_core::domain::{ChallengeId, Timestamp};
-use galaxy_core::ports::{ChallengeScope, ChallengeStore, StoreError};
+use galaxy_core::ports::{Admission, ChallengeScope, ChallengeStore, IssueLimits, StoreError};
 use galaxy_core::service::auth::{AuthConfig, AuthError};
 use galaxy_core::service::{Actor, ErrorKind, ServiceError};
 use galaxy_ports::memory::MemoryUserStore;
@@ -154,8 +155,12 @@ struct RacingChallenges {
 
 #[async_trait]
 impl ChallengeStore for RacingChallenges {
-    async fn insert_challenge(&self, challenge: &LoginChallenge) -> Result<(), StoreError> {
-        self.inner.insert_challenge(challenge).await
+    async fn issue_challenge(
+        &self,
+        challenge: &LoginChallenge,
+        limits: &IssueLimits,
+    ) -> Result<Admission, StoreError> {
+        self.inner.issue_challenge(challenge, limits).await
     }
     async fn get_challenge(&self, id: ChallengeId) -> Result<LoginChallenge, StoreError> {
         self.inner.get_challenge(id).await
@@ -165,16 +170,22 @@ impl ChallengeStore for RacingChallenges {
         challenge: &LoginChallenge,
         status: ChallengeStatus,
         failed: u32,
-    ) -> Result<(), StoreError> {
+        budget: &RateLimit,
+        now: Timestamp,
+    ) -> Result<Admission, StoreError> {
         if !self.raced.swap(true, std::sync::atomic::Ordering::SeqCst) {
             let mut other = self.inner.get_challenge(challenge.id).await?;
             let before = (other.status, other.failed_attempts);
             other.check(&LoginCode::parse("0000000000").unwrap(), other.issued_at);
-            self.inner
-                .update_challenge(&other, before.0, before.1)
+            let raced = self
+                .inner
+                .update_challenge(&other, before.0, before.1, budget, now)
                 .await?;
+            assert_eq!(raced, Admission::Admitted);
         }
-        self.inner.update_challenge(challenge, status, failed).await
+        self.inner
+            .update_challenge(challenge, status, failed, budget, now)
+            .await
     }
     async fn challenge_issue_times(
         &self,

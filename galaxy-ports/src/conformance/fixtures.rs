@@ -5,9 +5,13 @@
 //! fresh UUIDs per call, so no case depends on another's data.
 
 use std::fmt::Display;
+use std::future::Future;
+use std::sync::Arc;
 
 use chrono::TimeDelta;
+use futures::future::join_all;
 use galaxy_core::domain::Timestamp;
+use tokio::sync::Barrier;
 use uuid::Uuid;
 
 /// 2030-01-01T00:00:00Z, the zero of every fixture clock.
@@ -47,6 +51,31 @@ impl<T, E: Display> Must<T> for Result<T, E> {
             Err(error) => panic!("{step} failed: {error}"),
         }
     }
+}
+
+/// Runs `call(i)` for every `i < n` in its own task, all released at once; returns the
+/// results in task order. With a multi-thread runtime and a pooled adapter the calls
+/// really race.
+pub(crate) async fn race<T, C, Fut>(n: usize, call: C) -> Vec<T>
+where
+    T: Send + 'static,
+    C: Fn(usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(n));
+    let tasks = (0..n).map(|i| {
+        let barrier = Arc::clone(&barrier);
+        let call = call(i);
+        tokio::spawn(async move {
+            barrier.wait().await;
+            call.await
+        })
+    });
+    join_all(tasks.collect::<Vec<_>>())
+        .await
+        .into_iter()
+        .map(|joined| joined.must("a racing task"))
+        .collect()
 }
 
 /// Asserts that a result is an error matching a pattern, naming the step otherwise.

@@ -19,7 +19,9 @@ use galaxy_core::domain::game::{
 use galaxy_core::domain::race_name::RaceName;
 use galaxy_core::domain::schedule::TurnSchedule;
 use galaxy_core::domain::{ApplicationId, GameId, UserId};
-use galaxy_core::ports::{ApplicationStore, GameStatusChange, GameStore};
+use galaxy_core::ports::{
+    ApplicationInsert, ApplicationStore, GameStatusChange, GameStore, StoreError,
+};
 
 use super::users::fixtures::{Must, at, new_uuid};
 
@@ -121,6 +123,19 @@ async fn advance<S: GameStore>(
     }
     store.get_game(id).await.must("get_game")
 }
+
+/// Inserts of fixtures, which no active-games limit may refuse: a refusal fails the case.
+trait InsertFixture: ApplicationStore {
+    /// Stores `application` with no active-games limit in the way.
+    async fn insert_fixture(&self, application: &Application) -> Result<(), StoreError> {
+        match self.insert_application(application, u32::MAX).await? {
+            ApplicationInsert::Inserted => Ok(()),
+            refused => panic!("no limit applies, yet refused: {refused:?}"),
+        }
+    }
+}
+
+impl<S: ApplicationStore> InsertFixture for S {}
 
 /// A pending application of `user` to `game_id` made at fixture second `created`.
 fn application(game_id: GameId, user: UserId, created: i64) -> Application {

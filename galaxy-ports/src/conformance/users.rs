@@ -2,12 +2,15 @@
 //!
 //! Run it against a store that implements all three (they share the users table):
 //! `galaxy_ports::conformance::users::run_all(|| async { MyStore::new().await }).await`.
+//! The login-limit cases spawn tokio tasks, so call it from a multi-thread runtime to
+//! exercise real parallelism.
 
 // Shared with the lobby and race-name suites; declared here because the conformance
 // `mod.rs` lists only the public suites.
 #[path = "fixtures.rs"]
 pub(super) mod fixtures;
 
+mod challenge_limits;
 mod challenges;
 mod sessions;
 
@@ -28,7 +31,7 @@ pub async fn run_all<S, F, Fut>(make: F)
 where
     F: Fn() -> Fut,
     Fut: Future<Output = S>,
-    S: UserStore + ChallengeStore + SessionStore,
+    S: UserStore + ChallengeStore + SessionStore + 'static,
 {
     run_case(
         SUITE,
@@ -70,6 +73,7 @@ where
     })
     .await;
     challenges::run(SUITE, &make).await;
+    challenge_limits::run(SUITE, &make).await;
     sessions::run(SUITE, &make).await;
 }
 

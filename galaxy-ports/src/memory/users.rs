@@ -9,11 +9,13 @@ use super::paging::{Order, paginate};
 use galaxy_core::domain::auth::{
     ChallengeStatus, LoginChallenge, SecretHash, Session, SessionStatus,
 };
+use galaxy_core::domain::limit::RateLimit;
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::user::{Email, Entitlements, Role, User, UserStatus};
 use galaxy_core::domain::{ChallengeId, SessionId, Timestamp, UserId};
 use galaxy_core::ports::{
-    ChallengeScope, ChallengeStore, ProfileChange, SessionStore, StoreError, UserStore,
+    Admission, ChallengeScope, ChallengeStore, IssueLimits, LimitReached, ProfileChange,
+    SessionStore, StoreError, UserStore, failed_codes_reached,
 };
 
 /// Users, login challenges and sessions in one process, behind one mutex.
@@ -52,6 +54,46 @@ impl MemoryUserStore {
 }
 
 impl UserState {
+    /// The limit a new `challenge` would pass, the one freeing last when several would.
+    fn issue_limit_reached(
+        &self,
+        challenge: &LoginChallenge,
+        limits: &IssueLimits,
+    ) -> Option<LimitReached> {
+        let of_email = || {
+            self.challenges
+                .values()
+                .filter(|c| c.email == challenge.email)
+        };
+        let email_issued: Vec<Timestamp> = of_email().map(|c| c.issued_at).collect();
+        let unused: Vec<Timestamp> = of_email()
+            .filter(|c| c.status == ChallengeStatus::Issued)
+            .map(|c| c.expires_at)
+            .collect();
+        let client_issued: Vec<Timestamp> = self
+            .challenges
+            .values()
+            .filter(|c| c.client_ip == challenge.client_ip)
+            .map(|c| c.issued_at)
+            .collect();
+        limits.reached(challenge.issued_at, &email_issued, &unused, &client_issued)
+    }
+
+    /// The refusal when the wrong codes of `email`'s challenges have used up `limit`.
+    fn failed_codes_reached(
+        &self,
+        email: &Email,
+        limit: &RateLimit,
+        now: Timestamp,
+    ) -> Option<LimitReached> {
+        let failures = self
+            .challenges
+            .values()
+            .filter(|c| c.email == *email)
+            .map(|c| (c.issued_at, c.failed_attempts));
+        failed_codes_reached(limit, now, failures)
+    }
+
     fn user_mut(&mut self, id: UserId) -> Result<&mut User, StoreError> {
         self.users
             .get_mut(&id)
@@ -183,7 +225,11 @@ impl UserStore for MemoryUserStore {
 
 #[async_trait]
 impl ChallengeStore for MemoryUserStore {
-    async fn insert_challenge(&self, challenge: &LoginChallenge) -> Result<(), StoreError> {
+    async fn issue_challenge(
+        &self,
+        challenge: &LoginChallenge,
+        limits: &IssueLimits,
+    ) -> Result<Admission, StoreError> {
         let mut state = self.state();
         if state.challenges.contains_key(&challenge.id) {
             return Err(StoreError::duplicate(
@@ -191,8 +237,11 @@ impl ChallengeStore for MemoryUserStore {
                 format!("id {}", challenge.id),
             ));
         }
+        if let Some(full) = state.issue_limit_reached(challenge, limits) {
+            return Ok(Admission::Refused(full));
+        }
         state.challenges.insert(challenge.id, challenge.clone());
-        Ok(())
+        Ok(Admission::Admitted)
     }
 
     async fn get_challenge(&self, id: ChallengeId) -> Result<LoginChallenge, StoreError> {
@@ -208,8 +257,19 @@ impl ChallengeStore for MemoryUserStore {
         challenge: &LoginChallenge,
         expected_status: ChallengeStatus,
         expected_failed_attempts: u32,
-    ) -> Result<(), StoreError> {
+        failed_codes: &RateLimit,
+        now: Timestamp,
+    ) -> Result<Admission, StoreError> {
         let mut state = self.state();
+        let email = match state.challenges.get(&challenge.id) {
+            Some(stored) => stored.email.clone(),
+            None => return Err(StoreError::not_found("login challenge", challenge.id)),
+        };
+        // The budget is checked before the compare-and-set, as Postgres does, so both
+        // answer the same when a stale write meets a spent budget.
+        if let Some(full) = state.failed_codes_reached(&email, failed_codes, now) {
+            return Ok(Admission::Refused(full));
+        }
         let stored = state
             .challenges
             .get_mut(&challenge.id)
@@ -228,7 +288,7 @@ impl ChallengeStore for MemoryUserStore {
             ));
         }
         *stored = challenge.clone();
-        Ok(())
+        Ok(Admission::Admitted)
     }
 
     async fn challenge_issue_times(

@@ -14,7 +14,8 @@ use galaxy_core::domain::game::{Game, GameStatus, GameTransition};
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::{ApplicationId, GameId, Timestamp, UserId};
 use galaxy_core::ports::{
-    ApplicationStore, ApprovalOutcome, GameFilter, GameStatusChange, GameStore, StoreError,
+    ApplicationInsert, ApplicationStore, ApprovalOutcome, GameFilter, GameStatusChange, GameStore,
+    StoreError,
 };
 
 use super::{Shared, WarmError, all_pages};
@@ -165,8 +166,14 @@ impl GameStore for GameCache {
 
 #[async_trait]
 impl ApplicationStore for GameCache {
-    async fn insert_application(&self, application: &Application) -> Result<(), StoreError> {
-        self.applications.insert_application(application).await
+    async fn insert_application(
+        &self,
+        application: &Application,
+        max_active_games: u32,
+    ) -> Result<ApplicationInsert, StoreError> {
+        self.applications
+            .insert_application(application, max_active_games)
+            .await
     }
 
     async fn get_application(&self, id: ApplicationId) -> Result<Application, StoreError> {

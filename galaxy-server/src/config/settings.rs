@@ -215,6 +215,16 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "Login codes per client IP per window (`count/window`).",
     },
     Setting {
+        variable: "GALAXY_RATE_LIMIT_WRONG_CODES",
+        default: "10/15m",
+        meaning: "Wrong login codes per e-mail address per window, over all its codes (`count/window`, counting the codes issued within the window); past it every code for the address, the right one too, gets 429 until the window frees. Range: count 1 to 1000000, window 1s to 30d.",
+    },
+    Setting {
+        variable: "GALAXY_LOGIN_MAX_UNUSED_CODES",
+        default: "3",
+        meaning: "Login codes one e-mail address may hold unused (not yet used, locked or expired) at once (1 to 100); past it a new code gets 429 until one is used or expires.",
+    },
+    Setting {
         variable: "GALAXY_MAIL_INTERVAL",
         default: "5s",
         meaning: "How often the mail worker polls an idle outbox. Range: 10ms to 1h.",

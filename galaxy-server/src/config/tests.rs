@@ -25,6 +25,14 @@ fn defaults_apply_when_nothing_is_set() {
             window: Duration::from_secs(900)
         }
     );
+    assert_eq!(
+        c.rate_limit_wrong_codes,
+        RateLimit {
+            count: 10,
+            window: Duration::from_secs(900)
+        }
+    );
+    assert_eq!(c.login_max_unused_codes, 3);
     assert_eq!(c.log_format, LogFormat::Json);
     assert_eq!(c.geo_flush_interval, Duration::from_secs(30));
     assert_eq!(c.geoip_reload_interval, Duration::from_secs(60));
@@ -41,6 +49,8 @@ fn bad_values_name_the_variable_and_the_expectation() {
         ("GALAXY_SESSION_TTL", "forever", "duration"),
         ("GALAXY_SESSION_TTL", "0s", "duration"),
         ("GALAXY_RATE_LIMIT_IP", "20", "count/window"),
+        ("GALAXY_RATE_LIMIT_WRONG_CODES", "0/15m", "count/window"),
+        ("GALAXY_LOGIN_MAX_UNUSED_CODES", "0", "1 to 100"),
         ("GALAXY_LOGIN_CODE_DIGITS", "4", "6 to 10"),
         ("GALAXY_OTEL_EXPORTER", "jaeger", "none, stdout or otlp"),
         ("GALAXY_BOOTSTRAP_ADMINS", "root", "e-mail"),

@@ -15,7 +15,8 @@ use crate::state::AppState;
 /// Sends a login code to an address.
 ///
 /// The answer is the same whether or not the address has an account. Rate-limited per
-/// address and per client IP.
+/// address and per client IP, and capped in unused codes per address; the limits hold
+/// under concurrent requests and across replicas.
 #[utoipa::path(
     post,
     path = "/api/v1/public/auth/login-codes",
@@ -24,7 +25,7 @@ use crate::state::AppState;
     responses(
         (status = 202, description = "A code is on its way.", body = ChallengeView),
         (status = 422, description = "The address is not valid.", body = ErrorBody),
-        (status = 429, description = "Too many codes for this address or client.", body = ErrorBody,
+        (status = 429, description = "Too many codes for this address or client, or too many unused codes for this address.", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
@@ -38,6 +39,9 @@ pub(crate) async fn request_login_code(
 }
 
 /// Exchanges a login code for a session (creating the account at first login).
+///
+/// An address whose codes took too many wrong guesses recently gets 429 for every code,
+/// the right one too, until the window frees.
 #[utoipa::path(
     post,
     path = "/api/v1/public/auth/sessions",
@@ -50,6 +54,8 @@ pub(crate) async fn request_login_code(
         (status = 404, description = "No such challenge.", body = ErrorBody),
         (status = 409, description = "The code was used, expired or locked.", body = ErrorBody),
         (status = 422, description = "The code is not 6 to 10 digits.", body = ErrorBody),
+        (status = 429, description = "Too many wrong codes for this address; no code is checked.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 pub(crate) async fn create_session(

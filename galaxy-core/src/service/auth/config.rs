@@ -5,16 +5,8 @@ use std::collections::BTreeSet;
 use chrono::TimeDelta;
 
 use crate::domain::auth::LoginCode;
+use crate::domain::limit::RateLimit;
 use crate::domain::user::Email;
-
-/// At most `max` login codes per `window` in one bucket (one e-mail or one client IP).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    /// Codes allowed per window.
-    pub max: u32,
-    /// Length of the sliding window.
-    pub window: TimeDelta,
-}
 
 /// How login codes and sessions behave.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,14 +23,23 @@ pub struct AuthConfig {
     pub per_email: RateLimit,
     /// Codes per client IP: stops one client from spraying many addresses.
     pub per_ip: RateLimit,
+    /// Codes of one address that may wait to be used at once: each is a code an
+    /// attacker could guess at, so this bounds parallel guessing.
+    pub live_per_email: u32,
+    /// Wrong codes per e-mail address over all its codes, counted over the codes issued
+    /// within the window: bounds guessing however many codes are issued. Past it every
+    /// code presented for the address is refused, the right one too, so the refusal
+    /// tells nothing about the code.
+    pub failed_per_email: RateLimit,
     /// Addresses that get the admin role when they log in, so a fresh install has an
     /// operator without touching the database.
     pub bootstrap_admins: BTreeSet<Email>,
 }
 
 impl Default for AuthConfig {
-    /// 6-digit codes valid 10 minutes, 5 wrong codes, 30-day sessions, 5 codes per e-mail
-    /// and 20 per IP every 15 minutes, no bootstrap admins.
+    /// 6-digit codes valid 10 minutes, 5 wrong codes per code, 30-day sessions, 5 codes
+    /// per e-mail and 20 per IP every 15 minutes, 3 unused codes per e-mail at once, 10
+    /// wrong codes per e-mail every 15 minutes, no bootstrap admins.
     fn default() -> Self {
         Self {
             code_digits: 6,
@@ -51,6 +52,11 @@ impl Default for AuthConfig {
             },
             per_ip: RateLimit {
                 max: 20,
+                window: TimeDelta::minutes(15),
+            },
+            live_per_email: 3,
+            failed_per_email: RateLimit {
+                max: 10,
                 window: TimeDelta::minutes(15),
             },
             bootstrap_admins: BTreeSet::new(),
@@ -88,6 +94,7 @@ impl AuthConfig {
             ("session_ttl", self.session_ttl),
             ("per_email.window", self.per_email.window),
             ("per_ip.window", self.per_ip.window),
+            ("failed_per_email.window", self.failed_per_email.window),
         ];
         if let Some((name, _)) = durations.iter().find(|(_, d)| *d <= TimeDelta::zero()) {
             return Err(AuthConfigError::NotPositive(name));
@@ -96,6 +103,8 @@ impl AuthConfig {
             ("max_attempts", self.max_attempts),
             ("per_email.max", self.per_email.max),
             ("per_ip.max", self.per_ip.max),
+            ("live_per_email", self.live_per_email),
+            ("failed_per_email.max", self.failed_per_email.max),
         ];
         if let Some((name, _)) = counts.iter().find(|(_, n)| *n == 0) {
             return Err(AuthConfigError::Zero(name));
@@ -129,5 +138,19 @@ mod tests {
         let mut config = AuthConfig::default();
         config.per_ip.max = 0;
         assert_eq!(config.validate(), Err(AuthConfigError::Zero("per_ip.max")));
+        let config = AuthConfig {
+            live_per_email: 0,
+            ..AuthConfig::default()
+        };
+        assert_eq!(
+            config.validate(),
+            Err(AuthConfigError::Zero("live_per_email"))
+        );
+        let mut config = AuthConfig::default();
+        config.failed_per_email.window = TimeDelta::zero();
+        assert_eq!(
+            config.validate(),
+            Err(AuthConfigError::NotPositive("failed_per_email.window"))
+        );
     }
 }

@@ -6,26 +6,20 @@
 use std::time::Duration;
 
 use crate::domain::Timestamp;
-use crate::domain::auth::CredentialError;
+use crate::domain::auth::{CredentialError, RateLimitScope};
 use crate::domain::user::EmailError;
 use crate::ports::StoreError;
 use crate::service::{ErrorKind, ServiceError, store_error_kind};
 
-/// Which rate-limit bucket refused a login code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RateLimitScope {
-    /// Too many codes for one e-mail address.
-    Email,
-    /// Too many codes requested from one client IP.
-    ClientIp,
-}
-
-impl RateLimitScope {
-    fn describe(&self) -> &'static str {
-        match self {
-            Self::Email => "this e-mail address",
-            Self::ClientIp => "this client address",
+/// What a refusal by `scope` tells the client (never which codes were right or wrong).
+fn rate_limited_message(scope: &RateLimitScope) -> &'static str {
+    match scope {
+        RateLimitScope::Email => "too many login codes requested for this e-mail address",
+        RateLimitScope::ClientIp => "too many login codes requested from this client address",
+        RateLimitScope::LiveCodes => {
+            "too many unused login codes for this e-mail address; use one of them"
         }
+        RateLimitScope::FailedCodes => "too many wrong login codes for this e-mail address",
     }
 }
 
@@ -46,16 +40,19 @@ pub enum AuthError {
     /// The login code is not 6 to 10 digits (422).
     #[error("invalid login code: {0}")]
     MalformedCode(CredentialError),
-    /// Too many login codes were requested (429).
+    /// A login limit is full (429): too many codes requested for the address or from
+    /// the client, too many of the address's codes unused, or too many wrong codes for
+    /// the address.
     #[error(
-        "too many login codes requested for {}; retry in {} s",
-        .scope.describe(),
+        "{}; retry in {} s",
+        rate_limited_message(.scope),
         .retry_after.as_secs()
     )]
     RateLimited {
         /// The bucket that is full.
         scope: RateLimitScope,
-        /// When the oldest code counted in the bucket leaves its window.
+        /// When the bucket has room again: when enough of what it counts left the
+        /// window (or, for unused codes, expired).
         retry_after: Duration,
     },
     /// No challenge has this id (404).

@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 
-use super::{AuthError, AuthService, IssuedChallenge, NewSession, RateLimit, RateLimitScope};
+use super::{AuthError, AuthService, IssuedChallenge, NewSession};
 use crate::domain::auth::{
     ChallengeStatus, CodeCheck, LoginChallenge, LoginCode, Session, SessionStatus,
 };
 use crate::domain::mail::{MailDelivery, OutgoingMail};
 use crate::domain::user::{Email, Role, User, UserStatus};
 use crate::domain::{ChallengeId, MailId, SessionId, Timestamp, UserId};
-use crate::ports::{ChallengeScope, StoreError};
+use crate::ports::{Admission, IssueLimits, LimitReached, StoreError};
 
 /// How often a code check is re-read and retried after losing a compare-and-set to a
 /// concurrent attempt on the same challenge before giving up with a conflict.
@@ -28,7 +28,9 @@ impl AuthService {
     /// permanently blocked account the challenge is stored (so it counts towards the
     /// rate limits like any other) but no mail is sent. Fails with
     /// [`AuthError::RateLimited`] when the address or the client IP asked for too many
-    /// codes recently; a refused request stores nothing and queues nothing.
+    /// codes recently, or the address holds too many unused codes; the store counts and
+    /// inserts in one atomic step, so concurrent requests cannot pass a limit together.
+    /// A refused request stores nothing and queues nothing.
     pub async fn request_login_code(
         &self,
         email: &str,
@@ -37,26 +39,13 @@ impl AuthService {
         let email = Email::parse(email)?;
         let client_ip = client_ip.map(rate_limit_key);
         let now = self.clock.now();
-        self.check_rate_limit(
-            ChallengeScope::Email(email.clone()),
-            self.config.per_email,
-            RateLimitScope::Email,
-            now,
-        )
-        .await?;
-        if let Some(ip) = &client_ip {
-            self.check_rate_limit(
-                ChallengeScope::ClientIp(ip.clone()),
-                self.config.per_ip,
-                RateLimitScope::ClientIp,
-                now,
-            )
-            .await?;
-        }
-        let user = self.users.find_user_by_email(&email).await?;
-
         let id = ChallengeId::from_uuid(self.secrets.uuid());
         let code = self.secrets.login_code(self.config.code_digits);
+        let limits = IssueLimits {
+            per_email: self.config.per_email,
+            per_client: client_ip.as_ref().map(|_| self.config.per_ip),
+            live_per_email: self.config.live_per_email,
+        };
         let challenge = LoginChallenge {
             id,
             email,
@@ -68,8 +57,13 @@ impl AuthService {
             issued_at: now,
             expires_at: now + self.config.code_ttl,
         };
-        self.challenges.insert_challenge(&challenge).await?;
+        if let Admission::Refused(full) =
+            self.challenges.issue_challenge(&challenge, &limits).await?
+        {
+            return Err(rate_limited(full, now));
+        }
 
+        let user = self.users.find_user_by_email(&challenge.email).await?;
         let permanently_blocked =
             user.as_ref().map(|u| u.status) == Some(UserStatus::BlockedPermanently);
         if permanently_blocked {
@@ -135,36 +129,13 @@ impl AuthService {
         })
     }
 
-    /// Refuses with `RateLimited` when `scope` already holds `limit.max` challenges
-    /// issued within the window ending now.
-    async fn check_rate_limit(
-        &self,
-        scope: ChallengeScope,
-        limit: RateLimit,
-        which: RateLimitScope,
-        now: Timestamp,
-    ) -> Result<(), AuthError> {
-        let since = now - limit.window;
-        let mut counted = self.challenges.challenge_issue_times(&scope, since).await?;
-        // A challenge counts for exactly `window` after it was issued (the store's bound
-        // is inclusive, the window's start is not).
-        counted.retain(|issued| *issued > since);
-        counted.sort_unstable();
-        let max = usize::try_from(limit.max).unwrap_or(usize::MAX);
-        let Some(excess) = counted.len().checked_sub(max) else {
-            return Ok(());
-        };
-        // The bucket drops below the limit once this many of its oldest entries left it.
-        let freeing = counted.get(excess).copied().unwrap_or(now);
-        Err(AuthError::RateLimited {
-            scope: which,
-            retry_after: whole_seconds_up(freeing + limit.window - now),
-        })
-    }
-
     /// Checks `code` against the challenge and writes the outcome back with a
     /// compare-and-set, re-reading when a concurrent attempt won the race. Returns the
     /// challenge's e-mail when the code was right.
+    ///
+    /// The store refuses the write while the address has used up its wrong codes; the
+    /// refusal comes whatever the outcome of this check, so it says nothing about the
+    /// code.
     async fn consume_challenge(
         &self,
         id: ChallengeId,
@@ -177,16 +148,22 @@ impl AuthService {
                 Err(error) => return Err(error.into()),
             };
             let (status, failed_attempts) = (challenge.status, challenge.failed_attempts);
-            let outcome = challenge.check(code, self.clock.now());
+            let now = self.clock.now();
+            let outcome = challenge.check(code, now);
             if let CodeCheck::NotIssued(status) = outcome {
                 return Err(not_issued(status));
             }
+            let failed_codes = &self.config.failed_per_email;
             match self
                 .challenges
-                .update_challenge(&challenge, status, failed_attempts)
+                .update_challenge(&challenge, status, failed_attempts, failed_codes, now)
                 .await
             {
-                Ok(()) => {}
+                Ok(Admission::Admitted) => {}
+                Ok(Admission::Refused(full)) => {
+                    tracing::info!(challenge_id = %id, scope = ?full.scope, "code not checked: address over its limit");
+                    return Err(rate_limited(full, now));
+                }
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(error) => return Err(error.into()),
             }
@@ -275,6 +252,14 @@ fn not_issued(status: ChallengeStatus) -> AuthError {
         // `check` only reports `NotIssued` for other statuses; treat a surprise as a
         // lost race rather than a success.
         ChallengeStatus::Issued => AuthError::ChallengeContended,
+    }
+}
+
+/// The refusal for a full limit, with the wait until it has room again.
+fn rate_limited(full: LimitReached, now: Timestamp) -> AuthError {
+    AuthError::RateLimited {
+        scope: full.scope,
+        retry_after: whole_seconds_up(full.frees_at - now),
     }
 }
 

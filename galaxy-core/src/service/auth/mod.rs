@@ -20,8 +20,11 @@ mod sessions;
 
 use std::sync::Arc;
 
-pub use config::{AuthConfig, AuthConfigError, RateLimit};
-pub use error::{AuthError, RateLimitScope};
+pub use config::{AuthConfig, AuthConfigError};
+pub use error::AuthError;
+// Domain types, re-exported because they are part of this service's settings and errors.
+pub use crate::domain::auth::RateLimitScope;
+pub use crate::domain::limit::RateLimit;
 
 use crate::domain::auth::{Session, SessionToken};
 use crate::domain::user::{User, UserStatus};
@@ -33,7 +36,7 @@ use crate::ports::{ChallengeStore, Clock, MailStore, SecretGenerator, SessionSto
 pub struct AuthPorts {
     /// Finds and creates users at login.
     pub users: Arc<dyn UserStore>,
-    /// Login challenges (and the issue times rate limits count).
+    /// Login challenges, which also enforce the login limits atomically.
     pub challenges: Arc<dyn ChallengeStore>,
     /// Sessions.
     pub sessions: Arc<dyn SessionStore>,
@@ -50,7 +53,8 @@ pub struct AuthPorts {
 pub struct AuthService {
     /// Users: looked up and created at login, checked for blocks on every request.
     users: Arc<dyn UserStore>,
-    /// Challenges: the hashed code, its attempt budget and the rate-limit history.
+    /// Challenges: the hashed code, its attempt budget, and the history the login
+    /// limits count (checked by the store in the same step as each write).
     challenges: Arc<dyn ChallengeStore>,
     /// Sessions, found by token hash.
     sessions: Arc<dyn SessionStore>,

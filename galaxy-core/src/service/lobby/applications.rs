@@ -8,13 +8,16 @@ use crate::domain::game::{Game, GameStatus, GameTrigger};
 use crate::domain::notification::NotificationKind;
 use crate::domain::race_name::RaceName;
 use crate::domain::{ApplicationId, GameId};
-use crate::ports::{ApprovalOutcome, StoreError};
+use crate::ports::{ApplicationInsert, ApprovalOutcome, StoreError};
 use crate::service::Actor;
 
 impl LobbyService {
     /// Applies to an open game under `race_name`, claiming the name (pending) until the
     /// application is approved. The host is notified; with auto-approve the application
-    /// is approved at once (and comes back approved).
+    /// is approved at once (and comes back approved). Refused (403) when the player
+    /// already holds `max_active_games` live applications in unfinished games; the store
+    /// counts them in the same atomic step as the insert, so concurrent applications
+    /// cannot pass the limit together.
     pub async fn apply(
         &self,
         actor: Actor,
@@ -39,25 +42,31 @@ impl LobbyService {
         {
             return Err(LobbyError::AlreadyApplied);
         }
+        // Checked here too so that a player at the limit is told before a race name is
+        // claimed; the store checks again atomically with the insert, which is what
+        // holds under concurrent applications.
+        let max = user.entitlements.max_active_games;
         let live = applications.count_live_applications(user.id).await?;
-        if live >= user.entitlements.max_active_games {
-            return Err(LobbyError::forbidden(format!(
-                "already in {live} active game(s), the limit is {}",
-                user.entitlements.max_active_games
-            )));
+        if live >= max {
+            return Err(too_many_active_games(live, max));
         }
         let id = ApplicationId::from_uuid(self.ports.ids.uuid());
         let application = Application::new(id, game_id, user.id, race_name, now);
         let claimed_now = self.claim_for_application(&application, now).await?;
-        if let Err(error) = applications.insert_application(&application).await {
+        let refusal = match applications.insert_application(&application, max).await {
+            Ok(ApplicationInsert::Inserted) => None,
+            Ok(ApplicationInsert::TooManyActiveGames { live }) => {
+                Some(too_many_active_games(live, max))
+            }
+            Err(StoreError::Duplicate { .. }) => Some(LobbyError::AlreadyApplied),
+            Err(other) => Some(other.into()),
+        };
+        if let Some(error) = refusal {
             // Do not leak the claim this call made; an older one stays as it was.
             if claimed_now {
                 self.release_claim(&application).await;
             }
-            return Err(match error {
-                StoreError::Duplicate { .. } => LobbyError::AlreadyApplied,
-                other => other.into(),
-            });
+            return Err(error);
         }
         let payload = json!({
             "game_id": game.id,
@@ -290,6 +299,13 @@ impl LobbyService {
             Err(error) => Err(error.into()),
         }
     }
+}
+
+/// The refusal for a player who already holds `live` of their `max` active games.
+fn too_many_active_games(live: u32, max: u32) -> LobbyError {
+    LobbyError::forbidden(format!(
+        "already in {live} active game(s), the limit is {max}"
+    ))
 }
 
 fn require_manager(actor: &Actor, game: &Game) -> Result<(), LobbyError> {

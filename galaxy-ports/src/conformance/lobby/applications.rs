@@ -5,10 +5,13 @@ use std::future::Future;
 use galaxy_core::domain::application::{Application, ApplicationStatus};
 use galaxy_core::domain::game::{GameStatus, Visibility};
 use galaxy_core::domain::{ApplicationId, GameId};
-use galaxy_core::ports::{ApplicationStore, ApprovalOutcome, GameStore, StoreError};
+use galaxy_core::ports::{
+    ApplicationInsert, ApplicationStore, ApprovalOutcome, GameStore, StoreError,
+};
 
 use super::{
-    CANCELLED, CLOSED, FINISHED, OPEN, advance, application, game, insert_along, new_user,
+    CANCELLED, CLOSED, FINISHED, InsertFixture, OPEN, advance, application, game, insert_along,
+    new_user,
 };
 use crate::conformance::run_case;
 use crate::conformance::users::fixtures::{Must, assert_err, at, new_uuid};
@@ -52,7 +55,7 @@ where
     .await;
     run_case(
         suite,
-        "count live applications in unfinished games",
+        "count live applications in unfinished games; the active-games limit",
         make,
         |s| async move {
             count_live(&s).await;
@@ -74,7 +77,7 @@ async fn insert_get_list<S: GameStore + ApplicationStore>(store: &S) {
     let a2 = application(g, u2, 10);
     let a3 = application(g, u3, 20);
     for a in [&a1, &a2, &a3] {
-        store.insert_application(a).await.must("insert_application");
+        store.insert_fixture(a).await.must("insert_application");
     }
     assert_eq!(store.get_application(a1.id).await.must("get"), a1);
     let listed = store.list_applications(g).await.must("list_applications");
@@ -97,10 +100,7 @@ async fn insert_get_list<S: GameStore + ApplicationStore>(store: &S) {
     );
     assert_eq!(store.list_applications(other).await.must("list"), vec![]);
     let a4 = application(other, u1, 5);
-    store
-        .insert_application(&a4)
-        .await
-        .must("insert_application");
+    store.insert_fixture(&a4).await.must("insert_application");
     assert_eq!(
         store.list_user_applications(u1).await.must("list_user"),
         vec![a4, a1.clone()],
@@ -126,10 +126,10 @@ async fn duplicate_live<S: GameStore + ApplicationStore>(store: &S) {
     let (g, h) = (open_game(store, 0, 8).await, open_game(store, 1, 8).await);
     let user = new_user();
     let first = application(g, user, 10);
-    store.insert_application(&first).await.must("insert first");
+    store.insert_fixture(&first).await.must("insert first");
     let twin = application(g, user, 11);
     assert_err!(
-        store.insert_application(&twin).await,
+        store.insert_fixture(&twin).await,
         StoreError::Duplicate { .. },
         "second pending application to the same game"
     );
@@ -139,11 +139,11 @@ async fn duplicate_live<S: GameStore + ApplicationStore>(store: &S) {
         "the refused application was not stored"
     );
     store
-        .insert_application(&application(h, user, 12))
+        .insert_fixture(&application(h, user, 12))
         .await
         .must("the same user applies to another game");
     store
-        .insert_application(&application(g, new_user(), 13))
+        .insert_fixture(&application(g, new_user(), 13))
         .await
         .must("another user applies to the same game");
 
@@ -153,7 +153,7 @@ async fn duplicate_live<S: GameStore + ApplicationStore>(store: &S) {
         .must("withdraw");
     let again = application(g, user, 30);
     store
-        .insert_application(&again)
+        .insert_fixture(&again)
         .await
         .must("apply again after withdrawing");
     assert_eq!(
@@ -169,7 +169,7 @@ async fn duplicate_live<S: GameStore + ApplicationStore>(store: &S) {
         other => panic!("approving an open game's application: {other:?}"),
     }
     assert_err!(
-        store.insert_application(&application(g, user, 50)).await,
+        store.insert_fixture(&application(g, user, 50)).await,
         StoreError::Duplicate { .. },
         "pending application beside an approved one"
     );
@@ -180,7 +180,7 @@ async fn decide<S: GameStore + ApplicationStore>(store: &S) {
     let rejected = application(g, new_user(), 10);
     let other = application(g, new_user(), 11);
     for a in [&rejected, &other] {
-        store.insert_application(a).await.must("insert_application");
+        store.insert_fixture(a).await.must("insert_application");
     }
     let decided = store
         .decide_application(rejected.id, ApplicationStatus::Rejected, at(50))
@@ -258,7 +258,7 @@ async fn approve_outcomes<S: GameStore + ApplicationStore>(store: &S) {
     let g = open_game(store, 0, 2).await;
     let apps: Vec<Application> = (0..3).map(|i| application(g, new_user(), 10 + i)).collect();
     for a in &apps {
-        store.insert_application(a).await.must("insert_application");
+        store.insert_fixture(a).await.must("insert_application");
     }
     assert_eq!(approve_ok(store, &apps[0], 100).await, 1);
     let outcome = store
@@ -297,7 +297,7 @@ async fn approve_outcomes<S: GameStore + ApplicationStore>(store: &S) {
     let draft = insert_along(store, &game(new_user(), 0, 8, Visibility::Public), &[]).await;
     let early = application(draft.id, new_user(), 10);
     store
-        .insert_application(&early)
+        .insert_fixture(&early)
         .await
         .must("insert_application");
     let outcome = store
@@ -318,10 +318,7 @@ async fn approve_outcomes<S: GameStore + ApplicationStore>(store: &S) {
 
     let closed = open_game(store, 0, 8).await;
     let late = application(closed, new_user(), 10);
-    store
-        .insert_application(&late)
-        .await
-        .must("insert_application");
+    store.insert_fixture(&late).await.must("insert_application");
     advance(store, closed, GameStatus::EnrollmentOpen, &CLOSED[1..], 20).await;
     let outcome = store
         .approve_application(late.id, at(30))
@@ -354,10 +351,10 @@ async fn count_live<S: GameStore + ApplicationStore>(store: &S) {
     }
     let apps: Vec<Application> = games.iter().map(|&g| application(g, user, 100)).collect();
     for a in &apps {
-        store.insert_application(a).await.must("insert_application");
+        store.insert_fixture(a).await.must("insert_application");
     }
     store
-        .insert_application(&application(games[0], other, 100))
+        .insert_fixture(&application(games[0], other, 100))
         .await
         .must("insert_application");
     assert_eq!(count(user).await, 6);
@@ -396,4 +393,28 @@ async fn count_live<S: GameStore + ApplicationStore>(store: &S) {
     );
     assert_eq!(count(other).await, 1);
     assert_eq!(count(new_user()).await, 0);
+
+    // The limit counts exactly what `count_live_applications` counts.
+    let next = open_game(store, 400, 8).await;
+    let refused = store
+        .insert_application(&application(next, user, 400), 3)
+        .await
+        .must("insert_application at the limit");
+    assert_eq!(refused, ApplicationInsert::TooManyActiveGames { live: 3 });
+    assert_eq!(count(user).await, 3, "a refused application is not stored");
+    assert_eq!(store.list_applications(next).await.must("list"), vec![]);
+    let mut withdrawn = application(next, user, 401);
+    withdrawn.status = ApplicationStatus::Withdrawn;
+    let inserted = store.insert_application(&withdrawn, 0).await;
+    assert_eq!(
+        inserted.must("insert a withdrawn application"),
+        ApplicationInsert::Inserted,
+        "an application that is not live takes no place"
+    );
+    let below = store
+        .insert_application(&application(next, user, 402), 4)
+        .await
+        .must("insert_application below the limit");
+    assert_eq!(below, ApplicationInsert::Inserted);
+    assert_eq!(count(user).await, 4);
 }

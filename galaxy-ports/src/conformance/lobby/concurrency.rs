@@ -6,15 +6,15 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use futures::future::join_all;
 use galaxy_core::domain::application::{Application, ApplicationStatus};
 use galaxy_core::domain::game::{Game, GameStatus, GameTrigger, Visibility};
-use galaxy_core::ports::{ApplicationStore, ApprovalOutcome, GameStore, StoreError};
-use tokio::sync::Barrier;
+use galaxy_core::ports::{
+    ApplicationInsert, ApplicationStore, ApprovalOutcome, GameStore, StoreError,
+};
 
-use super::{OPEN, application, change, game, insert_along, new_user};
+use super::{InsertFixture, OPEN, application, change, game, insert_along, new_user};
 use crate::conformance::run_case;
-use crate::conformance::users::fixtures::{Must, at};
+use crate::conformance::users::fixtures::{Must, at, race};
 
 pub(super) async fn run<S, F, Fut>(suite: &str, make: &F)
 where
@@ -37,6 +37,15 @@ where
         make,
         |s| async move {
             approvals_respect_max_players(Arc::new(s)).await;
+        },
+    )
+    .await;
+    run_case(
+        suite,
+        "30 concurrent applications of one user against max active games",
+        make,
+        |s| async move {
+            applications_respect_max_active_games(Arc::new(s)).await;
         },
     )
     .await;
@@ -85,30 +94,6 @@ async fn hosted_games_respect_the_cap<S: GameStore + 'static>(store: Arc<S>) {
             .await
             .must("at cap")
     );
-}
-
-/// Runs `call(i)` for every `i < n` in its own task, all released at once; returns the
-/// results in task order.
-async fn race<T, C, Fut>(n: usize, call: C) -> Vec<T>
-where
-    T: Send + 'static,
-    C: Fn(usize) -> Fut,
-    Fut: Future<Output = T> + Send + 'static,
-{
-    let barrier = Arc::new(Barrier::new(n));
-    let tasks = (0..n).map(|i| {
-        let barrier = Arc::clone(&barrier);
-        let call = call(i);
-        tokio::spawn(async move {
-            barrier.wait().await;
-            call.await
-        })
-    });
-    join_all(tasks.collect::<Vec<_>>())
-        .await
-        .into_iter()
-        .map(|joined| joined.must("a racing task"))
-        .collect()
 }
 
 /// One short line per approval result, for failure messages.
@@ -174,7 +159,7 @@ where
     let g = insert_along(&*store, &game(new_user(), 0, 10, Visibility::Public), OPEN).await;
     let apps: Vec<Application> = (0..50).map(|i| application(g.id, new_user(), i)).collect();
     for a in &apps {
-        store.insert_application(a).await.must("insert_application");
+        store.insert_fixture(a).await.must("insert_application");
     }
     let results = race(50, |i| {
         let store = Arc::clone(&store);
@@ -216,10 +201,7 @@ where
 {
     let g = insert_along(&*store, &game(new_user(), 0, 10, Visibility::Public), OPEN).await;
     let a = application(g.id, new_user(), 10);
-    store
-        .insert_application(&a)
-        .await
-        .must("insert_application");
+    store.insert_fixture(&a).await.must("insert_application");
     let results = race(10, |_| {
         let store = Arc::clone(&store);
         async move { store.approve_application(a.id, at(100)).await }
@@ -243,4 +225,35 @@ where
         store.get_game(g.id).await.must("get_game").approved_count,
         1
     );
+}
+
+async fn applications_respect_max_active_games<S>(store: Arc<S>)
+where
+    S: GameStore + ApplicationStore + 'static,
+{
+    let (user, max) = (new_user(), 5);
+    let mut games = Vec::new();
+    for created in 0..30 {
+        let g = game(new_user(), created, 10, Visibility::Public);
+        games.push(insert_along(&*store, &g, OPEN).await.id);
+    }
+    let results = race(games.len(), |i| {
+        let store = Arc::clone(&store);
+        let a = application(games[i], user, 100);
+        async move { store.insert_application(&a, max).await }
+    })
+    .await;
+    let inserted = results
+        .iter()
+        .filter(|r| matches!(r, Ok(ApplicationInsert::Inserted)))
+        .count();
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Ok(ApplicationInsert::TooManyActiveGames { live: 5 })))
+        .count();
+    assert_eq!((inserted, refused), (5, 25), "{results:?}");
+    let live = store.count_live_applications(user).await.must("count");
+    assert_eq!(live, max);
+    let mine = store.list_user_applications(user).await.must("list");
+    assert_eq!(mine.len(), 5, "refused applications are not stored");
 }

@@ -1,12 +1,14 @@
-//! Login-challenge cases of the users suite.
+//! Login-challenge cases of the users suite: storage and the compare-and-set of a code
+//! check (the limits are in `challenge_limits`).
 
 use std::future::Future;
 
 use futures::future::join_all;
 use galaxy_core::domain::auth::{ChallengeStatus, CodeCheck, LoginChallenge, LoginCode};
+use galaxy_core::domain::limit::RateLimit;
 use galaxy_core::domain::user::Email;
 use galaxy_core::domain::{ChallengeId, Timestamp};
-use galaxy_core::ports::{ChallengeScope, ChallengeStore, StoreError};
+use galaxy_core::ports::{Admission, ChallengeScope, ChallengeStore, IssueLimits, StoreError};
 
 use super::fixtures::{Must, assert_err, at, new_uuid, secs, tag};
 use crate::conformance::run_case;
@@ -57,12 +59,64 @@ where
     .await;
 }
 
-fn email() -> Email {
+/// A limit nothing reaches.
+pub(super) fn unlimited() -> RateLimit {
+    RateLimit {
+        max: u32::MAX,
+        window: secs(3600),
+    }
+}
+
+/// Issue limits nothing reaches.
+pub(super) fn no_issue_limits() -> IssueLimits {
+    IssueLimits {
+        per_email: unlimited(),
+        per_client: Some(unlimited()),
+        live_per_email: u32::MAX,
+    }
+}
+
+/// Writes of fixtures that no limit may refuse: a refusal fails the case.
+pub(super) trait Unlimited: ChallengeStore {
+    /// Stores `challenge` with no limit in the way.
+    async fn insert_unlimited(&self, challenge: &LoginChallenge) -> Result<(), StoreError> {
+        match self.issue_challenge(challenge, &no_issue_limits()).await? {
+            Admission::Admitted => Ok(()),
+            Admission::Refused(full) => panic!("no limit applies, yet refused: {full:?}"),
+        }
+    }
+
+    /// The compare-and-set of a code check with no wrong-code budget in the way.
+    async fn update_unlimited(
+        &self,
+        challenge: &LoginChallenge,
+        expected_status: ChallengeStatus,
+        expected_failed_attempts: u32,
+    ) -> Result<(), StoreError> {
+        let (budget, now) = (unlimited(), challenge.issued_at);
+        let update = self.update_challenge(
+            challenge,
+            expected_status,
+            expected_failed_attempts,
+            &budget,
+            now,
+        );
+        match update.await? {
+            Admission::Admitted => Ok(()),
+            Admission::Refused(full) => panic!("no budget applies, yet refused: {full:?}"),
+        }
+    }
+}
+
+impl<S: ChallengeStore> Unlimited for S {}
+
+pub(super) fn email() -> Email {
     Email::parse(&format!("login-{}@example.org", tag())).must("email")
 }
 
-/// An issued challenge for `email` from `ip`, issued at `issued` and valid 10 minutes.
-fn challenge(email: &Email, ip: &str, issued: Timestamp) -> LoginChallenge {
+/// An issued challenge for `email` from `ip`, issued at `issued` and valid 10 minutes,
+/// allowing 3 wrong codes.
+pub(super) fn challenge(email: &Email, ip: &str, issued: Timestamp) -> LoginChallenge {
     let id = ChallengeId::from_uuid(new_uuid());
     LoginChallenge {
         id,
@@ -77,13 +131,13 @@ fn challenge(email: &Email, ip: &str, issued: Timestamp) -> LoginChallenge {
     }
 }
 
-fn wrong() -> LoginCode {
+pub(super) fn wrong() -> LoginCode {
     LoginCode::parse("000000").must("code")
 }
 
 async fn insert_get<S: ChallengeStore>(store: &S) {
     let c = challenge(&email(), "192.0.2.1", at(0));
-    store.insert_challenge(&c).await.must("insert_challenge");
+    store.insert_unlimited(&c).await.must("insert_challenge");
     assert_eq!(store.get_challenge(c.id).await.must("get_challenge"), c);
     assert_err!(
         store
@@ -96,7 +150,7 @@ async fn insert_get<S: ChallengeStore>(store: &S) {
 
 async fn compare_and_set<S: ChallengeStore>(store: &S) {
     let original = challenge(&email(), "192.0.2.1", at(0));
-    store.insert_challenge(&original).await.must("insert");
+    store.insert_unlimited(&original).await.must("insert");
 
     let mut once = original.clone();
     assert_eq!(
@@ -104,7 +158,7 @@ async fn compare_and_set<S: ChallengeStore>(store: &S) {
         CodeCheck::Rejected { remaining: 2 }
     );
     store
-        .update_challenge(&once, ChallengeStatus::Issued, 0)
+        .update_unlimited(&once, ChallengeStatus::Issued, 0)
         .await
         .must("first wrong code");
     assert_eq!(store.get_challenge(original.id).await.must("get"), once);
@@ -114,7 +168,7 @@ async fn compare_and_set<S: ChallengeStore>(store: &S) {
     stale.check(&wrong(), at(11));
     assert_err!(
         store
-            .update_challenge(&stale, ChallengeStatus::Issued, 0)
+            .update_unlimited(&stale, ChallengeStatus::Issued, 0)
             .await,
         StoreError::Conflict { .. },
         "failed attempts moved since the read"
@@ -124,14 +178,14 @@ async fn compare_and_set<S: ChallengeStore>(store: &S) {
     let code = LoginCode::parse(CODE).must("code");
     assert_eq!(consumed.check(&code, at(12)), CodeCheck::Accepted);
     store
-        .update_challenge(&consumed, ChallengeStatus::Issued, 1)
+        .update_unlimited(&consumed, ChallengeStatus::Issued, 1)
         .await
         .must("right code");
     let mut late = once.clone();
     late.check(&wrong(), at(13));
     assert_err!(
         store
-            .update_challenge(&late, ChallengeStatus::Issued, 1)
+            .update_unlimited(&late, ChallengeStatus::Issued, 1)
             .await,
         StoreError::Conflict { .. },
         "status moved since the read"
@@ -145,7 +199,7 @@ async fn compare_and_set<S: ChallengeStore>(store: &S) {
     let unknown = challenge(&email(), "192.0.2.1", at(0));
     assert_err!(
         store
-            .update_challenge(&unknown, ChallengeStatus::Issued, 0)
+            .update_unlimited(&unknown, ChallengeStatus::Issued, 0)
             .await,
         StoreError::NotFound { .. },
         "update of an unknown challenge"
@@ -154,11 +208,11 @@ async fn compare_and_set<S: ChallengeStore>(store: &S) {
 
 async fn concurrent_wrong_codes<S: ChallengeStore>(store: &S) {
     let original = challenge(&email(), "192.0.2.1", at(0));
-    store.insert_challenge(&original).await.must("insert");
+    store.insert_unlimited(&original).await.must("insert");
     let mut guessed = original.clone();
     guessed.check(&wrong(), at(5));
     let results =
-        join_all((0..10).map(|_| store.update_challenge(&guessed, ChallengeStatus::Issued, 0)))
+        join_all((0..10).map(|_| store.update_unlimited(&guessed, ChallengeStatus::Issued, 0)))
             .await;
     let won = results.iter().filter(|r| r.is_ok()).count();
     let lost = results
@@ -186,7 +240,7 @@ async fn issue_times<S: ChallengeStore>(store: &S) {
         (&alice, x, 10),
     ] {
         store
-            .insert_challenge(&challenge(who, ip, at(secs)))
+            .insert_unlimited(&challenge(who, ip, at(secs)))
             .await
             .must("insert");
     }
@@ -223,7 +277,7 @@ async fn purge<S: ChallengeStore>(store: &S) {
         .map(|secs| challenge(&who, "192.0.2.1", at(secs)))
         .collect();
     for c in &list {
-        store.insert_challenge(c).await.must("insert");
+        store.insert_unlimited(c).await.must("insert");
     }
     assert_eq!(
         store.purge_challenges(at(600)).await.must("purge"),

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use galaxy_core::domain::application::{Application, ApplicationStatus};
 use galaxy_core::domain::game::GameStatus;
 use galaxy_core::domain::{ApplicationId, GameId, InvalidTransition, Timestamp, UserId};
-use galaxy_core::ports::{ApplicationStore, ApprovalOutcome, StoreError};
+use galaxy_core::ports::{ApplicationInsert, ApplicationStore, ApprovalOutcome, StoreError};
 
 use super::{LobbyState, MemoryLobbyStore};
 
@@ -13,6 +13,21 @@ impl LobbyState {
         self.applications
             .get_mut(&id)
             .ok_or_else(|| StoreError::not_found("application", id))
+    }
+
+    /// The user's live applications in games not yet finished or cancelled.
+    fn live_in_unfinished_games(&self, user_id: UserId) -> u32 {
+        let count = self
+            .applications
+            .values()
+            .filter(|a| a.user_id == user_id && a.status.is_live())
+            .filter(|a| {
+                self.games
+                    .get(&a.game_id)
+                    .is_some_and(|g| !g.status.is_terminal())
+            })
+            .count();
+        u32::try_from(count).unwrap_or(u32::MAX)
     }
 
     fn live_application(&self, game_id: GameId, user_id: UserId) -> Option<&Application> {
@@ -24,7 +39,11 @@ impl LobbyState {
 
 #[async_trait]
 impl ApplicationStore for MemoryLobbyStore {
-    async fn insert_application(&self, application: &Application) -> Result<(), StoreError> {
+    async fn insert_application(
+        &self,
+        application: &Application,
+        max_active_games: u32,
+    ) -> Result<ApplicationInsert, StoreError> {
         let mut state = self.state();
         state.game(application.game_id)?;
         if state.applications.contains_key(&application.id) {
@@ -46,10 +65,16 @@ impl ApplicationStore for MemoryLobbyStore {
                 ),
             ));
         }
+        if application.status.is_live() {
+            let live = state.live_in_unfinished_games(application.user_id);
+            if live >= max_active_games {
+                return Ok(ApplicationInsert::TooManyActiveGames { live });
+            }
+        }
         state
             .applications
             .insert(application.id, application.clone());
-        Ok(())
+        Ok(ApplicationInsert::Inserted)
     }
 
     async fn get_application(&self, id: ApplicationId) -> Result<Application, StoreError> {
@@ -96,19 +121,7 @@ impl ApplicationStore for MemoryLobbyStore {
     }
 
     async fn count_live_applications(&self, user_id: UserId) -> Result<u32, StoreError> {
-        let state = self.state();
-        let count = state
-            .applications
-            .values()
-            .filter(|a| a.user_id == user_id && a.status.is_live())
-            .filter(|a| {
-                state
-                    .games
-                    .get(&a.game_id)
-                    .is_some_and(|g| !g.status.is_terminal())
-            })
-            .count();
-        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+        Ok(self.state().live_in_unfinished_games(user_id))
     }
 
     async fn decide_application(
