@@ -297,7 +297,16 @@ async fn the_retention_sweeper_purges_expired_challenges_and_old_sent_mail_only(
             issued_at: start,
             expires_at: expires,
         };
-        users.insert_challenge(&challenge).await.unwrap();
+        let generous = galaxy_core::ports::IssueLimits {
+            per_email: galaxy_core::service::auth::RateLimit {
+                max: 100,
+                window: TimeDelta::hours(1),
+            },
+            per_client: None,
+            live_per_email: 100,
+        };
+        let admitted = users.issue_challenge(&challenge, &generous).await.unwrap();
+        assert!(matches!(admitted, galaxy_core::ports::Admission::Admitted));
     }
     let sent = queue_kind(&f, "old", "turn_completed").await;
     let mut mailer = MockMailer::new();

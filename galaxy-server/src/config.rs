@@ -484,6 +484,26 @@ impl Config {
                 expected: "at least GALAXY_MAIL_BACKOFF_INITIAL".to_owned(),
             });
         }
+        // The login limits count stored challenges: the retention must keep every one
+        // their windows look back over.
+        let longest_window = [
+            config.rate_limit_email.window,
+            config.rate_limit_ip.window,
+            config.rate_limit_wrong_codes.window,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or_default();
+        if config.retain_challenges < longest_window {
+            return Err(ConfigError::Invalid {
+                variable: "GALAXY_RETAIN_CHALLENGES",
+                value: humantime::format_duration(config.retain_challenges).to_string(),
+                expected: format!(
+                    "at least the longest login-limit window ({})",
+                    humantime::format_duration(longest_window)
+                ),
+            });
+        }
         Ok(config)
     }
 

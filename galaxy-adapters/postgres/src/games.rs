@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::PgStore;
 use crate::error::{corrupt, db};
+use crate::locks::{self, Bucket};
 use crate::rows::{RowExt, cursor, limit_param, page_limit, page_of, u32_param};
 
 pub(crate) const GAME: &str = "game";
@@ -127,16 +128,9 @@ impl GameStore for PgStore {
         max_unfinished: u32,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db(GAME))?;
-        // One host's creations take turns: the count below sees every game an earlier
-        // holder of this lock committed (each statement of a read-committed transaction
-        // takes a fresh snapshot).
-        sqlx::query(
-            "SELECT pg_advisory_xact_lock(hashtextextended('galaxy.host:' || $1::text, 0))",
-        )
-        .bind(game.host.as_uuid())
-        .execute(&mut *tx)
-        .await
-        .map_err(db(GAME))?;
+        // One host's creations take turns (see `locks`).
+        let key = locks::key(Bucket::HostedGames, &game.host.to_string());
+        locks::lock(&mut tx, GAME, vec![key]).await?;
         let unfinished: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM games WHERE host = $1 \
              AND status NOT IN ('finished', 'cancelled')",

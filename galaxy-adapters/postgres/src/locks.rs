@@ -1,5 +1,5 @@
 //! Transaction-scoped advisory locks that serialise the count-then-write steps of the
-//! limits (login codes per address and per client, active games per user).
+//! limits (login codes per address and per client, active and hosted games per user).
 //!
 //! A limit counts rows and then inserts one; two transactions doing that side by side
 //! would both see room. Each such transaction first takes `pg_advisory_xact_lock` on a
@@ -26,6 +26,8 @@ pub(crate) enum Bucket {
     LoginClient,
     /// Live applications of one user (the active-games entitlement).
     ActiveGames,
+    /// Unfinished games one user hosts (the hosted-games cap).
+    HostedGames,
 }
 
 impl Bucket {
@@ -34,6 +36,7 @@ impl Bucket {
             Self::LoginEmail => "galaxy:login-email:",
             Self::LoginClient => "galaxy:login-client:",
             Self::ActiveGames => "galaxy:active-games:",
+            Self::HostedGames => "galaxy:hosted-games:",
         }
     }
 }

@@ -282,7 +282,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_RETAIN_CHALLENGES",
         default: "1d",
-        meaning: "How long a login challenge is kept after it expired; then the retention sweeper deletes it. Range: 1m to 365d.",
+        meaning: "How long a login challenge is kept after it expired; then the retention sweeper deletes it. At least the longest login-limit window (the limits count stored challenges). Range: 1m to 365d.",
     },
     Setting {
         variable: "GALAXY_RETAIN_SENT_MAIL",

@@ -124,6 +124,13 @@ fn every_duration_has_a_documented_range_that_start_up_enforces() {
             .to_string();
         assert!(err.contains(variable), "{err}");
     }
+    let err = Config::from_vars(&vars(&[
+        ("GALAXY_RATE_LIMIT_EMAIL", "5/2d"),
+        ("GALAXY_RETAIN_CHALLENGES", "1d"),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("GALAXY_RETAIN_CHALLENGES"), "{err}");
     let ok = Config::from_vars(&vars(&[("GALAXY_MIN_TURN_PERIOD", "0s")])).unwrap();
     assert!(ok.min_turn_period.is_zero());
 }
