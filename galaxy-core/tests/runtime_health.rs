@@ -146,6 +146,18 @@ async fn inspect_reports_a_restart_after_the_baseline_and_a_stopped_container() 
     assert_eq!(exited.events[0].detail["reason"], "not_running");
     assert_eq!(w.health(game.id).await.len(), 3);
     assert_eq!(w.notes.of(NotificationKind::RuntimeHealthAlert).len(), 3);
+    // While it stays exited: no event and no alert per pass, a digest after hours.
+    for _ in 0..20 {
+        assert!(w.inspect.pass().await.unwrap().events.is_empty());
+    }
+    assert_eq!(w.health(game.id).await.len(), 3);
+    assert_eq!(w.notes.of(NotificationKind::RuntimeHealthAlert).len(), 3);
+    w.at(w.clock_now() + chrono::TimeDelta::hours(7));
+    let digest = w.inspect.pass().await.unwrap();
+    assert_eq!(digest.events.len(), 1);
+    assert_eq!(digest.events[0].detail["digest"]["repeats"], 21);
+    assert_eq!(w.notes.of(NotificationKind::RuntimeHealthAlert).len(), 4);
+    assert!(w.inspect.pass().await.unwrap().events.is_empty());
 
     // A vanished container is the reconciler's business, not an inspect finding.
     w.containers.vanish(&container);

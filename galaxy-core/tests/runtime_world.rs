@@ -533,4 +533,10 @@ impl World {
     pub fn at(&self, at: Timestamp) {
         self.clock.set(at);
     }
+
+    /// The world's current instant.
+    pub fn clock_now(&self) -> Timestamp {
+        use galaxy_core::ports::Clock;
+        self.clock.now()
+    }
 }

@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -319,6 +320,18 @@ pub struct InspectFinding {
     pub reason: InspectReason,
     /// The observation that triggered it, reported in full.
     pub observation: InspectObservation,
+    /// Set when this is a digest of a condition already reported and still holding.
+    pub digest: Option<RepeatDigest>,
+}
+
+/// How long a reported condition has held: what a digest says instead of one event per
+/// inspect pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepeatDigest {
+    /// When the condition was first seen.
+    pub since: Timestamp,
+    /// Inspect passes that saw it again since the last report.
+    pub repeats: u64,
 }
 
 impl InspectFinding {
@@ -340,52 +353,140 @@ impl InspectFinding {
         if let InspectReason::RestartCountIncreased { from, .. } = self.reason {
             detail["previous_restart_count"] = from.into();
         }
+        if let Some(digest) = self.digest {
+            detail["digest"] = json!({"since": digest.since, "repeats": digest.repeats});
+        }
         detail
     }
 }
 
+/// A bad condition already reported for a game, so that it is reported once per change
+/// of state, then only as a digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Ongoing {
+    /// The reason and the state it was seen in (`not_running:exited`).
+    key: String,
+    /// First seen.
+    since: Timestamp,
+    /// Last reported (first report or last digest).
+    reported_at: Timestamp,
+    /// Passes that saw it again since `reported_at`.
+    repeats: u64,
+}
+
+/// How often a condition that holds is reported again, as a digest, by default.
+pub const DEFAULT_DIGEST_EVERY: TimeDelta = TimeDelta::hours(6);
+
 /// Restart-count deltas and state checks over successive Docker inspects.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct InspectTracker {
     /// The last restart count seen per game: the baseline the next delta is taken from.
     baselines: HashMap<GameId, u64>,
+    /// The bad condition reported per game, while it holds.
+    ongoing: HashMap<GameId, Ongoing>,
+    /// How often a condition that holds is reported again as a digest.
+    digest_every: TimeDelta,
+}
+
+impl Default for InspectTracker {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl InspectTracker {
-    /// A tracker with no baselines.
+    /// A tracker with no baselines and digests every [`DEFAULT_DIGEST_EVERY`].
     pub fn new() -> Self {
-        Self::default()
+        Self::with_digest_every(DEFAULT_DIGEST_EVERY)
     }
 
-    /// Records one inspect of a game and returns a finding when it looks unhealthy.
+    /// A tracker whose held conditions are reported again every `digest_every`.
+    pub fn with_digest_every(digest_every: TimeDelta) -> Self {
+        Self {
+            baselines: HashMap::new(),
+            ongoing: HashMap::new(),
+            digest_every,
+        }
+    }
+
+    /// Records one inspect of a game at `now` and returns a finding when there is news.
     ///
     /// A restart-count increase needs a baseline, so the first observation of a game cannot
-    /// report one; a state other than `running` or health `unhealthy` is reported on every
-    /// observation while it lasts, the first included. A decrease (Docker reset the count)
-    /// only moves the baseline.
+    /// report one; every increase is news. A state other than `running`, or health
+    /// `unhealthy`, is news when it begins (or changes, e.g. `restarting` to `exited`);
+    /// while it holds, later passes are counted and reported only as a digest every
+    /// `digest_every`, so a container left exited files one event, not one per pass. A
+    /// decrease of the restart count (Docker reset it) only moves the baseline.
     pub fn observe(
         &mut self,
         game_id: GameId,
         observation: InspectObservation,
+        now: Timestamp,
     ) -> Option<InspectFinding> {
         let previous = self.baselines.insert(game_id, observation.restart_count);
-        let reason = match previous {
-            Some(from) if observation.restart_count > from => {
-                InspectReason::RestartCountIncreased {
-                    from,
-                    to: observation.restart_count,
-                }
-            }
-            _ if observation.state != "running" => InspectReason::NotRunning {
+        let condition = if observation.state != "running" {
+            Some(InspectReason::NotRunning {
                 state: observation.state.clone(),
-            },
-            _ if observation.health == Some(ContainerHealth::Unhealthy) => InspectReason::Unhealthy,
-            _ => return None,
+            })
+        } else if observation.health == Some(ContainerHealth::Unhealthy) {
+            Some(InspectReason::Unhealthy)
+        } else {
+            None
         };
-        Some(InspectFinding {
-            reason,
-            observation,
-        })
+        let Some(condition) = condition else {
+            self.ongoing.remove(&game_id);
+            return match previous {
+                Some(from) if observation.restart_count > from => Some(InspectFinding {
+                    reason: InspectReason::RestartCountIncreased {
+                        from,
+                        to: observation.restart_count,
+                    },
+                    observation,
+                    digest: None,
+                }),
+                _ => None,
+            };
+        };
+        let key = format!("{}:{}", condition.as_str(), observation.state);
+        let restarted = previous
+            .filter(|&from| observation.restart_count > from)
+            .map(|from| InspectReason::RestartCountIncreased {
+                from,
+                to: observation.restart_count,
+            });
+        match self.ongoing.get_mut(&game_id) {
+            Some(held) if held.key == key && restarted.is_none() => {
+                held.repeats += 1;
+                if now - held.reported_at < self.digest_every {
+                    return None;
+                }
+                let digest = RepeatDigest {
+                    since: held.since,
+                    repeats: held.repeats,
+                };
+                held.reported_at = now;
+                held.repeats = 0;
+                Some(InspectFinding {
+                    reason: condition,
+                    observation,
+                    digest: Some(digest),
+                })
+            }
+            _ => {
+                let ongoing = Ongoing {
+                    key,
+                    since: now,
+                    reported_at: now,
+                    repeats: 0,
+                };
+                self.ongoing.insert(game_id, ongoing);
+                Some(InspectFinding {
+                    reason: restarted.unwrap_or(condition),
+                    observation,
+                    digest: None,
+                })
+            }
+        }
     }
 
     /// Forgets every game not in `running`; call at the start of every tick.
@@ -393,6 +494,7 @@ impl InspectTracker {
         let running: HashSet<GameId> = running.into_iter().collect();
         self.baselines
             .retain(|game_id, _| running.contains(game_id));
+        self.ongoing.retain(|game_id, _| running.contains(game_id));
     }
 }
 

@@ -29,6 +29,13 @@ fn obs(restart_count: u64, state: &str, health: Option<ContainerHealth>) -> Insp
     }
 }
 
+/// A fixed instant plus `minute` minutes.
+fn at_minute(minute: i64) -> Timestamp {
+    chrono::DateTime::UNIX_EPOCH
+        + chrono::TimeDelta::days(20_000)
+        + chrono::TimeDelta::minutes(minute)
+}
+
 fn running(restart_count: u64) -> InspectObservation {
     obs(restart_count, "running", Some(Healthy))
 }
@@ -44,7 +51,11 @@ fn inspects(
         InspectReason::NotRunning { .. } => 'N',
         InspectReason::Unhealthy => 'U',
     };
-    let mut observe = |o| tracker.observe(g, o).map_or('.', letter);
+    let mut minute = 0;
+    let mut observe = |o| {
+        minute += 1;
+        tracker.observe(g, o, at_minute(minute)).map_or('.', letter)
+    };
     seq.into_iter().map(&mut observe).collect()
 }
 
@@ -119,28 +130,74 @@ fn probe_details_carry_the_counts() {
 }
 
 #[test]
-fn inspect_reports_increases_after_the_baseline_and_bad_states_every_time() {
+fn inspect_reports_increases_after_the_baseline_and_bad_states_once_per_change() {
     let mut tracker = InspectTracker::new();
     let restarts = [5, 5, 7, 7, 0, 1].map(running);
     assert_eq!(inspects(&mut tracker, game(1), restarts), "..C..C");
-    let exited = [obs(0, "exited", None), obs(0, "exited", None), running(0)];
-    assert_eq!(inspects(&mut tracker, game(2), exited), "NN.");
-    let health = [Some(Starting), Some(Unhealthy), None].map(|h| obs(0, "running", h));
-    assert_eq!(inspects(&mut tracker, game(3), health), ".U.");
+    let exited = [
+        obs(0, "exited", None),
+        obs(0, "exited", None),
+        obs(0, "exited", None),
+        running(0),
+        obs(0, "exited", None),
+    ];
+    assert_eq!(inspects(&mut tracker, game(2), exited), "N...N");
+    let changing = [
+        obs(0, "restarting", None),
+        obs(0, "exited", None),
+        obs(0, "exited", None),
+    ];
+    assert_eq!(inspects(&mut tracker, game(4), changing), "NN.");
+    let health =
+        [Some(Starting), Some(Unhealthy), Some(Unhealthy), None].map(|h| obs(0, "running", h));
+    assert_eq!(inspects(&mut tracker, game(3), health), ".U..");
+}
+
+#[test]
+fn a_condition_that_holds_is_reported_again_only_as_a_digest() {
+    let mut tracker = InspectTracker::with_digest_every(chrono::TimeDelta::minutes(60));
+    let g = game(1);
+    let exited = || obs(0, "exited", None);
+    assert!(tracker.observe(g, exited(), at_minute(0)).is_some());
+    for minute in 1..60 {
+        assert!(
+            tracker.observe(g, exited(), at_minute(minute)).is_none(),
+            "{minute}"
+        );
+    }
+    let digest = tracker.observe(g, exited(), at_minute(60)).unwrap();
+    assert_eq!(
+        digest.digest,
+        Some(RepeatDigest {
+            since: at_minute(0),
+            repeats: 60
+        })
+    );
+    assert_eq!(digest.detail()["digest"]["repeats"], 60);
+    assert!(tracker.observe(g, exited(), at_minute(61)).is_none());
+    // A restart while it holds is news at once.
+    assert!(matches!(
+        tracker
+            .observe(g, obs(1, "exited", None), at_minute(62))
+            .map(|f| f.reason),
+        Some(InspectReason::RestartCountIncreased { from: 0, to: 1 })
+    ));
 }
 
 #[test]
 fn a_restart_outranks_a_bad_state_and_the_detail_reports_everything() {
     let (mut tracker, g) = (InspectTracker::new(), game(1));
-    tracker.observe(g, running(1));
+    tracker.observe(g, running(1), at_minute(1));
     let finding = tracker
-        .observe(g, obs(2, "restarting", Some(Unhealthy)))
+        .observe(g, obs(2, "restarting", Some(Unhealthy)), at_minute(2))
         .unwrap();
     assert_eq!(finding.kind(), HealthEventKind::InspectUnhealthy);
     let expected = json!({"reason": "restart_count_increased", "restart_count": 2,
         "previous_restart_count": 1, "state": "restarting", "health": "unhealthy"});
     assert_eq!(finding.detail(), expected);
-    let exited = tracker.observe(game(2), obs(0, "exited", None)).unwrap();
+    let exited = tracker
+        .observe(game(2), obs(0, "exited", None), at_minute(3))
+        .unwrap();
     let expected = json!({"reason": "not_running", "restart_count": 0, "state": "exited",
         "health": null});
     assert_eq!(exited.detail(), expected);
@@ -189,7 +246,9 @@ proptest! {
         let mut tracker = InspectTracker::new();
         let mut previous: Option<u64> = None;
         for count in counts {
-            let got = tracker.observe(game(1), running(count)).map(|finding| finding.reason);
+            let got = tracker
+                .observe(game(1), running(count), at_minute(1))
+                .map(|finding| finding.reason);
             let expected = previous
                 .filter(|&from| count > from)
                 .map(|from| InspectReason::RestartCountIncreased { from, to: count });

@@ -1,6 +1,8 @@
 //! The periodic container inspect (seed 004 semantics): the domain's [`InspectTracker`]
 //! reports a restart-count increase (the first observation only sets the baseline), a
-//! state other than `running`, or health `unhealthy`, as `inspect_unhealthy`.
+//! state other than `running`, or health `unhealthy`, as `inspect_unhealthy` — once per
+//! change of state: a condition that holds is reported again only as a digest every
+//! few hours, so a container left exited does not mail every admin on every pass.
 //!
 //! A bound container found `exited` or `dead` while its game is `running` (Docker does
 //! not restart a container stopped by `docker kill`) also gets a durable restart job,
@@ -95,7 +97,8 @@ impl InspectWorker {
             state: info.state,
             health: info.health,
         };
-        let finding = self.tracker().observe(record.game_id, observation);
+        let now = self.shared.now();
+        let finding = self.tracker().observe(record.game_id, observation, now);
         let Some(finding) = finding else {
             return Ok(());
         };
