@@ -289,7 +289,10 @@ async fn the_retention_sweeper_purges_expired_challenges_and_old_sent_mail_only(
             email: Email::parse(&format!("c{n}@example.org")).unwrap(),
             code_hash: galaxy_core::domain::auth::LoginCode::parse("123456")
                 .unwrap()
-                .hash_for(ChallengeId::from_uuid(f.secrets.uuid())),
+                .hash_for(
+                    ChallengeId::from_uuid(f.secrets.uuid()),
+                    &galaxy_core::domain::auth::CodeKey::derive(&[7; 32]).unwrap(),
+                ),
             client_ip: "203.0.113.1".into(),
             status: ChallengeStatus::Issued,
             failed_attempts: 0,

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use axum::Router;
 use chrono::TimeDelta;
+use galaxy_core::domain::auth::CodeKey;
 use galaxy_core::domain::retry::RetryPolicy;
 use galaxy_core::ports::{GeoLocator, MailStore, SessionRevoker, UserStore};
 use galaxy_core::service::auth::{AuthConfig, AuthPorts, AuthService, RateLimit};
@@ -27,6 +28,7 @@ use galaxy_core::worker::mail::{MailWorker, MailWorkerConfig};
 use galaxy_core::worker::retention::{RetentionConfig, RetentionSweeper};
 use galaxy_geoip::DatabaseReloader;
 use metrics_exporter_prometheus::PrometheusHandle;
+use secrecy::ExposeSecret as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::{Adapters, ReadinessCheck};
@@ -175,6 +177,15 @@ fn auth_config(config: &Config) -> Result<AuthConfig, AppError> {
             window: delta("GALAXY_RATE_LIMIT_IP", config.rate_limit_ip.window)?,
         },
         live_per_email: config.login_max_unused_codes,
+        code_key: config
+            .login_code_key
+            .as_ref()
+            .map(|key| CodeKey::derive(key.expose_secret().as_bytes()))
+            .transpose()
+            .map_err(|e| AppError::Setting {
+                variable: "GALAXY_LOGIN_CODE_KEY",
+                reason: e.to_string(),
+            })?,
         failed_per_email: RateLimit {
             max: config.rate_limit_wrong_codes.count,
             window: delta(

@@ -97,6 +97,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The gateway's token, if internal routes are enabled.
     pub internal_token: Option<SecretString>,
+    /// `GALAXY_LOGIN_CODE_KEY`: the secret login codes are hashed under (HMAC key);
+    /// required by plain `galaxy-server`, random per process in dev mode.
+    pub login_code_key: Option<SecretString>,
     /// E-mails that get the admin role.
     pub bootstrap_admins: Vec<Email>,
     /// SMTP relay, if any.
@@ -324,6 +327,16 @@ impl Config {
                 expected: "at least 16 characters".to_owned(),
             });
         }
+        let login_code_key = v.secret("GALAXY_LOGIN_CODE_KEY");
+        if let Some(key) = v.raw("GALAXY_LOGIN_CODE_KEY")
+            && key.len() < 32
+        {
+            return Err(ConfigError::Invalid {
+                variable: "GALAXY_LOGIN_CODE_KEY",
+                value: "<redacted>".to_owned(),
+                expected: "at least 32 bytes of secret (e.g. `openssl rand -hex 32`)".to_owned(),
+            });
+        }
         let bootstrap_admins = match v.raw("GALAXY_BOOTSTRAP_ADMINS") {
             None => Vec::new(),
             Some(list) => list
@@ -356,6 +369,7 @@ impl Config {
             )?,
             data_dir: PathBuf::from(v.raw("GALAXY_DATA_DIR").unwrap_or("./galaxy-data")),
             internal_token,
+            login_code_key,
             bootstrap_admins,
             smtp_url: v.secret("GALAXY_SMTP_URL"),
             mail_from: v
@@ -505,6 +519,16 @@ impl Config {
             });
         }
         Ok(config)
+    }
+
+    /// The login-code key, or an error saying that plain `galaxy-server` needs it (its
+    /// replicas must all check the codes any of them issued, and the key must live apart
+    /// from the database whose leak it protects against).
+    pub fn require_login_code_key(&self) -> Result<&SecretString, ConfigError> {
+        self.login_code_key.as_ref().ok_or(ConfigError::Missing {
+            variable: "GALAXY_LOGIN_CODE_KEY",
+            why: "galaxy-server hashes login codes under a secret key from configuration (at least 32 bytes, e.g. `openssl rand -hex 32`; the same on every replica)",
+        })
     }
 
     /// The database URL, or an error saying that plain `galaxy-server` needs it.

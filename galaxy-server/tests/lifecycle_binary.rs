@@ -216,7 +216,19 @@ fn a_bad_setting_exits_2_naming_the_variable() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("GALAXY_DATABASE_URL"), "{stderr}");
+    // Plain galaxy-server also needs the login-code key (and says so before connecting).
+    let output = run(&[], &[("GALAXY_DATABASE_URL", "postgres://galaxy@127.0.0.1:1/galaxy")]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("GALAXY_LOGIN_CODE_KEY"), "{stderr}");
+    let output = run(&["dev"], &[("GALAXY_LOGIN_CODE_KEY", "too short")]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("GALAXY_LOGIN_CODE_KEY") && !stderr.contains("too short"), "{stderr}");
 }
+
+/// A login-code key for the servers these tests start.
+const TEST_CODE_KEY: &str = "lifecycle-binary-test-login-code-key-0123456789";
 
 #[test]
 fn an_unreachable_database_ends_start_up_with_a_clear_error() {
@@ -227,6 +239,7 @@ fn an_unreachable_database_ends_start_up_with_a_clear_error() {
                 "GALAXY_DATABASE_URL",
                 "postgres://galaxy:hunter2@127.0.0.1:1/galaxy",
             ),
+            ("GALAXY_LOGIN_CODE_KEY", TEST_CODE_KEY),
             ("GALAXY_DATABASE_CONNECT_ATTEMPTS", "2"),
         ],
     );
@@ -335,6 +348,7 @@ async fn sigterm_while_waiting_for_the_database_stops_start_up() {
             "GALAXY_DATABASE_URL",
             "postgres://galaxy@127.0.0.1:1/galaxy".to_owned(),
         ),
+        ("GALAXY_LOGIN_CODE_KEY", TEST_CODE_KEY.to_owned()),
         ("GALAXY_DATABASE_CONNECT_ATTEMPTS", "100".to_owned()),
     ];
     let mut server = Server::start(&["serve"], &vars);

@@ -23,6 +23,12 @@ pub enum CredentialError {
     /// Tokens are 64 lower-case hex characters (256 bits).
     #[error("session token must be 64 hexadecimal characters")]
     Token,
+    /// A configured login-code key is too short to be a secret.
+    #[error("the login-code key must be at least {min} bytes of secret material")]
+    KeyTooShort {
+        /// The least accepted.
+        min: usize,
+    },
 }
 
 /// A login code as typed by the user: 6..=10 ASCII digits.
@@ -55,13 +61,51 @@ impl LoginCode {
         &self.0
     }
 
-    /// The stored form: SHA-256 over the challenge id and the code, so equal codes of
-    /// different challenges hash differently.
-    pub fn hash_for(&self, challenge: ChallengeId) -> SecretHash {
+    /// The stored form: HMAC-SHA256 under the server's `key` over the challenge id and
+    /// the code. The key makes a leaked challenges table useless (a code has only 10^6
+    /// values: an unkeyed hash is reversed by trying them all); the challenge id makes
+    /// equal codes of different challenges hash differently.
+    pub fn hash_for(&self, challenge: ChallengeId, key: &CodeKey) -> SecretHash {
+        use hmac::{Mac, SimpleHmac};
+        // `SimpleHmac::new_from_slice` accepts keys of any length.
+        let mut mac = match SimpleHmac::<Sha256>::new_from_slice(&key.0) {
+            Ok(mac) => mac,
+            Err(_) => return SecretHash([0; 32]),
+        };
+        mac.update(challenge.as_uuid().as_bytes());
+        mac.update(self.0.as_bytes());
+        SecretHash(mac.finalize().into_bytes().into())
+    }
+}
+
+/// The server secret login codes are hashed under (HMAC key): configured
+/// (`GALAXY_LOGIN_CODE_KEY`) so every replica checks every code, or random per process
+/// (dev mode, tests). Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CodeKey([u8; 32]);
+
+impl CodeKey {
+    /// Fewest bytes of secret material a configured key must have.
+    pub const MIN_MATERIAL: usize = 32;
+
+    /// The key derived from secret material (e.g. a configured string of at least
+    /// [`CodeKey::MIN_MATERIAL`] bytes): SHA-256 of it, so any length and alphabet works.
+    pub fn derive(material: &[u8]) -> Result<Self, CredentialError> {
+        if material.len() < Self::MIN_MATERIAL {
+            return Err(CredentialError::KeyTooShort {
+                min: Self::MIN_MATERIAL,
+            });
+        }
         let mut hasher = Sha256::new();
-        hasher.update(challenge.as_uuid().as_bytes());
-        hasher.update(self.0.as_bytes());
-        SecretHash(hasher.finalize().into())
+        hasher.update(b"galaxy login code key\0");
+        hasher.update(material);
+        Ok(Self(hasher.finalize().into()))
+    }
+}
+
+impl fmt::Debug for CodeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CodeKey(<redacted>)")
     }
 }
 
@@ -240,7 +284,7 @@ pub struct LoginChallenge {
 impl LoginChallenge {
     /// Checks `code` at `now`, moving the challenge to its next status. The comparison is
     /// constant-time; expiry is checked first so an expired code never succeeds.
-    pub fn check(&mut self, code: &LoginCode, now: Timestamp) -> CodeCheck {
+    pub fn check(&mut self, code: &LoginCode, key: &CodeKey, now: Timestamp) -> CodeCheck {
         if self.status != ChallengeStatus::Issued {
             return CodeCheck::NotIssued(self.status);
         }
@@ -248,7 +292,7 @@ impl LoginChallenge {
             self.status = ChallengeStatus::Expired;
             return CodeCheck::Expired;
         }
-        if code.hash_for(self.id) == self.code_hash {
+        if code.hash_for(self.id, key) == self.code_hash {
             self.status = ChallengeStatus::Consumed;
             return CodeCheck::Accepted;
         }
@@ -339,6 +383,23 @@ impl Session {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn key() -> CodeKey {
+        CodeKey::derive(b"a test key of at least thirty-two bytes").unwrap()
+    }
+
+    #[test]
+    fn codes_are_hashed_under_the_key() {
+        let (id, code) = (
+            ChallengeId::from_uuid(uuid::Uuid::nil()),
+            LoginCode::parse("123456").unwrap(),
+        );
+        let other = CodeKey::derive(b"another key of at least thirty-two bytes").unwrap();
+        assert_ne!(code.hash_for(id, &key()), code.hash_for(id, &other));
+        assert_eq!(code.hash_for(id, &key()), code.hash_for(id, &key()));
+        assert!(CodeKey::derive(b"short").is_err());
+        assert_eq!(format!("{:?}", key()), "CodeKey(<redacted>)");
+    }
     use chrono::{TimeDelta, TimeZone, Utc};
     use uuid::Uuid;
 
@@ -347,7 +408,7 @@ mod tests {
         LoginChallenge {
             id,
             email: Email::parse("a@b.c").unwrap(),
-            code_hash: LoginCode::parse(code).unwrap().hash_for(id),
+            code_hash: LoginCode::parse(code).unwrap().hash_for(id, &key()),
             client_ip: "127.0.0.1".into(),
             status: ChallengeStatus::Issued,
             failed_attempts: 0,
@@ -376,23 +437,29 @@ mod tests {
         let wrong = LoginCode::parse("000000").unwrap();
         let right = LoginCode::parse("123456").unwrap();
         let mut c = challenge("123456", now);
-        assert_eq!(c.check(&wrong, now), CodeCheck::Rejected { remaining: 2 });
-        assert_eq!(c.check(&wrong, now), CodeCheck::Rejected { remaining: 1 });
-        assert_eq!(c.check(&wrong, now), CodeCheck::Locked);
         assert_eq!(
-            c.check(&right, now),
+            c.check(&wrong, &key(), now),
+            CodeCheck::Rejected { remaining: 2 }
+        );
+        assert_eq!(
+            c.check(&wrong, &key(), now),
+            CodeCheck::Rejected { remaining: 1 }
+        );
+        assert_eq!(c.check(&wrong, &key(), now), CodeCheck::Locked);
+        assert_eq!(
+            c.check(&right, &key(), now),
             CodeCheck::NotIssued(ChallengeStatus::Locked)
         );
 
         let mut c = challenge("123456", now);
         assert_eq!(
-            c.check(&right, now + TimeDelta::minutes(10)),
+            c.check(&right, &key(), now + TimeDelta::minutes(10)),
             CodeCheck::Expired
         );
         let mut c = challenge("123456", now);
-        assert_eq!(c.check(&right, now), CodeCheck::Accepted);
+        assert_eq!(c.check(&right, &key(), now), CodeCheck::Accepted);
         assert_eq!(
-            c.check(&right, now),
+            c.check(&right, &key(), now),
             CodeCheck::NotIssued(ChallengeStatus::Consumed)
         );
     }

@@ -176,7 +176,8 @@ impl ChallengeStore for RacingChallenges {
         if !self.raced.swap(true, std::sync::atomic::Ordering::SeqCst) {
             let mut other = self.inner.get_challenge(challenge.id).await?;
             let before = (other.status, other.failed_attempts);
-            other.check(&LoginCode::parse("0000000000").unwrap(), other.issued_at);
+            let wrong = LoginCode::parse("0000000000").unwrap();
+            other.check(&wrong, &crate::harness::test_key(), other.issued_at);
             let raced = self
                 .inner
                 .update_challenge(&other, before.0, before.1, budget, now)

@@ -22,6 +22,11 @@ pub struct Harness {
     pub clock: Arc<ManualClock>,
 }
 
+/// The key the harness hashes codes under (unless a test sets its own).
+pub fn test_key() -> galaxy_core::domain::auth::CodeKey {
+    galaxy_core::domain::auth::CodeKey::derive(b"the auth harness's login-code key").unwrap()
+}
+
 impl Harness {
     pub fn new() -> Self {
         Self::with_config(AuthConfig::default())
@@ -33,9 +38,10 @@ impl Harness {
 
     /// A harness whose challenge port is `challenges` instead of the memory store.
     pub fn with_challenges(
-        config: AuthConfig,
+        mut config: AuthConfig,
         challenges: Option<Arc<dyn ChallengeStore>>,
     ) -> Self {
+        config.code_key.get_or_insert_with(test_key);
         let store = Arc::new(MemoryUserStore::new());
         let mail = Arc::new(MemoryMailStore::default());
         let clock = Arc::new(ManualClock::at_fixed_start());

@@ -49,7 +49,12 @@ async fn full_login_flow() {
     assert!(!mail.subject.contains(&code));
     let stored = h.challenge(issued.challenge_id).await;
     let parsed = LoginCode::parse(&code).unwrap();
-    assert_eq!(stored.code_hash, parsed.hash_for(stored.id));
+    assert_eq!(
+        stored.code_hash,
+        parsed.hash_for(stored.id, &crate::harness::test_key())
+    );
+    let unkeyed = galaxy_core::domain::auth::CodeKey::derive(&[0; 32]).unwrap();
+    assert_ne!(stored.code_hash, parsed.hash_for(stored.id, &unkeyed));
     assert_eq!(stored.client_ip, "192.0.2.1");
 
     let id = issued.challenge_id.to_string();

@@ -32,6 +32,13 @@ pub(crate) fn new_uuid() -> Uuid {
     Uuid::now_v7()
 }
 
+/// The login-code key of every conformance case (stores only keep the hashes; the key
+/// is the service's).
+pub(crate) fn code_key() -> galaxy_core::domain::auth::CodeKey {
+    galaxy_core::domain::auth::CodeKey::derive(b"conformance suite login-code key material")
+        .unwrap_or_else(|e| panic!("the fixture key: {e}"))
+}
+
 /// A short random tag (8 hex digits) to make e-mail addresses unique per case.
 pub(crate) fn tag() -> String {
     Uuid::new_v4().simple().to_string()[..8].to_owned()

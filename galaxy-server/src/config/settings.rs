@@ -185,6 +185,11 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "Longest time one HTTP request may take. Range: 100ms to 1h.",
     },
     Setting {
+        variable: "GALAXY_LOGIN_CODE_KEY",
+        default: "- (dev: random per process)",
+        meaning: "The secret login codes are hashed under (HMAC-SHA256), at least 32 bytes (e.g. `openssl rand -hex 32`); required by plain `galaxy-server`, the same on every replica, kept apart from the database (a leaked challenges table is useless without it). Changing it invalidates the codes out at the time (they live minutes).",
+    },
+    Setting {
         variable: "GALAXY_LOGIN_CODE_DIGITS",
         default: "6",
         meaning: "Digits in a login code (6 to 10).",

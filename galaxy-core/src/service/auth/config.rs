@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use chrono::TimeDelta;
 
-use crate::domain::auth::LoginCode;
+use crate::domain::auth::{CodeKey, LoginCode};
 use crate::domain::limit::RateLimit;
 use crate::domain::user::Email;
 
@@ -34,12 +34,16 @@ pub struct AuthConfig {
     /// Addresses that get the admin role when they log in, so a fresh install has an
     /// operator without touching the database.
     pub bootstrap_admins: BTreeSet<Email>,
+    /// The key login codes are hashed under. `None`: a random key of this process, so a
+    /// code can only be checked by the process that issued it (dev mode, tests, one
+    /// replica that never restarts while a code is out); replicas share a configured one.
+    pub code_key: Option<CodeKey>,
 }
 
 impl Default for AuthConfig {
     /// 6-digit codes valid 10 minutes, 5 wrong codes per code, 30-day sessions, 5 codes
     /// per e-mail and 20 per IP every 15 minutes, 3 unused codes per e-mail at once, 10
-    /// wrong codes per e-mail every 15 minutes, no bootstrap admins.
+    /// wrong codes per e-mail every 15 minutes, no bootstrap admins, a per-process key.
     fn default() -> Self {
         Self {
             code_digits: 6,
@@ -60,6 +64,7 @@ impl Default for AuthConfig {
                 window: TimeDelta::minutes(15),
             },
             bootstrap_admins: BTreeSet::new(),
+            code_key: None,
         }
     }
 }
@@ -81,6 +86,9 @@ pub enum AuthConfigError {
     /// A count that must be at least one is zero.
     #[error("{0} must be at least 1")]
     Zero(&'static str),
+    /// No key could be made for login codes (the secret generator gave too little).
+    #[error("no key for login codes could be made")]
+    CodeKey,
 }
 
 impl AuthConfig {

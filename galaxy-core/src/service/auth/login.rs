@@ -49,7 +49,7 @@ impl AuthService {
         let challenge = LoginChallenge {
             id,
             email,
-            code_hash: code.hash_for(id),
+            code_hash: code.hash_for(id, &self.code_key),
             client_ip: client_ip.unwrap_or_else(|| "unknown".to_owned()),
             status: ChallengeStatus::Issued,
             failed_attempts: 0,
@@ -149,7 +149,7 @@ impl AuthService {
             };
             let (status, failed_attempts) = (challenge.status, challenge.failed_attempts);
             let now = self.clock.now();
-            let outcome = challenge.check(code, now);
+            let outcome = challenge.check(code, &self.code_key, now);
             if let CodeCheck::NotIssued(status) = outcome {
                 return Err(not_issued(status));
             }

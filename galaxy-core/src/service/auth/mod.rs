@@ -26,7 +26,7 @@ pub use error::AuthError;
 pub use crate::domain::auth::RateLimitScope;
 pub use crate::domain::limit::RateLimit;
 
-use crate::domain::auth::{Session, SessionToken};
+use crate::domain::auth::{CodeKey, Session, SessionToken};
 use crate::domain::user::{User, UserStatus};
 use crate::domain::{ChallengeId, Timestamp};
 use crate::ports::{ChallengeStore, Clock, MailStore, SecretGenerator, SessionStore, UserStore};
@@ -67,6 +67,8 @@ pub struct AuthService {
     secrets: Arc<dyn SecretGenerator>,
     /// Validated settings.
     config: AuthConfig,
+    /// The key codes are hashed under: the configured one, else random for this process.
+    code_key: CodeKey,
 }
 
 /// A login code was issued (or, for an address that may not log in, pretended to be).
@@ -102,7 +104,13 @@ impl AuthService {
     /// Builds the service; fails when a setting is out of range.
     pub fn new(ports: AuthPorts, config: AuthConfig) -> Result<Self, AuthConfigError> {
         config.validate()?;
+        let code_key = match &config.code_key {
+            Some(key) => key.clone(),
+            None => CodeKey::derive(ports.secrets.session_token().expose().as_bytes())
+                .map_err(|_| AuthConfigError::CodeKey)?,
+        };
         Ok(Self {
+            code_key,
             users: ports.users,
             challenges: ports.challenges,
             sessions: ports.sessions,

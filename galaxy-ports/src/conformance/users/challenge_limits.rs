@@ -205,7 +205,11 @@ async fn live_per_email<S: ChallengeStore>(store: &S) {
     );
     // Using a code frees its place at once.
     let mut used = first.clone();
-    used.check(&LoginCode::parse("123456").must("code"), at(25));
+    used.check(
+        &LoginCode::parse("123456").must("code"),
+        &crate::conformance::users::fixtures::code_key(),
+        at(25),
+    );
     assert_eq!(used.status, ChallengeStatus::Consumed);
     store
         .update_unlimited(&used, ChallengeStatus::Issued, 0)
@@ -287,7 +291,11 @@ async fn guess_wrong<S: ChallengeStore>(
     budget: &RateLimit,
 ) -> (Admission, LoginChallenge) {
     let mut next = c.clone();
-    next.check(&wrong(), at(secs));
+    next.check(
+        &wrong(),
+        &crate::conformance::users::fixtures::code_key(),
+        at(secs),
+    );
     let admission = store
         .update_challenge(&next, c.status, c.failed_attempts, budget, at(secs))
         .await
@@ -326,7 +334,11 @@ async fn failed_codes_budget<S: ChallengeStore>(store: &S) {
     );
     // The right code is refused too, so the refusal tells nothing about the code.
     let mut right = c2.clone();
-    right.check(&LoginCode::parse("123456").must("code"), at(25));
+    right.check(
+        &LoginCode::parse("123456").must("code"),
+        &crate::conformance::users::fixtures::code_key(),
+        at(25),
+    );
     let update = store
         .update_challenge(&right, ChallengeStatus::Issued, 2, &budget, at(25))
         .await;
@@ -357,7 +369,11 @@ async fn failed_codes_budget<S: ChallengeStore>(store: &S) {
     // Within the budget, a stale write still loses its compare-and-set.
     let mut late = c1.clone();
     late.failed_attempts = 0;
-    late.check(&wrong(), at(301));
+    late.check(
+        &wrong(),
+        &crate::conformance::users::fixtures::code_key(),
+        at(301),
+    );
     assert_err!(
         store
             .update_challenge(&late, ChallengeStatus::Issued, 0, &budget, at(301))
@@ -446,7 +462,11 @@ async fn concurrent_wrong_codes_over_many_challenges<S: ChallengeStore + 'static
     let results = race(list.len(), |i| {
         let store = Arc::clone(&store);
         let mut guessed = list[i].clone();
-        guessed.check(&wrong(), at(100));
+        guessed.check(
+            &wrong(),
+            &crate::conformance::users::fixtures::code_key(),
+            at(100),
+        );
         async move {
             store
                 .update_challenge(&guessed, ChallengeStatus::Issued, 0, &budget, at(100))

@@ -121,7 +121,9 @@ pub(super) fn challenge(email: &Email, ip: &str, issued: Timestamp) -> LoginChal
     LoginChallenge {
         id,
         email: email.clone(),
-        code_hash: LoginCode::parse(CODE).must("code").hash_for(id),
+        code_hash: LoginCode::parse(CODE)
+            .must("code")
+            .hash_for(id, &crate::conformance::users::fixtures::code_key()),
         client_ip: ip.to_owned(),
         status: ChallengeStatus::Issued,
         failed_attempts: 0,
@@ -154,7 +156,11 @@ async fn compare_and_set<S: ChallengeStore>(store: &S) {
 
     let mut once = original.clone();
     assert_eq!(
-        once.check(&wrong(), at(10)),
+        once.check(
+            &wrong(),
+            &crate::conformance::users::fixtures::code_key(),
+            at(10)
+        ),
         CodeCheck::Rejected { remaining: 2 }
     );
     store
@@ -165,7 +171,11 @@ async fn compare_and_set<S: ChallengeStore>(store: &S) {
 
     // A second writer that read the challenge before the first wrong code loses.
     let mut stale = original.clone();
-    stale.check(&wrong(), at(11));
+    stale.check(
+        &wrong(),
+        &crate::conformance::users::fixtures::code_key(),
+        at(11),
+    );
     assert_err!(
         store
             .update_unlimited(&stale, ChallengeStatus::Issued, 0)
@@ -176,13 +186,24 @@ async fn compare_and_set<S: ChallengeStore>(store: &S) {
 
     let mut consumed = once.clone();
     let code = LoginCode::parse(CODE).must("code");
-    assert_eq!(consumed.check(&code, at(12)), CodeCheck::Accepted);
+    assert_eq!(
+        consumed.check(
+            &code,
+            &crate::conformance::users::fixtures::code_key(),
+            at(12)
+        ),
+        CodeCheck::Accepted
+    );
     store
         .update_unlimited(&consumed, ChallengeStatus::Issued, 1)
         .await
         .must("right code");
     let mut late = once.clone();
-    late.check(&wrong(), at(13));
+    late.check(
+        &wrong(),
+        &crate::conformance::users::fixtures::code_key(),
+        at(13),
+    );
     assert_err!(
         store
             .update_unlimited(&late, ChallengeStatus::Issued, 1)
@@ -210,7 +231,11 @@ async fn concurrent_wrong_codes<S: ChallengeStore>(store: &S) {
     let original = challenge(&email(), "192.0.2.1", at(0));
     store.insert_unlimited(&original).await.must("insert");
     let mut guessed = original.clone();
-    guessed.check(&wrong(), at(5));
+    guessed.check(
+        &wrong(),
+        &crate::conformance::users::fixtures::code_key(),
+        at(5),
+    );
     let results =
         join_all((0..10).map(|_| store.update_unlimited(&guessed, ChallengeStatus::Issued, 0)))
             .await;
