@@ -334,7 +334,7 @@ async fn orders_are_recorded_read_back_and_make_a_race_ready() {
     );
     assert_eq!(
         w.play.races_with_orders_in(game.id, 1).await.unwrap(),
-        [race.clone()]
+        std::slice::from_ref(&race)
     );
     assert!(
         w.service
