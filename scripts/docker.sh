@@ -8,7 +8,7 @@
 #   /tmp/galaxy-dockerd.log), waiting up to 60 s for it. The daemon is left running
 #   afterwards, like any system service. Fails with a message naming what is missing;
 #   GALAXY_SKIP_DOCKER=1 skips all of this (the Docker tests then skip, saying why).
-# - ensure_engine_image: builds the reference engine image galaxy-engine:0.1 FROM scratch
+# - ensure_engine_image: builds the reference engine image galaxy-engine:0.2 FROM scratch
 #   with `galaxy-cli engine image` (a static release build of the engine into
 #   target/static, then a local image build; no registry involved). Cheap when nothing
 #   changed.
@@ -63,5 +63,5 @@ ensure_engine_image() {
         return 0
     fi
     say "building the reference engine image (galaxy-cli engine image)"
-    cargo run --quiet -p galaxy-cli -- engine image --tag galaxy-engine:0.1
+    cargo run --quiet -p galaxy-cli -- engine image --tag galaxy-engine:0.2
 }

@@ -455,7 +455,9 @@ fn standings(game: &Value, history: &Value, played: u32) -> String {
 pub async fn serve_engine() -> Result<String, String> {
     let config =
         galaxy_engine::Config::from_vars(|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
-    let engine = galaxy_engine::Engine::open(&config.data_dir).map_err(|e| e.to_string())?;
+    let engine = galaxy_engine::Engine::open(&config.data_dir)
+        .map_err(|e| e.to_string())?
+        .with_token(config.token);
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;

@@ -27,8 +27,8 @@ use galaxy_core::domain::schedule::TurnSchedule;
 use galaxy_core::domain::{ApplicationId, GameId, Timestamp, UserId};
 use galaxy_core::ports::{
     ApplicationInsert, ApplicationStore, Clock, EngineClient, EngineError, EngineInit, EngineState,
-    GameStore, MockContainerRuntime, NewNotification, Notifier, NotifyError, OrdersVerdict,
-    RuntimeRecordStore, SecretGenerator,
+    EngineTarget, GameStore, MockContainerRuntime, NewNotification, Notifier, NotifyError,
+    OrdersVerdict, RuntimeRecordStore, SecretGenerator,
 };
 use galaxy_core::service::runtime::{RuntimeConfig, RuntimePorts, TurnScheduler};
 use galaxy_core::worker::Worker;
@@ -54,19 +54,27 @@ struct InstantEngine {
 
 #[async_trait]
 impl EngineClient for InstantEngine {
-    async fn healthz(&self, _endpoint: &str) -> Result<(), EngineError> {
+    async fn healthz(&self, _target: &EngineTarget) -> Result<(), EngineError> {
         Ok(())
     }
-    async fn init(&self, _endpoint: &str, _init: &EngineInit) -> Result<EngineState, EngineError> {
+    async fn init(
+        &self,
+        _target: &EngineTarget,
+        _init: &EngineInit,
+    ) -> Result<EngineState, EngineError> {
         Ok(state(0))
     }
-    async fn run_turn(&self, _endpoint: &str, expected: u32) -> Result<EngineState, EngineError> {
+    async fn run_turn(
+        &self,
+        _target: &EngineTarget,
+        expected: u32,
+    ) -> Result<EngineState, EngineError> {
         self.turns.fetch_add(1, Ordering::Relaxed);
         Ok(state(expected))
     }
     async fn submit_orders(
         &self,
-        _endpoint: &str,
+        _target: &EngineTarget,
         _race: &str,
         _turn: u32,
         _orders: &serde_json::Value,
@@ -78,13 +86,13 @@ impl EngineClient for InstantEngine {
     }
     async fn report(
         &self,
-        _endpoint: &str,
+        _target: &EngineTarget,
         _race: &str,
         _turn: u32,
     ) -> Result<serde_json::Value, EngineError> {
         Ok(serde_json::Value::Null)
     }
-    async fn state(&self, _endpoint: &str) -> Result<EngineState, EngineError> {
+    async fn state(&self, _target: &EngineTarget) -> Result<EngineState, EngineError> {
         Ok(state(0))
     }
 }
@@ -272,11 +280,12 @@ async fn run() -> Result<String, String> {
 
     // Baseline: the fake engine alone, `games` calls.
     let alone: Arc<dyn EngineClient> = Arc::new(InstantEngine::default());
+    let target = EngineTarget::anonymous("http://baseline:8080");
     let baseline = measure(|| async {
         for i in 0..games {
-            let endpoint = std::hint::black_box("http://baseline:8080");
+            let target = std::hint::black_box(&target);
             let state = alone
-                .run_turn(endpoint, u32::try_from(i).unwrap_or(u32::MAX))
+                .run_turn(target, u32::try_from(i).unwrap_or(u32::MAX))
                 .await
                 .map_err(|e| e.to_string())?;
             std::hint::black_box(state);

@@ -12,8 +12,21 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use galaxy_core::domain::GameId;
+use galaxy_core::domain::engine_auth::EngineToken;
 use galaxy_core::ports::*;
 use galaxy_core::service::runtime::GAME_LABEL;
+
+/// The credential each created container's engine was given, by endpoint: what the fake
+/// engine checks every call against.
+#[derive(Default)]
+pub struct Credentials(Mutex<HashMap<String, EngineToken>>);
+
+impl Credentials {
+    /// The token the container at `endpoint` was created with.
+    pub fn of(&self, endpoint: &str) -> Option<EngineToken> {
+        self.0.lock().unwrap().get(endpoint).cloned()
+    }
+}
 
 /// Every fake's calls, in one order, so tests can check what happened before what.
 #[derive(Default)]
@@ -51,19 +64,36 @@ struct Containers {
     output: HashMap<String, Vec<String>>,
     /// When set, every started engine writes these lines and exits with this code.
     exit_on_start: Option<(i64, Vec<String>)>,
+    /// Every spec created, by container id.
+    specs: HashMap<String, ContainerSpec>,
 }
 
 /// A container runtime in memory: ids `c1, c2, ...`, endpoints `http://<name>:8080`.
 pub struct FakeContainers {
     journal: Arc<Journal>,
     state: Mutex<Containers>,
+    /// The tokens handed to engines, shared with the [`FakeEngine`].
+    credentials: Arc<Credentials>,
 }
 
 impl FakeContainers {
     /// No containers; calls go to `journal`.
     pub fn new(journal: Arc<Journal>) -> Self {
         let state = Mutex::new(Containers::default());
-        Self { journal, state }
+        let credentials = Arc::default();
+        Self {
+            journal,
+            state,
+            credentials,
+        }
+    }
+    /// The tokens handed to the engines created so far.
+    pub fn credentials(&self) -> Arc<Credentials> {
+        self.credentials.clone()
+    }
+    /// The spec container `id` was created from.
+    pub fn spec(&self, id: &str) -> Option<ContainerSpec> {
+        self.lock().specs.get(id).cloned()
     }
     fn lock(&self) -> std::sync::MutexGuard<'_, Containers> {
         self.state.lock().unwrap()
@@ -141,7 +171,10 @@ impl ContainerRuntime for FakeContainers {
             labels: spec.labels.clone(),
         };
         state.by_id.insert(id.clone(), info);
+        state.specs.insert(id.clone(), spec.clone());
         let engine_endpoint = format!("http://{}:8080", spec.name);
+        let mut credentials = self.credentials.0.lock().unwrap();
+        credentials.insert(engine_endpoint.clone(), spec.token.clone());
         Ok(CreatedContainer {
             container_id: id,
             engine_endpoint,
@@ -260,19 +293,52 @@ struct Engines {
     init_refusal: Option<(u16, String)>,
     /// When set, orders answer this status and body.
     orders_refusal: Option<(u16, String)>,
+    /// When set, a call without a credential is served (an engine that checks nothing).
+    unguarded: bool,
 }
 
 /// An engine fake keyed by endpoint: turns count up from 0; faults are set per endpoint.
 pub struct FakeEngine {
     journal: Arc<Journal>,
     state: Mutex<Engines>,
+    /// The token each engine was created with; calls must carry it.
+    credentials: Arc<Credentials>,
 }
 
 impl FakeEngine {
-    /// Healthy engines at turn 0; calls go to `journal`.
-    pub fn new(journal: Arc<Journal>) -> Self {
+    /// Healthy engines at turn 0 that answer only calls carrying the token their
+    /// container was created with (any token for an engine created elsewhere), and 401
+    /// to anything else; calls go to `journal`, refused ones as `unauthorised <endpoint>`.
+    pub fn new(journal: Arc<Journal>, credentials: Arc<Credentials>) -> Self {
         let state = Mutex::new(Engines::default());
-        Self { journal, state }
+        Self {
+            journal,
+            state,
+            credentials,
+        }
+    }
+    /// Makes every engine serve calls without a credential (or refuse them again).
+    pub fn unguarded(&self, unguarded: bool) {
+        self.lock().unguarded = unguarded;
+    }
+    /// 401 unless `target` carries the engine's token (a guarded engine also refuses a
+    /// call without any).
+    fn authorise(&self, target: &EngineTarget) -> Result<(), EngineError> {
+        let expected = self.credentials.of(&target.endpoint);
+        let ok = match (&target.token, expected) {
+            (Some(token), Some(expected)) => *token == expected,
+            (Some(_), None) => true,
+            (None, _) => self.lock().unguarded,
+        };
+        if ok {
+            return Ok(());
+        }
+        self.journal
+            .push(format!("unauthorised {}", target.endpoint));
+        Err(EngineError::Status {
+            status: 401,
+            body: r#"{"error":"missing or wrong credential"}"#.into(),
+        })
     }
     fn lock(&self) -> std::sync::MutexGuard<'_, Engines> {
         self.state.lock().unwrap()
@@ -346,7 +412,8 @@ impl FakeEngine {
 
 #[async_trait]
 impl EngineClient for FakeEngine {
-    async fn healthz(&self, endpoint: &str) -> Result<(), EngineError> {
+    async fn healthz(&self, target: &EngineTarget) -> Result<(), EngineError> {
+        let endpoint = target.endpoint.as_str();
         self.journal.push(format!("healthz {endpoint}"));
         let hook = self.lock().healthz_hook.take();
         if let Some(hook) = hook {
@@ -363,10 +430,17 @@ impl EngineClient for FakeEngine {
                 body: "down".into(),
             });
         }
-        Ok(())
+        drop(state);
+        self.authorise(target)
     }
-    async fn init(&self, endpoint: &str, init: &EngineInit) -> Result<EngineState, EngineError> {
+    async fn init(
+        &self,
+        target: &EngineTarget,
+        init: &EngineInit,
+    ) -> Result<EngineState, EngineError> {
+        let endpoint = target.endpoint.as_str();
         self.journal.push(format!("init {endpoint}"));
+        self.authorise(target)?;
         let mut state = self.lock();
         if state.init_fails {
             return Err(EngineError::Status {
@@ -386,8 +460,14 @@ impl EngineClient for FakeEngine {
             standings: vec![],
         })
     }
-    async fn run_turn(&self, endpoint: &str, expected: u32) -> Result<EngineState, EngineError> {
+    async fn run_turn(
+        &self,
+        target: &EngineTarget,
+        expected: u32,
+    ) -> Result<EngineState, EngineError> {
+        let endpoint = target.endpoint.as_str();
         self.journal.push(format!("turn {endpoint} {expected}"));
+        self.authorise(target)?;
         let fault = self.lock().faults.get(endpoint).copied();
         match fault {
             Some(TurnFault::Refuse) => return Err(EngineError::Refused(endpoint.into())),
@@ -426,11 +506,13 @@ impl EngineClient for FakeEngine {
     }
     async fn submit_orders(
         &self,
-        endpoint: &str,
+        target: &EngineTarget,
         race: &str,
         turn: u32,
         orders: &serde_json::Value,
     ) -> Result<OrdersVerdict, EngineError> {
+        self.authorise(target)?;
+        let endpoint = target.endpoint.as_str();
         let entry = (endpoint.to_owned(), race.to_owned(), turn, orders.clone());
         let mut state = self.lock();
         if let Some((status, body)) = state.orders_refusal.clone() {
@@ -444,10 +526,12 @@ impl EngineClient for FakeEngine {
     }
     async fn report(
         &self,
-        endpoint: &str,
+        target: &EngineTarget,
         race: &str,
         turn: u32,
     ) -> Result<serde_json::Value, EngineError> {
+        self.authorise(target)?;
+        let endpoint = target.endpoint.as_str();
         let mut state = self.lock();
         state
             .reports
@@ -462,7 +546,16 @@ impl EngineClient for FakeEngine {
         let text = Self::report_text(race, turn);
         Ok(serde_json::json!({ "endpoint": endpoint, "race": race, "turn": turn, "text": text }))
     }
-    async fn state(&self, _endpoint: &str) -> Result<EngineState, EngineError> {
-        Err(EngineError::Refused("unused".into()))
+    /// Only the start's credential check calls it: answered per [`FakeEngine::authorise`],
+    /// then with turn 0.
+    async fn state(&self, target: &EngineTarget) -> Result<EngineState, EngineError> {
+        self.journal.push(format!("state {}", target.endpoint));
+        self.authorise(target)?;
+        Ok(EngineState {
+            turn: 0,
+            finished: false,
+            winner: None,
+            standings: vec![],
+        })
     }
 }

@@ -19,8 +19,8 @@ use galaxy_core::domain::runtime::{
 };
 use galaxy_core::domain::{GameId, LeaseToken};
 use galaxy_core::ports::{
-    Clock, ContainerRuntime, ContainerSpec, GameStatusChange, GameStore, RuntimeJobStore,
-    RuntimeRecordStore, SecretGenerator,
+    Clock, ContainerRuntime, ContainerSpec, EngineLimits, GameStatusChange, GameStore,
+    RuntimeJobStore, RuntimeRecordStore, SecretGenerator,
 };
 use galaxy_core::service::runtime::{BACKEND_LABEL, GAME_LABEL, container_name};
 use galaxy_core::worker::Worker;
@@ -93,6 +93,70 @@ async fn a_start_binds_waits_for_healthz_then_initialises_and_runs() {
     let started = w.notes.of(NotificationKind::GameStarted);
     assert_eq!(started.len(), 1);
     assert_eq!(started[0].recipients.len(), 3, "both players and the host");
+}
+
+#[tokio::test]
+async fn every_engine_call_carries_the_games_own_derived_credential() {
+    let config = test_config();
+    let key = config.engine_tokens.clone();
+    let w = World::with(config).await;
+    let (first, _) = w.starting_game(2).await;
+    let (second, _) = w.starting_game(2).await;
+    assert_eq!(w.job_pass().await, 2);
+
+    // The fake engine refuses (401) any call whose token is not the one its container
+    // was created with: the games run, so healthz, init and the turn-0 reports carried it.
+    for game in [first.id, second.id] {
+        assert_eq!(w.game(game).await.status, GameStatus::Running);
+        let spec = w.containers.spec(&w.container(game).container_id).unwrap();
+        assert_eq!(
+            spec.token,
+            key.token_for(game),
+            "handed to the engine at launch"
+        );
+        assert!(
+            !spec.env.contains_key("GALAXY_ENGINE_TOKEN"),
+            "the token travels apart from the configured environment"
+        );
+    }
+    assert_ne!(key.token_for(first.id), key.token_for(second.id));
+    // The one call made without it: the start's check that the engine refuses it.
+    assert_eq!(w.journal.count("state "), 2);
+    assert_eq!(
+        w.journal.count("unauthorised "),
+        2,
+        "{:?}",
+        w.journal.entries()
+    );
+}
+
+#[tokio::test]
+async fn an_engine_that_serves_calls_without_its_credential_fails_unless_allowed() {
+    let w = World::new().await;
+    w.engine.unguarded(true);
+    let (game, _) = w.starting_game(2).await;
+    w.job_pass().await;
+    assert_eq!(w.game(game.id).await.status, GameStatus::StartFailed);
+    let reason = w.reason(game.id).await.unwrap();
+    assert!(
+        reason.contains("does not check its credential")
+            && reason.contains("answered with its state")
+            && reason.contains("GALAXY_ENGINES_WITHOUT_TOKEN"),
+        "{reason}"
+    );
+    let container = w.container(game.id);
+    assert_eq!(container.state, "exited", "the unguarded engine is stopped");
+    assert!(w.engine.inits().is_empty(), "never initialised");
+
+    // The operator accepts it for this engine: it starts, and is not probed.
+    let mut config = test_config();
+    config.engines_without_token = [EngineName::reference()].into();
+    let w = World::with(config).await;
+    w.engine.unguarded(true);
+    let (game, _) = w.starting_game(2).await;
+    w.job_pass().await;
+    assert_eq!(w.game(game.id).await.status, GameStatus::Running);
+    assert_eq!(w.journal.count("state "), 0);
 }
 
 #[tokio::test]
@@ -285,7 +349,7 @@ async fn a_start_that_crashed_after_create_resumes_after_its_lease() {
         limit: 1,
     };
     assert_eq!(w.runtime.claim_jobs(&claim).await.unwrap().len(), 1);
-    let spec = leftover_spec(game.id);
+    let spec = leftover_spec(&w, game.id);
     let leftover = w.containers.create(&spec).await.unwrap().container_id;
     assert_eq!(w.job_pass().await, 0, "leased");
 
@@ -316,7 +380,11 @@ async fn a_start_that_crashed_after_binding_reuses_the_bound_container() {
     let mut record = RuntimeRecord::new(game.id, EngineName::reference(), w.clock.now());
     record.status = RuntimeStatus::Starting;
     w.runtime.insert_record(&record).await.unwrap();
-    let created = w.containers.create(&leftover_spec(game.id)).await.unwrap();
+    let created = w
+        .containers
+        .create(&leftover_spec(&w, game.id))
+        .await
+        .unwrap();
     w.containers.start(&created.container_id).await.unwrap();
     let binding = RuntimeBinding {
         container_id: created.container_id.clone(),
@@ -374,14 +442,15 @@ async fn enqueue_start(w: &World, game: GameId, key: &str) -> galaxy_core::domai
     w.runtime.enqueue_job(&job).await.unwrap().id
 }
 
-fn leftover_spec(game: GameId) -> ContainerSpec {
+/// The spec of a container an earlier start of `game` made.
+fn leftover_spec(w: &World, game: GameId) -> ContainerSpec {
     ContainerSpec {
         name: container_name(game),
         game_id: game,
         engine: "galaxy-engine:latest".into(),
         labels: [(GAME_LABEL.to_owned(), game.to_string())].into(),
         env: Default::default(),
-        memory_bytes: None,
-        cpus: None,
+        token: w.config.engine_tokens.token_for(game),
+        limits: EngineLimits::default(),
     }
 }

@@ -265,6 +265,8 @@ pub struct World {
     pub events: EventsListener,
     /// The ports every runtime part was built with.
     pub ports: RuntimePorts,
+    /// The configuration every runtime part was built with.
+    pub config: RuntimeConfig,
     /// Games, applications and race names.
     pub store: Arc<MemoryLobbyStore>,
     /// Users.
@@ -326,7 +328,7 @@ impl World {
         let ids = Arc::new(SeededSecretGenerator::new(11));
         let notes = Arc::new(Notes::default());
         let containers = Arc::new(FakeContainers::new(journal.clone()));
-        let engine = Arc::new(FakeEngine::new(journal.clone()));
+        let engine = Arc::new(FakeEngine::new(journal.clone(), containers.credentials()));
         let lobby = LobbyService::new(
             LobbyPorts {
                 games: games.clone(),
@@ -366,8 +368,9 @@ impl World {
             reconciler: Reconciler::new(ports.clone(), config.clone()),
             probe: HealthProbe::new(ports.clone(), config.clone()).unwrap(),
             inspect: InspectWorker::new(ports.clone(), config.clone()),
-            events: EventsListener::new(ports.clone(), config),
+            events: EventsListener::new(ports.clone(), config.clone()),
             ports,
+            config,
             store,
             users,
             runtime,

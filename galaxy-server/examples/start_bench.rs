@@ -1,6 +1,6 @@
 //! Start-latency benchmark of the Docker runtime (issue 5, point 9, first half). A command
 //! of its own, never part of the test run; it needs Docker and the image
-//! `galaxy-engine:0.1`:
+//! `galaxy-engine:0.2`:
 //!
 //! ```text
 //! cargo run --release -p galaxy-server --example start_bench -- [--games 20] [--json target/start_bench.json]
@@ -9,7 +9,7 @@
 //! Two measurements of N engines each (default 20), in the same run:
 //!
 //! - the baseline: N concurrent `docker run -d -p 127.0.0.1::8080 --label galaxy.bench=<run>
-//!   galaxy-engine:0.1` through the docker CLI, then `docker port`, then `GET /healthz`
+//!   galaxy-engine:0.2` through the docker CLI, then `docker port`, then `GET /healthz`
 //!   polled every 10 ms; the latency runs from spawning `docker run` to the first 200;
 //! - the platform: a dev-mode server in-process (`GALAXY_RUNTIME=docker`, a unique
 //!   `GALAXY_INSTANCE`, `GALAXY_RUNTIME_INTERVAL=50ms`), N games of two players each set up
@@ -41,7 +41,7 @@ use tokio::net::{TcpListener, TcpStream};
 type BoxError = Box<dyn Error + Send + Sync>;
 
 /// The reference engine's image.
-const IMAGE: &str = "galaxy-engine:0.1";
+const IMAGE: &str = "galaxy-engine:0.2";
 
 /// The label of the baseline's containers (`galaxy.bench=<run>`).
 const BENCH_LABEL: &str = "galaxy.bench";

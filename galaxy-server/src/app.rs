@@ -28,7 +28,6 @@ use galaxy_core::worker::mail::{MailWorker, MailWorkerConfig};
 use galaxy_core::worker::retention::{RetentionConfig, RetentionSweeper};
 use galaxy_geoip::DatabaseReloader;
 use metrics_exporter_prometheus::PrometheusHandle;
-use secrecy::ExposeSecret as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::{Adapters, ReadinessCheck};
@@ -162,7 +161,7 @@ fn delta(variable: &'static str, value: Duration) -> Result<TimeDelta, AppError>
     })
 }
 
-fn auth_config(config: &Config) -> Result<AuthConfig, AppError> {
+fn auth_config(config: &Config, code_key: CodeKey) -> Result<AuthConfig, AppError> {
     Ok(AuthConfig {
         code_digits: config.login_code_digits,
         code_ttl: delta("GALAXY_LOGIN_CODE_TTL", config.login_code_ttl)?,
@@ -177,15 +176,7 @@ fn auth_config(config: &Config) -> Result<AuthConfig, AppError> {
             window: delta("GALAXY_RATE_LIMIT_IP", config.rate_limit_ip.window)?,
         },
         live_per_email: config.login_max_unused_codes,
-        code_key: config
-            .login_code_key
-            .as_ref()
-            .map(|key| CodeKey::derive(key.expose_secret().as_bytes()))
-            .transpose()
-            .map_err(|e| AppError::Setting {
-                variable: "GALAXY_LOGIN_CODE_KEY",
-                reason: e.to_string(),
-            })?,
+        code_key: Some(code_key),
         failed_per_email: RateLimit {
             max: config.rate_limit_wrong_codes.count,
             window: delta(
@@ -264,7 +255,10 @@ impl App {
                     clock: clock.clone(),
                     secrets: secrets.clone(),
                 },
-                auth_config(&config)?,
+                auth_config(
+                    &config,
+                    crate::secrets::login_code_key(&config, adapters.secrets.as_ref())?,
+                )?,
             )
             .map_err(|e| AppError::Setting {
                 variable: "GALAXY_LOGIN_CODE_DIGITS",

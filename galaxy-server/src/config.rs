@@ -98,7 +98,7 @@ pub struct Config {
     /// The gateway's token, if internal routes are enabled.
     pub internal_token: Option<SecretString>,
     /// `GALAXY_LOGIN_CODE_KEY`: the secret login codes are hashed under (HMAC key);
-    /// required by plain `galaxy-server`, random per process in dev mode.
+    /// unset, one generated into the data directory.
     pub login_code_key: Option<SecretString>,
     /// E-mails that get the admin role.
     pub bootstrap_admins: Vec<Email>,
@@ -519,16 +519,6 @@ impl Config {
             });
         }
         Ok(config)
-    }
-
-    /// The login-code key, or an error saying that plain `galaxy-server` needs it (its
-    /// replicas must all check the codes any of them issued, and the key must live apart
-    /// from the database whose leak it protects against).
-    pub fn require_login_code_key(&self) -> Result<&SecretString, ConfigError> {
-        self.login_code_key.as_ref().ok_or(ConfigError::Missing {
-            variable: "GALAXY_LOGIN_CODE_KEY",
-            why: "galaxy-server hashes login codes under a secret key from configuration (at least 32 bytes, e.g. `openssl rand -hex 32`; the same on every replica)",
-        })
     }
 
     /// The database URL, or an error saying that plain `galaxy-server` needs it.

@@ -41,7 +41,6 @@ pub fn adapters(config: &Config, store: PgStore) -> Result<Adapters, AppError> {
 
 /// Connects, migrates and builds the app.
 pub async fn build(config: Config) -> Result<App, AppError> {
-    config.require_login_code_key().map_err(setting)?;
     let store = open(&config).await?;
     let adapters = adapters(&config, store)?;
     App::build(config, adapters).await

@@ -13,6 +13,7 @@ pub mod lifecycle;
 mod listener;
 pub mod monitor;
 pub mod runtime;
+pub mod secrets;
 pub mod state;
 pub mod telemetry;
 

@@ -58,7 +58,6 @@ fn load_config(mode: Mode) -> Result<Config, galaxy_server::config::ConfigError>
     let config = Config::from_env()?;
     if let Mode::Serve = mode {
         config.require_database_url()?;
-        config.require_login_code_key()?;
     }
     Ok(config)
 }

@@ -1,7 +1,8 @@
 //! Composition of the runtime (SPEC section 3, runtime): the container runtime chosen by
-//! `GALAXY_RUNTIME`, the engine client, the [`RuntimeService`] the handlers use, and the
-//! workers [`crate::lifecycle`] runs: start jobs, the turn scheduler, the reconciler, the
-//! health probe, the inspect pass and the events listener.
+//! `GALAXY_RUNTIME` and confined as configured, the engine client, the engine token key
+//! ([`crate::secrets`]), the [`RuntimeService`] the handlers use, and the workers
+//! [`crate::lifecycle`] runs: start jobs, the turn scheduler, the reconciler, the health
+//! probe, the inspect pass and the events listener.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
+use galaxy_core::domain::engine_auth::EngineTokenKey;
 use galaxy_core::domain::game::EngineName;
 use galaxy_core::ports::{
     ApplicationStore, Clock, ContainerError, ContainerEvent, ContainerInfo, ContainerRuntime,
@@ -18,7 +20,7 @@ use galaxy_core::service::runtime::{
     EventsListener, HealthProbe, InspectWorker, Reconciler, RuntimeConfig, RuntimePorts,
     RuntimeService, StartWorker, TurnScheduler,
 };
-use galaxy_docker::{DockerConfig, DockerRuntime};
+use galaxy_docker::{Addressing, DockerConfig, DockerRuntime, GameNetworks};
 use galaxy_engine_http::{ClientOptions, HttpEngineClient};
 use galaxy_process_runtime::{ProcessRuntime, ProcessRuntimeConfig};
 use tokio::task::JoinHandle;
@@ -27,7 +29,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::adapters::Adapters;
 use crate::app::{AppError, ScheduledWorker};
-use crate::config::runtime::engines_dir;
+use crate::config::runtime::{DockerNetwork, EngineSettings, engines_dir};
 use crate::config::{Config, RuntimeKind};
 
 /// The stores the runtime shares with the lobby, as the app wraps them (through the
@@ -154,8 +156,30 @@ impl ContainerRuntime for NoContainers {
     }
 }
 
-/// The runtime's configuration from the server's.
-pub(crate) fn runtime_config(config: &Config, kind: RuntimeKind) -> RuntimeConfig {
+/// The Docker runtime's settings from the engine settings.
+pub(crate) fn docker_config(engines: &EngineSettings) -> DockerConfig {
+    let addressing = match &engines.docker_network {
+        DockerNetwork::PerGame => Addressing::GameNetworks(GameNetworks {
+            subnets: engines.docker_subnets,
+            server_container: engines.docker_server_container.clone(),
+        }),
+        DockerNetwork::Loopback => Addressing::LoopbackPort,
+        DockerNetwork::Shared(name) => Addressing::Network(name.clone()),
+    };
+    DockerConfig {
+        addressing,
+        engine_user: engines.user.clone(),
+        ..DockerConfig::default()
+    }
+}
+
+/// The runtime's configuration from the server's, with the installation's engine token
+/// key.
+pub(crate) fn runtime_config(
+    config: &Config,
+    kind: RuntimeKind,
+    engine_tokens: EngineTokenKey,
+) -> RuntimeConfig {
     let settings = &config.runtime;
     RuntimeConfig {
         engines: settings.registry(kind).clone(),
@@ -168,6 +192,9 @@ pub(crate) fn runtime_config(config: &Config, kind: RuntimeKind) -> RuntimeConfi
         pause_on_unhealthy: settings.pause_on_unhealthy,
         max_orders_bytes: settings.max_orders_bytes,
         max_report_bytes: settings.max_report_bytes,
+        limits: settings.engines.limits,
+        engine_tokens,
+        engines_without_token: settings.engines.without_token.clone(),
         ..RuntimeConfig::default()
     }
 }
@@ -195,7 +222,7 @@ pub(crate) async fn build(
             Arc::new(processes)
         }
         RuntimeKind::Docker => Arc::new(
-            DockerRuntime::connect(DockerConfig::default())
+            DockerRuntime::connect(docker_config(&config.runtime.engines))
                 .await
                 .map_err(|e| AppError::Setting {
                     variable: "GALAXY_RUNTIME",
@@ -206,7 +233,12 @@ pub(crate) async fn build(
         ),
         RuntimeKind::None => Arc::new(NoContainers),
     };
-    let runtime_config = runtime_config(config, kind);
+    // Without a runtime no engine ever starts: no secret to keep.
+    let engine_tokens = match kind {
+        RuntimeKind::None => RuntimeConfig::default().engine_tokens,
+        _ => crate::secrets::engine_key(config, adapters.secrets.as_ref())?,
+    };
+    let runtime_config = runtime_config(config, kind, engine_tokens);
     tasks.stop_grace = runtime_config.stop_grace;
     let ports = RuntimePorts {
         games: shared.games,

@@ -172,7 +172,10 @@ async fn the_binary_migrates_an_empty_database_then_serves_and_stops_on_sigterm(
         .arg("serve")
         .env_clear()
         .env("GALAXY_DATABASE_URL", url_for(&database))
-        .env("GALAXY_LOGIN_CODE_KEY", "lifecycle-postgres-test-login-code-key-0123456789")
+        .env(
+            "GALAXY_LOGIN_CODE_KEY",
+            "lifecycle-postgres-test-login-code-key-0123456789",
+        )
         .env("GALAXY_HTTP_ADDR", addr.to_string())
         .env("GALAXY_DATA_DIR", tmp.path())
         .env("GALAXY_RUNTIME", "none")

@@ -139,6 +139,15 @@ async fn a_container_whose_engine_is_killed_is_restarted_and_the_game_goes_on() 
     let restarts = docker(&["inspect", "-f", "{{.RestartCount}}", &container]);
     assert_eq!(restarts, "1", "the restart policy restarted it");
     after_the_restart(&running, turn).await;
+    // Stopped, so its container and network do not outlive the test.
+    let stop = format!("/api/v1/admin/games/{}/stop", running.game);
+    let (status, game) = running.admin.request("POST", &stop, None).await;
+    assert_eq!(status, 200, "{game}");
+    let game_id = running.game.clone();
+    eventually(Duration::from_secs(30), "the container removed", || async {
+        containers_of(&game_id).is_empty().then_some(())
+    })
+    .await;
     running.shut_down().await;
 }
 

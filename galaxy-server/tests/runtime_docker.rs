@@ -1,5 +1,5 @@
 //! The dev-mode game flow of `runtime_dev`, with the engine in a real Docker container
-//! (image `galaxy-engine:0.1`, built by scripts/test.sh). Skipped, with the reason
+//! (image `galaxy-engine:0.2`, built by scripts/test.sh). Skipped, with the reason
 //! printed, when Docker or the image is missing, unless `GALAXY_REQUIRE_DOCKER=1`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,7 +11,7 @@ use std::process::Command;
 use runtime_support::play_a_game;
 
 /// The image the default registry names.
-const IMAGE: &str = "galaxy-engine:0.1";
+const IMAGE: &str = "galaxy-engine:0.2";
 
 /// Why Docker cannot be used here, if it cannot.
 fn docker_missing() -> Option<String> {

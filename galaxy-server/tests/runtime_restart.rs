@@ -62,7 +62,10 @@ fn server(database_url: &str, addr: SocketAddr, data: &Path, engine: &str) -> Ch
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("GALAXY_DATABASE_URL", database_url)
-        .env("GALAXY_LOGIN_CODE_KEY", "runtime-restart-test-login-code-key-0123456789")
+        .env(
+            "GALAXY_LOGIN_CODE_KEY",
+            "runtime-restart-test-login-code-key-0123456789",
+        )
         .env("GALAXY_HTTP_ADDR", addr.to_string())
         .env("GALAXY_DATA_DIR", data)
         .env("GALAXY_RUNTIME", "process")

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
+use crate::auth::{self, Token};
 use crate::game::{self, Game, MAX_RACE_NAME, MAX_RACES, Settings, Standing, TurnLog};
 use crate::store::{Store, StoreError};
 
@@ -37,21 +38,33 @@ pub struct Engine {
     game: Mutex<Option<Game>>,
     /// Where every change is written before it is answered.
     store: Store,
+    /// The credential every call but `/healthz` must carry; `None` serves anyone (an
+    /// engine run by hand, or by tests).
+    token: Option<Token>,
 }
 
 impl Engine {
-    /// Opens a data directory and resumes the game stored there, if any.
+    /// Opens a data directory and resumes the game stored there, if any. It serves
+    /// anyone until given a token ([`Engine::with_token`]).
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let (store, game) = Store::open(data_dir)?;
         Ok(Self {
             game: Mutex::new(game),
             store,
+            token: None,
         })
+    }
+
+    /// The same engine, answering only calls that carry `token` (when `Some`).
+    pub fn with_token(mut self, token: Option<Token>) -> Self {
+        self.token = token;
+        self
     }
 }
 
-/// The contract's routes over `engine`.
+/// The contract's routes over `engine`, behind its credential check.
 pub fn router(engine: Arc<Engine>) -> Router {
+    let token = engine.token.clone();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/admin/init", post(init))
@@ -64,6 +77,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed", &[])
         })
         .with_state(engine)
+        .layer(axum::middleware::from_fn_with_state(token, auth::require))
 }
 
 /// A request the engine refuses, or a failure of its own.

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod api;
+pub mod auth;
 pub mod bot;
 pub mod game;
 mod store;
@@ -15,6 +16,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use api::Engine;
+pub use auth::{Token, TokenError};
 pub use store::StoreError;
 
 /// Listen address when `GALAXY_ENGINE_ADDR` is not set.
@@ -29,6 +31,9 @@ pub struct Config {
     pub addr: SocketAddr,
     /// `GALAXY_ENGINE_DATA_DIR`.
     pub data_dir: PathBuf,
+    /// `GALAXY_ENGINE_TOKEN`: the credential every call but `/healthz` must carry. Unset
+    /// serves anyone (an engine run by hand); the platform always sets it.
+    pub token: Option<Token>,
 }
 
 /// A setting that cannot be used.
@@ -41,11 +46,15 @@ pub enum ConfigError {
     /// The data directory is empty.
     #[error("GALAXY_ENGINE_DATA_DIR must not be empty")]
     EmptyDataDir,
+    /// The token is set but cannot be a credential (an empty one included: an engine
+    /// meant to be guarded must not silently serve anyone).
+    #[error(transparent)]
+    Token(#[from] TokenError),
 }
 
 impl Config {
-    /// Reads `GALAXY_ENGINE_ADDR` and `GALAXY_ENGINE_DATA_DIR` through `var` (the
-    /// process environment in the binary, a map in tests).
+    /// Reads `GALAXY_ENGINE_ADDR`, `GALAXY_ENGINE_DATA_DIR` and `GALAXY_ENGINE_TOKEN`
+    /// through `var` (the process environment in the binary, a map in tests).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let addr = var("GALAXY_ENGINE_ADDR").unwrap_or_else(|| DEFAULT_ADDR.to_owned());
         let addr = addr.trim().parse().map_err(|_| ConfigError::Addr(addr))?;
@@ -53,9 +62,13 @@ impl Config {
         if data_dir.trim().is_empty() {
             return Err(ConfigError::EmptyDataDir);
         }
+        let token = var("GALAXY_ENGINE_TOKEN")
+            .map(|token| Token::parse(&token))
+            .transpose()?;
         Ok(Self {
             addr,
             data_dir: PathBuf::from(data_dir),
+            token,
         })
     }
 }
@@ -110,9 +123,19 @@ pub struct RunningEngine {
 }
 
 impl RunningEngine {
-    /// Opens `data_dir` (resuming its game), binds `addr` and starts serving.
+    /// Opens `data_dir` (resuming its game), binds `addr` and starts serving anyone.
     pub async fn start(addr: SocketAddr, data_dir: &Path) -> Result<Self, ServeError> {
-        let engine = Engine::open(data_dir)?;
+        Self::start_with_token(addr, data_dir, None).await
+    }
+
+    /// [`RunningEngine::start`], answering only calls that carry `token` (when `Some`),
+    /// as the platform runs it.
+    pub async fn start_with_token(
+        addr: SocketAddr,
+        data_dir: &Path,
+        token: Option<Token>,
+    ) -> Result<Self, ServeError> {
+        let engine = Engine::open(data_dir)?.with_token(token);
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServeError::Listen {
@@ -154,7 +177,7 @@ impl RunningEngine {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use super::{Config, ConfigError};
+    use super::{Config, ConfigError, Token};
 
     #[test]
     fn config_reads_both_variables_with_defaults() {
@@ -163,7 +186,8 @@ mod tests {
         assert_eq!(none.data_dir.to_str(), Some("./galaxy-engine-data"));
         let set = Config::from_vars(|k| match k {
             "GALAXY_ENGINE_ADDR" => Some("127.0.0.1:9000".into()),
-            _ => Some("/data".into()),
+            "GALAXY_ENGINE_DATA_DIR" => Some("/data".into()),
+            _ => None,
         })
         .unwrap();
         assert_eq!(set.addr.to_string(), "127.0.0.1:9000");
@@ -171,5 +195,15 @@ mod tests {
         assert!(matches!(bad, Err(ConfigError::Addr(_))));
         let empty = Config::from_vars(|k| (k == "GALAXY_ENGINE_DATA_DIR").then(String::new));
         assert!(matches!(empty, Err(ConfigError::EmptyDataDir)));
+        assert_eq!(none.token, None, "unset: the engine serves anyone");
+        let token = Config::from_vars(|k| (k == "GALAXY_ENGINE_TOKEN").then(|| "t".repeat(64)));
+        assert_eq!(
+            token.unwrap().token,
+            Some(Token::parse(&"t".repeat(64)).unwrap())
+        );
+        for bad in ["", "too-short", "sixteen chars with spaces"] {
+            let refused = Config::from_vars(|k| (k == "GALAXY_ENGINE_TOKEN").then(|| bad.into()));
+            assert!(matches!(refused, Err(ConfigError::Token(_))), "{bad:?}");
+        }
     }
 }

@@ -1,6 +1,6 @@
-//! `galaxy-engine`: the reference engine as a process. Reads `GALAXY_ENGINE_ADDR` and
-//! `GALAXY_ENGINE_DATA_DIR`, resumes the game in the data directory, serves until
-//! SIGTERM or ctrl-c.
+//! `galaxy-engine`: the reference engine as a process. Reads `GALAXY_ENGINE_ADDR`,
+//! `GALAXY_ENGINE_DATA_DIR` and `GALAXY_ENGINE_TOKEN`, resumes the game in the data
+//! directory, serves until SIGTERM or ctrl-c.
 
 use std::process::ExitCode;
 
@@ -29,7 +29,12 @@ async fn run() -> Result<(), String> {
     let config = Config::from_vars(|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
     // The state is loaded before the port opens: a health check that passes means a
     // resumed game, and a corrupt data directory stops the engine instead of resetting it.
-    let engine = Engine::open(&config.data_dir).map_err(|e| e.to_string())?;
+    if config.token.is_none() {
+        tracing::warn!("GALAXY_ENGINE_TOKEN is not set: every caller may play every race");
+    }
+    let engine = Engine::open(&config.data_dir)
+        .map_err(|e| e.to_string())?
+        .with_token(config.token);
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;

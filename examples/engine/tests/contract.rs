@@ -1,11 +1,12 @@
-//! The engine contract over real sockets: init idempotency, `expected_turn`, orders and
-//! their rejection, per-race reports, and bad input.
+//! The engine contract over real sockets: the credential, init idempotency,
+//! `expected_turn`, orders and their rejection, per-race reports, and bad input.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use common::{Http, init_body, start};
+use galaxy_engine::{RunningEngine, Token};
 use hyper::Method;
 use serde_json::json;
 
@@ -25,6 +26,59 @@ async fn healthz_answers_before_init_and_other_routes_wait_for_it() {
         assert_eq!(status, 409, "{body}");
         assert!(body["error"].as_str().unwrap().contains("initialised"));
     }
+    engine.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn with_a_token_every_route_but_healthz_requires_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6";
+    let token = Token::parse(secret).unwrap();
+    let engine =
+        RunningEngine::start_with_token("127.0.0.1:0".parse().unwrap(), dir.path(), Some(token))
+            .await
+            .unwrap();
+    let anonymous = Http::new(&engine);
+    let wrong = Http::authorised(&engine, "Bearer a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d7");
+    let basic = Http::authorised(&engine, &format!("Basic {secret}"));
+    let player = Http::authorised(&engine, &format!("Bearer {secret}"));
+    let body = init_body("g", 3, &["Red", "Blue"], json!({}));
+
+    // Health tells nothing: anyone may ask.
+    assert_eq!(anonymous.get("/healthz").await.0, 200);
+    // Everything else, unknown routes included, answers 401 without the exact token,
+    // and changes nothing.
+    for client in [&anonymous, &wrong, &basic] {
+        let (status, answer) = client.post("/admin/init", body.clone()).await;
+        assert_eq!(status, 401, "{answer}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .unwrap()
+                .contains("Authorization: Bearer")
+        );
+        assert_eq!(client.get("/admin/state").await.0, 401);
+        assert_eq!(client.get("/reports/Red/0").await.0, 401);
+        let orders = json!({ "turn": 1, "orders": [] });
+        assert_eq!(client.put("/orders/Red", orders).await.0, 401);
+        assert_eq!(
+            client
+                .post("/admin/turn", json!({"expected_turn": 1}))
+                .await
+                .0,
+            401
+        );
+        assert_eq!(client.get("/no/such/route").await.0, 401);
+    }
+    assert_eq!(
+        player.get("/admin/state").await.0,
+        409,
+        "still not initialised"
+    );
+    let (status, state) = player.post("/admin/init", body).await;
+    assert_eq!(status, 200, "{state}");
+    assert_eq!(player.report("Red", 0).await["race"], "Red");
+    assert_eq!(player.turn(1).await["turn"], 1);
     engine.stop().await.unwrap();
 }
 

@@ -1,10 +1,11 @@
 //! The runtime part of the walkthrough: the reference engine served in this process, a
-//! container runtime that hands that engine to the game (the smallest `ContainerRuntime`
-//! an adapter author could write), and the runtime service and start worker over the same
-//! in-memory stores as the lobby.
+//! container runtime that starts that engine for the game with the game's credential (the
+//! smallest `ContainerRuntime` an adapter author could write), and the runtime service and
+//! start worker over the same in-memory stores as the lobby.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,15 +16,19 @@ use galaxy_core::ports::{
     CreatedContainer, Notifier, SecretGenerator,
 };
 use galaxy_core::service::runtime::{RuntimeConfig, RuntimePorts, RuntimeService, StartWorker};
-use galaxy_engine::RunningEngine;
+use galaxy_engine::{RunningEngine, Token};
 use galaxy_engine_http::HttpEngineClient;
 use galaxy_ports::memory::InMemoryStores;
+use tokio::sync::Mutex;
 
-/// A "container runtime" with exactly one engine, already running: every game created
-/// on it is bound to that engine's address.
+/// A "container runtime" with exactly one engine: the game created on it gets the
+/// reference engine, served in this process on a free loopback port and guarded by the
+/// game's token, as any runtime hands it to its engine.
 struct OneEngine {
-    /// The engine's base URL.
-    endpoint: String,
+    /// Where the engine keeps the game.
+    data_dir: PathBuf,
+    /// The engine, once created; shared with [`Runtime`], which stops it.
+    engine: Arc<Mutex<Option<RunningEngine>>>,
 }
 
 /// The id this runtime gives its one "container".
@@ -35,10 +40,23 @@ impl ContainerRuntime for OneEngine {
         Ok(())
     }
 
-    async fn create(&self, _spec: &ContainerSpec) -> Result<CreatedContainer, ContainerError> {
+    /// Starts the engine (once) with the spec's token: a real runtime would only create
+    /// here and start in `start`, but the in-process engine listens as soon as it exists.
+    async fn create(&self, spec: &ContainerSpec) -> Result<CreatedContainer, ContainerError> {
+        let mut engine = self.engine.lock().await;
+        if engine.is_none() {
+            let token = Token::parse(spec.token.expose())
+                .map_err(|e| ContainerError::Failed(e.to_string()))?;
+            let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+            let started = RunningEngine::start_with_token(addr, &self.data_dir, Some(token))
+                .await
+                .map_err(|e| ContainerError::Failed(e.to_string()))?;
+            *engine = Some(started);
+        }
+        let engine_endpoint = engine.as_ref().map(RunningEngine::url).unwrap_or_default();
         Ok(CreatedContainer {
             container_id: CONTAINER.to_owned(),
-            engine_endpoint: self.endpoint.clone(),
+            engine_endpoint,
         })
     }
 
@@ -96,15 +114,15 @@ pub struct Runtime {
     pub service: RuntimeService,
     /// Runs the start job the lobby queued.
     pub jobs: StartWorker,
-    /// The reference engine, served on a loopback port until stopped.
-    engine: Option<RunningEngine>,
+    /// The reference engine, served on a loopback port from the game's start until
+    /// stopped.
+    engine: Arc<Mutex<Option<RunningEngine>>>,
     /// The engine's data directory, removed when the walkthrough ends.
     _data: tempfile::TempDir,
 }
 
 impl Runtime {
-    /// Starts the reference engine on a free loopback port and wires the runtime over
-    /// `stores`.
+    /// Wires the runtime over `stores`; the reference engine starts with the game.
     pub async fn start(
         stores: &InMemoryStores,
         notifier: Arc<dyn Notifier>,
@@ -112,8 +130,7 @@ impl Runtime {
         ids: Arc<dyn SecretGenerator>,
     ) -> Result<Self, crate::AnyError> {
         let data = tempfile::tempdir()?;
-        let engine =
-            RunningEngine::start(SocketAddr::from(([127, 0, 0, 1], 0)), data.path()).await?;
+        let engine = Arc::new(Mutex::new(None));
         let ports = RuntimePorts {
             games: stores.lobby.clone(),
             applications: stores.lobby.clone(),
@@ -124,7 +141,8 @@ impl Runtime {
             archive: stores.play.clone(),
             orders: stores.play.clone(),
             containers: Arc::new(OneEngine {
-                endpoint: format!("http://{}", engine.addr()),
+                data_dir: data.path().to_owned(),
+                engine: engine.clone(),
             }),
             engine: Arc::new(HttpEngineClient::default()),
             notifier,
@@ -135,14 +153,15 @@ impl Runtime {
         Ok(Self {
             service: RuntimeService::new(ports.clone(), config.clone()),
             jobs: StartWorker::new(ports, config),
-            engine: Some(engine),
+            engine,
             _data: data,
         })
     }
 
     /// Stops the engine: from now on only the platform's archive can answer.
     pub async fn stop_engine(&mut self) {
-        if let Some(engine) = self.engine.take()
+        let engine = self.engine.lock().await.take();
+        if let Some(engine) = engine
             && let Err(error) = engine.stop().await
         {
             println!("  the engine stopped with an error: {error}");

@@ -1,17 +1,19 @@
-//! Pure translations between the port's types and Docker's: the create body of a game's
-//! container, and what an inspect answer means for the platform.
+//! Pure translations between the port's types and Docker's: the confined create body of a
+//! game's container, where its engine answers, and what an inspect answer means for the
+//! platform.
 
 use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum,
-    EndpointSettings, HealthStatusEnum, HostConfig, Mount, MountType, NetworkingConfig,
-    PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    EndpointIpamConfig, EndpointSettings, HealthStatusEnum, HostConfig, Mount, MountType,
+    NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use galaxy_core::domain::health::ContainerHealth;
 use galaxy_core::ports::{ContainerInfo, ContainerSpec};
 
 use crate::config::{Addressing, DATA_MOUNT, DockerConfig, ENGINE_PORT};
+use crate::network::{GameNetwork, network_name};
 
 /// The name of a game's data volume: `{container name}-data`.
 pub fn volume_name(container_name: &str) -> String {
@@ -23,29 +25,82 @@ pub(crate) fn port_key() -> String {
     format!("{ENGINE_PORT}/tcp")
 }
 
-/// Where a container's engine is reached: by its name on the network, or on the
-/// published loopback port.
-pub(crate) fn endpoint(addressing: &Addressing, name: &str, host_port: Option<u16>) -> String {
-    match (addressing, host_port) {
-        (Addressing::LoopbackPort, Some(port)) => format!("http://127.0.0.1:{port}"),
-        _ => format!("http://{name}:{ENGINE_PORT}"),
+/// Where a container's engine is placed on the network, decided before its create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// On the default bridge, port 8080 published on `127.0.0.1:<port>`.
+    Loopback(u16),
+    /// On the shared user-defined network, under its name.
+    Shared(String),
+    /// Alone on its game's network, at the network's engine address.
+    Game(GameNetwork),
+}
+
+impl Placement {
+    /// The engine's base URL.
+    pub(crate) fn endpoint(&self, name: &str) -> String {
+        match self {
+            Self::Loopback(port) => format!("http://127.0.0.1:{port}"),
+            Self::Shared(_) => format!("http://{name}:{ENGINE_PORT}"),
+            Self::Game(network) => format!("http://{}:{ENGINE_PORT}", network.subnet.engine()),
+        }
     }
 }
 
-/// The create body of a game's container. `host_port` is the published port in
-/// [`Addressing::LoopbackPort`] mode.
+/// Where an existing container's engine answers, from its inspect answer: the published
+/// loopback port, its fixed address on its game's network, or its name on the shared one.
+pub(crate) fn endpoint_of(
+    addressing: &Addressing,
+    name: &str,
+    inspected: &ContainerInspectResponse,
+) -> String {
+    match addressing {
+        Addressing::LoopbackPort => match host_port(inspected) {
+            Some(port) => Placement::Loopback(port).endpoint(name),
+            None => format!("http://{name}:{ENGINE_PORT}"),
+        },
+        Addressing::Network(_) => format!("http://{name}:{ENGINE_PORT}"),
+        Addressing::GameNetworks(_) => match game_address(inspected, &network_name(name)) {
+            Some(address) => format!("http://{address}:{ENGINE_PORT}"),
+            None => format!("http://{name}:{ENGINE_PORT}"),
+        },
+    }
+}
+
+/// The address fixed for the container on `network` (set at create, so known before
+/// the container first runs).
+fn game_address(inspected: &ContainerInspectResponse, network: &str) -> Option<String> {
+    let endpoint = inspected
+        .network_settings
+        .as_ref()?
+        .networks
+        .as_ref()?
+        .get(network)?;
+    endpoint
+        .ipam_config
+        .as_ref()
+        .and_then(|ipam| ipam.ipv4_address.clone())
+        .filter(|address| !address.is_empty())
+}
+
+/// The create body of a game's container, confined: read-only root file system with the
+/// data volume as the only writable path, the configured non-root user, no capability,
+/// no privilege gain, memory (without extra swap), CPU and process limits, and the
+/// network `placement`.
 pub(crate) fn create_body(
     spec: &ContainerSpec,
     config: &DockerConfig,
-    host_port: Option<u16>,
+    placement: &Placement,
 ) -> ContainerCreateBody {
     let mut env = spec.env.clone();
-    // Inserted last, so a spec cannot move the engine off its port or its volume.
+    // Inserted last, so a spec cannot move the engine off its port, its volume or its
+    // credential.
     env.insert(
         "GALAXY_ENGINE_ADDR".into(),
         format!("0.0.0.0:{ENGINE_PORT}"),
     );
     env.insert("GALAXY_ENGINE_DATA_DIR".into(), DATA_MOUNT.into());
+    env.insert("GALAXY_ENGINE_TOKEN".into(), spec.token.expose().to_owned());
     let restart_policy = if config.max_restarts == 0 {
         RestartPolicy {
             name: Some(RestartPolicyNameEnum::NO),
@@ -57,6 +112,10 @@ pub(crate) fn create_body(
             maximum_retry_count: Some(i64::from(config.max_restarts)),
         }
     };
+    let limits = &spec.limits;
+    let memory = limits
+        .memory_bytes
+        .and_then(|bytes| i64::try_from(bytes).ok());
     let mut host_config = HostConfig {
         mounts: Some(vec![Mount {
             target: Some(DATA_MOUNT.into()),
@@ -65,18 +124,26 @@ pub(crate) fn create_body(
             ..Default::default()
         }]),
         restart_policy: Some(restart_policy),
-        memory: spec
-            .memory_bytes
-            .and_then(|bytes| i64::try_from(bytes).ok()),
-        nano_cpus: spec.cpus.map(nano_cpus),
+        memory,
+        // Swap limit equal to the memory limit: no swap on top of it.
+        memory_swap: memory,
+        nano_cpus: limits.cpus.map(nano_cpus),
+        pids_limit: limits.pids.map(i64::from),
         // An engine needs no privilege: it listens on a high port and writes its volume.
+        readonly_rootfs: Some(true),
         cap_drop: Some(vec!["ALL".into()]),
         security_opt: Some(vec!["no-new-privileges".into()]),
         ..Default::default()
     };
     let mut networking_config = None;
-    match (&config.addressing, host_port) {
-        (Addressing::LoopbackPort, Some(port)) => {
+    let mut join = |network: &str, endpoint: EndpointSettings| {
+        host_config.network_mode = Some(network.to_owned());
+        networking_config = Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(network.to_owned(), endpoint)])),
+        });
+    };
+    match placement {
+        Placement::Loopback(port) => {
             host_config.port_bindings = Some(HashMap::from([(
                 port_key(),
                 Some(vec![PortBinding {
@@ -85,22 +152,28 @@ pub(crate) fn create_body(
                 }]),
             )]));
         }
-        (Addressing::Network(network), _) => {
-            host_config.network_mode = Some(network.clone());
-            networking_config = Some(NetworkingConfig {
-                endpoints_config: Some(HashMap::from([(
-                    network.clone(),
-                    EndpointSettings {
-                        aliases: Some(vec![spec.name.clone()]),
-                        ..Default::default()
-                    },
-                )])),
-            });
-        }
-        (Addressing::LoopbackPort, None) => {}
+        Placement::Shared(network) => join(
+            network,
+            EndpointSettings {
+                aliases: Some(vec![spec.name.clone()]),
+                ..Default::default()
+            },
+        ),
+        Placement::Game(network) => join(
+            &network.name,
+            EndpointSettings {
+                aliases: Some(vec![spec.name.clone()]),
+                ipam_config: Some(EndpointIpamConfig {
+                    ipv4_address: Some(network.subnet.engine().to_string()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        ),
     }
     ContainerCreateBody {
         image: Some(spec.engine.clone()),
+        user: config.engine_user.clone(),
         env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         labels: Some(spec.labels.clone().into_iter().collect()),
         exposed_ports: Some(vec![port_key()]),
@@ -198,6 +271,8 @@ mod tests {
 
     use bollard::models::{ContainerConfig, Health};
     use galaxy_core::domain::GameId;
+    use galaxy_core::domain::engine_auth::EngineToken;
+    use galaxy_core::ports::EngineLimits;
 
     use super::*;
 
@@ -205,48 +280,138 @@ mod tests {
         ContainerSpec {
             name: "galaxy-game-x".into(),
             game_id: GameId::from_uuid(Default::default()),
-            engine: "galaxy-engine:0.1".into(),
+            engine: "galaxy-engine:0.2".into(),
             labels: BTreeMap::from([("galaxy.backend".into(), "1".into())]),
             env: BTreeMap::from([
                 ("GALAXY_ENGINE_ADDR".into(), "0.0.0.0:1".into()),
+                (
+                    "GALAXY_ENGINE_TOKEN".into(),
+                    "chosen by the operator".into(),
+                ),
                 ("RULES".into(), "classic".into()),
             ]),
-            memory_bytes: Some(128 << 20),
-            cpus: Some(0.5),
+            token: EngineToken::new("the-game-token"),
+            limits: EngineLimits {
+                memory_bytes: Some(128 << 20),
+                cpus: Some(0.5),
+                pids: Some(64),
+            },
+        }
+    }
+
+    fn game_network() -> GameNetwork {
+        GameNetwork {
+            name: "galaxy-game-x-net".into(),
+            subnet: crate::config::Subnets::default().slot(3).unwrap(),
         }
     }
 
     #[test]
-    fn a_loopback_container_publishes_its_port_on_127_0_0_1_with_volume_and_limits() {
-        let body = create_body(&spec(), &DockerConfig::default(), Some(40123));
+    fn every_container_is_confined_and_gets_its_token_volume_and_limits() {
+        let body = create_body(&spec(), &DockerConfig::default(), &Placement::Loopback(1));
         let env = body.env.unwrap();
         assert!(env.contains(&"GALAXY_ENGINE_ADDR=0.0.0.0:8080".to_owned()));
         assert!(env.contains(&"GALAXY_ENGINE_DATA_DIR=/data".to_owned()));
+        assert!(env.contains(&"GALAXY_ENGINE_TOKEN=the-game-token".to_owned()));
         assert!(env.contains(&"RULES=classic".to_owned()));
-        assert_eq!(env.len(), 3);
+        assert_eq!(env.len(), 4);
+        assert_eq!(body.user.as_deref(), Some("65534:65534"));
         let host = body.host_config.unwrap();
+        assert_eq!(host.readonly_rootfs, Some(true));
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
+        assert_eq!(
+            host.security_opt,
+            Some(vec!["no-new-privileges".to_owned()])
+        );
         assert_eq!(host.memory, Some(128 << 20));
+        assert_eq!(host.memory_swap, Some(128 << 20), "no swap on top");
         assert_eq!(host.nano_cpus, Some(500_000_000));
+        assert_eq!(host.pids_limit, Some(64));
         let mount = &host.mounts.unwrap()[0];
         assert_eq!(mount.source.as_deref(), Some("galaxy-game-x-data"));
         assert_eq!(mount.target.as_deref(), Some("/data"));
         let policy = host.restart_policy.unwrap();
         assert_eq!(policy.name, Some(RestartPolicyNameEnum::ON_FAILURE));
         assert_eq!(policy.maximum_retry_count, Some(5));
+
+        // No limit and the image's own user, when so configured.
+        let mut open = spec();
+        open.limits = EngineLimits::default();
+        let config = DockerConfig {
+            engine_user: None,
+            ..DockerConfig::default()
+        };
+        let body = create_body(&open, &config, &Placement::Loopback(1));
+        let host = body.host_config.unwrap();
+        assert_eq!(
+            (body.user, host.memory, host.pids_limit),
+            (None, None, None)
+        );
+        assert_eq!(host.readonly_rootfs, Some(true), "always");
+    }
+
+    #[test]
+    fn a_loopback_container_publishes_its_port_on_127_0_0_1_only() {
+        let placement = Placement::Loopback(40123);
+        let body = create_body(&spec(), &DockerConfig::default(), &placement);
+        let host = body.host_config.unwrap();
         let binding = &host.port_bindings.unwrap()["8080/tcp"].clone().unwrap()[0];
         assert_eq!(binding.host_ip.as_deref(), Some("127.0.0.1"));
         assert_eq!(binding.host_port.as_deref(), Some("40123"));
         assert_eq!(host.network_mode, None);
+        assert_eq!(
+            placement.endpoint("galaxy-game-x"),
+            "http://127.0.0.1:40123"
+        );
     }
 
     #[test]
-    fn a_network_container_joins_the_network_under_its_name_and_publishes_nothing() {
+    fn a_game_network_container_is_alone_at_its_fixed_address_and_publishes_nothing() {
+        let placement = Placement::Game(game_network());
+        let body = create_body(&spec(), &DockerConfig::default(), &placement);
+        let host = body.host_config.unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("galaxy-game-x-net"));
+        assert_eq!(host.port_bindings, None);
+        let endpoints = body.networking_config.unwrap().endpoints_config.unwrap();
+        let endpoint = &endpoints["galaxy-game-x-net"];
+        assert_eq!(
+            endpoint
+                .ipam_config
+                .as_ref()
+                .unwrap()
+                .ipv4_address
+                .as_deref(),
+            Some("10.213.0.26")
+        );
+        assert_eq!(
+            placement.endpoint("galaxy-game-x"),
+            "http://10.213.0.26:8080"
+        );
+
+        // Read back from an inspect answer that shows it (before and after a start).
+        let inspected = ContainerInspectResponse {
+            network_settings: Some(bollard::models::NetworkSettings {
+                networks: Some(endpoints),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let addressing = Addressing::default();
+        assert_eq!(
+            endpoint_of(&addressing, "galaxy-game-x", &inspected),
+            "http://10.213.0.26:8080"
+        );
+    }
+
+    #[test]
+    fn a_shared_network_container_joins_the_network_under_its_name_and_publishes_nothing() {
         let config = DockerConfig {
             addressing: Addressing::Network("galaxy".into()),
             max_restarts: 0,
             ..DockerConfig::default()
         };
-        let body = create_body(&spec(), &config, None);
+        let placement = Placement::Shared("galaxy".into());
+        let body = create_body(&spec(), &config, &placement);
         let host = body.host_config.unwrap();
         assert_eq!(host.network_mode.as_deref(), Some("galaxy"));
         assert_eq!(host.port_bindings, None);
@@ -260,7 +425,15 @@ mod tests {
             Some(vec!["galaxy-game-x".to_owned()])
         );
         assert_eq!(
-            endpoint(&config.addressing, "galaxy-game-x", None),
+            placement.endpoint("galaxy-game-x"),
+            "http://galaxy-game-x:8080"
+        );
+        assert_eq!(
+            endpoint_of(
+                &config.addressing,
+                "galaxy-game-x",
+                &ContainerInspectResponse::default()
+            ),
             "http://galaxy-game-x:8080"
         );
     }
@@ -290,7 +463,12 @@ mod tests {
                 labels: Some(HashMap::from([("galaxy.backend".into(), "1".into())])),
                 ..Default::default()
             }),
-            host_config: create_body(&spec(), &DockerConfig::default(), Some(40999)).host_config,
+            host_config: create_body(
+                &spec(),
+                &DockerConfig::default(),
+                &Placement::Loopback(40999),
+            )
+            .host_config,
             ..Default::default()
         };
         let info = info("fallback", &inspected);

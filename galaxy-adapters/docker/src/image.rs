@@ -9,10 +9,11 @@ use bollard::Docker;
 use bollard::query_parameters::BuildImageOptionsBuilder;
 use futures::StreamExt;
 
-use crate::config::{DATA_MOUNT, ENGINE_PORT};
+use crate::config::{DATA_MOUNT, ENGINE_PORT, ENGINE_USER};
 
-/// The reference engine's default tag (what the platform registers as `reference`).
-pub const DEFAULT_TAG: &str = "galaxy-engine:0.1";
+/// The reference engine's default tag (what the platform registers as `reference`). 0.2:
+/// the engine checks `GALAXY_ENGINE_TOKEN` and runs as a non-root user owning `/data`.
+pub const DEFAULT_TAG: &str = "galaxy-engine:0.2";
 
 /// The target triple of the static build.
 pub const STATIC_TARGET: &str = "x86_64-unknown-linux-gnu";
@@ -48,12 +49,17 @@ pub enum ImageError {
     },
 }
 
-/// The Dockerfile of the image: the binary alone, listening on 8080, state in `/data`.
+/// The Dockerfile of the image: the binary alone, listening on 8080, state in `/data`,
+/// run as [`ENGINE_USER`]. `/data` is an empty directory owned by that user: Docker gives
+/// a new, empty volume mounted there the same owner, so the engine can write its volume
+/// and nothing else (the runtime makes the root file system read-only).
 pub fn dockerfile() -> String {
     format!(
         "FROM scratch\n\
          COPY galaxy-engine /galaxy-engine\n\
+         COPY --chown={ENGINE_USER} data {DATA_MOUNT}\n\
          ENV GALAXY_ENGINE_ADDR=0.0.0.0:{ENGINE_PORT} GALAXY_ENGINE_DATA_DIR={DATA_MOUNT}\n\
+         USER {ENGINE_USER}\n\
          EXPOSE {ENGINE_PORT}\n\
          LABEL org.opencontainers.image.title=galaxy-engine\n\
          ENTRYPOINT [\"/galaxy-engine\"]\n"
@@ -162,10 +168,17 @@ pub fn static_binary_path(target_dir: &Path) -> PathBuf {
         .join("galaxy-engine")
 }
 
-/// The tar build context: `Dockerfile` and `galaxy-engine` (mode 755, mtime 0 so the
-/// same binary gives the same layer).
+/// The tar build context: `Dockerfile`, `galaxy-engine` (mode 755) and the empty
+/// directory `data` (mode 700), all with mtime 0 so the same binary gives the same layers.
 fn build_context(binary: &[u8], dockerfile: &str) -> std::io::Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
+    let mut data = tar::Header::new_gnu();
+    data.set_entry_type(tar::EntryType::Directory);
+    data.set_size(0);
+    data.set_mode(0o700);
+    data.set_mtime(0);
+    data.set_cksum();
+    tar.append_data(&mut data, "data/", std::io::empty())?;
     for (name, mode, data) in [
         ("Dockerfile", 0o644, dockerfile.as_bytes()),
         ("galaxy-engine", 0o755, binary),
@@ -234,11 +247,14 @@ mod tests {
         assert_eq!(
             entries,
             [
+                ("data/".to_owned(), 0o700, 0),
                 ("Dockerfile".to_owned(), 0o644, dockerfile().len() as u64),
                 ("galaxy-engine".to_owned(), 0o755, 7),
             ]
         );
         assert!(dockerfile().starts_with("FROM scratch\n"));
+        assert!(dockerfile().contains("COPY --chown=65534:65534 data /data\n"));
+        assert!(dockerfile().contains("USER 65534:65534\n"));
         assert!(dockerfile().contains("ENTRYPOINT [\"/galaxy-engine\"]"));
     }
 

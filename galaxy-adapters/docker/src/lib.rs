@@ -5,6 +5,7 @@ mod container;
 mod error;
 mod events;
 pub mod image;
+mod network;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, TcpListener};
@@ -25,10 +26,15 @@ use galaxy_core::ports::{
     CreatedContainer,
 };
 
-pub use config::{Addressing, DATA_MOUNT, DockerConfig, ENGINE_PORT};
+pub use config::{
+    Addressing, DATA_MOUNT, DEFAULT_SUBNETS, DockerConfig, ENGINE_PORT, ENGINE_USER, GAME_PREFIX,
+    GameNetworks, GameSubnet, Subnets, SubnetsError,
+};
+use container::Placement;
 pub use container::volume_name;
 pub use error::ConnectError;
 pub use events::{BACKEND_LABEL, GAME_LABEL};
+pub use network::network_name;
 
 /// The daemon's socket when `DOCKER_HOST` names none.
 pub const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
@@ -92,7 +98,8 @@ impl DockerRuntime {
     }
 
     /// Where an existing container's engine answers, read back from Docker: the published
-    /// loopback port, or the container's name on the network.
+    /// loopback port, its fixed address on its game's network, or its name on the shared
+    /// network.
     pub async fn engine_endpoint(&self, container_id: &str) -> Result<String, ContainerError> {
         let inspected = self
             .docker
@@ -104,11 +111,23 @@ impl DockerRuntime {
             .as_deref()
             .unwrap_or(container_id)
             .trim_start_matches('/');
-        Ok(container::endpoint(
+        Ok(container::endpoint_of(
             &self.config.addressing,
             name,
-            container::host_port(&inspected),
+            &inspected,
         ))
+    }
+
+    /// Where a new container of `spec` goes: a free loopback port, the shared network, or
+    /// its game's network (made now when missing).
+    async fn placement(&self, spec: &ContainerSpec) -> Result<Placement, ContainerError> {
+        Ok(match &self.config.addressing {
+            Addressing::LoopbackPort => Placement::Loopback(free_loopback_port()?),
+            Addressing::Network(name) => Placement::Shared(name.clone()),
+            Addressing::GameNetworks(settings) => {
+                Placement::Game(network::ensure(&self.docker, settings, spec).await?)
+            }
+        })
     }
 
     async fn pull(&self, image: &str) -> Result<(), ContainerError> {
@@ -148,10 +167,10 @@ impl DockerRuntime {
         }
         Ok(CreatedContainer {
             container_id: inspected.id.clone().unwrap_or_else(|| spec.name.clone()),
-            engine_endpoint: container::endpoint(
+            engine_endpoint: container::endpoint_of(
                 &self.config.addressing,
                 &spec.name,
-                container::host_port(&inspected),
+                &inspected,
             ),
         })
     }
@@ -192,27 +211,21 @@ impl ContainerRuntime for DockerRuntime {
         }
     }
 
-    /// Creates `spec.name` with its labels, its data volume `{name}-data` on `/data`, the
-    /// restart policy, the limits and the configured addressing. In loopback mode the
-    /// host port is picked now, so the endpoint is final.
+    /// Creates `spec.name`, confined (see the crate's README), with its labels, its data
+    /// volume `{name}-data` on `/data`, the restart policy, the limits, the token as
+    /// `GALAXY_ENGINE_TOKEN`, and the configured addressing: its game's network is made
+    /// first, or its loopback port picked now, so the endpoint is final.
     async fn create(&self, spec: &ContainerSpec) -> Result<CreatedContainer, ContainerError> {
         self.create_volume(spec).await?;
-        let host_port = match self.config.addressing {
-            Addressing::LoopbackPort => Some(free_loopback_port()?),
-            Addressing::Network(_) => None,
-        };
-        let body = container::create_body(spec, &self.config, host_port);
+        let placement = self.placement(spec).await?;
+        let body = container::create_body(spec, &self.config, &placement);
         let options = CreateContainerOptionsBuilder::default()
             .name(&spec.name)
             .build();
         match self.docker.create_container(Some(options), body).await {
             Ok(created) => Ok(CreatedContainer {
                 container_id: created.id,
-                engine_endpoint: container::endpoint(
-                    &self.config.addressing,
-                    &spec.name,
-                    host_port,
-                ),
+                engine_endpoint: placement.endpoint(&spec.name),
             }),
             Err(BollardError::DockerResponseServerError {
                 status_code: 409, ..
@@ -245,8 +258,23 @@ impl ContainerRuntime for DockerRuntime {
             .map_err(|e| error::map(&format!("container {container_id}"), e))
     }
 
-    /// `docker rm -f`: removes it even if it runs; its data volume stays.
+    /// `docker rm -f`: removes it even if it runs; its data volume stays. Its game's
+    /// network goes with it (the server's container disconnected first).
     async fn remove(&self, container_id: &str) -> Result<(), ContainerError> {
+        let what = format!("container {container_id}");
+        let name = match &self.config.addressing {
+            Addressing::GameNetworks(_) => {
+                let inspected = self
+                    .docker
+                    .inspect_container(container_id, None)
+                    .await
+                    .map_err(|e| error::map(&what, e))?;
+                inspected
+                    .name
+                    .map(|name| name.trim_start_matches('/').to_owned())
+            }
+            _ => None,
+        };
         let options = RemoveContainerOptionsBuilder::default()
             .force(true)
             .v(false)
@@ -254,7 +282,11 @@ impl ContainerRuntime for DockerRuntime {
         self.docker
             .remove_container(container_id, Some(options))
             .await
-            .map_err(|e| error::map(&format!("container {container_id}"), e))
+            .map_err(|e| error::map(&what, e))?;
+        if let (Addressing::GameNetworks(settings), Some(name)) = (&self.config.addressing, name) {
+            network::remove(&self.docker, settings, &name).await;
+        }
+        Ok(())
     }
 
     async fn inspect(&self, container_id: &str) -> Result<ContainerInfo, ContainerError> {

@@ -1,6 +1,7 @@
 //! The Docker runtime on a real daemon with the reference engine image: create and start
 //! a game's container, reach its engine, crash it and see Docker restart it, stop,
-//! remove, list by label, the event feed, and the network addressing mode.
+//! remove, list by label, the event feed, the addressing modes, and the confinement of
+//! every engine as `docker inspect` shows it.
 //!
 //! Skipped (with the reason printed) when no daemon answers, unless GALAXY_REQUIRE_DOCKER
 //! is set.
@@ -12,10 +13,10 @@ use std::time::Duration;
 
 use common::{
     Cleanup, client, engine_image, eventually, init, next_event, remove_labelled, runtime_or_skip,
-    spec, wait_healthy,
+    spec, target, wait_healthy,
 };
-use galaxy_core::ports::{ContainerError, ContainerRuntime, EngineClient};
-use galaxy_docker::{Addressing, DockerConfig, DockerRuntime, volume_name};
+use galaxy_core::ports::{ContainerError, ContainerRuntime, EngineClient, EngineTarget};
+use galaxy_docker::{Addressing, DockerConfig, DockerRuntime, network_name, volume_name};
 
 /// SIGKILLs the engine process from the host: a crash as far as Docker can tell (unlike
 /// `docker kill`, which Docker counts as a manual stop and never restarts).
@@ -65,15 +66,22 @@ async fn a_game_container_runs_restarts_after_a_crash_stops_and_keeps_its_volume
     let mut events = runtime.events().await.unwrap();
     let spec = spec(TEST, &image);
     let created = runtime.create(&spec).await.unwrap();
-    assert!(created.engine_endpoint.starts_with("http://127.0.0.1:"));
+    // Alone on its game's network, at the network's fixed engine address.
+    assert!(
+        created.engine_endpoint.starts_with("http://10.213.")
+            && created.engine_endpoint.ends_with(":8080"),
+        "{}",
+        created.engine_endpoint
+    );
     // A retried create is the same container.
     assert_eq!(runtime.create(&spec).await.unwrap(), created);
-    let (id, endpoint) = (
-        created.container_id.as_str(),
-        created.engine_endpoint.as_str(),
-    );
+    let id = created.container_id.as_str();
+    let endpoint = &target(&spec, &created);
     assert_eq!(runtime.inspect(id).await.unwrap().state, "created");
-    assert_eq!(runtime.engine_endpoint(id).await.unwrap(), endpoint);
+    assert_eq!(
+        runtime.engine_endpoint(id).await.unwrap(),
+        created.engine_endpoint
+    );
 
     runtime.start(id).await.unwrap();
     runtime.start(id).await.unwrap(); // a no-op while running
@@ -87,7 +95,7 @@ async fn a_game_container_runs_restarts_after_a_crash_stops_and_keeps_its_volume
     client.init(endpoint, &init(spec.game_id)).await.unwrap();
     assert_eq!(client.run_turn(endpoint, 1).await.unwrap().turn, 1);
 
-    // A crash: Docker's on-failure policy restarts it on the same host port.
+    // A crash: Docker's on-failure policy restarts it at the same address.
     crash(&runtime, id).await;
     let died = next_event(&mut events, id, "die").await;
     assert_eq!(died.game_id, Some(spec.game_id));
@@ -126,9 +134,15 @@ async fn a_game_container_runs_restarts_after_a_crash_stops_and_keeps_its_volume
     let backend = runtime.list_by_label("galaxy.backend", "1").await.unwrap();
     assert!(backend.iter().any(|info| info.container_id == id));
 
-    // Remove: the container goes, its volume stays, and a new container resumes the game.
+    // Remove: the container and its network go, its volume stays, and a new container
+    // resumes the game.
     runtime.remove(id).await.unwrap();
     next_event(&mut events, id, "destroy").await;
+    let network = runtime
+        .client()
+        .inspect_network(&network_name(&spec.name), None)
+        .await;
+    assert!(network.is_err(), "the game's network is removed with it");
     assert!(matches!(
         runtime.inspect(id).await,
         Err(ContainerError::NotFound(_))
@@ -155,8 +169,9 @@ async fn a_game_container_runs_restarts_after_a_crash_stops_and_keeps_its_volume
     );
     let again = runtime.create(&spec).await.unwrap();
     runtime.start(&again.container_id).await.unwrap();
-    wait_healthy(&client, &again.engine_endpoint).await;
-    assert_eq!(client.state(&again.engine_endpoint).await.unwrap().turn, 1);
+    let endpoint = &target(&spec, &again);
+    wait_healthy(&client, endpoint).await;
+    assert_eq!(client.state(endpoint).await.unwrap().turn, 1);
     runtime.remove(&again.container_id).await.unwrap();
 }
 
@@ -206,7 +221,8 @@ async fn a_network_container_is_reached_by_name_on_its_network() {
             .is_empty(),
         "nothing is published in network mode"
     );
-    wait_healthy(&client(), &format!("http://{address}:8080")).await;
+    let by_address = EngineTarget::new(format!("http://{address}:8080"), spec.token.clone());
+    wait_healthy(&client(), &by_address).await;
     assert_eq!(
         runtime
             .engine_endpoint(&created.container_id)
@@ -312,4 +328,292 @@ async fn an_engine_that_exits_reports_its_exit_code_and_its_last_lines() {
         runtime.logs("galaxy-no-such-container", 20).await,
         Err(ContainerError::NotFound(_))
     ));
+}
+
+/// Runs `curl` in the network namespace of the process `pid` (a container's engine), as
+/// a probe from inside that container: `Some(true)` when `url` answered, `Some(false)`
+/// when it could not be reached within 3 s, `None` when the host lacks `nsenter` or
+/// `curl`, or the right to use them (the probe is then skipped, saying so).
+fn reachable_from(pid: i64, url: &str, token: Option<&str>) -> Option<bool> {
+    let mut command = std::process::Command::new("nsenter");
+    command.args([
+        "-t",
+        &pid.to_string(),
+        "-n",
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+    ]);
+    command.args(["-m", "3", "-w", "%{http_code}"]);
+    if let Some(token) = token {
+        command.args(["-H", &format!("Authorization: Bearer {token}")]);
+    }
+    let output = command.arg(url).output().ok()?;
+    let code = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    match output.status.code() {
+        Some(0) => Some(code.starts_with('2') || code.starts_with('4')),
+        // curl: 7 refused, 28 timed out (dropped by Docker's isolation rules).
+        Some(7 | 28) => Some(false),
+        _ => {
+            eprintln!(
+                "SKIPPED probe of {url} from pid {pid}: nsenter/curl unusable ({})",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+            None
+        }
+    }
+}
+
+/// One line of `/proc/<pid>/status`, e.g. `Uid`.
+fn proc_status(pid: i64, key: &str) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{key}:")))
+        .map(|value| value.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_game_container_is_confined_as_docker_inspect_shows() {
+    const TEST: &str = "docker-confined";
+    let Some(runtime) = runtime_or_skip(DockerConfig::default()).await else {
+        return;
+    };
+    remove_labelled(runtime.client(), TEST).await;
+    let _cleanup = Cleanup {
+        test: TEST,
+        network: None,
+    };
+    let image = engine_image(runtime.client()).await;
+    let client = client();
+    let docker = runtime.client();
+    let mut games = Vec::new();
+    for _ in 0..2 {
+        let spec = spec(TEST, &image);
+        let created = runtime.create(&spec).await.unwrap();
+        runtime.start(&created.container_id).await.unwrap();
+        wait_healthy(&client, &target(&spec, &created)).await;
+        games.push((spec, created));
+    }
+    let (spec, created) = &games[0];
+    let engine = target(spec, created);
+    let network = network_name(&spec.name);
+
+    // The container's configuration, as `docker inspect` shows it.
+    let inspected = docker
+        .inspect_container(&created.container_id, None)
+        .await
+        .unwrap();
+    let config = inspected.config.clone().unwrap();
+    assert_eq!(config.user.as_deref(), Some("65534:65534"));
+    let env = config.env.unwrap();
+    assert!(env.contains(&format!("GALAXY_ENGINE_TOKEN={}", spec.token.expose())));
+    let host = inspected.host_config.clone().unwrap();
+    assert_eq!(host.readonly_rootfs, Some(true));
+    assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
+    assert_eq!(
+        host.security_opt,
+        Some(vec!["no-new-privileges".to_owned()])
+    );
+    assert_eq!(host.pids_limit, Some(64));
+    assert_eq!(host.memory, Some(128 << 20));
+    assert_eq!(host.nano_cpus, Some(500_000_000));
+    assert!(
+        host.port_bindings.unwrap_or_default().is_empty(),
+        "nothing published"
+    );
+    assert_eq!(host.network_mode.as_deref(), Some(network.as_str()));
+    let mounts = inspected.mounts.clone().unwrap();
+    assert_eq!(mounts.len(), 1, "{mounts:?}");
+    assert_eq!(mounts[0].destination.as_deref(), Some("/data"));
+    assert_eq!(
+        mounts[0].rw,
+        Some(true),
+        "the volume is the one writable path"
+    );
+    let networks = inspected.network_settings.unwrap().networks.unwrap();
+    assert_eq!(
+        networks.keys().collect::<Vec<_>>(),
+        [&network],
+        "one network"
+    );
+    let address = networks[&network].ip_address.clone().unwrap();
+    assert_eq!(engine.endpoint, format!("http://{address}:8080"));
+
+    // Its network: internal (no way out), a /29 of the configured range, the game's own.
+    let net = docker.inspect_network(&network, None).await.unwrap();
+    assert_eq!(net.internal, Some(true));
+    let subnet = net.ipam.unwrap().config.unwrap()[0].subnet.clone().unwrap();
+    assert!(
+        subnet.starts_with("10.213.") && subnet.ends_with("/29"),
+        "{subnet}"
+    );
+    assert_eq!(
+        net.labels.unwrap()["galaxy.game_id"],
+        spec.game_id.to_string()
+    );
+    let other_address = games[1].1.engine_endpoint.clone();
+    assert_ne!(other_address, engine.endpoint, "a network of its own");
+
+    // The process itself: not root, no capability, no privilege gain.
+    let pid = inspected.state.unwrap().pid.unwrap();
+    if let Some(uid) = proc_status(pid, "Uid") {
+        assert_eq!(uid, "65534 65534 65534 65534");
+        assert_eq!(proc_status(pid, "CapEff").unwrap(), "0000000000000000");
+        assert_eq!(proc_status(pid, "NoNewPrivs").unwrap(), "1");
+    }
+
+    // The engine checks its credential; with it, it writes its state to the volume.
+    let anonymous = EngineTarget::anonymous(engine.endpoint.clone());
+    let refused = client.state(&anonymous).await.unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            galaxy_core::ports::EngineError::Status { status: 401, .. }
+        ),
+        "{refused:?}"
+    );
+    client.init(&engine, &init(spec.game_id)).await.unwrap();
+    assert_eq!(client.run_turn(&engine, 1).await.unwrap().turn, 1);
+
+    // From inside the engine's network namespace: its own address answers, the other
+    // game's engine does not.
+    let own = reachable_from(pid, &format!("{}/healthz", engine.endpoint), None);
+    if own == Some(true) {
+        let other = reachable_from(pid, &format!("{other_address}/healthz"), None);
+        assert_eq!(
+            other,
+            Some(false),
+            "an engine reaches another game's engine"
+        );
+    } else {
+        assert_eq!(own, None, "the probe itself must work");
+    }
+    for (_, created) in &games {
+        runtime.remove(&created.container_id).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loopback_container_is_published_on_127_0_0_1_only() {
+    const TEST: &str = "docker-loopback";
+    let config = DockerConfig {
+        addressing: Addressing::LoopbackPort,
+        max_restarts: 0,
+        ..DockerConfig::default()
+    };
+    let Some(runtime) = runtime_or_skip(config).await else {
+        return;
+    };
+    remove_labelled(runtime.client(), TEST).await;
+    let _cleanup = Cleanup {
+        test: TEST,
+        network: None,
+    };
+    let image = engine_image(runtime.client()).await;
+    let spec = spec(TEST, &image);
+    let created = runtime.create(&spec).await.unwrap();
+    assert!(created.engine_endpoint.starts_with("http://127.0.0.1:"));
+    runtime.start(&created.container_id).await.unwrap();
+    let engine = target(&spec, &created);
+    wait_healthy(&client(), &engine).await;
+    let inspected = runtime
+        .client()
+        .inspect_container(&created.container_id, None)
+        .await
+        .unwrap();
+    let host = inspected.host_config.unwrap();
+    let bindings = host.port_bindings.unwrap()["8080/tcp"].clone().unwrap();
+    assert_eq!(bindings.len(), 1);
+    assert_eq!(bindings[0].host_ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(
+        format!(
+            "http://127.0.0.1:{}",
+            bindings[0].host_port.as_deref().unwrap()
+        ),
+        created.engine_endpoint
+    );
+    // Confined the same way, the network apart.
+    assert_eq!(host.readonly_rootfs, Some(true));
+    assert_eq!(
+        inspected.config.unwrap().user.as_deref(),
+        Some("65534:65534")
+    );
+    client().init(&engine, &init(spec.game_id)).await.unwrap();
+    assert_eq!(
+        runtime
+            .engine_endpoint(&created.container_id)
+            .await
+            .unwrap(),
+        created.engine_endpoint
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_container_joins_each_game_network_and_leaves_it_with_the_game() {
+    const TEST: &str = "docker-server-container";
+    let Some(probe) = runtime_or_skip(DockerConfig::default()).await else {
+        return;
+    };
+    let docker = probe.client().clone();
+    remove_labelled(&docker, TEST).await;
+    let _cleanup = Cleanup {
+        test: TEST,
+        network: None,
+    };
+    let image = engine_image(&docker).await;
+    // A stand-in for the server's own container, on Docker's default bridge.
+    let server = format!("galaxy-test-server-{}", std::process::id());
+    let body = bollard::models::ContainerCreateBody {
+        image: Some(image.clone()),
+        env: Some(vec!["GALAXY_ENGINE_DATA_DIR=/tmp".to_owned()]),
+        user: Some("0:0".to_owned()),
+        labels: Some([(common::TEST_LABEL.to_owned(), TEST.to_owned())].into()),
+        ..Default::default()
+    };
+    let options = bollard::query_parameters::CreateContainerOptionsBuilder::default()
+        .name(&server)
+        .build();
+    docker.create_container(Some(options), body).await.unwrap();
+    docker.start_container(&server, None).await.unwrap();
+
+    let settings = galaxy_docker::GameNetworks {
+        server_container: Some(server.clone()),
+        ..Default::default()
+    };
+    let config = DockerConfig {
+        addressing: Addressing::GameNetworks(settings),
+        max_restarts: 0,
+        ..DockerConfig::default()
+    };
+    let runtime = DockerRuntime::with_client(docker.clone(), config)
+        .await
+        .unwrap();
+    let spec = spec(TEST, &image);
+    let network = network_name(&spec.name);
+    let created = runtime.create(&spec).await.unwrap();
+    runtime.start(&created.container_id).await.unwrap();
+    let joined = docker.inspect_container(&server, None).await.unwrap();
+    let networks = joined.network_settings.unwrap().networks.unwrap();
+    assert!(networks.contains_key(&network), "{:?}", networks.keys());
+    assert!(
+        networks.contains_key("bridge"),
+        "the server keeps its own network"
+    );
+
+    // The server reaches the engine from inside its container, with the credential.
+    let pid = joined.state.unwrap().pid.unwrap();
+    let url = format!("{}/admin/state", created.engine_endpoint);
+    let token = spec.token.expose();
+    if let Some(reached) = reachable_from(pid, &url, Some(token)) {
+        assert!(reached, "the server's container cannot reach the engine");
+    }
+
+    // Removing the game's container takes the server off the network and removes it.
+    runtime.remove(&created.container_id).await.unwrap();
+    let left = docker.inspect_container(&server, None).await.unwrap();
+    let networks = left.network_settings.unwrap().networks.unwrap();
+    assert!(!networks.contains_key(&network), "{:?}", networks.keys());
+    assert!(docker.inspect_network(&network, None).await.is_err());
 }

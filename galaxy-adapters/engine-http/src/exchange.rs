@@ -5,10 +5,11 @@ use std::error::Error as StdError;
 use std::io;
 use std::time::Duration;
 
+use galaxy_core::domain::engine_auth::EngineToken;
 use galaxy_core::ports::EngineError;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -51,20 +52,23 @@ impl Transport {
         }
     }
 
-    /// Sends one request and returns the body of a 2xx answer, all within `timeout`.
+    /// Sends one request, with `Authorization: Bearer <token>` when a token is given, and
+    /// returns the body of a 2xx answer, all within `timeout`.
     pub(crate) async fn exchange(
         &self,
         method: Method,
         uri: Uri,
+        token: Option<&EngineToken>,
         body: Option<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Bytes, EngineError> {
         let target = format!("{method} {}", uri.path());
         let body = body.map(Bytes::from);
+        let authorization = token.map(bearer).transpose()?;
         let attempts = async {
             let mut retried = false;
             loop {
-                let request = build(&method, &uri, body.clone())?;
+                let request = build(&method, &uri, authorization.as_ref(), body.clone())?;
                 match self.send(request).await {
                     // A pooled connection the engine closed (it restarted, or dropped an
                     // idle connection) fails before any answer. Every route of the
@@ -167,15 +171,32 @@ fn is_stale(error: &hyper_util::client::legacy::Error) -> bool {
     false
 }
 
+/// The `Authorization` value of a token, marked sensitive so hyper never logs it. A token
+/// that is not a valid header value (the platform's never are: 64 hex characters) is
+/// refused before anything is sent.
+fn bearer(token: &EngineToken) -> Result<HeaderValue, EngineError> {
+    let mut value = HeaderValue::try_from(format!("Bearer {}", token.expose())).map_err(|_| {
+        EngineError::InvalidRequest {
+            source: "the engine token is not a valid HTTP header value".into(),
+        }
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 fn build(
     method: &Method,
     uri: &Uri,
+    authorization: Option<&HeaderValue>,
     body: Option<Bytes>,
 ) -> Result<Request<Full<Bytes>>, EngineError> {
-    let request = Request::builder()
+    let mut request = Request::builder()
         .method(method.clone())
         .uri(uri.clone())
         .header(ACCEPT, "application/json");
+    if let Some(authorization) = authorization {
+        request = request.header(AUTHORIZATION, authorization.clone());
+    }
     match body {
         Some(body) => request
             .header(CONTENT_TYPE, "application/json")

@@ -6,7 +6,9 @@ mod exchange;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use galaxy_core::ports::{EngineClient, EngineError, EngineInit, EngineState, OrdersVerdict};
+use galaxy_core::ports::{
+    EngineClient, EngineError, EngineInit, EngineState, EngineTarget, OrdersVerdict,
+};
 use hyper::Method;
 use serde::Serialize;
 
@@ -79,15 +81,19 @@ impl HttpEngineClient {
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
         method: Method,
-        endpoint: &str,
+        target: &EngineTarget,
         path: &str,
         body: Option<Vec<u8>>,
         timeout: Duration,
     ) -> Result<T, EngineError> {
-        let uri = Endpoint::parse(endpoint)
+        let uri = Endpoint::parse(&target.endpoint)
             .and_then(|e| e.uri(path))
             .map_err(request_error)?;
-        let bytes = self.transport.exchange(method, uri, body, timeout).await?;
+        let token = target.token.as_ref();
+        let bytes = self
+            .transport
+            .exchange(method, uri, token, body, timeout)
+            .await?;
         serde_json::from_slice(&bytes)
             .map_err(|e| EngineError::Malformed(format!("{path}: not the expected JSON: {e}")))
     }
@@ -107,39 +113,44 @@ fn json_body(value: &impl Serialize) -> Result<Vec<u8>, EngineError> {
 
 #[async_trait]
 impl EngineClient for HttpEngineClient {
-    async fn healthz(&self, endpoint: &str) -> Result<(), EngineError> {
-        let uri = Endpoint::parse(endpoint)
+    async fn healthz(&self, target: &EngineTarget) -> Result<(), EngineError> {
+        let uri = Endpoint::parse(&target.endpoint)
             .and_then(|e| e.uri("/healthz"))
             .map_err(request_error)?;
         let timeout = self.options.request_timeout;
+        let token = target.token.as_ref();
         // Any 2xx is healthy; the body is read (bounded) only to keep the connection usable.
         self.transport
-            .exchange(Method::GET, uri, None, timeout)
+            .exchange(Method::GET, uri, token, None, timeout)
             .await
             .map(|_| ())
     }
 
-    async fn init(&self, endpoint: &str, init: &EngineInit) -> Result<EngineState, EngineError> {
+    async fn init(
+        &self,
+        target: &EngineTarget,
+        init: &EngineInit,
+    ) -> Result<EngineState, EngineError> {
         let body = json_body(init)?;
         let timeout = self.options.turn_timeout;
-        self.call(Method::POST, endpoint, "/admin/init", Some(body), timeout)
+        self.call(Method::POST, target, "/admin/init", Some(body), timeout)
             .await
     }
 
     async fn run_turn(
         &self,
-        endpoint: &str,
+        target: &EngineTarget,
         expected_turn: u32,
     ) -> Result<EngineState, EngineError> {
         let body = json_body(&serde_json::json!({ "expected_turn": expected_turn }))?;
         let timeout = self.options.turn_timeout;
-        self.call(Method::POST, endpoint, "/admin/turn", Some(body), timeout)
+        self.call(Method::POST, target, "/admin/turn", Some(body), timeout)
             .await
     }
 
     async fn submit_orders(
         &self,
-        endpoint: &str,
+        target: &EngineTarget,
         race: &str,
         turn: u32,
         orders: &serde_json::Value,
@@ -159,21 +170,20 @@ impl EngineClient for HttpEngineClient {
         let body = json_body(&Submission { turn, orders })?;
         let path = format!("/orders/{}", segment(race));
         let timeout = self.options.request_timeout;
-        self.call(Method::PUT, endpoint, &path, Some(body), timeout)
+        self.call(Method::PUT, target, &path, Some(body), timeout)
             .await
     }
 
     async fn report(
         &self,
-        endpoint: &str,
+        target: &EngineTarget,
         race: &str,
         turn: u32,
     ) -> Result<serde_json::Value, EngineError> {
         let path = format!("/reports/{}/{turn}", segment(race));
         let timeout = self.options.request_timeout;
-        let report: serde_json::Value = self
-            .call(Method::GET, endpoint, &path, None, timeout)
-            .await?;
+        let report: serde_json::Value =
+            self.call(Method::GET, target, &path, None, timeout).await?;
         // The contract's floor: at least {race, turn, text}.
         let ok = report.get("race").is_some_and(serde_json::Value::is_string)
             && report.get("turn").is_some_and(serde_json::Value::is_u64)
@@ -187,9 +197,9 @@ impl EngineClient for HttpEngineClient {
         }
     }
 
-    async fn state(&self, endpoint: &str) -> Result<EngineState, EngineError> {
+    async fn state(&self, target: &EngineTarget) -> Result<EngineState, EngineError> {
         let timeout = self.options.request_timeout;
-        self.call(Method::GET, endpoint, "/admin/state", None, timeout)
+        self.call(Method::GET, target, "/admin/state", None, timeout)
             .await
     }
 }

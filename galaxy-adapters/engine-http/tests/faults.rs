@@ -5,14 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use galaxy_core::ports::{EngineClient, EngineError};
+use galaxy_core::ports::{EngineClient, EngineError, EngineTarget};
 use galaxy_engine_http::{ClientOptions, HttpEngineClient, RequestError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// A server that answers every connection with `response` (raw HTTP bytes), after reading
 /// the request head; `None` reads and then never answers.
-async fn serve(response: Option<Vec<u8>>) -> String {
+async fn serve(response: Option<Vec<u8>>) -> EngineTarget {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -40,7 +40,7 @@ async fn serve(response: Option<Vec<u8>>) -> String {
             });
         }
     });
-    format!("http://{addr}")
+    EngineTarget::anonymous(format!("http://{addr}"))
 }
 
 fn answer(status: &str, body: &[u8]) -> Vec<u8> {
@@ -163,7 +163,7 @@ async fn read_head(socket: &mut tokio::net::TcpStream) -> bool {
 #[tokio::test]
 async fn a_pooled_connection_closed_by_the_engine_is_retried_once_on_a_fresh_one() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let url = EngineTarget::anonymous(format!("http://{}", listener.local_addr().unwrap()));
     let state = br#"{"turn": 3, "finished": false, "races": []}"#;
     let keep_alive = {
         let mut bytes =
@@ -196,7 +196,7 @@ async fn a_closed_port_is_refused() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let err = client(2000)
-        .healthz(&format!("http://{addr}"))
+        .healthz(&EngineTarget::anonymous(format!("http://{addr}")))
         .await
         .unwrap_err();
     assert!(matches!(err, EngineError::Refused(_)), "{err:?}");
@@ -213,15 +213,16 @@ async fn bad_endpoints_are_errors_not_panics() {
         "127.0.0.1:8080",
         "http://h:1/?x",
     ] {
-        let err = client.healthz(bad).await.unwrap_err();
+        let bad = EngineTarget::anonymous(bad);
+        let err = client.healthz(&bad).await.unwrap_err();
         let EngineError::InvalidRequest { source } = err else {
-            panic!("{bad}: {err:?}")
+            panic!("{bad:?}: {err:?}")
         };
         let request = source.downcast_ref::<RequestError>();
         assert!(
             matches!(request, Some(RequestError::InvalidEndpoint { .. })),
-            "{bad}: {source}"
+            "{bad:?}: {source}"
         );
-        assert!(client.state(bad).await.is_err());
+        assert!(client.state(&bad).await.is_err());
     }
 }

@@ -1,17 +1,33 @@
 //! Every method of the client against the reference engine, started in-process on a real
-//! loopback socket.
+//! loopback socket and guarded by a token, as the platform runs it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use galaxy_core::ports::{EngineClient, EngineError, EngineInit, EngineRace};
-use galaxy_engine::RunningEngine;
+use std::net::SocketAddr;
+
+use galaxy_core::domain::engine_auth::EngineToken;
+use galaxy_core::ports::{EngineClient, EngineError, EngineInit, EngineRace, EngineTarget};
+use galaxy_engine::{RunningEngine, Token};
 use galaxy_engine_http::{ClientOptions, HttpEngineClient, RequestError};
 use serde_json::json;
 
-async fn engine(dir: &std::path::Path) -> RunningEngine {
-    RunningEngine::start("127.0.0.1:0".parse().unwrap(), dir)
+/// The token the tests' engines are started with.
+const TOKEN: &str = "5f2c0e6a9b8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b";
+
+async fn engine_at(addr: SocketAddr, dir: &std::path::Path) -> RunningEngine {
+    let token = Some(Token::parse(TOKEN).unwrap());
+    RunningEngine::start_with_token(addr, dir, token)
         .await
         .unwrap()
+}
+
+async fn engine(dir: &std::path::Path) -> RunningEngine {
+    engine_at("127.0.0.1:0".parse().unwrap(), dir).await
+}
+
+/// How the platform calls `engine`: its URL (plus `suffix`) with the token.
+fn target(engine: &RunningEngine, suffix: &str) -> EngineTarget {
+    EngineTarget::new(format!("{}{suffix}", engine.url()), EngineToken::new(TOKEN))
 }
 
 fn init(game_id: &str) -> EngineInit {
@@ -32,10 +48,10 @@ async fn every_method_works_against_the_reference_engine() {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine(dir.path()).await;
     let client = HttpEngineClient::default();
-    let url = engine.url();
+    let url = target(&engine, "");
 
     client.healthz(&url).await.unwrap();
-    client.healthz(&format!("{url}/")).await.unwrap();
+    client.healthz(&target(&engine, "/")).await.unwrap();
 
     let state = client.init(&url, &init("game-1")).await.unwrap();
     assert_eq!(
@@ -124,15 +140,16 @@ async fn a_restarted_engine_is_reached_again_through_the_pool() {
     let first = engine(dir.path()).await;
     let addr = first.addr();
     let client = HttpEngineClient::default();
-    client.init(&first.url(), &init("g")).await.unwrap();
-    client.run_turn(&first.url(), 1).await.unwrap();
+    let url = target(&first, "");
+    client.init(&url, &init("g")).await.unwrap();
+    client.run_turn(&url, 1).await.unwrap();
     first.stop().await.unwrap();
 
-    let refused = client.state(&format!("http://{addr}")).await.unwrap_err();
+    let refused = client.state(&url).await.unwrap_err();
     assert!(matches!(refused, EngineError::Refused(_)), "{refused:?}");
 
-    let second = RunningEngine::start(addr, dir.path()).await.unwrap();
-    let state = client.state(&second.url()).await.unwrap();
+    let second = engine_at(addr, dir.path()).await;
+    let state = client.state(&url).await.unwrap();
     assert_eq!(state.turn, 1);
     second.stop().await.unwrap();
 }
@@ -146,7 +163,7 @@ async fn oversized_orders_are_refused_before_sending() {
         ..ClientOptions::default()
     };
     let client = HttpEngineClient::new(options);
-    let url = engine.url();
+    let url = target(&engine, "");
     client.init(&url, &init("g")).await.unwrap();
     let big =
         json!([{"kind": "build_industry", "planet": 0}, {"kind": "build_industry", "planet": 1}]);
@@ -169,5 +186,44 @@ async fn oversized_orders_are_refused_before_sending() {
         .unwrap();
     assert!(!text.accepted);
     assert!(text.errors[0].contains("array"), "{text:?}");
+    engine.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn calls_carry_the_token_as_a_bearer_credential_and_are_refused_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let client = HttpEngineClient::default();
+    let anonymous = EngineTarget::anonymous(engine.url());
+    let wrong = EngineTarget::new(engine.url(), EngineToken::new(TOKEN.replace('5', "6")));
+
+    // `/healthz` is open, the rest is the engine's to refuse: 401, and nothing happens.
+    client.healthz(&anonymous).await.unwrap();
+    for target in [&anonymous, &wrong] {
+        let err = client.init(target, &init("g")).await.unwrap_err();
+        assert!(
+            matches!(&err, EngineError::Status { status: 401, body } if body.contains("Bearer")),
+            "{err:?}"
+        );
+        let err = client.state(target).await.unwrap_err();
+        assert!(
+            matches!(err, EngineError::Status { status: 401, .. }),
+            "{err:?}"
+        );
+    }
+    let right = target(&engine, "");
+    assert!(
+        matches!(
+            client.state(&right).await.unwrap_err(),
+            EngineError::Status { status: 409, .. }
+        ),
+        "not initialised: the anonymous init changed nothing"
+    );
+    assert_eq!(client.init(&right, &init("g")).await.unwrap().turn, 0);
+
+    // A token that cannot travel in a header is refused before anything is sent.
+    let broken = EngineTarget::new(engine.url(), EngineToken::new("line\nbreak"));
+    let err = client.state(&broken).await.unwrap_err();
+    assert!(matches!(err, EngineError::InvalidRequest { .. }), "{err:?}");
     engine.stop().await.unwrap();
 }

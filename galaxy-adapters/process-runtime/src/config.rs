@@ -45,11 +45,18 @@ pub struct ProcessRuntimeConfig {
     /// Names of the server's environment variables an engine inherits. Nothing else of the
     /// server's environment (database URL, secrets) reaches an engine, as in a container.
     pub inherited_env: Vec<String>,
+    /// Launch each engine through `prlimit` (util-linux), which sets its resource limits
+    /// and then becomes the engine: a memory bound (`RLIMIT_DATA`, from the spec's
+    /// memory limit) and no core dumps (a dump would hold the engine's token). The
+    /// workspace forbids unsafe code, so the limits cannot be set between `fork` and
+    /// `exec` in-process. Without `prlimit` on `PATH` engines run unbounded, with a
+    /// warning.
+    pub rlimits: bool,
 }
 
 impl ProcessRuntimeConfig {
     /// The defaults with data directories under `data_root`: [`RestartPolicy::default`],
-    /// and `PATH`, `HOME`, `LANG`, `TZ` and `GALAXY_ENGINE_LOG` inherited.
+    /// `PATH`, `HOME`, `LANG`, `TZ` and `GALAXY_ENGINE_LOG` inherited, rlimits applied.
     pub fn new(data_root: impl Into<PathBuf>) -> Self {
         Self {
             data_root: data_root.into(),
@@ -57,6 +64,7 @@ impl ProcessRuntimeConfig {
             inherited_env: ["PATH", "HOME", "LANG", "TZ", "GALAXY_ENGINE_LOG"]
                 .map(String::from)
                 .to_vec(),
+            rlimits: true,
         }
     }
 }

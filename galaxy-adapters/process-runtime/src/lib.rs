@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
 use galaxy_core::ports::{
     ContainerError, ContainerEvent, ContainerInfo, ContainerRuntime, ContainerSpec,
-    CreatedContainer,
+    CreatedContainer, EngineLimits,
 };
 use tokio::sync::broadcast;
 
@@ -42,6 +42,8 @@ pub struct ProcessRuntime {
 #[derive(Debug)]
 struct Inner {
     config: ProcessRuntimeConfig,
+    /// `prlimit`, found on `PATH` at construction when rlimits are on.
+    prlimit: Option<PathBuf>,
     /// Every created engine by container id (a std mutex: never held across an await).
     engines: Mutex<HashMap<String, Engine>>,
     /// Feeds every `events()` stream.
@@ -67,9 +69,16 @@ impl ProcessRuntime {
     pub fn new(config: ProcessRuntimeConfig) -> std::io::Result<Self> {
         std::fs::create_dir_all(&config.data_root)?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let prlimit = config.rlimits.then(find_prlimit).flatten();
+        if config.rlimits && prlimit.is_none() {
+            tracing::warn!(
+                "prlimit (util-linux) is not on PATH: engines run without a memory bound"
+            );
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
+                prlimit,
                 engines: Mutex::new(HashMap::new()),
                 events,
             }),
@@ -133,11 +142,25 @@ impl ProcessRuntime {
             "GALAXY_ENGINE_DATA_DIR".into(),
             engine.data_dir.display().to_string(),
         ));
+        env.push((
+            "GALAXY_ENGINE_TOKEN".into(),
+            engine.spec.token.expose().to_owned(),
+        ));
+        let (program, args) = match &self.inner.prlimit {
+            Some(prlimit) => {
+                let mut args = rlimit_args(&engine.spec.limits);
+                args.push("--".into());
+                args.push(program.display().to_string());
+                args.extend(engine.command.args().iter().cloned());
+                (prlimit.clone(), args)
+            }
+            None => (program, engine.command.args().to_vec()),
+        };
         Ok(Launch {
             container_id: id.to_owned(),
             game_id: engine.spec.game_id,
             program,
-            args: engine.command.args().to_vec(),
+            args,
             env,
             dir: engine.data_dir.clone(),
             log: engine.data_dir.join(LOG_FILE),
@@ -203,14 +226,14 @@ impl ContainerRuntime for ProcessRuntime {
     async fn create(&self, spec: &ContainerSpec) -> Result<CreatedContainer, ContainerError> {
         let command = CommandLine::parse(&spec.engine).map_err(|e| failed(e.to_string()))?;
         let data_dir = self.data_dir(valid_name(&spec.name)?);
-        std::fs::create_dir_all(&data_dir).map_err(|e| {
+        private_dir(&data_dir).map_err(|e| {
             failed(format!(
                 "cannot create the data directory {}: {e}",
                 data_dir.display()
             ))
         })?;
-        if spec.memory_bytes.is_some() || spec.cpus.is_some() {
-            tracing::debug!(container = %spec.name, "the process runtime does not enforce limits");
+        if spec.limits.cpus.is_some() || spec.limits.pids.is_some() {
+            tracing::debug!(container = %spec.name, "the process runtime bounds no CPU and no process count (no cgroup without root)");
         }
         let mut engines = self.engines();
         if let Some(existing) = engines.get(&spec.name) {
@@ -359,6 +382,37 @@ async fn tail_lines(path: &Path, lines: usize) -> std::io::Result<Vec<String>> {
     }
     let from = all.len().saturating_sub(lines);
     Ok(all[from..].iter().map(|line| (*line).to_owned()).collect())
+}
+
+/// `prlimit`'s options for `limits`: the memory bound as `RLIMIT_DATA` (the engine's
+/// writable private memory: heap and anonymous mappings, which is what "memory" means for
+/// an engine, where `RLIMIT_AS` would also count address space reserved and never used),
+/// and no core dumps. CPU and process counts have no per-process rlimit that fits
+/// (`RLIMIT_CPU` ends a long-lived engine, `RLIMIT_NPROC` counts every process of the
+/// user).
+fn rlimit_args(limits: &EngineLimits) -> Vec<String> {
+    let mut args = Vec::new();
+    if let Some(bytes) = limits.memory_bytes {
+        args.push(format!("--data={bytes}"));
+    }
+    args.push("--core=0".to_owned());
+    args
+}
+
+/// `prlimit` on `PATH`, if any.
+fn find_prlimit() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("prlimit"))
+        .find(|candidate| check_executable(candidate).is_ok())
+}
+
+/// Makes `dir` (and its parents) and keeps it to the server's user (mode 700): a game's
+/// state is no other local user's to read.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
 fn loopback(port: u16) -> SocketAddr {

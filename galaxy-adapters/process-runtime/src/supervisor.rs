@@ -138,6 +138,19 @@ pub(crate) struct Launch {
     pub log: PathBuf,
 }
 
+/// What a stop or a kill reaches: the engine's process group (the engine leads it, so
+/// its children go with it), through the `kill` utility.
+async fn signal_group(pid: u32, signal: &str) -> bool {
+    let sent = Command::new("kill")
+        .args([signal, "--", &format!("-{pid}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await;
+    matches!(sent, Ok(status) if status.success())
+}
+
 impl Launch {
     /// Starts one process of the engine.
     pub(crate) fn spawn(&self) -> std::io::Result<Child> {
@@ -154,6 +167,10 @@ impl Launch {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(stderr)
+            // A process group of its own: the server's terminal signals (ctrl-c) do not
+            // reach it past the runtime's graceful stop, and a stop reaches whatever the
+            // engine started.
+            .process_group(0)
             // Dropping the runtime (or a server crash unwinding it) never leaves an engine
             // running unsupervised.
             .kill_on_drop(true)
@@ -309,25 +326,22 @@ fn exit_code(exit: &ExitStatus) -> i64 {
     }
 }
 
-/// SIGTERM (what `docker stop` sends), then SIGKILL when `grace` runs out; how the
-/// process exited, when that can be read.
+/// SIGTERM to the engine's process group (what `docker stop` sends), then SIGKILL to the
+/// group when `grace` runs out; how the engine exited, when that can be read.
 async fn terminate(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
-    if let Some(pid) = child.id()
+    let pid = child.id();
+    if let Some(pid) = pid
         && !grace.is_zero()
     {
         // The workspace forbids unsafe code, so no libc::kill: the `kill` utility does it.
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .await;
-        if !matches!(sent, Ok(status) if status.success()) {
+        if !signal_group(pid, "-TERM").await {
             tracing::warn!(pid, "could not send SIGTERM to the engine; killing it");
         } else if let Ok(exit) = tokio::time::timeout(grace, child.wait()).await {
             return exit.ok();
         }
+    }
+    if let Some(pid) = pid {
+        signal_group(pid, "-KILL").await;
     }
     if let Err(error) = child.kill().await {
         tracing::warn!(%error, "could not kill the engine");

@@ -6,7 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client, engine_binary, eventually, init, kill_9, next_event, spec, wait_healthy};
+use common::{
+    client, engine_binary, eventually, init, kill_9, next_event, spec, target, wait_healthy,
+};
 use galaxy_core::ports::{ContainerError, ContainerRuntime, EngineClient};
 use galaxy_process_runtime::{LOG_FILE, ProcessRuntime, ProcessRuntimeConfig, RestartPolicy};
 
@@ -36,7 +38,7 @@ async fn an_engine_runs_survives_a_crash_and_resumes_its_game_after_a_stop() {
         runtime.inspect(&created.container_id).await.unwrap().state,
         "created"
     );
-    let endpoint = created.engine_endpoint.as_str();
+    let endpoint = &target(&spec, &created);
     runtime.start(&created.container_id).await.unwrap();
     runtime.start(&created.container_id).await.unwrap(); // a no-op while running
     let started = next_event(&mut events, "start").await;
@@ -109,12 +111,13 @@ async fn remove_keeps_the_data_so_a_new_container_of_the_game_resumes_it() {
     ));
 
     runtime.start(&first.container_id).await.unwrap();
-    wait_healthy(&client, &first.engine_endpoint).await;
+    let first_target = target(&spec, &first);
+    wait_healthy(&client, &first_target).await;
     client
-        .init(&first.engine_endpoint, &init(spec.game_id))
+        .init(&first_target, &init(spec.game_id))
         .await
         .unwrap();
-    client.run_turn(&first.engine_endpoint, 1).await.unwrap();
+    client.run_turn(&first_target, 1).await.unwrap();
     let listed = runtime.list_by_label("galaxy.backend", "1").await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].container_id, first.container_id);
@@ -138,13 +141,14 @@ async fn remove_keeps_the_data_so_a_new_container_of_the_game_resumes_it() {
         runtime.remove(&first.container_id).await,
         Err(ContainerError::NotFound(_))
     ));
-    assert!(client.healthz(&first.engine_endpoint).await.is_err());
+    assert!(client.healthz(&first_target).await.is_err());
     assert!(runtime.data_dir(&spec.name).join("state.json").is_file());
 
     let second = runtime.create(&spec).await.unwrap();
     runtime.start(&second.container_id).await.unwrap();
-    wait_healthy(&client, &second.engine_endpoint).await;
-    assert_eq!(client.state(&second.engine_endpoint).await.unwrap().turn, 1);
+    let second_target = target(&spec, &second);
+    wait_healthy(&client, &second_target).await;
+    assert_eq!(client.state(&second_target).await.unwrap().turn, 1);
     runtime.shutdown(Duration::from_secs(10)).await;
     assert_eq!(
         runtime.inspect(&second.container_id).await.unwrap().state,
@@ -153,7 +157,7 @@ async fn remove_keeps_the_data_so_a_new_container_of_the_game_resumes_it() {
 }
 
 #[tokio::test]
-async fn the_engine_gets_its_address_data_dir_and_spec_env_and_nothing_else() {
+async fn the_engine_gets_its_address_data_dir_token_and_spec_env_and_nothing_else() {
     let root = tempfile::tempdir().unwrap();
     let runtime = runtime(root.path());
     let script = r#"sh -c 'env > "$GALAXY_ENGINE_DATA_DIR/env.txt"'"#;
@@ -179,6 +183,8 @@ async fn the_engine_gets_its_address_data_dir_and_spec_env_and_nothing_else() {
     let data_dir = runtime.data_dir(&spec.name);
     assert!(env.contains(&format!("GALAXY_ENGINE_DATA_DIR={}\n", data_dir.display())));
     assert!(env.contains("RULES=classic rules\n"), "{env}");
+    let token = format!("GALAXY_ENGINE_TOKEN={}\n", spec.token.expose());
+    assert!(env.contains(&token), "the game's token, handed at launch");
     assert!(env.contains("GALAXY_ENGINE_LOG=debug\n"), "{env}");
     // cargo gives this test CARGO_PKG_NAME; the engine must not inherit it.
     assert!(std::env::var("CARGO_PKG_NAME").is_ok());
@@ -192,4 +198,68 @@ async fn the_engine_gets_its_address_data_dir_and_spec_env_and_nothing_else() {
             .restart_count,
         0
     );
+}
+
+#[tokio::test]
+async fn the_engine_runs_in_its_own_process_group_with_its_rlimits_in_a_private_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let runtime = runtime(root.path());
+    let script = r#"sh -c 'cat /proc/self/limits > limits.txt; echo $$ > pid.txt;
+        cat /proc/self/stat > stat.txt'"#;
+    let spec = spec(script);
+    let created = runtime.create(&spec).await.unwrap();
+    let dir = runtime.data_dir(&spec.name);
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o777,
+        0o700,
+        "a game's state is the server user's only"
+    );
+    runtime.start(&created.container_id).await.unwrap();
+    eventually("the script ended", || {
+        let runtime = runtime.clone();
+        let id = created.container_id.clone();
+        async move { runtime.inspect(&id).await.unwrap().state == "exited" }
+    })
+    .await;
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    // The engine (`sh`, exec'd by prlimit under its own pid) leads its own group; what it
+    // starts (`cat`) is in that group.
+    let leader = read("pid.txt").trim().to_owned();
+    let stat = read("stat.txt");
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        fields[2], leader,
+        "process group of the engine's child: {stat}"
+    );
+    if which("prlimit") {
+        let limits = read("limits.txt");
+        let line = |name: &str| {
+            limits
+                .lines()
+                .find(|l| l.starts_with(name))
+                .unwrap()
+                .split_whitespace()
+                .filter(|w| w.chars().all(|c| c.is_ascii_digit()))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        let memory = (64u64 << 20).to_string();
+        assert_eq!(line("Max data size"), [memory.clone(), memory], "{limits}");
+        assert_eq!(line("Max core file size"), ["0", "0"], "{limits}");
+    } else {
+        eprintln!("SKIPPED the rlimit checks: prlimit is not on PATH");
+    }
+}
+
+/// Whether `program` is on `PATH`.
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }

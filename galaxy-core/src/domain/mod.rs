@@ -6,6 +6,7 @@
 
 pub mod application;
 pub mod auth;
+pub mod engine_auth;
 pub mod error;
 pub mod game;
 pub mod health;

@@ -9,6 +9,7 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 use super::{BoxError, StoreError};
+use crate::domain::engine_auth::EngineToken;
 use crate::domain::health::{ContainerHealth, HealthEvent, HealthEventKind};
 use crate::domain::lease::ClaimRequest;
 use crate::domain::page::{Page, PageRequest};
@@ -197,10 +198,25 @@ pub struct ContainerSpec {
     pub labels: BTreeMap<String, String>,
     /// Extra environment for the engine.
     pub env: BTreeMap<String, String>,
-    /// Memory limit in bytes.
+    /// The game's engine credential: the runtime hands it to the engine as
+    /// `GALAXY_ENGINE_TOKEN`, after `env`, so no configured variable can replace it. A
+    /// field of its own rather than an `env` entry, so it never shows in a log of `env`.
+    pub token: EngineToken,
+    /// What the engine may consume, as far as the runtime can enforce it.
+    pub limits: EngineLimits,
+}
+
+/// Resource limits of one engine. Each runtime applies what its platform gives and says
+/// which (the Docker runtime all three, through the container's cgroup; the process
+/// runtime a memory bound through rlimits); `None` is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct EngineLimits {
+    /// Memory, in bytes.
     pub memory_bytes: Option<u64>,
-    /// CPU limit in cores.
+    /// CPU time, in cores (0.5 is half of one core).
     pub cpus: Option<f64>,
+    /// Processes and threads the engine may have at once.
+    pub pids: Option<u32>,
 }
 
 /// A created container and how to reach its engine.
@@ -383,24 +399,58 @@ pub struct OrdersVerdict {
     pub errors: Vec<String>,
 }
 
-/// The engine HTTP contract of SPEC section 9, addressed by base URL.
+/// One engine as a caller addresses it: where it answers and the credential each call
+/// carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineTarget {
+    /// Base URL of the engine's HTTP contract, e.g. `http://127.0.0.1:40123`.
+    pub endpoint: String,
+    /// Sent as `Authorization: Bearer <token>`; `None` sends no credential (what the
+    /// start job does once, to check that the engine refuses such a call).
+    pub token: Option<EngineToken>,
+}
+
+impl EngineTarget {
+    /// The engine at `endpoint`, called with `token`.
+    pub fn new(endpoint: impl Into<String>, token: EngineToken) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            token: Some(token),
+        }
+    }
+
+    /// The engine at `endpoint`, called without a credential.
+    pub fn anonymous(endpoint: impl Into<String>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            token: None,
+        }
+    }
+}
+
+/// The engine HTTP contract of SPEC section 9: each call addressed to one engine by base
+/// URL, with the game's credential.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait EngineClient: Send + Sync {
     /// `GET /healthz`: `Ok` once the engine is ready.
-    async fn healthz(&self, endpoint: &str) -> Result<(), EngineError>;
+    async fn healthz(&self, target: &EngineTarget) -> Result<(), EngineError>;
     /// `POST /admin/init` (idempotent for the same game).
-    async fn init(&self, endpoint: &str, init: &EngineInit) -> Result<EngineState, EngineError>;
+    async fn init(
+        &self,
+        target: &EngineTarget,
+        init: &EngineInit,
+    ) -> Result<EngineState, EngineError>;
     /// `POST /admin/turn {expected_turn}`.
     async fn run_turn(
         &self,
-        endpoint: &str,
+        target: &EngineTarget,
         expected_turn: u32,
     ) -> Result<EngineState, EngineError>;
     /// `PUT /orders/{race} {turn, orders}`.
     async fn submit_orders(
         &self,
-        endpoint: &str,
+        target: &EngineTarget,
         race: &str,
         turn: u32,
         orders: &serde_json::Value,
@@ -408,10 +458,10 @@ pub trait EngineClient: Send + Sync {
     /// `GET /reports/{race}/{turn}`.
     async fn report(
         &self,
-        endpoint: &str,
+        target: &EngineTarget,
         race: &str,
         turn: u32,
     ) -> Result<serde_json::Value, EngineError>;
     /// `GET /admin/state`.
-    async fn state(&self, endpoint: &str) -> Result<EngineState, EngineError>;
+    async fn state(&self, target: &EngineTarget) -> Result<EngineState, EngineError>;
 }

@@ -1,11 +1,15 @@
-//! The runtime's settings (`GALAXY_RUNTIME`, the engine registries, the worker pool and
-//! the health workers), read by [`super::Config::from_vars`].
+//! The runtime's settings (`GALAXY_RUNTIME`, the engine registries, the worker pool, the
+//! health workers, and how engines are confined: [`engines`]), read by
+//! [`super::Config::from_vars`].
+
+pub mod engines;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use galaxy_core::service::runtime::EngineRegistry;
 
+pub use self::engines::{DockerNetwork, EngineSettings};
 use super::{ConfigError, Vars};
 
 /// Which container runtime runs the engines.
@@ -49,6 +53,8 @@ pub struct RuntimeSettings {
     pub max_orders_bytes: usize,
     /// Largest report the platform fetches from an engine and archives.
     pub max_report_bytes: usize,
+    /// Limits, user, credential secret and networking of the engines.
+    pub engines: EngineSettings,
 }
 
 impl RuntimeSettings {
@@ -120,12 +126,18 @@ pub(super) fn read(v: &Vars<'_>) -> Result<RuntimeSettings, ConfigError> {
         })
         .transpose()?;
     let docker_default = Vars::default_of("GALAXY_ENGINES");
+    let docker_engines = registry(v, "GALAXY_ENGINES", || docker_default.to_owned())?;
+    let process_engines = registry(v, "GALAXY_PROCESS_ENGINES", || {
+        format!("reference={}", default_engine_command())
+    })?;
+    let mut registered = docker_engines.names();
+    registered.extend(process_engines.names());
+    let engines = engines::read(v, &registered)?;
     Ok(RuntimeSettings {
         kind,
-        docker_engines: registry(v, "GALAXY_ENGINES", || docker_default.to_owned())?,
-        process_engines: registry(v, "GALAXY_PROCESS_ENGINES", || {
-            format!("reference={}", default_engine_command())
-        })?,
+        docker_engines,
+        process_engines,
+        engines,
         workers: v.parse_with("GALAXY_RUNTIME_WORKERS", "a number from 1 to 256", |s| {
             s.parse().ok().filter(|n| (1..=256).contains(n))
         })?,
@@ -202,7 +214,7 @@ mod tests {
         assert_eq!(runtime.kind_or(RuntimeKind::Docker), RuntimeKind::Docker);
         let reference = EngineName::reference();
         let image = runtime.docker_engines.resolve(&reference).unwrap();
-        assert_eq!(image, "galaxy-engine:0.1");
+        assert_eq!(image, "galaxy-engine:0.2");
         let command = runtime.process_engines.resolve(&reference).unwrap();
         assert!(command.contains("galaxy-engine"), "{command}");
         assert_eq!((runtime.workers, runtime.probe_threshold), (4, 3));

@@ -186,8 +186,8 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         variable: "GALAXY_LOGIN_CODE_KEY",
-        default: "- (dev: random per process)",
-        meaning: "The secret login codes are hashed under (HMAC-SHA256), at least 32 bytes (e.g. `openssl rand -hex 32`); required by plain `galaxy-server`, the same on every replica, kept apart from the database (a leaked challenges table is useless without it). Changing it invalidates the codes out at the time (they live minutes).",
+        default: "-",
+        meaning: "The secret login codes are hashed under (HMAC-SHA256), at least 32 bytes (e.g. `openssl rand -hex 32`); the same on every replica, kept apart from the database (a leaked challenges table is useless without it). Unset = generated once into `$GALAXY_DATA_DIR/login-code-key` (mode 600) and reused. Changing it invalidates the codes out at the time (they live minutes).",
     },
     Setting {
         variable: "GALAXY_LOGIN_CODE_DIGITS",
@@ -316,13 +316,58 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         variable: "GALAXY_ENGINES",
-        default: "reference=galaxy-engine:0.1",
-        meaning: "Engines of the Docker runtime: `name=image` entries separated by `;` (e.g. `reference=galaxy-engine:0.1; classic=classic-pbem:2`). The names are what games may ask for (others get 422); a bad list stops start-up.",
+        default: "reference=galaxy-engine:0.2",
+        meaning: "Engines of the Docker runtime: `name=image` entries separated by `;` (e.g. `reference=galaxy-engine:0.2; classic=classic-pbem:2`). The names are what games may ask for (others get 422); a bad list stops start-up.",
     },
     Setting {
         variable: "GALAXY_PROCESS_ENGINES",
         default: "reference=<galaxy-engine beside galaxy-server, else on PATH>",
-        meaning: "Engines of the process runtime: `name=command line` entries separated by `;` (e.g. `reference=/opt/galaxy/galaxy-engine; other=/usr/bin/pbem --quiet`); each engine gets `GALAXY_ENGINE_ADDR` and `GALAXY_ENGINE_DATA_DIR` (under `$GALAXY_DATA_DIR/engines`).",
+        meaning: "Engines of the process runtime: `name=command line` entries separated by `;` (e.g. `reference=/opt/galaxy/galaxy-engine; other=/usr/bin/pbem --quiet`); each engine gets `GALAXY_ENGINE_ADDR`, `GALAXY_ENGINE_DATA_DIR` (under `$GALAXY_DATA_DIR/engines`) and `GALAXY_ENGINE_TOKEN`.",
+    },
+    Setting {
+        variable: "GALAXY_ENGINE_MEMORY",
+        default: "512MiB",
+        meaning: "Memory limit of each engine: a size from 16MiB to 64GiB (`536870912`, `512MiB`, `2GiB`) or `none`. Docker: the container's memory, with no swap on top; process runtime: `RLIMIT_DATA` (see \"Engine confinement\").",
+    },
+    Setting {
+        variable: "GALAXY_ENGINE_CPUS",
+        default: "1",
+        meaning: "CPU limit of each engine in cores, 0.01 to 256 (`0.5` is half a core), or `none`. Docker only (the process runtime has no cgroup).",
+    },
+    Setting {
+        variable: "GALAXY_ENGINE_PIDS",
+        default: "256",
+        meaning: "Most processes and threads of each engine, 16 to 65536, or `none`. Docker only.",
+    },
+    Setting {
+        variable: "GALAXY_ENGINE_USER",
+        default: "65534:65534",
+        meaning: "User of each Docker engine: `uid[:gid]` (or names the image knows), or `image` for the image's own `USER`. The engine's `/data` volume must be writable by it (the reference image's is).",
+    },
+    Setting {
+        variable: "GALAXY_ENGINE_SECRET",
+        default: "-",
+        meaning: "Secret (at least 32 characters) from which each game's engine credential (`GALAXY_ENGINE_TOKEN`) derives; every replica needs the same. Unset = generated once into `$GALAXY_DATA_DIR/engine-secret` (mode 600) and reused. Changing it locks running engines out until they are started again.",
+    },
+    Setting {
+        variable: "GALAXY_ENGINES_WITHOUT_TOKEN",
+        default: "-",
+        meaning: "Comma-separated registered engines allowed to run although they do not check their credential. Any other engine must answer 401 to a call without `Authorization`, or its start fails.",
+    },
+    Setting {
+        variable: "GALAXY_DOCKER_NETWORK",
+        default: "per-game",
+        meaning: "How Docker engines are networked: `per-game` (each alone on an `--internal` network of its own: no outside world, no other engine), `loopback` (default bridge, port published on 127.0.0.1: engines reach each other and the outside world) or `network:<name>` (one shared user-defined network, for a server in a container).",
+    },
+    Setting {
+        variable: "GALAXY_DOCKER_SUBNETS",
+        default: "10.213.0.0/16",
+        meaning: "IPv4 range the `per-game` networks are carved from, one `/29` per game (a `/16` holds 8192 games); must not overlap a network the host routes elsewhere.",
+    },
+    Setting {
+        variable: "GALAXY_DOCKER_SERVER_CONTAINER",
+        default: "-",
+        meaning: "With `per-game` networks, the name or id of the server's own container when the server runs in one: it is connected to each game's network (and disconnected when the game's container goes). Unset = the server runs on the Docker host, which reaches the networks directly.",
     },
     Setting {
         variable: "GALAXY_RUNTIME_WORKERS",

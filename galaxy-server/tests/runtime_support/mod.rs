@@ -473,7 +473,7 @@ pub fn engine_pid(endpoint: &str) -> Option<u32> {
 }
 
 /// The reference engine's image on Docker.
-pub const DOCKER_IMAGE: &str = "galaxy-engine:0.1";
+pub const DOCKER_IMAGE: &str = "galaxy-engine:0.2";
 
 /// `true` when the Docker tests must be skipped (the reason is printed); panics instead
 /// when `GALAXY_REQUIRE_DOCKER=1`.

@@ -25,6 +25,8 @@ pub async fn start(dir: &Path) -> RunningEngine {
 pub struct Http {
     client: Client<HttpConnector, Full<Bytes>>,
     base: String,
+    /// Sent as `Authorization` when set.
+    authorization: Option<String>,
 }
 
 impl Http {
@@ -32,17 +34,28 @@ impl Http {
         Self {
             client: Client::builder(TokioExecutor::new()).build_http(),
             base: engine.url(),
+            authorization: None,
+        }
+    }
+
+    /// The same client, sending `authorization` as the `Authorization` header.
+    pub fn authorised(engine: &RunningEngine, authorization: &str) -> Self {
+        Self {
+            authorization: Some(authorization.to_owned()),
+            ..Self::new(engine)
         }
     }
 
     /// Sends raw bytes; the status and the JSON answer (`Value::Null` if not JSON).
     pub async fn raw(&self, method: Method, path: &str, body: Vec<u8>) -> (u16, Value) {
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .body(Full::from(body))
-            .unwrap();
+            .header("content-type", "application/json");
+        if let Some(authorization) = &self.authorization {
+            request = request.header("authorization", authorization);
+        }
+        let request = request.body(Full::from(body)).unwrap();
         let response = self.client.request(request).await.unwrap();
         let status = response.status().as_u16();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();

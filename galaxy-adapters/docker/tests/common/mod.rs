@@ -14,8 +14,10 @@ use bollard::query_parameters::{
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use galaxy_core::domain::GameId;
+use galaxy_core::domain::engine_auth::EngineTokenKey;
 use galaxy_core::ports::{
-    ContainerError, ContainerEvent, ContainerSpec, EngineClient, EngineInit, EngineRace,
+    ContainerError, ContainerEvent, ContainerSpec, CreatedContainer, EngineClient, EngineInit,
+    EngineLimits, EngineRace, EngineTarget,
 };
 use galaxy_docker::{DockerConfig, DockerRuntime, image};
 use galaxy_engine_http::{ClientOptions, HttpEngineClient};
@@ -24,8 +26,10 @@ use uuid::Uuid;
 /// The label that marks what a test made, valued with the test's name.
 pub const TEST_LABEL: &str = "galaxy.test";
 
-/// The tag the tests build the reference engine image under.
-pub const TEST_TAG: &str = "galaxy-engine:test";
+/// The repository the tests build the reference engine image under; the tag is
+/// `test-<hash of the binary and the Dockerfile>`, so test runs of different builds on one
+/// daemon (other checkouts) never replace each other's image.
+pub const TEST_REPOSITORY: &str = "galaxy-engine";
 
 /// A runtime on the local daemon, or `None` (with the reason printed) when no daemon
 /// answers and `GALAXY_REQUIRE_DOCKER` is unset; with it set, no daemon is a failure.
@@ -66,13 +70,23 @@ pub async fn static_engine_binary() -> PathBuf {
 }
 
 /// Builds the reference engine image as `galaxy-cli engine image` does, tagged
-/// [`TEST_TAG`].
+/// `galaxy-engine:test-<hash>` (see [`TEST_REPOSITORY`]).
 pub async fn engine_image(docker: &Docker) -> String {
+    use std::hash::{Hash, Hasher};
     let binary = static_engine_binary().await;
-    image::build_engine_image(docker, &binary, TEST_TAG)
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::fs::read(&binary).unwrap().hash(&mut hasher);
+    image::dockerfile().hash(&mut hasher);
+    let tag = format!("{TEST_REPOSITORY}:test-{:016x}", hasher.finish());
+    image::build_engine_image(docker, &binary, &tag)
         .await
         .unwrap();
-    TEST_TAG.to_owned()
+    tag
+}
+
+/// The installation key of the tests: every game's token derives from it.
+pub fn token_key() -> EngineTokenKey {
+    EngineTokenKey::from_array(*b"galaxy docker tests, not secret!")
 }
 
 /// A game's spec as the platform makes it, plus the test label.
@@ -88,13 +102,23 @@ pub fn spec(test: &str, engine: &str) -> ContainerSpec {
             (TEST_LABEL.to_owned(), test.to_owned()),
         ]),
         env: BTreeMap::new(),
-        memory_bytes: Some(128 << 20),
-        cpus: Some(0.5),
+        token: token_key().token_for(game_id),
+        limits: EngineLimits {
+            memory_bytes: Some(128 << 20),
+            cpus: Some(0.5),
+            pids: Some(64),
+        },
     }
 }
 
-/// Removes the containers and volumes labelled `galaxy.test=<test>`: at the start of a
-/// test (leftovers of a run that died) and, through [`Cleanup`], at its end, pass or fail.
+/// How the platform calls the engine of `created`, a container of `spec`.
+pub fn target(spec: &ContainerSpec, created: &CreatedContainer) -> EngineTarget {
+    EngineTarget::new(created.engine_endpoint.clone(), spec.token.clone())
+}
+
+/// Removes the containers, networks and volumes labelled `galaxy.test=<test>`: at the
+/// start of a test (leftovers of a run that died) and, through [`Cleanup`], at its end,
+/// pass or fail.
 pub async fn remove_labelled(docker: &Docker, test: &str) {
     let filters = HashMap::from([("label", vec![format!("{TEST_LABEL}={test}")])]);
     let options = ListContainersOptionsBuilder::default()
@@ -109,6 +133,18 @@ pub async fn remove_labelled(docker: &Docker, test: &str) {
         let force = RemoveContainerOptionsBuilder::default().force(true).build();
         let id = summary.id.unwrap_or_default();
         let _ = docker.remove_container(&id, Some(force)).await;
+    }
+    let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    for network in docker
+        .list_networks(Some(options))
+        .await
+        .unwrap_or_default()
+    {
+        if let Some(name) = network.name {
+            let _ = docker.remove_network(&name).await;
+        }
     }
     let options = ListVolumesOptionsBuilder::default()
         .filters(&filters)
@@ -164,13 +200,13 @@ pub fn client() -> HttpEngineClient {
 }
 
 /// Polls `/healthz` until it answers or 60 s pass.
-pub async fn wait_healthy(client: &HttpEngineClient, endpoint: &str) {
+pub async fn wait_healthy(client: &HttpEngineClient, target: &EngineTarget) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        match client.healthz(endpoint).await {
+        match client.healthz(target).await {
             Ok(()) => return,
             Err(error) if tokio::time::Instant::now() > deadline => {
-                panic!("{endpoint} never became healthy: {error}")
+                panic!("{} never became healthy: {error}", target.endpoint)
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }

@@ -11,8 +11,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use galaxy_core::domain::GameId;
+use galaxy_core::domain::engine_auth::EngineTokenKey;
 use galaxy_core::ports::{
-    ContainerError, ContainerEvent, ContainerSpec, EngineClient, EngineInit, EngineRace,
+    ContainerError, ContainerEvent, ContainerSpec, CreatedContainer, EngineClient, EngineInit,
+    EngineLimits, EngineRace, EngineTarget,
 };
 use galaxy_engine_http::{ClientOptions, HttpEngineClient};
 use uuid::Uuid;
@@ -74,9 +76,23 @@ pub fn spec(engine: &str) -> ContainerSpec {
             ("galaxy.game_id".to_owned(), game_id.to_string()),
         ]),
         env: BTreeMap::from([("GALAXY_ENGINE_LOG".to_owned(), "debug".to_owned())]),
-        memory_bytes: Some(64 << 20),
-        cpus: Some(0.5),
+        token: token_key().token_for(game_id),
+        limits: EngineLimits {
+            memory_bytes: Some(64 << 20),
+            cpus: Some(0.5),
+            pids: Some(64),
+        },
     }
+}
+
+/// The installation key of the tests: every game's token derives from it.
+pub fn token_key() -> EngineTokenKey {
+    EngineTokenKey::from_array(*b"process runtime tests, no secret")
+}
+
+/// How the platform calls the engine of `created`, a container of `spec`.
+pub fn target(spec: &ContainerSpec, created: &CreatedContainer) -> EngineTarget {
+    EngineTarget::new(created.engine_endpoint.clone(), spec.token.clone())
 }
 
 /// The platform's engine client.
@@ -85,13 +101,13 @@ pub fn client() -> HttpEngineClient {
 }
 
 /// Polls `/healthz` until it answers (as the runtime worker does) or 30 s pass.
-pub async fn wait_healthy(client: &HttpEngineClient, endpoint: &str) {
+pub async fn wait_healthy(client: &HttpEngineClient, target: &EngineTarget) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        match client.healthz(endpoint).await {
+        match client.healthz(target).await {
             Ok(()) => return,
             Err(error) if tokio::time::Instant::now() > deadline => {
-                panic!("{endpoint} never became healthy: {error}")
+                panic!("{} never became healthy: {error}", target.endpoint)
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }

@@ -83,7 +83,8 @@ impl RuntimeService {
             return Err(unhealthy("no engine is bound to it"));
         };
         if record.current_turn == 0 {
-            let init = self.shared.init_engine(&game, &binding.engine_endpoint);
+            let target = self.shared.engine_target(game_id, binding);
+            let init = self.shared.init_engine(&game, &target);
             init.await?.map_err(RuntimeError::engine)?;
         }
         let resumed = self

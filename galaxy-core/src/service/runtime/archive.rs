@@ -19,7 +19,7 @@ use crate::domain::application::ApplicationStatus;
 use crate::domain::game::Game;
 use crate::domain::play::{PlayedTurn, Standing, TurnReport, standings_table};
 use crate::domain::{GameId, Timestamp, UserId};
-use crate::ports::{EngineState, StoreError};
+use crate::ports::{EngineState, EngineTarget, StoreError};
 use crate::service::templates::PER_RECIPIENT_KEY;
 
 /// One player's seat: the user and the race they play.
@@ -51,7 +51,7 @@ pub(super) async fn seats(shared: &Shared, game_id: GameId) -> Result<Vec<Seat>,
 pub(super) async fn archive_turns(
     shared: &Shared,
     game_id: GameId,
-    endpoint: &str,
+    target: &EngineTarget,
     seats: &[Seat],
     first: u32,
     state: &EngineState,
@@ -61,7 +61,7 @@ pub(super) async fn archive_turns(
         let current = turn == state.turn;
         let mut reports = BTreeMap::new();
         for seat in seats {
-            let report = fetch_report(shared, endpoint, game_id, &seat.race, turn).await?;
+            let report = fetch_report(shared, target, game_id, &seat.race, turn).await?;
             reports.insert(seat.race.clone(), report);
         }
         let played = PlayedTurn {
@@ -101,7 +101,7 @@ fn standings(state: &EngineState) -> Vec<Standing> {
 /// size by `max_report_bytes`.
 async fn fetch_report(
     shared: &Shared,
-    endpoint: &str,
+    target: &EngineTarget,
     game_id: GameId,
     race: &str,
     turn: u32,
@@ -114,7 +114,7 @@ async fn fetch_report(
             tokio::time::sleep(pause).await;
             pause = pause.saturating_mul(2);
         }
-        let call = shared.ports.engine.report(endpoint, race, turn);
+        let call = shared.ports.engine.report(target, race, turn);
         match shared.engine_call(call).await {
             Ok(report) => return bounded(shared, game_id, race, turn, report),
             Err(error) => {

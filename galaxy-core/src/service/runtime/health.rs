@@ -83,7 +83,8 @@ impl HealthProbe {
         let Some(binding) = &record.binding else {
             return Ok(());
         };
-        let call = self.shared.ports.engine.healthz(&binding.engine_endpoint);
+        let target = self.shared.engine_target(record.game_id, binding);
+        let call = self.shared.ports.engine.healthz(&target);
         bounded(self.shared.config.probe_timeout, call).await
     }
 

@@ -6,9 +6,12 @@
 //!   engine for the caller's own race only.
 //! - [`StartWorker`]: the bounded pool that runs durable start, stop and restart jobs,
 //!   each claimed as soon as a slot is free, so jobs never wait on each other. A start job
-//!   creates the container, waits for the engine's `/healthz` (failing at once, with the
-//!   exit code and the engine's last lines of output, if the engine exits for good
-//!   first), and then handles the result exactly as seed 001 says: bind, initialise, `starting -> running`; binding
+//!   creates the container (handing the engine its credential, see
+//!   [`crate::domain::engine_auth`]), waits for the engine's `/healthz` (failing at once,
+//!   with the exit code and the engine's last lines of output, if the engine exits for
+//!   good first), checks that the engine refuses a call without its credential (unless
+//!   the operator allowed that engine without), and then handles the result exactly as
+//!   seed 001 says: bind, initialise, `starting -> running`; binding
 //!   not storable -> stop the container first, then `start_failed` (orphan path); engine
 //!   registration failed -> `paused` plus an admin notification; any other failure ->
 //!   `start_failed`; a duplicate result finds the game no longer `starting` and does
@@ -44,7 +47,7 @@ mod start;
 mod stop;
 mod turns;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,10 +64,13 @@ pub use reconciler::{ReconcileReport, Reconciler};
 pub use registry::{DEFAULT_REFERENCE_TARGET, EngineRegistry, RegistryError};
 pub use turns::TurnScheduler;
 
+use crate::domain::engine_auth::EngineTokenKey;
+use crate::domain::game::EngineName;
 use crate::domain::health::HealthEvent;
 use crate::ports::{
-    ApplicationStore, Clock, ContainerRuntime, EngineClient, GameStore, HealthEventStore, Notifier,
-    OrdersStore, RuntimeJobStore, RuntimeRecordStore, SecretGenerator, TurnArchiveStore, UserStore,
+    ApplicationStore, Clock, ContainerRuntime, EngineClient, EngineLimits, GameStore,
+    HealthEventStore, Notifier, OrdersStore, RuntimeJobStore, RuntimeRecordStore, SecretGenerator,
+    TurnArchiveStore, UserStore,
 };
 
 /// The label every Galaxy container carries (`galaxy.backend=1`).
@@ -149,10 +155,18 @@ pub struct RuntimeConfig {
     pub restart_attempts: u32,
     /// The pause before a failed restart is tried again, times the attempts so far.
     pub restart_backoff: TimeDelta,
-    /// Memory limit of an engine container, in bytes.
-    pub memory_bytes: Option<u64>,
-    /// CPU limit of an engine container, in cores.
-    pub cpus: Option<f64>,
+    /// What each engine may consume (memory, CPU, processes), as far as the container
+    /// runtime can enforce it.
+    pub limits: EngineLimits,
+    /// The installation's secret from which each game's engine credential derives (see
+    /// [`crate::domain::engine_auth`]). Engines started under one key refuse a server
+    /// holding another, so every replica, and every restart, must use the same one.
+    pub engine_tokens: EngineTokenKey,
+    /// Engines allowed to run although they do not check their credential. The start of
+    /// any other engine checks that it refuses a call without `Authorization` (401), and
+    /// fails when it does not: an engine anyone on the host could drive is refused unless
+    /// the operator accepts that for it. Such engines still get the token and the header.
+    pub engines_without_token: BTreeSet<EngineName>,
     /// Extra environment for every engine.
     pub engine_env: BTreeMap<String, String>,
     /// The `settings` of `POST /admin/init`.
@@ -189,6 +203,25 @@ pub struct RuntimeConfig {
     pub events_backoff_max: Duration,
 }
 
+/// The default memory limit of an engine: 512 MiB, ample for the reference engine (a few
+/// MiB) and a bound on a runaway one.
+pub const DEFAULT_MEMORY_BYTES: u64 = 512 * 1024 * 1024;
+/// The default CPU limit of an engine: one core, so one busy engine cannot starve the
+/// host's other games.
+pub const DEFAULT_CPUS: f64 = 1.0;
+/// The default bound on an engine's processes and threads: room for a threaded engine,
+/// none for a fork bomb.
+pub const DEFAULT_PIDS: u32 = 256;
+
+/// A key of fresh random bytes, for a configuration nobody gave a key: its engines answer
+/// only this process (the server always configures a lasting one).
+fn random_token_key() -> EngineTokenKey {
+    let mut bytes = [0u8; 32];
+    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    EngineTokenKey::from_array(bytes)
+}
+
 impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
@@ -204,8 +237,13 @@ impl Default for RuntimeConfig {
             stop_grace: Duration::from_secs(10),
             restart_attempts: 3,
             restart_backoff: TimeDelta::seconds(5),
-            memory_bytes: None,
-            cpus: None,
+            limits: EngineLimits {
+                memory_bytes: Some(DEFAULT_MEMORY_BYTES),
+                cpus: Some(DEFAULT_CPUS),
+                pids: Some(DEFAULT_PIDS),
+            },
+            engine_tokens: random_token_key(),
+            engines_without_token: BTreeSet::new(),
             engine_env: BTreeMap::new(),
             engine_settings: serde_json::Value::Object(serde_json::Map::new()),
             turn_batch: 32,

@@ -9,13 +9,13 @@ use crate::domain::application::{Application, ApplicationStatus};
 use crate::domain::game::{Game, GameStatus};
 use crate::domain::play::{GameResult, OrdersSubmission, PlayedTurn, TurnReport};
 use crate::domain::{GameId, SubmissionId, Timestamp};
-use crate::ports::{OrdersVerdict, StoreError};
+use crate::ports::{EngineTarget, OrdersVerdict, StoreError};
 use crate::service::Actor;
 
 /// Where a player's orders go: the engine and the caller's race.
 struct Seat {
-    /// The engine's base URL.
-    endpoint: String,
+    /// The engine, with the game's credential.
+    target: EngineTarget,
     /// The caller's race name.
     race: String,
 }
@@ -90,7 +90,7 @@ impl RuntimeService {
         }
         let seat = self.seat(actor, game_id).await?;
         let engine = &self.shared.ports.engine;
-        let call = engine.submit_orders(&seat.endpoint, &seat.race, turn, orders);
+        let call = engine.submit_orders(&seat.target, &seat.race, turn, orders);
         let answer = self
             .shared
             .engine_call(call)
@@ -364,7 +364,7 @@ impl RuntimeService {
             reason: "no engine is bound to the game".into(),
         })?;
         Ok(Seat {
-            endpoint: binding.engine_endpoint,
+            target: self.shared.engine_target(game_id, &binding),
             race: application.race_name.as_str().to_owned(),
         })
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::shared::{Shared, bounded};
 use crate::domain::runtime::RuntimeBinding;
-use crate::ports::ContainerError;
+use crate::ports::{ContainerError, EngineTarget};
 
 /// Lines of an exited engine's output quoted in the failure.
 const OUTPUT_LINES: usize = 20;
@@ -55,6 +55,7 @@ fn exit_words(code: Option<i64>) -> String {
 pub(super) async fn wait_until_ready(
     shared: &Shared,
     binding: &RuntimeBinding,
+    target: &EngineTarget,
 ) -> Result<(), NotReady> {
     let config = &shared.config;
     let deadline = config.healthz_deadline;
@@ -71,7 +72,7 @@ pub(super) async fn wait_until_ready(
             }
             tokio::time::sleep(poll).await;
         }
-        let probe = shared.ports.engine.healthz(&binding.engine_endpoint);
+        let probe = shared.ports.engine.healthz(target);
         match bounded(config.probe_timeout, probe).await {
             Ok(()) => return Ok(()),
             Err(error) => last_error = error.to_string(),

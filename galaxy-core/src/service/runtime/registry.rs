@@ -62,7 +62,7 @@ impl fmt::Debug for EngineRegistry {
 
 impl EngineRegistry {
     /// Parses `name=target` entries separated by `;` (a command line may hold spaces and
-    /// commas, never a `;`), e.g. `reference=galaxy-engine:0.1; classic=classic-pbem:2`.
+    /// commas, never a `;`), e.g. `reference=galaxy-engine:0.2; classic=classic-pbem:2`.
     /// Entries override the default reference target; empty entries are skipped.
     pub fn parse(list: &str) -> Result<Self, RegistryError> {
         let mut registry = Self::default();

@@ -116,7 +116,7 @@ async fn try_restart(shared: &Shared, job: &RuntimeJob) -> Result<JobOutcome, St
             "the game has no container to restart".into(),
         ));
     };
-    match relaunch(shared, &binding).await {
+    match relaunch(shared, game.id, &binding).await {
         Ok(()) => {
             records.set_healthy(game.id, true, shared.now()).await?;
             tracing::info!(game_id = %game.id, container = binding.container_id, "engine container restarted");
@@ -138,13 +138,17 @@ async fn try_restart(shared: &Shared, job: &RuntimeJob) -> Result<JobOutcome, St
 
 /// Starts the same container (a no-op for a running one) and waits for its engine; an
 /// engine that exits for good at once fails the attempt without waiting out the deadline.
-async fn relaunch(shared: &Shared, binding: &RuntimeBinding) -> Result<(), String> {
+async fn relaunch(
+    shared: &Shared,
+    game_id: GameId,
+    binding: &RuntimeBinding,
+) -> Result<(), String> {
     let containers = &shared.ports.containers;
     containers
         .start(&binding.container_id)
         .await
         .map_err(|e| e.to_string())?;
-    wait_until_ready(shared, binding)
+    wait_until_ready(shared, binding, &shared.engine_target(game_id, binding))
         .await
         .map_err(|e| e.to_string())
 }

@@ -13,10 +13,12 @@ use crate::domain::game::{Game, GameStatus, GameTrigger};
 use crate::domain::health::{HealthEvent, HealthEventKind};
 use crate::domain::notification::NotificationKind;
 use crate::domain::page::PageRequest;
-use crate::domain::runtime::{JobKind, RuntimeJob, RuntimeRecord, RuntimeStatus};
+use crate::domain::runtime::{JobKind, RuntimeBinding, RuntimeJob, RuntimeRecord, RuntimeStatus};
 use crate::domain::user::Role;
 use crate::domain::{GameId, HealthEventId, JobId, LeaseToken, Timestamp, UserId};
-use crate::ports::{EngineError, EngineInit, EngineRace, GameStatusChange, NewNotification};
+use crate::ports::{
+    EngineError, EngineInit, EngineRace, EngineTarget, GameStatusChange, NewNotification,
+};
 use crate::ports::{EngineState, StoreError};
 
 /// Largest page the runtime reads when it walks a whole list.
@@ -346,15 +348,21 @@ impl Shared {
         bounded(self.config.engine_call_timeout, call).await
     }
 
+    /// How a game's bound engine is called: its endpoint, with the game's credential.
+    pub(crate) fn engine_target(&self, game_id: GameId, binding: &RuntimeBinding) -> EngineTarget {
+        let token = self.config.engine_tokens.token_for(game_id);
+        EngineTarget::new(binding.engine_endpoint.clone(), token)
+    }
+
     /// Initialises an engine (idempotent by contract).
     pub(crate) async fn init_engine(
         &self,
         game: &Game,
-        endpoint: &str,
+        target: &EngineTarget,
     ) -> Result<Result<EngineState, EngineError>, StoreError> {
         let init = self.engine_init(game).await?;
         let engine = &self.ports.engine;
-        Ok(self.engine_call(engine.init(endpoint, &init)).await)
+        Ok(self.engine_call(engine.init(target, &init)).await)
     }
 }
 

@@ -18,7 +18,9 @@ use super::{BACKEND_LABEL, GAME_LABEL, INSTANCE_LABEL, RuntimeError, container_n
 use crate::domain::game::{Game, GameStatus, GameTrigger};
 use crate::domain::notification::NotificationKind;
 use crate::domain::runtime::{JobKind, RuntimeBinding, RuntimeJob, RuntimeRecord, RuntimeStatus};
-use crate::ports::{ContainerError, ContainerSpec, EngineError, JobOutcome, StoreError};
+use crate::ports::{
+    ContainerError, ContainerSpec, EngineError, EngineTarget, JobOutcome, StoreError,
+};
 
 /// Why launching failed before the engine answered: the `start_failed` reasons.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +35,20 @@ pub(super) enum LaunchError {
     /// first (the reason then carries its exit code and last lines of output).
     #[error(transparent)]
     NotReady(#[from] NotReady),
+    /// The engine answered a call that carried no credential: anyone who can reach it
+    /// could play every race, and the operator did not accept that for this engine.
+    #[error(
+        "engine {engine:?} does not check its credential: GET /admin/state without \
+         `Authorization: Bearer <GALAXY_ENGINE_TOKEN>` {answer}, where the engine contract \
+         asks for 401 (docs/engine-contract.md); fix the engine, or list {engine:?} in \
+         GALAXY_ENGINES_WITHOUT_TOKEN to run it anyway"
+    )]
+    Unguarded {
+        /// The engine's registered name.
+        engine: String,
+        /// What it answered instead of 401.
+        answer: String,
+    },
 }
 
 /// Runs one start job to its outcome.
@@ -144,10 +160,45 @@ async fn launch(
         .start(&binding.container_id)
         .await
         .map_err(|e| (e.into(), id.clone()))?;
-    wait_until_ready(shared, &binding)
+    let target = shared.engine_target(game.id, &binding);
+    wait_until_ready(shared, &binding, &target)
         .await
-        .map_err(|e| (e.into(), id))?;
+        .map_err(|e| (e.into(), id.clone()))?;
+    check_credential(shared, game, &target)
+        .await
+        .map_err(|e| (e, id))?;
     Ok(binding)
+}
+
+/// Checks that the engine refuses a call without its credential (401, or 403): the one
+/// call the platform ever makes without it. Skipped for the engines the operator allows
+/// without a token.
+async fn check_credential(
+    shared: &Shared,
+    game: &Game,
+    target: &EngineTarget,
+) -> Result<(), LaunchError> {
+    let engine = &game.settings.engine;
+    if shared.config.engines_without_token.contains(engine) {
+        tracing::info!(game_id = %game.id, engine = engine.as_str(), "engine allowed without a credential check");
+        return Ok(());
+    }
+    let anonymous = EngineTarget::anonymous(target.endpoint.clone());
+    let answer = match shared
+        .engine_call(shared.ports.engine.state(&anonymous))
+        .await
+    {
+        Err(EngineError::Status {
+            status: 401 | 403, ..
+        }) => return Ok(()),
+        Ok(_) => "answered with its state".to_owned(),
+        Err(EngineError::Status { status, .. }) => format!("answered {status}"),
+        Err(error) => format!("failed ({error})"),
+    };
+    Err(LaunchError::Unguarded {
+        engine: engine.as_str().to_owned(),
+        answer,
+    })
 }
 
 /// Reuses the container the record is bound to, or creates one after removing any
@@ -175,6 +226,7 @@ async fn container_for(
     }
     let mut env = shared.config.engine_env.clone();
     env.insert("GALAXY_GAME_ID".to_owned(), game_id.clone());
+    let token = shared.config.engine_tokens.token_for(game.id);
     let spec = ContainerSpec {
         name: container_name(game.id),
         game_id: game.id,
@@ -185,8 +237,8 @@ async fn container_for(
             (INSTANCE_LABEL.to_owned(), shared.config.instance.clone()),
         ]),
         env,
-        memory_bytes: shared.config.memory_bytes,
-        cpus: shared.config.cpus,
+        token,
+        limits: shared.config.limits,
     };
     let created = containers.create(&spec).await?;
     Ok(RuntimeBinding {
@@ -229,8 +281,8 @@ async fn handle_success(
         Ok(record) => record,
         Err(error) => return orphan(shared, job, &game, &binding, error).await,
     };
-    let endpoint = binding.engine_endpoint.as_str();
-    let state = match shared.init_engine(&game, endpoint).await? {
+    let target = shared.engine_target(game.id, &binding);
+    let state = match shared.init_engine(&game, &target).await? {
         Ok(state) => state,
         // A 4xx is the engine refusing this game (bad settings, too many races): starting
         // it again cannot help, so the start fails with the engine's whole reason.
@@ -246,7 +298,7 @@ async fn handle_success(
     // Turn 0 is archived before the game runs: a crash here replays the job, whose init is
     // idempotent, and archives then.
     let seats = archive::seats(shared, game.id).await?;
-    let reports = match archive::archive_turns(shared, game.id, endpoint, &seats, 0, &state).await {
+    let reports = match archive::archive_turns(shared, game.id, &target, &seats, 0, &state).await {
         Ok(reports) => reports,
         Err(RuntimeError::Store(error)) => return Err(error),
         Err(fault) => {

@@ -45,26 +45,26 @@ pub(super) async fn play_turn(
             reason: "no engine is bound to the game".into(),
         }),
         Some(binding) => {
-            let endpoint = binding.engine_endpoint.as_str();
-            let call = shared.ports.engine.run_turn(endpoint, expected);
+            let target = shared.engine_target(game.id, binding);
+            let call = shared.ports.engine.run_turn(&target, expected);
             match shared.engine_call(call).await {
                 Ok(state) if state.turn < expected => Err(RuntimeError::UnexpectedTurn {
                     expected,
                     got: state.turn,
                 }),
-                Ok(state) => Ok((endpoint, state)),
+                Ok(state) => Ok((target, state)),
                 Err(error) => Err(RuntimeError::Engine(error)),
             }
         }
     };
-    let (endpoint, state) = match answer {
+    let (target, state) = match answer {
         Ok(answer) => answer,
         Err(fault) => return Err(turn_fault(shared, game, record, token, expected, fault).await),
     };
     // The archive comes before the turn is recorded: see `archive.rs` for why.
     let seats = archive::seats(shared, game.id).await?;
     let reports =
-        match archive::archive_turns(shared, game.id, endpoint, &seats, expected, &state).await {
+        match archive::archive_turns(shared, game.id, &target, &seats, expected, &state).await {
             Ok(reports) => reports,
             Err(RuntimeError::Store(error)) => return Err(error.into()),
             Err(fault) => {

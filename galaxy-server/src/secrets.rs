@@ -1,0 +1,194 @@
+//! The installation's secrets: each from its variable, or else generated once and kept
+//! in the data directory (mode 600), so a restarted server still holds the secret its
+//! earlier run used — the engine token key (see `galaxy_core::domain::engine_auth`) its
+//! running engines were started with, the login-code key the codes out were hashed
+//! under. Replicas share the variable (or the directory).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use galaxy_core::domain::auth::CodeKey;
+use galaxy_core::domain::engine_auth::EngineTokenKey;
+use galaxy_core::ports::SecretGenerator;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::app::AppError;
+use crate::config::Config;
+
+/// The file of a generated engine secret, under `GALAXY_DATA_DIR`.
+pub const SECRET_FILE: &str = "engine-secret";
+/// The file of a generated login-code key, under `GALAXY_DATA_DIR`.
+pub const CODE_KEY_FILE: &str = "login-code-key";
+
+/// Where the generated engine secret lives for `data_dir`.
+pub fn secret_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SECRET_FILE)
+}
+
+/// The engine token key: `GALAXY_ENGINE_SECRET`, else `$GALAXY_DATA_DIR/engine-secret`.
+pub(crate) fn engine_key(
+    config: &Config,
+    secrets: &dyn SecretGenerator,
+) -> Result<EngineTokenKey, AppError> {
+    let configured = config.runtime.engines.secret.as_ref();
+    let secret = installation_secret(
+        config,
+        "GALAXY_ENGINE_SECRET",
+        configured,
+        SECRET_FILE,
+        secrets,
+    )?;
+    EngineTokenKey::from_bytes(secret.expose_secret().as_bytes().to_vec()).map_err(|e| {
+        AppError::Setting {
+            variable: "GALAXY_ENGINE_SECRET",
+            reason: e.to_string(),
+        }
+    })
+}
+
+/// The login-code key: `GALAXY_LOGIN_CODE_KEY`, else `$GALAXY_DATA_DIR/login-code-key`.
+pub(crate) fn login_code_key(
+    config: &Config,
+    secrets: &dyn SecretGenerator,
+) -> Result<CodeKey, AppError> {
+    let configured = config.login_code_key.as_ref();
+    let secret = installation_secret(
+        config,
+        "GALAXY_LOGIN_CODE_KEY",
+        configured,
+        CODE_KEY_FILE,
+        secrets,
+    )?;
+    CodeKey::derive(secret.expose_secret().as_bytes()).map_err(|e| AppError::Setting {
+        variable: "GALAXY_LOGIN_CODE_KEY",
+        reason: e.to_string(),
+    })
+}
+
+/// `configured` when set; otherwise the secret in `$GALAXY_DATA_DIR/<file>`, made
+/// (mode 600, 64 random hex characters) on the first start.
+fn installation_secret(
+    config: &Config,
+    variable: &'static str,
+    configured: Option<&SecretString>,
+    file: &str,
+    secrets: &dyn SecretGenerator,
+) -> Result<SecretString, AppError> {
+    if let Some(secret) = configured {
+        return Ok(secret.clone());
+    }
+    let path = config.data_dir.join(file);
+    let io = |what: &str, source| AppError::Io {
+        what: format!("{what} {} (or set {variable})", path.display()),
+        source,
+    };
+    let secret = match std::fs::read_to_string(&path) {
+        Ok(secret) => secret.trim().to_owned(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(&config.data_dir)
+                .map_err(|e| io("cannot create the directory of", e))?;
+            let fresh = secrets.session_token().expose();
+            match write_new(&path, &fresh) {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), variable, "secret generated");
+                    fresh
+                }
+                // Another process of the same data directory made it first: use theirs.
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| io("cannot read", e))?
+                        .trim()
+                        .to_owned()
+                }
+                Err(error) => return Err(io("cannot write", error)),
+            }
+        }
+        Err(error) => return Err(io("cannot read", error)),
+    };
+    Ok(SecretString::from(secret))
+}
+
+/// Writes `secret` to a file that must not exist yet, readable by its owner only.
+fn write_new(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(secret.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::HashMap;
+    use std::os::unix::fs::PermissionsExt;
+
+    use galaxy_core::domain::GameId;
+    use galaxy_ports::system::OsSecretGenerator;
+
+    use super::*;
+
+    fn config(dir: &Path, secret: Option<&str>) -> Config {
+        let mut vars = HashMap::from([("GALAXY_DATA_DIR".to_owned(), dir.display().to_string())]);
+        if let Some(secret) = secret {
+            vars.insert("GALAXY_ENGINE_SECRET".to_owned(), secret.to_owned());
+        }
+        Config::from_vars(&vars).unwrap()
+    }
+
+    #[test]
+    fn a_generated_secret_is_kept_private_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let game = GameId::from_uuid(uuid::Uuid::now_v7());
+        let first = engine_key(&config(&data, None), &OsSecretGenerator).unwrap();
+        let mode = std::fs::metadata(secret_path(&data))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let again = engine_key(&config(&data, None), &OsSecretGenerator).unwrap();
+        assert_eq!(
+            first.token_for(game),
+            again.token_for(game),
+            "a restart agrees"
+        );
+
+        let other = tempfile::tempdir().unwrap();
+        let elsewhere = engine_key(&config(other.path(), None), &OsSecretGenerator).unwrap();
+        assert_ne!(first.token_for(game), elsewhere.token_for(game));
+
+        // The variable wins, and needs no file.
+        let secret = "an operator's secret of 32 chars!";
+        let set = engine_key(&config(other.path(), Some(secret)), &OsSecretGenerator).unwrap();
+        let expected = EngineTokenKey::from_bytes(secret.as_bytes().to_vec()).unwrap();
+        assert_eq!(set.token_for(game), expected.token_for(game));
+    }
+
+    #[test]
+    fn the_login_code_key_is_generated_once_per_data_directory() {
+        use galaxy_core::domain::ChallengeId;
+        use galaxy_core::domain::auth::LoginCode;
+        let dir = tempfile::tempdir().unwrap();
+        let (id, code) = (
+            ChallengeId::from_uuid(uuid::Uuid::now_v7()),
+            LoginCode::parse("123456").unwrap(),
+        );
+        let first = login_code_key(&config(dir.path(), None), &OsSecretGenerator).unwrap();
+        let again = login_code_key(&config(dir.path(), None), &OsSecretGenerator).unwrap();
+        assert_eq!(code.hash_for(id, &first), code.hash_for(id, &again));
+        let mode = std::fs::metadata(dir.path().join(CODE_KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let other = tempfile::tempdir().unwrap();
+        let elsewhere = login_code_key(&config(other.path(), None), &OsSecretGenerator).unwrap();
+        assert_ne!(code.hash_for(id, &first), code.hash_for(id, &elsewhere));
+    }
+}
