@@ -11,7 +11,7 @@ pub use galaxy_core::ports::*;
 #[cfg(feature = "mock")]
 pub mod mock {
     pub use galaxy_core::ports::{
-        MockApplicationStore, MockChallengeStore, MockClock, MockContainerRuntime,
+        MockApplicationStore, MockChallengeStore, MockChangeBus, MockClock, MockContainerRuntime,
         MockEngineClient, MockGameStore, MockGeoCounterStore, MockGeoLocator, MockHealthEventStore,
         MockMailStore, MockMailer, MockNotificationStore, MockNotifier, MockPushPublisher,
         MockRaceNameStore, MockRuntimeJobStore, MockRuntimeRecordStore, MockSecretGenerator,

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use galaxy_core::ports::{
-    ApplicationStore, ChallengeStore, Clock, GameStore, GeoCounterStore, GeoLocator,
+    ApplicationStore, ChallengeStore, ChangeBus, Clock, GameStore, GeoCounterStore, GeoLocator,
     HealthEventStore, MailStore, Mailer, NotificationStore, OrdersStore, RaceNameStore,
     RuntimeJobStore, RuntimeRecordStore, SecretGenerator, SessionStore, TurnArchiveStore,
     UserStore,
 };
 use galaxy_geoip::UnknownLocator;
-use galaxy_ports::memory::InMemoryStores;
+use galaxy_ports::memory::{InMemoryStores, MemoryChangeBus};
 use galaxy_ports::system::{OsSecretGenerator, SystemClock};
 
 /// A dependency `/readyz` checks periodically (a database ping, say), and that is
@@ -73,6 +73,12 @@ pub struct Adapters {
     pub secrets: Arc<dyn SecretGenerator>,
     /// What `/readyz` checks besides warm caches (empty for in-memory stores).
     pub readiness_checks: Vec<Arc<dyn ReadinessCheck>>,
+    /// How the caches hear what other server processes on the same store changed, and
+    /// tell them their own changes. A process alone (dev mode, in-memory stores, or one
+    /// replica) needs nothing more than the default, a bus with itself alone; replicas
+    /// on one Postgres need [`galaxy_postgres::PgChangeBus`] (the binary wires it, see
+    /// [`crate::database`]).
+    pub changes: Arc<dyn ChangeBus>,
 }
 
 impl fmt::Debug for Adapters {
@@ -113,11 +119,14 @@ impl Adapters {
             clock: Arc::new(SystemClock),
             secrets: Arc::new(OsSecretGenerator),
             readiness_checks: Vec::new(),
+            changes: Arc::new(MemoryChangeBus::new()),
         }
     }
 
     /// Every store on one Postgres pool (already migrated: see
-    /// [`galaxy_postgres::PgStore::open`]), with a readiness check that pings it.
+    /// [`galaxy_postgres::PgStore::open`]), with a readiness check that pings it. The
+    /// change bus is the single-process one: with several replicas, set `changes` to a
+    /// [`galaxy_postgres::PgChangeBus`] (see [`Adapters::with_postgres_changes`]).
     pub fn postgres(store: galaxy_postgres::PgStore, mailer: Arc<dyn Mailer>) -> Self {
         let store = Arc::new(store);
         Self {
@@ -140,7 +149,27 @@ impl Adapters {
             clock: Arc::new(SystemClock),
             secrets: Arc::new(OsSecretGenerator),
             readiness_checks: vec![Arc::new(PostgresPing(store))],
+            changes: Arc::new(MemoryChangeBus::new()),
         }
+    }
+}
+
+impl Adapters {
+    /// Replaces the change bus with one on `store`'s database (`LISTEN/NOTIFY`), so
+    /// several processes on that database keep their caches coherent. The bus holds
+    /// one connection of the pool while it runs.
+    pub async fn with_postgres_changes(
+        mut self,
+        store: &galaxy_postgres::PgStore,
+        heartbeat: std::time::Duration,
+    ) -> Result<Self, galaxy_core::ports::StoreError> {
+        let options = galaxy_postgres::ChangeBusOptions {
+            heartbeat,
+            ..galaxy_postgres::ChangeBusOptions::default()
+        };
+        self.changes =
+            Arc::new(galaxy_postgres::PgChangeBus::start(store.pool().clone(), options).await?);
+        Ok(self)
     }
 }
 

@@ -31,6 +31,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::{Adapters, ReadinessCheck};
+use crate::cache::coherence::{self, Caches};
 use crate::cache::{GameCache, SessionCache, UserCache, WarmError};
 use crate::config::Config;
 use crate::delivery::{self, NotificationSources};
@@ -74,6 +75,13 @@ pub enum AppError {
     /// Telemetry could not be set up.
     #[error(transparent)]
     Telemetry(#[from] TelemetryError),
+    /// The change bus (cross-replica cache coherence) could not start listening.
+    #[error("the cache change bus could not start: {source}")]
+    ChangeBus {
+        /// The store's error.
+        #[source]
+        source: galaxy_core::ports::StoreError,
+    },
     /// The GeoIP database of `GALAXY_GEOIP_DB` is missing, unreadable or corrupt.
     #[error("GALAXY_GEOIP_DB is unusable: {0}")]
     GeoIp(#[source] galaxy_geoip::GeoIpError),
@@ -143,6 +151,8 @@ pub struct App {
     pub(crate) telemetry: Option<Telemetry>,
     /// Root and per-group cancellation.
     pub(crate) tokens: Tokens,
+    /// Applies the other replicas' cache notes; stops with the root token.
+    pub(crate) coherence: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for App {
@@ -235,12 +245,22 @@ impl App {
         // The push service before the services whose notifications it carries.
         let push = delivery::push_service(&config, clock.clone(), secrets.clone())?;
 
-        // Caches wrap the stores before any service sees them.
-        let sessions = Arc::new(SessionCache::new(adapters.sessions.clone()));
-        let users = Arc::new(UserCache::new(adapters.users.clone()));
-        let games = Arc::new(GameCache::new(
-            adapters.games.clone(),
-            adapters.applications.clone(),
+        // Caches wrap the stores before any service sees them; each announces its
+        // writes to the other replicas on the change bus.
+        let bus = adapters.changes.clone();
+        let sessions = Arc::new(SessionCache::new(adapters.sessions.clone()).with_bus(bus.clone()));
+        let users = Arc::new(UserCache::new(adapters.users.clone()).with_bus(bus.clone()));
+        let games = Arc::new(
+            GameCache::new(adapters.games.clone(), adapters.applications.clone())
+                .with_bus(bus.clone()),
+        );
+        // Following the other replicas starts before warming: a note arriving meanwhile
+        // bumps the cache's epoch, so warming cannot store a row it made stale.
+        let coherence = tokio::spawn(coherence::follow(
+            Caches::new(&sessions, &users, &games),
+            bus.subscribe(),
+            config.cache_degraded_ttl,
+            tokens.root.child_token(),
         ));
 
         // Services, in dependency order: auth (users, sessions, mail) -> user (auth as
@@ -422,6 +442,7 @@ impl App {
             metrics,
             telemetry: None,
             tokens,
+            coherence,
         })
     }
 

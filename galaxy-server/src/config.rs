@@ -144,6 +144,11 @@ pub struct Config {
     pub login_max_attempts: u32,
     /// Session lifetime.
     pub session_ttl: Duration,
+    /// `GALAXY_CACHE_BUS_HEARTBEAT`: how often the change bus checks its own listener.
+    pub cache_bus_heartbeat: Duration,
+    /// `GALAXY_CACHE_DEGRADED_TTL`: the longest a cache entry lives while the change bus
+    /// is interrupted.
+    pub cache_degraded_ttl: Duration,
     /// Codes per e-mail.
     pub rate_limit_email: RateLimit,
     /// Codes per IP.
@@ -439,6 +444,8 @@ impl Config {
                 |s| s.parse().ok().filter(|n| (1..=100).contains(n)),
             )?,
             session_ttl: v.duration("GALAXY_SESSION_TTL")?,
+            cache_bus_heartbeat: v.duration("GALAXY_CACHE_BUS_HEARTBEAT")?,
+            cache_degraded_ttl: v.duration("GALAXY_CACHE_DEGRADED_TTL")?,
             rate_limit_email: v.rate_limit("GALAXY_RATE_LIMIT_EMAIL")?,
             rate_limit_ip: v.rate_limit("GALAXY_RATE_LIMIT_IP")?,
             rate_limit_wrong_codes: v.rate_limit("GALAXY_RATE_LIMIT_WRONG_CODES")?,

@@ -39,10 +39,14 @@ pub fn adapters(config: &Config, store: PgStore) -> Result<Adapters, AppError> {
     crate::delivery::with_smtp(config, Adapters::postgres(store, Arc::new(mailer)))
 }
 
-/// Connects, migrates and builds the app.
+/// Connects, migrates and builds the app, with the caches coherent across every
+/// replica on the same database (see [`crate::cache`]).
 pub async fn build(config: Config) -> Result<App, AppError> {
     let store = open(&config).await?;
-    let adapters = adapters(&config, store)?;
+    let adapters = adapters(&config, store.clone())?
+        .with_postgres_changes(&store, config.cache_bus_heartbeat)
+        .await
+        .map_err(|source| AppError::ChangeBus { source })?;
     App::build(config, adapters).await
 }
 

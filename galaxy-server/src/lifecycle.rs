@@ -319,7 +319,7 @@ impl App {
 
     /// The shutdown sequence proper.
     async fn stop(
-        self,
+        mut self,
         tokens: crate::app::Tokens,
         tracker: TaskTracker,
         http: Group,
@@ -359,6 +359,8 @@ impl App {
         tokens.monitors.cancel();
         let monitors_stopped = monitors.stop(remaining()).await;
         tokens.root.cancel();
+        // Cancelled with the root: the caches no longer need the other replicas' notes.
+        let _ = tokio::time::timeout(remaining(), &mut self.coherence).await;
         tracker.close();
         // Aborted tasks end at their next await point; give them what time is left.
         let _ = tokio::time::timeout(remaining(), tracker.wait()).await;

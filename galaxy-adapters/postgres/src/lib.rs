@@ -2,6 +2,7 @@
 
 mod applications;
 mod auth;
+mod changes;
 mod connect;
 mod error;
 mod games;
@@ -20,6 +21,7 @@ pub mod testing;
 
 use sqlx::PgPool;
 
+pub use changes::{ChangeBusOptions, PgChangeBus};
 pub use connect::{ConnectOptions, connect, connect_with};
 pub use error::SetupError;
 pub use migrate::{known_versions, migrate, schema_fingerprint};

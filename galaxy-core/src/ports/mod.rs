@@ -7,6 +7,7 @@
 //!
 //! With the `mock` feature every trait has a mockall mock (`MockUserStore`, ...).
 
+mod changes;
 mod delivery;
 mod error;
 mod geo;
@@ -16,6 +17,7 @@ mod runtime;
 mod system;
 mod users;
 
+pub use changes::*;
 pub use delivery::*;
 pub use error::*;
 pub use geo::*;

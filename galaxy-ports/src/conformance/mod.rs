@@ -5,6 +5,7 @@
 //! fresh, empty store, so cases never see each other's data. A failing case panics; the
 //! case name is printed to stderr before it runs so the failure is easy to place.
 
+pub mod changes;
 pub mod geo;
 pub mod lobby;
 pub mod mail;

@@ -5,6 +5,7 @@
 //! database transaction would be, and claims can never hand one item to two claimers.
 //! State is lost when the process ends: use the Postgres adapter for anything durable.
 
+mod changes;
 mod geo;
 mod lobby;
 mod mail;
@@ -16,6 +17,7 @@ mod users;
 
 use std::sync::Arc;
 
+pub use changes::MemoryChangeBus;
 pub use geo::MemoryGeoStore;
 pub use lobby::MemoryLobbyStore;
 pub use mail::MemoryMailStore;

@@ -14,11 +14,11 @@ use galaxy_core::domain::game::{Game, GameStatus, GameTransition};
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::{ApplicationId, GameId, Timestamp, UserId};
 use galaxy_core::ports::{
-    ApplicationInsert, ApplicationStore, ApprovalOutcome, GameFilter, GameStatusChange, GameStore,
-    StoreError,
+    ApplicationInsert, ApplicationStore, ApprovalOutcome, Change, ChangeBus, GameFilter,
+    GameStatusChange, GameStore, StoreError,
 };
 
-use super::{Shared, WarmError, all_pages};
+use super::{Shared, WarmError, all_pages, announce, solo_bus};
 
 /// The metric counting acknowledged game status changes, labelled by new status.
 pub const GAME_TRANSITIONS_METRIC: &str = "galaxy_game_transitions_total";
@@ -32,6 +32,8 @@ pub struct GameCache {
     applications: Arc<dyn ApplicationStore>,
     /// Games by id.
     cached: Shared<HashMap<GameId, Game>>,
+    /// Where changes are announced to the other processes.
+    bus: Arc<dyn ChangeBus>,
 }
 
 impl GameCache {
@@ -42,7 +44,26 @@ impl GameCache {
             games,
             applications,
             cached: Shared::default(),
+            bus: solo_bus(),
         }
+    }
+
+    /// Announces its writes on `bus` (the default is a bus with this process alone).
+    pub fn with_bus(mut self, bus: Arc<dyn ChangeBus>) -> Self {
+        self.bus = bus;
+        self
+    }
+
+    /// Drops a game another process changed.
+    pub fn forget(&self, change: Change) {
+        if let Change::Game(id) = change {
+            self.cached.write(|c| c.remove(&id));
+        }
+    }
+
+    /// Drops every game held in memory.
+    pub fn forget_all(&self) {
+        self.cached.write(HashMap::clear);
     }
 
     /// Loads every game, page by page; returns how many.
@@ -136,6 +157,7 @@ impl GameStore for GameCache {
         {
             Ok(game) => {
                 self.put(&game);
+                announce(&self.bus, Change::Game(id)).await;
                 metrics::counter!(GAME_TRANSITIONS_METRIC, "to" => game.status.as_str())
                     .increment(1);
                 Ok(game)
@@ -222,6 +244,7 @@ impl ApplicationStore for GameCache {
         let outcome = self.applications.approve_application(id, at).await?;
         if let ApprovalOutcome::Approved { game, .. } = &outcome {
             self.put(game);
+            announce(&self.bus, Change::Game(game.id)).await;
         }
         Ok(outcome)
     }

@@ -17,14 +17,22 @@
 //! A miss that races a write cannot re-insert a stale row: every write bumps an epoch,
 //! and a miss only stores what it read if no write happened meanwhile.
 //!
-//! ## One process only (for now)
+//! ## Several processes on one database
 //!
-//! The caches are correct as long as every write goes through them, i.e. with **one**
-//! server process per database. With several replicas, a session revoked or a user
-//! blocked on one replica stays cached on the others until they restart. Running
-//! replicas needs cross-replica invalidation (Postgres `LISTEN/NOTIFY` on every write,
-//! SPEC section 12), which is a later issue; until then run one replica.
+//! Every write a cache applies is announced on the [`ChangeBus`] (after the store
+//! acknowledged it) as the session, user or game it changed; [`coherence::follow`]
+//! applies the other processes' notes by dropping the entry, so their next read goes
+//! to the store. Inserts are not announced: no other process can hold a copy of a row
+//! that did not exist (misses are never cached). While the bus is interrupted, every
+//! cache is emptied every `GALAXY_CACHE_DEGRADED_TTL`, so no entry is older than that;
+//! when it resumes, everything cached before is dropped (notes may have been missed).
+//!
+//! What remains: a process that dies between a commit and its note leaves the others
+//! with a stale copy (until their next restart or bus gap). The window is one round
+//! trip; closing it would take the note into the writing transaction (a trigger), at
+//! the price of a note for every write of every table, touches included.
 
+pub mod coherence;
 mod games;
 mod sessions;
 mod users;
@@ -32,7 +40,9 @@ mod users;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use galaxy_core::ports::{Change, ChangeBus};
 
 pub use games::GameCache;
 pub use sessions::SessionCache;
@@ -84,6 +94,24 @@ impl<T> Shared<T> {
             f(&mut guard.data);
         }
     }
+}
+
+/// The metric counting notes this process could not send (the others may keep a stale
+/// copy until their next bus gap).
+pub const PUBLISH_FAILURES_METRIC: &str = "galaxy_cache_publish_failures_total";
+
+/// Announces `change` to the other processes; a failure is logged and counted, not
+/// returned, since the write itself succeeded and the caller must hear so.
+async fn announce(bus: &Arc<dyn ChangeBus>, change: Change) {
+    if let Err(error) = bus.publish(change).await {
+        tracing::warn!(?change, %error, "could not announce a cache change to other replicas");
+        metrics::counter!(PUBLISH_FAILURES_METRIC).increment(1);
+    }
+}
+
+/// The bus of a cache built without one: a hub with this process alone.
+fn solo_bus() -> Arc<dyn ChangeBus> {
+    Arc::new(galaxy_ports::memory::MemoryChangeBus::new())
 }
 
 /// Why warming a cache failed.

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use galaxy_core::domain::auth::{SecretHash, Session};
 use galaxy_core::domain::{SessionId, Timestamp, UserId};
-use galaxy_core::ports::{SessionStore, StoreError};
+use galaxy_core::ports::{Change, ChangeBus, SessionStore, StoreError};
 
-use super::{Shared, WarmError};
+use super::{Shared, WarmError, announce, solo_bus};
 
 /// How many inserts pass between two sweeps of ended sessions out of memory.
 const PRUNE_EVERY: u64 = 1024;
@@ -24,6 +24,8 @@ pub struct SessionCache {
     /// Inserts since start, to prune ended sessions now and then: a revoked or expired
     /// session would otherwise stay in memory for the life of the process.
     inserts: AtomicU64,
+    /// Where revocations are announced to the other processes.
+    bus: Arc<dyn ChangeBus>,
 }
 
 #[derive(Debug, Default)]
@@ -55,7 +57,38 @@ impl SessionCache {
             inner,
             cached: Shared::default(),
             inserts: AtomicU64::new(0),
+            bus: solo_bus(),
         }
+    }
+
+    /// Announces its writes on `bus` (the default is a bus with this process alone).
+    pub fn with_bus(mut self, bus: Arc<dyn ChangeBus>) -> Self {
+        self.bus = bus;
+        self
+    }
+
+    /// Drops what another process changed: a session, or every session of a user.
+    pub fn forget(&self, change: Change) {
+        match change {
+            Change::Session(id) => self.cached.write(|c| c.remove(id)),
+            Change::User(user_id) => self.cached.write(|c| {
+                let ids: Vec<SessionId> = c
+                    .by_id
+                    .values()
+                    .filter(|s| s.user_id == user_id)
+                    .map(|s| s.id)
+                    .collect();
+                for id in ids {
+                    c.remove(id);
+                }
+            }),
+            Change::Game(_) => {}
+        }
+    }
+
+    /// Drops every session held in memory.
+    pub fn forget_all(&self) {
+        self.cached.write(|c| *c = Sessions::default());
     }
 
     /// Loads every session active at `now`; returns how many.
@@ -157,6 +190,7 @@ impl SessionStore for SessionCache {
         match self.inner.revoke_session(id, at).await {
             Ok(session) => {
                 self.cached.write(|c| c.put(session.clone()));
+                announce(&self.bus, Change::Session(id)).await;
                 Ok(session)
             }
             Err(error) => {
@@ -193,6 +227,7 @@ impl SessionStore for SessionCache {
                 c.remove(id);
             }
         });
+        announce(&self.bus, Change::User(user_id)).await;
         Ok(revoked)
     }
 }

@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::user::{Email, Entitlements, Role, User, UserStatus};
 use galaxy_core::domain::{Timestamp, UserId};
-use galaxy_core::ports::{ProfileChange, StoreError, UserStore};
+use galaxy_core::ports::{Change, ChangeBus, ProfileChange, StoreError, UserStore};
 
-use super::{Shared, WarmError, all_pages};
+use super::{Shared, WarmError, all_pages, announce, solo_bus};
 
 /// A [`UserStore`] decorator that answers `get_user` and `find_user_by_email` from memory
 /// (see the [module docs](super) for the rules).
@@ -18,6 +18,8 @@ pub struct UserCache {
     inner: Arc<dyn UserStore>,
     /// Users by id, and ids by e-mail.
     cached: Shared<Users>,
+    /// Where changes are announced to the other processes.
+    bus: Arc<dyn ChangeBus>,
 }
 
 #[derive(Debug, Default)]
@@ -45,7 +47,26 @@ impl UserCache {
         Self {
             inner,
             cached: Shared::default(),
+            bus: solo_bus(),
         }
+    }
+
+    /// Announces its writes on `bus` (the default is a bus with this process alone).
+    pub fn with_bus(mut self, bus: Arc<dyn ChangeBus>) -> Self {
+        self.bus = bus;
+        self
+    }
+
+    /// Drops a user another process changed.
+    pub fn forget(&self, change: Change) {
+        if let Change::User(id) = change {
+            self.cached.write(|c| c.remove(id));
+        }
+    }
+
+    /// Drops every user held in memory.
+    pub fn forget_all(&self) {
+        self.cached.write(|c| *c = Users::default());
     }
 
     /// Loads every user, page by page; returns how many.
@@ -79,9 +100,9 @@ impl UserCache {
         self.len() == 0
     }
 
-    /// Remembers the row a write returned, or forgets the user when the write failed
-    /// (a conflict means memory and store disagree).
-    fn after_write(
+    /// Remembers the row a write returned (and announces it), or forgets the user when
+    /// the write failed (a conflict means memory and store disagree).
+    async fn after_write(
         &self,
         id: UserId,
         result: Result<User, StoreError>,
@@ -89,6 +110,7 @@ impl UserCache {
         match result {
             Ok(user) => {
                 self.cached.write(|c| c.put(user.clone()));
+                announce(&self.bus, Change::User(id)).await;
                 Ok(user)
             }
             Err(error) => {
@@ -141,7 +163,7 @@ impl UserStore for UserCache {
 
     async fn update_profile(&self, id: UserId, change: &ProfileChange) -> Result<User, StoreError> {
         let result = self.inner.update_profile(id, change).await;
-        self.after_write(id, result)
+        self.after_write(id, result).await
     }
 
     async fn update_user_status(
@@ -151,12 +173,12 @@ impl UserStore for UserCache {
         to: UserStatus,
     ) -> Result<User, StoreError> {
         let result = self.inner.update_user_status(id, expected, to).await;
-        self.after_write(id, result)
+        self.after_write(id, result).await
     }
 
     async fn set_roles(&self, id: UserId, roles: &[Role]) -> Result<User, StoreError> {
         let result = self.inner.set_roles(id, roles).await;
-        self.after_write(id, result)
+        self.after_write(id, result).await
     }
 
     async fn set_entitlements(
@@ -165,7 +187,7 @@ impl UserStore for UserCache {
         entitlements: Entitlements,
     ) -> Result<User, StoreError> {
         let result = self.inner.set_entitlements(id, entitlements).await;
-        self.after_write(id, result)
+        self.after_write(id, result).await
     }
 
     async fn touch_user(
@@ -174,6 +196,7 @@ impl UserStore for UserCache {
         at: Timestamp,
         country: Option<String>,
     ) -> Result<(), StoreError> {
+        let moved = country.is_some();
         self.inner.touch_user(id, at, country.clone()).await?;
         // The store returns nothing, so apply the same rule it does (touches may land
         // out of order: last-seen only moves forward) instead of dropping the entry,
@@ -186,6 +209,11 @@ impl UserStore for UserCache {
                 }
             }
         });
+        // A new country is worth a note; last-seen alone is not (it moves with every
+        // request, and a copy a little behind misleads nobody).
+        if moved {
+            announce(&self.bus, Change::User(id)).await;
+        }
         Ok(())
     }
 }

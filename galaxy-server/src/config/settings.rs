@@ -40,6 +40,8 @@ pub const DURATION_RANGES: &[(&str, &str, &str)] = &[
     ("GALAXY_HEALTH_INTERVAL", "100ms", "1d"),
     ("GALAXY_RUNTIME_JOB_LEASE", "1s", "1d"),
     ("GALAXY_MIN_TURN_PERIOD", "0s", "30d"),
+    ("GALAXY_CACHE_DEGRADED_TTL", "100ms", "1h"),
+    ("GALAXY_CACHE_BUS_HEARTBEAT", "100ms", "10m"),
 ];
 
 /// Every setting the server reads.
@@ -73,6 +75,16 @@ pub const SETTINGS: &[Setting] = &[
         variable: "GALAXY_DATABASE_CONNECT_ATTEMPTS",
         default: "10",
         meaning: "Connection attempts at start-up (waits 250 ms, doubling to at most 5 s, between them) before `galaxy-server` gives up with an error.",
+    },
+    Setting {
+        variable: "GALAXY_CACHE_BUS_HEARTBEAT",
+        default: "2s",
+        meaning: "With Postgres, every replica announces its cache writes on the `LISTEN/NOTIFY` channel `galaxy_changes` and drops what the others announce; this is how often a replica checks its listening connection with a note to itself (silence for three heartbeats counts as a lost connection). Range: 100ms to 10m.",
+    },
+    Setting {
+        variable: "GALAXY_CACHE_DEGRADED_TTL",
+        default: "2s",
+        meaning: "While the listening connection is lost, every cache is emptied this often, so no replica serves an entry (a revoked session, a blocked user) older than this; when it is back, every cache starts over. Range: 100ms to 1h.",
     },
     Setting {
         variable: "GALAXY_DATA_DIR",
