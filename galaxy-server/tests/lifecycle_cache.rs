@@ -125,7 +125,15 @@ async fn an_authenticated_read_touches_neither_sessions_nor_users_in_the_store()
         }),
         ..Adapters::from_stores(stores, mailer)
     };
-    let vars = HashMap::from([("GALAXY_MAIL_INTERVAL".to_owned(), "100ms".to_owned())]);
+    // Its own data directory: the app keeps its generated secrets there.
+    let data = tempfile::tempdir().unwrap();
+    let vars = HashMap::from([
+        ("GALAXY_MAIL_INTERVAL".to_owned(), "100ms".to_owned()),
+        (
+            "GALAXY_DATA_DIR".to_owned(),
+            data.path().display().to_string(),
+        ),
+    ]);
     let app = App::build(Config::from_vars(&vars).unwrap(), adapters)
         .await
         .unwrap();

@@ -14,7 +14,11 @@ pub use server::{INTERNAL_TOKEN_HEADER, PushGrpcServer, ServeError};
 /// (`proto/galaxy/push/v1/push.proto`): [`pb::PushEvent`],
 /// [`pb::GatewaySubscribeRequest`], the raw client [`pb::push_client::PushClient`] and the
 /// server trait [`pb::push_server::Push`].
+///
+/// The code is generated once and checked in (`src/generated/`), so building Galaxy needs
+/// no `protoc`; the test `generated_code_matches_the_proto` regenerates it with `protoc`
+/// and fails when the checked-in file is stale (`GALAXY_REGENERATE_PROTO=1` rewrites it).
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod pb {
-    tonic::include_proto!("galaxy.push.v1");
+    include!("generated/galaxy.push.v1.rs");
 }
