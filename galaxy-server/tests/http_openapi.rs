@@ -41,6 +41,22 @@ async fn the_served_document_describes_every_route_and_its_errors() {
         .collect();
     assert_eq!(documented, routed, "the document and the router disagree");
 
+    // Client generators need one operation per operationId.
+    let mut ids = BTreeSet::new();
+    for spec in routes() {
+        let id = operation(&doc, &spec.method, spec.path)["operationId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            !id.is_empty(),
+            "{} {} has no operationId",
+            spec.method,
+            spec.path
+        );
+        assert!(ids.insert(id.clone()), "operationId {id} is used twice");
+    }
+
     for spec in routes() {
         let op = operation(&doc, &spec.method, spec.path);
         let responses = op["responses"].as_object().expect("responses");

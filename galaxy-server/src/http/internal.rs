@@ -37,6 +37,7 @@ pub(crate) async fn resolve_session(
 #[utoipa::path(
     get,
     path = "/api/v1/internal/users/{id}",
+    operation_id = "internal_get_user",
     tag = "internal",
     params(("id" = uuid::Uuid, Path, description = "The user.")),
     responses(
