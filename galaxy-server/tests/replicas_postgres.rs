@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod lifecycle_support;
+mod runtime_support;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,7 +21,7 @@ use galaxy_postgres::testing::TestDatabases;
 use galaxy_server::{Adapters, App, Config, Listeners};
 use galaxy_smtp::FileMailer;
 use lifecycle_support::*;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -38,12 +39,17 @@ struct Replica {
 
 /// One replica: its own pool, change bus, caches and listener, on the shared database.
 async fn replica(store: PgStore, data_dir: &Path) -> Replica {
-    let vars = HashMap::from([
+    replica_with(store, data_dir, &[("GALAXY_RUNTIME", "none".to_owned())]).await
+}
+
+/// [`replica`] with `extra` settings on top.
+async fn replica_with(store: PgStore, data_dir: &Path, extra: &[(&str, String)]) -> Replica {
+    let mut vars = HashMap::from([
         ("GALAXY_DATA_DIR".to_owned(), data_dir.display().to_string()),
         ("GALAXY_MAIL_INTERVAL".to_owned(), "100ms".to_owned()),
         ("GALAXY_BOOTSTRAP_ADMINS".to_owned(), ADMIN.to_owned()),
-        ("GALAXY_RUNTIME".to_owned(), "none".to_owned()),
     ]);
+    vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
     let config = Config::from_vars(&vars).unwrap();
     let mailer = Arc::new(FileMailer::new(data_dir.join("mail"), "galaxy@localhost"));
     let adapters = Adapters::postgres(store.clone(), mailer)
@@ -202,6 +208,207 @@ async fn three_replicas_see_each_others_logouts_blocks_and_games() {
     for replica in replicas {
         replica.stop.send(()).unwrap();
         assert!(replica.served.await.unwrap(), "clean shutdown");
+    }
+    dbs.cleanup().await.unwrap();
+}
+
+/// One call to `addr` as `auth`: the status and the JSON body.
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: String,
+    auth: String,
+    body: String,
+) -> (u16, Value) {
+    let response = send(addr, method, &path, &[("authorization", &auth)], &body)
+        .await
+        .unwrap();
+    (response.status, response.json())
+}
+
+/// Three replicas on one database and one Docker daemon play a whole game on a schedule
+/// of a turn every two seconds: every replica's scheduler, job pool and mail worker race
+/// for the same work, and each turn runs once (consecutive turns, each archived once, on
+/// every replica, and the engine's last turn equal to the archive's), the start and the
+/// stop are done (the record ends removed), and each mail exists once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_run_each_turn_job_and_mail_once() {
+    if runtime_support::skip_without_docker("three_replicas_run_each_turn_job_and_mail_once") {
+        return;
+    }
+    let mut docker = runtime_support::docker_vars();
+    docker.push(("GALAXY_INSTANCE", runtime_support::unique_instance()));
+    docker.push(("GALAXY_RUNTIME_INTERVAL", "100ms".to_owned()));
+    let _lock = runtime_support::docker_lock(&docker).await;
+    let dbs = match TestDatabases::from_env().await {
+        Ok(databases) => databases,
+        Err(error) => panic!("{error}"),
+    };
+    let options = dbs.migrated_database().await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mail = tmp.path().join("mail");
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        let store = PgStore::new(dbs.pool(options.clone()).await.unwrap());
+        replicas.push(replica_with(store, tmp.path(), &docker).await);
+    }
+    let addrs: [SocketAddr; 3] = [replicas[0].addr, replicas[1].addr, replicas[2].addr];
+    let admin = log_in(addrs[0], &mail, ADMIN).await;
+    let players = [
+        (
+            log_in(addrs[1], &mail, "ann@example.org").await,
+            "Aldebarans",
+        ),
+        (
+            log_in(addrs[2], &mail, "bob@example.org").await,
+            "Betelgeusians",
+        ),
+    ];
+    // An admin may schedule turns closer than the minimum period.
+    let body = json!({
+        "name": "Replicated", "min_players": 2, "max_players": 2,
+        "enrollment_deadline": "2099-01-01T00:00:00Z",
+        "turn_schedule": "*/2 * * * * *",
+        "engine_settings": {"max_turns": 5},
+    });
+    let (status, game) = request(
+        addrs[(0) % 3],
+        "POST",
+        "/api/v1/user/games".into(),
+        admin.clone(),
+        body.to_string(),
+    )
+    .await;
+    assert_eq!(status, 201, "{game}");
+    let games = format!("/api/v1/user/games/{}", game["id"].as_str().unwrap());
+    assert_eq!(
+        request(
+            addrs[(1) % 3],
+            "POST",
+            format!("{games}/open"),
+            admin.clone(),
+            String::new()
+        )
+        .await
+        .0,
+        200
+    );
+    for (i, (auth, race)) in players.iter().enumerate() {
+        let body = json!({ "race_name": race }).to_string();
+        let (status, application) = request(
+            addrs[(i) % 3],
+            "POST",
+            format!("{games}/applications"),
+            auth.clone(),
+            body,
+        )
+        .await;
+        assert_eq!(status, 201, "{application}");
+        let approve = format!(
+            "{games}/applications/{}/approve",
+            application["id"].as_str().unwrap()
+        );
+        assert_eq!(
+            request(
+                addrs[(i + 1) % 3],
+                "POST",
+                approve,
+                admin.clone(),
+                String::new()
+            )
+            .await
+            .0,
+            200
+        );
+    }
+    let (status, started) = request(
+        addrs[(2) % 3],
+        "POST",
+        format!("{games}/start"),
+        admin.clone(),
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    let finished = eventually(Duration::from_secs(120), "the game finished", || {
+        let (games, admin) = (games.clone(), admin.clone());
+        async move {
+            let (_, view) = request(addrs[(1) % 3], "GET", games, admin, String::new()).await;
+            assert_ne!(view["status"], "start_failed", "{view}");
+            (view["status"] == "finished").then_some(view)
+        }
+    })
+    .await;
+    assert_eq!(finished["current_turn"], 5, "{finished}");
+
+    // Each turn once: the history is 0..=5 with no gap and no repeat, as every replica sees it.
+    for i in 0..3 {
+        let (_, turns) = request(
+            addrs[(i) % 3],
+            "GET",
+            format!("{games}/turns"),
+            players[0].0.clone(),
+            String::new(),
+        )
+        .await;
+        let numbers: Vec<u64> = turns["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["turn"].as_u64().unwrap())
+            .collect();
+        assert_eq!(numbers, vec![0, 1, 2, 3, 4, 5], "replica {i}");
+    }
+    // Each job once: one start and one stop job, each run once.
+    let game_id = finished["id"].as_str().unwrap();
+    let jobs = eventually(Duration::from_secs(60), "the stop job done", || {
+        let admin = admin.clone();
+        async move {
+            let (_, record) = request(
+                addrs[(0) % 3],
+                "GET",
+                format!("/api/v1/admin/runtime/records/{game_id}"),
+                admin,
+                String::new(),
+            )
+            .await;
+            (record["status"] == "removed").then_some(record)
+        }
+    })
+    .await;
+    assert_eq!(jobs["current_turn"], 5, "{jobs}");
+    // Each mail once: two turn mails per player (turns 1..4 -> 4), one game-over mail.
+    let sent = eventually(Duration::from_secs(30), "every mail sent", || {
+        let admin = admin.clone();
+        async move {
+            let (_, page) = request(
+                addrs[(2) % 3],
+                "GET",
+                "/api/v1/admin/mail?limit=200".into(),
+                admin,
+                String::new(),
+            )
+            .await;
+            let items = page["items"].as_array().cloned().unwrap_or_default();
+            let games_mail: Vec<Value> = items
+                .into_iter()
+                .filter(|m| m["kind"] == "turn_completed" || m["kind"] == "game_finished")
+                .collect();
+            (games_mail.len() == 2 * 4 + 3 && games_mail.iter().all(|m| m["status"] == "sent"))
+                .then_some(games_mail)
+        }
+    })
+    .await;
+    for who in ["ann@example.org", "bob@example.org"] {
+        let turns = sent
+            .iter()
+            .filter(|m| m["to"] == who && m["kind"] == "turn_completed")
+            .count();
+        assert_eq!(turns, 4, "{who}: one mail per turn");
+    }
+    for replica in replicas {
+        replica.stop.send(()).unwrap();
+        assert!(replica.served.await.unwrap());
     }
     dbs.cleanup().await.unwrap();
 }
