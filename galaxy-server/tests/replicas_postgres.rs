@@ -272,7 +272,7 @@ async fn three_replicas_run_each_turn_job_and_mail_once() {
         "engine_settings": {"max_turns": 5},
     });
     let (status, game) = request(
-        addrs[(0) % 3],
+        addrs[0],
         "POST",
         "/api/v1/user/games".into(),
         admin.clone(),
@@ -283,7 +283,7 @@ async fn three_replicas_run_each_turn_job_and_mail_once() {
     let games = format!("/api/v1/user/games/{}", game["id"].as_str().unwrap());
     assert_eq!(
         request(
-            addrs[(1) % 3],
+            addrs[1],
             "POST",
             format!("{games}/open"),
             admin.clone(),
@@ -296,7 +296,7 @@ async fn three_replicas_run_each_turn_job_and_mail_once() {
     for (i, (auth, race)) in players.iter().enumerate() {
         let body = json!({ "race_name": race }).to_string();
         let (status, application) = request(
-            addrs[(i) % 3],
+            addrs[i % 3],
             "POST",
             format!("{games}/applications"),
             auth.clone(),
@@ -322,7 +322,7 @@ async fn three_replicas_run_each_turn_job_and_mail_once() {
         );
     }
     let (status, started) = request(
-        addrs[(2) % 3],
+        addrs[2],
         "POST",
         format!("{games}/start"),
         admin.clone(),
@@ -333,7 +333,7 @@ async fn three_replicas_run_each_turn_job_and_mail_once() {
     let finished = eventually(Duration::from_secs(120), "the game finished", || {
         let (games, admin) = (games.clone(), admin.clone());
         async move {
-            let (_, view) = request(addrs[(1) % 3], "GET", games, admin, String::new()).await;
+            let (_, view) = request(addrs[1], "GET", games, admin, String::new()).await;
             assert_ne!(view["status"], "start_failed", "{view}");
             (view["status"] == "finished").then_some(view)
         }
@@ -344,7 +344,7 @@ async fn three_replicas_run_each_turn_job_and_mail_once() {
     // Each turn once: the history is 0..=5 with no gap and no repeat, as every replica sees it.
     for i in 0..3 {
         let (_, turns) = request(
-            addrs[(i) % 3],
+            addrs[i % 3],
             "GET",
             format!("{games}/turns"),
             players[0].0.clone(),
@@ -365,7 +365,7 @@ async fn three_replicas_run_each_turn_job_and_mail_once() {
         let admin = admin.clone();
         async move {
             let (_, record) = request(
-                addrs[(0) % 3],
+                addrs[0],
                 "GET",
                 format!("/api/v1/admin/runtime/records/{game_id}"),
                 admin,
@@ -382,7 +382,7 @@ async fn three_replicas_run_each_turn_job_and_mail_once() {
         let admin = admin.clone();
         async move {
             let (_, page) = request(
-                addrs[(2) % 3],
+                addrs[2],
                 "GET",
                 "/api/v1/admin/mail?limit=200".into(),
                 admin,
