@@ -37,13 +37,28 @@ struct Replica {
     served: tokio::task::JoinHandle<bool>,
 }
 
-/// One replica: its own pool, change bus, caches and listener, on the shared database.
-async fn replica(store: PgStore, data_dir: &Path) -> Replica {
-    replica_with(store, data_dir, &[("GALAXY_RUNTIME", "none".to_owned())]).await
+/// Three replicas with `extra` settings on one fresh database, sharing one data
+/// directory (and so its generated secrets and mail folder).
+async fn three_replicas(
+    extra: &[(&str, String)],
+) -> (TestDatabases, tempfile::TempDir, Vec<Replica>) {
+    let dbs = match TestDatabases::from_env().await {
+        Ok(databases) => databases,
+        Err(error) => panic!("{error}"),
+    };
+    let options = dbs.migrated_database().await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        let store = PgStore::new(dbs.pool(options.clone()).await.unwrap());
+        replicas.push(replica(store, tmp.path(), extra).await);
+    }
+    (dbs, tmp, replicas)
 }
 
-/// [`replica`] with `extra` settings on top.
-async fn replica_with(store: PgStore, data_dir: &Path, extra: &[(&str, String)]) -> Replica {
+/// One replica: its own pool, change bus, caches and listener, on the shared database,
+/// with `extra` settings on top.
+async fn replica(store: PgStore, data_dir: &Path, extra: &[(&str, String)]) -> Replica {
     let mut vars = HashMap::from([
         ("GALAXY_DATA_DIR".to_owned(), data_dir.display().to_string()),
         ("GALAXY_MAIL_INTERVAL".to_owned(), "100ms".to_owned()),
@@ -101,18 +116,8 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_see_each_others_logouts_blocks_and_games() {
-    let dbs = match TestDatabases::from_env().await {
-        Ok(databases) => databases,
-        Err(error) => panic!("{error}"),
-    };
-    let options = dbs.migrated_database().await.unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let (dbs, tmp, replicas) = three_replicas(&[("GALAXY_RUNTIME", "none".to_owned())]).await;
     let mail = tmp.path().join("mail");
-    let mut replicas = Vec::new();
-    for _ in 0..3 {
-        let store = PgStore::new(dbs.pool(options.clone()).await.unwrap());
-        replicas.push(replica(store, tmp.path()).await);
-    }
     let a = replicas[0].addr;
     let others = [replicas[1].addr, replicas[2].addr];
 
@@ -240,18 +245,8 @@ async fn three_replicas_run_each_turn_job_and_mail_once() {
     docker.push(("GALAXY_INSTANCE", runtime_support::unique_instance()));
     docker.push(("GALAXY_RUNTIME_INTERVAL", "100ms".to_owned()));
     let _lock = runtime_support::docker_lock(&docker).await;
-    let dbs = match TestDatabases::from_env().await {
-        Ok(databases) => databases,
-        Err(error) => panic!("{error}"),
-    };
-    let options = dbs.migrated_database().await.unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let (dbs, tmp, replicas) = three_replicas(&docker).await;
     let mail = tmp.path().join("mail");
-    let mut replicas = Vec::new();
-    for _ in 0..3 {
-        let store = PgStore::new(dbs.pool(options.clone()).await.unwrap());
-        replicas.push(replica_with(store, tmp.path(), &docker).await);
-    }
     let addrs: [SocketAddr; 3] = [replicas[0].addr, replicas[1].addr, replicas[2].addr];
     let admin = log_in(addrs[0], &mail, ADMIN).await;
     let players = [

@@ -69,15 +69,7 @@ impl TurnArchiveStore for PgStore {
         turn: &PlayedTurn,
         reports: &[TurnReport],
     ) -> Result<bool, StoreError> {
-        if let Some(stray) = reports
-            .iter()
-            .find(|r| r.game_id != turn.game_id || r.turn != turn.turn)
-        {
-            return Err(StoreError::internal(format!(
-                "report of game {} turn {} archived with turn {} of game {}",
-                stray.game_id, stray.turn, turn.turn, turn.game_id
-            )));
-        }
+        turn.check_reports(reports).map_err(StoreError::internal)?;
         let mut tx = self.pool.begin().await.map_err(db(TURN))?;
         // The first archive of a turn wins; a replay (or a concurrent second archive,
         // which waits on the primary key) stores nothing.

@@ -40,6 +40,21 @@ pub struct PlayedTurn {
 }
 
 impl PlayedTurn {
+    /// Checks that `reports` all belong to this turn of this game: what every store
+    /// checks before archiving them together. The error names the first stray report.
+    pub fn check_reports(&self, reports: &[TurnReport]) -> Result<(), String> {
+        match reports
+            .iter()
+            .find(|r| r.game_id != self.game_id || r.turn != self.turn)
+        {
+            Some(stray) => Err(format!(
+                "report of game {} turn {} archived with turn {} of game {}",
+                stray.game_id, stray.turn, self.turn, self.game_id
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The game's result, when this turn finished it.
     pub fn result(&self) -> Option<GameResult> {
         self.finished.then(|| GameResult {

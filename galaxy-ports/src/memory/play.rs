@@ -43,15 +43,7 @@ impl TurnArchiveStore for MemoryPlayStore {
         turn: &PlayedTurn,
         reports: &[TurnReport],
     ) -> Result<bool, StoreError> {
-        if let Some(stray) = reports
-            .iter()
-            .find(|r| r.game_id != turn.game_id || r.turn != turn.turn)
-        {
-            return Err(StoreError::internal(format!(
-                "report of game {} turn {} archived with turn {} of game {}",
-                stray.game_id, stray.turn, turn.turn, turn.game_id
-            )));
-        }
+        turn.check_reports(reports).map_err(StoreError::internal)?;
         let mut state = self.lock();
         let turns = state.turns.entry(turn.game_id).or_default();
         if turns.contains_key(&turn.turn) {

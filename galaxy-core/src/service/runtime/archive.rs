@@ -186,6 +186,34 @@ fn deadline_text(next_turn_at: Option<Timestamp>) -> String {
     )
 }
 
+/// The fields every play mail shares: the game, and each recipient's race and report
+/// text (with the defaults a recipient without a race sees).
+fn play_payload(
+    game: &Game,
+    turn: u32,
+    seats: &[Seat],
+    reports: &BTreeMap<String, TurnReport>,
+) -> serde_json::Map<String, Value> {
+    let mut fields = serde_json::Map::new();
+    fields.insert("game_id".into(), json!(game.id));
+    fields.insert("game_name".into(), json!(game.settings.name.as_str()));
+    fields.insert("turn".into(), json!(turn));
+    fields.insert("race".into(), json!("-"));
+    fields.insert("report_text".into(), json!(NOT_PLAYING));
+    fields.insert(PER_RECIPIENT_KEY.into(), per_recipient(seats, reports));
+    fields
+}
+
+/// Adds the next deadline, as data and as text.
+fn with_deadline(
+    mut fields: serde_json::Map<String, Value>,
+    next_turn_at: Option<Timestamp>,
+) -> Value {
+    fields.insert("next_turn_at".into(), json!(next_turn_at));
+    fields.insert("deadline".into(), json!(deadline_text(next_turn_at)));
+    Value::Object(fields)
+}
+
 /// The `game_started` payload: the first deadline and each player's turn-0 report.
 pub(super) fn started_payload(
     game: &Game,
@@ -193,16 +221,8 @@ pub(super) fn started_payload(
     seats: &[Seat],
     reports: &BTreeMap<String, TurnReport>,
 ) -> Value {
-    json!({
-        "game_id": game.id,
-        "game_name": game.settings.name.as_str(),
-        "turn": 1,
-        "next_turn_at": next_turn_at,
-        "deadline": deadline_text(next_turn_at),
-        "race": "-",
-        "report_text": NOT_PLAYING,
-        PER_RECIPIENT_KEY: per_recipient(seats, reports),
-    })
+    // The first orders are for turn 1.
+    with_deadline(play_payload(game, 1, seats, reports), next_turn_at)
 }
 
 /// The `turn_completed` payload: the turn, the next deadline and each player's report.
@@ -213,17 +233,9 @@ pub(super) fn turn_payload(
     seats: &[Seat],
     reports: &BTreeMap<String, TurnReport>,
 ) -> Value {
-    json!({
-        "game_id": game.id,
-        "game_name": game.settings.name.as_str(),
-        "turn": turn,
-        "next_turn": turn.saturating_add(1),
-        "next_turn_at": next_turn_at,
-        "deadline": deadline_text(next_turn_at),
-        "race": "-",
-        "report_text": NOT_PLAYING,
-        PER_RECIPIENT_KEY: per_recipient(seats, reports),
-    })
+    let mut fields = play_payload(game, turn, seats, reports);
+    fields.insert("next_turn".into(), json!(turn.saturating_add(1)));
+    with_deadline(fields, next_turn_at)
 }
 
 /// The `game_finished` payload: the winner, the standings (as data and as a text table)
@@ -235,15 +247,12 @@ pub(super) fn finished_payload(
     reports: &BTreeMap<String, TurnReport>,
 ) -> Value {
     let standings = standings(state);
-    json!({
-        "game_id": game.id,
-        "game_name": game.settings.name.as_str(),
-        "turn": state.turn,
-        "winner": state.winner.as_deref().unwrap_or("nobody"),
-        "standings": standings,
-        "standings_table": standings_table(&standings),
-        "race": "-",
-        "report_text": NOT_PLAYING,
-        PER_RECIPIENT_KEY: per_recipient(seats, reports),
-    })
+    let mut fields = play_payload(game, state.turn, seats, reports);
+    fields.insert(
+        "winner".into(),
+        json!(state.winner.as_deref().unwrap_or("nobody")),
+    );
+    fields.insert("standings_table".into(), json!(standings_table(&standings)));
+    fields.insert("standings".into(), json!(standings));
+    Value::Object(fields)
 }
