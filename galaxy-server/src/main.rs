@@ -55,12 +55,29 @@ fn main() -> ExitCode {
 }
 
 fn load_config(mode: Mode) -> Result<Config, galaxy_server::config::ConfigError> {
-    let config = Config::from_env()?;
-    if let Mode::Serve = mode {
-        config.require_database_url()?;
+    let mut config = Config::from_env()?;
+    match mode {
+        Mode::Serve => {
+            config.require_database_url()?;
+        }
+        // A newcomer at a terminal: the login code's mail within a moment, and logs to
+        // read rather than to parse (each only when the operator did not choose).
+        Mode::Dev => {
+            if std::env::var_os("GALAXY_MAIL_INTERVAL").is_none() {
+                config.mail_interval = DEV_MAIL_INTERVAL;
+            }
+            if std::env::var_os("GALAXY_LOG_FORMAT").is_none()
+                && std::io::IsTerminal::is_terminal(&std::io::stdout())
+            {
+                config.log_format = galaxy_server::config::LogFormat::Pretty;
+            }
+        }
     }
     Ok(config)
 }
+
+/// The mail worker's idle poll in dev mode unless `GALAXY_MAIL_INTERVAL` is set.
+const DEV_MAIL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 
 async fn run(mode: Mode, config: Config) -> Result<(), AppError> {
     let telemetry = telemetry::init(&config)?;

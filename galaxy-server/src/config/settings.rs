@@ -154,7 +154,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_LOG_FORMAT",
         default: "json",
-        meaning: "`json` (one object per line, with trace and span ids) or `pretty`.",
+        meaning: "`json` (one object per line, with trace and span ids) or `pretty` (`galaxy-server dev` at a terminal without the variable: `pretty`).",
     },
     Setting {
         variable: "GALAXY_OTEL_EXPORTER",
@@ -244,7 +244,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_MAIL_INTERVAL",
         default: "5s",
-        meaning: "How often the mail worker polls an idle outbox. Range: 10ms to 1h.",
+        meaning: "How often the mail worker polls an idle outbox (`galaxy-server dev` without the variable: 200ms, so a login code is there at once). Range: 10ms to 1h.",
     },
     Setting {
         variable: "GALAXY_MAIL_BATCH",
