@@ -323,3 +323,33 @@ async fn grant_admin_by_email() {
     assert_eq!(again, granted);
     assert!(Actor::of(&h.stored_player().await).is_admin);
 }
+
+#[tokio::test]
+async fn a_display_name_that_looks_like_another_users_is_refused() {
+    let h = Harness::new(None).await;
+    let rename = |name: &str| ProfileUpdate {
+        display_name: Some(name.into()),
+        ..ProfileUpdate::default()
+    };
+    h.users
+        .update_profile(&h.admin, rename("Star Queen"))
+        .await
+        .unwrap();
+    let player = h.player_actor();
+    for look_alike in ["STAR QUEEN", "star-queen", "Stаr Queen"] {
+        let err = h
+            .users
+            .update_profile(&player, rename(look_alike))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Validation, "{look_alike}");
+        assert!(err.to_string().contains("another user"), "{err}");
+    }
+    assert_eq!(h.stored_player().await, h.player, "nothing written");
+    assert!(
+        h.users
+            .update_profile(&player, rename("Star King"))
+            .await
+            .is_ok()
+    );
+}

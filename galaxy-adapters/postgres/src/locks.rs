@@ -1,5 +1,6 @@
 //! Transaction-scoped advisory locks that serialise the count-then-write steps of the
-//! limits (login codes per address and per client, active and hosted games per user).
+//! limits (login codes per address and per client, active and hosted games per user)
+//! and of display names that must not look like another user's.
 //!
 //! A limit counts rows and then inserts one; two transactions doing that side by side
 //! would both see room. Each such transaction first takes `pg_advisory_xact_lock` on a
@@ -28,6 +29,8 @@ pub(crate) enum Bucket {
     ActiveGames,
     /// Unfinished games one user hosts (the hosted-games cap).
     HostedGames,
+    /// Users whose display names share one look-alike key.
+    DisplayName,
 }
 
 impl Bucket {
@@ -37,6 +40,7 @@ impl Bucket {
             Self::LoginClient => "galaxy:login-client:",
             Self::ActiveGames => "galaxy:active-games:",
             Self::HostedGames => "galaxy:hosted-games:",
+            Self::DisplayName => "galaxy:display-name:",
         }
     }
 }

@@ -9,6 +9,7 @@ use sqlx::postgres::PgRow;
 
 use crate::PgStore;
 use crate::error::{corrupt, db};
+use crate::locks::{self, Bucket};
 use crate::rows::{RowExt, cursor, page_limit, page_of, u32_param};
 
 const USER: &str = "user";
@@ -89,7 +90,8 @@ impl UserStore for PgStore {
         sqlx::query(
             "INSERT INTO users (id, email, display_name, locale, country, roles, status, \
              blocked_until, max_active_games, may_host_games, email_notifications, created_at, \
-             last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             last_seen_at, display_name_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(user.id.as_uuid())
         .bind(user.email.as_str())
@@ -104,6 +106,7 @@ impl UserStore for PgStore {
         .bind(user.email_notifications)
         .bind(user.created_at)
         .bind(user.last_seen_at)
+        .bind(user.display_name.key())
         .execute(&self.pool)
         .await
         .map_err(db(USER))?;
@@ -154,8 +157,35 @@ impl UserStore for PgStore {
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn update_profile(&self, id: UserId, change: &ProfileChange) -> Result<User, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db(USER))?;
+        let key = change.display_name.as_ref().map(DisplayName::key);
+        if let (Some(name), Some(key)) = (&change.display_name, &key) {
+            // Renames to one look-alike key take turns (see `locks`), so two users
+            // cannot both take the same look-alike at once.
+            locks::lock(&mut tx, USER, vec![locks::key(Bucket::DisplayName, key)]).await?;
+            let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1")
+                .bind(id.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db(USER))?;
+            if exists.is_none() {
+                return Err(StoreError::not_found(USER, id));
+            }
+            let taken: Option<i32> = sqlx::query_scalar(
+                "SELECT 1 FROM users WHERE display_name_key = $1 AND id <> $2 LIMIT 1",
+            )
+            .bind(key)
+            .bind(id.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db(USER))?;
+            if taken.is_some() {
+                return Err(StoreError::duplicate("display name", name.as_str()));
+            }
+        }
         let row = sqlx::query(
             "UPDATE users SET display_name = COALESCE($2, display_name), \
+             display_name_key = COALESCE($5, display_name_key), \
              locale = COALESCE($3, locale), \
              email_notifications = COALESCE($4, email_notifications) \
              WHERE id = $1 RETURNING *",
@@ -164,9 +194,11 @@ impl UserStore for PgStore {
         .bind(change.display_name.as_ref().map(DisplayName::as_str))
         .bind(change.locale.as_ref().map(Locale::as_str))
         .bind(change.email_notifications)
-        .fetch_optional(&self.pool)
+        .bind(key)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db(USER))?;
+        tx.commit().await.map_err(db(USER))?;
         Self::updated_user(row, id)
     }
 

@@ -116,6 +116,9 @@ pub enum ProfileError {
     /// The display name reads as the platform's staff ("admin", "Galaxy ...").
     #[error("display name {0:?} looks like the platform's staff; choose another")]
     ReservedDisplayName(String),
+    /// The display name looks like another user's (same look-alike key).
+    #[error("display name {0:?} looks like another user's; choose another")]
+    LooksLikeAnother(String),
     /// Locales are BCP 47 tags such as `en` or `pt-BR`.
     #[error("locale {0:?} is not a language tag such as 'en' or 'pt-BR'")]
     Locale(String),

@@ -32,7 +32,10 @@ pub trait UserStore: Send + Sync {
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
     /// Lists users by creation order.
     async fn list_users(&self, page: &PageRequest) -> Result<Page<User>, StoreError>;
-    /// Applies a profile change and returns the updated user.
+    /// Applies a profile change and returns the updated user. A new display name whose
+    /// look-alike key ([`DisplayName::key`](crate::domain::user::DisplayName::key)) is
+    /// another user's is refused with `Duplicate`, atomically (two concurrent renames to
+    /// look-alikes never both pass).
     async fn update_profile(&self, id: UserId, change: &ProfileChange) -> Result<User, StoreError>;
     /// Compare-and-set of the block status: `Conflict` when the stored status is not
     /// `expected`.

@@ -156,6 +156,10 @@ impl UserService {
         match self.users.update_profile(actor.user_id, &change).await {
             Ok(user) => Ok(user),
             Err(StoreError::NotFound { .. }) => Err(UserError::NotFound),
+            Err(StoreError::Duplicate { key, .. }) => Err(UserError::InvalidField {
+                field: "display_name",
+                source: ProfileError::LooksLikeAnother(key),
+            }),
             Err(error) => Err(error.into()),
         }
     }

@@ -64,6 +64,15 @@ where
         profile_update(&s).await;
     })
     .await;
+    run_case(
+        SUITE,
+        "display names that look alike",
+        &make,
+        |s| async move {
+            look_alike_names(std::sync::Arc::new(s)).await;
+        },
+    )
+    .await;
     run_case(SUITE, "status compare-and-set", &make, |s| async move {
         status_cas(&s).await;
     })
@@ -159,6 +168,68 @@ async fn list_pages<S: UserStore>(store: &S) {
         .await
         .must("list_users");
     assert_eq!((all.items, all.next_after), (users, None));
+}
+
+fn rename(name: &str) -> ProfileChange {
+    ProfileChange {
+        display_name: Some(DisplayName::parse(name).must("name")),
+        locale: None,
+        email_notifications: None,
+    }
+}
+
+async fn look_alike_names<S: UserStore + 'static>(store: std::sync::Arc<S>) {
+    let users: Vec<User> = (0..12).map(|i| user(&format!("u{i}"), at(i))).collect();
+    for u in &users {
+        store.insert_user(u).await.must("insert_user");
+    }
+    let word = format!("Nova {}", tag());
+    store
+        .update_profile(users[0].id, &rename(&word))
+        .await
+        .must("the first takes it");
+    for look_alike in [
+        word.to_uppercase(),
+        word.replace(' ', "-"),
+        word.replace('o', "о"),
+    ] {
+        assert_err!(
+            store
+                .update_profile(users[1].id, &rename(&look_alike))
+                .await,
+            StoreError::Duplicate { .. },
+            "{look_alike} looks like {word}"
+        );
+    }
+    // Its owner may write it another way.
+    store
+        .update_profile(users[0].id, &rename(&word.to_uppercase()))
+        .await
+        .must("the owner's own name");
+    // Ten users race for look-alikes of a fresh name: exactly one wins.
+    let fresh = format!("Vega {}", tag());
+    let mut tasks = Vec::new();
+    for (i, u) in users[2..].iter().enumerate() {
+        let store = store.clone();
+        let id = u.id;
+        let name = if i % 2 == 0 {
+            fresh.clone()
+        } else {
+            fresh.to_lowercase()
+        };
+        tasks.push(tokio::spawn(async move {
+            store.update_profile(id, &rename(&name)).await
+        }));
+    }
+    let mut won = 0;
+    for task in tasks {
+        match task.await.must("join") {
+            Ok(_) => won += 1,
+            Err(StoreError::Duplicate { .. }) => {}
+            Err(other) => panic!("a racing rename failed: {other}"),
+        }
+    }
+    assert_eq!(won, 1, "one of ten concurrent look-alike renames");
 }
 
 async fn profile_update<S: UserStore>(store: &S) {

@@ -148,6 +148,17 @@ impl UserStore for MemoryUserStore {
 
     async fn update_profile(&self, id: UserId, change: &ProfileChange) -> Result<User, StoreError> {
         let mut state = self.state();
+        state.user_mut(id)?;
+        if let Some(name) = &change.display_name {
+            let key = name.key();
+            let taken = state
+                .users
+                .values()
+                .any(|u| u.id != id && u.display_name.key() == key);
+            if taken {
+                return Err(StoreError::duplicate("display name", name.as_str()));
+            }
+        }
         let user = state.user_mut(id)?;
         if let Some(name) = &change.display_name {
             user.display_name = name.clone();
