@@ -86,6 +86,12 @@ impl TurnArchiveStore for FlakyArchive {
     async fn latest_turn(&self, g: GameId) -> Result<Option<PlayedTurn>, StoreError> {
         self.inner.latest_turn(g).await
     }
+    async fn unannounced_turns(&self, n: u32) -> Result<Vec<PlayedTurn>, StoreError> {
+        self.inner.unannounced_turns(n).await
+    }
+    async fn mark_announced(&self, g: GameId, t: u32, at: Timestamp) -> Result<(), StoreError> {
+        self.inner.mark_announced(g, t, at).await
+    }
     async fn get_report(&self, g: GameId, t: u32, r: &str) -> Result<TurnReport, StoreError> {
         self.inner.get_report(g, t, r).await
     }

@@ -230,18 +230,17 @@ pub(super) fn turn_payload(
 /// and each player's final report.
 pub(super) fn finished_payload(
     game: &Game,
-    state: &EngineState,
+    turn: &PlayedTurn,
     seats: &[Seat],
     reports: &BTreeMap<String, TurnReport>,
 ) -> Value {
-    let standings = standings(state);
     json!({
         "game_id": game.id,
         "game_name": game.settings.name.as_str(),
-        "turn": state.turn,
-        "winner": state.winner.as_deref().unwrap_or("nobody"),
-        "standings": standings,
-        "standings_table": standings_table(&standings),
+        "turn": turn.turn,
+        "winner": turn.winner.as_deref().unwrap_or("nobody"),
+        "standings": turn.standings,
+        "standings_table": standings_table(&turn.standings),
         "race": "-",
         "report_text": NOT_PLAYING,
         PER_RECIPIENT_KEY: per_recipient(seats, reports),
