@@ -22,7 +22,7 @@ use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::play::{PlayedTurn, TurnReport};
 use galaxy_core::domain::runtime::{RuntimeBinding, RuntimeJob, RuntimeRecord, RuntimeStatus};
 use galaxy_core::domain::user::{Email, Role, User};
-use galaxy_core::domain::{GameId, LeaseToken, Timestamp, UserId};
+use galaxy_core::domain::{GameId, JobId, LeaseToken, Timestamp, UserId};
 use galaxy_core::ports::*;
 use galaxy_core::service::Actor;
 use galaxy_core::service::lobby::{LobbyConfig, LobbyPorts, LobbyService, NewGame};
@@ -34,11 +34,70 @@ use galaxy_ports::memory::{
 use galaxy_ports::system::{ManualClock, SeededSecretGenerator};
 pub use harness::*;
 
-/// Remembers every notification raised.
+/// A fault injector shared by the wrapped stores and the notifier: once armed, every
+/// write they take is counted and the `k`-th fails, as if the database went away there.
 #[derive(Default)]
-pub struct Notes(Mutex<Vec<NewNotification>>);
+pub struct Faults {
+    /// Writes counted since the last [`Faults::arm`].
+    writes: AtomicUsize,
+    /// The write that fails (1-based); 0 never fails.
+    fail_at: AtomicUsize,
+    /// What each counted write was, in order (to name the step a failing case broke).
+    log: Mutex<Vec<String>>,
+}
+
+impl Faults {
+    /// Starts counting writes from zero; the `k`-th fails (`0`: none, only count).
+    pub fn arm(&self, k: usize) {
+        self.log.lock().unwrap().clear();
+        self.writes.store(0, Ordering::SeqCst);
+        self.fail_at.store(k, Ordering::SeqCst);
+    }
+
+    /// No write fails any more.
+    pub fn disarm(&self) {
+        self.fail_at.store(0, Ordering::SeqCst);
+    }
+
+    /// The writes counted since the last [`Faults::arm`], in order.
+    pub fn writes(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Counts a write; fails if it is the armed one.
+    fn write(&self, what: &str) -> Result<(), StoreError> {
+        let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        self.log.lock().unwrap().push(what.to_owned());
+        if n == self.fail_at.load(Ordering::SeqCst) {
+            return Err(StoreError::unavailable(format!(
+                "injected fault at write {n} ({what})"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Remembers every notification raised; idempotent by key like the real notifier (a
+/// repeat with a stored key stores nothing), and its writes can fail ([`Faults`]).
+#[derive(Default)]
+pub struct Notes(Mutex<Vec<NewNotification>>, Arc<Faults>);
 
 impl Notes {
+    /// Notes whose writes `faults` can fail.
+    pub fn with_faults(faults: Arc<Faults>) -> Self {
+        Self(Mutex::default(), faults)
+    }
+
+    /// The notifications stored under one idempotency key.
+    pub fn keyed(&self, key: &str) -> Vec<NewNotification> {
+        let notes = self.0.lock().unwrap();
+        notes
+            .iter()
+            .filter(|n| n.idempotency_key == key)
+            .cloned()
+            .collect()
+    }
+
     /// Every notification raised, in order.
     pub fn all(&self) -> Vec<NewNotification> {
         self.0.lock().unwrap().clone()
@@ -54,7 +113,14 @@ impl Notes {
 #[async_trait]
 impl Notifier for Notes {
     async fn notify(&self, notification: NewNotification) -> Result<(), NotifyError> {
-        self.0.lock().unwrap().push(notification);
+        self.1.write("notify")?;
+        let mut notes = self.0.lock().unwrap();
+        if notes
+            .iter()
+            .all(|n| n.idempotency_key != notification.idempotency_key)
+        {
+            notes.push(notification);
+        }
         Ok(())
     }
 }
@@ -66,6 +132,8 @@ pub struct FlakyArchive {
     pub inner: Arc<MemoryPlayStore>,
     /// `archive_turn` calls that fail before it works again.
     pub failures: AtomicUsize,
+    /// Injected faults on every write.
+    pub faults: Arc<Faults>,
 }
 
 #[async_trait]
@@ -78,6 +146,7 @@ impl TurnArchiveStore for FlakyArchive {
         if failing {
             return Err(StoreError::unavailable("connection reset"));
         }
+        self.faults.write("archive_turn")?;
         self.inner.archive_turn(t, r).await
     }
     async fn list_turns(&self, g: GameId) -> Result<Vec<PlayedTurn>, StoreError> {
@@ -90,6 +159,7 @@ impl TurnArchiveStore for FlakyArchive {
         self.inner.unannounced_turns(n).await
     }
     async fn mark_announced(&self, g: GameId, t: u32, at: Timestamp) -> Result<(), StoreError> {
+        self.faults.write("mark_announced")?;
         self.inner.mark_announced(g, t, at).await
     }
     async fn get_report(&self, g: GameId, t: u32, r: &str) -> Result<TurnReport, StoreError> {
@@ -101,12 +171,18 @@ impl TurnArchiveStore for FlakyArchive {
 pub struct JournalGames {
     inner: Arc<MemoryLobbyStore>,
     journal: Arc<Journal>,
+    /// Injected faults on status changes.
+    faults: Arc<Faults>,
 }
 
 impl JournalGames {
-    /// Wraps `inner`, journaling to `journal`.
-    pub fn new(inner: Arc<MemoryLobbyStore>, journal: Arc<Journal>) -> Self {
-        Self { inner, journal }
+    /// Wraps `inner`, journaling to `journal`; `faults` can fail status changes.
+    pub fn new(inner: Arc<MemoryLobbyStore>, journal: Arc<Journal>, faults: Arc<Faults>) -> Self {
+        Self {
+            inner,
+            journal,
+            faults,
+        }
     }
 }
 
@@ -130,6 +206,7 @@ impl GameStore for JournalGames {
         from: GameStatus,
         change: &GameStatusChange,
     ) -> Result<Game, StoreError> {
+        self.faults.write("update_game_status")?;
         let game = self.inner.update_game_status(id, from, change).await?;
         self.journal.push(format!("game {}", change.to));
         Ok(game)
@@ -147,15 +224,18 @@ pub struct FlakyRecords {
     inner: Arc<MemoryRuntimeStore>,
     /// While set, `set_binding` fails as if the database went away.
     pub fail_binding: AtomicBool,
+    /// Injected faults on every write.
+    faults: Arc<Faults>,
 }
 
 impl FlakyRecords {
-    /// Wraps `inner`, working normally.
-    pub fn new(inner: Arc<MemoryRuntimeStore>) -> Self {
+    /// Wraps `inner`, working normally until `faults` or `fail_binding` say otherwise.
+    pub fn new(inner: Arc<MemoryRuntimeStore>, faults: Arc<Faults>) -> Self {
         let fail_binding = AtomicBool::new(false);
         Self {
             inner,
             fail_binding,
+            faults,
         }
     }
 }
@@ -182,6 +262,7 @@ impl RuntimeRecordStore for FlakyRecords {
         t: RuntimeStatus,
         at: Timestamp,
     ) -> Result<RuntimeRecord, StoreError> {
+        self.faults.write("update_record_status")?;
         self.inner.update_record_status(g, e, t, at).await
     }
     async fn set_binding(
@@ -193,6 +274,7 @@ impl RuntimeRecordStore for FlakyRecords {
         if self.fail_binding.load(Ordering::SeqCst) {
             return Err(StoreError::unavailable("connection reset"));
         }
+        self.faults.write("set_binding")?;
         self.inner.set_binding(g, b, at).await
     }
     async fn set_healthy(
@@ -201,6 +283,7 @@ impl RuntimeRecordStore for FlakyRecords {
         h: bool,
         at: Timestamp,
     ) -> Result<RuntimeRecord, StoreError> {
+        self.faults.write("set_healthy")?;
         self.inner.set_healthy(g, h, at).await
     }
     async fn set_schedule(
@@ -210,12 +293,15 @@ impl RuntimeRecordStore for FlakyRecords {
         s: bool,
         at: Timestamp,
     ) -> Result<RuntimeRecord, StoreError> {
+        self.faults.write("set_schedule")?;
         self.inner.set_schedule(g, n, s, at).await
     }
     async fn claim_due_turns(&self, c: &ClaimRequest) -> Result<Vec<RuntimeRecord>, StoreError> {
+        self.faults.write("claim_due_turns")?;
         self.inner.claim_due_turns(c).await
     }
     async fn claim_turn(&self, g: GameId, c: &ClaimRequest) -> Result<RuntimeRecord, StoreError> {
+        self.faults.write("claim_turn")?;
         self.inner.claim_turn(g, c).await
     }
     async fn complete_turn(
@@ -225,7 +311,56 @@ impl RuntimeRecordStore for FlakyRecords {
         u: &TurnUpdate,
         at: Timestamp,
     ) -> Result<RuntimeRecord, StoreError> {
+        self.faults.write("complete_turn")?;
         self.inner.complete_turn(g, t, u, at).await
+    }
+}
+
+/// The job store, whose writes can fail ([`Faults`]).
+pub struct FaultyJobs {
+    inner: Arc<MemoryRuntimeStore>,
+    faults: Arc<Faults>,
+}
+
+#[async_trait]
+impl RuntimeJobStore for FaultyJobs {
+    async fn enqueue_job(&self, job: &RuntimeJob) -> Result<RuntimeJob, StoreError> {
+        self.faults.write("enqueue_job")?;
+        self.inner.enqueue_job(job).await
+    }
+    async fn get_job(&self, id: JobId) -> Result<RuntimeJob, StoreError> {
+        self.inner.get_job(id).await
+    }
+    async fn list_jobs(
+        &self,
+        g: Option<GameId>,
+        p: &PageRequest,
+    ) -> Result<Page<RuntimeJob>, StoreError> {
+        self.inner.list_jobs(g, p).await
+    }
+    async fn claim_jobs(&self, c: &ClaimRequest) -> Result<Vec<RuntimeJob>, StoreError> {
+        self.faults.write("claim_jobs")?;
+        self.inner.claim_jobs(c).await
+    }
+    async fn renew_job_lease(
+        &self,
+        id: JobId,
+        t: LeaseToken,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<RuntimeJob, StoreError> {
+        self.faults.write("renew_job_lease")?;
+        self.inner.renew_job_lease(id, t, until, at).await
+    }
+    async fn complete_job(
+        &self,
+        id: JobId,
+        t: LeaseToken,
+        o: &JobOutcome,
+        at: Timestamp,
+    ) -> Result<RuntimeJob, StoreError> {
+        self.faults.write("complete_job")?;
+        self.inner.complete_job(id, t, o, at).await
     }
 }
 
@@ -297,6 +432,8 @@ pub struct World {
     pub notes: Arc<Notes>,
     /// Every call, in order.
     pub journal: Arc<Journal>,
+    /// Faults injected into the runtime's writes (stores and notifier).
+    pub faults: Arc<Faults>,
     /// An admin.
     pub admin: Actor,
     /// Counts the race names handed out, so every game's races differ.
@@ -320,19 +457,29 @@ impl World {
     /// A world whose lobby accepts `lobby_engines` (default: the runtime's registry).
     pub async fn build(config: RuntimeConfig, lobby_engines: Option<BTreeSet<EngineName>>) -> Self {
         let journal = Arc::new(Journal::default());
+        let faults = Arc::new(Faults::default());
         let store = Arc::new(MemoryLobbyStore::new());
         let users = Arc::new(MemoryUserStore::new());
         let runtime = Arc::new(MemoryRuntimeStore::default());
-        let records = Arc::new(FlakyRecords::new(runtime.clone()));
+        let records = Arc::new(FlakyRecords::new(runtime.clone(), faults.clone()));
+        let jobs = Arc::new(FaultyJobs {
+            inner: runtime.clone(),
+            faults: faults.clone(),
+        });
         let play = Arc::new(MemoryPlayStore::default());
         let archive = Arc::new(FlakyArchive {
             inner: play.clone(),
             failures: AtomicUsize::new(0),
+            faults: faults.clone(),
         });
-        let games = Arc::new(JournalGames::new(store.clone(), journal.clone()));
+        let games = Arc::new(JournalGames::new(
+            store.clone(),
+            journal.clone(),
+            faults.clone(),
+        ));
         let clock = Arc::new(ManualClock::at_fixed_start());
         let ids = Arc::new(SeededSecretGenerator::new(11));
-        let notes = Arc::new(Notes::default());
+        let notes = Arc::new(Notes::with_faults(faults.clone()));
         let containers = Arc::new(FakeContainers::new(journal.clone()));
         let engine = Arc::new(FakeEngine::new(journal.clone(), containers.credentials()));
         let lobby = LobbyService::new(
@@ -356,7 +503,7 @@ impl World {
             applications: store.clone(),
             users: users.clone(),
             records: records.clone(),
-            jobs: runtime.clone(),
+            jobs,
             health: runtime.clone(),
             archive: archive.clone(),
             orders: play.clone(),
@@ -389,6 +536,7 @@ impl World {
             engine,
             notes,
             journal,
+            faults,
             admin: Actor {
                 user_id: UserId::from_uuid(uuid::Uuid::nil()),
                 is_admin: true,
