@@ -9,9 +9,14 @@
 //! Notifications are raised after the state change they report, with idempotency keys
 //! derived from what changed, so repeating them is harmless. A notification that cannot
 //! be raised is logged and does not fail the call: the change is already committed, and
-//! an error would invite a retry that the compare-and-set then refuses.
+//! an error would invite a retry that the compare-and-set then refuses. Closing and
+//! cancelling a game owe more (the closing mail and the auto-start, the stop job and the
+//! cancellation mail): their history row is stored unannounced and is the outbox of
+//! those effects, which the sweeper completes should the call fail between them
+//! (`effects.rs`).
 
 mod applications;
+mod effects;
 mod error;
 mod games;
 mod race_names;
@@ -33,8 +38,8 @@ use crate::domain::notification::NotificationKind;
 use crate::domain::user::User;
 use crate::domain::{GameId, Timestamp, UserId};
 use crate::ports::{
-    ApplicationStore, Clock, GameStatusChange, GameStore, NewNotification, Notifier, RaceNameStore,
-    RuntimeJobStore, SecretGenerator, StoreError, UserStore,
+    ApplicationStore, Clock, GameStatusChange, GameStore, NewNotification, Notifier, NotifyError,
+    RaceNameStore, RuntimeJobStore, SecretGenerator, StoreError, UserStore,
 };
 
 /// How the lobby behaves; built once from configuration.
@@ -195,14 +200,34 @@ impl LobbyService {
         &self,
         kind: NotificationKind,
         idempotency_key: String,
-        mut recipients: Vec<UserId>,
+        recipients: Vec<UserId>,
         game: &Game,
         payload: serde_json::Value,
     ) {
+        let key = idempotency_key.clone();
+        let raised = self
+            .try_notify(kind, idempotency_key, recipients, game, payload)
+            .await;
+        if let Err(error) = raised {
+            tracing::warn!(%error, game_id = %game.id, key, "lobby notification not raised");
+        }
+    }
+
+    /// [`LobbyService::notify`] that says whether the notification was stored, for the
+    /// effects a transition owes until they are done (see `effects.rs`). Raising a key
+    /// again is a no-op, so a retry never duplicates one.
+    async fn try_notify(
+        &self,
+        kind: NotificationKind,
+        idempotency_key: String,
+        mut recipients: Vec<UserId>,
+        game: &Game,
+        payload: serde_json::Value,
+    ) -> Result<(), LobbyError> {
         recipients.sort();
         recipients.dedup();
         if recipients.is_empty() {
-            return;
+            return Ok(());
         }
         let notification = NewNotification {
             kind,
@@ -211,33 +236,32 @@ impl LobbyService {
             game_id: Some(game.id),
             payload,
         };
-        let key = notification.idempotency_key.clone();
-        if let Err(error) = self.ports.notifier.notify(notification).await {
-            tracing::warn!(%error, game_id = %game.id, key, "lobby notification not raised");
+        match self.ports.notifier.notify(notification).await {
+            Ok(()) => Ok(()),
+            Err(NotifyError::Store(error)) => Err(error.into()),
         }
     }
 
     /// The host plus every player with a live application (pending or approved) or, with
     /// `approved_only`, every approved player.
-    async fn game_audience(&self, game: &Game, approved_only: bool) -> Vec<UserId> {
+    async fn game_audience(
+        &self,
+        game: &Game,
+        approved_only: bool,
+    ) -> Result<Vec<UserId>, StoreError> {
         let mut audience = vec![game.host];
-        match self.ports.applications.list_applications(game.id).await {
-            Ok(applications) => audience.extend(
-                applications
-                    .iter()
-                    .filter(|a| {
-                        a.status.is_live()
-                            && (!approved_only
-                                || a.status
-                                    == crate::domain::application::ApplicationStatus::Approved)
-                    })
-                    .map(|a| a.user_id),
-            ),
-            Err(error) => {
-                tracing::warn!(%error, game_id = %game.id, "players not listed; notifying the host only");
-            }
-        }
-        audience
+        let applications = self.ports.applications.list_applications(game.id).await?;
+        audience.extend(
+            applications
+                .iter()
+                .filter(|a| {
+                    a.status.is_live()
+                        && (!approved_only
+                            || a.status == crate::domain::application::ApplicationStatus::Approved)
+                })
+                .map(|a| a.user_id),
+        );
+        Ok(audience)
     }
 }
 
