@@ -1,7 +1,8 @@
-//! A turn survives a failure at any of its writes: for each write of a turn (and of a
-//! finishing turn) in turn, that write fails, the turn scheduler runs on, and in the end
-//! the game has its right status and schedule, every notification exists exactly once
-//! and no turn's effects are left owed.
+//! A turn, and a lobby transition, survive a failure at any of their writes: for each
+//! write of a turn (and of a finishing turn, a close, a cancellation) in turn, that write
+//! fails, the turn scheduler or the lobby sweeper runs on, and in the end the game has
+//! its right status and schedule, every notification and stop job exists exactly once and
+//! no effects are left owed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -137,4 +138,132 @@ async fn an_owed_announcement_waits_until_the_turn_is_recorded() {
     assert_eq!(w.record(game.id).await.current_turn, 1, "replayed");
     assert_eq!(w.notes.of(NotificationKind::TurnCompleted).len(), 1);
     assert!(w.play.unannounced_turns(10).await.unwrap().is_empty());
+}
+
+/// The lobby's sweeper over the world's lobby.
+fn sweeper(w: &World) -> galaxy_core::service::lobby::LobbySweeper {
+    galaxy_core::service::lobby::LobbySweeper::new(w.lobby.clone())
+}
+
+/// Runs `call` with the `k`-th write failing (`0`: none); a call that failed (its own
+/// change did not commit) is retried once faults are off, as its user would. Then the
+/// sweeper runs. Returns the writes the first call took.
+async fn lobby_call_failing_at<F, Fut>(w: &World, k: usize, call: F) -> Vec<String>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    w.faults.arm(k);
+    let succeeded = call().await;
+    let writes = w.faults.writes();
+    w.faults.disarm();
+    if !succeeded {
+        assert!(call().await, "the retried call succeeds");
+    }
+    let sweeper = sweeper(w);
+    for _ in 0..3 {
+        sweeper.tick().await.unwrap();
+    }
+    writes
+}
+
+/// An enrollment-open game with two approved players; returns it and its host.
+async fn open_game(w: &World) -> (Game, galaxy_core::service::Actor) {
+    let host = w.user().await;
+    let new = galaxy_core::service::lobby::NewGame {
+        name: "Crash Cup".into(),
+        min_players: 2,
+        max_players: 8,
+        enrollment_deadline: w.now() + TimeDelta::days(3),
+        turn_schedule: SCHEDULE.into(),
+        engine: None,
+        auto_approve: false,
+        visibility: galaxy_core::domain::game::Visibility::Public,
+        engine_settings: serde_json::Value::Null,
+        reveal_reports_after_finish: true,
+    };
+    let game = w.lobby.create_game(host, new).await.unwrap();
+    w.lobby.open(host, game.id).await.unwrap();
+    for n in 0..2 {
+        let player = w.user().await;
+        let race = format!("Crashers {n}");
+        let app = w.lobby.apply(player, game.id, &race).await.unwrap();
+        w.lobby.approve(host, game.id, app.id).await.unwrap();
+    }
+    (w.game(game.id).await, host)
+}
+
+/// What every lobby case must end with: the status, the one notification under `key`,
+/// `stops` stop jobs, and no transition owing effects.
+async fn assert_lobby_settled(
+    w: &World,
+    game: &Game,
+    status: GameStatus,
+    key: &str,
+    stops: usize,
+    case: &str,
+) {
+    assert_eq!(w.game(game.id).await.status, status, "{case}");
+    assert_eq!(w.notes.keyed(key).len(), 1, "{case}: {key} exactly once");
+    let stop_jobs = w
+        .job_list(game.id)
+        .await
+        .into_iter()
+        .filter(|j| j.kind == JobKind::Stop)
+        .count();
+    assert_eq!(stop_jobs, stops, "{case}: stop jobs");
+    use galaxy_core::ports::GameStore;
+    assert!(
+        w.store
+            .unannounced_transitions(100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "{case}: no transition owes effects"
+    );
+}
+
+#[tokio::test]
+async fn closing_enrollment_survives_a_failure_at_each_of_its_writes() {
+    let mut k = 0;
+    let mut total = usize::MAX;
+    while k <= total {
+        let w = World::new().await;
+        let (game, host) = open_game(&w).await;
+        let writes = lobby_call_failing_at(&w, k, || async {
+            w.lobby.close(host, game.id).await.is_ok()
+        })
+        .await;
+        if k == 0 {
+            total = writes.len();
+            assert!(total >= 2, "the close's writes are counted: {writes:?}");
+        }
+        let case = format!("write {k} of {writes:?} failed");
+        let key = format!("game:{}:enrollment_closed", game.id);
+        assert_lobby_settled(&w, &game, GameStatus::EnrollmentClosed, &key, 0, &case).await;
+        k += 1;
+    }
+}
+
+#[tokio::test]
+async fn cancelling_a_running_game_survives_a_failure_at_each_of_its_writes() {
+    let mut k = 0;
+    let mut total = usize::MAX;
+    while k <= total {
+        let w = World::new().await;
+        let (game, _) = w.running_game(2).await;
+        let admin = w.admin;
+        let writes = lobby_call_failing_at(&w, k, || async {
+            w.lobby.cancel(admin, game.id).await.is_ok()
+        })
+        .await;
+        if k == 0 {
+            total = writes.len();
+            assert!(total >= 3, "the cancel's writes are counted: {writes:?}");
+        }
+        let case = format!("write {k} of {writes:?} failed");
+        let key = format!("game:{}:cancelled", game.id);
+        assert_lobby_settled(&w, &game, GameStatus::Cancelled, &key, 1, &case).await;
+        k += 1;
+    }
 }

@@ -500,7 +500,7 @@ impl World {
                 applications: store.clone(),
                 race_names: store.clone(),
                 users: users.clone(),
-                jobs: runtime.clone(),
+                jobs: jobs.clone(),
                 notifier: notes.clone(),
                 clock: clock.clone(),
                 ids: ids.clone(),
