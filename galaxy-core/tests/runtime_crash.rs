@@ -1,5 +1,5 @@
 //! A turn, and a lobby transition, survive a failure at any of their writes: for each
-//! write of a turn (and of a finishing turn, a close, a cancellation) in turn, that write
+//! write of a turn (and of a start, a finishing turn, a close, a cancellation) in turn, that write
 //! fails, the turn scheduler or the lobby sweeper runs on, and in the end the game has
 //! its right status and schedule, every notification and stop job exists exactly once and
 //! no effects are left owed.
@@ -265,5 +265,59 @@ async fn cancelling_a_running_game_survives_a_failure_at_each_of_its_writes() {
         let key = format!("game:{}:cancelled", game.id);
         assert_lobby_settled(&w, &game, GameStatus::Cancelled, &key, 1, &case).await;
         k += 1;
+    }
+}
+
+/// A game whose start job runs with the `k`-th write failing (`0`: none); then the job
+/// pool and the turn scheduler run on for a while (past any lease). Returns the world,
+/// the game and the writes the first pass took.
+async fn start_failing_at(k: usize) -> (World, Game, Vec<String>) {
+    let w = World::new().await;
+    let (game, _) = w.starting_game(2).await;
+    let begin = w.now();
+    w.faults.arm(k);
+    let _ = w.jobs.tick().await;
+    w.jobs.drain().await;
+    let writes = w.faults.writes();
+    w.faults.disarm();
+    for step in 1..=4 {
+        w.at(begin + TimeDelta::minutes(30 * step));
+        w.jobs.tick().await.unwrap();
+        w.jobs.drain().await;
+        w.scheduler.tick().await.unwrap();
+    }
+    (w, game, writes)
+}
+
+#[tokio::test]
+async fn a_start_survives_a_failure_at_each_of_its_writes() {
+    let (_, _, writes) = start_failing_at(0).await;
+    assert!(
+        writes.len() >= 5,
+        "the start's writes are counted: {writes:?}"
+    );
+    for k in 0..=writes.len() {
+        let (w, game, _) = start_failing_at(k).await;
+        let failed = k.checked_sub(1).map_or("nothing", |i| writes[i].as_str());
+        let case = format!("write {k} ({failed}) failed");
+        let started = w.notes.keyed(&format!("game:{}:started", game.id));
+        let status = w.game(game.id).await.status;
+        assert!(
+            w.play.unannounced_turns(100).await.unwrap().is_empty(),
+            "{case}: no turn's effects are owed"
+        );
+        if failed == "set_binding" {
+            // The orphan path: the start fails for good, by design.
+            assert_eq!(status, GameStatus::StartFailed, "{case}");
+            assert!(started.is_empty(), "{case}: no game_started");
+            continue;
+        }
+        assert_eq!(status, GameStatus::Running, "{case}");
+        assert_eq!(started.len(), 1, "{case}: game_started exactly once");
+        assert_eq!(
+            w.record(game.id).await.next_turn_at,
+            Some(evening(1)),
+            "{case}: the first turn is scheduled"
+        );
     }
 }

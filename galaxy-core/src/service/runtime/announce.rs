@@ -98,7 +98,10 @@ async fn effects(shared: &Shared, game: &Game, turn: &PlayedTurn) -> Result<Effe
     let record = shared.ports.records.get_record(game.id).await?;
     if record.current_turn < turn.turn {
         // Archived but not recorded: the turn's claim lapses and the replayed turn
-        // records it (and announces it).
+        // records it (and announces it); a game that ended meanwhile never will.
+        if game.status.is_terminal() {
+            return Ok(Effects::Done);
+        }
         return Ok(Effects::NotYet);
     }
     let seats = archive::seats(shared, game.id).await?;
