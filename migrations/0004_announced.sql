@@ -17,3 +17,12 @@ CREATE INDEX played_turns_unannounced
 ALTER TABLE game_transitions ADD COLUMN announced_at timestamptz;
 UPDATE game_transitions SET announced_at = at;
 CREATE INDEX game_transitions_unannounced ON game_transitions (seq) WHERE announced_at IS NULL;
+
+-- And an application is the outbox of its own notification (submitted to the host,
+-- approved or rejected to the player): it owes one while its status is not the one last
+-- announced, withdrawals excepted. Applications before this migration were announced.
+ALTER TABLE applications ADD COLUMN announced_status text
+    CHECK (announced_status IN ('pending', 'approved', 'rejected', 'withdrawn'));
+UPDATE applications SET announced_status = status;
+CREATE INDEX applications_unannounced ON applications (created_at, id)
+    WHERE announced_status IS DISTINCT FROM status AND status <> 'withdrawn';

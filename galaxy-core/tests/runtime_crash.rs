@@ -321,3 +321,40 @@ async fn a_start_survives_a_failure_at_each_of_its_writes() {
         );
     }
 }
+
+#[tokio::test]
+async fn application_notifications_survive_a_failed_notification() {
+    for k in 0..=1 {
+        let w = World::new().await;
+        let (game, host) = open_game(&w).await;
+        let (accepted, refused) = (w.user().await, w.user().await);
+        w.faults.arm(k);
+        let a = w.lobby.apply(accepted, game.id, "Keepers").await.unwrap();
+        w.faults.arm(k);
+        let b = w.lobby.apply(refused, game.id, "Losers").await.unwrap();
+        w.faults.arm(k);
+        w.lobby.approve(host, game.id, a.id).await.unwrap();
+        w.faults.arm(k);
+        w.lobby.reject(host, game.id, b.id).await.unwrap();
+        w.faults.disarm();
+        sweeper(&w).run_until_idle(5).await.unwrap();
+        for (id, event) in [
+            (a.id, "submitted"),
+            (b.id, "submitted"),
+            (a.id, "approved"),
+            (b.id, "rejected"),
+        ] {
+            let key = format!("application:{id}:{event}");
+            assert_eq!(w.notes.keyed(&key).len(), 1, "fault {k}: {key} once");
+        }
+        use galaxy_core::ports::ApplicationStore;
+        assert!(
+            w.store
+                .unannounced_applications(100)
+                .await
+                .unwrap()
+                .is_empty(),
+            "fault {k}: nothing owed"
+        );
+    }
+}

@@ -174,6 +174,19 @@ pub trait ApplicationStore: Send + Sync {
         id: ApplicationId,
         at: Timestamp,
     ) -> Result<ApprovalOutcome, StoreError>;
+    /// Up to `limit` applications whose current status owes its notification (it
+    /// [`is_announced`](ApplicationStatus::is_announced) and was not marked announced),
+    /// oldest first: every status change leaves the application owing, so the stored
+    /// application is the outbox of its notification.
+    async fn unannounced_applications(&self, limit: u32) -> Result<Vec<Application>, StoreError>;
+    /// Records that the notification of `status` was raised. It settles the application
+    /// only while that is still its status (a later change owes its own). `NotFound` when
+    /// there is no such application.
+    async fn mark_application_announced(
+        &self,
+        id: ApplicationId,
+        status: ApplicationStatus,
+    ) -> Result<(), StoreError>;
 }
 
 /// The Race Name Directory.

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use galaxy_core::domain::application::Application;
+use galaxy_core::domain::application::{Application, ApplicationStatus};
 use galaxy_core::domain::game::{Game, GameStatus, GameTransition};
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::race_name::{RaceNameEntry, RaceNameKey};
@@ -41,6 +41,8 @@ struct LobbyState {
     transitions: HashMap<GameId, Vec<GameTransition>>,
     /// The transitions whose lobby effects are still owed, in the order they happened.
     unannounced: Vec<GameTransition>,
+    /// The status each application's notification was last raised for.
+    announced_applications: HashMap<ApplicationId, ApplicationStatus>,
     /// Applications by id, in every status.
     applications: HashMap<ApplicationId, Application>,
     /// The Race Name Directory, by uniqueness key.

@@ -262,4 +262,19 @@ impl ApplicationStore for GameCache {
         }
         Ok(outcome)
     }
+
+    // Announcing changes no game: nothing cached to update.
+    async fn unannounced_applications(&self, limit: u32) -> Result<Vec<Application>, StoreError> {
+        self.applications.unannounced_applications(limit).await
+    }
+
+    async fn mark_application_announced(
+        &self,
+        id: ApplicationId,
+        status: ApplicationStatus,
+    ) -> Result<(), StoreError> {
+        self.applications
+            .mark_application_announced(id, status)
+            .await
+    }
 }

@@ -1,7 +1,11 @@
 //! The effects a lobby transition owes once committed: closing enrollment tells the host
 //! and the approved players and, with auto-start, starts the game; cancelling stops a
 //! game that had an engine (a durable stop job) and tells the host and every live
-//! applicant.
+//! applicant; an application's submission tells the host, its approval or rejection the
+//! player.
+//!
+//! An application is the outbox of its own notification: every status change leaves it
+//! owing one (withdrawals excepted) until marked announced.
 //!
 //! The game's history row is their outbox: the store appends a transition into
 //! `enrollment_closed` or `cancelled` unannounced, in the same atomic step as the status
@@ -15,6 +19,7 @@
 use serde_json::json;
 
 use super::{LobbyError, LobbyService};
+use crate::domain::application::{Application, ApplicationStatus};
 use crate::domain::game::{Game, GameStatus, GameTransition, GameTrigger};
 use crate::domain::notification::NotificationKind;
 use crate::domain::runtime::{JobKind, RuntimeJob};
@@ -65,7 +70,93 @@ impl LobbyService {
                 }
             }
         }
+        let owed = self
+            .ports
+            .applications
+            .unannounced_applications(limit)
+            .await?;
+        for application in owed {
+            let announced = match self.ports.games.get_game(application.game_id).await {
+                Ok(game) => self.announce_application(&game, &application, true).await,
+                Err(error) => Err(error.into()),
+            };
+            match announced {
+                Ok(()) => done += 1,
+                Err(error) => {
+                    tracing::warn!(%error, application_id = %application.id, "owed application notification not raised; the next pass retries");
+                }
+            }
+        }
         Ok(done)
+    }
+
+    /// After an application's change: its notification, raised at once; a failure leaves
+    /// it owed to the sweeper.
+    pub(super) async fn after_application(&self, game: &Game, application: &Application) {
+        if let Err(error) = self.announce_application(game, application, false).await {
+            tracing::warn!(%error, application_id = %application.id, "application notification not raised; the sweeper raises it");
+        }
+    }
+
+    /// Raises the notification of an application's current status and marks it announced.
+    /// With `catch_up` (the sweeper, which does not know what was announced before), a
+    /// decision first makes sure its submission was announced too (a no-op when it was:
+    /// the key is the same), since a failure may have left only the later status owed.
+    async fn announce_application(
+        &self,
+        game: &Game,
+        application: &Application,
+        catch_up: bool,
+    ) -> Result<(), LobbyError> {
+        if application.status == ApplicationStatus::Withdrawn {
+            return Ok(());
+        }
+        if catch_up && application.status != ApplicationStatus::Pending {
+            self.application_notice(game, application, ApplicationStatus::Pending)
+                .await?;
+        }
+        self.application_notice(game, application, application.status)
+            .await?;
+        let applications = &self.ports.applications;
+        applications
+            .mark_application_announced(application.id, application.status)
+            .await?;
+        Ok(())
+    }
+
+    /// The notification of an application reaching `status`: its submission to the host,
+    /// its approval or rejection to the player (a withdrawal tells no one).
+    async fn application_notice(
+        &self,
+        game: &Game,
+        application: &Application,
+        status: ApplicationStatus,
+    ) -> Result<(), LobbyError> {
+        let mut payload = json!({
+            "game_id": game.id,
+            "game_name": game.settings.name.as_str(),
+            "application_id": application.id,
+            "race_name": application.race_name.as_str(),
+        });
+        let (kind, event, recipient) = match status {
+            ApplicationStatus::Pending => {
+                payload["applicant"] = json!(application.user_id);
+                let kind = NotificationKind::ApplicationSubmitted;
+                (kind, "submitted", game.host)
+            }
+            ApplicationStatus::Approved => {
+                let kind = NotificationKind::ApplicationApproved;
+                (kind, "approved", application.user_id)
+            }
+            ApplicationStatus::Rejected => {
+                let kind = NotificationKind::ApplicationRejected;
+                (kind, "rejected", application.user_id)
+            }
+            ApplicationStatus::Withdrawn => return Ok(()),
+        };
+        let key = format!("application:{}:{event}", application.id);
+        self.try_notify(kind, key, vec![recipient], game, payload)
+            .await
     }
 
     /// Completes one owed transition's effects and marks it announced.

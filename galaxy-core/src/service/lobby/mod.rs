@@ -6,14 +6,13 @@
 //! status change is a compare-and-set on the game store, so two callers racing for the
 //! same change get one success and one [`LobbyError::StatusChanged`].
 //!
-//! Notifications are raised after the state change they report, with idempotency keys
-//! derived from what changed, so repeating them is harmless. A notification that cannot
-//! be raised is logged and does not fail the call: the change is already committed, and
-//! an error would invite a retry that the compare-and-set then refuses. Closing and
-//! cancelling a game owe more (the closing mail and the auto-start, the stop job and the
-//! cancellation mail): their history row is stored unannounced and is the outbox of
-//! those effects, which the sweeper completes should the call fail between them
-//! (`effects.rs`).
+//! Notifications and the other effects of a change are done after the change commits,
+//! with idempotency keys derived from what changed, so repeating them is harmless. What
+//! owes them is stored with the change (an unannounced game transition, an application
+//! whose status is not yet announced): the call completes them at once, and should one
+//! fail (or the process die) the sweeper completes them at its next pass (`effects.rs`).
+//! A failure never fails the call: the change is already committed, and an error would
+//! invite a retry that the compare-and-set then refuses.
 
 mod applications;
 mod effects;
@@ -195,27 +194,9 @@ impl LobbyService {
         }
     }
 
-    /// Raises a notification; a failure is logged, never returned (see the module doc).
-    async fn notify(
-        &self,
-        kind: NotificationKind,
-        idempotency_key: String,
-        recipients: Vec<UserId>,
-        game: &Game,
-        payload: serde_json::Value,
-    ) {
-        let key = idempotency_key.clone();
-        let raised = self
-            .try_notify(kind, idempotency_key, recipients, game, payload)
-            .await;
-        if let Err(error) = raised {
-            tracing::warn!(%error, game_id = %game.id, key, "lobby notification not raised");
-        }
-    }
-
-    /// [`LobbyService::notify`] that says whether the notification was stored, for the
-    /// effects a transition owes until they are done (see `effects.rs`). Raising a key
-    /// again is a no-op, so a retry never duplicates one.
+    /// Raises a notification and says whether it was stored: the caller keeps it owed
+    /// until it is (see `effects.rs`). Raising a key again is a no-op, so a retry never
+    /// duplicates one.
     async fn try_notify(
         &self,
         kind: NotificationKind,
