@@ -4,25 +4,24 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "runtime_support/faults.rs"]
+mod faults;
 #[path = "runtime_harness.rs"]
 mod harness;
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{TimeDelta, TimeZone, Utc};
-use galaxy_core::domain::game::{EngineName, Game, GameStatus, GameTransition, Visibility};
+pub use faults::*;
+use galaxy_core::domain::game::{EngineName, Game, GameStatus, Visibility};
 use galaxy_core::domain::health::HealthEvent;
-use galaxy_core::domain::lease::ClaimRequest;
-use galaxy_core::domain::notification::NotificationKind;
-use galaxy_core::domain::page::{Page, PageRequest};
-use galaxy_core::domain::play::{PlayedTurn, TurnReport};
-use galaxy_core::domain::runtime::{RuntimeBinding, RuntimeJob, RuntimeRecord, RuntimeStatus};
+use galaxy_core::domain::page::PageRequest;
+use galaxy_core::domain::runtime::{RuntimeJob, RuntimeRecord};
 use galaxy_core::domain::user::{Email, Role, User};
-use galaxy_core::domain::{GameId, LeaseToken, Timestamp, UserId};
+use galaxy_core::domain::{GameId, Timestamp, UserId};
 use galaxy_core::ports::*;
 use galaxy_core::service::Actor;
 use galaxy_core::service::lobby::{LobbyConfig, LobbyPorts, LobbyService, NewGame};
@@ -33,195 +32,6 @@ use galaxy_ports::memory::{
 };
 use galaxy_ports::system::{ManualClock, SeededSecretGenerator};
 pub use harness::*;
-
-/// Remembers every notification raised.
-#[derive(Default)]
-pub struct Notes(Mutex<Vec<NewNotification>>);
-
-impl Notes {
-    /// Every notification raised, in order.
-    pub fn all(&self) -> Vec<NewNotification> {
-        self.0.lock().unwrap().clone()
-    }
-
-    /// The notifications of one kind, in order.
-    pub fn of(&self, kind: NotificationKind) -> Vec<NewNotification> {
-        let notes = self.0.lock().unwrap();
-        notes.iter().filter(|n| n.kind == kind).cloned().collect()
-    }
-}
-
-#[async_trait]
-impl Notifier for Notes {
-    async fn notify(&self, notification: NewNotification) -> Result<(), NotifyError> {
-        self.0.lock().unwrap().push(notification);
-        Ok(())
-    }
-}
-
-/// The turn archive, which can be made to fail `archive_turn` as if the database went
-/// away between the engine's answer and the archive.
-pub struct FlakyArchive {
-    /// The real store.
-    pub inner: Arc<MemoryPlayStore>,
-    /// `archive_turn` calls that fail before it works again.
-    pub failures: AtomicUsize,
-}
-
-#[async_trait]
-impl TurnArchiveStore for FlakyArchive {
-    async fn archive_turn(&self, t: &PlayedTurn, r: &[TurnReport]) -> Result<bool, StoreError> {
-        let failing = self
-            .failures
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if failing {
-            return Err(StoreError::unavailable("connection reset"));
-        }
-        self.inner.archive_turn(t, r).await
-    }
-    async fn list_turns(&self, g: GameId) -> Result<Vec<PlayedTurn>, StoreError> {
-        self.inner.list_turns(g).await
-    }
-    async fn latest_turn(&self, g: GameId) -> Result<Option<PlayedTurn>, StoreError> {
-        self.inner.latest_turn(g).await
-    }
-    async fn get_report(&self, g: GameId, t: u32, r: &str) -> Result<TurnReport, StoreError> {
-        self.inner.get_report(g, t, r).await
-    }
-}
-
-/// The game store, journaling every status change it commits.
-pub struct JournalGames {
-    inner: Arc<MemoryLobbyStore>,
-    journal: Arc<Journal>,
-}
-
-impl JournalGames {
-    /// Wraps `inner`, journaling to `journal`.
-    pub fn new(inner: Arc<MemoryLobbyStore>, journal: Arc<Journal>) -> Self {
-        Self { inner, journal }
-    }
-}
-
-#[async_trait]
-impl GameStore for JournalGames {
-    async fn insert_game(&self, game: &Game) -> Result<(), StoreError> {
-        self.inner.insert_game(game).await
-    }
-    async fn insert_hosted_game(&self, game: &Game, max: u32) -> Result<bool, StoreError> {
-        self.inner.insert_hosted_game(game, max).await
-    }
-    async fn get_game(&self, id: GameId) -> Result<Game, StoreError> {
-        self.inner.get_game(id).await
-    }
-    async fn list_games(&self, f: &GameFilter, p: &PageRequest) -> Result<Page<Game>, StoreError> {
-        self.inner.list_games(f, p).await
-    }
-    async fn update_game_status(
-        &self,
-        id: GameId,
-        from: GameStatus,
-        change: &GameStatusChange,
-    ) -> Result<Game, StoreError> {
-        let game = self.inner.update_game_status(id, from, change).await?;
-        self.journal.push(format!("game {}", change.to));
-        Ok(game)
-    }
-    async fn game_transitions(&self, id: GameId) -> Result<Vec<GameTransition>, StoreError> {
-        self.inner.game_transitions(id).await
-    }
-    async fn games_past_deadline(&self, now: Timestamp, n: u32) -> Result<Vec<Game>, StoreError> {
-        self.inner.games_past_deadline(now, n).await
-    }
-}
-
-/// The record store, whose `set_binding` can be made to fail (the orphan path).
-pub struct FlakyRecords {
-    inner: Arc<MemoryRuntimeStore>,
-    /// While set, `set_binding` fails as if the database went away.
-    pub fail_binding: AtomicBool,
-}
-
-impl FlakyRecords {
-    /// Wraps `inner`, working normally.
-    pub fn new(inner: Arc<MemoryRuntimeStore>) -> Self {
-        let fail_binding = AtomicBool::new(false);
-        Self {
-            inner,
-            fail_binding,
-        }
-    }
-}
-
-#[async_trait]
-impl RuntimeRecordStore for FlakyRecords {
-    async fn insert_record(&self, r: &RuntimeRecord) -> Result<(), StoreError> {
-        self.inner.insert_record(r).await
-    }
-    async fn get_record(&self, g: GameId) -> Result<RuntimeRecord, StoreError> {
-        self.inner.get_record(g).await
-    }
-    async fn list_records(
-        &self,
-        s: Option<RuntimeStatus>,
-        p: &PageRequest,
-    ) -> Result<Page<RuntimeRecord>, StoreError> {
-        self.inner.list_records(s, p).await
-    }
-    async fn update_record_status(
-        &self,
-        g: GameId,
-        e: RuntimeStatus,
-        t: RuntimeStatus,
-        at: Timestamp,
-    ) -> Result<RuntimeRecord, StoreError> {
-        self.inner.update_record_status(g, e, t, at).await
-    }
-    async fn set_binding(
-        &self,
-        g: GameId,
-        b: Option<RuntimeBinding>,
-        at: Timestamp,
-    ) -> Result<RuntimeRecord, StoreError> {
-        if self.fail_binding.load(Ordering::SeqCst) {
-            return Err(StoreError::unavailable("connection reset"));
-        }
-        self.inner.set_binding(g, b, at).await
-    }
-    async fn set_healthy(
-        &self,
-        g: GameId,
-        h: bool,
-        at: Timestamp,
-    ) -> Result<RuntimeRecord, StoreError> {
-        self.inner.set_healthy(g, h, at).await
-    }
-    async fn set_schedule(
-        &self,
-        g: GameId,
-        n: Option<Timestamp>,
-        s: bool,
-        at: Timestamp,
-    ) -> Result<RuntimeRecord, StoreError> {
-        self.inner.set_schedule(g, n, s, at).await
-    }
-    async fn claim_due_turns(&self, c: &ClaimRequest) -> Result<Vec<RuntimeRecord>, StoreError> {
-        self.inner.claim_due_turns(c).await
-    }
-    async fn claim_turn(&self, g: GameId, c: &ClaimRequest) -> Result<RuntimeRecord, StoreError> {
-        self.inner.claim_turn(g, c).await
-    }
-    async fn complete_turn(
-        &self,
-        g: GameId,
-        t: LeaseToken,
-        u: &TurnUpdate,
-        at: Timestamp,
-    ) -> Result<RuntimeRecord, StoreError> {
-        self.inner.complete_turn(g, t, u, at).await
-    }
-}
 
 /// Test settings: tiny poll intervals, threshold 3, a 5 s last-resort engine timeout.
 pub fn test_config() -> RuntimeConfig {
@@ -291,6 +101,8 @@ pub struct World {
     pub notes: Arc<Notes>,
     /// Every call, in order.
     pub journal: Arc<Journal>,
+    /// Faults injected into the runtime's writes (stores and notifier).
+    pub faults: Arc<Faults>,
     /// An admin.
     pub admin: Actor,
     /// Counts the race names handed out, so every game's races differ.
@@ -314,19 +126,29 @@ impl World {
     /// A world whose lobby accepts `lobby_engines` (default: the runtime's registry).
     pub async fn build(config: RuntimeConfig, lobby_engines: Option<BTreeSet<EngineName>>) -> Self {
         let journal = Arc::new(Journal::default());
+        let faults = Arc::new(Faults::default());
         let store = Arc::new(MemoryLobbyStore::new());
         let users = Arc::new(MemoryUserStore::new());
         let runtime = Arc::new(MemoryRuntimeStore::default());
-        let records = Arc::new(FlakyRecords::new(runtime.clone()));
+        let records = Arc::new(FlakyRecords::new(runtime.clone(), faults.clone()));
+        let jobs = Arc::new(FaultyJobs {
+            inner: runtime.clone(),
+            faults: faults.clone(),
+        });
         let play = Arc::new(MemoryPlayStore::default());
         let archive = Arc::new(FlakyArchive {
             inner: play.clone(),
             failures: AtomicUsize::new(0),
+            faults: faults.clone(),
         });
-        let games = Arc::new(JournalGames::new(store.clone(), journal.clone()));
+        let games = Arc::new(JournalGames::new(
+            store.clone(),
+            journal.clone(),
+            faults.clone(),
+        ));
         let clock = Arc::new(ManualClock::at_fixed_start());
         let ids = Arc::new(SeededSecretGenerator::new(11));
-        let notes = Arc::new(Notes::default());
+        let notes = Arc::new(Notes::with_faults(faults.clone()));
         let containers = Arc::new(FakeContainers::new(journal.clone()));
         let engine = Arc::new(FakeEngine::new(journal.clone(), containers.credentials()));
         let lobby = LobbyService::new(
@@ -335,7 +157,7 @@ impl World {
                 applications: store.clone(),
                 race_names: store.clone(),
                 users: users.clone(),
-                jobs: runtime.clone(),
+                jobs: jobs.clone(),
                 notifier: notes.clone(),
                 clock: clock.clone(),
                 ids: ids.clone(),
@@ -350,7 +172,7 @@ impl World {
             applications: store.clone(),
             users: users.clone(),
             records: records.clone(),
-            jobs: runtime.clone(),
+            jobs,
             health: runtime.clone(),
             archive: archive.clone(),
             orders: play.clone(),
@@ -383,6 +205,7 @@ impl World {
             engine,
             notes,
             journal,
+            faults,
             admin: Actor {
                 user_id: UserId::from_uuid(uuid::Uuid::nil()),
                 is_admin: true,

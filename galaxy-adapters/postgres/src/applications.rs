@@ -259,4 +259,38 @@ impl ApplicationStore for PgStore {
         tx.commit().await.map_err(db(APPLICATION))?;
         Ok(outcome)
     }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn unannounced_applications(&self, limit: u32) -> Result<Vec<Application>, StoreError> {
+        // `withdrawn` is the one status not announced (`ApplicationStatus::is_announced`).
+        let rows = sqlx::query(
+            "SELECT * FROM applications \
+             WHERE announced_status IS DISTINCT FROM status AND status <> 'withdrawn' \
+             ORDER BY created_at, id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(APPLICATION))?;
+        rows.iter().map(application_from_row).collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn mark_application_announced(
+        &self,
+        id: ApplicationId,
+        status: ApplicationStatus,
+    ) -> Result<(), StoreError> {
+        let found = sqlx::query("UPDATE applications SET announced_status = $2 WHERE id = $1")
+            .bind(id.as_uuid())
+            .bind(status.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db(APPLICATION))?
+            .rows_affected();
+        if found == 0 {
+            return Err(StoreError::not_found(APPLICATION, id));
+        }
+        Ok(())
+    }
 }

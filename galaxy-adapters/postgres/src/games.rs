@@ -207,8 +207,8 @@ impl GameStore for PgStore {
                  WHERE id = $1 AND status = $2 RETURNING * \
              ), history AS ( \
                  INSERT INTO game_transitions \
-                     (game_id, from_status, to_status, trigger, actor, reason, at) \
-                 SELECT id, $2, $3, $4, $5, $6, $7 FROM updated \
+                     (game_id, from_status, to_status, trigger, actor, reason, at, announced_at) \
+                 SELECT id, $2, $3, $4, $5, $6, $7, $8 FROM updated \
              ) SELECT * FROM updated",
         )
         .bind(id.as_uuid())
@@ -218,6 +218,8 @@ impl GameStore for PgStore {
         .bind(change.actor.map(|a| a.as_uuid()))
         .bind(change.reason.as_deref())
         .bind(change.at)
+        // A transition owing lobby effects is stored unannounced: it is their outbox.
+        .bind((!change.to.owes_lobby_effects()).then_some(change.at))
         .fetch_optional(&self.pool)
         .await
         .map_err(db(GAME))?;
@@ -241,6 +243,43 @@ impl GameStore for PgStore {
             .await
             .map_err(db(TRANSITION))?;
         rows.iter().map(transition_from_row).collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn unannounced_transitions(&self, limit: u32) -> Result<Vec<GameTransition>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM game_transitions WHERE announced_at IS NULL ORDER BY seq LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(TRANSITION))?;
+        rows.iter().map(transition_from_row).collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn mark_transition_announced(
+        &self,
+        id: GameId,
+        to: GameStatus,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        // `coalesce` keeps the first announcement: a repeat changes nothing.
+        let found = sqlx::query(
+            "UPDATE game_transitions SET announced_at = coalesce(announced_at, $3) \
+             WHERE game_id = $1 AND to_status = $2",
+        )
+        .bind(id.as_uuid())
+        .bind(to.as_str())
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(db(TRANSITION))?
+        .rows_affected();
+        if found == 0 {
+            return Err(StoreError::not_found(TRANSITION, format!("{id}/{to}")));
+        }
+        Ok(())
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]

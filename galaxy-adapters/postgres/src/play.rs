@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 use galaxy_core::domain::play::{OrdersSubmission, PlayedTurn, Standing, TurnReport};
-use galaxy_core::domain::{GameId, SubmissionId, UserId};
+use galaxy_core::domain::{GameId, SubmissionId, Timestamp, UserId};
 use galaxy_core::ports::{OrdersStore, StoreError, TurnArchiveStore};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -128,6 +128,44 @@ impl TurnArchiveStore for PgStore {
                 .await
                 .map_err(db(TURN))?;
         row.as_ref().map(turn_from_row).transpose()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn unannounced_turns(&self, limit: u32) -> Result<Vec<PlayedTurn>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM played_turns WHERE announced_at IS NULL \
+             ORDER BY played_at, game_id, turn LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(TURN))?;
+        rows.iter().map(turn_from_row).collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn mark_announced(
+        &self,
+        game_id: GameId,
+        turn: u32,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        // `coalesce` keeps the first announcement: a repeat changes nothing.
+        let found = sqlx::query(
+            "UPDATE played_turns SET announced_at = coalesce(announced_at, $3) \
+             WHERE game_id = $1 AND turn = $2",
+        )
+        .bind(game_id.as_uuid())
+        .bind(i64::from(turn))
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(db(TURN))?
+        .rows_affected();
+        if found == 0 {
+            return Err(StoreError::not_found(TURN, format!("{game_id}/{turn}")));
+        }
+        Ok(())
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]

@@ -30,6 +30,14 @@ impl ApplicationStatus {
         Self::Withdrawn,
     ];
 
+    /// Whether reaching this status is announced (the host learns of a submission, the
+    /// player of a decision); a withdrawal is the player's own act and is not. An
+    /// application whose status is announced but not yet marked so owes its
+    /// notification (`ApplicationStore::unannounced_applications`).
+    pub fn is_announced(self) -> bool {
+        !matches!(self, Self::Withdrawn)
+    }
+
     /// Stable snake_case name.
     pub fn as_str(&self) -> &'static str {
         match self {

@@ -70,6 +70,16 @@ impl GameStatus {
         matches!(self, Self::Finished | Self::Cancelled)
     }
 
+    /// Whether entering this status owes lobby effects after the change commits: the
+    /// closing mail and the auto-start for `enrollment_closed`, the stop job and the
+    /// cancellation mail for `cancelled`. Such a transition is stored unannounced (the
+    /// history row is the effects' outbox) until the lobby marks it done, so a crash
+    /// between the change and its effects never loses them. Each of these statuses is
+    /// entered at most once per game, so the game and the status name the transition.
+    pub fn owes_lobby_effects(self) -> bool {
+        matches!(self, Self::EnrollmentClosed | Self::Cancelled)
+    }
+
     /// Whether (self -> to) by `trigger` is in the transition table.
     pub fn allows(self, to: GameStatus, trigger: GameTrigger) -> bool {
         use GameStatus::*;

@@ -68,6 +68,19 @@ pub trait GameStore: Send + Sync {
     ) -> Result<Game, StoreError>;
     /// The status history of a game, oldest first.
     async fn game_transitions(&self, id: GameId) -> Result<Vec<GameTransition>, StoreError>;
+    /// Up to `limit` transitions (of every game) whose lobby effects are still owed
+    /// ([`GameStatus::owes_lobby_effects`]), oldest first: `update_game_status` stores
+    /// such a transition unannounced, in the same atomic step as the change.
+    async fn unannounced_transitions(&self, limit: u32) -> Result<Vec<GameTransition>, StoreError>;
+    /// Marks the game's transition into `to` announced at `at`, once its effects are
+    /// done; announcing it again keeps the first time. `NotFound` when the game never
+    /// entered `to`.
+    async fn mark_transition_announced(
+        &self,
+        id: GameId,
+        to: GameStatus,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
     /// Draft or enrollment-open games whose enrollment deadline is at or before `now`,
     /// oldest deadline first.
     async fn games_past_deadline(
@@ -161,6 +174,19 @@ pub trait ApplicationStore: Send + Sync {
         id: ApplicationId,
         at: Timestamp,
     ) -> Result<ApprovalOutcome, StoreError>;
+    /// Up to `limit` applications whose current status owes its notification (it
+    /// [`is_announced`](ApplicationStatus::is_announced) and was not marked announced),
+    /// oldest first: every status change leaves the application owing, so the stored
+    /// application is the outbox of its notification.
+    async fn unannounced_applications(&self, limit: u32) -> Result<Vec<Application>, StoreError>;
+    /// Records that the notification of `status` was raised. It settles the application
+    /// only while that is still its status (a later change owes its own). `NotFound` when
+    /// there is no such application.
+    async fn mark_application_announced(
+        &self,
+        id: ApplicationId,
+        status: ApplicationStatus,
+    ) -> Result<(), StoreError>;
 }
 
 /// The Race Name Directory.

@@ -4,14 +4,19 @@
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::domain::GameId;
 use crate::domain::play::{OrdersSubmission, PlayedTurn, TurnReport};
+use crate::domain::{GameId, Timestamp};
 
 /// The turn archive: what the platform keeps of every turn, so reports outlive the engine.
 ///
 /// A turn is archived whole (the turn and all its reports in one atomic write) and only
 /// once: archiving a turn that is already there changes nothing, so a turn step replayed
 /// after a crash can archive again without a duplicate or a half-written turn.
+///
+/// The archive is also the outbox of a turn's effects: a turn is archived unannounced,
+/// and marked announced once its effects (the game's finish, the stop job, the
+/// notification) are all done, so a crash between them leaves a row that says what is
+/// still owed.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait TurnArchiveStore: Send + Sync {
@@ -26,6 +31,17 @@ pub trait TurnArchiveStore: Send + Sync {
     async fn list_turns(&self, game_id: GameId) -> Result<Vec<PlayedTurn>, StoreError>;
     /// The game's latest archived turn, if any.
     async fn latest_turn(&self, game_id: GameId) -> Result<Option<PlayedTurn>, StoreError>;
+    /// Up to `limit` archived turns not yet announced (of every game), oldest first (by
+    /// archive time, then game and turn): what the follow-up step still owes effects for.
+    async fn unannounced_turns(&self, limit: u32) -> Result<Vec<PlayedTurn>, StoreError>;
+    /// Marks a turn announced at `at`, once every effect it owed is done; announcing it
+    /// again keeps the first time. `NotFound` when the game has no such turn.
+    async fn mark_announced(
+        &self,
+        game_id: GameId,
+        turn: u32,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
     /// One race's report of one turn; `NotFound` when the turn or the race has none.
     async fn get_report(
         &self,

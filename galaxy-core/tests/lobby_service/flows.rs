@@ -245,11 +245,20 @@ async fn deadline_sweeps_close_cancel_and_settle_expired_names() {
     w.lobby.apply(late, short.id, "Latecomer").await.unwrap();
     let draft = w.lobby.create_game(host, w.new_game(2, 4)).await.unwrap();
     let sweeper = LobbySweeper::new(w.lobby.clone()).with_batch(10);
+    let approvals = || {
+        let kinds = w.kinds();
+        kinds
+            .into_iter()
+            .filter(|k| *k == NotificationKind::ApplicationApproved)
+            .count()
+    };
+    let before = approvals();
     assert_eq!(
         sweeper.tick().await.unwrap().handled,
-        0,
-        "nothing is due yet"
+        1,
+        "nothing is due yet but the crashed approval's notification, which was owed"
     );
+    assert_eq!(approvals(), before + 1, "the crashed approval is announced");
 
     w.clock.advance(TimeDelta::days(8));
     assert_eq!(

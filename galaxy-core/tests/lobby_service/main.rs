@@ -81,6 +81,17 @@ impl GameStore for CrashingGames {
     async fn game_transitions(&self, id: GameId) -> Result<Vec<GameTransition>, StoreError> {
         self.inner.game_transitions(id).await
     }
+    async fn unannounced_transitions(&self, n: u32) -> Result<Vec<GameTransition>, StoreError> {
+        self.inner.unannounced_transitions(n).await
+    }
+    async fn mark_transition_announced(
+        &self,
+        id: GameId,
+        to: GameStatus,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.inner.mark_transition_announced(id, to, at).await
+    }
     async fn games_past_deadline(&self, now: Timestamp, n: u32) -> Result<Vec<Game>, StoreError> {
         self.inner.games_past_deadline(now, n).await
     }

@@ -49,6 +49,15 @@ where
         },
     )
     .await;
+    run_case(
+        SUITE,
+        "unannounced turns, oldest first, until announced",
+        &make,
+        |s| async move {
+            announcing(&s).await;
+        },
+    )
+    .await;
     run_case(SUITE, "reports keep any JSON", &make, |s| async move {
         reports_keep_json(&s).await;
     })
@@ -178,6 +187,50 @@ async fn archive_once<S: TurnArchiveStore>(store: &S) {
     assert_eq!(
         store.get_report(g, 4, "Bolgs").await.must("report"),
         report(g, 4, "Bolgs")
+    );
+}
+
+async fn announcing<S: TurnArchiveStore>(store: &S) {
+    let (g, h) = (game(), game());
+    // Archived out of time order: `played` times are a minute per turn number.
+    for (game_id, turn) in [(g, 2), (h, 1), (g, 0)] {
+        store
+            .archive_turn(&played(game_id, turn, false), &reports(game_id, turn))
+            .await
+            .must("archive_turn");
+    }
+    let owed = |list: Vec<PlayedTurn>| -> Vec<(GameId, u32)> {
+        list.into_iter().map(|t| (t.game_id, t.turn)).collect()
+    };
+    assert_eq!(
+        owed(store.unannounced_turns(10).await.must("unannounced")),
+        vec![(g, 0), (h, 1), (g, 2)],
+        "oldest archive first, across games"
+    );
+    assert_eq!(
+        owed(store.unannounced_turns(1).await.must("unannounced")),
+        vec![(g, 0)],
+        "at most `limit`"
+    );
+    store.mark_announced(h, 1, at(500)).await.must("announce");
+    store
+        .mark_announced(h, 1, at(900))
+        .await
+        .must("announce again");
+    assert_eq!(
+        owed(store.unannounced_turns(10).await.must("unannounced")),
+        vec![(g, 0), (g, 2)],
+        "an announced turn is owed nothing"
+    );
+    assert_err!(
+        store.mark_announced(h, 7, at(500)).await,
+        StoreError::NotFound { .. },
+        "a turn not archived"
+    );
+    assert_eq!(
+        store.list_turns(h).await.must("list"),
+        vec![played(h, 1, false)],
+        "announcing keeps the turn as archived"
     );
 }
 

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use galaxy_core::domain::application::Application;
+use galaxy_core::domain::application::{Application, ApplicationStatus};
 use galaxy_core::domain::game::{Game, GameStatus, GameTransition};
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::race_name::{RaceNameEntry, RaceNameKey};
@@ -39,6 +39,10 @@ struct LobbyState {
     /// Each game's status history, oldest first (appended under the same lock as the
     /// status write, so the two never disagree).
     transitions: HashMap<GameId, Vec<GameTransition>>,
+    /// The transitions whose lobby effects are still owed, in the order they happened.
+    unannounced: Vec<GameTransition>,
+    /// The status each application's notification was last raised for.
+    announced_applications: HashMap<ApplicationId, ApplicationStatus>,
     /// Applications by id, in every status.
     applications: HashMap<ApplicationId, Application>,
     /// The Race Name Directory, by uniqueness key.
@@ -149,19 +153,19 @@ impl GameStore for MemoryLobbyStore {
         game.status = change.to;
         game.updated_at = change.at;
         let game = game.clone();
-        state
-            .transitions
-            .entry(id)
-            .or_default()
-            .push(GameTransition {
-                game_id: id,
-                from: expected_from,
-                to: change.to,
-                trigger: change.trigger,
-                actor: change.actor,
-                reason: change.reason.clone(),
-                at: change.at,
-            });
+        let transition = GameTransition {
+            game_id: id,
+            from: expected_from,
+            to: change.to,
+            trigger: change.trigger,
+            actor: change.actor,
+            reason: change.reason.clone(),
+            at: change.at,
+        };
+        if change.to.owes_lobby_effects() {
+            state.unannounced.push(transition.clone());
+        }
+        state.transitions.entry(id).or_default().push(transition);
         Ok(game)
     }
 
@@ -169,6 +173,35 @@ impl GameStore for MemoryLobbyStore {
         let state = self.state();
         state.game(id)?;
         Ok(state.transitions.get(&id).cloned().unwrap_or_default())
+    }
+
+    async fn unannounced_transitions(&self, limit: u32) -> Result<Vec<GameTransition>, StoreError> {
+        let state = self.state();
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(state.unannounced.iter().take(limit).cloned().collect())
+    }
+
+    async fn mark_transition_announced(
+        &self,
+        id: GameId,
+        to: GameStatus,
+        _at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let entered = state
+            .transitions
+            .get(&id)
+            .is_some_and(|history| history.iter().any(|t| t.to == to));
+        if !entered {
+            return Err(StoreError::not_found(
+                "game transition",
+                format!("{id}/{to}"),
+            ));
+        }
+        state
+            .unannounced
+            .retain(|t| !(t.game_id == id && t.to == to));
+        Ok(())
     }
 
     async fn games_past_deadline(

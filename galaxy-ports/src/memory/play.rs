@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use galaxy_core::domain::play::{OrdersSubmission, PlayedTurn, TurnReport};
-use galaxy_core::domain::{GameId, SubmissionId};
+use galaxy_core::domain::{GameId, SubmissionId, Timestamp};
 use galaxy_core::ports::{OrdersStore, StoreError, TurnArchiveStore};
 
 /// Archived turns with their reports, and orders submissions, behind one mutex so that a
@@ -20,6 +20,9 @@ pub struct MemoryPlayStore {
 struct State {
     /// Played turns by game, then turn number (so listing is in turn order).
     turns: HashMap<GameId, BTreeMap<u32, PlayedTurn>>,
+    /// When each announced turn was announced, by (game, turn); a turn absent here is
+    /// still owed its effects.
+    announced: HashMap<(GameId, u32), Timestamp>,
     /// Reports by (game, turn, race).
     reports: HashMap<(GameId, u32, String), TurnReport>,
     /// Submissions in arrival order; the order breaks ties of equal timestamps.
@@ -72,6 +75,40 @@ impl TurnArchiveStore for MemoryPlayStore {
             .turns
             .get(&game_id)
             .and_then(|turns| turns.values().next_back().cloned()))
+    }
+
+    async fn unannounced_turns(&self, limit: u32) -> Result<Vec<PlayedTurn>, StoreError> {
+        let state = self.lock();
+        let mut owed: Vec<&PlayedTurn> = state
+            .turns
+            .values()
+            .flat_map(|turns| turns.values())
+            .filter(|t| !state.announced.contains_key(&(t.game_id, t.turn)))
+            .collect();
+        owed.sort_by_key(|t| (t.played_at, t.game_id, t.turn));
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(owed.into_iter().take(limit).cloned().collect())
+    }
+
+    async fn mark_announced(
+        &self,
+        game_id: GameId,
+        turn: u32,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let archived = state
+            .turns
+            .get(&game_id)
+            .is_some_and(|turns| turns.contains_key(&turn));
+        if !archived {
+            return Err(StoreError::not_found(
+                "played turn",
+                format!("{game_id}/{turn}"),
+            ));
+        }
+        state.announced.entry((game_id, turn)).or_insert(at);
+        Ok(())
     }
 
     async fn get_report(

@@ -177,6 +177,20 @@ impl GameStore for GameCache {
         self.games.game_transitions(id).await
     }
 
+    async fn unannounced_transitions(&self, limit: u32) -> Result<Vec<GameTransition>, StoreError> {
+        self.games.unannounced_transitions(limit).await
+    }
+
+    // Announcing a transition changes no game: nothing cached to update.
+    async fn mark_transition_announced(
+        &self,
+        id: GameId,
+        to: GameStatus,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.games.mark_transition_announced(id, to, at).await
+    }
+
     async fn games_past_deadline(
         &self,
         now: Timestamp,
@@ -247,5 +261,20 @@ impl ApplicationStore for GameCache {
             announce(&self.bus, Change::Game(game.id)).await;
         }
         Ok(outcome)
+    }
+
+    // Announcing changes no game: nothing cached to update.
+    async fn unannounced_applications(&self, limit: u32) -> Result<Vec<Application>, StoreError> {
+        self.applications.unannounced_applications(limit).await
+    }
+
+    async fn mark_application_announced(
+        &self,
+        id: ApplicationId,
+        status: ApplicationStatus,
+    ) -> Result<(), StoreError> {
+        self.applications
+            .mark_application_announced(id, status)
+            .await
     }
 }

@@ -1,11 +1,8 @@
 //! Applications: applying under a race name, the host's decisions, withdrawal.
 
-use serde_json::json;
-
 use super::{LobbyError, LobbyService, manages};
 use crate::domain::application::{Application, ApplicationStatus};
 use crate::domain::game::{Game, GameStatus, GameTrigger};
-use crate::domain::notification::NotificationKind;
 use crate::domain::race_name::RaceName;
 use crate::domain::{ApplicationId, GameId};
 use crate::ports::{ApplicationInsert, ApprovalOutcome, StoreError};
@@ -68,22 +65,7 @@ impl LobbyService {
             }
             return Err(error);
         }
-        let payload = json!({
-            "game_id": game.id,
-            "game_name": game.settings.name.as_str(),
-            "application_id": application.id,
-            "applicant": application.user_id,
-            "race_name": application.race_name.as_str(),
-        });
-        let key = format!("application:{}:submitted", application.id);
-        self.notify(
-            NotificationKind::ApplicationSubmitted,
-            key,
-            vec![game.host],
-            &game,
-            payload,
-        )
-        .await;
+        self.after_application(&game, &application).await;
         if !game.settings.auto_approve {
             return Ok(application);
         }
@@ -127,22 +109,7 @@ impl LobbyService {
             .decide(&application, ApplicationStatus::Rejected)
             .await?;
         self.release_claim(&rejected).await;
-        let payload = json!({
-            "game_id": game.id,
-            "game_name": game.settings.name.as_str(),
-            "application_id": rejected.id,
-            "race_name": rejected.race_name.as_str(),
-        });
-        let key = format!("application:{}:rejected", rejected.id);
-        let recipients = vec![rejected.user_id];
-        self.notify(
-            NotificationKind::ApplicationRejected,
-            key,
-            recipients,
-            &game,
-            payload,
-        )
-        .await;
+        self.after_application(&game, &rejected).await;
         Ok(rejected)
     }
 
@@ -212,22 +179,7 @@ impl LobbyService {
             // The sweeper registers it when the claim expires (approved meanwhile).
             tracing::error!(%error, application_id = %approved.id, "race name not registered on approval");
         }
-        let payload = json!({
-            "game_id": game.id,
-            "game_name": game.settings.name.as_str(),
-            "application_id": approved.id,
-            "race_name": approved.race_name.as_str(),
-        });
-        let key = format!("application:{}:approved", approved.id);
-        let recipients = vec![approved.user_id];
-        self.notify(
-            NotificationKind::ApplicationApproved,
-            key,
-            recipients,
-            game,
-            payload,
-        )
-        .await;
+        self.after_application(game, &approved).await;
         if counted.is_full() && counted.status == GameStatus::EnrollmentOpen {
             self.close_full_game(counted).await;
         }

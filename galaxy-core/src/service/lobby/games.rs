@@ -1,14 +1,12 @@
 //! Games: creation, the host's and admins' status changes, and reading.
 
 use chrono::TimeDelta;
-use serde_json::json;
 
 use super::{LobbyError, LobbyService, manager_trigger};
 use crate::domain::game::{
     EngineName, EngineSettings, Game, GameName, GameSettings, GameSettingsError, GameStatus,
     GameTrigger, Visibility,
 };
-use crate::domain::notification::NotificationKind;
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::runtime::{JobKind, JobStatus, RuntimeJob};
 use crate::domain::schedule::TurnSchedule;
@@ -213,19 +211,7 @@ impl LobbyService {
                 None,
             )
             .await?;
-        if matches!(
-            game.status,
-            GameStatus::Starting | GameStatus::Running | GameStatus::Paused
-        ) {
-            // The same key as the runtime's own stop: one stop job per cancelled game.
-            let key = format!("stop:{game_id}:{}", GameStatus::Cancelled);
-            let id = JobId::from_uuid(self.ports.ids.uuid());
-            let job = RuntimeJob::new(id, game_id, JobKind::Stop, key, self.now());
-            if let Err(error) = self.ports.jobs.enqueue_job(&job).await {
-                tracing::warn!(%error, %game_id, "stop job of a cancelled game not queued; the reconciler queues it");
-            }
-        }
-        self.after_cancel(&cancelled).await;
+        self.after_cancel(game.status, &cancelled).await;
         Ok(cancelled)
     }
 
@@ -338,54 +324,6 @@ impl LobbyService {
             crate::ports::StoreError::conflict("runtime job", key, "every start key is used up")
                 .into(),
         )
-    }
-
-    /// After enrollment closed: tell the host and the approved players, then start when
-    /// auto-start is configured. Returns the game as it ends up.
-    pub(super) async fn after_close(&self, closed: Game) -> Game {
-        let audience = self.game_audience(&closed, true).await;
-        let payload = json!({
-            "game_id": closed.id,
-            "game_name": closed.settings.name.as_str(),
-            "approved_count": closed.approved_count,
-        });
-        let key = format!("game:{}:enrollment_closed", closed.id);
-        self.notify(
-            NotificationKind::EnrollmentClosed,
-            key,
-            audience,
-            &closed,
-            payload,
-        )
-        .await;
-        if !self.config.auto_start {
-            return closed;
-        }
-        match self.start_with(closed.id, GameTrigger::System, None).await {
-            Ok(started) => started,
-            Err(error) => {
-                tracing::warn!(%error, game_id = %closed.id, "auto-start did not happen");
-                closed
-            }
-        }
-    }
-
-    /// After a cancellation: tell the host and every live applicant.
-    pub(super) async fn after_cancel(&self, cancelled: &Game) {
-        let audience = self.game_audience(cancelled, false).await;
-        let payload = json!({
-            "game_id": cancelled.id,
-            "game_name": cancelled.settings.name.as_str(),
-        });
-        let key = format!("game:{}:cancelled", cancelled.id);
-        self.notify(
-            NotificationKind::GameCancelled,
-            key,
-            audience,
-            cancelled,
-            payload,
-        )
-        .await;
     }
 }
 

@@ -6,12 +6,16 @@
 //! status change is a compare-and-set on the game store, so two callers racing for the
 //! same change get one success and one [`LobbyError::StatusChanged`].
 //!
-//! Notifications are raised after the state change they report, with idempotency keys
-//! derived from what changed, so repeating them is harmless. A notification that cannot
-//! be raised is logged and does not fail the call: the change is already committed, and
-//! an error would invite a retry that the compare-and-set then refuses.
+//! Notifications and the other effects of a change are done after the change commits,
+//! with idempotency keys derived from what changed, so repeating them is harmless. What
+//! owes them is stored with the change (an unannounced game transition, an application
+//! whose status is not yet announced): the call completes them at once, and should one
+//! fail (or the process die) the sweeper completes them at its next pass (`effects.rs`).
+//! A failure never fails the call: the change is already committed, and an error would
+//! invite a retry that the compare-and-set then refuses.
 
 mod applications;
+mod effects;
 mod error;
 mod games;
 mod race_names;
@@ -33,8 +37,8 @@ use crate::domain::notification::NotificationKind;
 use crate::domain::user::User;
 use crate::domain::{GameId, Timestamp, UserId};
 use crate::ports::{
-    ApplicationStore, Clock, GameStatusChange, GameStore, NewNotification, Notifier, RaceNameStore,
-    RuntimeJobStore, SecretGenerator, StoreError, UserStore,
+    ApplicationStore, Clock, GameStatusChange, GameStore, NewNotification, Notifier, NotifyError,
+    RaceNameStore, RuntimeJobStore, SecretGenerator, StoreError, UserStore,
 };
 
 /// How the lobby behaves; built once from configuration.
@@ -190,19 +194,21 @@ impl LobbyService {
         }
     }
 
-    /// Raises a notification; a failure is logged, never returned (see the module doc).
-    async fn notify(
+    /// Raises a notification and says whether it was stored: the caller keeps it owed
+    /// until it is (see `effects.rs`). Raising a key again is a no-op, so a retry never
+    /// duplicates one.
+    async fn try_notify(
         &self,
         kind: NotificationKind,
         idempotency_key: String,
         mut recipients: Vec<UserId>,
         game: &Game,
         payload: serde_json::Value,
-    ) {
+    ) -> Result<(), LobbyError> {
         recipients.sort();
         recipients.dedup();
         if recipients.is_empty() {
-            return;
+            return Ok(());
         }
         let notification = NewNotification {
             kind,
@@ -211,33 +217,32 @@ impl LobbyService {
             game_id: Some(game.id),
             payload,
         };
-        let key = notification.idempotency_key.clone();
-        if let Err(error) = self.ports.notifier.notify(notification).await {
-            tracing::warn!(%error, game_id = %game.id, key, "lobby notification not raised");
+        match self.ports.notifier.notify(notification).await {
+            Ok(()) => Ok(()),
+            Err(NotifyError::Store(error)) => Err(error.into()),
         }
     }
 
     /// The host plus every player with a live application (pending or approved) or, with
     /// `approved_only`, every approved player.
-    async fn game_audience(&self, game: &Game, approved_only: bool) -> Vec<UserId> {
+    async fn game_audience(
+        &self,
+        game: &Game,
+        approved_only: bool,
+    ) -> Result<Vec<UserId>, StoreError> {
         let mut audience = vec![game.host];
-        match self.ports.applications.list_applications(game.id).await {
-            Ok(applications) => audience.extend(
-                applications
-                    .iter()
-                    .filter(|a| {
-                        a.status.is_live()
-                            && (!approved_only
-                                || a.status
-                                    == crate::domain::application::ApplicationStatus::Approved)
-                    })
-                    .map(|a| a.user_id),
-            ),
-            Err(error) => {
-                tracing::warn!(%error, game_id = %game.id, "players not listed; notifying the host only");
-            }
-        }
-        audience
+        let applications = self.ports.applications.list_applications(game.id).await?;
+        audience.extend(
+            applications
+                .iter()
+                .filter(|a| {
+                    a.status.is_live()
+                        && (!approved_only
+                            || a.status == crate::domain::application::ApplicationStatus::Approved)
+                })
+                .map(|a| a.user_id),
+        );
+        Ok(audience)
     }
 }
 

@@ -1,5 +1,6 @@
-//! The lobby sweeper: frees race-name claims whose TTL ran out and closes or cancels
-//! games whose enrollment deadline passed (SPEC section 3, lobby).
+//! The lobby sweeper: frees race-name claims whose TTL ran out, closes or cancels games
+//! whose enrollment deadline passed (SPEC section 3, lobby), and completes the effects a
+//! failure left owed by a closed or cancelled game (`effects.rs`).
 
 use async_trait::async_trait;
 
@@ -129,7 +130,7 @@ impl LobbySweeper {
             .change_status(game, to, GameTrigger::Sweeper, None, reason)
             .await?;
         if changed.status == GameStatus::Cancelled {
-            lobby.after_cancel(&changed).await;
+            lobby.after_cancel(game.status, &changed).await;
         } else {
             lobby.after_close(changed).await;
         }
@@ -146,8 +147,10 @@ impl Worker for LobbySweeper {
     async fn tick(&self) -> Result<TickReport, StoreError> {
         let names = self.sweep_race_names().await?;
         let games = self.sweep_deadlines().await?;
+        // Last, so a verdict of this pass whose effects failed is retried at the next.
+        let owed = self.lobby.complete_owed_effects(self.batch).await?;
         Ok(TickReport {
-            handled: names + games,
+            handled: names + games + owed,
         })
     }
 }

@@ -242,17 +242,19 @@ pub(super) fn turn_payload(
 /// and each player's final report.
 pub(super) fn finished_payload(
     game: &Game,
-    state: &EngineState,
+    turn: &PlayedTurn,
     seats: &[Seat],
     reports: &BTreeMap<String, TurnReport>,
 ) -> Value {
-    let standings = standings(state);
-    let mut fields = play_payload(game, state.turn, seats, reports);
+    let mut fields = play_payload(game, turn.turn, seats, reports);
     fields.insert(
         "winner".into(),
-        json!(state.winner.as_deref().unwrap_or("nobody")),
+        json!(turn.winner.as_deref().unwrap_or("nobody")),
     );
-    fields.insert("standings_table".into(), json!(standings_table(&standings)));
-    fields.insert("standings".into(), json!(standings));
+    fields.insert(
+        "standings_table".into(),
+        json!(standings_table(&turn.standings)),
+    );
+    fields.insert("standings".into(), json!(turn.standings));
     Value::Object(fields)
 }

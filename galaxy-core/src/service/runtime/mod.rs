@@ -31,6 +31,7 @@
 //! replayed job) already did it, and the loser does nothing more.
 
 mod admin;
+mod announce;
 mod archive;
 mod error;
 mod events;

@@ -18,6 +18,7 @@ use crate::domain::user::Role;
 use crate::domain::{GameId, HealthEventId, JobId, LeaseToken, Timestamp, UserId};
 use crate::ports::{
     EngineError, EngineInit, EngineRace, EngineTarget, GameStatusChange, NewNotification,
+    NotifyError,
 };
 use crate::ports::{EngineState, StoreError};
 
@@ -216,15 +217,35 @@ impl Shared {
         &self,
         kind: NotificationKind,
         idempotency_key: String,
-        mut recipients: Vec<UserId>,
+        recipients: Vec<UserId>,
         game_id: GameId,
         payload: serde_json::Value,
     ) {
+        let key = idempotency_key.clone();
+        let raised = self
+            .try_notify(kind, idempotency_key, recipients, game_id, payload)
+            .await;
+        if let Err(error) = raised {
+            tracing::warn!(%error, %game_id, key, "runtime notification not raised");
+        }
+    }
+
+    /// [`Shared::notify`] that says whether the notification was stored, for the effects
+    /// that must be retried until it is (a turn's announcement). Raising a key again is a
+    /// no-op, so a retry never duplicates one.
+    pub(crate) async fn try_notify(
+        &self,
+        kind: NotificationKind,
+        idempotency_key: String,
+        mut recipients: Vec<UserId>,
+        game_id: GameId,
+        payload: serde_json::Value,
+    ) -> Result<(), StoreError> {
         recipients.sort();
         recipients.dedup();
         if recipients.is_empty() {
             tracing::info!(%game_id, kind = kind.as_str(), "notification has no recipients");
-            return;
+            return Ok(());
         }
         let notification = NewNotification {
             kind,
@@ -233,9 +254,9 @@ impl Shared {
             game_id: Some(game_id),
             payload,
         };
-        let key = notification.idempotency_key.clone();
-        if let Err(error) = self.ports.notifier.notify(notification).await {
-            tracing::warn!(%error, %game_id, key, "runtime notification not raised");
+        match self.ports.notifier.notify(notification).await {
+            Ok(()) => Ok(()),
+            Err(NotifyError::Store(error)) => Err(error),
         }
     }
 

@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::archive;
 use super::ready::{NotReady, wait_until_ready};
 use super::shared::Shared;
 use super::{BACKEND_LABEL, GAME_LABEL, INSTANCE_LABEL, RuntimeError, container_name};
+use super::{announce, archive};
 use crate::domain::game::{Game, GameStatus, GameTrigger};
 use crate::domain::notification::NotificationKind;
 use crate::domain::runtime::{JobKind, RuntimeBinding, RuntimeJob, RuntimeRecord, RuntimeStatus};
@@ -298,14 +298,14 @@ async fn handle_success(
     // Turn 0 is archived before the game runs: a crash here replays the job, whose init is
     // idempotent, and archives then.
     let seats = archive::seats(shared, game.id).await?;
-    let reports = match archive::archive_turns(shared, game.id, &target, &seats, 0, &state).await {
-        Ok(reports) => reports,
+    match archive::archive_turns(shared, game.id, &target, &seats, 0, &state).await {
+        Ok(_) => {}
         Err(RuntimeError::Store(error)) => return Err(error),
         Err(fault) => {
             let reason = format!("turn 0 could not be archived: {fault}");
             return paused_after_start(shared, job, &game, &bound, reason).await;
         }
-    };
+    }
     shared
         .advance_record(&bound, RuntimeStatus::Running)
         .await?;
@@ -313,7 +313,7 @@ async fn handle_success(
     records
         .set_schedule(game.id, next, false, shared.now())
         .await?;
-    let started = shared
+    shared
         .change_game(
             game.id,
             GameStatus::Starting,
@@ -323,16 +323,9 @@ async fn handle_success(
             None,
         )
         .await?;
-    if let Some(started) = started {
-        let mut audience: Vec<_> = seats.iter().map(|s| s.user_id).collect();
-        audience.push(started.host);
-        let payload = archive::started_payload(&started, next, &seats, &reports);
-        let key = format!("game:{}:started", started.id);
-        let kind = NotificationKind::GameStarted;
-        shared
-            .notify(kind, key, audience, started.id, payload)
-            .await;
-    }
+    // `game_started` is owed by the archived turn 0: raised here at once, or by the
+    // turn scheduler's follow-up pass (see `announce.rs`).
+    announce::announce_latest(shared, game.id).await;
     Ok(JobOutcome::Succeeded)
 }
 

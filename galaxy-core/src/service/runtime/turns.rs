@@ -7,23 +7,19 @@
 //! and `engine_call_timeout`), answers garbage or an earlier turn pauses its own game
 //! with a health event and an admin alert; the other games of the pass run on.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use futures::StreamExt;
 use serde_json::json;
 
-use super::archive::{self, Seat};
 use super::shared::Shared;
 use super::{RuntimeConfig, RuntimeError, RuntimePorts};
-use crate::domain::game::{Game, GameStatus, GameTrigger};
+use super::{announce, archive};
+use crate::domain::game::{Game, GameStatus};
 use crate::domain::health::HealthEventKind;
 use crate::domain::lease::ClaimRequest;
-use crate::domain::notification::NotificationKind;
-use crate::domain::play::TurnReport;
-use crate::domain::runtime::{DueAction, JobKind, RuntimeRecord};
+use crate::domain::runtime::{DueAction, RuntimeRecord};
 use crate::domain::{LeaseToken, Timestamp};
-use crate::ports::{EngineState, StoreError, TurnUpdate};
+use crate::ports::{StoreError, TurnUpdate};
 use crate::worker::{TickReport, Worker};
 
 /// Plays turn `expected` of a claimed game and writes the result back under `token`.
@@ -63,14 +59,13 @@ pub(super) async fn play_turn(
     };
     // The archive comes before the turn is recorded: see `archive.rs` for why.
     let seats = archive::seats(shared, game.id).await?;
-    let reports =
-        match archive::archive_turns(shared, game.id, &target, &seats, expected, &state).await {
-            Ok(reports) => reports,
-            Err(RuntimeError::Store(error)) => return Err(error.into()),
-            Err(fault) => {
-                return Err(turn_fault(shared, game, record, token, expected, fault).await);
-            }
-        };
+    match archive::archive_turns(shared, game.id, &target, &seats, expected, &state).await {
+        Ok(_) => {}
+        Err(RuntimeError::Store(error)) => return Err(error.into()),
+        Err(fault) => {
+            return Err(turn_fault(shared, game, record, token, expected, fault).await);
+        }
+    }
     let update = TurnUpdate {
         current_turn: state.turn,
         next_turn_at: next_turn_at.filter(|_| !state.finished),
@@ -88,16 +83,9 @@ pub(super) async fn play_turn(
         }
         Err(error) => return Err(error.into()),
     };
-    if state.finished {
-        finish(shared, game, &state, &seats, &reports).await?;
-    } else {
-        let payload =
-            archive::turn_payload(game, state.turn, update.next_turn_at, &seats, &reports);
-        let key = format!("game:{}:turn:{}", game.id, state.turn);
-        let players = seats.iter().map(|s| s.user_id).collect();
-        let kind = NotificationKind::TurnCompleted;
-        shared.notify(kind, key, players, game.id, payload).await;
-    }
+    // The turn's effects (the finish, the stop job, the notification) are owed by the
+    // archived turn until announced: done here at once, or by the follow-up pass.
+    announce::announce_latest(shared, game.id).await;
     Ok(record)
 }
 
@@ -141,45 +129,6 @@ async fn turn_fault(
         }
     }
     fault
-}
-
-/// The engine declared the game over: `finished` (trigger engine), the container goes
-/// (a durable stop job), and everyone learns the standings.
-async fn finish(
-    shared: &Shared,
-    game: &Game,
-    state: &EngineState,
-    seats: &[Seat],
-    reports: &BTreeMap<String, TurnReport>,
-) -> Result<(), StoreError> {
-    let reason = Some(match &state.winner {
-        Some(winner) => format!("won by {winner} on turn {}", state.turn),
-        None => format!("ended on turn {}", state.turn),
-    });
-    let trigger = GameTrigger::Engine;
-    let finished = shared
-        .change_game(
-            game.id,
-            game.status,
-            GameStatus::Finished,
-            trigger,
-            None,
-            reason,
-        )
-        .await?;
-    let key = format!("stop:{}:{}", game.id, GameStatus::Finished);
-    shared.enqueue(game.id, JobKind::Stop, key).await?;
-    if let Some(finished) = finished {
-        let mut audience: Vec<_> = seats.iter().map(|s| s.user_id).collect();
-        audience.push(finished.host);
-        let payload = archive::finished_payload(&finished, state, seats, reports);
-        let key = format!("game:{}:finished", finished.id);
-        let kind = NotificationKind::GameFinished;
-        shared
-            .notify(kind, key, audience, finished.id, payload)
-            .await;
-    }
-    Ok(())
 }
 
 /// Claims due games and runs one turn (or consumes one skip) each.
@@ -278,6 +227,12 @@ impl Worker for TurnScheduler {
 
     async fn tick(&self) -> Result<TickReport, StoreError> {
         let shared = &self.shared;
+        // The follow-up step first: effects a failure left owed (see `announce.rs`).
+        match announce::announce_owed(shared).await {
+            Ok(0) => {}
+            Ok(announced) => tracing::info!(announced, "owed turn effects completed"),
+            Err(error) => tracing::warn!(%error, "owed turn effects not listed"),
+        }
         let claim = ClaimRequest {
             token: shared.lease_token(),
             now: shared.now(),

@@ -55,6 +55,15 @@ where
     .await;
     run_case(
         suite,
+        "applications owe the notification of each announced status",
+        make,
+        |s| async move {
+            unannounced(&s).await;
+        },
+    )
+    .await;
+    run_case(
+        suite,
         "count live applications in unfinished games; the active-games limit",
         make,
         |s| async move {
@@ -231,6 +240,82 @@ async fn decide<S: GameStore + ApplicationStore>(store: &S) {
             .await,
         StoreError::NotFound { .. },
         "decide_application of an unknown id"
+    );
+}
+
+async fn unannounced<S: GameStore + ApplicationStore>(store: &S) {
+    let g = open_game(store, 0, 8).await;
+    let (a, b, c) = (
+        application(g, new_user(), 30),
+        application(g, new_user(), 10),
+        application(g, new_user(), 20),
+    );
+    for app in [&a, &b, &c] {
+        store.insert_fixture(app).await.must("insert_application");
+    }
+    let owed = |list: Vec<Application>| -> Vec<(ApplicationId, ApplicationStatus)> {
+        list.into_iter().map(|x| (x.id, x.status)).collect()
+    };
+    let pending = ApplicationStatus::Pending;
+    assert_eq!(
+        owed(store.unannounced_applications(10).await.must("owed")),
+        vec![(b.id, pending), (c.id, pending), (a.id, pending)],
+        "a new application owes its submission, oldest first"
+    );
+    assert_eq!(
+        owed(store.unannounced_applications(1).await.must("owed")),
+        vec![(b.id, pending)],
+        "at most `limit`"
+    );
+    for app in [&a, &b, &c] {
+        store
+            .mark_application_announced(app.id, pending)
+            .await
+            .must("announce");
+    }
+    assert!(
+        store
+            .unannounced_applications(10)
+            .await
+            .must("owed")
+            .is_empty()
+    );
+    approve_ok(store, &b, 40).await;
+    store
+        .decide_application(a.id, ApplicationStatus::Withdrawn, at(50))
+        .await
+        .must("withdraw");
+    assert_eq!(
+        owed(store.unannounced_applications(10).await.must("owed")),
+        vec![(b.id, ApplicationStatus::Approved)],
+        "an approval owes its notification, a withdrawal nothing"
+    );
+    // Announcing a status the application has left settles nothing.
+    store
+        .mark_application_announced(b.id, pending)
+        .await
+        .must("announce a stale status");
+    assert_eq!(
+        store.unannounced_applications(10).await.must("owed").len(),
+        1
+    );
+    store
+        .mark_application_announced(b.id, ApplicationStatus::Approved)
+        .await
+        .must("announce");
+    assert!(
+        store
+            .unannounced_applications(10)
+            .await
+            .must("owed")
+            .is_empty()
+    );
+    assert_err!(
+        store
+            .mark_application_announced(ApplicationId::from_uuid(new_uuid()), pending)
+            .await,
+        StoreError::NotFound { .. },
+        "an unknown application"
     );
 }
 

@@ -36,6 +36,15 @@ where
     .await;
     run_case(
         suite,
+        "transitions owing lobby effects, until announced",
+        make,
+        |s| async move {
+            unannounced(&s).await;
+        },
+    )
+    .await;
+    run_case(
+        suite,
         "list games by status, visibility, host",
         make,
         |s| async move {
@@ -209,6 +218,59 @@ async fn history<S: GameStore>(store: &S) {
         });
     }
     assert_eq!(store.game_transitions(g.id).await.must("history"), expected);
+}
+
+async fn unannounced<S: GameStore>(store: &S) {
+    let host = new_user();
+    let closed = insert_along(store, &game(host, 0, 8, Visibility::Public), CLOSED).await;
+    let cancelled = insert_along(store, &game(host, 100, 8, Visibility::Public), CANCELLED).await;
+    let _open = insert_along(store, &game(host, 200, 8, Visibility::Public), OPEN).await;
+    let owed = |list: Vec<GameTransition>| -> Vec<(GameId, GameStatus)> {
+        list.into_iter().map(|t| (t.game_id, t.to)).collect()
+    };
+    assert_eq!(
+        owed(store.unannounced_transitions(10).await.must("unannounced")),
+        vec![
+            (closed.id, GameStatus::EnrollmentClosed),
+            (cancelled.id, GameStatus::Cancelled)
+        ],
+        "only closing and cancelling owe effects, oldest first"
+    );
+    assert_eq!(
+        owed(store.unannounced_transitions(1).await.must("unannounced")).len(),
+        1,
+        "at most `limit`"
+    );
+    let to = GameStatus::EnrollmentClosed;
+    store
+        .mark_transition_announced(closed.id, to, at(500))
+        .await
+        .must("announce");
+    store
+        .mark_transition_announced(closed.id, to, at(900))
+        .await
+        .must("announce again");
+    assert_eq!(
+        owed(store.unannounced_transitions(10).await.must("unannounced")),
+        vec![(cancelled.id, GameStatus::Cancelled)],
+        "an announced transition is owed nothing"
+    );
+    assert_err!(
+        store
+            .mark_transition_announced(cancelled.id, to, at(500))
+            .await,
+        StoreError::NotFound { .. },
+        "a status the game never entered"
+    );
+    assert_eq!(
+        store
+            .game_transitions(closed.id)
+            .await
+            .must("history")
+            .len(),
+        2,
+        "announcing keeps the history"
+    );
 }
 
 fn filter(

@@ -188,4 +188,30 @@ impl ApplicationStore for MemoryLobbyStore {
             game: game.clone(),
         })
     }
+
+    async fn unannounced_applications(&self, limit: u32) -> Result<Vec<Application>, StoreError> {
+        let state = self.state();
+        let mut owed: Vec<&Application> = state
+            .applications
+            .values()
+            .filter(|a| {
+                a.status.is_announced()
+                    && state.announced_applications.get(&a.id) != Some(&a.status)
+            })
+            .collect();
+        owed.sort_by_key(|a| (a.created_at, a.id.as_uuid()));
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(owed.into_iter().take(limit).cloned().collect())
+    }
+
+    async fn mark_application_announced(
+        &self,
+        id: ApplicationId,
+        status: ApplicationStatus,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        state.application_mut(id)?;
+        state.announced_applications.insert(id, status);
+        Ok(())
+    }
 }

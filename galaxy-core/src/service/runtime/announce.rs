@@ -1,0 +1,210 @@
+//! The effects of a played turn (the game's start or finish, the stop job, the turn's
+//! notification), completed from the turn archive, which is their outbox.
+//!
+//! A turn is archived (unannounced) before it is recorded, and its effects follow as
+//! separate writes: a crash or a failed write between them would leave a finished game
+//! `running` with no schedule, or a turn mail unsent. So every effect is idempotent (the
+//! game's change is a compare-and-set, the stop job and the notification carry
+//! idempotency keys), everything an effect needs is re-read from the stores (reports from
+//! the archive, seats from the approved applications, the deadline from the runtime
+//! record), and the turn is marked announced only once all of them are done. The step
+//! that played the turn announces it at once; the turn scheduler's follow-up pass, at the
+//! start of every tick, announces whatever a failure left owed.
+
+use std::collections::BTreeMap;
+
+use super::archive::{self, Seat};
+use super::shared::Shared;
+use crate::domain::GameId;
+use crate::domain::game::{Game, GameStatus, GameTrigger};
+use crate::domain::notification::NotificationKind;
+use crate::domain::play::{PlayedTurn, TurnReport};
+use crate::domain::runtime::JobKind;
+use crate::ports::StoreError;
+
+/// Whether a turn's effects are all done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effects {
+    /// Done (or nothing is owed): the turn can be marked announced.
+    Done,
+    /// Not yet: the step that plays the turn has not recorded it (it is replayed once its
+    /// lease lapses), or the game has not reached the status the effect needs.
+    NotYet,
+}
+
+/// The follow-up pass: announces up to `turn_batch` owed turns, oldest first. Returns how
+/// many were announced; a turn whose effects fail stays owed for the next pass.
+pub(super) async fn announce_owed(shared: &Shared) -> Result<usize, StoreError> {
+    let limit = shared.config.turn_batch.max(1);
+    let owed = shared.ports.archive.unannounced_turns(limit).await?;
+    let mut announced = 0;
+    for turn in owed {
+        match announce(shared, &turn).await {
+            Ok(true) => announced += 1,
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(%error, game_id = %turn.game_id, turn = turn.turn, "turn effects not completed; the next pass retries");
+            }
+        }
+    }
+    Ok(announced)
+}
+
+/// Announces a game's latest turn right after it was played. A failure is only logged:
+/// the turn stays owed and the follow-up pass completes it.
+pub(super) async fn announce_latest(shared: &Shared, game_id: GameId) {
+    let result = match shared.ports.archive.latest_turn(game_id).await {
+        Ok(Some(turn)) => announce(shared, &turn).await.map(|_| ()),
+        Ok(None) => Ok(()),
+        Err(error) => Err(error),
+    };
+    if let Err(error) = result {
+        tracing::warn!(%error, %game_id, "turn effects not completed; the turn scheduler's follow-up completes them");
+    }
+}
+
+/// Completes one archived turn's effects and marks it announced. `Ok(false)` when they
+/// cannot be completed yet (see [`Effects::NotYet`]). A turn the game has since moved past
+/// owes nothing: only a game's latest turn is announced, as when it is played.
+async fn announce(shared: &Shared, turn: &PlayedTurn) -> Result<bool, StoreError> {
+    let archive = &shared.ports.archive;
+    let latest = archive.latest_turn(turn.game_id).await?;
+    let superseded = latest.is_some_and(|latest| latest.turn > turn.turn);
+    if !superseded {
+        let effects = match shared.ports.games.get_game(turn.game_id).await {
+            Ok(game) => effects(shared, &game, turn).await?,
+            Err(StoreError::NotFound { .. }) => {
+                tracing::warn!(game_id = %turn.game_id, turn = turn.turn, "archived turn of an unknown game: nothing to announce");
+                Effects::Done
+            }
+            Err(error) => return Err(error),
+        };
+        if effects == Effects::NotYet {
+            return Ok(false);
+        }
+    }
+    archive
+        .mark_announced(turn.game_id, turn.turn, shared.now())
+        .await?;
+    Ok(true)
+}
+
+/// The effects a turn owes: turn 0 starts the game, a finishing turn ends it, any other
+/// turn tells the players.
+async fn effects(shared: &Shared, game: &Game, turn: &PlayedTurn) -> Result<Effects, StoreError> {
+    if turn.turn == 0 {
+        return started(shared, game, turn).await;
+    }
+    let record = shared.ports.records.get_record(game.id).await?;
+    if record.current_turn < turn.turn {
+        // Archived but not recorded: the turn's claim lapses and the replayed turn
+        // records it (and announces it); a game that ended meanwhile never will.
+        if game.status.is_terminal() {
+            return Ok(Effects::Done);
+        }
+        return Ok(Effects::NotYet);
+    }
+    let seats = archive::seats(shared, game.id).await?;
+    let reports = reports(shared, turn, &seats).await?;
+    if turn.finished {
+        return finished(shared, game, turn, &seats, &reports).await;
+    }
+    let payload = archive::turn_payload(game, turn.turn, record.next_turn_at, &seats, &reports);
+    let key = format!("game:{}:turn:{}", game.id, turn.turn);
+    let players = seats.iter().map(|s| s.user_id).collect();
+    let kind = NotificationKind::TurnCompleted;
+    shared
+        .try_notify(kind, key, players, game.id, payload)
+        .await?;
+    Ok(Effects::Done)
+}
+
+/// Turn 0: `game_started`, once the start job made the game `running`.
+async fn started(shared: &Shared, game: &Game, turn: &PlayedTurn) -> Result<Effects, StoreError> {
+    match game.status {
+        // The start job is still at work, or is replayed after a crash and gets here.
+        GameStatus::Starting => return Ok(Effects::NotYet),
+        GameStatus::Running | GameStatus::Paused | GameStatus::Finished => {}
+        // The game never ran: nothing to tell.
+        _ => return Ok(Effects::Done),
+    }
+    let record = shared.ports.records.get_record(game.id).await?;
+    let seats = archive::seats(shared, game.id).await?;
+    let reports = reports(shared, turn, &seats).await?;
+    let mut audience: Vec<_> = seats.iter().map(|s| s.user_id).collect();
+    audience.push(game.host);
+    let payload = archive::started_payload(game, record.next_turn_at, &seats, &reports);
+    let key = format!("game:{}:started", game.id);
+    let kind = NotificationKind::GameStarted;
+    shared
+        .try_notify(kind, key, audience, game.id, payload)
+        .await?;
+    Ok(Effects::Done)
+}
+
+/// The engine declared the game over: `finished` (trigger engine), the container goes (a
+/// durable stop job), and everyone learns the standings.
+async fn finished(
+    shared: &Shared,
+    game: &Game,
+    turn: &PlayedTurn,
+    seats: &[Seat],
+    reports: &BTreeMap<String, TurnReport>,
+) -> Result<Effects, StoreError> {
+    let game = if game.status == GameStatus::Finished {
+        game.clone()
+    } else {
+        let reason = Some(match &turn.winner {
+            Some(winner) => format!("won by {winner} on turn {}", turn.turn),
+            None => format!("ended on turn {}", turn.turn),
+        });
+        let trigger = GameTrigger::Engine;
+        let to = GameStatus::Finished;
+        match shared
+            .change_game(game.id, game.status, to, trigger, None, reason)
+            .await?
+        {
+            Some(finished) => finished,
+            // Lost: re-read, it may have been finished by a concurrent announcement.
+            None => shared.ports.games.get_game(game.id).await?,
+        }
+    };
+    if game.status != GameStatus::Finished {
+        tracing::warn!(game_id = %game.id, status = %game.status, "the engine ended the game, which cannot finish from its status; left as it is");
+        return Ok(Effects::Done);
+    }
+    let key = format!("stop:{}:{}", game.id, GameStatus::Finished);
+    shared.enqueue(game.id, JobKind::Stop, key).await?;
+    let mut audience: Vec<_> = seats.iter().map(|s| s.user_id).collect();
+    audience.push(game.host);
+    let payload = archive::finished_payload(&game, turn, seats, reports);
+    let key = format!("game:{}:finished", game.id);
+    let kind = NotificationKind::GameFinished;
+    shared
+        .try_notify(kind, key, audience, game.id, payload)
+        .await?;
+    Ok(Effects::Done)
+}
+
+/// A turn's archived reports by race, for the seats that have one.
+async fn reports(
+    shared: &Shared,
+    turn: &PlayedTurn,
+    seats: &[Seat],
+) -> Result<BTreeMap<String, TurnReport>, StoreError> {
+    let mut reports = BTreeMap::new();
+    for seat in seats {
+        let archive = &shared.ports.archive;
+        match archive
+            .get_report(turn.game_id, turn.turn, &seat.race)
+            .await
+        {
+            Ok(report) => {
+                reports.insert(seat.race.clone(), report);
+            }
+            Err(StoreError::NotFound { .. }) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(reports)
+}
