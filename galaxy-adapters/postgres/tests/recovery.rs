@@ -227,7 +227,18 @@ async fn a_lost_connection_is_retryable_and_the_pool_recovers() {
     // Kill exactly the backend of the in-flight call while it waits on the lock. (Stopping
     // the whole server races: the blocker's backend may die first, releasing the lock, and
     // the waiting update may commit before its own backend is told to stop.)
+    let looking = Instant::now();
     let waiting = loop {
+        // Bounded: a call that never waits (it failed before reaching the lock) must fail
+        // the test with its outcome, not hang it.
+        assert!(
+            !in_flight.is_finished(),
+            "the in-flight call ended before it waited on the lock"
+        );
+        assert!(
+            looking.elapsed() < Duration::from_secs(60),
+            "no backend waited on the lock within 60 s"
+        );
         let pid: Option<i32> = sqlx::query_scalar(
             "SELECT pid FROM pg_stat_activity \
              WHERE wait_event_type = 'Lock' AND datname = current_database() LIMIT 1",
