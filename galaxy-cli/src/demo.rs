@@ -14,7 +14,6 @@
 
 mod http;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -147,21 +146,18 @@ fn quoted(path: &Path) -> String {
 /// Starts a dev-mode server on a loopback port with fast workers.
 async fn start_local(args: &DemoArgs) -> Result<(LocalServer, Api, PathBuf), String> {
     let data = tempfile::tempdir().map_err(|e| format!("cannot make a data directory: {e}"))?;
-    let vars: HashMap<String, String> = [
-        ("GALAXY_DATA_DIR", data.path().display().to_string()),
-        ("GALAXY_MAIL_INTERVAL", "50ms".to_owned()),
-        ("GALAXY_RUNTIME_INTERVAL", "100ms".to_owned()),
-        ("GALAXY_HEALTH_INTERVAL", "1s".to_owned()),
-        ("GALAXY_RUNTIME", "process".to_owned()),
-        (
+    let config = Config::builder()
+        .set("GALAXY_DATA_DIR", data.path().display().to_string())
+        .set("GALAXY_MAIL_INTERVAL", "50ms")
+        .set("GALAXY_RUNTIME_INTERVAL", "100ms")
+        .set("GALAXY_HEALTH_INTERVAL", "1s")
+        .set("GALAXY_RUNTIME", "process")
+        .set(
             "GALAXY_PROCESS_ENGINES",
             format!("reference={}", engine_command(args)?),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let config = Config::from_vars(&vars).map_err(|e| e.to_string())?;
+        )
+        .build()
+        .map_err(|e| e.to_string())?;
     let mail_dir = dev::mail_dir(&config);
     let app = dev::build(config).await.map_err(|e| e.to_string())?;
     let listener = TcpListener::bind("127.0.0.1:0")

@@ -47,6 +47,13 @@ pub enum ConfigError {
         /// Why it is needed.
         why: &'static str,
     },
+    /// A [`ConfigBuilder`] was given a variable this build does not know (a typo, most
+    /// likely: from the environment such a variable would be silently ignored).
+    #[error("{variable} is not a Galaxy setting (docs/operations.md lists every one)")]
+    Unknown {
+        /// The variable as given.
+        variable: String,
+    },
 }
 
 /// How traces leave the process.
@@ -528,11 +535,84 @@ impl Config {
         Ok(config)
     }
 
+    /// A builder that starts from every default: set what differs by variable name, with
+    /// the same validation and messages as the environment. For embedders and tests that
+    /// configure a server in code.
+    ///
+    /// ```
+    /// let config = galaxy_server::Config::builder()
+    ///     .set("GALAXY_RUNTIME", "none")
+    ///     .set("GALAXY_MAIL_INTERVAL", "50ms")
+    ///     .build()?;
+    /// assert_eq!(config.mail_interval, std::time::Duration::from_millis(50));
+    /// # Ok::<(), galaxy_server::config::ConfigError>(())
+    /// ```
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
     /// The database URL, or an error saying that plain `galaxy-server` needs it.
     pub fn require_database_url(&self) -> Result<&SecretString, ConfigError> {
         self.database_url.as_ref().ok_or(ConfigError::Missing {
             variable: "GALAXY_DATABASE_URL",
             why: "galaxy-server stores everything in Postgres (use `galaxy-server dev` to run without one)",
         })
+    }
+}
+
+impl Default for Config {
+    /// Every setting at its documented default (the `default` column of
+    /// docs/operations.md): no database, the in-process runtime choice of the defaults,
+    /// loopback listeners. Change fields with struct update syntax, or use
+    /// [`Config::builder`] to set them by variable name with validation.
+    fn default() -> Self {
+        match Self::from_vars(&HashMap::new()) {
+            Ok(config) => config,
+            // The defaults are constants of this crate, parsed by a unit test of every
+            // build: reaching this arm is a bug of the crate, never of its input.
+            Err(error) => panic!("galaxy-server's own defaults do not parse: {error}"),
+        }
+    }
+}
+
+/// Builds a [`Config`] from settings given by their variable names
+/// (`GALAXY_MAIL_INTERVAL`, ...), starting from the defaults or from the environment.
+/// Values are validated exactly as environment variables are; a name that is not a
+/// setting is an error ([`ConfigError::Unknown`]) rather than silently ignored.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigBuilder {
+    /// The variables set so far, later values replacing earlier ones.
+    vars: HashMap<String, String>,
+}
+
+impl ConfigBuilder {
+    /// A builder over the process environment's `GALAXY_*` variables, so that code can
+    /// override some settings and leave the rest to the operator.
+    pub fn from_env() -> Self {
+        Self {
+            vars: std::env::vars()
+                .filter(|(name, _)| SETTINGS.iter().any(|s| s.variable == name))
+                .collect(),
+        }
+    }
+
+    /// Sets one variable (its value as it would be written in the environment).
+    pub fn set(mut self, variable: impl Into<String>, value: impl Into<String>) -> Self {
+        self.vars.insert(variable.into(), value.into());
+        self
+    }
+
+    /// Validates every setting and builds the configuration.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        if let Some(variable) = self
+            .vars
+            .keys()
+            .find(|name| !SETTINGS.iter().any(|s| s.variable == name.as_str()))
+        {
+            return Err(ConfigError::Unknown {
+                variable: variable.clone(),
+            });
+        }
+        Config::from_vars(&self.vars)
     }
 }

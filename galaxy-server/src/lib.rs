@@ -19,5 +19,5 @@ pub mod telemetry;
 
 pub use adapters::{Adapters, ReadinessCheck};
 pub use app::{App, AppError};
-pub use config::Config;
+pub use config::{Config, ConfigBuilder};
 pub use lifecycle::{Listeners, ShutdownReport, shutdown_signal};

@@ -47,6 +47,17 @@ impl World {
 
     /// Sends `call` and checks the status, the error shape and that nothing changed.
     async fn refused(&self, call: Call, status: u16, failures: &mut Vec<String>) {
+        self.refused_naming(call, status, None, failures).await;
+    }
+
+    /// [`World::refused`], and the error's `details.field` is `field` when given.
+    async fn refused_naming(
+        &self,
+        call: Call,
+        status: u16,
+        field: Option<&str>,
+        failures: &mut Vec<String>,
+    ) {
         let before = self.app.snapshot();
         let label = format!("{} {} {:?}", call.method, call.uri, call.body);
         let response = self.app.send(call).await;
@@ -58,6 +69,14 @@ impl World {
             return;
         }
         http_support::assert_error_shape(&response);
+        if let Some(field) = field
+            && response.json["error"]["details"]["field"] != field
+        {
+            failures.push(format!(
+                "{label}: the error names no field {field:?}: {}",
+                response.text
+            ));
+        }
         if self.app.snapshot() != before {
             failures.push(format!("{label}: state changed"));
         }
@@ -227,7 +246,12 @@ async fn bad_ids_in_paths_are_refused_on_every_route_that_takes_one() {
                 if let Some(body) = valid_body(&spec.method, spec.path, &world) {
                     call = call.json(&body);
                 }
-                world.refused(call, *status, &mut failures).await;
+                // A segment that decodes but does not parse names its parameter.
+                let field = (*status == 400 && !value.starts_with('%'))
+                    .then(|| param.trim_matches(['{', '}']));
+                world
+                    .refused_naming(call, *status, field, &mut failures)
+                    .await;
             }
         }
     }

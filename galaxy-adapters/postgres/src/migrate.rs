@@ -1,5 +1,6 @@
-//! The schema migrations (`migrations/` at the workspace root), embedded in the binary
-//! and applied by [`migrate`] before anything else uses the pool.
+//! The schema migrations (this crate's `migrations/`, kept inside the crate so that they
+//! are published with it), embedded in the binary and applied by [`migrate`] before
+//! anything else uses the pool.
 
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
@@ -8,7 +9,7 @@ use sqlx::migrate::{MigrateError, Migrator};
 use crate::error::SetupError;
 
 /// Every migration of the schema, embedded at build time.
-pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// Brings the database's schema up to date with this binary.
 ///

@@ -12,6 +12,46 @@ fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 }
 
 #[test]
+fn default_is_every_documented_default() {
+    let parsed = Config::from_vars(&HashMap::new()).unwrap();
+    assert_eq!(format!("{:?}", Config::default()), format!("{parsed:?}"));
+}
+
+#[test]
+fn the_builder_validates_like_the_environment_and_refuses_unknown_names() {
+    let config = Config::builder()
+        .set("GALAXY_MAIL_INTERVAL", "50ms")
+        .set("GALAXY_HTTP_ADDR", "127.0.0.1:0")
+        .build()
+        .unwrap();
+    assert_eq!(config.mail_interval, Duration::from_millis(50));
+    assert_eq!(config.http_addr.to_string(), "127.0.0.1:0");
+
+    let from_builder = Config::builder()
+        .set("GALAXY_SESSION_TTL", "100000000d")
+        .build()
+        .unwrap_err()
+        .to_string();
+    let from_env = Config::from_vars(&vars(&[("GALAXY_SESSION_TTL", "100000000d")]))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(from_builder, from_env);
+    assert!(
+        from_builder.starts_with("GALAXY_SESSION_TTL="),
+        "{from_builder}"
+    );
+
+    let typo = Config::builder()
+        .set("GALAXY_MAIL_INTERVALL", "1s")
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&typo, ConfigError::Unknown { variable } if variable == "GALAXY_MAIL_INTERVALL"),
+        "{typo:?}"
+    );
+}
+
+#[test]
 fn defaults_apply_when_nothing_is_set() {
     let c = Config::from_vars(&HashMap::new()).unwrap();
     assert_eq!(c.http_addr.to_string(), "127.0.0.1:8080");

@@ -14,7 +14,7 @@ use super::dto::{
     MailQuery, MailView, PageQuery, UserPage, UserView, page_request,
 };
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery, parse_id};
+use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
 /// Lists every game by creation order, optionally of one status.
@@ -80,9 +80,8 @@ pub(crate) async fn list_users(
 pub(crate) async fn get_user(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<UserId>,
 ) -> Result<Json<UserView>, ApiError> {
-    let id: UserId = parse_id(&id, "user id", "id")?;
     let user = state.users.get_user(&admin.actor, &id.to_string()).await?;
     Ok(Json(user.into()))
 }
@@ -104,10 +103,9 @@ pub(crate) async fn get_user(
 pub(crate) async fn block_user(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<UserId>,
     ApiJson(body): ApiJson<BlockRequest>,
 ) -> Result<Json<UserView>, ApiError> {
-    let id: UserId = parse_id(&id, "user id", "id")?;
     let block = match (body.until, body.permanent) {
         (Some(until), false) => Block::Until(until),
         (None, true) => Block::Permanent,
@@ -140,9 +138,8 @@ pub(crate) async fn block_user(
 pub(crate) async fn unblock_user(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<UserId>,
 ) -> Result<Json<UserView>, ApiError> {
-    let id: UserId = parse_id(&id, "user id", "id")?;
     let user = state.users.unblock(&admin.actor, &id.to_string()).await?;
     Ok(Json(user.into()))
 }
@@ -190,9 +187,8 @@ pub(crate) async fn list_mail(
 pub(crate) async fn get_mail(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<MailId>,
 ) -> Result<Json<MailDetailView>, ApiError> {
-    let id: MailId = parse_id(&id, "mail id", "id")?;
     let (mail, attempts) = state.mail_admin.get(&admin.actor, &id.to_string()).await?;
     Ok(Json(MailDetailView {
         mail: mail.into(),
@@ -215,9 +211,8 @@ pub(crate) async fn get_mail(
 pub(crate) async fn retry_mail(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<MailId>,
 ) -> Result<Json<MailView>, ApiError> {
-    let id: MailId = parse_id(&id, "mail id", "id")?;
     let mail = state
         .mail_admin
         .retry(&admin.actor, &id.to_string())
@@ -261,9 +256,8 @@ pub(crate) async fn list_dead_letters(
 pub(crate) async fn retry_dead_letter(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<RouteId>,
 ) -> Result<Json<DeadLetterView>, ApiError> {
-    let id: RouteId = parse_id(&id, "notification route id", "id")?;
     let route = state
         .notifications
         .retry_dead_letter(&admin.actor, &id.to_string())

@@ -5,8 +5,6 @@
 //! Rejections of client input never echo the input: a client that puts a token in the
 //! wrong field must not see it reflected (and logged by whatever sits in between).
 
-use std::str::FromStr;
-
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
@@ -231,26 +229,107 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// Parses the path parameter `param` as a typed id (`kind`, e.g. `game id`), naming
+/// Parses the query parameter `param` as a typed id (`kind`, e.g. `game id`), naming
 /// both without echoing the input.
-pub fn parse_id<T: FromStr>(raw: &str, kind: &str, param: &str) -> Result<T, ApiError> {
+pub fn parse_id<T: std::str::FromStr>(raw: &str, kind: &str, param: &str) -> Result<T, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::invalid_request(format!("{kind} is not a UUID")).with_field(param))
 }
 
-/// The path's parameters as strings; a segment that is not valid percent-encoded UTF-8
-/// is a 400 (ids are parsed by [`parse_id`] afterwards).
+/// A value one path segment parses into, and how a malformed segment is reported: a 400
+/// `invalid_request` naming the parameter (`field`) but never echoing the segment.
+pub trait PathParam: Sized {
+    /// Parses the percent-decoded segment; `None` when it is malformed.
+    fn from_segment(segment: &str) -> Option<Self>;
+    /// The message for a malformed segment of the parameter `param` (the route's name
+    /// for it, e.g. `id`).
+    fn malformed(param: &str) -> String;
+}
+
+macro_rules! uuid_path_params {
+    ($($id:ty => $kind:literal),* $(,)?) => {$(
+        impl PathParam for $id {
+            fn from_segment(segment: &str) -> Option<Self> {
+                segment.parse().ok()
+            }
+            fn malformed(_param: &str) -> String {
+                concat!($kind, " is not a UUID").to_owned()
+            }
+        }
+    )*};
+}
+
+uuid_path_params!(
+    galaxy_core::domain::GameId => "game id",
+    galaxy_core::domain::UserId => "user id",
+    galaxy_core::domain::ApplicationId => "application id",
+    galaxy_core::domain::MailId => "mail id",
+    galaxy_core::domain::RouteId => "notification route id",
+    galaxy_core::domain::SessionId => "session id",
+);
+
+/// A turn number.
+impl PathParam for u32 {
+    fn from_segment(segment: &str) -> Option<Self> {
+        segment.parse().ok()
+    }
+    fn malformed(param: &str) -> String {
+        format!("{param} must be a whole number from 0")
+    }
+}
+
+/// Free text the service validates itself (a race name).
+impl PathParam for String {
+    fn from_segment(segment: &str) -> Option<Self> {
+        Some(segment.to_owned())
+    }
+    fn malformed(param: &str) -> String {
+        format!("{param} is malformed")
+    }
+}
+
+/// The whole set of a route's path parameters, in the route's order: one [`PathParam`]
+/// or a pair of them.
+pub trait FromPathParams: Sized {
+    /// Parses `(name, segment)` pairs as the router matched them.
+    fn from_path_params(params: &[(&str, &str)]) -> Result<Self, ApiError>;
+}
+
+fn path_param<T: PathParam>(param: Option<&(&str, &str)>) -> Result<T, ApiError> {
+    let Some((name, segment)) = param else {
+        return Err(ApiError::invalid_request("a path parameter is missing"));
+    };
+    T::from_segment(segment)
+        .ok_or_else(|| ApiError::invalid_request(T::malformed(name)).with_field(name))
+}
+
+impl<T: PathParam> FromPathParams for T {
+    fn from_path_params(params: &[(&str, &str)]) -> Result<Self, ApiError> {
+        path_param(params.first())
+    }
+}
+
+impl<A: PathParam, B: PathParam> FromPathParams for (A, B) {
+    fn from_path_params(params: &[(&str, &str)]) -> Result<Self, ApiError> {
+        Ok((path_param(params.first())?, path_param(params.get(1))?))
+    }
+}
+
+/// The path's parameters, typed: `ApiPath<GameId>`, `ApiPath<(GameId, u32)>`. A segment
+/// that is not valid percent-encoded UTF-8, or that does not parse, is a 400 naming the
+/// parameter.
 #[derive(Debug, Clone)]
 pub struct ApiPath<T>(pub T);
 
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+impl<T: FromPathParams + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
+        let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
             .await
-            .map(|axum::extract::Path(value)| ApiPath(value))
-            .map_err(|_| ApiError::invalid_request("a path parameter is malformed"))
+            .map_err(|_| ApiError::invalid_request("a path parameter is malformed"))?;
+        let params: Vec<(&str, &str)> = raw.iter().collect();
+        T::from_path_params(&params).map(ApiPath)
     }
 }
 

@@ -7,12 +7,8 @@ use galaxy_core::domain::{ApplicationId, GameId};
 
 use super::dto::{ApplicationList, ApplicationView, ApplyRequest, CreateGameRequest, GameView};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiPath, CurrentUser, parse_id};
+use super::extract::{ApiJson, ApiPath, CurrentUser};
 use crate::state::AppState;
-
-fn game_id(raw: &str) -> Result<GameId, ApiError> {
-    parse_id(raw, "game id", "id")
-}
 
 /// Creates a draft game hosted by the caller.
 #[utoipa::path(
@@ -48,12 +44,9 @@ pub(crate) async fn create_game(
 pub(crate) async fn get_game(
     State(state): State<AppState>,
     caller: CurrentUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<GameId>,
 ) -> Result<Json<GameView>, ApiError> {
-    let game = state
-        .lobby
-        .get_game(Some(caller.actor), game_id(&id)?)
-        .await?;
+    let game = state.lobby.get_game(Some(caller.actor), id).await?;
     let progress = state.runtime.progress(&game).await?;
     Ok(Json(GameView::from(game).with_progress(progress)))
 }
@@ -73,9 +66,9 @@ pub(crate) async fn get_game(
 pub(crate) async fn open_game(
     State(state): State<AppState>,
     caller: CurrentUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<GameId>,
 ) -> Result<Json<GameView>, ApiError> {
-    let game = state.lobby.open(caller.actor, game_id(&id)?).await?;
+    let game = state.lobby.open(caller.actor, id).await?;
     Ok(Json(game.into()))
 }
 
@@ -95,9 +88,9 @@ pub(crate) async fn open_game(
 pub(crate) async fn close_game(
     State(state): State<AppState>,
     caller: CurrentUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<GameId>,
 ) -> Result<Json<GameView>, ApiError> {
-    let game = state.lobby.close(caller.actor, game_id(&id)?).await?;
+    let game = state.lobby.close(caller.actor, id).await?;
     Ok(Json(game.into()))
 }
 
@@ -117,9 +110,9 @@ pub(crate) async fn close_game(
 pub(crate) async fn start_game(
     State(state): State<AppState>,
     caller: CurrentUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<GameId>,
 ) -> Result<Json<GameView>, ApiError> {
-    let game = state.lobby.start(caller.actor, game_id(&id)?).await?;
+    let game = state.lobby.start(caller.actor, id).await?;
     Ok(Json(game.into()))
 }
 
@@ -138,9 +131,9 @@ pub(crate) async fn start_game(
 pub(crate) async fn cancel_game(
     State(state): State<AppState>,
     caller: CurrentUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<GameId>,
 ) -> Result<Json<GameView>, ApiError> {
-    let game = state.lobby.cancel(caller.actor, game_id(&id)?).await?;
+    let game = state.lobby.cancel(caller.actor, id).await?;
     Ok(Json(game.into()))
 }
 
@@ -161,14 +154,10 @@ pub(crate) async fn cancel_game(
 pub(crate) async fn apply(
     State(state): State<AppState>,
     caller: CurrentUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<GameId>,
     ApiJson(body): ApiJson<ApplyRequest>,
 ) -> Result<(StatusCode, Json<ApplicationView>), ApiError> {
-    let game_id = game_id(&id)?;
-    let application = state
-        .lobby
-        .apply(caller.actor, game_id, &body.race_name)
-        .await?;
+    let application = state.lobby.apply(caller.actor, id, &body.race_name).await?;
     Ok((StatusCode::CREATED, Json(application.into())))
 }
 
@@ -187,24 +176,14 @@ pub(crate) async fn apply(
 pub(crate) async fn list_applications(
     State(state): State<AppState>,
     caller: CurrentUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<GameId>,
 ) -> Result<Json<ApplicationList>, ApiError> {
-    let applications = state
-        .lobby
-        .list_applications(caller.actor, game_id(&id)?)
-        .await?;
+    let applications = state.lobby.list_applications(caller.actor, id).await?;
     let items = applications
         .into_iter()
         .map(ApplicationView::from)
         .collect();
     Ok(Json(ApplicationList { items }))
-}
-
-fn ids(game: &str, application: &str) -> Result<(GameId, ApplicationId), ApiError> {
-    Ok((
-        game_id(game)?,
-        parse_id(application, "application id", "app_id")?,
-    ))
 }
 
 /// Approves a pending application; host or admin. Reaching max players closes
@@ -226,9 +205,8 @@ fn ids(game: &str, application: &str) -> Result<(GameId, ApplicationId), ApiErro
 pub(crate) async fn approve_application(
     State(state): State<AppState>,
     caller: CurrentUser,
-    ApiPath((game, application)): ApiPath<(String, String)>,
+    ApiPath((game, application)): ApiPath<(GameId, ApplicationId)>,
 ) -> Result<Json<ApplicationView>, ApiError> {
-    let (game, application) = ids(&game, &application)?;
     let approved = state.lobby.approve(caller.actor, game, application).await?;
     Ok(Json(approved.into()))
 }
@@ -251,9 +229,8 @@ pub(crate) async fn approve_application(
 pub(crate) async fn reject_application(
     State(state): State<AppState>,
     caller: CurrentUser,
-    ApiPath((game, application)): ApiPath<(String, String)>,
+    ApiPath((game, application)): ApiPath<(GameId, ApplicationId)>,
 ) -> Result<Json<ApplicationView>, ApiError> {
-    let (game, application) = ids(&game, &application)?;
     let rejected = state.lobby.reject(caller.actor, game, application).await?;
     Ok(Json(rejected.into()))
 }
@@ -273,8 +250,8 @@ pub(crate) async fn reject_application(
 pub(crate) async fn withdraw_application(
     State(state): State<AppState>,
     caller: CurrentUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<GameId>,
 ) -> Result<Json<ApplicationView>, ApiError> {
-    let withdrawn = state.lobby.withdraw(caller.actor, game_id(&id)?).await?;
+    let withdrawn = state.lobby.withdraw(caller.actor, id).await?;
     Ok(Json(withdrawn.into()))
 }

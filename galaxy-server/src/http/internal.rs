@@ -6,7 +6,7 @@ use galaxy_core::domain::UserId;
 
 use super::dto::{ResolveSessionRequest, ResolvedSessionView, UserView};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiPath, InternalCaller, parse_id};
+use super::extract::{ApiJson, ApiPath, InternalCaller};
 use crate::state::AppState;
 
 /// Resolves a bearer token a client presented to the gateway.
@@ -48,9 +48,8 @@ pub(crate) async fn resolve_session(
 pub(crate) async fn get_user(
     State(state): State<AppState>,
     _caller: InternalCaller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<UserId>,
 ) -> Result<Json<UserView>, ApiError> {
-    let id: UserId = parse_id(&id, "user id", "id")?;
     let user = state.users.get_user_trusted(&id.to_string()).await?;
     Ok(Json(user.into()))
 }

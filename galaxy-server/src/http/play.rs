@@ -14,18 +14,8 @@ use super::dto::{
     MyGamePage, MyGameView, MyGamesQuery, OrdersReadBackView, ReportQuery, TurnList, page_request,
 };
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser, parse_id};
+use super::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser};
 use crate::state::AppState;
-
-fn game_id(raw: &str) -> Result<GameId, ApiError> {
-    parse_id(raw, "game id", "id")
-}
-
-fn turn_number(raw: &str) -> Result<u32, ApiError> {
-    raw.parse().map_err(|_| {
-        ApiError::invalid_request("turn must be a whole number from 0").with_field("turn")
-    })
-}
 
 /// `PUT /user/games/{id}/orders`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -67,10 +57,9 @@ pub struct OrdersVerdictView {
 pub(crate) async fn submit_orders(
     State(state): State<AppState>,
     caller: CurrentUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<GameId>,
     ApiJson(body): ApiJson<OrdersRequest>,
 ) -> Result<Json<OrdersVerdictView>, ApiError> {
-    let id = game_id(&id)?;
     let verdict = state
         .runtime
         .submit_orders(caller.actor, id, body.turn, &body.orders)
@@ -98,9 +87,8 @@ pub(crate) async fn submit_orders(
 pub(crate) async fn get_orders(
     State(state): State<AppState>,
     caller: CurrentUser,
-    ApiPath((id, turn)): ApiPath<(String, String)>,
+    ApiPath((id, turn)): ApiPath<(GameId, u32)>,
 ) -> Result<Json<OrdersReadBackView>, ApiError> {
-    let (id, turn) = (game_id(&id)?, turn_number(&turn)?);
     let read = state.runtime.orders(caller.actor, id, turn).await?;
     Ok(Json(read.into()))
 }
@@ -124,10 +112,9 @@ pub(crate) async fn get_orders(
 pub(crate) async fn get_report(
     State(state): State<AppState>,
     caller: CurrentUser,
-    ApiPath((id, turn)): ApiPath<(String, String)>,
+    ApiPath((id, turn)): ApiPath<(GameId, u32)>,
     ApiQuery(query): ApiQuery<ReportQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (id, turn) = (game_id(&id)?, turn_number(&turn)?);
     let report = state
         .runtime
         .report(caller.actor, id, turn, query.race.as_deref())
@@ -149,12 +136,9 @@ pub(crate) async fn get_report(
 pub(crate) async fn list_turns(
     State(state): State<AppState>,
     caller: CurrentUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<GameId>,
 ) -> Result<Json<TurnList>, ApiError> {
-    let turns = state
-        .runtime
-        .turns(Some(caller.actor), game_id(&id)?)
-        .await?;
+    let turns = state.runtime.turns(Some(caller.actor), id).await?;
     Ok(Json(TurnList {
         items: turns.into_iter().map(Into::into).collect(),
     }))

@@ -3,13 +3,14 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use galaxy_core::domain::GameId;
 
 use super::dto::{
     ChallengeView, CreateSessionRequest, GamePage, GameView, LoginCodeRequest, NewSessionView,
     PageQuery,
 };
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiPath, ApiQuery, ClientIp, parse_id};
+use super::extract::{ApiJson, ApiPath, ApiQuery, ClientIp};
 use crate::state::AppState;
 
 /// Sends a login code to an address.
@@ -99,12 +100,9 @@ pub(crate) async fn list_public_games(
 )]
 pub(crate) async fn get_public_game(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<GameId>,
 ) -> Result<Json<GameView>, ApiError> {
-    let game = state
-        .lobby
-        .get_game(None, parse_id(&id, "game id", "id")?)
-        .await?;
+    let game = state.lobby.get_game(None, id).await?;
     let progress = state.runtime.progress(&game).await?;
     Ok(Json(GameView::from(game).with_progress(progress)))
 }

@@ -33,10 +33,6 @@ impl From<RuntimeError> for ApiError {
     }
 }
 
-fn game_id(raw: &str) -> Result<GameId, ApiError> {
-    parse_id(raw, "game id", "id")
-}
-
 /// One game's engine, as the runtime records it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RuntimeRecordView {
@@ -187,9 +183,8 @@ pub(crate) async fn list_records(
 pub(crate) async fn get_record(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<GameId>,
 ) -> Result<Json<RuntimeRecordView>, ApiError> {
-    let id: GameId = parse_id(&id, "game id", "game_id")?;
     Ok(Json(state.runtime.record(admin.actor, id).await?.into()))
 }
 
@@ -238,9 +233,9 @@ macro_rules! game_action {
         pub(crate) async fn $name(
             State(state): State<AppState>,
             AdminUser(admin): AdminUser,
-            ApiPath(id): ApiPath<String>,
+            ApiPath(id): ApiPath<GameId>,
         ) -> Result<Json<GameView>, ApiError> {
-            let game = state.runtime.$method(admin.actor, game_id(&id)?).await?;
+            let game = state.runtime.$method(admin.actor, id).await?;
             Ok(Json(game.into()))
         }
     };
@@ -287,11 +282,8 @@ game_action!(
 pub(crate) async fn force_next_turn(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<GameId>,
 ) -> Result<Json<RuntimeRecordView>, ApiError> {
-    let record = state
-        .runtime
-        .force_next_turn(admin.actor, game_id(&id)?)
-        .await?;
+    let record = state.runtime.force_next_turn(admin.actor, id).await?;
     Ok(Json(record.into()))
 }

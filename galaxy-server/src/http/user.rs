@@ -7,6 +7,7 @@ use super::dto::{ProfilePatch, RaceNameList, RaceNameView, SessionList, SessionV
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, CurrentUser};
 use crate::state::AppState;
+use galaxy_core::domain::SessionId;
 use galaxy_core::service::user::ProfileUpdate;
 
 /// The caller's account.
@@ -78,9 +79,9 @@ pub(crate) async fn list_sessions(
 pub(crate) async fn revoke_session(
     State(state): State<AppState>,
     caller: CurrentUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<SessionId>,
 ) -> Result<Json<SessionView>, ApiError> {
-    let session = state.auth.revoke_session(&caller.actor, &id).await?;
+    let session = state.auth.revoke_session(&caller.actor, id).await?;
     Ok(Json(SessionView::of(&session, caller.session_id)))
 }
 
@@ -95,8 +96,10 @@ pub(crate) async fn logout(
     State(state): State<AppState>,
     caller: CurrentUser,
 ) -> Result<Json<SessionView>, ApiError> {
-    let id = caller.session_id.to_string();
-    let session = state.auth.revoke_session(&caller.actor, &id).await?;
+    let session = state
+        .auth
+        .revoke_session(&caller.actor, caller.session_id)
+        .await?;
     Ok(Json(SessionView::of(&session, caller.session_id)))
 }
 

@@ -42,13 +42,7 @@ impl AuthService {
     /// Revokes one of the caller's sessions. Another user's session id is
     /// `SessionNotFound`, exactly like an unknown one. Revoking a session that already
     /// ended succeeds and returns it unchanged.
-    pub async fn revoke_session(
-        &self,
-        actor: &Actor,
-        session_id: &str,
-    ) -> Result<Session, AuthError> {
-        let id = SessionId::parse(session_id)
-            .map_err(|_| AuthError::MalformedId { kind: "session id" })?;
+    pub async fn revoke_session(&self, actor: &Actor, id: SessionId) -> Result<Session, AuthError> {
         let session = match self.sessions.get_session(id).await {
             Ok(session) if session.user_id == actor.user_id => session,
             Ok(_) | Err(StoreError::NotFound { .. }) => return Err(AuthError::SessionNotFound),
