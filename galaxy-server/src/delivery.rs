@@ -22,8 +22,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::adapters::{Adapters, ReadinessCheck};
-use crate::app::{AppError, ScheduledWorker};
 use crate::config::Config;
+use crate::error::AppError;
+use crate::schedule::ScheduledWorker;
 
 /// Gauge: gateways subscribed to push events.
 pub const PUSH_SUBSCRIBERS_METRIC: &str = "galaxy_push_subscribers";

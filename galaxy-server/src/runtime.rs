@@ -28,9 +28,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::adapters::Adapters;
-use crate::app::{AppError, ScheduledWorker};
 use crate::config::runtime::{DockerNetwork, EngineSettings, engines_dir};
 use crate::config::{Config, RuntimeKind};
+use crate::error::AppError;
+use crate::schedule::ScheduledWorker;
 
 /// The stores the runtime shares with the lobby, as the app wraps them (through the
 /// caches, so a status the runtime changes is what the next request sees).
