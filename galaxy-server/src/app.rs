@@ -336,6 +336,7 @@ impl App {
                 mail: adapters.mail.clone(),
                 clock: clock.clone(),
                 secrets: secrets.clone(),
+                templates: adapters.templates.clone(),
             },
             push.clone(),
             tokens.workers.clone(),

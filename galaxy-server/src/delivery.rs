@@ -121,6 +121,8 @@ pub(crate) struct NotificationSources {
     pub(crate) clock: Arc<dyn Clock>,
     /// Ids and jitter.
     pub(crate) secrets: Arc<dyn SecretGenerator>,
+    /// The mails' templates ([`crate::Adapters::templates`]).
+    pub(crate) templates: Arc<galaxy_core::service::templates::MailTemplates>,
 }
 
 /// The notification worker, publishing push routes to `push`, run every
@@ -140,6 +142,7 @@ pub(crate) fn notification_worker(
         secrets: sources.secrets,
     };
     let worker = NotificationWorker::new(ports, NotificationWorkerConfig::default())
+        .with_templates(sources.templates)
         .with_cancellation(cancel);
     ScheduledWorker {
         worker: Arc::new(worker),
