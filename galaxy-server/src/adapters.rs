@@ -1,16 +1,26 @@
 //! The outside world the app is built on: every port as a trait object, chosen once by
 //! whoever composes the app (the `galaxy-server` binary, a test, an embedding service).
+//!
+//! Every port is pluggable. Stores, mailer, geo, clock and secrets are always set (the
+//! constructors fill them with built-in adapters). The container runtime and the engine
+//! client are optional: left `None`, [`crate::App::build`] picks the built-in one the
+//! configuration names (`GALAXY_RUNTIME` = `docker`, `process` or `none`; the HTTP engine
+//! client bounded by `GALAXY_MAX_ORDERS_BYTES` and `GALAXY_MAX_REPORT_BYTES`), because
+//! only the configuration knows how to build them. Mail templates are a value,
+//! [`MailTemplates`], the built-in set unless replaced.
 
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use galaxy_core::ports::{
-    ApplicationStore, ChallengeStore, ChangeBus, Clock, GameStore, GeoCounterStore, GeoLocator,
-    HealthEventStore, MailStore, Mailer, NotificationStore, OrdersStore, RaceNameStore,
-    RuntimeJobStore, RuntimeRecordStore, SecretGenerator, SessionStore, TurnArchiveStore,
-    UserStore,
+    ApplicationStore, ChallengeStore, ChangeBus, Clock, ContainerRuntime, EngineClient, GameStore,
+    GeoCounterStore, GeoLocator, HealthEventStore, MailStore, Mailer, NotificationStore,
+    OrdersStore, RaceNameStore, RuntimeJobStore, RuntimeRecordStore, SecretGenerator, SessionStore,
+    TurnArchiveStore, UserStore,
 };
+use galaxy_core::service::runtime::EngineRegistry;
+use galaxy_core::service::templates::MailTemplates;
 use galaxy_geoip::UnknownLocator;
 use galaxy_ports::memory::{InMemoryStores, MemoryChangeBus};
 use galaxy_ports::system::{OsSecretGenerator, SystemClock};
@@ -28,9 +38,29 @@ pub trait ReadinessCheck: Send + Sync {
     async fn close(&self) {}
 }
 
+/// A container runtime the composing program brings (a Kubernetes or Nomad runtime, a
+/// decorator of a built-in one, engines as in-process tasks), with the engines it can run.
+#[derive(Clone)]
+pub struct PluggedRuntime {
+    /// Creates, starts, stops and watches the engines.
+    pub containers: Arc<dyn ContainerRuntime>,
+    /// Engine name -> what this runtime receives as `ContainerSpec::engine` (an image, a
+    /// command, a name of its own). `None` reads `GALAXY_ENGINES`, the list the Docker
+    /// runtime uses, so a runtime of images needs no list of its own.
+    pub engines: Option<EngineRegistry>,
+}
+
+impl fmt::Debug for PluggedRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluggedRuntime")
+            .field("engines", &self.engines)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Every port the app needs. Build one with [`Adapters::in_memory`] or
-/// [`Adapters::postgres`], then replace any field (struct update syntax) to plug in your
-/// own adapter.
+/// [`Adapters::postgres`], then replace any field (struct update syntax, or the `with_*`
+/// methods) to plug in your own adapter.
 #[derive(Clone)]
 pub struct Adapters {
     /// Users.
@@ -79,6 +109,19 @@ pub struct Adapters {
     /// on one Postgres need [`galaxy_postgres::PgChangeBus`] (the binary wires it, see
     /// [`crate::database`]).
     pub changes: Arc<dyn ChangeBus>,
+    /// Runs the engines. `None` (what the constructors set): the built-in runtime
+    /// `GALAXY_RUNTIME` names, configured by the `GALAXY_ENGINE_*` and `GALAXY_DOCKER_*`
+    /// settings. A plugged runtime owns its engines' lifecycle: one that must stop them
+    /// when the server stops adds a [`ReadinessCheck`] whose `close` does it.
+    pub runtime: Option<PluggedRuntime>,
+    /// Calls the engines' HTTP contract (or whatever a plugged runtime's engines speak).
+    /// `None`: the HTTP client, bounded by `GALAXY_MAX_ORDERS_BYTES` and
+    /// `GALAXY_MAX_REPORT_BYTES`.
+    pub engine_client: Option<Arc<dyn EngineClient>>,
+    /// The notification mails' subjects and bodies by kind and locale: the built-in `en`
+    /// and `de` set unless replaced (add a locale, reword a mail, or start from
+    /// [`MailTemplates::empty`]).
+    pub templates: Arc<MailTemplates>,
 }
 
 impl fmt::Debug for Adapters {
@@ -86,6 +129,8 @@ impl fmt::Debug for Adapters {
         let checks: Vec<_> = self.readiness_checks.iter().map(|c| c.name()).collect();
         f.debug_struct("Adapters")
             .field("readiness_checks", &checks)
+            .field("runtime", &self.runtime)
+            .field("engine_client", &self.engine_client.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -120,6 +165,9 @@ impl Adapters {
             secrets: Arc::new(OsSecretGenerator),
             readiness_checks: Vec::new(),
             changes: Arc::new(MemoryChangeBus::new()),
+            runtime: None,
+            engine_client: None,
+            templates: Arc::new(MailTemplates::builtin()),
         }
     }
 
@@ -150,11 +198,47 @@ impl Adapters {
             secrets: Arc::new(OsSecretGenerator),
             readiness_checks: vec![Arc::new(PostgresPing(store))],
             changes: Arc::new(MemoryChangeBus::new()),
+            runtime: None,
+            engine_client: None,
+            templates: Arc::new(MailTemplates::builtin()),
         }
     }
 }
 
 impl Adapters {
+    /// Runs engines on `containers` instead of the built-in runtime of `GALAXY_RUNTIME`;
+    /// `engines` names what it can run (`None`: the `GALAXY_ENGINES` list).
+    pub fn with_container_runtime(
+        mut self,
+        containers: Arc<dyn ContainerRuntime>,
+        engines: Option<EngineRegistry>,
+    ) -> Self {
+        self.runtime = Some(PluggedRuntime {
+            containers,
+            engines,
+        });
+        self
+    }
+
+    /// Calls engines through `client` instead of the built-in HTTP client.
+    pub fn with_engine_client(mut self, client: Arc<dyn EngineClient>) -> Self {
+        self.engine_client = Some(client);
+        self
+    }
+
+    /// Renders notification mails from `templates` instead of the built-in set.
+    pub fn with_templates(mut self, templates: MailTemplates) -> Self {
+        self.templates = Arc::new(templates);
+        self
+    }
+
+    /// Adds a dependency `/readyz` checks and shutdown closes (a plugged runtime that
+    /// stops its engines in `close`, a pool of your own).
+    pub fn with_readiness_check(mut self, check: Arc<dyn ReadinessCheck>) -> Self {
+        self.readiness_checks.push(check);
+        self
+    }
+
     /// Replaces the change bus with one on `store`'s database (`LISTEN/NOTIFY`), so
     /// several processes on that database keep their caches coherent. The bus holds
     /// one connection of the pool while it runs.

@@ -23,7 +23,6 @@ use galaxy_core::service::mail::MailAdminService;
 use galaxy_core::service::notification::NotificationService;
 use galaxy_core::service::push::PushService;
 use galaxy_core::service::user::UserService;
-use galaxy_core::worker::Worker;
 use galaxy_core::worker::mail::{MailWorker, MailWorkerConfig};
 use galaxy_core::worker::retention::{RetentionConfig, RetentionSweeper};
 use galaxy_geoip::DatabaseReloader;
@@ -32,68 +31,20 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapters::{Adapters, ReadinessCheck};
 use crate::cache::coherence::{self, Caches};
-use crate::cache::{GameCache, SessionCache, UserCache, WarmError};
+use crate::cache::{GameCache, SessionCache, UserCache};
 use crate::config::Config;
 use crate::delivery::{self, NotificationSources};
+pub use crate::error::AppError;
 use crate::geo::{self, CountryUpdates};
 use crate::http::{self, HttpLimits};
 use crate::monitor;
+use crate::schedule::ScheduledWorker;
 use crate::state::{AppState, Readiness};
-use crate::telemetry::{self, Telemetry, TelemetryError};
+use crate::telemetry::{self, Telemetry};
 
 /// Room the orders route leaves beyond `GALAXY_MAX_ORDERS_BYTES` for the request's
 /// envelope (`{"turn": ..., "orders": ...}` and JSON escaping of text orders).
 const ORDERS_ENVELOPE_BYTES: usize = 64 * 1024;
-
-/// Why the app could not be built or run.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AppError {
-    /// A setting is valid on its own but not usable by a service.
-    #[error("{variable} is unusable: {reason}")]
-    Setting {
-        /// The variable.
-        variable: &'static str,
-        /// Why.
-        reason: String,
-    },
-    /// A cache could not be warmed (the store failed).
-    #[error(transparent)]
-    Warm(#[from] WarmError),
-    /// Connecting to or migrating the database failed.
-    #[error("database set-up failed: {0}")]
-    Database(#[from] galaxy_postgres::SetupError),
-    /// A listener could not be bound or failed.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Telemetry could not be set up.
-    #[error(transparent)]
-    Telemetry(#[from] TelemetryError),
-    /// The change bus (cross-replica cache coherence) could not start listening.
-    #[error("the cache change bus could not start: {source}")]
-    ChangeBus {
-        /// The store's error.
-        #[source]
-        source: galaxy_core::ports::StoreError,
-    },
-    /// The GeoIP database of `GALAXY_GEOIP_DB` is missing, unreadable or corrupt.
-    #[error("GALAXY_GEOIP_DB is unusable: {0}")]
-    GeoIp(#[source] galaxy_geoip::GeoIpError),
-}
-
-/// A worker and how often it runs when idle.
-pub(crate) struct ScheduledWorker {
-    /// The worker.
-    pub(crate) worker: Arc<dyn Worker>,
-    /// Pause between passes that found nothing to do.
-    pub(crate) interval: Duration,
-}
 
 /// The cancellation tokens of the process: one root, one child per component group, so
 /// shutdown can stop the groups one after another (see [`crate::lifecycle`]).
@@ -385,6 +336,7 @@ impl App {
                 mail: adapters.mail.clone(),
                 clock: clock.clone(),
                 secrets: secrets.clone(),
+                templates: adapters.templates.clone(),
             },
             push.clone(),
             tokens.workers.clone(),

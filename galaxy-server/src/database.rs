@@ -12,8 +12,9 @@ use galaxy_smtp::FileMailer;
 use secrecy::ExposeSecret as _;
 
 use crate::adapters::Adapters;
-use crate::app::{App, AppError};
+use crate::app::App;
 use crate::config::{Config, ConfigError};
+use crate::error::AppError;
 
 /// Connects, migrates and returns the store.
 pub async fn open(config: &Config) -> Result<PgStore, AppError> {

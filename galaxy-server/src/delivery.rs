@@ -22,8 +22,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::adapters::{Adapters, ReadinessCheck};
-use crate::app::{AppError, ScheduledWorker};
 use crate::config::Config;
+use crate::error::AppError;
+use crate::schedule::ScheduledWorker;
 
 /// Gauge: gateways subscribed to push events.
 pub const PUSH_SUBSCRIBERS_METRIC: &str = "galaxy_push_subscribers";
@@ -120,6 +121,8 @@ pub(crate) struct NotificationSources {
     pub(crate) clock: Arc<dyn Clock>,
     /// Ids and jitter.
     pub(crate) secrets: Arc<dyn SecretGenerator>,
+    /// The mails' templates ([`crate::Adapters::templates`]).
+    pub(crate) templates: Arc<galaxy_core::service::templates::MailTemplates>,
 }
 
 /// The notification worker, publishing push routes to `push`, run every
@@ -139,6 +142,7 @@ pub(crate) fn notification_worker(
         secrets: sources.secrets,
     };
     let worker = NotificationWorker::new(ports, NotificationWorkerConfig::default())
+        .with_templates(sources.templates)
         .with_cancellation(cancel);
     ScheduledWorker {
         worker: Arc::new(worker),

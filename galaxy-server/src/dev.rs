@@ -13,8 +13,9 @@ use galaxy_core::domain::user::Email;
 use galaxy_smtp::FileMailer;
 
 use crate::adapters::Adapters;
-use crate::app::{App, AppError};
+use crate::app::App;
 use crate::config::Config;
+use crate::error::AppError;
 
 /// The account that is an admin in dev mode.
 pub const DEV_ADMIN: &str = "admin@localhost";

@@ -26,7 +26,7 @@ use galaxy_geoip::MaxMindLocator;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppError;
+use crate::error::AppError;
 
 /// Most users whose new country may wait to be written. Past it a change is not queued;
 /// it is noticed again at that user's next request, so nothing is lost for good.

@@ -30,9 +30,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::app::{App, AppError};
+use crate::app::App;
 use crate::config::Config;
 use crate::delivery;
+use crate::error::AppError;
 use crate::monitor;
 
 /// The bound sockets the app serves on.

@@ -1,5 +1,6 @@
-//! Composition of the runtime (SPEC section 3, runtime): the container runtime chosen by
-//! `GALAXY_RUNTIME` and confined as configured, the engine client, the engine token key
+//! Composition of the runtime (SPEC section 3, runtime): the container runtime (the one
+//! plugged into [`Adapters`], else the built-in one chosen by `GALAXY_RUNTIME` and
+//! confined as configured), the engine client (plugged, else HTTP), the engine token key
 //! ([`crate::secrets`]), the [`RuntimeService`] the handlers use, and the workers
 //! [`crate::lifecycle`] runs: start jobs, the turn scheduler, the reconciler, the health
 //! probe, the inspect pass and the events listener.
@@ -14,11 +15,11 @@ use galaxy_core::domain::engine_auth::EngineTokenKey;
 use galaxy_core::domain::game::EngineName;
 use galaxy_core::ports::{
     ApplicationStore, Clock, ContainerError, ContainerEvent, ContainerInfo, ContainerRuntime,
-    ContainerSpec, CreatedContainer, GameStore, Notifier, SecretGenerator, UserStore,
+    ContainerSpec, CreatedContainer, EngineClient, GameStore, Notifier, SecretGenerator, UserStore,
 };
 use galaxy_core::service::runtime::{
-    EventsListener, HealthProbe, InspectWorker, Reconciler, RuntimeConfig, RuntimePorts,
-    RuntimeService, StartWorker, TurnScheduler,
+    EngineRegistry, EventsListener, HealthProbe, InspectWorker, Reconciler, RuntimeConfig,
+    RuntimePorts, RuntimeService, StartWorker, TurnScheduler,
 };
 use galaxy_docker::{Addressing, DockerConfig, DockerRuntime, GameNetworks};
 use galaxy_engine_http::{ClientOptions, HttpEngineClient};
@@ -28,9 +29,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::adapters::Adapters;
-use crate::app::{AppError, ScheduledWorker};
 use crate::config::runtime::{DockerNetwork, EngineSettings, engines_dir};
 use crate::config::{Config, RuntimeKind};
+use crate::error::AppError;
+use crate::schedule::ScheduledWorker;
 
 /// The stores the runtime shares with the lobby, as the app wraps them (through the
 /// caches, so a status the runtime changes is what the next request sees).
@@ -173,16 +175,16 @@ pub(crate) fn docker_config(engines: &EngineSettings) -> DockerConfig {
     }
 }
 
-/// The runtime's configuration from the server's, with the installation's engine token
-/// key.
+/// The runtime's configuration from the server's, with the engine registry of the
+/// chosen runtime and the installation's engine token key.
 pub(crate) fn runtime_config(
     config: &Config,
-    kind: RuntimeKind,
+    engines: EngineRegistry,
     engine_tokens: EngineTokenKey,
 ) -> RuntimeConfig {
     let settings = &config.runtime;
     RuntimeConfig {
-        engines: settings.registry(kind).clone(),
+        engines,
         instance: settings.instance.clone(),
         job_pool_size: settings.workers,
         // A lease too large for TimeDelta keeps the core's default.
@@ -199,15 +201,39 @@ pub(crate) fn runtime_config(
     }
 }
 
-/// Builds the chosen container runtime, the service and the workers.
-pub(crate) async fn build(
+/// The container runtime the app runs engines on, and what comes with it.
+struct ChosenRuntime {
+    /// The runtime.
+    containers: Arc<dyn ContainerRuntime>,
+    /// The engines it can run.
+    engines: EngineRegistry,
+    /// Whether engines can run at all (not `GALAXY_RUNTIME=none`): without, no engine
+    /// secret is kept and no health worker runs.
+    runs_engines: bool,
+    /// For the log line.
+    name: &'static str,
+}
+
+/// The plugged runtime of `adapters`, else the built-in one `GALAXY_RUNTIME` names
+/// (Docker by default). The process runtime goes into `tasks` too, to be stopped on
+/// shutdown.
+async fn choose_runtime(
     config: &Config,
     adapters: &Adapters,
-    shared: SharedPorts,
-    cancel: CancellationToken,
-) -> Result<RuntimeParts, AppError> {
+    tasks: &mut RuntimeTasks,
+) -> Result<ChosenRuntime, AppError> {
+    if let Some(plugged) = &adapters.runtime {
+        return Ok(ChosenRuntime {
+            containers: plugged.containers.clone(),
+            engines: plugged
+                .engines
+                .clone()
+                .unwrap_or_else(|| config.runtime.docker_engines.clone()),
+            runs_engines: true,
+            name: "plugged",
+        });
+    }
     let kind = config.runtime.kind_or(RuntimeKind::Docker);
-    let mut tasks = RuntimeTasks::default();
     let containers: Arc<dyn ContainerRuntime> = match kind {
         RuntimeKind::Process => {
             let dir = engines_dir(&config.data_dir);
@@ -233,13 +259,43 @@ pub(crate) async fn build(
         ),
         RuntimeKind::None => Arc::new(NoContainers),
     };
+    Ok(ChosenRuntime {
+        containers,
+        engines: config.runtime.registry(kind).clone(),
+        runs_engines: kind != RuntimeKind::None,
+        name: match kind {
+            RuntimeKind::Process => "process",
+            RuntimeKind::Docker => "docker",
+            RuntimeKind::None => "none",
+        },
+    })
+}
+
+/// Builds the chosen container runtime, the service and the workers.
+pub(crate) async fn build(
+    config: &Config,
+    adapters: &Adapters,
+    shared: SharedPorts,
+    cancel: CancellationToken,
+) -> Result<RuntimeParts, AppError> {
+    let mut tasks = RuntimeTasks::default();
+    let chosen = choose_runtime(config, adapters, &mut tasks).await?;
     // Without a runtime no engine ever starts: no secret to keep.
-    let engine_tokens = match kind {
-        RuntimeKind::None => RuntimeConfig::default().engine_tokens,
-        _ => crate::secrets::engine_key(config, adapters.secrets.as_ref())?,
+    let engine_tokens = if chosen.runs_engines {
+        crate::secrets::engine_key(config, adapters.secrets.as_ref())?
+    } else {
+        RuntimeConfig::default().engine_tokens
     };
-    let runtime_config = runtime_config(config, kind, engine_tokens);
+    let runtime_config = runtime_config(config, chosen.engines, engine_tokens);
     tasks.stop_grace = runtime_config.stop_grace;
+    let engine: Arc<dyn EngineClient> = match &adapters.engine_client {
+        Some(client) => client.clone(),
+        None => Arc::new(HttpEngineClient::new(ClientOptions {
+            max_orders_bytes: runtime_config.max_orders_bytes,
+            max_response_bytes: runtime_config.max_report_bytes,
+            ..ClientOptions::default()
+        })),
+    };
     let ports = RuntimePorts {
         games: shared.games,
         applications: shared.applications,
@@ -249,12 +305,8 @@ pub(crate) async fn build(
         health: adapters.health_events.clone(),
         archive: adapters.turn_archive.clone(),
         orders: adapters.orders.clone(),
-        containers,
-        engine: Arc::new(HttpEngineClient::new(ClientOptions {
-            max_orders_bytes: runtime_config.max_orders_bytes,
-            max_response_bytes: runtime_config.max_report_bytes,
-            ..ClientOptions::default()
-        })),
+        containers: chosen.containers,
+        engine,
         notifier: shared.notifier,
         clock: adapters.clock.clone() as Arc<dyn Clock>,
         ids: adapters.secrets.clone() as Arc<dyn SecretGenerator>,
@@ -272,7 +324,7 @@ pub(crate) async fn build(
             interval,
         ),
     ];
-    if kind != RuntimeKind::None {
+    if chosen.runs_engines {
         let probe = HealthProbe::new(ports.clone(), runtime_config.clone()).map_err(|e| {
             AppError::Setting {
                 variable: "GALAXY_PROBE_FAILURE_THRESHOLD",
@@ -295,7 +347,7 @@ pub(crate) async fn build(
             runtime_config.clone(),
         )));
     }
-    tracing::info!(runtime = ?kind, engines = ?runtime_config.engines, "runtime composed");
+    tracing::info!(runtime = chosen.name, engines = ?runtime_config.engines, "runtime composed");
     Ok(RuntimeParts {
         engines: runtime_config.engines.names(),
         service: Arc::new(RuntimeService::new(ports, runtime_config)),

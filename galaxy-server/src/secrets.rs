@@ -12,8 +12,8 @@ use galaxy_core::domain::engine_auth::EngineTokenKey;
 use galaxy_core::ports::SecretGenerator;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::app::AppError;
 use crate::config::Config;
+use crate::error::AppError;
 
 /// The file of a generated engine secret, under `GALAXY_DATA_DIR`.
 pub const SECRET_FILE: &str = "engine-secret";

@@ -1,5 +1,7 @@
-//! Every method of the client against the reference engine, started in-process on a real
-//! loopback socket and guarded by a token, as the platform runs it.
+//! The client against the reference engine, started in-process on a real loopback socket
+//! and guarded by a token, as the platform runs it: what the conformance suite
+//! (tests/conformance.rs) does not cover (a game to its finish, the connection pool
+//! across an engine restart, the size bound on orders, how the credential travels).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -44,93 +46,28 @@ fn init(game_id: &str) -> EngineInit {
 }
 
 #[tokio::test]
-async fn every_method_works_against_the_reference_engine() {
+async fn a_game_played_to_its_finish_names_its_winner() {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine(dir.path()).await;
     let client = HttpEngineClient::default();
     let url = target(&engine, "");
-
-    client.healthz(&url).await.unwrap();
-    client.healthz(&target(&engine, "/")).await.unwrap();
-
     let state = client.init(&url, &init("game-1")).await.unwrap();
     assert_eq!(
-        (state.turn, state.finished, state.winner.clone()),
-        (0, false, None)
+        state.standings[0].name, "Red Dwarf",
+        "standings in race order"
     );
-    assert_eq!(state.standings.len(), 3);
-    assert_eq!(state.standings[0].name, "Red Dwarf");
-    assert_eq!(
-        client.init(&url, &init("game-1")).await.unwrap(),
-        state,
-        "idempotent"
-    );
-    let other = client.init(&url, &init("game-2")).await.unwrap_err();
-    assert!(
-        matches!(other, EngineError::Status { status: 409, .. }),
-        "{other:?}"
-    );
-
-    assert_eq!(client.state(&url).await.unwrap(), state);
-
-    for race in ["Red Dwarf", "Blue/Giant", "Ünïcode"] {
-        let report = client.report(&url, race, 0).await.unwrap();
-        assert_eq!(report["race"], race);
-        assert_eq!(report["turn"], 0);
-        assert!(report["text"].as_str().unwrap().contains(race));
-    }
-
-    let verdict = client
-        .submit_orders(&url, "Blue/Giant", 1, &json!([]))
-        .await
-        .unwrap();
-    assert!(verdict.accepted && verdict.errors.is_empty());
-    let bad = json!([{"kind": "build_industry", "planet": 999}]);
-    let verdict = client
-        .submit_orders(&url, "Ünïcode", 1, &bad)
-        .await
-        .unwrap();
-    assert!(!verdict.accepted);
-    assert_eq!(verdict.errors.len(), 1);
-    let unknown = client
-        .submit_orders(&url, "Nobody", 1, &json!([]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(unknown, EngineError::Status { status: 404, .. }),
-        "{unknown:?}"
-    );
-
-    let turn = client.run_turn(&url, 1).await.unwrap();
-    assert_eq!((turn.turn, turn.finished), (1, false));
-    assert_eq!(turn.standings.len(), 3);
-    assert_eq!(
-        client.run_turn(&url, 1).await.unwrap(),
-        turn,
-        "a repeat runs nothing"
-    );
-    let ahead = client.run_turn(&url, 5).await.unwrap_err();
-    assert!(
-        matches!(ahead, EngineError::Status { status: 409, .. }),
-        "{ahead:?}"
-    );
-    assert_eq!(
-        client.report(&url, "Red Dwarf", 1).await.unwrap()["turn"],
-        1
-    );
-    let missing = client.report(&url, "Red Dwarf", 2).await.unwrap_err();
-    assert!(
-        matches!(missing, EngineError::Status { status: 404, .. }),
-        "{missing:?}"
-    );
-
-    let mut last = turn;
-    for expected in 2..=5 {
+    let mut last = state;
+    for expected in 1..=5 {
         last = client.run_turn(&url, expected).await.unwrap();
     }
     assert!(last.finished);
     assert_eq!(last.turn, 5);
     assert_eq!(client.state(&url).await.unwrap().winner, last.winner);
+    for race in ["Red Dwarf", "Blue/Giant", "Ünïcode"] {
+        let report = client.report(&url, race, 5).await.unwrap();
+        assert_eq!(report["race"], race);
+        assert!(report["text"].as_str().unwrap().contains(race));
+    }
     engine.stop().await.unwrap();
 }
 

@@ -1,16 +1,16 @@
-//! The process runtime running the real reference engine binary: start, health, crash
-//! and supervised restart, stop, resume from the data directory, remove.
+//! What only the process runtime does: the engine's environment, its process group,
+//! rlimits and private data directory. The port's behaviour (start, crash and supervised
+//! restart, stop, resume, remove, events, logs) is proven by the conformance suite
+//! (tests/conformance.rs).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use std::time::Duration;
 
-use common::{
-    client, engine_binary, eventually, init, kill_9, next_event, spec, target, wait_healthy,
-};
-use galaxy_core::ports::{ContainerError, ContainerRuntime, EngineClient};
-use galaxy_process_runtime::{LOG_FILE, ProcessRuntime, ProcessRuntimeConfig, RestartPolicy};
+use common::{eventually, spec};
+use galaxy_core::ports::ContainerRuntime;
+use galaxy_process_runtime::{ProcessRuntime, ProcessRuntimeConfig, RestartPolicy};
 
 fn runtime(root: &std::path::Path) -> ProcessRuntime {
     let mut config = ProcessRuntimeConfig::new(root);
@@ -19,141 +19,6 @@ fn runtime(root: &std::path::Path) -> ProcessRuntime {
         delay: Duration::from_millis(100),
     };
     ProcessRuntime::new(config).unwrap()
-}
-
-#[tokio::test]
-async fn an_engine_runs_survives_a_crash_and_resumes_its_game_after_a_stop() {
-    let root = tempfile::tempdir().unwrap();
-    let runtime = runtime(root.path());
-    let engine = engine_binary().display().to_string();
-    runtime.ensure_image(&engine).await.unwrap();
-    let spec = spec(&engine);
-    let client = client();
-    let mut events = runtime.events().await.unwrap();
-
-    let created = runtime.create(&spec).await.unwrap();
-    assert_eq!(created.container_id, spec.name);
-    assert!(created.engine_endpoint.starts_with("http://127.0.0.1:"));
-    assert_eq!(
-        runtime.inspect(&created.container_id).await.unwrap().state,
-        "created"
-    );
-    let endpoint = &target(&spec, &created);
-    runtime.start(&created.container_id).await.unwrap();
-    runtime.start(&created.container_id).await.unwrap(); // a no-op while running
-    let started = next_event(&mut events, "start").await;
-    assert_eq!(started.game_id, Some(spec.game_id));
-    wait_healthy(&client, endpoint).await;
-    let info = runtime.inspect(&created.container_id).await.unwrap();
-    assert_eq!((info.state.as_str(), info.restart_count), ("running", 0));
-    assert_eq!(info.labels, spec.labels);
-    assert_eq!(info.health, None);
-
-    client.init(endpoint, &init(spec.game_id)).await.unwrap();
-    assert_eq!(client.run_turn(endpoint, 1).await.unwrap().turn, 1);
-
-    // kill -9: the supervisor restarts it on the same port, counts it and says so.
-    let pid = runtime.pid(&created.container_id).unwrap();
-    kill_9(pid);
-    assert_eq!(
-        next_event(&mut events, "die").await.game_id,
-        Some(spec.game_id)
-    );
-    next_event(&mut events, "start").await;
-    let info = runtime.inspect(&created.container_id).await.unwrap();
-    assert_eq!((info.state.as_str(), info.restart_count), ("running", 1));
-    assert_ne!(runtime.pid(&created.container_id), Some(pid));
-    wait_healthy(&client, endpoint).await;
-    assert_eq!(client.state(endpoint).await.unwrap().turn, 1);
-
-    // A stop is not a crash: no restart, state exited, and the port is closed.
-    runtime
-        .stop(&created.container_id, Duration::from_secs(10))
-        .await
-        .unwrap();
-    next_event(&mut events, "stop").await;
-    let info = runtime.inspect(&created.container_id).await.unwrap();
-    assert_eq!((info.state.as_str(), info.restart_count), ("exited", 1));
-    assert!(client.healthz(endpoint).await.is_err());
-    runtime
-        .stop(&created.container_id, Duration::from_secs(1))
-        .await
-        .unwrap(); // a no-op when stopped
-
-    // Started again, it resumes the same game from its data directory.
-    runtime.start(&created.container_id).await.unwrap();
-    wait_healthy(&client, endpoint).await;
-    let state = client.state(endpoint).await.unwrap();
-    assert_eq!((state.turn, state.standings.len()), (1, 2));
-    assert_eq!(client.run_turn(endpoint, 2).await.unwrap().turn, 2);
-
-    let log = std::fs::read_to_string(runtime.data_dir(&spec.name).join(LOG_FILE)).unwrap();
-    assert!(log.contains("engine listening"), "{log}");
-    runtime.shutdown(Duration::from_secs(10)).await;
-}
-
-#[tokio::test]
-async fn remove_keeps_the_data_so_a_new_container_of_the_game_resumes_it() {
-    let root = tempfile::tempdir().unwrap();
-    let runtime = runtime(root.path());
-    let spec = spec(&engine_binary().display().to_string());
-    let client = client();
-    let mut events = runtime.events().await.unwrap();
-
-    let first = runtime.create(&spec).await.unwrap();
-    // A retried create of the same game and engine is the same container.
-    assert_eq!(runtime.create(&spec).await.unwrap(), first);
-    let mut other = common::spec(&spec.engine);
-    other.name = spec.name.clone();
-    assert!(matches!(
-        runtime.create(&other).await,
-        Err(ContainerError::Failed(_))
-    ));
-
-    runtime.start(&first.container_id).await.unwrap();
-    let first_target = target(&spec, &first);
-    wait_healthy(&client, &first_target).await;
-    client
-        .init(&first_target, &init(spec.game_id))
-        .await
-        .unwrap();
-    client.run_turn(&first_target, 1).await.unwrap();
-    let listed = runtime.list_by_label("galaxy.backend", "1").await.unwrap();
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].container_id, first.container_id);
-    assert!(
-        runtime
-            .list_by_label("galaxy.game_id", "nope")
-            .await
-            .unwrap()
-            .is_empty()
-    );
-
-    // Removing a running container kills it and forgets it; the data stays.
-    runtime.remove(&first.container_id).await.unwrap();
-    let destroyed = next_event(&mut events, "destroy").await;
-    assert_eq!(destroyed.container_id, first.container_id);
-    assert!(matches!(
-        runtime.inspect(&first.container_id).await,
-        Err(ContainerError::NotFound(_))
-    ));
-    assert!(matches!(
-        runtime.remove(&first.container_id).await,
-        Err(ContainerError::NotFound(_))
-    ));
-    assert!(client.healthz(&first_target).await.is_err());
-    assert!(runtime.data_dir(&spec.name).join("state.json").is_file());
-
-    let second = runtime.create(&spec).await.unwrap();
-    runtime.start(&second.container_id).await.unwrap();
-    let second_target = target(&spec, &second);
-    wait_healthy(&client, &second_target).await;
-    assert_eq!(client.state(&second_target).await.unwrap().turn, 1);
-    runtime.shutdown(Duration::from_secs(10)).await;
-    assert_eq!(
-        runtime.inspect(&second.container_id).await.unwrap().state,
-        "exited"
-    );
 }
 
 #[tokio::test]

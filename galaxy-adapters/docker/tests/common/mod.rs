@@ -70,9 +70,14 @@ pub async fn static_engine_binary() -> PathBuf {
 }
 
 /// Builds the reference engine image as `galaxy-cli engine image` does, tagged
-/// `galaxy-engine:test-<hash>` (see [`TEST_REPOSITORY`]).
+/// `galaxy-engine:test-<hash>` (see [`TEST_REPOSITORY`]); `GALAXY_TEST_ENGINE_IMAGE`
+/// names an image already built instead (e.g. `galaxy-engine:0.2`), which saves the
+/// static build of the engine.
 pub async fn engine_image(docker: &Docker) -> String {
     use std::hash::{Hash, Hasher};
+    if let Ok(image) = std::env::var("GALAXY_TEST_ENGINE_IMAGE") {
+        return image;
+    }
     let binary = static_engine_binary().await;
     let mut hasher = std::hash::DefaultHasher::new();
     std::fs::read(&binary).unwrap().hash(&mut hasher);

@@ -1,0 +1,48 @@
+//! [`AppError`]: why the app could not be built or run. It sits below every module that
+//! builds a part of the app (runtime, delivery, geo, secrets) and the composition root
+//! ([`crate::app`]) that calls them, so none of them imports the root.
+
+use crate::cache::WarmError;
+use crate::telemetry::TelemetryError;
+
+/// Why the app could not be built or run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// A setting is valid on its own but not usable by a service.
+    #[error("{variable} is unusable: {reason}")]
+    Setting {
+        /// The variable.
+        variable: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A cache could not be warmed (the store failed).
+    #[error(transparent)]
+    Warm(#[from] WarmError),
+    /// Connecting to or migrating the database failed.
+    #[error("database set-up failed: {0}")]
+    Database(#[from] galaxy_postgres::SetupError),
+    /// A listener could not be bound or failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Telemetry could not be set up.
+    #[error(transparent)]
+    Telemetry(#[from] TelemetryError),
+    /// The change bus (cross-replica cache coherence) could not start listening.
+    #[error("the cache change bus could not start: {source}")]
+    ChangeBus {
+        /// The store's error.
+        #[source]
+        source: galaxy_core::ports::StoreError,
+    },
+    /// The GeoIP database of `GALAXY_GEOIP_DB` is missing, unreadable or corrupt.
+    #[error("GALAXY_GEOIP_DB is unusable: {0}")]
+    GeoIp(#[source] galaxy_geoip::GeoIpError),
+}
