@@ -82,6 +82,13 @@ pub enum AppError {
         #[source]
         source: galaxy_core::ports::StoreError,
     },
+    /// The shared push log could not be opened or read.
+    #[error("the push log is unusable: {source}")]
+    PushLog {
+        /// The store's error.
+        #[source]
+        source: galaxy_core::ports::StoreError,
+    },
     /// The GeoIP database of `GALAXY_GEOIP_DB` is missing, unreadable or corrupt.
     #[error("GALAXY_GEOIP_DB is unusable: {0}")]
     GeoIp(#[source] galaxy_geoip::GeoIpError),
@@ -242,8 +249,17 @@ impl App {
             None => (adapters.geo.clone(), None),
         };
 
-        // The push service before the services whose notifications it carries.
-        let push = delivery::push_service(&config, clock.clone(), secrets.clone())?;
+        // The push service before the services whose notifications it carries, its ring
+        // filled from the log (a gateway may come from another replica with its cursor).
+        let push = delivery::push_service(
+            &config,
+            clock.clone(),
+            secrets.clone(),
+            adapters.push_log.clone(),
+        )?;
+        push.catch_up()
+            .await
+            .map_err(|source| AppError::PushLog { source })?;
 
         // Caches wrap the stores before any service sees them; each announces its
         // writes to the other replicas on the change bus.
@@ -407,15 +423,25 @@ impl App {
                 interval: config.sweeper_interval,
             },
             ScheduledWorker {
-                worker: Arc::new(RetentionSweeper::new(
-                    adapters.challenges.clone(),
-                    adapters.mail.clone(),
-                    adapters.clock.clone(),
-                    RetentionConfig {
-                        challenges: delta("GALAXY_RETAIN_CHALLENGES", config.retain_challenges)?,
-                        sent_mail: delta("GALAXY_RETAIN_SENT_MAIL", config.retain_sent_mail)?,
-                    },
-                )),
+                worker: Arc::new(
+                    RetentionSweeper::new(
+                        adapters.challenges.clone(),
+                        adapters.mail.clone(),
+                        adapters.clock.clone(),
+                        RetentionConfig {
+                            challenges: delta(
+                                "GALAXY_RETAIN_CHALLENGES",
+                                config.retain_challenges,
+                            )?,
+                            sent_mail: delta("GALAXY_RETAIN_SENT_MAIL", config.retain_sent_mail)?,
+                        },
+                    )
+                    .with_push_log(
+                        adapters.push_log.clone(),
+                        delta("GALAXY_PUSH_WINDOW", config.push_window)?,
+                        config.push_ring_capacity.get(),
+                    ),
+                ),
                 interval: config.sweeper_interval,
             },
             ScheduledWorker {

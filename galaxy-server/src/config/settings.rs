@@ -36,6 +36,7 @@ pub const DURATION_RANGES: &[(&str, &str, &str)] = &[
     ("GALAXY_NOTIFICATION_INTERVAL", "10ms", "1h"),
     ("GALAXY_PUSH_WINDOW", "1s", "7d"),
     ("GALAXY_PUSH_SHUTDOWN_TIMEOUT", "10ms", "10m"),
+    ("GALAXY_PUSH_POLL_INTERVAL", "10ms", "1h"),
     ("GALAXY_RUNTIME_INTERVAL", "10ms", "1h"),
     ("GALAXY_HEALTH_INTERVAL", "100ms", "1d"),
     ("GALAXY_RUNTIME_JOB_LEASE", "1s", "1d"),
@@ -290,6 +291,11 @@ pub const SETTINGS: &[Setting] = &[
         variable: "GALAXY_PUSH_SHUTDOWN_TIMEOUT",
         default: "5s",
         meaning: "How long queued push events may take to reach connected gateways on shutdown, before their streams end with `UNAVAILABLE`. Range: 10ms to 10m.",
+    },
+    Setting {
+        variable: "GALAXY_PUSH_POLL_INTERVAL",
+        default: "1s",
+        meaning: "How often a replica reads the shared push log even when no `NOTIFY` woke it: the bound on how late another replica's event can reach this replica's gateways should a note be lost (notes normally bring it within milliseconds). Range: 10ms to 1h.",
     },
     Setting {
         variable: "GALAXY_SWEEPER_INTERVAL",
