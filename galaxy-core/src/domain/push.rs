@@ -421,9 +421,10 @@ impl PushRing {
 
     /// Drops the `count` oldest events, raising the floor to the last one dropped.
     fn evict(&mut self, count: usize) {
-        if let Some(last) = self.events.drain(..count).last() {
+        if let Some(last) = count.checked_sub(1).and_then(|i| self.events.get(i)) {
             self.floor = last.cursor.sequence();
         }
+        self.events.drain(..count);
     }
 
     /// What a subscriber presenting `cursor` must be sent before live events. Events older

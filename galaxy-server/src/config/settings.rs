@@ -80,7 +80,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_CACHE_BUS_HEARTBEAT",
         default: "2s",
-        meaning: "With Postgres, every replica announces its cache writes on the `LISTEN/NOTIFY` channel `galaxy_changes` and drops what the others announce; this is how often a replica checks its listening connection with a note to itself (silence for three heartbeats counts as a lost connection). Range: 100ms to 10m.",
+        meaning: "With Postgres, every replica announces its cache writes on the `LISTEN/NOTIFY` channel `galaxy_changes` and drops what the others announce; this is how often a replica checks its listening connections (this one, and the one for push events on `galaxy_push`) with a note to itself (silence for three heartbeats counts as a lost connection). Range: 100ms to 10m.",
     },
     Setting {
         variable: "GALAXY_CACHE_DEGRADED_TTL",

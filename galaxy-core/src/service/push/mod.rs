@@ -186,7 +186,8 @@ impl PushService {
         let cursor = PushCursor::new(hub.ring.epoch(), appended.sequence);
         let logged = hub.ring.get(appended.sequence).cloned();
         drop(hub);
-        Ok(Arc::new(logged.unwrap_or_else(|| PushEvent {
+        // Only when the ring dropped it at once (a tiny window or capacity).
+        Ok(Arc::new(logged.unwrap_or(PushEvent {
             event_id: event.event_id,
             cursor,
             user_ids: event.user_ids,
