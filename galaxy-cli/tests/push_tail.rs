@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use galaxy_core::domain::UserId;
 use galaxy_core::service::push::{PushConfig, PushService};
+use galaxy_ports::memory::MemoryPushLog;
 use galaxy_ports::system::{OsSecretGenerator, SystemClock};
 use galaxy_push_grpc::PushGrpcServer;
 use secrecy::SecretString;
@@ -23,6 +24,7 @@ async fn push_tail_prints_each_event_as_a_json_line_until_sigint() {
         Arc::new(SystemClock),
         Arc::new(OsSecretGenerator),
         PushConfig::default(),
+        Arc::new(MemoryPushLog::new()),
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -56,11 +58,14 @@ async fn push_tail_prints_each_event_as_a_json_line_until_sigint() {
     }
 
     let user = UserId::from_uuid(uuid::Uuid::from_u128(42));
-    let published = push.publish_event(
-        vec![user],
-        "game.turn_completed",
-        serde_json::json!({ "turn": 7 }),
-    );
+    let published = push
+        .publish_event(
+            vec![user],
+            "game.turn_completed",
+            serde_json::json!({ "turn": 7 }),
+        )
+        .await
+        .unwrap();
     let stdout = child.stdout.take().unwrap();
     let line = tokio::task::spawn_blocking(move || {
         let mut line = String::new();

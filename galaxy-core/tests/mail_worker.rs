@@ -358,3 +358,44 @@ async fn the_retention_sweeper_purges_expired_challenges_and_old_sent_mail_only(
         "dead mail stays for an admin"
     );
 }
+
+#[tokio::test]
+async fn the_retention_sweeper_trims_the_push_log_to_the_window_and_the_ring_capacity() {
+    use galaxy_core::domain::push::NewPushEvent;
+    use galaxy_core::ports::PushLog;
+    use galaxy_core::worker::retention::{RetentionConfig, RetentionSweeper};
+    use galaxy_ports::memory::{MemoryPushLog, MemoryUserStore};
+
+    let f = fixture();
+    let log = Arc::new(MemoryPushLog::new());
+    let append = |minutes_ago: i64| {
+        let log = log.clone();
+        let event = NewPushEvent {
+            event_id: f.secrets.uuid(),
+            user_ids: Vec::new(),
+            kind: "test.event".into(),
+            payload: serde_json::json!({}),
+            occurred_at: f.clock.now() - TimeDelta::minutes(minutes_ago),
+        };
+        async move { log.append(&event).await.unwrap().sequence }
+    };
+    // One event from before the window, then five recent ones.
+    let old = append(30).await;
+    let mut recent = Vec::new();
+    for _ in 0..5 {
+        recent.push(append(1).await);
+    }
+    let sweeper = RetentionSweeper::new(
+        Arc::new(MemoryUserStore::new()),
+        f.store.clone(),
+        f.clock.clone(),
+        RetentionConfig::default(),
+    )
+    .with_push_log(log.clone(), TimeDelta::minutes(10), 3);
+    sweeper.tick().await.unwrap();
+    let page = log.read_after(0, 100).await.unwrap();
+    let kept: Vec<u64> = page.events.iter().map(|e| e.sequence).collect();
+    assert_eq!(kept, recent[2..], "the newest three, all within the window");
+    assert_eq!(page.purged_through, recent[1]);
+    assert!(old < recent[0]);
+}

@@ -10,12 +10,13 @@ use chrono::TimeDelta;
 use futures::FutureExt;
 use galaxy_core::domain::UserId;
 use galaxy_core::domain::push::{InvalidCursor, PushCursor, PushEvent, RESYNC_KIND};
-use galaxy_core::ports::PushPublisher;
+use galaxy_core::ports::{PushPublisher, PushSubscriptions};
 use galaxy_core::service::push::{
     GatewayClientId, InvalidGatewayClientId, PushConfig, PushService, SubscribeError, Subscription,
     SubscriptionEnded,
 };
 use galaxy_core::service::{ErrorKind, ServiceError};
+use galaxy_ports::memory::MemoryPushLog;
 use galaxy_ports::system::{ManualClock, SeededSecretGenerator};
 use proptest::prelude::*;
 use serde_json::json;
@@ -34,20 +35,28 @@ fn config(ring: usize, buffer: usize) -> PushConfig {
 fn service_with(config: PushConfig) -> (PushService, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::at_fixed_start());
     let secrets = Arc::new(SeededSecretGenerator::new(7));
-    (PushService::new(clock.clone(), secrets, config), clock)
+    let log = Arc::new(MemoryPushLog::new());
+    (PushService::new(clock.clone(), secrets, config, log), clock)
 }
 
 fn service() -> PushService {
     service_with(config(100, 10)).0
 }
 
-fn publish(service: &PushService, n: u64) -> Arc<PushEvent> {
+async fn publish(service: &PushService, n: u64) -> Arc<PushEvent> {
     let user = UserId::from_uuid(Uuid::from_u128(u128::from(n)));
-    service.publish_event(vec![user], "test.event", json!({ "n": n }))
+    service
+        .publish_event(vec![user], "test.event", json!({ "n": n }))
+        .await
+        .unwrap()
 }
 
-fn publish_many(service: &PushService, range: std::ops::Range<u64>) -> Vec<Arc<PushEvent>> {
-    range.map(|n| publish(service, n)).collect()
+async fn publish_many(service: &PushService, range: std::ops::Range<u64>) -> Vec<Arc<PushEvent>> {
+    let mut events = Vec::new();
+    for n in range {
+        events.push(publish(service, n).await);
+    }
+    events
 }
 
 /// Everything the subscription has queued right now, without waiting.
@@ -66,11 +75,11 @@ fn ids(events: &[Arc<PushEvent>]) -> Vec<Uuid> {
 #[tokio::test]
 async fn a_buffered_cursor_replays_exactly_the_later_events_then_live_ones() {
     let service = service();
-    let early = publish_many(&service, 0..5);
+    let early = publish_many(&service, 0..5).await;
     let cursor = early[1].cursor.to_string();
 
     let mut subscription = service.subscribe(GATEWAY, Some(&cursor)).unwrap();
-    let live = publish_many(&service, 5..8);
+    let live = publish_many(&service, 5..8).await;
 
     let mut received = Vec::new();
     for _ in 0..6 {
@@ -84,14 +93,14 @@ async fn a_buffered_cursor_replays_exactly_the_later_events_then_live_ones() {
 #[tokio::test]
 async fn no_cursor_or_an_empty_one_starts_live() {
     let service = service();
-    publish_many(&service, 0..3);
+    publish_many(&service, 0..3).await;
     for cursor in [None, Some("")] {
         let mut subscription = service.subscribe(GATEWAY, cursor).unwrap();
         assert!(
             subscription.try_next().is_none(),
             "no replay for {cursor:?}"
         );
-        let live = publish(&service, 9);
+        let live = publish(&service, 9).await;
         assert_eq!(subscription.next().await.unwrap().event_id, live.event_id);
     }
 }
@@ -99,12 +108,12 @@ async fn no_cursor_or_an_empty_one_starts_live() {
 #[tokio::test]
 async fn the_latest_cursor_replays_nothing_and_misses_nothing() {
     let service = service();
-    let last = publish_many(&service, 0..3).pop().unwrap();
+    let last = publish_many(&service, 0..3).await.pop().unwrap();
     let mut subscription = service
         .subscribe(GATEWAY, Some(&last.cursor.to_string()))
         .unwrap();
     assert!(subscription.try_next().is_none());
-    let live = publish(&service, 3);
+    let live = publish(&service, 3).await;
     assert_eq!(subscription.next().await.unwrap().event_id, live.event_id);
 }
 
@@ -118,7 +127,7 @@ fn assert_resync(event: &PushEvent, reason: &str, latest: PushCursor) {
 #[tokio::test]
 async fn an_evicted_cursor_gets_a_resync_first_then_live_events() {
     let (service, _) = service_with(config(3, 10));
-    let events = publish_many(&service, 0..6);
+    let events = publish_many(&service, 0..6).await;
     let mut subscription = service
         .subscribe(GATEWAY, Some(&events[0].cursor.to_string()))
         .unwrap();
@@ -128,16 +137,16 @@ async fn an_evicted_cursor_gets_a_resync_first_then_live_events() {
         subscription.try_next().is_none(),
         "nothing buffered replayed"
     );
-    let live = publish(&service, 6);
+    let live = publish(&service, 6).await;
     assert_eq!(subscription.next().await.unwrap().event_id, live.event_id);
 }
 
 #[tokio::test]
 async fn a_cursor_older_than_the_freshness_window_gets_a_resync() {
     let (service, clock) = service_with(config(100, 10));
-    let old = publish(&service, 0);
+    let old = publish(&service, 0).await;
     clock.advance(TimeDelta::minutes(6));
-    let fresh = publish(&service, 1);
+    let fresh = publish(&service, 1).await;
     let mut subscription = service
         .subscribe(
             GATEWAY,
@@ -156,7 +165,7 @@ async fn a_cursor_older_than_the_freshness_window_gets_a_resync() {
 #[tokio::test]
 async fn a_foreign_epoch_or_future_cursor_gets_a_resync() {
     let service = service();
-    let events = publish_many(&service, 0..2);
+    let events = publish_many(&service, 0..2).await;
     let foreign = PushCursor::new(service.epoch().wrapping_add(1), 1).to_string();
     let mut subscription = service.subscribe(GATEWAY, Some(&foreign)).unwrap();
     assert_resync(
@@ -174,19 +183,97 @@ async fn a_foreign_epoch_or_future_cursor_gets_a_resync() {
 }
 
 #[tokio::test]
-async fn two_services_have_different_epochs() {
+async fn services_on_two_logs_have_different_epochs_and_on_one_the_same() {
     let clock = Arc::new(ManualClock::at_fixed_start());
     let secrets = Arc::new(SeededSecretGenerator::new(1));
-    let a = PushService::new(clock.clone(), secrets.clone(), PushConfig::default());
-    let b = PushService::new(clock, secrets, PushConfig::default());
+    let log = Arc::new(MemoryPushLog::new());
+    let service = |log: Arc<MemoryPushLog>| {
+        PushService::new(clock.clone(), secrets.clone(), PushConfig::default(), log)
+    };
+    let a = service(log.clone());
+    let b = service(Arc::new(MemoryPushLog::new()));
+    let c = service(log);
     assert_ne!(a.epoch(), b.epoch());
+    assert_eq!(a.epoch(), c.epoch());
+}
+
+/// Two "replicas" on one log, as with Postgres: what one publishes, the other's follower
+/// reads with the same cursor, and a gateway may move between them.
+#[tokio::test]
+async fn replicas_on_one_log_serve_the_same_cursors() {
+    let clock = Arc::new(ManualClock::at_fixed_start());
+    let secrets = Arc::new(SeededSecretGenerator::new(3));
+    let log = Arc::new(MemoryPushLog::new());
+    let replica = || {
+        Arc::new(PushService::new(
+            clock.clone(),
+            secrets.clone(),
+            config(100, 10),
+            log.clone(),
+        ))
+    };
+    let (a, b) = (replica(), replica());
+    let stop = tokio_util::sync::CancellationToken::new();
+    // A poll far beyond the test: only the log's wake-up brings B the events.
+    let follower = tokio::spawn(
+        b.clone()
+            .follow(std::time::Duration::from_secs(3600), stop.clone()),
+    );
+    let mut on_b = b.subscribe(GATEWAY, None).unwrap();
+    let published = publish_many(&a, 0..3).await;
+    for expected in &published {
+        let received = tokio::time::timeout(std::time::Duration::from_secs(5), on_b.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&received, expected);
+    }
+    stop.cancel();
+    follower.await.unwrap();
+
+    // C has not read the log yet; a gateway comes with A's cursor of the first event:
+    // through the port, C catches up first and replays exactly the rest (no resync).
+    let c = replica();
+    let subscriptions: &dyn PushSubscriptions = c.as_ref();
+    let gateway = GatewayClientId::parse("gateway-moved").unwrap();
+    let mut feed = subscriptions
+        .subscribe(gateway, Some(published[0].cursor))
+        .await;
+    assert_eq!(feed.next().await.unwrap(), published[1]);
+    assert_eq!(feed.next().await.unwrap(), published[2]);
+    assert!(feed.next().now_or_never().is_none(), "nothing more");
+}
+
+#[tokio::test]
+async fn publishing_an_event_id_twice_shows_it_once() {
+    let service = service();
+    let mut subscription = service.subscribe(GATEWAY, None).unwrap();
+    let publisher: &dyn PushPublisher = &service;
+    let user = UserId::from_uuid(Uuid::from_u128(5));
+    let route = Uuid::from_u128(77);
+    let first = publisher
+        .publish(route, &[user], "game.turn_completed", &json!({ "turn": 3 }))
+        .await
+        .unwrap();
+    // The worker died after publishing and the route is delivered again.
+    let again = publisher
+        .publish(route, &[user], "game.turn_completed", &json!({ "turn": 3 }))
+        .await
+        .unwrap();
+    assert_eq!(first, again, "the first event's cursor");
+    assert_eq!(
+        drain(&mut subscription).len(),
+        1,
+        "the gateway sees it once"
+    );
+    assert_eq!(service.ring_len(), 1);
 }
 
 #[tokio::test]
 async fn a_second_subscription_with_the_same_id_replaces_the_first() {
     let service = service();
     let mut first = service.subscribe(GATEWAY, None).unwrap();
-    publish(&service, 0);
+    publish(&service, 0).await;
     let mut other = service.subscribe("gateway-2", None).unwrap();
     let mut second = service.subscribe(GATEWAY, None).unwrap();
     assert_eq!(service.subscriber_count(), 2);
@@ -194,7 +281,7 @@ async fn a_second_subscription_with_the_same_id_replaces_the_first() {
     // The first ends at once, its queued event freed, and stays ended.
     assert_eq!(first.next().await.unwrap_err(), SubscriptionEnded::Replaced);
     assert_eq!(first.try_next(), Some(Err(SubscriptionEnded::Replaced)));
-    let live = publish(&service, 1);
+    let live = publish(&service, 1).await;
     assert_eq!(second.next().await.unwrap().event_id, live.event_id);
     assert_eq!(other.next().await.unwrap().event_id, live.event_id);
 
@@ -225,13 +312,13 @@ async fn a_subscriber_that_stops_reading_is_dropped_at_its_bound() {
     let service = service_with(config(1000, BUFFER)).0;
     let mut slow = service.subscribe(GATEWAY, None).unwrap();
     let mut reader = service.subscribe("gateway-reader", None).unwrap();
-    let first = publish(&service, 0);
+    let first = publish(&service, 0).await;
     assert_eq!(slow.next().await.unwrap().event_id, first.event_id);
     assert_eq!(reader.next().await.unwrap().event_id, first.event_id);
 
     // The slow one reads nothing more; the other keeps up.
     for n in 1..=500 {
-        publish(&service, n);
+        publish(&service, n).await;
         assert!(drain(&mut reader).len() == 1);
         assert!(
             service.queued() <= BUFFER,
@@ -261,19 +348,19 @@ async fn a_subscriber_that_stops_reading_is_dropped_at_its_bound() {
 async fn a_replay_longer_than_the_bound_does_not_count_against_it() {
     const BUFFER: usize = 4;
     let service = service_with(config(100, BUFFER)).0;
-    let events = publish_many(&service, 0..50);
+    let events = publish_many(&service, 0..50).await;
     let mut subscription = service
         .subscribe(GATEWAY, Some(&events[0].cursor.to_string()))
         .unwrap();
     assert_eq!(service.queued(), 49);
     // Up to BUFFER live events fit behind the unread replay...
-    publish_many(&service, 50..50 + BUFFER as u64);
+    publish_many(&service, 50..50 + BUFFER as u64).await;
     assert_eq!(service.subscriber_count(), 1);
     // ...and reading the replay makes no extra room for more.
     assert_eq!(drain(&mut subscription).len(), 49 + BUFFER);
-    publish_many(&service, 100..100 + BUFFER as u64);
+    publish_many(&service, 100..100 + BUFFER as u64).await;
     assert_eq!(service.queued(), BUFFER);
-    publish(&service, 200);
+    publish(&service, 200).await;
     assert_eq!(service.subscriber_count(), 0);
     assert_eq!(
         subscription.next().await.unwrap_err(),
@@ -288,7 +375,7 @@ async fn dropping_a_subscription_unregisters_it() {
     assert_eq!(service.subscriber_count(), 1);
     drop(subscription);
     assert_eq!(service.subscriber_count(), 0);
-    publish(&service, 0);
+    publish(&service, 0).await;
     assert_eq!(service.queued(), 0);
 }
 
@@ -299,7 +386,12 @@ async fn the_port_returns_the_cursor_of_the_published_event() {
     let publisher: &dyn PushPublisher = &service;
     let user = UserId::from_uuid(Uuid::from_u128(5));
     let cursor = publisher
-        .publish(&[user], "game.turn_completed", &json!({ "turn": 3 }))
+        .publish(
+            Uuid::from_u128(9),
+            &[user],
+            "game.turn_completed",
+            &json!({ "turn": 3 }),
+        )
         .await
         .unwrap();
     let event = subscription.next().await.unwrap();

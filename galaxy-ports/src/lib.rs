@@ -13,8 +13,9 @@ pub mod mock {
     pub use galaxy_core::ports::{
         MockApplicationStore, MockChallengeStore, MockChangeBus, MockClock, MockContainerRuntime,
         MockEngineClient, MockGameStore, MockGeoCounterStore, MockGeoLocator, MockHealthEventStore,
-        MockMailStore, MockMailer, MockNotificationStore, MockNotifier, MockPushPublisher,
-        MockRaceNameStore, MockRuntimeJobStore, MockRuntimeRecordStore, MockSecretGenerator,
-        MockSessionRevoker, MockSessionStore, MockUserStore,
+        MockMailStore, MockMailer, MockNotificationStore, MockNotifier, MockPushFeed, MockPushLog,
+        MockPushPublisher, MockPushSubscriptions, MockRaceNameStore, MockRuntimeJobStore,
+        MockRuntimeRecordStore, MockSecretGenerator, MockSessionRevoker, MockSessionStore,
+        MockUserStore,
     };
 }

@@ -16,13 +16,13 @@ use async_trait::async_trait;
 use galaxy_core::ports::{
     ApplicationStore, ChallengeStore, ChangeBus, Clock, ContainerRuntime, EngineClient, GameStore,
     GeoCounterStore, GeoLocator, HealthEventStore, MailStore, Mailer, NotificationStore,
-    OrdersStore, RaceNameStore, RuntimeJobStore, RuntimeRecordStore, SecretGenerator, SessionStore,
+    OrdersStore, PushLog, RaceNameStore, RuntimeJobStore, RuntimeRecordStore, SecretGenerator, SessionStore,
     TurnArchiveStore, UserStore,
 };
 use galaxy_core::service::runtime::EngineRegistry;
 use galaxy_core::service::templates::MailTemplates;
 use galaxy_geoip::UnknownLocator;
-use galaxy_ports::memory::{InMemoryStores, MemoryChangeBus};
+use galaxy_ports::memory::{InMemoryStores, MemoryChangeBus, MemoryPushLog};
 use galaxy_ports::system::{OsSecretGenerator, SystemClock};
 
 /// A dependency `/readyz` checks periodically (a database ping, say), and that is
@@ -122,6 +122,11 @@ pub struct Adapters {
     /// and `de` set unless replaced (add a locale, reword a mail, or start from
     /// [`MailTemplates::empty`]).
     pub templates: Arc<MailTemplates>,
+    /// The push event log the push service appends to and reads its replay ring from. A
+    /// process alone needs only the default, in memory; replicas on one Postgres need
+    /// [`galaxy_postgres::PgPushLog`], so a gateway's cursor means the same event on each
+    /// (see [`Adapters::with_postgres_push_log`]).
+    pub push_log: Arc<dyn PushLog>,
 }
 
 impl fmt::Debug for Adapters {
@@ -168,6 +173,7 @@ impl Adapters {
             runtime: None,
             engine_client: None,
             templates: Arc::new(MailTemplates::builtin()),
+            push_log: Arc::new(MemoryPushLog::new()),
         }
     }
 
@@ -201,6 +207,7 @@ impl Adapters {
             runtime: None,
             engine_client: None,
             templates: Arc::new(MailTemplates::builtin()),
+            push_log: Arc::new(MemoryPushLog::new()),
         }
     }
 }
@@ -253,6 +260,25 @@ impl Adapters {
         };
         self.changes =
             Arc::new(galaxy_postgres::PgChangeBus::start(store.pool().clone(), options).await?);
+        Ok(self)
+    }
+}
+
+impl Adapters {
+    /// Replaces the push log with the one in `store`'s database, read by every replica on
+    /// it (woken by `LISTEN/NOTIFY`, with the same heartbeat as the change bus). The log
+    /// holds one connection of the pool for listening while it runs.
+    pub async fn with_postgres_push_log(
+        mut self,
+        store: &galaxy_postgres::PgStore,
+        heartbeat: std::time::Duration,
+    ) -> Result<Self, galaxy_core::ports::StoreError> {
+        let options = galaxy_postgres::PushLogOptions {
+            heartbeat,
+            ..galaxy_postgres::PushLogOptions::default()
+        };
+        self.push_log =
+            Arc::new(galaxy_postgres::PgPushLog::start(store.pool().clone(), options).await?);
         Ok(self)
     }
 }

@@ -193,8 +193,17 @@ impl App {
             None => (adapters.geo.clone(), None),
         };
 
-        // The push service before the services whose notifications it carries.
-        let push = delivery::push_service(&config, clock.clone(), secrets.clone())?;
+        // The push service before the services whose notifications it carries, its ring
+        // filled from the log (a gateway may come from another replica with its cursor).
+        let push = delivery::push_service(
+            &config,
+            clock.clone(),
+            secrets.clone(),
+            adapters.push_log.clone(),
+        )?;
+        push.catch_up()
+            .await
+            .map_err(|source| AppError::PushLog { source })?;
 
         // Caches wrap the stores before any service sees them; each announces its
         // writes to the other replicas on the change bus.
@@ -359,15 +368,25 @@ impl App {
                 interval: config.sweeper_interval,
             },
             ScheduledWorker {
-                worker: Arc::new(RetentionSweeper::new(
-                    adapters.challenges.clone(),
-                    adapters.mail.clone(),
-                    adapters.clock.clone(),
-                    RetentionConfig {
-                        challenges: delta("GALAXY_RETAIN_CHALLENGES", config.retain_challenges)?,
-                        sent_mail: delta("GALAXY_RETAIN_SENT_MAIL", config.retain_sent_mail)?,
-                    },
-                )),
+                worker: Arc::new(
+                    RetentionSweeper::new(
+                        adapters.challenges.clone(),
+                        adapters.mail.clone(),
+                        adapters.clock.clone(),
+                        RetentionConfig {
+                            challenges: delta(
+                                "GALAXY_RETAIN_CHALLENGES",
+                                config.retain_challenges,
+                            )?,
+                            sent_mail: delta("GALAXY_RETAIN_SENT_MAIL", config.retain_sent_mail)?,
+                        },
+                    )
+                    .with_push_log(
+                        adapters.push_log.clone(),
+                        delta("GALAXY_PUSH_WINDOW", config.push_window)?,
+                        config.push_ring_capacity.get(),
+                    ),
+                ),
                 interval: config.sweeper_interval,
             },
             ScheduledWorker {

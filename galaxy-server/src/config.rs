@@ -202,6 +202,8 @@ pub struct Config {
     pub push_subscriber_buffer: NonZeroUsize,
     /// Bound of the "flush push events" shutdown step.
     pub push_shutdown_timeout: Duration,
+    /// How often the push log is read without a wake-up (a lost note costs at most this).
+    pub push_poll_interval: Duration,
 }
 
 /// Reads variables from a map (the process environment in production, a literal map in
@@ -495,6 +497,7 @@ impl Config {
             push_subscriber_buffer: v
                 .parsed("GALAXY_PUSH_SUBSCRIBER_BUFFER", "a positive number")?,
             push_shutdown_timeout: v.duration("GALAXY_PUSH_SHUTDOWN_TIMEOUT")?,
+            push_poll_interval: v.duration("GALAXY_PUSH_POLL_INTERVAL")?,
         };
         if let Some(url) = v.raw("GALAXY_SMTP_URL") {
             // Parsed again where the mailer is built; checked here so a bad URL is a

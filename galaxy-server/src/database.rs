@@ -41,11 +41,14 @@ pub fn adapters(config: &Config, store: PgStore) -> Result<Adapters, AppError> {
 }
 
 /// Connects, migrates and builds the app, with the caches coherent across every
-/// replica on the same database (see [`crate::cache`]).
+/// replica on the same database (see [`crate::cache`]) and one push log for all of them.
 pub async fn build(config: Config) -> Result<App, AppError> {
     let store = open(&config).await?;
     let adapters = adapters(&config, store.clone())?
         .with_postgres_changes(&store, config.cache_bus_heartbeat)
+        .await
+        .map_err(|source| AppError::ChangeBus { source })?
+        .with_postgres_push_log(&store, config.cache_bus_heartbeat)
         .await
         .map_err(|source| AppError::ChangeBus { source })?;
     App::build(config, adapters).await

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::TimeDelta;
-use galaxy_core::ports::{Clock, MailStore, NotificationStore, SecretGenerator, UserStore};
+use galaxy_core::ports::{
+    Clock, MailStore, NotificationStore, PushLog, SecretGenerator, UserStore,
+};
 use galaxy_core::service::push::{PushConfig, PushService};
 use galaxy_core::worker::notification::{
     NotificationWorker, NotificationWorkerConfig, NotificationWorkerPorts,
@@ -94,11 +96,12 @@ pub fn mail_lease(config: &Config) -> Result<TimeDelta, AppError> {
     Ok(lease)
 }
 
-/// The push service, sized by the `GALAXY_PUSH_*` settings.
+/// The push service on `log`, sized by the `GALAXY_PUSH_*` settings.
 pub(crate) fn push_service(
     config: &Config,
     clock: Arc<dyn Clock>,
     secrets: Arc<dyn SecretGenerator>,
+    log: Arc<dyn PushLog>,
 ) -> Result<Arc<PushService>, AppError> {
     let push = PushConfig {
         ring_capacity: config.push_ring_capacity,
@@ -106,7 +109,7 @@ pub(crate) fn push_service(
             .map_err(|e| setting("GALAXY_PUSH_WINDOW", e))?,
         subscriber_buffer: config.push_subscriber_buffer,
     };
-    Ok(Arc::new(PushService::new(clock, secrets, push)))
+    Ok(Arc::new(PushService::new(clock, secrets, push, log)))
 }
 
 /// The stores and services the notification worker dispatches between.

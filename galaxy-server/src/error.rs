@@ -42,6 +42,13 @@ pub enum AppError {
         #[source]
         source: galaxy_core::ports::StoreError,
     },
+    /// The shared push log could not be opened or read.
+    #[error("the push log is unusable: {source}")]
+    PushLog {
+        /// The store's error.
+        #[source]
+        source: galaxy_core::ports::StoreError,
+    },
     /// The GeoIP database of `GALAXY_GEOIP_DB` is missing, unreadable or corrupt.
     #[error("GALAXY_GEOIP_DB is unusable: {0}")]
     GeoIp(#[source] galaxy_geoip::GeoIpError),

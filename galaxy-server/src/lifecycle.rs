@@ -301,6 +301,13 @@ impl App {
         let events = self.runtime.spawn(&tracker, tokens.workers.clone());
         workers.handles.extend(events);
 
+        // Other replicas' push events, until the very end: gateways get them during the
+        // flush too.
+        tracker.spawn(
+            self.push
+                .clone()
+                .follow(self.config.push_poll_interval, tokens.root.child_token()),
+        );
         let push = delivery::spawn_push_listener(
             &tracker,
             listeners.grpc,

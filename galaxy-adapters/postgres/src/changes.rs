@@ -6,11 +6,10 @@
 //! and the entity id. `NOTIFY` is delivered after the sending transaction commits, to
 //! every listening session of the same database, in commit order.
 //!
-//! The listening connection is watched: each process sends itself a heartbeat note
-//! (`<instance>|p|`) every `heartbeat`; a listener that heard nothing for three
-//! heartbeats, or whose connection broke, is dropped. Subscribers are then told
-//! [`ChangeNote::Interrupted`] and, once a new connection listens again,
-//! [`ChangeNote::Resumed`] (notes sent in between are lost, so caches start over).
+//! The listening connection is the watched one of [`crate::listen`] (heartbeat note
+//! `<instance>|p|`): when it is lost, subscribers are told [`ChangeNote::Interrupted`]
+//! and, once a new connection listens again, [`ChangeNote::Resumed`] (notes sent in
+//! between are lost, so caches start over).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,17 +20,14 @@ use galaxy_core::ports::{
     Change, ChangeBus, ChangeEnvelope, ChangeNote, ChangeSubscription, StoreError,
 };
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::DropGuard;
 
 use crate::error::db;
+use crate::listen::{self, Channel, Hearer};
 
 /// How many notes a slow subscriber may fall behind before it must drop its cache.
 const CAPACITY: usize = 4096;
-
-/// The first pause before reconnecting a lost listener (doubled up to the heartbeat).
-const FIRST_RETRY: Duration = Duration::from_millis(100);
 
 /// Settings of [`PgChangeBus`].
 #[derive(Debug, Clone)]
@@ -86,13 +82,17 @@ impl PgChangeBus {
             options,
             notes,
         });
-        let listener = inner.listen().await.map_err(db("change bus"))?;
-        let stop = CancellationToken::new();
-        tokio::spawn(listen(inner.clone(), listener, stop.clone()));
-        tokio::spawn(heartbeat(inner.clone(), stop.clone()));
+        let channel = Channel {
+            name: inner.options.channel.clone(),
+            heartbeat: inner.options.heartbeat,
+            heartbeat_payload: format!("{}|p|", inner.own),
+        };
+        let stop = listen::start(inner.pool.clone(), channel, inner.clone())
+            .await
+            .map_err(db("change bus"))?;
         Ok(Self {
             inner,
-            _stop: Arc::new(stop.drop_guard()),
+            _stop: Arc::new(stop),
         })
     }
 }
@@ -117,31 +117,19 @@ impl ChangeBus for PgChangeBus {
 }
 
 impl Inner {
-    /// A new listening connection.
-    async fn listen(&self) -> Result<PgListener, sqlx::Error> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
-        // Reconnecting is ours to do, so the gap is seen and announced.
-        listener.eager_reconnect(false);
-        listener.listen(&self.options.channel).await?;
-        Ok(listener)
-    }
-
     async fn notify(&self, payload: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(&self.options.channel)
-            .bind(payload)
-            .execute(&self.pool)
-            .await
-            .map(drop)
+        listen::notify(&self.pool, &self.options.channel, payload).await
     }
 
     fn send(&self, origin: Option<uuid::Uuid>, note: ChangeNote) {
         // No subscriber is not an error: nothing is cached then.
         let _ = self.notes.send(ChangeEnvelope { origin, note });
     }
+}
 
+impl Hearer for Inner {
     /// Hands a received payload to the subscribers.
-    fn deliver(&self, payload: &str) {
+    fn heard(&self, payload: &str) {
         match parse(payload) {
             Some((_, None)) => {} // a heartbeat: it only proves the link works
             Some((origin, Some(change))) => self.send(Some(origin), ChangeNote::Changed(change)),
@@ -152,6 +140,15 @@ impl Inner {
                 self.send(None, ChangeNote::Resumed);
             }
         }
+    }
+
+    fn interrupted(&self) {
+        self.send(None, ChangeNote::Interrupted);
+    }
+
+    fn resumed(&self) {
+        tracing::info!("change bus listening again; caches start over");
+        self.send(None, ChangeNote::Resumed);
     }
 }
 
@@ -172,81 +169,6 @@ fn parse(payload: &str) -> Option<(uuid::Uuid, Option<Change>)> {
         _ => return None,
     };
     Some((origin, Some(change)))
-}
-
-/// Receives notes until stopped, replacing a lost or silent connection.
-async fn listen(inner: Arc<Inner>, first: PgListener, stop: CancellationToken) {
-    let silence = inner.options.heartbeat.saturating_mul(3);
-    let mut listener = Some(first);
-    let mut retry = FIRST_RETRY;
-    loop {
-        let mut current = match listener.take() {
-            Some(current) => current,
-            None => match inner.listen().await {
-                Ok(current) => {
-                    tracing::info!("change bus listening again; caches start over");
-                    inner.send(None, ChangeNote::Resumed);
-                    retry = FIRST_RETRY;
-                    current
-                }
-                Err(error) => {
-                    if inner.pool.is_closed() {
-                        return;
-                    }
-                    tracing::warn!(%error, "change bus cannot listen yet");
-                    tokio::select! {
-                        () = stop.cancelled() => return,
-                        () = tokio::time::sleep(retry) => {}
-                    }
-                    retry = retry.saturating_mul(2).min(inner.options.heartbeat);
-                    continue;
-                }
-            },
-        };
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                received = tokio::time::timeout(silence, current.try_recv()) => match received {
-                    Ok(Ok(Some(notification))) => inner.deliver(notification.payload()),
-                    Ok(Ok(None)) => {
-                        tracing::warn!("change bus connection lost");
-                        break;
-                    }
-                    Ok(Err(error)) => {
-                        if inner.pool.is_closed() {
-                            return;
-                        }
-                        tracing::warn!(%error, "change bus connection failed");
-                        break;
-                    }
-                    Err(_) => {
-                        tracing::warn!(?silence, "change bus heard no heartbeat; reconnecting");
-                        break;
-                    }
-                },
-            }
-        }
-        // Notes sent from now until a new connection listens are lost.
-        inner.send(None, ChangeNote::Interrupted);
-        drop(current);
-    }
-}
-
-/// Sends this process's heartbeat note until stopped.
-async fn heartbeat(inner: Arc<Inner>, stop: CancellationToken) {
-    let payload = format!("{}|p|", inner.own);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(inner.options.heartbeat) => {}
-        }
-        if inner.pool.is_closed() {
-            return;
-        }
-        if let Err(error) = inner.notify(&payload).await {
-            tracing::debug!(%error, "change bus heartbeat not sent");
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,11 +7,13 @@ mod connect;
 mod error;
 mod games;
 mod geo;
+mod listen;
 mod locks;
 mod mail;
 mod migrate;
 mod notification;
 mod play;
+mod push;
 mod race_names;
 mod rows;
 mod runtime;
@@ -25,6 +27,7 @@ pub use changes::{ChangeBusOptions, PgChangeBus};
 pub use connect::{ConnectOptions, connect, connect_with};
 pub use error::SetupError;
 pub use migrate::{known_versions, migrate, schema_fingerprint};
+pub use push::{PgPushLog, PushLogOptions};
 
 /// Every store port of galaxy-core on one Postgres pool.
 ///

@@ -31,6 +31,8 @@ pub(crate) enum Bucket {
     HostedGames,
     /// Users whose display names share one look-alike key.
     DisplayName,
+    /// Appends to the push event log (one bucket: appends commit in sequence order).
+    PushAppend,
 }
 
 impl Bucket {
@@ -41,6 +43,7 @@ impl Bucket {
             Self::ActiveGames => "galaxy:active-games:",
             Self::HostedGames => "galaxy:hosted-games:",
             Self::DisplayName => "galaxy:display-name:",
+            Self::PushAppend => "galaxy:push-append:",
         }
     }
 }

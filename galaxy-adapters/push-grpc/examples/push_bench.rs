@@ -34,6 +34,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use chrono::TimeDelta;
 use futures::{Stream, StreamExt};
 use galaxy_core::service::push::{PushConfig, PushService};
+use galaxy_ports::memory::MemoryPushLog;
 use galaxy_ports::system::{OsSecretGenerator, SystemClock};
 use galaxy_push_grpc::{INTERNAL_TOKEN_HEADER, PushGrpcServer, pb};
 use secrecy::SecretString;
@@ -241,12 +242,13 @@ impl Server {
                 freshness_window: TimeDelta::minutes(10),
                 subscriber_buffer: NonZeroUsize::new(buffer).ok_or("zero buffer")?,
             },
+            Arc::new(MemoryPushLog::new()),
         ));
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let stop = CancellationToken::new();
         let signal = stop.clone();
-        let server = PushGrpcServer::new(Arc::clone(&service), SecretString::from(TOKEN));
+        let server = PushGrpcServer::new(service.clone(), SecretString::from(TOKEN));
         let task = tokio::spawn(server.serve(listener, async move { signal.cancelled().await }));
         Ok(Self {
             service,
@@ -320,8 +322,12 @@ async fn run(
             }
             server.await_subscribers(scenario.subscribers).await?;
             let service = Arc::clone(&server.service);
+            // The publisher is a blocking thread: it waits for each publish on the runtime.
+            let runtime = tokio::runtime::Handle::current();
             Arc::new(move || {
-                service.publish_event(Vec::new(), "bench.event", serde_json::json!({"n": 1}));
+                let event =
+                    service.publish_event(Vec::new(), "bench.event", serde_json::json!({"n": 1}));
+                runtime.block_on(event)?;
                 Ok(())
             })
         }

@@ -6,8 +6,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::TimeDelta;
+use galaxy_core::domain::push::{GatewayClientId, InvalidGatewayClientId};
 use galaxy_core::domain::retry::{RetryPolicy, RetryPolicyError};
-use galaxy_core::service::push::{GatewayClientId, InvalidGatewayClientId};
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 use tonic::Code;

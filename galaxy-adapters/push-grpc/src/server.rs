@@ -1,4 +1,5 @@
-//! The tonic `Push` service over [`PushService`], and a listener loop with graceful shutdown.
+//! The tonic `Push` service over the [`PushSubscriptions`] port, and a listener loop with
+//! graceful shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::Stream;
-use galaxy_core::service::push::{PushService, Subscription, SubscriptionEnded};
+use galaxy_core::domain::push::{GatewayClientId, PushCursor, SubscriptionEnded};
+use galaxy_core::ports::{PushFeed, PushSubscriptions};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -41,8 +43,8 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// The gRPC `Push` service: authenticates the gateway, subscribes it to the
-/// [`PushService`] and streams its events.
+/// The gRPC `Push` service: authenticates the gateway, subscribes it through the
+/// [`PushSubscriptions`] port (the push service of galaxy-core) and streams its events.
 ///
 /// Streams end with `ABORTED` when replaced by a subscription with the same gateway client
 /// id, `RESOURCE_EXHAUSTED` when the gateway lagged (see the crate docs), and `UNAVAILABLE`
@@ -51,7 +53,7 @@ pub enum ServeError {
 #[derive(Clone)]
 pub struct PushGrpcServer {
     /// Where subscriptions come from.
-    service: Arc<PushService>,
+    service: Arc<dyn PushSubscriptions>,
     /// SHA-256 of the internal token: comparing digests in constant time hides both the
     /// token and its length, and the token itself is not kept. `None` for an empty token,
     /// which refuses every call rather than accepting an empty header.
@@ -63,7 +65,7 @@ pub struct PushGrpcServer {
 
 impl PushGrpcServer {
     /// A server over `service`, accepting calls that carry `internal_token`.
-    pub fn new(service: Arc<PushService>, internal_token: SecretString) -> Self {
+    pub fn new(service: Arc<dyn PushSubscriptions>, internal_token: SecretString) -> Self {
         let token = internal_token.expose_secret();
         let token_digest = (!token.is_empty()).then(|| Sha256::digest(token.as_bytes()).into());
         Self {
@@ -143,10 +145,11 @@ impl Push for PushGrpcServer {
     ) -> Result<Response<Self::SubscribePushStream>, Status> {
         self.authorize(request.metadata())?;
         let request = request.into_inner();
-        let subscription = self
-            .service
-            .subscribe(&request.gateway_client_id, Some(&request.cursor))
-            .map_err(|error| Status::invalid_argument(error.to_string()))?;
+        let invalid = |error: &dyn std::fmt::Display| Status::invalid_argument(error.to_string());
+        let gateway =
+            GatewayClientId::parse(&request.gateway_client_id).map_err(|e| invalid(&e))?;
+        let cursor = PushCursor::parse_optional(&request.cursor).map_err(|e| invalid(&e))?;
+        let subscription = self.service.subscribe(gateway, cursor).await;
         tracing::info!(
             gateway = %subscription.gateway_client_id(),
             cursor = %request.cursor,
@@ -162,7 +165,7 @@ impl Push for PushGrpcServer {
 /// Yields the subscription's events until it ends or the server shuts down, then one
 /// final status. Dropping the stream (the gateway went away) drops the subscription,
 /// which unregisters it.
-fn event_stream(subscription: Subscription, shutdown: CancellationToken) -> EventStream {
+fn event_stream(subscription: Box<dyn PushFeed>, shutdown: CancellationToken) -> EventStream {
     let state = Some((subscription, shutdown));
     Box::pin(futures::stream::unfold(state, |state| async move {
         let (mut subscription, shutdown) = state?;
@@ -173,7 +176,7 @@ fn event_stream(subscription: Subscription, shutdown: CancellationToken) -> Even
             )),
             next = subscription.next() => next
                 .map(|event| pb::PushEvent::from(&*event))
-                .map_err(|ended| ended_status(&subscription, ended)),
+                .map_err(|ended| ended_status(subscription.as_ref(), ended)),
         };
         Some(match next {
             Ok(event) => (Ok(event), Some((subscription, shutdown))),
@@ -182,7 +185,7 @@ fn event_stream(subscription: Subscription, shutdown: CancellationToken) -> Even
     }))
 }
 
-fn ended_status(subscription: &Subscription, ended: SubscriptionEnded) -> Status {
+fn ended_status(subscription: &dyn PushFeed, ended: SubscriptionEnded) -> Status {
     let gateway = subscription.gateway_client_id();
     match ended {
         SubscriptionEnded::Replaced => {

@@ -92,13 +92,16 @@ impl RunningClient {
     }
 }
 
-fn publish(service: &PushService, range: std::ops::Range<u64>) -> Vec<String> {
-    range
-        .map(|n| {
-            let event = service.publish_event(vec![], "test.event", json!({ "n": n }));
-            event.event_id.to_string()
-        })
-        .collect()
+async fn publish(service: &PushService, range: std::ops::Range<u64>) -> Vec<String> {
+    let mut ids = Vec::new();
+    for n in range {
+        let event = service
+            .publish_event(vec![], "test.event", json!({ "n": n }))
+            .await
+            .unwrap();
+        ids.push(event.event_id.to_string());
+    }
+    ids
 }
 
 #[tokio::test]
@@ -108,7 +111,7 @@ async fn receives_live_events_and_remembers_the_last_cursor() {
     let mut client = RunningClient::start(server.url(), TOKEN);
     eventually(|| service.subscriber_count() == 1).await;
 
-    let ids = publish(&service, 0..3);
+    let ids = publish(&service, 0..3).await;
     client.expect_events(&ids).await;
     let latest = service.latest_cursor().to_string();
     eventually(|| client.client.cursor().as_deref() == Some(latest.as_str())).await;
@@ -124,15 +127,15 @@ async fn a_server_restart_on_the_same_port_loses_and_repeats_nothing() {
     let mut client = RunningClient::start(server.url(), TOKEN);
     eventually(|| service.subscriber_count() == 1).await;
 
-    let before = publish(&service, 0..5);
+    let before = publish(&service, 0..5).await;
     client.expect_events(&before).await;
     // Some in flight as the server goes down, more while it is down.
-    let in_flight = publish(&service, 5..8);
+    let in_flight = publish(&service, 5..8).await;
     server.stop().await;
-    let while_down = publish(&service, 8..12);
+    let while_down = publish(&service, 8..12).await;
     let server = TestServer::start_on(service.clone(), addr).await;
     eventually(|| service.subscriber_count() == 1).await;
-    let after = publish(&service, 12..15);
+    let after = publish(&service, 12..15).await;
 
     let rest: Vec<_> = [in_flight, while_down, after].concat();
     client.expect_events(&rest).await;
@@ -166,17 +169,17 @@ async fn a_cut_connection_is_resumed_exactly_once_in_order() {
     let mut client = RunningClient::start(format!("http://{relay_addr}"), TOKEN);
     eventually(|| service.subscriber_count() == 1).await;
 
-    let before = publish(&service, 0..5);
+    let before = publish(&service, 0..5).await;
     client.expect_events(&before).await;
-    let in_flight = publish(&service, 5..8);
+    let in_flight = publish(&service, 5..8).await;
     relay.abort();
     let _ = relay.await;
     // The server notices the dead connection and frees the subscription.
     eventually(|| service.subscriber_count() == 0).await;
-    let while_cut = publish(&service, 8..12);
+    let while_cut = publish(&service, 8..12).await;
     let relay = start_relay(bind_again(relay_addr).await, server.addr);
     eventually(|| service.subscriber_count() == 1).await;
-    let after = publish(&service, 12..15);
+    let after = publish(&service, 12..15).await;
 
     // What of `in_flight` was handled before the cut is not delivered again; the rest is.
     let expected: Vec<_> = [in_flight, while_cut, after].concat();
@@ -193,7 +196,7 @@ async fn a_new_server_lifetime_sends_the_handler_a_resync() {
     let addr = server.addr;
     let mut client = RunningClient::start(server.url(), TOKEN);
     eventually(|| service.subscriber_count() == 1).await;
-    client.expect_events(&publish(&service, 0..2)).await;
+    client.expect_events(&publish(&service, 0..2).await).await;
     server.stop().await;
 
     // A restarted process: a new service with a new epoch, on the same port.
@@ -202,7 +205,7 @@ async fn a_new_server_lifetime_sends_the_handler_a_resync() {
     let resync = client.next_event().await;
     assert_eq!(resync.kind, RESYNC_KIND);
     assert_eq!(resync.payload_json, r#"{"reason":"foreign_epoch"}"#);
-    let live = publish(&restarted, 0..1);
+    let live = publish(&restarted, 0..1).await;
     client.expect_events(&live).await;
     let latest = restarted.latest_cursor().to_string();
     eventually(|| client.client.cursor().as_deref() == Some(latest.as_str())).await;
@@ -263,7 +266,7 @@ async fn a_replaced_client_reconnects() {
     assert_eq!(code, Some(Code::Aborted));
     let status = within(intruder.message()).await.unwrap_err();
     assert_eq!(status.code(), Code::Aborted);
-    let ids = publish(&service, 0..2);
+    let ids = publish(&service, 0..2).await;
     client.expect_events(&ids).await;
     client.stop().await;
     server.stop().await;

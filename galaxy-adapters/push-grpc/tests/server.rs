@@ -13,9 +13,13 @@ use tonic::Code;
 use tonic::transport::Endpoint;
 use uuid::Uuid;
 
-fn publish(service: &galaxy_core::service::push::PushService, n: u64) -> PushEvent {
+async fn publish(service: &galaxy_core::service::push::PushService, n: u64) -> PushEvent {
     let user = UserId::from_uuid(Uuid::from_u128(u128::from(n) + 1));
-    (*service.publish_event(vec![user], "test.event", json!({ "n": n }))).clone()
+    let event = service
+        .publish_event(vec![user], "test.event", json!({ "n": n }))
+        .await
+        .unwrap();
+    (*event).clone()
 }
 
 #[tokio::test]
@@ -29,7 +33,10 @@ async fn streams_live_events_and_replays_from_a_cursor() {
         .unwrap()
         .into_inner();
 
-    let published: Vec<_> = (0..3).map(|n| publish(&service, n)).collect();
+    let mut published = Vec::new();
+    for n in 0..3 {
+        published.push(publish(&service, n).await);
+    }
     for expected in &published {
         let wire = within(live.message()).await.unwrap().unwrap();
         assert_eq!(wire, pb::PushEvent::from(expected));
@@ -48,7 +55,7 @@ async fn streams_live_events_and_replays_from_a_cursor() {
         .await
         .unwrap()
         .into_inner();
-    let later = publish(&service, 3);
+    let later = publish(&service, 3).await;
     for expected in published[1..].iter().chain([&later]) {
         let wire = within(replay.message()).await.unwrap().unwrap();
         assert_eq!(wire.event_id, expected.event_id.to_string());
@@ -74,7 +81,7 @@ async fn a_second_subscription_with_the_same_id_aborts_the_first() {
 
     let status = within(first.message()).await.unwrap_err();
     assert_eq!(status.code(), Code::Aborted, "{status:?}");
-    let event = publish(&service, 0);
+    let event = publish(&service, 0).await;
     let wire = within(second.message()).await.unwrap().unwrap();
     assert_eq!(wire.event_id, event.event_id.to_string());
     assert_eq!(service.subscriber_count(), 1);
@@ -153,7 +160,10 @@ async fn a_gateway_that_stops_reading_is_dropped_at_its_bound() {
     let filler = "x".repeat(1024);
     let mut max_queued = 0;
     for n in 0..EVENTS {
-        service.publish_event(vec![], "test.bulk", json!({ "n": n, "filler": filler }));
+        service
+            .publish_event(vec![], "test.bulk", json!({ "n": n, "filler": filler }))
+            .await
+            .unwrap();
         max_queued = max_queued.max(service.queued());
         assert!(service.queued() <= BUFFER, "queued {}", service.queued());
         if n % 64 == 0 {

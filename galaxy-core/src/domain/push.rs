@@ -1,12 +1,19 @@
 //! Push events and the replay ring that lets a reconnecting subscriber catch up.
 //!
-//! Every published event gets a [`PushCursor`]: the ring's epoch plus a sequence number that
-//! grows by one per event. The ring keeps recent events, bounded both by a count and by a
-//! freshness window. A subscriber that comes back with a cursor still covered by the ring gets
-//! exactly the events after it; any other cursor (evicted, expired, from an earlier process,
-//! or ahead of anything published) gets [`Replay::Resync`], and the caller then sends the
-//! subscriber a [`RESYNC_KIND`] event (see [`PushRing::resync_event`]) so that it knows it
-//! missed events and must refetch state.
+//! Every published event gets a [`PushCursor`]: the epoch of the log it was appended to
+//! plus the sequence the log gave it. Sequences grow with every event but may skip numbers
+//! (a shared log's sequence has holes where an append was rolled back), so the ring never
+//! counts on them being consecutive: it keeps a *floor*, the sequence after which it holds
+//! every event. The ring keeps recent events, bounded both by a count and by a freshness
+//! window. A subscriber that comes back with a cursor at or above the floor gets exactly the
+//! events after it; any other cursor (evicted, expired, from another log, or ahead of
+//! anything seen) gets [`Replay::Resync`], and the caller then sends the subscriber a
+//! [`RESYNC_KIND`] event (see [`PushRing::resync_event`]) so that it knows it missed events
+//! and must refetch state.
+//!
+//! [`NewPushEvent`] and [`LoggedPushEvent`] are what the shared event log
+//! ([`PushLog`](crate::ports::PushLog)) stores; the gateway's side of a subscription
+//! ([`GatewayClientId`], [`SubscriptionEnded`]) lives in [`gateway`].
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -18,6 +25,13 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{Timestamp, UserId};
+
+pub mod gateway;
+
+pub use gateway::{
+    GatewayClientId, InvalidGatewayClientId, MAX_GATEWAY_CLIENT_ID_LEN, SubscribeError,
+    SubscriptionEnded,
+};
 
 /// The `kind` of the event telling a subscriber it missed events and must refetch state.
 pub const RESYNC_KIND: &str = "push.resync";
@@ -184,6 +198,31 @@ pub struct PushEvent {
     pub occurred_at: Timestamp,
 }
 
+/// An event as a publisher hands it to the push log, before the log gave it a sequence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewPushEvent {
+    /// Unique id: appending an id the log already holds appends nothing, so a notification
+    /// route delivered twice (a worker that died after publishing) is one event.
+    pub event_id: Uuid,
+    /// The recipients.
+    pub user_ids: Vec<UserId>,
+    /// What happened, e.g. `game.turn_completed`.
+    pub kind: String,
+    /// Kind-specific data.
+    pub payload: serde_json::Value,
+    /// When it was published (the log may move it forward to keep times ordered).
+    pub occurred_at: Timestamp,
+}
+
+/// An event as the push log holds it: its sequence, the same for every reader of the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoggedPushEvent {
+    /// Position in the log: greater than every earlier event's, not necessarily by one.
+    pub sequence: u64,
+    /// The event.
+    pub event: NewPushEvent,
+}
+
 /// Why a cursor could not be served from the ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -224,8 +263,9 @@ pub enum Replay {
 
 /// The in-memory buffer of recent push events, bounded by count and by age.
 ///
-/// Sequences are contiguous: the buffer holds the events `head - len + 1 ..= head`, oldest
-/// first, and their timestamps never decrease, so both bounds evict from the front.
+/// The buffer holds every event with a sequence in `floor + 1 ..= head`, oldest first (the
+/// sequences may skip numbers, the events may not), and their timestamps never decrease, so
+/// both bounds evict from the front, raising the floor.
 #[derive(Debug, Clone)]
 pub struct PushRing {
     /// This ring's lifetime; cursors from other epochs are answered with a resync.
@@ -234,9 +274,12 @@ pub struct PushRing {
     capacity: NonZeroUsize,
     /// Oldest age kept, so a long-gone subscriber gets a resync rather than a stale flood.
     window: TimeDelta,
-    /// Sequence of the last published event (0 before the first); kept apart from `events`
-    /// because expiry can empty the buffer while the count must go on.
+    /// Sequence of the last event taken in (or where the ring started); kept apart from
+    /// `events` because expiry can empty the buffer while the count must go on.
     head: u64,
+    /// Every event after this sequence (up to `head`) is in `events`: the sequence of the
+    /// last evicted event, or where the ring started. Cursors below it cannot be served.
+    floor: u64,
     /// The buffered events, oldest first.
     events: VecDeque<PushEvent>,
 }
@@ -250,6 +293,7 @@ impl PushRing {
             capacity,
             window: window.max(TimeDelta::zero()),
             head: 0,
+            floor: 0,
             events: VecDeque::new(),
         }
     }
@@ -279,17 +323,30 @@ impl PushRing {
         self.events.is_empty()
     }
 
-    /// The cursor of the last published event, or sequence 0 if none was published yet. A
-    /// subscriber holding it has missed nothing, even once that event has left the buffer.
+    /// The cursor of the last event taken in, or of where the ring started. A subscriber
+    /// holding it has missed nothing, even once that event has left the buffer.
     pub const fn latest_cursor(&self) -> PushCursor {
         PushCursor::new(self.epoch, self.head)
     }
 
-    /// Appends an event with the next sequence, evicts what exceeds capacity or is older
-    /// than `now - window`, and returns the event for fan-out to live subscribers.
-    ///
-    /// If `now` is before the previous event (the clock stepped back), the event takes the
-    /// previous event's time so the buffer stays ordered.
+    /// The sequence of the last event taken in (or where the ring started): a reader of the
+    /// log resumes after it.
+    pub const fn head(&self) -> u64 {
+        self.head
+    }
+
+    /// The buffered event with this sequence, if any.
+    pub fn get(&self, sequence: u64) -> Option<&PushEvent> {
+        let at = self
+            .events
+            .partition_point(|e| e.cursor.sequence() < sequence);
+        self.events
+            .get(at)
+            .filter(|e| e.cursor.sequence() == sequence)
+    }
+
+    /// Appends an event with the next sequence (`head + 1`), for a ring that is its own log;
+    /// see [`PushRing::ingest`].
     pub fn publish(
         &mut self,
         event_id: Uuid,
@@ -299,31 +356,75 @@ impl PushRing {
         now: Timestamp,
     ) -> PushEvent {
         // 2^64 events is out of reach; saturating keeps this panic-free regardless.
-        self.head = self.head.saturating_add(1);
-        let occurred_at = match self.events.back() {
-            Some(last) if last.occurred_at > now => last.occurred_at,
-            _ => now,
-        };
-        let event = PushEvent {
+        let sequence = self.head.saturating_add(1);
+        let event = NewPushEvent {
             event_id,
-            cursor: self.latest_cursor(),
             user_ids,
             kind: kind.into(),
             payload,
+            occurred_at: now,
+        };
+        self.ingest(LoggedPushEvent { sequence, event }, now)
+            .unwrap_or_else(|| self.resync_event(ResyncReason::AheadOfHead, event_id, now))
+    }
+
+    /// Takes in the next event read from the log, evicts what exceeds capacity or is older
+    /// than `now - window`, and returns the event for fan-out to live subscribers; `None`
+    /// (and nothing changes) when its sequence is not after `head`, i.e. it was taken in
+    /// already.
+    ///
+    /// If the event is older than the previous one (clocks of two publishers differ, or
+    /// one stepped back), it takes the previous event's time so the buffer stays ordered.
+    pub fn ingest(&mut self, logged: LoggedPushEvent, now: Timestamp) -> Option<PushEvent> {
+        if logged.sequence <= self.head {
+            return None;
+        }
+        self.head = logged.sequence;
+        let LoggedPushEvent { sequence, event } = logged;
+        let occurred_at = match self.events.back() {
+            Some(last) if last.occurred_at > event.occurred_at => last.occurred_at,
+            _ => event.occurred_at,
+        };
+        let event = PushEvent {
+            event_id: event.event_id,
+            cursor: PushCursor::new(self.epoch, sequence),
+            user_ids: event.user_ids,
+            kind: event.kind,
+            payload: event.payload,
             occurred_at,
         };
         self.events.push_back(event.clone());
         let overflow = self.events.len().saturating_sub(self.capacity.get());
-        self.events.drain(..overflow);
+        self.evict(overflow);
         self.prune(now);
-        event
+        Some(event)
+    }
+
+    /// Declares every event up to `sequence` lost to this ring (the log purged them before
+    /// they were read): cursors below it get a resync from now on. Nothing happens when
+    /// the ring is already past it.
+    pub fn skip_to(&mut self, sequence: u64) {
+        if sequence <= self.head {
+            return;
+        }
+        self.events.clear();
+        self.head = sequence;
+        self.floor = sequence;
     }
 
     /// Drops events older than `now - window`; returns how many were dropped.
     pub fn prune(&mut self, now: Timestamp) -> usize {
         let expired = self.expired_count(now);
-        self.events.drain(..expired);
+        self.evict(expired);
         expired
+    }
+
+    /// Drops the `count` oldest events, raising the floor to the last one dropped.
+    fn evict(&mut self, count: usize) {
+        if let Some(last) = count.checked_sub(1).and_then(|i| self.events.get(i)) {
+            self.floor = last.cursor.sequence();
+        }
+        self.events.drain(..count);
     }
 
     /// What a subscriber presenting `cursor` must be sent before live events. Events older
@@ -339,17 +440,19 @@ impl PushRing {
         } else if cursor.sequence > self.head {
             ResyncReason::AheadOfHead
         } else {
-            // Contiguous sequences: the last `missed` buffered events are exactly those after
-            // the cursor, provided that many are still fresh.
-            let missed = self.head - cursor.sequence;
-            let fresh = self.events.len() - self.expired_count(now);
-            match usize::try_from(missed) {
-                Ok(missed) if missed <= fresh => {
-                    let start = self.events.len() - missed;
-                    return Replay::Events(self.events.range(start..).cloned().collect());
-                }
-                _ => ResyncReason::Stale,
+            // Expired events count as evicted: the floor is then the last expired one.
+            let expired = self.expired_count(now);
+            let floor = match expired.checked_sub(1).and_then(|i| self.events.get(i)) {
+                Some(last_expired) => last_expired.cursor.sequence(),
+                None => self.floor,
+            };
+            if cursor.sequence >= floor {
+                let start = self
+                    .events
+                    .partition_point(|e| e.cursor.sequence() <= cursor.sequence);
+                return Replay::Events(self.events.range(start..).cloned().collect());
             }
+            ResyncReason::Stale
         };
         Replay::Resync { reason }
     }

@@ -214,8 +214,13 @@ pub enum PushError {
 #[async_trait]
 pub trait PushPublisher: Send + Sync {
     /// Publishes one event for `user_ids`; returns the event's opaque cursor.
+    ///
+    /// `event_id` makes publishing idempotent: publishing an id again (a notification
+    /// route delivered twice) publishes nothing and returns the first event's cursor, as
+    /// long as that event is still within the push window.
     async fn publish(
         &self,
+        event_id: uuid::Uuid,
         user_ids: &[UserId],
         kind: &str,
         payload: &serde_json::Value,

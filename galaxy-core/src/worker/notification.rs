@@ -5,8 +5,8 @@
 //!
 //! Dispatch is at-least-once: a route whose outcome could not be recorded is claimed
 //! again once its lease lapses. The e-mail channel is idempotent (the mail's idempotency
-//! key is `notification:<route id>`, so the outbox keeps the first copy); a push event
-//! may repeat, which gateways tolerate (push is a hint to refresh).
+//! key is `notification:<route id>`, so the outbox keeps the first copy); so is the push
+//! channel (the event id is the route id, and the push log keeps an id once).
 
 use std::sync::Arc;
 
@@ -139,9 +139,16 @@ impl NotificationWorker {
             Channel::Email => self.queue_mail(route, &intent).await,
             Channel::Push => {
                 let payload = recipient_payload(&intent.payload, route.user_id);
+                // The route's id is the event's: a route delivered again (the worker died
+                // after publishing) is the same event, which the push log keeps once.
                 self.ports
                     .push
-                    .publish(&[route.user_id], intent.kind.as_str(), &payload)
+                    .publish(
+                        route.id.as_uuid(),
+                        &[route.user_id],
+                        intent.kind.as_str(),
+                        &payload,
+                    )
                     .await
                     .map_err(|e| DispatchError::Transient(e.to_string()))?;
                 Ok(Dispatched::Pushed)

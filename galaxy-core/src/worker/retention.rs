@@ -1,7 +1,10 @@
 //! The retention sweeper: what the platform keeps only for a while is deleted once its
 //! period is over, so no table grows forever. Expired login challenges go a day after
 //! they expired (long enough to investigate abuse), sent mail after a month (delivery
-//! questions are answered by then); dead and undelivered mail stays for an admin.
+//! questions are answered by then); dead and undelivered mail stays for an admin. The
+//! shared push log keeps what a replica's replay ring may still need, no more: events
+//! within the push freshness window and among the newest ring-capacity ones (a replica
+//! that starts reads the log to fill its ring, so the log must hold what a ring would).
 
 use std::sync::Arc;
 
@@ -9,7 +12,7 @@ use async_trait::async_trait;
 use chrono::TimeDelta;
 
 use super::{TickReport, Worker};
-use crate::ports::{ChallengeStore, Clock, MailStore, StoreError};
+use crate::ports::{ChallengeStore, Clock, MailStore, PushLog, StoreError};
 
 /// How long each kind of record is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +33,18 @@ impl Default for RetentionConfig {
     }
 }
 
-/// Deletes expired challenges and old sent mail, once per tick.
+/// What of the push log is kept: what a replay ring holds.
+struct PushRetention {
+    /// The shared log.
+    log: Arc<dyn PushLog>,
+    /// The push freshness window: older events are gone from every ring.
+    window: TimeDelta,
+    /// The ring capacity: events beyond the newest this many are gone from every ring.
+    keep: usize,
+}
+
+/// Deletes expired challenges, old sent mail and (when given the log) push events no ring
+/// keeps any more, once per tick.
 pub struct RetentionSweeper {
     /// Login challenges.
     challenges: Arc<dyn ChallengeStore>,
@@ -40,6 +54,8 @@ pub struct RetentionSweeper {
     clock: Arc<dyn Clock>,
     /// The periods.
     config: RetentionConfig,
+    /// The push log to trim, if any.
+    push: Option<PushRetention>,
 }
 
 impl RetentionSweeper {
@@ -55,7 +71,15 @@ impl RetentionSweeper {
             mail,
             clock,
             config,
+            push: None,
         }
+    }
+
+    /// Also trims the push log: events older than `window` or beyond the newest `keep`
+    /// (the push freshness window and the ring capacity) go.
+    pub fn with_push_log(mut self, log: Arc<dyn PushLog>, window: TimeDelta, keep: usize) -> Self {
+        self.push = Some(PushRetention { log, window, keep });
+        self
     }
 }
 
@@ -77,8 +101,19 @@ impl Worker for RetentionSweeper {
         if let Some(before) = now.checked_sub_signed(self.config.sent_mail) {
             mails = self.mail.purge_sent_mail(before).await?;
         }
-        if challenges + mails > 0 {
-            tracing::info!(challenges, mails, "retention: old records deleted");
+        let mut push_events = 0;
+        if let Some(push) = &self.push
+            && let Some(before) = now.checked_sub_signed(push.window)
+        {
+            push_events = push.log.purge(before, push.keep).await?;
+        }
+        if challenges + mails + push_events > 0 {
+            tracing::info!(
+                challenges,
+                mails,
+                push_events,
+                "retention: old records deleted"
+            );
         }
         Ok(TickReport { handled: 0 })
     }

@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 /// One published push event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pushed {
+    pub event_id: uuid::Uuid,
     pub users: Vec<UserId>,
     pub kind: String,
     pub payload: Value,
@@ -58,6 +59,7 @@ impl RecordingPush {
 impl PushPublisher for RecordingPush {
     async fn publish(
         &self,
+        event_id: uuid::Uuid,
         user_ids: &[UserId],
         kind: &str,
         payload: &Value,
@@ -72,6 +74,7 @@ impl PushPublisher for RecordingPush {
         }
         let mut events = self.events.lock().unwrap();
         events.push(Pushed {
+            event_id,
             users: user_ids.to_vec(),
             kind: kind.to_owned(),
             payload: payload.clone(),

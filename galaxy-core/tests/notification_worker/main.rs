@@ -46,6 +46,12 @@ async fn an_intent_fans_out_to_mail_and_push_and_both_are_delivered() {
     assert_eq!(pushed[0].users, vec![ann.id]);
     assert_eq!(pushed[0].kind, "game_started");
     assert_eq!(pushed[0].payload, payload);
+    let push_route = h.route(&ann, "push").await;
+    assert_eq!(
+        pushed[0].event_id,
+        push_route.id.as_uuid(),
+        "the event id is the route's, so a route delivered twice is one event"
+    );
 
     let mails = h.mails().await;
     assert_eq!(mails.len(), 1);

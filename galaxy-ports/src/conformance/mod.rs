@@ -21,6 +21,7 @@ pub mod mail;
 pub mod mailer;
 pub mod notification;
 pub mod play;
+pub mod push;
 pub mod race_names;
 pub mod runtime;
 pub mod users;

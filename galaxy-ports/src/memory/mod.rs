@@ -12,6 +12,7 @@ mod mail;
 mod notification;
 mod paging;
 mod play;
+mod push;
 mod runtime;
 mod users;
 
@@ -23,6 +24,7 @@ pub use lobby::MemoryLobbyStore;
 pub use mail::MemoryMailStore;
 pub use notification::MemoryNotificationStore;
 pub use play::MemoryPlayStore;
+pub use push::MemoryPushLog;
 pub use runtime::MemoryRuntimeStore;
 pub use users::MemoryUserStore;
 

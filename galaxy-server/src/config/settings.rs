@@ -36,6 +36,7 @@ pub const DURATION_RANGES: &[(&str, &str, &str)] = &[
     ("GALAXY_NOTIFICATION_INTERVAL", "10ms", "1h"),
     ("GALAXY_PUSH_WINDOW", "1s", "7d"),
     ("GALAXY_PUSH_SHUTDOWN_TIMEOUT", "10ms", "10m"),
+    ("GALAXY_PUSH_POLL_INTERVAL", "10ms", "1h"),
     ("GALAXY_RUNTIME_INTERVAL", "10ms", "1h"),
     ("GALAXY_HEALTH_INTERVAL", "100ms", "1d"),
     ("GALAXY_RUNTIME_JOB_LEASE", "1s", "1d"),
@@ -79,7 +80,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_CACHE_BUS_HEARTBEAT",
         default: "2s",
-        meaning: "With Postgres, every replica announces its cache writes on the `LISTEN/NOTIFY` channel `galaxy_changes` and drops what the others announce; this is how often a replica checks its listening connection with a note to itself (silence for three heartbeats counts as a lost connection). Range: 100ms to 10m.",
+        meaning: "With Postgres, every replica announces its cache writes on the `LISTEN/NOTIFY` channel `galaxy_changes` and drops what the others announce; this is how often a replica checks its listening connections (this one, and the one for push events on `galaxy_push`) with a note to itself (silence for three heartbeats counts as a lost connection). Range: 100ms to 10m.",
     },
     Setting {
         variable: "GALAXY_CACHE_DEGRADED_TTL",
@@ -290,6 +291,11 @@ pub const SETTINGS: &[Setting] = &[
         variable: "GALAXY_PUSH_SHUTDOWN_TIMEOUT",
         default: "5s",
         meaning: "How long queued push events may take to reach connected gateways on shutdown, before their streams end with `UNAVAILABLE`. Range: 10ms to 10m.",
+    },
+    Setting {
+        variable: "GALAXY_PUSH_POLL_INTERVAL",
+        default: "1s",
+        meaning: "How often a replica reads the shared push log even when no `NOTIFY` woke it: the bound on how late another replica's event can reach this replica's gateways should a note be lost (notes normally bring it within milliseconds). Range: 10ms to 1h.",
     },
     Setting {
         variable: "GALAXY_SWEEPER_INTERVAL",

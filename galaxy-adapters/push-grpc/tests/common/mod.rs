@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use galaxy_core::service::push::{PushConfig, PushService};
+use galaxy_ports::memory::MemoryPushLog;
 use galaxy_ports::system::{OsSecretGenerator, SystemClock};
 use galaxy_push_grpc::{INTERNAL_TOKEN_HEADER, PushGrpcServer, ServeError, pb};
 use secrecy::SecretString;
@@ -29,6 +30,7 @@ pub fn push_service(subscriber_buffer: usize) -> Arc<PushService> {
             freshness_window: TimeDelta::minutes(5),
             subscriber_buffer: NonZeroUsize::new(subscriber_buffer).unwrap(),
         },
+        Arc::new(MemoryPushLog::new()),
     ))
 }
 

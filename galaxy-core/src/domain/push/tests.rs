@@ -184,6 +184,77 @@ fn a_clock_step_back_keeps_the_buffer_ordered() {
     assert_eq!(ring.prune(t(71)), 2);
 }
 
+/// Takes in the event the log numbered `sequence`, at second 0; its sequence if new.
+fn ingest(ring: &mut PushRing, sequence: u64) -> Option<u64> {
+    let event = NewPushEvent {
+        event_id: Uuid::from_u128(u128::from(sequence)),
+        user_ids: Vec::new(),
+        kind: "test.kind".into(),
+        payload: serde_json::json!({}),
+        occurred_at: t(0),
+    };
+    ring.ingest(LoggedPushEvent { sequence, event }, t(0))
+        .map(|e| e.cursor.sequence())
+}
+
+fn replayed(ring: &PushRing, seen: u64) -> Option<Vec<u64>> {
+    match replay(ring, EPOCH, seen, 0) {
+        Replay::Events(events) => Some(events.iter().map(|e| e.cursor.sequence()).collect()),
+        Replay::Resync { .. } => None,
+    }
+}
+
+#[test]
+fn sequences_with_holes_replay_exactly_the_later_events() {
+    let mut ring = ring(10, 60);
+    for sequence in [3, 7, 8, 12] {
+        assert_eq!(ingest(&mut ring, sequence), Some(sequence));
+    }
+    assert_eq!(ingest(&mut ring, 8), None, "taken in once");
+    assert_eq!(ingest(&mut ring, 12), None);
+    assert_eq!(
+        replayed(&ring, 5),
+        Some(vec![7, 8, 12]),
+        "a cursor in a hole"
+    );
+    assert_eq!(replayed(&ring, 7), Some(vec![8, 12]));
+    assert_eq!(replayed(&ring, 0), Some(vec![3, 7, 8, 12]));
+    assert_eq!(replayed(&ring, 12), Some(vec![]));
+    assert_eq!(ring.get(8).map(|e| e.cursor.sequence()), Some(8));
+    assert!(ring.get(9).is_none());
+}
+
+#[test]
+fn eviction_raises_the_floor_past_holes() {
+    let mut ring = ring(2, 60);
+    for sequence in [3, 7, 8] {
+        ingest(&mut ring, sequence);
+    }
+    assert_eq!(
+        replayed(&ring, 3),
+        Some(vec![7, 8]),
+        "the evicted event's holder"
+    );
+    assert_eq!(replayed(&ring, 2), None, "missed the evicted event");
+    assert_eq!(replayed(&ring, 5), Some(vec![7, 8]));
+}
+
+#[test]
+fn skipping_to_a_purge_mark_makes_older_cursors_stale() {
+    let mut ring = ring(10, 60);
+    ingest(&mut ring, 1);
+    ingest(&mut ring, 2);
+    ring.skip_to(10);
+    assert_eq!(ring.latest_cursor().sequence(), 10);
+    assert!(ring.is_empty());
+    assert_eq!(replayed(&ring, 2), None);
+    assert_eq!(replayed(&ring, 10), Some(vec![]));
+    ring.skip_to(5);
+    assert_eq!(ring.latest_cursor().sequence(), 10, "never backwards");
+    assert_eq!(ingest(&mut ring, 11), Some(11));
+    assert_eq!(replayed(&ring, 10), Some(vec![11]));
+}
+
 #[test]
 fn a_negative_window_is_zero() {
     let ring = PushRing::new(EPOCH, NonZeroUsize::MIN, TimeDelta::seconds(-5));
