@@ -12,6 +12,7 @@ mod mail;
 mod notification;
 mod paging;
 mod play;
+mod queue;
 mod runtime;
 mod users;
 
