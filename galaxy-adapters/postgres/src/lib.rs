@@ -12,6 +12,7 @@ mod mail;
 mod migrate;
 mod notification;
 mod play;
+mod queue;
 mod race_names;
 mod rows;
 mod runtime;
