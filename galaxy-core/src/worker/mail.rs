@@ -10,10 +10,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::{TickReport, Worker};
 use crate::domain::LeaseToken;
-use crate::domain::lease::ClaimRequest;
+use crate::domain::lease::{ClaimRequest, Finish};
 use crate::domain::mail::{AttemptOutcome, MailAttempt, MailDelivery, MailFailureOutcome};
 use crate::domain::retry::RetryPolicy;
-use crate::ports::{Clock, MailNext, MailStore, Mailer, SecretGenerator, StoreError};
+use crate::ports::{
+    Clock, MailAttemptEnd, MailFinish, MailNext, MailStore, Mailer, SecretGenerator, StoreError,
+};
 
 /// How the mail worker paces itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +81,8 @@ impl MailWorker {
         self
     }
 
-    async fn deliver(&self, delivery: &MailDelivery, token: LeaseToken) -> Result<(), StoreError> {
+    /// Sends one claimed mail and says how its attempt ended (written with the batch).
+    async fn deliver(&self, delivery: &MailDelivery, token: LeaseToken) -> MailFinish {
         let result = self.mailer.send(&delivery.mail).await;
         let now = self.clock.now();
         let (outcome, detail, next) = match result {
@@ -122,10 +125,15 @@ impl MailWorker {
             detail,
             at: now,
         };
-        self.store
-            .finish_mail_attempt(delivery.id, token, Some(attempt), next, now)
-            .await
-            .map(|_| ())
+        Finish {
+            id: delivery.id,
+            token,
+            outcome: MailAttemptEnd {
+                attempt: Some(attempt),
+                next,
+            },
+            at: now,
+        }
     }
 }
 
@@ -146,29 +154,46 @@ impl Worker for MailWorker {
             limit: self.config.batch_size,
         };
         let batch = self.store.claim_mail(&claim).await?;
-        let mut handled = 0;
+        // Every mail of the batch is attempted, then all outcomes are written in one
+        // batch finish (one round trip, not one per mail). A crash in between leaves the
+        // leases to lapse and the mails to be sent again: delivery is at-least-once
+        // either way, and the idempotency keys keep it from being queued twice.
+        let mut finishes = Vec::with_capacity(batch.len());
         for delivery in &batch {
             if self.cancel.is_cancelled() {
                 let now = self.clock.now();
-                self.store
-                    .finish_mail_attempt(
-                        delivery.id,
-                        claim.token,
-                        None,
-                        MailNext::Release(now),
-                        now,
-                    )
-                    .await?;
+                finishes.push(Finish {
+                    id: delivery.id,
+                    token: claim.token,
+                    outcome: MailAttemptEnd {
+                        attempt: None,
+                        next: MailNext::Release(now),
+                    },
+                    at: now,
+                });
                 continue;
             }
-            match self.deliver(delivery, claim.token).await {
-                Ok(()) => handled += 1,
+            finishes.push(self.deliver(delivery, claim.token).await);
+        }
+        let results = self.store.finish_mail_attempts(&finishes).await?;
+        let mut handled = 0;
+        let mut failure = None;
+        for (finish, result) in finishes.iter().zip(results) {
+            let released = finish.outcome.attempt.is_none();
+            match result {
+                Ok(_) if !released => handled += 1,
+                Ok(_) => {}
                 // Our lease lapsed and another worker took the mail over: its result wins.
                 Err(StoreError::Conflict { .. }) => {
-                    tracing::warn!(mail_id = %delivery.id, "mail lease lost during attempt");
+                    tracing::warn!(mail_id = %finish.id, "mail lease lost during attempt");
                 }
-                Err(error) => return Err(error),
+                Err(error) => {
+                    failure.get_or_insert(error);
+                }
             }
+        }
+        if let Some(error) = failure {
+            return Err(error);
         }
         Ok(TickReport { handled })
     }
