@@ -266,7 +266,9 @@ impl MailStore for PgStore {
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn claim_mail(&self, claim: &ClaimRequest) -> Result<Vec<MailDelivery>, StoreError> {
-        QUEUE.claim(&self.pool, CLAIM_SQL.as_str(), claim, mail_from_row).await
+        QUEUE
+            .claim(&self.pool, CLAIM_SQL.as_str(), claim, mail_from_row)
+            .await
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
@@ -285,35 +287,41 @@ impl MailStore for PgStore {
     #[tracing::instrument(level = "debug", skip_all, fields(batch = finishes.len()), err(level = "debug"))]
     async fn finish_mail_attempts(&self, finishes: &[MailFinish]) -> BatchFinished<MailDelivery> {
         let plan = FinishPlan::new(finishes, |id: MailId| id.as_uuid());
-        let next = plan.items().iter().map(|f| next_columns(f.outcome.next, f.at));
+        let next = plan
+            .items()
+            .iter()
+            .map(|f| next_columns(f.outcome.next, f.at));
         let next: Vec<NextColumns> = next.collect();
         let attempt = |end: &MailAttemptEnd| end.attempt.clone();
         let attempts = plan.column(attempt);
         // One statement for the whole batch: each row changes only while its own token
         // still holds its lease, and its attempt row commits with it.
-        let rows = sqlx::query(FINISH_SQL.as_str())
-            .bind(plan.ids())
-            .bind(plan.tokens())
-            .bind(next.iter().map(|n| n.status.as_str()).collect::<Vec<_>>())
-            .bind(plan.ats())
-            .bind(next.iter().map(|n| n.next_attempt_at).collect::<Vec<_>>())
-            .bind(next.iter().map(|n| n.sent_at).collect::<Vec<_>>())
-            .bind(next.iter().map(|n| n.uncount).collect::<Vec<_>>())
-            .bind(
-                attempts
-                    .iter()
-                    .map(|a| a.as_ref().filter(|a| a.outcome != AttemptOutcome::Sent))
-                    .map(|a| a.map(|a| a.detail.as_str()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(plan.column(|end| matches!(end.next, MailNext::SentRedacted).then_some(REDACTED_BODY)))
-            .bind(column(&attempts, |a| u32_param(a.number)))
-            .bind(column(&attempts, |a| a.outcome.as_str()))
-            .bind(column(&attempts, |a| a.detail.as_str()))
-            .bind(column(&attempts, |a| a.at))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db(MAIL))?;
+        let rows =
+            sqlx::query(FINISH_SQL.as_str())
+                .bind(plan.ids())
+                .bind(plan.tokens())
+                .bind(next.iter().map(|n| n.status.as_str()).collect::<Vec<_>>())
+                .bind(plan.ats())
+                .bind(next.iter().map(|n| n.next_attempt_at).collect::<Vec<_>>())
+                .bind(next.iter().map(|n| n.sent_at).collect::<Vec<_>>())
+                .bind(next.iter().map(|n| n.uncount).collect::<Vec<_>>())
+                .bind(
+                    attempts
+                        .iter()
+                        .map(|a| a.as_ref().filter(|a| a.outcome != AttemptOutcome::Sent))
+                        .map(|a| a.map(|a| a.detail.as_str()))
+                        .collect::<Vec<_>>(),
+                )
+                .bind(plan.column(|end| {
+                    matches!(end.next, MailNext::SentRedacted).then_some(REDACTED_BODY)
+                }))
+                .bind(column(&attempts, |a| u32_param(a.number)))
+                .bind(column(&attempts, |a| a.outcome.as_str()))
+                .bind(column(&attempts, |a| a.detail.as_str()))
+                .bind(column(&attempts, |a| a.at))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db(MAIL))?;
         QUEUE.settle(&self.pool, &plan, &rows, mail_from_row).await
     }
 

@@ -68,7 +68,12 @@ impl QueueTable {
     /// Every status a claim may take a row from.
     fn claimable(&self) -> String {
         let quoted = |s: &&str| format!("'{s}'");
-        let all: Vec<String> = self.waiting.iter().chain([&self.leased]).map(quoted).collect();
+        let all: Vec<String> = self
+            .waiting
+            .iter()
+            .chain([&self.leased])
+            .map(quoted)
+            .collect();
         all.join(", ")
     }
 
@@ -302,8 +307,9 @@ pub(crate) fn one<I, O>(id: I, token: LeaseToken, outcome: O, at: Timestamp) -> 
 
 /// The single result of a batch of one.
 pub(crate) fn single<T>(results: Vec<Result<T, StoreError>>) -> Result<T, StoreError> {
-    results
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| Err(StoreError::internal("a finish of one item returned nothing")))
+    results.into_iter().next().unwrap_or_else(|| {
+        Err(StoreError::internal(
+            "a finish of one item returned nothing",
+        ))
+    })
 }

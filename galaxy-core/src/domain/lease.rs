@@ -102,7 +102,15 @@ pub struct LeaseNotHeld {
 /// - finishing frees the lease (what else it changes is the queue's own outcome).
 pub trait Leased {
     /// The item's id.
-    type Id: Copy + Eq + std::hash::Hash + Ord + std::fmt::Display + Send + Sync;
+    type Id: Copy
+        + Eq
+        + std::hash::Hash
+        + Ord
+        + std::fmt::Display
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static;
     /// What the item is called in errors (`mail`, `notification route`, `runtime job`).
     const ENTITY: &'static str;
 

@@ -153,7 +153,10 @@ pub trait RuntimeJobStore: Send + Sync {
     /// existing stores and decorators keep working); a database store should override it
     /// with one statement. A job listed twice completes once; its later entries are
     /// `Conflict`.
-    async fn complete_jobs(&self, completions: &[JobCompletion]) -> super::BatchFinished<RuntimeJob> {
+    async fn complete_jobs(
+        &self,
+        completions: &[JobCompletion],
+    ) -> super::BatchFinished<RuntimeJob> {
         let mut results = Vec::with_capacity(completions.len());
         for c in completions {
             results.push(self.complete_job(c.id, c.token, &c.outcome, c.at).await);

@@ -11,6 +11,7 @@ pub mod lobby;
 pub mod mail;
 pub mod notification;
 pub mod play;
+pub mod queue;
 pub mod race_names;
 pub mod runtime;
 pub mod users;

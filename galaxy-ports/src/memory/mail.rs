@@ -10,7 +10,9 @@ use galaxy_core::domain::mail::{
 };
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::{LeaseToken, MailId, Timestamp};
-use galaxy_core::ports::{BatchFinished, MailAttemptEnd, MailFinish, MailNext, MailStore, StoreError};
+use galaxy_core::ports::{
+    BatchFinished, MailAttemptEnd, MailFinish, MailNext, MailStore, StoreError,
+};
 
 use super::paging::{Order, paginate};
 use super::queue::LeasedQueue;
@@ -108,13 +110,17 @@ impl MailStore for MemoryMailStore {
     ) -> Result<MailDelivery, StoreError> {
         let end = MailAttemptEnd { attempt, next };
         let mut guard = self.lock();
-        let State { mails, attempts, .. } = &mut *guard;
+        let State {
+            mails, attempts, ..
+        } = &mut *guard;
         mails.finish(id, token, at, |mail| end_attempt(mail, &end, attempts, at))
     }
 
     async fn finish_mail_attempts(&self, finishes: &[MailFinish]) -> BatchFinished<MailDelivery> {
         let mut guard = self.lock();
-        let State { mails, attempts, .. } = &mut *guard;
+        let State {
+            mails, attempts, ..
+        } = &mut *guard;
         Ok(mails.finish_all(finishes, |mail, end, at| {
             end_attempt(mail, end, attempts, at)
         }))

@@ -109,7 +109,9 @@ impl NotificationStore for MemoryNotificationStore {
         at: Timestamp,
     ) -> Result<NotificationRoute, StoreError> {
         let mut state = self.lock();
-        state.routes.finish(id, token, at, |route| end_dispatch(route, next))
+        state
+            .routes
+            .finish(id, token, at, |route| end_dispatch(route, next))
     }
 
     async fn finish_routes(&self, finishes: &[RouteFinish]) -> BatchFinished<NotificationRoute> {

@@ -74,7 +74,9 @@ impl RuntimeJobStore for MemoryRuntimeStore {
         at: Timestamp,
     ) -> Result<RuntimeJob, StoreError> {
         let mut state = self.lock();
-        state.jobs.finish(id, token, at, |job| end_job(job, outcome))
+        state
+            .jobs
+            .finish(id, token, at, |job| end_job(job, outcome))
     }
 
     async fn complete_jobs(&self, completions: &[JobCompletion]) -> BatchFinished<RuntimeJob> {
