@@ -182,7 +182,11 @@ impl Scenario {
 
 /// Queues `items` for `scenario` in one statement (untimed).
 async fn seed(store: &PgStore, scenario: Scenario, items: u64) -> BenchResult<()> {
-    let (run, now, count) = (Uuid::new_v4().simple().to_string(), Utc::now(), items as i64);
+    let (run, now, count) = (
+        Uuid::new_v4().simple().to_string(),
+        Utc::now(),
+        items as i64,
+    );
     let sql = match scenario {
         Scenario::Raw => {
             "INSERT INTO bench_queue (payload) SELECT 'job ' || $1 || '-' || g \

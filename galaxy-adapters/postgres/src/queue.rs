@@ -313,3 +313,76 @@ pub(crate) fn single<T>(results: Vec<Result<T, StoreError>>) -> Result<T, StoreE
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: QueueTable = QueueTable {
+        table: "mail_deliveries",
+        waiting: &["pending", "retrying"],
+        leased: "sending",
+        due: "next_attempt_at",
+        order: ClaimOrder::DueFirst,
+    };
+
+    #[test]
+    fn the_claim_matches_the_partial_claim_index() {
+        let sql = TABLE.claim_sql();
+        // The index predicate, word for word, so the planner can use the partial index.
+        assert!(
+            sql.contains("status IN ('pending', 'retrying', 'sending')"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("ORDER BY next_attempt_at, created_at, id"),
+            "{sql}"
+        );
+        assert!(sql.contains("LIMIT $4 FOR UPDATE SKIP LOCKED"), "{sql}");
+        let jobs = QueueTable {
+            waiting: &["queued"],
+            leased: "running",
+            due: "run_after",
+            order: ClaimOrder::OldestFirst,
+            ..TABLE
+        };
+        let sql = jobs.claim_sql();
+        assert!(sql.contains("status IN ('queued', 'running')"), "{sql}");
+        assert!(sql.contains("ORDER BY created_at, id"), "{sql}");
+    }
+
+    #[test]
+    fn finish_columns_are_numbered_after_the_common_four() {
+        let columns = [
+            FinishColumn {
+                name: "due",
+                sql_type: "timestamptz",
+                set: Some("next_attempt_at = u.due"),
+            },
+            FinishColumn {
+                name: "note",
+                sql_type: "text",
+                set: None,
+            },
+        ];
+        let sql = TABLE.finish_sql(&columns, Some("x AS (SELECT 1)"));
+        assert!(
+            sql.starts_with("WITH finished AS (UPDATE mail_deliveries q"),
+            "{sql}"
+        );
+        assert!(sql.contains("$5::timestamptz[], $6::text[]"), "{sql}");
+        assert!(
+            sql.contains("AS u(id, token, status, at, due, note)"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("q.status = 'sending' AND q.lease_token = u.token"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("RETURNING q.*, u.note), x AS (SELECT 1)"),
+            "{sql}"
+        );
+        assert!(sql.ends_with("SELECT * FROM finished"), "{sql}");
+    }
+}

@@ -321,6 +321,21 @@ mod tests {
         ));
         assert!(!d.is_claimable_at(now + TimeDelta::seconds(29)));
         assert!(d.is_claimable_at(now + TimeDelta::seconds(30)));
+        // Only the lease's token finishes it, even after the lease lapsed.
+        let holder = crate::domain::LeaseToken::from_uuid(Uuid::nil());
+        assert_eq!(d.check_held(holder), Ok(()));
+        let stranger = crate::domain::LeaseToken::from_uuid(Uuid::from_u128(1));
+        assert_eq!(
+            d.check_held(stranger).map_err(|e| e.to_string()),
+            Err("status is sending, lease not held by this token".to_owned())
+        );
+        d.status = MailStatus::Sent;
+        assert!(
+            d.check_held(holder).is_err(),
+            "a finished mail is held by nobody"
+        );
+        assert!(!d.is_claimable_at(now + TimeDelta::days(1)));
+        d.status = MailStatus::Sending;
         let policy = RetryPolicy::new(TimeDelta::seconds(10), TimeDelta::seconds(60), 2).unwrap();
         d.attempts = 1;
         assert_eq!(
