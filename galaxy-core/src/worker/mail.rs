@@ -22,7 +22,8 @@ use crate::ports::{
 pub struct MailWorkerConfig {
     /// Mails claimed per pass.
     pub batch_size: u32,
-    /// How long a claim holds; must exceed the slowest send (SMTP timeouts).
+    /// How long a claim holds; must exceed the slowest send (SMTP timeouts). The outcomes
+    /// of a batch are written together, or as soon as half of the lease is used.
     pub lease: TimeDelta,
     /// Backoff and attempt budget.
     pub retry: RetryPolicy,
@@ -154,15 +155,18 @@ impl Worker for MailWorker {
             limit: self.config.batch_size,
         };
         let batch = self.store.claim_mail(&claim).await?;
-        // Every mail of the batch is attempted, then all outcomes are written in one
-        // batch finish (one round trip, not one per mail). A crash in between leaves the
-        // leases to lapse and the mails to be sent again: delivery is at-least-once
-        // either way, and the idempotency keys keep it from being queued twice.
-        let mut finishes = Vec::with_capacity(batch.len());
+        // The batch's outcomes are written together with one batch finish (one round
+        // trip, not one per mail), or earlier once half the lease is used, so a batch of
+        // slow sends never outlives its lease. A crash in between leaves the leases to
+        // lapse and the mails to be sent again: delivery is at-least-once either way,
+        // and the idempotency keys keep a mail from being queued twice.
+        let flush_at = claim.now + self.config.lease / 2;
+        let mut pending = Vec::with_capacity(batch.len());
+        let mut outcome = Outcome::default();
         for delivery in &batch {
-            if self.cancel.is_cancelled() {
+            let finish = if self.cancel.is_cancelled() {
                 let now = self.clock.now();
-                finishes.push(Finish {
+                Finish {
                     id: delivery.id,
                     token: claim.token,
                     outcome: MailAttemptEnd {
@@ -170,31 +174,61 @@ impl Worker for MailWorker {
                         next: MailNext::Release(now),
                     },
                     at: now,
-                });
-                continue;
+                }
+            } else {
+                self.deliver(delivery, claim.token).await
+            };
+            pending.push(finish);
+            if self.clock.now() >= flush_at {
+                self.finish(&mut pending, &mut outcome).await?;
             }
-            finishes.push(self.deliver(delivery, claim.token).await);
         }
-        let results = self.store.finish_mail_attempts(&finishes).await?;
-        let mut handled = 0;
-        let mut failure = None;
-        for (finish, result) in finishes.iter().zip(results) {
+        self.finish(&mut pending, &mut outcome).await?;
+        if let Some(error) = outcome.failure {
+            return Err(error);
+        }
+        Ok(TickReport {
+            handled: outcome.handled,
+        })
+    }
+}
+
+/// What the batch finishes of one tick came to.
+#[derive(Default)]
+struct Outcome {
+    /// Mails attempted whose outcome was written.
+    handled: usize,
+    /// The first unexpected store error of an item (returned once the batch is done).
+    failure: Option<StoreError>,
+}
+
+impl MailWorker {
+    /// Writes `pending` with one batch finish and empties it. A lost lease is logged
+    /// (another worker took the mail over: its result wins); other item errors are kept
+    /// for the end of the tick.
+    async fn finish(
+        &self,
+        pending: &mut Vec<MailFinish>,
+        outcome: &mut Outcome,
+    ) -> Result<(), StoreError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let results = self.store.finish_mail_attempts(pending).await?;
+        for (finish, result) in pending.iter().zip(results) {
             let released = finish.outcome.attempt.is_none();
             match result {
-                Ok(_) if !released => handled += 1,
+                Ok(_) if !released => outcome.handled += 1,
                 Ok(_) => {}
-                // Our lease lapsed and another worker took the mail over: its result wins.
                 Err(StoreError::Conflict { .. }) => {
                     tracing::warn!(mail_id = %finish.id, "mail lease lost during attempt");
                 }
                 Err(error) => {
-                    failure.get_or_insert(error);
+                    outcome.failure.get_or_insert(error);
                 }
             }
         }
-        if let Some(error) = failure {
-            return Err(error);
-        }
-        Ok(TickReport { handled })
+        pending.clear();
+        Ok(())
     }
 }
