@@ -3,7 +3,9 @@
 # When DATABASE_URL is set it is used as is. Otherwise a throwaway cluster is created with
 # the machine's Postgres binaries (initdb + pg_ctl) in a temporary directory, on a free
 # port, owned by the `postgres` user when running as root (initdb refuses root), and torn
-# down when the calling script exits, also on failure.
+# down when the calling script exits, also on failure. The cluster trades durability for
+# speed (fsync off) unless GALAXY_PG_DURABLE=1 asks for the server defaults (the store
+# benchmark, whose figures mean nothing without fsync).
 
 pg_bin_dir() {
     local dir
@@ -47,11 +49,15 @@ ensure_postgres() {
         chown postgres: "$PG_TMP"
         run_as=(runuser -u postgres --)
     fi
-    say "starting a throwaway Postgres in $PG_TMP on port $port"
+    local speed="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    if [ "${GALAXY_PG_DURABLE:-0}" = 1 ]; then
+        speed=""
+    fi
+    say "starting a throwaway Postgres in $PG_TMP on port $port${speed:+ ($speed)}"
     "${run_as[@]}" "$bin/initdb" -D "$PG_TMP/data" -U galaxy --auth=trust --no-sync -E UTF8 >"$PG_TMP/initdb.log" 2>&1 \
         || { cat "$PG_TMP/initdb.log" >&2; return 1; }
     "${run_as[@]}" "$bin/pg_ctl" -D "$PG_TMP/data" -l "$PG_TMP/server.log" -w -t 60 \
-        -o "-p $port -k $PG_TMP -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" start >/dev/null \
+        -o "-p $port -k $PG_TMP -c listen_addresses=127.0.0.1 $speed -c max_connections=300" start >/dev/null \
         || { cat "$PG_TMP/server.log" >&2; return 1; }
     PG_BIN=$bin
     PG_RUN_AS=("${run_as[@]}")

@@ -1,117 +1,328 @@
-//! Benchmark of the hottest store paths against a raw single-statement sqlx loop run on
-//! the same database in the same run, so the ratio holds on a noisy machine.
+//! Benchmark of the leased work queues (claim a batch, then finish it) against a raw
+//! single-statement queue on a plain table, run on the same database in the same run so
+//! the ratio holds on a noisy machine.
 //!
 //! ```text
+//! scripts/store_bench.sh [-- --scale 1.0 --batch 100 --rounds 5 --json bench.json]
 //! DATABASE_URL=postgres://... cargo run --release -p galaxy-postgres --example store_bench \
-//!     [-- --scale 1.0 --json bench.json]
+//!     [-- --scale 1.0 --batch 100 --rounds 5 --json bench.json]
 //! ```
 //!
 //! The run uses its own fresh database (cloned from the migrated template, dropped at the
-//! end) and prints one table row per scenario and worker count: operations per second,
-//! and the ratio to the raw loop with the same number of workers.
+//! end), prints the server's durability settings (the figures mean little with `fsync`
+//! off: `scripts/store_bench.sh` starts a throwaway cluster with the defaults, fsync on),
+//! and one table row per scenario and worker count: items per second, and the ratio to
+//! the raw queue with the same number of workers. Every scenario drains a queue seeded
+//! (untimed, in one statement) for its measurement; scenarios are interleaved in rounds.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
-use galaxy_core::domain::game::{
-    EngineName, Game, GameName, GameSettings, GameStatus, GameTrigger, Visibility,
+use galaxy_core::domain::lease::{ClaimRequest, Finish};
+use galaxy_core::domain::mail::{AttemptOutcome, MailAttempt};
+use galaxy_core::domain::user::Locale;
+use galaxy_core::domain::{LeaseToken, Timestamp};
+use galaxy_core::ports::{
+    JobCompletion, JobOutcome, MailAttemptEnd, MailFinish, MailNext, MailStore, RuntimeJobStore,
 };
-use galaxy_core::domain::lease::ClaimRequest;
-use galaxy_core::domain::mail::{MailDelivery, OutgoingMail};
-use galaxy_core::domain::schedule::TurnSchedule;
-use galaxy_core::domain::user::{Email, Locale};
-use galaxy_core::domain::{GameId, LeaseToken, MailId, Timestamp, UserId};
-use galaxy_core::ports::{GameStatusChange, GameStore, MailNext, MailStore, StoreError};
-use galaxy_postgres::PgStore;
 use galaxy_postgres::testing::TestDatabases;
+use galaxy_postgres::{ConnectOptions, PgStore, connect_with};
 use uuid::Uuid;
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-/// One measured scenario.
+/// Worker counts measured.
+const WORKERS: [usize; 3] = [1, 4, 16];
+
+/// One measured scenario at one worker count (summed over rounds).
 struct Measured {
-    scenario: &'static str,
+    scenario: Scenario,
     workers: usize,
-    ops: u64,
+    items: u64,
     elapsed: Duration,
 }
 
 impl Measured {
     fn per_second(&self) -> f64 {
-        self.ops as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+        self.items as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+}
+
+/// Command-line options.
+struct Options {
+    /// Multiplies every scenario's item count.
+    scale: f64,
+    /// Items per claim.
+    batch: u32,
+    /// Interleaved rounds per worker count.
+    rounds: u64,
+    /// Where to write the figures as JSON.
+    json: Option<String>,
+}
+
+impl Options {
+    fn parse() -> BenchResult<Self> {
+        let args: Vec<String> = std::env::args().collect();
+        let value = |flag: &str| {
+            args.iter()
+                .position(|a| a == flag)
+                .and_then(|i| args.get(i + 1).cloned())
+        };
+        Ok(Self {
+            scale: value("--scale").map_or(Ok(1.0), |s| s.parse())?,
+            batch: value("--batch").map_or(Ok(100), |s| s.parse())?,
+            rounds: value("--rounds").map_or(Ok(5), |s| s.parse())?,
+            json: value("--json"),
+        })
     }
 }
 
 #[tokio::main]
 async fn main() -> BenchResult<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let scale: f64 = value("--scale").map_or(Ok(1.0), |s| s.parse())?;
-    let json_path = value("--json");
-    let n = |base: u64| ((base as f64 * scale) as u64).max(10);
-
+    let options = Options::parse()?;
     let databases = TestDatabases::from_env().await?;
-    let store = Arc::new(databases.store().await?);
-    // Scenarios are interleaved in rounds so that load from elsewhere on the machine
-    // hits the baseline and the store paths alike.
-    let rounds = 5;
+    let mut connect = ConnectOptions::default();
+    connect.max_connections = 24;
+    connect.application_name = "galaxy-store-bench".to_owned();
+    let pool = connect_with(databases.migrated_database().await?, &connect).await?;
+    let store = Arc::new(PgStore::new(pool));
+    let settings = server_settings(&store).await?;
+    println!("server: {settings}");
+    println!("load average before: {}", load_average());
+    sqlx::raw_sql(
+        "CREATE TABLE bench_queue (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
+         payload text NOT NULL)",
+    )
+    .execute(store.pool())
+    .await?;
     let mut rows: Vec<Measured> = Vec::new();
-    for workers in [1, 4] {
-        for _ in 0..rounds {
+    for workers in WORKERS {
+        for _ in 0..options.rounds {
             for scenario in Scenario::ALL {
-                let ops = n(scenario.base_ops()) / rounds;
-                let measured = scenario.run(&store, workers, ops).await?;
+                let items = ((scenario.base_items() as f64 * options.scale) as u64).max(10);
+                let measured = scenario.run(&store, workers, items, options.batch).await?;
                 add(&mut rows, measured);
             }
         }
     }
+    println!("load average after: {}", load_average());
     store.pool().close().await;
     databases.cleanup().await?;
-    print_table(&rows);
-    if let Some(path) = json_path {
-        std::fs::write(&path, to_json(&rows).to_string())?;
+    print_table(&rows, options.batch);
+    if let Some(path) = options.json {
+        let json = to_json(&rows, &settings, options.batch);
+        std::fs::write(&path, json.to_string())?;
         println!("\nwrote {path}");
     }
     Ok(())
 }
 
 /// What one table row measures.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scenario {
+    /// The baseline: one `DELETE ... RETURNING` per batch on a plain table.
     Raw,
-    MailSingle,
-    MailBatched,
-    GameCas,
+    /// `claim_jobs` of a batch, then one `complete_jobs`.
+    Jobs,
+    /// `claim_mail` of a batch, then one `finish_mail_attempts` with the attempt rows.
+    Mail,
+    /// `claim_mail` of a batch, then one `finish_mail_attempt` per mail (the old path).
+    MailEach,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 4] = [
-        Self::Raw,
-        Self::MailSingle,
-        Self::MailBatched,
-        Self::GameCas,
-    ];
+    const ALL: [Scenario; 4] = [Self::Raw, Self::Jobs, Self::Mail, Self::MailEach];
 
-    /// Operations at `--scale 1`, over all rounds.
-    fn base_ops(self) -> u64 {
+    fn name(self) -> &'static str {
         match self {
-            Self::MailBatched => 20_000,
-            _ => 5_000,
+            Self::Raw => "raw: DELETE .. SKIP LOCKED RETURNING (1 stmt)",
+            Self::Jobs => "jobs: claim + complete_jobs (2 stmts)",
+            Self::Mail => "mail: claim + finish_mail_attempts (2 stmts)",
+            Self::MailEach => "mail: claim + finish each (1+N stmts)",
         }
     }
 
-    async fn run(self, store: &Arc<PgStore>, workers: usize, ops: u64) -> BenchResult<Measured> {
+    /// Items per measurement at `--scale 1`.
+    fn base_items(self) -> u64 {
         match self {
-            Self::Raw => raw_update(store, workers, ops).await,
-            Self::MailSingle => mail_claims(store, workers, ops, 1).await,
-            Self::MailBatched => mail_claims(store, workers, ops, 50).await,
-            Self::GameCas => game_cas(store, workers, ops).await,
+            Self::MailEach => 1_000,
+            _ => 10_000,
         }
+    }
+
+    async fn run(
+        self,
+        store: &Arc<PgStore>,
+        workers: usize,
+        items: u64,
+        batch: u32,
+    ) -> BenchResult<Measured> {
+        seed(store, self, items).await?;
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..workers)
+            .map(|_| tokio::spawn(drain(Arc::clone(store), self, batch)))
+            .collect();
+        let mut done = 0;
+        for task in tasks {
+            done += task.await??;
+        }
+        let elapsed = started.elapsed();
+        if done != items {
+            return Err(format!("{}: drained {done} of {items} items", self.name()).into());
+        }
+        Ok(Measured {
+            scenario: self,
+            workers,
+            items: done,
+            elapsed,
+        })
+    }
+}
+
+/// Queues `items` for `scenario` in one statement (untimed).
+async fn seed(store: &PgStore, scenario: Scenario, items: u64) -> BenchResult<()> {
+    let (run, now, count) = (
+        Uuid::new_v4().simple().to_string(),
+        Utc::now(),
+        items as i64,
+    );
+    let sql = match scenario {
+        Scenario::Raw => {
+            "INSERT INTO bench_queue (payload) SELECT 'job ' || $1 || '-' || g \
+             FROM generate_series(1, $3) g WHERE $2::timestamptz IS NOT NULL"
+        }
+        Scenario::Jobs => {
+            "INSERT INTO runtime_jobs (id, game_id, kind, idempotency_key, status, attempts, \
+             run_after, created_at, updated_at) SELECT gen_random_uuid(), gen_random_uuid(), \
+             'start', 'bench-' || $1 || '-' || g, 'queued', 0, $2, $2, $2 \
+             FROM generate_series(1, $3) g"
+        }
+        Scenario::Mail | Scenario::MailEach => {
+            "INSERT INTO mail_deliveries (id, idempotency_key, to_email, kind, locale, subject, \
+             text_body, status, attempts, next_attempt_at, created_at, updated_at) \
+             SELECT gen_random_uuid(), 'bench-' || $1 || '-' || g, 'player' || g || '@example.org', \
+             'turn_completed', $4, 'Turn report ' || g, 'Your turn report is ready.', \
+             'pending', 0, $2, $2, $2 FROM generate_series(1, $3) g"
+        }
+    };
+    let mut query = sqlx::query(sql).bind(run).bind(now).bind(count);
+    if matches!(scenario, Scenario::Mail | Scenario::MailEach) {
+        query = query.bind(Locale::default().as_str().to_owned());
+    }
+    query.execute(store.pool()).await?;
+    Ok(())
+}
+
+/// One worker: claims and finishes batches until the queue is empty; returns how many
+/// items it finished.
+async fn drain(store: Arc<PgStore>, scenario: Scenario, batch: u32) -> BenchResult<u64> {
+    let mut done = 0;
+    loop {
+        let finished = match scenario {
+            Scenario::Raw => raw_batch(&store, batch).await?,
+            Scenario::Jobs => job_batch(&store, batch).await?,
+            Scenario::Mail | Scenario::MailEach => {
+                mail_batch(&store, batch, scenario == Scenario::Mail).await?
+            }
+        };
+        if finished == 0 {
+            return Ok(done);
+        }
+        done += finished;
+    }
+}
+
+/// The claim every store scenario makes.
+fn claim(batch: u32) -> ClaimRequest {
+    ClaimRequest {
+        token: LeaseToken::from_uuid(Uuid::new_v4()),
+        now: Utc::now(),
+        lease: TimeDelta::seconds(60),
+        limit: batch,
+    }
+}
+
+async fn raw_batch(store: &PgStore, batch: u32) -> BenchResult<u64> {
+    let taken: Vec<(i64, String)> = sqlx::query_as(
+        "DELETE FROM bench_queue WHERE id IN (SELECT id FROM bench_queue ORDER BY id \
+         LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING id, payload",
+    )
+    .bind(i64::from(batch))
+    .fetch_all(store.pool())
+    .await?;
+    Ok(taken.len() as u64)
+}
+
+async fn job_batch(store: &PgStore, batch: u32) -> BenchResult<u64> {
+    let claim = claim(batch);
+    let jobs = store.claim_jobs(&claim).await?;
+    let done: Vec<JobCompletion> = jobs
+        .iter()
+        .map(|j| Finish {
+            id: j.id,
+            token: claim.token,
+            outcome: JobOutcome::Succeeded,
+            at: Utc::now(),
+        })
+        .collect();
+    let results = store.complete_jobs(&done).await?;
+    all_finished(results.iter().filter(|r| r.is_ok()).count(), done.len())
+}
+
+async fn mail_batch(store: &PgStore, batch: u32, batched: bool) -> BenchResult<u64> {
+    let claim = claim(batch);
+    let mails = store.claim_mail(&claim).await?;
+    let finishes: Vec<MailFinish> = mails
+        .iter()
+        .map(|m| sent(m.id, m.attempts, claim.token, Utc::now()))
+        .collect();
+    let finished = if batched {
+        let results = store.finish_mail_attempts(&finishes).await?;
+        results.iter().filter(|r| r.is_ok()).count()
+    } else {
+        for f in &finishes {
+            let attempt = f.outcome.attempt.clone();
+            store
+                .finish_mail_attempt(f.id, f.token, attempt, MailNext::Sent, f.at)
+                .await?;
+        }
+        finishes.len()
+    };
+    all_finished(finished, finishes.len())
+}
+
+/// A sent mail's finish, with its attempt row as the mail worker records it.
+fn sent(
+    id: galaxy_core::domain::MailId,
+    number: u32,
+    token: LeaseToken,
+    at: Timestamp,
+) -> MailFinish {
+    let attempt = MailAttempt {
+        mail_id: id,
+        number,
+        outcome: AttemptOutcome::Sent,
+        detail: "250 2.0.0 OK queued".to_owned(),
+        at,
+    };
+    Finish {
+        id,
+        token,
+        outcome: MailAttemptEnd {
+            attempt: Some(attempt),
+            next: MailNext::Sent,
+        },
+        at,
+    }
+}
+
+/// `finished` as a count, or an error when a held item did not finish.
+fn all_finished(finished: usize, claimed: usize) -> BenchResult<u64> {
+    if finished == claimed {
+        Ok(claimed as u64)
+    } else {
+        Err(format!("only {finished} of {claimed} claimed items finished").into())
     }
 }
 
@@ -122,221 +333,81 @@ fn add(rows: &mut Vec<Measured>, round: Measured) {
         .find(|r| r.scenario == round.scenario && r.workers == round.workers)
     {
         Some(row) => {
-            row.ops += round.ops;
+            row.items += round.items;
             row.elapsed += round.elapsed;
         }
         None => rows.push(round),
     }
 }
 
-fn print_table(rows: &[Measured]) {
-    println!(
-        "{:<44} {:>7} {:>8} {:>8} {:>10} {:>8}",
-        "scenario", "workers", "ops", "secs", "ops/s", "vs raw"
-    );
+fn raw_rate(rows: &[Measured], workers: usize) -> f64 {
+    rows.iter()
+        .find(|r| r.scenario == Scenario::Raw && r.workers == workers)
+        .map_or(1.0, Measured::per_second)
+}
+
+fn print_table(rows: &[Measured], batch: u32) {
+    println!("\nbatch: {batch} items per claim\n");
+    println!("| scenario | workers | items | secs | items/s | vs raw |");
+    println!("|---|---:|---:|---:|---:|---:|");
     for row in rows {
-        let raw = rows
-            .iter()
-            .find(|r| r.scenario == RAW && r.workers == row.workers)
-            .map_or(1.0, Measured::per_second);
         println!(
-            "{:<44} {:>7} {:>8} {:>8.2} {:>10.0} {:>7.2}x",
-            row.scenario,
+            "| {} | {} | {} | {:.2} | {:.0} | {:.2}x |",
+            row.scenario.name(),
             row.workers,
-            row.ops,
+            row.items,
             row.elapsed.as_secs_f64(),
             row.per_second(),
-            row.per_second() / raw
+            row.per_second() / raw_rate(rows, row.workers)
         );
     }
 }
 
-fn to_json(rows: &[Measured]) -> serde_json::Value {
+fn to_json(rows: &[Measured], settings: &str, batch: u32) -> serde_json::Value {
     let items: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| {
             serde_json::json!({
-                "scenario": r.scenario, "workers": r.workers, "ops": r.ops,
-                "seconds": r.elapsed.as_secs_f64(), "ops_per_second": r.per_second(),
+                "scenario": r.scenario.name(), "workers": r.workers, "items": r.items,
+                "seconds": r.elapsed.as_secs_f64(), "items_per_second": r.per_second(),
+                "vs_raw": r.per_second() / raw_rate(rows, r.workers),
             })
         })
         .collect();
-    serde_json::json!({ "benchmark": "postgres store", "results": items })
-}
-
-/// Runs `workers` copies of `work` at once, each doing `ops / workers` operations, and
-/// times the whole.
-async fn timed<F, Fut>(
-    scenario: &'static str,
-    workers: usize,
-    ops: u64,
-    work: F,
-) -> BenchResult<Measured>
-where
-    F: Fn(usize, u64) -> Fut,
-    Fut: std::future::Future<Output = BenchResult<u64>> + Send + 'static,
-{
-    let per_worker = ops / workers as u64;
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..workers)
-        .map(|w| tokio::spawn(work(w, per_worker)))
-        .collect();
-    let mut done = 0;
-    for task in tasks {
-        done += task.await??;
-    }
-    Ok(Measured {
-        scenario,
-        workers,
-        ops: done,
-        elapsed: started.elapsed(),
+    serde_json::json!({
+        "benchmark": "postgres leased queues", "server": settings, "batch": batch,
+        "results": items,
     })
 }
 
-const RAW: &str = "raw sqlx: one UPDATE by primary key";
-
-/// The baseline: one single-row UPDATE statement per operation, each worker on its own
-/// row, through the same pool.
-async fn raw_update(store: &Arc<PgStore>, workers: usize, ops: u64) -> BenchResult<Measured> {
-    let games = insert_games(store, workers, GameStatus::Running).await?;
-    timed(RAW, workers, ops, |w, n| {
-        let (store, id) = (Arc::clone(store), games[w].as_uuid());
-        async move {
-            for _ in 0..n {
-                sqlx::query("UPDATE games SET updated_at = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(Utc::now())
-                    .execute(store.pool())
-                    .await?;
-            }
-            Ok(n)
-        }
-    })
-    .await
-}
-
-/// Claim (`limit` at a time) and complete mails until this worker's share is done.
-async fn mail_claims(
-    store: &Arc<PgStore>,
-    workers: usize,
-    ops: u64,
-    limit: u32,
-) -> BenchResult<Measured> {
-    let now = Utc::now();
-    let run = Uuid::new_v4().simple().to_string();
-    for i in 0..ops {
-        store.enqueue_mail(&mail(&run, i, now)?).await?;
-    }
-    let scenario = if limit == 1 {
-        "mail: claim 1 + finish (2 statements)"
-    } else {
-        "mail: claim 50 + finish each (1+50 stmts)"
-    };
-    timed(scenario, workers, ops, |_, n| {
-        let store = Arc::clone(store);
-        async move {
-            let token = LeaseToken::from_uuid(Uuid::new_v4());
-            let mut done = 0;
-            while done < n {
-                let claim = ClaimRequest {
-                    token,
-                    now: Utc::now(),
-                    lease: TimeDelta::seconds(60),
-                    limit: limit.min(u32::try_from(n - done).unwrap_or(limit)),
-                };
-                let batch = store.claim_mail(&claim).await?;
-                if batch.is_empty() {
-                    break;
-                }
-                for m in batch {
-                    store
-                        .finish_mail_attempt(m.id, token, None, MailNext::Sent, Utc::now())
-                        .await?;
-                    done += 1;
-                }
-            }
-            Ok(done)
-        }
-    })
-    .await
-}
-
-/// Status compare-and-set with its history row, each worker flipping its own game
-/// between running and paused.
-async fn game_cas(store: &Arc<PgStore>, workers: usize, ops: u64) -> BenchResult<Measured> {
-    let games = insert_games(store, workers, GameStatus::Running).await?;
-    timed(
-        "game: status CAS + history row (1 stmt)",
-        workers,
-        ops,
-        |w, n| {
-            let (store, id) = (Arc::clone(store), games[w]);
-            async move {
-                let mut from = GameStatus::Running;
-                for _ in 0..n {
-                    let to = match from {
-                        GameStatus::Running => GameStatus::Paused,
-                        _ => GameStatus::Running,
-                    };
-                    let change = GameStatusChange {
-                        to,
-                        trigger: GameTrigger::Admin,
-                        actor: None,
-                        reason: None,
-                        at: Utc::now(),
-                    };
-                    store.update_game_status(id, from, &change).await?;
-                    from = to;
-                }
-                Ok(n)
-            }
-        },
-    )
-    .await
-}
-
-async fn insert_games(
-    store: &PgStore,
-    count: usize,
-    status: GameStatus,
-) -> Result<Vec<GameId>, StoreError> {
-    let now = Utc::now();
-    let mut ids = Vec::with_capacity(count);
-    for _ in 0..count {
-        let settings = GameSettings {
-            name: GameName::parse("Benchmark").map_err(StoreError::internal)?,
-            min_players: 2,
-            max_players: 8,
-            enrollment_deadline: now + TimeDelta::days(7),
-            schedule: TurnSchedule::parse("0 18 * * *").map_err(StoreError::internal)?,
-            engine: EngineName::reference(),
-            auto_approve: false,
-            visibility: Visibility::Public,
-            engine_settings: galaxy_core::domain::game::EngineSettings::default(),
-            reveal_reports_after_finish: true,
+/// The server's version and durability settings, as one line.
+async fn server_settings(store: &PgStore) -> BenchResult<String> {
+    let mut parts = Vec::new();
+    for name in [
+        "server_version",
+        "fsync",
+        "synchronous_commit",
+        "full_page_writes",
+        "wal_sync_method",
+        "shared_buffers",
+    ] {
+        let sql = match name {
+            "server_version" => "SHOW server_version",
+            "fsync" => "SHOW fsync",
+            "synchronous_commit" => "SHOW synchronous_commit",
+            "full_page_writes" => "SHOW full_page_writes",
+            "wal_sync_method" => "SHOW wal_sync_method",
+            _ => "SHOW shared_buffers",
         };
-        let id = GameId::from_uuid(Uuid::now_v7());
-        let mut game = Game::new(id, UserId::from_uuid(Uuid::now_v7()), settings, now);
-        game.status = status;
-        store.insert_game(&game).await?;
-        ids.push(id);
+        let value: String = sqlx::query_scalar(sql).fetch_one(store.pool()).await?;
+        parts.push(format!("{name}={value}"));
     }
-    Ok(ids)
+    Ok(parts.join(" "))
 }
 
-fn mail(run: &str, i: u64, now: Timestamp) -> BenchResult<MailDelivery> {
-    let outgoing = OutgoingMail {
-        idempotency_key: format!("bench-{run}-{i}"),
-        to: Email::parse(&format!("player{i}@example.org"))?,
-        kind: "turn_completed".to_owned(),
-        locale: Locale::default(),
-        subject: format!("Turn report {i}"),
-        text_body: "Your turn report is ready.".to_owned(),
-        html_body: None,
-    };
-    Ok(MailDelivery::new(
-        MailId::from_uuid(Uuid::now_v7()),
-        outgoing,
-        now,
-    ))
+/// The first three fields of `/proc/loadavg` (empty where there is none).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }

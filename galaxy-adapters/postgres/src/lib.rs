@@ -14,6 +14,7 @@ mod migrate;
 mod notification;
 mod play;
 mod push;
+mod queue;
 mod race_names;
 mod rows;
 mod runtime;

@@ -1,22 +1,99 @@
 //! [`MailStore`]: the outbox on `mail_deliveries`, every attempt in `mail_attempts`.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
-use galaxy_core::domain::lease::ClaimRequest;
+use galaxy_core::domain::lease::{ClaimRequest, Leased};
 use galaxy_core::domain::mail::{
     AttemptOutcome, MailAttempt, MailDelivery, MailStatus, OutgoingMail, REDACTED_BODY,
 };
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::user::{Email, Locale};
 use galaxy_core::domain::{LeaseToken, MailId, Timestamp};
-use galaxy_core::ports::{MailNext, MailStore, StoreError};
+use galaxy_core::ports::{
+    BatchFinished, MailAttemptEnd, MailFinish, MailNext, MailStore, StoreError,
+};
 use sqlx::postgres::PgRow;
 
 use crate::PgStore;
 use crate::error::{corrupt, db};
-use crate::rows::{RowExt, cursor, keyset_page_sql, limit_param, page_limit, page_of, u32_param};
+use crate::queue::{self, ClaimOrder, FinishColumn, FinishPlan, QueueTable};
+use crate::rows::{RowExt, cursor, keyset_page_sql, page_limit, page_of, u32_param};
 
-const MAIL: &str = "mail";
+const MAIL: &str = MailDelivery::ENTITY;
 const ATTEMPT: &str = "mail attempt";
+
+/// The outbox as a leased queue (its claim index is `mail_deliveries_claim`).
+const QUEUE: QueueTable = QueueTable {
+    table: "mail_deliveries",
+    waiting: &["pending", "retrying"],
+    leased: "sending",
+    due: "next_attempt_at",
+    order: ClaimOrder::DueFirst,
+};
+
+/// What finishing an attempt changes beyond the status, and the attempt row it records.
+const FINISH_COLUMNS: &[FinishColumn] = &[
+    FinishColumn {
+        name: "next_attempt_at",
+        sql_type: "timestamptz",
+        set: Some("next_attempt_at = COALESCE(u.next_attempt_at, q.next_attempt_at)"),
+    },
+    FinishColumn {
+        name: "sent_at",
+        sql_type: "timestamptz",
+        set: Some("sent_at = COALESCE(u.sent_at, q.sent_at)"),
+    },
+    FinishColumn {
+        name: "uncount",
+        sql_type: "bigint",
+        set: Some("attempts = GREATEST(q.attempts - u.uncount, 0)"),
+    },
+    FinishColumn {
+        name: "failure",
+        sql_type: "text",
+        set: Some("last_error = COALESCE(u.failure, q.last_error)"),
+    },
+    FinishColumn {
+        name: "redacted_body",
+        sql_type: "text",
+        set: Some(
+            "text_body = COALESCE(u.redacted_body, q.text_body), \
+             html_body = CASE WHEN u.redacted_body IS NULL THEN q.html_body ELSE NULL END",
+        ),
+    },
+    FinishColumn {
+        name: "attempt_number",
+        sql_type: "bigint",
+        set: None,
+    },
+    FinishColumn {
+        name: "attempt_outcome",
+        sql_type: "text",
+        set: None,
+    },
+    FinishColumn {
+        name: "attempt_detail",
+        sql_type: "text",
+        set: None,
+    },
+    FinishColumn {
+        name: "attempt_at",
+        sql_type: "timestamptz",
+        set: None,
+    },
+];
+
+/// The attempt rows of the finished mails, in the same statement (so the status change
+/// and its attempt commit together).
+const RECORD_ATTEMPTS: &str = "recorded AS ( \
+    INSERT INTO mail_attempts (mail_id, number, outcome, detail, at) \
+    SELECT id, attempt_number, attempt_outcome, attempt_detail, attempt_at FROM finished \
+    WHERE attempt_outcome IS NOT NULL)";
+
+static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| QUEUE.claim_sql());
+static FINISH_SQL: LazyLock<String> =
+    LazyLock::new(|| QUEUE.finish_sql(FINISH_COLUMNS, Some(RECORD_ATTEMPTS)));
 
 fn mail_from_row(row: &PgRow) -> Result<MailDelivery, StoreError> {
     let mail = OutgoingMail {
@@ -90,6 +167,14 @@ fn next_columns(next: MailNext, at: Timestamp) -> NextColumns {
             ..keep(MailStatus::Pending)
         },
     }
+}
+
+/// One attempt column of a batch (`NULL` where no attempt is recorded).
+fn column<'a, T>(
+    attempts: &'a [Option<MailAttempt>],
+    value: impl Fn(&'a MailAttempt) -> T,
+) -> Vec<Option<T>> {
+    attempts.iter().map(|a| a.as_ref().map(&value)).collect()
 }
 
 impl PgStore {
@@ -181,32 +266,9 @@ impl MailStore for PgStore {
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn claim_mail(&self, claim: &ClaimRequest) -> Result<Vec<MailDelivery>, StoreError> {
-        let lease = claim.lease();
-        // A `sending` mail was due when it was claimed, and its lease ran from then, so
-        // once the lease lapsed `next_attempt_at <= now` holds for it too: one bound
-        // serves both kinds and the claim is an ordered index range scan.
-        let rows = sqlx::query(
-            "UPDATE mail_deliveries m \
-             SET status = 'sending', lease_token = $1, lease_until = $2, \
-                 attempts = LEAST(m.attempts + 1, 4294967295), updated_at = $3 \
-             WHERE m.id IN ( \
-                 SELECT id FROM mail_deliveries \
-                 WHERE status IN ('pending', 'retrying', 'sending') AND next_attempt_at <= $3 \
-                 AND (status <> 'sending' OR lease_until IS NULL OR lease_until <= $3) \
-                 ORDER BY next_attempt_at, created_at, id \
-                 LIMIT $4 FOR UPDATE SKIP LOCKED \
-             ) RETURNING m.*",
-        )
-        .bind(lease.token.as_uuid())
-        .bind(lease.until)
-        .bind(claim.now)
-        .bind(limit_param(claim.limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(MAIL))?;
-        let mut mails = mails_from_rows(&rows)?;
-        mails.sort_by_key(|m| (m.next_attempt_at, m.created_at, m.id));
-        Ok(mails)
+        QUEUE
+            .claim(&self.pool, CLAIM_SQL.as_str(), claim, mail_from_row)
+            .await
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
@@ -218,50 +280,49 @@ impl MailStore for PgStore {
         next: MailNext,
         at: Timestamp,
     ) -> Result<MailDelivery, StoreError> {
-        let columns = next_columns(next, at);
-        let attempt = attempt.as_ref();
-        let failure = attempt
-            .filter(|a| a.outcome != AttemptOutcome::Sent)
-            .map(|a| a.detail.as_str());
-        // One statement: the status change and the attempt row commit together, and only
-        // while `token` still holds the lease.
-        let row = sqlx::query(
-            "WITH updated AS ( \
-                 UPDATE mail_deliveries SET status = $3, \
-                     next_attempt_at = COALESCE($4, next_attempt_at), \
-                     sent_at = COALESCE($5, sent_at), \
-                     attempts = GREATEST(attempts - $6, 0), \
-                     last_error = COALESCE($7, last_error), \
-                     text_body = CASE WHEN $13 THEN $14 ELSE text_body END, \
-                     html_body = CASE WHEN $13 THEN NULL ELSE html_body END, \
-                     lease_token = NULL, lease_until = NULL, updated_at = $8 \
-                 WHERE id = $1 AND status = 'sending' AND lease_token = $2 RETURNING * \
-             ), attempt AS ( \
-                 INSERT INTO mail_attempts (mail_id, number, outcome, detail, at) \
-                 SELECT id, $9, $10, $11, $12 FROM updated WHERE $10::text IS NOT NULL \
-             ) SELECT * FROM updated",
-        )
-        .bind(id.as_uuid())
-        .bind(token.as_uuid())
-        .bind(columns.status.as_str())
-        .bind(columns.next_attempt_at)
-        .bind(columns.sent_at)
-        .bind(columns.uncount)
-        .bind(failure)
-        .bind(at)
-        .bind(attempt.map(|a| u32_param(a.number)))
-        .bind(attempt.map(|a| a.outcome.as_str()))
-        .bind(attempt.map(|a| a.detail.as_str()))
-        .bind(attempt.map(|a| a.at))
-        .bind(matches!(next, MailNext::SentRedacted))
-        .bind(REDACTED_BODY)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db(MAIL))?;
-        match row {
-            Some(row) => mail_from_row(&row),
-            None => Err(self.mail_conflict(id, "lease not held by this token").await),
-        }
+        let batch = queue::one(id, token, MailAttemptEnd { attempt, next }, at);
+        queue::single(self.finish_mail_attempts(&batch).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(batch = finishes.len()), err(level = "debug"))]
+    async fn finish_mail_attempts(&self, finishes: &[MailFinish]) -> BatchFinished<MailDelivery> {
+        let plan = FinishPlan::new(finishes, |id: MailId| id.as_uuid());
+        let next = plan
+            .items()
+            .iter()
+            .map(|f| next_columns(f.outcome.next, f.at));
+        let next: Vec<NextColumns> = next.collect();
+        let attempt = |end: &MailAttemptEnd| end.attempt.clone();
+        let attempts = plan.column(attempt);
+        // One statement for the whole batch: each row changes only while its own token
+        // still holds its lease, and its attempt row commits with it.
+        let rows =
+            sqlx::query(FINISH_SQL.as_str())
+                .bind(plan.ids())
+                .bind(plan.tokens())
+                .bind(next.iter().map(|n| n.status.as_str()).collect::<Vec<_>>())
+                .bind(plan.ats())
+                .bind(next.iter().map(|n| n.next_attempt_at).collect::<Vec<_>>())
+                .bind(next.iter().map(|n| n.sent_at).collect::<Vec<_>>())
+                .bind(next.iter().map(|n| n.uncount).collect::<Vec<_>>())
+                .bind(
+                    attempts
+                        .iter()
+                        .map(|a| a.as_ref().filter(|a| a.outcome != AttemptOutcome::Sent))
+                        .map(|a| a.map(|a| a.detail.as_str()))
+                        .collect::<Vec<_>>(),
+                )
+                .bind(plan.column(|end| {
+                    matches!(end.next, MailNext::SentRedacted).then_some(REDACTED_BODY)
+                }))
+                .bind(column(&attempts, |a| u32_param(a.number)))
+                .bind(column(&attempts, |a| a.outcome.as_str()))
+                .bind(column(&attempts, |a| a.detail.as_str()))
+                .bind(column(&attempts, |a| a.at))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db(MAIL))?;
+        QUEUE.settle(&self.pool, &plan, &rows, mail_from_row).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]

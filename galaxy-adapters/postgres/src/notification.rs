@@ -2,24 +2,67 @@
 //! letters are routes in status `dead_letter` (the view `notification_dead_letters`
 //! shows them to operators).
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
-use galaxy_core::domain::lease::ClaimRequest;
+use galaxy_core::domain::lease::{ClaimRequest, Leased};
 use galaxy_core::domain::notification::{
     Channel, NotificationIntent, NotificationKind, NotificationRoute, RouteStatus,
 };
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::{GameId, IntentId, LeaseToken, RouteId, Timestamp, UserId};
-use galaxy_core::ports::{IntentInsert, NotificationStore, RouteNext, StoreError};
+use galaxy_core::ports::{
+    BatchFinished, IntentInsert, NotificationStore, RouteFinish, RouteNext, StoreError,
+};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::PgStore;
 use crate::error::db;
-use crate::rows::{RowExt, cursor, keyset_page_sql, limit_param, page_limit, page_of, u32_param};
+use crate::queue::{self, ClaimOrder, FinishColumn, FinishPlan, QueueTable};
+use crate::rows::{RowExt, cursor, keyset_page_sql, page_limit, page_of, u32_param};
 
 const INTENT: &str = "notification intent";
-const ROUTE: &str = "notification route";
+const ROUTE: &str = NotificationRoute::ENTITY;
+
+/// The routes as a leased queue, shaped like the outbox (claim index
+/// `notification_routes_claim`).
+const QUEUE: QueueTable = QueueTable {
+    table: "notification_routes",
+    waiting: &["pending", "retrying"],
+    leased: "dispatching",
+    due: "next_attempt_at",
+    order: ClaimOrder::DueFirst,
+};
+
+/// What finishing a dispatch changes beyond the status.
+const FINISH_COLUMNS: &[FinishColumn] = &[
+    FinishColumn {
+        name: "next_attempt_at",
+        sql_type: "timestamptz",
+        set: Some("next_attempt_at = COALESCE(u.next_attempt_at, q.next_attempt_at)"),
+    },
+    FinishColumn {
+        name: "error",
+        sql_type: "text",
+        set: Some("last_error = COALESCE(u.error, q.last_error)"),
+    },
+];
+
+static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| QUEUE.claim_sql());
+static FINISH_SQL: LazyLock<String> = LazyLock::new(|| QUEUE.finish_sql(FINISH_COLUMNS, None));
+
+/// The column changes of a [`RouteNext`]: status, new due time, error.
+fn next_columns(next: &RouteNext) -> (RouteStatus, Option<Timestamp>, Option<&str>) {
+    match next {
+        RouteNext::Delivered => (RouteStatus::Delivered, None, None),
+        RouteNext::Retry { at: due, error } => {
+            (RouteStatus::Retrying, Some(*due), Some(error.as_str()))
+        }
+        RouteNext::DeadLetter { error } => (RouteStatus::DeadLetter, None, Some(error.as_str())),
+    }
+}
 
 fn intent_from_row(row: &PgRow) -> Result<NotificationIntent, StoreError> {
     let recipients: Vec<Uuid> = row.col(INTENT, "recipients")?;
@@ -218,32 +261,9 @@ impl NotificationStore for PgStore {
         &self,
         claim: &ClaimRequest,
     ) -> Result<Vec<NotificationRoute>, StoreError> {
-        let lease = claim.lease();
-        // As for mail: a lapsed `dispatching` route's due time is never after its lease
-        // expiry, so `next_attempt_at <= now` bounds both kinds.
-        let rows = sqlx::query(
-            "UPDATE notification_routes r \
-             SET status = 'dispatching', lease_token = $1, lease_until = $2, \
-                 attempts = LEAST(r.attempts + 1, 4294967295), updated_at = $3 \
-             WHERE r.id IN ( \
-                 SELECT id FROM notification_routes \
-                 WHERE status IN ('pending', 'retrying', 'dispatching') \
-                 AND next_attempt_at <= $3 \
-                 AND (status <> 'dispatching' OR lease_until IS NULL OR lease_until <= $3) \
-                 ORDER BY next_attempt_at, created_at, id \
-                 LIMIT $4 FOR UPDATE SKIP LOCKED \
-             ) RETURNING r.*",
-        )
-        .bind(lease.token.as_uuid())
-        .bind(lease.until)
-        .bind(claim.now)
-        .bind(limit_param(claim.limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(ROUTE))?;
-        let mut routes = routes_from_rows(&rows)?;
-        routes.sort_by_key(|r| (r.next_attempt_at, r.created_at, r.id));
-        Ok(routes)
+        QUEUE
+            .claim(&self.pool, CLAIM_SQL.as_str(), claim, route_from_row)
+            .await
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
@@ -254,37 +274,24 @@ impl NotificationStore for PgStore {
         next: &RouteNext,
         at: Timestamp,
     ) -> Result<NotificationRoute, StoreError> {
-        let (status, due, error) = match next {
-            RouteNext::Delivered => (RouteStatus::Delivered, None, None),
-            RouteNext::Retry { at: due, error } => {
-                (RouteStatus::Retrying, Some(*due), Some(error.as_str()))
-            }
-            RouteNext::DeadLetter { error } => {
-                (RouteStatus::DeadLetter, None, Some(error.as_str()))
-            }
-        };
-        let row = sqlx::query(
-            "UPDATE notification_routes SET status = $3, \
-             next_attempt_at = COALESCE($4, next_attempt_at), \
-             last_error = COALESCE($5, last_error), lease_token = NULL, lease_until = NULL, \
-             updated_at = $6 WHERE id = $1 AND status = 'dispatching' AND lease_token = $2 \
-             RETURNING *",
-        )
-        .bind(id.as_uuid())
-        .bind(token.as_uuid())
-        .bind(status.as_str())
-        .bind(due)
-        .bind(error)
-        .bind(at)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db(ROUTE))?;
-        match row {
-            Some(row) => route_from_row(&row),
-            None => Err(self
-                .route_conflict(id, "lease not held by this token")
-                .await),
-        }
+        let batch = queue::one(id, token, next.clone(), at);
+        queue::single(self.finish_routes(&batch).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(batch = finishes.len()), err(level = "debug"))]
+    async fn finish_routes(&self, finishes: &[RouteFinish]) -> BatchFinished<NotificationRoute> {
+        let plan = FinishPlan::new(finishes, |id: RouteId| id.as_uuid());
+        let rows = sqlx::query(FINISH_SQL.as_str())
+            .bind(plan.ids())
+            .bind(plan.tokens())
+            .bind(plan.column(|next| next_columns(next).0.as_str()))
+            .bind(plan.ats())
+            .bind(plan.column(|next| next_columns(next).1))
+            .bind(plan.column(|next| next_columns(next).2))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db(ROUTE))?;
+        QUEUE.settle(&self.pool, &plan, &rows, route_from_row).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::lease::Lease;
+use super::lease::{ClaimKey, Lease, Leased, QueueState};
 use super::retry::{RetryDecision, RetryPolicy};
 use super::user::{Email, Locale};
 use super::{InvalidTransition, MailId, Timestamp};
@@ -138,13 +138,9 @@ impl MailDelivery {
     }
 
     /// Whether a worker may claim it at `now`: pending or retrying and due, or sending
-    /// with a lapsed lease (its worker died mid-attempt).
+    /// with a lapsed lease (its worker died mid-attempt). The queue rule of [`Leased`].
     pub fn is_claimable_at(&self, now: Timestamp) -> bool {
-        match self.status {
-            MailStatus::Pending | MailStatus::Retrying => self.next_attempt_at <= now,
-            MailStatus::Sending => self.lease.is_none_or(|l| !l.is_held_at(now)),
-            MailStatus::Sent | MailStatus::Dead => false,
-        }
+        Leased::is_claimable_at(self, now)
     }
 
     /// The outcome of a failed attempt under `policy`: `Retrying` with the next attempt
@@ -179,6 +175,63 @@ impl MailDelivery {
                 "admin",
             ))
         }
+    }
+}
+
+impl Leased for MailDelivery {
+    type Id = MailId;
+    const ENTITY: &'static str = "mail";
+
+    fn id(&self) -> MailId {
+        self.id
+    }
+
+    fn queue_state(&self) -> QueueState {
+        match self.status {
+            MailStatus::Pending | MailStatus::Retrying => QueueState::Waiting,
+            MailStatus::Sending => QueueState::Leased,
+            MailStatus::Sent | MailStatus::Dead => QueueState::Done,
+        }
+    }
+
+    fn status_name(&self) -> &'static str {
+        self.status.as_str()
+    }
+
+    fn due_at(&self) -> Timestamp {
+        self.next_attempt_at
+    }
+
+    fn claim_key(&self) -> ClaimKey {
+        ClaimKey {
+            first: self.next_attempt_at,
+            created_at: self.created_at,
+            id: self.id.as_uuid(),
+        }
+    }
+
+    fn lease(&self) -> Option<Lease> {
+        self.lease
+    }
+
+    fn lease_mut(&mut self) -> Option<&mut Lease> {
+        self.lease.as_mut()
+    }
+
+    fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    fn take_claim(&mut self, lease: Lease, now: Timestamp) {
+        self.status = MailStatus::Sending;
+        self.lease = Some(lease);
+        self.attempts = self.attempts.saturating_add(1);
+        self.updated_at = now;
+    }
+
+    fn end_lease(&mut self, at: Timestamp) {
+        self.lease = None;
+        self.updated_at = at;
     }
 }
 
@@ -268,6 +321,21 @@ mod tests {
         ));
         assert!(!d.is_claimable_at(now + TimeDelta::seconds(29)));
         assert!(d.is_claimable_at(now + TimeDelta::seconds(30)));
+        // Only the lease's token finishes it, even after the lease lapsed.
+        let holder = crate::domain::LeaseToken::from_uuid(Uuid::nil());
+        assert_eq!(d.check_held(holder), Ok(()));
+        let stranger = crate::domain::LeaseToken::from_uuid(Uuid::from_u128(1));
+        assert_eq!(
+            d.check_held(stranger).map_err(|e| e.to_string()),
+            Err("status is sending, lease not held by this token".to_owned())
+        );
+        d.status = MailStatus::Sent;
+        assert!(
+            d.check_held(holder).is_err(),
+            "a finished mail is held by nobody"
+        );
+        assert!(!d.is_claimable_at(now + TimeDelta::days(1)));
+        d.status = MailStatus::Sending;
         let policy = RetryPolicy::new(TimeDelta::seconds(10), TimeDelta::seconds(60), 2).unwrap();
         d.attempts = 1;
         assert_eq!(

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::lease::Lease;
+use super::lease::{ClaimKey, Lease, Leased, QueueState};
 use super::retry::{RetryDecision, RetryPolicy};
 use super::{GameId, IntentId, RouteId, Timestamp, UserId};
 
@@ -285,13 +285,9 @@ impl NotificationRoute {
         }
     }
 
-    /// Whether a worker may claim it at `now`.
+    /// Whether a worker may claim it at `now` (the queue rule of [`Leased`]).
     pub fn is_claimable_at(&self, now: Timestamp) -> bool {
-        match self.status {
-            RouteStatus::Pending | RouteStatus::Retrying => self.next_attempt_at <= now,
-            RouteStatus::Dispatching => self.lease.is_none_or(|l| !l.is_held_at(now)),
-            RouteStatus::Delivered | RouteStatus::DeadLetter => false,
-        }
+        Leased::is_claimable_at(self, now)
     }
 
     /// What follows a failed attempt: the instant of the next one, or `None` for the
@@ -306,6 +302,63 @@ impl NotificationRoute {
             RetryDecision::RetryAfter(delay) => Some(now + delay),
             RetryDecision::GiveUp => None,
         }
+    }
+}
+
+impl Leased for NotificationRoute {
+    type Id = RouteId;
+    const ENTITY: &'static str = "notification route";
+
+    fn id(&self) -> RouteId {
+        self.id
+    }
+
+    fn queue_state(&self) -> QueueState {
+        match self.status {
+            RouteStatus::Pending | RouteStatus::Retrying => QueueState::Waiting,
+            RouteStatus::Dispatching => QueueState::Leased,
+            RouteStatus::Delivered | RouteStatus::DeadLetter => QueueState::Done,
+        }
+    }
+
+    fn status_name(&self) -> &'static str {
+        self.status.as_str()
+    }
+
+    fn due_at(&self) -> Timestamp {
+        self.next_attempt_at
+    }
+
+    fn claim_key(&self) -> ClaimKey {
+        ClaimKey {
+            first: self.next_attempt_at,
+            created_at: self.created_at,
+            id: self.id.as_uuid(),
+        }
+    }
+
+    fn lease(&self) -> Option<Lease> {
+        self.lease
+    }
+
+    fn lease_mut(&mut self) -> Option<&mut Lease> {
+        self.lease.as_mut()
+    }
+
+    fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    fn take_claim(&mut self, lease: Lease, now: Timestamp) {
+        self.status = RouteStatus::Dispatching;
+        self.lease = Some(lease);
+        self.attempts = self.attempts.saturating_add(1);
+        self.updated_at = now;
+    }
+
+    fn end_lease(&mut self, at: Timestamp) {
+        self.lease = None;
+        self.updated_at = at;
     }
 }
 

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::game::EngineName;
-use super::lease::Lease;
+use super::lease::{ClaimKey, Lease, Leased, QueueState};
 use super::schedule::TurnSchedule;
 use super::{GameId, InvalidTransition, JobId, Timestamp};
 
@@ -302,13 +302,68 @@ impl RuntimeJob {
         }
     }
 
-    /// Whether a worker may claim it at `now`.
+    /// Whether a worker may claim it at `now` (the queue rule of [`Leased`]).
     pub fn is_claimable_at(&self, now: Timestamp) -> bool {
+        Leased::is_claimable_at(self, now)
+    }
+}
+
+impl Leased for RuntimeJob {
+    type Id = JobId;
+    const ENTITY: &'static str = "runtime job";
+
+    fn id(&self) -> JobId {
+        self.id
+    }
+
+    fn queue_state(&self) -> QueueState {
         match self.status {
-            JobStatus::Queued => self.run_after <= now,
-            JobStatus::Running => self.lease.is_none_or(|l| !l.is_held_at(now)),
-            JobStatus::Succeeded | JobStatus::Failed => false,
+            JobStatus::Queued => QueueState::Waiting,
+            JobStatus::Running => QueueState::Leased,
+            JobStatus::Succeeded | JobStatus::Failed => QueueState::Done,
         }
+    }
+
+    fn status_name(&self) -> &'static str {
+        self.status.as_str()
+    }
+
+    fn due_at(&self) -> Timestamp {
+        self.run_after
+    }
+
+    /// Jobs run in creation order, whatever their `run_after`: a start queued first is
+    /// not overtaken by a later stop of the same game.
+    fn claim_key(&self) -> ClaimKey {
+        ClaimKey {
+            first: self.created_at,
+            created_at: self.created_at,
+            id: self.id.as_uuid(),
+        }
+    }
+
+    fn lease(&self) -> Option<Lease> {
+        self.lease
+    }
+
+    fn lease_mut(&mut self) -> Option<&mut Lease> {
+        self.lease.as_mut()
+    }
+
+    fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    fn take_claim(&mut self, lease: Lease, now: Timestamp) {
+        self.status = JobStatus::Running;
+        self.lease = Some(lease);
+        self.attempts = self.attempts.saturating_add(1);
+        self.updated_at = now;
+    }
+
+    fn end_lease(&mut self, at: Timestamp) {
+        self.lease = None;
+        self.updated_at = at;
     }
 }
 

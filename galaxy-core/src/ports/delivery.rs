@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::{BoxError, StoreError};
-use crate::domain::lease::ClaimRequest;
+use crate::domain::lease::{ClaimRequest, Finish};
 use crate::domain::mail::{MailAttempt, MailDelivery, MailStatus, OutgoingMail};
 use crate::domain::notification::{NotificationIntent, NotificationRoute, RouteStatus};
 use crate::domain::page::{Page, PageRequest};
@@ -26,6 +26,24 @@ pub enum MailNext {
     /// counting the claim as an attempt.
     Release(Timestamp),
 }
+
+/// How one mail attempt ends: the outcome of a [`MailFinish`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailAttemptEnd {
+    /// The attempt to record, if one was made (`None` for a release).
+    pub attempt: Option<MailAttempt>,
+    /// Where the mail goes.
+    pub next: MailNext,
+}
+
+/// One mail to finish in a batch ([`MailStore::finish_mail_attempts`]).
+pub type MailFinish = Finish<MailId, MailAttemptEnd>;
+
+/// The result of a batch finish: the outer error when the batch as a whole failed (the
+/// store is down: nothing was written), else one result per item in input order, where
+/// an item whose lease was lost is `Conflict` (and unknown ones `NotFound`) while the
+/// others finished.
+pub type BatchFinished<T> = Result<Vec<Result<T, StoreError>>, StoreError>;
 
 /// The mail outbox.
 #[cfg_attr(feature = "mock", mockall::automock)]
@@ -56,6 +74,23 @@ pub trait MailStore: Send + Sync {
         next: MailNext,
         at: Timestamp,
     ) -> Result<MailDelivery, StoreError>;
+    /// Finishes a batch of claimed mails (see [`finish_mail_attempt`](Self::finish_mail_attempt)),
+    /// each checked against its own token: a worker that claimed N mails writes their
+    /// outcomes in one round trip. The default finishes one by one, so a store written
+    /// before this method existed keeps working; a database store should override it
+    /// with one statement. A mail listed twice finishes once; its later entries are
+    /// `Conflict`.
+    async fn finish_mail_attempts(&self, finishes: &[MailFinish]) -> BatchFinished<MailDelivery> {
+        let mut results = Vec::with_capacity(finishes.len());
+        for f in finishes {
+            let (attempt, next) = (f.outcome.attempt.clone(), f.outcome.next);
+            results.push(
+                self.finish_mail_attempt(f.id, f.token, attempt, next, f.at)
+                    .await,
+            );
+        }
+        Ok(results)
+    }
     /// Every recorded attempt of a mail, in order.
     async fn mail_attempts(&self, id: MailId) -> Result<Vec<MailAttempt>, StoreError>;
     /// Re-queues a dead mail with a fresh attempt budget (`Conflict` unless dead).
@@ -123,6 +158,9 @@ pub enum RouteNext {
     },
 }
 
+/// One route to finish in a batch ([`NotificationStore::finish_routes`]).
+pub type RouteFinish = Finish<RouteId, RouteNext>;
+
 /// Notification intents, their routes and dead letters.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
@@ -154,6 +192,18 @@ pub trait NotificationStore: Send + Sync {
         next: &RouteNext,
         at: Timestamp,
     ) -> Result<NotificationRoute, StoreError>;
+    /// Finishes a batch of claimed routes (see [`finish_route`](Self::finish_route)), each
+    /// checked against its own token; the results follow [`BatchFinished`]. The default
+    /// finishes one by one (so existing stores and decorators keep working); a database
+    /// store should override it with one statement. A route listed twice finishes once;
+    /// its later entries are `Conflict`.
+    async fn finish_routes(&self, finishes: &[RouteFinish]) -> BatchFinished<NotificationRoute> {
+        let mut results = Vec::with_capacity(finishes.len());
+        for f in finishes {
+            results.push(self.finish_route(f.id, f.token, &f.outcome, f.at).await);
+        }
+        Ok(results)
+    }
     /// Re-queues a dead letter with a fresh budget (`Conflict` unless dead-lettered).
     async fn retry_dead_letter(
         &self,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{BoxError, StoreError};
 use crate::domain::engine_auth::EngineToken;
 use crate::domain::health::{ContainerHealth, HealthEvent, HealthEventKind};
-use crate::domain::lease::ClaimRequest;
+use crate::domain::lease::{ClaimRequest, Finish};
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::runtime::{RuntimeBinding, RuntimeJob, RuntimeRecord, RuntimeStatus};
 use crate::domain::{GameId, JobId, LeaseToken, Timestamp};
@@ -105,6 +105,9 @@ pub enum JobOutcome {
     Requeue(Timestamp),
 }
 
+/// One job to complete in a batch ([`RuntimeJobStore::complete_jobs`]).
+pub type JobCompletion = Finish<JobId, JobOutcome>;
+
 /// Durable runtime jobs.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
@@ -144,6 +147,22 @@ pub trait RuntimeJobStore: Send + Sync {
         outcome: &JobOutcome,
         at: Timestamp,
     ) -> Result<RuntimeJob, StoreError>;
+    /// Completes a batch of claimed jobs (see [`complete_job`](Self::complete_job)), each
+    /// checked against its own token; the results follow
+    /// [`BatchFinished`](super::BatchFinished). The default completes one by one (so
+    /// existing stores and decorators keep working); a database store should override it
+    /// with one statement. A job listed twice completes once; its later entries are
+    /// `Conflict`.
+    async fn complete_jobs(
+        &self,
+        completions: &[JobCompletion],
+    ) -> super::BatchFinished<RuntimeJob> {
+        let mut results = Vec::with_capacity(completions.len());
+        for c in completions {
+            results.push(self.complete_job(c.id, c.token, &c.outcome, c.at).await);
+        }
+        Ok(results)
+    }
 }
 
 /// Stored health events.

@@ -10,17 +10,20 @@ use tokio_util::sync::CancellationToken;
 
 use super::{TickReport, Worker};
 use crate::domain::LeaseToken;
-use crate::domain::lease::ClaimRequest;
+use crate::domain::lease::{ClaimRequest, Finish};
 use crate::domain::mail::{AttemptOutcome, MailAttempt, MailDelivery, MailFailureOutcome};
 use crate::domain::retry::RetryPolicy;
-use crate::ports::{Clock, MailNext, MailStore, Mailer, SecretGenerator, StoreError};
+use crate::ports::{
+    Clock, MailAttemptEnd, MailFinish, MailNext, MailStore, Mailer, SecretGenerator, StoreError,
+};
 
 /// How the mail worker paces itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MailWorkerConfig {
     /// Mails claimed per pass.
     pub batch_size: u32,
-    /// How long a claim holds; must exceed the slowest send (SMTP timeouts).
+    /// How long a claim holds; must exceed the slowest send (SMTP timeouts). The outcomes
+    /// of a batch are written together, or as soon as half of the lease is used.
     pub lease: TimeDelta,
     /// Backoff and attempt budget.
     pub retry: RetryPolicy,
@@ -79,7 +82,8 @@ impl MailWorker {
         self
     }
 
-    async fn deliver(&self, delivery: &MailDelivery, token: LeaseToken) -> Result<(), StoreError> {
+    /// Sends one claimed mail and says how its attempt ended (written with the batch).
+    async fn deliver(&self, delivery: &MailDelivery, token: LeaseToken) -> MailFinish {
         let result = self.mailer.send(&delivery.mail).await;
         let now = self.clock.now();
         let (outcome, detail, next) = match result {
@@ -122,10 +126,15 @@ impl MailWorker {
             detail,
             at: now,
         };
-        self.store
-            .finish_mail_attempt(delivery.id, token, Some(attempt), next, now)
-            .await
-            .map(|_| ())
+        Finish {
+            id: delivery.id,
+            token,
+            outcome: MailAttemptEnd {
+                attempt: Some(attempt),
+                next,
+            },
+            at: now,
+        }
     }
 }
 
@@ -146,30 +155,80 @@ impl Worker for MailWorker {
             limit: self.config.batch_size,
         };
         let batch = self.store.claim_mail(&claim).await?;
-        let mut handled = 0;
+        // The batch's outcomes are written together with one batch finish (one round
+        // trip, not one per mail), or earlier once half the lease is used, so a batch of
+        // slow sends never outlives its lease. A crash in between leaves the leases to
+        // lapse and the mails to be sent again: delivery is at-least-once either way,
+        // and the idempotency keys keep a mail from being queued twice.
+        let flush_at = claim.now + self.config.lease / 2;
+        let mut pending = Vec::with_capacity(batch.len());
+        let mut outcome = Outcome::default();
         for delivery in &batch {
-            if self.cancel.is_cancelled() {
+            let finish = if self.cancel.is_cancelled() {
                 let now = self.clock.now();
-                self.store
-                    .finish_mail_attempt(
-                        delivery.id,
-                        claim.token,
-                        None,
-                        MailNext::Release(now),
-                        now,
-                    )
-                    .await?;
-                continue;
-            }
-            match self.deliver(delivery, claim.token).await {
-                Ok(()) => handled += 1,
-                // Our lease lapsed and another worker took the mail over: its result wins.
-                Err(StoreError::Conflict { .. }) => {
-                    tracing::warn!(mail_id = %delivery.id, "mail lease lost during attempt");
+                Finish {
+                    id: delivery.id,
+                    token: claim.token,
+                    outcome: MailAttemptEnd {
+                        attempt: None,
+                        next: MailNext::Release(now),
+                    },
+                    at: now,
                 }
-                Err(error) => return Err(error),
+            } else {
+                self.deliver(delivery, claim.token).await
+            };
+            pending.push(finish);
+            if self.clock.now() >= flush_at {
+                self.finish(&mut pending, &mut outcome).await?;
             }
         }
-        Ok(TickReport { handled })
+        self.finish(&mut pending, &mut outcome).await?;
+        if let Some(error) = outcome.failure {
+            return Err(error);
+        }
+        Ok(TickReport {
+            handled: outcome.handled,
+        })
+    }
+}
+
+/// What the batch finishes of one tick came to.
+#[derive(Default)]
+struct Outcome {
+    /// Mails attempted whose outcome was written.
+    handled: usize,
+    /// The first unexpected store error of an item (returned once the batch is done).
+    failure: Option<StoreError>,
+}
+
+impl MailWorker {
+    /// Writes `pending` with one batch finish and empties it. A lost lease is logged
+    /// (another worker took the mail over: its result wins); other item errors are kept
+    /// for the end of the tick.
+    async fn finish(
+        &self,
+        pending: &mut Vec<MailFinish>,
+        outcome: &mut Outcome,
+    ) -> Result<(), StoreError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let results = self.store.finish_mail_attempts(pending).await?;
+        for (finish, result) in pending.iter().zip(results) {
+            let released = finish.outcome.attempt.is_none();
+            match result {
+                Ok(_) if !released => outcome.handled += 1,
+                Ok(_) => {}
+                Err(StoreError::Conflict { .. }) => {
+                    tracing::warn!(mail_id = %finish.id, "mail lease lost during attempt");
+                }
+                Err(error) => {
+                    outcome.failure.get_or_insert(error);
+                }
+            }
+        }
+        pending.clear();
+        Ok(())
     }
 }

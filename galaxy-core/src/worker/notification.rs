@@ -15,14 +15,14 @@ use chrono::TimeDelta;
 use tokio_util::sync::CancellationToken;
 
 use super::{TickReport, Worker};
-use crate::domain::lease::ClaimRequest;
+use crate::domain::lease::{ClaimRequest, Finish};
 use crate::domain::mail::{MailDelivery, OutgoingMail};
 use crate::domain::notification::{Channel, NotificationIntent, NotificationRoute};
 use crate::domain::retry::RetryPolicy;
 use crate::domain::{LeaseToken, MailId};
 use crate::ports::{
-    Clock, MailStore, NotificationStore, PushPublisher, RouteNext, SecretGenerator, StoreError,
-    UserStore,
+    Clock, MailStore, NotificationStore, PushPublisher, RouteFinish, RouteNext, SecretGenerator,
+    StoreError, UserStore,
 };
 use crate::service::templates::{MailTemplates, TemplateContext, recipient_payload};
 
@@ -207,12 +207,8 @@ impl NotificationWorker {
         Ok(Dispatched::Mailed)
     }
 
-    /// Dispatches one claimed route and records the outcome.
-    async fn deliver(
-        &self,
-        route: &NotificationRoute,
-        token: LeaseToken,
-    ) -> Result<(), StoreError> {
+    /// Dispatches one claimed route and says how it ended (written with the batch).
+    async fn deliver(&self, route: &NotificationRoute, token: LeaseToken) -> RouteFinish {
         let result = self.dispatch(route).await;
         let now = self.ports.clock.now();
         let next = match &result {
@@ -261,11 +257,12 @@ impl NotificationWorker {
                 );
             }
         }
-        self.ports
-            .store
-            .finish_route(route.id, token, &next, now)
-            .await
-            .map(|_| ())
+        Finish {
+            id: route.id,
+            token,
+            outcome: next,
+            at: now,
+        }
     }
 }
 
@@ -286,7 +283,11 @@ impl Worker for NotificationWorker {
             limit: self.config.batch_size,
         };
         let batch = self.ports.store.claim_routes(&claim).await?;
-        let mut handled = 0;
+        // Every route of the batch is dispatched, then all outcomes are written with one
+        // batch finish. A crash in between leaves the leases to lapse and the routes to be
+        // dispatched again, which their idempotency keys make safe.
+        let mut finishes = Vec::with_capacity(batch.len());
+        let mut released = 0;
         for route in &batch {
             if self.cancel.is_cancelled() {
                 let now = self.ports.clock.now();
@@ -294,25 +295,37 @@ impl Worker for NotificationWorker {
                     at: now,
                     error: "released undispatched at shutdown".to_owned(),
                 };
-                match self
-                    .ports
-                    .store
-                    .finish_route(route.id, claim.token, &release, now)
-                    .await
-                {
-                    Ok(_) | Err(StoreError::Conflict { .. }) => {}
-                    Err(error) => return Err(error),
-                }
+                finishes.push(Finish {
+                    id: route.id,
+                    token: claim.token,
+                    outcome: release,
+                    at: now,
+                });
+                released += 1;
                 continue;
             }
-            match self.deliver(route, claim.token).await {
-                Ok(()) => handled += 1,
+            finishes.push(self.deliver(route, claim.token).await);
+        }
+        let results = self.ports.store.finish_routes(&finishes).await?;
+        let dispatched = finishes.len() - released;
+        let mut handled = 0;
+        let mut failure = None;
+        for (i, (finish, result)) in finishes.iter().zip(results).enumerate() {
+            match result {
+                Ok(_) if i < dispatched => handled += 1,
+                Ok(_) => {}
                 // Our lease lapsed and another worker took the route over: its result wins.
-                Err(StoreError::Conflict { .. }) => {
-                    tracing::warn!(route_id = %route.id, "notification route lease lost during dispatch");
+                Err(StoreError::Conflict { .. }) if i < dispatched => {
+                    tracing::warn!(route_id = %finish.id, "notification route lease lost during dispatch");
                 }
-                Err(error) => return Err(error),
+                Err(StoreError::Conflict { .. }) => {}
+                Err(error) => {
+                    failure.get_or_insert(error);
+                }
             }
+        }
+        if let Some(error) = failure {
+            return Err(error);
         }
         Ok(TickReport { handled })
     }

@@ -39,6 +39,7 @@ where
     run_case(SUITE, "count by status", &make, counts).await;
     run_case(SUITE, "purge old sent mail only", &make, purge_sent).await;
     claims::run(&make).await;
+    super::queue::mail(make).await;
 }
 
 /// A fresh pending mail queued at `now` (due at once), with its own id and key.

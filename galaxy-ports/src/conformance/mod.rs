@@ -22,6 +22,7 @@ pub mod mailer;
 pub mod notification;
 pub mod play;
 pub mod push;
+pub mod queue;
 pub mod race_names;
 pub mod runtime;
 pub mod users;

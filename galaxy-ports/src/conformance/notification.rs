@@ -41,6 +41,7 @@ where
     .await;
     run_case(SUITE, "list by status, every page", &make, list_pages).await;
     claims::run(&make).await;
+    super::queue::notifications(make).await;
 }
 
 /// A fresh intent for `recipients` raised at `now`, with its own id and key.

@@ -2,6 +2,9 @@
 //! compare-and-set, turn claims), [`RuntimeJobStore`] (durable jobs) and
 //! [`HealthEventStore`].
 //!
+//! The job queue's claim, lease and finish rules are the shared
+//! [`queue`](super::queue) suite's, run from here.
+//!
 //! The three ports are tested together because one adapter usually implements them on
 //! one database; every case uses fresh ids and whole-second instants so it runs unchanged
 //! against Postgres.
@@ -27,4 +30,5 @@ where
     turns::run(&make).await;
     jobs::run(&make).await;
     health::run(&make).await;
+    super::queue::jobs(make).await;
 }

@@ -4,18 +4,21 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use galaxy_core::domain::lease::ClaimRequest;
+use galaxy_core::domain::lease::{ClaimRequest, Leased};
 use galaxy_core::domain::mail::{
     AttemptOutcome, MailAttempt, MailDelivery, MailStatus, REDACTED_BODY,
 };
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::{LeaseToken, MailId, Timestamp};
-use galaxy_core::ports::{MailNext, MailStore, StoreError};
+use galaxy_core::ports::{
+    BatchFinished, MailAttemptEnd, MailFinish, MailNext, MailStore, StoreError,
+};
 
 use super::paging::{Order, paginate};
+use super::queue::LeasedQueue;
 
 /// Entity name of mails in errors.
-const MAIL: &str = "mail";
+const MAIL: &str = MailDelivery::ENTITY;
 
 /// The mail outbox behind one mutex, so every call is atomic and no two claimers can
 /// receive the same mail.
@@ -27,8 +30,8 @@ pub struct MemoryMailStore {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Every mail ever queued (sent ones stay, as rows do).
-    mails: HashMap<MailId, MailDelivery>,
+    /// Every mail ever queued (sent ones stay, as rows do), as a leased queue.
+    mails: LeasedQueue<MailDelivery>,
     /// Idempotency key -> mail, so a repeated enqueue finds the first mail.
     keys: HashMap<String, MailId>,
     /// Recorded attempts per mail, in the order they were recorded.
@@ -50,10 +53,7 @@ impl MemoryMailStore {
         change: impl FnOnce(&mut MailDelivery) -> Result<(), StoreError>,
     ) -> Result<MailDelivery, StoreError> {
         let mut state = self.lock();
-        let mail = state
-            .mails
-            .get_mut(&id)
-            .ok_or_else(|| StoreError::not_found(MAIL, id))?;
+        let mail = state.mails.get_mut(id)?;
         change(mail)?;
         mail.updated_at = at;
         Ok(mail.clone())
@@ -65,20 +65,20 @@ impl MailStore for MemoryMailStore {
     async fn enqueue_mail(&self, delivery: &MailDelivery) -> Result<MailDelivery, StoreError> {
         let mut state = self.lock();
         let key = &delivery.mail.idempotency_key;
-        if let Some(first) = state.keys.get(key).and_then(|id| state.mails.get(id)) {
+        if let Some(first) = state.keys.get(key).and_then(|id| state.mails.get(*id)) {
             return Ok(first.clone());
         }
-        if state.mails.contains_key(&delivery.id) {
+        if state.mails.contains(delivery.id) {
             return Err(StoreError::duplicate(MAIL, delivery.id));
         }
         state.keys.insert(key.clone(), delivery.id);
-        state.mails.insert(delivery.id, delivery.clone());
+        state.mails.insert(delivery.clone());
         Ok(delivery.clone())
     }
 
     async fn get_mail(&self, id: MailId) -> Result<MailDelivery, StoreError> {
         let state = self.lock();
-        let mail = state.mails.get(&id).cloned();
+        let mail = state.mails.get(id).cloned();
         mail.ok_or_else(|| StoreError::not_found(MAIL, id))
     }
 
@@ -97,28 +97,7 @@ impl MailStore for MemoryMailStore {
     }
 
     async fn claim_mail(&self, claim: &ClaimRequest) -> Result<Vec<MailDelivery>, StoreError> {
-        let mut state = self.lock();
-        let mut due: Vec<_> = state
-            .mails
-            .values()
-            .filter(|m| m.is_claimable_at(claim.now))
-            .map(|m| (m.next_attempt_at, m.created_at, m.id))
-            .collect();
-        due.sort();
-        due.truncate(claim.limit as usize);
-        let lease = claim.lease();
-        let mut claimed = Vec::with_capacity(due.len());
-        for (_, _, id) in due {
-            let Some(mail) = state.mails.get_mut(&id) else {
-                continue;
-            };
-            mail.status = MailStatus::Sending;
-            mail.lease = Some(lease);
-            mail.attempts = mail.attempts.saturating_add(1);
-            mail.updated_at = claim.now;
-            claimed.push(mail.clone());
-        }
-        Ok(claimed)
+        Ok(self.lock().mails.claim(claim))
     }
 
     async fn finish_mail_attempt(
@@ -129,57 +108,27 @@ impl MailStore for MemoryMailStore {
         next: MailNext,
         at: Timestamp,
     ) -> Result<MailDelivery, StoreError> {
+        let end = MailAttemptEnd { attempt, next };
         let mut guard = self.lock();
-        let state = &mut *guard;
-        let mail = state
-            .mails
-            .get_mut(&id)
-            .ok_or_else(|| StoreError::not_found(MAIL, id))?;
-        // Only the token decides: a lapsed lease nobody re-claimed still belongs to its
-        // holder, as the SQL `WHERE status = 'sending' AND lease_token = $token` would.
-        let held =
-            mail.status == MailStatus::Sending && mail.lease.is_some_and(|l| l.token == token);
-        if !held {
-            let detail = format!("status is {}, lease not held by this token", mail.status);
-            return Err(StoreError::conflict(MAIL, id, detail));
-        }
-        if let Some(mut attempt) = attempt {
-            attempt.mail_id = id;
-            if attempt.outcome != AttemptOutcome::Sent {
-                mail.last_error = Some(attempt.detail.clone());
-            }
-            state.attempts.entry(id).or_default().push(attempt);
-        }
-        match next {
-            MailNext::Sent => {
-                mail.status = MailStatus::Sent;
-                mail.sent_at = Some(at);
-            }
-            MailNext::SentRedacted => {
-                mail.status = MailStatus::Sent;
-                mail.sent_at = Some(at);
-                mail.mail.text_body = REDACTED_BODY.to_owned();
-                mail.mail.html_body = None;
-            }
-            MailNext::Retry(due) => {
-                mail.status = MailStatus::Retrying;
-                mail.next_attempt_at = due;
-            }
-            MailNext::Dead => mail.status = MailStatus::Dead,
-            MailNext::Release(due) => {
-                mail.status = MailStatus::Pending;
-                mail.next_attempt_at = due;
-                mail.attempts = mail.attempts.saturating_sub(1);
-            }
-        }
-        mail.lease = None;
-        mail.updated_at = at;
-        Ok(mail.clone())
+        let State {
+            mails, attempts, ..
+        } = &mut *guard;
+        mails.finish(id, token, at, |mail| end_attempt(mail, &end, attempts, at))
+    }
+
+    async fn finish_mail_attempts(&self, finishes: &[MailFinish]) -> BatchFinished<MailDelivery> {
+        let mut guard = self.lock();
+        let State {
+            mails, attempts, ..
+        } = &mut *guard;
+        Ok(mails.finish_all(finishes, |mail, end, at| {
+            end_attempt(mail, end, attempts, at)
+        }))
     }
 
     async fn mail_attempts(&self, id: MailId) -> Result<Vec<MailAttempt>, StoreError> {
         let state = self.lock();
-        if !state.mails.contains_key(&id) {
+        if !state.mails.contains(id) {
             return Err(StoreError::not_found(MAIL, id));
         }
         Ok(state.attempts.get(&id).cloned().unwrap_or_default())
@@ -214,10 +163,50 @@ impl MailStore for MemoryMailStore {
             .map(|m| (m.id, m.mail.idempotency_key.clone()))
             .collect();
         for (id, key) in &old {
-            state.mails.remove(id);
+            state.mails.remove(*id);
             state.attempts.remove(id);
             state.keys.remove(key);
         }
         Ok(old.len() as u64)
+    }
+}
+
+/// Applies how an attempt ended to a mail `token` holds: records the attempt, then moves
+/// the mail on (the queue frees the lease afterwards).
+fn end_attempt(
+    mail: &mut MailDelivery,
+    end: &MailAttemptEnd,
+    attempts: &mut HashMap<MailId, Vec<MailAttempt>>,
+    at: Timestamp,
+) {
+    if let Some(attempt) = &end.attempt {
+        let mut attempt = attempt.clone();
+        attempt.mail_id = mail.id;
+        if attempt.outcome != AttemptOutcome::Sent {
+            mail.last_error = Some(attempt.detail.clone());
+        }
+        attempts.entry(mail.id).or_default().push(attempt);
+    }
+    match end.next {
+        MailNext::Sent => {
+            mail.status = MailStatus::Sent;
+            mail.sent_at = Some(at);
+        }
+        MailNext::SentRedacted => {
+            mail.status = MailStatus::Sent;
+            mail.sent_at = Some(at);
+            mail.mail.text_body = REDACTED_BODY.to_owned();
+            mail.mail.html_body = None;
+        }
+        MailNext::Retry(due) => {
+            mail.status = MailStatus::Retrying;
+            mail.next_attempt_at = due;
+        }
+        MailNext::Dead => mail.status = MailStatus::Dead,
+        MailNext::Release(due) => {
+            mail.status = MailStatus::Pending;
+            mail.next_attempt_at = due;
+            mail.attempts = mail.attempts.saturating_sub(1);
+        }
     }
 }

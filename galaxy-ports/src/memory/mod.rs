@@ -13,6 +13,7 @@ mod notification;
 mod paging;
 mod play;
 mod push;
+mod queue;
 mod runtime;
 mod users;
 

@@ -4,16 +4,19 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use galaxy_core::domain::lease::ClaimRequest;
+use galaxy_core::domain::lease::{ClaimRequest, Leased};
 use galaxy_core::domain::notification::{NotificationIntent, NotificationRoute, RouteStatus};
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::{IntentId, LeaseToken, RouteId, Timestamp};
-use galaxy_core::ports::{IntentInsert, NotificationStore, RouteNext, StoreError};
+use galaxy_core::ports::{
+    BatchFinished, IntentInsert, NotificationStore, RouteFinish, RouteNext, StoreError,
+};
 
 use super::paging::{Order, paginate};
+use super::queue::LeasedQueue;
 
 /// Entity name of routes in errors.
-const ROUTE: &str = "notification route";
+const ROUTE: &str = NotificationRoute::ENTITY;
 
 /// Intents and routes behind one mutex, so an intent and its routes are stored
 /// atomically and no two claimers can receive the same route.
@@ -29,8 +32,9 @@ struct State {
     intents: HashMap<IntentId, NotificationIntent>,
     /// Idempotency key -> intent, so a replayed notification is recognised.
     keys: HashMap<String, IntentId>,
-    /// Every route of every intent; dead letters are routes in `dead_letter`.
-    routes: HashMap<RouteId, NotificationRoute>,
+    /// Every route of every intent, as a leased queue; dead letters are routes in
+    /// `dead_letter`.
+    routes: LeasedQueue<NotificationRoute>,
 }
 
 impl MemoryNotificationStore {
@@ -58,14 +62,14 @@ impl NotificationStore for MemoryNotificationStore {
         // Every route is checked before anything is written: all or nothing.
         let mut fresh = HashSet::with_capacity(routes.len());
         for route in routes {
-            if state.routes.contains_key(&route.id) || !fresh.insert(route.id) {
+            if state.routes.contains(route.id) || !fresh.insert(route.id) {
                 return Err(StoreError::duplicate(ROUTE, route.id));
             }
         }
         state.keys.insert(intent.idempotency_key.clone(), intent.id);
         state.intents.insert(intent.id, intent.clone());
         for route in routes {
-            state.routes.insert(route.id, route.clone());
+            state.routes.insert(route.clone());
         }
         Ok(IntentInsert::Inserted)
     }
@@ -94,28 +98,7 @@ impl NotificationStore for MemoryNotificationStore {
         &self,
         claim: &ClaimRequest,
     ) -> Result<Vec<NotificationRoute>, StoreError> {
-        let mut state = self.lock();
-        let mut due: Vec<_> = state
-            .routes
-            .values()
-            .filter(|r| r.is_claimable_at(claim.now))
-            .map(|r| (r.next_attempt_at, r.created_at, r.id))
-            .collect();
-        due.sort();
-        due.truncate(claim.limit as usize);
-        let lease = claim.lease();
-        let mut claimed = Vec::with_capacity(due.len());
-        for (_, _, id) in due {
-            let Some(route) = state.routes.get_mut(&id) else {
-                continue;
-            };
-            route.status = RouteStatus::Dispatching;
-            route.lease = Some(lease);
-            route.attempts = route.attempts.saturating_add(1);
-            route.updated_at = claim.now;
-            claimed.push(route.clone());
-        }
-        Ok(claimed)
+        Ok(self.lock().routes.claim(claim))
     }
 
     async fn finish_route(
@@ -126,33 +109,16 @@ impl NotificationStore for MemoryNotificationStore {
         at: Timestamp,
     ) -> Result<NotificationRoute, StoreError> {
         let mut state = self.lock();
-        let route = state
+        state
             .routes
-            .get_mut(&id)
-            .ok_or_else(|| StoreError::not_found(ROUTE, id))?;
-        // Only the token decides: a lapsed lease nobody re-claimed still belongs to its
-        // holder, as the SQL `WHERE status = 'dispatching' AND lease_token = $token` would.
-        let held = route.status == RouteStatus::Dispatching
-            && route.lease.is_some_and(|l| l.token == token);
-        if !held {
-            let detail = format!("status is {}, lease not held by this token", route.status);
-            return Err(StoreError::conflict(ROUTE, id, detail));
-        }
-        match next {
-            RouteNext::Delivered => route.status = RouteStatus::Delivered,
-            RouteNext::Retry { at: due, error } => {
-                route.status = RouteStatus::Retrying;
-                route.next_attempt_at = *due;
-                route.last_error = Some(error.clone());
-            }
-            RouteNext::DeadLetter { error } => {
-                route.status = RouteStatus::DeadLetter;
-                route.last_error = Some(error.clone());
-            }
-        }
-        route.lease = None;
-        route.updated_at = at;
-        Ok(route.clone())
+            .finish(id, token, at, |route| end_dispatch(route, next))
+    }
+
+    async fn finish_routes(&self, finishes: &[RouteFinish]) -> BatchFinished<NotificationRoute> {
+        let mut state = self.lock();
+        Ok(state
+            .routes
+            .finish_all(finishes, |route, next, _| end_dispatch(route, next)))
     }
 
     async fn retry_dead_letter(
@@ -161,10 +127,7 @@ impl NotificationStore for MemoryNotificationStore {
         at: Timestamp,
     ) -> Result<NotificationRoute, StoreError> {
         let mut state = self.lock();
-        let route = state
-            .routes
-            .get_mut(&id)
-            .ok_or_else(|| StoreError::not_found(ROUTE, id))?;
+        let route = state.routes.get_mut(id)?;
         if route.status != RouteStatus::DeadLetter {
             let detail = format!(
                 "status is {}, only dead letters can be retried",
@@ -178,5 +141,21 @@ impl NotificationStore for MemoryNotificationStore {
         route.lease = None;
         route.updated_at = at;
         Ok(route.clone())
+    }
+}
+
+/// Applies how a dispatch ended to a route its token holds (the queue frees the lease).
+fn end_dispatch(route: &mut NotificationRoute, next: &RouteNext) {
+    match next {
+        RouteNext::Delivered => route.status = RouteStatus::Delivered,
+        RouteNext::Retry { at: due, error } => {
+            route.status = RouteStatus::Retrying;
+            route.next_attempt_at = *due;
+            route.last_error = Some(error.clone());
+        }
+        RouteNext::DeadLetter { error } => {
+            route.status = RouteStatus::DeadLetter;
+            route.last_error = Some(error.clone());
+        }
     }
 }

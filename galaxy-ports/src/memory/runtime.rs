@@ -16,6 +16,7 @@ use galaxy_core::domain::{GameId, HealthEventId, JobId, LeaseToken, Timestamp};
 use galaxy_core::ports::{RuntimeRecordStore, StoreError, TurnUpdate};
 
 use super::paging::{Order, paginate};
+use super::queue::LeasedQueue;
 
 /// Runtime records, runtime jobs and health events, behind one mutex so that every call
 /// is atomic and no two claimers can receive the same game or job.
@@ -29,8 +30,9 @@ pub struct MemoryRuntimeStore {
 struct State {
     /// One record per game, keyed by game.
     records: HashMap<GameId, RuntimeRecord>,
-    /// Every job ever queued (jobs are kept after they finish, as rows are).
-    jobs: HashMap<JobId, RuntimeJob>,
+    /// Every job ever queued, as a leased queue (jobs are kept after they finish, as
+    /// rows are).
+    jobs: LeasedQueue<RuntimeJob>,
     /// Idempotency key -> job, so a repeated enqueue finds the first job.
     job_keys: HashMap<String, JobId>,
     /// Appended health events, keyed by id so a replayed append is caught.

@@ -1,19 +1,63 @@
 //! [`RuntimeJobStore`] on `runtime_jobs`: durable start/stop/restart jobs, claimed by
 //! the worker pool with `FOR UPDATE SKIP LOCKED`.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
-use galaxy_core::domain::lease::ClaimRequest;
+use galaxy_core::domain::lease::{ClaimRequest, Leased};
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::runtime::{JobKind, JobStatus, RuntimeJob};
 use galaxy_core::domain::{GameId, JobId, LeaseToken, Timestamp};
-use galaxy_core::ports::{JobOutcome, RuntimeJobStore, StoreError};
+use galaxy_core::ports::{BatchFinished, JobCompletion, JobOutcome, RuntimeJobStore, StoreError};
 use sqlx::postgres::PgRow;
 
 use crate::PgStore;
 use crate::error::db;
-use crate::rows::{RowExt, cursor, keyset_page_sql, limit_param, page_limit, page_of, u32_param};
+use crate::queue::{self, ClaimOrder, FinishColumn, FinishPlan, QueueTable};
+use crate::rows::{RowExt, cursor, keyset_page_sql, page_limit, page_of, u32_param};
 
-const JOB: &str = "runtime job";
+const JOB: &str = RuntimeJob::ENTITY;
+
+/// The jobs as a leased queue, run in creation order (claim index `runtime_jobs_claim`).
+const QUEUE: QueueTable = QueueTable {
+    table: "runtime_jobs",
+    waiting: &["queued"],
+    leased: "running",
+    due: "run_after",
+    order: ClaimOrder::OldestFirst,
+};
+
+/// What completing a job changes beyond the status.
+const FINISH_COLUMNS: &[FinishColumn] = &[
+    FinishColumn {
+        name: "run_after",
+        sql_type: "timestamptz",
+        set: Some("run_after = COALESCE(u.run_after, q.run_after)"),
+    },
+    FinishColumn {
+        name: "error",
+        sql_type: "text",
+        set: None,
+    },
+    FinishColumn {
+        name: "keep_error",
+        sql_type: "boolean",
+        set: Some("error = CASE WHEN u.keep_error THEN q.error ELSE u.error END"),
+    },
+];
+
+static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| QUEUE.claim_sql());
+static FINISH_SQL: LazyLock<String> = LazyLock::new(|| QUEUE.finish_sql(FINISH_COLUMNS, None));
+
+/// The column changes of a [`JobOutcome`]: status, new `run_after` (`None` keeps it),
+/// error, and whether the old error is kept instead.
+fn outcome_columns(outcome: &JobOutcome) -> (JobStatus, Option<Timestamp>, Option<&str>, bool) {
+    match outcome {
+        JobOutcome::Succeeded => (JobStatus::Succeeded, None, None, false),
+        JobOutcome::Failed(reason) => (JobStatus::Failed, None, Some(reason.as_str()), false),
+        JobOutcome::Requeue(when) => (JobStatus::Queued, Some(*when), None, true),
+    }
+}
 
 fn job_from_row(row: &PgRow) -> Result<RuntimeJob, StoreError> {
     Ok(RuntimeJob {
@@ -109,30 +153,9 @@ impl RuntimeJobStore for PgStore {
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn claim_jobs(&self, claim: &ClaimRequest) -> Result<Vec<RuntimeJob>, StoreError> {
-        let lease = claim.lease();
-        let rows = sqlx::query(
-            "UPDATE runtime_jobs j \
-             SET status = 'running', lease_token = $1, lease_until = $2, \
-                 attempts = LEAST(j.attempts + 1, 4294967295), updated_at = $3 \
-             WHERE j.id IN ( \
-                 SELECT id FROM runtime_jobs \
-                 WHERE status IN ('queued', 'running') \
-                 AND ((status = 'queued' AND run_after <= $3) \
-                      OR (status = 'running' AND (lease_until IS NULL OR lease_until <= $3))) \
-                 ORDER BY created_at, id \
-                 LIMIT $4 FOR UPDATE SKIP LOCKED \
-             ) RETURNING j.*",
-        )
-        .bind(lease.token.as_uuid())
-        .bind(lease.until)
-        .bind(claim.now)
-        .bind(limit_param(claim.limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(JOB))?;
-        let mut jobs = jobs_from_rows(&rows)?;
-        jobs.sort_by_key(|j| (j.created_at, j.id));
-        Ok(jobs)
+        QUEUE
+            .claim(&self.pool, CLAIM_SQL.as_str(), claim, job_from_row)
+            .await
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
@@ -168,32 +191,25 @@ impl RuntimeJobStore for PgStore {
         outcome: &JobOutcome,
         at: Timestamp,
     ) -> Result<RuntimeJob, StoreError> {
-        // (status, run_after or NULL to keep it, error; `keep_error` keeps the old one).
-        let (status, run_after, error, keep_error) = match outcome {
-            JobOutcome::Succeeded => (JobStatus::Succeeded, None, None, false),
-            JobOutcome::Failed(reason) => (JobStatus::Failed, None, Some(reason.as_str()), false),
-            JobOutcome::Requeue(when) => (JobStatus::Queued, Some(*when), None, true),
-        };
-        let row = sqlx::query(
-            "UPDATE runtime_jobs SET status = $3, run_after = COALESCE($4, run_after), \
-             error = CASE WHEN $6 THEN error ELSE $5 END, lease_token = NULL, \
-             lease_until = NULL, updated_at = $7 \
-             WHERE id = $1 AND status = 'running' AND lease_token = $2 RETURNING *",
-        )
-        .bind(id.as_uuid())
-        .bind(token.as_uuid())
-        .bind(status.as_str())
-        .bind(run_after)
-        .bind(error)
-        .bind(keep_error)
-        .bind(at)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db(JOB))?;
-        match row {
-            Some(row) => job_from_row(&row),
-            None => Err(self.lease_conflict(id).await),
-        }
+        let batch = queue::one(id, token, outcome.clone(), at);
+        queue::single(self.complete_jobs(&batch).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(batch = completions.len()), err(level = "debug"))]
+    async fn complete_jobs(&self, completions: &[JobCompletion]) -> BatchFinished<RuntimeJob> {
+        let plan = FinishPlan::new(completions, |id: JobId| id.as_uuid());
+        let rows = sqlx::query(FINISH_SQL.as_str())
+            .bind(plan.ids())
+            .bind(plan.tokens())
+            .bind(plan.column(|o| outcome_columns(o).0.as_str()))
+            .bind(plan.ats())
+            .bind(plan.column(|o| outcome_columns(o).1))
+            .bind(plan.column(|o| outcome_columns(o).2))
+            .bind(plan.column(|o| outcome_columns(o).3))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db(JOB))?;
+        QUEUE.settle(&self.pool, &plan, &rows, job_from_row).await
     }
 }
 

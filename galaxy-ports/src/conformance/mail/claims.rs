@@ -1,8 +1,6 @@
 //! Mail claims and attempt outcomes.
 
-use std::collections::HashSet;
 use std::future::Future;
-use std::sync::Arc;
 
 use galaxy_core::domain::MailId;
 use galaxy_core::domain::mail::{AttemptOutcome, MailAttempt, MailStatus, REDACTED_BODY};
@@ -12,7 +10,7 @@ use galaxy_core::ports::{MailNext, MailStore};
 use super::{SUITE, claim_ids, delivery};
 use crate::conformance::run_case;
 use crate::conformance::runtime::support::{
-    RACED_ITEMS, assert_conflict, assert_not_found, at, claim, ok, race_claimers, token, uuid,
+    assert_conflict, assert_not_found, at, claim, ok, token, uuid,
 };
 
 pub(super) async fn run<S, F, Fut>(make: &F)
@@ -33,21 +31,6 @@ where
     run_case(SUITE, "retry, claimed again only when due", make, retry).await;
     run_case(SUITE, "dead, then the admin retry", make, dead_then_retry).await;
     run_case(SUITE, "release un-counts the attempt", make, release).await;
-    run_case(
-        SUITE,
-        "a lapsed lease can be claimed again",
-        make,
-        lease_expiry,
-    )
-    .await;
-    run_case(
-        SUITE,
-        "a lapsed lease nobody took still finishes",
-        make,
-        lapsed,
-    )
-    .await;
-    run_case(SUITE, "8 claimers share 40 mails", make, concurrent_claims).await;
 }
 
 fn attempt(id: MailId, number: u32, outcome: AttemptOutcome, at: Timestamp) -> MailAttempt {
@@ -151,24 +134,6 @@ async fn sent<S: MailStore>(store: S) {
     assert!(done.sent_at.is_some(), "a sent mail records when");
     assert_eq!(ok(store.get_mail(id).await, "get"), done);
     assert_eq!(ok(store.mail_attempts(id).await, "attempts"), vec![record]);
-    let twice = store
-        .finish_mail_attempt(id, holder, None, MailNext::Sent, at(12))
-        .await;
-    assert_conflict(twice, "finishing a sent mail");
-    let unknown = store.finish_mail_attempt(
-        MailId::from_uuid(uuid()),
-        holder,
-        None,
-        MailNext::Sent,
-        at(12),
-    );
-    assert_not_found(unknown.await, "finishing an unknown mail");
-    let idle = delivery(at(0));
-    ok(store.enqueue_mail(&idle).await, "enqueue");
-    let unclaimed = store.finish_mail_attempt(idle.id, holder, None, MailNext::Sent, at(12));
-    assert_conflict(unclaimed.await, "finishing a mail nobody claimed");
-    let left = claim_ids(&store, &claim(token(), at(13), 60, 5)).await;
-    assert_eq!(left, vec![idle.id], "only the idle one is left to claim");
 }
 
 async fn retry<S: MailStore>(store: S) {
@@ -291,62 +256,4 @@ async fn release<S: MailStore>(store: S) {
         vec![id]
     );
     assert_eq!(ok(store.get_mail(id).await, "get").attempts, 1);
-}
-
-async fn lease_expiry<S: MailStore>(store: S) {
-    let (id, old) = queue_and_claim(&store, at(10), 30).await;
-    let new = token();
-    assert!(
-        claim_ids(&store, &claim(new, at(39), 30, 5))
-            .await
-            .is_empty(),
-        "lease holds"
-    );
-    assert_eq!(
-        claim_ids(&store, &claim(new, at(40), 30, 5)).await,
-        vec![id],
-        "lapsed"
-    );
-    assert_eq!(
-        ok(store.get_mail(id).await, "get").attempts,
-        2,
-        "each claim counts"
-    );
-    let stale = store
-        .finish_mail_attempt(id, old, None, MailNext::Sent, at(41))
-        .await;
-    assert_conflict(stale, "the old token lost the mail");
-    ok(
-        store
-            .finish_mail_attempt(id, new, None, MailNext::Sent, at(41))
-            .await,
-        "new holder",
-    );
-}
-
-async fn lapsed<S: MailStore>(store: S) {
-    let (id, holder) = queue_and_claim(&store, at(10), 30).await;
-    let done = ok(
-        store
-            .finish_mail_attempt(id, holder, None, MailNext::Sent, at(100))
-            .await,
-        "late",
-    );
-    assert_eq!(done.status, MailStatus::Sent);
-}
-
-async fn concurrent_claims<S: MailStore + Send + Sync + 'static>(store: S) {
-    let mut expected = HashSet::new();
-    for i in 0..RACED_ITEMS {
-        let m = delivery(at(i));
-        expected.insert(ok(store.enqueue_mail(&m).await, "enqueue").id);
-    }
-    let store = Arc::new(store);
-    race_claimers(
-        &store,
-        at(100),
-        &expected,
-        |store: Arc<S>, request| async move { claim_ids(store.as_ref(), &request).await },
-    )
-    .await;
 }

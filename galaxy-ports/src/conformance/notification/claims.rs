@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::sync::Arc;
 
 use galaxy_core::domain::notification::RouteStatus;
 use galaxy_core::domain::{LeaseToken, RouteId, Timestamp};
@@ -11,7 +10,7 @@ use galaxy_core::ports::{NotificationStore, RouteNext};
 use super::{SUITE, all_routes, claim_ids, route, stored};
 use crate::conformance::run_case;
 use crate::conformance::runtime::support::{
-    RACED_ITEMS, assert_conflict, assert_not_found, at, claim, ok, race_claimers, token, uuid,
+    assert_conflict, assert_not_found, at, claim, ok, token, uuid,
 };
 
 pub(super) async fn run<S, F, Fut>(make: &F)
@@ -36,21 +35,6 @@ where
         dead_letter,
     )
     .await;
-    run_case(
-        SUITE,
-        "a lapsed lease can be claimed again",
-        make,
-        lease_expiry,
-    )
-    .await;
-    run_case(
-        SUITE,
-        "a lapsed lease nobody took still finishes",
-        make,
-        lapsed,
-    )
-    .await;
-    run_case(SUITE, "8 claimers share 40 routes", make, concurrent_claims).await;
 }
 
 /// Stores one recipient's two routes, claims both at `now`, delivers the second (so it
@@ -149,26 +133,6 @@ async fn delivered<S: NotificationStore>(store: S) {
         (RouteStatus::Delivered, None, 1)
     );
     assert_eq!(route(&store, id).await, done);
-    let twice = store
-        .finish_route(id, holder, &RouteNext::Delivered, at(12))
-        .await;
-    assert_conflict(twice, "finishing a delivered route");
-    let unknown = store.finish_route(
-        RouteId::from_uuid(uuid()),
-        holder,
-        &RouteNext::Delivered,
-        at(12),
-    );
-    assert_not_found(unknown.await, "finishing an unknown route");
-    let idle = stored(&store, 1, at(0)).await;
-    let idle = idle
-        .first()
-        .map(|r| r.id)
-        .unwrap_or_else(|| panic!("no route stored"));
-    let unclaimed = store
-        .finish_route(idle, holder, &RouteNext::Delivered, at(12))
-        .await;
-    assert_conflict(unclaimed, "finishing a route nobody claimed");
 }
 
 async fn retry<S: NotificationStore>(store: S) {
@@ -251,55 +215,4 @@ async fn dead_letter<S: NotificationStore>(store: S) {
         claim_ids(&store, &claim(token(), at(500), 600, 5)).await,
         vec![id]
     );
-}
-
-async fn lease_expiry<S: NotificationStore>(store: S) {
-    let (id, old) = claimed_route(&store, at(10), 30).await;
-    let new = token();
-    assert!(
-        claim_ids(&store, &claim(new, at(39), 30, 5))
-            .await
-            .is_empty(),
-        "lease holds"
-    );
-    let again = claim_ids(&store, &claim(new, at(40), 30, 5)).await;
-    assert_eq!(again, vec![id], "lapsed");
-    assert_eq!(route(&store, id).await.attempts, 2, "each claim counts");
-    let stale = store
-        .finish_route(id, old, &RouteNext::Delivered, at(41))
-        .await;
-    assert_conflict(stale, "the old token lost the route");
-    ok(
-        store
-            .finish_route(id, new, &RouteNext::Delivered, at(41))
-            .await,
-        "new holder",
-    );
-}
-
-async fn lapsed<S: NotificationStore>(store: S) {
-    let (id, holder) = claimed_route(&store, at(10), 30).await;
-    let done = ok(
-        store
-            .finish_route(id, holder, &RouteNext::Delivered, at(100))
-            .await,
-        "late",
-    );
-    assert_eq!(done.status, RouteStatus::Delivered);
-}
-
-async fn concurrent_claims<S: NotificationStore + Send + Sync + 'static>(store: S) {
-    let mut expected = HashSet::new();
-    for i in 0..RACED_ITEMS / 2 {
-        let routes = stored(&store, 1, at(i)).await;
-        expected.extend(routes.into_iter().map(|r| r.id));
-    }
-    let store = Arc::new(store);
-    race_claimers(
-        &store,
-        at(100),
-        &expected,
-        |store: Arc<S>, request| async move { claim_ids(store.as_ref(), &request).await },
-    )
-    .await;
 }

@@ -1,0 +1,388 @@
+//! The one Postgres leased work queue: a [`QueueTable`] describes a queue table (mail
+//! deliveries, notification routes, runtime jobs) and generates its claim (`FOR UPDATE
+//! SKIP LOCKED`) and its batched finish (`UPDATE ... FROM unnest(...)`, every row checked
+//! against its own lease token), so the three stores share one implementation of the
+//! rules of [`Leased`].
+//!
+//! Every table, column and status name in the generated SQL comes from a `const`
+//! [`QueueTable`] or [`FinishColumn`] in this crate, never from input: values always
+//! travel as bound parameters.
+
+use std::collections::{HashMap, HashSet};
+
+use galaxy_core::domain::lease::{ClaimRequest, Finish, LeaseNotHeld, Leased};
+use galaxy_core::domain::{LeaseToken, Timestamp};
+use galaxy_core::ports::{BatchFinished, StoreError};
+use sqlx::PgPool;
+use sqlx::postgres::PgRow;
+use uuid::Uuid;
+
+use crate::error::db;
+use crate::rows::limit_param;
+
+/// Which rows a claim picks, in what order (each matches the table's partial claim index,
+/// so the claim is an ordered index scan that stops after `LIMIT` rows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClaimOrder {
+    /// By due instant, then creation, then id. The due bound applies to leased rows too:
+    /// a leased row was due when it was claimed and its lease ran from then, so once the
+    /// lease lapsed `due <= now` holds for it as well and one range bound serves both.
+    DueFirst,
+    /// By creation, then id (jobs run in the order they were queued); waiting rows must
+    /// be due, leased rows must have lapsed.
+    OldestFirst,
+}
+
+/// A queue table. The table has `id uuid`, `status text`, `attempts bigint`, `lease_token
+/// uuid`, `lease_until timestamptz`, `created_at` and `updated_at` columns plus its due
+/// column.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueTable {
+    /// The table.
+    pub table: &'static str,
+    /// Statuses of rows waiting for their due instant (in the order of the claim index's
+    /// predicate, so the planner can match it).
+    pub waiting: &'static [&'static str],
+    /// The status of claimed rows.
+    pub leased: &'static str,
+    /// The column holding the due instant.
+    pub due: &'static str,
+    /// The claim's order.
+    pub order: ClaimOrder,
+}
+
+/// One per-item column of a batched finish beyond the common ones (id, token, status,
+/// at): bound as an array, read as `u.<name>` by `set`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FinishColumn {
+    /// The name inside `unnest(...) AS u(...)`.
+    pub name: &'static str,
+    /// Its SQL element type (the array is cast to `<sql_type>[]`).
+    pub sql_type: &'static str,
+    /// The `SET` assignment using it (`q.` is the row before the update), or `None` when
+    /// it is only returned for `after` (`RETURNING u.<name>`).
+    pub set: Option<&'static str>,
+}
+
+impl QueueTable {
+    /// Every status a claim may take a row from.
+    fn claimable(&self) -> String {
+        let quoted = |s: &&str| format!("'{s}'");
+        let all: Vec<String> = self
+            .waiting
+            .iter()
+            .chain([&self.leased])
+            .map(quoted)
+            .collect();
+        all.join(", ")
+    }
+
+    /// The claim: `$1` lease token, `$2` lease expiry, `$3` now, `$4` limit. Marks the
+    /// rows leased, stamps the lease, counts an attempt, returns the rows.
+    pub(crate) fn claim_sql(&self) -> String {
+        let (table, leased, due) = (self.table, self.leased, self.due);
+        let lapsed = "(lease_until IS NULL OR lease_until <= $3)";
+        let (filter, order) = match self.order {
+            ClaimOrder::DueFirst => (
+                format!(
+                    "status IN ({}) AND {due} <= $3 AND (status <> '{leased}' OR {lapsed})",
+                    self.claimable()
+                ),
+                format!("{due}, created_at, id"),
+            ),
+            ClaimOrder::OldestFirst => {
+                let waiting: Vec<String> = self.waiting.iter().map(|s| format!("'{s}'")).collect();
+                (
+                    format!(
+                        "status IN ({}) AND ((status IN ({}) AND {due} <= $3) \
+                         OR (status = '{leased}' AND {lapsed}))",
+                        self.claimable(),
+                        waiting.join(", ")
+                    ),
+                    "created_at, id".to_owned(),
+                )
+            }
+        };
+        format!(
+            "UPDATE {table} q SET status = '{leased}', lease_token = $1, lease_until = $2, \
+             attempts = LEAST(q.attempts + 1, 4294967295), updated_at = $3 \
+             WHERE q.id IN (SELECT id FROM {table} WHERE {filter} ORDER BY {order} \
+             LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING q.*"
+        )
+    }
+
+    /// The batched finish: `$1` ids, `$2` tokens, `$3` new statuses, `$4` instants, then
+    /// one array per column of `columns` in order. Only rows still leased by their own
+    /// token change; they lose their lease and are returned (with every column of
+    /// `columns` that has no `set`, for `after`). `after`, when given, is further CTEs
+    /// (`name AS (...)`) that read the finished rows as `finished`.
+    pub(crate) fn finish_sql(&self, columns: &[FinishColumn], after: Option<&str>) -> String {
+        let (table, leased) = (self.table, self.leased);
+        let mut names = vec!["id", "token", "status", "at"];
+        let mut arrays = vec![
+            "$1::uuid[]".to_owned(),
+            "$2::uuid[]".to_owned(),
+            "$3::text[]".to_owned(),
+            "$4::timestamptz[]".to_owned(),
+        ];
+        let mut sets = vec!["status = u.status"];
+        let mut returned = String::new();
+        for (i, column) in columns.iter().enumerate() {
+            names.push(column.name);
+            arrays.push(format!("${}::{}[]", i + 5, column.sql_type));
+            match column.set {
+                Some(set) => sets.push(set),
+                None => returned.push_str(&format!(", u.{}", column.name)),
+            }
+        }
+        let update = format!(
+            "UPDATE {table} q SET {}, lease_token = NULL, lease_until = NULL, \
+             updated_at = u.at FROM unnest({}) AS u({}) \
+             WHERE q.id = u.id AND q.status = '{leased}' AND q.lease_token = u.token \
+             RETURNING q.*{returned}",
+            sets.join(", "),
+            arrays.join(", "),
+            names.join(", "),
+        );
+        match after {
+            Some(after) => format!("WITH finished AS ({update}), {after} SELECT * FROM finished"),
+            None => update,
+        }
+    }
+
+    /// Why rows of a finish were not updated: each one's status (absent ids are unknown).
+    fn lost_sql(&self) -> String {
+        format!("SELECT id, status FROM {} WHERE id = ANY($1)", self.table)
+    }
+
+    /// Runs a claim built by [`claim_sql`](Self::claim_sql) and returns the items in
+    /// claim order.
+    pub(crate) async fn claim<T: Leased>(
+        &self,
+        pool: &PgPool,
+        sql: &'static str,
+        claim: &ClaimRequest,
+        from_row: fn(&PgRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let lease = claim.lease();
+        let rows = sqlx::query(sql)
+            .bind(lease.token.as_uuid())
+            .bind(lease.until)
+            .bind(claim.now)
+            .bind(limit_param(claim.limit))
+            .fetch_all(pool)
+            .await
+            .map_err(db(T::ENTITY))?;
+        let mut items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+        items.sort_by_key(|item| item.claim_key());
+        Ok(items)
+    }
+
+    /// Turns the rows a finish returned into one result per requested item, in input
+    /// order: the finished row, `Conflict` naming the stored status for a lost lease (or
+    /// a second entry of an item), `NotFound` for an unknown id. Looks the lost ones up in
+    /// one more query, only when there are any.
+    pub(crate) async fn settle<T: Leased + Clone, O>(
+        &self,
+        pool: &PgPool,
+        plan: &FinishPlan<'_, T::Id, O>,
+        rows: &[PgRow],
+        from_row: fn(&PgRow) -> Result<T, StoreError>,
+    ) -> BatchFinished<T> {
+        let mut finished = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let item = from_row(row)?;
+            finished.insert(item.id(), item);
+        }
+        let done: HashSet<Uuid> = finished.keys().map(|id| plan.uuid_of(*id)).collect();
+        let lost: Vec<Uuid> = plan
+            .unique()
+            .map(|(_, uuid)| uuid)
+            .filter(|uuid| !done.contains(uuid))
+            .collect();
+        let mut stored: HashMap<Uuid, String> = HashMap::new();
+        if !lost.is_empty() {
+            // The table name comes from a `const` queue description, never from input.
+            let sql = sqlx::AssertSqlSafe(self.lost_sql());
+            let rows: Vec<(Uuid, String)> = sqlx::query_as(sql)
+                .bind(&lost)
+                .fetch_all(pool)
+                .await
+                .map_err(db(T::ENTITY))?;
+            stored.extend(rows);
+        }
+        let mut seen = HashSet::with_capacity(plan.finishes.len());
+        let results = plan.finishes.iter().map(|f| {
+            let first = seen.insert(f.id);
+            match finished.get(&f.id) {
+                Some(item) if first => Ok(item.clone()),
+                Some(item) => {
+                    let lost = LeaseNotHeld {
+                        status: item.status_name(),
+                    };
+                    Err(StoreError::conflict(T::ENTITY, f.id, lost.to_string()))
+                }
+                None => match stored.get(&plan.uuid_of(f.id)) {
+                    Some(status) => Err(StoreError::conflict(
+                        T::ENTITY,
+                        f.id,
+                        format!("status is {status}, lease not held by this token"),
+                    )),
+                    None => Err(StoreError::not_found(T::ENTITY, f.id)),
+                },
+            }
+        });
+        Ok(results.collect())
+    }
+}
+
+/// A batch of finishes, ready to bind: the common arrays of its distinct items (an item
+/// listed twice is sent once; [`QueueTable::settle`] reports its later entries).
+pub(crate) struct FinishPlan<'a, I, O> {
+    /// What the caller asked for, in order.
+    finishes: &'a [Finish<I, O>],
+    /// The first entry of each distinct item, in order.
+    first: Vec<&'a Finish<I, O>>,
+    /// How an id becomes the row's UUID.
+    uuid: fn(I) -> Uuid,
+}
+
+impl<'a, I: Copy + Eq + std::hash::Hash, O> FinishPlan<'a, I, O> {
+    /// Plans `finishes`.
+    pub(crate) fn new(finishes: &'a [Finish<I, O>], uuid: fn(I) -> Uuid) -> Self {
+        let mut seen = HashSet::with_capacity(finishes.len());
+        let first = finishes.iter().filter(|f| seen.insert(f.id)).collect();
+        Self {
+            finishes,
+            first,
+            uuid,
+        }
+    }
+
+    /// The distinct items to send, in order.
+    pub(crate) fn items(&self) -> &[&'a Finish<I, O>] {
+        &self.first
+    }
+
+    /// The row UUID of an id.
+    fn uuid_of(&self, id: I) -> Uuid {
+        (self.uuid)(id)
+    }
+
+    /// The distinct items with their UUIDs.
+    fn unique(&self) -> impl Iterator<Item = (&'a Finish<I, O>, Uuid)> + '_ {
+        self.first.iter().map(|f| (*f, (self.uuid)(f.id)))
+    }
+
+    /// `$1`: the ids.
+    pub(crate) fn ids(&self) -> Vec<Uuid> {
+        self.unique().map(|(_, uuid)| uuid).collect()
+    }
+
+    /// `$2`: the tokens.
+    pub(crate) fn tokens(&self) -> Vec<Uuid> {
+        self.first.iter().map(|f| f.token.as_uuid()).collect()
+    }
+
+    /// `$4`: the instants.
+    pub(crate) fn ats(&self) -> Vec<Timestamp> {
+        self.first.iter().map(|f| f.at).collect()
+    }
+
+    /// `$3` and onwards: one value per distinct item.
+    pub(crate) fn column<T>(&self, value: impl Fn(&'a O) -> T) -> Vec<T> {
+        self.first.iter().map(|f| value(&f.outcome)).collect()
+    }
+}
+
+/// One finish of a single item, as a batch of one.
+pub(crate) fn one<I, O>(id: I, token: LeaseToken, outcome: O, at: Timestamp) -> [Finish<I, O>; 1] {
+    [Finish {
+        id,
+        token,
+        outcome,
+        at,
+    }]
+}
+
+/// The single result of a batch of one.
+pub(crate) fn single<T>(results: Vec<Result<T, StoreError>>) -> Result<T, StoreError> {
+    results.into_iter().next().unwrap_or_else(|| {
+        Err(StoreError::internal(
+            "a finish of one item returned nothing",
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: QueueTable = QueueTable {
+        table: "mail_deliveries",
+        waiting: &["pending", "retrying"],
+        leased: "sending",
+        due: "next_attempt_at",
+        order: ClaimOrder::DueFirst,
+    };
+
+    #[test]
+    fn the_claim_matches_the_partial_claim_index() {
+        let sql = TABLE.claim_sql();
+        // The index predicate, word for word, so the planner can use the partial index.
+        assert!(
+            sql.contains("status IN ('pending', 'retrying', 'sending')"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("ORDER BY next_attempt_at, created_at, id"),
+            "{sql}"
+        );
+        assert!(sql.contains("LIMIT $4 FOR UPDATE SKIP LOCKED"), "{sql}");
+        let jobs = QueueTable {
+            waiting: &["queued"],
+            leased: "running",
+            due: "run_after",
+            order: ClaimOrder::OldestFirst,
+            ..TABLE
+        };
+        let sql = jobs.claim_sql();
+        assert!(sql.contains("status IN ('queued', 'running')"), "{sql}");
+        assert!(sql.contains("ORDER BY created_at, id"), "{sql}");
+    }
+
+    #[test]
+    fn finish_columns_are_numbered_after_the_common_four() {
+        let columns = [
+            FinishColumn {
+                name: "due",
+                sql_type: "timestamptz",
+                set: Some("next_attempt_at = u.due"),
+            },
+            FinishColumn {
+                name: "note",
+                sql_type: "text",
+                set: None,
+            },
+        ];
+        let sql = TABLE.finish_sql(&columns, Some("x AS (SELECT 1)"));
+        assert!(
+            sql.starts_with("WITH finished AS (UPDATE mail_deliveries q"),
+            "{sql}"
+        );
+        assert!(sql.contains("$5::timestamptz[], $6::text[]"), "{sql}");
+        assert!(
+            sql.contains("AS u(id, token, status, at, due, note)"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("q.status = 'sending' AND q.lease_token = u.token"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("RETURNING q.*, u.note), x AS (SELECT 1)"),
+            "{sql}"
+        );
+        assert!(sql.ends_with("SELECT * FROM finished"), "{sql}");
+    }
+}
