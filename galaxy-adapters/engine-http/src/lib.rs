@@ -13,11 +13,11 @@ use galaxy_core::ports::{
 };
 use serde::Serialize;
 
-pub use endpoint::RequestError;
 use endpoint::Endpoint;
+pub use endpoint::RequestError;
+use exchange::Transport;
 pub use health::{CONTRACT_VERSION, Health};
 pub use request::{EngineAnswer, EngineRequest};
-use exchange::Transport;
 
 /// Limits and timeouts of an [`HttpEngineClient`].
 #[derive(Debug, Clone, PartialEq, Eq)]

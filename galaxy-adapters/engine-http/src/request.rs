@@ -72,7 +72,11 @@ impl EngineRequest {
 
     /// `GET /reports/{race}/{turn}`; the race name is encoded as one path segment.
     pub fn report(race: &str, turn: u32) -> Self {
-        Self::new(Method::GET, format!("/reports/{}/{turn}", segment(race)), None)
+        Self::new(
+            Method::GET,
+            format!("/reports/{}/{turn}", segment(race)),
+            None,
+        )
     }
 
     /// The same request with another body (or none).

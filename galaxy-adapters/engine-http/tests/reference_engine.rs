@@ -244,11 +244,18 @@ async fn send_gives_raw_answers_whatever_their_status_and_health_reads_the_contr
     let answer = client.send(&url, EngineRequest::state()).await.unwrap();
     assert_eq!(answer.status, 409);
     assert!(!answer.is_success());
-    assert!(answer.json().unwrap()["error"].is_string(), "{}", answer.text());
+    assert!(
+        answer.json().unwrap()["error"].is_string(),
+        "{}",
+        answer.text()
+    );
 
     // Without the credential: 401 with its challenge header.
     let anonymous = EngineTarget::anonymous(engine.url());
-    let answer = client.send(&anonymous, EngineRequest::state()).await.unwrap();
+    let answer = client
+        .send(&anonymous, EngineRequest::state())
+        .await
+        .unwrap();
     assert_eq!(answer.status, 401);
     assert_eq!(answer.headers["www-authenticate"], "Bearer");
 

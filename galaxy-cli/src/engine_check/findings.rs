@@ -254,7 +254,11 @@ mod tests {
     use crate::engine_check::rules::RuleId;
 
     fn status_of(report: &Report, name: &str) -> (Status, Option<String>) {
-        let r = report.results.iter().find(|r| r.rule.name == name).unwrap_or_else(|| panic!("{name}"));
+        let r = report
+            .results
+            .iter()
+            .find(|r| r.rule.name == name)
+            .unwrap_or_else(|| panic!("{name}"));
         (r.status, r.detail.clone())
     }
 
@@ -279,7 +283,11 @@ mod tests {
             status_of(&report, "init.accepts"),
             (Status::Fail, Some("answered 500 (and 1 more)".into()))
         );
-        assert_eq!(status_of(&report, "init.invalid").0, Status::Warn, "a SHOULD warns");
+        assert_eq!(
+            status_of(&report, "init.invalid").0,
+            Status::Warn,
+            "a SHOULD warns"
+        );
         assert_eq!(status_of(&report, "init.other_game").0, Status::Warn);
         assert_eq!(status_of(&report, "turn.runs"), (Status::Pass, None));
         assert_eq!(
@@ -293,16 +301,34 @@ mod tests {
         assert!(report.failed());
         let text = report.to_string();
         assert!(text.lines().any(|l| l == "FAIL init.accepts init answers 200 with the state of turn 0, not finished -- answered 500 (and 1 more)"), "{text}");
-        assert!(text.lines().last().unwrap_or_default().starts_with("engine check: 1 passed, 1 failed, 2 warned, 32 skipped"), "{text}");
+        assert!(
+            text.lines()
+                .last()
+                .unwrap_or_default()
+                .starts_with("engine check: 1 passed, 1 failed, 2 warned, 32 skipped"),
+            "{text}"
+        );
         assert!(text.contains("contract 1 (not said)"));
     }
 
     #[test]
     fn an_engine_text_stays_on_one_bounded_line() {
         let mut findings = Findings::default();
-        findings.fail(RuleId::ReportsShape, format!("line\nbreak{}", "x".repeat(1000)));
-        let report = Report { results: findings.verdict(None), contract: Some("2".into()), endpoint: "e".into() };
-        let line = report.results.iter().find(|r| r.status == Status::Fail).map(ToString::to_string).unwrap_or_default();
+        findings.fail(
+            RuleId::ReportsShape,
+            format!("line\nbreak{}", "x".repeat(1000)),
+        );
+        let report = Report {
+            results: findings.verdict(None),
+            contract: Some("2".into()),
+            endpoint: "e".into(),
+        };
+        let line = report
+            .results
+            .iter()
+            .find(|r| r.status == Status::Fail)
+            .map(ToString::to_string)
+            .unwrap_or_default();
         assert!(!line.contains('\n'));
         assert!(line.len() < 500 && line.ends_with("..."), "{line}");
     }

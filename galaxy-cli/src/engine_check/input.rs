@@ -66,10 +66,11 @@ pub struct OrdersFile {
 impl OrdersFile {
     /// Reads and checks the file at `path`.
     pub fn read(path: &Path) -> Result<Self, InputError> {
-        let text = std::fs::read_to_string(path).map_err(|source| InputError::OrdersUnreadable {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| InputError::OrdersUnreadable {
+                path: path.to_owned(),
+                source,
+            })?;
         Self::parse(&text).map_err(|reason| InputError::OrdersShape {
             path: path.to_owned(),
             reason,
@@ -135,7 +136,10 @@ pub fn races(count: usize) -> Result<Vec<String>, InputError> {
     if !(2..=RACE_NAMES.len()).contains(&count) {
         return Err(InputError::Races(count));
     }
-    Ok(RACE_NAMES[..count].iter().map(|s| (*s).to_owned()).collect())
+    Ok(RACE_NAMES[..count]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect())
 }
 
 #[cfg(test)]
@@ -191,9 +195,15 @@ mod tests {
     #[test]
     fn settings_must_be_an_object() {
         assert_eq!(settings(None).unwrap(), json!({}));
-        assert_eq!(settings(Some(r#"{"max_turns": 3}"#)).unwrap(), json!({"max_turns": 3}));
+        assert_eq!(
+            settings(Some(r#"{"max_turns": 3}"#)).unwrap(),
+            json!({"max_turns": 3})
+        );
         for bad in ["", "{", "[]", "3"] {
-            assert!(matches!(settings(Some(bad)), Err(InputError::Settings(_))), "{bad}");
+            assert!(
+                matches!(settings(Some(bad)), Err(InputError::Settings(_))),
+                "{bad}"
+            );
         }
     }
 }

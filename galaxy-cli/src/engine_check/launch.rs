@@ -24,7 +24,8 @@ fn absolute(command: &str) -> Result<String, String> {
     if !line.program().contains('/') || program.is_absolute() {
         return Ok(command.to_owned());
     }
-    let cwd = std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
+    let cwd =
+        std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
     let program = cwd.join(program);
     let words = std::iter::once(program.display().to_string()).chain(line.args().iter().cloned());
     Ok(words.map(|w| quote(&w)).collect::<Vec<_>>().join(" "))
@@ -83,7 +84,10 @@ impl Launched {
         };
         let runtime = ProcessRuntime::new(config).map_err(|e| e.to_string())?;
         let command = absolute(command)?;
-        runtime.ensure_image(&command).await.map_err(|e| e.to_string())?;
+        runtime
+            .ensure_image(&command)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             runtime,
             command,
@@ -111,12 +115,19 @@ impl Launched {
                 pids: Some(DEFAULT_PIDS),
             },
         };
-        let created = self.runtime.create(&spec).await.map_err(|e| e.to_string())?;
+        let created = self
+            .runtime
+            .create(&spec)
+            .await
+            .map_err(|e| e.to_string())?;
         let instance = Instance {
             container: created.container_id,
             endpoint: created.engine_endpoint,
         };
-        self.runtime.start(&instance.container).await.map_err(|e| e.to_string())?;
+        self.runtime
+            .start(&instance.container)
+            .await
+            .map_err(|e| e.to_string())?;
         self.wait_ready(&instance).await?;
         Ok(instance)
     }
@@ -137,10 +148,19 @@ impl Launched {
             {
                 return Ok(());
             }
-            let info = self.runtime.inspect(&instance.container).await.map_err(|e| e.to_string())?;
+            let info = self
+                .runtime
+                .inspect(&instance.container)
+                .await
+                .map_err(|e| e.to_string())?;
             if info.exited_for_good() {
-                let code = info.exit_code.map_or_else(|| "?".to_owned(), |c| c.to_string());
-                return Err(format!("the engine exited (status {code}){}", self.log_tail(instance).await));
+                let code = info
+                    .exit_code
+                    .map_or_else(|| "?".to_owned(), |c| c.to_string());
+                return Err(format!(
+                    "the engine exited (status {code}){}",
+                    self.log_tail(instance).await
+                ));
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(format!(
@@ -178,7 +198,11 @@ impl Launched {
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let info = self.runtime.inspect(&instance.container).await.map_err(|e| e.to_string())?;
+            let info = self
+                .runtime
+                .inspect(&instance.container)
+                .await
+                .map_err(|e| e.to_string())?;
             if info.exited_for_good() {
                 break;
             }
@@ -187,7 +211,10 @@ impl Launched {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        self.runtime.start(&instance.container).await.map_err(|e| e.to_string())?;
+        self.runtime
+            .start(&instance.container)
+            .await
+            .map_err(|e| e.to_string())?;
         self.wait_ready(instance).await
     }
 
@@ -198,7 +225,11 @@ impl Launched {
             .stop(&instance.container, STOP_GRACE)
             .await
             .map_err(|e| e.to_string())?;
-        let info = self.runtime.inspect(&instance.container).await.map_err(|e| e.to_string())?;
+        let info = self
+            .runtime
+            .inspect(&instance.container)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(info.exit_code)
     }
 

@@ -58,7 +58,12 @@ pub struct CheckArgs {
     launch: Option<String>,
     /// The engine's GALAXY_ENGINE_TOKEN, for --url (the credential rules are skipped
     /// without it).
-    #[arg(long, env = "GALAXY_ENGINE_TOKEN", hide_env_values = true, conflicts_with = "launch")]
+    #[arg(
+        long,
+        env = "GALAXY_ENGINE_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "launch"
+    )]
     token: Option<String>,
     /// The engine's settings for init, a JSON object.
     #[arg(long, value_name = "JSON")]
@@ -103,7 +108,9 @@ pub enum CheckError {
         reason: String,
     },
     /// The engine already holds a game: the check needs a fresh one.
-    #[error("the engine at {0} already holds a game: check a fresh engine (an empty data directory)")]
+    #[error(
+        "the engine at {0} already holds a game: check a fresh engine (an empty data directory)"
+    )]
     NotFresh(String),
 }
 
@@ -154,7 +161,10 @@ pub async fn check(args: CheckArgs) -> Result<Report, CheckError> {
             let launched = Launched::new(&command, token, start_timeout, client.clone())
                 .await
                 .map_err(CheckError::Launch)?;
-            let instance = launched.start("checked").await.map_err(CheckError::Launch)?;
+            let instance = launched
+                .start("checked")
+                .await
+                .map_err(CheckError::Launch)?;
             let engine = LaunchedEngine {
                 launched: &launched,
                 instance,
@@ -170,15 +180,25 @@ pub async fn check(args: CheckArgs) -> Result<Report, CheckError> {
 }
 
 /// The whole check against the engine of `s`.
-async fn run(s: &mut Session, engine: Option<&LaunchedEngine<'_>>, max_turns: u64) -> Result<Report, CheckError> {
+async fn run(
+    s: &mut Session,
+    engine: Option<&LaunchedEngine<'_>>,
+    max_turns: u64,
+) -> Result<Report, CheckError> {
     let endpoint = s.target.endpoint.clone();
     let unreachable = |Abort(reason)| CheckError::Unreachable {
         endpoint: endpoint.clone(),
         reason,
     };
-    let health = s.call(RuleId::HealthReady, EngineRequest::healthz()).await.map_err(unreachable)?;
+    let health = s
+        .call(RuleId::HealthReady, EngineRequest::healthz())
+        .await
+        .map_err(unreachable)?;
     let contract = setup::health(s, &health);
-    let state = s.call(RuleId::StateBeforeInit, EngineRequest::state()).await.map_err(unreachable)?;
+    let state = s
+        .call(RuleId::StateBeforeInit, EngineRequest::state())
+        .await
+        .map_err(unreachable)?;
     if state.status() == 401 && s.target.token.is_none() {
         return Err(CheckError::TokenNeeded);
     }
@@ -189,8 +209,13 @@ async fn run(s: &mut Session, engine: Option<&LaunchedEngine<'_>>, max_turns: u6
 
     let outcome = play_game(s, engine, max_turns).await;
     if engine.is_none() {
-        for rule in [RuleId::RestartResume, RuleId::DeterminismSeed, RuleId::LifecycleSigterm] {
-            s.findings.skip(rule, "needs an engine the checker launches: use --launch");
+        for rule in [
+            RuleId::RestartResume,
+            RuleId::DeterminismSeed,
+            RuleId::LifecycleSigterm,
+        ] {
+            s.findings
+                .skip(rule, "needs an engine the checker launches: use --launch");
         }
     }
     let unreached = outcome.err().map(|Abort(reason)| reason);
@@ -203,7 +228,11 @@ async fn run(s: &mut Session, engine: Option<&LaunchedEngine<'_>>, max_turns: u6
 
 /// The game, from init to the end; stops at the first thing that leaves no game to
 /// check.
-async fn play_game(s: &mut Session, engine: Option<&LaunchedEngine<'_>>, max_turns: u64) -> Result<(), Abort> {
+async fn play_game(
+    s: &mut Session,
+    engine: Option<&LaunchedEngine<'_>>,
+    max_turns: u64,
+) -> Result<(), Abort> {
     setup::refusals_before_init(s).await?;
     let state = setup::init(s).await?;
     let reports = play::all_reports(s, RuleId::ReportsTurn0, 0).await?;

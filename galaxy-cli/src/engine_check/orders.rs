@@ -38,36 +38,63 @@ pub async fn before_turn_one(s: &mut Session) -> Result<(), Abort> {
     let races = s.game.races.clone();
 
     let answer = s
-        .call(RuleId::HttpBadJson, EngineRequest::orders(&races[0], b"{\"turn\": ".to_vec()))
+        .call(
+            RuleId::HttpBadJson,
+            EngineRequest::orders(&races[0], b"{\"turn\": ".to_vec()),
+        )
         .await?;
     s.findings
-        .expect(RuleId::HttpBadJson, answer.status() == 400, || answer.describe());
+        .expect(RuleId::HttpBadJson, answer.status() == 400, || {
+            answer.describe()
+        });
 
     let unknown = "Nobody Here";
     let answer = s
-        .submit(RuleId::OrdersUnknownRace, unknown, 1, &for_race(&file.valid, unknown))
+        .submit(
+            RuleId::OrdersUnknownRace,
+            unknown,
+            1,
+            &for_race(&file.valid, unknown),
+        )
         .await?;
     s.findings
-        .expect(RuleId::OrdersUnknownRace, answer.status() == 404, || answer.describe());
+        .expect(RuleId::OrdersUnknownRace, answer.status() == 404, || {
+            answer.describe()
+        });
 
     for race in &races {
         let valid = for_race(&file.valid, race);
         let invalid = for_race(&file.invalid, race);
         for wrong_turn in [0, 2] {
             let why = format!("orders for turn {wrong_turn} when the next is 1");
-            s.expect_refused(RuleId::OrdersWrongTurn, race, wrong_turn, &valid, &why).await?;
+            s.expect_refused(RuleId::OrdersWrongTurn, race, wrong_turn, &valid, &why)
+                .await?;
         }
-        s.expect_refused(RuleId::OrdersRefused, race, 1, &invalid, "the invalid orders").await?;
-        s.expect_accepted(RuleId::OrdersAccepted, race, 1, &valid).await?;
+        s.expect_refused(
+            RuleId::OrdersRefused,
+            race,
+            1,
+            &invalid,
+            "the invalid orders",
+        )
+        .await?;
+        s.expect_accepted(RuleId::OrdersAccepted, race, 1, &valid)
+            .await?;
     }
 
     // Replacement: resubmitting, withdrawing (the empty set) and submitting again are all
     // accepted; the valid set is what stays in force (the determinism rule replays turn 1
     // with it alone, which shows what a merge would have changed).
     let race = &races[0];
-    let sequence: [(&str, &Value); 3] = [("valid", &file.valid), ("empty", &file.empty), ("valid", &file.valid)];
+    let sequence: [(&str, &Value); 3] = [
+        ("valid", &file.valid),
+        ("empty", &file.empty),
+        ("valid", &file.valid),
+    ];
     for (name, template) in sequence {
-        let answer = s.submit(RuleId::OrdersReplace, race, 1, &for_race(template, race)).await?;
+        let answer = s
+            .submit(RuleId::OrdersReplace, race, 1, &for_race(template, race))
+            .await?;
         let accepted = matches!(answer.verdict(), Some((true, _)));
         s.findings.expect(RuleId::OrdersReplace, accepted, || {
             format!("resubmitting the {name} set: {}", answer.describe())
@@ -82,7 +109,13 @@ pub async fn empty_for(s: &mut Session, turn: u64, alive: &[String]) -> Result<(
         return Ok(());
     };
     for race in alive {
-        s.expect_accepted(RuleId::OrdersAccepted, race, turn, &for_race(&file.empty, race)).await?;
+        s.expect_accepted(
+            RuleId::OrdersAccepted,
+            race,
+            turn,
+            &for_race(&file.empty, race),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -94,8 +127,14 @@ pub async fn for_a_played_turn(s: &mut Session, played: u64) -> Result<(), Abort
     };
     let race = s.game.races[0].clone();
     let why = format!("orders for turn {played}, already played");
-    s.expect_refused(RuleId::OrdersWrongTurn, &race, played, &for_race(&file.valid, &race), &why)
-        .await
+    s.expect_refused(
+        RuleId::OrdersWrongTurn,
+        &race,
+        played,
+        &for_race(&file.valid, &race),
+        &why,
+    )
+    .await
 }
 
 /// After the end: orders for the turn after the last are refused, for every race.
@@ -104,8 +143,14 @@ pub async fn after_the_end(s: &mut Session, last: u64) -> Result<(), Abort> {
         return Ok(());
     };
     for race in s.game.races.clone() {
-        s.expect_refused(RuleId::FinishOrders, &race, last + 1, &for_race(&file.empty, &race), "orders after the end")
-            .await?;
+        s.expect_refused(
+            RuleId::FinishOrders,
+            &race,
+            last + 1,
+            &for_race(&file.empty, &race),
+            "orders after the end",
+        )
+        .await?;
     }
     Ok(())
 }

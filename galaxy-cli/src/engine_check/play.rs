@@ -44,7 +44,12 @@ pub async fn all_reports(s: &mut Session, rule: RuleId, turn: u64) -> Result<Rep
 }
 
 /// Checks that the reports of every turn in `played` are still what they were.
-pub async fn reports_unchanged(s: &mut Session, rule: RuleId, played: &Played, when: &str) -> Result<(), Abort> {
+pub async fn reports_unchanged(
+    s: &mut Session,
+    rule: RuleId,
+    played: &Played,
+    when: &str,
+) -> Result<(), Abort> {
     for (turn, reports) in &played.reports {
         for (race, before) in reports {
             let now = s.report(rule, race, *turn).await?;
@@ -60,10 +65,15 @@ pub async fn reports_unchanged(s: &mut Session, rule: RuleId, played: &Played, w
 pub async fn missing_reports(s: &mut Session, current: u64) -> Result<(), Abort> {
     let race = s.game.races[0].clone();
     let turn = u32::try_from(current + 1).unwrap_or(u32::MAX);
-    for request in [EngineRequest::report("Nobody Here", 0), EngineRequest::report(&race, turn)] {
+    for request in [
+        EngineRequest::report("Nobody Here", 0),
+        EngineRequest::report(&race, turn),
+    ] {
         let answer = s.call(RuleId::ReportsMissing, request).await?;
         s.findings
-            .expect(RuleId::ReportsMissing, answer.status() == 404, || answer.describe());
+            .expect(RuleId::ReportsMissing, answer.status() == 404, || {
+                answer.describe()
+            });
     }
     Ok(())
 }
@@ -73,17 +83,30 @@ pub async fn missing_reports(s: &mut Session, current: u64) -> Result<(), Abort>
 pub async fn turns(s: &mut Session, played: &mut Played, max_turns: u64) -> Result<(), Abort> {
     // Ahead of the next turn: refused, nothing run.
     let ahead = played.state.turn + 2;
-    let answer = s.call(RuleId::TurnAhead, EngineRequest::turn(Game::turn_body(ahead))).await?;
+    let answer = s
+        .call(
+            RuleId::TurnAhead,
+            EngineRequest::turn(Game::turn_body(ahead)),
+        )
+        .await?;
     match answer.status() {
         409 => s.findings.pass(RuleId::TurnAhead),
         status if (400..500).contains(&status) => s.findings.warn(
             RuleId::TurnAhead,
             format!("{} (the contract says 409)", answer.describe()),
         ),
-        _ => s.findings.fail(RuleId::TurnAhead, format!("expected_turn {ahead}: {}", answer.describe())),
+        _ => s.findings.fail(
+            RuleId::TurnAhead,
+            format!("expected_turn {ahead}: {}", answer.describe()),
+        ),
     }
     let before = played.state.clone();
-    s.state_is(RuleId::TurnAhead, &before, "after a turn call ahead of the next").await?;
+    s.state_is(
+        RuleId::TurnAhead,
+        &before,
+        "after a turn call ahead of the next",
+    )
+    .await?;
 
     for _ in 0..max_turns {
         let next = played.state.turn + 1;
@@ -91,14 +114,24 @@ pub async fn turns(s: &mut Session, played: &mut Played, max_turns: u64) -> Resu
             let alive = alive_races(&played.state);
             orders::empty_for(s, next, &alive).await?;
         }
-        let answer = s.call(RuleId::TurnRuns, EngineRequest::turn(Game::turn_body(next))).await?;
-        let state = if answer.status() == 200 { s.state_of(&answer) } else { None };
+        let answer = s
+            .call(RuleId::TurnRuns, EngineRequest::turn(Game::turn_body(next)))
+            .await?;
+        let state = if answer.status() == 200 {
+            s.state_of(&answer)
+        } else {
+            None
+        };
         let Some(state) = state.filter(|st| st.turn == next) else {
-            s.findings.fail(RuleId::TurnRuns, format!("expected_turn {next}: {}", answer.describe()));
+            s.findings.fail(
+                RuleId::TurnRuns,
+                format!("expected_turn {next}: {}", answer.describe()),
+            );
             return Err(Abort(format!("turn {next} did not run")));
         };
         s.findings.pass(RuleId::TurnRuns);
-        s.state_is(RuleId::StateCurrent, &state, &format!("after turn {next}")).await?;
+        s.state_is(RuleId::StateCurrent, &state, &format!("after turn {next}"))
+            .await?;
 
         // Repeats run nothing: the same turn again, and (once) an older one.
         let mut repeats = vec![next];
@@ -106,13 +139,26 @@ pub async fn turns(s: &mut Session, played: &mut Played, max_turns: u64) -> Resu
             repeats.push(0);
         }
         for expected in repeats {
-            let again = s.call(RuleId::TurnRepeat, EngineRequest::turn(Game::turn_body(expected))).await?;
+            let again = s
+                .call(
+                    RuleId::TurnRepeat,
+                    EngineRequest::turn(Game::turn_body(expected)),
+                )
+                .await?;
             let same = again.status() == 200 && s.state_of(&again).as_ref() == Some(&state);
             s.findings.expect(RuleId::TurnRepeat, same, || {
-                format!("expected_turn {expected} after turn {next}: {}", again.describe())
+                format!(
+                    "expected_turn {expected} after turn {next}: {}",
+                    again.describe()
+                )
             });
         }
-        s.state_is(RuleId::TurnRepeat, &state, &format!("after repeating turn {next}")).await?;
+        s.state_is(
+            RuleId::TurnRepeat,
+            &state,
+            &format!("after repeating turn {next}"),
+        )
+        .await?;
 
         let reports = all_reports(s, RuleId::TurnReports, next).await?;
         played.reports.insert(next, reports);
@@ -120,10 +166,20 @@ pub async fn turns(s: &mut Session, played: &mut Played, max_turns: u64) -> Resu
         if next == 1 {
             missing_reports(s, next).await?;
             orders::for_a_played_turn(s, next).await?;
-            reports_unchanged(s, RuleId::ReportsImmutable, &Played {
-                state: played.state.clone(),
-                reports: played.reports.range(..1).map(|(t, r)| (*t, r.clone())).collect(),
-            }, "after turn 1").await?;
+            reports_unchanged(
+                s,
+                RuleId::ReportsImmutable,
+                &Played {
+                    state: played.state.clone(),
+                    reports: played
+                        .reports
+                        .range(..1)
+                        .map(|(t, r)| (*t, r.clone()))
+                        .collect(),
+                },
+                "after turn 1",
+            )
+            .await?;
         }
         if played.state.finished {
             break;
@@ -160,28 +216,62 @@ pub async fn finish(s: &mut Session, played: &Played, max_turns: u64) -> Result<
     }
     let last = played.state.turn;
     for expected in [last + 1, last] {
-        let answer = s.call(RuleId::FinishTurn, EngineRequest::turn(Game::turn_body(expected))).await?;
+        let answer = s
+            .call(
+                RuleId::FinishTurn,
+                EngineRequest::turn(Game::turn_body(expected)),
+            )
+            .await?;
         let same = answer.status() == 200 && s.state_of(&answer).as_ref() == Some(&played.state);
         s.findings.expect(RuleId::FinishTurn, same, || {
-            format!("expected_turn {expected} after the end: {}", answer.describe())
+            format!(
+                "expected_turn {expected} after the end: {}",
+                answer.describe()
+            )
         });
     }
-    s.state_is(RuleId::FinishTurn, &played.state, "after turn calls past the end").await?;
+    s.state_is(
+        RuleId::FinishTurn,
+        &played.state,
+        "after turn calls past the end",
+    )
+    .await?;
     orders::after_the_end(s, last).await
 }
 
 /// Kills the launched engine, restarts it on its data directory, and checks that it
 /// resumed: the same state as soon as `/healthz` answers, the same reports, init still
 /// idempotent.
-pub async fn restart(s: &mut Session, engine: &LaunchedEngine<'_>, played: &Played, when: &str) -> Result<(), Abort> {
+pub async fn restart(
+    s: &mut Session,
+    engine: &LaunchedEngine<'_>,
+    played: &Played,
+    when: &str,
+) -> Result<(), Abort> {
     if let Err(e) = engine.launched.crash_and_restart(&engine.instance).await {
-        s.findings.fail(RuleId::RestartResume, format!("{when}: {e}"));
-        return Err(Abort(format!("the engine did not come back after a kill: {e}")));
+        s.findings
+            .fail(RuleId::RestartResume, format!("{when}: {e}"));
+        return Err(Abort(format!(
+            "the engine did not come back after a kill: {e}"
+        )));
     }
-    s.state_is(RuleId::RestartResume, &played.state, &format!("restarted {when}")).await?;
-    reports_unchanged(s, RuleId::RestartResume, played, &format!("restarted {when}")).await?;
+    s.state_is(
+        RuleId::RestartResume,
+        &played.state,
+        &format!("restarted {when}"),
+    )
+    .await?;
+    reports_unchanged(
+        s,
+        RuleId::RestartResume,
+        played,
+        &format!("restarted {when}"),
+    )
+    .await?;
     let body = s.game.init_body(&s.game.game_id);
-    let again = s.call(RuleId::RestartResume, EngineRequest::init(body)).await?;
+    let again = s
+        .call(RuleId::RestartResume, EngineRequest::init(body))
+        .await?;
     let same = again.status() == 200 && s.state_of(&again).as_ref() == Some(&played.state);
     s.findings.expect(RuleId::RestartResume, same, || {
         format!("restarted {when}, init again: {}", again.describe())
@@ -191,11 +281,18 @@ pub async fn restart(s: &mut Session, engine: &LaunchedEngine<'_>, played: &Play
 
 /// Replays the game's start on a fresh engine: the same init gives the same turn-0
 /// reports, and turn 1 with the valid orders alone the same turn-1 reports.
-pub async fn determinism(s: &mut Session, engine: &LaunchedEngine<'_>, played: &Played) -> Result<(), Abort> {
+pub async fn determinism(
+    s: &mut Session,
+    engine: &LaunchedEngine<'_>,
+    played: &Played,
+) -> Result<(), Abort> {
     let replay = match engine.launched.start("replay").await {
         Ok(replay) => replay,
         Err(e) => {
-            s.findings.fail(RuleId::DeterminismSeed, format!("a second engine did not start: {e}"));
+            s.findings.fail(
+                RuleId::DeterminismSeed,
+                format!("a second engine did not start: {e}"),
+            );
             return Ok(());
         }
     };
@@ -208,9 +305,14 @@ pub async fn determinism(s: &mut Session, engine: &LaunchedEngine<'_>, played: &
 
 async fn replay_start(s: &mut Session, played: &Played) -> Result<(), Abort> {
     let body = s.game.init_body(&s.game.game_id);
-    let answer = s.call(RuleId::DeterminismSeed, EngineRequest::init(body)).await?;
+    let answer = s
+        .call(RuleId::DeterminismSeed, EngineRequest::init(body))
+        .await?;
     if answer.status() != 200 {
-        s.findings.fail(RuleId::DeterminismSeed, format!("replay: {}", answer.describe()));
+        s.findings.fail(
+            RuleId::DeterminismSeed,
+            format!("replay: {}", answer.describe()),
+        );
         return Ok(());
     }
     compare(s, played, 0, "the same init").await?;
@@ -218,10 +320,24 @@ async fn replay_start(s: &mut Session, played: &Played) -> Result<(), Abort> {
         return Ok(());
     };
     for race in s.game.races.clone() {
-        s.expect_accepted(RuleId::OrdersAccepted, &race, 1, &for_race(&file.valid, &race)).await?;
+        s.expect_accepted(
+            RuleId::OrdersAccepted,
+            &race,
+            1,
+            &for_race(&file.valid, &race),
+        )
+        .await?;
     }
-    let answer = s.call(RuleId::DeterminismSeed, EngineRequest::turn(Game::turn_body(1))).await?;
-    s.findings.expect(RuleId::DeterminismSeed, answer.status() == 200, || format!("replay: {}", answer.describe()));
+    let answer = s
+        .call(
+            RuleId::DeterminismSeed,
+            EngineRequest::turn(Game::turn_body(1)),
+        )
+        .await?;
+    s.findings
+        .expect(RuleId::DeterminismSeed, answer.status() == 200, || {
+            format!("replay: {}", answer.describe())
+        });
     compare(
         s,
         played,
@@ -239,9 +355,10 @@ async fn compare(s: &mut Session, played: &Played, turn: u64, what: &str) -> Res
         .filter(|(race, report)| original.and_then(|o| o.get(*race)) != Some(*report))
         .map(|(race, _)| race)
         .collect();
-    s.findings.expect(RuleId::DeterminismSeed, differing.is_empty(), || {
-        format!("the turn-{turn} reports of {differing:?} differ after {what}")
-    });
+    s.findings
+        .expect(RuleId::DeterminismSeed, differing.is_empty(), || {
+            format!("the turn-{turn} reports of {differing:?} differ after {what}")
+        });
     Ok(())
 }
 
@@ -249,9 +366,17 @@ async fn compare(s: &mut Session, played: &Played, turn: u64, what: &str) -> Res
 pub async fn stop(s: &mut Session, engine: &LaunchedEngine<'_>) {
     match engine.launched.stop(&engine.instance).await {
         Ok(Some(0)) => s.findings.pass(RuleId::LifecycleSigterm),
-        Ok(Some(137)) => s.findings.fail(RuleId::LifecycleSigterm, "still running 10 s after SIGTERM: killed"),
-        Ok(Some(143)) => s.findings.fail(RuleId::LifecycleSigterm, "ended by the signal itself (no SIGTERM handler: a turn in progress would be lost)"),
-        Ok(code) => s.findings.fail(RuleId::LifecycleSigterm, format!("exit status {code:?}")),
+        Ok(Some(137)) => s.findings.fail(
+            RuleId::LifecycleSigterm,
+            "still running 10 s after SIGTERM: killed",
+        ),
+        Ok(Some(143)) => s.findings.fail(
+            RuleId::LifecycleSigterm,
+            "ended by the signal itself (no SIGTERM handler: a turn in progress would be lost)",
+        ),
+        Ok(code) => s
+            .findings
+            .fail(RuleId::LifecycleSigterm, format!("exit status {code:?}")),
         Err(e) => s.findings.fail(RuleId::LifecycleSigterm, e),
     }
 }

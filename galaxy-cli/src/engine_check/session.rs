@@ -141,7 +141,12 @@ pub struct Session {
 
 impl Session {
     /// A session with `target`.
-    pub fn new(client: HttpEngineClient, target: EngineTarget, game: Game, orders: Option<OrdersFile>) -> Self {
+    pub fn new(
+        client: HttpEngineClient,
+        target: EngineTarget,
+        game: Game,
+        orders: Option<OrdersFile>,
+    ) -> Self {
         Self {
             client,
             target,
@@ -172,8 +177,12 @@ impl Session {
             Err(error) => {
                 let detail = format!("{what}: {error}");
                 match &error {
-                    EngineError::Timeout(_) => self.findings.fail(RuleId::HttpTimely, detail.clone()),
-                    EngineError::Malformed(_) => self.findings.fail(RuleId::SizesAnswers, detail.clone()),
+                    EngineError::Timeout(_) => {
+                        self.findings.fail(RuleId::HttpTimely, detail.clone())
+                    }
+                    EngineError::Malformed(_) => {
+                        self.findings.fail(RuleId::SizesAnswers, detail.clone())
+                    }
                     _ => {}
                 }
                 self.findings.fail(rule, detail.clone());
@@ -182,14 +191,20 @@ impl Session {
         };
         self.findings.pass(RuleId::HttpTimely);
         let size = raw.body.len();
-        self.findings.expect(RuleId::SizesAnswers, size <= PLATFORM_MAX_ANSWER_BYTES, || {
-            format!("{what} answered {size} bytes")
-        });
+        self.findings.expect(
+            RuleId::SizesAnswers,
+            size <= PLATFORM_MAX_ANSWER_BYTES,
+            || format!("{what} answered {size} bytes"),
+        );
         let json = raw.json();
         let answer = Answer { raw, json, what };
         if !answer.raw.is_success() {
-            let has_error = answer.json.as_ref().is_some_and(|j| j.get("error").is_some_and(Value::is_string));
-            self.findings.expect(RuleId::HttpErrorBody, has_error, || answer.describe());
+            let has_error = answer
+                .json
+                .as_ref()
+                .is_some_and(|j| j.get("error").is_some_and(Value::is_string));
+            self.findings
+                .expect(RuleId::HttpErrorBody, has_error, || answer.describe());
         }
         Ok(answer)
     }
@@ -199,7 +214,8 @@ impl Session {
     pub fn state_of(&mut self, answer: &Answer) -> Option<Snapshot> {
         let what = &answer.what;
         let Some(json) = answer.json.as_ref().filter(|j| j.is_object()) else {
-            self.findings.fail(RuleId::StateShape, format!("{what}: not a JSON object"));
+            self.findings
+                .fail(RuleId::StateShape, format!("{what}: not a JSON object"));
             return None;
         };
         let turn = json.get("turn").and_then(Value::as_u64);
@@ -224,7 +240,10 @@ impl Session {
             problems.push("a winner that is not a race");
         }
         if !problems.is_empty() {
-            self.findings.fail(RuleId::StateShape, format!("{what}: {} in {json}", problems.join(", ")));
+            self.findings.fail(
+                RuleId::StateShape,
+                format!("{what}: {} in {json}", problems.join(", ")),
+            );
         } else {
             self.findings.pass(RuleId::StateShape);
         }
@@ -247,16 +266,26 @@ impl Session {
                 && row.get("alive").is_some_and(Value::is_boolean)
                 && row.get("score").is_some_and(Value::is_number);
             if !ok {
-                self.findings.fail(RuleId::StandingsRows, format!("{what}: the row {row} is not {{name, alive, score}}"));
+                self.findings.fail(
+                    RuleId::StandingsRows,
+                    format!("{what}: the row {row} is not {{name, alive, score}}"),
+                );
                 return;
             }
             names.extend(name.map(str::to_owned));
         }
         let expected: BTreeSet<&String> = self.game.races.iter().collect();
         let got: BTreeSet<&String> = names.iter().collect();
-        self.findings.expect(RuleId::StandingsRows, got == expected && names.len() == expected.len(), || {
-            format!("{what}: rows for {names:?}, races are {:?}", self.game.races)
-        });
+        self.findings.expect(
+            RuleId::StandingsRows,
+            got == expected && names.len() == expected.len(),
+            || {
+                format!(
+                    "{what}: rows for {names:?}, races are {:?}",
+                    self.game.races
+                )
+            },
+        );
     }
 
     /// `GET /admin/state`, judged; a failure to answer 200 is recorded under `rule`.
@@ -272,17 +301,28 @@ impl Session {
     /// Checks, under `rule`, that `GET /admin/state` is `expected`: the comparison is
     /// about `rule` (a repeat that ran nothing, a restart that resumed), so a difference
     /// is recorded there alone.
-    pub async fn state_is(&mut self, rule: RuleId, expected: &Snapshot, when: &str) -> Result<(), Abort> {
+    pub async fn state_is(
+        &mut self,
+        rule: RuleId,
+        expected: &Snapshot,
+        when: &str,
+    ) -> Result<(), Abort> {
         let state = self.current_state(rule).await?;
-        self.findings.expect(rule, state.as_ref() == Some(expected), || {
-            format!("{when}: GET /admin/state is {state:?}, expected {expected:?}")
-        });
+        self.findings
+            .expect(rule, state.as_ref() == Some(expected), || {
+                format!("{when}: GET /admin/state is {state:?}, expected {expected:?}")
+            });
         Ok(())
     }
 
     /// `GET /reports/{race}/{turn}`: recorded under `rule` (the report must exist), its
     /// shape and owner judged; the report when there is one.
-    pub async fn report(&mut self, rule: RuleId, race: &str, turn: u64) -> Result<Option<Value>, Abort> {
+    pub async fn report(
+        &mut self,
+        rule: RuleId,
+        race: &str,
+        turn: u64,
+    ) -> Result<Option<Value>, Abort> {
         let turn32 = u32::try_from(turn).unwrap_or(u32::MAX);
         let answer = self.call(rule, EngineRequest::report(race, turn32)).await?;
         if answer.status() != 200 {
@@ -291,50 +331,84 @@ impl Session {
         }
         self.findings.pass(rule);
         let Some(report) = answer.json.clone().filter(Value::is_object) else {
-            self.findings.fail(RuleId::ReportsShape, format!("{}: not a JSON object", answer.what));
+            self.findings.fail(
+                RuleId::ReportsShape,
+                format!("{}: not a JSON object", answer.what),
+            );
             return Ok(None);
         };
         let shaped = report.get("race").is_some_and(Value::is_string)
             && report.get("turn").and_then(Value::as_u64) == Some(turn)
             && report.get("text").is_some_and(Value::is_string);
         self.findings.expect(RuleId::ReportsShape, shaped, || {
-            let keys: Vec<&String> = report.as_object().map(|o| o.keys().collect()).unwrap_or_default();
-            format!("{}: race {}, turn {} (asked {turn}), keys {keys:?}", answer.what, report["race"], report["turn"])
+            let keys: Vec<&String> = report
+                .as_object()
+                .map(|o| o.keys().collect())
+                .unwrap_or_default();
+            format!(
+                "{}: race {}, turn {} (asked {turn}), keys {keys:?}",
+                answer.what, report["race"], report["turn"]
+            )
         });
         if let Some(owner) = report.get("race").and_then(Value::as_str) {
-            self.findings.expect(RuleId::ReportsOwnRace, owner == race, || {
-                format!("{}: the report of {race:?} is {owner:?}'s", answer.what)
-            });
+            self.findings
+                .expect(RuleId::ReportsOwnRace, owner == race, || {
+                    format!("{}: the report of {race:?} is {owner:?}'s", answer.what)
+                });
         }
         Ok(Some(report))
     }
 
     /// `PUT /orders/{race}` with `orders` for `turn`.
-    pub async fn submit(&mut self, rule: RuleId, race: &str, turn: u64, orders: &Value) -> Result<Answer, Abort> {
+    pub async fn submit(
+        &mut self,
+        rule: RuleId,
+        race: &str,
+        turn: u64,
+        orders: &Value,
+    ) -> Result<Answer, Abort> {
         let request = EngineRequest::orders(race, Game::orders_body(turn, orders));
         self.call(rule, request).await
     }
 
     /// Submits `orders` and expects them accepted (under `rule`).
-    pub async fn expect_accepted(&mut self, rule: RuleId, race: &str, turn: u64, orders: &Value) -> Result<(), Abort> {
+    pub async fn expect_accepted(
+        &mut self,
+        rule: RuleId,
+        race: &str,
+        turn: u64,
+        orders: &Value,
+    ) -> Result<(), Abort> {
         let answer = self.submit(rule, race, turn, orders).await?;
         let accepted = matches!(answer.verdict(), Some((true, _)));
-        self.findings.expect(rule, accepted, || format!("turn {turn}: {}", answer.describe()));
+        self.findings.expect(rule, accepted, || {
+            format!("turn {turn}: {}", answer.describe())
+        });
         Ok(())
     }
 
     /// Submits `orders` and expects a refusal: 200 with `accepted: false` (under `rule`),
     /// with reasons ([`RuleId::OrdersReasons`]).
-    pub async fn expect_refused(&mut self, rule: RuleId, race: &str, turn: u64, orders: &Value, why: &str) -> Result<(), Abort> {
+    pub async fn expect_refused(
+        &mut self,
+        rule: RuleId,
+        race: &str,
+        turn: u64,
+        orders: &Value,
+        why: &str,
+    ) -> Result<(), Abort> {
         let answer = self.submit(rule, race, turn, orders).await?;
         match answer.verdict() {
             Some((false, errors)) => {
                 self.findings.pass(rule);
-                self.findings.expect(RuleId::OrdersReasons, !errors.is_empty(), || {
-                    format!("{why}: {} gave no errors", answer.what)
-                });
+                self.findings
+                    .expect(RuleId::OrdersReasons, !errors.is_empty(), || {
+                        format!("{why}: {} gave no errors", answer.what)
+                    });
             }
-            _ => self.findings.fail(rule, format!("{why}: {}", answer.describe())),
+            _ => self
+                .findings
+                .fail(rule, format!("{why}: {}", answer.describe())),
         }
         Ok(())
     }

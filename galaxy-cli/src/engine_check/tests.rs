@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use super::input::RACE_NAMES;
-use super::{CheckArgs, Report, Status, check};
+use super::{CheckArgs, CheckError, Report, Status, check};
 
 const TOKEN: &str = "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0";
 
@@ -90,7 +90,11 @@ async fn the_reference_engine_passes_every_rule_a_url_can_check() {
 #[tokio::test]
 async fn a_renamed_standings_key_fails_the_standings_rule_only() {
     let report = check_through(Fault::RenamedStandingsKey).await;
-    assert_eq!(report.names(Status::Fail), names(&["standings.rows"]), "{report}");
+    assert_eq!(
+        report.names(Status::Fail),
+        names(&["standings.rows"]),
+        "{report}"
+    );
 }
 
 #[tokio::test]
@@ -106,13 +110,19 @@ async fn refusals_answered_409_fail_the_refusal_rules_only() {
 #[tokio::test]
 async fn a_race_reading_another_race_s_report_fails_the_own_race_rule_only() {
     let report = check_through(Fault::ReportsOfTheFirstRace).await;
-    assert_eq!(report.names(Status::Fail), names(&["reports.own_race"]), "{report}");
+    assert_eq!(
+        report.names(Status::Fail),
+        names(&["reports.own_race"]),
+        "{report}"
+    );
 }
 
 #[tokio::test]
 async fn without_an_orders_file_or_a_token_those_rules_are_skipped_never_passed() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = RunningEngine::start("127.0.0.1:0".parse().unwrap(), dir.path()).await.unwrap();
+    let engine = RunningEngine::start("127.0.0.1:0".parse().unwrap(), dir.path())
+        .await
+        .unwrap();
     let mut args = args(engine.url());
     args.orders = None;
     args.token = None;
@@ -133,8 +143,40 @@ async fn without_an_orders_file_or_a_token_those_rules_are_skipped_never_passed(
     ] {
         assert!(skipped.contains(rule), "{rule} not skipped:\n{report}");
     }
-    let finish = report.results.iter().find(|r| r.rule.name == "finish.turn").unwrap();
-    assert!(finish.detail.as_deref().unwrap_or_default().contains("--max-turns"), "{report}");
+    let finish = report
+        .results
+        .iter()
+        .find(|r| r.rule.name == "finish.turn")
+        .unwrap();
+    assert!(
+        finish
+            .detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("--max-turns"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn an_engine_that_needs_a_token_or_holds_a_game_is_not_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Some(Token::parse(TOKEN).unwrap());
+    let engine = RunningEngine::start_with_token("127.0.0.1:0".parse().unwrap(), dir.path(), token)
+        .await
+        .unwrap();
+    let mut without_token = args(engine.url());
+    without_token.token = None;
+    let error = check(without_token).await.unwrap_err();
+    assert!(matches!(error, CheckError::TokenNeeded), "{error}");
+    assert_eq!(error.exit_code(), super::EXIT_USAGE);
+
+    // Once checked, the engine holds the checker's game: a second check refuses it.
+    check(args(engine.url())).await.unwrap();
+    let error = check(args(engine.url())).await.unwrap_err();
+    assert!(matches!(error, CheckError::NotFresh(_)), "{error}");
+    assert_eq!(error.exit_code(), super::EXIT_UNCHECKABLE);
+    engine.stop().await.unwrap();
 }
 
 /// Serves on 127.0.0.1 a proxy to `upstream` that breaks `fault`; its base URL.
@@ -159,7 +201,12 @@ async fn proxy(upstream: String, fault: Fault) -> String {
     format!("http://{addr}")
 }
 
-async fn forward(client: &HttpEngineClient, upstream: &str, fault: Fault, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn forward(
+    client: &HttpEngineClient,
+    upstream: &str,
+    fault: Fault,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let target = match request
@@ -171,7 +218,12 @@ async fn forward(client: &HttpEngineClient, upstream: &str, fault: Fault, reques
         Some(token) => EngineTarget::new(upstream, EngineToken::new(token)),
         None => EngineTarget::anonymous(upstream),
     };
-    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let body = (!body.is_empty()).then(|| body.to_vec());
     let mut forwarded = EngineRequest::new(method, path.clone(), body);
     // Only the game's races are redirected: an unknown race still gets its 404.
@@ -180,13 +232,21 @@ async fn forward(client: &HttpEngineClient, upstream: &str, fault: Fault, reques
             .strip_prefix("/reports/")
             .and_then(|rest| rest.rsplit_once('/'))
             .and_then(|(_, t)| t.parse().ok())
-        && RACE_NAMES[1..].iter().any(|race| EngineRequest::report(race, turn).path() == path)
+        && RACE_NAMES[1..]
+            .iter()
+            .any(|race| EngineRequest::report(race, turn).path() == path)
     {
         forwarded = EngineRequest::report(RACE_NAMES[0], turn);
     }
     let answer = match client.send(&target, forwarded).await {
         Ok(answer) => answer,
-        Err(e) => return respond(502, None, json!({"error": e.to_string()}).to_string().into()),
+        Err(e) => {
+            return respond(
+                502,
+                None,
+                json!({"error": e.to_string()}).to_string().into(),
+            );
+        }
     };
     let json = answer.json();
     match (fault, json) {
@@ -204,7 +264,9 @@ async fn forward(client: &HttpEngineClient, upstream: &str, fault: Fault, reques
             }
             respond(answer.status, None, json.to_string().into())
         }
-        (Fault::RefusalsAsConflict, Some(json)) if path.starts_with("/orders/") && json["accepted"] == json!(false) => {
+        (Fault::RefusalsAsConflict, Some(json))
+            if path.starts_with("/orders/") && json["accepted"] == json!(false) =>
+        {
             let error = json["errors"].to_string();
             respond(409, None, json!({ "error": error }).to_string().into())
         }
@@ -217,8 +279,14 @@ fn pass_through(answer: EngineAnswer) -> Response<Full<Bytes>> {
     respond(answer.status, challenge, answer.body)
 }
 
-fn respond(status: u16, challenge: Option<hyper::header::HeaderValue>, body: Bytes) -> Response<Full<Bytes>> {
-    let mut response = Response::builder().status(status).header(CONTENT_TYPE, "application/json");
+fn respond(
+    status: u16,
+    challenge: Option<hyper::header::HeaderValue>,
+    body: Bytes,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "application/json");
     if let Some(challenge) = challenge {
         response = response.header(WWW_AUTHENTICATE, challenge);
     }
