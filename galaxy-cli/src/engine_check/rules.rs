@@ -348,4 +348,20 @@ mod tests {
             assert!(!rule.text.is_empty());
         }
     }
+
+    #[test]
+    fn the_contract_page_lists_every_rule() {
+        let page = include_str!("../../../docs/engine-contract.md");
+        for rule in RULES {
+            let level = match rule.level {
+                super::Level::Must => "MUST",
+                super::Level::Should => "SHOULD",
+            };
+            let row = format!("| `{}` | {level} |", rule.name);
+            assert!(
+                page.contains(&row),
+                "docs/engine-contract.md has no row {row}"
+            );
+        }
+    }
 }
