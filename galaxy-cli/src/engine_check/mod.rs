@@ -57,18 +57,13 @@ pub struct CheckArgs {
     #[arg(long, value_name = "COMMAND")]
     launch: Option<String>,
     /// The engine's GALAXY_ENGINE_TOKEN, for --url (the credential rules are skipped
-    /// without it).
-    #[arg(
-        long,
-        env = "GALAXY_ENGINE_TOKEN",
-        hide_env_values = true,
-        conflicts_with = "launch"
-    )]
+    /// without it); --launch makes a token of its own and ignores this.
+    #[arg(long, env = "GALAXY_ENGINE_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// The engine's settings for init, a JSON object.
     #[arg(long, value_name = "JSON")]
     settings: Option<String>,
-    /// A JSON file {"valid": <orders>, "invalid": <orders>} (optionally "empty");
+    /// A JSON file {"valid": ORDERS, "invalid": ORDERS} (optionally "empty": ORDERS);
     /// `{race}` in its strings is replaced by the race.
     #[arg(long, value_name = "FILE")]
     orders: Option<PathBuf>,
