@@ -3,17 +3,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand};
+use clap::Args;
 use galaxy_docker::image::{self, DEFAULT_TAG};
 use galaxy_docker::{DockerConfig, DockerRuntime};
-
-/// Engine tooling.
-#[derive(Debug, Subcommand)]
-pub enum EngineCommand {
-    /// Build the reference engine image FROM scratch: the static binary alone, listening
-    /// on 8080, state in /data.
-    Image(ImageArgs),
-}
 
 /// Options of `engine image`.
 #[derive(Debug, Args)]
@@ -32,9 +24,8 @@ pub struct ImageArgs {
     target_dir: Option<PathBuf>,
 }
 
-/// Runs an engine command; the message to print on success.
-pub async fn run(command: EngineCommand) -> Result<String, String> {
-    let EngineCommand::Image(args) = command;
+/// Builds the image; the message to print on success.
+pub async fn run(args: ImageArgs) -> Result<String, String> {
     // Connect first: no point building for minutes without a daemon to take the image.
     let docker = DockerRuntime::connect(DockerConfig::default())
         .await

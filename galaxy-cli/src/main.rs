@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use galaxy_cli::engine_check;
 use galaxy_core::ports::{SessionRevoker, StoreError};
 use galaxy_core::service::user::UserService;
 use galaxy_ports::system::SystemClock;
@@ -36,9 +37,9 @@ enum Command {
     /// Administer accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Engine tooling (needs Docker, not the database).
+    /// Engine tooling: the reference image, the contract checker (no database).
     #[command(subcommand)]
-    Engine(engine_image::EngineCommand),
+    Engine(EngineCommand),
     /// Push stream tooling (needs the server's gRPC listener, not the database).
     #[command(subcommand)]
     Push(push_tail::PushCommand),
@@ -48,6 +49,17 @@ enum Command {
     /// Serves the reference engine (what `demo` runs when no `galaxy-engine` is found).
     #[command(name = demo::ENGINE_SUBCOMMAND, hide = true)]
     DemoEngine,
+}
+
+#[derive(Debug, Subcommand)]
+enum EngineCommand {
+    /// Build the reference engine image FROM scratch (needs Docker): the static binary
+    /// alone, listening on 8080, state in /data.
+    Image(engine_image::ImageArgs),
+    /// Check an engine against the engine contract (docs/engine-contract.md): one line
+    /// per rule, exit 1 when a MUST fails, 2 for bad usage, 3 when the engine cannot be
+    /// checked at all.
+    Check(engine_check::CheckArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,9 +85,9 @@ impl SessionRevoker for NoRevocation {
 }
 
 async fn run(cli: Cli) -> Result<String, String> {
-    if let Command::Engine(command) = cli.command {
+    if let Command::Engine(EngineCommand::Image(args)) = cli.command {
         // Docker, not the database.
-        return engine_image::run(command).await;
+        return engine_image::run(args).await;
     }
     if let Command::Push(command) = cli.command {
         return push_tail::run(command).await;
@@ -91,7 +103,9 @@ async fn run(cli: Cli) -> Result<String, String> {
         .ok_or("GALAXY_DATABASE_URL (or --database-url) must be set")?;
     let options = ConnectOptions::default();
     match cli.command {
-        Command::Engine(command) => engine_image::run(command).await,
+        Command::Engine(EngineCommand::Image(args)) => engine_image::run(args).await,
+        // Handled in main: it has exit statuses of its own.
+        Command::Engine(EngineCommand::Check(_)) => Err("unreachable".to_owned()),
         Command::Push(command) => push_tail::run(command).await,
         Command::Demo(args) => demo::run(args).await,
         Command::DemoEngine => demo::serve_engine().await,
@@ -121,6 +135,9 @@ async fn run(cli: Cli) -> Result<String, String> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Engine(EngineCommand::Check(args)) = cli.command {
+        return ExitCode::from(engine_check::run_cli(args).await);
+    }
     match run(cli).await {
         Ok(message) => {
             // `push tail` has printed its output already.

@@ -26,6 +26,10 @@ use crate::auth::{self, Token};
 use crate::game::{self, Game, MAX_RACE_NAME, MAX_RACES, Settings, Standing, TurnLog};
 use crate::store::{Store, StoreError};
 
+/// The version of the engine contract this engine implements, said by `GET /healthz`
+/// (docs/engine-contract.md, "Versions": 2 is the contract with the credential).
+pub const CONTRACT_VERSION: &str = "2";
+
 /// Largest accepted request body, in bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Longest accepted game id or player id, in characters.
@@ -142,8 +146,9 @@ fn not_initialised() -> ApiError {
     ApiError::Conflict("the engine has not been initialised (POST /admin/init)".into())
 }
 
+/// Ready (the state was loaded before the port opened), and which contract it speaks.
 async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+    Json(json!({ "status": "ok", "contract": CONTRACT_VERSION }))
 }
 
 /// `/admin/init` body.

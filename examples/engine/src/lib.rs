@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use api::Engine;
+pub use api::{CONTRACT_VERSION, Engine};
 pub use auth::{Token, TokenError};
 pub use store::StoreError;
 

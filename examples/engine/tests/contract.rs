@@ -15,7 +15,11 @@ async fn healthz_answers_before_init_and_other_routes_wait_for_it() {
     let dir = tempfile::tempdir().unwrap();
     let engine = start(dir.path()).await;
     let http = Http::new(&engine);
-    assert_eq!(http.get("/healthz").await.0, 200);
+    let (status, health) = http.get("/healthz").await;
+    assert_eq!(status, 200);
+    // The contract version it implements (docs/engine-contract.md, "Versions").
+    assert_eq!(health["contract"], json!("2"));
+    assert_eq!(galaxy_engine::CONTRACT_VERSION, "2");
     for (status, body) in [
         http.get("/admin/state").await,
         http.post("/admin/turn", json!({"expected_turn": 1})).await,

@@ -16,6 +16,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::ClientOptions;
+use crate::request::EngineAnswer;
 
 /// Idle pooled connections are dropped after this long (engines restart; a stale
 /// connection is better closed early).
@@ -53,15 +54,16 @@ impl Transport {
     }
 
     /// Sends one request, with `Authorization: Bearer <token>` when a token is given, and
-    /// returns the body of a 2xx answer, all within `timeout`.
-    pub(crate) async fn exchange(
+    /// returns the answer whatever its status (the body bounded as [`EngineAnswer`] says),
+    /// all within `timeout`.
+    pub(crate) async fn round_trip(
         &self,
         method: Method,
         uri: Uri,
         token: Option<&EngineToken>,
         body: Option<Vec<u8>>,
         timeout: Duration,
-    ) -> Result<Bytes, EngineError> {
+    ) -> Result<EngineAnswer, EngineError> {
         let target = format!("{method} {}", uri.path());
         let body = body.map(Bytes::from);
         let authorization = token.map(bearer).transpose()?;
@@ -75,36 +77,42 @@ impl Transport {
                     // contract is idempotent, so one retry on a fresh connection is safe.
                     Err(Attempt::Stale(_)) if !retried => retried = true,
                     Err(Attempt::Stale(e) | Attempt::Failed(e)) => return Err(e),
-                    Ok(bytes) => return Ok(bytes),
+                    Ok(answer) => return Ok(answer),
                 }
             }
         };
         let outcome = tokio::time::timeout(timeout, attempts)
             .await
             .unwrap_or(Err(EngineError::Timeout(timeout)));
-        if let Err(e) = &outcome {
-            tracing::debug!(%target, error = %e, "engine call failed");
+        match &outcome {
+            Err(e) => tracing::debug!(%target, error = %e, "engine call failed"),
+            Ok(answer) if !answer.is_success() => {
+                tracing::debug!(%target, status = answer.status, "engine refused the call");
+            }
+            Ok(_) => {}
         }
         outcome
     }
 
-    async fn send(&self, request: Request<Full<Bytes>>) -> Result<Bytes, Attempt> {
+    async fn send(&self, request: Request<Full<Bytes>>) -> Result<EngineAnswer, Attempt> {
         let response = match self.client.request(request).await {
             Ok(response) => response,
             Err(e) if is_stale(&e) => return Err(Attempt::Stale(self.classify(e))),
             Err(e) => return Err(Attempt::Failed(self.classify(e))),
         };
-        let status = response.status();
-        if !status.is_success() {
-            let body = prefix(response.into_body(), self.max_error_body_bytes).await;
-            return Err(EngineError::Status {
-                status: status.as_u16(),
+        let (parts, body) = response.into_parts();
+        let status = parts.status.as_u16();
+        if !parts.status.is_success() {
+            let (body, truncated) = prefix(body, self.max_error_body_bytes).await;
+            return Ok(EngineAnswer {
+                status,
+                headers: parts.headers,
                 body,
-            }
-            .into());
+                truncated,
+            });
         }
-        let declared = response
-            .headers()
+        let declared = parts
+            .headers
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
@@ -112,8 +120,13 @@ impl Transport {
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(too_large(limit).into());
         }
-        match Limited::new(response.into_body(), limit).collect().await {
-            Ok(collected) => Ok(collected.to_bytes()),
+        match Limited::new(body, limit).collect().await {
+            Ok(collected) => Ok(EngineAnswer {
+                status,
+                headers: parts.headers,
+                body: collected.to_bytes(),
+                truncated: false,
+            }),
             Err(e) if e.is::<LengthLimitError>() => Err(too_large(limit).into()),
             Err(source) => Err(EngineError::Transport { source }.into()),
         }
@@ -212,9 +225,9 @@ fn too_large(limit: usize) -> EngineError {
     EngineError::Malformed(format!("response body larger than {limit} bytes"))
 }
 
-/// The first `limit` bytes of a body as text (lossy), the rest left unread: an error
-/// body is for a log line, not worth waiting for or holding in full.
-async fn prefix(mut body: Incoming, limit: usize) -> String {
+/// The first `limit` bytes of a body, the rest left unread (an error body is for a log
+/// line, not worth waiting for or holding in full), and whether it was cut.
+async fn prefix(mut body: Incoming, limit: usize) -> (Bytes, bool) {
     let mut kept: Vec<u8> = Vec::new();
     while kept.len() < limit {
         let Some(Ok(frame)) = body.frame().await else {
@@ -225,9 +238,6 @@ async fn prefix(mut body: Incoming, limit: usize) -> String {
             kept.extend_from_slice(&data[..data.len().min(room)]);
         }
     }
-    let mut text = String::from_utf8_lossy(&kept).into_owned();
-    if kept.len() >= limit {
-        text.push_str(" [truncated]");
-    }
-    text
+    let truncated = kept.len() >= limit;
+    (Bytes::from(kept), truncated)
 }

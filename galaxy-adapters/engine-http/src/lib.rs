@@ -2,6 +2,8 @@
 
 mod endpoint;
 mod exchange;
+mod health;
+mod request;
 
 use std::time::Duration;
 
@@ -9,12 +11,13 @@ use async_trait::async_trait;
 use galaxy_core::ports::{
     EngineClient, EngineError, EngineInit, EngineState, EngineTarget, OrdersVerdict,
 };
-use hyper::Method;
 use serde::Serialize;
 
+use endpoint::Endpoint;
 pub use endpoint::RequestError;
-use endpoint::{Endpoint, segment};
 use exchange::Transport;
+pub use health::{CONTRACT_VERSION, Health};
+pub use request::{EngineAnswer, EngineRequest};
 
 /// Limits and timeouts of an [`HttpEngineClient`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,23 +81,59 @@ impl HttpEngineClient {
         &self.options
     }
 
+    /// Sends any request of the contract to `target` and returns the answer whatever its
+    /// status: the transport behind every typed method, for callers that must judge the
+    /// engine's raw answers (the contract checker). Failures to get an answer at all
+    /// (refused, timed out, too large, a bad endpoint) are still `EngineError`s.
+    pub async fn send(
+        &self,
+        target: &EngineTarget,
+        request: EngineRequest,
+    ) -> Result<EngineAnswer, EngineError> {
+        let timeout = if request.is_slow() {
+            self.options.turn_timeout
+        } else {
+            self.options.request_timeout
+        };
+        let (method, path, body) = request.into_parts();
+        let uri = Endpoint::parse(&target.endpoint)
+            .and_then(|e| e.uri(&path))
+            .map_err(request_error)?;
+        self.transport
+            .round_trip(method, uri, target.token.as_ref(), body, timeout)
+            .await
+    }
+
+    /// `GET /healthz` with what the engine says of itself: `Ok` on any 2xx, with the
+    /// contract version when its body says one (engines of contract 1 do not).
+    pub async fn health(&self, target: &EngineTarget) -> Result<Health, EngineError> {
+        let answer = self.send(target, EngineRequest::healthz()).await?;
+        if answer.is_success() {
+            Ok(Health::from_body(&answer.body))
+        } else {
+            Err(EngineError::Status {
+                status: answer.status,
+                body: answer.text(),
+            })
+        }
+    }
+
+    /// Sends `request` and decodes a 2xx answer as `T`; any other status is
+    /// `EngineError::Status`.
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
-        method: Method,
         target: &EngineTarget,
-        path: &str,
-        body: Option<Vec<u8>>,
-        timeout: Duration,
+        request: EngineRequest,
     ) -> Result<T, EngineError> {
-        let uri = Endpoint::parse(&target.endpoint)
-            .and_then(|e| e.uri(path))
-            .map_err(request_error)?;
-        let token = target.token.as_ref();
-        let bytes = self
-            .transport
-            .exchange(method, uri, token, body, timeout)
-            .await?;
-        serde_json::from_slice(&bytes)
+        let path = request.path().to_owned();
+        let answer = self.send(target, request).await?;
+        if !answer.is_success() {
+            return Err(EngineError::Status {
+                status: answer.status,
+                body: answer.text(),
+            });
+        }
+        serde_json::from_slice(&answer.body)
             .map_err(|e| EngineError::Malformed(format!("{path}: not the expected JSON: {e}")))
     }
 }
@@ -114,16 +153,22 @@ fn json_body(value: &impl Serialize) -> Result<Vec<u8>, EngineError> {
 #[async_trait]
 impl EngineClient for HttpEngineClient {
     async fn healthz(&self, target: &EngineTarget) -> Result<(), EngineError> {
-        let uri = Endpoint::parse(&target.endpoint)
-            .and_then(|e| e.uri("/healthz"))
-            .map_err(request_error)?;
-        let timeout = self.options.request_timeout;
-        let token = target.token.as_ref();
-        // Any 2xx is healthy; the body is read (bounded) only to keep the connection usable.
-        self.transport
-            .exchange(Method::GET, uri, token, None, timeout)
-            .await
-            .map(|_| ())
+        let health = self.health(target).await?;
+        // Read and logged, never required: engines of contract 1 say nothing.
+        match health.contract.as_deref() {
+            Some(CONTRACT_VERSION) => {}
+            Some(other) => tracing::debug!(
+                endpoint = %target.endpoint,
+                contract = other,
+                expected = CONTRACT_VERSION,
+                "engine speaks another contract version"
+            ),
+            None => tracing::debug!(
+                endpoint = %target.endpoint,
+                "engine does not say its contract version (taken as 1)"
+            ),
+        }
+        Ok(())
     }
 
     async fn init(
@@ -131,9 +176,7 @@ impl EngineClient for HttpEngineClient {
         target: &EngineTarget,
         init: &EngineInit,
     ) -> Result<EngineState, EngineError> {
-        let body = json_body(init)?;
-        let timeout = self.options.turn_timeout;
-        self.call(Method::POST, target, "/admin/init", Some(body), timeout)
+        self.call(target, EngineRequest::init(json_body(init)?))
             .await
     }
 
@@ -143,9 +186,7 @@ impl EngineClient for HttpEngineClient {
         expected_turn: u32,
     ) -> Result<EngineState, EngineError> {
         let body = json_body(&serde_json::json!({ "expected_turn": expected_turn }))?;
-        let timeout = self.options.turn_timeout;
-        self.call(Method::POST, target, "/admin/turn", Some(body), timeout)
-            .await
+        self.call(target, EngineRequest::turn(body)).await
     }
 
     async fn submit_orders(
@@ -168,10 +209,7 @@ impl EngineClient for HttpEngineClient {
             orders: &'a serde_json::Value,
         }
         let body = json_body(&Submission { turn, orders })?;
-        let path = format!("/orders/{}", segment(race));
-        let timeout = self.options.request_timeout;
-        self.call(Method::PUT, target, &path, Some(body), timeout)
-            .await
+        self.call(target, EngineRequest::orders(race, body)).await
     }
 
     async fn report(
@@ -180,10 +218,9 @@ impl EngineClient for HttpEngineClient {
         race: &str,
         turn: u32,
     ) -> Result<serde_json::Value, EngineError> {
-        let path = format!("/reports/{}/{turn}", segment(race));
-        let timeout = self.options.request_timeout;
-        let report: serde_json::Value =
-            self.call(Method::GET, target, &path, None, timeout).await?;
+        let request = EngineRequest::report(race, turn);
+        let path = request.path().to_owned();
+        let report: serde_json::Value = self.call(target, request).await?;
         // The contract's floor: at least {race, turn, text}.
         let ok = report.get("race").is_some_and(serde_json::Value::is_string)
             && report.get("turn").is_some_and(serde_json::Value::is_u64)
@@ -198,8 +235,6 @@ impl EngineClient for HttpEngineClient {
     }
 
     async fn state(&self, target: &EngineTarget) -> Result<EngineState, EngineError> {
-        let timeout = self.options.request_timeout;
-        self.call(Method::GET, target, "/admin/state", None, timeout)
-            .await
+        self.call(target, EngineRequest::state()).await
     }
 }

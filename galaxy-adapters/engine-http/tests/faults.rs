@@ -226,3 +226,12 @@ async fn bad_endpoints_are_errors_not_panics() {
         assert!(client.state(&bad).await.is_err());
     }
 }
+
+#[tokio::test]
+async fn an_engine_that_does_not_say_its_contract_is_healthy_as_version_one() {
+    let url = serve(Some(answer("200 OK", b"ok"))).await;
+    let health = client(2000).health(&url).await.unwrap();
+    assert_eq!(health.contract, None);
+    assert_eq!(health.contract_or_v1(), "1");
+    client(2000).healthz(&url).await.unwrap();
+}

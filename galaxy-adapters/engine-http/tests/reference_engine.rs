@@ -164,3 +164,58 @@ async fn calls_carry_the_token_as_a_bearer_credential_and_are_refused_without_it
     assert!(matches!(err, EngineError::InvalidRequest { .. }), "{err:?}");
     engine.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn send_gives_raw_answers_whatever_their_status_and_health_reads_the_contract() {
+    use galaxy_engine_http::{CONTRACT_VERSION, EngineRequest};
+
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let client = HttpEngineClient::default();
+    let url = target(&engine, "");
+
+    let health = client.health(&url).await.unwrap();
+    assert_eq!(health.contract.as_deref(), Some(CONTRACT_VERSION));
+
+    // Before init the state is a 409: an answer, not an error.
+    let answer = client.send(&url, EngineRequest::state()).await.unwrap();
+    assert_eq!(answer.status, 409);
+    assert!(!answer.is_success());
+    assert!(
+        answer.json().unwrap()["error"].is_string(),
+        "{}",
+        answer.text()
+    );
+
+    // Without the credential: 401 with its challenge header.
+    let anonymous = EngineTarget::anonymous(engine.url());
+    let answer = client
+        .send(&anonymous, EngineRequest::state())
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.headers["www-authenticate"], "Bearer");
+
+    // A body that is not JSON reaches the engine as sent and gets its 400.
+    let answer = client
+        .send(&url, EngineRequest::init(b"{not json".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 400, "{}", answer.text());
+
+    let body = serde_json::to_vec(&init("game-raw")).unwrap();
+    let answer = client.send(&url, EngineRequest::init(body)).await.unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json().unwrap()["turn"], json!(0));
+    let answer = client
+        .send(&url, EngineRequest::report("Blue/Giant", 0))
+        .await
+        .unwrap();
+    assert_eq!(answer.json().unwrap()["race"], json!("Blue/Giant"));
+    let answer = client
+        .send(&url, EngineRequest::report("Nobody", 0))
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 404);
+    engine.stop().await.unwrap();
+}

@@ -1,0 +1,261 @@
+//! An engine launched by the checker (`--launch`), on the platform's own process runtime:
+//! the same command-line rules, environment (`GALAXY_ENGINE_ADDR`,
+//! `GALAXY_ENGINE_DATA_DIR`, `GALAXY_ENGINE_TOKEN`), process group and limits as a game
+//! gets, so the checker can also kill it, restart it on its data directory, and stop it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use galaxy_core::domain::GameId;
+use galaxy_core::domain::engine_auth::EngineToken;
+use galaxy_core::ports::{ContainerRuntime, ContainerSpec, EngineLimits, EngineTarget};
+use galaxy_core::service::runtime::{DEFAULT_CPUS, DEFAULT_MEMORY_BYTES, DEFAULT_PIDS};
+use galaxy_engine_http::{EngineRequest, HttpEngineClient};
+use galaxy_process_runtime::{CommandLine, ProcessRuntime, ProcessRuntimeConfig, RestartPolicy};
+use tempfile::TempDir;
+
+/// `command` with a relative program path (`./target/debug/my-engine`) made absolute:
+/// the runtime starts engines in their data directory, where the path typed in the
+/// checker's directory would not resolve.
+fn absolute(command: &str) -> Result<String, String> {
+    let line = CommandLine::parse(command).map_err(|e| e.to_string())?;
+    let program = Path::new(line.program());
+    if !line.program().contains('/') || program.is_absolute() {
+        return Ok(command.to_owned());
+    }
+    let cwd =
+        std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
+    let program = cwd.join(program);
+    let words = std::iter::once(program.display().to_string()).chain(line.args().iter().cloned());
+    Ok(words.map(|w| quote(&w)).collect::<Vec<_>>().join(" "))
+}
+
+/// One word in the runtime's command-line syntax: single-quoted, a `'` written `'\''`.
+fn quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "'\\''"))
+}
+
+/// How long a stop waits after SIGTERM before SIGKILL (the platform's default grace).
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// One engine process of the checker (a "container" of the process runtime).
+#[derive(Debug, Clone)]
+pub struct Instance {
+    /// The runtime's id of it.
+    container: String,
+    /// Its base URL (fixed across restarts).
+    pub endpoint: String,
+}
+
+/// The launched engines: the one checked, and fresh ones for the determinism rule.
+pub struct Launched {
+    /// Runs the engines; dropping it kills them.
+    runtime: ProcessRuntime,
+    /// The command line, as an operator registers it.
+    command: String,
+    /// The game's credential, given to every instance.
+    token: EngineToken,
+    /// How long an engine may take to answer `/healthz`.
+    start_timeout: Duration,
+    /// Calls `/healthz` while waiting.
+    client: HttpEngineClient,
+    /// The data directories; removed when the check ends (declared last: dropped after
+    /// the runtime has killed the engines).
+    _root: TempDir,
+}
+
+impl Launched {
+    /// A runtime for `command` whose engines get `token`; nothing runs yet.
+    pub async fn new(
+        command: &str,
+        token: EngineToken,
+        start_timeout: Duration,
+        client: HttpEngineClient,
+    ) -> Result<Self, String> {
+        let root = tempfile::Builder::new()
+            .prefix("galaxy-engine-check-")
+            .tempdir()
+            .map_err(|e| format!("cannot make a temporary data directory: {e}"))?;
+        let config = ProcessRuntimeConfig {
+            // The checker restarts the engine itself, when it means to.
+            restart: RestartPolicy::NEVER,
+            ..ProcessRuntimeConfig::new(root.path())
+        };
+        let runtime = ProcessRuntime::new(config).map_err(|e| e.to_string())?;
+        let command = absolute(command)?;
+        runtime
+            .ensure_image(&command)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            runtime,
+            command,
+            token,
+            start_timeout,
+            client,
+            _root: root,
+        })
+    }
+
+    /// Starts an engine named `name` on a data directory of its own and waits until its
+    /// `/healthz` answers.
+    pub async fn start(&self, name: &str) -> Result<Instance, String> {
+        let game_id = GameId::from_uuid(uuid::Uuid::now_v7());
+        let spec = ContainerSpec {
+            name: name.to_owned(),
+            game_id,
+            engine: self.command.clone(),
+            labels: BTreeMap::new(),
+            env: BTreeMap::new(),
+            token: self.token.clone(),
+            limits: EngineLimits {
+                memory_bytes: Some(DEFAULT_MEMORY_BYTES),
+                cpus: Some(DEFAULT_CPUS),
+                pids: Some(DEFAULT_PIDS),
+            },
+        };
+        let created = self
+            .runtime
+            .create(&spec)
+            .await
+            .map_err(|e| e.to_string())?;
+        let instance = Instance {
+            container: created.container_id,
+            endpoint: created.engine_endpoint,
+        };
+        self.runtime
+            .start(&instance.container)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.wait_ready(&instance).await?;
+        Ok(instance)
+    }
+
+    /// The target of `instance`, with the token.
+    pub fn target(&self, instance: &Instance) -> EngineTarget {
+        EngineTarget::new(instance.endpoint.clone(), self.token.clone())
+    }
+
+    /// Polls `/healthz` until it answers 2xx; fails with the engine's last output when it
+    /// exits or the timeout passes.
+    async fn wait_ready(&self, instance: &Instance) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + self.start_timeout;
+        let target = self.target(instance);
+        loop {
+            if let Ok(answer) = self.client.send(&target, EngineRequest::healthz()).await
+                && answer.is_success()
+            {
+                return Ok(());
+            }
+            let info = self
+                .runtime
+                .inspect(&instance.container)
+                .await
+                .map_err(|e| e.to_string())?;
+            if info.exited_for_good() {
+                let code = info
+                    .exit_code
+                    .map_or_else(|| "?".to_owned(), |c| c.to_string());
+                return Err(format!(
+                    "the engine exited (status {code}){}",
+                    self.log_tail(instance).await
+                ));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "/healthz did not answer 2xx within {:?}{}",
+                    self.start_timeout,
+                    self.log_tail(instance).await
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The engine's last lines of output, for an error.
+    async fn log_tail(&self, instance: &Instance) -> String {
+        match self.runtime.logs(&instance.container, 15).await {
+            Ok(lines) if !lines.is_empty() => format!("; its last output:\n{}", lines.join("\n")),
+            _ => String::new(),
+        }
+    }
+
+    /// Kills the engine (SIGKILL to its process group, a crash) and starts it again on
+    /// the same data directory and port, waiting until `/healthz` answers.
+    pub async fn crash_and_restart(&self, instance: &Instance) -> Result<(), String> {
+        let pid = self
+            .runtime
+            .pid(&instance.container)
+            .ok_or("the engine is not running")?;
+        let killed = tokio::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .status()
+            .await
+            .map_err(|e| format!("cannot run kill: {e}"))?;
+        if !killed.success() {
+            return Err(format!("kill -KILL -{pid} failed ({killed})"));
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let info = self
+                .runtime
+                .inspect(&instance.container)
+                .await
+                .map_err(|e| e.to_string())?;
+            if info.exited_for_good() {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err("the killed engine was still running after 10 s".to_owned());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.runtime
+            .start(&instance.container)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.wait_ready(instance).await
+    }
+
+    /// Stops the engine as the platform does (SIGTERM, SIGKILL after [`STOP_GRACE`]);
+    /// its exit status (128 + the signal when a signal ended it).
+    pub async fn stop(&self, instance: &Instance) -> Result<Option<i64>, String> {
+        self.runtime
+            .stop(&instance.container, STOP_GRACE)
+            .await
+            .map_err(|e| e.to_string())?;
+        let info = self
+            .runtime
+            .inspect(&instance.container)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(info.exit_code)
+    }
+
+    /// Stops every engine still running, with no grace.
+    pub async fn shutdown(&self) {
+        self.runtime.shutdown(Duration::ZERO).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use galaxy_process_runtime::CommandLine;
+
+    use super::absolute;
+
+    #[test]
+    fn relative_programs_are_made_absolute_and_arguments_kept() {
+        assert_eq!(absolute("galaxy-engine --x").unwrap(), "galaxy-engine --x");
+        assert_eq!(absolute("/bin/engine 'a b'").unwrap(), "/bin/engine 'a b'");
+        let made = absolute("./bin/my engine \"it's\" ''").unwrap();
+        let line = CommandLine::parse(&made).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(line.program(), cwd.join("./bin/my").display().to_string());
+        assert_eq!(line.args(), ["engine", "it's", ""]);
+        assert!(absolute("'unterminated").is_err());
+    }
+}
