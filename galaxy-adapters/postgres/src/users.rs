@@ -159,12 +159,11 @@ impl UserStore for PgStore {
     async fn list_admins(&self) -> Result<Vec<User>, StoreError> {
         // Served by the partial index `users_admins` (migration 0007): admins are few,
         // and this runs on every runtime alert.
-        let rows = sqlx::query(
-            "SELECT * FROM users WHERE 'admin' = ANY (roles) ORDER BY created_at, id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(USER))?;
+        let rows =
+            sqlx::query("SELECT * FROM users WHERE 'admin' = ANY (roles) ORDER BY created_at, id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db(USER))?;
         rows.iter().map(user_from_row).collect()
     }
 

@@ -46,7 +46,9 @@ pub trait UserStore: Send + Sync {
             let got = self.list_users(&page).await?;
             admins.extend(got.items.into_iter().filter(|u| u.has_role(Role::Admin)));
             match got.next_after {
-                Some(after) => page = PageRequest::after(PAGE, after).map_err(StoreError::internal)?,
+                Some(after) => {
+                    page = PageRequest::after(PAGE, after).map_err(StoreError::internal)?
+                }
                 None => return Ok(admins),
             }
         }
