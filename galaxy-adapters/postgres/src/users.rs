@@ -156,6 +156,18 @@ impl UserStore for PgStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn list_admins(&self) -> Result<Vec<User>, StoreError> {
+        // Served by the partial index `users_admins` (migration 0007): admins are few,
+        // and this runs on every runtime alert.
+        let rows =
+            sqlx::query("SELECT * FROM users WHERE 'admin' = ANY (roles) ORDER BY created_at, id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db(USER))?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn update_profile(&self, id: UserId, change: &ProfileChange) -> Result<User, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db(USER))?;
         let key = change.display_name.as_ref().map(DisplayName::key);

@@ -32,6 +32,27 @@ pub trait UserStore: Send + Sync {
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
     /// Lists users by creation order.
     async fn list_users(&self, page: &PageRequest) -> Result<Page<User>, StoreError>;
+    /// Every user holding the [`Role::Admin`] role, whatever their status, in creation
+    /// order (the runtime's alerts go to the active ones).
+    ///
+    /// The default walks every page of [`UserStore::list_users`], so a store written
+    /// before this method keeps working; a store that can select admins directly (an
+    /// index, a role table) should override it, since alerts call it on every incident.
+    async fn list_admins(&self) -> Result<Vec<User>, StoreError> {
+        const PAGE: u32 = 200;
+        let mut admins = Vec::new();
+        let mut page = PageRequest::first(PAGE).map_err(StoreError::internal)?;
+        loop {
+            let got = self.list_users(&page).await?;
+            admins.extend(got.items.into_iter().filter(|u| u.has_role(Role::Admin)));
+            match got.next_after {
+                Some(after) => {
+                    page = PageRequest::after(PAGE, after).map_err(StoreError::internal)?
+                }
+                None => return Ok(admins),
+            }
+        }
+    }
     /// Applies a profile change and returns the updated user. A new display name whose
     /// look-alike key ([`DisplayName::key`](crate::domain::user::DisplayName::key)) is
     /// another user's is refused with `Duplicate`, atomically (two concurrent renames to

@@ -81,6 +81,10 @@ where
         roles_entitlements_touch(&s).await;
     })
     .await;
+    run_case(SUITE, "list admins", &make, |s| async move {
+        list_admins(&s).await;
+    })
+    .await;
     challenges::run(SUITE, &make).await;
     challenge_limits::run(SUITE, &make).await;
     sessions::run(SUITE, &make).await;
@@ -367,5 +371,63 @@ async fn roles_entitlements_touch<S: UserStore>(store: &S) {
         store.touch_user(unknown, at(1), None).await,
         StoreError::NotFound { .. },
         "touch of an unknown user"
+    );
+}
+
+async fn list_admins<S: UserStore>(store: &S) {
+    // Inserted out of creation order, so the answer's order is the store's doing.
+    let late_admin = user("late-admin", at(30));
+    let player = user("player", at(10));
+    let blocked_admin = user("blocked-admin", at(20));
+    let early_admin = user("early-admin", at(0));
+    for u in [&late_admin, &player, &blocked_admin, &early_admin] {
+        store.insert_user(u).await.must("insert_user");
+    }
+    for admin in [&late_admin, &blocked_admin, &early_admin] {
+        store
+            .set_roles(admin.id, &[Role::Admin])
+            .await
+            .must("set_roles");
+    }
+    let blocked = UserStatus::BlockedPermanently;
+    store
+        .update_user_status(blocked_admin.id, blocked_admin.status, blocked)
+        .await
+        .must("block");
+    // The store may hold other cases' users: look at ours only.
+    let ours = [late_admin.id, player.id, blocked_admin.id, early_admin.id];
+    let listed = |admins: Vec<User>| -> Vec<UserId> {
+        admins
+            .into_iter()
+            .map(|u| u.id)
+            .filter(|id| ours.contains(id))
+            .collect()
+    };
+    let admins = store.list_admins().await.must("list_admins");
+    assert!(
+        admins.iter().all(|u| u.has_role(Role::Admin)),
+        "list_admins answered a user without the admin role"
+    );
+    let blocked_read = admins.iter().find(|u| u.id == blocked_admin.id).cloned();
+    assert_eq!(
+        blocked_read.map(|u| u.status),
+        Some(blocked),
+        "a blocked admin is listed, with its status"
+    );
+    assert_eq!(
+        listed(admins),
+        vec![early_admin.id, blocked_admin.id, late_admin.id],
+        "every admin, in creation order, and no player"
+    );
+
+    store
+        .set_roles(late_admin.id, &[Role::Player])
+        .await
+        .must("demote");
+    let after = store.list_admins().await.must("list_admins");
+    assert_eq!(
+        listed(after),
+        vec![early_admin.id, blocked_admin.id],
+        "a demoted admin is no longer listed"
     );
 }

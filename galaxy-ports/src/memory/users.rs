@@ -146,6 +146,18 @@ impl UserStore for MemoryUserStore {
         )
     }
 
+    async fn list_admins(&self) -> Result<Vec<User>, StoreError> {
+        let mut admins: Vec<User> = self
+            .state()
+            .users
+            .values()
+            .filter(|u| u.has_role(Role::Admin))
+            .cloned()
+            .collect();
+        admins.sort_by_key(|u| (u.created_at, u.id.as_uuid()));
+        Ok(admins)
+    }
+
     async fn update_profile(&self, id: UserId, change: &ProfileChange) -> Result<User, StoreError> {
         let mut state = self.state();
         state.user_mut(id)?;

@@ -161,6 +161,10 @@ impl UserStore for UserCache {
         self.inner.list_users(page).await
     }
 
+    async fn list_admins(&self) -> Result<Vec<User>, StoreError> {
+        self.inner.list_admins().await
+    }
+
     async fn update_profile(&self, id: UserId, change: &ProfileChange) -> Result<User, StoreError> {
         let result = self.inner.update_profile(id, change).await;
         self.after_write(id, result).await

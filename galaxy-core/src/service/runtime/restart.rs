@@ -19,13 +19,25 @@
 
 use serde_json::json;
 
-use super::ready::wait_until_ready;
+use super::ready::{NotReady, wait_until_ready};
 use super::shared::Shared;
 use crate::domain::GameId;
 use crate::domain::game::GameStatus;
 use crate::domain::health::HealthEventKind;
 use crate::domain::runtime::{JobKind, JobStatus, RuntimeBinding, RuntimeJob, RuntimeStatus};
-use crate::ports::{JobOutcome, StoreError};
+use crate::ports::{ContainerError, JobOutcome, StoreError};
+
+/// Why one attempt to bring a container back failed.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum RestartFailure {
+    /// The container runtime would not start the container.
+    #[error(transparent)]
+    Start(#[from] ContainerError),
+    /// The engine never answered `/healthz`: the deadline passed, or it exited for good
+    /// first (with its exit code and last lines of output), or its container vanished.
+    #[error(transparent)]
+    NotReady(#[from] NotReady),
+}
 
 /// The idempotency key of a game's restart job for one incident:
 /// `restart:<game>:<n>`, where `n` is the number of the game's restart jobs already
@@ -129,7 +141,7 @@ async fn try_restart(shared: &Shared, job: &RuntimeJob) -> Result<JobOutcome, St
                 .restart_backoff
                 .checked_mul(factor)
                 .unwrap_or(shared.config.restart_backoff);
-            tracing::warn!(cause, game_id = %game.id, attempts = job.attempts, "restart failed; trying again");
+            tracing::warn!(%cause, game_id = %game.id, attempts = job.attempts, "restart failed; trying again");
             Ok(JobOutcome::Requeue(shared.now() + backoff))
         }
         Err(cause) => give_up(shared, job, game.id, &binding, cause).await,
@@ -142,15 +154,12 @@ async fn relaunch(
     shared: &Shared,
     game_id: GameId,
     binding: &RuntimeBinding,
-) -> Result<(), String> {
+) -> Result<(), RestartFailure> {
     let containers = &shared.ports.containers;
-    containers
-        .start(&binding.container_id)
-        .await
-        .map_err(|e| e.to_string())?;
-    wait_until_ready(shared, binding, &shared.engine_target(game_id, binding))
-        .await
-        .map_err(|e| e.to_string())
+    containers.start(&binding.container_id).await?;
+    let target = shared.engine_target(game_id, binding);
+    wait_until_ready(shared, binding, &target).await?;
+    Ok(())
 }
 
 /// The last attempt failed: pause the game, mark the record unhealthy, store the health
@@ -160,9 +169,9 @@ async fn give_up(
     job: &RuntimeJob,
     game_id: GameId,
     binding: &RuntimeBinding,
-    cause: String,
+    cause: RestartFailure,
 ) -> Result<JobOutcome, StoreError> {
-    tracing::warn!(cause, %game_id, attempts = job.attempts, "restart gave up: pausing the game");
+    tracing::warn!(%cause, %game_id, attempts = job.attempts, "restart gave up: pausing the game");
     let reason = format!(
         "the engine container could not be restarted after {} attempts: {cause}",
         job.attempts
@@ -174,7 +183,7 @@ async fn give_up(
         "reason": "restart_failed",
         "container_id": binding.container_id,
         "attempts": job.attempts,
-        "error": cause,
+        "error": cause.to_string(),
         "paused": paused,
     });
     let event = shared

@@ -14,7 +14,6 @@ use crate::domain::health::{HealthEvent, HealthEventKind};
 use crate::domain::notification::NotificationKind;
 use crate::domain::page::PageRequest;
 use crate::domain::runtime::{JobKind, RuntimeBinding, RuntimeJob, RuntimeRecord, RuntimeStatus};
-use crate::domain::user::Role;
 use crate::domain::{GameId, HealthEventId, JobId, LeaseToken, Timestamp, UserId};
 use crate::ports::{
     EngineError, EngineInit, EngineRace, EngineTarget, GameStatusChange, NewNotification,
@@ -24,9 +23,6 @@ use crate::ports::{EngineState, StoreError};
 
 /// Largest page the runtime reads when it walks a whole list.
 const WALK_PAGE: u32 = 200;
-/// Pages walked at most when looking for admins (40,000 users), so an alert never turns
-/// into an unbounded scan.
-const ADMIN_SCAN_PAGES: usize = 200;
 
 /// Ports and configuration, cheap to clone.
 #[derive(Clone)]
@@ -179,36 +175,22 @@ impl Shared {
         }
     }
 
-    /// Every active admin, found by walking the users (bounded, see `ADMIN_SCAN_PAGES`).
+    /// Every active admin ([`crate::ports::UserStore::list_admins`], filtered on the
+    /// status now). A failure is logged: the alert then reaches fewer people, but the
+    /// state change it reports stands.
     pub(crate) async fn admins(&self) -> Vec<UserId> {
         let now = self.now();
-        let mut admins = Vec::new();
-        let Ok(mut page) = PageRequest::first(WALK_PAGE) else {
-            return admins;
-        };
-        for _ in 0..ADMIN_SCAN_PAGES {
-            let got = match self.ports.users.list_users(&page).await {
-                Ok(got) => got,
-                Err(error) => {
-                    tracing::warn!(%error, "admins not listed; the alert reaches fewer people");
-                    break;
-                }
-            };
-            admins.extend(
-                got.items
-                    .iter()
-                    .filter(|u| u.has_role(Role::Admin) && u.status.is_active_at(now))
-                    .map(|u| u.id),
-            );
-            match got
-                .next_after
-                .map(|after| PageRequest::after(WALK_PAGE, after))
-            {
-                Some(Ok(next)) => page = next,
-                _ => break,
+        match self.ports.users.list_admins().await {
+            Ok(admins) => admins
+                .iter()
+                .filter(|u| u.status.is_active_at(now))
+                .map(|u| u.id)
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "admins not listed; the alert reaches fewer people");
+                Vec::new()
             }
         }
-        admins
     }
 
     /// Raises a notification; a failure is logged, never returned: the state change it

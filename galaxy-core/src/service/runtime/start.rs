@@ -51,6 +51,55 @@ pub(super) enum LaunchError {
     },
 }
 
+/// Why a start failed: the reason of `starting -> start_failed`, stored in the game's
+/// history, sent to the admins and the host, and kept as the job's failure.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum StartFailure {
+    /// The game's runtime record is in a status from which it cannot start (e.g.
+    /// `stopped`).
+    #[error("the runtime record is {0} and cannot start again")]
+    RecordNotStartable(RuntimeStatus),
+    /// The engine never came up: unknown engine, container failure, `/healthz` deadline,
+    /// engine exit (with its code and output) or an unguarded engine.
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    /// The engine refused the game at `/admin/init` with a 4xx: starting it again cannot
+    /// help, so the start fails with the engine's whole reason.
+    #[error("the engine refused the game at init ({status}): {reason}")]
+    InitRefused {
+        /// The HTTP status the engine answered.
+        status: u16,
+        /// The engine's answer, as it gave it.
+        reason: String,
+    },
+    /// The container runs, but its binding could not be stored (the orphan path).
+    #[error("the runtime binding could not be stored: {0}")]
+    BindingNotStored(#[source] StoreError),
+}
+
+/// Why a started engine could not be registered: the game is paused (not failed), since
+/// its container is alive and an admin may resume it.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum RegistrationFailure {
+    /// `/admin/init` failed other than by a refusal (a 5xx, a timeout, a broken answer).
+    #[error(transparent)]
+    Init(EngineError),
+    /// Turn 0's reports could not be archived.
+    #[error("turn 0 could not be archived: {0}")]
+    TurnZeroNotArchived(#[source] RuntimeError),
+}
+
+/// What keeps the record from starting: a store failure (retried) or a start failure.
+#[derive(Debug, thiserror::Error)]
+enum RecordError {
+    /// The store failed; the job is put back or fails as a store failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The record cannot start: the game's start fails.
+    #[error(transparent)]
+    Refused(StartFailure),
+}
+
 /// Runs one start job to its outcome.
 pub(super) async fn run_start(shared: &Shared, job: &RuntimeJob) -> JobOutcome {
     match try_start(shared, job).await {
@@ -85,24 +134,22 @@ async fn try_start(shared: &Shared, job: &RuntimeJob) -> Result<JobOutcome, Stor
             return Ok(JobOutcome::Succeeded);
         }
     }
-    let record = match starting_record(shared, &game).await? {
+    let record = match starting_record(shared, &game).await {
         Ok(record) => record,
-        Err(reason) => return start_failed(shared, job, &game, reason, None).await,
+        Err(RecordError::Store(error)) => return Err(error),
+        Err(RecordError::Refused(failure)) => {
+            return start_failed(shared, job, &game, failure, None).await;
+        }
     };
     match launch(shared, &game, &record).await {
         Ok(binding) => handle_success(shared, job, binding).await,
-        Err((error, container)) => {
-            start_failed(shared, job, &game, error.to_string(), container).await
-        }
+        Err((error, container)) => start_failed(shared, job, &game, error.into(), container).await,
     }
 }
 
 /// The game's record, created if absent, in `starting` (or already `running`: a replay
-/// after a crash late in a previous attempt). The inner `Err` is a start failure reason.
-async fn starting_record(
-    shared: &Shared,
-    game: &Game,
-) -> Result<Result<RuntimeRecord, String>, StoreError> {
+/// after a crash late in a previous attempt).
+async fn starting_record(shared: &Shared, game: &Game) -> Result<RuntimeRecord, RecordError> {
     let records = &shared.ports.records;
     let record = match records.get_record(game.id).await {
         Ok(record) => record,
@@ -111,25 +158,24 @@ async fn starting_record(
             match records.insert_record(&fresh).await {
                 Ok(()) => fresh,
                 Err(StoreError::Duplicate { .. }) => records.get_record(game.id).await?,
-                Err(error) => return Err(error),
+                Err(error) => return Err(error.into()),
             }
         }
-        Err(error) => return Err(error),
+        Err(error) => return Err(error.into()),
     };
     if matches!(
         record.status,
         RuntimeStatus::Starting | RuntimeStatus::Running
     ) {
-        return Ok(Ok(record));
+        return Ok(record);
     }
     match shared
         .advance_record(&record, RuntimeStatus::Starting)
         .await?
     {
-        Some(record) => Ok(Ok(record)),
-        None => Ok(Err(format!(
-            "the runtime record is {} and cannot start again",
-            record.status
+        Some(record) => Ok(record),
+        None => Err(RecordError::Refused(StartFailure::RecordNotStartable(
+            record.status,
         ))),
     }
 }
@@ -287,12 +333,16 @@ async fn handle_success(
         // A 4xx is the engine refusing this game (bad settings, too many races): starting
         // it again cannot help, so the start fails with the engine's whole reason.
         Err(EngineError::Status { status, body }) if (400..500).contains(&status) => {
-            let reason = format!("the engine refused the game at init ({status}): {body}");
+            let refused = StartFailure::InitRefused {
+                status,
+                reason: body,
+            };
             let container = Some(binding.container_id.clone());
-            return start_failed(shared, job, &game, reason, container).await;
+            return start_failed(shared, job, &game, refused, container).await;
         }
         Err(error) => {
-            return paused_after_start(shared, job, &game, &bound, error.to_string()).await;
+            let cause = RegistrationFailure::Init(error);
+            return paused_after_start(shared, job, &game, &bound, cause).await;
         }
     };
     // Turn 0 is archived before the game runs: a crash here replays the job, whose init is
@@ -302,8 +352,8 @@ async fn handle_success(
         Ok(_) => {}
         Err(RuntimeError::Store(error)) => return Err(error),
         Err(fault) => {
-            let reason = format!("turn 0 could not be archived: {fault}");
-            return paused_after_start(shared, job, &game, &bound, reason).await;
+            let cause = RegistrationFailure::TurnZeroNotArchived(fault);
+            return paused_after_start(shared, job, &game, &bound, cause).await;
         }
     }
     shared
@@ -341,7 +391,7 @@ async fn orphan(
     binding: &RuntimeBinding,
     cause: StoreError,
 ) -> Result<JobOutcome, StoreError> {
-    tracing::warn!(%cause, game_id = %game.id, "runtime binding not stored: orphan container path");
+    tracing::warn!(error = %cause, game_id = %game.id, "runtime binding not stored: orphan container path");
     let containers = &shared.ports.containers;
     let stopped = containers
         .stop(&binding.container_id, shared.config.stop_grace)
@@ -349,8 +399,8 @@ async fn orphan(
     if let Err(error) = ignore_missing(stopped) {
         tracing::warn!(%error, game_id = %game.id, "orphan container not stopped");
     }
-    let reason = format!("the runtime binding could not be stored: {cause}");
-    let outcome = start_failed(shared, job, game, reason, None).await?;
+    let failure = StartFailure::BindingNotStored(cause);
+    let outcome = start_failed(shared, job, game, failure, None).await?;
     if matches!(outcome, JobOutcome::Failed(_)) {
         let key = format!("stop:{}:orphan:{}", game.id, job.id);
         if let Err(error) = shared.enqueue(game.id, JobKind::Stop, key).await {
@@ -367,9 +417,9 @@ async fn paused_after_start(
     job: &RuntimeJob,
     game: &Game,
     record: &RuntimeRecord,
-    cause: String,
+    cause: RegistrationFailure,
 ) -> Result<JobOutcome, StoreError> {
-    tracing::warn!(cause, game_id = %game.id, "engine registration failed: pausing after start");
+    tracing::warn!(%cause, game_id = %game.id, "engine registration failed: pausing after start");
     let reason = format!("engine registration failed: {cause}");
     let paused = shared
         .change_game(
@@ -407,10 +457,12 @@ async fn start_failed(
     shared: &Shared,
     job: &RuntimeJob,
     game: &Game,
-    reason: String,
+    failure: StartFailure,
     container: Option<String>,
 ) -> Result<JobOutcome, StoreError> {
-    tracing::warn!(reason, game_id = %game.id, "game start failed");
+    tracing::warn!(error = %failure, game_id = %game.id, "game start failed");
+    // The reason users see (history, notification, job failure) is the failure's message.
+    let reason = failure.to_string();
     let failed = shared
         .change_game(
             game.id,
