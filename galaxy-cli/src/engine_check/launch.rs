@@ -4,7 +4,6 @@
 //! gets, so the checker can also kill it, restart it on its data directory, and stop it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 use galaxy_core::domain::GameId;
@@ -12,29 +11,8 @@ use galaxy_core::domain::engine_auth::EngineToken;
 use galaxy_core::ports::{ContainerRuntime, ContainerSpec, EngineLimits, EngineTarget};
 use galaxy_core::service::runtime::{DEFAULT_CPUS, DEFAULT_MEMORY_BYTES, DEFAULT_PIDS};
 use galaxy_engine_http::{EngineRequest, HttpEngineClient};
-use galaxy_process_runtime::{CommandLine, ProcessRuntime, ProcessRuntimeConfig, RestartPolicy};
+use galaxy_process_runtime::{ProcessRuntime, ProcessRuntimeConfig, RestartPolicy};
 use tempfile::TempDir;
-
-/// `command` with a relative program path (`./target/debug/my-engine`) made absolute:
-/// the runtime starts engines in their data directory, where the path typed in the
-/// checker's directory would not resolve.
-fn absolute(command: &str) -> Result<String, String> {
-    let line = CommandLine::parse(command).map_err(|e| e.to_string())?;
-    let program = Path::new(line.program());
-    if !line.program().contains('/') || program.is_absolute() {
-        return Ok(command.to_owned());
-    }
-    let cwd =
-        std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
-    let program = cwd.join(program);
-    let words = std::iter::once(program.display().to_string()).chain(line.args().iter().cloned());
-    Ok(words.map(|w| quote(&w)).collect::<Vec<_>>().join(" "))
-}
-
-/// One word in the runtime's command-line syntax: single-quoted, a `'` written `'\''`.
-fn quote(word: &str) -> String {
-    format!("'{}'", word.replace('\'', "'\\''"))
-}
 
 /// How long a stop waits after SIGTERM before SIGKILL (the platform's default grace).
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -83,7 +61,9 @@ impl Launched {
             ..ProcessRuntimeConfig::new(root.path())
         };
         let runtime = ProcessRuntime::new(config).map_err(|e| e.to_string())?;
-        let command = absolute(command)?;
+        // A relative program path (`./target/debug/my-engine`) is taken from this
+        // directory by the runtime itself, although the engine runs in its data directory.
+        let command = command.to_owned();
         runtime
             .ensure_image(&command)
             .await
@@ -236,26 +216,5 @@ impl Launched {
     /// Stops every engine still running, with no grace.
     pub async fn shutdown(&self) {
         self.runtime.shutdown(Duration::ZERO).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use galaxy_process_runtime::CommandLine;
-
-    use super::absolute;
-
-    #[test]
-    fn relative_programs_are_made_absolute_and_arguments_kept() {
-        assert_eq!(absolute("galaxy-engine --x").unwrap(), "galaxy-engine --x");
-        assert_eq!(absolute("/bin/engine 'a b'").unwrap(), "/bin/engine 'a b'");
-        let made = absolute("./bin/my engine \"it's\" ''").unwrap();
-        let line = CommandLine::parse(&made).unwrap();
-        let cwd = std::env::current_dir().unwrap();
-        assert_eq!(line.program(), cwd.join("./bin/my").display().to_string());
-        assert_eq!(line.args(), ["engine", "it's", ""]);
-        assert!(absolute("'unterminated").is_err());
     }
 }
