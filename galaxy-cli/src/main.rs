@@ -154,9 +154,44 @@ async fn main() -> ExitCode {
     match run(Cli::parse()).await {
         Ok(status) => status,
         Err(error) => {
-            // `{:#}`: the context and every cause on one line.
-            eprintln!("galaxy-cli: {error:#}");
+            eprintln!("galaxy-cli: {}", one_line(&error));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The context and every cause on one line, `what: why: why...`; a cause whose text its
+/// error already shows (many errors print their source too) is not repeated.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_is_one_line_with_each_cause_once() {
+        let io = std::io::Error::other("connection refused");
+        let error = anyhow::Error::new(io)
+            .context("the pool: connection refused")
+            .context("cannot connect to the database");
+        assert_eq!(
+            one_line(&error),
+            "cannot connect to the database: the pool: connection refused"
+        );
+        let error = anyhow::anyhow!("bad").context("cannot migrate");
+        assert_eq!(one_line(&error), "cannot migrate: bad");
     }
 }
