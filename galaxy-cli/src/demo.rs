@@ -17,6 +17,7 @@ mod http;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use anyhow::{Context as _, anyhow};
 use galaxy_engine::game::report::Report;
 use galaxy_server::{Config, Listeners, dev};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -80,26 +81,26 @@ struct LocalServer {
 
 impl LocalServer {
     /// Stops the server and waits until its workers and engines are gone.
-    async fn stop(self) -> Result<(), String> {
+    async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
         self.served
             .await
-            .map_err(|e| format!("the dev server task failed: {e}"))?
+            .context("the dev server task failed")?
             .map(drop)
-            .map_err(|e| format!("the dev server stopped with an error: {e}"))
+            .context("the dev server stopped with an error")
     }
 }
 
 /// Runs the demo; the standings are the returned message.
-pub async fn run(args: DemoArgs) -> Result<String, String> {
+pub async fn run(args: DemoArgs) -> anyhow::Result<String> {
     match &args.url {
         Some(url) => {
-            let mail_dir = args.mail_dir.clone().ok_or(
+            let mail_dir = args.mail_dir.clone().context(
                 "--mail-dir (the dev server's $GALAXY_DATA_DIR/mail) is needed with --url",
             )?;
             let api = Api::new(url);
             if !api.ready().await {
-                return Err(format!(
+                return Err(anyhow!(
                     "{url}/readyz does not answer 200: is the server up?"
                 ));
             }
@@ -118,8 +119,8 @@ pub async fn run(args: DemoArgs) -> Result<String, String> {
 
 /// The engine command for the process runtime: `--engine-bin`/`GALAXY_ENGINE_BIN`, else
 /// `galaxy-engine` beside this binary, else this binary with [`ENGINE_SUBCOMMAND`].
-fn engine_command(args: &DemoArgs) -> Result<String, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+fn engine_command(args: &DemoArgs) -> anyhow::Result<String> {
+    let exe = std::env::current_exe().context("cannot find this binary")?;
     let beside = exe.parent().map(|dir| dir.join("galaxy-engine"));
     let configured = args
         .engine_bin
@@ -144,8 +145,8 @@ fn quoted(path: &Path) -> String {
 }
 
 /// Starts a dev-mode server on a loopback port with fast workers.
-async fn start_local(args: &DemoArgs) -> Result<(LocalServer, Api, PathBuf), String> {
-    let data = tempfile::tempdir().map_err(|e| format!("cannot make a data directory: {e}"))?;
+async fn start_local(args: &DemoArgs) -> anyhow::Result<(LocalServer, Api, PathBuf)> {
+    let data = tempfile::tempdir().context("cannot make a data directory")?;
     let config = Config::builder()
         .set("GALAXY_DATA_DIR", data.path().display().to_string())
         .set("GALAXY_MAIL_INTERVAL", "50ms")
@@ -157,16 +158,18 @@ async fn start_local(args: &DemoArgs) -> Result<(LocalServer, Api, PathBuf), Str
             format!("reference={}", engine_command(args)?),
         )
         .build()
-        .map_err(|e| e.to_string())?;
+        .context("cannot configure the in-process dev server")?;
     let mail_dir = dev::mail_dir(&config);
-    let app = dev::build(config).await.map_err(|e| e.to_string())?;
+    let app = dev::build(config)
+        .await
+        .context("cannot build the in-process dev server")?;
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
-        .map_err(|e| format!("cannot listen on loopback: {e}"))?;
+        .context("cannot listen on loopback")?;
     let listeners = Listeners::new(listener);
     let addr = listeners
         .http_addr()
-        .ok_or("the dev server's listener has no address")?;
+        .context("the dev server's listener has no address")?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = tokio::spawn(app.serve(listeners, async {
         let _ = stopped.await;
@@ -181,7 +184,7 @@ async fn start_local(args: &DemoArgs) -> Result<(LocalServer, Api, PathBuf), Str
     while !api.ready().await {
         if started.elapsed() > Duration::from_secs(30) {
             let _ = server.stop().await;
-            return Err("the in-process dev server did not become ready".to_owned());
+            return Err(anyhow!("the in-process dev server did not become ready"));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -195,7 +198,7 @@ struct Bot {
 }
 
 /// Plays the whole game; returns the standings as text.
-async fn play(api: &Api, mail_dir: &Path, args: &DemoArgs) -> Result<String, String> {
+async fn play(api: &Api, mail_dir: &Path, args: &DemoArgs) -> anyhow::Result<String> {
     let admin = api.log_in(mail_dir, dev::DEV_ADMIN).await?;
     let mut bots = Vec::new();
     for (i, race) in RACES.iter().take(args.players as usize).enumerate() {
@@ -204,7 +207,7 @@ async fn play(api: &Api, mail_dir: &Path, args: &DemoArgs) -> Result<String, Str
             .await?;
         bots.push(Bot { caller, race });
     }
-    let host = &bots.first().ok_or("no bots")?.caller;
+    let host = &bots.first().context("no bots")?.caller;
 
     let (game, games) = host_game(host, &bots).await?;
     let mut turn = wait_running(&admin, host, &game, &games).await?;
@@ -216,7 +219,7 @@ async fn play(api: &Api, mail_dir: &Path, args: &DemoArgs) -> Result<String, Str
 
     let bar = ProgressBar::new(u64::from(args.turns)).with_style(
         ProgressStyle::with_template("{spinner} turn {pos}/{len} [{bar:30}] {elapsed} {msg}")
-            .map_err(|e| e.to_string())?
+            .context("the progress bar's template")?
             .progress_chars("=> "),
     );
     let mut last = reports(&bots, &games, turn).await?;
@@ -259,7 +262,7 @@ async fn play(api: &Api, mail_dir: &Path, args: &DemoArgs) -> Result<String, Str
 
 /// The first bot hosts a game, every bot applies and is approved, enrollment closes and
 /// the game starts; returns the game id and its path.
-async fn host_game(host: &Caller, bots: &[Bot]) -> Result<(String, String), String> {
+async fn host_game(host: &Caller, bots: &[Bot]) -> anyhow::Result<(String, String)> {
     let players = bots.len();
     let created = host
         .expect(
@@ -278,7 +281,7 @@ async fn host_game(host: &Caller, bots: &[Bot]) -> Result<(String, String), Stri
         .await?;
     let game = created["id"]
         .as_str()
-        .ok_or_else(|| format!("no id in the new game {created}"))?
+        .with_context(|| format!("no id in the new game {created}"))?
         .to_owned();
     let games = format!("/api/v1/user/games/{game}");
     host.expect("POST", &format!("{games}/open"), None, 200)
@@ -295,7 +298,7 @@ async fn host_game(host: &Caller, bots: &[Bot]) -> Result<(String, String), Stri
             .await?;
         let id = application["id"]
             .as_str()
-            .ok_or_else(|| format!("no id in the application {application}"))?;
+            .with_context(|| format!("no id in the application {application}"))?;
         host.expect(
             "POST",
             &format!("{games}/applications/{id}/approve"),
@@ -315,7 +318,7 @@ async fn host_game(host: &Caller, bots: &[Bot]) -> Result<(String, String), Stri
 }
 
 /// The game's lobby status.
-async fn game_status(caller: &Caller, games: &str) -> Result<String, String> {
+async fn game_status(caller: &Caller, games: &str) -> anyhow::Result<String> {
     let game = caller.expect("GET", games, None, 200).await?;
     Ok(game["status"].as_str().unwrap_or_default().to_owned())
 }
@@ -326,14 +329,14 @@ async fn wait_running(
     host: &Caller,
     game: &str,
     games: &str,
-) -> Result<u32, String> {
+) -> anyhow::Result<u32> {
     let started = Instant::now();
     loop {
         match game_status(host, games).await?.as_str() {
             "running" => break,
-            "start_failed" => return Err(format!("game {game} failed to start")),
+            "start_failed" => return Err(anyhow!("game {game} failed to start")),
             _ if started.elapsed() > START_TIMEOUT => {
-                return Err(format!("game {game} did not run within {START_TIMEOUT:?}"));
+                return Err(anyhow!("game {game} did not run within {START_TIMEOUT:?}"));
             }
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
@@ -350,16 +353,16 @@ async fn wait_running(
 }
 
 /// `current_turn` of a runtime record.
-fn current_turn(record: &Value) -> Result<u32, String> {
+fn current_turn(record: &Value) -> anyhow::Result<u32> {
     record["current_turn"]
         .as_u64()
         .and_then(|t| u32::try_from(t).ok())
-        .ok_or_else(|| format!("no current_turn in {record}"))
+        .with_context(|| format!("no current_turn in {record}"))
 }
 
 /// Forces the next turn (retrying while a scheduled turn holds the game); returns the
 /// turn the game is at afterwards.
-async fn force(admin: &Caller, game: &str) -> Result<u32, String> {
+async fn force(admin: &Caller, game: &str) -> anyhow::Result<u32> {
     let path = format!("/api/v1/admin/games/{game}/force-next-turn");
     let started = Instant::now();
     loop {
@@ -371,25 +374,21 @@ async fn force(admin: &Caller, game: &str) -> Result<u32, String> {
             {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            (status, body) => return Err(format!("force-next-turn: {status} {body}")),
+            (status, body) => return Err(anyhow!("force-next-turn: {status} {body}")),
         }
     }
 }
 
 /// Every bot's report of `turn`, in the bots' order.
-async fn reports(bots: &[Bot], games: &str, turn: u32) -> Result<Vec<Report>, String> {
+async fn reports(bots: &[Bot], games: &str, turn: u32) -> anyhow::Result<Vec<Report>> {
     let mut reports = Vec::with_capacity(bots.len());
     for bot in bots {
         let body = bot
             .caller
             .expect("GET", &format!("{games}/reports/{turn}"), None, 200)
             .await?;
-        let report: Report = serde_json::from_value(body).map_err(|e| {
-            format!(
-                "the turn-{turn} report of {} is not a report: {e}",
-                bot.race
-            )
-        })?;
+        let report: Report = serde_json::from_value(body)
+            .with_context(|| format!("the turn-{turn} report of {} is not a report", bot.race))?;
         reports.push(report);
     }
     Ok(reports)
@@ -448,19 +447,19 @@ fn standings(game: &Value, history: &Value, played: u32) -> String {
 /// Serves the reference engine from `GALAXY_ENGINE_ADDR` and `GALAXY_ENGINE_DATA_DIR`
 /// until SIGTERM or ctrl-c (what the process runtime runs when no `galaxy-engine` binary
 /// is found).
-pub async fn serve_engine() -> Result<String, String> {
-    let config =
-        galaxy_engine::Config::from_vars(|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+pub async fn serve_engine() -> anyhow::Result<()> {
+    let config = galaxy_engine::Config::from_vars(|k| std::env::var(k).ok())
+        .context("the engine's configuration")?;
     let engine = galaxy_engine::Engine::open(&config.data_dir)
-        .map_err(|e| e.to_string())?
+        .with_context(|| format!("cannot open the engine in {}", config.data_dir.display()))?
         .with_token(config.token);
     let listener = TcpListener::bind(config.addr)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
+        .with_context(|| format!("cannot listen on {}", config.addr))?;
     galaxy_engine::serve(listener, engine, stop_signal())
         .await
-        .map_err(|e| e.to_string())?;
-    Ok(String::new())
+        .context("the engine stopped with an error")?;
+    Ok(())
 }
 
 /// Completes on ctrl-c or SIGTERM.

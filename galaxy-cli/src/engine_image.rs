@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::Args;
 use galaxy_docker::image::{self, DEFAULT_TAG};
 use galaxy_docker::{DockerConfig, DockerRuntime};
@@ -25,11 +26,11 @@ pub struct ImageArgs {
 }
 
 /// Builds the image; the message to print on success.
-pub async fn run(args: ImageArgs) -> Result<String, String> {
+pub async fn run(args: ImageArgs) -> anyhow::Result<String> {
     // Connect first: no point building for minutes without a daemon to take the image.
     let docker = DockerRuntime::connect(DockerConfig::default())
         .await
-        .map_err(|e| e.to_string())?;
+        .context("cannot connect to Docker")?;
     let binary = match args.binary {
         Some(binary) => binary,
         None => {
@@ -42,12 +43,12 @@ pub async fn run(args: ImageArgs) -> Result<String, String> {
             );
             image::build_static_engine(&args.workspace, &target_dir)
                 .await
-                .map_err(|e| e.to_string())?
+                .context("cannot build the static engine binary")?
         }
     };
     let id = image::build_engine_image(docker.client(), &binary, &args.tag)
         .await
-        .map_err(|e| e.to_string())?;
+        .with_context(|| format!("cannot build the image {}", args.tag))?;
     Ok(format!(
         "built {} ({id}) from {}",
         args.tag,

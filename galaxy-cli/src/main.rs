@@ -7,6 +7,7 @@ mod push_tail;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use galaxy_cli::engine_check;
 use galaxy_core::ports::{SessionRevoker, StoreError};
@@ -84,71 +85,113 @@ impl SessionRevoker for NoRevocation {
     }
 }
 
-async fn run(cli: Cli) -> Result<String, String> {
-    if let Command::Engine(EngineCommand::Image(args)) = cli.command {
-        // Docker, not the database.
-        return engine_image::run(args).await;
-    }
-    if let Command::Push(command) = cli.command {
-        return push_tail::run(command).await;
-    }
-    if let Command::Demo(args) = cli.command {
-        return demo::run(args).await;
-    }
-    if let Command::DemoEngine = cli.command {
-        return demo::serve_engine().await;
-    }
-    let url = cli
-        .database_url
-        .ok_or("GALAXY_DATABASE_URL (or --database-url) must be set")?;
-    let options = ConnectOptions::default();
+/// Runs the command `cli` names; the exit status, or the error to report (status 1).
+/// Commands with exit statuses of their own (`engine check`) return them; the others
+/// print their result and return success.
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Engine(EngineCommand::Image(args)) => engine_image::run(args).await,
-        // Handled in main: it has exit statuses of its own.
-        Command::Engine(EngineCommand::Check(_)) => Err("unreachable".to_owned()),
-        Command::Push(command) => push_tail::run(command).await,
-        Command::Demo(args) => demo::run(args).await,
-        Command::DemoEngine => demo::serve_engine().await,
         Command::Migrate => {
-            let pool = connect(&url, &options).await.map_err(|e| e.to_string())?;
-            migrate(&pool).await.map_err(|e| e.to_string())?;
+            let url = database_url(cli.database_url)?;
+            let pool = connect(&url, &ConnectOptions::default())
+                .await
+                .context("cannot connect to the database")?;
+            migrate(&pool)
+                .await
+                .context("cannot migrate the database")?;
             let versions = known_versions();
-            Ok(format!(
+            done(&format!(
                 "schema is current: {} migration(s), latest {}",
                 versions.len(),
                 versions.last().copied().unwrap_or_default()
             ))
         }
         Command::Admin(AdminCommand::Grant { email }) => {
-            let store = Arc::new(
-                PgStore::open(&url, &options)
-                    .await
-                    .map_err(|e| e.to_string())?,
+            let url = database_url(cli.database_url)?;
+            let store = PgStore::open(&url, &ConnectOptions::default())
+                .await
+                .context("cannot open the database")?;
+            let users = UserService::new(
+                Arc::new(store),
+                Arc::new(NoRevocation),
+                Arc::new(SystemClock),
             );
-            let users = UserService::new(store, Arc::new(NoRevocation), Arc::new(SystemClock));
-            let user = users.grant_admin(&email).await.map_err(|e| e.to_string())?;
-            Ok(format!("{} ({}) is an admin", user.email, user.id))
+            let user = users
+                .grant_admin(&email)
+                .await
+                .with_context(|| format!("cannot make {email} an admin"))?;
+            done(&format!("{} ({}) is an admin", user.email, user.id))
+        }
+        Command::Engine(EngineCommand::Image(args)) => done(&engine_image::run(args).await?),
+        Command::Engine(EngineCommand::Check(args)) => {
+            Ok(ExitCode::from(engine_check::run_cli(args).await))
+        }
+        Command::Push(command) => {
+            // Prints its events as they come.
+            push_tail::run(command).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => done(&demo::run(args).await?),
+        Command::DemoEngine => {
+            demo::serve_engine().await?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
 
+/// The database URL, for the commands that need one.
+fn database_url(url: Option<String>) -> anyhow::Result<String> {
+    url.context("GALAXY_DATABASE_URL (or --database-url) must be set")
+}
+
+/// Prints a command's result; success.
+fn done(message: &str) -> anyhow::Result<ExitCode> {
+    println!("{message}");
+    Ok(ExitCode::SUCCESS)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Command::Engine(EngineCommand::Check(args)) = cli.command {
-        return ExitCode::from(engine_check::run_cli(args).await);
-    }
-    match run(cli).await {
-        Ok(message) => {
-            // `push tail` has printed its output already.
-            if !message.is_empty() {
-                println!("{message}");
-            }
-            ExitCode::SUCCESS
-        }
-        Err(message) => {
-            eprintln!("galaxy-cli: {message}");
+    match run(Cli::parse()).await {
+        Ok(status) => status,
+        Err(error) => {
+            eprintln!("galaxy-cli: {}", one_line(&error));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The context and every cause on one line, `what: why: why...`; a cause whose text its
+/// error already shows (many errors print their source too) is not repeated.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_is_one_line_with_each_cause_once() {
+        let io = std::io::Error::other("connection refused");
+        let error = anyhow::Error::new(io)
+            .context("the pool: connection refused")
+            .context("cannot connect to the database");
+        assert_eq!(
+            one_line(&error),
+            "cannot connect to the database: the pool: connection refused"
+        );
+        let error = anyhow::anyhow!("bad").context("cannot migrate");
+        assert_eq!(one_line(&error), "cannot migrate: bad");
     }
 }

@@ -6,6 +6,7 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
+use anyhow::{Context as _, anyhow};
 use clap::{Args, Subcommand};
 use galaxy_push_grpc::pb::PushEvent as WireEvent;
 use galaxy_push_grpc::{HandlerFn, PushClient, PushClientConfig};
@@ -38,22 +39,22 @@ pub struct TailArgs {
 }
 
 /// Runs a push command.
-pub async fn run(command: PushCommand) -> Result<String, String> {
+pub async fn run(command: PushCommand) -> anyhow::Result<()> {
     match command {
         PushCommand::Tail(args) => tail(args).await,
     }
 }
 
-fn token(args: &TailArgs) -> Result<SecretString, String> {
+fn token(args: &TailArgs) -> anyhow::Result<SecretString> {
     let token = match &args.token_file {
         Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read --token-file {}: {e}", path.display()))?,
+            .with_context(|| format!("cannot read --token-file {}", path.display()))?,
         None => std::env::var("GALAXY_INTERNAL_TOKEN")
-            .map_err(|_| "GALAXY_INTERNAL_TOKEN (or --token-file) must be set".to_owned())?,
+            .map_err(|_| anyhow!("GALAXY_INTERNAL_TOKEN (or --token-file) must be set"))?,
     };
     let token = token.trim();
     if token.is_empty() {
-        return Err("the internal token is empty".to_owned());
+        return Err(anyhow!("the internal token is empty"));
     }
     Ok(SecretString::from(token.to_owned()))
 }
@@ -78,14 +79,14 @@ fn json_line(event: WireEvent) -> String {
     }
 }
 
-async fn tail(args: TailArgs) -> Result<String, String> {
+async fn tail(args: TailArgs) -> anyhow::Result<()> {
     let gateway = args
         .gateway_id
         .clone()
         .unwrap_or_else(|| format!("cli-{}", std::process::id()));
     let config = PushClientConfig::new(args.url.clone(), gateway.clone(), token(&args)?);
     let client = PushClient::new(config)
-        .map_err(|e| e.to_string())?
+        .context("cannot set up the push client")?
         .with_cursor(args.cursor.clone());
     let cancel = CancellationToken::new();
     let ctrl_c = cancel.clone();
@@ -105,14 +106,14 @@ async fn tail(args: TailArgs) -> Result<String, String> {
         let mut out = std::io::stdout().lock();
         if let Err(error) = writeln!(out, "{line}").and_then(|()| out.flush()) {
             // Nobody reads any more (a closed pipe): stop.
-            broken.get_or_insert(error.to_string());
+            broken.get_or_insert(error);
             stop.cancel();
         }
         async {}
     });
     client.run(&mut handler, &cancel).await;
     match broken {
-        Some(error) => Err(format!("cannot write to stdout: {error}")),
-        None => Ok(String::new()),
+        Some(error) => Err(error).context("cannot write to stdout"),
+        None => Ok(()),
     }
 }

@@ -103,6 +103,28 @@ fn the_launched_reference_engine_passes_every_rule() {
     assert!(summary.ends_with("contract 2)"), "{summary}");
 }
 
+/// `--launch ./galaxy-engine` as an engine author types it in their build directory: the
+/// relative program path is taken from the checker's directory, not the engine's data
+/// directory it runs in.
+#[test]
+fn a_relative_program_path_is_launched_from_the_checkers_directory() {
+    let engine = engine_binary();
+    let output = Command::new(env!("CARGO_BIN_EXE_galaxy-cli"))
+        .current_dir(engine.parent().unwrap())
+        .args(["engine", "check", "--launch", "./galaxy-engine", "--orders"])
+        .arg(orders_file())
+        .args(["--settings", r#"{"max_turns": 3}"#, "--max-turns", "5"])
+        .env_remove("GALAXY_ENGINE_TOKEN")
+        .output()
+        .expect("galaxy-cli runs");
+    let text = format!("{}{}", stdout(&output), stderr(&output));
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        rules_with(&output, "PASS").contains("restart.resume"),
+        "{text}"
+    );
+}
+
 #[test]
 fn an_engine_that_loses_its_state_on_restart_fails_exactly_the_restart_rule() {
     // The engine runs in its data directory: this wrapper deletes the state on every start,

@@ -38,8 +38,9 @@ pub enum CommandLineError {
 /// - quoted and unquoted parts join into one word (`--name="Red Dwarf"`), and `''` is an
 ///   empty argument.
 ///
-/// The first word is the program: a path (anything with a `/`, relative to the server's
-/// working directory) or a name looked up in `PATH`.
+/// The first word is the program: a path (anything with a `/`; a relative one is taken
+/// from the server's working directory, not the engine's data directory it runs in) or a
+/// name looked up in `PATH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandLine {
     /// The program, as written.
@@ -72,11 +73,14 @@ impl CommandLine {
         &self.args
     }
 
-    /// The program's file: itself when it names a path, else the first executable of that
-    /// name in `path_var` (the value of `PATH`). `None` when it is nowhere.
-    pub fn resolve_program(&self, path_var: Option<&str>) -> Option<PathBuf> {
+    /// The program's file: itself when it names a path (a relative path joined to `cwd`,
+    /// the server's working directory, since the engine runs in another directory where
+    /// the path as written would not resolve), else the first executable of that name in
+    /// `path_var` (the value of `PATH`). `None` when it is nowhere.
+    pub fn resolve_program(&self, path_var: Option<&str>, cwd: &Path) -> Option<PathBuf> {
         if self.program.contains('/') {
-            return Some(PathBuf::from(&self.program));
+            // `join` keeps an absolute program as it is.
+            return Some(cwd.join(&self.program));
         }
         path_var?
             .split(':')
@@ -229,15 +233,30 @@ mod tests {
     }
 
     #[test]
-    fn resolves_paths_as_written_and_names_through_path() {
-        let path = CommandLine::parse("./engine").unwrap();
-        assert_eq!(path.resolve_program(None), Some(PathBuf::from("./engine")));
+    fn resolves_paths_from_the_working_directory_and_names_through_path() {
+        let cwd = Path::new("/srv/galaxy");
+        let path = CommandLine::parse("./target/engine").unwrap();
+        assert_eq!(
+            path.resolve_program(None, cwd),
+            Some(PathBuf::from("/srv/galaxy/./target/engine"))
+        );
+        let up = CommandLine::parse("../bin/engine").unwrap();
+        assert_eq!(
+            up.resolve_program(Some("/bin"), cwd),
+            Some(PathBuf::from("/srv/galaxy/../bin/engine"))
+        );
+        let absolute = CommandLine::parse("/opt/engine --x").unwrap();
+        assert_eq!(
+            absolute.resolve_program(None, cwd),
+            Some(PathBuf::from("/opt/engine"))
+        );
         let name = CommandLine::parse("sh -c true").unwrap();
         let found = name
-            .resolve_program(Some("/nonexistent::/bin:/usr/bin"))
+            .resolve_program(Some("/nonexistent::/bin:/usr/bin"), cwd)
             .unwrap();
         assert!(found.ends_with("sh"), "{found:?}");
-        assert_eq!(name.resolve_program(Some("/nonexistent")), None);
-        assert_eq!(name.resolve_program(None), None);
+        assert!(found.is_absolute(), "{found:?}");
+        assert_eq!(name.resolve_program(Some("/nonexistent"), cwd), None);
+        assert_eq!(name.resolve_program(None, cwd), None);
     }
 }

@@ -426,11 +426,16 @@ fn created(name: &str, port: u16) -> CreatedContainer {
     }
 }
 
-/// The program file of `command`, checked to be an executable file.
+/// The program file of `command`, checked to be an executable file. A relative path is
+/// made absolute from the server's working directory here, because the engine is
+/// spawned in its data directory, where the path as written would name nothing (exit
+/// status 127).
 fn resolve_program(command: &CommandLine) -> Result<PathBuf, ContainerError> {
     let path_var = std::env::var("PATH").ok();
+    let cwd = std::env::current_dir()
+        .map_err(|e| failed(format!("cannot read the working directory: {e}")))?;
     let program = command
-        .resolve_program(path_var.as_deref())
+        .resolve_program(path_var.as_deref(), &cwd)
         .ok_or_else(|| {
             ContainerError::NotFound(format!(
                 "engine program {:?} (in PATH, from the command line {command})",

@@ -128,3 +128,41 @@ fn which(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
+
+/// A program path relative to the server's working directory (`./target/debug/engine`,
+/// as an operator types it) names the same file for the engine, although the engine runs
+/// in its data directory. Before the fix, the path was resolved from the data directory
+/// and the engine exited with status 127.
+#[tokio::test]
+async fn a_relative_program_path_is_taken_from_the_servers_working_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let runtime = runtime(root.path());
+    // A directory under this test's working directory (the crate's), named relatively.
+    let bin = tempfile::tempdir_in(".").unwrap();
+    let name = bin.path().file_name().unwrap().to_str().unwrap();
+    let relative = format!("./{name}/engine.sh");
+    let script = bin.path().join("engine.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho \"$@\" > \"$GALAXY_ENGINE_DATA_DIR/ran.txt\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(std::path::Path::new(&relative).is_file(), "{relative}");
+
+    let spec = spec(&format!("{relative} 'an argument'"));
+    runtime.ensure_image(&spec.engine).await.unwrap();
+    let created = runtime.create(&spec).await.unwrap();
+    runtime.start(&created.container_id).await.unwrap();
+    eventually("the engine ended", || {
+        let runtime = runtime.clone();
+        let id = created.container_id.clone();
+        async move { runtime.inspect(&id).await.unwrap().state == "exited" }
+    })
+    .await;
+    let info = runtime.inspect(&created.container_id).await.unwrap();
+    assert_eq!(info.exit_code, Some(0), "{info:?}");
+    let ran = std::fs::read_to_string(runtime.data_dir(&spec.name).join("ran.txt")).unwrap();
+    assert_eq!(ran, "an argument\n");
+}

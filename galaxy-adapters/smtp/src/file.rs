@@ -1,4 +1,5 @@
-//! The development mailer: every mail becomes an `.eml` file in one directory.
+//! The development mailer: every mail becomes an `.eml` file in one directory, rendered
+//! by lettre as the SMTP mailer would send it.
 
 use std::path::{Path, PathBuf};
 
@@ -6,7 +7,7 @@ use async_trait::async_trait;
 use galaxy_core::domain::mail::OutgoingMail;
 use galaxy_core::ports::{Mailer, MailerError};
 
-use crate::eml::render_eml;
+use crate::message::render_eml;
 
 /// The `kind` of the mails that carry a login code (as the auth service queues them).
 const LOGIN_CODE_KIND: &str = "login_code";
@@ -78,7 +79,9 @@ impl Mailer for FileMailer {
             .map_err(|e| transient("cannot create", &self.dir, e))?;
         let path = self.path_for(mail);
         let partial = path.with_extension("eml.partial");
-        let message = render_eml(mail, &self.from, chrono::Utc::now());
+        // A sender or recipient lettre cannot use will not get better on a retry.
+        let message = render_eml(mail, &self.from, std::time::SystemTime::now())
+            .map_err(|e| MailerError::Permanent(e.to_string()))?;
         tokio::fs::write(&partial, message)
             .await
             .map_err(|e| transient("cannot write", &partial, e))?;

@@ -8,13 +8,12 @@ use async_trait::async_trait;
 use galaxy_core::domain::mail::OutgoingMail;
 use galaxy_core::ports::{Mailer, MailerError};
 use lettre::message::Mailbox;
-use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::response::Response;
 use lettre::transport::smtp::{Error as SmtpError, PoolConfig};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use crate::message::build_message;
+use crate::message::{build_message, parse_sender};
 use crate::url::{SmtpSecurity, SmtpUrl};
 
 /// The lettre transport this mailer drives.
@@ -26,10 +25,14 @@ type Transport = AsyncSmtpTransport<Tokio1Executor>;
 #[non_exhaustive]
 pub enum SmtpConfigError {
     /// The sender is not a mailbox such as `Galaxy <galaxy@example.org>`.
-    #[error("invalid sender {from:?}: {reason}")]
-    From {
-        /// The value given.
-        from: String,
+    #[error(transparent)]
+    From(#[from] crate::message::MessageError),
+    /// lettre refused the relay URL (`SmtpUrl::parse` has already had lettre check it,
+    /// so this is not expected).
+    #[error("cannot set up the SMTP transport for {relay}: {reason}")]
+    Transport {
+        /// The relay, password redacted.
+        relay: String,
         /// lettre's objection.
         reason: String,
     },
@@ -125,13 +128,7 @@ impl SmtpMailer {
         if config.pool_max_size == 0 {
             return Err(SmtpConfigError::NotPositive("the SMTP pool size"));
         }
-        let from: Mailbox = config
-            .from
-            .parse()
-            .map_err(|e: lettre::address::AddressError| SmtpConfigError::From {
-                from: config.from.clone(),
-                reason: e.to_string(),
-            })?;
+        let from = parse_sender(&config.from)?;
         let message_id_domain = from.email.domain().to_owned();
         let transport = build_transport(&config)?;
         tracing::info!(
@@ -179,8 +176,13 @@ impl SmtpMailer {
 #[async_trait]
 impl Mailer for SmtpMailer {
     async fn send(&self, mail: &OutgoingMail) -> Result<String, MailerError> {
-        let message = build_message(mail, &self.from, &self.message_id_domain)
-            .map_err(|e| MailerError::Permanent(e.to_string()))?;
+        let message = build_message(
+            mail,
+            &self.from,
+            &self.message_id_domain,
+            std::time::SystemTime::now(),
+        )
+        .map_err(|e| MailerError::Permanent(e.to_string()))?;
         let transport = self.current_transport();
         let span = tracing::info_span!(
             "smtp.send",
@@ -211,27 +213,31 @@ impl Mailer for SmtpMailer {
     }
 }
 
-/// Builds the pooled lettre transport for `config`.
+/// Builds the pooled lettre transport for `config`: lettre's `from_url` sets host, port,
+/// TLS mode, credentials and EHLO name from the URL; the deadline and the pool come from
+/// the configuration, and extra root certificates replace lettre's default TLS
+/// parameters (same mode).
 fn build_transport(config: &SmtpMailerConfig) -> Result<Transport, SmtpConfigError> {
     let url = &config.url;
-    let mut builder = Transport::builder_dangerous(url.host.clone())
-        .port(url.port)
+    let mut builder = Transport::from_url(url.for_lettre())
+        .map_err(|e| SmtpConfigError::Transport {
+            relay: url.redacted(),
+            reason: e.to_string(),
+        })?
         .timeout(Some(config.timeout))
         .pool_config(
             PoolConfig::new()
                 .max_size(config.pool_max_size)
                 .idle_timeout(config.pool_idle_timeout),
         );
-    if url.security != SmtpSecurity::Plain {
+    if !config.extra_root_certificates.is_empty() {
         let parameters = tls_parameters(config)?;
-        builder = builder.tls(match url.security {
-            SmtpSecurity::StartTls => Tls::Required(parameters),
-            SmtpSecurity::Opportunistic => Tls::Opportunistic(parameters),
-            SmtpSecurity::Tls | SmtpSecurity::Plain => Tls::Wrapper(parameters),
-        });
-    }
-    if let Some((user, password)) = url.password() {
-        builder = builder.credentials(Credentials::new(user.to_owned(), password.to_owned()));
+        builder = match url.security {
+            SmtpSecurity::Plain => builder,
+            SmtpSecurity::StartTls => builder.tls(Tls::Required(parameters)),
+            SmtpSecurity::Opportunistic => builder.tls(Tls::Opportunistic(parameters)),
+            SmtpSecurity::Tls => builder.tls(Tls::Wrapper(parameters)),
+        };
     }
     Ok(builder.build())
 }

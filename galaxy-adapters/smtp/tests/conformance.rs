@@ -139,9 +139,17 @@ impl MailerFixture for Files {
                         .to_owned()
                 };
                 let recipient = message.to()?.first()?.address()?.to_owned();
+                // The sender as a mail client shows it: lettre may quote the display name
+                // (`"Galaxy Test" <...>`), which means the same mailbox.
+                let sender = message.from()?.first()?;
+                let from = match (sender.name(), sender.address()) {
+                    (Some(name), Some(address)) => format!("{name} <{address}>"),
+                    (None, Some(address)) => address.to_owned(),
+                    _ => raw_header("From"),
+                };
                 (recipient == to).then(|| ReceivedMail {
                     to: recipient,
-                    from: raw_header("From"),
+                    from,
                     subject: message.subject().unwrap_or_default().to_owned(),
                     message_id: raw_header("Message-ID"),
                     kind: raw_header("X-Galaxy-Kind"),

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use anyhow::{Context as _, anyhow};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
@@ -51,7 +52,7 @@ impl Api {
         method: &str,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<(u16, Value), String> {
+    ) -> anyhow::Result<(u16, Value)> {
         let uri = format!("{}{path}", self.base);
         let mut request = hyper::Request::builder()
             .method(method)
@@ -69,28 +70,28 @@ impl Api {
         };
         let request = request
             .body(Full::new(payload))
-            .map_err(|e| format!("{method} {uri}: {e}"))?;
+            .with_context(|| format!("{method} {uri}"))?;
         let exchange = async {
             let response = self
                 .client
                 .request(request)
                 .await
-                .map_err(|e| format!("{method} {uri}: {e}"))?;
+                .with_context(|| format!("{method} {uri}"))?;
             let status = response.status().as_u16();
             let bytes = response
                 .into_body()
                 .collect()
                 .await
-                .map_err(|e| format!("{method} {uri}: reading the body: {e}"))?
+                .with_context(|| format!("{method} {uri}: reading the body"))?
                 .to_bytes();
-            Ok::<_, String>((
+            Ok::<_, anyhow::Error>((
                 status,
                 serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             ))
         };
         tokio::time::timeout(CALL_TIMEOUT, exchange)
             .await
-            .map_err(|_| format!("{method} {uri}: no answer within {CALL_TIMEOUT:?}"))?
+            .map_err(|_| anyhow!("{method} {uri}: no answer within {CALL_TIMEOUT:?}"))?
     }
 
     /// Whether `GET /readyz` answers 200.
@@ -100,7 +101,7 @@ impl Api {
 
     /// Logs `email` in: asks for a code, reads it from the newest mail to `email` in
     /// `mail_dir` (only mail that appeared after the request), exchanges it for a session.
-    pub async fn log_in(&self, mail_dir: &Path, email: &str) -> Result<Caller, String> {
+    pub async fn log_in(&self, mail_dir: &Path, email: &str) -> anyhow::Result<Caller> {
         let before: HashSet<PathBuf> = eml_files(mail_dir).into_iter().collect();
         let issued = expect(
             self.call(
@@ -115,7 +116,7 @@ impl Api {
         )?;
         let challenge = issued["challenge_id"]
             .as_str()
-            .ok_or_else(|| format!("no challenge_id in {issued}"))?
+            .with_context(|| format!("no challenge_id in {issued}"))?
             .to_owned();
         let code = wait_for_code(mail_dir, email, &before).await?;
         let session = expect(
@@ -131,7 +132,7 @@ impl Api {
         )?;
         let token = session["token"]
             .as_str()
-            .ok_or_else(|| format!("no token in the session of {email}"))?;
+            .with_context(|| format!("no token in the session of {email}"))?;
         Ok(Caller {
             api: self.clone(),
             auth: Some(format!("Bearer {token}")),
@@ -147,7 +148,7 @@ impl Caller {
         method: &str,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<(u16, Value), String> {
+    ) -> anyhow::Result<(u16, Value)> {
         self.api
             .call(self.auth.as_deref(), method, path, body)
             .await
@@ -160,18 +161,18 @@ impl Caller {
         path: &str,
         body: Option<&Value>,
         status: u16,
-    ) -> Result<Value, String> {
+    ) -> anyhow::Result<Value> {
         let what = format!("{method} {path} as {}", self.email);
         expect(self.call(method, path, body).await?, status, &what)
     }
 }
 
 /// The body when the status is `status`, else an error naming `what` and the answer.
-fn expect((got, body): (u16, Value), status: u16, what: &str) -> Result<Value, String> {
+fn expect((got, body): (u16, Value), status: u16, what: &str) -> anyhow::Result<Value> {
     if got == status {
         Ok(body)
     } else {
-        Err(format!("{what}: expected {status}, got {got}: {body}"))
+        Err(anyhow!("{what}: expected {status}, got {got}: {body}"))
     }
 }
 
@@ -192,7 +193,7 @@ async fn wait_for_code(
     dir: &Path,
     email: &str,
     before: &HashSet<PathBuf>,
-) -> Result<String, String> {
+) -> anyhow::Result<String> {
     let started = Instant::now();
     let recipient = format!("To: {email}");
     loop {
@@ -211,7 +212,7 @@ async fn wait_for_code(
             return Ok(code);
         }
         if started.elapsed() > MAIL_TIMEOUT {
-            return Err(format!(
+            return Err(anyhow!(
                 "no login-code mail to {email} appeared in {} within {MAIL_TIMEOUT:?}",
                 dir.display()
             ));

@@ -40,7 +40,7 @@ pub enum InputError {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        reason: String,
+        reason: OrdersFileError,
     },
     /// `--settings` is not a JSON object.
     #[error("--settings must be a JSON object (the engine's settings for init): {0}")]
@@ -48,6 +48,29 @@ pub enum InputError {
     /// `--races` out of range.
     #[error("--races must be in 2..={max}, got {0}", max = RACE_NAMES.len())]
     Races(usize),
+}
+
+/// What is wrong with the text of an orders file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OrdersFileError {
+    /// Not JSON at all.
+    #[error("not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    /// JSON, but not an object.
+    #[error("not a JSON object")]
+    NotObject,
+    /// A required key is missing.
+    #[error("no {0:?} key")]
+    Missing(&'static str),
+    /// No `"empty"` key, and none can be derived from the valid orders.
+    #[error(
+        "no \"empty\" key, and the valid orders are not an array, a string or an object to take the empty value of"
+    )]
+    NoEmpty,
+    /// A key the file does not have.
+    #[error("unknown key {0:?}")]
+    UnknownKey(String),
 }
 
 /// The orders file: one valid and one invalid order set for the engine, and the empty set.
@@ -78,24 +101,28 @@ impl OrdersFile {
     }
 
     /// Parses the file's text; the error says what is wrong.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    pub fn parse(text: &str) -> Result<Self, OrdersFileError> {
+        let value: Value = serde_json::from_str(text).map_err(OrdersFileError::NotJson)?;
         let Value::Object(mut map) = value else {
-            return Err("not a JSON object".to_owned());
+            return Err(OrdersFileError::NotObject);
         };
-        let valid = map.remove("valid").ok_or("no \"valid\" key")?;
-        let invalid = map.remove("invalid").ok_or("no \"invalid\" key")?;
+        let valid = map
+            .remove("valid")
+            .ok_or(OrdersFileError::Missing("valid"))?;
+        let invalid = map
+            .remove("invalid")
+            .ok_or(OrdersFileError::Missing("invalid"))?;
         let empty = match map.remove("empty") {
             Some(empty) => empty,
             None => match &valid {
                 Value::Array(_) => Value::Array(Vec::new()),
                 Value::String(_) => Value::String(String::new()),
                 Value::Object(_) => Value::Object(serde_json::Map::new()),
-                _ => return Err("no \"empty\" key, and the valid orders are not an array, a string or an object to take the empty value of".to_owned()),
+                _ => return Err(OrdersFileError::NoEmpty),
             },
         };
         if let Some(other) = map.keys().next() {
-            return Err(format!("unknown key {other:?}"));
+            return Err(OrdersFileError::UnknownKey(other.clone()));
         }
         Ok(Self {
             valid,

@@ -4,36 +4,58 @@
 //! gets, so the checker can also kill it, restart it on its data directory, and stop it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 use galaxy_core::domain::GameId;
 use galaxy_core::domain::engine_auth::EngineToken;
-use galaxy_core::ports::{ContainerRuntime, ContainerSpec, EngineLimits, EngineTarget};
+use galaxy_core::ports::{
+    ContainerError, ContainerRuntime, ContainerSpec, EngineLimits, EngineTarget,
+};
 use galaxy_core::service::runtime::{DEFAULT_CPUS, DEFAULT_MEMORY_BYTES, DEFAULT_PIDS};
 use galaxy_engine_http::{EngineRequest, HttpEngineClient};
-use galaxy_process_runtime::{CommandLine, ProcessRuntime, ProcessRuntimeConfig, RestartPolicy};
+use galaxy_process_runtime::{ProcessRuntime, ProcessRuntimeConfig, RestartPolicy};
 use tempfile::TempDir;
 
-/// `command` with a relative program path (`./target/debug/my-engine`) made absolute:
-/// the runtime starts engines in their data directory, where the path typed in the
-/// checker's directory would not resolve.
-fn absolute(command: &str) -> Result<String, String> {
-    let line = CommandLine::parse(command).map_err(|e| e.to_string())?;
-    let program = Path::new(line.program());
-    if !line.program().contains('/') || program.is_absolute() {
-        return Ok(command.to_owned());
-    }
-    let cwd =
-        std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
-    let program = cwd.join(program);
-    let words = std::iter::once(program.display().to_string()).chain(line.args().iter().cloned());
-    Ok(words.map(|w| quote(&w)).collect::<Vec<_>>().join(" "))
-}
-
-/// One word in the runtime's command-line syntax: single-quoted, a `'` written `'\''`.
-fn quote(word: &str) -> String {
-    format!("'{}'", word.replace('\'', "'\\''"))
+/// Why a launched engine could not be started, killed, restarted or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LaunchError {
+    /// The temporary directory for the engines' data.
+    #[error("cannot make a temporary data directory: {0}")]
+    DataDir(#[source] std::io::Error),
+    /// The process runtime refused (the command, the program, a spawn).
+    #[error(transparent)]
+    Runtime(#[from] ContainerError),
+    /// The engine exited before it answered `/healthz`.
+    #[error("the engine exited (status {code}){output}")]
+    Exited {
+        /// Its exit status, `?` when unknown.
+        code: String,
+        /// `; its last output:` and its last lines, or nothing.
+        output: String,
+    },
+    /// `/healthz` did not answer 2xx in time.
+    #[error("/healthz did not answer 2xx within {timeout:?}{output}")]
+    NotReady {
+        /// The `--start-timeout`.
+        timeout: Duration,
+        /// `; its last output:` and its last lines, or nothing.
+        output: String,
+    },
+    /// The engine to kill is not running.
+    #[error("the engine is not running")]
+    NotRunning,
+    /// `kill` could not be run or failed.
+    #[error("cannot kill the engine's process group -{pid}: {reason}")]
+    Kill {
+        /// The engine's process (group leader).
+        pid: u32,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The killed engine did not exit.
+    #[error("the killed engine was still running after 10 s")]
+    StillRunning,
 }
 
 /// How long a stop waits after SIGTERM before SIGKILL (the platform's default grace).
@@ -72,22 +94,21 @@ impl Launched {
         token: EngineToken,
         start_timeout: Duration,
         client: HttpEngineClient,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, LaunchError> {
         let root = tempfile::Builder::new()
             .prefix("galaxy-engine-check-")
             .tempdir()
-            .map_err(|e| format!("cannot make a temporary data directory: {e}"))?;
+            .map_err(LaunchError::DataDir)?;
         let config = ProcessRuntimeConfig {
             // The checker restarts the engine itself, when it means to.
             restart: RestartPolicy::NEVER,
             ..ProcessRuntimeConfig::new(root.path())
         };
-        let runtime = ProcessRuntime::new(config).map_err(|e| e.to_string())?;
-        let command = absolute(command)?;
-        runtime
-            .ensure_image(&command)
-            .await
-            .map_err(|e| e.to_string())?;
+        let runtime = ProcessRuntime::new(config).map_err(LaunchError::DataDir)?;
+        // A relative program path (`./target/debug/my-engine`) is taken from this
+        // directory by the runtime itself, although the engine runs in its data directory.
+        let command = command.to_owned();
+        runtime.ensure_image(&command).await?;
         Ok(Self {
             runtime,
             command,
@@ -100,7 +121,7 @@ impl Launched {
 
     /// Starts an engine named `name` on a data directory of its own and waits until its
     /// `/healthz` answers.
-    pub async fn start(&self, name: &str) -> Result<Instance, String> {
+    pub async fn start(&self, name: &str) -> Result<Instance, LaunchError> {
         let game_id = GameId::from_uuid(uuid::Uuid::now_v7());
         let spec = ContainerSpec {
             name: name.to_owned(),
@@ -115,19 +136,12 @@ impl Launched {
                 pids: Some(DEFAULT_PIDS),
             },
         };
-        let created = self
-            .runtime
-            .create(&spec)
-            .await
-            .map_err(|e| e.to_string())?;
+        let created = self.runtime.create(&spec).await?;
         let instance = Instance {
             container: created.container_id,
             endpoint: created.engine_endpoint,
         };
-        self.runtime
-            .start(&instance.container)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.runtime.start(&instance.container).await?;
         self.wait_ready(&instance).await?;
         Ok(instance)
     }
@@ -139,7 +153,7 @@ impl Launched {
 
     /// Polls `/healthz` until it answers 2xx; fails with the engine's last output when it
     /// exits or the timeout passes.
-    async fn wait_ready(&self, instance: &Instance) -> Result<(), String> {
+    async fn wait_ready(&self, instance: &Instance) -> Result<(), LaunchError> {
         let deadline = tokio::time::Instant::now() + self.start_timeout;
         let target = self.target(instance);
         loop {
@@ -148,26 +162,21 @@ impl Launched {
             {
                 return Ok(());
             }
-            let info = self
-                .runtime
-                .inspect(&instance.container)
-                .await
-                .map_err(|e| e.to_string())?;
+            let info = self.runtime.inspect(&instance.container).await?;
             if info.exited_for_good() {
                 let code = info
                     .exit_code
                     .map_or_else(|| "?".to_owned(), |c| c.to_string());
-                return Err(format!(
-                    "the engine exited (status {code}){}",
-                    self.log_tail(instance).await
-                ));
+                return Err(LaunchError::Exited {
+                    code,
+                    output: self.log_tail(instance).await,
+                });
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(format!(
-                    "/healthz did not answer 2xx within {:?}{}",
-                    self.start_timeout,
-                    self.log_tail(instance).await
-                ));
+                return Err(LaunchError::NotReady {
+                    timeout: self.start_timeout,
+                    output: self.log_tail(instance).await,
+                });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -183,79 +192,50 @@ impl Launched {
 
     /// Kills the engine (SIGKILL to its process group, a crash) and starts it again on
     /// the same data directory and port, waiting until `/healthz` answers.
-    pub async fn crash_and_restart(&self, instance: &Instance) -> Result<(), String> {
+    pub async fn crash_and_restart(&self, instance: &Instance) -> Result<(), LaunchError> {
         let pid = self
             .runtime
             .pid(&instance.container)
-            .ok_or("the engine is not running")?;
+            .ok_or(LaunchError::NotRunning)?;
         let killed = tokio::process::Command::new("kill")
             .args(["-KILL", "--", &format!("-{pid}")])
             .status()
             .await
-            .map_err(|e| format!("cannot run kill: {e}"))?;
+            .map_err(|e| LaunchError::Kill {
+                pid,
+                reason: format!("cannot run kill: {e}"),
+            })?;
         if !killed.success() {
-            return Err(format!("kill -KILL -{pid} failed ({killed})"));
+            return Err(LaunchError::Kill {
+                pid,
+                reason: format!("kill -KILL exited with {killed}"),
+            });
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let info = self
-                .runtime
-                .inspect(&instance.container)
-                .await
-                .map_err(|e| e.to_string())?;
+            let info = self.runtime.inspect(&instance.container).await?;
             if info.exited_for_good() {
                 break;
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err("the killed engine was still running after 10 s".to_owned());
+                return Err(LaunchError::StillRunning);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        self.runtime
-            .start(&instance.container)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.runtime.start(&instance.container).await?;
         self.wait_ready(instance).await
     }
 
     /// Stops the engine as the platform does (SIGTERM, SIGKILL after [`STOP_GRACE`]);
     /// its exit status (128 + the signal when a signal ended it).
-    pub async fn stop(&self, instance: &Instance) -> Result<Option<i64>, String> {
-        self.runtime
-            .stop(&instance.container, STOP_GRACE)
-            .await
-            .map_err(|e| e.to_string())?;
-        let info = self
-            .runtime
-            .inspect(&instance.container)
-            .await
-            .map_err(|e| e.to_string())?;
+    pub async fn stop(&self, instance: &Instance) -> Result<Option<i64>, LaunchError> {
+        self.runtime.stop(&instance.container, STOP_GRACE).await?;
+        let info = self.runtime.inspect(&instance.container).await?;
         Ok(info.exit_code)
     }
 
     /// Stops every engine still running, with no grace.
     pub async fn shutdown(&self) {
         self.runtime.shutdown(Duration::ZERO).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use galaxy_process_runtime::CommandLine;
-
-    use super::absolute;
-
-    #[test]
-    fn relative_programs_are_made_absolute_and_arguments_kept() {
-        assert_eq!(absolute("galaxy-engine --x").unwrap(), "galaxy-engine --x");
-        assert_eq!(absolute("/bin/engine 'a b'").unwrap(), "/bin/engine 'a b'");
-        let made = absolute("./bin/my engine \"it's\" ''").unwrap();
-        let line = CommandLine::parse(&made).unwrap();
-        let cwd = std::env::current_dir().unwrap();
-        assert_eq!(line.program(), cwd.join("./bin/my").display().to_string());
-        assert_eq!(line.args(), ["engine", "it's", ""]);
-        assert!(absolute("'unterminated").is_err());
     }
 }

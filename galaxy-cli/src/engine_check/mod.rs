@@ -28,7 +28,8 @@ use galaxy_core::ports::EngineTarget;
 use galaxy_engine_http::{ClientOptions, EngineRequest, HttpEngineClient};
 
 pub use findings::{Report, Status};
-pub use input::{InputError, OrdersFile};
+pub use input::{InputError, OrdersFile, OrdersFileError};
+pub use launch::LaunchError;
 pub use rules::{Level, RULES, Rule};
 
 use launch::Launched;
@@ -91,9 +92,13 @@ pub enum CheckError {
     /// The engine refuses calls without a token and none was given.
     #[error("the engine answers 401 without a token: give its GALAXY_ENGINE_TOKEN with --token")]
     TokenNeeded,
+    /// Neither `--url` nor `--launch` was given (clap's argument group makes this
+    /// unreachable from the command line).
+    #[error("give --url or --launch")]
+    NoEngine,
     /// `--launch` did not give a running engine.
     #[error("cannot launch the engine: {0}")]
-    Launch(String),
+    Launch(#[from] LaunchError),
     /// Nothing answers at the URL.
     #[error("the engine at {endpoint} cannot be reached: {reason}")]
     Unreachable {
@@ -113,7 +118,7 @@ impl CheckError {
     /// The process exit status for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Input(_) | Self::TokenNeeded => EXIT_USAGE,
+            Self::Input(_) | Self::TokenNeeded | Self::NoEngine => EXIT_USAGE,
             _ => EXIT_UNCHECKABLE,
         }
     }
@@ -153,13 +158,8 @@ pub async fn check(args: CheckArgs) -> Result<Report, CheckError> {
                 uuid::Uuid::new_v4().simple()
             ));
             let start_timeout = Duration::from_secs(args.start_timeout);
-            let launched = Launched::new(&command, token, start_timeout, client.clone())
-                .await
-                .map_err(CheckError::Launch)?;
-            let instance = launched
-                .start("checked")
-                .await
-                .map_err(CheckError::Launch)?;
+            let launched = Launched::new(&command, token, start_timeout, client.clone()).await?;
+            let instance = launched.start("checked").await?;
             let engine = LaunchedEngine {
                 launched: &launched,
                 instance,
@@ -170,7 +170,7 @@ pub async fn check(args: CheckArgs) -> Result<Report, CheckError> {
             launched.shutdown().await;
             report
         }
-        (None, None) => Err(CheckError::Launch("give --url or --launch".to_owned())),
+        (None, None) => Err(CheckError::NoEngine),
     }
 }
 

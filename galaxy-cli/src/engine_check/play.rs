@@ -377,6 +377,6 @@ pub async fn stop(s: &mut Session, engine: &LaunchedEngine<'_>) {
         Ok(code) => s
             .findings
             .fail(RuleId::LifecycleSigterm, format!("exit status {code:?}")),
-        Err(e) => s.findings.fail(RuleId::LifecycleSigterm, e),
+        Err(e) => s.findings.fail(RuleId::LifecycleSigterm, e.to_string()),
     }
 }

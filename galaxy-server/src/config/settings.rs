@@ -105,7 +105,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_SMTP_URL",
         default: "-",
-        meaning: "SMTP relay URL (secret), e.g. `smtp://user:pass@relay:587?tls=starttls` or `smtps://relay`; set = mail is sent through it (in dev mode too), unset = mail is written as `.eml` files.",
+        meaning: "SMTP relay URL (secret), e.g. `smtp://user:pass@relay:587?tls=required` or `smtps://relay`; set = mail is sent through it (in dev mode too), unset = mail is written as `.eml` files.",
     },
     Setting {
         variable: "GALAXY_SMTP_TIMEOUT",
