@@ -52,7 +52,7 @@ pub enum ConfigError {
     /// `galaxy-server` can use, and this build lacks it.
     #[error(
         "{variable} needs the `{feature}` feature, which this build of galaxy-server lacks \
-         (rebuild with `--features {feature}`, or unset it)"
+         (rebuild with `--features {feature}`, or unset the variable)"
     )]
     FeatureDisabled {
         /// The variable.

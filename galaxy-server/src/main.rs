@@ -32,6 +32,13 @@ const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     let mode = Cli::parse().mode.unwrap_or(Mode::Serve);
+    if matches!(mode, Mode::Serve) && !cfg!(feature = "postgres") {
+        eprintln!(
+            "galaxy-server: configuration error: `serve` needs the `postgres` feature, which this \
+             build of galaxy-server lacks (rebuild with `--features postgres`, or run `galaxy-server dev`)"
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
     let config = match load_config(mode) {
         Ok(config) => config,
         Err(error) => {
@@ -60,12 +67,6 @@ fn load_config(mode: Mode) -> Result<Config, ConfigError> {
     let mut config = Config::from_env()?;
     match mode {
         Mode::Serve => {
-            if !cfg!(feature = "postgres") {
-                return Err(ConfigError::FeatureDisabled {
-                    variable: "GALAXY_DATABASE_URL",
-                    feature: "postgres",
-                });
-            }
             config.require_database_url()?;
         }
         // A newcomer at a terminal: the login code's mail within a moment, and logs to
@@ -90,8 +91,8 @@ async fn serve(config: Config) -> Result<App, AppError> {
     galaxy_server::database::build(config).await
 }
 
-/// A build without the `postgres` feature cannot `serve` (refused with the configuration
-/// already; here for completeness).
+/// A build without the `postgres` feature cannot `serve` (`main` refuses it before
+/// anything starts; this keeps the error typed should it be reached).
 #[cfg(not(feature = "postgres"))]
 async fn serve(_config: Config) -> Result<App, AppError> {
     Err(AppError::FeatureDisabled {
