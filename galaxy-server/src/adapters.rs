@@ -21,9 +21,10 @@ use galaxy_core::ports::{
 };
 use galaxy_core::service::runtime::EngineRegistry;
 use galaxy_core::service::templates::MailTemplates;
-use galaxy_geoip::UnknownLocator;
 use galaxy_ports::memory::{InMemoryStores, MemoryChangeBus, MemoryPushLog};
 use galaxy_ports::system::{OsSecretGenerator, SystemClock};
+
+use crate::geo::UnknownLocator;
 
 /// A dependency `/readyz` checks periodically (a database ping, say), and that is
 /// closed at the end of shutdown.
@@ -181,6 +182,7 @@ impl Adapters {
     /// [`galaxy_postgres::PgStore::open`]), with a readiness check that pings it. The
     /// change bus is the single-process one: with several replicas, set `changes` to a
     /// [`galaxy_postgres::PgChangeBus`] (see [`Adapters::with_postgres_changes`]).
+    #[cfg(feature = "postgres")]
     pub fn postgres(store: galaxy_postgres::PgStore, mailer: Arc<dyn Mailer>) -> Self {
         let store = Arc::new(store);
         Self {
@@ -249,6 +251,7 @@ impl Adapters {
     /// Replaces the change bus with one on `store`'s database (`LISTEN/NOTIFY`), so
     /// several processes on that database keep their caches coherent. The bus holds
     /// one connection of the pool while it runs.
+    #[cfg(feature = "postgres")]
     pub async fn with_postgres_changes(
         mut self,
         store: &galaxy_postgres::PgStore,
@@ -264,6 +267,7 @@ impl Adapters {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl Adapters {
     /// Replaces the push log with the one in `store`'s database, read by every replica on
     /// it (woken by `LISTEN/NOTIFY`, with the same heartbeat as the change bus). The log
@@ -283,10 +287,12 @@ impl Adapters {
     }
 }
 
+#[cfg(feature = "postgres")]
 /// Pings Postgres by taking a connection from the pool (which tests it before handing
 /// it out).
 struct PostgresPing(Arc<galaxy_postgres::PgStore>);
 
+#[cfg(feature = "postgres")]
 #[async_trait]
 impl ReadinessCheck for PostgresPing {
     fn name(&self) -> &'static str {

@@ -25,6 +25,7 @@ use galaxy_core::service::push::PushService;
 use galaxy_core::service::user::UserService;
 use galaxy_core::worker::mail::{MailWorker, MailWorkerConfig};
 use galaxy_core::worker::retention::{RetentionConfig, RetentionSweeper};
+#[cfg(feature = "geoip")]
 use galaxy_geoip::DatabaseReloader;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
@@ -35,7 +36,9 @@ use crate::cache::{GameCache, SessionCache, UserCache};
 use crate::config::Config;
 use crate::delivery::{self, NotificationSources};
 pub use crate::error::AppError;
-use crate::geo::{self, CountryUpdates};
+#[cfg(feature = "geoip")]
+use crate::geo;
+use crate::geo::CountryUpdates;
 use crate::http::{self, HttpLimits};
 use crate::monitor;
 use crate::schedule::ScheduledWorker;
@@ -170,6 +173,42 @@ fn mail_worker_config(config: &Config) -> Result<MailWorkerConfig, AppError> {
     })
 }
 
+/// The locator: the MaxMind database of `GALAXY_GEOIP_DB` with its reloader when it is
+/// set, else the adapters' own.
+#[cfg(feature = "geoip")]
+async fn geoip(
+    config: &Config,
+    adapters: &Adapters,
+) -> Result<(Arc<dyn GeoLocator>, Option<ScheduledWorker>), AppError> {
+    Ok(match &config.geoip_db {
+        Some(path) => {
+            let database = geo::open_database(path).await?;
+            let reloader = ScheduledWorker {
+                worker: Arc::new(DatabaseReloader::new(database.clone())),
+                interval: config.geoip_reload_interval,
+            };
+            (database as Arc<dyn GeoLocator>, Some(reloader))
+        }
+        None => (adapters.geo.clone(), None),
+    })
+}
+
+/// Without the `geoip` feature there is no database to open: a `GALAXY_GEOIP_DB` (set on
+/// a [`Config`] built in code, the environment's is refused earlier) stops start-up.
+#[cfg(not(feature = "geoip"))]
+async fn geoip(
+    config: &Config,
+    adapters: &Adapters,
+) -> Result<(Arc<dyn GeoLocator>, Option<ScheduledWorker>), AppError> {
+    match &config.geoip_db {
+        Some(_) => Err(AppError::FeatureDisabled {
+            variable: "GALAXY_GEOIP_DB",
+            feature: "geoip",
+        }),
+        None => Ok((adapters.geo.clone(), None)),
+    }
+}
+
 impl App {
     /// Builds the app on `adapters`: services, warm caches, router, workers. The
     /// database (if any) must already be migrated; nothing listens yet. With
@@ -181,17 +220,7 @@ impl App {
         let tokens = Tokens::new();
 
         // The GeoIP database first: a bad file stops start-up before anything is warmed.
-        let (locator, geoip_reloader) = match &config.geoip_db {
-            Some(path) => {
-                let database = geo::open_database(path).await?;
-                let reloader = ScheduledWorker {
-                    worker: Arc::new(DatabaseReloader::new(database.clone())),
-                    interval: config.geoip_reload_interval,
-                };
-                (database as Arc<dyn GeoLocator>, Some(reloader))
-            }
-            None => (adapters.geo.clone(), None),
-        };
+        let (locator, geoip_reloader) = geoip(&config, &adapters).await?;
 
         // The push service before the services whose notifications it carries, its ring
         // filled from the log (a gateway may come from another replica with its cursor).

@@ -17,6 +17,7 @@ use secrecy::SecretString;
 
 use crate::http::client_ip::TrustedProxies;
 
+pub mod features;
 pub mod runtime;
 mod settings;
 #[cfg(test)]
@@ -46,6 +47,18 @@ pub enum ConfigError {
         variable: &'static str,
         /// Why it is needed.
         why: &'static str,
+    },
+    /// A variable is set (or set to a value) that only a build with a Cargo feature of
+    /// `galaxy-server` can use, and this build lacks it.
+    #[error(
+        "{variable} needs the `{feature}` feature, which this build of galaxy-server lacks \
+         (rebuild with `--features {feature}`, or unset the variable)"
+    )]
+    FeatureDisabled {
+        /// The variable.
+        variable: &'static str,
+        /// The missing feature.
+        feature: &'static str,
     },
     /// A [`ConfigBuilder`] was given a variable this build does not know (a typo, most
     /// likely: from the environment such a variable would be silently ignored).
@@ -330,6 +343,7 @@ impl Config {
     /// Reads the configuration from a map of variables.
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let v = Vars(vars);
+        features::check(&v)?;
         let addr = "an address such as 127.0.0.1:8080";
         let internal_token = v.secret("GALAXY_INTERNAL_TOKEN");
         if let Some(token) = v.raw("GALAXY_INTERNAL_TOKEN")
@@ -499,6 +513,7 @@ impl Config {
             push_shutdown_timeout: v.duration("GALAXY_PUSH_SHUTDOWN_TIMEOUT")?,
             push_poll_interval: v.duration("GALAXY_PUSH_POLL_INTERVAL")?,
         };
+        #[cfg(feature = "smtp")]
         if let Some(url) = v.raw("GALAXY_SMTP_URL") {
             // Parsed again where the mailer is built; checked here so a bad URL is a
             // configuration error (exit 2) that never quotes the URL (it may hold a password).

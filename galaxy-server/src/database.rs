@@ -4,14 +4,21 @@
 //! little after the server is waited for; one that never answers ends start-up with a
 //! clear error), applies the migrations before any listener binds, then builds the app
 //! on the Postgres stores.
+//!
+//! The module comes with the `postgres` feature; [`adapters`] and [`build`], which send
+//! mail through galaxy-smtp, also need `smtp`.
 
+#[cfg(feature = "smtp")]
 use std::sync::Arc;
 
 use galaxy_postgres::{ConnectOptions, PgStore};
+#[cfg(feature = "smtp")]
 use galaxy_smtp::FileMailer;
 use secrecy::ExposeSecret as _;
 
+#[cfg(feature = "smtp")]
 use crate::adapters::Adapters;
+#[cfg(feature = "smtp")]
 use crate::app::App;
 use crate::config::{Config, ConfigError};
 use crate::error::AppError;
@@ -31,6 +38,7 @@ pub async fn open(config: &Config) -> Result<PgStore, AppError> {
 
 /// The Postgres adapters. Mail is sent through `GALAXY_SMTP_URL`, or without it written
 /// to files under `$GALAXY_DATA_DIR/mail` (codes are not logged outside dev mode).
+#[cfg(feature = "smtp")]
 pub fn adapters(config: &Config, store: PgStore) -> Result<Adapters, AppError> {
     let dir = crate::dev::mail_dir(config);
     if config.smtp_url.is_none() {
@@ -42,6 +50,7 @@ pub fn adapters(config: &Config, store: PgStore) -> Result<Adapters, AppError> {
 
 /// Connects, migrates and builds the app, with the caches coherent across every
 /// replica on the same database (see [`crate::cache`]) and one push log for all of them.
+#[cfg(feature = "smtp")]
 pub async fn build(config: Config) -> Result<App, AppError> {
     let store = open(&config).await?;
     let adapters = adapters(&config, store.clone())?

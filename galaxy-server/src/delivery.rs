@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "smtp")]
 use async_trait::async_trait;
 use chrono::TimeDelta;
 use galaxy_core::ports::{
@@ -15,14 +16,19 @@ use galaxy_core::service::push::{PushConfig, PushService};
 use galaxy_core::worker::notification::{
     NotificationWorker, NotificationWorkerConfig, NotificationWorkerPorts,
 };
+#[cfg(feature = "grpc-push")]
 use galaxy_push_grpc::PushGrpcServer;
+#[cfg(feature = "smtp")]
 use galaxy_smtp::{SmtpMailer, SmtpMailerConfig, SmtpUrl};
-use secrecy::{ExposeSecret as _, SecretString};
+#[cfg(feature = "smtp")]
+use secrecy::ExposeSecret as _;
+use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+#[cfg(feature = "smtp")]
 use crate::adapters::{Adapters, ReadinessCheck};
 use crate::config::Config;
 use crate::error::AppError;
@@ -50,6 +56,7 @@ fn setting(variable: &'static str, reason: impl ToString) -> AppError {
 /// `adapters` with mail sent through `GALAXY_SMTP_URL` when it is set (the pooled
 /// mailer is closed with QUIT at the end of shutdown, after the mail worker stopped);
 /// unchanged otherwise. Only the redacted URL is logged.
+#[cfg(feature = "smtp")]
 pub fn with_smtp(config: &Config, mut adapters: Adapters) -> Result<Adapters, AppError> {
     let Some(url) = &config.smtp_url else {
         return Ok(adapters);
@@ -68,8 +75,10 @@ pub fn with_smtp(config: &Config, mut adapters: Adapters) -> Result<Adapters, Ap
 
 /// Closes the SMTP pool at the end of shutdown. Readiness does not depend on the relay:
 /// the outbox keeps mail while it is down.
+#[cfg(feature = "smtp")]
 struct SmtpClose(Arc<SmtpMailer>);
 
+#[cfg(feature = "smtp")]
 #[async_trait]
 impl ReadinessCheck for SmtpClose {
     fn name(&self) -> &'static str {
@@ -165,6 +174,7 @@ pub(crate) struct PushListener {
 
 /// Serves `SubscribePush` on `listener` when there is one and an internal token to check
 /// (without a token every call would be refused, so no listener runs; that is logged).
+#[cfg(feature = "grpc-push")]
 pub(crate) fn spawn_push_listener(
     tracker: &TaskTracker,
     listener: Option<TcpListener>,
@@ -190,6 +200,22 @@ pub(crate) fn spawn_push_listener(
         stop,
         handle,
     })
+}
+
+/// A build without the `grpc-push` feature has no push listener (in-process subscribers
+/// of [`crate::App::push`] still get every event).
+#[cfg(not(feature = "grpc-push"))]
+pub(crate) fn spawn_push_listener(
+    _tracker: &TaskTracker,
+    _listener: Option<TcpListener>,
+    _push: &Arc<PushService>,
+    token: Option<&SecretString>,
+    _root: &CancellationToken,
+) -> Option<PushListener> {
+    if token.is_some() {
+        tracing::info!("this build lacks the `grpc-push` feature: no push gRPC listener");
+    }
+    None
 }
 
 impl PushListener {

@@ -7,12 +7,16 @@
 //! `GALAXY_RUNTIME` says otherwise).
 
 use std::path::PathBuf;
+#[cfg(feature = "smtp")]
 use std::sync::Arc;
 
 use galaxy_core::domain::user::Email;
+#[cfg(feature = "smtp")]
 use galaxy_smtp::FileMailer;
 
+#[cfg(feature = "smtp")]
 use crate::adapters::Adapters;
+#[cfg(feature = "smtp")]
 use crate::app::App;
 use crate::config::Config;
 use crate::error::AppError;
@@ -43,13 +47,16 @@ pub fn dev_config(mut config: Config) -> Result<Config, AppError> {
 }
 
 /// In-memory stores and the file mailer that logs login codes.
+#[cfg(feature = "smtp")]
 pub fn dev_adapters(config: &Config) -> Adapters {
     let mailer =
         FileMailer::new(mail_dir(config), config.mail_from.clone()).with_login_code_logging(true);
     Adapters::in_memory(Arc::new(mailer))
 }
 
-/// Builds the dev-mode app from `config`.
+/// Builds the dev-mode app from `config` (needs the `smtp` feature, whose file mailer
+/// writes the mail).
+#[cfg(feature = "smtp")]
 pub async fn build(config: Config) -> Result<App, AppError> {
     let config = dev_config(config)?;
     tracing::info!(

@@ -17,10 +17,23 @@ pub enum AppError {
         /// Why.
         reason: String,
     },
+    /// A setting asks for what only a build with a Cargo feature of `galaxy-server` has
+    /// (`GALAXY_RUNTIME=docker` without `docker`, say), and this build lacks it.
+    #[error(
+        "{variable} needs the `{feature}` feature, which this build of galaxy-server lacks \
+         (rebuild with `--features {feature}`)"
+    )]
+    FeatureDisabled {
+        /// The variable.
+        variable: &'static str,
+        /// The missing feature.
+        feature: &'static str,
+    },
     /// A cache could not be warmed (the store failed).
     #[error(transparent)]
     Warm(#[from] WarmError),
     /// Connecting to or migrating the database failed.
+    #[cfg(feature = "postgres")]
     #[error("database set-up failed: {0}")]
     Database(#[from] galaxy_postgres::SetupError),
     /// A listener could not be bound or failed.
@@ -50,6 +63,7 @@ pub enum AppError {
         source: galaxy_core::ports::StoreError,
     },
     /// The GeoIP database of `GALAXY_GEOIP_DB` is missing, unreadable or corrupt.
+    #[cfg(feature = "geoip")]
     #[error("GALAXY_GEOIP_DB is unusable: {0}")]
     GeoIp(#[source] galaxy_geoip::GeoIpError),
 }

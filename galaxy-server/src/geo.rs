@@ -16,25 +16,42 @@
 //! address unless an embedding program plugged in its own).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+#[cfg(feature = "geoip")]
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use galaxy_core::domain::UserId;
 use galaxy_core::domain::user::User;
-use galaxy_core::ports::{Clock, UNKNOWN_COUNTRY, UserStore};
+use galaxy_core::ports::{Clock, GeoLocator, UNKNOWN_COUNTRY, UserStore};
+#[cfg(feature = "geoip")]
 use galaxy_geoip::MaxMindLocator;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+#[cfg(feature = "geoip")]
 use crate::error::AppError;
 
 /// Most users whose new country may wait to be written. Past it a change is not queued;
 /// it is noticed again at that user's next request, so nothing is lost for good.
 pub const MAX_QUEUED_COUNTRIES: usize = 10_000;
 
+/// The locator of a server without a GeoIP database: every address is `unknown` (what
+/// `galaxy_geoip::UnknownLocator` does, here so that builds without the `geoip` feature
+/// have it too).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnknownLocator;
+
+impl GeoLocator for UnknownLocator {
+    fn country(&self, _ip: IpAddr) -> String {
+        UNKNOWN_COUNTRY.to_owned()
+    }
+}
+
 /// Opens and verifies the MaxMind database at `path` (`GALAXY_GEOIP_DB`) on the blocking
 /// pool. A missing, unreadable or corrupt file is an error naming the variable, the
 /// file and the reason.
+#[cfg(feature = "geoip")]
 pub async fn open_database(path: &Path) -> Result<Arc<MaxMindLocator>, AppError> {
     let owned = path.to_owned();
     match tokio::task::spawn_blocking(move || MaxMindLocator::open(owned)).await {

@@ -4,6 +4,7 @@ pub mod adapters;
 pub mod app;
 pub mod cache;
 pub mod config;
+#[cfg(feature = "postgres")]
 pub mod database;
 pub mod delivery;
 pub mod dev;

@@ -58,12 +58,14 @@ impl Listeners {
     }
 
     /// Also serves gRPC push on `grpc` (when the app has an internal token).
+    #[cfg(feature = "grpc-push")]
     pub fn with_grpc(mut self, grpc: TcpListener) -> Self {
         self.grpc = Some(grpc);
         self
     }
 
     /// The address of the gRPC push listener, if any.
+    #[cfg(feature = "grpc-push")]
     pub fn grpc_addr(&self) -> Option<SocketAddr> {
         self.grpc.as_ref().and_then(|l| l.local_addr().ok())
     }
@@ -109,8 +111,10 @@ impl Listeners {
             Some(addr) => Some(bind("GALAXY_METRICS_ADDR", addr).await?),
             None => None,
         };
-        // No token, no push listener: every call would be refused.
+        // No token, no push listener: every call would be refused. No `grpc-push`
+        // feature, no push listener either.
         let grpc = match config.internal_token {
+            Some(_) if !cfg!(feature = "grpc-push") => None,
             Some(_) => Some(bind("GALAXY_GRPC_ADDR", config.grpc_addr).await?),
             None => None,
         };

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use galaxy_server::config::ConfigError;
 use galaxy_server::{App, AppError, Config, Listeners, telemetry};
 
 /// The Galaxy play-by-email platform server. Every setting is a GALAXY_* environment
@@ -18,7 +19,8 @@ struct Cli {
 
 #[derive(Debug, Clone, Copy, Subcommand)]
 enum Mode {
-    /// Run against Postgres (GALAXY_DATABASE_URL): connect, migrate, serve.
+    /// Run against Postgres (GALAXY_DATABASE_URL): connect, migrate, serve. Needs a
+    /// build with the `postgres` feature.
     Serve,
     /// Run with no external service: in-memory stores, mail as .eml files under
     /// $GALAXY_DATA_DIR/mail with login codes logged, admin role for admin@localhost.
@@ -30,6 +32,13 @@ const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     let mode = Cli::parse().mode.unwrap_or(Mode::Serve);
+    if matches!(mode, Mode::Serve) && !cfg!(feature = "postgres") {
+        eprintln!(
+            "galaxy-server: configuration error: `serve` needs the `postgres` feature, which this \
+             build of galaxy-server lacks (rebuild with `--features postgres`, or run `galaxy-server dev`)"
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
     let config = match load_config(mode) {
         Ok(config) => config,
         Err(error) => {
@@ -54,7 +63,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_config(mode: Mode) -> Result<Config, galaxy_server::config::ConfigError> {
+fn load_config(mode: Mode) -> Result<Config, ConfigError> {
     let mut config = Config::from_env()?;
     match mode {
         Mode::Serve => {
@@ -76,6 +85,22 @@ fn load_config(mode: Mode) -> Result<Config, galaxy_server::config::ConfigError>
     Ok(config)
 }
 
+/// `serve`: everything in Postgres (the `postgres` feature).
+#[cfg(feature = "postgres")]
+async fn serve(config: Config) -> Result<App, AppError> {
+    galaxy_server::database::build(config).await
+}
+
+/// A build without the `postgres` feature cannot `serve` (`main` refuses it before
+/// anything starts; this keeps the error typed should it be reached).
+#[cfg(not(feature = "postgres"))]
+async fn serve(_config: Config) -> Result<App, AppError> {
+    Err(AppError::FeatureDisabled {
+        variable: "GALAXY_DATABASE_URL",
+        feature: "postgres",
+    })
+}
+
 /// The mail worker's idle poll in dev mode unless `GALAXY_MAIL_INTERVAL` is set.
 const DEV_MAIL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 
@@ -86,7 +111,7 @@ async fn run(mode: Mode, config: Config) -> Result<(), AppError> {
     let build = async {
         match mode {
             Mode::Dev => galaxy_server::dev::build(config.clone()).await,
-            Mode::Serve => galaxy_server::database::build(config.clone()).await,
+            Mode::Serve => serve(config.clone()).await,
         }
     };
     let app: App = tokio::select! {

@@ -21,6 +21,7 @@ use galaxy_core::service::runtime::{
     EngineRegistry, EventsListener, HealthProbe, InspectWorker, Reconciler, RuntimeConfig,
     RuntimePorts, RuntimeService, StartWorker, TurnScheduler,
 };
+#[cfg(feature = "docker")]
 use galaxy_docker::{Addressing, DockerConfig, DockerRuntime, GameNetworks};
 use galaxy_engine_http::{ClientOptions, HttpEngineClient};
 use galaxy_process_runtime::{ProcessRuntime, ProcessRuntimeConfig};
@@ -29,7 +30,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::adapters::Adapters;
-use crate::config::runtime::{DockerNetwork, EngineSettings, engines_dir};
+use crate::config::runtime::engines_dir;
+#[cfg(feature = "docker")]
+use crate::config::runtime::{DockerNetwork, EngineSettings};
 use crate::config::{Config, RuntimeKind};
 use crate::error::AppError;
 use crate::schedule::ScheduledWorker;
@@ -159,6 +162,7 @@ impl ContainerRuntime for NoContainers {
 }
 
 /// The Docker runtime's settings from the engine settings.
+#[cfg(feature = "docker")]
 pub(crate) fn docker_config(engines: &EngineSettings) -> DockerConfig {
     let addressing = match &engines.docker_network {
         DockerNetwork::PerGame => Addressing::GameNetworks(GameNetworks {
@@ -233,6 +237,7 @@ async fn choose_runtime(
             name: "plugged",
         });
     }
+    let explicit = config.runtime.kind.is_some();
     let kind = config.runtime.kind_or(RuntimeKind::Docker);
     let containers: Arc<dyn ContainerRuntime> = match kind {
         RuntimeKind::Process => {
@@ -247,16 +252,7 @@ async fn choose_runtime(
             tasks.processes = Some(processes.clone());
             Arc::new(processes)
         }
-        RuntimeKind::Docker => Arc::new(
-            DockerRuntime::connect(docker_config(&config.runtime.engines))
-                .await
-                .map_err(|e| AppError::Setting {
-                    variable: "GALAXY_RUNTIME",
-                    reason: format!(
-                        "cannot reach Docker ({e}); start it, or set GALAXY_RUNTIME=process or none"
-                    ),
-                })?,
-        ),
+        RuntimeKind::Docker => docker(config, explicit).await?,
         RuntimeKind::None => Arc::new(NoContainers),
     };
     Ok(ChosenRuntime {
@@ -268,6 +264,39 @@ async fn choose_runtime(
             RuntimeKind::Docker => "docker",
             RuntimeKind::None => "none",
         },
+    })
+}
+
+/// The Docker runtime, connected.
+#[cfg(feature = "docker")]
+async fn docker(config: &Config, _explicit: bool) -> Result<Arc<dyn ContainerRuntime>, AppError> {
+    let runtime = DockerRuntime::connect(docker_config(&config.runtime.engines))
+        .await
+        .map_err(|e| AppError::Setting {
+            variable: "GALAXY_RUNTIME",
+            reason: format!(
+                "cannot reach Docker ({e}); start it, or set GALAXY_RUNTIME=process or none"
+            ),
+        })?;
+    Ok(Arc::new(runtime))
+}
+
+/// A build without the `docker` feature has no Docker runtime: asking for it (or leaving
+/// `GALAXY_RUNTIME` unset outside dev mode, which means Docker) stops start-up.
+#[cfg(not(feature = "docker"))]
+async fn docker(_config: &Config, explicit: bool) -> Result<Arc<dyn ContainerRuntime>, AppError> {
+    if explicit {
+        return Err(AppError::FeatureDisabled {
+            variable: "GALAXY_RUNTIME",
+            feature: "docker",
+        });
+    }
+    Err(AppError::Setting {
+        variable: "GALAXY_RUNTIME",
+        reason: "unset, it means `docker`, which needs the `docker` feature this build of \
+                 galaxy-server lacks: set GALAXY_RUNTIME=process or none, or plug a runtime \
+                 in (Adapters::with_container_runtime)"
+            .to_owned(),
     })
 }
 

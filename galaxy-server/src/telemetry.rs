@@ -7,7 +7,7 @@
 //! - **Traces**: every `tracing` span is also an OpenTelemetry span, exported as
 //!   `GALAXY_OTEL_EXPORTER` says: `none` (ids are still made, so logs carry them),
 //!   `stdout` (each finished span printed, for debugging), or `otlp` (batched over gRPC
-//!   to `GALAXY_OTEL_ENDPOINT`). The W3C `traceparent` propagator is installed, so
+//!   to `GALAXY_OTEL_ENDPOINT`; only in a build with the `otlp` feature). The W3C `traceparent` propagator is installed, so
 //!   incoming and outgoing calls can join a caller's trace.
 //! - **Metrics**: the Prometheus recorder behind the `metrics` macros
 //!   ([`prometheus_handle`]); the metrics listener renders it.
@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+#[cfg(feature = "otlp")]
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -59,6 +60,12 @@ pub enum TelemetryError {
         /// Why.
         reason: String,
     },
+    /// `GALAXY_OTEL_EXPORTER=otlp` in a build without the `otlp` feature.
+    #[error(
+        "GALAXY_OTEL_EXPORTER=otlp needs the `otlp` feature, which this build of \
+         galaxy-server lacks (rebuild with `--features otlp`, or export to none or stdout)"
+    )]
+    OtlpDisabled,
     /// A global subscriber or recorder is already installed in this process.
     #[error("telemetry is already initialised in this process: {0}")]
     AlreadyInitialised(String),
@@ -124,18 +131,27 @@ fn tracer_provider(config: &Config) -> Result<SdkTracerProvider, TelemetryError>
         OtelExporter::Stdout => builder
             .with_simple_exporter(opentelemetry_stdout::SpanExporter::default())
             .build(),
-        OtelExporter::Otlp => {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(config.otel_endpoint.clone())
-                .build()
-                .map_err(|e| TelemetryError::Otlp {
-                    endpoint: config.otel_endpoint.clone(),
-                    reason: e.to_string(),
-                })?;
-            builder.with_batch_exporter(exporter).build()
-        }
+        OtelExporter::Otlp => builder.with_batch_exporter(otlp_exporter(config)?).build(),
     })
+}
+
+/// The OTLP exporter (batched over gRPC to `GALAXY_OTEL_ENDPOINT`).
+#[cfg(feature = "otlp")]
+fn otlp_exporter(config: &Config) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
+    opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(config.otel_endpoint.clone())
+        .build()
+        .map_err(|e| TelemetryError::Otlp {
+            endpoint: config.otel_endpoint.clone(),
+            reason: e.to_string(),
+        })
+}
+
+/// No OTLP exporter in a build without the `otlp` feature.
+#[cfg(not(feature = "otlp"))]
+fn otlp_exporter(_config: &Config) -> Result<opentelemetry_stdout::SpanExporter, TelemetryError> {
+    Err(TelemetryError::OtlpDisabled)
 }
 
 impl Telemetry {

@@ -55,7 +55,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_GRPC_ADDR",
         default: "127.0.0.1:8081",
-        meaning: "Address of the gRPC push listener (`SubscribePush`); it listens only when `GALAXY_INTERNAL_TOKEN` is set.",
+        meaning: "Address of the gRPC push listener (`SubscribePush`); it listens only when `GALAXY_INTERNAL_TOKEN` is set. Needs the `grpc-push` feature.",
     },
     Setting {
         variable: "GALAXY_METRICS_ADDR",
@@ -65,22 +65,22 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_DATABASE_URL",
         default: "-",
-        meaning: "Postgres URL (secret). Required by `galaxy-server` (not by `galaxy-server dev`).",
+        meaning: "Postgres URL (secret). Required by `galaxy-server` (not by `galaxy-server dev`). Needs the `postgres` feature.",
     },
     Setting {
         variable: "GALAXY_DATABASE_MAX_CONNECTIONS",
         default: "10",
-        meaning: "Size of the Postgres pool.",
+        meaning: "Size of the Postgres pool. Needs the `postgres` feature.",
     },
     Setting {
         variable: "GALAXY_DATABASE_CONNECT_ATTEMPTS",
         default: "10",
-        meaning: "Connection attempts at start-up (waits 250 ms, doubling to at most 5 s, between them) before `galaxy-server` gives up with an error.",
+        meaning: "Connection attempts at start-up (waits 250 ms, doubling to at most 5 s, between them) before `galaxy-server` gives up with an error. Needs the `postgres` feature.",
     },
     Setting {
         variable: "GALAXY_CACHE_BUS_HEARTBEAT",
         default: "2s",
-        meaning: "With Postgres, every replica announces its cache writes on the `LISTEN/NOTIFY` channel `galaxy_changes` and drops what the others announce; this is how often a replica checks its listening connections (this one, and the one for push events on `galaxy_push`) with a note to itself (silence for three heartbeats counts as a lost connection). Range: 100ms to 10m.",
+        meaning: "With Postgres, every replica announces its cache writes on the `LISTEN/NOTIFY` channel `galaxy_changes` and drops what the others announce; this is how often a replica checks its listening connections (this one, and the one for push events on `galaxy_push`) with a note to itself (silence for three heartbeats counts as a lost connection). Range: 100ms to 10m. Needs the `postgres` feature.",
     },
     Setting {
         variable: "GALAXY_CACHE_DEGRADED_TTL",
@@ -105,7 +105,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_SMTP_URL",
         default: "-",
-        meaning: "SMTP relay URL (secret), e.g. `smtp://user:pass@relay:587?tls=required` or `smtps://relay`; set = mail is sent through it (in dev mode too), unset = mail is written as `.eml` files.",
+        meaning: "SMTP relay URL (secret), e.g. `smtp://user:pass@relay:587?tls=required` or `smtps://relay`; set = mail is sent through it (in dev mode too), unset = mail is written as `.eml` files. Needs the `smtp` feature.",
     },
     Setting {
         variable: "GALAXY_SMTP_TIMEOUT",
@@ -115,7 +115,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_SMTP_POOL_SIZE",
         default: "4",
-        meaning: "Most SMTP connections kept open between sends.",
+        meaning: "Most SMTP connections kept open between sends. Needs the `smtp` feature.",
     },
     Setting {
         variable: "GALAXY_MAIL_FROM",
@@ -125,12 +125,12 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_GEOIP_DB",
         default: "-",
-        meaning: "Path of a MaxMind GeoLite2/GeoIP2 Country or City database, opened and verified at start (a missing or corrupt file stops start-up) and reloaded when it changes; unset = every country is `unknown`.",
+        meaning: "Path of a MaxMind GeoLite2/GeoIP2 Country or City database, opened and verified at start (a missing or corrupt file stops start-up) and reloaded when it changes; unset = every country is `unknown`. Needs the `geoip` feature.",
     },
     Setting {
         variable: "GALAXY_GEOIP_RELOAD_INTERVAL",
         default: "60s",
-        meaning: "How often the `GALAXY_GEOIP_DB` file is checked for a new version (modification time, size, inode); a changed file is read and verified off the request path, a bad one is logged and the database in use kept. Range: 1s to 7d.",
+        meaning: "How often the `GALAXY_GEOIP_DB` file is checked for a new version (modification time, size, inode); a changed file is read and verified off the request path, a bad one is logged and the database in use kept. Range: 1s to 7d. Needs the `geoip` feature.",
     },
     Setting {
         variable: "GALAXY_GEO_FLUSH_INTERVAL",
@@ -160,12 +160,12 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_OTEL_EXPORTER",
         default: "none",
-        meaning: "Trace export: `none`, `stdout`, or `otlp`.",
+        meaning: "Trace export: `none`, `stdout`, or `otlp`. `otlp` needs the `otlp` feature.",
     },
     Setting {
         variable: "GALAXY_OTEL_ENDPOINT",
         default: "http://127.0.0.1:4317",
-        meaning: "OTLP collector endpoint when `GALAXY_OTEL_EXPORTER=otlp`.",
+        meaning: "OTLP collector endpoint when `GALAXY_OTEL_EXPORTER=otlp`. Needs the `otlp` feature.",
     },
     Setting {
         variable: "GALAXY_SHUTDOWN_TIMEOUT",
@@ -330,7 +330,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_RUNTIME",
         default: "docker (dev: process)",
-        meaning: "Container runtime of the engines: `docker` (one container per game), `process` (engines as local child processes on loopback ports; the default of `galaxy-server dev`) or `none` (games can be created and enrolled but never start).",
+        meaning: "Container runtime of the engines: `docker` (one container per game), `process` (engines as local child processes on loopback ports; the default of `galaxy-server dev`) or `none` (games can be created and enrolled but never start). `docker` needs the `docker` feature.",
     },
     Setting {
         variable: "GALAXY_ENGINES",
@@ -360,7 +360,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_ENGINE_USER",
         default: "65534:65534",
-        meaning: "User of each Docker engine: `uid[:gid]` (or names the image knows), or `image` for the image's own `USER`. The engine's `/data` volume must be writable by it (the reference image's is).",
+        meaning: "User of each Docker engine: `uid[:gid]` (or names the image knows), or `image` for the image's own `USER`. The engine's `/data` volume must be writable by it (the reference image's is). Needs the `docker` feature.",
     },
     Setting {
         variable: "GALAXY_ENGINE_SECRET",
@@ -375,17 +375,17 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_DOCKER_NETWORK",
         default: "per-game",
-        meaning: "How Docker engines are networked: `per-game` (each alone on an `--internal` network of its own: no outside world, no other engine), `loopback` (default bridge, port published on 127.0.0.1: engines reach each other and the outside world) or `network:<name>` (one shared user-defined network, for a server in a container).",
+        meaning: "How Docker engines are networked: `per-game` (each alone on an `--internal` network of its own: no outside world, no other engine), `loopback` (default bridge, port published on 127.0.0.1: engines reach each other and the outside world) or `network:<name>` (one shared user-defined network, for a server in a container). Needs the `docker` feature.",
     },
     Setting {
         variable: "GALAXY_DOCKER_SUBNETS",
         default: "10.213.0.0/16",
-        meaning: "IPv4 range the `per-game` networks are carved from, one `/29` per game (a `/16` holds 8192 games); must not overlap a network the host routes elsewhere.",
+        meaning: "IPv4 range the `per-game` networks are carved from, one `/29` per game (a `/16` holds 8192 games); must not overlap a network the host routes elsewhere. Needs the `docker` feature.",
     },
     Setting {
         variable: "GALAXY_DOCKER_SERVER_CONTAINER",
         default: "-",
-        meaning: "With `per-game` networks, the name or id of the server's own container when the server runs in one: it is connected to each game's network (and disconnected when the game's container goes). Unset = the server runs on the Docker host, which reaches the networks directly.",
+        meaning: "With `per-game` networks, the name or id of the server's own container when the server runs in one: it is connected to each game's network (and disconnected when the game's container goes). Unset = the server runs on the Docker host, which reaches the networks directly. Needs the `docker` feature.",
     },
     Setting {
         variable: "GALAXY_RUNTIME_WORKERS",

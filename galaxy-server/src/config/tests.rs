@@ -106,17 +106,19 @@ fn bad_values_name_the_variable_and_the_expectation() {
             .unwrap_err()
             .to_string();
         assert!(err.contains(var), "{err}");
-        assert!(err.contains(expected), "{err}");
+        // A build without the setting's feature refuses it before reading its value.
+        let refused = features::feature_of(var).is_some_and(|f| !features::is_enabled(f));
+        assert!(refused || err.contains(expected), "{err}");
     }
 }
 
 #[test]
 fn secrets_never_print() {
-    let c = Config::from_vars(&vars(&[
-        ("GALAXY_INTERNAL_TOKEN", "super-secret-token-123"),
-        ("GALAXY_DATABASE_URL", "postgres://u:hunter2@db/galaxy"),
-    ]))
-    .unwrap();
+    let mut set = vec![("GALAXY_INTERNAL_TOKEN", "super-secret-token-123")];
+    if cfg!(feature = "postgres") {
+        set.push(("GALAXY_DATABASE_URL", "postgres://u:hunter2@db/galaxy"));
+    }
+    let c = Config::from_vars(&vars(&set)).unwrap();
     let shown = format!("{c:?}");
     assert!(!shown.contains("super-secret"), "{shown}");
     assert!(!shown.contains("hunter2"), "{shown}");
@@ -214,4 +216,67 @@ fn trusted_proxies_parse_addresses_and_networks() {
         err.contains("\"lb.internal\""),
         "names the bad entry: {err}"
     );
+}
+
+#[test]
+fn every_feature_gated_setting_is_documented_with_its_feature() {
+    use super::features::{SETTING_FEATURES, VALUE_FEATURES};
+    let doc = include_str!("../../../docs/operations.md");
+    let gated = SETTING_FEATURES.iter().copied().chain(
+        VALUE_FEATURES
+            .iter()
+            .map(|(variable, _, feature)| (*variable, *feature)),
+    );
+    for (variable, feature) in gated {
+        let setting = SETTINGS.iter().find(|s| s.variable == variable).unwrap();
+        let needs = format!("eeds the `{feature}` feature.");
+        assert!(
+            setting.meaning.contains(&needs),
+            "{variable}: {}",
+            setting.meaning
+        );
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{variable}` |")))
+            .unwrap();
+        assert!(row.contains(&needs), "docs/operations.md: {row}");
+    }
+}
+
+#[test]
+fn a_setting_whose_feature_is_missing_stops_start_up_naming_both() {
+    use super::features::{SETTING_FEATURES, VALUE_FEATURES, is_enabled};
+    let values = SETTING_FEATURES
+        .iter()
+        .map(|(variable, feature)| (*variable, "1", *feature))
+        .chain(VALUE_FEATURES.iter().copied());
+    for (variable, value, feature) in values {
+        let result = Config::from_vars(&vars(&[(variable, value)]));
+        if is_enabled(feature) {
+            // The value may be invalid for the setting, but never for want of a feature.
+            if let Err(error) = result {
+                assert!(
+                    !matches!(error, ConfigError::FeatureDisabled { .. }),
+                    "{error}"
+                );
+            }
+        } else {
+            let error = result.unwrap_err();
+            assert!(
+                matches!(error, ConfigError::FeatureDisabled { .. }),
+                "{variable}: {error}"
+            );
+            let text = error.to_string();
+            assert!(
+                text.contains(variable) && text.contains(&format!("`{feature}`")),
+                "{text}"
+            );
+        }
+    }
+    // Values that need no feature pass in every build.
+    Config::from_vars(&vars(&[
+        ("GALAXY_RUNTIME", "none"),
+        ("GALAXY_OTEL_EXPORTER", "stdout"),
+    ]))
+    .unwrap();
 }

@@ -28,10 +28,11 @@ use galaxy_core::service::mail::MailAdminService;
 use galaxy_core::service::notification::NotificationService;
 use galaxy_core::service::runtime::{RuntimeConfig, RuntimePorts, RuntimeService};
 use galaxy_core::service::user::UserService;
-use galaxy_geoip::{MaxMindLocator, UnknownLocator};
+#[cfg(feature = "geoip")]
+use galaxy_geoip::MaxMindLocator;
 use galaxy_ports::memory::InMemoryStores;
 use galaxy_ports::system::{ManualClock, SeededSecretGenerator};
-use galaxy_server::geo::CountryUpdates;
+use galaxy_server::geo::{CountryUpdates, UnknownLocator};
 use galaxy_server::http::client_ip::TrustedProxies;
 use galaxy_server::http::{HttpLimits, router};
 use galaxy_server::state::{AppState, Readiness};
@@ -315,7 +316,10 @@ impl TestApp {
             RuntimeConfig::default(),
         ));
         let locator: Arc<dyn GeoLocator> = match &options.geoip_db {
+            #[cfg(feature = "geoip")]
             Some(path) => Arc::new(MaxMindLocator::open(path).unwrap()),
+            #[cfg(not(feature = "geoip"))]
+            Some(path) => panic!("{} needs the geoip feature", path.display()),
             None => Arc::new(UnknownLocator),
         };
         let geo = Arc::new(GeoService::new(

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use galaxy_core::domain::game::EngineName;
 use galaxy_core::ports::EngineLimits;
+#[cfg(feature = "docker")]
 use galaxy_docker::Subnets;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -40,7 +41,9 @@ pub struct EngineSettings {
     pub without_token: BTreeSet<EngineName>,
     /// `GALAXY_DOCKER_NETWORK`.
     pub docker_network: DockerNetwork,
-    /// `GALAXY_DOCKER_SUBNETS`.
+    /// `GALAXY_DOCKER_SUBNETS` (the type is the Docker adapter's, so the field comes
+    /// with the `docker` feature).
+    #[cfg(feature = "docker")]
     pub docker_subnets: Subnets,
     /// `GALAXY_DOCKER_SERVER_CONTAINER`.
     pub docker_server_container: Option<String>,
@@ -171,6 +174,7 @@ pub(super) fn read(
                 .map(|name| DockerNetwork::Shared(name.to_owned())),
         },
     )?;
+    #[cfg(feature = "docker")]
     let docker_subnets = v.raw("GALAXY_DOCKER_SUBNETS").map_or_else(
         || Ok(Subnets::default()),
         |s| {
@@ -204,6 +208,7 @@ pub(super) fn read(
         secret,
         without_token,
         docker_network,
+        #[cfg(feature = "docker")]
         docker_subnets,
         docker_server_container,
     })
@@ -240,11 +245,13 @@ mod tests {
         assert_eq!(settings.user.as_deref(), Some("65534:65534"));
         assert!(settings.secret.is_none() && settings.without_token.is_empty());
         assert_eq!(settings.docker_network, DockerNetwork::PerGame);
+        #[cfg(feature = "docker")]
         assert_eq!(settings.docker_subnets.to_string(), "10.213.0.0/16");
         assert_eq!(settings.docker_server_container, None);
     }
 
     #[test]
+    #[cfg(feature = "docker")]
     fn every_setting_parses_its_forms() {
         let settings = engines(&[
             ("GALAXY_ENGINE_MEMORY", "2GiB"),
