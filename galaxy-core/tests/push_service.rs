@@ -476,3 +476,26 @@ proptest! {
         }
     }
 }
+
+#[tokio::test]
+async fn event_times_are_kept_to_the_microsecond_a_database_log_stores() {
+    use chrono::Timelike;
+    let (service, clock) = service_with(config(100, 10));
+    let at = galaxy_core::ports::Clock::now(clock.as_ref()) + TimeDelta::nanoseconds(1_234_567);
+    let event = service
+        .publish_new(galaxy_core::domain::push::NewPushEvent {
+            event_id: Uuid::from_u128(42),
+            user_ids: Vec::new(),
+            kind: "test.event".into(),
+            payload: json!({}),
+            occurred_at: at,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        event.occurred_at,
+        at - TimeDelta::nanoseconds(567),
+        "truncated to the microsecond (what a replica reading Postgres sees), never rounded up"
+    );
+    assert_eq!(event.occurred_at.nanosecond() % 1_000, 0);
+}

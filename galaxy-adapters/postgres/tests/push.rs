@@ -135,8 +135,11 @@ async fn a_follower_whose_listener_drops_catches_up_without_loss() {
     let first = publish(&a, 0).await;
     assert_eq!(next(&mut on_b).await, first, "B hears A");
 
-    // A keeps idle connections to publish with while nobody may connect.
-    let held: Vec<_> = hold(&pool_a, 3).await;
+    // A keeps idle connections to publish with while nobody may connect: every one its
+    // pool may open, so its publishing and its own follower's reads never need a new
+    // one, however they overlap.
+    let held = hold_all(&pool_a).await;
+    assert!(held.len() >= 3, "A holds {} connections", held.len());
     drop(held);
     let database: String = sqlx::query_scalar("SELECT current_database()")
         .fetch_one(&pool_a)
@@ -187,11 +190,14 @@ async fn a_follower_whose_listener_drops_catches_up_without_loss() {
     dbs.cleanup().await.expect("drop test databases");
 }
 
-/// Takes `n` connections of `pool` at once (so that many stay idle in it afterwards).
-async fn hold(pool: &PgPool, n: usize) -> Vec<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+/// Every connection `pool` can still hand out (opening new ones up to its maximum); dropped, they
+/// stay idle in it.
+async fn hold_all(pool: &PgPool) -> Vec<sqlx::pool::PoolConnection<sqlx::Postgres>> {
     let mut held = Vec::new();
-    for _ in 0..n {
-        held.push(pool.acquire().await.unwrap());
+    while let Ok(Ok(connection)) =
+        tokio::time::timeout(Duration::from_millis(300), pool.acquire()).await
+    {
+        held.push(connection);
     }
     held
 }

@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::TimeDelta;
+use chrono::{SubsecRound, TimeDelta};
 use tokio_util::sync::CancellationToken;
 
 use super::{ErrorKind, ServiceError};
@@ -167,7 +167,11 @@ impl PushService {
     /// Appends `event` to the log (nothing if its id is there already), then reads the log
     /// into the ring and the live subscribers' buffers; returns the event as the log holds
     /// it. Never waits for a subscriber. Fails only when the log cannot take the event.
-    pub async fn publish_new(&self, event: NewPushEvent) -> Result<Arc<PushEvent>, PushError> {
+    pub async fn publish_new(&self, mut event: NewPushEvent) -> Result<Arc<PushEvent>, PushError> {
+        // Logs keep microseconds (Postgres does): the event handed back must be the one
+        // every replica reads, even when it is built here because the log could not be
+        // read back at once.
+        event.occurred_at = event.occurred_at.trunc_subsecs(6);
         let appended = self
             .log
             .append(&event)
