@@ -7,51 +7,9 @@ use std::time::{Duration, Instant};
 
 use galaxy_core::ports::{EngineClient, EngineError, EngineTarget};
 use galaxy_engine_http::{ClientOptions, HttpEngineClient, RequestError};
+use galaxy_ports::conformance::engine::{raw_answer, raw_engine};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-
-/// A server that answers every connection with `response` (raw HTTP bytes), after reading
-/// the request head; `None` reads and then never answers.
-async fn serve(response: Option<Vec<u8>>) -> EngineTarget {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            let response = response.clone();
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                match response {
-                    Some(bytes) => {
-                        let _ = socket.write_all(&bytes).await;
-                        let _ = socket.shutdown().await;
-                    }
-                    None => tokio::time::sleep(Duration::from_secs(30)).await,
-                }
-            });
-        }
-    });
-    EngineTarget::anonymous(format!("http://{addr}"))
-}
-
-fn answer(status: &str, body: &[u8]) -> Vec<u8> {
-    let mut bytes = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    bytes.extend_from_slice(body);
-    bytes
-}
 
 fn client(timeout_ms: u64) -> HttpEngineClient {
     HttpEngineClient::new(ClientOptions {
@@ -65,7 +23,7 @@ fn client(timeout_ms: u64) -> HttpEngineClient {
 
 #[tokio::test]
 async fn a_hanging_engine_times_out() {
-    let url = serve(None).await;
+    let url = raw_engine(None).await;
     let started = Instant::now();
     let err = client(200).run_turn(&url, 1).await.unwrap_err();
     assert!(
@@ -77,20 +35,20 @@ async fn a_hanging_engine_times_out() {
 
 #[tokio::test]
 async fn garbage_is_malformed() {
-    let url = serve(Some(answer("200 OK", b"<html>surprise</html>"))).await;
+    let url = raw_engine(Some(raw_answer("200 OK", b"<html>surprise</html>"))).await;
     let err = client(2000).state(&url).await.unwrap_err();
     assert!(matches!(err, EngineError::Malformed(_)), "{err:?}");
     // Valid JSON of the wrong shape is malformed too.
-    let url = serve(Some(answer("200 OK", br#"{"turn": "three"}"#))).await;
+    let url = raw_engine(Some(raw_answer("200 OK", br#"{"turn": "three"}"#))).await;
     let err = client(2000).run_turn(&url, 1).await.unwrap_err();
     assert!(matches!(err, EngineError::Malformed(_)), "{err:?}");
-    let url = serve(Some(answer("200 OK", br#"{"race": "A"}"#))).await;
+    let url = raw_engine(Some(raw_answer("200 OK", br#"{"race": "A"}"#))).await;
     let err = client(2000).report(&url, "A", 0).await.unwrap_err();
     assert!(
         matches!(err, EngineError::Malformed(_)),
         "a report without text: {err:?}"
     );
-    let url = serve(Some(b"SSH-2.0-OpenSSH\r\n\r\n".to_vec())).await;
+    let url = raw_engine(Some(b"SSH-2.0-OpenSSH\r\n\r\n".to_vec())).await;
     let err = client(2000).healthz(&url).await.unwrap_err();
     assert!(
         matches!(err, EngineError::Transport { .. }),
@@ -100,7 +58,7 @@ async fn garbage_is_malformed() {
 
 #[tokio::test]
 async fn an_error_status_keeps_a_truncated_body() {
-    let url = serve(Some(answer(
+    let url = raw_engine(Some(raw_answer(
         "500 Internal Server Error",
         br#"{"error": "boom"}"#,
     )))
@@ -111,7 +69,7 @@ async fn an_error_status_keeps_a_truncated_body() {
     };
     assert_eq!((status, body.as_str()), (500, r#"{"error": "boom"}"#));
     let long = vec![b'x'; 10_000];
-    let url = serve(Some(answer("503 Service Unavailable", &long))).await;
+    let url = raw_engine(Some(raw_answer("503 Service Unavailable", &long))).await;
     let err = client(2000).state(&url).await.unwrap_err();
     let EngineError::Status { status, body } = err else {
         panic!("{err:?}")
@@ -126,7 +84,7 @@ async fn an_oversized_answer_is_malformed_with_or_without_a_length() {
         r#"{{"turn": 1, "finished": false, "pad": "{}"}}"#,
         "y".repeat(5000)
     );
-    let url = serve(Some(answer("200 OK", big.as_bytes()))).await;
+    let url = raw_engine(Some(raw_answer("200 OK", big.as_bytes()))).await;
     let err = client(2000).state(&url).await.unwrap_err();
     assert!(
         matches!(&err, EngineError::Malformed(m) if m.contains("1024")),
@@ -139,7 +97,7 @@ async fn an_oversized_answer_is_malformed_with_or_without_a_length() {
         chunked.extend_from_slice(format!("200\r\n{}\r\n", "z".repeat(512)).as_bytes());
     }
     chunked.extend_from_slice(b"0\r\n\r\n");
-    let url = serve(Some(chunked)).await;
+    let url = raw_engine(Some(chunked)).await;
     let err = client(2000).state(&url).await.unwrap_err();
     assert!(
         matches!(&err, EngineError::Malformed(m) if m.contains("1024")),
@@ -229,7 +187,7 @@ async fn bad_endpoints_are_errors_not_panics() {
 
 #[tokio::test]
 async fn an_engine_that_does_not_say_its_contract_is_healthy_as_version_one() {
-    let url = serve(Some(answer("200 OK", b"ok"))).await;
+    let url = raw_engine(Some(raw_answer("200 OK", b"ok"))).await;
     let health = client(2000).health(&url).await.unwrap();
     assert_eq!(health.contract, None);
     assert_eq!(health.contract_or_v1(), "1");

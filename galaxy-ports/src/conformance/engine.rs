@@ -270,7 +270,7 @@ async fn transport<F: EngineFixture>(fixture: &F) {
     );
 
     eprintln!("conformance {SUITE}: no answer in time is Timeout");
-    let hanging = serve(None).await;
+    let hanging = raw_engine(None).await;
     let began = tokio::time::Instant::now();
     let result = client.state(&hanging).await;
     assert!(matches!(result, Err(EngineError::Timeout(_))), "{result:?}");
@@ -281,13 +281,13 @@ async fn transport<F: EngineFixture>(fixture: &F) {
     );
 
     eprintln!("conformance {SUITE}: an answer off the contract is Malformed");
-    let garbage = serve(Some(answer("200 OK", b"this is not json"))).await;
+    let garbage = raw_engine(Some(raw_answer("200 OK", b"this is not json"))).await;
     let result = client.state(&garbage).await;
     assert!(
         matches!(result, Err(EngineError::Malformed(_))),
         "{result:?}"
     );
-    let shape = serve(Some(answer("200 OK", br#"{"turn": "one"}"#))).await;
+    let shape = raw_engine(Some(raw_answer("200 OK", br#"{"turn": "one"}"#))).await;
     let result = client.run_turn(&shape, 1).await;
     assert!(
         matches!(result, Err(EngineError::Malformed(_))),
@@ -295,7 +295,7 @@ async fn transport<F: EngineFixture>(fixture: &F) {
     );
 
     eprintln!("conformance {SUITE}: an error status is Status, with its body");
-    let failing = serve(Some(answer(
+    let failing = raw_engine(Some(raw_answer(
         "503 Service Unavailable",
         br#"{"error":"busy"}"#,
     )))
@@ -316,9 +316,10 @@ async fn transport<F: EngineFixture>(fixture: &F) {
     }
 }
 
-/// A server on 127.0.0.1 answering every request with `response` (raw HTTP) after
-/// reading its head; `None` never answers.
-async fn serve(response: Option<Vec<u8>>) -> EngineTarget {
+/// A misbehaving engine for fault tests of an [`EngineClient`]: a server on 127.0.0.1
+/// answering every request with `response` (raw HTTP bytes, see [`raw_answer`]) after
+/// reading its head; `None` reads and never answers (a hang).
+pub async fn raw_engine(response: Option<Vec<u8>>) -> EngineTarget {
     let listener = ok(TcpListener::bind("127.0.0.1:0").await, "bind");
     let addr = ok(listener.local_addr(), "address");
     tokio::spawn(async move {
@@ -346,7 +347,8 @@ async fn serve(response: Option<Vec<u8>>) -> EngineTarget {
     EngineTarget::anonymous(format!("http://{addr}"))
 }
 
-fn answer(status: &str, body: &[u8]) -> Vec<u8> {
+/// A raw HTTP/1.1 answer with a JSON content type, for [`raw_engine`].
+pub fn raw_answer(status: &str, body: &[u8]) -> Vec<u8> {
     let mut bytes = format!(
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
          connection: close\r\n\r\n",
