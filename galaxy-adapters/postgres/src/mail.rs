@@ -17,7 +17,7 @@ use sqlx::postgres::PgRow;
 
 use crate::PgStore;
 use crate::error::{corrupt, db};
-use crate::queue::{self, ClaimOrder, FinishColumn, FinishPlan, QueueTable};
+use crate::queue::{self, ClaimOrder, Commit, FinishColumn, FinishPlan, QueueTable};
 use crate::rows::{RowExt, cursor, keyset_page_sql, page_limit, page_of, u32_param};
 
 const MAIL: &str = MailDelivery::ENTITY;
@@ -30,6 +30,10 @@ const QUEUE: QueueTable = QueueTable {
     leased: "sending",
     due: "next_attempt_at",
     order: ClaimOrder::DueFirst,
+    // Durable both ways: a lost finish would send the mail again, a lost claim could
+    // have two workers send it at once, and a mail sent twice reaches its reader twice.
+    claim_commit: Commit::Durable,
+    finish_commit: Commit::Durable,
 };
 
 /// What finishing an attempt changes beyond the status, and the attempt row it records.
@@ -296,7 +300,7 @@ impl MailStore for PgStore {
         let attempts = plan.column(attempt);
         // One statement for the whole batch: each row changes only while its own token
         // still holds its lease, and its attempt row commits with it.
-        let rows =
+        let query =
             sqlx::query(FINISH_SQL.as_str())
                 .bind(plan.ids())
                 .bind(plan.tokens())
@@ -318,10 +322,8 @@ impl MailStore for PgStore {
                 .bind(column(&attempts, |a| u32_param(a.number)))
                 .bind(column(&attempts, |a| a.outcome.as_str()))
                 .bind(column(&attempts, |a| a.detail.as_str()))
-                .bind(column(&attempts, |a| a.at))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db(MAIL))?;
+                .bind(column(&attempts, |a| a.at));
+        let rows = QUEUE.finish(&self.pool, query).await.map_err(db(MAIL))?;
         QUEUE.settle(&self.pool, &plan, &rows, mail_from_row).await
     }
 
