@@ -34,6 +34,7 @@ const QUEUE: QueueTable = QueueTable {
     leased: "dispatching",
     due: "next_attempt_at",
     order: ClaimOrder::DueFirst,
+    open: None,
     // Relaxed both ways: a route's effects are keyed by the route (its mail by the
     // idempotency key `notification:<route>`, its push event by the route id), so a route
     // handled twice, one after the other or at once, has them once.

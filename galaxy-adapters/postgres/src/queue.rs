@@ -96,6 +96,11 @@ pub(crate) struct QueueTable {
     pub due: &'static str,
     /// The claim's order.
     pub order: ClaimOrder,
+    /// A predicate on columns only a finish changes that every claimable row meets (the
+    /// predicate of a claim index that does not read `status`, so that a claim, which
+    /// changes `status`, can be a HOT update); `None` when the claim index is partial on
+    /// `status` itself.
+    pub open: Option<&'static str>,
     /// How claims commit.
     pub claim_commit: Commit,
     /// How finishes commit.
@@ -138,6 +143,7 @@ impl QueueTable {
     /// sequential scan of the whole table, finished rows included, for every claim.
     pub(crate) fn claim_sql(&self) -> String {
         let (table, leased, due) = (self.table, self.leased, self.due);
+        let open = self.open.map(|p| format!("{p} AND ")).unwrap_or_default();
         let lapsed = "(lease_until IS NULL OR lease_until <= $3)";
         let (filter, order) = match self.order {
             ClaimOrder::DueFirst => (
@@ -163,7 +169,7 @@ impl QueueTable {
         format!(
             "UPDATE {table} q SET status = '{leased}', lease_token = $1, lease_until = $2, \
              attempts = LEAST(q.attempts + 1, 4294967295), updated_at = $3 \
-             WHERE q.id = ANY(ARRAY(SELECT id FROM {table} WHERE {filter} ORDER BY {order} \
+             WHERE q.id = ANY(ARRAY(SELECT id FROM {table} WHERE {open}{filter} ORDER BY {order} \
              LIMIT $4 FOR UPDATE SKIP LOCKED)) RETURNING q.*"
         )
     }
@@ -393,6 +399,7 @@ mod tests {
         leased: "sending",
         due: "next_attempt_at",
         order: ClaimOrder::DueFirst,
+        open: None,
         claim_commit: Commit::Durable,
         finish_commit: Commit::Durable,
     };
@@ -429,6 +436,17 @@ mod tests {
         let sql = jobs.claim_sql();
         assert!(sql.contains("status IN ('queued', 'running')"), "{sql}");
         assert!(sql.contains("ORDER BY created_at, id"), "{sql}");
+        // A queue whose claim index is partial on a column only finishes change says so
+        // first, so the planner matches that index.
+        let open = QueueTable {
+            open: Some("NOT done"),
+            ..TABLE
+        };
+        let sql = open.claim_sql();
+        assert!(
+            sql.contains("SELECT id FROM mail_deliveries WHERE NOT done AND status IN"),
+            "{sql}"
+        );
     }
 
     #[test]

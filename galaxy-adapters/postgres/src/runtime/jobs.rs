@@ -25,6 +25,7 @@ const QUEUE: QueueTable = QueueTable {
     leased: "running",
     due: "run_after",
     order: ClaimOrder::OldestFirst,
+    open: None,
     // A claim is durable: a lost one would let a second worker run a job its first
     // claimer still runs, and two starts of one game at once are not safe. A finish is
     // relaxed: every job is idempotent when run again after it ended (a crash mid-job
