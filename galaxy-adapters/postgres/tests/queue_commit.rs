@@ -1,7 +1,7 @@
 //! The queues' relaxed commits (`SET LOCAL synchronous_commit = off` in a transaction of
 //! its own, see `queue.rs`): the setting never outlives its transaction, so a pooled
 //! connection that just finished runtime jobs (relaxed) finishes mail (durable) with the
-//! server's `synchronous_commit`; and a relaxed finish that fails half-way changes
+//! session's durable `synchronous_commit`; and a relaxed finish that fails half-way changes
 //! nothing, leaves its items leased by their token, and leaves its connection usable.
 //!
 //! Every case runs on a pool of one connection, so each statement after a finish runs on
@@ -21,9 +21,16 @@ fn at(second: u32) -> Timestamp {
     Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, second).unwrap()
 }
 
-/// A store on a fresh database over a pool of exactly one connection.
+/// A store on a fresh database over a pool of exactly one connection whose session
+/// commits synchronously, whatever the test server's own default (the test cluster of
+/// `scripts/postgres.sh` runs with `synchronous_commit = off` for speed): only against a
+/// durable session can a leaked relaxed setting be told apart.
 async fn one_connection_store(databases: &TestDatabases) -> PgStore {
-    let options = databases.migrated_database().await.unwrap();
+    let options = databases
+        .migrated_database()
+        .await
+        .unwrap()
+        .options([("synchronous_commit", "on")]);
     let mut connect = ConnectOptions::default();
     connect.max_connections = 1;
     connect.application_name = "queue-commit-test".to_owned();
@@ -74,7 +81,7 @@ async fn a_relaxed_finish_leaves_its_connection_with_the_servers_setting() {
     let server_setting = synchronous_commit(&store).await;
     assert_eq!(
         server_setting, "on",
-        "the test server commits synchronously"
+        "the test session commits synchronously"
     );
     let (jobs, token) = claimed_jobs(&store, 3).await;
     let results = store.complete_jobs(&succeeded(&jobs, token)).await.unwrap();
@@ -130,7 +137,7 @@ async fn a_relaxed_finish_that_fails_midway_changes_nothing() {
         assert_eq!(stored.lease.map(|l| l.token), Some(token));
     }
     // The connection went back clean: usable, not in an aborted transaction, and with
-    // the server's setting.
+    // the session's durable setting.
     assert_eq!(synchronous_commit(&store).await, "on");
     // Once the fault is gone, the same token finishes the same batch, and only then are
     // the jobs done for good.
