@@ -507,6 +507,7 @@ async fn every_notification_renders_in_every_locale_without_a_missing_field() {
                 visibility: galaxy_core::domain::game::Visibility::Public,
                 engine_settings: serde_json::Value::Null,
                 reveal_reports_after_finish: true,
+                pbem: Default::default(),
             },
         )
         .await

@@ -57,6 +57,8 @@ pub struct MyGame {
     /// For a player of a running or paused game: whether the engine accepted their
     /// latest orders for the next turn.
     pub orders_in: Option<bool>,
+    /// Every race with its readiness and state (empty before the start).
+    pub races: Vec<super::RaceView>,
 }
 
 /// A race's orders for one turn as its player sent them.
@@ -127,8 +129,7 @@ impl RuntimeService {
         game_id: GameId,
         turn: u32,
     ) -> Result<OrdersReadBack, RuntimeError> {
-        let application = self.application(actor, game_id).await?;
-        let race = application.race_name.as_str().to_owned();
+        let race = self.own_race(actor, game_id).await?;
         let mut all = self
             .shared
             .ports
@@ -155,8 +156,8 @@ impl RuntimeService {
         turn: u32,
         race: Option<&str>,
     ) -> Result<TurnReport, RuntimeError> {
-        let application = self.application(actor, game_id).await?;
-        let own = application.race_name.as_str();
+        let own_race = self.own_race(actor, game_id).await?;
+        let own = own_race.as_str();
         let wanted = match race {
             None => own.to_owned(),
             Some(name) if same_race(name, own) => own.to_owned(),
@@ -254,7 +255,12 @@ impl RuntimeService {
             {
                 if application.status == ApplicationStatus::Approved {
                     let game = self.game(application.game_id).await?;
-                    games.push((game, Some(application.race_name.as_str().to_owned())));
+                    // A player whose seat went to a replacement no longer plays it.
+                    match self.own_race(actor, game.id).await {
+                        Ok(race) => games.push((game, Some(race))),
+                        Err(RuntimeError::NotFound { .. }) => {}
+                        Err(error) => return Err(error),
+                    }
                 }
             }
         }
@@ -277,7 +283,9 @@ impl RuntimeService {
                 }
                 _ => None,
             };
+            let races = self.races(&game).await?;
             mine.push(MyGame {
+                races,
                 hosting: game.host == actor.user_id,
                 game,
                 race,
@@ -334,7 +342,7 @@ impl RuntimeService {
 
     /// The caller's approved application to the game; anyone else gets `NotFound` (the
     /// game's play is none of their business).
-    async fn application(
+    pub(super) async fn application(
         &self,
         actor: Actor,
         game_id: GameId,
@@ -352,7 +360,7 @@ impl RuntimeService {
     /// not in play -> `Conflict`.
     async fn seat(&self, actor: Actor, game_id: GameId) -> Result<Seat, RuntimeError> {
         let game: Game = self.game(game_id).await?;
-        let application = self.application(actor, game_id).await?;
+        let race = self.own_race(actor, game_id).await?;
         if !matches!(game.status, GameStatus::Running | GameStatus::Paused) {
             return Err(RuntimeError::WrongStatus {
                 action: "play",
@@ -365,7 +373,7 @@ impl RuntimeService {
         })?;
         Ok(Seat {
             target: self.shared.engine_target(game_id, &binding),
-            race: application.race_name.as_str().to_owned(),
+            race,
         })
     }
 }

@@ -233,6 +233,8 @@ impl Worker for TurnScheduler {
             Ok(announced) => tracing::info!(announced, "owed turn effects completed"),
             Err(error) => tracing::warn!(%error, "owed turn effects not listed"),
         }
+        // The play-by-email pass: missed-turn tallies, reminders, early turns.
+        let pbem = super::pbem::pass::run(shared).await;
         let claim = ClaimRequest {
             token: shared.lease_token(),
             now: shared.now(),
@@ -246,6 +248,8 @@ impl Worker for TurnScheduler {
             .buffer_unordered(shared.config.turn_concurrency.max(1))
             .collect::<Vec<()>>()
             .await;
-        Ok(TickReport { handled })
+        Ok(TickReport {
+            handled: handled + pbem.early_turns,
+        })
     }
 }

@@ -1,0 +1,281 @@
+//! The play-by-email habits (issue 11) on top of the record of play: who plays each race
+//! (a replacement player takes a race over), readiness and `ready` without orders,
+//! per-game preferences, vacation, open seats and messages. The scheduler's pass
+//! ([`pass`]) derives early turns, missed-turn tallies and reminders from stored state
+//! on every tick, so nothing depends on an in-memory timer.
+//!
+//! Everything here is a `RuntimeService` method or a function of [`Shared`], kept apart
+//! from the rest of the runtime so pages and the API call the same code.
+
+mod messages;
+pub(super) mod pass;
+mod seats;
+
+use std::collections::BTreeSet;
+
+pub use messages::{MessageTo, MessageView};
+pub use seats::SeatApplicationView;
+
+use super::shared::Shared;
+use super::{RuntimeError, RuntimeService};
+use crate::domain::application::ApplicationStatus;
+use crate::domain::game::{Game, GameStatus};
+use crate::domain::pbem::{GamePreferences, RaceRecord, RaceState};
+use crate::domain::{GameId, UserId};
+use crate::ports::{StoreError, VacationOutcome};
+use crate::service::Actor;
+
+/// One race of a game as every player sees it (never its orders).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaceView {
+    /// The race.
+    pub race: String,
+    /// Whether it is ready for the coming turn (orders accepted, or marked ready).
+    pub ready: bool,
+    /// Active, idle, on vacation, or an open seat.
+    pub state: RaceState,
+}
+
+/// Whether a game has races the platform keeps records of: once it started.
+fn started(status: GameStatus) -> bool {
+    matches!(
+        status,
+        GameStatus::Running | GameStatus::Paused | GameStatus::Finished | GameStatus::Cancelled
+    )
+}
+
+/// Every race record of a started game, created from the approved applications the
+/// first time (a replacement player's record is kept as it is). Empty before the start.
+pub(super) async fn race_records(
+    shared: &Shared,
+    game: &Game,
+) -> Result<Vec<RaceRecord>, StoreError> {
+    if !started(game.status) {
+        return Ok(Vec::new());
+    }
+    let pbem = &shared.ports.pbem;
+    let existing = pbem.list_races(game.id).await?;
+    let applications = shared.ports.applications.list_applications(game.id).await?;
+    let seats: Vec<(String, UserId)> = applications
+        .into_iter()
+        .filter(|a| a.status == ApplicationStatus::Approved)
+        .map(|a| (a.race_name.as_str().to_owned(), a.user_id))
+        .collect();
+    if seats
+        .iter()
+        .all(|(race, _)| existing.iter().any(|r| &r.race == race))
+    {
+        return Ok(existing);
+    }
+    pbem.ensure_races(game.id, &seats).await
+}
+
+/// The turn being played next: the record's current turn + 1 (1 before any record).
+pub(super) async fn next_turn(shared: &Shared, game_id: GameId) -> Result<u32, StoreError> {
+    match shared.ports.records.get_record(game_id).await {
+        Ok(record) => Ok(record.current_turn.saturating_add(1)),
+        Err(StoreError::NotFound { .. }) => Ok(1),
+        Err(error) => Err(error),
+    }
+}
+
+/// The races of `records` whose latest submission for `turn` was accepted or who
+/// marked themselves ready for it.
+pub(super) async fn ready_races(
+    shared: &Shared,
+    game_id: GameId,
+    records: &[RaceRecord],
+    turn: u32,
+) -> Result<BTreeSet<String>, StoreError> {
+    let with_orders = shared
+        .ports
+        .orders
+        .races_with_orders_in(game_id, turn)
+        .await?;
+    Ok(records
+        .iter()
+        .filter(|r| r.ready(turn, with_orders.contains(&r.race)))
+        .map(|r| r.race.clone())
+        .collect())
+}
+
+/// The races the engine eliminated, from the latest archived standings.
+pub(super) async fn eliminated(
+    shared: &Shared,
+    game_id: GameId,
+) -> Result<BTreeSet<String>, StoreError> {
+    let latest = shared.ports.archive.latest_turn(game_id).await?;
+    Ok(latest
+        .map(|t| {
+            t.standings
+                .into_iter()
+                .filter(|s| !s.alive)
+                .map(|s| s.race)
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+impl RuntimeService {
+    /// The races of a game with their readiness for the coming turn and their state:
+    /// what the game view and "my games" show every player. Empty before the start.
+    pub async fn races(&self, game: &Game) -> Result<Vec<RaceView>, RuntimeError> {
+        let shared = &self.shared;
+        let records = race_records(shared, game).await?;
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let turn = next_turn(shared, game.id).await?;
+        let in_play = matches!(game.status, GameStatus::Running | GameStatus::Paused);
+        let ready = if in_play {
+            ready_races(shared, game.id, &records, turn).await?
+        } else {
+            BTreeSet::new()
+        };
+        Ok(records
+            .into_iter()
+            .map(|r| RaceView {
+                ready: ready.contains(&r.race),
+                state: r.state(turn),
+                race: r.race,
+            })
+            .collect())
+    }
+
+    /// The caller's race record in a started game. Anyone without one (never a player,
+    /// or a player whose seat went to a replacement) gets `NotFound`.
+    pub(super) async fn own_record(
+        &self,
+        actor: Actor,
+        game: &Game,
+    ) -> Result<RaceRecord, RuntimeError> {
+        race_records(&self.shared, game)
+            .await?
+            .into_iter()
+            .find(|r| r.user_id == actor.user_id)
+            .ok_or_else(|| RuntimeError::not_found("game", game.id))
+    }
+
+    /// The caller's race in a game: from the race records once the game started (so a
+    /// replacement player has it and the replaced one no longer does), else from the
+    /// caller's approved application.
+    pub(super) async fn own_race(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+    ) -> Result<String, RuntimeError> {
+        let game = self.game(game_id).await?;
+        if started(game.status) {
+            return Ok(self.own_record(actor, &game).await?.race);
+        }
+        let application = self.application(actor, game_id).await?;
+        Ok(application.race_name.as_str().to_owned())
+    }
+
+    /// The caller's running or paused game and their race record in it.
+    async fn in_play(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        action: &'static str,
+    ) -> Result<(Game, RaceRecord), RuntimeError> {
+        let game = self.game(game_id).await?;
+        let record = self.own_record(actor, &game).await?;
+        if !matches!(game.status, GameStatus::Running | GameStatus::Paused) {
+            return Err(RuntimeError::WrongStatus {
+                action,
+                status: game.status,
+            });
+        }
+        Ok((game, record))
+    }
+
+    /// Marks the caller's race ready for `turn` (the coming turn) without orders, so an
+    /// early turn need not wait for it; a later orders submission replaces this.
+    pub async fn mark_ready(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        turn: u32,
+    ) -> Result<(), RuntimeError> {
+        let (_, record) = self.in_play(actor, game_id, "mark ready in").await?;
+        let next = next_turn(&self.shared, game_id).await?;
+        if turn != next {
+            return Err(RuntimeError::validation(
+                "turn",
+                format!("the coming turn is {next}, not {turn}"),
+            ));
+        }
+        let pbem = &self.shared.ports.pbem;
+        pbem.mark_ready(game_id, &record.race, turn).await?;
+        Ok(())
+    }
+
+    /// The caller's preferences for a game they play in.
+    pub async fn preferences(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+    ) -> Result<GamePreferences, RuntimeError> {
+        let game = self.game(game_id).await?;
+        self.own_record(actor, &game).await?;
+        Ok(self
+            .shared
+            .ports
+            .pbem
+            .preferences(game_id, actor.user_id)
+            .await?)
+    }
+
+    /// Sets the caller's preferences for a game they play in.
+    pub async fn set_preferences(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        preferences: GamePreferences,
+    ) -> Result<GamePreferences, RuntimeError> {
+        let game = self.game(game_id).await?;
+        self.own_record(actor, &game).await?;
+        let pbem = &self.shared.ports.pbem;
+        pbem.set_preferences(game_id, actor.user_id, preferences)
+            .await?;
+        Ok(preferences)
+    }
+
+    /// Declares the caller absent for `turns` turns from the coming one, out of the
+    /// game's `vacation_turns` budget: no reminders, the missed-turn count pauses, early
+    /// turns do not wait. Returns the race's record after the booking.
+    pub async fn take_vacation(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        turns: u32,
+    ) -> Result<RaceRecord, RuntimeError> {
+        if turns == 0 {
+            return Err(RuntimeError::validation("turns", "at least one turn"));
+        }
+        let (game, record) = self.in_play(actor, game_id, "take vacation in").await?;
+        let from = next_turn(&self.shared, game_id).await?;
+        let budget = game.settings.pbem.vacation_turns;
+        let pbem = &self.shared.ports.pbem;
+        match pbem
+            .book_vacation(game_id, &record.race, from, turns, budget)
+            .await?
+        {
+            VacationOutcome::Booked(record) => Ok(record),
+            VacationOutcome::OverBudget { left } => Err(RuntimeError::validation(
+                "turns",
+                format!("{turns} vacation turns asked, {left} of {budget} left"),
+            )),
+        }
+    }
+
+    /// Which of `candidates` have open seats, with the open races: for the public list
+    /// (`open_seats=true`) and the public game view.
+    pub async fn open_seats(
+        &self,
+        candidates: &[GameId],
+    ) -> Result<Vec<(GameId, Vec<String>)>, RuntimeError> {
+        Ok(self.shared.ports.pbem.open_seats(candidates).await?)
+    }
+}
