@@ -83,7 +83,7 @@ impl RuntimeService {
             });
         }
         self.active_caller(actor).await?;
-        let records = race_records(&self.shared, &game).await?;
+        let records = race_records(&self.pbem, &game).await?;
         let (to_all, mut recipients) = match to {
             MessageTo::All => (
                 true,
@@ -119,7 +119,7 @@ impl RuntimeService {
         }
         let record = self.runtime_of(game_id).await?;
         let message = RaceMessage {
-            id: MessageId::from_uuid(self.shared.ports.ids.uuid()),
+            id: MessageId::from_uuid(self.pbem.uuid()),
             game_id,
             turn: record.current_turn,
             sender_user: actor.user_id,
@@ -127,10 +127,10 @@ impl RuntimeService {
             to_all,
             recipients,
             text: text.as_str().to_owned(),
-            sent_at: self.shared.now(),
+            sent_at: self.pbem.now(),
         };
-        let limit = self.shared.config.message_rate;
-        let pbem = &self.shared.ports.pbem;
+        let limit = self.pbem.message_rate;
+        let pbem = &self.pbem.store;
         if let Some(until) = pbem.post_message(&message, limit).await? {
             let wait = (until - message.sent_at).to_std().unwrap_or_default();
             return Err(RuntimeError::RateLimited {
@@ -162,7 +162,7 @@ impl RuntimeService {
         message: &RaceMessage,
         to_users: &[(UserId, String)],
     ) {
-        let pbem = &self.shared.ports.pbem;
+        let pbem = &self.pbem.store;
         let mut mail = Vec::new();
         let mut push_only = Vec::new();
         for (user, race) in to_users {
@@ -206,7 +206,8 @@ impl RuntimeService {
             }
             let key = format!("race_message:{}{suffix}", message.id);
             let users = group.into_iter().map(|(u, _)| u).collect();
-            self.shared
+            self.pbem
+                .notices
                 .notify(
                     NotificationKind::RaceMessage,
                     key,
@@ -228,7 +229,7 @@ impl RuntimeService {
     ) -> Result<Page<MessageView>, RuntimeError> {
         let game = self.game(game_id).await?;
         let own = self.own_record(actor, &game).await?;
-        let pbem = &self.shared.ports.pbem;
+        let pbem = &self.pbem.store;
         let got = pbem.list_messages(game_id, &own.race, page).await?;
         let anonymous = game.settings.pbem.anonymous_messages;
         Ok(Page {

@@ -4,26 +4,77 @@
 //! ([`pass`]) derives early turns, missed-turn tallies and reminders from stored state
 //! on every tick, so nothing depends on an in-memory timer.
 //!
-//! Everything here is a `RuntimeService` method or a function of [`Shared`], kept apart
-//! from the rest of the runtime so pages and the API call the same code.
+//! Everything here is a `RuntimeService` method or a function of [`Pbem`] (the ports and
+//! settings these habits use), kept apart from the rest of the runtime so pages and the
+//! API call the same code.
 
 mod messages;
 pub(super) mod pass;
 mod seats;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 pub use messages::{MessageTo, MessageView};
 pub use seats::SeatApplicationView;
 
-use super::shared::Shared;
-use super::{RuntimeError, RuntimeService};
+use super::shared::{Notices, Statuses};
+use super::{RuntimeConfig, RuntimeError, RuntimePorts, RuntimeService};
 use crate::domain::application::ApplicationStatus;
 use crate::domain::game::{Game, GameStatus};
+use crate::domain::limit::RateLimit;
 use crate::domain::pbem::{GamePreferences, RaceRecord, RaceState};
 use crate::domain::{GameId, UserId};
-use crate::ports::{StoreError, VacationOutcome};
+use crate::ports::{
+    ApplicationStore, OrdersStore, PbemStore, StoreError, TurnArchiveStore, UserStore,
+    VacationOutcome,
+};
 use crate::service::Actor;
+
+/// What the play-by-email habits use: the stores they read and write, the notifications
+/// they raise, and the message rate limit.
+#[derive(Clone)]
+pub(crate) struct Pbem {
+    /// Games and runtime records (the coming turn, the deadline), and the time.
+    pub(super) statuses: Statuses,
+    /// The approved applications: the races of a game before it has race records.
+    pub(super) applications: Arc<dyn ApplicationStore>,
+    /// The turn archive: the last played turn and who the engine eliminated.
+    pub(super) archive: Arc<dyn TurnArchiveStore>,
+    /// The orders submissions: whose orders are in.
+    pub(super) orders: Arc<dyn OrdersStore>,
+    /// Race records, seats, preferences, messages.
+    pub(super) store: Arc<dyn PbemStore>,
+    /// Users: a blocked account may not act.
+    pub(super) users: Arc<dyn UserStore>,
+    /// Reminders, idle races, seat changes, messages.
+    pub(super) notices: Notices,
+    /// `message_rate`: messages per player and game per window.
+    pub(super) message_rate: RateLimit,
+}
+
+impl Pbem {
+    pub(crate) fn new(ports: &RuntimePorts, config: &RuntimeConfig) -> Self {
+        Self {
+            statuses: Statuses::new(ports),
+            applications: Arc::clone(&ports.applications),
+            archive: Arc::clone(&ports.archive),
+            orders: Arc::clone(&ports.orders),
+            store: Arc::clone(&ports.pbem),
+            users: Arc::clone(&ports.users),
+            notices: Notices::new(ports),
+            message_rate: config.message_rate,
+        }
+    }
+
+    pub(super) fn now(&self) -> crate::domain::Timestamp {
+        self.statuses.now()
+    }
+
+    pub(super) fn uuid(&self) -> uuid::Uuid {
+        self.statuses.time.uuid()
+    }
+}
 
 /// One race of a game as every player sees it (never its orders).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,16 +97,13 @@ fn started(status: GameStatus) -> bool {
 
 /// Every race record of a started game, created from the approved applications the
 /// first time (a replacement player's record is kept as it is). Empty before the start.
-pub(super) async fn race_records(
-    shared: &Shared,
-    game: &Game,
-) -> Result<Vec<RaceRecord>, StoreError> {
+pub(super) async fn race_records(p: &Pbem, game: &Game) -> Result<Vec<RaceRecord>, StoreError> {
     if !started(game.status) {
         return Ok(Vec::new());
     }
-    let pbem = &shared.ports.pbem;
+    let pbem = &p.store;
     let existing = pbem.list_races(game.id).await?;
-    let applications = shared.ports.applications.list_applications(game.id).await?;
+    let applications = p.applications.list_applications(game.id).await?;
     let seats: Vec<(String, UserId)> = applications
         .into_iter()
         .filter(|a| a.status == ApplicationStatus::Approved)
@@ -71,8 +119,8 @@ pub(super) async fn race_records(
 }
 
 /// The turn being played next: the record's current turn + 1 (1 before any record).
-pub(super) async fn next_turn(shared: &Shared, game_id: GameId) -> Result<u32, StoreError> {
-    match shared.ports.records.get_record(game_id).await {
+pub(super) async fn next_turn(p: &Pbem, game_id: GameId) -> Result<u32, StoreError> {
+    match p.statuses.records.get_record(game_id).await {
         Ok(record) => Ok(record.current_turn.saturating_add(1)),
         Err(StoreError::NotFound { .. }) => Ok(1),
         Err(error) => Err(error),
@@ -82,16 +130,12 @@ pub(super) async fn next_turn(shared: &Shared, game_id: GameId) -> Result<u32, S
 /// The races of `records` whose latest submission for `turn` was accepted or who
 /// marked themselves ready for it.
 pub(super) async fn ready_races(
-    shared: &Shared,
+    p: &Pbem,
     game_id: GameId,
     records: &[RaceRecord],
     turn: u32,
 ) -> Result<BTreeSet<String>, StoreError> {
-    let with_orders = shared
-        .ports
-        .orders
-        .races_with_orders_in(game_id, turn)
-        .await?;
+    let with_orders = p.orders.races_with_orders_in(game_id, turn).await?;
     Ok(records
         .iter()
         .filter(|r| r.ready(turn, with_orders.contains(&r.race)))
@@ -100,11 +144,8 @@ pub(super) async fn ready_races(
 }
 
 /// The races the engine eliminated, from the latest archived standings.
-pub(super) async fn eliminated(
-    shared: &Shared,
-    game_id: GameId,
-) -> Result<BTreeSet<String>, StoreError> {
-    let latest = shared.ports.archive.latest_turn(game_id).await?;
+pub(super) async fn eliminated(p: &Pbem, game_id: GameId) -> Result<BTreeSet<String>, StoreError> {
+    let latest = p.archive.latest_turn(game_id).await?;
     Ok(latest
         .map(|t| {
             t.standings
@@ -120,15 +161,15 @@ impl RuntimeService {
     /// The races of a game with their readiness for the coming turn and their state:
     /// what the game view and "my games" show every player. Empty before the start.
     pub async fn races(&self, game: &Game) -> Result<Vec<RaceView>, RuntimeError> {
-        let shared = &self.shared;
-        let records = race_records(shared, game).await?;
+        let p = &self.pbem;
+        let records = race_records(p, game).await?;
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let turn = next_turn(shared, game.id).await?;
+        let turn = next_turn(p, game.id).await?;
         let in_play = matches!(game.status, GameStatus::Running | GameStatus::Paused);
         let ready = if in_play {
-            ready_races(shared, game.id, &records, turn).await?
+            ready_races(p, game.id, &records, turn).await?
         } else {
             BTreeSet::new()
         };
@@ -149,7 +190,7 @@ impl RuntimeService {
         actor: Actor,
         game: &Game,
     ) -> Result<RaceRecord, RuntimeError> {
-        race_records(&self.shared, game)
+        race_records(&self.pbem, game)
             .await?
             .into_iter()
             .find(|r| r.user_id == actor.user_id)
@@ -199,14 +240,14 @@ impl RuntimeService {
         turn: u32,
     ) -> Result<(), RuntimeError> {
         let (_, record) = self.in_play(actor, game_id, "mark ready in").await?;
-        let next = next_turn(&self.shared, game_id).await?;
+        let next = next_turn(&self.pbem, game_id).await?;
         if turn != next {
             return Err(RuntimeError::validation(
                 "turn",
                 format!("the coming turn is {next}, not {turn}"),
             ));
         }
-        let pbem = &self.shared.ports.pbem;
+        let pbem = &self.pbem.store;
         pbem.mark_ready(game_id, &record.race, turn).await?;
         Ok(())
     }
@@ -219,12 +260,7 @@ impl RuntimeService {
     ) -> Result<GamePreferences, RuntimeError> {
         let game = self.game(game_id).await?;
         self.own_record(actor, &game).await?;
-        Ok(self
-            .shared
-            .ports
-            .pbem
-            .preferences(game_id, actor.user_id)
-            .await?)
+        Ok(self.pbem.store.preferences(game_id, actor.user_id).await?)
     }
 
     /// Sets the caller's preferences for a game they play in.
@@ -236,7 +272,7 @@ impl RuntimeService {
     ) -> Result<GamePreferences, RuntimeError> {
         let game = self.game(game_id).await?;
         self.own_record(actor, &game).await?;
-        let pbem = &self.shared.ports.pbem;
+        let pbem = &self.pbem.store;
         pbem.set_preferences(game_id, actor.user_id, preferences)
             .await?;
         Ok(preferences)
@@ -255,9 +291,9 @@ impl RuntimeService {
             return Err(RuntimeError::validation("turns", "at least one turn"));
         }
         let (game, record) = self.in_play(actor, game_id, "take vacation in").await?;
-        let from = next_turn(&self.shared, game_id).await?;
+        let from = next_turn(&self.pbem, game_id).await?;
         let budget = game.settings.pbem.vacation_turns;
-        let pbem = &self.shared.ports.pbem;
+        let pbem = &self.pbem.store;
         match pbem
             .book_vacation(game_id, &record.race, from, turns, budget)
             .await?
@@ -276,6 +312,6 @@ impl RuntimeService {
         &self,
         candidates: &[GameId],
     ) -> Result<Vec<(GameId, Vec<String>)>, RuntimeError> {
-        Ok(self.shared.ports.pbem.open_seats(candidates).await?)
+        Ok(self.pbem.store.open_seats(candidates).await?)
     }
 }

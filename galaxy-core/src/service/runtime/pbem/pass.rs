@@ -11,9 +11,8 @@
 use chrono::TimeDelta;
 use serde_json::json;
 
-use super::super::shared::Shared;
-use super::super::turns::play_turn;
-use super::{eliminated, race_records, ready_races};
+use super::super::turns::{TurnRunner, play_turn};
+use super::{Pbem, eliminated, race_records, ready_races};
 use crate::domain::game::{Game, GameStatus};
 use crate::domain::lease::ClaimRequest;
 use crate::domain::notification::NotificationKind;
@@ -31,9 +30,9 @@ pub(crate) struct PassReport {
 }
 
 /// Runs the pass over every running game; a failing game is logged and skipped.
-pub(crate) async fn run(shared: &Shared) -> PassReport {
+pub(in crate::service::runtime) async fn run(p: &Pbem, turns: &TurnRunner) -> PassReport {
     let mut report = PassReport::default();
-    let records = match shared.all_records(Some(RuntimeStatus::Running)).await {
+    let records = match p.statuses.all_records(Some(RuntimeStatus::Running)).await {
         Ok(records) => records,
         Err(error) => {
             tracing::warn!(%error, "running games not listed; no PBEM pass");
@@ -41,7 +40,7 @@ pub(crate) async fn run(shared: &Shared) -> PassReport {
         }
     };
     for record in records {
-        if let Err(error) = one_game(shared, &record, &mut report).await {
+        if let Err(error) = one_game(p, turns, &record, &mut report).await {
             tracing::warn!(%error, game_id = %record.game_id, "PBEM pass failed for a game");
         }
     }
@@ -49,53 +48,49 @@ pub(crate) async fn run(shared: &Shared) -> PassReport {
 }
 
 async fn one_game(
-    shared: &Shared,
+    p: &Pbem,
+    turns: &TurnRunner,
     record: &RuntimeRecord,
     report: &mut PassReport,
 ) -> Result<(), StoreError> {
-    let game = shared.ports.games.get_game(record.game_id).await?;
+    let game = p.statuses.games.get_game(record.game_id).await?;
     if game.status != GameStatus::Running {
         return Ok(());
     }
-    let mut races = race_records(shared, &game).await?;
-    if tally(shared, &game, record.current_turn, &races).await? {
+    let mut races = race_records(p, &game).await?;
+    if tally(p, &game, record.current_turn, &races).await? {
         report.tallied += 1;
-        races = shared.ports.pbem.list_races(game.id).await?;
+        races = p.store.list_races(game.id).await?;
     }
     let Some(deadline) = record.next_turn_at else {
         return Ok(());
     };
-    let now = shared.now();
+    let now = p.now();
     let turn = record.current_turn.saturating_add(1);
-    let dead = eliminated(shared, game.id).await?;
+    let dead = eliminated(p, game.id).await?;
     races.retain(|r| !dead.contains(&r.race));
-    let ready = ready_races(shared, game.id, &races, turn).await?;
-    remind(shared, &game, turn, deadline, &races, &ready).await;
+    let ready = ready_races(p, game.id, &races, turn).await?;
+    remind(p, &game, turn, deadline, &races, &ready).await;
     let early = game.settings.pbem.early_turn
         && deadline > now
         && early_turn_ready(&races, turn, |r| ready.contains(&r.race));
-    if early && run_early(shared, &game, turn).await? {
+    if early && run_early(p, turns, &game, turn).await? {
         report.early_turns += 1;
     }
     Ok(())
 }
 
 /// Tallies turn `turn` (the last played) once. Returns whether this call counted it.
-async fn tally(
-    shared: &Shared,
-    game: &Game,
-    turn: u32,
-    races: &[RaceRecord],
-) -> Result<bool, StoreError> {
+async fn tally(p: &Pbem, game: &Game, turn: u32, races: &[RaceRecord]) -> Result<bool, StoreError> {
     if turn == 0 || races.is_empty() {
         return Ok(false);
     }
-    let ready: Vec<String> = ready_races(shared, game.id, races, turn)
+    let ready: Vec<String> = ready_races(p, game.id, races, turn)
         .await?
         .into_iter()
         .collect();
     let idle_after = game.settings.pbem.idle_after;
-    let pbem = &shared.ports.pbem;
+    let pbem = &p.store;
     let Some(went_idle) = pbem.tally_turn(game.id, turn, &ready, idle_after).await? else {
         return Ok(false);
     };
@@ -113,7 +108,7 @@ async fn tally(
         });
         let key = format!("race_idle:{}:{race}:{turn}", game.id);
         let recipients = vec![record.user_id, game.host];
-        shared
+        p.notices
             .notify(
                 NotificationKind::RaceIdle,
                 key,
@@ -130,21 +125,21 @@ async fn tally(
 /// `turn` (not on vacation, reminders not turned off). The key names player, turn and
 /// offset, so every pass and every replica raise it once.
 async fn remind(
-    shared: &Shared,
+    p: &Pbem,
     game: &Game,
     turn: u32,
     deadline: crate::domain::Timestamp,
     races: &[RaceRecord],
     ready: &std::collections::BTreeSet<String>,
 ) {
-    let Some(offset) = game.settings.pbem.reminder_due(deadline, shared.now()) else {
+    let Some(offset) = game.settings.pbem.reminder_due(deadline, p.now()) else {
         return;
     };
     for race in races {
         if ready.contains(&race.race) || race.state(turn) == RaceState::Vacation {
             continue;
         }
-        match shared.ports.pbem.preferences(game.id, race.user_id).await {
+        match p.store.preferences(game.id, race.user_id).await {
             Ok(p) if !p.reminders => continue,
             Ok(_) => {}
             Err(error) => {
@@ -162,7 +157,7 @@ async fn remind(
             "before": format_duration(offset),
         });
         let kind = NotificationKind::TurnReminder;
-        shared
+        p.notices
             .notify(kind, key, vec![race.user_id], game.id, payload)
             .await;
     }
@@ -180,14 +175,19 @@ fn reminder_key(game: &Game, race: &RaceRecord, turn: u32, offset: TimeDelta) ->
 
 /// Runs turn `turn` of `game` now, under the turn lease; `false` when another claim holds
 /// the game or the turn already ran (this claim is then released unchanged).
-async fn run_early(shared: &Shared, game: &Game, turn: u32) -> Result<bool, StoreError> {
+async fn run_early(
+    p: &Pbem,
+    turns: &TurnRunner,
+    game: &Game,
+    turn: u32,
+) -> Result<bool, StoreError> {
     let claim = ClaimRequest {
-        token: shared.lease_token(),
-        now: shared.now(),
-        lease: shared.config.turn_lease,
+        token: p.statuses.time.lease_token(),
+        now: p.now(),
+        lease: turns.settings.lease,
         limit: 1,
     };
-    let records = &shared.ports.records;
+    let records = &p.statuses.records;
     let claimed = match records.claim_turn(game.id, &claim).await {
         Ok(claimed) => claimed,
         Err(StoreError::Conflict { .. }) => return Ok(false),
@@ -202,14 +202,14 @@ async fn run_early(shared: &Shared, game: &Game, turn: u32) -> Result<bool, Stor
             skip_next_tick: claimed.skip_next_tick,
         };
         records
-            .complete_turn(game.id, claim.token, &unchanged, shared.now())
+            .complete_turn(game.id, claim.token, &unchanged, p.now())
             .await?;
         return Ok(false);
     }
     let pbem = &game.settings.pbem;
     let deadline = pbem.deadline_after_early(&game.settings.schedule, claim.now);
     tracing::info!(game_id = %game.id, turn, "every live race is ready: running the turn early");
-    match play_turn(shared, game, &claimed, claim.token, turn, deadline, false).await {
+    match play_turn(turns, game, &claimed, claim.token, turn, deadline, false).await {
         Ok(played) => Ok(played.is_some()),
         Err(error) => {
             tracing::warn!(%error, game_id = %game.id, turn, "early turn failed");

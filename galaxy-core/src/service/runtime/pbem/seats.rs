@@ -24,7 +24,7 @@ impl RuntimeService {
         race: &str,
     ) -> Result<(Game, RaceRecord), RuntimeError> {
         let game = self.game(game_id).await?;
-        let record = race_records(&self.shared, &game)
+        let record = race_records(&self.pbem, &game)
             .await?
             .into_iter()
             .find(|r| r.race == race)
@@ -59,12 +59,7 @@ impl RuntimeService {
     ) -> Result<RaceRecord, RuntimeError> {
         let (game, record) = self.seat_of(game_id, race).await?;
         Self::host_only(&actor, &game)?;
-        Ok(self
-            .shared
-            .ports
-            .pbem
-            .open_seat(game_id, &record.race)
-            .await?)
+        Ok(self.pbem.store.open_seat(game_id, &record.race).await?)
     }
 
     /// A user applies for an open seat. 409 when the seat is not open or the caller
@@ -83,14 +78,14 @@ impl RuntimeService {
             });
         }
         let application = SeatApplication {
-            id: SeatApplicationId::from_uuid(self.shared.ports.ids.uuid()),
+            id: SeatApplicationId::from_uuid(self.pbem.uuid()),
             game_id,
             race: record.race,
             user_id: actor.user_id,
             status: SeatApplicationStatus::Pending,
-            created_at: self.shared.now(),
+            created_at: self.pbem.now(),
         };
-        match self.shared.ports.pbem.apply_for_seat(&application).await {
+        match self.pbem.store.apply_for_seat(&application).await {
             Ok(()) => Ok(application),
             Err(StoreError::Duplicate { .. }) => Err(RuntimeError::Store(StoreError::Conflict {
                 entity: "seat application",
@@ -111,9 +106,8 @@ impl RuntimeService {
         let game = self.game(game_id).await?;
         Self::host_only(&actor, &game)?;
         Ok(self
-            .shared
-            .ports
             .pbem
+            .store
             .list_seat_applications(game_id, race)
             .await?)
     }
@@ -129,7 +123,7 @@ impl RuntimeService {
     ) -> Result<RaceRecord, RuntimeError> {
         let (game, record) = self.seat_of(game_id, race).await?;
         Self::host_only(&actor, &game)?;
-        let pbem = &self.shared.ports.pbem;
+        let pbem = &self.pbem.store;
         let handover = match pbem
             .approve_seat_application(game_id, &record.race, application_id)
             .await
@@ -140,7 +134,7 @@ impl RuntimeService {
             }
             Err(error) => return Err(error.into()),
         };
-        let turn = next_turn(&self.shared, game_id).await?;
+        let turn = next_turn(&self.pbem, game_id).await?;
         let payload = json!({
             "game_id": game_id,
             "game_name": game.settings.name.as_str(),
@@ -149,7 +143,8 @@ impl RuntimeService {
         });
         let key = format!("seat_changed:{game_id}:{application_id}");
         let recipients = vec![handover.previous, handover.record.user_id];
-        self.shared
+        self.pbem
+            .notices
             .notify(
                 NotificationKind::SeatChanged,
                 key,
@@ -174,7 +169,7 @@ impl RuntimeService {
                 reason: "only the race's player may reclaim its seat",
             });
         }
-        let pbem = &self.shared.ports.pbem;
+        let pbem = &self.pbem.store;
         Ok(pbem
             .reclaim_seat(game_id, &record.race, actor.user_id)
             .await?)
@@ -182,8 +177,8 @@ impl RuntimeService {
 
     /// The caller's account must be active (not blocked) to act.
     pub(super) async fn active_caller(&self, actor: Actor) -> Result<(), RuntimeError> {
-        let user = self.shared.ports.users.get_user(actor.user_id).await?;
-        if user.status.is_active_at(self.shared.now()) {
+        let user = self.pbem.users.get_user(actor.user_id).await?;
+        if user.status.is_active_at(self.pbem.now()) {
             Ok(())
         } else {
             Err(RuntimeError::Forbidden {
