@@ -94,6 +94,18 @@ async fn the_turn_runs_early_once_every_race_is_ready_and_the_gap_holds() {
         state_of(&w, &game, &race_b).await,
         (false, RaceState::Active)
     );
+    // A later submission replaces "ready": refused orders leave B not ready.
+    w.service.mark_ready(b, game.id, 2).await.unwrap();
+    assert!(state_of(&w, &game, &race_b).await.0);
+    w.engine
+        .refuse_orders(Some((422, r#"{"error": "bad orders"}"#)));
+    let refused = w.service.submit_orders(b, game.id, 2, &json!({})).await;
+    assert!(refused.is_err());
+    w.engine.refuse_orders(None);
+    assert_eq!(
+        state_of(&w, &game, &race_b).await,
+        (false, RaceState::Active)
+    );
 }
 
 #[tokio::test]
@@ -324,6 +336,9 @@ async fn a_race_goes_idle_and_its_seat_changes_hands() {
         code(w.service.submit_orders(b, game.id, 4, &json!({})).await),
         "not_found"
     );
+    let mine = w.service.my_games(newcomer, None).await.unwrap();
+    let listed = mine.iter().find(|g| g.game.id == game.id).unwrap();
+    assert_eq!(listed.race.as_deref(), Some(race_b.as_str()));
     let old = w.service.my_games(b, None).await.unwrap();
     assert!(
         old.iter().all(|g| g.game.id != game.id),

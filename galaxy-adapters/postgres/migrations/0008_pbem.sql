@@ -24,6 +24,8 @@ CREATE TABLE pbem_races (
 );
 -- One race per player and game: "my race" is found by user.
 CREATE UNIQUE INDEX pbem_races_by_user ON pbem_races (game_id, user_id);
+-- "My games" of a replacement player: the races a user plays.
+CREATE INDEX pbem_races_of_user ON pbem_races (user_id);
 -- The public list of games with open seats.
 CREATE INDEX pbem_races_open ON pbem_races (game_id) WHERE seat_open;
 

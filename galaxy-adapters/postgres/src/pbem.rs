@@ -190,12 +190,28 @@ impl PbemStore for PgStore {
         rows.iter().map(race_from_row).collect()
     }
 
-    async fn mark_ready(&self, game_id: GameId, race: &str, turn: u32) -> Result<(), StoreError> {
+    async fn races_of_user(&self, user_id: UserId) -> Result<Vec<RaceRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM pbem_races WHERE user_id = $1 ORDER BY game_id, race COLLATE \"C\"",
+        )
+        .bind(user_id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(RACE))?;
+        rows.iter().map(race_from_row).collect()
+    }
+
+    async fn mark_ready(
+        &self,
+        game_id: GameId,
+        race: &str,
+        turn: Option<u32>,
+    ) -> Result<(), StoreError> {
         let done =
             sqlx::query("UPDATE pbem_races SET ready_turn = $3 WHERE game_id = $1 AND race = $2")
                 .bind(game_id.as_uuid())
                 .bind(race)
-                .bind(u32_param(turn))
+                .bind(turn.map(u32_param))
                 .execute(&self.pool)
                 .await
                 .map_err(db(RACE))?;

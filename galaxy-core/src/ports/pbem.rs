@@ -44,8 +44,16 @@ pub trait PbemStore: Send + Sync {
     ) -> Result<Vec<RaceRecord>, StoreError>;
     /// Every record of a game, in race order.
     async fn list_races(&self, game_id: GameId) -> Result<Vec<RaceRecord>, StoreError>;
-    /// Marks a race ready for `turn` without orders; `NotFound` when it has no record.
-    async fn mark_ready(&self, game_id: GameId, race: &str, turn: u32) -> Result<(), StoreError>;
+    /// Every race a user plays, in any game ("my games" of a replacement player).
+    async fn races_of_user(&self, user_id: UserId) -> Result<Vec<RaceRecord>, StoreError>;
+    /// Marks a race ready for `turn` without orders, or (`None`) takes that back (a later
+    /// orders submission replaces it); `NotFound` when it has no record.
+    async fn mark_ready(
+        &self,
+        game_id: GameId,
+        race: &str,
+        turn: Option<u32>,
+    ) -> Result<(), StoreError>;
     /// Books `turns` vacation turns from `from`, if the race has that many of `budget`
     /// left. A vacation booked while another is current or coming extends it.
     async fn book_vacation(

@@ -107,7 +107,7 @@ fn race_name(i: usize) -> String {
 async fn races<S: PbemStore>(store: &S) {
     let g = game();
     let users = seated(store, g, 2).await;
-    store.mark_ready(g, "Bolgs", 3).await.must("ready");
+    store.mark_ready(g, "Bolgs", Some(3)).await.must("ready");
     // Again, with a third race: existing records are kept.
     let again = vec![
         ("Cyrox".to_owned(), user()),
@@ -123,9 +123,12 @@ async fn races<S: PbemStore>(store: &S) {
     );
     assert_eq!(all[1].ready_turn, Some(3));
     assert_eq!(store.list_races(g).await.must("list"), all);
+    store.mark_ready(g, "Cyrox", Some(4)).await.must("ready");
+    store.mark_ready(g, "Cyrox", None).await.must("unready");
+    assert_eq!(store.list_races(g).await.must("list")[2].ready_turn, None);
     assert_eq!(store.list_races(game()).await.must("other game"), vec![]);
     assert_err!(
-        store.mark_ready(g, "Nobody", 3).await,
+        store.mark_ready(g, "Nobody", Some(3)).await,
         StoreError::NotFound { .. },
         "ready of an unknown race"
     );
@@ -283,6 +286,15 @@ async fn seats<S: PbemStore + 'static>(store: Arc<S>) {
     assert_eq!(winners.len(), 1, "{results:?}");
     let handover = winners[0];
     assert_eq!(handover.previous, users[1]);
+    let taken = store
+        .races_of_user(handover.record.user_id)
+        .await
+        .must("races of");
+    assert_eq!(taken, vec![handover.record.clone()]);
+    assert_eq!(
+        store.races_of_user(users[1]).await.must("old player"),
+        vec![]
+    );
     assert!(!handover.record.seat_open && !handover.record.idle);
     assert_eq!(handover.record.missed_turns, 0);
     let apps = store.list_seat_applications(g, "Bolgs").await.must("apps");

@@ -102,9 +102,27 @@ impl PbemStore for MemoryPbemStore {
             .unwrap_or_default())
     }
 
-    async fn mark_ready(&self, game_id: GameId, race: &str, turn: u32) -> Result<(), StoreError> {
+    async fn races_of_user(&self, user_id: UserId) -> Result<Vec<RaceRecord>, StoreError> {
+        let state = self.lock();
+        let mut found: Vec<RaceRecord> = state
+            .races
+            .values()
+            .flat_map(|races| races.values())
+            .filter(|r| r.user_id == user_id)
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| (a.game_id, &a.race).cmp(&(b.game_id, &b.race)));
+        Ok(found)
+    }
+
+    async fn mark_ready(
+        &self,
+        game_id: GameId,
+        race: &str,
+        turn: Option<u32>,
+    ) -> Result<(), StoreError> {
         let mut state = self.lock();
-        state.race_mut(game_id, race)?.ready_turn = Some(turn);
+        state.race_mut(game_id, race)?.ready_turn = turn;
         Ok(())
     }
 

@@ -119,6 +119,8 @@ impl RuntimeService {
             orders: orders.clone(),
         };
         self.orders.record_orders(&submission).await?;
+        // A submission replaces a "ready without orders": the verdict now decides.
+        self.pbem.unmark_ready(game_id, &submission.race).await;
         answer
     }
 
@@ -258,6 +260,15 @@ impl RuntimeService {
                         Err(RuntimeError::NotFound { .. }) => {}
                         Err(error) => return Err(error),
                     }
+                }
+            }
+        }
+        if role != Some(MyGamesRole::Host) {
+            // Races taken over as a replacement player have no application.
+            for record in self.pbem.store.races_of_user(actor.user_id).await? {
+                if !games.iter().any(|(g, _)| g.id == record.game_id) {
+                    let game = self.game(record.game_id).await?;
+                    games.push((game, Some(record.race)));
                 }
             }
         }

@@ -74,6 +74,16 @@ impl Pbem {
     pub(super) fn uuid(&self) -> uuid::Uuid {
         self.statuses.time.uuid()
     }
+
+    /// Takes back a race's "ready without orders" (an orders submission replaces it). A
+    /// race without a record (a game before its first read of races) has none; a store
+    /// failure is logged: the race then stays ready as it marked itself.
+    pub(super) async fn unmark_ready(&self, game_id: GameId, race: &str) {
+        match self.store.mark_ready(game_id, race, None).await {
+            Ok(()) | Err(StoreError::NotFound { .. }) => {}
+            Err(error) => tracing::warn!(%error, %game_id, race, "ready mark not cleared"),
+        }
+    }
 }
 
 /// One race of a game as every player sees it (never its orders).
@@ -248,7 +258,7 @@ impl RuntimeService {
             ));
         }
         let pbem = &self.pbem.store;
-        pbem.mark_ready(game_id, &record.race, turn).await?;
+        pbem.mark_ready(game_id, &record.race, Some(turn)).await?;
         Ok(())
     }
 
