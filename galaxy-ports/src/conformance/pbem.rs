@@ -151,8 +151,7 @@ async fn tally<S: PbemStore + 'static>(store: Arc<S>) {
     .await;
     let counted: Vec<_> = results
         .into_iter()
-        .map(|r| r.must("tally"))
-        .filter_map(|r| r)
+        .filter_map(|r| r.must("tally"))
         .collect();
     assert_eq!(
         counted,
