@@ -209,6 +209,7 @@ async fn store_games(
         visibility: Visibility::Public,
         engine_settings: galaxy_core::domain::game::EngineSettings::default(),
         reveal_reports_after_finish: true,
+        pbem: Default::default(),
     };
     for i in 0..count {
         let id = GameId::from_uuid(ids.uuid());
@@ -319,6 +320,7 @@ async fn run() -> Result<String, String> {
         health: runtime.clone(),
         archive: Arc::new(galaxy_ports::memory::MemoryPlayStore::default()),
         orders: Arc::new(galaxy_ports::memory::MemoryPlayStore::default()),
+        pbem: Arc::new(galaxy_ports::memory::MemoryPbemStore::default()),
         // A turn that does not finish the game never touches the containers.
         containers: Arc::new(MockContainerRuntime::new()),
         engine: engine.clone(),

@@ -181,6 +181,7 @@ async fn open_game(w: &World) -> (Game, galaxy_core::service::Actor) {
         visibility: galaxy_core::domain::game::Visibility::Public,
         engine_settings: serde_json::Value::Null,
         reveal_reports_after_finish: true,
+        pbem: Default::default(),
     };
     let game = w.lobby.create_game(host, new).await.unwrap();
     w.lobby.open(host, game.id).await.unwrap();

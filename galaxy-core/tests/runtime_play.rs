@@ -15,7 +15,7 @@ use galaxy_core::domain::health::HealthEventKind;
 use galaxy_core::domain::notification::NotificationKind;
 use galaxy_core::ports::{Clock, OrdersStore, TurnArchiveStore};
 use galaxy_core::service::ServiceError;
-use galaxy_core::service::runtime::{MyGamesRole, RuntimeError};
+use galaxy_core::service::runtime::{MessageTo, MyGamesRole, RuntimeError};
 use galaxy_core::service::templates::recipient_payload;
 use galaxy_core::worker::Worker;
 use serde_json::json;
@@ -507,6 +507,7 @@ async fn every_notification_renders_in_every_locale_without_a_missing_field() {
                 visibility: galaxy_core::domain::game::Visibility::Public,
                 engine_settings: serde_json::Value::Null,
                 reveal_reports_after_finish: true,
+                pbem: Default::default(),
             },
         )
         .await
@@ -541,6 +542,37 @@ async fn every_notification_renders_in_every_locale_without_a_missing_field() {
         .fault(&w.endpoint(faulty.id), Some(TurnFault::Garbage));
     w.at(evening(3));
     w.scheduler.tick().await.unwrap();
+    // The play-by-email habits: a message, a reminder, races gone idle, a seat handed on.
+    let (pbem, seats) = w
+        .closed_game_with(2, |new| new.pbem.idle_after = Some(1))
+        .await;
+    w.lobby.start(w.admin, pbem.id).await.unwrap();
+    w.jobs.run_until_idle(10).await.unwrap();
+    let (a, race_b) = (seats.0[0].0, seats.0[1].1.clone());
+    w.service
+        .send_message(a, pbem.id, MessageTo::All, "hello".into())
+        .await
+        .unwrap();
+    w.at(evening(4) - TimeDelta::hours(1));
+    w.scheduler.tick().await.unwrap();
+    w.at(evening(4));
+    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick().await.unwrap();
+    let host = galaxy_core::service::Actor {
+        user_id: pbem.host,
+        is_admin: false,
+    };
+    w.service.open_seat(host, pbem.id, &race_b).await.unwrap();
+    let newcomer = w.user().await;
+    let seat = w
+        .service
+        .apply_for_seat(newcomer, pbem.id, &race_b)
+        .await
+        .unwrap();
+    w.service
+        .approve_seat_application(host, pbem.id, &race_b, seat.id)
+        .await
+        .unwrap();
 
     let notes = w.notes.all();
     let raised: std::collections::BTreeSet<&str> = notes.iter().map(|n| n.kind.as_str()).collect();

@@ -89,6 +89,8 @@ pub struct World {
     pub archive: Arc<FlakyArchive>,
     /// Turns, reports and orders, unwrapped.
     pub play: Arc<MemoryPlayStore>,
+    /// The play-by-email record, unwrapped.
+    pub pbem: Arc<galaxy_ports::memory::MemoryPbemStore>,
     /// The time.
     pub clock: Arc<ManualClock>,
     /// Ids.
@@ -167,6 +169,7 @@ impl World {
                 ..LobbyConfig::default()
             },
         );
+        let pbem = Arc::new(galaxy_ports::memory::MemoryPbemStore::default());
         let ports = RuntimePorts {
             games,
             applications: store.clone(),
@@ -176,6 +179,7 @@ impl World {
             health: runtime.clone(),
             archive: archive.clone(),
             orders: play.clone(),
+            pbem: pbem.clone(),
             containers: containers.clone(),
             engine: engine.clone(),
             notifier: notes.clone(),
@@ -199,6 +203,7 @@ impl World {
             records,
             archive,
             play,
+            pbem,
             clock,
             ids,
             containers,
@@ -261,6 +266,7 @@ impl World {
             visibility: Visibility::Public,
             engine_settings: serde_json::Value::Null,
             reveal_reports_after_finish: true,
+            pbem: Default::default(),
         };
         edit(&mut new);
         let game = self.lobby.create_game(host, new).await.unwrap();

@@ -3,7 +3,8 @@
 
 use galaxy_ports::conformance;
 use galaxy_ports::memory::{
-    MemoryGeoStore, MemoryMailStore, MemoryNotificationStore, MemoryPlayStore, MemoryRuntimeStore,
+    MemoryGeoStore, MemoryMailStore, MemoryNotificationStore, MemoryPbemStore, MemoryPlayStore,
+    MemoryRuntimeStore,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -29,4 +30,9 @@ async fn memory_geo_store_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_play_store_conforms() {
     conformance::play::run_all(|| async { MemoryPlayStore::default() }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_pbem_store_conforms() {
+    conformance::pbem::run_all(|| async { MemoryPbemStore::default() }).await;
 }

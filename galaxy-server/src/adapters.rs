@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use galaxy_core::ports::{
     ApplicationStore, ChallengeStore, ChangeBus, Clock, ContainerRuntime, EngineClient, GameStore,
     GeoCounterStore, GeoLocator, HealthEventStore, MailStore, Mailer, NotificationStore,
-    OrdersStore, PushLog, RaceNameStore, RuntimeJobStore, RuntimeRecordStore, SecretGenerator,
-    SessionStore, TurnArchiveStore, UserStore,
+    OrdersStore, PbemStore, PushLog, RaceNameStore, RuntimeJobStore, RuntimeRecordStore,
+    SecretGenerator, SessionStore, TurnArchiveStore, UserStore,
 };
 use galaxy_core::service::runtime::EngineRegistry;
 use galaxy_core::service::templates::MailTemplates;
@@ -87,6 +87,8 @@ pub struct Adapters {
     pub turn_archive: Arc<dyn TurnArchiveStore>,
     /// Every orders submission the engine answered.
     pub orders: Arc<dyn OrdersStore>,
+    /// The play-by-email record (race records, seats, preferences, messages).
+    pub pbem: Arc<dyn PbemStore>,
     /// The mail outbox.
     pub mail: Arc<dyn MailStore>,
     /// Notification intents and routes.
@@ -162,6 +164,7 @@ impl Adapters {
             health_events: stores.runtime,
             turn_archive: stores.play.clone(),
             orders: stores.play,
+            pbem: stores.pbem,
             mail: stores.mail,
             notifications: stores.notifications,
             geo_counters: stores.geo,
@@ -197,6 +200,7 @@ impl Adapters {
             health_events: store.clone(),
             turn_archive: store.clone(),
             orders: store.clone(),
+            pbem: store.clone(),
             mail: store.clone(),
             notifications: store.clone(),
             geo_counters: store.clone(),

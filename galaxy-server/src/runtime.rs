@@ -334,6 +334,7 @@ pub(crate) async fn build(
         health: adapters.health_events.clone(),
         archive: adapters.turn_archive.clone(),
         orders: adapters.orders.clone(),
+        pbem: adapters.pbem.clone(),
         containers: chosen.containers,
         engine,
         notifier: shared.notifier,

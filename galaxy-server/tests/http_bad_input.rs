@@ -113,6 +113,12 @@ fn valid_body(method: &Method, path: &str, world: &World) -> Option<Value> {
         }),
         ("POST", "/api/v1/internal/sessions/resolve") => json!({ "token": world.host.token }),
         ("PUT", "/api/v1/user/games/{id}/orders") => json!({ "turn": 1, "orders": {"build": []} }),
+        ("POST", "/api/v1/user/games/{id}/ready") => json!({ "turn": 1 }),
+        ("PUT", "/api/v1/user/games/{id}/preferences") => {
+            json!({ "reminders": true, "message_mail": false })
+        }
+        ("POST", "/api/v1/user/games/{id}/vacation") => json!({ "turns": 1 }),
+        ("POST", "/api/v1/user/games/{id}/messages") => json!({ "to": "all", "text": "hi" }),
         _ => return None,
     };
     Some(body)
@@ -125,6 +131,8 @@ fn concrete(path: &str, world: &World) -> String {
         .replace("{name}", "Racers")
         .replace("{game_id}", &world.game)
         .replace("{turn}", "1")
+        .replace("{race}", "Racers")
+        .replace("{application_id}", "0190c0de-0000-7000-8000-000000000003")
 }
 
 /// The same object with one field's value swapped for a value of another JSON type.
@@ -207,7 +215,7 @@ async fn bad_bodies_are_refused_on_every_route_that_takes_one() {
             )
             .await;
     }
-    assert_eq!(covered, 8, "every route with a body is exercised");
+    assert_eq!(covered, 12, "every route with a body is exercised");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -224,6 +232,9 @@ async fn bad_ids_in_paths_are_refused_on_every_route_that_takes_one() {
         for param in params {
             let bad_values: &[(&str, u16)] = if param == "{name}" {
                 &[("!!", 422), ("x", 422), ("%FF%FE", 400)]
+            } else if param == "{race}" {
+                // Any text names a race (an unknown one is a 404 from the service).
+                &[("%FF%FE", 400)]
             } else if param == "{turn}" {
                 &[
                     ("x", 400),
@@ -322,6 +333,13 @@ async fn invalid_values_in_well_formed_bodies_are_422_and_change_nothing() {
         ("enrollment_deadline", json!("2020-01-01T00:00:00Z")),
         ("turn_schedule", json!("every day")),
         ("engine", json!("unknown-engine")),
+        // The play-by-email settings: a reminder as long as the (daily) turn period, a
+        // duration that is not one, counts out of range.
+        ("reminders", json!(["24h"])),
+        ("reminders", json!(["soon"])),
+        ("min_turn_gap", json!("0s")),
+        ("idle_after", json!(0)),
+        ("vacation_turns", json!(1001)),
     ] {
         let call = Call::new(Method::POST, game_uri)
             .bearer(&world.host.token)

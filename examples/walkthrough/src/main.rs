@@ -169,6 +169,7 @@ async fn main() -> Result<(), AnyError> {
                 // The reference engine ends the game after this many turns.
                 engine_settings: serde_json::json!({ "max_turns": 3 }),
                 reveal_reports_after_finish: true,
+                pbem: Default::default(),
             },
         )
         .await?;

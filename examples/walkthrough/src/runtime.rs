@@ -140,6 +140,7 @@ impl Runtime {
             health: stores.runtime.clone(),
             archive: stores.play.clone(),
             orders: stores.play.clone(),
+            pbem: stores.pbem.clone(),
             containers: Arc::new(OneEngine {
                 data_dir: data.path().to_owned(),
                 engine: engine.clone(),

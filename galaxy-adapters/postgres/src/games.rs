@@ -6,6 +6,7 @@ use galaxy_core::domain::game::{
     GameTrigger, Visibility,
 };
 use galaxy_core::domain::page::{Page, PageRequest};
+use galaxy_core::domain::pbem::PbemSettings;
 use galaxy_core::domain::schedule::TurnSchedule;
 use galaxy_core::domain::{GameId, Timestamp, UserId};
 use galaxy_core::ports::{GameFilter, GameStatusChange, GameStore, StoreError};
@@ -37,6 +38,10 @@ pub(crate) fn game_from_row(row: &PgRow) -> Result<Game, StoreError> {
             EngineSettings::parse(value).map_err(|e| corrupt(GAME, "engine_settings", e))?
         },
         reveal_reports_after_finish: row.col(GAME, "reveal_reports_after_finish")?,
+        pbem: {
+            let Json(value): Json<serde_json::Value> = row.col(GAME, "pbem")?;
+            PbemSettings::from_json(value).map_err(|e| corrupt(GAME, "pbem", e))?
+        },
     };
     Ok(Game {
         id: GameId::from_uuid(row.col(GAME, "id")?),
@@ -89,8 +94,8 @@ where
     sqlx::query(
         "INSERT INTO games (id, host, name, min_players, max_players, enrollment_deadline, \
          schedule, engine, auto_approve, visibility, status, approved_count, created_at, \
-         updated_at, engine_settings, reveal_reports_after_finish) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+         updated_at, engine_settings, reveal_reports_after_finish, pbem) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(game.id.as_uuid())
     .bind(game.host.as_uuid())
@@ -108,6 +113,7 @@ where
     .bind(game.updated_at)
     .bind(Json(s.engine_settings.as_map()))
     .bind(s.reveal_reports_after_finish)
+    .bind(Json(s.pbem.to_json()))
     .execute(executor)
     .await
     .map_err(db(GAME))?;

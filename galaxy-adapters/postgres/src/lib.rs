@@ -12,6 +12,7 @@ mod locks;
 mod mail;
 mod migrate;
 mod notification;
+mod pbem;
 mod play;
 mod push;
 mod queue;

@@ -74,3 +74,10 @@ async fn turn_archive_and_orders() {
     conformance::play::run_all(|| fresh(&dbs)).await;
     dbs.cleanup().await.expect("drop test databases");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pbem_races_seats_and_messages() {
+    let dbs = databases().await;
+    conformance::pbem::run_all(|| fresh(&dbs)).await;
+    dbs.cleanup().await.expect("drop test databases");
+}

@@ -267,6 +267,7 @@ async fn open_game(store: &PgStore, clock: &ManualClock, host: UserId) -> Game {
         visibility: Visibility::Public,
         engine_settings: EngineSettings::default(),
         reveal_reports_after_finish: false,
+        pbem: Default::default(),
     };
     let mut game = Game::new(GameId::from_uuid(uuid::Uuid::now_v7()), host, settings, now);
     game.status = GameStatus::EnrollmentOpen;

@@ -166,6 +166,7 @@ fn game() -> Game {
         visibility: Visibility::Public,
         engine_settings: galaxy_core::domain::game::EngineSettings::default(),
         reveal_reports_after_finish: true,
+        pbem: Default::default(),
     };
     let id = GameId::from_uuid(Uuid::now_v7());
     Game::new(id, UserId::from_uuid(Uuid::now_v7()), settings, now)

@@ -78,6 +78,7 @@ async fn a_start_whose_engine_exits_fails_at_once_with_the_exit_code_and_output(
         health: store.clone(),
         archive: Arc::new(galaxy_ports::memory::MemoryPlayStore::default()),
         orders: Arc::new(galaxy_ports::memory::MemoryPlayStore::default()),
+        pbem: Arc::new(galaxy_ports::memory::MemoryPbemStore::default()),
         containers: Arc::new(runtime.clone()),
         engine: Arc::new(HttpEngineClient::new(ClientOptions::default())),
         notifier: Arc::new(Quiet),
@@ -104,6 +105,7 @@ async fn a_start_whose_engine_exits_fails_at_once_with_the_exit_code_and_output(
         visibility: Visibility::Private,
         engine_settings: galaxy_core::domain::game::EngineSettings::default(),
         reveal_reports_after_finish: true,
+        pbem: Default::default(),
     };
     let game_id = GameId::from_uuid(Uuid::now_v7());
     let mut game = Game::new(game_id, UserId::from_uuid(Uuid::now_v7()), settings, now);

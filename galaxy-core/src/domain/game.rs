@@ -418,6 +418,8 @@ pub struct GameSettings {
     /// Whether, once the game is finished, every player may read every race's reports
     /// (the classic end-of-game reveal); before the finish each reads only their own.
     pub reveal_reports_after_finish: bool,
+    /// The play-by-email habits: early turns, reminders, idle races, vacation, messages.
+    pub pbem: super::pbem::PbemSettings,
 }
 
 impl GameSettings {

@@ -108,6 +108,14 @@ id_type!(
     SubmissionId, "orders submission id"
 );
 id_type!(
+    /// Identifies one message between the races of a game.
+    MessageId, "message id"
+);
+id_type!(
+    /// Identifies one application for an open seat (a replacement player's request).
+    SeatApplicationId, "seat application id"
+);
+id_type!(
     /// Identifies one holder of a work-queue lease; a store only accepts completion of a
     /// claimed item from the claim that holds it.
     LeaseToken, "lease token"

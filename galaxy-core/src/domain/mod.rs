@@ -16,6 +16,7 @@ pub mod limit;
 pub mod mail;
 pub mod notification;
 pub mod page;
+pub mod pbem;
 pub mod play;
 pub mod push;
 pub mod race_name;

@@ -37,11 +37,19 @@ pub enum NotificationKind {
     GameFinished,
     /// An engine's health changed (to admins).
     RuntimeHealthAlert,
+    /// Orders for the coming turn are due soon and yours are not in.
+    TurnReminder,
+    /// A race missed too many turns and went idle (to its player and the host).
+    RaceIdle,
+    /// A race changed hands (to the old and the new player).
+    SeatChanged,
+    /// Another race sent you a message.
+    RaceMessage,
 }
 
 impl NotificationKind {
     /// Every kind.
-    pub const ALL: [NotificationKind; 12] = [
+    pub const ALL: [NotificationKind; 16] = [
         Self::LoginCode,
         Self::ApplicationSubmitted,
         Self::ApplicationApproved,
@@ -54,6 +62,10 @@ impl NotificationKind {
         Self::TurnCompleted,
         Self::GameFinished,
         Self::RuntimeHealthAlert,
+        Self::TurnReminder,
+        Self::RaceIdle,
+        Self::SeatChanged,
+        Self::RaceMessage,
     ];
 
     /// Stable snake_case name (also the template name).
@@ -71,6 +83,10 @@ impl NotificationKind {
             Self::TurnCompleted => "turn_completed",
             Self::GameFinished => "game_finished",
             Self::RuntimeHealthAlert => "runtime_health_alert",
+            Self::TurnReminder => "turn_reminder",
+            Self::RaceIdle => "race_idle",
+            Self::SeatChanged => "seat_changed",
+            Self::RaceMessage => "race_message",
         }
     }
 
@@ -148,6 +164,9 @@ pub struct NotificationIntent {
     pub created_at: Timestamp,
 }
 
+/// The payload key through which a service asks for push only: `"mail": false`.
+pub const MAIL_KEY: &str = "mail";
+
 /// A recipient's preference as the fan-out needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecipientPreference {
@@ -163,6 +182,9 @@ impl NotificationIntent {
     /// get push only. Duplicates in `recipients` collapse.
     pub fn plan_routes(&self, prefs: &[RecipientPreference]) -> Vec<(UserId, Channel)> {
         let mut routes = Vec::new();
+        // A payload with `"mail": false` asks for push only (a per-game opt-out the
+        // raising service already applied, e.g. messages between races).
+        let mail_allowed = self.payload.get(MAIL_KEY) != Some(&serde_json::Value::Bool(false));
         for user in &self.recipients {
             let wants_mail = prefs
                 .iter()
@@ -173,7 +195,7 @@ impl NotificationIntent {
                     Channel::Push => true,
                     Channel::Email => {
                         self.kind.is_mandatory_mail() && wants_mail.is_some()
-                            || wants_mail == Some(true)
+                            || wants_mail == Some(true) && mail_allowed
                     }
                 };
                 if keep && !routes.contains(&(*user, *channel)) {

@@ -180,6 +180,7 @@ impl World {
             visibility: Visibility::Public,
             engine_settings: serde_json::Value::Null,
             reveal_reports_after_finish: true,
+            pbem: Default::default(),
         }
     }
 

@@ -56,6 +56,7 @@ fn game(host: UserId, created: i64, max_players: u32, visibility: Visibility) ->
         )
         .unwrap_or_default(),
         reveal_reports_after_finish: false,
+        pbem: Default::default(),
     };
     Game::new(GameId::from_uuid(new_uuid()), host, settings, at(created))
 }

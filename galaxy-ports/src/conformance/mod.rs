@@ -20,6 +20,7 @@ pub mod mail;
 #[cfg(feature = "adapter-conformance")]
 pub mod mailer;
 pub mod notification;
+pub mod pbem;
 pub mod play;
 pub mod push;
 pub mod queue;

@@ -11,6 +11,7 @@ mod lobby;
 mod mail;
 mod notification;
 mod paging;
+mod pbem;
 mod play;
 mod push;
 mod queue;
@@ -24,6 +25,7 @@ pub use geo::MemoryGeoStore;
 pub use lobby::MemoryLobbyStore;
 pub use mail::MemoryMailStore;
 pub use notification::MemoryNotificationStore;
+pub use pbem::MemoryPbemStore;
 pub use play::MemoryPlayStore;
 pub use push::MemoryPushLog;
 pub use runtime::MemoryRuntimeStore;
@@ -46,6 +48,8 @@ pub struct InMemoryStores {
     pub geo: Arc<MemoryGeoStore>,
     /// The turn archive and orders submissions.
     pub play: Arc<MemoryPlayStore>,
+    /// The play-by-email record: race records, seats, preferences, messages.
+    pub pbem: Arc<MemoryPbemStore>,
 }
 
 impl InMemoryStores {

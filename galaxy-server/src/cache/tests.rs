@@ -59,6 +59,7 @@ fn game() -> Game {
         visibility: Visibility::Public,
         engine_settings: galaxy_core::domain::game::EngineSettings::default(),
         reveal_reports_after_finish: true,
+        pbem: Default::default(),
     };
     let host = UserId::from_uuid(uuid::Uuid::now_v7());
     Game::new(

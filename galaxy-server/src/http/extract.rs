@@ -266,6 +266,7 @@ uuid_path_params!(
     galaxy_core::domain::MailId => "mail id",
     galaxy_core::domain::RouteId => "notification route id",
     galaxy_core::domain::SessionId => "session id",
+    galaxy_core::domain::SeatApplicationId => "seat application id",
 );
 
 /// A turn number.
@@ -312,6 +313,16 @@ impl<T: PathParam> FromPathParams for T {
 impl<A: PathParam, B: PathParam> FromPathParams for (A, B) {
     fn from_path_params(params: &[(&str, &str)]) -> Result<Self, ApiError> {
         Ok((path_param(params.first())?, path_param(params.get(1))?))
+    }
+}
+
+impl<A: PathParam, B: PathParam, C: PathParam> FromPathParams for (A, B, C) {
+    fn from_path_params(params: &[(&str, &str)]) -> Result<Self, ApiError> {
+        Ok((
+            path_param(params.first())?,
+            path_param(params.get(1))?,
+            path_param(params.get(2))?,
+        ))
     }
 }
 

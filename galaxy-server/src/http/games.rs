@@ -48,7 +48,12 @@ pub(crate) async fn get_game(
 ) -> Result<Json<GameView>, ApiError> {
     let game = state.lobby.get_game(Some(caller.actor), id).await?;
     let progress = state.runtime.progress(&game).await?;
-    Ok(Json(GameView::from(game).with_progress(progress)))
+    let races = state.runtime.races(&game).await?;
+    Ok(Json(
+        GameView::from(game)
+            .with_progress(progress)
+            .with_races(races),
+    ))
 }
 
 /// Opens enrollment (`draft -> enrollment_open`); host or admin.

@@ -17,6 +17,7 @@ mod health;
 mod internal;
 mod layers;
 pub mod openapi;
+mod pbem;
 mod play;
 mod public;
 mod routes;

@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
 use super::routes::{Access, routes};
-use super::{admin, games, health, internal, play, public, runtime, user};
+use super::{admin, games, health, internal, pbem, play, public, runtime, user};
 
 /// The security scheme name of bearer sessions.
 const BEARER: &str = "bearer";
@@ -78,6 +78,17 @@ const INTERNAL_TOKEN: &str = "internal_token";
         play::get_orders,
         play::get_report,
         play::list_turns,
+        pbem::mark_ready,
+        pbem::get_preferences,
+        pbem::put_preferences,
+        pbem::take_vacation,
+        pbem::open_seat,
+        pbem::reclaim_seat,
+        pbem::apply_for_seat,
+        pbem::list_seat_applications,
+        pbem::approve_seat_application,
+        pbem::send_message,
+        pbem::list_messages,
         internal::resolve_session,
         internal::get_user,
     ),
@@ -89,6 +100,7 @@ const INTERNAL_TOKEN: &str = "internal_token";
         (name = "games", description = "Games: public listing, hosting, status changes."),
         (name = "applications", description = "Joining games."),
         (name = "race-names", description = "The caller's race names."),
+        (name = "play", description = "Play-by-email habits: ready, preferences, vacation, open seats, messages."),
         (name = "admin", description = "Operators only (admin role)."),
         (name = "internal", description = "The gateway only (x-internal-token)."),
         (name = "health", description = "Probes and this document."),

@@ -5,9 +5,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use galaxy_core::domain::GameId;
 
+use serde::Deserialize;
+use utoipa::IntoParams;
+
 use super::dto::{
     ChallengeView, CreateSessionRequest, GamePage, GameView, LoginCodeRequest, NewSessionView,
-    PageQuery,
+    page_request,
 };
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, ClientIp};
@@ -71,20 +74,70 @@ pub(crate) async fn create_session(
     Ok((StatusCode::CREATED, Json(session.into())))
 }
 
-/// Lists public games open for enrollment, oldest first.
+/// `GET /public/games` query: a page, and whether to list games with open seats.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PublicGamesQuery {
+    /// Items per page, 1 to 200 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
+    pub limit: Option<String>,
+    /// The `next_after` of the previous page; absent for the first page.
+    pub after: Option<String>,
+    /// `true`: public games in play whose host offers a seat to replacement players
+    /// (each with its `open_seats`), instead of games open for enrollment. A page may
+    /// hold fewer games than `limit` (games without open seats are left out).
+    #[param(value_type = Option<bool>)]
+    pub open_seats: Option<String>,
+}
+
+/// Lists public games open for enrollment, oldest first; with `open_seats=true`, public
+/// games in play with open seats.
 #[utoipa::path(
     get,
     path = "/api/v1/public/games",
     tag = "games",
-    params(PageQuery),
-    responses((status = 200, description = "One page of games.", body = GamePage))
+    params(PublicGamesQuery),
+    responses(
+        (status = 200, description = "One page of games.", body = GamePage),
+        (status = 400, description = "A bad `limit`, `after` or `open_seats`.", body = ErrorBody),
+    )
 )]
 pub(crate) async fn list_public_games(
     State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    ApiQuery(query): ApiQuery<PublicGamesQuery>,
 ) -> Result<Json<GamePage>, ApiError> {
-    let page = state.lobby.list_public_games(&query.to_request()?).await?;
-    Ok(Json(page.into()))
+    let request = page_request(query.limit.as_deref(), query.after.as_deref())?;
+    let open_seats = match query.open_seats.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::invalid_request(
+                "open_seats must be true or false",
+            ));
+        }
+    };
+    if !open_seats {
+        let page = state.lobby.list_public_games(&request).await?;
+        return Ok(Json(page.into()));
+    }
+    let page = state.lobby.list_public_games_in_play(&request).await?;
+    let ids: Vec<GameId> = page.items.iter().map(|g| g.id).collect();
+    let open = state.runtime.open_seats(&ids).await?;
+    let items = page
+        .items
+        .into_iter()
+        .filter_map(|game| {
+            let (_, races) = open.iter().find(|(id, _)| *id == game.id)?;
+            let mut view = GameView::from(game);
+            view.open_seats = races.clone();
+            Some(view)
+        })
+        .collect();
+    Ok(Json(GamePage {
+        items,
+        next_after: page.next_after,
+    }))
 }
 
 /// Reads a game by id (drafts are not visible here).
@@ -104,5 +157,10 @@ pub(crate) async fn get_public_game(
 ) -> Result<Json<GameView>, ApiError> {
     let game = state.lobby.get_game(None, id).await?;
     let progress = state.runtime.progress(&game).await?;
-    Ok(Json(GameView::from(game).with_progress(progress)))
+    let races = state.runtime.races(&game).await?;
+    Ok(Json(
+        GameView::from(game)
+            .with_progress(progress)
+            .with_races(races),
+    ))
 }

@@ -4,7 +4,7 @@
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
-use super::{admin, games, health, internal, play, public, runtime, user};
+use super::{admin, games, health, internal, pbem, play, public, runtime, user};
 use crate::state::AppState;
 
 /// Who may call a route.
@@ -94,6 +94,17 @@ pub(super) fn definitions() -> Vec<RouteDef> {
         route!(GET "/api/v1/user/games/{id}/orders/{turn}", User, play::get_orders),
         route!(GET "/api/v1/user/games/{id}/reports/{turn}", User, play::get_report),
         route!(GET "/api/v1/user/games/{id}/turns", User, play::list_turns),
+        route!(POST "/api/v1/user/games/{id}/ready", User, pbem::mark_ready),
+        route!(GET "/api/v1/user/games/{id}/preferences", User, pbem::get_preferences),
+        route!(PUT "/api/v1/user/games/{id}/preferences", User, pbem::put_preferences),
+        route!(POST "/api/v1/user/games/{id}/vacation", User, pbem::take_vacation),
+        route!(POST "/api/v1/user/games/{id}/seats/{race}/open", User, pbem::open_seat),
+        route!(POST "/api/v1/user/games/{id}/seats/{race}/reclaim", User, pbem::reclaim_seat),
+        route!(POST "/api/v1/user/games/{id}/seats/{race}/applications", User, pbem::apply_for_seat),
+        route!(GET "/api/v1/user/games/{id}/seats/{race}/applications", User, pbem::list_seat_applications),
+        route!(POST "/api/v1/user/games/{id}/seats/{race}/applications/{application_id}/approve", User, pbem::approve_seat_application),
+        route!(POST "/api/v1/user/games/{id}/messages", User, pbem::send_message),
+        route!(GET "/api/v1/user/games/{id}/messages", User, pbem::list_messages),
         // admin
         route!(GET "/api/v1/admin/games", Admin, admin::list_games),
         route!(GET "/api/v1/admin/users", Admin, admin::list_users),

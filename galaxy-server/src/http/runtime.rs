@@ -28,6 +28,7 @@ impl From<RuntimeError> for ApiError {
             | RuntimeError::EngineRefused {
                 status: 400 | 422, ..
             } => api.with_field("orders"),
+            RuntimeError::Validation { field, .. } => api.with_field(field),
             _ => api,
         }
     }

@@ -307,6 +307,7 @@ impl TestApp {
                 health: stores.runtime.clone(),
                 archive: stores.play.clone(),
                 orders: stores.play.clone(),
+                pbem: stores.pbem.clone(),
                 containers: Arc::new(galaxy_server::runtime::NoContainers),
                 engine: Arc::new(galaxy_engine_http::HttpEngineClient::default()),
                 notifier: notifications.clone(),

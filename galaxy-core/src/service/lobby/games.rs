@@ -8,6 +8,7 @@ use crate::domain::game::{
     GameTrigger, Visibility,
 };
 use crate::domain::page::{Page, PageRequest};
+use crate::domain::pbem::PbemSettingsInput;
 use crate::domain::runtime::{JobKind, JobStatus, RuntimeJob};
 use crate::domain::schedule::TurnSchedule;
 use crate::domain::{GameId, JobId, Timestamp, UserId};
@@ -41,6 +42,8 @@ pub struct NewGame {
     pub engine_settings: serde_json::Value,
     /// Whether every race's reports are revealed to all players after the finish.
     pub reveal_reports_after_finish: bool,
+    /// The play-by-email settings as given (omitted ones take their defaults).
+    pub pbem: PbemSettingsInput,
 }
 
 impl LobbyService {
@@ -117,6 +120,10 @@ impl LobbyService {
             );
             return Err(LobbyError::validation("engine", message));
         }
+        let pbem = new
+            .pbem
+            .resolve(&schedule, now)
+            .map_err(|error| LobbyError::validation(error.field, error.message))?;
         let settings = GameSettings {
             name,
             min_players: new.min_players,
@@ -129,6 +136,7 @@ impl LobbyService {
             engine_settings: EngineSettings::parse(new.engine_settings)
                 .map_err(|error| LobbyError::validation("engine_settings", error))?,
             reveal_reports_after_finish: new.reveal_reports_after_finish,
+            pbem,
         };
         settings.validate(now).map_err(|error| {
             let field = match &error {
@@ -229,6 +237,20 @@ impl LobbyService {
     pub async fn list_public_games(&self, page: &PageRequest) -> Result<Page<Game>, LobbyError> {
         let filter = GameFilter {
             statuses: vec![GameStatus::EnrollmentOpen],
+            visibility: Some(Visibility::Public),
+            host: None,
+        };
+        Ok(self.ports.games.list_games(&filter, page).await?)
+    }
+
+    /// Public games in play (running or paused), oldest first: where open seats are
+    /// looked for (`GET /public/games?open_seats=true`).
+    pub async fn list_public_games_in_play(
+        &self,
+        page: &PageRequest,
+    ) -> Result<Page<Game>, LobbyError> {
+        let filter = GameFilter {
+            statuses: vec![GameStatus::Running, GameStatus::Paused],
             visibility: Some(Visibility::Public),
             host: None,
         };

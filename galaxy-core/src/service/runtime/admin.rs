@@ -49,6 +49,8 @@ pub struct RuntimeService {
     pub(super) health: Arc<dyn HealthEventStore>,
     /// `max_orders_bytes`: the largest orders body forwarded to an engine.
     pub(super) max_orders_bytes: usize,
+    /// The play-by-email habits: race records, seats, preferences, messages.
+    pub(super) pbem: super::pbem::Pbem,
 }
 
 impl fmt::Debug for RuntimeService {
@@ -76,6 +78,7 @@ impl RuntimeService {
             orders: Arc::clone(&ports.orders),
             health: Arc::clone(&ports.health),
             max_orders_bytes: config.max_orders_bytes,
+            pbem: super::pbem::Pbem::new(&ports, &config),
         }
     }
 

@@ -31,15 +31,22 @@ pub(super) struct Seat {
     pub race: String,
 }
 
-/// The approved players of a game with their races, in application order.
+/// The players of a game with their races, in application order: the approved
+/// applications, with each race's current player from the race records.
 pub(super) async fn seats(turns: &TurnRunner, game_id: GameId) -> Result<Vec<Seat>, StoreError> {
     let applications = turns.applications.list_applications(game_id).await?;
+    // A race taken over by a replacement player (see `pbem`) goes to its new player.
+    let records = turns.races.list_races(game_id).await?;
     Ok(applications
         .into_iter()
         .filter(|a| a.status == ApplicationStatus::Approved)
-        .map(|a| Seat {
-            user_id: a.user_id,
-            race: a.race_name.as_str().to_owned(),
+        .map(|a| {
+            let race = a.race_name.as_str().to_owned();
+            let user_id = records
+                .iter()
+                .find(|r| r.race == race)
+                .map_or(a.user_id, |r| r.user_id);
+            Seat { user_id, race }
         })
         .collect())
 }

@@ -9,6 +9,22 @@ use crate::service::{ErrorKind, ServiceError, store_error_kind};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuntimeError {
+    /// A well-formed request with a value the rules refuse (422), naming the field.
+    #[error("{field}: {message}")]
+    Validation {
+        /// The request field.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Too many requests of this kind; try again after `retry_after` (429).
+    #[error("rate limited: {what}")]
+    RateLimited {
+        /// What is limited.
+        what: &'static str,
+        /// When there is room again.
+        retry_after: std::time::Duration,
+    },
     /// The caller may not do this (403).
     #[error("forbidden: {reason}")]
     Forbidden {
@@ -170,6 +186,13 @@ fn is_format_char(c: char) -> bool {
 }
 
 impl RuntimeError {
+    pub(crate) fn validation(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Validation {
+            field,
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn not_found(entity: &'static str, id: impl ToString) -> Self {
         Self::NotFound {
             entity,
@@ -197,6 +220,8 @@ impl RuntimeError {
 impl ServiceError for RuntimeError {
     fn kind(&self) -> ErrorKind {
         match self {
+            Self::Validation { .. } => ErrorKind::Validation,
+            Self::RateLimited { .. } => ErrorKind::RateLimited,
             Self::Forbidden { .. } => ErrorKind::Forbidden,
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::WrongStatus { .. }
@@ -237,6 +262,13 @@ impl ServiceError for RuntimeError {
             },
             Self::Container(_) => "container_runtime_unavailable",
             other => other.kind().code(),
+        }
+    }
+
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
         }
     }
 }

@@ -38,6 +38,7 @@ mod events;
 mod health;
 mod inspect;
 mod jobs;
+mod pbem;
 mod player;
 mod ready;
 mod reconciler;
@@ -60,6 +61,7 @@ pub use events::EventsListener;
 pub use health::HealthProbe;
 pub use inspect::InspectWorker;
 pub use jobs::StartWorker;
+pub use pbem::{MessageTo, MessageView, RaceView, SeatApplicationView};
 pub use player::{GameProgress, MyGame, MyGamesRole, OrdersReadBack};
 pub use reconciler::{ReconcileReport, Reconciler};
 pub use registry::{DEFAULT_REFERENCE_TARGET, EngineRegistry, RegistryError};
@@ -68,10 +70,11 @@ pub use turns::TurnScheduler;
 use crate::domain::engine_auth::EngineTokenKey;
 use crate::domain::game::EngineName;
 use crate::domain::health::HealthEvent;
+use crate::domain::limit::RateLimit;
 use crate::ports::{
     ApplicationStore, Clock, ContainerRuntime, EngineClient, EngineLimits, GameStore,
-    HealthEventStore, Notifier, OrdersStore, RuntimeJobStore, RuntimeRecordStore, SecretGenerator,
-    TurnArchiveStore, UserStore,
+    HealthEventStore, Notifier, OrdersStore, PbemStore, RuntimeJobStore, RuntimeRecordStore,
+    SecretGenerator, TurnArchiveStore, UserStore,
 };
 
 /// The label every Galaxy container carries (`galaxy.backend=1`).
@@ -110,6 +113,9 @@ pub struct RuntimePorts {
     pub archive: Arc<dyn TurnArchiveStore>,
     /// Every orders submission the engine answered.
     pub orders: Arc<dyn OrdersStore>,
+    /// The play-by-email record: who plays each race, missed turns, vacation, seats,
+    /// preferences and messages.
+    pub pbem: Arc<dyn PbemStore>,
     /// Runs the engine containers.
     pub containers: Arc<dyn ContainerRuntime>,
     /// Talks to the engines (SPEC section 9).
@@ -183,6 +189,8 @@ pub struct RuntimeConfig {
     pub engine_call_timeout: Duration,
     /// The largest orders body (serialised JSON) forwarded to an engine.
     pub max_orders_bytes: usize,
+    /// How many messages one player may send in one game per window.
+    pub message_rate: RateLimit,
     /// The largest report (serialised JSON) archived; a larger one fails the turn.
     pub max_report_bytes: usize,
     /// Tries per report when archiving a turn (the first included) before the turn fails
@@ -252,6 +260,10 @@ impl Default for RuntimeConfig {
             turn_lease: TimeDelta::minutes(5),
             engine_call_timeout: Duration::from_secs(120),
             max_orders_bytes: 256 * 1024,
+            message_rate: RateLimit {
+                max: 30,
+                window: TimeDelta::hours(1),
+            },
             max_report_bytes: 1024 * 1024,
             report_attempts: 4,
             report_retry_delay: Duration::from_millis(250),

@@ -57,6 +57,8 @@ pub struct MyGame {
     /// For a player of a running or paused game: whether the engine accepted their
     /// latest orders for the next turn.
     pub orders_in: Option<bool>,
+    /// Every race with its readiness and state (empty before the start).
+    pub races: Vec<super::RaceView>,
 }
 
 /// A race's orders for one turn as its player sent them.
@@ -117,6 +119,8 @@ impl RuntimeService {
             orders: orders.clone(),
         };
         self.orders.record_orders(&submission).await?;
+        // A submission replaces a "ready without orders": the verdict now decides.
+        self.pbem.unmark_ready(game_id, &submission.race).await;
         answer
     }
 
@@ -127,8 +131,7 @@ impl RuntimeService {
         game_id: GameId,
         turn: u32,
     ) -> Result<OrdersReadBack, RuntimeError> {
-        let application = self.application(actor, game_id).await?;
-        let race = application.race_name.as_str().to_owned();
+        let race = self.own_race(actor, game_id).await?;
         let mut all = self
             .orders
             .list_orders(game_id, &race, turn)
@@ -153,8 +156,8 @@ impl RuntimeService {
         turn: u32,
         race: Option<&str>,
     ) -> Result<TurnReport, RuntimeError> {
-        let application = self.application(actor, game_id).await?;
-        let own = application.race_name.as_str();
+        let own_race = self.own_race(actor, game_id).await?;
+        let own = own_race.as_str();
         let wanted = match race {
             None => own.to_owned(),
             Some(name) if same_race(name, own) => own.to_owned(),
@@ -251,7 +254,21 @@ impl RuntimeService {
             {
                 if application.status == ApplicationStatus::Approved {
                     let game = self.game(application.game_id).await?;
-                    games.push((game, Some(application.race_name.as_str().to_owned())));
+                    // A player whose seat went to a replacement no longer plays it.
+                    match self.own_race(actor, game.id).await {
+                        Ok(race) => games.push((game, Some(race))),
+                        Err(RuntimeError::NotFound { .. }) => {}
+                        Err(error) => return Err(error),
+                    }
+                }
+            }
+        }
+        if role != Some(MyGamesRole::Host) {
+            // Races taken over as a replacement player have no application.
+            for record in self.pbem.store.races_of_user(actor.user_id).await? {
+                if !games.iter().any(|(g, _)| g.id == record.game_id) {
+                    let game = self.game(record.game_id).await?;
+                    games.push((game, Some(record.race)));
                 }
             }
         }
@@ -274,7 +291,9 @@ impl RuntimeService {
                 }
                 _ => None,
             };
+            let races = self.races(&game).await?;
             mine.push(MyGame {
+                races,
                 hosting: game.host == actor.user_id,
                 game,
                 race,
@@ -326,7 +345,7 @@ impl RuntimeService {
 
     /// The caller's approved application to the game; anyone else gets `NotFound` (the
     /// game's play is none of their business).
-    async fn application(
+    pub(super) async fn application(
         &self,
         actor: Actor,
         game_id: GameId,
@@ -342,7 +361,7 @@ impl RuntimeService {
     /// not in play -> `Conflict`.
     async fn seat(&self, actor: Actor, game_id: GameId) -> Result<Seat, RuntimeError> {
         let game: Game = self.game(game_id).await?;
-        let application = self.application(actor, game_id).await?;
+        let race = self.own_race(actor, game_id).await?;
         if !matches!(game.status, GameStatus::Running | GameStatus::Paused) {
             return Err(RuntimeError::WrongStatus {
                 action: "play",
@@ -355,7 +374,7 @@ impl RuntimeService {
         })?;
         Ok(Seat {
             target: self.engines.engine_target(game_id, &binding),
-            race: application.race_name.as_str().to_owned(),
+            race,
         })
     }
 }

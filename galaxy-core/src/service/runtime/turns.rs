@@ -23,7 +23,7 @@ use crate::domain::health::HealthEventKind;
 use crate::domain::lease::ClaimRequest;
 use crate::domain::runtime::{DueAction, RuntimeRecord};
 use crate::domain::{LeaseToken, Timestamp};
-use crate::ports::{ApplicationStore, StoreError, TurnArchiveStore, TurnUpdate};
+use crate::ports::{ApplicationStore, PbemStore, StoreError, TurnArchiveStore, TurnUpdate};
 use crate::worker::{TickReport, Worker};
 
 /// What playing a turn uses (a scheduled or forced turn, and turn 0 of a start job):
@@ -36,6 +36,8 @@ pub(super) struct TurnRunner {
     pub(super) engines: Engines,
     /// The approved applications: the seats whose reports are archived and mailed.
     pub(super) applications: Arc<dyn ApplicationStore>,
+    /// The race records: who plays each race now (a replacement player gets its mail).
+    pub(super) races: Arc<dyn PbemStore>,
     /// Where played turns and their reports are kept (the outbox of their effects).
     pub(super) archive: Arc<dyn TurnArchiveStore>,
     /// The turn's, start's and finish's notifications to players.
@@ -69,6 +71,7 @@ impl TurnRunner {
             statuses: Statuses::new(ports),
             engines: Engines::new(ports, config),
             applications: Arc::clone(&ports.applications),
+            races: Arc::clone(&ports.pbem),
             archive: Arc::clone(&ports.archive),
             notices: Notices::new(ports),
             health: HealthLog::new(ports),
@@ -197,6 +200,8 @@ async fn turn_fault(
 pub struct TurnScheduler {
     /// Plays the turns.
     turns: TurnRunner,
+    /// The play-by-email pass: tallies, reminders, early turns.
+    pbem: super::pbem::Pbem,
     /// `turn_concurrency`: turns one pass runs at once.
     concurrency: usize,
 }
@@ -206,6 +211,7 @@ impl TurnScheduler {
     pub fn new(ports: RuntimePorts, config: RuntimeConfig) -> Self {
         Self {
             turns: TurnRunner::new(&ports, &config),
+            pbem: super::pbem::Pbem::new(&ports, &config),
             concurrency: config.turn_concurrency,
         }
     }
@@ -298,6 +304,8 @@ impl Worker for TurnScheduler {
             Ok(announced) => tracing::info!(announced, "owed turn effects completed"),
             Err(error) => tracing::warn!(%error, "owed turn effects not listed"),
         }
+        // The play-by-email pass: missed-turn tallies, reminders, early turns.
+        let pbem = super::pbem::pass::run(&self.pbem, turns).await;
         let claim = ClaimRequest {
             token: turns.statuses.time.lease_token(),
             now: turns.statuses.now(),
@@ -311,6 +319,8 @@ impl Worker for TurnScheduler {
             .buffer_unordered(self.concurrency.max(1))
             .collect::<Vec<()>>()
             .await;
-        Ok(TickReport { handled })
+        Ok(TickReport {
+            handled: handled + pbem.early_turns,
+        })
     }
 }

@@ -167,5 +167,61 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
                        {{occurred_at}}.</p>\n<p>Details: <code>{{detail}}</code></p>",
             },
         ),
+        (
+            K::TurnReminder,
+            StaticTemplate {
+                subject: "{{game_name}}: Befehle für Zug {{turn}} bis {{deadline}}",
+                text: "Hallo {{recipient_name}},\n\n\
+                       die Befehle deines Volkes {{race}} für Zug {{turn}} von \
+                       {{game_name}} fehlen noch. Sie sind bis {{deadline}} fällig (in \
+                       {{before}}).\n",
+                html: "<p>Hallo {{recipient_name}},</p>\n\
+                       <p>die Befehle deines Volkes {{race}} für Zug {{turn}} von \
+                       <strong>{{game_name}}</strong> fehlen noch. Sie sind bis \
+                       <strong>{{deadline}}</strong> fällig (in {{before}}).</p>",
+            },
+        ),
+        (
+            K::RaceIdle,
+            StaticTemplate {
+                subject: "{{game_name}}: Volk {{race}} ist untätig",
+                text: "Hallo {{recipient_name}},\n\n\
+                       das Volk {{race}} in {{game_name}} hat {{missed_turns}} Züge in Folge \
+                       keine Befehle geschickt und ist nun untätig; die Engine spielt es \
+                       ohne Befehle. Befehle seines Spielers machen es wieder aktiv; der \
+                       Gastgeber kann seinen Platz einem Ersatzspieler anbieten.\n",
+                html: "<p>Hallo {{recipient_name}},</p>\n\
+                       <p>das Volk {{race}} in <strong>{{game_name}}</strong> hat \
+                       {{missed_turns}} Züge in Folge keine Befehle geschickt und ist nun \
+                       untätig; die Engine spielt es ohne Befehle. Befehle seines Spielers \
+                       machen es wieder aktiv; der Gastgeber kann seinen Platz einem \
+                       Ersatzspieler anbieten.</p>",
+            },
+        ),
+        (
+            K::SeatChanged,
+            StaticTemplate {
+                subject: "{{game_name}}: Volk {{race}} hat einen neuen Spieler",
+                text: "Hallo {{recipient_name}},\n\n\
+                       das Volk {{race}} in {{game_name}} wird ab Zug {{turn}} von einem \
+                       Ersatzspieler gespielt.\n",
+                html: "<p>Hallo {{recipient_name}},</p>\n\
+                       <p>das Volk {{race}} in <strong>{{game_name}}</strong> wird ab Zug \
+                       {{turn}} von einem Ersatzspieler gespielt.</p>",
+            },
+        ),
+        (
+            K::RaceMessage,
+            StaticTemplate {
+                subject: "{{game_name}}: Nachricht von {{from}}",
+                text: "Hallo {{recipient_name}},\n\n\
+                       {{from}} schreibt deinem Volk {{race}} in {{game_name}} (Zug \
+                       {{turn}}):\n\n{{text}}\n",
+                html: "<p>Hallo {{recipient_name}},</p>\n\
+                       <p>{{from}} schreibt deinem Volk {{race}} in \
+                       <strong>{{game_name}}</strong> (Zug {{turn}}):</p>\n\
+                       <pre>{{text}}</pre>",
+            },
+        ),
     ],
 };

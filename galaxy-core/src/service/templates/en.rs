@@ -166,5 +166,59 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
                        {{occurred_at}}.</p>\n<p>Detail: <code>{{detail}}</code></p>",
             },
         ),
+        (
+            K::TurnReminder,
+            StaticTemplate {
+                subject: "{{game_name}}: orders for turn {{turn}} due by {{deadline}}",
+                text: "Hello {{recipient_name}},\n\n\
+                       the orders of your race {{race}} for turn {{turn}} of {{game_name}} \
+                       are not in yet. They are due by {{deadline}} (in {{before}}).\n",
+                html: "<p>Hello {{recipient_name}},</p>\n\
+                       <p>the orders of your race {{race}} for turn {{turn}} of \
+                       <strong>{{game_name}}</strong> are not in yet. They are due by \
+                       <strong>{{deadline}}</strong> (in {{before}}).</p>",
+            },
+        ),
+        (
+            K::RaceIdle,
+            StaticTemplate {
+                subject: "{{game_name}}: race {{race}} is idle",
+                text: "Hello {{recipient_name}},\n\n\
+                       the race {{race}} in {{game_name}} missed {{missed_turns}} turns in \
+                       a row and is now idle; the engine plays it without orders. Orders \
+                       from its player make it active again; the host may offer its seat \
+                       to a replacement player.\n",
+                html: "<p>Hello {{recipient_name}},</p>\n\
+                       <p>the race {{race}} in <strong>{{game_name}}</strong> missed \
+                       {{missed_turns}} turns in a row and is now idle; the engine plays it \
+                       without orders. Orders from its player make it active again; the \
+                       host may offer its seat to a replacement player.</p>",
+            },
+        ),
+        (
+            K::SeatChanged,
+            StaticTemplate {
+                subject: "{{game_name}}: race {{race}} has a new player",
+                text: "Hello {{recipient_name}},\n\n\
+                       the race {{race}} in {{game_name}} is now played by a replacement \
+                       player, from turn {{turn}} on.\n",
+                html: "<p>Hello {{recipient_name}},</p>\n\
+                       <p>the race {{race}} in <strong>{{game_name}}</strong> is now played \
+                       by a replacement player, from turn {{turn}} on.</p>",
+            },
+        ),
+        (
+            K::RaceMessage,
+            StaticTemplate {
+                subject: "{{game_name}}: message from {{from}}",
+                text: "Hello {{recipient_name}},\n\n\
+                       {{from}} wrote to your race {{race}} in {{game_name}} (turn \
+                       {{turn}}):\n\n{{text}}\n",
+                html: "<p>Hello {{recipient_name}},</p>\n\
+                       <p>{{from}} wrote to your race {{race}} in \
+                       <strong>{{game_name}}</strong> (turn {{turn}}):</p>\n\
+                       <pre>{{text}}</pre>",
+            },
+        ),
     ],
 };

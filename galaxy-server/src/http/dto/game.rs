@@ -3,8 +3,10 @@
 use chrono::{DateTime, Utc};
 use galaxy_core::domain::application::Application;
 use galaxy_core::domain::game::{Game, Visibility};
+use galaxy_core::domain::pbem::{PbemSettingsInput, RaceState, format_duration};
 use galaxy_core::domain::race_name::RaceNameEntry;
 use galaxy_core::service::lobby::NewGame;
+use galaxy_core::service::runtime::RaceView;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -75,6 +77,22 @@ pub struct CreateGameRequest {
     /// (default true).
     #[serde(default = "default_true")]
     pub reveal_reports_after_finish: bool,
+    /// Run a turn as soon as every live race is ready (default true).
+    pub early_turn: Option<bool>,
+    /// After an early turn, the next deadline is the first scheduled time at least this
+    /// far away (default `"1h"`; durations like `"45s"`, `"90m"`, `"24h"`, `"2d"`).
+    #[schema(example = "1h")]
+    pub min_turn_gap: Option<String>,
+    /// Reminders before each deadline to players without orders, each shorter than the
+    /// turn period (default `["24h", "2h"]`, those shorter than the period).
+    #[schema(example = json!(["24h", "2h"]))]
+    pub reminders: Option<Vec<String>>,
+    /// Consecutive turns without orders after which a race is idle (default 3).
+    pub idle_after: Option<u32>,
+    /// Vacation turns each player may take (default 2).
+    pub vacation_turns: Option<u32>,
+    /// Hide the sender's race of messages from their recipients (default false).
+    pub anonymous_messages: Option<bool>,
 }
 
 fn default_true() -> bool {
@@ -94,6 +112,14 @@ impl From<CreateGameRequest> for NewGame {
             visibility: request.visibility.into(),
             engine_settings: request.engine_settings.unwrap_or(serde_json::Value::Null),
             reveal_reports_after_finish: request.reveal_reports_after_finish,
+            pbem: PbemSettingsInput {
+                early_turn: request.early_turn,
+                min_turn_gap: request.min_turn_gap,
+                reminders: request.reminders,
+                idle_after: request.idle_after,
+                vacation_turns: request.vacation_turns,
+                anonymous_messages: request.anonymous_messages,
+            },
         }
     }
 }
@@ -120,6 +146,42 @@ pub struct GameSettingsView {
     pub engine_settings: serde_json::Value,
     /// Whether every race's reports are revealed to all players after the finish.
     pub reveal_reports_after_finish: bool,
+    /// Whether a turn runs as soon as every live race is ready.
+    pub early_turn: bool,
+    /// The least time from an early turn to the next deadline.
+    #[schema(example = "1h")]
+    pub min_turn_gap: String,
+    /// Reminders before each deadline, longest first.
+    #[schema(example = json!(["24h", "2h"]))]
+    pub reminders: Vec<String>,
+    /// Missed turns in a row after which a race is idle.
+    pub idle_after: u32,
+    /// Vacation turns each player may take.
+    pub vacation_turns: u32,
+    /// Whether messages hide their sender's race from recipients.
+    pub anonymous_messages: bool,
+}
+
+/// One race of a started game as every player sees it (never its orders).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RaceStateView {
+    /// The race.
+    pub race: String,
+    /// Whether it is ready for the coming turn (orders accepted, or marked ready).
+    pub ready: bool,
+    /// `active`, `idle`, `vacation` or `open_seat`.
+    #[schema(example = "active")]
+    pub state: String,
+}
+
+impl From<RaceView> for RaceStateView {
+    fn from(view: RaceView) -> Self {
+        Self {
+            race: view.race,
+            ready: view.ready,
+            state: view.state.as_str().to_owned(),
+        }
+    }
 }
 
 /// A game.
@@ -149,10 +211,28 @@ pub struct GameView {
     /// Why the game is in its status when a change said so: a start failure with the
     /// engine's reason, a pause, the finish (same lists as above).
     pub status_reason: Option<String>,
+    /// Every race with its readiness and state, once the game started (single-game
+    /// reads and "my games"; empty elsewhere).
+    pub races: Vec<RaceStateView>,
+    /// Races whose seat the host offers to replacement players (same lists).
+    pub open_seats: Vec<String>,
     /// Creation instant.
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+}
+
+impl GameView {
+    /// Adds the races and the open seats.
+    pub fn with_races(mut self, races: Vec<RaceView>) -> Self {
+        self.open_seats = races
+            .iter()
+            .filter(|r| r.state == RaceState::OpenSeat)
+            .map(|r| r.race.clone())
+            .collect();
+        self.races = races.into_iter().map(RaceStateView::from).collect();
+        self
+    }
 }
 
 impl From<Game> for GameView {
@@ -174,7 +254,20 @@ impl From<Game> for GameView {
                 visibility: settings.visibility.into(),
                 engine_settings: settings.engine_settings.to_value(),
                 reveal_reports_after_finish: settings.reveal_reports_after_finish,
+                early_turn: settings.pbem.early_turn,
+                min_turn_gap: format_duration(settings.pbem.min_turn_gap),
+                reminders: settings
+                    .pbem
+                    .reminders
+                    .iter()
+                    .map(|r| format_duration(*r))
+                    .collect(),
+                idle_after: settings.pbem.idle_after,
+                vacation_turns: settings.pbem.vacation_turns,
+                anonymous_messages: settings.pbem.anonymous_messages,
             },
+            races: Vec::new(),
+            open_seats: Vec::new(),
             current_turn: None,
             next_turn_at: None,
             result: None,

@@ -140,7 +140,9 @@ pub struct MyGameView {
 impl From<MyGame> for MyGameView {
     fn from(mine: MyGame) -> Self {
         Self {
-            game: GameView::from(mine.game).with_progress(mine.progress),
+            game: GameView::from(mine.game)
+                .with_progress(mine.progress)
+                .with_races(mine.races),
             hosting: mine.hosting,
             race: mine.race,
             orders_in: mine.orders_in,

@@ -1,0 +1,143 @@
+//! The port of the play-by-email habits: the per-race record of a started game (player,
+//! missed turns, vacation, seat), seat applications, per-game preferences and messages.
+
+use async_trait::async_trait;
+
+use super::StoreError;
+use crate::domain::limit::RateLimit;
+use crate::domain::page::{Page, PageRequest};
+use crate::domain::pbem::{GamePreferences, RaceMessage, RaceRecord, SeatApplication};
+use crate::domain::{GameId, SeatApplicationId, Timestamp, UserId};
+
+/// What a vacation request came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VacationOutcome {
+    /// Booked; the race's record after it.
+    Booked(RaceRecord),
+    /// More turns than the budget has left; how many are left.
+    OverBudget {
+        /// Vacation turns still available.
+        left: u32,
+    },
+}
+
+/// A seat that changed hands ([`PbemStore::approve_seat_application`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatHandover {
+    /// The race's record with its new player.
+    pub record: RaceRecord,
+    /// Who played it before.
+    pub previous: UserId,
+}
+
+/// The per-race record of play-by-email games. Every method is one atomic step, so
+/// concurrent callers (several server replicas) never double-count or double-book.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait PbemStore: Send + Sync {
+    /// Creates the records of races that have none (`(race, player)` pairs), keeping
+    /// existing ones unchanged, and returns every record of the game in race order.
+    async fn ensure_races(
+        &self,
+        game_id: GameId,
+        seats: &[(String, UserId)],
+    ) -> Result<Vec<RaceRecord>, StoreError>;
+    /// Every record of a game, in race order.
+    async fn list_races(&self, game_id: GameId) -> Result<Vec<RaceRecord>, StoreError>;
+    /// Every race a user plays, in any game ("my games" of a replacement player).
+    async fn races_of_user(&self, user_id: UserId) -> Result<Vec<RaceRecord>, StoreError>;
+    /// Marks a race ready for `turn` without orders, or (`None`) takes that back (a later
+    /// orders submission replaces it); `NotFound` when it has no record.
+    async fn mark_ready(
+        &self,
+        game_id: GameId,
+        race: &str,
+        turn: Option<u32>,
+    ) -> Result<(), StoreError>;
+    /// Books `turns` vacation turns from `from`, if the race has that many of `budget`
+    /// left. A vacation booked while another is current or coming extends it.
+    async fn book_vacation(
+        &self,
+        game_id: GameId,
+        race: &str,
+        from: u32,
+        turns: u32,
+        budget: u32,
+    ) -> Result<VacationOutcome, StoreError>;
+    /// Counts turn `turn` once: races in `ready` reset their missed turns (and leave
+    /// idle), races on vacation for it keep their count, every other race counts one
+    /// more and goes idle at `idle_after`. Returns the races that went idle now, or
+    /// `None` when the turn was already counted (by this or another caller).
+    async fn tally_turn(
+        &self,
+        game_id: GameId,
+        turn: u32,
+        ready: &[String],
+        idle_after: u32,
+    ) -> Result<Option<Vec<String>>, StoreError>;
+    /// Opens an idle race's seat. `Conflict` when the race is not idle or the seat is
+    /// open already; `NotFound` when it has no record.
+    async fn open_seat(&self, game_id: GameId, race: &str) -> Result<RaceRecord, StoreError>;
+    /// The race's own player takes the open seat back: closed, count reset, no longer
+    /// idle; pending applications are rejected. `Conflict` when the seat is not open or
+    /// `user_id` is not its player.
+    async fn reclaim_seat(
+        &self,
+        game_id: GameId,
+        race: &str,
+        user_id: UserId,
+    ) -> Result<RaceRecord, StoreError>;
+    /// Stores an application for an open seat. `Conflict` when the seat is not open or
+    /// the applicant plays in the game; `Duplicate` when they already have one pending.
+    async fn apply_for_seat(&self, application: &SeatApplication) -> Result<(), StoreError>;
+    /// A seat's applications, oldest first.
+    async fn list_seat_applications(
+        &self,
+        game_id: GameId,
+        race: &str,
+    ) -> Result<Vec<SeatApplication>, StoreError>;
+    /// Hands an open seat to a pending applicant: the race's player changes, the seat
+    /// closes, its count resets, the application is approved and the others rejected.
+    /// `Conflict` when the seat is not open, the application not pending, or the
+    /// applicant got another race of the game meanwhile; `NotFound` without such an
+    /// application.
+    async fn approve_seat_application(
+        &self,
+        game_id: GameId,
+        race: &str,
+        application_id: SeatApplicationId,
+    ) -> Result<SeatHandover, StoreError>;
+    /// The games (of `candidates`) that have an open seat, with their open races.
+    async fn open_seats(
+        &self,
+        candidates: &[GameId],
+    ) -> Result<Vec<(GameId, Vec<String>)>, StoreError>;
+    /// A player's preferences for a game (the defaults when never set).
+    async fn preferences(
+        &self,
+        game_id: GameId,
+        user_id: UserId,
+    ) -> Result<GamePreferences, StoreError>;
+    /// Sets a player's preferences for a game.
+    async fn set_preferences(
+        &self,
+        game_id: GameId,
+        user_id: UserId,
+        preferences: GamePreferences,
+    ) -> Result<(), StoreError>;
+    /// Stores a message unless its sender already sent `limit.max` messages in the game
+    /// within the window ending at `message.sent_at`: counted and written in one step.
+    /// Returns `None` when stored, else when the sender has room again.
+    async fn post_message(
+        &self,
+        message: &RaceMessage,
+        limit: RateLimit,
+    ) -> Result<Option<Timestamp>, StoreError>;
+    /// The messages of a game that `race` sent or received, newest first.
+    async fn list_messages(
+        &self,
+        game_id: GameId,
+        race: &str,
+        page: &PageRequest,
+    ) -> Result<Page<RaceMessage>, StoreError>;
+}

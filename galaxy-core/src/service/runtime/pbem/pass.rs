@@ -1,0 +1,219 @@
+//! The scheduler's play-by-email pass, run on every tick before due turns are claimed:
+//! per running game it tallies the last played turn's missed orders (once, by a marker
+//! written with the tally), raises the deadline reminder owed now (once per player,
+//! turn and offset, by the notification's idempotency key), and runs the coming turn
+//! early when every live race is ready (under the same turn lease as a scheduled tick,
+//! with the expected turn checked after the claim, so it runs once).
+//!
+//! Everything is derived from stored state each time, so a restart or a second replica
+//! picks up exactly where the last pass stopped.
+
+use chrono::TimeDelta;
+use serde_json::json;
+
+use super::super::turns::{TurnRunner, play_turn};
+use super::{Pbem, eliminated, race_records, ready_races};
+use crate::domain::game::{Game, GameStatus};
+use crate::domain::lease::ClaimRequest;
+use crate::domain::notification::NotificationKind;
+use crate::domain::pbem::{RaceRecord, RaceState, early_turn_ready, format_duration};
+use crate::domain::runtime::{RuntimeRecord, RuntimeStatus};
+use crate::ports::{StoreError, TurnUpdate};
+
+/// What one pass did, for logs and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct PassReport {
+    /// Turns run early.
+    pub early_turns: usize,
+    /// Turns tallied.
+    pub tallied: usize,
+}
+
+/// Runs the pass over every running game; a failing game is logged and skipped.
+pub(in crate::service::runtime) async fn run(p: &Pbem, turns: &TurnRunner) -> PassReport {
+    let mut report = PassReport::default();
+    let records = match p.statuses.all_records(Some(RuntimeStatus::Running)).await {
+        Ok(records) => records,
+        Err(error) => {
+            tracing::warn!(%error, "running games not listed; no PBEM pass");
+            return report;
+        }
+    };
+    for record in records {
+        if let Err(error) = one_game(p, turns, &record, &mut report).await {
+            tracing::warn!(%error, game_id = %record.game_id, "PBEM pass failed for a game");
+        }
+    }
+    report
+}
+
+async fn one_game(
+    p: &Pbem,
+    turns: &TurnRunner,
+    record: &RuntimeRecord,
+    report: &mut PassReport,
+) -> Result<(), StoreError> {
+    let game = p.statuses.games.get_game(record.game_id).await?;
+    if game.status != GameStatus::Running {
+        return Ok(());
+    }
+    let mut races = race_records(p, &game).await?;
+    if tally(p, &game, record.current_turn, &races).await? {
+        report.tallied += 1;
+        races = p.store.list_races(game.id).await?;
+    }
+    let Some(deadline) = record.next_turn_at else {
+        return Ok(());
+    };
+    let now = p.now();
+    let turn = record.current_turn.saturating_add(1);
+    let dead = eliminated(p, game.id).await?;
+    races.retain(|r| !dead.contains(&r.race));
+    let ready = ready_races(p, game.id, &races, turn).await?;
+    remind(p, &game, turn, deadline, &races, &ready).await;
+    let early = game.settings.pbem.early_turn
+        && deadline > now
+        && early_turn_ready(&races, turn, |r| ready.contains(&r.race));
+    if early && run_early(p, turns, &game, turn).await? {
+        report.early_turns += 1;
+    }
+    Ok(())
+}
+
+/// Tallies turn `turn` (the last played) once. Returns whether this call counted it.
+async fn tally(p: &Pbem, game: &Game, turn: u32, races: &[RaceRecord]) -> Result<bool, StoreError> {
+    if turn == 0 || races.is_empty() {
+        return Ok(false);
+    }
+    let ready: Vec<String> = ready_races(p, game.id, races, turn)
+        .await?
+        .into_iter()
+        .collect();
+    let idle_after = game.settings.pbem.idle_after;
+    let pbem = &p.store;
+    let Some(went_idle) = pbem.tally_turn(game.id, turn, &ready, idle_after).await? else {
+        return Ok(false);
+    };
+    for race in went_idle {
+        let Some(record) = races.iter().find(|r| r.race == race) else {
+            continue;
+        };
+        tracing::info!(game_id = %game.id, race, turn, "race went idle");
+        let payload = json!({
+            "game_id": game.id,
+            "game_name": game.settings.name.as_str(),
+            "race": race,
+            "turn": turn,
+            "missed_turns": idle_after,
+        });
+        let key = format!("race_idle:{}:{race}:{turn}", game.id);
+        let recipients = vec![record.user_id, game.host];
+        p.notices
+            .notify(
+                NotificationKind::RaceIdle,
+                key,
+                recipients,
+                game.id,
+                payload,
+            )
+            .await;
+    }
+    Ok(true)
+}
+
+/// Raises the reminder owed now, if any, to every live player without orders for
+/// `turn` (not on vacation, reminders not turned off). The key names player, turn and
+/// offset, so every pass and every replica raise it once.
+async fn remind(
+    p: &Pbem,
+    game: &Game,
+    turn: u32,
+    deadline: crate::domain::Timestamp,
+    races: &[RaceRecord],
+    ready: &std::collections::BTreeSet<String>,
+) {
+    let Some(offset) = game.settings.pbem.reminder_due(deadline, p.now()) else {
+        return;
+    };
+    for race in races {
+        if ready.contains(&race.race) || race.state(turn) == RaceState::Vacation {
+            continue;
+        }
+        match p.store.preferences(game.id, race.user_id).await {
+            Ok(p) if !p.reminders => continue,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, game_id = %game.id, "preferences not read; reminder waits");
+                continue;
+            }
+        }
+        let key = reminder_key(game, race, turn, offset);
+        let payload = json!({
+            "game_id": game.id,
+            "game_name": game.settings.name.as_str(),
+            "race": race.race,
+            "turn": turn,
+            "deadline": deadline.format("%Y-%m-%d %H:%M UTC").to_string(),
+            "before": format_duration(offset),
+        });
+        let kind = NotificationKind::TurnReminder;
+        p.notices
+            .notify(kind, key, vec![race.user_id], game.id, payload)
+            .await;
+    }
+}
+
+/// The reminder's idempotency key: one per player, turn and offset.
+fn reminder_key(game: &Game, race: &RaceRecord, turn: u32, offset: TimeDelta) -> String {
+    format!(
+        "turn_reminder:{}:{}:{turn}:{}",
+        game.id,
+        race.user_id,
+        offset.num_seconds()
+    )
+}
+
+/// Runs turn `turn` of `game` now, under the turn lease; `false` when another claim holds
+/// the game or the turn already ran (this claim is then released unchanged).
+async fn run_early(
+    p: &Pbem,
+    turns: &TurnRunner,
+    game: &Game,
+    turn: u32,
+) -> Result<bool, StoreError> {
+    let claim = ClaimRequest {
+        token: p.statuses.time.lease_token(),
+        now: p.now(),
+        lease: turns.settings.lease,
+        limit: 1,
+    };
+    let records = &p.statuses.records;
+    let claimed = match records.claim_turn(game.id, &claim).await {
+        Ok(claimed) => claimed,
+        Err(StoreError::Conflict { .. }) => return Ok(false),
+        Err(error) => return Err(error),
+    };
+    let next_turn_at = claimed.next_turn_at.filter(|at| *at > claim.now);
+    if claimed.current_turn.saturating_add(1) != turn || next_turn_at.is_none() {
+        // Another replica (or the scheduled tick) ran it meanwhile, or it is due anyway.
+        let unchanged = TurnUpdate {
+            current_turn: claimed.current_turn,
+            next_turn_at: claimed.next_turn_at,
+            skip_next_tick: claimed.skip_next_tick,
+        };
+        records
+            .complete_turn(game.id, claim.token, &unchanged, p.now())
+            .await?;
+        return Ok(false);
+    }
+    let pbem = &game.settings.pbem;
+    let deadline = pbem.deadline_after_early(&game.settings.schedule, claim.now);
+    tracing::info!(game_id = %game.id, turn, "every live race is ready: running the turn early");
+    match play_turn(turns, game, &claimed, claim.token, turn, deadline, false).await {
+        Ok(played) => Ok(played.is_some()),
+        Err(error) => {
+            tracing::warn!(%error, game_id = %game.id, turn, "early turn failed");
+            Ok(false)
+        }
+    }
+}

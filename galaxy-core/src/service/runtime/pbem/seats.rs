@@ -1,0 +1,189 @@
+//! Open seats: the host offers an idle race to replacement players, users apply, the
+//! host approves one (who takes the race over under the same name, with all its
+//! archived reports), and the old player may reclaim the seat while it is open.
+
+use serde_json::json;
+
+use super::{RuntimeError, RuntimeService, next_turn, race_records};
+use crate::domain::game::{Game, GameStatus};
+use crate::domain::notification::NotificationKind;
+use crate::domain::pbem::{RaceRecord, SeatApplication, SeatApplicationStatus};
+use crate::domain::{GameId, SeatApplicationId};
+use crate::ports::StoreError;
+use crate::service::Actor;
+
+/// An application for an open seat, as its host sees it.
+pub type SeatApplicationView = SeatApplication;
+
+impl RuntimeService {
+    /// The game and the record of `race` in it, for a seat action: the game must be in
+    /// play, the race known (404 otherwise).
+    async fn seat_of(
+        &self,
+        game_id: GameId,
+        race: &str,
+    ) -> Result<(Game, RaceRecord), RuntimeError> {
+        let game = self.game(game_id).await?;
+        let record = race_records(&self.pbem, &game)
+            .await?
+            .into_iter()
+            .find(|r| r.race == race)
+            .ok_or_else(|| RuntimeError::not_found("race", race))?;
+        if !matches!(game.status, GameStatus::Running | GameStatus::Paused) {
+            return Err(RuntimeError::WrongStatus {
+                action: "change a seat of",
+                status: game.status,
+            });
+        }
+        Ok((game, record))
+    }
+
+    /// Only the game's host (or an admin) acts on seats: 403 for anyone else.
+    fn host_only(actor: &Actor, game: &Game) -> Result<(), RuntimeError> {
+        if actor.is_admin || actor.user_id == game.host {
+            Ok(())
+        } else {
+            Err(RuntimeError::Forbidden {
+                reason: "only the game's host manages seats",
+            })
+        }
+    }
+
+    /// The host opens an idle race's seat to replacement players. 409 when the race is
+    /// not idle (or the seat is open already).
+    pub async fn open_seat(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        race: &str,
+    ) -> Result<RaceRecord, RuntimeError> {
+        let (game, record) = self.seat_of(game_id, race).await?;
+        Self::host_only(&actor, &game)?;
+        Ok(self.pbem.store.open_seat(game_id, &record.race).await?)
+    }
+
+    /// A user applies for an open seat. 409 when the seat is not open or the caller
+    /// already plays in the game (or has an application pending).
+    pub async fn apply_for_seat(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        race: &str,
+    ) -> Result<SeatApplication, RuntimeError> {
+        let (game, record) = self.seat_of(game_id, race).await?;
+        self.active_caller(actor).await?;
+        if actor.user_id == game.host {
+            return Err(RuntimeError::Forbidden {
+                reason: "the host may not take a seat in their own game",
+            });
+        }
+        let application = SeatApplication {
+            id: SeatApplicationId::from_uuid(self.pbem.uuid()),
+            game_id,
+            race: record.race,
+            user_id: actor.user_id,
+            status: SeatApplicationStatus::Pending,
+            created_at: self.pbem.now(),
+        };
+        match self.pbem.store.apply_for_seat(&application).await {
+            Ok(()) => Ok(application),
+            Err(StoreError::Duplicate { .. }) => Err(RuntimeError::Store(StoreError::Conflict {
+                entity: "seat application",
+                id: format!("{game_id}/{race}"),
+                detail: "an application of yours is pending".into(),
+            })),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// A seat's applications, for the host.
+    pub async fn seat_applications(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        race: &str,
+    ) -> Result<Vec<SeatApplication>, RuntimeError> {
+        let game = self.game(game_id).await?;
+        Self::host_only(&actor, &game)?;
+        Ok(self
+            .pbem
+            .store
+            .list_seat_applications(game_id, race)
+            .await?)
+    }
+
+    /// The host approves an application: the applicant takes the race over (same name,
+    /// the engine never notices), the old player loses access; both are told.
+    pub async fn approve_seat_application(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        race: &str,
+        application_id: SeatApplicationId,
+    ) -> Result<RaceRecord, RuntimeError> {
+        let (game, record) = self.seat_of(game_id, race).await?;
+        Self::host_only(&actor, &game)?;
+        let pbem = &self.pbem.store;
+        let handover = match pbem
+            .approve_seat_application(game_id, &record.race, application_id)
+            .await
+        {
+            Ok(handover) => handover,
+            Err(StoreError::NotFound { .. }) => {
+                return Err(RuntimeError::not_found("seat application", application_id));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let turn = next_turn(&self.pbem, game_id).await?;
+        let payload = json!({
+            "game_id": game_id,
+            "game_name": game.settings.name.as_str(),
+            "race": handover.record.race,
+            "turn": turn,
+        });
+        let key = format!("seat_changed:{game_id}:{application_id}");
+        let recipients = vec![handover.previous, handover.record.user_id];
+        self.pbem
+            .notices
+            .notify(
+                NotificationKind::SeatChanged,
+                key,
+                recipients,
+                game_id,
+                payload,
+            )
+            .await;
+        Ok(handover.record)
+    }
+
+    /// The race's own player takes their open seat back.
+    pub async fn reclaim_seat(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        race: &str,
+    ) -> Result<RaceRecord, RuntimeError> {
+        let (_, record) = self.seat_of(game_id, race).await?;
+        if record.user_id != actor.user_id {
+            return Err(RuntimeError::Forbidden {
+                reason: "only the race's player may reclaim its seat",
+            });
+        }
+        let pbem = &self.pbem.store;
+        Ok(pbem
+            .reclaim_seat(game_id, &record.race, actor.user_id)
+            .await?)
+    }
+
+    /// The caller's account must be active (not blocked) to act.
+    pub(super) async fn active_caller(&self, actor: Actor) -> Result<(), RuntimeError> {
+        let user = self.pbem.users.get_user(actor.user_id).await?;
+        if user.status.is_active_at(self.pbem.now()) {
+            Ok(())
+        } else {
+            Err(RuntimeError::Forbidden {
+                reason: "the account is blocked",
+            })
+        }
+    }
+}

@@ -1,0 +1,606 @@
+//! The play-by-email habits on the manual clock: early turns (once, even with two
+//! schedulers, keeping `min_turn_gap`), reminders only to players without orders (once
+//! per player, turn and offset), idle races and their seats changing hands, vacation,
+//! and messages that reach only their recipients.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "runtime_world.rs"]
+mod world;
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use galaxy_core::domain::limit::RateLimit;
+use galaxy_core::domain::notification::NotificationKind;
+use galaxy_core::domain::page::PageRequest;
+use galaxy_core::domain::pbem::{GamePreferences, RaceState};
+use galaxy_core::service::ServiceError;
+use galaxy_core::service::runtime::{MessageTo, RuntimeConfig, RuntimeError, TurnScheduler};
+use galaxy_core::service::templates::recipient_payload;
+use galaxy_core::worker::Worker;
+use serde_json::json;
+use world::*;
+
+fn code<T: std::fmt::Debug>(result: Result<T, RuntimeError>) -> &'static str {
+    result.unwrap_err().code()
+}
+
+async fn orders(
+    w: &World,
+    player: galaxy_core::service::Actor,
+    game: &galaxy_core::domain::game::Game,
+    turn: u32,
+) {
+    let verdict = w
+        .service
+        .submit_orders(player, game.id, turn, &json!({"turn": turn}))
+        .await
+        .unwrap();
+    assert!(verdict.accepted);
+}
+
+async fn state_of(
+    w: &World,
+    game: &galaxy_core::domain::game::Game,
+    race: &str,
+) -> (bool, RaceState) {
+    let game = w.game(game.id).await;
+    let races = w.service.races(&game).await.unwrap();
+    let r = races.iter().find(|r| r.race == race).unwrap();
+    (r.ready, r.state)
+}
+
+#[tokio::test]
+async fn the_turn_runs_early_once_every_race_is_ready_and_the_gap_holds() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(2).await;
+    let [(a, race_a), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
+    // 17:10: one race ready is not enough.
+    w.at(evening(1) - TimeDelta::minutes(50));
+    orders(&w, a, &game, 1).await;
+    assert_eq!(
+        state_of(&w, &game, &race_a).await,
+        (true, RaceState::Active)
+    );
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 0);
+    // B marks itself ready without orders: the turn runs at the next tick, once, even
+    // with a second scheduler (another replica) ticking at the same time.
+    assert_eq!(
+        code(w.service.mark_ready(b, game.id, 2).await),
+        "validation"
+    );
+    w.service.mark_ready(b, game.id, 1).await.unwrap();
+    assert_eq!(
+        state_of(&w, &game, &race_b).await,
+        (true, RaceState::Active)
+    );
+    let other = TurnScheduler::new(w.ports.clone(), w.config.clone());
+    let (x, y) = tokio::join!(w.scheduler.tick(), other.tick());
+    x.unwrap();
+    y.unwrap();
+    let record = w.record(game.id).await;
+    assert_eq!(record.current_turn, 1, "one early turn");
+    // 17:10 + 1 h = 18:10: today's 18:00 is too close, so tomorrow's.
+    assert_eq!(record.next_turn_at, Some(evening(2)));
+    assert_eq!(w.notes.of(NotificationKind::TurnCompleted).len(), 1);
+    for _ in 0..3 {
+        w.scheduler.tick().await.unwrap();
+        other.tick().await.unwrap();
+    }
+    assert_eq!(w.record(game.id).await.current_turn, 1, "turn 2 waits");
+    assert_eq!(
+        state_of(&w, &game, &race_b).await,
+        (false, RaceState::Active)
+    );
+    // A later submission replaces "ready": refused orders leave B not ready.
+    w.service.mark_ready(b, game.id, 2).await.unwrap();
+    assert!(state_of(&w, &game, &race_b).await.0);
+    w.engine
+        .refuse_orders(Some((422, r#"{"error": "bad orders"}"#)));
+    let refused = w.service.submit_orders(b, game.id, 2, &json!({})).await;
+    assert!(refused.is_err());
+    w.engine.refuse_orders(None);
+    assert_eq!(
+        state_of(&w, &game, &race_b).await,
+        (false, RaceState::Active)
+    );
+}
+
+#[tokio::test]
+async fn a_game_without_early_turns_waits_for_the_schedule() {
+    let w = World::new().await;
+    let (game, seats) = w
+        .closed_game_with(2, |new| new.pbem.early_turn = Some(false))
+        .await;
+    w.lobby.start(w.admin, game.id).await.unwrap();
+    w.jobs.run_until_idle(10).await.unwrap();
+    for (player, _) in &seats.0 {
+        orders(&w, *player, &game, 1).await;
+    }
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 0);
+    w.at(evening(1));
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 1);
+}
+
+#[tokio::test]
+async fn reminders_reach_only_players_without_orders_once() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(4).await;
+    let s = &seats.0;
+    // A daily game keeps the 2 h default (24 h is not shorter than the period).
+    assert_eq!(
+        w.game(game.id).await.settings.pbem.reminders,
+        vec![TimeDelta::hours(2)]
+    );
+    orders(&w, s[0].0, &game, 1).await;
+    w.service.take_vacation(s[2].0, game.id, 1).await.unwrap();
+    let off = GamePreferences {
+        reminders: false,
+        message_mail: true,
+    };
+    w.service
+        .set_preferences(s[3].0, game.id, off)
+        .await
+        .unwrap();
+    // Before the reminder's time: nothing.
+    w.at(evening(1) - TimeDelta::hours(3));
+    w.scheduler.tick().await.unwrap();
+    assert!(w.notes.of(NotificationKind::TurnReminder).is_empty());
+    // At 16:00, twice, on two schedulers: one reminder, to B only.
+    w.at(evening(1) - TimeDelta::hours(2));
+    let other = TurnScheduler::new(w.ports.clone(), w.config.clone());
+    for _ in 0..2 {
+        let (x, y) = tokio::join!(w.scheduler.tick(), other.tick());
+        x.unwrap();
+        y.unwrap();
+    }
+    let reminders = w.notes.of(NotificationKind::TurnReminder);
+    assert_eq!(reminders.len(), 1, "{reminders:?}");
+    assert_eq!(reminders[0].recipients, vec![s[1].0.user_id]);
+    let payload = recipient_payload(&reminders[0].payload, s[1].0.user_id);
+    assert_eq!(payload["race"], s[1].1.as_str());
+    assert_eq!(payload["turn"], 1);
+    assert_eq!(payload["before"], "2h");
+    // The turn runs; the next reminder is for turn 2 (C's vacation is over).
+    w.at(evening(1));
+    w.scheduler.tick().await.unwrap();
+    w.at(evening(2) - TimeDelta::minutes(90));
+    w.scheduler.tick().await.unwrap();
+    let reminders = w.notes.of(NotificationKind::TurnReminder);
+    let to: Vec<_> = reminders[1..]
+        .iter()
+        .flat_map(|n| n.recipients.clone())
+        .collect();
+    let mut expected = vec![s[0].0.user_id, s[1].0.user_id, s[2].0.user_id];
+    let mut got = to.clone();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected, "A, B and C for turn 2; D turned them off");
+}
+
+#[tokio::test]
+async fn no_reminder_for_a_game_that_has_none_or_is_not_running() {
+    let w = World::new().await;
+    let (game, _) = w
+        .closed_game_with(2, |new| new.pbem.reminders = Some(vec![]))
+        .await;
+    w.lobby.start(w.admin, game.id).await.unwrap();
+    w.jobs.run_until_idle(10).await.unwrap();
+    let (paused, _) = w.running_game(2).await;
+    w.service.pause(w.admin, paused.id).await.unwrap();
+    w.at(evening(1) - TimeDelta::minutes(30));
+    w.scheduler.tick().await.unwrap();
+    assert!(w.notes.of(NotificationKind::TurnReminder).is_empty());
+}
+
+#[tokio::test]
+async fn a_reminder_as_long_as_the_turn_period_is_refused() {
+    let w = World::new().await;
+    let host = w.user().await;
+    let mut new = galaxy_core::service::lobby::NewGame {
+        name: "Reminded".into(),
+        min_players: 2,
+        max_players: 4,
+        enrollment_deadline: w.now() + TimeDelta::days(2),
+        turn_schedule: SCHEDULE.into(),
+        engine: None,
+        auto_approve: false,
+        visibility: galaxy_core::domain::game::Visibility::Public,
+        engine_settings: serde_json::Value::Null,
+        reveal_reports_after_finish: true,
+        pbem: Default::default(),
+    };
+    new.pbem.reminders = Some(vec!["24h".into()]);
+    let refused = w.lobby.create_game(host, new.clone()).await.unwrap_err();
+    assert_eq!(refused.code(), "validation");
+    assert!(refused.to_string().contains("reminders"), "{refused}");
+    new.pbem.reminders = Some(vec!["23h".into(), "30m".into()]);
+    new.pbem.min_turn_gap = Some("90m".into());
+    let game = w.lobby.create_game(host, new).await.unwrap();
+    let pbem = &game.settings.pbem;
+    assert_eq!(
+        pbem.reminders,
+        vec![TimeDelta::hours(23), TimeDelta::minutes(30)]
+    );
+    assert_eq!(pbem.min_turn_gap, TimeDelta::minutes(90));
+}
+
+#[tokio::test]
+async fn a_race_goes_idle_and_its_seat_changes_hands() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(2).await;
+    let [(a, race_a), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
+    // Three turns run on schedule; only A sends orders.
+    for day in 1..=3 {
+        orders(&w, a, &game, day).await;
+        w.at(evening(day));
+        w.scheduler.tick().await.unwrap();
+        assert_eq!(w.record(game.id).await.current_turn, day);
+    }
+    assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Active);
+    // The next tick tallies turn 3: B missed three in a row.
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Idle);
+    assert_eq!(state_of(&w, &game, &race_a).await.1, RaceState::Active);
+    let idle = w.notes.of(NotificationKind::RaceIdle);
+    assert_eq!(idle.len(), 1);
+    let mut told = idle[0].recipients.clone();
+    told.sort();
+    let mut expected = vec![b.user_id, game.host];
+    expected.sort();
+    assert_eq!(told, expected);
+    // Seat actions: 403 for non-hosts, 409 on a race that is not idle.
+    let host = galaxy_core::service::Actor {
+        user_id: game.host,
+        is_admin: false,
+    };
+    assert_eq!(
+        code(w.service.open_seat(a, game.id, &race_b).await),
+        "forbidden"
+    );
+    assert_eq!(
+        code(w.service.open_seat(host, game.id, &race_a).await),
+        "conflict"
+    );
+    assert_eq!(
+        code(w.service.open_seat(host, game.id, "Nobody").await),
+        "not_found"
+    );
+    w.service.open_seat(host, game.id, &race_b).await.unwrap();
+    assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::OpenSeat);
+    assert_eq!(
+        w.service.open_seats(&[game.id]).await.unwrap(),
+        vec![(game.id, vec![race_b.clone()])]
+    );
+    // Players may not apply; a stranger may; the host approves.
+    assert_eq!(
+        code(w.service.apply_for_seat(a, game.id, &race_b).await),
+        "conflict"
+    );
+    let newcomer = w.user().await;
+    let other = w.user().await;
+    let application = w
+        .service
+        .apply_for_seat(newcomer, game.id, &race_b)
+        .await
+        .unwrap();
+    let second = w
+        .service
+        .apply_for_seat(other, game.id, &race_b)
+        .await
+        .unwrap();
+    assert_eq!(
+        code(w.service.apply_for_seat(newcomer, game.id, &race_b).await),
+        "conflict"
+    );
+    assert_eq!(
+        code(
+            w.service
+                .approve_seat_application(a, game.id, &race_b, application.id)
+                .await
+        ),
+        "forbidden"
+    );
+    let record = w
+        .service
+        .approve_seat_application(host, game.id, &race_b, application.id)
+        .await
+        .unwrap();
+    assert_eq!(record.user_id, newcomer.user_id);
+    assert_eq!(
+        code(
+            w.service
+                .approve_seat_application(host, game.id, &race_b, second.id)
+                .await
+        ),
+        "conflict"
+    );
+    let changed = w.notes.of(NotificationKind::SeatChanged);
+    assert_eq!(changed.len(), 1);
+    assert!(changed[0].recipients.contains(&b.user_id));
+    assert!(changed[0].recipients.contains(&newcomer.user_id));
+    // The newcomer plays the race under its name and reads its archived reports; the
+    // old player lost access.
+    let report = w.service.report(newcomer, game.id, 1, None).await.unwrap();
+    assert_eq!(report.race, race_b);
+    orders(&w, newcomer, &game, 4).await;
+    assert_eq!(
+        code(w.service.report(b, game.id, 1, None).await),
+        "not_found"
+    );
+    assert_eq!(
+        code(w.service.submit_orders(b, game.id, 4, &json!({})).await),
+        "not_found"
+    );
+    let mine = w.service.my_games(newcomer, None).await.unwrap();
+    let listed = mine.iter().find(|g| g.game.id == game.id).unwrap();
+    assert_eq!(listed.race.as_deref(), Some(race_b.as_str()));
+    let old = w.service.my_games(b, None).await.unwrap();
+    assert!(
+        old.iter().all(|g| g.game.id != game.id),
+        "the old player no longer plays it"
+    );
+    // The engine plays the same race: the orders went to race B.
+    assert_eq!(
+        state_of(&w, &game, &race_b).await,
+        (true, RaceState::Active)
+    );
+}
+
+#[tokio::test]
+async fn the_old_player_may_reclaim_an_open_seat() {
+    let w = World::new().await;
+    let (game, seats) = w
+        .closed_game_with(2, |new| new.pbem.idle_after = Some(1))
+        .await;
+    w.lobby.start(w.admin, game.id).await.unwrap();
+    w.jobs.run_until_idle(10).await.unwrap();
+    let [(a, _), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
+    orders(&w, a, &game, 1).await;
+    w.at(evening(1));
+    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Idle);
+    let host = galaxy_core::service::Actor {
+        user_id: game.host,
+        is_admin: false,
+    };
+    assert_eq!(
+        code(w.service.reclaim_seat(b, game.id, &race_b).await),
+        "conflict"
+    );
+    w.service.open_seat(host, game.id, &race_b).await.unwrap();
+    let stranger = w.user().await;
+    let application = w
+        .service
+        .apply_for_seat(stranger, game.id, &race_b)
+        .await
+        .unwrap();
+    assert_eq!(
+        code(w.service.reclaim_seat(a, game.id, &race_b).await),
+        "forbidden"
+    );
+    w.service.reclaim_seat(b, game.id, &race_b).await.unwrap();
+    assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Active);
+    assert_eq!(
+        code(
+            w.service
+                .approve_seat_application(host, game.id, &race_b, application.id)
+                .await
+        ),
+        "conflict"
+    );
+}
+
+#[tokio::test]
+async fn vacation_comes_from_a_budget_pauses_the_count_and_does_not_hold_early_turns() {
+    let w = World::new().await;
+    let (game, seats) = w
+        .closed_game_with(2, |new| new.pbem.idle_after = Some(1))
+        .await;
+    w.lobby.start(w.admin, game.id).await.unwrap();
+    w.jobs.run_until_idle(10).await.unwrap();
+    let [(a, _), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
+    assert_eq!(
+        code(w.service.take_vacation(b, game.id, 3).await),
+        "validation"
+    );
+    assert_eq!(
+        code(w.service.take_vacation(b, game.id, 0).await),
+        "validation"
+    );
+    let booked = w.service.take_vacation(b, game.id, 2).await.unwrap();
+    assert_eq!(
+        (booked.vacation_from, booked.vacation_until),
+        (Some(1), Some(2))
+    );
+    assert_eq!(
+        code(w.service.take_vacation(b, game.id, 1).await),
+        "validation"
+    );
+    assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Vacation);
+    // A alone is ready: B on vacation does not hold the early turn back.
+    orders(&w, a, &game, 1).await;
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 1);
+    orders(&w, a, &game, 2).await;
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 2);
+    w.scheduler.tick().await.unwrap();
+    // Two missed turns on vacation: not idle (idle_after is 1); the next miss counts.
+    assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Active);
+    orders(&w, a, &game, 3).await;
+    w.at(w.record(game.id).await.next_turn_at.unwrap());
+    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Idle);
+}
+
+#[tokio::test]
+async fn messages_reach_only_their_recipients() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(3).await;
+    let s = &seats.0;
+    let (a, b, c) = (s[0].0, s[1].0, s[2].0);
+    let to = |races: &[&String]| MessageTo::Races(races.iter().map(|r| r.to_lowercase()).collect());
+    let sent = w
+        .service
+        .send_message(a, game.id, to(&[&s[1].1]), "<b>hello</b> B".into())
+        .await
+        .unwrap();
+    assert_eq!(sent.to, vec![s[1].1.clone()]);
+    w.service
+        .send_message(b, game.id, MessageTo::All, "hello all".into())
+        .await
+        .unwrap();
+    let page = PageRequest::first(10).unwrap();
+    let texts = |who| {
+        let w = &w;
+        let page = page.clone();
+        async move {
+            w.service
+                .messages(who, game.id, &page)
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|m| m.text)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(texts(a).await, vec!["hello all", "<b>hello</b> B"]);
+    assert_eq!(texts(b).await, vec!["hello all", "<b>hello</b> B"]);
+    assert_eq!(
+        texts(c).await,
+        vec!["hello all"],
+        "C never sees A's message to B"
+    );
+    // Neither the host nor an admin reads them.
+    let host = galaxy_core::service::Actor {
+        user_id: game.host,
+        is_admin: false,
+    };
+    assert_eq!(
+        code(w.service.messages(host, game.id, &page).await),
+        "not_found"
+    );
+    assert_eq!(
+        code(w.service.messages(w.admin, game.id, &page).await),
+        "not_found"
+    );
+    // Delivered by notification to the recipients only, mail included by default.
+    let notes = w.notes.of(NotificationKind::RaceMessage);
+    assert_eq!(notes.len(), 2);
+    assert_eq!(notes[0].recipients, vec![b.user_id]);
+    assert_eq!(notes[0].payload["from"], s[0].1.as_str());
+    assert!(notes[0].payload.get("mail").is_none());
+    // Bad input: 422.
+    let bad = [
+        (to(&[&"Nobody".to_owned()]), "hi".to_owned()),
+        (to(&[&s[0].1]), "to myself".to_owned()),
+        (MessageTo::Races(vec![]), "to nobody".to_owned()),
+        (MessageTo::All, String::new()),
+        (MessageTo::All, "  \n ".to_owned()),
+        (MessageTo::All, "x".repeat(4097)),
+    ];
+    for (to, text) in bad {
+        let result = w.service.send_message(a, game.id, to.clone(), text).await;
+        assert_eq!(code(result), "validation", "{to:?}");
+    }
+    // A stranger: 404.
+    let stranger = w.user().await;
+    let result = w
+        .service
+        .send_message(stranger, game.id, MessageTo::All, "hi".into())
+        .await;
+    assert_eq!(code(result), "not_found");
+    // C opts out of message mail: push only.
+    let prefs = GamePreferences {
+        reminders: true,
+        message_mail: false,
+    };
+    w.service.set_preferences(c, game.id, prefs).await.unwrap();
+    w.service
+        .send_message(a, game.id, MessageTo::All, "again".into())
+        .await
+        .unwrap();
+    let notes = w.notes.of(NotificationKind::RaceMessage);
+    let push_only: Vec<_> = notes
+        .iter()
+        .filter(|n| n.payload["mail"] == false)
+        .collect();
+    assert_eq!(push_only.len(), 1);
+    assert_eq!(push_only[0].recipients, vec![c.user_id]);
+}
+
+#[tokio::test]
+async fn anonymous_messages_hide_the_sender_everywhere() {
+    let w = World::new().await;
+    let (game, seats) = w
+        .closed_game_with(2, |new| new.pbem.anonymous_messages = Some(true))
+        .await;
+    w.lobby.start(w.admin, game.id).await.unwrap();
+    w.jobs.run_until_idle(10).await.unwrap();
+    let [(a, race_a), (b, _)] = [seats.0[0].clone(), seats.0[1].clone()];
+    w.service
+        .send_message(a, game.id, MessageTo::All, "guess who".into())
+        .await
+        .unwrap();
+    let page = PageRequest::first(10).unwrap();
+    let seen = w.service.messages(b, game.id, &page).await.unwrap().items;
+    assert_eq!(seen[0].from, None);
+    let own = w.service.messages(a, game.id, &page).await.unwrap().items;
+    assert_eq!(own[0].from.as_deref(), Some(race_a.as_str()));
+    let note = &w.notes.of(NotificationKind::RaceMessage)[0];
+    assert!(
+        !note.payload.to_string().contains(&race_a),
+        "{}",
+        note.payload
+    );
+}
+
+#[tokio::test]
+async fn the_message_rate_limit_holds_under_concurrent_senders() {
+    let config = RuntimeConfig {
+        message_rate: RateLimit {
+            max: 5,
+            window: TimeDelta::hours(1),
+        },
+        ..test_config()
+    };
+    let w = Arc::new(World::with(config).await);
+    let (game, seats) = w.running_game(2).await;
+    let a = seats.0[0].0;
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let w = Arc::clone(&w);
+            tokio::spawn(async move {
+                w.service
+                    .send_message(a, game.id, MessageTo::All, format!("spam {i}"))
+                    .await
+            })
+        })
+        .collect();
+    let mut sent = 0;
+    let mut limited = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => sent += 1,
+            Err(error) => {
+                assert_eq!(error.code(), "rate_limited");
+                assert!(error.retry_after().is_some());
+                limited += 1;
+            }
+        }
+    }
+    assert_eq!((sent, limited), (5, 15));
+    w.at(w.now() + TimeDelta::hours(1) + TimeDelta::seconds(1));
+    w.service
+        .send_message(a, game.id, MessageTo::All, "later".into())
+        .await
+        .unwrap();
+}

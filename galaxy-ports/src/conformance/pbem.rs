@@ -1,0 +1,453 @@
+//! Conformance suite for [`PbemStore`]: race records, the once-per-turn tally, vacation
+//! budgets, seats changing hands, preferences and messages with their rate limit (each
+//! check-then-write raced by concurrent callers).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use galaxy_core::domain::limit::RateLimit;
+use galaxy_core::domain::page::PageRequest;
+use galaxy_core::domain::pbem::{
+    GamePreferences, RaceMessage, SeatApplication, SeatApplicationStatus,
+};
+use galaxy_core::domain::{GameId, MessageId, SeatApplicationId, UserId};
+use galaxy_core::ports::{PbemStore, StoreError, VacationOutcome};
+
+use super::run_case;
+use super::users::fixtures::{Must, assert_err, at, new_uuid, race, secs};
+
+const SUITE: &str = "pbem";
+
+/// Runs every case; `make` must return a fresh, empty store each time.
+pub async fn run_all<S, F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+    S: PbemStore + Send + Sync + 'static,
+{
+    run_case(
+        SUITE,
+        "races are created once and listed in order",
+        &make,
+        |s| async move {
+            races(&s).await;
+        },
+    )
+    .await;
+    run_case(
+        SUITE,
+        "a turn is tallied once, even when raced",
+        &make,
+        |s| async move {
+            tally(Arc::new(s)).await;
+        },
+    )
+    .await;
+    run_case(
+        SUITE,
+        "vacation within the budget, raced",
+        &make,
+        |s| async move {
+            vacation(Arc::new(s)).await;
+        },
+    )
+    .await;
+    run_case(
+        SUITE,
+        "seats open, change hands, are reclaimed",
+        &make,
+        |s| async move {
+            seats(Arc::new(s)).await;
+        },
+    )
+    .await;
+    run_case(
+        SUITE,
+        "preferences default and update",
+        &make,
+        |s| async move {
+            preferences(&s).await;
+        },
+    )
+    .await;
+    run_case(
+        SUITE,
+        "messages: visibility, paging, rate limit raced",
+        &make,
+        |s| async move {
+            messages(Arc::new(s)).await;
+        },
+    )
+    .await;
+}
+
+fn game() -> GameId {
+    GameId::from_uuid(new_uuid())
+}
+
+fn user() -> UserId {
+    UserId::from_uuid(new_uuid())
+}
+
+async fn seated<S: PbemStore>(store: &S, g: GameId, n: usize) -> Vec<UserId> {
+    let users: Vec<UserId> = (0..n).map(|_| user()).collect();
+    let seats: Vec<(String, UserId)> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (race_name(i), *u))
+        .collect();
+    store.ensure_races(g, &seats).await.must("ensure races");
+    users
+}
+
+fn race_name(i: usize) -> String {
+    ["Ayrans", "Bolgs", "Cyrox", "Dwims"][i % 4].to_owned()
+}
+
+async fn races<S: PbemStore>(store: &S) {
+    let g = game();
+    let users = seated(store, g, 2).await;
+    store.mark_ready(g, "Bolgs", Some(3)).await.must("ready");
+    // Again, with a third race: existing records are kept.
+    let again = vec![
+        ("Cyrox".to_owned(), user()),
+        ("Ayrans".to_owned(), user()),
+        ("Bolgs".to_owned(), users[1]),
+    ];
+    let all = store.ensure_races(g, &again).await.must("ensure again");
+    let names: Vec<&str> = all.iter().map(|r| r.race.as_str()).collect();
+    assert_eq!(names, ["Ayrans", "Bolgs", "Cyrox"]);
+    assert_eq!(
+        all[0].user_id, users[0],
+        "an existing record keeps its player"
+    );
+    assert_eq!(all[1].ready_turn, Some(3));
+    assert_eq!(store.list_races(g).await.must("list"), all);
+    store.mark_ready(g, "Cyrox", Some(4)).await.must("ready");
+    store.mark_ready(g, "Cyrox", None).await.must("unready");
+    assert_eq!(store.list_races(g).await.must("list")[2].ready_turn, None);
+    assert_eq!(store.list_races(game()).await.must("other game"), vec![]);
+    assert_err!(
+        store.mark_ready(g, "Nobody", Some(3)).await,
+        StoreError::NotFound { .. },
+        "ready of an unknown race"
+    );
+}
+
+async fn tally<S: PbemStore + 'static>(store: Arc<S>) {
+    let g = game();
+    seated(&*store, g, 3).await;
+    // Cyrox is on vacation for turn 2.
+    let booked = store
+        .book_vacation(g, "Cyrox", 2, 1, 2)
+        .await
+        .must("vacation");
+    assert!(matches!(booked, VacationOutcome::Booked(_)));
+    let ready = vec!["Ayrans".to_owned()];
+    let results = race(8, |_| {
+        let (store, ready) = (Arc::clone(&store), ready.clone());
+        async move { store.tally_turn(g, 1, &ready, 2).await }
+    })
+    .await;
+    let counted: Vec<_> = results
+        .into_iter()
+        .filter_map(|r| r.must("tally"))
+        .collect();
+    assert_eq!(
+        counted,
+        vec![Vec::<String>::new()],
+        "exactly one tally counts"
+    );
+    let idle = store.tally_turn(g, 2, &ready, 2).await.must("turn 2");
+    assert_eq!(
+        idle,
+        Some(vec!["Bolgs".to_owned()]),
+        "Cyrox paused on vacation"
+    );
+    let all = store.list_races(g).await.must("list");
+    assert_eq!((all[0].missed_turns, all[0].idle), (0, false));
+    assert_eq!((all[1].missed_turns, all[1].idle), (2, true));
+    assert_eq!((all[2].missed_turns, all[2].idle), (1, false));
+    // Idle races keep counting but go idle once; orders bring them back.
+    let turn3 = store.tally_turn(g, 3, &[], 2).await.must("turn 3");
+    assert_eq!(turn3, Some(vec!["Cyrox".to_owned()]));
+    let back = store
+        .tally_turn(g, 4, &["Bolgs".to_owned()], 2)
+        .await
+        .must("turn 4");
+    assert_eq!(
+        back,
+        Some(vec!["Ayrans".to_owned()]),
+        "Ayrans missed 3 and 4"
+    );
+    let all = store.list_races(g).await.must("list");
+    assert_eq!((all[1].missed_turns, all[1].idle), (0, false));
+    assert_eq!(store.tally_turn(g, 4, &[], 2).await.must("again"), None);
+}
+
+async fn vacation<S: PbemStore + 'static>(store: Arc<S>) {
+    let g = game();
+    seated(&*store, g, 1).await;
+    // Eight callers ask for one turn each of a budget of three.
+    let results = race(8, |_| {
+        let store = Arc::clone(&store);
+        async move { store.book_vacation(g, "Ayrans", 5, 1, 3).await }
+    })
+    .await;
+    let booked = results
+        .into_iter()
+        .map(|r| r.must("book"))
+        .filter(|o| matches!(o, VacationOutcome::Booked(_)))
+        .count();
+    assert_eq!(booked, 3);
+    let record = &store.list_races(g).await.must("list")[0];
+    assert_eq!(record.vacation_used, 3);
+    assert_eq!(
+        (record.vacation_from, record.vacation_until),
+        (Some(5), Some(7))
+    );
+    assert_eq!(
+        store.book_vacation(g, "Ayrans", 9, 1, 3).await.must("over"),
+        VacationOutcome::OverBudget { left: 0 }
+    );
+    assert_err!(
+        store.book_vacation(g, "Nobody", 1, 1, 3).await,
+        StoreError::NotFound { .. },
+        "vacation of an unknown race"
+    );
+}
+
+fn application(g: GameId, race: &str, user: UserId, secs_: i64) -> SeatApplication {
+    SeatApplication {
+        id: SeatApplicationId::from_uuid(new_uuid()),
+        game_id: g,
+        race: race.to_owned(),
+        user_id: user,
+        status: SeatApplicationStatus::Pending,
+        created_at: at(secs_),
+    }
+}
+
+async fn seats<S: PbemStore + 'static>(store: Arc<S>) {
+    let g = game();
+    let users = seated(&*store, g, 2).await;
+    assert_err!(
+        store.open_seat(g, "Bolgs").await,
+        StoreError::Conflict { .. },
+        "opening an active race"
+    );
+    store
+        .tally_turn(g, 1, &["Ayrans".to_owned()], 1)
+        .await
+        .must("idle");
+    let open = store.open_seat(g, "Bolgs").await.must("open");
+    assert!(open.seat_open);
+    assert_err!(
+        store.open_seat(g, "Bolgs").await,
+        StoreError::Conflict { .. },
+        "opening twice"
+    );
+    assert_eq!(
+        store.open_seats(&[game(), g]).await.must("open seats"),
+        vec![(g, vec!["Bolgs".to_owned()])]
+    );
+    // A player of the game may not apply; strangers may, once each.
+    assert_err!(
+        store
+            .apply_for_seat(&application(g, "Bolgs", users[0], 1))
+            .await,
+        StoreError::Conflict { .. },
+        "a player applies"
+    );
+    let (x, y) = (user(), user());
+    let ax = application(g, "Bolgs", x, 2);
+    let ay = application(g, "Bolgs", y, 3);
+    store.apply_for_seat(&ax).await.must("x applies");
+    store.apply_for_seat(&ay).await.must("y applies");
+    assert_err!(
+        store.apply_for_seat(&application(g, "Bolgs", x, 4)).await,
+        StoreError::Duplicate { .. },
+        "x applies twice"
+    );
+    assert_err!(
+        store.apply_for_seat(&application(g, "Ayrans", x, 5)).await,
+        StoreError::Conflict { .. },
+        "applying for a closed seat"
+    );
+    // Two approvals race: one seat, one winner.
+    let results = race(2, |i| {
+        let store = Arc::clone(&store);
+        let id = if i == 0 { ax.id } else { ay.id };
+        async move { store.approve_seat_application(g, "Bolgs", id).await }
+    })
+    .await;
+    let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    let handover = winners[0];
+    assert_eq!(handover.previous, users[1]);
+    let taken = store
+        .races_of_user(handover.record.user_id)
+        .await
+        .must("races of");
+    assert_eq!(taken, vec![handover.record.clone()]);
+    assert_eq!(
+        store.races_of_user(users[1]).await.must("old player"),
+        vec![]
+    );
+    assert!(!handover.record.seat_open && !handover.record.idle);
+    assert_eq!(handover.record.missed_turns, 0);
+    let apps = store.list_seat_applications(g, "Bolgs").await.must("apps");
+    let statuses: Vec<_> = apps.iter().map(|a| a.status).collect();
+    assert_eq!(apps.len(), 2);
+    assert!(statuses.contains(&SeatApplicationStatus::Approved));
+    assert!(statuses.contains(&SeatApplicationStatus::Rejected));
+    assert_eq!(store.open_seats(&[g]).await.must("none open"), vec![]);
+    // Reclaim: only the seat's own player, only while open.
+    store
+        .tally_turn(g, 2, &["Bolgs".to_owned()], 1)
+        .await
+        .must("turn 2");
+    store.open_seat(g, "Ayrans").await.must("open Ayrans");
+    assert_err!(
+        store.reclaim_seat(g, "Ayrans", x).await,
+        StoreError::Conflict { .. },
+        "reclaim by another"
+    );
+    let az = application(g, "Ayrans", user(), 9);
+    store.apply_for_seat(&az).await.must("z applies");
+    let back = store
+        .reclaim_seat(g, "Ayrans", users[0])
+        .await
+        .must("reclaim");
+    assert!(!back.seat_open && !back.idle);
+    assert_err!(
+        store.approve_seat_application(g, "Ayrans", az.id).await,
+        StoreError::Conflict { .. },
+        "approving after the reclaim"
+    );
+    assert_err!(
+        store
+            .approve_seat_application(g, "Ayrans", SeatApplicationId::from_uuid(new_uuid()))
+            .await,
+        StoreError::NotFound { .. },
+        "approving an unknown application"
+    );
+}
+
+async fn preferences<S: PbemStore>(store: &S) {
+    let (g, u) = (game(), user());
+    assert_eq!(
+        store.preferences(g, u).await.must("default"),
+        GamePreferences::default()
+    );
+    let off = GamePreferences {
+        reminders: false,
+        message_mail: true,
+    };
+    store.set_preferences(g, u, off).await.must("set");
+    store.set_preferences(g, u, off).await.must("set again");
+    assert_eq!(store.preferences(g, u).await.must("read"), off);
+    assert_eq!(
+        store.preferences(game(), u).await.must("other game"),
+        GamePreferences::default()
+    );
+}
+
+fn message(g: GameId, from: (&str, UserId), to: &[&str], secs_: i64) -> RaceMessage {
+    RaceMessage {
+        id: MessageId::from_uuid(new_uuid()),
+        game_id: g,
+        turn: 1,
+        sender_user: from.1,
+        sender_race: from.0.to_owned(),
+        to_all: false,
+        recipients: to.iter().map(|s| (*s).to_owned()).collect(),
+        text: format!("hello at {secs_}"),
+        sent_at: at(secs_),
+    }
+}
+
+async fn messages<S: PbemStore + 'static>(store: Arc<S>) {
+    let g = game();
+    let users = seated(&*store, g, 3).await;
+    let generous = RateLimit {
+        max: 100,
+        window: secs(3600),
+    };
+    let a_to_b = message(g, ("Ayrans", users[0]), &["Bolgs"], 10);
+    let b_to_all = message(g, ("Bolgs", users[1]), &["Ayrans", "Cyrox"], 20);
+    let c_to_b = message(g, ("Cyrox", users[2]), &["Bolgs"], 30);
+    for m in [&a_to_b, &b_to_all, &c_to_b] {
+        assert_eq!(store.post_message(m, generous).await.must("post"), None);
+    }
+    let first = PageRequest::first(10).must("page");
+    let ids = |page: Vec<RaceMessage>| page.into_iter().map(|m| m.id).collect::<Vec<_>>();
+    let of_a = store.list_messages(g, "Ayrans", &first).await.must("a");
+    assert_eq!(
+        ids(of_a.items),
+        vec![b_to_all.id, a_to_b.id],
+        "newest first, own only"
+    );
+    let of_c = store.list_messages(g, "Cyrox", &first).await.must("c");
+    assert_eq!(ids(of_c.items), vec![c_to_b.id, b_to_all.id]);
+    // Paging.
+    let one = PageRequest::first(1).must("page");
+    let p1 = store.list_messages(g, "Bolgs", &one).await.must("p1");
+    let after = p1.next_after.clone().must_some();
+    let p2 = store
+        .list_messages(g, "Bolgs", &PageRequest::after(2, after).must("page 2"))
+        .await
+        .must("p2");
+    assert_eq!(ids(p1.items), vec![c_to_b.id]);
+    assert_eq!(ids(p2.items), vec![b_to_all.id, a_to_b.id]);
+    assert_eq!(p2.next_after, None);
+    // The rate limit: 16 concurrent senders, room for 5 in the window.
+    let tight = RateLimit {
+        max: 5,
+        window: secs(3600),
+    };
+    let results = race(16, |i| {
+        let store = Arc::clone(&store);
+        let m = message(g, ("Dwims", users[0]), &["Ayrans"], 100 + i as i64);
+        async move { store.post_message(&m, tight).await }
+    })
+    .await;
+    // Dwims has no race record: every post is NotFound, nothing stored.
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(StoreError::NotFound { .. })))
+    );
+    let results = race(16, |_| {
+        let store = Arc::clone(&store);
+        let m = message(g, ("Cyrox", users[2]), &["Ayrans"], 100);
+        async move { store.post_message(&m, tight).await }
+    })
+    .await;
+    let stored = results.iter().filter(|r| matches!(r, Ok(None))).count();
+    // Cyrox sent one at 30 already: four more fit.
+    assert_eq!(stored, 4, "{results:?}");
+    assert!(results.iter().all(|r| r.is_ok()));
+    let later = message(g, ("Cyrox", users[2]), &["Ayrans"], 3631);
+    assert_eq!(
+        store
+            .post_message(&later, tight)
+            .await
+            .must("after the first left"),
+        None
+    );
+}
+
+trait MustSome<T> {
+    fn must_some(self) -> T;
+}
+
+impl<T> MustSome<T> for Option<T> {
+    #[track_caller]
+    fn must_some(self) -> T {
+        match self {
+            Some(value) => value,
+            None => panic!("expected a value"),
+        }
+    }
+}

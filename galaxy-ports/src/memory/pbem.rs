@@ -1,0 +1,388 @@
+//! In-memory [`PbemStore`]: race records, seat applications, preferences and messages
+//! behind one mutex, so each call is one atomic step as a transaction would be.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use galaxy_core::domain::limit::RateLimit;
+use galaxy_core::domain::page::{Page, PageRequest};
+use galaxy_core::domain::pbem::{
+    GamePreferences, RaceMessage, RaceRecord, SeatApplication, SeatApplicationStatus,
+};
+use galaxy_core::domain::{GameId, SeatApplicationId, Timestamp, UserId};
+use galaxy_core::ports::{PbemStore, SeatHandover, StoreError, VacationOutcome};
+
+use super::paging::{Order, paginate};
+
+const RACE: &str = "race";
+const SEAT: &str = "seat application";
+
+/// The play-by-email record of every game.
+#[derive(Debug, Default)]
+pub struct MemoryPbemStore {
+    /// Everything; one lock keeps each call atomic.
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Race records by game, then race (so listing is in race order).
+    races: HashMap<GameId, BTreeMap<String, RaceRecord>>,
+    /// Turns already tallied.
+    tallied: HashSet<(GameId, u32)>,
+    /// Seat applications in arrival order.
+    applications: Vec<SeatApplication>,
+    /// Preferences by (game, user).
+    preferences: HashMap<(GameId, UserId), GamePreferences>,
+    /// Messages in arrival order.
+    messages: Vec<RaceMessage>,
+}
+
+impl MemoryPbemStore {
+    /// The state; every method validates before it mutates, so a poisoned lock is safe to
+    /// take over.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl State {
+    fn race_mut(&mut self, game_id: GameId, race: &str) -> Result<&mut RaceRecord, StoreError> {
+        self.races
+            .get_mut(&game_id)
+            .and_then(|races| races.get_mut(race))
+            .ok_or_else(|| StoreError::not_found(RACE, format!("{game_id}/{race}")))
+    }
+
+    fn reject_pending(&mut self, game_id: GameId, race: &str) {
+        for a in &mut self.applications {
+            if a.game_id == game_id && a.race == race && a.status == SeatApplicationStatus::Pending
+            {
+                a.status = SeatApplicationStatus::Rejected;
+            }
+        }
+    }
+}
+
+fn conflict(game_id: GameId, race: &str, detail: &str) -> StoreError {
+    StoreError::Conflict {
+        entity: RACE,
+        id: format!("{game_id}/{race}"),
+        detail: detail.to_owned(),
+    }
+}
+
+#[async_trait]
+impl PbemStore for MemoryPbemStore {
+    async fn ensure_races(
+        &self,
+        game_id: GameId,
+        seats: &[(String, UserId)],
+    ) -> Result<Vec<RaceRecord>, StoreError> {
+        let mut state = self.lock();
+        let races = state.races.entry(game_id).or_default();
+        for (race, user) in seats {
+            let taken = races
+                .values()
+                .any(|r| r.user_id == *user && r.race != *race);
+            if !races.contains_key(race) && !taken {
+                races.insert(race.clone(), RaceRecord::new(game_id, race.clone(), *user));
+            }
+        }
+        Ok(races.values().cloned().collect())
+    }
+
+    async fn list_races(&self, game_id: GameId) -> Result<Vec<RaceRecord>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .races
+            .get(&game_id)
+            .map(|r| r.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn races_of_user(&self, user_id: UserId) -> Result<Vec<RaceRecord>, StoreError> {
+        let state = self.lock();
+        let mut found: Vec<RaceRecord> = state
+            .races
+            .values()
+            .flat_map(|races| races.values())
+            .filter(|r| r.user_id == user_id)
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| (a.game_id, &a.race).cmp(&(b.game_id, &b.race)));
+        Ok(found)
+    }
+
+    async fn mark_ready(
+        &self,
+        game_id: GameId,
+        race: &str,
+        turn: Option<u32>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state.race_mut(game_id, race)?.ready_turn = turn;
+        Ok(())
+    }
+
+    async fn book_vacation(
+        &self,
+        game_id: GameId,
+        race: &str,
+        from: u32,
+        turns: u32,
+        budget: u32,
+    ) -> Result<VacationOutcome, StoreError> {
+        let mut state = self.lock();
+        let record = state.race_mut(game_id, race)?;
+        let left = budget.saturating_sub(record.vacation_used);
+        if turns > left {
+            return Ok(VacationOutcome::OverBudget { left });
+        }
+        let (start, end) = record.vacation_span(from, turns);
+        record.vacation_from = Some(start);
+        record.vacation_until = Some(end);
+        record.vacation_used += turns;
+        Ok(VacationOutcome::Booked(record.clone()))
+    }
+
+    async fn tally_turn(
+        &self,
+        game_id: GameId,
+        turn: u32,
+        ready: &[String],
+        idle_after: u32,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let mut state = self.lock();
+        if !state.tallied.insert((game_id, turn)) {
+            return Ok(None);
+        }
+        let mut went_idle = Vec::new();
+        for record in state.races.entry(game_id).or_default().values_mut() {
+            if ready.contains(&record.race) {
+                record.missed_turns = 0;
+                record.idle = false;
+                record.seat_open = false;
+            } else if !record.on_vacation(turn) {
+                record.missed_turns = record.missed_turns.saturating_add(1);
+                if !record.idle && record.missed_turns >= idle_after {
+                    record.idle = true;
+                    went_idle.push(record.race.clone());
+                }
+            }
+        }
+        Ok(Some(went_idle))
+    }
+
+    async fn open_seat(&self, game_id: GameId, race: &str) -> Result<RaceRecord, StoreError> {
+        let mut state = self.lock();
+        let record = state.race_mut(game_id, race)?;
+        if !record.idle {
+            return Err(conflict(game_id, race, "the race is not idle"));
+        }
+        if record.seat_open {
+            return Err(conflict(game_id, race, "the seat is open already"));
+        }
+        record.seat_open = true;
+        Ok(record.clone())
+    }
+
+    async fn reclaim_seat(
+        &self,
+        game_id: GameId,
+        race: &str,
+        user_id: UserId,
+    ) -> Result<RaceRecord, StoreError> {
+        let mut state = self.lock();
+        let record = state.race_mut(game_id, race)?;
+        if !record.seat_open || record.user_id != user_id {
+            return Err(conflict(
+                game_id,
+                race,
+                "the seat is not open, or not yours",
+            ));
+        }
+        record.seat_open = false;
+        record.idle = false;
+        record.missed_turns = 0;
+        let record = record.clone();
+        state.reject_pending(game_id, race);
+        Ok(record)
+    }
+
+    async fn apply_for_seat(&self, application: &SeatApplication) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let (game_id, race) = (application.game_id, application.race.as_str());
+        let races = state.races.get(&game_id);
+        let record = races
+            .and_then(|r| r.get(race))
+            .ok_or_else(|| StoreError::not_found(RACE, format!("{game_id}/{race}")))?;
+        if !record.seat_open {
+            return Err(conflict(game_id, race, "the seat is not open"));
+        }
+        if races.is_some_and(|r| r.values().any(|r| r.user_id == application.user_id)) {
+            return Err(conflict(game_id, race, "the applicant plays in the game"));
+        }
+        if state.applications.iter().any(|a| {
+            a.game_id == game_id
+                && a.race == race
+                && a.user_id == application.user_id
+                && a.status == SeatApplicationStatus::Pending
+        }) {
+            return Err(StoreError::Duplicate {
+                entity: SEAT,
+                key: format!("{game_id}/{race}/{}", application.user_id),
+            });
+        }
+        state.applications.push(application.clone());
+        Ok(())
+    }
+
+    async fn list_seat_applications(
+        &self,
+        game_id: GameId,
+        race: &str,
+    ) -> Result<Vec<SeatApplication>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .applications
+            .iter()
+            .filter(|a| a.game_id == game_id && a.race == race)
+            .cloned()
+            .collect())
+    }
+
+    async fn approve_seat_application(
+        &self,
+        game_id: GameId,
+        race: &str,
+        application_id: SeatApplicationId,
+    ) -> Result<SeatHandover, StoreError> {
+        let mut state = self.lock();
+        let application = state
+            .applications
+            .iter()
+            .find(|a| a.id == application_id && a.game_id == game_id && a.race == race)
+            .cloned()
+            .ok_or_else(|| StoreError::not_found(SEAT, application_id))?;
+        if application.status != SeatApplicationStatus::Pending {
+            return Err(conflict(game_id, race, "the application is not pending"));
+        }
+        let plays = state
+            .races
+            .get(&game_id)
+            .is_some_and(|r| r.values().any(|r| r.user_id == application.user_id));
+        if plays {
+            return Err(conflict(game_id, race, "the applicant plays in the game"));
+        }
+        let record = state.race_mut(game_id, race)?;
+        if !record.seat_open {
+            return Err(conflict(game_id, race, "the seat is not open"));
+        }
+        let previous = record.user_id;
+        record.user_id = application.user_id;
+        record.seat_open = false;
+        record.idle = false;
+        record.missed_turns = 0;
+        record.ready_turn = None;
+        let record = record.clone();
+        state.reject_pending(game_id, race);
+        for a in &mut state.applications {
+            if a.id == application_id {
+                a.status = SeatApplicationStatus::Approved;
+            }
+        }
+        Ok(SeatHandover { record, previous })
+    }
+
+    async fn open_seats(
+        &self,
+        candidates: &[GameId],
+    ) -> Result<Vec<(GameId, Vec<String>)>, StoreError> {
+        let state = self.lock();
+        Ok(candidates
+            .iter()
+            .filter_map(|game_id| {
+                let open: Vec<String> = state
+                    .races
+                    .get(game_id)?
+                    .values()
+                    .filter(|r| r.seat_open)
+                    .map(|r| r.race.clone())
+                    .collect();
+                (!open.is_empty()).then_some((*game_id, open))
+            })
+            .collect())
+    }
+
+    async fn preferences(
+        &self,
+        game_id: GameId,
+        user_id: UserId,
+    ) -> Result<GamePreferences, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .preferences
+            .get(&(game_id, user_id))
+            .copied()
+            .unwrap_or_default())
+    }
+
+    async fn set_preferences(
+        &self,
+        game_id: GameId,
+        user_id: UserId,
+        preferences: GamePreferences,
+    ) -> Result<(), StoreError> {
+        self.lock()
+            .preferences
+            .insert((game_id, user_id), preferences);
+        Ok(())
+    }
+
+    async fn post_message(
+        &self,
+        message: &RaceMessage,
+        limit: RateLimit,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let mut state = self.lock();
+        state.race_mut(message.game_id, &message.sender_race)?;
+        let now = message.sent_at;
+        let seen = state
+            .messages
+            .iter()
+            .filter(|m| m.game_id == message.game_id && m.sender_user == message.sender_user)
+            .map(|m| (m.sent_at, 1));
+        if let Some(until) = limit.full_until(now, seen) {
+            return Ok(Some(until));
+        }
+        if state.messages.iter().any(|m| m.id == message.id) {
+            return Err(StoreError::Duplicate {
+                entity: "message",
+                key: message.id.to_string(),
+            });
+        }
+        state.messages.push(message.clone());
+        Ok(None)
+    }
+
+    async fn list_messages(
+        &self,
+        game_id: GameId,
+        race: &str,
+        page: &PageRequest,
+    ) -> Result<Page<RaceMessage>, StoreError> {
+        let state = self.lock();
+        let mine = state
+            .messages
+            .iter()
+            .filter(|m| m.game_id == game_id && m.involves(race));
+        paginate(
+            mine,
+            |m| (m.sent_at, m.id.as_uuid()),
+            Order::Descending,
+            page,
+        )
+    }
+}
