@@ -4,6 +4,7 @@
 mod combat;
 mod map;
 pub mod orders;
+mod text_orders;
 pub mod report;
 mod rng;
 mod text;
