@@ -74,3 +74,10 @@ async fn turn_archive_and_orders() {
     conformance::play::run_all(|| fresh(&dbs)).await;
     dbs.cleanup().await.expect("drop test databases");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_by_mail() {
+    let dbs = databases().await;
+    conformance::mail_in::run_all(|| fresh(&dbs)).await;
+    dbs.cleanup().await.expect("drop test databases");
+}

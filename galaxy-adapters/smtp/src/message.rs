@@ -138,6 +138,7 @@ mod tests {
             subject: subject.to_owned(),
             text_body: text.to_owned(),
             html_body: html.map(str::to_owned),
+            extras: Default::default(),
         }
     }
 

@@ -189,6 +189,7 @@ impl NotificationWorker {
             subject: rendered.subject,
             text_body: rendered.text,
             html_body: Some(rendered.html),
+            extras: Default::default(),
         };
         let delivery = MailDelivery::new(
             MailId::from_uuid(self.ports.secrets.uuid()),

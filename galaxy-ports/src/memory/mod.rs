@@ -9,6 +9,7 @@ mod changes;
 mod geo;
 mod lobby;
 mod mail;
+mod mail_in;
 mod notification;
 mod paging;
 mod play;
@@ -23,6 +24,7 @@ pub use changes::MemoryChangeBus;
 pub use geo::MemoryGeoStore;
 pub use lobby::MemoryLobbyStore;
 pub use mail::MemoryMailStore;
+pub use mail_in::MemoryMailInStore;
 pub use notification::MemoryNotificationStore;
 pub use play::MemoryPlayStore;
 pub use push::MemoryPushLog;
@@ -46,6 +48,8 @@ pub struct InMemoryStores {
     pub geo: Arc<MemoryGeoStore>,
     /// The turn archive and orders submissions.
     pub play: Arc<MemoryPlayStore>,
+    /// Orders by e-mail: inbound mail, orders addresses, send budgets.
+    pub mail_in: Arc<MemoryMailInStore>,
 }
 
 impl InMemoryStores {

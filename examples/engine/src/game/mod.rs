@@ -4,10 +4,10 @@
 mod combat;
 mod map;
 pub mod orders;
-mod text_orders;
 pub mod report;
 mod rng;
 mod text;
+mod text_orders;
 mod turn;
 
 #[cfg(test)]

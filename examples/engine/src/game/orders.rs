@@ -363,13 +363,21 @@ mod tests {
 
     #[test]
     fn the_text_form_is_checked_like_the_json_form() {
-        let text = json!("design Raider 6 1 9 0\nbuild_ships 0 Raider\n# split\nmove 1 3 ships=Warship:2\nmove 1 4\n");
+        let text = json!(
+            "design Raider 6 1 9 0\nbuild_ships 0 Raider\n# split\nmove 1 3 ships=Warship:2\nmove 1 4\n"
+        );
         assert_eq!(validate(&game(), "A", &text).unwrap().len(), 4);
         let bad = json!("build_industry 0\n\nbuild_industry 999\nfly away\n");
         let errors = validate(&game(), "A", &bad).unwrap_err();
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors[0].starts_with("order 2 (line 3): "), "{errors:?}");
-        assert!(errors[1].starts_with("order 3 (line 4): unknown order"), "{errors:?}");
-        assert_eq!(validate(&game(), "A", &json!("  \n# nothing\n")).unwrap(), vec![]);
+        assert!(
+            errors[1].starts_with("order 3 (line 4): unknown order"),
+            "{errors:?}"
+        );
+        assert_eq!(
+            validate(&game(), "A", &json!("  \n# nothing\n")).unwrap(),
+            vec![]
+        );
     }
 }

@@ -158,12 +158,18 @@ mod tests {
         let text = "# my turn\n\nbuild_industry 4\nbuild_ships 0 Raider\n\
                     move 3 7  # go\ndesign Raider attack=6 defence=2 speed=9 cargo=0\n\
                     move fleet=5 to=2 ships=\"Colony Ship:1,Raider:2\"\n";
-        let orders: Vec<_> = parse(text).into_iter().map(|o| (o.line, o.order.unwrap())).collect();
+        let orders: Vec<_> = parse(text)
+            .into_iter()
+            .map(|o| (o.line, o.order.unwrap()))
+            .collect();
         assert_eq!(
             orders,
             vec![
                 (3, json!({"kind": "build_industry", "planet": 4})),
-                (4, json!({"kind": "build_ships", "planet": 0, "design": "Raider"})),
+                (
+                    4,
+                    json!({"kind": "build_ships", "planet": 0, "design": "Raider"})
+                ),
                 (5, json!({"kind": "move", "fleet": 3, "to": 7})),
                 (
                     6,
@@ -184,7 +190,10 @@ mod tests {
             .map(|o| o.order.unwrap_err())
             .collect();
         assert!(reasons[0].contains("unknown order"), "{reasons:?}");
-        assert!(reasons[1].contains("to must be a whole number"), "{reasons:?}");
+        assert!(
+            reasons[1].contains("to must be a whole number"),
+            "{reasons:?}"
+        );
         assert!(reasons[2].contains("too many fields"), "{reasons:?}");
         assert!(reasons[3].contains("unclosed quote"), "{reasons:?}");
         assert!(reasons[4].contains("no field \"speed\""), "{reasons:?}");
