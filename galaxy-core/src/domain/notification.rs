@@ -37,11 +37,18 @@ pub enum NotificationKind {
     GameFinished,
     /// An engine's health changed (to admins).
     RuntimeHealthAlert,
+    /// Orders by e-mail: the engine accepted the mailed orders (the reply, mail only).
+    OrdersAccepted,
+    /// Orders by e-mail: the mailed orders were not accepted, with the reasons.
+    OrdersRejected,
+    /// Orders by e-mail: a message we cannot take (wrong address or sender), to a
+    /// registered sender at most once an hour; worded the same whatever was wrong.
+    OrdersRefused,
 }
 
 impl NotificationKind {
     /// Every kind.
-    pub const ALL: [NotificationKind; 12] = [
+    pub const ALL: [NotificationKind; 15] = [
         Self::LoginCode,
         Self::ApplicationSubmitted,
         Self::ApplicationApproved,
@@ -54,6 +61,9 @@ impl NotificationKind {
         Self::TurnCompleted,
         Self::GameFinished,
         Self::RuntimeHealthAlert,
+        Self::OrdersAccepted,
+        Self::OrdersRejected,
+        Self::OrdersRefused,
     ];
 
     /// Stable snake_case name (also the template name).
@@ -71,6 +81,9 @@ impl NotificationKind {
             Self::TurnCompleted => "turn_completed",
             Self::GameFinished => "game_finished",
             Self::RuntimeHealthAlert => "runtime_health_alert",
+            Self::OrdersAccepted => "orders_accepted",
+            Self::OrdersRejected => "orders_rejected",
+            Self::OrdersRefused => "orders_refused",
         }
     }
 
@@ -82,14 +95,25 @@ impl NotificationKind {
     /// The channels this kind goes out on before preferences apply.
     pub fn channels(&self) -> &'static [Channel] {
         match self {
-            Self::LoginCode => &[Channel::Email],
+            Self::LoginCode | Self::OrdersAccepted | Self::OrdersRejected | Self::OrdersRefused => {
+                &[Channel::Email]
+            }
             _ => &[Channel::Push, Channel::Email],
         }
     }
 
     /// Whether the mail copy ignores the user's mail preference (security mail).
     pub fn is_mandatory_mail(&self) -> bool {
-        matches!(self, Self::LoginCode)
+        matches!(self, Self::LoginCode) || self.is_mail_in_reply()
+    }
+
+    /// Whether the kind answers a mail sent to an orders address (orders by e-mail): mail
+    /// only, sent by the mail-in worker itself rather than raised as a notification.
+    pub fn is_mail_in_reply(&self) -> bool {
+        matches!(
+            self,
+            Self::OrdersAccepted | Self::OrdersRejected | Self::OrdersRefused
+        )
     }
 }
 

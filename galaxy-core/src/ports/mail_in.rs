@@ -92,3 +92,51 @@ pub trait InboundMailStore: Send + Sync {
         now: Timestamp,
     ) -> Result<bool, StoreError>;
 }
+
+/// What the engine said to mailed orders, with what the reply needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailedOrdersVerdict {
+    /// The game's name, for the reply.
+    pub game_name: String,
+    /// The turn the orders were for (the next turn).
+    pub turn: u32,
+    /// When that turn runs, if scheduled.
+    pub deadline: Option<Timestamp>,
+    /// The engine's verdict.
+    pub accepted: bool,
+    /// The engine's errors, one per line of the reply.
+    pub errors: Vec<String>,
+}
+
+/// Why mailed orders got no verdict.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OrdersDeskError {
+    /// They can never be taken (the game is not in play, the sender no longer plays in
+    /// it, the orders are too large): the reply says why, and no retry helps.
+    #[error("{reason}")]
+    Refused {
+        /// The game's name, when known.
+        game_name: Option<String>,
+        /// Why, as the player reads it.
+        reason: String,
+    },
+    /// The engine or a store is unavailable: worth trying again.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where mailed orders go: the narrow port through which orders by e-mail reaches the
+/// runtime (which implements it), so the mail-in service holds no other service.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait OrdersDesk: Send + Sync {
+    /// Submits `orders` (the mail's text) for the player's race for the game's next turn
+    /// and records the submission, as the HTTP route does.
+    async fn submit_mailed_orders(
+        &self,
+        user_id: UserId,
+        game_id: GameId,
+        orders: &str,
+    ) -> Result<MailedOrdersVerdict, OrdersDeskError>;
+}
