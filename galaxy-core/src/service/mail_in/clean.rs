@@ -78,7 +78,8 @@ pub(crate) fn orders_text(body: &str, kind: BodyKind) -> String {
     kept[start..].join("\n")
 }
 
-/// An HTML body as text lines: block elements and `<br>` end lines, quoted
+/// An HTML body as text lines: block elements and `<br>` end lines (blank lines are
+/// not kept, orders need none), quoted
 /// `<blockquote>` content is dropped, other tags go, the common entities are decoded.
 /// Bounded work: one pass over the input.
 pub(crate) fn html_text(html: &str) -> String {
@@ -105,7 +106,8 @@ pub(crate) fn html_text(html: &str) -> String {
             "blockquote" if closing => quote_depth = quote_depth.saturating_sub(1),
             "blockquote" => quote_depth += 1,
             "br" | "div" | "p" | "li" | "tr" | "h1" | "h2" | "h3" | "pre" | "table" => {
-                if quote_depth == 0 {
+                // One line break per block boundary: `</div><div>` is one line end.
+                if quote_depth == 0 && !out.ends_with('\n') {
                     out.push('\n');
                 }
             }
@@ -229,6 +231,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
         assert_eq!(lines, vec!["build_industry 4", "move 3 7", "A & B"]);
         assert_eq!(html_text("<div>unclosed <b"), "\nunclosed ");
+        assert_eq!(html_text("<div>a</div><div>b</div>"), "\na\nb\n");
     }
 
     #[test]
