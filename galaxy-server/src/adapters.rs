@@ -15,7 +15,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use galaxy_core::ports::{
     ApplicationStore, ChallengeStore, ChangeBus, Clock, ContainerRuntime, EngineClient, GameStore,
-    GeoCounterStore, GeoLocator, HealthEventStore, MailStore, Mailer, NotificationStore,
+    GeoCounterStore, GeoLocator, HealthEventStore, InboundMailStore, MailStore, Mailer, NotificationStore,
     OrdersStore, PushLog, RaceNameStore, RuntimeJobStore, RuntimeRecordStore, SecretGenerator,
     SessionStore, TurnArchiveStore, UserStore,
 };
@@ -91,6 +91,8 @@ pub struct Adapters {
     pub mail: Arc<dyn MailStore>,
     /// Notification intents and routes.
     pub notifications: Arc<dyn NotificationStore>,
+    /// Orders by e-mail: inbound mail, orders addresses and reply budgets.
+    pub mail_in: Arc<dyn InboundMailStore>,
     /// Per-user country counters.
     pub geo_counters: Arc<dyn GeoCounterStore>,
     /// Where the mail worker sends mail.
@@ -164,6 +166,7 @@ impl Adapters {
             orders: stores.play,
             mail: stores.mail,
             notifications: stores.notifications,
+            mail_in: stores.mail_in,
             geo_counters: stores.geo,
             mailer,
             geo: Arc::new(UnknownLocator),
@@ -199,6 +202,7 @@ impl Adapters {
             orders: store.clone(),
             mail: store.clone(),
             notifications: store.clone(),
+            mail_in: store.clone(),
             geo_counters: store.clone(),
             mailer,
             geo: Arc::new(UnknownLocator),

@@ -273,9 +273,13 @@ impl App {
             ));
             let (mail, geo) = (self.mail.clone(), self.state.geo.clone());
             let stop = tokens.monitors.clone();
-            monitors
-                .handles
-                .push(tracker.spawn(monitor::metrics_loop(mail, geo, handle, stop)));
+            let mail_in = self.mail_in_store.clone();
+            monitors.handles.push(tracker.spawn(monitor::metrics_loop(
+                monitor::MetricSources { mail, mail_in },
+                geo,
+                handle,
+                stop,
+            )));
             monitors
                 .handles
                 .push(tracker.spawn(delivery::push_metrics_loop(
