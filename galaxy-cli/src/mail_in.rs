@@ -72,17 +72,29 @@ pub async fn run(args: MailInArgs) -> (u8, Option<String>) {
         .read_to_end(&mut raw)
         .await;
     if let Err(error) = read {
-        return (EX_TEMPFAIL, Some(format!("cannot read the message: {error}")));
+        return (
+            EX_TEMPFAIL,
+            Some(format!("cannot read the message: {error}")),
+        );
     }
     if raw.len() as u64 > MAX_INPUT {
-        return (EX_DATAERR, Some(format!("the message is over {MAX_INPUT} bytes")));
+        return (
+            EX_DATAERR,
+            Some(format!("the message is over {MAX_INPUT} bytes")),
+        );
     }
     match tokio::time::timeout(args.timeout, post(&url, &token, &args, raw)).await {
         Err(_) => (
             EX_TEMPFAIL,
-            Some(format!("the server did not answer within {:?}", args.timeout)),
+            Some(format!(
+                "the server did not answer within {:?}",
+                args.timeout
+            )),
         ),
-        Ok(Err(error)) => (EX_TEMPFAIL, Some(format!("cannot reach the server: {error}"))),
+        Ok(Err(error)) => (
+            EX_TEMPFAIL,
+            Some(format!("cannot reach the server: {error}")),
+        ),
         Ok(Ok((status, body))) => verdict(status, &body),
     }
 }
@@ -128,7 +140,10 @@ async fn post(
     let response = client.request(request).await?;
     let status = response.status().as_u16();
     let body = response.into_body().collect().await?.to_bytes();
-    Ok((status, String::from_utf8_lossy(&body).chars().take(500).collect()))
+    Ok((
+        status,
+        String::from_utf8_lossy(&body).chars().take(500).collect(),
+    ))
 }
 
 /// Percent-encodes a query value.

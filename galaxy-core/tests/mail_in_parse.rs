@@ -7,7 +7,8 @@ use galaxy_core::service::mail_in::{ParseError, parse_message};
 use proptest::prelude::*;
 
 const MAX: usize = 256 * 1024;
-const ORDERS: &str = "design Raider attack=6 defence=2 speed=9 cargo=0\n# a comment\ndesign Scout2 1 1 9 0";
+const ORDERS: &str =
+    "design Raider attack=6 defence=2 speed=9 cargo=0\n# a comment\ndesign Scout2 1 1 9 0";
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/mail/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -61,7 +62,10 @@ fn the_html_part_alone_gives_the_orders_too() {
 fn a_message_over_the_bound_is_refused() {
     let raw = fixture("mutt.eml");
     let result = parse_message(&raw, raw.len() - 1, false);
-    assert!(matches!(result, Err(ParseError::TooLarge { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(ParseError::TooLarge { .. })),
+        "{result:?}"
+    );
 }
 
 /// Pieces generated messages are made of: real header lines, broken MIME, odd

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use galaxy_core::ports::{
     ApplicationStore, ChallengeStore, ChangeBus, Clock, ContainerRuntime, EngineClient, GameStore,
-    GeoCounterStore, GeoLocator, HealthEventStore, InboundMailStore, MailStore, Mailer, NotificationStore,
-    OrdersStore, PushLog, RaceNameStore, RuntimeJobStore, RuntimeRecordStore, SecretGenerator,
-    SessionStore, TurnArchiveStore, UserStore,
+    GeoCounterStore, GeoLocator, HealthEventStore, InboundMailStore, MailStore, Mailer,
+    NotificationStore, OrdersStore, PushLog, RaceNameStore, RuntimeJobStore, RuntimeRecordStore,
+    SecretGenerator, SessionStore, TurnArchiveStore, UserStore,
 };
 use galaxy_core::service::runtime::EngineRegistry;
 use galaxy_core::service::templates::MailTemplates;

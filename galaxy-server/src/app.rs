@@ -445,7 +445,11 @@ impl App {
         ];
         workers.push(notification_worker);
         if let Some(service) = &mail_in {
-            workers.push(crate::mail_in::worker(&config, service, tokens.workers.clone()));
+            workers.push(crate::mail_in::worker(
+                &config,
+                service,
+                tokens.workers.clone(),
+            ));
         }
         workers.extend(geoip_reloader);
         workers.extend(runtime.workers);

@@ -138,7 +138,11 @@ fn with_extras(
     if let Some(id) = extras.in_reply_to.as_deref().and_then(message_id) {
         builder = builder.in_reply_to(id);
     }
-    let references: Vec<String> = extras.references.iter().filter_map(|r| message_id(r)).collect();
+    let references: Vec<String> = extras
+        .references
+        .iter()
+        .filter_map(|r| message_id(r))
+        .collect();
     if !references.is_empty() {
         builder = builder.references(references.join(" "));
     }
@@ -159,7 +163,13 @@ fn message_id(raw: &str) -> Option<String> {
 /// A file name without anything a header could misread.
 fn atext_file(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -324,9 +334,15 @@ mod tests {
         });
         let eml = render(&mail, "Galaxy <galaxy@example.com>");
         assert!(eml.contains("Reply-To: orders+abc@galaxy.example"), "{eml}");
-        assert!(eml.contains("In-Reply-To: <m1@client.exampleBccx@evil>"), "{eml}");
+        assert!(
+            eml.contains("In-Reply-To: <m1@client.exampleBccx@evil>"),
+            "{eml}"
+        );
         assert!(!eml.contains("\r\nBcc:"), "{eml}");
-        assert!(eml.contains("References: <m0@client.example> <m1@client.example>"), "{eml}");
+        assert!(
+            eml.contains("References: <m0@client.example> <m1@client.example>"),
+            "{eml}"
+        );
         assert!(eml.contains("multipart/mixed"), "{eml}");
         assert!(eml.contains("filename=\"report-turn-3.txt\""), "{eml}");
         assert!(eml.contains("Planets: 4"), "{eml}");

@@ -21,14 +21,14 @@ use crate::domain::mail_in::ReportDelivery;
 use crate::domain::notification::{
     Channel, NotificationIntent, NotificationKind, NotificationRoute,
 };
-use crate::domain::user::Locale;
-use crate::service::mail_in::MailInService;
 use crate::domain::retry::RetryPolicy;
+use crate::domain::user::Locale;
 use crate::domain::{LeaseToken, MailId};
 use crate::ports::{
     Clock, MailStore, NotificationStore, PushPublisher, RouteFinish, RouteNext, SecretGenerator,
     StoreError, UserStore,
 };
+use crate::service::mail_in::MailInService;
 use crate::service::templates::{MailTemplates, TemplateContext, recipient_payload};
 
 /// How the notification worker paces itself.
@@ -269,7 +269,10 @@ impl NotificationWorker {
                 .or_else(|| intent.payload.get("turn").map(|t| t.to_string()))
                 .unwrap_or_else(|| "0".to_owned());
             let file_name = format!("report-turn-{turn}.txt");
-            let report = context.text_field("report_text").unwrap_or_default().to_owned();
+            let report = context
+                .text_field("report_text")
+                .unwrap_or_default()
+                .to_owned();
             context.set(
                 "report_text",
                 serde_json::Value::String(format!("(attached: {file_name})")),
@@ -344,16 +347,27 @@ impl NotificationWorker {
 /// The orders-by-mail paragraph of a game mail, text and HTML, in the recipient's
 /// language (English unless German).
 fn orders_note(locale: &Locale, address: &str) -> (String, String) {
-    let escaped = address.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let escaped = address
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
     if locale.language() == "de" {
         (
-            format!("\nBefehle per Mail: antworte auf diese Mail oder schreibe an {address}\n(eine Zeile pro Befehl; Zitate und Signatur werden ignoriert).\n"),
-            format!("\n<p>Befehle per Mail: antworte auf diese Mail oder schreibe an <code>{escaped}</code> (eine Zeile pro Befehl; Zitate und Signatur werden ignoriert).</p>"),
+            format!(
+                "\nBefehle per Mail: antworte auf diese Mail oder schreibe an {address}\n(eine Zeile pro Befehl; Zitate und Signatur werden ignoriert).\n"
+            ),
+            format!(
+                "\n<p>Befehle per Mail: antworte auf diese Mail oder schreibe an <code>{escaped}</code> (eine Zeile pro Befehl; Zitate und Signatur werden ignoriert).</p>"
+            ),
         )
     } else {
         (
-            format!("\nOrders by mail: reply to this mail or write to {address}\n(one order per line; quotes and signature are ignored).\n"),
-            format!("\n<p>Orders by mail: reply to this mail or write to <code>{escaped}</code> (one order per line; quotes and signature are ignored).</p>"),
+            format!(
+                "\nOrders by mail: reply to this mail or write to {address}\n(one order per line; quotes and signature are ignored).\n"
+            ),
+            format!(
+                "\n<p>Orders by mail: reply to this mail or write to <code>{escaped}</code> (one order per line; quotes and signature are ignored).</p>"
+            ),
         )
     }
 }

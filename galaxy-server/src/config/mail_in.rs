@@ -83,7 +83,11 @@ pub(super) fn read(v: &Vars<'_>) -> Result<MailInSettings, ConfigError> {
         max_bytes: v.parse_with(
             "GALAXY_INBOUND_MAX_BYTES",
             "a byte count from 1024 to 16777216",
-            |s| s.parse().ok().filter(|n| (1024..=16 * 1024 * 1024).contains(n)),
+            |s| {
+                s.parse()
+                    .ok()
+                    .filter(|n| (1024..=16 * 1024 * 1024).contains(n))
+            },
         )?,
         replies_per_hour: v.parse_with(
             "GALAXY_INBOUND_REPLIES_PER_HOUR",

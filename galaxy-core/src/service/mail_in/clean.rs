@@ -40,7 +40,12 @@ pub(crate) fn orders_text(body: &str, kind: BodyKind) -> String {
         .replace("\r\n", "\n")
         .replace('\r', "\n")
         .chars()
-        .filter(|c| !matches!(c, '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{feff}' | '\u{ad}'))
+        .filter(|c| {
+            !matches!(
+                c,
+                '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{feff}' | '\u{ad}'
+            )
+        })
         .map(|c| if c == '\u{a0}' || c == '\t' { ' ' } else { c })
         .collect();
     let lines: Vec<&str> = normalised.split('\n').collect();
@@ -74,7 +79,10 @@ pub(crate) fn orders_text(body: &str, kind: BodyKind) -> String {
     while kept.last().is_some_and(|l| l.is_empty()) {
         kept.pop();
     }
-    let start = kept.iter().position(|l| !l.is_empty()).unwrap_or(kept.len());
+    let start = kept
+        .iter()
+        .position(|l| !l.is_empty())
+        .unwrap_or(kept.len());
     kept[start..].join("\n")
 }
 
@@ -158,7 +166,9 @@ fn attribution(lines: &[&str]) -> Option<usize> {
     };
     let closes = |l: &str| {
         let l = l.trim().to_lowercase();
-        l.ends_with("wrote:") || l.ends_with("schrieb:") || l.ends_with("a écrit :")
+        l.ends_with("wrote:")
+            || l.ends_with("schrieb:")
+            || l.ends_with("a écrit :")
             || (l.starts_with("am ") && l.contains(" schrieb ") && l.ends_with(':'))
     };
     if !opens(first) {
@@ -196,7 +206,10 @@ mod tests {
         let body = "\u{feff}build_industry 4\r\nmove 3 7  \r\n\r\nSent from my iPhone\r\n\r\n\
                     On Thu, 3 Dec 2026 at 10:00, Galaxy <\r\norders+abc@galaxy.example> wrote:\r\n\
                     > turn 3 report\r\n> planets\r\n";
-        assert_eq!(orders_text(body, BodyKind::Plain), "build_industry 4\nmove 3 7");
+        assert_eq!(
+            orders_text(body, BodyKind::Plain),
+            "build_industry 4\nmove 3 7"
+        );
         let signed = "move 1 2\n-- \nAnn\nmove 9 9\n";
         assert_eq!(orders_text(signed, BodyKind::Plain), "move 1 2");
     }
@@ -205,12 +218,16 @@ mod tests {
     fn interleaved_replies_keep_the_orders_between_quotes() {
         let body = "On 12/3/26 10:00, Galaxy wrote:\n> Your fleets:\n> 3 at planet 1\n\
                     move 3 7\n> Your planets:\nbuild_industry 4\n";
-        assert_eq!(orders_text(body, BodyKind::Plain), "move 3 7\nbuild_industry 4");
+        assert_eq!(
+            orders_text(body, BodyKind::Plain),
+            "move 3 7\nbuild_industry 4"
+        );
     }
 
     #[test]
     fn outlook_and_forwarded_originals_are_cut() {
-        let body = "move 1 2\n\nFrom: Galaxy <x@galaxy.example>\nSent: Thursday\nSubject: turn\n\nreport";
+        let body =
+            "move 1 2\n\nFrom: Galaxy <x@galaxy.example>\nSent: Thursday\nSubject: turn\n\nreport";
         assert_eq!(orders_text(body, BodyKind::Plain), "move 1 2");
         let body = "move 1 2\n-----Original Message-----\nreport";
         assert_eq!(orders_text(body, BodyKind::Plain), "move 1 2");
@@ -218,7 +235,8 @@ mod tests {
 
     #[test]
     fn html_text_ends_at_the_attribution() {
-        let body = "move 1 2\nAm Do., 3. Dez. 2026 um 10:00 Uhr schrieb Galaxy <x@y>:\nreport text\n";
+        let body =
+            "move 1 2\nAm Do., 3. Dez. 2026 um 10:00 Uhr schrieb Galaxy <x@y>:\nreport text\n";
         assert_eq!(orders_text(body, BodyKind::Html), "move 1 2");
     }
 
@@ -228,7 +246,11 @@ mod tests {
                     <div>move 3&nbsp;7<br></div><blockquote type=cite><div>report</div>\
                     <blockquote>older</blockquote>more report</blockquote><p>A &amp; B</p>";
         let text = html_text(html);
-        let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
         assert_eq!(lines, vec!["build_industry 4", "move 3 7", "A & B"]);
         assert_eq!(html_text("<div>unclosed <b"), "\nunclosed ");
         assert_eq!(html_text("<div>a</div><div>b</div>"), "\na\nb\n");

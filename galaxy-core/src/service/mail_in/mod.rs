@@ -227,9 +227,9 @@ impl MailInService {
     /// for valid and invalid tokens (no address harvesting).
     pub fn accepts_recipient(&self, address: &str) -> bool {
         let address = address.trim().trim_matches(['<', '>']);
-        address
-            .rsplit_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.eq_ignore_ascii_case(&self.config.domain))
+        address.rsplit_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.eq_ignore_ascii_case(&self.config.domain)
+        })
     }
 
     /// The caller's orders address in a game they play in, made on first use.
@@ -244,7 +244,11 @@ impl MailInService {
     }
 
     /// Gives the caller a fresh orders address in the game; the old one stops working.
-    pub async fn rotate(&self, actor: Actor, game_id: GameId) -> Result<OrdersAddressView, MailInError> {
+    pub async fn rotate(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+    ) -> Result<OrdersAddressView, MailInError> {
         self.check_player(actor.user_id, game_id).await?;
         self.ensure(actor.user_id, game_id).await?;
         for _ in 0..3 {
@@ -285,7 +289,11 @@ impl MailInService {
 
     /// The player's address in the game, made now if they have none (concurrent callers
     /// get the same one). For the turn mails and "my games"; checks no membership.
-    pub async fn ensure(&self, user_id: UserId, game_id: GameId) -> Result<OrdersAddress, StoreError> {
+    pub async fn ensure(
+        &self,
+        user_id: UserId,
+        game_id: GameId,
+    ) -> Result<OrdersAddress, StoreError> {
         if let Some(address) = self.ports.store.orders_address(user_id, game_id).await? {
             return Ok(address);
         }

@@ -110,7 +110,10 @@ fn body(message: &Message<'_>) -> (String, BodyKind) {
             .map(|html| html_text(&html))
             .unwrap_or_default()
     } else {
-        message.body_text(0).map(|t| t.into_owned()).unwrap_or_default()
+        message
+            .body_text(0)
+            .map(|t| t.into_owned())
+            .unwrap_or_default()
     };
     (text, kind)
 }
@@ -191,10 +194,12 @@ fn automated(
     if null_return_path || return_path_empty {
         return Some("null return path");
     }
-    let report = message
-        .root_part()
-        .content_type()
-        .is_some_and(|ct| ct.ctype().eq_ignore_ascii_case("multipart") && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report")));
+    let report = message.root_part().content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+    });
     if report {
         return Some("delivery report");
     }
@@ -225,7 +230,10 @@ mod tests {
              In-Reply-To: <m1@galaxy.example>\r\n\r\nmove 1 2\r\n\r\n> old report\r\n",
         );
         assert_eq!(m.from.unwrap().as_str(), "ann@example.com");
-        assert_eq!(m.recipients, vec!["orders+abc@galaxy.example", "other@example.org"]);
+        assert_eq!(
+            m.recipients,
+            vec!["orders+abc@galaxy.example", "other@example.org"]
+        );
         assert_eq!(m.message_id.as_deref(), Some("m2@example.com"));
         assert_eq!(m.references, vec!["m1@galaxy.example"]);
         assert_eq!(m.subject, "Re: turn 3");

@@ -95,12 +95,16 @@ impl MailInWorker {
         let player = match self.ports.users.get_user(address.user_id).await {
             Ok(user) => user,
             Err(StoreError::NotFound { .. }) => {
-                return self.refuse(mail, &from, "the address's player is gone").await;
+                return self
+                    .refuse(mail, &from, "the address's player is gone")
+                    .await;
             }
             Err(error) => return Err(error.into()),
         };
         if player.email != from {
-            return self.refuse(mail, &from, "From is not the player's e-mail").await;
+            return self
+                .refuse(mail, &from, "From is not the player's e-mail")
+                .await;
         }
         if !player.status.is_active_at(self.ports.clock.now()) {
             return end(InboundOutcome::Dropped, "the player is blocked".to_owned());
@@ -121,8 +125,7 @@ impl MailInWorker {
         let result = if parsed.orders.trim().is_empty() {
             Err(OrdersDeskError::Refused {
                 game_name: None,
-                reason: "no orders found in the mail (quotes and signature are ignored)"
-                    .to_owned(),
+                reason: "no orders found in the mail (quotes and signature are ignored)".to_owned(),
             })
         } else {
             self.ports
@@ -137,7 +140,10 @@ impl MailInWorker {
             }
             Err(OrdersDeskError::Unavailable(why)) => refusal_payload(
                 None,
-                format!("the game could not be reached after {} tries; send the orders again later", mail.attempts),
+                format!(
+                    "the game could not be reached after {} tries; send the orders again later",
+                    mail.attempts
+                ),
                 format!("unavailable: {why}"),
             ),
             Err(OrdersDeskError::Refused { game_name, reason }) => {
@@ -165,7 +171,8 @@ impl MailInWorker {
             references: thread(parsed),
             attachment: None,
         };
-        self.queue(mail, player, kind, &payload, extras, "reply").await?;
+        self.queue(mail, player, kind, &payload, extras, "reply")
+            .await?;
         Ok(InboundEnd {
             outcome: InboundOutcome::Answered,
             detail,
@@ -200,8 +207,15 @@ impl MailInWorker {
             });
         }
         let payload = serde_json::json!({});
-        self.queue(mail, &user, NotificationKind::OrdersRefused, &payload, MailExtras::default(), "refusal")
-            .await?;
+        self.queue(
+            mail,
+            &user,
+            NotificationKind::OrdersRefused,
+            &payload,
+            MailExtras::default(),
+            "refusal",
+        )
+        .await?;
         Ok(InboundEnd {
             outcome: InboundOutcome::Refused,
             detail: why.to_owned(),
@@ -244,7 +258,11 @@ impl MailInWorker {
     }
 
     /// Processes one claimed message and says how to finish it (`None`: leave it).
-    async fn handle(&self, mail: &InboundMail, token: LeaseToken) -> Option<Finish<crate::domain::InboundMailId, InboundEnd>> {
+    async fn handle(
+        &self,
+        mail: &InboundMail,
+        token: LeaseToken,
+    ) -> Option<Finish<crate::domain::InboundMailId, InboundEnd>> {
         match self.process(mail).await {
             Ok(end) => {
                 tracing::info!(
@@ -302,9 +320,17 @@ fn reply_payload(
         "order_count": lines,
     });
     if verdict.accepted {
-        (NotificationKind::OrdersAccepted, payload, format!("accepted for turn {}", verdict.turn))
+        (
+            NotificationKind::OrdersAccepted,
+            payload,
+            format!("accepted for turn {}", verdict.turn),
+        )
     } else {
-        let detail = format!("rejected for turn {} ({} errors)", verdict.turn, verdict.errors.len());
+        let detail = format!(
+            "rejected for turn {} ({} errors)",
+            verdict.turn,
+            verdict.errors.len()
+        );
         (NotificationKind::OrdersRejected, payload, detail)
     }
 }
