@@ -113,10 +113,12 @@ impl Handler for Collector {
     }
 
     fn data_end(&mut self) -> Response {
+        // Always OK to the state machine, which stays in its data state after an error
+        // answer (and would then read the client's next commands as data); the driver
+        // answers for the message: 552 when oversize, else what storing it gave.
         let mut t = self.lock();
         if t.oversize {
             t.data.clear();
-            return Response::custom(552, "5.3.4 Message too big".into());
         }
         t.complete = true;
         mailin::response::OK
@@ -250,6 +252,9 @@ pub(crate) async fn run(
 
 /// Stores a finished message; the answer to its end of data.
 async fn store(service: &MailInService, message: Transaction, peer: SocketAddr) -> Response {
+    if message.oversize {
+        return Response::custom(552, "5.3.4 Message too big".into());
+    }
     let envelope = Envelope {
         mail_from: message.from,
         rcpt_to: message.to,
