@@ -113,11 +113,11 @@ pub(crate) fn html_text(html: &str) -> String {
         match name.as_str() {
             "blockquote" if closing => quote_depth = quote_depth.saturating_sub(1),
             "blockquote" => quote_depth += 1,
-            "br" | "div" | "p" | "li" | "tr" | "h1" | "h2" | "h3" | "pre" | "table" => {
-                // One line break per block boundary: `</div><div>` is one line end.
-                if quote_depth == 0 && !out.ends_with('\n') {
-                    out.push('\n');
-                }
+            // One line break per block boundary: `</div><div>` is one line end.
+            "br" | "div" | "p" | "li" | "tr" | "h1" | "h2" | "h3" | "pre" | "table"
+                if quote_depth == 0 && !out.ends_with('\n') =>
+            {
+                out.push('\n');
             }
             "style" | "script" | "head" if !closing => {
                 // Skip to the matching end tag.
