@@ -229,11 +229,11 @@ async fn a_blocked_player_is_dropped() {
     let w = world(20).await;
     let until = w.clock.now() + TimeDelta::days(1);
     let mut user = w.stores.users.get_user(w.player.id).await.unwrap();
-    let before = user.status.clone();
+    let before = user.status;
     user.block(Block::Until(until)).unwrap();
     w.stores
         .users
-        .update_user_status(w.player.id, before, user.status.clone())
+        .update_user_status(w.player.id, before, user.status)
         .await
         .unwrap();
     w.receive("m1", "design D 1 1 1 0").await;
