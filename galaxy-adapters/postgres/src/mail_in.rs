@@ -16,7 +16,7 @@ use sqlx::postgres::PgRow;
 use crate::PgStore;
 use crate::error::{corrupt, db};
 use crate::locks::{self, Bucket};
-use crate::queue::{self, ClaimOrder, FinishColumn, FinishPlan, QueueTable};
+use crate::queue::{self, ClaimOrder, Commit, FinishColumn, FinishPlan, QueueTable};
 use crate::rows::{RowExt, u32_param};
 
 const INBOUND: &str = InboundMail::ENTITY;
@@ -30,6 +30,12 @@ const QUEUE: QueueTable = QueueTable {
     leased: "processing",
     due: "received_at",
     order: ClaimOrder::DueFirst,
+    // The claim index is partial on `status` (migration 0009).
+    open: None,
+    // Durable both ways: the intake's acknowledgement promises the message is kept, and
+    // a lost claim could have two workers hand the same orders to the engine at once.
+    claim_commit: Commit::Durable,
+    finish_commit: Commit::Durable,
 };
 
 /// What finishing writes beyond the status.
@@ -142,14 +148,15 @@ impl InboundMailStore for PgStore {
     async fn finish_inbound(&self, finish: &InboundFinish) -> Result<InboundMail, StoreError> {
         let finishes = std::slice::from_ref(finish);
         let plan = FinishPlan::new(finishes, |id: InboundMailId| id.as_uuid());
-        let rows = sqlx::query(sqlx::AssertSqlSafe(FINISH_SQL.as_str()))
+        let query = sqlx::query(FINISH_SQL.as_str())
             .bind(plan.ids())
             .bind(plan.tokens())
             .bind(plan.column(|_| InboundStatus::Done.as_str()))
             .bind(plan.ats())
             .bind(plan.column(|end| end.outcome.as_str()))
-            .bind(plan.column(|end| end.detail.clone()))
-            .fetch_all(self.pool())
+            .bind(plan.column(|end| end.detail.clone()));
+        let rows = QUEUE
+            .finish(self.pool(), query)
             .await
             .map_err(db(INBOUND))?;
         queue::single(
