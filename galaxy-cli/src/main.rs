@@ -2,6 +2,7 @@
 
 mod demo;
 mod engine_image;
+mod mail_in;
 mod push_tail;
 
 use std::process::ExitCode;
@@ -47,6 +48,11 @@ enum Command {
     /// Plays a whole game with bot players against a dev server (in-process without
     /// `--url`); needs no database.
     Demo(demo::DemoArgs),
+    /// Hands one RFC 5322 message from standard input to the server (orders by e-mail,
+    /// for an MTA pipe: `orders: "|galaxy-cli mail-in"`). Exit 0 stored, 65 never
+    /// takeable (too large, not a message), 75 retry later (server unreachable), 78 setup
+    /// error (no URL or token, token refused).
+    MailIn(mail_in::MailInArgs),
     /// Serves the reference engine (what `demo` runs when no `galaxy-engine` is found).
     #[command(name = demo::ENGINE_SUBCOMMAND, hide = true)]
     DemoEngine,
@@ -131,6 +137,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => done(&demo::run(args).await?),
+        Command::MailIn(args) => {
+            let (status, message) = mail_in::run(args).await;
+            if let Some(message) = message {
+                eprintln!("galaxy-cli mail-in: {message}");
+            }
+            Ok(ExitCode::from(status))
+        }
         Command::DemoEngine => {
             demo::serve_engine().await?;
             Ok(ExitCode::SUCCESS)

@@ -56,6 +56,7 @@ async fn queue_kind(f: &Fixture, key: &str, kind: &str) -> MailId {
         subject: "Your code".to_owned(),
         text_body: "123456".to_owned(),
         html_body: None,
+        extras: Default::default(),
     };
     let delivery = MailDelivery::new(MailId::from_uuid(f.secrets.uuid()), mail, f.clock.now());
     f.store.enqueue_mail(&delivery).await.unwrap().id

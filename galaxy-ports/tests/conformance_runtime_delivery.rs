@@ -36,3 +36,9 @@ async fn memory_play_store_conforms() {
 async fn memory_pbem_store_conforms() {
     conformance::pbem::run_all(|| async { MemoryPbemStore::default() }).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_mail_in_store_conforms() {
+    conformance::mail_in::run_all(|| async { galaxy_ports::memory::MemoryMailInStore::default() })
+        .await;
+}

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use galaxy_core::ports::{
     ApplicationStore, ChallengeStore, ChangeBus, Clock, ContainerRuntime, EngineClient, GameStore,
-    GeoCounterStore, GeoLocator, HealthEventStore, MailStore, Mailer, NotificationStore,
-    OrdersStore, PbemStore, PushLog, RaceNameStore, RuntimeJobStore, RuntimeRecordStore,
-    SecretGenerator, SessionStore, TurnArchiveStore, UserStore,
+    GeoCounterStore, GeoLocator, HealthEventStore, InboundMailStore, MailStore, Mailer,
+    NotificationStore, OrdersStore, PbemStore, PushLog, RaceNameStore, RuntimeJobStore,
+    RuntimeRecordStore, SecretGenerator, SessionStore, TurnArchiveStore, UserStore,
 };
 use galaxy_core::service::runtime::EngineRegistry;
 use galaxy_core::service::templates::MailTemplates;
@@ -93,6 +93,8 @@ pub struct Adapters {
     pub mail: Arc<dyn MailStore>,
     /// Notification intents and routes.
     pub notifications: Arc<dyn NotificationStore>,
+    /// Orders by e-mail: inbound mail, orders addresses and reply budgets.
+    pub mail_in: Arc<dyn InboundMailStore>,
     /// Per-user country counters.
     pub geo_counters: Arc<dyn GeoCounterStore>,
     /// Where the mail worker sends mail.
@@ -167,6 +169,7 @@ impl Adapters {
             pbem: stores.pbem,
             mail: stores.mail,
             notifications: stores.notifications,
+            mail_in: stores.mail_in,
             geo_counters: stores.geo,
             mailer,
             geo: Arc::new(UnknownLocator),
@@ -203,6 +206,7 @@ impl Adapters {
             pbem: store.clone(),
             mail: store.clone(),
             notifications: store.clone(),
+            mail_in: store.clone(),
             geo_counters: store.clone(),
             mailer,
             geo: Arc::new(UnknownLocator),

@@ -94,6 +94,8 @@ pub struct App {
     pub(crate) runtime: crate::runtime::RuntimeTasks,
     /// The outbox, for the queue-depth gauges.
     pub(crate) mail: Arc<dyn MailStore>,
+    /// The inbound mail, for its gauges, when orders by e-mail is on.
+    pub(crate) mail_in_store: Option<Arc<dyn galaxy_core::ports::InboundMailStore>>,
     /// The one push service: the notification worker publishes to it, the gRPC
     /// listener streams from it.
     pub(crate) push: Arc<PushService>,
@@ -341,6 +343,15 @@ impl App {
         monitor::check_readiness(&adapters.readiness_checks, &readiness).await;
         readiness.set_caches_warm();
 
+        let mail_in = crate::mail_in::service(
+            &config,
+            &adapters,
+            crate::mail_in::MailInSources {
+                users: users.clone(),
+                applications: games.clone(),
+                desk: runtime.service.clone(),
+            },
+        );
         let state = AppState {
             auth,
             users: user_service,
@@ -348,6 +359,7 @@ impl App {
             runtime: runtime.service.clone(),
             mail_admin,
             notifications,
+            mail_in: mail_in.clone(),
             geo: geo.clone(),
             countries,
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
@@ -362,6 +374,13 @@ impl App {
                 .max_orders_bytes
                 .saturating_add(ORDERS_ENVELOPE_BYTES)
                 .max(config.http_body_limit),
+            // A message one byte over the bound still reaches the service, which refuses
+            // it as `message_too_large` (what `galaxy-cli mail-in` turns into exit 65).
+            mail_in_body_limit: config
+                .mail_in
+                .max_bytes
+                .saturating_add(1)
+                .max(config.http_body_limit),
             request_timeout: config.http_request_timeout,
         };
         let router = http::router(state.clone(), limits);
@@ -375,6 +394,7 @@ impl App {
                 clock: clock.clone(),
                 secrets: secrets.clone(),
                 templates: adapters.templates.clone(),
+                orders_by_mail: mail_in.clone(),
             },
             push.clone(),
             tokens.workers.clone(),
@@ -424,6 +444,13 @@ impl App {
             },
         ];
         workers.push(notification_worker);
+        if let Some(service) = &mail_in {
+            workers.push(crate::mail_in::worker(
+                &config,
+                service,
+                tokens.workers.clone(),
+            ));
+        }
         workers.extend(geoip_reloader);
         workers.extend(runtime.workers);
         let metrics = match config.metrics_addr {
@@ -437,6 +464,7 @@ impl App {
             workers,
             runtime: runtime.tasks,
             mail: adapters.mail,
+            mail_in_store: mail_in.as_ref().map(|_| adapters.mail_in.clone()),
             push,
             readiness_checks: adapters.readiness_checks,
             metrics,

@@ -19,12 +19,14 @@ use crate::http::client_ip::TrustedProxies;
 
 mod builder;
 pub mod features;
+pub mod mail_in;
 pub mod runtime;
 mod settings;
 #[cfg(test)]
 mod tests;
 
 pub use builder::ConfigBuilder;
+pub use mail_in::MailInSettings;
 pub use runtime::{RuntimeKind, RuntimeSettings};
 pub use settings::{DURATION_RANGES, SETTINGS, Setting};
 
@@ -219,6 +221,8 @@ pub struct Config {
     pub push_shutdown_timeout: Duration,
     /// How often the push log is read without a wake-up (a lost note costs at most this).
     pub push_poll_interval: Duration,
+    /// Orders by e-mail: its domain, bounds and SMTP listener.
+    pub mail_in: MailInSettings,
 }
 
 /// Reads variables from a map (the process environment in production, a literal map in
@@ -514,6 +518,7 @@ impl Config {
                 .parsed("GALAXY_PUSH_SUBSCRIBER_BUFFER", "a positive number")?,
             push_shutdown_timeout: v.duration("GALAXY_PUSH_SHUTDOWN_TIMEOUT")?,
             push_poll_interval: v.duration("GALAXY_PUSH_POLL_INTERVAL")?,
+            mail_in: mail_in::read(&v)?,
         };
         #[cfg(feature = "smtp")]
         if let Some(url) = v.raw("GALAXY_SMTP_URL") {

@@ -135,6 +135,8 @@ pub(crate) struct NotificationSources {
     pub(crate) secrets: Arc<dyn SecretGenerator>,
     /// The mails' templates ([`crate::Adapters::templates`]).
     pub(crate) templates: Arc<galaxy_core::service::templates::MailTemplates>,
+    /// Orders by e-mail, when on: the game mails carry the orders address.
+    pub(crate) orders_by_mail: Option<Arc<galaxy_core::service::mail_in::MailInService>>,
 }
 
 /// The notification worker, publishing push routes to `push`, run every
@@ -153,9 +155,12 @@ pub(crate) fn notification_worker(
         clock: sources.clock,
         secrets: sources.secrets,
     };
-    let worker = NotificationWorker::new(ports, NotificationWorkerConfig::default())
+    let mut worker = NotificationWorker::new(ports, NotificationWorkerConfig::default())
         .with_templates(sources.templates)
         .with_cancellation(cancel);
+    if let Some(service) = sources.orders_by_mail {
+        worker = worker.with_orders_by_mail(service);
+    }
     ScheduledWorker {
         worker: Arc::new(worker),
         interval: config.notification_interval,

@@ -45,6 +45,9 @@ pub struct Listeners {
     metrics: Option<TcpListener>,
     /// gRPC `SubscribePush`, if wanted (served only with `GALAXY_INTERNAL_TOKEN` set).
     grpc: Option<TcpListener>,
+    /// The inbound SMTP listener of orders by e-mail, if wanted (served only with
+    /// `GALAXY_MAIL_DOMAIN` set).
+    smtp_in: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -54,7 +57,21 @@ impl Listeners {
             http,
             metrics: None,
             grpc: None,
+            smtp_in: None,
         }
+    }
+
+    /// Also serves inbound SMTP (orders by e-mail) on `smtp` (when the app has
+    /// `GALAXY_MAIL_DOMAIN`).
+    #[cfg(feature = "smtp-in")]
+    pub fn with_smtp_in(mut self, smtp: TcpListener) -> Self {
+        self.smtp_in = Some(smtp);
+        self
+    }
+
+    /// The address of the inbound SMTP listener, if any.
+    pub fn smtp_in_addr(&self) -> Option<SocketAddr> {
+        self.smtp_in.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Also serves gRPC push on `grpc` (when the app has an internal token).
@@ -93,6 +110,7 @@ impl Listeners {
             http: convert(http).map_err(io)?,
             metrics: metrics.map(convert).transpose().map_err(io)?,
             grpc: None,
+            smtp_in: None,
         })
     }
 
@@ -118,10 +136,16 @@ impl Listeners {
             Some(_) => Some(bind("GALAXY_GRPC_ADDR", config.grpc_addr).await?),
             None => None,
         };
+        let smtp_in = match config.mail_in.smtp_addr {
+            Some(_) if !cfg!(feature = "smtp-in") => None,
+            Some(addr) => Some(bind("GALAXY_INBOUND_SMTP_ADDR", addr).await?),
+            None => None,
+        };
         Ok(Self {
             http,
             metrics,
             grpc,
+            smtp_in,
         })
     }
 
@@ -228,6 +252,60 @@ fn spawn_listener(
 }
 
 impl App {
+    /// Starts the inbound SMTP listener on `listener`, stopped with the HTTP group.
+    #[cfg(feature = "smtp-in")]
+    fn spawn_smtp_in(
+        &self,
+        tracker: &TaskTracker,
+        listener: Option<TcpListener>,
+        tokens: &crate::app::Tokens,
+    ) -> Result<Option<JoinHandle<()>>, AppError> {
+        let (Some(listener), Some(service)) = (listener, self.state.mail_in.clone()) else {
+            return Ok(None);
+        };
+        let settings = &self.config.mail_in;
+        let tls =
+            match (&settings.smtp_tls_cert, &settings.smtp_tls_key) {
+                (Some(cert), Some(key)) => Some(galaxy_smtp_in::load_tls(cert, key).map_err(
+                    |e| AppError::Setting {
+                        variable: "GALAXY_INBOUND_SMTP_TLS_CERT",
+                        reason: e.to_string(),
+                    },
+                )?),
+                _ => None,
+            };
+        let config = galaxy_smtp_in::SmtpInConfig {
+            hostname: service.config().domain.clone(),
+            max_message_bytes: settings.max_bytes,
+            max_connections: settings.smtp_max_connections,
+            client_connections: settings.smtp_client_connections,
+            rate_count: settings.smtp_rate_limit.count,
+            rate_window: settings.smtp_rate_limit.window,
+            timeout: settings.smtp_timeout,
+            tls,
+        };
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, starttls = config.tls.is_some(), "inbound SMTP listening");
+        }
+        Ok(Some(tracker.spawn(galaxy_smtp_in::serve(
+            listener,
+            service,
+            config,
+            tokens.http.clone(),
+        ))))
+    }
+
+    /// Without the `smtp-in` feature there is no listener to start.
+    #[cfg(not(feature = "smtp-in"))]
+    fn spawn_smtp_in(
+        &self,
+        _tracker: &TaskTracker,
+        _listener: Option<TcpListener>,
+        _tokens: &crate::app::Tokens,
+    ) -> Result<Option<JoinHandle<()>>, AppError> {
+        Ok(None)
+    }
+
     /// Serves on `listeners` and runs the workers until `shutdown` completes (or
     /// [`App::shutdown_token`] is cancelled), then stops everything in order (see the
     /// [module docs](self)). Fails only if the metrics recorder cannot be installed.
@@ -255,6 +333,9 @@ impl App {
             "http",
             self.config.http_max_connections,
         ));
+        if let Some(handle) = self.spawn_smtp_in(&tracker, listeners.smtp_in, &tokens)? {
+            http.handles.push(handle);
+        }
         if let Some(listener) = listeners.metrics {
             let handle = match &self.metrics {
                 Some(handle) => handle.clone(),
@@ -273,9 +354,13 @@ impl App {
             ));
             let (mail, geo) = (self.mail.clone(), self.state.geo.clone());
             let stop = tokens.monitors.clone();
-            monitors
-                .handles
-                .push(tracker.spawn(monitor::metrics_loop(mail, geo, handle, stop)));
+            let mail_in = self.mail_in_store.clone();
+            monitors.handles.push(tracker.spawn(monitor::metrics_loop(
+                monitor::MetricSources { mail, mail_in },
+                geo,
+                handle,
+                stop,
+            )));
             monitors
                 .handles
                 .push(tracker.spawn(delivery::push_metrics_loop(

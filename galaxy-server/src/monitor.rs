@@ -80,10 +80,18 @@ pub async fn readiness_loop(
     }
 }
 
-/// Refreshes `galaxy_mail_queue_depth{status}` and the geo gauges and compacts the
+/// The stores the metrics loop reads its gauges from.
+pub struct MetricSources {
+    /// The outbox (`galaxy_mail_queue_depth{status}`).
+    pub mail: Arc<dyn MailStore>,
+    /// Inbound mail (`galaxy_mail_in_total{outcome}`), when orders by e-mail is on.
+    pub mail_in: Option<Arc<dyn galaxy_core::ports::InboundMailStore>>,
+}
+
+/// Refreshes `galaxy_mail_queue_depth{status}`, the inbound mail counts and the geo gauges and compacts the
 /// recorder's histograms every [`METRICS_INTERVAL`] until `cancel` fires.
 pub async fn metrics_loop(
-    mail: Arc<dyn MailStore>,
+    sources: MetricSources,
     geo: Arc<GeoService>,
     handle: PrometheusHandle,
     cancel: CancellationToken,
@@ -93,7 +101,10 @@ pub async fn metrics_loop(
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!(GEO_PENDING_METRIC).set(geo.pending() as f64);
         metrics::counter!(GEO_DROPPED_METRIC).absolute(geo.dropped());
-        match mail.count_mail_by_status().await {
+        if let Some(store) = &sources.mail_in {
+            crate::mail_in::record_metrics(store.as_ref()).await;
+        }
+        match sources.mail.count_mail_by_status().await {
             Ok(counts) => {
                 // Every status is set, so one that emptied reads 0 rather than its last
                 // non-zero value.

@@ -9,6 +9,7 @@ use galaxy_core::service::auth::AuthService;
 use galaxy_core::service::geo::GeoService;
 use galaxy_core::service::lobby::LobbyService;
 use galaxy_core::service::mail::MailAdminService;
+use galaxy_core::service::mail_in::MailInService;
 use galaxy_core::service::notification::NotificationService;
 use galaxy_core::service::runtime::RuntimeService;
 use galaxy_core::service::user::UserService;
@@ -32,6 +33,9 @@ pub struct AppState {
     pub mail_admin: Arc<MailAdminService>,
     /// Notification dead letters.
     pub notifications: Arc<NotificationService>,
+    /// Orders by e-mail; `None` when `GALAXY_MAIL_DOMAIN` is unset (its routes answer
+    /// 404 `mail_in_off`).
+    pub mail_in: Option<Arc<MailInService>>,
     /// Per-user country counters: every authenticated request is counted here, in
     /// memory; a worker writes the sums and shutdown drains them.
     pub geo: Arc<GeoService>,

@@ -232,6 +232,14 @@ fn rows() -> Vec<Row> {
             "/api/v1/user/games/:open/orders/1", None, [401, 404, 404, 403, 404, 401]),
         row(M::GET, "/api/v1/user/games/{id}/reports/{turn}",
             "/api/v1/user/games/:open/reports/0", None, [401, 404, 404, 403, 404, 401]),
+        // Orders by e-mail: an address only for a player of the game (nobody here).
+        row(M::GET, "/api/v1/user/games/{id}/orders-address",
+            "/api/v1/user/games/:open/orders-address", None, [401, 404, 404, 403, 404, 401]),
+        row(M::POST, "/api/v1/user/games/{id}/orders-address/rotate",
+            "/api/v1/user/games/:open/orders-address/rotate", None, [401, 404, 404, 403, 404, 401]),
+        row(M::PUT, "/api/v1/user/games/{id}/report-delivery",
+            "/api/v1/user/games/:open/report-delivery", Some(r#"{"as": "attachment"}"#),
+            [401, 404, 404, 403, 404, 401]),
         // The turn history is as visible as the game: a draft only to its host and admins.
         row(M::GET, "/api/v1/user/games/{id}/turns", "/api/v1/user/games/:open/turns", None,
             USER(200)),
@@ -312,6 +320,10 @@ fn rows() -> Vec<Row> {
             Some(r#"{"token": ":host_token"}"#), INTERNAL(200)),
         row(M::GET, "/api/v1/internal/users/{id}", "/api/v1/internal/users/:host_id", None,
             INTERNAL(200)),
+        // The gateway's pipe: a message is stored (and later answered or dropped).
+        row(M::POST, "/api/v1/internal/mail-in", "/api/v1/internal/mail-in?sender=a%40example.org",
+            Some("From: a@example.org\r\nTo: orders@galaxy.test\r\n\r\nmove 1 2\r\n"),
+            INTERNAL(202)),
     ]
 }
 

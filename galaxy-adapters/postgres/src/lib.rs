@@ -10,6 +10,7 @@ mod geo;
 mod listen;
 mod locks;
 mod mail;
+mod mail_in;
 mod migrate;
 mod notification;
 mod pbem;

@@ -33,6 +33,8 @@ pub(crate) enum Bucket {
     DisplayName,
     /// Appends to the push event log (one bucket: appends commit in sequence order).
     PushAppend,
+    /// Sends of one orders-by-mail budget (replies of a player, refusals to an address).
+    MailInSend,
 }
 
 impl Bucket {
@@ -44,6 +46,7 @@ impl Bucket {
             Self::HostedGames => "galaxy:hosted-games:",
             Self::DisplayName => "galaxy:display-name:",
             Self::PushAppend => "galaxy:push-append:",
+            Self::MailInSend => "galaxy:mail-in-send:",
         }
     }
 }

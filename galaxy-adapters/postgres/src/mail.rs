@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use galaxy_core::domain::lease::{ClaimRequest, Leased};
 use galaxy_core::domain::mail::{
-    AttemptOutcome, MailAttempt, MailDelivery, MailStatus, OutgoingMail, REDACTED_BODY,
+    AttemptOutcome, MailAttempt, MailDelivery, MailExtras, MailStatus, OutgoingMail, REDACTED_BODY,
 };
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::user::{Email, Locale};
@@ -116,6 +116,7 @@ fn mail_from_row(row: &PgRow) -> Result<MailDelivery, StoreError> {
         subject: row.col(MAIL, "subject")?,
         text_body: row.col(MAIL, "text_body")?,
         html_body: row.col(MAIL, "html_body")?,
+        extras: extras_from_row(row)?,
     };
     Ok(MailDelivery {
         id: MailId::from_uuid(row.col(MAIL, "id")?),
@@ -129,6 +130,12 @@ fn mail_from_row(row: &PgRow) -> Result<MailDelivery, StoreError> {
         updated_at: row.col(MAIL, "updated_at")?,
         sent_at: row.col(MAIL, "sent_at")?,
     })
+}
+
+/// The `extras` column: `{}` for mail without any.
+fn extras_from_row(row: &PgRow) -> Result<MailExtras, StoreError> {
+    let value: serde_json::Value = row.col(MAIL, "extras")?;
+    serde_json::from_value(value).map_err(|e| corrupt(MAIL, "extras", e.to_string()))
 }
 
 fn mails_from_rows(rows: &[PgRow]) -> Result<Vec<MailDelivery>, StoreError> {
@@ -209,8 +216,9 @@ impl MailStore for PgStore {
         let inserted = sqlx::query(
             "INSERT INTO mail_deliveries (id, idempotency_key, to_email, kind, locale, subject, \
              text_body, html_body, status, attempts, next_attempt_at, lease_token, lease_until, \
-             last_error, created_at, updated_at, sent_at, done) VALUES ($1, $2, $3, $4, $5, \
-             $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $9 IN ('sent', 'dead')) \
+             last_error, created_at, updated_at, sent_at, done, extras) VALUES ($1, $2, $3, $4, \
+             $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $9 IN ('sent', 'dead'), \
+             $18) \
              ON CONFLICT (idempotency_key) DO NOTHING RETURNING *",
         )
         .bind(delivery.id.as_uuid())
@@ -230,6 +238,7 @@ impl MailStore for PgStore {
         .bind(delivery.created_at)
         .bind(delivery.updated_at)
         .bind(delivery.sent_at)
+        .bind(serde_json::to_value(&mail.extras).map_err(StoreError::internal)?)
         .fetch_optional(&self.pool)
         .await
         .map_err(db(MAIL))?;

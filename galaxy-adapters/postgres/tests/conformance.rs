@@ -81,3 +81,10 @@ async fn pbem_races_seats_and_messages() {
     conformance::pbem::run_all(|| fresh(&dbs)).await;
     dbs.cleanup().await.expect("drop test databases");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_by_mail() {
+    let dbs = databases().await;
+    conformance::mail_in::run_all(|| fresh(&dbs)).await;
+    dbs.cleanup().await.expect("drop test databases");
+}

@@ -211,6 +211,7 @@ fn mail(i: usize) -> MailDelivery {
         subject: "Turn".to_owned(),
         text_body: "Your report".to_owned(),
         html_body: None,
+        extras: Default::default(),
     };
     MailDelivery::new(MailId::from_uuid(Uuid::now_v7()), outgoing, at(0))
 }

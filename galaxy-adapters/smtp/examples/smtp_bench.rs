@@ -195,6 +195,7 @@ async fn outbox(url: &str, mails: usize, workers: usize) -> f64 {
             subject: "Andromeda: turn 5 report".to_owned(),
             text_body: TEXT.to_owned(),
             html_body: Some(HTML.to_owned()),
+            extras: Default::default(),
         };
         let delivery = MailDelivery::new(MailId::from_uuid(secrets.uuid()), mail, clock.now());
         store.enqueue_mail(&delivery).await.unwrap();

@@ -118,6 +118,7 @@ mod tests {
             subject: "Your Galaxy login code".to_owned(),
             text_body: "Your Galaxy login code is 123456\n".to_owned(),
             html_body: None,
+            extras: Default::default(),
         }
     }
 

@@ -1,14 +1,15 @@
-//! Turning an [`OutgoingMail`] into a lettre [`Message`]: headers, a plain-text body and
-//! an optional HTML alternative. Both mailers use it: the SMTP mailer sends the message,
+//! Turning an [`OutgoingMail`] into a lettre [`Message`]: headers, a plain-text body, an
+//! optional HTML alternative, and the extras of orders by e-mail (Reply-To, threading
+//! headers, an attached text file). Both mailers use it: the SMTP mailer sends the message,
 //! the file mailer writes lettre's RFC 5322 rendering of it ([`render_eml`]), so a `.eml`
 //! file holds what SMTP would have sent.
 
 use std::time::SystemTime;
 
-use galaxy_core::domain::mail::OutgoingMail;
+use galaxy_core::domain::mail::{MailExtras, OutgoingMail};
 use lettre::Message;
-use lettre::message::header::{ContentTransferEncoding, HeaderName, HeaderValue};
-use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 
 /// Why a mail cannot be turned into a message. Retrying cannot help: the outbox row (or
 /// the sender) itself is unusable.
@@ -86,15 +87,90 @@ pub(crate) fn build_message(
             HeaderName::new_from_ascii_str("Content-Language"),
             atext(mail.locale.as_str()),
         ));
+    let builder = with_extras(builder, &mail.extras)?;
     let text = quoted_printable(&mail.text_body)?;
-    let built = match &mail.html_body {
-        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+    let body = match &mail.html_body {
+        Some(html) => Part::Multi(MultiPart::alternative_plain_html(
             text,
             quoted_printable(html)?,
         )),
-        None => builder.singlepart(SinglePart::plain(text)),
+        None => Part::Single(SinglePart::plain(text)),
+    };
+    let built = match (&mail.extras.attachment, body) {
+        (None, Part::Multi(multi)) => builder.multipart(multi),
+        (None, Part::Single(single)) => builder.singlepart(single),
+        (Some(file), body) => {
+            let attached = Attachment::new(atext_file(&file.file_name))
+                .body(quoted_printable(&file.text)?, ContentType::TEXT_PLAIN);
+            let mixed = match body {
+                Part::Multi(multi) => MultiPart::mixed().multipart(multi),
+                Part::Single(single) => MultiPart::mixed().singlepart(single),
+            };
+            builder.multipart(mixed.singlepart(attached))
+        }
     };
     built.map_err(|e| MessageError::Message(e.to_string()))
+}
+
+/// The body before an attachment is added.
+enum Part {
+    /// Text and HTML alternatives.
+    Multi(MultiPart),
+    /// Text only.
+    Single(SinglePart),
+}
+
+/// `Reply-To`, `In-Reply-To` and `References` of the mails of orders by e-mail. The
+/// message ids come from received mail, so only their `atext`, `.` and `@` survive (no
+/// header injection, no folding tricks).
+fn with_extras(
+    builder: lettre::message::MessageBuilder,
+    extras: &MailExtras,
+) -> Result<lettre::message::MessageBuilder, MessageError> {
+    let mut builder = builder;
+    if let Some(reply_to) = &extras.reply_to {
+        let address: lettre::Address = reply_to
+            .as_str()
+            .parse()
+            .map_err(|e: lettre::address::AddressError| MessageError::Recipient(e.to_string()))?;
+        builder = builder.reply_to(Mailbox::new(None, address));
+    }
+    if let Some(id) = extras.in_reply_to.as_deref().and_then(message_id) {
+        builder = builder.in_reply_to(id);
+    }
+    let references: Vec<String> = extras
+        .references
+        .iter()
+        .filter_map(|r| message_id(r))
+        .collect();
+    if !references.is_empty() {
+        builder = builder.references(references.join(" "));
+    }
+    Ok(builder)
+}
+
+/// `<id>` from a Message-ID as received, keeping only safe characters; `None` when
+/// nothing is left.
+fn message_id(raw: &str) -> Option<String> {
+    let kept: String = raw
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.@".contains(*c))
+        .take(250)
+        .collect();
+    (!kept.is_empty()).then(|| format!("<{kept}>"))
+}
+
+/// A file name without anything a header could misread.
+fn atext_file(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 /// A body in quoted-printable, whatever its language: ASCII lines (the login code's)
@@ -138,6 +214,7 @@ mod tests {
             subject: subject.to_owned(),
             text_body: text.to_owned(),
             html_body: html.map(str::to_owned),
+            extras: Default::default(),
         }
     }
 
@@ -242,5 +319,32 @@ mod tests {
     fn a_bad_sender_or_recipient_is_refused() {
         let err = render_eml(&mail("s", "t", None), "not a mailbox", SystemTime::now());
         assert!(matches!(err, Err(MessageError::Sender { .. })), "{err:?}");
+    }
+
+    #[test]
+    fn extras_become_threading_headers_and_an_attachment() {
+        use galaxy_core::domain::mail::TextAttachment;
+        let mut mail = mail("Re: orders", "accepted", None);
+        mail.extras.reply_to = Some(Email::parse("orders+abc@galaxy.example").unwrap());
+        mail.extras.in_reply_to = Some("m1@client.example\r\nBcc: x@evil".to_owned());
+        mail.extras.references = vec!["m0@client.example".into(), "m1@client.example".into()];
+        mail.extras.attachment = Some(TextAttachment {
+            file_name: "report turn 3.txt".into(),
+            text: "Planets: 4\n".into(),
+        });
+        let eml = render(&mail, "Galaxy <galaxy@example.com>");
+        assert!(eml.contains("Reply-To: orders+abc@galaxy.example"), "{eml}");
+        assert!(
+            eml.contains("In-Reply-To: <m1@client.exampleBccx@evil>"),
+            "{eml}"
+        );
+        assert!(!eml.contains("\r\nBcc:"), "{eml}");
+        assert!(
+            eml.contains("References: <m0@client.example> <m1@client.example>"),
+            "{eml}"
+        );
+        assert!(eml.contains("multipart/mixed"), "{eml}");
+        assert!(eml.contains("filename=\"report-turn-3.txt\""), "{eml}");
+        assert!(eml.contains("Planets: 4"), "{eml}");
     }
 }

@@ -116,6 +116,10 @@ id_type!(
     SeatApplicationId, "seat application id"
 );
 id_type!(
+    /// Identifies one inbound mail (a message received for the orders addresses).
+    InboundMailId, "inbound mail id"
+);
+id_type!(
     /// Identifies one holder of a work-queue lease; a store only accepts completion of a
     /// claimed item from the claim that holds it.
     LeaseToken, "lease token"

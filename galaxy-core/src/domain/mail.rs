@@ -77,6 +77,45 @@ pub struct OutgoingMail {
     pub text_body: String,
     /// Optional HTML alternative.
     pub html_body: Option<String>,
+    /// Threading and reply headers and an attachment, for the mails of orders by e-mail
+    /// (empty for every other mail).
+    #[serde(default)]
+    pub extras: MailExtras,
+}
+
+/// The headers and attachment only some mails carry: the turn mails (their `Reply-To` is
+/// the player's orders address, the report may be attached) and the replies to orders
+/// by e-mail (threaded with `In-Reply-To`/`References`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MailExtras {
+    /// Where replies go (`Reply-To`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Email>,
+    /// The Message-ID this mail answers (`In-Reply-To`), without angle brackets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<String>,
+    /// The thread's Message-IDs, oldest first (`References`), without angle brackets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<String>,
+    /// One attached plain-text file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<TextAttachment>,
+}
+
+impl MailExtras {
+    /// Whether the mail carries none of them.
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// A plain-text file attached to a mail (UTF-8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextAttachment {
+    /// The file name the recipient sees (`report-turn-3.txt`).
+    pub file_name: String,
+    /// Its content.
+    pub text: String,
 }
 
 /// The `kind` of the mail carrying a login code: a secret, so its body is blanked once
@@ -310,6 +349,7 @@ mod tests {
             subject: "s".into(),
             text_body: "t".into(),
             html_body: None,
+            extras: Default::default(),
         };
         let mut d = MailDelivery::new(MailId::from_uuid(Uuid::nil()), mail, now);
         assert!(d.is_claimable_at(now));

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod lease;
 pub mod limit;
 pub mod mail;
+pub mod mail_in;
 pub mod notification;
 pub mod page;
 pub mod pbem;

@@ -45,11 +45,18 @@ pub enum NotificationKind {
     SeatChanged,
     /// Another race sent you a message.
     RaceMessage,
+    /// Orders by e-mail: the engine accepted the mailed orders (the reply, mail only).
+    OrdersAccepted,
+    /// Orders by e-mail: the mailed orders were not accepted, with the reasons.
+    OrdersRejected,
+    /// Orders by e-mail: a message we cannot take (wrong address or sender), to a
+    /// registered sender at most once an hour; worded the same whatever was wrong.
+    OrdersRefused,
 }
 
 impl NotificationKind {
     /// Every kind.
-    pub const ALL: [NotificationKind; 16] = [
+    pub const ALL: [NotificationKind; 19] = [
         Self::LoginCode,
         Self::ApplicationSubmitted,
         Self::ApplicationApproved,
@@ -66,6 +73,9 @@ impl NotificationKind {
         Self::RaceIdle,
         Self::SeatChanged,
         Self::RaceMessage,
+        Self::OrdersAccepted,
+        Self::OrdersRejected,
+        Self::OrdersRefused,
     ];
 
     /// Stable snake_case name (also the template name).
@@ -87,6 +97,9 @@ impl NotificationKind {
             Self::RaceIdle => "race_idle",
             Self::SeatChanged => "seat_changed",
             Self::RaceMessage => "race_message",
+            Self::OrdersAccepted => "orders_accepted",
+            Self::OrdersRejected => "orders_rejected",
+            Self::OrdersRefused => "orders_refused",
         }
     }
 
@@ -98,14 +111,25 @@ impl NotificationKind {
     /// The channels this kind goes out on before preferences apply.
     pub fn channels(&self) -> &'static [Channel] {
         match self {
-            Self::LoginCode => &[Channel::Email],
+            Self::LoginCode | Self::OrdersAccepted | Self::OrdersRejected | Self::OrdersRefused => {
+                &[Channel::Email]
+            }
             _ => &[Channel::Push, Channel::Email],
         }
     }
 
     /// Whether the mail copy ignores the user's mail preference (security mail).
     pub fn is_mandatory_mail(&self) -> bool {
-        matches!(self, Self::LoginCode)
+        matches!(self, Self::LoginCode) || self.is_mail_in_reply()
+    }
+
+    /// Whether the kind answers a mail sent to an orders address (orders by e-mail): mail
+    /// only, sent by the mail-in worker itself rather than raised as a notification.
+    pub fn is_mail_in_reply(&self) -> bool {
+        matches!(
+            self,
+            Self::OrdersAccepted | Self::OrdersRejected | Self::OrdersRefused
+        )
     }
 }
 

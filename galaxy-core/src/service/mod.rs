@@ -11,6 +11,7 @@ pub mod auth;
 pub mod geo;
 pub mod lobby;
 pub mod mail;
+pub mod mail_in;
 pub mod notification;
 pub mod push;
 pub mod runtime;

@@ -16,14 +16,19 @@ use tokio_util::sync::CancellationToken;
 
 use super::{TickReport, Worker};
 use crate::domain::lease::{ClaimRequest, Finish};
-use crate::domain::mail::{MailDelivery, OutgoingMail};
-use crate::domain::notification::{Channel, NotificationIntent, NotificationRoute};
+use crate::domain::mail::{MailDelivery, MailExtras, OutgoingMail, TextAttachment};
+use crate::domain::mail_in::ReportDelivery;
+use crate::domain::notification::{
+    Channel, NotificationIntent, NotificationKind, NotificationRoute,
+};
 use crate::domain::retry::RetryPolicy;
+use crate::domain::user::Locale;
 use crate::domain::{LeaseToken, MailId};
 use crate::ports::{
     Clock, MailStore, NotificationStore, PushPublisher, RouteFinish, RouteNext, SecretGenerator,
     StoreError, UserStore,
 };
+use crate::service::mail_in::MailInService;
 use crate::service::templates::{MailTemplates, TemplateContext, recipient_payload};
 
 /// How the notification worker paces itself.
@@ -95,6 +100,9 @@ pub struct NotificationWorker {
     /// Fires on shutdown: the route in progress is finished, the rest of the claimed batch
     /// is handed back undispatched.
     cancel: CancellationToken,
+    /// Orders by e-mail, when on: the turn mails carry the player's orders address (as
+    /// `Reply-To` and in the text) and the report as the player chose (body or file).
+    orders_by_mail: Option<Arc<MailInService>>,
 }
 
 impl NotificationWorker {
@@ -105,7 +113,15 @@ impl NotificationWorker {
             templates: Arc::new(MailTemplates::builtin()),
             config,
             cancel: CancellationToken::new(),
+            orders_by_mail: None,
         }
+    }
+
+    /// Makes the game's mails (game started, turn report, game over) carry each
+    /// player's orders address and report delivery choice.
+    pub fn with_orders_by_mail(mut self, service: Arc<MailInService>) -> Self {
+        self.orders_by_mail = Some(service);
+        self
     }
 
     /// Uses another template set.
@@ -175,12 +191,22 @@ impl NotificationWorker {
         if !user.email_notifications && !intent.kind.is_mandatory_mail() {
             return Ok(Dispatched::Skipped);
         }
-        let context =
+        let mut context =
             TemplateContext::for_recipient(&intent.payload, user.id, user.display_name.as_str());
-        let rendered = self
+        let orders = self.orders_extras(intent, &user, &mut context).await?;
+        let mut rendered = self
             .templates
             .render(intent.kind, &user.locale, &context)
             .map_err(|e| DispatchError::Permanent(e.to_string()))?;
+        let extras = match orders {
+            Some((extras, note)) => {
+                let (text, html) = orders_note(&user.locale, &note);
+                rendered.text = insert_before_footer(&rendered.text, "\n-- \n", &text);
+                rendered.html = insert_before_footer(&rendered.html, "\n<hr>", &html);
+                extras
+            }
+            None => MailExtras::default(),
+        };
         let mail = OutgoingMail {
             idempotency_key: format!("notification:{}", route.id),
             to: user.email,
@@ -189,6 +215,7 @@ impl NotificationWorker {
             subject: rendered.subject,
             text_body: rendered.text,
             html_body: Some(rendered.html),
+            extras,
         };
         let delivery = MailDelivery::new(
             MailId::from_uuid(self.ports.secrets.uuid()),
@@ -205,6 +232,57 @@ impl NotificationWorker {
             tracing::info!(route_id = %route.id, mail_id = %stored.id, "mail of route already queued");
         }
         Ok(Dispatched::Mailed)
+    }
+
+    /// For a player's game mail with orders by e-mail on: the extras (`Reply-To`, the
+    /// report as a file when chosen, in which case `report_text` is replaced by a note)
+    /// and the orders address for the text.
+    async fn orders_extras(
+        &self,
+        intent: &NotificationIntent,
+        user: &crate::domain::user::User,
+        context: &mut TemplateContext,
+    ) -> Result<Option<(MailExtras, String)>, DispatchError> {
+        let (Some(service), Some(game_id)) = (&self.orders_by_mail, intent.game_id) else {
+            return Ok(None);
+        };
+        let turn_mail = matches!(
+            intent.kind,
+            NotificationKind::GameStarted | NotificationKind::TurnCompleted
+        );
+        if !turn_mail || context.text_field("report_text").is_none() {
+            return Ok(None);
+        }
+        let address = service
+            .ensure(user.id, game_id)
+            .await
+            .map_err(|e| DispatchError::Transient(e.to_string()))?;
+        let orders_address = service.address_of(&address.token);
+        let mut extras = MailExtras {
+            reply_to: crate::domain::user::Email::parse(&orders_address).ok(),
+            ..MailExtras::default()
+        };
+        if address.report_delivery == ReportDelivery::Attachment {
+            let turn = context
+                .text_field("turn")
+                .map(str::to_owned)
+                .or_else(|| intent.payload.get("turn").map(|t| t.to_string()))
+                .unwrap_or_else(|| "0".to_owned());
+            let file_name = format!("report-turn-{turn}.txt");
+            let report = context
+                .text_field("report_text")
+                .unwrap_or_default()
+                .to_owned();
+            context.set(
+                "report_text",
+                serde_json::Value::String(format!("(attached: {file_name})")),
+            );
+            extras.attachment = Some(TextAttachment {
+                file_name,
+                text: report,
+            });
+        }
+        Ok(Some((extras, orders_address)))
     }
 
     /// Dispatches one claimed route and says how it ended (written with the batch).
@@ -263,6 +341,42 @@ impl NotificationWorker {
             outcome: next,
             at: now,
         }
+    }
+}
+
+/// The orders-by-mail paragraph of a game mail, text and HTML, in the recipient's
+/// language (English unless German).
+fn orders_note(locale: &Locale, address: &str) -> (String, String) {
+    let escaped = address
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    if locale.language() == "de" {
+        (
+            format!(
+                "\nBefehle per Mail: antworte auf diese Mail oder schreibe an {address}\n(eine Zeile pro Befehl; Zitate und Signatur werden ignoriert).\n"
+            ),
+            format!(
+                "\n<p>Befehle per Mail: antworte auf diese Mail oder schreibe an <code>{escaped}</code> (eine Zeile pro Befehl; Zitate und Signatur werden ignoriert).</p>"
+            ),
+        )
+    } else {
+        (
+            format!(
+                "\nOrders by mail: reply to this mail or write to {address}\n(one order per line; quotes and signature are ignored).\n"
+            ),
+            format!(
+                "\n<p>Orders by mail: reply to this mail or write to <code>{escaped}</code> (one order per line; quotes and signature are ignored).</p>"
+            ),
+        )
+    }
+}
+
+/// `addition` inserted before the last `marker` (the footer), or appended.
+fn insert_before_footer(body: &str, marker: &str, addition: &str) -> String {
+    match body.rfind(marker) {
+        Some(at) => format!("{}{addition}{}", &body[..at], &body[at..]),
+        None => format!("{body}{addition}"),
     }
 }
 

@@ -53,6 +53,7 @@ fn delivery(now: Timestamp) -> MailDelivery {
         subject: "Your Galaxy login code".to_owned(),
         text_body: "Your code is 123456.".to_owned(),
         html_body: Some("<p>Your code is <b>123456</b>.</p>".to_owned()),
+        extras: Default::default(),
     };
     MailDelivery::new(MailId::from_uuid(id), mail, now)
 }

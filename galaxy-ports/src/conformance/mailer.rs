@@ -111,6 +111,7 @@ fn mail(to: &Email, html: Option<&str>) -> OutgoingMail {
         subject: "Zug 5: Bericht für Andromeda — Ünïcode ✓".to_owned(),
         text_body: "Hallo Änne,\n\nZug 5 ist gelaufen. Größe: 12 ✓\n".to_owned(),
         html_body: html.map(str::to_owned),
+        extras: Default::default(),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod lobby;
 #[cfg(feature = "adapter-conformance")]
 pub mod locator;
 pub mod mail;
+pub mod mail_in;
 #[cfg(feature = "adapter-conformance")]
 pub mod mailer;
 pub mod notification;

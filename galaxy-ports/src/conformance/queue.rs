@@ -18,6 +18,7 @@ use std::future::Future;
 use async_trait::async_trait;
 use galaxy_core::domain::lease::{ClaimRequest, Finish, Leased};
 use galaxy_core::domain::mail::{MailDelivery, OutgoingMail};
+use galaxy_core::domain::mail_in::{InboundEnd, InboundMail, InboundOutcome};
 use galaxy_core::domain::notification::{
     Channel, NotificationIntent, NotificationKind, NotificationRoute,
 };
@@ -25,11 +26,11 @@ use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::runtime::{JobKind, RuntimeJob};
 use galaxy_core::domain::user::{Email, Locale};
 use galaxy_core::domain::{
-    GameId, IntentId, JobId, LeaseToken, MailId, RouteId, Timestamp, UserId,
+    GameId, InboundMailId, IntentId, JobId, LeaseToken, MailId, RouteId, Timestamp, UserId,
 };
 use galaxy_core::ports::{
-    BatchFinished, IntentInsert, JobOutcome, MailAttemptEnd, MailNext, MailStore,
-    NotificationStore, RouteNext, RuntimeJobStore, StoreError,
+    BatchFinished, InboundFinish, InboundInsert, InboundMailStore, IntentInsert, JobOutcome,
+    MailAttemptEnd, MailNext, MailStore, NotificationStore, RouteNext, RuntimeJobStore, StoreError,
 };
 
 use super::runtime::support::{ok, uuid};
@@ -62,6 +63,19 @@ where
     S: RuntimeJobStore + Send + Sync + 'static,
 {
     cases::run("job queue", &|| async { JobQueue(make().await) }).await;
+}
+
+/// Runs the queue suite on the inbound mail of stores from `make` (orders by e-mail).
+pub async fn inbound<S, F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+    S: InboundMailStore + Send + Sync + 'static,
+{
+    cases::run("inbound mail queue", &|| async {
+        InboundQueue(make().await)
+    })
+    .await;
 }
 
 /// One store's queue as the cases drive it: enqueue, claim, read, and finish for good
@@ -126,6 +140,7 @@ impl<S: MailStore + Send + Sync + 'static> QueueUnderTest for MailQueue<S> {
             subject: "Turn 1".to_owned(),
             text_body: "Your report is ready.".to_owned(),
             html_body: None,
+            extras: Default::default(),
         };
         let mut delivery = MailDelivery::new(MailId::from_uuid(id), mail, created);
         delivery.next_attempt_at = due;
@@ -289,5 +304,79 @@ impl<S: RuntimeJobStore + Send + Sync + 'static> QueueUnderTest for JobQueue<S> 
 
     fn unknown_id(&self) -> JobId {
         JobId::from_uuid(uuid())
+    }
+}
+
+/// The inbound mail queue; an item is due when it was received (so `created` is taken
+/// as the due instant too), and finishing for good is `Answered`.
+struct InboundQueue<S>(S);
+
+#[async_trait]
+impl<S: InboundMailStore + Send + Sync + 'static> QueueUnderTest for InboundQueue<S> {
+    type Item = InboundMail;
+
+    async fn enqueue(&self, _created: Timestamp, due: Timestamp) -> InboundMailId {
+        let id = InboundMailId::from_uuid(uuid());
+        let mail = InboundMail::new(
+            id,
+            format!("queue:{id}"),
+            b"Subject: x\r\n\r\nbody\r\n".to_vec(),
+            None,
+            vec![],
+            due,
+        );
+        let inserted = ok(self.0.insert_inbound(&mail).await, "insert inbound");
+        assert_eq!(inserted, InboundInsert::Stored);
+        id
+    }
+
+    async fn claim(&self, claim: &ClaimRequest) -> Result<Vec<InboundMail>, StoreError> {
+        self.0.claim_inbound(claim).await
+    }
+
+    async fn get(&self, id: InboundMailId) -> InboundMail {
+        ok(self.0.get_inbound(id).await, "get inbound")
+    }
+
+    async fn finish(
+        &self,
+        id: InboundMailId,
+        token: LeaseToken,
+        at: Timestamp,
+    ) -> Result<InboundMail, StoreError> {
+        self.0.finish_inbound(&inbound_finish(id, token, at)).await
+    }
+
+    async fn finish_all(
+        &self,
+        items: &[(InboundMailId, LeaseToken)],
+        at: Timestamp,
+    ) -> BatchFinished<InboundMail> {
+        let mut results = Vec::with_capacity(items.len());
+        for (id, token) in items {
+            results.push(
+                self.0
+                    .finish_inbound(&inbound_finish(*id, *token, at))
+                    .await,
+            );
+        }
+        Ok(results)
+    }
+
+    fn unknown_id(&self) -> InboundMailId {
+        InboundMailId::from_uuid(uuid())
+    }
+}
+
+/// Finishing an inbound mail for good.
+fn inbound_finish(id: InboundMailId, token: LeaseToken, at: Timestamp) -> InboundFinish {
+    Finish {
+        id,
+        token,
+        outcome: InboundEnd {
+            outcome: InboundOutcome::Answered,
+            detail: "conformance".to_owned(),
+        },
+        at,
     }
 }

@@ -9,6 +9,7 @@ mod changes;
 mod geo;
 mod lobby;
 mod mail;
+mod mail_in;
 mod notification;
 mod paging;
 mod pbem;
@@ -24,6 +25,7 @@ pub use changes::MemoryChangeBus;
 pub use geo::MemoryGeoStore;
 pub use lobby::MemoryLobbyStore;
 pub use mail::MemoryMailStore;
+pub use mail_in::MemoryMailInStore;
 pub use notification::MemoryNotificationStore;
 pub use pbem::MemoryPbemStore;
 pub use play::MemoryPlayStore;
@@ -50,6 +52,8 @@ pub struct InMemoryStores {
     pub play: Arc<MemoryPlayStore>,
     /// The play-by-email record: race records, seats, preferences, messages.
     pub pbem: Arc<MemoryPbemStore>,
+    /// Orders by e-mail: inbound mail, orders addresses, send budgets.
+    pub mail_in: Arc<MemoryMailInStore>,
 }
 
 impl InMemoryStores {

@@ -13,6 +13,7 @@ pub const FEATURES: &[(&str, bool)] = &[
     ("geoip", cfg!(feature = "geoip")),
     ("grpc-push", cfg!(feature = "grpc-push")),
     ("otlp", cfg!(feature = "otlp")),
+    ("smtp-in", cfg!(feature = "smtp-in")),
 ];
 
 /// Settings that only a build with a feature can use, `(variable, feature)`: setting one
@@ -33,6 +34,9 @@ pub const SETTING_FEATURES: &[(&str, &str)] = &[
     ("GALAXY_GEOIP_RELOAD_INTERVAL", "geoip"),
     ("GALAXY_GRPC_ADDR", "grpc-push"),
     ("GALAXY_OTEL_ENDPOINT", "otlp"),
+    ("GALAXY_INBOUND_SMTP_ADDR", "smtp-in"),
+    ("GALAXY_INBOUND_SMTP_TLS_CERT", "smtp-in"),
+    ("GALAXY_INBOUND_SMTP_TLS_KEY", "smtp-in"),
 ];
 
 /// Settings whose feature depends on their value, `(variable, value, feature)`.

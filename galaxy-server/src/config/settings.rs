@@ -43,6 +43,8 @@ pub const DURATION_RANGES: &[(&str, &str, &str)] = &[
     ("GALAXY_MIN_TURN_PERIOD", "0s", "30d"),
     ("GALAXY_CACHE_DEGRADED_TTL", "100ms", "1h"),
     ("GALAXY_CACHE_BUS_HEARTBEAT", "100ms", "10m"),
+    ("GALAXY_INBOUND_INTERVAL", "10ms", "1h"),
+    ("GALAXY_INBOUND_SMTP_TIMEOUT", "1s", "1h"),
 ];
 
 /// Every setting the server reads.
@@ -431,5 +433,60 @@ pub const SETTINGS: &[Setting] = &[
         variable: "GALAXY_PAUSE_ON_UNHEALTHY",
         default: "false",
         meaning: "Whether a game whose engine becomes `probe_failed` is paused (`true` or `false`).",
+    },
+    Setting {
+        variable: "GALAXY_MAIL_DOMAIN",
+        default: "-",
+        meaning: "Domain of the orders addresses (`orders+<token>@<domain>`), for orders by e-mail; unset = orders by e-mail is off (no addresses, `POST /internal/mail-in` answers 404, no SMTP listener).",
+    },
+    Setting {
+        variable: "GALAXY_INBOUND_MAX_BYTES",
+        default: "262144",
+        meaning: "Largest inbound message in bytes (256 KiB); a larger one is refused (SMTP 552, `galaxy-cli mail-in` exit 65).",
+    },
+    Setting {
+        variable: "GALAXY_INBOUND_REPLIES_PER_HOUR",
+        default: "20",
+        meaning: "Verdict replies per player an hour; orders beyond it are still applied but not answered (no mail loops).",
+    },
+    Setting {
+        variable: "GALAXY_INBOUND_INTERVAL",
+        default: "1s",
+        meaning: "Idle poll of the mail-in worker, which processes stored inbound mail. Range: 10ms to 1h.",
+    },
+    Setting {
+        variable: "GALAXY_INBOUND_SMTP_ADDR",
+        default: "-",
+        meaning: "Address of the inbound SMTP listener (point an MX record at it); unset = no listener. Needs `GALAXY_MAIL_DOMAIN` set. Needs the `smtp-in` feature.",
+    },
+    Setting {
+        variable: "GALAXY_INBOUND_SMTP_TLS_CERT",
+        default: "-",
+        meaning: "PEM certificate chain of the inbound SMTP listener; with `GALAXY_INBOUND_SMTP_TLS_KEY` it offers STARTTLS. Needs the `smtp-in` feature.",
+    },
+    Setting {
+        variable: "GALAXY_INBOUND_SMTP_TLS_KEY",
+        default: "-",
+        meaning: "PEM private key of `GALAXY_INBOUND_SMTP_TLS_CERT`. Needs the `smtp-in` feature.",
+    },
+    Setting {
+        variable: "GALAXY_INBOUND_SMTP_MAX_CONNECTIONS",
+        default: "100",
+        meaning: "Open connections of the inbound SMTP listener at most; more are answered 421 and closed.",
+    },
+    Setting {
+        variable: "GALAXY_INBOUND_SMTP_CLIENT_CONNECTIONS",
+        default: "5",
+        meaning: "Open inbound SMTP connections per client address at most; more are answered 421 and closed.",
+    },
+    Setting {
+        variable: "GALAXY_INBOUND_SMTP_RATE_LIMIT",
+        default: "60/1h",
+        meaning: "Messages one client address may send the inbound SMTP listener per window (`count/window`); beyond it `MAIL` is answered 450 (try later).",
+    },
+    Setting {
+        variable: "GALAXY_INBOUND_SMTP_TIMEOUT",
+        default: "60s",
+        meaning: "Longest wait of the inbound SMTP listener for a client's next line; then 421 and the connection is closed. Range: 1s to 1h.",
     },
 ];

@@ -224,6 +224,7 @@ mod tests {
     const LIMITS: HttpLimits = HttpLimits {
         body_limit: 16,
         orders_body_limit: 16,
+        mail_in_body_limit: 16,
         request_timeout: Duration::from_secs(5),
     };
 

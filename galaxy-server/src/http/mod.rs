@@ -16,6 +16,7 @@ mod games;
 mod health;
 mod internal;
 mod layers;
+mod mail_in;
 pub mod openapi;
 mod pbem;
 mod play;
@@ -42,6 +43,9 @@ pub struct HttpLimits {
     /// envelope, so an `orders` value at the bound is judged by the service (422 with the
     /// sizes) rather than cut off by the transport.
     pub orders_body_limit: usize,
+    /// Largest body of `POST /internal/mail-in`: the inbound message bound plus one
+    /// byte, so a message over it is refused by the service with its own code.
+    pub mail_in_body_limit: usize,
     /// Longest time a request may take (503 after).
     pub request_timeout: Duration,
 }
@@ -52,6 +56,8 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
     for def in routes::definitions() {
         let limit = if def.spec.path == routes::ORDERS_PATH {
             limits.orders_body_limit
+        } else if def.spec.path == routes::MAIL_IN_PATH {
+            limits.mail_in_body_limit
         } else {
             limits.body_limit
         };

@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
 use super::routes::{Access, routes};
-use super::{admin, games, health, internal, pbem, play, public, runtime, user};
+use super::{admin, games, health, internal, mail_in, pbem, play, public, runtime, user};
 
 /// The security scheme name of bearer sessions.
 const BEARER: &str = "bearer";
@@ -89,8 +89,12 @@ const INTERNAL_TOKEN: &str = "internal_token";
         pbem::approve_seat_application,
         pbem::send_message,
         pbem::list_messages,
+        mail_in::get_orders_address,
+        mail_in::rotate_orders_address,
+        mail_in::set_report_delivery,
         internal::resolve_session,
         internal::get_user,
+        mail_in::receive,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Conventions),

@@ -187,11 +187,19 @@ pub(crate) async fn list_my_games(
     let limit = page.limit() as usize;
     let rest = games.len().saturating_sub(start);
     let next_after = (rest > limit).then(|| games[start + limit - 1].game.id.to_string());
-    let items: Vec<MyGameView> = games
-        .into_iter()
-        .skip(start)
-        .take(limit)
-        .map(Into::into)
-        .collect();
+    let mut items = Vec::with_capacity(limit.min(games.len()));
+    for game in games.into_iter().skip(start).take(limit) {
+        let plays = game.race.is_some();
+        let id = game.game.id;
+        let mut view = MyGameView::from(game);
+        if let (true, Some(mail_in)) = (plays, &state.mail_in) {
+            let address = mail_in
+                .ensure(caller.user.id, id)
+                .await
+                .map_err(galaxy_core::service::mail_in::MailInError::from)?;
+            view.orders_address = Some(mail_in.address_of(&address.token));
+        }
+        items.push(view);
+    }
     Ok(Json(MyGamePage { items, next_after }))
 }

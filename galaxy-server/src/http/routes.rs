@@ -4,7 +4,7 @@
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
-use super::{admin, games, health, internal, pbem, play, public, runtime, user};
+use super::{admin, games, health, internal, mail_in, pbem, play, public, runtime, user};
 use crate::state::AppState;
 
 /// Who may call a route.
@@ -57,6 +57,9 @@ macro_rules! route {
 /// The orders route, whose body limit is the orders bound plus the envelope.
 pub(super) const ORDERS_PATH: &str = "/api/v1/user/games/{id}/orders";
 
+/// The intake of orders by e-mail, whose body limit is the inbound message bound.
+pub(super) const MAIL_IN_PATH: &str = "/api/v1/internal/mail-in";
+
 /// Every route, with its handler.
 pub(super) fn definitions() -> Vec<RouteDef> {
     vec![
@@ -105,6 +108,9 @@ pub(super) fn definitions() -> Vec<RouteDef> {
         route!(POST "/api/v1/user/games/{id}/seats/{race}/applications/{application_id}/approve", User, pbem::approve_seat_application),
         route!(POST "/api/v1/user/games/{id}/messages", User, pbem::send_message),
         route!(GET "/api/v1/user/games/{id}/messages", User, pbem::list_messages),
+        route!(GET "/api/v1/user/games/{id}/orders-address", User, mail_in::get_orders_address),
+        route!(POST "/api/v1/user/games/{id}/orders-address/rotate", User, mail_in::rotate_orders_address),
+        route!(PUT "/api/v1/user/games/{id}/report-delivery", User, mail_in::set_report_delivery),
         // admin
         route!(GET "/api/v1/admin/games", Admin, admin::list_games),
         route!(GET "/api/v1/admin/users", Admin, admin::list_users),
@@ -128,6 +134,7 @@ pub(super) fn definitions() -> Vec<RouteDef> {
         // internal
         route!(POST "/api/v1/internal/sessions/resolve", Internal, internal::resolve_session),
         route!(GET "/api/v1/internal/users/{id}", Internal, internal::get_user),
+        route!(POST "/api/v1/internal/mail-in", Internal, mail_in::receive),
     ]
 }
 

@@ -332,6 +332,19 @@ impl TestApp {
         let countries = Arc::new(CountryUpdates::new(stores.users.clone(), dyn_clock.clone()));
         let readiness = Arc::new(Readiness::default());
         readiness.set_caches_warm();
+        // Orders by e-mail on, for the domain `galaxy.test`.
+        let mail_in = Arc::new(galaxy_core::service::mail_in::MailInService::new(
+            galaxy_core::service::mail_in::MailInPorts {
+                store: stores.mail_in.clone(),
+                users: stores.users.clone(),
+                applications: stores.lobby.clone(),
+                mail: stores.mail.clone(),
+                desk: runtime.clone(),
+                clock: dyn_clock.clone(),
+                secrets: secrets.clone(),
+            },
+            galaxy_core::service::mail_in::MailInConfig::new("galaxy.test"),
+        ));
         let state = AppState {
             auth,
             users,
@@ -339,6 +352,7 @@ impl TestApp {
             runtime,
             mail_admin,
             notifications,
+            mail_in: Some(mail_in),
             geo,
             countries,
             trusted_proxies: Arc::new(options.trusted_proxies),
@@ -351,6 +365,7 @@ impl TestApp {
         let limits = HttpLimits {
             body_limit: BODY_LIMIT,
             orders_body_limit: ORDERS_BODY_LIMIT,
+            mail_in_body_limit: ORDERS_BODY_LIMIT,
             request_timeout: Duration::from_secs(10),
         };
         Self {

@@ -7,6 +7,7 @@ pub mod orders;
 pub mod report;
 mod rng;
 mod text;
+mod text_orders;
 mod turn;
 
 #[cfg(test)]

@@ -57,16 +57,31 @@ pub enum Order {
     },
 }
 
-/// Checks a submission for `race`; the parsed orders, or one reason per bad order.
+/// Checks a submission for `race`: the JSON list of order objects, or the text form (a
+/// string, one order per line, see [`super::text_orders`]); the parsed orders, or one
+/// reason per bad order (`order N: ...`, numbered from 1; the text form adds the line).
 pub fn validate(
     game: &Game,
     race: &str,
     orders: &serde_json::Value,
 ) -> Result<Vec<Order>, Vec<String>> {
-    let Some(items) = orders.as_array() else {
-        return Err(vec![
-            "orders must be a JSON array of order objects".to_owned(),
-        ]);
+    let items: Vec<(String, Result<serde_json::Value, String>)> = match orders {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (format!("order {}", i + 1), Ok(item.clone())))
+            .collect(),
+        serde_json::Value::String(text) => super::text_orders::parse(text)
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| (format!("order {} (line {})", i + 1, o.line), o.order))
+            .collect(),
+        _ => {
+            return Err(vec![
+                "orders must be a JSON array of order objects or a string of order lines"
+                    .to_owned(),
+            ]);
+        }
     };
     if items.len() > MAX_ORDERS {
         return Err(vec![format!(
@@ -86,13 +101,15 @@ pub fn validate(
     };
     let mut parsed = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let result = serde_json::from_value::<Order>(item.clone())
-            .map_err(|e| e.to_string())
-            .and_then(|order| check.order(&order).map(|()| order));
+    for (label, item) in items {
+        let result = item.and_then(|item| {
+            serde_json::from_value::<Order>(item)
+                .map_err(|e| e.to_string())
+                .and_then(|order| check.order(&order).map(|()| order))
+        });
         match result {
             Ok(order) => parsed.push(order),
-            Err(reason) => errors.push(format!("order {}: {reason}", i + 1)),
+            Err(reason) => errors.push(format!("{label}: {reason}")),
         }
     }
     if errors.is_empty() {
@@ -342,5 +359,25 @@ mod tests {
         let theirs = json!([{"kind": "move", "fleet": 1, "to": 2}]);
         assert!(validate(&game(), "B", &theirs).is_err());
         assert!(validate(&game(), "A", &json!({"kind": "move"})).is_err());
+    }
+
+    #[test]
+    fn the_text_form_is_checked_like_the_json_form() {
+        let text = json!(
+            "design Raider 6 1 9 0\nbuild_ships 0 Raider\n# split\nmove 1 3 ships=Warship:2\nmove 1 4\n"
+        );
+        assert_eq!(validate(&game(), "A", &text).unwrap().len(), 4);
+        let bad = json!("build_industry 0\n\nbuild_industry 999\nfly away\n");
+        let errors = validate(&game(), "A", &bad).unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("order 2 (line 3): "), "{errors:?}");
+        assert!(
+            errors[1].starts_with("order 3 (line 4): unknown order"),
+            "{errors:?}"
+        );
+        assert_eq!(
+            validate(&game(), "A", &json!("  \n# nothing\n")).unwrap(),
+            vec![]
+        );
     }
 }

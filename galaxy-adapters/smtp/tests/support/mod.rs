@@ -162,6 +162,7 @@ pub fn mail(key: &str, to: &str, html: Option<&str>) -> OutgoingMail {
         subject: "Zug 5: Bericht für Andromeda".to_owned(),
         text_body: "Hallo ann,\n\nZug 5 ist gelaufen.\n".to_owned(),
         html_body: html.map(str::to_owned),
+        extras: Default::default(),
     }
 }
 

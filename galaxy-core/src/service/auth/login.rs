@@ -238,6 +238,7 @@ impl AuthService {
             subject: "Your Galaxy login code".to_owned(),
             text_body,
             html_body: None,
+            extras: Default::default(),
         };
         MailDelivery::new(MailId::from_uuid(self.secrets.uuid()), mail, now)
     }

@@ -38,6 +38,7 @@ mod events;
 mod health;
 mod inspect;
 mod jobs;
+mod mailed;
 mod pbem;
 mod player;
 mod ready;

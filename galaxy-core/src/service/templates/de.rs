@@ -223,5 +223,60 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
                        <pre>{{text}}</pre>",
             },
         ),
+        (
+            K::OrdersAccepted,
+            StaticTemplate {
+                subject: "{{game_name}}: Befehle für Zug {{turn}} angenommen",
+                text: "Hallo {{recipient_name}},\n\n\
+                       deine Befehle für Zug {{turn}} von {{game_name}} wurden angenommen \
+                       ({{order_count}} Zeilen gelesen). Sie ersetzen frühere Befehle für \
+                       diesen Zug. Der Zug läuft um {{deadline}}.\n\n\
+                       Um sie zu ändern, antworte auf diese Mail mit den vollständigen \
+                       neuen Befehlen.\n",
+                html: "<p>Hallo {{recipient_name}},</p>\n\
+                       <p>deine Befehle für Zug {{turn}} von <strong>{{game_name}}</strong> \
+                       wurden angenommen ({{order_count}} Zeilen gelesen). Sie ersetzen \
+                       frühere Befehle für diesen Zug. Der Zug läuft um \
+                       <strong>{{deadline}}</strong>.</p>\n\
+                       <p>Um sie zu ändern, antworte auf diese Mail mit den vollständigen \
+                       neuen Befehlen.</p>",
+            },
+        ),
+        (
+            K::OrdersRejected,
+            StaticTemplate {
+                subject: "{{game_name}}: Befehle für Zug {{turn}} NICHT angenommen",
+                text: "Hallo {{recipient_name}},\n\n\
+                       deine Befehle für Zug {{turn}} von {{game_name}} wurden nicht \
+                       angenommen; früher gesendete Befehle bleiben gültig. Gründe:\n\n\
+                       {{errors}}\n\
+                       Der Zug läuft um {{deadline}}. Antworte auf diese Mail mit \
+                       korrigierten Befehlen.\n",
+                html: "<p>Hallo {{recipient_name}},</p>\n\
+                       <p>deine Befehle für Zug {{turn}} von <strong>{{game_name}}</strong> \
+                       wurden <strong>nicht angenommen</strong>; früher gesendete Befehle \
+                       bleiben gültig. Gründe:</p>\n<pre>{{errors}}</pre>\n\
+                       <p>Der Zug läuft um <strong>{{deadline}}</strong>. Antworte auf \
+                       diese Mail mit korrigierten Befehlen.</p>",
+            },
+        ),
+        (
+            K::OrdersRefused,
+            StaticTemplate {
+                subject: "Deine Mail an Galaxy wurde nicht angenommen",
+                text: "Hallo {{recipient_name}},\n\n\
+                       Galaxy hat von dieser Adresse eine Mail erhalten, die es nicht als \
+                       Befehle annehmen kann. Befehle werden nur von der Adresse deines \
+                       Galaxy-Kontos an deine Befehlsadresse des Spiels angenommen; die \
+                       Mails des Spiels und \"Meine Spiele\" zeigen sie.\n\n\
+                       Du bekommst höchstens einen solchen Hinweis pro Stunde.\n",
+                html: "<p>Hallo {{recipient_name}},</p>\n\
+                       <p>Galaxy hat von dieser Adresse eine Mail erhalten, die es nicht als \
+                       Befehle annehmen kann. Befehle werden nur von der Adresse deines \
+                       Galaxy-Kontos an deine Befehlsadresse des Spiels angenommen; die \
+                       Mails des Spiels und \"Meine Spiele\" zeigen sie.</p>\n\
+                       <p>Du bekommst höchstens einen solchen Hinweis pro Stunde.</p>",
+            },
+        ),
     ],
 };

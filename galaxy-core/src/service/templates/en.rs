@@ -220,5 +220,58 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
                        <pre>{{text}}</pre>",
             },
         ),
+        (
+            K::OrdersAccepted,
+            StaticTemplate {
+                subject: "{{game_name}}: orders for turn {{turn}} accepted",
+                text: "Hello {{recipient_name}},\n\n\
+                       your orders for turn {{turn}} of {{game_name}} were accepted \
+                       ({{order_count}} lines read). They replace any orders you sent \
+                       for this turn before. The turn runs at {{deadline}}.\n\n\
+                       To change them, reply to this mail with the complete new orders.\n",
+                html: "<p>Hello {{recipient_name}},</p>\n\
+                       <p>your orders for turn {{turn}} of <strong>{{game_name}}</strong> \
+                       were accepted ({{order_count}} lines read). They replace any orders \
+                       you sent for this turn before. The turn runs at \
+                       <strong>{{deadline}}</strong>.</p>\n\
+                       <p>To change them, reply to this mail with the complete new orders.</p>",
+            },
+        ),
+        (
+            K::OrdersRejected,
+            StaticTemplate {
+                subject: "{{game_name}}: orders for turn {{turn}} NOT accepted",
+                text: "Hello {{recipient_name}},\n\n\
+                       your orders for turn {{turn}} of {{game_name}} were not accepted; \
+                       orders you sent before stay in force. Why:\n\n\
+                       {{errors}}\n\
+                       The turn runs at {{deadline}}. Reply to this mail with corrected \
+                       orders.\n",
+                html: "<p>Hello {{recipient_name}},</p>\n\
+                       <p>your orders for turn {{turn}} of <strong>{{game_name}}</strong> \
+                       were <strong>not accepted</strong>; orders you sent before stay in \
+                       force. Why:</p>\n<pre>{{errors}}</pre>\n\
+                       <p>The turn runs at <strong>{{deadline}}</strong>. Reply to this \
+                       mail with corrected orders.</p>",
+            },
+        ),
+        (
+            K::OrdersRefused,
+            StaticTemplate {
+                subject: "Your mail to Galaxy was not taken",
+                text: "Hello {{recipient_name}},\n\n\
+                       Galaxy received a mail from this address that it cannot take as \
+                       orders. Orders are taken only from the address of your Galaxy \
+                       account, sent to your orders address of the game, which the \
+                       game's mails and \"my games\" show.\n\n\
+                       You get at most one such note an hour.\n",
+                html: "<p>Hello {{recipient_name}},</p>\n\
+                       <p>Galaxy received a mail from this address that it cannot take as \
+                       orders. Orders are taken only from the address of your Galaxy \
+                       account, sent to your orders address of the game, which the \
+                       game's mails and \"my games\" show.</p>\n\
+                       <p>You get at most one such note an hour.</p>",
+            },
+        ),
     ],
 };

@@ -82,6 +82,17 @@ impl TemplateContext {
         }
     }
 
+    /// A top-level text field, if present (the turn mails read `report_text` to attach
+    /// it instead).
+    pub fn text_field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).and_then(Value::as_str)
+    }
+
+    /// Sets a top-level field.
+    pub fn set(&mut self, name: &str, value: Value) {
+        self.fields.insert(name.to_owned(), value);
+    }
+
     /// The value at a dotted path, if present.
     fn lookup(&self, path: &str) -> Option<&Value> {
         let mut parts = path.split('.');

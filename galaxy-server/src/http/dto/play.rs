@@ -135,6 +135,9 @@ pub struct MyGameView {
     /// For a player of a running or paused game: whether the engine accepted their
     /// latest orders for the next turn. `null` otherwise.
     pub orders_in: Option<bool>,
+    /// For a player, with orders by e-mail on: where to mail orders for this game
+    /// (`orders+<token>@<domain>`). `null` otherwise.
+    pub orders_address: Option<String>,
 }
 
 impl From<MyGame> for MyGameView {
@@ -146,6 +149,7 @@ impl From<MyGame> for MyGameView {
             hosting: mine.hosting,
             race: mine.race,
             orders_in: mine.orders_in,
+            orders_address: None,
         }
     }
 }

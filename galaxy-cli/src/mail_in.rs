@@ -1,0 +1,178 @@
+//! `galaxy-cli mail-in`: hands one message from standard input to the server's intake of
+//! orders by e-mail, for an MTA in front (`orders: "|galaxy-cli mail-in"` in Postfix's or
+//! Exim's aliases). The exit status follows sendmail's `sysexits.h`, which MTAs act on:
+//! 0 stored (or already stored), 65 `EX_DATAERR` for a message that can never be taken
+//! (too large, not a message: the MTA bounces it), 75 `EX_TEMPFAIL` when the server
+//! cannot take it now (unreachable, timed out, 5xx: the MTA keeps it and retries), 78
+//! `EX_CONFIG` for a setup error (no URL or token, a token the server refuses: the MTA
+//! keeps the mail too, so nothing is lost while the operator fixes it).
+
+use std::time::Duration;
+
+use clap::Args;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::io::AsyncReadExt;
+
+/// `EX_DATAERR`: the input data was incorrect in some way.
+pub const EX_DATAERR: u8 = 65;
+/// `EX_TEMPFAIL`: temporary failure; the user is invited to retry.
+pub const EX_TEMPFAIL: u8 = 75;
+/// `EX_CONFIG`: something was found in an unconfigured or misconfigured state.
+pub const EX_CONFIG: u8 = 78;
+
+/// The most bytes read from standard input: anything longer is refused without sending
+/// (no server bound is larger).
+const MAX_INPUT: u64 = 16 * 1024 * 1024;
+
+/// `galaxy-cli mail-in`.
+#[derive(Debug, Args)]
+pub struct MailInArgs {
+    /// The server's HTTP API (`http://host:port`); no default, so a forgotten setting
+    /// is an error rather than mail sent somewhere unexpected.
+    #[arg(long, env = "GALAXY_URL")]
+    url: Option<String>,
+    /// The server's internal token (`GALAXY_INTERNAL_TOKEN`).
+    #[arg(long, env = "GALAXY_INTERNAL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The envelope sender (Postfix: `${sender}`; empty for a bounce).
+    #[arg(long)]
+    sender: Option<String>,
+    /// The envelope recipient (Postfix: `${recipient}`).
+    #[arg(long)]
+    recipient: Option<String>,
+    /// How long to wait for the server.
+    #[arg(long, default_value = "30s", value_parser = humantime_duration)]
+    timeout: Duration,
+}
+
+fn humantime_duration(value: &str) -> Result<Duration, String> {
+    let seconds = value.trim_end_matches('s');
+    seconds
+        .parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| format!("{value:?} is not a number of seconds such as 30s"))
+}
+
+/// Runs the command; the exit status and a line for standard error when it failed.
+pub async fn run(args: MailInArgs) -> (u8, Option<String>) {
+    let (Some(url), Some(token)) = (args.url.clone(), args.token.clone()) else {
+        return (
+            EX_CONFIG,
+            Some("GALAXY_URL and GALAXY_INTERNAL_TOKEN (or --url and --token) must be set".into()),
+        );
+    };
+    let token = SecretString::from(token);
+    let mut raw = Vec::new();
+    let read = tokio::io::stdin()
+        .take(MAX_INPUT + 1)
+        .read_to_end(&mut raw)
+        .await;
+    if let Err(error) = read {
+        return (
+            EX_TEMPFAIL,
+            Some(format!("cannot read the message: {error}")),
+        );
+    }
+    if raw.len() as u64 > MAX_INPUT {
+        return (
+            EX_DATAERR,
+            Some(format!("the message is over {MAX_INPUT} bytes")),
+        );
+    }
+    match tokio::time::timeout(args.timeout, post(&url, &token, &args, raw)).await {
+        Err(_) => (
+            EX_TEMPFAIL,
+            Some(format!(
+                "the server did not answer within {:?}",
+                args.timeout
+            )),
+        ),
+        Ok(Err(error)) => (
+            EX_TEMPFAIL,
+            Some(format!("cannot reach the server: {error}")),
+        ),
+        Ok(Ok((status, body))) => verdict(status, &body),
+    }
+}
+
+/// The exit status of the server's answer.
+fn verdict(status: u16, body: &str) -> (u8, Option<String>) {
+    let said = || format!("the server answered {status}: {}", body.trim());
+    match status {
+        200..=299 => (0, None),
+        // Never to be taken: too large (the transport's 413, the service's 422) or not
+        // a message.
+        400 | 413 | 422 => (EX_DATAERR, Some(said())),
+        // A wrong token, or orders by e-mail off: the operator's to fix; keep the mail.
+        401 | 403 | 404 => (EX_CONFIG, Some(said())),
+        _ => (EX_TEMPFAIL, Some(said())),
+    }
+}
+
+/// Posts the message; the status and body text.
+async fn post(
+    url: &str,
+    token: &SecretString,
+    args: &MailInArgs,
+    raw: Vec<u8>,
+) -> anyhow::Result<(u16, String)> {
+    let mut uri = format!("{}/api/v1/internal/mail-in", url.trim_end_matches('/'));
+    let mut query = Vec::new();
+    if let Some(sender) = &args.sender {
+        query.push(format!("sender={}", encode(sender)));
+    }
+    if let Some(recipient) = &args.recipient {
+        query.push(format!("recipient={}", encode(recipient)));
+    }
+    if !query.is_empty() {
+        uri.push('?');
+        uri.push_str(&query.join("&"));
+    }
+    let request = hyper::Request::post(&uri)
+        .header("content-type", "message/rfc822")
+        .header("x-internal-token", token.expose_secret())
+        .body(Full::new(Bytes::from(raw)))?;
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let response = client.request(request).await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((
+        status,
+        String::from_utf8_lossy(&body).chars().take(500).collect(),
+    ))
+}
+
+/// Percent-encodes a query value.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_sysexits() {
+        assert_eq!(verdict(202, "").0, 0);
+        assert_eq!(verdict(422, "too large").0, EX_DATAERR);
+        assert_eq!(verdict(413, "").0, EX_DATAERR);
+        assert_eq!(verdict(400, "").0, EX_DATAERR);
+        assert_eq!(verdict(401, "").0, EX_CONFIG);
+        assert_eq!(verdict(503, "").0, EX_TEMPFAIL);
+        assert_eq!(verdict(500, "").0, EX_TEMPFAIL);
+        assert_eq!(encode("a+b@x.org"), "a%2Bb%40x.org");
+    }
+}

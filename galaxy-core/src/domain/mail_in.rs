@@ -1,0 +1,372 @@
+//! Orders by e-mail: the inbound messages (stored before they are acknowledged, then
+//! processed through a leased queue), each player's per-game orders address, and how a
+//! player wants the turn report mailed.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::lease::{ClaimKey, Lease, Leased, QueueState};
+use super::{GameId, InboundMailId, Timestamp, UserId};
+
+/// Where an inbound mail stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboundStatus {
+    /// Stored (acknowledged to the sender's server), waiting to be processed.
+    Received,
+    /// Claimed by a worker under a lease.
+    Processing,
+    /// Processed; its [`InboundOutcome`] says how.
+    Done,
+}
+
+impl InboundStatus {
+    /// Stable snake_case name (also the stored value).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::Processing => "processing",
+            Self::Done => "done",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(input: &str) -> Option<Self> {
+        [Self::Received, Self::Processing, Self::Done]
+            .into_iter()
+            .find(|s| s.as_str() == input)
+    }
+}
+
+impl fmt::Display for InboundStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a processed inbound mail ended: what operators count and read in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboundOutcome {
+    /// The orders went to the engine and the player got the verdict by mail.
+    Answered,
+    /// The orders went to the engine; the player's reply budget was spent, so no reply.
+    AnsweredSilently,
+    /// Not orders we take (wrong token, wrong sender...); the registered sender got the
+    /// one refusal of the hour.
+    Refused,
+    /// Not taken and not answered (unknown sender, refusal already sent this hour,
+    /// automated mail, unreadable message): logged and counted only.
+    Dropped,
+}
+
+impl InboundOutcome {
+    /// Every outcome.
+    pub const ALL: [InboundOutcome; 4] = [
+        Self::Answered,
+        Self::AnsweredSilently,
+        Self::Refused,
+        Self::Dropped,
+    ];
+
+    /// Stable snake_case name (also the stored value and the metric label).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Answered => "answered",
+            Self::AnsweredSilently => "answered_silently",
+            Self::Refused => "refused",
+            Self::Dropped => "dropped",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(input: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == input)
+    }
+}
+
+/// One received message, stored whole before the sender is told it arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundMail {
+    /// Stable id.
+    pub id: InboundMailId,
+    /// The same message delivered twice has the same key (its Message-ID and a hash of
+    /// its content): the store keeps the first and processes it once.
+    pub dedupe_key: String,
+    /// The message as received (RFC 5322 bytes).
+    pub raw: Vec<u8>,
+    /// The SMTP envelope sender (`MAIL FROM`), when the message came over SMTP or the
+    /// MTA passed it on; empty for a null return path (`<>`, a bounce).
+    pub envelope_from: Option<String>,
+    /// The envelope recipients (`RCPT TO`), when known; the headers are read as well.
+    pub envelope_to: Vec<String>,
+    /// Where it stands.
+    pub status: InboundStatus,
+    /// How it ended, once done.
+    pub outcome: Option<InboundOutcome>,
+    /// Why it ended so (the log line's reason; never shown to the sender).
+    pub detail: Option<String>,
+    /// Claims made so far.
+    pub attempts: u32,
+    /// The claim, while processing.
+    pub lease: Option<Lease>,
+    /// When it was stored.
+    pub received_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+impl InboundMail {
+    /// A freshly received message, waiting to be processed.
+    pub fn new(
+        id: InboundMailId,
+        dedupe_key: String,
+        raw: Vec<u8>,
+        envelope_from: Option<String>,
+        envelope_to: Vec<String>,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            id,
+            dedupe_key,
+            raw,
+            envelope_from,
+            envelope_to,
+            status: InboundStatus::Received,
+            outcome: None,
+            detail: None,
+            attempts: 0,
+            lease: None,
+            received_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+impl Leased for InboundMail {
+    type Id = InboundMailId;
+    const ENTITY: &'static str = "inbound mail";
+
+    fn id(&self) -> InboundMailId {
+        self.id
+    }
+
+    fn queue_state(&self) -> QueueState {
+        match self.status {
+            InboundStatus::Received => QueueState::Waiting,
+            InboundStatus::Processing => QueueState::Leased,
+            InboundStatus::Done => QueueState::Done,
+        }
+    }
+
+    fn status_name(&self) -> &'static str {
+        self.status.as_str()
+    }
+
+    fn due_at(&self) -> Timestamp {
+        self.received_at
+    }
+
+    fn claim_key(&self) -> ClaimKey {
+        ClaimKey {
+            first: self.received_at,
+            created_at: self.received_at,
+            id: self.id.as_uuid(),
+        }
+    }
+
+    fn lease(&self) -> Option<Lease> {
+        self.lease
+    }
+
+    fn lease_mut(&mut self) -> Option<&mut Lease> {
+        self.lease.as_mut()
+    }
+
+    fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    fn take_claim(&mut self, lease: Lease, now: Timestamp) {
+        self.status = InboundStatus::Processing;
+        self.lease = Some(lease);
+        self.attempts = self.attempts.saturating_add(1);
+        self.updated_at = now;
+    }
+
+    fn end_lease(&mut self, at: Timestamp) {
+        self.lease = None;
+        self.updated_at = at;
+    }
+}
+
+/// How a finished inbound mail is written back: its outcome and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundEnd {
+    /// How it ended.
+    pub outcome: InboundOutcome,
+    /// Why (for operators).
+    pub detail: String,
+}
+
+/// The random part of an orders address (`orders+<token>@domain`): 20 lower-case
+/// letters and digits (about 103 bits), so it cannot be guessed; a player may rotate it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct OrdersToken(String);
+
+/// The alphabet of orders tokens (no look-alikes `0/o`, `1/l`): safe in every mail
+/// client and case-insensitive, since some servers change the case of local parts.
+const TOKEN_ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+/// Characters in a token.
+pub const TOKEN_LENGTH: usize = 20;
+
+impl OrdersToken {
+    /// A token from random bytes (one character per byte).
+    pub fn from_random(bytes: &[u8; TOKEN_LENGTH]) -> Self {
+        let len = TOKEN_ALPHABET.len();
+        Self(
+            bytes
+                .iter()
+                .map(|b| char::from(TOKEN_ALPHABET[usize::from(*b) % len]))
+                .collect(),
+        )
+    }
+
+    /// Parses a token as written in an address (any case); `None` unless it has the
+    /// shape of one.
+    pub fn parse(input: &str) -> Option<Self> {
+        let token = input.trim().to_ascii_lowercase();
+        (token.len() == TOKEN_LENGTH && token.bytes().all(|b| TOKEN_ALPHABET.contains(&b)))
+            .then_some(Self(token))
+    }
+
+    /// The token.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The orders address for `domain`.
+    pub fn address(&self, domain: &str) -> String {
+        format!("orders+{}@{domain}", self.0)
+    }
+
+    /// The token of an orders address in `domain` (`orders+<token>@<domain>`, any
+    /// case, with or without `<>`); `None` for any other address.
+    pub fn from_address(address: &str, domain: &str) -> Option<Self> {
+        let address = address.trim().trim_start_matches('<').trim_end_matches('>');
+        let (local, at) = address.rsplit_once('@')?;
+        if !at.eq_ignore_ascii_case(domain) {
+            return None;
+        }
+        let (name, token) = local.split_once('+')?;
+        if !name.eq_ignore_ascii_case("orders") {
+            return None;
+        }
+        Self::parse(token)
+    }
+}
+
+impl fmt::Display for OrdersToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a player wants the turn report in the turn mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportDelivery {
+    /// In the mail's body (the default).
+    #[default]
+    Body,
+    /// As an attached text file (`report-turn-<n>.txt`), the body only saying so.
+    Attachment,
+}
+
+impl ReportDelivery {
+    /// Stable snake_case name (also the stored value).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Body => "body",
+            Self::Attachment => "attachment",
+        }
+    }
+
+    /// Parses a stored or requested name.
+    pub fn parse(input: &str) -> Option<Self> {
+        match input {
+            "body" => Some(Self::Body),
+            "attachment" => Some(Self::Attachment),
+            _ => None,
+        }
+    }
+}
+
+/// A player's orders address in one game, and how they want reports mailed there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrdersAddress {
+    /// The player.
+    pub user_id: UserId,
+    /// The game.
+    pub game_id: GameId,
+    /// The address's token (unique over all games).
+    pub token: OrdersToken,
+    /// Body or attachment.
+    pub report_delivery: ReportDelivery,
+    /// When the token was made (created or last rotated).
+    pub rotated_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn tokens_are_read_back_from_their_address_only() {
+        let token = OrdersToken::from_random(&[7; TOKEN_LENGTH]);
+        let address = token.address("galaxy.example");
+        assert_eq!(
+            OrdersToken::from_address(&address, "galaxy.example"),
+            Some(token.clone())
+        );
+        let shouted = address.to_uppercase();
+        assert_eq!(
+            OrdersToken::from_address(&shouted, "GALAXY.example"),
+            Some(token.clone())
+        );
+        assert_eq!(
+            OrdersToken::from_address(&format!("<{address}>"), "galaxy.example"),
+            Some(token.clone())
+        );
+        assert_eq!(OrdersToken::from_address(&address, "other.example"), None);
+        let other = format!("admin+{token}@galaxy.example");
+        assert_eq!(OrdersToken::from_address(&other, "galaxy.example"), None);
+        assert_eq!(
+            OrdersToken::from_address("orders+short@galaxy.example", "galaxy.example"),
+            None
+        );
+        assert_eq!(OrdersToken::parse("0000000000000000000o"), None);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for outcome in InboundOutcome::ALL {
+            assert_eq!(InboundOutcome::parse(outcome.as_str()), Some(outcome));
+        }
+        for status in [
+            InboundStatus::Received,
+            InboundStatus::Processing,
+            InboundStatus::Done,
+        ] {
+            assert_eq!(InboundStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(
+            ReportDelivery::parse("attachment"),
+            Some(ReportDelivery::Attachment)
+        );
+        assert_eq!(ReportDelivery::parse("inline"), None);
+    }
+}

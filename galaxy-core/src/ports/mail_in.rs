@@ -1,0 +1,142 @@
+//! The port for orders by e-mail: the durable inbound queue, the players' orders
+//! addresses and the send budgets that keep the answers from looping.
+
+use async_trait::async_trait;
+
+use super::StoreError;
+use crate::domain::lease::{ClaimRequest, Finish};
+use crate::domain::limit::RateLimit;
+use crate::domain::mail_in::{
+    InboundEnd, InboundMail, InboundOutcome, OrdersAddress, OrdersToken, ReportDelivery,
+};
+use crate::domain::{GameId, InboundMailId, Timestamp, UserId};
+
+/// Whether a received message was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundInsert {
+    /// Stored; it will be processed.
+    Stored,
+    /// A message with the same dedupe key was already stored (its id): nothing stored,
+    /// nothing more will be processed.
+    Duplicate(InboundMailId),
+}
+
+/// One inbound mail to finish ([`InboundMailStore::finish_inbound`]).
+pub type InboundFinish = Finish<InboundMailId, InboundEnd>;
+
+/// Inbound mail, orders addresses and send budgets.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait InboundMailStore: Send + Sync {
+    /// Stores a received message unless one with the same dedupe key exists. Once this
+    /// returns, the message survives a crash: it is what "acknowledged" means.
+    async fn insert_inbound(&self, mail: &InboundMail) -> Result<InboundInsert, StoreError>;
+    /// Reads one inbound mail.
+    async fn get_inbound(&self, id: InboundMailId) -> Result<InboundMail, StoreError>;
+    /// Claims up to `limit` inbound mails, oldest first: received ones, and processing
+    /// ones whose lease lapsed (their worker died). Concurrent claimers never receive
+    /// the same mail.
+    async fn claim_inbound(&self, claim: &ClaimRequest) -> Result<Vec<InboundMail>, StoreError>;
+    /// Marks a claimed mail done with its outcome; `Conflict` when `token` no longer
+    /// holds its lease.
+    async fn finish_inbound(&self, finish: &InboundFinish) -> Result<InboundMail, StoreError>;
+    /// How many inbound mails ended with each outcome, and how many wait (`None`).
+    async fn count_inbound(&self) -> Result<Vec<(Option<InboundOutcome>, u64)>, StoreError>;
+
+    /// The player's orders address in a game, if one was made.
+    async fn orders_address(
+        &self,
+        user_id: UserId,
+        game_id: GameId,
+    ) -> Result<Option<OrdersAddress>, StoreError>;
+    /// Stores `address` unless the player already has one in the game, and returns the
+    /// one in force (so concurrent callers agree on a single address). `Duplicate` when
+    /// the token is taken by another player or game (the caller draws another).
+    async fn ensure_orders_address(
+        &self,
+        address: &OrdersAddress,
+    ) -> Result<OrdersAddress, StoreError>;
+    /// Replaces the token of an existing address (the old one stops working at once);
+    /// `NotFound` when the player has none in the game, `Duplicate` when the token is
+    /// taken.
+    async fn rotate_orders_address(
+        &self,
+        user_id: UserId,
+        game_id: GameId,
+        token: &OrdersToken,
+        at: Timestamp,
+    ) -> Result<OrdersAddress, StoreError>;
+    /// Sets how the player's reports are mailed in the game; `NotFound` when the player
+    /// has no address there.
+    async fn set_report_delivery(
+        &self,
+        user_id: UserId,
+        game_id: GameId,
+        delivery: ReportDelivery,
+    ) -> Result<OrdersAddress, StoreError>;
+    /// The address a token belongs to.
+    async fn find_orders_address(
+        &self,
+        token: &OrdersToken,
+    ) -> Result<Option<OrdersAddress>, StoreError>;
+
+    /// Takes one send from `bucket` (`reply:<user>`, `refusal:<address>`) under `limit`,
+    /// atomically: `true` when it fit and was counted. The send is named by `key` (the
+    /// inbound mail it answers), so taking the same key again is `true` without counting
+    /// twice: a mail processed again after a crash keeps its answer.
+    async fn take_send(
+        &self,
+        bucket: &str,
+        key: &str,
+        limit: RateLimit,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+}
+
+/// What the engine said to mailed orders, with what the reply needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailedOrdersVerdict {
+    /// The game's name, for the reply.
+    pub game_name: String,
+    /// The turn the orders were for (the next turn).
+    pub turn: u32,
+    /// When that turn runs, if scheduled.
+    pub deadline: Option<Timestamp>,
+    /// The engine's verdict.
+    pub accepted: bool,
+    /// The engine's errors, one per line of the reply.
+    pub errors: Vec<String>,
+}
+
+/// Why mailed orders got no verdict.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OrdersDeskError {
+    /// They can never be taken (the game is not in play, the sender no longer plays in
+    /// it, the orders are too large): the reply says why, and no retry helps.
+    #[error("{reason}")]
+    Refused {
+        /// The game's name, when known.
+        game_name: Option<String>,
+        /// Why, as the player reads it.
+        reason: String,
+    },
+    /// The engine or a store is unavailable: worth trying again.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where mailed orders go: the narrow port through which orders by e-mail reaches the
+/// runtime (which implements it), so the mail-in service holds no other service.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait OrdersDesk: Send + Sync {
+    /// Submits `orders` (the mail's text) for the player's race for the game's next turn
+    /// and records the submission, as the HTTP route does.
+    async fn submit_mailed_orders(
+        &self,
+        user_id: UserId,
+        game_id: GameId,
+        orders: &str,
+    ) -> Result<MailedOrdersVerdict, OrdersDeskError>;
+}

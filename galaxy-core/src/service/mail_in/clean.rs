@@ -1,0 +1,264 @@
+//! Turning a mail body into orders text: what the player wrote, without the quoted
+//! report they replied to, their signature, or what their mail client added.
+
+/// Where the body came from: HTML turned to text loses the `>` of quotes, so everything
+/// after a reply's attribution line is dropped there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyKind {
+    /// A text/plain part.
+    Plain,
+    /// An HTML part turned to text.
+    Html,
+}
+
+/// Lines mail clients append on their own (trimmed, compared by prefix).
+const CLIENT_NOISE: [&str; 10] = [
+    "sent from my ",
+    "get outlook for ",
+    "sent from mail for windows",
+    "sent from yahoo mail",
+    "sent with proton mail",
+    "sent from outlook",
+    "von meinem ",
+    "gesendet von ",
+    "sent via ",
+    "envoyé de mon ",
+];
+
+/// Lines after which everything is a forwarded or quoted original (trimmed).
+const ORIGINAL_MARKERS: [&str; 5] = [
+    "-----original message-----",
+    "________________________________",
+    "begin forwarded message:",
+    "---------- forwarded message ---------",
+    "-------- ursprüngliche nachricht --------",
+];
+
+/// The orders text of a body.
+pub(crate) fn orders_text(body: &str, kind: BodyKind) -> String {
+    let normalised: String = body
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .chars()
+        .filter(|c| {
+            !matches!(
+                c,
+                '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{feff}' | '\u{ad}'
+            )
+        })
+        .map(|c| if c == '\u{a0}' || c == '\t' { ' ' } else { c })
+        .collect();
+    let lines: Vec<&str> = normalised.split('\n').collect();
+    let mut kept: Vec<&str> = Vec::with_capacity(lines.len());
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let trimmed = line.trim();
+        let lower = trimmed.to_lowercase();
+        // The signature separator ends what the player wrote ("-- ", some clients "--").
+        if line.trim_end() == "--" {
+            break;
+        }
+        if ORIGINAL_MARKERS.iter().any(|m| lower == *m) || outlook_header_block(&lines[i..]) {
+            break;
+        }
+        if let Some(length) = attribution(&lines[i..]) {
+            if kind == BodyKind::Html {
+                break;
+            }
+            i += length;
+            continue;
+        }
+        if trimmed.starts_with('>') || CLIENT_NOISE.iter().any(|n| lower.starts_with(n)) {
+            i += 1;
+            continue;
+        }
+        kept.push(line.trim_end());
+        i += 1;
+    }
+    while kept.last().is_some_and(|l| l.is_empty()) {
+        kept.pop();
+    }
+    let start = kept
+        .iter()
+        .position(|l| !l.is_empty())
+        .unwrap_or(kept.len());
+    kept[start..].join("\n")
+}
+
+/// An HTML body as text lines: block elements and `<br>` end lines (blank lines are
+/// not kept, orders need none), quoted
+/// `<blockquote>` content is dropped, other tags go, the common entities are decoded.
+/// Bounded work: one pass over the input.
+pub(crate) fn html_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() / 2);
+    let mut rest = html;
+    let mut quote_depth = 0usize;
+    while let Some(open) = rest.find('<') {
+        if quote_depth == 0 {
+            out.push_str(&rest[..open]);
+        }
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('>') else {
+            rest = "";
+            break;
+        };
+        let tag = after[..close].trim().to_ascii_lowercase();
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        let closing = tag.starts_with('/');
+        match name.as_str() {
+            "blockquote" if closing => quote_depth = quote_depth.saturating_sub(1),
+            "blockquote" => quote_depth += 1,
+            // One line break per block boundary: `</div><div>` is one line end.
+            "br" | "div" | "p" | "li" | "tr" | "h1" | "h2" | "h3" | "pre" | "table"
+                if quote_depth == 0 && !out.ends_with('\n') =>
+            {
+                out.push('\n');
+            }
+            "style" | "script" | "head" if !closing => {
+                // Skip to the matching end tag.
+                let end = format!("</{name}");
+                let skipped = &after[close + 1..];
+                match skipped.to_ascii_lowercase().find(&end) {
+                    Some(at) => {
+                        rest = &skipped[at..];
+                        continue;
+                    }
+                    None => {
+                        rest = "";
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+        rest = &after[close + 1..];
+    }
+    if quote_depth == 0 {
+        out.push_str(rest);
+    }
+    decode_entities(&out)
+}
+
+/// The entities mail clients write in orders text.
+fn decode_entities(text: &str) -> String {
+    text.replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&amp;", "&")
+}
+
+/// How many lines a reply's attribution takes at the start of `lines` ("On <date>,
+/// <who> wrote:", "Am <date> schrieb <who>:", possibly wrapped onto a second line), if
+/// it starts there.
+fn attribution(lines: &[&str]) -> Option<usize> {
+    let first = lines.first()?.trim();
+    let opens = |l: &str| {
+        let l = l.to_lowercase();
+        l.starts_with("on ") || l.starts_with("am ") || l.starts_with("le ")
+    };
+    let closes = |l: &str| {
+        let l = l.trim().to_lowercase();
+        l.ends_with("wrote:")
+            || l.ends_with("schrieb:")
+            || l.ends_with("a écrit :")
+            || (l.starts_with("am ") && l.contains(" schrieb ") && l.ends_with(':'))
+    };
+    if !opens(first) {
+        return None;
+    }
+    if closes(first) {
+        return Some(1);
+    }
+    // Gmail and Apple Mail wrap a long attribution once.
+    lines.get(1).filter(|next| closes(next)).map(|_| 2)
+}
+
+/// Whether `lines` start Outlook's quoted header block (`From: ...` then `Sent:` or
+/// `Date:` within the next lines).
+fn outlook_header_block(lines: &[&str]) -> bool {
+    let Some(first) = lines.first() else {
+        return false;
+    };
+    let first = first.trim().to_lowercase();
+    if !(first.starts_with("from: ") || first.starts_with("von: ")) {
+        return false;
+    }
+    lines.iter().skip(1).take(3).any(|l| {
+        let l = l.trim().to_lowercase();
+        l.starts_with("sent: ") || l.starts_with("date: ") || l.starts_with("gesendet: ")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_signatures_and_noise_go() {
+        let body = "\u{feff}build_industry 4\r\nmove 3 7  \r\n\r\nSent from my iPhone\r\n\r\n\
+                    On Thu, 3 Dec 2026 at 10:00, Galaxy <\r\norders+abc@galaxy.example> wrote:\r\n\
+                    > turn 3 report\r\n> planets\r\n";
+        assert_eq!(
+            orders_text(body, BodyKind::Plain),
+            "build_industry 4\nmove 3 7"
+        );
+        let signed = "move 1 2\n-- \nAnn\nmove 9 9\n";
+        assert_eq!(orders_text(signed, BodyKind::Plain), "move 1 2");
+    }
+
+    #[test]
+    fn interleaved_replies_keep_the_orders_between_quotes() {
+        let body = "On 12/3/26 10:00, Galaxy wrote:\n> Your fleets:\n> 3 at planet 1\n\
+                    move 3 7\n> Your planets:\nbuild_industry 4\n";
+        assert_eq!(
+            orders_text(body, BodyKind::Plain),
+            "move 3 7\nbuild_industry 4"
+        );
+    }
+
+    #[test]
+    fn outlook_and_forwarded_originals_are_cut() {
+        let body =
+            "move 1 2\n\nFrom: Galaxy <x@galaxy.example>\nSent: Thursday\nSubject: turn\n\nreport";
+        assert_eq!(orders_text(body, BodyKind::Plain), "move 1 2");
+        let body = "move 1 2\n-----Original Message-----\nreport";
+        assert_eq!(orders_text(body, BodyKind::Plain), "move 1 2");
+    }
+
+    #[test]
+    fn html_text_ends_at_the_attribution() {
+        let body =
+            "move 1 2\nAm Do., 3. Dez. 2026 um 10:00 Uhr schrieb Galaxy <x@y>:\nreport text\n";
+        assert_eq!(orders_text(body, BodyKind::Html), "move 1 2");
+    }
+
+    #[test]
+    fn html_becomes_lines_without_quotes() {
+        let html = "<html><head><style>p{}</style></head><body><div>build_industry 4</div>\
+                    <div>move 3&nbsp;7<br></div><blockquote type=cite><div>report</div>\
+                    <blockquote>older</blockquote>more report</blockquote><p>A &amp; B</p>";
+        let text = html_text(html);
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(lines, vec!["build_industry 4", "move 3 7", "A & B"]);
+        assert_eq!(html_text("<div>unclosed <b"), "\nunclosed ");
+        assert_eq!(html_text("<div>a</div><div>b</div>"), "\na\nb\n");
+    }
+
+    #[test]
+    fn nothing_left_is_empty() {
+        assert_eq!(orders_text("> only a quote\n\n", BodyKind::Plain), "");
+        assert_eq!(orders_text("", BodyKind::Html), "");
+    }
+}

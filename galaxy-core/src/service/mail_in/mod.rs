@@ -1,0 +1,373 @@
+//! Orders by e-mail (SPEC: "orders also arrive by e-mail"): a player mails orders to
+//! their per-game orders address and gets the engine's verdict back by mail.
+//!
+//! - [`MailInService::receive`]: the one intake behind both ways in (the SMTP listener
+//!   and `galaxy-cli mail-in` through the internal route). It bounds and reads the
+//!   message, and stores it whole before answering: acknowledged means stored, and the
+//!   same message delivered twice (same Message-ID and content) is stored once.
+//! - [`MailInWorker`]: claims stored messages through the leased queue and processes
+//!   each: automatic mail (auto-replies, bounces, lists) is dropped; a message counts
+//!   only when it is addressed to an orders address and its `From` is that player's
+//!   e-mail; its orders go to the engine ([`OrdersDesk`]) and the verdict is mailed back
+//!   (threaded, bounded per player); anything else gets at most one refusal an hour,
+//!   and only when the sender is a registered user, so a forged `From` never makes the
+//!   server write to a third party. A crash mid-way is resumed once the lease lapses.
+//! - The players' orders addresses (`orders+<token>@<domain>`): made on first use,
+//!   rotatable, with the per-game choice of the report in the body or attached.
+
+mod clean;
+mod parse;
+mod worker;
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use sha2::{Digest, Sha256};
+
+pub use parse::{ParseError, ParsedMessage, parse_message};
+pub use worker::MailInWorker;
+
+use super::{Actor, ErrorKind, ServiceError, store_error_kind};
+use crate::domain::application::ApplicationStatus;
+use crate::domain::limit::RateLimit;
+use crate::domain::mail_in::{
+    InboundMail, OrdersAddress, OrdersToken, ReportDelivery, TOKEN_LENGTH,
+};
+use crate::domain::{GameId, InboundMailId, UserId};
+use crate::ports::{
+    ApplicationStore, Clock, InboundInsert, InboundMailStore, MailStore, OrdersDesk,
+    SecretGenerator, StoreError, UserStore,
+};
+
+/// How orders by e-mail behaves; every field is a documented setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailInConfig {
+    /// The domain of the orders addresses (`GALAXY_MAIL_DOMAIN`).
+    pub domain: String,
+    /// The largest message taken, in bytes (`GALAXY_INBOUND_MAX_BYTES`, 256 KiB).
+    pub max_message_bytes: usize,
+    /// Verdict replies per player (`GALAXY_INBOUND_REPLIES_PER_HOUR`, 20 an hour).
+    pub replies: RateLimit,
+    /// Refusals per sender address: one an hour.
+    pub refusals: RateLimit,
+    /// Messages claimed per pass.
+    pub batch_size: u32,
+    /// How long a claim holds (a crash mid-message is resumed after it).
+    pub lease: TimeDelta,
+    /// Claims of one message before an unreachable engine is answered as such.
+    pub max_attempts: u32,
+}
+
+impl MailInConfig {
+    /// The defaults for `domain`.
+    pub fn new(domain: impl Into<String>) -> Self {
+        Self {
+            domain: domain.into().to_ascii_lowercase(),
+            max_message_bytes: 256 * 1024,
+            replies: RateLimit {
+                max: 20,
+                window: TimeDelta::hours(1),
+            },
+            refusals: RateLimit {
+                max: 1,
+                window: TimeDelta::hours(1),
+            },
+            batch_size: 8,
+            lease: TimeDelta::minutes(2),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// The ports orders by e-mail uses.
+#[derive(Clone)]
+pub struct MailInPorts {
+    /// Inbound mail, orders addresses, send budgets.
+    pub store: Arc<dyn InboundMailStore>,
+    /// Senders and players.
+    pub users: Arc<dyn UserStore>,
+    /// Who plays in which game.
+    pub applications: Arc<dyn ApplicationStore>,
+    /// The outbox the replies go to.
+    pub mail: Arc<dyn MailStore>,
+    /// Where the orders go.
+    pub desk: Arc<dyn OrdersDesk>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Ids, lease tokens and the random orders tokens.
+    pub secrets: Arc<dyn SecretGenerator>,
+}
+
+/// Why a call of orders by e-mail failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MailInError {
+    /// The message can never be taken (empty, too large, not a message).
+    #[error(transparent)]
+    Unreadable(#[from] ParseError),
+    /// The caller does not play in the game (or it does not exist).
+    #[error("game {0} not found among your games")]
+    NotAPlayer(GameId),
+    /// An unknown report delivery.
+    #[error("unknown report delivery {0:?}; expected body or attachment")]
+    InvalidDelivery(String),
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ServiceError for MailInError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Unreadable(ParseError::TooLarge { .. }) => ErrorKind::Validation,
+            Self::Unreadable(_) | Self::InvalidDelivery(_) => ErrorKind::InvalidRequest,
+            Self::NotAPlayer(_) => ErrorKind::NotFound,
+            Self::Store(e) => store_error_kind(e),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Unreadable(ParseError::TooLarge { .. }) => "message_too_large",
+            Self::Unreadable(_) => "message_unreadable",
+            other => other.kind().code(),
+        }
+    }
+}
+
+/// What the intake did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    /// The stored message (the first copy for a duplicate).
+    pub id: InboundMailId,
+    /// Whether this delivery was a duplicate of one already stored.
+    pub duplicate: bool,
+}
+
+/// The SMTP envelope of a message, when the way in knows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Envelope {
+    /// `MAIL FROM` (empty for `<>`); `None` when unknown (a pipe without `-f`).
+    pub mail_from: Option<String>,
+    /// `RCPT TO` addresses.
+    pub rcpt_to: Vec<String>,
+}
+
+/// A player's orders address as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrdersAddressView {
+    /// The game.
+    pub game_id: GameId,
+    /// `orders+<token>@<domain>`.
+    pub address: String,
+    /// Body or attachment.
+    pub report_delivery: ReportDelivery,
+}
+
+/// Orders by e-mail: the intake and the players' addresses.
+#[derive(Clone)]
+pub struct MailInService {
+    /// The ports.
+    ports: MailInPorts,
+    /// The settings.
+    config: Arc<MailInConfig>,
+}
+
+impl MailInService {
+    /// A service over `ports`.
+    pub fn new(ports: MailInPorts, config: MailInConfig) -> Self {
+        Self {
+            ports,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &MailInConfig {
+        &self.config
+    }
+
+    /// Stores one received message for processing. Returns once it is durable (so the
+    /// caller may acknowledge it); a message that can never be taken is refused
+    /// without being stored.
+    pub async fn receive(&self, raw: &[u8], envelope: &Envelope) -> Result<Receipt, MailInError> {
+        let max = self.config.max_message_bytes;
+        let null_path = envelope.mail_from.as_deref() == Some("");
+        let parsed = parse_message(raw, max, null_path)?;
+        let key = dedupe_key(&parsed, raw);
+        let id = InboundMailId::from_uuid(self.ports.secrets.uuid());
+        let mail = InboundMail::new(
+            id,
+            key,
+            raw.to_vec(),
+            envelope.mail_from.clone(),
+            envelope.rcpt_to.iter().map(|r| r.to_lowercase()).collect(),
+            self.ports.clock.now(),
+        );
+        match self.ports.store.insert_inbound(&mail).await? {
+            InboundInsert::Stored => {
+                tracing::info!(inbound_id = %id, size = raw.len(), "inbound mail stored");
+                Ok(Receipt {
+                    id,
+                    duplicate: false,
+                })
+            }
+            InboundInsert::Duplicate(first) => {
+                tracing::info!(inbound_id = %first, "inbound mail delivered again; kept once");
+                Ok(Receipt {
+                    id: first,
+                    duplicate: true,
+                })
+            }
+        }
+    }
+
+    /// Whether an SMTP recipient is one this server takes mail for: any local part in
+    /// the orders domain. Deliberately blind to the token, so `RCPT` answers the same
+    /// for valid and invalid tokens (no address harvesting).
+    pub fn accepts_recipient(&self, address: &str) -> bool {
+        let address = address.trim().trim_matches(['<', '>']);
+        address.rsplit_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.eq_ignore_ascii_case(&self.config.domain)
+        })
+    }
+
+    /// The caller's orders address in a game they play in, made on first use.
+    pub async fn orders_address(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+    ) -> Result<OrdersAddressView, MailInError> {
+        self.check_player(actor.user_id, game_id).await?;
+        let address = self.ensure(actor.user_id, game_id).await?;
+        Ok(self.view(&address))
+    }
+
+    /// Gives the caller a fresh orders address in the game; the old one stops working.
+    pub async fn rotate(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+    ) -> Result<OrdersAddressView, MailInError> {
+        self.check_player(actor.user_id, game_id).await?;
+        self.ensure(actor.user_id, game_id).await?;
+        for _ in 0..3 {
+            let token = self.new_token();
+            let now = self.ports.clock.now();
+            match self
+                .ports
+                .store
+                .rotate_orders_address(actor.user_id, game_id, &token, now)
+                .await
+            {
+                Ok(address) => return Ok(self.view(&address)),
+                Err(StoreError::Duplicate { .. }) => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(StoreError::internal("no free orders token after 3 draws").into())
+    }
+
+    /// Sets whether the caller's reports in the game come in the body or attached.
+    pub async fn set_report_delivery(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        delivery: &str,
+    ) -> Result<OrdersAddressView, MailInError> {
+        let delivery = ReportDelivery::parse(delivery)
+            .ok_or_else(|| MailInError::InvalidDelivery(delivery.chars().take(32).collect()))?;
+        self.check_player(actor.user_id, game_id).await?;
+        self.ensure(actor.user_id, game_id).await?;
+        let address = self
+            .ports
+            .store
+            .set_report_delivery(actor.user_id, game_id, delivery)
+            .await?;
+        Ok(self.view(&address))
+    }
+
+    /// The player's address in the game, made now if they have none (concurrent callers
+    /// get the same one). For the turn mails and "my games"; checks no membership.
+    pub async fn ensure(
+        &self,
+        user_id: UserId,
+        game_id: GameId,
+    ) -> Result<OrdersAddress, StoreError> {
+        if let Some(address) = self.ports.store.orders_address(user_id, game_id).await? {
+            return Ok(address);
+        }
+        for _ in 0..3 {
+            let address = OrdersAddress {
+                user_id,
+                game_id,
+                token: self.new_token(),
+                report_delivery: ReportDelivery::Body,
+                rotated_at: self.ports.clock.now(),
+            };
+            match self.ports.store.ensure_orders_address(&address).await {
+                Err(StoreError::Duplicate { .. }) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::internal("no free orders token after 3 draws"))
+    }
+
+    /// The full address of a token.
+    pub fn address_of(&self, token: &OrdersToken) -> String {
+        token.address(&self.config.domain)
+    }
+
+    fn view(&self, address: &OrdersAddress) -> OrdersAddressView {
+        OrdersAddressView {
+            game_id: address.game_id,
+            address: self.address_of(&address.token),
+            report_delivery: address.report_delivery,
+        }
+    }
+
+    /// A fresh random token (from the secret generator's cryptographic source).
+    fn new_token(&self) -> OrdersToken {
+        let hex = self.ports.secrets.session_token().expose();
+        let mut bytes = [0u8; TOKEN_LENGTH];
+        for (i, chunk) in hex.as_bytes().chunks(2).take(TOKEN_LENGTH).enumerate() {
+            let pair = std::str::from_utf8(chunk).unwrap_or("00");
+            bytes[i] = u8::from_str_radix(pair, 16).unwrap_or_default();
+        }
+        OrdersToken::from_random(&bytes)
+    }
+
+    /// `NotAPlayer` unless the user's application to the game is approved.
+    async fn check_player(&self, user_id: UserId, game_id: GameId) -> Result<(), MailInError> {
+        let application = self
+            .ports
+            .applications
+            .find_live_application(game_id, user_id)
+            .await?;
+        match application {
+            Some(a) if a.status == ApplicationStatus::Approved => Ok(()),
+            _ => Err(MailInError::NotAPlayer(game_id)),
+        }
+    }
+}
+
+/// The dedupe key: the Message-ID with a hash of the sender and the orders text (what
+/// processing reads), so a message relayed twice with other trace headers is one, and
+/// one without a Message-ID is keyed by a hash of all its bytes.
+fn dedupe_key(parsed: &ParsedMessage, raw: &[u8]) -> String {
+    let digest = match &parsed.message_id {
+        Some(id) => Sha256::new()
+            .chain_update(id.as_bytes())
+            .chain_update([0])
+            .chain_update(parsed.from.as_ref().map_or("", |f| f.as_str()).as_bytes())
+            .chain_update([0])
+            .chain_update(parsed.orders.as_bytes())
+            .finalize(),
+        None => Sha256::digest(raw),
+    };
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    match &parsed.message_id {
+        Some(_) => format!("mid:{hex}"),
+        None => format!("raw:{hex}"),
+    }
+}

@@ -1,0 +1,389 @@
+//! The mail-in worker: processes stored inbound mail through the leased queue, one
+//! message at a time, and mails the answer (see the module docs of
+//! [`super`] for the rules).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use super::{MailInConfig, MailInPorts, ParsedMessage, parse_message};
+use crate::domain::lease::{ClaimRequest, Finish};
+use crate::domain::mail::{MailDelivery, MailExtras, OutgoingMail};
+use crate::domain::mail_in::{InboundEnd, InboundMail, InboundOutcome, OrdersToken};
+use crate::domain::notification::NotificationKind;
+use crate::domain::user::{Email, User};
+use crate::domain::{LeaseToken, MailId, Timestamp};
+use crate::ports::{MailedOrdersVerdict, OrdersDeskError, StoreError};
+use crate::service::templates::{MailTemplates, TemplateContext};
+use crate::worker::{TickReport, Worker};
+
+/// Processing could not finish now (a store or the engine is down): leave the message
+/// claimed, so it is claimed again once the lease lapses.
+#[derive(Debug)]
+struct Later(String);
+
+impl From<StoreError> for Later {
+    fn from(error: StoreError) -> Self {
+        Self(error.to_string())
+    }
+}
+
+/// Processes inbound mail.
+pub struct MailInWorker {
+    /// The ports.
+    ports: MailInPorts,
+    /// The settings.
+    config: Arc<MailInConfig>,
+    /// The reply templates (English and German with the rest).
+    templates: Arc<MailTemplates>,
+    /// Fires on shutdown: the message in progress is finished, the rest stay claimed
+    /// until their lease lapses.
+    cancel: CancellationToken,
+}
+
+impl MailInWorker {
+    /// A worker over the service's ports and settings.
+    pub fn new(service: &super::MailInService) -> Self {
+        Self {
+            ports: service.ports.clone(),
+            config: Arc::clone(&service.config),
+            templates: Arc::new(MailTemplates::builtin()),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    /// Ties the worker to a shutdown token.
+    pub fn with_cancellation(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Processes one message: how it ended, or `Later`.
+    async fn process(&self, mail: &InboundMail) -> Result<InboundEnd, Later> {
+        let end = |outcome, detail: String| Ok(InboundEnd { outcome, detail });
+        let null_path = mail.envelope_from.as_deref() == Some("");
+        let parsed = match parse_message(&mail.raw, usize::MAX, null_path) {
+            Ok(parsed) => parsed,
+            Err(error) => return end(InboundOutcome::Dropped, format!("unreadable: {error}")),
+        };
+        if let Some(why) = parsed.automated {
+            return end(InboundOutcome::Dropped, format!("automatic mail ({why})"));
+        }
+        let Some(from) = parsed.from.clone() else {
+            return end(InboundOutcome::Dropped, "no From address".to_owned());
+        };
+        let domain = &self.config.domain;
+        let token = mail
+            .envelope_to
+            .iter()
+            .chain(&parsed.recipients)
+            .find_map(|r| OrdersToken::from_address(r, domain));
+        let address = match &token {
+            Some(token) => self.ports.store.find_orders_address(token).await?,
+            None => None,
+        };
+        let Some(address) = address else {
+            let why = if token.is_some() {
+                "unknown orders token"
+            } else {
+                "no orders address"
+            };
+            return self.refuse(mail, &from, why).await;
+        };
+        let player = match self.ports.users.get_user(address.user_id).await {
+            Ok(user) => user,
+            Err(StoreError::NotFound { .. }) => {
+                return self
+                    .refuse(mail, &from, "the address's player is gone")
+                    .await;
+            }
+            Err(error) => return Err(error.into()),
+        };
+        if player.email != from {
+            return self
+                .refuse(mail, &from, "From is not the player's e-mail")
+                .await;
+        }
+        if !player.status.is_active_at(self.ports.clock.now()) {
+            return end(InboundOutcome::Dropped, "the player is blocked".to_owned());
+        }
+        self.answer(mail, &parsed, &player, address.game_id, &address.token)
+            .await
+    }
+
+    /// Sends the orders to the engine and mails the verdict.
+    async fn answer(
+        &self,
+        mail: &InboundMail,
+        parsed: &ParsedMessage,
+        player: &User,
+        game_id: crate::domain::GameId,
+        token: &OrdersToken,
+    ) -> Result<InboundEnd, Later> {
+        let result = if parsed.orders.trim().is_empty() {
+            Err(OrdersDeskError::Refused {
+                game_name: None,
+                reason: "no orders found in the mail (quotes and signature are ignored)".to_owned(),
+            })
+        } else {
+            self.ports
+                .desk
+                .submit_mailed_orders(player.id, game_id, &parsed.orders)
+                .await
+        };
+        let (kind, payload, detail) = match result {
+            Ok(verdict) => reply_payload(&verdict, &parsed.orders),
+            Err(OrdersDeskError::Unavailable(why)) if mail.attempts < self.config.max_attempts => {
+                return Err(Later(why));
+            }
+            Err(OrdersDeskError::Unavailable(why)) => refusal_payload(
+                None,
+                format!(
+                    "the game could not be reached after {} tries; send the orders again later",
+                    mail.attempts
+                ),
+                format!("unavailable: {why}"),
+            ),
+            Err(OrdersDeskError::Refused { game_name, reason }) => {
+                let detail = format!("not taken: {reason}");
+                refusal_payload(game_name, reason, detail)
+            }
+        };
+        let bucket = format!("reply:{}", player.id);
+        let now = self.ports.clock.now();
+        let key = mail.id.to_string();
+        if !self
+            .ports
+            .store
+            .take_send(&bucket, &key, self.config.replies, now)
+            .await?
+        {
+            return Ok(InboundEnd {
+                outcome: InboundOutcome::AnsweredSilently,
+                detail: format!("{detail}; reply budget spent"),
+            });
+        }
+        let extras = MailExtras {
+            reply_to: Email::parse(&token.address(&self.config.domain)).ok(),
+            in_reply_to: parsed.message_id.clone(),
+            references: thread(parsed),
+            attachment: None,
+        };
+        self.queue(mail, player, kind, &payload, extras, "reply")
+            .await?;
+        Ok(InboundEnd {
+            outcome: InboundOutcome::Answered,
+            detail,
+        })
+    }
+
+    /// The one refusal of the hour to a registered sender; anything else is dropped.
+    async fn refuse(
+        &self,
+        mail: &InboundMail,
+        from: &Email,
+        why: &str,
+    ) -> Result<InboundEnd, Later> {
+        let Some(user) = self.ports.users.find_user_by_email(from).await? else {
+            tracing::warn!(inbound_id = %mail.id, reason = why, "inbound mail from an unknown sender dropped");
+            return Ok(InboundEnd {
+                outcome: InboundOutcome::Dropped,
+                detail: format!("{why}; unknown sender"),
+            });
+        };
+        let bucket = format!("refusal:{from}");
+        let now = self.ports.clock.now();
+        if !self
+            .ports
+            .store
+            .take_send(&bucket, &mail.id.to_string(), self.config.refusals, now)
+            .await?
+        {
+            return Ok(InboundEnd {
+                outcome: InboundOutcome::Dropped,
+                detail: format!("{why}; refusal already sent this hour"),
+            });
+        }
+        let payload = serde_json::json!({});
+        self.queue(
+            mail,
+            &user,
+            NotificationKind::OrdersRefused,
+            &payload,
+            MailExtras::default(),
+            "refusal",
+        )
+        .await?;
+        Ok(InboundEnd {
+            outcome: InboundOutcome::Refused,
+            detail: why.to_owned(),
+        })
+    }
+
+    /// Renders and queues an answer; its idempotency key is the inbound mail's, so a
+    /// message processed again after a crash is answered once.
+    async fn queue(
+        &self,
+        mail: &InboundMail,
+        to: &User,
+        kind: NotificationKind,
+        payload: &serde_json::Value,
+        extras: MailExtras,
+        what: &str,
+    ) -> Result<(), Later> {
+        let context = TemplateContext::for_recipient(payload, to.id, to.display_name.as_str());
+        let rendered = self
+            .templates
+            .render(kind, &to.locale, &context)
+            .map_err(|e| Later(e.to_string()))?;
+        let outgoing = OutgoingMail {
+            idempotency_key: format!("mail-in-{what}:{}", mail.id),
+            to: to.email.clone(),
+            kind: kind.as_str().to_owned(),
+            locale: rendered.locale,
+            subject: rendered.subject,
+            text_body: rendered.text,
+            html_body: Some(rendered.html),
+            extras,
+        };
+        let delivery = MailDelivery::new(
+            MailId::from_uuid(self.ports.secrets.uuid()),
+            outgoing,
+            self.ports.clock.now(),
+        );
+        self.ports.mail.enqueue_mail(&delivery).await?;
+        Ok(())
+    }
+
+    /// Processes one claimed message and says how to finish it (`None`: leave it).
+    async fn handle(
+        &self,
+        mail: &InboundMail,
+        token: LeaseToken,
+    ) -> Option<Finish<crate::domain::InboundMailId, InboundEnd>> {
+        match self.process(mail).await {
+            Ok(end) => {
+                tracing::info!(
+                    inbound_id = %mail.id,
+                    outcome = end.outcome.as_str(),
+                    detail = %end.detail,
+                    attempt = mail.attempts,
+                    "inbound mail processed"
+                );
+                Some(Finish {
+                    id: mail.id,
+                    token,
+                    outcome: end,
+                    at: self.ports.clock.now(),
+                })
+            }
+            Err(Later(why)) => {
+                tracing::warn!(inbound_id = %mail.id, attempt = mail.attempts, error = %why, "inbound mail left for a later attempt");
+                None
+            }
+        }
+    }
+}
+
+/// The thread for the reply's `References`: the message's own, then the message.
+fn thread(parsed: &ParsedMessage) -> Vec<String> {
+    let mut refs = parsed.references.clone();
+    refs.extend(parsed.message_id.clone());
+    refs
+}
+
+/// A deadline as the reply shows it: RFC 3339 in UTC.
+fn deadline_text(deadline: Option<Timestamp>) -> String {
+    deadline.map_or_else(
+        || "not scheduled".to_owned(),
+        |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+}
+
+/// The reply to a verdict: its kind, payload and the log's detail.
+fn reply_payload(
+    verdict: &MailedOrdersVerdict,
+    orders: &str,
+) -> (NotificationKind, serde_json::Value, String) {
+    let mut errors = String::new();
+    for error in &verdict.errors {
+        let _ = writeln!(errors, "  - {error}");
+    }
+    let lines = orders.lines().filter(|l| !l.trim().is_empty()).count();
+    let payload = serde_json::json!({
+        "game_name": verdict.game_name,
+        "turn": verdict.turn,
+        "deadline": deadline_text(verdict.deadline),
+        "errors": errors,
+        "order_count": lines,
+    });
+    if verdict.accepted {
+        (
+            NotificationKind::OrdersAccepted,
+            payload,
+            format!("accepted for turn {}", verdict.turn),
+        )
+    } else {
+        let detail = format!(
+            "rejected for turn {} ({} errors)",
+            verdict.turn,
+            verdict.errors.len()
+        );
+        (NotificationKind::OrdersRejected, payload, detail)
+    }
+}
+
+/// The reply to orders that got no verdict: a rejection naming the reason.
+fn refusal_payload(
+    game_name: Option<String>,
+    reason: String,
+    detail: String,
+) -> (NotificationKind, serde_json::Value, String) {
+    let payload = serde_json::json!({
+        "game_name": game_name.unwrap_or_else(|| "Galaxy".to_owned()),
+        "turn": "-",
+        "deadline": "-",
+        "errors": format!("  - {reason}\n"),
+        "order_count": 0,
+    });
+    (NotificationKind::OrdersRejected, payload, detail)
+}
+
+#[async_trait]
+impl Worker for MailInWorker {
+    fn name(&self) -> &'static str {
+        "mail_in"
+    }
+
+    async fn tick(&self) -> Result<TickReport, StoreError> {
+        if self.cancel.is_cancelled() {
+            return Ok(TickReport::default());
+        }
+        let claim = ClaimRequest {
+            token: LeaseToken::from_uuid(self.ports.secrets.uuid()),
+            now: self.ports.clock.now(),
+            lease: self.config.lease,
+            limit: self.config.batch_size,
+        };
+        let batch = self.ports.store.claim_inbound(&claim).await?;
+        let mut handled = 0;
+        for mail in &batch {
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            let Some(finish) = self.handle(mail, claim.token).await else {
+                continue;
+            };
+            match self.ports.store.finish_inbound(&finish).await {
+                Ok(_) => handled += 1,
+                Err(StoreError::Conflict { .. }) => {
+                    tracing::warn!(inbound_id = %mail.id, "inbound mail lease lost during processing");
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(TickReport { handled })
+    }
+}

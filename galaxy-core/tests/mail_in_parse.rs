@@ -1,0 +1,109 @@
+//! The mail-in parser on real messages from common clients (Thunderbird, Gmail web,
+//! Apple Mail, mutt; 8-bit, quoted-printable and base64 bodies; text and HTML parts), and
+//! a proptest over generated messages: it never panics, whatever the bytes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use galaxy_core::service::mail_in::{ParseError, parse_message};
+use proptest::prelude::*;
+
+const MAX: usize = 256 * 1024;
+const ORDERS: &str =
+    "design Raider attack=6 defence=2 speed=9 cargo=0\n# a comment\ndesign Scout2 1 1 9 0";
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/mail/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read(&path).expect("fixture");
+    // Placeholders sit in headers only, so byte replacement keeps encoded bodies intact.
+    let text = String::from_utf8(text).expect("fixtures are UTF-8 files");
+    text.replace("{{TO}}", "orders+abcdefghijkmnpqrstu@galaxy.example")
+        .replace("{{FROM}}", "ann@example.com")
+        .into_bytes()
+}
+
+#[test]
+fn every_client_fixture_gives_the_same_orders() {
+    for name in ["thunderbird.eml", "gmail.eml", "apple-mail.eml", "mutt.eml"] {
+        let parsed = parse_message(&fixture(name), MAX, false).expect(name);
+        assert_eq!(parsed.orders, ORDERS, "{name}");
+        assert_eq!(
+            parsed.from.as_ref().map(|f| f.as_str()),
+            Some("ann@example.com"),
+            "{name}"
+        );
+        assert!(
+            parsed
+                .recipients
+                .contains(&"orders+abcdefghijkmnpqrstu@galaxy.example".to_owned()),
+            "{name}: {:?}",
+            parsed.recipients
+        );
+        assert_eq!(parsed.references, vec!["turn-3@galaxy.example"], "{name}");
+        assert!(parsed.message_id.is_some(), "{name}");
+        assert_eq!(parsed.automated, None, "{name}");
+    }
+}
+
+#[test]
+fn the_html_part_alone_gives_the_orders_too() {
+    // Gmail's HTML alternative, as the only body.
+    let raw = String::from_utf8(fixture("gmail.eml")).unwrap();
+    let html_start = raw.find("Content-Type: text/html").unwrap();
+    let part = &raw[html_start..];
+    let part_end = part.find("\r\n--000000000000a1b2c3--").unwrap();
+    let message = format!(
+        "From: ann@example.com\r\nMIME-Version: 1.0\r\n{}",
+        &part[..part_end]
+    );
+    let parsed = parse_message(message.as_bytes(), MAX, false).unwrap();
+    assert_eq!(parsed.orders, ORDERS);
+}
+
+#[test]
+fn a_message_over_the_bound_is_refused() {
+    let raw = fixture("mutt.eml");
+    let result = parse_message(&raw, raw.len() - 1, false);
+    assert!(
+        matches!(result, Err(ParseError::TooLarge { .. })),
+        "{result:?}"
+    );
+}
+
+/// Pieces generated messages are made of: real header lines, broken MIME, odd
+/// encodings, 8-bit junk.
+fn piece() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        Just(b"From: a@example.com\r\n".to_vec()),
+        Just(b"To: orders+abcdefghijkmnpqrstu@galaxy.example\r\n".to_vec()),
+        Just(b"Content-Type: multipart/mixed; boundary=b\r\n".to_vec()),
+        Just(b"Content-Type: text/html; charset=x-nope\r\n".to_vec()),
+        Just(b"Content-Transfer-Encoding: base64\r\n".to_vec()),
+        Just(b"Content-Transfer-Encoding: quoted-printable\r\n".to_vec()),
+        Just(b"Subject: =?utf-8?B?w6TDtsO8?= =?bogus?Q?x=ZZ?=\r\n".to_vec()),
+        Just(b"--b\r\n".to_vec()),
+        Just(b"--b--\r\n".to_vec()),
+        Just(b"\r\n".to_vec()),
+        Just(b"> quoted\r\n-- \r\n".to_vec()),
+        Just(b"<blockquote><div>x</blockquote></blockquote><".to_vec()),
+        Just(b"=E4=\r\n=XX".to_vec()),
+        prop::collection::vec(any::<u8>(), 0..64),
+        "[ -~]{0,40}\r\n".prop_map(String::into_bytes),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn the_parser_never_panics(pieces in prop::collection::vec(piece(), 0..40), null in any::<bool>()) {
+        let raw: Vec<u8> = pieces.concat();
+        // Any outcome is fine; a panic fails the case.
+        if let Ok(parsed) = parse_message(&raw, MAX, null) {
+            prop_assert!(parsed.orders.len() <= raw.len() * 4 + 16);
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(raw in prop::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = parse_message(&raw, MAX, false);
+    }
+}

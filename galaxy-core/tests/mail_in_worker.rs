@@ -1,0 +1,279 @@
+//! The mail-in worker on in-memory stores with a scripted orders desk: the per-player
+//! reply budget (orders still applied, no reply), an engine that is down (the message is
+//! left claimed and taken again after its lease, then answered after the last attempt),
+//! a mail without orders (answered, the engine never asked), a blocked player (dropped),
+//! and a crash between claiming and finishing (the message is processed again and its
+//! reply queued once).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::TimeDelta;
+use galaxy_core::domain::lease::ClaimRequest;
+use galaxy_core::domain::limit::RateLimit;
+use galaxy_core::domain::mail::MailStatus;
+use galaxy_core::domain::mail_in::{InboundOutcome, OrdersAddress, OrdersToken, ReportDelivery};
+use galaxy_core::domain::page::PageRequest;
+use galaxy_core::domain::user::{Block, Email, User};
+use galaxy_core::domain::{GameId, LeaseToken, UserId};
+use galaxy_core::ports::{
+    Clock, InboundMailStore, MailStore, MailedOrdersVerdict, OrdersDesk, OrdersDeskError, UserStore,
+};
+use galaxy_core::service::mail_in::{
+    Envelope, MailInConfig, MailInPorts, MailInService, MailInWorker,
+};
+use galaxy_core::worker::Worker;
+use galaxy_ports::memory::InMemoryStores;
+use galaxy_ports::system::{ManualClock, SeededSecretGenerator};
+
+/// What the desk answers, and every orders text it was given.
+#[derive(Default)]
+struct Desk {
+    down: Mutex<bool>,
+    calls: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl OrdersDesk for Desk {
+    async fn submit_mailed_orders(
+        &self,
+        _: UserId,
+        _: GameId,
+        orders: &str,
+    ) -> Result<MailedOrdersVerdict, OrdersDeskError> {
+        self.calls.lock().unwrap().push(orders.to_owned());
+        if *self.down.lock().unwrap() {
+            return Err(OrdersDeskError::Unavailable("engine down".into()));
+        }
+        Ok(MailedOrdersVerdict {
+            game_name: "Andromeda".into(),
+            turn: 4,
+            deadline: None,
+            accepted: true,
+            errors: vec![],
+        })
+    }
+}
+
+struct World {
+    stores: InMemoryStores,
+    clock: Arc<ManualClock>,
+    desk: Arc<Desk>,
+    service: MailInService,
+    worker: MailInWorker,
+    player: User,
+    address: String,
+}
+
+async fn world(replies: u32) -> World {
+    let stores = InMemoryStores::new();
+    let clock = Arc::new(ManualClock::at_fixed_start());
+    let desk = Arc::new(Desk::default());
+    let mut config = MailInConfig::new("galaxy.test");
+    config.replies = RateLimit {
+        max: replies,
+        window: TimeDelta::hours(1),
+    };
+    config.max_attempts = 3;
+    let service = MailInService::new(
+        MailInPorts {
+            store: stores.mail_in.clone(),
+            users: stores.users.clone(),
+            applications: stores.lobby.clone(),
+            mail: stores.mail.clone(),
+            desk: desk.clone(),
+            clock: clock.clone(),
+            secrets: Arc::new(SeededSecretGenerator::new(3)),
+        },
+        config,
+    );
+    let player = User::new(
+        UserId::from_uuid(uuid::Uuid::now_v7()),
+        Email::parse("ann@example.org").unwrap(),
+        clock.now(),
+    );
+    stores.users.insert_user(&player).await.unwrap();
+    let token = OrdersToken::parse("abcdefghijkmnpqrstuv").unwrap();
+    let address = OrdersAddress {
+        user_id: player.id,
+        game_id: GameId::from_uuid(uuid::Uuid::now_v7()),
+        token: token.clone(),
+        report_delivery: ReportDelivery::Body,
+        rotated_at: clock.now(),
+    };
+    stores
+        .mail_in
+        .ensure_orders_address(&address)
+        .await
+        .unwrap();
+    let worker = MailInWorker::new(&service);
+    World {
+        stores,
+        clock,
+        desk,
+        service,
+        worker,
+        address: token.address("galaxy.test"),
+        player,
+    }
+}
+
+impl World {
+    async fn receive(&self, id: &str, body: &str) {
+        let raw = format!(
+            "From: {}\r\nTo: {}\r\nMessage-ID: <{id}@example.org>\r\nSubject: o\r\n\r\n{body}\r\n",
+            self.player.email, self.address
+        );
+        self.service
+            .receive(raw.as_bytes(), &Envelope::default())
+            .await
+            .unwrap();
+    }
+
+    async fn outcomes(&self) -> Vec<(Option<InboundOutcome>, u64)> {
+        self.stores.mail_in.count_inbound().await.unwrap()
+    }
+
+    async fn mails(&self) -> Vec<(String, String)> {
+        let page = self
+            .stores
+            .mail
+            .list_mail(None, &PageRequest::first(100).unwrap())
+            .await
+            .unwrap();
+        page.items
+            .into_iter()
+            .map(|m| (m.mail.kind, m.mail.text_body))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn over_the_reply_budget_orders_are_applied_without_a_reply() {
+    let w = world(2).await;
+    for i in 0..3 {
+        w.receive(&format!("m{i}"), &format!("design D{i} 1 1 1 0"))
+            .await;
+    }
+    w.worker.run_until_idle(10).await.unwrap();
+    assert_eq!(
+        w.desk.calls.lock().unwrap().len(),
+        3,
+        "every mail's orders were applied"
+    );
+    let mails = w.mails().await;
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert!(mails.iter().all(|(kind, _)| kind == "orders_accepted"));
+    let outcomes = w.outcomes().await;
+    assert!(
+        outcomes.contains(&(Some(InboundOutcome::Answered), 2)),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.contains(&(Some(InboundOutcome::AnsweredSilently), 1)),
+        "{outcomes:?}"
+    );
+    // An hour later the budget has room again.
+    w.clock.advance(TimeDelta::minutes(61));
+    w.receive("m3", "design D3 1 1 1 0").await;
+    w.worker.run_until_idle(10).await.unwrap();
+    assert_eq!(w.mails().await.len(), 3);
+}
+
+#[tokio::test]
+async fn an_engine_that_is_down_is_retried_after_the_lease_then_answered() {
+    let w = world(20).await;
+    *w.desk.down.lock().unwrap() = true;
+    w.receive("m1", "design D 1 1 1 0").await;
+    // `max_attempts` is 3: two tries are left for later, the third answers.
+    for attempt in 1..=2 {
+        w.worker.run_until_idle(3).await.unwrap();
+        assert_eq!(
+            w.desk.calls.lock().unwrap().len(),
+            attempt,
+            "one try per lease"
+        );
+        // Nothing more until the lease lapses.
+        w.worker.run_until_idle(3).await.unwrap();
+        assert_eq!(w.desk.calls.lock().unwrap().len(), attempt);
+        w.clock.advance(TimeDelta::minutes(3));
+    }
+    assert!(w.mails().await.is_empty(), "no answer while tries are left");
+    w.worker.run_until_idle(3).await.unwrap();
+    assert_eq!(w.desk.calls.lock().unwrap().len(), 3);
+    let mails = w.mails().await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].0, "orders_rejected");
+    assert!(
+        mails[0].1.contains("could not be reached"),
+        "{}",
+        mails[0].1
+    );
+}
+
+#[tokio::test]
+async fn a_mail_without_orders_is_answered_without_asking_the_engine() {
+    let w = world(20).await;
+    w.receive("m1", "> only the quoted report\r\n-- \r\nAnn")
+        .await;
+    w.worker.run_until_idle(3).await.unwrap();
+    assert!(w.desk.calls.lock().unwrap().is_empty());
+    let mails = w.mails().await;
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].1.contains("no orders found"), "{}", mails[0].1);
+}
+
+#[tokio::test]
+async fn a_blocked_player_is_dropped() {
+    let w = world(20).await;
+    let until = w.clock.now() + TimeDelta::days(1);
+    let mut user = w.stores.users.get_user(w.player.id).await.unwrap();
+    let before = user.status;
+    user.block(Block::Until(until)).unwrap();
+    w.stores
+        .users
+        .update_user_status(w.player.id, before, user.status)
+        .await
+        .unwrap();
+    w.receive("m1", "design D 1 1 1 0").await;
+    w.worker.run_until_idle(3).await.unwrap();
+    assert!(w.desk.calls.lock().unwrap().is_empty());
+    assert!(w.mails().await.is_empty());
+    assert_eq!(w.outcomes().await, vec![(Some(InboundOutcome::Dropped), 1)]);
+}
+
+#[tokio::test]
+async fn a_crash_after_the_claim_is_resumed_and_answered_once() {
+    let w = world(20).await;
+    w.receive("m1", "design D 1 1 1 0").await;
+    // A worker claims the message and dies.
+    let claimed = w
+        .stores
+        .mail_in
+        .claim_inbound(&ClaimRequest {
+            token: LeaseToken::from_uuid(uuid::Uuid::now_v7()),
+            now: w.clock.now(),
+            lease: TimeDelta::minutes(2),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    w.worker.run_until_idle(3).await.unwrap();
+    assert!(
+        w.mails().await.is_empty(),
+        "held by the dead worker's lease"
+    );
+    w.clock.advance(TimeDelta::minutes(3));
+    w.worker.run_until_idle(3).await.unwrap();
+    w.worker.run_until_idle(3).await.unwrap();
+    let mails = w.mails().await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let counts = w.stores.mail.count_mail_by_status().await.unwrap();
+    let pending = counts
+        .iter()
+        .find(|(s, _)| *s == MailStatus::Pending)
+        .map(|(_, n)| *n);
+    assert_eq!(pending, Some(1), "{counts:?}");
+}

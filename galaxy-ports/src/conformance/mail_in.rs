@@ -1,0 +1,275 @@
+//! Conformance suite for [`InboundMailStore`]: the intake that keeps a message delivered
+//! twice once, the orders addresses (one per player and game, unique tokens, rotation,
+//! report delivery), the send budgets (atomic under concurrent callers, idempotent per
+//! key), and the leased queue rules (through [`super::queue::inbound`]).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use galaxy_core::domain::limit::RateLimit;
+use galaxy_core::domain::mail_in::{
+    InboundMail, OrdersAddress, OrdersToken, ReportDelivery, TOKEN_LENGTH,
+};
+use galaxy_core::domain::{GameId, InboundMailId, UserId};
+use galaxy_core::ports::{InboundInsert, InboundMailStore, StoreError};
+
+use super::run_case;
+use super::runtime::support::{assert_not_found, at, ok, uuid};
+use super::users::fixtures::race;
+
+const SUITE: &str = "mail in";
+
+/// Runs every case; `make` must return a fresh, empty store each time.
+pub async fn run_all<S, F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+    S: InboundMailStore + Send + Sync + 'static,
+{
+    run_case(SUITE, "a message stored twice is one", &make, dedupe).await;
+    run_case(
+        SUITE,
+        "concurrent deliveries of one message",
+        &make,
+        dedupe_race,
+    )
+    .await;
+    run_case(SUITE, "orders addresses", &make, addresses).await;
+    run_case(
+        SUITE,
+        "one address under concurrent ensures",
+        &make,
+        address_race,
+    )
+    .await;
+    run_case(SUITE, "send budgets", &make, sends).await;
+    run_case(
+        SUITE,
+        "send budget under concurrent callers",
+        &make,
+        send_race,
+    )
+    .await;
+    super::queue::inbound(make).await;
+}
+
+/// A random token.
+fn token() -> OrdersToken {
+    let bytes = *uuid().as_bytes();
+    let more = *uuid().as_bytes();
+    let mut all = [0u8; TOKEN_LENGTH];
+    for (i, b) in bytes
+        .iter()
+        .chain(more.iter())
+        .take(TOKEN_LENGTH)
+        .enumerate()
+    {
+        all[i] = *b;
+    }
+    OrdersToken::from_random(&all)
+}
+
+fn message(key: &str) -> InboundMail {
+    InboundMail::new(
+        InboundMailId::from_uuid(uuid()),
+        key.to_owned(),
+        b"From: a@example.com\r\nSubject: orders\r\n\r\nmove 1 2\r\n".to_vec(),
+        Some("a@example.com".to_owned()),
+        vec!["orders+x@example.org".to_owned()],
+        at(0),
+    )
+}
+
+async fn dedupe<S: InboundMailStore>(store: S) {
+    let first = message("m1");
+    assert_eq!(
+        ok(store.insert_inbound(&first).await, "insert"),
+        InboundInsert::Stored
+    );
+    let again = message("m1");
+    assert_eq!(
+        ok(store.insert_inbound(&again).await, "insert again"),
+        InboundInsert::Duplicate(first.id)
+    );
+    let stored = ok(store.get_inbound(first.id).await, "get");
+    assert_eq!(stored, first, "stored whole, bytes and envelope included");
+    assert_not_found(
+        store.get_inbound(again.id).await,
+        "the duplicate is not stored",
+    );
+    let counts = ok(store.count_inbound().await, "count");
+    assert_eq!(counts, vec![(None, 1)]);
+}
+
+async fn dedupe_race<S: InboundMailStore + Send + Sync + 'static>(store: S) {
+    let store = Arc::new(store);
+    let results = race(8, |_| {
+        let store = Arc::clone(&store);
+        async move { store.insert_inbound(&message("same")).await }
+    })
+    .await;
+    let stored = results
+        .iter()
+        .filter(|r| matches!(r, Ok(InboundInsert::Stored)))
+        .count();
+    assert_eq!(stored, 1, "exactly one delivery stored: {results:?}");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+}
+
+fn address(user: UserId, game: GameId) -> OrdersAddress {
+    OrdersAddress {
+        user_id: user,
+        game_id: game,
+        token: token(),
+        report_delivery: ReportDelivery::Body,
+        rotated_at: at(0),
+    }
+}
+
+async fn addresses<S: InboundMailStore>(store: S) {
+    let (user, game) = (UserId::from_uuid(uuid()), GameId::from_uuid(uuid()));
+    assert_eq!(ok(store.orders_address(user, game).await, "none yet"), None);
+    let first = address(user, game);
+    assert_eq!(
+        ok(store.ensure_orders_address(&first).await, "ensure"),
+        first
+    );
+    let second = address(user, game);
+    assert_eq!(
+        ok(store.ensure_orders_address(&second).await, "ensure again"),
+        first,
+        "the first address stays"
+    );
+    assert_eq!(
+        ok(store.find_orders_address(&first.token).await, "find"),
+        Some(first.clone())
+    );
+    // Another player cannot take the token.
+    let mut thief = address(UserId::from_uuid(uuid()), game);
+    thief.token = first.token.clone();
+    assert!(
+        matches!(
+            store.ensure_orders_address(&thief).await,
+            Err(StoreError::Duplicate { .. })
+        ),
+        "a taken token is Duplicate"
+    );
+    let fresh = token();
+    let rotated = ok(
+        store.rotate_orders_address(user, game, &fresh, at(5)).await,
+        "rotate",
+    );
+    assert_eq!(
+        (rotated.token.clone(), rotated.rotated_at),
+        (fresh.clone(), at(5))
+    );
+    assert_eq!(
+        ok(store.find_orders_address(&first.token).await, "old"),
+        None
+    );
+    assert_eq!(
+        ok(store.find_orders_address(&fresh).await, "new").map(|a| a.user_id),
+        Some(user)
+    );
+    let attached = ok(
+        store
+            .set_report_delivery(user, game, ReportDelivery::Attachment)
+            .await,
+        "attach",
+    );
+    assert_eq!(attached.report_delivery, ReportDelivery::Attachment);
+    assert_eq!(attached.token, fresh, "the delivery choice keeps the token");
+    let nobody = UserId::from_uuid(uuid());
+    assert_not_found(
+        store
+            .rotate_orders_address(nobody, game, &token(), at(6))
+            .await,
+        "rotate without an address",
+    );
+    assert_not_found(
+        store
+            .set_report_delivery(nobody, game, ReportDelivery::Body)
+            .await,
+        "delivery without an address",
+    );
+}
+
+async fn address_race<S: InboundMailStore + Send + Sync + 'static>(store: S) {
+    let store = Arc::new(store);
+    let (user, game) = (UserId::from_uuid(uuid()), GameId::from_uuid(uuid()));
+    let results = race(8, |_| {
+        let store = Arc::clone(&store);
+        async move { store.ensure_orders_address(&address(user, game)).await }
+    })
+    .await;
+    let tokens: std::collections::BTreeSet<String> = results
+        .iter()
+        .map(|r| match r {
+            Ok(a) => a.token.as_str().to_owned(),
+            Err(e) => panic!("ensure failed: {e}"),
+        })
+        .collect();
+    assert_eq!(tokens.len(), 1, "every caller gets the one address");
+}
+
+fn hourly(max: u32) -> RateLimit {
+    RateLimit {
+        max,
+        window: TimeDelta::hours(1),
+    }
+}
+
+async fn sends<S: InboundMailStore>(store: S) {
+    let limit = hourly(2);
+    assert!(ok(
+        store.take_send("reply:a", "m1", limit, at(0)).await,
+        "1st"
+    ));
+    assert!(ok(
+        store.take_send("reply:a", "m2", limit, at(10)).await,
+        "2nd"
+    ));
+    assert!(!ok(
+        store.take_send("reply:a", "m3", limit, at(20)).await,
+        "3rd is over"
+    ));
+    assert!(
+        ok(
+            store.take_send("reply:a", "m1", limit, at(30)).await,
+            "m1 again"
+        ),
+        "a key already counted is free"
+    );
+    assert!(ok(
+        store.take_send("reply:b", "m3", limit, at(20)).await,
+        "other bucket"
+    ));
+    // An hour after the first, one send has room again.
+    assert!(ok(
+        store.take_send("reply:a", "m3", limit, at(3600)).await,
+        "window slid"
+    ));
+    assert!(!ok(
+        store.take_send("reply:a", "m4", limit, at(3605)).await,
+        "full again"
+    ));
+}
+
+async fn send_race<S: InboundMailStore + Send + Sync + 'static>(store: S) {
+    let store = Arc::new(store);
+    let results = race(10, |i| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .take_send("refusal:x@example.com", &format!("m{i}"), hourly(1), at(0))
+                .await
+        }
+    })
+    .await;
+    let taken = results.iter().filter(|r| matches!(r, Ok(true))).count();
+    assert_eq!(
+        taken, 1,
+        "one refusal per hour however many race: {results:?}"
+    );
+}
