@@ -26,10 +26,18 @@ struct Server {
 impl Server {
     /// Starts the binary with only `vars` in its environment.
     fn start(args: &[&str], vars: &[(&str, String)]) -> Self {
-        let mut child = Command::new(BINARY)
-            .args(args)
+        let mut command = Command::new(BINARY);
+        command.args(args);
+        Self::spawn(command, vars)
+    }
+
+    /// Starts `command` (in a process group of its own) with only `vars`.
+    fn spawn(mut command: Command, vars: &[(&str, String)]) -> Self {
+        use std::os::unix::process::CommandExt as _;
+        let mut child = command
             .env_clear()
             .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -197,6 +205,64 @@ async fn dev_mode_logs_the_login_code_and_json_lines_carry_trace_ids() {
         assert!(line.get(field).is_some(), "{field} missing from {served}");
     }
     server.signal("INT");
+    assert_eq!(server.wait(Duration::from_secs(30)).await.code(), Some(0));
+}
+
+/// A newcomer's first minutes: `galaxy-server dev` at a terminal (a pseudo-terminal made
+/// by `script`), no setting given. The login mail is written within a moment of the
+/// request (the default 5 s poll would take 2.5 s on average) and its code is printed
+/// as a readable line, not JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_mode_at_a_terminal_mails_at_once_and_prints_the_code_readably() {
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = loopback(free_port());
+    let mut command = Command::new("script");
+    command.args(["-qefc", &format!("{BINARY} dev"), "/dev/null"]);
+    let vars = [
+        ("GALAXY_HTTP_ADDR", addr.to_string()),
+        ("GALAXY_DATA_DIR", tmp.path().display().to_string()),
+    ];
+    let mut server = Server::spawn(command, &vars);
+    wait_ready(addr, Duration::from_secs(60)).await;
+    let mail_dir = tmp.path().join("mail");
+    let mut slowest = Duration::ZERO;
+    for email in ["admin@localhost", "first@example.org", "second@example.org"] {
+        let asked = Instant::now();
+        let issued = send(
+            addr,
+            "POST",
+            "/api/v1/public/auth/login-codes",
+            &[],
+            &login_code_body(email),
+        )
+        .await
+        .unwrap();
+        assert_eq!(issued.status, 202, "{}", issued.body);
+        let code = login_code_in(&mail_dir, email).await;
+        slowest = slowest.max(asked.elapsed());
+        let logged = format!("Your Galaxy login code is {code}");
+        eventually(Duration::from_secs(10), "the printed code", || {
+            let found = server.stdout().contains(&logged);
+            async move { found.then_some(()) }
+        })
+        .await;
+        let stdout = server.stdout();
+        let line = stdout.lines().find(|l| l.contains(&logged)).unwrap();
+        assert!(
+            !line.trim_start().starts_with('{'),
+            "a JSON line at a terminal: {line}"
+        );
+    }
+    assert!(
+        slowest < Duration::from_millis(1500),
+        "a login mail took {slowest:?}"
+    );
+    let status = Command::new("kill")
+        .args(["-INT", "--", &format!("-{}", server.child.id())])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // `script -e` exits with the server's status.
     assert_eq!(server.wait(Duration::from_secs(30)).await.code(), Some(0));
 }
 
