@@ -19,14 +19,16 @@ use crate::http::client_ip::TrustedProxies;
 
 mod builder;
 pub mod features;
+pub mod file;
 pub mod runtime;
 mod settings;
 #[cfg(test)]
 mod tests;
 
 pub use builder::ConfigBuilder;
+pub use file::{CONFIG_FILE_VARIABLE, Layered, Source};
 pub use runtime::{RuntimeKind, RuntimeSettings};
-pub use settings::{DURATION_RANGES, SETTINGS, Setting};
+pub use settings::{DURATION_RANGES, SECRET_SETTINGS, SETTINGS, Setting};
 
 /// A setting could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +70,14 @@ pub enum ConfigError {
     Unknown {
         /// The variable as given.
         variable: String,
+    },
+    /// The configuration file (`GALAXY_CONFIG_FILE`, `--config`) cannot be used.
+    #[error("configuration file {}: {reason}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (never a value from it: it may hold secrets).
+        reason: String,
     },
 }
 

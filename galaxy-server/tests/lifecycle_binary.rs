@@ -267,6 +267,67 @@ async fn dev_mode_at_a_terminal_mails_at_once_and_prints_the_code_readably() {
 }
 
 #[test]
+fn config_check_and_defaults_show_the_effective_configuration() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("galaxy.toml");
+    std::fs::write(
+        &file,
+        "http_addr = \"0.0.0.0:9999\"\nmail_interval = \"3s\"\n\
+         database_url = \"postgres://galaxy:hunter2@db/galaxy\"\n",
+    )
+    .unwrap();
+    let path = file.display().to_string();
+    let output = run(
+        &["config", "check"],
+        &[
+            ("GALAXY_CONFIG_FILE", &path),
+            ("GALAXY_MAIL_INTERVAL", "250ms"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    for line in [
+        "GALAXY_HTTP_ADDR = 0.0.0.0:9999  (file)",
+        "GALAXY_MAIL_INTERVAL = 250ms  (environment)",
+        "GALAXY_DATABASE_URL = <redacted>  (file)",
+        "GALAXY_SESSION_TTL = 30d  (default)",
+        "configuration valid",
+    ] {
+        assert!(stdout.contains(line), "{line} missing from:\n{stdout}");
+    }
+    assert!(!stdout.contains("hunter2"));
+
+    // `serve` needs a database; `--dev` does not.
+    let output = run(&["config", "check"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("GALAXY_DATABASE_URL"));
+    assert_eq!(
+        run(&["config", "check", "--dev"], &[]).status.code(),
+        Some(0)
+    );
+
+    // A typo in the file stops start-up as it stops the check.
+    std::fs::write(&file, "mail_intervall = \"3s\"\n").unwrap();
+    for args in [&["config", "check", "--dev"][..], &["dev"]] {
+        let output = run(args, &[("GALAXY_CONFIG_FILE", &path)]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("mail_intervall") && stderr.contains(&path),
+            "{stderr}"
+        );
+    }
+    let output = run(&["--config", "/nonexistent.toml", "dev"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent.toml"));
+
+    let output = run(&["config", "defaults"], &[]);
+    assert_eq!(output.status.code(), Some(0));
+    let defaults = String::from_utf8_lossy(&output.stdout);
+    assert!(defaults.contains("# session_ttl = \"30d\""), "{defaults}");
+}
+
+#[test]
 fn a_bad_setting_exits_2_naming_the_variable() {
     for (variable, value) in [
         ("GALAXY_HTTP_ADDR", "nowhere"),

@@ -45,8 +45,23 @@ pub const DURATION_RANGES: &[(&str, &str, &str)] = &[
     ("GALAXY_CACHE_BUS_HEARTBEAT", "100ms", "10m"),
 ];
 
+/// The settings whose values are secrets: `config check` shows them as `<redacted>`
+/// (a test checks that every setting documented as "(secret" is here).
+pub const SECRET_SETTINGS: &[&str] = &[
+    "GALAXY_DATABASE_URL",
+    "GALAXY_INTERNAL_TOKEN",
+    "GALAXY_SMTP_URL",
+    "GALAXY_LOGIN_CODE_KEY",
+    "GALAXY_ENGINE_SECRET",
+];
+
 /// Every setting the server reads.
 pub const SETTINGS: &[Setting] = &[
+    Setting {
+        variable: "GALAXY_CONFIG_FILE",
+        default: "-",
+        meaning: "A TOML file of settings (keys are these variables without `GALAXY_`, in lower case; see \"Configuration file\"); the environment wins over it. `galaxy-server --config FILE` names it too.",
+    },
     Setting {
         variable: "GALAXY_HTTP_ADDR",
         default: "127.0.0.1:8080",
