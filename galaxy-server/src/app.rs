@@ -94,6 +94,8 @@ pub struct App {
     pub(crate) runtime: crate::runtime::RuntimeTasks,
     /// The outbox, for the queue-depth gauges.
     pub(crate) mail: Arc<dyn MailStore>,
+    /// The stores the loop's gauges read (engines by status, the oldest pending mail).
+    pub(crate) store_gauges: crate::metering::StoreGauges,
     /// The one push service: the notification worker publishes to it, the gRPC
     /// listener streams from it.
     pub(crate) push: Arc<PushService>,
@@ -381,7 +383,9 @@ impl App {
         );
         let mail_worker = MailWorker::new(
             adapters.mail.clone(),
-            adapters.mailer.clone(),
+            Arc::new(crate::metering::decorators::MeteredMailer(
+                adapters.mailer.clone(),
+            )),
             clock,
             secrets,
             mail_worker_config(&config)?,
@@ -436,6 +440,11 @@ impl App {
             router,
             workers,
             runtime: runtime.tasks,
+            store_gauges: crate::metering::StoreGauges {
+                records: adapters.runtime_records.clone(),
+                mail: adapters.mail.clone(),
+                clock: adapters.clock.clone(),
+            },
             mail: adapters.mail,
             push,
             readiness_checks: adapters.readiness_checks,

@@ -13,6 +13,7 @@ pub mod geo;
 pub mod http;
 pub mod lifecycle;
 mod listener;
+pub mod metering;
 pub mod monitor;
 pub mod runtime;
 mod schedule;

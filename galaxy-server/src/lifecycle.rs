@@ -273,9 +273,10 @@ impl App {
             ));
             let (mail, geo) = (self.mail.clone(), self.state.geo.clone());
             let stop = tokens.monitors.clone();
+            let gauges = self.store_gauges.clone();
             monitors
                 .handles
-                .push(tracker.spawn(monitor::metrics_loop(mail, geo, handle, stop)));
+                .push(tracker.spawn(monitor::metrics_loop(mail, geo, gauges, handle, stop)));
             monitors
                 .handles
                 .push(tracker.spawn(delivery::push_metrics_loop(

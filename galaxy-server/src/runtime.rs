@@ -5,6 +5,7 @@
 //! [`crate::lifecycle`] runs: start jobs, the turn scheduler, the reconciler, the health
 //! probe, the inspect pass and the events listener.
 
+use crate::metering::decorators::{MeteredContainers, MeteredEngine, MeteredHealthEvents};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -331,11 +332,11 @@ pub(crate) async fn build(
         users: shared.users,
         records: adapters.runtime_records.clone(),
         jobs: adapters.runtime_jobs.clone(),
-        health: adapters.health_events.clone(),
+        health: Arc::new(MeteredHealthEvents(adapters.health_events.clone())),
         archive: adapters.turn_archive.clone(),
         orders: adapters.orders.clone(),
-        containers: chosen.containers,
-        engine,
+        containers: Arc::new(MeteredContainers(chosen.containers)),
+        engine: Arc::new(MeteredEngine(engine)),
         notifier: shared.notifier,
         clock: adapters.clock.clone() as Arc<dyn Clock>,
         ids: adapters.secrets.clone() as Arc<dyn SecretGenerator>,

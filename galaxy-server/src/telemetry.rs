@@ -31,14 +31,10 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
 use crate::config::{Config, LogFormat, OtelExporter};
+use crate::metering;
 
 /// The service name traces are reported under.
 const SERVICE_NAME: &str = "galaxy-server";
-
-/// Histogram buckets (seconds) for request latency: 1 ms to 10 s.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
 
 /// Telemetry could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -181,13 +177,30 @@ pub fn prometheus_handle() -> Result<PrometheusHandle, TelemetryError> {
     if let Some(handle) = slot.as_ref() {
         return Ok(handle.clone());
     }
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full("http_request_duration_seconds".to_owned()),
-            LATENCY_BUCKETS,
-        )
-        .and_then(PrometheusBuilder::install_recorder)
+    let fast = [
+        metering::HTTP_REQUEST_DURATION,
+        metering::ENGINE_REQUEST_DURATION,
+        metering::MAIL_SEND_DURATION,
+    ];
+    let slow = [
+        metering::TURN_DURATION,
+        metering::CONTAINER_OPERATION_DURATION,
+    ];
+    let mut builder = PrometheusBuilder::new();
+    for (names, buckets) in [
+        (&fast[..], metering::LATENCY_BUCKETS),
+        (&slow[..], metering::SLOW_BUCKETS),
+    ] {
+        for name in names {
+            builder = builder
+                .set_buckets_for_metric(Matcher::Full((*name).to_owned()), buckets)
+                .map_err(|e| TelemetryError::AlreadyInitialised(e.to_string()))?;
+        }
+    }
+    let handle = builder
+        .install_recorder()
         .map_err(|e| TelemetryError::AlreadyInitialised(e.to_string()))?;
+    metering::describe();
     *slot = Some(handle.clone());
     Ok(handle)
 }
