@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod demo;
+mod doctor;
 mod engine_image;
 mod push_tail;
 
@@ -13,7 +14,7 @@ use galaxy_cli::engine_check;
 use galaxy_core::ports::{SessionRevoker, StoreError};
 use galaxy_core::service::user::UserService;
 use galaxy_ports::system::SystemClock;
-use galaxy_postgres::{ConnectOptions, PgStore, connect, known_versions, migrate};
+use galaxy_postgres::{ConnectOptions, PgStore, connect, known_versions, migrate, schema_status};
 
 /// Galaxy operator tooling.
 #[derive(Debug, Parser)]
@@ -33,8 +34,17 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Apply the embedded migrations.
-    Migrate,
+    /// Apply the embedded migrations (forward-only; back up first), or with `status`
+    /// show where the schema stands.
+    Migrate {
+        /// `status`: applied and pending migrations; exit 0 when current, 1 when some are
+        /// pending, 2 when the database is newer than this binary.
+        #[command(subcommand)]
+        command: Option<MigrateCommand>,
+    },
+    /// Check a configuration and the machine before (or while) running the server: one
+    /// line per check with a fix for each failure; exit 1 when any check failed.
+    Doctor(doctor::DoctorArgs),
     /// Administer accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -50,6 +60,12 @@ enum Command {
     /// Serves the reference engine (what `demo` runs when no `galaxy-engine` is found).
     #[command(name = demo::ENGINE_SUBCOMMAND, hide = true)]
     DemoEngine,
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrateCommand {
+    /// Show the applied and pending migrations; change nothing.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,7 +106,35 @@ impl SessionRevoker for NoRevocation {
 /// print their result and return success.
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Migrate => {
+        Command::Migrate {
+            command: Some(MigrateCommand::Status),
+        } => {
+            let url = database_url(cli.database_url)?;
+            let pool = connect(&url, &ConnectOptions::default())
+                .await
+                .context("cannot connect to the database")?;
+            let status = schema_status(&pool)
+                .await
+                .context("cannot read the schema's migrations")?;
+            println!("applied: {:?}", status.applied);
+            println!("pending: {:?}", status.pending);
+            if !status.unknown.is_empty() {
+                println!(
+                    "unknown: {:?} (a newer Galaxy migrated this database; this binary knows up to {})",
+                    status.unknown, status.latest_known
+                );
+                return Ok(ExitCode::from(2));
+            }
+            if status.pending.is_empty() {
+                println!("schema is current (version {})", status.latest_known);
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("run `galaxy-cli migrate` (after a backup) to apply the pending ones");
+                Ok(ExitCode::from(1))
+            }
+        }
+        Command::Doctor(args) => Ok(ExitCode::from(doctor::run(args).await)),
+        Command::Migrate { command: None } => {
             let url = database_url(cli.database_url)?;
             let pool = connect(&url, &ConnectOptions::default())
                 .await

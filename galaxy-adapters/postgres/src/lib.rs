@@ -27,7 +27,7 @@ use sqlx::PgPool;
 pub use changes::{ChangeBusOptions, PgChangeBus};
 pub use connect::{ConnectOptions, connect, connect_with};
 pub use error::SetupError;
-pub use migrate::{known_versions, migrate, schema_fingerprint};
+pub use migrate::{SchemaStatus, known_versions, migrate, schema_fingerprint, schema_status};
 pub use push::{PgPushLog, PushLogOptions};
 
 /// Every store port of galaxy-core on one Postgres pool.
