@@ -4,6 +4,7 @@ mod demo;
 mod doctor;
 mod engine_image;
 mod push_tail;
+mod server_image;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -51,6 +52,9 @@ enum Command {
     /// Engine tooling: the reference image, the contract checker (no database).
     #[command(subcommand)]
     Engine(EngineCommand),
+    /// Server tooling: the container image (no database).
+    #[command(subcommand)]
+    Server(ServerCommand),
     /// Push stream tooling (needs the server's gRPC listener, not the database).
     #[command(subcommand)]
     Push(push_tail::PushCommand),
@@ -60,6 +64,13 @@ enum Command {
     /// Serves the reference engine (what `demo` runs when no `galaxy-engine` is found).
     #[command(name = demo::ENGINE_SUBCOMMAND, hide = true)]
     DemoEngine,
+}
+
+#[derive(Debug, Subcommand)]
+enum ServerCommand {
+    /// Build the server image FROM scratch (needs Docker): the static binary alone, API
+    /// on 8080, metrics on 9090, state in /data.
+    Image(server_image::ServerImageArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +176,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot make {email} an admin"))?;
             done(&format!("{} ({}) is an admin", user.email, user.id))
         }
+        Command::Server(ServerCommand::Image(args)) => done(&server_image::run(args).await?),
         Command::Engine(EngineCommand::Image(args)) => done(&engine_image::run(args).await?),
         Command::Engine(EngineCommand::Check(args)) => {
             Ok(ExitCode::from(engine_check::run_cli(args).await))
