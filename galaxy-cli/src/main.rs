@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod backup;
 mod demo;
 mod doctor;
 mod engine_image;
@@ -43,6 +44,11 @@ enum Command {
         #[command(subcommand)]
         command: Option<MigrateCommand>,
     },
+    /// Back up the database (pg_dump) and the data directory, holding every running game
+    /// between turns while they are copied.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into an empty database and an empty data directory.
+    Restore(backup::RestoreArgs),
     /// Check a configuration and the machine before (or while) running the server: one
     /// line per check with a fix for each failure; exit 1 when any check failed.
     Doctor(doctor::DoctorArgs),
@@ -143,6 +149,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("run `galaxy-cli migrate` (after a backup) to apply the pending ones");
                 Ok(ExitCode::from(1))
             }
+        }
+        Command::Backup(args) => {
+            let url = database_url(cli.database_url)?;
+            done(&backup::backup(&url, args).await?)
+        }
+        Command::Restore(args) => {
+            let url = database_url(cli.database_url)?;
+            done(&backup::restore(&url, args).await?)
         }
         Command::Doctor(args) => Ok(ExitCode::from(doctor::run(args).await)),
         Command::Migrate { command: None } => {

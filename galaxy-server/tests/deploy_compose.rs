@@ -274,7 +274,7 @@ async fn the_compose_file_runs_the_server_and_a_game_on_docker() {
         "POST",
         "/api/v1/user/games",
         Some(json!({
-            "name": "Compose game", "min_players": 2, "max_players": 2,
+            "name": "Compose game", "min_players": 2, "max_players": 3,
             "enrollment_deadline": "2099-01-01T00:00:00Z", "turn_schedule": "0 0 0 1 1 *",
         })),
         201,

@@ -2,6 +2,7 @@
 
 mod applications;
 mod auth;
+pub mod backup;
 mod changes;
 mod connect;
 mod error;
