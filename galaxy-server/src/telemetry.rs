@@ -49,7 +49,7 @@ pub enum TelemetryError {
         reason: String,
     },
     /// The OTLP exporter could not be built.
-    #[error("cannot export traces to GALAXY_OTEL_ENDPOINT={endpoint}: {reason}")]
+    #[error("cannot export traces to {endpoint}: {reason}")]
     Otlp {
         /// The endpoint.
         endpoint: String,
@@ -119,7 +119,12 @@ fn format() -> format::Format {
 }
 
 fn tracer_provider(config: &Config) -> Result<SdkTracerProvider, TelemetryError> {
-    let resource = Resource::builder().with_service_name(SERVICE_NAME).build();
+    // `Resource::builder` reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES itself;
+    // the service name defaults to galaxy-server rather than the SDK's `unknown_service`.
+    let resource = match &config.otel_service_name {
+        Some(_) => Resource::builder().build(),
+        None => Resource::builder().with_service_name(SERVICE_NAME).build(),
+    };
     let builder = SdkTracerProvider::builder().with_resource(resource);
     Ok(match config.otel_exporter {
         // No processor: spans still get ids (for the logs) and go nowhere.
@@ -131,17 +136,93 @@ fn tracer_provider(config: &Config) -> Result<SdkTracerProvider, TelemetryError>
     })
 }
 
-/// The OTLP exporter (batched over gRPC to `GALAXY_OTEL_ENDPOINT`).
+/// The OTLP exporter over gRPC or HTTP (`OTEL_EXPORTER_OTLP_PROTOCOL`), to
+/// `GALAXY_OTEL_ENDPOINT` when set; otherwise the SDK reads the standard
+/// `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT` (and headers, timeout, compression) itself.
 #[cfg(feature = "otlp")]
 fn otlp_exporter(config: &Config) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
-    opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(config.otel_endpoint.clone())
-        .build()
-        .map_err(|e| TelemetryError::Otlp {
-            endpoint: config.otel_endpoint.clone(),
-            reason: e.to_string(),
+    use opentelemetry_otlp::Protocol;
+    let endpoint = config.otel_endpoint.clone();
+    let failed = |e: opentelemetry_otlp::ExporterBuildError| TelemetryError::Otlp {
+        endpoint: endpoint
+            .clone()
+            .unwrap_or_else(|| "the OTEL_EXPORTER_OTLP_ENDPOINT default".to_owned()),
+        reason: e.to_string(),
+    };
+    match config.otel_protocol {
+        crate::config::OtlpProtocol::Grpc => {
+            let mut builder = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+            if let Some(endpoint) = &endpoint {
+                builder = builder.with_endpoint(endpoint.clone());
+            }
+            builder.build().map_err(failed)
+        }
+        crate::config::OtlpProtocol::HttpProtobuf => {
+            use opentelemetry_otlp::WithHttpConfig as _;
+            let mut builder = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_http_client(RuntimeHttpClient::new()?);
+            if let Some(endpoint) = &endpoint {
+                builder = builder.with_endpoint(endpoint.clone());
+            }
+            builder.build().map_err(failed)
+        }
+    }
+}
+
+/// The HTTP client of the OTLP/HTTP exporter: hyper, on the server's tokio runtime. The
+/// SDK's batch processor exports from a thread of its own, outside any runtime, where
+/// hyper's client (and its timer) cannot run; each request is therefore spawned onto the
+/// runtime that was current when telemetry started, and awaited from the exporter's
+/// thread.
+#[cfg(feature = "otlp")]
+#[derive(Debug)]
+struct RuntimeHttpClient {
+    /// The client, with its per-request timeout.
+    inner: std::sync::Arc<
+        opentelemetry_http::hyper::HyperClient<hyper_util::client::legacy::connect::HttpConnector>,
+    >,
+    /// Where requests run.
+    runtime: tokio::runtime::Handle,
+}
+
+#[cfg(feature = "otlp")]
+impl RuntimeHttpClient {
+    /// Needs a current tokio runtime (telemetry starts inside the server's).
+    fn new() -> Result<Self, TelemetryError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| TelemetryError::Otlp {
+            endpoint: "OTLP/HTTP".to_owned(),
+            reason: format!("no async runtime to send from: {e}"),
+        })?;
+        Ok(Self {
+            inner: std::sync::Arc::new(
+                opentelemetry_http::hyper::HyperClient::with_default_connector(
+                    Duration::from_secs(10),
+                    None,
+                ),
+            ),
+            runtime,
         })
+    }
+}
+
+#[cfg(feature = "otlp")]
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for RuntimeHttpClient {
+    async fn send_bytes(
+        &self,
+        request: opentelemetry_http::Request<opentelemetry_http::Bytes>,
+    ) -> Result<
+        opentelemetry_http::Response<opentelemetry_http::Bytes>,
+        opentelemetry_http::HttpError,
+    > {
+        let inner = self.inner.clone();
+        self.runtime
+            .spawn(async move { inner.send_bytes(request).await })
+            .await
+            .map_err(|e| Box::new(e) as opentelemetry_http::HttpError)?
+    }
 }
 
 /// No OTLP exporter in a build without the `otlp` feature.

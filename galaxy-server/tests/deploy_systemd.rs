@@ -52,10 +52,11 @@ fn service_keys(text: &str) -> BTreeMap<String, Vec<String>> {
     for line in text.lines().map(str::trim) {
         if line.starts_with('[') {
             in_service = line == "[Service]";
-        } else if in_service && !line.starts_with('#') {
-            if let Some((k, v)) = line.split_once('=') {
-                keys.entry(k.to_owned()).or_default().push(v.to_owned());
-            }
+        } else if in_service
+            && !line.starts_with('#')
+            && let Some((k, v)) = line.split_once('=')
+        {
+            keys.entry(k.to_owned()).or_default().push(v.to_owned());
         }
     }
     keys

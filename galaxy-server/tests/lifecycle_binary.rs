@@ -466,6 +466,71 @@ async fn the_otlp_exporter_sends_to_the_configured_endpoint_and_shutdown_stays_b
     );
 }
 
+/// The standard OpenTelemetry variables alone: `OTEL_TRACES_EXPORTER=otlp` over
+/// `http/protobuf` to `OTEL_EXPORTER_OTLP_ENDPOINT`, under `OTEL_SERVICE_NAME`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standard_otel_variables_send_traces_over_http() {
+    let collector = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", collector.local_addr().unwrap());
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = loopback(free_port());
+    let mut vars = dev_vars(addr, tmp.path());
+    vars.push(("OTEL_TRACES_EXPORTER", "otlp".to_owned()));
+    vars.push(("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned()));
+    vars.push(("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint));
+    vars.push(("OTEL_SERVICE_NAME", "galaxy-test-service".to_owned()));
+    vars.push(("GALAXY_SHUTDOWN_TIMEOUT", "3s".to_owned()));
+    let mut server = Server::start(&["dev"], &vars);
+    wait_ready(addr, Duration::from_secs(60)).await;
+    server.signal("TERM");
+    let (mut stream, _) = tokio::time::timeout(Duration::from_secs(10), collector.accept())
+        .await
+        .expect("the exporter connects to OTEL_EXPORTER_OTLP_ENDPOINT")
+        .unwrap();
+    let mut request = Vec::new();
+    let mut buf = [0u8; 8192];
+    let read = async {
+        loop {
+            let n = tokio::io::AsyncReadExt::read(&mut stream, &mut buf)
+                .await
+                .unwrap();
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&request);
+            if text.contains("galaxy-test-service") {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), read).await;
+    let text = String::from_utf8_lossy(&request).into_owned();
+    assert!(text.starts_with("POST /v1/traces HTTP/1.1"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("content-type: application/x-protobuf"),
+        "{text}"
+    );
+    assert!(
+        text.contains("galaxy-test-service"),
+        "the service name: {text}"
+    );
+    let _ = tokio::io::AsyncWriteExt::write_all(
+        &mut stream,
+        b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+    )
+    .await;
+    let status = server.wait(Duration::from_secs(30)).await;
+    assert_eq!(status.code(), Some(0), "{}", server.stderr());
+
+    // http/json is refused, naming the variable.
+    let output = run(&["dev"], &[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{stderr}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_while_waiting_for_the_database_stops_start_up() {
     let vars = [

@@ -83,7 +83,9 @@ impl Layered {
             }
         }
         for (name, value) in env {
-            if name.starts_with("GALAXY_") && !value.trim().is_empty() {
+            // The standard OpenTelemetry variables are read too (never from the file).
+            let ours = name.starts_with("GALAXY_") || name.starts_with("OTEL_");
+            if ours && !value.trim().is_empty() {
                 layered.sources.insert(name.clone(), Source::Environment);
                 layered.vars.insert(name.clone(), value.clone());
             }

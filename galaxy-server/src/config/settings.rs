@@ -175,12 +175,12 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_OTEL_EXPORTER",
         default: "none",
-        meaning: "Trace export: `none`, `stdout`, or `otlp`. `otlp` needs the `otlp` feature.",
+        meaning: "Trace export: `none`, `stdout`, or `otlp`; unset = the standard `OTEL_TRACES_EXPORTER` (`otlp`, `console`), else `none`. `otlp` needs the `otlp` feature.",
     },
     Setting {
         variable: "GALAXY_OTEL_ENDPOINT",
-        default: "http://127.0.0.1:4317",
-        meaning: "OTLP collector endpoint when `GALAXY_OTEL_EXPORTER=otlp`. Needs the `otlp` feature.",
+        default: "-",
+        meaning: "OTLP collector endpoint when `GALAXY_OTEL_EXPORTER=otlp`; unset = the standard `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`, else `http://localhost:4317` (gRPC) or `http://localhost:4318/v1/traces` (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`). Needs the `otlp` feature.",
     },
     Setting {
         variable: "GALAXY_SHUTDOWN_TIMEOUT",
