@@ -5,7 +5,6 @@
 //! [`crate::lifecycle`] runs: start jobs, the turn scheduler, the reconciler, the health
 //! probe, the inspect pass and the events listener.
 
-use crate::metering::decorators::{MeteredContainers, MeteredEngine, MeteredHealthEvents};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +35,7 @@ use crate::config::runtime::engines_dir;
 use crate::config::runtime::{DockerNetwork, EngineSettings};
 use crate::config::{Config, RuntimeKind};
 use crate::error::AppError;
+use crate::metering::decorators::{MeteredContainers, MeteredEngine, MeteredHealthEvents};
 use crate::schedule::ScheduledWorker;
 
 /// The stores the runtime shares with the lobby, as the app wraps them (through the
@@ -271,6 +271,8 @@ async fn choose_runtime(
 /// The Docker runtime, connected.
 #[cfg(feature = "docker")]
 async fn docker(config: &Config, _explicit: bool) -> Result<Arc<dyn ContainerRuntime>, AppError> {
+    let in_container = std::path::Path::new("/.dockerenv").exists();
+    check_addressing(&config.runtime.engines, in_container)?;
     let runtime = DockerRuntime::connect(docker_config(&config.runtime.engines))
         .await
         .map_err(|e| AppError::Setting {
@@ -280,6 +282,35 @@ async fn docker(config: &Config, _explicit: bool) -> Result<Arc<dyn ContainerRun
             ),
         })?;
     Ok(Arc::new(runtime))
+}
+
+/// Refuses the Docker addressing a server inside a container cannot use: `loopback`
+/// publishes engine ports on the Docker host's 127.0.0.1 (not the container's), and
+/// `per-game` networks are reachable only once the server's container is joined to them
+/// (`GALAXY_DOCKER_SERVER_CONTAINER`).
+#[cfg(feature = "docker")]
+fn check_addressing(engines: &EngineSettings, in_container: bool) -> Result<(), AppError> {
+    if !in_container {
+        return Ok(());
+    }
+    let reason = match (&engines.docker_network, &engines.docker_server_container) {
+        (DockerNetwork::Loopback, _) => {
+            "`loopback` publishes engine ports on the Docker host's 127.0.0.1, which this \
+             server, running in a container, cannot reach: use `per-game` with \
+             GALAXY_DOCKER_SERVER_CONTAINER=<this container's name>, or `network:<name>` \
+             with this container on that network"
+        }
+        (DockerNetwork::PerGame, None) => {
+            "`per-game` networks are reached by joining this server's container to each: \
+             set GALAXY_DOCKER_SERVER_CONTAINER to its name (deploy/compose.yaml does), or use \
+             `network:<name>`"
+        }
+        _ => return Ok(()),
+    };
+    Err(AppError::Setting {
+        variable: "GALAXY_DOCKER_NETWORK",
+        reason: reason.to_owned(),
+    })
 }
 
 /// A build without the `docker` feature has no Docker runtime: asking for it (or leaving
@@ -384,4 +415,40 @@ pub(crate) async fn build(
         workers,
         tasks,
     })
+}
+
+#[cfg(all(test, feature = "docker"))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::config::Config;
+
+    fn engines(pairs: &[(&str, &str)]) -> EngineSettings {
+        let mut builder = Config::builder();
+        for (k, v) in pairs {
+            builder = builder.set(*k, *v);
+        }
+        builder.build().unwrap().runtime.engines
+    }
+
+    #[test]
+    fn a_server_in_a_container_is_refused_addressing_it_cannot_use() {
+        let loopback = engines(&[("GALAXY_DOCKER_NETWORK", "loopback")]);
+        let per_game = engines(&[]);
+        let joined = engines(&[("GALAXY_DOCKER_SERVER_CONTAINER", "galaxy-server")]);
+        let shared = engines(&[("GALAXY_DOCKER_NETWORK", "network:galaxy")]);
+        for settings in [&loopback, &per_game, &joined, &shared] {
+            assert!(check_addressing(settings, false).is_ok());
+        }
+        let error = check_addressing(&loopback, true).unwrap_err().to_string();
+        assert!(
+            error.contains("GALAXY_DOCKER_NETWORK") && error.contains("127.0.0.1"),
+            "{error}"
+        );
+        let error = check_addressing(&per_game, true).unwrap_err().to_string();
+        assert!(error.contains("GALAXY_DOCKER_SERVER_CONTAINER"), "{error}");
+        assert!(check_addressing(&joined, true).is_ok());
+        assert!(check_addressing(&shared, true).is_ok());
+    }
 }
