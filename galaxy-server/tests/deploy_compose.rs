@@ -196,6 +196,8 @@ async fn the_compose_file_runs_the_server_and_a_game_on_docker() {
             "-U",
             "galaxy",
             "--auth=trust",
+            "--no-locale",
+            "--encoding=UTF8",
         ])
         .output()
         .unwrap();
@@ -204,6 +206,23 @@ async fn the_compose_file_runs_the_server_and_a_game_on_docker() {
         "{}",
         String::from_utf8_lossy(&init.stderr)
     );
+    // As the postgres:15 image does for POSTGRES_DB and remote clients.
+    let hba = pgdata.join("pg_hba.conf");
+    let mut rules = std::fs::read_to_string(&hba).unwrap();
+    rules.push_str("host all all 0.0.0.0/0 trust\n");
+    std::fs::write(&hba, rules).unwrap();
+    let mut single = Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .arg(bin.join("postgres"))
+        .args(["--single", "-D", &pgdata.display().to_string(), "postgres"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(single.stdin.as_mut().unwrap(), b"CREATE DATABASE galaxy;\n")
+        .unwrap();
+    drop(single.stdin.take());
+    assert!(single.wait().unwrap().success(), "CREATE DATABASE galaxy");
     let override_file = tmp.path().join("override.yaml");
     let lib = "/usr/lib/x86_64-linux-gnu";
     std::fs::write(
@@ -257,8 +276,8 @@ async fn the_compose_file_runs_the_server_and_a_game_on_docker() {
         compose(&args, &project.env).1
     };
     let ready = tokio::time::timeout(
-        Duration::from_secs(120),
-        wait_ready(addr, Duration::from_secs(120)),
+        Duration::from_secs(60),
+        wait_ready(addr, Duration::from_secs(600)),
     )
     .await;
     assert!(ready.is_ok(), "no /readyz: {}", logs());
