@@ -272,7 +272,9 @@ async fn choose_runtime(
 #[cfg(feature = "docker")]
 async fn docker(config: &Config, _explicit: bool) -> Result<Arc<dyn ContainerRuntime>, AppError> {
     let in_container = std::path::Path::new("/.dockerenv").exists();
-    check_addressing(&config.runtime.engines, in_container)?;
+    if let Some(warning) = addressing_warning(&config.runtime.engines, in_container) {
+        tracing::warn!(variable = "GALAXY_DOCKER_NETWORK", "{warning}");
+    }
     let runtime = DockerRuntime::connect(docker_config(&config.runtime.engines))
         .await
         .map_err(|e| AppError::Setting {
@@ -284,14 +286,16 @@ async fn docker(config: &Config, _explicit: bool) -> Result<Arc<dyn ContainerRun
     Ok(Arc::new(runtime))
 }
 
-/// Refuses the Docker addressing a server inside a container cannot use: `loopback`
-/// publishes engine ports on the Docker host's 127.0.0.1 (not the container's), and
-/// `per-game` networks are reachable only once the server's container is joined to them
-/// (`GALAXY_DOCKER_SERVER_CONTAINER`).
+/// Warns about Docker addressing a server inside a container usually cannot use:
+/// `loopback` publishes engine ports on the Docker host's 127.0.0.1 (not the
+/// container's), and `per-game` networks are reachable only once the server's container
+/// is joined to them (`GALAXY_DOCKER_SERVER_CONTAINER`). A warning, not a refusal: a
+/// container that shares the host's network, or runs its own daemon, reaches both (the
+/// project's own CI runs so), and `/.dockerenv` cannot tell those apart.
 #[cfg(feature = "docker")]
-fn check_addressing(engines: &EngineSettings, in_container: bool) -> Result<(), AppError> {
+fn addressing_warning(engines: &EngineSettings, in_container: bool) -> Option<String> {
     if !in_container {
-        return Ok(());
+        return None;
     }
     let reason = match (&engines.docker_network, &engines.docker_server_container) {
         (DockerNetwork::Loopback, _) => {
@@ -305,12 +309,12 @@ fn check_addressing(engines: &EngineSettings, in_container: bool) -> Result<(), 
              set GALAXY_DOCKER_SERVER_CONTAINER to its name (deploy/compose.yaml does), or use \
              `network:<name>`"
         }
-        _ => return Ok(()),
+        _ => return None,
     };
-    Err(AppError::Setting {
-        variable: "GALAXY_DOCKER_NETWORK",
-        reason: reason.to_owned(),
-    })
+    Some(format!(
+        "this server seems to run in a container: {reason} (ignore this if the container \
+         shares the Docker host's network)"
+    ))
 }
 
 /// A build without the `docker` feature has no Docker runtime: asking for it (or leaving
@@ -433,22 +437,22 @@ mod tests {
     }
 
     #[test]
-    fn a_server_in_a_container_is_refused_addressing_it_cannot_use() {
+    fn a_server_in_a_container_is_warned_of_addressing_it_cannot_use() {
         let loopback = engines(&[("GALAXY_DOCKER_NETWORK", "loopback")]);
         let per_game = engines(&[]);
         let joined = engines(&[("GALAXY_DOCKER_SERVER_CONTAINER", "galaxy-server")]);
         let shared = engines(&[("GALAXY_DOCKER_NETWORK", "network:galaxy")]);
         for settings in [&loopback, &per_game, &joined, &shared] {
-            assert!(check_addressing(settings, false).is_ok());
+            assert!(addressing_warning(settings, false).is_none());
         }
-        let error = check_addressing(&loopback, true).unwrap_err().to_string();
+        let warning = addressing_warning(&loopback, true).unwrap();
+        assert!(warning.contains("127.0.0.1"), "{warning}");
+        let warning = addressing_warning(&per_game, true).unwrap();
         assert!(
-            error.contains("GALAXY_DOCKER_NETWORK") && error.contains("127.0.0.1"),
-            "{error}"
+            warning.contains("GALAXY_DOCKER_SERVER_CONTAINER"),
+            "{warning}"
         );
-        let error = check_addressing(&per_game, true).unwrap_err().to_string();
-        assert!(error.contains("GALAXY_DOCKER_SERVER_CONTAINER"), "{error}");
-        assert!(check_addressing(&joined, true).is_ok());
-        assert!(check_addressing(&shared, true).is_ok());
+        assert!(addressing_warning(&joined, true).is_none());
+        assert!(addressing_warning(&shared, true).is_none());
     }
 }
