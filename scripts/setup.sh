@@ -25,6 +25,33 @@ ensure_smtp_sink() {
     }
 }
 
+ensure_openapi_validator() {
+    # galaxy-server's http_openapi test checks the OpenAPI document with
+    # openapi-spec-validator (PyPI; Debian has no package of it).
+    local py
+    for py in "${GALAXY_TEST_PYTHON:-}" python3 /usr/bin/python3; do
+        [ -n "$py" ] && "$py" -c 'import openapi_spec_validator' >/dev/null 2>&1 && return 0
+    done
+    if [ "$(id -u)" = 0 ]; then
+        say "installing openapi-spec-validator (pip)"
+        python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+        python3 -m pip install -q openapi-spec-validator 2>/dev/null \
+            || python3 -m pip install -q --break-system-packages openapi-spec-validator
+    else
+        echo "the OpenAPI test needs openapi-spec-validator: pip install openapi-spec-validator (or point GALAXY_TEST_PYTHON at a python that has it)." >&2
+        return 1
+    fi
+}
+
+ensure_compose() {
+    # galaxy-server's deploy_compose test brings deploy/compose.yaml up on the test daemon.
+    command -v docker-compose >/dev/null 2>&1 && return 0
+    apt_install docker-compose || {
+        echo "the compose test needs docker-compose: install it (Debian: sudo apt-get install docker-compose); without it that test skips (or fails under GALAXY_REQUIRE_DOCKER=1)." >&2
+        return 1
+    }
+}
+
 ensure_protoc() {
     if [ -n "${PROTOC:-}" ] || command -v protoc >/dev/null 2>&1; then
         return 0

@@ -5,6 +5,7 @@
 # Set-up it does on its own:
 # - falls back to `cargo test` when cargo-nextest is missing;
 # - installs protoc (protobuf-compiler) with apt when root and it is missing;
+# - installs openapi-spec-validator (pip) and docker-compose (apt) when root and missing;
 # - when the Postgres adapter is present and DATABASE_URL is unset, starts a throwaway
 #   Postgres from the machine's binaries (installing them with apt when root) and tears it
 #   down afterwards (scripts/postgres.sh);
@@ -19,6 +20,8 @@ say() { printf '==> %s\n' "$*" >&2; }
 . scripts/setup.sh
 ensure_protoc
 ensure_smtp_sink
+ensure_openapi_validator
+ensure_compose
 
 if [ -d galaxy-adapters/postgres ]; then
     # shellcheck source=scripts/postgres.sh

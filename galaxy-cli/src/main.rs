@@ -1,9 +1,12 @@
 #![doc = include_str!("../README.md")]
 
+mod backup;
 mod demo;
+mod doctor;
 mod engine_image;
 mod mail_in;
 mod push_tail;
+mod server_image;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,7 +17,7 @@ use galaxy_cli::engine_check;
 use galaxy_core::ports::{SessionRevoker, StoreError};
 use galaxy_core::service::user::UserService;
 use galaxy_ports::system::SystemClock;
-use galaxy_postgres::{ConnectOptions, PgStore, connect, known_versions, migrate};
+use galaxy_postgres::{ConnectOptions, PgStore, connect, known_versions, migrate, schema_status};
 
 /// Galaxy operator tooling.
 #[derive(Debug, Parser)]
@@ -34,14 +37,31 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Apply the embedded migrations.
-    Migrate,
+    /// Apply the embedded migrations (forward-only; back up first), or with `status`
+    /// show where the schema stands.
+    Migrate {
+        /// `status`: applied and pending migrations; exit 0 when current, 1 when some are
+        /// pending, 2 when the database is newer than this binary.
+        #[command(subcommand)]
+        command: Option<MigrateCommand>,
+    },
+    /// Back up the database (pg_dump) and the data directory, holding every running game
+    /// between turns while they are copied.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into an empty database and an empty data directory.
+    Restore(backup::RestoreArgs),
+    /// Check a configuration and the machine before (or while) running the server: one
+    /// line per check with a fix for each failure; exit 1 when any check failed.
+    Doctor(doctor::DoctorArgs),
     /// Administer accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
     /// Engine tooling: the reference image, the contract checker (no database).
     #[command(subcommand)]
     Engine(EngineCommand),
+    /// Server tooling: the container image (no database).
+    #[command(subcommand)]
+    Server(ServerCommand),
     /// Push stream tooling (needs the server's gRPC listener, not the database).
     #[command(subcommand)]
     Push(push_tail::PushCommand),
@@ -56,6 +76,19 @@ enum Command {
     /// Serves the reference engine (what `demo` runs when no `galaxy-engine` is found).
     #[command(name = demo::ENGINE_SUBCOMMAND, hide = true)]
     DemoEngine,
+}
+
+#[derive(Debug, Subcommand)]
+enum ServerCommand {
+    /// Build the server image FROM scratch (needs Docker): the static binary alone, API
+    /// on 8080, metrics on 9090, state in /data.
+    Image(server_image::ServerImageArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrateCommand {
+    /// Show the applied and pending migrations; change nothing.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,7 +129,43 @@ impl SessionRevoker for NoRevocation {
 /// print their result and return success.
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Migrate => {
+        Command::Migrate {
+            command: Some(MigrateCommand::Status),
+        } => {
+            let url = database_url(cli.database_url)?;
+            let pool = connect(&url, &ConnectOptions::default())
+                .await
+                .context("cannot connect to the database")?;
+            let status = schema_status(&pool)
+                .await
+                .context("cannot read the schema's migrations")?;
+            println!("applied: {:?}", status.applied);
+            println!("pending: {:?}", status.pending);
+            if !status.unknown.is_empty() {
+                println!(
+                    "unknown: {:?} (a newer Galaxy migrated this database; this binary knows up to {})",
+                    status.unknown, status.latest_known
+                );
+                return Ok(ExitCode::from(2));
+            }
+            if status.pending.is_empty() {
+                println!("schema is current (version {})", status.latest_known);
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("run `galaxy-cli migrate` (after a backup) to apply the pending ones");
+                Ok(ExitCode::from(1))
+            }
+        }
+        Command::Backup(args) => {
+            let url = database_url(cli.database_url)?;
+            done(&backup::backup(&url, args).await?)
+        }
+        Command::Restore(args) => {
+            let url = database_url(cli.database_url)?;
+            done(&backup::restore(&url, args).await?)
+        }
+        Command::Doctor(args) => Ok(ExitCode::from(doctor::run(args).await)),
+        Command::Migrate { command: None } => {
             let url = database_url(cli.database_url)?;
             let pool = connect(&url, &ConnectOptions::default())
                 .await
@@ -127,6 +196,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot make {email} an admin"))?;
             done(&format!("{} ({}) is an admin", user.email, user.id))
         }
+        Command::Server(ServerCommand::Image(args)) => done(&server_image::run(args).await?),
         Command::Engine(EngineCommand::Image(args)) => done(&engine_image::run(args).await?),
         Command::Engine(EngineCommand::Check(args)) => {
             Ok(ExitCode::from(engine_check::run_cli(args).await))

@@ -308,6 +308,14 @@ impl ReadinessCheck for PostgresPing {
     }
 
     async fn check(&self) -> Result<(), String> {
+        // The pool's figures, refreshed with every readiness check (every few seconds).
+        let pool = self.0.pool();
+        let (size, idle) = (f64::from(pool.size()), pool.num_idle() as f64);
+        let max = f64::from(pool.options().get_max_connections());
+        metrics::gauge!(crate::metering::DB_POOL_CONNECTIONS, "state" => "idle").set(idle);
+        metrics::gauge!(crate::metering::DB_POOL_CONNECTIONS, "state" => "in_use")
+            .set((size - idle).max(0.0));
+        metrics::gauge!(crate::metering::DB_POOL_MAX_CONNECTIONS).set(max);
         self.0
             .pool()
             .acquire()

@@ -96,6 +96,8 @@ pub struct App {
     pub(crate) mail: Arc<dyn MailStore>,
     /// The inbound mail, for its gauges, when orders by e-mail is on.
     pub(crate) mail_in_store: Option<Arc<dyn galaxy_core::ports::InboundMailStore>>,
+    /// The stores the loop's gauges read (engines by status, the oldest pending mail).
+    pub(crate) store_gauges: crate::metering::StoreGauges,
     /// The one push service: the notification worker publishes to it, the gRPC
     /// listener streams from it.
     pub(crate) push: Arc<PushService>,
@@ -401,7 +403,9 @@ impl App {
         );
         let mail_worker = MailWorker::new(
             adapters.mail.clone(),
-            adapters.mailer.clone(),
+            Arc::new(crate::metering::decorators::MeteredMailer(
+                adapters.mailer.clone(),
+            )),
             clock,
             secrets,
             mail_worker_config(&config)?,
@@ -463,6 +467,11 @@ impl App {
             router,
             workers,
             runtime: runtime.tasks,
+            store_gauges: crate::metering::StoreGauges {
+                records: adapters.runtime_records.clone(),
+                mail: adapters.mail.clone(),
+                clock: adapters.clock.clone(),
+            },
             mail: adapters.mail,
             mail_in_store: mail_in.as_ref().map(|_| adapters.mail_in.clone()),
             push,

@@ -19,6 +19,7 @@ use crate::http::client_ip::TrustedProxies;
 
 mod builder;
 pub mod features;
+pub mod file;
 pub mod mail_in;
 pub mod runtime;
 mod settings;
@@ -26,9 +27,10 @@ mod settings;
 mod tests;
 
 pub use builder::ConfigBuilder;
+pub use file::{CONFIG_FILE_VARIABLE, Layered, Source};
 pub use mail_in::MailInSettings;
 pub use runtime::{RuntimeKind, RuntimeSettings};
-pub use settings::{DURATION_RANGES, SETTINGS, Setting};
+pub use settings::{DURATION_RANGES, SECRET_SETTINGS, SETTINGS, Setting};
 
 /// A setting could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +73,14 @@ pub enum ConfigError {
         /// The variable as given.
         variable: String,
     },
+    /// The configuration file (`GALAXY_CONFIG_FILE`, `--config`) cannot be used.
+    #[error("configuration file {}: {reason}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (never a value from it: it may hold secrets).
+        reason: String,
+    },
 }
 
 /// How traces leave the process.
@@ -91,6 +101,15 @@ pub enum LogFormat {
     Json,
     /// Human-readable.
     Pretty,
+}
+
+/// How OTLP traces travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// gRPC (`grpc`, the default; port 4317).
+    Grpc,
+    /// Protobuf over HTTP (`http/protobuf`; port 4318, path `/v1/traces`).
+    HttpProtobuf,
 }
 
 /// `count` events per `window`.
@@ -146,8 +165,13 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Trace export.
     pub otel_exporter: OtelExporter,
-    /// OTLP endpoint.
-    pub otel_endpoint: String,
+    /// OTLP endpoint; `None` = the standard `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, else
+    /// the protocol's default.
+    pub otel_endpoint: Option<String>,
+    /// OTLP transport, from the standard `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL`.
+    pub otel_protocol: OtlpProtocol,
+    /// The standard `OTEL_SERVICE_NAME`, if set (else traces report `galaxy-server`).
+    pub otel_service_name: Option<String>,
     /// Overall shutdown bound.
     pub shutdown_timeout: Duration,
     /// HTTP drain bound.
@@ -340,6 +364,29 @@ impl Vars<'_> {
     }
 }
 
+/// The standard `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` (else `OTEL_EXPORTER_OTLP_PROTOCOL`):
+/// `grpc` (default) or `http/protobuf`; `http/json` is refused rather than sent as
+/// protobuf.
+fn otlp_protocol(v: &Vars<'_>) -> Result<OtlpProtocol, ConfigError> {
+    for variable in [
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ] {
+        if let Some(value) = v.raw(variable) {
+            return match value {
+                "grpc" => Ok(OtlpProtocol::Grpc),
+                "http/protobuf" => Ok(OtlpProtocol::HttpProtobuf),
+                other => Err(ConfigError::Invalid {
+                    variable,
+                    value: other.to_owned(),
+                    expected: "grpc or http/protobuf (http/json is not supported)".to_owned(),
+                }),
+            };
+        }
+    }
+    Ok(OtlpProtocol::Grpc)
+}
+
 impl Config {
     /// Reads the configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -429,20 +476,24 @@ impl Config {
                 "pretty" => Some(LogFormat::Pretty),
                 _ => None,
             })?,
-            otel_exporter: v.parse_with(
-                "GALAXY_OTEL_EXPORTER",
-                "none, stdout or otlp",
-                |s| match s {
-                    "none" => Some(OtelExporter::None),
-                    "stdout" => Some(OtelExporter::Stdout),
-                    "otlp" => Some(OtelExporter::Otlp),
-                    _ => None,
-                },
-            )?,
-            otel_endpoint: v
-                .raw("GALAXY_OTEL_ENDPOINT")
-                .unwrap_or("http://127.0.0.1:4317")
-                .to_owned(),
+            otel_exporter: match v.raw("GALAXY_OTEL_EXPORTER") {
+                // The standard variable chooses when Galaxy's own is unset.
+                None if v.raw("OTEL_TRACES_EXPORTER") == Some("otlp") => OtelExporter::Otlp,
+                None if v.raw("OTEL_TRACES_EXPORTER") == Some("console") => OtelExporter::Stdout,
+                _ => v.parse_with(
+                    "GALAXY_OTEL_EXPORTER",
+                    "none, stdout or otlp",
+                    |s| match s {
+                        "none" => Some(OtelExporter::None),
+                        "stdout" => Some(OtelExporter::Stdout),
+                        "otlp" => Some(OtelExporter::Otlp),
+                        _ => None,
+                    },
+                )?,
+            },
+            otel_endpoint: v.raw("GALAXY_OTEL_ENDPOINT").map(str::to_owned),
+            otel_protocol: otlp_protocol(&v)?,
+            otel_service_name: v.raw("OTEL_SERVICE_NAME").map(str::to_owned),
             shutdown_timeout: v.duration("GALAXY_SHUTDOWN_TIMEOUT")?,
             http_shutdown_timeout: v.duration("GALAXY_HTTP_SHUTDOWN_TIMEOUT")?,
             worker_shutdown_timeout: v.duration("GALAXY_WORKER_SHUTDOWN_TIMEOUT")?,

@@ -58,19 +58,31 @@ fn setting(variable: &'static str, reason: impl ToString) -> AppError {
 /// unchanged otherwise. Only the redacted URL is logged.
 #[cfg(feature = "smtp")]
 pub fn with_smtp(config: &Config, mut adapters: Adapters) -> Result<Adapters, AppError> {
-    let Some(url) = &config.smtp_url else {
+    let Some(mailer) = smtp_mailer(config)? else {
         return Ok(adapters);
+    };
+    let mailer = Arc::new(mailer);
+    adapters.mailer = mailer.clone();
+    adapters.readiness_checks.push(Arc::new(SmtpClose(mailer)));
+    Ok(adapters)
+}
+
+/// The SMTP mailer `GALAXY_SMTP_URL` names (with `GALAXY_SMTP_TIMEOUT` and
+/// `GALAXY_SMTP_POOL_SIZE`), `None` when it is unset; no connection is made yet. Only
+/// the redacted URL is logged.
+#[cfg(feature = "smtp")]
+pub fn smtp_mailer(config: &Config) -> Result<Option<SmtpMailer>, AppError> {
+    let Some(url) = &config.smtp_url else {
+        return Ok(None);
     };
     let url = SmtpUrl::parse(url.expose_secret()).map_err(|e| setting("GALAXY_SMTP_URL", e))?;
     let redacted = url.redacted();
     let mut smtp = SmtpMailerConfig::new(url, config.mail_from.clone());
     smtp.timeout = config.smtp_timeout;
     smtp.pool_max_size = config.smtp_pool_size;
-    let mailer = Arc::new(SmtpMailer::new(smtp).map_err(|e| setting("GALAXY_SMTP_URL", e))?);
+    let mailer = SmtpMailer::new(smtp).map_err(|e| setting("GALAXY_SMTP_URL", e))?;
     tracing::info!(url = %redacted, timeout = ?config.smtp_timeout, "mail is sent through SMTP");
-    adapters.mailer = mailer.clone();
-    adapters.readiness_checks.push(Arc::new(SmtpClose(mailer)));
-    Ok(adapters)
+    Ok(Some(mailer))
 }
 
 /// Closes the SMTP pool at the end of shutdown. Readiness does not depend on the relay:

@@ -14,6 +14,7 @@ pub mod http;
 pub mod lifecycle;
 mod listener;
 pub mod mail_in;
+pub mod metering;
 pub mod monitor;
 pub mod runtime;
 mod schedule;

@@ -358,6 +358,7 @@ impl App {
             monitors.handles.push(tracker.spawn(monitor::metrics_loop(
                 monitor::MetricSources { mail, mail_in },
                 geo,
+                self.store_gauges.clone(),
                 handle,
                 stop,
             )));

@@ -3,21 +3,52 @@
 
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
-use galaxy_server::config::ConfigError;
+use galaxy_server::config::{ConfigError, Layered, file};
 use galaxy_server::{App, AppError, Config, Listeners, telemetry};
 
 /// The Galaxy play-by-email platform server. Every setting is a GALAXY_* environment
-/// variable (see docs/operations.md).
+/// variable or a key of the configuration file (see docs/operations.md).
 #[derive(Debug, Parser)]
 #[command(name = "galaxy-server", version)]
 struct Cli {
+    /// A TOML configuration file (default: $GALAXY_CONFIG_FILE); the environment wins.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// What to run (default: `serve`).
     #[command(subcommand)]
-    mode: Option<Mode>,
+    command: Option<Command>,
 }
 
-#[derive(Debug, Clone, Copy, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
+enum Command {
+    /// Run against Postgres (GALAXY_DATABASE_URL): connect, migrate, serve. Needs a
+    /// build with the `postgres` feature.
+    Serve,
+    /// Run with no external service: in-memory stores, mail as .eml files under
+    /// $GALAXY_DATA_DIR/mail with login codes logged, admin role for admin@localhost.
+    Dev,
+    /// Check or print the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+enum ConfigCommand {
+    /// Validate the environment over the file and print every effective setting and its
+    /// source, secrets redacted; exit 0 when valid, 2 otherwise.
+    Check {
+        /// Check for `galaxy-server dev` (no database needed) rather than `serve`.
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Print a configuration file with every setting at its default, commented out.
+    Defaults,
+}
+
+#[derive(Debug, Clone, Copy)]
 enum Mode {
     /// Run against Postgres (GALAXY_DATABASE_URL): connect, migrate, serve. Needs a
     /// build with the `postgres` feature.
@@ -31,7 +62,19 @@ enum Mode {
 const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
-    let mode = Cli::parse().mode.unwrap_or(Mode::Serve);
+    let cli = Cli::parse();
+    let mode = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => Mode::Serve,
+        Command::Dev => Mode::Dev,
+        Command::Config(ConfigCommand::Defaults) => {
+            print!("{}", file::defaults_toml());
+            return ExitCode::SUCCESS;
+        }
+        Command::Config(ConfigCommand::Check { dev }) => {
+            let mode = if dev { Mode::Dev } else { Mode::Serve };
+            return config_check(cli.config, mode);
+        }
+    };
     if matches!(mode, Mode::Serve) && !cfg!(feature = "postgres") {
         eprintln!(
             "galaxy-server: configuration error: `serve` needs the `postgres` feature, which this \
@@ -39,7 +82,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(EXIT_CONFIG);
     }
-    let config = match load_config(mode) {
+    let config = match load_config(cli.config, mode).map(|(_, config)| config) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("galaxy-server: configuration error: {error}");
@@ -63,8 +106,24 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_config(mode: Mode) -> Result<Config, ConfigError> {
-    let mut config = Config::from_env()?;
+/// `config check`: the same loading as start-up, then the effective settings.
+fn config_check(file: Option<PathBuf>, mode: Mode) -> ExitCode {
+    match load_config(file, mode) {
+        Ok((layered, _)) => {
+            print!("{}", file::effective_listing(&layered));
+            println!("configuration valid");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("galaxy-server: configuration error: {error}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+fn load_config(file: Option<PathBuf>, mode: Mode) -> Result<(Layered, Config), ConfigError> {
+    let layered = Layered::from_env(file.as_deref())?;
+    let mut config = layered.config()?;
     match mode {
         Mode::Serve => {
             config.require_database_url()?;
@@ -72,17 +131,17 @@ fn load_config(mode: Mode) -> Result<Config, ConfigError> {
         // A newcomer at a terminal: the login code's mail within a moment, and logs to
         // read rather than to parse (each only when the operator did not choose).
         Mode::Dev => {
-            if std::env::var_os("GALAXY_MAIL_INTERVAL").is_none() {
+            if !layered.is_set("GALAXY_MAIL_INTERVAL") {
                 config.mail_interval = DEV_MAIL_INTERVAL;
             }
-            if std::env::var_os("GALAXY_LOG_FORMAT").is_none()
+            if !layered.is_set("GALAXY_LOG_FORMAT")
                 && std::io::IsTerminal::is_terminal(&std::io::stdout())
             {
                 config.log_format = galaxy_server::config::LogFormat::Pretty;
             }
         }
     }
-    Ok(config)
+    Ok((layered, config))
 }
 
 /// `serve`: everything in Postgres (the `postgres` feature).

@@ -88,15 +88,19 @@ pub struct MetricSources {
     pub mail_in: Option<Arc<dyn galaxy_core::ports::InboundMailStore>>,
 }
 
-/// Refreshes `galaxy_mail_queue_depth{status}`, the inbound mail counts and the geo gauges and compacts the
+/// Refreshes `galaxy_mail_queue_depth{status}`, the inbound mail counts, the geo gauges,
+/// the store-backed gauges of the game loop and the process figures, and compacts the
 /// recorder's histograms every [`METRICS_INTERVAL`] until `cancel` fires.
 pub async fn metrics_loop(
     sources: MetricSources,
     geo: Arc<GeoService>,
+    gauges: crate::metering::StoreGauges,
     handle: PrometheusHandle,
     cancel: CancellationToken,
 ) {
     loop {
+        gauges.refresh().await;
+        crate::metering::process::record();
         // Precision loss above 2^53 is not a concern for either.
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!(GEO_PENDING_METRIC).set(geo.pending() as f64);

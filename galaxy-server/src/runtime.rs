@@ -35,6 +35,7 @@ use crate::config::runtime::engines_dir;
 use crate::config::runtime::{DockerNetwork, EngineSettings};
 use crate::config::{Config, RuntimeKind};
 use crate::error::AppError;
+use crate::metering::decorators::{MeteredContainers, MeteredEngine, MeteredHealthEvents};
 use crate::schedule::ScheduledWorker;
 
 /// The stores the runtime shares with the lobby, as the app wraps them (through the
@@ -270,6 +271,10 @@ async fn choose_runtime(
 /// The Docker runtime, connected.
 #[cfg(feature = "docker")]
 async fn docker(config: &Config, _explicit: bool) -> Result<Arc<dyn ContainerRuntime>, AppError> {
+    let in_container = std::path::Path::new("/.dockerenv").exists();
+    if let Some(warning) = addressing_warning(&config.runtime.engines, in_container) {
+        tracing::warn!(variable = "GALAXY_DOCKER_NETWORK", "{warning}");
+    }
     let runtime = DockerRuntime::connect(docker_config(&config.runtime.engines))
         .await
         .map_err(|e| AppError::Setting {
@@ -279,6 +284,37 @@ async fn docker(config: &Config, _explicit: bool) -> Result<Arc<dyn ContainerRun
             ),
         })?;
     Ok(Arc::new(runtime))
+}
+
+/// Warns about Docker addressing a server inside a container usually cannot use:
+/// `loopback` publishes engine ports on the Docker host's 127.0.0.1 (not the
+/// container's), and `per-game` networks are reachable only once the server's container
+/// is joined to them (`GALAXY_DOCKER_SERVER_CONTAINER`). A warning, not a refusal: a
+/// container that shares the host's network, or runs its own daemon, reaches both (the
+/// project's own CI runs so), and `/.dockerenv` cannot tell those apart.
+#[cfg(feature = "docker")]
+fn addressing_warning(engines: &EngineSettings, in_container: bool) -> Option<String> {
+    if !in_container {
+        return None;
+    }
+    let reason = match (&engines.docker_network, &engines.docker_server_container) {
+        (DockerNetwork::Loopback, _) => {
+            "`loopback` publishes engine ports on the Docker host's 127.0.0.1, which this \
+             server, running in a container, cannot reach: use `per-game` with \
+             GALAXY_DOCKER_SERVER_CONTAINER=<this container's name>, or `network:<name>` \
+             with this container on that network"
+        }
+        (DockerNetwork::PerGame, None) => {
+            "`per-game` networks are reached by joining this server's container to each: \
+             set GALAXY_DOCKER_SERVER_CONTAINER to its name (deploy/compose.yaml does), or use \
+             `network:<name>`"
+        }
+        _ => return None,
+    };
+    Some(format!(
+        "this server seems to run in a container: {reason} (ignore this if the container \
+         shares the Docker host's network)"
+    ))
 }
 
 /// A build without the `docker` feature has no Docker runtime: asking for it (or leaving
@@ -331,12 +367,12 @@ pub(crate) async fn build(
         users: shared.users,
         records: adapters.runtime_records.clone(),
         jobs: adapters.runtime_jobs.clone(),
-        health: adapters.health_events.clone(),
+        health: Arc::new(MeteredHealthEvents(adapters.health_events.clone())),
         archive: adapters.turn_archive.clone(),
         orders: adapters.orders.clone(),
         pbem: adapters.pbem.clone(),
-        containers: chosen.containers,
-        engine,
+        containers: Arc::new(MeteredContainers(chosen.containers)),
+        engine: Arc::new(MeteredEngine(engine)),
         notifier: shared.notifier,
         clock: adapters.clock.clone() as Arc<dyn Clock>,
         ids: adapters.secrets.clone() as Arc<dyn SecretGenerator>,
@@ -384,4 +420,40 @@ pub(crate) async fn build(
         workers,
         tasks,
     })
+}
+
+#[cfg(all(test, feature = "docker"))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::config::Config;
+
+    fn engines(pairs: &[(&str, &str)]) -> EngineSettings {
+        let mut builder = Config::builder();
+        for (k, v) in pairs {
+            builder = builder.set(*k, *v);
+        }
+        builder.build().unwrap().runtime.engines
+    }
+
+    #[test]
+    fn a_server_in_a_container_is_warned_of_addressing_it_cannot_use() {
+        let loopback = engines(&[("GALAXY_DOCKER_NETWORK", "loopback")]);
+        let per_game = engines(&[]);
+        let joined = engines(&[("GALAXY_DOCKER_SERVER_CONTAINER", "galaxy-server")]);
+        let shared = engines(&[("GALAXY_DOCKER_NETWORK", "network:galaxy")]);
+        for settings in [&loopback, &per_game, &joined, &shared] {
+            assert!(addressing_warning(settings, false).is_none());
+        }
+        let warning = addressing_warning(&loopback, true).unwrap();
+        assert!(warning.contains("127.0.0.1"), "{warning}");
+        let warning = addressing_warning(&per_game, true).unwrap();
+        assert!(
+            warning.contains("GALAXY_DOCKER_SERVER_CONTAINER"),
+            "{warning}"
+        );
+        assert!(addressing_warning(&joined, true).is_none());
+        assert!(addressing_warning(&shared, true).is_none());
+    }
 }

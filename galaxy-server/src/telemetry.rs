@@ -31,14 +31,10 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
 use crate::config::{Config, LogFormat, OtelExporter};
+use crate::metering;
 
 /// The service name traces are reported under.
 const SERVICE_NAME: &str = "galaxy-server";
-
-/// Histogram buckets (seconds) for request latency: 1 ms to 10 s.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
 
 /// Telemetry could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +49,7 @@ pub enum TelemetryError {
         reason: String,
     },
     /// The OTLP exporter could not be built.
-    #[error("cannot export traces to GALAXY_OTEL_ENDPOINT={endpoint}: {reason}")]
+    #[error("cannot export traces to {endpoint}: {reason}")]
     Otlp {
         /// The endpoint.
         endpoint: String,
@@ -123,7 +119,12 @@ fn format() -> format::Format {
 }
 
 fn tracer_provider(config: &Config) -> Result<SdkTracerProvider, TelemetryError> {
-    let resource = Resource::builder().with_service_name(SERVICE_NAME).build();
+    // `Resource::builder` reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES itself;
+    // the service name defaults to galaxy-server rather than the SDK's `unknown_service`.
+    let resource = match &config.otel_service_name {
+        Some(_) => Resource::builder().build(),
+        None => Resource::builder().with_service_name(SERVICE_NAME).build(),
+    };
     let builder = SdkTracerProvider::builder().with_resource(resource);
     Ok(match config.otel_exporter {
         // No processor: spans still get ids (for the logs) and go nowhere.
@@ -135,17 +136,93 @@ fn tracer_provider(config: &Config) -> Result<SdkTracerProvider, TelemetryError>
     })
 }
 
-/// The OTLP exporter (batched over gRPC to `GALAXY_OTEL_ENDPOINT`).
+/// The OTLP exporter over gRPC or HTTP (`OTEL_EXPORTER_OTLP_PROTOCOL`), to
+/// `GALAXY_OTEL_ENDPOINT` when set; otherwise the SDK reads the standard
+/// `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT` (and headers, timeout, compression) itself.
 #[cfg(feature = "otlp")]
 fn otlp_exporter(config: &Config) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
-    opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(config.otel_endpoint.clone())
-        .build()
-        .map_err(|e| TelemetryError::Otlp {
-            endpoint: config.otel_endpoint.clone(),
-            reason: e.to_string(),
+    use opentelemetry_otlp::Protocol;
+    let endpoint = config.otel_endpoint.clone();
+    let failed = |e: opentelemetry_otlp::ExporterBuildError| TelemetryError::Otlp {
+        endpoint: endpoint
+            .clone()
+            .unwrap_or_else(|| "the OTEL_EXPORTER_OTLP_ENDPOINT default".to_owned()),
+        reason: e.to_string(),
+    };
+    match config.otel_protocol {
+        crate::config::OtlpProtocol::Grpc => {
+            let mut builder = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+            if let Some(endpoint) = &endpoint {
+                builder = builder.with_endpoint(endpoint.clone());
+            }
+            builder.build().map_err(failed)
+        }
+        crate::config::OtlpProtocol::HttpProtobuf => {
+            use opentelemetry_otlp::WithHttpConfig as _;
+            let mut builder = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_http_client(RuntimeHttpClient::new()?);
+            if let Some(endpoint) = &endpoint {
+                builder = builder.with_endpoint(endpoint.clone());
+            }
+            builder.build().map_err(failed)
+        }
+    }
+}
+
+/// The HTTP client of the OTLP/HTTP exporter: hyper, on the server's tokio runtime. The
+/// SDK's batch processor exports from a thread of its own, outside any runtime, where
+/// hyper's client (and its timer) cannot run; each request is therefore spawned onto the
+/// runtime that was current when telemetry started, and awaited from the exporter's
+/// thread.
+#[cfg(feature = "otlp")]
+#[derive(Debug)]
+struct RuntimeHttpClient {
+    /// The client, with its per-request timeout.
+    inner: std::sync::Arc<
+        opentelemetry_http::hyper::HyperClient<hyper_util::client::legacy::connect::HttpConnector>,
+    >,
+    /// Where requests run.
+    runtime: tokio::runtime::Handle,
+}
+
+#[cfg(feature = "otlp")]
+impl RuntimeHttpClient {
+    /// Needs a current tokio runtime (telemetry starts inside the server's).
+    fn new() -> Result<Self, TelemetryError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| TelemetryError::Otlp {
+            endpoint: "OTLP/HTTP".to_owned(),
+            reason: format!("no async runtime to send from: {e}"),
+        })?;
+        Ok(Self {
+            inner: std::sync::Arc::new(
+                opentelemetry_http::hyper::HyperClient::with_default_connector(
+                    Duration::from_secs(10),
+                    None,
+                ),
+            ),
+            runtime,
         })
+    }
+}
+
+#[cfg(feature = "otlp")]
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for RuntimeHttpClient {
+    async fn send_bytes(
+        &self,
+        request: opentelemetry_http::Request<opentelemetry_http::Bytes>,
+    ) -> Result<
+        opentelemetry_http::Response<opentelemetry_http::Bytes>,
+        opentelemetry_http::HttpError,
+    > {
+        let inner = self.inner.clone();
+        self.runtime
+            .spawn(async move { inner.send_bytes(request).await })
+            .await
+            .map_err(|e| Box::new(e) as opentelemetry_http::HttpError)?
+    }
 }
 
 /// No OTLP exporter in a build without the `otlp` feature.
@@ -181,13 +258,30 @@ pub fn prometheus_handle() -> Result<PrometheusHandle, TelemetryError> {
     if let Some(handle) = slot.as_ref() {
         return Ok(handle.clone());
     }
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full("http_request_duration_seconds".to_owned()),
-            LATENCY_BUCKETS,
-        )
-        .and_then(PrometheusBuilder::install_recorder)
+    let fast = [
+        metering::HTTP_REQUEST_DURATION,
+        metering::ENGINE_REQUEST_DURATION,
+        metering::MAIL_SEND_DURATION,
+    ];
+    let slow = [
+        metering::TURN_DURATION,
+        metering::CONTAINER_OPERATION_DURATION,
+    ];
+    let mut builder = PrometheusBuilder::new();
+    for (names, buckets) in [
+        (&fast[..], metering::LATENCY_BUCKETS),
+        (&slow[..], metering::SLOW_BUCKETS),
+    ] {
+        for name in names {
+            builder = builder
+                .set_buckets_for_metric(Matcher::Full((*name).to_owned()), buckets)
+                .map_err(|e| TelemetryError::AlreadyInitialised(e.to_string()))?;
+        }
+    }
+    let handle = builder
+        .install_recorder()
         .map_err(|e| TelemetryError::AlreadyInitialised(e.to_string()))?;
+    metering::describe();
     *slot = Some(handle.clone());
     Ok(handle)
 }

@@ -237,7 +237,7 @@ async fn the_metrics_listener_serves_prometheus_text() {
     assert_eq!(opened.status, 200, "{}", opened.body);
     let text = eventually(Duration::from_secs(5), "metrics", || async move {
         let r = http_get(metrics_addr, "/metrics").await.ok()?;
-        (r.status == 200 && r.body.contains("http_requests_total")).then_some(r.body)
+        (r.status == 200 && r.body.contains("galaxy_http_requests_total")).then_some(r.body)
     })
     .await;
     assert!(
@@ -246,9 +246,34 @@ async fn the_metrics_listener_serves_prometheus_text() {
     );
     assert!(text.contains("galaxy_geo_pending_pairs"), "{text}");
     assert!(
-        text.contains("http_request_duration_seconds_bucket"),
+        text.contains("galaxy_http_request_duration_seconds_bucket"),
         "{text}"
     );
+    // HELP text, build info and the process's own figures; no name without the prefix.
+    assert!(
+        text.contains("# HELP galaxy_http_requests_total HTTP requests served"),
+        "{text}"
+    );
+    assert!(text.contains("galaxy_build_info{version=\""), "{text}");
+    for process in [
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(
+            text.contains(&format!("\n{process} ")),
+            "{process} missing: {text}"
+        );
+    }
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        assert!(
+            line.starts_with("galaxy_") || line.starts_with("process_"),
+            "a metric without the galaxy_ prefix: {line}"
+        );
+    }
     assert_eq!(
         http_get(running.addr, "/metrics").await.unwrap().status,
         404

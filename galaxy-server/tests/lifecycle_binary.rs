@@ -26,10 +26,18 @@ struct Server {
 impl Server {
     /// Starts the binary with only `vars` in its environment.
     fn start(args: &[&str], vars: &[(&str, String)]) -> Self {
-        let mut child = Command::new(BINARY)
-            .args(args)
+        let mut command = Command::new(BINARY);
+        command.args(args);
+        Self::spawn(command, vars)
+    }
+
+    /// Starts `command` (in a process group of its own) with only `vars`.
+    fn spawn(mut command: Command, vars: &[(&str, String)]) -> Self {
+        use std::os::unix::process::CommandExt as _;
+        let mut child = command
             .env_clear()
             .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -200,6 +208,125 @@ async fn dev_mode_logs_the_login_code_and_json_lines_carry_trace_ids() {
     assert_eq!(server.wait(Duration::from_secs(30)).await.code(), Some(0));
 }
 
+/// A newcomer's first minutes: `galaxy-server dev` at a terminal (a pseudo-terminal made
+/// by `script`), no setting given. The login mail is written within a moment of the
+/// request (the default 5 s poll would take 2.5 s on average) and its code is printed
+/// as a readable line, not JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_mode_at_a_terminal_mails_at_once_and_prints_the_code_readably() {
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = loopback(free_port());
+    let mut command = Command::new("script");
+    command.args(["-qefc", &format!("{BINARY} dev"), "/dev/null"]);
+    let vars = [
+        ("GALAXY_HTTP_ADDR", addr.to_string()),
+        ("GALAXY_DATA_DIR", tmp.path().display().to_string()),
+    ];
+    let mut server = Server::spawn(command, &vars);
+    wait_ready(addr, Duration::from_secs(60)).await;
+    let mail_dir = tmp.path().join("mail");
+    let mut slowest = Duration::ZERO;
+    for email in ["admin@localhost", "first@example.org", "second@example.org"] {
+        let asked = Instant::now();
+        let issued = send(
+            addr,
+            "POST",
+            "/api/v1/public/auth/login-codes",
+            &[],
+            &login_code_body(email),
+        )
+        .await
+        .unwrap();
+        assert_eq!(issued.status, 202, "{}", issued.body);
+        let code = login_code_in(&mail_dir, email).await;
+        slowest = slowest.max(asked.elapsed());
+        let logged = format!("Your Galaxy login code is {code}");
+        eventually(Duration::from_secs(10), "the printed code", || {
+            let found = server.stdout().contains(&logged);
+            async move { found.then_some(()) }
+        })
+        .await;
+        let stdout = server.stdout();
+        let line = stdout.lines().find(|l| l.contains(&logged)).unwrap();
+        assert!(
+            !line.trim_start().starts_with('{'),
+            "a JSON line at a terminal: {line}"
+        );
+    }
+    assert!(
+        slowest < Duration::from_millis(1500),
+        "a login mail took {slowest:?}"
+    );
+    let status = Command::new("kill")
+        .args(["-INT", "--", &format!("-{}", server.child.id())])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // `script -e` exits with the server's status.
+    assert_eq!(server.wait(Duration::from_secs(30)).await.code(), Some(0));
+}
+
+#[test]
+fn config_check_and_defaults_show_the_effective_configuration() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("galaxy.toml");
+    std::fs::write(
+        &file,
+        "http_addr = \"0.0.0.0:9999\"\nmail_interval = \"3s\"\n\
+         database_url = \"postgres://galaxy:hunter2@db/galaxy\"\n",
+    )
+    .unwrap();
+    let path = file.display().to_string();
+    let output = run(
+        &["config", "check"],
+        &[
+            ("GALAXY_CONFIG_FILE", &path),
+            ("GALAXY_MAIL_INTERVAL", "250ms"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    for line in [
+        "GALAXY_HTTP_ADDR = 0.0.0.0:9999  (file)",
+        "GALAXY_MAIL_INTERVAL = 250ms  (environment)",
+        "GALAXY_DATABASE_URL = <redacted>  (file)",
+        "GALAXY_SESSION_TTL = 30d  (default)",
+        "configuration valid",
+    ] {
+        assert!(stdout.contains(line), "{line} missing from:\n{stdout}");
+    }
+    assert!(!stdout.contains("hunter2"));
+
+    // `serve` needs a database; `--dev` does not.
+    let output = run(&["config", "check"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("GALAXY_DATABASE_URL"));
+    assert_eq!(
+        run(&["config", "check", "--dev"], &[]).status.code(),
+        Some(0)
+    );
+
+    // A typo in the file stops start-up as it stops the check.
+    std::fs::write(&file, "mail_intervall = \"3s\"\n").unwrap();
+    for args in [&["config", "check", "--dev"][..], &["dev"]] {
+        let output = run(args, &[("GALAXY_CONFIG_FILE", &path)]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("mail_intervall") && stderr.contains(&path),
+            "{stderr}"
+        );
+    }
+    let output = run(&["--config", "/nonexistent.toml", "dev"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent.toml"));
+
+    let output = run(&["config", "defaults"], &[]);
+    assert_eq!(output.status.code(), Some(0));
+    let defaults = String::from_utf8_lossy(&output.stdout);
+    assert!(defaults.contains("# session_ttl = \"30d\""), "{defaults}");
+}
+
 #[test]
 fn a_bad_setting_exits_2_naming_the_variable() {
     for (variable, value) in [
@@ -337,6 +464,71 @@ async fn the_otlp_exporter_sends_to_the_configured_endpoint_and_shutdown_stays_b
         "{:?}",
         started.elapsed()
     );
+}
+
+/// The standard OpenTelemetry variables alone: `OTEL_TRACES_EXPORTER=otlp` over
+/// `http/protobuf` to `OTEL_EXPORTER_OTLP_ENDPOINT`, under `OTEL_SERVICE_NAME`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standard_otel_variables_send_traces_over_http() {
+    let collector = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", collector.local_addr().unwrap());
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = loopback(free_port());
+    let mut vars = dev_vars(addr, tmp.path());
+    vars.push(("OTEL_TRACES_EXPORTER", "otlp".to_owned()));
+    vars.push(("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned()));
+    vars.push(("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint));
+    vars.push(("OTEL_SERVICE_NAME", "galaxy-test-service".to_owned()));
+    vars.push(("GALAXY_SHUTDOWN_TIMEOUT", "3s".to_owned()));
+    let mut server = Server::start(&["dev"], &vars);
+    wait_ready(addr, Duration::from_secs(60)).await;
+    server.signal("TERM");
+    let (mut stream, _) = tokio::time::timeout(Duration::from_secs(10), collector.accept())
+        .await
+        .expect("the exporter connects to OTEL_EXPORTER_OTLP_ENDPOINT")
+        .unwrap();
+    let mut request = Vec::new();
+    let mut buf = [0u8; 8192];
+    let read = async {
+        loop {
+            let n = tokio::io::AsyncReadExt::read(&mut stream, &mut buf)
+                .await
+                .unwrap();
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&request);
+            if text.contains("galaxy-test-service") {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), read).await;
+    let text = String::from_utf8_lossy(&request).into_owned();
+    assert!(text.starts_with("POST /v1/traces HTTP/1.1"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("content-type: application/x-protobuf"),
+        "{text}"
+    );
+    assert!(
+        text.contains("galaxy-test-service"),
+        "the service name: {text}"
+    );
+    let _ = tokio::io::AsyncWriteExt::write_all(
+        &mut stream,
+        b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+    )
+    .await;
+    let status = server.wait(Duration::from_secs(30)).await;
+    assert_eq!(status.code(), Some(0), "{}", server.stderr());
+
+    // http/json is refused, naming the variable.
+    let output = run(&["dev"], &[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

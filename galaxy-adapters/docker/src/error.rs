@@ -13,6 +13,15 @@ pub enum ConnectError {
         "no Docker socket at {0}: is dockerd running? (set DOCKER_HOST=unix:///path/to/docker.sock for another socket)"
     )]
     SocketMissing(String),
+    /// `DOCKER_HOST` names a daemon this adapter cannot reach (an unsupported scheme,
+    /// TLS).
+    #[error("DOCKER_HOST={host} cannot be used: {reason}")]
+    UnsupportedHost {
+        /// The value.
+        host: String,
+        /// Why, and what to do instead.
+        reason: String,
+    },
     /// The socket exists but the daemon does not answer (or answers nonsense).
     #[error("the Docker daemon does not answer: {0}")]
     Unreachable(#[source] BollardError),

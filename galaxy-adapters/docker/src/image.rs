@@ -1,6 +1,6 @@
-//! The reference engine's image: a static `galaxy-engine` binary in an image `FROM
-//! scratch`, built locally (there is no registry). `galaxy-cli engine image` and the
-//! tests share this code.
+//! The reference engine's image and the server's: a static binary in an image `FROM
+//! scratch`, built locally (there is no registry). `galaxy-cli engine image`,
+//! `galaxy-cli server image` and the tests share this code.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -37,7 +37,7 @@ pub enum ImageError {
     )]
     NotStatic(PathBuf),
     /// `cargo build` of the static binary failed or could not run.
-    #[error("building the static engine binary failed: {0}")]
+    #[error("building the static binary failed: {0}")]
     Cargo(String),
     /// The Docker daemon refused or failed the build.
     #[error("docker build of {tag} failed: {reason}")]
@@ -66,11 +66,51 @@ pub fn dockerfile() -> String {
     )
 }
 
+/// The server image's default tag.
+pub const SERVER_TAG: &str = "galaxy-server:0.1";
+
+/// The Dockerfile of the server image: the static `galaxy-server` binary alone, its API on
+/// 8080, metrics on 9090 and state in `/data`, run as 65534 (nobody) unless the
+/// deployment says otherwise (a server that drives Docker through the mounted socket
+/// needs the socket's group, or root).
+pub fn server_dockerfile() -> String {
+    "FROM scratch\n\
+     COPY galaxy-server /galaxy-server\n\
+     COPY --chown=65534:65534 data /data\n\
+     ENV GALAXY_HTTP_ADDR=0.0.0.0:8080 GALAXY_METRICS_ADDR=0.0.0.0:9090 GALAXY_DATA_DIR=/data\n\
+     USER 65534:65534\n\
+     EXPOSE 8080 9090\n\
+     LABEL org.opencontainers.image.title=galaxy-server\n\
+     ENTRYPOINT [\"/galaxy-server\"]\n\
+     CMD [\"serve\"]\n"
+        .to_owned()
+}
+
+/// Builds the server image `tag` from a static `galaxy-server` binary; the image id.
+pub async fn build_server_image(
+    docker: &Docker,
+    binary: &Path,
+    tag: &str,
+) -> Result<String, ImageError> {
+    build_image(docker, binary, "galaxy-server", &server_dockerfile(), tag).await
+}
+
 /// Builds the image `tag` from a static engine binary and returns the image id. The build
 /// context (the binary and the Dockerfile) is made in memory and sent to the daemon.
 pub async fn build_engine_image(
     docker: &Docker,
     binary: &Path,
+    tag: &str,
+) -> Result<String, ImageError> {
+    build_image(docker, binary, "galaxy-engine", &dockerfile(), tag).await
+}
+
+/// Builds `tag` from `dockerfile` with the static `binary` in the context as `name`.
+async fn build_image(
+    docker: &Docker,
+    binary: &Path,
+    name: &str,
+    dockerfile: &str,
     tag: &str,
 ) -> Result<String, ImageError> {
     let bytes = tokio::fs::read(binary)
@@ -82,7 +122,7 @@ pub async fn build_engine_image(
     if !is_static_elf(&bytes) {
         return Err(ImageError::NotStatic(binary.to_owned()));
     }
-    let context = build_context(&bytes, &dockerfile()).map_err(|source| ImageError::Binary {
+    let context = build_context(name, &bytes, dockerfile).map_err(|source| ImageError::Binary {
         path: binary.to_owned(),
         source,
     })?;
@@ -124,6 +164,24 @@ pub async fn build_static_engine(
     workspace: &Path,
     target_dir: &Path,
 ) -> Result<PathBuf, ImageError> {
+    build_static(workspace, target_dir, "galaxy-engine").await
+}
+
+/// Builds `galaxy-server` statically (default features), like [`build_static_engine`].
+/// Cargo's lock on `target_dir` makes concurrent callers wait for one build.
+pub async fn build_static_server(
+    workspace: &Path,
+    target_dir: &Path,
+) -> Result<PathBuf, ImageError> {
+    build_static(workspace, target_dir, "galaxy-server").await
+}
+
+/// A static release build of the binary `name` of the package `name`.
+async fn build_static(
+    workspace: &Path,
+    target_dir: &Path,
+    name: &str,
+) -> Result<PathBuf, ImageError> {
     if !workspace.join("examples/engine/Cargo.toml").is_file() {
         return Err(ImageError::Cargo(format!(
             "{} is not the Galaxy workspace (no examples/engine); run from it or pass the binary",
@@ -135,14 +193,7 @@ pub async fn build_static_engine(
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = tokio::process::Command::new(cargo)
         .current_dir(workspace)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "galaxy-engine",
-            "--bin",
-            "galaxy-engine",
-        ])
+        .args(["build", "--release", "-p", name, "--bin", name])
         .args(["--target", STATIC_TARGET])
         .env("CARGO_TARGET_DIR", target_dir)
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
@@ -157,7 +208,7 @@ pub async fn build_static_engine(
             "cargo build exited with {status}"
         )));
     }
-    Ok(static_binary_path(target_dir))
+    Ok(target_dir.join(STATIC_TARGET).join("release").join(name))
 }
 
 /// Where [`build_static_engine`] leaves the binary under `target_dir`.
@@ -168,9 +219,9 @@ pub fn static_binary_path(target_dir: &Path) -> PathBuf {
         .join("galaxy-engine")
 }
 
-/// The tar build context: `Dockerfile`, `galaxy-engine` (mode 755) and the empty
+/// The tar build context: `Dockerfile`, the binary as `name` (mode 755) and the empty
 /// directory `data` (mode 700), all with mtime 0 so the same binary gives the same layers.
-fn build_context(binary: &[u8], dockerfile: &str) -> std::io::Result<Vec<u8>> {
+fn build_context(name: &str, binary: &[u8], dockerfile: &str) -> std::io::Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
     let mut data = tar::Header::new_gnu();
     data.set_entry_type(tar::EntryType::Directory);
@@ -181,7 +232,7 @@ fn build_context(binary: &[u8], dockerfile: &str) -> std::io::Result<Vec<u8>> {
     tar.append_data(&mut data, "data/", std::io::empty())?;
     for (name, mode, data) in [
         ("Dockerfile", 0o644, dockerfile.as_bytes()),
-        ("galaxy-engine", 0o755, binary),
+        (name, 0o755, binary),
     ] {
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
@@ -229,7 +280,7 @@ mod tests {
 
     #[test]
     fn the_context_holds_the_dockerfile_and_an_executable_binary() {
-        let context = build_context(b"\x7fELF...", &dockerfile()).unwrap();
+        let context = build_context("galaxy-engine", b"\x7fELF...", &dockerfile()).unwrap();
         let mut archive = tar::Archive::new(context.as_slice());
         let entries: Vec<(String, u32, u64)> = archive
             .entries()

@@ -36,6 +36,55 @@ pub use error::ConnectError;
 pub use events::{BACKEND_LABEL, GAME_LABEL};
 pub use network::network_name;
 
+/// Where the Docker daemon listens, as `DOCKER_HOST` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DockerHost {
+    /// A unix socket (`unix:///var/run/docker.sock`).
+    Unix(String),
+    /// Plain HTTP over TCP (`tcp://10.0.0.5:2375`): only on a trusted network, since
+    /// whoever reaches that port controls the host.
+    Tcp(String),
+}
+
+impl DockerHost {
+    /// Reads a `DOCKER_HOST` value (`None` or empty = the default socket); `tls` is
+    /// whether `DOCKER_TLS_VERIFY` asks for TLS, which this adapter does not speak.
+    pub fn parse(value: Option<&str>, tls: bool) -> Result<Self, ConnectError> {
+        let value = value.map(str::trim).filter(|v| !v.is_empty());
+        let Some(value) = value else {
+            return Ok(Self::Unix(DEFAULT_SOCKET.to_owned()));
+        };
+        let unsupported = |reason: &str| ConnectError::UnsupportedHost {
+            host: value.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if value.starts_with("unix://") {
+            return Ok(Self::Unix(value.to_owned()));
+        }
+        if let Some(address) = value
+            .strip_prefix("tcp://")
+            .or_else(|| value.strip_prefix("http://"))
+        {
+            if tls {
+                return Err(unsupported(
+                    "DOCKER_TLS_VERIFY asks for TLS, which Galaxy's Docker client does not \
+                     speak: mount the daemon's unix socket, or reach a plain tcp:// port over \
+                     a private network or an SSH tunnel",
+                ));
+            }
+            let address = address.trim_end_matches('/');
+            if address.is_empty() || address.contains('/') {
+                return Err(unsupported("expected tcp://host:port"));
+            }
+            return Ok(Self::Tcp(format!("tcp://{address}")));
+        }
+        Err(unsupported(
+            "only unix:// sockets and plain tcp://host:port are supported (for ssh://, \
+             forward the remote socket: ssh -L /tmp/docker.sock:/var/run/docker.sock host)",
+        ))
+    }
+}
+
 /// The daemon's socket when `DOCKER_HOST` names none.
 pub const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
 
@@ -54,15 +103,37 @@ pub struct DockerRuntime {
 }
 
 impl DockerRuntime {
-    /// Connects to the local daemon (the `unix://` socket of `DOCKER_HOST`, else
-    /// `/var/run/docker.sock`, as `Docker::connect_with_local_defaults` does), agrees on an
-    /// API version, and in [`Addressing::Network`] mode makes sure the network exists.
+    /// Connects to the daemon `DOCKER_HOST` names (a `unix://` socket or a plain
+    /// `tcp://host:port`; unset = `/var/run/docker.sock`), agrees on an API version, and
+    /// in [`Addressing::Network`] mode makes sure the network exists. A `DOCKER_HOST` this
+    /// adapter cannot use (`ssh://`, `npipe://`, TLS through `DOCKER_TLS_VERIFY`) is
+    /// refused with [`ConnectError::UnsupportedHost`], never silently replaced by the
+    /// local socket.
     pub async fn connect(config: DockerConfig) -> Result<Self, ConnectError> {
-        let socket = std::env::var("DOCKER_HOST")
-            .ok()
-            .filter(|host| host.starts_with("unix://"))
-            .unwrap_or_else(|| DEFAULT_SOCKET.to_owned());
-        Self::connect_socket(&socket, config).await
+        let host = std::env::var("DOCKER_HOST").ok();
+        let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty() && v != "0");
+        let host = DockerHost::parse(host.as_deref(), tls)?;
+        Self::connect_host(&host, config).await
+    }
+
+    /// [`connect`](Self::connect) to an explicit daemon address.
+    pub async fn connect_host(
+        host: &DockerHost,
+        config: DockerConfig,
+    ) -> Result<Self, ConnectError> {
+        match host {
+            DockerHost::Unix(socket) => Self::connect_socket(socket, config).await,
+            DockerHost::Tcp(address) => {
+                let docker =
+                    Docker::connect_with_http(address, CLIENT_TIMEOUT_SECS, API_DEFAULT_VERSION)
+                        .map_err(ConnectError::Unreachable)?;
+                let docker = docker
+                    .negotiate_version()
+                    .await
+                    .map_err(ConnectError::Unreachable)?;
+                Self::with_client(docker, config).await
+            }
+        }
     }
 
     /// [`connect`](Self::connect) through the given socket (`/path` or `unix:///path`).
@@ -398,5 +469,46 @@ async fn ensure_network(docker: &Docker, name: &str) -> Result<(), ConnectError>
             status_code: 409, ..
         }) => Ok(()),
         Err(e) => Err(failed(e)),
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn docker_host_is_honoured_or_refused_with_a_reason() {
+        assert_eq!(
+            DockerHost::parse(None, false).unwrap(),
+            DockerHost::Unix(DEFAULT_SOCKET.to_owned())
+        );
+        assert_eq!(
+            DockerHost::parse(Some(" "), false).unwrap(),
+            DockerHost::Unix(DEFAULT_SOCKET.to_owned())
+        );
+        assert_eq!(
+            DockerHost::parse(Some("unix:///run/user/1000/docker.sock"), false).unwrap(),
+            DockerHost::Unix("unix:///run/user/1000/docker.sock".to_owned())
+        );
+        assert_eq!(
+            DockerHost::parse(Some("tcp://10.0.0.5:2375/"), false).unwrap(),
+            DockerHost::Tcp("tcp://10.0.0.5:2375".to_owned())
+        );
+        for (value, tls, reason) in [
+            ("tcp://10.0.0.5:2376", true, "TLS"),
+            ("ssh://ops@host", false, "ssh -L"),
+            ("npipe:////./pipe/docker_engine", false, "only unix://"),
+            ("tcp://", false, "tcp://host:port"),
+            ("tcp://host:2375/path", false, "tcp://host:port"),
+        ] {
+            let error = DockerHost::parse(Some(value), tls).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("DOCKER_HOST={value} cannot be used"))
+                    && error.contains(reason),
+                "{value}: {error}"
+            );
+        }
     }
 }

@@ -178,6 +178,49 @@ async fn a_missing_or_dead_socket_is_a_typed_error_at_connect() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `DOCKER_HOST=tcp://...` reaches a daemon over TCP: here the real daemon's socket
+/// behind a TCP forwarder on loopback (the test daemon listens on its socket only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_docker_host_is_honoured() {
+    let Some(_local) = runtime_or_skip(DockerConfig::default()).await else {
+        return;
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let forwarder = tokio::spawn(async move {
+        loop {
+            let Ok((mut tcp, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let Ok(mut unix) = tokio::net::UnixStream::connect("/var/run/docker.sock").await
+                else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
+            });
+        }
+    });
+    let host = galaxy_docker::DockerHost::parse(Some(&format!("tcp://{addr}")), false).unwrap();
+    let runtime = DockerRuntime::connect_host(&host, DockerConfig::default())
+        .await
+        .unwrap();
+    let version = runtime.client().version().await.unwrap();
+    assert!(version.api_version.is_some(), "{version:?}");
+
+    // Nothing listening: a typed error, not the local socket in its place.
+    forwarder.abort();
+    let _ = forwarder.await;
+    let closed = galaxy_docker::DockerHost::parse(Some(&format!("tcp://{addr}")), false).unwrap();
+    let error = DockerRuntime::connect_host(&closed, DockerConfig::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, galaxy_docker::ConnectError::Unreachable(_)),
+        "{error}"
+    );
+}
+
 /// A tar archive holding one file, `name`, with `contents`.
 fn one_file_tar(name: &str, contents: &[u8]) -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());

@@ -2,6 +2,7 @@
 
 mod applications;
 mod auth;
+pub mod backup;
 mod changes;
 mod connect;
 mod error;
@@ -29,7 +30,7 @@ use sqlx::PgPool;
 pub use changes::{ChangeBusOptions, PgChangeBus};
 pub use connect::{ConnectOptions, connect, connect_with};
 pub use error::SetupError;
-pub use migrate::{known_versions, migrate, schema_fingerprint};
+pub use migrate::{SchemaStatus, known_versions, migrate, schema_fingerprint, schema_status};
 pub use push::{PgPushLog, PushLogOptions};
 
 /// Every store port of galaxy-core on one Postgres pool.

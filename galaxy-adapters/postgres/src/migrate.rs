@@ -53,6 +53,50 @@ pub fn known_versions() -> Vec<i64> {
     MIGRATOR.iter().map(|m| m.version).collect()
 }
 
+/// Where a database's schema stands against this binary's migrations
+/// (`galaxy-cli migrate status`, `galaxy-cli doctor`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// Versions recorded as applied, oldest first.
+    pub applied: Vec<i64>,
+    /// Versions this binary embeds and the database lacks: `migrate` (or starting the
+    /// server) applies them.
+    pub pending: Vec<i64>,
+    /// Versions applied that this binary does not know: a newer Galaxy migrated the
+    /// database, and this binary refuses to run on it.
+    pub unknown: Vec<i64>,
+    /// The newest version this binary embeds.
+    pub latest_known: i64,
+}
+
+impl SchemaStatus {
+    /// Whether the schema is exactly this binary's.
+    pub fn is_current(&self) -> bool {
+        self.pending.is_empty() && self.unknown.is_empty()
+    }
+}
+
+/// Compares the database's applied migrations with this binary's; changes nothing.
+pub async fn schema_status(pool: &PgPool) -> Result<SchemaStatus, SetupError> {
+    let applied = applied_versions(pool).await?;
+    let pending = MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| !applied.contains(v))
+        .collect();
+    let unknown = applied
+        .iter()
+        .copied()
+        .filter(|v| !MIGRATOR.version_exists(*v))
+        .collect();
+    Ok(SchemaStatus {
+        applied,
+        pending,
+        unknown,
+        latest_known: latest_known_version(),
+    })
+}
+
 /// The newest migration version this binary embeds.
 fn latest_known_version() -> i64 {
     MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)

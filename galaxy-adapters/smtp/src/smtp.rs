@@ -144,6 +144,17 @@ impl SmtpMailer {
         })
     }
 
+    /// Opens a connection to the relay (greeting, EHLO, STARTTLS or TLS as the URL says,
+    /// AUTH when it has credentials), sends NOOP and closes it: what `galaxy-cli doctor`
+    /// checks. The error is lettre's, whose text never holds the password.
+    pub async fn test_connection(&self) -> Result<(), String> {
+        match self.current_transport().test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("the relay did not answer NOOP".to_owned()),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
     /// Closes the pooled connections (QUIT); call on shutdown after the mail worker
     /// stopped.
     pub async fn shutdown(&self) {

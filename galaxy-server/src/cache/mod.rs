@@ -34,6 +34,7 @@
 
 pub mod coherence;
 mod games;
+pub use games::GAME_TRANSITIONS_METRIC;
 mod sessions;
 mod users;
 

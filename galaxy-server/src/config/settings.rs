@@ -47,8 +47,23 @@ pub const DURATION_RANGES: &[(&str, &str, &str)] = &[
     ("GALAXY_INBOUND_SMTP_TIMEOUT", "1s", "1h"),
 ];
 
+/// The settings whose values are secrets: `config check` shows them as `<redacted>`
+/// (a test checks that every setting documented as "(secret" is here).
+pub const SECRET_SETTINGS: &[&str] = &[
+    "GALAXY_DATABASE_URL",
+    "GALAXY_INTERNAL_TOKEN",
+    "GALAXY_SMTP_URL",
+    "GALAXY_LOGIN_CODE_KEY",
+    "GALAXY_ENGINE_SECRET",
+];
+
 /// Every setting the server reads.
 pub const SETTINGS: &[Setting] = &[
+    Setting {
+        variable: "GALAXY_CONFIG_FILE",
+        default: "-",
+        meaning: "A TOML file of settings (keys are these variables without `GALAXY_`, in lower case; see \"Configuration file\"); the environment wins over it. `galaxy-server --config FILE` names it too.",
+    },
     Setting {
         variable: "GALAXY_HTTP_ADDR",
         default: "127.0.0.1:8080",
@@ -162,12 +177,12 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_OTEL_EXPORTER",
         default: "none",
-        meaning: "Trace export: `none`, `stdout`, or `otlp`. `otlp` needs the `otlp` feature.",
+        meaning: "Trace export: `none`, `stdout`, or `otlp`; unset = the standard `OTEL_TRACES_EXPORTER` (`otlp`, `console`), else `none`. `otlp` needs the `otlp` feature.",
     },
     Setting {
         variable: "GALAXY_OTEL_ENDPOINT",
-        default: "http://127.0.0.1:4317",
-        meaning: "OTLP collector endpoint when `GALAXY_OTEL_EXPORTER=otlp`. Needs the `otlp` feature.",
+        default: "-",
+        meaning: "OTLP collector endpoint when `GALAXY_OTEL_EXPORTER=otlp`; unset = the standard `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`, else `http://localhost:4317` (gRPC) or `http://localhost:4318/v1/traces` (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`). Needs the `otlp` feature.",
     },
     Setting {
         variable: "GALAXY_SHUTDOWN_TIMEOUT",

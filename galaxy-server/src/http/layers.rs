@@ -78,14 +78,14 @@ async fn telemetry(request: Request, next: Next) -> Response {
         );
     });
     metrics::counter!(
-        "http_requests_total",
+        crate::metering::HTTP_REQUESTS,
         "method" => method,
         "route" => route.clone(),
         "status" => status.to_string(),
     )
     .increment(1);
     metrics::histogram!(
-        "http_request_duration_seconds",
+        crate::metering::HTTP_REQUEST_DURATION,
         "method" => method,
         "route" => route,
     )

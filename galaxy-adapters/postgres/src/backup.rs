@@ -1,0 +1,68 @@
+//! What `galaxy-cli backup` needs of the database beyond `pg_dump`: holding every running
+//! game between turns while its engine data is copied, and letting go afterwards (in the
+//! live database, and in a restored copy, which carries the hold).
+//!
+//! The hold is the runtime's own turn lease (`turn_lease_token`/`turn_lease_until` of
+//! `runtime_records`): the turn scheduler and force-next-turn never claim a game whose
+//! lease is held, and a turn in progress holds it, so a game held here is between turns.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::SetupError;
+
+/// Takes the turn lease of every running game whose lease is free or lapsed, with
+/// `token` until `until`; returns the ids of the games now held by `token` (those held
+/// before by the same token included) and how many running games another holder (a turn
+/// in progress) still has.
+pub async fn hold_turns(
+    pool: &PgPool,
+    token: Uuid,
+    until: DateTime<Utc>,
+) -> Result<(Vec<Uuid>, u64), SetupError> {
+    let database = |source| SetupError::Database { source };
+    let held: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE runtime_records SET turn_lease_token = $1, turn_lease_until = $2 \
+         WHERE status = 'running' AND (turn_lease_token IS NULL OR turn_lease_token = $1 \
+         OR turn_lease_until < now()) RETURNING game_id",
+    )
+    .bind(token)
+    .bind(until)
+    .fetch_all(pool)
+    .await
+    .map_err(database)?;
+    let busy: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM runtime_records WHERE status = 'running' \
+         AND turn_lease_token IS DISTINCT FROM $1",
+    )
+    .bind(token)
+    .fetch_one(pool)
+    .await
+    .map_err(database)?;
+    Ok((held, u64::try_from(busy).unwrap_or_default()))
+}
+
+/// Frees every turn lease `token` holds; returns how many.
+pub async fn release_turns(pool: &PgPool, token: Uuid) -> Result<u64, SetupError> {
+    sqlx::query(
+        "UPDATE runtime_records SET turn_lease_token = NULL, turn_lease_until = NULL \
+         WHERE turn_lease_token = $1",
+    )
+    .bind(token)
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected())
+    .map_err(|source| SetupError::Database { source })
+}
+
+/// Whether the database has no table of its own yet (where a restore may go).
+pub async fn is_empty(pool: &PgPool) -> Result<bool, SetupError> {
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(|source| SetupError::Database { source })?;
+    Ok(tables == 0)
+}

@@ -1,0 +1,301 @@
+//! `galaxy-cli backup` and `restore` on real things: a server on Postgres with the
+//! process runtime plays a turn; the backup holds the game between turns while it copies
+//! the database and the data directory; the server stops; the backup is restored into a
+//! fresh database and a fresh data directory, which hold the game as it was at the backup
+//! (sessions, archive, records, secrets, the engine's state files), and a server started
+//! on them serves it.
+//!
+//! Not shown here: the restored game playing its next turn. The runtime cannot re-create
+//! an engine whose container is gone (the process runtime's engines never outlive their
+//! server; a Docker container is lost with its host): it marks the record `removed` and
+//! pauses the game.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../galaxy-server/tests/lifecycle_support/mod.rs"]
+mod lifecycle_support;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use galaxy_postgres::testing::TestDatabases;
+use galaxy_server::{Config, Listeners};
+use lifecycle_support::{eventually, log_in, send};
+use serde_json::{Value, json};
+
+fn url_of(database: &str) -> String {
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL (run scripts/test.sh)");
+    let (server, _) = base.rsplit_once('/').unwrap();
+    format!("{server}/{database}")
+}
+
+fn engine_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors().nth(2).unwrap().join("galaxy-engine")
+}
+
+struct Server {
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<bool>,
+}
+
+async fn serve(url: &str, data: &Path) -> Server {
+    let config: Config = Config::builder()
+        .set("GALAXY_DATABASE_URL", url)
+        .set("GALAXY_DATA_DIR", data.display().to_string())
+        .set("GALAXY_RUNTIME", "process")
+        .set(
+            "GALAXY_PROCESS_ENGINES",
+            format!("reference={}", engine_binary().display()),
+        )
+        .set("GALAXY_BOOTSTRAP_ADMINS", "admin@example.org")
+        .set("GALAXY_MAIL_INTERVAL", "50ms")
+        .set("GALAXY_RUNTIME_INTERVAL", "100ms")
+        .set("GALAXY_HEALTH_INTERVAL", "300ms")
+        .build()
+        .unwrap();
+    let app = galaxy_server::database::build(config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(async move {
+        app.serve(Listeners::new(listener), async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap()
+        .is_clean()
+    });
+    Server { addr, stop, served }
+}
+
+async fn call(
+    addr: SocketAddr,
+    auth: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let r = send(addr, method, path, &[("authorization", auth)], &body)
+        .await
+        .unwrap();
+    (
+        r.status,
+        serde_json::from_str(&r.body).unwrap_or(Value::Null),
+    )
+}
+
+async fn expect(
+    addr: SocketAddr,
+    auth: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    status: u16,
+) -> Value {
+    let (got, json) = call(addr, auth, method, path, body).await;
+    assert_eq!(got, status, "{method} {path}: {json}");
+    json
+}
+
+fn cli(args: &[&str], url: &str, data: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_galaxy-cli"))
+        .args(args)
+        .env("GALAXY_DATABASE_URL", url)
+        .env("GALAXY_DATA_DIR", data)
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_restores_into_a_fresh_database_and_data_directory() {
+    assert!(
+        engine_binary().is_file(),
+        "cargo build -p galaxy-engine first"
+    );
+    let databases = TestDatabases::from_env().await.unwrap();
+    let first = url_of(
+        databases
+            .empty_database()
+            .await
+            .unwrap()
+            .get_database()
+            .unwrap(),
+    );
+    let second = url_of(
+        databases
+            .empty_database()
+            .await
+            .unwrap()
+            .get_database()
+            .unwrap(),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, restored_data, out) = (
+        tmp.path().join("data"),
+        tmp.path().join("restored"),
+        tmp.path().join("backup"),
+    );
+
+    let server = serve(&first, &data).await;
+    let addr = server.addr;
+    let mail = data.join("mail");
+    let admin = log_in(addr, &mail, "admin@example.org").await;
+    let host = log_in(addr, &mail, "ann@example.org").await;
+    let guest = log_in(addr, &mail, "bob@example.org").await;
+    let game = expect(
+        addr,
+        &host,
+        "POST",
+        "/api/v1/user/games",
+        Some(json!({
+            "name": "Kept game", "min_players": 2, "max_players": 3,
+            "enrollment_deadline": "2099-01-01T00:00:00Z", "turn_schedule": "0 0 0 1 1 *",
+        })),
+        201,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let games = format!("/api/v1/user/games/{game}");
+    expect(addr, &host, "POST", &format!("{games}/open"), None, 200).await;
+    for (player, race) in [(&host, "Aldebarans"), (&guest, "Betelgeusians")] {
+        let application = expect(
+            addr,
+            player,
+            "POST",
+            &format!("{games}/applications"),
+            Some(json!({"race_name": race})),
+            201,
+        )
+        .await;
+        let approve = format!(
+            "{games}/applications/{}/approve",
+            application["id"].as_str().unwrap()
+        );
+        expect(addr, &host, "POST", &approve, None, 200).await;
+    }
+    expect(addr, &host, "POST", &format!("{games}/close"), None, 200).await;
+    expect(addr, &host, "POST", &format!("{games}/start"), None, 200).await;
+    eventually(Duration::from_secs(60), "the game running", || async {
+        let (_, g) = call(addr, &host, "GET", &games, None).await;
+        assert_ne!(g["status"], "start_failed", "{g}");
+        (g["status"] == "running").then_some(())
+    })
+    .await;
+    let force = format!("/api/v1/admin/games/{game}/force-next-turn");
+    let record = format!("/api/v1/admin/runtime/records/{game}");
+    assert_eq!(
+        expect(addr, &admin, "POST", &force, None, 200).await["current_turn"],
+        1
+    );
+
+    // The backup while the server runs; it lets the game go afterwards.
+    let backup = cli(
+        &["backup", "--out", &out.display().to_string()],
+        &first,
+        &data,
+    );
+    assert!(backup.status.success(), "{}", text(&backup));
+    assert!(
+        text(&backup).contains("1 running game(s) held"),
+        "{}",
+        text(&backup)
+    );
+    assert_eq!(
+        expect(addr, &admin, "POST", &force, None, 200).await["current_turn"],
+        2,
+        "the live game is free again"
+    );
+    server.stop.send(()).unwrap();
+    assert!(server.served.await.unwrap());
+
+    // Restore refuses a used database or data directory, then restores into fresh ones.
+    let refused = cli(
+        &["restore", "--from", &out.display().to_string()],
+        &first,
+        &restored_data,
+    );
+    assert!(
+        !refused.status.success() && text(&refused).contains("not empty"),
+        "{}",
+        text(&refused)
+    );
+    let refused = cli(
+        &["restore", "--from", &out.display().to_string()],
+        &second,
+        &data,
+    );
+    assert!(
+        !refused.status.success() && text(&refused).contains("not empty"),
+        "{}",
+        text(&refused)
+    );
+    let restored = cli(
+        &["restore", "--from", &out.display().to_string()],
+        &second,
+        &restored_data,
+    );
+    assert!(restored.status.success(), "{}", text(&restored));
+
+    // The restored copy: the database at the backup's turn (sessions, archive, records)
+    // and the data directory (secrets, the engine's state) as they were when the game was
+    // held between turns.
+    fn files(dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>, root: &Path) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                files(&path, out, root);
+            } else if path.file_name().is_some_and(|n| n != "engine.log") {
+                let key = path.strip_prefix(root).unwrap().display().to_string();
+                out.insert(key, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let engines = |root: &Path| {
+        let mut out = std::collections::BTreeMap::new();
+        files(&root.join("engines"), &mut out, root);
+        out
+    };
+    let restored_files = engines(&restored_data);
+    assert!(!restored_files.is_empty(), "no engine data restored");
+    assert_eq!(restored_files, engines(&out.join("data")));
+    for secret in ["login-code-key", "engine-secret"] {
+        let (a, b) = (out.join("data").join(secret), restored_data.join(secret));
+        if a.exists() {
+            assert_eq!(
+                std::fs::read(a).unwrap(),
+                std::fs::read(b).unwrap(),
+                "{secret}"
+            );
+        }
+    }
+    let server = serve(&second, &restored_data).await;
+    let addr = server.addr;
+    let (status, restored_game) = call(addr, &host, "GET", &games, None).await;
+    assert_eq!(
+        status, 200,
+        "the session of the backup's time works: {restored_game}"
+    );
+    let report = expect(addr, &host, "GET", &format!("{games}/reports/1"), None, 200).await;
+    assert_eq!(report["turn"], 1, "{report}");
+    let (status, _) = call(addr, &host, "GET", &format!("{games}/reports/2"), None).await;
+    assert_eq!(status, 404, "turn 2 was played after the backup");
+    let restored_record = expect(addr, &admin, "GET", &record, None, 200).await;
+    assert_eq!(restored_record["current_turn"], 1, "{restored_record}");
+    server.stop.send(()).unwrap();
+    assert!(server.served.await.unwrap());
+    databases.cleanup().await.unwrap();
+}
