@@ -367,7 +367,11 @@ impl App {
         let router = http::router(state.clone(), limits);
         // The web pages on the same port, clients of the same state (issue 16).
         #[cfg(feature = "web")]
-        let router = router.merge(crate::web::router(state.clone(), Some(push.clone()), limits));
+        let router = router.merge(crate::web::router(
+            state.clone(),
+            Some(push.clone()),
+            limits,
+        ));
 
         let notification_worker = delivery::notification_worker(
             &config,

@@ -329,8 +329,10 @@ pub async fn mail_page(
         && MailStatus::parse(status).is_none()
     {
         return Err(WebError::Api(
-            ApiError::invalid_request("status must be one of pending, sending, sent, retrying, dead")
-                .with_field("status"),
+            ApiError::invalid_request(
+                "status must be one of pending, sending, sent, retrying, dead",
+            )
+            .with_field("status"),
         ));
     }
     let mail = state
@@ -341,7 +343,10 @@ pub async fn mail_page(
     let dead = state
         .app
         .notifications
-        .dead_letters(&admin.actor, &PageRequest::first(ADMIN_PAGE).map_err(|e| WebError::BadForm(e.to_string()))?)
+        .dead_letters(
+            &admin.actor,
+            &PageRequest::first(ADMIN_PAGE).map_err(|e| WebError::BadForm(e.to_string()))?,
+        )
         .await?;
     let body = html! {
         h1 { "Mail and dead letters" }

@@ -43,7 +43,11 @@ pub fn standings(turns: &[PlayedTurn], text: &Text) -> Markup {
     let span = f64::from(last.saturating_sub(first).max(1));
     let x = |turn: u32| LEFT + f64::from(turn - first) / span * (WIDTH - LEFT - RIGHT);
     let y = |score: f64| {
-        let score = if score.is_finite() { score.max(0.0) } else { 0.0 };
+        let score = if score.is_finite() {
+            score.max(0.0)
+        } else {
+            0.0
+        };
         TOP + (1.0 - score / top) * (HEIGHT - TOP - BOTTOM)
     };
     let latest = turns.iter().max_by_key(|t| t.turn);

@@ -77,7 +77,11 @@ impl IntoResponse for WebError {
         let status = self.status();
         let message = self.to_string();
         let body = layout::bare(
-            &format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("")),
+            &format!(
+                "{} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            ),
             html! {
                 h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
                 p.error role="alert" { (message) }

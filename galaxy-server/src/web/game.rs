@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use galaxy_core::domain::game::{Game, GameStatus};
 use galaxy_core::domain::play::PlayedTurn;
-use galaxy_core::service::runtime::GameProgress;
 use galaxy_core::domain::{ApplicationId, GameId};
+use galaxy_core::service::runtime::GameProgress;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -100,14 +100,22 @@ async fn seat(
     ) {
         return Ok(None);
     }
-    match state.app.runtime.orders(user.actor, game.id, next_turn).await {
+    match state
+        .app
+        .runtime
+        .orders(user.actor, game.id, next_turn)
+        .await
+    {
         Ok(read) => Ok(Some(Seat {
             race: read.race,
             latest_orders: read.latest.map(|s| orders_text(&s.orders)),
         })),
         Err(error) => {
             let error = WebError::from(error);
-            if matches!(error.status(), StatusCode::NOT_FOUND | StatusCode::FORBIDDEN) {
+            if matches!(
+                error.status(),
+                StatusCode::NOT_FOUND | StatusCode::FORBIDDEN
+            ) {
                 Ok(None)
             } else {
                 Err(error)

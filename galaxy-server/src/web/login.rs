@@ -74,11 +74,19 @@ pub async fn request_code(
     {
         Ok(issued) => {
             let body = code_form(&visitor, &issued.challenge_id.to_string(), None);
-            Ok(layout::page(&visitor, visitor.lang.text().login_title, body))
+            Ok(layout::page(
+                &visitor,
+                visitor.lang.text().login_title,
+                body,
+            ))
         }
         Err(error) => {
             let error = WebError::from(error);
-            Ok(email_form(&visitor, Some(&error.to_string()), error.status()))
+            Ok(email_form(
+                &visitor,
+                Some(&error.to_string()),
+                error.status(),
+            ))
         }
     }
 }

@@ -78,9 +78,18 @@ pub fn router(app: AppState, push: Option<Arc<PushService>>, limits: HttpLimits)
             "/games/{id}/applications/{app_id}/{decision}",
             post(game::decide_application),
         )
-        .route("/account", get(account::account_page).post(account::update_profile))
-        .route("/account/sessions/{id}/revoke", post(account::revoke_session))
-        .route("/account/logout-everywhere", post(account::logout_everywhere))
+        .route(
+            "/account",
+            get(account::account_page).post(account::update_profile),
+        )
+        .route(
+            "/account/sessions/{id}/revoke",
+            post(account::revoke_session),
+        )
+        .route(
+            "/account/logout-everywhere",
+            post(account::logout_everywhere),
+        )
         .route("/admin", get(admin::users_page))
         .route("/admin/users", get(admin::users_page))
         .route("/admin/users/{id}/{action}", post(admin::user_action))
@@ -89,14 +98,23 @@ pub fn router(app: AppState, push: Option<Arc<PushService>>, limits: HttpLimits)
         .route("/admin/health", get(admin::health_page))
         .route("/admin/mail", get(admin::mail_page))
         .route("/admin/mail/{id}/retry", post(admin::retry_mail))
-        .route("/admin/dead-letters/{id}/retry", post(admin::retry_dead_letter))
+        .route(
+            "/admin/dead-letters/{id}/retry",
+            post(admin::retry_dead_letter),
+        )
         .route("/static/{file}", get(assets::serve))
         .layer(RequestBodyLimitLayer::new(limits.body_limit))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.request_timeout));
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ));
     let orders = Router::new()
         .route("/games/{id}/orders", post(game::submit_orders))
         .layer(RequestBodyLimitLayer::new(orders_limit))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.request_timeout));
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ));
     // The event stream lives as long as the page: no request timeout.
     let live = Router::new().route("/games/{id}/events", get(live::events));
     pages
@@ -126,10 +144,7 @@ async fn security_headers(request: Request, next: Next) -> Response {
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if !is_asset {
-        headers.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
 }
