@@ -19,6 +19,7 @@ say() { printf '==> %s\n' "$*" >&2; }
 . scripts/setup.sh
 ensure_protoc
 ensure_smtp_sink
+ensure_browser
 
 if [ -d galaxy-adapters/postgres ]; then
     # shellcheck source=scripts/postgres.sh

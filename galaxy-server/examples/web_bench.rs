@@ -47,19 +47,29 @@ async fn run(rounds: usize) -> Result<(), BoxError> {
     let tmp = tempfile::tempdir()?;
     let email = "bench@example.org";
     let vars = [
-        ("GALAXY_DATA_DIR".to_owned(), tmp.path().display().to_string()),
+        (
+            "GALAXY_DATA_DIR".to_owned(),
+            tmp.path().display().to_string(),
+        ),
         ("GALAXY_BOOTSTRAP_ADMINS".to_owned(), email.to_owned()),
     ];
     let config = Config::from_vars(&vars.into_iter().collect())?;
     let stores = InMemoryStores::new();
     let mailer = FileMailer::new(tmp.path().join("mail"), config.mail_from.clone());
-    let app = App::build(config, Adapters::from_stores(stores.clone(), Arc::new(mailer))).await?;
+    let app = App::build(
+        config,
+        Adapters::from_stores(stores.clone(), Arc::new(mailer)),
+    )
+    .await?;
     let state = app.state().clone();
     let router = app.router();
 
     // One admin user, logged in through the auth service (the page's cookie is its token).
     let issued = state.auth.request_login_code(email, None).await?;
-    let mails = stores.mail.list_mail(None, &PageRequest::first(10)?).await?;
+    let mails = stores
+        .mail
+        .list_mail(None, &PageRequest::first(10)?)
+        .await?;
     let text = mails
         .items
         .iter()
@@ -109,7 +119,10 @@ async fn run(rounds: usize) -> Result<(), BoxError> {
     eprintln!("seeded {GAMES} games in {:?}", seeding.elapsed());
 
     let pages = [
-        ("GET /healthz (baseline: router and layers only)", "/healthz".to_owned()),
+        (
+            "GET /healthz (baseline: router and layers only)",
+            "/healthz".to_owned(),
+        ),
         ("GET / (lobby, 50 of 1,000 open games)", "/".to_owned()),
         ("GET /my (all 1,000 games, hosted)", "/my".to_owned()),
         ("GET /games/{id} (host's view)", format!("/games/{first}")),

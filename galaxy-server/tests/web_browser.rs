@@ -115,10 +115,32 @@ async fn click(browser: &Client, css: &str) {
     }
 }
 
+/// Types `text` into the field `css`. A game page reloads itself when a push event
+/// arrives (live updates), which can replace the field under the typing: then again.
 async fn fill(browser: &Client, css: &str, text: &str) {
-    let field = find(browser, css).await;
-    field.clear().await.unwrap();
-    field.send_keys(text).await.unwrap();
+    for _ in 0..5 {
+        let field = find(browser, css).await;
+        if field.clear().await.is_ok() && field.send_keys(text).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("could not type into {css}");
+}
+
+/// Sends `orders` from the game page and returns the engine's verdict as shown.
+async fn send_orders(browser: &Client, orders: &str) -> String {
+    for _ in 0..5 {
+        fill(browser, "#orders-text", orders).await;
+        click(browser, "form[action$='/orders'] button").await;
+        // A live reload may have replaced the page instead of the form's answer.
+        if let Ok(verdict) = browser.find(Locator::Css("#verdict")).await
+            && let Ok(text) = verdict.text().await
+        {
+            return text;
+        }
+    }
+    panic!("no verdict for the orders");
 }
 
 struct Session<'a> {
@@ -148,6 +170,9 @@ impl Session<'_> {
             code_field.attr("autocomplete").await.unwrap().as_deref(),
             Some("one-time-code")
         );
+        if email == "host@example.org" {
+            self.shot("login-code").await;
+        }
         let code = code_for(&self.mail, email, since).await;
         // The field has focus already: typing goes there.
         let active = self.browser.active_element().await.unwrap();
@@ -302,19 +327,10 @@ async fn play(s: &Session<'_>) {
     // Orders: a refused set, then an accepted one, checked by the engine inline.
     s.login("ann@example.org").await;
     s.goto(&game).await;
-    fill(
-        b,
-        "#orders-text",
-        r#"[{"kind": "build_industry", "planet": 99999}]"#,
-    )
-    .await;
-    click(b, "form[action$='/orders'] button").await;
-    let verdict = find(b, "#verdict").await.text().await.unwrap();
+    let verdict = send_orders(b, r#"[{"kind": "build_industry", "planet": 99999}]"#).await;
     assert!(verdict.contains("refused"), "{verdict}");
     s.shot("orders-refused").await;
-    fill(b, "#orders-text", "[]").await;
-    click(b, "form[action$='/orders'] button").await;
-    let verdict = find(b, "#verdict").await.text().await.unwrap();
+    let verdict = send_orders(b, "[]").await;
     assert!(verdict.contains("accepted"), "{verdict}");
     s.goto("/my").await;
     s.shot("my-games").await;
@@ -351,6 +367,11 @@ async fn play(s: &Session<'_>) {
     assert!(page.contains("id=\"winner\""), "{page}");
     assert_eq!(page.matches("<polyline").count(), 2, "{page}");
     s.shot("game-finished").await;
+    if let Some(dir) = &s.shots {
+        let chart = find(b, "section[aria-labelledby=standings]").await;
+        let png = chart.screenshot().await.unwrap();
+        std::fs::write(dir.join("standings-chart.png"), png).unwrap();
+    }
     s.goto(&format!("{game}?turn=1")).await;
     let report = find(b, "#report").await.text().await.unwrap();
     assert!(!report.is_empty());
