@@ -593,3 +593,139 @@ async fn login_codes_from_the_pages_share_the_apis_rate_limit() {
         .await;
     api.is(429);
 }
+
+#[tokio::test]
+async fn a_game_page_hears_its_push_events_by_server_sent_events() {
+    use galaxy_core::domain::UserId;
+    use galaxy_core::service::push::{PushConfig, PushService};
+    use galaxy_ports::memory::MemoryPushLog;
+    use galaxy_ports::system::SeededSecretGenerator;
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = TestApp::new();
+    let push = Arc::new(PushService::new(
+        app.clock.clone(),
+        Arc::new(SeededSecretGenerator::new(11)),
+        PushConfig::default(),
+        Arc::new(MemoryPushLog::default()),
+    ));
+    let limits = HttpLimits {
+        body_limit: http_support::BODY_LIMIT,
+        orders_body_limit: http_support::ORDERS_BODY_LIMIT,
+        request_timeout: Duration::from_millis(200),
+    };
+    let router =
+        app.router
+            .clone()
+            .merge(web::router(app.state.clone(), Some(push.clone()), limits));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let host = app.login("host@example.org").await;
+    let other = app.login("other@example.org").await;
+    let game = app.create_game(&host, "Live game", 2, 4).await;
+    let elsewhere = app.create_game(&host, "Other game", 2, 4).await;
+    let open = |token: String, game: String| async move {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET /games/{game}/events HTTP/1.1\r\nhost: x\r\ncookie: galaxy_session={token}\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        stream
+    };
+    // A draft is not the other user's to watch.
+    let mut refused = open(other.token.clone(), game.clone()).await;
+    let mut head = vec![0u8; 64];
+    let n = refused.read(&mut head).await.unwrap();
+    assert!(String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 404"));
+
+    let mut stream = open(host.token.clone(), game.clone()).await;
+    let mut seen = String::new();
+    let mut buffer = vec![0u8; 4096];
+    while !seen.contains("\r\n\r\n") {
+        let n = stream.read(&mut buffer).await.unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(seen.contains("content-type: text/event-stream"), "{seen}");
+    // Older than the request timeout of the pages: the stream is not cut by it.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let host_id = UserId::parse(&host.user_id).unwrap();
+    let other_id = UserId::parse(&other.user_id).unwrap();
+    // Not for this page: another game of the viewer, this game for someone else.
+    push.publish_event(
+        vec![host_id],
+        "game.elsewhere",
+        json!({ "game_id": elsewhere }),
+    )
+    .await
+    .unwrap();
+    push.publish_event(vec![other_id], "game.not_yours", json!({ "game_id": game }))
+        .await
+        .unwrap();
+    push.publish_event(
+        vec![host_id],
+        "game.turn_completed",
+        json!({ "game_id": game }),
+    )
+    .await
+    .unwrap();
+    let mut body = String::new();
+    let read = async {
+        while !body.contains("data: ") {
+            let n = stream.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "the stream ended");
+            body.push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .unwrap();
+    assert!(body.contains("event: update"), "{body}");
+    assert!(body.contains("data: game.turn_completed"), "{body}");
+    assert!(
+        !body.contains("elsewhere") && !body.contains("not_yours"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn bad_path_parameters_are_404_pages_that_echo_nothing() {
+    let app = web_app(Options::default());
+    let host = app.login("host@example.org").await;
+    let game = app.create_game(&host, "Paths", 2, 4).await;
+    let mut admin = signed_in(&app, ADMIN_EMAIL).await;
+    let hostile = "%3Cscript%3Ex%3C%2Fscript%3E";
+    for uri in [
+        format!("/games/{hostile}"),
+        format!("/games/{game}/events/../x"),
+        "/static/nope.js".to_owned(),
+    ] {
+        let page = admin.get(&app, &uri).await;
+        page.is(404);
+        assert!(!page.text.contains("<script>x"), "{}", page.text);
+    }
+    for uri in [
+        format!("/games/{hostile}/apply"),
+        format!("/games/{game}/host/explode"),
+        format!("/games/{game}/applications/{hostile}/approve"),
+        format!("/games/{game}/applications/{game}/maybe"),
+        format!("/admin/games/{hostile}/pause"),
+        format!("/admin/games/{game}/explode"),
+        format!("/admin/users/{hostile}/block"),
+        format!("/admin/mail/{hostile}/retry"),
+        format!("/admin/dead-letters/{hostile}/retry"),
+        format!("/account/sessions/{hostile}/revoke"),
+    ] {
+        let page = admin.post(&app, &uri, &[("race_name", "Zorg")]).await;
+        page.is(404);
+        assert!(!page.text.contains("<script>x"), "{uri}: {}", page.text);
+    }
+}
