@@ -67,7 +67,7 @@ impl Browser {
             let pair = value.split(';').next().unwrap();
             let (name, val) = pair.split_once('=').unwrap();
             self.cookies.retain(|(k, _)| k != name);
-            if !val.is_empty() && !value.contains("Max-Age=0") {
+            if !val.is_empty() && !value.contains("Max-Age=0;") && !value.ends_with("Max-Age=0") {
                 self.cookies.push((name.to_owned(), val.to_owned()));
             }
         }
@@ -222,6 +222,8 @@ async fn the_session_cookie_is_httponly_lax_and_secure_only_behind_tls() {
     assert!(cookie.contains("; SameSite=Lax"), "{cookie}");
     assert!(cookie.contains("; Path=/"), "{cookie}");
     assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    // Kept as long as the session lives (the default 30 days).
+    assert!(cookie.contains(&format!("; Max-Age={}", 30 * 24 * 3600)), "{cookie}");
     let token = cookie
         .split(';')
         .next()

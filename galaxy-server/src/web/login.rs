@@ -114,7 +114,12 @@ pub async fn submit_code(
     {
         Ok(session) => {
             let mut response = Redirect::to("/my").into_response();
-            let cookie = session_cookie(&session.token.expose(), visitor.secure)
+            let lifetime = session.session.expires_at - state.app.clock.now();
+            let cookie = session_cookie(
+                &session.token.expose(),
+                visitor.secure,
+                lifetime.num_seconds(),
+            )
                 .ok_or(WebError::BadForm("unusable session token".to_owned()))?;
             response.headers_mut().append(header::SET_COOKIE, cookie);
             // The signed-out CSRF cookie has done its job.

@@ -118,10 +118,12 @@ fn secure_flag(secure: bool) -> &'static str {
     if secure { "; Secure" } else { "" }
 }
 
-/// The `Set-Cookie` value that stores a session token.
-pub fn session_cookie(token: &str, secure: bool) -> Option<HeaderValue> {
+/// The `Set-Cookie` value that stores a session token for `max_age_secs` (the session's
+/// remaining lifetime, so the browser keeps it across restarts as long as it works).
+pub fn session_cookie(token: &str, secure: bool, max_age_secs: i64) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax{}",
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        max_age_secs.max(0),
         secure_flag(secure)
     ))
     .ok()
