@@ -223,7 +223,10 @@ async fn the_session_cookie_is_httponly_lax_and_secure_only_behind_tls() {
     assert!(cookie.contains("; Path=/"), "{cookie}");
     assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
     // Kept as long as the session lives (the default 30 days).
-    assert!(cookie.contains(&format!("; Max-Age={}", 30 * 24 * 3600)), "{cookie}");
+    assert!(
+        cookie.contains(&format!("; Max-Age={}", 30 * 24 * 3600)),
+        "{cookie}"
+    );
     let token = cookie
         .split(';')
         .next()
@@ -400,6 +403,20 @@ async fn admin_pages_need_the_admin_role() {
         )
         .await
         .is(303);
+    // The admin pages speak the admin's language.
+    admin.get(&app, "/account").await.is(200);
+    admin
+        .post(
+            &app,
+            "/account",
+            &[("display_name", "Marta"), ("locale", "de-AT")],
+        )
+        .await
+        .is(200);
+    let german = admin.get(&app, "/admin/health").await;
+    german.is(200);
+    assert!(german.text.contains("lang=\"de\""));
+    assert!(german.text.contains("Laufzeit-Einträge"), "{}", german.text);
     // A permanent block revokes every session.
     app.get("/api/v1/user/me", Some(&host.token)).await.is(401);
 }

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use super::WebState;
 use super::error::WebError;
 use super::game::EmptyForm;
+use super::i18n::AdminText;
 use super::layout::{self, button_form, csrf_field};
 use super::lobby::urlencode;
 use super::session::{Posted, Visitor};
@@ -50,23 +51,23 @@ impl AdminQuery {
     }
 }
 
-fn admin_nav() -> Markup {
+fn admin_nav(t: &AdminText) -> Markup {
     html! {
-        nav aria-label="Admin" {
+        nav aria-label=(t.admin) {
             p {
-                a href="/admin/users" { "Users" } " · "
-                a href="/admin/games" { "Games" } " · "
-                a href="/admin/health" { "Runtime and health" } " · "
-                a href="/admin/mail" { "Mail and dead letters" }
+                a href="/admin/users" { (t.users) } " · "
+                a href="/admin/games" { (t.games) } " · "
+                a href="/admin/health" { (t.health) } " · "
+                a href="/admin/mail" { (t.mail) }
             }
         }
     }
 }
 
-fn next_link(base: &str, next: Option<&String>) -> Markup {
+fn next_link(t: &AdminText, base: &str, next: Option<&String>) -> Markup {
     html! {
         @if let Some(next) = next {
-            p { a href=(format!("{base}after={}", urlencode(next))) { "More" } }
+            p { a href=(format!("{base}after={}", urlencode(next))) { (t.more) } }
         }
     }
 }
@@ -78,6 +79,7 @@ pub async fn users_page(
     Query(query): Query<AdminQuery>,
 ) -> Result<Response, WebError> {
     let admin = visitor.admin()?;
+    let t = visitor.lang.admin();
     let users = state
         .app
         .users
@@ -85,15 +87,15 @@ pub async fn users_page(
         .await?;
     let needle = query.q.trim().to_lowercase();
     let body = html! {
-        h1 { "Users" }
-        (admin_nav())
+        h1 { (t.users) }
+        (admin_nav(t))
         form method="get" action="/admin/users" role="search" {
-            label for="q" { "E-mail or name contains " }
+            label for="q" { (t.search_label) " " }
             input #q type="search" name="q" value=(query.q);
-            " " button type="submit" { "Search" }
+            " " button type="submit" { (t.search) }
         }
         div.table-wrap { table {
-            thead { tr { th scope="col" { "E-mail" } th scope="col" { "Name" } th scope="col" { "Roles" } th scope="col" { "Status" } th scope="col" { "Actions" } } }
+            thead { tr { th scope="col" { (t.email) } th scope="col" { (t.name) } th scope="col" { (t.roles) } th scope="col" { (t.status) } th scope="col" { (t.actions) } } }
             tbody {
                 @for user in users.items.iter().filter(|u| needle.is_empty()
                     || u.email.as_str().to_lowercase().contains(&needle)
@@ -107,21 +109,21 @@ pub async fn users_page(
                             @if user.status.as_str() == "active" {
                                 form.inline method="post" action=(format!("/admin/users/{}/block", user.id)) {
                                     (csrf_field(&visitor))
-                                    label { "Until (UTC) " input type="datetime-local" name="until"; }
-                                    " " label { input type="checkbox" name="permanent" value="1"; " permanently" }
-                                    " " button type="submit" { "Block" }
+                                    label { (t.until) " " input type="datetime-local" name="until"; }
+                                    " " label { input type="checkbox" name="permanent" value="1"; " " (t.permanently) }
+                                    " " button type="submit" { (t.block) }
                                 }
                             } @else {
-                                (button_form(&visitor, &format!("/admin/users/{}/unblock", user.id), "Unblock"))
+                                (button_form(&visitor, &format!("/admin/users/{}/unblock", user.id), t.unblock))
                             }
                         }
                     }
                 }
             }
         } }
-        (next_link(&format!("/admin/users?q={}&", urlencode(&query.q)), users.next_after.as_ref()))
+        (next_link(t, &format!("/admin/users?q={}&", urlencode(&query.q)), users.next_after.as_ref()))
     };
-    Ok(layout::page(&visitor, "Users", body))
+    Ok(layout::page(&visitor, t.users, body))
 }
 
 /// The block form.
@@ -184,6 +186,7 @@ pub async fn games_page(
     Query(query): Query<AdminQuery>,
 ) -> Result<Response, WebError> {
     let admin = visitor.admin()?;
+    let t = visitor.lang.admin();
     let statuses = if query.status.is_empty() {
         Vec::new()
     } else {
@@ -197,18 +200,18 @@ pub async fn games_page(
         .list_all_games(admin.actor, statuses, &query.page()?)
         .await?;
     let body = html! {
-        h1 { "Games" }
-        (admin_nav())
+        h1 { (t.games) }
+        (admin_nav(t))
         form method="get" action="/admin/games" {
-            label for="status" { "Status " }
+            label for="status" { (t.status) " " }
             select #status name="status" {
-                option value="" { "any" }
+                option value="" { (t.any) }
                 @for status in STATUSES { option value=(status) selected[query.status == status] { (status) } }
             }
-            " " button type="submit" { "Filter" }
+            " " button type="submit" { (t.filter) }
         }
         div.table-wrap { table {
-            thead { tr { th scope="col" { "Game" } th scope="col" { "Status" } th scope="col" { "Players" } th scope="col" { "Actions" } } }
+            thead { tr { th scope="col" { (t.game) } th scope="col" { (t.status) } th scope="col" { (t.players) } th scope="col" { (t.actions) } } }
             tbody {
                 @for game in &games.items {
                     tr {
@@ -219,25 +222,25 @@ pub async fn games_page(
                             @let base = format!("/admin/games/{}", game.id);
                             @match game.status {
                                 GameStatus::Running => {
-                                    (button_form(&visitor, &format!("{base}/force-next-turn"), "Force next turn")) " "
-                                    (button_form(&visitor, &format!("{base}/pause"), "Pause")) " "
+                                    (button_form(&visitor, &format!("{base}/force-next-turn"), t.force)) " "
+                                    (button_form(&visitor, &format!("{base}/pause"), t.pause)) " "
                                 }
-                                GameStatus::Paused => { (button_form(&visitor, &format!("{base}/resume"), "Resume")) " " }
-                                GameStatus::StartFailed => { (button_form(&visitor, &format!("{base}/retry-start"), "Retry start")) " " }
+                                GameStatus::Paused => { (button_form(&visitor, &format!("{base}/resume"), t.resume)) " " }
+                                GameStatus::StartFailed => { (button_form(&visitor, &format!("{base}/retry-start"), t.retry_start)) " " }
                                 _ => {}
                             }
                             @if matches!(game.status, GameStatus::Running | GameStatus::Paused | GameStatus::Starting | GameStatus::StartFailed) {
-                                (button_form(&visitor, &format!("{base}/stop"), "Stop")) " "
+                                (button_form(&visitor, &format!("{base}/stop"), t.stop)) " "
                             }
-                            a href=(format!("/admin/health?game={}", game.id)) { "Health" }
+                            a href=(format!("/admin/health?game={}", game.id)) { (t.health) }
                         }
                     }
                 }
             }
         } }
-        (next_link(&format!("/admin/games?status={}&", urlencode(&query.status)), games.next_after.as_ref()))
+        (next_link(t, &format!("/admin/games?status={}&", urlencode(&query.status)), games.next_after.as_ref()))
     };
-    Ok(layout::page(&visitor, "Games", body))
+    Ok(layout::page(&visitor, t.games, body))
 }
 
 /// `POST /admin/games/{id}/{action}`: pause, resume, stop, force-next-turn, retry-start.
@@ -267,6 +270,7 @@ pub async fn health_page(
     Query(query): Query<AdminQuery>,
 ) -> Result<Response, WebError> {
     let admin = visitor.admin()?;
+    let t = visitor.lang.admin();
     let game = if query.game.is_empty() {
         None
     } else {
@@ -280,11 +284,11 @@ pub async fn health_page(
     };
     let events = runtime.health_events(admin.actor, game, &page).await?;
     let body = html! {
-        h1 { "Runtime and health" }
-        (admin_nav())
-        h2 { "Runtime records" }
+        h1 { (t.health) }
+        (admin_nav(t))
+        h2 { (t.records) }
         div.table-wrap { table {
-            thead { tr { th scope="col" { "Game" } th scope="col" { "Status" } th scope="col" { "Engine" } th scope="col" { "Turn" } th scope="col" { "Next turn" } th scope="col" { "Healthy" } } }
+            thead { tr { th scope="col" { (t.game) } th scope="col" { (t.status) } th scope="col" { (t.engine) } th scope="col" { (t.turn) } th scope="col" { (t.next_turn) } th scope="col" { (t.healthy) } } }
             tbody {
                 @for record in &records {
                     tr {
@@ -298,9 +302,9 @@ pub async fn health_page(
                 }
             }
         } }
-        h2 { "Health events" }
+        h2 { (t.events) }
         div.table-wrap { table {
-            thead { tr { th scope="col" { "When" } th scope="col" { "Game" } th scope="col" { "Kind" } th scope="col" { "Detail" } } }
+            thead { tr { th scope="col" { (t.when) } th scope="col" { (t.game) } th scope="col" { (t.kind) } th scope="col" { (t.detail) } } }
             tbody {
                 @for event in &events.items {
                     tr {
@@ -312,9 +316,9 @@ pub async fn health_page(
                 }
             }
         } }
-        (next_link(&format!("/admin/health?game={}&", urlencode(&query.game)), events.next_after.as_ref()))
+        (next_link(t, &format!("/admin/health?game={}&", urlencode(&query.game)), events.next_after.as_ref()))
     };
-    Ok(layout::page(&visitor, "Runtime and health", body))
+    Ok(layout::page(&visitor, t.health, body))
 }
 
 /// `GET /admin/mail`: mail deliveries (by status) and notification dead letters.
@@ -324,6 +328,7 @@ pub async fn mail_page(
     Query(query): Query<AdminQuery>,
 ) -> Result<Response, WebError> {
     let admin = visitor.admin()?;
+    let t = visitor.lang.admin();
     let status = (!query.status.is_empty()).then_some(query.status.as_str());
     if let Some(status) = status
         && MailStatus::parse(status).is_none()
@@ -349,19 +354,19 @@ pub async fn mail_page(
         )
         .await?;
     let body = html! {
-        h1 { "Mail and dead letters" }
-        (admin_nav())
+        h1 { (t.mail) }
+        (admin_nav(t))
         form method="get" action="/admin/mail" {
-            label for="status" { "Status " }
+            label for="status" { (t.status) " " }
             select #status name="status" {
-                option value="" { "any" }
+                option value="" { (t.any) }
                 @for s in ["pending", "sending", "sent", "retrying", "dead"] { option value=(s) selected[query.status == s] { (s) } }
             }
-            " " button type="submit" { "Filter" }
+            " " button type="submit" { (t.filter) }
         }
-        h2 { "Mail deliveries" }
+        h2 { (t.deliveries) }
         div.table-wrap { table {
-            thead { tr { th scope="col" { "Created" } th scope="col" { "To" } th scope="col" { "Kind" } th scope="col" { "Status" } th scope="col" { "Attempts" } th scope="col" { "Last error" } th scope="col" {} } }
+            thead { tr { th scope="col" { (t.created) } th scope="col" { (t.to) } th scope="col" { (t.kind) } th scope="col" { (t.status) } th scope="col" { (t.attempts) } th scope="col" { (t.last_error) } th scope="col" {} } }
             tbody {
                 @for delivery in &mail.items {
                     tr {
@@ -371,16 +376,16 @@ pub async fn mail_page(
                         td { span.badge { (delivery.status.as_str()) } }
                         td { (delivery.attempts) }
                         td { (delivery.last_error.as_deref().unwrap_or("")) }
-                        td { @if delivery.status == MailStatus::Dead { (button_form(&visitor, &format!("/admin/mail/{}/retry", delivery.id), "Retry")) } }
+                        td { @if delivery.status == MailStatus::Dead { (button_form(&visitor, &format!("/admin/mail/{}/retry", delivery.id), t.retry)) } }
                     }
                 }
             }
         } }
-        (next_link(&format!("/admin/mail?status={}&", urlencode(&query.status)), mail.next_after.as_ref()))
-        h2 { "Notification dead letters" }
-        @if dead.items.is_empty() { p { "None." } }
+        (next_link(t, &format!("/admin/mail?status={}&", urlencode(&query.status)), mail.next_after.as_ref()))
+        h2 { (t.dead_letters) }
+        @if dead.items.is_empty() { p { (t.none) } }
         div.table-wrap { table {
-            thead { tr { th scope="col" { "Updated" } th scope="col" { "User" } th scope="col" { "Channel" } th scope="col" { "Attempts" } th scope="col" { "Last error" } th scope="col" {} } }
+            thead { tr { th scope="col" { (t.updated) } th scope="col" { (t.user) } th scope="col" { (t.channel) } th scope="col" { (t.attempts) } th scope="col" { (t.last_error) } th scope="col" {} } }
             tbody {
                 @for route in &dead.items {
                     tr {
@@ -389,13 +394,13 @@ pub async fn mail_page(
                         td { (route.channel.as_str()) }
                         td { (route.attempts) }
                         td { (route.last_error.as_deref().unwrap_or("")) }
-                        td { (button_form(&visitor, &format!("/admin/dead-letters/{}/retry", route.id), "Retry")) }
+                        td { (button_form(&visitor, &format!("/admin/dead-letters/{}/retry", route.id), t.retry)) }
                     }
                 }
             }
         } }
     };
-    Ok(layout::page(&visitor, "Mail", body))
+    Ok(layout::page(&visitor, t.mail, body))
 }
 
 /// `POST /admin/mail/{id}/retry`.

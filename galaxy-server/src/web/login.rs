@@ -120,7 +120,7 @@ pub async fn submit_code(
                 visitor.secure,
                 lifetime.num_seconds(),
             )
-                .ok_or(WebError::BadForm("unusable session token".to_owned()))?;
+            .ok_or(WebError::BadForm("unusable session token".to_owned()))?;
             response.headers_mut().append(header::SET_COOKIE, cookie);
             // The signed-out CSRF cookie has done its job.
             response.headers_mut().append(
