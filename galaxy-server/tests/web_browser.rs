@@ -311,6 +311,17 @@ async fn play(s: &Session<'_>) {
     }
     s.goto("/").await;
     s.shot("lobby").await;
+    // Keyboard: the first Tab reaches the skip link, whose Enter lands in the content.
+    let body = find(b, "body").await;
+    body.send_keys("\u{E004}").await.unwrap();
+    let focused = b.active_element().await.unwrap();
+    assert_eq!(
+        focused.attr("class").await.unwrap().as_deref(),
+        Some("skip")
+    );
+    focused.send_keys("\u{E007}").await.unwrap();
+    let url = b.current_url().await.unwrap();
+    assert_eq!(url.fragment(), Some("main"), "{url}");
     // The host approves both, closes enrollment and starts.
     s.login("host@example.org").await;
     s.goto(&game).await;
