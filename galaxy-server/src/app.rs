@@ -371,6 +371,7 @@ impl App {
             state.clone(),
             Some(push.clone()),
             limits,
+            tokens.http.clone(),
         ));
 
         let notification_worker = delivery::notification_worker(

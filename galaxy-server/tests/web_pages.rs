@@ -15,6 +15,7 @@ use galaxy_server::http::client_ip::TrustedProxies;
 use galaxy_server::web::{self, CONTENT_SECURITY_POLICY};
 use http_support::{ADMIN_EMAIL, Call, Options, TestApp, TestResponse, game_body};
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 /// A page's status, with the page in the message when it is not the one expected.
 trait Is {
@@ -36,10 +37,12 @@ fn web_app(options: Options) -> TestApp {
         orders_body_limit: http_support::ORDERS_BODY_LIMIT,
         request_timeout: Duration::from_secs(10),
     };
-    app.router = app
-        .router
-        .clone()
-        .merge(web::router(app.state.clone(), None, limits));
+    app.router = app.router.clone().merge(web::router(
+        app.state.clone(),
+        None,
+        limits,
+        CancellationToken::new(),
+    ));
     app
 }
 
@@ -634,10 +637,13 @@ async fn a_game_page_hears_its_push_events_by_server_sent_events() {
         orders_body_limit: http_support::ORDERS_BODY_LIMIT,
         request_timeout: Duration::from_millis(200),
     };
-    let router =
-        app.router
-            .clone()
-            .merge(web::router(app.state.clone(), Some(push.clone()), limits));
+    let closing = CancellationToken::new();
+    let router = app.router.clone().merge(web::router(
+        app.state.clone(),
+        Some(push.clone()),
+        limits,
+        closing.clone(),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -713,6 +719,21 @@ async fn a_game_page_hears_its_push_events_by_server_sent_events() {
         !body.contains("elsewhere") && !body.contains("not_yours"),
         "{body}"
     );
+    // Shutdown begins: the stream ends (the chunked body's last chunk), holding nothing up.
+    closing.cancel();
+    let end = async {
+        while !body.ends_with("0\r\n\r\n") {
+            let n = stream.read(&mut buffer).await.unwrap();
+            assert!(
+                n > 0,
+                "the connection closed before the stream's end: {body}"
+            );
+            body.push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), end)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -16,7 +16,8 @@ use super::session::Visitor;
 use crate::http::error::ApiError;
 
 /// `GET /games/{id}/events`: one `update` event per push event for the viewer about this
-/// game (a turn ran, the game changed status, a message arrived), until the page goes.
+/// game (a turn ran, the game changed status, a message arrived), until the page goes
+/// or the server begins to shut down.
 pub async fn events(
     State(state): State<WebState>,
     visitor: Visitor,
@@ -34,11 +35,16 @@ pub async fn events(
         .map_err(|error| WebError::Api(ApiError::from_service(&error)))?;
     let user_id = user.user.id;
     let game = id.to_string();
+    let closing = state.closing.clone();
     let events = stream::unfold(subscription, move |mut subscription| {
         let game = game.clone();
+        let closing = closing.clone();
         async move {
             loop {
-                let event = subscription.next().await.ok()?;
+                let event = tokio::select! {
+                    () = closing.cancelled() => return None,
+                    event = subscription.next() => event.ok()?,
+                };
                 let about_game = event
                     .payload
                     .get("game_id")

@@ -29,6 +29,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use galaxy_core::service::push::PushService;
+use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -53,12 +54,20 @@ pub struct WebState {
     /// The push service; `None` (in-process tests without one) turns live updates off and
     /// the game page falls back to reloading.
     pub push: Option<Arc<PushService>>,
+    /// Cancelled when the HTTP drain begins: open event streams end then, so they never
+    /// hold shutdown up (a browser reconnects to another replica or reloads).
+    pub closing: CancellationToken,
 }
 
 /// The pages' router, to merge with the API's. It sets no fallback, so the API's
-/// fallback answers unknown paths.
-pub fn router(app: AppState, push: Option<Arc<PushService>>, limits: HttpLimits) -> Router {
-    let state = WebState { app, push };
+/// fallback answers unknown paths. `closing` ends the live-update streams at shutdown.
+pub fn router(
+    app: AppState,
+    push: Option<Arc<PushService>>,
+    limits: HttpLimits,
+    closing: CancellationToken,
+) -> Router {
+    let state = WebState { app, push, closing };
     // Form encoding can triple the size of orders text, so the orders form gets room
     // for that; the service still judges the orders' size itself.
     let orders_limit = limits.orders_body_limit.saturating_mul(3);
