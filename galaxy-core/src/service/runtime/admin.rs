@@ -2,20 +2,22 @@
 //! and reading records and health events. Players' orders and reports are in `player.rs`.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::json;
 
-use super::shared::Shared;
-use super::turns::play_turn;
+use super::shared::{Engines, Initialiser, JobQueue, Notices, Statuses};
+use super::turns::{TurnRunner, play_turn};
 use super::{RuntimeConfig, RuntimeError, RuntimePorts};
-use crate::domain::GameId;
+use crate::domain::application::ApplicationStatus;
 use crate::domain::game::{Game, GameStatus, GameTrigger};
 use crate::domain::health::HealthEvent;
 use crate::domain::lease::ClaimRequest;
 use crate::domain::notification::NotificationKind;
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::runtime::{JobKind, JobStatus, RuntimeJob, RuntimeRecord, RuntimeStatus};
-use crate::ports::StoreError;
+use crate::domain::{GameId, UserId};
+use crate::ports::{ApplicationStore, HealthEventStore, OrdersStore, StoreError, TurnArchiveStore};
 use crate::service::Actor;
 
 /// How many idempotency keys one retry tries when earlier jobs under the same attempt
@@ -25,29 +27,56 @@ const START_KEY_ATTEMPTS: u32 = 8;
 /// The runtime's use cases. Cheap to clone: everything is behind `Arc`s.
 #[derive(Clone)]
 pub struct RuntimeService {
-    /// Ports and configuration.
-    pub(super) shared: Shared,
+    /// Game and record changes and reads (pause, resume, stop, retry, records).
+    pub(super) statuses: Statuses,
+    /// Plays a forced turn as the scheduler plays a due one.
+    pub(super) turns: TurnRunner,
+    /// Players' orders, forwarded to their game's engine.
+    pub(super) engines: Engines,
+    /// `/admin/init` of an engine resumed before its first turn.
+    pub(super) init: Initialiser,
+    /// The cancellation notice to players and host.
+    pub(super) notices: Notices,
+    /// The stop job of a stopped game and the start job of a retried one.
+    pub(super) queue: JobQueue,
+    /// Approved applications: a caller's race, a game's players.
+    pub(super) applications: Arc<dyn ApplicationStore>,
+    /// Reports, turn history and results.
+    pub(super) archive: Arc<dyn TurnArchiveStore>,
+    /// Every orders submission the engine answered.
+    pub(super) orders: Arc<dyn OrdersStore>,
+    /// Health events, listed for admins.
+    pub(super) health: Arc<dyn HealthEventStore>,
+    /// `max_orders_bytes`: the largest orders body forwarded to an engine.
+    pub(super) max_orders_bytes: usize,
 }
 
 impl fmt::Debug for RuntimeService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RuntimeService")
-            .field("config", &self.shared.config)
+            .field("max_orders_bytes", &self.max_orders_bytes)
+            .field("turns", &self.turns.settings)
             .finish_non_exhaustive()
     }
 }
 
 impl RuntimeService {
-    /// A service over `ports`, configured by `config`.
+    /// A service over `ports`, configured by `config`. Each use case keeps only the
+    /// ports and settings it uses; the rest of `config` belongs to the workers.
     pub fn new(ports: RuntimePorts, config: RuntimeConfig) -> Self {
         Self {
-            shared: Shared::new(ports, config),
+            statuses: Statuses::new(&ports),
+            turns: TurnRunner::new(&ports, &config),
+            engines: Engines::new(&ports, &config),
+            init: Initialiser::new(&ports, &config),
+            notices: Notices::new(&ports),
+            queue: JobQueue::new(&ports),
+            applications: Arc::clone(&ports.applications),
+            archive: Arc::clone(&ports.archive),
+            orders: Arc::clone(&ports.orders),
+            health: Arc::clone(&ports.health),
+            max_orders_bytes: config.max_orders_bytes,
         }
-    }
-
-    /// The configuration in force.
-    pub fn config(&self) -> &RuntimeConfig {
-        &self.shared.config
     }
 
     /// `running -> paused` (trigger admin); no turn runs until it resumes.
@@ -58,7 +87,7 @@ impl RuntimeService {
         let paused = self
             .change(&game, GameStatus::Paused, actor, "paused by an admin")
             .await?;
-        self.shared.unschedule(game_id).await;
+        self.statuses.unschedule(game_id).await;
         Ok(paused)
     }
 
@@ -83,17 +112,17 @@ impl RuntimeService {
             return Err(unhealthy("no engine is bound to it"));
         };
         if record.current_turn == 0 {
-            let target = self.shared.engine_target(game_id, binding);
-            let init = self.shared.init_engine(&game, &target);
+            let target = self.engines.engine_target(game_id, binding);
+            let init = self.init.init_engine(&game, &target);
             init.await?.map_err(RuntimeError::engine)?;
         }
         let resumed = self
             .change(&game, GameStatus::Running, actor, "resumed by an admin")
             .await?;
-        let next = self.shared.next_turn_at(&resumed);
-        let records = &self.shared.ports.records;
+        let next = self.statuses.next_turn_at(&resumed);
+        let records = &self.statuses.records;
         records
-            .set_schedule(game_id, next, false, self.shared.now())
+            .set_schedule(game_id, next, false, self.statuses.now())
             .await?;
         Ok(resumed)
     }
@@ -107,10 +136,10 @@ impl RuntimeService {
         let cancelled = self
             .change(&game, GameStatus::Cancelled, actor, "stopped by an admin")
             .await?;
-        self.shared.unschedule(game_id).await;
+        self.statuses.unschedule(game_id).await;
         let key = format!("stop:{game_id}:{}", GameStatus::Cancelled);
-        self.shared.enqueue(game_id, JobKind::Stop, key).await?;
-        let mut audience = self.shared.players(game_id).await;
+        self.queue.enqueue(game_id, JobKind::Stop, key).await?;
+        let mut audience = self.players(game_id).await;
         audience.push(cancelled.host);
         let payload = json!({
             "game_id": cancelled.id,
@@ -118,7 +147,7 @@ impl RuntimeService {
         });
         let key = format!("game:{game_id}:cancelled");
         let kind = NotificationKind::GameCancelled;
-        self.shared
+        self.notices
             .notify(kind, key, audience, game_id, payload)
             .await;
         Ok(cancelled)
@@ -135,14 +164,14 @@ impl RuntimeService {
         admin_only(&actor)?;
         let game = self.game(game_id).await?;
         require(&game, "force a turn of", &[GameStatus::Running])?;
-        let shared = &self.shared;
+        let turns = &self.turns;
         let claim = ClaimRequest {
-            token: shared.lease_token(),
-            now: shared.now(),
-            lease: shared.config.turn_lease,
+            token: turns.statuses.time.lease_token(),
+            now: turns.statuses.now(),
+            lease: turns.settings.lease,
             limit: 1,
         };
-        let record = match shared.ports.records.claim_turn(game_id, &claim).await {
+        let record = match turns.statuses.records.claim_turn(game_id, &claim).await {
             Ok(record) => record,
             Err(StoreError::Conflict { .. }) => return Err(RuntimeError::TurnInProgress),
             Err(StoreError::NotFound { .. }) => {
@@ -152,7 +181,7 @@ impl RuntimeService {
         };
         let expected = record.current_turn + 1;
         let next = record.next_turn_at;
-        let played = play_turn(shared, &game, &record, claim.token, expected, next, true).await?;
+        let played = play_turn(turns, &game, &record, claim.token, expected, next, true).await?;
         match played {
             Some(record) => Ok(record),
             None => Err(RuntimeError::TurnInProgress),
@@ -164,7 +193,7 @@ impl RuntimeService {
     /// transitions to `starting`).
     pub async fn retry_start(&self, actor: Actor, game_id: GameId) -> Result<Game, RuntimeError> {
         admin_only(&actor)?;
-        let history = self.shared.ports.games.game_transitions(game_id).await;
+        let history = self.statuses.games.game_transitions(game_id).await;
         let game = self.game(game_id).await?;
         require(&game, "retry the start of", &[GameStatus::StartFailed])?;
         let n = history?
@@ -182,7 +211,7 @@ impl RuntimeService {
             .await?;
         // A worker may have taken the job before the change landed and ended it as a
         // no-op: queue the next one.
-        match self.shared.ports.jobs.get_job(job.id).await {
+        match self.queue.jobs.get_job(job.id).await {
             Ok(seen) if finished(seen.status) => {
                 if let Err(error) = self.enqueue_start(game_id, n).await {
                     tracing::error!(%error, %game_id, "game is starting but no start job could be queued");
@@ -201,7 +230,7 @@ impl RuntimeService {
         page: &PageRequest,
     ) -> Result<Page<RuntimeRecord>, RuntimeError> {
         admin_only(&actor)?;
-        Ok(self.shared.ports.records.list_records(None, page).await?)
+        Ok(self.statuses.records.list_records(None, page).await?)
     }
 
     /// One game's runtime record (admin).
@@ -222,12 +251,12 @@ impl RuntimeService {
         page: &PageRequest,
     ) -> Result<Page<HealthEvent>, RuntimeError> {
         admin_only(&actor)?;
-        let health = &self.shared.ports.health;
+        let health = &self.health;
         Ok(health.list_health_events(game_id, page).await?)
     }
 
     pub(super) async fn game(&self, game_id: GameId) -> Result<Game, RuntimeError> {
-        match self.shared.ports.games.get_game(game_id).await {
+        match self.statuses.games.get_game(game_id).await {
             Ok(game) => Ok(game),
             Err(StoreError::NotFound { .. }) => Err(RuntimeError::not_found("game", game_id)),
             Err(error) => Err(error.into()),
@@ -235,7 +264,7 @@ impl RuntimeService {
     }
 
     pub(super) async fn runtime_of(&self, game_id: GameId) -> Result<RuntimeRecord, RuntimeError> {
-        match self.shared.ports.records.get_record(game_id).await {
+        match self.statuses.records.get_record(game_id).await {
             Ok(record) => Ok(record),
             Err(StoreError::NotFound { .. }) => {
                 Err(RuntimeError::not_found("runtime record", game_id))
@@ -257,7 +286,7 @@ impl RuntimeService {
             .map_err(RuntimeError::InvalidTransition)?;
         let reason = Some(reason.to_owned());
         let changed = self
-            .shared
+            .statuses
             .change_game(
                 game.id,
                 game.status,
@@ -272,6 +301,21 @@ impl RuntimeService {
         })
     }
 
+    /// The approved players of a game.
+    async fn players(&self, game_id: GameId) -> Vec<UserId> {
+        match self.applications.list_applications(game_id).await {
+            Ok(applications) => applications
+                .iter()
+                .filter(|a| a.status == ApplicationStatus::Approved)
+                .map(|a| a.user_id)
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, %game_id, "players not listed; they are not notified");
+                Vec::new()
+            }
+        }
+    }
+
     /// Queues (or finds) the live start job of attempt `n`, walking the lobby's key
     /// sequence past jobs that already finished.
     async fn enqueue_start(&self, game_id: GameId, n: usize) -> Result<RuntimeJob, RuntimeError> {
@@ -281,7 +325,7 @@ impl RuntimeService {
                 0 => format!("start:{game_id}:{n}"),
                 r => format!("start:{game_id}:{n}:{r}"),
             };
-            let job = self.shared.enqueue(game_id, JobKind::Start, key).await?;
+            let job = self.queue.enqueue(game_id, JobKind::Start, key).await?;
             if !finished(job.status) {
                 return Ok(job);
             }

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use super::archive::{self, Seat};
-use super::shared::Shared;
+use super::turns::TurnRunner;
 use crate::domain::GameId;
 use crate::domain::game::{Game, GameStatus, GameTrigger};
 use crate::domain::notification::NotificationKind;
@@ -34,12 +34,12 @@ enum Effects {
 
 /// The follow-up pass: announces up to `turn_batch` owed turns, oldest first. Returns how
 /// many were announced; a turn whose effects fail stays owed for the next pass.
-pub(super) async fn announce_owed(shared: &Shared) -> Result<usize, StoreError> {
-    let limit = shared.config.turn_batch.max(1);
-    let owed = shared.ports.archive.unannounced_turns(limit).await?;
+pub(super) async fn announce_owed(turns: &TurnRunner) -> Result<usize, StoreError> {
+    let limit = turns.settings.batch.max(1);
+    let owed = turns.archive.unannounced_turns(limit).await?;
     let mut announced = 0;
     for turn in owed {
-        match announce(shared, &turn).await {
+        match announce(turns, &turn).await {
             Ok(true) => announced += 1,
             Ok(false) => {}
             Err(error) => {
@@ -52,9 +52,9 @@ pub(super) async fn announce_owed(shared: &Shared) -> Result<usize, StoreError> 
 
 /// Announces a game's latest turn right after it was played. A failure is only logged:
 /// the turn stays owed and the follow-up pass completes it.
-pub(super) async fn announce_latest(shared: &Shared, game_id: GameId) {
-    let result = match shared.ports.archive.latest_turn(game_id).await {
-        Ok(Some(turn)) => announce(shared, &turn).await.map(|_| ()),
+pub(super) async fn announce_latest(turns: &TurnRunner, game_id: GameId) {
+    let result = match turns.archive.latest_turn(game_id).await {
+        Ok(Some(turn)) => announce(turns, &turn).await.map(|_| ()),
         Ok(None) => Ok(()),
         Err(error) => Err(error),
     };
@@ -66,13 +66,13 @@ pub(super) async fn announce_latest(shared: &Shared, game_id: GameId) {
 /// Completes one archived turn's effects and marks it announced. `Ok(false)` when they
 /// cannot be completed yet (see [`Effects::NotYet`]). A turn the game has since moved past
 /// owes nothing: only a game's latest turn is announced, as when it is played.
-async fn announce(shared: &Shared, turn: &PlayedTurn) -> Result<bool, StoreError> {
-    let archive = &shared.ports.archive;
+async fn announce(turns: &TurnRunner, turn: &PlayedTurn) -> Result<bool, StoreError> {
+    let archive = &turns.archive;
     let latest = archive.latest_turn(turn.game_id).await?;
     let superseded = latest.is_some_and(|latest| latest.turn > turn.turn);
     if !superseded {
-        let effects = match shared.ports.games.get_game(turn.game_id).await {
-            Ok(game) => effects(shared, &game, turn).await?,
+        let effects = match turns.statuses.games.get_game(turn.game_id).await {
+            Ok(game) => effects(turns, &game, turn).await?,
             Err(StoreError::NotFound { .. }) => {
                 tracing::warn!(game_id = %turn.game_id, turn = turn.turn, "archived turn of an unknown game: nothing to announce");
                 Effects::Done
@@ -84,18 +84,22 @@ async fn announce(shared: &Shared, turn: &PlayedTurn) -> Result<bool, StoreError
         }
     }
     archive
-        .mark_announced(turn.game_id, turn.turn, shared.now())
+        .mark_announced(turn.game_id, turn.turn, turns.statuses.now())
         .await?;
     Ok(true)
 }
 
 /// The effects a turn owes: turn 0 starts the game, a finishing turn ends it, any other
 /// turn tells the players.
-async fn effects(shared: &Shared, game: &Game, turn: &PlayedTurn) -> Result<Effects, StoreError> {
+async fn effects(
+    turns: &TurnRunner,
+    game: &Game,
+    turn: &PlayedTurn,
+) -> Result<Effects, StoreError> {
     if turn.turn == 0 {
-        return started(shared, game, turn).await;
+        return started(turns, game, turn).await;
     }
-    let record = shared.ports.records.get_record(game.id).await?;
+    let record = turns.statuses.records.get_record(game.id).await?;
     if record.current_turn < turn.turn {
         // Archived but not recorded: the turn's claim lapses and the replayed turn
         // records it (and announces it); a game that ended meanwhile never will.
@@ -104,23 +108,28 @@ async fn effects(shared: &Shared, game: &Game, turn: &PlayedTurn) -> Result<Effe
         }
         return Ok(Effects::NotYet);
     }
-    let seats = archive::seats(shared, game.id).await?;
-    let reports = reports(shared, turn, &seats).await?;
+    let seats = archive::seats(turns, game.id).await?;
+    let reports = reports(turns, turn, &seats).await?;
     if turn.finished {
-        return finished(shared, game, turn, &seats, &reports).await;
+        return finished(turns, game, turn, &seats, &reports).await;
     }
     let payload = archive::turn_payload(game, turn.turn, record.next_turn_at, &seats, &reports);
     let key = format!("game:{}:turn:{}", game.id, turn.turn);
     let players = seats.iter().map(|s| s.user_id).collect();
     let kind = NotificationKind::TurnCompleted;
-    shared
+    turns
+        .notices
         .try_notify(kind, key, players, game.id, payload)
         .await?;
     Ok(Effects::Done)
 }
 
 /// Turn 0: `game_started`, once the start job made the game `running`.
-async fn started(shared: &Shared, game: &Game, turn: &PlayedTurn) -> Result<Effects, StoreError> {
+async fn started(
+    turns: &TurnRunner,
+    game: &Game,
+    turn: &PlayedTurn,
+) -> Result<Effects, StoreError> {
     match game.status {
         // The start job is still at work, or is replayed after a crash and gets here.
         GameStatus::Starting => return Ok(Effects::NotYet),
@@ -128,15 +137,16 @@ async fn started(shared: &Shared, game: &Game, turn: &PlayedTurn) -> Result<Effe
         // The game never ran: nothing to tell.
         _ => return Ok(Effects::Done),
     }
-    let record = shared.ports.records.get_record(game.id).await?;
-    let seats = archive::seats(shared, game.id).await?;
-    let reports = reports(shared, turn, &seats).await?;
+    let record = turns.statuses.records.get_record(game.id).await?;
+    let seats = archive::seats(turns, game.id).await?;
+    let reports = reports(turns, turn, &seats).await?;
     let mut audience: Vec<_> = seats.iter().map(|s| s.user_id).collect();
     audience.push(game.host);
     let payload = archive::started_payload(game, record.next_turn_at, &seats, &reports);
     let key = format!("game:{}:started", game.id);
     let kind = NotificationKind::GameStarted;
-    shared
+    turns
+        .notices
         .try_notify(kind, key, audience, game.id, payload)
         .await?;
     Ok(Effects::Done)
@@ -145,7 +155,7 @@ async fn started(shared: &Shared, game: &Game, turn: &PlayedTurn) -> Result<Effe
 /// The engine declared the game over: `finished` (trigger engine), the container goes (a
 /// durable stop job), and everyone learns the standings.
 async fn finished(
-    shared: &Shared,
+    turns: &TurnRunner,
     game: &Game,
     turn: &PlayedTurn,
     seats: &[Seat],
@@ -160,13 +170,14 @@ async fn finished(
         });
         let trigger = GameTrigger::Engine;
         let to = GameStatus::Finished;
-        match shared
+        match turns
+            .statuses
             .change_game(game.id, game.status, to, trigger, None, reason)
             .await?
         {
             Some(finished) => finished,
             // Lost: re-read, it may have been finished by a concurrent announcement.
-            None => shared.ports.games.get_game(game.id).await?,
+            None => turns.statuses.games.get_game(game.id).await?,
         }
     };
     if game.status != GameStatus::Finished {
@@ -174,13 +185,14 @@ async fn finished(
         return Ok(Effects::Done);
     }
     let key = format!("stop:{}:{}", game.id, GameStatus::Finished);
-    shared.enqueue(game.id, JobKind::Stop, key).await?;
+    turns.queue.enqueue(game.id, JobKind::Stop, key).await?;
     let mut audience: Vec<_> = seats.iter().map(|s| s.user_id).collect();
     audience.push(game.host);
     let payload = archive::finished_payload(&game, turn, seats, reports);
     let key = format!("game:{}:finished", game.id);
     let kind = NotificationKind::GameFinished;
-    shared
+    turns
+        .notices
         .try_notify(kind, key, audience, game.id, payload)
         .await?;
     Ok(Effects::Done)
@@ -188,13 +200,13 @@ async fn finished(
 
 /// A turn's archived reports by race, for the seats that have one.
 async fn reports(
-    shared: &Shared,
+    turns: &TurnRunner,
     turn: &PlayedTurn,
     seats: &[Seat],
 ) -> Result<BTreeMap<String, TurnReport>, StoreError> {
     let mut reports = BTreeMap::new();
     for seat in seats {
-        let archive = &shared.ports.archive;
+        let archive = &turns.archive;
         match archive
             .get_report(turn.game_id, turn.turn, &seat.race)
             .await

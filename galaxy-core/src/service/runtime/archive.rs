@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::RuntimeError;
-use super::shared::Shared;
+use super::turns::TurnRunner;
 use crate::domain::application::ApplicationStatus;
 use crate::domain::game::Game;
 use crate::domain::play::{PlayedTurn, Standing, TurnReport, standings_table};
@@ -32,8 +32,8 @@ pub(super) struct Seat {
 }
 
 /// The approved players of a game with their races, in application order.
-pub(super) async fn seats(shared: &Shared, game_id: GameId) -> Result<Vec<Seat>, StoreError> {
-    let applications = shared.ports.applications.list_applications(game_id).await?;
+pub(super) async fn seats(turns: &TurnRunner, game_id: GameId) -> Result<Vec<Seat>, StoreError> {
+    let applications = turns.applications.list_applications(game_id).await?;
     Ok(applications
         .into_iter()
         .filter(|a| a.status == ApplicationStatus::Approved)
@@ -49,7 +49,7 @@ pub(super) async fn seats(shared: &Shared, game_id: GameId) -> Result<Vec<Seat>,
 /// Turns before `state.turn` are archived with the reports but without standings (the
 /// engine only tells the current ones).
 pub(super) async fn archive_turns(
-    shared: &Shared,
+    turns: &TurnRunner,
     game_id: GameId,
     target: &EngineTarget,
     seats: &[Seat],
@@ -61,13 +61,13 @@ pub(super) async fn archive_turns(
         let current = turn == state.turn;
         let mut reports = BTreeMap::new();
         for seat in seats {
-            let report = fetch_report(shared, target, game_id, &seat.race, turn).await?;
+            let report = fetch_report(turns, target, game_id, &seat.race, turn).await?;
             reports.insert(seat.race.clone(), report);
         }
         let played = PlayedTurn {
             game_id,
             turn,
-            played_at: shared.now(),
+            played_at: turns.statuses.now(),
             finished: current && state.finished,
             winner: state.winner.clone().filter(|_| current),
             standings: if current {
@@ -77,7 +77,7 @@ pub(super) async fn archive_turns(
             },
         };
         let all: Vec<TurnReport> = reports.values().cloned().collect();
-        let stored = shared.ports.archive.archive_turn(&played, &all).await?;
+        let stored = turns.archive.archive_turn(&played, &all).await?;
         tracing::info!(%game_id, turn, stored, races = all.len(), "turn archived");
         last = reports;
     }
@@ -100,23 +100,23 @@ fn standings(state: &EngineState) -> Vec<Standing> {
 /// One race's report, retried with a doubling pause while the engine fails; bounded in
 /// size by `max_report_bytes`.
 async fn fetch_report(
-    shared: &Shared,
+    turns: &TurnRunner,
     target: &EngineTarget,
     game_id: GameId,
     race: &str,
     turn: u32,
 ) -> Result<TurnReport, RuntimeError> {
-    let config = &shared.config;
-    let mut pause = config.report_retry_delay;
+    let settings = &turns.settings;
+    let mut pause = settings.report_retry_delay;
     let mut reason = String::new();
-    for attempt in 0..config.report_attempts.max(1) {
+    for attempt in 0..settings.report_attempts.max(1) {
         if attempt > 0 {
             tokio::time::sleep(pause).await;
             pause = pause.saturating_mul(2);
         }
-        let call = shared.ports.engine.report(target, race, turn);
-        match shared.engine_call(call).await {
-            Ok(report) => return bounded(shared, game_id, race, turn, report),
+        let call = turns.engines.client.report(target, race, turn);
+        match turns.engines.engine_call(call).await {
+            Ok(report) => return bounded(turns, game_id, race, turn, report),
             Err(error) => {
                 tracing::warn!(%error, %game_id, race, turn, attempt, "report not fetched");
                 reason = error.to_string();
@@ -132,13 +132,13 @@ async fn fetch_report(
 
 /// Keeps a report within `max_report_bytes` (its serialised size).
 fn bounded(
-    shared: &Shared,
+    turns: &TurnRunner,
     game_id: GameId,
     race: &str,
     turn: u32,
     report: Value,
 ) -> Result<TurnReport, RuntimeError> {
-    let max = shared.config.max_report_bytes;
+    let max = turns.settings.max_report_bytes;
     let size = serde_json::to_vec(&report).map_or(usize::MAX, |bytes| bytes.len());
     if size > max {
         return Err(RuntimeError::ReportUnavailable {

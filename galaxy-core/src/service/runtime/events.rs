@@ -8,29 +8,42 @@
 //! bounded doubling backoff, whenever it ends; [`EventsListener::handle`] is the
 //! deterministic step tests drive.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::shared::Shared;
+use super::shared::{HealthLog, Statuses};
 use super::{RuntimeConfig, RuntimePorts};
 use crate::domain::health::{HealthEvent, HealthEventKind};
 use crate::domain::runtime::{RuntimeRecord, RuntimeStatus};
-use crate::ports::{ContainerEvent, StoreError};
+use crate::ports::{ContainerEvent, ContainerRuntime, StoreError};
 
 /// Listens to the container runtime's events.
 pub struct EventsListener {
-    /// Ports and configuration.
-    shared: Shared,
+    /// The live records an event may concern.
+    statuses: Statuses,
+    /// The event stream.
+    containers: Arc<dyn ContainerRuntime>,
+    /// The events' health events and alerts.
+    health: HealthLog,
+    /// `events_backoff_min`: the first pause before a reconnect...
+    backoff_min: Duration,
+    /// ...`events_backoff_max`: doubling up to this.
+    backoff_max: Duration,
 }
 
 impl EventsListener {
     /// A listener over `ports`.
     pub fn new(ports: RuntimePorts, config: RuntimeConfig) -> Self {
         Self {
-            shared: Shared::new(ports, config),
+            statuses: Statuses::new(&ports),
+            containers: Arc::clone(&ports.containers),
+            health: HealthLog::new(&ports),
+            backoff_min: config.events_backoff_min,
+            backoff_max: config.events_backoff_max,
         }
     }
 
@@ -57,10 +70,10 @@ impl EventsListener {
             "container_id": event.container_id,
         });
         let stored = self
-            .shared
+            .health
             .store_health_event(record.game_id, kind, detail)
             .await?;
-        self.shared.alert(&stored).await;
+        self.health.alert(&stored).await;
         Ok(Some(stored))
     }
 
@@ -74,13 +87,13 @@ impl EventsListener {
                     .is_some_and(|b| b.container_id == event.container_id)
         };
         if let Some(game_id) = event.game_id {
-            return match self.shared.ports.records.get_record(game_id).await {
+            return match self.statuses.records.get_record(game_id).await {
                 Ok(record) => Ok(Some(record).filter(bound_here)),
                 Err(StoreError::NotFound { .. }) => Ok(None),
                 Err(error) => Err(error),
             };
         }
-        let records = self.shared.all_records(None).await?;
+        let records = self.statuses.all_records(None).await?;
         Ok(records.into_iter().find(bound_here))
     }
 
@@ -88,14 +101,13 @@ impl EventsListener {
     /// error with a doubling backoff between `events_backoff_min` and `_max` (reset once a
     /// connection delivers an event).
     pub async fn run(&self, cancel: CancellationToken) {
-        let config = &self.shared.config;
-        let min = config.events_backoff_min.max(Duration::from_millis(1));
-        let max = config.events_backoff_max.max(min);
+        let min = self.backoff_min.max(Duration::from_millis(1));
+        let max = self.backoff_max.max(min);
         let mut backoff = min;
         while !cancel.is_cancelled() {
             let connected = tokio::select! {
                 _ = cancel.cancelled() => break,
-                connected = self.shared.ports.containers.events() => connected,
+                connected = self.containers.events() => connected,
             };
             match connected {
                 Ok(mut stream) => loop {

@@ -10,11 +10,12 @@
 //! healthy again after its next good probe and may be resumed.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
 
-use super::shared::{Shared, bounded};
+use super::shared::{Engines, HealthLog, Statuses, bounded};
 use super::{ObservationReport, RuntimeConfig, RuntimePorts};
 use crate::domain::GameId;
 use crate::domain::health::{InvalidFailureThreshold, ProbeTracker, ProbeTransition};
@@ -24,8 +25,18 @@ use crate::worker::{TickReport, Worker};
 
 /// Probes every running engine's `/healthz`.
 pub struct HealthProbe {
-    /// Ports and configuration.
-    shared: Shared,
+    /// The running records, their `healthy` flag, and the pause of a failed game.
+    statuses: Statuses,
+    /// Each engine's `/healthz`, with its credential.
+    engines: Engines,
+    /// The transitions' health events and alerts.
+    health: HealthLog,
+    /// `probe_concurrency`: probes one pass runs at once.
+    concurrency: usize,
+    /// `probe_timeout`: the bound on one probe.
+    timeout: Duration,
+    /// `pause_on_unhealthy`: whether a `probe_failed` engine's game is paused.
+    pause_on_unhealthy: bool,
     /// Hysteresis state; never held across an await.
     tracker: Mutex<ProbeTracker>,
 }
@@ -38,7 +49,12 @@ impl HealthProbe {
     ) -> Result<Self, InvalidFailureThreshold> {
         let tracker = ProbeTracker::new(config.probe_failure_threshold)?;
         Ok(Self {
-            shared: Shared::new(ports, config),
+            statuses: Statuses::new(&ports),
+            engines: Engines::new(&ports, &config),
+            health: HealthLog::new(&ports),
+            concurrency: config.probe_concurrency,
+            timeout: config.probe_timeout,
+            pause_on_unhealthy: config.pause_on_unhealthy,
             tracker: Mutex::new(tracker),
         })
     }
@@ -52,8 +68,10 @@ impl HealthProbe {
     /// One pass: list running records, prune, probe each (bounded concurrency), then
     /// apply the verdicts.
     pub async fn pass(&self) -> Result<ObservationReport, StoreError> {
-        let shared = &self.shared;
-        let records = shared.all_records(Some(RuntimeStatus::Running)).await?;
+        let records = self
+            .statuses
+            .all_records(Some(RuntimeStatus::Running))
+            .await?;
         self.tracker().prune(records.iter().map(|r| r.game_id));
         let bound: Vec<RuntimeRecord> = records
             .into_iter()
@@ -64,7 +82,7 @@ impl HealthProbe {
                 let result = self.probe(&record).await;
                 (record, result)
             })
-            .buffer_unordered(shared.config.probe_concurrency.max(1))
+            .buffer_unordered(self.concurrency.max(1))
             .collect()
             .await;
         let mut report = ObservationReport {
@@ -83,9 +101,9 @@ impl HealthProbe {
         let Some(binding) = &record.binding else {
             return Ok(());
         };
-        let target = self.shared.engine_target(record.game_id, binding);
-        let call = self.shared.ports.engine.healthz(&target);
-        bounded(self.shared.config.probe_timeout, call).await
+        let target = self.engines.engine_target(record.game_id, binding);
+        let call = self.engines.client.healthz(&target);
+        bounded(self.timeout, call).await
     }
 
     async fn apply(
@@ -94,7 +112,6 @@ impl HealthProbe {
         result: Result<(), EngineError>,
         report: &mut ObservationReport,
     ) -> Result<(), StoreError> {
-        let shared = &self.shared;
         let game_id = record.game_id;
         let (transition, healthy) = {
             let mut tracker = self.tracker();
@@ -106,8 +123,10 @@ impl HealthProbe {
             self.publish(game_id, transition, &result, report).await?;
         }
         if record.healthy != healthy {
-            let records = &shared.ports.records;
-            records.set_healthy(game_id, healthy, shared.now()).await?;
+            let records = &self.statuses.records;
+            records
+                .set_healthy(game_id, healthy, self.statuses.now())
+                .await?;
         }
         Ok(())
     }
@@ -120,22 +139,21 @@ impl HealthProbe {
         result: &Result<(), EngineError>,
         report: &mut ObservationReport,
     ) -> Result<(), StoreError> {
-        let shared = &self.shared;
         let (status, error) = match result {
             Ok(()) => (None, String::new()),
             Err(EngineError::Status { status, .. }) => (Some(*status), format!("status {status}")),
             Err(error) => (None, error.to_string()),
         };
         let detail = transition.detail(status, &error);
-        let event = shared
+        let event = self
+            .health
             .store_health_event(game_id, transition.kind(), detail)
             .await?;
-        shared.alert(&event).await;
+        self.health.alert(&event).await;
         report.events.push(event);
-        if matches!(transition, ProbeTransition::Failed { .. }) && shared.config.pause_on_unhealthy
-        {
+        if matches!(transition, ProbeTransition::Failed { .. }) && self.pause_on_unhealthy {
             let reason = format!("engine failed its health probe: {error}");
-            if shared.pause_for_health(game_id, reason).await? {
+            if self.statuses.pause_for_health(game_id, reason).await? {
                 report.paused += 1;
             }
         }

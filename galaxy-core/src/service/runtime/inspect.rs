@@ -12,31 +12,40 @@
 //! `container_disappeared` has those two sources only. Containers are inspected one after
 //! the other: the calls are cheap and the runtime daemon is spared a fan-out.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
 use super::restart::queue_restart;
-use super::shared::Shared;
+use super::shared::{HealthLog, JobQueue, Statuses};
 use super::{ObservationReport, RuntimeConfig, RuntimePorts};
 use crate::domain::health::{InspectObservation, InspectTracker};
 use crate::domain::runtime::{RuntimeRecord, RuntimeStatus};
-use crate::ports::{ContainerError, StoreError};
+use crate::ports::{ContainerError, ContainerRuntime, StoreError};
 use crate::worker::{TickReport, Worker};
 
 /// Inspects every running game's container.
 pub struct InspectWorker {
-    /// Ports and configuration.
-    shared: Shared,
+    /// The running records, and the games a restart is queued for.
+    statuses: Statuses,
+    /// Inspects the containers.
+    containers: Arc<dyn ContainerRuntime>,
+    /// The restart jobs of containers found stopped.
+    queue: JobQueue,
+    /// The findings' health events and alerts.
+    health: HealthLog,
     /// Restart-count baselines; never held across an await.
     tracker: Mutex<InspectTracker>,
 }
 
 impl InspectWorker {
     /// An inspect worker over `ports`.
-    pub fn new(ports: RuntimePorts, config: RuntimeConfig) -> Self {
+    pub fn new(ports: RuntimePorts, _config: RuntimeConfig) -> Self {
         Self {
-            shared: Shared::new(ports, config),
+            statuses: Statuses::new(&ports),
+            containers: Arc::clone(&ports.containers),
+            queue: JobQueue::new(&ports),
+            health: HealthLog::new(&ports),
             tracker: Mutex::new(InspectTracker::new()),
         }
     }
@@ -49,7 +58,7 @@ impl InspectWorker {
     /// One pass over the running records.
     pub async fn pass(&self) -> Result<ObservationReport, StoreError> {
         let records = self
-            .shared
+            .statuses
             .all_records(Some(RuntimeStatus::Running))
             .await?;
         self.tracker().prune(records.iter().map(|r| r.game_id));
@@ -70,7 +79,7 @@ impl InspectWorker {
         let Some(binding) = &record.binding else {
             return Ok(());
         };
-        let containers = &self.shared.ports.containers;
+        let containers = &self.containers;
         let info = match containers.inspect(&binding.container_id).await {
             Ok(info) => info,
             Err(ContainerError::NotFound(_)) => {
@@ -88,7 +97,8 @@ impl InspectWorker {
         if info.exited_for_good() {
             // Queued before the finding is stored: a store failure there must not leave
             // the game without its recovery. One job per incident (see `restart_key`).
-            if let Err(error) = queue_restart(&self.shared, record.game_id).await {
+            let games = self.statuses.games.as_ref();
+            if let Err(error) = queue_restart(games, &self.queue, record.game_id).await {
                 tracing::warn!(%error, game_id = %record.game_id, "restart job not queued; the next pass tries again");
             }
         }
@@ -97,7 +107,7 @@ impl InspectWorker {
             state: info.state,
             health: info.health,
         };
-        let now = self.shared.now();
+        let now = self.statuses.now();
         let finding = self.tracker().observe(record.game_id, observation, now);
         let Some(finding) = finding else {
             return Ok(());
@@ -105,10 +115,10 @@ impl InspectWorker {
         let mut detail = finding.detail();
         detail["container_id"] = binding.container_id.clone().into();
         let event = self
-            .shared
+            .health
             .store_health_event(record.game_id, finding.kind(), detail)
             .await?;
-        self.shared.alert(&event).await;
+        self.health.alert(&event).await;
         report.events.push(event);
         Ok(())
     }

@@ -12,24 +12,29 @@
 //! or by this pool's own next pass. A server that dies stops renewing, and its jobs are
 //! taken over once their lease lapses.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::TimeDelta;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
+use super::ready::Readiness;
 use super::restart::run_restart;
-use super::shared::Shared;
+use super::shared::{Engines, HealthLog, Initialiser, JobQueue, Notices, Statuses};
 use super::start::run_start;
 use super::stop::run_stop;
-use super::{RuntimeConfig, RuntimePorts};
+use super::turns::TurnRunner;
+use super::{EngineRegistry, RuntimeConfig, RuntimePorts};
+use crate::domain::game::EngineName;
 use crate::domain::lease::ClaimRequest;
 use crate::domain::runtime::{JobKind, RuntimeJob};
 use crate::domain::{JobId, LeaseToken};
-use crate::ports::{JobOutcome, StoreError};
+use crate::ports::{ContainerRuntime, EngineLimits, JobOutcome, StoreError};
 use crate::worker::{TickReport, Worker};
 
 /// The shortest pause between two renewals of a lease, whatever `job_lease` says.
@@ -54,11 +59,101 @@ pub struct StartWorker {
     running: Mutex<JoinSet<()>>,
 }
 
+/// What start, stop and restart jobs use.
+#[derive(Clone)]
+pub(super) struct JobRunner {
+    /// Game and record changes.
+    pub(super) statuses: Statuses,
+    /// The job table: claims, leases, outcomes, and the jobs a job queues.
+    pub(super) queue: JobQueue,
+    /// Creates, starts, stops and removes the engine containers.
+    pub(super) containers: Arc<dyn ContainerRuntime>,
+    /// Engine credentials and calls (the credential check of a start).
+    pub(super) engines: Engines,
+    /// `/admin/init` of a started engine.
+    pub(super) init: Initialiser,
+    /// Waits for a launched engine's `/healthz`.
+    pub(super) ready: Readiness,
+    /// A failed or paused start's notification to the admins.
+    pub(super) notices: Notices,
+    /// A restart that gave up: its health event and alert.
+    pub(super) health: HealthLog,
+    /// Turn 0: archived and announced as any turn.
+    pub(super) turns: TurnRunner,
+    /// The job settings.
+    pub(super) settings: Arc<JobSettings>,
+}
+
+/// The settings of the start, stop and restart jobs.
+#[derive(Debug)]
+pub(super) struct JobSettings {
+    /// `job_lease`: how long a claimed job is held (renewed every third of it).
+    pub(super) lease: TimeDelta,
+    /// `job_retry_delay`: how long a store failure puts a job back.
+    pub(super) retry_delay: TimeDelta,
+    /// `start_requeue_delay`: a start job finding its game not yet `starting` waits...
+    pub(super) start_requeue_delay: TimeDelta,
+    /// ...at most `start_wait_window` after it was queued.
+    pub(super) start_wait_window: TimeDelta,
+    /// `stop_grace`: how long a stopping container may take before it is killed.
+    pub(super) stop_grace: Duration,
+    /// `restart_attempts`: claims of a restart job before it gives up.
+    pub(super) restart_attempts: u32,
+    /// `restart_backoff`: the pause before a failed restart is tried again, times the
+    /// attempts so far.
+    pub(super) restart_backoff: TimeDelta,
+    /// The engines the operator registered, by name.
+    pub(super) engines: EngineRegistry,
+    /// The installation's name, stamped on its containers.
+    pub(super) instance: String,
+    /// What each engine may consume.
+    pub(super) limits: EngineLimits,
+    /// Engines started without the credential check.
+    pub(super) engines_without_token: BTreeSet<EngineName>,
+    /// Extra environment for every engine.
+    pub(super) engine_env: BTreeMap<String, String>,
+}
+
+impl JobRunner {
+    fn new(ports: &RuntimePorts, config: RuntimeConfig) -> Self {
+        let init = Initialiser::new(ports, &config);
+        Self {
+            statuses: Statuses::new(ports),
+            queue: JobQueue::new(ports),
+            containers: Arc::clone(&ports.containers),
+            engines: Engines::new(ports, &config),
+            init,
+            ready: Readiness::new(ports, &config),
+            notices: Notices::new(ports),
+            health: HealthLog::new(ports),
+            turns: TurnRunner::new(ports, &config),
+            settings: Arc::new(JobSettings {
+                lease: config.job_lease,
+                retry_delay: config.job_retry_delay,
+                start_requeue_delay: config.start_requeue_delay,
+                start_wait_window: config.start_wait_window,
+                stop_grace: config.stop_grace,
+                restart_attempts: config.restart_attempts,
+                restart_backoff: config.restart_backoff,
+                engines: config.engines,
+                instance: config.instance,
+                limits: config.limits,
+                engines_without_token: config.engines_without_token,
+                engine_env: config.engine_env,
+            }),
+        }
+    }
+
+    pub(super) fn now(&self) -> crate::domain::Timestamp {
+        self.statuses.now()
+    }
+}
+
 /// The part of the pool a job task takes along.
 #[derive(Clone)]
 struct Runner {
-    /// Ports and configuration.
-    shared: Shared,
+    /// What the jobs use.
+    jobs: JobRunner,
     /// Fires on shutdown: no new job is claimed, and a claimed job not yet begun goes
     /// back to the queue at once.
     cancel: CancellationToken,
@@ -70,7 +165,7 @@ impl StartWorker {
         let pool = usize::try_from(config.job_pool_size.max(1)).unwrap_or(1);
         Self {
             runner: Runner {
-                shared: Shared::new(ports, config),
+                jobs: JobRunner::new(&ports, config),
                 cancel: CancellationToken::new(),
             },
             slots: Arc::new(Semaphore::new(pool)),
@@ -122,15 +217,15 @@ impl StartWorker {
 impl Runner {
     /// Runs one job to its outcome, renewing its lease meanwhile, and stores the outcome.
     async fn run_job(self, job: RuntimeJob, token: LeaseToken) {
-        let shared = &self.shared;
+        let jobs = &self.jobs;
         let work = async {
             if self.cancel.is_cancelled() {
-                return JobOutcome::Requeue(shared.now());
+                return JobOutcome::Requeue(jobs.now());
             }
             match job.kind {
-                JobKind::Start => run_start(shared, &job).await,
-                JobKind::Stop => run_stop(shared, &job).await,
-                JobKind::Restart => run_restart(shared, &job).await,
+                JobKind::Start => run_start(jobs, &job).await,
+                JobKind::Stop => run_stop(jobs, &job).await,
+                JobKind::Restart => run_restart(jobs, &job).await,
             }
         };
         let outcome = tokio::select! {
@@ -139,9 +234,11 @@ impl Runner {
             never = self.keep_lease(job.id, token) => match never {},
         };
         tracing::info!(job_id = %job.id, game_id = %job.game_id, kind = job.kind.as_str(), ?outcome, "runtime job done");
-        let jobs = &shared.ports.jobs;
+        let now = jobs.now();
         match jobs
-            .complete_job(job.id, token, &outcome, shared.now())
+            .queue
+            .jobs
+            .complete_job(job.id, token, &outcome, now)
             .await
         {
             Ok(_) => {}
@@ -158,14 +255,14 @@ impl Runner {
     /// lease (another claimer took the job after renewals failed for a whole lease) is
     /// not renewed again; the job still finishes, and its completion is refused.
     async fn keep_lease(&self, id: JobId, token: LeaseToken) -> Infallible {
-        let shared = &self.shared;
-        let lease = shared.config.job_lease;
+        let jobs = &self.jobs;
+        let lease = jobs.settings.lease;
         let every = (lease / 3).to_std().unwrap_or(MIN_RENEWAL).max(MIN_RENEWAL);
         loop {
             tokio::time::sleep(every).await;
-            let now = shared.now();
-            match shared
-                .ports
+            let now = jobs.now();
+            match jobs
+                .queue
                 .jobs
                 .renew_job_lease(id, token, now + lease, now)
                 .await
@@ -206,14 +303,14 @@ impl Worker for StartWorker {
         let Some(mut slots) = self.free_slots().await else {
             return Ok(TickReport::default());
         };
-        let shared = &self.runner.shared;
+        let runner = &self.runner.jobs;
         let claim = ClaimRequest {
-            token: shared.lease_token(),
-            now: shared.now(),
-            lease: shared.config.job_lease,
+            token: runner.statuses.time.lease_token(),
+            now: runner.now(),
+            lease: runner.settings.lease,
             limit: u32::try_from(slots.len()).unwrap_or(u32::MAX),
         };
-        let jobs = shared.ports.jobs.claim_jobs(&claim).await?;
+        let jobs = runner.queue.jobs.claim_jobs(&claim).await?;
         let handled = jobs.len();
         let mut running = self.running();
         for job in jobs {

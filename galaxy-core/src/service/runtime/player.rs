@@ -83,16 +83,16 @@ impl RuntimeService {
         turn: u32,
         orders: &serde_json::Value,
     ) -> Result<OrdersVerdict, RuntimeError> {
-        let max = self.shared.config.max_orders_bytes;
+        let max = self.max_orders_bytes;
         let size = serde_json::to_vec(orders).map_or(usize::MAX, |bytes| bytes.len());
         if size > max {
             return Err(RuntimeError::OrdersTooLarge { size, max });
         }
         let seat = self.seat(actor, game_id).await?;
-        let engine = &self.shared.ports.engine;
+        let engine = &self.engines.client;
         let call = engine.submit_orders(&seat.target, &seat.race, turn, orders);
         let answer = self
-            .shared
+            .engines
             .engine_call(call)
             .await
             .map_err(RuntimeError::engine);
@@ -105,18 +105,18 @@ impl RuntimeService {
             Err(_) => return answer,
         };
         let submission = OrdersSubmission {
-            id: SubmissionId::from_uuid(self.shared.ports.ids.uuid()),
+            id: SubmissionId::from_uuid(self.statuses.time.uuid()),
             game_id,
             race: seat.race,
             user_id: actor.user_id,
             turn,
-            submitted_at: self.shared.now(),
+            submitted_at: self.statuses.now(),
             size: u64::try_from(size).unwrap_or(u64::MAX),
             accepted: verdict.accepted,
             errors: verdict.errors,
             orders: orders.clone(),
         };
-        self.shared.ports.orders.record_orders(&submission).await?;
+        self.orders.record_orders(&submission).await?;
         answer
     }
 
@@ -130,8 +130,6 @@ impl RuntimeService {
         let application = self.application(actor, game_id).await?;
         let race = application.race_name.as_str().to_owned();
         let mut all = self
-            .shared
-            .ports
             .orders
             .list_orders(game_id, &race, turn)
             .await?
@@ -162,7 +160,7 @@ impl RuntimeService {
             Some(name) if same_race(name, own) => own.to_owned(),
             Some(name) => self.revealed_race(game_id, name).await?,
         };
-        let archive = &self.shared.ports.archive;
+        let archive = &self.archive;
         match archive.get_report(game_id, turn, &wanted).await {
             Ok(report) => Ok(report),
             Err(StoreError::NotFound { .. }) => {
@@ -195,15 +193,15 @@ impl RuntimeService {
         if game.status == GameStatus::Draft && !sees_drafts {
             return Err(RuntimeError::not_found("game", game_id));
         }
-        Ok(self.shared.ports.archive.list_turns(game_id).await?)
+        Ok(self.archive.list_turns(game_id).await?)
     }
 
     /// Where `game` stands: its last played turn, next turn time, result and the reason
     /// of its status.
     pub async fn progress(&self, game: &Game) -> Result<GameProgress, RuntimeError> {
-        let latest = self.shared.ports.archive.latest_turn(game.id).await?;
+        let latest = self.archive.latest_turn(game.id).await?;
         let next_turn_at = if game.status == GameStatus::Running {
-            match self.shared.ports.records.get_record(game.id).await {
+            match self.statuses.records.get_record(game.id).await {
                 Ok(record) => record.next_turn_at,
                 Err(StoreError::NotFound { .. }) => None,
                 Err(error) => return Err(error.into()),
@@ -218,7 +216,7 @@ impl RuntimeService {
                 | GameStatus::Finished
                 | GameStatus::Cancelled
         ) {
-            let transitions = self.shared.ports.games.game_transitions(game.id).await?;
+            let transitions = self.statuses.games.game_transitions(game.id).await?;
             transitions
                 .into_iter()
                 .rev()
@@ -244,10 +242,9 @@ impl RuntimeService {
         actor: Actor,
         role: Option<MyGamesRole>,
     ) -> Result<Vec<MyGame>, RuntimeError> {
-        let ports = &self.shared.ports;
         let mut games: Vec<(Game, Option<String>)> = Vec::new();
         if role != Some(MyGamesRole::Host) {
-            for application in ports
+            for application in self
                 .applications
                 .list_user_applications(actor.user_id)
                 .await?
@@ -272,7 +269,7 @@ impl RuntimeService {
             let orders_in = match (&race, game.status) {
                 (Some(race), GameStatus::Running | GameStatus::Paused) => {
                     let next = progress.current_turn.map_or(1, |t| t.saturating_add(1));
-                    let latest = ports.orders.list_orders(game.id, race, next).await?;
+                    let latest = self.orders.list_orders(game.id, race, next).await?;
                     Some(latest.first().is_some_and(|s| s.accepted))
                 }
                 _ => None,
@@ -299,7 +296,7 @@ impl RuntimeService {
         let mut all = Vec::new();
         let mut page = PageRequest::first(200).map_err(StoreError::internal)?;
         loop {
-            let got = self.shared.ports.games.list_games(&filter, &page).await?;
+            let got = self.statuses.games.list_games(&filter, &page).await?;
             all.extend(got.items);
             match got.next_after {
                 Some(after) => {
@@ -317,12 +314,7 @@ impl RuntimeService {
         if game.status != GameStatus::Finished || !game.settings.reveal_reports_after_finish {
             return Err(hidden());
         }
-        let applications = self
-            .shared
-            .ports
-            .applications
-            .list_applications(game_id)
-            .await?;
+        let applications = self.applications.list_applications(game_id).await?;
         applications
             .iter()
             .filter(|a| a.status == ApplicationStatus::Approved)
@@ -339,9 +331,7 @@ impl RuntimeService {
         actor: Actor,
         game_id: GameId,
     ) -> Result<Application, RuntimeError> {
-        self.shared
-            .ports
-            .applications
+        self.applications
             .find_live_application(game_id, actor.user_id)
             .await?
             .filter(|a| a.status == ApplicationStatus::Approved)
@@ -364,7 +354,7 @@ impl RuntimeService {
             reason: "no engine is bound to the game".into(),
         })?;
         Ok(Seat {
-            target: self.shared.engine_target(game_id, &binding),
+            target: self.engines.engine_target(game_id, &binding),
             race: application.race_name.as_str().to_owned(),
         })
     }

@@ -3,11 +3,13 @@
 //! inspected, so an engine that exited for good fails the wait at once, with its exit
 //! code and its last lines of output, instead of being polled for the whole deadline.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::shared::{Shared, bounded};
+use super::shared::{Time, bounded};
+use super::{RuntimeConfig, RuntimePorts};
 use crate::domain::runtime::RuntimeBinding;
-use crate::ports::{ContainerError, EngineTarget};
+use crate::ports::{ContainerError, ContainerRuntime, EngineClient, EngineTarget};
 
 /// Lines of an exited engine's output quoted in the failure.
 const OUTPUT_LINES: usize = 20;
@@ -47,37 +49,67 @@ fn exit_words(code: Option<i64>) -> String {
     }
 }
 
+/// What waiting for a launched engine uses: its `/healthz`, its container, and the
+/// start's deadline.
+#[derive(Clone)]
+pub(super) struct Readiness {
+    /// The deadline is measured on it.
+    time: Time,
+    /// Polls `/healthz`.
+    engine: Arc<dyn EngineClient>,
+    /// Tells an engine that exited for good, and its last output.
+    containers: Arc<dyn ContainerRuntime>,
+    /// `healthz_deadline`: how long the engine has to answer.
+    deadline: Duration,
+    /// `healthz_poll_interval`: the pause between two polls.
+    poll_interval: Duration,
+    /// `probe_timeout`: the bound on one poll, inspect or read of the output.
+    probe_timeout: Duration,
+}
+
+impl Readiness {
+    pub(super) fn new(ports: &RuntimePorts, config: &RuntimeConfig) -> Self {
+        Self {
+            time: Time::new(ports),
+            engine: Arc::clone(&ports.engine),
+            containers: Arc::clone(&ports.containers),
+            deadline: config.healthz_deadline,
+            poll_interval: config.healthz_poll_interval,
+            probe_timeout: config.probe_timeout,
+        }
+    }
+}
+
 /// Polls `/healthz` of the bound engine until it answers, at most for the configured
 /// deadline, measured on the clock and, because a test clock may stand still, also as a
 /// number of polls. After each failed poll the container is inspected: one that exited
 /// for good (see [`crate::ports::ContainerInfo::exited_for_good`]) or vanished ends the
 /// wait at once.
 pub(super) async fn wait_until_ready(
-    shared: &Shared,
+    ready: &Readiness,
     binding: &RuntimeBinding,
     target: &EngineTarget,
 ) -> Result<(), NotReady> {
-    let config = &shared.config;
-    let deadline = config.healthz_deadline;
+    let deadline = ready.deadline;
     let until = chrono::TimeDelta::from_std(deadline)
         .ok()
-        .and_then(|d| shared.now().checked_add_signed(d));
-    let poll = config.healthz_poll_interval.max(Duration::from_millis(1));
+        .and_then(|d| ready.time.now().checked_add_signed(d));
+    let poll = ready.poll_interval.max(Duration::from_millis(1));
     let max_polls = deadline.as_millis().div_ceil(poll.as_millis()).max(1) + 1;
     let mut last_error = String::new();
     for attempt in 0..max_polls {
         if attempt > 0 {
-            if until.is_some_and(|until| shared.now() >= until) {
+            if until.is_some_and(|until| ready.time.now() >= until) {
                 break;
             }
             tokio::time::sleep(poll).await;
         }
-        let probe = shared.ports.engine.healthz(target);
-        match bounded(config.probe_timeout, probe).await {
+        let probe = ready.engine.healthz(target);
+        match bounded(ready.probe_timeout, probe).await {
             Ok(()) => return Ok(()),
             Err(error) => last_error = error.to_string(),
         }
-        exited(shared, &binding.container_id).await?;
+        exited(ready, &binding.container_id).await?;
     }
     Err(NotReady::Deadline {
         seconds: deadline.as_secs_f64(),
@@ -87,9 +119,9 @@ pub(super) async fn wait_until_ready(
 
 /// `Err` when the container is gone for good: exited (with its code and output) or
 /// vanished. A runtime that does not answer in time is no verdict: polling goes on.
-async fn exited(shared: &Shared, container_id: &str) -> Result<(), NotReady> {
-    let containers = &shared.ports.containers;
-    let limit = shared.config.probe_timeout;
+async fn exited(ready: &Readiness, container_id: &str) -> Result<(), NotReady> {
+    let containers = &ready.containers;
+    let limit = ready.probe_timeout;
     let info = match tokio::time::timeout(limit, containers.inspect(container_id)).await {
         Ok(Ok(info)) => info,
         Ok(Err(error @ ContainerError::NotFound(_))) => return Err(error.into()),

@@ -21,11 +21,13 @@
 //! is bound only after it, so a fresh binding is never mistaken for a missing container.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::shared::Shared;
+use super::shared::{HealthLog, JobQueue, Notices, Statuses};
 use super::start::ignore_missing;
 use super::{
     BACKEND_LABEL, ENDPOINT_LABEL, GAME_LABEL, INSTANCE_LABEL, RuntimeConfig, RuntimePorts,
@@ -35,7 +37,7 @@ use crate::domain::game::{Game, GameStatus, GameTrigger};
 use crate::domain::health::HealthEventKind;
 use crate::domain::notification::NotificationKind;
 use crate::domain::runtime::{JobKind, RuntimeBinding, RuntimeRecord, RuntimeStatus};
-use crate::ports::{ContainerInfo, StoreError};
+use crate::ports::{ContainerInfo, ContainerRuntime, StoreError};
 use crate::worker::{TickReport, Worker};
 
 /// What one reconciler pass did.
@@ -59,27 +61,43 @@ impl ReconcileReport {
 
 /// Repairs differences between the container runtime and the records.
 pub struct Reconciler {
-    /// Ports and configuration.
-    shared: Shared,
+    /// The records compared, and the games whose container went.
+    statuses: Statuses,
+    /// The containers compared.
+    containers: Arc<dyn ContainerRuntime>,
+    /// A vanished container's health event and alert.
+    health: HealthLog,
+    /// A start failed by a vanished container, told to the admins and the host.
+    notices: Notices,
+    /// The stop jobs of running records of ended games.
+    queue: JobQueue,
+    /// `instance`: only containers carrying this installation's label are looked at.
+    instance: String,
+    /// `stop_grace`: how long a stray container may take to stop.
+    stop_grace: Duration,
 }
 
 impl Reconciler {
     /// A reconciler over `ports`.
     pub fn new(ports: RuntimePorts, config: RuntimeConfig) -> Self {
         Self {
-            shared: Shared::new(ports, config),
+            statuses: Statuses::new(&ports),
+            containers: Arc::clone(&ports.containers),
+            health: HealthLog::new(&ports),
+            notices: Notices::new(&ports),
+            queue: JobQueue::new(&ports),
+            instance: config.instance,
+            stop_grace: config.stop_grace,
         }
     }
 
     /// One pass. A container runtime that cannot list changes nothing.
     pub async fn pass(&self) -> Result<ReconcileReport, StoreError> {
-        let shared = &self.shared;
         let mut report = ReconcileReport::default();
-        let records = shared.all_records(None).await?;
-        let containers = match shared
-            .ports
+        let records = self.statuses.all_records(None).await?;
+        let containers = match self
             .containers
-            .list_by_label(INSTANCE_LABEL, &shared.config.instance)
+            .list_by_label(INSTANCE_LABEL, &self.instance)
             .await
         {
             // Only Galaxy game containers of this installation.
@@ -138,14 +156,14 @@ impl Reconciler {
         game_id: GameId,
         report: &mut ReconcileReport,
     ) -> Result<(), StoreError> {
-        let shared = &self.shared;
+        let statuses = &self.statuses;
         // A start job may have recorded the game since the records were read.
-        match shared.ports.records.get_record(game_id).await {
+        match statuses.records.get_record(game_id).await {
             Ok(_) => return Ok(()),
             Err(StoreError::NotFound { .. }) => {}
             Err(error) => return Err(error),
         }
-        let game = match shared.ports.games.get_game(game_id).await {
+        let game = match statuses.games.get_game(game_id).await {
             Ok(game) if !game.status.is_terminal() => game,
             Ok(_) | Err(StoreError::NotFound { .. }) => {
                 self.remove(info, game_id, report).await;
@@ -153,8 +171,8 @@ impl Reconciler {
             }
             Err(error) => return Err(error),
         };
-        let record = adopted_record(shared, &game, info);
-        match shared.ports.records.insert_record(&record).await {
+        let record = adopted_record(statuses, &game, info);
+        match statuses.records.insert_record(&record).await {
             Ok(()) => {
                 tracing::info!(%game_id, container = info.container_id, status = %record.status, "container adopted");
                 report.adopted += 1;
@@ -174,7 +192,7 @@ impl Reconciler {
         game_id: GameId,
         report: &mut ReconcileReport,
     ) -> Result<(), StoreError> {
-        match self.shared.ports.games.get_game(game_id).await {
+        match self.statuses.games.get_game(game_id).await {
             Ok(game) if !game.status.is_terminal() => Ok(()),
             Ok(_) | Err(StoreError::NotFound { .. }) => {
                 self.remove(info, game_id, report).await;
@@ -186,9 +204,9 @@ impl Reconciler {
 
     /// Stops and removes a container nothing will use again.
     async fn remove(&self, info: &ContainerInfo, game_id: GameId, report: &mut ReconcileReport) {
-        let containers = &self.shared.ports.containers;
+        let containers = &self.containers;
         let id = &info.container_id;
-        let grace = self.shared.config.stop_grace;
+        let grace = self.stop_grace;
         let removed = match ignore_missing(containers.stop(id, grace).await) {
             Ok(()) => ignore_missing(containers.remove(id).await),
             Err(error) => Err(error),
@@ -205,8 +223,8 @@ impl Reconciler {
         record: &RuntimeRecord,
         report: &mut ReconcileReport,
     ) -> Result<(), StoreError> {
-        let shared = &self.shared;
-        if shared
+        let statuses = &self.statuses;
+        if statuses
             .advance_record(record, RuntimeStatus::Removed)
             .await?
             .is_none()
@@ -214,7 +232,7 @@ impl Reconciler {
             return Ok(());
         }
         report.marked_removed += 1;
-        let game = match shared.ports.games.get_game(record.game_id).await {
+        let game = match statuses.games.get_game(record.game_id).await {
             Ok(game) => game,
             Err(StoreError::NotFound { .. }) => return Ok(()),
             Err(error) => return Err(error),
@@ -228,21 +246,24 @@ impl Reconciler {
         let container = record.binding.as_ref().map(|b| b.container_id.clone());
         let detail = json!({ "source": "reconciler", "container_id": container });
         let kind = HealthEventKind::ContainerDisappeared;
-        let event = shared.store_health_event(game.id, kind, detail).await?;
-        shared.alert(&event).await;
-        let records = &shared.ports.records;
-        records.set_healthy(game.id, false, shared.now()).await?;
+        let event = self
+            .health
+            .store_health_event(game.id, kind, detail)
+            .await?;
+        self.health.alert(&event).await;
+        let records = &statuses.records;
+        records.set_healthy(game.id, false, statuses.now()).await?;
         let reason = "the game's container disappeared".to_owned();
         match game.status {
             GameStatus::Starting => self.start_failed(&game, reason).await,
-            GameStatus::Running => shared.pause_for_health(game.id, reason).await.map(|_| ()),
+            GameStatus::Running => statuses.pause_for_health(game.id, reason).await.map(|_| ()),
             _ => Ok(()),
         }
     }
 
     async fn start_failed(&self, game: &Game, reason: String) -> Result<(), StoreError> {
-        let shared = &self.shared;
-        let failed = shared
+        let failed = self
+            .statuses
             .change_game(
                 game.id,
                 GameStatus::Starting,
@@ -260,7 +281,7 @@ impl Reconciler {
             });
             let key = format!("game:{}:start_failed:reconciler", failed.id);
             let kind = NotificationKind::GameStartFailed;
-            shared
+            self.notices
                 .notify_admins(kind, key, &failed, true, payload)
                 .await;
         }
@@ -277,11 +298,10 @@ impl Reconciler {
         if record.status != RuntimeStatus::Running || record.next_turn_at.is_some() {
             return Ok(());
         }
-        let shared = &self.shared;
-        let game = shared.ports.games.get_game(record.game_id).await?;
+        let game = self.statuses.games.get_game(record.game_id).await?;
         if game.status.is_terminal() {
             let key = format!("stop:{}:{}", game.id, game.status);
-            shared.enqueue(game.id, JobKind::Stop, key).await?;
+            self.queue.enqueue(game.id, JobKind::Stop, key).await?;
             report.stops_queued += 1;
         }
         Ok(())
@@ -302,8 +322,8 @@ fn is_live(status: RuntimeStatus) -> bool {
 }
 
 /// The record an adopted container gets (see the module doc).
-fn adopted_record(shared: &Shared, game: &Game, info: &ContainerInfo) -> RuntimeRecord {
-    let mut record = RuntimeRecord::new(game.id, game.settings.engine.clone(), shared.now());
+fn adopted_record(statuses: &Statuses, game: &Game, info: &ContainerInfo) -> RuntimeRecord {
+    let mut record = RuntimeRecord::new(game.id, game.settings.engine.clone(), statuses.now());
     let Some(endpoint) = info.labels.get(ENDPOINT_LABEL) else {
         record.status = RuntimeStatus::Failed;
         record.healthy = false;
@@ -316,7 +336,7 @@ fn adopted_record(shared: &Shared, game: &Game, info: &ContainerInfo) -> Runtime
     if info.state == "running" {
         record.status = RuntimeStatus::Running;
         if game.status == GameStatus::Running {
-            record.next_turn_at = shared.next_turn_at(game);
+            record.next_turn_at = statuses.next_turn_at(game);
         }
     } else {
         record.status = RuntimeStatus::Stopped;

@@ -19,13 +19,14 @@
 
 use serde_json::json;
 
+use super::jobs::JobRunner;
 use super::ready::{NotReady, wait_until_ready};
-use super::shared::Shared;
+use super::shared::JobQueue;
 use crate::domain::GameId;
 use crate::domain::game::GameStatus;
 use crate::domain::health::HealthEventKind;
 use crate::domain::runtime::{JobKind, JobStatus, RuntimeBinding, RuntimeJob, RuntimeStatus};
-use crate::ports::{ContainerError, JobOutcome, StoreError};
+use crate::ports::{ContainerError, GameStore, JobOutcome, StoreError};
 
 /// Why one attempt to bring a container back failed.
 #[derive(Debug, thiserror::Error)]
@@ -53,25 +54,26 @@ pub(super) fn restart_key(game_id: GameId, finished_restarts: usize) -> String {
 /// one per incident, see [`restart_key`]). Games not `running` are left alone: a paused
 /// game is an admin's to resume, and a restart that gave up paused it.
 pub(super) async fn queue_restart(
-    shared: &Shared,
+    games: &dyn GameStore,
+    queue: &JobQueue,
     game_id: GameId,
 ) -> Result<Option<RuntimeJob>, StoreError> {
-    let game = shared.ports.games.get_game(game_id).await?;
+    let game = games.get_game(game_id).await?;
     if game.status != GameStatus::Running {
         return Ok(None);
     }
-    let finished = finished_restarts(shared, game_id).await?;
+    let finished = finished_restarts(queue, game_id).await?;
     let key = restart_key(game_id, finished);
-    let job = shared.enqueue(game_id, JobKind::Restart, key).await?;
+    let job = queue.enqueue(game_id, JobKind::Restart, key).await?;
     tracing::info!(%game_id, job_id = %job.id, key = job.idempotency_key, "restart job queued");
     Ok(Some(job))
 }
 
 /// The game's restart jobs that are done.
-async fn finished_restarts(shared: &Shared, game_id: GameId) -> Result<usize, StoreError> {
+async fn finished_restarts(queue: &JobQueue, game_id: GameId) -> Result<usize, StoreError> {
     use crate::domain::page::PageRequest;
     const PAGE: u32 = 200;
-    let jobs = &shared.ports.jobs;
+    let jobs = &queue.jobs;
     let mut page = PageRequest::first(PAGE).map_err(StoreError::internal)?;
     let mut finished = 0;
     loop {
@@ -90,19 +92,19 @@ async fn finished_restarts(shared: &Shared, game_id: GameId) -> Result<usize, St
 }
 
 /// Runs one restart job to its outcome.
-pub(super) async fn run_restart(shared: &Shared, job: &RuntimeJob) -> JobOutcome {
-    match try_restart(shared, job).await {
+pub(super) async fn run_restart(jobs: &JobRunner, job: &RuntimeJob) -> JobOutcome {
+    match try_restart(jobs, job).await {
         Ok(outcome) => outcome,
         Err(error) if error.is_retryable() => {
             tracing::warn!(%error, game_id = %job.game_id, "restart job put back after a store failure");
-            JobOutcome::Requeue(shared.now() + shared.config.job_retry_delay)
+            JobOutcome::Requeue(jobs.now() + jobs.settings.retry_delay)
         }
         Err(error) => JobOutcome::Failed(format!("store failure: {error}")),
     }
 }
 
-async fn try_restart(shared: &Shared, job: &RuntimeJob) -> Result<JobOutcome, StoreError> {
-    let game = match shared.ports.games.get_game(job.game_id).await {
+async fn try_restart(jobs: &JobRunner, job: &RuntimeJob) -> Result<JobOutcome, StoreError> {
+    let game = match jobs.statuses.games.get_game(job.game_id).await {
         Ok(game) => game,
         Err(StoreError::NotFound { .. }) => return Ok(JobOutcome::Failed("no such game".into())),
         Err(error) => return Err(error),
@@ -111,7 +113,7 @@ async fn try_restart(shared: &Shared, job: &RuntimeJob) -> Result<JobOutcome, St
         tracing::info!(game_id = %game.id, status = %game.status, "restart job for a game not running: nothing to do");
         return Ok(JobOutcome::Succeeded);
     }
-    let records = &shared.ports.records;
+    let records = &jobs.statuses.records;
     let record = match records.get_record(game.id).await {
         Ok(record) => record,
         Err(StoreError::NotFound { .. }) => {
@@ -128,44 +130,44 @@ async fn try_restart(shared: &Shared, job: &RuntimeJob) -> Result<JobOutcome, St
             "the game has no container to restart".into(),
         ));
     };
-    match relaunch(shared, game.id, &binding).await {
+    match relaunch(jobs, game.id, &binding).await {
         Ok(()) => {
-            records.set_healthy(game.id, true, shared.now()).await?;
+            records.set_healthy(game.id, true, jobs.now()).await?;
             tracing::info!(game_id = %game.id, container = binding.container_id, "engine container restarted");
             Ok(JobOutcome::Succeeded)
         }
-        Err(cause) if job.attempts < shared.config.restart_attempts => {
+        Err(cause) if job.attempts < jobs.settings.restart_attempts => {
             let factor = i32::try_from(job.attempts.max(1)).unwrap_or(i32::MAX);
-            let backoff = shared
-                .config
+            let backoff = jobs
+                .settings
                 .restart_backoff
                 .checked_mul(factor)
-                .unwrap_or(shared.config.restart_backoff);
+                .unwrap_or(jobs.settings.restart_backoff);
             tracing::warn!(%cause, game_id = %game.id, attempts = job.attempts, "restart failed; trying again");
-            Ok(JobOutcome::Requeue(shared.now() + backoff))
+            Ok(JobOutcome::Requeue(jobs.now() + backoff))
         }
-        Err(cause) => give_up(shared, job, game.id, &binding, cause).await,
+        Err(cause) => give_up(jobs, job, game.id, &binding, cause).await,
     }
 }
 
 /// Starts the same container (a no-op for a running one) and waits for its engine; an
 /// engine that exits for good at once fails the attempt without waiting out the deadline.
 async fn relaunch(
-    shared: &Shared,
+    jobs: &JobRunner,
     game_id: GameId,
     binding: &RuntimeBinding,
 ) -> Result<(), RestartFailure> {
-    let containers = &shared.ports.containers;
+    let containers = &jobs.containers;
     containers.start(&binding.container_id).await?;
-    let target = shared.engine_target(game_id, binding);
-    wait_until_ready(shared, binding, &target).await?;
+    let target = jobs.engines.engine_target(game_id, binding);
+    wait_until_ready(&jobs.ready, binding, &target).await?;
     Ok(())
 }
 
 /// The last attempt failed: pause the game, mark the record unhealthy, store the health
 /// event and alert the admins.
 async fn give_up(
-    shared: &Shared,
+    jobs: &JobRunner,
     job: &RuntimeJob,
     game_id: GameId,
     binding: &RuntimeBinding,
@@ -176,9 +178,12 @@ async fn give_up(
         "the engine container could not be restarted after {} attempts: {cause}",
         job.attempts
     );
-    let paused = shared.pause_for_health(game_id, reason.clone()).await?;
-    let records = &shared.ports.records;
-    records.set_healthy(game_id, false, shared.now()).await?;
+    let paused = jobs
+        .statuses
+        .pause_for_health(game_id, reason.clone())
+        .await?;
+    let records = &jobs.statuses.records;
+    records.set_healthy(game_id, false, jobs.now()).await?;
     let detail = json!({
         "reason": "restart_failed",
         "container_id": binding.container_id,
@@ -186,9 +191,10 @@ async fn give_up(
         "error": cause.to_string(),
         "paused": paused,
     });
-    let event = shared
+    let event = jobs
+        .health
         .store_health_event(game_id, HealthEventKind::InspectUnhealthy, detail)
         .await?;
-    shared.alert(&event).await;
+    jobs.health.alert(&event).await;
     Ok(JobOutcome::Failed(reason))
 }

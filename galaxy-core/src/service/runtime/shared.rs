@@ -1,14 +1,22 @@
-//! What the runtime's service and workers share: the ports, the configuration, and the
-//! small effects each of them performs (compare-and-set status changes, health events,
-//! notifications, engine calls under a deadline).
+//! The small effects the runtime's components share, each holding only the ports and
+//! settings it uses: time and ids ([`Time`]), game and record status changes
+//! ([`Statuses`]), notifications ([`Notices`]), health events ([`HealthLog`]), engine
+//! calls ([`Engines`]), engine initialisation ([`Initialiser`]) and durable jobs
+//! ([`JobQueue`]).
+//!
+//! Each component (the service, the turn runner, the job pool, the observers) holds the
+//! ones it uses, built from [`RuntimePorts`] and [`RuntimeConfig`] in its constructor,
+//! so what a component can touch is what its fields name.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::json;
 
 use super::{RuntimeConfig, RuntimePorts};
 use crate::domain::application::ApplicationStatus;
+use crate::domain::engine_auth::{EngineToken, EngineTokenKey};
 use crate::domain::game::{Game, GameStatus, GameTrigger};
 use crate::domain::health::{HealthEvent, HealthEventKind};
 use crate::domain::notification::NotificationKind;
@@ -16,37 +24,68 @@ use crate::domain::page::PageRequest;
 use crate::domain::runtime::{JobKind, RuntimeBinding, RuntimeJob, RuntimeRecord, RuntimeStatus};
 use crate::domain::{GameId, HealthEventId, JobId, LeaseToken, Timestamp, UserId};
 use crate::ports::{
-    EngineError, EngineInit, EngineRace, EngineTarget, GameStatusChange, NewNotification,
-    NotifyError,
+    ApplicationStore, Clock, EngineClient, EngineError, EngineInit, EngineRace, EngineTarget,
+    GameStatusChange, GameStore, HealthEventStore, NewNotification, Notifier, NotifyError,
+    RuntimeJobStore, RuntimeRecordStore, SecretGenerator, UserStore,
 };
 use crate::ports::{EngineState, StoreError};
 
 /// Largest page the runtime reads when it walks a whole list.
 const WALK_PAGE: u32 = 200;
 
-/// Ports and configuration, cheap to clone.
+/// The only sources of time, ids and lease tokens.
 #[derive(Clone)]
-pub(crate) struct Shared {
-    /// Where state lives and how the outside world is reached.
-    pub(crate) ports: RuntimePorts,
-    /// Immutable settings.
-    pub(crate) config: Arc<RuntimeConfig>,
+pub(crate) struct Time {
+    /// The clock every timestamp and deadline is read from.
+    clock: Arc<dyn Clock>,
+    /// Ids of stored rows and lease tokens.
+    ids: Arc<dyn SecretGenerator>,
 }
 
-impl Shared {
-    pub(crate) fn new(ports: RuntimePorts, config: RuntimeConfig) -> Self {
+impl Time {
+    pub(crate) fn new(ports: &RuntimePorts) -> Self {
         Self {
-            ports,
-            config: Arc::new(config),
+            clock: Arc::clone(&ports.clock),
+            ids: Arc::clone(&ports.ids),
         }
     }
 
     pub(crate) fn now(&self) -> Timestamp {
-        self.ports.clock.now()
+        self.clock.now()
+    }
+
+    /// A fresh id for a stored row.
+    pub(crate) fn uuid(&self) -> uuid::Uuid {
+        self.ids.uuid()
     }
 
     pub(crate) fn lease_token(&self) -> LeaseToken {
-        LeaseToken::from_uuid(self.ports.ids.uuid())
+        LeaseToken::from_uuid(self.ids.uuid())
+    }
+}
+
+/// Game and runtime-record status changes, each a compare-and-set.
+#[derive(Clone)]
+pub(crate) struct Statuses {
+    /// When each change happens.
+    pub(crate) time: Time,
+    /// Games: the runtime moves them through `starting`, `running`, `paused`, ...
+    pub(crate) games: Arc<dyn GameStore>,
+    /// One runtime record per game: status, binding, schedule, health.
+    pub(crate) records: Arc<dyn RuntimeRecordStore>,
+}
+
+impl Statuses {
+    pub(crate) fn new(ports: &RuntimePorts) -> Self {
+        Self {
+            time: Time::new(ports),
+            games: Arc::clone(&ports.games),
+            records: Arc::clone(&ports.records),
+        }
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.time.now()
     }
 
     /// The game compare-and-set from `from`. `Ok(None)` when it lost (the game is no
@@ -68,12 +107,7 @@ impl Shared {
             reason,
             at: self.now(),
         };
-        match self
-            .ports
-            .games
-            .update_game_status(game_id, from, &change)
-            .await
-        {
+        match self.games.update_game_status(game_id, from, &change).await {
             Ok(game) => Ok(Some(game)),
             Err(StoreError::Conflict { .. } | StoreError::InvalidTransition(_)) => {
                 tracing::info!(%game_id, %from, %to, "game status change lost: already handled");
@@ -96,7 +130,7 @@ impl Shared {
         if !record.status.allows(to) {
             return Ok(None);
         }
-        let records = &self.ports.records;
+        let records = &self.records;
         match records
             .update_record_status(record.game_id, record.status, to, self.now())
             .await
@@ -115,7 +149,7 @@ impl Shared {
         let mut all = Vec::new();
         let mut page = PageRequest::first(WALK_PAGE).map_err(StoreError::internal)?;
         loop {
-            let got = self.ports.records.list_records(status, &page).await?;
+            let got = self.records.list_records(status, &page).await?;
             all.extend(got.items);
             match got.next_after {
                 Some(after) => {
@@ -126,52 +160,62 @@ impl Shared {
         }
     }
 
-    /// The races of a game, as `/admin/init` wants them: every approved application.
-    pub(crate) async fn races(&self, game_id: GameId) -> Result<Vec<EngineRace>, StoreError> {
-        let applications = self.ports.applications.list_applications(game_id).await?;
-        Ok(applications
-            .into_iter()
-            .filter(|a| a.status == ApplicationStatus::Approved)
-            .map(|a| EngineRace {
-                race_name: a.race_name.as_str().to_owned(),
-                player_id: a.user_id.to_string(),
-            })
-            .collect())
-    }
-
-    /// The `/admin/init` body. The seed derives from the game id, so a replayed init
-    /// (idempotent by contract) asks for exactly the same game. The settings are the
-    /// operator's defaults (`engine_settings` of the configuration) with the game's own
-    /// keys over them.
-    pub(crate) async fn engine_init(&self, game: &Game) -> Result<EngineInit, StoreError> {
-        let (high, low) = game.id.as_uuid().as_u64_pair();
-        let mut settings = match &self.config.engine_settings {
-            serde_json::Value::Object(defaults) => defaults.clone(),
-            _ => serde_json::Map::new(),
-        };
-        for (key, value) in game.settings.engine_settings.as_map() {
-            settings.insert(key.clone(), value.clone());
+    /// `running -> paused` by the runtime (health), with the schedule cleared so no turn
+    /// runs until an admin resumes. `Ok(false)` when the game was not running.
+    pub(crate) async fn pause_for_health(
+        &self,
+        game_id: GameId,
+        reason: String,
+    ) -> Result<bool, StoreError> {
+        let paused = self
+            .change_game(
+                game_id,
+                GameStatus::Running,
+                GameStatus::Paused,
+                GameTrigger::RuntimeEvent,
+                None,
+                Some(reason),
+            )
+            .await?;
+        if paused.is_none() {
+            return Ok(false);
         }
-        Ok(EngineInit {
-            game_id: game.id.to_string(),
-            seed: high ^ low.rotate_left(17),
-            settings: serde_json::Value::Object(settings),
-            races: self.races(game.id).await?,
-        })
+        self.unschedule(game_id).await;
+        Ok(true)
     }
 
-    /// The approved players of a game.
-    pub(crate) async fn players(&self, game_id: GameId) -> Vec<UserId> {
-        match self.ports.applications.list_applications(game_id).await {
-            Ok(applications) => applications
-                .iter()
-                .filter(|a| a.status == ApplicationStatus::Approved)
-                .map(|a| a.user_id)
-                .collect(),
-            Err(error) => {
-                tracing::warn!(%error, %game_id, "players not listed; they are not notified");
-                Vec::new()
-            }
+    /// Clears a game's schedule (paused or ended games run no turns); logged on failure,
+    /// since the scheduler also unschedules any game it finds not running.
+    pub(crate) async fn unschedule(&self, game_id: GameId) {
+        let records = &self.records;
+        if let Err(error) = records.set_schedule(game_id, None, false, self.now()).await {
+            tracing::warn!(%error, %game_id, "schedule not cleared");
+        }
+    }
+
+    /// The next firing of a game's schedule after now.
+    pub(crate) fn next_turn_at(&self, game: &Game) -> Option<Timestamp> {
+        game.settings.schedule.next_after(self.now())
+    }
+}
+
+/// Notifications to players and admins.
+#[derive(Clone)]
+pub(crate) struct Notices {
+    /// Admins are active at a time: this is its clock.
+    time: Time,
+    /// Raises notifications (idempotent by key).
+    notifier: Arc<dyn Notifier>,
+    /// Where the admins are found ([`UserStore::list_admins`]).
+    users: Arc<dyn UserStore>,
+}
+
+impl Notices {
+    pub(crate) fn new(ports: &RuntimePorts) -> Self {
+        Self {
+            time: Time::new(ports),
+            notifier: Arc::clone(&ports.notifier),
+            users: Arc::clone(&ports.users),
         }
     }
 
@@ -179,8 +223,8 @@ impl Shared {
     /// status now). A failure is logged: the alert then reaches fewer people, but the
     /// state change it reports stands.
     pub(crate) async fn admins(&self) -> Vec<UserId> {
-        let now = self.now();
-        match self.ports.users.list_admins().await {
+        let now = self.time.now();
+        match self.users.list_admins().await {
             Ok(admins) => admins
                 .iter()
                 .filter(|u| u.status.is_active_at(now))
@@ -212,7 +256,7 @@ impl Shared {
         }
     }
 
-    /// [`Shared::notify`] that says whether the notification was stored, for the effects
+    /// [`Notices::notify`] that says whether the notification was stored, for the effects
     /// that must be retried until it is (a turn's announcement). Raising a key again is a
     /// no-op, so a retry never duplicates one.
     pub(crate) async fn try_notify(
@@ -236,7 +280,7 @@ impl Shared {
             game_id: Some(game_id),
             payload,
         };
-        match self.ports.notifier.notify(notification).await {
+        match self.notifier.notify(notification).await {
             Ok(()) => Ok(()),
             Err(NotifyError::Store(error)) => Err(error),
         }
@@ -257,6 +301,27 @@ impl Shared {
         }
         self.notify(kind, key, recipients, game.id, payload).await;
     }
+}
+
+/// Stored health events, each sent to the admins.
+#[derive(Clone)]
+pub(crate) struct HealthLog {
+    /// Ids and times of the events.
+    time: Time,
+    /// Where the events are kept.
+    health: Arc<dyn HealthEventStore>,
+    /// Sends the `runtime_health_alert`s.
+    notices: Notices,
+}
+
+impl HealthLog {
+    pub(crate) fn new(ports: &RuntimePorts) -> Self {
+        Self {
+            time: Time::new(ports),
+            health: Arc::clone(&ports.health),
+            notices: Notices::new(ports),
+        }
+    }
 
     /// Stores a health event of a game.
     pub(crate) async fn store_health_event(
@@ -266,13 +331,13 @@ impl Shared {
         detail: serde_json::Value,
     ) -> Result<HealthEvent, StoreError> {
         let event = HealthEvent {
-            id: HealthEventId::from_uuid(self.ports.ids.uuid()),
+            id: HealthEventId::from_uuid(self.time.uuid()),
             game_id,
             kind,
             detail,
-            occurred_at: self.now(),
+            occurred_at: self.time.now(),
         };
-        self.ports.health.append_health_event(&event).await?;
+        self.health.append_health_event(&event).await?;
         tracing::info!(%game_id, kind = kind.as_str(), "health event stored");
         Ok(event)
     }
@@ -286,49 +351,30 @@ impl Shared {
             "detail": event.detail,
             "occurred_at": event.occurred_at,
         });
-        let recipients = self.admins().await;
+        let recipients = self.notices.admins().await;
         let key = format!("health:{}", event.id);
         let kind = NotificationKind::RuntimeHealthAlert;
-        self.notify(kind, key, recipients, event.game_id, payload)
+        self.notices
+            .notify(kind, key, recipients, event.game_id, payload)
             .await;
     }
+}
 
-    /// `running -> paused` by the runtime (health), with the schedule cleared so no turn
-    /// runs until an admin resumes. `Ok(false)` when the game was not running.
-    pub(crate) async fn pause_for_health(
-        &self,
-        game_id: GameId,
-        reason: String,
-    ) -> Result<bool, StoreError> {
-        let paused = self
-            .change_game(
-                game_id,
-                GameStatus::Running,
-                GameStatus::Paused,
-                GameTrigger::RuntimeEvent,
-                None,
-                Some(reason),
-            )
-            .await?;
-        if paused.is_none() {
-            return Ok(false);
+/// Durable start, stop and restart jobs.
+#[derive(Clone)]
+pub(crate) struct JobQueue {
+    /// Ids and times of queued jobs.
+    time: Time,
+    /// The job table.
+    pub(crate) jobs: Arc<dyn RuntimeJobStore>,
+}
+
+impl JobQueue {
+    pub(crate) fn new(ports: &RuntimePorts) -> Self {
+        Self {
+            time: Time::new(ports),
+            jobs: Arc::clone(&ports.jobs),
         }
-        self.unschedule(game_id).await;
-        Ok(true)
-    }
-
-    /// Clears a game's schedule (paused or ended games run no turns); logged on failure,
-    /// since the scheduler also unschedules any game it finds not running.
-    pub(crate) async fn unschedule(&self, game_id: GameId) {
-        let records = &self.ports.records;
-        if let Err(error) = records.set_schedule(game_id, None, false, self.now()).await {
-            tracing::warn!(%error, %game_id, "schedule not cleared");
-        }
-    }
-
-    /// The next firing of a game's schedule after now.
-    pub(crate) fn next_turn_at(&self, game: &Game) -> Option<Timestamp> {
-        game.settings.schedule.next_after(self.now())
     }
 
     /// Queues a durable job (or finds the one already queued under `key`).
@@ -338,9 +384,30 @@ impl Shared {
         kind: JobKind,
         key: String,
     ) -> Result<RuntimeJob, StoreError> {
-        let id = JobId::from_uuid(self.ports.ids.uuid());
-        let job = RuntimeJob::new(id, game_id, kind, key, self.now());
-        self.ports.jobs.enqueue_job(&job).await
+        let id = JobId::from_uuid(self.time.uuid());
+        let job = RuntimeJob::new(id, game_id, kind, key, self.time.now());
+        self.jobs.enqueue_job(&job).await
+    }
+}
+
+/// Calls to a game's engine: its credential, and a last-resort deadline on every call.
+#[derive(Clone)]
+pub(crate) struct Engines {
+    /// Talks to the engines (SPEC section 9).
+    pub(crate) client: Arc<dyn EngineClient>,
+    /// `engine_call_timeout`: the bound on any engine call, on top of the client's own.
+    call_timeout: Duration,
+    /// The installation's secret each game's engine credential derives from.
+    tokens: EngineTokenKey,
+}
+
+impl Engines {
+    pub(crate) fn new(ports: &RuntimePorts, config: &RuntimeConfig) -> Self {
+        Self {
+            client: Arc::clone(&ports.engine),
+            call_timeout: config.engine_call_timeout,
+            tokens: config.engine_tokens.clone(),
+        }
     }
 
     /// Runs an engine call under `engine_call_timeout`.
@@ -348,13 +415,72 @@ impl Shared {
         &self,
         call: impl Future<Output = Result<T, EngineError>>,
     ) -> Result<T, EngineError> {
-        bounded(self.config.engine_call_timeout, call).await
+        bounded(self.call_timeout, call).await
+    }
+
+    /// A game's engine credential.
+    pub(crate) fn token_for(&self, game_id: GameId) -> EngineToken {
+        self.tokens.token_for(game_id)
     }
 
     /// How a game's bound engine is called: its endpoint, with the game's credential.
     pub(crate) fn engine_target(&self, game_id: GameId, binding: &RuntimeBinding) -> EngineTarget {
-        let token = self.config.engine_tokens.token_for(game_id);
-        EngineTarget::new(binding.engine_endpoint.clone(), token)
+        EngineTarget::new(binding.engine_endpoint.clone(), self.token_for(game_id))
+    }
+}
+
+/// `/admin/init` of a game's engine: the races and the settings it is initialised with.
+#[derive(Clone)]
+pub(crate) struct Initialiser {
+    /// Makes the call.
+    engines: Engines,
+    /// The approved applications are the races.
+    applications: Arc<dyn ApplicationStore>,
+    /// The operator's default `settings` (`engine_settings` of the configuration).
+    defaults: Arc<serde_json::Value>,
+}
+
+impl Initialiser {
+    pub(crate) fn new(ports: &RuntimePorts, config: &RuntimeConfig) -> Self {
+        Self {
+            engines: Engines::new(ports, config),
+            applications: Arc::clone(&ports.applications),
+            defaults: Arc::new(config.engine_settings.clone()),
+        }
+    }
+
+    /// The races of a game, as `/admin/init` wants them: every approved application.
+    async fn races(&self, game_id: GameId) -> Result<Vec<EngineRace>, StoreError> {
+        let applications = self.applications.list_applications(game_id).await?;
+        Ok(applications
+            .into_iter()
+            .filter(|a| a.status == ApplicationStatus::Approved)
+            .map(|a| EngineRace {
+                race_name: a.race_name.as_str().to_owned(),
+                player_id: a.user_id.to_string(),
+            })
+            .collect())
+    }
+
+    /// The `/admin/init` body. The seed derives from the game id, so a replayed init
+    /// (idempotent by contract) asks for exactly the same game. The settings are the
+    /// operator's defaults (`engine_settings` of the configuration) with the game's own
+    /// keys over them.
+    async fn engine_init(&self, game: &Game) -> Result<EngineInit, StoreError> {
+        let (high, low) = game.id.as_uuid().as_u64_pair();
+        let mut settings = match self.defaults.as_ref() {
+            serde_json::Value::Object(defaults) => defaults.clone(),
+            _ => serde_json::Map::new(),
+        };
+        for (key, value) in game.settings.engine_settings.as_map() {
+            settings.insert(key.clone(), value.clone());
+        }
+        Ok(EngineInit {
+            game_id: game.id.to_string(),
+            seed: high ^ low.rotate_left(17),
+            settings: serde_json::Value::Object(settings),
+            races: self.races(game.id).await?,
+        })
     }
 
     /// Initialises an engine (idempotent by contract).
@@ -364,8 +490,8 @@ impl Shared {
         target: &EngineTarget,
     ) -> Result<Result<EngineState, EngineError>, StoreError> {
         let init = self.engine_init(game).await?;
-        let engine = &self.ports.engine;
-        Ok(self.engine_call(engine.init(target, &init)).await)
+        let engine = &self.engines.client;
+        Ok(self.engines.engine_call(engine.init(target, &init)).await)
     }
 }
 

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
+use super::jobs::JobRunner;
 use super::ready::{NotReady, wait_until_ready};
-use super::shared::Shared;
 use super::{BACKEND_LABEL, GAME_LABEL, INSTANCE_LABEL, RuntimeError, container_name};
 use super::{announce, archive};
 use crate::domain::game::{Game, GameStatus, GameTrigger};
@@ -101,19 +101,19 @@ enum RecordError {
 }
 
 /// Runs one start job to its outcome.
-pub(super) async fn run_start(shared: &Shared, job: &RuntimeJob) -> JobOutcome {
-    match try_start(shared, job).await {
+pub(super) async fn run_start(jobs: &JobRunner, job: &RuntimeJob) -> JobOutcome {
+    match try_start(jobs, job).await {
         Ok(outcome) => outcome,
         Err(error) if error.is_retryable() => {
             tracing::warn!(%error, game_id = %job.game_id, "start job put back after a store failure");
-            JobOutcome::Requeue(shared.now() + shared.config.job_retry_delay)
+            JobOutcome::Requeue(jobs.now() + jobs.settings.retry_delay)
         }
         Err(error) => JobOutcome::Failed(format!("store failure: {error}")),
     }
 }
 
-async fn try_start(shared: &Shared, job: &RuntimeJob) -> Result<JobOutcome, StoreError> {
-    let game = match shared.ports.games.get_game(job.game_id).await {
+async fn try_start(jobs: &JobRunner, job: &RuntimeJob) -> Result<JobOutcome, StoreError> {
+    let game = match jobs.statuses.games.get_game(job.game_id).await {
         Ok(game) => game,
         Err(StoreError::NotFound { .. }) => return Ok(JobOutcome::Failed("no such game".into())),
         Err(error) => return Err(error),
@@ -123,10 +123,10 @@ async fn try_start(shared: &Shared, job: &RuntimeJob) -> Result<JobOutcome, Stor
         // The lobby queues the job before its compare-and-set to `starting`: give that
         // change a moment to land, but not forever (a crash may have lost it).
         GameStatus::EnrollmentClosed
-            if shared.now() < job.created_at + shared.config.start_wait_window =>
+            if jobs.now() < job.created_at + jobs.settings.start_wait_window =>
         {
             return Ok(JobOutcome::Requeue(
-                shared.now() + shared.config.start_requeue_delay,
+                jobs.now() + jobs.settings.start_requeue_delay,
             ));
         }
         status => {
@@ -134,27 +134,27 @@ async fn try_start(shared: &Shared, job: &RuntimeJob) -> Result<JobOutcome, Stor
             return Ok(JobOutcome::Succeeded);
         }
     }
-    let record = match starting_record(shared, &game).await {
+    let record = match starting_record(jobs, &game).await {
         Ok(record) => record,
         Err(RecordError::Store(error)) => return Err(error),
         Err(RecordError::Refused(failure)) => {
-            return start_failed(shared, job, &game, failure, None).await;
+            return start_failed(jobs, job, &game, failure, None).await;
         }
     };
-    match launch(shared, &game, &record).await {
-        Ok(binding) => handle_success(shared, job, binding).await,
-        Err((error, container)) => start_failed(shared, job, &game, error.into(), container).await,
+    match launch(jobs, &game, &record).await {
+        Ok(binding) => handle_success(jobs, job, binding).await,
+        Err((error, container)) => start_failed(jobs, job, &game, error.into(), container).await,
     }
 }
 
 /// The game's record, created if absent, in `starting` (or already `running`: a replay
 /// after a crash late in a previous attempt).
-async fn starting_record(shared: &Shared, game: &Game) -> Result<RuntimeRecord, RecordError> {
-    let records = &shared.ports.records;
+async fn starting_record(jobs: &JobRunner, game: &Game) -> Result<RuntimeRecord, RecordError> {
+    let records = &jobs.statuses.records;
     let record = match records.get_record(game.id).await {
         Ok(record) => record,
         Err(StoreError::NotFound { .. }) => {
-            let fresh = RuntimeRecord::new(game.id, game.settings.engine.clone(), shared.now());
+            let fresh = RuntimeRecord::new(game.id, game.settings.engine.clone(), jobs.now());
             match records.insert_record(&fresh).await {
                 Ok(()) => fresh,
                 Err(StoreError::Duplicate { .. }) => records.get_record(game.id).await?,
@@ -169,7 +169,8 @@ async fn starting_record(shared: &Shared, game: &Game) -> Result<RuntimeRecord, 
     ) {
         return Ok(record);
     }
-    match shared
+    match jobs
+        .statuses
         .advance_record(&record, RuntimeStatus::Starting)
         .await?
     {
@@ -183,13 +184,13 @@ async fn starting_record(shared: &Shared, game: &Game) -> Result<RuntimeRecord, 
 /// Image, container, start, `/healthz` (or the engine's exit). On failure, says which
 /// container (if any) it left behind.
 async fn launch(
-    shared: &Shared,
+    jobs: &JobRunner,
     game: &Game,
     record: &RuntimeRecord,
 ) -> Result<RuntimeBinding, (LaunchError, Option<String>)> {
-    let containers = &shared.ports.containers;
-    let target = shared
-        .config
+    let containers = &jobs.containers;
+    let target = jobs
+        .settings
         .engines
         .resolve(&game.settings.engine)
         .map_err(|e| (e.into(), None))?;
@@ -197,7 +198,7 @@ async fn launch(
         .ensure_image(target)
         .await
         .map_err(|e| (e.into(), None))?;
-    let binding = container_for(shared, game, record, target)
+    let binding = container_for(jobs, game, record, target)
         .await
         .map_err(|e| (e.into(), None))?;
     let id = Some(binding.container_id.clone());
@@ -206,11 +207,11 @@ async fn launch(
         .start(&binding.container_id)
         .await
         .map_err(|e| (e.into(), id.clone()))?;
-    let target = shared.engine_target(game.id, &binding);
-    wait_until_ready(shared, &binding, &target)
+    let target = jobs.engines.engine_target(game.id, &binding);
+    wait_until_ready(&jobs.ready, &binding, &target)
         .await
         .map_err(|e| (e.into(), id.clone()))?;
-    check_credential(shared, game, &target)
+    check_credential(jobs, game, &target)
         .await
         .map_err(|e| (e, id))?;
     Ok(binding)
@@ -220,18 +221,19 @@ async fn launch(
 /// call the platform ever makes without it. Skipped for the engines the operator allows
 /// without a token.
 async fn check_credential(
-    shared: &Shared,
+    jobs: &JobRunner,
     game: &Game,
     target: &EngineTarget,
 ) -> Result<(), LaunchError> {
     let engine = &game.settings.engine;
-    if shared.config.engines_without_token.contains(engine) {
+    if jobs.settings.engines_without_token.contains(engine) {
         tracing::info!(game_id = %game.id, engine = engine.as_str(), "engine allowed without a credential check");
         return Ok(());
     }
     let anonymous = EngineTarget::anonymous(target.endpoint.clone());
-    let answer = match shared
-        .engine_call(shared.ports.engine.state(&anonymous))
+    let answer = match jobs
+        .engines
+        .engine_call(jobs.engines.client.state(&anonymous))
         .await
     {
         Err(EngineError::Status {
@@ -250,12 +252,12 @@ async fn check_credential(
 /// Reuses the container the record is bound to, or creates one after removing any
 /// unbound leftover of the same game.
 async fn container_for(
-    shared: &Shared,
+    jobs: &JobRunner,
     game: &Game,
     record: &RuntimeRecord,
     target: &str,
 ) -> Result<RuntimeBinding, ContainerError> {
-    let containers = &shared.ports.containers;
+    let containers = &jobs.containers;
     let game_id = game.id.to_string();
     for existing in containers.list_by_label(GAME_LABEL, &game_id).await? {
         if let Some(bound) = record
@@ -266,13 +268,13 @@ async fn container_for(
             return Ok(bound.clone());
         }
         tracing::info!(game_id = %game.id, container = existing.container_id, "removing an unbound leftover container");
-        let grace = shared.config.stop_grace;
+        let grace = jobs.settings.stop_grace;
         ignore_missing(containers.stop(&existing.container_id, grace).await)?;
         ignore_missing(containers.remove(&existing.container_id).await)?;
     }
-    let mut env = shared.config.engine_env.clone();
+    let mut env = jobs.settings.engine_env.clone();
     env.insert("GALAXY_GAME_ID".to_owned(), game_id.clone());
-    let token = shared.config.engine_tokens.token_for(game.id);
+    let token = jobs.engines.token_for(game.id);
     let spec = ContainerSpec {
         name: container_name(game.id),
         game_id: game.id,
@@ -280,11 +282,11 @@ async fn container_for(
         labels: BTreeMap::from([
             (BACKEND_LABEL.to_owned(), "1".to_owned()),
             (GAME_LABEL.to_owned(), game_id),
-            (INSTANCE_LABEL.to_owned(), shared.config.instance.clone()),
+            (INSTANCE_LABEL.to_owned(), jobs.settings.instance.clone()),
         ]),
         env,
         token,
-        limits: shared.config.limits,
+        limits: jobs.settings.limits,
     };
     let created = containers.create(&spec).await?;
     Ok(RuntimeBinding {
@@ -310,25 +312,25 @@ pub(super) fn ignore_missing(result: Result<(), ContainerError>) -> Result<(), C
 /// while the other order could leave a `running` game that nobody ever schedules (the
 /// scheduler postpones turns of a game still `starting`).
 async fn handle_success(
-    shared: &Shared,
+    jobs: &JobRunner,
     job: &RuntimeJob,
     binding: RuntimeBinding,
 ) -> Result<JobOutcome, StoreError> {
-    let game = shared.ports.games.get_game(job.game_id).await?;
+    let game = jobs.statuses.games.get_game(job.game_id).await?;
     if game.status != GameStatus::Starting {
         tracing::info!(game_id = %game.id, status = %game.status, "duplicate start result ignored");
         return Ok(JobOutcome::Succeeded);
     }
-    let records = &shared.ports.records;
+    let records = &jobs.statuses.records;
     let bound = match records
-        .set_binding(game.id, Some(binding.clone()), shared.now())
+        .set_binding(game.id, Some(binding.clone()), jobs.now())
         .await
     {
         Ok(record) => record,
-        Err(error) => return orphan(shared, job, &game, &binding, error).await,
+        Err(error) => return orphan(jobs, job, &game, &binding, error).await,
     };
-    let target = shared.engine_target(game.id, &binding);
-    let state = match shared.init_engine(&game, &target).await? {
+    let target = jobs.engines.engine_target(game.id, &binding);
+    let state = match jobs.init.init_engine(&game, &target).await? {
         Ok(state) => state,
         // A 4xx is the engine refusing this game (bad settings, too many races): starting
         // it again cannot help, so the start fails with the engine's whole reason.
@@ -338,32 +340,32 @@ async fn handle_success(
                 reason: body,
             };
             let container = Some(binding.container_id.clone());
-            return start_failed(shared, job, &game, refused, container).await;
+            return start_failed(jobs, job, &game, refused, container).await;
         }
         Err(error) => {
             let cause = RegistrationFailure::Init(error);
-            return paused_after_start(shared, job, &game, &bound, cause).await;
+            return paused_after_start(jobs, job, &game, &bound, cause).await;
         }
     };
     // Turn 0 is archived before the game runs: a crash here replays the job, whose init is
     // idempotent, and archives then.
-    let seats = archive::seats(shared, game.id).await?;
-    match archive::archive_turns(shared, game.id, &target, &seats, 0, &state).await {
+    let seats = archive::seats(&jobs.turns, game.id).await?;
+    match archive::archive_turns(&jobs.turns, game.id, &target, &seats, 0, &state).await {
         Ok(_) => {}
         Err(RuntimeError::Store(error)) => return Err(error),
         Err(fault) => {
             let cause = RegistrationFailure::TurnZeroNotArchived(fault);
-            return paused_after_start(shared, job, &game, &bound, cause).await;
+            return paused_after_start(jobs, job, &game, &bound, cause).await;
         }
     }
-    shared
+    jobs.statuses
         .advance_record(&bound, RuntimeStatus::Running)
         .await?;
-    let next = shared.next_turn_at(&game);
+    let next = jobs.statuses.next_turn_at(&game);
     records
-        .set_schedule(game.id, next, false, shared.now())
+        .set_schedule(game.id, next, false, jobs.now())
         .await?;
-    shared
+    jobs.statuses
         .change_game(
             game.id,
             GameStatus::Starting,
@@ -375,7 +377,7 @@ async fn handle_success(
         .await?;
     // `game_started` is owed by the archived turn 0: raised here at once, or by the
     // turn scheduler's follow-up pass (see `announce.rs`).
-    announce::announce_latest(shared, game.id).await;
+    announce::announce_latest(&jobs.turns, game.id).await;
     Ok(JobOutcome::Succeeded)
 }
 
@@ -385,25 +387,25 @@ async fn handle_success(
 /// container. (A crash before the change replays the start job, whose launch removes an
 /// unbound leftover; a stop job queued before the change could race a retried start.)
 async fn orphan(
-    shared: &Shared,
+    jobs: &JobRunner,
     job: &RuntimeJob,
     game: &Game,
     binding: &RuntimeBinding,
     cause: StoreError,
 ) -> Result<JobOutcome, StoreError> {
     tracing::warn!(error = %cause, game_id = %game.id, "runtime binding not stored: orphan container path");
-    let containers = &shared.ports.containers;
+    let containers = &jobs.containers;
     let stopped = containers
-        .stop(&binding.container_id, shared.config.stop_grace)
+        .stop(&binding.container_id, jobs.settings.stop_grace)
         .await;
     if let Err(error) = ignore_missing(stopped) {
         tracing::warn!(%error, game_id = %game.id, "orphan container not stopped");
     }
     let failure = StartFailure::BindingNotStored(cause);
-    let outcome = start_failed(shared, job, game, failure, None).await?;
+    let outcome = start_failed(jobs, job, game, failure, None).await?;
     if matches!(outcome, JobOutcome::Failed(_)) {
         let key = format!("stop:{}:orphan:{}", game.id, job.id);
-        if let Err(error) = shared.enqueue(game.id, JobKind::Stop, key).await {
+        if let Err(error) = jobs.queue.enqueue(game.id, JobKind::Stop, key).await {
             tracing::warn!(%error, game_id = %game.id, "stop job for the orphan container not queued; the reconciler removes it once the game ends");
         }
     }
@@ -413,7 +415,7 @@ async fn orphan(
 /// The container is alive but the engine refused registration: `starting -> paused` and
 /// the admins are told. The record is running (bound, alive) but unscheduled.
 async fn paused_after_start(
-    shared: &Shared,
+    jobs: &JobRunner,
     job: &RuntimeJob,
     game: &Game,
     record: &RuntimeRecord,
@@ -421,7 +423,8 @@ async fn paused_after_start(
 ) -> Result<JobOutcome, StoreError> {
     tracing::warn!(%cause, game_id = %game.id, "engine registration failed: pausing after start");
     let reason = format!("engine registration failed: {cause}");
-    let paused = shared
+    let paused = jobs
+        .statuses
         .change_game(
             game.id,
             GameStatus::Starting,
@@ -434,7 +437,7 @@ async fn paused_after_start(
     let Some(paused) = paused else {
         return Ok(JobOutcome::Succeeded);
     };
-    shared
+    jobs.statuses
         .advance_record(record, RuntimeStatus::Running)
         .await?;
     let payload = json!({
@@ -444,7 +447,7 @@ async fn paused_after_start(
     });
     let key = format!("game:{}:paused_after_start:{}", paused.id, job.id);
     let kind = NotificationKind::GamePausedAfterStart;
-    shared
+    jobs.notices
         .notify_admins(kind, key, &paused, false, payload)
         .await;
     Ok(JobOutcome::Failed(reason))
@@ -454,7 +457,7 @@ async fn paused_after_start(
 /// host are told. A container left running by a late failure (`/healthz` deadline) is
 /// stopped so it holds no resources; a retry replaces it (it was never bound).
 async fn start_failed(
-    shared: &Shared,
+    jobs: &JobRunner,
     job: &RuntimeJob,
     game: &Game,
     failure: StartFailure,
@@ -463,7 +466,8 @@ async fn start_failed(
     tracing::warn!(error = %failure, game_id = %game.id, "game start failed");
     // The reason users see (history, notification, job failure) is the failure's message.
     let reason = failure.to_string();
-    let failed = shared
+    let failed = jobs
+        .statuses
         .change_game(
             game.id,
             GameStatus::Starting,
@@ -478,15 +482,15 @@ async fn start_failed(
     };
     // Only after winning the change: a duplicate job must not stop the winner's engine.
     if let Some(container) = container {
-        let grace = shared.config.stop_grace;
-        let stopped = shared.ports.containers.stop(&container, grace).await;
+        let grace = jobs.settings.stop_grace;
+        let stopped = jobs.containers.stop(&container, grace).await;
         if let Err(error) = ignore_missing(stopped) {
             tracing::warn!(%error, game_id = %game.id, "container of a failed start not stopped");
         }
     }
-    match shared.ports.records.get_record(game.id).await {
+    match jobs.statuses.records.get_record(game.id).await {
         Ok(record) => {
-            shared
+            jobs.statuses
                 .advance_record(&record, RuntimeStatus::Failed)
                 .await?;
         }
@@ -500,7 +504,7 @@ async fn start_failed(
     });
     let key = format!("game:{}:start_failed:{}", failed.id, job.id);
     let kind = NotificationKind::GameStartFailed;
-    shared
+    jobs.notices
         .notify_admins(kind, key, &failed, true, payload)
         .await;
     Ok(JobOutcome::Failed(reason))

@@ -2,7 +2,7 @@
 //! start.
 
 use super::GAME_LABEL;
-use super::shared::Shared;
+use super::jobs::JobRunner;
 use super::start::ignore_missing;
 use crate::domain::game::GameStatus;
 use crate::domain::runtime::{RuntimeJob, RuntimeRecord, RuntimeStatus};
@@ -11,20 +11,20 @@ use crate::ports::{ContainerError, JobOutcome, StoreError};
 /// Stop and remove the game's container(s); the record ends `removed`. A record that
 /// never ran (a failed start) keeps its status, so the start can be retried. A game
 /// that is live again (starting, running, paused) is left alone.
-pub(super) async fn run_stop(shared: &Shared, job: &RuntimeJob) -> JobOutcome {
-    match try_stop(shared, job).await {
+pub(super) async fn run_stop(jobs: &JobRunner, job: &RuntimeJob) -> JobOutcome {
+    match try_stop(jobs, job).await {
         Ok(()) => JobOutcome::Succeeded,
         Err(StopError::Store(error)) if error.is_retryable() => {
-            JobOutcome::Requeue(shared.now() + shared.config.job_retry_delay)
+            JobOutcome::Requeue(jobs.now() + jobs.settings.retry_delay)
         }
         Err(error) => JobOutcome::Failed(error.to_string()),
     }
 }
 
-async fn try_stop(shared: &Shared, job: &RuntimeJob) -> Result<(), StopError> {
+async fn try_stop(jobs: &JobRunner, job: &RuntimeJob) -> Result<(), StopError> {
     // Every stop job is for a game that ended or failed to start; a stale one (its
     // start retried since) must not kill the engine of a live game.
-    match shared.ports.games.get_game(job.game_id).await {
+    match jobs.statuses.games.get_game(job.game_id).await {
         Ok(game) if is_live_game(game.status) => {
             tracing::info!(game_id = %game.id, status = %game.status, "stop job for a live game: nothing to do");
             return Ok(());
@@ -32,7 +32,7 @@ async fn try_stop(shared: &Shared, job: &RuntimeJob) -> Result<(), StopError> {
         Ok(_) | Err(StoreError::NotFound { .. }) => {}
         Err(error) => return Err(error.into()),
     }
-    let record = match shared.ports.records.get_record(job.game_id).await {
+    let record = match jobs.statuses.records.get_record(job.game_id).await {
         Ok(record) => Some(record),
         Err(StoreError::NotFound { .. }) => None,
         Err(error) => return Err(error.into()),
@@ -41,25 +41,30 @@ async fn try_stop(shared: &Shared, job: &RuntimeJob) -> Result<(), StopError> {
         .as_ref()
         .filter(|r| matches!(r.status, RuntimeStatus::Running | RuntimeStatus::Stopping));
     let record = match live {
-        Some(r) => shared.advance_record(r, RuntimeStatus::Stopping).await?,
+        Some(r) => {
+            jobs.statuses
+                .advance_record(r, RuntimeStatus::Stopping)
+                .await?
+        }
         None => record,
     };
-    let containers = &shared.ports.containers;
-    for id in containers_of(shared, job, record.as_ref()).await? {
-        ignore_missing(containers.stop(&id, shared.config.stop_grace).await)?;
+    let containers = &jobs.containers;
+    for id in containers_of(jobs, job, record.as_ref()).await? {
+        ignore_missing(containers.stop(&id, jobs.settings.stop_grace).await)?;
         ignore_missing(containers.remove(&id).await)?;
     }
     if record.is_some() {
-        shared.unschedule(job.game_id).await;
+        jobs.statuses.unschedule(job.game_id).await;
     }
     let stopping =
         |r: &RuntimeRecord| matches!(r.status, RuntimeStatus::Stopping | RuntimeStatus::Stopped);
     if let Some(record) = record.filter(stopping) {
-        let stopped = shared
+        let stopped = jobs
+            .statuses
             .advance_record(&record, RuntimeStatus::Stopped)
             .await?;
         if let Some(stopped) = stopped {
-            shared
+            jobs.statuses
                 .advance_record(&stopped, RuntimeStatus::Removed)
                 .await?;
         }
@@ -70,7 +75,7 @@ async fn try_stop(shared: &Shared, job: &RuntimeJob) -> Result<(), StopError> {
 /// The bound container, plus any other container labelled with the game (an orphan
 /// whose binding was never stored).
 async fn containers_of(
-    shared: &Shared,
+    jobs: &JobRunner,
     job: &RuntimeJob,
     record: Option<&RuntimeRecord>,
 ) -> Result<Vec<String>, ContainerError> {
@@ -79,8 +84,7 @@ async fn containers_of(
         .map(|b| b.container_id.clone())
         .into_iter()
         .collect();
-    let labelled = shared
-        .ports
+    let labelled = jobs
         .containers
         .list_by_label(GAME_LABEL, &job.game_id.to_string())
         .await?;

@@ -7,11 +7,15 @@
 //! and `engine_call_timeout`), answers garbage or an earlier turn pauses its own game
 //! with a health event and an admin alert; the other games of the pass run on.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use async_trait::async_trait;
+use chrono::TimeDelta;
 use futures::StreamExt;
 use serde_json::json;
 
-use super::shared::Shared;
+use super::shared::{Engines, HealthLog, JobQueue, Notices, Statuses};
 use super::{RuntimeConfig, RuntimeError, RuntimePorts};
 use super::{announce, archive};
 use crate::domain::game::{Game, GameStatus};
@@ -19,8 +23,66 @@ use crate::domain::health::HealthEventKind;
 use crate::domain::lease::ClaimRequest;
 use crate::domain::runtime::{DueAction, RuntimeRecord};
 use crate::domain::{LeaseToken, Timestamp};
-use crate::ports::{StoreError, TurnUpdate};
+use crate::ports::{ApplicationStore, StoreError, TurnArchiveStore, TurnUpdate};
 use crate::worker::{TickReport, Worker};
+
+/// What playing a turn uses (a scheduled or forced turn, and turn 0 of a start job):
+/// the engine, the archive, the game's status and schedule, and the effects a turn owes.
+#[derive(Clone)]
+pub(super) struct TurnRunner {
+    /// Game and record changes; the turn lease lives on the record.
+    pub(super) statuses: Statuses,
+    /// Runs the turn and fetches the reports.
+    pub(super) engines: Engines,
+    /// The approved applications: the seats whose reports are archived and mailed.
+    pub(super) applications: Arc<dyn ApplicationStore>,
+    /// Where played turns and their reports are kept (the outbox of their effects).
+    pub(super) archive: Arc<dyn TurnArchiveStore>,
+    /// The turn's, start's and finish's notifications to players.
+    pub(super) notices: Notices,
+    /// A failed turn's health event and alert.
+    pub(super) health: HealthLog,
+    /// A finished game's stop job.
+    pub(super) queue: JobQueue,
+    /// The turn settings.
+    pub(super) settings: TurnSettings,
+}
+
+/// The settings of the turn path.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TurnSettings {
+    /// `turn_lease`: how long a claimed turn is held.
+    pub(super) lease: TimeDelta,
+    /// `turn_batch`: due games one pass claims, and owed turns one follow-up announces.
+    pub(super) batch: u32,
+    /// `max_report_bytes`: the largest report archived.
+    pub(super) max_report_bytes: usize,
+    /// `report_attempts`: tries per report before the turn fails...
+    pub(super) report_attempts: u32,
+    /// ...`report_retry_delay`: with this first pause, doubling.
+    pub(super) report_retry_delay: Duration,
+}
+
+impl TurnRunner {
+    pub(super) fn new(ports: &RuntimePorts, config: &RuntimeConfig) -> Self {
+        Self {
+            statuses: Statuses::new(ports),
+            engines: Engines::new(ports, config),
+            applications: Arc::clone(&ports.applications),
+            archive: Arc::clone(&ports.archive),
+            notices: Notices::new(ports),
+            health: HealthLog::new(ports),
+            queue: JobQueue::new(ports),
+            settings: TurnSettings {
+                lease: config.turn_lease,
+                batch: config.turn_batch,
+                max_report_bytes: config.max_report_bytes,
+                report_attempts: config.report_attempts,
+                report_retry_delay: config.report_retry_delay,
+            },
+        }
+    }
+}
 
 /// Plays turn `expected` of a claimed game and writes the result back under `token`.
 /// `skip_after` sets the one-shot skip flag (force-next-turn). On an engine fault the game
@@ -28,7 +90,7 @@ use crate::worker::{TickReport, Worker};
 /// back; `None` when the lease was lost meanwhile (another scheduler owns the game now
 /// and writes its own result).
 pub(super) async fn play_turn(
-    shared: &Shared,
+    turns: &TurnRunner,
     game: &Game,
     record: &RuntimeRecord,
     token: LeaseToken,
@@ -41,9 +103,9 @@ pub(super) async fn play_turn(
             reason: "no engine is bound to the game".into(),
         }),
         Some(binding) => {
-            let target = shared.engine_target(game.id, binding);
-            let call = shared.ports.engine.run_turn(&target, expected);
-            match shared.engine_call(call).await {
+            let target = turns.engines.engine_target(game.id, binding);
+            let call = turns.engines.client.run_turn(&target, expected);
+            match turns.engines.engine_call(call).await {
                 Ok(state) if state.turn < expected => Err(RuntimeError::UnexpectedTurn {
                     expected,
                     got: state.turn,
@@ -55,15 +117,15 @@ pub(super) async fn play_turn(
     };
     let (target, state) = match answer {
         Ok(answer) => answer,
-        Err(fault) => return Err(turn_fault(shared, game, record, token, expected, fault).await),
+        Err(fault) => return Err(turn_fault(turns, game, record, token, expected, fault).await),
     };
     // The archive comes before the turn is recorded: see `archive.rs` for why.
-    let seats = archive::seats(shared, game.id).await?;
-    match archive::archive_turns(shared, game.id, &target, &seats, expected, &state).await {
+    let seats = archive::seats(turns, game.id).await?;
+    match archive::archive_turns(turns, game.id, &target, &seats, expected, &state).await {
         Ok(_) => {}
         Err(RuntimeError::Store(error)) => return Err(error.into()),
         Err(fault) => {
-            return Err(turn_fault(shared, game, record, token, expected, fault).await);
+            return Err(turn_fault(turns, game, record, token, expected, fault).await);
         }
     }
     let update = TurnUpdate {
@@ -71,9 +133,9 @@ pub(super) async fn play_turn(
         next_turn_at: next_turn_at.filter(|_| !state.finished),
         skip_next_tick: skip_after && !state.finished,
     };
-    let records = &shared.ports.records;
+    let records = &turns.statuses.records;
     let record = match records
-        .complete_turn(game.id, token, &update, shared.now())
+        .complete_turn(game.id, token, &update, turns.statuses.now())
         .await
     {
         Ok(record) => Some(record),
@@ -85,14 +147,14 @@ pub(super) async fn play_turn(
     };
     // The turn's effects (the finish, the stop job, the notification) are owed by the
     // archived turn until announced: done here at once, or by the follow-up pass.
-    announce::announce_latest(shared, game.id).await;
+    announce::announce_latest(turns, game.id).await;
     Ok(record)
 }
 
 /// The engine failed a turn: release and unschedule the game, mark the runtime unhealthy,
 /// pause the game, store a health event and alert the admins. Returns `fault`.
 async fn turn_fault(
-    shared: &Shared,
+    turns: &TurnRunner,
     game: &Game,
     record: &RuntimeRecord,
     token: LeaseToken,
@@ -100,13 +162,13 @@ async fn turn_fault(
     fault: RuntimeError,
 ) -> RuntimeError {
     tracing::warn!(error = %fault, game_id = %game.id, expected, "engine failed a turn; pausing the game");
-    let records = &shared.ports.records;
+    let records = &turns.statuses.records;
     let release = TurnUpdate {
         current_turn: record.current_turn,
         next_turn_at: None,
         skip_next_tick: false,
     };
-    let now = shared.now();
+    let now = turns.statuses.now();
     if let Err(error) = records.complete_turn(game.id, token, &release, now).await {
         tracing::warn!(%error, game_id = %game.id, "turn lease not released; it lapses");
     }
@@ -114,7 +176,7 @@ async fn turn_fault(
         tracing::warn!(%error, game_id = %game.id, "runtime not marked unhealthy");
     }
     let reason = format!("turn {expected} failed: {fault}");
-    if let Err(error) = shared.pause_for_health(game.id, reason).await {
+    if let Err(error) = turns.statuses.pause_for_health(game.id, reason).await {
         tracing::error!(%error, game_id = %game.id, "game not paused after an engine fault");
     }
     let detail = json!({
@@ -122,8 +184,8 @@ async fn turn_fault(
         "error": fault.to_string(),
     });
     let kind = HealthEventKind::TurnFailed;
-    match shared.store_health_event(game.id, kind, detail).await {
-        Ok(event) => shared.alert(&event).await,
+    match turns.health.store_health_event(game.id, kind, detail).await {
+        Ok(event) => turns.health.alert(&event).await,
         Err(error) => {
             tracing::warn!(%error, game_id = %game.id, "turn fault health event not stored")
         }
@@ -133,28 +195,31 @@ async fn turn_fault(
 
 /// Claims due games and runs one turn (or consumes one skip) each.
 pub struct TurnScheduler {
-    /// Ports and configuration.
-    shared: Shared,
+    /// Plays the turns.
+    turns: TurnRunner,
+    /// `turn_concurrency`: turns one pass runs at once.
+    concurrency: usize,
 }
 
 impl TurnScheduler {
     /// A scheduler over `ports`.
     pub fn new(ports: RuntimePorts, config: RuntimeConfig) -> Self {
         Self {
-            shared: Shared::new(ports, config),
+            turns: TurnRunner::new(&ports, &config),
+            concurrency: config.turn_concurrency,
         }
     }
 
     async fn due(&self, record: RuntimeRecord, token: LeaseToken) {
-        let shared = &self.shared;
-        let game = match shared.ports.games.get_game(record.game_id).await {
+        let turns = &self.turns;
+        let game = match turns.statuses.games.get_game(record.game_id).await {
             Ok(game) => game,
             Err(error) => {
                 tracing::warn!(%error, game_id = %record.game_id, "due game not read; its claim lapses");
                 return;
             }
         };
-        let now = shared.now();
+        let now = turns.statuses.now();
         let action = record.on_due(&game.settings.schedule, now);
         let result = match (game.status, action) {
             (
@@ -165,7 +230,7 @@ impl TurnScheduler {
                 },
             ) => {
                 let played = play_turn(
-                    shared,
+                    turns,
                     &game,
                     &record,
                     token,
@@ -210,8 +275,8 @@ impl TurnScheduler {
             next_turn_at,
             skip_next_tick,
         };
-        let records = &self.shared.ports.records;
-        let now = self.shared.now();
+        let records = &self.turns.statuses.records;
+        let now = self.turns.statuses.now();
         records
             .complete_turn(record.game_id, token, &update, now)
             .await?;
@@ -226,24 +291,24 @@ impl Worker for TurnScheduler {
     }
 
     async fn tick(&self) -> Result<TickReport, StoreError> {
-        let shared = &self.shared;
+        let turns = &self.turns;
         // The follow-up step first: effects a failure left owed (see `announce.rs`).
-        match announce::announce_owed(shared).await {
+        match announce::announce_owed(turns).await {
             Ok(0) => {}
             Ok(announced) => tracing::info!(announced, "owed turn effects completed"),
             Err(error) => tracing::warn!(%error, "owed turn effects not listed"),
         }
         let claim = ClaimRequest {
-            token: shared.lease_token(),
-            now: shared.now(),
-            lease: shared.config.turn_lease,
-            limit: shared.config.turn_batch.max(1),
+            token: turns.statuses.time.lease_token(),
+            now: turns.statuses.now(),
+            lease: turns.settings.lease,
+            limit: turns.settings.batch.max(1),
         };
-        let due = shared.ports.records.claim_due_turns(&claim).await?;
+        let due = turns.statuses.records.claim_due_turns(&claim).await?;
         let handled = due.len();
         futures::stream::iter(due)
             .map(|record| self.due(record, claim.token))
-            .buffer_unordered(shared.config.turn_concurrency.max(1))
+            .buffer_unordered(self.concurrency.max(1))
             .collect::<Vec<()>>()
             .await;
         Ok(TickReport { handled })
