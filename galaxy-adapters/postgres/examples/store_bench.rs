@@ -24,7 +24,8 @@ use galaxy_core::domain::mail::{AttemptOutcome, MailAttempt};
 use galaxy_core::domain::user::Locale;
 use galaxy_core::domain::{LeaseToken, Timestamp};
 use galaxy_core::ports::{
-    JobCompletion, JobOutcome, MailAttemptEnd, MailFinish, MailNext, MailStore, RuntimeJobStore,
+    JobCompletion, JobOutcome, MailAttemptEnd, MailFinish, MailNext, MailStore, NotificationStore,
+    RouteFinish, RouteNext, RuntimeJobStore,
 };
 use galaxy_postgres::testing::TestDatabases;
 use galaxy_postgres::{ConnectOptions, PgStore, connect_with};
@@ -123,8 +124,10 @@ async fn main() -> BenchResult<()> {
 enum Scenario {
     /// The baseline: one `DELETE ... RETURNING` per batch on a plain table.
     Raw,
-    /// `claim_jobs` of a batch, then one `complete_jobs`.
+    /// `claim_jobs` of a batch, then one `complete_jobs` (its commit relaxed).
     Jobs,
+    /// `claim_routes` of a batch, then one `finish_routes` (both commits relaxed).
+    Routes,
     /// `claim_mail` of a batch, then one `finish_mail_attempts` with the attempt rows.
     Mail,
     /// `claim_mail` of a batch, then one `finish_mail_attempt` per mail (the old path).
@@ -132,13 +135,20 @@ enum Scenario {
 }
 
 impl Scenario {
-    const ALL: [Scenario; 4] = [Self::Raw, Self::Jobs, Self::Mail, Self::MailEach];
+    const ALL: [Scenario; 5] = [
+        Self::Raw,
+        Self::Jobs,
+        Self::Routes,
+        Self::Mail,
+        Self::MailEach,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Self::Raw => "raw: DELETE .. SKIP LOCKED RETURNING (1 stmt)",
-            Self::Jobs => "jobs: claim + complete_jobs (2 stmts)",
-            Self::Mail => "mail: claim + finish_mail_attempts (2 stmts)",
+            Self::Jobs => "jobs: claim + complete_jobs (2 stmts, finish relaxed)",
+            Self::Routes => "routes: claim + finish_routes (2 stmts, both relaxed)",
+            Self::Mail => "mail: claim + finish_mail_attempts (2 stmts, durable)",
             Self::MailEach => "mail: claim + finish each (1+N stmts)",
         }
     }
@@ -198,6 +208,15 @@ async fn seed(store: &PgStore, scenario: Scenario, items: u64) -> BenchResult<()
              'start', 'bench-' || $1 || '-' || g, 'queued', 0, $2, $2, $2 \
              FROM generate_series(1, $3) g"
         }
+        Scenario::Routes => {
+            "WITH intent AS (INSERT INTO notification_intents (id, kind, idempotency_key, \
+             recipients, payload, created_at) VALUES (gen_random_uuid(), 'turn_completed', \
+             'bench-' || $1, '{}', '{}', $2) RETURNING id) \
+             INSERT INTO notification_routes (id, intent_id, user_id, channel, status, attempts, \
+             next_attempt_at, created_at, updated_at) SELECT gen_random_uuid(), intent.id, \
+             gen_random_uuid(), 'push', 'pending', 0, $2, $2, $2 \
+             FROM intent, generate_series(1, $3) g"
+        }
         Scenario::Mail | Scenario::MailEach => {
             "INSERT INTO mail_deliveries (id, idempotency_key, to_email, kind, locale, subject, \
              text_body, status, attempts, next_attempt_at, created_at, updated_at) \
@@ -222,6 +241,7 @@ async fn drain(store: Arc<PgStore>, scenario: Scenario, batch: u32) -> BenchResu
         let finished = match scenario {
             Scenario::Raw => raw_batch(&store, batch).await?,
             Scenario::Jobs => job_batch(&store, batch).await?,
+            Scenario::Routes => route_batch(&store, batch).await?,
             Scenario::Mail | Scenario::MailEach => {
                 mail_batch(&store, batch, scenario == Scenario::Mail).await?
             }
@@ -267,6 +287,22 @@ async fn job_batch(store: &PgStore, batch: u32) -> BenchResult<u64> {
         })
         .collect();
     let results = store.complete_jobs(&done).await?;
+    all_finished(results.iter().filter(|r| r.is_ok()).count(), done.len())
+}
+
+async fn route_batch(store: &PgStore, batch: u32) -> BenchResult<u64> {
+    let claim = claim(batch);
+    let routes = store.claim_routes(&claim).await?;
+    let done: Vec<RouteFinish> = routes
+        .iter()
+        .map(|r| Finish {
+            id: r.id,
+            token: claim.token,
+            outcome: RouteNext::Delivered,
+            at: Utc::now(),
+        })
+        .collect();
+    let results = store.finish_routes(&done).await?;
     all_finished(results.iter().filter(|r| r.is_ok()).count(), done.len())
 }
 

@@ -17,7 +17,7 @@ use sqlx::postgres::PgRow;
 
 use crate::PgStore;
 use crate::error::{corrupt, db};
-use crate::queue::{self, ClaimOrder, FinishColumn, FinishPlan, QueueTable};
+use crate::queue::{self, ClaimOrder, Commit, FinishColumn, FinishPlan, QueueTable};
 use crate::rows::{RowExt, cursor, keyset_page_sql, page_limit, page_of, u32_param};
 
 const MAIL: &str = MailDelivery::ENTITY;
@@ -30,6 +30,13 @@ const QUEUE: QueueTable = QueueTable {
     leased: "sending",
     due: "next_attempt_at",
     order: ClaimOrder::DueFirst,
+    // The claim index is partial on `done` (migration 0012), which a claim never
+    // changes: no index reads a column the claim writes, so a claim is a HOT update.
+    open: Some("NOT done"),
+    // Durable both ways: a lost finish would send the mail again, a lost claim could
+    // have two workers send it at once, and a mail sent twice reaches its reader twice.
+    claim_commit: Commit::Durable,
+    finish_commit: Commit::Durable,
 };
 
 /// What finishing an attempt changes beyond the status, and the attempt row it records.
@@ -61,6 +68,11 @@ const FINISH_COLUMNS: &[FinishColumn] = &[
             "text_body = COALESCE(u.redacted_body, q.text_body), \
              html_body = CASE WHEN u.redacted_body IS NULL THEN q.html_body ELSE NULL END",
         ),
+    },
+    FinishColumn {
+        name: "done",
+        sql_type: "boolean",
+        set: Some("done = u.done"),
     },
     FinishColumn {
         name: "attempt_number",
@@ -197,8 +209,8 @@ impl MailStore for PgStore {
         let inserted = sqlx::query(
             "INSERT INTO mail_deliveries (id, idempotency_key, to_email, kind, locale, subject, \
              text_body, html_body, status, attempts, next_attempt_at, lease_token, lease_until, \
-             last_error, created_at, updated_at, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-             $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+             last_error, created_at, updated_at, sent_at, done) VALUES ($1, $2, $3, $4, $5, \
+             $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $9 IN ('sent', 'dead')) \
              ON CONFLICT (idempotency_key) DO NOTHING RETURNING *",
         )
         .bind(delivery.id.as_uuid())
@@ -296,7 +308,7 @@ impl MailStore for PgStore {
         let attempts = plan.column(attempt);
         // One statement for the whole batch: each row changes only while its own token
         // still holds its lease, and its attempt row commits with it.
-        let rows =
+        let query =
             sqlx::query(FINISH_SQL.as_str())
                 .bind(plan.ids())
                 .bind(plan.tokens())
@@ -315,13 +327,16 @@ impl MailStore for PgStore {
                 .bind(plan.column(|end| {
                     matches!(end.next, MailNext::SentRedacted).then_some(REDACTED_BODY)
                 }))
+                .bind(
+                    next.iter()
+                        .map(|n| matches!(n.status, MailStatus::Sent | MailStatus::Dead))
+                        .collect::<Vec<_>>(),
+                )
                 .bind(column(&attempts, |a| u32_param(a.number)))
                 .bind(column(&attempts, |a| a.outcome.as_str()))
                 .bind(column(&attempts, |a| a.detail.as_str()))
-                .bind(column(&attempts, |a| a.at))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db(MAIL))?;
+                .bind(column(&attempts, |a| a.at));
+        let rows = QUEUE.finish(&self.pool, query).await.map_err(db(MAIL))?;
         QUEUE.settle(&self.pool, &plan, &rows, mail_from_row).await
     }
 
@@ -351,7 +366,8 @@ impl MailStore for PgStore {
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn retry_dead_mail(&self, id: MailId, at: Timestamp) -> Result<MailDelivery, StoreError> {
         let row = sqlx::query(
-            "UPDATE mail_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2, \
+            "UPDATE mail_deliveries SET status = 'pending', done = false, attempts = 0, \
+             next_attempt_at = $2, \
              lease_token = NULL, lease_until = NULL, updated_at = $2 \
              WHERE id = $1 AND status = 'dead' RETURNING *",
         )

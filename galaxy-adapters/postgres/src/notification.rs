@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::PgStore;
 use crate::error::db;
-use crate::queue::{self, ClaimOrder, FinishColumn, FinishPlan, QueueTable};
+use crate::queue::{self, ClaimOrder, Commit, FinishColumn, FinishPlan, QueueTable};
 use crate::rows::{RowExt, cursor, keyset_page_sql, page_limit, page_of, u32_param};
 
 const INTENT: &str = "notification intent";
@@ -34,6 +34,12 @@ const QUEUE: QueueTable = QueueTable {
     leased: "dispatching",
     due: "next_attempt_at",
     order: ClaimOrder::DueFirst,
+    open: None,
+    // Relaxed both ways: a route's effects are keyed by the route (its mail by the
+    // idempotency key `notification:<route>`, its push event by the route id), so a route
+    // handled twice, one after the other or at once, has them once.
+    claim_commit: Commit::Relaxed,
+    finish_commit: Commit::Relaxed,
 };
 
 /// What finishing a dispatch changes beyond the status.
@@ -281,16 +287,14 @@ impl NotificationStore for PgStore {
     #[tracing::instrument(level = "debug", skip_all, fields(batch = finishes.len()), err(level = "debug"))]
     async fn finish_routes(&self, finishes: &[RouteFinish]) -> BatchFinished<NotificationRoute> {
         let plan = FinishPlan::new(finishes, |id: RouteId| id.as_uuid());
-        let rows = sqlx::query(FINISH_SQL.as_str())
+        let query = sqlx::query(FINISH_SQL.as_str())
             .bind(plan.ids())
             .bind(plan.tokens())
             .bind(plan.column(|next| next_columns(next).0.as_str()))
             .bind(plan.ats())
             .bind(plan.column(|next| next_columns(next).1))
-            .bind(plan.column(|next| next_columns(next).2))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db(ROUTE))?;
+            .bind(plan.column(|next| next_columns(next).2));
+        let rows = QUEUE.finish(&self.pool, query).await.map_err(db(ROUTE))?;
         QUEUE.settle(&self.pool, &plan, &rows, route_from_row).await
     }
 

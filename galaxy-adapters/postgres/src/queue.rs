@@ -7,14 +7,21 @@
 //! Every table, column and status name in the generated SQL comes from a `const`
 //! [`QueueTable`] or [`FinishColumn`] in this crate, never from input: values always
 //! travel as bound parameters.
+//!
+//! Where the time goes, and why the queues are shaped as they are, is measured in
+//! `docs/benchmarks.md` (the store benchmark, `scripts/store_bench.sh`): with fsync on, a
+//! batch costs mostly its commit's WAL flush, and the WAL a queue writes per item is its
+//! row's new version plus one entry in every index of the table. [`Commit::Relaxed`] takes
+//! the flush off the path of the queues whose items are idempotent.
 
 use std::collections::{HashMap, HashSet};
 
 use galaxy_core::domain::lease::{ClaimRequest, Finish, LeaseNotHeld, Leased};
 use galaxy_core::domain::{LeaseToken, Timestamp};
 use galaxy_core::ports::{BatchFinished, StoreError};
-use sqlx::PgPool;
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{PgPool, Postgres};
 use uuid::Uuid;
 
 use crate::error::db;
@@ -33,6 +40,46 @@ pub(crate) enum ClaimOrder {
     OldestFirst,
 }
 
+/// How a queue's claims or finishes commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Commit {
+    /// As the server is configured (`synchronous_commit = on` by default): once the
+    /// statement returns, the change survives a crash of the database server.
+    Durable,
+    /// In a transaction with `SET LOCAL synchronous_commit = off`: the statement returns
+    /// before its WAL is flushed, so a crash of the database server (not of the
+    /// application) may lose the last commits (up to three `wal_writer_delay`s, 600 ms by
+    /// default). Never a partial one, and never one that a later durable commit depends
+    /// on (the WAL is flushed in order). Only for a queue whose items are idempotent: a
+    /// lost finish leaves the item leased, so it is re-delivered once the lease lapses; a
+    /// lost claim makes it claimable again at once, while its first claimer may still
+    /// handle it (the application survived), so its handling must tolerate running twice
+    /// at the same time.
+    Relaxed,
+}
+
+impl Commit {
+    /// Runs `query` under this commit mode and returns its rows.
+    pub(crate) async fn fetch_all(
+        self,
+        pool: &PgPool,
+        query: Query<'_, Postgres, PgArguments>,
+    ) -> Result<Vec<PgRow>, sqlx::Error> {
+        match self {
+            Self::Durable => query.fetch_all(pool).await,
+            Self::Relaxed => {
+                // One round trip for both: a simple query may hold two statements.
+                let mut tx = pool
+                    .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+                    .await?;
+                let rows = query.fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(rows)
+            }
+        }
+    }
+}
+
 /// A queue table. The table has `id uuid`, `status text`, `attempts bigint`, `lease_token
 /// uuid`, `lease_until timestamptz`, `created_at` and `updated_at` columns plus its due
 /// column.
@@ -49,6 +96,15 @@ pub(crate) struct QueueTable {
     pub due: &'static str,
     /// The claim's order.
     pub order: ClaimOrder,
+    /// A predicate on columns only a finish changes that every claimable row meets (the
+    /// predicate of a claim index that does not read `status`, so that a claim, which
+    /// changes `status`, can be a HOT update); `None` when the claim index is partial on
+    /// `status` itself.
+    pub open: Option<&'static str>,
+    /// How claims commit.
+    pub claim_commit: Commit,
+    /// How finishes commit.
+    pub finish_commit: Commit,
 }
 
 /// One per-item column of a batched finish beyond the common ones (id, token, status,
@@ -79,8 +135,15 @@ impl QueueTable {
 
     /// The claim: `$1` lease token, `$2` lease expiry, `$3` now, `$4` limit. Marks the
     /// rows leased, stamps the lease, counts an attempt, returns the rows.
+    ///
+    /// The rows are picked (and locked) by the subquery into an array, and the update
+    /// finds them by primary key (`id = ANY(ARRAY(...))`). Written as `id IN (SELECT
+    /// ...)`, the planner joined the picked ids to the table and, while the table was
+    /// small or the limit a parameter of a generic plan, chose a hash join over a
+    /// sequential scan of the whole table, finished rows included, for every claim.
     pub(crate) fn claim_sql(&self) -> String {
         let (table, leased, due) = (self.table, self.leased, self.due);
+        let open = self.open.map(|p| format!("{p} AND ")).unwrap_or_default();
         let lapsed = "(lease_until IS NULL OR lease_until <= $3)";
         let (filter, order) = match self.order {
             ClaimOrder::DueFirst => (
@@ -106,8 +169,8 @@ impl QueueTable {
         format!(
             "UPDATE {table} q SET status = '{leased}', lease_token = $1, lease_until = $2, \
              attempts = LEAST(q.attempts + 1, 4294967295), updated_at = $3 \
-             WHERE q.id IN (SELECT id FROM {table} WHERE {filter} ORDER BY {order} \
-             LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING q.*"
+             WHERE q.id = ANY(ARRAY(SELECT id FROM {table} WHERE {open}{filter} ORDER BY {order} \
+             LIMIT $4 FOR UPDATE SKIP LOCKED)) RETURNING q.*"
         )
     }
 
@@ -165,17 +228,29 @@ impl QueueTable {
         from_row: fn(&PgRow) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
         let lease = claim.lease();
-        let rows = sqlx::query(sql)
+        let query = sqlx::query(sql)
             .bind(lease.token.as_uuid())
             .bind(lease.until)
             .bind(claim.now)
-            .bind(limit_param(claim.limit))
-            .fetch_all(pool)
+            .bind(limit_param(claim.limit));
+        let rows = self
+            .claim_commit
+            .fetch_all(pool, query)
             .await
             .map_err(db(T::ENTITY))?;
         let mut items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
         items.sort_by_key(|item| item.claim_key());
         Ok(items)
+    }
+
+    /// Runs a finish built by [`finish_sql`](Self::finish_sql), with its parameters
+    /// bound, under the queue's [`Commit`] mode.
+    pub(crate) async fn finish(
+        &self,
+        pool: &PgPool,
+        query: Query<'_, Postgres, PgArguments>,
+    ) -> Result<Vec<PgRow>, sqlx::Error> {
+        self.finish_commit.fetch_all(pool, query).await
     }
 
     /// Turns the rows a finish returned into one result per requested item, in input
@@ -324,6 +399,9 @@ mod tests {
         leased: "sending",
         due: "next_attempt_at",
         order: ClaimOrder::DueFirst,
+        open: None,
+        claim_commit: Commit::Durable,
+        finish_commit: Commit::Durable,
     };
 
     #[test]
@@ -338,7 +416,16 @@ mod tests {
             sql.contains("ORDER BY next_attempt_at, created_at, id"),
             "{sql}"
         );
-        assert!(sql.contains("LIMIT $4 FOR UPDATE SKIP LOCKED"), "{sql}");
+        assert!(
+            sql.contains("LIMIT $4 FOR UPDATE SKIP LOCKED)) RETURNING"),
+            "{sql}"
+        );
+        // Picked rows are found by primary key, never by a join the planner may turn
+        // into a scan of the whole table.
+        assert!(
+            sql.contains("WHERE q.id = ANY(ARRAY(SELECT id FROM"),
+            "{sql}"
+        );
         let jobs = QueueTable {
             waiting: &["queued"],
             leased: "running",
@@ -349,6 +436,17 @@ mod tests {
         let sql = jobs.claim_sql();
         assert!(sql.contains("status IN ('queued', 'running')"), "{sql}");
         assert!(sql.contains("ORDER BY created_at, id"), "{sql}");
+        // A queue whose claim index is partial on a column only finishes change says so
+        // first, so the planner matches that index.
+        let open = QueueTable {
+            open: Some("NOT done"),
+            ..TABLE
+        };
+        let sql = open.claim_sql();
+        assert!(
+            sql.contains("SELECT id FROM mail_deliveries WHERE NOT done AND status IN"),
+            "{sql}"
+        );
     }
 
     #[test]

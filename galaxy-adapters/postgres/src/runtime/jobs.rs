@@ -13,7 +13,7 @@ use sqlx::postgres::PgRow;
 
 use crate::PgStore;
 use crate::error::db;
-use crate::queue::{self, ClaimOrder, FinishColumn, FinishPlan, QueueTable};
+use crate::queue::{self, ClaimOrder, Commit, FinishColumn, FinishPlan, QueueTable};
 use crate::rows::{RowExt, cursor, keyset_page_sql, page_limit, page_of, u32_param};
 
 const JOB: &str = RuntimeJob::ENTITY;
@@ -25,6 +25,13 @@ const QUEUE: QueueTable = QueueTable {
     leased: "running",
     due: "run_after",
     order: ClaimOrder::OldestFirst,
+    open: None,
+    // A claim is durable: a lost one would let a second worker run a job its first
+    // claimer still runs, and two starts of one game at once are not safe. A finish is
+    // relaxed: every job is idempotent when run again after it ended (a crash mid-job
+    // replays it anyway), so a lost completion only replays the job once its lease lapses.
+    claim_commit: Commit::Durable,
+    finish_commit: Commit::Relaxed,
 };
 
 /// What completing a job changes beyond the status.
@@ -198,17 +205,15 @@ impl RuntimeJobStore for PgStore {
     #[tracing::instrument(level = "debug", skip_all, fields(batch = completions.len()), err(level = "debug"))]
     async fn complete_jobs(&self, completions: &[JobCompletion]) -> BatchFinished<RuntimeJob> {
         let plan = FinishPlan::new(completions, |id: JobId| id.as_uuid());
-        let rows = sqlx::query(FINISH_SQL.as_str())
+        let query = sqlx::query(FINISH_SQL.as_str())
             .bind(plan.ids())
             .bind(plan.tokens())
             .bind(plan.column(|o| outcome_columns(o).0.as_str()))
             .bind(plan.ats())
             .bind(plan.column(|o| outcome_columns(o).1))
             .bind(plan.column(|o| outcome_columns(o).2))
-            .bind(plan.column(|o| outcome_columns(o).3))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db(JOB))?;
+            .bind(plan.column(|o| outcome_columns(o).3));
+        let rows = QUEUE.finish(&self.pool, query).await.map_err(db(JOB))?;
         QUEUE.settle(&self.pool, &plan, &rows, job_from_row).await
     }
 }
