@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 say() { printf '==> %s\n' "$*" >&2; }
 
-features=(postgres docker smtp geoip grpc-push otlp smtp-in)
+features=(postgres docker smtp geoip grpc-push otlp smtp-in web)
 generators='prost-build|tonic-build|tonic-prost-build|protobuf-codegen|protobuf-src|protoc-bin-vendored|protoc-prebuilt|protoc'
 
 say "no protobuf code generator in galaxy-server's build graph (all features)"

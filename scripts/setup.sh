@@ -61,3 +61,18 @@ ensure_protoc() {
         return 1
     }
 }
+
+ensure_browser() {
+    # The web pages' browser test (galaxy-server/tests/web_browser.rs) drives Debian's
+    # headless Chromium over WebDriver. Without it that test skips itself, loudly.
+    if command -v chromedriver >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1; then
+        return 0
+    fi
+    apt_install chromium chromium-driver || {
+        echo "" >&2
+        echo "!!!!!!!! chromium and chromedriver are missing: the browser test of the web pages (web_browser) will be SKIPPED." >&2
+        echo "!!!!!!!! Install them (Debian: sudo apt-get install chromium chromium-driver) to run it." >&2
+        echo "" >&2
+        return 0
+    }
+}

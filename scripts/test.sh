@@ -22,6 +22,7 @@ ensure_protoc
 ensure_smtp_sink
 ensure_openapi_validator
 ensure_compose
+ensure_browser
 
 if [ -d galaxy-adapters/postgres ]; then
     # shellcheck source=scripts/postgres.sh

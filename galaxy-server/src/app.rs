@@ -386,6 +386,14 @@ impl App {
             request_timeout: config.http_request_timeout,
         };
         let router = http::router(state.clone(), limits);
+        // The web pages on the same port, clients of the same state (issue 16).
+        #[cfg(feature = "web")]
+        let router = router.merge(crate::web::router(
+            state.clone(),
+            Some(push.clone()),
+            limits,
+            tokens.http.clone(),
+        ));
 
         let notification_worker = delivery::notification_worker(
             &config,

@@ -21,6 +21,8 @@ mod schedule;
 pub mod secrets;
 pub mod state;
 pub mod telemetry;
+#[cfg(feature = "web")]
+pub mod web;
 
 pub use adapters::{Adapters, ReadinessCheck};
 pub use app::{App, AppError};

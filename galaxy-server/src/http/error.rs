@@ -139,6 +139,11 @@ impl ApiError {
         self.code
     }
 
+    /// The message shown to the client (the web pages show it as the API would).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// Classifies a service error: its kind gives the status, its code the code, its
     /// message the message, except for internal failures and unavailable dependencies,
     /// whose messages may describe infrastructure and are only logged.

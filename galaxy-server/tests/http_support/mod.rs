@@ -50,6 +50,16 @@ pub const BODY_LIMIT: usize = 4096;
 /// the envelope).
 pub const ORDERS_BODY_LIMIT: usize = 8192;
 
+/// The HTTP limits of the test app: small bodies, and `request_timeout` as given.
+pub fn limits(request_timeout: Duration) -> HttpLimits {
+    HttpLimits {
+        body_limit: BODY_LIMIT,
+        orders_body_limit: ORDERS_BODY_LIMIT,
+        mail_in_body_limit: ORDERS_BODY_LIMIT,
+        request_timeout,
+    }
+}
+
 /// How the test app is set up.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -362,12 +372,7 @@ impl TestApp {
             readiness,
             clock: dyn_clock,
         };
-        let limits = HttpLimits {
-            body_limit: BODY_LIMIT,
-            orders_body_limit: ORDERS_BODY_LIMIT,
-            mail_in_body_limit: ORDERS_BODY_LIMIT,
-            request_timeout: Duration::from_secs(10),
-        };
+        let limits = limits(Duration::from_secs(10));
         Self {
             socket: tokio::sync::OnceCell::new(),
             client: hyper_util::client::legacy::Client::builder(

@@ -546,16 +546,21 @@ pub fn unique_instance() -> String {
 }
 
 /// A dev-mode app served on a loopback port for one test.
-struct DevServer {
-    addr: std::net::SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    served: tokio::task::JoinHandle<Result<galaxy_server::ShutdownReport, galaxy_server::AppError>>,
-    mail: std::path::PathBuf,
+pub struct DevServer {
+    /// Where it serves HTTP.
+    pub addr: std::net::SocketAddr,
+    /// Sent, it shuts the app down.
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    /// The serving task.
+    pub served:
+        tokio::task::JoinHandle<Result<galaxy_server::ShutdownReport, galaxy_server::AppError>>,
+    /// Where the dev mailer writes its `.eml` files.
+    pub mail: std::path::PathBuf,
 }
 
 /// Starts a dev-mode app with its data in `data`, fast workers, its own instance name,
 /// the given health interval and `runtime_vars` on top.
-async fn start_dev(
+pub async fn start_dev(
     data: &tempfile::TempDir,
     health_interval: &str,
     runtime_vars: &[(&str, String)],

@@ -1,0 +1,168 @@
+//! The visitor's account: display name, locale, mail preferences, sessions (log out of
+//! one, or everywhere), and logging out.
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use galaxy_core::domain::SessionId;
+use galaxy_core::ports::SessionRevoker;
+use galaxy_core::service::auth::AuthError;
+use galaxy_core::service::user::ProfileUpdate;
+use maud::html;
+use serde::Deserialize;
+
+use super::WebState;
+use super::error::WebError;
+use super::game::EmptyForm;
+use super::layout::{self, button_form, csrf_field};
+use super::session::{Posted, Visitor, cleared_session_cookie};
+
+async fn render(
+    state: &WebState,
+    visitor: &Visitor,
+    message: Option<Result<&str, &str>>,
+) -> Result<Response, WebError> {
+    let user = visitor.signed_in()?;
+    let text = visitor.lang.text();
+    let sessions = state.app.auth.list_sessions(&user.actor).await?;
+    let account = &user.user;
+    let body = html! {
+        h1 { (text.account_title) }
+        @match message {
+            Some(Ok(notice)) => (layout::notice(notice)),
+            Some(Err(error)) => (layout::alert(error)),
+            None => {},
+        }
+        p { (account.email.as_str()) }
+        form.stack method="post" action="/account" {
+            (csrf_field(visitor))
+            label for="display_name" { (text.display_name) }
+            input #display_name type="text" name="display_name" value=(account.display_name.as_str()) required maxlength="64";
+            label for="locale" { (text.locale) }
+            input #locale type="text" name="locale" value=(account.locale.as_str()) required list="locales";
+            datalist #locales { option value="en" {} option value="de" {} }
+            label { input type="checkbox" name="email_notifications" value="1" checked[account.email_notifications]; " " (text.mail_prefs) }
+            p { button type="submit" { (text.save) } }
+        }
+        section aria-labelledby="sessions" {
+            h2 #sessions { (text.sessions_title) }
+            div.table-wrap { table {
+                thead { tr { th scope="col" { (text.created) } th scope="col" { (text.expires) } th scope="col" {} } }
+                tbody {
+                    @for session in &sessions {
+                        tr {
+                            td { (layout::time(&session.created_at)) }
+                            td { (layout::time(&session.expires_at)) }
+                            td {
+                                @if session.id == user.session_id {
+                                    span.badge { (text.this_session) }
+                                } @else {
+                                    (button_form(visitor, &format!("/account/sessions/{}/revoke", session.id), text.revoke))
+                                }
+                            }
+                        }
+                    }
+                }
+            } }
+            p { (button_form(visitor, "/account/logout-everywhere", text.logout_everywhere)) }
+        }
+    };
+    Ok(layout::page(visitor, text.account_title, body))
+}
+
+/// `GET /account`.
+pub async fn account_page(
+    State(state): State<WebState>,
+    visitor: Visitor,
+) -> Result<Response, WebError> {
+    render(&state, &visitor, None).await
+}
+
+/// The profile form.
+#[derive(Debug, Deserialize)]
+pub struct ProfileForm {
+    display_name: String,
+    locale: String,
+    #[serde(default)]
+    email_notifications: Option<String>,
+}
+
+/// `POST /account`: the profile through the user service (its validation messages).
+pub async fn update_profile(
+    State(state): State<WebState>,
+    Posted { mut visitor, form }: Posted<ProfileForm>,
+) -> Result<Response, WebError> {
+    let user = visitor.signed_in()?.clone();
+    let update = ProfileUpdate {
+        display_name: Some(form.display_name),
+        locale: Some(form.locale),
+        email_notifications: Some(form.email_notifications.is_some()),
+    };
+    match state.app.users.update_profile(&user.actor, update).await {
+        Ok(updated) => {
+            // The page answers in the language just chosen.
+            visitor.lang = super::i18n::Lang::of_locale(updated.locale.as_str());
+            if let Some(current) = visitor.user.as_mut() {
+                current.user = updated;
+            }
+            let saved = visitor.lang.text().saved;
+            render(&state, &visitor, Some(Ok(saved))).await
+        }
+        Err(error) => {
+            let error = WebError::from(error);
+            let message = error.to_string();
+            let page = render(&state, &visitor, Some(Err(&message))).await?;
+            Ok((error.status(), page).into_response())
+        }
+    }
+}
+
+/// `POST /account/sessions/{id}/revoke`.
+pub async fn revoke_session(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    Posted { visitor, .. }: Posted<EmptyForm>,
+) -> Result<Response, WebError> {
+    let user = visitor.signed_in()?;
+    let id = SessionId::parse(&id).map_err(|_| WebError::NotFound)?;
+    state.app.auth.revoke_session(&user.actor, id).await?;
+    Ok(Redirect::to("/account").into_response())
+}
+
+/// `POST /account/logout-everywhere`: revokes every session of the account, this one too.
+pub async fn logout_everywhere(
+    State(state): State<WebState>,
+    Posted { visitor, .. }: Posted<EmptyForm>,
+) -> Result<Response, WebError> {
+    let user = visitor.signed_in()?;
+    state
+        .app
+        .auth
+        .revoke_all(user.user.id)
+        .await
+        .map_err(AuthError::from)?;
+    Ok(signed_out(&visitor))
+}
+
+/// `POST /logout`: revokes this session.
+pub async fn logout(
+    State(state): State<WebState>,
+    Posted { visitor, .. }: Posted<EmptyForm>,
+) -> Result<Response, WebError> {
+    if let Some(user) = &visitor.user {
+        state
+            .app
+            .auth
+            .revoke_session(&user.actor, user.session_id)
+            .await?;
+    }
+    Ok(signed_out(&visitor))
+}
+
+fn signed_out(visitor: &Visitor) -> Response {
+    let mut response = Redirect::to("/").into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, cleared_session_cookie(visitor.secure));
+    response
+}

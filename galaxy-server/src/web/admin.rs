@@ -1,0 +1,436 @@
+//! The admin pages: users (search, block, unblock), games (filter by status; pause,
+//! resume, stop, force the next turn, retry a start), runtime records and health events,
+//! mail deliveries and notification dead letters with retry. Every handler asks for the
+//! admin role first (403 for anyone else) and the services check it again, as for the API.
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use galaxy_core::domain::game::GameStatus;
+use galaxy_core::domain::mail::MailStatus;
+use galaxy_core::domain::page::PageRequest;
+use galaxy_core::domain::user::Block;
+use galaxy_core::domain::{GameId, MailId, RouteId, UserId};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::WebState;
+use super::error::WebError;
+use super::game::EmptyForm;
+use super::i18n::AdminText;
+use super::layout::{self, button_form, csrf_field};
+use super::lobby::urlencode;
+use super::session::{Posted, Visitor};
+use crate::http::error::ApiError;
+
+/// Rows per admin page.
+const ADMIN_PAGE: u32 = 100;
+
+/// Filters and cursor of an admin list.
+#[derive(Debug, Default, Deserialize)]
+pub struct AdminQuery {
+    /// Text to look for (users: e-mail or display name).
+    #[serde(default)]
+    q: String,
+    /// A status filter (games, mail).
+    #[serde(default)]
+    status: String,
+    /// A game (health events).
+    #[serde(default)]
+    game: String,
+    /// The cursor of the next page.
+    after: Option<String>,
+}
+
+impl AdminQuery {
+    fn page(&self) -> Result<PageRequest, WebError> {
+        match &self.after {
+            None => PageRequest::first(ADMIN_PAGE),
+            Some(after) => PageRequest::after(ADMIN_PAGE, after.clone()),
+        }
+        .map_err(|error| WebError::Api(ApiError::invalid_request(error.to_string())))
+    }
+}
+
+fn admin_nav(t: &AdminText) -> Markup {
+    html! {
+        nav aria-label=(t.admin) {
+            p {
+                a href="/admin/users" { (t.users) } " · "
+                a href="/admin/games" { (t.games) } " · "
+                a href="/admin/health" { (t.health) } " · "
+                a href="/admin/mail" { (t.mail) }
+            }
+        }
+    }
+}
+
+fn next_link(t: &AdminText, base: &str, next: Option<&String>) -> Markup {
+    html! {
+        @if let Some(next) = next {
+            p { a href=(format!("{base}after={}", urlencode(next))) { (t.more) } }
+        }
+    }
+}
+
+/// `GET /admin/users`: one page of users, filtered by the search text.
+pub async fn users_page(
+    State(state): State<WebState>,
+    visitor: Visitor,
+    Query(query): Query<AdminQuery>,
+) -> Result<Response, WebError> {
+    let admin = visitor.admin()?;
+    let t = visitor.lang.admin();
+    let users = state
+        .app
+        .users
+        .list_users(&admin.actor, &query.page()?)
+        .await?;
+    let needle = query.q.trim().to_lowercase();
+    let body = html! {
+        h1 { (t.users) }
+        (admin_nav(t))
+        form method="get" action="/admin/users" role="search" {
+            label for="q" { (t.search_label) " " }
+            input #q type="search" name="q" value=(query.q);
+            " " button type="submit" { (t.search) }
+        }
+        div.table-wrap { table {
+            thead { tr { th scope="col" { (t.email) } th scope="col" { (t.name) } th scope="col" { (t.roles) } th scope="col" { (t.status) } th scope="col" { (t.actions) } } }
+            tbody {
+                @for user in users.items.iter().filter(|u| needle.is_empty()
+                    || u.email.as_str().to_lowercase().contains(&needle)
+                    || u.display_name.as_str().to_lowercase().contains(&needle)) {
+                    tr {
+                        td { (user.email.as_str()) }
+                        td { (user.display_name.as_str()) }
+                        td { (user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")) }
+                        td { span.badge { (user.status.as_str()) } }
+                        td {
+                            @if user.status.as_str() == "active" {
+                                form.inline method="post" action=(format!("/admin/users/{}/block", user.id)) {
+                                    (csrf_field(&visitor))
+                                    label { (t.until) " " input type="datetime-local" name="until"; }
+                                    " " label { input type="checkbox" name="permanent" value="1"; " " (t.permanently) }
+                                    " " button type="submit" { (t.block) }
+                                }
+                            } @else {
+                                (button_form(&visitor, &format!("/admin/users/{}/unblock", user.id), t.unblock))
+                            }
+                        }
+                    }
+                }
+            }
+        } }
+        (next_link(t, &format!("/admin/users?q={}&", urlencode(&query.q)), users.next_after.as_ref()))
+    };
+    Ok(layout::page(&visitor, t.users, body))
+}
+
+/// The block form.
+#[derive(Debug, Deserialize)]
+pub struct BlockForm {
+    #[serde(default)]
+    until: String,
+    #[serde(default)]
+    permanent: Option<String>,
+}
+
+/// `POST /admin/users/{id}/{action}`: block or unblock.
+pub async fn user_action(
+    State(state): State<WebState>,
+    Path((id, action)): Path<(String, String)>,
+    Posted { visitor, form }: Posted<BlockForm>,
+) -> Result<Response, WebError> {
+    let admin = visitor.admin()?;
+    let id = UserId::parse(&id).map_err(|_| WebError::NotFound)?;
+    let users = &state.app.users;
+    match action.as_str() {
+        "block" => {
+            let until = chrono::NaiveDateTime::parse_from_str(form.until.trim(), "%Y-%m-%dT%H:%M")
+                .ok()
+                .map(|naive| naive.and_utc());
+            let block = match (until, form.permanent.is_some()) {
+                (Some(until), false) => Block::Until(until),
+                (None, true) => Block::Permanent,
+                _ => {
+                    return Err(WebError::Api(ApiError::validation(
+                        "until",
+                        "give exactly one of `until` (a future instant) and `permanent: true`",
+                    )));
+                }
+            };
+            users.block(&admin.actor, &id.to_string(), block).await?
+        }
+        "unblock" => users.unblock(&admin.actor, &id.to_string()).await?,
+        _ => return Err(WebError::NotFound),
+    };
+    Ok(Redirect::to("/admin/users").into_response())
+}
+
+const STATUSES: [&str; 9] = [
+    "draft",
+    "enrollment_open",
+    "enrollment_closed",
+    "starting",
+    "start_failed",
+    "running",
+    "paused",
+    "finished",
+    "cancelled",
+];
+
+/// `GET /admin/games`: every game, filtered by status, with the runtime actions.
+pub async fn games_page(
+    State(state): State<WebState>,
+    visitor: Visitor,
+    Query(query): Query<AdminQuery>,
+) -> Result<Response, WebError> {
+    let admin = visitor.admin()?;
+    let t = visitor.lang.admin();
+    let statuses = if query.status.is_empty() {
+        Vec::new()
+    } else {
+        vec![GameStatus::parse(&query.status).ok_or_else(|| {
+            WebError::Api(ApiError::invalid_request("unknown status").with_field("status"))
+        })?]
+    };
+    let games = state
+        .app
+        .lobby
+        .list_all_games(admin.actor, statuses, &query.page()?)
+        .await?;
+    let body = html! {
+        h1 { (t.games) }
+        (admin_nav(t))
+        form method="get" action="/admin/games" {
+            label for="status" { (t.status) " " }
+            select #status name="status" {
+                option value="" { (t.any) }
+                @for status in STATUSES { option value=(status) selected[query.status == status] { (status) } }
+            }
+            " " button type="submit" { (t.filter) }
+        }
+        div.table-wrap { table {
+            thead { tr { th scope="col" { (t.game) } th scope="col" { (t.status) } th scope="col" { (t.players) } th scope="col" { (t.actions) } } }
+            tbody {
+                @for game in &games.items {
+                    tr {
+                        td { a href=(format!("/games/{}", game.id)) { (game.settings.name.as_str()) } }
+                        td { span.badge { (game.status.as_str()) } }
+                        td { (game.approved_count) " / " (game.settings.max_players) }
+                        td {
+                            @let base = format!("/admin/games/{}", game.id);
+                            @match game.status {
+                                GameStatus::Running => {
+                                    (button_form(&visitor, &format!("{base}/force-next-turn"), t.force)) " "
+                                    (button_form(&visitor, &format!("{base}/pause"), t.pause)) " "
+                                }
+                                GameStatus::Paused => { (button_form(&visitor, &format!("{base}/resume"), t.resume)) " " }
+                                GameStatus::StartFailed => { (button_form(&visitor, &format!("{base}/retry-start"), t.retry_start)) " " }
+                                _ => {}
+                            }
+                            @if matches!(game.status, GameStatus::Running | GameStatus::Paused | GameStatus::Starting | GameStatus::StartFailed) {
+                                (button_form(&visitor, &format!("{base}/stop"), t.stop)) " "
+                            }
+                            a href=(format!("/admin/health?game={}", game.id)) { (t.health) }
+                        }
+                    }
+                }
+            }
+        } }
+        (next_link(t, &format!("/admin/games?status={}&", urlencode(&query.status)), games.next_after.as_ref()))
+    };
+    Ok(layout::page(&visitor, t.games, body))
+}
+
+/// `POST /admin/games/{id}/{action}`: pause, resume, stop, force-next-turn, retry-start.
+pub async fn game_action(
+    State(state): State<WebState>,
+    Path((id, action)): Path<(String, String)>,
+    Posted { visitor, .. }: Posted<EmptyForm>,
+) -> Result<Response, WebError> {
+    let admin = visitor.admin()?;
+    let id = GameId::parse(&id).map_err(|_| WebError::NotFound)?;
+    let runtime = &state.app.runtime;
+    match action.as_str() {
+        "pause" => drop(runtime.pause(admin.actor, id).await?),
+        "resume" => drop(runtime.resume(admin.actor, id).await?),
+        "stop" => drop(runtime.stop(admin.actor, id).await?),
+        "force-next-turn" => drop(runtime.force_next_turn(admin.actor, id).await?),
+        "retry-start" => drop(runtime.retry_start(admin.actor, id).await?),
+        _ => return Err(WebError::NotFound),
+    }
+    Ok(Redirect::to("/admin/games").into_response())
+}
+
+/// `GET /admin/health`: runtime records and health events (of one game with `?game=`).
+pub async fn health_page(
+    State(state): State<WebState>,
+    visitor: Visitor,
+    Query(query): Query<AdminQuery>,
+) -> Result<Response, WebError> {
+    let admin = visitor.admin()?;
+    let t = visitor.lang.admin();
+    let game = if query.game.is_empty() {
+        None
+    } else {
+        Some(GameId::parse(&query.game).map_err(|_| WebError::NotFound)?)
+    };
+    let page = query.page()?;
+    let runtime = &state.app.runtime;
+    let records = match game {
+        Some(game) => vec![runtime.record(admin.actor, game).await?],
+        None => runtime.records(admin.actor, &page).await?.items,
+    };
+    let events = runtime.health_events(admin.actor, game, &page).await?;
+    let body = html! {
+        h1 { (t.health) }
+        (admin_nav(t))
+        h2 { (t.records) }
+        div.table-wrap { table {
+            thead { tr { th scope="col" { (t.game) } th scope="col" { (t.status) } th scope="col" { (t.engine) } th scope="col" { (t.turn) } th scope="col" { (t.next_turn) } th scope="col" { (t.healthy) } } }
+            tbody {
+                @for record in &records {
+                    tr {
+                        td { a href=(format!("/admin/health?game={}", record.game_id)) { (record.game_id) } }
+                        td { span.badge { (record.status.as_str()) } }
+                        td { (record.engine.as_str()) }
+                        td { (record.current_turn) }
+                        td { @if let Some(at) = &record.next_turn_at { (layout::time(at)) } }
+                        td { (record.healthy) }
+                    }
+                }
+            }
+        } }
+        h2 { (t.events) }
+        div.table-wrap { table {
+            thead { tr { th scope="col" { (t.when) } th scope="col" { (t.game) } th scope="col" { (t.kind) } th scope="col" { (t.detail) } } }
+            tbody {
+                @for event in &events.items {
+                    tr {
+                        td { (layout::time(&event.occurred_at)) }
+                        td { (event.game_id) }
+                        td { span.badge { (event.kind.as_str()) } }
+                        td { code { (event.detail) } }
+                    }
+                }
+            }
+        } }
+        (next_link(t, &format!("/admin/health?game={}&", urlencode(&query.game)), events.next_after.as_ref()))
+    };
+    Ok(layout::page(&visitor, t.health, body))
+}
+
+/// `GET /admin/mail`: mail deliveries (by status) and notification dead letters.
+pub async fn mail_page(
+    State(state): State<WebState>,
+    visitor: Visitor,
+    Query(query): Query<AdminQuery>,
+) -> Result<Response, WebError> {
+    let admin = visitor.admin()?;
+    let t = visitor.lang.admin();
+    let status = (!query.status.is_empty()).then_some(query.status.as_str());
+    if let Some(status) = status
+        && MailStatus::parse(status).is_none()
+    {
+        return Err(WebError::Api(
+            ApiError::invalid_request(
+                "status must be one of pending, sending, sent, retrying, dead",
+            )
+            .with_field("status"),
+        ));
+    }
+    let mail = state
+        .app
+        .mail_admin
+        .list(&admin.actor, status, &query.page()?)
+        .await?;
+    let dead = state
+        .app
+        .notifications
+        .dead_letters(
+            &admin.actor,
+            &PageRequest::first(ADMIN_PAGE).map_err(|e| WebError::BadForm(e.to_string()))?,
+        )
+        .await?;
+    let body = html! {
+        h1 { (t.mail) }
+        (admin_nav(t))
+        form method="get" action="/admin/mail" {
+            label for="status" { (t.status) " " }
+            select #status name="status" {
+                option value="" { (t.any) }
+                @for s in ["pending", "sending", "sent", "retrying", "dead"] { option value=(s) selected[query.status == s] { (s) } }
+            }
+            " " button type="submit" { (t.filter) }
+        }
+        h2 { (t.deliveries) }
+        div.table-wrap { table {
+            thead { tr { th scope="col" { (t.created) } th scope="col" { (t.to) } th scope="col" { (t.kind) } th scope="col" { (t.status) } th scope="col" { (t.attempts) } th scope="col" { (t.last_error) } th scope="col" {} } }
+            tbody {
+                @for delivery in &mail.items {
+                    tr {
+                        td { (layout::time(&delivery.created_at)) }
+                        td { (delivery.mail.to.as_str()) }
+                        td { (delivery.mail.kind) }
+                        td { span.badge { (delivery.status.as_str()) } }
+                        td { (delivery.attempts) }
+                        td { (delivery.last_error.as_deref().unwrap_or("")) }
+                        td { @if delivery.status == MailStatus::Dead { (button_form(&visitor, &format!("/admin/mail/{}/retry", delivery.id), t.retry)) } }
+                    }
+                }
+            }
+        } }
+        (next_link(t, &format!("/admin/mail?status={}&", urlencode(&query.status)), mail.next_after.as_ref()))
+        h2 { (t.dead_letters) }
+        @if dead.items.is_empty() { p { (t.none) } }
+        div.table-wrap { table {
+            thead { tr { th scope="col" { (t.updated) } th scope="col" { (t.user) } th scope="col" { (t.channel) } th scope="col" { (t.attempts) } th scope="col" { (t.last_error) } th scope="col" {} } }
+            tbody {
+                @for route in &dead.items {
+                    tr {
+                        td { (layout::time(&route.updated_at)) }
+                        td { (route.user_id) }
+                        td { (route.channel.as_str()) }
+                        td { (route.attempts) }
+                        td { (route.last_error.as_deref().unwrap_or("")) }
+                        td { (button_form(&visitor, &format!("/admin/dead-letters/{}/retry", route.id), t.retry)) }
+                    }
+                }
+            }
+        } }
+    };
+    Ok(layout::page(&visitor, t.mail, body))
+}
+
+/// `POST /admin/mail/{id}/retry`.
+pub async fn retry_mail(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    Posted { visitor, .. }: Posted<EmptyForm>,
+) -> Result<Response, WebError> {
+    let admin = visitor.admin()?;
+    let id = MailId::parse(&id).map_err(|_| WebError::NotFound)?;
+    state
+        .app
+        .mail_admin
+        .retry(&admin.actor, &id.to_string())
+        .await?;
+    Ok(Redirect::to("/admin/mail").into_response())
+}
+
+/// `POST /admin/dead-letters/{id}/retry`.
+pub async fn retry_dead_letter(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    Posted { visitor, .. }: Posted<EmptyForm>,
+) -> Result<Response, WebError> {
+    let admin = visitor.admin()?;
+    let id = RouteId::parse(&id).map_err(|_| WebError::NotFound)?;
+    state
+        .app
+        .notifications
+        .retry_dead_letter(&admin.actor, &id.to_string())
+        .await?;
+    Ok(Redirect::to("/admin/mail").into_response())
+}

@@ -1,0 +1,41 @@
+// Galaxy's one script (no inline script anywhere: the CSP forbids it). Everything works
+// without it; it only adds local times, countdowns and live updates.
+(function () {
+  "use strict";
+  function pad(n) { return n < 10 ? "0" + n : String(n); }
+  function local(date) {
+    try {
+      return new Intl.DateTimeFormat(document.documentElement.lang || undefined,
+        { dateStyle: "medium", timeStyle: "short" }).format(date);
+    } catch (e) { return date.toString(); }
+  }
+  function left(ms) {
+    if (ms <= 0) { return "0:00:00"; }
+    var s = Math.floor(ms / 1000), d = Math.floor(s / 86400);
+    var h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+    return (d > 0 ? d + "d " : "") + h + ":" + pad(m) + ":" + pad(s % 60);
+  }
+  function tick() {
+    document.querySelectorAll("time[data-countdown]").forEach(function (el) {
+      var at = new Date(el.getAttribute("datetime"));
+      el.textContent = local(at) + " (" + left(at.getTime() - Date.now()) + ")";
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("time[data-local]").forEach(function (el) {
+      el.textContent = local(new Date(el.getAttribute("datetime")));
+    });
+    tick();
+    setInterval(tick, 1000);
+    var live = document.querySelector("[data-live]");
+    if (live) {
+      var url = live.getAttribute("data-live");
+      if (window.EventSource) {
+        var source = new EventSource(url);
+        source.addEventListener("update", function () { source.close(); window.location.reload(); });
+      } else {
+        setTimeout(function () { window.location.reload(); }, 60000);
+      }
+    }
+  });
+})();

@@ -1,0 +1,507 @@
+//! A game's page: settings, players and status for everyone; enrollment actions for its
+//! host; for its players the deadline countdown, the orders editor with the engine's
+//! check inline, reports by turn (archived ones too) and the standings chart. Sections
+//! for race states and messages (issue 11) render when the services provide them.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use galaxy_core::domain::game::{Game, GameStatus};
+use galaxy_core::domain::pbem::format_duration;
+use galaxy_core::domain::play::PlayedTurn;
+use galaxy_core::domain::{ApplicationId, GameId};
+use galaxy_core::service::runtime::GameProgress;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::WebState;
+use super::chart;
+use super::error::WebError;
+use super::layout::{self, button_form, csrf_field};
+use super::session::{Posted, Visitor};
+
+/// A race's state in a game (ready, idle, vacation, open seat), once the service has it.
+#[derive(Debug, Clone)]
+pub struct RaceState {
+    /// The race.
+    pub race: String,
+    /// Its state, as the service words it.
+    pub state: String,
+}
+
+/// A message in a game, once the service has them.
+#[derive(Debug, Clone)]
+pub struct GameMessage {
+    /// Who wrote it.
+    pub from: String,
+    /// When.
+    pub at: galaxy_core::domain::Timestamp,
+    /// What it says.
+    pub body: String,
+}
+
+/// What the game page shows beyond the game itself: filled by the services of issue 11
+/// (race states, messages) when they exist; `None` hides the section.
+#[derive(Debug, Clone, Default)]
+pub struct GameExtras {
+    /// Every race's ready/idle/vacation/open-seat state.
+    pub races: Option<Vec<RaceState>>,
+    /// The game's messages visible to the viewer.
+    pub messages: Option<Vec<GameMessage>>,
+}
+
+/// Which report to show.
+#[derive(Debug, Default, Deserialize)]
+pub struct GameQuery {
+    /// The turn of the report (default: the latest).
+    turn: Option<u32>,
+}
+
+/// What the last orders form got back, shown inline.
+struct OrdersOutcome {
+    /// The text the player sent (kept in the editor).
+    text: String,
+    /// Accepted, or the reasons it was not.
+    verdict: Result<(), Vec<String>>,
+}
+
+pub(super) fn parse_game_id(id: &str) -> Result<GameId, WebError> {
+    GameId::parse(id).map_err(|_| WebError::NotFound)
+}
+
+/// `GET /games/{id}`.
+pub async fn game_page(
+    State(state): State<WebState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Query(query): Query<GameQuery>,
+) -> Result<Response, WebError> {
+    let id = parse_game_id(&id)?;
+    render(&state, &visitor, id, query.turn, None).await
+}
+
+/// The viewer's seat: their race and the orders they last sent for `turn`.
+struct Seat {
+    race: String,
+    latest_orders: Option<String>,
+}
+
+async fn seat(
+    state: &WebState,
+    visitor: &Visitor,
+    game: &Game,
+    next_turn: u32,
+) -> Result<Option<Seat>, WebError> {
+    let Some(user) = &visitor.user else {
+        return Ok(None);
+    };
+    if !matches!(
+        game.status,
+        GameStatus::Running | GameStatus::Paused | GameStatus::Finished
+    ) {
+        return Ok(None);
+    }
+    match state
+        .app
+        .runtime
+        .orders(user.actor, game.id, next_turn)
+        .await
+    {
+        Ok(read) => Ok(Some(Seat {
+            race: read.race,
+            latest_orders: read.latest.map(|s| orders_text(&s.orders)),
+        })),
+        Err(error) => {
+            let error = WebError::from(error);
+            if matches!(
+                error.status(),
+                StatusCode::NOT_FOUND | StatusCode::FORBIDDEN
+            ) {
+                Ok(None)
+            } else {
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Orders as the editor shows them: text as it was, structured orders as pretty JSON.
+fn orders_text(orders: &serde_json::Value) -> String {
+    match orders {
+        serde_json::Value::String(text) => text.clone(),
+        other => serde_json::to_string_pretty(other).unwrap_or_default(),
+    }
+}
+
+async fn render(
+    state: &WebState,
+    visitor: &Visitor,
+    id: GameId,
+    report_turn: Option<u32>,
+    outcome: Option<OrdersOutcome>,
+) -> Result<Response, WebError> {
+    let text = visitor.lang.text();
+    let actor = visitor.user.as_ref().map(|u| u.actor);
+    let game = state.app.lobby.get_game(actor, id).await?;
+    let progress = state.app.runtime.progress(&game).await?;
+    let is_host = actor.is_some_and(|a| a.user_id == game.host);
+    let is_admin = actor.is_some_and(|a| a.is_admin);
+    let next_turn = progress.current_turn.map_or(1, |t| t.saturating_add(1));
+    let seat = seat(state, visitor, &game, next_turn).await?;
+    let applications = match actor {
+        Some(actor) if is_host || is_admin => {
+            Some(state.app.lobby.list_applications(actor, id).await?)
+        }
+        _ => None,
+    };
+    let turns: Vec<PlayedTurn> = if seat.is_some() || is_admin {
+        state.app.runtime.turns(actor, id).await?
+    } else {
+        Vec::new()
+    };
+    let report = match (&seat, actor) {
+        (Some(_), Some(actor)) => {
+            let turn = report_turn.or(progress.current_turn);
+            match turn {
+                Some(turn) => state.app.runtime.report(actor, id, turn, None).await.ok(),
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    let extras = GameExtras::default();
+    let name = game.settings.name.as_str().to_owned();
+    let live = state.push.is_some() && visitor.user.is_some();
+    let body = html! {
+        div data-live=[live.then(|| format!("/games/{id}/events"))] {}
+        h1 { (name) " " span.badge { (game.status.as_str()) } }
+        @if !live && visitor.user.is_some() { p.hint { (text.live_off) } }
+        (status_section(visitor, &game, &progress))
+        @if let Some(races) = &extras.races {
+            section aria-labelledby="races" {
+                h2 #races { (text.races_title) }
+                ul { @for race in races { li { (race.race) " — " span.badge { (race.state) } } } }
+            }
+        }
+        @if let Some(seat) = &seat {
+            @if matches!(game.status, GameStatus::Running | GameStatus::Paused) {
+                (orders_section(visitor, id, next_turn, seat, outcome.as_ref()))
+            }
+        }
+        @if let Some(messages) = &extras.messages {
+            section aria-labelledby="messages" {
+                h2 #messages { (text.messages_title) }
+                @for message in messages {
+                    article { p { strong { (message.from) } " · " (layout::time(&message.at)) } p { (message.body) } }
+                }
+            }
+        }
+        @if seat.is_some() {
+            section aria-labelledby="reports" {
+                h2 #reports { (text.reports_title) }
+                @if !turns.is_empty() {
+                    form method="get" action=(format!("/games/{id}")) {
+                        label for="turn" { (text.col_turn) " " }
+                        select #turn name="turn" {
+                            @for turn in turns.iter().rev() {
+                                option value=(turn.turn) selected[report.as_ref().is_some_and(|r| r.turn == turn.turn)] { (turn.turn) }
+                            }
+                        }
+                        " " button type="submit" { (text.show) }
+                    }
+                }
+                @if let Some(report) = &report {
+                    h3 { (text.col_turn) " " (report.turn) " · " (report.race) }
+                    pre #report { (report.text().map_or_else(|| serde_json::to_string_pretty(&report.report).unwrap_or_default(), str::to_owned)) }
+                }
+            }
+        }
+        @if !turns.is_empty() {
+            section aria-labelledby="standings" {
+                h2 #standings { (text.standings_title) }
+                (chart::standings(&turns, text))
+            }
+        }
+        (settings_section(visitor, &game))
+        (players_section(visitor, &game, applications.as_deref(), is_host))
+    };
+    Ok(layout::page(visitor, &name, body))
+}
+
+fn status_section(visitor: &Visitor, game: &Game, progress: &GameProgress) -> Markup {
+    let text = visitor.lang.text();
+    html! {
+        section aria-label=(text.col_status) {
+            dl.settings {
+                @if let Some(turn) = progress.current_turn {
+                    dt { (text.current_turn) } dd #current-turn { (turn) }
+                }
+                @if let Some(at) = &progress.next_turn_at {
+                    dt { (text.next_turn) } dd { (layout::countdown(at)) }
+                }
+                @if let Some(reason) = &progress.status_reason {
+                    dt { (text.status_reason) } dd { (reason) }
+                }
+                @if let Some(result) = &progress.result {
+                    dt { (text.winner) } dd #winner { (result.winner.as_deref().unwrap_or("—")) }
+                }
+                @if game.status == GameStatus::EnrollmentOpen {
+                    dt { (text.set_deadline) } dd { (layout::countdown(&game.settings.enrollment_deadline)) }
+                }
+            }
+        }
+    }
+}
+
+fn settings_section(visitor: &Visitor, game: &Game) -> Markup {
+    let text = visitor.lang.text();
+    let s = &game.settings;
+    html! {
+        section aria-labelledby="settings" {
+            h2 #settings { (text.game_settings) }
+            dl.settings {
+                dt { (text.set_min) } dd { (s.min_players) }
+                dt { (text.set_max) } dd { (s.max_players) }
+                dt { (text.set_deadline) } dd { (layout::time(&s.enrollment_deadline)) }
+                dt { (text.set_schedule) } dd { code { (s.schedule.as_str()) } }
+                dt { (text.set_engine) } dd { (s.engine.as_str()) }
+                dt { (text.set_visibility) } dd { (s.visibility.as_str()) }
+                dt { (text.set_auto) } dd { (s.auto_approve) }
+                dt { (text.set_reveal) } dd { (s.reveal_reports_after_finish) }
+                dt { (text.set_early_turn) } dd { (s.pbem.early_turn) }
+                dt { (text.set_min_turn_gap) } dd { (format_duration(s.pbem.min_turn_gap)) }
+                dt { (text.set_reminders) }
+                dd { (s.pbem.reminders.iter().map(|r| format_duration(*r)).collect::<Vec<_>>().join(", ")) }
+                dt { (text.set_idle_after) } dd { (s.pbem.idle_after) }
+                dt { (text.set_vacation_turns) } dd { (s.pbem.vacation_turns) }
+                dt { (text.set_anonymous) } dd { (s.pbem.anonymous_messages) }
+                @if !s.engine_settings.as_map().is_empty() {
+                    dt { (text.set_engine_settings) }
+                    dd { code { (serde_json::Value::Object(s.engine_settings.as_map().clone())) } }
+                }
+            }
+        }
+    }
+}
+
+fn players_section(
+    visitor: &Visitor,
+    game: &Game,
+    applications: Option<&[galaxy_core::domain::application::Application]>,
+    is_host: bool,
+) -> Markup {
+    let text = visitor.lang.text();
+    let id = game.id;
+    let enrolling = game.status == GameStatus::EnrollmentOpen;
+    html! {
+        section aria-labelledby="players" {
+            h2 #players { (text.game_players) " (" (game.approved_count) " / " (game.settings.max_players) ")" }
+            @if let Some(applications) = applications {
+                @if applications.is_empty() { p { (text.none) } }
+                ul.applications {
+                    @for application in applications {
+                        li {
+                            (application.race_name.as_str()) " " span.badge { (application.status.as_str()) }
+                            @if is_host && application.status.as_str() == "pending" {
+                                " " (button_form(visitor, &format!("/games/{id}/applications/{}/approve", application.id), text.approve))
+                                " " (button_form(visitor, &format!("/games/{id}/applications/{}/reject", application.id), text.reject))
+                            }
+                        }
+                    }
+                }
+            }
+            @if visitor.user.is_some() && !is_host && enrolling {
+                h3 { (text.apply_title) }
+                form.stack method="post" action=(format!("/games/{id}/apply")) {
+                    (csrf_field(visitor))
+                    label for="race_name" { (text.race_name) }
+                    input #race_name type="text" name="race_name" required maxlength="64";
+                    p { button type="submit" { (text.apply) } }
+                }
+                (button_form(visitor, &format!("/games/{id}/withdraw"), text.withdraw))
+            }
+            @if is_host {
+                h3 { (text.host_title) }
+                p {
+                    @match game.status {
+                        GameStatus::Draft => {
+                            (button_form(visitor, &format!("/games/{id}/host/open"), text.host_open)) " "
+                        }
+                        GameStatus::EnrollmentOpen => {
+                            (button_form(visitor, &format!("/games/{id}/host/close"), text.host_close)) " "
+                        }
+                        GameStatus::EnrollmentClosed => {
+                            (button_form(visitor, &format!("/games/{id}/host/start"), text.host_start)) " "
+                        }
+                        _ => {}
+                    }
+                    @if matches!(game.status, GameStatus::Draft | GameStatus::EnrollmentOpen | GameStatus::EnrollmentClosed) {
+                        (button_form(visitor, &format!("/games/{id}/host/cancel"), text.host_cancel))
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn orders_section(
+    visitor: &Visitor,
+    id: GameId,
+    next_turn: u32,
+    seat: &Seat,
+    outcome: Option<&OrdersOutcome>,
+) -> Markup {
+    let text = visitor.lang.text();
+    let current = outcome
+        .map(|o| o.text.clone())
+        .or_else(|| seat.latest_orders.clone())
+        .unwrap_or_default();
+    html! {
+        section aria-labelledby="orders" {
+            h2 #orders { (text.orders_title) " · " (seat.race) " · " (text.col_turn) " " (next_turn) }
+            @if let Some(outcome) = outcome {
+                @match &outcome.verdict {
+                    Ok(()) => p.notice #verdict role="status" { (text.orders_accepted) },
+                    Err(errors) => div #verdict role="alert" {
+                        p.error { (text.orders_refused) }
+                        ul { @for error in errors { li.error { (error) } } }
+                    },
+                }
+            }
+            form.stack method="post" action=(format!("/games/{id}/orders")) {
+                (csrf_field(visitor))
+                input type="hidden" name="turn" value=(next_turn);
+                label for="orders-text" { (text.orders_title) }
+                p.hint #orders-help { (text.orders_help) }
+                textarea #orders-text name="orders" rows="12" aria-describedby="orders-help" spellcheck="false" { (current) }
+                p { button type="submit" { (text.orders_send) } }
+            }
+        }
+    }
+}
+
+/// The orders form.
+#[derive(Debug, Deserialize)]
+pub struct OrdersForm {
+    /// The turn the orders are for.
+    turn: u32,
+    /// JSON for engines with structured orders; anything else goes as text.
+    #[serde(default)]
+    orders: String,
+}
+
+/// `POST /games/{id}/orders`: the engine's check, shown inline on the game page.
+pub async fn submit_orders(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    Posted { visitor, form }: Posted<OrdersForm>,
+) -> Result<Response, WebError> {
+    let id = parse_game_id(&id)?;
+    let user = visitor.signed_in()?;
+    let orders = serde_json::from_str::<serde_json::Value>(&form.orders)
+        .unwrap_or_else(|_| serde_json::Value::String(form.orders.clone()));
+    let verdict = match state
+        .app
+        .runtime
+        .submit_orders(user.actor, id, form.turn, &orders)
+        .await
+    {
+        Ok(verdict) if verdict.accepted => Ok(()),
+        Ok(verdict) => Err(verdict.errors),
+        Err(error) => {
+            let error = WebError::from(error);
+            if error.status().is_client_error() {
+                Err(vec![error.to_string()])
+            } else {
+                return Err(error);
+            }
+        }
+    };
+    let status = if verdict.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let outcome = OrdersOutcome {
+        text: form.orders,
+        verdict,
+    };
+    let page = render(&state, &visitor, id, None, Some(outcome)).await?;
+    Ok((status, page).into_response())
+}
+
+/// The apply form.
+#[derive(Debug, Deserialize)]
+pub struct ApplyForm {
+    /// The race name to play as.
+    race_name: String,
+}
+
+/// `POST /games/{id}/apply`.
+pub async fn apply(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    Posted { visitor, form }: Posted<ApplyForm>,
+) -> Result<Response, WebError> {
+    let id = parse_game_id(&id)?;
+    let user = visitor.signed_in()?;
+    state
+        .app
+        .lobby
+        .apply(user.actor, id, &form.race_name)
+        .await?;
+    Ok(Redirect::to(&format!("/games/{id}")).into_response())
+}
+
+/// A form with only its CSRF field.
+#[derive(Debug, Deserialize)]
+pub struct EmptyForm {}
+
+/// `POST /games/{id}/withdraw`.
+pub async fn withdraw(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    Posted { visitor, .. }: Posted<EmptyForm>,
+) -> Result<Response, WebError> {
+    let id = parse_game_id(&id)?;
+    let user = visitor.signed_in()?;
+    state.app.lobby.withdraw(user.actor, id).await?;
+    Ok(Redirect::to(&format!("/games/{id}")).into_response())
+}
+
+/// `POST /games/{id}/host/{action}`: open, close, start or cancel.
+pub async fn host_action(
+    State(state): State<WebState>,
+    Path((id, action)): Path<(String, String)>,
+    Posted { visitor, .. }: Posted<EmptyForm>,
+) -> Result<Response, WebError> {
+    let id = parse_game_id(&id)?;
+    let user = visitor.signed_in()?;
+    let lobby = &state.app.lobby;
+    match action.as_str() {
+        "open" => lobby.open(user.actor, id).await?,
+        "close" => lobby.close(user.actor, id).await?,
+        "start" => lobby.start(user.actor, id).await?,
+        "cancel" => lobby.cancel(user.actor, id).await?,
+        _ => return Err(WebError::NotFound),
+    };
+    Ok(Redirect::to(&format!("/games/{id}")).into_response())
+}
+
+/// `POST /games/{id}/applications/{app_id}/{decision}`: approve or reject.
+pub async fn decide_application(
+    State(state): State<WebState>,
+    Path((id, app_id, decision)): Path<(String, String, String)>,
+    Posted { visitor, .. }: Posted<EmptyForm>,
+) -> Result<Response, WebError> {
+    let id = parse_game_id(&id)?;
+    let app_id = ApplicationId::parse(&app_id).map_err(|_| WebError::NotFound)?;
+    let user = visitor.signed_in()?;
+    let lobby = &state.app.lobby;
+    match decision.as_str() {
+        "approve" => lobby.approve(user.actor, id, app_id).await?,
+        "reject" => lobby.reject(user.actor, id, app_id).await?,
+        _ => return Err(WebError::NotFound),
+    };
+    Ok(Redirect::to(&format!("/games/{id}")).into_response())
+}

@@ -1,0 +1,693 @@
+//! The pages' words in English and German, chosen the way mails choose their template: the
+//! user's locale (`de`, `de-AT`, ... fall back to their language, anything else to
+//! English), or for a signed-out visitor the browser's `Accept-Language`.
+//!
+//! Every string is a field of [`Text`] (or [`AdminText`] for the admin pages), so a
+//! missing translation does not compile.
+
+use axum::http::{HeaderMap, header};
+
+/// A language the pages are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// English, the fallback (as for mails).
+    En,
+    /// German.
+    De,
+}
+
+impl Lang {
+    /// The language for a user's locale (`de-CH` is German, `fr` is English).
+    pub fn of_locale(locale: &str) -> Self {
+        let language = locale.split(['-', '_']).next().unwrap_or_default();
+        if language.eq_ignore_ascii_case("de") {
+            Self::De
+        } else {
+            Self::En
+        }
+    }
+
+    /// The first of the browser's preferred languages that the pages have.
+    pub fn of_accept_language(headers: &HeaderMap) -> Self {
+        let Some(value) = headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Self::En;
+        };
+        for tag in value.split(',') {
+            let tag = tag.split(';').next().unwrap_or_default().trim();
+            let language = tag.split('-').next().unwrap_or_default();
+            if language.eq_ignore_ascii_case("de") {
+                return Self::De;
+            }
+            if language.eq_ignore_ascii_case("en") {
+                return Self::En;
+            }
+        }
+        Self::En
+    }
+
+    /// The `lang` attribute of the page.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::En => "en",
+            Self::De => "de",
+        }
+    }
+
+    /// The page's words.
+    pub fn text(self) -> &'static Text {
+        match self {
+            Self::En => &EN,
+            Self::De => &DE,
+        }
+    }
+
+    /// The admin pages' words.
+    pub fn admin(self) -> &'static AdminText {
+        match self {
+            Self::En => &ADMIN_EN,
+            Self::De => &ADMIN_DE,
+        }
+    }
+}
+
+/// Every word on the pages, one field per use.
+#[derive(Debug)]
+pub struct Text {
+    /// Skip link.
+    pub skip: &'static str,
+    /// Navigation: the lobby.
+    pub nav_lobby: &'static str,
+    /// Navigation: my games.
+    pub nav_my: &'static str,
+    /// Navigation: new game.
+    pub nav_new: &'static str,
+    /// Navigation: account.
+    pub nav_account: &'static str,
+    /// Navigation: admin.
+    pub nav_admin: &'static str,
+    /// Navigation: log in.
+    pub nav_login: &'static str,
+    /// Navigation: log out.
+    pub nav_logout: &'static str,
+    /// Login: heading.
+    pub login_title: &'static str,
+    /// Login: the e-mail field.
+    pub login_email: &'static str,
+    /// Login: send the code.
+    pub login_send: &'static str,
+    /// Login: the code was sent.
+    pub login_sent: &'static str,
+    /// Login: the code field.
+    pub login_code: &'static str,
+    /// Login: sign in.
+    pub login_submit: &'static str,
+    /// Lobby: heading.
+    pub lobby_title: &'static str,
+    /// Lobby: name filter.
+    pub filter_name: &'static str,
+    /// Lobby: only games with free seats.
+    pub filter_free: &'static str,
+    /// Filter button.
+    pub filter: &'static str,
+    /// Empty list.
+    pub none: &'static str,
+    /// Next page.
+    pub next_page: &'static str,
+    /// Table header: game.
+    pub col_game: &'static str,
+    /// Table header: status.
+    pub col_status: &'static str,
+    /// Table header: players.
+    pub col_players: &'static str,
+    /// Table header: turn.
+    pub col_turn: &'static str,
+    /// Table header: next turn.
+    pub col_next: &'static str,
+    /// Table header: race.
+    pub col_race: &'static str,
+    /// Table header: what to do.
+    pub col_todo: &'static str,
+    /// Table header: score.
+    pub col_score: &'static str,
+    /// My games: heading.
+    pub my_title: &'static str,
+    /// My games: orders due.
+    pub todo_orders: &'static str,
+    /// My games: orders are in.
+    pub todo_orders_in: &'static str,
+    /// My games: host should act.
+    pub todo_host: &'static str,
+    /// Role: host.
+    pub hosting: &'static str,
+    /// New game: heading.
+    pub new_title: &'static str,
+    /// Setting: name.
+    pub set_name: &'static str,
+    /// Setting: fewest players.
+    pub set_min: &'static str,
+    /// Setting: most players.
+    pub set_max: &'static str,
+    /// Setting: enrollment deadline.
+    pub set_deadline: &'static str,
+    /// Setting: turn schedule.
+    pub set_schedule: &'static str,
+    /// Setting: schedule help.
+    pub set_schedule_help: &'static str,
+    /// Setting: engine.
+    pub set_engine: &'static str,
+    /// Setting: auto approve.
+    pub set_auto: &'static str,
+    /// Setting: visibility.
+    pub set_visibility: &'static str,
+    /// Visibility: public.
+    pub public: &'static str,
+    /// Visibility: private.
+    pub private: &'static str,
+    /// Setting: engine settings.
+    pub set_engine_settings: &'static str,
+    /// Setting: reveal reports.
+    pub set_reveal: &'static str,
+    /// The play-by-email settings' fieldset.
+    pub set_pbem: &'static str,
+    /// Setting: early turns.
+    pub set_early_turn: &'static str,
+    /// Setting: the least time between an early turn and the next deadline.
+    pub set_min_turn_gap: &'static str,
+    /// Setting: reminders before the deadline.
+    pub set_reminders: &'static str,
+    /// How durations are written.
+    pub set_duration_help: &'static str,
+    /// Setting: missed turns until idle.
+    pub set_idle_after: &'static str,
+    /// Setting: vacation turns per player.
+    pub set_vacation_turns: &'static str,
+    /// Setting: anonymous messages.
+    pub set_anonymous: &'static str,
+    /// Create button.
+    pub create: &'static str,
+    /// Game: settings heading.
+    pub game_settings: &'static str,
+    /// Game: players heading.
+    pub game_players: &'static str,
+    /// Game: apply heading.
+    pub apply_title: &'static str,
+    /// Game: race name field.
+    pub race_name: &'static str,
+    /// Apply button.
+    pub apply: &'static str,
+    /// Withdraw button.
+    pub withdraw: &'static str,
+    /// Host: heading.
+    pub host_title: &'static str,
+    /// Host: open.
+    pub host_open: &'static str,
+    /// Host: close.
+    pub host_close: &'static str,
+    /// Host: start.
+    pub host_start: &'static str,
+    /// Host: cancel.
+    pub host_cancel: &'static str,
+    /// Approve.
+    pub approve: &'static str,
+    /// Reject.
+    pub reject: &'static str,
+    /// Game: next turn in.
+    pub next_turn: &'static str,
+    /// Game: current turn.
+    pub current_turn: &'static str,
+    /// Game: orders heading.
+    pub orders_title: &'static str,
+    /// Game: orders help.
+    pub orders_help: &'static str,
+    /// Game: send orders.
+    pub orders_send: &'static str,
+    /// Game: orders accepted.
+    pub orders_accepted: &'static str,
+    /// Game: orders refused.
+    pub orders_refused: &'static str,
+    /// Game: reports heading.
+    pub reports_title: &'static str,
+    /// Game: show report.
+    pub show: &'static str,
+    /// Game: standings heading.
+    pub standings_title: &'static str,
+    /// Game: winner.
+    pub winner: &'static str,
+    /// Game: race states heading (issue 11).
+    pub races_title: &'static str,
+    /// Game: messages heading (issue 11).
+    pub messages_title: &'static str,
+    /// Game: live updates off.
+    pub live_off: &'static str,
+    /// Game: reason of the status.
+    pub status_reason: &'static str,
+    /// Account: heading.
+    pub account_title: &'static str,
+    /// Account: display name.
+    pub display_name: &'static str,
+    /// Account: locale.
+    pub locale: &'static str,
+    /// Account: mail notifications.
+    pub mail_prefs: &'static str,
+    /// Save.
+    pub save: &'static str,
+    /// Saved.
+    pub saved: &'static str,
+    /// Account: sessions.
+    pub sessions_title: &'static str,
+    /// Account: this session.
+    pub this_session: &'static str,
+    /// Account: revoke.
+    pub revoke: &'static str,
+    /// Account: log out everywhere.
+    pub logout_everywhere: &'static str,
+    /// Created at.
+    pub created: &'static str,
+    /// Expires at.
+    pub expires: &'static str,
+}
+
+/// English.
+static EN: Text = Text {
+    skip: "Skip to content",
+    nav_lobby: "Lobby",
+    nav_my: "My games",
+    nav_new: "New game",
+    nav_account: "Account",
+    nav_admin: "Admin",
+    nav_login: "Log in",
+    nav_logout: "Log out",
+    login_title: "Log in",
+    login_email: "E-mail address",
+    login_send: "Send me a code",
+    login_sent: "If the address can sign in, a code is on its way. Enter it here.",
+    login_code: "Login code",
+    login_submit: "Log in",
+    lobby_title: "Open games",
+    filter_name: "Name contains",
+    filter_free: "Only games with free seats",
+    filter: "Filter",
+    none: "Nothing here yet.",
+    next_page: "More",
+    col_game: "Game",
+    col_status: "Status",
+    col_players: "Players",
+    col_turn: "Turn",
+    col_next: "Next turn",
+    col_race: "Race",
+    col_todo: "To do",
+    col_score: "Score",
+    my_title: "My games",
+    todo_orders: "Orders due",
+    todo_orders_in: "Orders in",
+    todo_host: "Waiting for you",
+    hosting: "Host",
+    new_title: "Create a game",
+    set_name: "Name",
+    set_min: "Fewest players",
+    set_max: "Most players",
+    set_deadline: "Enrollment ends (UTC)",
+    set_schedule: "Turn schedule",
+    set_schedule_help: "Cron, 5 fields, UTC: 0 18 * * 1,3,5 is 18:00 on Monday, Wednesday and Friday.",
+    set_engine: "Engine",
+    set_auto: "Approve applications automatically",
+    set_visibility: "Visibility",
+    public: "Public",
+    private: "Private",
+    set_engine_settings: "Engine settings (JSON object)",
+    set_reveal: "Reveal every race's reports after the finish",
+    set_pbem: "Play-by-email habits",
+    set_early_turn: "Run a turn early when every race is ready",
+    set_min_turn_gap: "Least time from an early turn to the next deadline",
+    set_reminders: "Remind players without orders before the deadline (empty: the defaults)",
+    set_duration_help: "Durations: a whole number and a unit, as 45s, 90m, 24h, 2d; reminders separated by commas.",
+    set_idle_after: "Missed turns until a race is idle",
+    set_vacation_turns: "Vacation turns per player",
+    set_anonymous: "Messages hide the sender's race",
+    create: "Create",
+    game_settings: "Settings",
+    game_players: "Players",
+    apply_title: "Join this game",
+    race_name: "Race name",
+    apply: "Apply",
+    withdraw: "Withdraw my application",
+    host_title: "Host",
+    host_open: "Open enrollment",
+    host_close: "Close enrollment",
+    host_start: "Start the game",
+    host_cancel: "Cancel the game",
+    approve: "Approve",
+    reject: "Reject",
+    next_turn: "Next turn",
+    current_turn: "Turn",
+    orders_title: "Orders",
+    orders_help: "Orders for the next turn: JSON for engines with structured orders (the reference engine takes a list), anything else is sent as text.",
+    orders_send: "Check and send",
+    orders_accepted: "The engine accepted these orders.",
+    orders_refused: "The engine refused these orders:",
+    reports_title: "Reports",
+    show: "Show",
+    standings_title: "Standings",
+    winner: "Winner",
+    races_title: "Races",
+    messages_title: "Messages",
+    live_off: "Live updates are off; reload for news.",
+    status_reason: "Reason",
+    account_title: "Account",
+    display_name: "Display name",
+    locale: "Language (locale)",
+    mail_prefs: "Send me game news by e-mail",
+    save: "Save",
+    saved: "Saved.",
+    sessions_title: "Sessions",
+    this_session: "this one",
+    revoke: "Log out",
+    logout_everywhere: "Log out everywhere",
+    created: "Created",
+    expires: "Expires",
+};
+
+/// German.
+static DE: Text = Text {
+    skip: "Zum Inhalt springen",
+    nav_lobby: "Lobby",
+    nav_my: "Meine Spiele",
+    nav_new: "Neues Spiel",
+    nav_account: "Konto",
+    nav_admin: "Verwaltung",
+    nav_login: "Anmelden",
+    nav_logout: "Abmelden",
+    login_title: "Anmelden",
+    login_email: "E-Mail-Adresse",
+    login_send: "Code senden",
+    login_sent: "Wenn sich die Adresse anmelden darf, ist ein Code unterwegs. Bitte hier eingeben.",
+    login_code: "Anmeldecode",
+    login_submit: "Anmelden",
+    lobby_title: "Offene Spiele",
+    filter_name: "Name enthält",
+    filter_free: "Nur Spiele mit freien Plätzen",
+    filter: "Filtern",
+    none: "Noch nichts da.",
+    next_page: "Mehr",
+    col_game: "Spiel",
+    col_status: "Status",
+    col_players: "Spieler",
+    col_turn: "Zug",
+    col_next: "Nächster Zug",
+    col_race: "Volk",
+    col_todo: "Zu tun",
+    col_score: "Punkte",
+    my_title: "Meine Spiele",
+    todo_orders: "Befehle fällig",
+    todo_orders_in: "Befehle abgegeben",
+    todo_host: "Wartet auf dich",
+    hosting: "Gastgeber",
+    new_title: "Spiel erstellen",
+    set_name: "Name",
+    set_min: "Mindestens Spieler",
+    set_max: "Höchstens Spieler",
+    set_deadline: "Anmeldeschluss (UTC)",
+    set_schedule: "Zugplan",
+    set_schedule_help: "Cron, 5 Felder, UTC: 0 18 * * 1,3,5 ist 18:00 am Montag, Mittwoch und Freitag.",
+    set_engine: "Engine",
+    set_auto: "Bewerbungen automatisch annehmen",
+    set_visibility: "Sichtbarkeit",
+    public: "Öffentlich",
+    private: "Privat",
+    set_engine_settings: "Engine-Einstellungen (JSON-Objekt)",
+    set_reveal: "Nach dem Ende alle Berichte zeigen",
+    set_pbem: "Play-by-Email-Gewohnheiten",
+    set_early_turn: "Zug vorziehen, sobald alle Völker bereit sind",
+    set_min_turn_gap: "Mindestabstand eines vorgezogenen Zugs zur nächsten Frist",
+    set_reminders: "Spieler ohne Befehle vor der Frist erinnern (leer: die Vorgaben)",
+    set_duration_help: "Dauern: eine ganze Zahl und eine Einheit, etwa 45s, 90m, 24h, 2d; Erinnerungen durch Kommas getrennt.",
+    set_idle_after: "Verpasste Züge, bis ein Volk untätig ist",
+    set_vacation_turns: "Urlaubszüge je Spieler",
+    set_anonymous: "Nachrichten verbergen das Volk des Absenders",
+    create: "Erstellen",
+    game_settings: "Einstellungen",
+    game_players: "Spieler",
+    apply_title: "Mitspielen",
+    race_name: "Name des Volkes",
+    apply: "Bewerben",
+    withdraw: "Bewerbung zurückziehen",
+    host_title: "Gastgeber",
+    host_open: "Anmeldung öffnen",
+    host_close: "Anmeldung schließen",
+    host_start: "Spiel starten",
+    host_cancel: "Spiel absagen",
+    approve: "Annehmen",
+    reject: "Ablehnen",
+    next_turn: "Nächster Zug",
+    current_turn: "Zug",
+    orders_title: "Befehle",
+    orders_help: "Befehle für den nächsten Zug: JSON für Engines mit strukturierten Befehlen (die Referenz-Engine nimmt eine Liste), alles andere wird als Text gesendet.",
+    orders_send: "Prüfen und senden",
+    orders_accepted: "Die Engine hat diese Befehle angenommen.",
+    orders_refused: "Die Engine hat diese Befehle abgelehnt:",
+    reports_title: "Berichte",
+    show: "Zeigen",
+    standings_title: "Rangliste",
+    winner: "Sieger",
+    races_title: "Völker",
+    messages_title: "Nachrichten",
+    live_off: "Live-Aktualisierung aus; für Neues neu laden.",
+    status_reason: "Grund",
+    account_title: "Konto",
+    display_name: "Anzeigename",
+    locale: "Sprache (Locale)",
+    mail_prefs: "Spielnachrichten per E-Mail",
+    save: "Speichern",
+    saved: "Gespeichert.",
+    sessions_title: "Sitzungen",
+    this_session: "diese",
+    revoke: "Abmelden",
+    logout_everywhere: "Überall abmelden",
+    created: "Erstellt",
+    expires: "Läuft ab",
+};
+
+/// The admin pages' words.
+#[derive(Debug)]
+pub struct AdminText {
+    /// "Users".
+    pub users: &'static str,
+    /// "Games".
+    pub games: &'static str,
+    /// "Runtime and health".
+    pub health: &'static str,
+    /// "Mail and dead letters".
+    pub mail: &'static str,
+    /// "More".
+    pub more: &'static str,
+    /// "E-mail or name contains".
+    pub search_label: &'static str,
+    /// "Search".
+    pub search: &'static str,
+    /// "E-mail".
+    pub email: &'static str,
+    /// "Name".
+    pub name: &'static str,
+    /// "Roles".
+    pub roles: &'static str,
+    /// "Status".
+    pub status: &'static str,
+    /// "Actions".
+    pub actions: &'static str,
+    /// "Until (UTC)".
+    pub until: &'static str,
+    /// "permanently".
+    pub permanently: &'static str,
+    /// "Block".
+    pub block: &'static str,
+    /// "Unblock".
+    pub unblock: &'static str,
+    /// "Filter".
+    pub filter: &'static str,
+    /// "any".
+    pub any: &'static str,
+    /// "Game".
+    pub game: &'static str,
+    /// "Players".
+    pub players: &'static str,
+    /// "Force next turn".
+    pub force: &'static str,
+    /// "Pause".
+    pub pause: &'static str,
+    /// "Resume".
+    pub resume: &'static str,
+    /// "Retry start".
+    pub retry_start: &'static str,
+    /// "Stop".
+    pub stop: &'static str,
+    /// "Runtime records".
+    pub records: &'static str,
+    /// "Engine".
+    pub engine: &'static str,
+    /// "Turn".
+    pub turn: &'static str,
+    /// "Next turn".
+    pub next_turn: &'static str,
+    /// "Healthy".
+    pub healthy: &'static str,
+    /// "Health events".
+    pub events: &'static str,
+    /// "When".
+    pub when: &'static str,
+    /// "Kind".
+    pub kind: &'static str,
+    /// "Detail".
+    pub detail: &'static str,
+    /// "Mail deliveries".
+    pub deliveries: &'static str,
+    /// "Created".
+    pub created: &'static str,
+    /// "To".
+    pub to: &'static str,
+    /// "Attempts".
+    pub attempts: &'static str,
+    /// "Last error".
+    pub last_error: &'static str,
+    /// "Retry".
+    pub retry: &'static str,
+    /// "Notification dead letters".
+    pub dead_letters: &'static str,
+    /// "None.".
+    pub none: &'static str,
+    /// "Updated".
+    pub updated: &'static str,
+    /// "User".
+    pub user: &'static str,
+    /// "Channel".
+    pub channel: &'static str,
+    /// "Admin".
+    pub admin: &'static str,
+}
+
+/// English admin pages.
+static ADMIN_EN: AdminText = AdminText {
+    users: "Users",
+    games: "Games",
+    health: "Runtime and health",
+    mail: "Mail and dead letters",
+    more: "More",
+    search_label: "E-mail or name contains",
+    search: "Search",
+    email: "E-mail",
+    name: "Name",
+    roles: "Roles",
+    status: "Status",
+    actions: "Actions",
+    until: "Until (UTC)",
+    permanently: "permanently",
+    block: "Block",
+    unblock: "Unblock",
+    filter: "Filter",
+    any: "any",
+    game: "Game",
+    players: "Players",
+    force: "Force next turn",
+    pause: "Pause",
+    resume: "Resume",
+    retry_start: "Retry start",
+    stop: "Stop",
+    records: "Runtime records",
+    engine: "Engine",
+    turn: "Turn",
+    next_turn: "Next turn",
+    healthy: "Healthy",
+    events: "Health events",
+    when: "When",
+    kind: "Kind",
+    detail: "Detail",
+    deliveries: "Mail deliveries",
+    created: "Created",
+    to: "To",
+    attempts: "Attempts",
+    last_error: "Last error",
+    retry: "Retry",
+    dead_letters: "Notification dead letters",
+    none: "None.",
+    updated: "Updated",
+    user: "User",
+    channel: "Channel",
+    admin: "Admin",
+};
+
+/// German admin pages.
+static ADMIN_DE: AdminText = AdminText {
+    users: "Benutzer",
+    games: "Spiele",
+    health: "Laufzeit und Zustand",
+    mail: "Mails und unzustellbare Nachrichten",
+    more: "Mehr",
+    search_label: "E-Mail oder Name enthält",
+    search: "Suchen",
+    email: "E-Mail",
+    name: "Name",
+    roles: "Rollen",
+    status: "Status",
+    actions: "Aktionen",
+    until: "Bis (UTC)",
+    permanently: "dauerhaft",
+    block: "Sperren",
+    unblock: "Entsperren",
+    filter: "Filtern",
+    any: "alle",
+    game: "Spiel",
+    players: "Spieler",
+    force: "Nächsten Zug erzwingen",
+    pause: "Anhalten",
+    resume: "Fortsetzen",
+    retry_start: "Start wiederholen",
+    stop: "Beenden",
+    records: "Laufzeit-Einträge",
+    engine: "Engine",
+    turn: "Zug",
+    next_turn: "Nächster Zug",
+    healthy: "Gesund",
+    events: "Zustandsereignisse",
+    when: "Wann",
+    kind: "Art",
+    detail: "Details",
+    deliveries: "Mail-Zustellungen",
+    created: "Erstellt",
+    to: "An",
+    attempts: "Versuche",
+    last_error: "Letzter Fehler",
+    retry: "Erneut versuchen",
+    dead_letters: "Unzustellbare Benachrichtigungen",
+    none: "Keine.",
+    updated: "Geändert",
+    user: "Benutzer",
+    channel: "Kanal",
+    admin: "Verwaltung",
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn locales_fall_back_to_their_language_then_english() {
+        assert_eq!(Lang::of_locale("de"), Lang::De);
+        assert_eq!(Lang::of_locale("de-AT"), Lang::De);
+        assert_eq!(Lang::of_locale("fr"), Lang::En);
+        assert_eq!(Lang::of_locale(""), Lang::En);
+    }
+
+    #[test]
+    fn accept_language_takes_the_first_known() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT_LANGUAGE,
+            HeaderValue::from_static("fr-CH, de;q=0.8, en;q=0.5"),
+        );
+        assert_eq!(Lang::of_accept_language(&headers), Lang::De);
+        assert_eq!(Lang::of_accept_language(&HeaderMap::new()), Lang::En);
+    }
+}

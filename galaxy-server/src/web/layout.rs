@@ -1,0 +1,116 @@
+//! The frame of every page (landmarks, navigation, skip link) and the small pieces many
+//! pages share: the CSRF field, times that the browser shows in the viewer's time zone.
+
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use galaxy_core::domain::Timestamp;
+use maud::{DOCTYPE, Markup, html};
+
+use super::session::{CSRF_FIELD, Visitor};
+
+/// A whole page for `visitor`: the frame around `body`, the signed-out CSRF cookie set
+/// when the visitor had none.
+pub fn page(visitor: &Visitor, title: &str, body: Markup) -> Response {
+    let text = visitor.lang.text();
+    let user = visitor.user.as_ref();
+    let markup = html! {
+        (DOCTYPE)
+        html lang=(visitor.lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Galaxy" }
+                link rel="stylesheet" href="/static/app.css";
+                script src="/static/app.js" defer {}
+            }
+            body {
+                a.skip href="#main" { (text.skip) }
+                header {
+                    nav aria-label="Galaxy" {
+                        a.brand href="/" { "Galaxy" }
+                        a href="/" { (text.nav_lobby) }
+                        @if let Some(user) = user {
+                            a href="/my" { (text.nav_my) }
+                            a href="/games/new" { (text.nav_new) }
+                            a href="/account" { (text.nav_account) }
+                            @if user.actor.is_admin {
+                                a href="/admin/users" { (text.nav_admin) }
+                            }
+                            form.inline method="post" action="/logout" {
+                                (csrf_field(visitor))
+                                button type="submit" { (text.nav_logout) }
+                            }
+                        } @else {
+                            a href="/login" { (text.nav_login) }
+                        }
+                    }
+                }
+                main #main tabindex="-1" { (body) }
+                footer { p { "Galaxy · " (user.map(|u| u.user.display_name.as_str()).unwrap_or("")) } }
+            }
+        }
+    };
+    let mut response = Html(markup.into_string()).into_response();
+    if let Some(cookie) = visitor.csrf_cookie_header() {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// A page without navigation, for errors (no visitor is known then).
+pub fn bare(title: &str, body: Markup) -> Html<String> {
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " · Galaxy" }
+                    link rel="stylesheet" href="/static/app.css";
+                }
+                body { main #main { (body) } }
+            }
+        }
+        .into_string(),
+    )
+}
+
+/// The hidden CSRF field every state-changing form carries.
+pub fn csrf_field(visitor: &Visitor) -> Markup {
+    html! { input type="hidden" name=(CSRF_FIELD) value=(visitor.csrf); }
+}
+
+/// A form that is one button posting to `action` (with the CSRF field).
+pub fn button_form(visitor: &Visitor, action: &str, label: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(action) {
+            (csrf_field(visitor))
+            button type="submit" { (label) }
+        }
+    }
+}
+
+/// An instant: UTC in the page, rewritten by the script into the viewer's time zone.
+pub fn time(at: &Timestamp) -> Markup {
+    html! {
+        time datetime=(at.to_rfc3339()) data-local="" { (at.format("%Y-%m-%d %H:%M UTC")) }
+    }
+}
+
+/// An instant with a live countdown to it (the script keeps it ticking).
+pub fn countdown(at: &Timestamp) -> Markup {
+    html! {
+        time datetime=(at.to_rfc3339()) data-countdown="" { (at.format("%Y-%m-%d %H:%M UTC")) }
+    }
+}
+
+/// A status message after a form (`role="status"` so screen readers announce it).
+pub fn notice(message: &str) -> Markup {
+    html! { p.notice role="status" { (message) } }
+}
+
+/// A service's refusal next to a form (`role="alert"`).
+pub fn alert(message: &str) -> Markup {
+    html! { p.error role="alert" { (message) } }
+}

@@ -1,0 +1,401 @@
+//! The lobby (public games with filters), "my games" (what needs attention first) and
+//! creating a game with every setting the API has.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{NaiveDateTime, TimeZone, Utc};
+use galaxy_core::domain::game::{Game, GameStatus, Visibility};
+use galaxy_core::domain::page::PageRequest;
+use galaxy_core::domain::pbem::{
+    DEFAULT_IDLE_AFTER, DEFAULT_MIN_TURN_GAP, DEFAULT_VACATION_TURNS, PbemSettingsInput,
+    format_duration,
+};
+use galaxy_core::service::lobby::NewGame;
+use galaxy_core::service::runtime::MyGame;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::WebState;
+use super::error::WebError;
+use super::i18n::Text;
+use super::layout::{self, csrf_field};
+use super::session::{Posted, Visitor};
+use crate::http::error::ApiError;
+
+/// Games per lobby page.
+const LOBBY_PAGE: u32 = 50;
+
+/// The lobby's filters and cursor.
+#[derive(Debug, Default, Deserialize)]
+pub struct LobbyQuery {
+    /// Only games whose name contains this (case-insensitive).
+    #[serde(default)]
+    q: String,
+    /// Only games with a free seat.
+    #[serde(default)]
+    free: Option<String>,
+    /// The cursor of the next page.
+    after: Option<String>,
+}
+
+/// `GET /`: public games open for enrollment.
+pub async fn lobby(
+    State(state): State<WebState>,
+    visitor: Visitor,
+    Query(query): Query<LobbyQuery>,
+) -> Result<Response, WebError> {
+    let text = visitor.lang.text();
+    let page = match &query.after {
+        None => PageRequest::first(LOBBY_PAGE),
+        Some(after) => PageRequest::after(LOBBY_PAGE, after.clone()),
+    }
+    .map_err(|error| ApiError::invalid_request(error.to_string()))?;
+    let games = state.app.lobby.list_public_games(&page).await?;
+    let needle = query.q.trim().to_lowercase();
+    let only_free = query.free.is_some();
+    let shown: Vec<&Game> = games
+        .items
+        .iter()
+        .filter(|g| needle.is_empty() || g.settings.name.as_str().to_lowercase().contains(&needle))
+        .filter(|g| !only_free || !g.is_full())
+        .collect();
+    let body = html! {
+        h1 { (text.lobby_title) }
+        form.filters method="get" action="/" role="search" {
+            label for="q" { (text.filter_name) " " }
+            input #q type="search" name="q" value=(query.q);
+            " "
+            label { input type="checkbox" name="free" value="1" checked[only_free]; " " (text.filter_free) }
+            " "
+            button type="submit" { (text.filter) }
+        }
+        (games_table(text, &shown))
+        @if let Some(next) = &games.next_after {
+            p { a href=(format!("/?after={}", urlencode(next))) { (text.next_page) } }
+        }
+    };
+    Ok(layout::page(&visitor, text.lobby_title, body))
+}
+
+/// Percent-encodes a query value.
+pub fn urlencode(value: &str) -> String {
+    serde_urlencoded::to_string([("v", value)])
+        .map(|s| s.trim_start_matches("v=").to_owned())
+        .unwrap_or_default()
+}
+
+fn games_table(text: &Text, games: &[&Game]) -> Markup {
+    html! {
+        @if games.is_empty() {
+            p { (text.none) }
+        } @else {
+            div.table-wrap {
+                table {
+                    thead { tr {
+                        th scope="col" { (text.col_game) }
+                        th scope="col" { (text.col_status) }
+                        th scope="col" { (text.col_players) }
+                        th scope="col" { (text.set_deadline) }
+                    } }
+                    tbody {
+                        @for game in games {
+                            tr {
+                                td { a href=(format!("/games/{}", game.id)) { (game.settings.name.as_str()) } }
+                                td { span.badge { (game.status.as_str()) } }
+                                td { (game.approved_count) " / " (game.settings.max_players) }
+                                td { (layout::time(&game.settings.enrollment_deadline)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How urgent a game of "my games" is: smaller comes first.
+fn urgency(game: &MyGame) -> (u8, Option<chrono::DateTime<Utc>>) {
+    let rank = match (game.orders_in, game.game.status) {
+        (Some(false), _) => 0,
+        (_, GameStatus::EnrollmentClosed | GameStatus::StartFailed) if game.hosting => 1,
+        (_, GameStatus::EnrollmentOpen | GameStatus::Draft) if game.hosting => 2,
+        (_, GameStatus::Running | GameStatus::Paused | GameStatus::Starting) => 3,
+        (_, GameStatus::EnrollmentOpen | GameStatus::EnrollmentClosed) => 4,
+        _ => 5,
+    };
+    (rank, game.progress.next_turn_at)
+}
+
+/// `GET /my`: the visitor's games, what needs attention first (orders due, soonest
+/// deadline first; then games waiting for their host).
+pub async fn my_games(
+    State(state): State<WebState>,
+    visitor: Visitor,
+) -> Result<Response, WebError> {
+    let user = visitor.signed_in()?;
+    let text = visitor.lang.text();
+    let mut games = state.app.runtime.my_games(user.actor, None).await?;
+    games.sort_by_key(|g| {
+        let (rank, next) = urgency(g);
+        (rank, next.is_none(), next)
+    });
+    let body = html! {
+        h1 { (text.my_title) }
+        @if games.is_empty() {
+            p { (text.none) " " a href="/" { (text.nav_lobby) } }
+        } @else {
+            div.table-wrap { table {
+                thead { tr {
+                    th scope="col" { (text.col_game) }
+                    th scope="col" { (text.col_race) }
+                    th scope="col" { (text.col_status) }
+                    th scope="col" { (text.col_turn) }
+                    th scope="col" { (text.col_next) }
+                    th scope="col" { (text.col_todo) }
+                } }
+                tbody {
+                    @for game in &games {
+                        tr {
+                            td { a href=(format!("/games/{}", game.game.id)) { (game.game.settings.name.as_str()) } }
+                            td {
+                                @if let Some(race) = &game.race { (race) }
+                                @if game.hosting { " " span.badge { (text.hosting) } }
+                            }
+                            td { span.badge { (game.game.status.as_str()) } }
+                            td { @if let Some(turn) = game.progress.current_turn { (turn) } }
+                            td { @if let Some(at) = &game.progress.next_turn_at { (layout::countdown(at)) } }
+                            td {
+                                @match (game.orders_in, urgency(game).0) {
+                                    (Some(false), _) => span.badge.due { (text.todo_orders) },
+                                    (Some(true), _) => span.badge { (text.todo_orders_in) },
+                                    (_, 1 | 2) => span.badge.due { (text.todo_host) },
+                                    _ => {},
+                                }
+                            }
+                        }
+                    }
+                }
+            } }
+        }
+    };
+    Ok(layout::page(&visitor, text.my_title, body))
+}
+
+/// The create-game form as posted (every field a string, so a bad number is shown with
+/// the form rather than refused by the form parser).
+#[derive(Debug, Default, Deserialize)]
+pub struct GameForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    min_players: String,
+    #[serde(default)]
+    max_players: String,
+    #[serde(default)]
+    enrollment_deadline: String,
+    #[serde(default)]
+    turn_schedule: String,
+    #[serde(default)]
+    engine: String,
+    #[serde(default)]
+    auto_approve: Option<String>,
+    #[serde(default)]
+    visibility: String,
+    #[serde(default)]
+    engine_settings: String,
+    #[serde(default)]
+    reveal_reports_after_finish: Option<String>,
+    #[serde(default)]
+    early_turn: Option<String>,
+    #[serde(default)]
+    min_turn_gap: String,
+    /// Comma-separated durations; empty means the defaults that fit the schedule.
+    #[serde(default)]
+    reminders: String,
+    #[serde(default)]
+    idle_after: String,
+    #[serde(default)]
+    vacation_turns: String,
+    #[serde(default)]
+    anonymous_messages: Option<String>,
+}
+
+impl GameForm {
+    fn defaults(now: chrono::DateTime<Utc>) -> Self {
+        let deadline = now + chrono::Duration::days(7);
+        Self {
+            min_players: "2".to_owned(),
+            max_players: "8".to_owned(),
+            enrollment_deadline: deadline.format("%Y-%m-%dT%H:%M").to_string(),
+            turn_schedule: "0 18 * * 1,3,5".to_owned(),
+            visibility: "public".to_owned(),
+            reveal_reports_after_finish: Some("1".to_owned()),
+            early_turn: Some("1".to_owned()),
+            min_turn_gap: format_duration(DEFAULT_MIN_TURN_GAP),
+            idle_after: DEFAULT_IDLE_AFTER.to_string(),
+            vacation_turns: DEFAULT_VACATION_TURNS.to_string(),
+            ..Self::default()
+        }
+    }
+
+    /// The service's input, or the field that could not be read.
+    fn to_new_game(&self) -> Result<NewGame, ApiError> {
+        let number = |field: &'static str, value: &str| {
+            value
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| ApiError::validation(field, format!("{field} must be a whole number")))
+        };
+        let deadline = parse_deadline(&self.enrollment_deadline).ok_or_else(|| {
+            ApiError::validation(
+                "enrollment_deadline",
+                "enrollment_deadline must be a date and time (UTC)",
+            )
+        })?;
+        let engine_settings = if self.engine_settings.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&self.engine_settings).map_err(|_| {
+                ApiError::validation("engine_settings", "engine_settings must be a JSON object")
+            })?
+        };
+        let visibility = Visibility::parse(&self.visibility).ok_or_else(|| {
+            ApiError::validation("visibility", "visibility must be public or private")
+        })?;
+        let engine = self.engine.trim();
+        let text = |value: &str| {
+            let value = value.trim();
+            (!value.is_empty()).then(|| value.to_owned())
+        };
+        let reminders = self.reminders.trim();
+        let pbem = PbemSettingsInput {
+            early_turn: Some(self.early_turn.is_some()),
+            min_turn_gap: text(&self.min_turn_gap),
+            reminders: (!reminders.is_empty()).then(|| {
+                reminders
+                    .split(',')
+                    .map(|r| r.trim().to_owned())
+                    .filter(|r| !r.is_empty())
+                    .collect()
+            }),
+            idle_after: text(&self.idle_after)
+                .map(|v| number("idle_after", &v))
+                .transpose()?,
+            vacation_turns: text(&self.vacation_turns)
+                .map(|v| number("vacation_turns", &v))
+                .transpose()?,
+            anonymous_messages: Some(self.anonymous_messages.is_some()),
+        };
+        Ok(NewGame {
+            name: self.name.clone(),
+            min_players: number("min_players", &self.min_players)?,
+            max_players: number("max_players", &self.max_players)?,
+            enrollment_deadline: deadline,
+            turn_schedule: self.turn_schedule.clone(),
+            engine: (!engine.is_empty()).then(|| engine.to_owned()),
+            auto_approve: self.auto_approve.is_some(),
+            visibility,
+            engine_settings,
+            reveal_reports_after_finish: self.reveal_reports_after_finish.is_some(),
+            pbem,
+        })
+    }
+}
+
+/// A `datetime-local` value (`2030-02-01T18:00`, seconds optional) or RFC 3339, as UTC.
+fn parse_deadline(input: &str) -> Option<chrono::DateTime<Utc>> {
+    let input = input.trim();
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(input) {
+        return Some(at.with_timezone(&Utc));
+    }
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(input, format).ok())
+        .map(|naive| Utc.from_utc_datetime(&naive))
+}
+
+fn game_form(visitor: &Visitor, form: &GameForm, error: Option<&str>) -> Markup {
+    let text = visitor.lang.text();
+    html! {
+        h1 { (text.new_title) }
+        @if let Some(error) = error { (layout::alert(error)) }
+        form.stack method="post" action="/games" {
+            (csrf_field(visitor))
+            label for="name" { (text.set_name) }
+            input #name type="text" name="name" value=(form.name) required minlength="3" maxlength="64" autofocus;
+            label for="min_players" { (text.set_min) }
+            input #min_players type="number" name="min_players" value=(form.min_players) min="2" max="64" required;
+            label for="max_players" { (text.set_max) }
+            input #max_players type="number" name="max_players" value=(form.max_players) min="2" max="64" required;
+            label for="enrollment_deadline" { (text.set_deadline) }
+            input #enrollment_deadline type="datetime-local" name="enrollment_deadline" value=(form.enrollment_deadline) required;
+            label for="turn_schedule" { (text.set_schedule) }
+            p.hint #schedule_help { (text.set_schedule_help) }
+            input #turn_schedule type="text" name="turn_schedule" value=(form.turn_schedule) aria-describedby="schedule_help" required;
+            label for="engine" { (text.set_engine) }
+            input #engine type="text" name="engine" value=(form.engine) placeholder="reference";
+            label for="visibility" { (text.set_visibility) }
+            select #visibility name="visibility" {
+                option value="public" selected[form.visibility == "public"] { (text.public) }
+                option value="private" selected[form.visibility == "private"] { (text.private) }
+            }
+            label { input type="checkbox" name="auto_approve" value="1" checked[form.auto_approve.is_some()]; " " (text.set_auto) }
+            label { input type="checkbox" name="reveal_reports_after_finish" value="1" checked[form.reveal_reports_after_finish.is_some()]; " " (text.set_reveal) }
+            label for="engine_settings" { (text.set_engine_settings) }
+            textarea #engine_settings name="engine_settings" rows="4" { (form.engine_settings) }
+            fieldset {
+                legend { (text.set_pbem) }
+                label { input type="checkbox" name="early_turn" value="1" checked[form.early_turn.is_some()]; " " (text.set_early_turn) }
+                label for="min_turn_gap" { (text.set_min_turn_gap) }
+                input #min_turn_gap type="text" name="min_turn_gap" value=(form.min_turn_gap) aria-describedby="duration_help";
+                label for="reminders" { (text.set_reminders) }
+                input #reminders type="text" name="reminders" value=(form.reminders) placeholder="24h, 2h" aria-describedby="duration_help";
+                p.hint #duration_help { (text.set_duration_help) }
+                label for="idle_after" { (text.set_idle_after) }
+                input #idle_after type="number" name="idle_after" value=(form.idle_after) min="1" max="1000";
+                label for="vacation_turns" { (text.set_vacation_turns) }
+                input #vacation_turns type="number" name="vacation_turns" value=(form.vacation_turns) min="0" max="1000";
+                label { input type="checkbox" name="anonymous_messages" value="1" checked[form.anonymous_messages.is_some()]; " " (text.set_anonymous) }
+            }
+            p { button type="submit" { (text.create) } }
+        }
+    }
+}
+
+/// `GET /games/new`.
+pub async fn new_game_page(
+    State(state): State<WebState>,
+    visitor: Visitor,
+) -> Result<Response, WebError> {
+    visitor.signed_in()?;
+    let body = game_form(&visitor, &GameForm::defaults(state.app.clock.now()), None);
+    Ok(layout::page(&visitor, visitor.lang.text().new_title, body))
+}
+
+/// `POST /games`: creates the draft through the lobby service; a refusal shows the form
+/// again with the service's message (the API's 422).
+pub async fn create_game(
+    State(state): State<WebState>,
+    Posted { visitor, form }: Posted<GameForm>,
+) -> Result<Response, WebError> {
+    let user = visitor.signed_in()?;
+    let created = match form.to_new_game() {
+        Ok(new) => state
+            .app
+            .lobby
+            .create_game(user.actor, new)
+            .await
+            .map_err(WebError::from),
+        Err(error) => Err(WebError::from(error)),
+    };
+    match created {
+        Ok(game) => Ok(Redirect::to(&format!("/games/{}", game.id)).into_response()),
+        Err(WebError::Api(error)) if error.status() == StatusCode::UNPROCESSABLE_ENTITY => {
+            let body = game_form(&visitor, &form, Some(error.message()));
+            let page = layout::page(&visitor, visitor.lang.text().new_title, body);
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(error) => Err(error),
+    }
+}

@@ -1,0 +1,159 @@
+//! The web interface of issue 16: server-rendered pages (maud templates compiled into the
+//! binary) for players and admins, on the API's HTTP port.
+//!
+//! The pages are one more client of the services the API handlers call ([`AppState`]):
+//! they hold no game logic, and a service's refusal is shown with the API's own message.
+//! Security sits in [`session`]: the session cookie is a session of the API's sessions
+//! table, every state-changing form carries a CSRF token, and every response gets a strict
+//! Content-Security-Policy (no inline script; the one script is `/static/app.js`).
+
+mod account;
+mod admin;
+mod assets;
+mod chart;
+mod error;
+mod game;
+mod i18n;
+mod layout;
+mod live;
+mod lobby;
+mod login;
+mod session;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use galaxy_core::service::push::PushService;
+use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+pub use error::WebError;
+pub use session::{CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, csrf_token_for_session};
+
+use crate::http::HttpLimits;
+use crate::state::AppState;
+
+/// The Content-Security-Policy of every page: only this origin's script and style, no
+/// inline script or style, no framing, forms post only here.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
+
+/// What every page handler can reach: the API's state and the push service that feeds
+/// live updates.
+#[derive(Clone)]
+pub struct WebState {
+    /// The services, exactly as the API handlers see them.
+    pub app: AppState,
+    /// The push service; `None` (in-process tests without one) turns live updates off and
+    /// the game page falls back to reloading.
+    pub push: Option<Arc<PushService>>,
+    /// Cancelled when the HTTP drain begins: open event streams end then, so they never
+    /// hold shutdown up (a browser reconnects to another replica or reloads).
+    pub closing: CancellationToken,
+}
+
+/// The pages' router, to merge with the API's. It sets no fallback, so the API's
+/// fallback answers unknown paths. `closing` ends the live-update streams at shutdown.
+pub fn router(
+    app: AppState,
+    push: Option<Arc<PushService>>,
+    limits: HttpLimits,
+    closing: CancellationToken,
+) -> Router {
+    let state = WebState { app, push, closing };
+    // Form encoding can triple the size of orders text, so the orders form gets room
+    // for that; the service still judges the orders' size itself.
+    let orders_limit = limits.orders_body_limit.saturating_mul(3);
+    let pages = Router::new()
+        .route("/", get(lobby::lobby))
+        .route("/login", get(login::login_page).post(login::request_code))
+        .route("/login/code", post(login::submit_code))
+        .route("/logout", post(account::logout))
+        .route("/my", get(lobby::my_games))
+        .route("/games/new", get(lobby::new_game_page))
+        .route("/games", post(lobby::create_game))
+        .route("/games/{id}", get(game::game_page))
+        .route("/games/{id}/apply", post(game::apply))
+        .route("/games/{id}/withdraw", post(game::withdraw))
+        .route("/games/{id}/host/{action}", post(game::host_action))
+        .route(
+            "/games/{id}/applications/{app_id}/{decision}",
+            post(game::decide_application),
+        )
+        .route(
+            "/account",
+            get(account::account_page).post(account::update_profile),
+        )
+        .route(
+            "/account/sessions/{id}/revoke",
+            post(account::revoke_session),
+        )
+        .route(
+            "/account/logout-everywhere",
+            post(account::logout_everywhere),
+        )
+        .route("/admin", get(admin::users_page))
+        .route("/admin/users", get(admin::users_page))
+        .route("/admin/users/{id}/{action}", post(admin::user_action))
+        .route("/admin/games", get(admin::games_page))
+        .route("/admin/games/{id}/{action}", post(admin::game_action))
+        .route("/admin/health", get(admin::health_page))
+        .route("/admin/mail", get(admin::mail_page))
+        .route("/admin/mail/{id}/retry", post(admin::retry_mail))
+        .route(
+            "/admin/dead-letters/{id}/retry",
+            post(admin::retry_dead_letter),
+        )
+        .route("/static/{file}", get(assets::serve))
+        .layer(RequestBodyLimitLayer::new(limits.body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ));
+    let orders = Router::new()
+        .route("/games/{id}/orders", post(game::submit_orders))
+        .layer(RequestBodyLimitLayer::new(orders_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ));
+    // The event stream lives as long as the page: no request timeout.
+    let live = Router::new().route("/games/{id}/events", get(live::events));
+    pages
+        .merge(orders)
+        .merge(live)
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// Adds the security headers to every page's response: the CSP, no MIME sniffing, no
+/// referrer to other sites, and no caching of pages that show a user's data.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let is_asset = request.uri().path().starts_with("/static/");
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !is_asset {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}

@@ -1,0 +1,291 @@
+//! Who is looking at a page, and whether a form really comes from one of our pages.
+//!
+//! **Session cookie.** Logging in through the pages creates a session in the same
+//! sessions table as the API's logins ([`AuthService::create_session`]); its token is the
+//! value of the `galaxy_session` cookie: `HttpOnly` (no script reads it), `SameSite=Lax`
+//! (no cross-site POST carries it), `Path=/`, and `Secure` when the request came over TLS
+//! (a trusted proxy's `X-Forwarded-Proto: https`). Revoking the session anywhere (the
+//! account page, the API, an admin's block) logs the browser out.
+//!
+//! **CSRF.** Every state-changing form carries a token in the `csrf` field. Signed in, it
+//! is a SHA-256 of the session token under a fixed label: only a page rendered for this
+//! session knows it, and it changes with the session. Signed out (the login forms), it is
+//! the value of a random `galaxy_csrf` cookie (`SameSite=Strict`, `HttpOnly`), the
+//! double-submit pattern. A form whose token does not match is refused with 403 before
+//! any service is called.
+//!
+//! [`AuthService::create_session`]: galaxy_core::service::auth::AuthService::create_session
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use galaxy_core::domain::SessionId;
+use galaxy_core::domain::user::User;
+use galaxy_core::service::Actor;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use super::WebState;
+use super::error::WebError;
+use super::i18n::Lang;
+use crate::http::client_ip::ClientIp;
+use crate::http::extract::constant_time_eq;
+
+/// The cookie holding the session token.
+pub const SESSION_COOKIE: &str = "galaxy_session";
+/// The cookie holding the signed-out CSRF token (double submit).
+pub const CSRF_COOKIE: &str = "galaxy_csrf";
+/// The form field every state-changing form carries its CSRF token in.
+pub const CSRF_FIELD: &str = "csrf";
+
+/// The CSRF token of the forms rendered for the session with `token`.
+pub fn csrf_token_for_session(token: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"galaxy-web-csrf\0");
+    hasher.update(token.as_bytes());
+    hex(&hasher.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
+/// A signed-in visitor.
+#[derive(Debug, Clone)]
+pub struct WebUser {
+    /// The account.
+    pub user: User,
+    /// The account as services see callers.
+    pub actor: Actor,
+    /// The session behind the cookie (to mark it on the account page).
+    pub session_id: SessionId,
+}
+
+/// Whoever is looking at a page: the signed-in user (if the cookie names a live
+/// session), the language to answer in, and the CSRF token for the forms on it.
+#[derive(Debug, Clone)]
+pub struct Visitor {
+    /// The signed-in user, if any.
+    pub user: Option<WebUser>,
+    /// The language of the page.
+    pub lang: Lang,
+    /// The token the page's forms carry.
+    pub csrf: String,
+    /// A fresh signed-out CSRF cookie to set with the response, when there was none.
+    pub new_csrf_cookie: Option<String>,
+    /// Whether the request came over TLS (cookies get `Secure`).
+    pub secure: bool,
+    /// The client's address, for the login rate limits.
+    pub ip: Option<std::net::IpAddr>,
+}
+
+impl Visitor {
+    /// The signed-in user, or a redirect to the login page.
+    pub fn signed_in(&self) -> Result<&WebUser, WebError> {
+        self.user.as_ref().ok_or(WebError::SignIn)
+    }
+
+    /// The signed-in admin: a redirect to log in, or 403 for a user without the role.
+    pub fn admin(&self) -> Result<&WebUser, WebError> {
+        let user = self.signed_in()?;
+        if user.actor.is_admin {
+            Ok(user)
+        } else {
+            Err(WebError::Forbidden)
+        }
+    }
+
+    /// The `Set-Cookie` value for the signed-out CSRF cookie, when one is to be set.
+    pub fn csrf_cookie_header(&self) -> Option<HeaderValue> {
+        let value = self.new_csrf_cookie.as_ref()?;
+        HeaderValue::from_str(&format!(
+            "{CSRF_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict{}",
+            secure_flag(self.secure)
+        ))
+        .ok()
+    }
+}
+
+fn secure_flag(secure: bool) -> &'static str {
+    if secure { "; Secure" } else { "" }
+}
+
+/// The `Set-Cookie` value that stores a session token for `max_age_secs` (the session's
+/// remaining lifetime, so the browser keeps it across restarts as long as it works).
+pub fn session_cookie(token: &str, secure: bool, max_age_secs: i64) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        max_age_secs.max(0),
+        secure_flag(secure)
+    ))
+    .ok()
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn cleared_session_cookie(secure: bool) -> HeaderValue {
+    let value = format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        secure_flag(secure)
+    );
+    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static(
+        "galaxy_session=; Path=/; Max-Age=0",
+    ))
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty())
+}
+
+/// Whether the request came over TLS: only a trusted proxy's `X-Forwarded-Proto` counts,
+/// anyone else could write it.
+fn came_over_tls(parts: &Parts, state: &WebState) -> bool {
+    let from_proxy = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .is_some_and(|info| state.app.trusted_proxies.contains(info.0.ip()));
+    from_proxy
+        && parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+}
+
+impl FromRequestParts<WebState> for Visitor {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, WebError> {
+        let ip = ClientIp::of(parts, &state.app.trusted_proxies);
+        let secure = came_over_tls(parts, state);
+        let mut user = None;
+        let mut csrf = None;
+        if let Some(token) = cookie(&parts.headers, SESSION_COOKIE) {
+            // A revoked, expired or unknown session is simply "signed out"; a blocked
+            // account too (the service refuses it the same way).
+            if let Ok(authenticated) = state.app.auth.authenticate(token).await {
+                if let Some(ip) = ip {
+                    let country = state.app.geo.record(authenticated.user.id, ip);
+                    state.app.countries.note(&authenticated.user, country);
+                }
+                csrf = Some(csrf_token_for_session(token));
+                user = Some(WebUser {
+                    actor: Actor::of(&authenticated.user),
+                    user: authenticated.user,
+                    session_id: authenticated.session.id,
+                });
+            }
+        }
+        let lang = match &user {
+            Some(user) => Lang::of_locale(user.user.locale.as_str()),
+            None => Lang::of_accept_language(&parts.headers),
+        };
+        let mut new_csrf_cookie = None;
+        let csrf = match csrf {
+            Some(csrf) => csrf,
+            None => match cookie(&parts.headers, CSRF_COOKIE) {
+                Some(value) if is_token(value) => value.to_owned(),
+                _ => {
+                    let fresh = uuid::Uuid::new_v4().simple().to_string();
+                    new_csrf_cookie = Some(fresh.clone());
+                    fresh
+                }
+            },
+        };
+        Ok(Self {
+            user,
+            lang,
+            csrf,
+            new_csrf_cookie,
+            secure,
+            ip,
+        })
+    }
+}
+
+/// Whether a cookie value looks like a token we issued (32 hex digits), so an injected
+/// value is never echoed into a page.
+fn is_token(value: &str) -> bool {
+    value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    csrf: Option<String>,
+}
+
+/// A posted form (`application/x-www-form-urlencoded`) whose CSRF token matched, with the
+/// visitor who posted it. Any mismatch is 403 before the handler runs.
+pub struct Posted<T> {
+    /// Who posted.
+    pub visitor: Visitor,
+    /// The form's fields.
+    pub form: T,
+}
+
+impl<T: DeserializeOwned> FromRequest<WebState> for Posted<T> {
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, state: &WebState) -> Result<Self, WebError> {
+        let (mut parts, body) = request.into_parts();
+        let visitor = Visitor::from_request_parts(&mut parts, state).await?;
+        let request = Request::from_parts(parts, body);
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| WebError::BadForm(rejection.body_text()))?;
+        let presented = serde_urlencoded::from_bytes::<CsrfOnly>(&bytes)
+            .ok()
+            .and_then(|form| form.csrf)
+            .unwrap_or_default();
+        // A signed-out visitor with no CSRF cookie gets a fresh token that no page has
+        // shown yet, so this refuses them too.
+        if visitor.new_csrf_cookie.is_some()
+            || !constant_time_eq(presented.as_bytes(), visitor.csrf.as_bytes())
+        {
+            return Err(WebError::Csrf);
+        }
+        let form = serde_urlencoded::from_bytes::<T>(&bytes)
+            .map_err(|error| WebError::BadForm(error.to_string()))?;
+        Ok(Self { visitor, form })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_csrf_token_is_tied_to_the_token() {
+        let a = csrf_token_for_session("token-a");
+        assert_eq!(a, csrf_token_for_session("token-a"));
+        assert_ne!(a, csrf_token_for_session("token-b"));
+        assert_eq!(a.len(), 64);
+    }
+
+    #[test]
+    fn cookies_are_read_by_exact_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("xgalaxy_session=evil; galaxy_session=abc; other=1"),
+        );
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&headers, CSRF_COOKIE), None);
+    }
+}

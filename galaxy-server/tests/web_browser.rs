@@ -1,0 +1,406 @@
+//! A whole game played in a real browser (Debian's headless Chromium driven over
+//! WebDriver by fantoccini) against a dev-mode server on the reference engine: a host and
+//! two players log in with mailed codes, the host creates the game, the players apply,
+//! the host approves and starts it, a player's orders are refused then accepted, an admin
+//! forces the turns from the admin pages, the players read their reports and the finished
+//! game's standings chart. Only pages are used: no API call.
+//!
+//! Needs `chromium` and `chromedriver` (`scripts/test.sh` installs them when root); without
+//! them the test says so loudly and passes without running. Screenshots of the main pages
+//! go to `docs/screenshots/` when `GALAXY_WEB_SCREENSHOTS=1`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod lifecycle_support;
+mod runtime_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use galaxy_server::dev;
+use lifecycle_support::{eml_files, eventually, free_port};
+use runtime_support::{engine_binary, start_dev};
+
+/// The chromedriver process, killed when the test ends however it ends.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn find_program(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    names.iter().find_map(|name| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+/// The newest login code mailed to `email` after `since`.
+async fn code_for(dir: &Path, email: &str, since: SystemTime) -> String {
+    let (dir, email) = (dir.to_owned(), email.to_owned());
+    eventually(Duration::from_secs(20), "the login-code mail", move || {
+        let (dir, email) = (dir.clone(), email.clone());
+        async move {
+            let mut found: Vec<(SystemTime, String)> = eml_files(&dir)
+                .into_iter()
+                .filter_map(|path| {
+                    let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
+                    let text = std::fs::read_to_string(&path).ok()?;
+                    if modified < since || !text.contains(&format!("To: {email}")) {
+                        return None;
+                    }
+                    let line = text
+                        .lines()
+                        .find(|l| l.starts_with("Your Galaxy login code is "))?;
+                    let code = line.trim_start_matches("Your Galaxy login code is ").trim();
+                    Some((modified, code.to_owned()))
+                })
+                .collect();
+            found.sort();
+            found.pop().map(|(_, code)| code)
+        }
+    })
+    .await
+}
+
+/// The page's HTML.
+async fn html(browser: &Client) -> String {
+    browser.source().await.unwrap()
+}
+
+/// The element `css` names, waiting for it as a page loads after a click.
+async fn find(browser: &Client, css: &str) -> fantoccini::elements::Element {
+    match browser
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await
+    {
+        Ok(element) => element,
+        Err(error) => panic!("no {css} ({error}) in {}", html(browser).await),
+    }
+}
+
+/// Clicks `css` (every click here submits a form or follows a link) and waits until the
+/// next page replaced this one.
+async fn click(browser: &Client, css: &str) {
+    let old = browser.find(Locator::Css("html")).await.unwrap();
+    find(browser, css).await.click().await.unwrap();
+    let limit = std::time::Instant::now() + Duration::from_secs(30);
+    while old.tag_name().await.is_ok() {
+        assert!(std::time::Instant::now() < limit, "{css} led nowhere");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The new document may still be loading: wait for its end.
+    let limit = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = browser
+            .execute("return document.readyState;", vec![])
+            .await
+            .unwrap_or_default();
+        if state == "complete" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < limit,
+            "the page after {css} did not load"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Types `text` into the field `css`. A game page reloads itself when a push event
+/// arrives (live updates), which can replace the field under the typing: then again.
+async fn fill(browser: &Client, css: &str, text: &str) {
+    for _ in 0..5 {
+        let field = find(browser, css).await;
+        if field.clear().await.is_ok() && field.send_keys(text).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("could not type into {css}");
+}
+
+/// Sends `orders` from the game page and returns the engine's verdict as shown.
+async fn send_orders(browser: &Client, orders: &str) -> String {
+    for _ in 0..5 {
+        fill(browser, "#orders-text", orders).await;
+        click(browser, "form[action$='/orders'] button").await;
+        // A live reload may have replaced the page instead of the form's answer.
+        if let Ok(verdict) = browser.find(Locator::Css("#verdict")).await
+            && let Ok(text) = verdict.text().await
+        {
+            return text;
+        }
+    }
+    panic!("no verdict for the orders");
+}
+
+struct Session<'a> {
+    browser: &'a Client,
+    base: String,
+    mail: PathBuf,
+    shots: Option<PathBuf>,
+}
+
+impl Session<'_> {
+    async fn goto(&self, path: &str) {
+        self.browser
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap();
+    }
+
+    /// Logs out whoever is signed in, then logs `email` in with the mailed code.
+    async fn login(&self, email: &str) {
+        self.browser.delete_all_cookies().await.unwrap();
+        self.goto("/login").await;
+        let since = SystemTime::now() - Duration::from_secs(1);
+        fill(self.browser, "#email", email).await;
+        click(self.browser, "form[action='/login'] button").await;
+        let code_field = find(self.browser, "#code").await;
+        assert_eq!(
+            code_field.attr("autocomplete").await.unwrap().as_deref(),
+            Some("one-time-code")
+        );
+        if email == "host@example.org" {
+            self.shot("login-code").await;
+        }
+        let code = code_for(&self.mail, email, since).await;
+        // The field has focus already: typing goes there.
+        let active = self.browser.active_element().await.unwrap();
+        assert_eq!(active.attr("id").await.unwrap().as_deref(), Some("code"));
+        active.send_keys(&code).await.unwrap();
+        click(self.browser, "form[action='/login/code'] button").await;
+        self.wait_for_path("/my").await;
+    }
+
+    /// Waits until the browser shows `path` (a click's navigation may still be going).
+    async fn wait_for_path(&self, path: &str) {
+        let limit = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let url = self.browser.current_url().await.unwrap();
+            if url.path() == path {
+                return;
+            }
+            if std::time::Instant::now() > limit {
+                panic!("expected {path}, at {url}: {}", html(self.browser).await);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn shot(&self, name: &str) {
+        if let Some(dir) = &self.shots {
+            let png = self.browser.screenshot().await.unwrap();
+            std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        }
+    }
+
+    /// Reloads `path` until its HTML satisfies `ready`.
+    async fn until(&self, path: &str, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        let limit = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            self.goto(path).await;
+            let page = html(self.browser).await;
+            if ready(&page) {
+                return page;
+            }
+            assert!(
+                std::time::Instant::now() < limit,
+                "waiting for {what}: {page}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_game_is_played_through_the_pages_in_a_real_browser() {
+    let (Some(chromium), Some(chromedriver)) = (
+        find_program(&["chromium", "chromium-browser", "google-chrome"]),
+        find_program(&["chromedriver"]),
+    ) else {
+        eprintln!(
+            "\n!!!!!!!! SKIPPED web_browser: chromium and chromedriver are not installed \
+             (apt-get install -y chromium chromium-driver; scripts/test.sh does it as root) \
+             !!!!!!!!\n"
+        );
+        return;
+    };
+    let port = free_port();
+    let _driver = Driver(
+        Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let data = tempfile::tempdir().unwrap();
+    let engines = format!("reference={}", engine_binary().display());
+    let server = start_dev(&data, "1s", &[("GALAXY_PROCESS_ENGINES", engines)]).await;
+    let capabilities = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": chromium.display().to_string(),
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--window-size=1280,1000", "--lang=en-US"],
+        }
+    });
+    let connect = || async {
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities.as_object().unwrap().clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+    };
+    let browser = eventually(Duration::from_secs(20), "chromedriver", || async {
+        connect().await.ok()
+    })
+    .await;
+    let shots = std::env::var_os("GALAXY_WEB_SCREENSHOTS").map(|_| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    });
+    let session = Session {
+        browser: &browser,
+        base: format!("http://{}", server.addr),
+        mail: server.mail.clone(),
+        shots,
+    };
+    play(&session).await;
+    browser.close().await.unwrap();
+    server.stop.send(()).unwrap();
+    server.served.await.unwrap().unwrap();
+}
+
+async fn play(s: &Session<'_>) {
+    let b = s.browser;
+    // The host creates the game (two turns, no schedule: the admin forces them).
+    s.login("host@example.org").await;
+    s.goto("/games/new").await;
+    fill(b, "#name", "Browser galaxy").await;
+    fill(b, "#min_players", "2").await;
+    fill(b, "#max_players", "4").await;
+    fill(b, "#turn_schedule", "0 0 1 1 *").await;
+    fill(b, "#engine_settings", r#"{"max_turns": 2}"#).await;
+    s.shot("create-game").await;
+    click(b, "form[action='/games'] button[type=submit]").await;
+    let game_url = b.current_url().await.unwrap();
+    let game = game_url.path().to_owned();
+    assert!(game.starts_with("/games/"), "{game_url}");
+    click(b, "form[action$='/host/open'] button").await;
+    // Two players find it in the lobby and apply.
+    for (email, race) in [
+        ("ann@example.org", "Aldebarans"),
+        ("bob@example.org", "Betelgeusians"),
+    ] {
+        s.login(email).await;
+        s.goto("/?q=browser").await;
+        click(b, "main table a").await;
+        fill(b, "#race_name", race).await;
+        click(b, "form[action$='/apply'] button").await;
+        assert!(html(b).await.contains("Browser galaxy"));
+    }
+    s.goto("/").await;
+    s.shot("lobby").await;
+    // Keyboard: the first Tab reaches the skip link, whose Enter lands in the content.
+    let body = find(b, "body").await;
+    body.send_keys("\u{E004}").await.unwrap();
+    let focused = b.active_element().await.unwrap();
+    assert_eq!(
+        focused.attr("class").await.unwrap().as_deref(),
+        Some("skip")
+    );
+    focused.send_keys("\u{E007}").await.unwrap();
+    let url = b.current_url().await.unwrap();
+    assert_eq!(url.fragment(), Some("main"), "{url}");
+    // The host approves both, closes enrollment and starts.
+    s.login("host@example.org").await;
+    s.goto(&game).await;
+    for _ in 0..2 {
+        click(b, "form[action$='/approve'] button").await;
+    }
+    click(b, "form[action$='/host/close'] button").await;
+    click(b, "form[action$='/host/start'] button").await;
+    s.until(&game, "the game running", |page| {
+        assert!(!page.contains(">start_failed<"), "{page}");
+        page.contains("<span class=\"badge\">running</span></h1>")
+    })
+    .await;
+    // Orders: a refused set, then an accepted one, checked by the engine inline.
+    s.login("ann@example.org").await;
+    s.goto(&game).await;
+    let verdict = send_orders(b, r#"[{"kind": "build_industry", "planet": 99999}]"#).await;
+    assert!(verdict.contains("refused"), "{verdict}");
+    s.shot("orders-refused").await;
+    let verdict = send_orders(b, "[]").await;
+    assert!(verdict.contains("accepted"), "{verdict}");
+    s.goto("/my").await;
+    s.shot("my-games").await;
+    // The admin forces both turns from the admin pages.
+    s.login(dev::DEV_ADMIN).await;
+    let id = game.trim_start_matches("/games/").to_owned();
+    let mut forced = 0;
+    let limit = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        s.goto("/admin/games?status=running").await;
+        let page = html(b).await;
+        let form = format!("form[action='/admin/games/{id}/force-next-turn'] button");
+        if !page.contains(&format!("/admin/games/{id}/force-next-turn")) {
+            break;
+        }
+        if forced == 0 {
+            s.shot("admin-games").await;
+        }
+        click(b, &form).await;
+        forced += 1;
+        assert!(std::time::Instant::now() < limit, "the game did not finish");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(forced >= 2, "forced {forced} turns");
+    s.goto(&format!("/admin/health?game={id}")).await;
+    assert!(html(b).await.contains("Runtime records"));
+    // A player reads the reports (the archived turn 1 too) and the standings chart.
+    s.login("bob@example.org").await;
+    let page = s
+        .until(&game, "the game finished", |page| {
+            page.contains("<span class=\"badge\">finished</span></h1>")
+        })
+        .await;
+    assert!(page.contains("id=\"winner\""), "{page}");
+    assert_eq!(page.matches("<polyline").count(), 2, "{page}");
+    s.shot("game-finished").await;
+    if let Some(dir) = &s.shots {
+        let chart = find(b, "section[aria-labelledby=standings]").await;
+        let png = chart.screenshot().await.unwrap();
+        std::fs::write(dir.join("standings-chart.png"), png).unwrap();
+    }
+    s.goto(&format!("{game}?turn=1")).await;
+    let report = find(b, "#report").await.text().await.unwrap();
+    assert!(!report.is_empty());
+    assert!(html(b).await.contains("Turn 1 · Betelgeusians"));
+    // 360 px wide: the page still fits (no horizontal scrolling of the page itself).
+    b.set_window_size(360, 800).await.unwrap();
+    s.goto(&game).await;
+    let overflow = b
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        overflow,
+        serde_json::Value::Bool(true),
+        "the game page is wider than 360 px"
+    );
+    s.shot("game-360px").await;
+}

@@ -1,0 +1,762 @@
+//! The web pages over a real socket, without a browser: the security rules every page
+//! depends on (CSRF, cookie flags, CSP, escaping, the admin role, the API's rate limits)
+//! and the lobby flows through forms, on the same in-memory services as the `http_*`
+//! tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod http_support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use galaxy_server::http::client_ip::TrustedProxies;
+use galaxy_server::web::{self, CONTENT_SECURITY_POLICY};
+use http_support::{ADMIN_EMAIL, Call, Options, TestApp, TestResponse, game_body};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+/// A page's status, with the page in the message when it is not the one expected.
+trait Is {
+    fn is(&self, status: u16) -> &Self;
+}
+
+impl Is for TestResponse {
+    fn is(&self, status: u16) -> &Self {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        self
+    }
+}
+
+/// The test app with the pages merged in, as `App` does.
+fn web_app(options: Options) -> TestApp {
+    let mut app = TestApp::with(options);
+    let limits = http_support::limits(Duration::from_secs(10));
+    app.router = app.router.clone().merge(web::router(
+        app.state.clone(),
+        None,
+        limits,
+        CancellationToken::new(),
+    ));
+    app
+}
+
+/// A browser's cookie jar of one visitor, and the CSRF token of the last page it saw.
+#[derive(Debug, Default, Clone)]
+struct Browser {
+    cookies: Vec<(String, String)>,
+    csrf: Option<String>,
+    client: Option<SocketAddr>,
+    headers: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&mut self, response: &TestResponse) {
+        for value in response.headers.get_all("set-cookie") {
+            let value = value.to_str().unwrap();
+            let pair = value.split(';').next().unwrap();
+            let (name, val) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(k, _)| k != name);
+            if !val.is_empty() && !value.contains("Max-Age=0;") && !value.ends_with("Max-Age=0") {
+                self.cookies.push((name.to_owned(), val.to_owned()));
+            }
+        }
+        if let Some(csrf) = csrf_of(&response.text) {
+            self.csrf = Some(csrf);
+        }
+    }
+
+    fn call(&self, method: Method, uri: &str) -> Call {
+        let mut call = Call::new(method, uri);
+        if !self.cookies.is_empty() {
+            call = call.header("cookie", &self.cookie_header());
+        }
+        for (name, value) in &self.headers {
+            call = call.header(name, value);
+        }
+        if let Some(client) = self.client {
+            call = call.client(client);
+        }
+        call
+    }
+
+    async fn get(&mut self, app: &TestApp, uri: &str) -> TestResponse {
+        let response = app.send(self.call(Method::GET, uri)).await;
+        self.keep(&response);
+        response
+    }
+
+    /// Posts `fields` with the CSRF token of the last page seen.
+    async fn post(&mut self, app: &TestApp, uri: &str, fields: &[(&str, &str)]) -> TestResponse {
+        let csrf = self.csrf.clone().unwrap_or_default();
+        let mut all: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(app, uri, &all).await
+    }
+
+    /// Posts exactly `fields` (no CSRF token added).
+    async fn post_raw(
+        &mut self,
+        app: &TestApp,
+        uri: &str,
+        fields: &[(&str, &str)],
+    ) -> TestResponse {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        let call = self
+            .call(Method::POST, uri)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .raw_body(body);
+        let response = app.send(call).await;
+        self.keep(&response);
+        response
+    }
+}
+
+fn csrf_of(html: &str) -> Option<String> {
+    let start = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    Some(html[start..].chars().take_while(|c| *c != '"').collect())
+}
+
+fn set_cookie<'a>(response: &'a TestResponse, name: &str) -> Option<&'a str> {
+    response
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+}
+
+/// Logs `email` in through the pages; the browser then holds the session cookie.
+async fn login(app: &TestApp, browser: &mut Browser, email: &str) -> TestResponse {
+    browser.get(app, "/login").await.is(200);
+    let form = browser.post(app, "/login", &[("email", email)]).await;
+    form.is(200);
+    assert!(
+        form.text.contains("autocomplete=\"one-time-code\""),
+        "{}",
+        form.text
+    );
+    let challenge = {
+        let at = form.text.find("name=\"challenge_id\" value=\"").unwrap() + 27;
+        form.text[at..]
+            .chars()
+            .take_while(|c| *c != '"')
+            .collect::<String>()
+    };
+    let code = app.login_code(email).await;
+    let done = browser
+        .post(
+            app,
+            "/login/code",
+            &[("challenge_id", &challenge), ("code", &code)],
+        )
+        .await;
+    done.is(303);
+    done
+}
+
+async fn signed_in(app: &TestApp, email: &str) -> Browser {
+    let mut browser = Browser::default();
+    login(app, &mut browser, email).await;
+    browser.get(app, "/my").await.is(200);
+    browser
+}
+
+#[tokio::test]
+async fn every_page_has_the_csp_and_no_inline_script() {
+    let app = web_app(Options::default());
+    let mut browser = Browser::default();
+    for uri in ["/", "/login"] {
+        let page = browser.get(&app, uri).await;
+        page.is(200);
+        assert_eq!(
+            page.headers["content-security-policy"].to_str().unwrap(),
+            CONTENT_SECURITY_POLICY
+        );
+        assert_eq!(page.headers["x-content-type-options"], "nosniff");
+        assert_eq!(page.headers["x-frame-options"], "DENY");
+        assert!(CONTENT_SECURITY_POLICY.contains("script-src 'self'"));
+        assert!(!CONTENT_SECURITY_POLICY.contains("unsafe-inline"));
+        // The only script is the file; no inline script or handler attribute.
+        assert_eq!(page.text.matches("<script").count(), 1, "{}", page.text);
+        assert!(
+            page.text
+                .contains("<script src=\"/static/app.js\" defer></script>")
+        );
+        assert!(!page.text.contains(" onclick="));
+        assert!(!page.text.contains(" style="));
+        assert!(page.text.contains("<main id=\"main\""));
+    }
+    let script = browser.get(&app, "/static/app.js").await;
+    script.is(200);
+    assert!(
+        script.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    browser.get(&app, "/static/../Cargo.toml").await.is(404);
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_httponly_lax_and_secure_only_behind_tls() {
+    let proxy: SocketAddr = "10.0.0.7:4000".parse().unwrap();
+    let app = web_app(Options {
+        trusted_proxies: TrustedProxies::parse("10.0.0.7").unwrap(),
+        ..Options::default()
+    });
+    let mut plain = Browser::default();
+    let done = login(&app, &mut plain, "plain@example.org").await;
+    let cookie = set_cookie(&done, "galaxy_session").unwrap();
+    assert!(cookie.contains("; HttpOnly"), "{cookie}");
+    assert!(cookie.contains("; SameSite=Lax"), "{cookie}");
+    assert!(cookie.contains("; Path=/"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    // Kept as long as the session lives (the default 30 days).
+    assert!(
+        cookie.contains(&format!("; Max-Age={}", 30 * 24 * 3600)),
+        "{cookie}"
+    );
+    let token = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("galaxy_session=");
+    // The cookie is a session of the API's sessions: it works as a bearer token too.
+    app.get("/api/v1/user/me", Some(token)).await.is(200);
+
+    let mut tls = Browser {
+        client: Some(proxy),
+        headers: vec![("x-forwarded-proto".into(), "https".into())],
+        ..Browser::default()
+    };
+    let done = login(&app, &mut tls, "tls@example.org").await;
+    let cookie = set_cookie(&done, "galaxy_session").unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+
+    // The same header from a client that is not a trusted proxy means nothing.
+    let mut spoof = Browser {
+        client: Some("192.0.2.9:4000".parse().unwrap()),
+        headers: vec![("x-forwarded-proto".into(), "https".into())],
+        ..Browser::default()
+    };
+    let done = login(&app, &mut spoof, "spoof@example.org").await;
+    assert!(
+        !set_cookie(&done, "galaxy_session")
+            .unwrap()
+            .contains("Secure")
+    );
+}
+
+#[tokio::test]
+async fn forms_without_the_right_csrf_token_change_nothing() {
+    let app = web_app(Options::default());
+    let mut alice = signed_in(&app, "alice@example.org").await;
+    let mut mallory = signed_in(&app, "mallory@example.org").await;
+    let before = app.snapshot();
+    let fields = [
+        ("name", "Forged game"),
+        ("min_players", "2"),
+        ("max_players", "4"),
+        ("enrollment_deadline", "2030-02-01T00:00"),
+        ("turn_schedule", "0 18 * * 1"),
+        ("visibility", "public"),
+    ];
+    // No token, an empty one, another session's token.
+    let none = alice.post_raw(&app, "/games", &fields).await;
+    none.is(403);
+    let mut with_empty = vec![("csrf", "")];
+    with_empty.extend_from_slice(&fields);
+    alice.post_raw(&app, "/games", &with_empty).await.is(403);
+    let theirs = mallory.csrf.clone().unwrap();
+    let mut with_theirs = vec![("csrf", theirs.as_str())];
+    with_theirs.extend_from_slice(&fields);
+    alice.post_raw(&app, "/games", &with_theirs).await.is(403);
+    // Logging out and the login form need one too.
+    alice.post_raw(&app, "/logout", &[]).await.is(403);
+    let mut stranger = Browser::default();
+    stranger
+        .post_raw(
+            &app,
+            "/login",
+            &[
+                ("email", "x@example.org"),
+                ("csrf", "0123456789abcdef0123456789abcdef"),
+            ],
+        )
+        .await
+        .is(403);
+    assert_eq!(before, app.snapshot(), "a refused form changed the stores");
+    // With the token it works.
+    let created = alice.post(&app, "/games", &fields).await;
+    created.is(303);
+    mallory.get(&app, "/").await.is(200);
+}
+
+#[tokio::test]
+async fn hostile_names_are_escaped_everywhere() {
+    let app = web_app(Options::default());
+    let host = app.login("host@example.org").await;
+    let hostile = "<script>alert(1)</script>\"'&";
+    let game = app.create_game(&host, hostile, 2, 4).await;
+    app.game_action(&host, &game, "open", 200).await;
+    let patched = app
+        .call(
+            Method::PATCH,
+            "/api/v1/user/me",
+            Some(&host.token),
+            Some(json!({ "display_name": "<img src=x onerror=alert(2)>" })),
+        )
+        .await;
+    let player = app.login("player@example.org").await;
+    let race = "<b>Zorg</b>";
+    let applied = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/user/games/{game}/applications"),
+            Some(&player.token),
+            Some(json!({ "race_name": race })),
+        )
+        .await;
+    app.apply(&player, &game, "O'Zorg").await;
+    let mut browser = signed_in(&app, "host@example.org").await;
+    let mut pages = vec![
+        browser.get(&app, "/").await,
+        browser.get(&app, &format!("/games/{game}")).await,
+        browser.get(&app, "/my").await,
+    ];
+    pages.push(browser.get(&app, "/account").await);
+    for page in &pages {
+        page.is(200);
+        assert!(!page.text.contains("<script>alert"), "{}", page.text);
+        assert!(!page.text.contains("<img src=x"), "{}", page.text);
+        assert!(!page.text.contains("<b>Zorg"), "{}", page.text);
+    }
+    assert!(
+        pages[1]
+            .text
+            .contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;'&amp;")
+    );
+    patched.is(200);
+    assert!(pages[3].text.contains("&lt;img src=x onerror=alert(2)&gt;"));
+    // Race names cannot hold markup (the service refuses it); what they can hold, an
+    // apostrophe, is shown as typed inside double-quoted markup.
+    applied.is(422);
+    assert!(pages[1].text.contains("O'Zorg"), "{}", pages[1].text);
+}
+
+#[tokio::test]
+async fn admin_pages_need_the_admin_role() {
+    let app = web_app(Options::default());
+    let host = app.login("host@example.org").await;
+    let game = app.create_game(&host, "Admin target", 2, 4).await;
+    let mut player = signed_in(&app, "player@example.org").await;
+    let mut admin = signed_in(&app, ADMIN_EMAIL).await;
+    let mut stranger = Browser::default();
+    for uri in [
+        "/admin",
+        "/admin/users",
+        "/admin/games",
+        "/admin/health",
+        "/admin/mail",
+    ] {
+        player.get(&app, uri).await.is(403);
+        let away = stranger.get(&app, uri).await;
+        away.is(303);
+        assert_eq!(away.headers["location"], "/login");
+        admin.get(&app, uri).await.is(200);
+    }
+    player.get(&app, "/my").await.is(200);
+    let before = app.snapshot();
+    for action in ["pause", "resume", "stop", "force-next-turn", "retry-start"] {
+        player
+            .post(&app, &format!("/admin/games/{game}/{action}"), &[])
+            .await
+            .is(403);
+    }
+    player
+        .post(
+            &app,
+            &format!("/admin/users/{}/block", host.user_id),
+            &[("permanent", "1")],
+        )
+        .await
+        .is(403);
+    assert_eq!(before, app.snapshot());
+    // The admin blocks the host from the page; the host's pages log them out.
+    admin.get(&app, "/admin/users").await.is(200);
+    admin
+        .post(
+            &app,
+            &format!("/admin/users/{}/block", host.user_id),
+            &[("permanent", "1")],
+        )
+        .await
+        .is(303);
+    // The admin pages speak the admin's language.
+    admin.get(&app, "/account").await.is(200);
+    admin
+        .post(
+            &app,
+            "/account",
+            &[("display_name", "Marta"), ("locale", "de-AT")],
+        )
+        .await
+        .is(200);
+    let german = admin.get(&app, "/admin/health").await;
+    german.is(200);
+    assert!(german.text.contains("lang=\"de\""));
+    assert!(german.text.contains("Laufzeit-Einträge"), "{}", german.text);
+    // A permanent block revokes every session.
+    app.get("/api/v1/user/me", Some(&host.token)).await.is(401);
+}
+
+#[tokio::test]
+async fn create_game_shows_the_apis_validation_message() {
+    let app = web_app(Options::default());
+    let host = app.login("api@example.org").await;
+    let mut body = game_body("Too few", 1, 4);
+    let api = app
+        .call(
+            Method::POST,
+            "/api/v1/user/games",
+            Some(&host.token),
+            Some(body.take()),
+        )
+        .await;
+    api.is(422);
+    let message = api.json["error"]["message"].as_str().unwrap().to_owned();
+    let mut browser = signed_in(&app, "web@example.org").await;
+    browser.get(&app, "/games/new").await.is(200);
+    let page = browser
+        .post(
+            &app,
+            "/games",
+            &[
+                ("name", "Too few"),
+                ("min_players", "1"),
+                ("max_players", "4"),
+                ("enrollment_deadline", "2030-02-01T00:00"),
+                ("turn_schedule", "0 18 * * 1,3,5"),
+                ("visibility", "public"),
+            ],
+        )
+        .await;
+    page.is(422);
+    let escaped = message
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    assert!(
+        page.text.contains(&escaped),
+        "{message} not in {}",
+        page.text
+    );
+    // The form keeps what was typed.
+    assert!(page.text.contains("value=\"Too few\""));
+}
+
+#[tokio::test]
+async fn host_and_players_enrol_through_the_pages() {
+    let app = web_app(Options::default());
+    let mut host = signed_in(&app, "host@example.org").await;
+    host.get(&app, "/games/new").await.is(200);
+    let created = host
+        .post(
+            &app,
+            "/games",
+            &[
+                ("name", "Web enrolment"),
+                ("min_players", "2"),
+                ("max_players", "3"),
+                ("enrollment_deadline", "2030-02-01T00:00"),
+                ("turn_schedule", "0 18 * * 1,3,5"),
+                ("visibility", "public"),
+                ("reveal_reports_after_finish", "1"),
+            ],
+        )
+        .await;
+    created.is(303);
+    let game_uri = created.headers["location"].to_str().unwrap().to_owned();
+    host.get(&app, &game_uri).await.is(200);
+    host.post(&app, &format!("{game_uri}/host/open"), &[])
+        .await
+        .is(303);
+    let lobby = Browser::default().get(&app, "/?q=enrol").await;
+    assert!(lobby.text.contains("Web enrolment"), "{}", lobby.text);
+    let none = Browser::default().get(&app, "/?q=nomatch").await;
+    assert!(!none.text.contains("Web enrolment"));
+    for (email, race) in [
+        ("p1@example.org", "Vulpeculans"),
+        ("p2@example.org", "Lyrans"),
+    ] {
+        let mut player = signed_in(&app, email).await;
+        player.get(&app, &game_uri).await.is(200);
+        player
+            .post(&app, &format!("{game_uri}/apply"), &[("race_name", race)])
+            .await
+            .is(303);
+        // Applying twice shows the service's conflict.
+        player.get(&app, &game_uri).await;
+        let again = player
+            .post(&app, &format!("{game_uri}/apply"), &[("race_name", race)])
+            .await;
+        assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+    }
+    let page = host.get(&app, &game_uri).await;
+    for race in ["Vulpeculans", "Lyrans"] {
+        assert!(page.text.contains(race));
+    }
+    // Approve every pending application from the host's page.
+    loop {
+        let page = host.get(&app, &game_uri).await;
+        let Some(at) = page.text.find("/approve\"") else {
+            break;
+        };
+        let start = page.text[..at].rfind("action=\"").unwrap() + 8;
+        let action = page.text[start..at + 8].to_owned();
+        host.post(&app, &action, &[]).await.is(303);
+    }
+    let page = host.get(&app, &game_uri).await;
+    assert!(page.text.contains("(2 / 3)"), "{}", page.text);
+    host.post(&app, &format!("{game_uri}/host/close"), &[])
+        .await
+        .is(303);
+    let page = host.get(&app, &game_uri).await;
+    assert!(page.text.contains("enrollment_closed"));
+    // My games puts the closed game first for its host, with a badge.
+    let mine = host.get(&app, "/my").await;
+    assert!(mine.text.contains("Web enrolment"));
+    assert!(mine.text.contains("badge due"), "{}", mine.text);
+}
+
+#[tokio::test]
+async fn the_account_page_changes_the_profile_and_logs_out_everywhere() {
+    let app = web_app(Options::default());
+    let mut first = signed_in(&app, "me@example.org").await;
+    let mut second = signed_in(&app, "me@example.org").await;
+    first.get(&app, "/account").await.is(200);
+    let saved = first
+        .post(
+            &app,
+            "/account",
+            &[
+                ("display_name", "Ada"),
+                ("locale", "de"),
+                ("email_notifications", "1"),
+            ],
+        )
+        .await;
+    saved.is(200);
+    assert!(saved.text.contains("lang=\"de\""));
+    assert!(saved.text.contains("Gespeichert."));
+    let bad = first
+        .post(&app, "/account", &[("display_name", ""), ("locale", "de")])
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    second.get(&app, "/account").await.is(200);
+    second
+        .post(&app, "/account/logout-everywhere", &[])
+        .await
+        .is(303);
+    let away = first.get(&app, "/account").await;
+    away.is(303);
+    assert_eq!(away.headers["location"], "/login");
+}
+
+#[tokio::test]
+async fn login_codes_from_the_pages_share_the_apis_rate_limit() {
+    let app = web_app(Options::default());
+    let email = "limited@example.org";
+    let mut statuses = Vec::new();
+    let mut tasks = Vec::new();
+    let mut browser = Browser::default();
+    browser.get(&app, "/login").await.is(200);
+    for _ in 0..8 {
+        let mut b = browser.clone();
+        let app = &app;
+        tasks.push(async move { b.post(app, "/login", &[("email", email)]).await.status });
+    }
+    for status in futures::future::join_all(tasks).await {
+        statuses.push(status);
+    }
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(ok + limited, 8, "{statuses:?}");
+    assert!(
+        ok <= 5,
+        "at most the per-address limit gets a code: {statuses:?}"
+    );
+    assert!(limited >= 3, "{statuses:?}");
+    // The API is limited for that address too now.
+    let api = app
+        .call(
+            Method::POST,
+            "/api/v1/public/auth/login-codes",
+            None,
+            Some(json!({ "email": email })),
+        )
+        .await;
+    api.is(429);
+}
+
+#[tokio::test]
+async fn a_game_page_hears_its_push_events_by_server_sent_events() {
+    use galaxy_core::domain::UserId;
+    use galaxy_core::service::push::{PushConfig, PushService};
+    use galaxy_ports::memory::MemoryPushLog;
+    use galaxy_ports::system::SeededSecretGenerator;
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = TestApp::new();
+    let push = Arc::new(PushService::new(
+        app.clock.clone(),
+        Arc::new(SeededSecretGenerator::new(11)),
+        PushConfig::default(),
+        Arc::new(MemoryPushLog::default()),
+    ));
+    let limits = http_support::limits(Duration::from_millis(200));
+    let closing = CancellationToken::new();
+    let router = app.router.clone().merge(web::router(
+        app.state.clone(),
+        Some(push.clone()),
+        limits,
+        closing.clone(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let host = app.login("host@example.org").await;
+    let other = app.login("other@example.org").await;
+    let game = app.create_game(&host, "Live game", 2, 4).await;
+    let elsewhere = app.create_game(&host, "Other game", 2, 4).await;
+    let open = |token: String, game: String| async move {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET /games/{game}/events HTTP/1.1\r\nhost: x\r\ncookie: galaxy_session={token}\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        stream
+    };
+    // A draft is not the other user's to watch.
+    let mut refused = open(other.token.clone(), game.clone()).await;
+    let mut head = vec![0u8; 64];
+    let n = refused.read(&mut head).await.unwrap();
+    assert!(String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 404"));
+
+    let mut stream = open(host.token.clone(), game.clone()).await;
+    let mut seen = String::new();
+    let mut buffer = vec![0u8; 4096];
+    while !seen.contains("\r\n\r\n") {
+        let n = stream.read(&mut buffer).await.unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(seen.contains("content-type: text/event-stream"), "{seen}");
+    // Older than the request timeout of the pages: the stream is not cut by it.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let host_id = UserId::parse(&host.user_id).unwrap();
+    let other_id = UserId::parse(&other.user_id).unwrap();
+    // Not for this page: another game of the viewer, this game for someone else.
+    push.publish_event(
+        vec![host_id],
+        "game.elsewhere",
+        json!({ "game_id": elsewhere }),
+    )
+    .await
+    .unwrap();
+    push.publish_event(vec![other_id], "game.not_yours", json!({ "game_id": game }))
+        .await
+        .unwrap();
+    push.publish_event(
+        vec![host_id],
+        "game.turn_completed",
+        json!({ "game_id": game }),
+    )
+    .await
+    .unwrap();
+    let mut body = String::new();
+    let read = async {
+        while !body.contains("data: ") {
+            let n = stream.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "the stream ended");
+            body.push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .unwrap();
+    assert!(body.contains("event: update"), "{body}");
+    assert!(body.contains("data: game.turn_completed"), "{body}");
+    assert!(
+        !body.contains("elsewhere") && !body.contains("not_yours"),
+        "{body}"
+    );
+    // Shutdown begins: the stream ends (the chunked body's last chunk), holding nothing up.
+    closing.cancel();
+    let end = async {
+        while !body.ends_with("0\r\n\r\n") {
+            let n = stream.read(&mut buffer).await.unwrap();
+            assert!(
+                n > 0,
+                "the connection closed before the stream's end: {body}"
+            );
+            body.push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), end)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn bad_path_parameters_are_404_pages_that_echo_nothing() {
+    let app = web_app(Options::default());
+    let host = app.login("host@example.org").await;
+    let game = app.create_game(&host, "Paths", 2, 4).await;
+    let mut admin = signed_in(&app, ADMIN_EMAIL).await;
+    let hostile = "%3Cscript%3Ex%3C%2Fscript%3E";
+    for uri in [
+        format!("/games/{hostile}"),
+        format!("/games/{game}/events/../x"),
+        "/static/nope.js".to_owned(),
+    ] {
+        let page = admin.get(&app, &uri).await;
+        page.is(404);
+        assert!(!page.text.contains("<script>x"), "{}", page.text);
+    }
+    for uri in [
+        format!("/games/{hostile}/apply"),
+        format!("/games/{game}/host/explode"),
+        format!("/games/{game}/applications/{hostile}/approve"),
+        format!("/games/{game}/applications/{game}/maybe"),
+        format!("/admin/games/{hostile}/pause"),
+        format!("/admin/games/{game}/explode"),
+        format!("/admin/users/{hostile}/block"),
+        format!("/admin/mail/{hostile}/retry"),
+        format!("/admin/dead-letters/{hostile}/retry"),
+        format!("/account/sessions/{hostile}/revoke"),
+    ] {
+        let page = admin.post(&app, &uri, &[("race_name", "Zorg")]).await;
+        page.is(404);
+        assert!(!page.text.contains("<script>x"), "{uri}: {}", page.text);
+    }
+}
