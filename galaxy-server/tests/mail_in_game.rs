@@ -285,6 +285,9 @@ async fn a_game_is_played_to_the_end_by_mail_only() {
                 "enrollment_deadline": "2099-01-01T00:00:00Z",
                 "turn_schedule": "0 0 1 1 *",
                 "engine_settings": { "max_turns": LAST_TURN },
+                // The admin forces every turn here, after the verdicts are read: a turn
+                // run early once every race's orders are in would race the test's steps.
+                "early_turn": false,
             })),
             201,
         )

@@ -59,7 +59,9 @@ async fn mail_of(running: &RunningGame, email: &str, kind: &str, subject: &str) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whole_game_reaches_every_player_and_outlives_its_engine() {
-    let settings = json!({ "engine_settings": { "max_turns": LAST_TURN } });
+    // The admin forces every turn: with every race's orders in, an early turn would run
+    // on its own and race the steps that read the state before the turn.
+    let settings = json!({ "engine_settings": { "max_turns": LAST_TURN }, "early_turn": false });
     let running = run_a_game_with(&process_vars(), &SEATS, settings).await;
     let games = format!("/api/v1/user/games/{}", running.game);
 

@@ -748,6 +748,8 @@ async fn bad_path_parameters_are_404_pages_that_echo_nothing() {
         format!("/games/{game}/host/explode"),
         format!("/games/{game}/applications/{hostile}/approve"),
         format!("/games/{game}/applications/{game}/maybe"),
+        format!("/games/{game}/seats/Zorg/explode"),
+        format!("/games/{game}/seats/Zorg/applications/{hostile}/approve"),
         format!("/admin/games/{hostile}/pause"),
         format!("/admin/games/{game}/explode"),
         format!("/admin/users/{hostile}/block"),

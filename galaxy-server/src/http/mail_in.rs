@@ -34,6 +34,7 @@ fn service(state: &AppState) -> Result<&MailInService, ApiError> {
 
 /// The envelope of a piped message, as the MTA knows it.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MailInQuery {
     /// The envelope sender (`$SENDER`); empty for a bounce (`<>`).

@@ -18,37 +18,8 @@ use super::WebState;
 use super::chart;
 use super::error::WebError;
 use super::layout::{self, button_form, csrf_field};
+use super::pbem::{self, PbemView};
 use super::session::{Posted, Visitor};
-
-/// A race's state in a game (ready, idle, vacation, open seat), once the service has it.
-#[derive(Debug, Clone)]
-pub struct RaceState {
-    /// The race.
-    pub race: String,
-    /// Its state, as the service words it.
-    pub state: String,
-}
-
-/// A message in a game, once the service has them.
-#[derive(Debug, Clone)]
-pub struct GameMessage {
-    /// Who wrote it.
-    pub from: String,
-    /// When.
-    pub at: galaxy_core::domain::Timestamp,
-    /// What it says.
-    pub body: String,
-}
-
-/// What the game page shows beyond the game itself: filled by the services of issue 11
-/// (race states, messages) when they exist; `None` hides the section.
-#[derive(Debug, Clone, Default)]
-pub struct GameExtras {
-    /// Every race's ready/idle/vacation/open-seat state.
-    pub races: Option<Vec<RaceState>>,
-    /// The game's messages visible to the viewer.
-    pub messages: Option<Vec<GameMessage>>,
-}
 
 /// Which report to show.
 #[derive(Debug, Default, Deserialize)]
@@ -169,7 +140,8 @@ async fn render(
         }
         _ => None,
     };
-    let extras = GameExtras::default();
+    let habits =
+        PbemView::load(state, visitor, &game, seat.as_ref().map(|s| s.race.clone())).await?;
     let name = game.settings.name.as_str().to_owned();
     let live = state.push.is_some() && visitor.user.is_some();
     let body = html! {
@@ -177,25 +149,14 @@ async fn render(
         h1 { (name) " " span.badge { (game.status.as_str()) } }
         @if !live && visitor.user.is_some() { p.hint { (text.live_off) } }
         (status_section(visitor, &game, &progress))
-        @if let Some(races) = &extras.races {
-            section aria-labelledby="races" {
-                h2 #races { (text.races_title) }
-                ul { @for race in races { li { (race.race) " — " span.badge { (race.state) } } } }
-            }
-        }
+        (pbem::races_section(visitor, &game, &habits))
         @if let Some(seat) = &seat {
             @if matches!(game.status, GameStatus::Running | GameStatus::Paused) {
                 (orders_section(visitor, id, next_turn, seat, outcome.as_ref()))
+                (pbem::player_actions(visitor, &game, next_turn, &habits))
             }
         }
-        @if let Some(messages) = &extras.messages {
-            section aria-labelledby="messages" {
-                h2 #messages { (text.messages_title) }
-                @for message in messages {
-                    article { p { strong { (message.from) } " · " (layout::time(&message.at)) } p { (message.body) } }
-                }
-            }
-        }
+        (pbem::messages_section(visitor, &game, &habits))
         @if seat.is_some() {
             section aria-labelledby="reports" {
                 h2 #reports { (text.reports_title) }

@@ -236,10 +236,52 @@ pub struct Text {
     pub standings_title: &'static str,
     /// Game: winner.
     pub winner: &'static str,
-    /// Game: race states heading (issue 11).
+    /// Game: race states heading.
     pub races_title: &'static str,
-    /// Game: messages heading (issue 11).
+    /// Game: messages heading.
     pub messages_title: &'static str,
+    /// The viewer's own race, beside its name.
+    pub your_race: &'static str,
+    /// Race state: played by its player.
+    pub race_active: &'static str,
+    /// Race state: missed too many turns.
+    pub race_idle: &'static str,
+    /// Race state: its player is on vacation.
+    pub race_vacation: &'static str,
+    /// Race state: the seat is offered to a replacement.
+    pub race_open_seat: &'static str,
+    /// Race: ready for the coming turn.
+    pub race_ready: &'static str,
+    /// Host: offer an idle race's seat.
+    pub seat_open: &'static str,
+    /// Player: take an open seat back.
+    pub seat_reclaim: &'static str,
+    /// User: apply for an open seat.
+    pub seat_apply: &'static str,
+    /// Host: pending seat applications heading.
+    pub seat_requests: &'static str,
+    /// Game: the player's habits heading.
+    pub habits_title: &'static str,
+    /// Ready without orders.
+    pub ready_button: &'static str,
+    /// What ready without orders means.
+    pub ready_help: &'static str,
+    /// Vacation turns field.
+    pub vacation_label: &'static str,
+    /// Take vacation.
+    pub vacation_button: &'static str,
+    /// Vacation budget hint; the game's budget follows.
+    pub vacation_help: &'static str,
+    /// Message recipient field.
+    pub message_to: &'static str,
+    /// Message to every other race.
+    pub message_all: &'static str,
+    /// Message text field.
+    pub message_text: &'static str,
+    /// Send a message.
+    pub message_send: &'static str,
+    /// Sender of an anonymous message.
+    pub anonymous: &'static str,
     /// Game: live updates off.
     pub live_off: &'static str,
     /// Game: reason of the status.
@@ -354,6 +396,27 @@ static EN: Text = Text {
     winner: "Winner",
     races_title: "Races",
     messages_title: "Messages",
+    your_race: "your race",
+    race_active: "active",
+    race_idle: "idle",
+    race_vacation: "on vacation",
+    race_open_seat: "open seat",
+    race_ready: "ready",
+    seat_open: "Offer the seat",
+    seat_reclaim: "Take my seat back",
+    seat_apply: "Apply to take over",
+    seat_requests: "Applications for open seats",
+    habits_title: "Ready and vacation",
+    ready_button: "Ready without orders",
+    ready_help: "Tells the game your race needs no orders this turn, so an early turn need not wait for you. Orders sent later replace it.",
+    vacation_label: "Vacation turns",
+    vacation_button: "Take vacation",
+    vacation_help: "No reminders and no missed turns counted while away. Vacation turns in this game per player:",
+    message_to: "To",
+    message_all: "every race",
+    message_text: "Message (plain text)",
+    message_send: "Send",
+    anonymous: "Anonymous",
     live_off: "Live updates are off; reload for news.",
     status_reason: "Reason",
     account_title: "Account",
@@ -454,6 +517,27 @@ static DE: Text = Text {
     winner: "Sieger",
     races_title: "Völker",
     messages_title: "Nachrichten",
+    your_race: "dein Volk",
+    race_active: "aktiv",
+    race_idle: "untätig",
+    race_vacation: "im Urlaub",
+    race_open_seat: "freier Platz",
+    race_ready: "bereit",
+    seat_open: "Platz anbieten",
+    seat_reclaim: "Meinen Platz zurücknehmen",
+    seat_apply: "Übernahme beantragen",
+    seat_requests: "Anträge auf freie Plätze",
+    habits_title: "Bereit und Urlaub",
+    ready_button: "Bereit ohne Befehle",
+    ready_help: "Sagt dem Spiel, dass dein Volk in diesem Zug keine Befehle braucht, damit ein vorgezogener Zug nicht auf dich wartet. Später geschickte Befehle ersetzen das.",
+    vacation_label: "Urlaubszüge",
+    vacation_button: "Urlaub nehmen",
+    vacation_help: "Keine Erinnerungen und keine verpassten Züge während der Abwesenheit. Urlaubszüge je Spieler in diesem Spiel:",
+    message_to: "An",
+    message_all: "alle Völker",
+    message_text: "Nachricht (reiner Text)",
+    message_send: "Senden",
+    anonymous: "Anonym",
     live_off: "Live-Aktualisierung aus; für Neues neu laden.",
     status_reason: "Grund",
     account_title: "Konto",

@@ -18,6 +18,7 @@ mod layout;
 mod live;
 mod lobby;
 mod login;
+mod pbem;
 mod session;
 
 use std::sync::Arc;
@@ -83,6 +84,14 @@ pub fn router(
         .route("/games/{id}/apply", post(game::apply))
         .route("/games/{id}/withdraw", post(game::withdraw))
         .route("/games/{id}/host/{action}", post(game::host_action))
+        .route("/games/{id}/ready", post(pbem::mark_ready))
+        .route("/games/{id}/vacation", post(pbem::take_vacation))
+        .route("/games/{id}/messages", post(pbem::send_message))
+        .route("/games/{id}/seats/{race}/{action}", post(pbem::seat_action))
+        .route(
+            "/games/{id}/seats/{race}/applications/{app_id}/approve",
+            post(pbem::approve_seat),
+        )
         .route(
             "/games/{id}/applications/{app_id}/{decision}",
             post(game::decide_application),

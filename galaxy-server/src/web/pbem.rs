@@ -1,0 +1,373 @@
+//! The play-by-email habits on the game page: every race's state (ready, idle, vacation,
+//! open seat), the player's "ready without orders", vacation and message forms, the
+//! race's messages, and the seat actions (the host opens an idle race's seat and approves
+//! a replacement, other users apply, the old player reclaims). Each handler calls the
+//! runtime service method the matching `/api/v1/user/games/{id}/...` route calls, so the
+//! pages refuse what the API refuses, with the API's message.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use galaxy_core::domain::game::{Game, GameStatus};
+use galaxy_core::domain::page::PageRequest;
+use galaxy_core::domain::pbem::{RaceState, SeatApplicationStatus};
+use galaxy_core::domain::{GameId, SeatApplicationId, Timestamp};
+use galaxy_core::service::runtime::{MessageTo, MessageView, RaceView};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::WebState;
+use super::error::WebError;
+use super::game::parse_game_id;
+use super::i18n::Text;
+use super::layout::{self, button_form, csrf_field};
+use super::session::{Posted, Visitor};
+
+/// How many of the race's messages the game page shows (newest first); the API pages
+/// through all of them.
+const MESSAGES_SHOWN: u32 = 50;
+
+/// A pending application for an open seat, as the host sees it.
+pub(super) struct SeatRequest {
+    id: SeatApplicationId,
+    race: String,
+    applicant: String,
+    at: Timestamp,
+}
+
+/// What the game page shows of the habits, read for one viewer.
+pub(super) struct PbemView {
+    /// Every race with its readiness and state (empty before the start).
+    races: Vec<RaceView>,
+    /// The viewer's race, when they play one now.
+    own_race: Option<String>,
+    /// The viewer's race's messages, newest first, when they play.
+    messages: Option<Vec<MessageView>>,
+    /// The host's pending seat applications.
+    requests: Vec<SeatRequest>,
+    /// Whether the viewer is the host.
+    is_host: bool,
+    /// Whether the viewer is signed in.
+    signed_in: bool,
+}
+
+impl PbemView {
+    /// Reads the habits for `visitor`; `own_race` is the race they play now (from the
+    /// page's seat lookup), if any.
+    pub(super) async fn load(
+        state: &WebState,
+        visitor: &Visitor,
+        game: &Game,
+        own_race: Option<String>,
+    ) -> Result<Self, WebError> {
+        let runtime = &state.app.runtime;
+        let races = runtime.races(game).await?;
+        let actor = visitor.user.as_ref().map(|u| u.actor);
+        let is_host = actor.is_some_and(|a| a.user_id == game.host);
+        let messages = match (&own_race, actor) {
+            (Some(_), Some(actor)) => {
+                let page = PageRequest::first(MESSAGES_SHOWN)
+                    .map_err(|e| WebError::BadForm(e.to_string()))?;
+                Some(runtime.messages(actor, game.id, &page).await?.items)
+            }
+            _ => None,
+        };
+        let mut requests = Vec::new();
+        if let (true, Some(actor)) = (is_host, actor) {
+            for race in races.iter().filter(|r| r.state == RaceState::OpenSeat) {
+                for application in runtime
+                    .seat_applications(actor, game.id, &race.race)
+                    .await?
+                    .into_iter()
+                    .filter(|a| a.status == SeatApplicationStatus::Pending)
+                {
+                    let applicant = state
+                        .app
+                        .users
+                        .get_user_trusted(&application.user_id.to_string())
+                        .await
+                        .map_or_else(
+                            |_| application.user_id.to_string(),
+                            |u| u.display_name.as_str().to_owned(),
+                        );
+                    requests.push(SeatRequest {
+                        id: application.id,
+                        race: application.race,
+                        applicant,
+                        at: application.created_at,
+                    });
+                }
+            }
+        }
+        Ok(Self {
+            races,
+            own_race,
+            messages,
+            requests,
+            is_host,
+            signed_in: actor.is_some(),
+        })
+    }
+}
+
+fn state_name(text: &Text, state: RaceState) -> &'static str {
+    match state {
+        RaceState::Active => text.race_active,
+        RaceState::Idle => text.race_idle,
+        RaceState::Vacation => text.race_vacation,
+        RaceState::OpenSeat => text.race_open_seat,
+    }
+}
+
+/// The races section: each race's state and readiness, with the seat actions the viewer
+/// may take.
+pub(super) fn races_section(visitor: &Visitor, game: &Game, view: &PbemView) -> Markup {
+    let text = visitor.lang.text();
+    let id = game.id;
+    let in_play = matches!(game.status, GameStatus::Running | GameStatus::Paused);
+    if view.races.is_empty() {
+        return html! {};
+    }
+    html! {
+        section aria-labelledby="races" {
+            h2 #races { (text.races_title) }
+            ul.races {
+                @for race in &view.races {
+                    @let mine = view.own_race.as_deref() == Some(race.race.as_str());
+                    li data-race=(race.race) {
+                        (race.race)
+                        @if mine { " (" (text.your_race) ")" }
+                        " " span.badge { (state_name(text, race.state)) }
+                        @if in_play && race.ready { " " span.badge { (text.race_ready) } }
+                        @if in_play && view.is_host && race.state == RaceState::Idle {
+                            " " (button_form(visitor, &format!("/games/{id}/seats/{}/open", race.race), text.seat_open))
+                        }
+                        @if in_play && mine && race.state == RaceState::OpenSeat {
+                            " " (button_form(visitor, &format!("/games/{id}/seats/{}/reclaim", race.race), text.seat_reclaim))
+                        }
+                        @if in_play && view.signed_in && !view.is_host && view.own_race.is_none()
+                            && race.state == RaceState::OpenSeat {
+                            " " (button_form(visitor, &format!("/games/{id}/seats/{}/apply", race.race), text.seat_apply))
+                        }
+                    }
+                }
+            }
+            @if !view.requests.is_empty() {
+                h3 { (text.seat_requests) }
+                ul {
+                    @for request in &view.requests {
+                        li {
+                            (request.race) " · " (request.applicant) " · " (layout::time(&request.at)) " "
+                            (button_form(visitor, &format!("/games/{id}/seats/{}/applications/{}/approve", request.race, request.id), text.approve))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The player's habits beside the orders form: ready without orders, and vacation.
+pub(super) fn player_actions(
+    visitor: &Visitor,
+    game: &Game,
+    next_turn: u32,
+    view: &PbemView,
+) -> Markup {
+    let text = visitor.lang.text();
+    let id = game.id;
+    let Some(own) = &view.own_race else {
+        return html! {};
+    };
+    let ready = view.races.iter().any(|r| &r.race == own && r.ready);
+    html! {
+        section aria-labelledby="habits" {
+            h2 #habits { (text.habits_title) }
+            @if ready {
+                p.notice #ready { (text.race_ready) }
+            } @else {
+                form.inline method="post" action=(format!("/games/{id}/ready")) {
+                    (csrf_field(visitor))
+                    input type="hidden" name="turn" value=(next_turn);
+                    button type="submit" { (text.ready_button) }
+                }
+                p.hint { (text.ready_help) }
+            }
+            form.inline method="post" action=(format!("/games/{id}/vacation")) {
+                (csrf_field(visitor))
+                label for="vacation-turns" { (text.vacation_label) " " }
+                input #vacation-turns type="number" name="turns" value="1" min="1" max=(game.settings.pbem.vacation_turns.max(1)) required;
+                " " button type="submit" { (text.vacation_button) }
+            }
+            p.hint { (text.vacation_help) " " (game.settings.pbem.vacation_turns) }
+        }
+    }
+}
+
+/// The messages section: the form (while the game is in play) and the race's messages.
+pub(super) fn messages_section(visitor: &Visitor, game: &Game, view: &PbemView) -> Markup {
+    let text = visitor.lang.text();
+    let id = game.id;
+    let (Some(own), Some(messages)) = (&view.own_race, &view.messages) else {
+        return html! {};
+    };
+    let in_play = matches!(game.status, GameStatus::Running | GameStatus::Paused);
+    html! {
+        section aria-labelledby="messages" {
+            h2 #messages { (text.messages_title) }
+            @if in_play {
+                form.stack method="post" action=(format!("/games/{id}/messages")) {
+                    (csrf_field(visitor))
+                    label for="message-to" { (text.message_to) }
+                    select #message-to name="to" {
+                        option value="all" { (text.message_all) }
+                        @for race in view.races.iter().filter(|r| &r.race != own) {
+                            option value=(race.race) { (race.race) }
+                        }
+                    }
+                    label for="message-text" { (text.message_text) }
+                    textarea #message-text name="text" rows="4" maxlength="4096" required {}
+                    p { button type="submit" { (text.message_send) } }
+                }
+            }
+            @if messages.is_empty() { p { (text.none) } }
+            @for message in messages {
+                article.message {
+                    p {
+                        strong { (message.from.as_deref().unwrap_or(text.anonymous)) }
+                        " → " (if message.to_all { text.message_all.to_owned() } else { message.to.join(", ") })
+                        " · " (text.col_turn) " " (message.turn)
+                        " · " (layout::time(&message.sent_at))
+                    }
+                    p.message-text { (message.text) }
+                }
+            }
+        }
+    }
+}
+
+fn back(id: GameId) -> Response {
+    Redirect::to(&format!("/games/{id}")).into_response()
+}
+
+/// The ready form.
+#[derive(Debug, Deserialize)]
+pub struct ReadyForm {
+    /// The coming turn.
+    turn: u32,
+}
+
+/// `POST /games/{id}/ready`: the race is ready for the coming turn without orders.
+pub async fn mark_ready(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    Posted { visitor, form }: Posted<ReadyForm>,
+) -> Result<Response, WebError> {
+    let id = parse_game_id(&id)?;
+    let user = visitor.signed_in()?;
+    state
+        .app
+        .runtime
+        .mark_ready(user.actor, id, form.turn)
+        .await?;
+    Ok(back(id))
+}
+
+/// The vacation form.
+#[derive(Debug, Deserialize)]
+pub struct VacationForm {
+    /// How many turns, from the coming one.
+    turns: u32,
+}
+
+/// `POST /games/{id}/vacation`.
+pub async fn take_vacation(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    Posted { visitor, form }: Posted<VacationForm>,
+) -> Result<Response, WebError> {
+    let id = parse_game_id(&id)?;
+    let user = visitor.signed_in()?;
+    state
+        .app
+        .runtime
+        .take_vacation(user.actor, id, form.turns)
+        .await?;
+    Ok(back(id))
+}
+
+/// The message form.
+#[derive(Debug, Deserialize)]
+pub struct MessageForm {
+    /// `all`, or one race's name.
+    to: String,
+    /// The plain text.
+    text: String,
+}
+
+/// `POST /games/{id}/messages`.
+pub async fn send_message(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    Posted { visitor, form }: Posted<MessageForm>,
+) -> Result<Response, WebError> {
+    let id = parse_game_id(&id)?;
+    let user = visitor.signed_in()?;
+    let to = if form.to == "all" {
+        MessageTo::All
+    } else {
+        MessageTo::Races(vec![form.to])
+    };
+    state
+        .app
+        .runtime
+        .send_message(user.actor, id, to, form.text)
+        .await?;
+    Ok(Redirect::to(&format!("/games/{id}#messages")).into_response())
+}
+
+/// A form with only its CSRF field.
+#[derive(Debug, Deserialize)]
+pub struct SeatForm {}
+
+/// `POST /games/{id}/seats/{race}/{action}`: `open` (host), `reclaim` (the race's own
+/// player), `apply` (another user).
+pub async fn seat_action(
+    State(state): State<WebState>,
+    Path((id, race, action)): Path<(String, String, String)>,
+    Posted { visitor, .. }: Posted<SeatForm>,
+) -> Result<Response, WebError> {
+    let id = parse_game_id(&id)?;
+    let user = visitor.signed_in()?;
+    let runtime = &state.app.runtime;
+    match action.as_str() {
+        "open" => {
+            runtime.open_seat(user.actor, id, &race).await?;
+        }
+        "reclaim" => {
+            runtime.reclaim_seat(user.actor, id, &race).await?;
+        }
+        "apply" => {
+            runtime.apply_for_seat(user.actor, id, &race).await?;
+        }
+        _ => return Err(WebError::NotFound),
+    }
+    Ok(back(id))
+}
+
+/// `POST /games/{id}/seats/{race}/applications/{app_id}/approve`: the host hands the
+/// seat to the applicant.
+pub async fn approve_seat(
+    State(state): State<WebState>,
+    Path((id, race, app_id)): Path<(String, String, String)>,
+    Posted { visitor, .. }: Posted<SeatForm>,
+) -> Result<Response, WebError> {
+    let id = parse_game_id(&id)?;
+    let app_id = SeatApplicationId::parse(&app_id).map_err(|_| WebError::NotFound)?;
+    let user = visitor.signed_in()?;
+    state
+        .app
+        .runtime
+        .approve_seat_application(user.actor, id, &race, app_id)
+        .await?;
+    Ok(back(id))
+}
