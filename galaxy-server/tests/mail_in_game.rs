@@ -471,6 +471,27 @@ async fn a_game_is_played_to_the_end_by_mail_only() {
         smtp.send(stranger).await.unwrap();
     }
 
+    // Orders that name another turn in the engine's own way (the reference engine's
+    // `turn N` line) are refused with the engine's reason, not applied to turn 1.
+    smtp.send(orders_mail(
+        &ann.email,
+        &ann_address,
+        "ann-stale@example.org",
+        Some(&parent),
+        "turn 9\nbuild_industry 0\n",
+    ))
+    .await
+    .unwrap();
+    let stale = reply_to(&sink, &ann.email, "ann-stale@example.org").await;
+    assert_eq!(kind(&stale), "orders_rejected", "{stale}");
+    assert!(
+        stale["text"]
+            .as_str()
+            .unwrap()
+            .contains("these orders name turn 9, but the next turn is 1"),
+        "{stale}"
+    );
+
     // Turns 1 to LAST_TURN: orders by mail, the verdict back, the turn forced by the
     // admin, the report by mail (Ann's attached).
     let mut ann_parent = parent;

@@ -101,7 +101,25 @@ pub fn validate(
     };
     let mut parsed = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
+    let mut named_turn = false;
     for (label, item) in items {
+        // `turn N` names the turn the orders are for: a mailed reply to an old report
+        // must not become the orders of a later turn.
+        if let Ok(item) = &item
+            && item.get("kind").and_then(serde_json::Value::as_str) == Some("turn")
+        {
+            let next = game.turn + 1;
+            match item.get("turn").and_then(serde_json::Value::as_u64) {
+                _ if named_turn => errors.push(format!("{label}: the turn is named twice")),
+                Some(turn) if turn == u64::from(next) => {}
+                Some(turn) => errors.push(format!(
+                    "{label}: these orders name turn {turn}, but the next turn is {next}"
+                )),
+                None => errors.push(format!("{label}: turn needs the turn's number")),
+            }
+            named_turn = true;
+            continue;
+        }
         let result = item.and_then(|item| {
             serde_json::from_value::<Order>(item)
                 .map_err(|e| e.to_string())
@@ -379,5 +397,32 @@ mod tests {
             validate(&game(), "A", &json!("  \n# nothing\n")).unwrap(),
             vec![]
         );
+    }
+
+    #[test]
+    fn orders_that_name_their_turn_are_taken_only_for_that_turn() {
+        let game = game();
+        let next = game.turn + 1;
+        let right = json!(format!("turn {next}\nbuild_industry 0\n"));
+        assert_eq!(validate(&game, "A", &right).unwrap().len(), 1);
+        let json_form =
+            json!([{"kind": "turn", "turn": next}, {"kind": "build_industry", "planet": 0}]);
+        assert_eq!(validate(&game, "A", &json_form).unwrap().len(), 1);
+        // A reply to an old report: its orders are not applied to a later turn.
+        let stale = json!(format!("# orders\nturn {}\nbuild_industry 0\n", next + 7));
+        let errors = validate(&game, "A", &stale).unwrap_err();
+        assert_eq!(
+            errors,
+            vec![format!(
+                "order 1 (line 2): these orders name turn {}, but the next turn is {next}",
+                next + 7
+            )]
+        );
+        let twice = json!(format!("turn {next}\nturn {next}\n"));
+        let errors = validate(&game, "A", &twice).unwrap_err();
+        assert!(errors[0].contains("named twice"), "{errors:?}");
+        let bare = json!("turn\n");
+        let errors = validate(&game, "A", &bare).unwrap_err();
+        assert!(errors[0].contains("turn's number"), "{errors:?}");
     }
 }

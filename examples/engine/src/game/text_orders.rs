@@ -12,13 +12,15 @@ fn fields_of(kind: &str) -> Option<&'static [&'static str]> {
         "build_industry" => Some(&["planet"]),
         "build_ships" => Some(&["planet", "design"]),
         "move" => Some(&["fleet", "to", "ships"]),
+        // Not an order: names the turn the orders are for (see `orders::validate`).
+        "turn" => Some(&["turn"]),
         _ => None,
     }
 }
 
 /// Fields whose values are numbers.
-const NUMERIC: [&str; 8] = [
-    "attack", "defence", "speed", "cargo", "planet", "fleet", "to", "count",
+const NUMERIC: [&str; 9] = [
+    "attack", "defence", "speed", "cargo", "planet", "fleet", "to", "count", "turn",
 ];
 
 /// One order line turned into its JSON object, with its line number (from 1); a line
@@ -87,7 +89,8 @@ fn parse_line(line: &str) -> Result<Value, String> {
     let kind = kind.to_lowercase();
     let Some(fields) = fields_of(&kind) else {
         return Err(format!(
-            "unknown order {kind:?}; expected design, build_industry, build_ships or move"
+            "unknown order {kind:?}; expected design, build_industry, build_ships or move \
+             (or turn N, naming the turn the orders are for)"
         ));
     };
     let mut object = Map::new();
