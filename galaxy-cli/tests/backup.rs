@@ -5,10 +5,11 @@
 //! (sessions, archive, records, secrets, the engine's state files), and a server started
 //! on them serves it.
 //!
-//! Not shown here: the restored game playing its next turn. The runtime cannot re-create
-//! an engine whose container is gone (the process runtime's engines never outlive their
-//! server; a Docker container is lost with its host): it marks the record `removed` and
-//! pauses the game.
+//! On the fresh machine no engine runs for the game (the process runtime's engines never
+//! outlive their server; a Docker container is lost with its host): the reconciler marks
+//! its record `removed` and pauses the game, the admin has the engine created again from
+//! the restored data (`recreate-engine`) and resumes it, and the restored game plays its
+//! next turn.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../../galaxy-server/tests/lifecycle_support/mod.rs"]
@@ -295,6 +296,44 @@ async fn a_backup_restores_into_a_fresh_database_and_data_directory() {
     assert_eq!(status, 404, "turn 2 was played after the backup");
     let restored_record = expect(addr, &admin, "GET", &record, None, 200).await;
     assert_eq!(restored_record["current_turn"], 1, "{restored_record}");
+
+    // No engine runs for it on this machine: the reconciler marks the record `removed`
+    // and pauses the game. The admin has the engine created again from the restored data
+    // (it resumes its state, it is not initialised again), resumes the game, and the
+    // restored game plays its next turn.
+    let pause_seen = eventually(Duration::from_secs(30), "the game paused", || async {
+        let (_, g) = call(addr, &host, "GET", &games, None).await;
+        (g["status"] == "paused").then_some(g)
+    })
+    .await;
+    assert_eq!(
+        pause_seen["status_reason"], "the game's container disappeared",
+        "{pause_seen}"
+    );
+    let resume = format!("/api/v1/admin/games/{game}/resume");
+    let (status, refused) = call(addr, &admin, "POST", &resume, None).await;
+    assert_eq!(status, 409, "no engine to resume on yet: {refused}");
+    let recreate = format!("/api/v1/admin/games/{game}/recreate-engine");
+    expect(addr, &admin, "POST", &recreate, None, 200).await;
+    eventually(
+        Duration::from_secs(60),
+        "the engine created again",
+        || async {
+            let (_, r) = call(addr, &admin, "GET", &record, None).await;
+            (r["status"] == "running" && r["healthy"] == true).then_some(())
+        },
+    )
+    .await;
+    let (status, twice) = call(addr, &admin, "POST", &recreate, None).await;
+    assert_eq!(status, 409, "the engine exists again: {twice}");
+    expect(addr, &admin, "POST", &resume, None, 200).await;
+    assert_eq!(
+        expect(addr, &admin, "POST", &force, None, 200).await["current_turn"],
+        2,
+        "the restored game plays its next turn from the restored engine state"
+    );
+    let report = expect(addr, &host, "GET", &format!("{games}/reports/2"), None, 200).await;
+    assert_eq!(report["turn"], 2, "{report}");
     server.stop.send(()).unwrap();
     assert!(server.served.await.unwrap());
     databases.cleanup().await.unwrap();

@@ -160,3 +160,99 @@ async fn a_restart_job_of_a_game_no_longer_running_does_nothing() {
         "only the first start"
     );
 }
+
+#[tokio::test]
+async fn an_admin_has_a_vanished_engine_created_again_from_its_kept_data() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    let container = w.container(game.id).container_id;
+    let turn = w.record(game.id).await.current_turn;
+    let inits = w.engine.inits().len();
+    // Only a paused game whose record is `removed` is created again.
+    let early = w.service.recreate_engine(w.admin, game.id).await;
+    assert!(early.is_err(), "a running game: {early:?}");
+    w.containers.vanish(&container);
+    w.reconciler.pass().await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::Paused);
+    let player = w.user().await;
+    let refused = w.service.recreate_engine(player, game.id).await;
+    assert!(refused.is_err(), "admins only: {refused:?}");
+    assert!(restarts(&w, game.id).await.is_empty());
+
+    // Asked twice while queued: one job.
+    w.service.recreate_engine(w.admin, game.id).await.unwrap();
+    w.service.recreate_engine(w.admin, game.id).await.unwrap();
+    assert_eq!(restarts(&w, game.id).await.len(), 1);
+    w.jobs.run_until_idle(5).await.unwrap();
+    assert_eq!(restarts(&w, game.id).await[0].status, JobStatus::Succeeded);
+    let record = w.record(game.id).await;
+    assert_eq!(
+        record.status,
+        galaxy_core::domain::runtime::RuntimeStatus::Running
+    );
+    assert!(record.healthy);
+    assert_eq!(record.current_turn, turn);
+    let fresh = w.container(game.id);
+    assert_ne!(fresh.container_id, container, "a new container");
+    assert_eq!(fresh.state, "running");
+    assert_eq!(
+        w.engine.inits().len(),
+        inits,
+        "the engine is not initialised again"
+    );
+    assert_eq!(
+        w.game(game.id).await.status,
+        GameStatus::Paused,
+        "the admin resumes it"
+    );
+    w.service.resume(w.admin, game.id).await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::Running);
+    // The engine is back: nothing left to create.
+    w.service.pause(w.admin, game.id).await.unwrap();
+    assert!(w.service.recreate_engine(w.admin, game.id).await.is_err());
+}
+
+#[tokio::test]
+async fn a_re_creation_that_keeps_failing_leaves_the_game_paused_and_alerts_the_admins() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    let container = w.container(game.id).container_id;
+    w.containers.vanish(&container);
+    w.reconciler.pass().await.unwrap();
+    w.containers.fail("create", "no space left on device");
+    w.service.recreate_engine(w.admin, game.id).await.unwrap();
+    let attempts = test_config().restart_attempts;
+    for attempt in 1..attempts {
+        assert_eq!(w.job_pass().await, 1, "attempt {attempt}");
+        assert_eq!(restarts(&w, game.id).await[0].status, JobStatus::Queued);
+        w.at(w.now() + TimeDelta::minutes(5));
+    }
+    assert_eq!(w.job_pass().await, 1);
+    assert_eq!(restarts(&w, game.id).await[0].status, JobStatus::Failed);
+    assert_eq!(w.game(game.id).await.status, GameStatus::Paused);
+    let record = w.record(game.id).await;
+    assert_eq!(
+        record.status,
+        galaxy_core::domain::runtime::RuntimeStatus::Failed
+    );
+    assert!(!record.healthy);
+    let event = w
+        .health(game.id)
+        .await
+        .into_iter()
+        .find(|e| e.detail["reason"] == "recreate_failed")
+        .expect("a recreate_failed event");
+    assert!(
+        event.detail["error"]
+            .as_str()
+            .unwrap()
+            .contains("no space left"),
+        "{event:?}"
+    );
+    assert!(
+        w.notes
+            .of(NotificationKind::RuntimeHealthAlert)
+            .iter()
+            .any(|n| n.payload["detail"]["reason"] == "recreate_failed")
+    );
+}

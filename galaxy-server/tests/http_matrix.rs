@@ -316,6 +316,8 @@ fn rows() -> Vec<Row> {
             "/api/v1/admin/games/:closed/force-next-turn", None, ADMIN(409)),
         row(M::POST, "/api/v1/admin/games/{id}/retry-start",
             "/api/v1/admin/games/:closed/retry-start", None, ADMIN(409)),
+        row(M::POST, "/api/v1/admin/games/{id}/recreate-engine",
+            "/api/v1/admin/games/:closed/recreate-engine", None, ADMIN(409)),
         row(M::POST, "/api/v1/internal/sessions/resolve", "/api/v1/internal/sessions/resolve",
             Some(r#"{"token": ":host_token"}"#), INTERNAL(200)),
         row(M::GET, "/api/v1/internal/users/{id}", "/api/v1/internal/users/:host_id", None,

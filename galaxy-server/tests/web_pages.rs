@@ -376,7 +376,14 @@ async fn admin_pages_need_the_admin_role() {
     }
     player.get(&app, "/my").await.is(200);
     let before = app.snapshot();
-    for action in ["pause", "resume", "stop", "force-next-turn", "retry-start"] {
+    for action in [
+        "pause",
+        "resume",
+        "stop",
+        "force-next-turn",
+        "retry-start",
+        "recreate-engine",
+    ] {
         player
             .post(&app, &format!("/admin/games/{game}/{action}"), &[])
             .await

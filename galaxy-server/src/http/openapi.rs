@@ -74,6 +74,7 @@ const INTERNAL_TOKEN: &str = "internal_token";
         runtime::stop_game,
         runtime::force_next_turn,
         runtime::retry_start,
+        runtime::recreate_engine,
         play::submit_orders,
         play::get_orders,
         play::get_report,

@@ -131,6 +131,7 @@ pub(super) fn definitions() -> Vec<RouteDef> {
         route!(POST "/api/v1/admin/games/{id}/stop", Admin, runtime::stop_game),
         route!(POST "/api/v1/admin/games/{id}/force-next-turn", Admin, runtime::force_next_turn),
         route!(POST "/api/v1/admin/games/{id}/retry-start", Admin, runtime::retry_start),
+        route!(POST "/api/v1/admin/games/{id}/recreate-engine", Admin, runtime::recreate_engine),
         // internal
         route!(POST "/api/v1/internal/sessions/resolve", Internal, internal::resolve_session),
         route!(GET "/api/v1/internal/users/{id}", Internal, internal::get_user),

@@ -261,6 +261,12 @@ game_action!(
     "Stops a game for good (`cancelled`); its engine is stopped by a queued job."
 );
 game_action!(
+    recreate_engine,
+    "/api/v1/admin/games/{id}/recreate-engine",
+    recreate_engine,
+    "Creates a paused game's engine again when its container is gone (its runtime record is `removed`): a queued job creates the container under the same name, so the engine resumes from its kept data; the game stays paused until resumed."
+);
+game_action!(
     retry_start,
     "/api/v1/admin/games/{id}/retry-start",
     retry_start,

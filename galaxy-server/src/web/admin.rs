@@ -225,7 +225,10 @@ pub async fn games_page(
                                     (button_form(&visitor, &format!("{base}/force-next-turn"), t.force)) " "
                                     (button_form(&visitor, &format!("{base}/pause"), t.pause)) " "
                                 }
-                                GameStatus::Paused => { (button_form(&visitor, &format!("{base}/resume"), t.resume)) " " }
+                                GameStatus::Paused => {
+                                    (button_form(&visitor, &format!("{base}/resume"), t.resume)) " "
+                                    (button_form(&visitor, &format!("{base}/recreate-engine"), t.recreate)) " "
+                                }
                                 GameStatus::StartFailed => { (button_form(&visitor, &format!("{base}/retry-start"), t.retry_start)) " " }
                                 _ => {}
                             }
@@ -243,7 +246,8 @@ pub async fn games_page(
     Ok(layout::page(&visitor, t.games, body))
 }
 
-/// `POST /admin/games/{id}/{action}`: pause, resume, stop, force-next-turn, retry-start.
+/// `POST /admin/games/{id}/{action}`: pause, resume, stop, force-next-turn, retry-start,
+/// recreate-engine.
 pub async fn game_action(
     State(state): State<WebState>,
     Path((id, action)): Path<(String, String)>,
@@ -258,6 +262,7 @@ pub async fn game_action(
         "stop" => drop(runtime.stop(admin.actor, id).await?),
         "force-next-turn" => drop(runtime.force_next_turn(admin.actor, id).await?),
         "retry-start" => drop(runtime.retry_start(admin.actor, id).await?),
+        "recreate-engine" => drop(runtime.recreate_engine(admin.actor, id).await?),
         _ => return Err(WebError::NotFound),
     }
     Ok(Redirect::to("/admin/games").into_response())

@@ -605,6 +605,8 @@ pub struct AdminText {
     pub resume: &'static str,
     /// "Retry start".
     pub retry_start: &'static str,
+    /// Create a paused game's engine again (its container is gone).
+    pub recreate: &'static str,
     /// "Stop".
     pub stop: &'static str,
     /// "Runtime records".
@@ -677,6 +679,7 @@ static ADMIN_EN: AdminText = AdminText {
     pause: "Pause",
     resume: "Resume",
     retry_start: "Retry start",
+    recreate: "Create engine again",
     stop: "Stop",
     records: "Runtime records",
     engine: "Engine",
@@ -727,6 +730,7 @@ static ADMIN_DE: AdminText = AdminText {
     pause: "Anhalten",
     resume: "Fortsetzen",
     retry_start: "Start wiederholen",
+    recreate: "Engine neu erstellen",
     stop: "Beenden",
     records: "Laufzeit-Einträge",
     engine: "Engine",

@@ -191,6 +191,33 @@ impl RuntimeService {
         }
     }
 
+    /// Creates a paused game's engine again when its container is gone (the reconciler
+    /// marked the record `removed`: a backup restored on a fresh machine, a lost Docker
+    /// host): queues a restart job that creates the container under the same name, so
+    /// the engine resumes from its kept data. The game stays paused; resume it once the
+    /// record is `running` and healthy. Returns the game as it is.
+    pub async fn recreate_engine(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+    ) -> Result<Game, RuntimeError> {
+        admin_only(&actor)?;
+        let game = self.game(game_id).await?;
+        require(&game, "create the engine again of", &[GameStatus::Paused])?;
+        let record = self.runtime_of(game_id).await?;
+        if record.status != RuntimeStatus::Removed {
+            return Err(RuntimeError::Unhealthy {
+                reason: format!(
+                    "its runtime is {}; only an engine whose container is gone is created again",
+                    record.status
+                ),
+            });
+        }
+        let job = super::restart::queue_recreate(&self.queue, game_id).await?;
+        tracing::info!(%game_id, job_id = %job.id, "engine re-creation queued by an admin");
+        Ok(game)
+    }
+
     /// `start_failed -> starting` (trigger admin) with a fresh start job, queued before
     /// the compare-and-set under the lobby's key scheme (`start:<game>:<n>`, `n` = earlier
     /// transitions to `starting`).

@@ -16,6 +16,16 @@
 //!   `runtime_event`, schedule cleared), the record marked unhealthy, and an
 //!   `inspect_unhealthy` health event with reason `restart_failed` is stored and sent to
 //!   the admins as a `runtime_health_alert`.
+//!
+//! The same job **re-creates** an engine whose container is gone, when an admin asks for
+//! it (`RuntimeService::recreate_engine`): a paused game whose record the reconciler
+//! marked `removed` (a restored backup on a fresh machine, a lost Docker host). Both
+//! runtimes keep an engine's data by the container's name (a Docker volume, a process
+//! engine's data directory), which derives from the game id, so the new container finds
+//! the engine's state and resumes from it; it is never initialised again. The record
+//! goes `removed -> starting -> running` with the new binding and healthy; the game stays
+//! paused for the admin to resume. After the same attempts as a restart the record is
+//! `failed`, with an `inspect_unhealthy` event (reason `recreate_failed`) and an alert.
 
 use serde_json::json;
 
@@ -23,9 +33,11 @@ use super::jobs::JobRunner;
 use super::ready::{NotReady, wait_until_ready};
 use super::shared::JobQueue;
 use crate::domain::GameId;
-use crate::domain::game::GameStatus;
+use crate::domain::game::{Game, GameStatus};
 use crate::domain::health::HealthEventKind;
-use crate::domain::runtime::{JobKind, JobStatus, RuntimeBinding, RuntimeJob, RuntimeStatus};
+use crate::domain::runtime::{
+    JobKind, JobStatus, RuntimeBinding, RuntimeJob, RuntimeRecord, RuntimeStatus,
+};
 use crate::ports::{ContainerError, GameStore, JobOutcome, StoreError};
 
 /// Why one attempt to bring a container back failed.
@@ -67,6 +79,19 @@ pub(super) async fn queue_restart(
     let job = queue.enqueue(game_id, JobKind::Restart, key).await?;
     tracing::info!(%game_id, job_id = %job.id, key = job.idempotency_key, "restart job queued");
     Ok(Some(job))
+}
+
+/// Queues the restart job that creates a paused game's engine again (the admin's
+/// `recreate_engine`); keyed like a restart incident, so asking twice while it is queued
+/// or running queues one job.
+pub(super) async fn queue_recreate(
+    queue: &JobQueue,
+    game_id: GameId,
+) -> Result<RuntimeJob, StoreError> {
+    let finished = finished_restarts(queue, game_id).await?;
+    queue
+        .enqueue(game_id, JobKind::Restart, restart_key(game_id, finished))
+        .await
 }
 
 /// The game's restart jobs that are done.
@@ -121,6 +146,15 @@ async fn try_restart(jobs: &JobRunner, job: &RuntimeJob) -> Result<JobOutcome, S
         }
         Err(error) => return Err(error),
     };
+    // `starting` here is a re-creation this job began before a crash.
+    if game.status == GameStatus::Paused
+        && matches!(
+            record.status,
+            RuntimeStatus::Removed | RuntimeStatus::Starting
+        )
+    {
+        return recreate(jobs, job, &game, &record).await;
+    }
     if record.status != RuntimeStatus::Running {
         tracing::info!(game_id = %game.id, status = %record.status, "restart job for a record not running: nothing to do");
         return Ok(JobOutcome::Succeeded);
@@ -137,17 +171,91 @@ async fn try_restart(jobs: &JobRunner, job: &RuntimeJob) -> Result<JobOutcome, S
             Ok(JobOutcome::Succeeded)
         }
         Err(cause) if job.attempts < jobs.settings.restart_attempts => {
-            let factor = i32::try_from(job.attempts.max(1)).unwrap_or(i32::MAX);
-            let backoff = jobs
-                .settings
-                .restart_backoff
-                .checked_mul(factor)
-                .unwrap_or(jobs.settings.restart_backoff);
             tracing::warn!(%cause, game_id = %game.id, attempts = job.attempts, "restart failed; trying again");
-            Ok(JobOutcome::Requeue(jobs.now() + backoff))
+            Ok(JobOutcome::Requeue(jobs.now() + backoff(jobs, job)))
         }
         Err(cause) => give_up(jobs, job, game.id, &binding, cause).await,
     }
+}
+
+/// Creates the engine's container again (same name, so the same kept data), waits for
+/// the engine and binds the record to it; see the module docs.
+async fn recreate(
+    jobs: &JobRunner,
+    job: &RuntimeJob,
+    game: &Game,
+    record: &RuntimeRecord,
+) -> Result<JobOutcome, StoreError> {
+    let statuses = &jobs.statuses;
+    let Some(record) = statuses
+        .advance_record(record, RuntimeStatus::Starting)
+        .await?
+    else {
+        return Ok(JobOutcome::Failed(format!(
+            "the runtime record moved on (it is no longer {})",
+            record.status
+        )));
+    };
+    match super::start::launch(jobs, game, &record).await {
+        Ok(binding) => {
+            let records = &statuses.records;
+            let now = jobs.now();
+            records
+                .set_binding(game.id, Some(binding.clone()), now)
+                .await?;
+            if statuses
+                .advance_record(&record, RuntimeStatus::Running)
+                .await?
+                .is_none()
+            {
+                return Ok(JobOutcome::Failed(
+                    "the runtime record moved on while the engine was created again".into(),
+                ));
+            }
+            records.set_healthy(game.id, true, now).await?;
+            tracing::info!(game_id = %game.id, container = binding.container_id, "engine created again from its kept data");
+            Ok(JobOutcome::Succeeded)
+        }
+        Err((cause, _)) if job.attempts < jobs.settings.restart_attempts => {
+            tracing::warn!(%cause, game_id = %game.id, attempts = job.attempts, "re-creating the engine failed; trying again");
+            Ok(JobOutcome::Requeue(jobs.now() + backoff(jobs, job)))
+        }
+        Err((cause, container)) => {
+            let reason = format!(
+                "the engine could not be created again after {} attempts: {cause}",
+                job.attempts
+            );
+            tracing::warn!(game_id = %game.id, %reason, "re-creation gave up");
+            statuses
+                .advance_record(&record, RuntimeStatus::Failed)
+                .await?;
+            statuses
+                .records
+                .set_healthy(game.id, false, jobs.now())
+                .await?;
+            let detail = json!({
+                "reason": "recreate_failed",
+                "container_id": container,
+                "attempts": job.attempts,
+                "error": cause.to_string(),
+            });
+            let event = jobs
+                .health
+                .store_health_event(game.id, HealthEventKind::InspectUnhealthy, detail)
+                .await?;
+            jobs.health.alert(&event).await;
+            Ok(JobOutcome::Failed(reason))
+        }
+    }
+}
+
+/// The wait before the next attempt: `restart_backoff` times the attempts so far.
+fn backoff(jobs: &JobRunner, job: &RuntimeJob) -> chrono::TimeDelta {
+    let factor = i32::try_from(job.attempts.max(1)).unwrap_or(i32::MAX);
+    jobs.settings
+        .restart_backoff
+        .checked_mul(factor)
+        .unwrap_or(jobs.settings.restart_backoff)
 }
 
 /// Starts the same container (a no-op for a running one) and waits for its engine; an

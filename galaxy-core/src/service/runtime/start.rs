@@ -182,8 +182,8 @@ async fn starting_record(jobs: &JobRunner, game: &Game) -> Result<RuntimeRecord,
 }
 
 /// Image, container, start, `/healthz` (or the engine's exit). On failure, says which
-/// container (if any) it left behind.
-async fn launch(
+/// container (if any) it left behind. The restart job's re-creation uses it too.
+pub(super) async fn launch(
     jobs: &JobRunner,
     game: &Game,
     record: &RuntimeRecord,
