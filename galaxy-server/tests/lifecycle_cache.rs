@@ -80,6 +80,9 @@ impl<S: UserStore> UserStore for Counted<S> {
     async fn list_users(&self, page: &PageRequest) -> Result<Page<User>, StoreError> {
         self.hit().list_users(page).await
     }
+    async fn search_users(&self, text: &str, page: &PageRequest) -> Result<Page<User>, StoreError> {
+        self.hit().search_users(text, page).await
+    }
     async fn update_profile(&self, id: UserId, c: &ProfileChange) -> Result<User, StoreError> {
         self.hit().update_profile(id, c).await
     }

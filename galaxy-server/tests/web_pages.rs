@@ -769,3 +769,66 @@ async fn bad_path_parameters_are_404_pages_that_echo_nothing() {
         assert!(!page.text.contains("<script>x"), "{uri}: {}", page.text);
     }
 }
+
+#[tokio::test]
+async fn admins_find_a_user_beyond_the_first_page_by_search() {
+    let app = web_app(Options::default());
+    let mut admin = signed_in(&app, ADMIN_EMAIL).await;
+    // More users than one admin page (100) holds; the one looked for comes last.
+    {
+        use galaxy_core::domain::UserId;
+        use galaxy_core::domain::user::{Email, User};
+        use galaxy_core::ports::{Clock, UserStore};
+        for i in 0..105 {
+            let email = Email::parse(&format!("filler{i}@example.org")).unwrap();
+            let user = User::new(
+                UserId::from_uuid(uuid::Uuid::now_v7()),
+                email,
+                app.clock.now(),
+            );
+            app.stores.users.insert_user(&user).await.unwrap();
+        }
+    }
+    app.clock.advance(chrono::TimeDelta::seconds(1));
+    let wanted = app.login("zeta_needle@example.org").await;
+    let first = admin.get(&app, "/admin/users").await;
+    first.is(200);
+    assert!(!first.text.contains("zeta_needle@example.org"));
+    // The search finds it in the whole table, and `_` is a plain character.
+    let found = admin.get(&app, "/admin/users?q=ZETA_needle").await;
+    found.is(200);
+    assert!(
+        found.text.contains("zeta_needle@example.org"),
+        "{}",
+        found.text
+    );
+    assert!(!found.text.contains("filler1@example.org"));
+    let none = admin.get(&app, "/admin/users?q=zeta%25needle").await;
+    assert!(!none.text.contains("zeta_needle@example.org"));
+    // The API searches the same way; a text too long is 422 naming `q`.
+    let token = app.login(ADMIN_EMAIL).await.token;
+    let api = app
+        .get("/api/v1/admin/users?q=zeta_NEEDLE", Some(&token))
+        .await;
+    api.expect(200);
+    assert_eq!(
+        api.json["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        api.json
+    );
+    assert_eq!(
+        api.json["items"][0]["id"],
+        wanted.user_id.as_str(),
+        "{}",
+        api.json
+    );
+    let long = format!("/api/v1/admin/users?q={}", "x".repeat(300));
+    let refused = app.get(&long, Some(&token)).await;
+    refused.expect(422);
+    assert_eq!(
+        refused.json["error"]["details"]["field"], "q",
+        "{}",
+        refused.json
+    );
+}

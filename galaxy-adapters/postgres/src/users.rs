@@ -156,6 +156,36 @@ impl UserStore for PgStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn search_users(&self, text: &str, page: &PageRequest) -> Result<Page<User>, StoreError> {
+        let (after_at, after_id) = cursor(page)?;
+        // A literal match: the pattern's own wildcards and escape are escaped. No index
+        // serves it (a scan of the users table): an admin's search, not a hot path.
+        let escaped = text
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let rows = sqlx::query(
+            "SELECT * FROM users \
+             WHERE (email ILIKE $4 ESCAPE '\\' OR display_name ILIKE $4 ESCAPE '\\') \
+               AND (created_at, id) > (COALESCE($1, '-infinity'::timestamptz), \
+                                       COALESCE($2, '00000000-0000-0000-0000-000000000000'::uuid)) \
+             ORDER BY created_at, id LIMIT $3",
+        )
+        .bind(after_at)
+        .bind(after_id)
+        .bind(page_limit(page))
+        .bind(format!("%{escaped}%"))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(USER))?;
+        let users = rows
+            .iter()
+            .map(user_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page_of(users, page, |u| (u.created_at, u.id.as_uuid())))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn list_admins(&self) -> Result<Vec<User>, StoreError> {
         // Served by the partial index `users_admins` (migration 0007): admins are few,
         // and this runs on every runtime alert.

@@ -32,6 +32,11 @@ pub trait UserStore: Send + Sync {
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
     /// Lists users by creation order.
     async fn list_users(&self, page: &PageRequest) -> Result<Page<User>, StoreError>;
+    /// The users whose e-mail address or display name contains `text`, ignoring case
+    /// (`text` is matched literally: `%` and `_` are not wildcards), by creation order and
+    /// paged like [`UserStore::list_users`]: how an admin finds one account among
+    /// thousands. `text` is never empty (the service lists everyone instead).
+    async fn search_users(&self, text: &str, page: &PageRequest) -> Result<Page<User>, StoreError>;
     /// Every user holding the [`Role::Admin`] role, whatever their status, in creation
     /// order (the runtime's alerts go to the active ones).
     ///

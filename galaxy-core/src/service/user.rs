@@ -47,6 +47,9 @@ pub enum UserError {
     /// No such user (404).
     #[error("user not found")]
     NotFound,
+    /// An admin's search text is longer than [`MAX_SEARCH_BYTES`] (422).
+    #[error("the search text q is at most {MAX_SEARCH_BYTES} bytes")]
+    SearchTooLong,
     /// The user's status does not allow the change (409), e.g. unblocking an active user.
     #[error(transparent)]
     InvalidTransition(#[from] InvalidTransition),
@@ -70,9 +73,10 @@ impl ServiceError for UserError {
         match self {
             Self::NotAdmin | Self::SelfBlock => ErrorKind::Forbidden,
             Self::MalformedUserId => ErrorKind::InvalidRequest,
-            Self::InvalidEmail(_) | Self::InvalidField { .. } | Self::BlockEndsInPast { .. } => {
-                ErrorKind::Validation
-            }
+            Self::InvalidEmail(_)
+            | Self::InvalidField { .. }
+            | Self::BlockEndsInPast { .. }
+            | Self::SearchTooLong => ErrorKind::Validation,
             Self::NotFound => ErrorKind::NotFound,
             Self::InvalidTransition(_) => ErrorKind::Conflict,
             Self::SessionsNotRevoked { .. } => ErrorKind::Unavailable,
@@ -80,6 +84,9 @@ impl ServiceError for UserError {
         }
     }
 }
+
+/// The longest text an admin's user search takes (an e-mail address is at most 254).
+pub const MAX_SEARCH_BYTES: usize = 256;
 
 /// The profile fields a user asked to change; `None` leaves a field as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -172,6 +179,26 @@ impl UserService {
     ) -> Result<Page<User>, UserError> {
         require_admin(actor)?;
         Ok(self.users.list_users(page).await?)
+    }
+
+    /// The users whose e-mail address or display name contains `text` (case ignored,
+    /// matched literally), by creation order (admin); an empty or blank `text` lists
+    /// everyone, as [`UserService::list_users`].
+    pub async fn search_users(
+        &self,
+        actor: &Actor,
+        text: &str,
+        page: &PageRequest,
+    ) -> Result<Page<User>, UserError> {
+        require_admin(actor)?;
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(self.users.list_users(page).await?);
+        }
+        if text.len() > MAX_SEARCH_BYTES {
+            return Err(UserError::SearchTooLong);
+        }
+        Ok(self.users.search_users(text, page).await?)
     }
 
     /// Reads any user (admin).

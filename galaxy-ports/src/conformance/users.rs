@@ -16,7 +16,7 @@ mod sessions;
 
 use std::future::Future;
 
-use galaxy_core::domain::page::PageRequest;
+use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::user::{DisplayName, Email, Entitlements, Locale, Role, User, UserStatus};
 use galaxy_core::domain::{Timestamp, UserId};
 use galaxy_core::ports::{ChallengeStore, ProfileChange, SessionStore, StoreError, UserStore};
@@ -57,6 +57,15 @@ where
         &make,
         |s| async move {
             list_pages(&s).await;
+        },
+    )
+    .await;
+    run_case(
+        SUITE,
+        "search by e-mail or display name",
+        &make,
+        |s| async move {
+            search(&s).await;
         },
     )
     .await;
@@ -172,6 +181,63 @@ async fn list_pages<S: UserStore>(store: &S) {
         .await
         .must("list_users");
     assert_eq!((all.items, all.next_after), (users, None));
+}
+
+async fn search<S: UserStore>(store: &S) {
+    let mut users = Vec::new();
+    for (i, local) in ["vega", "Vegan", "altair", "de_neb", "de%neb", "plain"]
+        .into_iter()
+        .enumerate()
+    {
+        let u = user(local, at(i64::try_from(i).must("i")));
+        store.insert_user(&u).await.must("insert_user");
+        users.push(u);
+    }
+    let found = |page: Page<User>| -> Vec<String> {
+        page.items
+            .into_iter()
+            .map(|u| u.email.as_str().split('-').next().unwrap_or("").to_owned())
+            .collect()
+    };
+    let first = |limit| PageRequest::first(limit).must("page");
+    let got = store.search_users("VEGA", &first(50)).await.must("search");
+    assert_eq!(
+        found(got),
+        ["vega", "vegan"],
+        "case ignored, creation order"
+    );
+    // A display name counts too.
+    let renamed = store
+        .update_profile(users[2].id, &rename("Captain Vegastar"))
+        .await
+        .must("rename");
+    assert_eq!(renamed.display_name.as_str(), "Captain Vegastar");
+    let got = store.search_users("vega", &first(50)).await.must("search");
+    assert_eq!(found(got), ["vega", "vegan", "altair"]);
+    // Pattern characters are literal.
+    let got = store.search_users("_", &first(50)).await.must("search");
+    assert_eq!(found(got), ["de_neb"]);
+    let got = store.search_users("%", &first(50)).await.must("search");
+    assert_eq!(found(got), ["de%neb"]);
+    let got = store
+        .search_users("nobody-here", &first(50))
+        .await
+        .must("search");
+    assert_eq!((got.items.len(), got.next_after), (0, None));
+    // Paged like the listing.
+    let one = store.search_users("vega", &first(2)).await.must("search");
+    let after = one
+        .next_after
+        .clone()
+        .ok_or("no second page")
+        .must("a second page");
+    assert_eq!(found(one), ["vega", "vegan"]);
+    let two = store
+        .search_users("vega", &PageRequest::after(2, after).must("page"))
+        .await
+        .must("search");
+    assert_eq!(two.next_after, None);
+    assert_eq!(found(two), ["altair"]);
 }
 
 fn rename(name: &str) -> ProfileChange {

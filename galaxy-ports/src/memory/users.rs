@@ -146,6 +146,20 @@ impl UserStore for MemoryUserStore {
         )
     }
 
+    async fn search_users(&self, text: &str, page: &PageRequest) -> Result<Page<User>, StoreError> {
+        let needle = text.to_lowercase();
+        let state = self.state();
+        paginate(
+            state.users.values().filter(|u| {
+                u.email.as_str().to_lowercase().contains(&needle)
+                    || u.display_name.as_str().to_lowercase().contains(&needle)
+            }),
+            |u| (u.created_at, u.id.as_uuid()),
+            Order::Ascending,
+            page,
+        )
+    }
+
     async fn list_admins(&self) -> Result<Vec<User>, StoreError> {
         let mut admins: Vec<User> = self
             .state()

@@ -161,6 +161,10 @@ impl UserStore for UserCache {
         self.inner.list_users(page).await
     }
 
+    async fn search_users(&self, text: &str, page: &PageRequest) -> Result<Page<User>, StoreError> {
+        self.inner.search_users(text, page).await
+    }
+
     async fn list_admins(&self) -> Result<Vec<User>, StoreError> {
         self.inner.list_admins().await
     }

@@ -11,7 +11,7 @@ use galaxy_core::domain::{MailId, RouteId, UserId};
 
 use super::dto::{
     BlockRequest, DeadLetterPage, DeadLetterView, GamePage, GameQuery, MailDetailView, MailPage,
-    MailQuery, MailView, PageQuery, UserPage, UserView, page_request,
+    MailQuery, MailView, PageQuery, UserPage, UserQuery, UserView, page_request,
 };
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery};
@@ -48,21 +48,22 @@ pub(crate) async fn list_games(
     Ok(Json(games.into()))
 }
 
-/// Lists users by creation order.
+/// Lists users by creation order, optionally those matching a search text.
 #[utoipa::path(
     get,
     path = "/api/v1/admin/users",
     tag = "admin",
-    params(PageQuery),
+    params(UserQuery),
     responses((status = 200, description = "One page of users.", body = UserPage))
 )]
 pub(crate) async fn list_users(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    ApiQuery(query): ApiQuery<UserQuery>,
 ) -> Result<Json<UserPage>, ApiError> {
-    let page = query.to_request()?;
-    let users = state.users.list_users(&admin.actor, &page).await?;
+    let page = page_request(query.limit.as_deref(), query.after.as_deref())?;
+    let text = query.q.as_deref().unwrap_or_default();
+    let users = state.users.search_users(&admin.actor, text, &page).await?;
     Ok(Json(users.into()))
 }
 

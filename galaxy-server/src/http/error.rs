@@ -242,6 +242,7 @@ impl From<UserError> for ApiError {
             UserError::InvalidField { field, .. } => api.with_field(field),
             UserError::InvalidEmail(_) => api.with_field("email"),
             UserError::BlockEndsInPast { .. } => api.with_field("until"),
+            UserError::SearchTooLong => api.with_field("q"),
             _ => api,
         }
     }

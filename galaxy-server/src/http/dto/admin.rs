@@ -47,6 +47,21 @@ pub struct GameQuery {
     pub after: Option<String>,
 }
 
+/// `?q=&limit=&after=` on `GET /admin/users`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UserQuery {
+    /// Only users whose e-mail address or display name contains this text (case
+    /// ignored, matched literally; at most 256 bytes); everyone when absent or blank.
+    pub q: Option<String>,
+    /// Items per page, 1 to 200 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
+    pub limit: Option<String>,
+    /// The `next_after` of the previous page (of the same search).
+    pub after: Option<String>,
+}
+
 /// One mail of the outbox. Bodies are not shown: a login-code mail carries a secret.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MailView {
