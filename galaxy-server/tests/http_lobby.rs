@@ -172,3 +172,75 @@ async fn a_close_then_start_by_the_host_and_withdrawal_by_a_player() {
     let started = app.game_action(&host, &game, "start", 200).await;
     assert_eq!(started["status"], "starting");
 }
+
+#[tokio::test]
+async fn the_public_list_is_searched_by_name_and_free_seat_over_every_game() {
+    let app = TestApp::new();
+    let host = app.login("host@example.org").await;
+    let player = app.login("pia@example.org").await;
+    // More open games than one page of 2, the ones looked for on different pages.
+    let mut ids = Vec::new();
+    for name in ["Vega Cup", "Altair", "Deneb", "the vega_league", "Sirius"] {
+        let id = app.create_game(&host, name, 2, 2).await;
+        app.game_action(&host, &id, "open", 200).await;
+        ids.push(id);
+    }
+    let names = |json: &serde_json::Value| -> Vec<String> {
+        json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let found = app.get("/api/v1/public/games?q=VEGA&limit=1", None).await;
+    found.expect(200);
+    assert_eq!(names(&found.json), ["Vega Cup"]);
+    let after = found.json["next_after"].as_str().unwrap().to_owned();
+    let next = app
+        .get(
+            &format!("/api/v1/public/games?q=VEGA&limit=1&after={after}"),
+            None,
+        )
+        .await;
+    assert_eq!(names(&next.json), ["the vega_league"]);
+    assert!(next.json["next_after"].is_null(), "{}", next.json);
+    // `_` is a plain character, not a wildcard.
+    let literal = app.get("/api/v1/public/games?q=a_l", None).await;
+    assert_eq!(names(&literal.json), ["the vega_league"]);
+    // A game with every seat taken drops out of `free=true`.
+    app.apply(&player, &ids[0], "Pians").await;
+    let pending = app
+        .get(
+            &format!("/api/v1/user/games/{}/applications", ids[0]),
+            Some(&host.token),
+        )
+        .await;
+    let application = pending.json["items"][0]["id"].as_str().unwrap().to_owned();
+    let other = app.login("oto@example.org").await;
+    let second = app.apply(&other, &ids[0], "Otters").await;
+    for id in [application, second] {
+        app.call(
+            Method::POST,
+            &format!("/api/v1/user/games/{}/applications/{id}/approve", ids[0]),
+            Some(&host.token),
+            None,
+        )
+        .await
+        .expect(200);
+    }
+    let free = app.get("/api/v1/public/games?q=vega&free=true", None).await;
+    assert_eq!(names(&free.json), ["the vega_league"]);
+    // Bad input.
+    app.get("/api/v1/public/games?free=yes", None)
+        .await
+        .expect(400);
+    app.get("/api/v1/public/games?q=x&open_seats=true", None)
+        .await
+        .expect(400);
+    let long = app
+        .get(&format!("/api/v1/public/games?q={}", "x".repeat(300)), None)
+        .await;
+    long.expect(422);
+    assert_eq!(long.json["error"]["details"]["field"], "q", "{}", long.json);
+}

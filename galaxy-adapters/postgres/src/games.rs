@@ -175,11 +175,20 @@ impl GameStore for PgStore {
     ) -> Result<Page<Game>, StoreError> {
         let (after_at, after_id) = cursor(page)?;
         let statuses: Vec<&str> = filter.statuses.iter().map(GameStatus::as_str).collect();
+        let name = filter.name_contains.as_deref().map(|text| {
+            let escaped = text
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
         let rows = sqlx::query(
             "SELECT * FROM games \
              WHERE (cardinality($1::text[]) = 0 OR status = ANY($1)) \
              AND ($2::text IS NULL OR visibility = $2) \
              AND ($3::uuid IS NULL OR host = $3) \
+             AND ($7::text IS NULL OR name ILIKE $7 ESCAPE '\\') \
+             AND (NOT $8 OR approved_count < max_players) \
              AND (created_at, id) > (COALESCE($4, '-infinity'::timestamptz), \
                                      COALESCE($5, '00000000-0000-0000-0000-000000000000'::uuid)) \
              ORDER BY created_at, id LIMIT $6",
@@ -190,6 +199,8 @@ impl GameStore for PgStore {
         .bind(after_at)
         .bind(after_id)
         .bind(page_limit(page))
+        .bind(name)
+        .bind(filter.free_seat)
         .fetch_all(&self.pool)
         .await
         .map_err(db(GAME))?;

@@ -18,6 +18,11 @@ pub struct GameFilter {
     pub visibility: Option<Visibility>,
     /// Only games hosted by this user.
     pub host: Option<UserId>,
+    /// Only games whose name contains this text, ignoring case (matched literally: `%`
+    /// and `_` are not wildcards); a player looking for a game by name in the lobby.
+    pub name_contains: Option<String>,
+    /// Only games with a free seat (fewer approved players than `max_players`).
+    pub free_seat: bool,
 }
 
 /// A requested game status change (the "to" side of a compare-and-set).

@@ -77,6 +77,14 @@ fn matches(filter: &GameFilter, game: &Game) -> bool {
             .visibility
             .is_none_or(|v| v == game.settings.visibility)
         && filter.host.is_none_or(|h| h == game.host)
+        && filter.name_contains.as_deref().is_none_or(|text| {
+            game.settings
+                .name
+                .as_str()
+                .to_lowercase()
+                .contains(&text.to_lowercase())
+        })
+        && (!filter.free_seat || !game.is_full())
 }
 
 #[async_trait]

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use galaxy_core::domain::GameId;
+use galaxy_core::service::lobby::LobbySearch;
 
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -89,6 +90,12 @@ pub struct PublicGamesQuery {
     /// hold fewer games than `limit` (games without open seats are left out).
     #[param(value_type = Option<bool>)]
     pub open_seats: Option<String>,
+    /// Only games whose name contains this text (case ignored, matched literally; at
+    /// most 256 bytes). Games open for enrollment only (not with `open_seats`).
+    pub q: Option<String>,
+    /// `true`: only games with a free seat. Games open for enrollment only.
+    #[param(value_type = Option<bool>)]
+    pub free: Option<String>,
 }
 
 /// Lists public games open for enrollment, oldest first; with `open_seats=true`, public
@@ -100,7 +107,8 @@ pub struct PublicGamesQuery {
     params(PublicGamesQuery),
     responses(
         (status = 200, description = "One page of games.", body = GamePage),
-        (status = 400, description = "A bad `limit`, `after` or `open_seats`.", body = ErrorBody),
+        (status = 400, description = "A bad `limit`, `after`, `open_seats` or `free`, or `q`/`free` with `open_seats`.", body = ErrorBody),
+        (status = 422, description = "`q` longer than 256 bytes.", body = ErrorBody),
     )
 )]
 pub(crate) async fn list_public_games(
@@ -108,18 +116,27 @@ pub(crate) async fn list_public_games(
     ApiQuery(query): ApiQuery<PublicGamesQuery>,
 ) -> Result<Json<GamePage>, ApiError> {
     let request = page_request(query.limit.as_deref(), query.after.as_deref())?;
-    let open_seats = match query.open_seats.as_deref() {
-        None | Some("false") => false,
-        Some("true") => true,
+    let flag = |value: Option<&str>, name: &'static str| match value {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
         Some(_) => {
-            return Err(ApiError::invalid_request(
-                "open_seats must be true or false",
-            ));
+            Err(ApiError::invalid_request(format!("{name} must be true or false")).with_field(name))
         }
     };
+    let open_seats = flag(query.open_seats.as_deref(), "open_seats")?;
+    let free_seat = flag(query.free.as_deref(), "free")?;
     if !open_seats {
-        let page = state.lobby.list_public_games(&request).await?;
+        let search = LobbySearch {
+            name: query.q,
+            free_seat,
+        };
+        let page = state.lobby.search_public_games(&search, &request).await?;
         return Ok(Json(page.into()));
+    }
+    if query.q.is_some() || free_seat {
+        return Err(ApiError::invalid_request(
+            "q and free filter games open for enrollment, not open_seats=true",
+        ));
     }
     let page = state.lobby.list_public_games_in_play(&request).await?;
     let ids: Vec<GameId> = page.items.iter().map(|g| g.id).collect();

@@ -11,7 +11,7 @@ use galaxy_core::domain::pbem::{
     DEFAULT_IDLE_AFTER, DEFAULT_MIN_TURN_GAP, DEFAULT_VACATION_TURNS, PbemSettingsInput,
     format_duration,
 };
-use galaxy_core::service::lobby::NewGame;
+use galaxy_core::service::lobby::{LobbySearch, NewGame};
 use galaxy_core::service::runtime::MyGame;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -51,15 +51,13 @@ pub async fn lobby(
         Some(after) => PageRequest::after(LOBBY_PAGE, after.clone()),
     }
     .map_err(|error| ApiError::invalid_request(error.to_string()))?;
-    let games = state.app.lobby.list_public_games(&page).await?;
-    let needle = query.q.trim().to_lowercase();
     let only_free = query.free.is_some();
-    let shown: Vec<&Game> = games
-        .items
-        .iter()
-        .filter(|g| needle.is_empty() || g.settings.name.as_str().to_lowercase().contains(&needle))
-        .filter(|g| !only_free || !g.is_full())
-        .collect();
+    let search = LobbySearch {
+        name: Some(query.q.clone()),
+        free_seat: only_free,
+    };
+    let games = state.app.lobby.search_public_games(&search, &page).await?;
+    let shown: Vec<&Game> = games.items.iter().collect();
     let body = html! {
         h1 { (text.lobby_title) }
         form.filters method="get" action="/" role="search" {
@@ -72,7 +70,7 @@ pub async fn lobby(
         }
         (games_table(text, &shown))
         @if let Some(next) = &games.next_after {
-            p { a href=(format!("/?after={}", urlencode(next))) { (text.next_page) } }
+            p { a href=(format!("/?q={}{}&after={}", urlencode(&query.q), if only_free { "&free=1" } else { "" }, urlencode(next))) { (text.next_page) } }
         }
     };
     Ok(layout::page(&visitor, text.lobby_title, body))

@@ -46,6 +46,19 @@ pub struct NewGame {
     pub pbem: PbemSettingsInput,
 }
 
+/// The longest name text the lobby search takes (a game name is at most 64 characters).
+pub const MAX_LOBBY_SEARCH_BYTES: usize = 256;
+
+/// What a player looks for in the lobby; the default finds every open public game.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LobbySearch {
+    /// Only games whose name contains this text (case ignored, matched literally);
+    /// blank means no filter.
+    pub name: Option<String>,
+    /// Only games with a free seat.
+    pub free_seat: bool,
+}
+
 impl LobbyService {
     /// Creates a draft game hosted by `actor`, who must be active and entitled to host.
     pub async fn create_game(&self, actor: Actor, new: NewGame) -> Result<Game, LobbyError> {
@@ -235,10 +248,35 @@ impl LobbyService {
 
     /// Public games open for enrollment, oldest first.
     pub async fn list_public_games(&self, page: &PageRequest) -> Result<Page<Game>, LobbyError> {
+        self.search_public_games(&LobbySearch::default(), page)
+            .await
+    }
+
+    /// Public games open for enrollment that match `search` (name, free seat), oldest
+    /// first, paged: the lobby's filters, applied by the store to every game rather than
+    /// to one page. 422 on `q` for a name text longer than [`MAX_LOBBY_SEARCH_BYTES`].
+    pub async fn search_public_games(
+        &self,
+        search: &LobbySearch,
+        page: &PageRequest,
+    ) -> Result<Page<Game>, LobbyError> {
+        let name = search
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty());
+        if name.is_some_and(|n| n.len() > MAX_LOBBY_SEARCH_BYTES) {
+            return Err(LobbyError::validation(
+                "q",
+                format!("the name to look for is at most {MAX_LOBBY_SEARCH_BYTES} bytes"),
+            ));
+        }
         let filter = GameFilter {
             statuses: vec![GameStatus::EnrollmentOpen],
             visibility: Some(Visibility::Public),
-            host: None,
+            name_contains: name.map(str::to_owned),
+            free_seat: search.free_seat,
+            ..GameFilter::default()
         };
         Ok(self.ports.games.list_games(&filter, page).await?)
     }
@@ -252,7 +290,7 @@ impl LobbyService {
         let filter = GameFilter {
             statuses: vec![GameStatus::Running, GameStatus::Paused],
             visibility: Some(Visibility::Public),
-            host: None,
+            ..GameFilter::default()
         };
         Ok(self.ports.games.list_games(&filter, page).await?)
     }

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 
 pub use error::LobbyError;
-pub use games::NewGame;
+pub use games::{LobbySearch, MAX_LOBBY_SEARCH_BYTES, NewGame};
 pub use sweeper::{DEFAULT_SWEEP_BATCH, LobbySweeper};
 
 use super::Actor;

@@ -2,7 +2,9 @@
 
 use std::future::Future;
 
-use galaxy_core::domain::game::{Game, GameStatus, GameTransition, GameTrigger, Visibility};
+use galaxy_core::domain::game::{
+    Game, GameName, GameStatus, GameTransition, GameTrigger, Visibility,
+};
 use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::{GameId, UserId};
 use galaxy_core::ports::{GameFilter, GameStatusChange, GameStore, StoreError};
@@ -49,6 +51,15 @@ where
         make,
         |s| async move {
             list_filters(&s).await;
+        },
+    )
+    .await;
+    run_case(
+        suite,
+        "list games by name and free seat",
+        make,
+        |s| async move {
+            list_by_name_and_seat(&s).await;
         },
     )
     .await;
@@ -282,7 +293,45 @@ fn filter(
         statuses: statuses.to_vec(),
         visibility,
         host,
+        ..GameFilter::default()
     }
+}
+
+async fn list_by_name_and_seat<S: GameStore>(store: &S) {
+    let host = new_user();
+    let named = |name: &str, created: i64, max: u32, approved: u32| {
+        let mut g = game(host, created, max, Visibility::Public);
+        g.settings.name = GameName::parse(name).must("name");
+        g.approved_count = approved;
+        g
+    };
+    let full = insert_along(store, &named("Vega Cup", 0, 2, 2), &[]).await;
+    let league = insert_along(store, &named("the vega_league", 100, 8, 3), &[]).await;
+    let altair = insert_along(store, &named("Altair", 200, 8, 0), &[]).await;
+    let percent = insert_along(store, &named("100% Vega", 300, 4, 1), &[]).await;
+    let by = |name: Option<&str>, free_seat: bool| GameFilter {
+        name_contains: name.map(str::to_owned),
+        free_seat,
+        ..GameFilter::default()
+    };
+    let cases = [
+        (by(Some("VEGA"), false), vec![&full, &league, &percent]),
+        (by(Some("vega"), true), vec![&league, &percent]),
+        (by(None, true), vec![&league, &altair, &percent]),
+        (by(Some("_"), false), vec![&league]),
+        (by(Some("%"), false), vec![&percent]),
+        (by(Some("Sirius"), false), vec![]),
+    ];
+    let all = PageRequest::first(50).must("page");
+    for (filter, expected) in cases {
+        let page = store.list_games(&filter, &all).await.must("list_games");
+        let expected: Vec<Game> = expected.into_iter().cloned().collect();
+        assert_eq!(page.items, expected, "{filter:?}");
+    }
+    // Paged like every listing.
+    let (items, pages) = walk(store, &by(Some("vega"), false), 2).await;
+    assert_eq!(items, vec![full, league, percent]);
+    assert_eq!(pages, 2);
 }
 
 async fn list_filters<S: GameStore>(store: &S) {
