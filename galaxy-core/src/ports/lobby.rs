@@ -56,6 +56,14 @@ pub trait GameStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Reads one game.
     async fn get_game(&self, id: GameId) -> Result<Game, StoreError>;
+    /// Reads one game from the record of truth, past any cache in front of it (and
+    /// refreshes that cache). Services call it before refusing on a game's state they
+    /// may have read stale: another replica may have changed it a moment ago, and its
+    /// change announcement may not have arrived yet. A store without a cache keeps the
+    /// default, [`GameStore::get_game`].
+    async fn get_game_fresh(&self, id: GameId) -> Result<Game, StoreError> {
+        self.get_game(id).await
+    }
     /// Lists games by creation order.
     async fn list_games(
         &self,

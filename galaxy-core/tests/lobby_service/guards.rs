@@ -480,3 +480,47 @@ async fn two_concurrent_starts_give_one_start_and_one_conflict_and_one_job() {
         assert_eq!(w.jobs(game.id).await.len(), 1);
     }
 }
+
+#[tokio::test]
+async fn a_game_read_stale_is_read_again_before_a_refusal() {
+    let w = World::new();
+    let host = w.user().await;
+    let draft = w.lobby.create_game(host, w.new_game(2, 4)).await.unwrap();
+    // This replica still sees the draft; another one opened it.
+    w.games
+        .stale
+        .lock()
+        .unwrap()
+        .insert(draft.id, draft.clone());
+    w.store
+        .update_game_status(
+            draft.id,
+            GameStatus::Draft,
+            &GameStatusChange {
+                to: GameStatus::EnrollmentOpen,
+                trigger: GameTrigger::Host,
+                actor: Some(host.user_id),
+                reason: None,
+                at: w.clock.now(),
+            },
+        )
+        .await
+        .unwrap();
+    let player = w.user().await;
+    let application = w.lobby.apply(player, draft.id, "Latecomers").await;
+    assert!(application.is_ok(), "{application:?}");
+    // A draft that really is one stays hidden from everyone but its host.
+    let hidden = w.lobby.create_game(host, w.new_game(2, 4)).await.unwrap();
+    w.games
+        .stale
+        .lock()
+        .unwrap()
+        .insert(hidden.id, hidden.clone());
+    match w.lobby.apply(player, hidden.id, "Peekers").await {
+        Err(error) => assert!(
+            matches!(error.kind(), galaxy_core::service::ErrorKind::NotFound),
+            "{error:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}

@@ -47,10 +47,13 @@ impl Notifier for RecordingNotifier {
     }
 }
 
-/// A game store whose next status change fails as if the process died before it.
+/// A game store whose next status change fails as if the process died before it, and
+/// which can answer `get_game` from a stale snapshot, as the game cache of a replica that
+/// has not yet heard of another replica's change does.
 struct CrashingGames {
     inner: Arc<MemoryLobbyStore>,
     crash_next_change: AtomicBool,
+    stale: Mutex<std::collections::HashMap<GameId, Game>>,
 }
 
 #[async_trait]
@@ -62,6 +65,13 @@ impl GameStore for CrashingGames {
         self.inner.insert_hosted_game(game, max).await
     }
     async fn get_game(&self, id: GameId) -> Result<Game, StoreError> {
+        if let Some(game) = self.stale.lock().unwrap().get(&id).cloned() {
+            return Ok(game);
+        }
+        self.inner.get_game(id).await
+    }
+    async fn get_game_fresh(&self, id: GameId) -> Result<Game, StoreError> {
+        self.stale.lock().unwrap().remove(&id);
         self.inner.get_game(id).await
     }
     async fn list_games(&self, f: &GameFilter, p: &PageRequest) -> Result<Page<Game>, StoreError> {
@@ -120,6 +130,7 @@ impl World {
         let games = Arc::new(CrashingGames {
             inner: store.clone(),
             crash_next_change: AtomicBool::new(false),
+            stale: Mutex::default(),
         });
         let users = Arc::new(MemoryUserStore::new());
         let runtime = Arc::new(MemoryRuntimeStore::default());

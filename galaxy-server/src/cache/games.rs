@@ -136,6 +136,16 @@ impl GameStore for GameCache {
         Ok(game)
     }
 
+    async fn get_game_fresh(&self, id: GameId) -> Result<Game, StoreError> {
+        let epoch = self.cached.epoch();
+        let game = self.games.get_game(id).await?;
+        // Not stored when a change arrived meanwhile: the next read fetches again.
+        self.cached.fill(epoch, |c| {
+            c.insert(id, game.clone());
+        });
+        Ok(game)
+    }
+
     async fn list_games(
         &self,
         filter: &GameFilter,

@@ -298,3 +298,33 @@ fn a_miss_that_raced_a_write_does_not_store_what_it_read() {
     shared.fill(now, |v| v.push("fresh read"));
     assert_eq!(shared.read(Vec::len), 2);
 }
+
+#[tokio::test]
+async fn a_fresh_read_goes_to_the_store_and_refreshes_memory() {
+    let stored = game();
+    let mut games = MockGameStore::new();
+    let warm = stored.clone();
+    games.expect_list_games().times(1).return_once(move |_, _| {
+        Ok(Page {
+            items: vec![warm],
+            next_after: None,
+        })
+    });
+    // Another replica opened the game; this one has not heard yet.
+    let mut opened = stored.clone();
+    opened.status = GameStatus::EnrollmentOpen;
+    let truth = opened.clone();
+    games
+        .expect_get_game()
+        .times(1)
+        .return_once(move |_| Ok(truth));
+    let cache = GameCache::new(Arc::new(games), Arc::new(MockApplicationStore::new()));
+    assert_eq!(cache.warm().await.unwrap(), 1);
+    assert_eq!(cache.get_game(stored.id).await.unwrap(), stored, "stale");
+    assert_eq!(cache.get_game_fresh(stored.id).await.unwrap(), opened);
+    assert_eq!(
+        cache.get_game(stored.id).await.unwrap(),
+        opened,
+        "memory refreshed, no second store read"
+    );
+}

@@ -24,7 +24,11 @@ impl LobbyService {
         let race_name =
             RaceName::parse(race_name).map_err(|e| LobbyError::validation("race_name", e))?;
         let now = self.now();
-        let game = self.load_game(Some(actor), game_id).await?;
+        let mut game = self.load_game(Some(actor), game_id).await?;
+        if game.status != GameStatus::EnrollmentOpen {
+            // Enrollment may have opened on another replica a moment ago.
+            game = self.read_game(game_id, true).await?;
+        }
         if game.status != GameStatus::EnrollmentOpen {
             return Err(LobbyError::NotEnrolling {
                 status: game.status,

@@ -134,15 +134,33 @@ impl LobbyService {
     /// Reads a game as `viewer` may see it: drafts are visible only to their host and to
     /// admins, and look absent to everyone else.
     async fn load_game(&self, viewer: Option<Actor>, id: GameId) -> Result<Game, LobbyError> {
-        let game = match self.ports.games.get_game(id).await {
-            Ok(game) => game,
-            Err(StoreError::NotFound { .. }) => return Err(LobbyError::not_found("game", id)),
-            Err(error) => return Err(error.into()),
+        let hidden = |game: &Game| {
+            game.status == GameStatus::Draft && !viewer.is_some_and(|a| manages(&a, game))
         };
-        if game.status == GameStatus::Draft && !viewer.is_some_and(|a| manages(&a, &game)) {
+        let mut game = self.read_game(id, false).await?;
+        if hidden(&game) {
+            // A draft may have been opened on another replica a moment ago.
+            game = self.read_game(id, true).await?;
+        }
+        if hidden(&game) {
             return Err(LobbyError::not_found("game", id));
         }
         Ok(game)
+    }
+
+    /// Reads a game (`fresh`: past any cache, see [`GameStore::get_game_fresh`]).
+    async fn read_game(&self, id: GameId, fresh: bool) -> Result<Game, LobbyError> {
+        let games = &self.ports.games;
+        let read = if fresh {
+            games.get_game_fresh(id).await
+        } else {
+            games.get_game(id).await
+        };
+        match read {
+            Ok(game) => Ok(game),
+            Err(StoreError::NotFound { .. }) => Err(LobbyError::not_found("game", id)),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// The caller's account, which must exist and not be blocked at `now`.
