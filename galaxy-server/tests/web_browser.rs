@@ -90,14 +90,37 @@ async fn find(browser: &Client, css: &str) -> fantoccini::elements::Element {
 /// Clicks `css` (every click here submits a form or follows a link) and waits until the
 /// next page replaced this one.
 async fn click(browser: &Client, css: &str) {
-    let old = browser.find(Locator::Css("html")).await.unwrap();
-    find(browser, css).await.click().await.unwrap();
+    // A live reload may replace the page between finding the element and clicking it
+    // (a stale element): then find it again on the new page.
+    let mut attempts = 0;
+    let old = loop {
+        let old = browser.find(Locator::Css("html")).await.unwrap();
+        match find(browser, css).await.click().await {
+            Ok(_) => break old,
+            Err(error) if attempts < 5 => {
+                attempts += 1;
+                tracing_free_note(css, &error);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(error) => panic!("could not click {css}: {error}"),
+        }
+    };
     let limit = std::time::Instant::now() + Duration::from_secs(30);
     while old.tag_name().await.is_ok() {
         assert!(std::time::Instant::now() < limit, "{css} led nowhere");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The new document may still be loading: wait for its end.
+    loaded(browser).await;
+}
+
+/// Says on stderr why a click is tried again (shown when the test fails).
+fn tracing_free_note(css: &str, error: &fantoccini::error::CmdError) {
+    eprintln!("clicking {css} again after: {error}");
+}
+
+/// Waits until the document has loaded.
+async fn loaded(browser: &Client) {
     let limit = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let state = browser
@@ -105,14 +128,34 @@ async fn click(browser: &Client, css: &str) {
             .await
             .unwrap_or_default();
         if state == "complete" {
-            break;
+            return;
         }
-        assert!(
-            std::time::Instant::now() < limit,
-            "the page after {css} did not load"
-        );
+        assert!(std::time::Instant::now() < limit, "the page did not load");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The text of the element `css` names; again on the new page when a live reload
+/// replaced the element while it was read.
+async fn text_of(browser: &Client, css: &str) -> String {
+    for _ in 0..5 {
+        if let Ok(text) = find(browser, css).await.text().await {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("could not read {css}");
+}
+
+/// A PNG of the element `css` names, retried like [`text_of`].
+async fn element_png(browser: &Client, css: &str) -> Vec<u8> {
+    for _ in 0..5 {
+        if let Ok(png) = find(browser, css).await.screenshot().await {
+            return png;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("could not take a picture of {css}");
 }
 
 /// Types `text` into the field `css`. A game page reloads itself when a push event
@@ -151,11 +194,22 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
+    /// Opens `path` and waits for it. A live reload the previous page had begun may
+    /// land after the navigation and show that page again: then open `path` again.
     async fn goto(&self, path: &str) {
-        self.browser
-            .goto(&format!("{}{path}", self.base))
-            .await
-            .unwrap();
+        let wanted = path.split(['?', '#']).next().unwrap_or(path);
+        for _ in 0..5 {
+            self.browser
+                .goto(&format!("{}{path}", self.base))
+                .await
+                .unwrap();
+            loaded(self.browser).await;
+            if self.browser.current_url().await.unwrap().path() == wanted {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("could not stay on {path}");
     }
 
     /// Logs out whoever is signed in, then logs `email` in with the mailed code.
@@ -324,10 +378,19 @@ async fn play(s: &Session<'_>) {
     assert_eq!(url.fragment(), Some("main"), "{url}");
     // The host approves both, closes enrollment and starts.
     s.login("host@example.org").await;
-    s.goto(&game).await;
-    for _ in 0..2 {
+    // One approval per fresh page: a live reload (the approval's push event) may replace
+    // the page between a click and the next lookup.
+    for _ in 0..10 {
+        s.goto(&game).await;
+        if !html(b).await.contains("/approve\"") {
+            break;
+        }
         click(b, "form[action$='/approve'] button").await;
     }
+    s.until(&game, "both players approved", |page| {
+        page.contains("(2 / 4)")
+    })
+    .await;
     click(b, "form[action$='/host/close'] button").await;
     click(b, "form[action$='/host/start'] button").await;
     s.until(&game, "the game running", |page| {
@@ -357,11 +420,7 @@ async fn play(s: &Session<'_>) {
     let page = html(b).await;
     assert!(page.contains("&lt;b&gt;Meet&lt;/b&gt; at Vega?"), "{page}");
     assert!(!page.contains("<b>Meet</b>"), "{page}");
-    let races = find(b, "section[aria-labelledby=races]")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let races = text_of(b, "section[aria-labelledby=races]").await;
     assert!(races.contains("Aldebarans active ready"), "{races}");
     assert!(
         races.contains("Betelgeusians (your race) active"),
@@ -371,7 +430,10 @@ async fn play(s: &Session<'_>) {
         !races.contains("Betelgeusians (your race) active ready"),
         "{races}"
     );
-    s.shot("game-messages").await;
+    if let Some(dir) = &s.shots {
+        let png = element_png(b, "section[aria-labelledby=messages]").await;
+        std::fs::write(dir.join("game-messages.png"), png).unwrap();
+    }
     click(b, "form[action$='/ready'] button").await;
     s.until(&game, "the early turn 1", |page| {
         page.contains("id=\"current-turn\">1<")
@@ -411,12 +473,11 @@ async fn play(s: &Session<'_>) {
     assert_eq!(page.matches("<polyline").count(), 2, "{page}");
     s.shot("game-finished").await;
     if let Some(dir) = &s.shots {
-        let chart = find(b, "section[aria-labelledby=standings]").await;
-        let png = chart.screenshot().await.unwrap();
+        let png = element_png(b, "section[aria-labelledby=standings]").await;
         std::fs::write(dir.join("standings-chart.png"), png).unwrap();
     }
     s.goto(&format!("{game}?turn=1")).await;
-    let report = find(b, "#report").await.text().await.unwrap();
+    let report = text_of(b, "#report").await;
     assert!(!report.is_empty());
     assert!(html(b).await.contains("Turn 1 · Betelgeusians"));
     // 360 px wide: the page still fits (no horizontal scrolling of the page itself).

@@ -145,7 +145,12 @@ async fn render(
     let name = game.settings.name.as_str().to_owned();
     let live = state.push.is_some() && visitor.user.is_some();
     let body = html! {
-        div data-live=[live.then(|| format!("/games/{id}/events"))] {}
+        div data-live=[live.then(|| format!("/games/{id}/events"))] data-page=(format!("/games/{id}")) {}
+        @if live {
+            p.notice hidden data-live-notice="" role="status" {
+                a href=(format!("/games/{id}")) { (text.live_changed) }
+            }
+        }
         h1 { (name) " " span.badge { (game.status.as_str()) } }
         @if !live && visitor.user.is_some() { p.hint { (text.live_off) } }
         (status_section(visitor, &game, &progress))

@@ -284,6 +284,9 @@ pub struct Text {
     pub anonymous: &'static str,
     /// Game: live updates off.
     pub live_off: &'static str,
+    /// Game: the game changed while the viewer was typing (the page is not reloaded
+    /// under them).
+    pub live_changed: &'static str,
     /// Game: reason of the status.
     pub status_reason: &'static str,
     /// Account: heading.
@@ -386,7 +389,7 @@ static EN: Text = Text {
     next_turn: "Next turn",
     current_turn: "Turn",
     orders_title: "Orders",
-    orders_help: "Orders for the next turn: JSON for engines with structured orders (the reference engine takes a list), anything else is sent as text.",
+    orders_help: "Orders for the next turn, in the engine's structured form as JSON (the reference engine takes a list of objects) or in its text form (the reference engine: one order per line, as build_industry 4 or move 3 7). Sent again, they replace the earlier ones.",
     orders_send: "Check and send",
     orders_accepted: "The engine accepted these orders.",
     orders_refused: "The engine refused these orders:",
@@ -418,6 +421,7 @@ static EN: Text = Text {
     message_send: "Send",
     anonymous: "Anonymous",
     live_off: "Live updates are off; reload for news.",
+    live_changed: "This game has news. Open it again to see them (what you typed here is not kept).",
     status_reason: "Reason",
     account_title: "Account",
     display_name: "Display name",
@@ -507,7 +511,7 @@ static DE: Text = Text {
     next_turn: "Nächster Zug",
     current_turn: "Zug",
     orders_title: "Befehle",
-    orders_help: "Befehle für den nächsten Zug: JSON für Engines mit strukturierten Befehlen (die Referenz-Engine nimmt eine Liste), alles andere wird als Text gesendet.",
+    orders_help: "Befehle für den nächsten Zug, in der strukturierten Form der Engine als JSON (die Referenz-Engine nimmt eine Liste von Objekten) oder in ihrer Textform (die Referenz-Engine: ein Befehl je Zeile, etwa build_industry 4 oder move 3 7). Erneut gesendet, ersetzen sie die früheren.",
     orders_send: "Prüfen und senden",
     orders_accepted: "Die Engine hat diese Befehle angenommen.",
     orders_refused: "Die Engine hat diese Befehle abgelehnt:",
@@ -539,6 +543,7 @@ static DE: Text = Text {
     message_send: "Senden",
     anonymous: "Anonym",
     live_off: "Live-Aktualisierung aus; für Neues neu laden.",
+    live_changed: "Es gibt Neues in diesem Spiel. Öffne es neu, um es zu sehen (was du hier getippt hast, bleibt nicht erhalten).",
     status_reason: "Grund",
     account_title: "Konto",
     display_name: "Anzeigename",

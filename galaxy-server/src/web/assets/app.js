@@ -27,14 +27,32 @@
     });
     tick();
     setInterval(tick, 1000);
+    // Live updates show the game's news by opening its page again (a GET: the answer
+    // to a form is never sent twice), but never under someone typing: then a notice
+    // with a link appears instead.
+    var dirty = false;
+    document.addEventListener("input", function () { dirty = true; });
     var live = document.querySelector("[data-live]");
+    function refresh() {
+      if (dirty) {
+        var note = document.querySelector("[data-live-notice]");
+        if (note) { note.hidden = false; }
+        return;
+      }
+      var page = live.getAttribute("data-page") || window.location.pathname;
+      if (window.location.pathname === page) {
+        window.location.reload();
+      } else {
+        window.location.assign(page);
+      }
+    }
     if (live) {
       var url = live.getAttribute("data-live");
       if (window.EventSource) {
         var source = new EventSource(url);
-        source.addEventListener("update", function () { source.close(); window.location.reload(); });
+        source.addEventListener("update", function () { source.close(); refresh(); });
       } else {
-        setTimeout(function () { window.location.reload(); }, 60000);
+        setTimeout(refresh, 60000);
       }
     }
   });
