@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::PgStore;
 use crate::error::{corrupt, db};
 use crate::locks::{self, Bucket};
-use crate::rows::{RowExt, cursor, limit_param, page_limit, page_of, u32_param};
+use crate::rows::{RowExt, contains_pattern, cursor, limit_param, page_limit, page_of, u32_param};
 
 pub(crate) const GAME: &str = "game";
 const TRANSITION: &str = "game transition";
@@ -175,13 +175,7 @@ impl GameStore for PgStore {
     ) -> Result<Page<Game>, StoreError> {
         let (after_at, after_id) = cursor(page)?;
         let statuses: Vec<&str> = filter.statuses.iter().map(GameStatus::as_str).collect();
-        let name = filter.name_contains.as_deref().map(|text| {
-            let escaped = text
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            format!("%{escaped}%")
-        });
+        let name = filter.name_contains.as_deref().map(contains_pattern);
         let rows = sqlx::query(
             "SELECT * FROM games \
              WHERE (cardinality($1::text[]) = 0 OR status = ANY($1)) \

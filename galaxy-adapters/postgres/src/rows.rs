@@ -160,6 +160,17 @@ macro_rules! keyset_page_sql {
 }
 pub(crate) use keyset_page_sql;
 
+/// An `ILIKE ... ESCAPE '\'` pattern matching `text` anywhere, literally: the pattern's
+/// own wildcards (`%`, `_`) and the escape character in `text` are escaped, so a search
+/// for `a_b` finds only `a_b`.
+pub(crate) fn contains_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
 /// `LIMIT` for a page query: one row more than the page, to know whether one follows.
 pub(crate) fn page_limit(page: &PageRequest) -> i64 {
     i64::from(page.limit()) + 1

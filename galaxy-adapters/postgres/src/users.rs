@@ -10,7 +10,7 @@ use sqlx::postgres::PgRow;
 use crate::PgStore;
 use crate::error::{corrupt, db};
 use crate::locks::{self, Bucket};
-use crate::rows::{RowExt, cursor, page_limit, page_of, u32_param};
+use crate::rows::{RowExt, contains_pattern, cursor, page_limit, page_of, u32_param};
 
 const USER: &str = "user";
 
@@ -158,12 +158,8 @@ impl UserStore for PgStore {
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn search_users(&self, text: &str, page: &PageRequest) -> Result<Page<User>, StoreError> {
         let (after_at, after_id) = cursor(page)?;
-        // A literal match: the pattern's own wildcards and escape are escaped. No index
-        // serves it (a scan of the users table): an admin's search, not a hot path.
-        let escaped = text
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
+        // No index serves it (a scan of the users table): an admin's search, not a hot
+        // path.
         let rows = sqlx::query(
             "SELECT * FROM users \
              WHERE (email ILIKE $4 ESCAPE '\\' OR display_name ILIKE $4 ESCAPE '\\') \
@@ -174,7 +170,7 @@ impl UserStore for PgStore {
         .bind(after_at)
         .bind(after_id)
         .bind(page_limit(page))
-        .bind(format!("%{escaped}%"))
+        .bind(contains_pattern(text))
         .fetch_all(&self.pool)
         .await
         .map_err(db(USER))?;
