@@ -5,7 +5,12 @@
 //!
 //! - `database.dump`: `pg_dump --format=custom` of the database;
 //! - `data/`: a copy of `$GALAXY_DATA_DIR` (engine data, secrets, mail files);
-//! - `manifest.json`: when, which schema, which games were held and the hold's token.
+//! - `volumes/<container name>.tar`: under the Docker runtime (`GALAXY_RUNTIME=docker`),
+//!   each bound engine's data volume as a tar archive (see `galaxy_docker`'s
+//!   `export_data`); `restore` fills fresh volumes of the same names from them, so an
+//!   engine created again (`recreate-engine`) resumes its state;
+//! - `manifest.json`: when, which schema, which games were held and the hold's token, and
+//!   the volumes with the image each was written by.
 //!
 //! Consistency per game: before anything is copied every running game is held between
 //! turns (its turn lease is taken, waiting for a turn in progress to end), so no turn
@@ -18,6 +23,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
+use galaxy_core::domain::GameId;
+use galaxy_core::ports::ContainerError;
+use galaxy_core::service::runtime::container_name;
+use galaxy_docker::{DockerConfig, DockerRuntime, volume_name};
 use galaxy_postgres::{ConnectOptions, backup, connect, schema_status};
 
 /// How long a hold may last before the runtime takes the games back on its own (should
@@ -36,6 +45,11 @@ pub struct BackupArgs {
     /// The server's data directory.
     #[arg(long, env = "GALAXY_DATA_DIR", default_value = "./galaxy-data")]
     data_dir: PathBuf,
+    /// The server's container runtime: with `docker`, the engines' data volumes are
+    /// backed up too (Docker is reached as the server reaches it: `DOCKER_HOST` or the
+    /// local socket).
+    #[arg(long, env = "GALAXY_RUNTIME", default_value = "process")]
+    runtime: String,
 }
 
 /// Options of `restore`.
@@ -80,27 +94,84 @@ pub async fn backup(url: &str, args: BackupArgs) -> anyhow::Result<String> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let result = copy_all(url, &args, &held, &schema.applied, token).await;
+    let volumes = if args.runtime == "docker" {
+        match backup::bound_engines(&pool).await {
+            Ok(engines) => Ok(engines),
+            Err(error) => Err(anyhow::Error::new(error).context("cannot list the engines")),
+        }
+    } else {
+        Ok(Vec::new())
+    };
+    let result = match volumes {
+        Ok(engines) => copy_all(url, &args, &held, &engines, &schema.applied, token).await,
+        Err(error) => Err(error),
+    };
     let released = backup::release_turns(&pool, token).await;
     pool.close().await;
-    result?;
+    let notes = result?;
     released.context("cannot release the games held for the backup")?;
-    Ok(format!(
+    let mut message = format!(
         "backup written to {} ({} running game(s) held between turns while copied)",
         args.out.display(),
         held.len()
-    ))
+    );
+    for note in notes {
+        message.push('\n');
+        message.push_str(&note);
+    }
+    Ok(message)
+}
+
+/// Writes each bound engine's data volume into `out/volumes/`; returns the manifest's
+/// entries and a note for each engine whose container is gone (nothing to copy).
+async fn copy_volumes(
+    out: &Path,
+    engines: &[(uuid::Uuid, String)],
+) -> anyhow::Result<(Vec<serde_json::Value>, Vec<String>)> {
+    if engines.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let docker = DockerRuntime::connect(DockerConfig::default())
+        .await
+        .context("cannot reach Docker for the engines' volumes")?;
+    let dir = out.join("volumes");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let (mut entries, mut notes) = (Vec::new(), Vec::new());
+    for (game, container) in engines {
+        let name = container_name(GameId::from_uuid(*game));
+        let image = match docker.image_of(container).await {
+            Ok(image) => image,
+            Err(ContainerError::NotFound(_)) => {
+                notes.push(format!(
+                    "game {game}: its engine container {container} is gone; no volume copied"
+                ));
+                continue;
+            }
+            Err(error) => return Err(error).context(format!("cannot inspect {container}")),
+        };
+        let archive = docker
+            .export_data(container)
+            .await
+            .with_context(|| format!("cannot copy the data volume of {container}"))?;
+        let file = dir.join(format!("{name}.tar"));
+        std::fs::write(&file, &archive)
+            .with_context(|| format!("cannot write {}", file.display()))?;
+        entries.push(serde_json::json!({"game_id": game, "container": name, "image": image}));
+    }
+    Ok((entries, notes))
 }
 
 async fn copy_all(
     url: &str,
     args: &BackupArgs,
     held: &[uuid::Uuid],
+    engines: &[(uuid::Uuid, String)],
     applied: &[i64],
     token: uuid::Uuid,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<String>> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let (volumes, notes) = copy_volumes(&args.out, engines).await?;
     if args.data_dir.is_dir() {
         copy_tree(&args.data_dir, &args.out.join("data"))
             .with_context(|| format!("cannot copy {}", args.data_dir.display()))?;
@@ -123,12 +194,13 @@ async fn copy_all(
         "schema_versions": applied,
         "held_games": held,
         "hold_token": token,
+        "volumes": volumes,
     });
     std::fs::write(
         args.out.join("manifest.json"),
         serde_json::to_vec_pretty(&manifest)?,
     )?;
-    Ok(())
+    Ok(notes)
 }
 
 /// Restores a backup into an empty database and an empty data directory.
@@ -148,6 +220,7 @@ pub async fn restore(url: &str, args: RestoreArgs) -> anyhow::Result<String> {
             args.data_dir.display()
         );
     }
+    let volumes = BackupVolumes::read(&manifest).await?;
     let pool = connect(url, &ConnectOptions::default())
         .await
         .context("cannot connect to the database")?;
@@ -171,11 +244,75 @@ pub async fn restore(url: &str, args: RestoreArgs) -> anyhow::Result<String> {
         copy_tree(&data, &args.data_dir)
             .with_context(|| format!("cannot copy into {}", args.data_dir.display()))?;
     }
+    let volumes = volumes.fill(&args.from).await?;
     Ok(format!(
-        "restored {} into the database and {} ({released} game(s) released)",
+        "restored {} into the database and {} ({released} game(s) released, {volumes} \
+         engine volume(s) filled)",
         args.from.display(),
         args.data_dir.display()
     ))
+}
+
+/// The engine volumes a backup holds (Docker runtime), checked before anything is
+/// restored: each must not exist yet on the Docker host.
+struct BackupVolumes {
+    /// Docker, when there is a volume to fill.
+    docker: Option<DockerRuntime>,
+    /// `(container name, image)` of each volume.
+    volumes: Vec<(String, String)>,
+}
+
+impl BackupVolumes {
+    async fn read(manifest: &serde_json::Value) -> anyhow::Result<Self> {
+        let mut volumes = Vec::new();
+        for volume in manifest["volumes"].as_array().into_iter().flatten() {
+            let (Some(container), Some(image)) =
+                (volume["container"].as_str(), volume["image"].as_str())
+            else {
+                bail!("the manifest's volume entry {volume} lacks container or image");
+            };
+            volumes.push((container.to_owned(), image.to_owned()));
+        }
+        if volumes.is_empty() {
+            return Ok(Self {
+                docker: None,
+                volumes,
+            });
+        }
+        let docker = DockerRuntime::connect(DockerConfig::default())
+            .await
+            .context("the backup holds Docker volumes: cannot reach Docker to restore them")?;
+        for (container, _) in &volumes {
+            let volume = volume_name(container);
+            if docker.client().inspect_volume(&volume).await.is_ok() {
+                bail!(
+                    "the Docker volume {volume} exists: restore on a Docker host without \
+                     this game's volume, or remove it first (docker volume rm {volume})"
+                );
+            }
+        }
+        Ok(Self {
+            docker: Some(docker),
+            volumes,
+        })
+    }
+
+    /// Fills a fresh data volume for each; how many.
+    async fn fill(&self, from: &Path) -> anyhow::Result<usize> {
+        let Some(docker) = &self.docker else {
+            return Ok(0);
+        };
+        for (container, image) in &self.volumes {
+            let file = from.join("volumes").join(format!("{container}.tar"));
+            let archive =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            docker
+                .import_data(container, image, archive)
+                .await
+                .with_context(|| format!("cannot fill the data volume of {container}"))?;
+        }
+        Ok(self.volumes.len())
+    }
 }
 
 /// Copies the directory tree `from` to `to` (files, directories, permissions; symlinks

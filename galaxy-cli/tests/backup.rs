@@ -1,5 +1,6 @@
 //! `galaxy-cli backup` and `restore` on real things: a server on Postgres with the
-//! process runtime plays a turn; the backup holds the game between turns while it copies
+//! process runtime (and again with the Docker runtime, whose engine data lives in a Docker
+//! volume the backup archives) plays a turn; the backup holds the game between turns while it copies
 //! the database and the data directory; the server stops; the backup is restored into a
 //! fresh database and a fresh data directory, which hold the game as it was at the backup
 //! (sessions, archive, records, secrets, the engine's state files), and a server started
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use galaxy_docker::{network_name, volume_name};
 use galaxy_postgres::testing::TestDatabases;
 use galaxy_server::{Config, Listeners};
 use lifecycle_support::{eventually, log_in, send};
@@ -42,15 +44,38 @@ struct Server {
     served: tokio::task::JoinHandle<bool>,
 }
 
-async fn serve(url: &str, data: &Path) -> Server {
+/// The engine image the Docker round trip runs (scripts/test.sh builds it).
+const DOCKER_IMAGE: &str = "galaxy-engine:0.2";
+
+/// Which container runtime a round trip runs its engine on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Runtime {
+    Process,
+    Docker,
+}
+
+impl Runtime {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Process => "process",
+            Self::Docker => "docker",
+        }
+    }
+}
+
+async fn serve(url: &str, data: &Path, runtime: Runtime) -> Server {
+    let engines = match runtime {
+        Runtime::Process => (
+            "GALAXY_PROCESS_ENGINES",
+            format!("reference={}", engine_binary().display()),
+        ),
+        Runtime::Docker => ("GALAXY_ENGINES", format!("reference={DOCKER_IMAGE}")),
+    };
     let config: Config = Config::builder()
         .set("GALAXY_DATABASE_URL", url)
         .set("GALAXY_DATA_DIR", data.display().to_string())
-        .set("GALAXY_RUNTIME", "process")
-        .set(
-            "GALAXY_PROCESS_ENGINES",
-            format!("reference={}", engine_binary().display()),
-        )
+        .set("GALAXY_RUNTIME", runtime.name())
+        .set(engines.0, engines.1)
         .set("GALAXY_BOOTSTRAP_ADMINS", "admin@example.org")
         .set("GALAXY_MAIL_INTERVAL", "50ms")
         .set("GALAXY_RUNTIME_INTERVAL", "100ms")
@@ -102,13 +127,45 @@ async fn expect(
     json
 }
 
-fn cli(args: &[&str], url: &str, data: &Path) -> Output {
+fn cli(args: &[&str], url: &str, data: &Path, runtime: Runtime) -> Output {
     Command::new(env!("CARGO_BIN_EXE_galaxy-cli"))
         .args(args)
         .env("GALAXY_DATABASE_URL", url)
         .env("GALAXY_DATA_DIR", data)
+        .env("GALAXY_RUNTIME", runtime.name())
         .output()
         .unwrap()
+}
+
+/// `docker` with `args`; whether it succeeded.
+fn docker(args: &[&str]) -> bool {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// Removes a game's engine container, its network and its data volume, as a lost Docker
+/// host would (and at the end of the test).
+fn forget_docker_game(container: &str) {
+    docker(&["rm", "-f", container]);
+    docker(&["network", "rm", &network_name(container)]);
+    docker(&["volume", "rm", &volume_name(container)]);
+    assert!(!docker(&["volume", "inspect", &volume_name(container)]));
+}
+
+/// Whether the Docker round trip can run: a daemon and the engine image. Without them
+/// it is skipped loudly, unless `GALAXY_REQUIRE_DOCKER=1`.
+fn docker_ready() -> bool {
+    if docker(&["image", "inspect", DOCKER_IMAGE]) {
+        return true;
+    }
+    assert!(
+        std::env::var("GALAXY_REQUIRE_DOCKER").as_deref() != Ok("1"),
+        "GALAXY_REQUIRE_DOCKER=1 but no Docker daemon with {DOCKER_IMAGE} answers"
+    );
+    eprintln!("SKIPPED: the Docker backup round trip needs a Docker daemon and {DOCKER_IMAGE}");
+    false
 }
 
 fn text(out: &Output) -> String {
@@ -125,6 +182,33 @@ async fn a_backup_restores_into_a_fresh_database_and_data_directory() {
         engine_binary().is_file(),
         "cargo build -p galaxy-engine first"
     );
+    round_trip(Runtime::Process).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_docker_engines_volume_is_backed_up_and_restored_on_a_fresh_host() {
+    if docker_ready() {
+        // The lock galaxy-server's Docker tests share (`runtime_support::docker_lock`):
+        // one Docker game at a time on the test daemon.
+        let started = std::time::Instant::now();
+        let _lock = loop {
+            if let Ok(lock) = std::net::TcpListener::bind(("127.0.0.1", 29517)) {
+                break lock;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(600),
+                "Docker test lock"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        round_trip(Runtime::Docker).await;
+    }
+}
+
+/// A game plays a turn, is backed up while the server runs, plays on; the backup is
+/// restored into a fresh database, data directory and (Docker) volume, and the restored
+/// game plays its next turn from the engine state of the backup.
+async fn round_trip(runtime: Runtime) {
     let databases = TestDatabases::from_env().await.unwrap();
     let first = url_of(
         databases
@@ -149,7 +233,7 @@ async fn a_backup_restores_into_a_fresh_database_and_data_directory() {
         tmp.path().join("backup"),
     );
 
-    let server = serve(&first, &data).await;
+    let server = serve(&first, &data, runtime).await;
     let addr = server.addr;
     let mail = data.join("mail");
     let admin = log_in(addr, &mail, "admin@example.org").await;
@@ -208,6 +292,7 @@ async fn a_backup_restores_into_a_fresh_database_and_data_directory() {
         &["backup", "--out", &out.display().to_string()],
         &first,
         &data,
+        runtime,
     );
     assert!(backup.status.success(), "{}", text(&backup));
     assert!(
@@ -222,12 +307,20 @@ async fn a_backup_restores_into_a_fresh_database_and_data_directory() {
     );
     server.stop.send(()).unwrap();
     assert!(server.served.await.unwrap());
+    let container = format!("galaxy-game-{game}");
+    if runtime == Runtime::Docker {
+        let copied = out.join("volumes").join(format!("{container}.tar"));
+        assert!(copied.is_file(), "{}: {}", copied.display(), text(&backup));
+        // A fresh Docker host: the engine's container, network and volume are gone.
+        forget_docker_game(&container);
+    }
 
     // Restore refuses a used database or data directory, then restores into fresh ones.
     let refused = cli(
         &["restore", "--from", &out.display().to_string()],
         &first,
         &restored_data,
+        runtime,
     );
     assert!(
         !refused.status.success() && text(&refused).contains("not empty"),
@@ -238,6 +331,7 @@ async fn a_backup_restores_into_a_fresh_database_and_data_directory() {
         &["restore", "--from", &out.display().to_string()],
         &second,
         &data,
+        runtime,
     );
     assert!(
         !refused.status.success() && text(&refused).contains("not empty"),
@@ -248,8 +342,29 @@ async fn a_backup_restores_into_a_fresh_database_and_data_directory() {
         &["restore", "--from", &out.display().to_string()],
         &second,
         &restored_data,
+        runtime,
     );
     assert!(restored.status.success(), "{}", text(&restored));
+    if runtime == Runtime::Docker {
+        assert!(
+            text(&restored).contains("1 engine volume(s) filled"),
+            "{}",
+            text(&restored)
+        );
+        assert!(docker(&["volume", "inspect", &volume_name(&container)]));
+        // Restoring again onto this host is refused: its volume exists now.
+        let again = cli(
+            &["restore", "--from", &out.display().to_string()],
+            &second,
+            &tmp.path().join("again"),
+            runtime,
+        );
+        assert!(
+            !again.status.success() && text(&again).contains("exists"),
+            "{}",
+            text(&again)
+        );
+    }
 
     // The restored copy: the database at the backup's turn (sessions, archive, records)
     // and the data directory (secrets, the engine's state) as they were when the game was
@@ -270,9 +385,11 @@ async fn a_backup_restores_into_a_fresh_database_and_data_directory() {
         files(&root.join("engines"), &mut out, root);
         out
     };
-    let restored_files = engines(&restored_data);
-    assert!(!restored_files.is_empty(), "no engine data restored");
-    assert_eq!(restored_files, engines(&out.join("data")));
+    if runtime == Runtime::Process {
+        let restored_files = engines(&restored_data);
+        assert!(!restored_files.is_empty(), "no engine data restored");
+        assert_eq!(restored_files, engines(&out.join("data")));
+    }
     for secret in ["login-code-key", "engine-secret"] {
         let (a, b) = (out.join("data").join(secret), restored_data.join(secret));
         if a.exists() {
@@ -283,7 +400,7 @@ async fn a_backup_restores_into_a_fresh_database_and_data_directory() {
             );
         }
     }
-    let server = serve(&second, &restored_data).await;
+    let server = serve(&second, &restored_data, runtime).await;
     let addr = server.addr;
     let (status, restored_game) = call(addr, &host, "GET", &games, None).await;
     assert_eq!(
@@ -336,5 +453,8 @@ async fn a_backup_restores_into_a_fresh_database_and_data_directory() {
     assert_eq!(report["turn"], 2, "{report}");
     server.stop.send(()).unwrap();
     assert!(server.served.await.unwrap());
+    if runtime == Runtime::Docker {
+        forget_docker_game(&container);
+    }
     databases.cleanup().await.unwrap();
 }

@@ -6,6 +6,7 @@ mod error;
 mod events;
 pub mod image;
 mod network;
+mod volumes;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, TcpListener};

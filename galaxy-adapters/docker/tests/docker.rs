@@ -92,6 +92,79 @@ async fn a_game_has_its_own_network_which_goes_with_it_while_its_volume_stays() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engines_data_goes_out_as_an_archive_and_back_into_a_fresh_volume() {
+    const TEST: &str = "docker-volume-backup";
+    let Some(runtime) = runtime_or_skip(DockerConfig::default()).await else {
+        return;
+    };
+    remove_labelled(runtime.client(), TEST).await;
+    let _cleanup = Cleanup {
+        test: TEST,
+        network: None,
+    };
+    let image = engine_image(runtime.client()).await;
+    let client = client();
+    let spec = spec(TEST, &image);
+    let created = runtime.create(&spec).await.unwrap();
+    runtime.start(&created.container_id).await.unwrap();
+    let endpoint = &target(&spec, &created);
+    wait_healthy(&client, endpoint).await;
+    client.init(endpoint, &init(spec.game_id)).await.unwrap();
+    client.run_turn(endpoint, 1).await.unwrap();
+    assert_eq!(client.state(endpoint).await.unwrap().turn, 1);
+    assert_eq!(runtime.image_of(&spec.name).await.unwrap(), image);
+
+    let archive = runtime.export_data(&spec.name).await.unwrap();
+    let names: Vec<String> = tar::Archive::new(archive.as_slice())
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.starts_with("data/") && n.len() > 5),
+        "the data mount's files: {names:?}"
+    );
+
+    // The host is gone: no container, no volume. The data goes into a fresh volume, and
+    // a container created under the same name resumes the game without an init.
+    runtime.remove(&created.container_id).await.unwrap();
+    let volume = volume_name(&spec.name);
+    runtime
+        .client()
+        .remove_volume(
+            &volume,
+            None::<bollard::query_parameters::RemoveVolumeOptions>,
+        )
+        .await
+        .unwrap();
+    runtime
+        .import_data(&spec.name, &image, archive)
+        .await
+        .unwrap();
+    let again = runtime.create(&spec).await.unwrap();
+    runtime.start(&again.container_id).await.unwrap();
+    let endpoint = &target(&spec, &again);
+    wait_healthy(&client, endpoint).await;
+    assert_eq!(
+        client.state(endpoint).await.unwrap().turn,
+        1,
+        "the engine resumed its state from the restored volume"
+    );
+    runtime.remove(&again.container_id).await.unwrap();
+    runtime
+        .client()
+        .remove_volume(
+            &volume,
+            None::<bollard::query_parameters::RemoveVolumeOptions>,
+        )
+        .await
+        .unwrap();
+    // An archive for a missing container is a typed NotFound.
+    let missing = runtime.export_data("galaxy-game-nobody").await.unwrap_err();
+    assert!(matches!(missing, ContainerError::NotFound(_)), "{missing}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_network_container_is_reached_by_name_on_its_network() {
     const TEST: &str = "docker-network";
     let network = format!("galaxy-test-{}", std::process::id());

@@ -66,3 +66,16 @@ pub async fn is_empty(pool: &PgPool) -> Result<bool, SetupError> {
     .map_err(|source| SetupError::Database { source })?;
     Ok(tables == 0)
 }
+
+/// The games whose runtime record is bound to a container that may still exist (every
+/// status but `removed`), with that container's id: under the Docker runtime, whose
+/// engine data lives in the containers' volumes, what a backup must take along.
+pub async fn bound_engines(pool: &PgPool) -> Result<Vec<(Uuid, String)>, SetupError> {
+    sqlx::query_as(
+        "SELECT game_id, container_id FROM runtime_records \
+         WHERE container_id IS NOT NULL AND status <> 'removed' ORDER BY game_id",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(|source| SetupError::Database { source })
+}

@@ -187,8 +187,15 @@ async fn recreate(
     record: &RuntimeRecord,
 ) -> Result<JobOutcome, StoreError> {
     let statuses = &jobs.statuses;
+    // The old binding goes first: a `starting` record still bound to the vanished
+    // container would be marked `removed` again by the reconciler while the new one is
+    // being created.
+    let record = statuses
+        .records
+        .set_binding(game.id, None, jobs.now())
+        .await?;
     let Some(record) = statuses
-        .advance_record(record, RuntimeStatus::Starting)
+        .advance_record(&record, RuntimeStatus::Starting)
         .await?
     else {
         return Ok(JobOutcome::Failed(format!(

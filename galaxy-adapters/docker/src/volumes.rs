@@ -1,0 +1,127 @@
+//! A game's engine data for backups. Under Docker an engine keeps its state in the named
+//! volume of its container ([`volume_name`], mounted at [`DATA_MOUNT`]), outside the
+//! data directory a backup copies. These calls move that data in and out as a tar
+//! archive through Docker's archive API, so they work against a local socket and a
+//! remote `DOCKER_HOST` alike, and need nothing inside the engine's image (a `FROM
+//! scratch` engine has no shell or `tar`).
+//!
+//! The archive is held in memory: an engine's data is its saved game (the reference
+//! engine's is a few kilobytes per turn); an engine with gigabytes of state should be
+//! backed up with volume tooling instead.
+
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, VolumeCreateRequest};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use futures::TryStreamExt;
+use galaxy_core::ports::{ContainerError, ContainerRuntime};
+
+use crate::config::DATA_MOUNT;
+use crate::container::volume_name;
+use crate::{DockerRuntime, error};
+
+impl DockerRuntime {
+    /// The image the container `container_name` was created from (recorded beside its
+    /// data in a backup, to restore the data with).
+    pub async fn image_of(&self, container_name: &str) -> Result<String, ContainerError> {
+        let what = format!("container {container_name}");
+        let inspected = self
+            .client()
+            .inspect_container(container_name, None)
+            .await
+            .map_err(|e| error::map(&what, e))?;
+        inspected
+            .config
+            .and_then(|c| c.image)
+            .ok_or_else(|| ContainerError::Failed(format!("{what} names no image")))
+    }
+
+    /// The engine data of the container `container_name` (running or stopped): a tar
+    /// archive of its data mount, whose entries start with `data/`.
+    pub async fn export_data(&self, container_name: &str) -> Result<Vec<u8>, ContainerError> {
+        let what = format!("the data of container {container_name}");
+        let options = DownloadFromContainerOptionsBuilder::default()
+            .path(DATA_MOUNT)
+            .build();
+        let chunks: Vec<bytes::Bytes> = self
+            .client()
+            .download_from_container(container_name, Some(options))
+            .try_collect()
+            .await
+            .map_err(|e| error::map(&what, e))?;
+        Ok(chunks.concat())
+    }
+
+    /// Fills the data volume of the (future) container `container_name` from an archive
+    /// [`DockerRuntime::export_data`] wrote: the volume is created when missing, and the
+    /// archive is unpacked into it through a helper container created from `image` (the
+    /// engine's, so its user owns the files as before) and removed again, never started.
+    /// A container created afterwards under `container_name` finds the data.
+    pub async fn import_data(
+        &self,
+        container_name: &str,
+        image: &str,
+        archive: Vec<u8>,
+    ) -> Result<(), ContainerError> {
+        let volume = volume_name(container_name);
+        let docker = self.client();
+        docker
+            .create_volume(VolumeCreateRequest {
+                name: Some(volume.clone()),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| error::map(&format!("volume {volume}"), e))?;
+        self.ensure_image(image).await?;
+        let helper = format!("{container_name}-restore");
+        let body = ContainerCreateBody {
+            image: Some(image.to_owned()),
+            host_config: Some(HostConfig {
+                mounts: Some(vec![Mount {
+                    target: Some(DATA_MOUNT.into()),
+                    source: Some(volume.clone()),
+                    typ: Some(MountType::VOLUME),
+                    ..Default::default()
+                }]),
+                network_mode: Some("none".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let what = format!("container {helper}");
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&helper)
+            .build();
+        docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| error::map(&what, e))?;
+        // The archive's entries are `data/...`: unpacked at `/`, they land in the mount.
+        let parent = std::path::Path::new(DATA_MOUNT)
+            .parent()
+            .and_then(|p| p.to_str())
+            .unwrap_or("/");
+        let upload = UploadToContainerOptionsBuilder::default()
+            .path(parent)
+            .build();
+        let uploaded = docker
+            .upload_to_container(
+                &helper,
+                Some(upload),
+                bollard::body_full(bytes::Bytes::from(archive)),
+            )
+            .await
+            .map_err(|e| error::map(&format!("the data of {what}"), e));
+        let remove = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(false)
+            .build();
+        let removed = docker
+            .remove_container(&helper, Some(remove))
+            .await
+            .map_err(|e| error::map(&what, e));
+        uploaded?;
+        removed
+    }
+}
