@@ -35,9 +35,7 @@ use super::shared::JobQueue;
 use crate::domain::GameId;
 use crate::domain::game::{Game, GameStatus};
 use crate::domain::health::HealthEventKind;
-use crate::domain::runtime::{
-    JobKind, JobStatus, RuntimeBinding, RuntimeJob, RuntimeRecord, RuntimeStatus,
-};
+use crate::domain::runtime::{JobKind, JobStatus, RuntimeBinding, RuntimeJob, RuntimeStatus};
 use crate::ports::{ContainerError, GameStore, JobOutcome, StoreError};
 
 /// Why one attempt to bring a container back failed.
@@ -153,7 +151,7 @@ async fn try_restart(jobs: &JobRunner, job: &RuntimeJob) -> Result<JobOutcome, S
             RuntimeStatus::Removed | RuntimeStatus::Starting
         )
     {
-        return recreate(jobs, job, &game, &record).await;
+        return recreate(jobs, job, &game).await;
     }
     if record.status != RuntimeStatus::Running {
         tracing::info!(game_id = %game.id, status = %record.status, "restart job for a record not running: nothing to do");
@@ -184,7 +182,6 @@ async fn recreate(
     jobs: &JobRunner,
     job: &RuntimeJob,
     game: &Game,
-    record: &RuntimeRecord,
 ) -> Result<JobOutcome, StoreError> {
     let statuses = &jobs.statuses;
     // The old binding goes first: a `starting` record still bound to the vanished
