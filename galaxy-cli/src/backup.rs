@@ -284,7 +284,11 @@ impl BackupVolumes {
             .context("the backup holds Docker volumes: cannot reach Docker to restore them")?;
         for (container, _) in &volumes {
             let volume = volume_name(container);
-            if docker.client().inspect_volume(&volume).await.is_ok() {
+            if docker
+                .data_volume_exists(container)
+                .await
+                .with_context(|| format!("cannot look for the Docker volume {volume}"))?
+            {
                 bail!(
                     "the Docker volume {volume} exists: restore on a Docker host without \
                      this game's volume, or remove it first (docker volume rm {volume})"

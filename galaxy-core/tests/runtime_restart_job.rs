@@ -256,3 +256,42 @@ async fn a_re_creation_that_keeps_failing_leaves_the_game_paused_and_alerts_the_
             .any(|n| n.payload["detail"]["reason"] == "recreate_failed")
     );
 }
+
+#[tokio::test]
+async fn an_engine_created_again_without_its_data_is_not_taken_for_the_game() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    w.service.force_next_turn(w.admin, game.id).await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 1);
+    let container = w.container(game.id).container_id;
+    w.containers.vanish(&container);
+    w.reconciler.pass().await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::Paused);
+    // The fake engine created again answers turn 0: its data did not come back.
+    w.service.recreate_engine(w.admin, game.id).await.unwrap();
+    w.jobs.run_until_idle(5).await.unwrap();
+    assert_eq!(restarts(&w, game.id).await[0].status, JobStatus::Failed);
+    let record = w.record(game.id).await;
+    assert_eq!(
+        record.status,
+        galaxy_core::domain::runtime::RuntimeStatus::Failed
+    );
+    assert!(!record.healthy);
+    let event = w
+        .health(game.id)
+        .await
+        .into_iter()
+        .find(|e| e.detail["reason"] == "recreate_failed")
+        .expect("a recreate_failed event");
+    assert!(
+        event.detail["error"]
+            .as_str()
+            .unwrap()
+            .contains("at turn 0, the game at turn 1"),
+        "{event:?}"
+    );
+    assert!(w.service.resume(w.admin, game.id).await.is_err());
+    // Once the data is back an admin may ask again: a failed re-creation is retried.
+    w.service.recreate_engine(w.admin, game.id).await.unwrap();
+    assert_eq!(restarts(&w, game.id).await.len(), 2);
+}

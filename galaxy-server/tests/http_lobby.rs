@@ -238,6 +238,9 @@ async fn the_public_list_is_searched_by_name_and_free_seat_over_every_game() {
     app.get("/api/v1/public/games?q=x&open_seats=true", None)
         .await
         .expect(400);
+    app.get("/api/v1/public/games?q=a%00b", None)
+        .await
+        .expect(422);
     let long = app
         .get(&format!("/api/v1/public/games?q={}", "x".repeat(300)), None)
         .await;

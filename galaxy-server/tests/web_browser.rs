@@ -236,6 +236,35 @@ impl Session<'_> {
         self.wait_for_path("/my").await;
     }
 
+    /// The host's `action` on the game page `game`, until the game shows `status` (or a
+    /// later one): a live reload landing with the click may swallow it, so it is tried
+    /// again on a fresh page.
+    async fn host_action(&self, game: &str, action: &str, status: &str) {
+        let after = |page: &str| {
+            page.contains(&format!("<span class=\"badge\">{status}</span></h1>"))
+                || (status == "running"
+                    && page.contains("<span class=\"badge\">starting</span></h1>"))
+                || (status == "enrollment_closed"
+                    && page.contains("<span class=\"badge\">starting</span></h1>"))
+        };
+        for _ in 0..5 {
+            self.goto(game).await;
+            let page = html(self.browser).await;
+            if after(&page) {
+                return;
+            }
+            let button = format!("form[action$='/host/{action}'] button");
+            if page.contains(&format!("/host/{action}\"")) {
+                click(self.browser, &button).await;
+                if after(&html(self.browser).await) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        panic!("the host could not {action} the game");
+    }
+
     /// Waits until the browser shows `path` (a click's navigation may still be going).
     async fn wait_for_path(&self, path: &str) {
         let limit = std::time::Instant::now() + Duration::from_secs(15);
@@ -350,7 +379,7 @@ async fn play(s: &Session<'_>) {
     let game_url = b.current_url().await.unwrap();
     let game = game_url.path().to_owned();
     assert!(game.starts_with("/games/"), "{game_url}");
-    click(b, "form[action$='/host/open'] button").await;
+    s.host_action(&game, "open", "enrollment_open").await;
     // Two players find it in the lobby and apply.
     for (email, race) in [
         ("ann@example.org", "Aldebarans"),
@@ -391,8 +420,8 @@ async fn play(s: &Session<'_>) {
         page.contains("(2 / 4)")
     })
     .await;
-    click(b, "form[action$='/host/close'] button").await;
-    click(b, "form[action$='/host/start'] button").await;
+    s.host_action(&game, "close", "enrollment_closed").await;
+    s.host_action(&game, "start", "running").await;
     s.until(&game, "the game running", |page| {
         assert!(!page.contains(">start_failed<"), "{page}");
         page.contains("<span class=\"badge\">running</span></h1>")

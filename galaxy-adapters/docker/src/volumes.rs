@@ -37,6 +37,19 @@ impl DockerRuntime {
             .ok_or_else(|| ContainerError::Failed(format!("{what} names no image")))
     }
 
+    /// Whether the data volume of the container `container_name` exists (a restore
+    /// must not fill one that holds a live game's data).
+    pub async fn data_volume_exists(&self, container_name: &str) -> Result<bool, ContainerError> {
+        let volume = volume_name(container_name);
+        match self.client().inspect_volume(&volume).await {
+            Ok(_) => Ok(true),
+            Err(e) => match error::map(&format!("volume {volume}"), e) {
+                ContainerError::NotFound(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
     /// The engine data of the container `container_name` (running or stopped): a tar
     /// archive of its data mount, whose entries start with `data/`.
     pub async fn export_data(&self, container_name: &str) -> Result<Vec<u8>, ContainerError> {

@@ -47,8 +47,9 @@ pub enum UserError {
     /// No such user (404).
     #[error("user not found")]
     NotFound,
-    /// An admin's search text is longer than [`MAX_SEARCH_BYTES`] (422).
-    #[error("the search text q is at most {MAX_SEARCH_BYTES} bytes")]
+    /// An admin's search text is longer than [`MAX_SEARCH_BYTES`] or holds a control
+    /// character (422).
+    #[error("the search text q is at most {MAX_SEARCH_BYTES} bytes, without control characters")]
     SearchTooLong,
     /// The user's status does not allow the change (409), e.g. unblocking an active user.
     #[error(transparent)]
@@ -195,7 +196,7 @@ impl UserService {
         if text.is_empty() {
             return Ok(self.users.list_users(page).await?);
         }
-        if text.len() > MAX_SEARCH_BYTES {
+        if text.len() > MAX_SEARCH_BYTES || text.chars().any(char::is_control) {
             return Err(UserError::SearchTooLong);
         }
         Ok(self.users.search_users(text, page).await?)

@@ -139,10 +139,17 @@ impl GameStore for GameCache {
     async fn get_game_fresh(&self, id: GameId) -> Result<Game, StoreError> {
         let epoch = self.cached.epoch();
         let game = self.games.get_game(id).await?;
-        // Not stored when a change arrived meanwhile: the next read fetches again.
-        self.cached.fill(epoch, |c| {
-            c.insert(id, game.clone());
-        });
+        // When any change arrived meanwhile, what was read may already be old: the entry
+        // is dropped instead, so the next read fetches again (never the stale copy).
+        self.cached.fill_or(
+            epoch,
+            |c| {
+                c.insert(id, game.clone());
+            },
+            |c| {
+                c.remove(&id);
+            },
+        );
         Ok(game)
     }
 

@@ -90,9 +90,17 @@ impl<T> Shared<T> {
 
     /// Stores what a miss read, unless a write happened since `epoch`.
     fn fill(&self, epoch: u64, f: impl FnOnce(&mut T)) {
+        self.fill_or(epoch, f, |_| {});
+    }
+
+    /// As [`Shared::fill`], and when a write happened since `epoch`, runs `otherwise`
+    /// instead (under the same lock).
+    fn fill_or(&self, epoch: u64, f: impl FnOnce(&mut T), otherwise: impl FnOnce(&mut T)) {
         let mut guard = self.state.write().unwrap_or_else(PoisonError::into_inner);
         if guard.epoch == epoch {
             f(&mut guard.data);
+        } else {
+            otherwise(&mut guard.data);
         }
     }
 }

@@ -327,8 +327,8 @@ fn orders_section(
             h2 #orders { (text.orders_title) " · " (seat.race) " · " (text.col_turn) " " (next_turn) }
             @if let Some(outcome) = outcome {
                 @match &outcome.verdict {
-                    Ok(()) => p.notice #verdict role="status" { (text.orders_accepted) },
-                    Err(errors) => div #verdict role="alert" {
+                    Ok(()) => p.notice #verdict data-answer="" role="status" { (text.orders_accepted) },
+                    Err(errors) => div #verdict data-answer="" role="alert" {
                         p.error { (text.orders_refused) }
                         ul { @for error in errors { li.error { (error) } } }
                     },

@@ -22,6 +22,10 @@ use super::i18n::Text;
 use super::layout::{self, button_form, csrf_field};
 use super::session::{Posted, Visitor};
 
+/// The message form's value for "every other race": `*` can be no race's name (a race
+/// may well be called "All").
+const TO_EVERY_RACE: &str = "*";
+
 /// How many of the race's messages the game page shows (newest first); the API pages
 /// through all of them.
 const MESSAGES_SHOWN: u32 = 50;
@@ -219,7 +223,7 @@ pub(super) fn messages_section(visitor: &Visitor, game: &Game, view: &PbemView) 
                     (csrf_field(visitor))
                     label for="message-to" { (text.message_to) }
                     select #message-to name="to" {
-                        option value="all" { (text.message_all) }
+                        option value=(TO_EVERY_RACE) { (text.message_all) }
                         @for race in view.races.iter().filter(|r| &r.race != own) {
                             option value=(race.race) { (race.race) }
                         }
@@ -298,7 +302,7 @@ pub async fn take_vacation(
 /// The message form.
 #[derive(Debug, Deserialize)]
 pub struct MessageForm {
-    /// `all`, or one race's name.
+    /// [`TO_EVERY_RACE`], or one race's name.
     to: String,
     /// The plain text.
     text: String,
@@ -312,7 +316,7 @@ pub async fn send_message(
 ) -> Result<Response, WebError> {
     let id = parse_game_id(&id)?;
     let user = visitor.signed_in()?;
-    let to = if form.to == "all" {
+    let to = if form.to == TO_EVERY_RACE {
         MessageTo::All
     } else {
         MessageTo::Races(vec![form.to])

@@ -265,10 +265,14 @@ impl LobbyService {
             .as_deref()
             .map(str::trim)
             .filter(|n| !n.is_empty());
-        if name.is_some_and(|n| n.len() > MAX_LOBBY_SEARCH_BYTES) {
+        if name.is_some_and(|n| n.len() > MAX_LOBBY_SEARCH_BYTES || n.chars().any(char::is_control))
+        {
             return Err(LobbyError::validation(
                 "q",
-                format!("the name to look for is at most {MAX_LOBBY_SEARCH_BYTES} bytes"),
+                format!(
+                    "the name to look for is at most {MAX_LOBBY_SEARCH_BYTES} bytes, without \
+                     control characters"
+                ),
             ));
         }
         let filter = GameFilter {

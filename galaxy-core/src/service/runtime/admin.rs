@@ -205,10 +205,15 @@ impl RuntimeService {
         let game = self.game(game_id).await?;
         require(&game, "create the engine again of", &[GameStatus::Paused])?;
         let record = self.runtime_of(game_id).await?;
-        if record.status != RuntimeStatus::Removed {
+        // `failed`: an earlier re-creation gave up; it may be asked for again.
+        if !matches!(
+            record.status,
+            RuntimeStatus::Removed | RuntimeStatus::Failed
+        ) {
             return Err(RuntimeError::Unhealthy {
                 reason: format!(
-                    "its runtime is {}; only an engine whose container is gone is created again",
+                    "its runtime is {}; only an engine whose container is gone (or whose \
+                     re-creation failed) is created again",
                     record.status
                 ),
             });

@@ -144,11 +144,12 @@ async fn try_restart(jobs: &JobRunner, job: &RuntimeJob) -> Result<JobOutcome, S
         }
         Err(error) => return Err(error),
     };
-    // `starting` here is a re-creation this job began before a crash.
+    // `starting` here is a re-creation this job began before a crash; `failed`, one that
+    // gave up before and was asked for again.
     if game.status == GameStatus::Paused
         && matches!(
             record.status,
-            RuntimeStatus::Removed | RuntimeStatus::Starting
+            RuntimeStatus::Removed | RuntimeStatus::Starting | RuntimeStatus::Failed
         )
     {
         return recreate(jobs, job, &game).await;
@@ -202,6 +203,17 @@ async fn recreate(
     };
     match super::start::launch(jobs, game, &record).await {
         Ok(binding) => {
+            if let Some(why) = data_mismatch(jobs, game.id, &binding, record.current_turn).await {
+                return gave_up_recreating(
+                    jobs,
+                    game.id,
+                    &record,
+                    job,
+                    why,
+                    Some(binding.container_id),
+                )
+                .await;
+            }
             let records = &statuses.records;
             let now = jobs.now();
             records
@@ -225,32 +237,78 @@ async fn recreate(
             Ok(JobOutcome::Requeue(jobs.now() + backoff(jobs, job)))
         }
         Err((cause, container)) => {
-            let reason = format!(
+            let why = format!(
                 "the engine could not be created again after {} attempts: {cause}",
                 job.attempts
             );
-            tracing::warn!(game_id = %game.id, %reason, "re-creation gave up");
-            statuses
-                .advance_record(&record, RuntimeStatus::Failed)
-                .await?;
-            statuses
-                .records
-                .set_healthy(game.id, false, jobs.now())
-                .await?;
-            let detail = json!({
-                "reason": "recreate_failed",
-                "container_id": container,
-                "attempts": job.attempts,
-                "error": cause.to_string(),
-            });
-            let event = jobs
-                .health
-                .store_health_event(game.id, HealthEventKind::InspectUnhealthy, detail)
-                .await?;
-            jobs.health.alert(&event).await;
-            Ok(JobOutcome::Failed(reason))
+            gave_up_recreating(jobs, game.id, &record, job, why, container).await
         }
     }
+}
+
+/// Why the re-created engine is not the game's (its data did not come back: it is at
+/// another turn, or holds no game at all), or `None` when it is. Only checked for a game
+/// that played a turn: before that, the engine is initialised on resume.
+async fn data_mismatch(
+    jobs: &JobRunner,
+    game_id: GameId,
+    binding: &RuntimeBinding,
+    turn: u32,
+) -> Option<String> {
+    if turn == 0 {
+        return None;
+    }
+    let target = jobs.engines.engine_target(game_id, binding);
+    match jobs
+        .engines
+        .engine_call(jobs.engines.client.state(&target))
+        .await
+    {
+        Ok(state) if state.turn == turn => None,
+        Ok(state) => Some(format!(
+            "the re-created engine is at turn {}, the game at turn {turn}: its data did not \
+             come back (restore the engine's data volume or directory first)",
+            state.turn
+        )),
+        Err(error) => Some(format!(
+            "the re-created engine holds no game ({error}): its data did not come back \
+             (restore the engine's data volume or directory first)"
+        )),
+    }
+}
+
+/// The re-creation ends without an engine the game can use: the record is `failed` and
+/// unhealthy (an admin may ask again once the data is back), with an `inspect_unhealthy`
+/// health event (`recreate_failed`) and an alert.
+async fn gave_up_recreating(
+    jobs: &JobRunner,
+    game_id: GameId,
+    record: &crate::domain::runtime::RuntimeRecord,
+    job: &RuntimeJob,
+    why: String,
+    container: Option<String>,
+) -> Result<JobOutcome, StoreError> {
+    tracing::warn!(%game_id, reason = %why, "re-creation gave up");
+    let statuses = &jobs.statuses;
+    statuses
+        .advance_record(record, RuntimeStatus::Failed)
+        .await?;
+    statuses
+        .records
+        .set_healthy(game_id, false, jobs.now())
+        .await?;
+    let detail = json!({
+        "reason": "recreate_failed",
+        "container_id": container,
+        "attempts": job.attempts,
+        "error": why,
+    });
+    let event = jobs
+        .health
+        .store_health_event(game_id, HealthEventKind::InspectUnhealthy, detail)
+        .await?;
+    jobs.health.alert(&event).await;
+    Ok(JobOutcome::Failed(why))
 }
 
 /// The wait before the next attempt: `restart_backoff` times the attempts so far.

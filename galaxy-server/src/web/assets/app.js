@@ -30,8 +30,12 @@
     // Live updates show the game's news by opening its page again (a GET: the answer
     // to a form is never sent twice), but never under someone typing: then a notice
     // with a link appears instead.
-    var dirty = false;
+    // A page that shows the answer to a form (an orders verdict) counts as typed into:
+    // the answer stays until the viewer moves on.
+    var dirty = document.querySelector("[data-answer]") !== null;
     document.addEventListener("input", function () { dirty = true; });
+    // A form on its way out is never cut short by a reload (the click would be lost).
+    document.addEventListener("submit", function () { dirty = true; });
     var live = document.querySelector("[data-live]");
     function refresh() {
       if (dirty) {
