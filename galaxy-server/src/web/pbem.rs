@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::WebState;
 use super::error::WebError;
-use super::game::parse_game_id;
+use super::game::{EmptyForm, parse_game_id};
 use super::i18n::Text;
 use super::layout::{self, button_form, csrf_field};
 use super::session::{Posted, Visitor};
@@ -329,16 +329,12 @@ pub async fn send_message(
     Ok(Redirect::to(&format!("/games/{id}#messages")).into_response())
 }
 
-/// A form with only its CSRF field.
-#[derive(Debug, Deserialize)]
-pub struct SeatForm {}
-
 /// `POST /games/{id}/seats/{race}/{action}`: `open` (host), `reclaim` (the race's own
 /// player), `apply` (another user).
 pub async fn seat_action(
     State(state): State<WebState>,
     Path((id, race, action)): Path<(String, String, String)>,
-    Posted { visitor, .. }: Posted<SeatForm>,
+    Posted { visitor, .. }: Posted<EmptyForm>,
 ) -> Result<Response, WebError> {
     let id = parse_game_id(&id)?;
     let user = visitor.signed_in()?;
@@ -363,7 +359,7 @@ pub async fn seat_action(
 pub async fn approve_seat(
     State(state): State<WebState>,
     Path((id, race, app_id)): Path<(String, String, String)>,
-    Posted { visitor, .. }: Posted<SeatForm>,
+    Posted { visitor, .. }: Posted<EmptyForm>,
 ) -> Result<Response, WebError> {
     let id = parse_game_id(&id)?;
     let app_id = SeatApplicationId::parse(&app_id).map_err(|_| WebError::NotFound)?;
