@@ -21,19 +21,18 @@ use std::time::{Duration, Instant};
 use chrono::{TimeDelta, Utc};
 use galaxy_core::domain::lease::{ClaimRequest, Finish};
 use galaxy_core::domain::mail::{AttemptOutcome, MailAttempt};
-use galaxy_core::domain::user::Locale;
 use galaxy_core::domain::{LeaseToken, Timestamp};
 use galaxy_core::ports::{
     JobCompletion, JobOutcome, MailAttemptEnd, MailFinish, MailNext, MailStore, NotificationStore,
     RouteFinish, RouteNext, RuntimeJobStore,
 };
-use galaxy_postgres::testing::TestDatabases;
+use galaxy_postgres::testing::{SeedQueue, TestDatabases};
 use galaxy_postgres::{ConnectOptions, PgStore, connect_with};
 use uuid::Uuid;
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-/// Worker counts measured.
+/// Worker counts measured by default.
 const WORKERS: [usize; 3] = [1, 4, 16];
 
 /// One measured scenario at one worker count (summed over rounds).
@@ -60,6 +59,11 @@ struct Options {
     rounds: u64,
     /// Where to write the figures as JSON.
     json: Option<String>,
+    /// Worker counts (`--workers 1,4,16`).
+    workers: Vec<usize>,
+    /// Scenarios (`--scenarios raw,peer,jobs,routes,mail,mail-each`); the raw baseline
+    /// always runs.
+    scenarios: Vec<Scenario>,
 }
 
 impl Options {
@@ -75,6 +79,26 @@ impl Options {
             batch: value("--batch").map_or(Ok(100), |s| s.parse())?,
             rounds: value("--rounds").map_or(Ok(5), |s| s.parse())?,
             json: value("--json"),
+            workers: match value("--workers") {
+                Some(list) => list.split(',').map(str::parse).collect::<Result<_, _>>()?,
+                None => WORKERS.to_vec(),
+            },
+            scenarios: match value("--scenarios") {
+                Some(list) => {
+                    let mut chosen = vec![Scenario::Raw];
+                    for key in list.split(',') {
+                        let scenario = Scenario::ALL
+                            .into_iter()
+                            .find(|s| s.key() == key)
+                            .ok_or_else(|| format!("unknown scenario {key}"))?;
+                        if !chosen.contains(&scenario) {
+                            chosen.push(scenario);
+                        }
+                    }
+                    chosen
+                }
+                None => Scenario::ALL.to_vec(),
+            },
         })
     }
 }
@@ -93,14 +117,21 @@ async fn main() -> BenchResult<()> {
     println!("load average before: {}", load_average());
     sqlx::raw_sql(
         "CREATE TABLE bench_queue (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
-         payload text NOT NULL)",
+         payload text NOT NULL); \
+         CREATE TABLE bench_peer_jobs (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
+         task text NOT NULL, payload json NOT NULL, run_at timestamptz NOT NULL DEFAULT now(), \
+         attempts integer NOT NULL DEFAULT 0, max_attempts integer NOT NULL DEFAULT 25, \
+         locked_at timestamptz, locked_by text, \
+         is_available boolean GENERATED ALWAYS AS \
+         (locked_at IS NULL AND attempts < max_attempts) STORED); \
+         CREATE INDEX bench_peer_jobs_main ON bench_peer_jobs (run_at, id) WHERE is_available;",
     )
     .execute(store.pool())
     .await?;
     let mut rows: Vec<Measured> = Vec::new();
-    for workers in WORKERS {
+    for &workers in &options.workers {
         for _ in 0..options.rounds {
-            for scenario in Scenario::ALL {
+            for &scenario in &options.scenarios {
                 let items = ((scenario.base_items() as f64 * options.scale) as u64).max(10);
                 let measured = scenario.run(&store, workers, items, options.batch).await?;
                 add(&mut rows, measured);
@@ -124,6 +155,10 @@ async fn main() -> BenchResult<()> {
 enum Scenario {
     /// The baseline: one `DELETE ... RETURNING` per batch on a plain table.
     Raw,
+    /// A peer job queue's shape (as graphile-worker's): the claim locks the rows (an
+    /// `is_available` flag generated from the lock, a partial index on it), the finish
+    /// deletes them; both commits durable.
+    Peer,
     /// `claim_jobs` of a batch, then one `complete_jobs` (its commit relaxed).
     Jobs,
     /// `claim_routes` of a batch, then one `finish_routes` (both commits relaxed).
@@ -135,17 +170,31 @@ enum Scenario {
 }
 
 impl Scenario {
-    const ALL: [Scenario; 5] = [
+    const ALL: [Scenario; 6] = [
         Self::Raw,
+        Self::Peer,
         Self::Jobs,
         Self::Routes,
         Self::Mail,
         Self::MailEach,
     ];
 
+    /// The scenario's name on the command line.
+    fn key(self) -> &'static str {
+        match self {
+            Self::Raw => "raw",
+            Self::Peer => "peer",
+            Self::Jobs => "jobs",
+            Self::Routes => "routes",
+            Self::Mail => "mail",
+            Self::MailEach => "mail-each",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Self::Raw => "raw: DELETE .. SKIP LOCKED RETURNING (1 stmt)",
+            Self::Peer => "peer: lock claim + DELETE finish (2 stmts, durable)",
             Self::Jobs => "jobs: claim + complete_jobs (2 stmts, finish relaxed)",
             Self::Routes => "routes: claim + finish_routes (2 stmts, both relaxed)",
             Self::Mail => "mail: claim + finish_mail_attempts (2 stmts, durable)",
@@ -192,44 +241,32 @@ impl Scenario {
 
 /// Queues `items` for `scenario` in one statement (untimed).
 async fn seed(store: &PgStore, scenario: Scenario, items: u64) -> BenchResult<()> {
-    let (run, now, count) = (
-        Uuid::new_v4().simple().to_string(),
-        Utc::now(),
-        items as i64,
-    );
-    let sql = match scenario {
+    let queue = match scenario {
         Scenario::Raw => {
-            "INSERT INTO bench_queue (payload) SELECT 'job ' || $1 || '-' || g \
-             FROM generate_series(1, $3) g WHERE $2::timestamptz IS NOT NULL"
+            sqlx::query(
+                "INSERT INTO bench_queue (payload) SELECT 'job ' || g \
+                 FROM generate_series(1, $1) g",
+            )
+            .bind(items as i64)
+            .execute(store.pool())
+            .await?;
+            return Ok(());
         }
-        Scenario::Jobs => {
-            "INSERT INTO runtime_jobs (id, game_id, kind, idempotency_key, status, attempts, \
-             run_after, created_at, updated_at) SELECT gen_random_uuid(), gen_random_uuid(), \
-             'start', 'bench-' || $1 || '-' || g, 'queued', 0, $2, $2, $2 \
-             FROM generate_series(1, $3) g"
+        Scenario::Peer => {
+            sqlx::query(
+                "INSERT INTO bench_peer_jobs (task, payload) SELECT 'send', \
+                 json_build_object('n', g) FROM generate_series(1, $1) g",
+            )
+            .bind(items as i64)
+            .execute(store.pool())
+            .await?;
+            return Ok(());
         }
-        Scenario::Routes => {
-            "WITH intent AS (INSERT INTO notification_intents (id, kind, idempotency_key, \
-             recipients, payload, created_at) VALUES (gen_random_uuid(), 'turn_completed', \
-             'bench-' || $1, '{}', '{}', $2) RETURNING id) \
-             INSERT INTO notification_routes (id, intent_id, user_id, channel, status, attempts, \
-             next_attempt_at, created_at, updated_at) SELECT gen_random_uuid(), intent.id, \
-             gen_random_uuid(), 'push', 'pending', 0, $2, $2, $2 \
-             FROM intent, generate_series(1, $3) g"
-        }
-        Scenario::Mail | Scenario::MailEach => {
-            "INSERT INTO mail_deliveries (id, idempotency_key, to_email, kind, locale, subject, \
-             text_body, status, attempts, next_attempt_at, created_at, updated_at) \
-             SELECT gen_random_uuid(), 'bench-' || $1 || '-' || g, 'player' || g || '@example.org', \
-             'turn_completed', $4, 'Turn report ' || g, 'Your turn report is ready.', \
-             'pending', 0, $2, $2, $2 FROM generate_series(1, $3) g"
-        }
+        Scenario::Jobs => SeedQueue::Jobs,
+        Scenario::Routes => SeedQueue::Routes,
+        Scenario::Mail | Scenario::MailEach => SeedQueue::Mail,
     };
-    let mut query = sqlx::query(sql).bind(run).bind(now).bind(count);
-    if matches!(scenario, Scenario::Mail | Scenario::MailEach) {
-        query = query.bind(Locale::default().as_str().to_owned());
-    }
-    query.execute(store.pool()).await?;
+    queue.seed(store.pool(), items, Utc::now()).await?;
     Ok(())
 }
 
@@ -240,6 +277,7 @@ async fn drain(store: Arc<PgStore>, scenario: Scenario, batch: u32) -> BenchResu
     loop {
         let finished = match scenario {
             Scenario::Raw => raw_batch(&store, batch).await?,
+            Scenario::Peer => peer_batch(&store, batch).await?,
             Scenario::Jobs => job_batch(&store, batch).await?,
             Scenario::Routes => route_batch(&store, batch).await?,
             Scenario::Mail | Scenario::MailEach => {
@@ -272,6 +310,27 @@ async fn raw_batch(store: &PgStore, batch: u32) -> BenchResult<u64> {
     .fetch_all(store.pool())
     .await?;
     Ok(taken.len() as u64)
+}
+
+async fn peer_batch(store: &PgStore, batch: u32) -> BenchResult<u64> {
+    let worker = Uuid::new_v4().to_string();
+    let claimed: Vec<(i64, String, serde_json::Value)> = sqlx::query_as(
+        "UPDATE bench_peer_jobs SET attempts = attempts + 1, locked_by = $1, \
+         locked_at = now() WHERE id = ANY(ARRAY(SELECT id FROM bench_peer_jobs \
+         WHERE is_available AND run_at <= now() ORDER BY run_at, id LIMIT $2 \
+         FOR UPDATE SKIP LOCKED)) RETURNING id, task, payload",
+    )
+    .bind(&worker)
+    .bind(i64::from(batch))
+    .fetch_all(store.pool())
+    .await?;
+    let ids: Vec<i64> = claimed.iter().map(|(id, _, _)| *id).collect();
+    let finished = sqlx::query("DELETE FROM bench_peer_jobs WHERE id = ANY($1) AND locked_by = $2")
+        .bind(&ids)
+        .bind(&worker)
+        .execute(store.pool())
+        .await?;
+    all_finished(finished.rows_affected() as usize, ids.len())
 }
 
 async fn job_batch(store: &PgStore, batch: u32) -> BenchResult<u64> {

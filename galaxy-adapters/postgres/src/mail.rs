@@ -23,16 +23,14 @@ use crate::rows::{RowExt, cursor, keyset_page_sql, page_limit, page_of, u32_para
 const MAIL: &str = MailDelivery::ENTITY;
 const ATTEMPT: &str = "mail attempt";
 
-/// The outbox as a leased queue (its claim index is `mail_deliveries_claim`).
+/// The outbox as a leased queue (its ready table is `mail_deliveries_ready`).
 const QUEUE: QueueTable = QueueTable {
     table: "mail_deliveries",
+    ready: "mail_deliveries_ready",
     waiting: &["pending", "retrying"],
     leased: "sending",
     due: "next_attempt_at",
     order: ClaimOrder::DueFirst,
-    // The claim index is partial on `done` (migration 0012), which a claim never
-    // changes: no index reads a column the claim writes, so a claim is a HOT update.
-    open: Some("NOT done"),
     // Durable both ways: a lost finish would send the mail again, a lost claim could
     // have two workers send it at once, and a mail sent twice reaches its reader twice.
     claim_commit: Commit::Durable,
@@ -70,11 +68,6 @@ const FINISH_COLUMNS: &[FinishColumn] = &[
         ),
     },
     FinishColumn {
-        name: "done",
-        sql_type: "boolean",
-        set: Some("done = u.done"),
-    },
-    FinishColumn {
         name: "attempt_number",
         sql_type: "bigint",
         set: None,
@@ -100,10 +93,28 @@ const FINISH_COLUMNS: &[FinishColumn] = &[
 /// and its attempt commit together).
 const RECORD_ATTEMPTS: &str = "recorded AS ( \
     INSERT INTO mail_attempts (mail_id, number, outcome, detail, at) \
-    SELECT id, attempt_number, attempt_outcome, attempt_detail, attempt_at FROM finished \
+    SELECT id, attempt_number, attempt_outcome, attempt_detail, attempt_at FROM changed \
     WHERE attempt_outcome IS NOT NULL)";
 
 static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| QUEUE.claim_sql());
+static ENQUEUE_SQL: LazyLock<String> = LazyLock::new(|| {
+    QUEUE.keep_ready(
+        "INSERT INTO mail_deliveries (id, idempotency_key, to_email, kind, locale, subject, \
+         text_body, html_body, status, attempts, next_attempt_at, lease_token, lease_until, \
+         last_error, created_at, updated_at, sent_at, extras) VALUES ($1, $2, $3, $4, \
+         $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING *",
+        None,
+    )
+});
+static RETRY_DEAD_SQL: LazyLock<String> = LazyLock::new(|| {
+    QUEUE.keep_ready(
+        "UPDATE mail_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2, \
+         lease_token = NULL, lease_until = NULL, updated_at = $2 \
+         WHERE id = $1 AND status = 'dead' RETURNING *",
+        None,
+    )
+});
 static FINISH_SQL: LazyLock<String> =
     LazyLock::new(|| QUEUE.finish_sql(FINISH_COLUMNS, Some(RECORD_ATTEMPTS)));
 
@@ -213,35 +224,28 @@ impl MailStore for PgStore {
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn enqueue_mail(&self, delivery: &MailDelivery) -> Result<MailDelivery, StoreError> {
         let (mail, lease) = (&delivery.mail, delivery.lease.as_ref());
-        let inserted = sqlx::query(
-            "INSERT INTO mail_deliveries (id, idempotency_key, to_email, kind, locale, subject, \
-             text_body, html_body, status, attempts, next_attempt_at, lease_token, lease_until, \
-             last_error, created_at, updated_at, sent_at, done, extras) VALUES ($1, $2, $3, $4, \
-             $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $9 IN ('sent', 'dead'), \
-             $18) \
-             ON CONFLICT (idempotency_key) DO NOTHING RETURNING *",
-        )
-        .bind(delivery.id.as_uuid())
-        .bind(&mail.idempotency_key)
-        .bind(mail.to.as_str())
-        .bind(&mail.kind)
-        .bind(mail.locale.as_str())
-        .bind(&mail.subject)
-        .bind(&mail.text_body)
-        .bind(mail.html_body.as_deref())
-        .bind(delivery.status.as_str())
-        .bind(u32_param(delivery.attempts))
-        .bind(delivery.next_attempt_at)
-        .bind(lease.map(|l| l.token.as_uuid()))
-        .bind(lease.map(|l| l.until))
-        .bind(delivery.last_error.as_deref())
-        .bind(delivery.created_at)
-        .bind(delivery.updated_at)
-        .bind(delivery.sent_at)
-        .bind(serde_json::to_value(&mail.extras).map_err(StoreError::internal)?)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db(MAIL))?;
+        let inserted = sqlx::query(ENQUEUE_SQL.as_str())
+            .bind(delivery.id.as_uuid())
+            .bind(&mail.idempotency_key)
+            .bind(mail.to.as_str())
+            .bind(&mail.kind)
+            .bind(mail.locale.as_str())
+            .bind(&mail.subject)
+            .bind(&mail.text_body)
+            .bind(mail.html_body.as_deref())
+            .bind(delivery.status.as_str())
+            .bind(u32_param(delivery.attempts))
+            .bind(delivery.next_attempt_at)
+            .bind(lease.map(|l| l.token.as_uuid()))
+            .bind(lease.map(|l| l.until))
+            .bind(delivery.last_error.as_deref())
+            .bind(delivery.created_at)
+            .bind(delivery.updated_at)
+            .bind(delivery.sent_at)
+            .bind(serde_json::to_value(&mail.extras).map_err(StoreError::internal)?)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db(MAIL))?;
         if let Some(row) = inserted {
             return mail_from_row(&row);
         }
@@ -336,11 +340,6 @@ impl MailStore for PgStore {
                 .bind(plan.column(|end| {
                     matches!(end.next, MailNext::SentRedacted).then_some(REDACTED_BODY)
                 }))
-                .bind(
-                    next.iter()
-                        .map(|n| matches!(n.status, MailStatus::Sent | MailStatus::Dead))
-                        .collect::<Vec<_>>(),
-                )
                 .bind(column(&attempts, |a| u32_param(a.number)))
                 .bind(column(&attempts, |a| a.outcome.as_str()))
                 .bind(column(&attempts, |a| a.detail.as_str()))
@@ -374,17 +373,12 @@ impl MailStore for PgStore {
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn retry_dead_mail(&self, id: MailId, at: Timestamp) -> Result<MailDelivery, StoreError> {
-        let row = sqlx::query(
-            "UPDATE mail_deliveries SET status = 'pending', done = false, attempts = 0, \
-             next_attempt_at = $2, \
-             lease_token = NULL, lease_until = NULL, updated_at = $2 \
-             WHERE id = $1 AND status = 'dead' RETURNING *",
-        )
-        .bind(id.as_uuid())
-        .bind(at)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db(MAIL))?;
+        let row = sqlx::query(RETRY_DEAD_SQL.as_str())
+            .bind(id.as_uuid())
+            .bind(at)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db(MAIL))?;
         match row {
             Some(row) => mail_from_row(&row),
             None => Err(self
@@ -395,13 +389,18 @@ impl MailStore for PgStore {
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn purge_sent_mail(&self, before: Timestamp) -> Result<u64, StoreError> {
-        // Attempts go with their mail (ON DELETE CASCADE).
-        let done =
-            sqlx::query("DELETE FROM mail_deliveries WHERE status = 'sent' AND sent_at < $1")
-                .bind(before)
-                .execute(&self.pool)
-                .await
-                .map_err(db(MAIL))?;
+        // Attempts go with their mail (ON DELETE CASCADE). A mail sent before `before`
+        // was created before it: the bound on `created_at` makes the purge a range scan
+        // of the listing index (no index reads `sent_at`, which a finish changes, so that
+        // the finish is a HOT update).
+        let done = sqlx::query(
+            "DELETE FROM mail_deliveries \
+                 WHERE created_at < $1 AND status = 'sent' AND sent_at < $1",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await
+        .map_err(db(MAIL))?;
         Ok(done.rows_affected())
     }
 

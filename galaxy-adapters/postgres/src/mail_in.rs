@@ -23,15 +23,14 @@ const INBOUND: &str = InboundMail::ENTITY;
 const ADDRESS: &str = "orders address";
 const SEND: &str = "mail-in send";
 
-/// The intake as a leased queue (its claim index is `inbound_mail_claim`).
+/// The intake as a leased queue (its ready table is `inbound_mail_ready`).
 const QUEUE: QueueTable = QueueTable {
     table: "inbound_mail",
+    ready: "inbound_mail_ready",
     waiting: &["received"],
     leased: "processing",
     due: "received_at",
     order: ClaimOrder::DueFirst,
-    // The claim index is partial on `status` (migration 0009).
-    open: None,
     // Durable both ways: the intake's acknowledgement promises the message is kept, and
     // a lost claim could have two workers hand the same orders to the engine at once.
     claim_commit: Commit::Durable,
@@ -53,6 +52,15 @@ const FINISH_COLUMNS: &[FinishColumn] = &[
 ];
 
 static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| QUEUE.claim_sql());
+static INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
+    QUEUE.keep_ready(
+        "INSERT INTO inbound_mail (id, dedupe_key, raw, envelope_from, envelope_to, status, \
+         attempts, received_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) \
+         ON CONFLICT (dedupe_key) DO NOTHING RETURNING *",
+        None,
+    )
+});
 static FINISH_SQL: LazyLock<String> = LazyLock::new(|| QUEUE.finish_sql(FINISH_COLUMNS, None));
 
 fn inbound_from_row(row: &PgRow) -> Result<InboundMail, StoreError> {
@@ -90,24 +98,19 @@ fn address_from_row(row: &PgRow) -> Result<OrdersAddress, StoreError> {
 #[async_trait]
 impl InboundMailStore for PgStore {
     async fn insert_inbound(&self, mail: &InboundMail) -> Result<InboundInsert, StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO inbound_mail (id, dedupe_key, raw, envelope_from, envelope_to, status, \
-             attempts, received_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) \
-             ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-        )
-        .bind(mail.id.as_uuid())
-        .bind(&mail.dedupe_key)
-        .bind(&mail.raw)
-        .bind(mail.envelope_from.as_deref())
-        .bind(&mail.envelope_to)
-        .bind(mail.status.as_str())
-        .bind(u32_param(mail.attempts))
-        .bind(mail.received_at)
-        .bind(mail.updated_at)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(db(INBOUND))?;
+        let inserted = sqlx::query(INSERT_SQL.as_str())
+            .bind(mail.id.as_uuid())
+            .bind(&mail.dedupe_key)
+            .bind(&mail.raw)
+            .bind(mail.envelope_from.as_deref())
+            .bind(&mail.envelope_to)
+            .bind(mail.status.as_str())
+            .bind(u32_param(mail.attempts))
+            .bind(mail.received_at)
+            .bind(mail.updated_at)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db(INBOUND))?;
         if inserted.is_some() {
             return Ok(InboundInsert::Stored);
         }

@@ -26,15 +26,15 @@ use crate::rows::{RowExt, cursor, keyset_page_sql, page_limit, page_of, u32_para
 const INTENT: &str = "notification intent";
 const ROUTE: &str = NotificationRoute::ENTITY;
 
-/// The routes as a leased queue, shaped like the outbox (claim index
-/// `notification_routes_claim`).
+/// The routes as a leased queue, shaped like the outbox (ready table
+/// `notification_routes_ready`).
 const QUEUE: QueueTable = QueueTable {
     table: "notification_routes",
+    ready: "notification_routes_ready",
     waiting: &["pending", "retrying"],
     leased: "dispatching",
     due: "next_attempt_at",
     order: ClaimOrder::DueFirst,
-    open: None,
     // Relaxed both ways: a route's effects are keyed by the route (its mail by the
     // idempotency key `notification:<route>`, its push event by the route id), so a route
     // handled twice, one after the other or at once, has them once.
@@ -57,6 +57,24 @@ const FINISH_COLUMNS: &[FinishColumn] = &[
 ];
 
 static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| QUEUE.claim_sql());
+static INSERT_ROUTES_SQL: LazyLock<String> = LazyLock::new(|| {
+    QUEUE.keep_ready(
+        "INSERT INTO notification_routes (id, intent_id, user_id, channel, status, \
+         attempts, next_attempt_at, lease_token, lease_until, last_error, created_at, \
+         updated_at) SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], \
+         $5::text[], $6::bigint[], $7::timestamptz[], $8::uuid[], $9::timestamptz[], \
+         $10::text[], $11::timestamptz[], $12::timestamptz[]) RETURNING *",
+        None,
+    )
+});
+static RETRY_DEAD_SQL: LazyLock<String> = LazyLock::new(|| {
+    QUEUE.keep_ready(
+        "UPDATE notification_routes SET status = 'pending', attempts = 0, \
+         next_attempt_at = $2, lease_token = NULL, lease_until = NULL, updated_at = $2 \
+         WHERE id = $1 AND status = 'dead_letter' RETURNING *",
+        None,
+    )
+});
 static FINISH_SQL: LazyLock<String> = LazyLock::new(|| QUEUE.finish_sql(FINISH_COLUMNS, None));
 
 /// The column changes of a [`RouteNext`]: status, new due time, error.
@@ -199,28 +217,22 @@ impl NotificationStore for PgStore {
         let c = RouteColumns::of(routes);
         // All routes in one statement; a clashing route id fails it and the transaction
         // takes the intent back with it.
-        sqlx::query(
-            "INSERT INTO notification_routes (id, intent_id, user_id, channel, status, \
-             attempts, next_attempt_at, lease_token, lease_until, last_error, created_at, \
-             updated_at) SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], \
-             $5::text[], $6::bigint[], $7::timestamptz[], $8::uuid[], $9::timestamptz[], \
-             $10::text[], $11::timestamptz[], $12::timestamptz[])",
-        )
-        .bind(c.id)
-        .bind(c.intent_id)
-        .bind(c.user_id)
-        .bind(c.channel)
-        .bind(c.status)
-        .bind(c.attempts)
-        .bind(c.next_attempt_at)
-        .bind(c.lease_token)
-        .bind(c.lease_until)
-        .bind(c.last_error)
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db(ROUTE))?;
+        sqlx::query(INSERT_ROUTES_SQL.as_str())
+            .bind(c.id)
+            .bind(c.intent_id)
+            .bind(c.user_id)
+            .bind(c.channel)
+            .bind(c.status)
+            .bind(c.attempts)
+            .bind(c.next_attempt_at)
+            .bind(c.lease_token)
+            .bind(c.lease_until)
+            .bind(c.last_error)
+            .bind(c.created_at)
+            .bind(c.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(ROUTE))?;
         tx.commit().await.map_err(db(INTENT))?;
         Ok(IntentInsert::Inserted)
     }
@@ -304,16 +316,12 @@ impl NotificationStore for PgStore {
         id: RouteId,
         at: Timestamp,
     ) -> Result<NotificationRoute, StoreError> {
-        let row = sqlx::query(
-            "UPDATE notification_routes SET status = 'pending', attempts = 0, \
-             next_attempt_at = $2, lease_token = NULL, lease_until = NULL, updated_at = $2 \
-             WHERE id = $1 AND status = 'dead_letter' RETURNING *",
-        )
-        .bind(id.as_uuid())
-        .bind(at)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db(ROUTE))?;
+        let row = sqlx::query(RETRY_DEAD_SQL.as_str())
+            .bind(id.as_uuid())
+            .bind(at)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db(ROUTE))?;
         match row {
             Some(row) => route_from_row(&row),
             None => Err(self

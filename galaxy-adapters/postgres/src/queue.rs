@@ -1,18 +1,35 @@
-//! The one Postgres leased work queue: a [`QueueTable`] describes a queue table (mail
-//! deliveries, notification routes, runtime jobs) and generates its claim (`FOR UPDATE
-//! SKIP LOCKED`) and its batched finish (`UPDATE ... FROM unnest(...)`, every row checked
-//! against its own lease token), so the three stores share one implementation of the
-//! rules of [`Leased`].
+//! The one Postgres leased work queue: a [`QueueTable`] describes a queue (mail
+//! deliveries, notification routes, runtime jobs, inbound mail) and generates its claim
+//! (`FOR UPDATE SKIP LOCKED`), its batched finish (`UPDATE ... FROM unnest(...)`, every row
+//! checked against its own lease token) and the upkeep of its ready table, so the four
+//! stores share one implementation of the rules of [`Leased`].
+//!
+//! Each queue is two tables. The item table (`mail_deliveries`, ...) holds every item, its
+//! status, lease and history, and has no index on anything a claim or a finish changes,
+//! so both update its rows in place (HOT updates: a new row version on the same page, no
+//! new index entries). Its ready table (`mail_deliveries_ready`, ...) holds one narrow row
+//! `(id, due, created_at)` per item a claim may take now or later, and the claim index.
+//! `due` is when the item may next be claimed: its due time while it waits, its lease's
+//! expiry while it is leased (so a claim never steps over items other workers hold, and a
+//! lapsed lease makes the item claimable again by itself). A finish deletes the ready row
+//! of an item that is done (or moves it to the item's new due time when it is to be tried
+//! again). Every statement that changes an item's status keeps its ready row in step in the
+//! same statement ([`QueueTable::keep_ready`]).
+//!
+//! A claim never waits for a lock: it locks ready rows and then their items with `SKIP
+//! LOCKED`. A finish (or a renewal) locks its items first and then their ready rows, and
+//! may wait for a claim that holds a ready row; the claim, which skips the item the finish
+//! holds, never waits for the finish, so the two cannot deadlock. Such a race needs a
+//! lease that lapsed while its holder was finishing: the finish wins (its item is done,
+//! its ready row goes), and the claim returns without that item.
 //!
 //! Every table, column and status name in the generated SQL comes from a `const`
 //! [`QueueTable`] or [`FinishColumn`] in this crate, never from input: values always
 //! travel as bound parameters.
 //!
 //! Where the time goes, and why the queues are shaped as they are, is measured in
-//! `docs/benchmarks.md` (the store benchmark, `scripts/store_bench.sh`): with fsync on, a
-//! batch costs mostly its commit's WAL flush, and the WAL a queue writes per item is its
-//! row's new version plus one entry in every index of the table. [`Commit::Relaxed`] takes
-//! the flush off the path of the queues whose items are idempotent.
+//! `docs/benchmarks.md` (the store benchmark, `scripts/store_bench.sh`). [`Commit::Relaxed`]
+//! takes the WAL flush off the path of the queues whose items are idempotent.
 
 use std::collections::{HashMap, HashSet};
 
@@ -27,16 +44,15 @@ use uuid::Uuid;
 use crate::error::db;
 use crate::rows::limit_param;
 
-/// Which rows a claim picks, in what order (each matches the table's partial claim index,
-/// so the claim is an ordered index scan that stops after `LIMIT` rows).
+/// In what order a claim picks the ready rows that are due (each matches the ready
+/// table's claim index, so the claim is an ordered index scan that stops after `LIMIT`
+/// rows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ClaimOrder {
-    /// By due instant, then creation, then id. The due bound applies to leased rows too:
-    /// a leased row was due when it was claimed and its lease ran from then, so once the
-    /// lease lapsed `due <= now` holds for it as well and one range bound serves both.
+    /// By due instant, then creation, then id (claim index `(due, created_at, id)`).
     DueFirst,
-    /// By creation, then id (jobs run in the order they were queued); waiting rows must
-    /// be due, leased rows must have lapsed.
+    /// By creation, then id (jobs run in the order they were queued; claim index
+    /// `(created_at, id)`, rows not yet due are stepped over).
     OldestFirst,
 }
 
@@ -80,27 +96,24 @@ impl Commit {
     }
 }
 
-/// A queue table. The table has `id uuid`, `status text`, `attempts bigint`, `lease_token
-/// uuid`, `lease_until timestamptz`, `created_at` and `updated_at` columns plus its due
-/// column.
+/// A queue: its item table and its ready table. The item table has `id uuid`, `status
+/// text`, `attempts bigint`, `lease_token uuid`, `lease_until timestamptz`, `created_at`
+/// and `updated_at` columns plus its due column; the ready table `id uuid` (referencing
+/// the item), `due timestamptz` and `created_at timestamptz`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct QueueTable {
-    /// The table.
+    /// The item table.
     pub table: &'static str,
-    /// Statuses of rows waiting for their due instant (in the order of the claim index's
-    /// predicate, so the planner can match it).
+    /// The ready table.
+    pub ready: &'static str,
+    /// Statuses of items waiting for their due instant.
     pub waiting: &'static [&'static str],
-    /// The status of claimed rows.
+    /// The status of claimed items.
     pub leased: &'static str,
-    /// The column holding the due instant.
+    /// The item table's column holding the due instant.
     pub due: &'static str,
     /// The claim's order.
     pub order: ClaimOrder,
-    /// A predicate on columns only a finish changes that every claimable row meets (the
-    /// predicate of a claim index that does not read `status`, so that a claim, which
-    /// changes `status`, can be a HOT update); `None` when the claim index is partial on
-    /// `status` itself.
-    pub open: Option<&'static str>,
     /// How claims commit.
     pub claim_commit: Commit,
     /// How finishes commit.
@@ -121,7 +134,8 @@ pub(crate) struct FinishColumn {
 }
 
 impl QueueTable {
-    /// Every status a claim may take a row from.
+    /// Every status a claim may take an item from (waiting, or leased with a lapsed
+    /// lease), quoted for SQL.
     fn claimable(&self) -> String {
         let quoted = |s: &&str| format!("'{s}'");
         let all: Vec<String> = self
@@ -133,52 +147,60 @@ impl QueueTable {
         all.join(", ")
     }
 
-    /// The claim: `$1` lease token, `$2` lease expiry, `$3` now, `$4` limit. Marks the
-    /// rows leased, stamps the lease, counts an attempt, returns the rows.
+    /// The claim: `$1` lease token, `$2` lease expiry, `$3` now, `$4` limit. Picks and
+    /// locks up to `$4` due ready rows, moves them to the lease's expiry, then locks their
+    /// items (skipping any a finish holds at that moment), marks them leased, stamps the
+    /// lease, counts an attempt and returns them.
     ///
-    /// The rows are picked (and locked) by the subquery into an array, and the update
-    /// finds them by primary key (`id = ANY(ARRAY(...))`). Written as `id IN (SELECT
-    /// ...)`, the planner joined the picked ids to the table and, while the table was
-    /// small or the limit a parameter of a generic plan, chose a hash join over a
-    /// sequential scan of the whole table, finished rows included, for every claim.
+    /// Both steps find their rows by primary key (`id = ANY(ARRAY(...))`): written as a
+    /// join (`id IN (SELECT ...)`), the planner chose, while the table was small or the
+    /// limit a parameter of a generic plan, a hash join over a sequential scan of the
+    /// whole table for every claim.
     pub(crate) fn claim_sql(&self) -> String {
-        let (table, leased, due) = (self.table, self.leased, self.due);
-        let open = self.open.map(|p| format!("{p} AND ")).unwrap_or_default();
-        let lapsed = "(lease_until IS NULL OR lease_until <= $3)";
-        let (filter, order) = match self.order {
-            ClaimOrder::DueFirst => (
-                format!(
-                    "status IN ({}) AND {due} <= $3 AND (status <> '{leased}' OR {lapsed})",
-                    self.claimable()
-                ),
-                format!("{due}, created_at, id"),
-            ),
-            ClaimOrder::OldestFirst => {
-                let waiting: Vec<String> = self.waiting.iter().map(|s| format!("'{s}'")).collect();
-                (
-                    format!(
-                        "status IN ({}) AND ((status IN ({}) AND {due} <= $3) \
-                         OR (status = '{leased}' AND {lapsed}))",
-                        self.claimable(),
-                        waiting.join(", ")
-                    ),
-                    "created_at, id".to_owned(),
-                )
-            }
+        let (table, ready, leased) = (self.table, self.ready, self.leased);
+        let order = match self.order {
+            ClaimOrder::DueFirst => "due, created_at, id",
+            ClaimOrder::OldestFirst => "created_at, id",
         };
         format!(
-            "UPDATE {table} q SET status = '{leased}', lease_token = $1, lease_until = $2, \
+            "WITH picked AS (UPDATE {ready} r SET due = $2 WHERE r.id = ANY(ARRAY(\
+             SELECT id FROM {ready} WHERE due <= $3 ORDER BY {order} LIMIT $4 \
+             FOR UPDATE SKIP LOCKED)) RETURNING r.id) \
+             UPDATE {table} q SET status = '{leased}', lease_token = $1, lease_until = $2, \
              attempts = LEAST(q.attempts + 1, 4294967295), updated_at = $3 \
-             WHERE q.id = ANY(ARRAY(SELECT id FROM {table} WHERE {open}{filter} ORDER BY {order} \
-             LIMIT $4 FOR UPDATE SKIP LOCKED)) RETURNING q.*"
+             WHERE q.id = ANY(ARRAY(SELECT id FROM {table} \
+             WHERE id = ANY(ARRAY(SELECT id FROM picked)) AND status IN ({}) \
+             FOR UPDATE SKIP LOCKED)) RETURNING q.*",
+            self.claimable()
+        )
+    }
+
+    /// Wraps `statement`, which changes items and returns them (`RETURNING q.*`, any
+    /// further columns allowed), so that their ready rows follow in the same statement:
+    /// an item that is waiting gets (or keeps) a ready row at its due time, a leased one
+    /// at its lease's expiry, any other (done) loses its ready row. `after`, when given,
+    /// is further CTEs (`name AS (...)`) that read the changed rows as `changed`.
+    pub(crate) fn keep_ready(&self, statement: &str, after: Option<&str>) -> String {
+        let (ready, leased, due) = (self.ready, self.leased, self.due);
+        let claimable = self.claimable();
+        let after = after.map(|a| format!(", {a}")).unwrap_or_default();
+        format!(
+            "WITH changed AS ({statement}), \
+             readied AS (INSERT INTO {ready} (id, due, created_at) \
+             SELECT id, CASE WHEN status = '{leased}' THEN lease_until ELSE {due} END, \
+             created_at FROM changed WHERE status IN ({claimable}) \
+             ON CONFLICT (id) DO UPDATE SET due = EXCLUDED.due), \
+             unreadied AS (DELETE FROM {ready} WHERE id = ANY(ARRAY(\
+             SELECT id FROM changed WHERE status NOT IN ({claimable}))))\
+             {after} SELECT * FROM changed"
         )
     }
 
     /// The batched finish: `$1` ids, `$2` tokens, `$3` new statuses, `$4` instants, then
-    /// one array per column of `columns` in order. Only rows still leased by their own
+    /// one array per column of `columns` in order. Only items still leased by their own
     /// token change; they lose their lease and are returned (with every column of
-    /// `columns` that has no `set`, for `after`). `after`, when given, is further CTEs
-    /// (`name AS (...)`) that read the finished rows as `finished`.
+    /// `columns` that has no `set`, for `after`), and their ready rows follow
+    /// ([`keep_ready`](Self::keep_ready); `after` reads the finished rows as `changed`).
     pub(crate) fn finish_sql(&self, columns: &[FinishColumn], after: Option<&str>) -> String {
         let (table, leased) = (self.table, self.leased);
         let mut names = vec!["id", "token", "status", "at"];
@@ -207,10 +229,7 @@ impl QueueTable {
             arrays.join(", "),
             names.join(", "),
         );
-        match after {
-            Some(after) => format!("WITH finished AS ({update}), {after} SELECT * FROM finished"),
-            None => update,
-        }
+        self.keep_ready(&update, after)
     }
 
     /// Why rows of a finish were not updated: each one's status (absent ids are unknown).
@@ -395,58 +414,73 @@ mod tests {
 
     const TABLE: QueueTable = QueueTable {
         table: "mail_deliveries",
+        ready: "mail_deliveries_ready",
         waiting: &["pending", "retrying"],
         leased: "sending",
         due: "next_attempt_at",
         order: ClaimOrder::DueFirst,
-        open: None,
         claim_commit: Commit::Durable,
         finish_commit: Commit::Durable,
     };
 
     #[test]
-    fn the_claim_matches_the_partial_claim_index() {
+    fn the_claim_reads_the_ready_table_in_its_index_order() {
         let sql = TABLE.claim_sql();
-        // The index predicate, word for word, so the planner can use the partial index.
         assert!(
-            sql.contains("status IN ('pending', 'retrying', 'sending')"),
+            sql.contains(
+                "SELECT id FROM mail_deliveries_ready WHERE due <= $3 \
+                 ORDER BY due, created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED"
+            ),
             "{sql}"
         );
+        // A claimed row waits in the ready table until its lease lapses.
         assert!(
-            sql.contains("ORDER BY next_attempt_at, created_at, id"),
+            sql.contains("UPDATE mail_deliveries_ready r SET due = $2"),
             "{sql}"
         );
+        // Picked items are found by primary key, never by a join the planner may turn
+        // into a scan of the whole table, only while claimable, and never waited for.
         assert!(
-            sql.contains("LIMIT $4 FOR UPDATE SKIP LOCKED)) RETURNING"),
-            "{sql}"
-        );
-        // Picked rows are found by primary key, never by a join the planner may turn
-        // into a scan of the whole table.
-        assert!(
-            sql.contains("WHERE q.id = ANY(ARRAY(SELECT id FROM"),
+            sql.contains(
+                "WHERE q.id = ANY(ARRAY(SELECT id FROM mail_deliveries \
+                 WHERE id = ANY(ARRAY(SELECT id FROM picked)) \
+                 AND status IN ('pending', 'retrying', 'sending') FOR UPDATE SKIP LOCKED))"
+            ),
             "{sql}"
         );
         let jobs = QueueTable {
-            waiting: &["queued"],
-            leased: "running",
-            due: "run_after",
             order: ClaimOrder::OldestFirst,
             ..TABLE
         };
         let sql = jobs.claim_sql();
-        assert!(sql.contains("status IN ('queued', 'running')"), "{sql}");
-        assert!(sql.contains("ORDER BY created_at, id"), "{sql}");
-        // A queue whose claim index is partial on a column only finishes change says so
-        // first, so the planner matches that index.
-        let open = QueueTable {
-            open: Some("NOT done"),
-            ..TABLE
-        };
-        let sql = open.claim_sql();
+        assert!(sql.contains("ORDER BY created_at, id LIMIT $4"), "{sql}");
+    }
+
+    #[test]
+    fn a_change_of_status_keeps_the_ready_row_in_step() {
+        let sql = TABLE.keep_ready("UPDATE mail_deliveries q SET x = 1 RETURNING q.*", None);
         assert!(
-            sql.contains("SELECT id FROM mail_deliveries WHERE NOT done AND status IN"),
+            sql.starts_with("WITH changed AS (UPDATE mail_deliveries q SET x = 1"),
             "{sql}"
         );
+        // Waiting items at their due time, leased ones at their lease's expiry.
+        assert!(
+            sql.contains("CASE WHEN status = 'sending' THEN lease_until ELSE next_attempt_at END"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("ON CONFLICT (id) DO UPDATE SET due = EXCLUDED.due"),
+            "{sql}"
+        );
+        // Done items leave the ready table.
+        assert!(
+            sql.contains(
+                "DELETE FROM mail_deliveries_ready WHERE id = ANY(ARRAY(SELECT id FROM changed \
+                 WHERE status NOT IN ('pending', 'retrying', 'sending')))"
+            ),
+            "{sql}"
+        );
+        assert!(sql.ends_with("SELECT * FROM changed"), "{sql}");
     }
 
     #[test]
@@ -465,7 +499,7 @@ mod tests {
         ];
         let sql = TABLE.finish_sql(&columns, Some("x AS (SELECT 1)"));
         assert!(
-            sql.starts_with("WITH finished AS (UPDATE mail_deliveries q"),
+            sql.starts_with("WITH changed AS (UPDATE mail_deliveries q"),
             "{sql}"
         );
         assert!(sql.contains("$5::timestamptz[], $6::text[]"), "{sql}");
@@ -477,10 +511,10 @@ mod tests {
             sql.contains("q.status = 'sending' AND q.lease_token = u.token"),
             "{sql}"
         );
+        assert!(sql.contains("RETURNING q.*, u.note)"), "{sql}");
         assert!(
-            sql.contains("RETURNING q.*, u.note), x AS (SELECT 1)"),
+            sql.ends_with(", x AS (SELECT 1) SELECT * FROM changed"),
             "{sql}"
         );
-        assert!(sql.ends_with("SELECT * FROM finished"), "{sql}");
     }
 }

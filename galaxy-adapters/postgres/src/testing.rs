@@ -213,3 +213,80 @@ fn lock_key(template: &str) -> i64 {
     bytes.copy_from_slice(&digest[..8]);
     i64::from_be_bytes(bytes)
 }
+
+/// A leased queue of the schema, filled in bulk: tests and benchmarks that need thousands
+/// of claimable items at once seed them in one statement instead of enqueueing each
+/// through its store (which would take most of their time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SeedQueue {
+    /// Runtime jobs (`runtime_jobs`): start jobs of distinct games, queued.
+    Jobs,
+    /// Notification routes (`notification_routes`): push routes of one new intent.
+    Routes,
+    /// The outbox (`mail_deliveries`): short pending mails to distinct addresses.
+    Mail,
+}
+
+impl SeedQueue {
+    /// Every queue.
+    pub const ALL: [SeedQueue; 3] = [Self::Jobs, Self::Routes, Self::Mail];
+
+    /// The queue's table.
+    pub fn table(self) -> &'static str {
+        match self {
+            Self::Jobs => "runtime_jobs",
+            Self::Routes => "notification_routes",
+            Self::Mail => "mail_deliveries",
+        }
+    }
+
+    /// Queues `items` new items, due (and created) at `now`, in one statement (item rows
+    /// and their ready rows). Every call uses fresh idempotency keys, so a queue may be
+    /// seeded again.
+    pub async fn seed(
+        self,
+        pool: &PgPool,
+        items: u64,
+        now: galaxy_core::domain::Timestamp,
+    ) -> sqlx::Result<()> {
+        let sql = match self {
+            Self::Jobs => {
+                "WITH items AS (INSERT INTO runtime_jobs (id, game_id, kind, idempotency_key, \
+                 status, attempts, run_after, created_at, updated_at) SELECT gen_random_uuid(), \
+                 gen_random_uuid(), 'start', 'seed-' || $1 || '-' || g, 'queued', 0, $2, $2, $2 \
+                 FROM generate_series(1, $3) g RETURNING id) \
+                 INSERT INTO runtime_jobs_ready (id, due, created_at) SELECT id, $2, $2 FROM items"
+            }
+            Self::Routes => {
+                "WITH intent AS (INSERT INTO notification_intents (id, kind, idempotency_key, \
+                 recipients, payload, created_at) VALUES (gen_random_uuid(), 'turn_completed', \
+                 'seed-' || $1, '{}', '{}', $2) RETURNING id) \
+                 , items AS (INSERT INTO notification_routes (id, intent_id, user_id, channel, \
+                 status, attempts, next_attempt_at, created_at, updated_at) SELECT \
+                 gen_random_uuid(), intent.id, gen_random_uuid(), 'push', 'pending', 0, $2, $2, \
+                 $2 FROM intent, generate_series(1, $3) g RETURNING id) \
+                 INSERT INTO notification_routes_ready (id, due, created_at) \
+                 SELECT id, $2, $2 FROM items"
+            }
+            Self::Mail => {
+                "WITH items AS (INSERT INTO mail_deliveries (id, idempotency_key, to_email, \
+                 kind, locale, subject, text_body, status, attempts, next_attempt_at, created_at, \
+                 updated_at) SELECT gen_random_uuid(), 'seed-' || $1 || '-' || g, \
+                 'player' || g || '@example.org', 'turn_completed', 'en', 'Turn report ' || g, \
+                 'Your turn report is ready.', 'pending', 0, $2, $2, $2 \
+                 FROM generate_series(1, $3) g RETURNING id) \
+                 INSERT INTO mail_deliveries_ready (id, due, created_at) \
+                 SELECT id, $2, $2 FROM items"
+            }
+        };
+        let count = i64::try_from(items).unwrap_or(i64::MAX);
+        sqlx::query(sql)
+            .bind(uuid::Uuid::new_v4().simple().to_string())
+            .bind(now)
+            .bind(count)
+            .execute(pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -18,14 +18,14 @@ use crate::rows::{RowExt, cursor, keyset_page_sql, page_limit, page_of, u32_para
 
 const JOB: &str = RuntimeJob::ENTITY;
 
-/// The jobs as a leased queue, run in creation order (claim index `runtime_jobs_claim`).
+/// The jobs as a leased queue, run in creation order (ready table `runtime_jobs_ready`).
 const QUEUE: QueueTable = QueueTable {
     table: "runtime_jobs",
+    ready: "runtime_jobs_ready",
     waiting: &["queued"],
     leased: "running",
     due: "run_after",
     order: ClaimOrder::OldestFirst,
-    open: None,
     // A claim is durable: a lost one would let a second worker run a job its first
     // claimer still runs, and two starts of one game at once are not safe. A finish is
     // relaxed: every job is idempotent when run again after it ended (a crash mid-job
@@ -54,6 +54,23 @@ const FINISH_COLUMNS: &[FinishColumn] = &[
 ];
 
 static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| QUEUE.claim_sql());
+static ENQUEUE_SQL: LazyLock<String> = LazyLock::new(|| {
+    QUEUE.keep_ready(
+        "INSERT INTO runtime_jobs (id, game_id, kind, idempotency_key, status, attempts, \
+         run_after, lease_token, lease_until, error, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING *",
+        None,
+    )
+});
+/// A renewal moves the ready row to the new expiry.
+static RENEW_SQL: LazyLock<String> = LazyLock::new(|| {
+    QUEUE.keep_ready(
+        "UPDATE runtime_jobs SET lease_until = $3, updated_at = $4 \
+         WHERE id = $1 AND status = 'running' AND lease_token = $2 RETURNING *",
+        None,
+    )
+});
 static FINISH_SQL: LazyLock<String> = LazyLock::new(|| QUEUE.finish_sql(FINISH_COLUMNS, None));
 
 /// The column changes of a [`JobOutcome`]: status, new `run_after` (`None` keeps it),
@@ -94,27 +111,22 @@ impl RuntimeJobStore for PgStore {
         // ON CONFLICT on the idempotency key only: a concurrent enqueue of the same key
         // waits for the first to commit and then inserts nothing; a clashing id is still
         // a `Duplicate`.
-        let inserted = sqlx::query(
-            "INSERT INTO runtime_jobs (id, game_id, kind, idempotency_key, status, attempts, \
-             run_after, lease_token, lease_until, error, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-             ON CONFLICT (idempotency_key) DO NOTHING RETURNING *",
-        )
-        .bind(job.id.as_uuid())
-        .bind(job.game_id.as_uuid())
-        .bind(job.kind.as_str())
-        .bind(&job.idempotency_key)
-        .bind(job.status.as_str())
-        .bind(u32_param(job.attempts))
-        .bind(job.run_after)
-        .bind(lease.map(|l| l.token.as_uuid()))
-        .bind(lease.map(|l| l.until))
-        .bind(job.error.as_deref())
-        .bind(job.created_at)
-        .bind(job.updated_at)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db(JOB))?;
+        let inserted = sqlx::query(ENQUEUE_SQL.as_str())
+            .bind(job.id.as_uuid())
+            .bind(job.game_id.as_uuid())
+            .bind(job.kind.as_str())
+            .bind(&job.idempotency_key)
+            .bind(job.status.as_str())
+            .bind(u32_param(job.attempts))
+            .bind(job.run_after)
+            .bind(lease.map(|l| l.token.as_uuid()))
+            .bind(lease.map(|l| l.until))
+            .bind(job.error.as_deref())
+            .bind(job.created_at)
+            .bind(job.updated_at)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db(JOB))?;
         if let Some(row) = inserted {
             return job_from_row(&row);
         }
@@ -173,17 +185,14 @@ impl RuntimeJobStore for PgStore {
         until: Timestamp,
         at: Timestamp,
     ) -> Result<RuntimeJob, StoreError> {
-        let row = sqlx::query(
-            "UPDATE runtime_jobs SET lease_until = $3, updated_at = $4 \
-             WHERE id = $1 AND status = 'running' AND lease_token = $2 RETURNING *",
-        )
-        .bind(id.as_uuid())
-        .bind(token.as_uuid())
-        .bind(until)
-        .bind(at)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db(JOB))?;
+        let row = sqlx::query(RENEW_SQL.as_str())
+            .bind(id.as_uuid())
+            .bind(token.as_uuid())
+            .bind(until)
+            .bind(at)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db(JOB))?;
         match row {
             Some(row) => job_from_row(&row),
             None => Err(self.lease_conflict(id).await),
