@@ -1,11 +1,13 @@
 //! Benchmark of the leased work queues (claim a batch, then finish it) against a raw
-//! single-statement queue on a plain table, run on the same database in the same run so
-//! the ratio holds on a noisy machine.
+//! single-statement queue on a plain table and a peer job queue's shape (the claim locks,
+//! the finish deletes), run on the same database in the same run so the ratio holds on a
+//! noisy machine.
 //!
 //! ```text
 //! scripts/store_bench.sh [-- --scale 1.0 --batch 100 --rounds 5 --json bench.json]
 //! DATABASE_URL=postgres://... cargo run --release -p galaxy-postgres --example store_bench \
-//!     [-- --scale 1.0 --batch 100 --rounds 5 --json bench.json]
+//!     [-- --scale 1.0 --batch 100 --rounds 5 --json bench.json --workers 1,4,16 \
+//!     --scenarios peer,jobs,routes,mail,mail-each]
 //! ```
 //!
 //! The run uses its own fresh database (cloned from the migrated template, dropped at the
