@@ -201,6 +201,15 @@ impl QueueTable {
     /// token change; they lose their lease and are returned (with every column of
     /// `columns` that has no `set`, for `after`), and their ready rows follow
     /// ([`keep_ready`](Self::keep_ready); `after` reads the finished rows as `changed`).
+    ///
+    /// The statement is shaped for the planner. The items are found by primary key
+    /// (`q.id = ANY($1)`), and the leased status is compared with a column of the
+    /// finishes (`u.held`, kept a column by `OFFSET 0`) rather than with a constant:
+    /// from `status = '<leased>'` the planner estimated, from the statistics of a table
+    /// where few items are leased at any moment, that one row would match, and chose a
+    /// sequential scan of the whole item table (history included) or a nested loop that
+    /// ran `unnest(...)` again for every item, in every finish (measured: 4.5 ms for 100
+    /// mails on a 10 000-row outbox, 0.3 ms as written).
     pub(crate) fn finish_sql(&self, columns: &[FinishColumn], after: Option<&str>) -> String {
         let (table, leased) = (self.table, self.leased);
         let mut names = vec!["id", "token", "status", "at"];
@@ -222,9 +231,10 @@ impl QueueTable {
         }
         let update = format!(
             "UPDATE {table} q SET {}, lease_token = NULL, lease_until = NULL, \
-             updated_at = u.at FROM unnest({}) AS u({}) \
-             WHERE q.id = u.id AND q.status = '{leased}' AND q.lease_token = u.token \
-             RETURNING q.*{returned}",
+             updated_at = u.at FROM (SELECT *, '{leased}'::text AS held \
+             FROM unnest({}) AS u({}) OFFSET 0) AS u \
+             WHERE q.id = ANY($1) AND q.id = u.id AND q.status = u.held \
+             AND q.lease_token = u.token RETURNING q.*{returned}",
             sets.join(", "),
             arrays.join(", "),
             names.join(", "),
@@ -502,13 +512,20 @@ mod tests {
             sql.starts_with("WITH changed AS (UPDATE mail_deliveries q"),
             "{sql}"
         );
-        assert!(sql.contains("$5::timestamptz[], $6::text[]"), "{sql}");
         assert!(
-            sql.contains("AS u(id, token, status, at, due, note)"),
+            sql.contains(
+                "(SELECT *, 'sending'::text AS held FROM unnest($1::uuid[], $2::uuid[], \
+                 $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[]) \
+                 AS u(id, token, status, at, due, note) OFFSET 0) AS u"
+            ),
             "{sql}"
         );
+        // Items found by primary key, and changed only while their token holds the lease.
         assert!(
-            sql.contains("q.status = 'sending' AND q.lease_token = u.token"),
+            sql.contains(
+                "WHERE q.id = ANY($1) AND q.id = u.id AND q.status = u.held \
+                 AND q.lease_token = u.token"
+            ),
             "{sql}"
         );
         assert!(sql.contains("RETURNING q.*, u.note)"), "{sql}");

@@ -477,3 +477,114 @@ async fn claims_racing_finishes_of_lapsed_leases_never_deadlock() {
     assert_eq!(ready_rows(store.pool(), "mail_deliveries").await.0, 0);
     dbs.cleanup().await.unwrap();
 }
+
+/// Upgrading a database with work in its queues: migration 0013 gives every unfinished
+/// item a ready row (due at its due time, or at its lease's expiry while leased) and none
+/// to finished items, so no mail, route, job or inbound message is stranded by the upgrade.
+#[tokio::test]
+async fn upgrading_to_ready_tables_keeps_every_unfinished_item_claimable() {
+    let dbs = databases().await;
+    let pool = dbs.pool(dbs.empty_database().await.unwrap()).await.unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    let (before, ready): (Vec<_>, Vec<_>) = files.into_iter().partition(|path| {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        name.as_str() < "0013"
+    });
+    for path in &before {
+        let sql = std::fs::read_to_string(path).unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    // Items in every status, as a database of 0012 holds them.
+    sqlx::raw_sql(
+        "INSERT INTO mail_deliveries (id, idempotency_key, to_email, kind, locale, subject, \
+         text_body, status, attempts, next_attempt_at, lease_token, lease_until, created_at, \
+         updated_at, done) VALUES \
+         ('00000000-0000-0000-0000-000000000001', 'm1', 'a@example.org', 'k', 'en', 's', 'b', \
+          'pending', 0, '2030-01-01 00:00:05+00', NULL, NULL, '2030-01-01', '2030-01-01', false), \
+         ('00000000-0000-0000-0000-000000000002', 'm2', 'a@example.org', 'k', 'en', 's', 'b', \
+          'sending', 1, '2030-01-01 00:00:05+00', gen_random_uuid(), '2030-01-01 00:01:10+00', \
+          '2030-01-01', '2030-01-01', false), \
+         ('00000000-0000-0000-0000-000000000003', 'm3', 'a@example.org', 'k', 'en', 's', 'b', \
+          'retrying', 1, '2030-01-01 00:01:40+00', NULL, NULL, '2030-01-01', '2030-01-01', false), \
+         ('00000000-0000-0000-0000-000000000004', 'm4', 'a@example.org', 'k', 'en', 's', 'b', \
+          'sent', 1, '2030-01-01', NULL, NULL, '2030-01-01', '2030-01-01', true), \
+         ('00000000-0000-0000-0000-000000000005', 'm5', 'a@example.org', 'k', 'en', 's', 'b', \
+          'dead', 8, '2030-01-01', NULL, NULL, '2030-01-01', '2030-01-01', true); \
+         INSERT INTO runtime_jobs (id, game_id, kind, idempotency_key, status, attempts, \
+         run_after, lease_token, lease_until, created_at, updated_at) VALUES \
+         ('00000000-0000-0000-0000-000000000011', gen_random_uuid(), 'start', 'j1', 'queued', 0, \
+          '2030-01-01 00:00:05+00', NULL, NULL, '2030-01-01', '2030-01-01'), \
+         ('00000000-0000-0000-0000-000000000012', gen_random_uuid(), 'start', 'j2', 'running', 1, \
+          '2030-01-01', gen_random_uuid(), '2030-01-01 00:01:10+00', '2030-01-01', '2030-01-01'), \
+         ('00000000-0000-0000-0000-000000000013', gen_random_uuid(), 'stop', 'j3', 'succeeded', 1, \
+          '2030-01-01', NULL, NULL, '2030-01-01', '2030-01-01'), \
+         ('00000000-0000-0000-0000-000000000014', gen_random_uuid(), 'stop', 'j4', 'failed', 3, \
+          '2030-01-01', NULL, NULL, '2030-01-01', '2030-01-01'); \
+         INSERT INTO notification_intents (id, kind, idempotency_key, recipients, payload, \
+         created_at) VALUES ('00000000-0000-0000-0000-000000000020', 'turn_completed', 'i', \
+         '{}', '{}', '2030-01-01'); \
+         INSERT INTO notification_routes (id, intent_id, user_id, channel, status, attempts, \
+         next_attempt_at, lease_token, lease_until, created_at, updated_at) VALUES \
+         ('00000000-0000-0000-0000-000000000021', '00000000-0000-0000-0000-000000000020', \
+          gen_random_uuid(), 'push', 'pending', 0, '2030-01-01 00:00:05+00', NULL, NULL, \
+          '2030-01-01', '2030-01-01'), \
+         ('00000000-0000-0000-0000-000000000022', '00000000-0000-0000-0000-000000000020', \
+          gen_random_uuid(), 'push', 'dispatching', 1, '2030-01-01', gen_random_uuid(), \
+          '2030-01-01 00:01:10+00', '2030-01-01', '2030-01-01'), \
+         ('00000000-0000-0000-0000-000000000023', '00000000-0000-0000-0000-000000000020', \
+          gen_random_uuid(), 'email', 'delivered', 1, '2030-01-01', NULL, NULL, '2030-01-01', \
+          '2030-01-01'), \
+         ('00000000-0000-0000-0000-000000000024', '00000000-0000-0000-0000-000000000020', \
+          gen_random_uuid(), 'email', 'dead_letter', 8, '2030-01-01', NULL, NULL, '2030-01-01', \
+          '2030-01-01'); \
+         INSERT INTO inbound_mail (id, dedupe_key, raw, envelope_to, status, outcome, attempts, \
+         lease_token, lease_until, received_at, created_at, updated_at) VALUES \
+         ('00000000-0000-0000-0000-000000000031', 'd1', '\\x00', '{}', 'received', NULL, 0, \
+          NULL, NULL, '2030-01-01 00:00:05+00', '2030-01-01', '2030-01-01'), \
+         ('00000000-0000-0000-0000-000000000032', 'd2', '\\x00', '{}', 'processing', NULL, 1, \
+          gen_random_uuid(), '2030-01-01 00:01:10+00', '2030-01-01', '2030-01-01', '2030-01-01'), \
+         ('00000000-0000-0000-0000-000000000033', 'd3', '\\x00', '{}', 'done', 'answered', 1, \
+          NULL, NULL, '2030-01-01', '2030-01-01', '2030-01-01');",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    for path in &ready {
+        let sql = std::fs::read_to_string(path).unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    for (table, expected) in [
+        (
+            "mail_deliveries",
+            vec![(1, at(5)), (2, at(70)), (3, at(100))],
+        ),
+        ("runtime_jobs", vec![(0x11, at(5)), (0x12, at(70))]),
+        ("notification_routes", vec![(0x21, at(5)), (0x22, at(70))]),
+        ("inbound_mail", vec![(0x31, at(5)), (0x32, at(70))]),
+    ] {
+        let sql = format!("SELECT id, due FROM {table}_ready ORDER BY id");
+        let rows: Vec<(Uuid, Timestamp)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        let expected: Vec<(Uuid, Timestamp)> = expected
+            .into_iter()
+            .map(|(n, due)| (Uuid::from_u128(n), due))
+            .collect();
+        assert_eq!(rows, expected, "{table}");
+    }
+    pool.close().await;
+    dbs.cleanup().await.unwrap();
+}
