@@ -62,36 +62,36 @@ pub(crate) enum Commit {
     /// As the server is configured (`synchronous_commit = on` by default): once the
     /// statement returns, the change survives a crash of the database server.
     Durable,
-    /// In a transaction with `SET LOCAL synchronous_commit = off`: the statement returns
-    /// before its WAL is flushed, so a crash of the database server (not of the
-    /// application) may lose the last commits (up to three `wal_writer_delay`s, 600 ms by
-    /// default). Never a partial one, and never one that a later durable commit depends
-    /// on (the WAL is flushed in order). Only for a queue whose items are idempotent: a
-    /// lost finish leaves the item leased, so it is re-delivered once the lease lapses; a
-    /// lost claim makes it claimable again at once, while its first claimer may still
-    /// handle it (the application survived), so its handling must tolerate running twice
-    /// at the same time.
+    /// With `synchronous_commit = off` for the statement's own transaction (set inside
+    /// the statement by `set_config(..., true)`, so it costs no round trip and ends with
+    /// the statement): the statement returns before its WAL is flushed, so a crash of the
+    /// database server (not of the application) may lose the last commits (up to three
+    /// `wal_writer_delay`s, 600 ms by default). Never a partial one, and never one that a
+    /// later durable commit depends on (the WAL is flushed in order). Only for a queue
+    /// whose items are idempotent: a lost finish leaves the item leased, so it is
+    /// re-delivered once the lease lapses; a lost claim makes it claimable again at once,
+    /// while its first claimer may still handle it (the application survived), so its
+    /// handling must tolerate running twice at the same time.
     Relaxed,
 }
 
 impl Commit {
-    /// Runs `query` under this commit mode and returns its rows.
-    pub(crate) async fn fetch_all(
-        self,
-        pool: &PgPool,
-        query: Query<'_, Postgres, PgArguments>,
-    ) -> Result<Vec<PgRow>, sqlx::Error> {
+    /// The CTE (with its trailing comma) that relaxes the statement's commit, or nothing.
+    fn cte(self) -> &'static str {
         match self {
-            Self::Durable => query.fetch_all(pool).await,
+            Self::Durable => "",
             Self::Relaxed => {
-                // One round trip for both: a simple query may hold two statements.
-                let mut tx = pool
-                    .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
-                    .await?;
-                let rows = query.fetch_all(&mut *tx).await?;
-                tx.commit().await?;
-                Ok(rows)
+                "relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS off), "
             }
+        }
+    }
+
+    /// A condition (with its leading `AND`) that reads [`cte`](Self::cte), so that the
+    /// setting is made before the statement writes anything; or nothing.
+    fn condition(self) -> &'static str {
+        match self {
+            Self::Durable => "",
+            Self::Relaxed => " AND (SELECT off FROM relaxed) IS NOT NULL",
         }
     }
 }
@@ -162,9 +162,10 @@ impl QueueTable {
             ClaimOrder::DueFirst => "due, created_at, id",
             ClaimOrder::OldestFirst => "created_at, id",
         };
+        let (relaxed, relax) = (self.claim_commit.cte(), self.claim_commit.condition());
         format!(
-            "WITH picked AS (UPDATE {ready} r SET due = $2 WHERE r.id = ANY(ARRAY(\
-             SELECT id FROM {ready} WHERE due <= $3 ORDER BY {order} LIMIT $4 \
+            "WITH {relaxed}picked AS (UPDATE {ready} r SET due = $2 WHERE r.id = ANY(ARRAY(\
+             SELECT id FROM {ready} WHERE due <= $3{relax} ORDER BY {order} LIMIT $4 \
              FOR UPDATE SKIP LOCKED)) RETURNING r.id) \
              UPDATE {table} q SET status = '{leased}', lease_token = $1, lease_until = $2, \
              attempts = LEAST(q.attempts + 1, 4294967295), updated_at = $3 \
@@ -181,11 +182,23 @@ impl QueueTable {
     /// at its lease's expiry, any other (done) loses its ready row. `after`, when given,
     /// is further CTEs (`name AS (...)`) that read the changed rows as `changed`.
     pub(crate) fn keep_ready(&self, statement: &str, after: Option<&str>) -> String {
+        self.keep_ready_committing(statement, after, Commit::Durable)
+    }
+
+    /// [`keep_ready`](Self::keep_ready) committing as `commit` says (the statement must
+    /// then read the CTE `relaxed` as [`Commit::condition`] does).
+    fn keep_ready_committing(
+        &self,
+        statement: &str,
+        after: Option<&str>,
+        commit: Commit,
+    ) -> String {
         let (ready, leased, due) = (self.ready, self.leased, self.due);
         let claimable = self.claimable();
         let after = after.map(|a| format!(", {a}")).unwrap_or_default();
+        let relaxed = commit.cte();
         format!(
-            "WITH changed AS ({statement}), \
+            "WITH {relaxed}changed AS ({statement}), \
              readied AS (INSERT INTO {ready} (id, due, created_at) \
              SELECT id, CASE WHEN status = '{leased}' THEN lease_until ELSE {due} END, \
              created_at FROM changed WHERE status IN ({claimable}) \
@@ -212,6 +225,7 @@ impl QueueTable {
     /// mails on a 10 000-row outbox, 0.3 ms as written).
     pub(crate) fn finish_sql(&self, columns: &[FinishColumn], after: Option<&str>) -> String {
         let (table, leased) = (self.table, self.leased);
+        let relax = self.finish_commit.condition();
         let mut names = vec!["id", "token", "status", "at"];
         let mut arrays = vec![
             "$1::uuid[]".to_owned(),
@@ -234,12 +248,12 @@ impl QueueTable {
              updated_at = u.at FROM (SELECT *, '{leased}'::text AS held \
              FROM unnest({}) AS u({}) OFFSET 0) AS u \
              WHERE q.id = ANY($1) AND q.id = u.id AND q.status = u.held \
-             AND q.lease_token = u.token RETURNING q.*{returned}",
+             AND q.lease_token = u.token{relax} RETURNING q.*{returned}",
             sets.join(", "),
             arrays.join(", "),
             names.join(", "),
         );
-        self.keep_ready(&update, after)
+        self.keep_ready_committing(&update, after, self.finish_commit)
     }
 
     /// Why rows of a finish were not updated: each one's status (absent ids are unknown).
@@ -262,24 +276,20 @@ impl QueueTable {
             .bind(lease.until)
             .bind(claim.now)
             .bind(limit_param(claim.limit));
-        let rows = self
-            .claim_commit
-            .fetch_all(pool, query)
-            .await
-            .map_err(db(T::ENTITY))?;
+        let rows = query.fetch_all(pool).await.map_err(db(T::ENTITY))?;
         let mut items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
         items.sort_by_key(|item| item.claim_key());
         Ok(items)
     }
 
     /// Runs a finish built by [`finish_sql`](Self::finish_sql), with its parameters
-    /// bound, under the queue's [`Commit`] mode.
+    /// bound (its [`Commit`] mode is part of the statement: one round trip either way).
     pub(crate) async fn finish(
         &self,
         pool: &PgPool,
         query: Query<'_, Postgres, PgArguments>,
     ) -> Result<Vec<PgRow>, sqlx::Error> {
-        self.finish_commit.fetch_all(pool, query).await
+        query.fetch_all(pool).await
     }
 
     /// Turns the rows a finish returned into one result per requested item, in input
@@ -464,6 +474,40 @@ mod tests {
         };
         let sql = jobs.claim_sql();
         assert!(sql.contains("ORDER BY created_at, id LIMIT $4"), "{sql}");
+    }
+
+    #[test]
+    fn a_relaxed_statement_sets_its_own_commit_before_it_writes() {
+        let relaxed = QueueTable {
+            claim_commit: Commit::Relaxed,
+            finish_commit: Commit::Relaxed,
+            ..TABLE
+        };
+        let claim = relaxed.claim_sql();
+        assert!(
+            claim.starts_with(
+                "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS off), \
+                 picked AS"
+            ),
+            "{claim}"
+        );
+        assert!(
+            claim.contains("WHERE due <= $3 AND (SELECT off FROM relaxed) IS NOT NULL ORDER BY"),
+            "{claim}"
+        );
+        let finish = relaxed.finish_sql(&[], None);
+        assert!(
+            finish.starts_with("WITH relaxed AS (SELECT set_config("),
+            "{finish}"
+        );
+        assert!(
+            finish
+                .contains("AND q.lease_token = u.token AND (SELECT off FROM relaxed) IS NOT NULL"),
+            "{finish}"
+        );
+        // Durable statements say nothing of it.
+        assert!(!TABLE.claim_sql().contains("relaxed"));
+        assert!(!TABLE.finish_sql(&[], None).contains("relaxed"));
     }
 
     #[test]
