@@ -6,9 +6,11 @@
 //! - `database.dump`: `pg_dump --format=custom` of the database;
 //! - `data/`: a copy of `$GALAXY_DATA_DIR` (engine data, secrets, mail files);
 //! - `volumes/<container name>.tar`: under the Docker runtime (`GALAXY_RUNTIME=docker`),
-//!   each bound engine's data volume as a tar archive (see `galaxy_docker`'s
-//!   `export_data`); `restore` fills fresh volumes of the same names from them, so an
-//!   engine created again (`recreate-engine`) resumes its state;
+//!   the engine data volume of each starting, running or paused game as a tar archive
+//!   (see `galaxy_docker`'s `export_engine_data`: through the engine's container, or
+//!   from the volume alone when the container vanished); `restore` fills fresh volumes of
+//!   the same names from them, so an engine created again (`recreate-engine`) resumes its
+//!   state;
 //! - `manifest.json`: when, which schema, which games were held and the hold's token, and
 //!   the volumes with the image each was written by.
 //!
@@ -95,7 +97,7 @@ pub async fn backup(url: &str, args: BackupArgs) -> anyhow::Result<String> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let volumes = if args.runtime == "docker" {
-        match backup::bound_engines(&pool).await {
+        match backup::engine_games(&pool).await {
             Ok(engines) => Ok(engines),
             Err(error) => Err(anyhow::Error::new(error).context("cannot list the engines")),
         }
@@ -122,13 +124,15 @@ pub async fn backup(url: &str, args: BackupArgs) -> anyhow::Result<String> {
     Ok(message)
 }
 
-/// Writes each bound engine's data volume into `out/volumes/`; returns the manifest's
-/// entries and a note for each engine whose container is gone (nothing to copy).
+/// Writes the engine data of each game into `out/volumes/` (from its container, or from
+/// its volume alone when the container vanished); returns the manifest's entries and a
+/// note for each game whose data could not be copied (no container and no volume, or a
+/// volume too old to name its image), which the backup's output lists.
 async fn copy_volumes(
     out: &Path,
-    engines: &[(uuid::Uuid, String)],
+    games: &[uuid::Uuid],
 ) -> anyhow::Result<(Vec<serde_json::Value>, Vec<String>)> {
-    if engines.is_empty() {
+    if games.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
     let docker = DockerRuntime::connect(DockerConfig::default())
@@ -137,26 +141,30 @@ async fn copy_volumes(
     let dir = out.join("volumes");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let (mut entries, mut notes) = (Vec::new(), Vec::new());
-    for (game, container) in engines {
+    for game in games {
         let name = container_name(GameId::from_uuid(*game));
-        let image = match docker.image_of(container).await {
-            Ok(image) => image,
+        let data = match docker.export_engine_data(&name).await {
+            Ok(data) => data,
             Err(ContainerError::NotFound(_)) => {
                 notes.push(format!(
-                    "game {game}: its engine container {container} is gone; no volume copied"
+                    "game {game}: neither its engine container {name} nor its data volume \
+                     {} exists; no engine data copied",
+                    volume_name(&name)
                 ));
                 continue;
             }
-            Err(error) => return Err(error).context(format!("cannot inspect {container}")),
+            Err(ContainerError::Failed(why)) => {
+                notes.push(format!("game {game}: no engine data copied: {why}"));
+                continue;
+            }
+            Err(error) => {
+                return Err(error).context(format!("cannot copy the engine data of {name}"));
+            }
         };
-        let archive = docker
-            .export_data(container)
-            .await
-            .with_context(|| format!("cannot copy the data volume of {container}"))?;
         let file = dir.join(format!("{name}.tar"));
-        std::fs::write(&file, &archive)
+        std::fs::write(&file, &data.archive)
             .with_context(|| format!("cannot write {}", file.display()))?;
-        entries.push(serde_json::json!({"game_id": game, "container": name, "image": image}));
+        entries.push(serde_json::json!({"game_id": game, "container": name, "image": data.image}));
     }
     Ok((entries, notes))
 }
@@ -165,7 +173,7 @@ async fn copy_all(
     url: &str,
     args: &BackupArgs,
     held: &[uuid::Uuid],
-    engines: &[(uuid::Uuid, String)],
+    engines: &[uuid::Uuid],
     applied: &[i64],
     token: uuid::Uuid,
 ) -> anyhow::Result<Vec<String>> {

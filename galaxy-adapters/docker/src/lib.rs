@@ -36,6 +36,7 @@ pub use container::volume_name;
 pub use error::ConnectError;
 pub use events::{BACKEND_LABEL, GAME_LABEL};
 pub use network::network_name;
+pub use volumes::{EngineData, IMAGE_LABEL};
 
 /// Where the Docker daemon listens, as `DOCKER_HOST` says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,9 +252,13 @@ impl DockerRuntime {
         let name = volume_name(&spec.name);
         // Creating an existing named volume is a no-op in Docker: a re-created game keeps
         // its data.
+        // The volume names its image, so its data can be copied should its container
+        // vanish (`export_engine_data`).
+        let mut labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
+        labels.insert(volumes::IMAGE_LABEL.to_owned(), spec.engine.clone());
         let request = VolumeCreateRequest {
             name: Some(name.clone()),
-            labels: Some(spec.labels.clone().into_iter().collect()),
+            labels: Some(labels),
             ..Default::default()
         };
         self.docker

@@ -5,6 +5,10 @@
 //! remote `DOCKER_HOST` alike, and need nothing inside the engine's image (a `FROM
 //! scratch` engine has no shell or `tar`).
 //!
+//! A volume remembers the image its engine ran ([`IMAGE_LABEL`], set when the runtime
+//! creates it), so the data of a game whose container vanished can still be taken out
+//! ([`DockerRuntime::export_engine_data`]) and put back with the right image.
+//!
 //! The archive is held in memory: an engine's data is its saved game (the reference
 //! engine's is a few kilobytes per turn); an engine with gigabytes of state should be
 //! backed up with volume tooling instead.
@@ -20,6 +24,21 @@ use galaxy_core::ports::{ContainerError, ContainerRuntime};
 use crate::config::DATA_MOUNT;
 use crate::container::volume_name;
 use crate::{DockerRuntime, error};
+
+/// The label of a game's data volume naming the engine image that runs on it (the
+/// runtime sets it when it creates the volume). A volume made by a Galaxy before this
+/// label has none: its data can only be taken out through its container.
+pub const IMAGE_LABEL: &str = "galaxy.image";
+
+/// A game's engine data as a backup keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineData {
+    /// The engine image that wrote the data (to restore it with, so the files belong to
+    /// the engine's user as before).
+    pub image: String,
+    /// A tar archive of the data mount, whose entries start with `data/`.
+    pub archive: Vec<u8>,
+}
 
 impl DockerRuntime {
     /// The image the container `container_name` was created from (recorded beside its
@@ -66,9 +85,96 @@ impl DockerRuntime {
         Ok(chunks.concat())
     }
 
+    /// The engine data of the game whose container is `container_name`, and the image
+    /// that wrote it: through the container when there is one (running or stopped), else
+    /// from its data volume alone (the container vanished: the game waits paused for its
+    /// engine to be re-created), through a helper container of the volume's image
+    /// ([`IMAGE_LABEL`]) that is created and removed, never started. `NotFound` when
+    /// there is neither container nor volume; `Failed` when only a volume without the
+    /// label is left.
+    pub async fn export_engine_data(
+        &self,
+        container_name: &str,
+    ) -> Result<EngineData, ContainerError> {
+        match self.image_of(container_name).await {
+            Ok(image) => {
+                let archive = self.export_data(container_name).await?;
+                return Ok(EngineData { image, archive });
+            }
+            Err(ContainerError::NotFound(_)) => {}
+            Err(other) => return Err(other),
+        }
+        let volume = volume_name(container_name);
+        let inspected = self
+            .client()
+            .inspect_volume(&volume)
+            .await
+            .map_err(|e| error::map(&format!("volume {volume}"), e))?;
+        let image = inspected.labels.get(IMAGE_LABEL).cloned().ok_or_else(|| {
+            ContainerError::Failed(format!(
+                "volume {volume} has no container and names no image ({IMAGE_LABEL}): \
+                 re-create the game's engine, then copy its data"
+            ))
+        })?;
+        let helper = self.helper(container_name, &image, "backup").await?;
+        let archive = self.export_data(&helper).await;
+        let removed = self.remove_helper(&helper).await;
+        let archive = archive?;
+        removed?;
+        Ok(EngineData { image, archive })
+    }
+
+    /// Creates (never starts) a helper container `{container_name}-{purpose}` of `image`
+    /// with the data volume of `container_name` on the data mount and no network; its
+    /// name.
+    async fn helper(
+        &self,
+        container_name: &str,
+        image: &str,
+        purpose: &str,
+    ) -> Result<String, ContainerError> {
+        self.ensure_image(image).await?;
+        let helper = format!("{container_name}-{purpose}");
+        let body = ContainerCreateBody {
+            image: Some(image.to_owned()),
+            host_config: Some(HostConfig {
+                mounts: Some(vec![Mount {
+                    target: Some(DATA_MOUNT.into()),
+                    source: Some(volume_name(container_name)),
+                    typ: Some(MountType::VOLUME),
+                    ..Default::default()
+                }]),
+                network_mode: Some("none".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&helper)
+            .build();
+        self.client()
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| error::map(&format!("container {helper}"), e))?;
+        Ok(helper)
+    }
+
+    /// Removes a helper container, keeping the volume.
+    async fn remove_helper(&self, helper: &str) -> Result<(), ContainerError> {
+        let remove = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(false)
+            .build();
+        self.client()
+            .remove_container(helper, Some(remove))
+            .await
+            .map_err(|e| error::map(&format!("container {helper}"), e))
+    }
+
     /// Fills the data volume of the (future) container `container_name` from an archive
-    /// [`DockerRuntime::export_data`] wrote: the volume is created when missing, and the
-    /// archive is unpacked into it through a helper container created from `image` (the
+    /// [`DockerRuntime::export_data`] wrote: the volume is created when missing (naming
+    /// `image`, [`IMAGE_LABEL`]), and the archive is unpacked into it through a helper
+    /// container created from `image` (the
     /// engine's, so its user owns the files as before) and removed again, never started.
     /// A container created afterwards under `container_name` finds the data.
     pub async fn import_data(
@@ -82,34 +188,16 @@ impl DockerRuntime {
         docker
             .create_volume(VolumeCreateRequest {
                 name: Some(volume.clone()),
+                labels: Some(std::collections::HashMap::from([(
+                    IMAGE_LABEL.to_owned(),
+                    image.to_owned(),
+                )])),
                 ..Default::default()
             })
             .await
             .map_err(|e| error::map(&format!("volume {volume}"), e))?;
-        self.ensure_image(image).await?;
-        let helper = format!("{container_name}-restore");
-        let body = ContainerCreateBody {
-            image: Some(image.to_owned()),
-            host_config: Some(HostConfig {
-                mounts: Some(vec![Mount {
-                    target: Some(DATA_MOUNT.into()),
-                    source: Some(volume.clone()),
-                    typ: Some(MountType::VOLUME),
-                    ..Default::default()
-                }]),
-                network_mode: Some("none".into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        let helper = self.helper(container_name, image, "restore").await?;
         let what = format!("container {helper}");
-        let options = CreateContainerOptionsBuilder::default()
-            .name(&helper)
-            .build();
-        docker
-            .create_container(Some(options), body)
-            .await
-            .map_err(|e| error::map(&what, e))?;
         // The archive's entries are `data/...`: unpacked at `/`, they land in the mount.
         let parent = std::path::Path::new(DATA_MOUNT)
             .parent()
@@ -126,14 +214,7 @@ impl DockerRuntime {
             )
             .await
             .map_err(|e| error::map(&format!("the data of {what}"), e));
-        let remove = RemoveContainerOptionsBuilder::default()
-            .force(true)
-            .v(false)
-            .build();
-        let removed = docker
-            .remove_container(&helper, Some(remove))
-            .await
-            .map_err(|e| error::map(&what, e));
+        let removed = self.remove_helper(&helper).await;
         uploaded?;
         removed
     }

@@ -125,9 +125,21 @@ async fn an_engines_data_goes_out_as_an_archive_and_back_into_a_fresh_volume() {
         "the data mount's files: {names:?}"
     );
 
-    // The host is gone: no container, no volume. The data goes into a fresh volume, and
-    // a container created under the same name resumes the game without an init.
+    // The container vanishes, its volume stays (the game waits for its engine to be
+    // created again): the data comes out of the volume alone, with the image it names.
     runtime.remove(&created.container_id).await.unwrap();
+    let kept = runtime.export_engine_data(&spec.name).await.unwrap();
+    assert_eq!(kept.image, image);
+    let kept_names: Vec<String> = tar::Archive::new(kept.archive.as_slice())
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert_eq!(kept_names, names, "the same files as through the container");
+
+    // The host is gone: no volume either. The data (as copied from the lone volume) goes
+    // into a fresh volume, and a container created under the same name resumes the game
+    // without an init.
     let volume = volume_name(&spec.name);
     runtime
         .client()
@@ -138,9 +150,15 @@ async fn an_engines_data_goes_out_as_an_archive_and_back_into_a_fresh_volume() {
         .await
         .unwrap();
     runtime
-        .import_data(&spec.name, &image, archive)
+        .import_data(&spec.name, &image, kept.archive)
         .await
         .unwrap();
+    // A restored volume names its image too, so it can be copied again before its
+    // container exists.
+    assert_eq!(
+        runtime.export_engine_data(&spec.name).await.unwrap().image,
+        image
+    );
     let again = runtime.create(&spec).await.unwrap();
     runtime.start(&again.container_id).await.unwrap();
     let endpoint = &target(&spec, &again);
@@ -161,6 +179,11 @@ async fn an_engines_data_goes_out_as_an_archive_and_back_into_a_fresh_volume() {
         .unwrap();
     // An archive for a missing container is a typed NotFound.
     let missing = runtime.export_data("galaxy-game-nobody").await.unwrap_err();
+    assert!(matches!(missing, ContainerError::NotFound(_)), "{missing}");
+    let missing = runtime
+        .export_engine_data("galaxy-game-nobody")
+        .await
+        .unwrap_err();
     assert!(matches!(missing, ContainerError::NotFound(_)), "{missing}");
 }
 

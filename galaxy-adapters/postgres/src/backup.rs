@@ -67,13 +67,15 @@ pub async fn is_empty(pool: &PgPool) -> Result<bool, SetupError> {
     Ok(tables == 0)
 }
 
-/// The games whose runtime record is bound to a container that may still exist (every
-/// status but `removed`), with that container's id: under the Docker runtime, whose
-/// engine data lives in the containers' volumes, what a backup must take along.
-pub async fn bound_engines(pool: &PgPool) -> Result<Vec<(Uuid, String)>, SetupError> {
-    sqlx::query_as(
-        "SELECT game_id, container_id FROM runtime_records \
-         WHERE container_id IS NOT NULL AND status <> 'removed' ORDER BY game_id",
+/// The games whose engine data a backup must take along under the Docker runtime (where
+/// it lives in each game's data volume, not in the data directory): every game that is
+/// starting, running or paused and has a runtime record, also when its container is gone
+/// (the record `removed`, the game paused until its engine is re-created from that
+/// volume).
+pub async fn engine_games(pool: &PgPool) -> Result<Vec<Uuid>, SetupError> {
+    sqlx::query_scalar(
+        "SELECT r.game_id FROM runtime_records r JOIN games g ON g.id = r.game_id \
+         WHERE g.status IN ('starting', 'running', 'paused') ORDER BY r.game_id",
     )
     .fetch_all(pool)
     .await
