@@ -26,9 +26,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use galaxy_core::domain::GameId;
-use galaxy_core::ports::ContainerError;
 use galaxy_core::service::runtime::container_name;
-use galaxy_docker::{DockerConfig, DockerRuntime, volume_name};
+use galaxy_docker::{DockerConfig, DockerRuntime, EngineDataExport, volume_name};
 use galaxy_postgres::{ConnectOptions, backup, connect, schema_status};
 
 /// How long a hold may last before the runtime takes the games back on its own (should
@@ -143,9 +142,13 @@ async fn copy_volumes(
     let (mut entries, mut notes) = (Vec::new(), Vec::new());
     for game in games {
         let name = container_name(GameId::from_uuid(*game));
-        let data = match docker.export_engine_data(&name).await {
-            Ok(data) => data,
-            Err(ContainerError::NotFound(_)) => {
+        let data = match docker
+            .export_engine_data(&name)
+            .await
+            .with_context(|| format!("cannot copy the engine data of {name}"))?
+        {
+            EngineDataExport::Copied(data) => data,
+            EngineDataExport::Absent => {
                 notes.push(format!(
                     "game {game}: neither its engine container {name} nor its data volume \
                      {} exists; no engine data copied",
@@ -153,12 +156,13 @@ async fn copy_volumes(
                 ));
                 continue;
             }
-            Err(ContainerError::Failed(why)) => {
-                notes.push(format!("game {game}: no engine data copied: {why}"));
+            EngineDataExport::UnknownImage { volume } => {
+                notes.push(format!(
+                    "game {game}: no engine data copied: its container is gone and its \
+                     volume {volume} names no image; re-create its engine \
+                     (POST /api/v1/admin/games/{game}/recreate-engine) and back up again"
+                ));
                 continue;
-            }
-            Err(error) => {
-                return Err(error).context(format!("cannot copy the engine data of {name}"));
             }
         };
         let file = dir.join(format!("{name}.tar"));

@@ -36,7 +36,7 @@ pub use container::volume_name;
 pub use error::ConnectError;
 pub use events::{BACKEND_LABEL, GAME_LABEL};
 pub use network::network_name;
-pub use volumes::{EngineData, IMAGE_LABEL};
+pub use volumes::{EngineData, EngineDataExport, IMAGE_LABEL};
 
 /// Where the Docker daemon listens, as `DOCKER_HOST` says.
 #[derive(Debug, Clone, PartialEq, Eq)]

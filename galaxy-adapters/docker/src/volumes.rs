@@ -30,6 +30,22 @@ use crate::{DockerRuntime, error};
 /// label has none: its data can only be taken out through its container.
 pub const IMAGE_LABEL: &str = "galaxy.image";
 
+/// What [`DockerRuntime::export_engine_data`] found for a game.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineDataExport {
+    /// The engine's data, with the image that wrote it.
+    Copied(EngineData),
+    /// Neither a container nor a data volume of that name: there is nothing to copy.
+    Absent,
+    /// Only a data volume is left, and it names no image ([`IMAGE_LABEL`]: it was made
+    /// by a Galaxy before volumes named theirs), so there is no image to mount it in.
+    /// Re-creating the game's engine makes its data reachable again.
+    UnknownImage {
+        /// The volume.
+        volume: String,
+    },
+}
+
 /// A game's engine data as a backup keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineData {
@@ -89,39 +105,46 @@ impl DockerRuntime {
     /// that wrote it: through the container when there is one (running or stopped), else
     /// from its data volume alone (the container vanished: the game waits paused for its
     /// engine to be re-created), through a helper container of the volume's image
-    /// ([`IMAGE_LABEL`]) that is created and removed, never started. `NotFound` when
-    /// there is neither container nor volume; `Failed` when only a volume without the
-    /// label is left.
+    /// ([`IMAGE_LABEL`]) that is created and removed, never started. What was found when
+    /// there is no data to copy is an [`EngineDataExport`] variant; an error is a failure
+    /// to copy data that is there (a backup must stop on it).
     pub async fn export_engine_data(
         &self,
         container_name: &str,
-    ) -> Result<EngineData, ContainerError> {
+    ) -> Result<EngineDataExport, ContainerError> {
         match self.image_of(container_name).await {
-            Ok(image) => {
-                let archive = self.export_data(container_name).await?;
-                return Ok(EngineData { image, archive });
-            }
+            Ok(image) => match self.export_data(container_name).await {
+                Ok(archive) => return Ok(EngineDataExport::Copied(EngineData { image, archive })),
+                // Removed between the two calls: its volume may still be there.
+                Err(ContainerError::NotFound(_)) => {}
+                Err(other) => return Err(other),
+            },
             Err(ContainerError::NotFound(_)) => {}
             Err(other) => return Err(other),
         }
         let volume = volume_name(container_name);
-        let inspected = self
-            .client()
-            .inspect_volume(&volume)
-            .await
-            .map_err(|e| error::map(&format!("volume {volume}"), e))?;
-        let image = inspected.labels.get(IMAGE_LABEL).cloned().ok_or_else(|| {
-            ContainerError::Failed(format!(
-                "volume {volume} has no container and names no image ({IMAGE_LABEL}): \
-                 re-create the game's engine, then copy its data"
-            ))
-        })?;
+        let inspected = match self.client().inspect_volume(&volume).await {
+            Ok(inspected) => inspected,
+            Err(e) => {
+                return match error::map(&format!("volume {volume}"), e) {
+                    ContainerError::NotFound(_) => Ok(EngineDataExport::Absent),
+                    other => Err(other),
+                };
+            }
+        };
+        let Some(image) = inspected.labels.get(IMAGE_LABEL).cloned() else {
+            return Ok(EngineDataExport::UnknownImage { volume });
+        };
         let helper = self.helper(container_name, &image, "backup").await?;
         let archive = self.export_data(&helper).await;
-        let removed = self.remove_helper(&helper).await;
-        let archive = archive?;
-        removed?;
-        Ok(EngineData { image, archive })
+        if let Err(error) = self.remove_helper(&helper).await {
+            // The data is copied; the next helper of this name replaces the leftover.
+            tracing::warn!(%helper, %error, "cannot remove the backup's helper container");
+        }
+        Ok(EngineDataExport::Copied(EngineData {
+            image,
+            archive: archive?,
+        }))
     }
 
     /// Creates (never starts) a helper container `{container_name}-{purpose}` of `image`
@@ -135,6 +158,11 @@ impl DockerRuntime {
     ) -> Result<String, ContainerError> {
         self.ensure_image(image).await?;
         let helper = format!("{container_name}-{purpose}");
+        // A helper left behind by an earlier run that died half-way would block the name.
+        match self.remove_helper(&helper).await {
+            Ok(()) | Err(ContainerError::NotFound(_)) => {}
+            Err(other) => return Err(other),
+        }
         let body = ContainerCreateBody {
             image: Some(image.to_owned()),
             host_config: Some(HostConfig {

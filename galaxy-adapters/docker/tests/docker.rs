@@ -16,7 +16,9 @@ use common::{
     spec, target, wait_healthy,
 };
 use galaxy_core::ports::{ContainerError, ContainerRuntime, EngineClient, EngineTarget};
-use galaxy_docker::{Addressing, DockerConfig, DockerRuntime, network_name, volume_name};
+use galaxy_docker::{
+    Addressing, DockerConfig, DockerRuntime, EngineDataExport, network_name, volume_name,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_game_has_its_own_network_which_goes_with_it_while_its_volume_stays() {
@@ -128,7 +130,24 @@ async fn an_engines_data_goes_out_as_an_archive_and_back_into_a_fresh_volume() {
     // The container vanishes, its volume stays (the game waits for its engine to be
     // created again): the data comes out of the volume alone, with the image it names.
     runtime.remove(&created.container_id).await.unwrap();
-    let kept = runtime.export_engine_data(&spec.name).await.unwrap();
+    // A helper left behind by a backup that died half-way does not block the next one.
+    let leftover = bollard::models::ContainerCreateBody {
+        image: Some(image.clone()),
+        ..Default::default()
+    };
+    let name = format!("{}-backup", spec.name);
+    let options = bollard::query_parameters::CreateContainerOptionsBuilder::default()
+        .name(&name)
+        .build();
+    runtime
+        .client()
+        .create_container(Some(options), leftover)
+        .await
+        .unwrap();
+    let EngineDataExport::Copied(kept) = runtime.export_engine_data(&spec.name).await.unwrap()
+    else {
+        panic!("the lone volume's data is copied");
+    };
     assert_eq!(kept.image, image);
     let kept_names: Vec<String> = tar::Archive::new(kept.archive.as_slice())
         .entries()
@@ -155,9 +174,10 @@ async fn an_engines_data_goes_out_as_an_archive_and_back_into_a_fresh_volume() {
         .unwrap();
     // A restored volume names its image too, so it can be copied again before its
     // container exists.
-    assert_eq!(
-        runtime.export_engine_data(&spec.name).await.unwrap().image,
-        image
+    let again_copied = runtime.export_engine_data(&spec.name).await.unwrap();
+    assert!(
+        matches!(&again_copied, EngineDataExport::Copied(data) if data.image == image),
+        "{again_copied:?}"
     );
     let again = runtime.create(&spec).await.unwrap();
     runtime.start(&again.container_id).await.unwrap();
@@ -183,8 +203,36 @@ async fn an_engines_data_goes_out_as_an_archive_and_back_into_a_fresh_volume() {
     let missing = runtime
         .export_engine_data("galaxy-game-nobody")
         .await
-        .unwrap_err();
-    assert!(matches!(missing, ContainerError::NotFound(_)), "{missing}");
+        .unwrap();
+    assert_eq!(missing, EngineDataExport::Absent);
+
+    // A lone volume that names no image (made before volumes named theirs) is reported,
+    // never guessed at.
+    let old = format!("galaxy-game-{TEST}-unlabelled");
+    let old_volume = volume_name(&old);
+    runtime
+        .client()
+        .create_volume(bollard::models::VolumeCreateRequest {
+            name: Some(old_volume.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let unknown = runtime.export_engine_data(&old).await.unwrap();
+    assert_eq!(
+        unknown,
+        EngineDataExport::UnknownImage {
+            volume: old_volume.clone()
+        }
+    );
+    runtime
+        .client()
+        .remove_volume(
+            &old_volume,
+            None::<bollard::query_parameters::RemoveVolumeOptions>,
+        )
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,7 +21,8 @@ CREATE TABLE mail_deliveries_ready (
     created_at timestamptz NOT NULL
 );
 INSERT INTO mail_deliveries_ready (id, due, created_at)
-    SELECT id, CASE WHEN status = 'sending' THEN lease_until ELSE next_attempt_at END, created_at
+    SELECT id, CASE WHEN status = 'sending' THEN COALESCE(lease_until, next_attempt_at)
+        ELSE next_attempt_at END, created_at
     FROM mail_deliveries WHERE status IN ('pending', 'retrying', 'sending');
 CREATE INDEX mail_deliveries_ready_claim ON mail_deliveries_ready (due, created_at, id);
 -- The flag of 0012 only served the claim index on the item table.
@@ -40,7 +41,7 @@ CREATE TABLE runtime_jobs_ready (
     created_at timestamptz NOT NULL
 );
 INSERT INTO runtime_jobs_ready (id, due, created_at)
-    SELECT id, CASE WHEN status = 'running' THEN lease_until ELSE run_after END, created_at
+    SELECT id, CASE WHEN status = 'running' THEN COALESCE(lease_until, run_after) ELSE run_after END, created_at
     FROM runtime_jobs WHERE status IN ('queued', 'running');
 -- Jobs run in the order they were queued.
 CREATE INDEX runtime_jobs_ready_claim ON runtime_jobs_ready (created_at, id);
@@ -54,7 +55,8 @@ CREATE TABLE notification_routes_ready (
     created_at timestamptz NOT NULL
 );
 INSERT INTO notification_routes_ready (id, due, created_at)
-    SELECT id, CASE WHEN status = 'dispatching' THEN lease_until ELSE next_attempt_at END,
+    SELECT id, CASE WHEN status = 'dispatching' THEN COALESCE(lease_until, next_attempt_at)
+        ELSE next_attempt_at END,
         created_at
     FROM notification_routes WHERE status IN ('pending', 'retrying', 'dispatching');
 CREATE INDEX notification_routes_ready_claim
@@ -72,7 +74,8 @@ CREATE TABLE inbound_mail_ready (
     created_at timestamptz NOT NULL
 );
 INSERT INTO inbound_mail_ready (id, due, created_at)
-    SELECT id, CASE WHEN status = 'processing' THEN lease_until ELSE received_at END, created_at
+    SELECT id, CASE WHEN status = 'processing' THEN COALESCE(lease_until, received_at)
+        ELSE received_at END, created_at
     FROM inbound_mail WHERE status IN ('received', 'processing');
 CREATE INDEX inbound_mail_ready_claim ON inbound_mail_ready (due, created_at, id);
 DROP INDEX inbound_mail_claim;

@@ -57,7 +57,8 @@ static INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
         "INSERT INTO inbound_mail (id, dedupe_key, raw, envelope_from, envelope_to, status, \
          attempts, received_at, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) \
-         ON CONFLICT (dedupe_key) DO NOTHING RETURNING *",
+         ON CONFLICT (dedupe_key) DO NOTHING \
+         RETURNING id, status, received_at, lease_until, created_at",
         None,
     )
 });

@@ -148,9 +148,11 @@ impl QueueTable {
     }
 
     /// The claim: `$1` lease token, `$2` lease expiry, `$3` now, `$4` limit. Picks and
-    /// locks up to `$4` due ready rows, moves them to the lease's expiry, then locks their
-    /// items (skipping any a finish holds at that moment), marks them leased, stamps the
-    /// lease, counts an attempt and returns them.
+    /// locks up to `$4` due ready rows, locks their items (skipping any a finish holds at
+    /// that moment), marks those leased, stamps the lease, counts an attempt, moves their
+    /// ready rows to the lease's expiry and returns them. A ready row whose item was
+    /// skipped keeps its due time: should the finish holding the item fail, the item is
+    /// claimable again at once.
     ///
     /// Both steps find their rows by primary key (`id = ANY(ARRAY(...))`): written as a
     /// join (`id IN (SELECT ...)`), the planner chose, while the table was small or the
@@ -164,14 +166,16 @@ impl QueueTable {
         };
         let (relaxed, relax) = (self.claim_commit.cte(), self.claim_commit.condition());
         format!(
-            "WITH {relaxed}picked AS (UPDATE {ready} r SET due = $2 WHERE r.id = ANY(ARRAY(\
-             SELECT id FROM {ready} WHERE due <= $3{relax} ORDER BY {order} LIMIT $4 \
-             FOR UPDATE SKIP LOCKED)) RETURNING r.id) \
-             UPDATE {table} q SET status = '{leased}', lease_token = $1, lease_until = $2, \
-             attempts = LEAST(q.attempts + 1, 4294967295), updated_at = $3 \
+            "WITH {relaxed}picked AS (SELECT id FROM {ready} WHERE due <= $3{relax} \
+             ORDER BY {order} LIMIT $4 FOR UPDATE SKIP LOCKED), \
+             claimed AS (UPDATE {table} q SET status = '{leased}', lease_token = $1, \
+             lease_until = $2, attempts = LEAST(q.attempts + 1, 4294967295), updated_at = $3 \
              WHERE q.id = ANY(ARRAY(SELECT id FROM {table} \
              WHERE id = ANY(ARRAY(SELECT id FROM picked)) AND status IN ({}) \
-             FOR UPDATE SKIP LOCKED)) RETURNING q.*",
+             FOR UPDATE SKIP LOCKED)) RETURNING q.*), \
+             moved AS (UPDATE {ready} r SET due = $2 \
+             WHERE r.id = ANY(ARRAY(SELECT id FROM claimed))) \
+             SELECT * FROM claimed",
             self.claimable()
         )
     }
@@ -200,7 +204,8 @@ impl QueueTable {
         format!(
             "WITH {relaxed}changed AS ({statement}), \
              readied AS (INSERT INTO {ready} (id, due, created_at) \
-             SELECT id, CASE WHEN status = '{leased}' THEN lease_until ELSE {due} END, \
+             SELECT id, CASE WHEN status = '{leased}' THEN COALESCE(lease_until, {due}) \
+             ELSE {due} END, \
              created_at FROM changed WHERE status IN ({claimable}) \
              ON CONFLICT (id) DO UPDATE SET due = EXCLUDED.due), \
              unreadied AS (DELETE FROM {ready} WHERE id = ANY(ARRAY(\
@@ -453,9 +458,12 @@ mod tests {
             ),
             "{sql}"
         );
-        // A claimed row waits in the ready table until its lease lapses.
+        // A claimed item's ready row waits until its lease lapses; only claimed ones move.
         assert!(
-            sql.contains("UPDATE mail_deliveries_ready r SET due = $2"),
+            sql.contains(
+                "UPDATE mail_deliveries_ready r SET due = $2 \
+                 WHERE r.id = ANY(ARRAY(SELECT id FROM claimed))"
+            ),
             "{sql}"
         );
         // Picked items are found by primary key, never by a join the planner may turn
@@ -519,7 +527,10 @@ mod tests {
         );
         // Waiting items at their due time, leased ones at their lease's expiry.
         assert!(
-            sql.contains("CASE WHEN status = 'sending' THEN lease_until ELSE next_attempt_at END"),
+            sql.contains(
+                "CASE WHEN status = 'sending' THEN COALESCE(lease_until, next_attempt_at) \
+                 ELSE next_attempt_at END"
+            ),
             "{sql}"
         );
         assert!(
