@@ -304,9 +304,12 @@ fn claim(batch: u32) -> ClaimRequest {
 }
 
 async fn raw_batch(store: &PgStore, batch: u32) -> BenchResult<u64> {
+    // `id = ANY(ARRAY(...))` runs the locking subquery once per statement. Written
+    // `id IN (SELECT ...)`, a plan that rescanned it per outer row left 16 workers in one
+    // statement each for over 8 minutes (2026-12-04), locking ever more rows.
     let taken: Vec<(i64, String)> = sqlx::query_as(
-        "DELETE FROM bench_queue WHERE id IN (SELECT id FROM bench_queue ORDER BY id \
-         LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING id, payload",
+        "DELETE FROM bench_queue WHERE id = ANY(ARRAY(SELECT id FROM bench_queue ORDER BY id \
+         LIMIT $1 FOR UPDATE SKIP LOCKED)) RETURNING id, payload",
     )
     .bind(i64::from(batch))
     .fetch_all(store.pool())

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use chrono::{TimeDelta, TimeZone, Utc};
 use galaxy_core::domain::game::EngineName;
 use galaxy_core::domain::lease::{ClaimRequest, Finish};
-use galaxy_core::domain::mail::{MailDelivery, MailStatus, OutgoingMail};
+use galaxy_core::domain::mail::{
+    AttemptOutcome, MailAttempt, MailDelivery, MailStatus, OutgoingMail,
+};
 use galaxy_core::domain::runtime::{RuntimeRecord, RuntimeStatus};
 use galaxy_core::domain::user::{Email, Locale};
 use galaxy_core::domain::{GameId, LeaseToken, MailId, Timestamp};
@@ -140,8 +142,8 @@ async fn the_database_itself_holds_the_invariants() {
         ),
         (
             "INSERT INTO mail_attempts (mail_id, number, outcome, detail, at) \
-             VALUES (gen_random_uuid(), 1, 'sent', '', now())",
-            "23503",
+             VALUES (gen_random_uuid(), 1, 'delivered', '', now())",
+            "23514",
         ),
         (
             "INSERT INTO runtime_jobs VALUES (gen_random_uuid(), gen_random_uuid(), 'start', \
@@ -219,6 +221,96 @@ fn mail(i: usize) -> MailDelivery {
         extras: Default::default(),
     };
     MailDelivery::new(MailId::from_uuid(Uuid::now_v7()), outgoing, at(0))
+}
+
+/// `mail_attempts` has no foreign key to cascade a purge (migration 0014): the purge of
+/// sent mail deletes the attempts of the mails it deletes, and only theirs.
+#[tokio::test]
+async fn purging_sent_mail_takes_its_attempts_along() {
+    let dbs = databases().await;
+    let store = dbs.store().await.unwrap();
+    let mails: Vec<MailDelivery> = (0..3).map(mail).collect();
+    for m in &mails {
+        store.enqueue_mail(m).await.unwrap();
+    }
+    let token = LeaseToken::from_uuid(Uuid::new_v4());
+    let claim = ClaimRequest {
+        token,
+        now: at(10),
+        lease: TimeDelta::seconds(60),
+        limit: 3,
+    };
+    let claimed = store.claim_mail(&claim).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    // The first two are sent (one long ago, one recently), the third fails for now.
+    let ends: Vec<_> = claimed
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let (outcome, next, secs) = match i {
+                0 => (AttemptOutcome::Sent, MailNext::Sent, 20),
+                1 => (AttemptOutcome::Sent, MailNext::Sent, 40),
+                _ => (AttemptOutcome::Transient, MailNext::Retry(at(100)), 20),
+            };
+            let attempt = MailAttempt {
+                mail_id: m.id,
+                number: m.attempts,
+                outcome,
+                detail: format!("attempt of mail {i}"),
+                at: at(secs),
+            };
+            Finish {
+                id: m.id,
+                token,
+                outcome: MailAttemptEnd {
+                    attempt: Some(attempt),
+                    next,
+                },
+                at: at(secs),
+            }
+        })
+        .collect();
+    let results = store.finish_mail_attempts(&ends).await.unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let attempts_of = |id: MailId| {
+        let pool = store.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM mail_attempts WHERE mail_id = $1")
+                .bind(id.as_uuid())
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    for m in &claimed {
+        assert_eq!(
+            attempts_of(m.id).await,
+            1,
+            "one attempt each before the purge"
+        );
+    }
+
+    assert_eq!(store.purge_sent_mail(at(30)).await.unwrap(), 1);
+    assert_eq!(
+        attempts_of(claimed[0].id).await,
+        0,
+        "the purged mail's attempt"
+    );
+    assert_eq!(
+        attempts_of(claimed[1].id).await,
+        1,
+        "sent after the bound: kept"
+    );
+    assert_eq!(attempts_of(claimed[2].id).await, 1, "not sent: kept");
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM mail_attempts a \
+         WHERE NOT EXISTS (SELECT 1 FROM mail_deliveries m WHERE m.id = a.mail_id)",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(orphans, 0);
+    dbs.cleanup().await.unwrap();
 }
 
 /// One claimer: claims batches of 3 until the queue is empty, completing each mail.
