@@ -16,6 +16,9 @@
 //! and one table row per scenario and worker count: items per second, and the ratio to
 //! the raw queue with the same number of workers. Every scenario drains a queue seeded
 //! (untimed, in one statement) for its measurement; scenarios are interleaved in rounds.
+//! Last, a table of short store calls (`SELECT 1`) through two pools, one pinging every
+//! connection before handing it out and one as configured by default
+//! (`ConnectOptions::ping_idle_after`): the round trip a ping adds to every store call.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -112,7 +115,8 @@ async fn main() -> BenchResult<()> {
     let mut connect = ConnectOptions::default();
     connect.max_connections = 24;
     connect.application_name = "galaxy-store-bench".to_owned();
-    let pool = connect_with(databases.migrated_database().await?, &connect).await?;
+    let database = databases.migrated_database().await?;
+    let pool = connect_with(database.clone(), &connect).await?;
     let store = Arc::new(PgStore::new(pool));
     let settings = server_settings(&store).await?;
     println!("server: {settings}");
@@ -140,16 +144,69 @@ async fn main() -> BenchResult<()> {
             }
         }
     }
+    let calls = ((2_000.0 * options.scale) as u64).max(10);
+    let round_trips = pool_round_trips(&database, &connect, calls, options.rounds).await?;
     println!("load average after: {}", load_average());
     store.pool().close().await;
     databases.cleanup().await?;
     print_table(&rows, options.batch);
+    print_round_trips(&round_trips, calls, options.rounds);
     if let Some(path) = options.json {
         let json = to_json(&rows, &settings, options.batch);
         std::fs::write(&path, json.to_string())?;
         println!("\nwrote {path}");
     }
     Ok(())
+}
+
+/// How long one short store call takes through the pool, by when the pool pings a
+/// connection before handing it out (`ConnectOptions::ping_idle_after`): before every
+/// call (as sqlx's `test_before_acquire` does, and Galaxy did until 2026-12-04), and
+/// only after the default idle time. `calls` sequential `SELECT 1` per round and pool,
+/// the two pools interleaved in rounds; returns each pool's label and total time.
+async fn pool_round_trips(
+    database: &sqlx::postgres::PgConnectOptions,
+    connect: &ConnectOptions,
+    calls: u64,
+    rounds: u64,
+) -> BenchResult<Vec<(&'static str, Duration)>> {
+    let mut every = connect.clone();
+    every.ping_idle_after = Duration::ZERO;
+    let pools = [
+        (
+            "ping before every call (ping_idle_after = 0)",
+            connect_with(database.clone(), &every).await?,
+        ),
+        (
+            "ping after 1 s idle (ping_idle_after default)",
+            connect_with(database.clone(), connect).await?,
+        ),
+    ];
+    let mut totals = vec![Duration::ZERO; pools.len()];
+    for _ in 0..rounds {
+        for ((_, pool), total) in pools.iter().zip(totals.iter_mut()) {
+            let started = Instant::now();
+            for _ in 0..calls {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+            *total += started.elapsed();
+        }
+    }
+    for (_, pool) in &pools {
+        pool.close().await;
+    }
+    Ok(pools.iter().map(|(label, _)| *label).zip(totals).collect())
+}
+
+/// Prints the round-trip table of [`pool_round_trips`].
+fn print_round_trips(measured: &[(&'static str, Duration)], calls: u64, rounds: u64) {
+    println!("\n{calls} sequential `SELECT 1` per round through a pool, {rounds} rounds:\n");
+    println!("| pool | calls | us/call |\n|---|---:|---:|");
+    for (label, total) in measured {
+        let all = calls * rounds;
+        let micros = total.as_secs_f64() * 1e6 / all.max(1) as f64;
+        println!("| {label} | {all} | {micros:.0} |");
+    }
 }
 
 /// What one table row measures.

