@@ -83,6 +83,12 @@ async fn kill_idle_backend(store: &PgStore, killer: &PgPool, name: &str) {
     }
 }
 
+async fn close(store: PgStore, killer: PgPool, dbs: TestDatabases) {
+    store.pool().close().await;
+    killer.close().await;
+    dbs.cleanup().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_connection_that_died_while_idle_is_replaced_before_a_call_gets_it() {
     let dbs = databases().await;
@@ -94,9 +100,7 @@ async fn a_connection_that_died_while_idle_is_replaced_before_a_call_gets_it() {
     call(&store)
         .await
         .expect("the dead connection is pinged and replaced, the call goes through");
-    store.pool().close().await;
-    killer.close().await;
-    dbs.cleanup().await.unwrap();
+    close(store, killer, dbs).await;
 }
 
 #[tokio::test]
@@ -115,7 +119,5 @@ async fn a_connection_used_moments_ago_is_handed_out_without_a_ping() {
     call(&store)
         .await
         .expect("the pool replaced the connection");
-    store.pool().close().await;
-    killer.close().await;
-    dbs.cleanup().await.unwrap();
+    close(store, killer, dbs).await;
 }

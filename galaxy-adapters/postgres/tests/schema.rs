@@ -223,6 +223,16 @@ fn mail(i: usize) -> MailDelivery {
     MailDelivery::new(MailId::from_uuid(Uuid::now_v7()), outgoing, at(0))
 }
 
+/// A claim of up to 3 items at `at(10)` for a minute.
+fn claim_of_three(token: LeaseToken) -> ClaimRequest {
+    ClaimRequest {
+        token,
+        now: at(10),
+        lease: TimeDelta::seconds(60),
+        limit: 3,
+    }
+}
+
 /// `mail_attempts` has no foreign key to cascade a purge (migration 0014): the purge of
 /// sent mail deletes the attempts of the mails it deletes, and only theirs.
 #[tokio::test]
@@ -234,12 +244,7 @@ async fn purging_sent_mail_takes_its_attempts_along() {
         store.enqueue_mail(m).await.unwrap();
     }
     let token = LeaseToken::from_uuid(Uuid::new_v4());
-    let claim = ClaimRequest {
-        token,
-        now: at(10),
-        lease: TimeDelta::seconds(60),
-        limit: 3,
-    };
+    let claim = claim_of_three(token);
     let claimed = store.claim_mail(&claim).await.unwrap();
     assert_eq!(claimed.len(), 3);
     // The first two are sent (one long ago, one recently), the third fails for now.
@@ -316,12 +321,7 @@ async fn purging_sent_mail_takes_its_attempts_along() {
 /// One claimer: claims batches of 3 until the queue is empty, completing each mail.
 async fn drain(store: Arc<PgStore>) -> Vec<MailId> {
     let token = LeaseToken::from_uuid(Uuid::new_v4());
-    let claim = ClaimRequest {
-        token,
-        now: at(10),
-        lease: TimeDelta::seconds(60),
-        limit: 3,
-    };
+    let claim = claim_of_three(token);
     let mut mine = Vec::new();
     loop {
         let batch = store.claim_mail(&claim).await.unwrap();

@@ -239,13 +239,25 @@ pub async fn play_a_game(runtime_vars: &[(&str, String)]) -> String {
     let first = force(&admin, &game).await;
     let second = force(&admin, &game).await;
     assert!(second > first, "{first} then {second}");
-    let turn = eventually(Duration::from_secs(30), "a scheduled turn", || async {
-        let turn = record(&admin, &game).await["current_turn"]
-            .as_u64()
-            .unwrap();
-        (turn > second).then_some(turn)
-    })
-    .await;
+    // Waited for here rather than with `eventually`, so that a timeout tells what the
+    // game and its engine were doing (paused by the health watcher, a failed turn, ...).
+    let waiting = std::time::Instant::now();
+    let turn = loop {
+        let runtime = record(&admin, &game).await;
+        let turn = runtime["current_turn"].as_u64().unwrap();
+        if turn > second {
+            eprintln!("scheduled turn {turn} came {:?} after turn {second}", waiting.elapsed());
+            break turn;
+        }
+        if waiting.elapsed() > Duration::from_secs(30) {
+            let (status, state) = host.call("GET", &games, None).await;
+            panic!(
+                "no scheduled turn after turn {second} within 30 s; runtime record: \
+                 {runtime}; game ({status}): {state}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(turn >= 3);
 
     for (player, race) in &players {
