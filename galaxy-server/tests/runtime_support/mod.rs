@@ -246,7 +246,10 @@ pub async fn play_a_game(runtime_vars: &[(&str, String)]) -> String {
         let runtime = record(&admin, &game).await;
         let turn = runtime["current_turn"].as_u64().unwrap();
         if turn > second {
-            eprintln!("scheduled turn {turn} came {:?} after turn {second}", waiting.elapsed());
+            eprintln!(
+                "scheduled turn {turn} came {:?} after turn {second}",
+                waiting.elapsed()
+            );
             break turn;
         }
         if waiting.elapsed() > Duration::from_secs(30) {
