@@ -164,6 +164,11 @@ pub async fn play_a_game(runtime_vars: &[(&str, String)]) -> String {
                 "max_players": 4,
                 "enrollment_deadline": "2099-01-01T00:00:00Z",
                 "turn_schedule": "*/5 * * * * *",
+                // Every player's orders are in before the forced turns: a turn run early
+                // once every race is ready would push the next deadline `min_turn_gap`
+                // (an hour) away, and the scheduled turn this test waits for with it
+                // (seen in CI: turn 3 with `next_turn_at` an hour out).
+                "early_turn": false,
             })),
             201,
         )
