@@ -1,20 +1,23 @@
 //! Benchmark of the leased work queues (claim a batch, then finish it) against a raw
 //! single-statement queue on a plain table and a peer job queue's shape (the claim locks,
 //! the finish deletes), run on the same database in the same run so the ratio holds on a
-//! noisy machine.
+//! noisy machine. Each queue is drained at two paces: `sequential` (claim, finish, claim
+//! again: one statement at a time per worker) and `overlapped` (a batch's finish runs at
+//! the same time as the next batch's claim, on two connections, as a consumer with a local
+//! queue and batched completion such as graphile-worker does).
 //!
 //! ```text
 //! scripts/store_bench.sh [-- --scale 1.0 --batch 100 --rounds 5 --json bench.json]
 //! DATABASE_URL=postgres://... cargo run --release -p galaxy-postgres --example store_bench \
 //!     [-- --scale 1.0 --batch 100 --rounds 5 --json bench.json --workers 1,4,16 \
-//!     --scenarios peer,jobs,routes,mail,mail-each]
+//!     --scenarios peer,jobs,routes,mail,mail-each --paces sequential,overlapped]
 //! ```
 //!
 //! The run uses its own fresh database (cloned from the migrated template, dropped at the
 //! end), prints the server's durability settings (the figures mean little with `fsync`
 //! off: `scripts/store_bench.sh` starts a throwaway cluster with the defaults, fsync on),
-//! and one table row per scenario and worker count: items per second, and the ratio to
-//! the raw queue with the same number of workers. Every scenario drains a queue seeded
+//! and one table row per scenario, pace and worker count: items per second, and the ratio
+//! to the raw queue with the same number of workers. Every scenario drains a queue seeded
 //! (untimed, in one statement) for its measurement; scenarios are interleaved in rounds.
 //! Last, a table of short store calls (`SELECT 1`) through two pools, one pinging every
 //! connection before handing it out and one as configured by default
@@ -43,6 +46,7 @@ const WORKERS: [usize; 3] = [1, 4, 16];
 /// One measured scenario at one worker count (summed over rounds).
 struct Measured {
     scenario: Scenario,
+    pace: Pace,
     workers: usize,
     items: u64,
     elapsed: Duration,
@@ -69,6 +73,8 @@ struct Options {
     /// Scenarios (`--scenarios raw,peer,jobs,routes,mail,mail-each`); the raw baseline
     /// always runs.
     scenarios: Vec<Scenario>,
+    /// Paces (`--paces sequential,overlapped`), for the scenarios that have both.
+    paces: Vec<Pace>,
 }
 
 impl Options {
@@ -104,6 +110,18 @@ impl Options {
                 }
                 None => Scenario::ALL.to_vec(),
             },
+            paces: match value("--paces") {
+                Some(list) => list
+                    .split(',')
+                    .map(|key| {
+                        Pace::ALL
+                            .into_iter()
+                            .find(|p| p.key() == key)
+                            .ok_or_else(|| format!("unknown pace {key}"))
+                    })
+                    .collect::<Result<_, _>>()?,
+                None => Pace::ALL.to_vec(),
+            },
         })
     }
 }
@@ -113,7 +131,8 @@ async fn main() -> BenchResult<()> {
     let options = Options::parse()?;
     let databases = TestDatabases::from_env().await?;
     let mut connect = ConnectOptions::default();
-    connect.max_connections = 24;
+    // 16 overlapped workers hold two connections each.
+    connect.max_connections = 40;
     connect.application_name = "galaxy-store-bench".to_owned();
     let database = databases.migrated_database().await?;
     let pool = connect_with(database.clone(), &connect).await?;
@@ -138,9 +157,11 @@ async fn main() -> BenchResult<()> {
     for &workers in &options.workers {
         for _ in 0..options.rounds {
             for &scenario in &options.scenarios {
-                let items = ((scenario.base_items() as f64 * options.scale) as u64).max(10);
-                let measured = scenario.run(&store, workers, items, options.batch).await?;
-                add(&mut rows, measured);
+                for &pace in scenario.paces(&options.paces) {
+                    let items = ((scenario.base_items() as f64 * options.scale) as u64).max(10);
+                    let run = scenario.run(&store, pace, workers, items, options.batch);
+                    add(&mut rows, run.await?);
+                }
             }
         }
     }
@@ -209,6 +230,29 @@ fn print_round_trips(measured: &[(&'static str, Duration)], calls: u64, rounds: 
     }
 }
 
+/// How a worker paces its statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pace {
+    /// Claim a batch, finish it, claim the next: one statement in flight per worker.
+    Sequential,
+    /// Finish a batch while the next is claimed (`tokio::join!` of the two calls, each
+    /// on its own pooled connection): two statements in flight per worker, so one worker
+    /// waits for the longer of the two rather than for both.
+    Overlapped,
+}
+
+impl Pace {
+    const ALL: [Pace; 2] = [Self::Sequential, Self::Overlapped];
+
+    /// The pace's name on the command line and in the table.
+    fn key(self) -> &'static str {
+        match self {
+            Self::Sequential => "sequential",
+            Self::Overlapped => "overlapped",
+        }
+    }
+}
+
 /// What one table row measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scenario {
@@ -261,6 +305,19 @@ impl Scenario {
         }
     }
 
+    /// The paces of `chosen` this scenario runs at: the raw baseline and the old
+    /// finish-each path only sequentially (the raw claim is its finish).
+    fn paces(self, chosen: &[Pace]) -> &'static [Pace] {
+        let sequential = chosen.contains(&Pace::Sequential);
+        let overlapped = chosen.contains(&Pace::Overlapped);
+        match self {
+            Self::Raw | Self::MailEach => &[Pace::Sequential],
+            _ if sequential && overlapped => &Pace::ALL,
+            _ if overlapped => &[Pace::Overlapped],
+            _ => &[Pace::Sequential],
+        }
+    }
+
     /// Items per measurement at `--scale 1`.
     fn base_items(self) -> u64 {
         match self {
@@ -272,6 +329,7 @@ impl Scenario {
     async fn run(
         self,
         store: &Arc<PgStore>,
+        pace: Pace,
         workers: usize,
         items: u64,
         batch: u32,
@@ -279,7 +337,7 @@ impl Scenario {
         seed(store, self, items).await?;
         let started = Instant::now();
         let tasks: Vec<_> = (0..workers)
-            .map(|_| tokio::spawn(drain(Arc::clone(store), self, batch)))
+            .map(|_| tokio::spawn(drain(Arc::clone(store), self, pace, batch)))
             .collect();
         let mut done = 0;
         for task in tasks {
@@ -291,6 +349,7 @@ impl Scenario {
         }
         Ok(Measured {
             scenario: self,
+            pace,
             workers,
             items: done,
             elapsed,
@@ -329,25 +388,34 @@ async fn seed(store: &PgStore, scenario: Scenario, items: u64) -> BenchResult<()
     Ok(())
 }
 
-/// One worker: claims and finishes batches until the queue is empty; returns how many
-/// items it finished.
-async fn drain(store: Arc<PgStore>, scenario: Scenario, batch: u32) -> BenchResult<u64> {
+/// One worker: claims and finishes batches at `pace` until a claim comes back empty;
+/// returns how many items it finished.
+async fn drain(
+    store: Arc<PgStore>,
+    scenario: Scenario,
+    pace: Pace,
+    batch: u32,
+) -> BenchResult<u64> {
     let mut done = 0;
-    loop {
-        let finished = match scenario {
-            Scenario::Raw => raw_batch(&store, batch).await?,
-            Scenario::Peer => peer_batch(&store, batch).await?,
-            Scenario::Jobs => job_batch(&store, batch).await?,
-            Scenario::Routes => route_batch(&store, batch).await?,
-            Scenario::Mail | Scenario::MailEach => {
-                mail_batch(&store, batch, scenario == Scenario::Mail).await?
+    let mut claimed = claim_batch(&store, scenario, batch).await?;
+    while claimed.len() > 0 {
+        done += match pace {
+            Pace::Sequential => {
+                let finished = finish_batch(&store, claimed).await?;
+                claimed = claim_batch(&store, scenario, batch).await?;
+                finished
+            }
+            Pace::Overlapped => {
+                let (finished, next) = tokio::join!(
+                    finish_batch(&store, claimed),
+                    claim_batch(&store, scenario, batch)
+                );
+                claimed = next?;
+                finished?
             }
         };
-        if finished == 0 {
-            return Ok(done);
-        }
-        done += finished;
     }
+    Ok(done)
 }
 
 /// The claim every store scenario makes.
@@ -360,93 +428,144 @@ fn claim(batch: u32) -> ClaimRequest {
     }
 }
 
-async fn raw_batch(store: &PgStore, batch: u32) -> BenchResult<u64> {
-    // `id = ANY(ARRAY(...))` runs the locking subquery once per statement. Written
-    // `id IN (SELECT ...)`, a plan that rescanned it per outer row left 16 workers in one
-    // statement each for over 8 minutes (2026-12-04), locking ever more rows.
-    let taken: Vec<(i64, String)> = sqlx::query_as(
-        "DELETE FROM bench_queue WHERE id = ANY(ARRAY(SELECT id FROM bench_queue ORDER BY id \
-         LIMIT $1 FOR UPDATE SKIP LOCKED)) RETURNING id, payload",
-    )
-    .bind(i64::from(batch))
-    .fetch_all(store.pool())
-    .await?;
-    Ok(taken.len() as u64)
+/// A claimed batch with the finishes of its items (the work of each item is a no-op).
+enum Claimed {
+    /// Raw rows taken (the raw claim is also its finish).
+    Raw(u64),
+    /// Peer rows locked by `worker`.
+    Peer { worker: String, ids: Vec<i64> },
+    /// Claimed jobs, each to succeed.
+    Jobs(Vec<JobCompletion>),
+    /// Claimed routes, each delivered.
+    Routes(Vec<RouteFinish>),
+    /// Claimed mail, each sent; `batched` finishes them in one call, else one call each.
+    Mail {
+        finishes: Vec<MailFinish>,
+        batched: bool,
+    },
 }
 
-async fn peer_batch(store: &PgStore, batch: u32) -> BenchResult<u64> {
-    let worker = Uuid::new_v4().to_string();
-    let claimed: Vec<(i64, String, serde_json::Value)> = sqlx::query_as(
-        "UPDATE bench_peer_jobs SET attempts = attempts + 1, locked_by = $1, \
-         locked_at = now() WHERE id = ANY(ARRAY(SELECT id FROM bench_peer_jobs \
-         WHERE is_available AND run_at <= now() ORDER BY run_at, id LIMIT $2 \
-         FOR UPDATE SKIP LOCKED)) RETURNING id, task, payload",
-    )
-    .bind(&worker)
-    .bind(i64::from(batch))
-    .fetch_all(store.pool())
-    .await?;
-    let ids: Vec<i64> = claimed.iter().map(|(id, _, _)| *id).collect();
-    let finished = sqlx::query("DELETE FROM bench_peer_jobs WHERE id = ANY($1) AND locked_by = $2")
-        .bind(&ids)
-        .bind(&worker)
-        .execute(store.pool())
-        .await?;
-    all_finished(finished.rows_affected() as usize, ids.len())
-}
-
-async fn job_batch(store: &PgStore, batch: u32) -> BenchResult<u64> {
-    let claim = claim(batch);
-    let jobs = store.claim_jobs(&claim).await?;
-    let done: Vec<JobCompletion> = jobs
-        .iter()
-        .map(|j| Finish {
-            id: j.id,
-            token: claim.token,
-            outcome: JobOutcome::Succeeded,
-            at: Utc::now(),
-        })
-        .collect();
-    let results = store.complete_jobs(&done).await?;
-    all_finished(results.iter().filter(|r| r.is_ok()).count(), done.len())
-}
-
-async fn route_batch(store: &PgStore, batch: u32) -> BenchResult<u64> {
-    let claim = claim(batch);
-    let routes = store.claim_routes(&claim).await?;
-    let done: Vec<RouteFinish> = routes
-        .iter()
-        .map(|r| Finish {
-            id: r.id,
-            token: claim.token,
-            outcome: RouteNext::Delivered,
-            at: Utc::now(),
-        })
-        .collect();
-    let results = store.finish_routes(&done).await?;
-    all_finished(results.iter().filter(|r| r.is_ok()).count(), done.len())
-}
-
-async fn mail_batch(store: &PgStore, batch: u32, batched: bool) -> BenchResult<u64> {
-    let claim = claim(batch);
-    let mails = store.claim_mail(&claim).await?;
-    let finishes: Vec<MailFinish> = mails
-        .iter()
-        .map(|m| sent(m.id, m.attempts, claim.token, Utc::now()))
-        .collect();
-    let finished = if batched {
-        let results = store.finish_mail_attempts(&finishes).await?;
-        results.iter().filter(|r| r.is_ok()).count()
-    } else {
-        for f in &finishes {
-            let attempt = f.outcome.attempt.clone();
-            store
-                .finish_mail_attempt(f.id, f.token, attempt, MailNext::Sent, f.at)
-                .await?;
+impl Claimed {
+    fn len(&self) -> usize {
+        match self {
+            Self::Raw(taken) => *taken as usize,
+            Self::Peer { ids, .. } => ids.len(),
+            Self::Jobs(finishes) => finishes.len(),
+            Self::Routes(finishes) => finishes.len(),
+            Self::Mail { finishes, .. } => finishes.len(),
         }
-        finishes.len()
+    }
+}
+
+/// Claims one batch of `scenario`'s queue.
+async fn claim_batch(store: &PgStore, scenario: Scenario, batch: u32) -> BenchResult<Claimed> {
+    let claim = claim(batch);
+    let token = claim.token;
+    Ok(match scenario {
+        Scenario::Raw => {
+            // `id = ANY(ARRAY(...))` runs the locking subquery once per statement. Written
+            // `id IN (SELECT ...)`, a plan that rescanned it per outer row left 16 workers
+            // in one statement each for over 8 minutes (2026-12-04), locking ever more rows.
+            let taken: Vec<(i64, String)> = sqlx::query_as(
+                "DELETE FROM bench_queue WHERE id = ANY(ARRAY(SELECT id FROM bench_queue \
+                 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) RETURNING id, payload",
+            )
+            .bind(i64::from(batch))
+            .fetch_all(store.pool())
+            .await?;
+            Claimed::Raw(taken.len() as u64)
+        }
+        Scenario::Peer => {
+            let worker = Uuid::new_v4().to_string();
+            let claimed: Vec<(i64, String, serde_json::Value)> = sqlx::query_as(
+                "UPDATE bench_peer_jobs SET attempts = attempts + 1, locked_by = $1, \
+                 locked_at = now() WHERE id = ANY(ARRAY(SELECT id FROM bench_peer_jobs \
+                 WHERE is_available AND run_at <= now() ORDER BY run_at, id LIMIT $2 \
+                 FOR UPDATE SKIP LOCKED)) RETURNING id, task, payload",
+            )
+            .bind(&worker)
+            .bind(i64::from(batch))
+            .fetch_all(store.pool())
+            .await?;
+            let ids = claimed.iter().map(|(id, _, _)| *id).collect();
+            Claimed::Peer { worker, ids }
+        }
+        Scenario::Jobs => {
+            let jobs = store.claim_jobs(&claim).await?;
+            let finish = |id| Finish {
+                id,
+                token,
+                outcome: JobOutcome::Succeeded,
+                at: Utc::now(),
+            };
+            Claimed::Jobs(jobs.iter().map(|j| finish(j.id)).collect())
+        }
+        Scenario::Routes => {
+            let routes = store.claim_routes(&claim).await?;
+            let finish = |id| Finish {
+                id,
+                token,
+                outcome: RouteNext::Delivered,
+                at: Utc::now(),
+            };
+            Claimed::Routes(routes.iter().map(|r| finish(r.id)).collect())
+        }
+        Scenario::Mail | Scenario::MailEach => {
+            let mails = store.claim_mail(&claim).await?;
+            let finishes = mails
+                .iter()
+                .map(|m| sent(m.id, m.attempts, token, Utc::now()))
+                .collect();
+            let batched = scenario == Scenario::Mail;
+            Claimed::Mail { finishes, batched }
+        }
+    })
+}
+
+/// Finishes a claimed batch; returns how many items it finished (an error when a held
+/// item did not finish).
+async fn finish_batch(store: &PgStore, claimed: Claimed) -> BenchResult<u64> {
+    let claimed_items = claimed.len();
+    let finished = match claimed {
+        Claimed::Raw(taken) => taken as usize,
+        Claimed::Peer { worker, ids } => {
+            let finished =
+                sqlx::query("DELETE FROM bench_peer_jobs WHERE id = ANY($1) AND locked_by = $2")
+                    .bind(&ids)
+                    .bind(&worker)
+                    .execute(store.pool())
+                    .await?;
+            finished.rows_affected() as usize
+        }
+        Claimed::Jobs(done) => {
+            let results = store.complete_jobs(&done).await?;
+            results.iter().filter(|r| r.is_ok()).count()
+        }
+        Claimed::Routes(done) => {
+            let results = store.finish_routes(&done).await?;
+            results.iter().filter(|r| r.is_ok()).count()
+        }
+        Claimed::Mail {
+            finishes,
+            batched: true,
+        } => {
+            let results = store.finish_mail_attempts(&finishes).await?;
+            results.iter().filter(|r| r.is_ok()).count()
+        }
+        Claimed::Mail {
+            finishes,
+            batched: false,
+        } => {
+            for f in &finishes {
+                let attempt = f.outcome.attempt.clone();
+                store
+                    .finish_mail_attempt(f.id, f.token, attempt, MailNext::Sent, f.at)
+                    .await?;
+            }
+            finishes.len()
+        }
     };
-    all_finished(finished, finishes.len())
+    all_finished(finished, claimed_items)
 }
 
 /// A sent mail's finish, with its attempt row as the mail worker records it.
@@ -485,10 +604,9 @@ fn all_finished(finished: usize, claimed: usize) -> BenchResult<u64> {
 
 /// Adds one round's figures to the row of its scenario and worker count.
 fn add(rows: &mut Vec<Measured>, round: Measured) {
-    match rows
-        .iter_mut()
-        .find(|r| r.scenario == round.scenario && r.workers == round.workers)
-    {
+    match rows.iter_mut().find(|r| {
+        r.scenario == round.scenario && r.pace == round.pace && r.workers == round.workers
+    }) {
         Some(row) => {
             row.items += round.items;
             row.elapsed += round.elapsed;
@@ -505,12 +623,13 @@ fn raw_rate(rows: &[Measured], workers: usize) -> f64 {
 
 fn print_table(rows: &[Measured], batch: u32) {
     println!("\nbatch: {batch} items per claim\n");
-    println!("| scenario | workers | items | secs | items/s | vs raw |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("| scenario | pace | workers | items | secs | items/s | vs raw |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
     for row in rows {
         println!(
-            "| {} | {} | {} | {:.2} | {:.0} | {:.2}x |",
+            "| {} | {} | {} | {} | {:.2} | {:.0} | {:.2}x |",
             row.scenario.name(),
+            row.pace.key(),
             row.workers,
             row.items,
             row.elapsed.as_secs_f64(),
@@ -525,7 +644,8 @@ fn to_json(rows: &[Measured], settings: &str, batch: u32) -> serde_json::Value {
         .iter()
         .map(|r| {
             serde_json::json!({
-                "scenario": r.scenario.name(), "workers": r.workers, "items": r.items,
+                "scenario": r.scenario.name(), "pace": r.pace.key(), "workers": r.workers,
+                "items": r.items,
                 "seconds": r.elapsed.as_secs_f64(), "items_per_second": r.per_second(),
                 "vs_raw": r.per_second() / raw_rate(rows, r.workers),
             })
