@@ -492,23 +492,13 @@ async fn claim_batch(store: &PgStore, scenario: Scenario, batch: u32) -> BenchRe
         }
         Scenario::Jobs => {
             let jobs = store.claim_jobs(&claim).await?;
-            let finish = |id| Finish {
-                id,
-                token,
-                outcome: JobOutcome::Succeeded,
-                at: Utc::now(),
-            };
-            Claimed::Jobs(jobs.iter().map(|j| finish(j.id)).collect())
+            let ids = jobs.iter().map(|j| j.id);
+            Claimed::Jobs(finishes(ids, token, || JobOutcome::Succeeded))
         }
         Scenario::Routes => {
             let routes = store.claim_routes(&claim).await?;
-            let finish = |id| Finish {
-                id,
-                token,
-                outcome: RouteNext::Delivered,
-                at: Utc::now(),
-            };
-            Claimed::Routes(routes.iter().map(|r| finish(r.id)).collect())
+            let ids = routes.iter().map(|r| r.id);
+            Claimed::Routes(finishes(ids, token, || RouteNext::Delivered))
         }
         Scenario::Mail | Scenario::MailEach => {
             let mails = store.claim_mail(&claim).await?;
@@ -520,6 +510,21 @@ async fn claim_batch(store: &PgStore, scenario: Scenario, batch: u32) -> BenchRe
             Claimed::Mail { finishes, batched }
         }
     })
+}
+
+/// One finish per claimed item, each with `outcome()`, stamped now.
+fn finishes<I, O>(
+    ids: impl Iterator<Item = I>,
+    token: LeaseToken,
+    outcome: impl Fn() -> O,
+) -> Vec<Finish<I, O>> {
+    ids.map(|id| Finish {
+        id,
+        token,
+        outcome: outcome(),
+        at: Utc::now(),
+    })
+    .collect()
 }
 
 /// Finishes a claimed batch; returns how many items it finished (an error when a held
