@@ -10,7 +10,7 @@
 //! scripts/store_bench.sh [-- --scale 1.0 --batch 100 --rounds 5 --json bench.json]
 //! DATABASE_URL=postgres://... cargo run --release -p galaxy-postgres --example store_bench \
 //!     [-- --scale 1.0 --batch 100 --rounds 5 --json bench.json --workers 1,4,16 \
-//!     --scenarios peer,jobs,routes,mail,mail-each --paces sequential,overlapped]
+//!     --scenarios peer,jobs,routes,mail,mail-each --paces sequential,overlapped --pool 10]
 //! ```
 //!
 //! The run uses its own fresh database (cloned from the migrated template, dropped at the
@@ -19,6 +19,10 @@
 //! and one table row per scenario, pace and worker count: items per second, and the ratio
 //! to the raw queue with the same number of workers. Every scenario drains a queue seeded
 //! (untimed, in one statement) for its measurement; scenarios are interleaved in rounds.
+//! The workers of a run share one pool of `--pool` connections (by default the server's
+//! own default, `GALAXY_DATABASE_MAX_CONNECTIONS`), as the workers of one server do: with
+//! more workers than connections, a worker waits for a connection rather than adding a
+//! backend to a database server that has fewer cores than backends.
 //! Last, a table of short store calls (`SELECT 1`) through two pools, one pinging every
 //! connection before handing it out and one as configured by default
 //! (`ConnectOptions::ping_idle_after`): the round trip a ping adds to every store call.
@@ -75,6 +79,10 @@ struct Options {
     scenarios: Vec<Scenario>,
     /// Paces (`--paces sequential,overlapped`), for the scenarios that have both.
     paces: Vec<Pace>,
+    /// The pool's size limit (`--pool`; the server's default pool size unless given).
+    /// Every worker of a run shares the one pool, as the workers of one server do: a
+    /// worker that finds every connection busy waits for one.
+    pool: u32,
 }
 
 impl Options {
@@ -110,6 +118,8 @@ impl Options {
                 }
                 None => Scenario::ALL.to_vec(),
             },
+            pool: value("--pool")
+                .map_or(Ok(ConnectOptions::default().max_connections), |s| s.parse())?,
             paces: match value("--paces") {
                 Some(list) => list
                     .split(',')
@@ -131,8 +141,7 @@ async fn main() -> BenchResult<()> {
     let options = Options::parse()?;
     let databases = TestDatabases::from_env().await?;
     let mut connect = ConnectOptions::default();
-    // 16 overlapped workers hold two connections each.
-    connect.max_connections = 40;
+    connect.max_connections = options.pool.max(1);
     connect.application_name = "galaxy-store-bench".to_owned();
     let database = databases.migrated_database().await?;
     let pool = connect_with(database.clone(), &connect).await?;
@@ -170,10 +179,10 @@ async fn main() -> BenchResult<()> {
     println!("load average after: {}", load_average());
     store.pool().close().await;
     databases.cleanup().await?;
-    print_table(&rows, options.batch);
+    print_table(&rows, options.batch, connect.max_connections);
     print_round_trips(&round_trips, calls, options.rounds);
     if let Some(path) = options.json {
-        let json = to_json(&rows, &settings, options.batch);
+        let json = to_json(&rows, &settings, options.batch, connect.max_connections);
         std::fs::write(&path, json.to_string())?;
         println!("\nwrote {path}");
     }
@@ -626,8 +635,8 @@ fn raw_rate(rows: &[Measured], workers: usize) -> f64 {
         .map_or(1.0, Measured::per_second)
 }
 
-fn print_table(rows: &[Measured], batch: u32) {
-    println!("\nbatch: {batch} items per claim\n");
+fn print_table(rows: &[Measured], batch: u32, pool: u32) {
+    println!("\nbatch: {batch} items per claim; pool: {pool} connections shared by the workers\n");
     println!("| scenario | pace | workers | items | secs | items/s | vs raw |");
     println!("|---|---|---:|---:|---:|---:|---:|");
     for row in rows {
@@ -644,7 +653,7 @@ fn print_table(rows: &[Measured], batch: u32) {
     }
 }
 
-fn to_json(rows: &[Measured], settings: &str, batch: u32) -> serde_json::Value {
+fn to_json(rows: &[Measured], settings: &str, batch: u32, pool: u32) -> serde_json::Value {
     let items: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| {
@@ -657,7 +666,7 @@ fn to_json(rows: &[Measured], settings: &str, batch: u32) -> serde_json::Value {
         })
         .collect();
     serde_json::json!({
-        "benchmark": "postgres leased queues", "server": settings, "batch": batch,
+        "benchmark": "postgres leased queues", "server": settings, "batch": batch, "pool": pool,
         "results": items,
     })
 }
