@@ -57,7 +57,7 @@ ensure_protoc() {
         return 0
     fi
     apt_install protobuf-compiler || {
-        echo "protoc (the Protocol Buffers compiler) is needed to build galaxy-push-grpc: install it (Debian: sudo apt-get install protobuf-compiler) or set PROTOC to its path." >&2
+        echo "protoc (the Protocol Buffers compiler) is needed by one test, galaxy-push-grpc's tests/generated.rs, which checks the checked-in generated code against the .proto (no build needs it): install it (Debian: sudo apt-get install protobuf-compiler) or set PROTOC to its path." >&2
         return 1
     }
 }

@@ -4,7 +4,8 @@
 #
 # Set-up it does on its own:
 # - falls back to `cargo test` when cargo-nextest is missing;
-# - installs protoc (protobuf-compiler) with apt when root and it is missing;
+# - installs protoc (protobuf-compiler) with apt when root and it is missing (only the test
+#   that checks the checked-in gRPC code against its .proto uses it; no build does);
 # - installs openapi-spec-validator (pip) and docker-compose (apt) when root and missing;
 # - when the Postgres adapter is present and DATABASE_URL is unset, starts a throwaway
 #   Postgres from the machine's binaries (installing them with apt when root) and tears it

@@ -46,11 +46,26 @@ pub struct BackupArgs {
     /// The server's data directory.
     #[arg(long, env = "GALAXY_DATA_DIR", default_value = "./galaxy-data")]
     data_dir: PathBuf,
-    /// The server's container runtime: with `docker`, the engines' data volumes are
-    /// backed up too (Docker is reached as the server reaches it: `DOCKER_HOST` or the
-    /// local socket).
-    #[arg(long, env = "GALAXY_RUNTIME", default_value = "process")]
-    runtime: String,
+    /// The server's container runtime, which says where the engines' data lives; the
+    /// server's own default (`docker`) unless given. With `docker` the engines' data
+    /// volumes are backed up too (Docker is reached as the server reaches it:
+    /// `DOCKER_HOST` or the local socket); with `process` their data is in the data
+    /// directory, copied with it.
+    #[arg(long, env = "GALAXY_RUNTIME", value_enum, default_value_t = Runtime::Docker)]
+    runtime: Runtime,
+}
+
+/// The container runtimes of `GALAXY_RUNTIME`, as far as a backup cares: a backup taken
+/// with another runtime than the server's would leave the engines' data behind, so an
+/// unknown name is refused rather than read as "no volumes".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Runtime {
+    /// One container per game; its data in a Docker volume.
+    Docker,
+    /// Engines as local processes; their data under `$GALAXY_DATA_DIR/engines`.
+    Process,
+    /// No engine runs.
+    None,
 }
 
 /// Options of `restore`.
@@ -95,7 +110,7 @@ pub async fn backup(url: &str, args: BackupArgs) -> anyhow::Result<String> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let volumes = if args.runtime == "docker" {
+    let volumes = if args.runtime == Runtime::Docker {
         match backup::engine_games(&pool).await {
             Ok(engines) => Ok(engines),
             Err(error) => Err(anyhow::Error::new(error).context("cannot list the engines")),

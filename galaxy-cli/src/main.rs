@@ -277,4 +277,38 @@ mod tests {
         let error = anyhow::anyhow!("bad").context("cannot migrate");
         assert_eq!(one_line(&error), "cannot migrate: bad");
     }
+
+    /// A backup that misread the server's runtime would leave the engines' data behind:
+    /// it assumes the server's own default, and refuses a name it does not know.
+    #[test]
+    fn backup_takes_the_servers_runtime_names_and_default() {
+        use clap::CommandFactory as _;
+        let command = Cli::command();
+        let Some(runtime) = command
+            .find_subcommand("backup")
+            .and_then(|backup| backup.get_arguments().find(|a| a.get_id() == "runtime"))
+        else {
+            panic!("backup has no --runtime");
+        };
+        assert_eq!(runtime.get_default_values(), ["docker"]);
+        assert_eq!(
+            runtime.get_env().and_then(|e| e.to_str()),
+            Some("GALAXY_RUNTIME")
+        );
+        for name in ["docker", "process", "none"] {
+            let parsed =
+                Cli::try_parse_from(["galaxy-cli", "backup", "--out", "b", "--runtime", name]);
+            assert!(parsed.is_ok(), "{name}: {parsed:?}");
+        }
+        let parsed =
+            Cli::try_parse_from(["galaxy-cli", "backup", "--out", "b", "--runtime", "dokcer"]);
+        let Err(error) = parsed else {
+            panic!("an unknown runtime was taken: {parsed:?}");
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains("dokcer") && message.contains("docker, process, none"),
+            "{message}"
+        );
+    }
 }

@@ -122,7 +122,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_SMTP_URL",
         default: "-",
-        meaning: "SMTP relay URL (secret), e.g. `smtp://user:pass@relay:587?tls=required` or `smtps://relay`; set = mail is sent through it (in dev mode too), unset = mail is written as `.eml` files. Needs the `smtp` feature.",
+        meaning: "SMTP relay URL (secret) in lettre's connection-URL scheme, e.g. `smtp://user:pass@relay:587?tls=required` (STARTTLS; `tls=starttls` is still accepted) or `smtps://relay`; `tls=opportunistic` for STARTTLS when offered; an optional path sets the EHLO name (`smtp://relay/galaxy.example.org`); percent-encode `@`, `:`, `/` and `%` in the user and password. Unknown parameters, a user without a password and an IPv6 address as the host (use a name that resolves to it) are refused at startup, naming the problem but never the password. Set = mail is sent through it (in dev mode too), unset = mail is written as `.eml` files. Needs the `smtp` feature.",
     },
     Setting {
         variable: "GALAXY_SMTP_TIMEOUT",
@@ -347,7 +347,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_RUNTIME",
         default: "docker (dev: process)",
-        meaning: "Container runtime of the engines: `docker` (one container per game), `process` (engines as local child processes on loopback ports; the default of `galaxy-server dev`) or `none` (games can be created and enrolled but never start). `docker` needs the `docker` feature.",
+        meaning: "Container runtime of the engines: `docker` (one container per game), `process` (engines as local child processes on loopback ports; the default of `galaxy-server dev`) or `none` (games can be created and enrolled but never start). Ignored when the embedding program plugs in a runtime of its own (`Adapters::with_container_runtime`, see docs/architecture.md). `docker` needs the `docker` feature.",
     },
     Setting {
         variable: "GALAXY_ENGINES",
@@ -357,7 +357,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_PROCESS_ENGINES",
         default: "reference=<galaxy-engine beside galaxy-server, else on PATH>",
-        meaning: "Engines of the process runtime: `name=command line` entries separated by `;` (e.g. `reference=/opt/galaxy/galaxy-engine; other=/usr/bin/pbem --quiet`); each engine gets `GALAXY_ENGINE_ADDR`, `GALAXY_ENGINE_DATA_DIR` (under `$GALAXY_DATA_DIR/engines`) and `GALAXY_ENGINE_TOKEN`.",
+        meaning: "Engines of the process runtime: `name=command line` entries separated by `;` (e.g. `reference=/opt/galaxy/galaxy-engine; other=/usr/bin/pbem --quiet`); a relative program path (`./target/debug/galaxy-engine`) is taken from the server's working directory, a bare name is looked up in `PATH`; each engine gets `GALAXY_ENGINE_ADDR`, `GALAXY_ENGINE_DATA_DIR` (under `$GALAXY_DATA_DIR/engines`) and `GALAXY_ENGINE_TOKEN`.",
     },
     Setting {
         variable: "GALAXY_ENGINE_MEMORY",
@@ -452,7 +452,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_MAIL_DOMAIN",
         default: "-",
-        meaning: "Domain of the orders addresses (`orders+<token>@<domain>`), for orders by e-mail; unset = orders by e-mail is off (no addresses, `POST /internal/mail-in` answers 404, no SMTP listener).",
+        meaning: "Domain of the orders addresses (`orders+<token>@<domain>`), for orders by e-mail; unset = orders by e-mail is off (no addresses, `POST /api/v1/internal/mail-in` answers 404, no SMTP listener).",
     },
     Setting {
         variable: "GALAXY_INBOUND_MAX_BYTES",
