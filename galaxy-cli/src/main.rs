@@ -278,6 +278,28 @@ mod tests {
         assert_eq!(one_line(&error), "cannot migrate: bad");
     }
 
+    /// A start timeout beyond what an `Instant` can add would panic the checker.
+    #[test]
+    fn engine_check_start_timeout_is_bounded() {
+        let check = |timeout: &str| {
+            Cli::try_parse_from([
+                "galaxy-cli",
+                "engine",
+                "check",
+                "--url",
+                "http://127.0.0.1:1",
+                "--start-timeout",
+                timeout,
+            ])
+        };
+        for taken in ["1", "60", "3600"] {
+            assert!(check(taken).is_ok(), "{taken}");
+        }
+        for refused in ["0", "3601", "18446744073709551615"] {
+            assert!(check(refused).is_err(), "{refused}");
+        }
+    }
+
     /// A backup that misread the server's runtime would leave the engines' data behind:
     /// it assumes the server's own default, and refuses a name it does not know.
     #[test]

@@ -13,9 +13,10 @@ pub mod mock {
     pub use galaxy_core::ports::{
         MockApplicationStore, MockChallengeStore, MockChangeBus, MockClock, MockContainerRuntime,
         MockEngineClient, MockGameStore, MockGeoCounterStore, MockGeoLocator, MockHealthEventStore,
-        MockMailStore, MockMailer, MockNotificationStore, MockNotifier, MockPushFeed, MockPushLog,
+        MockInboundMailStore, MockMailStore, MockMailer, MockNotificationStore, MockNotifier,
+        MockOrdersDesk, MockOrdersStore, MockPbemStore, MockPushFeed, MockPushLog,
         MockPushPublisher, MockPushSubscriptions, MockRaceNameStore, MockRuntimeJobStore,
         MockRuntimeRecordStore, MockSecretGenerator, MockSessionRevoker, MockSessionStore,
-        MockUserStore,
+        MockTurnArchiveStore, MockUserStore,
     };
 }

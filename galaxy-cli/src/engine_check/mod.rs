@@ -77,8 +77,8 @@ pub struct CheckArgs {
     /// The seed sent at init.
     #[arg(long, default_value_t = 20_260_101)]
     seed: u64,
-    /// How long a launched engine may take to answer /healthz, in seconds.
-    #[arg(long, default_value_t = 60)]
+    /// How long a launched engine may take to answer /healthz, in seconds (1 to 3600).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     start_timeout: u64,
 }
 

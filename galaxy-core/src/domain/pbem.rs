@@ -218,17 +218,21 @@ impl PbemSettings {
         serde_json::to_value(stored).unwrap_or_default()
     }
 
-    /// Reads the stored form; `Err` names what is wrong with it.
+    /// Reads the stored form; `Err` names what is wrong with it. Durations are held to the
+    /// range [`parse_duration`] accepts: a stored value beyond it (a damaged row, a
+    /// hand-edited dump) is an error here rather than an overflow, and so a panic, in
+    /// the date arithmetic of a later turn.
     pub fn from_json(value: serde_json::Value) -> Result<Self, String> {
         let stored: StoredPbem = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        let reminders = stored
+            .reminders_secs
+            .into_iter()
+            .map(|secs| stored_duration("reminders_secs", secs))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             early_turn: stored.early_turn,
-            min_turn_gap: TimeDelta::seconds(stored.min_turn_gap_secs),
-            reminders: stored
-                .reminders_secs
-                .into_iter()
-                .map(TimeDelta::seconds)
-                .collect(),
+            min_turn_gap: stored_duration("min_turn_gap_secs", stored.min_turn_gap_secs)?,
+            reminders,
             idle_after: stored.idle_after,
             vacation_turns: stored.vacation_turns,
             anonymous_messages: stored.anonymous_messages,
@@ -273,6 +277,21 @@ impl PbemSettings {
     }
 }
 
+/// The shortest and the longest duration a setting may have, in seconds.
+const DURATION_SECS: std::ops::RangeInclusive<i64> = 1..=365 * 86_400;
+
+/// A stored duration in seconds, if it is within [`DURATION_SECS`].
+fn stored_duration(field: &str, secs: i64) -> Result<TimeDelta, String> {
+    if DURATION_SECS.contains(&secs) {
+        Ok(TimeDelta::seconds(secs))
+    } else {
+        Err(format!(
+            "{field}: {secs} is out of range (1 to {} seconds)",
+            DURATION_SECS.end()
+        ))
+    }
+}
+
 /// Parses a duration as people write it: a whole number and a unit, `s`, `m`, `h` or
 /// `d` (`"45s"`, `"90m"`, `"24h"`, `"2d"`); at least one second, at most 365 days.
 pub fn parse_duration(text: &str) -> Result<TimeDelta, String> {
@@ -291,7 +310,7 @@ pub fn parse_duration(text: &str) -> Result<TimeDelta, String> {
         _ => None,
     }
     .ok_or_else(bad)?;
-    if !(1..=365 * 86_400).contains(&seconds) {
+    if !DURATION_SECS.contains(&seconds) {
         return Err(format!(
             "{text:?} is out of range: at least 1s, at most 365d"
         ));
@@ -665,6 +684,29 @@ mod tests {
             PbemSettings::from_json(serde_json::json!({})),
             Ok(PbemSettings::default())
         );
+    }
+
+    #[test]
+    fn stored_durations_out_of_range_are_errors_not_panics() {
+        // `TimeDelta::seconds` panics beyond about 292 million years, and a later
+        // `deadline - offset` overflows far sooner: both are refused when read.
+        for (field, value) in [
+            ("min_turn_gap_secs", serde_json::json!(i64::MAX)),
+            ("min_turn_gap_secs", serde_json::json!(0)),
+            ("min_turn_gap_secs", serde_json::json!(-5)),
+            ("reminders_secs", serde_json::json!([3600, i64::MIN])),
+            ("reminders_secs", serde_json::json!([365 * 86_400 + 1])),
+        ] {
+            let read = PbemSettings::from_json(serde_json::json!({ field: value }));
+            let Err(error) = read else {
+                panic!("{field} = {value} was taken: {read:?}");
+            };
+            assert!(error.starts_with(field), "{field}: {error}");
+        }
+        let longest = serde_json::json!({"reminders_secs": [365 * 86_400], "min_turn_gap_secs": 1});
+        let settings = PbemSettings::from_json(longest).unwrap();
+        assert_eq!(settings.reminders, vec![TimeDelta::days(365)]);
+        assert_eq!(settings.min_turn_gap, TimeDelta::seconds(1));
     }
 
     #[test]
