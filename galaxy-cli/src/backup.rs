@@ -51,14 +51,14 @@ pub struct BackupArgs {
     /// volumes are backed up too (Docker is reached as the server reaches it:
     /// `DOCKER_HOST` or the local socket); with `process` their data is in the data
     /// directory, copied with it.
-    #[arg(long, env = "GALAXY_RUNTIME", value_enum, default_value_t = Runtime::Docker)]
+    #[arg(long, env = "GALAXY_RUNTIME", default_value = "docker", value_parser = parse_runtime)]
     runtime: Runtime,
 }
 
 /// The container runtimes of `GALAXY_RUNTIME`, as far as a backup cares: a backup taken
 /// with another runtime than the server's would leave the engines' data behind, so an
 /// unknown name is refused rather than read as "no volumes".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Runtime {
     /// One container per game; its data in a Docker volume.
     Docker,
@@ -66,6 +66,20 @@ enum Runtime {
     Process,
     /// No engine runs.
     None,
+}
+
+/// Reads a runtime name as the server reads `GALAXY_RUNTIME`: trimmed, and empty as unset
+/// (the server's default, `docker`).
+fn parse_runtime(text: &str) -> Result<Runtime, String> {
+    match text.trim() {
+        "" | "docker" => Ok(Runtime::Docker),
+        "process" => Ok(Runtime::Process),
+        "none" => Ok(Runtime::None),
+        other => Err(format!(
+            "{other:?} is not a container runtime: docker, process or none (the server's \
+             GALAXY_RUNTIME)"
+        )),
+    }
 }
 
 /// Options of `restore`.
@@ -364,4 +378,29 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_names_are_read_as_the_server_reads_them() {
+        for (text, runtime) in [
+            ("docker", Runtime::Docker),
+            (" docker ", Runtime::Docker),
+            ("", Runtime::Docker),
+            ("  ", Runtime::Docker),
+            ("process", Runtime::Process),
+            ("none\n", Runtime::None),
+        ] {
+            assert_eq!(parse_runtime(text), Ok(runtime), "{text:?}");
+        }
+        for text in ["dokcer", "Docker", "kubernetes"] {
+            let Err(message) = parse_runtime(text) else {
+                panic!("{text:?} was taken");
+            };
+            assert!(message.contains("docker, process or none"), "{message}");
+        }
+    }
 }

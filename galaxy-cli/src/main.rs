@@ -329,7 +329,7 @@ mod tests {
         };
         let message = error.to_string();
         assert!(
-            message.contains("dokcer") && message.contains("docker, process, none"),
+            message.contains("dokcer") && message.contains("docker, process or none"),
             "{message}"
         );
     }
