@@ -89,8 +89,13 @@ pub(crate) fn orders_text(body: &str, kind: BodyKind) -> String {
 /// An HTML body as text lines: block elements and `<br>` end lines (blank lines are
 /// not kept, orders need none), quoted
 /// `<blockquote>` content is dropped, other tags go, the common entities are decoded.
-/// Bounded work: one pass over the input.
+/// Bounded work: one pass over the input. (The end tag of a `<style>`, `<script>` or
+/// `<head>` is looked for in one lower-cased copy of the whole input, made once: a copy
+/// of the rest per such tag made a message of 20 000 `<style></style>` copy gigabytes.)
 pub(crate) fn html_text(html: &str) -> String {
+    // ASCII lower-casing keeps every byte where it was, so an offset into `lower` is the
+    // same offset into `html`.
+    let lower = html.to_ascii_lowercase();
     let mut out = String::with_capacity(html.len() / 2);
     let mut rest = html;
     let mut quote_depth = 0usize;
@@ -123,7 +128,9 @@ pub(crate) fn html_text(html: &str) -> String {
                 // Skip to the matching end tag.
                 let end = format!("</{name}");
                 let skipped = &after[close + 1..];
-                match skipped.to_ascii_lowercase().find(&end) {
+                // `skipped` is a suffix of `html`: its offset there is what precedes it.
+                let from = html.len() - skipped.len();
+                match lower.get(from..).and_then(|tail| tail.find(&end)) {
                     Some(at) => {
                         rest = &skipped[at..];
                         continue;
@@ -254,6 +261,23 @@ mod tests {
         assert_eq!(lines, vec!["build_industry 4", "move 3 7", "A & B"]);
         assert_eq!(html_text("<div>unclosed <b"), "\nunclosed ");
         assert_eq!(html_text("<div>a</div><div>b</div>"), "\na\nb\n");
+    }
+
+    #[test]
+    fn skipped_elements_end_at_their_end_tag_in_any_case() {
+        assert_eq!(
+            html_text("<STYLE>p{}</Style><p>move 1 2</p><Script>x()</SCRIPT>build 3"),
+            "\nmove 1 2\nbuild 3"
+        );
+        // A non-ASCII character before and inside a skipped element keeps the offsets
+        // of the lower-cased copy and of the input the same.
+        assert_eq!(html_text("Ünïcode <head>Ä</HEAD>after"), "Ünïcode after");
+        // An element never closed takes the rest with it.
+        assert_eq!(html_text("kept <script>never closed <p>move"), "kept ");
+        // The message that made each skipped element copy the rest of the input: many
+        // of them, each found by one search from where the last ended.
+        let many = "<style></style>".repeat(20_000) + "<p>move 1 2</p>";
+        assert_eq!(html_text(&many), "\nmove 1 2\n");
     }
 
     #[test]
