@@ -113,6 +113,22 @@ struct Replicas {
     players: Vec<(UserId, String)>,
 }
 
+impl Replicas {
+    /// Marks `race` ready for `turn` as its player does.
+    async fn mark_ready(&self, race: &str, turn: u32) {
+        let player = self
+            .players
+            .iter()
+            .find(|(_, r)| r == race)
+            .map(|(user, _)| *user)
+            .unwrap();
+        self.stores[0]
+            .mark_ready(self.game, race, player, Some(turn))
+            .await
+            .unwrap();
+    }
+}
+
 async fn replicas(races: &[&str]) -> Replicas {
     let dbs = match TestDatabases::from_env().await {
         Ok(databases) => databases,
@@ -266,13 +282,13 @@ impl Replicas {
 async fn two_schedulers_run_an_early_turn_once() {
     let r = replicas(&["Ayrans", "Bolgs"]).await;
     let store = &r.stores[0];
-    store.mark_ready(r.game, "Ayrans", Some(1)).await.unwrap();
+    r.mark_ready("Ayrans", 1).await;
     r.race(3).await;
     assert!(
         r.engine.advanced.lock().unwrap().is_empty(),
         "Bolgs is not ready"
     );
-    store.mark_ready(r.game, "Bolgs", Some(1)).await.unwrap();
+    r.mark_ready("Bolgs", 1).await;
     r.race(5).await;
     assert_eq!(
         *r.engine.advanced.lock().unwrap(),
@@ -288,8 +304,8 @@ async fn two_schedulers_run_an_early_turn_once() {
     // Ready for turn 2 again, at 17:30: the early turn runs, and the deadline moves to
     // tomorrow (today's 18:00 is closer than the 1 h gap).
     r.clock.set(at(17, 30));
-    store.mark_ready(r.game, "Ayrans", Some(2)).await.unwrap();
-    store.mark_ready(r.game, "Bolgs", Some(2)).await.unwrap();
+    r.mark_ready("Ayrans", 2).await;
+    r.mark_ready("Bolgs", 2).await;
     r.race(5).await;
     assert_eq!(*r.engine.advanced.lock().unwrap(), vec![1, 2]);
     assert_eq!(*r.engine.calls.lock().unwrap(), vec![1, 2]);
@@ -304,8 +320,7 @@ async fn two_schedulers_run_an_early_turn_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_reminder_workers_remind_each_player_once() {
     let r = replicas(&["Ayrans", "Bolgs", "Cyrox"]).await;
-    let store = &r.stores[0];
-    store.mark_ready(r.game, "Ayrans", Some(1)).await.unwrap();
+    r.mark_ready("Ayrans", 1).await;
     // 15:59: not yet (the reminder is 2 h before 18:00).
     r.clock.set(at(15, 59));
     r.race(2).await;

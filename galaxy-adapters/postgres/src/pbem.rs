@@ -97,6 +97,20 @@ async fn lock_race(
     }
 }
 
+/// `record` (locked by the caller) if `player` plays it; `Conflict` when the seat changed
+/// hands since the service checked it.
+fn owned(record: RaceRecord, player: UserId) -> Result<RaceRecord, StoreError> {
+    if record.user_id == player {
+        Ok(record)
+    } else {
+        Err(StoreError::conflict(
+            RACE,
+            format!("{}/{}", record.game_id, record.race),
+            "the race is played by someone else now",
+        ))
+    }
+}
+
 async fn plays_in(
     tx: &mut Transaction<'static, Postgres>,
     game_id: GameId,
@@ -205,18 +219,29 @@ impl PbemStore for PgStore {
         &self,
         game_id: GameId,
         race: &str,
+        player: UserId,
         turn: Option<u32>,
     ) -> Result<(), StoreError> {
-        let done =
-            sqlx::query("UPDATE pbem_races SET ready_turn = $3 WHERE game_id = $1 AND race = $2")
-                .bind(game_id.as_uuid())
-                .bind(race)
-                .bind(turn.map(u32_param))
-                .execute(&self.pool)
-                .await
-                .map_err(db(RACE))?;
+        let done = sqlx::query(
+            "UPDATE pbem_races SET ready_turn = $4 \
+             WHERE game_id = $1 AND race = $2 AND user_id = $3",
+        )
+        .bind(game_id.as_uuid())
+        .bind(race)
+        .bind(player.as_uuid())
+        .bind(turn.map(u32_param))
+        .execute(&self.pool)
+        .await
+        .map_err(db(RACE))?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::not_found(RACE, format!("{game_id}/{race}")));
+            // No such race, or another player's now: say which.
+            let mut tx = self.pool.begin().await.map_err(db(RACE))?;
+            owned(lock_race(&mut tx, game_id, race).await?, player)?;
+            return Err(StoreError::conflict(
+                RACE,
+                format!("{game_id}/{race}"),
+                "the race changed while it was marked",
+            ));
         }
         Ok(())
     }
@@ -225,12 +250,13 @@ impl PbemStore for PgStore {
         &self,
         game_id: GameId,
         race: &str,
+        player: UserId,
         from: u32,
         turns: u32,
         budget: u32,
     ) -> Result<VacationOutcome, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db(RACE))?;
-        let mut record = lock_race(&mut tx, game_id, race).await?;
+        let mut record = owned(lock_race(&mut tx, game_id, race).await?, player)?;
         let left = budget.saturating_sub(record.vacation_used);
         if turns > left {
             return Ok(VacationOutcome::OverBudget { left });
@@ -502,7 +528,11 @@ impl PbemStore for PgStore {
         let mut tx = self.pool.begin().await.map_err(db(MESSAGE))?;
         // The sender's race row serialises their sends, so the count and the insert
         // are one step even with concurrent callers on several replicas.
-        lock_race(&mut tx, message.game_id, &message.sender_race).await?;
+        // It also holds the race to its player until the message is stored.
+        owned(
+            lock_race(&mut tx, message.game_id, &message.sender_race).await?,
+            message.sender_user,
+        )?;
         let seen: Vec<Timestamp> = sqlx::query_scalar(
             "SELECT sent_at FROM race_messages \
              WHERE game_id = $1 AND sender_user = $2 AND sent_at > $3",

@@ -47,19 +47,26 @@ pub trait PbemStore: Send + Sync {
     /// Every race a user plays, in any game ("my games" of a replacement player).
     async fn races_of_user(&self, user_id: UserId) -> Result<Vec<RaceRecord>, StoreError>;
     /// Marks a race ready for `turn` without orders, or (`None`) takes that back (a later
-    /// orders submission replaces it); `NotFound` when it has no record.
+    /// orders submission replaces it), if `player` still plays it: `NotFound` when it
+    /// has no record, `Conflict` when it is someone else's. The service checked the
+    /// race was the caller's before; a seat handed over in between must not take the
+    /// old player's write (the new player would be counted ready without orders).
     async fn mark_ready(
         &self,
         game_id: GameId,
         race: &str,
+        player: UserId,
         turn: Option<u32>,
     ) -> Result<(), StoreError>;
     /// Books `turns` vacation turns from `from`, if the race has that many of `budget`
-    /// left. A vacation booked while another is current or coming extends it.
+    /// left and `player` still plays it (`Conflict` otherwise, as for
+    /// [`mark_ready`](Self::mark_ready)). A vacation booked while another is current or
+    /// coming extends it.
     async fn book_vacation(
         &self,
         game_id: GameId,
         race: &str,
+        player: UserId,
         from: u32,
         turns: u32,
         budget: u32,
@@ -127,7 +134,9 @@ pub trait PbemStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Stores a message unless its sender already sent `limit.max` messages in the game
     /// within the window ending at `message.sent_at`: counted and written in one step.
-    /// Returns `None` when stored, else when the sender has room again.
+    /// Returns `None` when stored, else when the sender has room again; `Conflict` when
+    /// the sending race is no longer `message.sender_user`'s (a seat handed over since
+    /// the service checked).
     async fn post_message(
         &self,
         message: &RaceMessage,

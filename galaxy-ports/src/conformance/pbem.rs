@@ -107,10 +107,14 @@ fn race_name(i: usize) -> String {
 async fn races<S: PbemStore>(store: &S) {
     let g = game();
     let users = seated(store, g, 2).await;
-    store.mark_ready(g, "Bolgs", Some(3)).await.must("ready");
+    store
+        .mark_ready(g, "Bolgs", users[1], Some(3))
+        .await
+        .must("ready");
     // Again, with a third race: existing records are kept.
+    let cyrox = user();
     let again = vec![
-        ("Cyrox".to_owned(), user()),
+        ("Cyrox".to_owned(), cyrox),
         ("Ayrans".to_owned(), user()),
         ("Bolgs".to_owned(), users[1]),
     ];
@@ -123,23 +127,35 @@ async fn races<S: PbemStore>(store: &S) {
     );
     assert_eq!(all[1].ready_turn, Some(3));
     assert_eq!(store.list_races(g).await.must("list"), all);
-    store.mark_ready(g, "Cyrox", Some(4)).await.must("ready");
-    store.mark_ready(g, "Cyrox", None).await.must("unready");
+    store
+        .mark_ready(g, "Cyrox", cyrox, Some(4))
+        .await
+        .must("ready");
+    store
+        .mark_ready(g, "Cyrox", cyrox, None)
+        .await
+        .must("unready");
     assert_eq!(store.list_races(g).await.must("list")[2].ready_turn, None);
     assert_eq!(store.list_races(game()).await.must("other game"), vec![]);
     assert_err!(
-        store.mark_ready(g, "Nobody", Some(3)).await,
+        store.mark_ready(g, "Nobody", cyrox, Some(3)).await,
         StoreError::NotFound { .. },
         "ready of an unknown race"
     );
+    assert_err!(
+        store.mark_ready(g, "Cyrox", users[0], Some(4)).await,
+        StoreError::Conflict { .. },
+        "ready of another player's race"
+    );
+    assert_eq!(store.list_races(g).await.must("list")[2].ready_turn, None);
 }
 
 async fn tally<S: PbemStore + 'static>(store: Arc<S>) {
     let g = game();
-    seated(&*store, g, 3).await;
+    let users = seated(&*store, g, 3).await;
     // Cyrox is on vacation for turn 2.
     let booked = store
-        .book_vacation(g, "Cyrox", 2, 1, 2)
+        .book_vacation(g, "Cyrox", users[2], 2, 1, 2)
         .await
         .must("vacation");
     assert!(matches!(booked, VacationOutcome::Booked(_)));
@@ -187,11 +203,12 @@ async fn tally<S: PbemStore + 'static>(store: Arc<S>) {
 
 async fn vacation<S: PbemStore + 'static>(store: Arc<S>) {
     let g = game();
-    seated(&*store, g, 1).await;
+    let users = seated(&*store, g, 1).await;
+    let ayrans = users[0];
     // Eight callers ask for one turn each of a budget of three.
     let results = race(8, |_| {
         let store = Arc::clone(&store);
-        async move { store.book_vacation(g, "Ayrans", 5, 1, 3).await }
+        async move { store.book_vacation(g, "Ayrans", ayrans, 5, 1, 3).await }
     })
     .await;
     let booked = results
@@ -207,11 +224,14 @@ async fn vacation<S: PbemStore + 'static>(store: Arc<S>) {
         (Some(5), Some(7))
     );
     assert_eq!(
-        store.book_vacation(g, "Ayrans", 9, 1, 3).await.must("over"),
+        store
+            .book_vacation(g, "Ayrans", ayrans, 9, 1, 3)
+            .await
+            .must("over"),
         VacationOutcome::OverBudget { left: 0 }
     );
     assert_err!(
-        store.book_vacation(g, "Nobody", 1, 1, 3).await,
+        store.book_vacation(g, "Nobody", ayrans, 1, 1, 3).await,
         StoreError::NotFound { .. },
         "vacation of an unknown race"
     );
@@ -296,6 +316,34 @@ async fn seats<S: PbemStore + 'static>(store: Arc<S>) {
     );
     assert!(!handover.record.seat_open && !handover.record.idle);
     assert_eq!(handover.record.missed_turns, 0);
+    // The old player's writes, checked by the service before the handover, no longer
+    // reach the race: neither marked ready nor on vacation for its new player.
+    assert_err!(
+        store.mark_ready(g, "Bolgs", users[1], Some(2)).await,
+        StoreError::Conflict { .. },
+        "ready by the replaced player"
+    );
+    assert_err!(
+        store.book_vacation(g, "Bolgs", users[1], 2, 1, 3).await,
+        StoreError::Conflict { .. },
+        "vacation by the replaced player"
+    );
+    let bolgs = store
+        .list_races(g)
+        .await
+        .must("list")
+        .into_iter()
+        .find(|r| r.race == "Bolgs")
+        .must_some();
+    assert_eq!((bolgs.ready_turn, bolgs.vacation_used), (None, 0));
+    store
+        .mark_ready(g, "Bolgs", handover.record.user_id, Some(2))
+        .await
+        .must("ready by the new player");
+    store
+        .mark_ready(g, "Bolgs", handover.record.user_id, None)
+        .await
+        .must("unready by the new player");
     let apps = store.list_seat_applications(g, "Bolgs").await.must("apps");
     let statuses: Vec<_> = apps.iter().map(|a| a.status).collect();
     assert_eq!(apps.len(), 2);
@@ -401,6 +449,14 @@ async fn messages<S: PbemStore + 'static>(store: Arc<S>) {
     assert_eq!(ids(p1.items), vec![c_to_b.id]);
     assert_eq!(ids(p2.items), vec![b_to_all.id, a_to_b.id]);
     assert_eq!(p2.next_after, None);
+    // A race speaks only for its own player (a seat handed over since the check).
+    assert_err!(
+        store
+            .post_message(&message(g, ("Bolgs", users[0]), &["Ayrans"], 40), generous)
+            .await,
+        StoreError::Conflict { .. },
+        "a message under another player's race"
+    );
     // The rate limit: 16 concurrent senders, room for 5 in the window.
     let tight = RateLimit {
         max: 5,

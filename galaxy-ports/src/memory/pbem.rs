@@ -119,10 +119,11 @@ impl PbemStore for MemoryPbemStore {
         &self,
         game_id: GameId,
         race: &str,
+        player: UserId,
         turn: Option<u32>,
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
-        state.race_mut(game_id, race)?.ready_turn = turn;
+        owned(state.race_mut(game_id, race)?, player)?.ready_turn = turn;
         Ok(())
     }
 
@@ -130,12 +131,13 @@ impl PbemStore for MemoryPbemStore {
         &self,
         game_id: GameId,
         race: &str,
+        player: UserId,
         from: u32,
         turns: u32,
         budget: u32,
     ) -> Result<VacationOutcome, StoreError> {
         let mut state = self.lock();
-        let record = state.race_mut(game_id, race)?;
+        let record = owned(state.race_mut(game_id, race)?, player)?;
         let left = budget.saturating_sub(record.vacation_used);
         if turns > left {
             return Ok(VacationOutcome::OverBudget { left });
@@ -347,7 +349,10 @@ impl PbemStore for MemoryPbemStore {
         limit: RateLimit,
     ) -> Result<Option<Timestamp>, StoreError> {
         let mut state = self.lock();
-        state.race_mut(message.game_id, &message.sender_race)?;
+        owned(
+            state.race_mut(message.game_id, &message.sender_race)?,
+            message.sender_user,
+        )?;
         let now = message.sent_at;
         let seen = state
             .messages
@@ -384,5 +389,19 @@ impl PbemStore for MemoryPbemStore {
             Order::Descending,
             page,
         )
+    }
+}
+
+/// `record` if `player` plays it; `Conflict` when the seat changed hands (as the SQL's
+/// `user_id = $player`).
+fn owned(record: &mut RaceRecord, player: UserId) -> Result<&mut RaceRecord, StoreError> {
+    if record.user_id == player {
+        Ok(record)
+    } else {
+        Err(StoreError::conflict(
+            "race",
+            format!("{}/{}", record.game_id, record.race),
+            "the race is played by someone else now",
+        ))
     }
 }

@@ -120,7 +120,9 @@ impl RuntimeService {
         };
         self.orders.record_orders(&submission).await?;
         // A submission replaces a "ready without orders": the verdict now decides.
-        self.pbem.unmark_ready(game_id, &submission.race).await;
+        self.pbem
+            .unmark_ready(game_id, &submission.race, actor.user_id)
+            .await;
         answer
     }
 

@@ -75,12 +75,13 @@ impl Pbem {
         self.statuses.time.uuid()
     }
 
-    /// Takes back a race's "ready without orders" (an orders submission replaces it). A
-    /// race without a record (a game before its first read of races) has none; a store
-    /// failure is logged: the race then stays ready as it marked itself.
-    pub(super) async fn unmark_ready(&self, game_id: GameId, race: &str) {
-        match self.store.mark_ready(game_id, race, None).await {
-            Ok(()) | Err(StoreError::NotFound { .. }) => {}
+    /// Takes back a race's "ready without orders" (an orders submission by `player`
+    /// replaces it). A race without a record (a game before its first read of races) has
+    /// none, and a race handed to another player since is no longer `player`'s to
+    /// change; a store failure is logged: the race then stays ready as it marked itself.
+    pub(super) async fn unmark_ready(&self, game_id: GameId, race: &str, player: UserId) {
+        match self.store.mark_ready(game_id, race, player, None).await {
+            Ok(()) | Err(StoreError::NotFound { .. } | StoreError::Conflict { .. }) => {}
             Err(error) => tracing::warn!(%error, %game_id, race, "ready mark not cleared"),
         }
     }
@@ -258,7 +259,8 @@ impl RuntimeService {
             ));
         }
         let pbem = &self.pbem.store;
-        pbem.mark_ready(game_id, &record.race, Some(turn)).await?;
+        pbem.mark_ready(game_id, &record.race, actor.user_id, Some(turn))
+            .await?;
         Ok(())
     }
 
@@ -305,7 +307,7 @@ impl RuntimeService {
         let budget = game.settings.pbem.vacation_turns;
         let pbem = &self.pbem.store;
         match pbem
-            .book_vacation(game_id, &record.race, from, turns, budget)
+            .book_vacation(game_id, &record.race, actor.user_id, from, turns, budget)
             .await?
         {
             VacationOutcome::Booked(record) => Ok(record),
