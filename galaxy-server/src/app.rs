@@ -384,6 +384,8 @@ impl App {
                 .saturating_add(1)
                 .max(config.http_body_limit),
             request_timeout: config.http_request_timeout,
+            streams_per_user: config.http_streams_per_user,
+            streams_total: (config.http_max_connections / 2).max(1),
         };
         let router = http::router(state.clone(), limits);
         // The web pages on the same port, clients of the same state (issue 16).

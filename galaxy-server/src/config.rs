@@ -182,6 +182,10 @@ pub struct Config {
     pub http_body_limit: usize,
     /// `GALAXY_HTTP_MAX_CONNECTIONS`: open HTTP connections at most.
     pub http_max_connections: usize,
+    /// `GALAXY_HTTP_STREAMS_PER_USER`: live-update event streams one user may hold open
+    /// on a replica at once (a tab each), so that one account cannot hold the
+    /// connections everyone shares.
+    pub http_streams_per_user: usize,
     /// Longest request.
     pub http_request_timeout: Duration,
     /// Login code digits.
@@ -511,6 +515,11 @@ impl Config {
                 "GALAXY_HTTP_MAX_CONNECTIONS",
                 "a number from 1 to 1000000",
                 |s| s.parse().ok().filter(|n| (1..=1_000_000).contains(n)),
+            )?,
+            http_streams_per_user: v.parse_with(
+                "GALAXY_HTTP_STREAMS_PER_USER",
+                "a number from 1 to 1000",
+                |s| s.parse().ok().filter(|n| (1..=1000).contains(n)),
             )?,
             login_code_digits: v.parse_with(
                 "GALAXY_LOGIN_CODE_DIGITS",

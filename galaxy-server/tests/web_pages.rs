@@ -618,23 +618,28 @@ async fn login_codes_from_the_pages_share_the_apis_rate_limit() {
     api.is(429);
 }
 
-#[tokio::test]
-async fn a_game_page_hears_its_push_events_by_server_sent_events() {
-    use galaxy_core::domain::UserId;
+/// The app's API and pages served on a real socket (a live stream is one long response),
+/// with a push service of their own: the address, the push service to publish on, and
+/// the token that begins the pages' shutdown.
+async fn live_server(
+    app: &TestApp,
+    limits: galaxy_server::http::HttpLimits,
+) -> (
+    SocketAddr,
+    std::sync::Arc<galaxy_core::service::push::PushService>,
+    CancellationToken,
+) {
     use galaxy_core::service::push::{PushConfig, PushService};
     use galaxy_ports::memory::MemoryPushLog;
     use galaxy_ports::system::SeededSecretGenerator;
     use std::sync::Arc;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let app = TestApp::new();
     let push = Arc::new(PushService::new(
         app.clock.clone(),
         Arc::new(SeededSecretGenerator::new(11)),
         PushConfig::default(),
         Arc::new(MemoryPushLog::default()),
     ));
-    let limits = http_support::limits(Duration::from_millis(200));
     let closing = CancellationToken::new();
     let router = app.router.clone().merge(web::router(
         app.state.clone(),
@@ -651,33 +656,50 @@ async fn a_game_page_hears_its_push_events_by_server_sent_events() {
         )
         .await
     });
+    (addr, push, closing)
+}
+
+/// Opens a game's event stream as the holder of `token` and reads the response head.
+async fn open_stream(addr: SocketAddr, token: &str, game: &str) -> (tokio::net::TcpStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /games/{game}/events HTTP/1.1\r\nhost: x\r\ncookie: galaxy_session={token}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = String::new();
+    let mut buffer = vec![0u8; 4096];
+    while !head.contains("\r\n\r\n") {
+        let n = stream.read(&mut buffer).await.unwrap();
+        assert!(
+            n > 0,
+            "the connection closed before the response head: {head}"
+        );
+        head.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    (stream, head)
+}
+
+#[tokio::test]
+async fn a_game_page_hears_its_push_events_by_server_sent_events() {
+    use galaxy_core::domain::UserId;
+    use tokio::io::AsyncReadExt;
+
+    let app = TestApp::new();
+    let limits = http_support::limits(Duration::from_millis(200));
+    let (addr, push, closing) = live_server(&app, limits).await;
     let host = app.login("host@example.org").await;
     let other = app.login("other@example.org").await;
     let game = app.create_game(&host, "Live game", 2, 4).await;
     let elsewhere = app.create_game(&host, "Other game", 2, 4).await;
-    let open = |token: String, game: String| async move {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let request = format!(
-            "GET /games/{game}/events HTTP/1.1\r\nhost: x\r\ncookie: galaxy_session={token}\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await.unwrap();
-        stream
-    };
     // A draft is not the other user's to watch.
-    let mut refused = open(other.token.clone(), game.clone()).await;
-    let mut head = vec![0u8; 64];
-    let n = refused.read(&mut head).await.unwrap();
-    assert!(String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 404"));
+    let (_refused, head) = open_stream(addr, &other.token, &game).await;
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
 
-    let mut stream = open(host.token.clone(), game.clone()).await;
-    let mut seen = String::new();
-    let mut buffer = vec![0u8; 4096];
-    while !seen.contains("\r\n\r\n") {
-        let n = stream.read(&mut buffer).await.unwrap();
-        seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
-    }
+    let (mut stream, seen) = open_stream(addr, &host.token, &game).await;
     assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
     assert!(seen.contains("content-type: text/event-stream"), "{seen}");
+    let mut buffer = vec![0u8; 4096];
     // Older than the request timeout of the pages: the stream is not cut by it.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let host_id = UserId::parse(&host.user_id).unwrap();
@@ -732,6 +754,68 @@ async fn a_game_page_hears_its_push_events_by_server_sent_events() {
     tokio::time::timeout(Duration::from_secs(5), end)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn event_streams_are_bounded_per_user_and_in_all_and_freed_when_a_page_goes() {
+    let app = TestApp::new();
+    // Two per user (the test app's bound), three in all.
+    let limits = galaxy_server::http::HttpLimits {
+        streams_total: 3,
+        ..http_support::limits(Duration::from_secs(10))
+    };
+    assert_eq!(limits.streams_per_user, http_support::STREAMS_PER_USER);
+    let (addr, _push, _closing) = live_server(&app, limits).await;
+    let host = app.login("host@example.org").await;
+    let other = app.login("other@example.org").await;
+    let game = app.create_game(&host, "Watched", 2, 4).await;
+    // Open for enrollment: a game the other user may watch too.
+    let opened = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/user/games/{game}/open"),
+            Some(&host.token),
+            None,
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::OK, "{}", opened.text);
+
+    // Six tabs at once: exactly the bound is served, the rest refused, nothing in between.
+    let tabs = (0..6).map(|_| open_stream(addr, &host.token, &game));
+    let opened = futures::future::join_all(tabs).await;
+    let (held, refused): (Vec<_>, Vec<_>) = opened
+        .into_iter()
+        .partition(|(_, head)| head.starts_with("HTTP/1.1 200"));
+    assert_eq!(held.len(), http_support::STREAMS_PER_USER, "{refused:?}");
+    for (_, head) in &refused {
+        assert!(head.starts_with("HTTP/1.1 429"), "{head}");
+    }
+    // Another user is not held up by the first one's bound; their second tab reaches the
+    // bound of three in all.
+    let (_other_tab, head) = open_stream(addr, &other.token, &game).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (_, head) = open_stream(addr, &other.token, &game).await;
+    assert!(head.starts_with("HTTP/1.1 429"), "{head}");
+
+    // A page goes (its connection closes): its place is free again.
+    let mut held = held.into_iter();
+    drop(held.next());
+    let reopened = async {
+        loop {
+            let (tab, head) = open_stream(addr, &other.token, &game).await;
+            if head.starts_with("HTTP/1.1 200") {
+                return tab;
+            }
+            assert!(head.starts_with("HTTP/1.1 429"), "{head}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let _reopened = tokio::time::timeout(Duration::from_secs(10), reopened)
+        .await
+        .expect("a closed page's stream still held its place after 10 s");
+    // Full again.
+    let (_, head) = open_stream(addr, &host.token, &game).await;
+    assert!(head.starts_with("HTTP/1.1 429"), "{head}");
 }
 
 #[tokio::test]

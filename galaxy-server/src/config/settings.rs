@@ -210,6 +210,11 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "Open HTTP connections at most; at the cap the server stops accepting until one closes (new clients wait in the kernel's backlog), counted in `galaxy_http_connections_capped_total`; open connections are the gauge `galaxy_http_connections`. 1 to 1000000.",
     },
     Setting {
+        variable: "GALAXY_HTTP_STREAMS_PER_USER",
+        default: "8",
+        meaning: "Live-update event streams (`GET /games/{id}/events`, one per open game page) one user may hold open on a replica at once; one more is refused with 429 and the page falls back to reloading itself. All users' streams together hold at most half of `GALAXY_HTTP_MAX_CONNECTIONS`, so streams never take every connection from other requests. Open streams are the gauge `galaxy_http_streams`. 1 to 1000.",
+    },
+    Setting {
         variable: "GALAXY_HTTP_REQUEST_TIMEOUT",
         default: "30s",
         meaning: "Longest time one HTTP request may take. Range: 100ms to 1h.",

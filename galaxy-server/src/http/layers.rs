@@ -226,6 +226,8 @@ mod tests {
         orders_body_limit: 16,
         mail_in_body_limit: 16,
         request_timeout: Duration::from_secs(5),
+        streams_per_user: 1,
+        streams_total: 1,
     };
 
     #[tokio::test(start_paused = true)]

@@ -48,6 +48,13 @@ pub struct HttpLimits {
     pub mail_in_body_limit: usize,
     /// Longest time a request may take (503 after).
     pub request_timeout: Duration,
+    /// Event streams one user may hold open at once (429 above); they are the requests
+    /// that take no timeout, so without this bound one account could hold every
+    /// connection.
+    pub streams_per_user: usize,
+    /// Event streams open at once in all (429 above): a share of the connection cap, so
+    /// that streams never leave no connection for other requests.
+    pub streams_total: usize,
 }
 
 /// The whole API router, state applied.

@@ -92,6 +92,10 @@ pub const MAIL_OLDEST_PENDING_AGE: &str = "galaxy_mail_oldest_pending_age_second
 pub const DB_POOL_CONNECTIONS: &str = "galaxy_db_pool_connections";
 /// Database pool size limit.
 pub const DB_POOL_MAX_CONNECTIONS: &str = "galaxy_db_pool_max_connections";
+/// Live-update event streams open on the web pages.
+pub const HTTP_STREAMS: &str = "galaxy_http_streams";
+/// Live-update event streams refused at a bound.
+pub const HTTP_STREAMS_REFUSED: &str = "galaxy_http_streams_refused_total";
 /// Build information.
 pub const BUILD_INFO: &str = "galaxy_build_info";
 
@@ -122,6 +126,18 @@ pub const METRICS: &[MetricSpec] = &[
         Counter,
         "Connections refused because a listener was at its connection cap.",
         &["listener"],
+    ),
+    spec(
+        HTTP_STREAMS,
+        Gauge,
+        "Live-update event streams open on the web pages (requests without a timeout).",
+        &[],
+    ),
+    spec(
+        HTTP_STREAMS_REFUSED,
+        Counter,
+        "Live-update event streams refused with 429, by the bound reached (per_user, total).",
+        &["bound"],
     ),
     spec(
         ENGINE_REQUESTS,

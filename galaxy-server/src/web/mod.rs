@@ -29,6 +29,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+use galaxy_core::domain::UserId;
+use galaxy_core::domain::limit::OpenSlots;
 use galaxy_core::service::push::PushService;
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -58,6 +60,10 @@ pub struct WebState {
     /// Cancelled when the HTTP drain begins: open event streams end then, so they never
     /// hold shutdown up (a browser reconnects to another replica or reloads).
     pub closing: CancellationToken,
+    /// The event streams open on this replica, bounded per user and in all
+    /// ([`HttpLimits::streams_per_user`], [`HttpLimits::streams_total`]): they take no
+    /// request timeout, so without a bound one account could hold every connection.
+    pub streams: Arc<OpenSlots<UserId>>,
 }
 
 /// The pages' router, to merge with the API's. It sets no fallback, so the API's
@@ -68,7 +74,13 @@ pub fn router(
     limits: HttpLimits,
     closing: CancellationToken,
 ) -> Router {
-    let state = WebState { app, push, closing };
+    let streams = OpenSlots::new(limits.streams_total, limits.streams_per_user);
+    let state = WebState {
+        app,
+        push,
+        closing,
+        streams,
+    };
     // Form encoding can triple the size of orders text, so the orders form gets room
     // for that; the service still judges the orders' size itself.
     let orders_limit = limits.orders_body_limit.saturating_mul(3);

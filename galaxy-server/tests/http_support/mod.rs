@@ -50,6 +50,9 @@ pub const BODY_LIMIT: usize = 4096;
 /// the envelope).
 pub const ORDERS_BODY_LIMIT: usize = 8192;
 
+/// Event streams one user of the test app may hold open at once.
+pub const STREAMS_PER_USER: usize = 2;
+
 /// The HTTP limits of the test app: small bodies, and `request_timeout` as given.
 pub fn limits(request_timeout: Duration) -> HttpLimits {
     HttpLimits {
@@ -57,6 +60,8 @@ pub fn limits(request_timeout: Duration) -> HttpLimits {
         orders_body_limit: ORDERS_BODY_LIMIT,
         mail_in_body_limit: ORDERS_BODY_LIMIT,
         request_timeout,
+        streams_per_user: STREAMS_PER_USER,
+        streams_total: 100,
     }
 }
 

@@ -55,6 +55,11 @@
       if (window.EventSource) {
         var source = new EventSource(url);
         source.addEventListener("update", function () { source.close(); refresh(); });
+        // Refused for good (e.g. 429: too many live pages open): reload by the timer.
+        // A dropped stream is retried by the browser itself (readyState CONNECTING).
+        source.addEventListener("error", function () {
+          if (source.readyState === EventSource.CLOSED) { setTimeout(refresh, 60000); }
+        });
       } else {
         setTimeout(refresh, 60000);
       }
