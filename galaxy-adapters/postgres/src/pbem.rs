@@ -436,12 +436,7 @@ impl PbemStore for PgStore {
         if plays_in(&mut tx, game_id, application.user_id).await? {
             return Err(conflict(game_id, race, "the applicant plays in the game"));
         }
-        let previous = record.user_id;
-        record.user_id = application.user_id;
-        record.seat_open = false;
-        record.idle = false;
-        record.missed_turns = 0;
-        record.ready_turn = None;
+        let previous = record.hand_over(application.user_id);
         write_race(&mut tx, &record).await?;
         reject_pending(&mut tx, game_id, race).await?;
         sqlx::query("UPDATE seat_applications SET status = 'approved' WHERE id = $1")

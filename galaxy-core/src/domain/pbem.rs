@@ -398,6 +398,16 @@ impl RaceRecord {
         }
     }
 
+    /// The seat goes to `player`, a replacement: the race starts afresh for them, as it
+    /// did for its first player (not idle, no missed turns, no ready mark, no vacation and
+    /// a whole vacation budget: what the previous player booked was their absence, not
+    /// the newcomer's), its seat closed. Returns the previous player.
+    pub fn hand_over(&mut self, player: UserId) -> UserId {
+        let previous = self.user_id;
+        *self = Self::new(self.game_id, std::mem::take(&mut self.race), player);
+        previous
+    }
+
     /// Whether its player is on vacation for `turn`.
     pub fn on_vacation(&self, turn: u32) -> bool {
         matches!((self.vacation_from, self.vacation_until), (Some(from), Some(until)) if (from..=until).contains(&turn))
@@ -778,5 +788,26 @@ mod tests {
             MessageText::parse("<b>hi</b>").unwrap().as_str(),
             "<b>hi</b>"
         );
+    }
+
+    #[test]
+    fn a_handed_over_race_starts_afresh_for_its_new_player() {
+        let game = GameId::from_uuid(uuid::Uuid::nil());
+        let (old, new) = (
+            UserId::from_uuid(uuid::Uuid::from_u128(1)),
+            UserId::from_uuid(uuid::Uuid::from_u128(2)),
+        );
+        let mut race = RaceRecord::new(game, "Bolgs", old);
+        race.missed_turns = 3;
+        race.idle = true;
+        race.ready_turn = Some(5);
+        race.vacation_from = Some(5);
+        race.vacation_until = Some(7);
+        race.vacation_used = 3;
+        race.seat_open = true;
+        assert_eq!(race.state(5), RaceState::OpenSeat);
+        assert_eq!(race.hand_over(new), old);
+        assert_eq!(race, RaceRecord::new(game, "Bolgs", new));
+        assert_eq!(race.state(5), RaceState::Active);
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use galaxy_core::domain::limit::RateLimit;
 use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::pbem::{
-    GamePreferences, RaceMessage, SeatApplication, SeatApplicationStatus,
+    GamePreferences, RaceMessage, RaceRecord, SeatApplication, SeatApplicationStatus,
 };
 use galaxy_core::domain::{GameId, MessageId, SeatApplicationId, UserId};
 use galaxy_core::ports::{PbemStore, StoreError, VacationOutcome};
@@ -294,37 +294,74 @@ async fn seats<S: PbemStore + 'static>(store: Arc<S>) {
         StoreError::Conflict { .. },
         "applying for a closed seat"
     );
-    // Two approvals race: one seat, one winner.
-    let results = race(2, |i| {
+    // Two approvals race each other and the old player's last writes (checked by the
+    // service before the handover): one seat, one winner, and whatever order the writes
+    // land in, the new player finds the race afresh: a write before the handover is
+    // undone by it, one after it is refused.
+    let old = users[1];
+    let results = race(6, |i| {
         let store = Arc::clone(&store);
-        let id = if i == 0 { ax.id } else { ay.id };
-        async move { store.approve_seat_application(g, "Bolgs", id).await }
+        async move {
+            match i {
+                0 | 1 => {
+                    let id = if i == 0 { ax.id } else { ay.id };
+                    let handover = store.approve_seat_application(g, "Bolgs", id).await;
+                    handover.map(Some)
+                }
+                2 => store
+                    .mark_ready(g, "Bolgs", old, Some(2))
+                    .await
+                    .map(|_| None),
+                3 => store
+                    .book_vacation(g, "Bolgs", old, 2, 2, 3)
+                    .await
+                    .map(|_| None),
+                4 => store
+                    .mark_ready(g, "Bolgs", old, Some(3))
+                    .await
+                    .map(|_| None),
+                _ => store
+                    .book_vacation(g, "Bolgs", old, 4, 1, 3)
+                    .await
+                    .map(|_| None),
+            }
+        }
     })
     .await;
-    let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let winners: Vec<_> = results[..2]
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .collect();
     assert_eq!(winners.len(), 1, "{results:?}");
-    let handover = winners[0];
-    assert_eq!(handover.previous, users[1]);
+    for result in &results[2..] {
+        if let Err(error) = result {
+            assert!(
+                matches!(error, StoreError::Conflict { .. }),
+                "an old player's write failed otherwise: {error:?}"
+            );
+        }
+    }
+    let handover = winners[0].as_ref().must_some().clone();
+    assert_eq!(handover.previous, old);
     let taken = store
         .races_of_user(handover.record.user_id)
         .await
         .must("races of");
     assert_eq!(taken, vec![handover.record.clone()]);
+    assert_eq!(store.races_of_user(old).await.must("old player"), vec![]);
     assert_eq!(
-        store.races_of_user(users[1]).await.must("old player"),
-        vec![]
+        handover.record,
+        RaceRecord::new(g, "Bolgs", handover.record.user_id),
+        "the race afresh for its new player"
     );
-    assert!(!handover.record.seat_open && !handover.record.idle);
-    assert_eq!(handover.record.missed_turns, 0);
-    // The old player's writes, checked by the service before the handover, no longer
-    // reach the race: neither marked ready nor on vacation for its new player.
+    // Once handed over, the old player's writes no longer reach the race.
     assert_err!(
-        store.mark_ready(g, "Bolgs", users[1], Some(2)).await,
+        store.mark_ready(g, "Bolgs", old, Some(2)).await,
         StoreError::Conflict { .. },
         "ready by the replaced player"
     );
     assert_err!(
-        store.book_vacation(g, "Bolgs", users[1], 2, 1, 3).await,
+        store.book_vacation(g, "Bolgs", old, 2, 1, 3).await,
         StoreError::Conflict { .. },
         "vacation by the replaced player"
     );
@@ -335,7 +372,7 @@ async fn seats<S: PbemStore + 'static>(store: Arc<S>) {
         .into_iter()
         .find(|r| r.race == "Bolgs")
         .must_some();
-    assert_eq!((bolgs.ready_turn, bolgs.vacation_used), (None, 0));
+    assert_eq!(bolgs, handover.record, "the stored race afresh");
     store
         .mark_ready(g, "Bolgs", handover.record.user_id, Some(2))
         .await

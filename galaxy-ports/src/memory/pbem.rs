@@ -282,12 +282,7 @@ impl PbemStore for MemoryPbemStore {
         if !record.seat_open {
             return Err(conflict(game_id, race, "the seat is not open"));
         }
-        let previous = record.user_id;
-        record.user_id = application.user_id;
-        record.seat_open = false;
-        record.idle = false;
-        record.missed_turns = 0;
-        record.ready_turn = None;
+        let previous = record.hand_over(application.user_id);
         let record = record.clone();
         state.reject_pending(game_id, race);
         for a in &mut state.applications {
