@@ -12,7 +12,7 @@ use galaxy_core::domain::game::{GameStatus, GameTrigger};
 use galaxy_core::domain::health::HealthEventKind;
 use galaxy_core::domain::notification::NotificationKind;
 use galaxy_core::domain::runtime::{JobKind, RuntimeStatus};
-use galaxy_core::ports::{GameStore, RuntimeRecordStore};
+use galaxy_core::ports::{Clock, GameStatusChange, GameStore, RuntimeRecordStore};
 use galaxy_core::service::ServiceError;
 use galaxy_core::worker::Worker;
 use world::*;
@@ -136,6 +136,37 @@ async fn a_finished_game_ends_finished_and_its_container_is_removed() {
     assert_eq!(w.record(game.id).await.status, RuntimeStatus::Removed);
     w.at(evening(3));
     assert_eq!(w.scheduler.tick().await.unwrap().handled, 0);
+}
+
+#[tokio::test]
+async fn a_game_paused_while_its_last_turn_is_announced_still_finishes() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    w.engine.finish_at(&w.endpoint(game.id), 1);
+    // An admin pauses the game between the announcement's read of it (running) and its
+    // change to finished: that change loses, and must be made again from paused.
+    let pause = GameStatusChange {
+        to: GameStatus::Paused,
+        trigger: GameTrigger::Admin,
+        actor: Some(w.admin.user_id),
+        reason: Some("paused by an admin".into()),
+        at: w.clock.now(),
+    };
+    w.games.cut_in_before(GameStatus::Finished, pause);
+    w.at(evening(1));
+    w.scheduler.tick().await.unwrap();
+
+    assert_eq!(w.game(game.id).await.status, GameStatus::Finished);
+    let history = w.store.game_transitions(game.id).await.unwrap();
+    let path: Vec<_> = history.iter().rev().take(2).map(|t| t.to).collect();
+    assert_eq!(path, [GameStatus::Finished, GameStatus::Paused]);
+    assert_eq!(w.notes.of(NotificationKind::GameFinished).len(), 1);
+    assert!(
+        w.job_list(game.id)
+            .await
+            .iter()
+            .any(|j| j.kind == JobKind::Stop)
+    );
 }
 
 #[tokio::test]

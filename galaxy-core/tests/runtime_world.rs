@@ -105,6 +105,8 @@ pub struct World {
     pub journal: Arc<Journal>,
     /// Faults injected into the runtime's writes (stores and notifier).
     pub faults: Arc<Faults>,
+    /// The game store the runtime uses (concurrent status changes can cut in).
+    pub games: Arc<JournalGames>,
     /// An admin.
     pub admin: Actor,
     /// Counts the race names handed out, so every game's races differ.
@@ -171,7 +173,7 @@ impl World {
         );
         let pbem = Arc::new(galaxy_ports::memory::MemoryPbemStore::default());
         let ports = RuntimePorts {
-            games,
+            games: games.clone(),
             applications: store.clone(),
             users: users.clone(),
             records: records.clone(),
@@ -211,6 +213,7 @@ impl World {
             notes,
             journal,
             faults,
+            games,
             admin: Actor {
                 user_id: UserId::from_uuid(uuid::Uuid::nil()),
                 is_admin: true,

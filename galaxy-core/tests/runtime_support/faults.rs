@@ -158,6 +158,9 @@ pub struct JournalGames {
     journal: Arc<Journal>,
     /// Injected faults on status changes.
     faults: Arc<Faults>,
+    /// A concurrent writer: `(to, change)` commits `change` from the game's status of the
+    /// moment just before the next status change to `to` runs, once (it wins the race).
+    cut_in: Mutex<Option<(GameStatus, GameStatusChange)>>,
 }
 
 impl JournalGames {
@@ -167,7 +170,14 @@ impl JournalGames {
             inner,
             journal,
             faults,
+            cut_in: Mutex::new(None),
         }
+    }
+
+    /// Before the next status change to `to`, `change` lands first (as another caller's
+    /// change would between the caller's read and its compare-and-set).
+    pub fn cut_in_before(&self, to: GameStatus, change: GameStatusChange) {
+        *self.cut_in.lock().unwrap() = Some((to, change));
     }
 }
 
@@ -192,6 +202,21 @@ impl GameStore for JournalGames {
         change: &GameStatusChange,
     ) -> Result<Game, StoreError> {
         self.faults.write("update_game_status")?;
+        let cut_in = {
+            let mut armed = self.cut_in.lock().unwrap();
+            match armed.take() {
+                Some((to, first)) if to == change.to => Some(first),
+                other => {
+                    *armed = other;
+                    None
+                }
+            }
+        };
+        if let Some(first) = cut_in {
+            let now = self.inner.get_game(id).await?.status;
+            self.inner.update_game_status(id, now, &first).await?;
+            self.journal.push(format!("game {} (cut in)", first.to));
+        }
         let game = self.inner.update_game_status(id, from, change).await?;
         self.journal.push(format!("game {}", change.to));
         Ok(game)

@@ -152,6 +152,10 @@ async fn started(
     Ok(Effects::Done)
 }
 
+/// How often a finish is tried against a game whose status keeps changing under it
+/// before it is left to the follow-up pass.
+const FINISH_TRIES: u32 = 3;
+
 /// The engine declared the game over: `finished` (trigger engine), the container goes (a
 /// durable stop job), and everyone learns the standings.
 async fn finished(
@@ -161,26 +165,36 @@ async fn finished(
     seats: &[Seat],
     reports: &BTreeMap<String, TurnReport>,
 ) -> Result<Effects, StoreError> {
-    let game = if game.status == GameStatus::Finished {
-        game.clone()
-    } else {
-        let reason = Some(match &turn.winner {
-            Some(winner) => format!("won by {winner} on turn {}", turn.turn),
-            None => format!("ended on turn {}", turn.turn),
-        });
-        let trigger = GameTrigger::Engine;
-        let to = GameStatus::Finished;
-        match turns
-            .statuses
-            .change_game(game.id, game.status, to, trigger, None, reason)
-            .await?
-        {
-            Some(finished) => finished,
-            // Lost: re-read, it may have been finished by a concurrent announcement.
-            None => turns.statuses.games.get_game(game.id).await?,
-        }
+    let (to, trigger) = (GameStatus::Finished, GameTrigger::Engine);
+    let reason = match &turn.winner {
+        Some(winner) => format!("won by {winner} on turn {}", turn.turn),
+        None => format!("ended on turn {}", turn.turn),
     };
-    if game.status != GameStatus::Finished {
+    let mut game = game.clone();
+    let mut tries = 0;
+    while game.status != to && game.status.allows(to, trigger) {
+        if tries == FINISH_TRIES {
+            // Changed under every try: the follow-up pass tries again.
+            return Ok(Effects::NotYet);
+        }
+        tries += 1;
+        let statuses = &turns.statuses;
+        let change = statuses.change_game(
+            game.id,
+            game.status,
+            to,
+            trigger,
+            None,
+            Some(reason.clone()),
+        );
+        game = match change.await? {
+            Some(finished) => finished,
+            // Lost: the game changed meanwhile (finished by a concurrent announcement,
+            // paused by an admin: a paused game finishes too). Again from what it is.
+            None => statuses.games.get_game(game.id).await?,
+        };
+    }
+    if game.status != to {
         tracing::warn!(game_id = %game.id, status = %game.status, "the engine ended the game, which cannot finish from its status; left as it is");
         return Ok(Effects::Done);
     }
