@@ -188,6 +188,7 @@ async fn a_running_record_of_an_ended_game_gets_its_stop_job() {
         actor: None,
         reason: None,
         at: w.now(),
+        expected_approved: None,
     };
     w.store
         .update_game_status(game.id, GameStatus::Running, &change)

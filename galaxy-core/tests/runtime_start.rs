@@ -300,6 +300,7 @@ async fn a_result_arriving_after_the_game_left_starting_is_ignored() {
             actor: None,
             reason: Some("the other copy failed".into()),
             at,
+            expected_approved: None,
         };
         games
             .update_game_status(game.id, GameStatus::Starting, &change)

@@ -151,6 +151,7 @@ async fn a_game_paused_while_its_last_turn_is_announced_still_finishes() {
         actor: Some(w.admin.user_id),
         reason: Some("paused by an admin".into()),
         at: w.clock.now(),
+        expected_approved: None,
     };
     w.games.cut_in_before(GameStatus::Finished, pause);
     w.at(evening(1));

@@ -210,6 +210,7 @@ async fn replicas(races: &[&str]) -> Replicas {
             actor: None,
             reason: None,
             at: clock.now(),
+            expected_approved: None,
         };
         store
             .update_game_status(game.id, from, &change)

@@ -215,7 +215,8 @@ impl GameStore for PgStore {
         let row = sqlx::query(
             "WITH updated AS ( \
                  UPDATE games SET status = $3, updated_at = $7 \
-                 WHERE id = $1 AND status = $2 RETURNING * \
+                 WHERE id = $1 AND status = $2 \
+                 AND ($9::bigint IS NULL OR approved_count = $9) RETURNING * \
              ), history AS ( \
                  INSERT INTO game_transitions \
                      (game_id, from_status, to_status, trigger, actor, reason, at, announced_at) \
@@ -231,18 +232,22 @@ impl GameStore for PgStore {
         .bind(change.at)
         // A transition owing lobby effects is stored unannounced: it is their outbox.
         .bind((!change.to.owes_lobby_effects()).then_some(change.at))
+        .bind(change.expected_approved.map(u32_param))
         .fetch_optional(&self.pool)
         .await
         .map_err(db(GAME))?;
         if let Some(row) = row {
             return game_from_row(&row);
         }
-        let stored = self.game_status(id).await?;
-        Err(StoreError::conflict(
-            GAME,
-            id,
-            format!("status is {stored}, expected {expected_from}"),
-        ))
+        let stored = self.get_game(id).await?;
+        let detail = match change.expected_approved {
+            Some(expected) if stored.status == expected_from => format!(
+                "approved count is {}, expected {expected}",
+                stored.approved_count
+            ),
+            _ => format!("status is {}, expected {expected_from}", stored.status),
+        };
+        Err(StoreError::conflict(GAME, id, detail))
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]

@@ -199,6 +199,7 @@ async fn a_lost_connection_is_retryable_and_the_pool_recovers() {
                 actor: None,
                 reason: None,
                 at: g.created_at,
+                expected_approved: None,
             };
             store
                 .update_game_status(g.id, GameStatus::Draft, &change)

@@ -38,6 +38,11 @@ pub struct GameStatusChange {
     pub reason: Option<String>,
     /// When.
     pub at: Timestamp,
+    /// When set, the change applies only while the game's approved count is still this
+    /// (else `Conflict`, as for a changed status): for a verdict that rests on the count
+    /// as well as the status, such as the sweeper's cancel of a game short of players at
+    /// its deadline, which an approval landing meanwhile must stop.
+    pub expected_approved: Option<u32>,
 }
 
 /// Games and their status history.

@@ -230,6 +230,34 @@ async fn reaching_max_players_closes_enrollment_by_system_and_full_games_refuse(
 }
 
 #[tokio::test]
+async fn an_approval_landing_during_the_deadline_sweep_saves_the_game_from_cancelling() {
+    let w = World::new();
+    let host = w.user().await;
+    let game = w.game_with(host, 2, 4, 1).await;
+    let last = w.user().await;
+    let app = w.lobby.apply(last, game.id, "Lastminute").await.unwrap();
+    w.clock.advance(TimeDelta::days(8));
+    // The sweeper reads the game one player short; the host's approval lands before its
+    // cancel does.
+    *w.games.approve_before_next_change.lock().unwrap() = Some(app.id);
+    let sweeper = LobbySweeper::new(w.lobby.clone());
+    sweeper.tick().await.unwrap();
+    let read = w.game(game.id).await;
+    assert_eq!(
+        (read.status, read.approved_count),
+        (GameStatus::EnrollmentOpen, 2)
+    );
+    // The next pass judges the game as it is: it has its quorum.
+    sweeper.run_until_idle(5).await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::EnrollmentClosed);
+    let history = w.store.game_transitions(game.id).await.unwrap();
+    assert!(
+        history.iter().all(|t| t.to != GameStatus::Cancelled),
+        "{history:?}"
+    );
+}
+
+#[tokio::test]
 async fn deadline_sweeps_close_cancel_and_settle_expired_names() {
     let w = World::new();
     let host = w.user().await;

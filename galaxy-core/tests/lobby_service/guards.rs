@@ -502,6 +502,7 @@ async fn a_game_read_stale_is_read_again_before_a_refusal() {
                 actor: Some(host.user_id),
                 reason: None,
                 at: w.clock.now(),
+                expected_approved: None,
             },
         )
         .await

@@ -49,11 +49,14 @@ impl Notifier for RecordingNotifier {
 
 /// A game store whose next status change fails as if the process died before it, and
 /// which can answer `get_game` from a stale snapshot, as the game cache of a replica that
-/// has not yet heard of another replica's change does.
+/// has not yet heard of another replica's change does. It can also let an approval land
+/// just before the next status change, as another request's would between the caller's
+/// read and its compare-and-set.
 struct CrashingGames {
     inner: Arc<MemoryLobbyStore>,
     crash_next_change: AtomicBool,
     stale: Mutex<std::collections::HashMap<GameId, Game>>,
+    approve_before_next_change: Mutex<Option<ApplicationId>>,
 }
 
 #[async_trait]
@@ -85,6 +88,12 @@ impl GameStore for CrashingGames {
     ) -> Result<Game, StoreError> {
         if self.crash_next_change.swap(false, Ordering::SeqCst) {
             return Err(StoreError::unavailable("connection reset"));
+        }
+        let approval = self.approve_before_next_change.lock().unwrap().take();
+        if let Some(application) = approval {
+            self.inner
+                .approve_application(application, change.at)
+                .await?;
         }
         self.inner.update_game_status(id, from, change).await
     }
@@ -131,6 +140,7 @@ impl World {
             inner: store.clone(),
             crash_next_change: AtomicBool::new(false),
             stale: Mutex::default(),
+            approve_before_next_change: Mutex::default(),
         });
         let users = Arc::new(MemoryUserStore::new());
         let runtime = Arc::new(MemoryRuntimeStore::default());

@@ -73,6 +73,7 @@ fn change(to: GameStatus, trigger: GameTrigger, secs: i64) -> GameStatusChange {
         actor: None,
         reason: None,
         at: at(secs),
+        expected_approved: None,
     }
 }
 

@@ -158,6 +158,18 @@ impl GameStore for MemoryLobbyStore {
                 format!("status is {}, expected {expected_from}", game.status),
             ));
         }
+        if let Some(expected) = change.expected_approved
+            && game.approved_count != expected
+        {
+            return Err(StoreError::conflict(
+                "game",
+                id,
+                format!(
+                    "approved count is {}, expected {expected}",
+                    game.approved_count
+                ),
+            ));
+        }
         game.status = change.to;
         game.updated_at = change.at;
         let game = game.clone();

@@ -261,6 +261,7 @@ async fn warm_games_are_read_without_the_store_and_approvals_update_the_count() 
         actor: None,
         reason: None,
         at: now(),
+        expected_approved: None,
     };
     cache
         .update_game_status(stored.id, GameStatus::Draft, &change)

@@ -187,17 +187,38 @@ impl LobbyService {
         actor: Option<UserId>,
         reason: Option<&str>,
     ) -> Result<Game, LobbyError> {
-        let change = GameStatusChange {
+        let change = self.status_change(to, trigger, actor, reason);
+        self.compare_and_set(game, &change).await
+    }
+
+    /// A change to `to` now, expecting nothing beyond the status.
+    fn status_change(
+        &self,
+        to: GameStatus,
+        trigger: GameTrigger,
+        actor: Option<UserId>,
+        reason: Option<&str>,
+    ) -> GameStatusChange {
+        GameStatusChange {
             to,
             trigger,
             actor,
             reason: reason.map(str::to_owned),
             at: self.now(),
-        };
+            expected_approved: None,
+        }
+    }
+
+    /// The compare-and-set of `change` from the status this call read (`game.status`).
+    async fn compare_and_set(
+        &self,
+        game: &Game,
+        change: &GameStatusChange,
+    ) -> Result<Game, LobbyError> {
         match self
             .ports
             .games
-            .update_game_status(game.id, game.status, &change)
+            .update_game_status(game.id, game.status, change)
             .await
         {
             Ok(updated) => Ok(updated),

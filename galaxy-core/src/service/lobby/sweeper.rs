@@ -126,9 +126,12 @@ impl LobbySweeper {
     async fn apply_verdict(&self, game: &Game, to: GameStatus) -> Result<(), LobbyError> {
         let lobby = &self.lobby;
         let reason = Some("enrollment deadline passed");
-        let changed = lobby
-            .change_status(game, to, GameTrigger::Sweeper, None, reason)
-            .await?;
+        // The verdict rests on the approved count as read: an approval landing meanwhile
+        // (a game reaching its quorum at the last moment) voids it, and the next pass
+        // judges the game again.
+        let mut change = lobby.status_change(to, GameTrigger::Sweeper, None, reason);
+        change.expected_approved = Some(game.approved_count);
+        let changed = lobby.compare_and_set(game, &change).await?;
         if changed.status == GameStatus::Cancelled {
             lobby.after_cancel(game.status, &changed).await;
         } else {

@@ -106,6 +106,7 @@ impl Statuses {
             actor,
             reason,
             at: self.now(),
+            expected_approved: None,
         };
         match self.games.update_game_status(game_id, from, &change).await {
             Ok(game) => Ok(Some(game)),

@@ -142,6 +142,19 @@ async fn conflict_vs_invalid<S: GameStore>(store: &S) {
         StoreError::InvalidTransition(_),
         "draft -> enrollment_open by the sweeper"
     );
+    // A change that expects another approved count than the stored one (an approval
+    // landed since the caller read the game) is a conflict, as a changed status is.
+    let cancel = GameStatusChange {
+        expected_approved: Some(g.approved_count + 1),
+        ..change(GameStatus::Cancelled, GameTrigger::Sweeper, 20)
+    };
+    assert_err!(
+        store
+            .update_game_status(g.id, GameStatus::EnrollmentOpen, &cancel)
+            .await,
+        StoreError::Conflict { .. },
+        "enrollment_open -> cancelled expecting another approved count"
+    );
     assert_eq!(
         store.get_game(g.id).await.must("get_game"),
         expected,
@@ -162,6 +175,16 @@ async fn conflict_vs_invalid<S: GameStore>(store: &S) {
         StoreError::NotFound { .. },
         "status change of an unknown game"
     );
+    // The count as stored: the change applies.
+    let cancel = GameStatusChange {
+        expected_approved: Some(g.approved_count),
+        ..change(GameStatus::Cancelled, GameTrigger::Sweeper, 40)
+    };
+    let cancelled = store
+        .update_game_status(g.id, GameStatus::EnrollmentOpen, &cancel)
+        .await
+        .must("enrollment_open -> cancelled expecting the stored approved count");
+    assert_eq!(cancelled.status, GameStatus::Cancelled);
 }
 
 async fn history<S: GameStore>(store: &S) {
