@@ -210,6 +210,30 @@ impl RaceNameStore for PgStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn release_expired_race_name(
+        &self,
+        key: &RaceNameKey,
+        owner: UserId,
+        now: Timestamp,
+    ) -> Result<RaceNameEntry, StoreError> {
+        let mut tx = self.begin_race_names().await?;
+        // Locked: a claim renewed before this reads it is kept; one renewed after waits
+        // and then finds the name released.
+        let mut entry = owned_entry(&mut tx, key, owner).await?;
+        if !entry.is_expired(now) {
+            return Err(StoreError::conflict(
+                RACE_NAME,
+                key.as_str(),
+                format!("status is {}, not an expired claim", entry.status),
+            ));
+        }
+        entry.release(now)?;
+        write_entry(&mut tx, &entry, true).await?;
+        tx.commit().await.map_err(db(RACE_NAME))?;
+        Ok(entry)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn list_race_names(&self, owner: UserId) -> Result<Vec<RaceNameEntry>, StoreError> {
         // Byte order ("C") sorts exactly as Rust's `str` ordering, whatever the
         // database's collation.

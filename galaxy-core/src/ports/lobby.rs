@@ -238,6 +238,18 @@ pub trait RaceNameStore: Send + Sync {
         expected: RaceNameStatus,
         at: Timestamp,
     ) -> Result<RaceNameEntry, StoreError>;
+    /// Releases the owner's pending entry only if its claim has run out at `now`: the
+    /// sweeper's release of what [`expired_pending_race_names`] listed. A claim renewed
+    /// since it was listed (its owner applied with the name again, an approval renewed
+    /// it) is kept: `Conflict`, as for an entry no longer pending.
+    ///
+    /// [`expired_pending_race_names`]: RaceNameStore::expired_pending_race_names
+    async fn release_expired_race_name(
+        &self,
+        key: &RaceNameKey,
+        owner: UserId,
+        now: Timestamp,
+    ) -> Result<RaceNameEntry, StoreError>;
     /// The owner's pending and registered entries, by name.
     async fn list_race_names(&self, owner: UserId) -> Result<Vec<RaceNameEntry>, StoreError>;
     /// Pending entries whose TTL ran out at or before `now`, oldest first.

@@ -79,6 +79,15 @@ where
         release(&s).await;
     })
     .await;
+    run_case(
+        SUITE,
+        "the sweeper's release keeps a renewed claim",
+        make,
+        |s| async move {
+            release_expired(&s).await;
+        },
+    )
+    .await;
     run_case(SUITE, "list an owner's names", make, |s| async move {
         list(&s).await;
     })
@@ -367,6 +376,76 @@ async fn release<S: RaceNameStore>(store: &S) {
     assert_eq!(
         (freed.status, freed.updated_at),
         (RaceNameStatus::Released, at(12))
+    );
+}
+
+async fn release_expired<S: RaceNameStore>(store: &S) {
+    let (alice, bob) = (new_user(), new_user());
+    let zorg = key("Zorg");
+    assert_err!(
+        store.release_expired_race_name(&zorg, alice, at(20)).await,
+        StoreError::NotFound { .. },
+        "release an unknown name"
+    );
+    // Claimed at 0, lapsing at 10.
+    let first = claim("Zorg", alice, 0, 10);
+    store.reserve_race_name(&first, at(0)).await.must("reserve");
+    assert_err!(
+        store.release_expired_race_name(&zorg, alice, at(9)).await,
+        StoreError::Conflict { .. },
+        "release a claim not expired yet"
+    );
+    assert_err!(
+        store.release_expired_race_name(&zorg, bob, at(20)).await,
+        StoreError::Conflict { .. },
+        "release someone else's claim"
+    );
+    // Listed as expired at 20; before the sweeper releases it, its owner applies with the
+    // name again (a fresh claim, lapsing at 620): the release keeps it.
+    assert_eq!(
+        store
+            .expired_pending_race_names(at(20), 10)
+            .await
+            .must("expired"),
+        vec![first]
+    );
+    let renewed = claim("Zorg", alice, 15, 605);
+    store
+        .reserve_race_name(&renewed, at(15))
+        .await
+        .must("renew");
+    assert_err!(
+        store.release_expired_race_name(&zorg, alice, at(20)).await,
+        StoreError::Conflict { .. },
+        "release a renewed claim"
+    );
+    assert_eq!(get(store, "Zorg").await, Some(renewed.clone()), "kept");
+    // Lapsed again: released.
+    let released = store
+        .release_expired_race_name(&zorg, alice, at(700))
+        .await
+        .must("release the lapsed claim");
+    let mut expected = renewed;
+    expected.status = RaceNameStatus::Released;
+    expected.expires_at = None;
+    expected.updated_at = at(700);
+    assert_eq!(released, expected);
+    assert_eq!(get(store, "Zorg").await, Some(expected));
+    // A registered name never expires.
+    store
+        .reserve_race_name(&claim("Zerg", bob, 0, 10), at(0))
+        .await
+        .must("reserve");
+    store
+        .register_race_name(&key("Zerg"), bob, at(5))
+        .await
+        .must("register");
+    assert_err!(
+        store
+            .release_expired_race_name(&key("Zerg"), bob, at(700))
+            .await,
+        StoreError::Conflict { .. },
+        "release a registered name as expired"
     );
 }
 

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use super::{LobbyError, LobbyService};
 use crate::domain::application::ApplicationStatus;
 use crate::domain::game::{Game, GameStatus, GameTrigger};
-use crate::domain::race_name::{RaceNameEntry, RaceNameStatus};
+use crate::domain::race_name::RaceNameEntry;
 use crate::ports::StoreError;
 use crate::worker::{TickReport, Worker};
 
@@ -80,11 +80,12 @@ impl LobbySweeper {
                 Err(error) => return Err(error.into()),
             }
         }
-        let pending = RaceNameStatus::PendingRegistration;
+        // Only while the claim is still expired: one renewed since it was listed (its
+        // owner applied with the name again) stays theirs.
         match lobby
             .ports
             .race_names
-            .release_race_name(&entry.key, entry.owner, pending, lobby.now())
+            .release_expired_race_name(&entry.key, entry.owner, lobby.now())
             .await
         {
             Ok(_) => Ok(true),

@@ -103,6 +103,25 @@ impl RaceNameStore for MemoryLobbyStore {
         Ok(entry.clone())
     }
 
+    async fn release_expired_race_name(
+        &self,
+        key: &RaceNameKey,
+        owner: UserId,
+        now: Timestamp,
+    ) -> Result<RaceNameEntry, StoreError> {
+        let mut state = self.state();
+        let entry = state.owned_entry(key, owner)?;
+        if !entry.is_expired(now) {
+            return Err(StoreError::conflict(
+                "race name",
+                key.as_str(),
+                format!("status is {}, not an expired claim", entry.status),
+            ));
+        }
+        entry.release(now)?;
+        Ok(entry.clone())
+    }
+
     async fn list_race_names(&self, owner: UserId) -> Result<Vec<RaceNameEntry>, StoreError> {
         let state = self.state();
         let mut list: Vec<RaceNameEntry> = state
