@@ -30,8 +30,12 @@ impl Is for TestResponse {
 
 /// The test app with the pages merged in, as `App` does.
 fn web_app(options: Options) -> TestApp {
+    web_app_with(options, http_support::limits(Duration::from_secs(10)))
+}
+
+/// [`web_app`] with the pages' limits as given.
+fn web_app_with(options: Options, limits: galaxy_server::http::HttpLimits) -> TestApp {
     let mut app = TestApp::with(options);
-    let limits = http_support::limits(Duration::from_secs(10));
     app.router = app.router.clone().merge(web::router(
         app.state.clone(),
         None,
@@ -816,6 +820,40 @@ async fn event_streams_are_bounded_per_user_and_in_all_and_freed_when_a_page_goe
     // Full again.
     let (_, head) = open_stream(addr, &host.token, &game).await;
     assert!(head.starts_with("HTTP/1.1 429"), "{head}");
+}
+
+#[tokio::test]
+async fn the_orders_form_takes_bodies_up_to_its_own_bound_beyond_two_mebibytes() {
+    // Orders of up to 1 MiB: the form, whose encoding may triple them, takes 3 MiB.
+    let limits = galaxy_server::http::HttpLimits {
+        orders_body_limit: 1 << 20,
+        ..http_support::limits(Duration::from_secs(10))
+    };
+    let app = web_app_with(Options::default(), limits);
+    let host = app.login("host@example.org").await;
+    let game = app.create_game(&host, "Big orders", 2, 4).await;
+    let mut visitor = signed_in(&app, "visitor@example.org").await;
+    visitor.get(&app, "/").await.is(200);
+    let uri = format!("/games/{game}/orders");
+    // 2.5 MiB of form: read whole and judged by the service (the visitor plays no race
+    // here), not refused by a transport bound of 2 MiB.
+    let big = "x".repeat(5 << 19);
+    let page = visitor
+        .post(&app, &uri, &[("turn", "1"), ("orders", &big)])
+        .await;
+    assert!(
+        !page.text.contains("could not be read") && page.status != StatusCode::BAD_REQUEST,
+        "{} {}",
+        page.status,
+        &page.text[..page.text.len().min(300)]
+    );
+    assert_ne!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // Over its bound: 413.
+    let huge = "x".repeat(3 << 20);
+    let page = visitor
+        .post(&app, &uri, &[("turn", "1"), ("orders", &huge)])
+        .await;
+    page.is(413);
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ mod session;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -133,6 +133,9 @@ pub fn router(
             post(admin::retry_dead_letter),
         )
         .route("/static/{file}", get(assets::serve))
+        // Both bounds: tower-http's cuts a body off on the wire, axum's (its own 2 MiB
+        // otherwise) is the one a form extractor reads the body under.
+        .layer(DefaultBodyLimit::max(limits.body_limit))
         .layer(RequestBodyLimitLayer::new(limits.body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -140,6 +143,7 @@ pub fn router(
         ));
     let orders = Router::new()
         .route("/games/{id}/orders", post(game::submit_orders))
+        .layer(DefaultBodyLimit::max(orders_limit))
         .layer(RequestBodyLimitLayer::new(orders_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
