@@ -162,7 +162,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_TRUSTED_PROXIES",
         default: "-",
-        meaning: "Comma-separated addresses or CIDR networks of reverse proxies (e.g. `127.0.0.1,10.0.0.0/8`) whose `X-Forwarded-For` gives the client address for geo and login rate limits; unset = the TCP peer is the client.",
+        meaning: "Comma-separated addresses or CIDR networks of reverse proxies (e.g. `127.0.0.1,10.219.15.3`) whose `X-Forwarded-For` gives the client address for geo and login rate limits; unset = the TCP peer is the client. List the proxies themselves, not a wide network: a listed address that is not a proxy (an engine's, with a Docker server) can forge its client address.",
     },
     Setting {
         variable: "GALAXY_LOG",
