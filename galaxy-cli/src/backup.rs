@@ -16,9 +16,15 @@
 //!
 //! Consistency per game: before anything is copied every running game is held between
 //! turns (its turn lease is taken, waiting for a turn in progress to end), so no turn
-//! changes its engine data or its archive while both are copied; the hold is released
-//! at the end, and `restore` releases it in the restored copy. Orders submitted during
-//! the copy may be in one part and not the other (the engine's copy is what counts).
+//! changes its engine data or its archive while both are copied; the hold is renewed
+//! while the copy runs (a backup that lost it fails), released at the end, and `restore`
+//! releases it in the restored copy. Orders submitted during the copy may be in one part
+//! and not the other (the engine's copy is what counts).
+//!
+//! A backup holds every user's e-mail address, mail and orders tokens: its directory is
+//! created readable by its owner only (0700), and the database password reaches
+//! `pg_dump` and `pg_restore` in their environment, never on their command line (which
+//! every local user can read).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,8 +36,8 @@ use galaxy_core::service::runtime::container_name;
 use galaxy_docker::{DockerConfig, DockerRuntime, EngineDataExport, volume_name};
 use galaxy_postgres::{ConnectOptions, backup, connect, schema_status};
 
-/// How long a hold may last before the runtime takes the games back on its own (should
-/// the backup die half-way).
+/// How long a hold lasts past its latest renewal before the runtime takes the games back
+/// on its own (should the backup die half-way). Renewed every third of it while copying.
 const HOLD: Duration = Duration::from_secs(600);
 
 /// How long to wait for turns in progress to end.
@@ -101,6 +107,15 @@ pub async fn backup(url: &str, args: BackupArgs) -> anyhow::Result<String> {
             args.out.display()
         );
     }
+    // Its secrets and the process runtime's engine data are part of every backup: one
+    // without them would restore games whose engines cannot authenticate.
+    if !args.data_dir.is_dir() {
+        bail!(
+            "the data directory {} does not exist: give the server's (--data-dir or \
+             GALAXY_DATA_DIR; for the compose deployment, the host path of its /data volume)",
+            args.data_dir.display()
+        );
+    }
     let pool = connect(url, &ConnectOptions::default())
         .await
         .context("cannot connect to the database")?;
@@ -108,11 +123,9 @@ pub async fn backup(url: &str, args: BackupArgs) -> anyhow::Result<String> {
         .await
         .context("cannot read the schema")?;
     let token = uuid::Uuid::now_v7();
-    let until =
-        chrono::Utc::now() + chrono::TimeDelta::from_std(HOLD).context("the hold's length")?;
     let started = std::time::Instant::now();
     let held = loop {
-        let (held, busy) = backup::hold_turns(&pool, token, until)
+        let (held, busy) = backup::hold_turns(&pool, token, hold_until()?)
             .await
             .context("cannot hold the running games between turns")?;
         if busy == 0 {
@@ -133,7 +146,10 @@ pub async fn backup(url: &str, args: BackupArgs) -> anyhow::Result<String> {
         Ok(Vec::new())
     };
     let result = match volumes {
-        Ok(engines) => copy_all(url, &args, &held, &engines, &schema.applied, token).await,
+        Ok(engines) => {
+            let copy = copy_all(url, &args, &held, &engines, &schema.applied, token);
+            keep_holding(&pool, token, held.len(), copy).await
+        }
         Err(error) => Err(error),
     };
     let released = backup::release_turns(&pool, token).await;
@@ -150,6 +166,54 @@ pub async fn backup(url: &str, args: BackupArgs) -> anyhow::Result<String> {
         message.push_str(&note);
     }
     Ok(message)
+}
+
+/// When a hold taken or renewed now ends.
+fn hold_until() -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    Ok(chrono::Utc::now() + chrono::TimeDelta::from_std(HOLD).context("the hold's length")?)
+}
+
+/// Runs `copy` while renewing the hold of `token` on the `held` games every third of
+/// [`HOLD`], then checks the hold once more: a game no longer held was taken back by the
+/// runtime (a renewal came too late) and may have played a turn during the copy, so the
+/// backup is refused rather than kept with its parts from different turns.
+async fn keep_holding<T>(
+    pool: &galaxy_postgres::PgPool,
+    token: uuid::Uuid,
+    held: usize,
+    copy: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let renew = async {
+        loop {
+            tokio::time::sleep(HOLD / 3).await;
+            match backup::renew_hold(pool, token, hold_until()?).await {
+                Ok(still) if usize::try_from(still).is_ok_and(|n| n < held) => {
+                    return anyhow::Ok(());
+                }
+                Ok(_) => {}
+                // A renewal that failed is tried again; the final check decides.
+                Err(error) => eprintln!("galaxy-cli: the hold was not renewed: {error}"),
+            }
+        }
+    };
+    let result = tokio::select! {
+        result = copy => result?,
+        lapsed = renew => {
+            lapsed?;
+            bail!("the hold on the running games lapsed during the copy; back up again");
+        }
+    };
+    let still = backup::renew_hold(pool, token, hold_until()?)
+        .await
+        .context("cannot check the hold after the copy")?;
+    if usize::try_from(still).is_ok_and(|n| n < held) {
+        bail!(
+            "the hold on {} of {held} running game(s) lapsed during the copy (a turn may \
+             have run meanwhile); back up again",
+            held - usize::try_from(still).unwrap_or(held)
+        );
+    }
+    Ok(result)
 }
 
 /// Writes the engine data of each game into `out/volumes/` (from its container, or from
@@ -195,7 +259,8 @@ async fn copy_volumes(
             }
         };
         let file = dir.join(format!("{name}.tar"));
-        std::fs::write(&file, &data.archive)
+        tokio::fs::write(&file, &data.archive)
+            .await
             .with_context(|| format!("cannot write {}", file.display()))?;
         entries.push(serde_json::json!({"game_id": game, "container": name, "image": data.image}));
     }
@@ -210,15 +275,22 @@ async fn copy_all(
     applied: &[i64],
     token: uuid::Uuid,
 ) -> anyhow::Result<Vec<String>> {
-    std::fs::create_dir_all(&args.out)
+    create_private_dir(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let (volumes, notes) = copy_volumes(&args.out, engines).await?;
-    if args.data_dir.is_dir() {
-        copy_tree(&args.data_dir, &args.out.join("data"))
-            .with_context(|| format!("cannot copy {}", args.data_dir.display()))?;
-    }
+    let (from, to) = (args.data_dir.clone(), args.out.join("data"));
+    // Off the runtime's thread: the hold is renewed meanwhile.
+    tokio::task::spawn_blocking(move || copy_tree(&from, &to))
+        .await
+        .context("the data directory's copy stopped")?
+        .with_context(|| format!("cannot copy {}", args.data_dir.display()))?;
     let dump = args.out.join("database.dump");
-    let status = tokio::process::Command::new("pg_dump")
+    let (url, password) = without_password(url)?;
+    let mut command = tokio::process::Command::new("pg_dump");
+    if let Some(password) = password {
+        command.env("PGPASSWORD", password);
+    }
+    let status = command
         .args(["--format=custom", "--no-owner", "--file"])
         .arg(&dump)
         .arg(url)
@@ -268,9 +340,14 @@ pub async fn restore(url: &str, args: RestoreArgs) -> anyhow::Result<String> {
     if !backup::is_empty(&pool).await? {
         bail!("the database is not empty: restore into a new database (createdb)");
     }
-    let status = tokio::process::Command::new("pg_restore")
+    let (plain_url, password) = without_password(url)?;
+    let mut command = tokio::process::Command::new("pg_restore");
+    if let Some(password) = password {
+        command.env("PGPASSWORD", password);
+    }
+    let status = command
         .args(["--no-owner", "--exit-on-error", "--dbname"])
-        .arg(url)
+        .arg(plain_url)
         .arg(args.from.join("database.dump"))
         .status()
         .await
@@ -360,6 +437,34 @@ impl BackupVolumes {
     }
 }
 
+/// The database URL without its password, and the password (decoded), for a Postgres
+/// client: the URL goes on its command line, the password into its environment
+/// (`PGPASSWORD`), where other local users cannot read it.
+fn without_password(url: &str) -> anyhow::Result<(String, Option<String>)> {
+    let mut parsed = url::Url::parse(url).context("GALAXY_DATABASE_URL is not a URL")?;
+    let Some(encoded) = parsed.password().map(str::to_owned) else {
+        return Ok((url.to_owned(), None));
+    };
+    let password = percent_encoding::percent_decode_str(&encoded)
+        .decode_utf8()
+        .context("the password in GALAXY_DATABASE_URL is not UTF-8")?
+        .into_owned();
+    parsed
+        .set_password(None)
+        .map_err(|()| anyhow::anyhow!("GALAXY_DATABASE_URL cannot lose its password"))?;
+    Ok((parsed.into(), Some(password)))
+}
+
+/// Creates `dir` (and its missing parents) with only its owner allowed in (0700): what
+/// it will hold is readable by nobody else, whatever the files' own modes.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 /// Copies the directory tree `from` to `to` (files, directories, permissions; symlinks
 /// as links).
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -383,6 +488,28 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_password_leaves_the_url_for_the_environment() {
+        let Ok((url, password)) =
+            without_password("postgres://galaxy:s%40cr%2Ft@db.example:5432/galaxy?sslmode=require")
+        else {
+            panic!("a valid URL was refused");
+        };
+        assert_eq!(
+            url,
+            "postgres://galaxy@db.example:5432/galaxy?sslmode=require"
+        );
+        assert_eq!(password.as_deref(), Some("s@cr/t"));
+        let Ok((url, password)) = without_password("postgres://galaxy@127.0.0.1/galaxy") else {
+            panic!("a valid URL was refused");
+        };
+        assert_eq!(
+            (url.as_str(), password),
+            ("postgres://galaxy@127.0.0.1/galaxy", None)
+        );
+        assert!(without_password("not a url").is_err());
+    }
 
     #[test]
     fn runtime_names_are_read_as_the_server_reads_them() {

@@ -310,6 +310,11 @@ async fn round_trip(runtime: Runtime) {
         runtime,
     );
     assert!(backup.status.success(), "{}", text(&backup));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "the backup is its owner's alone");
+    }
     let held = match runtime {
         Runtime::Process => "1 running game(s) held",
         Runtime::Docker => "0 running game(s) held",

@@ -90,3 +90,23 @@ fn without_a_database_url_it_says_what_to_set() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("GALAXY_DATABASE_URL"), "{}", text(&out));
 }
+
+#[test]
+fn a_backup_without_the_data_directory_is_refused_before_anything_is_held() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("backup");
+    // No database answers here: the refusal comes first.
+    let result = Command::new(env!("CARGO_BIN_EXE_galaxy-cli"))
+        .args(["backup", "--out", &out.display().to_string()])
+        .env("GALAXY_DATABASE_URL", "postgres://nobody@127.0.0.1:9/none")
+        .env("GALAXY_DATA_DIR", tmp.path().join("no-such-dir"))
+        .output()
+        .unwrap();
+    assert_eq!(result.status.code(), Some(1));
+    let said = text(&result);
+    assert!(
+        said.contains("the data directory") && said.contains("no-such-dir"),
+        "{said}"
+    );
+    assert!(!out.exists(), "nothing written");
+}

@@ -43,6 +43,23 @@ pub async fn hold_turns(
     Ok((held, u64::try_from(busy).unwrap_or_default()))
 }
 
+/// Extends every turn lease `token` holds to `until`; returns how many it still holds.
+/// Fewer than [`hold_turns`] took means a hold lapsed (the backup was slower than the
+/// hold) and the runtime took the game back: a turn may have run during the copy.
+pub async fn renew_hold(
+    pool: &PgPool,
+    token: Uuid,
+    until: DateTime<Utc>,
+) -> Result<u64, SetupError> {
+    sqlx::query("UPDATE runtime_records SET turn_lease_until = $2 WHERE turn_lease_token = $1")
+        .bind(token)
+        .bind(until)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected())
+        .map_err(|source| SetupError::Database { source })
+}
+
 /// Frees every turn lease `token` holds; returns how many.
 pub async fn release_turns(pool: &PgPool, token: Uuid) -> Result<u64, SetupError> {
     sqlx::query(

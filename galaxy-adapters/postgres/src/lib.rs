@@ -25,13 +25,14 @@ mod users;
 
 pub mod testing;
 
-use sqlx::PgPool;
-
 pub use changes::{ChangeBusOptions, PgChangeBus};
 pub use connect::{ConnectOptions, connect, connect_with};
 pub use error::SetupError;
 pub use migrate::{SchemaStatus, known_versions, migrate, schema_fingerprint, schema_status};
 pub use push::{PgPushLog, PushLogOptions};
+/// The connection pool [`connect`] returns (sqlx's), named here so that a caller of
+/// [`connect`] and of the [`backup`] helpers needs no sqlx dependency of its own.
+pub use sqlx::PgPool;
 
 /// Every store port of galaxy-core on one Postgres pool.
 ///

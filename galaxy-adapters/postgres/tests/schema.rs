@@ -680,3 +680,46 @@ async fn upgrading_to_ready_tables_keeps_every_unfinished_item_claimable() {
     pool.close().await;
     dbs.cleanup().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_backup_hold_keeps_turns_off_until_it_lapses_and_a_lapse_is_seen() {
+    use galaxy_postgres::backup::{hold_turns, release_turns, renew_hold};
+    let dbs = databases().await;
+    let store = dbs.store().await.unwrap();
+    let mut record = RuntimeRecord::new(
+        GameId::from_uuid(Uuid::now_v7()),
+        EngineName::reference(),
+        Utc::now(),
+    );
+    record.status = RuntimeStatus::Running;
+    store.insert_record(&record).await.unwrap();
+    let game = record.game_id;
+    let (hold, scheduler) = (Uuid::now_v7(), LeaseToken::from_uuid(Uuid::now_v7()));
+    let claim = || ClaimRequest {
+        token: scheduler,
+        now: Utc::now(),
+        lease: TimeDelta::seconds(60),
+        limit: 1,
+    };
+
+    let (held, busy) = hold_turns(store.pool(), hold, Utc::now() + TimeDelta::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!((held, busy), (vec![game.as_uuid()], 0));
+    assert!(matches!(
+        store.claim_turn(game, &claim()).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    // Renewed while held: still one.
+    let later = Utc::now() + TimeDelta::seconds(120);
+    assert_eq!(renew_hold(store.pool(), hold, later).await.unwrap(), 1);
+    // A renewal that came too late: the hold lapsed, the scheduler took the game (a turn
+    // may run), and the next renewal holds fewer games than were held.
+    let past = Utc::now() - TimeDelta::seconds(1);
+    assert_eq!(renew_hold(store.pool(), hold, past).await.unwrap(), 1);
+    store.claim_turn(game, &claim()).await.unwrap();
+    assert_eq!(renew_hold(store.pool(), hold, later).await.unwrap(), 0);
+    assert_eq!(release_turns(store.pool(), hold).await.unwrap(), 0);
+    let taken = store.get_record(game).await.unwrap();
+    assert_eq!(taken.turn_lease.map(|l| l.token), Some(scheduler));
+}
