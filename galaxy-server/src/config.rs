@@ -580,6 +580,16 @@ impl Config {
             push_poll_interval: v.duration("GALAXY_PUSH_POLL_INTERVAL")?,
             mail_in: mail_in::read(&v)?,
         };
+        #[cfg(feature = "postgres")]
+        if let Some(url) = v.raw("GALAXY_DATABASE_URL") {
+            // As for the SMTP URL: a configuration error (exit 2, which systemd does not
+            // restart), never quoting the URL.
+            galaxy_postgres::check_url(url).map_err(|e| ConfigError::Invalid {
+                variable: "GALAXY_DATABASE_URL",
+                value: "<redacted>".to_owned(),
+                expected: format!("a postgres:// URL: {e}"),
+            })?;
+        }
         #[cfg(feature = "smtp")]
         if let Some(url) = v.raw("GALAXY_SMTP_URL") {
             // Parsed again where the mailer is built; checked here so a bad URL is a

@@ -91,6 +91,15 @@ pub(crate) fn describe(options: &PgConnectOptions) -> String {
     }
 }
 
+/// Checks that `url` is a Postgres URL [`connect`] can use, without connecting: for a
+/// configuration check that must fail before start-up, not in a restart loop.
+///
+/// Errors: [`SetupError::InvalidUrl`], whose message never quotes the URL (it may hold
+/// a password).
+pub fn check_url(url: &str) -> Result<(), SetupError> {
+    parse_url(url).map(drop)
+}
+
 /// Parses a `postgres://` URL into sqlx connect options.
 pub(crate) fn parse_url(url: &str) -> Result<PgConnectOptions, SetupError> {
     url.parse::<PgConnectOptions>()

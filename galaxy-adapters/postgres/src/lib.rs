@@ -26,7 +26,7 @@ mod users;
 pub mod testing;
 
 pub use changes::{ChangeBusOptions, PgChangeBus};
-pub use connect::{ConnectOptions, connect, connect_with};
+pub use connect::{ConnectOptions, check_url, connect, connect_with};
 pub use error::SetupError;
 pub use migrate::{SchemaStatus, known_versions, migrate, schema_fingerprint, schema_status};
 pub use push::{PgPushLog, PushLogOptions};

@@ -132,6 +132,33 @@ fn secrets_never_print() {
     assert!(!err.contains("short\""), "{err}");
 }
 
+/// A malformed database URL is a configuration error (exit 2: `config check` and systemd
+/// stop there instead of restarting into it), naming the variable, never the password.
+#[cfg(feature = "postgres")]
+#[test]
+fn a_malformed_database_url_is_a_configuration_error_that_hides_the_url() {
+    for url in [
+        "postgres://u:hunter2@db:notaport/galaxy",
+        "postgres://u:hunter2@db/galaxy?sslmode=sometimes",
+        "hunter2",
+    ] {
+        let Err(error) = Config::from_vars(&vars(&[("GALAXY_DATABASE_URL", url)])) else {
+            panic!("{url} was taken");
+        };
+        let text = error.to_string();
+        assert!(matches!(error, ConfigError::Invalid { .. }), "{text}");
+        assert!(text.contains("GALAXY_DATABASE_URL"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+    assert!(
+        Config::from_vars(&vars(&[(
+            "GALAXY_DATABASE_URL",
+            "postgres://u:hunter2@db:5432/galaxy?sslmode=require"
+        )]))
+        .is_ok()
+    );
+}
+
 #[test]
 fn every_duration_has_a_documented_range_that_start_up_enforces() {
     let doc = include_str!("../../../docs/operations.md");
