@@ -176,6 +176,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// HTTP drain bound.
     pub http_shutdown_timeout: Duration,
+    /// `GALAXY_HTTP_DRAIN_DELAY`: how long `/readyz` says 503 before the listener closes.
+    pub http_drain_delay: Duration,
     /// Worker drain bound.
     pub worker_shutdown_timeout: Duration,
     /// Largest request body.
@@ -500,6 +502,7 @@ impl Config {
             otel_service_name: v.raw("OTEL_SERVICE_NAME").map(str::to_owned),
             shutdown_timeout: v.duration("GALAXY_SHUTDOWN_TIMEOUT")?,
             http_shutdown_timeout: v.duration("GALAXY_HTTP_SHUTDOWN_TIMEOUT")?,
+            http_drain_delay: v.duration("GALAXY_HTTP_DRAIN_DELAY")?,
             worker_shutdown_timeout: v.duration("GALAXY_WORKER_SHUTDOWN_TIMEOUT")?,
             http_body_limit: v.parse_with(
                 "GALAXY_HTTP_BODY_LIMIT",

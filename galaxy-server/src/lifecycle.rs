@@ -430,6 +430,8 @@ impl App {
         let remaining = || deadline.saturating_duration_since(Instant::now());
 
         self.state.readiness.set_draining();
+        // The listener keeps serving while load balancers notice the 503 and turn away.
+        tokio::time::sleep(config.http_drain_delay.min(remaining())).await;
         tokens.http.cancel();
         let http_drained = http
             .stop(config.http_shutdown_timeout.min(remaining()))

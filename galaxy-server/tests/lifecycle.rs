@@ -87,6 +87,37 @@ async fn probes_answer_and_readyz_turns_503_while_draining() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_drain_delay_readyz_says_503_while_the_listener_still_serves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = dev_app(tmp.path(), &[("GALAXY_HTTP_DRAIN_DELAY", "5s")]).await;
+    let running = Running::start(app, port_0().await).await;
+    let addr = running.addr;
+    assert_eq!(http_get(addr, "/readyz").await.unwrap().status, 200);
+    let Running { stop, served, .. } = running;
+    stop.send(()).unwrap();
+    // A balancer's check sees the replica leave while it still answers.
+    eventually(
+        Duration::from_secs(5),
+        "readyz 503 while serving",
+        || async {
+            let status = http_get(addr, "/readyz").await.ok()?.status;
+            (status == 503).then_some(())
+        },
+    )
+    .await;
+    // And keeps serving through the delay (without one the listener is closed by now).
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(http_get(addr, "/readyz").await.unwrap().status, 503);
+    assert_eq!(http_get(addr, "/healthz").await.unwrap().status, 200);
+    let report = served.await.unwrap().unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert!(
+        http_get(addr, "/healthz").await.is_err(),
+        "closed after the delay"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_mode_logs_in_through_an_eml_file_as_admin() {
     let tmp = tempfile::tempdir().unwrap();
     let running = Running::start(dev_app(tmp.path(), &[]).await, port_0().await).await;

@@ -21,6 +21,7 @@ pub const DURATION_RANGES: &[(&str, &str, &str)] = &[
     ("GALAXY_GEO_SHUTDOWN_TIMEOUT", "10ms", "10m"),
     ("GALAXY_SHUTDOWN_TIMEOUT", "100ms", "1h"),
     ("GALAXY_HTTP_SHUTDOWN_TIMEOUT", "10ms", "1h"),
+    ("GALAXY_HTTP_DRAIN_DELAY", "0s", "10m"),
     ("GALAXY_WORKER_SHUTDOWN_TIMEOUT", "10ms", "1h"),
     ("GALAXY_HTTP_REQUEST_TIMEOUT", "100ms", "1h"),
     ("GALAXY_LOGIN_CODE_TTL", "1m", "1d"),
@@ -188,6 +189,11 @@ pub const SETTINGS: &[Setting] = &[
         variable: "GALAXY_SHUTDOWN_TIMEOUT",
         default: "30s",
         meaning: "Overall bound on graceful shutdown; wins over every per-step timeout. Range: 100ms to 1h.",
+    },
+    Setting {
+        variable: "GALAXY_HTTP_DRAIN_DELAY",
+        default: "0s",
+        meaning: "On shutdown, how long `/readyz` answers 503 while the HTTP listener still serves, before it closes: a load balancer then stops sending new requests before they would be refused. Set it to the balancer's check interval times its failure threshold behind one; it counts against `GALAXY_SHUTDOWN_TIMEOUT`. Range: 0s to 10m.",
     },
     Setting {
         variable: "GALAXY_HTTP_SHUTDOWN_TIMEOUT",
