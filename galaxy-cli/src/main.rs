@@ -14,10 +14,13 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use galaxy_cli::engine_check;
-use galaxy_core::ports::{SessionRevoker, StoreError};
+use galaxy_core::ports::{Change, ChangeBus, SessionRevoker, StoreError};
 use galaxy_core::service::user::UserService;
 use galaxy_ports::system::SystemClock;
-use galaxy_postgres::{ConnectOptions, PgStore, connect, known_versions, migrate, schema_status};
+use galaxy_postgres::{
+    ChangeBusOptions, ConnectOptions, PgChangeBus, PgStore, connect, known_versions, migrate,
+    schema_status,
+};
 
 /// Galaxy operator tooling.
 #[derive(Debug, Parser)]
@@ -104,7 +107,9 @@ enum EngineCommand {
 
 #[derive(Debug, Subcommand)]
 enum AdminCommand {
-    /// Give the admin role to an existing account.
+    /// Give the admin role to an existing account. Running servers hear of it at once
+    /// (the change bus); a database not migrated to exactly this binary's schema is
+    /// refused, never migrated.
     Grant {
         /// The account's e-mail address.
         email: String,
@@ -182,11 +187,36 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Admin(AdminCommand::Grant { email }) => {
             let url = database_url(cli.database_url)?;
-            let store = PgStore::open(&url, &ConnectOptions::default())
+            let pool = connect(&url, &ConnectOptions::default())
                 .await
-                .context("cannot open the database")?;
+                .context("cannot connect to the database")?;
+            // Never migrates behind the operator's back (upgrades are backed up first,
+            // docs/operations.md): a schema not exactly this binary's is refused.
+            let status = schema_status(&pool)
+                .await
+                .context("cannot read the schema's migrations")?;
+            if !status.unknown.is_empty() {
+                anyhow::bail!(
+                    "the database was migrated by a newer Galaxy (versions {:?}): use its \
+                     galaxy-cli",
+                    status.unknown
+                );
+            }
+            if !status.pending.is_empty() {
+                anyhow::bail!(
+                    "the database lacks migrations {:?} of this galaxy-cli: upgrade it \
+                     first (galaxy-cli migrate, after a backup) or use the servers' own \
+                     galaxy-cli",
+                    status.pending
+                );
+            }
+            // The running servers keep users in memory: they hear of the grant on the
+            // change bus, as of a grant made through one of them.
+            let bus = PgChangeBus::start(pool.clone(), ChangeBusOptions::default())
+                .await
+                .context("cannot reach the servers' change bus")?;
             let users = UserService::new(
-                Arc::new(store),
+                Arc::new(PgStore::new(pool)),
                 Arc::new(NoRevocation),
                 Arc::new(SystemClock),
             );
@@ -194,6 +224,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .grant_admin(&email)
                 .await
                 .with_context(|| format!("cannot make {email} an admin"))?;
+            bus.publish(Change::User(user.id))
+                .await
+                .context("the grant is stored, but running servers were not told: restart them")?;
             done(&format!("{} ({}) is an admin", user.email, user.id))
         }
         Command::Server(ServerCommand::Image(args)) => done(&server_image::run(args).await?),

@@ -7,9 +7,9 @@ use std::process::{Command, Output};
 use chrono::Utc;
 use galaxy_core::domain::UserId;
 use galaxy_core::domain::user::{Email, Role, User};
-use galaxy_core::ports::UserStore;
+use galaxy_core::ports::{Change, ChangeBus, ChangeNote, UserStore};
 use galaxy_postgres::testing::TestDatabases;
-use galaxy_postgres::{ConnectOptions, PgStore};
+use galaxy_postgres::{ChangeBusOptions, ConnectOptions, PgChangeBus, PgStore};
 
 /// The URL of DATABASE_URL's server with another database name.
 fn url_of(database: &str) -> String {
@@ -72,11 +72,46 @@ async fn grant_makes_an_existing_user_admin_and_refuses_unknown_ones() {
         Utc::now(),
     );
     store.insert_user(&user).await.unwrap();
+    // A running server's change bus: it must hear of the grant (it keeps users in memory).
+    let bus = PgChangeBus::start(store.pool().clone(), ChangeBusOptions::default())
+        .await
+        .unwrap();
+    let mut notes = bus.subscribe();
     let out = cli(&url, &["admin", "grant", "OPS@example.org"]);
     assert!(out.status.success(), "{}", text(&out));
     let stored = store.find_user_by_email(&email).await.unwrap().unwrap();
     assert!(stored.has_role(Role::Admin));
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match notes.next().await {
+                Some(ChangeNote::Changed(Change::User(id))) if id == user.id => return,
+                Some(_) => {}
+                None => panic!("the change bus closed"),
+            }
+        }
+    })
+    .await;
+    assert!(heard.is_ok(), "no change note for the granted user");
+    drop(bus);
     store.pool().close().await;
+    databases.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn grant_never_migrates_a_database_behind_the_operators_back() {
+    let databases = TestDatabases::from_env().await.unwrap();
+    let db = databases.empty_database().await.unwrap();
+    let url = url_of(db.get_database().unwrap());
+    let out = cli(&url, &["admin", "grant", "ops@example.org"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("galaxy-cli migrate"), "{}", text(&out));
+    let status = cli(&url, &["migrate", "status"]);
+    assert_eq!(
+        status.status.code(),
+        Some(1),
+        "still pending: {}",
+        text(&status)
+    );
     databases.cleanup().await.unwrap();
 }
 
