@@ -18,8 +18,8 @@ use galaxy_core::ports::{Change, ChangeBus, SessionRevoker, StoreError};
 use galaxy_core::service::user::UserService;
 use galaxy_ports::system::SystemClock;
 use galaxy_postgres::{
-    ChangeBusOptions, ConnectOptions, PgChangeBus, PgStore, connect, known_versions, migrate,
-    schema_status,
+    ChangeBusOptions, ConnectOptions, PgChangeBus, PgStore, SchemaStatus, connect, known_versions,
+    migrate, schema_status,
 };
 
 /// Galaxy operator tooling.
@@ -138,12 +138,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: Some(MigrateCommand::Status),
         } => {
             let url = database_url(cli.database_url)?;
-            let pool = connect(&url, &ConnectOptions::default())
-                .await
-                .context("cannot connect to the database")?;
-            let status = schema_status(&pool)
-                .await
-                .context("cannot read the schema's migrations")?;
+            let pool = connect_to(&url).await?;
+            let status = read_schema(&pool).await?;
             println!("applied: {:?}", status.applied);
             println!("pending: {:?}", status.pending);
             if !status.unknown.is_empty() {
@@ -172,9 +168,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(args) => Ok(ExitCode::from(doctor::run(args).await)),
         Command::Migrate { command: None } => {
             let url = database_url(cli.database_url)?;
-            let pool = connect(&url, &ConnectOptions::default())
-                .await
-                .context("cannot connect to the database")?;
+            let pool = connect_to(&url).await?;
             migrate(&pool)
                 .await
                 .context("cannot migrate the database")?;
@@ -187,14 +181,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Admin(AdminCommand::Grant { email }) => {
             let url = database_url(cli.database_url)?;
-            let pool = connect(&url, &ConnectOptions::default())
-                .await
-                .context("cannot connect to the database")?;
+            let pool = connect_to(&url).await?;
             // Never migrates behind the operator's back (upgrades are backed up first,
             // docs/operations.md): a schema not exactly this binary's is refused.
-            let status = schema_status(&pool)
-                .await
-                .context("cannot read the schema's migrations")?;
+            let status = read_schema(&pool).await?;
             if !status.unknown.is_empty() {
                 anyhow::bail!(
                     "the database was migrated by a newer Galaxy (versions {:?}): use its \
@@ -257,6 +247,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// The database URL, for the commands that need one.
 fn database_url(url: Option<String>) -> anyhow::Result<String> {
     url.context("GALAXY_DATABASE_URL (or --database-url) must be set")
+}
+
+/// A pool on the Galaxy database at `url`.
+async fn connect_to(url: &str) -> anyhow::Result<galaxy_postgres::PgPool> {
+    connect(url, &ConnectOptions::default())
+        .await
+        .context("cannot connect to the database")
+}
+
+/// The database's migrations against this binary's.
+async fn read_schema(pool: &galaxy_postgres::PgPool) -> anyhow::Result<SchemaStatus> {
+    schema_status(pool)
+        .await
+        .context("cannot read the schema's migrations")
 }
 
 /// Prints a command's result; success.
