@@ -180,6 +180,29 @@ async fn rejecting_or_withdrawing_frees_the_claim_and_a_registered_name_can_be_r
 }
 
 #[tokio::test]
+async fn a_registered_name_in_use_by_a_later_game_stays_its_owners() {
+    let w = World::new();
+    let host = w.user().await;
+    let player = w.user().await;
+    // Registered in a first game, which then ends.
+    let first = w.open_game(host, 2, 4).await;
+    let app = w.lobby.apply(player, first.id, "Zorblax").await.unwrap();
+    w.lobby.approve(host, first.id, app.id).await.unwrap();
+    w.lobby.cancel(host, first.id).await.unwrap();
+    // Used again in a second game, still enrolling.
+    let second = w.open_game(host, 2, 4).await;
+    w.lobby.apply(player, second.id, "zorblax").await.unwrap();
+    assert_eq!(
+        kind(w.lobby.release_race_name(player, "Zorblax").await),
+        (CONFLICT, "race_name_in_use")
+    );
+    // Once that application is gone, the name may go.
+    w.lobby.withdraw(player, second.id).await.unwrap();
+    let released = w.lobby.release_race_name(player, "Zorblax").await.unwrap();
+    assert_eq!(released.status, RaceNameStatus::Released);
+}
+
+#[tokio::test]
 async fn reaching_max_players_closes_enrollment_by_system_and_full_games_refuse() {
     let config = LobbyConfig {
         auto_start: true,

@@ -59,24 +59,27 @@ impl LobbyService {
         Ok(released)
     }
 
-    /// Whether the application recorded on `entry` is live in a game not yet over.
+    /// Whether any live application of the name's owner, in a game not yet over, uses
+    /// the name. Every one counts, not only the application recorded on `entry`: a
+    /// registered name reused for later games keeps the application that first claimed
+    /// it, and one name may serve in several games at once.
     async fn used_by_live_application(&self, entry: &RaceNameEntry) -> Result<bool, LobbyError> {
-        let Some(id) = entry.application_id else {
-            return Ok(false);
-        };
-        let application = match self.ports.applications.get_application(id).await {
-            Ok(application) => application,
-            Err(StoreError::NotFound { .. }) => return Ok(false),
-            Err(error) => return Err(error.into()),
-        };
-        if !application.status.is_live() || application.user_id != entry.owner {
-            return Ok(false);
+        let applications = self
+            .ports
+            .applications
+            .list_user_applications(entry.owner)
+            .await?;
+        for application in applications
+            .iter()
+            .filter(|a| a.status.is_live() && a.race_name.key() == entry.key)
+        {
+            match self.ports.games.get_game(application.game_id).await {
+                Ok(game) if !game.status.is_terminal() => return Ok(true),
+                Ok(_) | Err(StoreError::NotFound { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
         }
-        match self.ports.games.get_game(application.game_id).await {
-            Ok(game) => Ok(!game.status.is_terminal()),
-            Err(StoreError::NotFound { .. }) => Ok(false),
-            Err(error) => Err(error.into()),
-        }
+        Ok(false)
     }
 
     /// Claims the application's race name before the application is stored. Returns
