@@ -58,6 +58,25 @@ impl ApplicationStore for PgStore {
         max_active_games: u32,
     ) -> Result<ApplicationInsert, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db(APPLICATION))?;
+        if application.status == ApplicationStatus::Pending {
+            // The game row first (game-then-application, as approvals lock), shared:
+            // applications to one game go side by side, while a status change (closing,
+            // cancelling) waits for them or makes them find it changed.
+            let status: Option<String> =
+                sqlx::query_scalar("SELECT status FROM games WHERE id = $1 FOR SHARE")
+                    .bind(application.game_id.as_uuid())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db(GAME))?;
+            let Some(status) = status else {
+                return Err(StoreError::not_found(GAME, application.game_id));
+            };
+            let status = GameStatus::parse(&status)
+                .ok_or_else(|| corrupt(GAME, "status", "not a game status"))?;
+            if status != GameStatus::EnrollmentOpen {
+                return Ok(ApplicationInsert::NotEnrolling(status));
+            }
+        }
         if application.status.is_live() {
             // Applications of one user queue here; each counts what its predecessors
             // committed (see `crate::locks`).

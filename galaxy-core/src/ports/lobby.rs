@@ -141,6 +141,10 @@ pub enum ApplicationInsert {
         /// The user's live applications counted in the same step as the refusal.
         live: u32,
     },
+    /// A pending application's game is no longer open for enrollment (it closed or was
+    /// cancelled after the caller read it): checked in the same atomic step as the
+    /// insert, so none lands in a game that stopped enrolling; nothing was stored.
+    NotEnrolling(GameStatus),
 }
 
 /// Applications. Stores implementing it share their game rows with [`GameStore`]

@@ -59,6 +59,9 @@ impl LobbyService {
             Ok(ApplicationInsert::TooManyActiveGames { live }) => {
                 Some(too_many_active_games(live, max))
             }
+            Ok(ApplicationInsert::NotEnrolling(status)) => {
+                Some(LobbyError::NotEnrolling { status })
+            }
             Err(StoreError::Duplicate { .. }) => Some(LobbyError::AlreadyApplied),
             Err(other) => Some(other.into()),
         };

@@ -379,26 +379,35 @@ async fn approve_outcomes<S: GameStore + ApplicationStore>(store: &S) {
         ApprovalOutcome::NotPending(ApplicationStatus::Rejected)
     );
 
+    // A pending application reaches only a game open for enrollment: the insert checks
+    // the game's status in the same step (a game closed since the caller read it).
     let draft = insert_along(store, &game(new_user(), 0, 8, Visibility::Public), &[]).await;
     let early = application(draft.id, new_user(), 10);
-    store
-        .insert_fixture(&early)
-        .await
-        .must("insert_application");
-    let outcome = store
-        .approve_application(early.id, at(20))
-        .await
-        .must("approve");
-    assert_eq!(outcome, ApprovalOutcome::NotEnrolling(GameStatus::Draft));
     assert_eq!(
-        store.get_application(early.id).await.must("get"),
-        early,
-        "unchanged"
+        store
+            .insert_application(&early, u32::MAX)
+            .await
+            .must("insert_application"),
+        ApplicationInsert::NotEnrolling(GameStatus::Draft)
+    );
+    assert_err!(
+        store.get_application(early.id).await,
+        StoreError::NotFound { .. },
+        "nothing stored"
     );
     assert_eq!(
         store.get_game(draft.id).await.must("get_game"),
         draft,
         "unchanged"
+    );
+    let cancelled = open_game(store, 0, 8).await;
+    advance(store, cancelled, GameStatus::EnrollmentOpen, CANCELLED, 20).await;
+    assert_eq!(
+        store
+            .insert_application(&application(cancelled, new_user(), 30), u32::MAX)
+            .await
+            .must("insert_application"),
+        ApplicationInsert::NotEnrolling(GameStatus::Cancelled)
     );
 
     let closed = open_game(store, 0, 8).await;

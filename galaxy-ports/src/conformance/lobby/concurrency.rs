@@ -51,6 +51,15 @@ where
     .await;
     run_case(
         suite,
+        "30 concurrent applications racing the close of enrollment",
+        make,
+        |s| async move {
+            applications_race_the_close(Arc::new(s)).await;
+        },
+    )
+    .await;
+    run_case(
+        suite,
         "one application approved concurrently",
         make,
         |s| async move {
@@ -193,6 +202,47 @@ where
         .filter(|a| a.status == ApplicationStatus::Pending)
         .count();
     assert_eq!((stored_approved, stored_pending), (10, 40));
+}
+
+async fn applications_race_the_close<S>(store: Arc<S>)
+where
+    S: GameStore + ApplicationStore + 'static,
+{
+    let g = insert_along(&*store, &game(new_user(), 0, 40, Visibility::Public), OPEN).await;
+    let results = race(31, |i| {
+        let store = Arc::clone(&store);
+        async move {
+            if i == 0 {
+                let close = change(GameStatus::EnrollmentClosed, GameTrigger::Host, 100);
+                store
+                    .update_game_status(g.id, GameStatus::EnrollmentOpen, &close)
+                    .await
+                    .map(|_| None)
+            } else {
+                let a = application(g.id, new_user(), 50);
+                store.insert_application(&a, u32::MAX).await.map(Some)
+            }
+        }
+    })
+    .await;
+    assert!(results[0].is_ok(), "the close: {:?}", results[0]);
+    let mut inserted = 0;
+    for result in &results[1..] {
+        match result {
+            Ok(Some(ApplicationInsert::Inserted)) => inserted += 1,
+            Ok(Some(ApplicationInsert::NotEnrolling(GameStatus::EnrollmentClosed))) => {}
+            other => panic!("an application racing the close: {other:?}"),
+        }
+    }
+    let stored = store.list_applications(g.id).await.must("list").len();
+    assert_eq!(stored, inserted, "exactly the applications told Inserted");
+    assert_eq!(
+        store
+            .insert_application(&application(g.id, new_user(), 200), u32::MAX)
+            .await
+            .must("insert after the close"),
+        ApplicationInsert::NotEnrolling(GameStatus::EnrollmentClosed)
+    );
 }
 
 async fn one_application_approved_once<S>(store: Arc<S>)

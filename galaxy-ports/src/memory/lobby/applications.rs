@@ -45,7 +45,11 @@ impl ApplicationStore for MemoryLobbyStore {
         max_active_games: u32,
     ) -> Result<ApplicationInsert, StoreError> {
         let mut state = self.state();
-        state.game(application.game_id)?;
+        let status = state.game(application.game_id)?.status;
+        if application.status == ApplicationStatus::Pending && status != GameStatus::EnrollmentOpen
+        {
+            return Ok(ApplicationInsert::NotEnrolling(status));
+        }
         if state.applications.contains_key(&application.id) {
             return Err(StoreError::duplicate(
                 "application",
