@@ -283,6 +283,8 @@ struct Engines {
     inits: Vec<(String, EngineInit)>,
     faults: HashMap<String, TurnFault>,
     finish_at: HashMap<String, u32>,
+    /// Races of an endpoint the engine reports eliminated (`alive: false`) from now on.
+    eliminated: HashMap<String, Vec<String>>,
     orders: Vec<(String, String, u32, serde_json::Value)>,
     healthz_hook: Option<BoxFuture<'static, ()>>,
     /// Report fetches that fail (503) before reports work again.
@@ -396,6 +398,15 @@ impl FakeEngine {
     pub fn finish_at(&self, endpoint: &str, turn: u32) {
         self.lock().finish_at.insert(endpoint.to_owned(), turn);
     }
+    /// The engine of `endpoint` reports `race` eliminated in every turn from now on.
+    pub fn eliminate(&self, endpoint: &str, race: &str) {
+        let mut state = self.lock();
+        state
+            .eliminated
+            .entry(endpoint.to_owned())
+            .or_default()
+            .push(race.to_owned());
+    }
     /// The last turn the engine of `endpoint` ran.
     pub fn turn_of(&self, endpoint: &str) -> u32 {
         self.lock().turns.get(endpoint).copied().unwrap_or(0)
@@ -490,15 +501,23 @@ impl EngineClient for FakeEngine {
         if expected == *turn + 1 {
             *turn = expected;
         }
-        let finished = finish_at.is_some_and(|f| *turn >= f);
-        let standings = vec![RaceStanding {
+        let turn = *turn;
+        let finished = finish_at.is_some_and(|f| turn >= f);
+        let mut standings = vec![RaceStanding {
             name: "Zorgons".into(),
             alive: true,
             score: 10.0,
         }];
+        for race in state.eliminated.get(endpoint).into_iter().flatten() {
+            standings.push(RaceStanding {
+                name: race.clone(),
+                alive: false,
+                score: 0.0,
+            });
+        }
         let winner = finished.then(|| "Zorgons".to_owned());
         Ok(EngineState {
-            turn: *turn,
+            turn,
             finished,
             winner,
             standings,

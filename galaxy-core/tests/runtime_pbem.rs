@@ -352,6 +352,24 @@ async fn a_race_goes_idle_and_its_seat_changes_hands() {
 }
 
 #[tokio::test]
+async fn an_eliminated_race_never_goes_idle() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(2).await;
+    let [(a, _), (_, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
+    // B is out of the game from turn 1 on: it sends no orders, and owes none.
+    w.engine.eliminate(&w.endpoint(game.id), &race_b);
+    for day in 1..=4 {
+        orders(&w, a, &game, day).await;
+        w.at(evening(day));
+        w.scheduler.tick().await.unwrap();
+    }
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 4);
+    assert_ne!(state_of(&w, &game, &race_b).await.1, RaceState::Idle);
+    assert!(w.notes.of(NotificationKind::RaceIdle).is_empty());
+}
+
+#[tokio::test]
 async fn the_old_player_may_reclaim_an_open_seat() {
     let w = World::new().await;
     let (game, seats) = w

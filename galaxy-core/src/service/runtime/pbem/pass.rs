@@ -8,6 +8,8 @@
 //! Everything is derived from stored state each time, so a restart or a second replica
 //! picks up exactly where the last pass stopped.
 
+use std::collections::BTreeSet;
+
 use chrono::TimeDelta;
 use serde_json::json;
 
@@ -58,7 +60,10 @@ async fn one_game(
         return Ok(());
     }
     let mut races = race_records(p, &game).await?;
-    if tally(p, &game, record.current_turn, &races).await? {
+    // Races out of the game owe no orders: never counted as missing a turn, reminded or
+    // waited for.
+    let dead = eliminated(p, game.id).await?;
+    if tally(p, &game, record.current_turn, &races, &dead).await? {
         report.tallied += 1;
         races = p.store.list_races(game.id).await?;
     }
@@ -67,7 +72,6 @@ async fn one_game(
     };
     let now = p.now();
     let turn = record.current_turn.saturating_add(1);
-    let dead = eliminated(p, game.id).await?;
     races.retain(|r| !dead.contains(&r.race));
     let ready = ready_races(p, game.id, &races, turn).await?;
     remind(p, &game, turn, deadline, &races, &ready).await;
@@ -81,14 +85,20 @@ async fn one_game(
 }
 
 /// Tallies turn `turn` (the last played) once. Returns whether this call counted it.
-async fn tally(p: &Pbem, game: &Game, turn: u32, races: &[RaceRecord]) -> Result<bool, StoreError> {
+/// The races in `dead` count as present: eliminated, they owe nothing.
+async fn tally(
+    p: &Pbem,
+    game: &Game,
+    turn: u32,
+    races: &[RaceRecord],
+    dead: &BTreeSet<String>,
+) -> Result<bool, StoreError> {
     if turn == 0 || races.is_empty() {
         return Ok(false);
     }
-    let ready: Vec<String> = ready_races(p, game.id, races, turn)
-        .await?
-        .into_iter()
-        .collect();
+    let mut ready = ready_races(p, game.id, races, turn).await?;
+    ready.extend(dead.iter().cloned());
+    let ready: Vec<String> = ready.into_iter().collect();
     let idle_after = game.settings.pbem.idle_after;
     let pbem = &p.store;
     let Some(went_idle) = pbem.tally_turn(game.id, turn, &ready, idle_after).await? else {
