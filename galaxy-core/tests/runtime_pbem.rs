@@ -11,10 +11,12 @@ mod world;
 use std::sync::Arc;
 
 use chrono::TimeDelta;
+use galaxy_core::domain::game::{GameStatus, GameTrigger};
 use galaxy_core::domain::limit::RateLimit;
 use galaxy_core::domain::notification::NotificationKind;
 use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::pbem::{GamePreferences, RaceState};
+use galaxy_core::ports::{Clock, GameStatusChange, GameStore};
 use galaxy_core::service::ServiceError;
 use galaxy_core::service::runtime::{MessageTo, RuntimeConfig, RuntimeError, TurnScheduler};
 use galaxy_core::service::templates::recipient_payload;
@@ -105,6 +107,46 @@ async fn the_turn_runs_early_once_every_race_is_ready_and_the_gap_holds() {
     assert_eq!(
         state_of(&w, &game, &race_b).await,
         (false, RaceState::Active)
+    );
+}
+
+#[tokio::test]
+async fn a_game_paused_just_before_its_early_turn_is_claimed_plays_no_turn() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(2).await;
+    let [(a, _), (b, _)] = [seats.0[0].clone(), seats.0[1].clone()];
+    w.at(evening(1) - TimeDelta::minutes(50));
+    orders(&w, a, &game, 1).await;
+    w.service.mark_ready(b, game.id, 1).await.unwrap();
+    // The pass reads the game running and every race ready; an admin's pause lands
+    // (status first) before its claim of the turn.
+    let store = w.store.clone();
+    let (id, admin, at) = (game.id, w.admin.user_id, w.clock.now());
+    w.records.before_next_claim_turn(Box::pin(async move {
+        let pause = GameStatusChange {
+            to: GameStatus::Paused,
+            trigger: GameTrigger::Admin,
+            actor: Some(admin),
+            reason: Some("paused by an admin".into()),
+            at,
+            expected_approved: None,
+        };
+        store
+            .update_game_status(id, GameStatus::Running, &pause)
+            .await
+            .unwrap();
+    }));
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::Paused);
+    assert_eq!(
+        w.record(game.id).await.current_turn,
+        0,
+        "no turn while paused"
+    );
+    assert_eq!(w.engine.turn_of(&w.endpoint(game.id)), 0);
+    assert!(
+        w.record(game.id).await.turn_lease.is_none(),
+        "the claim let go"
     );
 }
 

@@ -248,6 +248,9 @@ pub struct FlakyRecords {
     pub fail_binding: AtomicBool,
     /// Injected faults on every write.
     faults: Arc<Faults>,
+    /// Runs once just before the next `claim_turn` (another request landing between a
+    /// caller's read and its claim).
+    before_claim_turn: Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
 }
 
 impl FlakyRecords {
@@ -258,7 +261,13 @@ impl FlakyRecords {
             inner,
             fail_binding,
             faults,
+            before_claim_turn: Mutex::new(None),
         }
+    }
+
+    /// Runs `hook` just before the next `claim_turn`.
+    pub fn before_next_claim_turn(&self, hook: futures::future::BoxFuture<'static, ()>) {
+        *self.before_claim_turn.lock().unwrap() = Some(hook);
     }
 }
 
@@ -323,6 +332,10 @@ impl RuntimeRecordStore for FlakyRecords {
         self.inner.claim_due_turns(c).await
     }
     async fn claim_turn(&self, g: GameId, c: &ClaimRequest) -> Result<RuntimeRecord, StoreError> {
+        let hook = self.before_claim_turn.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook.await;
+        }
         self.faults.write("claim_turn")?;
         self.inner.claim_turn(g, c).await
     }

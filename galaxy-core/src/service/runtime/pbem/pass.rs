@@ -204,8 +204,12 @@ async fn run_early(
         Err(error) => return Err(error),
     };
     let next_turn_at = claimed.next_turn_at.filter(|at| *at > claim.now);
-    if claimed.current_turn.saturating_add(1) != turn || next_turn_at.is_none() {
-        // Another replica (or the scheduled tick) ran it meanwhile, or it is due anyway.
+    // Read again under the claim, from the store: an admin may have paused the game
+    // since this pass read it (a pause changes the status, then unschedules).
+    let running = p.statuses.games.get_game_fresh(game.id).await?.status == GameStatus::Running;
+    if claimed.current_turn.saturating_add(1) != turn || next_turn_at.is_none() || !running {
+        // Another replica (or the scheduled tick) ran it meanwhile, it is due anyway, or
+        // the game stopped running.
         let unchanged = TurnUpdate {
             current_turn: claimed.current_turn,
             next_turn_at: claimed.next_turn_at,
