@@ -32,6 +32,8 @@ use galaxy_ports::system::{ManualClock, SeededSecretGenerator};
 struct Desk {
     down: Mutex<bool>,
     calls: Mutex<Vec<String>>,
+    /// When set, every call takes this long on this clock (a slow engine).
+    slow: Mutex<Option<(Arc<ManualClock>, TimeDelta)>>,
 }
 
 #[async_trait]
@@ -43,6 +45,9 @@ impl OrdersDesk for Desk {
         orders: &str,
     ) -> Result<MailedOrdersVerdict, OrdersDeskError> {
         self.calls.lock().unwrap().push(orders.to_owned());
+        if let Some((clock, takes)) = self.slow.lock().unwrap().as_ref() {
+            clock.advance(*takes);
+        }
         if *self.down.lock().unwrap() {
             return Err(OrdersDeskError::Unavailable("engine down".into()));
         }
@@ -182,6 +187,33 @@ async fn over_the_reply_budget_orders_are_applied_without_a_reply() {
 }
 
 #[tokio::test]
+async fn no_mail_is_begun_past_half_its_lease_so_none_is_sent_twice() {
+    let w = world(20).await;
+    // Each engine call takes 100 s; the lease is 5 minutes.
+    *w.desk.slow.lock().unwrap() = Some((w.clock.clone(), TimeDelta::seconds(100)));
+    for i in 0..4 {
+        w.receive(&format!("m{i}"), &format!("design D{i} 1 1 1 0"))
+            .await;
+    }
+    let worker = MailInWorker::new(&w.service);
+    let other = MailInWorker::new(&w.service);
+    // Begun at 0 s and 100 s; at 200 s half the lease is gone: the last two wait.
+    assert_eq!(worker.tick().await.unwrap().handled, 2);
+    assert_eq!(w.desk.calls.lock().unwrap().len(), 2);
+    // Still leased to the first worker: another replica takes nothing yet.
+    assert_eq!(other.tick().await.unwrap().handled, 0);
+    // Once the lease lapses, the rest are sent, each once.
+    w.clock.advance(TimeDelta::minutes(2));
+    other.run_until_idle(5).await.unwrap();
+    let calls = w.desk.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 4, "{calls:?}");
+    let mut distinct = calls.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 4, "no orders sent twice: {calls:?}");
+}
+
+#[tokio::test]
 async fn an_engine_that_is_down_is_retried_after_the_lease_then_answered() {
     let w = world(20).await;
     *w.desk.down.lock().unwrap() = true;
@@ -197,7 +229,7 @@ async fn an_engine_that_is_down_is_retried_after_the_lease_then_answered() {
         // Nothing more until the lease lapses.
         w.worker.run_until_idle(3).await.unwrap();
         assert_eq!(w.desk.calls.lock().unwrap().len(), attempt);
-        w.clock.advance(TimeDelta::minutes(3));
+        w.clock.advance(TimeDelta::minutes(6));
     }
     assert!(w.mails().await.is_empty(), "no answer while tries are left");
     w.worker.run_until_idle(3).await.unwrap();
@@ -265,7 +297,7 @@ async fn a_crash_after_the_claim_is_resumed_and_answered_once() {
         w.mails().await.is_empty(),
         "held by the dead worker's lease"
     );
-    w.clock.advance(TimeDelta::minutes(3));
+    w.clock.advance(TimeDelta::minutes(6));
     w.worker.run_until_idle(3).await.unwrap();
     w.worker.run_until_idle(3).await.unwrap();
     let mails = w.mails().await;

@@ -52,7 +52,9 @@ pub struct MailInConfig {
     pub refusals: RateLimit,
     /// Messages claimed per pass.
     pub batch_size: u32,
-    /// How long a claim holds (a crash mid-message is resumed after it).
+    /// How long a claim holds (a crash mid-message is resumed after it). A mail is begun
+    /// only in the first half of it, so half of it must exceed the longest engine call
+    /// (`engine_call_timeout`, two minutes by default).
     pub lease: TimeDelta,
     /// Claims of one message before an unreachable engine is answered as such.
     pub max_attempts: u32,
@@ -73,7 +75,7 @@ impl MailInConfig {
                 window: TimeDelta::hours(1),
             },
             batch_size: 8,
-            lease: TimeDelta::minutes(2),
+            lease: TimeDelta::minutes(5),
             max_attempts: 5,
         }
     }

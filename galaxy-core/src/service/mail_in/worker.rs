@@ -368,9 +368,13 @@ impl Worker for MailInWorker {
             limit: self.config.batch_size,
         };
         let batch = self.ports.store.claim_inbound(&claim).await?;
+        // No mail is begun once half the lease is used: one engine call (two minutes at
+        // most) then still ends inside the lease, so no other replica claims a mail this
+        // one is still sending. The rest are claimed again when their lease lapses.
+        let begin_until = claim.now + self.config.lease / 2;
         let mut handled = 0;
         for mail in &batch {
-            if self.cancel.is_cancelled() {
+            if self.cancel.is_cancelled() || self.ports.clock.now() >= begin_until {
                 break;
             }
             let Some(finish) = self.handle(mail, claim.token).await else {
