@@ -3,9 +3,11 @@
 //! Exim's aliases). The exit status follows sendmail's `sysexits.h`, which MTAs act on:
 //! 0 stored (or already stored), 65 `EX_DATAERR` for a message that can never be taken
 //! (too large, not a message: the MTA bounces it), 75 `EX_TEMPFAIL` when the server
-//! cannot take it now (unreachable, timed out, 5xx: the MTA keeps it and retries), 78
-//! `EX_CONFIG` for a setup error (no URL or token, a token the server refuses: the MTA
-//! keeps the mail too, so nothing is lost while the operator fixes it).
+//! cannot take it now (unreachable, timed out, 5xx: the MTA keeps it and retries), and
+//! 75 too for a set-up error (no URL or token, a token the server refuses, orders by
+//! e-mail off), with the reason on standard error: MTAs keep a mail only on 75 (Postfix
+//! counts 78 `EX_CONFIG` as a permanent failure and bounces it), so nothing is lost
+//! while the operator fixes the set-up.
 
 use std::time::Duration;
 
@@ -21,8 +23,6 @@ use tokio::io::AsyncReadExt;
 pub const EX_DATAERR: u8 = 65;
 /// `EX_TEMPFAIL`: temporary failure; the user is invited to retry.
 pub const EX_TEMPFAIL: u8 = 75;
-/// `EX_CONFIG`: something was found in an unconfigured or misconfigured state.
-pub const EX_CONFIG: u8 = 78;
 
 /// The most bytes read from standard input: anything longer is refused without sending
 /// (no server bound is larger).
@@ -61,7 +61,7 @@ fn humantime_duration(value: &str) -> Result<Duration, String> {
 pub async fn run(args: MailInArgs) -> (u8, Option<String>) {
     let (Some(url), Some(token)) = (args.url.clone(), args.token.clone()) else {
         return (
-            EX_CONFIG,
+            EX_TEMPFAIL,
             Some("GALAXY_URL and GALAXY_INTERNAL_TOKEN (or --url and --token) must be set".into()),
         );
     };
@@ -107,8 +107,9 @@ fn verdict(status: u16, body: &str) -> (u8, Option<String>) {
         // Never to be taken: too large (the transport's 413, the service's 422) or not
         // a message.
         400 | 413 | 422 => (EX_DATAERR, Some(said())),
-        // A wrong token, or orders by e-mail off: the operator's to fix; keep the mail.
-        401 | 403 | 404 => (EX_CONFIG, Some(said())),
+        // A wrong token, or orders by e-mail off: the operator's to fix; the mail is kept
+        // (queued) meanwhile.
+        401 | 403 | 404 => (EX_TEMPFAIL, Some(said())),
         _ => (EX_TEMPFAIL, Some(said())),
     }
 }
@@ -170,7 +171,8 @@ mod tests {
         assert_eq!(verdict(422, "too large").0, EX_DATAERR);
         assert_eq!(verdict(413, "").0, EX_DATAERR);
         assert_eq!(verdict(400, "").0, EX_DATAERR);
-        assert_eq!(verdict(401, "").0, EX_CONFIG);
+        assert_eq!(verdict(401, "").0, EX_TEMPFAIL);
+        assert_eq!(verdict(404, "").0, EX_TEMPFAIL);
         assert_eq!(verdict(503, "").0, EX_TEMPFAIL);
         assert_eq!(verdict(500, "").0, EX_TEMPFAIL);
         assert_eq!(encode("a+b@x.org"), "a%2Bb%40x.org");

@@ -59,6 +59,25 @@ fn the_html_part_alone_gives_the_orders_too() {
 }
 
 #[test]
+fn the_orders_address_is_found_in_the_delivery_headers_alone() {
+    // Bcc'd: the address is in no To or Cc, only where the receiving server wrote it.
+    for header in ["Delivered-To", "X-Original-To", "Envelope-To"] {
+        let raw = format!(
+            "From: ann@example.com\r\n{header}: <Orders+abcdefghijkmnpqrstu@galaxy.example>\r\n\
+             To: undisclosed-recipients:;\r\nSubject: o\r\n\r\ndesign D 1 1 1 0\r\n"
+        );
+        let parsed = parse_message(raw.as_bytes(), MAX, false).unwrap();
+        assert!(
+            parsed
+                .recipients
+                .contains(&"orders+abcdefghijkmnpqrstu@galaxy.example".to_owned()),
+            "{header}: {:?}",
+            parsed.recipients
+        );
+    }
+}
+
+#[test]
 fn a_message_over_the_bound_is_refused() {
     let raw = fixture("mutt.eml");
     let result = parse_message(&raw, raw.len() - 1, false);

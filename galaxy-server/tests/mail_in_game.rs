@@ -396,6 +396,10 @@ async fn a_game_is_played_to_the_end_by_mail_only() {
         pipe("http://127.0.0.1:9", b"From: a@b.c\r\n\r\nx\r\n", &[]).await,
         75
     );
+    // A token the server refuses: the operator's to fix, and the MTA keeps the mail
+    // meanwhile (75; Postfix would bounce it on 78).
+    let wrong = [("GALAXY_INTERNAL_TOKEN", "not-the-servers-token-0123456789")];
+    assert_eq!(pipe(&url, b"From: a@b.c\r\n\r\nx\r\n", &wrong).await, 75);
 
     // Ann sends over SMTP: an automatic reply first (never answered), then real orders
     // with a bad line (rejected, errors line by line), then the corrected orders.

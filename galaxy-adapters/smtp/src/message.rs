@@ -86,6 +86,19 @@ pub(crate) fn build_message(
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("Content-Language"),
             atext(mail.locale.as_str()),
+        ))
+        // Every mail Galaxy sends is automatic (RFC 3834): an answer to a received mail
+        // (orders by e-mail) is `auto-replied`, the rest `auto-generated`. Vacation
+        // responders and other automata then do not answer it, so no mail loop starts
+        // with the orders address its answers carry in `Reply-To`.
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            if mail.extras.in_reply_to.is_some() {
+                "auto-replied"
+            } else {
+                "auto-generated"
+            }
+            .to_owned(),
         ));
     let builder = with_extras(builder, &mail.extras)?;
     let text = quoted_printable(&mail.text_body)?;
@@ -313,6 +326,7 @@ mod tests {
             "{eml}"
         );
         assert!(eml.contains("<p>html</p>"), "{eml}");
+        assert!(eml.contains("Auto-Submitted: auto-generated"), "{eml}");
     }
 
     #[test]
@@ -333,6 +347,7 @@ mod tests {
             text: "Planets: 4\n".into(),
         });
         let eml = render(&mail, "Galaxy <galaxy@example.com>");
+        assert!(eml.contains("Auto-Submitted: auto-replied"), "{eml}");
         assert!(eml.contains("Reply-To: orders+abc@galaxy.example"), "{eml}");
         assert!(
             eml.contains("In-Reply-To: <m1@client.exampleBccx@evil>"),

@@ -133,10 +133,24 @@ fn recipients(message: &Message<'_>) -> Vec<String> {
             }
         }
     }
-    for name in ["Delivered-To", "X-Original-To", "Envelope-To"] {
-        for value in message.header_values(HeaderName::Other(name.into())) {
+    // The mail-parser crate knows `Delivered-To` by name (`HeaderName::Other` never
+    // matches it); the other two it does not.
+    let delivered = [
+        HeaderName::DeliveredTo,
+        HeaderName::Other("X-Original-To".into()),
+        HeaderName::Other("Envelope-To".into()),
+    ];
+    for name in delivered {
+        for value in message.header_values(name) {
             if let Some(text) = value.as_text() {
                 all.push(text.trim().trim_matches(['<', '>']).to_lowercase());
+            } else if let Some(address) = value.as_address() {
+                all.extend(
+                    address
+                        .iter()
+                        .filter_map(|a| a.address())
+                        .map(str::to_lowercase),
+                );
             }
         }
     }
