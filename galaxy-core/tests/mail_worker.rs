@@ -361,6 +361,63 @@ async fn the_retention_sweeper_purges_expired_challenges_and_old_sent_mail_only(
 }
 
 #[tokio::test]
+async fn the_retention_sweeper_purges_handled_inbound_mail_after_its_period() {
+    use galaxy_core::domain::InboundMailId;
+    use galaxy_core::domain::lease::{ClaimRequest, Finish};
+    use galaxy_core::domain::mail_in::{InboundEnd, InboundMail, InboundOutcome};
+    use galaxy_core::ports::InboundMailStore;
+    use galaxy_core::worker::retention::{RetentionConfig, RetentionSweeper};
+    use galaxy_ports::memory::{MemoryMailInStore, MemoryUserStore};
+
+    let f = fixture();
+    let inbound = Arc::new(MemoryMailInStore::default());
+    let mail = InboundMail::new(
+        InboundMailId::from_uuid(uuid::Uuid::now_v7()),
+        "m1".to_owned(),
+        b"From: a@example.com\r\n\r\nmove 1 2\r\n".to_vec(),
+        None,
+        vec![],
+        f.clock.now(),
+    );
+    inbound.insert_inbound(&mail).await.unwrap();
+    let token = galaxy_core::domain::LeaseToken::from_uuid(uuid::Uuid::now_v7());
+    let claim = ClaimRequest {
+        token,
+        now: f.clock.now(),
+        lease: TimeDelta::minutes(5),
+        limit: 1,
+    };
+    inbound.claim_inbound(&claim).await.unwrap();
+    let end = InboundEnd {
+        outcome: InboundOutcome::Answered,
+        detail: "answered".to_owned(),
+    };
+    let finish = Finish {
+        id: mail.id,
+        token,
+        outcome: end,
+        at: f.clock.now(),
+    };
+    inbound.finish_inbound(&finish).await.unwrap();
+    let sweeper = RetentionSweeper::new(
+        Arc::new(MemoryUserStore::new()),
+        f.store.clone(),
+        f.clock.clone(),
+        RetentionConfig::default(),
+    )
+    .with_inbound_mail(inbound.clone(), TimeDelta::days(30));
+    f.clock.advance(TimeDelta::days(29));
+    sweeper.tick().await.unwrap();
+    assert!(
+        inbound.get_inbound(mail.id).await.is_ok(),
+        "kept for 30 days"
+    );
+    f.clock.advance(TimeDelta::days(2));
+    sweeper.tick().await.unwrap();
+    assert!(inbound.get_inbound(mail.id).await.is_err(), "purged after");
+}
+
+#[tokio::test]
 async fn the_retention_sweeper_trims_the_push_log_to_the_window_and_the_ring_capacity() {
     use galaxy_core::domain::push::NewPushEvent;
     use galaxy_core::ports::PushLog;

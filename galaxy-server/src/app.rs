@@ -448,6 +448,10 @@ impl App {
                         adapters.push_log.clone(),
                         delta("GALAXY_PUSH_WINDOW", config.push_window)?,
                         config.push_ring_capacity.get(),
+                    )
+                    .with_inbound_mail(
+                        adapters.mail_in.clone(),
+                        delta("GALAXY_RETAIN_INBOUND_MAIL", config.retain_inbound_mail)?,
                     ),
                 ),
                 interval: config.sweeper_interval,

@@ -233,6 +233,8 @@ pub struct Config {
     pub retain_challenges: Duration,
     /// `GALAXY_RETAIN_SENT_MAIL`: how long a sent mail is kept.
     pub retain_sent_mail: Duration,
+    /// `GALAXY_RETAIN_INBOUND_MAIL`: how long a handled inbound mail is kept.
+    pub retain_inbound_mail: Duration,
     /// The container runtime, its engine registries and its workers.
     pub runtime: RuntimeSettings,
     /// Deadline of one SMTP send; also sizes the mail worker's lease.
@@ -567,6 +569,7 @@ impl Config {
                 |s| s.parse().ok().filter(|n| (1..=10_000).contains(n)),
             )?,
             retain_sent_mail: v.duration("GALAXY_RETAIN_SENT_MAIL")?,
+            retain_inbound_mail: v.duration("GALAXY_RETAIN_INBOUND_MAIL")?,
             runtime: runtime::read(&v)?,
             smtp_timeout: v.duration("GALAXY_SMTP_TIMEOUT")?,
             smtp_pool_size: v.parse_with(

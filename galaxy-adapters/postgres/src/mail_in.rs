@@ -189,6 +189,21 @@ impl InboundMailStore for PgStore {
             .collect()
     }
 
+    async fn purge_inbound(&self, before: Timestamp) -> Result<u64, StoreError> {
+        // Done mail has no ready row (its finish deleted it), so nothing references it.
+        let (gone,): (i64,) = sqlx::query_as(
+            "WITH gone AS (DELETE FROM inbound_mail \
+                 WHERE status = 'done' AND updated_at < $1 RETURNING 1), \
+             sends AS (DELETE FROM mail_in_sends WHERE at < $1) \
+             SELECT count(*) FROM gone",
+        )
+        .bind(before)
+        .fetch_one(self.pool())
+        .await
+        .map_err(db(INBOUND))?;
+        Ok(u64::try_from(gone).unwrap_or_default())
+    }
+
     async fn orders_address(
         &self,
         user_id: UserId,

@@ -42,6 +42,11 @@ pub trait InboundMailStore: Send + Sync {
     async fn finish_inbound(&self, finish: &InboundFinish) -> Result<InboundMail, StoreError>;
     /// How many inbound mails ended with each outcome, and how many wait (`None`).
     async fn count_inbound(&self) -> Result<Vec<(Option<InboundOutcome>, u64)>, StoreError>;
+    /// Deletes the inbound mails done (whatever their outcome) and last changed before
+    /// `before`, and the send records taken before it; returns how many mails went. The
+    /// retention sweeper's: a stored message is a player's mail, kept no longer than its
+    /// questions are asked, and neither table may grow forever. Mail not yet done stays.
+    async fn purge_inbound(&self, before: Timestamp) -> Result<u64, StoreError>;
 
     /// The player's orders address in a game, if one was made.
     async fn orders_address(

@@ -5,6 +5,8 @@
 //! shared push log keeps what a replica's replay ring may still need, no more: events
 //! within the push freshness window and among the newest ring-capacity ones (a replica
 //! that starts reads the log to fill its ring, so the log must hold what a ring would).
+//! Inbound mail of orders by e-mail (players' own messages) goes a month after it was
+//! handled, with the records of the answers sent.
 
 use std::sync::Arc;
 
@@ -12,7 +14,7 @@ use async_trait::async_trait;
 use chrono::TimeDelta;
 
 use super::{TickReport, Worker};
-use crate::ports::{ChallengeStore, Clock, MailStore, PushLog, StoreError};
+use crate::ports::{ChallengeStore, Clock, InboundMailStore, MailStore, PushLog, StoreError};
 
 /// How long each kind of record is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +58,8 @@ pub struct RetentionSweeper {
     config: RetentionConfig,
     /// The push log to trim, if any.
     push: Option<PushRetention>,
+    /// The inbound mail to purge and how long it is kept, if any.
+    inbound: Option<(Arc<dyn InboundMailStore>, TimeDelta)>,
 }
 
 impl RetentionSweeper {
@@ -72,7 +76,15 @@ impl RetentionSweeper {
             clock,
             config,
             push: None,
+            inbound: None,
         }
+    }
+
+    /// Also purges inbound mail handled more than `keep` ago, and the records of the
+    /// answers sent that long ago.
+    pub fn with_inbound_mail(mut self, store: Arc<dyn InboundMailStore>, keep: TimeDelta) -> Self {
+        self.inbound = Some((store, keep));
+        self
     }
 
     /// Also trims the push log: events older than `window` or beyond the newest `keep`
@@ -101,16 +113,23 @@ impl Worker for RetentionSweeper {
         if let Some(before) = now.checked_sub_signed(self.config.sent_mail) {
             mails = self.mail.purge_sent_mail(before).await?;
         }
+        let mut inbound = 0;
+        if let Some((store, keep)) = &self.inbound
+            && let Some(before) = now.checked_sub_signed(*keep)
+        {
+            inbound = store.purge_inbound(before).await?;
+        }
         let mut push_events = 0;
         if let Some(push) = &self.push
             && let Some(before) = now.checked_sub_signed(push.window)
         {
             push_events = push.log.purge(before, push.keep).await?;
         }
-        if challenges + mails + push_events > 0 {
+        if challenges + mails + inbound + push_events > 0 {
             tracing::info!(
                 challenges,
                 mails,
+                inbound,
                 push_events,
                 "retention: old records deleted"
             );

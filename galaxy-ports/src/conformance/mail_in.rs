@@ -11,11 +11,12 @@ use galaxy_core::domain::limit::RateLimit;
 use galaxy_core::domain::mail_in::{
     InboundMail, OrdersAddress, OrdersToken, ReportDelivery, TOKEN_LENGTH,
 };
-use galaxy_core::domain::{GameId, InboundMailId, UserId};
+use galaxy_core::domain::{GameId, InboundMailId, LeaseToken, UserId};
 use galaxy_core::ports::{InboundInsert, InboundMailStore, StoreError};
 
+use super::queue::inbound_finish;
 use super::run_case;
-use super::runtime::support::{assert_not_found, at, ok, uuid};
+use super::runtime::support::{assert_not_found, at, claim, ok, uuid};
 use super::users::fixtures::race;
 
 const SUITE: &str = "mail in";
@@ -44,6 +45,7 @@ where
     )
     .await;
     run_case(SUITE, "send budgets", &make, sends).await;
+    run_case(SUITE, "purge of handled mail", &make, purge).await;
     run_case(
         SUITE,
         "send budget under concurrent callers",
@@ -254,6 +256,51 @@ async fn sends<S: InboundMailStore>(store: S) {
         store.take_send("reply:a", "m4", limit, at(3605)).await,
         "full again"
     ));
+}
+
+async fn purge<S: InboundMailStore>(store: S) {
+    let (old, recent) = (message("old"), message("recent"));
+    for mail in [&old, &recent] {
+        ok(store.insert_inbound(mail).await, "insert");
+    }
+    let token = LeaseToken::from_uuid(uuid());
+    let claimed = ok(
+        store.claim_inbound(&claim(token, at(10), 600, 10)).await,
+        "claim",
+    );
+    assert_eq!(claimed.len(), 2);
+    let waiting = message("waiting");
+    ok(store.insert_inbound(&waiting).await, "insert waiting");
+    let finish = |id, secs| inbound_finish(id, token, at(secs));
+    ok(
+        store.finish_inbound(&finish(old.id, 100)).await,
+        "finish old",
+    );
+    ok(
+        store.finish_inbound(&finish(recent.id, 5000)).await,
+        "finish recent",
+    );
+    let budget = hourly(1);
+    assert!(ok(
+        store.take_send("reply:a", "old", budget, at(50)).await,
+        "send"
+    ));
+    assert!(!ok(
+        store.take_send("reply:a", "other", budget, at(1001)).await,
+        "the budget counts the send at 50"
+    ));
+
+    // Handled before 1000: the old one (and the send taken at 50) go; the one handled
+    // later and the one not handled yet stay.
+    assert_eq!(ok(store.purge_inbound(at(1000)).await, "purge"), 1);
+    assert_not_found(store.get_inbound(old.id).await, "the old mail is gone");
+    ok(store.get_inbound(recent.id).await, "handled later: kept");
+    ok(store.get_inbound(waiting.id).await, "not handled: kept");
+    assert!(ok(
+        store.take_send("reply:a", "other", budget, at(1001)).await,
+        "the send record went too"
+    ));
+    assert_eq!(ok(store.purge_inbound(at(1000)).await, "again"), 0);
 }
 
 async fn send_race<S: InboundMailStore + Send + Sync + 'static>(store: S) {

@@ -369,7 +369,7 @@ impl<S: InboundMailStore + Send + Sync + 'static> QueueUnderTest for InboundQueu
 }
 
 /// Finishing an inbound mail for good.
-fn inbound_finish(id: InboundMailId, token: LeaseToken, at: Timestamp) -> InboundFinish {
+pub(super) fn inbound_finish(id: InboundMailId, token: LeaseToken, at: Timestamp) -> InboundFinish {
     Finish {
         id,
         token,

@@ -104,6 +104,25 @@ impl InboundMailStore for MemoryMailInStore {
             .collect())
     }
 
+    async fn purge_inbound(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let old: Vec<(InboundMailId, String)> = state
+            .inbound
+            .values()
+            .filter(|m| m.status == InboundStatus::Done && m.updated_at < before)
+            .map(|m| (m.id, m.dedupe_key.clone()))
+            .collect();
+        for (id, key) in &old {
+            state.inbound.remove(*id);
+            state.keys.remove(key);
+        }
+        for sends in state.sends.values_mut() {
+            sends.retain(|(_, at)| *at >= before);
+        }
+        state.sends.retain(|_, sends| !sends.is_empty());
+        Ok(old.len() as u64)
+    }
+
     async fn orders_address(
         &self,
         user_id: UserId,

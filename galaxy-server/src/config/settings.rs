@@ -32,6 +32,7 @@ pub const DURATION_RANGES: &[(&str, &str, &str)] = &[
     ("GALAXY_SWEEPER_INTERVAL", "10ms", "1d"),
     ("GALAXY_RETAIN_CHALLENGES", "1m", "365d"),
     ("GALAXY_RETAIN_SENT_MAIL", "1h", "3650d"),
+    ("GALAXY_RETAIN_INBOUND_MAIL", "1h", "3650d"),
     ("GALAXY_RACE_NAME_TTL", "1m", "365d"),
     ("GALAXY_SMTP_TIMEOUT", "1s", "10m"),
     ("GALAXY_NOTIFICATION_INTERVAL", "10ms", "1h"),
@@ -339,6 +340,11 @@ pub const SETTINGS: &[Setting] = &[
         variable: "GALAXY_RETAIN_SENT_MAIL",
         default: "30d",
         meaning: "How long a sent mail is kept in the outbox (its attempts with it); then the retention sweeper deletes it. Dead and undelivered mail stays for an admin. Range: 1h to 3650d.",
+    },
+    Setting {
+        variable: "GALAXY_RETAIN_INBOUND_MAIL",
+        default: "30d",
+        meaning: "How long an inbound mail of orders by e-mail (a player's message, stored whole) is kept once handled, with the records of the answers sent; then the retention sweeper deletes it. Mail not yet handled stays. Range: 1h to 3650d.",
     },
     Setting {
         variable: "GALAXY_MIN_TURN_PERIOD",
