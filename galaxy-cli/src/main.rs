@@ -73,8 +73,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Hands one RFC 5322 message from standard input to the server (orders by e-mail,
     /// for an MTA pipe: `orders: "|galaxy-cli mail-in"`). Exit 0 stored, 65 never
-    /// takeable (too large, not a message), 75 retry later (server unreachable), 78 setup
-    /// error (no URL or token, token refused).
+    /// takeable (too large, not a message), 75 retry later (server unreachable, or a
+    /// set-up error: no URL or token, token refused; the reason on standard error).
     MailIn(mail_in::MailInArgs),
     /// Serves the reference engine (what `demo` runs when no `galaxy-engine` is found).
     #[command(name = demo::ENGINE_SUBCOMMAND, hide = true)]

@@ -34,6 +34,9 @@ struct Desk {
     calls: Mutex<Vec<String>>,
     /// When set, every call takes this long on this clock (a slow engine).
     slow: Mutex<Option<(Arc<ManualClock>, TimeDelta)>>,
+    /// Runs once during the call of this number (1 for the first): what another replica
+    /// does while an engine call is in flight.
+    during_call: Mutex<Option<(usize, futures::future::BoxFuture<'static, ()>)>>,
 }
 
 #[async_trait]
@@ -44,9 +47,26 @@ impl OrdersDesk for Desk {
         _: GameId,
         orders: &str,
     ) -> Result<MailedOrdersVerdict, OrdersDeskError> {
-        self.calls.lock().unwrap().push(orders.to_owned());
+        let number = {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(orders.to_owned());
+            calls.len()
+        };
         if let Some((clock, takes)) = self.slow.lock().unwrap().as_ref() {
             clock.advance(*takes);
+        }
+        let hook = {
+            let mut armed = self.during_call.lock().unwrap();
+            match armed.take() {
+                Some((at, hook)) if at == number => Some(hook),
+                other => {
+                    *armed = other;
+                    None
+                }
+            }
+        };
+        if let Some(hook) = hook {
+            hook.await;
         }
         if *self.down.lock().unwrap() {
             return Err(OrdersDeskError::Unavailable("engine down".into()));
@@ -187,30 +207,36 @@ async fn over_the_reply_budget_orders_are_applied_without_a_reply() {
 }
 
 #[tokio::test]
-async fn no_mail_is_begun_past_half_its_lease_so_none_is_sent_twice() {
+async fn a_slow_engine_never_has_one_mail_sent_by_two_replicas() {
     let w = world(20).await;
-    // Each engine call takes 100 s; the lease is 5 minutes.
+    // Each engine call takes 100 s; the lease is 5 minutes, each mail claimed alone.
     *w.desk.slow.lock().unwrap() = Some((w.clock.clone(), TimeDelta::seconds(100)));
     for i in 0..4 {
         w.receive(&format!("m{i}"), &format!("design D{i} 1 1 1 0"))
             .await;
     }
     let worker = MailInWorker::new(&w.service);
-    let other = MailInWorker::new(&w.service);
-    // Begun at 0 s and 100 s; at 200 s half the lease is gone: the last two wait.
-    assert_eq!(worker.tick().await.unwrap().handled, 2);
-    assert_eq!(w.desk.calls.lock().unwrap().len(), 2);
-    // Still leased to the first worker: another replica takes nothing yet.
-    assert_eq!(other.tick().await.unwrap().handled, 0);
-    // Once the lease lapses, the rest are sent, each once.
-    w.clock.advance(TimeDelta::minutes(2));
+    let other = Arc::new(MailInWorker::new(&w.service));
+    // While the first worker's third engine call is in flight (300 s after it began),
+    // another replica runs a pass: it finds only the mail nobody holds.
+    let replica = Arc::clone(&other);
+    *w.desk.during_call.lock().unwrap() = Some((
+        3,
+        Box::pin(async move {
+            replica.tick().await.unwrap();
+        }),
+    ));
+    worker.run_until_idle(5).await.unwrap();
     other.run_until_idle(5).await.unwrap();
     let calls = w.desk.calls.lock().unwrap().clone();
-    assert_eq!(calls.len(), 4, "{calls:?}");
     let mut distinct = calls.clone();
     distinct.sort();
     distinct.dedup();
-    assert_eq!(distinct.len(), 4, "no orders sent twice: {calls:?}");
+    assert_eq!(
+        (calls.len(), distinct.len()),
+        (4, 4),
+        "every mail sent once: {calls:?}"
+    );
 }
 
 #[tokio::test]

@@ -123,8 +123,8 @@ impl InboundMailStore for PgStore {
                 .map_err(db(INBOUND))?;
         match first {
             Some((id,)) => Ok(InboundInsert::Duplicate(InboundMailId::from_uuid(id))),
-            // The key's row vanished between the two statements (nothing deletes
-            // inbound mail today): report it as a conflict to retry.
+            // The key's row vanished between the two statements (the retention purge
+            // deleted it): report it as a conflict to retry.
             None => Err(StoreError::conflict(
                 INBOUND,
                 mail.id,

@@ -50,10 +50,10 @@ pub struct MailInConfig {
     pub replies: RateLimit,
     /// Refusals per sender address: one an hour.
     pub refusals: RateLimit,
-    /// Messages claimed per pass.
+    /// Messages handled per pass at most (each claimed alone).
     pub batch_size: u32,
-    /// How long a claim holds (a crash mid-message is resumed after it). A mail is begun
-    /// only in the first half of it, so half of it must exceed the longest engine call
+    /// How long a claim holds (a crash mid-message is resumed after it). Each mail is
+    /// claimed alone just before it is sent, so this must exceed the longest engine call
     /// (`engine_call_timeout`, two minutes by default).
     pub lease: TimeDelta,
     /// Claims of one message before an unreachable engine is answered as such.

@@ -361,23 +361,25 @@ impl Worker for MailInWorker {
         if self.cancel.is_cancelled() {
             return Ok(TickReport::default());
         }
-        let claim = ClaimRequest {
-            token: LeaseToken::from_uuid(self.ports.secrets.uuid()),
-            now: self.ports.clock.now(),
-            lease: self.config.lease,
-            limit: self.config.batch_size,
-        };
-        let batch = self.ports.store.claim_inbound(&claim).await?;
-        // No mail is begun once half the lease is used: one engine call (two minutes at
-        // most) then still ends inside the lease, so no other replica claims a mail this
-        // one is still sending. The rest are claimed again when their lease lapses.
-        let begin_until = claim.now + self.config.lease / 2;
+        // One mail per claim, each under a lease of its own taken just before it is sent:
+        // a claim counts an attempt, so only a mail really tried is charged one, and no
+        // mail waits behind slow ones until its lease has lapsed (another replica would
+        // then claim and send a mail this one is still sending).
         let mut handled = 0;
-        for mail in &batch {
-            if self.cancel.is_cancelled() || self.ports.clock.now() >= begin_until {
+        for _ in 0..self.config.batch_size.max(1) {
+            if self.cancel.is_cancelled() {
                 break;
             }
-            let Some(finish) = self.handle(mail, claim.token).await else {
+            let claim = ClaimRequest {
+                token: LeaseToken::from_uuid(self.ports.secrets.uuid()),
+                now: self.ports.clock.now(),
+                lease: self.config.lease,
+                limit: 1,
+            };
+            let Some(mail) = self.ports.store.claim_inbound(&claim).await?.pop() else {
+                break;
+            };
+            let Some(finish) = self.handle(&mail, claim.token).await else {
                 continue;
             };
             match self.ports.store.finish_inbound(&finish).await {
