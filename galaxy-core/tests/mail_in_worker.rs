@@ -16,7 +16,7 @@ use galaxy_core::domain::mail::MailStatus;
 use galaxy_core::domain::mail_in::{InboundOutcome, OrdersAddress, OrdersToken, ReportDelivery};
 use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::user::{Block, Email, User};
-use galaxy_core::domain::{GameId, LeaseToken, UserId};
+use galaxy_core::domain::{GameId, LeaseToken, Timestamp, UserId};
 use galaxy_core::ports::{
     Clock, InboundMailStore, MailStore, MailedOrdersVerdict, OrdersDesk, OrdersDeskError, UserStore,
 };
@@ -32,6 +32,8 @@ use galaxy_ports::system::{ManualClock, SeededSecretGenerator};
 struct Desk {
     down: Mutex<bool>,
     calls: Mutex<Vec<String>>,
+    /// The `received_at` of every call.
+    received: Mutex<Vec<Timestamp>>,
     /// When set, every call takes this long on this clock (a slow engine).
     slow: Mutex<Option<(Arc<ManualClock>, TimeDelta)>>,
     /// Runs once during the call of this number (1 for the first): what another replica
@@ -46,7 +48,9 @@ impl OrdersDesk for Desk {
         _: UserId,
         _: GameId,
         orders: &str,
+        received_at: Timestamp,
     ) -> Result<MailedOrdersVerdict, OrdersDeskError> {
+        self.received.lock().unwrap().push(received_at);
         let number = {
             let mut calls = self.calls.lock().unwrap();
             calls.push(orders.to_owned());
@@ -243,6 +247,7 @@ async fn a_slow_engine_never_has_one_mail_sent_by_two_replicas() {
 async fn an_engine_that_is_down_is_retried_after_the_lease_then_answered() {
     let w = world(20).await;
     *w.desk.down.lock().unwrap() = true;
+    let arrived = w.clock.now();
     w.receive("m1", "design D 1 1 1 0").await;
     // `max_attempts` is 3: two tries are left for later, the third answers.
     for attempt in 1..=2 {
@@ -260,6 +265,11 @@ async fn an_engine_that_is_down_is_retried_after_the_lease_then_answered() {
     assert!(w.mails().await.is_empty(), "no answer while tries are left");
     w.worker.run_until_idle(3).await.unwrap();
     assert_eq!(w.desk.calls.lock().unwrap().len(), 3);
+    assert_eq!(
+        *w.desk.received.lock().unwrap(),
+        vec![arrived; 3],
+        "every try tells the desk when the mail arrived, not when it was tried"
+    );
     let mails = w.mails().await;
     assert_eq!(mails.len(), 1, "{mails:?}");
     assert_eq!(mails[0].0, "orders_rejected");

@@ -1,6 +1,7 @@
 //! The turn scheduler: scheduled turns, force-next-turn and its skip flag, at most one
 //! catch-up turn after downtime, the end of a game, and engines that fail, hang or answer
-//! the wrong turn (their game pauses, the others run on).
+//! the wrong turn (their game pauses, the others run on); mailed orders taken late only for
+//! the turn they were written for, never over orders sent after them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,7 +13,9 @@ use galaxy_core::domain::game::{GameStatus, GameTrigger};
 use galaxy_core::domain::health::HealthEventKind;
 use galaxy_core::domain::notification::NotificationKind;
 use galaxy_core::domain::runtime::{JobKind, RuntimeStatus};
-use galaxy_core::ports::{Clock, GameStatusChange, GameStore, RuntimeRecordStore};
+use galaxy_core::ports::{
+    Clock, GameStatusChange, GameStore, OrdersDesk, OrdersDeskError, RuntimeRecordStore,
+};
 use galaxy_core::service::ServiceError;
 use galaxy_core::worker::Worker;
 use world::*;
@@ -273,4 +276,86 @@ async fn assert_paused_by_fault(w: &World, game: galaxy_core::domain::GameId) {
     let alerts = w.notes.of(NotificationKind::RuntimeHealthAlert);
     let alert = alerts.iter().find(|n| n.game_id == Some(game)).unwrap();
     assert_eq!(alert.recipients, vec![w.admin.user_id]);
+}
+
+/// Why the desk refused mailed orders.
+fn refusal(result: Result<galaxy_core::ports::MailedOrdersVerdict, OrdersDeskError>) -> String {
+    match result {
+        Err(OrdersDeskError::Refused { reason, .. }) => reason,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn mailed_orders_processed_late_never_replace_later_orders_nor_reach_the_next_turn() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(2).await;
+    let (alice, race) = seats.0[0].clone();
+    let desk: &dyn OrdersDesk = &w.service;
+    let sent_to_engine = || {
+        w.engine
+            .orders()
+            .into_iter()
+            .filter(|(_, r, _, _)| *r == race)
+            .map(|(_, _, turn, orders)| (turn, orders))
+            .collect::<Vec<_>>()
+    };
+    // A mail arrives and is held back (its engine was down); the player then sends newer
+    // orders over the web.
+    w.at(evening(1) - TimeDelta::hours(3));
+    let held = w.now();
+    w.at(evening(1) - TimeDelta::hours(2));
+    w.service
+        .submit_orders(alice, game.id, 1, &serde_json::json!("newer"))
+        .await
+        .unwrap();
+    w.at(evening(1) - TimeDelta::hours(1));
+    let reason = refusal(
+        desk.submit_mailed_orders(alice.user_id, game.id, "older", held)
+            .await,
+    );
+    assert!(
+        reason.contains("sent after this mail are in force"),
+        "{reason}"
+    );
+    assert_eq!(sent_to_engine(), vec![(1, serde_json::json!("newer"))]);
+
+    // A mail that arrived after them replaces them; the same mail processed again (a
+    // crash before its end was stored) gets the same verdict without a second call.
+    let arrived = w.now();
+    let taken = desk
+        .submit_mailed_orders(alice.user_id, game.id, "latest", arrived)
+        .await
+        .unwrap();
+    assert!(taken.accepted && taken.turn == 1, "{taken:?}");
+    w.at(arrived + TimeDelta::minutes(6));
+    let again = desk
+        .submit_mailed_orders(alice.user_id, game.id, "latest", arrived)
+        .await
+        .unwrap();
+    assert_eq!(again, taken);
+    assert_eq!(sent_to_engine().len(), 2, "{:?}", sent_to_engine());
+
+    // A turn played since a mail arrived: its orders were written for that turn.
+    w.at(evening(1));
+    assert_eq!(w.scheduler.tick().await.unwrap().handled, 1);
+    w.at(evening(1) + TimeDelta::minutes(10));
+    let reason = refusal(
+        desk.submit_mailed_orders(alice.user_id, game.id, "late", arrived)
+            .await,
+    );
+    assert!(
+        reason.contains("before turn 1 was played") && reason.contains("not applied to turn 2"),
+        "{reason}"
+    );
+    assert_eq!(sent_to_engine().len(), 2, "nothing reached the engine");
+    let fresh = desk
+        .submit_mailed_orders(alice.user_id, game.id, "fresh", w.now())
+        .await
+        .unwrap();
+    assert_eq!((fresh.turn, fresh.accepted), (2, true));
+    assert_eq!(
+        sent_to_engine().last(),
+        Some(&(2, serde_json::json!("fresh")))
+    );
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use galaxy_core::domain::{GameId, UserId};
+use galaxy_core::domain::{GameId, Timestamp, UserId};
 use galaxy_core::ports::{InboundMailStore, MailedOrdersVerdict, OrdersDesk, OrdersDeskError};
 use galaxy_core::service::mail_in::{MailInConfig, MailInPorts, MailInService};
 use galaxy_ports::memory::InMemoryStores;
@@ -34,6 +34,7 @@ impl OrdersDesk for NoDesk {
         _: UserId,
         _: GameId,
         _: &str,
+        _: Timestamp,
     ) -> Result<MailedOrdersVerdict, OrdersDeskError> {
         Err(OrdersDeskError::Unavailable("not in this test".into()))
     }

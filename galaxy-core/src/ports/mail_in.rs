@@ -138,10 +138,18 @@ pub enum OrdersDeskError {
 pub trait OrdersDesk: Send + Sync {
     /// Submits `orders` (the mail's text) for the player's race for the game's next turn
     /// and records the submission, as the HTTP route does.
+    ///
+    /// `received_at` is when the mail was stored. A mail may be processed long after it
+    /// arrived, so it is `Refused` when a turn was played since (its orders were written
+    /// for that turn) or when orders the player sent later are in force (later orders
+    /// replace earlier ones, whatever order the mails are processed in); when the orders
+    /// in force since it arrived are its own (the mail processed again after a crash),
+    /// their recorded verdict is the answer.
     async fn submit_mailed_orders(
         &self,
         user_id: UserId,
         game_id: GameId,
         orders: &str,
+        received_at: Timestamp,
     ) -> Result<MailedOrdersVerdict, OrdersDeskError>;
 }

@@ -130,7 +130,7 @@ impl MailInWorker {
         } else {
             self.ports
                 .desk
-                .submit_mailed_orders(player.id, game_id, &parsed.orders)
+                .submit_mailed_orders(player.id, game_id, &parsed.orders, mail.received_at)
                 .await
         };
         let (kind, payload, detail) = match result {
