@@ -68,6 +68,19 @@ async fn force_next_turn_sets_the_skip_flag_the_next_tick_consumes() {
         Some(evening(1)),
         "the schedule is kept"
     );
+    // Players are told the turn after the forced one runs at the firing after the
+    // skipped one: in its turn mail, the game view and the reminders.
+    let mails = w.notes.of(NotificationKind::TurnCompleted);
+    let deadline = &mails.last().unwrap().payload["next_turn_at"];
+    assert_eq!(*deadline, serde_json::json!(evening(2)), "{mails:?}");
+    let progress = w.service.progress(&w.game(game.id).await).await.unwrap();
+    assert_eq!(progress.next_turn_at, Some(evening(2)));
+    w.at(evening(1) - TimeDelta::minutes(90));
+    w.scheduler.tick().await.unwrap();
+    assert!(
+        w.notes.of(NotificationKind::TurnReminder).is_empty(),
+        "no reminder two hours before the skipped firing"
+    );
 
     w.at(evening(1));
     assert_eq!(w.scheduler.tick().await.unwrap().handled, 1);
@@ -79,6 +92,17 @@ async fn force_next_turn_sets_the_skip_flag_the_next_tick_consumes() {
     assert!(!record.skip_next_tick);
     assert_eq!(record.next_turn_at, Some(evening(2)));
     assert_eq!(w.engine.turn_of(&w.endpoint(game.id)), 1);
+
+    w.at(evening(2) - TimeDelta::minutes(90));
+    w.scheduler.tick().await.unwrap();
+    let reminders = w.notes.of(NotificationKind::TurnReminder);
+    assert_eq!(
+        reminders.len(),
+        2,
+        "both players, for turn 2: {reminders:?}"
+    );
+    let told = &reminders[0].payload["deadline"];
+    assert_eq!(*told, serde_json::json!("2030-01-02 18:00 UTC"));
 
     w.at(evening(2));
     w.scheduler.tick().await.unwrap();

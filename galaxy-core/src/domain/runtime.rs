@@ -164,6 +164,19 @@ impl RuntimeRecord {
         }
     }
 
+    /// When the next turn runs, as players are told it (turn mails, reminders, the game
+    /// view): the scheduled firing, or, while the skip flag is set (a turn was forced
+    /// ahead of it), the firing after it, since that flag lets the scheduled one pass
+    /// without a turn. `None` when no turn is scheduled.
+    pub fn deadline(&self, schedule: &TurnSchedule) -> Option<Timestamp> {
+        let at = self.next_turn_at?;
+        if self.skip_next_tick {
+            schedule.next_after(at)
+        } else {
+            Some(at)
+        }
+    }
+
     /// Whether the scheduler may claim it at `now`: running, due, and not held by
     /// another scheduler's live lease.
     pub fn is_due_at(&self, now: Timestamp) -> bool {

@@ -113,7 +113,13 @@ async fn effects(
     if turn.finished {
         return finished(turns, game, turn, &seats, &reports).await;
     }
-    let payload = archive::turn_payload(game, turn.turn, record.next_turn_at, &seats, &reports);
+    let payload = archive::turn_payload(
+        game,
+        turn.turn,
+        record.deadline(&game.settings.schedule),
+        &seats,
+        &reports,
+    );
     let key = format!("game:{}:turn:{}", game.id, turn.turn);
     let players = seats.iter().map(|s| s.user_id).collect();
     let kind = NotificationKind::TurnCompleted;
@@ -142,7 +148,12 @@ async fn started(
     let reports = reports(turns, turn, &seats).await?;
     let mut audience: Vec<_> = seats.iter().map(|s| s.user_id).collect();
     audience.push(game.host);
-    let payload = archive::started_payload(game, record.next_turn_at, &seats, &reports);
+    let payload = archive::started_payload(
+        game,
+        record.deadline(&game.settings.schedule),
+        &seats,
+        &reports,
+    );
     let key = format!("game:{}:started", game.id);
     let kind = NotificationKind::GameStarted;
     turns

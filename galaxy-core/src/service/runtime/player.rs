@@ -25,7 +25,8 @@ struct Seat {
 pub struct GameProgress {
     /// The last played turn (0 once the engine is initialised); `None` before the start.
     pub current_turn: Option<u32>,
-    /// When the next turn runs; `None` unless the game is running and scheduled.
+    /// When the next turn runs ([`RuntimeRecord::deadline`](crate::domain::runtime::RuntimeRecord::deadline): after a forced turn, the
+    /// firing after the skipped one); `None` unless the game is running and scheduled.
     pub next_turn_at: Option<Timestamp>,
     /// How the game ended, once finished.
     pub result: Option<GameResult>,
@@ -207,7 +208,7 @@ impl RuntimeService {
         let latest = self.archive.latest_turn(game.id).await?;
         let next_turn_at = if game.status == GameStatus::Running {
             match self.statuses.records.get_record(game.id).await {
-                Ok(record) => record.next_turn_at,
+                Ok(record) => record.deadline(&game.settings.schedule),
                 Err(StoreError::NotFound { .. }) => None,
                 Err(error) => return Err(error.into()),
             }

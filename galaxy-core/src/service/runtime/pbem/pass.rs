@@ -67,7 +67,7 @@ async fn one_game(
         report.tallied += 1;
         races = p.store.list_races(game.id).await?;
     }
-    let Some(deadline) = record.next_turn_at else {
+    let Some(deadline) = record.deadline(&game.settings.schedule) else {
         return Ok(());
     };
     let now = p.now();
