@@ -664,3 +664,40 @@ async fn the_message_rate_limit_holds_under_concurrent_senders() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_turn_is_tallied_from_what_was_in_force_when_it_was_played() {
+    let w = World::new().await;
+    let (game, seats) = w
+        .closed_game_with(2, |new| new.pbem.idle_after = Some(1))
+        .await;
+    w.lobby.start(w.admin, game.id).await.unwrap();
+    w.jobs.run_until_idle(10).await.unwrap();
+    let [(a, race_a), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
+    // A sends orders, B marks itself ready without: both are in for turn 1.
+    orders(&w, a, &game, 1).await;
+    w.service.mark_ready(b, game.id, 1).await.unwrap();
+    w.at(evening(1));
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 1);
+    // Before the next pass tallies turn 1: B sends orders for turn 2 (which take back a
+    // mark for turn 2, not B's mark for turn 1), and A, from a page loaded before the
+    // turn, orders for turn 1, which the engine refuses as over (recorded for turn 1).
+    w.at(evening(1) + TimeDelta::minutes(1));
+    orders(&w, b, &game, 2).await;
+    w.engine
+        .refuse_orders(Some((409, r#"{"error": "turn 1 is over"}"#)));
+    let stale = json!({"turn": 1});
+    let late = w.service.submit_orders(a, game.id, 1, &stale).await;
+    assert!(late.is_err());
+    w.engine.refuse_orders(None);
+    w.scheduler.tick().await.unwrap();
+    for race in [&race_a, &race_b] {
+        assert_eq!(
+            state_of(&w, &game, race).await.1,
+            RaceState::Active,
+            "{race} did not miss turn 1"
+        );
+    }
+    assert!(w.notes.of(NotificationKind::RaceIdle).is_empty());
+}

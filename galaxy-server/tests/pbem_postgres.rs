@@ -17,7 +17,7 @@ use galaxy_core::domain::game::{
 };
 use galaxy_core::domain::notification::NotificationKind;
 use galaxy_core::domain::page::PageRequest;
-use galaxy_core::domain::pbem::PbemSettings;
+use galaxy_core::domain::pbem::{PbemSettings, ReadyMark};
 use galaxy_core::domain::runtime::{RuntimeBinding, RuntimeRecord, RuntimeStatus};
 use galaxy_core::domain::schedule::TurnSchedule;
 use galaxy_core::domain::{GameId, Timestamp, UserId};
@@ -123,7 +123,7 @@ impl Replicas {
             .map(|(user, _)| *user)
             .unwrap();
         self.stores[0]
-            .mark_ready(self.game, race, player, Some(turn))
+            .mark_ready(self.game, race, player, ReadyMark::Set(turn))
             .await
             .unwrap();
     }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use galaxy_core::domain::limit::RateLimit;
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::pbem::{
-    GamePreferences, RaceMessage, RaceRecord, SeatApplication, SeatApplicationStatus,
+    GamePreferences, RaceMessage, RaceRecord, ReadyMark, SeatApplication, SeatApplicationStatus,
 };
 use galaxy_core::domain::{GameId, MessageId, SeatApplicationId, Timestamp, UserId};
 use galaxy_core::ports::{PbemStore, SeatHandover, StoreError, VacationOutcome};
@@ -220,16 +220,24 @@ impl PbemStore for PgStore {
         game_id: GameId,
         race: &str,
         player: UserId,
-        turn: Option<u32>,
+        mark: ReadyMark,
     ) -> Result<(), StoreError> {
+        // `ReadyMark::apply` in SQL: set the turn, or clear the mark only when it is that
+        // turn's.
+        let (set, turn) = match mark {
+            ReadyMark::Set(turn) => (true, turn),
+            ReadyMark::Clear(turn) => (false, turn),
+        };
         let done = sqlx::query(
-            "UPDATE pbem_races SET ready_turn = $4 \
+            "UPDATE pbem_races SET ready_turn = CASE WHEN $4 THEN $5 \
+             WHEN ready_turn = $5 THEN NULL ELSE ready_turn END \
              WHERE game_id = $1 AND race = $2 AND user_id = $3",
         )
         .bind(game_id.as_uuid())
         .bind(race)
         .bind(player.as_uuid())
-        .bind(turn.map(u32_param))
+        .bind(set)
+        .bind(u32_param(turn))
         .execute(&self.pool)
         .await
         .map_err(db(RACE))?;

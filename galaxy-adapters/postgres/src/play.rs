@@ -249,16 +249,18 @@ impl OrdersStore for PgStore {
         &self,
         game_id: GameId,
         turn: u32,
+        as_of: Option<Timestamp>,
     ) -> Result<Vec<String>, StoreError> {
         let races: Vec<String> = sqlx::query_scalar(
             "SELECT race FROM ( \
                  SELECT DISTINCT ON (race) race, accepted FROM orders_submissions \
-                 WHERE game_id = $1 AND turn = $2 \
+                 WHERE game_id = $1 AND turn = $2 AND ($3::timestamptz IS NULL OR submitted_at <= $3) \
                  ORDER BY race, submitted_at DESC, seq DESC \
              ) latest WHERE accepted ORDER BY race COLLATE \"C\"",
         )
         .bind(game_id.as_uuid())
         .bind(i64::from(turn))
+        .bind(as_of)
         .fetch_all(&self.pool)
         .await
         .map_err(db(SUBMISSION))?;

@@ -451,6 +451,28 @@ impl RaceRecord {
     }
 }
 
+/// A change to a race's "ready without orders" mark ([`RaceRecord::ready_turn`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadyMark {
+    /// Ready for this turn without orders.
+    Set(u32),
+    /// The mark for this turn taken back (orders submitted for it now decide). A mark for
+    /// another turn stays: the mark of a turn already played is what its tally reads,
+    /// whatever the player sends for the next one before the tally.
+    Clear(u32),
+}
+
+impl ReadyMark {
+    /// The mark a race has after this change, when it had `current`.
+    pub fn apply(self, current: Option<u32>) -> Option<u32> {
+        match self {
+            Self::Set(turn) => Some(turn),
+            Self::Clear(turn) if current == Some(turn) => None,
+            Self::Clear(_) => current,
+        }
+    }
+}
+
 /// Whether `turn` may run early: at least one active race, and every active race ready.
 /// `ready(race)` says whether a race is ready; races eliminated by the engine are not in
 /// `races`.
@@ -776,6 +798,19 @@ mod tests {
         assert!(!early_turn_ready(&[a.clone(), b], 4, |_| true));
         a.ready_turn = Some(7);
         assert!(a.ready(7, false) && !a.ready(8, false) && a.ready(8, true));
+    }
+
+    #[test]
+    fn clearing_a_ready_mark_takes_back_only_that_turns() {
+        assert_eq!(ReadyMark::Set(3).apply(None), Some(3));
+        assert_eq!(ReadyMark::Set(4).apply(Some(3)), Some(4));
+        assert_eq!(ReadyMark::Clear(3).apply(Some(3)), None);
+        assert_eq!(
+            ReadyMark::Clear(4).apply(Some(3)),
+            Some(3),
+            "turn 3's mark stays"
+        );
+        assert_eq!(ReadyMark::Clear(4).apply(None), None);
     }
 
     #[test]

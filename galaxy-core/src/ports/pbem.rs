@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::StoreError;
 use crate::domain::limit::RateLimit;
 use crate::domain::page::{Page, PageRequest};
-use crate::domain::pbem::{GamePreferences, RaceMessage, RaceRecord, SeatApplication};
+use crate::domain::pbem::{GamePreferences, RaceMessage, RaceRecord, ReadyMark, SeatApplication};
 use crate::domain::{GameId, SeatApplicationId, Timestamp, UserId};
 
 /// What a vacation request came to.
@@ -46,9 +46,10 @@ pub trait PbemStore: Send + Sync {
     async fn list_races(&self, game_id: GameId) -> Result<Vec<RaceRecord>, StoreError>;
     /// Every race a user plays, in any game ("my games" of a replacement player).
     async fn races_of_user(&self, user_id: UserId) -> Result<Vec<RaceRecord>, StoreError>;
-    /// Marks a race ready for `turn` without orders, or (`None`) takes that back (a later
-    /// orders submission replaces it), if `player` still plays it: `NotFound` when it
-    /// has no record, `Conflict` when it is someone else's. The service checked the
+    /// Changes a race's ready mark ([`ReadyMark::apply`]: marks it ready for a turn
+    /// without orders, or takes back the mark of a turn when orders for it replace it),
+    /// if `player` still plays it: `NotFound` when it has no record, `Conflict` when it
+    /// is someone else's. The service checked the
     /// race was the caller's before; a seat handed over in between must not take the
     /// old player's write (the new player would be counted ready without orders).
     async fn mark_ready(
@@ -56,7 +57,7 @@ pub trait PbemStore: Send + Sync {
         game_id: GameId,
         race: &str,
         player: UserId,
-        turn: Option<u32>,
+        mark: ReadyMark,
     ) -> Result<(), StoreError>;
     /// Books `turns` vacation turns from `from`, if the race has that many of `budget`
     /// left and `player` still plays it (`Conflict` otherwise, as for

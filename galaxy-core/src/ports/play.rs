@@ -65,10 +65,13 @@ pub trait OrdersStore: Send + Sync {
         turn: u32,
     ) -> Result<Vec<OrdersSubmission>, StoreError>;
     /// The races of a game whose latest submission for `turn` was accepted, in byte order
-    /// of their names.
+    /// of their names. With `as_of`, only submissions recorded by then count: what was in
+    /// force when the turn was played, which a later (refused) submission for a turn
+    /// already played cannot change.
     async fn races_with_orders_in(
         &self,
         game_id: GameId,
         turn: u32,
+        as_of: Option<Timestamp>,
     ) -> Result<Vec<String>, StoreError>;
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use galaxy_core::domain::limit::RateLimit;
 use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::pbem::{
-    GamePreferences, RaceMessage, RaceRecord, SeatApplication, SeatApplicationStatus,
+    GamePreferences, RaceMessage, RaceRecord, ReadyMark, SeatApplication, SeatApplicationStatus,
 };
 use galaxy_core::domain::{GameId, MessageId, SeatApplicationId, UserId};
 use galaxy_core::ports::{PbemStore, StoreError, VacationOutcome};
@@ -108,7 +108,7 @@ async fn races<S: PbemStore>(store: &S) {
     let g = game();
     let users = seated(store, g, 2).await;
     store
-        .mark_ready(g, "Bolgs", users[1], Some(3))
+        .mark_ready(g, "Bolgs", users[1], ReadyMark::Set(3))
         .await
         .must("ready");
     // Again, with a third race: existing records are kept.
@@ -128,22 +128,36 @@ async fn races<S: PbemStore>(store: &S) {
     assert_eq!(all[1].ready_turn, Some(3));
     assert_eq!(store.list_races(g).await.must("list"), all);
     store
-        .mark_ready(g, "Cyrox", cyrox, Some(4))
+        .mark_ready(g, "Cyrox", cyrox, ReadyMark::Set(4))
         .await
         .must("ready");
+    // Orders for the next turn leave this turn's mark (its tally reads it)...
     store
-        .mark_ready(g, "Cyrox", cyrox, None)
+        .mark_ready(g, "Cyrox", cyrox, ReadyMark::Clear(5))
+        .await
+        .must("unready another turn");
+    assert_eq!(
+        store.list_races(g).await.must("list")[2].ready_turn,
+        Some(4)
+    );
+    // ...orders for this turn take it back.
+    store
+        .mark_ready(g, "Cyrox", cyrox, ReadyMark::Clear(4))
         .await
         .must("unready");
     assert_eq!(store.list_races(g).await.must("list")[2].ready_turn, None);
     assert_eq!(store.list_races(game()).await.must("other game"), vec![]);
     assert_err!(
-        store.mark_ready(g, "Nobody", cyrox, Some(3)).await,
+        store
+            .mark_ready(g, "Nobody", cyrox, ReadyMark::Set(3))
+            .await,
         StoreError::NotFound { .. },
         "ready of an unknown race"
     );
     assert_err!(
-        store.mark_ready(g, "Cyrox", users[0], Some(4)).await,
+        store
+            .mark_ready(g, "Cyrox", users[0], ReadyMark::Set(4))
+            .await,
         StoreError::Conflict { .. },
         "ready of another player's race"
     );
@@ -309,7 +323,7 @@ async fn seats<S: PbemStore + 'static>(store: Arc<S>) {
                     handover.map(Some)
                 }
                 2 => store
-                    .mark_ready(g, "Bolgs", old, Some(2))
+                    .mark_ready(g, "Bolgs", old, ReadyMark::Set(2))
                     .await
                     .map(|_| None),
                 3 => store
@@ -317,7 +331,7 @@ async fn seats<S: PbemStore + 'static>(store: Arc<S>) {
                     .await
                     .map(|_| None),
                 4 => store
-                    .mark_ready(g, "Bolgs", old, Some(3))
+                    .mark_ready(g, "Bolgs", old, ReadyMark::Set(3))
                     .await
                     .map(|_| None),
                 _ => store
@@ -356,7 +370,7 @@ async fn seats<S: PbemStore + 'static>(store: Arc<S>) {
     );
     // Once handed over, the old player's writes no longer reach the race.
     assert_err!(
-        store.mark_ready(g, "Bolgs", old, Some(2)).await,
+        store.mark_ready(g, "Bolgs", old, ReadyMark::Set(2)).await,
         StoreError::Conflict { .. },
         "ready by the replaced player"
     );
@@ -374,11 +388,11 @@ async fn seats<S: PbemStore + 'static>(store: Arc<S>) {
         .must_some();
     assert_eq!(bolgs, handover.record, "the stored race afresh");
     store
-        .mark_ready(g, "Bolgs", handover.record.user_id, Some(2))
+        .mark_ready(g, "Bolgs", handover.record.user_id, ReadyMark::Set(2))
         .await
         .must("ready by the new player");
     store
-        .mark_ready(g, "Bolgs", handover.record.user_id, None)
+        .mark_ready(g, "Bolgs", handover.record.user_id, ReadyMark::Clear(2))
         .await
         .must("unready by the new player");
     let apps = store.list_seat_applications(g, "Bolgs").await.must("apps");

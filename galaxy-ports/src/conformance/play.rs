@@ -313,7 +313,7 @@ async fn orders<S: OrdersStore>(store: &S) {
     let (ua, ub) = (UserId::from_uuid(new_uuid()), UserId::from_uuid(new_uuid()));
     assert_eq!(store.list_orders(g, "Ayrans", 1).await.must("list"), vec![]);
     assert_eq!(
-        store.races_with_orders_in(g, 1).await.must("in"),
+        store.races_with_orders_in(g, 1, None).await.must("in"),
         Vec::<String>::new()
     );
     let a1 = submission(g, "Ayrans", ua, 1, 10, false);
@@ -331,7 +331,7 @@ async fn orders<S: OrdersStore>(store: &S) {
         "newest first"
     );
     assert_eq!(
-        store.races_with_orders_in(g, 1).await.must("in"),
+        store.races_with_orders_in(g, 1, None).await.must("in"),
         vec!["Ayrans".to_owned(), "Bolgs".to_owned()]
     );
     store.record_orders(&a3).await.must("record_orders");
@@ -341,13 +341,61 @@ async fn orders<S: OrdersStore>(store: &S) {
         "a later arrival at the same instant is newer"
     );
     assert_eq!(
-        store.races_with_orders_in(g, 1).await.must("in"),
+        store.races_with_orders_in(g, 1, None).await.must("in"),
         vec!["Bolgs".to_owned()],
         "a refused latest submission takes the race's orders out"
     );
     assert_eq!(
-        store.races_with_orders_in(g, 2).await.must("in"),
+        store.races_with_orders_in(g, 2, None).await.must("in"),
         vec!["Bolgs".to_owned()]
+    );
+    // As of an instant: only what was recorded by then (a turn's tally reads what was in
+    // force when it was played).
+    let b_late = submission(g, "Bolgs", ub, 1, 40, false);
+    store.record_orders(&b_late).await.must("record_orders");
+    assert_eq!(
+        store.races_with_orders_in(g, 1, None).await.must("in"),
+        Vec::<String>::new(),
+        "a later refusal takes Bolgs out"
+    );
+    assert_eq!(
+        store
+            .races_with_orders_in(g, 1, Some(at(30)))
+            .await
+            .must("in"),
+        vec!["Bolgs".to_owned()],
+        "not as of before it"
+    );
+    assert_eq!(
+        store
+            .races_with_orders_in(g, 1, Some(at(20)))
+            .await
+            .must("in"),
+        vec!["Bolgs".to_owned()],
+        "at 20 Ayrans's latest is a refusal; a submission at the instant counts"
+    );
+    assert_eq!(
+        store
+            .races_with_orders_in(g, 1, Some(at(15)))
+            .await
+            .must("in"),
+        vec!["Bolgs".to_owned()],
+        "at 15 Ayrans had only its first, refused, orders"
+    );
+    assert_eq!(
+        store
+            .races_with_orders_in(g, 1, Some(at(5)))
+            .await
+            .must("in"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        store
+            .races_with_orders_in(g, 1, Some(at(10)))
+            .await
+            .must("in"),
+        Vec::<String>::new(),
+        "at 10 only Ayrans's refused orders"
     );
     assert_err!(
         store.record_orders(&a3).await,

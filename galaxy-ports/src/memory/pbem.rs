@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use galaxy_core::domain::limit::RateLimit;
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::pbem::{
-    GamePreferences, RaceMessage, RaceRecord, SeatApplication, SeatApplicationStatus,
+    GamePreferences, RaceMessage, RaceRecord, ReadyMark, SeatApplication, SeatApplicationStatus,
 };
 use galaxy_core::domain::{GameId, SeatApplicationId, Timestamp, UserId};
 use galaxy_core::ports::{PbemStore, SeatHandover, StoreError, VacationOutcome};
@@ -120,10 +120,11 @@ impl PbemStore for MemoryPbemStore {
         game_id: GameId,
         race: &str,
         player: UserId,
-        turn: Option<u32>,
+        mark: ReadyMark,
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
-        owned(state.race_mut(game_id, race)?, player)?.ready_turn = turn;
+        let record = owned(state.race_mut(game_id, race)?, player)?;
+        record.ready_turn = mark.apply(record.ready_turn);
         Ok(())
     }
 

@@ -158,6 +158,7 @@ impl OrdersStore for MemoryPlayStore {
         &self,
         game_id: GameId,
         turn: u32,
+        as_of: Option<Timestamp>,
     ) -> Result<Vec<String>, StoreError> {
         let state = self.lock();
         // The latest submission per race: later arrivals win ties of equal timestamps.
@@ -166,6 +167,7 @@ impl OrdersStore for MemoryPlayStore {
             .submissions
             .iter()
             .filter(|s| s.game_id == game_id && s.turn == turn)
+            .filter(|s| as_of.is_none_or(|at| s.submitted_at <= at))
         {
             let newer = latest
                 .get(submission.race.as_str())

@@ -122,7 +122,7 @@ impl RuntimeService {
         self.orders.record_orders(&submission).await?;
         // A submission replaces a "ready without orders": the verdict now decides.
         self.pbem
-            .unmark_ready(game_id, &submission.race, actor.user_id)
+            .unmark_ready(game_id, &submission.race, actor.user_id, turn)
             .await;
         answer
     }

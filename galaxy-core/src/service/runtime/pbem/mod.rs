@@ -23,8 +23,9 @@ use super::{RuntimeConfig, RuntimeError, RuntimePorts, RuntimeService};
 use crate::domain::application::ApplicationStatus;
 use crate::domain::game::{Game, GameStatus};
 use crate::domain::limit::RateLimit;
-use crate::domain::pbem::{GamePreferences, RaceRecord, RaceState};
-use crate::domain::{GameId, UserId};
+use crate::domain::pbem::{GamePreferences, RaceRecord, RaceState, ReadyMark};
+use crate::domain::play::PlayedTurn;
+use crate::domain::{GameId, Timestamp, UserId};
 use crate::ports::{
     ApplicationStore, OrdersStore, PbemStore, StoreError, TurnArchiveStore, UserStore,
     VacationOutcome,
@@ -75,12 +76,20 @@ impl Pbem {
         self.statuses.time.uuid()
     }
 
-    /// Takes back a race's "ready without orders" (an orders submission by `player`
-    /// replaces it). A race without a record (a game before its first read of races) has
+    /// Takes back a race's "ready without orders" for `turn` (an orders submission by
+    /// `player` for it replaces it; a mark for a turn already played stays for its tally).
+    /// A race without a record (a game before its first read of races) has
     /// none, and a race handed to another player since is no longer `player`'s to
     /// change; a store failure is logged: the race then stays ready as it marked itself.
-    pub(super) async fn unmark_ready(&self, game_id: GameId, race: &str, player: UserId) {
-        match self.store.mark_ready(game_id, race, player, None).await {
+    pub(super) async fn unmark_ready(
+        &self,
+        game_id: GameId,
+        race: &str,
+        player: UserId,
+        turn: u32,
+    ) {
+        let clear = ReadyMark::Clear(turn);
+        match self.store.mark_ready(game_id, race, player, clear).await {
             Ok(()) | Err(StoreError::NotFound { .. } | StoreError::Conflict { .. }) => {}
             Err(error) => tracing::warn!(%error, %game_id, race, "ready mark not cleared"),
         }
@@ -138,15 +147,17 @@ pub(super) async fn next_turn(p: &Pbem, game_id: GameId) -> Result<u32, StoreErr
     }
 }
 
-/// The races of `records` whose latest submission for `turn` was accepted or who
+/// The races of `records` whose latest submission for `turn` (recorded by `as_of`, when
+/// given) was accepted or who
 /// marked themselves ready for it.
 pub(super) async fn ready_races(
     p: &Pbem,
     game_id: GameId,
     records: &[RaceRecord],
     turn: u32,
+    as_of: Option<Timestamp>,
 ) -> Result<BTreeSet<String>, StoreError> {
-    let with_orders = p.orders.races_with_orders_in(game_id, turn).await?;
+    let with_orders = p.orders.races_with_orders_in(game_id, turn, as_of).await?;
     Ok(records
         .iter()
         .filter(|r| r.ready(turn, with_orders.contains(&r.race)))
@@ -155,17 +166,16 @@ pub(super) async fn ready_races(
 }
 
 /// The races the engine eliminated, from the latest archived standings.
-pub(super) async fn eliminated(p: &Pbem, game_id: GameId) -> Result<BTreeSet<String>, StoreError> {
-    let latest = p.archive.latest_turn(game_id).await?;
-    Ok(latest
+pub(super) fn eliminated(latest: Option<&PlayedTurn>) -> BTreeSet<String> {
+    latest
         .map(|t| {
             t.standings
-                .into_iter()
+                .iter()
                 .filter(|s| !s.alive)
-                .map(|s| s.race)
+                .map(|s| s.race.clone())
                 .collect()
         })
-        .unwrap_or_default())
+        .unwrap_or_default()
 }
 
 impl RuntimeService {
@@ -180,7 +190,7 @@ impl RuntimeService {
         let turn = next_turn(p, game.id).await?;
         let in_play = matches!(game.status, GameStatus::Running | GameStatus::Paused);
         let ready = if in_play {
-            ready_races(p, game.id, &records, turn).await?
+            ready_races(p, game.id, &records, turn, None).await?
         } else {
             BTreeSet::new()
         };
@@ -259,7 +269,7 @@ impl RuntimeService {
             ));
         }
         let pbem = &self.pbem.store;
-        pbem.mark_ready(game_id, &record.race, actor.user_id, Some(turn))
+        pbem.mark_ready(game_id, &record.race, actor.user_id, ReadyMark::Set(turn))
             .await?;
         Ok(())
     }

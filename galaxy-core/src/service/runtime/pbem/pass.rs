@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::super::turns::{TurnRunner, play_turn};
 use super::{Pbem, eliminated, race_records, ready_races};
+use crate::domain::Timestamp;
 use crate::domain::game::{Game, GameStatus};
 use crate::domain::lease::ClaimRequest;
 use crate::domain::notification::NotificationKind;
@@ -60,10 +61,15 @@ async fn one_game(
         return Ok(());
     }
     let mut races = race_records(p, &game).await?;
+    let latest = p.archive.latest_turn(game.id).await?;
     // Races out of the game owe no orders: never counted as missing a turn, reminded or
     // waited for.
-    let dead = eliminated(p, game.id).await?;
-    if tally(p, &game, record.current_turn, &races, &dead).await? {
+    let dead = eliminated(latest.as_ref());
+    // The last played turn, tallied from what was in force when it was played (its
+    // archive time; unknown only while the next turn is archived but not yet recorded).
+    let turn = record.current_turn;
+    let played_at = latest.filter(|t| t.turn == turn).map(|t| t.played_at);
+    if tally(p, &game, (turn, played_at), &races, &dead).await? {
         report.tallied += 1;
         races = p.store.list_races(game.id).await?;
     }
@@ -73,7 +79,7 @@ async fn one_game(
     let now = p.now();
     let turn = record.current_turn.saturating_add(1);
     races.retain(|r| !dead.contains(&r.race));
-    let ready = ready_races(p, game.id, &races, turn).await?;
+    let ready = ready_races(p, game.id, &races, turn, None).await?;
     remind(p, &game, turn, deadline, &races, &ready).await;
     let early = game.settings.pbem.early_turn
         && deadline > now
@@ -84,19 +90,22 @@ async fn one_game(
     Ok(())
 }
 
-/// Tallies turn `turn` (the last played) once. Returns whether this call counted it.
-/// The races in `dead` count as present: eliminated, they owe nothing.
+/// Tallies `turn` (the last played, with the instant it was played) once. Returns
+/// whether this call counted it. The races in `dead` count as present: eliminated, they
+/// owe nothing. Orders count as they stood when the turn was played: a submission for it
+/// recorded later (refused: the turn was over) changes nothing, and a ready mark for it
+/// stays when the player sends orders for the next turn.
 async fn tally(
     p: &Pbem,
     game: &Game,
-    turn: u32,
+    (turn, played_at): (u32, Option<Timestamp>),
     races: &[RaceRecord],
     dead: &BTreeSet<String>,
 ) -> Result<bool, StoreError> {
     if turn == 0 || races.is_empty() {
         return Ok(false);
     }
-    let mut ready = ready_races(p, game.id, races, turn).await?;
+    let mut ready = ready_races(p, game.id, races, turn, played_at).await?;
     ready.extend(dead.iter().cloned());
     let ready: Vec<String> = ready.into_iter().collect();
     let idle_after = game.settings.pbem.idle_after;
@@ -138,7 +147,7 @@ async fn remind(
     p: &Pbem,
     game: &Game,
     turn: u32,
-    deadline: crate::domain::Timestamp,
+    deadline: Timestamp,
     races: &[RaceRecord],
     ready: &std::collections::BTreeSet<String>,
 ) {
