@@ -282,6 +282,7 @@ impl App {
             rate_count: settings.smtp_rate_limit.count,
             rate_window: settings.smtp_rate_limit.window,
             timeout: settings.smtp_timeout,
+            session_limit: settings.smtp_session_limit,
             tls,
         };
         if let Ok(addr) = listener.local_addr() {

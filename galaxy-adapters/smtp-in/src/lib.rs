@@ -26,14 +26,18 @@ pub struct SmtpInConfig {
     pub max_message_bytes: usize,
     /// Open connections at most.
     pub max_connections: usize,
-    /// Open connections per client address at most.
+    /// Open connections per client (an IPv4 address or an IPv6 /64) at most.
     pub client_connections: usize,
-    /// Messages per client address per `rate_window`.
+    /// Messages per client per `rate_window`.
     pub rate_count: u32,
     /// The window of `rate_count`.
     pub rate_window: Duration,
     /// The longest wait for a client's next line.
     pub timeout: Duration,
+    /// The longest a whole session lasts, however busy: a client sending a line just
+    /// within `timeout` would otherwise hold its connection (and its place under
+    /// `max_connections`) for ever.
+    pub session_limit: Duration,
     /// STARTTLS, when a certificate is configured.
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }

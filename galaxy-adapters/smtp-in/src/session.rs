@@ -1,9 +1,11 @@
 //! One SMTP connection: `mailin` decides what each line means, this module reads the
-//! lines (bounded, with a timeout), writes the answers, upgrades to TLS on `STARTTLS`, and
-//! stores each finished message before its `250` goes out.
+//! lines (bounded, with a timeout, the whole session within its limit), writes the
+//! answers (with a timeout), upgrades to TLS on `STARTTLS`, and stores each finished
+//! message before its `250` goes out.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use galaxy_core::service::mail_in::{Envelope, MailInError, MailInService, ParseError};
 use mailin::{Action, Handler, Response, SessionBuilder};
@@ -139,9 +141,12 @@ pub(crate) async fn run(
     let _permit = match admission {
         Admission::Admitted(permit) => permit,
         Admission::Refused => {
-            let _ = stream
-                .write_all(b"421 4.7.0 Too many connections, try later\r\n")
-                .await;
+            let _ = say(
+                &mut stream,
+                b"421 4.7.0 Too many connections, try later\r\n",
+                config.timeout,
+            )
+            .await;
             let _ = stream.shutdown().await;
             return;
         }
@@ -158,42 +163,54 @@ pub(crate) async fn run(
         builder.enable_start_tls();
     }
     let mut session = builder.build(peer.ip(), collector);
-    if write(&mut stream, &session.greeting()).await.is_err() {
+    if write(&mut stream, &session.greeting(), config.timeout)
+        .await
+        .is_err()
+    {
         return;
     }
     let mut reader = BufReader::new(stream);
     let mut line = Vec::with_capacity(1024);
+    // However busy, a session ends here: a client trickling one line just within
+    // `timeout` would otherwise hold its connection for ever.
+    let over = tokio::time::sleep(config.session_limit);
+    tokio::pin!(over);
     loop {
         line.clear();
         let read = {
             let mut limited = (&mut reader).take(MAX_LINE);
             let next = tokio::time::timeout(config.timeout, limited.read_until(b'\n', &mut line));
             tokio::select! {
-                () = cancel.cancelled() => None,
-                read = next => Some(read),
+                () = cancel.cancelled() => Err(&b"421 4.3.2 Shutting down\r\n"[..]),
+                () = &mut over => Err(&b"421 4.4.2 Session too long, closing\r\n"[..]),
+                read = next => Ok(read),
             }
         };
-        let Some(read) = read else {
-            let _ = reader
-                .get_mut()
-                .write_all(b"421 4.3.2 Shutting down\r\n")
-                .await;
-            break;
+        let read = match read {
+            Ok(read) => read,
+            Err(farewell) => {
+                let _ = say(reader.get_mut(), farewell, config.timeout).await;
+                break;
+            }
         };
         match read {
             Err(_) => {
-                let _ = reader
-                    .get_mut()
-                    .write_all(b"421 4.4.2 Timeout, closing\r\n")
-                    .await;
+                let _ = say(
+                    reader.get_mut(),
+                    b"421 4.4.2 Timeout, closing\r\n",
+                    config.timeout,
+                )
+                .await;
                 break;
             }
             Ok(Err(_)) | Ok(Ok(0)) => break,
             Ok(Ok(n)) if n as u64 >= MAX_LINE && !line.ends_with(b"\n") => {
-                let _ = reader
-                    .get_mut()
-                    .write_all(b"500 5.5.2 Line too long\r\n")
-                    .await;
+                let _ = say(
+                    reader.get_mut(),
+                    b"500 5.5.2 Line too long\r\n",
+                    config.timeout,
+                )
+                .await;
                 break;
             }
             Ok(Ok(_)) => {}
@@ -214,19 +231,25 @@ pub(crate) async fn run(
         match response.action {
             Action::NoReply => {}
             Action::Reply => {
-                if write(reader.get_mut(), &response).await.is_err() {
+                if write(reader.get_mut(), &response, config.timeout)
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
             Action::Close => {
-                let _ = write(reader.get_mut(), &response).await;
+                let _ = write(reader.get_mut(), &response, config.timeout).await;
                 break;
             }
             Action::UpgradeTls => {
                 let Some(tls) = config.tls.clone() else {
                     break;
                 };
-                if write(reader.get_mut(), &response).await.is_err() {
+                if write(reader.get_mut(), &response, config.timeout)
+                    .await
+                    .is_err()
+                {
                     break;
                 }
                 // What the client sent before the handshake is dropped (RFC 3207: it
@@ -282,11 +305,27 @@ async fn store(service: &MailInService, message: Transaction, peer: SocketAddr) 
 async fn write<W: AsyncWrite + Unpin + ?Sized>(
     out: &mut W,
     response: &Response,
+    timeout: Duration,
 ) -> std::io::Result<()> {
     let bytes = response.buffer()?;
     if bytes.is_empty() {
         return Ok(());
     }
-    out.write_all(&bytes).await?;
-    out.flush().await
+    say(out, &bytes, timeout).await
+}
+
+/// Writes `bytes` within `timeout`: a client that sends commands but never reads the
+/// answers would otherwise block the session once the socket's buffer is full.
+async fn say<W: AsyncWrite + Unpin + ?Sized>(
+    out: &mut W,
+    bytes: &[u8],
+    timeout: Duration,
+) -> std::io::Result<()> {
+    let written = async {
+        out.write_all(bytes).await?;
+        out.flush().await
+    };
+    tokio::time::timeout(timeout, written)
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
 }

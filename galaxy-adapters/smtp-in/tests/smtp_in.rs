@@ -73,6 +73,7 @@ impl Server {
             rate_count: 1000,
             rate_window: Duration::from_secs(3600),
             timeout: Duration::from_secs(10),
+            session_limit: Duration::from_secs(600),
             tls: None,
         };
         tweak(&mut config);
@@ -367,5 +368,56 @@ async fn starttls_is_offered_with_a_certificate_and_works() {
     let answers = dialogue(plain.port, &["STARTTLS"]).await;
     assert!(!answers[1].starts_with("220"), "{answers:?}");
     plain.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ends_at_its_limit_however_busy() {
+    let server = Server::start(|c| c.session_limit = Duration::from_secs(1)).await;
+    let stream = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    assert!(lines.next_line().await.unwrap().unwrap().starts_with("220"));
+    // A line every 100 ms, well within the 10 s line timeout, for up to 20 s.
+    let mut last = String::new();
+    for _ in 0..200 {
+        if write.write_all(b"NOOP\r\n").await.is_err() {
+            break;
+        }
+        match lines.next_line().await {
+            Ok(Some(line)) => last = line,
+            _ => break,
+        }
+        if last.starts_with("421") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(last.starts_with("421 4.4.2"), "{last}");
+    assert_eq!(lines.next_line().await.unwrap(), None, "closed");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_its_answers_is_closed() {
+    let server = Server::start(|c| c.timeout = Duration::from_secs(1)).await;
+    let stream = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    // Commands, and never a read: once both sockets' buffers are full of answers, the
+    // session may not wait for ever to write the next one.
+    let (_read, mut write) = stream.into_split();
+    let chunk = b"NOOP\r\n".repeat(10_000);
+    let closed = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if write.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the server still holds the connection");
     server.stop().await;
 }

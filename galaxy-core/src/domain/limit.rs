@@ -8,11 +8,26 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::TimeDelta;
 
 use super::Timestamp;
+
+/// The client an address-keyed limit counts: the address itself for IPv4 (an
+/// IPv4-mapped IPv6 address counts as its IPv4 address), the /64 network for IPv6, since
+/// one subscriber commonly holds a whole /64 and could otherwise spread over its
+/// addresses to escape any per-address bound.
+pub fn client_network(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(Ipv6Addr::from(network))
+        }
+    }
+}
 
 /// At most `max` per sliding `window` in one bucket (one e-mail address, one client).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -34,6 +34,8 @@ pub struct MailInSettings {
     pub smtp_rate_limit: RateLimit,
     /// `GALAXY_INBOUND_SMTP_TIMEOUT`: the longest wait for a client's next line.
     pub smtp_timeout: Duration,
+    /// `GALAXY_INBOUND_SMTP_SESSION_LIMIT`: the longest a whole SMTP session lasts.
+    pub smtp_session_limit: Duration,
 }
 
 /// Reads the settings.
@@ -110,5 +112,6 @@ pub(super) fn read(v: &Vars<'_>) -> Result<MailInSettings, ConfigError> {
         )?,
         smtp_rate_limit: v.rate_limit("GALAXY_INBOUND_SMTP_RATE_LIMIT")?,
         smtp_timeout: v.duration("GALAXY_INBOUND_SMTP_TIMEOUT")?,
+        smtp_session_limit: v.duration("GALAXY_INBOUND_SMTP_SESSION_LIMIT")?,
     })
 }

@@ -47,6 +47,7 @@ pub const DURATION_RANGES: &[(&str, &str, &str)] = &[
     ("GALAXY_CACHE_BUS_HEARTBEAT", "100ms", "10m"),
     ("GALAXY_INBOUND_INTERVAL", "10ms", "1h"),
     ("GALAXY_INBOUND_SMTP_TIMEOUT", "1s", "1h"),
+    ("GALAXY_INBOUND_SMTP_SESSION_LIMIT", "1m", "24h"),
 ];
 
 /// The settings whose values are secrets: `config check` shows them as `<redacted>`
@@ -509,16 +510,21 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_INBOUND_SMTP_CLIENT_CONNECTIONS",
         default: "5",
-        meaning: "Open inbound SMTP connections per client address at most; more are answered 421 and closed.",
+        meaning: "Open inbound SMTP connections per client (an IPv4 address, or an IPv6 /64 network: one subscriber commonly holds a whole /64) at most; more are answered 421 and closed.",
     },
     Setting {
         variable: "GALAXY_INBOUND_SMTP_RATE_LIMIT",
         default: "60/1h",
-        meaning: "Messages one client address may send the inbound SMTP listener per window (`count/window`); beyond it `MAIL` is answered 450 (try later).",
+        meaning: "Messages one client (an IPv4 address or an IPv6 /64) may send the inbound SMTP listener per window (`count/window`); beyond it `MAIL` is answered 450 (try later).",
     },
     Setting {
         variable: "GALAXY_INBOUND_SMTP_TIMEOUT",
         default: "60s",
         meaning: "Longest wait of the inbound SMTP listener for a client's next line; then 421 and the connection is closed. Range: 1s to 1h.",
+    },
+    Setting {
+        variable: "GALAXY_INBOUND_SMTP_SESSION_LIMIT",
+        default: "10m",
+        meaning: "Longest an inbound SMTP session lasts in all, however busy (a client trickling one line a minute would otherwise hold its connection for ever); then 421 and the connection is closed, and the sender reconnects for what is left. Range: 1m to 24h.",
     },
 ];

@@ -9,6 +9,7 @@ use super::{AuthError, AuthService, IssuedChallenge, NewSession};
 use crate::domain::auth::{
     ChallengeStatus, CodeCheck, LoginChallenge, LoginCode, Session, SessionStatus,
 };
+use crate::domain::limit::client_network;
 use crate::domain::mail::{MailDelivery, OutgoingMail};
 use crate::domain::user::{Email, Role, User, UserStatus};
 use crate::domain::{ChallengeId, MailId, SessionId, Timestamp, UserId};
@@ -264,15 +265,12 @@ fn rate_limited(full: LimitReached, now: Timestamp) -> AuthError {
     }
 }
 
-/// The per-IP rate-limit bucket of a client: the address itself for IPv4, the /64
-/// network for IPv6, since one subscriber commonly holds a whole /64.
+/// The per-IP rate-limit bucket of a client ([`client_network`]): `192.0.2.7`, or
+/// `2001:db8:1:2::/64`.
 fn rate_limit_key(ip: IpAddr) -> String {
-    match ip.to_canonical() {
+    match client_network(ip) {
         IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let network = u128::from(v6) & !((1u128 << 64) - 1);
-            format!("{}/64", std::net::Ipv6Addr::from(network))
-        }
+        IpAddr::V6(network) => format!("{network}/64"),
     }
 }
 
