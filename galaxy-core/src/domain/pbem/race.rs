@@ -1,0 +1,245 @@
+//! The platform's record of each race of a running game (who plays it, missed turns,
+//! idle, ready mark, vacation, open seat), what it is for the coming turn, whether a
+//! turn may run early, and each player's preferences.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{GameId, UserId};
+
+/// What a race is, as every player of the game sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RaceState {
+    /// Played by its player.
+    Active,
+    /// Missed `idle_after` turns in a row; the engine plays it without orders.
+    Idle,
+    /// Its player is on vacation this turn.
+    Vacation,
+    /// Idle, and its host offers the seat to a replacement player.
+    OpenSeat,
+}
+
+impl RaceState {
+    /// Stable name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Idle => "idle",
+            Self::Vacation => "vacation",
+            Self::OpenSeat => "open_seat",
+        }
+    }
+}
+
+/// The platform's record of one race of a running game: who plays it, its missed turns,
+/// vacation and seat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaceRecord {
+    /// The game.
+    pub game_id: GameId,
+    /// The race (as the engine knows it; never changes).
+    pub race: String,
+    /// Who plays it now (a replacement player takes it over).
+    pub user_id: UserId,
+    /// Consecutive turns run without its orders (vacation turns do not count).
+    pub missed_turns: u32,
+    /// Whether it went idle (and has not sent orders since).
+    pub idle: bool,
+    /// The turn its player declared ready for without orders, if any.
+    pub ready_turn: Option<u32>,
+    /// The first turn of its current or coming vacation.
+    pub vacation_from: Option<u32>,
+    /// The last turn of that vacation.
+    pub vacation_until: Option<u32>,
+    /// Vacation turns taken (or booked) so far in the game.
+    pub vacation_used: u32,
+    /// Whether the host opened its seat to replacements.
+    pub seat_open: bool,
+}
+
+impl RaceRecord {
+    /// A fresh record for `race` played by `user_id`.
+    pub fn new(game_id: GameId, race: impl Into<String>, user_id: UserId) -> Self {
+        Self {
+            game_id,
+            race: race.into(),
+            user_id,
+            missed_turns: 0,
+            idle: false,
+            ready_turn: None,
+            vacation_from: None,
+            vacation_until: None,
+            vacation_used: 0,
+            seat_open: false,
+        }
+    }
+
+    /// The seat goes to `player`, a replacement: the race starts afresh for them, as it
+    /// did for its first player (not idle, no missed turns, no ready mark, no vacation and
+    /// a whole vacation budget: what the previous player booked was their absence, not
+    /// the newcomer's), its seat closed. Returns the previous player.
+    pub fn hand_over(&mut self, player: UserId) -> UserId {
+        let previous = self.user_id;
+        *self = Self::new(self.game_id, std::mem::take(&mut self.race), player);
+        previous
+    }
+
+    /// Whether its player is on vacation for `turn`.
+    pub fn on_vacation(&self, turn: u32) -> bool {
+        matches!((self.vacation_from, self.vacation_until), (Some(from), Some(until)) if (from..=until).contains(&turn))
+    }
+
+    /// The turns a vacation of `turns` from `from` covers, as `(first, last)`: it
+    /// extends a current or coming vacation that reaches `from` (or the turn before),
+    /// else starts at `from`.
+    pub fn vacation_span(&self, from: u32, turns: u32) -> (u32, u32) {
+        match (self.vacation_from, self.vacation_until) {
+            (Some(start), Some(end)) if end.saturating_add(1) >= from && turns > 0 => (
+                start.min(from),
+                end.max(from.saturating_sub(1)).saturating_add(turns),
+            ),
+            _ => (from, from.saturating_add(turns).saturating_sub(1)),
+        }
+    }
+
+    /// What the race is for `turn` (the turn being played next).
+    pub fn state(&self, turn: u32) -> RaceState {
+        if self.seat_open {
+            RaceState::OpenSeat
+        } else if self.idle {
+            RaceState::Idle
+        } else if self.on_vacation(turn) {
+            RaceState::Vacation
+        } else {
+            RaceState::Active
+        }
+    }
+
+    /// Whether the race is ready for `turn`: its latest submission was accepted
+    /// (`orders_in`) or its player marked it ready without orders.
+    pub fn ready(&self, turn: u32, orders_in: bool) -> bool {
+        orders_in || self.ready_turn == Some(turn)
+    }
+
+    /// Whether an early turn waits for this race: only active races do.
+    pub fn holds_early_turn(&self, turn: u32) -> bool {
+        self.state(turn) == RaceState::Active
+    }
+}
+
+/// A change to a race's "ready without orders" mark ([`RaceRecord::ready_turn`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadyMark {
+    /// Ready for this turn without orders.
+    Set(u32),
+    /// The mark for this turn taken back (orders submitted for it now decide). A mark for
+    /// another turn stays: the mark of a turn already played is what its tally reads,
+    /// whatever the player sends for the next one before the tally.
+    Clear(u32),
+}
+
+impl ReadyMark {
+    /// The mark a race has after this change, when it had `current`.
+    pub fn apply(self, current: Option<u32>) -> Option<u32> {
+        match self {
+            Self::Set(turn) => Some(turn),
+            Self::Clear(turn) if current == Some(turn) => None,
+            Self::Clear(_) => current,
+        }
+    }
+}
+
+/// Whether `turn` may run early: at least one active race, and every active race ready.
+/// `ready(race)` says whether a race is ready; races eliminated by the engine are not in
+/// `races`.
+pub fn early_turn_ready(
+    races: &[RaceRecord],
+    turn: u32,
+    ready: impl Fn(&RaceRecord) -> bool,
+) -> bool {
+    let mut waiting = races.iter().filter(|r| r.holds_early_turn(turn)).peekable();
+    waiting.peek().is_some() && waiting.all(ready)
+}
+
+/// A player's preferences for one game.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GamePreferences {
+    /// Whether they get deadline reminders.
+    pub reminders: bool,
+    /// Whether messages from other races also come by mail (push always).
+    pub message_mail: bool,
+}
+
+impl Default for GamePreferences {
+    fn default() -> Self {
+        Self {
+            reminders: true,
+            message_mail: true,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn early_turns_wait_for_active_races_only() {
+        let game = GameId::from_uuid(uuid::Uuid::nil());
+        let user = UserId::from_uuid(uuid::Uuid::nil());
+        let mut a = RaceRecord::new(game, "A", user);
+        let mut b = RaceRecord::new(game, "B", user);
+        let ready_a = |r: &RaceRecord| r.race == "A";
+        assert!(!early_turn_ready(&[a.clone(), b.clone()], 4, ready_a));
+        b.idle = true;
+        assert!(early_turn_ready(&[a.clone(), b.clone()], 4, ready_a));
+        b.idle = false;
+        b.vacation_from = Some(4);
+        b.vacation_until = Some(5);
+        assert_eq!(b.state(4), RaceState::Vacation);
+        assert_eq!(b.state(6), RaceState::Active);
+        assert!(early_turn_ready(&[a.clone(), b.clone()], 4, ready_a));
+        assert!(!early_turn_ready(&[a.clone(), b.clone()], 6, ready_a));
+        // Nobody active: no early turn (it would run every tick).
+        a.idle = true;
+        assert!(!early_turn_ready(&[a.clone(), b], 4, |_| true));
+        a.ready_turn = Some(7);
+        assert!(a.ready(7, false) && !a.ready(8, false) && a.ready(8, true));
+    }
+
+    #[test]
+    fn clearing_a_ready_mark_takes_back_only_that_turns() {
+        assert_eq!(ReadyMark::Set(3).apply(None), Some(3));
+        assert_eq!(ReadyMark::Set(4).apply(Some(3)), Some(4));
+        assert_eq!(ReadyMark::Clear(3).apply(Some(3)), None);
+        assert_eq!(
+            ReadyMark::Clear(4).apply(Some(3)),
+            Some(3),
+            "turn 3's mark stays"
+        );
+        assert_eq!(ReadyMark::Clear(4).apply(None), None);
+    }
+
+    #[test]
+    fn a_handed_over_race_starts_afresh_for_its_new_player() {
+        let game = GameId::from_uuid(uuid::Uuid::nil());
+        let (old, new) = (
+            UserId::from_uuid(uuid::Uuid::from_u128(1)),
+            UserId::from_uuid(uuid::Uuid::from_u128(2)),
+        );
+        let mut race = RaceRecord::new(game, "Bolgs", old);
+        race.missed_turns = 3;
+        race.idle = true;
+        race.ready_turn = Some(5);
+        race.vacation_from = Some(5);
+        race.vacation_until = Some(7);
+        race.vacation_used = 3;
+        race.seat_open = true;
+        assert_eq!(race.state(5), RaceState::OpenSeat);
+        assert_eq!(race.hand_over(new), old);
+        assert_eq!(race, RaceRecord::new(game, "Bolgs", new));
+        assert_eq!(race.state(5), RaceState::Active);
+    }
+}
