@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use galaxy_core::domain::user::Email;
@@ -18,6 +17,7 @@ use secrecy::SecretString;
 use crate::http::client_ip::TrustedProxies;
 
 mod builder;
+mod error;
 pub mod features;
 pub mod file;
 pub mod mail_in;
@@ -25,63 +25,15 @@ pub mod runtime;
 mod settings;
 #[cfg(test)]
 mod tests;
+mod vars;
 
 pub use builder::ConfigBuilder;
+pub use error::ConfigError;
 pub use file::{CONFIG_FILE_VARIABLE, Layered, Source};
 pub use mail_in::MailInSettings;
 pub use runtime::{RuntimeKind, RuntimeSettings};
 pub use settings::{DURATION_RANGES, SECRET_SETTINGS, SETTINGS, Setting};
-
-/// A setting could not be used.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A variable holds a value of the wrong shape.
-    #[error("{variable}={value:?} is invalid: expected {expected}")]
-    Invalid {
-        /// The variable.
-        variable: &'static str,
-        /// Its value (never a secret's).
-        value: String,
-        /// What it should look like.
-        expected: String,
-    },
-    /// A variable the chosen mode needs is not set.
-    #[error("{variable} must be set: {why}")]
-    Missing {
-        /// The variable.
-        variable: &'static str,
-        /// Why it is needed.
-        why: &'static str,
-    },
-    /// A variable is set (or set to a value) that only a build with a Cargo feature of
-    /// `galaxy-server` can use, and this build lacks it.
-    #[error(
-        "{variable} needs the `{feature}` feature, which this build of galaxy-server lacks \
-         (rebuild with `--features {feature}`, or unset the variable)"
-    )]
-    FeatureDisabled {
-        /// The variable.
-        variable: &'static str,
-        /// The missing feature.
-        feature: &'static str,
-    },
-    /// A [`ConfigBuilder`] was given a variable this build does not know (a typo, most
-    /// likely: from the environment such a variable would be silently ignored).
-    #[error("{variable} is not a Galaxy setting (docs/operations.md lists every one)")]
-    Unknown {
-        /// The variable as given.
-        variable: String,
-    },
-    /// The configuration file (`GALAXY_CONFIG_FILE`, `--config`) cannot be used.
-    #[error("configuration file {}: {reason}", path.display())]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong (never a value from it: it may hold secrets).
-        reason: String,
-    },
-}
+use vars::Vars;
 
 /// How traces leave the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,121 +207,6 @@ pub struct Config {
     pub push_poll_interval: Duration,
     /// Orders by e-mail: its domain, bounds and SMTP listener.
     pub mail_in: MailInSettings,
-}
-
-/// Reads variables from a map (the process environment in production, a literal map in
-/// tests).
-struct Vars<'a>(&'a HashMap<String, String>);
-
-impl Vars<'_> {
-    fn raw(&self, variable: &'static str) -> Option<&str> {
-        self.0
-            .get(variable)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn default_of(variable: &'static str) -> &'static str {
-        SETTINGS
-            .iter()
-            .find(|s| s.variable == variable)
-            .map(|s| s.default)
-            .unwrap_or("-")
-    }
-
-    fn parse_with<T>(
-        &self,
-        variable: &'static str,
-        expected: &str,
-        parse: impl Fn(&str) -> Option<T>,
-    ) -> Result<T, ConfigError> {
-        let value = self.raw(variable).unwrap_or(Self::default_of(variable));
-        parse(value).ok_or_else(|| ConfigError::Invalid {
-            variable,
-            value: value.to_owned(),
-            expected: expected.to_owned(),
-        })
-    }
-
-    fn parsed<T: FromStr>(&self, variable: &'static str, expected: &str) -> Result<T, ConfigError> {
-        self.parse_with(variable, expected, |v| v.parse().ok())
-    }
-
-    /// A duration within the variable's range of [`DURATION_RANGES`] (a variable
-    /// without one is a bug of this crate, reported as a bad setting).
-    fn duration(&self, variable: &'static str) -> Result<Duration, ConfigError> {
-        let range = DURATION_RANGES
-            .iter()
-            .find(|(v, _, _)| *v == variable)
-            .and_then(|(_, low, high)| {
-                Some((
-                    *low,
-                    *high,
-                    humantime::parse_duration(low).ok()?,
-                    humantime::parse_duration(high).ok()?,
-                ))
-            });
-        let Some((low_text, high_text, low, high)) = range else {
-            return Err(ConfigError::Invalid {
-                variable,
-                value: self.raw(variable).unwrap_or_default().to_owned(),
-                expected: "a setting this build knows the range of (a bug: please report it)"
-                    .to_owned(),
-            });
-        };
-        let expected =
-            format!("a duration from {low_text} to {high_text}, such as 30s, 10m, 1h or 7d");
-        self.parse_with(variable, &expected, |v| {
-            humantime::parse_duration(v)
-                .ok()
-                .filter(|d| (low..=high).contains(d) && (!d.is_zero() || low.is_zero()))
-        })
-    }
-
-    fn optional_addr(&self, variable: &'static str) -> Result<Option<SocketAddr>, ConfigError> {
-        self.raw(variable)
-            .map(|v| {
-                v.parse().map_err(|_| ConfigError::Invalid {
-                    variable,
-                    value: v.to_owned(),
-                    expected: "an address such as 127.0.0.1:9090".to_owned(),
-                })
-            })
-            .transpose()
-    }
-
-    fn secret(&self, variable: &'static str) -> Option<SecretString> {
-        self.raw(variable).map(|v| SecretString::from(v.to_owned()))
-    }
-
-    fn trusted_proxies(&self, variable: &'static str) -> Result<TrustedProxies, ConfigError> {
-        let Some(list) = self.raw(variable) else {
-            return Ok(TrustedProxies::none());
-        };
-        TrustedProxies::parse(list).map_err(|entry| ConfigError::Invalid {
-            variable,
-            value: entry,
-            expected: "comma-separated IP addresses or CIDR networks such as 10.0.0.0/8,::1"
-                .to_owned(),
-        })
-    }
-
-    /// `count/window`, the count 1 to 1,000,000 and the window 1s to 30d.
-    fn rate_limit(&self, variable: &'static str) -> Result<RateLimit, ConfigError> {
-        let expected = "count/window such as 5/15m (count 1 to 1000000, window 1s to 30d)";
-        self.parse_with(variable, expected, |v| {
-            let (count, window) = v.split_once('/')?;
-            let count = count
-                .trim()
-                .parse()
-                .ok()
-                .filter(|c| (1..=1_000_000).contains(c))?;
-            let window = humantime::parse_duration(window.trim()).ok().filter(|d| {
-                (Duration::from_secs(1)..=Duration::from_secs(30 * 86_400)).contains(d)
-            })?;
-            Some(RateLimit { count, window })
-        })
-    }
 }
 
 /// The standard `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` (else `OTEL_EXPORTER_OTLP_PROTOCOL`):

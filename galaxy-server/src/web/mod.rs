@@ -3,7 +3,7 @@
 //!
 //! The pages are one more client of the services the API handlers call ([`AppState`]):
 //! they hold no game logic, and a service's refusal is shown with the API's own message.
-//! Security sits in [`session`]: the session cookie is a session of the API's sessions
+//! Security sits in `session`: the session cookie is a session of the API's sessions
 //! table, every state-changing form carries a CSRF token, and every response gets a strict
 //! Content-Security-Policy (no inline script; the one script is `/static/app.js`).
 
