@@ -1,0 +1,202 @@
+//! The admin pages' words: [`AdminText`], in English and German.
+
+/// The admin pages' words.
+#[derive(Debug)]
+pub struct AdminText {
+    /// "Users".
+    pub users: &'static str,
+    /// "Games".
+    pub games: &'static str,
+    /// "Runtime and health".
+    pub health: &'static str,
+    /// "Mail and dead letters".
+    pub mail: &'static str,
+    /// "More".
+    pub more: &'static str,
+    /// "E-mail or name contains".
+    pub search_label: &'static str,
+    /// "Search".
+    pub search: &'static str,
+    /// "E-mail".
+    pub email: &'static str,
+    /// "Name".
+    pub name: &'static str,
+    /// "Roles".
+    pub roles: &'static str,
+    /// "Status".
+    pub status: &'static str,
+    /// "Actions".
+    pub actions: &'static str,
+    /// "Until (UTC)".
+    pub until: &'static str,
+    /// "permanently".
+    pub permanently: &'static str,
+    /// "Block".
+    pub block: &'static str,
+    /// "Unblock".
+    pub unblock: &'static str,
+    /// "Filter".
+    pub filter: &'static str,
+    /// "any".
+    pub any: &'static str,
+    /// "Game".
+    pub game: &'static str,
+    /// "Players".
+    pub players: &'static str,
+    /// "Force next turn".
+    pub force: &'static str,
+    /// "Pause".
+    pub pause: &'static str,
+    /// "Resume".
+    pub resume: &'static str,
+    /// "Retry start".
+    pub retry_start: &'static str,
+    /// Create a paused game's engine again (its container is gone).
+    pub recreate: &'static str,
+    /// "Stop".
+    pub stop: &'static str,
+    /// "Runtime records".
+    pub records: &'static str,
+    /// "Engine".
+    pub engine: &'static str,
+    /// "Turn".
+    pub turn: &'static str,
+    /// "Next turn".
+    pub next_turn: &'static str,
+    /// "Healthy".
+    pub healthy: &'static str,
+    /// "Health events".
+    pub events: &'static str,
+    /// "When".
+    pub when: &'static str,
+    /// "Kind".
+    pub kind: &'static str,
+    /// "Detail".
+    pub detail: &'static str,
+    /// "Mail deliveries".
+    pub deliveries: &'static str,
+    /// "Created".
+    pub created: &'static str,
+    /// "To".
+    pub to: &'static str,
+    /// "Attempts".
+    pub attempts: &'static str,
+    /// "Last error".
+    pub last_error: &'static str,
+    /// "Retry".
+    pub retry: &'static str,
+    /// "Notification dead letters".
+    pub dead_letters: &'static str,
+    /// "None.".
+    pub none: &'static str,
+    /// "Updated".
+    pub updated: &'static str,
+    /// "User".
+    pub user: &'static str,
+    /// "Channel".
+    pub channel: &'static str,
+    /// "Admin".
+    pub admin: &'static str,
+}
+
+/// English admin pages.
+pub(super) static ADMIN_EN: AdminText = AdminText {
+    users: "Users",
+    games: "Games",
+    health: "Runtime and health",
+    mail: "Mail and dead letters",
+    more: "More",
+    search_label: "E-mail or name contains",
+    search: "Search",
+    email: "E-mail",
+    name: "Name",
+    roles: "Roles",
+    status: "Status",
+    actions: "Actions",
+    until: "Until (UTC)",
+    permanently: "permanently",
+    block: "Block",
+    unblock: "Unblock",
+    filter: "Filter",
+    any: "any",
+    game: "Game",
+    players: "Players",
+    force: "Force next turn",
+    pause: "Pause",
+    resume: "Resume",
+    retry_start: "Retry start",
+    recreate: "Create engine again",
+    stop: "Stop",
+    records: "Runtime records",
+    engine: "Engine",
+    turn: "Turn",
+    next_turn: "Next turn",
+    healthy: "Healthy",
+    events: "Health events",
+    when: "When",
+    kind: "Kind",
+    detail: "Detail",
+    deliveries: "Mail deliveries",
+    created: "Created",
+    to: "To",
+    attempts: "Attempts",
+    last_error: "Last error",
+    retry: "Retry",
+    dead_letters: "Notification dead letters",
+    none: "None.",
+    updated: "Updated",
+    user: "User",
+    channel: "Channel",
+    admin: "Admin",
+};
+
+/// German admin pages.
+pub(super) static ADMIN_DE: AdminText = AdminText {
+    users: "Benutzer",
+    games: "Spiele",
+    health: "Laufzeit und Zustand",
+    mail: "Mails und unzustellbare Nachrichten",
+    more: "Mehr",
+    search_label: "E-Mail oder Name enthält",
+    search: "Suchen",
+    email: "E-Mail",
+    name: "Name",
+    roles: "Rollen",
+    status: "Status",
+    actions: "Aktionen",
+    until: "Bis (UTC)",
+    permanently: "dauerhaft",
+    block: "Sperren",
+    unblock: "Entsperren",
+    filter: "Filtern",
+    any: "alle",
+    game: "Spiel",
+    players: "Spieler",
+    force: "Nächsten Zug erzwingen",
+    pause: "Anhalten",
+    resume: "Fortsetzen",
+    retry_start: "Start wiederholen",
+    recreate: "Engine neu erstellen",
+    stop: "Beenden",
+    records: "Laufzeit-Einträge",
+    engine: "Engine",
+    turn: "Zug",
+    next_turn: "Nächster Zug",
+    healthy: "Gesund",
+    events: "Zustandsereignisse",
+    when: "Wann",
+    kind: "Art",
+    detail: "Details",
+    deliveries: "Mail-Zustellungen",
+    created: "Erstellt",
+    to: "An",
+    attempts: "Versuche",
+    last_error: "Letzter Fehler",
+    retry: "Erneut versuchen",
+    dead_letters: "Unzustellbare Benachrichtigungen",
+    none: "Keine.",
+    updated: "Geändert",
+    user: "Benutzer",
+    channel: "Kanal",
+    admin: "Verwaltung",
+};

@@ -1,0 +1,107 @@
+//! The pages' words in English and German, chosen the way mails choose their template: the
+//! user's locale (`de`, `de-AT`, ... fall back to their language, anything else to
+//! English), or for a signed-out visitor the browser's `Accept-Language`.
+//!
+//! Every string is a field of [`Text`] (or [`AdminText`] for the admin pages), so a
+//! missing translation does not compile.
+
+use axum::http::{HeaderMap, header};
+
+mod admin;
+mod text;
+
+pub use admin::AdminText;
+use admin::{ADMIN_DE, ADMIN_EN};
+pub use text::Text;
+use text::{DE, EN};
+
+/// A language the pages are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// English, the fallback (as for mails).
+    En,
+    /// German.
+    De,
+}
+
+impl Lang {
+    /// The language for a user's locale (`de-CH` is German, `fr` is English).
+    pub fn of_locale(locale: &str) -> Self {
+        let language = locale.split(['-', '_']).next().unwrap_or_default();
+        if language.eq_ignore_ascii_case("de") {
+            Self::De
+        } else {
+            Self::En
+        }
+    }
+
+    /// The first of the browser's preferred languages that the pages have.
+    pub fn of_accept_language(headers: &HeaderMap) -> Self {
+        let Some(value) = headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Self::En;
+        };
+        for tag in value.split(',') {
+            let tag = tag.split(';').next().unwrap_or_default().trim();
+            let language = tag.split('-').next().unwrap_or_default();
+            if language.eq_ignore_ascii_case("de") {
+                return Self::De;
+            }
+            if language.eq_ignore_ascii_case("en") {
+                return Self::En;
+            }
+        }
+        Self::En
+    }
+
+    /// The `lang` attribute of the page.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::En => "en",
+            Self::De => "de",
+        }
+    }
+
+    /// The page's words.
+    pub fn text(self) -> &'static Text {
+        match self {
+            Self::En => &EN,
+            Self::De => &DE,
+        }
+    }
+
+    /// The admin pages' words.
+    pub fn admin(self) -> &'static AdminText {
+        match self {
+            Self::En => &ADMIN_EN,
+            Self::De => &ADMIN_DE,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn locales_fall_back_to_their_language_then_english() {
+        assert_eq!(Lang::of_locale("de"), Lang::De);
+        assert_eq!(Lang::of_locale("de-AT"), Lang::De);
+        assert_eq!(Lang::of_locale("fr"), Lang::En);
+        assert_eq!(Lang::of_locale(""), Lang::En);
+    }
+
+    #[test]
+    fn accept_language_takes_the_first_known() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT_LANGUAGE,
+            HeaderValue::from_static("fr-CH, de;q=0.8, en;q=0.5"),
+        );
+        assert_eq!(Lang::of_accept_language(&headers), Lang::De);
+        assert_eq!(Lang::of_accept_language(&HeaderMap::new()), Lang::En);
+    }
+}
