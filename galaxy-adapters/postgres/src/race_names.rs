@@ -220,14 +220,9 @@ impl RaceNameStore for PgStore {
         // Locked: a claim renewed before this reads it is kept; one renewed after waits
         // and then finds the name released.
         let mut entry = owned_entry(&mut tx, key, owner).await?;
-        if !entry.is_expired(now) {
-            return Err(StoreError::conflict(
-                RACE_NAME,
-                key.as_str(),
-                format!("status is {}, not an expired claim", entry.status),
-            ));
-        }
-        entry.release(now)?;
+        entry
+            .release_expired(now)
+            .map_err(|e| StoreError::conflict(RACE_NAME, key.as_str(), e.to_string()))?;
         write_entry(&mut tx, &entry, true).await?;
         tx.commit().await.map_err(db(RACE_NAME))?;
         Ok(entry)

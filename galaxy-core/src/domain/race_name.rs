@@ -393,6 +393,22 @@ impl RaceNameEntry {
         Ok(())
     }
 
+    /// `pending_registration (expired) -> released`: the sweeper's release of a claim
+    /// that lapsed. A claim renewed since the sweeper listed it, or a name registered
+    /// meanwhile, is refused with the status found: the sweeper never takes a name its
+    /// owner holds.
+    pub fn release_expired(&mut self, now: Timestamp) -> Result<(), NotExpired> {
+        if !self.is_expired(now) {
+            return Err(NotExpired {
+                status: self.status,
+            });
+        }
+        self.status = RaceNameStatus::Released;
+        self.expires_at = None;
+        self.updated_at = now;
+        Ok(())
+    }
+
     /// `pending_registration | registered -> released`: expiry, withdrawal, rejection or
     /// the owner letting the name go.
     pub fn release(&mut self, now: Timestamp) -> Result<(), InvalidTransition> {
@@ -405,6 +421,15 @@ impl RaceNameEntry {
         self.updated_at = now;
         Ok(())
     }
+}
+
+/// [`RaceNameEntry::release_expired`] found no expired claim (the stores answer it as a
+/// conflict).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("status is {status}, not an expired claim")]
+pub struct NotExpired {
+    /// The entry's status (a pending claim renewed since, or a registered name).
+    pub status: RaceNameStatus,
 }
 
 #[cfg(test)]

@@ -116,6 +116,41 @@ fn serde_goes_through_parse() {
 }
 
 #[test]
+fn only_an_expired_claim_is_released_as_expired() {
+    let now = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
+    let name = RaceName::parse("Zorg").unwrap();
+    let mut entry = RaceNameEntry::pending(
+        name,
+        UserId::from_uuid(Uuid::nil()),
+        GameId::from_uuid(Uuid::nil()),
+        ApplicationId::from_uuid(Uuid::nil()),
+        now,
+        TimeDelta::hours(1),
+    );
+    let before = entry.clone();
+    let refused = entry.release_expired(now + TimeDelta::minutes(59));
+    assert_eq!(
+        refused.unwrap_err().to_string(),
+        "status is pending_registration, not an expired claim"
+    );
+    assert_eq!(entry, before, "unchanged");
+    let later = now + TimeDelta::hours(1);
+    entry.release_expired(later).unwrap();
+    assert_eq!(
+        (entry.status, entry.expires_at, entry.updated_at),
+        (RaceNameStatus::Released, None, later)
+    );
+    let mut registered = before.clone();
+    registered.register(now).unwrap();
+    assert_eq!(
+        registered.release_expired(later + TimeDelta::days(9)),
+        Err(NotExpired {
+            status: RaceNameStatus::Registered
+        })
+    );
+}
+
+#[test]
 fn status_round_trips_through_str() {
     use RaceNameStatus::*;
     for status in [PendingRegistration, Registered, Released] {

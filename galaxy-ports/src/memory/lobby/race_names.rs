@@ -111,14 +111,9 @@ impl RaceNameStore for MemoryLobbyStore {
     ) -> Result<RaceNameEntry, StoreError> {
         let mut state = self.state();
         let entry = state.owned_entry(key, owner)?;
-        if !entry.is_expired(now) {
-            return Err(StoreError::conflict(
-                "race name",
-                key.as_str(),
-                format!("status is {}, not an expired claim", entry.status),
-            ));
-        }
-        entry.release(now)?;
+        entry
+            .release_expired(now)
+            .map_err(|e| StoreError::conflict("race name", key.as_str(), e.to_string()))?;
         Ok(entry.clone())
     }
 
