@@ -154,10 +154,8 @@ async fn a_game_paused_just_before_its_early_turn_is_claimed_plays_no_turn() {
 async fn a_game_without_early_turns_waits_for_the_schedule() {
     let w = World::new().await;
     let (game, seats) = w
-        .closed_game_with(2, |new| new.pbem.early_turn = Some(false))
+        .running_game_with(2, |new| new.pbem.early_turn = Some(false))
         .await;
-    w.lobby.start(w.admin, game.id).await.unwrap();
-    w.jobs.run_until_idle(10).await.unwrap();
     for (player, _) in &seats.0 {
         orders(&w, *player, &game, 1).await;
     }
@@ -227,11 +225,9 @@ async fn reminders_reach_only_players_without_orders_once() {
 #[tokio::test]
 async fn no_reminder_for_a_game_that_has_none_or_is_not_running() {
     let w = World::new().await;
-    let (game, _) = w
-        .closed_game_with(2, |new| new.pbem.reminders = Some(vec![]))
+    // One game without reminders, one paused.
+    w.running_game_with(2, |new| new.pbem.reminders = Some(vec![]))
         .await;
-    w.lobby.start(w.admin, game.id).await.unwrap();
-    w.jobs.run_until_idle(10).await.unwrap();
     let (paused, _) = w.running_game(2).await;
     w.service.pause(w.admin, paused.id).await.unwrap();
     w.at(evening(1) - TimeDelta::minutes(30));
@@ -415,10 +411,8 @@ async fn an_eliminated_race_never_goes_idle() {
 async fn the_old_player_may_reclaim_an_open_seat() {
     let w = World::new().await;
     let (game, seats) = w
-        .closed_game_with(2, |new| new.pbem.idle_after = Some(1))
+        .running_game_with(2, |new| new.pbem.idle_after = Some(1))
         .await;
-    w.lobby.start(w.admin, game.id).await.unwrap();
-    w.jobs.run_until_idle(10).await.unwrap();
     let [(a, _), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
     orders(&w, a, &game, 1).await;
     w.at(evening(1));
@@ -460,10 +454,8 @@ async fn the_old_player_may_reclaim_an_open_seat() {
 async fn vacation_comes_from_a_budget_pauses_the_count_and_does_not_hold_early_turns() {
     let w = World::new().await;
     let (game, seats) = w
-        .closed_game_with(2, |new| new.pbem.idle_after = Some(1))
+        .running_game_with(2, |new| new.pbem.idle_after = Some(1))
         .await;
-    w.lobby.start(w.admin, game.id).await.unwrap();
-    w.jobs.run_until_idle(10).await.unwrap();
     let [(a, _), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
     assert_eq!(
         code(w.service.take_vacation(b, game.id, 3).await),
@@ -601,10 +593,8 @@ async fn messages_reach_only_their_recipients() {
 async fn anonymous_messages_hide_the_sender_everywhere() {
     let w = World::new().await;
     let (game, seats) = w
-        .closed_game_with(2, |new| new.pbem.anonymous_messages = Some(true))
+        .running_game_with(2, |new| new.pbem.anonymous_messages = Some(true))
         .await;
-    w.lobby.start(w.admin, game.id).await.unwrap();
-    w.jobs.run_until_idle(10).await.unwrap();
     let [(a, race_a), (b, _)] = [seats.0[0].clone(), seats.0[1].clone()];
     w.service
         .send_message(a, game.id, MessageTo::All, "guess who".into())
@@ -669,10 +659,8 @@ async fn the_message_rate_limit_holds_under_concurrent_senders() {
 async fn a_turn_is_tallied_from_what_was_in_force_when_it_was_played() {
     let w = World::new().await;
     let (game, seats) = w
-        .closed_game_with(2, |new| new.pbem.idle_after = Some(1))
+        .running_game_with(2, |new| new.pbem.idle_after = Some(1))
         .await;
-    w.lobby.start(w.admin, game.id).await.unwrap();
-    w.jobs.run_until_idle(10).await.unwrap();
     let [(a, race_a), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
     // A sends orders, B marks itself ready without: both are in for turn 1.
     orders(&w, a, &game, 1).await;

@@ -295,7 +295,17 @@ impl World {
 
     /// A running game (its start job ran).
     pub async fn running_game(&self, players: usize) -> (Game, Seats) {
-        let (game, seats) = self.starting_game(players).await;
+        self.running_game_with(players, |_| {}).await
+    }
+
+    /// A running game made from `edit`ed settings (its start job ran).
+    pub async fn running_game_with(
+        &self,
+        players: usize,
+        edit: impl FnOnce(&mut NewGame),
+    ) -> (Game, Seats) {
+        let (game, seats) = self.closed_game_with(players, edit).await;
+        self.lobby.start(self.admin, game.id).await.unwrap();
         self.jobs.run_until_idle(10).await.unwrap();
         let game = self.game(game.id).await;
         assert_eq!(
