@@ -2,13 +2,17 @@
 
 mod client;
 mod convert;
+mod listener;
 mod server;
 
 pub use client::{
     Disconnect, HandlerFn, PushClient, PushClientConfig, PushClientError, PushHandler,
 };
 pub use convert::InvalidEvent;
-pub use server::{INTERNAL_TOKEN_HEADER, PushGrpcServer, ServeError};
+pub use server::{
+    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, INTERNAL_TOKEN_HEADER, PushGrpcServer,
+    ServeError,
+};
 
 /// The generated protobuf messages and gRPC stubs of `galaxy.push.v1`
 /// (`proto/galaxy/push/v1/push.proto`): [`pb::PushEvent`],

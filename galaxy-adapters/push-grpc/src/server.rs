@@ -16,9 +16,9 @@ use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::MetadataMap;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
+use crate::listener::{ConnectionLimits, incoming};
 use crate::pb;
 use crate::pb::push_server::{Push, PushServer};
 
@@ -30,6 +30,11 @@ pub const INTERNAL_TOKEN_HEADER: &str = "x-internal-token";
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// How long a ping may go unanswered before the connection is closed.
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of the open connections [`PushGrpcServer::serve`] allows: gateways are few,
+/// each holds one connection.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+/// Default of how long a new connection may take to begin HTTP/2 (send its preface).
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The push listener failed.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +66,8 @@ pub struct PushGrpcServer {
     /// Cancelled on shutdown: every open stream then ends with `UNAVAILABLE`, which lets
     /// a graceful shutdown finish instead of waiting on endless streams.
     shutdown: CancellationToken,
+    /// The bounds [`PushGrpcServer::serve`] puts on connections.
+    limits: ConnectionLimits,
 }
 
 impl PushGrpcServer {
@@ -72,7 +79,28 @@ impl PushGrpcServer {
             service,
             token_digest,
             shutdown: CancellationToken::new(),
+            limits: ConnectionLimits {
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            },
         }
+    }
+
+    /// Bounds the connections [`PushGrpcServer::serve`] keeps: at most `max_connections`
+    /// open (one more is closed at once), and each must begin HTTP/2 within
+    /// `handshake_timeout` of connecting. A client authenticates only with its first
+    /// call, so without them a local process could hold descriptors for ever without a
+    /// token. Defaults: [`DEFAULT_MAX_CONNECTIONS`], [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    pub fn with_connection_limits(
+        mut self,
+        max_connections: usize,
+        handshake_timeout: Duration,
+    ) -> Self {
+        self.limits = ConnectionLimits {
+            max_connections: max_connections.max(1),
+            handshake_timeout,
+        };
+        self
     }
 
     /// Ends every stream with `UNAVAILABLE` when `token` is cancelled; for embedding the
@@ -88,7 +116,8 @@ impl PushGrpcServer {
     }
 
     /// Serves gRPC on `listener` until `shutdown` completes, then ends every stream with
-    /// `UNAVAILABLE`, waits for connections to close and returns. Connections that do not
+    /// `UNAVAILABLE`, waits for connections to close and returns. Connections are bounded
+    /// as [`PushGrpcServer::with_connection_limits`] says. Connections that do not
     /// read (and so never see the end of their stream) can delay the return; bound the
     /// wait with a timeout of your own.
     pub async fn serve(
@@ -98,8 +127,8 @@ impl PushGrpcServer {
     ) -> Result<(), ServeError> {
         let address: SocketAddr = listener.local_addr().map_err(ServeError::LocalAddr)?;
         let streams = self.shutdown.child_token();
+        let incoming = incoming(listener, self.limits);
         let service = self.with_shutdown(streams.clone()).into_service();
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         tracing::info!(%address, "push gRPC listener ready");
         tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))

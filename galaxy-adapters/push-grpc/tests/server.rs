@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The gRPC server over a real socket: live events and replay, replacement, the internal
-//! token, bad input, slow gateways and shutdown.
+//! token, bad input, slow gateways, bounded connections and shutdown.
 
 mod common;
 
@@ -209,4 +209,45 @@ async fn shutdown_ends_open_streams_with_unavailable() {
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     within(stopping).await.unwrap();
     eventually(|| service.subscriber_count() == 0).await;
+}
+
+/// Reads until the server closes the connection; the bytes it sent first.
+async fn until_closed(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match within(stream.read(&mut buf)).await {
+            Ok(0) | Err(_) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn connections_are_bounded_and_silent_ones_closed_after_the_handshake_timeout() {
+    let service = push_service(64);
+    let server = TestServer::start_with(service.clone(), |s| {
+        s.with_connection_limits(2, std::time::Duration::from_secs(2))
+    })
+    .await;
+    let connect = || tokio::net::TcpStream::connect(server.addr);
+    // Two connections that never begin HTTP/2 hold both places...
+    let mut silent = [connect().await.unwrap(), connect().await.unwrap()];
+    // ...so a third is closed at once, before HTTP/2 (the server's SETTINGS) begins.
+    let mut third = connect().await.unwrap();
+    assert_eq!(until_closed(&mut third).await, Vec::<u8>::new());
+    // The silent ones are served (the server's SETTINGS), then closed once the
+    // handshake timeout lapses without the client's preface.
+    for stream in &mut silent {
+        assert!(!until_closed(stream).await.is_empty());
+    }
+    // Their places are free again: a gateway subscribes.
+    let mut client = raw_client(server.addr).await;
+    let _live = client
+        .subscribe_push(request("gw-after", "", Some(TOKEN)))
+        .await
+        .unwrap();
+    assert_eq!(service.subscriber_count(), 1);
+    server.stop().await;
 }

@@ -75,7 +75,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_GRPC_ADDR",
         default: "127.0.0.1:8081",
-        meaning: "Address of the gRPC push listener (`SubscribePush`); it listens only when `GALAXY_INTERNAL_TOKEN` is set. Needs the `grpc-push` feature.",
+        meaning: "Address of the gRPC push listener (`SubscribePush`); it listens only when `GALAXY_INTERNAL_TOKEN` is set. It keeps at most 64 connections open and closes one that has not begun HTTP/2 within 10 s (a client shows its token only with its first call). Needs the `grpc-push` feature.",
     },
     Setting {
         variable: "GALAXY_METRICS_ADDR",

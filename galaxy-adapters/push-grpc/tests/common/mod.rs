@@ -43,18 +43,31 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(service: Arc<PushService>) -> Self {
-        Self::serve(service, TcpListener::bind("127.0.0.1:0").await.unwrap())
+        Self::start_with(service, |server| server).await
+    }
+
+    /// Starts a server `edit` configured further.
+    pub async fn start_with(
+        service: Arc<PushService>,
+        edit: impl FnOnce(PushGrpcServer) -> PushGrpcServer,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(service, listener, edit)
     }
 
     /// Starts again on `addr`, retrying while the port is still being released.
     pub async fn start_on(service: Arc<PushService>, addr: SocketAddr) -> Self {
-        Self::serve(service, bind_again(addr).await)
+        Self::serve(service, bind_again(addr).await, |server| server)
     }
 
-    fn serve(service: Arc<PushService>, listener: TcpListener) -> Self {
+    fn serve(
+        service: Arc<PushService>,
+        listener: TcpListener,
+        edit: impl FnOnce(PushGrpcServer) -> PushGrpcServer,
+    ) -> Self {
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
-        let server = PushGrpcServer::new(service, SecretString::from(TOKEN));
+        let server = edit(PushGrpcServer::new(service, SecretString::from(TOKEN)));
         let signal = stop.clone();
         let task = tokio::spawn(server.serve(listener, async move { signal.cancelled().await }));
         Self { addr, stop, task }
