@@ -2,6 +2,7 @@
 //! default), the game becomes `finished`, its stop job runs and the engine goes away — a
 //! child process in dev mode, a container (no container left with the game's label) on
 //! Docker. Docker is skipped, with the reason printed, unless `GALAXY_REQUIRE_DOCKER=1`.
+//! A game an admin stops instead keeps its reports for its players, on the pages too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod lifecycle_support;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use lifecycle_support::eventually;
 use runtime_support::{
-    RunningGame, containers_of, docker_vars, engine_pid, process_vars, record, run_a_game,
+    RunningGame, containers_of, docker_vars, engine_pid, force, process_vars, record, run_a_game,
     skip_without_docker,
 };
 use tokio::net::TcpStream;
@@ -109,5 +110,37 @@ async fn a_finished_game_has_its_container_removed() {
         containers_of(&game).is_empty().then_some(())
     })
     .await;
+    running.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_games_players_still_read_their_reports_on_its_page() {
+    let running = run_a_game(&process_vars()).await;
+    assert_eq!(force(&running.admin, &running.game).await, 1);
+    let stop = format!("/api/v1/admin/games/{}/stop", running.game);
+    let (status, game) = running.admin.request("POST", &stop, None).await;
+    assert_eq!(
+        (status, game["status"].as_str()),
+        (200, Some("cancelled")),
+        "{game}"
+    );
+    let (player, race) = &running.players[1];
+    let (status, page) = player.page(&format!("/games/{}", running.game)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("id=\"reports\""), "{page}");
+    assert!(
+        page.contains(&format!(" 1 · {race}")),
+        "turn 1's report: {page}"
+    );
+    // The turn list offers turn 0 too.
+    assert!(page.contains("<option value=\"0\""), "{page}");
+    let (_, outsider) = running
+        .outsider
+        .page(&format!("/games/{}", running.game))
+        .await;
+    assert!(
+        !outsider.contains("id=\"reports\""),
+        "no reports for an outsider"
+    );
     running.shut_down().await;
 }

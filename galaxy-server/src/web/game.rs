@@ -61,17 +61,22 @@ async fn seat(
     state: &WebState,
     visitor: &Visitor,
     game: &Game,
-    next_turn: u32,
+    progress: &GameProgress,
 ) -> Result<Option<Seat>, WebError> {
     let Some(user) = &visitor.user else {
         return Ok(None);
     };
-    if !matches!(
-        game.status,
-        GameStatus::Running | GameStatus::Paused | GameStatus::Finished
-    ) {
+    // A game stopped by an admin is `cancelled` with its reports archived: its players
+    // keep reading them, as the API lets them. One cancelled before it started has none.
+    let played = match game.status {
+        GameStatus::Running | GameStatus::Paused | GameStatus::Finished => true,
+        GameStatus::Cancelled => progress.current_turn.is_some(),
+        _ => false,
+    };
+    if !played {
         return Ok(None);
     }
+    let next_turn = next_turn(progress);
     match state
         .app
         .runtime
@@ -96,6 +101,11 @@ async fn seat(
     }
 }
 
+/// The turn orders are taken for: the one after the last played (1 before any).
+fn next_turn(progress: &GameProgress) -> u32 {
+    progress.current_turn.map_or(1, |t| t.saturating_add(1))
+}
+
 /// Orders as the editor shows them: text as it was, structured orders as pretty JSON.
 fn orders_text(orders: &serde_json::Value) -> String {
     match orders {
@@ -117,8 +127,8 @@ async fn render(
     let progress = state.app.runtime.progress(&game).await?;
     let is_host = actor.is_some_and(|a| a.user_id == game.host);
     let is_admin = actor.is_some_and(|a| a.is_admin);
-    let next_turn = progress.current_turn.map_or(1, |t| t.saturating_add(1));
-    let seat = seat(state, visitor, &game, next_turn).await?;
+    let next_turn = next_turn(&progress);
+    let seat = seat(state, visitor, &game, &progress).await?;
     let applications = match actor {
         Some(actor) if is_host || is_admin => {
             Some(state.app.lobby.list_applications(actor, id).await?)

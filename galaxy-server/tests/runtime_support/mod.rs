@@ -312,6 +312,17 @@ impl Caller {
     pub async fn request(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         self.call(method, path, body).await
     }
+
+    /// A web page as this caller sees it, signed in (the session cookie holds the same
+    /// session token as the API's bearer): the status and the HTML.
+    pub async fn page(&self, path: &str) -> (u16, String) {
+        let token = self.auth.trim_start_matches("Bearer ");
+        let cookie = format!("galaxy_session={token}");
+        let response = send(self.addr, "GET", path, &[("cookie", cookie.as_str())], "")
+            .await
+            .unwrap();
+        (response.status, response.body)
+    }
 }
 
 /// A dev-mode app serving on port 0 with one game of three players already `running`
