@@ -387,6 +387,32 @@ async fn a_race_goes_idle_and_its_seat_changes_hands() {
         state_of(&w, &game, &race_b).await,
         (true, RaceState::Active)
     );
+    // An admin stops the game: whoever plays each race now is told, not the replaced
+    // player, and the mail does not claim the game never started.
+    w.service.stop(w.admin, game.id).await.unwrap();
+    let cancelled = w.notes.of(NotificationKind::GameCancelled);
+    let mut told = cancelled[0].recipients.clone();
+    told.sort();
+    let mut expected = vec![a.user_id, newcomer.user_id, game.host];
+    expected.sort();
+    assert_eq!(told, expected);
+    let templates = galaxy_core::service::templates::MailTemplates::builtin();
+    for locale in ["en", "de"] {
+        let context = galaxy_core::service::templates::TemplateContext::for_recipient(
+            &cancelled[0].payload,
+            newcomer.user_id,
+            "Newcomer",
+        );
+        let locale = galaxy_core::domain::user::Locale::parse(locale).unwrap();
+        let mail = templates
+            .render(NotificationKind::GameCancelled, &locale, &context)
+            .unwrap();
+        assert!(
+            !mail.text.contains("before it started") && !mail.text.contains("vor seinem Beginn"),
+            "{}",
+            mail.text
+        );
+    }
 }
 
 #[tokio::test]

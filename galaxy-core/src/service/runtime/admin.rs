@@ -6,17 +6,17 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use super::archive;
 use super::shared::{Engines, Initialiser, JobQueue, Notices, Statuses};
 use super::turns::{TurnRunner, play_turn};
 use super::{RuntimeConfig, RuntimeError, RuntimePorts};
-use crate::domain::application::ApplicationStatus;
+use crate::domain::GameId;
 use crate::domain::game::{Game, GameStatus, GameTrigger};
 use crate::domain::health::HealthEvent;
 use crate::domain::lease::ClaimRequest;
 use crate::domain::notification::NotificationKind;
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::runtime::{JobKind, JobStatus, RuntimeJob, RuntimeRecord, RuntimeStatus};
-use crate::domain::{GameId, UserId};
 use crate::ports::{ApplicationStore, HealthEventStore, OrdersStore, StoreError, TurnArchiveStore};
 use crate::service::Actor;
 
@@ -142,7 +142,14 @@ impl RuntimeService {
         self.statuses.unschedule(game_id).await;
         let key = format!("stop:{game_id}:{}", GameStatus::Cancelled);
         self.queue.enqueue(game_id, JobKind::Stop, key).await?;
-        let mut audience = self.players(game_id).await;
+        // Whoever plays each race now (a replacement player, not the one replaced).
+        let mut audience = match archive::seats(&self.turns, game_id).await {
+            Ok(seats) => seats.into_iter().map(|s| s.user_id).collect(),
+            Err(error) => {
+                tracing::warn!(%error, %game_id, "players not listed; they are not notified");
+                Vec::new()
+            }
+        };
         audience.push(cancelled.host);
         let payload = json!({
             "game_id": cancelled.id,
@@ -334,21 +341,6 @@ impl RuntimeService {
         changed.ok_or(RuntimeError::StatusChanged {
             expected: game.status,
         })
-    }
-
-    /// The approved players of a game.
-    async fn players(&self, game_id: GameId) -> Vec<UserId> {
-        match self.applications.list_applications(game_id).await {
-            Ok(applications) => applications
-                .iter()
-                .filter(|a| a.status == ApplicationStatus::Approved)
-                .map(|a| a.user_id)
-                .collect(),
-            Err(error) => {
-                tracing::warn!(%error, %game_id, "players not listed; they are not notified");
-                Vec::new()
-            }
-        }
     }
 
     /// Queues (or finds) the live start job of attempt `n`, walking the lobby's key

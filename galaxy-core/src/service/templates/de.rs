@@ -95,10 +95,13 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
             StaticTemplate {
                 subject: "{{game_name}} wurde abgesagt",
                 text: "Hallo {{recipient_name}},\n\n\
-                       das Spiel {{game_name}} wurde vor seinem Beginn abgesagt.\n",
+                       das Spiel {{game_name}} wurde abgesagt: Es werden keine Züge mehr \
+                       gespielt. Die Berichte gespielter Züge bleiben auf der Seite des \
+                       Spiels lesbar.\n",
                 html: "<p>Hallo {{recipient_name}},</p>\n\
-                       <p>das Spiel <strong>{{game_name}}</strong> wurde vor seinem Beginn \
-                       abgesagt.</p>",
+                       <p>das Spiel <strong>{{game_name}}</strong> wurde abgesagt: Es werden \
+                       keine Züge mehr gespielt. Die Berichte gespielter Züge bleiben auf \
+                       der Seite des Spiels lesbar.</p>",
             },
         ),
         (

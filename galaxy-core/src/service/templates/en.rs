@@ -95,10 +95,12 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
             StaticTemplate {
                 subject: "{{game_name}} was cancelled",
                 text: "Hello {{recipient_name}},\n\n\
-                       the game {{game_name}} was cancelled before it started.\n",
+                       the game {{game_name}} was cancelled: no more turns will be played. \
+                       The reports of any turns played stay readable on the game's page.\n",
                 html: "<p>Hello {{recipient_name}},</p>\n\
-                       <p>the game <strong>{{game_name}}</strong> was cancelled before it \
-                       started.</p>",
+                       <p>the game <strong>{{game_name}}</strong> was cancelled: no more \
+                       turns will be played. The reports of any turns played stay readable \
+                       on the game's page.</p>",
             },
         ),
         (
