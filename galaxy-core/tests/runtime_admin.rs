@@ -10,7 +10,7 @@ use galaxy_core::domain::game::{EngineName, GameStatus, GameTrigger};
 use galaxy_core::domain::notification::NotificationKind;
 use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::runtime::{JobKind, RuntimeStatus};
-use galaxy_core::ports::{GameStore, RuntimeRecordStore};
+use galaxy_core::ports::{GameStore, RuntimeRecordStore, TurnArchiveStore};
 use galaxy_core::service::runtime::{
     DEFAULT_REFERENCE_TARGET, EngineRegistry, RegistryError, RuntimeConfig, RuntimeError,
 };
@@ -109,7 +109,7 @@ async fn pause_suspends_turns_and_resume_reschedules_them() {
 #[tokio::test]
 async fn resume_after_a_failed_registration_initialises_the_engine() {
     let w = World::new().await;
-    let (game, _) = w.starting_game(2).await;
+    let (game, seats) = w.starting_game(2).await;
     w.engine.init_fails(true);
     w.job_pass().await;
     assert_eq!(w.game(game.id).await.status, GameStatus::Paused);
@@ -121,6 +121,25 @@ async fn resume_after_a_failed_registration_initialises_the_engine() {
     w.service.resume(w.admin, game.id).await.unwrap();
     assert_eq!(w.engine.inits().len(), 1);
     assert_eq!(w.record(game.id).await.next_turn_at, Some(evening(1)));
+    // The start completes: turn 0 archived (its reports readable, the game's turn known,
+    // so mailed orders are taken for turn 1) and `game_started` sent, once.
+    let turns = w.play.list_turns(game.id).await.unwrap();
+    assert_eq!(turns.iter().map(|t| t.turn).collect::<Vec<_>>(), vec![0]);
+    let player = seats.0[0].0;
+    let report = w.service.report(player, game.id, 0, None).await.unwrap();
+    assert_eq!(report.race, seats.0[0].1);
+    let progress = w.service.progress(&w.game(game.id).await).await.unwrap();
+    assert_eq!(progress.current_turn, Some(0));
+    let started = w.notes.keyed(&format!("game:{}:started", game.id));
+    assert_eq!(started.len(), 1);
+    w.service.pause(w.admin, game.id).await.unwrap();
+    w.service.resume(w.admin, game.id).await.unwrap();
+    assert_eq!(w.play.list_turns(game.id).await.unwrap().len(), 1);
+    assert_eq!(
+        w.notes.keyed(&format!("game:{}:started", game.id)).len(),
+        1,
+        "announced once"
+    );
 }
 
 #[tokio::test]

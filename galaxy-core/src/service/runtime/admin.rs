@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::archive;
 use super::shared::{Engines, Initialiser, JobQueue, Notices, Statuses};
 use super::turns::{TurnRunner, play_turn};
 use super::{RuntimeConfig, RuntimeError, RuntimePorts};
+use super::{announce, archive};
 use crate::domain::GameId;
 use crate::domain::game::{Game, GameStatus, GameTrigger};
 use crate::domain::health::HealthEvent;
@@ -115,9 +115,16 @@ impl RuntimeService {
             return Err(unhealthy("no engine is bound to it"));
         };
         if record.current_turn == 0 {
+            // What the start job could not finish: the engine's init, then turn 0's
+            // archive (its reports, and the `game_started` mail it owes). An engine that
+            // still fails leaves the game paused, with the reason.
             let target = self.engines.engine_target(game_id, binding);
             let init = self.init.init_engine(&game, &target);
-            init.await?.map_err(RuntimeError::engine)?;
+            let state = init.await?.map_err(RuntimeError::engine)?;
+            if self.archive.latest_turn(game_id).await?.is_none() {
+                let seats = archive::seats(&self.turns, game_id).await?;
+                archive::archive_turns(&self.turns, game_id, &target, &seats, 0, &state).await?;
+            }
         }
         let resumed = self
             .change(&game, GameStatus::Running, actor, "resumed by an admin")
@@ -127,6 +134,8 @@ impl RuntimeService {
         records
             .set_schedule(game_id, next, false, self.statuses.now())
             .await?;
+        // Turn 0's `game_started`, if it is still owed (else a no-op).
+        announce::announce_latest(&self.turns, game_id).await;
         Ok(resumed)
     }
 
