@@ -13,6 +13,7 @@ use galaxy_core::domain::runtime::{JobKind, RuntimeStatus};
 use galaxy_core::ports::{GameStore, RuntimeRecordStore, TurnArchiveStore};
 use galaxy_core::service::runtime::{
     DEFAULT_REFERENCE_TARGET, EngineRegistry, RegistryError, RuntimeConfig, RuntimeError,
+    RuntimeService,
 };
 use galaxy_core::service::{ErrorKind, ServiceError};
 use galaxy_core::worker::Worker;
@@ -371,4 +372,46 @@ async fn cancelling_a_running_game_through_the_lobby_stops_its_engine_at_once() 
         .filter(|j| j.kind == JobKind::Stop)
         .count();
     assert_eq!(stops, 1);
+}
+
+#[tokio::test]
+async fn a_game_stopped_while_its_turn_runs_stays_unscheduled_and_mails_no_deadline() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    let (paused, _) = w.running_game(2).await;
+    // An admin stops one game, and pauses the other, while the engine computes its turn.
+    for (id, stop) in [(game.id, true), (paused.id, false)] {
+        let admin = RuntimeService::new(w.ports.clone(), w.config.clone());
+        let by = w.admin;
+        w.engine.on_next_turn(Box::pin(async move {
+            if stop {
+                admin.stop(by, id).await.unwrap();
+            } else {
+                admin.pause(by, id).await.unwrap();
+            }
+        }));
+        w.at(evening(1));
+        w.service.force_next_turn(w.admin, id).await.unwrap();
+        let record = w.record(id).await;
+        assert_eq!(record.current_turn, 1, "the turn ran");
+        assert_eq!(
+            (record.next_turn_at, record.skip_next_tick),
+            (None, false),
+            "left unscheduled"
+        );
+    }
+    assert!(
+        w.notes
+            .keyed(&format!("game:{}:turn:1", game.id))
+            .is_empty(),
+        "no turn mail after the cancellation"
+    );
+    let mails = w.notes.keyed(&format!("game:{}:turn:1", paused.id));
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].payload["next_turn_at"], json!(null));
+    // A firing later: nothing runs for either game.
+    w.at(evening(2));
+    w.scheduler.run_until_idle(5).await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 1);
+    assert_eq!(w.record(paused.id).await.current_turn, 1);
 }

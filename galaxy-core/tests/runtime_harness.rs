@@ -287,6 +287,8 @@ struct Engines {
     eliminated: HashMap<String, Vec<String>>,
     orders: Vec<(String, String, u32, serde_json::Value)>,
     healthz_hook: Option<BoxFuture<'static, ()>>,
+    /// Runs during the next turn call, before the engine answers.
+    turn_hook: Option<BoxFuture<'static, ()>>,
     /// Report fetches that fail (503) before reports work again.
     report_failures: u32,
     /// Every report fetch, as (endpoint, race, turn).
@@ -419,6 +421,12 @@ impl FakeEngine {
     pub fn on_next_healthz(&self, hook: BoxFuture<'static, ()>) {
         self.lock().healthz_hook = Some(hook);
     }
+
+    /// Runs `hook` during the next turn call, before the engine answers: what an admin or
+    /// another replica does while a turn is in flight.
+    pub fn on_next_turn(&self, hook: BoxFuture<'static, ()>) {
+        self.lock().turn_hook = Some(hook);
+    }
 }
 
 #[async_trait]
@@ -479,6 +487,10 @@ impl EngineClient for FakeEngine {
         let endpoint = target.endpoint.as_str();
         self.journal.push(format!("turn {endpoint} {expected}"));
         self.authorise(target)?;
+        let hook = self.lock().turn_hook.take();
+        if let Some(hook) = hook {
+            hook.await;
+        }
         let fault = self.lock().faults.get(endpoint).copied();
         match fault {
             Some(TurnFault::Refuse) => return Err(EngineError::Refused(endpoint.into())),

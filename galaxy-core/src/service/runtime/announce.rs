@@ -113,13 +113,16 @@ async fn effects(
     if turn.finished {
         return finished(turns, game, turn, &seats, &reports).await;
     }
-    let payload = archive::turn_payload(
-        game,
-        turn.turn,
-        record.deadline(&game.settings.schedule),
-        &seats,
-        &reports,
-    );
+    if game.status == GameStatus::Cancelled {
+        // Stopped while the turn ran: the players were told the game is over, and read
+        // the turn's reports on its page; no "orders are due" mail after that.
+        return Ok(Effects::Done);
+    }
+    // A paused game has no deadline until it resumes.
+    let deadline = (game.status == GameStatus::Running)
+        .then(|| record.deadline(&game.settings.schedule))
+        .flatten();
+    let payload = archive::turn_payload(game, turn.turn, deadline, &seats, &reports);
     let key = format!("game:{}:turn:{}", game.id, turn.turn);
     let players = seats.iter().map(|s| s.user_id).collect();
     let kind = NotificationKind::TurnCompleted;

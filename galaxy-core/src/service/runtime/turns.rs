@@ -131,10 +131,15 @@ pub(super) async fn play_turn(
             return Err(turn_fault(turns, game, record, token, expected, fault).await);
         }
     }
+    // An admin may have paused or stopped the game while the engine computed the turn
+    // (neither waits for the turn lease): their unscheduling stands, so a stopped game
+    // is not left scheduled (nor a paused one given a deadline).
+    let running = turns.statuses.games.get_game_fresh(game.id).await?.status == GameStatus::Running;
+    let scheduled = running && !state.finished;
     let update = TurnUpdate {
         current_turn: state.turn,
-        next_turn_at: next_turn_at.filter(|_| !state.finished),
-        skip_next_tick: skip_after && !state.finished,
+        next_turn_at: next_turn_at.filter(|_| scheduled),
+        skip_next_tick: skip_after && scheduled,
     };
     let records = &turns.statuses.records;
     let record = match records
