@@ -44,6 +44,7 @@ async fn turn_zero_is_archived_at_the_start_and_mailed_to_each_player() {
         assert_eq!(mine["report_text"], FakeEngine::report_text(race, 0));
         assert_eq!(mine["race"], race.as_str());
         assert_eq!(mine["turn"], 1, "the first orders are for turn 1");
+        assert_eq!(mine["report_turn"], 0, "the report is turn 0's");
         assert_eq!(mine["deadline"], "2030-01-01 18:00 UTC");
     }
     // The host plays no race: the defaults, never another player's report.
@@ -68,6 +69,7 @@ async fn every_turn_is_archived_before_it_is_recorded_and_each_player_gets_their
         let mine = recipient_payload(&turn[0].payload, player.user_id);
         assert_eq!(mine["report_text"], FakeEngine::report_text(race, 1));
         assert_eq!(mine["next_turn"], 2);
+        assert_eq!(mine["report_turn"], 1);
         assert_eq!(mine["deadline"], "2030-01-02 18:00 UTC");
         // No other player's report leaks into this player's payload.
         let other = &seats.0.iter().find(|(p, _)| p != player).unwrap().1;

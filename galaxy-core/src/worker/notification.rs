@@ -263,12 +263,7 @@ impl NotificationWorker {
             ..MailExtras::default()
         };
         if address.report_delivery == ReportDelivery::Attachment {
-            let turn = context
-                .text_field("turn")
-                .map(str::to_owned)
-                .or_else(|| intent.payload.get("turn").map(|t| t.to_string()))
-                .unwrap_or_else(|| "0".to_owned());
-            let file_name = format!("report-turn-{turn}.txt");
+            let file_name = report_file_name(&intent.payload);
             let report = context
                 .text_field("report_text")
                 .unwrap_or_default()
@@ -442,5 +437,38 @@ impl Worker for NotificationWorker {
             return Err(error);
         }
         Ok(TickReport { handled })
+    }
+}
+
+/// The attached report's file name: `report-turn-<n>.txt`, `n` the report's own turn
+/// (`game_started` carries turn 0's report but names turn 1, the first orders' turn);
+/// `turn` for intents queued before payloads carried `report_turn`.
+fn report_file_name(payload: &serde_json::Value) -> String {
+    let turn = ["report_turn", "turn"]
+        .iter()
+        .find_map(|field| payload.get(*field).filter(|t| !t.is_null()))
+        .map_or_else(
+            || "0".to_owned(),
+            |t| t.to_string().trim_matches('"').to_owned(),
+        );
+    format!("report-turn-{turn}.txt")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attached_report_is_named_by_its_own_turn() {
+        let started = serde_json::json!({"turn": 1, "report_turn": 0});
+        assert_eq!(report_file_name(&started), "report-turn-0.txt");
+        let played = serde_json::json!({"turn": 7, "report_turn": 7});
+        assert_eq!(report_file_name(&played), "report-turn-7.txt");
+        let older = serde_json::json!({"turn": 5});
+        assert_eq!(report_file_name(&older), "report-turn-5.txt");
+        assert_eq!(
+            report_file_name(&serde_json::json!({})),
+            "report-turn-0.txt"
+        );
     }
 }

@@ -228,8 +228,10 @@ pub(super) fn started_payload(
     seats: &[Seat],
     reports: &BTreeMap<String, TurnReport>,
 ) -> Value {
-    // The first orders are for turn 1.
-    with_deadline(play_payload(game, 1, seats, reports), next_turn_at)
+    // The first orders are for turn 1; the report is turn 0's.
+    let mut fields = play_payload(game, 1, seats, reports);
+    fields.insert("report_turn".into(), json!(0));
+    with_deadline(fields, next_turn_at)
 }
 
 /// The `turn_completed` payload: the turn, the next deadline and each player's report.
@@ -241,6 +243,7 @@ pub(super) fn turn_payload(
     reports: &BTreeMap<String, TurnReport>,
 ) -> Value {
     let mut fields = play_payload(game, turn, seats, reports);
+    fields.insert("report_turn".into(), json!(turn));
     fields.insert("next_turn".into(), json!(turn.saturating_add(1)));
     with_deadline(fields, next_turn_at)
 }
