@@ -954,3 +954,71 @@ async fn admins_find_a_user_beyond_the_first_page_by_search() {
         refused.json
     );
 }
+
+#[tokio::test]
+async fn a_failed_start_is_cancelled_from_the_pages_and_only_a_game_in_play_offers_stop() {
+    use galaxy_core::domain::GameId;
+    use galaxy_core::domain::game::{GameStatus, GameTrigger};
+    use galaxy_core::ports::{Clock, GameStatusChange, GameStore};
+    let app = web_app(Options::default());
+    let host_login = app.login("host@example.org").await;
+    let game = app.create_game(&host_login, "Failed start", 2, 4).await;
+    let id = GameId::parse(&game).unwrap();
+    // The start job failed (no engine could be started): `start_failed`.
+    for (from, to, trigger) in [
+        (
+            GameStatus::Draft,
+            GameStatus::EnrollmentOpen,
+            GameTrigger::Host,
+        ),
+        (
+            GameStatus::EnrollmentOpen,
+            GameStatus::EnrollmentClosed,
+            GameTrigger::Host,
+        ),
+        (
+            GameStatus::EnrollmentClosed,
+            GameStatus::Starting,
+            GameTrigger::Admin,
+        ),
+        (
+            GameStatus::Starting,
+            GameStatus::StartFailed,
+            GameTrigger::RuntimeEvent,
+        ),
+    ] {
+        let change = GameStatusChange {
+            to,
+            trigger,
+            actor: None,
+            reason: None,
+            at: app.clock.now(),
+            expected_approved: None,
+        };
+        app.stores
+            .lobby
+            .update_game_status(id, from, &change)
+            .await
+            .unwrap();
+    }
+    let mut admin = signed_in(&app, ADMIN_EMAIL).await;
+    let page = admin.get(&app, "/admin/games").await;
+    page.is(200);
+    assert!(
+        !page.text.contains(&format!("/admin/games/{game}/stop\"")),
+        "stop refuses a failed start: {}",
+        page.text
+    );
+    let cancel = format!("/admin/games/{game}/cancel");
+    assert!(page.text.contains(&format!("{cancel}\"")), "{}", page.text);
+    let mut host = signed_in(&app, "host@example.org").await;
+    let mine = host.get(&app, &format!("/games/{game}")).await;
+    assert!(
+        mine.text.contains(&format!("/games/{game}/host/cancel\"")),
+        "the host may cancel a failed start: {}",
+        mine.text
+    );
+    admin.post(&app, &cancel, &[]).await.is(303);
+    let status = app.stores.lobby.get_game(id).await.unwrap().status;
+    assert_eq!(status, GameStatus::Cancelled);
+}

@@ -226,10 +226,15 @@ pub async fn games_page(
                                     (button_form(&visitor, &format!("{base}/resume"), t.resume)) " "
                                     (button_form(&visitor, &format!("{base}/recreate-engine"), t.recreate)) " "
                                 }
-                                GameStatus::StartFailed => { (button_form(&visitor, &format!("{base}/retry-start"), t.retry_start)) " " }
+                                GameStatus::StartFailed => {
+                                    (button_form(&visitor, &format!("{base}/retry-start"), t.retry_start)) " "
+                                    (button_form(&visitor, &format!("{base}/cancel"), t.cancel)) " "
+                                }
                                 _ => {}
                             }
-                            @if matches!(game.status, GameStatus::Running | GameStatus::Paused | GameStatus::Starting | GameStatus::StartFailed) {
+                            // Only a game in play is stopped (its engine goes with it); a
+                            // failed start is cancelled; a starting one waits for its job.
+                            @if matches!(game.status, GameStatus::Running | GameStatus::Paused) {
                                 (button_form(&visitor, &format!("{base}/stop"), t.stop)) " "
                             }
                             a href=(format!("/admin/health?game={}", game.id)) { (t.health) }
@@ -244,7 +249,7 @@ pub async fn games_page(
 }
 
 /// `POST /admin/games/{id}/{action}`: pause, resume, stop, force-next-turn, retry-start,
-/// recreate-engine.
+/// recreate-engine, cancel (a failed start, through the lobby as the API's cancel).
 pub async fn game_action(
     State(state): State<WebState>,
     Path((id, action)): Path<(String, String)>,
@@ -260,6 +265,7 @@ pub async fn game_action(
         "force-next-turn" => drop(runtime.force_next_turn(admin.actor, id).await?),
         "retry-start" => drop(runtime.retry_start(admin.actor, id).await?),
         "recreate-engine" => drop(runtime.recreate_engine(admin.actor, id).await?),
+        "cancel" => drop(state.app.lobby.cancel(admin.actor, id).await?),
         _ => return Err(WebError::NotFound),
     }
     Ok(Redirect::to("/admin/games").into_response())

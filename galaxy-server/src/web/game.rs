@@ -311,7 +311,7 @@ fn players_section(
                         }
                         _ => {}
                     }
-                    @if matches!(game.status, GameStatus::Draft | GameStatus::EnrollmentOpen | GameStatus::EnrollmentClosed) {
+                    @if matches!(game.status, GameStatus::Draft | GameStatus::EnrollmentOpen | GameStatus::EnrollmentClosed | GameStatus::StartFailed) {
                         (button_form(visitor, &format!("/games/{id}/host/cancel"), text.host_cancel))
                     }
                 }

@@ -55,6 +55,8 @@ pub struct AdminText {
     pub recreate: &'static str,
     /// "Stop".
     pub stop: &'static str,
+    /// Cancel a game whose start failed.
+    pub cancel: &'static str,
     /// "Runtime records".
     pub records: &'static str,
     /// "Engine".
@@ -127,6 +129,7 @@ pub(super) static ADMIN_EN: AdminText = AdminText {
     retry_start: "Retry start",
     recreate: "Create engine again",
     stop: "Stop",
+    cancel: "Cancel",
     records: "Runtime records",
     engine: "Engine",
     turn: "Turn",
@@ -178,6 +181,7 @@ pub(super) static ADMIN_DE: AdminText = AdminText {
     retry_start: "Start wiederholen",
     recreate: "Engine neu erstellen",
     stop: "Beenden",
+    cancel: "Absagen",
     records: "Laufzeit-Einträge",
     engine: "Engine",
     turn: "Zug",
