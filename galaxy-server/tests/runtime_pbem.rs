@@ -330,3 +330,40 @@ async fn a_pbem_game_reminds_runs_early_hands_a_seat_on_and_relays_messages() {
     }
     running.shut_down().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn my_games_asks_for_orders_only_from_a_race_that_owes_them() {
+    let seats = [
+        ("ann@example.org", "Aldebarans"),
+        ("bob@example.org", "Betelgeusians"),
+    ];
+    // A game without vacation turns and without early turns (turn 1 waits).
+    let extra = json!({"vacation_turns": 0, "early_turn": false});
+    let running = run_a_game_with(&process_vars(), &seats, extra).await;
+    let games = format!("/api/v1/user/games/{}", running.game);
+    let page = format!("/games/{}", running.game);
+    let [(ann, _), (bob, _)] = [running.players[0].clone(), running.players[1].clone()];
+    for player in [&ann, &bob] {
+        let (status, mine) = player.page("/my").await;
+        assert_eq!(status, 200, "{mine}");
+        assert!(mine.contains("badge due"), "orders owed: {mine}");
+        // No vacation form in a game without vacation turns.
+        let (_, game) = player.page(&page).await;
+        assert!(game.contains("id=\"reports\""), "{game}");
+        assert!(!game.contains("/vacation\""), "{game}");
+    }
+    // Ann marks herself ready without orders: nothing is owed any more.
+    call(
+        &ann,
+        "POST",
+        &format!("{games}/ready"),
+        Some(json!({"turn": 1})),
+        204,
+    )
+    .await;
+    let (_, mine) = ann.page("/my").await;
+    assert!(!mine.contains("badge due"), "ready without orders: {mine}");
+    let (_, theirs) = bob.page("/my").await;
+    assert!(theirs.contains("badge due"), "{theirs}");
+    running.shut_down().await;
+}

@@ -8,7 +8,7 @@ use chrono::{NaiveDateTime, TimeZone, Utc};
 use galaxy_core::domain::game::{Game, GameStatus, Visibility};
 use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::pbem::{
-    DEFAULT_IDLE_AFTER, DEFAULT_MIN_TURN_GAP, DEFAULT_VACATION_TURNS, PbemSettingsInput,
+    DEFAULT_IDLE_AFTER, DEFAULT_MIN_TURN_GAP, DEFAULT_VACATION_TURNS, PbemSettingsInput, RaceState,
     format_duration,
 };
 use galaxy_core::service::lobby::{LobbySearch, NewGame};
@@ -112,10 +112,21 @@ fn games_table(text: &Text, games: &[&Game]) -> Markup {
     }
 }
 
+/// Whether the viewer's race still owes orders for the coming turn: none accepted, and
+/// neither marked ready without orders nor on vacation.
+fn owes_orders(game: &MyGame) -> bool {
+    let excused = game
+        .race
+        .as_ref()
+        .and_then(|race| game.races.iter().find(|r| &r.race == race))
+        .is_some_and(|r| r.ready || r.state == RaceState::Vacation);
+    game.orders_in == Some(false) && !excused
+}
+
 /// How urgent a game of "my games" is: smaller comes first.
 fn urgency(game: &MyGame) -> (u8, Option<chrono::DateTime<Utc>>) {
-    let rank = match (game.orders_in, game.game.status) {
-        (Some(false), _) => 0,
+    let rank = match (owes_orders(game), game.game.status) {
+        (true, _) => 0,
         (_, GameStatus::EnrollmentClosed | GameStatus::StartFailed) if game.hosting => 1,
         (_, GameStatus::EnrollmentOpen | GameStatus::Draft) if game.hosting => 2,
         (_, GameStatus::Running | GameStatus::Paused | GameStatus::Starting) => 3,
@@ -164,10 +175,10 @@ pub async fn my_games(
                             td { @if let Some(turn) = game.progress.current_turn { (turn) } }
                             td { @if let Some(at) = &game.progress.next_turn_at { (layout::countdown(at)) } }
                             td {
-                                @match (game.orders_in, urgency(game).0) {
-                                    (Some(false), _) => span.badge.due { (text.todo_orders) },
-                                    (Some(true), _) => span.badge { (text.todo_orders_in) },
-                                    (_, 1 | 2) => span.badge.due { (text.todo_host) },
+                                @match (owes_orders(game), game.orders_in, urgency(game).0) {
+                                    (true, _, _) => span.badge.due { (text.todo_orders) },
+                                    (_, Some(true), _) => span.badge { (text.todo_orders_in) },
+                                    (_, _, 1 | 2) => span.badge.due { (text.todo_host) },
                                     _ => {},
                                 }
                             }

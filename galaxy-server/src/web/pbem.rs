@@ -196,13 +196,16 @@ pub(super) fn player_actions(
                 }
                 p.hint { (text.ready_help) }
             }
-            form.inline method="post" action=(format!("/games/{id}/vacation")) {
-                (csrf_field(visitor))
-                label for="vacation-turns" { (text.vacation_label) " " }
-                input #vacation-turns type="number" name="turns" value="1" min="1" max=(game.settings.pbem.vacation_turns.max(1)) required;
-                " " button type="submit" { (text.vacation_button) }
+            // A game without vacation turns offers none (every request would be refused).
+            @if game.settings.pbem.vacation_turns > 0 {
+                form.inline method="post" action=(format!("/games/{id}/vacation")) {
+                    (csrf_field(visitor))
+                    label for="vacation-turns" { (text.vacation_label) " " }
+                    input #vacation-turns type="number" name="turns" value="1" min="1" max=(game.settings.pbem.vacation_turns) required;
+                    " " button type="submit" { (text.vacation_button) }
+                }
+                p.hint { (text.vacation_help) " " (game.settings.pbem.vacation_turns) }
             }
-            p.hint { (text.vacation_help) " " (game.settings.pbem.vacation_turns) }
         }
     }
 }
