@@ -359,3 +359,48 @@ async fn application_notifications_survive_a_failed_notification() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_close_still_owed_when_the_game_is_cancelled_mails_no_starts_soon() {
+    let w = World::new().await;
+    let (game, host) = open_game(&w).await;
+    // The close commits; its mail fails (the `notify` write): the effect stays owed.
+    w.faults.arm(0);
+    w.lobby.close(host, game.id).await.unwrap();
+    let at = w
+        .faults
+        .writes()
+        .iter()
+        .position(|write| write == "notify")
+        .expect("the close mails")
+        + 1;
+    let w = World::new().await;
+    let (game, host) = open_game(&w).await;
+    w.faults.arm(at);
+    let _ = w.lobby.close(host, game.id).await;
+    w.faults.disarm();
+    assert_eq!(w.game(game.id).await.status, GameStatus::EnrollmentClosed);
+    // The host cancels before the sweeper completes the close.
+    w.lobby.cancel(host, game.id).await.unwrap();
+    let sweeper = sweeper(&w);
+    for _ in 0..3 {
+        sweeper.tick().await.unwrap();
+    }
+    let key = format!("game:{}:enrollment_closed", game.id);
+    assert!(
+        w.notes.keyed(&key).is_empty(),
+        "no 'starts soon' after the cancellation"
+    );
+    assert_eq!(
+        w.notes.keyed(&format!("game:{}:cancelled", game.id)).len(),
+        1
+    );
+    use galaxy_core::ports::GameStore;
+    assert!(
+        w.store
+            .unannounced_transitions(100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -163,6 +163,9 @@ impl LobbyService {
     async fn complete(&self, transition: &GameTransition) -> Result<(), LobbyError> {
         let game = self.ports.games.get_game(transition.game_id).await?;
         match transition.to {
+            // Cancelled since: "enrollment closed, the game starts soon" would be false
+            // (the cancellation's own mail says what happened).
+            GameStatus::EnrollmentClosed if game.status == GameStatus::Cancelled => {}
             GameStatus::EnrollmentClosed => {
                 self.closing_effects(&game).await?;
             }
