@@ -29,8 +29,9 @@ async fn fifty_concurrent_approvals_of_a_ten_player_game_approve_exactly_ten() {
     for task in tasks {
         match task.await.unwrap() {
             Ok(_) => approved += 1,
+            // Full, closed, or (once closed) rejected with the other pending ones.
             Err(error) => assert!(
-                matches!(error.code(), "game_full" | "not_enrolling"),
+                matches!(error.code(), "game_full" | "not_enrolling" | "not_pending"),
                 "{error}"
             ),
         }
@@ -50,6 +51,22 @@ async fn fifty_concurrent_approvals_of_a_ten_player_game_approve_exactly_ten() {
     for app in approved_apps {
         let entry = w.name(app.race_name.as_str()).await.unwrap();
         assert_eq!(entry.status, RaceNameStatus::Registered);
+    }
+    // The 40 left pending when the game filled are rejected (they can never be approved,
+    // and would count against their applicants' active games), their names freed.
+    let rejected: Vec<&Application> = listed
+        .iter()
+        .filter(|a| a.status == ApplicationStatus::Rejected)
+        .collect();
+    assert_eq!(rejected.len(), 40);
+    for app in rejected {
+        let entry = w.name(app.race_name.as_str()).await;
+        assert!(
+            entry
+                .as_ref()
+                .is_none_or(|e| e.status == RaceNameStatus::Released),
+            "{entry:?}"
+        );
     }
 }
 

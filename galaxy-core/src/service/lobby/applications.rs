@@ -232,7 +232,7 @@ impl LobbyService {
     }
 
     /// Rejects or withdraws a pending application (compare-and-set on `pending`).
-    async fn decide(
+    pub(super) async fn decide(
         &self,
         application: &Application,
         to: ApplicationStatus,

@@ -204,6 +204,7 @@ impl LobbyService {
         let kind = NotificationKind::EnrollmentClosed;
         self.try_notify(kind, key, audience, closed, payload)
             .await?;
+        self.reject_pending(closed).await?;
         if !self.config.auto_start || closed.status != GameStatus::EnrollmentClosed {
             return Ok(closed.clone());
         }
@@ -215,6 +216,29 @@ impl LobbyService {
                 Ok(closed.clone())
             }
         }
+    }
+
+    /// Rejects the applications still pending once enrollment closed: none can be
+    /// approved any more, and left pending they would count against their applicants'
+    /// limit of active games (and hold their race names) for the whole game. Each
+    /// applicant is told, through the application's own outbox.
+    async fn reject_pending(&self, closed: &Game) -> Result<(), LobbyError> {
+        let applications = self.ports.applications.list_applications(closed.id).await?;
+        for pending in applications
+            .iter()
+            .filter(|a| a.status == ApplicationStatus::Pending)
+        {
+            match self.decide(pending, ApplicationStatus::Rejected).await {
+                Ok(rejected) => {
+                    self.release_claim(&rejected).await;
+                    self.after_application(closed, &rejected).await;
+                }
+                // Withdrawn meanwhile, or rejected by an earlier pass.
+                Err(LobbyError::NotPending { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
     }
 
     /// The stop job (for a game that had an engine) and the cancellation mail.
