@@ -515,8 +515,22 @@ async fn host_and_players_enrol_through_the_pages() {
             .post(&app, &format!("{game_uri}/apply"), &[("race_name", race)])
             .await
             .is(303);
-        // Applying twice shows the service's conflict.
-        player.get(&app, &game_uri).await;
+        // The page shows the player their pending application (with a withdraw button)
+        // instead of the apply form; applying twice anyway shows the service's conflict.
+        let page = player.get(&app, &game_uri).await;
+        assert!(
+            page.text.contains("id=\"own-application\""),
+            "{}",
+            page.text
+        );
+        assert!(
+            page.text
+                .contains(&format!("{race} <span class=\"badge\">pending")),
+            "{}",
+            page.text
+        );
+        assert!(page.text.contains(&format!("{game_uri}/withdraw\"")));
+        assert!(!page.text.contains(&format!("{game_uri}/apply\"")));
         let again = player
             .post(&app, &format!("{game_uri}/apply"), &[("race_name", race)])
             .await;
@@ -538,6 +552,19 @@ async fn host_and_players_enrol_through_the_pages() {
     }
     let page = host.get(&app, &game_uri).await;
     assert!(page.text.contains("(2 / 3)"), "{}", page.text);
+    // An approved player has nothing to withdraw; a signed-in stranger may apply.
+    let mut p1 = signed_in(&app, "p1@example.org").await;
+    let page = p1.get(&app, &game_uri).await;
+    assert!(
+        page.text.contains("<span class=\"badge\">approved"),
+        "{}",
+        page.text
+    );
+    assert!(!page.text.contains(&format!("{game_uri}/withdraw\"")));
+    let mut stranger = signed_in(&app, "stranger@example.org").await;
+    let page = stranger.get(&app, &game_uri).await;
+    assert!(page.text.contains(&format!("{game_uri}/apply\"")));
+    assert!(!page.text.contains(&format!("{game_uri}/withdraw\"")));
     host.post(&app, &format!("{game_uri}/host/close"), &[])
         .await
         .is(303);

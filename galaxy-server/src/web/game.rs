@@ -6,6 +6,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use galaxy_core::domain::application::{Application, ApplicationStatus};
 use galaxy_core::domain::game::{Game, GameStatus};
 use galaxy_core::domain::pbem::format_duration;
 use galaxy_core::domain::play::PlayedTurn;
@@ -129,11 +130,19 @@ async fn render(
     let is_admin = actor.is_some_and(|a| a.is_admin);
     let next_turn = next_turn(&progress);
     let seat = seat(state, visitor, &game, &progress).await?;
+    // The host and admins see every application; anyone else signed in their own.
     let applications = match actor {
-        Some(actor) if is_host || is_admin => {
-            Some(state.app.lobby.list_applications(actor, id).await?)
+        Some(actor) => Some(state.app.lobby.list_applications(actor, id).await?),
+        None => None,
+    };
+    let (applications, own) = match (applications, actor) {
+        (Some(all), Some(actor)) if !(is_host || is_admin) => {
+            let own = all
+                .into_iter()
+                .find(|a| a.user_id == actor.user_id && a.status.is_live());
+            (None, own)
         }
-        _ => None,
+        (all, _) => (all, None),
     };
     let turns: Vec<PlayedTurn> = if seat.is_some() || is_admin {
         state.app.runtime.turns(actor, id).await?
@@ -199,7 +208,7 @@ async fn render(
             }
         }
         (settings_section(visitor, &game))
-        (players_section(visitor, &game, applications.as_deref(), is_host))
+        (players_section(visitor, &game, applications.as_deref(), own.as_ref(), is_host))
     };
     Ok(layout::page(visitor, &name, body))
 }
@@ -263,7 +272,8 @@ fn settings_section(visitor: &Visitor, game: &Game) -> Markup {
 fn players_section(
     visitor: &Visitor,
     game: &Game,
-    applications: Option<&[galaxy_core::domain::application::Application]>,
+    applications: Option<&[Application]>,
+    own: Option<&Application>,
     is_host: bool,
 ) -> Markup {
     let text = visitor.lang.text();
@@ -278,7 +288,7 @@ fn players_section(
                     @for application in applications {
                         li {
                             (application.race_name.as_str()) " " span.badge { (application.status.as_str()) }
-                            @if is_host && application.status.as_str() == "pending" {
+                            @if is_host && enrolling && application.status == ApplicationStatus::Pending {
                                 " " (button_form(visitor, &format!("/games/{id}/applications/{}/approve", application.id), text.approve))
                                 " " (button_form(visitor, &format!("/games/{id}/applications/{}/reject", application.id), text.reject))
                             }
@@ -286,7 +296,14 @@ fn players_section(
                     }
                 }
             }
-            @if visitor.user.is_some() && !is_host && enrolling {
+            @if let Some(own) = own {
+                p #own-application {
+                    (text.your_application) ": " (own.race_name.as_str()) " " span.badge { (own.status.as_str()) }
+                    @if own.status == ApplicationStatus::Pending {
+                        " " (button_form(visitor, &format!("/games/{id}/withdraw"), text.withdraw))
+                    }
+                }
+            } @else if visitor.user.is_some() && !is_host && enrolling {
                 h3 { (text.apply_title) }
                 form.stack method="post" action=(format!("/games/{id}/apply")) {
                     (csrf_field(visitor))
@@ -294,7 +311,6 @@ fn players_section(
                     input #race_name type="text" name="race_name" required maxlength="64";
                     p { button type="submit" { (text.apply) } }
                 }
-                (button_form(visitor, &format!("/games/{id}/withdraw"), text.withdraw))
             }
             @if is_host {
                 h3 { (text.host_title) }

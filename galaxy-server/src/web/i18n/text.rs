@@ -121,6 +121,8 @@ pub struct Text {
     pub game_players: &'static str,
     /// Game: apply heading.
     pub apply_title: &'static str,
+    /// The visitor's own application to the game.
+    pub your_application: &'static str,
     /// Game: race name field.
     pub race_name: &'static str,
     /// Apply button.
@@ -303,6 +305,7 @@ pub(super) static EN: Text = Text {
     game_settings: "Settings",
     game_players: "Players",
     apply_title: "Join this game",
+    your_application: "Your application",
     race_name: "Race name",
     apply: "Apply",
     withdraw: "Withdraw my application",
@@ -425,6 +428,7 @@ pub(super) static DE: Text = Text {
     game_settings: "Einstellungen",
     game_players: "Spieler",
     apply_title: "Mitspielen",
+    your_application: "Deine Bewerbung",
     race_name: "Name des Volkes",
     apply: "Bewerben",
     withdraw: "Bewerbung zurückziehen",
