@@ -569,7 +569,29 @@ async fn host_and_players_enrol_through_the_pages() {
         .await
         .is(303);
     let page = host.get(&app, &game_uri).await;
-    assert!(page.text.contains("enrollment_closed"));
+    assert!(
+        page.text
+            .contains("data-status=\"enrollment_closed\">enrollment closed<")
+    );
+    assert!(page.text.contains("<dd>Public</dd>") && page.text.contains("<dd>yes</dd>"));
+    // In German, statuses and settings are German too, never the stored words.
+    host.post(
+        &app,
+        "/account",
+        &[("display_name", "Gastgeberin"), ("locale", "de")],
+    )
+    .await
+    .is(200);
+    let page = host.get(&app, &game_uri).await;
+    assert!(
+        page.text.contains(">Anmeldung geschlossen<"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("<dd>Öffentlich</dd>"), "{}", page.text);
+    for stored in [">enrollment_closed<", ">public<", ">true<", ">false<"] {
+        assert!(!page.text.contains(stored), "{stored}: {}", page.text);
+    }
     // My games puts the closed game first for its host, with a badge.
     let mine = host.get(&app, "/my").await;
     assert!(mine.text.contains("Web enrolment"));

@@ -170,7 +170,7 @@ async fn render(
                 a href=(format!("/games/{id}")) { (text.live_changed) }
             }
         }
-        h1 { (name) " " span.badge { (game.status.as_str()) } }
+        h1 { (name) " " span.badge data-status=(game.status.as_str()) { (text.status(game.status)) } }
         @if !live && visitor.user.is_some() { p.hint { (text.live_off) } }
         (status_section(visitor, &game, &progress))
         (pbem::races_section(visitor, &game, &habits))
@@ -250,16 +250,16 @@ fn settings_section(visitor: &Visitor, game: &Game) -> Markup {
                 dt { (text.set_deadline) } dd { (layout::time(&s.enrollment_deadline)) }
                 dt { (text.set_schedule) } dd { code { (s.schedule.as_str()) } }
                 dt { (text.set_engine) } dd { (s.engine.as_str()) }
-                dt { (text.set_visibility) } dd { (s.visibility.as_str()) }
-                dt { (text.set_auto) } dd { (s.auto_approve) }
-                dt { (text.set_reveal) } dd { (s.reveal_reports_after_finish) }
-                dt { (text.set_early_turn) } dd { (s.pbem.early_turn) }
+                dt { (text.set_visibility) } dd { (text.visibility(s.visibility)) }
+                dt { (text.set_auto) } dd { (text.yes_no(s.auto_approve)) }
+                dt { (text.set_reveal) } dd { (text.yes_no(s.reveal_reports_after_finish)) }
+                dt { (text.set_early_turn) } dd { (text.yes_no(s.pbem.early_turn)) }
                 dt { (text.set_min_turn_gap) } dd { (format_duration(s.pbem.min_turn_gap)) }
                 dt { (text.set_reminders) }
                 dd { (s.pbem.reminders.iter().map(|r| format_duration(*r)).collect::<Vec<_>>().join(", ")) }
                 dt { (text.set_idle_after) } dd { (s.pbem.idle_after) }
                 dt { (text.set_vacation_turns) } dd { (s.pbem.vacation_turns) }
-                dt { (text.set_anonymous) } dd { (s.pbem.anonymous_messages) }
+                dt { (text.set_anonymous) } dd { (text.yes_no(s.pbem.anonymous_messages)) }
                 @if !s.engine_settings.as_map().is_empty() {
                     dt { (text.set_engine_settings) }
                     dd { code { (serde_json::Value::Object(s.engine_settings.as_map().clone())) } }

@@ -100,7 +100,7 @@ fn games_table(text: &Text, games: &[&Game]) -> Markup {
                         @for game in games {
                             tr {
                                 td { a href=(format!("/games/{}", game.id)) { (game.settings.name.as_str()) } }
-                                td { span.badge { (game.status.as_str()) } }
+                                td { span.badge { (text.status(game.status)) } }
                                 td { (game.approved_count) " / " (game.settings.max_players) }
                                 td { (layout::time(&game.settings.enrollment_deadline)) }
                             }
@@ -171,7 +171,7 @@ pub async fn my_games(
                                 @if let Some(race) = &game.race { (race) }
                                 @if game.hosting { " " span.badge { (text.hosting) } }
                             }
-                            td { span.badge { (game.game.status.as_str()) } }
+                            td { span.badge { (text.status(game.game.status)) } }
                             td { @if let Some(turn) = game.progress.current_turn { (turn) } }
                             td { @if let Some(at) = &game.progress.next_turn_at { (layout::countdown(at)) } }
                             td {

@@ -1,5 +1,62 @@
 //! The player pages' words: [`Text`], in English and German.
 
+use galaxy_core::domain::game::{GameStatus, Visibility};
+
+/// A game's status as the pages name it, one field per status (so a status without a
+/// word does not compile).
+#[derive(Debug)]
+pub struct StatusNames {
+    /// `draft`.
+    pub draft: &'static str,
+    /// `enrollment_open`.
+    pub enrollment_open: &'static str,
+    /// `enrollment_closed`.
+    pub enrollment_closed: &'static str,
+    /// `starting`.
+    pub starting: &'static str,
+    /// `start_failed`.
+    pub start_failed: &'static str,
+    /// `running`.
+    pub running: &'static str,
+    /// `paused`.
+    pub paused: &'static str,
+    /// `finished`.
+    pub finished: &'static str,
+    /// `cancelled`.
+    pub cancelled: &'static str,
+}
+
+impl Text {
+    /// A game status in the page's language.
+    pub fn status(&self, status: GameStatus) -> &'static str {
+        let n = &self.statuses;
+        match status {
+            GameStatus::Draft => n.draft,
+            GameStatus::EnrollmentOpen => n.enrollment_open,
+            GameStatus::EnrollmentClosed => n.enrollment_closed,
+            GameStatus::Starting => n.starting,
+            GameStatus::StartFailed => n.start_failed,
+            GameStatus::Running => n.running,
+            GameStatus::Paused => n.paused,
+            GameStatus::Finished => n.finished,
+            GameStatus::Cancelled => n.cancelled,
+        }
+    }
+
+    /// A setting that is on or off.
+    pub fn yes_no(&self, on: bool) -> &'static str {
+        if on { self.yes } else { self.no }
+    }
+
+    /// A game's visibility.
+    pub fn visibility(&self, visibility: Visibility) -> &'static str {
+        match visibility {
+            Visibility::Public => self.public,
+            Visibility::Private => self.private,
+        }
+    }
+}
+
 /// Every word on the pages, one field per use.
 #[derive(Debug)]
 pub struct Text {
@@ -91,6 +148,12 @@ pub struct Text {
     pub set_visibility: &'static str,
     /// Visibility: public.
     pub public: &'static str,
+    /// A setting that is on.
+    pub yes: &'static str,
+    /// A setting that is off.
+    pub no: &'static str,
+    /// Game statuses.
+    pub statuses: StatusNames,
     /// Visibility: private.
     pub private: &'static str,
     /// Setting: engine settings.
@@ -290,6 +353,19 @@ pub(super) static EN: Text = Text {
     set_auto: "Approve applications automatically",
     set_visibility: "Visibility",
     public: "Public",
+    yes: "yes",
+    no: "no",
+    statuses: StatusNames {
+        draft: "draft",
+        enrollment_open: "open for enrollment",
+        enrollment_closed: "enrollment closed",
+        starting: "starting",
+        start_failed: "start failed",
+        running: "running",
+        paused: "paused",
+        finished: "finished",
+        cancelled: "cancelled",
+    },
     private: "Private",
     set_engine_settings: "Engine settings (JSON object)",
     set_reveal: "Reveal every race's reports after the finish",
@@ -413,6 +489,19 @@ pub(super) static DE: Text = Text {
     set_auto: "Bewerbungen automatisch annehmen",
     set_visibility: "Sichtbarkeit",
     public: "Öffentlich",
+    yes: "ja",
+    no: "nein",
+    statuses: StatusNames {
+        draft: "Entwurf",
+        enrollment_open: "Anmeldung offen",
+        enrollment_closed: "Anmeldung geschlossen",
+        starting: "startet",
+        start_failed: "Start fehlgeschlagen",
+        running: "läuft",
+        paused: "pausiert",
+        finished: "beendet",
+        cancelled: "abgesagt",
+    },
     private: "Privat",
     set_engine_settings: "Engine-Einstellungen (JSON-Objekt)",
     set_reveal: "Nach dem Ende alle Berichte zeigen",
