@@ -1071,3 +1071,67 @@ async fn a_failed_start_is_cancelled_from_the_pages_and_only_a_game_in_play_offe
     let status = app.stores.lobby.get_game(id).await.unwrap().status;
     assert_eq!(status, GameStatus::Cancelled);
 }
+
+#[tokio::test]
+async fn the_health_page_pages_records_and_events_each_on_its_own() {
+    use galaxy_core::domain::game::EngineName;
+    use galaxy_core::domain::health::{HealthEvent, HealthEventKind};
+    use galaxy_core::domain::runtime::RuntimeRecord;
+    use galaxy_core::domain::{GameId, HealthEventId};
+    use galaxy_core::ports::{Clock, HealthEventStore, RuntimeRecordStore};
+    let app = web_app(Options::default());
+    let start = app.clock.now();
+    let mut games = Vec::new();
+    for n in 0..101i64 {
+        let game = GameId::from_uuid(uuid::Uuid::now_v7());
+        let at = start + chrono::TimeDelta::seconds(n);
+        let record = RuntimeRecord::new(game, EngineName::reference(), at);
+        app.stores.runtime.insert_record(&record).await.unwrap();
+        let event = HealthEvent {
+            id: HealthEventId::from_uuid(uuid::Uuid::now_v7()),
+            game_id: game,
+            kind: HealthEventKind::ProbeFailed,
+            detail: json!({}),
+            occurred_at: at,
+        };
+        app.stores
+            .runtime
+            .append_health_event(&event)
+            .await
+            .unwrap();
+        games.push(game.to_string());
+    }
+    let mut admin = signed_in(&app, ADMIN_EMAIL).await;
+    // Following the records' own "more" link reaches every record.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut uri = "/admin/health".to_owned();
+    for _ in 0..3 {
+        let page = admin.get(&app, &uri).await;
+        page.is(200);
+        let records = page
+            .text
+            .split("<h2>")
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        for game in &games {
+            if records.contains(&format!("?game={game}\"")) {
+                seen.insert(game.clone());
+            }
+        }
+        match records.find("records_after=") {
+            Some(at) => {
+                let end = records[at..].find('"').unwrap() + at;
+                uri = format!("/admin/health?{}", &records[at..end]);
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 101, "every record on some page");
+    // A game without a record (not started yet) shows its page, not a 404.
+    let draft = GameId::from_uuid(uuid::Uuid::now_v7());
+    admin
+        .get(&app, &format!("/admin/health?game={draft}"))
+        .await
+        .is(200);
+}

@@ -10,6 +10,7 @@ use galaxy_core::domain::mail::MailStatus;
 use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::user::Block;
 use galaxy_core::domain::{GameId, MailId, RouteId, UserId};
+use galaxy_core::service::{ErrorKind, ServiceError};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -39,16 +40,24 @@ pub struct AdminQuery {
     game: String,
     /// The cursor of the next page.
     after: Option<String>,
+    /// The cursor of the next page of runtime records (the health page lists records and
+    /// events, each paged on its own).
+    records_after: Option<String>,
 }
 
 impl AdminQuery {
     fn page(&self) -> Result<PageRequest, WebError> {
-        match &self.after {
-            None => PageRequest::first(ADMIN_PAGE),
-            Some(after) => PageRequest::after(ADMIN_PAGE, after.clone()),
-        }
-        .map_err(|error| WebError::Api(ApiError::invalid_request(error.to_string())))
+        page_after(self.after.as_ref())
     }
+}
+
+/// The page after `after`, or the first.
+fn page_after(after: Option<&String>) -> Result<PageRequest, WebError> {
+    match after {
+        None => PageRequest::first(ADMIN_PAGE),
+        Some(after) => PageRequest::after(ADMIN_PAGE, after.clone()),
+    }
+    .map_err(|error| WebError::Api(ApiError::invalid_request(error.to_string())))
 }
 
 fn admin_nav(t: &AdminText) -> Markup {
@@ -284,13 +293,25 @@ pub async fn health_page(
     } else {
         Some(GameId::parse(&query.game).map_err(|_| WebError::NotFound)?)
     };
-    let page = query.page()?;
     let runtime = &state.app.runtime;
-    let records = match game {
-        Some(game) => vec![runtime.record(admin.actor, game).await?],
-        None => runtime.records(admin.actor, &page).await?.items,
+    // Records and events are paged each with its own cursor: the two lists are ordered
+    // differently (records oldest first, events newest first).
+    let (records, records_next) = match game {
+        // A game that never started has no record (yet): its events, if any, still show.
+        Some(game) => match runtime.record(admin.actor, game).await {
+            Ok(record) => (vec![record], None),
+            Err(error) if ServiceError::kind(&error) == ErrorKind::NotFound => (Vec::new(), None),
+            Err(error) => return Err(error.into()),
+        },
+        None => {
+            let page = page_after(query.records_after.as_ref())?;
+            let got = runtime.records(admin.actor, &page).await?;
+            (got.items, got.next_after)
+        }
     };
-    let events = runtime.health_events(admin.actor, game, &page).await?;
+    let events = runtime
+        .health_events(admin.actor, game, &query.page()?)
+        .await?;
     let body = html! {
         h1 { (t.health) }
         (admin_nav(t))
@@ -310,6 +331,9 @@ pub async fn health_page(
                 }
             }
         } }
+        @if let Some(next) = &records_next {
+            p { a href=(format!("/admin/health?records_after={}", urlencode(next))) { (t.more) } }
+        }
         h2 { (t.events) }
         div.table-wrap { table {
             thead { tr { th scope="col" { (t.when) } th scope="col" { (t.game) } th scope="col" { (t.kind) } th scope="col" { (t.detail) } } }
