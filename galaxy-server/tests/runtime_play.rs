@@ -250,6 +250,16 @@ async fn a_whole_game_reaches_every_player_and_outlives_its_engine() {
             assert_eq!(report["race"], race);
         }
     }
+    // The game's page offers the reveal too: another race's report, chosen by race.
+    let other = SEATS[1].1;
+    let page = format!("/games/{}?turn=1&race={other}", running.game);
+    let (status, html) = running.players[0].0.page(&page).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("<select id=\"race\" name=\"race\">"),
+        "{html}"
+    );
+    assert!(html.contains(&format!(" 1 · {other}")), "{html}");
     let (status, error) = get(&running, 1, &format!("{games}/reports/{}", LAST_TURN + 1)).await;
     assert_eq!(
         (status, &error["error"]["code"]),

@@ -27,6 +27,9 @@ use super::session::{Posted, Visitor};
 pub struct GameQuery {
     /// The turn of the report (default: the latest).
     turn: Option<u32>,
+    /// Another race's report, once the game finished with its reports revealed (default:
+    /// the viewer's own).
+    race: Option<String>,
 }
 
 /// What the last orders form got back, shown inline.
@@ -49,7 +52,8 @@ pub async fn game_page(
     Query(query): Query<GameQuery>,
 ) -> Result<Response, WebError> {
     let id = parse_game_id(&id)?;
-    render(&state, &visitor, id, query.turn, None).await
+    let wanted = (query.turn, query.race.filter(|r| !r.is_empty()));
+    render(&state, &visitor, id, wanted, None).await
 }
 
 /// The viewer's seat: their race and the orders they last sent for `turn`.
@@ -119,7 +123,7 @@ async fn render(
     state: &WebState,
     visitor: &Visitor,
     id: GameId,
-    report_turn: Option<u32>,
+    (report_turn, report_race): (Option<u32>, Option<String>),
     outcome: Option<OrdersOutcome>,
 ) -> Result<Response, WebError> {
     let text = visitor.lang.text();
@@ -149,11 +153,14 @@ async fn render(
     } else {
         Vec::new()
     };
+    // Every race's reports, once the game is over and its host left the reveal on.
+    let revealed = game.status == GameStatus::Finished && game.settings.reveal_reports_after_finish;
     let report = match (&seat, actor) {
         (Some(_), Some(actor)) => {
             let turn = report_turn.or(progress.current_turn);
+            let race = report_race.as_deref().filter(|_| revealed);
             match turn {
-                Some(turn) => state.app.runtime.report(actor, id, turn, None).await.ok(),
+                Some(turn) => state.app.runtime.report(actor, id, turn, race).await.ok(),
                 None => None,
             }
         }
@@ -190,6 +197,14 @@ async fn render(
                         select #turn name="turn" {
                             @for turn in turns.iter().rev() {
                                 option value=(turn.turn) selected[report.as_ref().is_some_and(|r| r.turn == turn.turn)] { (turn.turn) }
+                            }
+                        }
+                        @if revealed {
+                            " " label for="race" { (text.col_race) " " }
+                            select #race name="race" {
+                                @for race in &habits.races {
+                                    option value=(race.race) selected[report.as_ref().is_some_and(|r| r.race == race.race)] { (race.race) }
+                                }
                             }
                         }
                         " " button type="submit" { (text.show) }
@@ -418,7 +433,7 @@ pub async fn submit_orders(
         text: form.orders,
         verdict,
     };
-    let page = render(&state, &visitor, id, None, Some(outcome)).await?;
+    let page = render(&state, &visitor, id, (None, None), Some(outcome)).await?;
     Ok((status, page).into_response())
 }
 

@@ -41,7 +41,7 @@ pub(super) struct SeatRequest {
 /// What the game page shows of the habits, read for one viewer.
 pub(super) struct PbemView {
     /// Every race with its readiness and state (empty before the start).
-    races: Vec<RaceView>,
+    pub(super) races: Vec<RaceView>,
     /// The viewer's race, when they play one now.
     own_race: Option<String>,
     /// The viewer's race's messages, newest first, when they play.
