@@ -32,8 +32,17 @@ pub struct GameQuery {
     race: Option<String>,
 }
 
+/// What a refused form of the game page got back, shown inline with what the player
+/// typed (never lost to an error page).
+pub(super) enum Returned {
+    /// The orders form, accepted or not.
+    Orders(OrdersOutcome),
+    /// The message form, refused.
+    Message(pbem::MessageDraft),
+}
+
 /// What the last orders form got back, shown inline.
-struct OrdersOutcome {
+pub(super) struct OrdersOutcome {
     /// The text the player sent (kept in the editor).
     text: String,
     /// Accepted, or the reasons it was not.
@@ -119,13 +128,18 @@ fn orders_text(orders: &serde_json::Value) -> String {
     }
 }
 
-async fn render(
+pub(super) async fn render(
     state: &WebState,
     visitor: &Visitor,
     id: GameId,
     (report_turn, report_race): (Option<u32>, Option<String>),
-    outcome: Option<OrdersOutcome>,
+    returned: Option<Returned>,
 ) -> Result<Response, WebError> {
+    let (outcome, draft) = match returned {
+        Some(Returned::Orders(outcome)) => (Some(outcome), None),
+        Some(Returned::Message(draft)) => (None, Some(draft)),
+        None => (None, None),
+    };
     let text = visitor.lang.text();
     let actor = visitor.user.as_ref().map(|u| u.actor);
     let game = state.app.lobby.get_game(actor, id).await?;
@@ -187,7 +201,7 @@ async fn render(
                 (pbem::player_actions(visitor, &game, next_turn, &habits))
             }
         }
-        (pbem::messages_section(visitor, &game, &habits))
+        (pbem::messages_section(visitor, &game, &habits, draft.as_ref()))
         @if seat.is_some() {
             section aria-labelledby="reports" {
                 h2 #reports { (text.reports_title) }
@@ -433,7 +447,8 @@ pub async fn submit_orders(
         text: form.orders,
         verdict,
     };
-    let page = render(&state, &visitor, id, (None, None), Some(outcome)).await?;
+    let returned = Some(Returned::Orders(outcome));
+    let page = render(&state, &visitor, id, (None, None), returned).await?;
     Ok((status, page).into_response())
 }
 

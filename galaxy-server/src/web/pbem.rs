@@ -6,6 +6,7 @@
 //! pages refuse what the API refuses, with the API's message.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use galaxy_core::domain::game::{Game, GameStatus};
 use galaxy_core::domain::page::PageRequest;
@@ -211,7 +212,22 @@ pub(super) fn player_actions(
 }
 
 /// The messages section: the form (while the game is in play) and the race's messages.
-pub(super) fn messages_section(visitor: &Visitor, game: &Game, view: &PbemView) -> Markup {
+/// A message the service refused, put back in the form with the reason.
+pub(super) struct MessageDraft {
+    /// The recipient chosen.
+    pub to: String,
+    /// The text typed.
+    pub text: String,
+    /// Why it was refused.
+    pub error: String,
+}
+
+pub(super) fn messages_section(
+    visitor: &Visitor,
+    game: &Game,
+    view: &PbemView,
+    draft: Option<&MessageDraft>,
+) -> Markup {
     let text = visitor.lang.text();
     let id = game.id;
     let (Some(own), Some(messages)) = (&view.own_race, &view.messages) else {
@@ -222,17 +238,22 @@ pub(super) fn messages_section(visitor: &Visitor, game: &Game, view: &PbemView) 
         section aria-labelledby="messages" {
             h2 #messages { (text.messages_title) }
             @if in_play {
+                @if let Some(draft) = draft {
+                    p.error #message-refused role="alert" { (draft.error) }
+                }
                 form.stack method="post" action=(format!("/games/{id}/messages")) {
                     (csrf_field(visitor))
                     label for="message-to" { (text.message_to) }
                     select #message-to name="to" {
                         option value=(TO_EVERY_RACE) { (text.message_all) }
                         @for race in view.races.iter().filter(|r| &r.race != own) {
-                            option value=(race.race) { (race.race) }
+                            option value=(race.race) selected[draft.is_some_and(|d| d.to == race.race)] { (race.race) }
                         }
                     }
                     label for="message-text" { (text.message_text) }
-                    textarea #message-text name="text" rows="4" maxlength="4096" required {}
+                    textarea #message-text name="text" rows="4" maxlength="4096" required {
+                        @if let Some(draft) = draft { (draft.text) }
+                    }
                     p { button type="submit" { (text.message_send) } }
                 }
             }
@@ -322,14 +343,39 @@ pub async fn send_message(
     let to = if form.to == TO_EVERY_RACE {
         MessageTo::All
     } else {
-        MessageTo::Races(vec![form.to])
+        MessageTo::Races(vec![form.to.clone()])
     };
-    state
+    let sent = state
         .app
         .runtime
-        .send_message(user.actor, id, to, form.text)
-        .await?;
-    Ok(Redirect::to(&format!("/games/{id}#messages")).into_response())
+        .send_message(user.actor, id, to, form.text.clone())
+        .await;
+    match sent {
+        Ok(_) => Ok(Redirect::to(&format!("/games/{id}#messages")).into_response()),
+        Err(error) => {
+            // Refused (too long, too many, a race that is gone): the page again, with
+            // the text as typed and the reason; anything else is an error page.
+            let error = WebError::from(error);
+            let status = error.status();
+            let refused = matches!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY
+                    | StatusCode::TOO_MANY_REQUESTS
+                    | StatusCode::CONFLICT
+            );
+            if !refused {
+                return Err(error);
+            }
+            let draft = MessageDraft {
+                to: form.to,
+                text: form.text,
+                error: error.to_string(),
+            };
+            let returned = Some(super::game::Returned::Message(draft));
+            let page = super::game::render(&state, &visitor, id, (None, None), returned).await?;
+            Ok((status, page).into_response())
+        }
+    }
 }
 
 /// `POST /games/{id}/seats/{race}/{action}`: `open` (host), `reclaim` (the race's own

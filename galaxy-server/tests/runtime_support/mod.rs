@@ -323,6 +323,37 @@ impl Caller {
             .unwrap();
         (response.status, response.body)
     }
+
+    /// Posts a form of the pages as this caller: `fields`, with the CSRF token read from
+    /// `page` first, as a browser does. The status and the HTML.
+    #[cfg(feature = "web")]
+    pub async fn post_form(
+        &self,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> (u16, String) {
+        let (_, html) = self.page(page).await;
+        let csrf = html
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default()
+            .to_owned();
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        let body = serde_urlencoded::to_string(&all).unwrap();
+        let token = self.auth.trim_start_matches("Bearer ");
+        let cookie = format!("galaxy_session={token}");
+        let headers = [
+            ("cookie", cookie.as_str()),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ];
+        let response = send(self.addr, "POST", action, &headers, &body)
+            .await
+            .unwrap();
+        (response.status, response.body)
+    }
 }
 
 /// A dev-mode app serving on port 0 with one game of three players already `running`
