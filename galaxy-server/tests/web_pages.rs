@@ -536,6 +536,15 @@ async fn host_and_players_enrol_through_the_pages() {
             .await;
         assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
     }
+    // A name another player holds: the page again, the name kept, the reason shown.
+    let mut late = signed_in(&app, "p3@example.org").await;
+    late.get(&app, &game_uri).await;
+    let taken = late
+        .post(&app, &format!("{game_uri}/apply"), &[("race_name", "lyrans")])
+        .await;
+    taken.is(409);
+    assert!(taken.text.contains("id=\"apply-refused\""), "{}", taken.text);
+    assert!(taken.text.contains("value=\"lyrans\""), "{}", taken.text);
     let page = host.get(&app, &game_uri).await;
     for race in ["Vulpeculans", "Lyrans"] {
         assert!(page.text.contains(race));

@@ -39,6 +39,13 @@ pub(super) enum Returned {
     Orders(OrdersOutcome),
     /// The message form, refused.
     Message(pbem::MessageDraft),
+    /// The apply form, refused: the race name typed and why.
+    Apply {
+        /// The race name typed.
+        race_name: String,
+        /// Why the application was refused.
+        error: String,
+    },
 }
 
 /// What the last orders form got back, shown inline.
@@ -135,11 +142,13 @@ pub(super) async fn render(
     (report_turn, report_race): (Option<u32>, Option<String>),
     returned: Option<Returned>,
 ) -> Result<Response, WebError> {
-    let (outcome, draft) = match returned {
-        Some(Returned::Orders(outcome)) => (Some(outcome), None),
-        Some(Returned::Message(draft)) => (None, Some(draft)),
-        None => (None, None),
-    };
+    let (mut outcome, mut draft, mut applying) = (None, None, None);
+    match returned {
+        Some(Returned::Orders(o)) => outcome = Some(o),
+        Some(Returned::Message(d)) => draft = Some(d),
+        Some(Returned::Apply { race_name, error }) => applying = Some((race_name, error)),
+        None => {}
+    }
     let text = visitor.lang.text();
     let actor = visitor.user.as_ref().map(|u| u.actor);
     let game = state.app.lobby.get_game(actor, id).await?;
@@ -237,7 +246,7 @@ pub(super) async fn render(
             }
         }
         (settings_section(visitor, &game))
-        (players_section(visitor, &game, applications.as_deref(), own.as_ref(), is_host))
+        (players_section(visitor, &game, applications.as_deref(), own.as_ref(), is_host, applying.as_ref()))
     };
     Ok(layout::page(visitor, &name, body))
 }
@@ -304,6 +313,7 @@ fn players_section(
     applications: Option<&[Application]>,
     own: Option<&Application>,
     is_host: bool,
+    applying: Option<&(String, String)>,
 ) -> Markup {
     let text = visitor.lang.text();
     let id = game.id;
@@ -334,10 +344,13 @@ fn players_section(
                 }
             } @else if visitor.user.is_some() && !is_host && enrolling {
                 h3 { (text.apply_title) }
+                @if let Some((_, error)) = applying {
+                    p.error #apply-refused role="alert" { (error) }
+                }
                 form.stack method="post" action=(format!("/games/{id}/apply")) {
                     (csrf_field(visitor))
                     label for="race_name" { (text.race_name) }
-                    input #race_name type="text" name="race_name" required maxlength="64";
+                    input #race_name type="text" name="race_name" required maxlength="64" value=[applying.map(|(name, _)| name.as_str())];
                     p { button type="submit" { (text.apply) } }
                 }
             }
@@ -467,12 +480,28 @@ pub async fn apply(
 ) -> Result<Response, WebError> {
     let id = parse_game_id(&id)?;
     let user = visitor.signed_in()?;
-    state
-        .app
-        .lobby
-        .apply(user.actor, id, &form.race_name)
-        .await?;
-    Ok(Redirect::to(&format!("/games/{id}")).into_response())
+    let applied = state.app.lobby.apply(user.actor, id, &form.race_name).await;
+    match applied {
+        Ok(_) => Ok(Redirect::to(&format!("/games/{id}")).into_response()),
+        Err(error) => {
+            // A name taken, invalid or in use: the page again, with the name as typed
+            // and the reason, so the player can pick another.
+            let error = WebError::from(error);
+            let status = error.status();
+            if !matches!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT
+            ) {
+                return Err(error);
+            }
+            let returned = Some(Returned::Apply {
+                race_name: form.race_name,
+                error: error.to_string(),
+            });
+            let page = render(&state, &visitor, id, (None, None), returned).await?;
+            Ok((status, page).into_response())
+        }
+    }
 }
 
 /// A form with only its CSRF field.
