@@ -540,10 +540,18 @@ async fn host_and_players_enrol_through_the_pages() {
     let mut late = signed_in(&app, "p3@example.org").await;
     late.get(&app, &game_uri).await;
     let taken = late
-        .post(&app, &format!("{game_uri}/apply"), &[("race_name", "lyrans")])
+        .post(
+            &app,
+            &format!("{game_uri}/apply"),
+            &[("race_name", "lyrans")],
+        )
         .await;
     taken.is(409);
-    assert!(taken.text.contains("id=\"apply-refused\""), "{}", taken.text);
+    assert!(
+        taken.text.contains("id=\"apply-refused\""),
+        "{}",
+        taken.text
+    );
     assert!(taken.text.contains("value=\"lyrans\""), "{}", taken.text);
     let page = host.get(&app, &game_uri).await;
     for race in ["Vulpeculans", "Lyrans"] {
@@ -631,6 +639,27 @@ async fn the_account_page_changes_the_profile_and_logs_out_everywhere() {
         .post(&app, "/account", &[("display_name", ""), ("locale", "de")])
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    // A refused change shows what was typed (here a locale that does not exist), not the
+    // stored profile.
+    let typo = first
+        .post(
+            &app,
+            "/account",
+            &[("display_name", "Ada Lovelace"), ("locale", "xx_!!")],
+        )
+        .await;
+    assert_eq!(
+        typo.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        typo.text
+    );
+    assert!(
+        typo.text.contains("value=\"Ada Lovelace\""),
+        "{}",
+        typo.text
+    );
+    assert!(typo.text.contains("value=\"xx_!!\""), "{}", typo.text);
     second.get(&app, "/account").await.is(200);
     second
         .post(&app, "/account/logout-everywhere", &[])
@@ -678,6 +707,10 @@ async fn login_codes_from_the_pages_share_the_apis_rate_limit() {
         )
         .await;
     api.is(429);
+    // The page says so and keeps the address typed.
+    let page = browser.post(&app, "/login", &[("email", email)]).await;
+    page.is(429);
+    assert!(page.text.contains(&format!("value=\"{email}\"")), "{}", page.text);
 }
 
 /// The app's API and pages served on a real socket (a live stream is one long response),

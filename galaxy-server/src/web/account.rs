@@ -21,11 +21,18 @@ async fn render(
     state: &WebState,
     visitor: &Visitor,
     message: Option<Result<&str, &str>>,
+    typed: Option<&ProfileForm>,
 ) -> Result<Response, WebError> {
     let user = visitor.signed_in()?;
     let text = visitor.lang.text();
     let sessions = state.app.auth.list_sessions(&user.actor).await?;
     let account = &user.user;
+    // A refused change shows what was typed, for the user to correct.
+    let display_name = typed.map_or(account.display_name.as_str(), |t| t.display_name.as_str());
+    let locale = typed.map_or(account.locale.as_str(), |t| t.locale.as_str());
+    let mails = typed.map_or(account.email_notifications, |t| {
+        t.email_notifications.is_some()
+    });
     let body = html! {
         h1 { (text.account_title) }
         @match message {
@@ -37,11 +44,11 @@ async fn render(
         form.stack method="post" action="/account" {
             (csrf_field(visitor))
             label for="display_name" { (text.display_name) }
-            input #display_name type="text" name="display_name" value=(account.display_name.as_str()) required maxlength="64";
+            input #display_name type="text" name="display_name" value=(display_name) required maxlength="64";
             label for="locale" { (text.locale) }
-            input #locale type="text" name="locale" value=(account.locale.as_str()) required list="locales";
+            input #locale type="text" name="locale" value=(locale) required list="locales";
             datalist #locales { option value="en" {} option value="de" {} }
-            label { input type="checkbox" name="email_notifications" value="1" checked[account.email_notifications]; " " (text.mail_prefs) }
+            label { input type="checkbox" name="email_notifications" value="1" checked[mails]; " " (text.mail_prefs) }
             p { button type="submit" { (text.save) } }
         }
         section aria-labelledby="sessions" {
@@ -75,7 +82,7 @@ pub async fn account_page(
     State(state): State<WebState>,
     visitor: Visitor,
 ) -> Result<Response, WebError> {
-    render(&state, &visitor, None).await
+    render(&state, &visitor, None, None).await
 }
 
 /// The profile form.
@@ -94,8 +101,8 @@ pub async fn update_profile(
 ) -> Result<Response, WebError> {
     let user = visitor.signed_in()?.clone();
     let update = ProfileUpdate {
-        display_name: Some(form.display_name),
-        locale: Some(form.locale),
+        display_name: Some(form.display_name.clone()),
+        locale: Some(form.locale.clone()),
         email_notifications: Some(form.email_notifications.is_some()),
     };
     match state.app.users.update_profile(&user.actor, update).await {
@@ -106,12 +113,12 @@ pub async fn update_profile(
                 current.user = updated;
             }
             let saved = visitor.lang.text().saved;
-            render(&state, &visitor, Some(Ok(saved))).await
+            render(&state, &visitor, Some(Ok(saved)), None).await
         }
         Err(error) => {
             let error = WebError::from(error);
             let message = error.to_string();
-            let page = render(&state, &visitor, Some(Err(&message))).await?;
+            let page = render(&state, &visitor, Some(Err(&message)), Some(&form)).await?;
             Ok((error.status(), page).into_response())
         }
     }

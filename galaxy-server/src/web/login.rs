@@ -20,7 +20,9 @@ pub async fn login_page(visitor: Visitor) -> Response {
     email_form(&visitor, None, StatusCode::OK)
 }
 
-fn email_form(visitor: &Visitor, error: Option<&str>, status: StatusCode) -> Response {
+/// The address form; after a refusal, the error and the address as typed.
+fn email_form(visitor: &Visitor, refused: Option<(&str, &str)>, status: StatusCode) -> Response {
+    let (error, typed) = refused.unzip();
     let text = visitor.lang.text();
     let body = html! {
         h1 { (text.login_title) }
@@ -28,7 +30,7 @@ fn email_form(visitor: &Visitor, error: Option<&str>, status: StatusCode) -> Res
         form.stack method="post" action="/login" {
             (csrf_field(visitor))
             label for="email" { (text.login_email) }
-            input #email type="email" name="email" required autocomplete="email" autofocus;
+            input #email type="email" name="email" required autocomplete="email" autofocus value=[typed];
             p { button type="submit" { (text.login_send) } }
         }
     };
@@ -82,11 +84,9 @@ pub async fn request_code(
         }
         Err(error) => {
             let error = WebError::from(error);
-            Ok(email_form(
-                &visitor,
-                Some(&error.to_string()),
-                error.status(),
-            ))
+            let message = error.to_string();
+            let refused = Some((message.as_str(), form.email.as_str()));
+            Ok(email_form(&visitor, refused, error.status()))
         }
     }
 }
