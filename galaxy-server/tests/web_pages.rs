@@ -473,6 +473,27 @@ async fn create_game_shows_the_apis_validation_message() {
     );
     // The form keeps what was typed.
     assert!(page.text.contains("value=\"Too few\""));
+    // Over the limit of hosted games (5 live at once): refused, the form kept too.
+    let web = app.login("web@example.org").await;
+    for n in 0..5 {
+        app.create_game(&web, &format!("Hosted {n}"), 2, 4).await;
+    }
+    let over = browser
+        .post(
+            &app,
+            "/games",
+            &[
+                ("name", "One too many"),
+                ("min_players", "2"),
+                ("max_players", "4"),
+                ("enrollment_deadline", "2030-02-01T00:00"),
+                ("turn_schedule", "0 18 * * 1,3,5"),
+                ("visibility", "public"),
+            ],
+        )
+        .await;
+    over.is(403);
+    assert!(over.text.contains("value=\"One too many\""), "{}", over.text);
 }
 
 #[tokio::test]
@@ -710,7 +731,11 @@ async fn login_codes_from_the_pages_share_the_apis_rate_limit() {
     // The page says so and keeps the address typed.
     let page = browser.post(&app, "/login", &[("email", email)]).await;
     page.is(429);
-    assert!(page.text.contains(&format!("value=\"{email}\"")), "{}", page.text);
+    assert!(
+        page.text.contains(&format!("value=\"{email}\"")),
+        "{}",
+        page.text
+    );
 }
 
 /// The app's API and pages served on a real socket (a live stream is one long response),

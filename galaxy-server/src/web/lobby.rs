@@ -400,10 +400,17 @@ pub async fn create_game(
     };
     match created {
         Ok(game) => Ok(Redirect::to(&format!("/games/{}", game.id)).into_response()),
-        Err(WebError::Api(error)) if error.status() == StatusCode::UNPROCESSABLE_ENTITY => {
+        // Refused (invalid, or over the host's limit of games): the form again, as
+        // filled in, with the reason.
+        Err(WebError::Api(error))
+            if matches!(
+                error.status(),
+                StatusCode::UNPROCESSABLE_ENTITY | StatusCode::FORBIDDEN | StatusCode::CONFLICT
+            ) =>
+        {
             let body = game_form(&visitor, &form, Some(error.message()));
             let page = layout::page(&visitor, visitor.lang.text().new_title, body);
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+            Ok((error.status(), page).into_response())
         }
         Err(error) => Err(error),
     }
