@@ -685,12 +685,14 @@ async fn the_message_rate_limit_holds_under_concurrent_senders() {
 async fn a_turn_is_tallied_from_what_was_in_force_when_it_was_played() {
     let w = World::new().await;
     let (game, seats) = w
-        .running_game_with(2, |new| new.pbem.idle_after = Some(1))
+        .running_game_with(3, |new| new.pbem.idle_after = Some(1))
         .await;
-    let [(a, race_a), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
+    let [(a, race_a), (b, race_b), (c, race_c)] =
+        [seats.0[0].clone(), seats.0[1].clone(), seats.0[2].clone()];
     // A sends orders, B marks itself ready without: both are in for turn 1.
     orders(&w, a, &game, 1).await;
     w.service.mark_ready(b, game.id, 1).await.unwrap();
+    w.service.mark_ready(c, game.id, 1).await.unwrap();
     w.at(evening(1));
     w.scheduler.tick().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 1);
@@ -699,6 +701,8 @@ async fn a_turn_is_tallied_from_what_was_in_force_when_it_was_played() {
     // turn, orders for turn 1, which the engine refuses as over (recorded for turn 1).
     w.at(evening(1) + TimeDelta::minutes(1));
     orders(&w, b, &game, 2).await;
+    // C marks itself ready for turn 2 as well: its mark for turn 1 is counted first.
+    w.service.mark_ready(c, game.id, 2).await.unwrap();
     w.engine
         .refuse_orders(Some((409, r#"{"error": "turn 1 is over"}"#)));
     let stale = json!({"turn": 1});
@@ -706,7 +710,7 @@ async fn a_turn_is_tallied_from_what_was_in_force_when_it_was_played() {
     assert!(late.is_err());
     w.engine.refuse_orders(None);
     w.scheduler.tick().await.unwrap();
-    for race in [&race_a, &race_b] {
+    for race in [&race_a, &race_b, &race_c] {
         assert_eq!(
             state_of(&w, &game, race).await.1,
             RaceState::Active,

@@ -373,6 +373,17 @@ async fn mailed_orders_processed_late_never_replace_later_orders_nor_reach_the_n
         "{reason}"
     );
     assert_eq!(sent_to_engine().len(), 2, "nothing reached the engine");
+    // The mail taken for turn 1, processed again after the turn (a crash before its end
+    // was stored): its recorded verdict for turn 1, not a refusal.
+    let again = desk
+        .submit_mailed_orders(alice.user_id, game.id, "latest", arrived)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.turn, again.accepted, again.deadline),
+        (1, true, None)
+    );
+    assert_eq!(sent_to_engine().len(), 2);
     let fresh = desk
         .submit_mailed_orders(alice.user_id, game.id, "fresh", w.now())
         .await
@@ -381,5 +392,38 @@ async fn mailed_orders_processed_late_never_replace_later_orders_nor_reach_the_n
     assert_eq!(
         sent_to_engine().last(),
         Some(&(2, serde_json::json!("fresh")))
+    );
+
+    // Two mails held back while the engine was down, then processed: in the order they
+    // arrived, the second replaces the first; in the other order, the first is refused.
+    let first = w.now() + TimeDelta::minutes(1);
+    let second = first + TimeDelta::minutes(1);
+    w.at(second + TimeDelta::minutes(10));
+    for (text, at) in [("first", first), ("second", second)] {
+        let taken = desk
+            .submit_mailed_orders(alice.user_id, game.id, text, at)
+            .await;
+        assert!(taken.unwrap().accepted, "{text}");
+    }
+    let third = w.now() + TimeDelta::minutes(1);
+    let fourth = third + TimeDelta::minutes(1);
+    w.at(fourth + TimeDelta::minutes(10));
+    let newer = desk
+        .submit_mailed_orders(alice.user_id, game.id, "fourth", fourth)
+        .await;
+    assert!(newer.unwrap().accepted);
+    let reason = refusal(
+        desk.submit_mailed_orders(alice.user_id, game.id, "third", third)
+            .await,
+    );
+    assert!(
+        reason.contains("sent after this mail are in force"),
+        "{reason}"
+    );
+    let read = w.service.orders(alice, game.id, 2).await.unwrap();
+    assert_eq!(read.latest.unwrap().orders, serde_json::json!("fourth"));
+    assert_eq!(
+        sent_to_engine().last(),
+        Some(&(2, serde_json::json!("fourth")))
     );
 }

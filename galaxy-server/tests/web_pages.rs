@@ -493,7 +493,11 @@ async fn create_game_shows_the_apis_validation_message() {
         )
         .await;
     over.is(403);
-    assert!(over.text.contains("value=\"One too many\""), "{}", over.text);
+    assert!(
+        over.text.contains("value=\"One too many\""),
+        "{}",
+        over.text
+    );
 }
 
 #[tokio::test]

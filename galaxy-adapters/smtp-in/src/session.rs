@@ -270,7 +270,9 @@ pub(crate) async fn run(
             }
         }
     }
-    let _ = reader.get_mut().shutdown().await;
+    // Bounded too: a TLS client that never reads would keep the close (and its place)
+    // pending for ever.
+    let _ = tokio::time::timeout(config.timeout, reader.get_mut().shutdown()).await;
 }
 
 /// Stores a finished message; the answer to its end of data.

@@ -111,7 +111,9 @@ pub struct OrdersSubmission {
     pub user_id: UserId,
     /// The turn the orders are for (the engine's current turn + 1).
     pub turn: u32,
-    /// When the engine answered.
+    /// When the player sent them, as the platform knows it: when the engine answered,
+    /// for orders sent over HTTP; when their mail arrived, for orders by e-mail (which
+    /// may be processed later). Later orders replace earlier ones by this instant.
     pub submitted_at: Timestamp,
     /// The orders' serialised size in bytes.
     pub size: u64,

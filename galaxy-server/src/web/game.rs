@@ -335,6 +335,11 @@ fn players_section(
                     }
                 }
             }
+            // A refused application's reason shows whatever the page now offers (the game
+            // may have closed, or another tab applied).
+            @if let Some((_, error)) = applying {
+                p.error #apply-refused role="alert" { (error) }
+            }
             @if let Some(own) = own {
                 p #own-application {
                     (text.your_application) ": " (own.race_name.as_str()) " " span.badge { (own.status.as_str()) }
@@ -344,9 +349,6 @@ fn players_section(
                 }
             } @else if visitor.user.is_some() && !is_host && enrolling {
                 h3 { (text.apply_title) }
-                @if let Some((_, error)) = applying {
-                    p.error #apply-refused role="alert" { (error) }
-                }
                 form.stack method="post" action=(format!("/games/{id}/apply")) {
                     (csrf_field(visitor))
                     label for="race_name" { (text.race_name) }

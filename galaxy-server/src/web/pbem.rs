@@ -237,10 +237,10 @@ pub(super) fn messages_section(
     html! {
         section aria-labelledby="messages" {
             h2 #messages { (text.messages_title) }
+            @if let Some(draft) = draft {
+                p.error #message-refused role="alert" { (draft.error) }
+            }
             @if in_play {
-                @if let Some(draft) = draft {
-                    p.error #message-refused role="alert" { (draft.error) }
-                }
                 form.stack method="post" action=(format!("/games/{id}/messages")) {
                     (csrf_field(visitor))
                     label for="message-to" { (text.message_to) }

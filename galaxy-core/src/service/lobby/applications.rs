@@ -174,12 +174,19 @@ impl LobbyService {
                 StoreError::NotFound { .. } => LobbyError::not_found("application", application.id),
                 other => other.into(),
             })?;
-        let (approved, counted) = match outcome {
-            ApprovalOutcome::Approved { application, game } => (application, game),
-            ApprovalOutcome::GameFull => return Err(LobbyError::GameFull),
-            ApprovalOutcome::NotPending(status) => return Err(LobbyError::NotPending { status }),
-            ApprovalOutcome::NotEnrolling(status) => {
-                return Err(LobbyError::NotEnrolling { status });
+        let refused = match outcome {
+            ApprovalOutcome::Approved { application, game } => Ok((application, game)),
+            ApprovalOutcome::GameFull => Err(LobbyError::GameFull),
+            ApprovalOutcome::NotPending(status) => Err(LobbyError::NotPending { status }),
+            ApprovalOutcome::NotEnrolling(status) => Err(LobbyError::NotEnrolling { status }),
+        };
+        let (approved, counted) = match refused {
+            Ok(approved) => approved,
+            Err(error) => {
+                // The claim renewed above may belong to an application rejected or
+                // withdrawn meanwhile (the close rejects the pending ones): let it go.
+                self.release_if_decided(application.id).await;
+                return Err(error);
             }
         };
         if let Err(error) = self.secure_name(&approved).await {
@@ -191,6 +198,18 @@ impl LobbyService {
             self.close_full_game(counted).await;
         }
         Ok(approved)
+    }
+
+    /// Frees the race-name claim of an application that is no longer live (rejected or
+    /// withdrawn); a live one keeps its claim.
+    async fn release_if_decided(&self, id: ApplicationId) {
+        match self.ports.applications.get_application(id).await {
+            Ok(current) if !current.status.is_live() => self.release_claim(&current).await,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, application_id = %id, "application not read; its claim lapses");
+            }
+        }
     }
 
     /// Closes enrollment of a game that just reached `max_players` (trigger `system`).

@@ -3,17 +3,19 @@
 //! over HTTP.
 //!
 //! A mail may be processed well after it arrived (the engine was down, the worker
-//! retried it after its lease lapsed), so its orders are taken only for the turn they
-//! were written for, and only while nothing the player sent later is in force: a turn
-//! played since the mail arrived, or a later submission of other orders, refuses it with
-//! the reason. A mail processed again after a crash whose orders are the ones in force
-//! gets their recorded verdict, without a second engine call.
+//! retried it after its lease lapsed), so its orders are recorded as sent when the mail
+//! arrived, taken only for the turn they were written for, and only while nothing the
+//! player sent later is in force: a turn played since the mail arrived, or orders sent
+//! after it (by mail or over the web), refuse it with the reason, whatever order the
+//! mails are processed in. A mail processed again after a crash finds its own recorded
+//! submission and answers with its verdict, without a second engine call.
 
 use async_trait::async_trait;
 
 use super::{RuntimeError, RuntimeService};
+use crate::domain::play::OrdersSubmission;
 use crate::domain::{GameId, Timestamp, UserId};
-use crate::ports::{MailedOrdersVerdict, OrdersDesk, OrdersDeskError, OrdersVerdict};
+use crate::ports::{MailedOrdersVerdict, OrdersDesk, OrdersDeskError};
 use crate::service::{Actor, ErrorKind, ServiceError};
 
 #[async_trait]
@@ -43,11 +45,46 @@ impl OrdersDesk for RuntimeService {
         };
         let turn = current.saturating_add(1);
         let late = |e| desk_error(name.clone(), e);
+        let actor = Actor {
+            user_id,
+            is_admin: false,
+        };
+        let value = serde_json::Value::String(orders.to_owned());
+        // Mailed orders are recorded as sent when their mail arrived: this mail's own
+        // submission (it was processed before, and a crash lost its end) is the one with
+        // its text and that instant.
+        let own = |s: &OrdersSubmission| {
+            s.submitted_at == received_at && s.orders == value && s.user_id == user_id
+        };
+        let latest = |turn| async move {
+            let read = self.orders(actor, game_id, turn).await.map_err(late)?;
+            Ok::<_, OrdersDeskError>(read.latest)
+        };
+        let in_force = latest(turn).await?;
         let played = self
             .archive
             .latest_turn(game_id)
             .await
             .map_err(|e| late(e.into()))?;
+        let replayed = match in_force.as_ref().filter(|s| own(s)) {
+            Some(same) => Some((turn, same.clone())),
+            // Processed, then a turn ran before the crash was recovered from.
+            None if current > 0 => latest(current)
+                .await?
+                .filter(|s| own(s))
+                .map(|same| (current, same)),
+            None => None,
+        };
+        if let Some((taken_for, same)) = replayed {
+            return Ok(MailedOrdersVerdict {
+                game_name: game.settings.name.as_str().to_owned(),
+                turn: taken_for,
+                // A turn already played has no deadline any more.
+                deadline: progress.next_turn_at.filter(|_| taken_for == turn),
+                accepted: same.accepted,
+                errors: same.errors,
+            });
+        }
         if let Some(played) = played.filter(|t| t.turn > 0 && t.played_at > received_at) {
             return Err(refused(
                 name,
@@ -59,36 +96,19 @@ impl OrdersDesk for RuntimeService {
                 ),
             ));
         }
-        let actor = Actor {
-            user_id,
-            is_admin: false,
-        };
-        let value = serde_json::Value::String(orders.to_owned());
-        let in_force = self
-            .orders(actor, game_id, turn)
+        if in_force.is_some_and(|s| s.submitted_at > received_at) {
+            return Err(refused(
+                name,
+                format!(
+                    "orders for turn {turn} sent after this mail are in force; this mail's \
+                     orders were not applied"
+                ),
+            ));
+        }
+        let verdict = self
+            .submit_orders_sent_at(actor, game_id, turn, &value, Some(received_at))
             .await
-            .map_err(late)?
-            .latest;
-        let verdict = match in_force.filter(|s| s.submitted_at >= received_at) {
-            // This mail, processed again after a crash: its verdict stands.
-            Some(same) if same.orders == value && same.user_id == user_id => OrdersVerdict {
-                accepted: same.accepted,
-                errors: same.errors,
-            },
-            Some(_) => {
-                return Err(refused(
-                    name,
-                    format!(
-                        "orders for turn {turn} sent after this mail are in force; this \
-                         mail's orders were not applied"
-                    ),
-                ));
-            }
-            None => self
-                .submit_orders(actor, game_id, turn, &value)
-                .await
-                .map_err(late)?,
-        };
+            .map_err(late)?;
         Ok(MailedOrdersVerdict {
             game_name: game.settings.name.as_str().to_owned(),
             turn,

@@ -86,6 +86,21 @@ impl RuntimeService {
         turn: u32,
         orders: &serde_json::Value,
     ) -> Result<OrdersVerdict, RuntimeError> {
+        self.submit_orders_sent_at(actor, game_id, turn, orders, None)
+            .await
+    }
+
+    /// [`RuntimeService::submit_orders`] for orders the player sent at `sent_at` (a mail's
+    /// arrival), recorded as sent then, so that later orders replace earlier ones by when
+    /// they were sent, not when they were processed. `None`: sent now.
+    pub(super) async fn submit_orders_sent_at(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        turn: u32,
+        orders: &serde_json::Value,
+        sent_at: Option<Timestamp>,
+    ) -> Result<OrdersVerdict, RuntimeError> {
         let max = self.max_orders_bytes;
         let size = serde_json::to_vec(orders).map_or(usize::MAX, |bytes| bytes.len());
         if size > max {
@@ -113,7 +128,7 @@ impl RuntimeService {
             race: seat.race,
             user_id: actor.user_id,
             turn,
-            submitted_at: self.statuses.now(),
+            submitted_at: sent_at.unwrap_or_else(|| self.statuses.now()),
             size: u64::try_from(size).unwrap_or(u64::MAX),
             accepted: verdict.accepted,
             errors: verdict.errors,

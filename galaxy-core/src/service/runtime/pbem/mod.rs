@@ -260,7 +260,7 @@ impl RuntimeService {
         game_id: GameId,
         turn: u32,
     ) -> Result<(), RuntimeError> {
-        let (_, record) = self.in_play(actor, game_id, "mark ready in").await?;
+        let (game, record) = self.in_play(actor, game_id, "mark ready in").await?;
         let next = next_turn(&self.pbem, game_id).await?;
         if turn != next {
             return Err(RuntimeError::validation(
@@ -268,6 +268,9 @@ impl RuntimeService {
                 format!("the coming turn is {next}, not {turn}"),
             ));
         }
+        // The race has one ready mark: the turn played last is tallied first, so its mark
+        // counts before this one replaces it.
+        pass::tally_last_played(&self.pbem, &game, next.saturating_sub(1)).await?;
         let pbem = &self.pbem.store;
         pbem.mark_ready(game_id, &record.race, actor.user_id, ReadyMark::Set(turn))
             .await?;

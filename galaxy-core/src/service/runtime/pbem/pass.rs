@@ -61,15 +61,10 @@ async fn one_game(
         return Ok(());
     }
     let mut races = race_records(p, &game).await?;
-    let latest = p.archive.latest_turn(game.id).await?;
     // Races out of the game owe no orders: never counted as missing a turn, reminded or
     // waited for.
-    let dead = eliminated(latest.as_ref());
-    // The last played turn, tallied from what was in force when it was played (its
-    // archive time; unknown only while the next turn is archived but not yet recorded).
-    let turn = record.current_turn;
-    let played_at = latest.filter(|t| t.turn == turn).map(|t| t.played_at);
-    if tally(p, &game, (turn, played_at), &races, &dead).await? {
+    let dead = eliminated(p.archive.latest_turn(game.id).await?.as_ref());
+    if tally_last_played(p, &game, record.current_turn).await? {
         report.tallied += 1;
         races = p.store.list_races(game.id).await?;
     }
@@ -90,6 +85,25 @@ async fn one_game(
     Ok(())
 }
 
+/// Tallies `turn`, the game's last played turn, if it is not yet; whether this call
+/// counted it. It is tallied from what was in force when it was played (its archive
+/// time): while the next turn is archived but not yet recorded that time is not at hand,
+/// and the tally waits rather than count late submissions. Also run before a race's
+/// ready mark moves on to the next turn, so the mark of the turn played is counted.
+pub(in crate::service::runtime) async fn tally_last_played(
+    p: &Pbem,
+    game: &Game,
+    turn: u32,
+) -> Result<bool, StoreError> {
+    let latest = p.archive.latest_turn(game.id).await?;
+    let dead = eliminated(latest.as_ref());
+    let Some(played_at) = latest.filter(|t| t.turn == turn).map(|t| t.played_at) else {
+        return Ok(false);
+    };
+    let races = race_records(p, game).await?;
+    tally(p, game, (turn, played_at), &races, &dead).await
+}
+
 /// Tallies `turn` (the last played, with the instant it was played) once. Returns
 /// whether this call counted it. The races in `dead` count as present: eliminated, they
 /// owe nothing. Orders count as they stood when the turn was played: a submission for it
@@ -98,14 +112,14 @@ async fn one_game(
 async fn tally(
     p: &Pbem,
     game: &Game,
-    (turn, played_at): (u32, Option<Timestamp>),
+    (turn, played_at): (u32, Timestamp),
     races: &[RaceRecord],
     dead: &BTreeSet<String>,
 ) -> Result<bool, StoreError> {
     if turn == 0 || races.is_empty() {
         return Ok(false);
     }
-    let mut ready = ready_races(p, game.id, races, turn, played_at).await?;
+    let mut ready = ready_races(p, game.id, races, turn, Some(played_at)).await?;
     ready.extend(dead.iter().cloned());
     let ready: Vec<String> = ready.into_iter().collect();
     let idle_after = game.settings.pbem.idle_after;
