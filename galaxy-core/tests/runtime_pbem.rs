@@ -719,3 +719,30 @@ async fn a_turn_is_tallied_from_what_was_in_force_when_it_was_played() {
     }
     assert!(w.notes.of(NotificationKind::RaceIdle).is_empty());
 }
+
+#[tokio::test]
+async fn a_turn_forced_before_the_next_pass_leaves_the_turn_before_tallied() {
+    let w = World::new().await;
+    let (game, seats) = w
+        .running_game_with(2, |new| new.pbem.idle_after = Some(1))
+        .await;
+    let [(a, _), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
+    // B sends nothing for turn 1, which the schedule plays.
+    orders(&w, a, &game, 1).await;
+    w.at(evening(1));
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 1);
+    // Before any pass tallies turn 1, both send orders for turn 2 and an admin forces it.
+    orders(&w, a, &game, 2).await;
+    orders(&w, b, &game, 2).await;
+    w.service.force_next_turn(w.admin, game.id).await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 2);
+    w.scheduler.tick().await.unwrap();
+    // Turn 1 was counted (B missed it and went idle, its player and the host were told);
+    // turn 2, with B's orders, brought B back.
+    let idle = w.notes.of(NotificationKind::RaceIdle);
+    assert_eq!(idle.len(), 1, "turn 1 was never tallied");
+    assert_eq!(idle[0].payload["turn"], 1);
+    assert_eq!(idle[0].payload["race"], race_b.as_str());
+    assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Active);
+}

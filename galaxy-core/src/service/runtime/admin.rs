@@ -184,6 +184,17 @@ impl RuntimeService {
         let game = self.game(game_id).await?;
         require(&game, "force a turn of", &[GameStatus::Running])?;
         let turns = &self.turns;
+        // The turn played last is tallied before another is played: the scheduler's pass
+        // does it before its claims, but a forced turn may come before the next pass, and
+        // a turn never tallied would never count its misses.
+        let last = match turns.statuses.records.get_record(game_id).await {
+            Ok(record) => record.current_turn,
+            Err(StoreError::NotFound { .. }) => {
+                return Err(RuntimeError::not_found("runtime record", game_id));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        super::pbem::pass::tally_last_played(&self.pbem, &game, last).await?;
         let claim = ClaimRequest {
             token: turns.statuses.time.lease_token(),
             now: turns.statuses.now(),

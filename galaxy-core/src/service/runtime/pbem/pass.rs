@@ -89,7 +89,8 @@ async fn one_game(
 /// counted it. It is tallied from what was in force when it was played (its archive
 /// time): while the next turn is archived but not yet recorded that time is not at hand,
 /// and the tally waits rather than count late submissions. Also run before a race's
-/// ready mark moves on to the next turn, so the mark of the turn played is counted.
+/// ready mark moves on to the next turn, so the mark of the turn played is counted, and
+/// before a forced turn, which may come before the next pass.
 pub(in crate::service::runtime) async fn tally_last_played(
     p: &Pbem,
     game: &Game,
