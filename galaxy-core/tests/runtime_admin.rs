@@ -415,3 +415,33 @@ async fn a_game_stopped_while_its_turn_runs_stays_unscheduled_and_mails_no_deadl
     assert_eq!(w.record(game.id).await.current_turn, 1);
     assert_eq!(w.record(paused.id).await.current_turn, 1);
 }
+
+#[tokio::test]
+async fn a_turn_forced_as_the_game_is_paused_is_not_played() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    // The force reads the game running; another admin's pause lands (status first)
+    // before the force claims the turn.
+    let store = w.store.clone();
+    let (id, admin, at) = (game.id, w.admin.user_id, w.now());
+    w.records.before_next_claim_turn(Box::pin(async move {
+        let pause = galaxy_core::ports::GameStatusChange {
+            to: GameStatus::Paused,
+            trigger: GameTrigger::Admin,
+            actor: Some(admin),
+            reason: Some("paused by an admin".into()),
+            at,
+            expected_approved: None,
+        };
+        store
+            .update_game_status(id, GameStatus::Running, &pause)
+            .await
+            .unwrap();
+    }));
+    let forced = w.service.force_next_turn(w.admin, game.id).await;
+    assert_eq!(class(forced).1, "invalid_status");
+    assert_eq!(w.engine.turn_of(&w.endpoint(game.id)), 0, "no turn played");
+    let record = w.record(game.id).await;
+    assert_eq!(record.current_turn, 0);
+    assert!(record.turn_lease.is_none(), "the claim let go");
+}

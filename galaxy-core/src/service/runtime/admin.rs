@@ -17,7 +17,9 @@ use crate::domain::lease::ClaimRequest;
 use crate::domain::notification::NotificationKind;
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::runtime::{JobKind, JobStatus, RuntimeJob, RuntimeRecord, RuntimeStatus};
-use crate::ports::{ApplicationStore, HealthEventStore, OrdersStore, StoreError, TurnArchiveStore};
+use crate::ports::{
+    ApplicationStore, HealthEventStore, OrdersStore, StoreError, TurnArchiveStore, TurnUpdate,
+};
 use crate::service::Actor;
 
 /// How many idempotency keys one retry tries when earlier jobs under the same attempt
@@ -209,6 +211,22 @@ impl RuntimeService {
             }
             Err(error) => return Err(error.into()),
         };
+        // Read again under the claim, from the store: a pause or stop may have landed since
+        // the game was read (neither takes the turn lease), and it must not play a turn.
+        let game = turns.statuses.games.get_game_fresh(game_id).await?;
+        if game.status != GameStatus::Running {
+            let unchanged = TurnUpdate {
+                current_turn: record.current_turn,
+                next_turn_at: record.next_turn_at,
+                skip_next_tick: record.skip_next_tick,
+            };
+            let now = turns.statuses.now();
+            let records = &turns.statuses.records;
+            records
+                .complete_turn(game_id, claim.token, &unchanged, now)
+                .await?;
+            require(&game, "force a turn of", &[GameStatus::Running])?;
+        }
         let expected = record.current_turn + 1;
         let next = record.next_turn_at;
         let played = play_turn(turns, &game, &record, claim.token, expected, next, true).await?;
