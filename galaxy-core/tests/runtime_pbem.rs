@@ -483,6 +483,13 @@ async fn vacation_comes_from_a_budget_pauses_the_count_and_does_not_hold_early_t
         .running_game_with(2, |new| new.pbem.idle_after = Some(1))
         .await;
     let [(a, _), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
+    let before = w.service.vacation(b, game.id).await.unwrap();
+    assert_eq!((before.from, before.used, before.left), (None, 0, 2));
+    let stranger = w.user().await;
+    assert_eq!(
+        code(w.service.vacation(stranger, game.id).await),
+        "not_found"
+    );
     assert_eq!(
         code(w.service.take_vacation(b, game.id, 3).await),
         "validation"
@@ -493,9 +500,10 @@ async fn vacation_comes_from_a_budget_pauses_the_count_and_does_not_hold_early_t
     );
     let booked = w.service.take_vacation(b, game.id, 2).await.unwrap();
     assert_eq!(
-        (booked.vacation_from, booked.vacation_until),
-        (Some(1), Some(2))
+        (booked.from, booked.until, booked.left),
+        (Some(1), Some(2), 0)
     );
+    assert_eq!(w.service.vacation(b, game.id).await.unwrap(), booked);
     assert_eq!(
         code(w.service.take_vacation(b, game.id, 1).await),
         "validation"

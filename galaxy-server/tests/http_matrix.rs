@@ -255,6 +255,8 @@ fn rows() -> Vec<Row> {
             "/api/v1/user/games/:open/preferences",
             Some(r#"{"reminders": false, "message_mail": true}"#),
             [401, 404, 404, 403, 404, 401]),
+        row(M::GET, "/api/v1/user/games/{id}/vacation", "/api/v1/user/games/:open/vacation",
+            None, [401, 404, 404, 403, 404, 401]),
         row(M::POST, "/api/v1/user/games/{id}/vacation", "/api/v1/user/games/:open/vacation",
             Some(r#"{"turns": 1}"#), [401, 404, 404, 403, 404, 401]),
         row(M::POST, "/api/v1/user/games/{id}/seats/{race}/open",

@@ -377,3 +377,52 @@ async fn my_games_asks_for_orders_only_from_a_race_that_owes_them() {
     assert!(html.contains(&long), "the text is kept");
     running.shut_down().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vacation_form_offers_what_is_left_of_the_budget() {
+    let seats = [
+        ("ann@example.org", "Aldebarans"),
+        ("bob@example.org", "Betelgeusians"),
+    ];
+    // Two vacation turns per player (the default); turn 1 waits for the schedule.
+    let extra = json!({"early_turn": false});
+    let running = run_a_game_with(&process_vars(), &seats, extra).await;
+    let games = format!("/api/v1/user/games/{}", running.game);
+    let page = format!("/games/{}", running.game);
+    let ann = running.players[0].0.clone();
+    let fresh = call(&ann, "GET", &format!("{games}/vacation"), None, 200).await;
+    assert_eq!(
+        fresh,
+        json!({"from_turn": null, "until_turn": null, "used": 0, "left": 2})
+    );
+    let (_, html) = ann.page(&page).await;
+    assert!(html.contains("max=\"2\""), "{html}");
+    assert!(html.contains("Vacation turns left: 2 of 2."), "{html}");
+    // One turn booked on the page: one left, and the form offers only that.
+    let action = format!("{page}/vacation");
+    let (status, _) = ann.post_form(&page, &action, &[("turns", "1")]).await;
+    assert_eq!(status, 303);
+    let (_, html) = ann.page(&page).await;
+    assert!(html.contains("id=\"vacation-booked\""), "{html}");
+    assert!(html.contains("max=\"1\""), "{html}");
+    assert!(html.contains("Vacation turns left: 1 of 2."), "{html}");
+    // The last one by the API: the budget is spent, and the page offers no form.
+    let booked = call(
+        &ann,
+        "POST",
+        &format!("{games}/vacation"),
+        Some(json!({"turns": 1})),
+        200,
+    )
+    .await;
+    assert_eq!(
+        booked,
+        json!({"from_turn": 1, "until_turn": 2, "used": 2, "left": 0})
+    );
+    let (_, html) = ann.page(&page).await;
+    assert!(!html.contains(&format!("action=\"{action}\"")), "{html}");
+    assert!(html.contains("Vacation turns left: 0 of 2."), "{html}");
+    let spent = Some(json!({"turns": 1}));
+    call(&ann, "POST", &format!("{games}/vacation"), spent, 422).await;
+    running.shut_down().await;
+}

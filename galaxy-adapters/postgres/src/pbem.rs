@@ -265,7 +265,7 @@ impl PbemStore for PgStore {
     ) -> Result<VacationOutcome, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db(RACE))?;
         let mut record = owned(lock_race(&mut tx, game_id, race).await?, player)?;
-        let left = budget.saturating_sub(record.vacation_used);
+        let left = record.vacation_left(budget);
         if turns > left {
             return Ok(VacationOutcome::OverBudget { left });
         }

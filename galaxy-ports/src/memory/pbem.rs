@@ -139,7 +139,7 @@ impl PbemStore for MemoryPbemStore {
     ) -> Result<VacationOutcome, StoreError> {
         let mut state = self.lock();
         let record = owned(state.race_mut(game_id, race)?, player)?;
-        let left = budget.saturating_sub(record.vacation_used);
+        let left = record.vacation_left(budget);
         if turns > left {
             return Ok(VacationOutcome::OverBudget { left });
         }

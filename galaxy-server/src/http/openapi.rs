@@ -82,6 +82,7 @@ const INTERNAL_TOKEN: &str = "internal_token";
         pbem::mark_ready,
         pbem::get_preferences,
         pbem::put_preferences,
+        pbem::get_vacation,
         pbem::take_vacation,
         pbem::open_seat,
         pbem::reclaim_seat,

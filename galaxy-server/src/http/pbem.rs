@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use galaxy_core::domain::pbem::{GamePreferences, RaceRecord, SeatApplication};
+use galaxy_core::domain::pbem::{GamePreferences, RaceRecord, SeatApplication, Vacation};
 use galaxy_core::domain::{GameId, SeatApplicationId};
 use galaxy_core::service::runtime::{MessageTo, MessageView};
 use serde::{Deserialize, Serialize};
@@ -130,7 +130,7 @@ pub struct VacationRequest {
     pub turns: u32,
 }
 
-/// The caller's vacation after a booking.
+/// The caller's vacation in a game: what is booked and what is left of the budget.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VacationView {
     /// The first vacation turn.
@@ -139,16 +139,40 @@ pub struct VacationView {
     pub until_turn: Option<u32>,
     /// Vacation turns taken so far in the game.
     pub used: u32,
+    /// Vacation turns left to book (the game's `vacation_turns` less `used`).
+    pub left: u32,
 }
 
-impl From<RaceRecord> for VacationView {
-    fn from(r: RaceRecord) -> Self {
+impl From<Vacation> for VacationView {
+    fn from(v: Vacation) -> Self {
         Self {
-            from_turn: r.vacation_from,
-            until_turn: r.vacation_until,
-            used: r.vacation_used,
+            from_turn: v.from,
+            until_turn: v.until,
+            used: v.used,
+            left: v.left,
         }
     }
+}
+
+/// The caller's vacation in a game they play in: what is booked and how many turns are
+/// left to book, so a client offers only what a booking accepts.
+#[utoipa::path(
+    get,
+    path = "/api/v1/user/games/{id}/vacation",
+    tag = "play",
+    params(("id" = uuid::Uuid, Path, description = "The game.")),
+    responses(
+        (status = 200, description = "The caller's vacation.", body = VacationView),
+        (status = 404, description = "No such game, or the caller plays no race in it.", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_vacation(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiPath(id): ApiPath<GameId>,
+) -> Result<Json<VacationView>, ApiError> {
+    let vacation = state.runtime.vacation(caller.actor, id).await?;
+    Ok(Json(vacation.into()))
 }
 
 /// Declares the caller absent for coming turns, from the game's `vacation_turns` budget:
@@ -172,11 +196,11 @@ pub(crate) async fn take_vacation(
     ApiPath(id): ApiPath<GameId>,
     ApiJson(body): ApiJson<VacationRequest>,
 ) -> Result<Json<VacationView>, ApiError> {
-    let record = state
+    let vacation = state
         .runtime
         .take_vacation(caller.actor, id, body.turns)
         .await?;
-    Ok(Json(record.into()))
+    Ok(Json(vacation.into()))
 }
 
 fn race_view(record: RaceRecord, turn_hint: u32) -> RaceStateView {

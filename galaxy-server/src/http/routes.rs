@@ -100,6 +100,7 @@ pub(super) fn definitions() -> Vec<RouteDef> {
         route!(POST "/api/v1/user/games/{id}/ready", User, pbem::mark_ready),
         route!(GET "/api/v1/user/games/{id}/preferences", User, pbem::get_preferences),
         route!(PUT "/api/v1/user/games/{id}/preferences", User, pbem::put_preferences),
+        route!(GET "/api/v1/user/games/{id}/vacation", User, pbem::get_vacation),
         route!(POST "/api/v1/user/games/{id}/vacation", User, pbem::take_vacation),
         route!(POST "/api/v1/user/games/{id}/seats/{race}/open", User, pbem::open_seat),
         route!(POST "/api/v1/user/games/{id}/seats/{race}/reclaim", User, pbem::reclaim_seat),

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use galaxy_core::domain::game::{Game, GameStatus};
 use galaxy_core::domain::page::PageRequest;
-use galaxy_core::domain::pbem::{RaceState, SeatApplicationStatus};
+use galaxy_core::domain::pbem::{RaceState, SeatApplicationStatus, Vacation};
 use galaxy_core::domain::{GameId, SeatApplicationId, Timestamp};
 use galaxy_core::service::runtime::{MessageTo, MessageView, RaceView};
 use maud::{Markup, html};
@@ -47,6 +47,8 @@ pub(super) struct PbemView {
     own_race: Option<String>,
     /// The viewer's race's messages, newest first, when they play.
     messages: Option<Vec<MessageView>>,
+    /// The viewer's vacation, when they play and the game has vacation turns.
+    vacation: Option<Vacation>,
     /// The host's pending seat applications.
     requests: Vec<SeatRequest>,
     /// Whether the viewer is the host.
@@ -73,6 +75,12 @@ impl PbemView {
                 let page = PageRequest::first(MESSAGES_SHOWN)
                     .map_err(|e| WebError::BadForm(e.to_string()))?;
                 Some(runtime.messages(actor, game.id, &page).await?.items)
+            }
+            _ => None,
+        };
+        let vacation = match (&own_race, actor) {
+            (Some(_), Some(actor)) if game.settings.pbem.vacation_turns > 0 => {
+                Some(runtime.vacation(actor, game.id).await?)
             }
             _ => None,
         };
@@ -107,6 +115,7 @@ impl PbemView {
             races,
             own_race,
             messages,
+            vacation,
             requests,
             is_host,
             signed_in: actor.is_some(),
@@ -197,15 +206,26 @@ pub(super) fn player_actions(
                 }
                 p.hint { (text.ready_help) }
             }
-            // A game without vacation turns offers none (every request would be refused).
-            @if game.settings.pbem.vacation_turns > 0 {
-                form.inline method="post" action=(format!("/games/{id}/vacation")) {
-                    (csrf_field(visitor))
-                    label for="vacation-turns" { (text.vacation_label) " " }
-                    input #vacation-turns type="number" name="turns" value="1" min="1" max=(game.settings.pbem.vacation_turns) required;
-                    " " button type="submit" { (text.vacation_button) }
+            // A game without vacation turns offers none, and a spent budget no form (every
+            // request would be refused).
+            @if let Some(vacation) = &view.vacation {
+                @if let (Some(from), Some(until)) = (vacation.from, vacation.until) {
+                    @if until >= next_turn {
+                        p.notice #vacation-booked { (text.vacation_booked) " " (from) "–" (until) }
+                    }
                 }
-                p.hint { (text.vacation_help) " " (game.settings.pbem.vacation_turns) }
+                @if vacation.left > 0 {
+                    form.inline method="post" action=(format!("/games/{id}/vacation")) {
+                        (csrf_field(visitor))
+                        label for="vacation-turns" { (text.vacation_label) " " }
+                        input #vacation-turns type="number" name="turns" value="1" min="1" max=(vacation.left) required;
+                        " " button type="submit" { (text.vacation_button) }
+                    }
+                }
+                p.hint #vacation-left {
+                    (text.vacation_help) " "
+                    (text.vacation_left(vacation.left, game.settings.pbem.vacation_turns))
+                }
             }
         }
     }

@@ -32,6 +32,21 @@ impl RaceState {
     }
 }
 
+/// A player's vacation in one game: the turns booked (current or coming; past ones are
+/// kept until the next booking) and what is left of the game's budget, so a form or a
+/// client offers only what a booking would accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vacation {
+    /// The first turn of the vacation booked, if any.
+    pub from: Option<u32>,
+    /// Its last turn.
+    pub until: Option<u32>,
+    /// Vacation turns taken or booked so far in the game.
+    pub used: u32,
+    /// Vacation turns left to book.
+    pub left: u32,
+}
+
 /// The platform's record of one race of a running game: who plays it, its missed turns,
 /// vacation and seat.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +103,22 @@ impl RaceRecord {
     /// Whether its player is on vacation for `turn`.
     pub fn on_vacation(&self, turn: u32) -> bool {
         matches!((self.vacation_from, self.vacation_until), (Some(from), Some(until)) if (from..=until).contains(&turn))
+    }
+
+    /// Vacation turns its player may still book out of the game's `budget`.
+    pub fn vacation_left(&self, budget: u32) -> u32 {
+        budget.saturating_sub(self.vacation_used)
+    }
+
+    /// Its vacation as its player sees it, against the game's `budget`: what a player
+    /// needs to know before booking more.
+    pub fn vacation(&self, budget: u32) -> Vacation {
+        Vacation {
+            from: self.vacation_from,
+            until: self.vacation_until,
+            used: self.vacation_used,
+            left: self.vacation_left(budget),
+        }
     }
 
     /// The turns a vacation of `turns` from `from` covers, as `(first, last)`: it

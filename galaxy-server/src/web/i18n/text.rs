@@ -48,6 +48,13 @@ impl Text {
         if on { self.yes } else { self.no }
     }
 
+    /// What is left of a player's vacation budget, in words.
+    pub fn vacation_left(&self, left: u32, budget: u32) -> String {
+        self.vacation_remaining
+            .replace("{left}", &left.to_string())
+            .replace("{budget}", &budget.to_string())
+    }
+
     /// A game's visibility.
     pub fn visibility(&self, visibility: Visibility) -> &'static str {
         match visibility {
@@ -262,8 +269,12 @@ pub struct Text {
     pub vacation_label: &'static str,
     /// Take vacation.
     pub vacation_button: &'static str,
-    /// Vacation budget hint; the game's budget follows.
+    /// Vacation hint; what is left of the budget follows.
     pub vacation_help: &'static str,
+    /// What is left of the vacation budget: `{left}` and `{budget}` are filled in.
+    pub vacation_remaining: &'static str,
+    /// The vacation booked; its first and last turn follow.
+    pub vacation_booked: &'static str,
     /// Message recipient field.
     pub message_to: &'static str,
     /// Message to every other race.
@@ -420,7 +431,9 @@ pub(super) static EN: Text = Text {
     ready_help: "Tells the game your race needs no orders this turn, so an early turn need not wait for you. Orders sent later replace it.",
     vacation_label: "Vacation turns",
     vacation_button: "Take vacation",
-    vacation_help: "No reminders and no missed turns counted while away. Vacation turns in this game per player:",
+    vacation_help: "No reminders and no missed turns counted while away.",
+    vacation_remaining: "Vacation turns left: {left} of {budget}.",
+    vacation_booked: "On vacation for turns",
     message_to: "To",
     message_all: "every race",
     message_text: "Message (plain text)",
@@ -556,7 +569,9 @@ pub(super) static DE: Text = Text {
     ready_help: "Sagt dem Spiel, dass dein Volk in diesem Zug keine Befehle braucht, damit ein vorgezogener Zug nicht auf dich wartet. Später geschickte Befehle ersetzen das.",
     vacation_label: "Urlaubszüge",
     vacation_button: "Urlaub nehmen",
-    vacation_help: "Keine Erinnerungen und keine verpassten Züge während der Abwesenheit. Urlaubszüge je Spieler in diesem Spiel:",
+    vacation_help: "Keine Erinnerungen und keine verpassten Züge während der Abwesenheit.",
+    vacation_remaining: "Übrige Urlaubszüge: {left} von {budget}.",
+    vacation_booked: "Im Urlaub für die Züge",
     message_to: "An",
     message_all: "alle Völker",
     message_text: "Nachricht (reiner Text)",

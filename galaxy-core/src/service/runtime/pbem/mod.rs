@@ -23,7 +23,7 @@ use super::{RuntimeConfig, RuntimeError, RuntimePorts, RuntimeService};
 use crate::domain::application::ApplicationStatus;
 use crate::domain::game::{Game, GameStatus};
 use crate::domain::limit::RateLimit;
-use crate::domain::pbem::{GamePreferences, RaceRecord, RaceState, ReadyMark};
+use crate::domain::pbem::{GamePreferences, RaceRecord, RaceState, ReadyMark, Vacation};
 use crate::domain::play::PlayedTurn;
 use crate::domain::{GameId, Timestamp, UserId};
 use crate::ports::{
@@ -303,15 +303,23 @@ impl RuntimeService {
         Ok(preferences)
     }
 
+    /// The caller's vacation in a game they play in: what is booked and what is left of
+    /// the game's `vacation_turns` budget.
+    pub async fn vacation(&self, actor: Actor, game_id: GameId) -> Result<Vacation, RuntimeError> {
+        let game = self.game(game_id).await?;
+        let record = self.own_record(actor, &game).await?;
+        Ok(record.vacation(game.settings.pbem.vacation_turns))
+    }
+
     /// Declares the caller absent for `turns` turns from the coming one, out of the
     /// game's `vacation_turns` budget: no reminders, the missed-turn count pauses, early
-    /// turns do not wait. Returns the race's record after the booking.
+    /// turns do not wait. Returns the vacation after the booking.
     pub async fn take_vacation(
         &self,
         actor: Actor,
         game_id: GameId,
         turns: u32,
-    ) -> Result<RaceRecord, RuntimeError> {
+    ) -> Result<Vacation, RuntimeError> {
         if turns == 0 {
             return Err(RuntimeError::validation("turns", "at least one turn"));
         }
@@ -323,7 +331,7 @@ impl RuntimeService {
             .book_vacation(game_id, &record.race, actor.user_id, from, turns, budget)
             .await?
         {
-            VacationOutcome::Booked(record) => Ok(record),
+            VacationOutcome::Booked(record) => Ok(record.vacation(budget)),
             VacationOutcome::OverBudget { left } => Err(RuntimeError::validation(
                 "turns",
                 format!("{turns} vacation turns asked, {left} of {budget} left"),
