@@ -445,3 +445,23 @@ async fn a_turn_forced_as_the_game_is_paused_is_not_played() {
     assert_eq!(record.current_turn, 0);
     assert!(record.turn_lease.is_none(), "the claim let go");
 }
+
+#[tokio::test]
+async fn a_resume_landing_inside_a_pause_keeps_the_game_scheduled() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    // Another admin resumes (status, then schedule) after this pause changed the status
+    // and before its schedule clear is written.
+    let (service, admin, id) = (w.service.clone(), w.admin, game.id);
+    w.records.before_next_set_schedule(Box::pin(async move {
+        service.resume(admin, id).await.unwrap();
+    }));
+    w.service.pause(w.admin, game.id).await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::Running);
+    let next = w.record(game.id).await.next_turn_at;
+    assert_eq!(next, Some(evening(1)), "a running game keeps its schedule");
+    // And its turn runs when due.
+    w.at(evening(1));
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 1);
+}

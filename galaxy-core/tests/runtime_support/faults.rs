@@ -251,6 +251,9 @@ pub struct FlakyRecords {
     /// Runs once just before the next `claim_turn` (another request landing between a
     /// caller's read and its claim).
     before_claim_turn: Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
+    /// Runs once just before the next `set_schedule` (a request landing between a
+    /// caller's status change and its schedule write).
+    before_set_schedule: Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
 }
 
 impl FlakyRecords {
@@ -262,7 +265,13 @@ impl FlakyRecords {
             fail_binding,
             faults,
             before_claim_turn: Mutex::new(None),
+            before_set_schedule: Mutex::new(None),
         }
+    }
+
+    /// Runs `hook` just before the next `set_schedule`.
+    pub fn before_next_set_schedule(&self, hook: futures::future::BoxFuture<'static, ()>) {
+        *self.before_set_schedule.lock().unwrap() = Some(hook);
     }
 
     /// Runs `hook` just before the next `claim_turn`.
@@ -325,6 +334,10 @@ impl RuntimeRecordStore for FlakyRecords {
         at: Timestamp,
     ) -> Result<RuntimeRecord, StoreError> {
         self.faults.write("set_schedule")?;
+        let hook = self.before_set_schedule.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook.await;
+        }
         self.inner.set_schedule(g, n, s, at).await
     }
     async fn claim_due_turns(&self, c: &ClaimRequest) -> Result<Vec<RuntimeRecord>, StoreError> {

@@ -187,10 +187,29 @@ impl Statuses {
 
     /// Clears a game's schedule (paused or ended games run no turns); logged on failure,
     /// since the scheduler also unschedules any game it finds not running.
+    ///
+    /// The status changed first, and a resume may land between that change and this
+    /// clear (neither is under a lock), setting its schedule just before this clear wipes
+    /// it: the game would run with no turn ever due. So the status is read again after
+    /// the clear, and a game running again gets the schedule's next firing back.
     pub(crate) async fn unschedule(&self, game_id: GameId) {
         let records = &self.records;
         if let Err(error) = records.set_schedule(game_id, None, false, self.now()).await {
             tracing::warn!(%error, %game_id, "schedule not cleared");
+            return;
+        }
+        let game = match self.games.get_game_fresh(game_id).await {
+            Ok(game) if game.status == GameStatus::Running => game,
+            Ok(_) => return,
+            Err(error) => {
+                tracing::warn!(%error, %game_id, "status not read again after clearing the schedule");
+                return;
+            }
+        };
+        let next = self.next_turn_at(&game);
+        tracing::info!(%game_id, "resumed while its schedule was cleared: scheduled again");
+        if let Err(error) = records.set_schedule(game_id, next, false, self.now()).await {
+            tracing::error!(%error, %game_id, "running game not scheduled again");
         }
     }
 
