@@ -72,6 +72,9 @@ struct Containers {
 pub struct FakeContainers {
     journal: Arc<Journal>,
     state: Mutex<Containers>,
+    /// Runs once just before the next `create` (another request landing while a job
+    /// launches an engine).
+    before_create: Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
     /// The tokens handed to engines, shared with the [`FakeEngine`].
     credentials: Arc<Credentials>,
 }
@@ -84,6 +87,7 @@ impl FakeContainers {
         Self {
             journal,
             state,
+            before_create: Mutex::new(None),
             credentials,
         }
     }
@@ -144,6 +148,10 @@ impl FakeContainers {
         self.lock().exit_on_start =
             exit.map(|(code, lines)| (code, lines.iter().map(|l| (*l).to_owned()).collect()));
     }
+    /// Runs `hook` just before the next `create`.
+    pub fn before_next_create(&self, hook: futures::future::BoxFuture<'static, ()>) {
+        *self.before_create.lock().unwrap() = Some(hook);
+    }
     /// Queues the events one connection of `events()` delivers before it ends.
     pub fn push_stream(&self, events: Vec<ContainerEvent>) {
         self.lock().streams.push_back(events);
@@ -157,6 +165,10 @@ impl ContainerRuntime for FakeContainers {
         self.check("ensure_image")
     }
     async fn create(&self, spec: &ContainerSpec) -> Result<CreatedContainer, ContainerError> {
+        let hook = self.before_create.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook.await;
+        }
         self.journal.push(format!("create {}", spec.name));
         self.check("create")?;
         let mut state = self.lock();

@@ -295,3 +295,34 @@ async fn an_engine_created_again_without_its_data_is_not_taken_for_the_game() {
     w.service.recreate_engine(w.admin, game.id).await.unwrap();
     assert_eq!(restarts(&w, game.id).await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_game_stopped_while_its_engine_is_created_again_keeps_no_container() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    let container = w.container(game.id).container_id;
+    w.containers.vanish(&container);
+    w.reconciler.pass().await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::Paused);
+    w.service.recreate_engine(w.admin, game.id).await.unwrap();
+    // While the job creates the engine, an admin stops the game and another replica's
+    // pool runs the stop job at once: no container exists yet, so it removes nothing.
+    let (service, admin, id) = (w.service.clone(), w.admin, game.id);
+    let other = galaxy_core::service::runtime::StartWorker::new(w.ports.clone(), w.config.clone());
+    w.containers.before_next_create(Box::pin(async move {
+        service.stop(admin, id).await.unwrap();
+        other.run_until_idle(5).await.unwrap();
+    }));
+    w.jobs.run_until_idle(5).await.unwrap();
+    assert_eq!(restarts(&w, game.id).await[0].status, JobStatus::Succeeded);
+    assert_eq!(w.game(game.id).await.status, GameStatus::Cancelled);
+    assert!(
+        w.containers.all().is_empty(),
+        "the engine created for a stopped game is removed: {:?}",
+        w.containers.all()
+    );
+    assert_eq!(
+        w.record(game.id).await.status,
+        galaxy_core::domain::runtime::RuntimeStatus::Removed
+    );
+}

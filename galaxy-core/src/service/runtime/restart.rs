@@ -230,6 +230,15 @@ async fn recreate(
             }
             records.set_healthy(game.id, true, now).await?;
             tracing::info!(game_id = %game.id, container = binding.container_id, "engine created again from its kept data");
+            // The game was read paused when this job began; an admin may have stopped it
+            // while the engine was being created, and its stop job, finding no container
+            // yet, is done (its key spent). A stop of its own removes this one.
+            let status = statuses.games.get_game_fresh(game.id).await?.status;
+            if status.is_terminal() {
+                tracing::info!(game_id = %game.id, %status, "game ended while its engine was created again: stopping it");
+                let key = format!("stop:{}:{status}:recreated:{}", game.id, job.id);
+                jobs.queue.enqueue(game.id, JobKind::Stop, key).await?;
+            }
             Ok(JobOutcome::Succeeded)
         }
         Err((cause, _)) if job.attempts < jobs.settings.restart_attempts => {
