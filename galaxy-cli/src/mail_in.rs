@@ -44,17 +44,9 @@ pub struct MailInArgs {
     /// The envelope recipient (Postfix: `${recipient}`).
     #[arg(long)]
     recipient: Option<String>,
-    /// How long to wait for the server.
-    #[arg(long, default_value = "30s", value_parser = humantime_duration)]
+    /// How long to wait for the server (`30s`, `2m`, `1m 30s`).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     timeout: Duration,
-}
-
-fn humantime_duration(value: &str) -> Result<Duration, String> {
-    let seconds = value.trim_end_matches('s');
-    seconds
-        .parse::<u64>()
-        .map(Duration::from_secs)
-        .map_err(|_| format!("{value:?} is not a number of seconds such as 30s"))
 }
 
 /// Runs the command; the exit status and a line for standard error when it failed.

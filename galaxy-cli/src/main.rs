@@ -315,6 +315,19 @@ mod tests {
         assert_eq!(one_line(&error), "cannot migrate: bad");
     }
 
+    /// The mail-in timeout reads as the server's durations do.
+    #[test]
+    fn mail_in_timeout_takes_durations() {
+        let parse =
+            |timeout: &str| Cli::try_parse_from(["galaxy-cli", "mail-in", "--timeout", timeout]);
+        for taken in ["30s", "2m", "1m 30s"] {
+            assert!(parse(taken).is_ok(), "{taken}");
+        }
+        for refused in ["", "soon", "-1s"] {
+            assert!(parse(refused).is_err(), "{refused}");
+        }
+    }
+
     /// A start timeout beyond what an `Instant` can add would panic the checker.
     #[test]
     fn engine_check_start_timeout_is_bounded() {

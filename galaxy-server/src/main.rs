@@ -82,8 +82,14 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(EXIT_CONFIG);
     }
-    let config = match load_config(cli.config, mode).map(|(_, config)| config) {
-        Ok(config) => config,
+    let config = match load_config(cli.config, mode) {
+        Ok((layered, config)) => {
+            // Before logging starts: a typo'd variable is worth a line on the terminal.
+            for name in layered.unknown_variables() {
+                eprintln!("galaxy-server: {}", file::unknown_warning(name));
+            }
+            config
+        }
         Err(error) => {
             eprintln!("galaxy-server: configuration error: {error}");
             return ExitCode::from(EXIT_CONFIG);
@@ -109,8 +115,16 @@ fn main() -> ExitCode {
 /// `config check`: the same loading as start-up, then the effective settings.
 fn config_check(file: Option<PathBuf>, mode: Mode) -> ExitCode {
     match load_config(file, mode) {
-        Ok((layered, _)) => {
+        Ok((layered, config)) => {
             print!("{}", file::effective_listing(&layered));
+            if matches!(mode, Mode::Dev) {
+                // What `dev` changes over the listing (only where the operator chose nothing).
+                println!(
+                    "# dev: GALAXY_MAIL_INTERVAL in effect {:?}; admin@localhost is an admin; \
+                     every store in memory",
+                    config.mail_interval
+                );
+            }
             println!("configuration valid");
             ExitCode::SUCCESS
         }

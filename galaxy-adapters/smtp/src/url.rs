@@ -6,10 +6,12 @@
 //!
 //! ```text
 //! smtp://host[:port]                     plain SMTP (port 25); for a local relay or a test sink
+//! smtp://host[:port]?tls=none            the same, said outright: needed to send credentials in the clear
 //! smtp://host[:port]?tls=required        STARTTLS, required (port 587); `tls=starttls` is accepted too
 //! smtp://host[:port]?tls=opportunistic   STARTTLS when the server offers it, else plain
 //! smtps://host[:port]                    implicit TLS from the first byte (port 465)
-//! smtp[s]://user:password@host...        AUTH (PLAIN or LOGIN) with percent-decoded credentials
+//! smtp[s]://user:password@host...        AUTH (PLAIN or LOGIN) with percent-decoded credentials;
+//!                                        refused on plain SMTP unless `tls=none` is given
 //! smtp[s]://host[:port]/ehlo.name        the name sent with EHLO (default: this host's name)
 //! ```
 //!
@@ -58,6 +60,11 @@ pub enum SmtpUrlError {
     /// A path of more than one segment (one segment is the EHLO name).
     #[error("unexpected path {0:?} after the host; only an EHLO name (/name) may follow it")]
     Path(String),
+    /// Credentials over a connection the URL leaves unencrypted without saying so.
+    #[error(
+        "the SMTP URL sends its password unencrypted: add ?tls=required (STARTTLS) or use smtps://; ?tls=none sends it in the clear on purpose (a relay on this host)"
+    )]
+    PlainCredentials,
     /// lettre refused the URL (e.g. credentials that do not decode to UTF-8).
     #[error("the SMTP URL is refused: {0}")]
     Refused(String),
@@ -157,6 +164,10 @@ impl SmtpUrl {
             (user, Some(_)) if !user.is_empty() => Some(user.to_owned()),
             _ => return Err(SmtpUrlError::Credentials),
         };
+        // A password in the clear only when asked for by name.
+        if user.is_some() && security == SmtpSecurity::Plain && tls.is_none() {
+            return Err(SmtpUrlError::PlainCredentials);
+        }
         match lettre_tls {
             Some(mode) => {
                 url.query_pairs_mut().clear().append_pair("tls", mode);
@@ -203,6 +214,8 @@ impl SmtpUrl {
         let query = match self.security {
             SmtpSecurity::StartTls => "?tls=required",
             SmtpSecurity::Opportunistic => "?tls=opportunistic",
+            // Credentials in the clear were asked for by name: say so in the logs too.
+            SmtpSecurity::Plain if self.user.is_some() => "?tls=none",
             SmtpSecurity::Plain | SmtpSecurity::Tls => "",
         };
         format!("{scheme}://{user}{}:{}{path}{query}", self.host, self.port)
@@ -303,10 +316,17 @@ mod tests {
         assert!(matches!(err("smtp://relay/x/y"), SmtpUrlError::Path(_)));
         assert!(matches!(err("not a url"), SmtpUrlError::Malformed(_)));
         // Not UTF-8 once decoded: lettre refuses, and the message shows no password.
-        let refused = err("smtp://u:%ffhunter2@relay");
+        let refused = err("smtp://u:%ffhunter2@relay?tls=required");
         assert!(matches!(refused, SmtpUrlError::Refused(_)), "{refused:?}");
         assert!(!refused.to_string().contains("hunter2"), "{refused}");
         let shown = err("smtp://u:hunter2@relay?tls=bogus").to_string();
         assert!(!shown.contains("hunter2"), "{shown}");
+        // A password over plain SMTP only when the URL says so.
+        let plain = err("smtp://u:hunter2@relay:587");
+        assert_eq!(plain, SmtpUrlError::PlainCredentials);
+        assert!(!plain.to_string().contains("hunter2"), "{plain}");
+        let said = SmtpUrl::parse("smtp://u:hunter2@localhost:25?tls=none").unwrap();
+        assert_eq!(said.security, SmtpSecurity::Plain);
+        assert_eq!(said.redacted(), "smtp://u:***@localhost:25?tls=none");
     }
 }

@@ -94,6 +94,23 @@ impl Layered {
         Ok(layered)
     }
 
+    /// The `GALAXY_*` environment variables that are not settings (a typo such as
+    /// `GALAXY_HTTP_ADR`), sorted: ignored, so start-up and `config check` warn about
+    /// each. (A file's unknown key stops start-up instead; the environment of a server
+    /// may hold variables meant for other programs.)
+    pub fn unknown_variables(&self) -> Vec<&str> {
+        let mut unknown: Vec<&str> = self
+            .sources
+            .iter()
+            .filter(|(_, source)| **source == Source::Environment)
+            .map(|(name, _)| name.as_str())
+            .filter(|name| name.starts_with("GALAXY_") && *name != CONFIG_FILE_VARIABLE)
+            .filter(|name| !SETTINGS.iter().any(|s| s.variable == *name))
+            .collect();
+        unknown.sort_unstable();
+        unknown
+    }
+
     /// Validates every setting and builds the configuration.
     pub fn config(&self) -> Result<Config, ConfigError> {
         Config::from_vars(&self.vars)
@@ -225,7 +242,15 @@ pub fn effective_listing(layered: &Layered) -> String {
     for (setting, value, source) in layered.effective() {
         let _ = writeln!(out, "{} = {value}  ({})", setting.variable, source.label());
     }
+    for name in layered.unknown_variables() {
+        let _ = writeln!(out, "# {}", unknown_warning(name));
+    }
     out
+}
+
+/// The warning for an environment variable that is not a setting.
+pub fn unknown_warning(name: &str) -> String {
+    format!("warning: {name} is not a setting and is ignored (docs/operations.md lists every one)")
 }
 
 #[cfg(test)]
@@ -245,6 +270,28 @@ mod tests {
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), text).unwrap();
         file
+    }
+
+    #[test]
+    fn unknown_environment_variables_are_named_not_fatal() {
+        let layered = Layered::load(
+            None,
+            &env(&[
+                ("GALAXY_HTTP_ADR", "0.0.0.0:80"),
+                ("GALAXY_HTTP_ADDR", "127.0.0.1:8080"),
+                ("GALAXY_CONFIG_FILE", ""),
+                ("OTEL_SERVICE_NAME", "galaxy"),
+                ("PATH", "/usr/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(layered.unknown_variables(), vec!["GALAXY_HTTP_ADR"]);
+        assert!(layered.config().is_ok());
+        let listing = effective_listing(&layered);
+        assert!(
+            listing.contains("# warning: GALAXY_HTTP_ADR is not a setting"),
+            "{listing}"
+        );
     }
 
     #[test]

@@ -125,7 +125,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_SMTP_URL",
         default: "-",
-        meaning: "SMTP relay URL (secret) in lettre's connection-URL scheme, e.g. `smtp://user:pass@relay:587?tls=required` (STARTTLS; `tls=starttls` is still accepted) or `smtps://relay`; `tls=opportunistic` for STARTTLS when offered; an optional path sets the EHLO name (`smtp://relay/galaxy.example.org`); percent-encode `@`, `:`, `/` and `%` in the user and password. Unknown parameters, a user without a password and an IPv6 address as the host (use a name that resolves to it) are refused at startup, naming the problem but never the password. Set = mail is sent through it (in dev mode too), unset = mail is written as `.eml` files. Needs the `smtp` feature.",
+        meaning: "SMTP relay URL (secret) in lettre's connection-URL scheme, e.g. `smtp://user:pass@relay:587?tls=required` (STARTTLS; `tls=starttls` is still accepted) or `smtps://relay`; `tls=opportunistic` for STARTTLS when offered; plain `smtp://` (or `tls=none`) has no TLS at all, and a user and password there are refused unless `tls=none` is given (a relay on this host); an optional path sets the EHLO name (`smtp://relay/galaxy.example.org`); percent-encode `@`, `:`, `/` and `%` in the user and password. Unknown parameters, a user without a password and an IPv6 address as the host (use a name that resolves to it) are refused at startup, naming the problem but never the password. Set = mail is sent through it (in dev mode too), unset = mail is written as `.eml` files. Needs the `smtp` feature.",
     },
     Setting {
         variable: "GALAXY_SMTP_TIMEOUT",

@@ -54,7 +54,10 @@ pub(crate) async fn list_games(
     path = "/api/v1/admin/users",
     tag = "admin",
     params(UserQuery),
-    responses((status = 200, description = "One page of users.", body = UserPage))
+    responses(
+        (status = 200, description = "One page of users.", body = UserPage),
+        (status = 422, description = "`q` is over 256 bytes or holds control characters.", body = ErrorBody),
+    )
 )]
 pub(crate) async fn list_users(
     State(state): State<AppState>,

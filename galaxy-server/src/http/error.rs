@@ -155,13 +155,22 @@ impl ApiError {
             return Self::internal(error);
         }
         let mut api = match kind {
+            // The code says which dependency (clients tell an engine outage from the
+            // platform's own); the message stays generic.
             ErrorKind::Unavailable => {
                 tracing::warn!(error = %chain(error), "dependency unavailable");
-                Self::new(
-                    status,
-                    "unavailable",
-                    "a dependency is unavailable; retry later",
-                )
+                let (code, message) = match error.code() {
+                    "engine_unavailable" => (
+                        "engine_unavailable",
+                        "the game's engine is unavailable; retry later",
+                    ),
+                    "container_runtime_unavailable" => (
+                        "container_runtime_unavailable",
+                        "the container runtime is unavailable; retry later",
+                    ),
+                    _ => ("unavailable", "a dependency is unavailable; retry later"),
+                };
+                Self::new(status, code, message)
             }
             // A specific code must agree with the status; a service that lets a refused
             // input fall through to its catch-all `internal` code gets the class's code.
@@ -305,6 +314,32 @@ mod tests {
         )));
         assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(!e.message.contains("10.0.0.9"));
+    }
+
+    #[test]
+    fn an_engine_or_container_outage_keeps_its_code_and_hides_its_cause() {
+        use galaxy_core::ports::{ContainerError, EngineError};
+        use galaxy_core::service::runtime::RuntimeError;
+        let refused = EngineError::Refused("http://10.0.0.9:8080".into());
+        let e = ApiError::from_service(&RuntimeError::Engine(refused));
+        assert_eq!(
+            (e.status(), e.code()),
+            (StatusCode::SERVICE_UNAVAILABLE, "engine_unavailable")
+        );
+        assert!(!e.message.contains("10.0.0.9"), "{}", e.message);
+        let down = ContainerError::Failed("/var/run/docker.sock: gone".into());
+        let e = ApiError::from_service(&RuntimeError::Container(down));
+        assert_eq!(
+            (e.status(), e.code()),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "container_runtime_unavailable"
+            )
+        );
+        assert!(!e.message.contains("docker.sock"), "{}", e.message);
+        let store = RuntimeError::Store(StoreError::unavailable("db at 10.0.0.9"));
+        let e = ApiError::from_service(&store);
+        assert_eq!(e.code(), "unavailable");
     }
 
     #[test]
