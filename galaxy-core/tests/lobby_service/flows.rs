@@ -376,3 +376,34 @@ async fn auto_approve_approves_at_once_and_the_host_is_told_exactly_once() {
         RaceNameStatus::Registered
     );
 }
+
+#[tokio::test]
+async fn a_withdrawal_never_frees_the_claim_a_new_application_just_took() {
+    let w = World::new();
+    let host = w.user().await;
+    let player = w.user().await;
+    let first = w.open_game(host, 2, 4).await;
+    let second = w.open_game(host, 2, 4).await;
+    w.lobby.apply(player, first.id, "Quorlax").await.unwrap();
+    // The withdrawal reads the claim (still this application's); the player's application
+    // to another game with the same name lands before the withdrawal frees it.
+    let lobby = w.lobby.clone();
+    let (game, who) = (second.id, player);
+    w.race_names.after_next_get(Box::pin(async move {
+        lobby.apply(who, game, "Quorlax").await.unwrap();
+    }));
+    w.lobby.withdraw(player, first.id).await.unwrap();
+    let entry = w.name("Quorlax").await.unwrap();
+    assert_eq!(
+        (entry.owner, entry.status),
+        (player.user_id, RaceNameStatus::PendingRegistration),
+        "the new application's claim stands"
+    );
+    // Nobody else may take it meanwhile.
+    let other = w.user().await;
+    let third = w.open_game(host, 2, 4).await;
+    assert_eq!(
+        kind(w.lobby.apply(other, third.id, "Quorlax").await).1,
+        "race_name_taken"
+    );
+}

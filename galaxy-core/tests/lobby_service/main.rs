@@ -116,8 +116,79 @@ impl GameStore for CrashingGames {
     }
 }
 
+/// The race-name store with one hook: run once just after the next `get_race_name`
+/// answered (another request landing between a caller's read of a claim and its write).
+struct HookedNames {
+    inner: Arc<MemoryLobbyStore>,
+    after_get: Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
+}
+
+impl HookedNames {
+    fn after_next_get(&self, hook: futures::future::BoxFuture<'static, ()>) {
+        *self.after_get.lock().unwrap() = Some(hook);
+    }
+}
+
+#[async_trait]
+impl RaceNameStore for HookedNames {
+    async fn reserve_race_name(
+        &self,
+        entry: &RaceNameEntry,
+        now: Timestamp,
+    ) -> Result<RaceNameEntry, StoreError> {
+        self.inner.reserve_race_name(entry, now).await
+    }
+    async fn get_race_name(
+        &self,
+        key: &galaxy_core::domain::race_name::RaceNameKey,
+    ) -> Result<Option<RaceNameEntry>, StoreError> {
+        let got = self.inner.get_race_name(key).await;
+        let hook = self.after_get.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook.await;
+        }
+        got
+    }
+    async fn register_race_name(
+        &self,
+        key: &galaxy_core::domain::race_name::RaceNameKey,
+        owner: UserId,
+        at: Timestamp,
+    ) -> Result<RaceNameEntry, StoreError> {
+        self.inner.register_race_name(key, owner, at).await
+    }
+    async fn release_race_name(
+        &self,
+        key: &galaxy_core::domain::race_name::RaceNameKey,
+        owner: UserId,
+        expected: RaceNameStatus,
+        at: Timestamp,
+    ) -> Result<RaceNameEntry, StoreError> {
+        self.inner.release_race_name(key, owner, expected, at).await
+    }
+    async fn release_expired_race_name(
+        &self,
+        key: &galaxy_core::domain::race_name::RaceNameKey,
+        owner: UserId,
+        now: Timestamp,
+    ) -> Result<RaceNameEntry, StoreError> {
+        self.inner.release_expired_race_name(key, owner, now).await
+    }
+    async fn list_race_names(&self, owner: UserId) -> Result<Vec<RaceNameEntry>, StoreError> {
+        self.inner.list_race_names(owner).await
+    }
+    async fn expired_pending_race_names(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<RaceNameEntry>, StoreError> {
+        self.inner.expired_pending_race_names(now, limit).await
+    }
+}
+
 struct World {
     lobby: LobbyService,
+    race_names: Arc<HookedNames>,
     store: Arc<MemoryLobbyStore>,
     games: Arc<CrashingGames>,
     users: Arc<MemoryUserStore>,
@@ -142,6 +213,10 @@ impl World {
             stale: Mutex::default(),
             approve_before_next_change: Mutex::default(),
         });
+        let race_names = Arc::new(HookedNames {
+            inner: store.clone(),
+            after_get: Mutex::default(),
+        });
         let users = Arc::new(MemoryUserStore::new());
         let runtime = Arc::new(MemoryRuntimeStore::default());
         let clock = Arc::new(ManualClock::at_fixed_start());
@@ -150,7 +225,7 @@ impl World {
         let ports = LobbyPorts {
             games: games.clone(),
             applications: store.clone(),
-            race_names: store.clone(),
+            race_names: race_names.clone(),
             users: users.clone(),
             jobs: runtime.clone(),
             notifier: notifier.unwrap_or_else(|| notes.clone()),
@@ -161,6 +236,7 @@ impl World {
         let names = AtomicUsize::new(0);
         World {
             lobby,
+            race_names,
             store,
             games,
             users,

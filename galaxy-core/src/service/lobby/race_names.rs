@@ -178,8 +178,8 @@ impl LobbyService {
     }
 
     /// Frees the pending claim of a rejected or withdrawn application, if it is still
-    /// that application's. A failure is logged: the claim then lapses at its TTL and the
-    /// sweeper frees it.
+    /// that application's and no live application of its owner uses the name. A failure
+    /// is logged: the claim then lapses at its TTL and the sweeper frees it.
     pub(super) async fn release_claim(&self, application: &Application) {
         let key = application.race_name.key();
         let names = &self.ports.race_names;
@@ -196,6 +196,16 @@ impl LobbyService {
             && entry.application_id == Some(application.id);
         if !ours {
             return;
+        }
+        // The owner may have applied elsewhere with the name since the claim was read:
+        // that application took the claim over (the entry names it now), and must keep it.
+        match self.used_by_live_application(&entry).await {
+            Ok(false) => {}
+            Ok(true) => return,
+            Err(error) => {
+                tracing::warn!(%error, application_id = %application.id, "race-name claim kept: its other uses not read");
+                return;
+            }
         }
         let pending = RaceNameStatus::PendingRegistration;
         match names
