@@ -246,3 +246,46 @@ async fn the_events_listener_reconnects_until_cancelled() {
         "{connects} connection attempts"
     );
 }
+
+#[tokio::test]
+async fn replicas_observing_one_incident_send_one_alert() {
+    use galaxy_core::service::runtime::{EventsListener, InspectWorker};
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    let container = w.container(game.id).container_id;
+    // Three replicas on one Docker daemon: each listener gets the same `die` event, each
+    // inspect pass sees the same restart.
+    let listeners: Vec<EventsListener> = (0..3)
+        .map(|_| EventsListener::new(w.ports.clone(), w.config.clone()))
+        .collect();
+    let died = ContainerEvent {
+        container_id: container.clone(),
+        game_id: Some(game.id),
+        action: "die".into(),
+    };
+    for listener in &listeners {
+        assert!(listener.handle(&died).await.unwrap().is_some());
+    }
+    let inspects: Vec<InspectWorker> = (0..3)
+        .map(|_| InspectWorker::new(w.ports.clone(), w.config.clone()))
+        .collect();
+    for inspect in &inspects {
+        inspect.pass().await.unwrap();
+    }
+    w.containers.edit(&container, |c| c.restart_count = 1);
+    for inspect in &inspects {
+        assert_eq!(inspect.pass().await.unwrap().events.len(), 1);
+    }
+    // Six events stored (each replica's own), one alert per incident.
+    assert_eq!(w.health(game.id).await.len(), 6);
+    let alerts = w.notes.of(NotificationKind::RuntimeHealthAlert);
+    let reasons: Vec<&str> = alerts
+        .iter()
+        .map(|a| a.payload["detail"]["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["container_died", "restart_count_increased"]);
+    // The same finding after the window is a new incident.
+    w.at(w.clock_now() + chrono::TimeDelta::minutes(6));
+    listeners[0].handle(&died).await.unwrap();
+    assert_eq!(w.notes.of(NotificationKind::RuntimeHealthAlert).len(), 3);
+}

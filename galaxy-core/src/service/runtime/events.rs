@@ -73,7 +73,7 @@ impl EventsListener {
             .health
             .store_health_event(record.game_id, kind, detail)
             .await?;
-        self.health.alert(&stored).await;
+        self.health.alert_observation(&stored).await;
         Ok(Some(stored))
     }
 

@@ -149,7 +149,7 @@ impl HealthProbe {
             .health
             .store_health_event(game_id, transition.kind(), detail)
             .await?;
-        self.health.alert(&event).await;
+        self.health.alert_observation(&event).await;
         report.events.push(event);
         if matches!(transition, ProbeTransition::Failed { .. }) && self.pause_on_unhealthy {
             let reason = format!("engine failed its health probe: {error}");

@@ -118,7 +118,7 @@ impl InspectWorker {
             .health
             .store_health_event(record.game_id, finding.kind(), detail)
             .await?;
-        self.health.alert(&event).await;
+        self.health.alert_observation(&event).await;
         report.events.push(event);
         Ok(())
     }

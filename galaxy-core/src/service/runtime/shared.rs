@@ -12,6 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::TimeDelta;
 use serde_json::json;
 
 use super::{RuntimeConfig, RuntimePorts};
@@ -323,6 +324,10 @@ impl Notices {
     }
 }
 
+/// How long the alerts of one observed incident are one alert (see
+/// [`HealthLog::alert_observation`]).
+const OBSERVATION_ALERT_WINDOW: TimeDelta = TimeDelta::minutes(5);
+
 /// Stored health events, each sent to the admins.
 #[derive(Clone)]
 pub(crate) struct HealthLog {
@@ -364,6 +369,35 @@ impl HealthLog {
 
     /// Sends the admins a `runtime_health_alert` for a stored event.
     pub(crate) async fn alert(&self, event: &HealthEvent) {
+        let key = format!("health:{}", event.id);
+        self.send_alert(event, key).await;
+    }
+
+    /// Sends the alert for what the observers found (container events, inspect, probe):
+    /// every replica runs them against the same engines, so each stores its own event of
+    /// one incident. The alert's key names the incident instead (game, kind, reason and
+    /// a window of [`OBSERVATION_ALERT_WINDOW`]), so the admins get one alert per
+    /// incident, not one per replica, and a container flapping within the window one in
+    /// all; every event stays listed.
+    pub(crate) async fn alert_observation(&self, event: &HealthEvent) {
+        let reason = event
+            .detail
+            .get("reason")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        let window = event
+            .occurred_at
+            .timestamp()
+            .div_euclid(OBSERVATION_ALERT_WINDOW.num_seconds());
+        let key = format!(
+            "health:{}:{}:{reason}:{window}",
+            event.game_id,
+            event.kind.as_str()
+        );
+        self.send_alert(event, key).await;
+    }
+
+    async fn send_alert(&self, event: &HealthEvent, key: String) {
         let payload = json!({
             "game_id": event.game_id,
             "event_id": event.id,
@@ -372,7 +406,6 @@ impl HealthLog {
             "occurred_at": event.occurred_at,
         });
         let recipients = self.notices.admins().await;
-        let key = format!("health:{}", event.id);
         let kind = NotificationKind::RuntimeHealthAlert;
         self.notices
             .notify(kind, key, recipients, event.game_id, payload)
