@@ -422,22 +422,8 @@ async fn a_turn_forced_as_the_game_is_paused_is_not_played() {
     let (game, _) = w.running_game(2).await;
     // The force reads the game running; another admin's pause lands (status first)
     // before the force claims the turn.
-    let store = w.store.clone();
-    let (id, admin, at) = (game.id, w.admin.user_id, w.now());
-    w.records.before_next_claim_turn(Box::pin(async move {
-        let pause = galaxy_core::ports::GameStatusChange {
-            to: GameStatus::Paused,
-            trigger: GameTrigger::Admin,
-            actor: Some(admin),
-            reason: Some("paused by an admin".into()),
-            at,
-            expected_approved: None,
-        };
-        store
-            .update_game_status(id, GameStatus::Running, &pause)
-            .await
-            .unwrap();
-    }));
+    w.records
+        .before_next_claim_turn(w.pause_by_another_admin(game.id));
     let forced = w.service.force_next_turn(w.admin, game.id).await;
     assert_eq!(class(forced).1, "invalid_status");
     assert_eq!(w.engine.turn_of(&w.endpoint(game.id)), 0, "no turn played");

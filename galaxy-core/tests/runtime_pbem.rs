@@ -11,12 +11,11 @@ mod world;
 use std::sync::Arc;
 
 use chrono::TimeDelta;
-use galaxy_core::domain::game::{GameStatus, GameTrigger};
+use galaxy_core::domain::game::GameStatus;
 use galaxy_core::domain::limit::RateLimit;
 use galaxy_core::domain::notification::NotificationKind;
 use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::pbem::{GamePreferences, RaceState};
-use galaxy_core::ports::{Clock, GameStatusChange, GameStore};
 use galaxy_core::service::ServiceError;
 use galaxy_core::service::runtime::{MessageTo, RuntimeConfig, RuntimeError, TurnScheduler};
 use galaxy_core::service::templates::recipient_payload;
@@ -120,22 +119,8 @@ async fn a_game_paused_just_before_its_early_turn_is_claimed_plays_no_turn() {
     w.service.mark_ready(b, game.id, 1).await.unwrap();
     // The pass reads the game running and every race ready; an admin's pause lands
     // (status first) before its claim of the turn.
-    let store = w.store.clone();
-    let (id, admin, at) = (game.id, w.admin.user_id, w.clock.now());
-    w.records.before_next_claim_turn(Box::pin(async move {
-        let pause = GameStatusChange {
-            to: GameStatus::Paused,
-            trigger: GameTrigger::Admin,
-            actor: Some(admin),
-            reason: Some("paused by an admin".into()),
-            at,
-            expected_approved: None,
-        };
-        store
-            .update_game_status(id, GameStatus::Running, &pause)
-            .await
-            .unwrap();
-    }));
+    w.records
+        .before_next_claim_turn(w.pause_by_another_admin(game.id));
     w.scheduler.tick().await.unwrap();
     assert_eq!(w.game(game.id).await.status, GameStatus::Paused);
     assert_eq!(

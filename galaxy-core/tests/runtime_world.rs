@@ -375,6 +375,26 @@ impl World {
     }
 
     /// Moves the clock to `at`.
+    /// An admin's pause of a running game (its status change, not yet its unscheduling),
+    /// as a hook to land inside another caller's steps.
+    pub fn pause_by_another_admin(&self, id: GameId) -> futures::future::BoxFuture<'static, ()> {
+        let store = self.store.clone();
+        let pause = GameStatusChange {
+            to: GameStatus::Paused,
+            trigger: galaxy_core::domain::game::GameTrigger::Admin,
+            actor: Some(self.admin.user_id),
+            reason: Some("paused by an admin".into()),
+            at: self.now(),
+            expected_approved: None,
+        };
+        Box::pin(async move {
+            store
+                .update_game_status(id, GameStatus::Running, &pause)
+                .await
+                .unwrap();
+        })
+    }
+
     pub fn at(&self, at: Timestamp) {
         self.clock.set(at);
     }
