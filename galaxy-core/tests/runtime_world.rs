@@ -374,7 +374,6 @@ impl World {
         self.clock.now()
     }
 
-    /// Moves the clock to `at`.
     /// An admin's pause of a running game (its status change, not yet its unscheduling),
     /// as a hook to land inside another caller's steps.
     pub fn pause_by_another_admin(&self, id: GameId) -> futures::future::BoxFuture<'static, ()> {
@@ -395,6 +394,7 @@ impl World {
         })
     }
 
+    /// Moves the clock to `at`.
     pub fn at(&self, at: Timestamp) {
         self.clock.set(at);
     }
