@@ -430,6 +430,10 @@ async fn a_turn_forced_as_the_game_is_paused_is_not_played() {
     let record = w.record(game.id).await;
     assert_eq!(record.current_turn, 0);
     assert!(record.turn_lease.is_none(), "the claim let go");
+    assert_eq!(
+        record.next_turn_at, None,
+        "a paused game is left unscheduled"
+    );
 }
 
 #[tokio::test]

@@ -739,3 +739,31 @@ async fn a_turn_forced_before_the_next_pass_leaves_the_turn_before_tallied() {
     assert_eq!(idle[0].payload["race"], race_b.as_str());
     assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Active);
 }
+
+#[tokio::test]
+async fn a_turn_forced_right_after_a_scheduled_one_tallies_that_one() {
+    let w = World::new().await;
+    let (game, seats) = w
+        .running_game_with(2, |new| new.pbem.idle_after = Some(1))
+        .await;
+    let [(a, _), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
+    orders(&w, a, &game, 1).await;
+    w.at(evening(1));
+    // Just before the force claims, another replica's scheduler plays turn 1 (B sent
+    // nothing), then both players send orders for turn 2.
+    let other = TurnScheduler::new(w.ports.clone(), w.config.clone());
+    let (service, id) = (w.service.clone(), game.id);
+    w.records.before_next_claim_turn(Box::pin(async move {
+        other.tick().await.unwrap();
+        for player in [a, b] {
+            let orders = json!({"turn": 2});
+            service.submit_orders(player, id, 2, &orders).await.unwrap();
+        }
+    }));
+    w.service.force_next_turn(w.admin, game.id).await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 2);
+    let idle = w.notes.of(NotificationKind::RaceIdle);
+    assert_eq!(idle.len(), 1, "turn 1 was never tallied");
+    assert_eq!(idle[0].payload["turn"], 1);
+    assert_eq!(idle[0].payload["race"], race_b.as_str());
+}

@@ -10,13 +10,13 @@ use super::shared::{Engines, Initialiser, JobQueue, Notices, Statuses};
 use super::turns::{TurnRunner, play_turn};
 use super::{RuntimeConfig, RuntimeError, RuntimePorts};
 use super::{announce, archive};
-use crate::domain::GameId;
 use crate::domain::game::{Game, GameStatus, GameTrigger};
 use crate::domain::health::HealthEvent;
 use crate::domain::lease::ClaimRequest;
 use crate::domain::notification::NotificationKind;
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::runtime::{JobKind, JobStatus, RuntimeJob, RuntimeRecord, RuntimeStatus};
+use crate::domain::{GameId, LeaseToken};
 use crate::ports::{
     ApplicationStore, HealthEventStore, OrdersStore, StoreError, TurnArchiveStore, TurnUpdate,
 };
@@ -186,17 +186,6 @@ impl RuntimeService {
         let game = self.game(game_id).await?;
         require(&game, "force a turn of", &[GameStatus::Running])?;
         let turns = &self.turns;
-        // The turn played last is tallied before another is played: the scheduler's pass
-        // does it before its claims, but a forced turn may come before the next pass, and
-        // a turn never tallied would never count its misses.
-        let last = match turns.statuses.records.get_record(game_id).await {
-            Ok(record) => record.current_turn,
-            Err(StoreError::NotFound { .. }) => {
-                return Err(RuntimeError::not_found("runtime record", game_id));
-            }
-            Err(error) => return Err(error.into()),
-        };
-        super::pbem::pass::tally_last_played(&self.pbem, &game, last).await?;
         let claim = ClaimRequest {
             token: turns.statuses.time.lease_token(),
             now: turns.statuses.now(),
@@ -211,28 +200,57 @@ impl RuntimeService {
             }
             Err(error) => return Err(error.into()),
         };
-        // Read again under the claim, from the store: a pause or stop may have landed since
-        // the game was read (neither takes the turn lease), and it must not play a turn.
-        let game = turns.statuses.games.get_game_fresh(game_id).await?;
-        if game.status != GameStatus::Running {
-            let unchanged = TurnUpdate {
-                current_turn: record.current_turn,
-                next_turn_at: record.next_turn_at,
-                skip_next_tick: record.skip_next_tick,
-            };
-            let now = turns.statuses.now();
-            let records = &turns.statuses.records;
-            records
-                .complete_turn(game_id, claim.token, &unchanged, now)
-                .await?;
+        // Under the claim: the game is read again from the store (a pause or stop may have
+        // landed since it was read, neither takes the turn lease, and it must not play a
+        // turn), and the turn played last is tallied before another is played (the
+        // scheduler's pass does it before its claims, but a forced turn may come before
+        // the next pass, and a turn never tallied would never count its misses).
+        let ready = async {
+            let game = turns.statuses.games.get_game_fresh(game_id).await?;
             require(&game, "force a turn of", &[GameStatus::Running])?;
-        }
+            let last = record.current_turn;
+            super::pbem::pass::tally_last_played(&self.pbem, &game, last).await?;
+            Ok::<Game, RuntimeError>(game)
+        };
+        let game = match ready.await {
+            Ok(game) => game,
+            Err(refusal) => {
+                self.let_go(&record, claim.token, &refusal).await;
+                return Err(refusal);
+            }
+        };
         let expected = record.current_turn + 1;
         let next = record.next_turn_at;
         let played = play_turn(turns, &game, &record, claim.token, expected, next, true).await?;
         match played {
             Some(record) => Ok(record),
             None => Err(RuntimeError::TurnInProgress),
+        }
+    }
+
+    /// Releases a forced turn's claim without a turn. A game that stopped running is
+    /// released unscheduled, then unscheduled again through [`Statuses::unschedule`],
+    /// which gives a game resumed meanwhile its schedule back; any other refusal leaves
+    /// the record as it was claimed. A failed release is logged: the claim lapses.
+    async fn let_go(&self, record: &RuntimeRecord, token: LeaseToken, refusal: &RuntimeError) {
+        let stopped = matches!(refusal, RuntimeError::WrongStatus { .. });
+        let release = TurnUpdate {
+            current_turn: record.current_turn,
+            next_turn_at: record.next_turn_at.filter(|_| !stopped),
+            skip_next_tick: record.skip_next_tick && !stopped,
+        };
+        let statuses = &self.turns.statuses;
+        let game_id = record.game_id;
+        let now = statuses.now();
+        if let Err(error) = statuses
+            .records
+            .complete_turn(game_id, token, &release, now)
+            .await
+        {
+            tracing::warn!(%error, %game_id, "forced turn's claim not released; it lapses");
+        }
+        if stopped {
+            statuses.unschedule(game_id).await;
         }
     }
 
