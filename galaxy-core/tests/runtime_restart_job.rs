@@ -326,3 +326,46 @@ async fn a_game_stopped_while_its_engine_is_created_again_keeps_no_container() {
         galaxy_core::domain::runtime::RuntimeStatus::Removed
     );
 }
+
+#[tokio::test]
+async fn a_re_creation_run_again_after_its_stop_was_not_queued_stops_the_engine() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    let container = w.container(game.id).container_id;
+    w.containers.vanish(&container);
+    w.reconciler.pass().await.unwrap();
+    w.service.recreate_engine(w.admin, game.id).await.unwrap();
+    // The game is stopped while the engine is created (the stop job runs at once on
+    // another replica); then the job's queuing of its own stop fails (the engine is
+    // bound by then), so the job runs again later.
+    let (service, admin, id) = (w.service.clone(), w.admin, game.id);
+    let other = galaxy_core::service::runtime::StartWorker::new(w.ports.clone(), w.config.clone());
+    let faults = w.faults.clone();
+    w.containers.before_next_create(Box::pin(async move {
+        service.stop(admin, id).await.unwrap();
+        other.run_until_idle(5).await.unwrap();
+        // Bind, record running, healthy, then the stop job: that one fails.
+        faults.arm(4);
+    }));
+    w.jobs.run_until_idle(5).await.unwrap();
+    let writes = w.faults.writes();
+    w.faults.disarm();
+    assert_eq!(
+        writes.get(3).map(String::as_str),
+        Some("enqueue_job"),
+        "{writes:?}"
+    );
+    assert!(
+        !w.containers.all().is_empty(),
+        "the engine is up, its stop not queued"
+    );
+    // The job is put back after the store failure and runs again.
+    w.at(w.clock_now() + chrono::TimeDelta::minutes(10));
+    w.jobs.run_until_idle(5).await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::Cancelled);
+    assert!(
+        w.containers.all().is_empty(),
+        "the engine created for a stopped game is removed: {:?}",
+        w.containers.all()
+    );
+}

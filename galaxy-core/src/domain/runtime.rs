@@ -42,6 +42,13 @@ impl RuntimeStatus {
         Self::Failed,
     ];
 
+    /// Whether a container is, or is being, brought up for the record (`starting`,
+    /// `running`): what container events, the reconciler and the stop of an ended game
+    /// look for.
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Starting | Self::Running)
+    }
+
     /// Stable snake_case name.
     pub fn as_str(&self) -> &'static str {
         match self {

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::shared::{HealthLog, Statuses};
 use super::{RuntimeConfig, RuntimePorts};
 use crate::domain::health::{HealthEvent, HealthEventKind};
-use crate::domain::runtime::{RuntimeRecord, RuntimeStatus};
+use crate::domain::runtime::RuntimeRecord;
 use crate::ports::{ContainerEvent, ContainerRuntime, StoreError};
 
 /// Listens to the container runtime's events.
@@ -81,7 +81,7 @@ impl EventsListener {
     /// (without one) by scanning the live records.
     async fn record_of(&self, event: &ContainerEvent) -> Result<Option<RuntimeRecord>, StoreError> {
         let bound_here = |r: &RuntimeRecord| {
-            is_live(r.status)
+            r.status.is_live()
                 && r.binding
                     .as_ref()
                     .is_some_and(|b| b.container_id == event.container_id)
@@ -142,8 +142,4 @@ impl EventsListener {
         }
         tracing::info!("container events listener stopped");
     }
-}
-
-fn is_live(status: RuntimeStatus) -> bool {
-    matches!(status, RuntimeStatus::Starting | RuntimeStatus::Running)
 }

@@ -133,7 +133,7 @@ impl Reconciler {
         }
         let present: HashSet<&str> = containers.iter().map(|c| c.container_id.as_str()).collect();
         for record in &records {
-            let live = is_live(record.status);
+            let live = record.status.is_live();
             let Some(binding) = record.binding.as_ref().filter(|_| live) else {
                 continue;
             };
@@ -310,15 +310,11 @@ impl Reconciler {
 
 /// Whether `record` is live and bound to `container`.
 fn is_bound_live(record: &RuntimeRecord, container: &str) -> bool {
-    is_live(record.status)
+    record.status.is_live()
         && record
             .binding
             .as_ref()
             .is_some_and(|b| b.container_id == container)
-}
-
-fn is_live(status: RuntimeStatus) -> bool {
-    matches!(status, RuntimeStatus::Starting | RuntimeStatus::Running)
 }
 
 /// The record an adopted container gets (see the module doc).

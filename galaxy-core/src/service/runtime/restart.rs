@@ -133,6 +133,18 @@ async fn try_restart(jobs: &JobRunner, job: &RuntimeJob) -> Result<JobOutcome, S
         Err(error) => return Err(error),
     };
     if !matches!(game.status, GameStatus::Running | GameStatus::Paused) {
+        // A re-creation that bound its engine and then crashed (or failed a store call)
+        // before queuing the stop of a game ended meanwhile is run again here: its engine
+        // is still up, and the admin's stop job is spent.
+        if game.status.is_terminal() {
+            match jobs.statuses.records.get_record(game.id).await {
+                Ok(record) if record.binding.is_some() && record.status.is_live() => {
+                    stop_ended(jobs, job, &game).await?;
+                }
+                Ok(_) | Err(StoreError::NotFound { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
         tracing::info!(game_id = %game.id, status = %game.status, "restart job for a game not running: nothing to do");
         return Ok(JobOutcome::Succeeded);
     }
@@ -233,11 +245,9 @@ async fn recreate(
             // The game was read paused when this job began; an admin may have stopped it
             // while the engine was being created, and its stop job, finding no container
             // yet, is done (its key spent). A stop of its own removes this one.
-            let status = statuses.games.get_game_fresh(game.id).await?.status;
-            if status.is_terminal() {
-                tracing::info!(game_id = %game.id, %status, "game ended while its engine was created again: stopping it");
-                let key = format!("stop:{}:{status}:recreated:{}", game.id, job.id);
-                jobs.queue.enqueue(game.id, JobKind::Stop, key).await?;
+            let now = statuses.games.get_game_fresh(game.id).await?;
+            if now.status.is_terminal() {
+                stop_ended(jobs, job, &now).await?;
             }
             Ok(JobOutcome::Succeeded)
         }
@@ -253,6 +263,15 @@ async fn recreate(
             gave_up_recreating(jobs, game.id, &record, job, why, container).await
         }
     }
+}
+
+/// Queues the stop of an engine this job brought up for a game that ended meanwhile (one
+/// per restart job, whoever of its runs queues it).
+async fn stop_ended(jobs: &JobRunner, job: &RuntimeJob, game: &Game) -> Result<(), StoreError> {
+    tracing::info!(game_id = %game.id, status = %game.status, "game ended while its engine was created again: stopping it");
+    let key = format!("stop:{}:{}:recreated:{}", game.id, game.status, job.id);
+    jobs.queue.enqueue(game.id, JobKind::Stop, key).await?;
+    Ok(())
 }
 
 /// Why the re-created engine is not the game's (its data did not come back: it is at
