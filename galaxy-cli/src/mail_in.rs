@@ -44,9 +44,18 @@ pub struct MailInArgs {
     /// The envelope recipient (Postfix: `${recipient}`).
     #[arg(long)]
     recipient: Option<String>,
-    /// How long to wait for the server (`30s`, `2m`, `1m 30s`).
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    /// How long to wait for the server (`30s`, `2m`, `1m 30s`; a bare number is seconds).
+    #[arg(long, default_value = "30s", value_parser = duration)]
     timeout: Duration,
+}
+
+/// A duration as the server's settings write them, or a bare number of seconds (what
+/// this option took first, so MTA pipes written then keep working).
+fn duration(value: &str) -> Result<Duration, humantime::DurationError> {
+    match value.trim().parse::<u64>() {
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(_) => humantime::parse_duration(value),
+    }
 }
 
 /// Runs the command; the exit status and a line for standard error when it failed.

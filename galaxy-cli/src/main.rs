@@ -320,7 +320,7 @@ mod tests {
     fn mail_in_timeout_takes_durations() {
         let parse =
             |timeout: &str| Cli::try_parse_from(["galaxy-cli", "mail-in", "--timeout", timeout]);
-        for taken in ["30s", "2m", "1m 30s"] {
+        for taken in ["30s", "2m", "1m 30s", "60"] {
             assert!(parse(taken).is_ok(), "{taken}");
         }
         for refused in ["", "soon", "-1s"] {

@@ -83,13 +83,7 @@ fn main() -> ExitCode {
         return ExitCode::from(EXIT_CONFIG);
     }
     let config = match load_config(cli.config, mode) {
-        Ok((layered, config)) => {
-            // Before logging starts: a typo'd variable is worth a line on the terminal.
-            for name in layered.unknown_variables() {
-                eprintln!("galaxy-server: {}", file::unknown_warning(name));
-            }
-            config
-        }
+        Ok((_, config)) => config,
         Err(error) => {
             eprintln!("galaxy-server: configuration error: {error}");
             return ExitCode::from(EXIT_CONFIG);
@@ -137,6 +131,11 @@ fn config_check(file: Option<PathBuf>, mode: Mode) -> ExitCode {
 
 fn load_config(file: Option<PathBuf>, mode: Mode) -> Result<(Layered, Config), ConfigError> {
     let layered = Layered::from_env(file.as_deref())?;
+    // Before validation (a typo in a required variable is why it is missing) and before
+    // logging starts: a line on the terminal.
+    for name in layered.unknown_variables() {
+        eprintln!("galaxy-server: {}", file::unknown_warning(name));
+    }
     let mut config = layered.config()?;
     match mode {
         Mode::Serve => {

@@ -18,6 +18,18 @@ use super::{Config, ConfigError, SECRET_SETTINGS, SETTINGS, Setting};
 /// The variable that names the configuration file (also `galaxy-server --config`).
 pub const CONFIG_FILE_VARIABLE: &str = "GALAXY_CONFIG_FILE";
 
+/// `GALAXY_*` variables that are not the server's settings but are meant for programs
+/// that may share its environment: the engines (the contract's variables, and
+/// `GALAXY_ENGINE_LOG`, which the process runtime passes on) and galaxy-cli.
+const FOR_OTHER_PROGRAMS: &[&str] = &[
+    "GALAXY_ENGINE_ADDR",
+    "GALAXY_ENGINE_DATA_DIR",
+    "GALAXY_ENGINE_TOKEN",
+    "GALAXY_ENGINE_LOG",
+    "GALAXY_ENGINE_BIN",
+    "GALAXY_URL",
+];
+
 /// Where a setting's effective value comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -106,6 +118,7 @@ impl Layered {
             .map(|(name, _)| name.as_str())
             .filter(|name| name.starts_with("GALAXY_") && *name != CONFIG_FILE_VARIABLE)
             .filter(|name| !SETTINGS.iter().any(|s| s.variable == *name))
+            .filter(|name| !FOR_OTHER_PROGRAMS.contains(name))
             .collect();
         unknown.sort_unstable();
         unknown
@@ -242,9 +255,6 @@ pub fn effective_listing(layered: &Layered) -> String {
     for (setting, value, source) in layered.effective() {
         let _ = writeln!(out, "{} = {value}  ({})", setting.variable, source.label());
     }
-    for name in layered.unknown_variables() {
-        let _ = writeln!(out, "# {}", unknown_warning(name));
-    }
     out
 }
 
@@ -281,17 +291,14 @@ mod tests {
                 ("GALAXY_HTTP_ADDR", "127.0.0.1:8080"),
                 ("GALAXY_CONFIG_FILE", ""),
                 ("OTEL_SERVICE_NAME", "galaxy"),
+                ("GALAXY_ENGINE_LOG", "debug"),
                 ("PATH", "/usr/bin"),
             ]),
         )
         .unwrap();
         assert_eq!(layered.unknown_variables(), vec!["GALAXY_HTTP_ADR"]);
         assert!(layered.config().is_ok());
-        let listing = effective_listing(&layered);
-        assert!(
-            listing.contains("# warning: GALAXY_HTTP_ADR is not a setting"),
-            "{listing}"
-        );
+        assert!(unknown_warning("GALAXY_HTTP_ADR").contains("not a setting"));
     }
 
     #[test]
