@@ -210,6 +210,26 @@ impl RaceNameStore for PgStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn release_claim(
+        &self,
+        key: &RaceNameKey,
+        owner: UserId,
+        application: ApplicationId,
+        at: Timestamp,
+    ) -> Result<RaceNameEntry, StoreError> {
+        let mut tx = self.begin_race_names().await?;
+        // Locked: a new application's reserve (which takes the claim over) either lands
+        // before this reads the entry, and is kept, or waits and then claims a released name.
+        let mut entry = owned_entry(&mut tx, key, owner).await?;
+        entry
+            .release_claim_of(application, at)
+            .map_err(|e| StoreError::conflict(RACE_NAME, key.as_str(), e.to_string()))?;
+        write_entry(&mut tx, &entry, true).await?;
+        tx.commit().await.map_err(db(RACE_NAME))?;
+        Ok(entry)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn release_expired_race_name(
         &self,
         key: &RaceNameKey,

@@ -409,6 +409,27 @@ impl RaceNameEntry {
         Ok(())
     }
 
+    /// `pending_registration -> released` for a decided application's claim, only while
+    /// the claim is still `application`'s: its owner may have applied elsewhere with the
+    /// name since (that application then holds the claim), or had it registered.
+    pub fn release_claim_of(
+        &mut self,
+        application: ApplicationId,
+        now: Timestamp,
+    ) -> Result<(), NotTheClaim> {
+        if self.status != RaceNameStatus::PendingRegistration
+            || self.application_id != Some(application)
+        {
+            return Err(NotTheClaim {
+                status: self.status,
+            });
+        }
+        self.status = RaceNameStatus::Released;
+        self.expires_at = None;
+        self.updated_at = now;
+        Ok(())
+    }
+
     /// `pending_registration | registered -> released`: expiry, withdrawal, rejection or
     /// the owner letting the name go.
     pub fn release(&mut self, now: Timestamp) -> Result<(), InvalidTransition> {
@@ -421,6 +442,15 @@ impl RaceNameEntry {
         self.updated_at = now;
         Ok(())
     }
+}
+
+/// [`RaceNameEntry::release_claim_of`] found the entry no longer the application's
+/// pending claim (the stores answer it as a conflict).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("status is {status}, or the claim is another application's")]
+pub struct NotTheClaim {
+    /// The entry's status.
+    pub status: RaceNameStatus,
 }
 
 /// [`RaceNameEntry::release_expired`] found no expired claim (the stores answer it as a

@@ -242,6 +242,17 @@ pub trait RaceNameStore: Send + Sync {
         expected: RaceNameStatus,
         at: Timestamp,
     ) -> Result<RaceNameEntry, StoreError>;
+    /// Releases the owner's pending claim only while it is still `application`'s (a
+    /// rejected or withdrawn application letting its claim go): `Conflict` when the entry
+    /// is registered, released, or the claim of another application of the owner (who
+    /// applied elsewhere with the name meanwhile), `NotFound` without an entry.
+    async fn release_claim(
+        &self,
+        key: &RaceNameKey,
+        owner: UserId,
+        application: ApplicationId,
+        at: Timestamp,
+    ) -> Result<RaceNameEntry, StoreError>;
     /// Releases the owner's pending entry only if its claim has run out at `now`: the
     /// sweeper's release of what [`expired_pending_race_names`] listed. A claim renewed
     /// since it was listed (its owner applied with the name again, an approval renewed

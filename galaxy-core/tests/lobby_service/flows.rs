@@ -385,11 +385,12 @@ async fn a_withdrawal_never_frees_the_claim_a_new_application_just_took() {
     let first = w.open_game(host, 2, 4).await;
     let second = w.open_game(host, 2, 4).await;
     w.lobby.apply(player, first.id, "Quorlax").await.unwrap();
-    // The withdrawal reads the claim (still this application's); the player's application
-    // to another game with the same name lands before the withdrawal frees it.
+    // The withdrawal finds no other application using the name; the player's
+    // application to another game with the same name lands before the withdrawal frees
+    // the claim.
     let lobby = w.lobby.clone();
     let (game, who) = (second.id, player);
-    w.race_names.after_next_get(Box::pin(async move {
+    w.race_names.before_next_release_claim(Box::pin(async move {
         lobby.apply(who, game, "Quorlax").await.unwrap();
     }));
     w.lobby.withdraw(player, first.id).await.unwrap();

@@ -116,16 +116,16 @@ impl GameStore for CrashingGames {
     }
 }
 
-/// The race-name store with one hook: run once just after the next `get_race_name`
-/// answered (another request landing between a caller's read of a claim and its write).
+/// The race-name store with one hook: run once just before the next `release_claim`
+/// (another request landing between a caller's checks and its write).
 struct HookedNames {
     inner: Arc<MemoryLobbyStore>,
-    after_get: Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
+    before_release_claim: Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
 }
 
 impl HookedNames {
-    fn after_next_get(&self, hook: futures::future::BoxFuture<'static, ()>) {
-        *self.after_get.lock().unwrap() = Some(hook);
+    fn before_next_release_claim(&self, hook: futures::future::BoxFuture<'static, ()>) {
+        *self.before_release_claim.lock().unwrap() = Some(hook);
     }
 }
 
@@ -142,12 +142,7 @@ impl RaceNameStore for HookedNames {
         &self,
         key: &galaxy_core::domain::race_name::RaceNameKey,
     ) -> Result<Option<RaceNameEntry>, StoreError> {
-        let got = self.inner.get_race_name(key).await;
-        let hook = self.after_get.lock().unwrap().take();
-        if let Some(hook) = hook {
-            hook.await;
-        }
-        got
+        self.inner.get_race_name(key).await
     }
     async fn register_race_name(
         &self,
@@ -165,6 +160,19 @@ impl RaceNameStore for HookedNames {
         at: Timestamp,
     ) -> Result<RaceNameEntry, StoreError> {
         self.inner.release_race_name(key, owner, expected, at).await
+    }
+    async fn release_claim(
+        &self,
+        key: &galaxy_core::domain::race_name::RaceNameKey,
+        owner: UserId,
+        application: ApplicationId,
+        at: Timestamp,
+    ) -> Result<RaceNameEntry, StoreError> {
+        let hook = self.before_release_claim.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook.await;
+        }
+        self.inner.release_claim(key, owner, application, at).await
     }
     async fn release_expired_race_name(
         &self,
@@ -215,7 +223,7 @@ impl World {
         });
         let race_names = Arc::new(HookedNames {
             inner: store.clone(),
-            after_get: Mutex::default(),
+            before_release_claim: Mutex::default(),
         });
         let users = Arc::new(MemoryUserStore::new());
         let runtime = Arc::new(MemoryRuntimeStore::default());

@@ -81,6 +81,15 @@ where
     .await;
     run_case(
         SUITE,
+        "a decided application's release keeps a claim taken over",
+        make,
+        |s| async move {
+            release_claim(&s).await;
+        },
+    )
+    .await;
+    run_case(
+        SUITE,
         "the sweeper's release keeps a renewed claim",
         make,
         |s| async move {
@@ -376,6 +385,78 @@ async fn release<S: RaceNameStore>(store: &S) {
     assert_eq!(
         (freed.status, freed.updated_at),
         (RaceNameStatus::Released, at(12))
+    );
+}
+
+async fn release_claim<S: RaceNameStore>(store: &S) {
+    let (alice, bob) = (new_user(), new_user());
+    let zorg = key("Zorg");
+    let first = claim("Zorg", alice, 0, 600);
+    let stranger = ApplicationId::from_uuid(new_uuid());
+    assert_err!(
+        store.release_claim(&zorg, alice, stranger, at(1)).await,
+        StoreError::NotFound { .. },
+        "release an unknown name"
+    );
+    store.reserve_race_name(&first, at(0)).await.must("reserve");
+    let first_app = first
+        .application_id
+        .ok_or("none")
+        .must("the claim's application");
+    assert_err!(
+        store.release_claim(&zorg, bob, first_app, at(1)).await,
+        StoreError::Conflict { .. },
+        "release someone else's claim"
+    );
+    // Alice applies elsewhere with the name: the new application takes the claim over,
+    // and the first one's release keeps it.
+    let second = claim("Zorg", alice, 2, 600);
+    store
+        .reserve_race_name(&second, at(2))
+        .await
+        .must("take over");
+    assert_err!(
+        store.release_claim(&zorg, alice, first_app, at(3)).await,
+        StoreError::Conflict { .. },
+        "release a claim taken over"
+    );
+    assert_eq!(get(store, "Zorg").await, Some(second.clone()), "kept");
+    let second_app = second
+        .application_id
+        .ok_or("none")
+        .must("the claim's application");
+    let released = store
+        .release_claim(&zorg, alice, second_app, at(4))
+        .await
+        .must("release the current claim");
+    assert_eq!(
+        (released.status, released.expires_at, released.updated_at),
+        (RaceNameStatus::Released, None, at(4))
+    );
+    assert_err!(
+        store.release_claim(&zorg, alice, second_app, at(5)).await,
+        StoreError::Conflict { .. },
+        "second release"
+    );
+    // A registered name is never released this way.
+    store
+        .reserve_race_name(&claim("Zerg", bob, 10, 600), at(10))
+        .await
+        .must("reserve");
+    let zerg = key("Zerg");
+    let entry = get(store, "Zerg").await.ok_or("none").must("entry");
+    store
+        .register_race_name(&zerg, bob, at(11))
+        .await
+        .must("register");
+    let app = entry
+        .application_id
+        .ok_or("none")
+        .must("the claim's application");
+    assert_err!(
+        store.release_claim(&zerg, bob, app, at(12)).await,
+        StoreError::Conflict { .. },
+        "release a registered name as a claim"
     );
 }
 

@@ -9,8 +9,9 @@
 
 use super::{LobbyError, LobbyService};
 use crate::domain::Timestamp;
+use crate::domain::UserId;
 use crate::domain::application::{Application, ApplicationStatus};
-use crate::domain::race_name::{RaceName, RaceNameEntry, RaceNameStatus};
+use crate::domain::race_name::{RaceName, RaceNameEntry, RaceNameKey, RaceNameStatus};
 use crate::ports::StoreError;
 use crate::service::Actor;
 
@@ -46,7 +47,10 @@ impl LobbyService {
             }
             _ => return Err(LobbyError::not_found("race name", &name)),
         }
-        if self.used_by_live_application(&entry).await? {
+        if self
+            .used_by_live_application(entry.owner, &entry.key)
+            .await?
+        {
             return Err(LobbyError::RaceNameInUse {
                 name: entry.name.to_string(),
             });
@@ -63,15 +67,19 @@ impl LobbyService {
     /// the name. Every one counts, not only the application recorded on `entry`: a
     /// registered name reused for later games keeps the application that first claimed
     /// it, and one name may serve in several games at once.
-    async fn used_by_live_application(&self, entry: &RaceNameEntry) -> Result<bool, LobbyError> {
+    async fn used_by_live_application(
+        &self,
+        owner: UserId,
+        key: &RaceNameKey,
+    ) -> Result<bool, LobbyError> {
         let applications = self
             .ports
             .applications
-            .list_user_applications(entry.owner)
+            .list_user_applications(owner)
             .await?;
         for application in applications
             .iter()
-            .filter(|a| a.status.is_live() && a.race_name.key() == entry.key)
+            .filter(|a| a.status.is_live() && a.race_name.key() == *key)
         {
             match self.ports.games.get_game(application.game_id).await {
                 Ok(game) if !game.status.is_terminal() => return Ok(true),
@@ -178,28 +186,15 @@ impl LobbyService {
     }
 
     /// Frees the pending claim of a rejected or withdrawn application, if it is still
-    /// that application's and no live application of its owner uses the name. A failure
-    /// is logged: the claim then lapses at its TTL and the sweeper frees it.
+    /// that application's (the store checks, under the entry's lock: the player may have
+    /// applied elsewhere with the name meanwhile, and that application holds the claim
+    /// now) and no other live application of its owner uses the name (two applications
+    /// made at once share one claim). A failure is logged: the claim then lapses at its
+    /// TTL and the sweeper frees it.
     pub(super) async fn release_claim(&self, application: &Application) {
         let key = application.race_name.key();
-        let names = &self.ports.race_names;
-        let entry = match names.get_race_name(&key).await {
-            Ok(Some(entry)) => entry,
-            Ok(None) => return,
-            Err(error) => {
-                tracing::warn!(%error, application_id = %application.id, "race-name claim not read");
-                return;
-            }
-        };
-        let ours = entry.owner == application.user_id
-            && entry.status == RaceNameStatus::PendingRegistration
-            && entry.application_id == Some(application.id);
-        if !ours {
-            return;
-        }
-        // The owner may have applied elsewhere with the name since the claim was read:
-        // that application took the claim over (the entry names it now), and must keep it.
-        match self.used_by_live_application(&entry).await {
+        let owner = application.user_id;
+        match self.used_by_live_application(owner, &key).await {
             Ok(false) => {}
             Ok(true) => return,
             Err(error) => {
@@ -207,17 +202,12 @@ impl LobbyService {
                 return;
             }
         }
-        let pending = RaceNameStatus::PendingRegistration;
+        let names = &self.ports.race_names;
         match names
-            .release_race_name(&key, application.user_id, pending, self.now())
+            .release_claim(&key, owner, application.id, self.now())
             .await
         {
-            Ok(_)
-            | Err(
-                StoreError::Conflict { .. }
-                | StoreError::InvalidTransition(_)
-                | StoreError::NotFound { .. },
-            ) => {}
+            Ok(_) | Err(StoreError::Conflict { .. } | StoreError::NotFound { .. }) => {}
             Err(error) => {
                 tracing::warn!(%error, application_id = %application.id, "race-name claim not released");
             }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use galaxy_core::domain::race_name::{RaceNameEntry, RaceNameKey, RaceNameStatus};
-use galaxy_core::domain::{InvalidTransition, Timestamp, UserId};
+use galaxy_core::domain::{ApplicationId, InvalidTransition, Timestamp, UserId};
 use galaxy_core::ports::{RaceNameStore, StoreError};
 
 use super::{LobbyState, MemoryLobbyStore};
@@ -100,6 +100,21 @@ impl RaceNameStore for MemoryLobbyStore {
             ));
         }
         entry.release(at)?;
+        Ok(entry.clone())
+    }
+
+    async fn release_claim(
+        &self,
+        key: &RaceNameKey,
+        owner: UserId,
+        application: ApplicationId,
+        at: Timestamp,
+    ) -> Result<RaceNameEntry, StoreError> {
+        let mut state = self.state();
+        let entry = state.owned_entry(key, owner)?;
+        entry
+            .release_claim_of(application, at)
+            .map_err(|e| StoreError::conflict("race name", key.as_str(), e.to_string()))?;
         Ok(entry.clone())
     }
 
