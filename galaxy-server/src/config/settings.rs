@@ -90,12 +90,12 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_DATABASE_MAX_CONNECTIONS",
         default: "10",
-        meaning: "Size of the Postgres pool. Needs the `postgres` feature.",
+        meaning: "Size of the Postgres pool. Range: 1 to 1000. Needs the `postgres` feature.",
     },
     Setting {
         variable: "GALAXY_DATABASE_CONNECT_ATTEMPTS",
         default: "10",
-        meaning: "Connection attempts at start-up (waits 250 ms, doubling to at most 5 s, between them) before `galaxy-server` gives up with an error. Needs the `postgres` feature.",
+        meaning: "Connection attempts at start-up (waits 250 ms, doubling to at most 5 s, between them) before `galaxy-server` gives up with an error. Range: 1 to 100. Needs the `postgres` feature.",
     },
     Setting {
         variable: "GALAXY_CACHE_BUS_HEARTBEAT",
@@ -135,7 +135,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_SMTP_POOL_SIZE",
         default: "4",
-        meaning: "Most SMTP connections kept open between sends. Needs the `smtp` feature.",
+        meaning: "Most SMTP connections kept open between sends. Range: 1 to 100. Needs the `smtp` feature.",
     },
     Setting {
         variable: "GALAXY_MAIL_FROM",
@@ -210,7 +210,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_HTTP_BODY_LIMIT",
         default: "65536",
-        meaning: "Largest accepted request body in bytes (larger bodies get 413).",
+        meaning: "Largest accepted request body in bytes (larger bodies get 413). Range: 1024 to 16777216.",
     },
     Setting {
         variable: "GALAXY_HTTP_MAX_CONNECTIONS",
@@ -245,7 +245,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_LOGIN_MAX_ATTEMPTS",
         default: "5",
-        meaning: "Wrong codes before a login challenge locks.",
+        meaning: "Wrong codes before a login challenge locks. Range: 1 to 100.",
     },
     Setting {
         variable: "GALAXY_SESSION_TTL",
@@ -280,12 +280,12 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_MAIL_BATCH",
         default: "16",
-        meaning: "Mails claimed per pass.",
+        meaning: "Mails claimed per pass. Range: 1 to 1000.",
     },
     Setting {
         variable: "GALAXY_MAIL_MAX_ATTEMPTS",
         default: "8",
-        meaning: "Attempts before a mail is dead.",
+        meaning: "Attempts before a mail is dead. Range: 1 to 100.",
     },
     Setting {
         variable: "GALAXY_MAIL_BACKOFF_INITIAL",
@@ -425,7 +425,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_RUNTIME_WORKERS",
         default: "4",
-        meaning: "Start, stop and restart jobs run at once (the job pool's bound). A job is claimed as soon as a slot is free, so a stop never waits behind a start that waits for its engine.",
+        meaning: "Start, stop and restart jobs run at once (the job pool's bound). A job is claimed as soon as a slot is free, so a stop never waits behind a start that waits for its engine. Range: 1 to 256.",
     },
     Setting {
         variable: "GALAXY_INSTANCE",
@@ -460,7 +460,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_PROBE_FAILURE_THRESHOLD",
         default: "3",
-        meaning: "Consecutive failed `/healthz` probes that make an engine `probe_failed`.",
+        meaning: "Consecutive failed `/healthz` probes that make an engine `probe_failed`. Range: 1 to 100.",
     },
     Setting {
         variable: "GALAXY_PAUSE_ON_UNHEALTHY",
@@ -475,12 +475,12 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_INBOUND_MAX_BYTES",
         default: "262144",
-        meaning: "Largest inbound message in bytes (256 KiB); a larger one is refused (SMTP 552, `galaxy-cli mail-in` exit 65).",
+        meaning: "Largest inbound message in bytes (256 KiB); a larger one is refused (SMTP 552, `galaxy-cli mail-in` exit 65). Range: 1024 to 16777216.",
     },
     Setting {
         variable: "GALAXY_INBOUND_REPLIES_PER_HOUR",
         default: "20",
-        meaning: "Verdict replies per player an hour; orders beyond it are still applied but not answered (no mail loops).",
+        meaning: "Verdict replies per player an hour; orders beyond it are still applied but not answered (no mail loops). Range: 1 to 1000.",
     },
     Setting {
         variable: "GALAXY_INBOUND_INTERVAL",
@@ -505,12 +505,12 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_INBOUND_SMTP_MAX_CONNECTIONS",
         default: "100",
-        meaning: "Open connections of the inbound SMTP listener at most; more are answered 421 and closed.",
+        meaning: "Open connections of the inbound SMTP listener at most; more are answered 421 and closed. Range: 1 to 100000.",
     },
     Setting {
         variable: "GALAXY_INBOUND_SMTP_CLIENT_CONNECTIONS",
         default: "5",
-        meaning: "Open inbound SMTP connections per client (an IPv4 address, or an IPv6 /64 network: one subscriber commonly holds a whole /64) at most; more are answered 421 and closed.",
+        meaning: "Open inbound SMTP connections per client (an IPv4 address, or an IPv6 /64 network: one subscriber commonly holds a whole /64) at most; more are answered 421 and closed. Range: 1 to 10000.",
     },
     Setting {
         variable: "GALAXY_INBOUND_SMTP_RATE_LIMIT",
