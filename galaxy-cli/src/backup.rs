@@ -116,6 +116,15 @@ pub async fn backup(url: &str, args: BackupArgs) -> anyhow::Result<String> {
             args.data_dir.display()
         );
     }
+    // A backup inside what it copies would copy itself until the disk is full.
+    let (data, out) = (resolved(&args.data_dir)?, resolved(&args.out)?);
+    if out.starts_with(&data) {
+        bail!(
+            "{} is inside the data directory {}: write the backup elsewhere",
+            args.out.display(),
+            args.data_dir.display()
+        );
+    }
     let pool = connect(url, &ConnectOptions::default())
         .await
         .context("cannot connect to the database")?;
@@ -346,7 +355,14 @@ pub async fn restore(url: &str, args: RestoreArgs) -> anyhow::Result<String> {
         command.env("PGPASSWORD", password);
     }
     let status = command
-        .args(["--no-owner", "--exit-on-error", "--dbname"])
+        // One transaction: a restore that fails midway leaves the database empty, so it
+        // can simply be run again.
+        .args([
+            "--no-owner",
+            "--exit-on-error",
+            "--single-transaction",
+            "--dbname",
+        ])
         .arg(plain_url)
         .arg(args.from.join("database.dump"))
         .status()
@@ -465,21 +481,56 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
+/// `path` made absolute with its existing part's symlinks resolved (the rest need not
+/// exist yet), so that two paths can be compared for one lying inside the other.
+fn resolved(path: &Path) -> anyhow::Result<PathBuf> {
+    let absolute =
+        std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))?;
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        let (Some(name), Some(parent)) = (existing.file_name(), existing.parent()) else {
+            break;
+        };
+        rest.push(name);
+        existing = parent;
+    }
+    let mut out = existing
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", existing.display()))?;
+    out.extend(rest.iter().rev());
+    Ok(out)
+}
+
 /// Copies the directory tree `from` to `to` (files, directories, permissions; symlinks
-/// as links).
+/// as links). An entry that vanishes while being copied (an engine replacing its state
+/// file through a temporary one while the games are held) is skipped: what replaced it is
+/// copied if it was listed. Errors name the entry.
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    std::fs::set_permissions(to, std::fs::metadata(from)?.permissions())?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
+    let named = |path: &Path| {
+        let path = path.display().to_string();
+        move |error: std::io::Error| std::io::Error::new(error.kind(), format!("{path}: {error}"))
+    };
+    std::fs::create_dir_all(to).map_err(named(to))?;
+    let permissions = std::fs::metadata(from).map_err(named(from))?.permissions();
+    std::fs::set_permissions(to, permissions).map_err(named(to))?;
+    for entry in std::fs::read_dir(from).map_err(named(from))? {
+        let entry = entry.map_err(named(from))?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let copied = match entry.file_type() {
+            Ok(kind) if kind.is_dir() => copy_tree(&source, &target),
+            Ok(kind) if kind.is_symlink() => std::fs::read_link(&source)
+                .and_then(|link| std::os::unix::fs::symlink(link, &target))
+                .map_err(named(&source)),
+            Ok(_) => std::fs::copy(&source, &target)
+                .map(drop)
+                .map_err(named(&source)),
+            Err(error) => Err(named(&source)(error)),
+        };
+        match copied {
+            // Gone since it was listed: nothing of it to keep.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound && !source.exists() => {}
+            other => other?,
         }
     }
     Ok(())
@@ -488,6 +539,45 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_backup_directory_inside_the_data_directory_is_seen_as_such() {
+        let Ok(tmp) = tempfile::tempdir() else {
+            panic!("no temporary directory");
+        };
+        let data = tmp.path().join("data");
+        let link = tmp.path().join("link");
+        let made =
+            std::fs::create_dir(&data).and_then(|()| std::os::unix::fs::symlink(&data, &link));
+        assert!(made.is_ok(), "{made:?}");
+        let inside = |out: &Path| match (resolved(&data), resolved(out)) {
+            (Ok(data), Ok(out)) => out.starts_with(data),
+            other => panic!("{other:?}"),
+        };
+        // Not there yet, through a symlink, or beside it.
+        assert!(inside(&data.join("backups/2030-01-01")));
+        assert!(inside(&link.join("b")));
+        assert!(!inside(&tmp.path().join("data-backup")));
+        assert!(!inside(&tmp.path().join("elsewhere/b")));
+    }
+
+    #[test]
+    fn a_failed_copy_names_the_entry() {
+        let Ok(tmp) = tempfile::tempdir() else {
+            panic!("no temporary directory");
+        };
+        let (from, to) = (tmp.path().join("from"), tmp.path().join("to"));
+        // `sub` is a directory in the source and a file in the target.
+        let made = std::fs::create_dir_all(from.join("sub"))
+            .and_then(|()| std::fs::write(from.join("sub/state.json"), "{}"))
+            .and_then(|()| std::fs::create_dir(&to))
+            .and_then(|()| std::fs::write(to.join("sub"), "in the way"));
+        assert!(made.is_ok(), "{made:?}");
+        let Err(error) = copy_tree(&from, &to) else {
+            panic!("copied into a file");
+        };
+        assert!(error.to_string().contains("sub"), "{error}");
+    }
 
     #[test]
     fn the_password_leaves_the_url_for_the_environment() {

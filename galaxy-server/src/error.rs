@@ -67,3 +67,19 @@ pub enum AppError {
     #[error("GALAXY_GEOIP_DB is unusable: {0}")]
     GeoIp(#[source] galaxy_geoip::GeoIpError),
 }
+
+impl AppError {
+    /// Whether the operator's configuration is at fault (a setting unusable once the app
+    /// tries it, a feature this build lacks, a GeoIP file that will not open) rather than
+    /// the machine or a dependency: `galaxy-server` exits 2 for these, as for a setting
+    /// refused at validation, so a supervisor that restarts on failure does not restart a
+    /// server that cannot start until the configuration changes.
+    pub fn is_configuration(&self) -> bool {
+        match self {
+            Self::Setting { .. } | Self::FeatureDisabled { .. } => true,
+            #[cfg(feature = "geoip")]
+            Self::GeoIp(_) => true,
+            _ => false,
+        }
+    }
+}

@@ -98,6 +98,11 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(mode, config)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is_configuration() => {
+            tracing::error!(%error, "galaxy-server cannot start with this configuration");
+            eprintln!("galaxy-server: configuration error: {error}");
+            ExitCode::from(EXIT_CONFIG)
+        }
         Err(error) => {
             tracing::error!(%error, "galaxy-server failed");
             eprintln!("galaxy-server: {error}");
