@@ -458,6 +458,26 @@ impl BackupVolumes {
 /// (`PGPASSWORD`), where other local users cannot read it.
 fn without_password(url: &str) -> anyhow::Result<(String, Option<String>)> {
     let mut parsed = url::Url::parse(url).context("GALAXY_DATABASE_URL is not a URL")?;
+    // The password may also come as a parameter (`?password=`), which the server's
+    // driver reads too.
+    let in_query = parsed
+        .query_pairs()
+        .find(|(key, _)| key == "password")
+        .map(|(_, value)| value.into_owned());
+    if let Some(password) = in_query {
+        let rest: Vec<(String, String)> = parsed
+            .query_pairs()
+            .filter(|(key, _)| key != "password")
+            .map(|(key, value)| (key.into_owned(), value.into_owned()))
+            .collect();
+        if rest.is_empty() {
+            parsed.set_query(None);
+        } else {
+            parsed.query_pairs_mut().clear().extend_pairs(rest);
+        }
+        let _ = parsed.set_password(None);
+        return Ok((parsed.into(), Some(password)));
+    }
     let Some(encoded) = parsed.password().map(str::to_owned) else {
         return Ok((url.to_owned(), None));
     };
@@ -577,6 +597,22 @@ mod tests {
             panic!("copied into a file");
         };
         assert!(error.to_string().contains("sub"), "{error}");
+    }
+
+    #[test]
+    fn a_password_parameter_leaves_the_url_too() {
+        let Ok((url, password)) = without_password(
+            "postgres://galaxy@db.example/galaxy?password=s%40cr%2Ft&sslmode=require",
+        ) else {
+            panic!("a valid URL was refused");
+        };
+        assert_eq!(url, "postgres://galaxy@db.example/galaxy?sslmode=require");
+        assert_eq!(password.as_deref(), Some("s@cr/t"));
+        let Ok((url, _)) = without_password("postgres://galaxy@db.example/galaxy?password=x")
+        else {
+            panic!("a valid URL was refused");
+        };
+        assert_eq!(url, "postgres://galaxy@db.example/galaxy");
     }
 
     #[test]

@@ -280,16 +280,18 @@ async fn check_docker(config: &Config) -> Vec<Line> {
 /// A process engine's launch target: a path (must be an executable file) or a bare
 /// name (found on `PATH`).
 fn check_executable(name: &str, target: &str) -> Line {
-    let program = target.split_whitespace().next().unwrap_or_default();
-    let path = if program.contains('/') {
-        Some(PathBuf::from(program))
-    } else {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join(program))
-                .find(|p| p.is_file())
-        })
+    // Read as the process runtime reads it (quotes for paths with spaces).
+    let command = match galaxy_process_runtime::CommandLine::parse(target) {
+        Ok(command) => command,
+        Err(error) => {
+            return Line::new(Verdict::Fail, "engine", format!("{name}: {error}"))
+                .fix("fix its command line in GALAXY_PROCESS_ENGINES");
+        }
     };
+    let program = command.program();
+    let path_var = std::env::var("PATH").ok();
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let path = command.resolve_program(path_var.as_deref(), &cwd);
     let executable = path.as_ref().is_some_and(|p| {
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -390,13 +392,15 @@ fn free_bytes(dir: &Path) -> Option<u64> {
 }
 
 fn check_disk(dir: &Path) -> Line {
-    if let Err(error) = std::fs::create_dir_all(dir) {
+    // Not created here: made by whoever runs the doctor (root, often), it would be theirs,
+    // and the server's user could not write it.
+    if !dir.is_dir() {
         return Line::new(
-            Verdict::Fail,
+            Verdict::Warn,
             "data dir",
-            format!("cannot create {}: {error}", dir.display()),
+            format!("{} does not exist yet", dir.display()),
         )
-        .fix("create it, owned by the server's user, or set GALAXY_DATA_DIR");
+        .fix("the server creates it at its first start if it may write its parent; or create it, owned by the server's user");
     }
     let probe = dir.join(".galaxy-doctor-probe");
     if let Err(error) = std::fs::write(&probe, b"ok") {

@@ -35,9 +35,14 @@ pub struct MailInArgs {
     /// is an error rather than mail sent somewhere unexpected.
     #[arg(long, env = "GALAXY_URL")]
     url: Option<String>,
-    /// The server's internal token (`GALAXY_INTERNAL_TOKEN`).
+    /// The server's internal token (`GALAXY_INTERNAL_TOKEN`). On a command line every
+    /// local user can read it: prefer `--token-file` in an MTA's pipe.
     #[arg(long, env = "GALAXY_INTERNAL_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Read the internal token from this file (readable by the MTA's user only); wins
+    /// over `GALAXY_INTERNAL_TOKEN`.
+    #[arg(long)]
+    token_file: Option<std::path::PathBuf>,
     /// The envelope sender (Postfix: `${sender}`; empty for a bounce).
     #[arg(long)]
     sender: Option<String>,
@@ -60,13 +65,17 @@ fn duration(value: &str) -> Result<Duration, humantime::DurationError> {
 
 /// Runs the command; the exit status and a line for standard error when it failed.
 pub async fn run(args: MailInArgs) -> (u8, Option<String>) {
-    let (Some(url), Some(token)) = (args.url.clone(), args.token.clone()) else {
+    let Some(url) = args.url.clone() else {
         return (
             EX_TEMPFAIL,
-            Some("GALAXY_URL and GALAXY_INTERNAL_TOKEN (or --url and --token) must be set".into()),
+            Some("GALAXY_URL (or --url) must be set".into()),
         );
     };
-    let token = SecretString::from(token);
+    let token = args.token.as_deref();
+    let token = match crate::internal_token::internal_token(token, args.token_file.as_deref()) {
+        Ok(token) => token,
+        Err(error) => return (EX_TEMPFAIL, Some(format!("{error:#}"))),
+    };
     let mut raw = Vec::new();
     let read = tokio::io::stdin()
         .take(MAX_INPUT + 1)

@@ -4,6 +4,7 @@ mod backup;
 mod demo;
 mod doctor;
 mod engine_image;
+mod internal_token;
 mod mail_in;
 mod push_tail;
 mod server_image;

@@ -6,7 +6,7 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use anyhow::{Context as _, anyhow};
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use galaxy_push_grpc::pb::PushEvent as WireEvent;
 use galaxy_push_grpc::{HandlerFn, PushClient, PushClientConfig};
@@ -46,17 +46,8 @@ pub async fn run(command: PushCommand) -> anyhow::Result<()> {
 }
 
 fn token(args: &TailArgs) -> anyhow::Result<SecretString> {
-    let token = match &args.token_file {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read --token-file {}", path.display()))?,
-        None => std::env::var("GALAXY_INTERNAL_TOKEN")
-            .map_err(|_| anyhow!("GALAXY_INTERNAL_TOKEN (or --token-file) must be set"))?,
-    };
-    let token = token.trim();
-    if token.is_empty() {
-        return Err(anyhow!("the internal token is empty"));
-    }
-    Ok(SecretString::from(token.to_owned()))
+    let variable = std::env::var("GALAXY_INTERNAL_TOKEN").ok();
+    crate::internal_token::internal_token(variable.as_deref(), args.token_file.as_deref())
 }
 
 /// One event as a JSON line: the domain's JSON shape when the event is well formed

@@ -152,3 +152,33 @@ fn doctor_names_each_failure_with_a_fix_and_exits_1() {
     );
     assert!(text.contains("1 failed"), "{text}");
 }
+
+#[test]
+fn doctor_reads_engine_commands_as_the_runtime_does_and_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    // An engine under a path with a space, quoted as GALAXY_PROCESS_ENGINES allows.
+    let spaced = tmp.path().join("Galaxy Engines");
+    std::fs::create_dir(&spaced).unwrap();
+    std::os::unix::fs::symlink(engine_binary(), spaced.join("galaxy-engine")).unwrap();
+    let data = tmp.path().join("not-yet");
+    let vars = vec![
+        (
+            "GALAXY_DATABASE_URL",
+            format!("postgres://galaxy@127.0.0.1:{}/galaxy", closed_port()),
+        ),
+        ("GALAXY_RUNTIME", "process".to_owned()),
+        (
+            "GALAXY_PROCESS_ENGINES",
+            format!("reference='{}/galaxy-engine' --quiet", spaced.display()),
+        ),
+        ("GALAXY_DATA_DIR", data.display().to_string()),
+    ];
+    let text = stdout(&cli(&["doctor"], &vars));
+    assert!(line(&text, "engine").starts_with("OK"), "{text}");
+    let dir = line(&text, "data dir");
+    assert!(
+        dir.starts_with("WARN") && dir.contains("does not exist"),
+        "{text}"
+    );
+    assert!(!data.exists(), "the doctor made the data directory");
+}

@@ -105,20 +105,49 @@ fn installation_secret(
         }
         Err(error) => return Err(io("cannot read", error)),
     };
+    // A generated secret is 64 characters: fewer than 32 in the file is a write cut short
+    // (a full disk) or a hand edit gone wrong, and the message names the file.
+    if secret.len() < MIN_FILE_SECRET {
+        return Err(AppError::Setting {
+            variable,
+            reason: format!(
+                "{} holds {} bytes, fewer than {MIN_FILE_SECRET}: restore it from a backup, or \
+                 delete it to have a new one generated (what depends on the old one, such as \
+                 running engines or pending login codes, stops working), or set {variable}",
+                path.display(),
+                secret.len()
+            ),
+        });
+    }
     Ok(SecretString::from(secret))
 }
 
-/// Writes `secret` to a file that must not exist yet, readable by its owner only.
+/// The shortest secret a file may hold (what the settings ask of a configured one).
+const MIN_FILE_SECRET: usize = 32;
+
+/// Writes `secret` to a file that must not exist yet, readable by its owner only, whole
+/// or not at all: written and synced under a temporary name, then linked into place
+/// (which fails with `AlreadyExists` if another process made it first), so a full disk
+/// never leaves a file cut short that every later start would read.
 fn write_new(path: &Path, secret: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(secret.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temporary)?;
+        file.write_all(secret.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        std::fs::hard_link(&temporary, path)
+    })();
+    // The temporary name goes whatever happened (the link, if made, keeps the data).
+    let _ = std::fs::remove_file(&temporary);
+    written
 }
 
 #[cfg(test)]
@@ -168,6 +197,33 @@ mod tests {
         let set = engine_key(&config(other.path(), Some(secret)), &OsSecretGenerator).unwrap();
         let expected = EngineTokenKey::from_bytes(secret.as_bytes().to_vec()).unwrap();
         assert_eq!(set.token_for(game), expected.token_for(game));
+    }
+
+    #[test]
+    fn a_secret_file_cut_short_stops_start_up_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(secret_path(dir.path()), "").unwrap();
+        let Err(error) = engine_key(&config(dir.path(), None), &OsSecretGenerator) else {
+            panic!("an empty secret file was taken");
+        };
+        let message = error.to_string();
+        assert!(message.contains("engine-secret"), "{message}");
+        assert!(error.is_configuration(), "{message}");
+        // A new one is written whole, under a temporary name first (none is left).
+        std::fs::remove_file(secret_path(dir.path())).unwrap();
+        engine_key(&config(dir.path(), None), &OsSecretGenerator).unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["engine-secret"]);
+        assert_eq!(
+            std::fs::read_to_string(secret_path(dir.path()))
+                .unwrap()
+                .trim()
+                .len(),
+            64
+        );
     }
 
     #[test]

@@ -54,10 +54,16 @@ fn cli_binary() -> PathBuf {
 
 /// Pipes `raw` to `galaxy-cli mail-in` as an MTA would; the exit status.
 async fn pipe(url: &str, raw: &[u8], extra_env: &[(&str, &str)]) -> i32 {
+    pipe_with(url, raw, &[], extra_env).await
+}
+
+/// [`pipe`] with arguments after `mail-in`.
+async fn pipe_with(url: &str, raw: &[u8], args: &[&str], extra_env: &[(&str, &str)]) -> i32 {
     use tokio::io::AsyncWriteExt;
     let mut command = tokio::process::Command::new(cli_binary());
     command
         .arg("mail-in")
+        .args(args)
         .env("GALAXY_URL", url)
         .env("GALAXY_INTERNAL_TOKEN", TOKEN)
         .stdin(std::process::Stdio::piped())
@@ -400,6 +406,13 @@ async fn a_game_is_played_to_the_end_by_mail_only() {
     // meanwhile (75; Postfix would bounce it on 78).
     let wrong = [("GALAXY_INTERNAL_TOKEN", "not-the-servers-token-0123456789")];
     assert_eq!(pipe(&url, b"From: a@b.c\r\n\r\nx\r\n", &wrong).await, 75);
+    // The token from a file (off the command line) wins over the variable.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), format!("{TOKEN}\n")).unwrap();
+    let path = file.path().to_str().unwrap();
+    let args = ["--token-file", path];
+    let message = b"From: a@b.c\r\n\r\nfrom a file\r\n";
+    assert_eq!(pipe_with(&url, message, &args, &wrong).await, 0);
 
     // Ann sends over SMTP: an automatic reply first (never answered), then real orders
     // with a bad line (rejected, errors line by line), then the corrected orders.

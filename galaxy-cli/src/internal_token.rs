@@ -1,0 +1,56 @@
+//! The server's internal token for the commands that call its internal interfaces
+//! (`mail-in`, `push tail`): from a file (`--token-file`, readable by the service user
+//! only, and never on a command line where `ps` shows it to every local user) or from
+//! `GALAXY_INTERNAL_TOKEN`.
+
+use std::path::Path;
+
+use anyhow::{Context, anyhow, bail};
+use secrecy::SecretString;
+
+/// The token: read from `file` when given (it wins: the variable may be set for the
+/// server itself), else `value` (a flag or the variable, as the command takes it).
+/// Surrounding whitespace (a file's final newline) is dropped; an empty token is an
+/// error.
+pub fn internal_token(value: Option<&str>, file: Option<&Path>) -> anyhow::Result<SecretString> {
+    let token = match (value, file) {
+        (_, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --token-file {}", path.display()))?,
+        (Some(value), None) => value.to_owned(),
+        (None, None) => {
+            return Err(anyhow!(
+                "GALAXY_INTERNAL_TOKEN (or --token-file) must be set"
+            ));
+        }
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        bail!("the internal token is empty");
+    }
+    Ok(SecretString::from(token.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn a_token_comes_from_one_place_and_is_never_empty() {
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!("no temporary directory");
+        };
+        let file = dir.path().join("token");
+        assert!(std::fs::write(&file, "s3cret-token\n").is_ok());
+        let from_file = internal_token(None, Some(&file)).map(|t| t.expose_secret().to_owned());
+        assert_eq!(from_file.ok().as_deref(), Some("s3cret-token"));
+        let given = internal_token(Some(" t0ken "), None).map(|t| t.expose_secret().to_owned());
+        assert_eq!(given.ok().as_deref(), Some("t0ken"));
+        let both = internal_token(Some("t"), Some(&file)).map(|t| t.expose_secret().to_owned());
+        assert_eq!(both.ok().as_deref(), Some("s3cret-token"), "the file wins");
+        assert!(internal_token(None, None).is_err(), "neither");
+        assert!(internal_token(Some("  "), None).is_err(), "empty");
+        assert!(internal_token(None, Some(&dir.path().join("missing"))).is_err());
+    }
+}
