@@ -161,8 +161,28 @@ pub async fn backup(url: &str, args: BackupArgs) -> anyhow::Result<String> {
         }
         Err(error) => Err(error),
     };
+    // The manifest last, once the hold is known to have held: a directory with one is a
+    // whole backup, which `restore` takes.
+    let result = result.and_then(|(notes, manifest)| {
+        let path = args.out.join("manifest.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&manifest)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(notes)
+    });
     let released = backup::release_turns(&pool, token).await;
     pool.close().await;
+    if result.is_err() {
+        // Made by this run (an existing --out is refused): a partial backup, which holds
+        // secrets, is not left behind, and the same --out may be used again.
+        match std::fs::remove_dir_all(&args.out) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => eprintln!(
+                "galaxy-cli: the partial backup {} was not removed: {error}",
+                args.out.display()
+            ),
+        }
+    }
     let notes = result?;
     released.context("cannot release the games held for the backup")?;
     let mut message = format!(
@@ -283,7 +303,7 @@ async fn copy_all(
     engines: &[uuid::Uuid],
     applied: &[i64],
     token: uuid::Uuid,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<(Vec<String>, serde_json::Value)> {
     create_private_dir(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let (volumes, notes) = copy_volumes(&args.out, engines).await?;
@@ -300,6 +320,8 @@ async fn copy_all(
         command.env("PGPASSWORD", password);
     }
     let status = command
+        // A backup given up (its hold lapsed) stops its dump too.
+        .kill_on_drop(true)
         .args(["--format=custom", "--no-owner", "--file"])
         .arg(&dump)
         .arg(url)
@@ -318,11 +340,7 @@ async fn copy_all(
         "hold_token": token,
         "volumes": volumes,
     });
-    std::fs::write(
-        args.out.join("manifest.json"),
-        serde_json::to_vec_pretty(&manifest)?,
-    )?;
-    Ok(notes)
+    Ok((notes, manifest))
 }
 
 /// Restores a backup into an empty database and an empty data directory.

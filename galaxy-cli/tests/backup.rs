@@ -302,6 +302,37 @@ async fn round_trip(runtime: Runtime) {
         .await;
     }
 
+    if runtime == Runtime::Process {
+        // Into the data directory it copies: refused before anything is held or written.
+        let inside = data.join("backups/today");
+        let refused = cli(
+            &["backup", "--out", &inside.display().to_string()],
+            &first,
+            &data,
+            runtime,
+        );
+        assert!(!refused.status.success(), "{}", text(&refused));
+        assert!(
+            text(&refused).contains("inside the data directory"),
+            "{}",
+            text(&refused)
+        );
+        assert!(!data.join("backups").exists());
+        // A backup that fails midway (no pg_dump on PATH, found after the copies) leaves
+        // no partial directory, and lets the games go.
+        let failed = Command::new(env!("CARGO_BIN_EXE_galaxy-cli"))
+            .args(["backup", "--out", &out.display().to_string()])
+            .env("GALAXY_DATABASE_URL", &first)
+            .env("GALAXY_DATA_DIR", &data)
+            .env("GALAXY_RUNTIME", runtime.name())
+            .env("PATH", "/nonexistent")
+            .output()
+            .unwrap();
+        assert!(!failed.status.success(), "{}", text(&failed));
+        assert!(text(&failed).contains("pg_dump"), "{}", text(&failed));
+        assert!(!out.exists(), "a partial backup was left behind");
+    }
+
     // The backup while the server runs; it lets the game go afterwards.
     let backup = cli(
         &["backup", "--out", &out.display().to_string()],
