@@ -1,7 +1,8 @@
 //! `galaxy-cli push tail`: subscribes to a server's gRPC push stream as a gateway would and
 //! prints every event as one JSON line, live, until Ctrl-C. The reconnecting client of
 //! `galaxy-push-grpc` does the work: after any failure it reconnects with backoff and
-//! resumes after the last printed event.
+//! resumes after the last printed event, saying why on standard error; a subscription
+//! refused for good (a wrong token) ends the command with exit 1.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -9,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use galaxy_push_grpc::pb::PushEvent as WireEvent;
-use galaxy_push_grpc::{HandlerFn, PushClient, PushClientConfig};
+use galaxy_push_grpc::{Disconnect, PushClient, PushClientConfig, PushHandler};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
@@ -90,21 +91,53 @@ async fn tail(args: TailArgs) -> anyhow::Result<()> {
         "galaxy-cli: tailing {} as {gateway} (Ctrl-C stops)",
         args.url
     );
-    let mut broken = None;
-    let stop = cancel.clone();
-    let mut handler = HandlerFn(|event: WireEvent| {
+    let mut tail = Tail {
+        stop: cancel.clone(),
+        broken: None,
+        refused: None,
+    };
+    client.run(&mut tail, &cancel).await;
+    if let Some(error) = tail.broken {
+        return Err(error).context("cannot write to stdout");
+    }
+    match tail.refused {
+        Some(reason) => Err(anyhow::anyhow!(
+            "{reason} (check the internal token and --gateway-id; retrying would not help)"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Prints each event; says on standard error why the stream dropped (an operator would
+/// otherwise see a tail that looks merely quiet), and gives up on a refusal that retrying
+/// cannot fix (a wrong token).
+struct Tail {
+    /// Stops the client.
+    stop: CancellationToken,
+    /// Standard output could not be written (a closed pipe): stop.
+    broken: Option<std::io::Error>,
+    /// The server refused the subscription for good: why.
+    refused: Option<String>,
+}
+
+impl PushHandler for Tail {
+    fn handle(&mut self, event: WireEvent) -> impl std::future::Future<Output = ()> + Send {
         let line = json_line(event);
         let mut out = std::io::stdout().lock();
         if let Err(error) = writeln!(out, "{line}").and_then(|()| out.flush()) {
             // Nobody reads any more (a closed pipe): stop.
-            broken.get_or_insert(error);
-            stop.cancel();
+            self.broken.get_or_insert(error);
+            self.stop.cancel();
         }
         async {}
-    });
-    client.run(&mut handler, &cancel).await;
-    match broken {
-        Some(error) => Err(error).context("cannot write to stdout"),
-        None => Ok(()),
+    }
+
+    fn disconnected(&mut self, reason: &Disconnect, retry_in: std::time::Duration) {
+        if reason.is_misconfiguration() {
+            self.refused = Some(reason.to_string());
+            self.stop.cancel();
+        } else {
+            eprintln!("galaxy-cli: {reason}; trying again in {retry_in:.1?}");
+        }
     }
 }

@@ -92,6 +92,28 @@ async fn push_tail_prints_each_event_as_a_json_line_until_sigint() {
         .unwrap()
         .unwrap();
     assert!(status.success(), "{status:?}");
+
+    // A token the server refuses: retrying would not help, so the tail says why and ends
+    // (it used to retry in silence, looking like a quiet stream).
+    let refused = Command::new(env!("CARGO_BIN_EXE_galaxy-cli"))
+        .args(["push", "tail", "--url", &format!("http://{addr}")])
+        .env("GALAXY_INTERNAL_TOKEN", "not-the-servers-token")
+        .env_remove("GALAXY_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::task::spawn_blocking(move || refused.wait_with_output()),
+    )
+    .await
+    .expect("a refused tail kept running")
+    .unwrap()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("refused"), "{stderr}");
     shutdown.cancel();
     served.await.unwrap().unwrap();
 }
