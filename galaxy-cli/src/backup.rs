@@ -391,12 +391,17 @@ pub async fn restore(url: &str, args: RestoreArgs) -> anyhow::Result<String> {
     }
     let released = backup::release_turns(&pool, token).await?;
     pool.close().await;
+    // The database is restored now: a failure after it says how to start over (a second
+    // run refuses a database that is not empty).
+    let start_over = "the database is restored already: drop and create it again \
+                      (dropdb, createdb), empty the data directory, then restore again";
     let data = args.from.join("data");
     if data.is_dir() {
         copy_tree(&data, &args.data_dir)
-            .with_context(|| format!("cannot copy into {}", args.data_dir.display()))?;
+            .with_context(|| format!("cannot copy into {}", args.data_dir.display()))
+            .context(start_over)?;
     }
-    let volumes = volumes.fill(&args.from).await?;
+    let volumes = volumes.fill(&args.from).await.context(start_over)?;
     Ok(format!(
         "restored {} into the database and {} ({released} game(s) released, {volumes} \
          engine volume(s) filled)",
