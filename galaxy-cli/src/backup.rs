@@ -27,6 +27,8 @@
 //! every local user can read).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -154,9 +156,18 @@ pub async fn backup(url: &str, args: BackupArgs) -> anyhow::Result<String> {
     } else {
         Ok(Vec::new())
     };
+    let control = CopyControl::default();
     let result = match volumes {
         Ok(engines) => {
-            let copy = copy_all(url, &args, &held, &engines, &schema.applied, token);
+            let copy = copy_all(
+                url,
+                &args,
+                &held,
+                &engines,
+                &schema.applied,
+                token,
+                &control,
+            );
             keep_holding(&pool, token, held.len(), copy).await
         }
         Err(error) => Err(error),
@@ -171,9 +182,12 @@ pub async fn backup(url: &str, args: BackupArgs) -> anyhow::Result<String> {
     });
     let released = backup::release_turns(&pool, token).await;
     pool.close().await;
-    if result.is_err() {
-        // Made by this run (an existing --out is refused): a partial backup, which holds
-        // secrets, is not left behind, and the same --out may be used again.
+    if result.is_err() && control.created.load(Ordering::SeqCst) {
+        // Made by this run: a partial backup, which holds secrets, is not left behind,
+        // and the same --out may be used again. A data copy still running (its backup
+        // given up while it copied) stops at its next entry and is waited for first.
+        control.stop.store(true, Ordering::SeqCst);
+        let _copy_ended = control.copying.lock().await;
         match std::fs::remove_dir_all(&args.out) {
             Ok(()) => {}
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
@@ -296,6 +310,19 @@ async fn copy_volumes(
     Ok((entries, notes))
 }
 
+/// What a backup that gives up needs of its copy: whether this run created the backup
+/// directory (only then is it removed), a flag that stops the data copy at its next
+/// entry, and a lock the copy holds while it runs, so the removal waits for it.
+#[derive(Default)]
+struct CopyControl {
+    /// Set once this run created `--out`.
+    created: AtomicBool,
+    /// Set to stop the data copy.
+    stop: Arc<AtomicBool>,
+    /// Held by the data copy while it runs.
+    copying: Arc<tokio::sync::Mutex<()>>,
+}
+
 async fn copy_all(
     url: &str,
     args: &BackupArgs,
@@ -303,16 +330,22 @@ async fn copy_all(
     engines: &[uuid::Uuid],
     applied: &[i64],
     token: uuid::Uuid,
+    control: &CopyControl,
 ) -> anyhow::Result<(Vec<String>, serde_json::Value)> {
     create_private_dir(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
+    control.created.store(true, Ordering::SeqCst);
     let (volumes, notes) = copy_volumes(&args.out, engines).await?;
     let (from, to) = (args.data_dir.clone(), args.out.join("data"));
+    let (stop, copying) = (Arc::clone(&control.stop), Arc::clone(&control.copying));
     // Off the runtime's thread: the hold is renewed meanwhile.
-    tokio::task::spawn_blocking(move || copy_tree(&from, &to))
-        .await
-        .context("the data directory's copy stopped")?
-        .with_context(|| format!("cannot copy {}", args.data_dir.display()))?;
+    tokio::task::spawn_blocking(move || {
+        let _running = copying.blocking_lock_owned();
+        copy_tree(&from, &to, &stop)
+    })
+    .await
+    .context("the data directory's copy stopped")?
+    .with_context(|| format!("cannot copy {}", args.data_dir.display()))?;
     let dump = args.out.join("database.dump");
     let (url, password) = without_password(url)?;
     let mut command = tokio::process::Command::new("pg_dump");
@@ -389,15 +422,18 @@ pub async fn restore(url: &str, args: RestoreArgs) -> anyhow::Result<String> {
     if !status.success() {
         bail!("pg_restore exited with {status}");
     }
-    let released = backup::release_turns(&pool, token).await?;
-    pool.close().await;
     // The database is restored now: a failure after it says how to start over (a second
     // run refuses a database that is not empty).
     let start_over = "the database is restored already: drop and create it again \
-                      (dropdb, createdb), empty the data directory, then restore again";
+                      (dropdb, createdb), empty the data directory, remove the engine \
+                      volumes this restore filled (docker volume rm), then restore again";
+    let released = backup::release_turns(&pool, token)
+        .await
+        .context(start_over)?;
+    pool.close().await;
     let data = args.from.join("data");
     if data.is_dir() {
-        copy_tree(&data, &args.data_dir)
+        copy_tree(&data, &args.data_dir, &AtomicBool::new(false))
             .with_context(|| format!("cannot copy into {}", args.data_dir.display()))
             .context(start_over)?;
     }
@@ -488,16 +524,20 @@ fn without_password(url: &str) -> anyhow::Result<(String, Option<String>)> {
         .find(|(key, _)| key == "password")
         .map(|(_, value)| value.into_owned());
     if let Some(password) = in_query {
-        let rest: Vec<(String, String)> = parsed
-            .query_pairs()
-            .filter(|(key, _)| key != "password")
-            .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        // The other parameters stay exactly as written (re-encoding them as a form would
+        // turn `%20` into `+`, which libpq does not read as a space).
+        let rest: Vec<String> = parsed
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .filter(|pair| {
+                let key = pair.split('=').next().unwrap_or_default();
+                percent_encoding::percent_decode_str(key).decode_utf8_lossy() != "password"
+            })
+            .map(str::to_owned)
             .collect();
-        if rest.is_empty() {
-            parsed.set_query(None);
-        } else {
-            parsed.query_pairs_mut().clear().extend_pairs(rest);
-        }
+        let rest = rest.join("&");
+        parsed.set_query(Some(rest.as_str()).filter(|r| !r.is_empty()));
         let _ = parsed.set_password(None);
         return Ok((parsed.into(), Some(password)));
     }
@@ -514,14 +554,16 @@ fn without_password(url: &str) -> anyhow::Result<(String, Option<String>)> {
     Ok((parsed.into(), Some(password)))
 }
 
-/// Creates `dir` (and its missing parents) with only its owner allowed in (0700): what
-/// it will hold is readable by nobody else, whatever the files' own modes.
+/// Creates `dir` (its missing parents first) with only its owner allowed in (0700): what
+/// it will hold is readable by nobody else, whatever the files' own modes. `dir` itself
+/// must be new (`AlreadyExists` otherwise: one made by someone else since it was checked
+/// is never written into, nor removed).
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::DirBuilder::new().mode(0o700).create(dir)
 }
 
 /// `path` made absolute with its existing part's symlinks resolved (the rest need not
@@ -549,7 +591,10 @@ fn resolved(path: &Path) -> anyhow::Result<PathBuf> {
 /// as links). An entry that vanishes while being copied (an engine replacing its state
 /// file through a temporary one while the games are held) is skipped: what replaced it is
 /// copied if it was listed. Errors name the entry.
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+fn copy_tree(from: &Path, to: &Path, stop: &AtomicBool) -> std::io::Result<()> {
+    if stop.load(Ordering::SeqCst) {
+        return Err(std::io::Error::other("the copy was stopped"));
+    }
     let named = |path: &Path| {
         let path = path.display().to_string();
         move |error: std::io::Error| std::io::Error::new(error.kind(), format!("{path}: {error}"))
@@ -558,10 +603,13 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     let permissions = std::fs::metadata(from).map_err(named(from))?.permissions();
     std::fs::set_permissions(to, permissions).map_err(named(to))?;
     for entry in std::fs::read_dir(from).map_err(named(from))? {
+        if stop.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("the copy was stopped"));
+        }
         let entry = entry.map_err(named(from))?;
         let (source, target) = (entry.path(), to.join(entry.file_name()));
         let copied = match entry.file_type() {
-            Ok(kind) if kind.is_dir() => copy_tree(&source, &target),
+            Ok(kind) if kind.is_dir() => copy_tree(&source, &target, stop),
             Ok(kind) if kind.is_symlink() => std::fs::read_link(&source)
                 .and_then(|link| std::os::unix::fs::symlink(link, &target))
                 .map_err(named(&source)),
@@ -616,7 +664,7 @@ mod tests {
             .and_then(|()| std::fs::create_dir(&to))
             .and_then(|()| std::fs::write(to.join("sub"), "in the way"));
         assert!(made.is_ok(), "{made:?}");
-        let Err(error) = copy_tree(&from, &to) else {
+        let Err(error) = copy_tree(&from, &to, &AtomicBool::new(false)) else {
             panic!("copied into a file");
         };
         assert!(error.to_string().contains("sub"), "{error}");
@@ -631,6 +679,15 @@ mod tests {
         };
         assert_eq!(url, "postgres://galaxy@db.example/galaxy?sslmode=require");
         assert_eq!(password.as_deref(), Some("s@cr/t"));
+        let Ok((url, _)) = without_password(
+            "postgres://galaxy@db.example/galaxy?options=-c%20search_path%3Dg&password=x",
+        ) else {
+            panic!("a valid URL was refused");
+        };
+        assert_eq!(
+            url, "postgres://galaxy@db.example/galaxy?options=-c%20search_path%3Dg",
+            "the other parameters as written"
+        );
         let Ok((url, _)) = without_password("postgres://galaxy@db.example/galaxy?password=x")
         else {
             panic!("a valid URL was refused");

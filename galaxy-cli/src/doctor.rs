@@ -394,6 +394,14 @@ fn free_bytes(dir: &Path) -> Option<u64> {
 fn check_disk(dir: &Path) -> Line {
     // Not created here: made by whoever runs the doctor (root, often), it would be theirs,
     // and the server's user could not write it.
+    if dir.exists() && !dir.is_dir() {
+        return Line::new(
+            Verdict::Fail,
+            "data dir",
+            format!("{} is not a directory", dir.display()),
+        )
+        .fix("set GALAXY_DATA_DIR to a directory");
+    }
     if !dir.is_dir() {
         return Line::new(
             Verdict::Warn,

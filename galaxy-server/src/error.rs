@@ -29,6 +29,15 @@ pub enum AppError {
         /// The missing feature.
         feature: &'static str,
     },
+    /// A service a setting names did not answer at start-up (the Docker daemon of the
+    /// default runtime): not the configuration's fault, so a supervisor retries.
+    #[error("{variable}: {reason}")]
+    Unreachable {
+        /// The variable naming (or implying) the service.
+        variable: &'static str,
+        /// What did not answer, and what to do.
+        reason: String,
+    },
     /// A cache could not be warmed (the store failed).
     #[error(transparent)]
     Warm(#[from] WarmError),
@@ -81,5 +90,31 @@ impl AppError {
             Self::GeoIp(_) => true,
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Exit 2 (no restart by systemd) only for what the configuration must change: a
+    /// Docker daemon late at boot is retried.
+    #[test]
+    fn only_configuration_faults_count_as_configuration() {
+        let setting = AppError::Setting {
+            variable: "GALAXY_LOGIN_CODE_KEY",
+            reason: "too short".into(),
+        };
+        assert!(setting.is_configuration());
+        let docker = AppError::Unreachable {
+            variable: "GALAXY_RUNTIME",
+            reason: "cannot reach Docker".into(),
+        };
+        assert!(!docker.is_configuration());
+        let io = AppError::Io {
+            what: "bind".into(),
+            source: std::io::Error::other("address in use"),
+        };
+        assert!(!io.is_configuration());
     }
 }

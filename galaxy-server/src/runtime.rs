@@ -277,7 +277,7 @@ async fn docker(config: &Config, _explicit: bool) -> Result<Arc<dyn ContainerRun
     }
     let runtime = DockerRuntime::connect(docker_config(&config.runtime.engines))
         .await
-        .map_err(|e| AppError::Setting {
+        .map_err(|e| AppError::Unreachable {
             variable: "GALAXY_RUNTIME",
             reason: format!(
                 "cannot reach Docker ({e}); start it, or set GALAXY_RUNTIME=process or none"

@@ -126,28 +126,43 @@ fn installation_secret(
 const MIN_FILE_SECRET: usize = 32;
 
 /// Writes `secret` to a file that must not exist yet, readable by its owner only, whole
-/// or not at all: written and synced under a temporary name, then linked into place
-/// (which fails with `AlreadyExists` if another process made it first), so a full disk
-/// never leaves a file cut short that every later start would read.
+/// or not at all: written and synced under a temporary name of its own (random, created
+/// new: replicas sharing the data directory may all be PID 1 in their containers), then
+/// linked into place, which fails with `AlreadyExists` if another process made it first,
+/// so a full disk never leaves a file cut short that every later start would read. On a
+/// file system without hard links it is created in place, as a last resort.
 fn write_new(path: &Path, secret: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let written = (|| {
-        let mut file = std::fs::OpenOptions::new()
+    let create = |at: &Path| {
+        std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
-            .open(&temporary)?;
+            .open(at)
+    };
+    let fill = |mut file: std::fs::File| {
         file.write_all(secret.as_bytes())?;
         file.write_all(b"\n")?;
-        file.sync_all()?;
-        std::fs::hard_link(&temporary, path)
-    })();
+        file.sync_all()
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temporary = path.with_file_name(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let written = create(&temporary).and_then(fill);
+    let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
     // The temporary name goes whatever happened (the link, if made, keeps the data).
     let _ = std::fs::remove_file(&temporary);
-    written
+    match linked {
+        // No hard links here (`EOPNOTSUPP`, or `EPERM` on some file systems).
+        Err(error)
+            if matches!(
+                error.kind(),
+                std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            create(path).and_then(fill)
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]

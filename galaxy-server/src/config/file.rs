@@ -22,6 +22,7 @@ pub const CONFIG_FILE_VARIABLE: &str = "GALAXY_CONFIG_FILE";
 /// that may share its environment: the engines (the contract's variables, and
 /// `GALAXY_ENGINE_LOG`, which the process runtime passes on) and galaxy-cli.
 const FOR_OTHER_PROGRAMS: &[&str] = &[
+    "GALAXY_GAME_ID",
     "GALAXY_ENGINE_ADDR",
     "GALAXY_ENGINE_DATA_DIR",
     "GALAXY_ENGINE_TOKEN",
