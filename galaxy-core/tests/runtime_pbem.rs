@@ -767,3 +767,38 @@ async fn a_turn_forced_right_after_a_scheduled_one_tallies_that_one() {
     assert_eq!(idle[0].payload["turn"], 1);
     assert_eq!(idle[0].payload["race"], race_b.as_str());
 }
+
+#[tokio::test]
+async fn a_ready_mark_made_after_its_turn_was_played_is_refused_and_not_counted() {
+    let w = World::new().await;
+    let (game, seats) = w
+        .running_game_with(2, |new| new.pbem.idle_after = Some(1))
+        .await;
+    let [(a, _), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
+    orders(&w, a, &game, 1).await;
+    w.at(evening(1));
+    // Turn 1 is archived, its record not yet moved on (the coming turn still reads 1),
+    // when B, a minute later, marks itself ready for it.
+    let (service, clock, id) = (w.service.clone(), w.clock.clone(), game.id);
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    w.archive.after_next_archive(Box::pin(async move {
+        clock.advance(TimeDelta::minutes(1));
+        let _ = answer.send(service.mark_ready(b, id, 1).await);
+    }));
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 1);
+    let refused = answered.await.unwrap().unwrap_err();
+    assert_eq!(refused.code(), "validation", "{refused}");
+    assert!(
+        refused.to_string().contains("turn 1 was played"),
+        "{refused}"
+    );
+    // The next pass tallies turn 1 from what was in force when it was played: B had
+    // neither orders nor a mark then, missed it and went idle.
+    w.at(evening(1) + TimeDelta::minutes(2));
+    w.scheduler.tick().await.unwrap();
+    let idle = w.notes.of(NotificationKind::RaceIdle);
+    assert_eq!(idle.len(), 1, "the late mark counted for turn 1");
+    assert_eq!(idle[0].payload["race"], race_b.as_str());
+    assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Idle);
+}

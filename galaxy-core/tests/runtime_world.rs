@@ -144,6 +144,7 @@ impl World {
             inner: play.clone(),
             failures: AtomicUsize::new(0),
             faults: faults.clone(),
+            after_archive: Default::default(),
         });
         let games = Arc::new(JournalGames::new(
             store.clone(),

@@ -123,7 +123,12 @@ impl Replicas {
             .map(|(user, _)| *user)
             .unwrap();
         self.stores[0]
-            .mark_ready(self.game, race, player, ReadyMark::Set(turn))
+            .mark_ready(
+                self.game,
+                race,
+                player,
+                ReadyMark::Set(turn, self.clock.now()),
+            )
             .await
             .unwrap();
     }

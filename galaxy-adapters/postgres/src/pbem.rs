@@ -39,6 +39,7 @@ fn race_from_row(row: &PgRow) -> Result<RaceRecord, StoreError> {
         missed_turns: row.col_u32(RACE, "missed_turns")?,
         idle: row.col(RACE, "idle")?,
         ready_turn: opt_u32(row, "ready_turn")?,
+        ready_at: row.col(RACE, "ready_at")?,
         vacation_from: opt_u32(row, "vacation_from")?,
         vacation_until: opt_u32(row, "vacation_until")?,
         vacation_used: row.col_u32(RACE, "vacation_used")?,
@@ -150,8 +151,8 @@ async fn write_race(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE pbem_races SET user_id = $3, missed_turns = $4, idle = $5, ready_turn = $6, \
-         vacation_from = $7, vacation_until = $8, vacation_used = $9, seat_open = $10 \
-         WHERE game_id = $1 AND race = $2",
+         vacation_from = $7, vacation_until = $8, vacation_used = $9, seat_open = $10, \
+         ready_at = $11 WHERE game_id = $1 AND race = $2",
     )
     .bind(record.game_id.as_uuid())
     .bind(&record.race)
@@ -163,6 +164,7 @@ async fn write_race(
     .bind(record.vacation_until.map(u32_param))
     .bind(u32_param(record.vacation_used))
     .bind(record.seat_open)
+    .bind(record.ready_at)
     .execute(&mut **tx)
     .await
     .map_err(db(RACE))?;
@@ -222,21 +224,24 @@ impl PbemStore for PgStore {
         player: UserId,
         mark: ReadyMark,
     ) -> Result<(), StoreError> {
-        // `ReadyMark::apply` in SQL: set the turn, or clear the mark only when it is that
-        // turn's.
-        let (set, turn) = match mark {
-            ReadyMark::Set(turn) => (true, turn),
-            ReadyMark::Clear(turn) => (false, turn),
+        // `ReadyMark::apply` in SQL: set the turn and time, or clear the mark only when it
+        // is that turn's (every `CASE` reads the row as it was).
+        let (turn, at) = match mark {
+            ReadyMark::Set(turn, at) => (turn, Some(at)),
+            ReadyMark::Clear(turn) => (turn, None),
         };
         let done = sqlx::query(
-            "UPDATE pbem_races SET ready_turn = CASE WHEN $4 THEN $5 \
-             WHEN ready_turn = $5 THEN NULL ELSE ready_turn END \
+            "UPDATE pbem_races SET \
+             ready_turn = CASE WHEN $4::timestamptz IS NOT NULL THEN $5 \
+             WHEN ready_turn = $5 THEN NULL ELSE ready_turn END, \
+             ready_at = CASE WHEN $4::timestamptz IS NOT NULL THEN $4 \
+             WHEN ready_turn = $5 THEN NULL ELSE ready_at END \
              WHERE game_id = $1 AND race = $2 AND user_id = $3",
         )
         .bind(game_id.as_uuid())
         .bind(race)
         .bind(player.as_uuid())
-        .bind(set)
+        .bind(at)
         .bind(u32_param(turn))
         .execute(&self.pool)
         .await

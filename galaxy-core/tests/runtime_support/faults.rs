@@ -119,6 +119,16 @@ pub struct FlakyArchive {
     pub failures: AtomicUsize,
     /// Injected faults on every write.
     pub faults: Arc<Faults>,
+    /// Runs once right after the next turn is archived: what a player does while the
+    /// turn is archived but its record not yet moved on.
+    pub after_archive: Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
+}
+
+impl FlakyArchive {
+    /// Runs `hook` right after the next `archive_turn` is stored, before it returns.
+    pub fn after_next_archive(&self, hook: futures::future::BoxFuture<'static, ()>) {
+        *self.after_archive.lock().unwrap() = Some(hook);
+    }
 }
 
 #[async_trait]
@@ -132,7 +142,12 @@ impl TurnArchiveStore for FlakyArchive {
             return Err(StoreError::unavailable("connection reset"));
         }
         self.faults.write("archive_turn")?;
-        self.inner.archive_turn(t, r).await
+        let stored = self.inner.archive_turn(t, r).await;
+        let hook = self.after_archive.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook.await;
+        }
+        stored
     }
     async fn list_turns(&self, g: GameId) -> Result<Vec<PlayedTurn>, StoreError> {
         self.inner.list_turns(g).await

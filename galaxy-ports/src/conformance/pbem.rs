@@ -108,7 +108,7 @@ async fn races<S: PbemStore>(store: &S) {
     let g = game();
     let users = seated(store, g, 2).await;
     store
-        .mark_ready(g, "Bolgs", users[1], ReadyMark::Set(3))
+        .mark_ready(g, "Bolgs", users[1], ReadyMark::Set(3, at(10)))
         .await
         .must("ready");
     // Again, with a third race: existing records are kept.
@@ -126,9 +126,10 @@ async fn races<S: PbemStore>(store: &S) {
         "an existing record keeps its player"
     );
     assert_eq!(all[1].ready_turn, Some(3));
+    assert_eq!(all[1].ready_at, Some(at(10)), "the mark keeps its time");
     assert_eq!(store.list_races(g).await.must("list"), all);
     store
-        .mark_ready(g, "Cyrox", cyrox, ReadyMark::Set(4))
+        .mark_ready(g, "Cyrox", cyrox, ReadyMark::Set(4, at(10)))
         .await
         .must("ready");
     // Orders for the next turn leave this turn's mark (its tally reads it)...
@@ -136,27 +137,29 @@ async fn races<S: PbemStore>(store: &S) {
         .mark_ready(g, "Cyrox", cyrox, ReadyMark::Clear(5))
         .await
         .must("unready another turn");
+    let cyrox_race = &store.list_races(g).await.must("list")[2];
     assert_eq!(
-        store.list_races(g).await.must("list")[2].ready_turn,
-        Some(4)
+        (cyrox_race.ready_turn, cyrox_race.ready_at),
+        (Some(4), Some(at(10)))
     );
     // ...orders for this turn take it back.
     store
         .mark_ready(g, "Cyrox", cyrox, ReadyMark::Clear(4))
         .await
         .must("unready");
-    assert_eq!(store.list_races(g).await.must("list")[2].ready_turn, None);
+    let cyrox_race = &store.list_races(g).await.must("list")[2];
+    assert_eq!((cyrox_race.ready_turn, cyrox_race.ready_at), (None, None));
     assert_eq!(store.list_races(game()).await.must("other game"), vec![]);
     assert_err!(
         store
-            .mark_ready(g, "Nobody", cyrox, ReadyMark::Set(3))
+            .mark_ready(g, "Nobody", cyrox, ReadyMark::Set(3, at(10)))
             .await,
         StoreError::NotFound { .. },
         "ready of an unknown race"
     );
     assert_err!(
         store
-            .mark_ready(g, "Cyrox", users[0], ReadyMark::Set(4))
+            .mark_ready(g, "Cyrox", users[0], ReadyMark::Set(4, at(10)))
             .await,
         StoreError::Conflict { .. },
         "ready of another player's race"
@@ -323,7 +326,7 @@ async fn seats<S: PbemStore + 'static>(store: Arc<S>) {
                     handover.map(Some)
                 }
                 2 => store
-                    .mark_ready(g, "Bolgs", old, ReadyMark::Set(2))
+                    .mark_ready(g, "Bolgs", old, ReadyMark::Set(2, at(10)))
                     .await
                     .map(|_| None),
                 3 => store
@@ -331,7 +334,7 @@ async fn seats<S: PbemStore + 'static>(store: Arc<S>) {
                     .await
                     .map(|_| None),
                 4 => store
-                    .mark_ready(g, "Bolgs", old, ReadyMark::Set(3))
+                    .mark_ready(g, "Bolgs", old, ReadyMark::Set(3, at(10)))
                     .await
                     .map(|_| None),
                 _ => store
@@ -370,7 +373,9 @@ async fn seats<S: PbemStore + 'static>(store: Arc<S>) {
     );
     // Once handed over, the old player's writes no longer reach the race.
     assert_err!(
-        store.mark_ready(g, "Bolgs", old, ReadyMark::Set(2)).await,
+        store
+            .mark_ready(g, "Bolgs", old, ReadyMark::Set(2, at(10)))
+            .await,
         StoreError::Conflict { .. },
         "ready by the replaced player"
     );
@@ -388,7 +393,12 @@ async fn seats<S: PbemStore + 'static>(store: Arc<S>) {
         .must_some();
     assert_eq!(bolgs, handover.record, "the stored race afresh");
     store
-        .mark_ready(g, "Bolgs", handover.record.user_id, ReadyMark::Set(2))
+        .mark_ready(
+            g,
+            "Bolgs",
+            handover.record.user_id,
+            ReadyMark::Set(2, at(10)),
+        )
         .await
         .must("ready by the new player");
     store

@@ -124,7 +124,7 @@ impl PbemStore for MemoryPbemStore {
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
         let record = owned(state.race_mut(game_id, race)?, player)?;
-        record.ready_turn = mark.apply(record.ready_turn);
+        mark.apply(record);
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{GameId, UserId};
+use crate::domain::{GameId, Timestamp, UserId};
 
 /// What a race is, as every player of the game sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -63,6 +63,10 @@ pub struct RaceRecord {
     pub idle: bool,
     /// The turn its player declared ready for without orders, if any.
     pub ready_turn: Option<u32>,
+    /// When that mark was made: a mark made after its turn was played does not count
+    /// for it ([`ready`](Self::ready) with `as_of`). `None` for a mark stored before marks
+    /// had a time, which counts as made in time.
+    pub ready_at: Option<Timestamp>,
     /// The first turn of its current or coming vacation.
     pub vacation_from: Option<u32>,
     /// The last turn of that vacation.
@@ -83,6 +87,7 @@ impl RaceRecord {
             missed_turns: 0,
             idle: false,
             ready_turn: None,
+            ready_at: None,
             vacation_from: None,
             vacation_until: None,
             vacation_used: 0,
@@ -148,9 +153,15 @@ impl RaceRecord {
     }
 
     /// Whether the race is ready for `turn`: its latest submission was accepted
-    /// (`orders_in`) or its player marked it ready without orders.
-    pub fn ready(&self, turn: u32, orders_in: bool) -> bool {
-        orders_in || self.ready_turn == Some(turn)
+    /// (`orders_in`) or its player marked it ready without orders. With `as_of` (the
+    /// instant the turn was played), only a mark made by then counts, as only orders
+    /// recorded by then do: a mark that arrived after the turn ran changes nothing.
+    pub fn ready(&self, turn: u32, orders_in: bool, as_of: Option<Timestamp>) -> bool {
+        let in_time = match (self.ready_at, as_of) {
+            (Some(at), Some(as_of)) => at <= as_of,
+            _ => true,
+        };
+        orders_in || (self.ready_turn == Some(turn) && in_time)
     }
 
     /// Whether an early turn waits for this race: only active races do.
@@ -162,8 +173,9 @@ impl RaceRecord {
 /// A change to a race's "ready without orders" mark ([`RaceRecord::ready_turn`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadyMark {
-    /// Ready for this turn without orders.
-    Set(u32),
+    /// Ready for this turn without orders, marked at this instant (so the turn's tally
+    /// can tell a mark made after the turn was played).
+    Set(u32, Timestamp),
     /// The mark for this turn taken back (orders submitted for it now decide). A mark for
     /// another turn stays: the mark of a turn already played is what its tally reads,
     /// whatever the player sends for the next one before the tally.
@@ -171,12 +183,18 @@ pub enum ReadyMark {
 }
 
 impl ReadyMark {
-    /// The mark a race has after this change, when it had `current`.
-    pub fn apply(self, current: Option<u32>) -> Option<u32> {
+    /// Applies this change to `record`'s mark (its turn and time).
+    pub fn apply(self, record: &mut RaceRecord) {
         match self {
-            Self::Set(turn) => Some(turn),
-            Self::Clear(turn) if current == Some(turn) => None,
-            Self::Clear(_) => current,
+            Self::Set(turn, at) => {
+                record.ready_turn = Some(turn);
+                record.ready_at = Some(at);
+            }
+            Self::Clear(turn) if record.ready_turn == Some(turn) => {
+                record.ready_turn = None;
+                record.ready_at = None;
+            }
+            Self::Clear(_) => {}
         }
     }
 }
@@ -237,20 +255,50 @@ mod tests {
         a.idle = true;
         assert!(!early_turn_ready(&[a.clone(), b], 4, |_| true));
         a.ready_turn = Some(7);
-        assert!(a.ready(7, false) && !a.ready(8, false) && a.ready(8, true));
+        assert!(a.ready(7, false, None) && !a.ready(8, false, None) && a.ready(8, true, None));
+    }
+
+    #[test]
+    fn a_mark_made_after_its_turn_was_played_does_not_count_for_it() {
+        let game = GameId::from_uuid(uuid::Uuid::nil());
+        let user = UserId::from_uuid(uuid::Uuid::nil());
+        let played = chrono::DateTime::UNIX_EPOCH + chrono::TimeDelta::seconds(100);
+        let mut race = RaceRecord::new(game, "A", user);
+        ReadyMark::Set(7, played + chrono::TimeDelta::milliseconds(1)).apply(&mut race);
+        assert!(race.ready(7, false, None), "the coming turn's view");
+        assert!(
+            !race.ready(7, false, Some(played)),
+            "too late for the tally"
+        );
+        assert!(
+            race.ready(7, true, Some(played)),
+            "orders in force still count"
+        );
+        ReadyMark::Set(7, played).apply(&mut race);
+        assert!(race.ready(7, false, Some(played)), "made as the turn ran");
+        race.ready_at = None;
+        assert!(
+            race.ready(7, false, Some(played)),
+            "a mark from before times counts"
+        );
     }
 
     #[test]
     fn clearing_a_ready_mark_takes_back_only_that_turns() {
-        assert_eq!(ReadyMark::Set(3).apply(None), Some(3));
-        assert_eq!(ReadyMark::Set(4).apply(Some(3)), Some(4));
-        assert_eq!(ReadyMark::Clear(3).apply(Some(3)), None);
-        assert_eq!(
-            ReadyMark::Clear(4).apply(Some(3)),
-            Some(3),
-            "turn 3's mark stays"
-        );
-        assert_eq!(ReadyMark::Clear(4).apply(None), None);
+        let game = GameId::from_uuid(uuid::Uuid::nil());
+        let user = UserId::from_uuid(uuid::Uuid::nil());
+        let at = chrono::DateTime::UNIX_EPOCH;
+        let mut race = RaceRecord::new(game, "A", user);
+        ReadyMark::Set(3, at).apply(&mut race);
+        assert_eq!((race.ready_turn, race.ready_at), (Some(3), Some(at)));
+        ReadyMark::Clear(4).apply(&mut race);
+        assert_eq!(race.ready_turn, Some(3), "turn 3's mark stays");
+        ReadyMark::Set(4, at).apply(&mut race);
+        assert_eq!(race.ready_turn, Some(4));
+        ReadyMark::Clear(4).apply(&mut race);
+        assert_eq!((race.ready_turn, race.ready_at), (None, None));
+        ReadyMark::Clear(4).apply(&mut race);
+        assert_eq!(race.ready_turn, None);
     }
 
     #[test]
@@ -264,6 +312,7 @@ mod tests {
         race.missed_turns = 3;
         race.idle = true;
         race.ready_turn = Some(5);
+        race.ready_at = Some(chrono::DateTime::UNIX_EPOCH);
         race.vacation_from = Some(5);
         race.vacation_until = Some(7);
         race.vacation_used = 3;

@@ -147,9 +147,8 @@ pub(super) async fn next_turn(p: &Pbem, game_id: GameId) -> Result<u32, StoreErr
     }
 }
 
-/// The races of `records` whose latest submission for `turn` (recorded by `as_of`, when
-/// given) was accepted or who
-/// marked themselves ready for it.
+/// The races of `records` whose latest submission for `turn` was accepted or who marked
+/// themselves ready for it (with `as_of`, only submissions and marks made by then count).
 pub(super) async fn ready_races(
     p: &Pbem,
     game_id: GameId,
@@ -160,7 +159,7 @@ pub(super) async fn ready_races(
     let with_orders = p.orders.races_with_orders_in(game_id, turn, as_of).await?;
     Ok(records
         .iter()
-        .filter(|r| r.ready(turn, with_orders.contains(&r.race)))
+        .filter(|r| r.ready(turn, with_orders.contains(&r.race), as_of))
         .map(|r| r.race.clone())
         .collect())
 }
@@ -271,9 +270,30 @@ impl RuntimeService {
         // The race has one ready mark: the turn played last is tallied first, so its mark
         // counts before this one replaces it.
         pass::tally_last_played(&self.pbem, &game, next.saturating_sub(1)).await?;
+        let at = self.pbem.now();
         let pbem = &self.pbem.store;
-        pbem.mark_ready(game_id, &record.race, actor.user_id, ReadyMark::Set(turn))
-            .await?;
+        pbem.mark_ready(
+            game_id,
+            &record.race,
+            actor.user_id,
+            ReadyMark::Set(turn, at),
+        )
+        .await?;
+        // The turn may have been played since the check above (or archived, not yet
+        // recorded, before it): its tally ignores a mark made after it was played, and
+        // the player is told rather than answered as if the mark had counted.
+        let latest = self.pbem.archive.latest_turn(game_id).await?;
+        if let Some(played) =
+            latest.filter(|t| t.turn > turn || (t.turn == turn && t.played_at < at))
+        {
+            return Err(RuntimeError::validation(
+                "turn",
+                format!(
+                    "turn {turn} was played before the mark arrived; the coming turn is {}",
+                    played.turn.saturating_add(1)
+                ),
+            ));
+        }
         Ok(())
     }
 
