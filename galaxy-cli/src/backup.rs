@@ -26,6 +26,9 @@
 //! `pg_dump` and `pg_restore` in their environment, never on their command line (which
 //! every local user can read).
 
+mod database_url;
+mod files;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +40,9 @@ use galaxy_core::domain::GameId;
 use galaxy_core::service::runtime::container_name;
 use galaxy_docker::{DockerConfig, DockerRuntime, EngineDataExport, volume_name};
 use galaxy_postgres::{ConnectOptions, backup, connect, schema_status};
+
+use database_url::without_password;
+use files::{copy_tree, create_private_dir, resolved};
 
 /// How long a hold lasts past its latest renewal before the runtime takes the games back
 /// on its own (should the backup die half-way). Renewed every third of it while copying.
@@ -512,210 +518,9 @@ impl BackupVolumes {
     }
 }
 
-/// The database URL without its password, and the password (decoded), for a Postgres
-/// client: the URL goes on its command line, the password into its environment
-/// (`PGPASSWORD`), where other local users cannot read it.
-fn without_password(url: &str) -> anyhow::Result<(String, Option<String>)> {
-    let mut parsed = url::Url::parse(url).context("GALAXY_DATABASE_URL is not a URL")?;
-    // The password may also come as a parameter (`?password=`), which the server's
-    // driver reads too.
-    let in_query = parsed
-        .query_pairs()
-        .find(|(key, _)| key == "password")
-        .map(|(_, value)| value.into_owned());
-    if let Some(password) = in_query {
-        // The other parameters stay exactly as written (re-encoding them as a form would
-        // turn `%20` into `+`, which libpq does not read as a space).
-        let rest: Vec<String> = parsed
-            .query()
-            .unwrap_or_default()
-            .split('&')
-            .filter(|pair| {
-                let key = pair.split('=').next().unwrap_or_default();
-                percent_encoding::percent_decode_str(key).decode_utf8_lossy() != "password"
-            })
-            .map(str::to_owned)
-            .collect();
-        let rest = rest.join("&");
-        parsed.set_query(Some(rest.as_str()).filter(|r| !r.is_empty()));
-        let _ = parsed.set_password(None);
-        return Ok((parsed.into(), Some(password)));
-    }
-    let Some(encoded) = parsed.password().map(str::to_owned) else {
-        return Ok((url.to_owned(), None));
-    };
-    let password = percent_encoding::percent_decode_str(&encoded)
-        .decode_utf8()
-        .context("the password in GALAXY_DATABASE_URL is not UTF-8")?
-        .into_owned();
-    parsed
-        .set_password(None)
-        .map_err(|()| anyhow::anyhow!("GALAXY_DATABASE_URL cannot lose its password"))?;
-    Ok((parsed.into(), Some(password)))
-}
-
-/// Creates `dir` (its missing parents first) with only its owner allowed in (0700): what
-/// it will hold is readable by nobody else, whatever the files' own modes. `dir` itself
-/// must be new (`AlreadyExists` otherwise: one made by someone else since it was checked
-/// is never written into, nor removed).
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::DirBuilder::new().mode(0o700).create(dir)
-}
-
-/// `path` made absolute with its existing part's symlinks resolved (the rest need not
-/// exist yet), so that two paths can be compared for one lying inside the other.
-fn resolved(path: &Path) -> anyhow::Result<PathBuf> {
-    let absolute =
-        std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))?;
-    let mut existing = absolute.as_path();
-    let mut rest = Vec::new();
-    while !existing.exists() {
-        let (Some(name), Some(parent)) = (existing.file_name(), existing.parent()) else {
-            break;
-        };
-        rest.push(name);
-        existing = parent;
-    }
-    let mut out = existing
-        .canonicalize()
-        .with_context(|| format!("cannot resolve {}", existing.display()))?;
-    out.extend(rest.iter().rev());
-    Ok(out)
-}
-
-/// Copies the directory tree `from` to `to` (files, directories, permissions; symlinks
-/// as links). An entry that vanishes while being copied (an engine replacing its state
-/// file through a temporary one while the games are held) is skipped: what replaced it is
-/// copied if it was listed. Errors name the entry.
-fn copy_tree(from: &Path, to: &Path, stop: &AtomicBool) -> std::io::Result<()> {
-    if stop.load(Ordering::SeqCst) {
-        return Err(std::io::Error::other("the copy was stopped"));
-    }
-    let named = |path: &Path| {
-        let path = path.display().to_string();
-        move |error: std::io::Error| std::io::Error::new(error.kind(), format!("{path}: {error}"))
-    };
-    std::fs::create_dir_all(to).map_err(named(to))?;
-    let permissions = std::fs::metadata(from).map_err(named(from))?.permissions();
-    std::fs::set_permissions(to, permissions).map_err(named(to))?;
-    for entry in std::fs::read_dir(from).map_err(named(from))? {
-        if stop.load(Ordering::SeqCst) {
-            return Err(std::io::Error::other("the copy was stopped"));
-        }
-        let entry = entry.map_err(named(from))?;
-        let (source, target) = (entry.path(), to.join(entry.file_name()));
-        let copied = match entry.file_type() {
-            Ok(kind) if kind.is_dir() => copy_tree(&source, &target, stop),
-            Ok(kind) if kind.is_symlink() => std::fs::read_link(&source)
-                .and_then(|link| std::os::unix::fs::symlink(link, &target))
-                .map_err(named(&source)),
-            Ok(_) => std::fs::copy(&source, &target)
-                .map(drop)
-                .map_err(named(&source)),
-            Err(error) => Err(named(&source)(error)),
-        };
-        match copied {
-            // Gone since it was listed: nothing of it to keep.
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound && !source.exists() => {}
-            other => other?,
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_backup_directory_inside_the_data_directory_is_seen_as_such() {
-        let Ok(tmp) = tempfile::tempdir() else {
-            panic!("no temporary directory");
-        };
-        let data = tmp.path().join("data");
-        let link = tmp.path().join("link");
-        let made =
-            std::fs::create_dir(&data).and_then(|()| std::os::unix::fs::symlink(&data, &link));
-        assert!(made.is_ok(), "{made:?}");
-        let inside = |out: &Path| match (resolved(&data), resolved(out)) {
-            (Ok(data), Ok(out)) => out.starts_with(data),
-            other => panic!("{other:?}"),
-        };
-        // Not there yet, through a symlink, or beside it.
-        assert!(inside(&data.join("backups/2030-01-01")));
-        assert!(inside(&link.join("b")));
-        assert!(!inside(&tmp.path().join("data-backup")));
-        assert!(!inside(&tmp.path().join("elsewhere/b")));
-    }
-
-    #[test]
-    fn a_failed_copy_names_the_entry() {
-        let Ok(tmp) = tempfile::tempdir() else {
-            panic!("no temporary directory");
-        };
-        let (from, to) = (tmp.path().join("from"), tmp.path().join("to"));
-        // `sub` is a directory in the source and a file in the target.
-        let made = std::fs::create_dir_all(from.join("sub"))
-            .and_then(|()| std::fs::write(from.join("sub/state.json"), "{}"))
-            .and_then(|()| std::fs::create_dir(&to))
-            .and_then(|()| std::fs::write(to.join("sub"), "in the way"));
-        assert!(made.is_ok(), "{made:?}");
-        let Err(error) = copy_tree(&from, &to, &AtomicBool::new(false)) else {
-            panic!("copied into a file");
-        };
-        assert!(error.to_string().contains("sub"), "{error}");
-    }
-
-    #[test]
-    fn a_password_parameter_leaves_the_url_too() {
-        let Ok((url, password)) = without_password(
-            "postgres://galaxy@db.example/galaxy?password=s%40cr%2Ft&sslmode=require",
-        ) else {
-            panic!("a valid URL was refused");
-        };
-        assert_eq!(url, "postgres://galaxy@db.example/galaxy?sslmode=require");
-        assert_eq!(password.as_deref(), Some("s@cr/t"));
-        let Ok((url, _)) = without_password(
-            "postgres://galaxy@db.example/galaxy?options=-c%20search_path%3Dg&password=x",
-        ) else {
-            panic!("a valid URL was refused");
-        };
-        assert_eq!(
-            url, "postgres://galaxy@db.example/galaxy?options=-c%20search_path%3Dg",
-            "the other parameters as written"
-        );
-        let Ok((url, _)) = without_password("postgres://galaxy@db.example/galaxy?password=x")
-        else {
-            panic!("a valid URL was refused");
-        };
-        assert_eq!(url, "postgres://galaxy@db.example/galaxy");
-    }
-
-    #[test]
-    fn the_password_leaves_the_url_for_the_environment() {
-        let Ok((url, password)) =
-            without_password("postgres://galaxy:s%40cr%2Ft@db.example:5432/galaxy?sslmode=require")
-        else {
-            panic!("a valid URL was refused");
-        };
-        assert_eq!(
-            url,
-            "postgres://galaxy@db.example:5432/galaxy?sslmode=require"
-        );
-        assert_eq!(password.as_deref(), Some("s@cr/t"));
-        let Ok((url, password)) = without_password("postgres://galaxy@127.0.0.1/galaxy") else {
-            panic!("a valid URL was refused");
-        };
-        assert_eq!(
-            (url.as_str(), password),
-            ("postgres://galaxy@127.0.0.1/galaxy", None)
-        );
-        assert!(without_password("not a url").is_err());
-    }
 
     #[test]
     fn runtime_names_are_read_as_the_server_reads_them() {
