@@ -133,9 +133,21 @@ pub async fn backup(url: &str, args: BackupArgs) -> anyhow::Result<String> {
             args.data_dir.display()
         );
     }
+    // The client first: one missing, or too old for the server, is found before the
+    // games are held and their data copied.
+    let client = client_major("pg_dump").await?;
     let pool = connect(url, &ConnectOptions::default())
         .await
         .context("cannot connect to the database")?;
+    let server = backup::server_major(&pool)
+        .await
+        .context("cannot read the server's version")?;
+    if client < server {
+        bail!(
+            "pg_dump {client} cannot dump a Postgres {server} server: install the Postgres \
+             client {server} or newer"
+        );
+    }
     let schema = schema_status(&pool)
         .await
         .context("cannot read the schema")?;
@@ -215,6 +227,37 @@ pub async fn backup(url: &str, args: BackupArgs) -> anyhow::Result<String> {
         message.push_str(&note);
     }
     Ok(message)
+}
+
+/// The major version of the Postgres client `program`, from `<program> --version`
+/// (`pg_dump (PostgreSQL) 15.4 (Debian 15.4-1.pgdg120+1)`): asked before any work, so a
+/// client that is missing is found before anything is held, copied or restored.
+async fn client_major(program: &str) -> anyhow::Result<u32> {
+    let out = tokio::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .await
+        .with_context(|| {
+            format!("cannot run {program} (install the Postgres client, the server's major version or newer)")
+        })?;
+    if !out.status.success() {
+        bail!("{program} --version exited with {}", out.status);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    major_version(&text)
+        .with_context(|| format!("cannot read a version from {program}: {:?}", text.trim()))
+}
+
+/// The major version in a Postgres program's `--version` line (`16` of
+/// `pg_dump (PostgreSQL) 16beta1`).
+fn major_version(line: &str) -> Option<u32> {
+    let number = line
+        .split("(PostgreSQL)")
+        .nth(1)?
+        .split_whitespace()
+        .next()?;
+    let digits: String = number.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// When a hold taken or renewed now ends.
@@ -399,6 +442,7 @@ pub async fn restore(url: &str, args: RestoreArgs) -> anyhow::Result<String> {
             args.data_dir.display()
         );
     }
+    client_major("pg_restore").await?;
     let volumes = BackupVolumes::read(&manifest).await?;
     let pool = connect(url, &ConnectOptions::default())
         .await
@@ -521,6 +565,22 @@ impl BackupVolumes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_versions_are_read_from_their_version_line() {
+        for (line, major) in [
+            (
+                "pg_dump (PostgreSQL) 15.4 (Debian 15.4-1.pgdg120+1)\n",
+                Some(15),
+            ),
+            ("pg_restore (PostgreSQL) 9.6.24", Some(9)),
+            ("pg_dump (PostgreSQL) 16beta1", Some(16)),
+            ("pg_dump 15.4", None),
+            ("", None),
+        ] {
+            assert_eq!(major_version(line), major, "{line:?}");
+        }
+    }
 
     #[test]
     fn runtime_names_are_read_as_the_server_reads_them() {

@@ -318,18 +318,48 @@ async fn round_trip(runtime: Runtime) {
             text(&refused)
         );
         assert!(!data.join("backups").exists());
-        // A backup that fails midway (no pg_dump on PATH, found after the copies) leaves
-        // no partial directory, and lets the games go.
-        let failed = Command::new(env!("CARGO_BIN_EXE_galaxy-cli"))
-            .args(["backup", "--out", &out.display().to_string()])
-            .env("GALAXY_DATABASE_URL", &first)
-            .env("GALAXY_DATA_DIR", &data)
-            .env("GALAXY_RUNTIME", runtime.name())
-            .env("PATH", "/nonexistent")
-            .output()
-            .unwrap();
+        // Without pg_dump on PATH, the backup stops before it holds or copies anything
+        // (here, before it would fail to create an --out below a file).
+        let backup_with_path = |path: &Path, out: &Path| {
+            Command::new(env!("CARGO_BIN_EXE_galaxy-cli"))
+                .args(["backup", "--out", &out.display().to_string()])
+                .env("GALAXY_DATABASE_URL", &first)
+                .env("GALAXY_DATA_DIR", &data)
+                .env("GALAXY_RUNTIME", runtime.name())
+                .env("PATH", path)
+                .output()
+                .unwrap()
+        };
+        let file = tmp.path().join("a-file");
+        std::fs::write(&file, "").unwrap();
+        let missing = backup_with_path(Path::new("/nonexistent"), &file.join("backup"));
+        assert!(!missing.status.success(), "{}", text(&missing));
+        assert!(
+            text(&missing).contains("cannot run pg_dump"),
+            "{}",
+            text(&missing)
+        );
+        // A backup that fails midway (a pg_dump that answers its version, then fails the
+        // dump, after the copies) leaves no partial directory, and lets the games go.
+        let bin = tempfile::tempdir().unwrap();
+        let fake = bin.path().join("pg_dump");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\n[ \"$1\" = --version ] && { echo 'pg_dump (PostgreSQL) 99.0'; exit 0; }\n\
+             exit 3\n",
+        )
+        .unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let failed = backup_with_path(bin.path(), &out);
         assert!(!failed.status.success(), "{}", text(&failed));
-        assert!(text(&failed).contains("pg_dump"), "{}", text(&failed));
+        assert!(
+            text(&failed).contains("pg_dump exited with"),
+            "{}",
+            text(&failed)
+        );
         assert!(!out.exists(), "a partial backup was left behind");
     }
 

@@ -73,6 +73,17 @@ pub async fn release_turns(pool: &PgPool, token: Uuid) -> Result<u64, SetupError
     .map_err(|source| SetupError::Database { source })
 }
 
+/// The server's major version (`15` for 15.4): `pg_dump` refuses a server newer than
+/// itself, which a backup checks before it holds the games and copies their data.
+pub async fn server_major(pool: &PgPool) -> Result<u32, SetupError> {
+    let major: i32 =
+        sqlx::query_scalar("SELECT current_setting('server_version_num')::int / 10000")
+            .fetch_one(pool)
+            .await
+            .map_err(|source| SetupError::Database { source })?;
+    Ok(u32::try_from(major).unwrap_or_default())
+}
+
 /// Whether the database has no table of its own yet (where a restore may go).
 pub async fn is_empty(pool: &PgPool) -> Result<bool, SetupError> {
     let tables: i64 = sqlx::query_scalar(
