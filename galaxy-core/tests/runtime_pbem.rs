@@ -802,3 +802,42 @@ async fn a_ready_mark_made_after_its_turn_was_played_is_refused_and_not_counted(
     assert_eq!(idle[0].payload["race"], race_b.as_str());
     assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Idle);
 }
+
+#[tokio::test]
+async fn an_idle_notice_that_failed_to_be_raised_is_raised_by_the_next_pass() {
+    let w = World::new().await;
+    let (game, seats) = w
+        .running_game_with(2, |new| new.pbem.idle_after = Some(1))
+        .await;
+    let [(a, _), (_, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
+    orders(&w, a, &game, 1).await;
+    w.at(evening(1));
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 1);
+    // The pass tallies turn 1 (B sent nothing and goes idle); the notifier fails on
+    // the notice, and on the pass's second try.
+    w.at(evening(1) + TimeDelta::minutes(1));
+    w.faults.arm(0);
+    w.faults.fail_next("notify race_idle", 2);
+    w.scheduler.tick().await.unwrap();
+    assert!(
+        w.faults
+            .writes()
+            .iter()
+            .any(|write| write == "notify race_idle"),
+        "{:?}",
+        w.faults.writes()
+    );
+    assert!(w.notes.of(NotificationKind::RaceIdle).is_empty());
+    assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Idle);
+    // The next pass raises it, once.
+    w.faults.disarm();
+    w.at(evening(1) + TimeDelta::minutes(2));
+    w.scheduler.tick().await.unwrap();
+    w.at(evening(1) + TimeDelta::minutes(3));
+    w.scheduler.tick().await.unwrap();
+    let idle = w.notes.of(NotificationKind::RaceIdle);
+    assert_eq!(idle.len(), 1, "the notice was lost");
+    assert_eq!(idle[0].payload["race"], race_b.as_str());
+    assert_eq!(idle[0].payload["turn"], 1);
+}

@@ -38,6 +38,7 @@ fn race_from_row(row: &PgRow) -> Result<RaceRecord, StoreError> {
         user_id: UserId::from_uuid(row.col(RACE, "user_id")?),
         missed_turns: row.col_u32(RACE, "missed_turns")?,
         idle: row.col(RACE, "idle")?,
+        idle_notice: opt_u32(row, "idle_notice")?,
         ready_turn: opt_u32(row, "ready_turn")?,
         ready_at: row.col(RACE, "ready_at")?,
         vacation_from: opt_u32(row, "vacation_from")?,
@@ -152,7 +153,7 @@ async fn write_race(
     sqlx::query(
         "UPDATE pbem_races SET user_id = $3, missed_turns = $4, idle = $5, ready_turn = $6, \
          vacation_from = $7, vacation_until = $8, vacation_used = $9, seat_open = $10, \
-         ready_at = $11 WHERE game_id = $1 AND race = $2",
+         ready_at = $11, idle_notice = $12 WHERE game_id = $1 AND race = $2",
     )
     .bind(record.game_id.as_uuid())
     .bind(&record.race)
@@ -165,6 +166,7 @@ async fn write_race(
     .bind(u32_param(record.vacation_used))
     .bind(record.seat_open)
     .bind(record.ready_at)
+    .bind(record.idle_notice.map(u32_param))
     .execute(&mut **tx)
     .await
     .map_err(db(RACE))?;
@@ -303,8 +305,8 @@ impl PbemStore for PgStore {
             return Ok(None);
         }
         sqlx::query(
-            "UPDATE pbem_races SET missed_turns = 0, idle = false, seat_open = false \
-             WHERE game_id = $1 AND race = ANY($2)",
+            "UPDATE pbem_races SET missed_turns = 0, idle = false, idle_notice = NULL, \
+             seat_open = false WHERE game_id = $1 AND race = ANY($2)",
         )
         .bind(game_id.as_uuid())
         .bind(ready)
@@ -323,17 +325,40 @@ impl PbemStore for PgStore {
         .await
         .map_err(db(RACE))?;
         let mut idle: Vec<String> = sqlx::query_scalar(
-            "UPDATE pbem_races SET idle = true \
+            "UPDATE pbem_races SET idle = true, idle_notice = $3 \
              WHERE game_id = $1 AND NOT idle AND missed_turns >= $2 RETURNING race",
         )
         .bind(game_id.as_uuid())
         .bind(u32_param(idle_after))
+        .bind(u32_param(turn))
         .fetch_all(&mut *tx)
         .await
         .map_err(db(RACE))?;
         tx.commit().await.map_err(db(RACE))?;
         idle.sort();
         Ok(Some(idle))
+    }
+
+    async fn idle_notice_raised(
+        &self,
+        game_id: GameId,
+        race: &str,
+        turn: u32,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE pbem_races SET idle_notice = CASE WHEN idle_notice = $3 THEN NULL \
+             ELSE idle_notice END WHERE game_id = $1 AND race = $2",
+        )
+        .bind(game_id.as_uuid())
+        .bind(race)
+        .bind(u32_param(turn))
+        .execute(&self.pool)
+        .await
+        .map_err(db(RACE))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(RACE, format!("{game_id}/{race}")));
+        }
+        Ok(())
     }
 
     async fn open_seat(&self, game_id: GameId, race: &str) -> Result<RaceRecord, StoreError> {
@@ -366,9 +391,7 @@ impl PbemStore for PgStore {
                 "the seat is not open, or not yours",
             ));
         }
-        record.seat_open = false;
-        record.idle = false;
-        record.missed_turns = 0;
+        record.back_in_play();
         write_race(&mut tx, &record).await?;
         reject_pending(&mut tx, game_id, race).await?;
         tx.commit().await.map_err(db(RACE))?;

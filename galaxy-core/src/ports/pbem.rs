@@ -73,9 +73,11 @@ pub trait PbemStore: Send + Sync {
         budget: u32,
     ) -> Result<VacationOutcome, StoreError>;
     /// Counts turn `turn` once: races in `ready` reset their missed turns (and leave
-    /// idle), races on vacation for it keep their count, every other race counts one
-    /// more and goes idle at `idle_after`. Returns the races that went idle now, or
-    /// `None` when the turn was already counted (by this or another caller).
+    /// idle, their idle notice no longer owed), races on vacation for it keep their
+    /// count, every other race counts one more and goes idle at `idle_after`, its idle
+    /// notice owed ([`RaceRecord::idle_notice`] set to `turn` in the same write). Returns
+    /// the races that went idle now, or `None` when the turn was already counted (by
+    /// this or another caller).
     async fn tally_turn(
         &self,
         game_id: GameId,
@@ -83,6 +85,15 @@ pub trait PbemStore: Send + Sync {
         ready: &[String],
         idle_after: u32,
     ) -> Result<Option<Vec<String>>, StoreError>;
+    /// The `race_idle` notice of `race` going idle at `turn` was raised: clears
+    /// [`RaceRecord::idle_notice`] if it still names `turn` (a later one stays owed).
+    /// `NotFound` when the race has no record.
+    async fn idle_notice_raised(
+        &self,
+        game_id: GameId,
+        race: &str,
+        turn: u32,
+    ) -> Result<(), StoreError>;
     /// Opens an idle race's seat. `Conflict` when the race is not idle or the seat is
     /// open already; `NotFound` when it has no record.
     async fn open_seat(&self, game_id: GameId, race: &str) -> Result<RaceRecord, StoreError>;

@@ -29,6 +29,8 @@ pub struct Faults {
     fail_at: AtomicUsize,
     /// What each counted write was, in order (to name the step a failing case broke).
     log: Mutex<Vec<String>>,
+    /// The name of a write whose next occurrences fail, and how many more fail.
+    fail_named: Mutex<Option<(String, usize)>>,
 }
 
 impl Faults {
@@ -42,6 +44,13 @@ impl Faults {
     /// No write fails any more.
     pub fn disarm(&self) {
         self.fail_at.store(0, Ordering::SeqCst);
+        *self.fail_named.lock().unwrap() = None;
+    }
+
+    /// The next `times` writes named `what` (`notify race_idle`, `archive_turn`, ...)
+    /// fail, wherever they come.
+    pub fn fail_next(&self, what: &str, times: usize) {
+        *self.fail_named.lock().unwrap() = Some((what.to_owned(), times));
     }
 
     /// The writes counted since the last [`Faults::arm`], in order.
@@ -53,7 +62,14 @@ impl Faults {
     fn write(&self, what: &str) -> Result<(), StoreError> {
         let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
         self.log.lock().unwrap().push(what.to_owned());
-        if n == self.fail_at.load(Ordering::SeqCst) {
+        let named = match &mut *self.fail_named.lock().unwrap() {
+            Some((name, left)) if name == what && *left > 0 => {
+                *left -= 1;
+                true
+            }
+            _ => false,
+        };
+        if named || n == self.fail_at.load(Ordering::SeqCst) {
             return Err(StoreError::unavailable(format!(
                 "injected fault at write {n} ({what})"
             )));
@@ -98,7 +114,8 @@ impl Notes {
 #[async_trait]
 impl Notifier for Notes {
     async fn notify(&self, notification: NewNotification) -> Result<(), NotifyError> {
-        self.1.write("notify")?;
+        self.1
+            .write(&format!("notify {}", notification.kind.as_str()))?;
         let mut notes = self.0.lock().unwrap();
         if notes
             .iter()

@@ -201,9 +201,34 @@ async fn tally<S: PbemStore + 'static>(store: Arc<S>) {
     assert_eq!((all[0].missed_turns, all[0].idle), (0, false));
     assert_eq!((all[1].missed_turns, all[1].idle), (2, true));
     assert_eq!((all[2].missed_turns, all[2].idle), (1, false));
+    // Bolgs's idle notice is owed from the tally's own write until raised; a raise of
+    // another turn's notice clears nothing.
+    assert_eq!((all[1].idle_notice, all[0].idle_notice), (Some(2), None));
+    store
+        .idle_notice_raised(g, "Bolgs", 1)
+        .await
+        .must("another turn's notice");
+    assert_eq!(
+        store.list_races(g).await.must("list")[1].idle_notice,
+        Some(2)
+    );
+    store
+        .idle_notice_raised(g, "Bolgs", 2)
+        .await
+        .must("notice raised");
+    assert_eq!(store.list_races(g).await.must("list")[1].idle_notice, None);
+    assert_err!(
+        store.idle_notice_raised(g, "Nobody", 2).await,
+        StoreError::NotFound { .. },
+        "notice of an unknown race"
+    );
     // Idle races keep counting but go idle once; orders bring them back.
     let turn3 = store.tally_turn(g, 3, &[], 2).await.must("turn 3");
     assert_eq!(turn3, Some(vec!["Cyrox".to_owned()]));
+    assert_eq!(
+        store.list_races(g).await.must("list")[2].idle_notice,
+        Some(3)
+    );
     let back = store
         .tally_turn(g, 4, &["Bolgs".to_owned()], 2)
         .await
@@ -215,6 +240,10 @@ async fn tally<S: PbemStore + 'static>(store: Arc<S>) {
     );
     let all = store.list_races(g).await.must("list");
     assert_eq!((all[1].missed_turns, all[1].idle), (0, false));
+    // Cyrox, back with orders before its notice was raised, owes none any more.
+    let ready = vec!["Cyrox".to_owned()];
+    store.tally_turn(g, 5, &ready, 2).await.must("turn 5");
+    assert_eq!(store.list_races(g).await.must("list")[2].idle_notice, None);
     assert_eq!(store.tally_turn(g, 4, &[], 2).await.must("again"), None);
 }
 

@@ -164,18 +164,31 @@ impl PbemStore for MemoryPbemStore {
         let mut went_idle = Vec::new();
         for record in state.races.entry(game_id).or_default().values_mut() {
             if ready.contains(&record.race) {
-                record.missed_turns = 0;
-                record.idle = false;
-                record.seat_open = false;
+                record.back_in_play();
             } else if !record.on_vacation(turn) {
                 record.missed_turns = record.missed_turns.saturating_add(1);
                 if !record.idle && record.missed_turns >= idle_after {
                     record.idle = true;
+                    record.idle_notice = Some(turn);
                     went_idle.push(record.race.clone());
                 }
             }
         }
         Ok(Some(went_idle))
+    }
+
+    async fn idle_notice_raised(
+        &self,
+        game_id: GameId,
+        race: &str,
+        turn: u32,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let record = state.race_mut(game_id, race)?;
+        if record.idle_notice == Some(turn) {
+            record.idle_notice = None;
+        }
+        Ok(())
     }
 
     async fn open_seat(&self, game_id: GameId, race: &str) -> Result<RaceRecord, StoreError> {
@@ -206,9 +219,7 @@ impl PbemStore for MemoryPbemStore {
                 "the seat is not open, or not yours",
             ));
         }
-        record.seat_open = false;
-        record.idle = false;
-        record.missed_turns = 0;
+        record.back_in_play();
         let record = record.clone();
         state.reject_pending(game_id, race);
         Ok(record)

@@ -61,6 +61,13 @@ pub struct RaceRecord {
     pub missed_turns: u32,
     /// Whether it went idle (and has not sent orders since).
     pub idle: bool,
+    /// The turn whose tally made it idle, while the notice of it (`race_idle`, to its
+    /// player and the host) is still owed: set by the tally in the same write as `idle`,
+    /// cleared once the notice is raised ([`PbemStore::idle_notice_raised`]) or the race
+    /// is back, so a crash or a failing notifier between the two loses no notice.
+    ///
+    /// [`PbemStore::idle_notice_raised`]: crate::ports::PbemStore::idle_notice_raised
+    pub idle_notice: Option<u32>,
     /// The turn its player declared ready for without orders, if any.
     pub ready_turn: Option<u32>,
     /// When that mark was made: a mark made after its turn was played does not count
@@ -86,6 +93,7 @@ impl RaceRecord {
             user_id,
             missed_turns: 0,
             idle: false,
+            idle_notice: None,
             ready_turn: None,
             ready_at: None,
             vacation_from: None,
@@ -93,6 +101,16 @@ impl RaceRecord {
             vacation_used: 0,
             seat_open: false,
         }
+    }
+
+    /// The race is played again (its orders were in for a tallied turn, or its player
+    /// took the open seat back): no missed turns, not idle (no idle notice owed any
+    /// more), its seat closed.
+    pub fn back_in_play(&mut self) {
+        self.missed_turns = 0;
+        self.idle = false;
+        self.idle_notice = None;
+        self.seat_open = false;
     }
 
     /// The seat goes to `player`, a replacement: the race starts afresh for them, as it
@@ -311,6 +329,7 @@ mod tests {
         let mut race = RaceRecord::new(game, "Bolgs", old);
         race.missed_turns = 3;
         race.idle = true;
+        race.idle_notice = Some(4);
         race.ready_turn = Some(5);
         race.ready_at = Some(chrono::DateTime::UNIX_EPOCH);
         race.vacation_from = Some(5);

@@ -68,6 +68,10 @@ async fn one_game(
         report.tallied += 1;
         races = p.store.list_races(game.id).await?;
     }
+    // Notices an earlier tally owed and could not raise.
+    if races.iter().any(|r| r.idle_notice.is_some()) {
+        raise_idle_notices(p, &game, &races).await;
+    }
     let Some(deadline) = record.deadline(&game.settings.schedule) else {
         return Ok(());
     };
@@ -128,31 +132,53 @@ async fn tally(
     let Some(went_idle) = pbem.tally_turn(game.id, turn, &ready, idle_after).await? else {
         return Ok(false);
     };
-    for race in went_idle {
-        let Some(record) = races.iter().find(|r| r.race == race) else {
+    if !went_idle.is_empty() {
+        for race in &went_idle {
+            tracing::info!(game_id = %game.id, race, turn, "race went idle");
+        }
+        // Their notices are owed in the tally's own write: raised now, or by the next
+        // pass should this fail.
+        match pbem.list_races(game.id).await {
+            Ok(races) => raise_idle_notices(p, game, &races).await,
+            Err(error) => {
+                tracing::warn!(%error, game_id = %game.id, "idle notices wait for the next pass");
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Raises the `race_idle` notices still owed ([`RaceRecord::idle_notice`]) to each
+/// race's player and the host, and marks each one raised. A failure is logged and the
+/// notice stays owed: the next pass raises it again (its key makes a repeat a no-op).
+async fn raise_idle_notices(p: &Pbem, game: &Game, races: &[RaceRecord]) {
+    for record in races {
+        let Some(turn) = record.idle_notice else {
             continue;
         };
-        tracing::info!(game_id = %game.id, race, turn, "race went idle");
+        let race = record.race.as_str();
         let payload = json!({
             "game_id": game.id,
             "game_name": game.settings.name.as_str(),
             "race": race,
             "turn": turn,
-            "missed_turns": idle_after,
+            "missed_turns": game.settings.pbem.idle_after,
         });
         let key = format!("race_idle:{}:{race}:{turn}", game.id);
         let recipients = vec![record.user_id, game.host];
-        p.notices
-            .notify(
-                NotificationKind::RaceIdle,
-                key,
-                recipients,
-                game.id,
-                payload,
-            )
+        let kind = NotificationKind::RaceIdle;
+        let raised = p
+            .notices
+            .try_notify(kind, key, recipients, game.id, payload)
             .await;
+        let marked = match raised {
+            Ok(()) => p.store.idle_notice_raised(game.id, race, turn).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = marked {
+            tracing::warn!(%error, game_id = %game.id, race, turn, "idle notice owed; the next pass raises it");
+        }
     }
-    Ok(true)
 }
 
 /// Raises the reminder owed now, if any, to every live player without orders for
