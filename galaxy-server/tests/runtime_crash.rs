@@ -207,3 +207,46 @@ async fn a_docker_killed_container_is_started_again_and_the_game_goes_on() {
     .await;
     running.shut_down().await;
 }
+
+/// `kill -<signal> pid`.
+fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+#[cfg(feature = "web")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_sent_from_the_page_come_back_with_it_when_they_are_not_taken() {
+    let running = run_a_game(&process_vars()).await;
+    let (player, _) = &running.players[1];
+    let page = format!("/games/{}", running.game);
+    let action = format!("{page}/orders");
+    let typed = "kept across the outage";
+    // The engine hangs (stopped): the call times out, and the page answers 503 with the
+    // reason and what was typed, not an error page without either.
+    let pid = engine_pid(&running.endpoint).expect("the engine process");
+    signal(pid, "-STOP");
+    let (status, html) = player
+        .post_form(&page, &action, &[("turn", "1"), ("orders", typed)])
+        .await;
+    signal(pid, "-CONT");
+    assert_eq!(status, 503, "{html}");
+    assert!(html.contains("These orders were not taken"), "{html}");
+    assert!(html.contains(typed), "the typed orders are lost: {html}");
+    assert!(html.contains("id=\"orders-text\""), "{html}");
+    // The game ended meanwhile (an admin stopped it): the page still says why, and keeps
+    // the text where the editor was.
+    let stop = format!("/api/v1/admin/games/{}/stop", running.game);
+    let (stopped, body) = running.admin.request("POST", &stop, None).await;
+    assert_eq!(stopped, 200, "{body}");
+    let (status, html) = player
+        .post_form(&page, &action, &[("turn", "1"), ("orders", typed)])
+        .await;
+    assert_eq!(status, 409, "{html}");
+    assert!(html.contains("These orders were not taken"), "{html}");
+    assert!(html.contains(typed), "the typed orders are lost: {html}");
+    running.shut_down().await;
+}

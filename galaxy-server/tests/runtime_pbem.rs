@@ -373,7 +373,11 @@ async fn my_games_asks_for_orders_only_from_a_race_that_owes_them() {
         .post_form(&page, &action, &[("to", "*"), ("text", long.as_str())])
         .await;
     assert_eq!(status, 422, "{html}");
-    assert!(html.contains("id=\"message-refused\""), "{html}");
+    // Marked as a form's answer: a live update does not reload the page under it.
+    assert!(
+        html.contains("id=\"message-refused\" data-answer=\"\""),
+        "{html}"
+    );
     assert!(html.contains(&long), "the text is kept");
     running.shut_down().await;
 }

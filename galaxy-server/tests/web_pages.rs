@@ -573,7 +573,7 @@ async fn host_and_players_enrol_through_the_pages() {
         .await;
     taken.is(409);
     assert!(
-        taken.text.contains("id=\"apply-refused\""),
+        taken.text.contains("id=\"apply-refused\" data-answer=\"\""),
         "{}",
         taken.text
     );

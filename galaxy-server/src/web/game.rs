@@ -52,8 +52,20 @@ pub(super) enum Returned {
 pub(super) struct OrdersOutcome {
     /// The text the player sent (kept in the editor).
     text: String,
-    /// Accepted, or the reasons it was not.
-    verdict: Result<(), Vec<String>>,
+    /// What became of them.
+    verdict: OrdersVerdict,
+}
+
+/// What became of orders sent from the page.
+#[derive(Debug)]
+pub(super) enum OrdersVerdict {
+    /// The engine took them.
+    Accepted,
+    /// The engine refused them (recorded, with its reasons).
+    Refused(Vec<String>),
+    /// They were not taken at all: the game is no longer in play, the seat changed
+    /// hands, the engine or the store is down. Why, as the API would say it.
+    NotTaken(String),
 }
 
 pub(super) fn parse_game_id(id: &str) -> Result<GameId, WebError> {
@@ -204,11 +216,13 @@ pub(super) async fn render(
         @if !live && visitor.user.is_some() { p.hint { (text.live_off) } }
         (status_section(visitor, &game, &progress))
         (pbem::races_section(visitor, &game, &habits))
-        @if let Some(seat) = &seat {
-            @if matches!(game.status, GameStatus::Running | GameStatus::Paused) {
-                (orders_section(visitor, id, next_turn, seat, outcome.as_ref()))
+        @match (&seat, outcome.as_ref()) {
+            (Some(seat), outcome) if matches!(game.status, GameStatus::Running | GameStatus::Paused) => {
+                (orders_section(visitor, id, next_turn, seat, outcome))
                 (pbem::player_actions(visitor, &game, next_turn, &habits))
             }
+            (_, Some(outcome)) => (orders_not_open(visitor, outcome)),
+            _ => {}
         }
         (pbem::messages_section(visitor, &game, &habits, draft.as_ref()))
         @if seat.is_some() {
@@ -338,7 +352,7 @@ fn players_section(
             // A refused application's reason shows whatever the page now offers (the game
             // may have closed, or another tab applied).
             @if let Some((_, error)) = applying {
-                p.error #apply-refused role="alert" { (error) }
+                p.error #apply-refused data-answer="" role="alert" { (error) }
             }
             @if let Some(own) = own {
                 p #own-application {
@@ -396,13 +410,7 @@ fn orders_section(
         section aria-labelledby="orders" {
             h2 #orders { (text.orders_title) " · " (seat.race) " · " (text.col_turn) " " (next_turn) }
             @if let Some(outcome) = outcome {
-                @match &outcome.verdict {
-                    Ok(()) => p.notice #verdict data-answer="" role="status" { (text.orders_accepted) },
-                    Err(errors) => div #verdict data-answer="" role="alert" {
-                        p.error { (text.orders_refused) }
-                        ul { @for error in errors { li.error { (error) } } }
-                    },
-                }
+                (orders_verdict(visitor, outcome))
             }
             form.stack method="post" action=(format!("/games/{id}/orders")) {
                 (csrf_field(visitor))
@@ -412,6 +420,37 @@ fn orders_section(
                 textarea #orders-text name="orders" rows="12" aria-describedby="orders-help" spellcheck="false" { (current) }
                 p { button type="submit" { (text.orders_send) } }
             }
+        }
+    }
+}
+
+/// What became of the orders just sent.
+fn orders_verdict(visitor: &Visitor, outcome: &OrdersOutcome) -> Markup {
+    let text = visitor.lang.text();
+    html! {
+        @match &outcome.verdict {
+            OrdersVerdict::Accepted => p.notice #verdict data-answer="" role="status" { (text.orders_accepted) },
+            OrdersVerdict::Refused(errors) => div #verdict data-answer="" role="alert" {
+                p.error { (text.orders_refused) }
+                ul { @for error in errors { li.error { (error) } } }
+            },
+            OrdersVerdict::NotTaken(reason) => div #verdict data-answer="" role="alert" {
+                p.error { (text.orders_not_taken) }
+                ul { li.error { (reason) } }
+            },
+        }
+    }
+}
+
+/// Orders sent for a game no longer in play (or a seat no longer the sender's): why they
+/// were not taken, and their text to copy, where the editor was.
+fn orders_not_open(visitor: &Visitor, outcome: &OrdersOutcome) -> Markup {
+    let text = visitor.lang.text();
+    html! {
+        section aria-labelledby="orders" {
+            h2 #orders { (text.orders_title) }
+            (orders_verdict(visitor, outcome))
+            pre #orders-text { (outcome.text) }
         }
     }
 }
@@ -436,27 +475,23 @@ pub async fn submit_orders(
     let user = visitor.signed_in()?;
     let orders = serde_json::from_str::<serde_json::Value>(&form.orders)
         .unwrap_or_else(|_| serde_json::Value::String(form.orders.clone()));
-    let verdict = match state
+    // Whatever the answer, the page comes back with the text in it: orders typed for
+    // an engine that is down, or a game that just ended, are never lost to an error page.
+    let (status, verdict) = match state
         .app
         .runtime
         .submit_orders(user.actor, id, form.turn, &orders)
         .await
     {
-        Ok(verdict) if verdict.accepted => Ok(()),
-        Ok(verdict) => Err(verdict.errors),
+        Ok(verdict) if verdict.accepted => (StatusCode::OK, OrdersVerdict::Accepted),
+        Ok(verdict) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            OrdersVerdict::Refused(verdict.errors),
+        ),
         Err(error) => {
             let error = WebError::from(error);
-            if error.status().is_client_error() {
-                Err(vec![error.to_string()])
-            } else {
-                return Err(error);
-            }
+            (error.status(), OrdersVerdict::NotTaken(error.to_string()))
         }
-    };
-    let status = if verdict.is_ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
     };
     let outcome = OrdersOutcome {
         text: form.orders,

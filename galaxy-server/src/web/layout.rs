@@ -110,7 +110,9 @@ pub fn notice(message: &str) -> Markup {
     html! { p.notice role="status" { (message) } }
 }
 
-/// A service's refusal next to a form (`role="alert"`).
+/// A service's refusal next to a form (`role="alert"`). It marks the page as answering a
+/// form (`data-answer`): a live update then never reloads it under the viewer, whose
+/// text is still in the form.
 pub fn alert(message: &str) -> Markup {
-    html! { p.error role="alert" { (message) } }
+    html! { p.error data-answer="" role="alert" { (message) } }
 }

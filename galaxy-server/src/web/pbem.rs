@@ -258,7 +258,7 @@ pub(super) fn messages_section(
         section aria-labelledby="messages" {
             h2 #messages { (text.messages_title) }
             @if let Some(draft) = draft {
-                p.error #message-refused role="alert" { (draft.error) }
+                p.error #message-refused data-answer="" role="alert" { (draft.error) }
             }
             @if in_play {
                 form.stack method="post" action=(format!("/games/{id}/messages")) {

@@ -30,8 +30,9 @@
     // Live updates show the game's news by opening its page again (a GET: the answer
     // to a form is never sent twice), but never under someone typing: then a notice
     // with a link appears instead.
-    // A page that shows the answer to a form (an orders verdict) counts as typed into:
-    // the answer stays until the viewer moves on.
+    // A page that shows the answer to a form (an orders verdict, a refused message,
+    // race name or other form, each marked `data-answer`) counts as typed into: the
+    // answer, and the text kept in its form, stay until the viewer moves on.
     var dirty = document.querySelector("[data-answer]") !== null;
     document.addEventListener("input", function () { dirty = true; });
     // A form on its way out is never cut short by a reload (the click would be lost).

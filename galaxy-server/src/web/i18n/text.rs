@@ -227,6 +227,9 @@ pub struct Text {
     pub orders_accepted: &'static str,
     /// Game: orders refused.
     pub orders_refused: &'static str,
+    /// Game: orders that never reached the engine, or were not recorded (the game
+    /// ended, the engine or the store was down); they stay in the editor.
+    pub orders_not_taken: &'static str,
     /// Game: reports heading.
     pub reports_title: &'static str,
     /// Game: show report.
@@ -410,6 +413,7 @@ pub(super) static EN: Text = Text {
     orders_send: "Check and send",
     orders_accepted: "The engine accepted these orders.",
     orders_refused: "The engine refused these orders:",
+    orders_not_taken: "These orders were not taken (your text is kept below):",
     reports_title: "Reports",
     show: "Show",
     standings_title: "Standings",
@@ -548,6 +552,7 @@ pub(super) static DE: Text = Text {
     orders_send: "Prüfen und senden",
     orders_accepted: "Die Engine hat diese Befehle angenommen.",
     orders_refused: "Die Engine hat diese Befehle abgelehnt:",
+    orders_not_taken: "Diese Befehle wurden nicht übernommen (dein Text steht unten):",
     reports_title: "Berichte",
     show: "Zeigen",
     standings_title: "Rangliste",
