@@ -690,6 +690,29 @@ async fn the_account_page_changes_the_profile_and_logs_out_everywhere() {
         .post(&app, "/account/logout-everywhere", &[])
         .await
         .is(303);
+    // A form of a page loaded before the session ended asks to sign in again and drops
+    // the dead cookie, rather than calling the form stale (403); so does logging out.
+    let mut lapsed = first.clone();
+    let posted = first
+        .post(
+            &app,
+            "/account",
+            &[("display_name", "Ada"), ("locale", "de")],
+        )
+        .await;
+    let cleared = |response: &TestResponse| {
+        response
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("galaxy_session=;"))
+    };
+    posted.is(303);
+    assert_eq!(posted.headers["location"], "/login");
+    assert!(cleared(&posted), "{:?}", posted.headers);
+    let logout = lapsed.post(&app, "/logout", &[]).await;
+    logout.is(303);
+    assert!(cleared(&logout), "{:?}", logout.headers);
     let away = first.get(&app, "/account").await;
     away.is(303);
     assert_eq!(away.headers["location"], "/login");

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use super::layout;
+use super::session::cleared_session_cookie;
 use crate::http::error::ApiError;
 
 /// A page that could not be served.
@@ -14,6 +15,14 @@ pub enum WebError {
     /// The page needs a signed-in user: answered with a redirect to `/login`.
     #[error("sign in first")]
     SignIn,
+    /// A form was posted with a session that ended since its page was loaded: answered
+    /// with a redirect to `/login` that also removes the dead session cookie (`secure`:
+    /// the cookie's `Secure` flag, as it was set).
+    #[error("your session ended; sign in again")]
+    SessionLapsed {
+        /// Whether the request came over TLS.
+        secure: bool,
+    },
     /// The page needs the admin role.
     #[error("this page needs the admin role")]
     Forbidden,
@@ -56,7 +65,7 @@ impl WebError {
     /// The HTTP status the page answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::SignIn => StatusCode::SEE_OTHER,
+            Self::SignIn | Self::SessionLapsed { .. } => StatusCode::SEE_OTHER,
             Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
             Self::BadForm(_) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -67,11 +76,13 @@ impl WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        if matches!(self, Self::SignIn) {
+        if let Self::SignIn | Self::SessionLapsed { .. } = self {
             let mut response = StatusCode::SEE_OTHER.into_response();
-            response
-                .headers_mut()
-                .insert(header::LOCATION, HeaderValue::from_static("/login"));
+            let headers = response.headers_mut();
+            headers.insert(header::LOCATION, HeaderValue::from_static("/login"));
+            if let Self::SessionLapsed { secure } = self {
+                headers.insert(header::SET_COOKIE, cleared_session_cookie(secure));
+            }
             return response;
         }
         let status = self.status();

@@ -85,6 +85,10 @@ pub struct Visitor {
     pub secure: bool,
     /// The client's address, for the login rate limits.
     pub ip: Option<std::net::IpAddr>,
+    /// A session cookie came with the request but signs nobody in any more (expired,
+    /// revoked by "log out everywhere", the account blocked): a form of a page loaded
+    /// before asks to sign in again rather than being called stale.
+    pub session_lapsed: bool,
 }
 
 impl Visitor {
@@ -192,6 +196,7 @@ impl FromRequestParts<WebState> for Visitor {
                 });
             }
         }
+        let session_lapsed = user.is_none() && cookie(&parts.headers, SESSION_COOKIE).is_some();
         let lang = match &user {
             Some(user) => Lang::of_locale(user.user.locale.as_str()),
             None => Lang::of_accept_language(&parts.headers),
@@ -215,6 +220,7 @@ impl FromRequestParts<WebState> for Visitor {
             new_csrf_cookie,
             secure,
             ip,
+            session_lapsed,
         })
     }
 }
@@ -258,6 +264,13 @@ impl<T: DeserializeOwned> FromRequest<WebState> for Posted<T> {
         if visitor.new_csrf_cookie.is_some()
             || !constant_time_eq(presented.as_bytes(), visitor.csrf.as_bytes())
         {
+            // The page's session ended since it was loaded: nothing is changed either
+            // way, and the way on is to sign in again (the dead cookie goes).
+            if visitor.session_lapsed {
+                return Err(WebError::SessionLapsed {
+                    secure: visitor.secure,
+                });
+            }
             return Err(WebError::Csrf);
         }
         let form = serde_urlencoded::from_bytes::<T>(&bytes)
