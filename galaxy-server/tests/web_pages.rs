@@ -1229,3 +1229,59 @@ async fn the_health_page_pages_records_and_events_each_on_its_own() {
         .await
         .is(200);
 }
+
+#[tokio::test]
+async fn a_forms_address_opened_goes_to_its_page_and_unknown_paths_are_pages_for_browsers() {
+    let app = web_app(Options::default());
+    let host = app.login("host@example.org").await;
+    let game = app.create_game(&host, "Addresses", 2, 4).await;
+    let browser = |method: Method, uri: &str| {
+        Call::new(method, uri).header("accept", "text/html,application/xhtml+xml")
+    };
+    // A form's action opened from the address bar (after its post, a bookmark): the
+    // page the form is on, not axum's empty 405.
+    for (action, page) in [
+        (format!("/games/{game}/orders"), format!("/games/{game}")),
+        (format!("/games/{game}/messages"), format!("/games/{game}")),
+        ("/login/code".to_owned(), "/login".to_owned()),
+        ("/logout".to_owned(), "/".to_owned()),
+        ("/games".to_owned(), "/".to_owned()),
+        (
+            format!("/admin/games/{game}/stop"),
+            "/admin/games".to_owned(),
+        ),
+        (
+            "/admin/dead-letters/x/retry".to_owned(),
+            "/admin/mail".to_owned(),
+        ),
+    ] {
+        let answer = app.send(browser(Method::GET, &action)).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::SEE_OTHER,
+            "{action}: {}",
+            answer.text
+        );
+        assert_eq!(answer.headers["location"], page.as_str(), "{action}");
+    }
+    // Another method: a page that says so.
+    let deleted = app
+        .send(browser(Method::DELETE, &format!("/games/{game}/orders")))
+        .await;
+    assert_eq!(deleted.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(deleted.text.contains("<h1>405"), "{}", deleted.text);
+    // An unknown path: a page for a browser, with the pages' CSP; the API's JSON for
+    // every other client and for any path under /api/.
+    let missing = app.send(browser(Method::GET, "/my/")).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.text.contains("<h1>404"), "{}", missing.text);
+    assert_eq!(
+        missing.headers["content-security-policy"],
+        CONTENT_SECURITY_POLICY
+    );
+    let api = app.send(Call::new(Method::GET, "/my/")).await;
+    assert_eq!(api.status, StatusCode::NOT_FOUND);
+    assert_eq!(api.code(), "not_found", "{}", api.text);
+    let api = app.send(browser(Method::GET, "/api/v1/nope")).await;
+    assert_eq!(api.code(), "not_found", "{}", api.text);
+}

@@ -279,9 +279,23 @@ impl From<NotificationAdminError> for ApiError {
     }
 }
 
-/// The answer for a path no route matches.
-pub async fn route_not_found() -> ApiError {
-    ApiError::not_found("no such route")
+/// The answer for a path no route matches: the JSON error; with the web pages, a page
+/// for a browser (asking for HTML) outside `/api/`.
+pub async fn route_not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> Response {
+    #[cfg(feature = "web")]
+    {
+        let wants_html = headers
+            .get_all(axum::http::header::ACCEPT)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .any(|value| value.contains("text/html"));
+        if wants_html && !uri.path().starts_with("/api/") {
+            return crate::web::not_found_page();
+        }
+    }
+    #[cfg(not(feature = "web"))]
+    let _ = (uri, headers);
+    ApiError::not_found("no such route").into_response()
 }
 
 /// The answer for a known path called with a method it does not take.

@@ -108,15 +108,17 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 /// Gives error responses that did not come from [`ApiError`] (a layer's 413 or 503, a
-/// default 405) the API's JSON shape, keeping their status and headers.
+/// default 405) the API's JSON shape, keeping their status and headers. A page (HTML,
+/// the not-found page a browser gets from the fallback) stays a page.
 async fn json_error_shape(response: Response) -> Response {
     let status = response.status();
-    let is_json = response
+    let content_type = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .and_then(|v| v.to_str().ok());
+    let shaped = content_type
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || shaped {
         return response;
     }
     let (mut parts, _) = response.into_parts();

@@ -25,13 +25,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use galaxy_core::domain::UserId;
 use galaxy_core::domain::limit::OpenSlots;
 use galaxy_core::service::push::PushService;
+use maud::html;
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -67,7 +68,8 @@ pub struct WebState {
 }
 
 /// The pages' router, to merge with the API's. It sets no fallback, so the API's
-/// fallback answers unknown paths. `closing` ends the live-update streams at shutdown.
+/// fallback answers unknown paths (with [`not_found_page`] for a browser); a page's path
+/// asked with another method is its own (a `GET` of a form's action goes to its page). `closing` ends the live-update streams at shutdown.
 pub fn router(
     app: AppState,
     push: Option<Arc<PushService>>,
@@ -154,8 +156,60 @@ pub fn router(
     pages
         .merge(orders)
         .merge(live)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// A page's path asked with a method it does not take. A `GET` of a form's action (the
+/// address bar after a post, a bookmark, Enter in the address bar) goes to the page the
+/// form is on; anything else gets a page saying so (never axum's empty 405).
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    if method == Method::GET || method == Method::HEAD {
+        return Redirect::to(&form_page(uri.path())).into_response();
+    }
+    let status = StatusCode::METHOD_NOT_ALLOWED;
+    let body = layout::bare(
+        "405 Method Not Allowed",
+        html! {
+            h1 { "405 Method Not Allowed" }
+            p.error role="alert" { "this page does not take " (method.as_str()) }
+            p { a href="/" { "Galaxy" } }
+        },
+    );
+    (status, body).into_response()
+}
+
+/// The page whose form posts to `action` (`/games/{id}/orders` is on `/games/{id}`).
+fn form_page(action: &str) -> String {
+    let parts: Vec<&str> = action.trim_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["games", id, ..] => format!("/games/{id}"),
+        ["login", ..] => "/login".to_owned(),
+        ["account", ..] => "/account".to_owned(),
+        ["admin", "dead-letters", ..] => "/admin/mail".to_owned(),
+        ["admin", section, ..] => format!("/admin/{section}"),
+        _ => "/".to_owned(),
+    }
+}
+
+/// The page for a path nothing serves, for a browser (the API answers its own paths,
+/// and every client that does not ask for HTML, with its JSON error).
+pub fn not_found_page() -> Response {
+    let body = layout::bare(
+        "404 Not Found",
+        html! {
+            h1 { "404 Not Found" }
+            p.error role="alert" { "no such page" }
+            p { a href="/" { "Galaxy" } }
+        },
+    );
+    let mut response = (StatusCode::NOT_FOUND, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    response
 }
 
 /// Adds the security headers to every page's response: the CSP, no MIME sniffing, no
