@@ -27,8 +27,10 @@
 //! cache is emptied every `GALAXY_CACHE_DEGRADED_TTL`, so no entry is older than that;
 //! when it resumes, everything cached before is dropped (notes may have been missed).
 //!
-//! What remains: a process that dies between a commit and its note leaves the others
-//! with a stale copy (until their next restart or bus gap). The window is one round
+//! A note that cannot be sent (a busy pool, a dropped connection) is tried again in the
+//! background, for up to ten minutes. What remains: a process that dies between a commit
+//! and its note leaves the others with a stale copy (until their next restart or bus
+//! gap). The window is one round
 //! trip; closing it would take the note into the writing transaction (a trigger), at
 //! the price of a note for every write of every table, touches included.
 
@@ -42,6 +44,7 @@ mod users;
 mod tests;
 
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
 use galaxy_core::ports::{Change, ChangeBus};
 
@@ -105,17 +108,54 @@ impl<T> Shared<T> {
     }
 }
 
-/// The metric counting notes this process could not send (the others may keep a stale
-/// copy until their next bus gap).
+/// The metric counting failed tries to send a note (each is tried again for up to ten
+/// minutes; meanwhile the others may keep a stale copy).
 pub const PUBLISH_FAILURES_METRIC: &str = "galaxy_cache_publish_failures_total";
 
-/// Announces `change` to the other processes; a failure is logged and counted, not
-/// returned, since the write itself succeeded and the caller must hear so.
+/// The first pause before a note that could not be sent is tried again (doubled up to
+/// [`RETRY_MAX`]).
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+/// The longest pause between two tries of one note.
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// How long a note is tried again before it is given up (the others then keep their
+/// copy until their next bus gap).
+const RETRY_FOR: Duration = Duration::from_secs(600);
+
+/// Announces `change` to the other processes. A failure is logged and counted, not
+/// returned (the write itself succeeded and the caller must hear so), and the note is
+/// tried again in the background until it is sent: a logout, a revocation or a block
+/// whose note failed (a busy pool, a dropped connection) would otherwise leave the other
+/// replicas honouring the old session or status for as long as their bus stays up. A
+/// late note only drops an entry, so sending it late, or twice, is harmless.
 async fn announce(bus: &Arc<dyn ChangeBus>, change: Change) {
-    if let Err(error) = bus.publish(change).await {
-        tracing::warn!(?change, %error, "could not announce a cache change to other replicas");
-        metrics::counter!(PUBLISH_FAILURES_METRIC).increment(1);
-    }
+    let Err(error) = bus.publish(change).await else {
+        return;
+    };
+    tracing::warn!(?change, %error, "could not announce a cache change to other replicas; retrying");
+    metrics::counter!(PUBLISH_FAILURES_METRIC).increment(1);
+    let bus = Arc::clone(bus);
+    tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        let mut pause = RETRY_FIRST;
+        while started.elapsed() < RETRY_FOR {
+            tokio::time::sleep(pause).await;
+            match bus.publish(change).await {
+                Ok(()) => {
+                    tracing::info!(?change, "cache change announced after a retry");
+                    return;
+                }
+                Err(error) => {
+                    metrics::counter!(PUBLISH_FAILURES_METRIC).increment(1);
+                    tracing::debug!(?change, %error, "cache change still not announced");
+                }
+            }
+            pause = pause.saturating_mul(2).min(RETRY_MAX);
+        }
+        tracing::error!(
+            ?change,
+            "gave up announcing a cache change; other replicas may keep a stale copy until their next bus gap"
+        );
+    });
 }
 
 /// The bus of a cache built without one: a hub with this process alone.

@@ -329,3 +329,67 @@ async fn a_fresh_read_goes_to_the_store_and_refreshes_memory() {
         "memory refreshed, no second store read"
     );
 }
+
+/// A bus whose first `failures` publishes fail, in front of a hub's process.
+struct FlakyBus {
+    inner: galaxy_ports::memory::MemoryChangeBus,
+    failures: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl galaxy_core::ports::ChangeBus for FlakyBus {
+    async fn publish(&self, change: galaxy_core::ports::Change) -> Result<(), StoreError> {
+        let failing = self
+            .failures
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok();
+        if failing {
+            return Err(StoreError::unavailable("pool timed out"));
+        }
+        self.inner.publish(change).await
+    }
+
+    fn subscribe(&self) -> galaxy_core::ports::ChangeSubscription {
+        self.inner.subscribe()
+    }
+}
+
+#[tokio::test]
+async fn a_revocation_whose_note_failed_still_reaches_the_other_replicas() {
+    let owner = UserId::from_uuid(uuid::Uuid::now_v7());
+    let one = session(owner);
+    let mut inner = MockSessionStore::new();
+    let warm = vec![one.clone()];
+    inner
+        .expect_all_active_sessions()
+        .return_once(move |_| Ok(warm));
+    let mut revoked = one.clone();
+    revoked.revoke(now()).unwrap();
+    inner
+        .expect_revoke_session()
+        .times(1)
+        .return_once(move |_, _| Ok(revoked));
+    let hub = galaxy_ports::memory::MemoryChangeBus::new();
+    let mut other_replica = galaxy_core::ports::ChangeBus::subscribe(&hub.replica());
+    let bus = FlakyBus {
+        inner: hub,
+        failures: std::sync::atomic::AtomicUsize::new(3),
+    };
+    let cache = SessionCache::new(Arc::new(inner)).with_bus(Arc::new(bus));
+    cache.warm(now()).await.unwrap();
+    // The logout commits; its note fails three times, then goes out.
+    cache.revoke_session(one.id, now()).await.unwrap();
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(10), other_replica.next())
+        .await
+        .expect("the other replica never heard of the revocation");
+    assert_eq!(
+        heard,
+        Some(galaxy_core::ports::ChangeNote::Changed(
+            galaxy_core::ports::Change::Session(one.id)
+        ))
+    );
+}
