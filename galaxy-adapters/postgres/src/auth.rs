@@ -255,6 +255,15 @@ impl ChallengeStore for PgStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn withdraw_challenge(&self, id: ChallengeId) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM login_challenges WHERE id = $1 AND status = 'issued'")
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(db(CHALLENGE))?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn purge_challenges(&self, before: Timestamp) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM login_challenges WHERE expires_at < $1")
             .bind(before)

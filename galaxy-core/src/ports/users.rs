@@ -231,6 +231,11 @@ pub trait ChallengeStore: Send + Sync {
         scope: &ChallengeScope,
         since: Timestamp,
     ) -> Result<Vec<Timestamp>, StoreError>;
+    /// Deletes a challenge whose code never reached anyone (its mail could not be
+    /// queued), if it is still `Issued`, so that it counts against no limit; returns
+    /// whether it was deleted. A challenge already checked (consumed, locked, expired)
+    /// stays.
+    async fn withdraw_challenge(&self, id: ChallengeId) -> Result<bool, StoreError>;
     /// Deletes challenges that expired before `before`; returns how many. The limits
     /// count stored challenges, so `before` must lie at least the longest limit window
     /// in the past, or purging would empty full buckets early.

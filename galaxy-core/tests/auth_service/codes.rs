@@ -191,6 +191,9 @@ impl ChallengeStore for RacingChallenges {
     ) -> Result<Vec<Timestamp>, StoreError> {
         self.inner.challenge_issue_times(scope, since).await
     }
+    async fn withdraw_challenge(&self, id: ChallengeId) -> Result<bool, StoreError> {
+        self.inner.withdraw_challenge(id).await
+    }
     async fn purge_challenges(&self, before: Timestamp) -> Result<u64, StoreError> {
         self.inner.purge_challenges(before).await
     }

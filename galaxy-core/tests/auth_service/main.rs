@@ -15,7 +15,9 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use galaxy_core::domain::auth::LoginCode;
 use galaxy_core::domain::user::{Email, Role};
-use galaxy_core::ports::{Clock, SessionStore, UserStore};
+use galaxy_core::ports::{
+    ChallengeScope, ChallengeStore, Clock, SessionStore, StoreError, UserStore,
+};
 use galaxy_core::service::auth::{AuthConfig, AuthConfigError, AuthError, AuthPorts, AuthService};
 use galaxy_core::service::{Actor, ErrorKind, ServiceError};
 use galaxy_ports::memory::{MemoryMailStore, MemoryUserStore};
@@ -134,6 +136,45 @@ async fn the_mail_is_queued_once_with_its_key() {
     };
     let auth = AuthService::new(ports, AuthConfig::default()).unwrap();
     auth.request_login_code("a@x.org", None).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_code_whose_mail_could_not_be_queued_does_not_count_against_the_address() {
+    // The outbox fails the first request's mail (the store went away), then answers.
+    let mut mail = MockMailStore::new();
+    let mut calls = 0;
+    mail.expect_enqueue_mail().times(2).returning(move |d| {
+        calls += 1;
+        if calls == 1 {
+            Err(StoreError::unavailable("connection reset"))
+        } else {
+            Ok(d.clone())
+        }
+    });
+    let store = Arc::new(MemoryUserStore::new());
+    let ports = AuthPorts {
+        users: store.clone(),
+        challenges: store.clone(),
+        sessions: store.clone(),
+        mail: Arc::new(mail),
+        clock: Arc::new(ManualClock::at_fixed_start()),
+        secrets: Arc::new(SeededSecretGenerator::new(1)),
+    };
+    // One unused code per address at a time: the unmailed one would hold the retry back.
+    let config = AuthConfig {
+        live_per_email: 1,
+        ..AuthConfig::default()
+    };
+    let auth = AuthService::new(ports, config).unwrap();
+    let failed = auth.request_login_code("a@x.org", None).await.unwrap_err();
+    assert_eq!(failed.kind(), ErrorKind::Unavailable, "{failed}");
+    let scope = ChallengeScope::Email(Email::parse("a@x.org").unwrap());
+    let since = chrono::DateTime::UNIX_EPOCH;
+    let stored = store.challenge_issue_times(&scope, since).await.unwrap();
+    assert!(stored.is_empty(), "the unmailed code was kept: {stored:?}");
+    auth.request_login_code("a@x.org", None)
+        .await
+        .expect("the retry was refused");
 }
 
 #[tokio::test]

@@ -348,6 +348,18 @@ impl ChallengeStore for MemoryUserStore {
         Ok(times)
     }
 
+    async fn withdraw_challenge(&self, id: ChallengeId) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        let issued = state
+            .challenges
+            .get(&id)
+            .is_some_and(|c| c.status == ChallengeStatus::Issued);
+        if issued {
+            state.challenges.remove(&id);
+        }
+        Ok(issued)
+    }
+
     async fn purge_challenges(&self, before: Timestamp) -> Result<u64, StoreError> {
         let mut state = self.state();
         let count = state.challenges.len();

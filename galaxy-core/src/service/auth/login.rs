@@ -64,20 +64,43 @@ impl AuthService {
             return Err(rate_limited(full, now));
         }
 
+        if let Err(error) = self.send_code(&challenge, &code, now).await {
+            // Nobody got this code: it must not hold the address back (its limits count
+            // stored challenges), so a retry once the store answers again is not refused.
+            match self.challenges.withdraw_challenge(id).await {
+                Ok(_) => {}
+                Err(withdraw) => {
+                    tracing::warn!(challenge_id = %id, error = %withdraw, "unmailed login code not withdrawn; it counts until it expires");
+                }
+            }
+            return Err(error);
+        }
+        Ok(IssuedChallenge {
+            challenge_id: id,
+            expires_at: challenge.expires_at,
+        })
+    }
+
+    /// Queues the mail with `code` for `challenge`, unless the address belongs to an
+    /// account blocked for good (which is never told whether it exists).
+    async fn send_code(
+        &self,
+        challenge: &LoginChallenge,
+        code: &LoginCode,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
+        let id = challenge.id;
         let user = self.users.find_user_by_email(&challenge.email).await?;
         let permanently_blocked =
             user.as_ref().map(|u| u.status) == Some(UserStatus::BlockedPermanently);
         if permanently_blocked {
             tracing::info!(challenge_id = %id, "login code withheld: account blocked permanently");
         } else {
-            let mail = self.login_code_mail(&challenge, &code, user.as_ref(), now);
+            let mail = self.login_code_mail(challenge, code, user.as_ref(), now);
             self.mail.enqueue_mail(&mail).await?;
             tracing::info!(challenge_id = %id, "login code queued");
         }
-        Ok(IssuedChallenge {
-            challenge_id: id,
-            expires_at: challenge.expires_at,
-        })
+        Ok(())
     }
 
     /// Exchanges a challenge id and its code for a new session, creating the account on

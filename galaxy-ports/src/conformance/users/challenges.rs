@@ -57,6 +57,15 @@ where
         purge(&s).await;
     })
     .await;
+    run_case(
+        suite,
+        "withdraw an unmailed challenge",
+        make,
+        |s| async move {
+            withdraw(&s).await;
+        },
+    )
+    .await;
 }
 
 /// A limit nothing reaches.
@@ -292,6 +301,41 @@ async fn issue_times<S: ChallengeStore>(store: &S) {
     assert_eq!(times(ChallengeScope::Email(bob), 0).await, vec![at(15)]);
     let nobody = ChallengeScope::ClientIp("203.0.113.9".to_owned());
     assert_eq!(times(nobody, 0).await, Vec::<Timestamp>::new());
+}
+
+async fn withdraw<S: ChallengeStore>(store: &S) {
+    let who = email();
+    let [issued, consumed] = [0, 10].map(|secs| challenge(&who, "192.0.2.1", at(secs)));
+    for c in [&issued, &consumed] {
+        store.insert_unlimited(c).await.must("insert");
+    }
+    let mut used = consumed.clone();
+    used.status = ChallengeStatus::Consumed;
+    store
+        .update_unlimited(&used, ChallengeStatus::Issued, 0)
+        .await
+        .must("consume");
+    // The issued one goes, and with it its place in the limits' counts.
+    assert!(store.withdraw_challenge(issued.id).await.must("withdraw"));
+    assert_err!(
+        store.get_challenge(issued.id).await,
+        StoreError::NotFound { .. },
+        "a withdrawn challenge is gone"
+    );
+    assert_eq!(
+        store
+            .challenge_issue_times(&ChallengeScope::Email(who.clone()), at(0))
+            .await
+            .must("times"),
+        vec![at(10)]
+    );
+    // One already used stays; an unknown one is no error.
+    assert!(!store.withdraw_challenge(consumed.id).await.must("withdraw"));
+    assert_eq!(
+        store.get_challenge(consumed.id).await.must("get").status,
+        ChallengeStatus::Consumed
+    );
+    assert!(!store.withdraw_challenge(issued.id).await.must("again"));
 }
 
 async fn purge<S: ChallengeStore>(store: &S) {
