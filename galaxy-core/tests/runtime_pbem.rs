@@ -841,3 +841,31 @@ async fn an_idle_notice_that_failed_to_be_raised_is_raised_by_the_next_pass() {
     assert_eq!(idle[0].payload["race"], race_b.as_str());
     assert_eq!(idle[0].payload["turn"], 1);
 }
+
+#[tokio::test]
+async fn a_message_whose_notice_failed_is_noticed_by_a_later_pass() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(2).await;
+    let [(a, _), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
+    // The message is stored; its notice fails (the notifier's store went away).
+    w.faults.arm(0);
+    w.faults.fail_next("notify race_message", 1);
+    w.service
+        .send_message(a, game.id, MessageTo::All, "meet at Vega".into())
+        .await
+        .unwrap();
+    assert!(w.notes.of(NotificationKind::RaceMessage).is_empty());
+    // A pass right away leaves it to the sender's own request; a later one raises it.
+    w.scheduler.tick().await.unwrap();
+    assert!(w.notes.of(NotificationKind::RaceMessage).is_empty());
+    w.at(w.now() + TimeDelta::minutes(1));
+    w.scheduler.tick().await.unwrap();
+    w.at(w.now() + TimeDelta::minutes(1));
+    w.scheduler.tick().await.unwrap();
+    let notes = w.notes.of(NotificationKind::RaceMessage);
+    assert_eq!(notes.len(), 1, "the notice was lost");
+    assert_eq!(notes[0].recipients, vec![b.user_id]);
+    assert_eq!(notes[0].payload["text"], "meet at Vega");
+    let to_b = recipient_payload(&notes[0].payload, b.user_id);
+    assert_eq!(to_b["race"], race_b.as_str(), "{to_b}");
+}

@@ -597,6 +597,29 @@ impl PbemStore for PgStore {
         Ok(None)
     }
 
+    async fn owed_message_notices(&self, limit: u32) -> Result<Vec<RaceMessage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM race_messages WHERE NOT noticed ORDER BY sent_at, seq LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(MESSAGE))?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    async fn message_noticed(&self, id: MessageId) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE race_messages SET noticed = true WHERE id = $1")
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(db(MESSAGE))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(MESSAGE, id));
+        }
+        Ok(())
+    }
+
     async fn list_messages(
         &self,
         game_id: GameId,

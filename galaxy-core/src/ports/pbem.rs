@@ -7,7 +7,7 @@ use super::StoreError;
 use crate::domain::limit::RateLimit;
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::pbem::{GamePreferences, RaceMessage, RaceRecord, ReadyMark, SeatApplication};
-use crate::domain::{GameId, SeatApplicationId, Timestamp, UserId};
+use crate::domain::{GameId, MessageId, SeatApplicationId, Timestamp, UserId};
 
 /// What a vacation request came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +154,13 @@ pub trait PbemStore: Send + Sync {
         message: &RaceMessage,
         limit: RateLimit,
     ) -> Result<Option<Timestamp>, StoreError>;
+    /// Messages whose notice (`race_message`, to their recipients) is still owed: every
+    /// stored message is, until [`message_noticed`](Self::message_noticed) says it was
+    /// raised, so a failing notifier or a crash after the message was stored delays its
+    /// notice instead of losing it. Oldest first, at most `limit`, across all games.
+    async fn owed_message_notices(&self, limit: u32) -> Result<Vec<RaceMessage>, StoreError>;
+    /// The notice of message `id` was raised; `NotFound` for an unknown message.
+    async fn message_noticed(&self, id: MessageId) -> Result<(), StoreError>;
     /// The messages of a game that `race` sent or received, newest first.
     async fn list_messages(
         &self,

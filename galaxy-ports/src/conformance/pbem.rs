@@ -520,6 +520,29 @@ async fn messages<S: PbemStore + 'static>(store: Arc<S>) {
     }
     let first = PageRequest::first(10).must("page");
     let ids = |page: Vec<RaceMessage>| page.into_iter().map(|m| m.id).collect::<Vec<_>>();
+    // Every notice is owed until said raised, oldest first.
+    let owed = |store: Arc<S>| async move {
+        let all = store.owed_message_notices(1000).await.must("owed");
+        all.into_iter()
+            .filter(|m| m.game_id == g)
+            .map(|m| m.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        owed(Arc::clone(&store)).await,
+        vec![a_to_b.id, b_to_all.id, c_to_b.id]
+    );
+    store.message_noticed(b_to_all.id).await.must("noticed");
+    assert_eq!(owed(Arc::clone(&store)).await, vec![a_to_b.id, c_to_b.id]);
+    let first_only = store.owed_message_notices(1).await.must("owed");
+    assert_eq!(first_only.len(), 1, "at most the limit");
+    assert_err!(
+        store
+            .message_noticed(MessageId::from_uuid(new_uuid()))
+            .await,
+        StoreError::NotFound { .. },
+        "notice of an unknown message"
+    );
     let of_a = store.list_messages(g, "Ayrans", &first).await.must("a");
     assert_eq!(
         ids(of_a.items),

@@ -1,7 +1,7 @@
 //! In-memory [`PbemStore`]: race records, seat applications, preferences and messages
 //! behind one mutex, so each call is one atomic step as a transaction would be.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -10,12 +10,13 @@ use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::pbem::{
     GamePreferences, RaceMessage, RaceRecord, ReadyMark, SeatApplication, SeatApplicationStatus,
 };
-use galaxy_core::domain::{GameId, SeatApplicationId, Timestamp, UserId};
+use galaxy_core::domain::{GameId, MessageId, SeatApplicationId, Timestamp, UserId};
 use galaxy_core::ports::{PbemStore, SeatHandover, StoreError, VacationOutcome};
 
 use super::paging::{Order, paginate};
 
 const RACE: &str = "race";
+const MESSAGE: &str = "message";
 const SEAT: &str = "seat application";
 
 /// The play-by-email record of every game.
@@ -37,6 +38,8 @@ struct State {
     preferences: HashMap<(GameId, UserId), GamePreferences>,
     /// Messages in arrival order.
     messages: Vec<RaceMessage>,
+    /// Messages whose notice is still owed.
+    owed_notices: BTreeSet<MessageId>,
 }
 
 impl MemoryPbemStore {
@@ -376,7 +379,29 @@ impl PbemStore for MemoryPbemStore {
             });
         }
         state.messages.push(message.clone());
+        state.owed_notices.insert(message.id);
         Ok(None)
+    }
+
+    async fn owed_message_notices(&self, limit: u32) -> Result<Vec<RaceMessage>, StoreError> {
+        let state = self.lock();
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(state
+            .messages
+            .iter()
+            .filter(|m| state.owed_notices.contains(&m.id))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn message_noticed(&self, id: MessageId) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if !state.messages.iter().any(|m| m.id == id) {
+            return Err(StoreError::not_found(MESSAGE, id));
+        }
+        state.owed_notices.remove(&id);
+        Ok(())
     }
 
     async fn list_messages(

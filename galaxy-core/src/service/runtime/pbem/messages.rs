@@ -5,12 +5,13 @@
 
 use serde_json::json;
 
-use super::{RuntimeError, RuntimeService, race_records};
-use crate::domain::game::GameStatus;
+use super::{Pbem, RuntimeError, RuntimeService, race_records};
+use crate::domain::game::{Game, GameStatus};
 use crate::domain::notification::{MAIL_KEY, NotificationKind};
 use crate::domain::page::{Page, PageRequest};
-use crate::domain::pbem::{MessageText, RaceMessage};
+use crate::domain::pbem::{MessageText, RaceMessage, RaceRecord};
 use crate::domain::{GameId, MessageId, Timestamp, UserId};
+use crate::ports::StoreError;
 use crate::service::Actor;
 use crate::service::templates::PER_RECIPIENT_KEY;
 
@@ -138,85 +139,8 @@ impl RuntimeService {
                 retry_after: wait,
             });
         }
-        let to_users: Vec<(UserId, String)> = records
-            .iter()
-            .filter(|r| message.recipients.contains(&r.race))
-            .map(|r| (r.user_id, r.race.clone()))
-            .collect();
-        self.deliver_message(
-            &game.settings.name,
-            game.settings.pbem.anonymous_messages,
-            &message,
-            &to_users,
-        )
-        .await;
+        notice_message(&self.pbem, &game, &records, &message).await;
         Ok(view(message, &own.race, false))
-    }
-
-    /// Raises the message's notifications: one for recipients who want mail, one
-    /// (push only) for those who opted out for this game.
-    async fn deliver_message(
-        &self,
-        game_name: &crate::domain::game::GameName,
-        anonymous: bool,
-        message: &RaceMessage,
-        to_users: &[(UserId, String)],
-    ) {
-        let pbem = &self.pbem.store;
-        let mut mail = Vec::new();
-        let mut push_only = Vec::new();
-        for (user, race) in to_users {
-            let wants_mail = match pbem.preferences(message.game_id, *user).await {
-                Ok(p) => p.message_mail,
-                Err(error) => {
-                    tracing::warn!(%error, "message preference not read; mail is sent");
-                    true
-                }
-            };
-            if wants_mail {
-                mail.push((*user, race.clone()));
-            } else {
-                push_only.push((*user, race.clone()));
-            }
-        }
-        let from = if anonymous {
-            ANONYMOUS
-        } else {
-            message.sender_race.as_str()
-        };
-        for (group, suffix, mail_allowed) in [(mail, "", true), (push_only, ":push", false)] {
-            if group.is_empty() {
-                continue;
-            }
-            let per_recipient: serde_json::Map<String, serde_json::Value> = group
-                .iter()
-                .map(|(u, race)| (u.to_string(), json!({"race": race})))
-                .collect();
-            let mut payload = json!({
-                "game_id": message.game_id,
-                "game_name": game_name.as_str(),
-                "message_id": message.id,
-                "from": from,
-                "turn": message.turn,
-                "text": message.text,
-                PER_RECIPIENT_KEY: per_recipient,
-            });
-            if !mail_allowed && let Some(fields) = payload.as_object_mut() {
-                fields.insert(MAIL_KEY.to_owned(), serde_json::Value::Bool(false));
-            }
-            let key = format!("race_message:{}{suffix}", message.id);
-            let users = group.into_iter().map(|(u, _)| u).collect();
-            self.pbem
-                .notices
-                .notify(
-                    NotificationKind::RaceMessage,
-                    key,
-                    users,
-                    message.game_id,
-                    payload,
-                )
-                .await;
-        }
     }
 
     /// The messages the caller's race sent or received, newest first; also after the
@@ -241,4 +165,138 @@ impl RuntimeService {
             next_after: got.next_after,
         })
     }
+}
+
+/// Raises `message`'s notice to the players of its recipient races (in `records`, the
+/// game's race records now), and marks it raised once every part of it is. A failure is
+/// logged and the notice stays owed: the scheduler's pass raises it again
+/// ([`owed_message_notices`]), its keys making a repeat a no-op.
+pub(super) async fn notice_message(
+    p: &Pbem,
+    game: &Game,
+    records: &[RaceRecord],
+    message: &RaceMessage,
+) {
+    let to_users: Vec<(UserId, String)> = records
+        .iter()
+        .filter(|r| message.recipients.contains(&r.race))
+        .map(|r| (r.user_id, r.race.clone()))
+        .collect();
+    let anonymous = game.settings.pbem.anonymous_messages;
+    let raised = deliver_message(p, &game.settings.name, anonymous, message, &to_users).await;
+    let marked = match raised {
+        Ok(()) => p.store.message_noticed(message.id).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = marked {
+        tracing::warn!(%error, message_id = %message.id, "message notice owed; the next pass raises it");
+    }
+}
+
+/// How many owed message notices one pass raises at most.
+const OWED_PER_PASS: u32 = 100;
+
+/// How long a message's own request has to raise its notice before the pass takes it as
+/// owed (both raising it is harmless, only wasted work).
+const OWED_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+
+/// Raises the message notices still owed (a raise that failed, a server that died right
+/// after storing a message), oldest first, up to [`OWED_PER_PASS`] per pass.
+pub(in crate::service::runtime) async fn owed_message_notices(p: &Pbem) {
+    let owed = match p.store.owed_message_notices(OWED_PER_PASS).await {
+        Ok(owed) => owed,
+        Err(error) => {
+            tracing::warn!(%error, "owed message notices not read");
+            return;
+        }
+    };
+    let now = p.now();
+    for message in owed.iter().take_while(|m| m.sent_at + OWED_AFTER <= now) {
+        let game = match p.statuses.games.get_game(message.game_id).await {
+            Ok(game) => game,
+            Err(StoreError::NotFound { .. }) => {
+                // No game any more: nobody to tell.
+                if let Err(error) = p.store.message_noticed(message.id).await {
+                    tracing::warn!(%error, message_id = %message.id, "message notice still owed");
+                }
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(%error, message_id = %message.id, "message notice waits");
+                continue;
+            }
+        };
+        match race_records(p, &game).await {
+            Ok(records) => notice_message(p, &game, &records, message).await,
+            Err(error) => {
+                tracing::warn!(%error, message_id = %message.id, "message notice waits");
+            }
+        }
+    }
+}
+
+/// Raises the message's notifications: one for recipients who want mail, one
+/// (push only) for those who opted out for this game; stops at the first that fails.
+async fn deliver_message(
+    p: &Pbem,
+    game_name: &crate::domain::game::GameName,
+    anonymous: bool,
+    message: &RaceMessage,
+    to_users: &[(UserId, String)],
+) -> Result<(), StoreError> {
+    let pbem = &p.store;
+    let mut mail = Vec::new();
+    let mut push_only = Vec::new();
+    for (user, race) in to_users {
+        let wants_mail = match pbem.preferences(message.game_id, *user).await {
+            Ok(p) => p.message_mail,
+            Err(error) => {
+                tracing::warn!(%error, "message preference not read; mail is sent");
+                true
+            }
+        };
+        if wants_mail {
+            mail.push((*user, race.clone()));
+        } else {
+            push_only.push((*user, race.clone()));
+        }
+    }
+    let from = if anonymous {
+        ANONYMOUS
+    } else {
+        message.sender_race.as_str()
+    };
+    for (group, suffix, mail_allowed) in [(mail, "", true), (push_only, ":push", false)] {
+        if group.is_empty() {
+            continue;
+        }
+        let per_recipient: serde_json::Map<String, serde_json::Value> = group
+            .iter()
+            .map(|(u, race)| (u.to_string(), json!({"race": race})))
+            .collect();
+        let mut payload = json!({
+            "game_id": message.game_id,
+            "game_name": game_name.as_str(),
+            "message_id": message.id,
+            "from": from,
+            "turn": message.turn,
+            "text": message.text,
+            PER_RECIPIENT_KEY: per_recipient,
+        });
+        if !mail_allowed && let Some(fields) = payload.as_object_mut() {
+            fields.insert(MAIL_KEY.to_owned(), serde_json::Value::Bool(false));
+        }
+        let key = format!("race_message:{}{suffix}", message.id);
+        let users = group.into_iter().map(|(u, _)| u).collect();
+        p.notices
+            .try_notify(
+                NotificationKind::RaceMessage,
+                key,
+                users,
+                message.game_id,
+                payload,
+            )
+            .await?;
+    }
+    Ok(())
 }

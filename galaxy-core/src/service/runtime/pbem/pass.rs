@@ -5,6 +5,10 @@
 //! early when every live race is ready (under the same turn lease as a scheduled tick,
 //! with the expected turn checked after the claim, so it runs once).
 //!
+//! It also raises the notices still owed: a race's idle notice (owed in the tally's own
+//! write) and a message's (owed from its storing), whose first raise failed or never
+//! came.
+//!
 //! Everything is derived from stored state each time, so a restart or a second replica
 //! picks up exactly where the last pass stopped.
 
@@ -47,6 +51,7 @@ pub(in crate::service::runtime) async fn run(p: &Pbem, turns: &TurnRunner) -> Pa
             tracing::warn!(%error, game_id = %record.game_id, "PBEM pass failed for a game");
         }
     }
+    super::messages::owed_message_notices(p).await;
     report
 }
 
