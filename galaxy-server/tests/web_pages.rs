@@ -549,8 +549,9 @@ async fn host_and_players_enrol_through_the_pages() {
             page.text
         );
         assert!(
-            page.text
-                .contains(&format!("{race} <span class=\"badge\">pending")),
+            page.text.contains(&format!(
+                "{race} <span class=\"badge\" data-status=\"pending\">pending<"
+            )),
             "{}",
             page.text
         );
@@ -598,7 +599,8 @@ async fn host_and_players_enrol_through_the_pages() {
     let mut p1 = signed_in(&app, "p1@example.org").await;
     let page = p1.get(&app, &game_uri).await;
     assert!(
-        page.text.contains("<span class=\"badge\">approved"),
+        page.text
+            .contains("<span class=\"badge\" data-status=\"approved\">approved<"),
         "{}",
         page.text
     );
@@ -631,7 +633,18 @@ async fn host_and_players_enrol_through_the_pages() {
         page.text
     );
     assert!(page.text.contains("<dd>Öffentlich</dd>"), "{}", page.text);
-    for stored in [">enrollment_closed<", ">public<", ">true<", ">false<"] {
+    assert!(
+        page.text.contains("data-status=\"approved\">angenommen<"),
+        "{}",
+        page.text
+    );
+    for stored in [
+        ">enrollment_closed<",
+        ">public<",
+        ">true<",
+        ">false<",
+        ">approved<",
+    ] {
         assert!(!page.text.contains(stored), "{stored}: {}", page.text);
     }
     // My games puts the closed game first for its host, with a badge.

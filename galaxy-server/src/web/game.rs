@@ -340,7 +340,7 @@ fn players_section(
                 ul.applications {
                     @for application in applications {
                         li {
-                            (application.race_name.as_str()) " " span.badge { (application.status.as_str()) }
+                            (application.race_name.as_str()) " " span.badge data-status=(application.status.as_str()) { (text.application_status(application.status)) }
                             @if is_host && enrolling && application.status == ApplicationStatus::Pending {
                                 " " (button_form(visitor, &format!("/games/{id}/applications/{}/approve", application.id), text.approve))
                                 " " (button_form(visitor, &format!("/games/{id}/applications/{}/reject", application.id), text.reject))
@@ -356,7 +356,7 @@ fn players_section(
             }
             @if let Some(own) = own {
                 p #own-application {
-                    (text.your_application) ": " (own.race_name.as_str()) " " span.badge { (own.status.as_str()) }
+                    (text.your_application) ": " (own.race_name.as_str()) " " span.badge data-status=(own.status.as_str()) { (text.application_status(own.status)) }
                     @if own.status == ApplicationStatus::Pending {
                         " " (button_form(visitor, &format!("/games/{id}/withdraw"), text.withdraw))
                     }

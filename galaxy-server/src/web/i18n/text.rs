@@ -1,5 +1,6 @@
 //! The player pages' words: [`Text`], in English and German.
 
+use galaxy_core::domain::application::ApplicationStatus;
 use galaxy_core::domain::game::{GameStatus, Visibility};
 
 /// A game's status as the pages name it, one field per status (so a status without a
@@ -26,7 +27,31 @@ pub struct StatusNames {
     pub cancelled: &'static str,
 }
 
+/// An application's status as the pages name it, one field per status.
+#[derive(Debug)]
+pub struct ApplicationStatusNames {
+    /// `pending`.
+    pub pending: &'static str,
+    /// `approved`.
+    pub approved: &'static str,
+    /// `rejected`.
+    pub rejected: &'static str,
+    /// `withdrawn`.
+    pub withdrawn: &'static str,
+}
+
 impl Text {
+    /// An application's status in the page's language.
+    pub fn application_status(&self, status: ApplicationStatus) -> &'static str {
+        let n = &self.application_statuses;
+        match status {
+            ApplicationStatus::Pending => n.pending,
+            ApplicationStatus::Approved => n.approved,
+            ApplicationStatus::Rejected => n.rejected,
+            ApplicationStatus::Withdrawn => n.withdrawn,
+        }
+    }
+
     /// A game status in the page's language.
     pub fn status(&self, status: GameStatus) -> &'static str {
         let n = &self.statuses;
@@ -161,6 +186,8 @@ pub struct Text {
     pub no: &'static str,
     /// Game statuses.
     pub statuses: StatusNames,
+    /// Application statuses.
+    pub application_statuses: ApplicationStatusNames,
     /// Visibility: private.
     pub private: &'static str,
     /// Setting: engine settings.
@@ -380,6 +407,12 @@ pub(super) static EN: Text = Text {
         finished: "finished",
         cancelled: "cancelled",
     },
+    application_statuses: ApplicationStatusNames {
+        pending: "pending",
+        approved: "approved",
+        rejected: "rejected",
+        withdrawn: "withdrawn",
+    },
     private: "Private",
     set_engine_settings: "Engine settings (JSON object)",
     set_reveal: "Reveal every race's reports after the finish",
@@ -518,6 +551,12 @@ pub(super) static DE: Text = Text {
         paused: "pausiert",
         finished: "beendet",
         cancelled: "abgesagt",
+    },
+    application_statuses: ApplicationStatusNames {
+        pending: "wartet auf Antwort",
+        approved: "angenommen",
+        rejected: "abgelehnt",
+        withdrawn: "zurückgezogen",
     },
     private: "Privat",
     set_engine_settings: "Engine-Einstellungen (JSON-Objekt)",
