@@ -202,15 +202,26 @@ async fn a_pbem_game_reminds_runs_early_hands_a_seat_on_and_relays_messages() {
             .any(|g| g["id"] == running.game.as_str() && g["open_seats"] == json!(["Capellans"])),
         "{public}"
     );
-    let application = call(
-        &running.outsider,
-        "POST",
+    // The outsider applies from the game page, which then shows the application waiting
+    // for the host instead of offering to apply again.
+    let page = format!("/games/{}", running.game);
+    let apply = format!("{page}/seats/Capellans/apply");
+    let (_, before) = running.outsider.page(&page).await;
+    assert!(before.contains(&format!("action=\"{apply}\"")), "{before}");
+    let (status, _) = running.outsider.post_form(&page, &apply, &[]).await;
+    assert_eq!(status, 303);
+    let (_, after) = running.outsider.page(&page).await;
+    assert!(!after.contains(&format!("action=\"{apply}\"")), "{after}");
+    assert!(after.contains("you applied; the host decides"), "{after}");
+    let applications = call(
+        &ann,
+        "GET",
         &format!("{}/applications", seat("Capellans")),
         None,
-        201,
+        200,
     )
     .await;
-    let id = application["id"].as_str().unwrap();
+    let id = applications["items"][0]["id"].as_str().unwrap();
     call(
         &ann,
         "POST",

@@ -51,6 +51,8 @@ pub(super) struct PbemView {
     vacation: Option<Vacation>,
     /// The host's pending seat applications.
     requests: Vec<SeatRequest>,
+    /// The races whose open seat the viewer applied for, waiting for the host.
+    applied: Vec<String>,
     /// Whether the viewer is the host.
     is_host: bool,
     /// Whether the viewer is signed in.
@@ -111,12 +113,22 @@ impl PbemView {
                 }
             }
         }
+        let applied = match actor {
+            Some(actor) if !is_host && own_race.is_none() => runtime
+                .own_seat_applications(actor, game.id)
+                .await?
+                .into_iter()
+                .map(|a| a.race)
+                .collect(),
+            _ => Vec::new(),
+        };
         Ok(Self {
             races,
             own_race,
             messages,
             vacation,
             requests,
+            applied,
             is_host,
             signed_in: actor.is_some(),
         })
@@ -160,7 +172,11 @@ pub(super) fn races_section(visitor: &Visitor, game: &Game, view: &PbemView) -> 
                         }
                         @if in_play && view.signed_in && !view.is_host && view.own_race.is_none()
                             && race.state == RaceState::OpenSeat {
-                            " " (button_form(visitor, &format!("/games/{id}/seats/{}/apply", race.race), text.seat_apply))
+                            @if view.applied.contains(&race.race) {
+                                " " span.badge.seat-applied { (text.seat_applied) }
+                            } @else {
+                                " " (button_form(visitor, &format!("/games/{id}/seats/{}/apply", race.race), text.seat_apply))
+                            }
                         }
                     }
                 }

@@ -287,6 +287,8 @@ pub struct Text {
     pub seat_reclaim: &'static str,
     /// User: apply for an open seat.
     pub seat_apply: &'static str,
+    /// User: their application for an open seat waits for the host.
+    pub seat_applied: &'static str,
     /// Host: pending seat applications heading.
     pub seat_requests: &'static str,
     /// Game: the player's habits heading.
@@ -462,6 +464,7 @@ pub(super) static EN: Text = Text {
     seat_open: "Offer the seat",
     seat_reclaim: "Take my seat back",
     seat_apply: "Apply to take over",
+    seat_applied: "you applied; the host decides",
     seat_requests: "Applications for open seats",
     habits_title: "Ready and vacation",
     ready_button: "Ready without orders",
@@ -607,6 +610,7 @@ pub(super) static DE: Text = Text {
     seat_open: "Platz anbieten",
     seat_reclaim: "Meinen Platz zurücknehmen",
     seat_apply: "Übernahme beantragen",
+    seat_applied: "beantragt; der Gastgeber entscheidet",
     seat_requests: "Anträge auf freie Plätze",
     habits_title: "Bereit und Urlaub",
     ready_button: "Bereit ohne Befehle",

@@ -96,6 +96,29 @@ impl RuntimeService {
         }
     }
 
+    /// The caller's pending applications for the open seats of a game: a page shows
+    /// them waiting for the host instead of offering to apply again.
+    pub async fn own_seat_applications(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+    ) -> Result<Vec<SeatApplication>, RuntimeError> {
+        let game = self.game(game_id).await?;
+        let records = race_records(&self.pbem, &game).await?;
+        let mut own = Vec::new();
+        for record in records.iter().filter(|r| r.seat_open) {
+            let all = self
+                .pbem
+                .store
+                .list_seat_applications(game_id, &record.race)
+                .await?;
+            own.extend(all.into_iter().filter(|a| {
+                a.user_id == actor.user_id && a.status == SeatApplicationStatus::Pending
+            }));
+        }
+        Ok(own)
+    }
+
     /// A seat's applications, for the host.
     pub async fn seat_applications(
         &self,
