@@ -108,7 +108,8 @@ impl ReadinessCheck for SmtpClose {
 
 /// The mail worker's claim lease: longer than a whole batch of sends that each run to
 /// the SMTP deadline, so a stalling relay cannot let a claim expire mid-batch and another
-/// pass send the same mail again. Never below the worker's default of two minutes.
+/// pass send the same mail again (the worker also starts no send past half the lease:
+/// `MailWorkerConfig::lease`). Never below the worker's default of two minutes.
 pub fn mail_lease(config: &Config) -> Result<TimeDelta, AppError> {
     let batch = config.mail_batch.saturating_add(1);
     let worst = config.smtp_timeout.saturating_mul(batch);

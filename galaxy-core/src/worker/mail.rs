@@ -22,8 +22,11 @@ use crate::ports::{
 pub struct MailWorkerConfig {
     /// Mails claimed per pass.
     pub batch_size: u32,
-    /// How long a claim holds; must exceed the slowest send (SMTP timeouts). The outcomes
-    /// of a batch are written together, or as soon as half of the lease is used.
+    /// How long a claim holds; must be at least twice the slowest send (SMTP timeouts):
+    /// a send starts only in the lease's first half, so it ends before the lease lapses
+    /// and no other worker can take the mail over while it is being sent. The outcomes
+    /// of a batch are written together, or as soon as half of the lease is used; mails
+    /// of the batch not started by then are released, to be claimed again.
     pub lease: TimeDelta,
     /// Backoff and attempt budget.
     pub retry: RetryPolicy,
@@ -157,14 +160,16 @@ impl Worker for MailWorker {
         let batch = self.store.claim_mail(&claim).await?;
         // The batch's outcomes are written together with one batch finish (one round
         // trip, not one per mail), or earlier once half the lease is used, so a batch of
-        // slow sends never outlives its lease. A crash in between leaves the leases to
+        // slow sends never outlives its lease; mails not started by then are released. A crash in between leaves the leases to
         // lapse and the mails to be sent again: delivery is at-least-once either way,
         // and the idempotency keys keep a mail from being queued twice.
         let flush_at = claim.now + self.config.lease / 2;
         let mut pending = Vec::with_capacity(batch.len());
         let mut outcome = Outcome::default();
         for delivery in &batch {
-            let finish = if self.cancel.is_cancelled() {
+            // Past half the lease no send starts: one that ran on beyond the lease could
+            // be taken over and sent by another worker at the same time.
+            let finish = if self.cancel.is_cancelled() || self.clock.now() >= flush_at {
                 let now = self.clock.now();
                 Finish {
                     id: delivery.id,
