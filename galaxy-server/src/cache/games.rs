@@ -102,6 +102,20 @@ impl GameCache {
     fn put(&self, game: &Game) {
         self.cached.write(|c| c.insert(game.id, game.clone()));
     }
+
+    /// Remembers the row a write begun at `epoch` returned, unless another write came
+    /// in meanwhile ([`Shared::write_since`]): then forgets the game.
+    fn put_since(&self, epoch: u64, game: &Game) {
+        self.cached.write_since(
+            epoch,
+            |c| {
+                c.insert(game.id, game.clone());
+            },
+            |c| {
+                c.remove(&game.id);
+            },
+        );
+    }
 }
 
 #[async_trait]
@@ -167,13 +181,14 @@ impl GameStore for GameCache {
         expected_from: GameStatus,
         change: &GameStatusChange,
     ) -> Result<Game, StoreError> {
+        let epoch = self.cached.epoch();
         match self
             .games
             .update_game_status(id, expected_from, change)
             .await
         {
             Ok(game) => {
-                self.put(&game);
+                self.put_since(epoch, &game);
                 announce(&self.bus, Change::Game(id)).await;
                 metrics::counter!(GAME_TRANSITIONS_METRIC, "to" => game.status.as_str())
                     .increment(1);
@@ -272,9 +287,10 @@ impl ApplicationStore for GameCache {
         id: ApplicationId,
         at: Timestamp,
     ) -> Result<ApprovalOutcome, StoreError> {
+        let epoch = self.cached.epoch();
         let outcome = self.applications.approve_application(id, at).await?;
         if let ApprovalOutcome::Approved { game, .. } = &outcome {
-            self.put(game);
+            self.put_since(epoch, game);
             announce(&self.bus, Change::Game(game.id)).await;
         }
         Ok(outcome)

@@ -7,7 +7,9 @@
 //! - **reads** of one entity (by id, by token hash, by e-mail) are served from memory;
 //!   a miss falls through to the store and the answer is remembered;
 //! - **writes** go to the store first and, once it acknowledged them, update memory with
-//!   the row the store returned (so a failed write never shows in the cache);
+//!   the row the store returned (so a failed write never shows in the cache), unless
+//!   another write or another process's note came in meanwhile: then the entry is
+//!   dropped, since the row may be older than what that one wrote;
 //! - **lists** (pages, filters, histories) go to the store: they are admin and sweeper
 //!   reads, where keeping paging semantics identical matters more than speed;
 //! - [`warm`](SessionCache::warm) loads every active session, every user and every game at
@@ -89,6 +91,22 @@ impl<T> Shared<T> {
         let mut guard = self.state.write().unwrap_or_else(PoisonError::into_inner);
         guard.epoch += 1;
         f(&mut guard.data)
+    }
+
+    /// Applies an acknowledged write whose store call began at `epoch`: `f` (remember
+    /// the row it returned) if no other write happened since, else `otherwise` (forget
+    /// the entry): another write of this process, or another process's note, may be
+    /// newer than this row, and putting it back would undo it (a block undone by a
+    /// profile change that committed just before it). Bumps the epoch either way.
+    fn write_since(&self, epoch: u64, f: impl FnOnce(&mut T), otherwise: impl FnOnce(&mut T)) {
+        let mut guard = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        let unchanged = guard.epoch == epoch;
+        guard.epoch += 1;
+        if unchanged {
+            f(&mut guard.data);
+        } else {
+            otherwise(&mut guard.data);
+        }
     }
 
     /// Stores what a miss read, unless a write happened since `epoch`.

@@ -393,3 +393,117 @@ async fn a_revocation_whose_note_failed_still_reaches_the_other_replicas() {
         ))
     );
 }
+
+/// The user store of one test, whose next `update_profile` answers only once `gate`
+/// opens: its reply is in flight while other writes land.
+struct GatedUsers {
+    inner: Arc<galaxy_ports::memory::MemoryUserStore>,
+    gate: tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
+}
+
+#[async_trait::async_trait]
+impl UserStore for GatedUsers {
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        self.inner.insert_user(user).await
+    }
+    async fn get_user(&self, id: UserId) -> Result<User, StoreError> {
+        self.inner.get_user(id).await
+    }
+    async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        self.inner.find_user_by_email(email).await
+    }
+    async fn list_users(
+        &self,
+        page: &galaxy_core::domain::page::PageRequest,
+    ) -> Result<Page<User>, StoreError> {
+        self.inner.list_users(page).await
+    }
+    async fn search_users(
+        &self,
+        text: &str,
+        page: &galaxy_core::domain::page::PageRequest,
+    ) -> Result<Page<User>, StoreError> {
+        self.inner.search_users(text, page).await
+    }
+    async fn update_profile(
+        &self,
+        id: UserId,
+        change: &galaxy_core::ports::ProfileChange,
+    ) -> Result<User, StoreError> {
+        let answer = self.inner.update_profile(id, change).await;
+        let gate = self.gate.lock().await.take();
+        if let Some(gate) = gate {
+            let _ = gate.await;
+        }
+        answer
+    }
+    async fn update_user_status(
+        &self,
+        id: UserId,
+        expected: galaxy_core::domain::user::UserStatus,
+        to: galaxy_core::domain::user::UserStatus,
+    ) -> Result<User, StoreError> {
+        self.inner.update_user_status(id, expected, to).await
+    }
+    async fn set_roles(
+        &self,
+        id: UserId,
+        roles: &[galaxy_core::domain::user::Role],
+    ) -> Result<User, StoreError> {
+        self.inner.set_roles(id, roles).await
+    }
+    async fn set_entitlements(
+        &self,
+        id: UserId,
+        entitlements: galaxy_core::domain::user::Entitlements,
+    ) -> Result<User, StoreError> {
+        self.inner.set_entitlements(id, entitlements).await
+    }
+    async fn touch_user(
+        &self,
+        id: UserId,
+        at: Timestamp,
+        country: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.inner.touch_user(id, at, country).await
+    }
+}
+
+#[tokio::test]
+async fn a_write_whose_reply_was_overtaken_does_not_put_its_older_row_back() {
+    use galaxy_core::domain::user::UserStatus;
+    let store = Arc::new(galaxy_ports::memory::MemoryUserStore::new());
+    let ada = user("ada@example.org");
+    store.insert_user(&ada).await.unwrap();
+    let (open, gate) = tokio::sync::oneshot::channel();
+    let gated = GatedUsers {
+        inner: store.clone(),
+        gate: tokio::sync::Mutex::new(Some(gate)),
+    };
+    let cache = Arc::new(UserCache::new(Arc::new(gated)));
+    cache.warm().await.unwrap();
+    // Ada renames herself; the store commits, and its reply (Ada active) is in flight...
+    let renaming = tokio::spawn({
+        let cache = cache.clone();
+        let change = galaxy_core::ports::ProfileChange {
+            display_name: Some(galaxy_core::domain::user::DisplayName::parse("Ada L").unwrap()),
+            locale: None,
+            email_notifications: None,
+        };
+        async move { cache.update_profile(ada.id, &change).await }
+    });
+    tokio::task::yield_now().await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // ...when another replica blocks her for good, and its note arrives here.
+    let blocked = store
+        .update_user_status(ada.id, UserStatus::Active, UserStatus::BlockedPermanently)
+        .await
+        .unwrap();
+    cache.forget(galaxy_core::ports::Change::User(ada.id));
+    let _ = open.send(());
+    let renamed = renaming.await.unwrap().unwrap();
+    assert_eq!(renamed.status, UserStatus::Active, "the reply was older");
+    // The cache does not serve that older row: the block stands.
+    let seen = cache.get_user(ada.id).await.unwrap();
+    assert_eq!(seen.status, blocked.status);
+}

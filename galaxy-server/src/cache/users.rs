@@ -100,16 +100,19 @@ impl UserCache {
         self.len() == 0
     }
 
-    /// Remembers the row a write returned (and announces it), or forgets the user when
-    /// the write failed (a conflict means memory and store disagree).
+    /// Remembers the row a write begun at `epoch` returned (and announces it), or forgets
+    /// the user when the write failed (a conflict means memory and store disagree) or
+    /// another write came in meanwhile ([`Shared::write_since`]).
     async fn after_write(
         &self,
         id: UserId,
+        epoch: u64,
         result: Result<User, StoreError>,
     ) -> Result<User, StoreError> {
         match result {
             Ok(user) => {
-                self.cached.write(|c| c.put(user.clone()));
+                self.cached
+                    .write_since(epoch, |c| c.put(user.clone()), |c| c.remove(id));
                 announce(&self.bus, Change::User(id)).await;
                 Ok(user)
             }
@@ -170,8 +173,9 @@ impl UserStore for UserCache {
     }
 
     async fn update_profile(&self, id: UserId, change: &ProfileChange) -> Result<User, StoreError> {
+        let epoch = self.cached.epoch();
         let result = self.inner.update_profile(id, change).await;
-        self.after_write(id, result).await
+        self.after_write(id, epoch, result).await
     }
 
     async fn update_user_status(
@@ -180,13 +184,15 @@ impl UserStore for UserCache {
         expected: UserStatus,
         to: UserStatus,
     ) -> Result<User, StoreError> {
+        let epoch = self.cached.epoch();
         let result = self.inner.update_user_status(id, expected, to).await;
-        self.after_write(id, result).await
+        self.after_write(id, epoch, result).await
     }
 
     async fn set_roles(&self, id: UserId, roles: &[Role]) -> Result<User, StoreError> {
+        let epoch = self.cached.epoch();
         let result = self.inner.set_roles(id, roles).await;
-        self.after_write(id, result).await
+        self.after_write(id, epoch, result).await
     }
 
     async fn set_entitlements(
@@ -194,8 +200,9 @@ impl UserStore for UserCache {
         id: UserId,
         entitlements: Entitlements,
     ) -> Result<User, StoreError> {
+        let epoch = self.cached.epoch();
         let result = self.inner.set_entitlements(id, entitlements).await;
-        self.after_write(id, result).await
+        self.after_write(id, epoch, result).await
     }
 
     async fn touch_user(
