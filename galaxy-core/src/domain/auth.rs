@@ -306,6 +306,17 @@ impl LoginChallenge {
             }
         }
     }
+
+    /// Makes a consumed code usable again: the session it was spent on could not be
+    /// created (the store failed after the code was checked), and nobody got in with it.
+    /// Whether a challenge in any other status changed.
+    pub fn give_back(&mut self) -> bool {
+        if self.status != ChallengeStatus::Consumed {
+            return false;
+        }
+        self.status = ChallengeStatus::Issued;
+        true
+    }
 }
 
 /// Where a session stands.
@@ -462,5 +473,16 @@ mod tests {
             c.check(&right, &key(), now),
             CodeCheck::NotIssued(ChallengeStatus::Consumed)
         );
+        // Given back (its session was never written): usable once more.
+        assert!(c.give_back());
+        assert_eq!(c.check(&right, &key(), now), CodeCheck::Accepted);
+        // Only a consumed code is given back.
+        let mut c = challenge("123456", now);
+        c.check(&wrong, &key(), now);
+        c.check(&wrong, &key(), now);
+        c.check(&wrong, &key(), now);
+        assert_eq!(c.status, ChallengeStatus::Locked);
+        assert!(!c.give_back());
+        assert_eq!(c.status, ChallengeStatus::Locked);
     }
 }

@@ -9,7 +9,7 @@ use galaxy_core::domain::auth::LoginChallenge;
 use galaxy_core::domain::mail::MailDelivery;
 use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::user::Email;
-use galaxy_core::ports::{ChallengeScope, ChallengeStore, Clock, MailStore};
+use galaxy_core::ports::{ChallengeScope, ChallengeStore, Clock, MailStore, SessionStore};
 use galaxy_core::service::auth::{AuthConfig, AuthPorts, AuthService, NewSession};
 use galaxy_ports::memory::{MemoryMailStore, MemoryUserStore};
 use galaxy_ports::system::{ManualClock, SeededSecretGenerator};
@@ -38,8 +38,21 @@ impl Harness {
 
     /// A harness whose challenge port is `challenges` instead of the memory store.
     pub fn with_challenges(
+        config: AuthConfig,
+        challenges: Option<Arc<dyn ChallengeStore>>,
+    ) -> Self {
+        Self::build(config, challenges, None)
+    }
+
+    /// A harness whose session port is `sessions` instead of the memory store.
+    pub fn with_sessions(config: AuthConfig, sessions: Arc<dyn SessionStore>) -> Self {
+        Self::build(config, None, Some(sessions))
+    }
+
+    fn build(
         mut config: AuthConfig,
         challenges: Option<Arc<dyn ChallengeStore>>,
+        sessions: Option<Arc<dyn SessionStore>>,
     ) -> Self {
         config.code_key.get_or_insert_with(test_key);
         let store = Arc::new(MemoryUserStore::new());
@@ -48,7 +61,7 @@ impl Harness {
         let ports = AuthPorts {
             users: store.clone(),
             challenges: challenges.unwrap_or_else(|| store.clone() as Arc<dyn ChallengeStore>),
-            sessions: store.clone(),
+            sessions: sessions.unwrap_or_else(|| store.clone() as Arc<dyn SessionStore>),
             mail: mail.clone(),
             clock: clock.clone(),
             secrets: Arc::new(SeededSecretGenerator::new(7)),

@@ -21,7 +21,7 @@ use galaxy_core::ports::{
 use galaxy_core::service::auth::{AuthConfig, AuthConfigError, AuthError, AuthPorts, AuthService};
 use galaxy_core::service::{Actor, ErrorKind, ServiceError};
 use galaxy_ports::memory::{MemoryMailStore, MemoryUserStore};
-use galaxy_ports::mock::MockMailStore;
+use galaxy_ports::mock::{MockMailStore, MockSessionStore};
 use galaxy_ports::system::{ManualClock, SeededSecretGenerator};
 
 use harness::{Harness, ip};
@@ -175,6 +175,42 @@ async fn a_code_whose_mail_could_not_be_queued_does_not_count_against_the_addres
     auth.request_login_code("a@x.org", None)
         .await
         .expect("the retry was refused");
+}
+
+#[tokio::test]
+async fn a_code_spent_on_a_session_the_store_failed_to_write_can_be_used_again() {
+    // The session store fails the first session's write (the store went away), then
+    // answers.
+    let mut sessions = MockSessionStore::new();
+    let mut calls = 0;
+    sessions
+        .expect_insert_session()
+        .times(2)
+        .returning(move |_| {
+            calls += 1;
+            if calls == 1 {
+                Err(StoreError::unavailable("connection reset"))
+            } else {
+                Ok(())
+            }
+        });
+    let h = Harness::with_sessions(AuthConfig::default(), Arc::new(sessions));
+    let auth = &h.auth;
+    let issued = auth.request_login_code("a@x.org", None).await.unwrap();
+    let code = h.code_for(issued.challenge_id).await;
+    let id = issued.challenge_id.to_string();
+    let failed = auth.create_session(&id, &code, None).await.unwrap_err();
+    assert_eq!(failed.kind(), ErrorKind::Unavailable, "{failed}");
+    // The retry with the same code gets in, rather than "code already used".
+    let session = auth
+        .create_session(&id, &code, None)
+        .await
+        .expect("the code was spent on the failed session");
+    assert_eq!(session.user.email.as_str(), "a@x.org");
+    assert!(
+        auth.create_session(&id, &code, None).await.is_err(),
+        "used once only"
+    );
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use crate::domain::mail::{MailDelivery, OutgoingMail};
 use crate::domain::user::{Email, Role, User, UserStatus};
 use crate::domain::{ChallengeId, MailId, SessionId, Timestamp, UserId};
 use crate::ports::{Admission, IssueLimits, LimitReached, StoreError};
+use crate::service::{ErrorKind, ServiceError};
 
 /// How often a code check is re-read and retried after losing a compare-and-set to a
 /// concurrent attempt on the same challenge before giving up with a conflict.
@@ -120,8 +121,56 @@ impl AuthService {
                 kind: "challenge id",
             })?;
         let code = LoginCode::parse(code).map_err(AuthError::MalformedCode)?;
-        let email = self.consume_challenge(challenge_id, &code).await?;
+        let consumed = self.consume_challenge(challenge_id, &code).await?;
+        match self.open_session(consumed.email.clone(), client_ip).await {
+            Ok(session) => Ok(session),
+            Err(error) => {
+                // The code was spent on a session that never came to be: a store that
+                // failed gives it back, so the user's retry is not "code used".
+                if matches!(error.kind(), ErrorKind::Unavailable | ErrorKind::Internal) {
+                    self.give_back(consumed).await;
+                }
+                Err(error)
+            }
+        }
+    }
 
+    /// Makes `consumed` usable again with a compare-and-set from `consumed` (logged when
+    /// it cannot be: the user then asks for a new code).
+    async fn give_back(&self, consumed: LoginChallenge) {
+        let mut back = consumed;
+        if !back.give_back() {
+            return;
+        }
+        let now = self.clock.now();
+        let id = back.id;
+        let given = self
+            .challenges
+            .update_challenge(
+                &back,
+                ChallengeStatus::Consumed,
+                back.failed_attempts,
+                &self.config.failed_per_email,
+                now,
+            )
+            .await;
+        match given {
+            Ok(Admission::Admitted) => {
+                tracing::info!(challenge_id = %id, "login code given back after a failed session");
+            }
+            Ok(Admission::Refused(_)) | Err(_) => {
+                tracing::warn!(challenge_id = %id, "login code not given back; a new one is needed");
+            }
+        }
+    }
+
+    /// The session of a login whose code was right: the account (created at first
+    /// login), the bootstrap admin role, the session itself.
+    async fn open_session(
+        &self,
+        email: Email,
+        client_ip: Option<IpAddr>,
+    ) -> Result<NewSession, AuthError> {
         let now = self.clock.now();
         let user = self.find_or_create_user(email, now).await?;
         if !user.status.is_active_at(now) {
@@ -155,7 +204,7 @@ impl AuthService {
 
     /// Checks `code` against the challenge and writes the outcome back with a
     /// compare-and-set, re-reading when a concurrent attempt won the race. Returns the
-    /// challenge's e-mail when the code was right.
+    /// consumed challenge when the code was right.
     ///
     /// The store refuses the write while the address has used up its wrong codes; the
     /// refusal comes whatever the outcome of this check, so it says nothing about the
@@ -164,7 +213,7 @@ impl AuthService {
         &self,
         id: ChallengeId,
         code: &LoginCode,
-    ) -> Result<Email, AuthError> {
+    ) -> Result<LoginChallenge, AuthError> {
         for _ in 0..CHECK_ATTEMPTS {
             let mut challenge = match self.challenges.get_challenge(id).await {
                 Ok(challenge) => challenge,
@@ -192,7 +241,7 @@ impl AuthService {
                 Err(error) => return Err(error.into()),
             }
             return match outcome {
-                CodeCheck::Accepted => Ok(challenge.email),
+                CodeCheck::Accepted => Ok(challenge),
                 CodeCheck::Rejected { remaining } => Err(AuthError::InvalidCode { remaining }),
                 CodeCheck::Locked => Err(AuthError::ChallengeLocked),
                 CodeCheck::Expired => Err(AuthError::ChallengeExpired),
