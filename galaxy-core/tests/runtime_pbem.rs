@@ -869,3 +869,49 @@ async fn a_message_whose_notice_failed_is_noticed_by_a_later_pass() {
     let to_b = recipient_payload(&notes[0].payload, b.user_id);
     assert_eq!(to_b["race"], race_b.as_str(), "{to_b}");
 }
+
+#[tokio::test]
+async fn a_seat_change_whose_notice_failed_is_noticed_by_a_later_pass() {
+    let w = World::new().await;
+    let (game, seats) = w
+        .running_game_with(2, |new| new.pbem.idle_after = Some(1))
+        .await;
+    let [(a, _), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
+    // B sends nothing for turn 1 and goes idle; the host opens its seat.
+    orders(&w, a, &game, 1).await;
+    w.at(evening(1));
+    w.scheduler.tick().await.unwrap();
+    w.at(evening(1) + TimeDelta::minutes(1));
+    w.scheduler.tick().await.unwrap();
+    let host = galaxy_core::service::Actor {
+        user_id: game.host,
+        is_admin: false,
+    };
+    w.service.open_seat(host, game.id, &race_b).await.unwrap();
+    let newcomer = w.user().await;
+    let application = w
+        .service
+        .apply_for_seat(newcomer, game.id, &race_b)
+        .await
+        .unwrap();
+    // The handover commits; its notice fails (the notifier's store went away).
+    w.faults.arm(0);
+    w.faults.fail_next("notify seat_changed", 1);
+    w.service
+        .approve_seat_application(host, game.id, &race_b, application.id)
+        .await
+        .unwrap();
+    assert!(w.notes.of(NotificationKind::SeatChanged).is_empty());
+    // The next pass raises it, once.
+    w.at(evening(1) + TimeDelta::minutes(2));
+    w.scheduler.tick().await.unwrap();
+    w.at(evening(1) + TimeDelta::minutes(3));
+    w.scheduler.tick().await.unwrap();
+    let notes = w.notes.of(NotificationKind::SeatChanged);
+    assert_eq!(notes.len(), 1, "the notice was lost");
+    let mut told = notes[0].recipients.clone();
+    told.sort();
+    let mut expected = vec![b.user_id, newcomer.user_id];
+    expected.sort();
+    assert_eq!(told, expected);
+}

@@ -10,7 +10,7 @@ use galaxy_core::domain::pbem::{
     GamePreferences, RaceMessage, RaceRecord, ReadyMark, SeatApplication, SeatApplicationStatus,
 };
 use galaxy_core::domain::{GameId, MessageId, SeatApplicationId, Timestamp, UserId};
-use galaxy_core::ports::{PbemStore, SeatHandover, StoreError, VacationOutcome};
+use galaxy_core::ports::{OwedSeatNotice, PbemStore, SeatHandover, StoreError, VacationOutcome};
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
@@ -475,13 +475,53 @@ impl PbemStore for PgStore {
         let previous = record.hand_over(application.user_id);
         write_race(&mut tx, &record).await?;
         reject_pending(&mut tx, game_id, race).await?;
-        sqlx::query("UPDATE seat_applications SET status = 'approved' WHERE id = $1")
-            .bind(application_id.as_uuid())
-            .execute(&mut *tx)
-            .await
-            .map_err(db(SEAT))?;
+        // The handover's notice is owed from this write on.
+        sqlx::query(
+            "UPDATE seat_applications SET status = 'approved', previous_user = $2, \
+             noticed = false, approved_at = clock_timestamp() WHERE id = $1",
+        )
+        .bind(application_id.as_uuid())
+        .bind(previous.as_uuid())
+        .execute(&mut *tx)
+        .await
+        .map_err(db(SEAT))?;
         tx.commit().await.map_err(db(SEAT))?;
         Ok(SeatHandover { record, previous })
+    }
+
+    async fn owed_seat_notices(&self, limit: u32) -> Result<Vec<OwedSeatNotice>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM seat_applications WHERE status = 'approved' AND NOT noticed \
+             ORDER BY approved_at, id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(SEAT))?;
+        rows.iter()
+            .map(|row| {
+                let previous: Option<Uuid> = row.col(SEAT, "previous_user")?;
+                let previous = previous.ok_or_else(|| {
+                    crate::error::corrupt(SEAT, "previous_user", "missing on an owed notice")
+                })?;
+                Ok(OwedSeatNotice {
+                    application: application_from_row(row)?,
+                    previous: UserId::from_uuid(previous),
+                })
+            })
+            .collect()
+    }
+
+    async fn seat_notice_raised(&self, id: SeatApplicationId) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE seat_applications SET noticed = true WHERE id = $1")
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(db(SEAT))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(SEAT, id));
+        }
+        Ok(())
     }
 
     async fn open_seats(

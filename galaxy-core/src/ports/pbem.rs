@@ -30,6 +30,16 @@ pub struct SeatHandover {
     pub previous: UserId,
 }
 
+/// A seat handed over whose notice (`seat_changed`, to the new and the previous player)
+/// is still owed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwedSeatNotice {
+    /// The approved application (its applicant is the new player).
+    pub application: SeatApplication,
+    /// Who played the race before.
+    pub previous: UserId,
+}
+
 /// The per-race record of play-by-email games. Every method is one atomic step, so
 /// concurrent callers (several server replicas) never double-count or double-book.
 #[cfg_attr(feature = "mock", mockall::automock)]
@@ -126,6 +136,14 @@ pub trait PbemStore: Send + Sync {
         race: &str,
         application_id: SeatApplicationId,
     ) -> Result<SeatHandover, StoreError>;
+    /// Handed-over seats whose notice is still owed: every approval's is, from the
+    /// approval's own write until [`seat_notice_raised`](Self::seat_notice_raised) says
+    /// it was raised, so a failing notifier or a crash right after the approval delays
+    /// the notice instead of losing it. In approval order, at most `limit`.
+    async fn owed_seat_notices(&self, limit: u32) -> Result<Vec<OwedSeatNotice>, StoreError>;
+    /// The notice of the handover by application `id` was raised; `NotFound` for an
+    /// unknown application.
+    async fn seat_notice_raised(&self, id: SeatApplicationId) -> Result<(), StoreError>;
     /// The games (of `candidates`) that have an open seat, with their open races.
     async fn open_seats(
         &self,

@@ -389,6 +389,30 @@ async fn seats<S: PbemStore + 'static>(store: Arc<S>) {
     }
     let handover = winners[0].as_ref().must_some().clone();
     assert_eq!(handover.previous, old);
+    // The handover's notice is owed from the approval, with whom to tell.
+    let owed_here = |store: Arc<S>| async move {
+        let all = store.owed_seat_notices(1000).await.must("owed");
+        all.into_iter()
+            .filter(|n| n.application.game_id == g)
+            .collect::<Vec<_>>()
+    };
+    let owed = owed_here(Arc::clone(&store)).await;
+    assert_eq!(owed.len(), 1, "{owed:?}");
+    assert_eq!(owed[0].previous, old);
+    assert_eq!(owed[0].application.user_id, handover.record.user_id);
+    assert_eq!(owed[0].application.status, SeatApplicationStatus::Approved);
+    store
+        .seat_notice_raised(owed[0].application.id)
+        .await
+        .must("raised");
+    assert!(owed_here(Arc::clone(&store)).await.is_empty());
+    assert_err!(
+        store
+            .seat_notice_raised(SeatApplicationId::from_uuid(new_uuid()))
+            .await,
+        StoreError::NotFound { .. },
+        "notice of an unknown application"
+    );
     let taken = store
         .races_of_user(handover.record.user_id)
         .await

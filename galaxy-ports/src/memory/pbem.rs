@@ -11,7 +11,7 @@ use galaxy_core::domain::pbem::{
     GamePreferences, RaceMessage, RaceRecord, ReadyMark, SeatApplication, SeatApplicationStatus,
 };
 use galaxy_core::domain::{GameId, MessageId, SeatApplicationId, Timestamp, UserId};
-use galaxy_core::ports::{PbemStore, SeatHandover, StoreError, VacationOutcome};
+use galaxy_core::ports::{OwedSeatNotice, PbemStore, SeatHandover, StoreError, VacationOutcome};
 
 use super::paging::{Order, paginate};
 
@@ -40,6 +40,8 @@ struct State {
     messages: Vec<RaceMessage>,
     /// Messages whose notice is still owed.
     owed_notices: BTreeSet<MessageId>,
+    /// Handovers whose notice is still owed, in approval order.
+    owed_seat_notices: Vec<(SeatApplicationId, UserId)>,
 }
 
 impl MemoryPbemStore {
@@ -305,7 +307,34 @@ impl PbemStore for MemoryPbemStore {
                 a.status = SeatApplicationStatus::Approved;
             }
         }
+        state.owed_seat_notices.push((application_id, previous));
         Ok(SeatHandover { record, previous })
+    }
+
+    async fn owed_seat_notices(&self, limit: u32) -> Result<Vec<OwedSeatNotice>, StoreError> {
+        let state = self.lock();
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(state
+            .owed_seat_notices
+            .iter()
+            .filter_map(|(id, previous)| {
+                let application = state.applications.iter().find(|a| a.id == *id)?;
+                Some(OwedSeatNotice {
+                    application: application.clone(),
+                    previous: *previous,
+                })
+            })
+            .take(limit)
+            .collect())
+    }
+
+    async fn seat_notice_raised(&self, id: SeatApplicationId) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if !state.applications.iter().any(|a| a.id == id) {
+            return Err(StoreError::not_found(SEAT, id));
+        }
+        state.owed_seat_notices.retain(|(owed, _)| *owed != id);
+        Ok(())
     }
 
     async fn open_seats(

@@ -6,8 +6,8 @@
 //! with the expected turn checked after the claim, so it runs once).
 //!
 //! It also raises the notices still owed: a race's idle notice (owed in the tally's own
-//! write) and a message's (owed from its storing), whose first raise failed or never
-//! came.
+//! write), a message's (owed from its storing) and a seat handover's (owed from the
+//! approval), whose first raise failed or never came.
 //!
 //! Everything is derived from stored state each time, so a restart or a second replica
 //! picks up exactly where the last pass stopped.
@@ -52,6 +52,7 @@ pub(in crate::service::runtime) async fn run(p: &Pbem, turns: &TurnRunner) -> Pa
         }
     }
     super::messages::owed_message_notices(p).await;
+    super::seats::owed_seat_notices(p).await;
     report
 }
 

@@ -4,11 +4,11 @@
 
 use serde_json::json;
 
-use super::{RuntimeError, RuntimeService, next_turn, race_records};
+use super::{Pbem, RuntimeError, RuntimeService, next_turn, race_records};
 use crate::domain::game::{Game, GameStatus};
 use crate::domain::notification::NotificationKind;
 use crate::domain::pbem::{RaceRecord, SeatApplication, SeatApplicationStatus};
-use crate::domain::{GameId, SeatApplicationId};
+use crate::domain::{GameId, SeatApplicationId, UserId};
 use crate::ports::StoreError;
 use crate::service::Actor;
 
@@ -157,25 +157,13 @@ impl RuntimeService {
             }
             Err(error) => return Err(error.into()),
         };
-        let turn = next_turn(&self.pbem, game_id).await?;
-        let payload = json!({
-            "game_id": game_id,
-            "game_name": game.settings.name.as_str(),
-            "race": handover.record.race,
-            "turn": turn,
-        });
-        let key = format!("seat_changed:{game_id}:{application_id}");
-        let recipients = vec![handover.previous, handover.record.user_id];
-        self.pbem
-            .notices
-            .notify(
-                NotificationKind::SeatChanged,
-                key,
-                recipients,
-                game_id,
-                payload,
-            )
-            .await;
+        let handed = Handed {
+            application: application_id,
+            race: &handover.record.race,
+            player: handover.record.user_id,
+            previous: handover.previous,
+        };
+        notice_seat_change(&self.pbem, &game, &handed).await;
         Ok(handover.record)
     }
 
@@ -208,5 +196,81 @@ impl RuntimeService {
                 reason: "the account is blocked",
             })
         }
+    }
+}
+
+/// A seat handed over, as its notice tells it.
+struct Handed<'a> {
+    /// The approved application.
+    application: SeatApplicationId,
+    /// The race.
+    race: &'a str,
+    /// Its new player (the applicant).
+    player: UserId,
+    /// Who played it before.
+    previous: UserId,
+}
+
+/// Raises the `seat_changed` notice of a handover (to the new and the previous player)
+/// and marks it raised. A failure is logged and the notice stays owed: the scheduler's
+/// pass raises it again ([`owed_seat_notices`]), its key making a repeat a no-op.
+async fn notice_seat_change(p: &Pbem, game: &Game, handed: &Handed<'_>) {
+    let raised = async {
+        let turn = next_turn(p, game.id).await?;
+        let payload = json!({
+            "game_id": game.id,
+            "game_name": game.settings.name.as_str(),
+            "race": handed.race,
+            "turn": turn,
+        });
+        let key = format!("seat_changed:{}:{}", game.id, handed.application);
+        let recipients = vec![handed.previous, handed.player];
+        let kind = NotificationKind::SeatChanged;
+        p.notices
+            .try_notify(kind, key, recipients, game.id, payload)
+            .await?;
+        p.store.seat_notice_raised(handed.application).await
+    };
+    if let Err(error) = raised.await {
+        tracing::warn!(%error, application = %handed.application, "seat change notice owed; the next pass raises it");
+    }
+}
+
+/// How many owed seat change notices one pass raises at most.
+const OWED_PER_PASS: u32 = 100;
+
+/// Raises the seat change notices still owed (a raise that failed, a server that died
+/// right after the approval), in approval order, up to [`OWED_PER_PASS`] per pass.
+pub(in crate::service::runtime) async fn owed_seat_notices(p: &Pbem) {
+    let owed = match p.store.owed_seat_notices(OWED_PER_PASS).await {
+        Ok(owed) => owed,
+        Err(error) => {
+            tracing::warn!(%error, "owed seat change notices not read");
+            return;
+        }
+    };
+    for notice in owed {
+        let application = &notice.application;
+        let game = match p.statuses.games.get_game(application.game_id).await {
+            Ok(game) => game,
+            Err(StoreError::NotFound { .. }) => {
+                // No game any more: nobody to tell.
+                if let Err(error) = p.store.seat_notice_raised(application.id).await {
+                    tracing::warn!(%error, application = %application.id, "seat change notice still owed");
+                }
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(%error, application = %application.id, "seat change notice waits");
+                continue;
+            }
+        };
+        let handed = Handed {
+            application: application.id,
+            race: &application.race,
+            player: application.user_id,
+            previous: notice.previous,
+        };
+        notice_seat_change(p, &game, &handed).await;
     }
 }
