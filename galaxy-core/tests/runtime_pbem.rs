@@ -11,14 +11,14 @@ mod world;
 use std::sync::Arc;
 
 use chrono::TimeDelta;
-use galaxy_core::domain::game::GameStatus;
+use galaxy_core::domain::game::{Game, GameStatus};
 use galaxy_core::domain::limit::RateLimit;
 use galaxy_core::domain::notification::NotificationKind;
 use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::pbem::{GamePreferences, RaceState};
-use galaxy_core::service::ServiceError;
 use galaxy_core::service::runtime::{MessageTo, RuntimeConfig, RuntimeError, TurnScheduler};
 use galaxy_core::service::templates::recipient_payload;
+use galaxy_core::service::{Actor, ServiceError};
 use galaxy_core::worker::Worker;
 use serde_json::json;
 use world::*;
@@ -50,6 +50,19 @@ async fn state_of(
     let races = w.service.races(&game).await.unwrap();
     let r = races.iter().find(|r| r.race == race).unwrap();
     (r.ready, r.state)
+}
+
+/// A running game of two races, A and B, where a race goes idle after one missed turn:
+/// A sent orders for turn 1, B nothing, and the clock stands at turn 1's firing (the
+/// next tick plays it). The game and both seats.
+async fn turn_one_due_without_b(w: &World) -> (Game, (Actor, String), (Actor, String)) {
+    let (game, seats) = w
+        .running_game_with(2, |new| new.pbem.idle_after = Some(1))
+        .await;
+    let [a, b] = [seats.0[0].clone(), seats.0[1].clone()];
+    orders(w, a.0, &game, 1).await;
+    w.at(evening(1));
+    (game, a, b)
 }
 
 #[tokio::test]
@@ -421,12 +434,7 @@ async fn an_eliminated_race_never_goes_idle() {
 #[tokio::test]
 async fn the_old_player_may_reclaim_an_open_seat() {
     let w = World::new().await;
-    let (game, seats) = w
-        .running_game_with(2, |new| new.pbem.idle_after = Some(1))
-        .await;
-    let [(a, _), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
-    orders(&w, a, &game, 1).await;
-    w.at(evening(1));
+    let (game, (a, _), (b, race_b)) = turn_one_due_without_b(&w).await;
     w.scheduler.tick().await.unwrap();
     w.scheduler.tick().await.unwrap();
     assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Idle);
@@ -716,13 +724,8 @@ async fn a_turn_is_tallied_from_what_was_in_force_when_it_was_played() {
 #[tokio::test]
 async fn a_turn_forced_before_the_next_pass_leaves_the_turn_before_tallied() {
     let w = World::new().await;
-    let (game, seats) = w
-        .running_game_with(2, |new| new.pbem.idle_after = Some(1))
-        .await;
-    let [(a, _), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
+    let (game, (a, _), (b, race_b)) = turn_one_due_without_b(&w).await;
     // B sends nothing for turn 1, which the schedule plays.
-    orders(&w, a, &game, 1).await;
-    w.at(evening(1));
     w.scheduler.tick().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 1);
     // Before any pass tallies turn 1, both send orders for turn 2 and an admin forces it.
@@ -743,12 +746,7 @@ async fn a_turn_forced_before_the_next_pass_leaves_the_turn_before_tallied() {
 #[tokio::test]
 async fn a_turn_forced_right_after_a_scheduled_one_tallies_that_one() {
     let w = World::new().await;
-    let (game, seats) = w
-        .running_game_with(2, |new| new.pbem.idle_after = Some(1))
-        .await;
-    let [(a, _), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
-    orders(&w, a, &game, 1).await;
-    w.at(evening(1));
+    let (game, (a, _), (b, race_b)) = turn_one_due_without_b(&w).await;
     // Just before the force claims, another replica's scheduler plays turn 1 (B sent
     // nothing), then both players send orders for turn 2.
     let other = TurnScheduler::new(w.ports.clone(), w.config.clone());
@@ -771,12 +769,7 @@ async fn a_turn_forced_right_after_a_scheduled_one_tallies_that_one() {
 #[tokio::test]
 async fn a_ready_mark_made_after_its_turn_was_played_is_refused_and_not_counted() {
     let w = World::new().await;
-    let (game, seats) = w
-        .running_game_with(2, |new| new.pbem.idle_after = Some(1))
-        .await;
-    let [(a, _), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
-    orders(&w, a, &game, 1).await;
-    w.at(evening(1));
+    let (game, _, (b, race_b)) = turn_one_due_without_b(&w).await;
     // Turn 1 is archived, its record not yet moved on (the coming turn still reads 1),
     // when B, a minute later, marks itself ready for it.
     let (service, clock, id) = (w.service.clone(), w.clock.clone(), game.id);
@@ -806,12 +799,7 @@ async fn a_ready_mark_made_after_its_turn_was_played_is_refused_and_not_counted(
 #[tokio::test]
 async fn an_idle_notice_that_failed_to_be_raised_is_raised_by_the_next_pass() {
     let w = World::new().await;
-    let (game, seats) = w
-        .running_game_with(2, |new| new.pbem.idle_after = Some(1))
-        .await;
-    let [(a, _), (_, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
-    orders(&w, a, &game, 1).await;
-    w.at(evening(1));
+    let (game, _, (_, race_b)) = turn_one_due_without_b(&w).await;
     w.scheduler.tick().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 1);
     // The pass tallies turn 1 (B sent nothing and goes idle); the notifier fails on
@@ -873,13 +861,8 @@ async fn a_message_whose_notice_failed_is_noticed_by_a_later_pass() {
 #[tokio::test]
 async fn a_seat_change_whose_notice_failed_is_noticed_by_a_later_pass() {
     let w = World::new().await;
-    let (game, seats) = w
-        .running_game_with(2, |new| new.pbem.idle_after = Some(1))
-        .await;
-    let [(a, _), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
+    let (game, _, (b, race_b)) = turn_one_due_without_b(&w).await;
     // B sends nothing for turn 1 and goes idle; the host opens its seat.
-    orders(&w, a, &game, 1).await;
-    w.at(evening(1));
     w.scheduler.tick().await.unwrap();
     w.at(evening(1) + TimeDelta::minutes(1));
     w.scheduler.tick().await.unwrap();

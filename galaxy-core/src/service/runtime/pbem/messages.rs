@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use super::{Pbem, RuntimeError, RuntimeService, race_records};
+use super::{Pbem, RuntimeError, RuntimeService, owed_notice_game, race_records};
 use crate::domain::game::{Game, GameStatus};
 use crate::domain::notification::{MAIL_KEY, NotificationKind};
 use crate::domain::page::{Page, PageRequest};
@@ -212,19 +212,9 @@ pub(in crate::service::runtime) async fn owed_message_notices(p: &Pbem) {
     };
     let now = p.now();
     for message in owed.iter().take_while(|m| m.sent_at + OWED_AFTER <= now) {
-        let game = match p.statuses.games.get_game(message.game_id).await {
-            Ok(game) => game,
-            Err(StoreError::NotFound { .. }) => {
-                // No game any more: nobody to tell.
-                if let Err(error) = p.store.message_noticed(message.id).await {
-                    tracing::warn!(%error, message_id = %message.id, "message notice still owed");
-                }
-                continue;
-            }
-            Err(error) => {
-                tracing::warn!(%error, message_id = %message.id, "message notice waits");
-                continue;
-            }
+        let settle = || p.store.message_noticed(message.id);
+        let Some(game) = owed_notice_game(p, message.game_id, "race_message", settle).await else {
+            continue;
         };
         match race_records(p, &game).await {
             Ok(records) => notice_message(p, &game, &records, message).await,

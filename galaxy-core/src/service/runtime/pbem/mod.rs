@@ -138,6 +138,34 @@ pub(super) async fn race_records(p: &Pbem, game: &Game) -> Result<Vec<RaceRecord
     pbem.ensure_races(game.id, &seats).await
 }
 
+/// The game an owed notice (a message's, a seat handover's) is about, to raise it now;
+/// `None` when it is to wait (the game could not be read) or is settled (the game is
+/// gone: nobody to tell, so `settle` marks the notice raised). `what` names the notice
+/// in the logs.
+pub(super) async fn owed_notice_game<F>(
+    p: &Pbem,
+    game_id: GameId,
+    what: &str,
+    settle: impl FnOnce() -> F,
+) -> Option<Game>
+where
+    F: std::future::Future<Output = Result<(), StoreError>>,
+{
+    match p.statuses.games.get_game(game_id).await {
+        Ok(game) => Some(game),
+        Err(StoreError::NotFound { .. }) => {
+            if let Err(error) = settle().await {
+                tracing::warn!(%error, %game_id, what, "notice of a game gone still owed");
+            }
+            None
+        }
+        Err(error) => {
+            tracing::warn!(%error, %game_id, what, "owed notice waits");
+            None
+        }
+    }
+}
+
 /// The turn being played next: the record's current turn + 1 (1 before any record).
 pub(super) async fn next_turn(p: &Pbem, game_id: GameId) -> Result<u32, StoreError> {
     match p.statuses.records.get_record(game_id).await {

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{Pbem, RuntimeError, RuntimeService, next_turn, race_records};
+use super::{Pbem, RuntimeError, RuntimeService, next_turn, owed_notice_game, race_records};
 use crate::domain::game::{Game, GameStatus};
 use crate::domain::notification::NotificationKind;
 use crate::domain::pbem::{RaceRecord, SeatApplication, SeatApplicationStatus};
@@ -251,19 +251,10 @@ pub(in crate::service::runtime) async fn owed_seat_notices(p: &Pbem) {
     };
     for notice in owed {
         let application = &notice.application;
-        let game = match p.statuses.games.get_game(application.game_id).await {
-            Ok(game) => game,
-            Err(StoreError::NotFound { .. }) => {
-                // No game any more: nobody to tell.
-                if let Err(error) = p.store.seat_notice_raised(application.id).await {
-                    tracing::warn!(%error, application = %application.id, "seat change notice still owed");
-                }
-                continue;
-            }
-            Err(error) => {
-                tracing::warn!(%error, application = %application.id, "seat change notice waits");
-                continue;
-            }
+        let settle = || p.store.seat_notice_raised(application.id);
+        let Some(game) = owed_notice_game(p, application.game_id, "seat_changed", settle).await
+        else {
+            continue;
         };
         let handed = Handed {
             application: application.id,
