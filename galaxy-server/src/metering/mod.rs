@@ -268,7 +268,7 @@ pub const METRICS: &[MetricSpec] = &[
     spec(
         crate::cache::PUBLISH_FAILURES_METRIC,
         Counter,
-        "Cache changes that could not be announced to other replicas.",
+        "Failed tries to announce a cache change to other replicas (each note is tried again until sent, for up to ten minutes).",
         &[],
     ),
     spec(
