@@ -22,7 +22,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use galaxy_core::domain::SessionId;
 use galaxy_core::domain::user::User;
-use galaxy_core::service::Actor;
+use galaxy_core::service::{Actor, ErrorKind, ServiceError};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -31,6 +31,7 @@ use super::WebState;
 use super::error::WebError;
 use super::i18n::Lang;
 use crate::http::client_ip::ClientIp;
+use crate::http::error::ApiError;
 use crate::http::extract::constant_time_eq;
 
 /// The cookie holding the session token.
@@ -89,6 +90,10 @@ pub struct Visitor {
     /// revoked by "log out everywhere", the account blocked): a form of a page loaded
     /// before asks to sign in again rather than being called stale.
     pub session_lapsed: bool,
+    /// A session cookie came with the request but could not be checked (the store did
+    /// not answer): the session may well be good, so a form gets "retry" (503), and
+    /// its cookie is kept.
+    pub session_unchecked: bool,
 }
 
 impl Visitor {
@@ -180,10 +185,19 @@ impl FromRequestParts<WebState> for Visitor {
         let secure = came_over_tls(parts, state);
         let mut user = None;
         let mut csrf = None;
+        let (mut session_lapsed, mut session_unchecked) = (false, false);
         if let Some(token) = cookie(&parts.headers, SESSION_COOKIE) {
             // A revoked, expired or unknown session is simply "signed out"; a blocked
-            // account too (the service refuses it the same way).
-            if let Ok(authenticated) = state.app.auth.authenticate(token).await {
+            // account too (the service refuses it the same way). A store that did not
+            // answer says nothing about the session.
+            let checked = state.app.auth.authenticate(token).await;
+            if let Err(error) = &checked {
+                match lapse_of(error) {
+                    Lapse::Lapsed => session_lapsed = true,
+                    Lapse::Unchecked => session_unchecked = true,
+                }
+            }
+            if let Ok(authenticated) = checked {
                 if let Some(ip) = ip {
                     let country = state.app.geo.record(authenticated.user.id, ip);
                     state.app.countries.note(&authenticated.user, country);
@@ -196,7 +210,6 @@ impl FromRequestParts<WebState> for Visitor {
                 });
             }
         }
-        let session_lapsed = user.is_none() && cookie(&parts.headers, SESSION_COOKIE).is_some();
         let lang = match &user {
             Some(user) => Lang::of_locale(user.user.locale.as_str()),
             None => Lang::of_accept_language(&parts.headers),
@@ -221,7 +234,25 @@ impl FromRequestParts<WebState> for Visitor {
             secure,
             ip,
             session_lapsed,
+            session_unchecked,
         })
+    }
+}
+
+/// What a session cookie that signed nobody in means.
+#[derive(Debug, PartialEq, Eq)]
+enum Lapse {
+    /// The session is over (expired, revoked, unknown) or its account blocked.
+    Lapsed,
+    /// The store did not answer: nothing is known of the session.
+    Unchecked,
+}
+
+/// What the refusal of a session cookie means.
+fn lapse_of(error: &galaxy_core::service::auth::AuthError) -> Lapse {
+    match error.kind() {
+        ErrorKind::Unavailable | ErrorKind::Internal => Lapse::Unchecked,
+        _ => Lapse::Lapsed,
     }
 }
 
@@ -271,6 +302,13 @@ impl<T: DeserializeOwned> FromRequest<WebState> for Posted<T> {
                     secure: visitor.secure,
                 });
             }
+            if visitor.session_unchecked {
+                return Err(WebError::Api(ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "your session could not be checked just now; go back and send the form again in a moment",
+                )));
+            }
             return Err(WebError::Csrf);
         }
         let form = serde_urlencoded::from_bytes::<T>(&bytes)
@@ -289,6 +327,15 @@ mod tests {
         assert_eq!(a, csrf_token_for_session("token-a"));
         assert_ne!(a, csrf_token_for_session("token-b"));
         assert_eq!(a.len(), 64);
+    }
+
+    #[test]
+    fn only_a_refused_session_is_lapsed_not_one_the_store_could_not_check() {
+        use galaxy_core::ports::StoreError;
+        use galaxy_core::service::auth::AuthError;
+        assert_eq!(lapse_of(&AuthError::InvalidSession), Lapse::Lapsed);
+        let down = AuthError::from(StoreError::unavailable("pool timed out"));
+        assert_eq!(lapse_of(&down), Lapse::Unchecked);
     }
 
     #[test]
