@@ -151,6 +151,10 @@ async fn a_code_whose_mail_could_not_be_queued_does_not_count_against_the_addres
             Ok(d.clone())
         }
     });
+    // Asked whether the failed one is in the outbox after all: it is not.
+    mail.expect_get_mail()
+        .times(1)
+        .returning(|id| Err(StoreError::not_found("mail", id)));
     let store = Arc::new(MemoryUserStore::new());
     let ports = AuthPorts {
         users: store.clone(),
@@ -175,6 +179,53 @@ async fn a_code_whose_mail_could_not_be_queued_does_not_count_against_the_addres
     auth.request_login_code("a@x.org", None)
         .await
         .expect("the retry was refused");
+}
+
+#[tokio::test]
+async fn a_code_whose_mail_was_queued_though_the_answer_was_lost_stays() {
+    // The outbox stores the mail, but its answer is lost (the connection dropped after
+    // the commit): the mail goes out, so its code must still work.
+    let mut mail = MockMailStore::new();
+    mail.expect_enqueue_mail()
+        .times(1)
+        .returning(|_| Err(StoreError::unavailable("connection reset")));
+    mail.expect_get_mail()
+        .times(1)
+        .returning(|id| Ok(stored_mail(id)));
+    let store = Arc::new(MemoryUserStore::new());
+    let ports = AuthPorts {
+        users: store.clone(),
+        challenges: store.clone(),
+        sessions: store.clone(),
+        mail: Arc::new(mail),
+        clock: Arc::new(ManualClock::at_fixed_start()),
+        secrets: Arc::new(SeededSecretGenerator::new(1)),
+    };
+    let auth = AuthService::new(ports, AuthConfig::default()).unwrap();
+    let issued = auth
+        .request_login_code("a@x.org", None)
+        .await
+        .expect("the code was queued");
+    let kept = store.get_challenge(issued.challenge_id).await.unwrap();
+    assert_eq!(
+        kept.status,
+        galaxy_core::domain::auth::ChallengeStatus::Issued
+    );
+}
+
+/// A queued mail with id `id` (what the outbox answers for a mail it holds).
+fn stored_mail(id: galaxy_core::domain::MailId) -> galaxy_core::domain::mail::MailDelivery {
+    let mail = galaxy_core::domain::mail::OutgoingMail {
+        idempotency_key: "login-code:x".to_owned(),
+        to: Email::parse("a@x.org").unwrap(),
+        kind: "login_code".to_owned(),
+        locale: galaxy_core::domain::user::Locale::default(),
+        subject: "code".to_owned(),
+        text_body: "your login code is 123456".to_owned(),
+        html_body: None,
+        extras: Default::default(),
+    };
+    galaxy_core::domain::mail::MailDelivery::new(id, mail, chrono::DateTime::UNIX_EPOCH)
 }
 
 #[tokio::test]

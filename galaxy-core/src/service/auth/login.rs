@@ -65,40 +65,63 @@ impl AuthService {
             return Err(rate_limited(full, now));
         }
 
-        if let Err(error) = self.send_code(&challenge, &code, now).await {
-            // Nobody got this code: it must not hold the address back (its limits count
+        let issued = IssuedChallenge {
+            challenge_id: id,
+            expires_at: challenge.expires_at,
+        };
+        let Err((error, mail)) = self.send_code(&challenge, &code, now).await else {
+            return Ok(issued);
+        };
+        // The mail may be in the outbox even so (the store committed, its answer was
+        // lost): then the code goes out, and its challenge must stay.
+        let queued = match mail {
+            Some(mail) => self.mail.get_mail(mail).await.map(drop),
+            None => Err(StoreError::not_found("mail", "none queued")),
+        };
+        match queued {
+            Ok(()) => {
+                tracing::info!(challenge_id = %id, "login code queued (its answer was lost)");
+                return Ok(issued);
+            }
+            // Nobody gets this code: it must not hold the address back (its limits count
             // stored challenges), so a retry once the store answers again is not refused.
-            match self.challenges.withdraw_challenge(id).await {
-                Ok(_) => {}
-                Err(withdraw) => {
+            Err(StoreError::NotFound { .. }) => {
+                if let Err(withdraw) = self.challenges.withdraw_challenge(id).await {
                     tracing::warn!(challenge_id = %id, error = %withdraw, "unmailed login code not withdrawn; it counts until it expires");
                 }
             }
-            return Err(error);
+            Err(unknown) => {
+                tracing::warn!(challenge_id = %id, error = %unknown, "cannot tell whether the login code was queued; it counts until it expires");
+            }
         }
-        Ok(IssuedChallenge {
-            challenge_id: id,
-            expires_at: challenge.expires_at,
-        })
+        Err(error)
     }
 
     /// Queues the mail with `code` for `challenge`, unless the address belongs to an
-    /// account blocked for good (which is never told whether it exists).
+    /// account blocked for good (which is never told whether it exists). A failure says
+    /// which mail it was queueing, if it got that far.
     async fn send_code(
         &self,
         challenge: &LoginChallenge,
         code: &LoginCode,
         now: Timestamp,
-    ) -> Result<(), AuthError> {
+    ) -> Result<(), (AuthError, Option<MailId>)> {
         let id = challenge.id;
-        let user = self.users.find_user_by_email(&challenge.email).await?;
+        let user = self
+            .users
+            .find_user_by_email(&challenge.email)
+            .await
+            .map_err(|error| (error.into(), None))?;
         let permanently_blocked =
             user.as_ref().map(|u| u.status) == Some(UserStatus::BlockedPermanently);
         if permanently_blocked {
             tracing::info!(challenge_id = %id, "login code withheld: account blocked permanently");
         } else {
             let mail = self.login_code_mail(challenge, code, user.as_ref(), now);
-            self.mail.enqueue_mail(&mail).await?;
+            self.mail
+                .enqueue_mail(&mail)
+                .await
+                .map_err(|error| (error.into(), Some(mail.id)))?;
             tracing::info!(challenge_id = %id, "login code queued");
         }
         Ok(())
