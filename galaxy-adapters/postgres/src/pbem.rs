@@ -226,8 +226,9 @@ impl PbemStore for PgStore {
         player: UserId,
         mark: ReadyMark,
     ) -> Result<(), StoreError> {
-        // `ReadyMark::apply` in SQL: set the turn and time, or clear the mark only when it
-        // is that turn's (every `CASE` reads the row as it was).
+        // `ReadyMark::apply` in SQL: set the turn and time (keeping the earlier time of a
+        // mark of the same turn), or clear the mark only when it is that turn's (every
+        // `CASE` reads the row as it was; `LEAST` ignores a NULL time).
         let (turn, at) = match mark {
             ReadyMark::Set(turn, at) => (turn, Some(at)),
             ReadyMark::Clear(turn) => (turn, None),
@@ -236,7 +237,8 @@ impl PbemStore for PgStore {
             "UPDATE pbem_races SET \
              ready_turn = CASE WHEN $4::timestamptz IS NOT NULL THEN $5 \
              WHEN ready_turn = $5 THEN NULL ELSE ready_turn END, \
-             ready_at = CASE WHEN $4::timestamptz IS NOT NULL THEN $4 \
+             ready_at = CASE WHEN $4::timestamptz IS NOT NULL AND ready_turn = $5 \
+             THEN LEAST(ready_at, $4) WHEN $4::timestamptz IS NOT NULL THEN $4 \
              WHEN ready_turn = $5 THEN NULL ELSE ready_at END \
              WHERE game_id = $1 AND race = $2 AND user_id = $3",
         )

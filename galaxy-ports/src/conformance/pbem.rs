@@ -127,6 +127,15 @@ async fn races<S: PbemStore>(store: &S) {
     );
     assert_eq!(all[1].ready_turn, Some(3));
     assert_eq!(all[1].ready_at, Some(at(10)), "the mark keeps its time");
+    // Marked again later (another device, a retry): the earlier time stands.
+    store
+        .mark_ready(g, "Bolgs", users[1], ReadyMark::Set(3, at(20)))
+        .await
+        .must("ready again");
+    assert_eq!(
+        store.list_races(g).await.must("list")[1].ready_at,
+        Some(at(10))
+    );
     assert_eq!(store.list_races(g).await.must("list"), all);
     store
         .mark_ready(g, "Cyrox", cyrox, ReadyMark::Set(4, at(10)))

@@ -192,7 +192,9 @@ impl RaceRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadyMark {
     /// Ready for this turn without orders, marked at this instant (so the turn's tally
-    /// can tell a mark made after the turn was played).
+    /// can tell a mark made after the turn was played). Marking the turn already marked
+    /// keeps the earlier instant: a second mark (another device, a retry) must not push
+    /// a mark made in time past the turn.
     Set(u32, Timestamp),
     /// The mark for this turn taken back (orders submitted for it now decide). A mark for
     /// another turn stays: the mark of a turn already played is what its tally reads,
@@ -205,8 +207,9 @@ impl ReadyMark {
     pub fn apply(self, record: &mut RaceRecord) {
         match self {
             Self::Set(turn, at) => {
+                let earlier = record.ready_at.filter(|_| record.ready_turn == Some(turn));
                 record.ready_turn = Some(turn);
-                record.ready_at = Some(at);
+                record.ready_at = Some(earlier.map_or(at, |earlier| earlier.min(at)));
             }
             Self::Clear(turn) if record.ready_turn == Some(turn) => {
                 record.ready_turn = None;
@@ -294,6 +297,13 @@ mod tests {
         );
         ReadyMark::Set(7, played).apply(&mut race);
         assert!(race.ready(7, false, Some(played)), "made as the turn ran");
+        // Marked again, later: the mark made in time stands.
+        ReadyMark::Set(7, played + chrono::TimeDelta::seconds(5)).apply(&mut race);
+        assert_eq!(race.ready_at, Some(played));
+        assert!(
+            race.ready(7, false, Some(played)),
+            "a second mark undid the first"
+        );
         race.ready_at = None;
         assert!(
             race.ready(7, false, Some(played)),
