@@ -264,6 +264,7 @@ impl ChallengeStore for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn purge_challenges(&self, before: Timestamp) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM login_challenges WHERE expires_at < $1")
             .bind(before)
