@@ -818,7 +818,8 @@ async fn an_idle_notice_that_failed_to_be_raised_is_raised_by_the_next_pass() {
     );
     assert!(w.notes.of(NotificationKind::RaceIdle).is_empty());
     assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Idle);
-    // The next pass raises it, once.
+    // An admin pauses the game meanwhile; the next pass raises it even so, once.
+    w.service.pause(w.admin, game.id).await.unwrap();
     w.faults.disarm();
     w.at(evening(1) + TimeDelta::minutes(2));
     w.scheduler.tick().await.unwrap();

@@ -341,6 +341,18 @@ impl PbemStore for PgStore {
         Ok(Some(idle))
     }
 
+    async fn owed_idle_notices(&self, limit: u32) -> Result<Vec<RaceRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM pbem_races WHERE idle_notice IS NOT NULL \
+             ORDER BY game_id, race COLLATE \"C\" LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(RACE))?;
+        rows.iter().map(race_from_row).collect()
+    }
+
     async fn idle_notice_raised(
         &self,
         game_id: GameId,

@@ -95,6 +95,10 @@ pub trait PbemStore: Send + Sync {
         ready: &[String],
         idle_after: u32,
     ) -> Result<Option<Vec<String>>, StoreError>;
+    /// Races whose idle notice is still owed ([`RaceRecord::idle_notice`]), in any game
+    /// whatever its status (one paused or finished since the tally still owes it), at
+    /// most `limit`.
+    async fn owed_idle_notices(&self, limit: u32) -> Result<Vec<RaceRecord>, StoreError>;
     /// The `race_idle` notice of `race` going idle at `turn` was raised: clears
     /// [`RaceRecord::idle_notice`] if it still names `turn` (a later one stays owed).
     /// `NotFound` when the race has no record.

@@ -213,6 +213,13 @@ async fn tally<S: PbemStore + 'static>(store: Arc<S>) {
     // Bolgs's idle notice is owed from the tally's own write until raised; a raise of
     // another turn's notice clears nothing.
     assert_eq!((all[1].idle_notice, all[0].idle_notice), (Some(2), None));
+    let owed = store.owed_idle_notices(1000).await.must("owed");
+    let owed: Vec<_> = owed.iter().filter(|r| r.game_id == g).collect();
+    assert_eq!(owed.len(), 1, "{owed:?}");
+    assert_eq!(
+        (owed[0].race.as_str(), owed[0].idle_notice),
+        ("Bolgs", Some(2))
+    );
     store
         .idle_notice_raised(g, "Bolgs", 1)
         .await
@@ -226,6 +233,8 @@ async fn tally<S: PbemStore + 'static>(store: Arc<S>) {
         .await
         .must("notice raised");
     assert_eq!(store.list_races(g).await.must("list")[1].idle_notice, None);
+    let owed = store.owed_idle_notices(1000).await.must("owed");
+    assert!(owed.iter().all(|r| r.game_id != g), "{owed:?}");
     assert_err!(
         store.idle_notice_raised(g, "Nobody", 2).await,
         StoreError::NotFound { .. },

@@ -182,6 +182,19 @@ impl PbemStore for MemoryPbemStore {
         Ok(Some(went_idle))
     }
 
+    async fn owed_idle_notices(&self, limit: u32) -> Result<Vec<RaceRecord>, StoreError> {
+        let state = self.lock();
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(state
+            .races
+            .values()
+            .flat_map(|races| races.values())
+            .filter(|r| r.idle_notice.is_some())
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
     async fn idle_notice_raised(
         &self,
         game_id: GameId,

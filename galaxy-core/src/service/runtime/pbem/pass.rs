@@ -18,7 +18,7 @@ use chrono::TimeDelta;
 use serde_json::json;
 
 use super::super::turns::{TurnRunner, play_turn};
-use super::{Pbem, eliminated, race_records, ready_races};
+use super::{Pbem, eliminated, owed_notice_game, race_records, ready_races};
 use crate::domain::Timestamp;
 use crate::domain::game::{Game, GameStatus};
 use crate::domain::lease::ClaimRequest;
@@ -51,6 +51,7 @@ pub(in crate::service::runtime) async fn run(p: &Pbem, turns: &TurnRunner) -> Pa
             tracing::warn!(%error, game_id = %record.game_id, "PBEM pass failed for a game");
         }
     }
+    owed_idle_notices(p).await;
     super::messages::owed_message_notices(p).await;
     super::seats::owed_seat_notices(p).await;
     report
@@ -73,10 +74,6 @@ async fn one_game(
     if tally_last_played(p, &game, record.current_turn).await? {
         report.tallied += 1;
         races = p.store.list_races(game.id).await?;
-    }
-    // Notices an earlier tally owed and could not raise.
-    if races.iter().any(|r| r.idle_notice.is_some()) {
-        raise_idle_notices(p, &game, &races).await;
     }
     let Some(deadline) = record.deadline(&game.settings.schedule) else {
         return Ok(());
@@ -152,6 +149,34 @@ async fn tally(
         }
     }
     Ok(true)
+}
+
+/// How many owed idle notices one pass raises at most.
+const OWED_PER_PASS: u32 = 100;
+
+/// Raises the idle notices an earlier tally owed and could not raise, in every game
+/// whatever its status now (paused or finished since), up to [`OWED_PER_PASS`].
+async fn owed_idle_notices(p: &Pbem) {
+    let owed = match p.store.owed_idle_notices(OWED_PER_PASS).await {
+        Ok(owed) => owed,
+        Err(error) => {
+            tracing::warn!(%error, "owed idle notices not read");
+            return;
+        }
+    };
+    for record in owed {
+        let Some(turn) = record.idle_notice else {
+            continue;
+        };
+        let settle = || {
+            p.store
+                .idle_notice_raised(record.game_id, &record.race, turn)
+        };
+        let Some(game) = owed_notice_game(p, record.game_id, "race_idle", settle).await else {
+            continue;
+        };
+        raise_idle_notices(p, &game, std::slice::from_ref(&record)).await;
+    }
 }
 
 /// Raises the `race_idle` notices still owed ([`RaceRecord::idle_notice`]) to each
