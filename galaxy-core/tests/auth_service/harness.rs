@@ -41,18 +41,25 @@ impl Harness {
         config: AuthConfig,
         challenges: Option<Arc<dyn ChallengeStore>>,
     ) -> Self {
-        Self::build(config, challenges, None)
+        Self::build(config, challenges, None, None)
     }
 
     /// A harness whose session port is `sessions` instead of the memory store.
     pub fn with_sessions(config: AuthConfig, sessions: Arc<dyn SessionStore>) -> Self {
-        Self::build(config, None, Some(sessions))
+        Self::build(config, None, Some(sessions), None)
+    }
+
+    /// A harness whose outbox is `outbox` instead of the memory store (`mail` then
+    /// holds nothing).
+    pub fn with_outbox(config: AuthConfig, outbox: Arc<dyn MailStore>) -> Self {
+        Self::build(config, None, None, Some(outbox))
     }
 
     fn build(
         mut config: AuthConfig,
         challenges: Option<Arc<dyn ChallengeStore>>,
         sessions: Option<Arc<dyn SessionStore>>,
+        outbox: Option<Arc<dyn MailStore>>,
     ) -> Self {
         config.code_key.get_or_insert_with(test_key);
         let store = Arc::new(MemoryUserStore::new());
@@ -62,7 +69,7 @@ impl Harness {
             users: store.clone(),
             challenges: challenges.unwrap_or_else(|| store.clone() as Arc<dyn ChallengeStore>),
             sessions: sessions.unwrap_or_else(|| store.clone() as Arc<dyn SessionStore>),
-            mail: mail.clone(),
+            mail: outbox.unwrap_or_else(|| mail.clone() as Arc<dyn MailStore>),
             clock: clock.clone(),
             secrets: Arc::new(SeededSecretGenerator::new(7)),
         };

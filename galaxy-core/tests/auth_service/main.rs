@@ -125,17 +125,8 @@ async fn the_mail_is_queued_once_with_its_key() {
         })
         .times(1)
         .returning(|d| Ok(d.clone()));
-    let store = Arc::new(MemoryUserStore::new());
-    let ports = AuthPorts {
-        users: store.clone(),
-        challenges: store.clone(),
-        sessions: store.clone(),
-        mail: Arc::new(mail),
-        clock: Arc::new(ManualClock::at_fixed_start()),
-        secrets: Arc::new(SeededSecretGenerator::new(1)),
-    };
-    let auth = AuthService::new(ports, AuthConfig::default()).unwrap();
-    auth.request_login_code("a@x.org", None).await.unwrap();
+    let h = Harness::with_outbox(AuthConfig::default(), Arc::new(mail));
+    h.auth.request_login_code("a@x.org", None).await.unwrap();
 }
 
 #[tokio::test]
@@ -155,21 +146,13 @@ async fn a_code_whose_mail_could_not_be_queued_does_not_count_against_the_addres
     mail.expect_get_mail()
         .times(1)
         .returning(|id| Err(StoreError::not_found("mail", id)));
-    let store = Arc::new(MemoryUserStore::new());
-    let ports = AuthPorts {
-        users: store.clone(),
-        challenges: store.clone(),
-        sessions: store.clone(),
-        mail: Arc::new(mail),
-        clock: Arc::new(ManualClock::at_fixed_start()),
-        secrets: Arc::new(SeededSecretGenerator::new(1)),
-    };
     // One unused code per address at a time: the unmailed one would hold the retry back.
     let config = AuthConfig {
         live_per_email: 1,
         ..AuthConfig::default()
     };
-    let auth = AuthService::new(ports, config).unwrap();
+    let h = Harness::with_outbox(config, Arc::new(mail));
+    let (auth, store) = (&h.auth, &h.store);
     let failed = auth.request_login_code("a@x.org", None).await.unwrap_err();
     assert_eq!(failed.kind(), ErrorKind::Unavailable, "{failed}");
     let scope = ChallengeScope::Email(Email::parse("a@x.org").unwrap());
@@ -186,22 +169,24 @@ async fn a_code_whose_mail_was_queued_though_the_answer_was_lost_stays() {
     // The outbox stores the mail, but its answer is lost (the connection dropped after
     // the commit): the mail goes out, so its code must still work.
     let mut mail = MockMailStore::new();
-    mail.expect_enqueue_mail()
-        .times(1)
-        .returning(|_| Err(StoreError::unavailable("connection reset")));
-    mail.expect_get_mail()
-        .times(1)
-        .returning(|id| Ok(stored_mail(id)));
-    let store = Arc::new(MemoryUserStore::new());
-    let ports = AuthPorts {
-        users: store.clone(),
-        challenges: store.clone(),
-        sessions: store.clone(),
-        mail: Arc::new(mail),
-        clock: Arc::new(ManualClock::at_fixed_start()),
-        secrets: Arc::new(SeededSecretGenerator::new(1)),
-    };
-    let auth = AuthService::new(ports, AuthConfig::default()).unwrap();
+    let outbox = Arc::new(std::sync::Mutex::new(None));
+    let stored = outbox.clone();
+    mail.expect_enqueue_mail().times(1).returning(move |d| {
+        *stored.lock().unwrap() = Some(d.clone());
+        Err(StoreError::unavailable("connection reset"))
+    });
+    // Asked whether it is in the outbox after all: it is, as the service built it.
+    let found = outbox.clone();
+    mail.expect_get_mail().times(1).returning(move |id| {
+        found
+            .lock()
+            .unwrap()
+            .clone()
+            .filter(|d| d.id == id)
+            .ok_or_else(|| StoreError::not_found("mail", id))
+    });
+    let h = Harness::with_outbox(AuthConfig::default(), Arc::new(mail));
+    let (auth, store) = (&h.auth, &h.store);
     let issued = auth
         .request_login_code("a@x.org", None)
         .await
@@ -211,21 +196,6 @@ async fn a_code_whose_mail_was_queued_though_the_answer_was_lost_stays() {
         kept.status,
         galaxy_core::domain::auth::ChallengeStatus::Issued
     );
-}
-
-/// A queued mail with id `id` (what the outbox answers for a mail it holds).
-fn stored_mail(id: galaxy_core::domain::MailId) -> galaxy_core::domain::mail::MailDelivery {
-    let mail = galaxy_core::domain::mail::OutgoingMail {
-        idempotency_key: "login-code:x".to_owned(),
-        to: Email::parse("a@x.org").unwrap(),
-        kind: "login_code".to_owned(),
-        locale: galaxy_core::domain::user::Locale::default(),
-        subject: "code".to_owned(),
-        text_body: "your login code is 123456".to_owned(),
-        html_body: None,
-        extras: Default::default(),
-    };
-    galaxy_core::domain::mail::MailDelivery::new(id, mail, chrono::DateTime::UNIX_EPOCH)
 }
 
 #[tokio::test]
