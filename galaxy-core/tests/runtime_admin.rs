@@ -455,3 +455,49 @@ async fn a_resume_landing_inside_a_pause_keeps_the_game_scheduled() {
     w.scheduler.tick().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 1);
 }
+
+#[tokio::test]
+async fn a_resume_whose_schedule_write_fails_leaves_the_game_paused() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    w.service.pause(w.admin, game.id).await.unwrap();
+    w.faults.fail_next("set_schedule", 1);
+    assert!(w.service.resume(w.admin, game.id).await.is_err());
+    // Not a running game that no turn is ever due for: still paused, and resumable.
+    assert_eq!(w.game(game.id).await.status, GameStatus::Paused);
+    w.service.resume(w.admin, game.id).await.unwrap();
+    assert_eq!(w.record(game.id).await.next_turn_at, Some(evening(1)));
+}
+
+#[tokio::test]
+async fn a_schedule_cleared_while_a_resume_lands_is_given_back() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    w.service.pause(w.admin, game.id).await.unwrap();
+    // A scheduler reaching the firing between the resume's schedule and its status
+    // change finds the game paused and clears the schedule.
+    let (records, id, now) = (w.records.clone(), game.id, w.now());
+    w.games.before_next_change(Box::pin(async move {
+        records.set_schedule(id, None, false, now).await.unwrap();
+    }));
+    w.service.resume(w.admin, game.id).await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::Running);
+    assert_eq!(w.record(game.id).await.next_turn_at, Some(evening(1)));
+}
+
+#[tokio::test]
+async fn a_stop_job_decides_on_the_stored_status_not_a_stale_copy() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    // The replica running the job still holds the game as running (the stop's change
+    // note has not reached it): the job must stop the engine all the same, since its
+    // key is spent once it ends.
+    w.games.hold_stale(game.id).await;
+    w.service.stop(w.admin, game.id).await.unwrap();
+    w.jobs.run_until_idle(5).await.unwrap();
+    assert!(
+        w.containers.of_game(game.id).is_none(),
+        "the engine was removed"
+    );
+    assert_eq!(w.record(game.id).await.status, RuntimeStatus::Removed);
+}

@@ -15,8 +15,10 @@ use galaxy_core::domain::notification::NotificationKind;
 use galaxy_core::domain::runtime::{JobKind, RuntimeStatus};
 use galaxy_core::ports::{
     Clock, GameStatusChange, GameStore, OrdersDesk, OrdersDeskError, RuntimeRecordStore,
+    TurnArchiveStore,
 };
 use galaxy_core::service::ServiceError;
+use galaxy_core::service::runtime::RuntimeConfig;
 use galaxy_core::worker::Worker;
 use world::*;
 
@@ -426,4 +428,168 @@ async fn mailed_orders_processed_late_never_replace_later_orders_nor_reach_the_n
         sent_to_engine().last(),
         Some(&(2, serde_json::json!("fourth")))
     );
+}
+
+/// The channels of a turn call held in the engine: `entered` fires when the engine has
+/// the call, and the engine answers once `go` is sent (or dropped).
+fn hold_next_turn(
+    w: &World,
+) -> (
+    tokio::sync::oneshot::Receiver<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (entered_tx, entered) = tokio::sync::oneshot::channel();
+    let (go, go_rx) = tokio::sync::oneshot::channel::<()>();
+    w.engine.on_next_turn(Box::pin(async move {
+        let _ = entered_tx.send(());
+        let _ = go_rx.await;
+    }));
+    (entered, go)
+}
+
+/// Test settings with a turn lease of 3 s (renewed every second, well within the 5 s
+/// engine call timeout) and `concurrency` turns at once.
+fn short_lease(concurrency: usize) -> RuntimeConfig {
+    RuntimeConfig {
+        turn_lease: TimeDelta::seconds(3),
+        turn_concurrency: concurrency,
+        ..test_config()
+    }
+}
+
+/// Waits (bounded) until `game`'s record says `turn` with its lease free.
+async fn recorded(w: &World, game: galaxy_core::domain::GameId, turn: u32) -> bool {
+    for _ in 0..1_000 {
+        let record = w.record(game).await;
+        if record.current_turn == turn && record.turn_lease.is_none() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_forced_turn_runs_to_its_end_when_its_caller_goes_away() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    let (entered, go) = hold_next_turn(&w);
+    // The caller (an HTTP request cut off by its timeout) goes away while the engine
+    // computes the turn.
+    tokio::select! {
+        forced = w.service.force_next_turn(w.admin, game.id) => panic!("the turn ended early: {forced:?}"),
+        _ = entered => {}
+    }
+    go.send(()).unwrap();
+    assert!(recorded(&w, game.id, 1).await, "the turn was recorded");
+    let record = w.record(game.id).await;
+    assert!(record.skip_next_tick, "the forced turn's skip flag is set");
+    assert_eq!(
+        w.archive.latest_turn(game.id).await.unwrap().unwrap().turn,
+        1
+    );
+    assert_eq!(w.notes.of(NotificationKind::TurnCompleted).len(), 1);
+}
+
+#[tokio::test]
+async fn an_engine_fault_whose_pause_fails_leaves_the_turn_due_not_the_game_unscheduled() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    let endpoint = w.endpoint(game.id);
+    w.engine.fault(&endpoint, Some(TurnFault::Garbage));
+    // The pause is lost (a database failure, or a crash right there).
+    w.faults.fail_next("update_game_status", 1);
+    w.at(evening(1));
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::Running);
+    let record = w.record(game.id).await;
+    assert_eq!(
+        (record.current_turn, record.next_turn_at, record.turn_lease),
+        (0, Some(evening(1)), None),
+        "released with its turn still due"
+    );
+    // The engine recovers: the next pass plays the turn.
+    w.engine.fault(&endpoint, None);
+    w.scheduler.tick().await.unwrap();
+    let record = w.record(game.id).await;
+    assert_eq!(
+        (record.current_turn, record.next_turn_at),
+        (1, Some(evening(2)))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_turn_that_outlasts_its_lease_keeps_it_from_another_scheduler() {
+    let w = World::with(short_lease(8)).await;
+    let (game, _) = w.running_game(2).await;
+    let endpoint = w.endpoint(game.id);
+    let (entered, go) = hold_next_turn(&w);
+    w.at(evening(1));
+    let first = w.scheduler.tick();
+    let second = async {
+        entered.await.unwrap();
+        // The engine takes twice the lease over the turn; meanwhile another replica's
+        // scheduler looks for due games.
+        w.at(evening(1) + w.config.turn_lease * 2);
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let claimed = w.scheduler.tick().await.unwrap().handled;
+        go.send(()).unwrap();
+        claimed
+    };
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(first.unwrap().handled, 1);
+    assert_eq!(second, 0, "the turn in flight was not claimed again");
+    assert_eq!(w.journal.count(&format!("turn {endpoint} 1")), 1);
+    assert_eq!(w.record(game.id).await.current_turn, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_due_game_another_scheduler_took_while_it_waited_for_a_slot_is_left_to_it() {
+    let w = World::with(short_lease(1)).await;
+    let (held, _) = w.running_game(2).await;
+    let (waiting, _) = w.running_game(2).await;
+    let (entered, go) = hold_next_turn(&w);
+    w.at(evening(1));
+    // One pass claims both; its one slot plays `held` first, for longer than the lease.
+    let first = w.scheduler.tick();
+    let second = async {
+        entered.await.unwrap();
+        w.at(evening(1) + w.config.turn_lease * 2);
+        // `held` keeps its lease meanwhile; `waiting`, which has not started, does not.
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        // Another replica's pass claims `waiting`, whose lease lapsed, and plays it.
+        let claimed = w.scheduler.tick().await.unwrap().handled;
+        go.send(()).unwrap();
+        claimed
+    };
+    let (_, second) = tokio::join!(first, second);
+    assert_eq!(second, 1);
+    for game in [held.id, waiting.id] {
+        let turns = w.journal.count(&format!("turn {} 1", w.endpoint(game)));
+        assert_eq!(turns, 1, "one turn call for each game");
+        assert_eq!(w.record(game).await.current_turn, 1);
+    }
+}
+
+#[tokio::test]
+async fn a_scheduler_whose_copy_of_the_game_is_stale_plays_no_turn_of_a_paused_game() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    // This replica's cache still says running after another replica paused the game
+    // and its note was lost.
+    w.games.hold_stale(game.id).await;
+    w.service.pause(w.admin, game.id).await.unwrap();
+    // The pause's unschedule lost too (or landed after the claim): the turn is due.
+    w.records
+        .set_schedule(game.id, Some(evening(1)), false, w.now())
+        .await
+        .unwrap();
+    w.at(evening(1));
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(
+        w.journal.count(&format!("turn {} 1", w.endpoint(game.id))),
+        0
+    );
+    let record = w.record(game.id).await;
+    assert_eq!((record.current_turn, record.next_turn_at), (0, None));
 }

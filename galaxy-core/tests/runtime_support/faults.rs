@@ -193,6 +193,12 @@ pub struct JournalGames {
     /// A concurrent writer: `(to, change)` commits `change` from the game's status of the
     /// moment just before the next status change to `to` runs, once (it wins the race).
     cut_in: Mutex<Option<(GameStatus, GameStatusChange)>>,
+    /// Games whose `get_game` answers a copy held from earlier, as a replica's cache does
+    /// before another replica's change reaches it; `get_game_fresh` reads the store.
+    stale: Mutex<Vec<Game>>,
+    /// Runs once just before the next status change (another writer landing between a
+    /// caller's earlier step and its compare-and-set).
+    before_change: Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
 }
 
 impl JournalGames {
@@ -203,7 +209,21 @@ impl JournalGames {
             journal,
             faults,
             cut_in: Mutex::new(None),
+            stale: Mutex::new(Vec::new()),
+            before_change: Mutex::new(None),
         }
+    }
+
+    /// Runs `hook` just before the next status change.
+    pub fn before_next_change(&self, hook: futures::future::BoxFuture<'static, ()>) {
+        *self.before_change.lock().unwrap() = Some(hook);
+    }
+
+    /// From now on `get_game` of `game` answers it as it is now, whatever changes later
+    /// (a cache whose change note was lost); `get_game_fresh` still reads the store.
+    pub async fn hold_stale(&self, game: GameId) {
+        let held = self.inner.get_game(game).await.unwrap();
+        self.stale.lock().unwrap().push(held);
     }
 
     /// Before the next status change to `to`, `change` lands first (as another caller's
@@ -222,6 +242,19 @@ impl GameStore for JournalGames {
         self.inner.insert_hosted_game(game, max).await
     }
     async fn get_game(&self, id: GameId) -> Result<Game, StoreError> {
+        let held = self
+            .stale
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|g| g.id == id)
+            .cloned();
+        match held {
+            Some(game) => Ok(game),
+            None => self.inner.get_game(id).await,
+        }
+    }
+    async fn get_game_fresh(&self, id: GameId) -> Result<Game, StoreError> {
         self.inner.get_game(id).await
     }
     async fn list_games(&self, f: &GameFilter, p: &PageRequest) -> Result<Page<Game>, StoreError> {
@@ -234,6 +267,10 @@ impl GameStore for JournalGames {
         change: &GameStatusChange,
     ) -> Result<Game, StoreError> {
         self.faults.write("update_game_status")?;
+        let hook = self.before_change.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook.await;
+        }
         let cut_in = {
             let mut armed = self.cut_in.lock().unwrap();
             match armed.take() {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::shared::{Engines, Initialiser, JobQueue, Notices, Statuses};
-use super::turns::{TurnRunner, play_turn};
+use super::turns::{TurnRunner, holding_turn, play_turn};
 use super::{RuntimeConfig, RuntimeError, RuntimePorts};
 use super::{announce, archive};
 use crate::domain::game::{Game, GameStatus, GameTrigger};
@@ -128,14 +128,27 @@ impl RuntimeService {
                 archive::archive_turns(&self.turns, game_id, &target, &seats, 0, &state).await?;
             }
         }
-        let resumed = self
-            .change(&game, GameStatus::Running, actor, "resumed by an admin")
-            .await?;
-        let next = self.statuses.next_turn_at(&resumed);
+        // Scheduled before the status changes, as a start job does: a crash (or a failed
+        // call, or a caller gone) between the two leaves a paused game with a schedule,
+        // which the scheduler clears at its firing, never a running game that no turn is
+        // ever due for.
+        let next = self.statuses.next_turn_at(&game);
         let records = &self.statuses.records;
         records
             .set_schedule(game_id, next, false, self.statuses.now())
             .await?;
+        let resumed = self
+            .change(&game, GameStatus::Running, actor, "resumed by an admin")
+            .await?;
+        // A scheduler that reached that firing between the two steps found the game
+        // paused and cleared its schedule: it is given back (no turn can be claimed
+        // meanwhile, with no turn due).
+        if records.get_record(game_id).await?.next_turn_at.is_none() {
+            let next = self.statuses.next_turn_at(&resumed);
+            records
+                .set_schedule(game_id, next, false, self.statuses.now())
+                .await?;
+        }
         // Turn 0's `game_started`, if it is still owed (else a no-op).
         announce::announce_latest(&self.turns, game_id).await;
         Ok(resumed)
@@ -221,7 +234,20 @@ impl RuntimeService {
         };
         let expected = record.current_turn + 1;
         let next = record.next_turn_at;
-        let played = play_turn(turns, &game, &record, claim.token, expected, next, true).await?;
+        // The turn runs in a task of its own, under its lease: a caller that goes away
+        // (a request timeout, a closed connection) must not cut it off halfway, with the
+        // engine past the turn and nothing archived or recorded until the lease lapses.
+        let runner = turns.clone();
+        let token = claim.token;
+        let turn = tokio::spawn(async move {
+            let play = play_turn(&runner, &game, &record, token, expected, next, true);
+            holding_turn(&runner, game.id, token, play).await
+        });
+        let played = match turn.await {
+            Ok(played) => played?,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => return Err(StoreError::unavailable(error).into()),
+        };
         match played {
             Some(record) => Ok(record),
             None => Err(RuntimeError::TurnInProgress),

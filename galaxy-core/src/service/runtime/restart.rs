@@ -127,7 +127,8 @@ pub(super) async fn run_restart(jobs: &JobRunner, job: &RuntimeJob) -> JobOutcom
 }
 
 async fn try_restart(jobs: &JobRunner, job: &RuntimeJob) -> Result<JobOutcome, StoreError> {
-    let game = match jobs.statuses.games.get_game(job.game_id).await {
+    // Jobs decide on the status of record, past any cache (see `try_stop`).
+    let game = match jobs.statuses.games.get_game_fresh(job.game_id).await {
         Ok(game) => game,
         Err(StoreError::NotFound { .. }) => return Ok(JobOutcome::Failed("no such game".into())),
         Err(error) => return Err(error),

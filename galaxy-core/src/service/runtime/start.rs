@@ -113,7 +113,8 @@ pub(super) async fn run_start(jobs: &JobRunner, job: &RuntimeJob) -> JobOutcome 
 }
 
 async fn try_start(jobs: &JobRunner, job: &RuntimeJob) -> Result<JobOutcome, StoreError> {
-    let game = match jobs.statuses.games.get_game(job.game_id).await {
+    // Jobs decide on the status of record, past any cache (see `try_stop`).
+    let game = match jobs.statuses.games.get_game_fresh(job.game_id).await {
         Ok(game) => game,
         Err(StoreError::NotFound { .. }) => return Ok(JobOutcome::Failed("no such game".into())),
         Err(error) => return Err(error),
@@ -316,7 +317,7 @@ async fn handle_success(
     job: &RuntimeJob,
     binding: RuntimeBinding,
 ) -> Result<JobOutcome, StoreError> {
-    let game = jobs.statuses.games.get_game(job.game_id).await?;
+    let game = jobs.statuses.games.get_game_fresh(job.game_id).await?;
     if game.status != GameStatus::Starting {
         tracing::info!(game_id = %game.id, status = %game.status, "duplicate start result ignored");
         return Ok(JobOutcome::Succeeded);

@@ -23,8 +23,10 @@ pub(super) async fn run_stop(jobs: &JobRunner, job: &RuntimeJob) -> JobOutcome {
 
 async fn try_stop(jobs: &JobRunner, job: &RuntimeJob) -> Result<(), StopError> {
     // Every stop job is for a game that ended or failed to start; a stale one (its
-    // start retried since) must not kill the engine of a live game.
-    match jobs.statuses.games.get_game(job.game_id).await {
+    // start retried since) must not kill the engine of a live game. Read past the cache:
+    // the job's key is spent once it ends, so it must not end "nothing to do" on a live
+    // status this replica still holds after another one ended the game.
+    match jobs.statuses.games.get_game_fresh(job.game_id).await {
         Ok(game) if is_live_game(game.status) => {
             tracing::info!(game_id = %game.id, status = %game.status, "stop job for a live game: nothing to do");
             return Ok(());

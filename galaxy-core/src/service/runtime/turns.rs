@@ -7,6 +7,8 @@
 //! and `engine_call_timeout`), answers garbage or an earlier turn pauses its own game
 //! with a health event and an admin alert; the other games of the pass run on.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +24,7 @@ use crate::domain::game::{Game, GameStatus};
 use crate::domain::health::HealthEventKind;
 use crate::domain::lease::ClaimRequest;
 use crate::domain::runtime::{DueAction, RuntimeRecord};
-use crate::domain::{LeaseToken, Timestamp};
+use crate::domain::{GameId, LeaseToken, Timestamp};
 use crate::ports::{ApplicationStore, PbemStore, StoreError, TurnArchiveStore, TurnUpdate};
 use crate::worker::{TickReport, Worker};
 
@@ -159,8 +161,16 @@ pub(super) async fn play_turn(
     Ok(record)
 }
 
-/// The engine failed a turn: release and unschedule the game, mark the runtime unhealthy,
-/// pause the game, store a health event and alert the admins. Returns `fault`.
+/// The engine failed a turn: mark the runtime unhealthy, pause the game (which clears
+/// its schedule), release the claim, store a health event and alert the admins. Returns
+/// `fault`.
+///
+/// The order is what makes it crash-safe: the game is paused before the claim is
+/// released unscheduled, so a crash between any two steps leaves either a running game
+/// still scheduled (its claim lapses and the turn is tried again) or a paused one, never
+/// a running game that no turn is ever due for. A claim another scheduler has taken over
+/// (the lease lapsed) leaves the fault to it: it plays the turn again, and a game it may
+/// be playing well is not paused.
 async fn turn_fault(
     turns: &TurnRunner,
     game: &Game,
@@ -169,23 +179,31 @@ async fn turn_fault(
     expected: u32,
     fault: RuntimeError,
 ) -> RuntimeError {
+    if let Err(StoreError::Conflict { .. }) = renew_turn_lease(turns, game.id, token).await {
+        tracing::warn!(error = %fault, game_id = %game.id, expected, "engine failed a turn whose claim another scheduler holds now; it is left to that one");
+        return fault;
+    }
     tracing::warn!(error = %fault, game_id = %game.id, expected, "engine failed a turn; pausing the game");
     let records = &turns.statuses.records;
-    let release = TurnUpdate {
-        current_turn: record.current_turn,
-        next_turn_at: None,
-        skip_next_tick: false,
-    };
     let now = turns.statuses.now();
-    if let Err(error) = records.complete_turn(game.id, token, &release, now).await {
-        tracing::warn!(%error, game_id = %game.id, "turn lease not released; it lapses");
-    }
     if let Err(error) = records.set_healthy(game.id, false, now).await {
         tracing::warn!(%error, game_id = %game.id, "runtime not marked unhealthy");
     }
     let reason = format!("turn {expected} failed: {fault}");
-    if let Err(error) = turns.statuses.pause_for_health(game.id, reason).await {
-        tracing::error!(%error, game_id = %game.id, "game not paused after an engine fault");
+    let paused = turns.statuses.pause_for_health(game.id, reason).await;
+    if let Err(error) = &paused {
+        tracing::error!(%error, game_id = %game.id, "game not paused after an engine fault; the turn is tried again");
+    }
+    // Paused (or no longer running: an admin's pause or stop, whose unscheduling
+    // stands): released unscheduled. Not paused: released as claimed, so the turn is
+    // tried again rather than the game left running with no turn due.
+    let release = TurnUpdate {
+        current_turn: record.current_turn,
+        next_turn_at: record.next_turn_at.filter(|_| paused.is_err()),
+        skip_next_tick: record.skip_next_tick && paused.is_err(),
+    };
+    if let Err(error) = records.complete_turn(game.id, token, &release, now).await {
+        tracing::warn!(%error, game_id = %game.id, "turn lease not released; it lapses");
     }
     let detail = json!({
         "expected_turn": expected,
@@ -199,6 +217,63 @@ async fn turn_fault(
         }
     }
     fault
+}
+
+/// The shortest pause between two renewals of a turn lease, whatever `turn_lease` says.
+const MIN_RENEWAL: Duration = Duration::from_millis(10);
+
+/// Takes a claimed game's turn lease again under the same token, for a whole
+/// `turn_lease` from now: a renewal while the holder still has it (or its lease lapsed
+/// and nobody took it), `Conflict` once another claim holds it.
+async fn renew_turn_lease(
+    turns: &TurnRunner,
+    game_id: GameId,
+    token: LeaseToken,
+) -> Result<RuntimeRecord, StoreError> {
+    let claim = ClaimRequest {
+        token,
+        now: turns.statuses.now(),
+        lease: turns.settings.lease,
+        limit: 1,
+    };
+    turns.statuses.records.claim_turn(game_id, &claim).await
+}
+
+/// Runs `work` (a turn, or a due game's handling) while renewing the game's turn lease
+/// every third of `turn_lease`: an engine may take minutes over a turn and each report,
+/// and without renewals another scheduler would claim the game and call the engine for
+/// the same turn. A lease lost anyway (renewals failing for a whole lease) is not
+/// renewed again: the work runs on, and its write is refused.
+pub(super) async fn holding_turn<T>(
+    turns: &TurnRunner,
+    game_id: GameId,
+    token: LeaseToken,
+    work: impl Future<Output = T>,
+) -> T {
+    tokio::select! {
+        biased;
+        done = work => done,
+        never = keep_turn_lease(turns, game_id, token) => match never {},
+    }
+}
+
+/// Renews the turn lease until dropped; see [`holding_turn`].
+async fn keep_turn_lease(turns: &TurnRunner, game_id: GameId, token: LeaseToken) -> Infallible {
+    let lease = turns.settings.lease;
+    let every = (lease / 3).to_std().unwrap_or(MIN_RENEWAL).max(MIN_RENEWAL);
+    loop {
+        tokio::time::sleep(every).await;
+        match renew_turn_lease(turns, game_id, token).await {
+            Ok(_) => {}
+            Err(StoreError::Conflict { .. }) => {
+                tracing::warn!(%game_id, "turn lease lost while the turn ran; another scheduler may run it too");
+                return std::future::pending().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, %game_id, "turn lease not renewed; trying again");
+            }
+        }
+    }
 }
 
 /// Claims due games and runs one turn (or consumes one skip) each.
@@ -221,9 +296,48 @@ impl TurnScheduler {
         }
     }
 
+    /// Handles one game of a pass's claim under its turn lease. The claim was taken for
+    /// the whole batch, and this game may have waited for a free slot since: it is taken
+    /// again first, and a game another scheduler claimed meanwhile is left to it.
+    async fn claimed(&self, record: RuntimeRecord, token: LeaseToken) {
+        let turns = &self.turns;
+        let game_id = record.game_id;
+        let renewed = match renew_turn_lease(turns, game_id, token).await {
+            Ok(renewed) => renewed,
+            Err(StoreError::Conflict { .. }) => {
+                tracing::info!(%game_id, "due game claimed by another scheduler meanwhile");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, %game_id, "due game's claim not renewed; it lapses");
+                return;
+            }
+        };
+        // Another scheduler may also have claimed, played and released it meanwhile:
+        // then it is no longer due (or on another turn), and is let go as it stands.
+        let now = turns.statuses.now();
+        let still_due = renewed.current_turn == record.current_turn
+            && renewed.next_turn_at.is_some_and(|at| at <= now);
+        if !still_due {
+            tracing::info!(%game_id, "due game handled by another scheduler meanwhile");
+            let next = renewed.next_turn_at;
+            if let Err(error) = self
+                .release(&renewed, token, next, renewed.skip_next_tick)
+                .await
+            {
+                tracing::warn!(%error, %game_id, "claim not released; it lapses");
+            }
+            return;
+        }
+        holding_turn(turns, game_id, token, self.due(renewed, token)).await;
+    }
+
     async fn due(&self, record: RuntimeRecord, token: LeaseToken) {
         let turns = &self.turns;
-        let game = match turns.statuses.games.get_game(record.game_id).await {
+        // Read past the cache: another replica may have paused or stopped the game a
+        // moment ago, and a turn must not be played (nor the schedule cleared) on a
+        // status this replica has not heard of yet.
+        let game = match turns.statuses.games.get_game_fresh(record.game_id).await {
             Ok(game) => game,
             Err(error) => {
                 tracing::warn!(%error, game_id = %record.game_id, "due game not read; its claim lapses");
@@ -320,7 +434,7 @@ impl Worker for TurnScheduler {
         let due = turns.statuses.records.claim_due_turns(&claim).await?;
         let handled = due.len();
         futures::stream::iter(due)
-            .map(|record| self.due(record, claim.token))
+            .map(|record| self.claimed(record, claim.token))
             .buffer_unordered(self.concurrency.max(1))
             .collect::<Vec<()>>()
             .await;

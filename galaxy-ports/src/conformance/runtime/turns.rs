@@ -234,31 +234,49 @@ async fn forced<S: RuntimeRecordStore>(store: S) {
         store.claim_turn(id, &claim(second, at(60), 30, 1)).await,
         "held",
     );
+    // The holder claims again with its own token before the lease lapses: the lease is
+    // renewed (how a turn that runs long keeps it), and others stay out until it lapses.
+    let renewed = ok(
+        store.claim_turn(id, &claim(first, at(70), 30, 1)).await,
+        "renew",
+    );
+    assert_eq!(
+        renewed.turn_lease,
+        Some(claim(first, at(70), 30, 1).lease())
+    );
+    assert_conflict(
+        store.claim_turn(id, &claim(second, at(85), 30, 1)).await,
+        "held after the renewal",
+    );
     let retaken = ok(
-        store.claim_turn(id, &claim(second, at(80), 30, 1)).await,
+        store.claim_turn(id, &claim(second, at(100), 30, 1)).await,
         "lapsed",
     );
     assert_eq!(retaken.turn_lease.map(|l| l.token), Some(second));
     assert_conflict(
+        store.claim_turn(id, &claim(first, at(101), 30, 1)).await,
+        "a renewal after the lease was taken over",
+    );
+    assert_conflict(
         store
-            .complete_turn(id, first, &update(1, None, true), at(81))
+            .complete_turn(id, first, &update(1, None, true), at(101))
             .await,
         "stale",
     );
     ok(
         store
-            .complete_turn(id, second, &update(1, Some(at(10)), true), at(81))
+            .complete_turn(id, second, &update(1, Some(at(10)), true), at(101))
             .await,
         "complete",
     );
 
     // A forced claim also keeps the scheduler away while it holds.
     ok(
-        store.claim_turn(id, &claim(first, at(100), 30, 1)).await,
+        store.claim_turn(id, &claim(first, at(110), 30, 1)).await,
         "force again",
     );
     assert!(
-        claim_ids(&store, &claim(token(), at(110), 30, 5))
+        claim_ids(&store, &claim(token(), at(120), 30, 5))
             .await
             .is_empty(),
         "held"
