@@ -222,6 +222,12 @@ impl App {
         let clock = adapters.clock.clone();
         let secrets = adapters.secrets.clone();
         let tokens = Tokens::new();
+        // The metrics recorder before anything runs: a gauge set before it exists (the
+        // cache bus's "connected", set once as its task starts) goes nowhere.
+        let metrics = match config.metrics_addr {
+            Some(_) => Some(telemetry::prometheus_handle()?),
+            None => None,
+        };
 
         // The GeoIP database first: a bad file stops start-up before anything is warmed.
         let (locator, geoip_reloader) = geoip(&config, &adapters).await?;
@@ -471,10 +477,6 @@ impl App {
         }
         workers.extend(geoip_reloader);
         workers.extend(runtime.workers);
-        let metrics = match config.metrics_addr {
-            Some(_) => Some(telemetry::prometheus_handle()?),
-            None => None,
-        };
         Ok(Self {
             config,
             state,

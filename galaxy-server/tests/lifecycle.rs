@@ -276,6 +276,8 @@ async fn the_metrics_listener_serves_prometheus_text() {
         "{text}"
     );
     assert!(text.contains("galaxy_geo_pending_pairs"), "{text}");
+    // Set once as the cache bus's task starts, before any request.
+    assert!(text.contains("\ngalaxy_cache_bus_connected 1\n"), "{text}");
     assert!(
         text.contains("galaxy_http_request_duration_seconds_bucket"),
         "{text}"

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use chrono::TimeDelta;
 use serde_json::json;
 
-use super::super::turns::{TurnRunner, play_turn};
+use super::super::turns::{TurnRunner, holding_turn, play_turn};
 use super::{Pbem, eliminated, owed_notice_game, race_records, ready_races};
 use crate::domain::Timestamp;
 use crate::domain::game::{Game, GameStatus};
@@ -304,7 +304,8 @@ async fn run_early(
     let pbem = &game.settings.pbem;
     let deadline = pbem.deadline_after_early(&game.settings.schedule, claim.now);
     tracing::info!(game_id = %game.id, turn, "every live race is ready: running the turn early");
-    match play_turn(turns, game, &claimed, claim.token, turn, deadline, false).await {
+    let play = play_turn(turns, game, &claimed, claim.token, turn, deadline, false);
+    match holding_turn(turns, game.id, claim.token, play).await {
         Ok(played) => Ok(played.is_some()),
         Err(error) => {
             tracing::warn!(%error, game_id = %game.id, turn, "early turn failed");
