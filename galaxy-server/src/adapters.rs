@@ -316,12 +316,14 @@ impl ReadinessCheck for PostgresPing {
         metrics::gauge!(crate::metering::DB_POOL_CONNECTIONS, "state" => "in_use")
             .set((size - idle).max(0.0));
         metrics::gauge!(crate::metering::DB_POOL_MAX_CONNECTIONS).set(max);
-        self.0
-            .pool()
-            .acquire()
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string())
+        match self.0.ping().await {
+            Ok(galaxy_postgres::Ping::Answered) => Ok(()),
+            Ok(galaxy_postgres::Ping::Busy) => {
+                tracing::info!("readiness: every database connection is busy; still ready");
+                Ok(())
+            }
+            Err(error) => Err(error.to_string()),
+        }
     }
 
     async fn close(&self) {

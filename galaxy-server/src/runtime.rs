@@ -77,8 +77,10 @@ impl RuntimeTasks {
     }
 
     /// Stops every engine the process runtime started, within `bound`. Runs after the
-    /// workers stopped, so no start job launches a new one behind it. Games stay
-    /// `running`: their engines resume from their data directories on the next start.
+    /// workers stopped, so no start job launches a new one behind it. The engines' data
+    /// directories stay; the next server finds their records' engines gone and pauses
+    /// the games until an admin re-creates the engines (docs/operations.md,
+    /// "Process-runtime engines").
     pub(crate) async fn stop_engines(&self, bound: Duration) -> bool {
         let Some(processes) = &self.processes else {
             return true;

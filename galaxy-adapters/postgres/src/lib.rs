@@ -63,4 +63,37 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// Whether the database answers, for a readiness probe: a pooled connection makes
+    /// one round trip. A pool whose every connection stayed in use for the whole acquire
+    /// timeout is [`Ping::Busy`], not an error: its connections are being served, and a
+    /// probe that called that "unreachable" would take every replica out of a load
+    /// balancer at the same peak. A database that does not answer fails the call (its
+    /// `StoreError` says why).
+    pub async fn ping(&self) -> Result<Ping, galaxy_core::ports::StoreError> {
+        use sqlx::Connection as _;
+        match self.pool.acquire().await {
+            Ok(mut connection) => {
+                connection.ping().await.map_err(error::db("database"))?;
+                Ok(Ping::Answered)
+            }
+            Err(sqlx::Error::PoolTimedOut)
+                if self.pool.num_idle() == 0
+                    && self.pool.size() >= self.pool.options().get_max_connections() =>
+            {
+                Ok(Ping::Busy)
+            }
+            Err(error) => Err(error::db("database")(error)),
+        }
+    }
+}
+
+/// How the database answered [`PgStore::ping`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ping {
+    /// A connection made a round trip.
+    Answered,
+    /// Every connection of the pool was in use for the whole acquire timeout: the
+    /// database is serving them; nothing was learnt against it.
+    Busy,
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use galaxy_core::ports::{MailStore, StoreError};
 use galaxy_postgres::testing::TestDatabases;
-use galaxy_postgres::{ConnectOptions, PgStore, connect_with};
+use galaxy_postgres::{ConnectOptions, PgStore, Ping, connect_with};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -120,4 +120,35 @@ async fn a_connection_used_moments_ago_is_handed_out_without_a_ping() {
         .await
         .expect("the pool replaced the connection");
     close(store, killer, dbs).await;
+}
+
+#[tokio::test]
+async fn a_ping_tells_a_busy_pool_from_a_database_that_does_not_answer() {
+    let dbs = databases().await;
+    let options = dbs.migrated_database().await.unwrap();
+    let mut connect = ConnectOptions::default();
+    connect.max_connections = 1;
+    connect.connect_attempts = 1;
+    connect.acquire_timeout = Duration::from_millis(200);
+    let store = PgStore::new(connect_with(options.clone(), &connect).await.unwrap());
+    assert_eq!(store.ping().await.unwrap(), Ping::Answered);
+
+    // Its one connection held past the acquire timeout: busy, which is no failure.
+    let held = store.pool().acquire().await.unwrap();
+    assert_eq!(store.ping().await.unwrap(), Ping::Busy);
+    drop(held);
+    assert_eq!(store.ping().await.unwrap(), Ping::Answered);
+
+    // A database nobody can reach: the ping fails, with a retryable error.
+    let gone = options.port(1);
+    let unreachable = PgStore::new(
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_millis(500))
+            .connect_lazy_with(gone),
+    );
+    let error = unreachable.ping().await.unwrap_err();
+    assert!(error.is_retryable(), "{error:?}");
+    store.pool().close().await;
+    dbs.cleanup().await.unwrap();
 }
