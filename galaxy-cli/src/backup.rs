@@ -37,6 +37,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use galaxy_core::domain::GameId;
+use galaxy_core::ports::ContainerRuntime as _;
 use galaxy_core::service::runtime::container_name;
 use galaxy_docker::{DockerConfig, DockerRuntime, EngineDataExport, volume_name};
 use galaxy_postgres::{ConnectOptions, backup, connect, schema_status};
@@ -537,6 +538,19 @@ impl BackupVolumes {
                      this game's volume, or remove it first (docker volume rm {volume})"
                 );
             }
+        }
+        // Each volume is filled through a helper container of its engine's image, after
+        // the database is restored: a missing image found only then would leave a
+        // restored database to drop by hand.
+        let images: std::collections::BTreeSet<&str> =
+            volumes.iter().map(|(_, image)| image.as_str()).collect();
+        for image in images {
+            docker.ensure_image(image).await.with_context(|| {
+                format!(
+                    "the backup's engine volumes need the image {image} on this Docker host \
+                     (build or load it first); nothing was restored"
+                )
+            })?;
         }
         Ok(Self {
             docker: Some(docker),

@@ -9,6 +9,7 @@ mod mail_in;
 mod push_tail;
 mod server_image;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -45,7 +46,8 @@ enum Command {
     /// show where the schema stands.
     Migrate {
         /// `status`: applied and pending migrations; exit 0 when current, 1 when some are
-        /// pending, 2 when the database is newer than this binary.
+        /// pending, 2 when the database is newer than this binary, 3 when it cannot tell
+        /// (no URL, no connection, bad usage).
         #[command(subcommand)]
         command: Option<MigrateCommand>,
     },
@@ -75,7 +77,8 @@ enum Command {
     /// Hands one RFC 5322 message from standard input to the server (orders by e-mail,
     /// for an MTA pipe: `orders: "|galaxy-cli mail-in"`). Exit 0 stored, 65 never
     /// takeable (too large, not a message), 75 retry later (server unreachable, or a
-    /// set-up error: no URL or token, token refused; the reason on standard error).
+    /// set-up error: no URL or token, token refused, a bad option; the reason on
+    /// standard error).
     MailIn(mail_in::MailInArgs),
     /// Serves the reference engine (what `demo` runs when no `galaxy-engine` is found).
     #[command(name = demo::ENGINE_SUBCOMMAND, hide = true)]
@@ -117,6 +120,11 @@ enum AdminCommand {
     },
 }
 
+/// Exit status of `migrate status` when it cannot tell where the schema stands (no URL,
+/// no connection, the schema unreadable, bad usage): apart from 1, which a script reads
+/// as "migrations pending", and 2, "the database is newer".
+const EXIT_STATUS_UNKNOWN: u8 = 3;
+
 /// Granting a role revokes nothing; the user service only needs a revoker for blocks.
 struct NoRevocation;
 
@@ -137,27 +145,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Migrate {
             command: Some(MigrateCommand::Status),
-        } => {
-            let url = database_url(cli.database_url)?;
-            let pool = connect_to(&url).await?;
-            let status = read_schema(&pool).await?;
-            println!("applied: {:?}", status.applied);
-            println!("pending: {:?}", status.pending);
-            if !status.unknown.is_empty() {
-                println!(
-                    "unknown: {:?} (a newer Galaxy migrated this database; this binary knows up to {})",
-                    status.unknown, status.latest_known
-                );
-                return Ok(ExitCode::from(2));
+        } => match migrate_status(cli.database_url).await {
+            Ok(status) => Ok(status),
+            Err(error) => {
+                eprintln!("galaxy-cli: {}", one_line(&error));
+                Ok(ExitCode::from(EXIT_STATUS_UNKNOWN))
             }
-            if status.pending.is_empty() {
-                println!("schema is current (version {})", status.latest_known);
-                Ok(ExitCode::SUCCESS)
-            } else {
-                println!("run `galaxy-cli migrate` (after a backup) to apply the pending ones");
-                Ok(ExitCode::from(1))
-            }
-        }
+        },
         Command::Backup(args) => {
             let url = database_url(cli.database_url)?;
             done(&backup::backup(&url, args).await?)
@@ -245,6 +239,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `migrate status`: prints the applied and pending migrations; 0 when the schema is
+/// current, 1 when migrations are pending, 2 when the database is newer than this
+/// binary. An error is a status it could not read (the caller's exit 3).
+async fn migrate_status(url: Option<String>) -> anyhow::Result<ExitCode> {
+    let url = database_url(url)?;
+    let pool = connect_to(&url).await?;
+    let status = read_schema(&pool).await?;
+    println!("applied: {:?}", status.applied);
+    println!("pending: {:?}", status.pending);
+    if !status.unknown.is_empty() {
+        println!(
+            "unknown: {:?} (a newer Galaxy migrated this database; this binary knows up to {})",
+            status.unknown, status.latest_known
+        );
+        return Ok(ExitCode::from(2));
+    }
+    if status.pending.is_empty() {
+        println!("schema is current (version {})", status.latest_known);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("run `galaxy-cli migrate` (after a backup) to apply the pending ones");
+        Ok(ExitCode::from(1))
+    }
+}
+
 /// The database URL, for the commands that need one.
 fn database_url(url: Option<String>) -> anyhow::Result<String> {
     url.context("GALAXY_DATABASE_URL (or --database-url) must be set")
@@ -270,9 +289,53 @@ fn done(message: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The subcommand words of `args` (program name first), as far as they can be read
+/// without parsing: the arguments that are neither options nor the value of the global
+/// `--database-url` (`galaxy-cli --database-url U migrate status` gives `migrate`,
+/// `status`). Only for choosing the exit status of a usage error.
+fn command_words(args: &[OsString]) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut args = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(arg) = args.next() {
+        if arg == "--database-url" {
+            args.next();
+        } else if !arg.starts_with('-') {
+            words.push(arg.into_owned());
+        }
+    }
+    words
+}
+
+/// The exit status of a command line clap refused (after clap printed why): 0 for
+/// `--help` and `--version`; for `mail-in` 75 `EX_TEMPFAIL`, so an MTA keeps the mail
+/// of a bad option in its pipe (clap's 2 bounces it, or worse, counts as delivered);
+/// for `migrate status` 3, so a script never reads a typo as "the database is newer";
+/// otherwise clap's own (2, bad usage).
+fn usage_status(error: &clap::Error, args: &[OsString]) -> u8 {
+    let code = u8::try_from(error.exit_code()).unwrap_or(2);
+    if code == 0 {
+        return 0;
+    }
+    let words = command_words(args);
+    match words.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["mail-in", ..] => mail_in::EX_TEMPFAIL,
+        ["migrate", "status", ..] => EXIT_STATUS_UNKNOWN,
+        _ => code,
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    match run(Cli::parse()).await {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            // Help and version to standard output, usage errors to standard error.
+            let _ = error.print();
+            return ExitCode::from(usage_status(&error, &args));
+        }
+    };
+    match run(cli).await {
         Ok(status) => status,
         Err(error) => {
             eprintln!("galaxy-cli: {}", one_line(&error));
@@ -314,6 +377,42 @@ mod tests {
         );
         let error = anyhow::anyhow!("bad").context("cannot migrate");
         assert_eq!(one_line(&error), "cannot migrate: bad");
+    }
+
+    /// A usage error keeps an MTA's mail (75) under `mail-in` and is no schema status
+    /// (3) under `migrate status`; help and version still exit 0, and other commands
+    /// keep clap's 2.
+    #[test]
+    fn usage_errors_exit_with_each_commands_own_status() {
+        let status = |line: &[&str]| {
+            let args: Vec<OsString> = line.iter().map(OsString::from).collect();
+            let Err(error) = Cli::try_parse_from(&args) else {
+                panic!("{line:?} parsed");
+            };
+            usage_status(&error, &args)
+        };
+        assert_eq!(status(&["galaxy-cli", "mail-in", "--bogus"]), 75);
+        assert_eq!(status(&["galaxy-cli", "mail-in", "--timeout", "soon"]), 75);
+        assert_eq!(
+            status(&["galaxy-cli", "--database-url", "x", "mail-in", "extra"]),
+            75
+        );
+        assert_eq!(status(&["galaxy-cli", "mail-in", "--help"]), 0);
+        assert_eq!(status(&["galaxy-cli", "--version"]), 0);
+        assert_eq!(status(&["galaxy-cli", "migrate", "status", "--bogus"]), 3);
+        assert_eq!(
+            status(&[
+                "galaxy-cli",
+                "--database-url",
+                "status",
+                "migrate",
+                "status",
+                "x"
+            ]),
+            3
+        );
+        assert_eq!(status(&["galaxy-cli", "migrate", "--bogus"]), 2);
+        assert_eq!(status(&["galaxy-cli", "admin", "grant"]), 2);
     }
 
     /// The mail-in timeout reads as the server's durations do.

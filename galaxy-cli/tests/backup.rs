@@ -409,6 +409,31 @@ async fn round_trip(runtime: Runtime) {
         forget_docker_game(&container);
     }
 
+    if runtime == Runtime::Docker {
+        // A Docker host without the engine's image is refused before anything is
+        // restored: the database stays empty for the real restore below.
+        let other = tmp.path().join("backup-other-image");
+        copy_dir(&out, &other);
+        let manifest = other.join("manifest.json");
+        let mut edited: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+        edited["volumes"][0]["image"] = "galaxy-no-such-engine:0".into();
+        std::fs::write(&manifest, edited.to_string()).unwrap();
+        let refused = cli(
+            &["restore", "--from", &other.display().to_string()],
+            &second,
+            &tmp.path().join("other-data"),
+            runtime,
+        );
+        let said = text(&refused);
+        assert!(
+            !refused.status.success()
+                && said.contains("galaxy-no-such-engine:0")
+                && said.contains("nothing was restored"),
+            "{said}"
+        );
+    }
+
     // Restore refuses a used database or data directory, then restores into fresh ones.
     let refused = cli(
         &["restore", "--from", &out.display().to_string()],
@@ -549,4 +574,18 @@ async fn round_trip(runtime: Runtime) {
         forget_docker_game(&container);
     }
     databases.cleanup().await.unwrap();
+}
+
+/// Copies the directory tree `from` into `to` (created).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }

@@ -145,3 +145,71 @@ fn a_backup_without_the_data_directory_is_refused_before_anything_is_held() {
     );
     assert!(!out.exists(), "nothing written");
 }
+
+/// `galaxy-cli` with `args`, no database URL, an empty standard input.
+fn bare(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_galaxy-cli"))
+        .args(args)
+        .env_remove("GALAXY_DATABASE_URL")
+        .env_remove("GALAXY_URL")
+        .env_remove("GALAXY_INTERNAL_TOKEN")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// A bad option in an MTA's pipe (`/etc/aliases`) is a set-up error like a missing URL:
+/// 75, so the MTA keeps the mail until it is fixed (clap's 2 made Postfix bounce it).
+/// Help and version still succeed.
+#[test]
+fn mail_in_usage_errors_keep_the_mail() {
+    for args in [
+        &["mail-in", "--bogus"][..],
+        &["mail-in", "--timeout", "soon"],
+        &["mail-in", "--url"],
+        &["--database-url", "x", "mail-in", "stray"],
+    ] {
+        let out = bare(args);
+        assert_eq!(out.status.code(), Some(75), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains("error"), "{args:?}: {}", text(&out));
+    }
+    // The set-up error it stands beside.
+    let out = bare(&["mail-in"]);
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    let out = bare(&["mail-in", "--help"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("--token-file"), "{}", text(&out));
+    assert_eq!(bare(&["--version"]).status.code(), Some(0));
+    // Other commands keep clap's usage status.
+    assert_eq!(bare(&["admin", "grant"]).status.code(), Some(2));
+}
+
+/// `migrate status` says 1 only for "migrations pending": a status it cannot read (no
+/// URL, a refused or malformed URL, bad usage) is 3, never 1 or 2.
+#[tokio::test]
+async fn migrate_status_that_cannot_tell_exits_3() {
+    let out = bare(&["migrate", "status"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("GALAXY_DATABASE_URL"), "{}", text(&out));
+
+    let out = bare(&["migrate", "status", "--bogus"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+
+    // A malformed URL, then a database the server refuses (at once, no retries).
+    for url in [
+        "postgres://galaxy@[::1/none".to_owned(),
+        url_of("galaxy_cli_no_such_database"),
+    ] {
+        let out = cli(&url, &["migrate", "status"]);
+        assert_eq!(out.status.code(), Some(3), "{url}: {}", text(&out));
+        assert!(text(&out).contains("galaxy-cli:"), "{}", text(&out));
+        assert!(!text(&out).contains("pending"), "{}", text(&out));
+    }
+
+    // A current schema is still 0.
+    let databases = TestDatabases::from_env().await.unwrap();
+    let db = databases.migrated_database().await.unwrap();
+    let out = cli(&url_of(db.get_database().unwrap()), &["migrate", "status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    databases.cleanup().await.unwrap();
+}

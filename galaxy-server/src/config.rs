@@ -32,8 +32,14 @@ pub use error::ConfigError;
 pub use file::{CONFIG_FILE_VARIABLE, Layered, Source};
 pub use mail_in::MailInSettings;
 pub use runtime::{RuntimeKind, RuntimeSettings};
-pub use settings::{DURATION_RANGES, SECRET_SETTINGS, SETTINGS, Setting};
+pub use settings::{DURATION_RANGES, LIST_SEPARATORS, SECRET_SETTINGS, SETTINGS, Setting};
 use vars::Vars;
+
+/// The smallest `GALAXY_DATABASE_MAX_CONNECTIONS`: each replica holds two pool
+/// connections for as long as it runs (the cache-note and push-event listeners), so a
+/// pool of one or two leaves nothing for the migrations, workers and requests and
+/// start-up stalls on a pool timeout; four leave at least two for the work.
+pub const MIN_DATABASE_CONNECTIONS: u32 = 4;
 
 /// How traces leave the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,8 +291,16 @@ impl Config {
             database_url: v.secret("GALAXY_DATABASE_URL"),
             database_max_connections: v.parse_with(
                 "GALAXY_DATABASE_MAX_CONNECTIONS",
-                "a number from 1 to 1000",
-                |s| s.parse().ok().filter(|n| (1..=1000).contains(n)),
+                &format!(
+                    "a number from {MIN_DATABASE_CONNECTIONS} to 1000 (two connections are \
+                     held by the cache and push listeners for as long as the server runs; \
+                     the rest must be able to migrate and serve)"
+                ),
+                |s| {
+                    s.parse()
+                        .ok()
+                        .filter(|n| (MIN_DATABASE_CONNECTIONS..=1000).contains(n))
+                },
             )?,
             database_connect_attempts: v.parse_with(
                 "GALAXY_DATABASE_CONNECT_ATTEMPTS",

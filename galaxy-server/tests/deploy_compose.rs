@@ -1,4 +1,6 @@
-//! deploy/compose.yaml on the test daemon: `docker-compose config` validates it (with and
+//! deploy/compose.yaml: the server's settings an operator sets pass through from the
+//! shell with empty defaults (no daemon needed). On the test daemon: `docker-compose
+//! config` validates it (with and
 //! without the optional profiles), then the server image (a static binary FROM scratch,
 //! built here once per run) comes up with Postgres, answers `/readyz`, and a game started
 //! through its API runs on the Docker runtime from inside the container (the server's
@@ -13,6 +15,7 @@
 mod lifecycle_support;
 mod runtime_support;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -364,4 +367,185 @@ async fn the_compose_file_runs_the_server_and_a_game_on_docker() {
     })
     .await;
     drop(project);
+}
+
+/// `text` with compose's interpolation (`${VAR}`, `${VAR:-default}`, `${VAR-default}`,
+/// `${VAR:?message}`, `${VAR?message}`, `$$`) from `env` alone.
+fn interpolate(text: &str, env: &BTreeMap<&str, &str>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(after) = after.strip_prefix('$') {
+            out.push('$');
+            rest = after;
+            continue;
+        }
+        let Some(body) = after.strip_prefix('{') else {
+            panic!("compose.yaml: a bare ${after:.20}: write ${{...}}");
+        };
+        let (expr, after) = body.split_once('}').unwrap();
+        let name_end = expr
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(expr.len());
+        let (name, op) = expr.split_at(name_end);
+        let value = env.get(name).copied();
+        let set = value.is_some_and(|v| !v.is_empty());
+        out.push_str(&if let Some(default) = op.strip_prefix(":-") {
+            if set {
+                value.unwrap().to_owned()
+            } else {
+                default.to_owned()
+            }
+        } else if let Some(default) = op.strip_prefix('-') {
+            value.map_or_else(|| default.to_owned(), str::to_owned)
+        } else if let Some(message) = op.strip_prefix(":?").or_else(|| op.strip_prefix('?')) {
+            assert!(value.is_some(), "compose would refuse: {name}: {message}");
+            value.unwrap().to_owned()
+        } else {
+            assert!(op.is_empty(), "compose.yaml: ${{{expr}}}");
+            value.unwrap_or_default().to_owned()
+        });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The `galaxy` service's `environment:` in compose YAML (the file or `docker-compose
+/// config`'s output): `KEY: value` lines, values unquoted.
+fn galaxy_environment(yaml: &str) -> BTreeMap<String, String> {
+    let mut environment = BTreeMap::new();
+    let mut in_galaxy = false;
+    let mut in_environment = None;
+    for line in yaml.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if indent == 2 {
+            in_galaxy = trimmed == "galaxy:";
+            in_environment = None;
+        } else if in_galaxy && indent == 4 {
+            in_environment = (trimmed == "environment:").then_some(indent);
+        } else if in_galaxy && in_environment.is_some() && indent > 4 {
+            let (key, value) = trimmed.split_once(':').unwrap();
+            let value = value.trim();
+            let value = if let Some(quoted) =
+                value.strip_prefix('\'').and_then(|v| v.strip_suffix('\''))
+            {
+                quoted.replace("''", "'")
+            } else if let Some(quoted) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+                quoted.to_owned()
+            } else {
+                value.to_owned()
+            };
+            environment.insert(key.to_owned(), value);
+        }
+    }
+    environment
+}
+
+/// The settings an operator of the compose deployment sets from the shell (or
+/// `--env-file`) pass through to the server with empty defaults (an empty variable is
+/// an unset setting), so none needs compose.yaml edited: GALAXY_TRUSTED_PROXIES above
+/// all, since with the default publish every client arrives from the network's gateway.
+/// Checked on the file with compose's interpolation rules, and through
+/// `docker-compose config` where it is installed (no daemon needed).
+#[test]
+fn the_compose_files_settings_pass_through_from_the_operator() {
+    use galaxy_server::config::{Layered, SETTINGS};
+
+    let yaml = std::fs::read_to_string(workspace().join("deploy/compose.yaml")).unwrap();
+    let raw = galaxy_environment(&yaml);
+    for key in raw.keys() {
+        assert!(
+            SETTINGS.iter().any(|s| s.variable == key),
+            "compose.yaml sets {key}, which is not a setting"
+        );
+    }
+    for key in [
+        "GALAXY_TRUSTED_PROXIES",
+        "GALAXY_DATABASE_MAX_CONNECTIONS",
+        "GALAXY_ENGINE_MEMORY",
+        "GALAXY_ENGINE_CPUS",
+        "GALAXY_ENGINE_PIDS",
+        "GALAXY_LOG_FORMAT",
+        "GALAXY_BOOTSTRAP_ADMINS",
+        "GALAXY_SMTP_URL",
+        "GALAXY_ENGINES",
+    ] {
+        let value = raw.get(key).map(String::as_str).unwrap_or_default();
+        assert!(
+            value.starts_with(&format!("${{{key}:-")),
+            "{key} does not pass through: {value:?}"
+        );
+    }
+
+    let config_of = |env: &BTreeMap<String, String>| {
+        let vars: std::collections::HashMap<String, String> =
+            env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let layered = Layered::load(None, &vars).unwrap();
+        assert!(
+            layered.unknown_variables().is_empty(),
+            "{:?}",
+            layered.unknown_variables()
+        );
+        layered.config().unwrap()
+    };
+    let base = BTreeMap::from([("GALAXY_POSTGRES_PASSWORD", "compose-test")]);
+    let mut set = base.clone();
+    set.extend([
+        ("GALAXY_TRUSTED_PROXIES", "10.219.15.1"),
+        ("GALAXY_DATABASE_MAX_CONNECTIONS", "20"),
+        ("GALAXY_ENGINE_PIDS", "512"),
+        ("GALAXY_LOG_FORMAT", "pretty"),
+    ]);
+    let unset = galaxy_environment(&interpolate(&yaml, &base));
+    let chosen = galaxy_environment(&interpolate(&yaml, &set));
+
+    // Unset: the server's defaults (an empty variable is no setting).
+    let config = config_of(&unset);
+    assert!(config.trusted_proxies.is_empty());
+    assert_eq!(config.database_max_connections, 10);
+    assert_eq!(config.runtime.engines.limits.pids, Some(256));
+    // Set: the operator's values, without editing the file.
+    let config = config_of(&chosen);
+    assert!(config.trusted_proxies.contains([10, 219, 15, 1].into()));
+    assert_eq!(config.database_max_connections, 20);
+    assert_eq!(config.runtime.engines.limits.pids, Some(512));
+    assert_eq!(config.log_format, galaxy_server::config::LogFormat::Pretty);
+
+    // docker-compose itself agrees.
+    if Command::new("docker-compose")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("GALAXY_REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "GALAXY_REQUIRE_DOCKER=1 but docker-compose is missing"
+        );
+        eprintln!("docker-compose is missing: only the file's own interpolation was checked");
+        return;
+    }
+    for (env, expected) in [(&base, &unset), (&set, &chosen)] {
+        let out = Command::new("docker-compose")
+            .current_dir(workspace())
+            .args(["-f", "deploy/compose.yaml", "config"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(env.iter())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "docker-compose config: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(&galaxy_environment(&text), expected, "{text}");
+    }
 }

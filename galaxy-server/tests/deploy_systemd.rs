@@ -87,7 +87,41 @@ fn the_unit_verifies_and_is_hardened() {
         );
     }
     assert!(keys["ExecStart"][0].ends_with("galaxy-server serve"));
-    assert!(keys["ExecStartPre"][0].ends_with("galaxy-server config check"));
+}
+
+/// A configuration error stops the unit rather than restarting it every `RestartSec`:
+/// `RestartPreventExitStatus` applies to the main process only (systemd/systemd#11868),
+/// so the check is `serve`'s own (exit 2), never an `ExecStartPre=... config check`,
+/// whose failure would restart for ever.
+#[test]
+fn a_configuration_error_does_not_restart_the_unit() {
+    let keys = service_keys(&unit());
+    assert_eq!(keys["Restart"], ["on-failure"]);
+    assert_eq!(keys["RestartPreventExitStatus"], ["2"]);
+    for key in ["ExecStartPre", "ExecCondition"] {
+        assert!(
+            !keys.contains_key(key),
+            "{key}= fails outside RestartPreventExitStatus: {:?}",
+            keys[key]
+        );
+    }
+}
+
+/// A host without a docker group (the process runtime) starts the unit as it comes:
+/// `SupplementaryGroups=docker` would fail it with 216/GROUP, so it is there only as a
+/// comment for the Docker runtime to uncomment.
+#[test]
+fn the_docker_group_serves_the_default_runtime_and_says_when_to_delete_it() {
+    let text = unit();
+    assert_eq!(
+        service_keys(&text).get("SupplementaryGroups"),
+        Some(&vec!["docker".to_owned()])
+    );
+    assert!(
+        text.contains("GALAXY_RUNTIME=process or none delete that line")
+            && text.contains("216/GROUP"),
+        "the unit must say when to delete the docker group"
+    );
 }
 
 #[test]

@@ -3,17 +3,18 @@
 //!
 //! The file holds settings under their variable names without the `GALAXY_` prefix, in
 //! lower case (`http_addr = "0.0.0.0:8080"`, `database_max_connections = 20`); a list
-//! may be a TOML array (`bootstrap_admins = ["a@example.org", "b@example.org"]`). Values
-//! are validated exactly as the environment's. The environment wins over the file, the
-//! file over the defaults, so a container can override one setting of a shared file. A
-//! key that is not a setting is an error naming the file and the key: in a file a typo is
-//! never silently ignored.
+//! may be a TOML array (`bootstrap_admins = ["a@example.org", "b@example.org"]`), joined
+//! with that setting's own separator ([`LIST_SEPARATORS`]: `;` for the engine lists), and
+//! an array for a setting that is not a list is an error. Values are validated exactly as
+//! the environment's. The environment wins over the file, the file over the defaults, so
+//! a container can override one setting of a shared file. A key that is not a setting is
+//! an error naming the file and the key: in a file a typo is never silently ignored.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{Config, ConfigError, SECRET_SETTINGS, SETTINGS, Setting};
+use super::{Config, ConfigError, LIST_SEPARATORS, SECRET_SETTINGS, SETTINGS, Setting};
 
 /// The variable that names the configuration file (also `galaxy-server --config`).
 pub const CONFIG_FILE_VARIABLE: &str = "GALAXY_CONFIG_FILE";
@@ -190,23 +191,38 @@ fn read_file(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
                  case, e.g. http_addr; docs/operations.md lists every one)"
             )));
         }
-        let text = scalar(&value)
-            .or_else(|| match &value {
-                toml::Value::Array(items) => items
+        let text = match &value {
+            toml::Value::Array(items) => {
+                let Some(separator) = list_separator(&variable) else {
+                    return Err(error(format!(
+                        "`{key}` is not a list: give it one value, not an array"
+                    )));
+                };
+                items
                     .iter()
                     .map(scalar)
                     .collect::<Option<Vec<_>>>()
-                    .map(|items| items.join(",")),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                error(format!(
-                    "`{key}` must be a string, number, boolean or a list of them"
-                ))
-            })?;
+                    .map(|items| items.join(&separator.to_string()))
+            }
+            other => scalar(other),
+        }
+        .ok_or_else(|| {
+            error(format!(
+                "`{key}` must be a string, number, boolean or (for a list) an array of them"
+            ))
+        })?;
         out.push((variable, text));
     }
     Ok(out)
+}
+
+/// The separator of a list setting's entries (what a TOML array is joined with), `None`
+/// for a setting that takes one value.
+fn list_separator(variable: &str) -> Option<char> {
+    LIST_SEPARATORS
+        .iter()
+        .find(|(list, _)| *list == variable)
+        .map(|(_, separator)| *separator)
 }
 
 /// A TOML scalar as the environment would spell it.
@@ -375,6 +391,77 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.starts_with("GALAXY_SESSION_TTL="), "{error}");
+    }
+
+    /// Each list's array is joined with that list's separator: the engine lists are
+    /// `;`-separated, and joined with `,` two engines were one with a nonsense image that
+    /// `config check` still called valid.
+    #[test]
+    fn an_array_is_joined_with_its_settings_own_separator() {
+        let f = file(
+            "engines = [\"a=img:1\", \"b=img:2\"]\n\
+             process_engines = [\"c=/bin/true --x\", \"d=/bin/false\"]\n\
+             engines_without_token = [\"a\", \"c\"]\n\
+             trusted_proxies = [\"10.0.0.1\", \"10.1.0.0/16\"]\n\
+             log = [\"info\", \"galaxy_core=debug\"]\n",
+        );
+        let layered = Layered::load(Some(f.path()), &HashMap::new()).unwrap();
+        let config = layered.config().unwrap();
+        let docker = &config.runtime.docker_engines;
+        let name = |n: &str| galaxy_core::domain::game::EngineName::parse(n).unwrap();
+        assert!(docker.names().contains(&name("b")), "{docker:?}");
+        assert_eq!(docker.resolve(&name("a")).unwrap(), "img:1");
+        assert_eq!(docker.resolve(&name("b")).unwrap(), "img:2");
+        let process = &config.runtime.process_engines;
+        assert_eq!(process.resolve(&name("c")).unwrap(), "/bin/true --x");
+        assert_eq!(process.resolve(&name("d")).unwrap(), "/bin/false");
+        assert_eq!(config.runtime.engines.without_token.len(), 2);
+        assert!(config.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+        let listing = effective_listing(&layered);
+        assert!(
+            listing.contains("GALAXY_ENGINES = a=img:1;b=img:2  (file)"),
+            "{listing}"
+        );
+        assert!(
+            listing.contains("GALAXY_LOG = info,galaxy_core=debug  (file)"),
+            "{listing}"
+        );
+
+        // An array where a setting takes one value is refused, not glued together.
+        for text in ["http_addr = [\"a\"]\n", "smtp_timeout = [\"1s\", \"2s\"]\n"] {
+            let f = file(text);
+            let message = Layered::load(Some(f.path()), &HashMap::new())
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains("is not a list"), "{text:?}: {message}");
+        }
+    }
+
+    /// [`LIST_SEPARATORS`] is the separator every list setting's documentation gives, and
+    /// names every such setting.
+    #[test]
+    fn every_documented_list_has_its_separator() {
+        for setting in SETTINGS {
+            let documented = if setting.meaning.starts_with("Comma-separated") {
+                Some(',')
+            } else if setting.meaning.contains("separated by `;`") {
+                Some(';')
+            } else {
+                None
+            };
+            assert_eq!(
+                list_separator(setting.variable),
+                documented,
+                "{}",
+                setting.variable
+            );
+        }
+        for (variable, _) in LIST_SEPARATORS {
+            assert!(
+                SETTINGS.iter().any(|s| s.variable == *variable),
+                "{variable}"
+            );
+        }
     }
 
     #[test]

@@ -60,6 +60,20 @@ pub const SECRET_SETTINGS: &[&str] = &[
     "GALAXY_ENGINE_SECRET",
 ];
 
+/// The settings that are lists, each with the separator of its entries: a TOML array
+/// in the configuration file is joined with it, so `engines = ["a=x:1", "b=y:2"]` means
+/// `GALAXY_ENGINES=a=x:1;b=y:2` (joined with `,` it would be one engine whose image is
+/// `x:1,b=y:2`). An array for any other setting is refused. A test checks this against
+/// each setting's documented separator.
+pub const LIST_SEPARATORS: &[(&str, char)] = &[
+    ("GALAXY_BOOTSTRAP_ADMINS", ','),
+    ("GALAXY_TRUSTED_PROXIES", ','),
+    ("GALAXY_LOG", ','),
+    ("GALAXY_ENGINES", ';'),
+    ("GALAXY_PROCESS_ENGINES", ';'),
+    ("GALAXY_ENGINES_WITHOUT_TOKEN", ','),
+];
+
 /// Every setting the server reads.
 pub const SETTINGS: &[Setting] = &[
     Setting {
@@ -90,7 +104,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_DATABASE_MAX_CONNECTIONS",
         default: "10",
-        meaning: "Size of the Postgres pool. Range: 1 to 1000. Needs the `postgres` feature.",
+        meaning: "Size of the Postgres pool, two of them held by the cache and push listeners (see \"Sizing the database pool\"). Range: 4 to 1000. Needs the `postgres` feature.",
     },
     Setting {
         variable: "GALAXY_DATABASE_CONNECT_ATTEMPTS",
@@ -170,7 +184,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_LOG",
         default: "info",
-        meaning: "Log filter (tracing `EnvFilter` syntax, e.g. `info,galaxy_core=debug`).",
+        meaning: "Comma-separated log filter directives (tracing `EnvFilter` syntax, e.g. `info,galaxy_core=debug`).",
     },
     Setting {
         variable: "GALAXY_LOG_FORMAT",

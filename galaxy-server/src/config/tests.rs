@@ -81,6 +81,26 @@ fn defaults_apply_when_nothing_is_set() {
     assert!(c.require_database_url().is_err());
 }
 
+/// Two pool connections are the listeners' for good: a pool of 1 or 2 stalled start-up
+/// on a pool timeout, so the least accepted leaves two for the work, and the refusal
+/// says why.
+#[test]
+fn a_pool_too_small_for_the_listeners_is_refused_saying_why() {
+    let var = "GALAXY_DATABASE_MAX_CONNECTIONS";
+    if !features::feature_of(var).is_none_or(features::is_enabled) {
+        return;
+    }
+    for small in ["1", "2", "3"] {
+        let err = Config::from_vars(&vars(&[(var, small)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(var) && err.contains("4 to 1000"), "{err}");
+        assert!(err.contains("listeners"), "the reason: {err}");
+    }
+    let config = Config::from_vars(&vars(&[(var, "4")])).unwrap();
+    assert_eq!(config.database_max_connections, MIN_DATABASE_CONNECTIONS);
+}
+
 #[test]
 fn bad_values_name_the_variable_and_the_expectation() {
     for (var, value, expected) in [
