@@ -464,6 +464,21 @@ impl Config {
                 expected: "at least GALAXY_MAIL_BACKOFF_INITIAL".to_owned(),
             });
         }
+        // The drain delay is the first step of the shutdown and counts against its
+        // budget: as long as the budget, it would leave no time to finish requests,
+        // workers, the geo counters or the pool, and every later step would be cut.
+        if !config.http_drain_delay.is_zero() && config.http_drain_delay >= config.shutdown_timeout
+        {
+            return Err(ConfigError::Invalid {
+                variable: "GALAXY_HTTP_DRAIN_DELAY",
+                value: humantime::format_duration(config.http_drain_delay).to_string(),
+                expected: format!(
+                    "less than GALAXY_SHUTDOWN_TIMEOUT ({}), which it counts against: raise \
+                     that too",
+                    humantime::format_duration(config.shutdown_timeout)
+                ),
+            });
+        }
         // The login limits count stored challenges: the retention must keep every one
         // their windows look back over.
         let longest_window = [

@@ -209,7 +209,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_HTTP_DRAIN_DELAY",
         default: "0s",
-        meaning: "On shutdown, how long `/readyz` answers 503 while the HTTP listener still serves, before it closes: a load balancer then stops sending new requests before they would be refused. Set it to the balancer's check interval times its failure threshold behind one; it counts against `GALAXY_SHUTDOWN_TIMEOUT`. Range: 0s to 10m.",
+        meaning: "On shutdown, how long `/readyz` answers 503 while the HTTP listener still serves, before it closes: a load balancer then stops sending new requests before they would be refused. Set it to the balancer's check interval times its failure threshold behind one; it counts against `GALAXY_SHUTDOWN_TIMEOUT` and must be shorter than it. Range: 0s to 10m.",
     },
     Setting {
         variable: "GALAXY_HTTP_SHUTDOWN_TIMEOUT",

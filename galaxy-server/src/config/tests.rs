@@ -101,6 +101,22 @@ fn a_pool_too_small_for_the_listeners_is_refused_saying_why() {
     assert_eq!(config.database_max_connections, MIN_DATABASE_CONNECTIONS);
 }
 
+/// A drain delay as long as the whole shutdown budget would leave nothing for the steps
+/// after it (requests in flight, workers, geo counters, the pool).
+#[test]
+fn a_drain_delay_that_eats_the_shutdown_budget_is_refused() {
+    let drain = "GALAXY_HTTP_DRAIN_DELAY";
+    let budget = "GALAXY_SHUTDOWN_TIMEOUT";
+    for (delay, timeout) in [("30s", "30s"), ("40s", "30s")] {
+        let err = Config::from_vars(&vars(&[(drain, delay), (budget, timeout)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(drain) && err.contains(budget), "{err}");
+    }
+    let config = Config::from_vars(&vars(&[(drain, "20s"), (budget, "30s")])).unwrap();
+    assert_eq!(config.http_drain_delay, Duration::from_secs(20));
+}
+
 #[test]
 fn bad_values_name_the_variable_and_the_expectation() {
     for (var, value, expected) in [
