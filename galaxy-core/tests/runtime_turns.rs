@@ -593,3 +593,38 @@ async fn a_scheduler_whose_copy_of_the_game_is_stale_plays_no_turn_of_a_paused_g
     let record = w.record(game.id).await;
     assert_eq!((record.current_turn, record.next_turn_at), (0, None));
 }
+
+#[tokio::test]
+async fn a_forced_turn_named_by_number_runs_once_however_often_it_is_asked() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    let endpoint = w.endpoint(game.id);
+    let record = w
+        .service
+        .force_turn(w.admin, game.id, Some(1))
+        .await
+        .unwrap();
+    assert_eq!(record.current_turn, 1);
+    // The same request again (its answer was lost): refused, no second turn.
+    for asked in [1, 3] {
+        let refused = w
+            .service
+            .force_turn(w.admin, game.id, Some(asked))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), "turn_not_next", "{refused}");
+        assert!(refused.to_string().contains("the next is 2"), "{refused}");
+    }
+    assert_eq!(w.journal.count(&format!("turn {endpoint} 2")), 0);
+    let record = w.record(game.id).await;
+    assert_eq!((record.current_turn, record.turn_lease), (1, None));
+    assert!(
+        record.skip_next_tick,
+        "the refusal left the record as it was"
+    );
+    w.service
+        .force_turn(w.admin, game.id, Some(2))
+        .await
+        .unwrap();
+    assert_eq!(w.engine.turn_of(&endpoint), 2);
+}

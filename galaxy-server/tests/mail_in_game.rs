@@ -546,7 +546,8 @@ async fn a_game_is_played_to_the_end_by_mail_only() {
             let bob_reply = reply_to(&sink, &bob.email, &format!("bob-t{turn}@example.org")).await;
             assert_eq!(kind(&bob_reply), "orders_accepted", "{bob_reply}");
         }
-        let path = format!("/api/v1/admin/games/{game}/force-next-turn");
+        // Named, the turn is forced once however often the request is repeated.
+        let path = format!("/api/v1/admin/games/{game}/force-next-turn?turn={turn}");
         eventually(Duration::from_secs(30), "a forced turn", || async {
             match admin.call("POST", &path, None).await {
                 (200, _) => Some(()),
@@ -555,6 +556,17 @@ async fn a_game_is_played_to_the_end_by_mail_only() {
             }
         })
         .await;
+        if turn == 1 {
+            let (status, again) = admin.call("POST", &path, None).await;
+            assert_eq!(
+                (status, again["error"]["code"].as_str()),
+                (409, Some("turn_not_next")),
+                "{again}"
+            );
+            let bad = format!("/api/v1/admin/games/{game}/force-next-turn?turn=next");
+            let (status, refused) = admin.call("POST", &bad, None).await;
+            assert_eq!(status, 400, "{refused}");
+        }
         if turn < LAST_TURN {
             let report = turn_mail(&sink, &ann.email, "turn_completed", turn).await;
             assert_eq!(

@@ -273,16 +273,28 @@ game_action!(
     "Retries a failed start (`start_failed -> starting`) with a fresh start job."
 );
 
+/// `?turn=` on `POST /admin/games/{id}/force-next-turn`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ForceTurnQuery {
+    /// The turn to run, which must be the game's next (`current_turn + 1`); refused with
+    /// 409 `turn_not_next` otherwise. Send it so that repeating a request whose answer
+    /// was lost (a timeout: the turn runs on without it) plays no second turn.
+    #[param(value_type = Option<u32>, minimum = 1)]
+    pub turn: Option<String>,
+}
+
 /// Runs the next turn now and skips the next scheduled tick.
 #[utoipa::path(
     post,
     path = "/api/v1/admin/games/{id}/force-next-turn",
     tag = "admin",
-    params(("id" = Uuid, Path, description = "The game.")),
+    params(("id" = Uuid, Path, description = "The game."), ForceTurnQuery),
     responses(
         (status = 200, description = "The runtime record after the turn.", body = RuntimeRecordView),
         (status = 404, description = "No such game.", body = ErrorBody),
-        (status = 409, description = "The game is not running, or a turn is running.", body = ErrorBody),
+        (status = 409, description = "The game is not running, a turn is running, or `turn` is not the next turn.", body = ErrorBody),
         (status = 503, description = "The engine failed; the game was paused.", body = ErrorBody),
     )
 )]
@@ -290,7 +302,17 @@ pub(crate) async fn force_next_turn(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     ApiPath(id): ApiPath<GameId>,
+    ApiQuery(query): ApiQuery<ForceTurnQuery>,
 ) -> Result<Json<RuntimeRecordView>, ApiError> {
-    let record = state.runtime.force_next_turn(admin.actor, id).await?;
+    let turn = query
+        .turn
+        .as_deref()
+        .map(|raw| {
+            raw.parse::<u32>().map_err(|_| {
+                ApiError::invalid_request("turn must be a turn number").with_field("turn")
+            })
+        })
+        .transpose()?;
+    let record = state.runtime.force_turn(admin.actor, id, turn).await?;
     Ok(Json(record.into()))
 }

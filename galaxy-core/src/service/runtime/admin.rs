@@ -195,6 +195,19 @@ impl RuntimeService {
         actor: Actor,
         game_id: GameId,
     ) -> Result<RuntimeRecord, RuntimeError> {
+        self.force_turn(actor, game_id, None).await
+    }
+
+    /// [`RuntimeService::force_next_turn`], only if `turn` (when given) is the game's
+    /// next turn: [`RuntimeError::TurnNotNext`] otherwise, and nothing runs. A caller
+    /// whose request ended without an answer (a timeout: the turn runs on without it)
+    /// can send the same request again without playing a second turn.
+    pub async fn force_turn(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        turn: Option<u32>,
+    ) -> Result<RuntimeRecord, RuntimeError> {
         admin_only(&actor)?;
         let game = self.game(game_id).await?;
         require(&game, "force a turn of", &[GameStatus::Running])?;
@@ -219,6 +232,10 @@ impl RuntimeService {
         // scheduler's pass does it before its claims, but a forced turn may come before
         // the next pass, and a turn never tallied would never count its misses).
         let ready = async {
+            let next = record.current_turn + 1;
+            if let Some(asked) = turn.filter(|&asked| asked != next) {
+                return Err(RuntimeError::TurnNotNext { asked, next });
+            }
             let game = turns.statuses.games.get_game_fresh(game_id).await?;
             require(&game, "force a turn of", &[GameStatus::Running])?;
             let last = record.current_turn;

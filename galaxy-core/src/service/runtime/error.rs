@@ -56,6 +56,15 @@ pub enum RuntimeError {
     /// Another turn of the game is running right now (409).
     #[error("a turn of this game is already running")]
     TurnInProgress,
+    /// A forced turn named a turn that is not the next one (409): it was played already
+    /// (a retry of a request whose answer was lost), or is further ahead.
+    #[error("turn {asked} is not the next turn of this game (the next is {next})")]
+    TurnNotNext {
+        /// The turn the caller asked for.
+        asked: u32,
+        /// The game's next turn.
+        next: u32,
+    },
     /// The status change is not in the game's transition table (409).
     #[error(transparent)]
     InvalidTransition(InvalidTransition),
@@ -227,6 +236,7 @@ impl ServiceError for RuntimeError {
             Self::WrongStatus { .. }
             | Self::Unhealthy { .. }
             | Self::TurnInProgress
+            | Self::TurnNotNext { .. }
             | Self::InvalidTransition(_)
             | Self::StatusChanged { .. } => ErrorKind::Conflict,
             Self::OrdersTooLarge { .. } | Self::InvalidRequest(_) => ErrorKind::Validation,
@@ -249,6 +259,7 @@ impl ServiceError for RuntimeError {
             Self::WrongStatus { .. } => "invalid_status",
             Self::Unhealthy { .. } => "runtime_unhealthy",
             Self::TurnInProgress => "turn_in_progress",
+            Self::TurnNotNext { .. } => "turn_not_next",
             Self::InvalidTransition(_) => "invalid_transition",
             Self::OrdersTooLarge { .. } => "orders_too_large",
             Self::Engine(_) | Self::UnexpectedTurn { .. } | Self::ReportUnavailable { .. } => {
