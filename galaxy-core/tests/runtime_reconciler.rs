@@ -250,3 +250,48 @@ async fn the_leftover_of_a_failed_start_goes_once_its_game_is_cancelled() {
     assert_eq!(report.removed_containers, 1);
     assert!(w.containers.of_game(game.id).is_none());
 }
+
+#[tokio::test]
+async fn a_running_game_with_no_turn_due_is_scheduled_again() {
+    let w = World::new().await;
+    let (stuck, _) = w.running_game(2).await;
+    let (claimed, _) = w.running_game(2).await;
+    let (paused, _) = w.running_game(2).await;
+    let (finishing, _) = w.running_game(2).await;
+    w.service.pause(w.admin, paused.id).await.unwrap();
+    // The last turn of `finishing` ended the game; its end is not announced yet.
+    w.engine.finish_at(&w.endpoint(finishing.id), 1);
+    w.faults.fail_next("update_game_status", 1);
+    w.service
+        .force_next_turn(w.admin, finishing.id)
+        .await
+        .unwrap();
+    assert_eq!(w.game(finishing.id).await.status, GameStatus::Running);
+    // `stuck` lost its schedule to two processes interleaving (a release after a
+    // resume); `claimed` has a turn in flight, which writes its own schedule.
+    for id in [stuck.id, claimed.id] {
+        w.runtime
+            .set_schedule(id, None, false, w.now())
+            .await
+            .unwrap();
+    }
+    let token = galaxy_core::domain::LeaseToken::from_uuid(uuid::Uuid::from_u128(9));
+    let claim = galaxy_core::domain::lease::ClaimRequest {
+        token,
+        now: w.now(),
+        lease: chrono::TimeDelta::minutes(5),
+        limit: 1,
+    };
+    w.runtime.claim_turn(claimed.id, &claim).await.unwrap();
+
+    let report = w.reconciler.pass().await.unwrap();
+    assert_eq!(report.rescheduled, 1, "{report:?}");
+    assert_eq!(w.record(stuck.id).await.next_turn_at, Some(evening(1)));
+    for id in [claimed.id, paused.id, finishing.id] {
+        assert_eq!(w.record(id).await.next_turn_at, None);
+    }
+    // And the stuck game plays its turn when due.
+    w.at(evening(1));
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.record(stuck.id).await.current_turn, 1);
+}

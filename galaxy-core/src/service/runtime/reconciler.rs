@@ -16,6 +16,11 @@
 //!   and alert the admins.
 //! - A running record of a game that ended gets its stop job (again): a safety net for a
 //!   stop job that could not be queued when the game ended.
+//! - A running, unscheduled and unclaimed record of a running game whose last turn did
+//!   not finish it is scheduled again (the schedule's next firing): a game "running" with
+//!   no turn ever due would otherwise wait for good, unnoticed. Every path that clears a
+//!   running game's schedule is ordered not to leave it so, but a status read and a
+//!   release of two processes can still interleave that way; this is the safety net.
 //!
 //! Records are read before containers are listed: a container created after the listing
 //! is bound only after it, so a fresh binding is never mistaken for a missing container.
@@ -37,7 +42,7 @@ use crate::domain::game::{Game, GameStatus, GameTrigger};
 use crate::domain::health::HealthEventKind;
 use crate::domain::notification::NotificationKind;
 use crate::domain::runtime::{JobKind, RuntimeBinding, RuntimeRecord, RuntimeStatus};
-use crate::ports::{ContainerInfo, ContainerRuntime, StoreError};
+use crate::ports::{ContainerInfo, ContainerRuntime, StoreError, TurnArchiveStore};
 use crate::worker::{TickReport, Worker};
 
 /// What one reconciler pass did.
@@ -51,11 +56,13 @@ pub struct ReconcileReport {
     pub marked_removed: usize,
     /// Stop jobs queued for running records of ended games.
     pub stops_queued: usize,
+    /// Running games found with no turn due, scheduled again.
+    pub rescheduled: usize,
 }
 
 impl ReconcileReport {
     fn total(&self) -> usize {
-        self.adopted + self.removed_containers + self.marked_removed
+        self.adopted + self.removed_containers + self.marked_removed + self.rescheduled
     }
 }
 
@@ -71,6 +78,9 @@ pub struct Reconciler {
     notices: Notices,
     /// The stop jobs of running records of ended games.
     queue: JobQueue,
+    /// Whether a game's last turn finished it (an unscheduled running game whose last
+    /// turn did is about to be marked finished, not to be scheduled again).
+    archive: Arc<dyn TurnArchiveStore>,
     /// `instance`: only containers carrying this installation's label are looked at.
     instance: String,
     /// `stop_grace`: how long a stray container may take to stop.
@@ -86,6 +96,7 @@ impl Reconciler {
             health: HealthLog::new(&ports),
             notices: Notices::new(&ports),
             queue: JobQueue::new(&ports),
+            archive: Arc::clone(&ports.archive),
             instance: config.instance,
             stop_grace: config.stop_grace,
         }
@@ -138,7 +149,7 @@ impl Reconciler {
                 continue;
             };
             let outcome = if present.contains(binding.container_id.as_str()) {
-                self.ended(record, &mut report).await
+                self.unscheduled(record, &mut report).await
             } else {
                 self.gone(record, &mut report).await
             };
@@ -288,9 +299,10 @@ impl Reconciler {
         Ok(())
     }
 
-    /// A running, unscheduled record whose game ended: queue its stop job (idempotent by
-    /// key, so an already queued one is found, not doubled).
-    async fn ended(
+    /// A running, unscheduled record: its game ended (queue its stop job, idempotent by
+    /// key, so an already queued one is found, not doubled), or it is running with no
+    /// turn due ([`Reconciler::reschedule`]).
+    async fn unscheduled(
         &self,
         record: &RuntimeRecord,
         report: &mut ReconcileReport,
@@ -298,12 +310,44 @@ impl Reconciler {
         if record.status != RuntimeStatus::Running || record.next_turn_at.is_some() {
             return Ok(());
         }
-        let game = self.statuses.games.get_game(record.game_id).await?;
+        let game = self.statuses.games.get_game_fresh(record.game_id).await?;
         if game.status.is_terminal() {
             let key = format!("stop:{}:{}", game.id, game.status);
             self.queue.enqueue(game.id, JobKind::Stop, key).await?;
             report.stops_queued += 1;
+        } else if game.status == GameStatus::Running {
+            self.reschedule(&game, report).await?;
         }
+        Ok(())
+    }
+
+    /// A running game whose record has no turn due: scheduled again at the schedule's
+    /// next firing, unless a turn holds it (it writes its own schedule), the record moved
+    /// on since the pass read it, or its last turn finished the game (its end is being
+    /// announced).
+    async fn reschedule(
+        &self,
+        game: &Game,
+        report: &mut ReconcileReport,
+    ) -> Result<(), StoreError> {
+        let statuses = &self.statuses;
+        let now = statuses.now();
+        let record = statuses.records.get_record(game.id).await?;
+        let held = record.turn_lease.is_some_and(|l| l.is_held_at(now));
+        if record.status != RuntimeStatus::Running || record.next_turn_at.is_some() || held {
+            return Ok(());
+        }
+        let latest = self.archive.latest_turn(game.id).await?;
+        if latest.is_some_and(|turn| turn.finished) {
+            return Ok(());
+        }
+        let next = statuses.next_turn_at(game);
+        statuses
+            .records
+            .set_schedule(game.id, next, false, now)
+            .await?;
+        tracing::warn!(game_id = %game.id, ?next, "running game had no turn due: scheduled again");
+        report.rescheduled += 1;
         Ok(())
     }
 }
