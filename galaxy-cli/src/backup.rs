@@ -481,6 +481,9 @@ pub async fn restore(url: &str, args: RestoreArgs) -> anyhow::Result<String> {
     let released = backup::release_turns(&pool, token)
         .await
         .context(start_over)?;
+    // Gateways' push cursors from the live log (which went on past the backup) must not
+    // be taken for positions in the restored one.
+    backup::rotate_push_epoch(&pool).await.context(start_over)?;
     pool.close().await;
     let data = args.from.join("data");
     if data.is_dir() {
@@ -491,7 +494,7 @@ pub async fn restore(url: &str, args: RestoreArgs) -> anyhow::Result<String> {
     let volumes = volumes.fill(&args.from).await.context(start_over)?;
     Ok(format!(
         "restored {} into the database and {} ({released} game(s) released, {volumes} \
-         engine volume(s) filled)",
+         engine volume(s) filled, a new push epoch: gateways resync)",
         args.from.display(),
         args.data_dir.display()
     ))

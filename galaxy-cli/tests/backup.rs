@@ -464,6 +464,11 @@ async fn round_trip(runtime: Runtime) {
         runtime,
     );
     assert!(restored.status.success(), "{}", text(&restored));
+    assert!(
+        text(&restored).contains("a new push epoch"),
+        "{}",
+        text(&restored)
+    );
     if runtime == Runtime::Docker {
         assert!(
             text(&restored).contains("1 engine volume(s) filled"),

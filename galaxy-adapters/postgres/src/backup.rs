@@ -73,6 +73,24 @@ pub async fn release_turns(pool: &PgPool, token: Uuid) -> Result<u64, SetupError
     .map_err(|source| SetupError::Database { source })
 }
 
+/// Gives a restored database's push log a new epoch (random, as the first migration
+/// draws it) and returns it. The restored log goes on from the backup's sequence, which
+/// the live log had passed: events appended after the restore would reuse sequence
+/// numbers that gateways already handled from the lost timeline, and a gateway's cursor
+/// would silently skip them. Under a new epoch, every cursor issued before is from
+/// another log, and its gateway gets a resync.
+pub async fn rotate_push_epoch(pool: &PgPool) -> Result<u64, SetupError> {
+    let epoch: i64 = sqlx::query_scalar(
+        "UPDATE push_log SET epoch = \
+         floor(random() * 9007199254740991)::bigint * 1024 + floor(random() * 1024)::bigint \
+         RETURNING epoch",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(|source| SetupError::Database { source })?;
+    Ok(epoch.cast_unsigned())
+}
+
 /// The server's major version (`15` for 15.4): `pg_dump` refuses a server newer than
 /// itself, which a backup checks before it holds the games and copies their data.
 pub async fn server_major(pool: &PgPool) -> Result<u32, SetupError> {

@@ -239,3 +239,27 @@ async fn a_replica_started_late_replays_what_the_log_keeps() {
     stop.cancel();
     dbs.cleanup().await.expect("drop test databases");
 }
+
+/// A restored database gets a new epoch (`galaxy-cli restore`): cursors of the live log,
+/// which went on past the backup, are then from another log and get a resync.
+#[tokio::test]
+async fn a_rotated_epoch_is_the_one_the_log_starts_with() {
+    let dbs = databases().await;
+    let options = dbs.migrated_database().await.expect("a fresh database");
+    let pool = dbs.pool(options).await.expect("pool");
+    let before = PgPushLog::start(pool.clone(), PushLogOptions::default())
+        .await
+        .expect("push log")
+        .epoch();
+    let rotated = galaxy_postgres::backup::rotate_push_epoch(&pool)
+        .await
+        .expect("rotate");
+    assert_ne!(rotated, before);
+    let after = PgPushLog::start(pool.clone(), PushLogOptions::default())
+        .await
+        .expect("push log")
+        .epoch();
+    assert_eq!(after, rotated);
+    pool.close().await;
+    dbs.cleanup().await.expect("drop test databases");
+}
