@@ -339,12 +339,16 @@ async fn application_notifications_survive_a_failed_notification() {
         w.lobby.reject(host, game.id, b.id).await.unwrap();
         w.faults.disarm();
         sweeper(&w).run_until_idle(5).await.unwrap();
-        for (id, event) in [
-            (a.id, "submitted"),
-            (b.id, "submitted"),
-            (a.id, "approved"),
-            (b.id, "rejected"),
-        ] {
+        for (application, applicant) in [(&a, accepted), (&b, refused)] {
+            let key = format!(
+                "application:{}:{}:submitted:{}",
+                game.id,
+                applicant.user_id,
+                application.created_at.date_naive()
+            );
+            assert_eq!(w.notes.keyed(&key).len(), 1, "fault {k}: {key} once");
+        }
+        for (id, event) in [(a.id, "approved"), (b.id, "rejected")] {
             let key = format!("application:{id}:{event}");
             assert_eq!(w.notes.keyed(&key).len(), 1, "fault {k}: {key} once");
         }

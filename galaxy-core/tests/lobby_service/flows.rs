@@ -408,3 +408,27 @@ async fn a_withdrawal_never_frees_the_claim_a_new_application_just_took() {
         "race_name_taken"
     );
 }
+
+#[tokio::test]
+async fn applying_again_and_again_tells_the_host_once_a_day() {
+    let w = World::new();
+    let host = w.user().await;
+    let game = w.game_with(host, 2, 4, 0).await;
+    let player = w.user().await;
+    let submitted_keys = || {
+        let notes = w.notes.0.lock().unwrap().clone();
+        notes
+            .into_iter()
+            .filter(|n| n.kind == NotificationKind::ApplicationSubmitted)
+            .map(|n| n.idempotency_key)
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    for _ in 0..5 {
+        w.lobby.apply(player, game.id, "Pesterers").await.unwrap();
+        w.lobby.withdraw(player, game.id).await.unwrap();
+    }
+    assert_eq!(submitted_keys().len(), 1, "{:?}", submitted_keys());
+    w.clock.advance(TimeDelta::days(1));
+    w.lobby.apply(player, game.id, "Pesterers").await.unwrap();
+    assert_eq!(submitted_keys().len(), 2, "a new day, a new notice");
+}

@@ -499,6 +499,24 @@ async fn two_concurrent_starts_give_one_start_and_one_conflict_and_one_job() {
 }
 
 #[tokio::test]
+async fn a_start_on_a_replica_that_has_not_heard_of_the_first_queues_no_second_job() {
+    let w = World::new();
+    let host = w.user().await;
+    let game = w.game_with(host, 2, 4, 2).await;
+    let closed = w.lobby.close(host, game.id).await.unwrap();
+    w.lobby.start(host, game.id).await.unwrap();
+    // Another replica still holds the game as closed: the host clicks Start there too.
+    w.games
+        .stale
+        .lock()
+        .unwrap()
+        .insert(closed.id, closed.clone());
+    let again = w.lobby.start(host, game.id).await;
+    assert!(again.is_err(), "{again:?}");
+    assert_eq!(w.jobs(game.id).await.len(), 1, "one start job");
+}
+
+#[tokio::test]
 async fn a_game_read_stale_is_read_again_before_a_refusal() {
     let w = World::new();
     let host = w.user().await;

@@ -154,7 +154,17 @@ impl LobbyService {
             }
             ApplicationStatus::Withdrawn => return Ok(()),
         };
-        let key = format!("application:{}:{event}", application.id);
+        let key = match status {
+            // Keyed by applicant and day, not by application: a player who withdraws and
+            // applies again (over and over) tells the host once a day, not once a request.
+            ApplicationStatus::Pending => format!(
+                "application:{}:{}:submitted:{}",
+                game.id,
+                application.user_id,
+                application.created_at.date_naive()
+            ),
+            _ => format!("application:{}:{event}", application.id),
+        };
         self.try_notify(kind, key, vec![recipient], game, payload)
             .await
     }

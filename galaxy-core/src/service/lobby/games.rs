@@ -337,9 +337,12 @@ impl LobbyService {
         actor: Option<UserId>,
     ) -> Result<Game, LobbyError> {
         // History first, then the status: a transition to `starting` landing in between
-        // shows in the status, so `n` is never stale for the status acted on.
+        // shows in the status, so `n` is never stale for the status acted on. The status
+        // is read past the cache: a start another replica made whose note has not come
+        // yet would leave this one a second start job (its compare-and-set fails, the job
+        // stays), and two starts of one game would then run at once.
         let history = self.ports.games.game_transitions(game_id).await?;
-        let game = self.load_game(None, game_id).await?;
+        let game = self.read_game(game_id, true).await?;
         game.status
             .check(GameStatus::Starting, trigger)
             .map_err(LobbyError::InvalidTransition)?;
