@@ -36,7 +36,7 @@ pub const DURATION_RANGES: &[(&str, &str, &str)] = &[
     ("GALAXY_RACE_NAME_TTL", "1m", "365d"),
     ("GALAXY_SMTP_TIMEOUT", "1s", "10m"),
     ("GALAXY_NOTIFICATION_INTERVAL", "10ms", "1h"),
-    ("GALAXY_PUSH_WINDOW", "1s", "7d"),
+    ("GALAXY_PUSH_WINDOW", "2m", "7d"),
     ("GALAXY_PUSH_SHUTDOWN_TIMEOUT", "10ms", "10m"),
     ("GALAXY_PUSH_POLL_INTERVAL", "10ms", "1h"),
     ("GALAXY_RUNTIME_INTERVAL", "10ms", "1h"),
@@ -324,7 +324,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_PUSH_WINDOW",
         default: "10m",
-        meaning: "Oldest push event kept for replay; a gateway away for longer gets `push.resync`. Range: 1s to 7d.",
+        meaning: "Oldest push event kept for replay; a gateway away for longer gets `push.resync`. At least 2m: longer than a notification route's lease (1 min), so a route sent again after its worker died finds its event in the log and appends no second one. Range: 2m to 7d.",
     },
     Setting {
         variable: "GALAXY_PUSH_SUBSCRIBER_BUFFER",

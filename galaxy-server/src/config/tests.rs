@@ -101,6 +101,21 @@ fn a_pool_too_small_for_the_listeners_is_refused_saying_why() {
     assert_eq!(config.database_max_connections, MIN_DATABASE_CONNECTIONS);
 }
 
+/// A push window no longer than a notification route's lease would let a route sent
+/// again (its worker died) append its event a second time: the first is purged by then.
+#[test]
+fn a_push_window_shorter_than_a_route_lease_is_refused() {
+    let var = "GALAXY_PUSH_WINDOW";
+    for short in ["1s", "59s", "1m"] {
+        let err = Config::from_vars(&vars(&[(var, short)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(var) && err.contains("2m to 7d"), "{err}");
+    }
+    let config = Config::from_vars(&vars(&[(var, "2m")])).unwrap();
+    assert_eq!(config.push_window, Duration::from_secs(120));
+}
+
 /// A drain delay as long as the whole shutdown budget would leave nothing for the steps
 /// after it (requests in flight, workers, geo counters, the pool).
 #[test]
