@@ -499,3 +499,33 @@ async fn event_times_are_kept_to_the_microsecond_a_database_log_stores() {
     );
     assert_eq!(event.occurred_at.nanosecond() % 1_000, 0);
 }
+
+/// A replica that fell behind the shared log while it purged events its live subscribers
+/// never got ends their subscriptions (rather than go on past the hole), and the cursor
+/// each had is then answered with a resync.
+#[tokio::test]
+async fn a_replica_behind_a_purge_ends_its_live_subscriptions_so_they_resync() {
+    let clock = Arc::new(ManualClock::at_fixed_start());
+    let secrets = Arc::new(SeededSecretGenerator::new(5));
+    let log = Arc::new(MemoryPushLog::new());
+    let replica = || PushService::new(clock.clone(), secrets.clone(), config(100, 10), log.clone());
+    let (lagging, other) = (replica(), replica());
+    let mut live = lagging.subscribe(GATEWAY, None).unwrap();
+    let first = publish(&lagging, 0).await;
+    assert_eq!(drain(&mut live), vec![first.clone()]);
+    // The lagging replica reads nothing while the other appends and the log is purged.
+    publish_many(&other, 1..4).await;
+    use galaxy_core::ports::PushLog as _;
+    log.purge(chrono::DateTime::UNIX_EPOCH, 1).await.unwrap();
+    lagging.catch_up().await.unwrap();
+    let ended = live
+        .try_next()
+        .expect("the subscription ended")
+        .unwrap_err();
+    assert!(matches!(ended, SubscriptionEnded::Gap { .. }), "{ended:?}");
+    // Subscribing again with the last cursor handled: a resync, not a silent skip.
+    let mut again = lagging
+        .subscribe(GATEWAY, Some(&first.cursor.to_string()))
+        .unwrap();
+    assert_eq!(drain(&mut again)[0].kind, RESYNC_KIND);
+}

@@ -225,6 +225,10 @@ fn ended_status(subscription: &dyn PushFeed, ended: SubscriptionEnded) -> Status
             tracing::warn!(%gateway, "push stream ended: gateway lagged");
             Status::resource_exhausted(ended.to_string())
         }
+        SubscriptionEnded::Gap { .. } => {
+            tracing::warn!(%gateway, "push stream ended: events purged before this replica read them");
+            Status::unavailable(ended.to_string())
+        }
         _ => Status::unavailable(ended.to_string()),
     }
 }

@@ -102,4 +102,15 @@ pub enum SubscriptionEnded {
         /// The bound that was reached.
         buffer: usize,
     },
+    /// This replica fell behind the shared log while its events were purged, so events
+    /// up to `purged_through` never reached the subscription: subscribing again with the
+    /// last cursor gets a resync, where going on would have skipped them silently.
+    #[error(
+        "events up to {purged_through} were purged before this replica read them; reconnect \
+         with the last cursor"
+    )]
+    Gap {
+        /// The last sequence number the log purged.
+        purged_through: u64,
+    },
 }

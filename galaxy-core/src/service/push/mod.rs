@@ -227,9 +227,19 @@ impl PushService {
             tracing::warn!(
                 head = hub.ring.head(),
                 purged_through = page.purged_through,
-                "push log purged events this replica had not read; older cursors get a resync"
+                subscribers = hub.subscribers.len(),
+                "push log purged events this replica had not read; older cursors get a \
+                 resync, and live subscriptions end so that theirs do"
             );
             hub.ring.skip_to(page.purged_through);
+            // Live subscribers never got the purged events: going on with the later ones
+            // would move their cursors past the hole unseen.
+            let ended = SubscriptionEnded::Gap {
+                purged_through: page.purged_through,
+            };
+            for (_, subscriber) in hub.subscribers.drain() {
+                subscriber.mailbox.end(ended);
+            }
         }
         let mut taken = 0;
         for logged in page.events {
