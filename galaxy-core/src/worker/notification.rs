@@ -154,7 +154,8 @@ impl NotificationWorker {
         match route.channel {
             Channel::Email => self.queue_mail(route, &intent).await,
             Channel::Push => {
-                let payload = recipient_payload(&intent.payload, route.user_id);
+                let payload =
+                    bounded_push_payload(recipient_payload(&intent.payload, route.user_id));
                 // The route's id is the event's: a route delivered again (the worker died
                 // after publishing) is the same event, which the push log keeps once.
                 self.ports
@@ -452,6 +453,26 @@ fn report_file_name(payload: &serde_json::Value) -> String {
             |t| t.to_string().trim_matches('"').to_owned(),
         );
     format!("report-turn-{turn}.txt")
+}
+
+/// The largest push payload (its JSON) that carries the recipient's report text. A push
+/// event is a notice held in every replica's ring and sent to gateways, whose gRPC
+/// clients refuse messages over 4 MiB by default: a bigger report would stop a gateway on
+/// that event over and over until it aged out.
+pub const MAX_PUSH_REPORT_BYTES: usize = 64 * 1024;
+
+/// `payload` as a push event carries it: over [`MAX_PUSH_REPORT_BYTES`] its
+/// `report_text` is left out and `report_omitted` set, so the client fetches the report
+/// from the API instead (the mail still carries it).
+fn bounded_push_payload(mut payload: serde_json::Value) -> serde_json::Value {
+    let size = serde_json::to_vec(&payload).map_or(usize::MAX, |bytes| bytes.len());
+    if size > MAX_PUSH_REPORT_BYTES
+        && let Some(fields) = payload.as_object_mut()
+        && fields.remove("report_text").is_some()
+    {
+        fields.insert("report_omitted".to_owned(), serde_json::Value::Bool(true));
+    }
+    payload
 }
 
 #[cfg(test)]

@@ -200,3 +200,49 @@ async fn each_player_gets_only_their_own_turn_report() {
         assert_eq!(event.payload["turn"], 5);
     }
 }
+
+#[tokio::test]
+async fn a_report_too_big_for_a_push_event_is_left_to_the_api() {
+    let h = Harness::new();
+    let ann = h.user("ann", "en", true).await;
+    let bob = h.user("bob", "en", true).await;
+    let huge = "x".repeat(galaxy_core::worker::notification::MAX_PUSH_REPORT_BYTES + 1);
+    let payload = json!({
+        "game_name": "Andromeda",
+        "turn": 5,
+        "per_recipient": {
+            ann.id.to_string(): {"report_text": huge},
+            bob.id.to_string(): {"report_text": "Bob: 4 planets"},
+        },
+    });
+    h.raise(
+        NotificationKind::TurnCompleted,
+        "turn:g:5",
+        &[&ann, &bob],
+        payload,
+    )
+    .await;
+    h.worker(3).run_until_idle(10).await.unwrap();
+    let events = h.push.events();
+    let of = |user: &galaxy_core::domain::user::User| {
+        events
+            .iter()
+            .find(|e| e.users == vec![user.id])
+            .unwrap()
+            .payload
+            .clone()
+    };
+    let ann_event = of(&ann);
+    assert!(ann_event.get("report_text").is_none(), "left out");
+    assert_eq!(ann_event["report_omitted"], true);
+    assert_eq!(ann_event["turn"], 5);
+    assert!(ann_event.to_string().len() < 1024);
+    assert_eq!(of(&bob)["report_text"], "Bob: 4 planets");
+    assert!(of(&bob).get("report_omitted").is_none());
+    // The mail still carries the whole report.
+    let mails = h.mails().await;
+    let ann_mail = mails.iter().find(|m| m.mail.to == ann.email).unwrap();
+    assert!(
+        ann_mail.mail.text_body.len() > galaxy_core::worker::notification::MAX_PUSH_REPORT_BYTES
+    );
+}
