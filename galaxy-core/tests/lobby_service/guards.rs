@@ -560,3 +560,46 @@ async fn a_game_read_stale_is_read_again_before_a_refusal() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn an_approval_renews_the_claim_so_a_failed_registration_is_repaired_not_lost() {
+    let w = World::build(
+        LobbyConfig {
+            race_name_ttl: TimeDelta::days(1),
+            ..LobbyConfig::default()
+        },
+        None,
+    );
+    let host = w.user().await;
+    let game = w.open_game(host, 2, 4).await;
+    let other_game = w.open_game(host, 2, 4).await;
+    let (ann, bob) = (w.user().await, w.user().await);
+    let application = w.lobby.apply(ann, game.id, "Zorgons").await.unwrap();
+    // The claim is about to lapse when the host approves, and registering the name
+    // after the approval fails (a crash, a store error).
+    w.clock.advance(TimeDelta::days(1) - TimeDelta::minutes(1));
+    w.race_names
+        .fail_next_register
+        .store(true, Ordering::SeqCst);
+    w.lobby
+        .approve(host, game.id, application.id)
+        .await
+        .unwrap();
+    // Past the old claim's end, before the sweeper's repair: Bob wants the name.
+    w.clock.advance(TimeDelta::minutes(2));
+    assert_eq!(
+        kind(w.lobby.apply(bob, other_game.id, "Zorgons").await).1,
+        "race_name_taken"
+    );
+    // The sweeper registers it for Ann once the renewed claim ends.
+    w.clock.advance(TimeDelta::days(1));
+    LobbySweeper::new(w.lobby.clone())
+        .run_until_idle(5)
+        .await
+        .unwrap();
+    let entry = w.name("Zorgons").await.unwrap();
+    assert_eq!(
+        (entry.owner, entry.status),
+        (ann.user_id, RaceNameStatus::Registered)
+    );
+}

@@ -121,6 +121,8 @@ impl GameStore for CrashingGames {
 struct HookedNames {
     inner: Arc<MemoryLobbyStore>,
     before_release_claim: Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
+    /// The next `register_race_name` fails, as if the process died before it.
+    fail_next_register: AtomicBool,
 }
 
 impl HookedNames {
@@ -150,6 +152,9 @@ impl RaceNameStore for HookedNames {
         owner: UserId,
         at: Timestamp,
     ) -> Result<RaceNameEntry, StoreError> {
+        if self.fail_next_register.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::unavailable("connection reset"));
+        }
         self.inner.register_race_name(key, owner, at).await
     }
     async fn release_race_name(
@@ -224,6 +229,7 @@ impl World {
         let race_names = Arc::new(HookedNames {
             inner: store.clone(),
             before_release_claim: Mutex::default(),
+            fail_next_register: AtomicBool::new(false),
         });
         let users = Arc::new(MemoryUserStore::new());
         let runtime = Arc::new(MemoryRuntimeStore::default());

@@ -131,8 +131,12 @@ impl LobbyService {
             && stored.application_id == Some(application.id))
     }
 
-    /// Before approving: makes sure the applicant still holds the name, renewing a claim
-    /// that lapsed; someone else holding it now refuses the approval.
+    /// Before approving: makes sure the applicant still holds the name, renewing this
+    /// application's claim to a whole time to live (or taking it again, lapsed); someone
+    /// else holding it now refuses the approval. The renewal matters should registering
+    /// the name after the approval fail: the sweeper registers it only while the claim
+    /// is still the applicant's, and a claim about to lapse could be taken by another
+    /// player first.
     pub(super) async fn hold_name_for(&self, application: &Application) -> Result<(), LobbyError> {
         let now = self.now();
         let key = application.race_name.key();
@@ -141,7 +145,8 @@ impl LobbyService {
                 if entry.owner == application.user_id
                     && (entry.status == RaceNameStatus::Registered
                         || (entry.status == RaceNameStatus::PendingRegistration
-                            && !entry.is_expired(now))) =>
+                            && !entry.is_expired(now)
+                            && entry.application_id != Some(application.id))) =>
             {
                 Ok(())
             }
