@@ -341,7 +341,7 @@ async fn application_notifications_survive_a_failed_notification() {
         sweeper(&w).run_until_idle(5).await.unwrap();
         for (application, applicant) in [(&a, accepted), (&b, refused)] {
             let key = format!(
-                "application:{}:{}:submitted:{}",
+                "application:{}:{}:submitted:{}:0",
                 game.id,
                 applicant.user_id,
                 application.created_at.date_naive()

@@ -295,3 +295,25 @@ async fn a_running_game_with_no_turn_due_is_scheduled_again() {
     w.scheduler.tick().await.unwrap();
     assert_eq!(w.record(stuck.id).await.current_turn, 1);
 }
+
+#[tokio::test]
+async fn a_running_game_whose_schedule_has_no_firing_left_is_left_alone() {
+    let w = World::new().await;
+    // One firing only: 18:00 on the first day of 2030.
+    let (game, _) = w
+        .running_game_with(2, |g| g.turn_schedule = "0 0 18 1 1 * 2030".into())
+        .await;
+    w.at(evening(1) + chrono::TimeDelta::hours(1));
+    w.runtime
+        .set_schedule(game.id, None, false, w.now())
+        .await
+        .unwrap();
+    let report = w.reconciler.pass().await.unwrap();
+    assert_eq!(report.rescheduled, 0, "{report:?}");
+    assert_eq!(
+        w.reconciler.tick().await.unwrap().handled,
+        0,
+        "no busy loop"
+    );
+    assert_eq!(w.record(game.id).await.next_turn_at, None);
+}

@@ -628,3 +628,33 @@ async fn a_forced_turn_named_by_number_runs_once_however_often_it_is_asked() {
         .unwrap();
     assert_eq!(w.engine.turn_of(&endpoint), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_fault_after_another_scheduler_played_the_turn_pauses_and_holds_nothing() {
+    let w = World::with(short_lease(8)).await;
+    let (game, _) = w.running_game(2).await;
+    let endpoint = w.endpoint(game.id);
+    let (entered, go) = hold_next_turn(&w);
+    w.at(evening(1));
+    let first = w.scheduler.tick();
+    let second = async {
+        entered.await.unwrap();
+        // The first scheduler's lease lapses (its renewals failed); another one claims
+        // the game and plays the turn, then the first one's engine call fails.
+        w.at(evening(1) + w.config.turn_lease * 2);
+        let claimed = w.scheduler.tick().await.unwrap().handled;
+        w.engine.fault(&endpoint, Some(TurnFault::Garbage));
+        go.send(()).unwrap();
+        claimed
+    };
+    let (_, second) = tokio::join!(first, second);
+    assert_eq!(second, 1);
+    assert_eq!(w.game(game.id).await.status, GameStatus::Running);
+    let record = w.record(game.id).await;
+    assert_eq!(
+        (record.current_turn, record.turn_lease),
+        (1, None),
+        "the played turn stands, and no lease is left held"
+    );
+    assert!(w.health(game.id).await.is_empty(), "no spurious alert");
+}

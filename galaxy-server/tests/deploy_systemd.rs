@@ -107,9 +107,9 @@ fn a_configuration_error_does_not_restart_the_unit() {
     }
 }
 
-/// A host without a docker group (the process runtime) starts the unit as it comes:
-/// `SupplementaryGroups=docker` would fail it with 216/GROUP, so it is there only as a
-/// comment for the Docker runtime to uncomment.
+/// The unit serves the default (Docker) runtime, whose socket needs the docker group, and
+/// says when to delete that line: on a host without a docker group (the process
+/// runtime) `SupplementaryGroups=docker` fails the unit with 216/GROUP.
 #[test]
 fn the_docker_group_serves_the_default_runtime_and_says_when_to_delete_it() {
     let text = unit();

@@ -83,6 +83,17 @@ pub trait RuntimeRecordStore: Send + Sync {
         game_id: GameId,
         claim: &ClaimRequest,
     ) -> Result<RuntimeRecord, StoreError>;
+    /// Extends the turn lease `token` holds to `until` (a turn that runs long keeps its
+    /// game); `Conflict` when `token` does not hold it: freed by the turn's own
+    /// completion, or taken over by another claim after it lapsed. Unlike
+    /// [`RuntimeRecordStore::claim_turn`] it never takes a free lease.
+    async fn renew_turn_lease(
+        &self,
+        game_id: GameId,
+        token: LeaseToken,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<RuntimeRecord, StoreError>;
     /// Writes a turn's result and frees the lease; `Conflict` when `token` no longer
     /// holds it.
     async fn complete_turn(

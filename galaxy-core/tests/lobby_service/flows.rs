@@ -428,7 +428,14 @@ async fn applying_again_and_again_tells_the_host_once_a_day() {
         w.lobby.withdraw(player, game.id).await.unwrap();
     }
     assert_eq!(submitted_keys().len(), 1, "{:?}", submitted_keys());
+    // Applying again after the host rejected is news to the host, the same day too.
+    let rejected = w.lobby.apply(player, game.id, "Pesterers").await.unwrap();
+    w.lobby.reject(host, game.id, rejected.id).await.unwrap();
+    w.clock.advance(TimeDelta::seconds(1));
+    w.lobby.apply(player, game.id, "Pesterers").await.unwrap();
+    assert_eq!(submitted_keys().len(), 2, "{:?}", submitted_keys());
+    w.lobby.withdraw(player, game.id).await.unwrap();
     w.clock.advance(TimeDelta::days(1));
     w.lobby.apply(player, game.id, "Pesterers").await.unwrap();
-    assert_eq!(submitted_keys().len(), 2, "a new day, a new notice");
+    assert_eq!(submitted_keys().len(), 3, "a new day, a new notice");
 }

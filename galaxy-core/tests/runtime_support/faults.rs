@@ -421,6 +421,16 @@ impl RuntimeRecordStore for FlakyRecords {
         self.faults.write("claim_turn")?;
         self.inner.claim_turn(g, c).await
     }
+    async fn renew_turn_lease(
+        &self,
+        g: GameId,
+        t: LeaseToken,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<RuntimeRecord, StoreError> {
+        self.faults.write("renew_turn_lease")?;
+        self.inner.renew_turn_lease(g, t, until, at).await
+    }
     async fn complete_turn(
         &self,
         g: GameId,

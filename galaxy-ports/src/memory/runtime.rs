@@ -204,6 +204,27 @@ impl RuntimeRecordStore for MemoryRuntimeStore {
         Ok(record.clone())
     }
 
+    async fn renew_turn_lease(
+        &self,
+        game_id: GameId,
+        token: LeaseToken,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<RuntimeRecord, StoreError> {
+        let mut state = self.lock();
+        let record = state.record_mut(game_id)?;
+        // Only the token is compared, as for `complete_turn`.
+        match &mut record.turn_lease {
+            Some(lease) if lease.token == token => lease.until = until,
+            _ => {
+                let detail = "turn lease not held by this token";
+                return Err(StoreError::conflict(RECORD, game_id, detail));
+            }
+        }
+        record.updated_at = at;
+        Ok(record.clone())
+    }
+
     async fn complete_turn(
         &self,
         game_id: GameId,

@@ -290,6 +290,39 @@ impl RuntimeRecordStore for PgStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn renew_turn_lease(
+        &self,
+        game_id: GameId,
+        token: LeaseToken,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<RuntimeRecord, StoreError> {
+        let row = sqlx::query(
+            "UPDATE runtime_records SET turn_lease_until = $3, updated_at = $4 \
+             WHERE game_id = $1 AND turn_lease_token = $2 RETURNING *",
+        )
+        .bind(game_id.as_uuid())
+        .bind(token.as_uuid())
+        .bind(until)
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db(RECORD))?;
+        match row {
+            Some(row) => record_from_row(&row),
+            None => {
+                // Not found, or held by another token (or by none).
+                self.get_record(game_id).await?;
+                Err(StoreError::conflict(
+                    RECORD,
+                    game_id,
+                    "turn lease not held by this token",
+                ))
+            }
+        }
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn complete_turn(
         &self,
         game_id: GameId,

@@ -155,14 +155,27 @@ impl LobbyService {
             ApplicationStatus::Withdrawn => return Ok(()),
         };
         let key = match status {
-            // Keyed by applicant and day, not by application: a player who withdraws and
-            // applies again (over and over) tells the host once a day, not once a request.
-            ApplicationStatus::Pending => format!(
-                "application:{}:{}:submitted:{}",
-                game.id,
-                application.user_id,
-                application.created_at.date_naive()
-            ),
+            // Keyed by applicant, day and how many of their earlier applications the host
+            // rejected, not by application: a player who withdraws and applies again
+            // (over and over) tells the host once a day, while one applying again after a
+            // rejection is news to the host. Earlier applications were decided before
+            // this one could be made (one live application per player and game), so the
+            // key is the same whenever the notice is raised (again).
+            ApplicationStatus::Pending => {
+                let all = self.ports.applications.list_applications(game.id).await?;
+                let rejected = all
+                    .iter()
+                    .filter(|a| a.user_id == application.user_id)
+                    .filter(|a| a.created_at < application.created_at)
+                    .filter(|a| a.status == ApplicationStatus::Rejected)
+                    .count();
+                format!(
+                    "application:{}:{}:submitted:{}:{rejected}",
+                    game.id,
+                    application.user_id,
+                    application.created_at.date_naive()
+                )
+            }
             _ => format!("application:{}:{event}", application.id),
         };
         self.try_notify(kind, key, vec![recipient], game, payload)

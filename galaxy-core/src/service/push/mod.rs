@@ -26,6 +26,10 @@
 //! once, and it ends with [`SubscriptionEnded::Lagged`]. It loses nothing it can't recover:
 //! reconnecting with the cursor of the last event it handled replays what the ring still
 //! holds after it, or sends a resync when the ring has moved past it.
+//!
+//! **A replica behind a purge says so.** A replica that finds the shared log purged past
+//! what it had read ends its live subscriptions with [`SubscriptionEnded::Gap`]: they never
+//! got the purged events, and their reconnect with the last cursor gets the resync.
 
 mod subscription;
 

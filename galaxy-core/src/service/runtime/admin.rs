@@ -143,11 +143,20 @@ impl RuntimeService {
         // A scheduler that reached that firing between the two steps found the game
         // paused and cleared its schedule: it is given back (no turn can be claimed
         // meanwhile, with no turn due).
-        if records.get_record(game_id).await?.next_turn_at.is_none() {
-            let next = self.statuses.next_turn_at(&resumed);
-            records
-                .set_schedule(game_id, next, false, self.statuses.now())
-                .await?;
+        // The game is running now: a failure here is logged, not answered as a failed
+        // resume (the reconciler schedules a running game that has no turn due).
+        match records.get_record(game_id).await {
+            Ok(record) if record.next_turn_at.is_none() => {
+                let next = self.statuses.next_turn_at(&resumed);
+                let now = self.statuses.now();
+                if let Err(error) = records.set_schedule(game_id, next, false, now).await {
+                    tracing::warn!(%error, %game_id, "resumed game's schedule not given back");
+                }
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, %game_id, "resumed game's schedule not checked again");
+            }
         }
         // Turn 0's `game_started`, if it is still owed (else a no-op).
         announce::announce_latest(&self.turns, game_id).await;

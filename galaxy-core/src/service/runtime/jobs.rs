@@ -13,7 +13,6 @@
 //! taken over once their lease lapses.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -25,20 +24,17 @@ use tokio_util::sync::CancellationToken;
 
 use super::ready::Readiness;
 use super::restart::run_restart;
-use super::shared::{Engines, HealthLog, Initialiser, JobQueue, Notices, Statuses};
+use super::shared::{Engines, HealthLog, Initialiser, JobQueue, Notices, Statuses, holding_lease};
 use super::start::run_start;
 use super::stop::run_stop;
 use super::turns::TurnRunner;
 use super::{EngineRegistry, RuntimeConfig, RuntimePorts};
+use crate::domain::LeaseToken;
 use crate::domain::game::EngineName;
 use crate::domain::lease::ClaimRequest;
 use crate::domain::runtime::{JobKind, RuntimeJob};
-use crate::domain::{JobId, LeaseToken};
 use crate::ports::{ContainerRuntime, EngineLimits, JobOutcome, StoreError};
 use crate::worker::{TickReport, Worker};
-
-/// The shortest pause between two renewals of a lease, whatever `job_lease` says.
-const MIN_RENEWAL: Duration = Duration::from_millis(10);
 
 /// Runs start, stop and restart jobs, at most `job_pool_size` at once, each claimed as
 /// soon as a slot is free.
@@ -228,11 +224,17 @@ impl Runner {
                 JobKind::Restart => run_restart(jobs, &job).await,
             }
         };
-        let outcome = tokio::select! {
-            biased;
-            outcome = work => outcome,
-            never = self.keep_lease(job.id, token) => match never {},
+        let holder = format!("runtime job {}", job.id);
+        let renew = || async {
+            let now = jobs.now();
+            let until = now + jobs.settings.lease;
+            let queue = &jobs.queue.jobs;
+            queue
+                .renew_job_lease(job.id, token, until, now)
+                .await
+                .map(drop)
         };
+        let outcome = holding_lease(jobs.settings.lease, &holder, renew, work).await;
         tracing::info!(job_id = %job.id, game_id = %job.game_id, kind = job.kind.as_str(), ?outcome, "runtime job done");
         let now = jobs.now();
         match jobs
@@ -247,34 +249,6 @@ impl Runner {
             }
             Err(error) => {
                 tracing::warn!(%error, job_id = %job.id, "job outcome not stored; it runs again after its lease");
-            }
-        }
-    }
-
-    /// Renews the job's lease every third of `job_lease`, for as long as it runs. A lost
-    /// lease (another claimer took the job after renewals failed for a whole lease) is
-    /// not renewed again; the job still finishes, and its completion is refused.
-    async fn keep_lease(&self, id: JobId, token: LeaseToken) -> Infallible {
-        let jobs = &self.jobs;
-        let lease = jobs.settings.lease;
-        let every = (lease / 3).to_std().unwrap_or(MIN_RENEWAL).max(MIN_RENEWAL);
-        loop {
-            tokio::time::sleep(every).await;
-            let now = jobs.now();
-            match jobs
-                .queue
-                .jobs
-                .renew_job_lease(id, token, now + lease, now)
-                .await
-            {
-                Ok(_) => {}
-                Err(StoreError::Conflict { .. }) => {
-                    tracing::warn!(job_id = %id, "job lease lost while running; another worker may run it too");
-                    return std::future::pending().await;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, job_id = %id, "job lease not renewed; trying again");
-                }
             }
         }
     }

@@ -62,7 +62,7 @@ pub struct ReconcileReport {
 
 impl ReconcileReport {
     fn total(&self) -> usize {
-        self.adopted + self.removed_containers + self.marked_removed + self.rescheduled
+        self.adopted + self.removed_containers + self.marked_removed
     }
 }
 
@@ -341,12 +341,15 @@ impl Reconciler {
         if latest.is_some_and(|turn| turn.finished) {
             return Ok(());
         }
-        let next = statuses.next_turn_at(game);
+        // A schedule with no firing left (one bounded by a year) has nothing to give.
+        let Some(next) = statuses.next_turn_at(game) else {
+            return Ok(());
+        };
         statuses
             .records
-            .set_schedule(game.id, next, false, now)
+            .set_schedule(game.id, Some(next), false, now)
             .await?;
-        tracing::warn!(game_id = %game.id, ?next, "running game had no turn due: scheduled again");
+        tracing::warn!(game_id = %game.id, %next, "running game had no turn due: scheduled again");
         report.rescheduled += 1;
         Ok(())
     }

@@ -7,7 +7,6 @@
 //! and `engine_call_timeout`), answers garbage or an earlier turn pauses its own game
 //! with a health event and an admin alert; the other games of the pass run on.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +16,7 @@ use chrono::TimeDelta;
 use futures::StreamExt;
 use serde_json::json;
 
-use super::shared::{Engines, HealthLog, JobQueue, Notices, Statuses};
+use super::shared::{Engines, HealthLog, JobQueue, Notices, Statuses, holding_lease};
 use super::{RuntimeConfig, RuntimeError, RuntimePorts};
 use super::{announce, archive};
 use crate::domain::game::{Game, GameStatus};
@@ -179,8 +178,14 @@ async fn turn_fault(
     expected: u32,
     fault: RuntimeError,
 ) -> RuntimeError {
-    if let Err(StoreError::Conflict { .. }) = renew_turn_lease(turns, game.id, token).await {
-        tracing::warn!(error = %fault, game_id = %game.id, expected, "engine failed a turn whose claim another scheduler holds now; it is left to that one");
+    let ours = match renew_turn_lease(turns, game.id, token).await {
+        Ok(held) => held.current_turn == record.current_turn,
+        Err(StoreError::Conflict { .. }) => false,
+        // Not known: the pause and the release below still check what they change.
+        Err(_) => true,
+    };
+    if !ours {
+        tracing::warn!(error = %fault, game_id = %game.id, expected, "engine failed a turn whose claim another scheduler holds (or played) now; it is left to that one");
         return fault;
     }
     tracing::warn!(error = %fault, game_id = %game.id, expected, "engine failed a turn; pausing the game");
@@ -219,13 +224,12 @@ async fn turn_fault(
     fault
 }
 
-/// The shortest pause between two renewals of a turn lease, whatever `turn_lease` says.
-const MIN_RENEWAL: Duration = Duration::from_millis(10);
-
 /// Takes a claimed game's turn lease again under the same token, for a whole
-/// `turn_lease` from now: a renewal while the holder still has it (or its lease lapsed
-/// and nobody took it), `Conflict` once another claim holds it.
-async fn renew_turn_lease(
+/// `turn_lease` from now: a renewal while the holder still has it, but also a new claim
+/// of a free or lapsed lease. Only for a claim about to start its work, which then checks
+/// that the game is still where it was claimed ([`TurnScheduler::claimed`]); a turn in
+/// progress renews strictly ([`holding_turn`]).
+async fn reclaim_turn(
     turns: &TurnRunner,
     game_id: GameId,
     token: LeaseToken,
@@ -239,41 +243,32 @@ async fn renew_turn_lease(
     turns.statuses.records.claim_turn(game_id, &claim).await
 }
 
+/// Extends the turn lease `token` holds by a whole `turn_lease`; `Conflict` when it no
+/// longer holds it (freed by its own turn's completion, or taken over after it lapsed).
+async fn renew_turn_lease(
+    turns: &TurnRunner,
+    game_id: GameId,
+    token: LeaseToken,
+) -> Result<RuntimeRecord, StoreError> {
+    let now = turns.statuses.now();
+    let until = now + turns.settings.lease;
+    let records = &turns.statuses.records;
+    records.renew_turn_lease(game_id, token, until, now).await
+}
+
 /// Runs `work` (a turn, or a due game's handling) while renewing the game's turn lease
-/// every third of `turn_lease`: an engine may take minutes over a turn and each report,
-/// and without renewals another scheduler would claim the game and call the engine for
-/// the same turn. A lease lost anyway (renewals failing for a whole lease) is not
-/// renewed again: the work runs on, and its write is refused.
+/// every third of `turn_lease` ([`holding_lease`]): an engine may take minutes over a
+/// turn and each report, and without renewals another scheduler would claim the game and
+/// call the engine for the same turn.
 pub(super) async fn holding_turn<T>(
     turns: &TurnRunner,
     game_id: GameId,
     token: LeaseToken,
     work: impl Future<Output = T>,
 ) -> T {
-    tokio::select! {
-        biased;
-        done = work => done,
-        never = keep_turn_lease(turns, game_id, token) => match never {},
-    }
-}
-
-/// Renews the turn lease until dropped; see [`holding_turn`].
-async fn keep_turn_lease(turns: &TurnRunner, game_id: GameId, token: LeaseToken) -> Infallible {
-    let lease = turns.settings.lease;
-    let every = (lease / 3).to_std().unwrap_or(MIN_RENEWAL).max(MIN_RENEWAL);
-    loop {
-        tokio::time::sleep(every).await;
-        match renew_turn_lease(turns, game_id, token).await {
-            Ok(_) => {}
-            Err(StoreError::Conflict { .. }) => {
-                tracing::warn!(%game_id, "turn lease lost while the turn ran; another scheduler may run it too");
-                return std::future::pending().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, %game_id, "turn lease not renewed; trying again");
-            }
-        }
-    }
+    let holder = format!("turn of game {game_id}");
+    let renew = || async { renew_turn_lease(turns, game_id, token).await.map(drop) };
+    holding_lease(turns.settings.lease, &holder, renew, work).await
 }
 
 /// Claims due games and runs one turn (or consumes one skip) each.
@@ -302,7 +297,7 @@ impl TurnScheduler {
     async fn claimed(&self, record: RuntimeRecord, token: LeaseToken) {
         let turns = &self.turns;
         let game_id = record.game_id;
-        let renewed = match renew_turn_lease(turns, game_id, token).await {
+        let renewed = match reclaim_turn(turns, game_id, token).await {
             Ok(renewed) => renewed,
             Err(StoreError::Conflict { .. }) => {
                 tracing::info!(%game_id, "due game claimed by another scheduler meanwhile");

@@ -46,6 +46,7 @@ where
     )
     .await;
     run_case(SUITE, "claim_turn forces a turn", make, forced).await;
+    run_case(SUITE, "only the holder renews a turn lease", make, renewal).await;
     run_case(SUITE, "skip flag round trip", make, skip_flag).await;
     run_case(
         SUITE,
@@ -350,4 +351,60 @@ async fn concurrent_claims<S: RuntimeRecordStore + Send + Sync + 'static>(store:
         |store: Arc<S>, request| async move { claim_ids(store.as_ref(), &request).await },
     )
     .await;
+}
+
+async fn renewal<S: RuntimeRecordStore>(store: S) {
+    let id = running(&store, Some(at(1_000))).await;
+    let (holder, other) = (token(), token());
+    ok(
+        store.claim_turn(id, &claim(holder, at(50), 30, 1)).await,
+        "claim",
+    );
+    let renewed = ok(
+        store.renew_turn_lease(id, holder, at(120), at(70)).await,
+        "renew",
+    );
+    assert_eq!(
+        renewed.turn_lease,
+        Some(claim(holder, at(90), 30, 1).lease())
+    );
+    assert_conflict(
+        store.claim_turn(id, &claim(other, at(100), 30, 1)).await,
+        "held after the renewal",
+    );
+    assert_conflict(
+        store.renew_turn_lease(id, other, at(200), at(100)).await,
+        "another token",
+    );
+    // Freed by the turn's completion: a late renewal takes nothing.
+    ok(
+        store
+            .complete_turn(id, holder, &update(1, Some(at(2_000)), false), at(110))
+            .await,
+        "complete",
+    );
+    assert_conflict(
+        store.renew_turn_lease(id, holder, at(300), at(111)).await,
+        "a freed lease",
+    );
+    assert_eq!(ok(store.get_record(id).await, "get").turn_lease, None);
+    // Lapsed and taken over: the old holder renews nothing either.
+    ok(
+        store.claim_turn(id, &claim(holder, at(2_000), 30, 1)).await,
+        "claim again",
+    );
+    ok(
+        store.claim_turn(id, &claim(other, at(2_100), 30, 1)).await,
+        "take over",
+    );
+    assert_conflict(
+        store
+            .renew_turn_lease(id, holder, at(2_200), at(2_101))
+            .await,
+        "taken over",
+    );
+    assert_not_found(
+        store.renew_turn_lease(game(), holder, at(10), at(1)).await,
+        "unknown",
+    );
 }
