@@ -28,6 +28,7 @@
 
 mod database_url;
 mod files;
+mod volumes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,13 +38,13 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use galaxy_core::domain::GameId;
-use galaxy_core::ports::ContainerRuntime as _;
 use galaxy_core::service::runtime::container_name;
 use galaxy_docker::{DockerConfig, DockerRuntime, EngineDataExport, volume_name};
 use galaxy_postgres::{ConnectOptions, backup, connect, schema_status};
 
 use database_url::without_password;
 use files::{copy_tree, create_private_dir, resolved};
+use volumes::BackupVolumes;
 
 /// How long a hold lasts past its latest renewal before the runtime takes the games back
 /// on its own (should the backup die half-way). Renewed every third of it while copying.
@@ -498,85 +499,6 @@ pub async fn restore(url: &str, args: RestoreArgs) -> anyhow::Result<String> {
         args.from.display(),
         args.data_dir.display()
     ))
-}
-
-/// The engine volumes a backup holds (Docker runtime), checked before anything is
-/// restored: each must not exist yet on the Docker host.
-struct BackupVolumes {
-    /// Docker, when there is a volume to fill.
-    docker: Option<DockerRuntime>,
-    /// `(container name, image)` of each volume.
-    volumes: Vec<(String, String)>,
-}
-
-impl BackupVolumes {
-    async fn read(manifest: &serde_json::Value) -> anyhow::Result<Self> {
-        let mut volumes = Vec::new();
-        for volume in manifest["volumes"].as_array().into_iter().flatten() {
-            let (Some(container), Some(image)) =
-                (volume["container"].as_str(), volume["image"].as_str())
-            else {
-                bail!("the manifest's volume entry {volume} lacks container or image");
-            };
-            volumes.push((container.to_owned(), image.to_owned()));
-        }
-        if volumes.is_empty() {
-            return Ok(Self {
-                docker: None,
-                volumes,
-            });
-        }
-        let docker = DockerRuntime::connect(DockerConfig::default())
-            .await
-            .context("the backup holds Docker volumes: cannot reach Docker to restore them")?;
-        for (container, _) in &volumes {
-            let volume = volume_name(container);
-            if docker
-                .data_volume_exists(container)
-                .await
-                .with_context(|| format!("cannot look for the Docker volume {volume}"))?
-            {
-                bail!(
-                    "the Docker volume {volume} exists: restore on a Docker host without \
-                     this game's volume, or remove it first (docker volume rm {volume})"
-                );
-            }
-        }
-        // Each volume is filled through a helper container of its engine's image, after
-        // the database is restored: a missing image found only then would leave a
-        // restored database to drop by hand.
-        let images: std::collections::BTreeSet<&str> =
-            volumes.iter().map(|(_, image)| image.as_str()).collect();
-        for image in images {
-            docker.ensure_image(image).await.with_context(|| {
-                format!(
-                    "the backup's engine volumes need the image {image} on this Docker host \
-                     (build or load it first); nothing was restored"
-                )
-            })?;
-        }
-        Ok(Self {
-            docker: Some(docker),
-            volumes,
-        })
-    }
-
-    /// Fills a fresh data volume for each; how many.
-    async fn fill(&self, from: &Path) -> anyhow::Result<usize> {
-        let Some(docker) = &self.docker else {
-            return Ok(0);
-        };
-        for (container, image) in &self.volumes {
-            let file = from.join("volumes").join(format!("{container}.tar"));
-            let archive =
-                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            docker
-                .import_data(container, image, archive)
-                .await
-                .with_context(|| format!("cannot fill the data volume of {container}"))?;
-        }
-        Ok(self.volumes.len())
-    }
 }
 
 #[cfg(test)]

@@ -518,26 +518,42 @@ async fn an_engine_fault_whose_pause_fails_leaves_the_turn_due_not_the_game_unsc
     );
 }
 
+/// Two scheduler passes at `evening(1)`, as two replicas make them: the first one's first
+/// turn call is held in the engine while the clock moves past twice the turn lease and
+/// `renewals` of tokio time pass (the held turn renews its lease meanwhile, or, with
+/// none, never does); then the second pass runs, `after_second` changes the world, and
+/// the held call is answered. Both passes' handled counts.
+async fn a_second_pass_while_a_turn_is_held(
+    w: &World,
+    renewals: std::time::Duration,
+    after_second: impl FnOnce(),
+) -> (usize, usize) {
+    let (entered, go) = hold_next_turn(w);
+    w.at(evening(1));
+    let first = w.scheduler.tick();
+    let second = async {
+        entered.await.unwrap();
+        w.at(evening(1) + w.config.turn_lease * 2);
+        tokio::time::sleep(renewals).await;
+        let claimed = w.scheduler.tick().await.unwrap().handled;
+        after_second();
+        go.send(()).unwrap();
+        claimed
+    };
+    let (first, second) = tokio::join!(first, second);
+    (first.unwrap().handled, second)
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_turn_that_outlasts_its_lease_keeps_it_from_another_scheduler() {
     let w = World::with(short_lease(8)).await;
     let (game, _) = w.running_game(2).await;
     let endpoint = w.endpoint(game.id);
-    let (entered, go) = hold_next_turn(&w);
-    w.at(evening(1));
-    let first = w.scheduler.tick();
-    let second = async {
-        entered.await.unwrap();
-        // The engine takes twice the lease over the turn; meanwhile another replica's
-        // scheduler looks for due games.
-        w.at(evening(1) + w.config.turn_lease * 2);
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-        let claimed = w.scheduler.tick().await.unwrap().handled;
-        go.send(()).unwrap();
-        claimed
-    };
-    let (first, second) = tokio::join!(first, second);
-    assert_eq!(first.unwrap().handled, 1);
+    // The engine takes twice the lease over the turn; meanwhile another replica's
+    // scheduler looks for due games.
+    let renewals = std::time::Duration::from_secs(2);
+    let (first, second) = a_second_pass_while_a_turn_is_held(&w, renewals, || {}).await;
+    assert_eq!(first, 1);
     assert_eq!(second, 0, "the turn in flight was not claimed again");
     assert_eq!(w.journal.count(&format!("turn {endpoint} 1")), 1);
     assert_eq!(w.record(game.id).await.current_turn, 1);
@@ -548,21 +564,11 @@ async fn a_due_game_another_scheduler_took_while_it_waited_for_a_slot_is_left_to
     let w = World::with(short_lease(1)).await;
     let (held, _) = w.running_game(2).await;
     let (waiting, _) = w.running_game(2).await;
-    let (entered, go) = hold_next_turn(&w);
-    w.at(evening(1));
-    // One pass claims both; its one slot plays `held` first, for longer than the lease.
-    let first = w.scheduler.tick();
-    let second = async {
-        entered.await.unwrap();
-        w.at(evening(1) + w.config.turn_lease * 2);
-        // `held` keeps its lease meanwhile; `waiting`, which has not started, does not.
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-        // Another replica's pass claims `waiting`, whose lease lapsed, and plays it.
-        let claimed = w.scheduler.tick().await.unwrap().handled;
-        go.send(()).unwrap();
-        claimed
-    };
-    let (_, second) = tokio::join!(first, second);
+    // One pass claims both; its one slot plays `held` first, for longer than the lease,
+    // and keeps its lease meanwhile; `waiting`, which has not started, does not. Another
+    // replica's pass claims `waiting`, whose lease lapsed, and plays it.
+    let renewals = std::time::Duration::from_secs(2);
+    let (_, second) = a_second_pass_while_a_turn_is_held(&w, renewals, || {}).await;
     assert_eq!(second, 1);
     for game in [held.id, waiting.id] {
         let turns = w.journal.count(&format!("turn {} 1", w.endpoint(game)));
@@ -634,20 +640,10 @@ async fn a_fault_after_another_scheduler_played_the_turn_pauses_and_holds_nothin
     let w = World::with(short_lease(8)).await;
     let (game, _) = w.running_game(2).await;
     let endpoint = w.endpoint(game.id);
-    let (entered, go) = hold_next_turn(&w);
-    w.at(evening(1));
-    let first = w.scheduler.tick();
-    let second = async {
-        entered.await.unwrap();
-        // The first scheduler's lease lapses (its renewals failed); another one claims
-        // the game and plays the turn, then the first one's engine call fails.
-        w.at(evening(1) + w.config.turn_lease * 2);
-        let claimed = w.scheduler.tick().await.unwrap().handled;
-        w.engine.fault(&endpoint, Some(TurnFault::Garbage));
-        go.send(()).unwrap();
-        claimed
-    };
-    let (_, second) = tokio::join!(first, second);
+    // The first scheduler's lease lapses (no renewal ran); another one claims the game
+    // and plays the turn, then the first one's engine call fails.
+    let fail = || w.engine.fault(&endpoint, Some(TurnFault::Garbage));
+    let (_, second) = a_second_pass_while_a_turn_is_held(&w, std::time::Duration::ZERO, fail).await;
     assert_eq!(second, 1);
     assert_eq!(w.game(game.id).await.status, GameStatus::Running);
     let record = w.record(game.id).await;

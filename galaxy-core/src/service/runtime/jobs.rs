@@ -22,9 +22,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
+use super::lease::holding_lease;
 use super::ready::Readiness;
 use super::restart::run_restart;
-use super::shared::{Engines, HealthLog, Initialiser, JobQueue, Notices, Statuses, holding_lease};
+use super::shared::{Engines, HealthLog, Initialiser, JobQueue, Notices, Statuses};
 use super::start::run_start;
 use super::stop::run_stop;
 use super::turns::TurnRunner;

@@ -38,6 +38,7 @@ mod events;
 mod health;
 mod inspect;
 mod jobs;
+mod lease;
 mod mailed;
 mod pbem;
 mod player;

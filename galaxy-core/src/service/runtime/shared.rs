@@ -34,48 +34,6 @@ use crate::ports::{EngineState, StoreError};
 /// Largest page the runtime reads when it walks a whole list.
 const WALK_PAGE: u32 = 200;
 
-/// The shortest pause between two renewals of a lease, whatever the lease says.
-const MIN_RENEWAL: Duration = Duration::from_millis(10);
-
-/// Runs `work` while renewing its lease every third of `lease` with `renew` (which extends
-/// the lease its holder's token holds, `Conflict` otherwise): work that outlasts one lease
-/// (a start, an engine's slow turn) keeps it from other claimers. A lease lost anyway
-/// (renewals failing for a whole lease, and another claim took it) is not renewed again:
-/// the work runs on, and its final write is refused. `holder` names it in the log.
-pub(crate) async fn holding_lease<T, R, F>(
-    lease: TimeDelta,
-    holder: &str,
-    renew: F,
-    work: impl Future<Output = T>,
-) -> T
-where
-    F: Fn() -> R,
-    R: Future<Output = Result<(), StoreError>>,
-{
-    let every = (lease / 3).to_std().unwrap_or(MIN_RENEWAL).max(MIN_RENEWAL);
-    let keep = async {
-        loop {
-            tokio::time::sleep(every).await;
-            match renew().await {
-                Ok(()) => {}
-                Err(StoreError::Conflict { .. }) => {
-                    tracing::warn!(
-                        holder,
-                        "lease lost while working; another claimer may work on it too"
-                    );
-                    return std::future::pending::<std::convert::Infallible>().await;
-                }
-                Err(error) => tracing::warn!(%error, holder, "lease not renewed; trying again"),
-            }
-        }
-    };
-    tokio::select! {
-        biased;
-        done = work => done,
-        never = keep => match never {},
-    }
-}
-
 /// The only sources of time, ids and lease tokens.
 #[derive(Clone)]
 pub(crate) struct Time {

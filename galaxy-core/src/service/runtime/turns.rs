@@ -16,7 +16,8 @@ use chrono::TimeDelta;
 use futures::StreamExt;
 use serde_json::json;
 
-use super::shared::{Engines, HealthLog, JobQueue, Notices, Statuses, holding_lease};
+use super::lease::holding_lease;
+use super::shared::{Engines, HealthLog, JobQueue, Notices, Statuses};
 use super::{RuntimeConfig, RuntimeError, RuntimePorts};
 use super::{announce, archive};
 use crate::domain::game::{Game, GameStatus};
