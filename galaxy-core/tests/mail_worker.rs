@@ -418,6 +418,66 @@ async fn the_retention_sweeper_purges_handled_inbound_mail_after_its_period() {
 }
 
 #[tokio::test]
+async fn the_retention_sweeper_purges_delivered_notifications_after_their_period() {
+    use galaxy_core::domain::notification::NotificationRoute;
+    use galaxy_core::domain::notification::{Channel, NotificationIntent, NotificationKind};
+    use galaxy_core::domain::{IntentId, RouteId, UserId};
+    use galaxy_core::ports::{NotificationStore, RouteNext};
+    use galaxy_core::worker::retention::{RetentionConfig, RetentionSweeper};
+    use galaxy_ports::memory::{MemoryNotificationStore, MemoryUserStore};
+
+    let f = fixture();
+    let store = Arc::new(MemoryNotificationStore::default());
+    let intent = NotificationIntent {
+        id: IntentId::from_uuid(f.secrets.uuid()),
+        kind: NotificationKind::TurnCompleted,
+        idempotency_key: "turn_completed:g:1".to_owned(),
+        recipients: vec![UserId::from_uuid(f.secrets.uuid())],
+        game_id: None,
+        payload: serde_json::json!({"report_text": "a long report"}),
+        created_at: f.clock.now(),
+    };
+    let route = NotificationRoute::new(
+        RouteId::from_uuid(f.secrets.uuid()),
+        intent.id,
+        intent.recipients[0],
+        Channel::Push,
+        f.clock.now(),
+    );
+    store.insert_intent(&intent, &[route]).await.unwrap();
+    let token = galaxy_core::domain::LeaseToken::from_uuid(f.secrets.uuid());
+    let claim = galaxy_core::domain::lease::ClaimRequest {
+        token,
+        now: f.clock.now(),
+        lease: TimeDelta::minutes(1),
+        limit: 10,
+    };
+    let claimed = store.claim_routes(&claim).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let next = RouteNext::Delivered;
+    store
+        .finish_route(claimed[0].id, token, &next, f.clock.now())
+        .await
+        .unwrap();
+    let sweeper = RetentionSweeper::new(
+        Arc::new(MemoryUserStore::new()),
+        f.store.clone(),
+        f.clock.clone(),
+        RetentionConfig::default(),
+    )
+    .with_notifications(store.clone(), TimeDelta::days(30));
+    f.clock.advance(TimeDelta::days(29));
+    sweeper.tick().await.unwrap();
+    assert!(
+        store.get_intent(intent.id).await.is_ok(),
+        "kept for 30 days"
+    );
+    f.clock.advance(TimeDelta::days(2));
+    sweeper.tick().await.unwrap();
+    assert!(store.get_intent(intent.id).await.is_err(), "purged after");
+}
+
+#[tokio::test]
 async fn the_retention_sweeper_trims_the_push_log_to_the_window_and_the_ring_capacity() {
     use galaxy_core::domain::push::NewPushEvent;
     use galaxy_core::ports::PushLog;

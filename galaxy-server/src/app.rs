@@ -458,6 +458,10 @@ impl App {
                     .with_inbound_mail(
                         adapters.mail_in.clone(),
                         delta("GALAXY_RETAIN_INBOUND_MAIL", config.retain_inbound_mail)?,
+                    )
+                    .with_notifications(
+                        adapters.notifications.clone(),
+                        delta("GALAXY_RETAIN_NOTIFICATIONS", config.retain_notifications)?,
                     ),
                 ),
                 interval: config.sweeper_interval,

@@ -329,4 +329,24 @@ impl NotificationStore for PgStore {
                 .await),
         }
     }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn purge_notifications(&self, before: Timestamp) -> Result<u64, StoreError> {
+        // Routes go with their intent (`ON DELETE CASCADE`). A delivered route never
+        // changes again, so an intent seen with every route delivered cannot gain an
+        // open one before the delete: nothing still to do is lost. The bound on
+        // `created_at` reads its index (migration 0020).
+        let (done,): (i64,) = sqlx::query_as(
+            "WITH gone AS (DELETE FROM notification_intents i \
+                 WHERE i.created_at < $1 AND NOT EXISTS (SELECT 1 FROM notification_routes r \
+                     WHERE r.intent_id = i.id AND r.status <> 'delivered') \
+                 RETURNING i.id) \
+             SELECT count(*) FROM gone",
+        )
+        .bind(before)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db(INTENT))?;
+        Ok(u64::try_from(done).unwrap_or(0))
+    }
 }

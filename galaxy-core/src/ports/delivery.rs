@@ -210,6 +210,13 @@ pub trait NotificationStore: Send + Sync {
         id: RouteId,
         at: Timestamp,
     ) -> Result<NotificationRoute, StoreError>;
+    /// Deletes the intents raised before `before` whose every route was delivered, with
+    /// their routes, and returns how many intents went: a delivered notification (a turn
+    /// report's among them, stored whole in its payload) is only history, and the table
+    /// would otherwise grow with every turn for good. An intent with a route still
+    /// pending, retrying, dispatching or dead-lettered stays (an admin retries dead
+    /// letters). A purged intent's idempotency key is free again, as a purged mail's is.
+    async fn purge_notifications(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 
 /// A notification as a service raises it (the notification service fills in id, time

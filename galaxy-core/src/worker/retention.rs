@@ -6,7 +6,9 @@
 //! within the push freshness window and among the newest ring-capacity ones (a replica
 //! that starts reads the log to fill its ring, so the log must hold what a ring would).
 //! Inbound mail of orders by e-mail (players' own messages) goes a month after it was
-//! handled, with the records of the answers sent.
+//! handled, with the records of the answers sent. Delivered notifications (a turn
+//! report's carries the report whole) go a month after they were raised; one with a route
+//! still to dispatch or dead-lettered stays.
 
 use std::sync::Arc;
 
@@ -14,7 +16,9 @@ use async_trait::async_trait;
 use chrono::TimeDelta;
 
 use super::{TickReport, Worker};
-use crate::ports::{ChallengeStore, Clock, InboundMailStore, MailStore, PushLog, StoreError};
+use crate::ports::{
+    ChallengeStore, Clock, InboundMailStore, MailStore, NotificationStore, PushLog, StoreError,
+};
 
 /// How long each kind of record is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +64,8 @@ pub struct RetentionSweeper {
     push: Option<PushRetention>,
     /// The inbound mail to purge and how long it is kept, if any.
     inbound: Option<(Arc<dyn InboundMailStore>, TimeDelta)>,
+    /// The notifications to purge and how long a delivered one is kept, if any.
+    notifications: Option<(Arc<dyn NotificationStore>, TimeDelta)>,
 }
 
 impl RetentionSweeper {
@@ -77,7 +83,19 @@ impl RetentionSweeper {
             config,
             push: None,
             inbound: None,
+            notifications: None,
         }
+    }
+
+    /// Also purges notifications raised more than `keep` ago whose every route was
+    /// delivered ([`NotificationStore::purge_notifications`]).
+    pub fn with_notifications(
+        mut self,
+        store: Arc<dyn NotificationStore>,
+        keep: TimeDelta,
+    ) -> Self {
+        self.notifications = Some((store, keep));
+        self
     }
 
     /// Also purges inbound mail handled more than `keep` ago, and the records of the
@@ -119,17 +137,24 @@ impl Worker for RetentionSweeper {
         {
             inbound = store.purge_inbound(before).await?;
         }
+        let mut notifications = 0;
+        if let Some((store, keep)) = &self.notifications
+            && let Some(before) = now.checked_sub_signed(*keep)
+        {
+            notifications = store.purge_notifications(before).await?;
+        }
         let mut push_events = 0;
         if let Some(push) = &self.push
             && let Some(before) = now.checked_sub_signed(push.window)
         {
             push_events = push.log.purge(before, push.keep).await?;
         }
-        if challenges + mails + inbound + push_events > 0 {
+        if challenges + mails + inbound + notifications + push_events > 0 {
             tracing::info!(
                 challenges,
                 mails,
                 inbound,
+                notifications,
                 push_events,
                 "retention: old records deleted"
             );

@@ -144,6 +144,9 @@ impl NotificationStore for FlakyNotificationStore {
     ) -> Result<NotificationRoute, StoreError> {
         self.inner.retry_dead_letter(id, at).await
     }
+    async fn purge_notifications(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.inner.purge_notifications(before).await
+    }
 }
 
 /// Stores, service, clock and push recorder of one test.

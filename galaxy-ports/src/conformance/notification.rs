@@ -1,11 +1,12 @@
 //! Conformance suite for [`NotificationStore`]: intents stored with their routes under an
 //! idempotency key, leased route claims, dispatch outcomes, dead letters and their admin
-//! retry, listing.
+//! retry, listing, the retention purge.
 //!
 //! Every case uses fresh ids and whole-second instants so it runs unchanged against
 //! Postgres.
 
 mod claims;
+mod retention;
 
 use std::future::Future;
 
@@ -41,6 +42,7 @@ where
     .await;
     run_case(SUITE, "list by status, every page", &make, list_pages).await;
     claims::run(&make).await;
+    retention::run(&make).await;
     super::queue::notifications(make).await;
 }
 

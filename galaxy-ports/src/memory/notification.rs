@@ -142,6 +142,37 @@ impl NotificationStore for MemoryNotificationStore {
         route.updated_at = at;
         Ok(route.clone())
     }
+
+    async fn purge_notifications(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let open: HashSet<IntentId> = state
+            .routes
+            .values()
+            .filter(|r| r.status != RouteStatus::Delivered)
+            .map(|r| r.intent_id)
+            .collect();
+        let gone: HashSet<IntentId> = state
+            .intents
+            .values()
+            .filter(|i| i.created_at < before && !open.contains(&i.id))
+            .map(|i| i.id)
+            .collect();
+        let routes: Vec<RouteId> = state
+            .routes
+            .values()
+            .filter(|r| gone.contains(&r.intent_id))
+            .map(|r| r.id)
+            .collect();
+        for id in routes {
+            state.routes.remove(id);
+        }
+        for id in &gone {
+            if let Some(intent) = state.intents.remove(id) {
+                state.keys.remove(&intent.idempotency_key);
+            }
+        }
+        Ok(gone.len() as u64)
+    }
 }
 
 /// Applies how a dispatch ended to a route its token holds (the queue frees the lease).

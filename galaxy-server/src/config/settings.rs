@@ -33,6 +33,7 @@ pub const DURATION_RANGES: &[(&str, &str, &str)] = &[
     ("GALAXY_RETAIN_CHALLENGES", "1m", "365d"),
     ("GALAXY_RETAIN_SENT_MAIL", "1h", "3650d"),
     ("GALAXY_RETAIN_INBOUND_MAIL", "7d", "3650d"),
+    ("GALAXY_RETAIN_NOTIFICATIONS", "1h", "3650d"),
     ("GALAXY_RACE_NAME_TTL", "1m", "365d"),
     ("GALAXY_SMTP_TIMEOUT", "1s", "10m"),
     ("GALAXY_NOTIFICATION_INTERVAL", "10ms", "1h"),
@@ -360,6 +361,11 @@ pub const SETTINGS: &[Setting] = &[
         variable: "GALAXY_RETAIN_INBOUND_MAIL",
         default: "30d",
         meaning: "How long an inbound mail of orders by e-mail (a player's message, stored whole) is kept once handled, with the records of the answers sent; then the retention sweeper deletes it. Mail not yet handled stays. Its Message-ID is what makes a second delivery of it a duplicate, so keep it longer than your MTA retries a mail (Postfix: 5 days). Range: 7d to 3650d.",
+    },
+    Setting {
+        variable: "GALAXY_RETAIN_NOTIFICATIONS",
+        default: "30d",
+        meaning: "How long a notification (a turn report's carries the report whole) is kept once every route of it was delivered; then the retention sweeper deletes it. One with a route still to dispatch or dead-lettered stays. Its idempotency key goes with it, so keep it longer than anything may raise the same notification again (a day is plenty). Range: 1h to 3650d.",
     },
     Setting {
         variable: "GALAXY_MIN_TURN_PERIOD",
