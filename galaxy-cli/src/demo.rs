@@ -29,10 +29,6 @@ use http::{Api, Caller};
 /// How long a started game may take to reach `running`.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The hidden subcommand that serves the reference engine from this very binary, used by
-/// the in-process dev server when no `galaxy-engine` binary is found.
-pub const ENGINE_SUBCOMMAND: &str = "demo-engine";
-
 /// Race names of the bots, in order.
 const RACES: [&str; 8] = [
     "Aldebarans",
@@ -118,29 +114,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<String> {
 }
 
 /// The engine command for the process runtime: `--engine-bin`/`GALAXY_ENGINE_BIN`, else
-/// `galaxy-engine` beside this binary, else this binary with [`ENGINE_SUBCOMMAND`].
-fn engine_command(args: &DemoArgs) -> anyhow::Result<String> {
-    let exe = std::env::current_exe().context("cannot find this binary")?;
-    let beside = exe.parent().map(|dir| dir.join("galaxy-engine"));
+/// the process runtime's default (`galaxy-engine` beside this binary, else this binary's
+/// hidden `reference-engine` subcommand).
+fn engine_command(args: &DemoArgs) -> String {
     let configured = args
         .engine_bin
         .as_ref()
         .filter(|p| !p.as_os_str().is_empty());
-    let command = match (configured, beside) {
-        (Some(path), _) => quoted(path),
-        (None, Some(path)) if path.is_file() => quoted(&path),
-        (None, _) => format!("{} {ENGINE_SUBCOMMAND}", quoted(&exe)),
-    };
-    Ok(command)
-}
-
-/// A path as one command-line word.
-fn quoted(path: &Path) -> String {
-    let text = path.display().to_string();
-    if text.contains(char::is_whitespace) {
-        format!("\"{text}\"")
-    } else {
-        text
+    match configured {
+        Some(path) => galaxy_server::config::runtime::quote(path),
+        None => galaxy_server::config::runtime::default_engine_command(),
     }
 }
 
@@ -155,7 +138,7 @@ async fn start_local(args: &DemoArgs) -> anyhow::Result<(LocalServer, Api, PathB
         .set("GALAXY_RUNTIME", "process")
         .set(
             "GALAXY_PROCESS_ENGINES",
-            format!("reference={}", engine_command(args)?),
+            format!("reference={}", engine_command(args)),
         )
         .build()
         .context("cannot configure the in-process dev server")?;
@@ -444,46 +427,15 @@ fn standings(game: &Value, history: &Value, played: u32) -> String {
     out
 }
 
-/// Serves the reference engine from `GALAXY_ENGINE_ADDR` and `GALAXY_ENGINE_DATA_DIR`
-/// until SIGTERM or ctrl-c (what the process runtime runs when no `galaxy-engine` binary
-/// is found).
+/// Serves the reference engine from `GALAXY_ENGINE_ADDR`, `GALAXY_ENGINE_DATA_DIR` and
+/// `GALAXY_ENGINE_TOKEN` until SIGTERM or ctrl-c (what the process runtime runs when no
+/// `galaxy-engine` binary is found).
 pub async fn serve_engine() -> anyhow::Result<()> {
     let config = galaxy_engine::Config::from_vars(|k| std::env::var(k).ok())
         .context("the engine's configuration")?;
-    let engine = galaxy_engine::Engine::open(&config.data_dir)
-        .with_context(|| format!("cannot open the engine in {}", config.data_dir.display()))?
-        .with_token(config.token);
-    let listener = TcpListener::bind(config.addr)
+    galaxy_engine::serve_config(config, galaxy_engine::shutdown_signal())
         .await
-        .with_context(|| format!("cannot listen on {}", config.addr))?;
-    galaxy_engine::serve(listener, engine, stop_signal())
-        .await
-        .context("the engine stopped with an error")?;
-    Ok(())
-}
-
-/// Completes on ctrl-c or SIGTERM.
-async fn stop_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
+        .context("the reference engine stopped with an error")
 }
 
 #[cfg(test)]

@@ -80,9 +80,10 @@ enum Command {
     /// set-up error: no URL or token, token refused, a bad option; the reason on
     /// standard error).
     MailIn(mail_in::MailInArgs),
-    /// Serves the reference engine (what `demo` runs when no `galaxy-engine` is found).
-    #[command(name = demo::ENGINE_SUBCOMMAND, hide = true)]
-    DemoEngine,
+    /// Serves the reference engine (what `demo` and `doctor --dev` take for the process
+    /// runtime when no `galaxy-engine` is found beside this binary).
+    #[command(name = galaxy_server::config::REFERENCE_ENGINE_SUBCOMMAND, hide = true)]
+    ReferenceEngine,
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,7 +233,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::from(status))
         }
-        Command::DemoEngine => {
+        Command::ReferenceEngine => {
             demo::serve_engine().await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -31,7 +31,7 @@ pub use builder::ConfigBuilder;
 pub use error::ConfigError;
 pub use file::{CONFIG_FILE_VARIABLE, Layered, Source};
 pub use mail_in::MailInSettings;
-pub use runtime::{RuntimeKind, RuntimeSettings};
+pub use runtime::{REFERENCE_ENGINE_SUBCOMMAND, RuntimeKind, RuntimeSettings};
 pub use settings::{DURATION_RANGES, LIST_SEPARATORS, SECRET_SETTINGS, SETTINGS, Setting};
 use vars::Vars;
 

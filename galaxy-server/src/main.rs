@@ -33,6 +33,11 @@ enum Command {
     /// Check or print the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Serve the reference engine from GALAXY_ENGINE_ADDR, GALAXY_ENGINE_DATA_DIR and
+    /// GALAXY_ENGINE_TOKEN until SIGTERM: what the process runtime runs when no
+    /// `galaxy-engine` binary is beside this one.
+    #[command(name = galaxy_server::config::REFERENCE_ENGINE_SUBCOMMAND, hide = true)]
+    ReferenceEngine,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -74,6 +79,7 @@ fn main() -> ExitCode {
             let mode = if dev { Mode::Dev } else { Mode::Serve };
             return config_check(cli.config, mode);
         }
+        Command::ReferenceEngine => return reference_engine(),
     };
     if matches!(mode, Mode::Serve) && !cfg!(feature = "postgres") {
         eprintln!(
@@ -106,6 +112,31 @@ fn main() -> ExitCode {
         Err(error) => {
             tracing::error!(%error, "galaxy-server failed");
             eprintln!("galaxy-server: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `reference-engine`: the reference engine as the `galaxy-engine` binary runs it, logging
+/// to stderr under `GALAXY_ENGINE_LOG` (default `info`).
+fn reference_engine() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GALAXY_ENGINE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let served = galaxy_engine::Config::from_vars(|k| std::env::var(k).ok())
+        .map_err(|e| e.to_string())
+        .and_then(|config| {
+            let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+            let serving = galaxy_engine::serve_config(config, galaxy_engine::shutdown_signal());
+            runtime.block_on(serving).map_err(|e| e.to_string())
+        });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("reference engine: {message}");
             ExitCode::FAILURE
         }
     }

@@ -1,5 +1,6 @@
-//! A whole game in dev mode, in-process on port 0, with the process runtime and the real
-//! reference engine binary: three players log in and enrol, the host starts the game, it
+//! A whole game in dev mode, in-process on port 0, with the process runtime and the
+//! reference engine as `galaxy-server reference-engine` serves it (the default when no
+//! `galaxy-engine` binary was built, as on a fresh clone): three players log in and enrol, the host starts the game, it
 //! reaches `running`, players submit orders, two turns are forced by an admin and one
 //! more is scheduled, each player reads their own turn-3 report (and nobody else can),
 //! and stopping the game cancels it and ends its engine process. The game loop's metrics
@@ -9,7 +10,7 @@
 mod lifecycle_support;
 mod runtime_support;
 
-use runtime_support::{engine_binary, play_a_game};
+use runtime_support::play_a_game;
 
 /// The value of the sample `series` (name and labels exactly as rendered), if present.
 fn sample(text: &str, series: &str) -> Option<f64> {
@@ -22,7 +23,9 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 async fn a_dev_mode_game_runs_on_the_process_runtime() {
     // The process-wide recorder, installed before anything is measured.
     let handle = galaxy_server::telemetry::prometheus_handle().unwrap();
-    let engines = format!("reference={}", engine_binary().display());
+    let server =
+        galaxy_server::config::runtime::quote(env!("CARGO_BIN_EXE_galaxy-server").as_ref());
+    let engines = format!("reference={server} reference-engine");
     play_a_game(&[("GALAXY_PROCESS_ENGINES", engines)]).await;
 
     let text = handle.render();

@@ -110,6 +110,58 @@ pub async fn serve(
         .map_err(|source| ServeError::Listen { addr, source })
 }
 
+/// Opens `config`'s data directory (resuming its game), binds its address and serves
+/// until `shutdown` completes: the whole of the `galaxy-engine` binary, for hosts that run
+/// the reference engine as a subcommand of their own binary (`galaxy-server
+/// reference-engine`, `galaxy-cli reference-engine`), so a process runtime can run it
+/// where no `galaxy-engine` binary was built. The state is loaded before the port opens:
+/// a health check that passes means a resumed game, and a corrupt data directory stops
+/// the engine instead of resetting it.
+pub async fn serve_config(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    if config.token.is_none() {
+        tracing::warn!("GALAXY_ENGINE_TOKEN is not set: every caller may play every race");
+    }
+    let engine = Engine::open(&config.data_dir)?.with_token(config.token);
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: config.addr.to_string(),
+            source,
+        })?;
+    tracing::info!(addr = %config.addr, data_dir = %config.data_dir.display(), "engine listening");
+    serve(listener, engine, shutdown).await?;
+    tracing::info!("engine stopped");
+    Ok(())
+}
+
+/// Completes on ctrl-c or SIGTERM (what `docker stop` and the process runtime send): the
+/// shutdown of an engine run as a process.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
 /// An engine running on a task of the current runtime (for tests, the demo and
 /// embedding); stop it with [`RunningEngine::stop`].
 #[derive(Debug)]

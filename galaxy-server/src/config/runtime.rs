@@ -73,22 +73,39 @@ impl RuntimeSettings {
     }
 }
 
+/// The hidden subcommand under which `galaxy-server` (and `galaxy-cli`) serve the
+/// reference engine themselves, from `GALAXY_ENGINE_ADDR`, `GALAXY_ENGINE_DATA_DIR` and
+/// `GALAXY_ENGINE_TOKEN` as the `galaxy-engine` binary does: the process runtime's
+/// default when no `galaxy-engine` was built (`cargo run -p galaxy-server -- dev` on a
+/// fresh clone builds only the server).
+pub const REFERENCE_ENGINE_SUBCOMMAND: &str = "reference-engine";
+
 /// The reference engine's default command line for the process runtime: the
-/// `galaxy-engine` binary next to the running executable, else `galaxy-engine` (looked up
-/// on `PATH` when an engine starts).
+/// `galaxy-engine` binary next to the running executable, else the running executable
+/// with [`REFERENCE_ENGINE_SUBCOMMAND`] (both `galaxy-server` and `galaxy-cli` have it),
+/// else `galaxy-engine` (looked up on `PATH` when an engine starts).
 pub fn default_engine_command() -> String {
-    let beside = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join("galaxy-engine")))
-        .filter(|path| path.is_file());
-    match beside {
-        Some(path) => quote(&path),
-        None => "galaxy-engine".to_owned(),
+    match std::env::current_exe() {
+        Ok(exe) => engine_command_for(&exe),
+        Err(_) => "galaxy-engine".to_owned(),
     }
 }
 
-/// A path as one command-line word (quoted when it holds spaces).
-fn quote(path: &Path) -> String {
+/// [`default_engine_command`] for the executable at `exe`.
+fn engine_command_for(exe: &Path) -> String {
+    let beside = exe
+        .parent()
+        .map(|dir| dir.join("galaxy-engine"))
+        .filter(|path| path.is_file());
+    match beside {
+        Some(path) => quote(&path),
+        None => format!("{} {REFERENCE_ENGINE_SUBCOMMAND}", quote(exe)),
+    }
+}
+
+/// A path as one word of an engine's command line (quoted when it holds spaces), as
+/// `GALAXY_PROCESS_ENGINES` entries take it.
+pub fn quote(path: &Path) -> String {
     let text = path.display().to_string();
     if text.contains(char::is_whitespace) {
         format!("\"{text}\"")
@@ -208,6 +225,22 @@ mod tests {
     }
 
     #[test]
+    fn the_default_engine_is_galaxy_engine_beside_else_this_binarys_subcommand() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("galaxy-server");
+        std::fs::write(&exe, b"").unwrap();
+        let alone = engine_command_for(&exe);
+        assert_eq!(alone, format!("{} reference-engine", exe.display()));
+        let engine = dir.path().join("galaxy-engine");
+        std::fs::write(&engine, b"").unwrap();
+        assert_eq!(engine_command_for(&exe), engine.display().to_string());
+        let spaced = tempfile::Builder::new().prefix("a b").tempdir().unwrap();
+        let exe = spaced.path().join("galaxy-server");
+        let quoted = format!("\"{}\" reference-engine", exe.display());
+        assert_eq!(engine_command_for(&exe), quoted);
+    }
+
+    #[test]
     fn defaults_leave_the_kind_to_the_mode_and_register_the_reference_engine() {
         let runtime = config(&[]).unwrap().runtime;
         assert_eq!(runtime.kind, None);
@@ -216,7 +249,7 @@ mod tests {
         let image = runtime.docker_engines.resolve(&reference).unwrap();
         assert_eq!(image, "galaxy-engine:0.2");
         let command = runtime.process_engines.resolve(&reference).unwrap();
-        assert!(command.contains("galaxy-engine"), "{command}");
+        assert_eq!(command, default_engine_command());
         assert_eq!((runtime.workers, runtime.probe_threshold), (4, 3));
         assert!(!runtime.pause_on_unhealthy);
     }

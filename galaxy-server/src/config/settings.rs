@@ -394,7 +394,7 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         variable: "GALAXY_PROCESS_ENGINES",
-        default: "reference=<galaxy-engine beside galaxy-server, else on PATH>",
+        default: "reference=<galaxy-engine beside galaxy-server, else galaxy-server reference-engine>",
         meaning: "Engines of the process runtime: `name=command line` entries separated by `;` (e.g. `reference=/opt/galaxy/galaxy-engine; other=/usr/bin/pbem --quiet`); a relative program path (`./target/debug/galaxy-engine`) is taken from the server's working directory, a bare name is looked up in `PATH`; each engine gets `GALAXY_ENGINE_ADDR`, `GALAXY_ENGINE_DATA_DIR` (under `$GALAXY_DATA_DIR/engines`) and `GALAXY_ENGINE_TOKEN`.",
     },
     Setting {
