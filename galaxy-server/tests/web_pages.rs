@@ -1010,6 +1010,48 @@ async fn the_orders_form_takes_bodies_up_to_its_own_bound_beyond_two_mebibytes()
         .post(&app, &uri, &[("turn", "1"), ("orders", &huge)])
         .await;
     page.is(413);
+    assert_is_page(&page, "larger than this server accepts");
+}
+
+/// The response is an HTML error page (not a layer's bare text) saying `says`.
+fn assert_is_page(page: &TestResponse, says: &str) {
+    let content_type = page.headers.get("content-type").unwrap().to_str().unwrap();
+    assert!(
+        content_type.starts_with("text/html"),
+        "{content_type}: {}",
+        page.text
+    );
+    assert!(page.text.contains("<h1>"), "{}", page.text);
+    assert!(page.text.contains(says), "{}", page.text);
+    assert!(page.headers.contains_key("content-security-policy"));
+}
+
+#[tokio::test]
+async fn what_a_layer_refuses_is_a_page_and_every_page_is_counted() {
+    let handle = galaxy_server::telemetry::prometheus_handle().unwrap();
+    let app = web_app(Options::default());
+    let host = app.login("host@example.org").await;
+    let game = app.create_game(&host, "Layers", 2, 4).await;
+    let mut visitor = signed_in(&app, "visitor@example.org").await;
+    // axum's rejection of a query that does not parse is plain text unless reshaped.
+    let page = visitor.get(&app, &format!("/games/{game}?turn=x")).await;
+    page.is(400);
+    assert_is_page(&page, "malformed");
+    // A form too large for the transport's bound: tower-http's bare 413 unless reshaped.
+    let big = "x".repeat(3 << 20);
+    let page = visitor
+        .post(&app, &format!("/games/{game}/messages"), &[("text", &big)])
+        .await;
+    page.is(413);
+    assert_is_page(&page, "larger than this server accepts");
+    let text = handle.render();
+    for series in [
+        "galaxy_http_requests_total{method=\"GET\",route=\"/games/{id}\",status=\"400\"}",
+        "galaxy_http_requests_total{method=\"POST\",route=\"/games/{id}/messages\",status=\"413\"}",
+        "galaxy_http_request_duration_seconds_count{method=\"GET\",route=\"/games/{id}\"}",
+    ] {
+        assert!(text.contains(series), "no {series} in:\n{text}");
+    }
 }
 
 #[tokio::test]

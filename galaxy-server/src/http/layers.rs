@@ -49,8 +49,9 @@ pub(super) fn body_limit(
 }
 
 /// One span per request carrying method, matched route and status; one counter and one
-/// latency histogram per (method, route).
-async fn telemetry(request: Request, next: Next) -> Response {
+/// latency histogram per (method, route). Outermost on the API's routes and the web
+/// pages' alike, so it sees every request's final status.
+pub(crate) async fn telemetry(request: Request, next: Next) -> Response {
     let method = method_label(request.method());
     let route = request
         .extensions()
@@ -111,6 +112,17 @@ fn method_label(method: &Method) -> &'static str {
 /// default 405) the API's JSON shape, keeping their status and headers. A page (HTML,
 /// the not-found page a browser gets from the fallback) stays a page.
 async fn json_error_shape(response: Response) -> Response {
+    shape_error(response, IntoResponse::into_response)
+}
+
+/// Gives an error response that is neither JSON nor a page (a layer's 413 or 503,
+/// axum's plain-text rejection of a query, an empty body) the shape `render` makes of
+/// the [`ApiError`] for its status, keeping its status and headers: the API answers JSON
+/// and the web pages a page, whatever part of the stack refused the request.
+pub(crate) fn shape_error(
+    response: Response,
+    render: impl FnOnce(ApiError) -> Response,
+) -> Response {
     let status = response.status();
     let content_type = response
         .headers()
@@ -122,7 +134,7 @@ async fn json_error_shape(response: Response) -> Response {
         return response;
     }
     let (mut parts, _) = response.into_parts();
-    let mut shaped = error_for_status(status).into_response();
+    let mut shaped = render(error_for_status(status));
     parts.headers.remove(header::CONTENT_TYPE);
     parts.headers.remove(header::CONTENT_LENGTH);
     for (name, value) in shaped.headers() {
@@ -162,6 +174,12 @@ fn error_for_status(status: StatusCode) -> ApiError {
 
 /// A panicking handler becomes a logged 500; the process keeps serving.
 fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
+    panicked(payload).into_response()
+}
+
+/// Logs a handler's panic and gives the error to answer it with (the API's JSON, or a
+/// page on the web's routes).
+pub(crate) fn panicked(payload: Box<dyn Any + Send + 'static>) -> ApiError {
     let detail = payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
@@ -173,7 +191,6 @@ fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
         "internal",
         "an internal error occurred; it has been logged",
     )
-    .into_response()
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ pub mod extract;
 mod games;
 mod health;
 mod internal;
-mod layers;
+pub(crate) mod layers;
 mod mail_in;
 pub mod openapi;
 mod pbem;

@@ -34,13 +34,14 @@ use galaxy_core::domain::limit::OpenSlots;
 use galaxy_core::service::push::PushService;
 use maud::html;
 use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::WebError;
 pub use session::{CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, csrf_token_for_session};
 
-use crate::http::HttpLimits;
+use crate::http::{HttpLimits, layers};
 use crate::state::AppState;
 
 /// The Content-Security-Policy of every page: only this origin's script and style, no
@@ -153,12 +154,30 @@ pub fn router(
         ));
     // The event stream lives as long as the page: no request timeout.
     let live = Router::new().route("/games/{id}/events", get(live::events));
-    pages
+    let routes = pages
         .merge(orders)
         .merge(live)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed);
+    outer_layers(routes).with_state(state)
+}
+
+/// The API's outer layers, with pages for errors: a layer's 413 or 503, axum's
+/// plain-text rejection of a bad query and a handler's panic come back as a page (with
+/// the security headers of every page), and every page is traced, logged and counted as
+/// an API request is.
+fn outer_layers<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
+    routes
+        .layer(CatchPanicLayer::custom(|payload| {
+            WebError::Api(layers::panicked(payload)).into_response()
+        }))
+        .layer(middleware::map_response(page_error_shape))
         .layer(middleware::from_fn(security_headers))
-        .with_state(state)
+        .layer(middleware::from_fn(layers::telemetry))
+}
+
+/// An error response no page made (see [`layers::shape_error`]) becomes an error page.
+async fn page_error_shape(response: Response) -> Response {
+    layers::shape_error(response, |error| WebError::Api(error).into_response())
 }
 
 /// A page's path asked with a method it does not take. A `GET` of a form's action (the
@@ -235,4 +254,70 @@ async fn security_headers(request: Request, next: Next) -> Response {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn slow() -> &'static str {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        "late"
+    }
+
+    async fn boom() -> &'static str {
+        panic!("boom")
+    }
+
+    /// A page that timed out and a page that panicked come back as error pages with the
+    /// security headers, not as an empty 503 and a dropped connection.
+    #[tokio::test]
+    async fn a_timeout_and_a_panic_are_error_pages() {
+        let timeout = TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_millis(10),
+        );
+        let routes: Router<()> = Router::new()
+            .route("/slow", get(slow))
+            .route("/boom", get(boom))
+            .layer(timeout);
+        let app = outer_layers(routes);
+        for (uri, status, says) in [
+            ("/slow", StatusCode::SERVICE_UNAVAILABLE, "retry later"),
+            (
+                "/boom",
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "has been logged",
+            ),
+        ] {
+            let request = Request::builder().uri(uri).body(Body::empty()).unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), status, "{uri}");
+            let headers = response.headers();
+            let content_type = headers[header::CONTENT_TYPE].to_str().unwrap();
+            assert!(
+                content_type.starts_with("text/html"),
+                "{uri}: {content_type}"
+            );
+            assert!(
+                headers.contains_key(header::CONTENT_SECURITY_POLICY),
+                "{uri}"
+            );
+            let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let text = String::from_utf8(body.to_vec()).unwrap();
+            assert!(
+                text.contains("<h1>") && text.contains(says),
+                "{uri}: {text}"
+            );
+        }
+    }
 }
