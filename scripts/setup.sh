@@ -47,7 +47,7 @@ ensure_compose() {
     # galaxy-server's deploy_compose test brings deploy/compose.yaml up on the test daemon.
     command -v docker-compose >/dev/null 2>&1 && return 0
     apt_install docker-compose || {
-        echo "the compose test needs docker-compose: install it (Debian: sudo apt-get install docker-compose); without it that test skips (or fails under GALAXY_REQUIRE_DOCKER=1)." >&2
+        echo "the compose test needs docker-compose: install it (Debian: sudo apt-get install docker-compose)." >&2
         return 1
     }
 }

@@ -19,21 +19,27 @@ say() { printf '==> %s\n' "$*" >&2; }
 
 # shellcheck source=scripts/setup.sh
 . scripts/setup.sh
-ensure_protoc
-ensure_smtp_sink
-ensure_openapi_validator
-ensure_compose
-ensure_browser
+# Every check runs, so one run names every missing piece; the tests start only when none is.
+missing=0
+ensure_protoc || missing=1
+ensure_smtp_sink || missing=1
+ensure_openapi_validator || missing=1
+ensure_compose || missing=1
+ensure_browser || missing=1
 
 if [ -d galaxy-adapters/postgres ]; then
     # shellcheck source=scripts/postgres.sh
     . scripts/postgres.sh
-    ensure_postgres
+    ensure_postgres || missing=1
 fi
 
 # shellcheck source=scripts/docker.sh
 . scripts/docker.sh
-ensure_docker
+ensure_docker || missing=1
+if [ "$missing" -ne 0 ]; then
+    say "install what is named above (as root this script installs it itself), then run it again"
+    exit 1
+fi
 ensure_engine_image
 
 if cargo nextest --version >/dev/null 2>&1; then

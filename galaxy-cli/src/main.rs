@@ -26,7 +26,7 @@ use galaxy_postgres::{
 
 /// Galaxy operator tooling.
 #[derive(Debug, Parser)]
-#[command(name = "galaxy-cli", version, about)]
+#[command(name = "galaxy-cli", version, about, propagate_version = true)]
 struct Cli {
     /// Postgres URL of the Galaxy database.
     #[arg(
@@ -399,6 +399,7 @@ mod tests {
             75
         );
         assert_eq!(status(&["galaxy-cli", "mail-in", "--help"]), 0);
+        assert_eq!(status(&["galaxy-cli", "mail-in", "--version"]), 0);
         assert_eq!(status(&["galaxy-cli", "--version"]), 0);
         assert_eq!(status(&["galaxy-cli", "migrate", "status", "--bogus"]), 3);
         assert_eq!(

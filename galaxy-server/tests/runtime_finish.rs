@@ -144,3 +144,39 @@ async fn a_stopped_games_players_still_read_their_reports_on_its_page() {
     );
     running.shut_down().await;
 }
+
+/// The admin games page's force button posts the turn it was shown for: a second click
+/// of the same button (or a stale page) is refused as not the next turn, and the game
+/// plays one turn, not two.
+#[cfg(feature = "web")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_pages_force_button_plays_one_turn_however_often_it_is_clicked() {
+    let running = run_a_game(&process_vars()).await;
+    let page = "/admin/games?status=running";
+    let (status, html) = running.admin.page(page).await;
+    assert_eq!(status, 200, "{html}");
+    let action = format!("/admin/games/{}/force-next-turn", running.game);
+    let form = html
+        .split(&format!("action=\"{action}\""))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no force button: {html}"));
+    assert!(
+        form.starts_with("><input type=\"hidden\" name=\"csrf\"")
+            && form.contains("name=\"turn\" value=\"1\""),
+        "the button posts turn 1: {form}"
+    );
+    let first = running
+        .admin
+        .post_form(page, &action, &[("turn", "1")])
+        .await;
+    assert_eq!(first.0, 303, "{}", first.1);
+    let again = running
+        .admin
+        .post_form(page, &action, &[("turn", "1")])
+        .await;
+    assert_eq!(again.0, 409, "{}", again.1);
+    assert!(again.1.contains("not the next turn"), "{}", again.1);
+    let record = record(&running.admin, &running.game).await;
+    assert_eq!(record["current_turn"], 1, "{record}");
+    running.shut_down().await;
+}

@@ -394,6 +394,12 @@ async fn play(s: &Session<'_>) {
     }
     s.goto("/").await;
     s.shot("lobby").await;
+    // The deadline, rewritten by the script into the viewer's time, names its zone (the
+    // labels speak of no zone, the forms of UTC).
+    let deadline = text_of(b, "main table time[data-local]").await;
+    let rewritten = !deadline.starts_with(|c: char| c.is_ascii_digit());
+    let zoned = deadline.contains("UTC") || deadline.contains("GMT");
+    assert!(rewritten && zoned, "{deadline}");
     // Keyboard: the first Tab reaches the skip link, whose Enter lands in the content.
     let body = find(b, "body").await;
     body.send_keys("\u{E004}").await.unwrap();

@@ -3,6 +3,8 @@
 //! mail deliveries and notification dead letters with retry. Every handler asks for the
 //! admin role first (403 for anyone else) and the services check it again, as for the API.
 
+use std::collections::HashMap;
+
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use galaxy_core::domain::game::GameStatus;
@@ -205,6 +207,20 @@ pub async fn games_page(
         .lobby
         .list_all_games(admin.actor, statuses, &query.page()?)
         .await?;
+    // The turn each running game's force button plays: posted back, so a second click,
+    // a stale page or a second admin gets "not the next turn" instead of another turn.
+    let mut next_turns = HashMap::new();
+    for game in games
+        .items
+        .iter()
+        .filter(|g| g.status == GameStatus::Running)
+    {
+        let progress = state.app.runtime.progress(game).await?;
+        let next = progress
+            .current_turn
+            .map_or(0, |turn| turn.saturating_add(1));
+        next_turns.insert(game.id, next);
+    }
     let body = html! {
         h1 { (t.games) }
         (admin_nav(t))
@@ -228,7 +244,13 @@ pub async fn games_page(
                             @let base = format!("/admin/games/{}", game.id);
                             @match game.status {
                                 GameStatus::Running => {
-                                    (button_form(&visitor, &format!("{base}/force-next-turn"), t.force)) " "
+                                    @if let Some(next) = next_turns.get(&game.id) {
+                                        form.inline method="post" action=(format!("{base}/force-next-turn")) {
+                                            (csrf_field(&visitor))
+                                            input type="hidden" name="turn" value=(next);
+                                            button type="submit" { (t.force) }
+                                        } " "
+                                    }
                                     (button_form(&visitor, &format!("{base}/pause"), t.pause)) " "
                                 }
                                 GameStatus::Paused => {
@@ -257,12 +279,20 @@ pub async fn games_page(
     Ok(layout::page(&visitor, t.games, body))
 }
 
+/// The form of an admin's game action: the turn a force-next-turn button was shown for.
+#[derive(Debug, Deserialize)]
+pub struct GameActionForm {
+    /// The turn to force (the next one when the page was made); the service refuses any
+    /// other with 409 `turn_not_next`, so a repeated click plays no second turn.
+    turn: Option<u32>,
+}
+
 /// `POST /admin/games/{id}/{action}`: pause, resume, stop, force-next-turn, retry-start,
 /// recreate-engine, cancel (a failed start, through the lobby as the API's cancel).
 pub async fn game_action(
     State(state): State<WebState>,
     Path((id, action)): Path<(String, String)>,
-    Posted { visitor, .. }: Posted<EmptyForm>,
+    Posted { visitor, form }: Posted<GameActionForm>,
 ) -> Result<Response, WebError> {
     let admin = visitor.admin()?;
     let id = GameId::parse(&id).map_err(|_| WebError::NotFound)?;
@@ -271,7 +301,7 @@ pub async fn game_action(
         "pause" => drop(runtime.pause(admin.actor, id).await?),
         "resume" => drop(runtime.resume(admin.actor, id).await?),
         "stop" => drop(runtime.stop(admin.actor, id).await?),
-        "force-next-turn" => drop(runtime.force_next_turn(admin.actor, id).await?),
+        "force-next-turn" => drop(runtime.force_turn(admin.actor, id, form.turn).await?),
         "retry-start" => drop(runtime.retry_start(admin.actor, id).await?),
         "recreate-engine" => drop(runtime.recreate_engine(admin.actor, id).await?),
         "cancel" => drop(state.app.lobby.cancel(admin.actor, id).await?),

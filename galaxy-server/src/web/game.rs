@@ -283,7 +283,7 @@ fn status_section(visitor: &Visitor, game: &Game, progress: &GameProgress) -> Ma
                     dt { (text.winner) } dd #winner { (result.winner.as_deref().unwrap_or("—")) }
                 }
                 @if game.status == GameStatus::EnrollmentOpen {
-                    dt { (text.set_deadline) } dd { (layout::countdown(&game.settings.enrollment_deadline)) }
+                    dt { (text.deadline) } dd { (layout::countdown(&game.settings.enrollment_deadline)) }
                 }
             }
         }
@@ -299,7 +299,7 @@ fn settings_section(visitor: &Visitor, game: &Game) -> Markup {
             dl.settings {
                 dt { (text.set_min) } dd { (s.min_players) }
                 dt { (text.set_max) } dd { (s.max_players) }
-                dt { (text.set_deadline) } dd { (layout::time(&s.enrollment_deadline)) }
+                dt { (text.deadline) } dd { (layout::time(&s.enrollment_deadline)) }
                 dt { (text.set_schedule) } dd { code { (s.schedule.as_str()) } }
                 dt { (text.set_engine) } dd { (s.engine.as_str()) }
                 dt { (text.set_visibility) } dd { (text.visibility(s.visibility)) }

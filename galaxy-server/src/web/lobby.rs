@@ -94,7 +94,7 @@ fn games_table(text: &Text, games: &[&Game]) -> Markup {
                         th scope="col" { (text.col_game) }
                         th scope="col" { (text.col_status) }
                         th scope="col" { (text.col_players) }
-                        th scope="col" { (text.set_deadline) }
+                        th scope="col" { (text.deadline) }
                     } }
                     tbody {
                         @for game in games {

@@ -5,8 +5,11 @@
   function pad(n) { return n < 10 ? "0" + n : String(n); }
   function local(date) {
     try {
-      return new Intl.DateTimeFormat(document.documentElement.lang || undefined,
-        { dateStyle: "medium", timeStyle: "short" }).format(date);
+      // The zone is named: labels and forms speak UTC, the viewer may not be in it.
+      return new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+        year: "numeric", month: "short", day: "numeric",
+        hour: "2-digit", minute: "2-digit", timeZoneName: "short"
+      }).format(date);
     } catch (e) { return date.toString(); }
   }
   function left(ms) {
@@ -35,8 +38,26 @@
     // answer, and the text kept in its form, stay until the viewer moves on.
     var dirty = document.querySelector("[data-answer]") !== null;
     document.addEventListener("input", function () { dirty = true; });
-    // A form on its way out is never cut short by a reload (the click would be lost).
-    document.addEventListener("submit", function () { dirty = true; });
+    // A form on its way out is never cut short by a reload (the click would be lost),
+    // and is sent once: its buttons are disabled after the submit (not before, which
+    // would leave the clicked button's value out) until the page is shown again.
+    document.addEventListener("submit", function (event) {
+      dirty = true;
+      var form = event.target;
+      setTimeout(function () {
+        form.querySelectorAll("button").forEach(function (button) {
+          button.disabled = true;
+          button.setAttribute("data-sent", "");
+        });
+      }, 0);
+    });
+    // Back to a page the browser kept: its forms may be sent again.
+    window.addEventListener("pageshow", function () {
+      document.querySelectorAll("button[data-sent]").forEach(function (button) {
+        button.disabled = false;
+        button.removeAttribute("data-sent");
+      });
+    });
     var live = document.querySelector("[data-live]");
     function refresh() {
       if (dirty) {

@@ -168,6 +168,9 @@ pub struct Text {
     pub set_max: &'static str,
     /// Setting: enrollment deadline.
     pub set_deadline: &'static str,
+    /// The enrollment deadline where it is shown (in the viewer's time zone, which the
+    /// script names; without the script the time says UTC itself).
+    pub deadline: &'static str,
     /// Setting: turn schedule.
     pub set_schedule: &'static str,
     /// Setting: schedule help.
@@ -390,6 +393,7 @@ pub(super) static EN: Text = Text {
     set_min: "Fewest players",
     set_max: "Most players",
     set_deadline: "Enrollment ends (UTC)",
+    deadline: "Enrollment ends",
     set_schedule: "Turn schedule",
     set_schedule_help: "Cron, 5 fields, UTC: 0 18 * * 1,3,5 is 18:00 on Monday, Wednesday and Friday.",
     set_engine: "Engine",
@@ -536,6 +540,7 @@ pub(super) static DE: Text = Text {
     set_min: "Mindestens Spieler",
     set_max: "Höchstens Spieler",
     set_deadline: "Anmeldeschluss (UTC)",
+    deadline: "Anmeldeschluss",
     set_schedule: "Zugplan",
     set_schedule_help: "Cron, 5 Felder, UTC: 0 18 * * 1,3,5 ist 18:00 am Montag, Mittwoch und Freitag.",
     set_engine: "Engine",
