@@ -98,6 +98,22 @@ fn parse_runtime(text: &str) -> Result<Runtime, String> {
     }
 }
 
+/// Deletes the process runtime's saved containers from a copy of a data directory: they
+/// name the live machine's engine processes and ports, and a server started on a restored
+/// copy would start engines on them (beside the live ones, if the copy is a scratch run on
+/// the same host). Without them the restored games' engines are missing, and come back
+/// by `recreate-engine` from their restored data, as docs/operations.md describes.
+fn forget_saved_engines(data: &Path) -> anyhow::Result<()> {
+    let saved = galaxy_server::config::runtime::engines_dir(data)
+        .join(galaxy_process_runtime::SAVED_CONTAINERS_DIR);
+    match std::fs::remove_dir_all(&saved) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            Err(error).with_context(|| format!("cannot delete {}", saved.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Options of `restore`.
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
@@ -397,6 +413,7 @@ async fn copy_all(
     .await
     .context("the data directory's copy stopped")?
     .with_context(|| format!("cannot copy {}", args.data_dir.display()))?;
+    forget_saved_engines(&args.out.join("data"))?;
     let dump = args.out.join("database.dump");
     let (url, password) = without_password(url)?;
     let mut command = tokio::process::Command::new("pg_dump");
@@ -491,6 +508,7 @@ pub async fn restore(url: &str, args: RestoreArgs) -> anyhow::Result<String> {
         copy_tree(&data, &args.data_dir, &AtomicBool::new(false))
             .with_context(|| format!("cannot copy into {}", args.data_dir.display()))
             .context(start_over)?;
+        forget_saved_engines(&args.data_dir).context(start_over)?;
     }
     let volumes = volumes.fill(&args.from).await.context(start_over)?;
     Ok(format!(

@@ -6,8 +6,9 @@
 //! (sessions, archive, records, secrets, the engine's state files), and a server started
 //! on them serves it.
 //!
-//! On the fresh machine no engine runs for the game (the process runtime's engines never
-//! outlive their server; a Docker container is lost with its host): the reconciler marks
+//! On the fresh machine no engine runs for the game (a backup leaves out the process
+//! runtime's saved engine processes, which belong to the live machine; a Docker container
+//! is lost with its host): the reconciler marks
 //! its record `removed` and pauses the game, the admin has the engine created again from
 //! the restored data (`recreate-engine`) and resumes it, and the restored game plays its
 //! next turn.
@@ -510,6 +511,14 @@ async fn round_trip(runtime: Runtime) {
         out
     };
     if runtime == Runtime::Process {
+        // The live server's saved engine processes (its ports) stay out of the backup.
+        let saved = Path::new("engines").join(galaxy_process_runtime::SAVED_CONTAINERS_DIR);
+        assert!(
+            data.join(&saved).is_dir(),
+            "the live server saved its engines"
+        );
+        assert!(!out.join("data").join(&saved).exists());
+        assert!(!restored_data.join(&saved).exists());
         let restored_files = engines(&restored_data);
         assert!(!restored_files.is_empty(), "no engine data restored");
         assert_eq!(restored_files, engines(&out.join("data")));

@@ -13,9 +13,11 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use galaxy_core::domain::engine_auth::EngineTokenKey;
 use galaxy_core::domain::game::EngineName;
+use galaxy_core::domain::runtime::RuntimeStatus;
 use galaxy_core::ports::{
     ApplicationStore, Clock, ContainerError, ContainerEvent, ContainerInfo, ContainerRuntime,
-    ContainerSpec, CreatedContainer, EngineClient, GameStore, Notifier, SecretGenerator, UserStore,
+    ContainerSpec, CreatedContainer, EngineClient, GameStore, Notifier, SecretGenerator,
+    StoreError, UserStore,
 };
 use galaxy_core::service::runtime::{
     EngineRegistry, EventsListener, HealthProbe, InspectWorker, Reconciler, RuntimeConfig,
@@ -78,9 +80,9 @@ impl RuntimeTasks {
 
     /// Stops every engine the process runtime started, within `bound`. Runs after the
     /// workers stopped, so no start job launches a new one behind it. The engines' data
-    /// directories stay; the next server finds their records' engines gone and pauses
-    /// the games until an admin re-creates the engines (docs/operations.md,
-    /// "Process-runtime engines").
+    /// directories and saved containers stay: the next server on the same data directory
+    /// starts them again ([`resume_engines`]; docs/operations.md, "Process-runtime
+    /// engines").
     pub(crate) async fn stop_engines(&self, bound: Duration) -> bool {
         let Some(processes) = &self.processes else {
             return true;
@@ -208,6 +210,38 @@ pub(crate) fn runtime_config(
     }
 }
 
+/// How long start-up waits for the resumed engines to listen (see [`resume_engines`]).
+const ENGINE_RESUME_BOUND: Duration = Duration::from_secs(30);
+
+/// Starts again the process-runtime engines the previous server left running whose games
+/// the store still has running on them (same container), so a restart or an upgrade goes
+/// on with every game instead of pausing it. Before any worker runs: a turn due at once
+/// finds its engine. Engines of games the store does not know (dev mode's fresh stores,
+/// a game that ended meanwhile) stay `exited` for the reconciler to remove.
+/// A record that cannot be read leaves its engine `exited` (logged): the inspect pass
+/// restarts it once the store answers, or its game pauses, as before engines resumed.
+async fn resume_engines(processes: &ProcessRuntime, adapters: &Adapters) {
+    let mut wanted = Vec::new();
+    for (container, game) in processes.resumable() {
+        let record = match adapters.runtime_records.get_record(game).await {
+            Ok(record) => record,
+            Err(StoreError::NotFound { .. }) => continue,
+            Err(error) => {
+                tracing::warn!(%error, %game, "engine not resumed: its record is unreadable");
+                continue;
+            }
+        };
+        let bound = record
+            .binding
+            .as_ref()
+            .is_some_and(|binding| binding.container_id == container);
+        if record.status == RuntimeStatus::Running && bound {
+            wanted.push(container);
+        }
+    }
+    processes.resume(&wanted, ENGINE_RESUME_BOUND).await;
+}
+
 /// The container runtime the app runs engines on, and what comes with it.
 struct ChosenRuntime {
     /// The runtime.
@@ -252,6 +286,7 @@ async fn choose_runtime(
                         source,
                     }
                 })?;
+            resume_engines(&processes, adapters).await;
             tasks.processes = Some(processes.clone());
             Arc::new(processes)
         }

@@ -6,6 +6,9 @@
 //! (`GALAXY_RUNTIME_JOB_LEASE=2s`) lapses the job is claimed again and the game reaches
 //! `running`.
 //!
+//! A server stopped and started again on the same data directory resumes its engines,
+//! and its running game goes on.
+//!
 //! Needs `DATABASE_URL` (scripts/test.sh starts a throwaway Postgres).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -69,6 +72,7 @@ fn server(database_url: &str, addr: SocketAddr, data: &Path, engine: &str) -> Ch
         .env("GALAXY_HTTP_ADDR", addr.to_string())
         .env("GALAXY_DATA_DIR", data)
         .env("GALAXY_RUNTIME", "process")
+        .env("GALAXY_BOOTSTRAP_ADMINS", "admin@example.org")
         .env("GALAXY_PROCESS_ENGINES", format!("reference={engine}"))
         .env("GALAXY_RUNTIME_JOB_LEASE", "2s")
         .env("GALAXY_RUNTIME_INTERVAL", "100ms")
@@ -128,30 +132,18 @@ fn engines_under(data: &Path) -> Vec<u32> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_killed_mid_start_is_restarted_and_the_start_completes() {
-    let dbs = match TestDatabases::from_env().await {
-        Ok(databases) => databases,
-        Err(error) => panic!("{error}"),
-    };
-    let options = dbs.empty_database().await.unwrap();
-    let database_url = url_for(options.get_database().unwrap());
-    let data = tempfile::tempdir().unwrap();
-    let engine = slow_engine(data.path());
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let mail = data.path().join("mail");
-
-    let mut first = server(&database_url, addr, data.path(), &engine);
-    lifecycle_support::wait_ready(addr, Duration::from_secs(60)).await;
-    let ann = log_in(addr, &mail, "ann@example.org").await;
-    let bob = log_in(addr, &mail, "bob@example.org").await;
+/// Logs in two players, has the first host a two-race game and start it; the host's
+/// authorization and the game's path. The game is `starting` (or already `running`).
+async fn start_a_game(addr: SocketAddr, mail: &Path, name: &str) -> (String, String) {
+    let ann = log_in(addr, mail, "ann@example.org").await;
+    let bob = log_in(addr, mail, "bob@example.org").await;
     let game = expect(
         addr,
         &ann,
         "POST",
         "/api/v1/user/games",
         Some(json!({
-            "name": "Interrupted start",
+            "name": name,
             "min_players": 2,
             "max_players": 3,
             "enrollment_deadline": "2099-01-01T00:00:00Z",
@@ -180,7 +172,27 @@ async fn a_server_killed_mid_start_is_restarted_and_the_start_completes() {
         expect(addr, &ann, "POST", &approve, None, 200).await;
     }
     expect(addr, &ann, "POST", &format!("{games}/close"), None, 200).await;
-    let starting = expect(addr, &ann, "POST", &format!("{games}/start"), None, 200).await;
+    expect(addr, &ann, "POST", &format!("{games}/start"), None, 200).await;
+    (ann, games)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_start_is_restarted_and_the_start_completes() {
+    let dbs = match TestDatabases::from_env().await {
+        Ok(databases) => databases,
+        Err(error) => panic!("{error}"),
+    };
+    let options = dbs.empty_database().await.unwrap();
+    let database_url = url_for(options.get_database().unwrap());
+    let data = tempfile::tempdir().unwrap();
+    let engine = slow_engine(data.path());
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mail = data.path().join("mail");
+
+    let mut first = server(&database_url, addr, data.path(), &engine);
+    lifecycle_support::wait_ready(addr, Duration::from_secs(60)).await;
+    let (ann, games) = start_a_game(addr, &mail, "Interrupted start").await;
+    let starting = expect(addr, &ann, "GET", &games, None, 200).await;
     assert_eq!(starting["status"], "starting");
 
     // Once the job is claimed its engine is being launched (the slow script is running):
@@ -218,4 +230,81 @@ async fn a_server_killed_mid_start_is_restarted_and_the_start_completes() {
         let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
     }
     dbs.cleanup().await.unwrap();
+}
+
+/// A server restarted on the same data directory (an upgrade, `systemctl restart`) starts
+/// its process-runtime engines again: the running game stays `running`, with no
+/// `container_disappeared` pause, and plays its next turn on the same engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_resumes_its_engines_and_the_game_goes_on() {
+    let dbs = match TestDatabases::from_env().await {
+        Ok(databases) => databases,
+        Err(error) => panic!("{error}"),
+    };
+    let options = dbs.empty_database().await.unwrap();
+    let database_url = url_for(options.get_database().unwrap());
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine_binary().display().to_string();
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mail = data.path().join("mail");
+
+    let first = server(&database_url, addr, data.path(), &engine);
+    lifecycle_support::wait_ready(addr, Duration::from_secs(60)).await;
+    let (ann, games) = start_a_game(addr, &mail, "Restarted").await;
+    eventually(Duration::from_secs(60), "the game running", || async {
+        let (_, view) = call(addr, &ann, "GET", &games, None).await;
+        (view["status"] == "running").then_some(())
+    })
+    .await;
+    let admin = log_in(addr, &mail, "admin@example.org").await;
+    let game = games.rsplit('/').next().unwrap().to_owned();
+    let record_path = format!("/api/v1/admin/runtime/records/{game}");
+    let before = expect(addr, &admin, "GET", &record_path, None, 200).await;
+    // A graceful stop, as systemd's: the server stops its engines on the way out.
+    let status = Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_exit(first);
+    assert!(engines_under(data.path()).is_empty(), "the engines stopped");
+
+    let mut second = server(&database_url, addr, data.path(), &engine);
+    lifecycle_support::wait_ready(addr, Duration::from_secs(60)).await;
+    // Listening means resumed: the engine was started before the workers.
+    assert!(!engines_under(data.path()).is_empty(), "the engine is back");
+    // A reconciler pass and an inspect pass (GALAXY_RUNTIME_INTERVAL=100ms) later, the
+    // game still runs on the same binding.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, view) = call(addr, &ann, "GET", &games, None).await;
+    assert_eq!(view["status"], "running", "{view}");
+    let after = expect(addr, &admin, "GET", &record_path, None, 200).await;
+    assert_eq!(after["status"], "running", "{after}");
+    assert_eq!(after["container_id"], before["container_id"], "{after}");
+    assert_eq!(
+        after["engine_endpoint"], before["engine_endpoint"],
+        "{after}"
+    );
+    let force = format!("/api/v1/admin/games/{game}/force-next-turn?turn=1");
+    let played = expect(addr, &admin, "POST", &force, None, 200).await;
+    assert_eq!(played["current_turn"], 1, "{played}");
+
+    second.kill().unwrap();
+    second.wait().unwrap();
+    for pid in engines_under(data.path()) {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    dbs.cleanup().await.unwrap();
+}
+
+/// Waits for a server to exit on its own (after SIGTERM), up to 60 s.
+fn wait_exit(mut child: Child) {
+    for _ in 0..600 {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    panic!("the server did not stop within 60 s of SIGTERM");
 }

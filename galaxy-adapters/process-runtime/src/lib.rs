@@ -2,6 +2,7 @@
 
 mod command;
 mod config;
+mod saved;
 mod supervisor;
 
 use std::collections::HashMap;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
+use galaxy_core::domain::GameId;
 use galaxy_core::ports::{
     ContainerError, ContainerEvent, ContainerInfo, ContainerRuntime, ContainerSpec,
     CreatedContainer, EngineLimits,
@@ -21,6 +23,14 @@ use tokio::sync::broadcast;
 pub use command::{CommandLine, CommandLineError};
 pub use config::{ProcessRuntimeConfig, RestartPolicy};
 use supervisor::{Launch, RunState, Status, Supervisor};
+
+/// The directory under the data root where each container the runtime created is saved
+/// (spec, port, whether the platform wants it running), so the next runtime on the same
+/// data root knows it again ([`ProcessRuntime::resume`]). It describes this machine's
+/// processes, not game data: a backup leaves it out, so that a restored copy (a scratch
+/// server beside the live one, a new machine) never starts engines on the live one's
+/// ports.
+pub const SAVED_CONTAINERS_DIR: &str = ".containers";
 
 /// The name of the engine's log file inside its data directory.
 pub const LOG_FILE: &str = "engine.log";
@@ -61,13 +71,33 @@ struct Engine {
     status: Arc<Status>,
     /// Present from `start` until `stop` or `remove` takes it.
     supervisor: Option<Supervisor>,
+    /// What is saved of it (see `saved`): its `running` is what the platform last asked.
+    saved: saved::Saved,
 }
 
 impl ProcessRuntime {
     /// A runtime whose engines keep their data under `config.data_root` (created if
-    /// missing).
+    /// missing). The containers a previous runtime on the same data root created and did
+    /// not remove are known again (`exited` until started): see [`ProcessRuntime::resume`].
     pub fn new(config: ProcessRuntimeConfig) -> std::io::Result<Self> {
         std::fs::create_dir_all(&config.data_root)?;
+        let mut engines = HashMap::new();
+        for saved in saved::read_all(&config.data_root) {
+            let (Some(spec), Ok(command)) = (saved.spec(), CommandLine::parse(&saved.engine))
+            else {
+                continue;
+            };
+            let engine = Engine {
+                command,
+                port: saved.port,
+                data_dir: config.data_root.join(&saved.name),
+                status: Arc::new(Status::exited()),
+                supervisor: None,
+                spec,
+                saved,
+            };
+            engines.insert(engine.spec.name.clone(), engine);
+        }
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let prlimit = config.rlimits.then(find_prlimit).flatten();
         if config.rlimits && prlimit.is_none() {
@@ -79,7 +109,7 @@ impl ProcessRuntime {
             inner: Arc::new(Inner {
                 config,
                 prlimit,
-                engines: Mutex::new(HashMap::new()),
+                engines: Mutex::new(engines),
                 events,
             }),
         })
@@ -96,7 +126,86 @@ impl ProcessRuntime {
         self.engines().get(container_id)?.status.pid()
     }
 
-    /// Stops every running engine (each with `grace`), e.g. on server shutdown.
+    /// The containers a previous runtime on this data root had running when it went away
+    /// (a server restart, an upgrade, a crash), with their games, for
+    /// [`ProcessRuntime::resume`]. An engine the platform stopped is not among them.
+    pub fn resumable(&self) -> Vec<(String, GameId)> {
+        let mut found: Vec<(String, GameId)> = self
+            .engines()
+            .iter()
+            .filter(|(_, engine)| engine.saved.running && engine.supervisor.is_none())
+            .map(|(id, engine)| (id.clone(), engine.spec.game_id))
+            .collect();
+        found.sort();
+        found
+    }
+
+    /// Starts the engines of `containers` (of [`ProcessRuntime::resumable`]: the caller
+    /// keeps those its store still has running) and waits up to `bound` for each to
+    /// listen on its port, so a turn due at once finds it. Same port, data directory and
+    /// token as before, so its runtime record still holds and its game goes on instead
+    /// of pausing. Returns the containers started; one that cannot be started is logged
+    /// and left `exited`, for the platform's inspect pass to restart (or to pause its
+    /// game), and a container not named stays `exited` for the reconciler.
+    pub async fn resume(&self, containers: &[String], bound: Duration) -> Vec<String> {
+        let mut resumed = Vec::new();
+        for id in containers {
+            let Some(port) = self.engines().get(id).map(|engine| engine.port) else {
+                continue;
+            };
+            match self.spawn_supervised(id) {
+                Ok(_) => resumed.push((id.clone(), port)),
+                Err(error) => tracing::warn!(%error, container = %id, "engine not resumed"),
+            }
+        }
+        let deadline = tokio::time::Instant::now() + bound;
+        for (id, port) in &resumed {
+            while tokio::net::TcpStream::connect(loopback(*port))
+                .await
+                .is_err()
+            {
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::warn!(container = %id, "a resumed engine does not listen yet");
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        if !resumed.is_empty() {
+            tracing::info!(
+                engines = resumed.len(),
+                "engines of the previous run resumed"
+            );
+        }
+        resumed.into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// Saves whether the platform wants `container_id` running (see
+    /// [`ProcessRuntime::resume`]). A failure is logged, not returned: the start or stop
+    /// itself happened, and what is lost is only the next runtime's knowledge of it (an
+    /// engine not resumed: its game pauses, as without the record; an engine resumed
+    /// although stopped: the reconciler stops and removes one whose game ended).
+    fn save_running(&self, container_id: &str, running: bool) {
+        let mut engines = self.engines();
+        let Some(engine) = engines.get_mut(container_id) else {
+            return;
+        };
+        if engine.saved.running == running {
+            return;
+        }
+        let mut saved = engine.saved.clone();
+        saved.running = running;
+        match saved::write(&self.inner.config.data_root, &saved) {
+            Ok(()) => engine.saved = saved,
+            Err(error) => {
+                tracing::warn!(%error, container = %container_id, running, "container state not saved");
+            }
+        }
+    }
+
+    /// Stops every running engine (each with `grace`), e.g. on server shutdown. What the
+    /// platform last asked of each is kept: the next runtime's [`ProcessRuntime::resume`]
+    /// starts them again.
     pub async fn shutdown(&self, grace: Duration) {
         let supervisors: Vec<Supervisor> = self
             .engines()
@@ -247,6 +356,9 @@ impl ContainerRuntime for ProcessRuntime {
             };
         }
         let port = Self::free_port(&engines)?;
+        let saved = saved::Saved::new(spec, port);
+        saved::write(&self.inner.config.data_root, &saved)
+            .map_err(|e| failed(format!("cannot save container {}: {e}", spec.name)))?;
         let engine = Engine {
             spec: spec.clone(),
             command,
@@ -254,6 +366,7 @@ impl ContainerRuntime for ProcessRuntime {
             data_dir,
             status: Arc::new(Status::new()),
             supervisor: None,
+            saved,
         };
         engines.insert(spec.name.clone(), engine);
         Ok(created(&spec.name, port))
@@ -266,11 +379,13 @@ impl ContainerRuntime for ProcessRuntime {
         if let Some(previous) = self.spawn_supervised(container_id)? {
             previous.stop(Duration::ZERO).await;
         }
+        self.save_running(container_id, true);
         Ok(())
     }
 
     /// SIGTERM, then SIGKILL after `grace`; a no-op when not running.
     async fn stop(&self, container_id: &str, grace: Duration) -> Result<(), ContainerError> {
+        self.save_running(container_id, false);
         let supervisor = self
             .engines()
             .get_mut(container_id)
@@ -291,6 +406,11 @@ impl ContainerRuntime for ProcessRuntime {
             .engines()
             .remove(container_id)
             .ok_or_else(|| not_found(container_id))?;
+        if let Err(error) = saved::delete(&self.inner.config.data_root, container_id) {
+            // Left behind, it would bring the container back at the next start, where
+            // the reconciler removes it again (its game's record no longer names it).
+            tracing::warn!(%error, container = %container_id, "saved container not deleted");
+        }
         if let Some(supervisor) = engine.supervisor {
             supervisor.stop(Duration::ZERO).await;
         }
@@ -409,7 +529,7 @@ fn find_prlimit() -> Option<PathBuf> {
 
 /// Makes `dir` (and its parents) and keeps it to the server's user (mode 700): a game's
 /// state is no other local user's to read.
-fn private_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
@@ -465,11 +585,11 @@ fn check_executable(program: &Path) -> Result<(), ContainerError> {
     Ok(())
 }
 
-/// A container name usable as one directory name.
-fn valid_name(name: &str) -> Result<&str, ContainerError> {
+/// A container name usable as one directory name, not hidden (a leading dot is kept for
+/// the runtime's own directories, such as the saved containers').
+pub(crate) fn valid_name(name: &str) -> Result<&str, ContainerError> {
     let ok = !name.is_empty()
-        && name != "."
-        && name != ".."
+        && !name.starts_with('.')
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));

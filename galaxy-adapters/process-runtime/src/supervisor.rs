@@ -73,6 +73,13 @@ impl Status {
         }
     }
 
+    /// The status of a container known from a previous run: no process, none coming.
+    pub(crate) fn exited() -> Self {
+        let status = Self::new();
+        status.set(RunState::Exited);
+        status
+    }
+
     fn life(&self) -> std::sync::MutexGuard<'_, Life> {
         self.life.lock().unwrap_or_else(PoisonError::into_inner)
     }
