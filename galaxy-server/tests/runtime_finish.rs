@@ -134,6 +134,15 @@ async fn a_stopped_games_players_still_read_their_reports_on_its_page() {
     );
     // The turn list offers turn 0 too.
     assert!(page.contains("<option value=\"0\""), "{page}");
+    // A turn never played is said so, not shown as an empty section.
+    let (status, page) = player
+        .page(&format!("/games/{}?turn=7", running.game))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("id=\"report-missing\"") && page.contains("turn 7 has not been played"),
+        "{page}"
+    );
     let (_, outsider) = running
         .outsider
         .page(&format!("/games/{}", running.game))

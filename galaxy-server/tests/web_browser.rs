@@ -427,6 +427,18 @@ async fn play(s: &Session<'_>) {
     })
     .await;
     s.host_action(&game, "close", "enrollment_closed").await;
+    // Cancelling asks first; the host says no and the game stays.
+    s.goto(&game).await;
+    find(b, "form[action$='/host/cancel'] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let question = b.get_alert_text().await.unwrap();
+    assert!(question.contains("for good"), "{question}");
+    b.dismiss_alert().await.unwrap();
+    s.goto(&game).await;
+    assert!(html(b).await.contains("data-status=\"enrollment_closed\""));
     s.host_action(&game, "start", "running").await;
     s.until(&game, "the game running", |page| {
         assert!(!page.contains("data-status=\"start_failed\""), "{page}");

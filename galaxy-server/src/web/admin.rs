@@ -20,7 +20,7 @@ use super::WebState;
 use super::error::WebError;
 use super::game::EmptyForm;
 use super::i18n::AdminText;
-use super::layout::{self, button_form, csrf_field};
+use super::layout::{self, button_form, confirm_form, csrf_field};
 use super::lobby::urlencode;
 use super::session::{Posted, Visitor};
 use crate::http::error::ApiError;
@@ -259,14 +259,14 @@ pub async fn games_page(
                                 }
                                 GameStatus::StartFailed => {
                                     (button_form(&visitor, &format!("{base}/retry-start"), t.retry_start)) " "
-                                    (button_form(&visitor, &format!("{base}/cancel"), t.cancel)) " "
+                                    (confirm_form(&visitor, &format!("{base}/cancel"), t.cancel, t.cancel_confirm)) " "
                                 }
                                 _ => {}
                             }
                             // Only a game in play is stopped (its engine goes with it); a
                             // failed start is cancelled; a starting one waits for its job.
                             @if matches!(game.status, GameStatus::Running | GameStatus::Paused) {
-                                (button_form(&visitor, &format!("{base}/stop"), t.stop)) " "
+                                (confirm_form(&visitor, &format!("{base}/stop"), t.stop, t.stop_confirm)) " "
                             }
                             a href=(format!("/admin/health?game={}", game.id)) { (t.health) }
                         }

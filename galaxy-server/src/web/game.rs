@@ -9,9 +9,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use galaxy_core::domain::application::{Application, ApplicationStatus};
 use galaxy_core::domain::game::{Game, GameStatus};
 use galaxy_core::domain::pbem::format_duration;
-use galaxy_core::domain::play::PlayedTurn;
+use galaxy_core::domain::play::{PlayedTurn, TurnReport};
 use galaxy_core::domain::{ApplicationId, GameId};
 use galaxy_core::service::runtime::GameProgress;
+use galaxy_core::service::{ErrorKind, ServiceError};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -190,17 +191,33 @@ pub(super) async fn render(
     };
     // Every race's reports, once the game is over and its host left the reveal on.
     let revealed = game.status == GameStatus::Finished && game.settings.reveal_reports_after_finish;
-    let report = match (&seat, actor) {
+    // The report asked for, or why there is none (a turn not played yet, a race
+    // unknown): said on the page, never a blank section. A store that fails is an error
+    // page, as everywhere.
+    let report: Option<Result<TurnReport, String>> = match (&seat, actor) {
         (Some(_), Some(actor)) => {
             let turn = report_turn.or(progress.current_turn);
             let race = report_race.as_deref().filter(|_| revealed);
             match turn {
-                Some(turn) => state.app.runtime.report(actor, id, turn, race).await.ok(),
+                Some(turn) => match state.app.runtime.report(actor, id, turn, race).await {
+                    Ok(report) => Some(Ok(report)),
+                    Err(error)
+                        if matches!(
+                            ServiceError::kind(&error),
+                            ErrorKind::NotFound | ErrorKind::Forbidden | ErrorKind::Validation
+                        ) =>
+                    {
+                        Some(Err(error.to_string()))
+                    }
+                    Err(error) => return Err(error.into()),
+                },
                 None => None,
             }
         }
         _ => None,
     };
+    let missing = report.as_ref().and_then(|r| r.as_ref().err());
+    let report = report.as_ref().and_then(|r| r.as_ref().ok());
     let habits =
         PbemView::load(state, visitor, &game, seat.as_ref().map(|s| s.race.clone())).await?;
     let name = game.settings.name.as_str().to_owned();
@@ -246,6 +263,9 @@ pub(super) async fn render(
                         }
                         " " button type="submit" { (text.show) }
                     }
+                }
+                @if let Some(missing) = missing {
+                    p.notice #report-missing role="status" { (missing) }
                 }
                 @if let Some(report) = &report {
                     h3 { (text.col_turn) " " (report.turn) " · " (report.race) }
@@ -386,7 +406,7 @@ fn players_section(
                         _ => {}
                     }
                     @if matches!(game.status, GameStatus::Draft | GameStatus::EnrollmentOpen | GameStatus::EnrollmentClosed | GameStatus::StartFailed) {
-                        (button_form(visitor, &format!("/games/{id}/host/cancel"), text.host_cancel))
+                        (layout::confirm_form(visitor, &format!("/games/{id}/host/cancel"), text.host_cancel, text.host_cancel_confirm))
                     }
                 }
             }

@@ -91,6 +91,17 @@ pub fn button_form(visitor: &Visitor, action: &str, label: &str) -> Markup {
     }
 }
 
+/// [`button_form`] for an action that cannot be undone: the script asks `question`
+/// before the form is sent (without the script it is sent at once).
+pub fn confirm_form(visitor: &Visitor, action: &str, label: &str, question: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(action) data-confirm=(question) {
+            (csrf_field(visitor))
+            button type="submit" { (label) }
+        }
+    }
+}
+
 /// An instant: UTC in the page, rewritten by the script into the viewer's time zone.
 pub fn time(at: &Timestamp) -> Markup {
     html! {

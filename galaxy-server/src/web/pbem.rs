@@ -86,8 +86,11 @@ impl PbemView {
             }
             _ => None,
         };
+        // Seats change hands only in a game in play: a finished or stopped game keeps its
+        // open seats' requests, but offers no approval that could only be refused.
+        let in_play = matches!(game.status, GameStatus::Running | GameStatus::Paused);
         let mut requests = Vec::new();
-        if let (true, Some(actor)) = (is_host, actor) {
+        if let (true, true, Some(actor)) = (is_host, in_play, actor) {
             for race in races.iter().filter(|r| r.state == RaceState::OpenSeat) {
                 for application in runtime
                     .seat_applications(actor, game.id, &race.race)

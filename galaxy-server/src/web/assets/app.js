@@ -42,8 +42,14 @@
     // and is sent once: its buttons are disabled after the submit (not before, which
     // would leave the clicked button's value out) until the page is shown again.
     document.addEventListener("submit", function (event) {
-      dirty = true;
       var form = event.target;
+      // An action that cannot be undone asks first (`data-confirm`).
+      var question = form.getAttribute("data-confirm");
+      if (question && !window.confirm(question)) {
+        event.preventDefault();
+        return;
+      }
+      dirty = true;
       setTimeout(function () {
         form.querySelectorAll("button").forEach(function (button) {
           button.disabled = true;

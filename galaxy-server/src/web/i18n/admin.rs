@@ -55,8 +55,12 @@ pub struct AdminText {
     pub recreate: &'static str,
     /// "Stop".
     pub stop: &'static str,
+    /// The question a Stop asks before it is sent (it ends the game for good).
+    pub stop_confirm: &'static str,
     /// Cancel a game whose start failed.
     pub cancel: &'static str,
+    /// The question a Cancel asks before it is sent.
+    pub cancel_confirm: &'static str,
     /// "Runtime records".
     pub records: &'static str,
     /// "Engine".
@@ -129,7 +133,9 @@ pub(super) static ADMIN_EN: AdminText = AdminText {
     retry_start: "Retry start",
     recreate: "Create engine again",
     stop: "Stop",
+    stop_confirm: "Stop this game for good? Its engine goes and the game is cancelled.",
     cancel: "Cancel",
+    cancel_confirm: "Cancel this game for good?",
     records: "Runtime records",
     engine: "Engine",
     turn: "Turn",
@@ -181,7 +187,9 @@ pub(super) static ADMIN_DE: AdminText = AdminText {
     retry_start: "Start wiederholen",
     recreate: "Engine neu erstellen",
     stop: "Beenden",
+    stop_confirm: "Dieses Spiel endgültig beenden? Seine Engine wird entfernt und das Spiel abgesagt.",
     cancel: "Absagen",
+    cancel_confirm: "Dieses Spiel endgültig absagen?",
     records: "Laufzeit-Einträge",
     engine: "Engine",
     turn: "Zug",

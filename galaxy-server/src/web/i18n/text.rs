@@ -239,6 +239,8 @@ pub struct Text {
     pub host_start: &'static str,
     /// Host: cancel.
     pub host_cancel: &'static str,
+    /// The question the host's Cancel asks before it is sent (it cannot be undone).
+    pub host_cancel_confirm: &'static str,
     /// Approve.
     pub approve: &'static str,
     /// Reject.
@@ -443,6 +445,7 @@ pub(super) static EN: Text = Text {
     host_close: "Close enrollment",
     host_start: "Start the game",
     host_cancel: "Cancel the game",
+    host_cancel_confirm: "Cancel this game for good? Its players are told and it cannot be undone.",
     approve: "Approve",
     reject: "Reject",
     next_turn: "Next turn",
@@ -590,6 +593,7 @@ pub(super) static DE: Text = Text {
     host_close: "Anmeldung schließen",
     host_start: "Spiel starten",
     host_cancel: "Spiel absagen",
+    host_cancel_confirm: "Dieses Spiel endgültig absagen? Die Spieler werden benachrichtigt; das lässt sich nicht rückgängig machen.",
     approve: "Annehmen",
     reject: "Ablehnen",
     next_turn: "Nächster Zug",
