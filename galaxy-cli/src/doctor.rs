@@ -9,7 +9,7 @@
 //! AUTH); the GeoIP database (readable, its age); the data directory (writable, free
 //! space).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use clap::Args;
@@ -22,9 +22,6 @@ use secrecy::ExposeSecret as _;
 /// Options of `doctor`.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// The server's TOML configuration file (default: $GALAXY_CONFIG_FILE).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
     /// Check for `galaxy-server dev` (no database; the process runtime by default).
     #[arg(long)]
     dev: bool,
@@ -96,8 +93,9 @@ const DISK_FAIL_BYTES: u64 = 256 * 1024 * 1024;
 const DISK_WARN_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 /// Runs every check and prints one line each; the exit status.
-pub async fn run(args: DoctorArgs) -> u8 {
-    let lines = check_all(args.config.as_deref(), args.dev).await;
+/// `file` is galaxy-cli's `--config` (else `GALAXY_CONFIG_FILE` names one).
+pub async fn run(args: DoctorArgs, file: Option<&Path>) -> u8 {
+    let lines = check_all(file, args.dev).await;
     for line in &lines {
         println!("{}", line.render());
     }

@@ -10,6 +10,7 @@ mod push_tail;
 mod server_image;
 
 use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use galaxy_postgres::{
     ChangeBusOptions, ConnectOptions, PgChangeBus, PgStore, SchemaStatus, connect, known_versions,
     migrate, schema_status,
 };
+use galaxy_server::config::Layered;
 
 /// Galaxy operator tooling.
 #[derive(Debug, Parser)]
@@ -36,6 +38,11 @@ struct Cli {
         global = true
     )]
     database_url: Option<String>,
+    /// The server's TOML configuration file: where `--database-url`, `--data-dir` and
+    /// `--runtime` are not given and the environment does not set them, the file's
+    /// settings are taken, as the server takes them.
+    #[arg(long, env = "GALAXY_CONFIG_FILE", value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -146,24 +153,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Migrate {
             command: Some(MigrateCommand::Status),
-        } => match migrate_status(cli.database_url).await {
+        } => match migrate_status(cli.database_url, cli.config.as_deref()).await {
             Ok(status) => Ok(status),
             Err(error) => {
                 eprintln!("galaxy-cli: {}", one_line(&error));
                 Ok(ExitCode::from(EXIT_STATUS_UNKNOWN))
             }
         },
-        Command::Backup(args) => {
-            let url = database_url(cli.database_url)?;
+        Command::Backup(mut args) => {
+            let settings = settings(cli.config.as_deref())?;
+            let url = database_url(cli.database_url, &settings)?;
+            args.settle(&settings)?;
             done(&backup::backup(&url, args).await?)
         }
-        Command::Restore(args) => {
-            let url = database_url(cli.database_url)?;
+        Command::Restore(mut args) => {
+            let settings = settings(cli.config.as_deref())?;
+            let url = database_url(cli.database_url, &settings)?;
+            args.settle(&settings);
             done(&backup::restore(&url, args).await?)
         }
-        Command::Doctor(args) => Ok(ExitCode::from(doctor::run(args).await)),
+        Command::Doctor(args) => Ok(ExitCode::from(
+            doctor::run(args, cli.config.as_deref()).await,
+        )),
         Command::Migrate { command: None } => {
-            let url = database_url(cli.database_url)?;
+            let settings = settings(cli.config.as_deref())?;
+            let url = database_url(cli.database_url, &settings)?;
             let pool = connect_to(&url).await?;
             migrate(&pool)
                 .await
@@ -176,7 +190,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))
         }
         Command::Admin(AdminCommand::Grant { email }) => {
-            let url = database_url(cli.database_url)?;
+            let settings = settings(cli.config.as_deref())?;
+            let url = database_url(cli.database_url, &settings)?;
             let pool = connect_to(&url).await?;
             // Never migrates behind the operator's back (upgrades are backed up first,
             // docs/operations.md): a schema not exactly this binary's is refused.
@@ -243,8 +258,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// `migrate status`: prints the applied and pending migrations; 0 when the schema is
 /// current, 1 when migrations are pending, 2 when the database is newer than this
 /// binary. An error is a status it could not read (the caller's exit 3).
-async fn migrate_status(url: Option<String>) -> anyhow::Result<ExitCode> {
-    let url = database_url(url)?;
+async fn migrate_status(url: Option<String>, file: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let url = database_url(url, &settings(file)?)?;
     let pool = connect_to(&url).await?;
     let status = read_schema(&pool).await?;
     println!("applied: {:?}", status.applied);
@@ -265,9 +280,17 @@ async fn migrate_status(url: Option<String>) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The database URL, for the commands that need one.
-fn database_url(url: Option<String>) -> anyhow::Result<String> {
-    url.context("GALAXY_DATABASE_URL (or --database-url) must be set")
+/// The server's settings as it reads them: the environment over the configuration file
+/// (`--config`, else `GALAXY_CONFIG_FILE`), unvalidated.
+fn settings(file: Option<&Path>) -> anyhow::Result<Layered> {
+    Layered::from_env(file).context("cannot read the configuration")
+}
+
+/// The database URL, for the commands that need one: `--database-url` or
+/// `GALAXY_DATABASE_URL`, else the configuration file's.
+fn database_url(url: Option<String>, settings: &Layered) -> anyhow::Result<String> {
+    url.or_else(|| settings.value("GALAXY_DATABASE_URL").map(str::to_owned))
+        .context("GALAXY_DATABASE_URL (or --database-url, or database_url in the --config file) must be set")
 }
 
 /// A pool on the Galaxy database at `url`.
@@ -292,13 +315,13 @@ fn done(message: &str) -> anyhow::Result<ExitCode> {
 
 /// The subcommand words of `args` (program name first), as far as they can be read
 /// without parsing: the arguments that are neither options nor the value of the global
-/// `--database-url` (`galaxy-cli --database-url U migrate status` gives `migrate`,
+/// `--database-url` or `--config` (`galaxy-cli --database-url U migrate status` gives `migrate`,
 /// `status`). Only for choosing the exit status of a usage error.
 fn command_words(args: &[OsString]) -> Vec<String> {
     let mut words = Vec::new();
     let mut args = args.iter().skip(1).map(|a| a.to_string_lossy());
     while let Some(arg) = args.next() {
-        if arg == "--database-url" {
+        if arg == "--database-url" || arg == "--config" {
             args.next();
         } else if !arg.starts_with('-') {
             words.push(arg.into_owned());
@@ -364,6 +387,8 @@ fn one_line(error: &anyhow::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -413,8 +438,35 @@ mod tests {
             ]),
             3
         );
+        assert_eq!(
+            status(&["galaxy-cli", "--config", "status", "mail-in", "--bogus"]),
+            75
+        );
         assert_eq!(status(&["galaxy-cli", "migrate", "--bogus"]), 2);
         assert_eq!(status(&["galaxy-cli", "admin", "grant"]), 2);
+    }
+
+    /// The database URL: the option (or `GALAXY_DATABASE_URL`, which clap reads into
+    /// it), else the configuration file's; none at all is an error naming all three.
+    #[test]
+    fn the_database_url_comes_from_the_configuration_file_last() {
+        use std::collections::HashMap;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("galaxy.toml");
+        std::fs::write(&file, "database_url = \"postgres://file/db\"\n").unwrap();
+        let none = HashMap::new();
+        let from_file = Layered::load(Some(&file), &none).unwrap();
+        assert_eq!(
+            database_url(None, &from_file).unwrap(),
+            "postgres://file/db"
+        );
+        let flag = Some("postgres://flag/db".to_owned());
+        assert_eq!(
+            database_url(flag, &from_file).unwrap(),
+            "postgres://flag/db"
+        );
+        let missing = database_url(None, &Layered::load(None, &none).unwrap()).unwrap_err();
+        assert!(missing.to_string().contains("--config"), "{missing}");
     }
 
     /// The mail-in timeout reads as the server's durations do.
@@ -453,22 +505,10 @@ mod tests {
     }
 
     /// A backup that misread the server's runtime would leave the engines' data behind:
-    /// it assumes the server's own default, and refuses a name it does not know.
+    /// `--runtime` takes the server's names and refuses one it does not know (the default
+    /// and the environment's and file's values: `backup`'s own test).
     #[test]
-    fn backup_takes_the_servers_runtime_names_and_default() {
-        use clap::CommandFactory as _;
-        let command = Cli::command();
-        let Some(runtime) = command
-            .find_subcommand("backup")
-            .and_then(|backup| backup.get_arguments().find(|a| a.get_id() == "runtime"))
-        else {
-            panic!("backup has no --runtime");
-        };
-        assert_eq!(runtime.get_default_values(), ["docker"]);
-        assert_eq!(
-            runtime.get_env().and_then(|e| e.to_str()),
-            Some("GALAXY_RUNTIME")
-        );
+    fn backup_takes_the_servers_runtime_names() {
         for name in ["docker", "process", "none"] {
             let parsed =
                 Cli::try_parse_from(["galaxy-cli", "backup", "--out", "b", "--runtime", name]);

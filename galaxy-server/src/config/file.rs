@@ -131,6 +131,13 @@ impl Layered {
         Config::from_vars(&self.vars)
     }
 
+    /// The value `variable` has, from the environment or else the file, unvalidated:
+    /// for tools that need one setting of the server's configuration (`galaxy-cli`'s
+    /// database URL, data directory and runtime) without judging the rest.
+    pub fn value(&self, variable: &str) -> Option<&str> {
+        self.vars.get(variable).map(String::as_str)
+    }
+
     /// Whether the operator set `variable` (in the file or the environment).
     pub fn is_set(&self, variable: &str) -> bool {
         self.sources.contains_key(variable)
