@@ -123,7 +123,7 @@ fn engine_command(args: &DemoArgs) -> String {
         .filter(|p| !p.as_os_str().is_empty());
     match configured {
         Some(path) => galaxy_server::config::runtime::quote(path),
-        None => galaxy_server::config::runtime::default_engine_command(),
+        None => galaxy_server::config::runtime::self_engine_command(),
     }
 }
 

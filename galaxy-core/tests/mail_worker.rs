@@ -360,6 +360,39 @@ async fn the_retention_sweeper_purges_expired_challenges_and_old_sent_mail_only(
     );
 }
 
+/// One purge failing (its store down) does not keep the others from running; the tick
+/// reports the failure.
+#[tokio::test]
+async fn a_failing_purge_leaves_the_others_to_run() {
+    use galaxy_core::ports::StoreError;
+    use galaxy_core::worker::retention::{RetentionConfig, RetentionSweeper};
+    use galaxy_ports::mock::MockChallengeStore;
+
+    let f = fixture();
+    let sent = queue_kind(&f, "old", "turn_completed").await;
+    let mut mailer = MockMailer::new();
+    mailer.expect_send().returning(|_| Ok("250".to_owned()));
+    worker(&f, mailer, 3).run_until_idle(5).await.unwrap();
+    let mut challenges = MockChallengeStore::new();
+    challenges.expect_purge_challenges().returning(|_| {
+        Err(StoreError::Unavailable {
+            source: "connection reset".into(),
+        })
+    });
+    let sweeper = RetentionSweeper::new(
+        Arc::new(challenges),
+        f.store.clone(),
+        f.clock.clone(),
+        RetentionConfig::default(),
+    );
+    f.clock.advance(TimeDelta::days(31));
+    assert!(sweeper.tick().await.is_err(), "the failure is reported");
+    assert!(
+        f.store.get_mail(sent).await.is_err(),
+        "the sent mail was purged all the same"
+    );
+}
+
 #[tokio::test]
 async fn the_retention_sweeper_purges_handled_inbound_mail_after_its_period() {
     use galaxy_core::domain::InboundMailId;
@@ -418,7 +451,7 @@ async fn the_retention_sweeper_purges_handled_inbound_mail_after_its_period() {
 }
 
 #[tokio::test]
-async fn the_retention_sweeper_purges_delivered_notifications_after_their_period() {
+async fn the_retention_sweeper_compacts_delivered_notifications_after_their_period() {
     use galaxy_core::domain::notification::NotificationRoute;
     use galaxy_core::domain::notification::{Channel, NotificationIntent, NotificationKind};
     use galaxy_core::domain::{IntentId, RouteId, UserId};
@@ -472,9 +505,14 @@ async fn the_retention_sweeper_purges_delivered_notifications_after_their_period
         store.get_intent(intent.id).await.is_ok(),
         "kept for 30 days"
     );
+    assert_ne!(
+        store.get_intent(intent.id).await.unwrap().payload,
+        serde_json::json!({})
+    );
     f.clock.advance(TimeDelta::days(2));
     sweeper.tick().await.unwrap();
-    assert!(store.get_intent(intent.id).await.is_err(), "purged after");
+    let compacted = store.get_intent(intent.id).await.unwrap();
+    assert_eq!(compacted.payload, serde_json::json!({}), "compacted after");
 }
 
 #[tokio::test]

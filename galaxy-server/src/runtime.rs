@@ -216,27 +216,54 @@ const ENGINE_RESUME_BOUND: Duration = Duration::from_secs(30);
 /// Starts again the process-runtime engines the previous server left running whose games
 /// the store still has running on them (same container), so a restart or an upgrade goes
 /// on with every game instead of pausing it. Before any worker runs: a turn due at once
-/// finds its engine. Engines of games the store does not know (dev mode's fresh stores,
-/// a game that ended meanwhile) stay `exited` for the reconciler to remove.
-/// A record that cannot be read leaves its engine `exited` (logged): the inspect pass
-/// restarts it once the store answers, or its game pauses, as before engines resumed.
-async fn resume_engines(processes: &ProcessRuntime, adapters: &Adapters) {
+/// finds its engine. Engines of games the store does not know or has no longer running
+/// (dev mode's stores start empty, a game ended meanwhile) stay `exited` for the
+/// reconciler to remove.
+///
+/// An engine created under another command line or token than the server would give it
+/// now (`GALAXY_PROCESS_ENGINES` or the engine secret changed meanwhile; or a saved record
+/// altered) is removed instead: its game then pauses as one whose container disappeared,
+/// and `recreate-engine` creates it anew from its data, with the current command and
+/// token. A record that cannot be read leaves its engine `exited` (logged): the inspect
+/// pass restarts it once the store answers, or its game pauses.
+async fn resume_engines(
+    processes: &ProcessRuntime,
+    adapters: &Adapters,
+    registry: &EngineRegistry,
+    tokens: &EngineTokenKey,
+) {
     let mut wanted = Vec::new();
-    for (container, game) in processes.resumable() {
-        let record = match adapters.runtime_records.get_record(game).await {
+    for saved in processes.resumable() {
+        let record = match adapters.runtime_records.get_record(saved.game_id).await {
             Ok(record) => record,
             Err(StoreError::NotFound { .. }) => continue,
             Err(error) => {
-                tracing::warn!(%error, %game, "engine not resumed: its record is unreadable");
+                tracing::warn!(%error, game = %saved.game_id, "engine not resumed: its record is unreadable");
                 continue;
             }
         };
         let bound = record
             .binding
             .as_ref()
-            .is_some_and(|binding| binding.container_id == container);
-        if record.status == RuntimeStatus::Running && bound {
-            wanted.push(container);
+            .is_some_and(|binding| binding.container_id == saved.container_id);
+        if record.status != RuntimeStatus::Running || !bound {
+            continue;
+        }
+        let configured = registry
+            .resolve(&record.engine)
+            .is_ok_and(|command| command == saved.engine);
+        if configured && saved.token == tokens.token_for(saved.game_id) {
+            wanted.push(saved.container_id);
+            continue;
+        }
+        tracing::warn!(
+            game = %saved.game_id,
+            container = %saved.container_id,
+            "engine not resumed: its command line or token is not the one the server gives it now; \
+             its game pauses until an admin re-creates the engine"
+        );
+        if let Err(error) = processes.remove(&saved.container_id).await {
+            tracing::warn!(%error, container = %saved.container_id, "stale engine not removed");
         }
     }
     processes.resume(&wanted, ENGINE_RESUME_BOUND).await;
@@ -286,7 +313,6 @@ async fn choose_runtime(
                         source,
                     }
                 })?;
-            resume_engines(&processes, adapters).await;
             tasks.processes = Some(processes.clone());
             Arc::new(processes)
         }
@@ -388,6 +414,9 @@ pub(crate) async fn build(
     } else {
         RuntimeConfig::default().engine_tokens
     };
+    if let Some(processes) = &tasks.processes {
+        resume_engines(processes, adapters, &chosen.engines, &engine_tokens).await;
+    }
     let runtime_config = runtime_config(config, chosen.engines, engine_tokens);
     tasks.stop_grace = runtime_config.stop_grace;
     let engine: Arc<dyn EngineClient> = match &adapters.engine_client {

@@ -232,11 +232,22 @@ async fn a_server_killed_mid_start_is_restarted_and_the_start_completes() {
     dbs.cleanup().await.unwrap();
 }
 
-/// A server restarted on the same data directory (an upgrade, `systemctl restart`) starts
-/// its process-runtime engines again: the running game stays `running`, with no
-/// `container_disappeared` pause, and plays its next turn on the same engine.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_server_resumes_its_engines_and_the_game_goes_on() {
+/// A game running on a server stopped gracefully (as systemd does), and a second server
+/// started on the same database and data directory with `engine` as the reference
+/// engine's command.
+struct Restarted {
+    addr: SocketAddr,
+    ann: String,
+    admin: String,
+    games: String,
+    game: String,
+    before: Value,
+    second: Child,
+    data: tempfile::TempDir,
+    dbs: TestDatabases,
+}
+
+async fn run_then_restart(second_engine: impl FnOnce(&Path) -> String) -> Restarted {
     let dbs = match TestDatabases::from_env().await {
         Ok(databases) => databases,
         Err(error) => panic!("{error}"),
@@ -260,7 +271,6 @@ async fn a_restarted_server_resumes_its_engines_and_the_game_goes_on() {
     let game = games.rsplit('/').next().unwrap().to_owned();
     let record_path = format!("/api/v1/admin/runtime/records/{game}");
     let before = expect(addr, &admin, "GET", &record_path, None, 200).await;
-    // A graceful stop, as systemd's: the server stops its engines on the way out.
     let status = Command::new("kill")
         .args(["-TERM", &first.id().to_string()])
         .status()
@@ -269,32 +279,105 @@ async fn a_restarted_server_resumes_its_engines_and_the_game_goes_on() {
     wait_exit(first);
     assert!(engines_under(data.path()).is_empty(), "the engines stopped");
 
-    let mut second = server(&database_url, addr, data.path(), &engine);
+    let engine = second_engine(data.path());
+    let second = server(&database_url, addr, data.path(), &engine);
     lifecycle_support::wait_ready(addr, Duration::from_secs(60)).await;
+    Restarted {
+        addr,
+        ann,
+        admin,
+        games,
+        game,
+        before,
+        second,
+        data,
+        dbs,
+    }
+}
+
+impl Restarted {
+    async fn end(mut self) {
+        self.second.kill().unwrap();
+        self.second.wait().unwrap();
+        for pid in engines_under(self.data.path()) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        self.dbs.cleanup().await.unwrap();
+    }
+}
+
+/// A server restarted on the same data directory (an upgrade, `systemctl restart`) starts
+/// its process-runtime engines again: the running game stays `running`, with no
+/// `container_disappeared` pause, and plays its next turn on the same engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_resumes_its_engines_and_the_game_goes_on() {
+    let r = run_then_restart(|_| engine_binary().display().to_string()).await;
     // Listening means resumed: the engine was started before the workers.
-    assert!(!engines_under(data.path()).is_empty(), "the engine is back");
+    assert!(
+        !engines_under(r.data.path()).is_empty(),
+        "the engine is back"
+    );
     // A reconciler pass and an inspect pass (GALAXY_RUNTIME_INTERVAL=100ms) later, the
     // game still runs on the same binding.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (_, view) = call(addr, &ann, "GET", &games, None).await;
+    let (_, view) = call(r.addr, &r.ann, "GET", &r.games, None).await;
     assert_eq!(view["status"], "running", "{view}");
-    let after = expect(addr, &admin, "GET", &record_path, None, 200).await;
+    let record_path = format!("/api/v1/admin/runtime/records/{}", r.game);
+    let after = expect(r.addr, &r.admin, "GET", &record_path, None, 200).await;
     assert_eq!(after["status"], "running", "{after}");
-    assert_eq!(after["container_id"], before["container_id"], "{after}");
+    assert_eq!(after["container_id"], r.before["container_id"], "{after}");
     assert_eq!(
-        after["engine_endpoint"], before["engine_endpoint"],
+        after["engine_endpoint"], r.before["engine_endpoint"],
         "{after}"
     );
-    let force = format!("/api/v1/admin/games/{game}/force-next-turn?turn=1");
-    let played = expect(addr, &admin, "POST", &force, None, 200).await;
+    let force = format!("/api/v1/admin/games/{}/force-next-turn?turn=1", r.game);
+    let played = expect(r.addr, &r.admin, "POST", &force, None, 200).await;
     assert_eq!(played["current_turn"], 1, "{played}");
+    r.end().await;
+}
 
-    second.kill().unwrap();
-    second.wait().unwrap();
-    for pid in engines_under(data.path()) {
-        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-    }
-    dbs.cleanup().await.unwrap();
+/// An engine the restarted server would launch differently (here its command line
+/// changed) is not resumed on the old one: it is removed, its game pauses, and the admin
+/// re-creates it with the current command, from its data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_whose_command_changed_is_not_resumed_but_created_again() {
+    let r = run_then_restart(|dir| {
+        let link = dir.join("engine-v2");
+        std::os::unix::fs::symlink(engine_binary(), &link).unwrap();
+        link.display().to_string()
+    })
+    .await;
+    assert!(engines_under(r.data.path()).is_empty(), "nothing resumed");
+    let paused = eventually(Duration::from_secs(30), "the game paused", || async {
+        let (_, view) = call(r.addr, &r.ann, "GET", &r.games, None).await;
+        (view["status"] == "paused").then_some(view)
+    })
+    .await;
+    assert_eq!(
+        paused["status_reason"], "the game's container disappeared",
+        "{paused}"
+    );
+    let recreate = format!("/api/v1/admin/games/{}/recreate-engine", r.game);
+    expect(r.addr, &r.admin, "POST", &recreate, None, 200).await;
+    let record_path = format!("/api/v1/admin/runtime/records/{}", r.game);
+    eventually(
+        Duration::from_secs(60),
+        "the engine created again",
+        || async {
+            let (_, record) = call(r.addr, &r.admin, "GET", &record_path, None).await;
+            (record["status"] == "running" && record["healthy"] == true).then_some(())
+        },
+    )
+    .await;
+    let resume = format!("/api/v1/admin/games/{}/resume", r.game);
+    expect(r.addr, &r.admin, "POST", &resume, None, 200).await;
+    let force = format!("/api/v1/admin/games/{}/force-next-turn?turn=1", r.game);
+    let played = expect(r.addr, &r.admin, "POST", &force, None, 200).await;
+    assert_eq!(
+        played["current_turn"], 1,
+        "the engine resumed its state: {played}"
+    );
+    r.end().await;
 }
 
 /// Waits for a server to exit on its own (after SIGTERM), up to 60 s.

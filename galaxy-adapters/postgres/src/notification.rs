@@ -332,16 +332,20 @@ impl NotificationStore for PgStore {
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn purge_notifications(&self, before: Timestamp) -> Result<u64, StoreError> {
-        // Routes go with their intent (`ON DELETE CASCADE`). A delivered route never
-        // changes again, so an intent seen with every route delivered cannot gain an
-        // open one before the delete: nothing still to do is lost. The bound on
-        // `created_at` reads its index (migration 0020).
+        // A delivered route never changes again, so an intent seen with every route
+        // delivered cannot gain an open one before the update: nothing still to do is
+        // lost. The intent row stays (its idempotency key), its payload emptied; the
+        // partial index of migration 0020 holds only intents not yet compacted, so each
+        // sweep reads those alone.
         let (done,): (i64,) = sqlx::query_as(
-            "WITH gone AS (DELETE FROM notification_intents i \
-                 WHERE i.created_at < $1 AND NOT EXISTS (SELECT 1 FROM notification_routes r \
+            "WITH compacted AS (UPDATE notification_intents i SET payload = '{}'::jsonb \
+                 WHERE i.created_at < $1 AND i.payload <> '{}'::jsonb \
+                   AND NOT EXISTS (SELECT 1 FROM notification_routes r \
                      WHERE r.intent_id = i.id AND r.status <> 'delivered') \
-                 RETURNING i.id) \
-             SELECT count(*) FROM gone",
+                 RETURNING i.id), \
+             routes AS (DELETE FROM notification_routes \
+                 WHERE intent_id = ANY(ARRAY(SELECT id FROM compacted))) \
+             SELECT count(*) FROM compacted",
         )
         .bind(before)
         .fetch_one(&self.pool)

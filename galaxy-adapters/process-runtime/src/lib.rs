@@ -32,6 +32,23 @@ use supervisor::{Launch, RunState, Status, Supervisor};
 /// ports.
 pub const SAVED_CONTAINERS_DIR: &str = ".containers";
 
+/// A container a previous runtime on the same data root had running
+/// ([`ProcessRuntime::resumable`]), with what the caller checks before resuming it: an
+/// engine created under another command line or token than the server would give it now
+/// (`GALAXY_PROCESS_ENGINES` or the engine secret changed) should be created anew, not
+/// resumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedContainer {
+    /// The container's id (its name).
+    pub container_id: String,
+    /// Its game.
+    pub game_id: GameId,
+    /// The command line it was created with.
+    pub engine: String,
+    /// The token it was created with (redacted in `Debug`).
+    pub token: galaxy_core::domain::engine_auth::EngineToken,
+}
+
 /// The name of the engine's log file inside its data directory.
 pub const LOG_FILE: &str = "engine.log";
 
@@ -83,9 +100,15 @@ impl ProcessRuntime {
         std::fs::create_dir_all(&config.data_root)?;
         let mut engines = HashMap::new();
         for saved in saved::read_all(&config.data_root) {
-            let (Some(spec), Ok(command)) = (saved.spec(), CommandLine::parse(&saved.engine))
-            else {
+            let Some(spec) = saved.spec() else {
                 continue;
+            };
+            let command = match CommandLine::parse(&saved.engine) {
+                Ok(command) => command,
+                Err(error) => {
+                    tracing::warn!(%error, container = %saved.name, "saved container skipped: its command line does not parse");
+                    continue;
+                }
             };
             let engine = Engine {
                 command,
@@ -129,19 +152,24 @@ impl ProcessRuntime {
     /// The containers a previous runtime on this data root had running when it went away
     /// (a server restart, an upgrade, a crash), with their games, for
     /// [`ProcessRuntime::resume`]. An engine the platform stopped is not among them.
-    pub fn resumable(&self) -> Vec<(String, GameId)> {
-        let mut found: Vec<(String, GameId)> = self
+    pub fn resumable(&self) -> Vec<SavedContainer> {
+        let mut found: Vec<SavedContainer> = self
             .engines()
             .iter()
             .filter(|(_, engine)| engine.saved.running && engine.supervisor.is_none())
-            .map(|(id, engine)| (id.clone(), engine.spec.game_id))
+            .map(|(id, engine)| SavedContainer {
+                container_id: id.clone(),
+                game_id: engine.spec.game_id,
+                engine: engine.spec.engine.clone(),
+                token: engine.spec.token.clone(),
+            })
             .collect();
-        found.sort();
+        found.sort_by(|a, b| a.container_id.cmp(&b.container_id));
         found
     }
 
     /// Starts the engines of `containers` (of [`ProcessRuntime::resumable`]: the caller
-    /// keeps those its store still has running) and waits up to `bound` for each to
+    /// keeps those its store still has running) and waits up to `bound` in all for them to
     /// listen on its port, so a turn due at once finds it. Same port, data directory and
     /// token as before, so its runtime record still holds and its game goes on instead
     /// of pausing. Returns the containers started; one that cannot be started is logged
@@ -180,16 +208,13 @@ impl ProcessRuntime {
         resumed.into_iter().map(|(id, _)| id).collect()
     }
 
-    /// Saves whether the platform wants `container_id` running (see
-    /// [`ProcessRuntime::resume`]). A failure is logged, not returned: the start or stop
-    /// itself happened, and what is lost is only the next runtime's knowledge of it (an
-    /// engine not resumed: its game pauses, as without the record; an engine resumed
-    /// although stopped: the reconciler stops and removes one whose game ended).
-    fn save_running(&self, container_id: &str, running: bool) {
-        let mut engines = self.engines();
-        let Some(engine) = engines.get_mut(container_id) else {
-            return;
-        };
+    /// Saves whether the platform wants `engine` running (see [`ProcessRuntime::resume`]),
+    /// under the caller's lock on the engines, so the file follows the map in the order
+    /// the calls came. A failure is logged, not returned: the start or stop itself
+    /// happened, and what is lost is only the next runtime's knowledge of it (an engine
+    /// not resumed: its game pauses, as without the record; an engine resumed although
+    /// stopped: the reconciler stops and removes one whose game ended).
+    fn save_running(&self, engine: &mut Engine, running: bool) {
         if engine.saved.running == running {
             return;
         }
@@ -198,7 +223,7 @@ impl ProcessRuntime {
         match saved::write(&self.inner.config.data_root, &saved) {
             Ok(()) => engine.saved = saved,
             Err(error) => {
-                tracing::warn!(%error, container = %container_id, running, "container state not saved");
+                tracing::warn!(%error, container = %saved.name, running, "container state not saved");
             }
         }
     }
@@ -297,6 +322,7 @@ impl ProcessRuntime {
                 launch.program.display()
             ))
         })?;
+        self.save_running(engine, true);
         Ok(engine.supervisor.replace(Supervisor::start(
             launch,
             child,
@@ -379,19 +405,19 @@ impl ContainerRuntime for ProcessRuntime {
         if let Some(previous) = self.spawn_supervised(container_id)? {
             previous.stop(Duration::ZERO).await;
         }
-        self.save_running(container_id, true);
         Ok(())
     }
 
     /// SIGTERM, then SIGKILL after `grace`; a no-op when not running.
     async fn stop(&self, container_id: &str, grace: Duration) -> Result<(), ContainerError> {
-        self.save_running(container_id, false);
-        let supervisor = self
-            .engines()
-            .get_mut(container_id)
-            .ok_or_else(|| not_found(container_id))?
-            .supervisor
-            .take();
+        let supervisor = {
+            let mut engines = self.engines();
+            let engine = engines
+                .get_mut(container_id)
+                .ok_or_else(|| not_found(container_id))?;
+            self.save_running(engine, false);
+            engine.supervisor.take()
+        };
         if let Some(supervisor) = supervisor {
             supervisor.stop(grace).await;
         }
@@ -402,15 +428,19 @@ impl ContainerRuntime for ProcessRuntime {
     /// stays (data-volume semantics), so a container created again under the same name
     /// resumes the game.
     async fn remove(&self, container_id: &str) -> Result<(), ContainerError> {
-        let engine = self
-            .engines()
-            .remove(container_id)
-            .ok_or_else(|| not_found(container_id))?;
-        if let Err(error) = saved::delete(&self.inner.config.data_root, container_id) {
-            // Left behind, it would bring the container back at the next start, where
-            // the reconciler removes it again (its game's record no longer names it).
-            tracing::warn!(%error, container = %container_id, "saved container not deleted");
-        }
+        let engine = {
+            let mut engines = self.engines();
+            let engine = engines
+                .remove(container_id)
+                .ok_or_else(|| not_found(container_id))?;
+            // Under the lock: a create of the same name right after writes its own file.
+            if let Err(error) = saved::delete(&self.inner.config.data_root, container_id) {
+                // Left behind, it would bring the container back at the next start, where
+                // the reconciler removes it again (its game's record no longer names it).
+                tracing::warn!(%error, container = %container_id, "saved container not deleted");
+            }
+            engine
+        };
         if let Some(supervisor) = engine.supervisor {
             supervisor.stop(Duration::ZERO).await;
         }

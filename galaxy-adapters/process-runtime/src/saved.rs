@@ -5,8 +5,10 @@
 //! its engines again, as a Docker daemon does its containers, and
 //! [`ProcessRuntime::resume`](crate::ProcessRuntime::resume) starts those the platform
 //! had running (Docker's `unless-stopped`): a restart or an upgrade no longer pauses every
-//! game. The files sit beside the engines' data directories, not in them, so an engine
-//! cannot rewrite its own command line.
+//! game. The files sit beside the engines' data directories, not in them; an engine
+//! runs as the server's user, though, and could reach them as it could the server's other
+//! files: the server checks a saved command line and token against its configuration
+//! before it resumes one.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -22,7 +24,7 @@ use serde::{Deserialize, Serialize};
 const DIR: &str = crate::SAVED_CONTAINERS_DIR;
 
 /// One saved container: its spec, its port and whether the platform wants it running.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct Saved {
     /// The container's name (its id).
     pub(crate) name: String,
@@ -46,6 +48,19 @@ pub(crate) struct Saved {
     pub(crate) port: u16,
     /// Started by the platform and not stopped since: started again by `resume`.
     pub(crate) running: bool,
+}
+
+/// Everything but the token, which never prints.
+impl std::fmt::Debug for Saved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Saved")
+            .field("name", &self.name)
+            .field("game_id", &self.game_id)
+            .field("engine", &self.engine)
+            .field("port", &self.port)
+            .field("running", &self.running)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Saved {

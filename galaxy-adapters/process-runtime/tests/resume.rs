@@ -1,7 +1,7 @@
 //! A runtime started again on the same data root (a server restart) knows the containers
 //! of the one before it and resumes the engines the platform had running: same endpoint,
 //! same token, same game state. One the platform stopped stays stopped, one it removed is
-//! gone, and a record an engine's own directory could reach does not exist.
+//! gone; the saved records are private and never print the token.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -53,7 +53,17 @@ async fn a_new_runtime_resumes_the_engines_the_last_one_had_running() {
     assert!(listed.iter().all(|c| c.state == "exited"), "{listed:?}");
 
     let resumable = second.resumable();
-    assert_eq!(resumable, vec![(running.name.clone(), running.game_id)]);
+    assert_eq!(resumable.len(), 1, "{resumable:?}");
+    let saved = &resumable[0];
+    assert_eq!(
+        (&saved.container_id, saved.game_id, &saved.engine),
+        (&running.name, running.game_id, &running.engine)
+    );
+    assert!(
+        saved.token == running.token,
+        "the token it was created with"
+    );
+    assert!(!format!("{resumable:?} {second:?}").contains(running.token.expose()));
     let resumed = second
         .resume(
             &[running.name.clone(), "unknown".to_owned()],
@@ -71,7 +81,16 @@ async fn a_new_runtime_resumes_the_engines_the_last_one_had_running() {
     // A create retried after the restart (a start job claimed again) finds it.
     let again = second.create(&running).await.unwrap();
     assert_eq!(again.engine_endpoint, created[0].engine_endpoint);
-    // No record lies in the engine's own data directory.
+    // The saved records are private to the server's user, and none lies in the
+    // engine's own data directory.
+    use std::os::unix::fs::PermissionsExt;
+    let saved_dir = root
+        .path()
+        .join(galaxy_process_runtime::SAVED_CONTAINERS_DIR);
+    for entry in std::fs::read_dir(&saved_dir).unwrap().flatten() {
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", entry.path().display());
+    }
     let data = second.data_dir(&running.name);
     for entry in std::fs::read_dir(&data).unwrap().flatten() {
         let text = std::fs::read(entry.path()).unwrap_or_default();

@@ -210,12 +210,15 @@ pub trait NotificationStore: Send + Sync {
         id: RouteId,
         at: Timestamp,
     ) -> Result<NotificationRoute, StoreError>;
-    /// Deletes the intents raised before `before` whose every route was delivered, with
-    /// their routes, and returns how many intents went: a delivered notification (a turn
-    /// report's among them, stored whole in its payload) is only history, and the table
-    /// would otherwise grow with every turn for good. An intent with a route still
-    /// pending, retrying, dispatching or dead-lettered stays (an admin retries dead
-    /// letters). A purged intent's idempotency key is free again, as a purged mail's is.
+    /// Compacts the intents raised before `before` whose every route was delivered: their
+    /// routes are deleted and their payload emptied (`{}`), and returns how many intents
+    /// were compacted. A delivered notification's payload (a turn report's holds the
+    /// report whole) is only history, and the table would otherwise grow by every report
+    /// of every turn. The intent itself stays, small, so its idempotency key keeps
+    /// making a repeat a no-op: some notifications are raised again on every pass until a
+    /// deadline (a turn reminder), and must not go out twice however long ago they were
+    /// raised. An intent with a route still pending, retrying, dispatching or
+    /// dead-lettered is left whole (an admin retries dead letters).
     async fn purge_notifications(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 

@@ -7,8 +7,9 @@
 //! that starts reads the log to fill its ring, so the log must hold what a ring would).
 //! Inbound mail of orders by e-mail (players' own messages) goes a month after it was
 //! handled, with the records of the answers sent. Delivered notifications (a turn
-//! report's carries the report whole) go a month after they were raised; one with a route
-//! still to dispatch or dead-lettered stays.
+//! report's carries the report whole) are compacted a month after they were raised (routes
+//! and payload go, the intent stays for its idempotency key); one with a route still to
+//! dispatch or dead-lettered stays whole.
 
 use std::sync::Arc;
 
@@ -87,7 +88,7 @@ impl RetentionSweeper {
         }
     }
 
-    /// Also purges notifications raised more than `keep` ago whose every route was
+    /// Also compacts notifications raised more than `keep` ago whose every route was
     /// delivered ([`NotificationStore::purge_notifications`]).
     pub fn with_notifications(
         mut self,
@@ -119,35 +120,45 @@ impl Worker for RetentionSweeper {
         "retention_sweeper"
     }
 
-    /// One purge of each kind. Reports `handled: 0` whatever it deleted: a purge is a
-    /// periodic clean-up, not queue work to run again at once.
+    /// One purge of each kind, each on its own: one that fails (its store down) does not
+    /// keep the others from running; the first failure is the tick's error. Reports
+    /// `handled: 0` whatever it deleted: a purge is a periodic clean-up, not queue work to
+    /// run again at once.
     async fn tick(&self) -> Result<TickReport, StoreError> {
         let now = self.clock.now();
+        let mut failed = None;
+        let mut counted = |result: Result<u64, StoreError>| match result {
+            Ok(count) => count,
+            Err(error) => {
+                failed.get_or_insert(error);
+                0
+            }
+        };
         let mut challenges = 0;
         if let Some(before) = now.checked_sub_signed(self.config.challenges) {
-            challenges = self.challenges.purge_challenges(before).await?;
+            challenges = counted(self.challenges.purge_challenges(before).await);
         }
         let mut mails = 0;
         if let Some(before) = now.checked_sub_signed(self.config.sent_mail) {
-            mails = self.mail.purge_sent_mail(before).await?;
+            mails = counted(self.mail.purge_sent_mail(before).await);
         }
         let mut inbound = 0;
         if let Some((store, keep)) = &self.inbound
             && let Some(before) = now.checked_sub_signed(*keep)
         {
-            inbound = store.purge_inbound(before).await?;
+            inbound = counted(store.purge_inbound(before).await);
         }
         let mut notifications = 0;
         if let Some((store, keep)) = &self.notifications
             && let Some(before) = now.checked_sub_signed(*keep)
         {
-            notifications = store.purge_notifications(before).await?;
+            notifications = counted(store.purge_notifications(before).await);
         }
         let mut push_events = 0;
         if let Some(push) = &self.push
             && let Some(before) = now.checked_sub_signed(push.window)
         {
-            push_events = push.log.purge(before, push.keep).await?;
+            push_events = counted(push.log.purge(before, push.keep).await);
         }
         if challenges + mails + inbound + notifications + push_events > 0 {
             tracing::info!(
@@ -159,6 +170,9 @@ impl Worker for RetentionSweeper {
                 "retention: old records deleted"
             );
         }
-        Ok(TickReport { handled: 0 })
+        match failed {
+            Some(error) => Err(error),
+            None => Ok(TickReport { handled: 0 }),
+        }
     }
 }

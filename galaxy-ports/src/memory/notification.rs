@@ -151,27 +151,28 @@ impl NotificationStore for MemoryNotificationStore {
             .filter(|r| r.status != RouteStatus::Delivered)
             .map(|r| r.intent_id)
             .collect();
-        let gone: HashSet<IntentId> = state
+        let empty = serde_json::json!({});
+        let compacted: HashSet<IntentId> = state
             .intents
             .values()
-            .filter(|i| i.created_at < before && !open.contains(&i.id))
+            .filter(|i| i.created_at < before && i.payload != empty && !open.contains(&i.id))
             .map(|i| i.id)
             .collect();
         let routes: Vec<RouteId> = state
             .routes
             .values()
-            .filter(|r| gone.contains(&r.intent_id))
+            .filter(|r| compacted.contains(&r.intent_id))
             .map(|r| r.id)
             .collect();
         for id in routes {
             state.routes.remove(id);
         }
-        for id in &gone {
-            if let Some(intent) = state.intents.remove(id) {
-                state.keys.remove(&intent.idempotency_key);
+        for id in &compacted {
+            if let Some(intent) = state.intents.get_mut(id) {
+                intent.payload = empty.clone();
             }
         }
-        Ok(gone.len() as u64)
+        Ok(compacted.len() as u64)
     }
 }
 

@@ -75,32 +75,43 @@ impl RuntimeSettings {
 
 /// The hidden subcommand under which `galaxy-server` (and `galaxy-cli`) serve the
 /// reference engine themselves, from `GALAXY_ENGINE_ADDR`, `GALAXY_ENGINE_DATA_DIR` and
-/// `GALAXY_ENGINE_TOKEN` as the `galaxy-engine` binary does: the process runtime's
-/// default when no `galaxy-engine` was built (`cargo run -p galaxy-server -- dev` on a
-/// fresh clone builds only the server).
+/// `GALAXY_ENGINE_TOKEN` as the `galaxy-engine` binary does: their process runtime's
+/// default when no `galaxy-engine` was built ([`self_engine_command`];
+/// `cargo run -p galaxy-server -- dev` on a fresh clone builds only the server).
 pub const REFERENCE_ENGINE_SUBCOMMAND: &str = "reference-engine";
 
 /// The reference engine's default command line for the process runtime: the
-/// `galaxy-engine` binary next to the running executable, else the running executable
-/// with [`REFERENCE_ENGINE_SUBCOMMAND`] (both `galaxy-server` and `galaxy-cli` have it),
-/// else `galaxy-engine` (looked up on `PATH` when an engine starts).
+/// `galaxy-engine` binary next to the running executable, else `galaxy-engine` (looked up
+/// on `PATH` when an engine starts). The `galaxy-server` and `galaxy-cli` binaries, which
+/// can serve the reference engine themselves, default to [`self_engine_command`] instead.
 pub fn default_engine_command() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| beside(&exe))
+        .unwrap_or_else(|| "galaxy-engine".to_owned())
+}
+
+/// The reference engine's command line for a binary that has the
+/// [`REFERENCE_ENGINE_SUBCOMMAND`] (`galaxy-server`, `galaxy-cli`): `galaxy-engine` beside
+/// it, else the binary itself with the subcommand, so `cargo run -p galaxy-server -- dev`
+/// plays games on a fresh clone where no `galaxy-engine` was built. Only such a binary may
+/// use it: any other program would start itself once per game.
+pub fn self_engine_command() -> String {
     match std::env::current_exe() {
-        Ok(exe) => engine_command_for(&exe),
+        Ok(exe) => self_engine_command_for(&exe),
         Err(_) => "galaxy-engine".to_owned(),
     }
 }
 
-/// [`default_engine_command`] for the executable at `exe`.
-fn engine_command_for(exe: &Path) -> String {
-    let beside = exe
-        .parent()
-        .map(|dir| dir.join("galaxy-engine"))
-        .filter(|path| path.is_file());
-    match beside {
-        Some(path) => quote(&path),
-        None => format!("{} {REFERENCE_ENGINE_SUBCOMMAND}", quote(exe)),
-    }
+/// [`self_engine_command`] for the executable at `exe`.
+fn self_engine_command_for(exe: &Path) -> String {
+    beside(exe).unwrap_or_else(|| format!("{} {REFERENCE_ENGINE_SUBCOMMAND}", quote(exe)))
+}
+
+/// `galaxy-engine` in the directory of `exe`, if it is a file there.
+fn beside(exe: &Path) -> Option<String> {
+    let path = exe.parent()?.join("galaxy-engine");
+    path.is_file().then(|| quote(&path))
 }
 
 /// A path as one word of an engine's command line (quoted when it holds spaces), as
@@ -225,19 +236,19 @@ mod tests {
     }
 
     #[test]
-    fn the_default_engine_is_galaxy_engine_beside_else_this_binarys_subcommand() {
+    fn a_binary_with_the_subcommand_runs_galaxy_engine_beside_else_itself() {
         let dir = tempfile::tempdir().unwrap();
         let exe = dir.path().join("galaxy-server");
         std::fs::write(&exe, b"").unwrap();
-        let alone = engine_command_for(&exe);
+        let alone = self_engine_command_for(&exe);
         assert_eq!(alone, format!("{} reference-engine", exe.display()));
         let engine = dir.path().join("galaxy-engine");
         std::fs::write(&engine, b"").unwrap();
-        assert_eq!(engine_command_for(&exe), engine.display().to_string());
+        assert_eq!(self_engine_command_for(&exe), engine.display().to_string());
         let spaced = tempfile::Builder::new().prefix("a b").tempdir().unwrap();
         let exe = spaced.path().join("galaxy-server");
         let quoted = format!("\"{}\" reference-engine", exe.display());
-        assert_eq!(engine_command_for(&exe), quoted);
+        assert_eq!(self_engine_command_for(&exe), quoted);
     }
 
     #[test]

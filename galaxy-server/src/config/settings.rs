@@ -365,7 +365,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_RETAIN_NOTIFICATIONS",
         default: "30d",
-        meaning: "How long a notification (a turn report's carries the report whole) is kept once every route of it was delivered; then the retention sweeper deletes it. One with a route still to dispatch or dead-lettered stays. Its idempotency key goes with it, so keep it longer than anything may raise the same notification again (a day is plenty). Range: 1h to 3650d.",
+        meaning: "How long a notification is kept whole once every route of it was delivered; then the retention sweeper compacts it: its routes are deleted and its payload (a turn report's holds the report whole) emptied, the rest kept so that its idempotency key still makes a repeat a no-op. One with a route still to dispatch or dead-lettered stays whole. Range: 1h to 3650d.",
     },
     Setting {
         variable: "GALAXY_MIN_TURN_PERIOD",
@@ -420,7 +420,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_ENGINE_SECRET",
         default: "-",
-        meaning: "Secret (at least 32 characters) from which each game's engine credential (`GALAXY_ENGINE_TOKEN`) derives; every replica needs the same. Unset = generated once into `$GALAXY_DATA_DIR/engine-secret` (mode 600) and reused. Changing it locks running engines out until they are started again.",
+        meaning: "Secret (at least 32 characters) from which each game's engine credential (`GALAXY_ENGINE_TOKEN`) derives; every replica needs the same. Unset = generated once into `$GALAXY_DATA_DIR/engine-secret` (mode 600) and reused. Changing it locks running engines out until their containers are created again (a restarted server with the process runtime removes each such engine, and its game waits paused for `recreate-engine`).",
     },
     Setting {
         variable: "GALAXY_ENGINES_WITHOUT_TOKEN",

@@ -209,17 +209,21 @@ pub async fn games_page(
         .await?;
     // The turn each running game's force button plays: posted back, so a second click,
     // a stale page or a second admin gets "not the next turn" instead of another turn.
+    // The turn is the runtime record's next, the one the service checks it against; a
+    // game without a record yet gets no button.
     let mut next_turns = HashMap::new();
     for game in games
         .items
         .iter()
         .filter(|g| g.status == GameStatus::Running)
     {
-        let progress = state.app.runtime.progress(game).await?;
-        let next = progress
-            .current_turn
-            .map_or(0, |turn| turn.saturating_add(1));
-        next_turns.insert(game.id, next);
+        match state.app.runtime.record(admin.actor, game.id).await {
+            Ok(record) => {
+                next_turns.insert(game.id, record.current_turn.saturating_add(1));
+            }
+            Err(error) if ServiceError::kind(&error) == ErrorKind::NotFound => {}
+            Err(error) => return Err(error.into()),
+        }
     }
     let body = html! {
         h1 { (t.games) }
