@@ -156,7 +156,7 @@ pub struct RestoreArgs {
     #[arg(long)]
     from: PathBuf,
     /// The data directory to restore into, empty or absent (default: GALAXY_DATA_DIR of
-    /// the environment or the configuration file, else ./galaxy-data).
+    /// the environment or the configuration file; one of the three must name it).
     #[arg(long = "data-dir", value_name = "DIR")]
     data_dir_given: Option<PathBuf>,
     /// The data directory in effect ([`RestoreArgs::settle`]).
@@ -165,9 +165,19 @@ pub struct RestoreArgs {
 }
 
 impl RestoreArgs {
-    /// Settles the data directory as [`BackupArgs::settle`] does.
-    pub fn settle(&mut self, settings: &Layered) {
+    /// Settles the data directory as [`BackupArgs::settle`] does, except that one must
+    /// be named (the option, the environment or the file): a restore never fills
+    /// `./galaxy-data` of wherever it was run by default, where the server would not
+    /// look (the systemd unit sets `GALAXY_DATA_DIR` in its own environment).
+    pub fn settle(&mut self, settings: &Layered) -> anyhow::Result<()> {
+        if self.data_dir_given.is_none() && settings.value("GALAXY_DATA_DIR").is_none() {
+            anyhow::bail!(
+                "name the server's data directory to restore into: --data-dir, \
+                 GALAXY_DATA_DIR, or data_dir in the --config file"
+            );
+        }
         self.data_dir = data_dir(self.data_dir_given.take(), settings);
+        Ok(())
     }
 }
 
@@ -664,5 +674,30 @@ mod tests {
         std::fs::write(&file, "runtime = \"kubernetes\"\n").unwrap();
         let bad = Layered::load(Some(&file), &none).unwrap();
         assert!(settled(&out, &bad).is_err());
+    }
+
+    /// `restore` never picks the built-in data directory: it must be named.
+    #[test]
+    fn a_restore_needs_its_data_directory_named() {
+        use clap::Parser as _;
+        use std::collections::HashMap;
+        #[derive(Debug, clap::Parser)]
+        struct RestoreLine {
+            #[command(flatten)]
+            args: RestoreArgs,
+        }
+        let none = HashMap::new();
+        let nothing = Layered::load(None, &none).unwrap();
+        let mut args = RestoreLine::try_parse_from(["restore", "--from", "/b"])
+            .unwrap()
+            .args;
+        let refused = args.settle(&nothing).unwrap_err();
+        assert!(refused.to_string().contains("--data-dir"), "{refused}");
+        let env = HashMap::from([("GALAXY_DATA_DIR".to_owned(), "/var/lib/galaxy".to_owned())]);
+        let mut args = RestoreLine::try_parse_from(["restore", "--from", "/b"])
+            .unwrap()
+            .args;
+        args.settle(&Layered::load(None, &env).unwrap()).unwrap();
+        assert_eq!(args.data_dir, Path::new("/var/lib/galaxy"));
     }
 }

@@ -111,7 +111,10 @@ pub async fn run(args: DoctorArgs, file: Option<&Path>) -> u8 {
 /// Every check, in order; later checks are skipped when the configuration is invalid.
 pub async fn check_all(file: Option<&Path>, dev: bool) -> Vec<Line> {
     let config = match Layered::from_env(file).and_then(|l| Ok((l.config()?, l))) {
-        Ok((config, layered)) => {
+        Ok((mut config, layered)) => {
+            // The engine galaxy-server would run (itself when no galaxy-engine is beside
+            // it); this binary serves the same reference engine under the same subcommand.
+            galaxy_server::config::runtime::use_self_engine(&mut config, &layered);
             let source = layered
                 .file()
                 .map(|f| format!(" (environment over {})", f.display()))

@@ -38,10 +38,10 @@ struct Cli {
         global = true
     )]
     database_url: Option<String>,
-    /// The server's TOML configuration file: where `--database-url`, `--data-dir` and
-    /// `--runtime` are not given and the environment does not set them, the file's
-    /// settings are taken, as the server takes them.
-    #[arg(long, env = "GALAXY_CONFIG_FILE", value_name = "FILE", global = true)]
+    /// The server's TOML configuration file (default: $GALAXY_CONFIG_FILE): where
+    /// `--database-url`, `--data-dir` and `--runtime` are not given and the environment
+    /// does not set them, the file's settings are taken, as the server takes them.
+    #[arg(long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -87,8 +87,8 @@ enum Command {
     /// set-up error: no URL or token, token refused, a bad option; the reason on
     /// standard error).
     MailIn(mail_in::MailInArgs),
-    /// Serves the reference engine (what `demo` and `doctor --dev` take for the process
-    /// runtime when no `galaxy-engine` is found beside this binary).
+    /// Serves the reference engine (what `demo` runs, and `doctor` checks in
+    /// galaxy-server's place, when no `galaxy-engine` is found beside this binary).
     #[command(name = galaxy_server::config::REFERENCE_ENGINE_SUBCOMMAND, hide = true)]
     ReferenceEngine,
 }
@@ -169,7 +169,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Restore(mut args) => {
             let settings = settings(cli.config.as_deref())?;
             let url = database_url(cli.database_url, &settings)?;
-            args.settle(&settings);
+            args.settle(&settings)?;
             done(&backup::restore(&url, args).await?)
         }
         Command::Doctor(args) => Ok(ExitCode::from(
@@ -289,7 +289,9 @@ fn settings(file: Option<&Path>) -> anyhow::Result<Layered> {
 /// The database URL, for the commands that need one: `--database-url` or
 /// `GALAXY_DATABASE_URL`, else the configuration file's.
 fn database_url(url: Option<String>, settings: &Layered) -> anyhow::Result<String> {
-    url.or_else(|| settings.value("GALAXY_DATABASE_URL").map(str::to_owned))
+    // Empty is unset, as the server reads it.
+    url.filter(|url| !url.trim().is_empty())
+        .or_else(|| settings.value("GALAXY_DATABASE_URL").map(str::to_owned))
         .context("GALAXY_DATABASE_URL (or --database-url, or database_url in the --config file) must be set")
 }
 

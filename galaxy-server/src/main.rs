@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use galaxy_core::service::runtime::EngineRegistry;
 use galaxy_server::config::{ConfigError, Layered, file};
 use galaxy_server::{App, AppError, Config, Listeners, telemetry};
 
@@ -175,12 +174,7 @@ fn load_config(file: Option<PathBuf>, mode: Mode) -> Result<(Layered, Config), C
     }
     let mut config = layered.config()?;
     // This binary serves the reference engine itself when no galaxy-engine is beside it.
-    if !layered.is_set("GALAXY_PROCESS_ENGINES") {
-        let command = galaxy_server::config::runtime::self_engine_command();
-        if let Ok(registry) = EngineRegistry::parse(&format!("reference={command}")) {
-            config.runtime.process_engines = registry;
-        }
-    }
+    galaxy_server::config::runtime::use_self_engine(&mut config, &layered);
     match mode {
         Mode::Serve => {
             config.require_database_url()?;

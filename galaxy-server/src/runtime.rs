@@ -234,6 +234,25 @@ async fn resume_engines(
 ) {
     let mut wanted = Vec::new();
     for saved in processes.resumable() {
+        // Checked first, with no store: an engine left `exited` is started again later by
+        // a restart job, on its saved command line and token.
+        let configured = registry.names().iter().any(|name| {
+            registry
+                .resolve(name)
+                .is_ok_and(|command| command == saved.engine)
+        });
+        if !configured || saved.token != tokens.token_for(saved.game_id) {
+            tracing::warn!(
+                game = %saved.game_id,
+                container = %saved.container_id,
+                "engine not resumed: its command line or token is not one the server gives now; \
+                 its game pauses until an admin re-creates the engine"
+            );
+            if let Err(error) = processes.remove(&saved.container_id).await {
+                tracing::warn!(%error, container = %saved.container_id, "stale engine not removed");
+            }
+            continue;
+        }
         let record = match adapters.runtime_records.get_record(saved.game_id).await {
             Ok(record) => record,
             Err(StoreError::NotFound { .. }) => continue,
@@ -246,24 +265,8 @@ async fn resume_engines(
             .binding
             .as_ref()
             .is_some_and(|binding| binding.container_id == saved.container_id);
-        if record.status != RuntimeStatus::Running || !bound {
-            continue;
-        }
-        let configured = registry
-            .resolve(&record.engine)
-            .is_ok_and(|command| command == saved.engine);
-        if configured && saved.token == tokens.token_for(saved.game_id) {
+        if record.status == RuntimeStatus::Running && bound {
             wanted.push(saved.container_id);
-            continue;
-        }
-        tracing::warn!(
-            game = %saved.game_id,
-            container = %saved.container_id,
-            "engine not resumed: its command line or token is not the one the server gives it now; \
-             its game pauses until an admin re-creates the engine"
-        );
-        if let Err(error) = processes.remove(&saved.container_id).await {
-            tracing::warn!(%error, container = %saved.container_id, "stale engine not removed");
         }
     }
     processes.resume(&wanted, ENGINE_RESUME_BOUND).await;

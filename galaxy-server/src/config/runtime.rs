@@ -10,7 +10,7 @@ use std::time::Duration;
 use galaxy_core::service::runtime::EngineRegistry;
 
 pub use self::engines::{DockerNetwork, EngineSettings};
-use super::{ConfigError, Vars};
+use super::{Config, ConfigError, Layered, Vars};
 
 /// Which container runtime runs the engines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +100,18 @@ pub fn self_engine_command() -> String {
     match std::env::current_exe() {
         Ok(exe) => self_engine_command_for(&exe),
         Err(_) => "galaxy-engine".to_owned(),
+    }
+}
+
+/// Makes `config`'s reference engine [`self_engine_command`] unless the operator set
+/// `GALAXY_PROCESS_ENGINES`: what `galaxy-server` runs, and what `galaxy-cli doctor`
+/// checks in its place.
+pub fn use_self_engine(config: &mut Config, layered: &Layered) {
+    if layered.is_set("GALAXY_PROCESS_ENGINES") {
+        return;
+    }
+    if let Ok(registry) = EngineRegistry::parse(&format!("reference={}", self_engine_command())) {
+        config.runtime.process_engines = registry;
     }
 }
 
