@@ -87,22 +87,26 @@ async fn find(browser: &Client, css: &str) -> fantoccini::elements::Element {
     }
 }
 
+/// Clicks `css` without waiting for what follows (a confirmation question, say).
+async fn press(browser: &Client, css: &str) {
+    let mut attempts = 0;
+    loop {
+        match find(browser, css).await.click().await {
+            Ok(_) => return,
+            Err(error) => again(css, error, &mut attempts).await,
+        }
+    }
+}
+
 /// Clicks `css` (every click here submits a form or follows a link) and waits until the
 /// next page replaced this one.
 async fn click(browser: &Client, css: &str) {
-    // A live reload may replace the page between finding the element and clicking it
-    // (a stale element): then find it again on the new page.
     let mut attempts = 0;
     let old = loop {
         let old = browser.find(Locator::Css("html")).await.unwrap();
         match find(browser, css).await.click().await {
             Ok(_) => break old,
-            Err(error) if attempts < 5 => {
-                attempts += 1;
-                tracing_free_note(css, &error);
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(error) => panic!("could not click {css}: {error}"),
+            Err(error) => again(css, error, &mut attempts).await,
         }
     };
     let limit = std::time::Instant::now() + Duration::from_secs(30);
@@ -114,9 +118,14 @@ async fn click(browser: &Client, css: &str) {
     loaded(browser).await;
 }
 
-/// Says on stderr why a click is tried again (shown when the test fails).
-fn tracing_free_note(css: &str, error: &fantoccini::error::CmdError) {
+/// After a failed click: a live reload may replace the page between finding the element
+/// and clicking it (a stale element), so the click is tried again on the new page, up to
+/// five times; stderr says why (shown when the test fails).
+async fn again(css: &str, error: fantoccini::error::CmdError, attempts: &mut u32) {
+    assert!(*attempts < 5, "could not click {css}: {error}");
+    *attempts += 1;
     eprintln!("clicking {css} again after: {error}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
 /// Waits until the document has loaded.
@@ -429,11 +438,7 @@ async fn play(s: &Session<'_>) {
     s.host_action(&game, "close", "enrollment_closed").await;
     // Cancelling asks first; the host says no and the game stays.
     s.goto(&game).await;
-    find(b, "form[action$='/host/cancel'] button")
-        .await
-        .click()
-        .await
-        .unwrap();
+    press(b, "form[action$='/host/cancel'] button").await;
     let question = b.get_alert_text().await.unwrap();
     assert!(question.contains("for good"), "{question}");
     b.dismiss_alert().await.unwrap();
