@@ -129,7 +129,11 @@ async fn resume_after_a_failed_registration_initialises_the_engine() {
     let player = seats.0[0].0;
     let report = w.service.report(player, game.id, 0, None).await.unwrap();
     assert_eq!(report.race, seats.0[0].1);
-    let progress = w.service.progress(&w.game(game.id).await).await.unwrap();
+    let progress = w
+        .service
+        .progress(&w.game(game.id).await, None)
+        .await
+        .unwrap();
     assert_eq!(progress.current_turn, Some(0));
     let started = w.notes.keyed(&format!("game:{}:started", game.id));
     assert_eq!(started.len(), 1);

@@ -14,9 +14,9 @@ use galaxy_core::domain::game::GameStatus;
 use galaxy_core::domain::health::HealthEventKind;
 use galaxy_core::domain::notification::NotificationKind;
 use galaxy_core::ports::{Clock, OrdersStore, TurnArchiveStore};
-use galaxy_core::service::ServiceError;
-use galaxy_core::service::runtime::{MessageTo, MyGamesRole, RuntimeError};
+use galaxy_core::service::runtime::{MessageTo, MyGamesRole, RuntimeError, StatusReason};
 use galaxy_core::service::templates::recipient_payload;
+use galaxy_core::service::{Actor, ServiceError};
 use galaxy_core::worker::Worker;
 use serde_json::json;
 use world::*;
@@ -51,7 +51,11 @@ async fn turn_zero_is_archived_at_the_start_and_mailed_to_each_player() {
     let started = &w.notes.of(NotificationKind::GameStarted)[0];
     let host = recipient_payload(&started.payload, game.host);
     assert!(!host["report_text"].as_str().unwrap().contains("report of"));
-    let progress = w.service.progress(&w.game(game.id).await).await.unwrap();
+    let progress = w
+        .service
+        .progress(&w.game(game.id).await, None)
+        .await
+        .unwrap();
     assert_eq!(progress.current_turn, Some(0));
     assert_eq!(progress.next_turn_at, Some(evening(1)));
 }
@@ -205,13 +209,18 @@ async fn the_finish_archives_the_last_turn_and_mails_the_standings_and_final_rep
         let table = mine["standings_table"].as_str().unwrap();
         assert!(table.contains("Zorgons") && !table.contains('{'), "{table}");
     }
-    let progress = w.service.progress(&w.game(game.id).await).await.unwrap();
+    let progress = w
+        .service
+        .progress(&w.game(game.id).await, None)
+        .await
+        .unwrap();
     let result = progress.result.unwrap();
     assert_eq!(result.winner.as_deref(), Some("Zorgons"));
     assert_eq!(result.finished_at, evening(1));
     assert_eq!(progress.current_turn, Some(1));
     assert_eq!(progress.next_turn_at, None);
-    assert!(progress.status_reason.unwrap().contains("won by Zorgons"));
+    let reason = progress.status_reason.unwrap();
+    assert!(reason.text().contains("won by Zorgons"), "{reason:?}");
 }
 
 #[tokio::test]
@@ -436,18 +445,34 @@ async fn engine_refusals_become_client_errors_with_a_clean_message() {
 #[tokio::test]
 async fn a_refused_init_fails_the_start_with_the_engines_whole_reason() {
     let w = World::new().await;
-    let (game, _) = w.starting_game(2).await;
+    let (game, seats) = w.starting_game(2).await;
     let body = r#"{"error": "invalid settings", "details": ["settings.max_turns must be in 1..=1000, got 0"]}"#;
     w.engine.refuse_init(Some((422, body)));
     w.jobs.run_until_idle(10).await.unwrap();
     let failed = w.game(game.id).await;
     assert_eq!(failed.status, GameStatus::StartFailed);
-    let progress = w.service.progress(&failed).await.unwrap();
-    let reason = progress.status_reason.unwrap();
-    assert!(
-        reason.contains("settings.max_turns must be in 1..=1000"),
-        "{reason}"
-    );
+    // The host (to fix the settings) and admins read the engine's words.
+    let host = Actor {
+        user_id: failed.host,
+        is_admin: false,
+    };
+    for viewer in [host, w.admin] {
+        let progress = w.service.progress(&failed, Some(&viewer)).await.unwrap();
+        let Some(StatusReason::Stated(reason)) = progress.status_reason else {
+            panic!("{viewer:?} sees {:?}", progress.status_reason);
+        };
+        assert!(
+            reason.contains("settings.max_turns must be in 1..=1000"),
+            "{reason}"
+        );
+    }
+    // A player and an anonymous visitor learn that the engine failed, not its output.
+    let player = seats.0[0].0;
+    assert_ne!(player.user_id, failed.host);
+    for viewer in [Some(&player), None] {
+        let progress = w.service.progress(&failed, viewer).await.unwrap();
+        assert_eq!(progress.status_reason, Some(StatusReason::EngineFailure));
+    }
     let notes = w.notes.of(NotificationKind::GameStartFailed);
     assert_eq!(notes.len(), 1);
     assert!(notes[0].recipients.contains(&game.host));

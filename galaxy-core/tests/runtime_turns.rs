@@ -75,7 +75,11 @@ async fn force_next_turn_sets_the_skip_flag_the_next_tick_consumes() {
     let mails = w.notes.of(NotificationKind::TurnCompleted);
     let deadline = &mails.last().unwrap().payload["next_turn_at"];
     assert_eq!(*deadline, serde_json::json!(evening(2)), "{mails:?}");
-    let progress = w.service.progress(&w.game(game.id).await).await.unwrap();
+    let progress = w
+        .service
+        .progress(&w.game(game.id).await, None)
+        .await
+        .unwrap();
     assert_eq!(progress.next_turn_at, Some(evening(2)));
     w.at(evening(1) - TimeDelta::minutes(90));
     w.scheduler.tick().await.unwrap();

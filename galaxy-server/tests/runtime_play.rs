@@ -306,6 +306,16 @@ async fn bad_engine_settings_fail_the_start_with_the_engines_reason() {
         reason.contains("planets_per_race"),
         "the engine's details: {reason}"
     );
+    // Another player and the public game view are told the engine failed, without its
+    // output (which may name the engine's address or the container runtime's insides).
+    let (_, seen) = running.players[1].0.request("GET", &games, None).await;
+    let public = format!("/api/v1/public/games/{}", running.game);
+    let (_, public) = running.outsider.request("GET", &public, None).await;
+    for view in [seen, public] {
+        let reason = view["status_reason"].as_str().unwrap();
+        assert!(reason.contains("engine failed"), "{reason}");
+        assert!(!reason.contains("422"), "{reason}");
+    }
     let mail = mail_of(&running, SEATS[0].0, "game_start_failed", "").await;
     assert!(mail.text.contains("max_turns"), "{}", mail.text);
     running.shut_down().await;

@@ -251,7 +251,7 @@ async fn main() -> Result<(), AnyError> {
     runtime.jobs.run_until_idle(10).await?;
     runtime.stop_engine().await;
     let game = p.lobby.get_game(Some(host), game.id).await?;
-    let progress = runtime.service.progress(&game).await?;
+    let progress = runtime.service.progress(&game, Some(&host)).await?;
     println!(
         "  status: {}, last turn {}",
         game.status,

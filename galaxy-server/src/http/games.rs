@@ -47,7 +47,7 @@ pub(crate) async fn get_game(
     ApiPath(id): ApiPath<GameId>,
 ) -> Result<Json<GameView>, ApiError> {
     let game = state.lobby.get_game(Some(caller.actor), id).await?;
-    let progress = state.runtime.progress(&game).await?;
+    let progress = state.runtime.progress(&game, Some(&caller.actor)).await?;
     let races = state.runtime.races(&game).await?;
     Ok(Json(
         GameView::from(game)

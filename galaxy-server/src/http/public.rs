@@ -173,7 +173,7 @@ pub(crate) async fn get_public_game(
     ApiPath(id): ApiPath<GameId>,
 ) -> Result<Json<GameView>, ApiError> {
     let game = state.lobby.get_game(None, id).await?;
-    let progress = state.runtime.progress(&game).await?;
+    let progress = state.runtime.progress(&game, None).await?;
     let races = state.runtime.races(&game).await?;
     Ok(Json(
         GameView::from(game)

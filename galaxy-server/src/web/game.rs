@@ -11,7 +11,7 @@ use galaxy_core::domain::game::{Game, GameStatus};
 use galaxy_core::domain::pbem::format_duration;
 use galaxy_core::domain::play::{PlayedTurn, TurnReport};
 use galaxy_core::domain::{ApplicationId, GameId};
-use galaxy_core::service::runtime::GameProgress;
+use galaxy_core::service::runtime::{GameProgress, StatusReason};
 use galaxy_core::service::{ErrorKind, ServiceError};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -165,7 +165,7 @@ pub(super) async fn render(
     let text = visitor.lang.text();
     let actor = visitor.user.as_ref().map(|u| u.actor);
     let game = state.app.lobby.get_game(actor, id).await?;
-    let progress = state.app.runtime.progress(&game).await?;
+    let progress = state.app.runtime.progress(&game, actor.as_ref()).await?;
     let is_host = actor.is_some_and(|a| a.user_id == game.host);
     let is_admin = actor.is_some_and(|a| a.is_admin);
     let next_turn = next_turn(&progress);
@@ -297,7 +297,13 @@ fn status_section(visitor: &Visitor, game: &Game, progress: &GameProgress) -> Ma
                     dt { (text.next_turn) } dd { (layout::countdown(at)) }
                 }
                 @if let Some(reason) = &progress.status_reason {
-                    dt { (text.status_reason) } dd { (reason) }
+                    dt { (text.status_reason) }
+                    dd {
+                        @match reason {
+                            StatusReason::EngineFailure => (text.engine_failure),
+                            reason => (reason.text()),
+                        }
+                    }
                 }
                 @if let Some(result) = &progress.result {
                     dt { (text.winner) } dd #winner { (result.winner.as_deref().unwrap_or("—")) }

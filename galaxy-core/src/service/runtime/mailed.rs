@@ -34,7 +34,7 @@ impl OrdersDesk for RuntimeService {
         let game = self.game(game_id).await.map_err(|e| desk_error(None, e))?;
         let name = Some(game.settings.name.as_str().to_owned());
         let progress = self
-            .progress(&game)
+            .progress(&game, None)
             .await
             .map_err(|e| desk_error(name.clone(), e))?;
         let Some(current) = progress.current_turn else {

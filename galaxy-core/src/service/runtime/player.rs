@@ -6,7 +6,7 @@
 
 use super::{RuntimeError, RuntimeService};
 use crate::domain::application::{Application, ApplicationStatus};
-use crate::domain::game::{Game, GameStatus};
+use crate::domain::game::{Game, GameStatus, GameTrigger};
 use crate::domain::play::{GameResult, OrdersSubmission, PlayedTurn, TurnReport};
 use crate::domain::{GameId, SubmissionId, Timestamp};
 use crate::ports::{EngineTarget, OrdersVerdict, StoreError};
@@ -31,8 +31,37 @@ pub struct GameProgress {
     /// How the game ended, once finished.
     pub result: Option<GameResult>,
     /// Why the game is in its status, when a transition said so (a start failure with
-    /// the engine's reason, a pause, the finish).
-    pub status_reason: Option<String>,
+    /// the engine's reason, a pause, the finish), as the viewer may see it.
+    pub status_reason: Option<StatusReason>,
+}
+
+/// Why a game is in its status, as one viewer may see it.
+///
+/// A status the runtime changed on an engine's or container's failure (a failed start, a
+/// pause for health) carries the failure's own text: the engine's answer, a transport
+/// error naming the engine's address, the container runtime's message. That text is what
+/// the game's host needs to fix the settings and what an admin needs to repair the engine,
+/// but it is nobody else's business (the public game view included): other viewers get
+/// [`StatusReason::EngineFailure`] instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StatusReason {
+    /// The reason as the transition recorded it.
+    Stated(String),
+    /// The engine or its container failed; the details are for the host and admins.
+    EngineFailure,
+}
+
+impl StatusReason {
+    /// The sentence an API client shows for this reason (English).
+    pub fn text(&self) -> &str {
+        match self {
+            Self::Stated(text) => text,
+            Self::EngineFailure => {
+                "the game's engine failed; its host and the platform's admins see the details"
+            }
+        }
+    }
 }
 
 /// Which of the caller's games "my games" lists.
@@ -217,9 +246,14 @@ impl RuntimeService {
         Ok(self.archive.list_turns(game_id).await?)
     }
 
-    /// Where `game` stands: its last played turn, next turn time, result and the reason
-    /// of its status.
-    pub async fn progress(&self, game: &Game) -> Result<GameProgress, RuntimeError> {
+    /// Where `game` stands for `viewer` (`None`: an anonymous visitor): its last played
+    /// turn, next turn time, result and the reason of its status (an engine failure's
+    /// details only for the host and admins, see [`StatusReason`]).
+    pub async fn progress(
+        &self,
+        game: &Game,
+        viewer: Option<&Actor>,
+    ) -> Result<GameProgress, RuntimeError> {
         let latest = self.archive.latest_turn(game.id).await?;
         let next_turn_at = if game.status == GameStatus::Running {
             match self.statuses.records.get_record(game.id).await {
@@ -238,11 +272,17 @@ impl RuntimeService {
                 | GameStatus::Cancelled
         ) {
             let transitions = self.statuses.games.game_transitions(game.id).await?;
+            let entitled = viewer.is_some_and(|v| v.is_admin || v.user_id == game.host);
             transitions
                 .into_iter()
                 .rev()
                 .find(|t| t.to == game.status)
-                .and_then(|t| t.reason)
+                .and_then(|t| match (t.reason, t.trigger) {
+                    (Some(_), GameTrigger::RuntimeEvent) if !entitled => {
+                        Some(StatusReason::EngineFailure)
+                    }
+                    (reason, _) => reason.map(StatusReason::Stated),
+                })
         } else {
             None
         };
@@ -300,7 +340,7 @@ impl RuntimeService {
         games.sort_by_key(|(g, _)| std::cmp::Reverse((g.created_at, g.id)));
         let mut mine = Vec::with_capacity(games.len());
         for (game, race) in games {
-            let progress = self.progress(&game).await?;
+            let progress = self.progress(&game, Some(&actor)).await?;
             let orders_in = match (&race, game.status) {
                 (Some(race), GameStatus::Running | GameStatus::Paused) => {
                     let next = progress.current_turn.map_or(1, |t| t.saturating_add(1));

@@ -209,7 +209,10 @@ pub struct GameView {
     /// How the game ended, once `finished` (same lists as above).
     pub result: Option<super::GameResultView>,
     /// Why the game is in its status when a change said so: a start failure with the
-    /// engine's reason, a pause, the finish (same lists as above).
+    /// engine's reason, a pause, the finish (same lists as above). When the engine or its
+    /// container failed, only the host and admins get the failure's details; anyone
+    /// else reads "the game's engine failed; its host and the platform's admins see the
+    /// details".
     pub status_reason: Option<String>,
     /// Every race with its readiness and state, once the game started (single-game
     /// reads and "my games"; empty elsewhere).

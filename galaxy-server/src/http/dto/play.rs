@@ -59,7 +59,7 @@ impl GameView {
         self.current_turn = progress.current_turn;
         self.next_turn_at = progress.next_turn_at;
         self.result = progress.result.map(Into::into);
-        self.status_reason = progress.status_reason;
+        self.status_reason = progress.status_reason.map(|r| r.text().to_owned());
         self
     }
 }

@@ -329,6 +329,9 @@ pub struct Text {
     pub live_changed: &'static str,
     /// Game: reason of the status.
     pub status_reason: &'static str,
+    /// The reason shown to players and visitors when the engine or its container failed
+    /// (its details are for the host and admins).
+    pub engine_failure: &'static str,
     /// Account: heading.
     pub account_title: &'static str,
     /// Account: display name.
@@ -489,6 +492,7 @@ pub(super) static EN: Text = Text {
     live_off: "Live updates are off; reload for news.",
     live_changed: "This game has news. Open it again to see them (what you typed here is not kept).",
     status_reason: "Reason",
+    engine_failure: "The game's engine failed; its host and the platform's admins see the details.",
     account_title: "Account",
     display_name: "Display name",
     locale: "Language (locale)",
@@ -637,6 +641,7 @@ pub(super) static DE: Text = Text {
     live_off: "Live-Aktualisierung aus; für Neues neu laden.",
     live_changed: "Es gibt Neues in diesem Spiel. Öffne es neu, um es zu sehen (was du hier getippt hast, bleibt nicht erhalten).",
     status_reason: "Grund",
+    engine_failure: "Die Engine des Spiels ist ausgefallen; Einzelheiten sehen der Gastgeber und die Administratoren der Plattform.",
     account_title: "Konto",
     display_name: "Anzeigename",
     locale: "Sprache (Locale)",
