@@ -21,6 +21,8 @@ struct Server {
     child: Child,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
+    /// The threads reading the two pipes, done when the pipes close.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -46,7 +48,7 @@ impl Server {
         let collect = |mut pipe: Box<dyn Read + Send>| {
             let text = Arc::new(Mutex::new(String::new()));
             let sink = text.clone();
-            std::thread::spawn(move || {
+            let reader = std::thread::spawn(move || {
                 let mut buf = [0u8; 4096];
                 while let Ok(n) = pipe.read(&mut buf) {
                     if n == 0 {
@@ -57,14 +59,15 @@ impl Server {
                         .push_str(&String::from_utf8_lossy(&buf[..n]));
                 }
             });
-            text
+            (text, reader)
         };
-        let stdout = collect(Box::new(child.stdout.take().unwrap()));
-        let stderr = collect(Box::new(child.stderr.take().unwrap()));
+        let (stdout, out_reader) = collect(Box::new(child.stdout.take().unwrap()));
+        let (stderr, err_reader) = collect(Box::new(child.stderr.take().unwrap()));
         Self {
             child,
             stdout,
             stderr,
+            readers: vec![out_reader, err_reader],
         }
     }
 
@@ -81,8 +84,14 @@ impl Server {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader threads take the last output.
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                // Let the reader threads take the last output: they end when the pipes
+                // close, unless a process the server started (an engine) keeps them open.
+                let drained = Instant::now();
+                while !self.readers.iter().all(|r| r.is_finished())
+                    && drained.elapsed() < Duration::from_secs(5)
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
                 return status;
             }
             if started.elapsed() > limit {
@@ -134,7 +143,10 @@ fn loopback(port: u16) -> SocketAddr {
 async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
     let tmp = tempfile::tempdir().unwrap();
     let addr = loopback(free_port());
-    let mut server = Server::start(&["dev"], &dev_vars(addr, tmp.path()));
+    let metrics = loopback(free_port());
+    let mut vars = dev_vars(addr, tmp.path());
+    vars.push(("GALAXY_METRICS_ADDR", metrics.to_string()));
+    let mut server = Server::start(&["dev"], &vars);
     wait_ready(addr, Duration::from_secs(60)).await;
 
     // Three requests whose bodies arrive in two halves, with SIGTERM in between: the
@@ -149,6 +161,25 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
         stream.write_all(&bytes[..split]).await.unwrap();
         in_flight.push((stream, bytes[split..].to_vec()));
     }
+    // The server holds the three (however busy the machine), then has a moment to read
+    // their heads.
+    eventually(
+        Duration::from_secs(30),
+        "three open connections",
+        || async move {
+            let scraped = http_get(metrics, "/metrics").await.ok()?;
+            let open = scraped
+                .body
+                .lines()
+                .find(|l| l.starts_with("galaxy_http_connections{listener=\"http\"}"))?
+                .rsplit(' ')
+                .next()?
+                .parse::<f64>()
+                .ok()?;
+            (open >= 3.0).then_some(())
+        },
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     server.signal("TERM");
     eventually(

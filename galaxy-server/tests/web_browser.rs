@@ -69,9 +69,16 @@ async fn code_for(dir: &Path, email: &str, since: SystemTime) -> String {
     .await
 }
 
-/// The page's HTML.
+/// The page's HTML; read again when a live reload was replacing the page.
 async fn html(browser: &Client) -> String {
-    browser.source().await.unwrap()
+    for _ in 0..5 {
+        match browser.source().await {
+            Ok(html) => return html,
+            Err(error) => eprintln!("page source not read ({error}): again"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("could not read the page");
 }
 
 /// The element `css` names, waiting for it as a page loads after a click.
@@ -102,15 +109,17 @@ async fn press(browser: &Client, css: &str) {
 /// next page replaced this one.
 async fn click(browser: &Client, css: &str) {
     let mut attempts = 0;
-    let old = loop {
-        let old = browser.find(Locator::Css("html")).await.unwrap();
-        match find(browser, css).await.click().await {
-            Ok(_) => break old,
+    // The clicked element itself tells when its page is gone (a page taken before the
+    // click could be replaced by a live reload before it, ending the wait too early).
+    let clicked = loop {
+        let element = find(browser, css).await;
+        match element.click().await {
+            Ok(_) => break element,
             Err(error) => again(css, error, &mut attempts).await,
         }
     };
     let limit = std::time::Instant::now() + Duration::from_secs(30);
-    while old.tag_name().await.is_ok() {
+    while clicked.tag_name().await.is_ok() {
         assert!(std::time::Instant::now() < limit, "{css} led nowhere");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -219,6 +228,26 @@ impl Session<'_> {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         panic!("could not stay on {path}");
+    }
+
+    /// Opens `path`, clicks the button `css` whose form asks first, and says no; returns
+    /// the question. A live reload landing with the click may close the question before
+    /// it is read or answered (or the click may land on the page being left): then all
+    /// again on a fresh page.
+    async fn decline(&self, path: &str, css: &str) -> String {
+        for _ in 0..5 {
+            self.goto(path).await;
+            press(self.browser, css).await;
+            let Ok(question) = self.browser.get_alert_text().await else {
+                eprintln!("no question after clicking {css}: again");
+                continue;
+            };
+            if self.browser.dismiss_alert().await.is_ok() {
+                return question;
+            }
+            eprintln!("the question of {css} was gone before its answer: again");
+        }
+        panic!("clicking {css} asked nothing that could be declined");
     }
 
     /// Logs out whoever is signed in, then logs `email` in with the mailed code.
@@ -437,11 +466,10 @@ async fn play(s: &Session<'_>) {
     .await;
     s.host_action(&game, "close", "enrollment_closed").await;
     // Cancelling asks first; the host says no and the game stays.
-    s.goto(&game).await;
-    press(b, "form[action$='/host/cancel'] button").await;
-    let question = b.get_alert_text().await.unwrap();
+    let question = s
+        .decline(&game, "form[action$='/host/cancel'] button")
+        .await;
     assert!(question.contains("for good"), "{question}");
-    b.dismiss_alert().await.unwrap();
     s.goto(&game).await;
     assert!(html(b).await.contains("data-status=\"enrollment_closed\""));
     s.host_action(&game, "start", "running").await;

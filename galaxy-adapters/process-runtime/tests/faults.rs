@@ -101,13 +101,20 @@ async fn a_crash_loop_is_restarted_up_to_the_policy_then_left_exited() {
 async fn stop_kills_an_engine_that_ignores_sigterm_after_the_grace() {
     let root = tempfile::tempdir().unwrap();
     let runtime = runtime(root.path(), 5);
-    // An ignored signal stays ignored across exec, so `sleep` ignores SIGTERM too.
-    let created = runtime
-        .create(&spec(r#"sh -c 'trap "" TERM; exec sleep 60'"#))
-        .await
-        .unwrap();
+    // An ignored signal stays ignored across exec, so `sleep` ignores SIGTERM too. The
+    // file says the trap is set (a signal before it would end the shell at once).
+    let trapped = root.path().join("trapped");
+    let command = format!(
+        r#"sh -c 'trap "" TERM; : > {}; exec sleep 60'"#,
+        trapped.display()
+    );
+    let created = runtime.create(&spec(&command)).await.unwrap();
     runtime.start(&created.container_id).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let limit = Instant::now() + Duration::from_secs(30);
+    while !trapped.exists() {
+        assert!(Instant::now() < limit, "the engine never set its trap");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let began = Instant::now();
     runtime
         .stop(&created.container_id, Duration::from_millis(500))
