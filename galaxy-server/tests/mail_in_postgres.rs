@@ -172,9 +172,17 @@ async fn acknowledged_mail_survives_a_crash_and_two_replicas_process_it_once() {
         async move { (!found.is_empty()).then_some(found) }
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(refusals.len(), 1);
     assert_eq!(refusals[0]["rcpt_tos"], serde_json::json!([PLAYER]));
+    // Every inbound mail is settled (above), so a second refusal would be in the outbox
+    // already: give the mail workers a moment to send it, then look again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let later = sink
+        .messages()
+        .into_iter()
+        .filter(|m| m["headers"]["x-galaxy-kind"] == "orders_refused")
+        .count();
+    assert_eq!(later, 1, "one refusal an hour");
     for (stop, served) in replicas {
         stop.cancel();
         assert!(served.await.unwrap().unwrap().workers_stopped);

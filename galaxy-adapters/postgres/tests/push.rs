@@ -193,10 +193,15 @@ async fn a_follower_whose_listener_drops_catches_up_without_loss() {
 /// Every connection `pool` can still hand out (opening new ones up to its maximum); dropped, they
 /// stay idle in it.
 async fn hold_all(pool: &PgPool) -> Vec<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+    let max = pool.options().get_max_connections();
     let mut held = Vec::new();
-    while let Ok(Ok(connection)) =
-        tokio::time::timeout(Duration::from_millis(300), pool.acquire()).await
-    {
+    // Until the pool is at its maximum with none idle: each acquire may open a connection,
+    // which takes its time on a busy machine.
+    while pool.size() < max || pool.num_idle() > 0 {
+        let connection = tokio::time::timeout(Duration::from_secs(10), pool.acquire())
+            .await
+            .expect("a connection within 10 s")
+            .expect("a connection");
         held.push(connection);
     }
     held

@@ -121,6 +121,22 @@ fn message(to: &str, id: &str, body: &str) -> Message {
 }
 
 /// A raw SMTP dialogue: each command and the answer's first line.
+/// Waits until a new connection to `port` is greeted with 220 (not refused with 421).
+async fn eventually_greeted(port: u16) {
+    let limit = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let answers = dialogue(port, &[]).await;
+        if answers[0].starts_with("220") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < limit,
+            "still refused: {answers:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn dialogue(port: u16, commands: &[&str]) -> Vec<String> {
     let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let (read, mut write) = stream.into_split();
@@ -284,18 +300,22 @@ async fn connection_and_rate_bounds_per_client_hold() {
         c.rate_count = 2;
     })
     .await;
-    let first = TcpStream::connect(("127.0.0.1", server.port))
-        .await
-        .unwrap();
-    let second = TcpStream::connect(("127.0.0.1", server.port))
-        .await
-        .unwrap();
-    // Give the listener the time to admit both.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Two connections, each admitted once greeted.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let stream = TcpStream::connect(("127.0.0.1", server.port))
+            .await
+            .unwrap();
+        let mut lines = BufReader::new(stream).lines();
+        let greeting = lines.next_line().await.unwrap().unwrap_or_default();
+        assert!(greeting.starts_with("220"), "{greeting}");
+        held.push(lines);
+    }
     let third = dialogue(server.port, &[]).await;
     assert!(third[0].starts_with("421"), "{third:?}");
-    drop((first, second));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Their places are free again once the server saw them close.
+    drop(held);
+    eventually_greeted(server.port).await;
     let transport = server.transport();
     for i in 0..2 {
         let mail = message(
