@@ -174,6 +174,43 @@ async fn signed_in(app: &TestApp, email: &str) -> Browser {
     browser
 }
 
+/// A mistyped code shows the code form again with the error, and a way back to ask for
+/// a new code (a code that expired or was mistyped too often has no other way out).
+#[tokio::test]
+async fn a_refused_code_leaves_a_way_to_a_new_one() {
+    let app = web_app(Options::default());
+    let mut browser = Browser::default();
+    browser.get(&app, "/login").await.is(200);
+    let form = browser
+        .post(&app, "/login", &[("email", "ann@example.org")])
+        .await;
+    form.is(200);
+    let at = form.text.find("name=\"challenge_id\" value=\"").unwrap() + 27;
+    let challenge: String = form.text[at..].chars().take_while(|c| *c != '"').collect();
+    let code = app.login_code("ann@example.org").await;
+    let wrong = if code.starts_with('1') { "2" } else { "1" }.repeat(code.len());
+    let refused = browser
+        .post(
+            &app,
+            "/login/code",
+            &[
+                ("challenge_id", challenge.as_str()),
+                ("code", wrong.as_str()),
+            ],
+        )
+        .await;
+    assert!(refused.status.is_client_error(), "{}", refused.status);
+    assert!(refused.text.contains("name=\"code\""), "{}", refused.text);
+    assert!(
+        refused.text.contains("<a id=\"new-code\" href=\"/login\">"),
+        "{}",
+        refused.text
+    );
+    let again = browser.get(&app, "/login").await;
+    again.is(200);
+    assert!(again.text.contains("name=\"email\""), "{}", again.text);
+}
+
 #[tokio::test]
 async fn every_page_has_the_csp_and_no_inline_script() {
     let app = web_app(Options::default());

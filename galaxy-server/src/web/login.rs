@@ -53,6 +53,7 @@ fn code_form(visitor: &Visitor, challenge_id: &str, error: Option<&str>) -> Mark
                 autocomplete="one-time-code" pattern="[0-9]{6,10}" autofocus;
             p { button type="submit" { (text.login_submit) } }
         }
+        p { a #new-code href="/login" { (text.login_new_code) } }
     }
 }
 

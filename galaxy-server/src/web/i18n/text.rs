@@ -120,6 +120,9 @@ pub struct Text {
     pub login_code: &'static str,
     /// Login: sign in.
     pub login_submit: &'static str,
+    /// Login: the way back from the code form (a code expired, mistyped too often, or
+    /// sent to a mistyped address).
+    pub login_new_code: &'static str,
     /// Lobby: heading.
     pub lobby_title: &'static str,
     /// Lobby: name filter.
@@ -374,6 +377,7 @@ pub(super) static EN: Text = Text {
     login_sent: "If the address can sign in, a code is on its way. Enter it here.",
     login_code: "Login code",
     login_submit: "Log in",
+    login_new_code: "No code, or it no longer works? Ask for a new one",
     lobby_title: "Open games",
     filter_name: "Name contains",
     filter_free: "Only games with free seats",
@@ -523,6 +527,7 @@ pub(super) static DE: Text = Text {
     login_sent: "Wenn sich die Adresse anmelden darf, ist ein Code unterwegs. Bitte hier eingeben.",
     login_code: "Anmeldecode",
     login_submit: "Anmelden",
+    login_new_code: "Kein Code angekommen, oder gilt er nicht mehr? Einen neuen anfordern",
     lobby_title: "Offene Spiele",
     filter_name: "Name enthält",
     filter_free: "Nur Spiele mit freien Plätzen",
