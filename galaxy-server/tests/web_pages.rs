@@ -140,31 +140,112 @@ fn set_cookie<'a>(response: &'a TestResponse, name: &str) -> Option<&'a str> {
 
 /// Logs `email` in through the pages; the browser then holds the session cookie.
 async fn login(app: &TestApp, browser: &mut Browser, email: &str) -> TestResponse {
-    browser.get(app, "/login").await.is(200);
-    let form = browser.post(app, "/login", &[("email", email)]).await;
+    login_from(app, browser, "/login", email).await
+}
+
+/// The value of the hidden field `name` of a page's form.
+fn hidden(page: &TestResponse, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = page.text.find(&marker)? + marker.len();
+    Some(page.text[at..].chars().take_while(|c| *c != '"').collect())
+}
+
+/// Logs `email` in through the pages, starting at `login_page` (`/login`, or where a
+/// page sent the visitor), each form sending back the fields it was given.
+async fn login_from(
+    app: &TestApp,
+    browser: &mut Browser,
+    login_page: &str,
+    email: &str,
+) -> TestResponse {
+    let page = browser.get(app, login_page).await;
+    page.is(200);
+    let next = hidden(&page, "next");
+    let mut fields = vec![("email", email.to_owned())];
+    fields.extend(next.map(|n| ("next", n)));
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let form = browser.post(app, "/login", &fields).await;
     form.is(200);
     assert!(
         form.text.contains("autocomplete=\"one-time-code\""),
         "{}",
         form.text
     );
-    let challenge = {
-        let at = form.text.find("name=\"challenge_id\" value=\"").unwrap() + 27;
-        form.text[at..]
-            .chars()
-            .take_while(|c| *c != '"')
-            .collect::<String>()
-    };
+    let challenge = hidden(&form, "challenge_id").unwrap();
     let code = app.login_code(email).await;
-    let done = browser
+    let mut fields = vec![("challenge_id", challenge), ("code", code)];
+    fields.extend(hidden(&form, "next").map(|n| ("next", n)));
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let done = browser.post(app, "/login/code", &fields).await;
+    done.is(303);
+    done
+}
+
+/// A visitor sent to log in from a page goes back to it after the login (after a form's
+/// post, to the form's page); a `next` that is not a page of this site goes to "my games".
+#[tokio::test]
+async fn the_login_goes_back_to_the_page_that_asked_for_it() {
+    let app = web_app(Options::default());
+    let mut browser = Browser::default();
+    let asked = browser.get(&app, "/account").await;
+    asked.is(303);
+    let login_page = asked.headers["location"].to_str().unwrap().to_owned();
+    assert_eq!(login_page, "/login?next=%2Faccount");
+    let done = login_from(&app, &mut browser, &login_page, "ann@example.org").await;
+    assert_eq!(done.headers["location"], "/account");
+    // Signed in, `/login?next=` goes straight there; a foreign `next` goes home.
+    let again = browser.get(&app, "/login?next=%2Faccount").await;
+    again.is(303);
+    assert_eq!(again.headers["location"], "/account");
+    for foreign in [
+        "//evil.example/",
+        "/%5Cevil.example",
+        "https://evil.example/",
+        "/login",
+    ] {
+        let page = browser.get(&app, &format!("/login?next={foreign}")).await;
+        page.is(303);
+        assert_eq!(page.headers["location"], "/my", "{foreign}");
+    }
+    // A form posted after the session ended goes back to its page.
+    let mut lapsed = Browser::default();
+    lapsed.get(&app, "/login").await.is(200);
+    let posted = lapsed
         .post(
-            app,
+            &app,
+            "/account",
+            &[("display_name", "Ann"), ("locale", "en")],
+        )
+        .await;
+    posted.is(303);
+    assert_eq!(posted.headers["location"], "/login?next=%2Faccount");
+    // A login form carrying a foreign `next` (written by another site) goes home.
+    let mut forged = Browser::default();
+    forged.get(&app, "/login").await.is(200);
+    let form = forged
+        .post(
+            &app,
+            "/login",
+            &[("email", "bob@example.org"), ("next", "//evil.example/")],
+        )
+        .await;
+    form.is(200);
+    assert_eq!(hidden(&form, "next"), None, "{}", form.text);
+    let challenge = hidden(&form, "challenge_id").unwrap();
+    let code = app.login_code("bob@example.org").await;
+    let done = forged
+        .post(
+            &app,
             "/login/code",
-            &[("challenge_id", &challenge), ("code", &code)],
+            &[
+                ("challenge_id", challenge.as_str()),
+                ("code", code.as_str()),
+                ("next", "//evil.example/"),
+            ],
         )
         .await;
     done.is(303);
-    done
+    assert_eq!(done.headers["location"], "/my");
 }
 
 async fn signed_in(app: &TestApp, email: &str) -> Browser {
@@ -412,7 +493,8 @@ async fn admin_pages_need_the_admin_role() {
         player.get(&app, uri).await.is(403);
         let away = stranger.get(&app, uri).await;
         away.is(303);
-        assert_eq!(away.headers["location"], "/login");
+        let back = format!("/login?next={}", uri.replace('/', "%2F"));
+        assert_eq!(away.headers["location"], back.as_str());
         admin.get(&app, uri).await.is(200);
     }
     player.get(&app, "/my").await.is(200);
@@ -758,14 +840,14 @@ async fn the_account_page_changes_the_profile_and_logs_out_everywhere() {
             .any(|c| c.to_str().unwrap().starts_with("galaxy_session=;"))
     };
     posted.is(303);
-    assert_eq!(posted.headers["location"], "/login");
+    assert_eq!(posted.headers["location"], "/login?next=%2Faccount");
     assert!(cleared(&posted), "{:?}", posted.headers);
     let logout = lapsed.post(&app, "/logout", &[]).await;
     logout.is(303);
     assert!(cleared(&logout), "{:?}", logout.headers);
     let away = first.get(&app, "/account").await;
     away.is(303);
-    assert_eq!(away.headers["location"], "/login");
+    assert_eq!(away.headers["location"], "/login?next=%2Faccount");
 }
 
 #[tokio::test]

@@ -1,7 +1,10 @@
 //! Logging in with an e-mailed code: the address form, then the one-step code form. The
-//! service applies the API's rate limits (per address, per client IP).
+//! service applies the API's rate limits (per address, per client IP). A visitor sent
+//! to log in from a page goes back to it afterwards (`next`, see [`return_here`]).
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -10,18 +13,90 @@ use super::WebState;
 use super::error::WebError;
 use super::layout::{self, csrf_field};
 use super::session::{Posted, Visitor, session_cookie};
-use axum::extract::State;
+
+/// Where a login goes when it was not sent from a page.
+const HOME: &str = "/my";
+
+/// The longest page address a login takes back to.
+const MAX_NEXT: usize = 1024;
+
+/// Whether `next` is a page of this site to go back to after the login: a path (never
+/// `//host` or `/\host`, which browsers take for another site), without control
+/// characters, not the login pages themselves.
+fn safe_next(next: &str) -> bool {
+    next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && next.len() <= MAX_NEXT
+        && !next.chars().any(char::is_control)
+        && !next.starts_with("/login")
+        && !next.starts_with("/logout")
+}
+
+/// The page a login goes to: `next` when it is safe, else "my games".
+fn destination(next: Option<&str>) -> &str {
+    next.filter(|n| safe_next(n)).unwrap_or(HOME)
+}
+
+/// A page that sends a signed-out visitor (or one whose session lapsed) to `/login`
+/// says where they were, `/login?next=<page>`, and the login takes them back there
+/// instead of to "my games": a link from a turn mail lands on its game. After a form's
+/// post it is the page the form is on (the post is not repeated: what was typed left
+/// with the request).
+pub async fn return_here(request: Request, next: Next) -> Response {
+    let here = match *request.method() {
+        Method::GET | Method::HEAD => request.uri().path_and_query().map_or_else(
+            || request.uri().path().to_owned(),
+            |p| p.as_str().to_owned(),
+        ),
+        _ => super::form_page(request.uri().path()),
+    };
+    let mut response = next.run(request).await;
+    let to_login = response.status() == StatusCode::SEE_OTHER
+        && response.headers().get(header::LOCATION) == Some(&HeaderValue::from_static("/login"));
+    if !to_login || here == HOME || !safe_next(&here) {
+        return response;
+    }
+    let query = serde_urlencoded::to_string([("next", here.as_str())]).unwrap_or_default();
+    if let Ok(location) = HeaderValue::from_str(&format!("/login?{query}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// `GET /login`'s query.
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    /// The page to go back to after the login.
+    #[serde(default)]
+    next: Option<String>,
+}
 
 /// `GET /login`.
-pub async fn login_page(visitor: Visitor) -> Response {
+pub async fn login_page(visitor: Visitor, Query(query): Query<LoginQuery>) -> Response {
+    let next = query.next.as_deref().filter(|n| safe_next(n));
     if visitor.user.is_some() {
-        return Redirect::to("/my").into_response();
+        return Redirect::to(destination(next)).into_response();
     }
-    email_form(&visitor, None, StatusCode::OK)
+    email_form(&visitor, None, next, StatusCode::OK)
+}
+
+/// The hidden field that carries the page to go back to through the two forms.
+fn next_field(next: Option<&str>) -> Markup {
+    html! {
+        @if let Some(next) = next.filter(|n| safe_next(n)) {
+            input type="hidden" name="next" value=(next);
+        }
+    }
 }
 
 /// The address form; after a refusal, the error and the address as typed.
-fn email_form(visitor: &Visitor, refused: Option<(&str, &str)>, status: StatusCode) -> Response {
+fn email_form(
+    visitor: &Visitor,
+    refused: Option<(&str, &str)>,
+    next: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let (error, typed) = refused.unzip();
     let text = visitor.lang.text();
     let body = html! {
@@ -29,6 +104,7 @@ fn email_form(visitor: &Visitor, refused: Option<(&str, &str)>, status: StatusCo
         @if let Some(error) = error { (layout::alert(error)) }
         form.stack method="post" action="/login" {
             (csrf_field(visitor))
+            (next_field(next))
             label for="email" { (text.login_email) }
             input #email type="email" name="email" required autocomplete="email" autofocus value=[typed];
             p { button type="submit" { (text.login_send) } }
@@ -37,7 +113,12 @@ fn email_form(visitor: &Visitor, refused: Option<(&str, &str)>, status: StatusCo
     (status, layout::page(visitor, text.login_title, body)).into_response()
 }
 
-fn code_form(visitor: &Visitor, challenge_id: &str, error: Option<&str>) -> Markup {
+fn code_form(
+    visitor: &Visitor,
+    challenge_id: &str,
+    next: Option<&str>,
+    error: Option<&str>,
+) -> Markup {
     let text = visitor.lang.text();
     html! {
         h1 { (text.login_title) }
@@ -48,6 +129,7 @@ fn code_form(visitor: &Visitor, challenge_id: &str, error: Option<&str>) -> Mark
         form.stack method="post" action="/login/code" {
             (csrf_field(visitor))
             input type="hidden" name="challenge_id" value=(challenge_id);
+            (next_field(next))
             label for="code" { (text.login_code) }
             input #code type="text" name="code" required inputmode="numeric"
                 autocomplete="one-time-code" pattern="[0-9]{6,10}" autofocus;
@@ -62,6 +144,9 @@ fn code_form(visitor: &Visitor, challenge_id: &str, error: Option<&str>) -> Mark
 pub struct EmailForm {
     /// Where to send the code.
     email: String,
+    /// The page to go back to after the login.
+    #[serde(default)]
+    next: Option<String>,
 }
 
 /// `POST /login`: asks the service for a code, then shows the code form.
@@ -76,7 +161,8 @@ pub async fn request_code(
         .await
     {
         Ok(issued) => {
-            let body = code_form(&visitor, &issued.challenge_id.to_string(), None);
+            let challenge = issued.challenge_id.to_string();
+            let body = code_form(&visitor, &challenge, form.next.as_deref(), None);
             Ok(layout::page(
                 &visitor,
                 visitor.lang.text().login_title,
@@ -87,7 +173,8 @@ pub async fn request_code(
             let error = WebError::from(error);
             let message = error.to_string();
             let refused = Some((message.as_str(), form.email.as_str()));
-            Ok(email_form(&visitor, refused, error.status()))
+            let next = form.next.as_deref();
+            Ok(email_form(&visitor, refused, next, error.status()))
         }
     }
 }
@@ -99,6 +186,9 @@ pub struct CodeForm {
     challenge_id: String,
     /// The code from the mail.
     code: String,
+    /// The page to go back to after the login.
+    #[serde(default)]
+    next: Option<String>,
 }
 
 /// `POST /login/code`: exchanges the code for a session and stores its token in the
@@ -114,7 +204,8 @@ pub async fn submit_code(
         .await
     {
         Ok(session) => {
-            let mut response = Redirect::to("/my").into_response();
+            let to = destination(form.next.as_deref());
+            let mut response = Redirect::to(to).into_response();
             let lifetime = session.session.expires_at - state.app.clock.now();
             let cookie = session_cookie(
                 &session.token.expose(),
@@ -132,7 +223,8 @@ pub async fn submit_code(
         }
         Err(error) => {
             let error = WebError::from(error);
-            let body = code_form(&visitor, &form.challenge_id, Some(&error.to_string()));
+            let (next, message) = (form.next.as_deref(), error.to_string());
+            let body = code_form(&visitor, &form.challenge_id, next, Some(&message));
             let page = layout::page(&visitor, visitor.lang.text().login_title, body);
             Ok((error.status(), page).into_response())
         }

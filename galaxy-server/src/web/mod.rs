@@ -157,7 +157,8 @@ pub fn router(
     let routes = pages
         .merge(orders)
         .merge(live)
-        .method_not_allowed_fallback(method_not_allowed);
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(login::return_here));
     outer_layers(routes).with_state(state)
 }
 
