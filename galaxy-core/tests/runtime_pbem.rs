@@ -372,10 +372,10 @@ async fn a_race_goes_idle_and_its_seat_changes_hands() {
         code(w.service.submit_orders(b, game.id, 4, &json!({})).await),
         "not_found"
     );
-    let mine = w.service.my_games(newcomer, None).await.unwrap();
+    let mine = w.all_my_games(newcomer).await;
     let listed = mine.iter().find(|g| g.game.id == game.id).unwrap();
     assert_eq!(listed.race.as_deref(), Some(race_b.as_str()));
-    let old = w.service.my_games(b, None).await.unwrap();
+    let old = w.all_my_games(b).await;
     assert!(
         old.iter().all(|g| g.game.id != game.id),
         "the old player no longer plays it"

@@ -13,8 +13,11 @@ use chrono::TimeDelta;
 use galaxy_core::domain::game::GameStatus;
 use galaxy_core::domain::health::HealthEventKind;
 use galaxy_core::domain::notification::NotificationKind;
+use galaxy_core::domain::page::PageRequest;
 use galaxy_core::ports::{Clock, OrdersStore, TurnArchiveStore};
-use galaxy_core::service::runtime::{MessageTo, MyGamesRole, RuntimeError, StatusReason};
+use galaxy_core::service::runtime::{
+    MessageTo, MyGamesFilter, MyGamesRole, RuntimeError, StatusReason,
+};
 use galaxy_core::service::templates::recipient_payload;
 use galaxy_core::service::{Actor, ServiceError};
 use galaxy_core::worker::Worker;
@@ -356,32 +359,39 @@ async fn orders_are_recorded_read_back_and_make_a_race_ready() {
             .is_none()
     );
 
-    let mine = w.service.my_games(alice, None).await.unwrap();
+    let mine = w.all_my_games(alice).await;
     assert_eq!(mine.len(), 1);
     assert_eq!(
         (mine[0].race.as_deref(), mine[0].orders_in),
         (Some(race.as_str()), Some(true))
     );
+    let players_only = MyGamesFilter {
+        role: Some(MyGamesRole::Player),
+        ..MyGamesFilter::default()
+    };
+    let first = PageRequest::default();
     let bobs = w
         .service
-        .my_games(bob, Some(MyGamesRole::Player))
+        .my_games(bob, players_only, &first)
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(bobs[0].orders_in, Some(false));
     let host = galaxy_core::service::Actor {
         user_id: game.host,
         is_admin: false,
     };
-    let hosted = w.service.my_games(host, None).await.unwrap();
+    let hosted = w.all_my_games(host).await;
     assert_eq!(
         (hosted.len(), hosted[0].hosting, hosted[0].race.clone()),
         (1, true, None)
     );
     assert!(
         w.service
-            .my_games(host, Some(MyGamesRole::Player))
+            .my_games(host, players_only, &first)
             .await
             .unwrap()
+            .items
             .is_empty()
     );
 }
@@ -636,4 +646,73 @@ async fn every_notification_renders_in_every_locale_without_a_missing_field() {
         }
     }
     assert!(checked > 20, "{checked}");
+}
+
+/// "My games" comes a page at a time, newest first, every game once; ended games (or the
+/// others) alone when asked; a cursor not of the list is refused.
+#[tokio::test]
+async fn my_games_come_in_pages_and_split_ended_from_going() {
+    let w = World::new().await;
+    let host = w.user().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let new = galaxy_core::service::lobby::NewGame {
+            name: format!("Paged Cup {i}"),
+            min_players: 2,
+            max_players: 4,
+            enrollment_deadline: w.clock.now() + TimeDelta::days(3),
+            turn_schedule: "0 18 * * *".into(),
+            engine: None,
+            auto_approve: false,
+            visibility: galaxy_core::domain::game::Visibility::Public,
+            engine_settings: serde_json::Value::Null,
+            reveal_reports_after_finish: true,
+            pbem: Default::default(),
+        };
+        ids.push(w.lobby.create_game(host, new).await.unwrap().id);
+    }
+    for id in &ids[1..3] {
+        w.lobby.cancel(host, *id).await.unwrap();
+    }
+    let all = w.all_my_games(host).await;
+    let listed: Vec<_> = all.iter().map(|g| g.game.id).collect();
+    let mut expected: Vec<_> = all.iter().map(|g| (g.game.created_at, g.game.id)).collect();
+    expected.sort_by(|a, b| b.cmp(a));
+    assert_eq!(
+        listed,
+        expected.iter().map(|(_, id)| *id).collect::<Vec<_>>(),
+        "newest first"
+    );
+    let mut unique = listed.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 5, "each game once: {listed:?}");
+    let first = PageRequest::first(10).unwrap();
+    for (ended, count) in [(true, 2), (false, 3)] {
+        let filter = MyGamesFilter {
+            ended: Some(ended),
+            ..MyGamesFilter::default()
+        };
+        let page = w.service.my_games(host, filter, &first).await.unwrap();
+        assert_eq!(page.items.len(), count, "ended: {ended}");
+        assert!(page.next_after.is_none());
+        assert!(
+            page.items
+                .iter()
+                .all(|g| (g.game.status == GameStatus::Cancelled) == ended)
+        );
+    }
+    let stranger = PageRequest::after(2, uuid::Uuid::nil().to_string()).unwrap();
+    let refused = w
+        .service
+        .my_games(host, MyGamesFilter::default(), &stranger)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            RuntimeError::Store(galaxy_core::ports::StoreError::InvalidCursor(_))
+        ),
+        "{refused:?}"
+    );
 }

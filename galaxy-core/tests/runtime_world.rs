@@ -326,6 +326,24 @@ impl World {
         handled
     }
 
+    /// Every game of "my games" of `actor`, walking the pages.
+    pub async fn all_my_games(&self, actor: Actor) -> Vec<MyGame> {
+        let mut all = Vec::new();
+        let mut page = PageRequest::first(2).unwrap();
+        loop {
+            let got = self
+                .service
+                .my_games(actor, MyGamesFilter::default(), &page)
+                .await
+                .unwrap();
+            all.extend(got.items);
+            match got.next_after {
+                Some(after) => page = PageRequest::after(2, after).unwrap(),
+                None => return all,
+            }
+        }
+    }
+
     /// A game as stored.
     pub async fn game(&self, id: GameId) -> Game {
         self.store.get_game(id).await.unwrap()

@@ -247,3 +247,52 @@ async fn the_public_list_is_searched_by_name_and_free_seat_over_every_game() {
     long.expect(422);
     assert_eq!(long.json["error"]["details"]["field"], "q", "{}", long.json);
 }
+
+/// "My games" pages newest first, splits ended games from those going on, and says
+/// which query field it refuses.
+#[tokio::test]
+async fn my_games_are_paged_and_split_by_ended() {
+    let app = TestApp::new();
+    let host = app.login("host@example.org").await;
+    let mut ids = Vec::new();
+    for name in ["First Cup", "Second Cup", "Third Cup"] {
+        ids.push(app.create_game(&host, name, 2, 2).await);
+        app.clock.advance(chrono::TimeDelta::minutes(1));
+    }
+    app.game_action(&host, &ids[0], "cancel", 200).await;
+    let token = Some(host.token.as_str());
+    let listed = |json: &serde_json::Value| -> Vec<String> {
+        json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first = app.get("/api/v1/user/games?limit=2", token).await;
+    first.expect(200);
+    let after = first.json["next_after"].as_str().unwrap().to_owned();
+    let second = app
+        .get(&format!("/api/v1/user/games?limit=2&after={after}"), token)
+        .await;
+    second.expect(200);
+    assert!(second.json["next_after"].is_null(), "{}", second.json);
+    let mut seen = listed(&first.json);
+    seen.extend(listed(&second.json));
+    let mut all = ids.clone();
+    all.reverse();
+    assert_eq!(seen, all, "newest first, each once");
+    let ended = app.get("/api/v1/user/games?ended=true", token).await;
+    assert_eq!(listed(&ended.json), [ids[0].clone()]);
+    let going = app.get("/api/v1/user/games?ended=false", token).await;
+    assert_eq!(listed(&going.json), [ids[2].clone(), ids[1].clone()]);
+    for (query, field) in [("ended=yes", "ended"), ("after=not-a-game", "after")] {
+        let refused = app.get(&format!("/api/v1/user/games?{query}"), token).await;
+        refused.expect(400);
+        assert_eq!(
+            refused.json["error"]["details"]["field"], field,
+            "{}",
+            refused.json
+        );
+    }
+}

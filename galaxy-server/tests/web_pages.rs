@@ -1459,3 +1459,40 @@ async fn a_forms_address_opened_goes_to_its_page_and_unknown_paths_are_pages_for
     let api = app.send(browser(Method::GET, "/api/v1/nope")).await;
     assert_eq!(api.code(), "not_found", "{}", api.text);
 }
+
+/// "My games" shows the games going on first and the ended ones after them, a page of
+/// twenty at a time with a link to the older ones.
+#[tokio::test]
+async fn my_games_page_the_ended_games_after_those_going_on() {
+    let app = web_app(Options::default());
+    let host = app.login("host@example.org").await;
+    let going = app.create_game(&host, "Going Cup", 2, 4).await;
+    let mut ended = Vec::new();
+    for i in 0..21 {
+        app.clock.advance(chrono::TimeDelta::seconds(1));
+        let id = app
+            .create_game(&host, &format!("Ended Cup {i}"), 2, 4)
+            .await;
+        app.game_action(&host, &id, "cancel", 200).await;
+        ended.push(id);
+    }
+    let mut browser = signed_in(&app, "host@example.org").await;
+    let page = browser.get(&app, "/my").await;
+    page.is(200);
+    let heading = page.text.find("id=\"ended\"").unwrap();
+    let position = |id: &str| page.text.find(&format!("/games/{id}\""));
+    assert!(position(&going).unwrap() < heading, "going on first");
+    // The newest twenty ended games, then a link to the oldest.
+    assert!(position(&ended[20]).unwrap() > heading);
+    assert!(position(&ended[1]).is_some());
+    assert!(position(&ended[0]).is_none());
+    let at = page.text.find("href=\"/my?after=").unwrap() + 6;
+    let older: String = page.text[at..].chars().take_while(|c| *c != '"').collect();
+    let older = browser.get(&app, &older.replace("&amp;", "&")).await;
+    older.is(200);
+    let position = |id: &str| older.text.find(&format!("/games/{id}\""));
+    assert!(position(&ended[0]).is_some(), "{}", older.text);
+    assert!(position(&ended[1]).is_none());
+    assert!(position(&going).is_some(), "games going on stay on top");
+    assert!(!older.text.contains("href=\"/my?after="));
+}

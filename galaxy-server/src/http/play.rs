@@ -5,7 +5,8 @@
 use axum::Json;
 use axum::extract::State;
 use galaxy_core::domain::GameId;
-use galaxy_core::service::runtime::MyGamesRole;
+use galaxy_core::ports::StoreError;
+use galaxy_core::service::runtime::{MyGamesFilter, MyGamesRole, RuntimeError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -170,25 +171,30 @@ pub(crate) async fn list_my_games(
             return Err(ApiError::invalid_request("role must be player or host").with_field("role"));
         }
     };
-    let page = page_request(query.limit.as_deref(), query.after.as_deref())?;
-    let games = state.runtime.my_games(caller.actor, role).await?;
-    // The list is small (one user's games) and computed whole; the cursor is the last
-    // game id of the previous page.
-    let start = match page.after_key() {
-        None => 0,
-        Some(after) => games
-            .iter()
-            .position(|g| g.game.id.to_string() == after)
-            .map(|i| i + 1)
-            .ok_or_else(|| {
-                ApiError::invalid_request("after is not a cursor of this list").with_field("after")
-            })?,
+    let ended = match query.ended.as_deref() {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => {
+            return Err(
+                ApiError::invalid_request("ended must be true or false").with_field("ended")
+            );
+        }
     };
-    let limit = page.limit() as usize;
-    let rest = games.len().saturating_sub(start);
-    let next_after = (rest > limit).then(|| games[start + limit - 1].game.id.to_string());
-    let mut items = Vec::with_capacity(limit.min(games.len()));
-    for game in games.into_iter().skip(start).take(limit) {
+    let page = page_request(query.limit.as_deref(), query.after.as_deref())?;
+    let filter = MyGamesFilter { role, ended };
+    let games = state
+        .runtime
+        .my_games(caller.actor, filter, &page)
+        .await
+        .map_err(|error| match error {
+            RuntimeError::Store(StoreError::InvalidCursor(_)) => {
+                ApiError::invalid_request("after is not a cursor of this list").with_field("after")
+            }
+            error => ApiError::from(error),
+        })?;
+    let mut items = Vec::with_capacity(games.items.len());
+    for game in games.items {
         let plays = game.race.is_some();
         let id = game.game.id;
         let mut view = MyGameView::from(game);
@@ -201,5 +207,8 @@ pub(crate) async fn list_my_games(
         }
         items.push(view);
     }
-    Ok(Json(MyGamePage { items, next_after }))
+    Ok(Json(MyGamePage {
+        items,
+        next_after: games.next_after,
+    }))
 }

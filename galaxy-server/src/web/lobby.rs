@@ -6,13 +6,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use galaxy_core::domain::game::{Game, GameStatus, Visibility};
-use galaxy_core::domain::page::PageRequest;
+use galaxy_core::domain::page::{InvalidPageSize, MAX_PAGE_SIZE, PageRequest};
 use galaxy_core::domain::pbem::{
     DEFAULT_IDLE_AFTER, DEFAULT_MIN_TURN_GAP, DEFAULT_VACATION_TURNS, PbemSettingsInput, RaceState,
     format_duration,
 };
 use galaxy_core::service::lobby::{LobbySearch, NewGame};
-use galaxy_core::service::runtime::MyGame;
+use galaxy_core::service::runtime::{MyGame, MyGamesFilter};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -136,59 +136,118 @@ fn urgency(game: &MyGame) -> (u8, Option<chrono::DateTime<Utc>>) {
     (rank, game.progress.next_turn_at)
 }
 
-/// `GET /my`: the visitor's games, what needs attention first (orders due, soonest
-/// deadline first; then games waiting for their host).
+/// How many ended games "my games" shows at a time.
+const ENDED_PAGE: u32 = 20;
+
+/// `GET /my`'s query.
+#[derive(Debug, Default, Deserialize)]
+pub struct MyQuery {
+    /// The cursor of the next page of ended games.
+    after: Option<String>,
+}
+
+/// `GET /my`: the visitor's games going on, what needs attention first (orders due,
+/// soonest deadline first; then games waiting for their host), then their ended games,
+/// newest first, a page at a time (a player of many past games gets a page of them, not
+/// all).
 pub async fn my_games(
     State(state): State<WebState>,
     visitor: Visitor,
+    Query(query): Query<MyQuery>,
 ) -> Result<Response, WebError> {
     let user = visitor.signed_in()?;
     let text = visitor.lang.text();
-    let mut games = state.app.runtime.my_games(user.actor, None).await?;
+    let runtime = &state.app.runtime;
+    // Games going on are few (the active-games entitlement bounds a player's): all of
+    // them, a page of the largest size at a time.
+    let going = MyGamesFilter {
+        ended: Some(false),
+        ..MyGamesFilter::default()
+    };
+    let mut games = Vec::new();
+    let mut page = PageRequest::first(MAX_PAGE_SIZE).map_err(bad_page)?;
+    loop {
+        let got = runtime.my_games(user.actor, going, &page).await?;
+        games.extend(got.items);
+        match got.next_after {
+            Some(after) => page = PageRequest::after(MAX_PAGE_SIZE, after).map_err(bad_page)?,
+            None => break,
+        }
+    }
     games.sort_by_key(|g| {
         let (rank, next) = urgency(g);
         (rank, next.is_none(), next)
     });
+    let ended_filter = MyGamesFilter {
+        ended: Some(true),
+        ..MyGamesFilter::default()
+    };
+    let ended_page = match query.after {
+        None => PageRequest::first(ENDED_PAGE),
+        Some(after) => PageRequest::after(ENDED_PAGE, after),
+    }
+    .map_err(bad_page)?;
+    let ended = runtime
+        .my_games(user.actor, ended_filter, &ended_page)
+        .await?;
     let body = html! {
         h1 { (text.my_title) }
-        @if games.is_empty() {
+        @if games.is_empty() && ended.items.is_empty() {
             p { (text.none) " " a href="/" { (text.nav_lobby) } }
-        } @else {
-            div.table-wrap { table {
-                thead { tr {
-                    th scope="col" { (text.col_game) }
-                    th scope="col" { (text.col_race) }
-                    th scope="col" { (text.col_status) }
-                    th scope="col" { (text.col_turn) }
-                    th scope="col" { (text.col_next) }
-                    th scope="col" { (text.col_todo) }
-                } }
-                tbody {
-                    @for game in &games {
-                        tr {
-                            td { a href=(format!("/games/{}", game.game.id)) { (game.game.settings.name.as_str()) } }
-                            td {
-                                @if let Some(race) = &game.race { (race) }
-                                @if game.hosting { " " span.badge { (text.hosting) } }
-                            }
-                            td { span.badge { (text.status(game.game.status)) } }
-                            td { @if let Some(turn) = game.progress.current_turn { (turn) } }
-                            td { @if let Some(at) = &game.progress.next_turn_at { (layout::countdown(at)) } }
-                            td {
-                                @match (owes_orders(game), game.orders_in, urgency(game).0) {
-                                    (true, _, _) => span.badge.due { (text.todo_orders) },
-                                    (_, Some(true), _) => span.badge { (text.todo_orders_in) },
-                                    (_, _, 1 | 2) => span.badge.due { (text.todo_host) },
-                                    _ => {},
-                                }
+        }
+        @if !games.is_empty() { (my_games_table(text, &games)) }
+        @if !ended.items.is_empty() {
+            h2 #ended { (text.my_ended) }
+            (my_games_table(text, &ended.items))
+            @if let Some(next) = &ended.next_after {
+                p { a href=(format!("/my?after={}#ended", urlencode(next))) { (text.next_page) } }
+            }
+        }
+    };
+    Ok(layout::page(&visitor, text.my_title, body))
+}
+
+/// A page size refused (not reachable with the sizes above).
+fn bad_page(error: InvalidPageSize) -> ApiError {
+    ApiError::invalid_request(error.to_string())
+}
+
+/// A table of "my games".
+fn my_games_table(text: &Text, games: &[MyGame]) -> Markup {
+    html! {
+        div.table-wrap { table {
+            thead { tr {
+                th scope="col" { (text.col_game) }
+                th scope="col" { (text.col_race) }
+                th scope="col" { (text.col_status) }
+                th scope="col" { (text.col_turn) }
+                th scope="col" { (text.col_next) }
+                th scope="col" { (text.col_todo) }
+            } }
+            tbody {
+                @for game in games {
+                    tr {
+                        td { a href=(format!("/games/{}", game.game.id)) { (game.game.settings.name.as_str()) } }
+                        td {
+                            @if let Some(race) = &game.race { (race) }
+                            @if game.hosting { " " span.badge { (text.hosting) } }
+                        }
+                        td { span.badge { (text.status(game.game.status)) } }
+                        td { @if let Some(turn) = game.progress.current_turn { (turn) } }
+                        td { @if let Some(at) = &game.progress.next_turn_at { (layout::countdown(at)) } }
+                        td {
+                            @match (owes_orders(game), game.orders_in, urgency(game).0) {
+                                (true, _, _) => span.badge.due { (text.todo_orders) },
+                                (_, Some(true), _) => span.badge { (text.todo_orders_in) },
+                                (_, _, 1 | 2) => span.badge.due { (text.todo_host) },
+                                _ => {},
                             }
                         }
                     }
                 }
-            } }
-        }
-    };
-    Ok(layout::page(&visitor, text.my_title, body))
+            }
+        } }
+    }
 }
 
 /// The create-game form as posted (every field a string, so a bad number is shown with

@@ -64,7 +64,7 @@ pub use health::HealthProbe;
 pub use inspect::InspectWorker;
 pub use jobs::StartWorker;
 pub use pbem::{MessageTo, MessageView, RaceView, SeatApplicationView};
-pub use player::{GameProgress, MyGame, MyGamesRole, OrdersReadBack, StatusReason};
+pub use player::{GameProgress, MyGame, MyGamesFilter, MyGamesRole, OrdersReadBack, StatusReason};
 pub use reconciler::{ReconcileReport, Reconciler};
 pub use registry::{DEFAULT_REFERENCE_TARGET, EngineRegistry, RegistryError};
 pub use turns::TurnScheduler;

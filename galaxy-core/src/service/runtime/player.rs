@@ -7,6 +7,7 @@
 use super::{RuntimeError, RuntimeService};
 use crate::domain::application::{Application, ApplicationStatus};
 use crate::domain::game::{Game, GameStatus, GameTrigger};
+use crate::domain::page::{Page, PageRequest};
 use crate::domain::play::{GameResult, OrdersSubmission, PlayedTurn, TurnReport};
 use crate::domain::{GameId, SubmissionId, Timestamp};
 use crate::ports::{EngineTarget, OrdersVerdict, StoreError};
@@ -62,6 +63,17 @@ impl StatusReason {
             }
         }
     }
+}
+
+/// Which of the caller's games "my games" lists: all of them (the default), or only one
+/// role, or only those still going or only those ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MyGamesFilter {
+    /// Only the games of this role.
+    pub role: Option<MyGamesRole>,
+    /// Only ended games (`finished` or `cancelled`: `Some(true)`) or only the others
+    /// (`Some(false)`).
+    pub ended: Option<bool>,
 }
 
 /// Which of the caller's games "my games" lists.
@@ -296,13 +308,18 @@ impl RuntimeService {
         })
     }
 
-    /// The caller's games, newest first: those they play in (an approved application)
-    /// and those they host, or only one kind with `role`.
+    /// One page of the caller's games, newest first: those they play in (an approved
+    /// application, or a race taken over) and those they host, as `filter` says. Where
+    /// each game stands (turn, orders, races) is read for the page's games only, so a
+    /// player of many past games pays for one page of them. The cursor is the last game
+    /// id of the previous page ([`StoreError::InvalidCursor`] for one not in the list).
     pub async fn my_games(
         &self,
         actor: Actor,
-        role: Option<MyGamesRole>,
-    ) -> Result<Vec<MyGame>, RuntimeError> {
+        filter: MyGamesFilter,
+        page: &PageRequest,
+    ) -> Result<Page<MyGame>, RuntimeError> {
+        let role = filter.role;
         let mut games: Vec<(Game, Option<String>)> = Vec::new();
         if role != Some(MyGamesRole::Host) {
             for application in self
@@ -337,9 +354,23 @@ impl RuntimeService {
                 }
             }
         }
+        if let Some(ended) = filter.ended {
+            games.retain(|(g, _)| g.status.is_terminal() == ended);
+        }
         games.sort_by_key(|(g, _)| std::cmp::Reverse((g.created_at, g.id)));
-        let mut mine = Vec::with_capacity(games.len());
-        for (game, race) in games {
+        let start = match page.after_key() {
+            None => 0,
+            Some(after) => games
+                .iter()
+                .position(|(g, _)| g.id.to_string() == after)
+                .map(|i| i + 1)
+                .ok_or_else(|| StoreError::InvalidCursor("not a game of this list".into()))?,
+        };
+        let limit = page.limit() as usize;
+        let next_after = (games.len().saturating_sub(start) > limit)
+            .then(|| games[start + limit - 1].0.id.to_string());
+        let mut mine = Vec::with_capacity(limit.min(games.len()));
+        for (game, race) in games.into_iter().skip(start).take(limit) {
             let progress = self.progress(&game, Some(&actor)).await?;
             let orders_in = match (&race, game.status) {
                 (Some(race), GameStatus::Running | GameStatus::Paused) => {
@@ -359,12 +390,14 @@ impl RuntimeService {
                 orders_in,
             });
         }
-        Ok(mine)
+        Ok(Page {
+            items: mine,
+            next_after,
+        })
     }
 
     /// Every game `actor` hosts, walking the pages.
     async fn hosted(&self, actor: Actor) -> Result<Vec<Game>, RuntimeError> {
-        use crate::domain::page::PageRequest;
         use crate::ports::GameFilter;
         let filter = GameFilter {
             host: Some(actor.user_id),

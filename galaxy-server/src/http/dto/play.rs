@@ -115,6 +115,10 @@ pub struct ReportQuery {
 pub struct MyGamesQuery {
     /// `player` (games the caller plays in), `host` (games they host); both when absent.
     pub role: Option<String>,
+    /// `true`: only ended games (`finished`, `cancelled`); `false`: only the others;
+    /// both when absent.
+    #[param(value_type = Option<bool>)]
+    pub ended: Option<String>,
     /// Items per page, 1 to 200 (default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,

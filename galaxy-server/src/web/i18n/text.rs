@@ -153,6 +153,8 @@ pub struct Text {
     pub col_score: &'static str,
     /// My games: heading.
     pub my_title: &'static str,
+    /// My games: heading of the ended games (finished or cancelled).
+    pub my_ended: &'static str,
     /// My games: orders due.
     pub todo_orders: &'static str,
     /// My games: orders are in.
@@ -393,6 +395,7 @@ pub(super) static EN: Text = Text {
     col_todo: "To do",
     col_score: "Score",
     my_title: "My games",
+    my_ended: "Ended games",
     todo_orders: "Orders due",
     todo_orders_in: "Orders in",
     todo_host: "Waiting for you",
@@ -543,6 +546,7 @@ pub(super) static DE: Text = Text {
     col_todo: "Zu tun",
     col_score: "Punkte",
     my_title: "Meine Spiele",
+    my_ended: "Beendete Spiele",
     todo_orders: "Befehle fällig",
     todo_orders_in: "Befehle abgegeben",
     todo_host: "Wartet auf dich",
