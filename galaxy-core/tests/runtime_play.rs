@@ -670,6 +670,7 @@ async fn my_games_come_in_pages_and_split_ended_from_going() {
             pbem: Default::default(),
         };
         ids.push(w.lobby.create_game(host, new).await.unwrap().id);
+        w.clock.advance(TimeDelta::seconds(1));
     }
     for id in &ids[1..3] {
         w.lobby.cancel(host, *id).await.unwrap();
@@ -702,6 +703,28 @@ async fn my_games_come_in_pages_and_split_ended_from_going() {
                 .all(|g| (g.game.status == GameStatus::Cancelled) == ended)
         );
     }
+    // The last game of a page ends before the next page is asked for: the walk goes on
+    // after its place.
+    let going = MyGamesFilter {
+        ended: Some(false),
+        ..MyGamesFilter::default()
+    };
+    let page = PageRequest::first(2).unwrap();
+    let first_page = w.service.my_games(host, going, &page).await.unwrap();
+    let boundary = first_page.items[1].game.id;
+    let after = first_page.next_after.unwrap();
+    assert_eq!(after, boundary.to_string());
+    w.lobby.cancel(host, boundary).await.unwrap();
+    let page = PageRequest::after(2, after).unwrap();
+    let rest = w.service.my_games(host, going, &page).await.unwrap();
+    let seen: Vec<_> = first_page
+        .items
+        .iter()
+        .chain(&rest.items)
+        .map(|g| g.game.id)
+        .collect();
+    assert_eq!(seen, [ids[4], ids[3], ids[0]], "newest first, each once");
+    assert!(rest.next_after.is_none());
     let stranger = PageRequest::after(2, uuid::Uuid::nil().to_string()).unwrap();
     let refused = w
         .service

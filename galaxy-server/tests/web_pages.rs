@@ -207,10 +207,11 @@ async fn the_login_goes_back_to_the_page_that_asked_for_it() {
         page.is(303);
         assert_eq!(page.headers["location"], "/my", "{foreign}");
     }
-    // A form posted after the session ended goes back to its page.
-    let mut lapsed = Browser::default();
-    lapsed.get(&app, "/login").await.is(200);
-    let posted = lapsed
+    // A form posted signed out goes back to its page (the create-game form's post to
+    // the form on `/games/new`); a form after a lapsed session: see the account test.
+    let mut signed_out = Browser::default();
+    signed_out.get(&app, "/login").await.is(200);
+    let posted = signed_out
         .post(
             &app,
             "/account",
@@ -219,6 +220,26 @@ async fn the_login_goes_back_to_the_page_that_asked_for_it() {
         .await;
     posted.is(303);
     assert_eq!(posted.headers["location"], "/login?next=%2Faccount");
+    let posted = signed_out.post(&app, "/games", &[("name", "Cup")]).await;
+    posted.is(303);
+    assert_eq!(posted.headers["location"], "/login?next=%2Fgames%2Fnew");
+    // A page anyone may see (a game's, opened from a turn mail) links to the login
+    // that comes back to it.
+    let host = app.login("host@example.org").await;
+    let game = app.create_game(&host, "Linked Cup", 2, 4).await;
+    app.game_action(&host, &game, "open", 200).await;
+    let page = signed_out.get(&app, &format!("/games/{game}")).await;
+    page.is(200);
+    let link = format!("href=\"/login?next=%2Fgames%2F{game}\"");
+    assert!(page.text.contains(&link), "{}", page.text);
+    let done = login_from(
+        &app,
+        &mut signed_out,
+        &format!("/login?next=%2Fgames%2F{game}"),
+        "cy@example.org",
+    )
+    .await;
+    assert_eq!(done.headers["location"], format!("/games/{game}").as_str());
     // A login form carrying a foreign `next` (written by another site) goes home.
     let mut forged = Browser::default();
     forged.get(&app, "/login").await.is(200);
@@ -1419,7 +1440,7 @@ async fn a_forms_address_opened_goes_to_its_page_and_unknown_paths_are_pages_for
         (format!("/games/{game}/messages"), format!("/games/{game}")),
         ("/login/code".to_owned(), "/login".to_owned()),
         ("/logout".to_owned(), "/".to_owned()),
-        ("/games".to_owned(), "/".to_owned()),
+        ("/games".to_owned(), "/games/new".to_owned()),
         (
             format!("/admin/games/{game}/stop"),
             "/admin/games".to_owned(),

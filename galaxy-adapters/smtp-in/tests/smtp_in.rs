@@ -120,7 +120,6 @@ fn message(to: &str, id: &str, body: &str) -> Message {
         .unwrap()
 }
 
-/// A raw SMTP dialogue: each command and the answer's first line.
 /// Waits until a new connection to `port` is greeted with 220 (not refused with 421).
 async fn eventually_greeted(port: u16) {
     let limit = std::time::Instant::now() + Duration::from_secs(10);
@@ -137,6 +136,7 @@ async fn eventually_greeted(port: u16) {
     }
 }
 
+/// A raw SMTP dialogue: each command and the answer's first line.
 async fn dialogue(port: u16, commands: &[&str]) -> Vec<String> {
     let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let (read, mut write) = stream.into_split();

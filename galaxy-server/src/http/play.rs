@@ -146,8 +146,8 @@ pub(crate) async fn list_turns(
 }
 
 /// The caller's games, newest first: those they play in and those they host (or one
-/// kind with `?role=`), each with its race, turn, next turn time and whether the caller's
-/// orders are in.
+/// kind with `?role=`; only ended games, or only the others, with `?ended=`), each with
+/// its race, turn, next turn time and whether the caller's orders are in.
 #[utoipa::path(
     get,
     path = "/api/v1/user/games",
@@ -155,7 +155,7 @@ pub(crate) async fn list_turns(
     params(MyGamesQuery),
     responses(
         (status = 200, description = "One page of the caller's games.", body = MyGamePage),
-        (status = 400, description = "A bad `role`, `limit` or `after`.", body = ErrorBody),
+        (status = 400, description = "A bad `role`, `ended`, `limit` or `after`.", body = ErrorBody),
     )
 )]
 pub(crate) async fn list_my_games(

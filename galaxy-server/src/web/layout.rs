@@ -41,7 +41,7 @@ pub fn page(visitor: &Visitor, title: &str, body: Markup) -> Response {
                                 button type="submit" { (text.nav_logout) }
                             }
                         } @else {
-                            a href="/login" { (text.nav_login) }
+                            a href=(super::login::login_link(&visitor.page)) { (text.nav_login) }
                         }
                     }
                 }

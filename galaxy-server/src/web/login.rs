@@ -38,6 +38,17 @@ fn destination(next: Option<&str>) -> &str {
     next.filter(|n| safe_next(n)).unwrap_or(HOME)
 }
 
+/// The address of the login page that comes back to `page` afterwards (a page anyone
+/// may see, such as a game's, links to it from its header); plain `/login` for "my
+/// games" and anything [`safe_next`] refuses.
+pub fn login_link(page: &str) -> String {
+    if page == HOME || !safe_next(page) {
+        return "/login".to_owned();
+    }
+    let query = serde_urlencoded::to_string([("next", page)]).unwrap_or_default();
+    format!("/login?{query}")
+}
+
 /// A page that sends a signed-out visitor (or one whose session lapsed) to `/login`
 /// says where they were, `/login?next=<page>`, and the login takes them back there
 /// instead of to "my games": a link from a turn mail lands on its game. After a form's
@@ -54,11 +65,10 @@ pub async fn return_here(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let to_login = response.status() == StatusCode::SEE_OTHER
         && response.headers().get(header::LOCATION) == Some(&HeaderValue::from_static("/login"));
-    if !to_login || here == HOME || !safe_next(&here) {
+    if !to_login {
         return response;
     }
-    let query = serde_urlencoded::to_string([("next", here.as_str())]).unwrap_or_default();
-    if let Ok(location) = HeaderValue::from_str(&format!("/login?{query}")) {
+    if let Ok(location) = HeaderValue::from_str(&login_link(&here)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     response

@@ -204,6 +204,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
 fn form_page(action: &str) -> String {
     let parts: Vec<&str> = action.trim_matches('/').split('/').collect();
     match parts.as_slice() {
+        ["games"] => "/games/new".to_owned(),
         ["games", id, ..] => format!("/games/{id}"),
         ["login", ..] => "/login".to_owned(),
         ["account", ..] => "/account".to_owned(),

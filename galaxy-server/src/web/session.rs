@@ -94,6 +94,8 @@ pub struct Visitor {
     /// not answer): the session may well be good, so a form gets "retry" (503), and
     /// its cookie is kept.
     pub session_unchecked: bool,
+    /// The page asked for (path and query): the header's "Log in" link comes back here.
+    pub page: String,
 }
 
 impl Visitor {
@@ -235,6 +237,10 @@ impl FromRequestParts<WebState> for Visitor {
             ip,
             session_lapsed,
             session_unchecked,
+            page: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned()),
         })
     }
 }

@@ -309,10 +309,12 @@ impl RuntimeService {
     }
 
     /// One page of the caller's games, newest first: those they play in (an approved
-    /// application, or a race taken over) and those they host, as `filter` says. Where
-    /// each game stands (turn, orders, races) is read for the page's games only, so a
-    /// player of many past games pays for one page of them. The cursor is the last game
-    /// id of the previous page ([`StoreError::InvalidCursor`] for one not in the list).
+    /// application, or a race taken over) and those they host, as `filter` says. The
+    /// list is made of the games themselves; where each game stands (turn, orders,
+    /// races: several reads a game) is read for the page's games only. The cursor is the
+    /// last game id of the previous page, and the next page starts after that game's
+    /// place in the order, so a game that ended or left the list in between does not
+    /// break the walk ([`StoreError::InvalidCursor`] for an id that names no game).
     pub async fn my_games(
         &self,
         actor: Actor,
@@ -320,6 +322,11 @@ impl RuntimeService {
         page: &PageRequest,
     ) -> Result<Page<MyGame>, RuntimeError> {
         let role = filter.role;
+        let wanted = |game: &Game| {
+            filter
+                .ended
+                .is_none_or(|ended| game.status.is_terminal() == ended)
+        };
         let mut games: Vec<(Game, Option<String>)> = Vec::new();
         if role != Some(MyGamesRole::Host) {
             for application in self
@@ -329,6 +336,9 @@ impl RuntimeService {
             {
                 if application.status == ApplicationStatus::Approved {
                     let game = self.game(application.game_id).await?;
+                    if !wanted(&game) {
+                        continue;
+                    }
                     // A player whose seat went to a replacement no longer plays it.
                     match self.own_race(actor, game.id).await {
                         Ok(race) => games.push((game, Some(race))),
@@ -343,28 +353,35 @@ impl RuntimeService {
             for record in self.pbem.store.races_of_user(actor.user_id).await? {
                 if !games.iter().any(|(g, _)| g.id == record.game_id) {
                     let game = self.game(record.game_id).await?;
-                    games.push((game, Some(record.race)));
+                    if wanted(&game) {
+                        games.push((game, Some(record.race)));
+                    }
                 }
             }
         }
         if role != Some(MyGamesRole::Player) {
             for game in self.hosted(actor).await? {
-                if !games.iter().any(|(g, _)| g.id == game.id) {
+                if wanted(&game) && !games.iter().any(|(g, _)| g.id == game.id) {
                     games.push((game, None));
                 }
             }
         }
-        if let Some(ended) = filter.ended {
-            games.retain(|(g, _)| g.status.is_terminal() == ended);
-        }
         games.sort_by_key(|(g, _)| std::cmp::Reverse((g.created_at, g.id)));
         let start = match page.after_key() {
             None => 0,
-            Some(after) => games
-                .iter()
-                .position(|(g, _)| g.id.to_string() == after)
-                .map(|i| i + 1)
-                .ok_or_else(|| StoreError::InvalidCursor("not a game of this list".into()))?,
+            Some(after) => {
+                let not_a_game = || StoreError::InvalidCursor("not a game's id".into());
+                let id: GameId = after.parse().map_err(|_| not_a_game())?;
+                let last = match self.statuses.games.get_game(id).await {
+                    Ok(game) => (game.created_at, game.id),
+                    Err(StoreError::NotFound { .. }) => return Err(not_a_game().into()),
+                    Err(error) => return Err(error.into()),
+                };
+                games
+                    .iter()
+                    .position(|(g, _)| (g.created_at, g.id) < last)
+                    .unwrap_or(games.len())
+            }
         };
         let limit = page.limit() as usize;
         let next_after = (games.len().saturating_sub(start) > limit)
