@@ -170,19 +170,7 @@ where
 /// An enrollment-open game with two approved players; returns it and its host.
 async fn open_game(w: &World) -> (Game, galaxy_core::service::Actor) {
     let host = w.user().await;
-    let new = galaxy_core::service::lobby::NewGame {
-        name: "Crash Cup".into(),
-        min_players: 2,
-        max_players: 8,
-        enrollment_deadline: w.now() + TimeDelta::days(3),
-        turn_schedule: SCHEDULE.into(),
-        engine: None,
-        auto_approve: false,
-        visibility: galaxy_core::domain::game::Visibility::Public,
-        engine_settings: serde_json::Value::Null,
-        reveal_reports_after_finish: true,
-        pbem: Default::default(),
-    };
+    let new = w.new_game("Crash Cup");
     let game = w.lobby.create_game(host, new).await.unwrap();
     w.lobby.open(host, game.id).await.unwrap();
     for n in 0..2 {

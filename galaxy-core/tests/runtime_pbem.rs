@@ -237,19 +237,7 @@ async fn no_reminder_for_a_game_that_has_none_or_is_not_running() {
 async fn a_reminder_as_long_as_the_turn_period_is_refused() {
     let w = World::new().await;
     let host = w.user().await;
-    let mut new = galaxy_core::service::lobby::NewGame {
-        name: "Reminded".into(),
-        min_players: 2,
-        max_players: 4,
-        enrollment_deadline: w.now() + TimeDelta::days(2),
-        turn_schedule: SCHEDULE.into(),
-        engine: None,
-        auto_approve: false,
-        visibility: galaxy_core::domain::game::Visibility::Public,
-        engine_settings: serde_json::Value::Null,
-        reveal_reports_after_finish: true,
-        pbem: Default::default(),
-    };
+    let mut new = w.new_game("Reminded");
     new.pbem.reminders = Some(vec!["24h".into()]);
     let refused = w.lobby.create_game(host, new.clone()).await.unwrap_err();
     assert_eq!(refused.code(), "validation");

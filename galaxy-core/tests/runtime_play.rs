@@ -531,22 +531,7 @@ async fn every_notification_renders_in_every_locale_without_a_missing_field() {
     let host = w.user().await;
     let fresh = w
         .lobby
-        .create_game(
-            host,
-            galaxy_core::service::lobby::NewGame {
-                name: "Rejections".into(),
-                min_players: 2,
-                max_players: 4,
-                enrollment_deadline: w.clock.now() + TimeDelta::days(3),
-                turn_schedule: SCHEDULE.into(),
-                engine: None,
-                auto_approve: false,
-                visibility: galaxy_core::domain::game::Visibility::Public,
-                engine_settings: serde_json::Value::Null,
-                reveal_reports_after_finish: true,
-                pbem: Default::default(),
-            },
-        )
+        .create_game(host, w.new_game("Rejections"))
         .await
         .unwrap();
     w.lobby.open(host, fresh.id).await.unwrap();
@@ -656,19 +641,7 @@ async fn my_games_come_in_pages_and_split_ended_from_going() {
     let host = w.user().await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        let new = galaxy_core::service::lobby::NewGame {
-            name: format!("Paged Cup {i}"),
-            min_players: 2,
-            max_players: 4,
-            enrollment_deadline: w.clock.now() + TimeDelta::days(3),
-            turn_schedule: "0 18 * * *".into(),
-            engine: None,
-            auto_approve: false,
-            visibility: galaxy_core::domain::game::Visibility::Public,
-            engine_settings: serde_json::Value::Null,
-            reveal_reports_after_finish: true,
-            pbem: Default::default(),
-        };
+        let new = w.new_game(&format!("Paged Cup {i}"));
         ids.push(w.lobby.create_game(host, new).await.unwrap().id);
         w.clock.advance(TimeDelta::seconds(1));
     }

@@ -259,19 +259,7 @@ impl World {
         edit: impl FnOnce(&mut NewGame),
     ) -> (Game, Seats) {
         let host = self.user().await;
-        let mut new = NewGame {
-            name: "Andromeda Cup".into(),
-            min_players: 2,
-            max_players: 8,
-            enrollment_deadline: self.clock.now() + TimeDelta::days(3),
-            turn_schedule: SCHEDULE.into(),
-            engine: None,
-            auto_approve: false,
-            visibility: Visibility::Public,
-            engine_settings: serde_json::Value::Null,
-            reveal_reports_after_finish: true,
-            pbem: Default::default(),
-        };
+        let mut new = self.new_game("Andromeda Cup");
         edit(&mut new);
         let game = self.lobby.create_game(host, new).await.unwrap();
         self.lobby.open(host, game.id).await.unwrap();
@@ -324,6 +312,24 @@ impl World {
         let handled = self.jobs.tick().await.unwrap().handled;
         self.jobs.drain().await;
         handled
+    }
+
+    /// The settings of a public game named `name` for 2 to 8 players, enrolling for
+    /// three days, on the test schedule, with the defaults otherwise.
+    pub fn new_game(&self, name: &str) -> NewGame {
+        NewGame {
+            name: name.into(),
+            min_players: 2,
+            max_players: 8,
+            enrollment_deadline: self.clock.now() + TimeDelta::days(3),
+            turn_schedule: SCHEDULE.into(),
+            engine: None,
+            auto_approve: false,
+            visibility: Visibility::Public,
+            engine_settings: serde_json::Value::Null,
+            reveal_reports_after_finish: true,
+            pbem: Default::default(),
+        }
     }
 
     /// Every game of "my games" of `actor`, walking the pages.
