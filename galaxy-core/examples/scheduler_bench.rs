@@ -320,7 +320,7 @@ async fn run() -> Result<String, String> {
         health: runtime.clone(),
         archive: Arc::new(galaxy_ports::memory::MemoryPlayStore::default()),
         orders: Arc::new(galaxy_ports::memory::MemoryPlayStore::default()),
-        pbem: Arc::new(galaxy_ports::memory::MemoryPbemStore::default()),
+        pbem: Arc::new(galaxy_ports::memory::MemoryPbemStore::beside(&lobby)),
         // A turn that does not finish the game never touches the containers.
         containers: Arc::new(MockContainerRuntime::new()),
         engine: engine.clone(),

@@ -305,6 +305,20 @@ async fn a_race_goes_idle_and_its_seat_changes_hands() {
         code(w.service.apply_for_seat(a, game.id, &race_b).await),
         "conflict"
     );
+    // A seat application makes its applicant active in the game: refused at the
+    // account's active-games limit, with nothing stored.
+    let full = w.user_with(|u| u.entitlements.max_active_games = 0).await;
+    let refused = w.service.apply_for_seat(full, game.id, &race_b).await;
+    assert!(
+        matches!(
+            refused,
+            Err(RuntimeError::TooManyActiveGames { live: 0, max: 0 })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(code(refused), "forbidden");
+    let mine = w.service.own_seat_applications(full, game.id).await;
+    assert_eq!(mine.unwrap(), vec![]);
     let newcomer = w.user().await;
     let other = w.user().await;
     let application = w

@@ -172,7 +172,7 @@ impl World {
                 ..LobbyConfig::default()
             },
         );
-        let pbem = Arc::new(galaxy_ports::memory::MemoryPbemStore::default());
+        let pbem = Arc::new(galaxy_ports::memory::MemoryPbemStore::beside(&store));
         let ports = RuntimePorts {
             games: games.clone(),
             applications: store.clone(),

@@ -1,7 +1,7 @@
 //! The in-memory user and lobby stores pass the conformance suites every adapter runs.
 
 use galaxy_ports::conformance::{lobby, race_names, users};
-use galaxy_ports::memory::{MemoryLobbyStore, MemoryUserStore};
+use galaxy_ports::memory::{MemoryLobbyStore, MemoryPbemStore, MemoryUserStore};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_user_store_conforms() {
@@ -11,6 +11,16 @@ async fn memory_user_store_conforms() {
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_lobby_store_conforms() {
     lobby::run_all(|| async { MemoryLobbyStore::default() }).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_lobby_and_pbem_stores_count_active_games_together() {
+    lobby::run_active_games(|| async {
+        let lobby = MemoryLobbyStore::default();
+        let pbem = MemoryPbemStore::beside(&lobby);
+        (lobby, pbem)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,8 +8,8 @@ use galaxy_core::domain::game::GameStatus;
 use galaxy_core::domain::race_name::RaceName;
 use galaxy_core::domain::{ApplicationId, GameId, InvalidTransition, Timestamp, UserId};
 use galaxy_core::ports::{ApplicationInsert, ApplicationStore, ApprovalOutcome, StoreError};
-use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Postgres, Transaction};
 
 use crate::PgStore;
 use crate::error::{corrupt, db, is_foreign_key_violation, store_error};
@@ -31,22 +31,42 @@ fn application_from_row(row: &PgRow) -> Result<Application, StoreError> {
     })
 }
 
-/// The user's live applications in games not yet finished or cancelled (what the
-/// active-games entitlement counts).
-async fn live_in_unfinished_games(
-    connection: &mut PgConnection,
-    user_id: UserId,
-) -> Result<u32, StoreError> {
+/// How many games the user is active in (what the active-games entitlement counts, as
+/// [`ApplicationStore::count_active_games`] says): games not known to have finished or
+/// been cancelled where they hold a live application for a race not handed over to
+/// another player, play a race, or wait on a seat application.
+async fn active_games(connection: &mut PgConnection, user_id: UserId) -> Result<u32, StoreError> {
     let count: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM applications a JOIN games g ON g.id = a.game_id \
-         WHERE a.user_id = $1 AND a.status IN ('pending', 'approved') \
-         AND g.status NOT IN ('finished', 'cancelled')",
+        "SELECT count(DISTINCT held.game_id) FROM ( \
+             SELECT a.game_id FROM applications a \
+              WHERE a.user_id = $1 AND a.status IN ('pending', 'approved') \
+                AND NOT EXISTS (SELECT 1 FROM pbem_races r WHERE r.game_id = a.game_id \
+                                AND r.race = a.race_name AND r.user_id <> $1) \
+             UNION ALL SELECT r.game_id FROM pbem_races r WHERE r.user_id = $1 \
+             UNION ALL SELECT s.game_id FROM seat_applications s \
+              WHERE s.user_id = $1 AND s.status = 'pending' \
+         ) held \
+         WHERE NOT EXISTS (SELECT 1 FROM games g WHERE g.id = held.game_id \
+                           AND g.status IN ('finished', 'cancelled'))",
     )
     .bind(user_id.as_uuid())
     .fetch_one(connection)
     .await
     .map_err(db(APPLICATION))?;
     Ok(u32::try_from(count).unwrap_or(u32::MAX))
+}
+
+/// Takes the user's active-games lock for the rest of the transaction and counts their
+/// active games: every write that makes a user active in one more game (an application
+/// to a game, an application for an open seat) does this first, so that concurrent ones
+/// queue and each counts what its predecessors committed (see [`crate::locks`]).
+pub(crate) async fn lock_active_games(
+    tx: &mut Transaction<'static, Postgres>,
+    user_id: UserId,
+) -> Result<u32, StoreError> {
+    let key = locks::key(Bucket::ActiveGames, &user_id.to_string());
+    locks::lock(tx, APPLICATION, vec![key]).await?;
+    active_games(tx, user_id).await
 }
 
 #[async_trait]
@@ -78,12 +98,7 @@ impl ApplicationStore for PgStore {
             }
         }
         if application.status.is_live() {
-            // Applications of one user queue here; each counts what its predecessors
-            // committed (see `crate::locks`).
-            let user = application.user_id.to_string();
-            let key = locks::key(Bucket::ActiveGames, &user);
-            locks::lock(&mut tx, APPLICATION, vec![key]).await?;
-            let live = live_in_unfinished_games(&mut tx, application.user_id).await?;
+            let live = lock_active_games(&mut tx, application.user_id).await?;
             if live >= max_active_games {
                 return Ok(ApplicationInsert::TooManyActiveGames { live });
             }
@@ -169,9 +184,9 @@ impl ApplicationStore for PgStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
-    async fn count_live_applications(&self, user_id: UserId) -> Result<u32, StoreError> {
+    async fn count_active_games(&self, user_id: UserId) -> Result<u32, StoreError> {
         let mut connection = self.pool.acquire().await.map_err(db(APPLICATION))?;
-        live_in_unfinished_games(&mut connection, user_id).await
+        active_games(&mut connection, user_id).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]

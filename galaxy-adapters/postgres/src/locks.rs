@@ -25,7 +25,8 @@ pub(crate) enum Bucket {
     LoginEmail,
     /// Login challenges requested from one client.
     LoginClient,
-    /// Live applications of one user (the active-games entitlement).
+    /// The games one user is active in (the active-games entitlement): applications to
+    /// games and to open seats.
     ActiveGames,
     /// Unfinished games one user hosts (the hosted-games cap).
     HostedGames,

@@ -10,12 +10,15 @@ use galaxy_core::domain::pbem::{
     GamePreferences, RaceMessage, RaceRecord, ReadyMark, SeatApplication, SeatApplicationStatus,
 };
 use galaxy_core::domain::{GameId, MessageId, SeatApplicationId, Timestamp, UserId};
-use galaxy_core::ports::{OwedSeatNotice, PbemStore, SeatHandover, StoreError, VacationOutcome};
+use galaxy_core::ports::{
+    OwedSeatNotice, PbemStore, SeatApplicationInsert, SeatHandover, StoreError, VacationOutcome,
+};
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::PgStore;
+use crate::applications::lock_active_games;
 use crate::error::db;
 use crate::rows::{RowExt, cursor, page_limit, page_of, u32_param};
 
@@ -412,7 +415,11 @@ impl PbemStore for PgStore {
         Ok(record)
     }
 
-    async fn apply_for_seat(&self, application: &SeatApplication) -> Result<(), StoreError> {
+    async fn apply_for_seat(
+        &self,
+        application: &SeatApplication,
+        max_active_games: u32,
+    ) -> Result<SeatApplicationInsert, StoreError> {
         let (game_id, race) = (application.game_id, application.race.as_str());
         let mut tx = self.pool.begin().await.map_err(db(SEAT))?;
         let record = lock_race(&mut tx, game_id, race).await?;
@@ -421,6 +428,10 @@ impl PbemStore for PgStore {
         }
         if plays_in(&mut tx, game_id, application.user_id).await? {
             return Err(conflict(game_id, race, "the applicant plays in the game"));
+        }
+        let live = lock_active_games(&mut tx, application.user_id).await?;
+        if live >= max_active_games {
+            return Ok(SeatApplicationInsert::TooManyActiveGames { live });
         }
         sqlx::query(
             "INSERT INTO seat_applications (id, game_id, race, user_id, status, created_at) \
@@ -436,7 +447,7 @@ impl PbemStore for PgStore {
         .await
         .map_err(db(SEAT))?;
         tx.commit().await.map_err(db(SEAT))?;
-        Ok(())
+        Ok(SeatApplicationInsert::Inserted)
     }
 
     async fn list_seat_applications(

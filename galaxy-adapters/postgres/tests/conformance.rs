@@ -34,6 +34,17 @@ async fn lobby_games_and_applications() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_games_across_lobby_and_pbem() {
+    let dbs = databases().await;
+    conformance::lobby::run_active_games(|| async {
+        let store = fresh(&dbs).await;
+        (store.clone(), store)
+    })
+    .await;
+    dbs.cleanup().await.expect("drop test databases");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn race_name_directory() {
     let dbs = databases().await;
     conformance::race_names::run_all(|| fresh(&dbs)).await;

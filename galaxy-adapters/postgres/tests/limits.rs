@@ -305,9 +305,6 @@ async fn applying_to_thirty_games_at_once_enrolls_in_max_active_games() {
     }
     let accepted = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(accepted, usize::try_from(limit).unwrap());
-    assert_eq!(
-        store.count_live_applications(player.id).await.unwrap(),
-        limit
-    );
+    assert_eq!(store.count_active_games(player.id).await.unwrap(), limit);
     databases.cleanup().await.unwrap();
 }

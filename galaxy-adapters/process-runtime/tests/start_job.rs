@@ -78,7 +78,7 @@ async fn a_start_whose_engine_exits_fails_at_once_with_the_exit_code_and_output(
         health: store.clone(),
         archive: Arc::new(galaxy_ports::memory::MemoryPlayStore::default()),
         orders: Arc::new(galaxy_ports::memory::MemoryPlayStore::default()),
-        pbem: Arc::new(galaxy_ports::memory::MemoryPbemStore::default()),
+        pbem: Arc::new(galaxy_ports::memory::MemoryPbemStore::beside(&games)),
         containers: Arc::new(runtime.clone()),
         engine: Arc::new(HttpEngineClient::new(ClientOptions::default())),
         notifier: Arc::new(Quiet),

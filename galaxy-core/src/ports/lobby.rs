@@ -135,10 +135,11 @@ pub enum ApprovalOutcome {
 pub enum ApplicationInsert {
     /// Stored.
     Inserted,
-    /// The user already holds `live` live applications in games not yet finished or
-    /// cancelled, at least the limit; nothing was stored.
+    /// The user is active in `live` games already (as
+    /// [`ApplicationStore::count_active_games`] counts them), at least the limit;
+    /// nothing was stored.
     TooManyActiveGames {
-        /// The user's live applications counted in the same step as the refusal.
+        /// The user's active games, counted in the same step as the refusal.
         live: u32,
     },
     /// A pending application's game is no longer open for enrollment (it closed or was
@@ -155,11 +156,13 @@ pub trait ApplicationStore: Send + Sync {
     /// Stores a new application; `Duplicate` when the user already has a live (pending
     /// or approved) application to the game.
     ///
-    /// A live application is stored only while the user holds fewer than
-    /// `max_active_games` live applications in games not yet finished or cancelled
-    /// (the active-games entitlement), counted in the same atomic step as the insert, so
-    /// that concurrent applications of one user can never together pass the limit;
-    /// otherwise the answer is [`ApplicationInsert::TooManyActiveGames`].
+    /// A live application is stored only while the user is active in fewer than
+    /// `max_active_games` games (the active-games entitlement, as
+    /// [`count_active_games`](Self::count_active_games) counts them), counted in the
+    /// same atomic step as the insert, so that concurrent applications of one user (to
+    /// games, or to open seats through [`PbemStore::apply_for_seat`](super::PbemStore::apply_for_seat))
+    /// can never together pass the limit; otherwise the answer is
+    /// [`ApplicationInsert::TooManyActiveGames`].
     async fn insert_application(
         &self,
         application: &Application,
@@ -179,9 +182,14 @@ pub trait ApplicationStore: Send + Sync {
     /// player plays in ("my games") are those with an approved one.
     async fn list_user_applications(&self, user_id: UserId)
     -> Result<Vec<Application>, StoreError>;
-    /// How many live applications the user has in games not yet finished or cancelled
-    /// (what the active-games entitlement counts).
-    async fn count_live_applications(&self, user_id: UserId) -> Result<u32, StoreError>;
+    /// How many games the user is active in (what the active-games entitlement counts):
+    /// games not yet finished or cancelled in which they hold a live application for a
+    /// race they still play (not one handed over to a replacement player), play a race
+    /// taken over from another player, or have an application for an open seat pending.
+    /// The count reads the [`PbemStore`](super::PbemStore)'s race records and seat
+    /// applications: a store implementing both keeps them in one database (or shares the
+    /// state, as the in-memory stores do).
+    async fn count_active_games(&self, user_id: UserId) -> Result<u32, StoreError>;
     /// Rejects or withdraws a pending application (compare-and-set on `pending`).
     async fn decide_application(
         &self,

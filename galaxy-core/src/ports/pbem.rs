@@ -21,6 +21,22 @@ pub enum VacationOutcome {
     },
 }
 
+/// What storing an application for an open seat under the active-games limit did
+/// ([`PbemStore::apply_for_seat`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum SeatApplicationInsert {
+    /// Stored.
+    Inserted,
+    /// The applicant is active in `live` games already (as
+    /// [`ApplicationStore::count_active_games`](super::ApplicationStore::count_active_games)
+    /// counts them), at least the limit; nothing was stored.
+    TooManyActiveGames {
+        /// The applicant's active games, counted in the same step as the refusal.
+        live: u32,
+    },
+}
+
 /// A seat that changed hands ([`PbemStore::approve_seat_application`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeatHandover {
@@ -122,7 +138,18 @@ pub trait PbemStore: Send + Sync {
     ) -> Result<RaceRecord, StoreError>;
     /// Stores an application for an open seat. `Conflict` when the seat is not open or
     /// the applicant plays in the game; `Duplicate` when they already have one pending.
-    async fn apply_for_seat(&self, application: &SeatApplication) -> Result<(), StoreError>;
+    ///
+    /// A pending seat application makes its applicant active in the game, so it is
+    /// stored only while they are active in fewer than `max_active_games` games,
+    /// counted in the same atomic step as the insert and by the same rule as
+    /// [`ApplicationStore::count_active_games`](super::ApplicationStore::count_active_games)
+    /// (concurrent applications of one user, to seats or to games, never together pass
+    /// the limit); otherwise the answer is [`SeatApplicationInsert::TooManyActiveGames`].
+    async fn apply_for_seat(
+        &self,
+        application: &SeatApplication,
+        max_active_games: u32,
+    ) -> Result<SeatApplicationInsert, StoreError>;
     /// A seat's applications, oldest first.
     async fn list_seat_applications(
         &self,

@@ -6,11 +6,13 @@
 //! The concurrency cases spawn tokio tasks, so call it from a multi-thread runtime to
 //! exercise real parallelism.
 
+mod active_games;
 mod applications;
 mod concurrency;
 mod games;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use galaxy_core::domain::application::Application;
 use galaxy_core::domain::game::{
@@ -20,7 +22,7 @@ use galaxy_core::domain::race_name::RaceName;
 use galaxy_core::domain::schedule::TurnSchedule;
 use galaxy_core::domain::{ApplicationId, GameId, UserId};
 use galaxy_core::ports::{
-    ApplicationInsert, ApplicationStore, GameStatusChange, GameStore, StoreError,
+    ApplicationInsert, ApplicationStore, GameStatusChange, GameStore, PbemStore, StoreError,
 };
 
 use super::users::fixtures::{Must, at, new_uuid};
@@ -37,6 +39,38 @@ where
     games::run(SUITE, &make).await;
     applications::run(SUITE, &make).await;
     concurrency::run(SUITE, &make).await;
+}
+
+/// Runs the cases of the active-games entitlement, which counts across the lobby and the
+/// play-by-email record, each on a fresh pair of stores from `make`: a store of games
+/// and applications and a [`PbemStore`] over the same data (the same Postgres database;
+/// for the in-memory stores, a [`MemoryPbemStore`](crate::memory::MemoryPbemStore) built
+/// [`beside`](crate::memory::MemoryPbemStore::beside) the lobby store).
+pub async fn run_active_games<L, P, F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = (L, P)>,
+    L: GameStore + ApplicationStore + 'static + Send + Sync,
+    P: PbemStore + 'static + Send + Sync,
+{
+    let pair = || async {
+        let (lobby, pbem) = make().await;
+        active_games::Pair::new(lobby, pbem)
+    };
+    super::run_case(
+        SUITE,
+        "applications to games and to seats count together",
+        &pair,
+        active_games::seats_and_games_count_together,
+    )
+    .await;
+    super::run_case(
+        SUITE,
+        "applications to games and to seats raced at the limit",
+        &pair,
+        |stores| active_games::seats_and_games_raced(Arc::new(stores)),
+    )
+    .await;
 }
 
 /// A draft game of `host`, created at fixture second `created`, for 2..=`max_players`,

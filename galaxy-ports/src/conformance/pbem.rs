@@ -11,7 +11,7 @@ use galaxy_core::domain::pbem::{
     GamePreferences, RaceMessage, RaceRecord, ReadyMark, SeatApplication, SeatApplicationStatus,
 };
 use galaxy_core::domain::{GameId, MessageId, SeatApplicationId, UserId};
-use galaxy_core::ports::{PbemStore, StoreError, VacationOutcome};
+use galaxy_core::ports::{PbemStore, SeatApplicationInsert, StoreError, VacationOutcome};
 
 use super::run_case;
 use super::users::fixtures::{Must, assert_err, at, new_uuid, race, secs};
@@ -58,6 +58,15 @@ where
         &make,
         |s| async move {
             seats(Arc::new(s)).await;
+        },
+    )
+    .await;
+    run_case(
+        SUITE,
+        "seat applications count against the active-games limit, raced",
+        &make,
+        |s| async move {
+            seat_limit(Arc::new(s)).await;
         },
     )
     .await;
@@ -312,6 +321,99 @@ fn application(g: GameId, race: &str, user: UserId, secs_: i64) -> SeatApplicati
     }
 }
 
+/// Stores a seat application with no active-games limit in the way: a refusal by the
+/// limit fails the case.
+async fn apply<S: PbemStore>(store: &S, application: &SeatApplication) -> Result<(), StoreError> {
+    match store.apply_for_seat(application, u32::MAX).await? {
+        SeatApplicationInsert::Inserted => Ok(()),
+        refused => panic!("no limit applies, yet refused: {refused:?}"),
+    }
+}
+
+/// A game of `players` (the first is `player`, the others strangers) whose last race
+/// went idle and had its seat opened: returns the game and the open race.
+async fn open_seat_game<S: PbemStore>(store: &S, player: Option<UserId>) -> (GameId, String) {
+    let g = game();
+    let mut seats = vec![(race_name(1), user())];
+    if let Some(player) = player {
+        seats.insert(0, (race_name(0), player));
+    }
+    store.ensure_races(g, &seats).await.must("ensure races");
+    let ready: Vec<String> = seats[..seats.len() - 1]
+        .iter()
+        .map(|(race, _)| race.clone())
+        .collect();
+    store.tally_turn(g, 1, &ready, 1).await.must("tally");
+    store.open_seat(g, &race_name(1)).await.must("open seat");
+    (g, race_name(1))
+}
+
+/// The races a user plays and their pending seat applications make them active in
+/// those games (with no lobby in the store, every game counts as not ended): a seat
+/// application at the limit is refused and not stored, and concurrent applications
+/// never together pass it.
+async fn seat_limit<S: PbemStore + 'static>(store: Arc<S>) {
+    let u = user();
+    open_seat_game(&*store, Some(u)).await;
+    open_seat_game(&*store, Some(u)).await;
+    let (g3, race3) = open_seat_game(&*store, None).await;
+    let refused = store
+        .apply_for_seat(&application(g3, &race3, u, 1), 2)
+        .await
+        .must("apply at the limit");
+    assert_eq!(
+        refused,
+        SeatApplicationInsert::TooManyActiveGames { live: 2 }
+    );
+    let stored = store.list_seat_applications(g3, &race3).await.must("list");
+    assert_eq!(stored, vec![], "a refused application is not stored");
+    let first = application(g3, &race3, u, 2);
+    let inserted = store.apply_for_seat(&first, 3).await.must("apply");
+    assert_eq!(inserted, SeatApplicationInsert::Inserted);
+    let (g4, race4) = open_seat_game(&*store, None).await;
+    let pending = store
+        .apply_for_seat(&application(g4, &race4, u, 3), 3)
+        .await
+        .must("apply with one pending");
+    assert_eq!(
+        pending,
+        SeatApplicationInsert::TooManyActiveGames { live: 3 },
+        "a pending seat application counts"
+    );
+    // Handed over, the seat still counts once (the race now, not the application).
+    store
+        .approve_seat_application(g3, &race3, first.id)
+        .await
+        .must("approve");
+    let after = store
+        .apply_for_seat(&application(g4, &race4, u, 4), 3)
+        .await
+        .must("apply after the handover");
+    assert_eq!(after, SeatApplicationInsert::TooManyActiveGames { live: 3 });
+
+    // One new user, room for two games, eight open seats raced for.
+    let v = user();
+    let mut seats = Vec::new();
+    for _ in 0..8 {
+        seats.push(open_seat_game(&*store, None).await);
+    }
+    let results = race(seats.len(), |i| {
+        let store = Arc::clone(&store);
+        let (g, race) = seats[i].clone();
+        async move { store.apply_for_seat(&application(g, &race, v, 10), 2).await }
+    })
+    .await;
+    let inserted = results
+        .iter()
+        .filter(|r| matches!(r, Ok(SeatApplicationInsert::Inserted)))
+        .count();
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Ok(SeatApplicationInsert::TooManyActiveGames { live: 2 })))
+        .count();
+    assert_eq!((inserted, refused), (2, 6), "{results:?}");
+}
+
 async fn seats<S: PbemStore + 'static>(store: Arc<S>) {
     let g = game();
     let users = seated(&*store, g, 2).await;
@@ -337,24 +439,22 @@ async fn seats<S: PbemStore + 'static>(store: Arc<S>) {
     );
     // A player of the game may not apply; strangers may, once each.
     assert_err!(
-        store
-            .apply_for_seat(&application(g, "Bolgs", users[0], 1))
-            .await,
+        apply(&*store, &application(g, "Bolgs", users[0], 1)).await,
         StoreError::Conflict { .. },
         "a player applies"
     );
     let (x, y) = (user(), user());
     let ax = application(g, "Bolgs", x, 2);
     let ay = application(g, "Bolgs", y, 3);
-    store.apply_for_seat(&ax).await.must("x applies");
-    store.apply_for_seat(&ay).await.must("y applies");
+    apply(&*store, &ax).await.must("x applies");
+    apply(&*store, &ay).await.must("y applies");
     assert_err!(
-        store.apply_for_seat(&application(g, "Bolgs", x, 4)).await,
+        apply(&*store, &application(g, "Bolgs", x, 4)).await,
         StoreError::Duplicate { .. },
         "x applies twice"
     );
     assert_err!(
-        store.apply_for_seat(&application(g, "Ayrans", x, 5)).await,
+        apply(&*store, &application(g, "Ayrans", x, 5)).await,
         StoreError::Conflict { .. },
         "applying for a closed seat"
     );
@@ -494,7 +594,7 @@ async fn seats<S: PbemStore + 'static>(store: Arc<S>) {
         "reclaim by another"
     );
     let az = application(g, "Ayrans", user(), 9);
-    store.apply_for_seat(&az).await.must("z applies");
+    apply(&*store, &az).await.must("z applies");
     let back = store
         .reclaim_seat(g, "Ayrans", users[0])
         .await

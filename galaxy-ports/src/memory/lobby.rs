@@ -9,31 +9,36 @@ mod applications;
 mod race_names;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, MutexGuard};
 
 use async_trait::async_trait;
 use galaxy_core::domain::application::{Application, ApplicationStatus};
 use galaxy_core::domain::game::{Game, GameStatus, GameTransition};
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::race_name::{RaceNameEntry, RaceNameKey};
-use galaxy_core::domain::{ApplicationId, GameId, Timestamp};
+use galaxy_core::domain::{ApplicationId, GameId, Timestamp, UserId};
 use galaxy_core::ports::{GameFilter, GameStatusChange, GameStore, StoreError};
 
+use super::active_games::Ledger;
 use super::paging::{Order, paginate};
 
 /// Games, applications and race names in one process, behind one mutex.
 ///
 /// Every method takes the lock once and finishes its work under it, so each call
 /// (approval included) is as atomic as a database transaction; no lock is ever held
-/// across an `.await`.
+/// across an `.await`. An application counts the user's active games in the
+/// play-by-email record too (a [`MemoryPbemStore`](super::MemoryPbemStore) built
+/// [`beside`](super::MemoryPbemStore::beside) this store), taking its lock after this one.
 #[derive(Debug, Default)]
 pub struct MemoryLobbyStore {
-    /// Everything, so an approval reads and writes game and application together.
-    state: Mutex<LobbyState>,
+    /// Everything, so an approval reads and writes game and application together; shared
+    /// with the play-by-email store for the active-games count.
+    ledger: Arc<Ledger>,
 }
 
+/// Everything the lobby store keeps.
 #[derive(Debug, Default)]
-struct LobbyState {
+pub(super) struct LobbyState {
     /// Games by id.
     games: HashMap<GameId, Game>,
     /// Each game's status history, oldest first (appended under the same lock as the
@@ -55,10 +60,14 @@ impl MemoryLobbyStore {
         Self::default()
     }
 
-    /// The state; every method validates before it mutates, so a lock poisoned by a
-    /// panicking holder guards consistent data and is simply taken over.
+    /// The state.
     fn state(&self) -> MutexGuard<'_, LobbyState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.ledger.lobby()
+    }
+
+    /// The ledger, for a play-by-email store to share.
+    pub(super) fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
     }
 }
 
@@ -67,6 +76,18 @@ impl LobbyState {
         self.games
             .get(&id)
             .ok_or_else(|| StoreError::not_found("game", id))
+    }
+
+    /// The user's live (pending or approved) applications, in any game.
+    pub(super) fn live_applications(&self, user_id: UserId) -> impl Iterator<Item = &Application> {
+        self.applications
+            .values()
+            .filter(move |a| a.user_id == user_id && a.status.is_live())
+    }
+
+    /// Whether the game is known to have finished or been cancelled.
+    pub(super) fn ended(&self, id: GameId) -> bool {
+        self.games.get(&id).is_some_and(|g| g.status.is_terminal())
     }
 }
 
@@ -253,11 +274,11 @@ mod tests {
         let store = Arc::new(MemoryLobbyStore::default());
         let holder = Arc::clone(&store);
         let crashed = std::thread::spawn(move || {
-            let _guard = holder.state.lock();
+            let _guard = holder.ledger.lobby.lock();
             panic!("a holder of the lock panics (expected in this test)");
         })
         .join();
-        assert!(crashed.is_err() && store.state.is_poisoned());
+        assert!(crashed.is_err() && store.ledger.lobby.is_poisoned());
         let unknown = GameId::from_uuid(uuid::Uuid::nil());
         let read = store.get_game(unknown).await;
         assert!(matches!(read, Err(StoreError::NotFound { .. })), "{read:?}");

@@ -5,6 +5,7 @@
 //! database transaction would be, and claims can never hand one item to two claimers.
 //! State is lost when the process ends: use the Postgres adapter for anything durable.
 
+mod active_games;
 mod changes;
 mod geo;
 mod lobby;
@@ -33,8 +34,10 @@ pub use push::MemoryPushLog;
 pub use runtime::MemoryRuntimeStore;
 pub use users::MemoryUserStore;
 
-/// One of each in-memory store, shared behind `Arc`s, ready to hand to services.
-#[derive(Debug, Clone, Default)]
+/// One of each in-memory store, shared behind `Arc`s, ready to hand to services. The
+/// lobby and play-by-email stores share their state's ledger, as the active-games limit
+/// counts what both hold.
+#[derive(Debug, Clone)]
 pub struct InMemoryStores {
     /// Users, login challenges and sessions.
     pub users: Arc<MemoryUserStore>,
@@ -59,6 +62,24 @@ pub struct InMemoryStores {
 impl InMemoryStores {
     /// Fresh, empty stores.
     pub fn new() -> Self {
-        Self::default()
+        let lobby = MemoryLobbyStore::new();
+        let pbem = MemoryPbemStore::beside(&lobby);
+        Self {
+            users: Arc::default(),
+            lobby: Arc::new(lobby),
+            runtime: Arc::default(),
+            mail: Arc::default(),
+            notifications: Arc::default(),
+            geo: Arc::default(),
+            play: Arc::default(),
+            pbem: Arc::new(pbem),
+            mail_in: Arc::default(),
+        }
+    }
+}
+
+impl Default for InMemoryStores {
+    fn default() -> Self {
+        Self::new()
     }
 }

@@ -1,8 +1,10 @@
 //! In-memory [`PbemStore`]: race records, seat applications, preferences and messages
-//! behind one mutex, so each call is one atomic step as a transaction would be.
+//! behind one mutex, so each call is one atomic step as a transaction would be. A seat
+//! application counts the applicant's active games in the lobby too (see
+//! [`super::active_games`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 
 use async_trait::async_trait;
 use galaxy_core::domain::limit::RateLimit;
@@ -11,8 +13,12 @@ use galaxy_core::domain::pbem::{
     GamePreferences, RaceMessage, RaceRecord, ReadyMark, SeatApplication, SeatApplicationStatus,
 };
 use galaxy_core::domain::{GameId, MessageId, SeatApplicationId, Timestamp, UserId};
-use galaxy_core::ports::{OwedSeatNotice, PbemStore, SeatHandover, StoreError, VacationOutcome};
+use galaxy_core::ports::{
+    OwedSeatNotice, PbemStore, SeatApplicationInsert, SeatHandover, StoreError, VacationOutcome,
+};
 
+use super::MemoryLobbyStore;
+use super::active_games::{Ledger, active_games};
 use super::paging::{Order, paginate};
 
 const RACE: &str = "race";
@@ -20,14 +26,21 @@ const MESSAGE: &str = "message";
 const SEAT: &str = "seat application";
 
 /// The play-by-email record of every game.
+///
+/// Built [`beside`](Self::beside) a lobby store (as
+/// [`InMemoryStores`](super::InMemoryStores) does), the active-games limit of a seat
+/// application and of a lobby application counts what both stores hold; built alone
+/// (`default`), it counts its own records only.
 #[derive(Debug, Default)]
 pub struct MemoryPbemStore {
-    /// Everything; one lock keeps each call atomic.
-    state: Mutex<State>,
+    /// Everything; one lock keeps each call atomic. Shared with the lobby store for the
+    /// active-games count.
+    ledger: Arc<Ledger>,
 }
 
+/// Everything the play-by-email store keeps.
 #[derive(Debug, Default)]
-struct State {
+pub(super) struct PbemState {
     /// Race records by game, then race (so listing is in race order).
     races: HashMap<GameId, BTreeMap<String, RaceRecord>>,
     /// Turns already tallied.
@@ -45,14 +58,45 @@ struct State {
 }
 
 impl MemoryPbemStore {
-    /// The state; every method validates before it mutates, so a poisoned lock is safe to
-    /// take over.
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    /// A store sharing `lobby`'s ledger, so that the active-games limit of an
+    /// application to either counts the user's games in both.
+    pub fn beside(lobby: &MemoryLobbyStore) -> Self {
+        Self {
+            ledger: Arc::clone(lobby.ledger()),
+        }
+    }
+
+    /// The state.
+    fn lock(&self) -> MutexGuard<'_, PbemState> {
+        self.ledger.pbem()
     }
 }
 
-impl State {
+impl PbemState {
+    /// Whether `race` of the game was handed from `user` to another player.
+    pub(super) fn handed_away(&self, game_id: GameId, race: &str, user: UserId) -> bool {
+        self.races
+            .get(&game_id)
+            .and_then(|races| races.get(race))
+            .is_some_and(|r| r.user_id != user)
+    }
+
+    /// The games where `user` plays a race or waits on a seat application.
+    pub(super) fn held_games(&self, user: UserId) -> impl Iterator<Item = GameId> {
+        let playing = self
+            .races
+            .values()
+            .flat_map(|races| races.values())
+            .filter(move |r| r.user_id == user)
+            .map(|r| r.game_id);
+        let waiting = self
+            .applications
+            .iter()
+            .filter(move |a| a.user_id == user && a.status == SeatApplicationStatus::Pending)
+            .map(|a| a.game_id);
+        playing.chain(waiting)
+    }
+
     fn race_mut(&mut self, game_id: GameId, race: &str) -> Result<&mut RaceRecord, StoreError> {
         self.races
             .get_mut(&game_id)
@@ -243,7 +287,12 @@ impl PbemStore for MemoryPbemStore {
         Ok(record)
     }
 
-    async fn apply_for_seat(&self, application: &SeatApplication) -> Result<(), StoreError> {
+    async fn apply_for_seat(
+        &self,
+        application: &SeatApplication,
+        max_active_games: u32,
+    ) -> Result<SeatApplicationInsert, StoreError> {
+        let lobby = self.ledger.lobby();
         let mut state = self.lock();
         let (game_id, race) = (application.game_id, application.race.as_str());
         let races = state.races.get(&game_id);
@@ -267,8 +316,12 @@ impl PbemStore for MemoryPbemStore {
                 key: format!("{game_id}/{race}/{}", application.user_id),
             });
         }
+        let live = active_games(&lobby, &state, application.user_id);
+        if live >= max_active_games {
+            return Ok(SeatApplicationInsert::TooManyActiveGames { live });
+        }
         state.applications.push(application.clone());
-        Ok(())
+        Ok(SeatApplicationInsert::Inserted)
     }
 
     async fn list_seat_applications(

@@ -269,8 +269,8 @@ impl ApplicationStore for GameCache {
         self.applications.list_user_applications(user_id).await
     }
 
-    async fn count_live_applications(&self, user_id: UserId) -> Result<u32, StoreError> {
-        self.applications.count_live_applications(user_id).await
+    async fn count_active_games(&self, user_id: UserId) -> Result<u32, StoreError> {
+        self.applications.count_active_games(user_id).await
     }
 
     async fn decide_application(

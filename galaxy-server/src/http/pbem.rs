@@ -306,7 +306,7 @@ pub struct SeatApplicationList {
     ),
     responses(
         (status = 201, description = "The application.", body = SeatApplicationBody),
-        (status = 403, description = "The caller hosts the game or is blocked.", body = ErrorBody),
+        (status = 403, description = "The caller hosts the game, is blocked, or is active in as many games as their account allows (a pending seat application counts, as an application to a game does).", body = ErrorBody),
         (status = 404, description = "No such game or race.", body = ErrorBody),
         (status = 409, description = "The seat is not open, the caller plays in the game, or has an application pending.", body = ErrorBody),
     )

@@ -47,7 +47,7 @@ impl LobbyService {
         // claimed; the store checks again atomically with the insert, which is what
         // holds under concurrent applications.
         let max = user.entitlements.max_active_games;
-        let live = applications.count_live_applications(user.id).await?;
+        let live = applications.count_active_games(user.id).await?;
         if live >= max {
             return Err(too_many_active_games(live, max));
         }

@@ -31,6 +31,15 @@ pub enum RuntimeError {
         /// Why not.
         reason: &'static str,
     },
+    /// The caller is active in as many games as their account allows (403): the
+    /// active-games entitlement, counted as the lobby counts it.
+    #[error("already in {live} active game(s), the limit is {max}")]
+    TooManyActiveGames {
+        /// The games the caller is active in.
+        live: u32,
+        /// Their account's limit.
+        max: u32,
+    },
     /// No such thing, or the caller may not see it (404).
     #[error("{entity} {id} not found")]
     NotFound {
@@ -231,7 +240,7 @@ impl ServiceError for RuntimeError {
         match self {
             Self::Validation { .. } => ErrorKind::Validation,
             Self::RateLimited { .. } => ErrorKind::RateLimited,
-            Self::Forbidden { .. } => ErrorKind::Forbidden,
+            Self::Forbidden { .. } | Self::TooManyActiveGames { .. } => ErrorKind::Forbidden,
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::WrongStatus { .. }
             | Self::Unhealthy { .. }

@@ -438,7 +438,7 @@ async fn approve_outcomes<S: GameStore + ApplicationStore>(store: &S) {
 
 async fn count_live<S: GameStore + ApplicationStore>(store: &S) {
     let (user, other) = (new_user(), new_user());
-    let count = |who| async move { store.count_live_applications(who).await.must("count") };
+    let count = |who| async move { store.count_active_games(who).await.must("count") };
     let mut games = Vec::new();
     for created in 0..6 {
         games.push(open_game(store, created, 8).await);
@@ -488,7 +488,7 @@ async fn count_live<S: GameStore + ApplicationStore>(store: &S) {
     assert_eq!(count(other).await, 1);
     assert_eq!(count(new_user()).await, 0);
 
-    // The limit counts exactly what `count_live_applications` counts.
+    // The limit counts exactly what `count_active_games` counts.
     let next = open_game(store, 400, 8).await;
     let refused = store
         .insert_application(&application(next, user, 400), 3)

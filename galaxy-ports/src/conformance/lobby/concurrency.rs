@@ -302,7 +302,7 @@ where
         .filter(|r| matches!(r, Ok(ApplicationInsert::TooManyActiveGames { live: 5 })))
         .count();
     assert_eq!((inserted, refused), (5, 25), "{results:?}");
-    let live = store.count_live_applications(user).await.must("count");
+    let live = store.count_active_games(user).await.must("count");
     assert_eq!(live, max);
     let mine = store.list_user_applications(user).await.must("list");
     assert_eq!(mine.len(), 5, "refused applications are not stored");

@@ -7,27 +7,13 @@ use galaxy_core::domain::{ApplicationId, GameId, InvalidTransition, Timestamp, U
 use galaxy_core::ports::{ApplicationInsert, ApplicationStore, ApprovalOutcome, StoreError};
 
 use super::{LobbyState, MemoryLobbyStore};
+use crate::memory::active_games::active_games;
 
 impl LobbyState {
     fn application_mut(&mut self, id: ApplicationId) -> Result<&mut Application, StoreError> {
         self.applications
             .get_mut(&id)
             .ok_or_else(|| StoreError::not_found("application", id))
-    }
-
-    /// The user's live applications in games not yet finished or cancelled.
-    fn live_in_unfinished_games(&self, user_id: UserId) -> u32 {
-        let count = self
-            .applications
-            .values()
-            .filter(|a| a.user_id == user_id && a.status.is_live())
-            .filter(|a| {
-                self.games
-                    .get(&a.game_id)
-                    .is_some_and(|g| !g.status.is_terminal())
-            })
-            .count();
-        u32::try_from(count).unwrap_or(u32::MAX)
     }
 
     fn live_application(&self, game_id: GameId, user_id: UserId) -> Option<&Application> {
@@ -70,7 +56,7 @@ impl ApplicationStore for MemoryLobbyStore {
             ));
         }
         if application.status.is_live() {
-            let live = state.live_in_unfinished_games(application.user_id);
+            let live = active_games(&state, &self.ledger().pbem(), application.user_id);
             if live >= max_active_games {
                 return Ok(ApplicationInsert::TooManyActiveGames { live });
             }
@@ -124,8 +110,9 @@ impl ApplicationStore for MemoryLobbyStore {
         Ok(mine)
     }
 
-    async fn count_live_applications(&self, user_id: UserId) -> Result<u32, StoreError> {
-        Ok(self.state().live_in_unfinished_games(user_id))
+    async fn count_active_games(&self, user_id: UserId) -> Result<u32, StoreError> {
+        let state = self.state();
+        Ok(active_games(&state, &self.ledger().pbem(), user_id))
     }
 
     async fn decide_application(

@@ -8,8 +8,9 @@ use super::{Pbem, RuntimeError, RuntimeService, next_turn, owed_notice_game, rac
 use crate::domain::game::{Game, GameStatus};
 use crate::domain::notification::NotificationKind;
 use crate::domain::pbem::{RaceRecord, SeatApplication, SeatApplicationStatus};
+use crate::domain::user::User;
 use crate::domain::{GameId, SeatApplicationId, UserId};
-use crate::ports::StoreError;
+use crate::ports::{SeatApplicationInsert, StoreError};
 use crate::service::Actor;
 
 /// An application for an open seat, as its host sees it.
@@ -63,7 +64,9 @@ impl RuntimeService {
     }
 
     /// A user applies for an open seat. 409 when the seat is not open or the caller
-    /// already plays in the game (or has an application pending).
+    /// already plays in the game (or has an application pending); 403 when the caller
+    /// is active in as many games as their account allows (a pending seat application
+    /// counts, as a pending application to a game does).
     pub async fn apply_for_seat(
         &self,
         actor: Actor,
@@ -71,7 +74,7 @@ impl RuntimeService {
         race: &str,
     ) -> Result<SeatApplication, RuntimeError> {
         let (game, record) = self.seat_of(game_id, race).await?;
-        self.active_caller(actor).await?;
+        let user = self.active_caller(actor).await?;
         if actor.user_id == game.host {
             return Err(RuntimeError::Forbidden {
                 reason: "the host may not take a seat in their own game",
@@ -85,8 +88,12 @@ impl RuntimeService {
             status: SeatApplicationStatus::Pending,
             created_at: self.pbem.now(),
         };
-        match self.pbem.store.apply_for_seat(&application).await {
-            Ok(()) => Ok(application),
+        let max = user.entitlements.max_active_games;
+        match self.pbem.store.apply_for_seat(&application, max).await {
+            Ok(SeatApplicationInsert::Inserted) => Ok(application),
+            Ok(SeatApplicationInsert::TooManyActiveGames { live }) => {
+                Err(RuntimeError::TooManyActiveGames { live, max })
+            }
             Err(StoreError::Duplicate { .. }) => Err(RuntimeError::Store(StoreError::Conflict {
                 entity: "seat application",
                 id: format!("{game_id}/{race}"),
@@ -187,10 +194,10 @@ impl RuntimeService {
     }
 
     /// The caller's account must be active (not blocked) to act.
-    pub(super) async fn active_caller(&self, actor: Actor) -> Result<(), RuntimeError> {
+    pub(super) async fn active_caller(&self, actor: Actor) -> Result<User, RuntimeError> {
         let user = self.pbem.users.get_user(actor.user_id).await?;
         if user.status.is_active_at(self.pbem.now()) {
-            Ok(())
+            Ok(user)
         } else {
             Err(RuntimeError::Forbidden {
                 reason: "the account is blocked",

@@ -1,0 +1,226 @@
+//! The active-games entitlement across the lobby and the play-by-email record: a user is
+//! active in a game through a live application for a race they still play, a race taken
+//! over, or a pending seat application, and both kinds of application are refused at
+//! the limit, even when raced against each other.
+
+use std::sync::Arc;
+
+use galaxy_core::domain::application::Application;
+use galaxy_core::domain::game::{GameStatus, Visibility};
+use galaxy_core::domain::pbem::{SeatApplication, SeatApplicationStatus};
+use galaxy_core::domain::race_name::RaceName;
+use galaxy_core::domain::{ApplicationId, GameId, SeatApplicationId, UserId};
+use galaxy_core::ports::{
+    ApplicationInsert, ApplicationStore, ApprovalOutcome, GameStore, PbemStore,
+    SeatApplicationInsert,
+};
+
+use super::{FINISHED, InsertFixture, OPEN, advance, at, game, insert_along, new_user, new_uuid};
+use crate::conformance::users::fixtures::{Must, race};
+
+/// Open -> closed -> starting -> running.
+const TO_RUNNING: std::ops::Range<usize> = 1..4;
+
+/// The stores of one case: the lobby's and the play-by-email record's, over one database
+/// (or one shared state).
+pub(super) struct Pair<L, P> {
+    lobby: L,
+    pbem: P,
+}
+
+impl<L, P> Pair<L, P>
+where
+    L: GameStore + ApplicationStore,
+    P: PbemStore,
+{
+    pub(super) fn new(lobby: L, pbem: P) -> Self {
+        Self { lobby, pbem }
+    }
+
+    async fn count(&self, user: UserId) -> u32 {
+        self.lobby.count_active_games(user).await.must("count")
+    }
+
+    /// A game whose `players` applied under their race names and were approved, now
+    /// running, with the race records made from those applications (as the runtime
+    /// makes them at the start).
+    async fn running(&self, created: i64, players: &[(UserId, &str)]) -> GameId {
+        let g = game(new_user(), created, 8, Visibility::Public);
+        let g = insert_along(&self.lobby, &g, OPEN).await.id;
+        for (i, (user, race)) in (0..).zip(players) {
+            let a = applied_as(g, *user, race, created + i);
+            self.lobby.insert_fixture(&a).await.must("apply");
+            let outcome = self.lobby.approve_application(a.id, at(created + i)).await;
+            assert!(
+                matches!(outcome, Ok(ApprovalOutcome::Approved { .. })),
+                "{outcome:?}"
+            );
+        }
+        let path = &FINISHED[TO_RUNNING];
+        advance(
+            &self.lobby,
+            g,
+            GameStatus::EnrollmentOpen,
+            path,
+            created + 10,
+        )
+        .await;
+        let seats: Vec<(String, UserId)> = players
+            .iter()
+            .map(|(user, race)| ((*race).to_owned(), *user))
+            .collect();
+        self.pbem.ensure_races(g, &seats).await.must("ensure races");
+        g
+    }
+
+    /// A running game of two strangers whose second race went idle and had its seat
+    /// opened: returns the game, the open race and its (old) player.
+    async fn open_seat(&self, created: i64) -> (GameId, &'static str, UserId) {
+        let old = new_user();
+        let g = self
+            .running(created, &[(new_user(), "Ayrans"), (old, "Bolgs")])
+            .await;
+        let ready = ["Ayrans".to_owned()];
+        self.pbem.tally_turn(g, 1, &ready, 1).await.must("tally");
+        self.pbem.open_seat(g, "Bolgs").await.must("open seat");
+        (g, "Bolgs", old)
+    }
+}
+
+/// A pending application of `user` to `game_id` under race name `race`.
+fn applied_as(game_id: GameId, user: UserId, race: &str, created: i64) -> Application {
+    let race = RaceName::parse(race).must("race name");
+    let id = ApplicationId::from_uuid(new_uuid());
+    Application::new(id, game_id, user, race, at(created))
+}
+
+/// A pending application of `user` for the open seat of `race`.
+fn seat_application(game_id: GameId, race: &str, user: UserId, created: i64) -> SeatApplication {
+    SeatApplication {
+        id: SeatApplicationId::from_uuid(new_uuid()),
+        game_id,
+        race: race.to_owned(),
+        user_id: user,
+        status: SeatApplicationStatus::Pending,
+        created_at: at(created),
+    }
+}
+
+/// Applications to games and to seats count together; a handover moves the game from
+/// the old player's count to the new one's; an ended game counts for nobody.
+pub(super) async fn seats_and_games_count_together<L, P>(stores: Pair<L, P>)
+where
+    L: GameStore + ApplicationStore,
+    P: PbemStore,
+{
+    let u = new_user();
+    stores
+        .running(0, &[(u, "Zorg"), (new_user(), "Xeno")])
+        .await;
+    let (g2, race2, old) = stores.open_seat(100).await;
+    assert_eq!((stores.count(u).await, stores.count(old).await), (1, 1));
+
+    let at_limit = seat_application(g2, race2, u, 200);
+    let refused = stores.pbem.apply_for_seat(&at_limit, 1).await.must("apply");
+    assert_eq!(
+        refused,
+        SeatApplicationInsert::TooManyActiveGames { live: 1 },
+        "the lobby's game counts for a seat"
+    );
+    let listed = stores.pbem.list_seat_applications(g2, race2).await;
+    assert_eq!(listed.must("list"), vec![], "nothing stored");
+    let applied = seat_application(g2, race2, u, 201);
+    let inserted = stores.pbem.apply_for_seat(&applied, 2).await.must("apply");
+    assert_eq!(inserted, SeatApplicationInsert::Inserted);
+    assert_eq!(
+        stores.count(u).await,
+        2,
+        "a pending seat application counts"
+    );
+
+    let g3 = game(new_user(), 300, 8, Visibility::Public);
+    let g3 = insert_along(&stores.lobby, &g3, OPEN).await.id;
+    let refused = stores
+        .lobby
+        .insert_application(&applied_as(g3, u, "Zorg", 301), 2)
+        .await
+        .must("apply to a game");
+    assert_eq!(
+        refused,
+        ApplicationInsert::TooManyActiveGames { live: 2 },
+        "a pending seat application counts for a game"
+    );
+
+    stores
+        .pbem
+        .approve_seat_application(g2, race2, applied.id)
+        .await
+        .must("approve");
+    assert_eq!(stores.count(u).await, 2, "the seat taken over counts");
+    assert_eq!(
+        stores.count(old).await,
+        0,
+        "an application for a race handed over does not"
+    );
+    let back = stores
+        .lobby
+        .insert_application(&applied_as(g3, old, "Bolgs", 302), 1)
+        .await
+        .must("the old player applies elsewhere");
+    assert_eq!(back, ApplicationInsert::Inserted);
+    assert_eq!(stores.count(old).await, 1);
+
+    let path = &FINISHED[TO_RUNNING.end..];
+    advance(&stores.lobby, g2, GameStatus::Running, path, 400).await;
+    assert_eq!(
+        stores.count(u).await,
+        1,
+        "a finished game counts for nobody"
+    );
+}
+
+/// One user at one game short of the limit applies to eight games and eight open seats
+/// at once: exactly one application lands.
+pub(super) async fn seats_and_games_raced<L, P>(stores: Arc<Pair<L, P>>)
+where
+    L: GameStore + ApplicationStore + 'static,
+    P: PbemStore + 'static,
+{
+    let u = new_user();
+    stores
+        .running(0, &[(u, "Zorg"), (new_user(), "Xeno")])
+        .await;
+    let mut games = Vec::new();
+    let mut seats = Vec::new();
+    for i in 0..8 {
+        let g = game(new_user(), 100 + i, 8, Visibility::Public);
+        games.push(insert_along(&stores.lobby, &g, OPEN).await.id);
+        seats.push(stores.open_seat(200 + 100 * i).await);
+    }
+    let results = race(16, |i| {
+        let stores = Arc::clone(&stores);
+        let (game, seat) = (games[i % 8], seats[i % 8]);
+        async move {
+            if i < 8 {
+                let a = applied_as(game, u, "Zorg", 2000);
+                match stores.lobby.insert_application(&a, 2).await {
+                    Ok(ApplicationInsert::Inserted) => Ok(true),
+                    Ok(ApplicationInsert::TooManyActiveGames { live: 2 }) => Ok(false),
+                    other => Err(format!("{other:?}")),
+                }
+            } else {
+                let a = seat_application(seat.0, seat.1, u, 2000);
+                match stores.pbem.apply_for_seat(&a, 2).await {
+                    Ok(SeatApplicationInsert::Inserted) => Ok(true),
+                    Ok(SeatApplicationInsert::TooManyActiveGames { live: 2 }) => Ok(false),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        }
+    })
+    .await;
+    let landed = results.iter().filter(|r| matches!(r, Ok(true))).count();
+    let refused = results.iter().filter(|r| matches!(r, Ok(false))).count();
+    assert_eq!((landed, refused), (1, 15), "{results:?}");
+    assert_eq!(stores.count(u).await, 2);
+}
