@@ -1516,4 +1516,12 @@ async fn my_games_page_the_ended_games_after_those_going_on() {
     assert!(position(&ended[1]).is_none());
     assert!(position(&going).is_some(), "games going on stay on top");
     assert!(!older.text.contains("href=\"/my?after="));
+    // A link whose cursor names no game shows the first page.
+    for garbage in ["nonsense", "00000000-0000-0000-0000-000000000000"] {
+        let first = browser.get(&app, &format!("/my?after={garbage}")).await;
+        first.is(200);
+        let position = |id: &str| first.text.find(&format!("/games/{id}\""));
+        assert!(position(&ended[20]).is_some(), "{}", first.text);
+        assert!(position(&ended[0]).is_none());
+    }
 }

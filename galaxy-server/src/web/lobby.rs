@@ -11,8 +11,9 @@ use galaxy_core::domain::pbem::{
     DEFAULT_IDLE_AFTER, DEFAULT_MIN_TURN_GAP, DEFAULT_VACATION_TURNS, PbemSettingsInput, RaceState,
     format_duration,
 };
+use galaxy_core::ports::StoreError;
 use galaxy_core::service::lobby::{LobbySearch, NewGame};
-use galaxy_core::service::runtime::{MyGame, MyGamesFilter};
+use galaxy_core::service::runtime::{MyGame, MyGamesFilter, RuntimeError};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -182,14 +183,20 @@ pub async fn my_games(
         ended: Some(true),
         ..MyGamesFilter::default()
     };
-    let ended_page = match query.after {
-        None => PageRequest::first(ENDED_PAGE),
-        Some(after) => PageRequest::after(ENDED_PAGE, after),
-    }
-    .map_err(bad_page)?;
-    let ended = runtime
-        .my_games(user.actor, ended_filter, &ended_page)
-        .await?;
+    let first = PageRequest::first(ENDED_PAGE).map_err(bad_page)?;
+    let ended = match query.after {
+        None => runtime.my_games(user.actor, ended_filter, &first).await?,
+        Some(after) => {
+            let page = PageRequest::after(ENDED_PAGE, after).map_err(bad_page)?;
+            match runtime.my_games(user.actor, ended_filter, &page).await {
+                // A link that names no game (mistyped, cut short): the first page.
+                Err(RuntimeError::Store(StoreError::InvalidCursor(_))) => {
+                    runtime.my_games(user.actor, ended_filter, &first).await?
+                }
+                other => other?,
+            }
+        }
+    };
     let body = html! {
         h1 { (text.my_title) }
         @if games.is_empty() && ended.items.is_empty() {
