@@ -254,6 +254,12 @@ impl Session<'_> {
     async fn login(&self, email: &str) {
         self.browser.delete_all_cookies().await.unwrap();
         self.goto("/login").await;
+        self.login_here(email, "/my").await;
+    }
+
+    /// On the login page: logs `email` in with the mailed code and waits for the page the
+    /// login goes on to, `landing`.
+    async fn login_here(&self, email: &str, landing: &str) {
         let since = SystemTime::now() - Duration::from_secs(1);
         fill(self.browser, "#email", email).await;
         click(self.browser, "form[action='/login'] button").await;
@@ -271,7 +277,7 @@ impl Session<'_> {
         assert_eq!(active.attr("id").await.unwrap().as_deref(), Some("code"));
         active.send_keys(&code).await.unwrap();
         click(self.browser, "form[action='/login/code'] button").await;
-        self.wait_for_path("/my").await;
+        self.wait_for_path(landing).await;
     }
 
     /// The host's `action` on the game page `game`, until the game shows `status` (or a
@@ -486,6 +492,7 @@ async fn play(s: &Session<'_>) {
     s.shot("orders-refused").await;
     let verdict = send_orders(b, "[]").await;
     assert!(verdict.contains("accepted"), "{verdict}");
+    lapsed_orders_come_back(s, &game).await;
     // Ann writes to every race; the text is shown as text, never as markup.
     s.goto(&game).await;
     fill(b, "#message-text", "<b>Meet</b> at Vega?").await;
@@ -576,4 +583,40 @@ async fn play(s: &Session<'_>) {
         "the game page is wider than 360 px"
     );
     s.shot("game-360px").await;
+}
+
+/// Orders typed while the session ended (here: a session the server no longer knows, as
+/// an expired or revoked one) come back: the page that answers them shows them and the
+/// script keeps them, the login returns to the game, whose orders form has them again,
+/// not sent until the player sends them.
+async fn lapsed_orders_come_back(s: &Session<'_>, game: &str) {
+    let b = s.browser;
+    let typed = "[ ]";
+    s.goto(game).await;
+    b.delete_cookie("galaxy_session").await.unwrap();
+    // (Set by the page: WebDriver's own cookie call refuses an address without a domain.)
+    let unknown = format!(
+        "document.cookie = 'galaxy_session={}; path=/';",
+        "0".repeat(32)
+    );
+    b.execute(&unknown, vec![]).await.unwrap();
+    fill(b, "#orders-text", typed).await;
+    click(b, "form[action$='/orders'] button").await;
+    let kept = find(b, "#draft-kept").await;
+    assert!(kept.is_displayed().await.unwrap(), "{}", html(b).await);
+    let shown = find(b, "#lapsed-orders").await.prop("value").await.unwrap();
+    assert_eq!(shown.as_deref(), Some(typed));
+    s.shot("orders-lapsed").await;
+    click(b, "#lapsed-login").await;
+    s.login_here("ann@example.org", game).await;
+    let orders = find(b, "#orders-text").await.prop("value").await.unwrap();
+    assert_eq!(orders.as_deref(), Some(typed), "{}", html(b).await);
+    let restored = find(b, "#orders-restored").await;
+    assert!(restored.is_displayed().await.unwrap());
+    let verdict = send_orders(b, typed).await;
+    assert!(verdict.contains("accepted"), "{verdict}");
+    // Shown once: the game page opened again has no draft to give back.
+    s.goto(game).await;
+    let restored = find(b, "#orders-restored").await;
+    assert!(!restored.is_displayed().await.unwrap());
 }

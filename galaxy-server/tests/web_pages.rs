@@ -871,6 +871,75 @@ async fn the_account_page_changes_the_profile_and_logs_out_everywhere() {
     assert_eq!(away.headers["location"], "/login?next=%2Faccount");
 }
 
+/// Orders sent from a page whose session ended since it was loaded are not lost behind
+/// the login: a page of their own gives them back (escaped), says nothing was sent,
+/// links to the login that returns to the game, and drops the dead cookie.
+#[tokio::test]
+async fn orders_sent_with_a_lapsed_session_come_back_on_their_own_page() {
+    let app = web_app(Options::default());
+    let host = app.login("host@example.org").await;
+    let game = app.create_game(&host, "Lapsed orders", 2, 4).await;
+    app.game_action(&host, &game, "open", 200).await;
+    let mut player = signed_in(&app, "player@example.org").await;
+    player.get(&app, &format!("/games/{game}")).await.is(200);
+    let mut other_tab = player.clone();
+    other_tab
+        .post(&app, "/account/logout-everywhere", &[])
+        .await
+        .is(303);
+    let orders = "build_industry 4\nmove 3 7 <b>&</b>";
+    let uri = format!("/games/{game}/orders");
+    let page = player
+        .post(&app, &uri, &[("turn", "1"), ("orders", orders)])
+        .await;
+    page.is(401);
+    assert!(page.text.contains("id=\"lapsed\""), "{}", page.text);
+    assert!(
+        page.text
+            .contains("build_industry 4\nmove 3 7 &lt;b&gt;&amp;&lt;/b&gt;</textarea>"),
+        "{}",
+        page.text
+    );
+    assert!(!page.text.contains("<b>&</b>"), "escaped");
+    let login = format!("href=\"/login?next=%2Fgames%2F{game}\"");
+    assert!(page.text.contains(&login), "{}", page.text);
+    assert!(
+        page.text.contains(&format!("data-draft=\"/games/{game}\"")),
+        "{}",
+        page.text
+    );
+    let cleared = page
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .any(|c| c.to_str().unwrap().starts_with("galaxy_session=;"));
+    assert!(cleared, "{:?}", page.headers);
+    // In German for a German browser.
+    let mut german = signed_in(&app, "spieler@example.org").await;
+    german.headers.push(("accept-language".into(), "de".into()));
+    german.get(&app, &format!("/games/{game}")).await.is(200);
+    let mut other_tab = german.clone();
+    other_tab
+        .post(&app, "/account/logout-everywhere", &[])
+        .await
+        .is(303);
+    let page = german
+        .post(&app, &uri, &[("turn", "1"), ("orders", "x")])
+        .await;
+    page.is(401);
+    assert!(
+        page.text.contains("Deine Sitzung ist abgelaufen"),
+        "{}",
+        page.text
+    );
+    // A form that was never this visitor's (a wrong token, no session lapsed) is still
+    // refused as stale.
+    let stranger = player
+        .post(&app, &uri, &[("turn", "1"), ("orders", orders)])
+        .await;
+    stranger.is(403);
+}
+
 #[tokio::test]
 async fn login_codes_from_the_pages_share_the_apis_rate_limit() {
     let app = web_app(Options::default());

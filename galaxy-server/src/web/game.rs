@@ -19,9 +19,10 @@ use serde::Deserialize;
 use super::WebState;
 use super::chart;
 use super::error::WebError;
+use super::lapsed;
 use super::layout::{self, button_form, csrf_field};
 use super::pbem::{self, PbemView};
-use super::session::{Posted, Visitor};
+use super::session::{Posted, PostedOrLapsed, Visitor};
 
 /// Which report to show.
 #[derive(Debug, Default, Deserialize)]
@@ -438,6 +439,7 @@ fn orders_section(
             @if let Some(outcome) = outcome {
                 (orders_verdict(visitor, outcome))
             }
+            p.notice #orders-restored hidden data-draft-restored="" role="status" { (text.orders_restored) }
             form.stack method="post" action=(format!("/games/{id}/orders")) {
                 (csrf_field(visitor))
                 input type="hidden" name="turn" value=(next_turn);
@@ -491,13 +493,21 @@ pub struct OrdersForm {
     orders: String,
 }
 
-/// `POST /games/{id}/orders`: the engine's check, shown inline on the game page.
+/// `POST /games/{id}/orders`: the engine's check, shown inline on the game page. Orders
+/// sent with a session that ended come back on a page of their own
+/// ([`lapsed::orders_page`]) instead of being lost behind the login.
 pub async fn submit_orders(
     State(state): State<WebState>,
     Path(id): Path<String>,
-    Posted { visitor, form }: Posted<OrdersForm>,
+    posted: PostedOrLapsed<OrdersForm>,
 ) -> Result<Response, WebError> {
     let id = parse_game_id(&id)?;
+    let (visitor, form) = match posted {
+        PostedOrLapsed::Posted(Posted { visitor, form }) => (visitor, form),
+        PostedOrLapsed::Lapsed { visitor, form } => {
+            return Ok(lapsed::orders_page(&visitor, id, &form.orders));
+        }
+    };
     let user = visitor.signed_in()?;
     let orders = serde_json::from_str::<serde_json::Value>(&form.orders)
         .unwrap_or_else(|_| serde_json::Value::String(form.orders.clone()));

@@ -14,6 +14,7 @@ mod chart;
 mod error;
 mod game;
 mod i18n;
+mod lapsed;
 mod layout;
 mod live;
 mod lobby;

@@ -286,6 +286,35 @@ impl<T: DeserializeOwned> FromRequest<WebState> for Posted<T> {
     type Rejection = WebError;
 
     async fn from_request(request: Request, state: &WebState) -> Result<Self, WebError> {
+        match PostedOrLapsed::from_request(request, state).await? {
+            PostedOrLapsed::Posted(posted) => Ok(posted),
+            PostedOrLapsed::Lapsed { visitor, .. } => Err(WebError::SessionLapsed {
+                secure: visitor.secure,
+            }),
+        }
+    }
+}
+
+/// A posted form, as [`Posted`], or one whose session ended since its page was loaded:
+/// then nothing is to be done with it, but a handler that must not lose what was typed
+/// (orders) can give it back. Any other mismatch of the CSRF token is refused (403)
+/// before the handler runs, as for [`Posted`].
+pub enum PostedOrLapsed<T> {
+    /// The form, its token matched.
+    Posted(Posted<T>),
+    /// The form of a session that ended: not to be acted on.
+    Lapsed {
+        /// Who posted it (signed out now).
+        visitor: Visitor,
+        /// Its fields.
+        form: T,
+    },
+}
+
+impl<T: DeserializeOwned> FromRequest<WebState> for PostedOrLapsed<T> {
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, state: &WebState) -> Result<Self, WebError> {
         let (mut parts, body) = request.into_parts();
         let visitor = Visitor::from_request_parts(&mut parts, state).await?;
         let request = Request::from_parts(parts, body);
@@ -296,6 +325,10 @@ impl<T: DeserializeOwned> FromRequest<WebState> for Posted<T> {
             .ok()
             .and_then(|form| form.csrf)
             .unwrap_or_default();
+        let form = || {
+            serde_urlencoded::from_bytes::<T>(&bytes)
+                .map_err(|error| WebError::BadForm(error.to_string()))
+        };
         // A signed-out visitor with no CSRF cookie gets a fresh token that no page has
         // shown yet, so this refuses them too.
         if visitor.new_csrf_cookie.is_some()
@@ -304,9 +337,12 @@ impl<T: DeserializeOwned> FromRequest<WebState> for Posted<T> {
             // The page's session ended since it was loaded: nothing is changed either
             // way, and the way on is to sign in again (the dead cookie goes).
             if visitor.session_lapsed {
-                return Err(WebError::SessionLapsed {
-                    secure: visitor.secure,
-                });
+                return match form() {
+                    Ok(form) => Ok(Self::Lapsed { visitor, form }),
+                    Err(_) => Err(WebError::SessionLapsed {
+                        secure: visitor.secure,
+                    }),
+                };
             }
             if visitor.session_unchecked {
                 return Err(WebError::Api(ApiError::new(
@@ -317,9 +353,8 @@ impl<T: DeserializeOwned> FromRequest<WebState> for Posted<T> {
             }
             return Err(WebError::Csrf);
         }
-        let form = serde_urlencoded::from_bytes::<T>(&bytes)
-            .map_err(|error| WebError::BadForm(error.to_string()))?;
-        Ok(Self { visitor, form })
+        let form = form()?;
+        Ok(Self::Posted(Posted { visitor, form }))
     }
 }
 

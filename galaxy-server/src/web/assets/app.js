@@ -37,6 +37,34 @@
     // race name or other form, each marked `data-answer`) counts as typed into: the
     // answer, and the text kept in its form, stay until the viewer moves on.
     var dirty = document.querySelector("[data-answer]") !== null;
+    // Orders sent with a session that had ended come back on a page of their own
+    // (`data-draft`: the game page they belong to). They are kept in this browser
+    // (localStorage: the login may finish in another tab) until that game's orders
+    // form, after the login, shows them again (a day at most), not sent yet.
+    var drafts = "galaxy-orders:";
+    var lapsed = document.querySelector("textarea[data-draft]");
+    if (lapsed) {
+      try {
+        window.localStorage.setItem(drafts + lapsed.getAttribute("data-draft"),
+          JSON.stringify({ text: lapsed.value, at: Date.now() }));
+        var kept = document.querySelector("[data-draft-note]");
+        if (kept) { kept.hidden = false; }
+      } catch (e) { /* no storage: the page shows the text to copy */ }
+    }
+    var orders = document.getElementById("orders-text");
+    if (orders) {
+      try {
+        var key = drafts + window.location.pathname;
+        var draft = JSON.parse(window.localStorage.getItem(key) || "null");
+        window.localStorage.removeItem(key);
+        if (draft && typeof draft.text === "string" && Date.now() - draft.at < 86400000) {
+          orders.value = draft.text;
+          dirty = true;
+          var restored = document.querySelector("[data-draft-restored]");
+          if (restored) { restored.hidden = false; }
+        }
+      } catch (e) { /* no storage, or not ours: the form as the server sent it */ }
+    }
     document.addEventListener("input", function () { dirty = true; });
     // A form on its way out is never cut short by a reload (the click would be lost),
     // and is sent once: its buttons are disabled after the submit (not before, which

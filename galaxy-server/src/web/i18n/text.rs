@@ -267,6 +267,20 @@ pub struct Text {
     /// Game: orders that never reached the engine, or were not recorded (the game
     /// ended, the engine or the store was down); they stay in the editor.
     pub orders_not_taken: &'static str,
+    /// Game: the orders form shows the orders typed before the session ended (the
+    /// script put them back after the login); they are not sent yet.
+    pub orders_restored: &'static str,
+    /// Lapsed orders: the page's title.
+    pub lapsed_title: &'static str,
+    /// Lapsed orders: nothing was sent, and why.
+    pub lapsed_orders: &'static str,
+    /// Lapsed orders: the link to log in again and come back to the game.
+    pub lapsed_login: &'static str,
+    /// Lapsed orders: the browser keeps them for the orders form (shown by the script
+    /// once it kept them).
+    pub lapsed_kept: &'static str,
+    /// Lapsed orders: the label of the orders as typed.
+    pub lapsed_copy: &'static str,
     /// Game: reports heading.
     pub reports_title: &'static str,
     /// Game: show report.
@@ -466,6 +480,12 @@ pub(super) static EN: Text = Text {
     orders_accepted: "The engine accepted these orders.",
     orders_refused: "The engine refused these orders:",
     orders_not_taken: "These orders were not taken (your text is kept below):",
+    orders_restored: "These are the orders you typed before you logged in again. They are not sent yet: check them and send them.",
+    lapsed_title: "Your session ended",
+    lapsed_orders: "Your orders were not sent: your session ended after the page was loaded.",
+    lapsed_login: "Log in again, then send them from the game's page",
+    lapsed_kept: "This browser keeps them: once you are logged in, they are back in the game's orders form.",
+    lapsed_copy: "Your orders, as you typed them (copy them if you log in elsewhere):",
     reports_title: "Reports",
     show: "Show",
     standings_title: "Standings",
@@ -617,6 +637,12 @@ pub(super) static DE: Text = Text {
     orders_accepted: "Die Engine hat diese Befehle angenommen.",
     orders_refused: "Die Engine hat diese Befehle abgelehnt:",
     orders_not_taken: "Diese Befehle wurden nicht übernommen (dein Text steht unten):",
+    orders_restored: "Das sind die Befehle, die du vor der neuen Anmeldung geschrieben hast. Sie sind noch nicht gesendet: prüfe sie und sende sie.",
+    lapsed_title: "Deine Sitzung ist abgelaufen",
+    lapsed_orders: "Deine Befehle wurden nicht gesendet: deine Sitzung ist abgelaufen, nachdem die Seite geladen wurde.",
+    lapsed_login: "Melde dich wieder an und sende sie dann von der Seite des Spiels",
+    lapsed_kept: "Dieser Browser behält sie: sobald du angemeldet bist, stehen sie wieder im Befehlsformular des Spiels.",
+    lapsed_copy: "Deine Befehle, wie du sie geschrieben hast (kopiere sie, wenn du dich woanders anmeldest):",
     reports_title: "Berichte",
     show: "Zeigen",
     standings_title: "Rangliste",

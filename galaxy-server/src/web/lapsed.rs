@@ -1,0 +1,35 @@
+//! The answer to orders sent with a session that ended since their page was loaded:
+//! nothing was sent, and the text comes back rather than being lost behind the login.
+//! The page shows it to copy, and the script keeps it in the browser (`localStorage`,
+//! so the login's own tab or a new one from the code mail both find it) until the
+//! game's orders form shows it again after the login.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use galaxy_core::domain::GameId;
+use maud::html;
+
+use super::layout;
+use super::login::login_link;
+use super::session::{Visitor, cleared_session_cookie};
+
+/// The page for orders of game `id` whose session lapsed: 401, the dead session cookie
+/// removed, a link to log in that comes back to the game, and the orders as typed.
+pub fn orders_page(visitor: &Visitor, id: GameId, orders: &str) -> Response {
+    let text = visitor.lang.text();
+    let game_page = format!("/games/{id}");
+    let body = html! {
+        h1 { (text.lapsed_title) }
+        p.error #lapsed role="alert" { (text.lapsed_orders) }
+        p { a #lapsed-login href=(login_link(&game_page)) { (text.lapsed_login) } }
+        p.notice #draft-kept hidden data-draft-note="" { (text.lapsed_kept) }
+        label for="lapsed-orders" { (text.lapsed_copy) }
+        textarea #lapsed-orders readonly rows="12" spellcheck="false" data-answer="" data-draft=(game_page) { (orders) }
+    };
+    let mut response = layout::page(visitor, text.lapsed_title, body);
+    *response.status_mut() = StatusCode::UNAUTHORIZED;
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cleared_session_cookie(visitor.secure));
+    response.into_response()
+}
