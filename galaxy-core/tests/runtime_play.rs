@@ -686,7 +686,6 @@ async fn my_games_come_in_pages_and_split_ended_from_going() {
     let first_page = w.service.my_games(host, going, &page).await.unwrap();
     let boundary = first_page.items[1].game.id;
     let after = first_page.next_after.unwrap();
-    assert_eq!(after, boundary.to_string());
     w.lobby.cancel(host, boundary).await.unwrap();
     let page = PageRequest::after(2, after).unwrap();
     let rest = w.service.my_games(host, going, &page).await.unwrap();
@@ -699,6 +698,7 @@ async fn my_games_come_in_pages_and_split_ended_from_going() {
     assert_eq!(seen, [ids[4], ids[3], ids[0]], "newest first, each once");
     assert!(rest.next_after.is_none());
     let stranger = PageRequest::after(2, uuid::Uuid::nil().to_string()).unwrap();
+    // (A game's id is not a cursor of this list.)
     let refused = w
         .service
         .my_games(host, MyGamesFilter::default(), &stranger)

@@ -14,8 +14,8 @@ async fn memory_lobby_store_conforms() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn memory_lobby_and_pbem_stores_count_active_games_together() {
-    lobby::run_active_games(|| async {
+async fn memory_lobby_and_pbem_stores_conform_together() {
+    lobby::run_with_pbem(|| async {
         let lobby = MemoryLobbyStore::default();
         let pbem = MemoryPbemStore::beside(&lobby);
         (lobby, pbem)

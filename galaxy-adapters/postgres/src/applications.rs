@@ -5,9 +5,12 @@
 use async_trait::async_trait;
 use galaxy_core::domain::application::{Application, ApplicationStatus};
 use galaxy_core::domain::game::GameStatus;
+use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::race_name::RaceName;
 use galaxy_core::domain::{ApplicationId, GameId, InvalidTransition, Timestamp, UserId};
-use galaxy_core::ports::{ApplicationInsert, ApplicationStore, ApprovalOutcome, StoreError};
+use galaxy_core::ports::{
+    ApplicationInsert, ApplicationStore, ApprovalOutcome, StoreError, UserGame, UserGamesFilter,
+};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, Transaction};
 
@@ -15,7 +18,7 @@ use crate::PgStore;
 use crate::error::{corrupt, db, is_foreign_key_violation, store_error};
 use crate::games::{GAME, game_from_row};
 use crate::locks::{self, Bucket};
-use crate::rows::RowExt;
+use crate::rows::{RowExt, cursor, page_limit, page_of};
 
 const APPLICATION: &str = "application";
 
@@ -181,6 +184,63 @@ impl ApplicationStore for PgStore {
         .await
         .map_err(db(APPLICATION))?;
         row.as_ref().map(application_from_row).transpose()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn list_user_games(
+        &self,
+        user_id: UserId,
+        filter: UserGamesFilter,
+        page: &PageRequest,
+    ) -> Result<Page<UserGame>, StoreError> {
+        let (after_at, after_id) = cursor(page)?;
+        // The race each game is played as: the record's, else the approved application's
+        // (before the start, or before the records were made) unless that race was
+        // handed over to another player. Then the page of those games and the hosted
+        // ones, newest first.
+        let rows = sqlx::query(
+            "WITH played AS ( \
+                 SELECT game_id, race FROM pbem_races WHERE $2 AND user_id = $1 \
+             ), mine AS ( \
+                 SELECT game_id, race FROM played \
+                 UNION ALL \
+                 SELECT a.game_id, a.race_name FROM applications a \
+                  WHERE $2 AND a.user_id = $1 AND a.status = 'approved' \
+                    AND NOT EXISTS (SELECT 1 FROM played p WHERE p.game_id = a.game_id) \
+                    AND NOT EXISTS (SELECT 1 FROM pbem_races r WHERE r.game_id = a.game_id \
+                                    AND r.race = a.race_name AND r.user_id <> $1) \
+             ), ids AS ( \
+                 SELECT game_id FROM mine UNION SELECT id FROM games WHERE $3 AND host = $1 \
+             ) \
+             SELECT g.*, m.race AS my_race FROM ids JOIN games g ON g.id = ids.game_id \
+               LEFT JOIN mine m ON m.game_id = g.id \
+              WHERE ($4::boolean IS NULL \
+                     OR (g.status IN ('finished', 'cancelled')) = $4) \
+                AND ($5::timestamptz IS NULL OR (g.created_at, g.id) < ($5, $6)) \
+              ORDER BY g.created_at DESC, g.id DESC LIMIT $7",
+        )
+        .bind(user_id.as_uuid())
+        .bind(filter.plays)
+        .bind(filter.hosts)
+        .bind(filter.ended)
+        .bind(after_at)
+        .bind(after_id)
+        .bind(page_limit(page))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db(GAME))?;
+        let games = rows
+            .iter()
+            .map(|row| {
+                Ok(UserGame {
+                    game: game_from_row(row)?,
+                    race: row.col(GAME, "my_race")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(page_of(games, page, |g| {
+            (g.game.created_at, g.game.id.as_uuid())
+        }))
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]

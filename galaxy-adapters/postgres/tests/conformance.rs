@@ -34,9 +34,9 @@ async fn lobby_games_and_applications() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn active_games_across_lobby_and_pbem() {
+async fn lobby_and_pbem_together() {
     let dbs = databases().await;
-    conformance::lobby::run_active_games(|| async {
+    conformance::lobby::run_with_pbem(|| async {
         let store = fresh(&dbs).await;
         (store.clone(), store)
     })

@@ -25,6 +25,29 @@ pub struct GameFilter {
     pub free_seat: bool,
 }
 
+/// Which of a user's games to list ([`ApplicationStore::list_user_games`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserGamesFilter {
+    /// The games the user plays in: an approved application for a race not handed over
+    /// to a replacement player, or a race they play (one taken over included).
+    pub plays: bool,
+    /// The games the user hosts.
+    pub hosts: bool,
+    /// `Some(true)`: only games that finished or were cancelled; `Some(false)`: only the
+    /// others; `None`: both.
+    pub ended: Option<bool>,
+}
+
+/// One of a user's games, with the race they play in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserGame {
+    /// The game.
+    pub game: Game,
+    /// The race the user plays (their race record's, else their approved application's
+    /// race name); `None` for a game they only host.
+    pub race: Option<String>,
+}
+
 /// A requested game status change (the "to" side of a compare-and-set).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GameStatusChange {
@@ -182,6 +205,17 @@ pub trait ApplicationStore: Send + Sync {
     /// player plays in ("my games") are those with an approved one.
     async fn list_user_applications(&self, user_id: UserId)
     -> Result<Vec<Application>, StoreError>;
+    /// One page of the games `user` plays in or hosts, as `filter` says, newest first
+    /// (by creation, then id): one read for the page, however many games the user ever
+    /// had. Like [`count_active_games`](Self::count_active_games), it reads the
+    /// [`PbemStore`](super::PbemStore)'s race records (a race taken over has no
+    /// application; one handed over no longer counts for its old player).
+    async fn list_user_games(
+        &self,
+        user_id: UserId,
+        filter: UserGamesFilter,
+        page: &PageRequest,
+    ) -> Result<Page<UserGame>, StoreError>;
     /// How many games the user is active in (what the active-games entitlement counts):
     /// games not yet finished or cancelled in which they hold a live application for a
     /// race they still play (not one handed over to a replacement player), play a race

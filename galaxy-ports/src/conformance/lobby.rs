@@ -6,10 +6,10 @@
 //! The concurrency cases spawn tokio tasks, so call it from a multi-thread runtime to
 //! exercise real parallelism.
 
-mod active_games;
 mod applications;
 mod concurrency;
 mod games;
+mod with_pbem;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -41,12 +41,13 @@ where
     concurrency::run(SUITE, &make).await;
 }
 
-/// Runs the cases of the active-games entitlement, which counts across the lobby and the
-/// play-by-email record, each on a fresh pair of stores from `make`: a store of games
+/// Runs the cases that read across the lobby and the play-by-email record (the
+/// active-games entitlement, a user's games), each on a fresh pair of stores from
+/// `make`: a store of games
 /// and applications and a [`PbemStore`] over the same data (the same Postgres database;
 /// for the in-memory stores, a [`MemoryPbemStore`](crate::memory::MemoryPbemStore) built
 /// [`beside`](crate::memory::MemoryPbemStore::beside) the lobby store).
-pub async fn run_active_games<L, P, F, Fut>(make: F)
+pub async fn run_with_pbem<L, P, F, Fut>(make: F)
 where
     F: Fn() -> Fut,
     Fut: Future<Output = (L, P)>,
@@ -55,20 +56,27 @@ where
 {
     let pair = || async {
         let (lobby, pbem) = make().await;
-        active_games::Pair::new(lobby, pbem)
+        with_pbem::Pair::new(lobby, pbem)
     };
     super::run_case(
         SUITE,
         "applications to games and to seats count together",
         &pair,
-        active_games::seats_and_games_count_together,
+        with_pbem::seats_and_games_count_together,
     )
     .await;
     super::run_case(
         SUITE,
         "applications to games and to seats raced at the limit",
         &pair,
-        |stores| active_games::seats_and_games_raced(Arc::new(stores)),
+        |stores| with_pbem::seats_and_games_raced(Arc::new(stores)),
+    )
+    .await;
+    super::run_case(
+        SUITE,
+        "a user's games: played, taken over, hosted, a page at a time",
+        &pair,
+        with_pbem::user_games,
     )
     .await;
 }

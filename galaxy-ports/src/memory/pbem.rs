@@ -81,14 +81,17 @@ impl PbemState {
             .is_some_and(|r| r.user_id != user)
     }
 
-    /// The games where `user` plays a race or waits on a seat application.
-    pub(super) fn held_games(&self, user: UserId) -> impl Iterator<Item = GameId> {
-        let playing = self
-            .races
+    /// The races `user` plays, by game.
+    pub(super) fn played(&self, user: UserId) -> impl Iterator<Item = &RaceRecord> {
+        self.races
             .values()
             .flat_map(|races| races.values())
             .filter(move |r| r.user_id == user)
-            .map(|r| r.game_id);
+    }
+
+    /// The games where `user` plays a race or waits on a seat application.
+    pub(super) fn held_games(&self, user: UserId) -> impl Iterator<Item = GameId> {
+        let playing = self.played(user).map(|r| r.game_id);
         let waiting = self
             .applications
             .iter()

@@ -15,7 +15,7 @@ use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::{ApplicationId, GameId, Timestamp, UserId};
 use galaxy_core::ports::{
     ApplicationInsert, ApplicationStore, ApprovalOutcome, Change, ChangeBus, GameFilter,
-    GameStatusChange, GameStore, StoreError,
+    GameStatusChange, GameStore, StoreError, UserGame, UserGamesFilter,
 };
 
 use super::{Shared, WarmError, all_pages, announce, solo_bus};
@@ -267,6 +267,17 @@ impl ApplicationStore for GameCache {
         user_id: UserId,
     ) -> Result<Vec<Application>, StoreError> {
         self.applications.list_user_applications(user_id).await
+    }
+
+    async fn list_user_games(
+        &self,
+        user_id: UserId,
+        filter: UserGamesFilter,
+        page: &PageRequest,
+    ) -> Result<Page<UserGame>, StoreError> {
+        self.applications
+            .list_user_games(user_id, filter, page)
+            .await
     }
 
     async fn count_active_games(&self, user_id: UserId) -> Result<u32, StoreError> {

@@ -10,7 +10,7 @@ use crate::domain::game::{Game, GameStatus, GameTrigger};
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::play::{GameResult, OrdersSubmission, PlayedTurn, TurnReport};
 use crate::domain::{GameId, SubmissionId, Timestamp};
-use crate::ports::{EngineTarget, OrdersVerdict, StoreError};
+use crate::ports::{EngineTarget, OrdersVerdict, StoreError, UserGame, UserGamesFilter};
 use crate::service::Actor;
 
 /// Where a player's orders go: the engine and the caller's race.
@@ -79,7 +79,8 @@ pub struct MyGamesFilter {
 /// Which of the caller's games "my games" lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MyGamesRole {
-    /// Games the caller plays in (an approved application).
+    /// Games the caller plays in (an approved application for a race not handed over, or
+    /// a race taken over).
     Player,
     /// Games the caller hosts.
     Host,
@@ -310,84 +311,28 @@ impl RuntimeService {
 
     /// One page of the caller's games, newest first: those they play in (an approved
     /// application, or a race taken over) and those they host, as `filter` says. The
-    /// list is made of the games themselves; where each game stands (turn, orders,
-    /// races: several reads a game) is read for the page's games only. The cursor is the
-    /// last game id of the previous page, and the next page starts after that game's
-    /// place in the order, so a game that ended or left the list in between does not
-    /// break the walk ([`StoreError::InvalidCursor`] for an id that names no game).
+    /// page is one store read ([`ApplicationStore::list_user_games`]); where each game
+    /// stands (turn, orders, races: several reads a game) is read for the page's games
+    /// only. The cursor is the store's: the next page starts after the last game's place
+    /// in the order, so a game that ended or left the list in between does not break the
+    /// walk ([`StoreError::InvalidCursor`] for one that is not a cursor of this list).
     pub async fn my_games(
         &self,
         actor: Actor,
         filter: MyGamesFilter,
         page: &PageRequest,
     ) -> Result<Page<MyGame>, RuntimeError> {
-        let role = filter.role;
-        let wanted = |game: &Game| {
-            filter
-                .ended
-                .is_none_or(|ended| game.status.is_terminal() == ended)
+        let wanted = UserGamesFilter {
+            plays: filter.role != Some(MyGamesRole::Host),
+            hosts: filter.role != Some(MyGamesRole::Player),
+            ended: filter.ended,
         };
-        let mut games: Vec<(Game, Option<String>)> = Vec::new();
-        if role != Some(MyGamesRole::Host) {
-            for application in self
-                .applications
-                .list_user_applications(actor.user_id)
-                .await?
-            {
-                if application.status == ApplicationStatus::Approved {
-                    let game = self.game(application.game_id).await?;
-                    if !wanted(&game) {
-                        continue;
-                    }
-                    // A player whose seat went to a replacement no longer plays it.
-                    match self.own_race(actor, game.id).await {
-                        Ok(race) => games.push((game, Some(race))),
-                        Err(RuntimeError::NotFound { .. }) => {}
-                        Err(error) => return Err(error),
-                    }
-                }
-            }
-        }
-        if role != Some(MyGamesRole::Host) {
-            // Races taken over as a replacement player have no application.
-            for record in self.pbem.store.races_of_user(actor.user_id).await? {
-                if !games.iter().any(|(g, _)| g.id == record.game_id) {
-                    let game = self.game(record.game_id).await?;
-                    if wanted(&game) {
-                        games.push((game, Some(record.race)));
-                    }
-                }
-            }
-        }
-        if role != Some(MyGamesRole::Player) {
-            for game in self.hosted(actor).await? {
-                if wanted(&game) && !games.iter().any(|(g, _)| g.id == game.id) {
-                    games.push((game, None));
-                }
-            }
-        }
-        games.sort_by_key(|(g, _)| std::cmp::Reverse((g.created_at, g.id)));
-        let start = match page.after_key() {
-            None => 0,
-            Some(after) => {
-                let not_a_game = || StoreError::InvalidCursor("not a game's id".into());
-                let id: GameId = after.parse().map_err(|_| not_a_game())?;
-                let last = match self.statuses.games.get_game(id).await {
-                    Ok(game) => (game.created_at, game.id),
-                    Err(StoreError::NotFound { .. }) => return Err(not_a_game().into()),
-                    Err(error) => return Err(error.into()),
-                };
-                games
-                    .iter()
-                    .position(|(g, _)| (g.created_at, g.id) < last)
-                    .unwrap_or(games.len())
-            }
-        };
-        let limit = page.limit() as usize;
-        let next_after = (games.len().saturating_sub(start) > limit)
-            .then(|| games[start + limit - 1].0.id.to_string());
-        let mut mine = Vec::with_capacity(limit.min(games.len()));
-        for (game, race) in games.into_iter().skip(start).take(limit) {
+        let games = self
+            .applications
+            .list_user_games(actor.user_id, wanted, page)
+            .await?;
+        let mut mine = Vec::with_capacity(games.items.len());
+        for UserGame { game, race } in games.items {
             let progress = self.progress(&game, Some(&actor)).await?;
             let orders_in = match (&race, game.status) {
                 (Some(race), GameStatus::Running | GameStatus::Paused) => {
@@ -409,29 +354,8 @@ impl RuntimeService {
         }
         Ok(Page {
             items: mine,
-            next_after,
+            next_after: games.next_after,
         })
-    }
-
-    /// Every game `actor` hosts, walking the pages.
-    async fn hosted(&self, actor: Actor) -> Result<Vec<Game>, RuntimeError> {
-        use crate::ports::GameFilter;
-        let filter = GameFilter {
-            host: Some(actor.user_id),
-            ..GameFilter::default()
-        };
-        let mut all = Vec::new();
-        let mut page = PageRequest::first(200).map_err(StoreError::internal)?;
-        loop {
-            let got = self.statuses.games.list_games(&filter, &page).await?;
-            all.extend(got.items);
-            match got.next_after {
-                Some(after) => {
-                    page = PageRequest::after(200, after).map_err(StoreError::internal)?
-                }
-                None => return Ok(all),
-            }
-        }
     }
 
     /// Another race of the game, when the reveal lets the caller read its reports.

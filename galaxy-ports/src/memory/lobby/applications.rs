@@ -1,13 +1,19 @@
 //! Applications, sharing the game rows so that approval is one atomic step.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use galaxy_core::domain::application::{Application, ApplicationStatus};
 use galaxy_core::domain::game::GameStatus;
+use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::{ApplicationId, GameId, InvalidTransition, Timestamp, UserId};
-use galaxy_core::ports::{ApplicationInsert, ApplicationStore, ApprovalOutcome, StoreError};
+use galaxy_core::ports::{
+    ApplicationInsert, ApplicationStore, ApprovalOutcome, StoreError, UserGame, UserGamesFilter,
+};
 
 use super::{LobbyState, MemoryLobbyStore};
 use crate::memory::active_games::active_games;
+use crate::memory::paging::{Order, paginate};
 
 impl LobbyState {
     fn application_mut(&mut self, id: ApplicationId) -> Result<&mut Application, StoreError> {
@@ -108,6 +114,45 @@ impl ApplicationStore for MemoryLobbyStore {
             .collect();
         mine.sort_by_key(|a| (a.created_at, a.id));
         Ok(mine)
+    }
+
+    async fn list_user_games(
+        &self,
+        user_id: UserId,
+        filter: UserGamesFilter,
+        page: &PageRequest,
+    ) -> Result<Page<UserGame>, StoreError> {
+        let state = self.state();
+        let pbem = self.ledger().pbem();
+        // The race each game is played as: the record's, else the application's.
+        let mut races: HashMap<GameId, String> = HashMap::new();
+        if filter.plays {
+            for a in state.applications.values() {
+                let approved = a.user_id == user_id && a.status == ApplicationStatus::Approved;
+                if approved && !pbem.handed_away(a.game_id, a.race_name.as_str(), user_id) {
+                    races.insert(a.game_id, a.race_name.as_str().to_owned());
+                }
+            }
+            for record in pbem.played(user_id) {
+                races.insert(record.game_id, record.race.clone());
+            }
+        }
+        let games: Vec<UserGame> = state
+            .games
+            .values()
+            .filter(|g| races.contains_key(&g.id) || (filter.hosts && g.host == user_id))
+            .filter(|g| {
+                filter
+                    .ended
+                    .is_none_or(|ended| g.status.is_terminal() == ended)
+            })
+            .map(|g| UserGame {
+                game: g.clone(),
+                race: races.get(&g.id).cloned(),
+            })
+            .collect();
+        let key = |g: &UserGame| (g.game.created_at, g.game.id.as_uuid());
+        paginate(&games, key, Order::Descending, page)
     }
 
     async fn count_active_games(&self, user_id: UserId) -> Result<u32, StoreError> {

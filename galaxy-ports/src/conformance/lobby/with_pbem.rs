@@ -1,22 +1,24 @@
-//! The active-games entitlement across the lobby and the play-by-email record: a user is
-//! active in a game through a live application for a race they still play, a race taken
-//! over, or a pending seat application, and both kinds of application are refused at
-//! the limit, even when raced against each other.
+//! What reads across the lobby and the play-by-email record. The active-games
+//! entitlement: a user is active in a game through a live application for a race they
+//! still play, a race taken over, or a pending seat application, and both kinds of
+//! application are refused at the limit, even when raced against each other. A user's
+//! games: those they play in (a race taken over too, not one handed over) and host.
 
 use std::sync::Arc;
 
 use galaxy_core::domain::application::Application;
 use galaxy_core::domain::game::{GameStatus, Visibility};
+use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::pbem::{SeatApplication, SeatApplicationStatus};
 use galaxy_core::domain::race_name::RaceName;
 use galaxy_core::domain::{ApplicationId, GameId, SeatApplicationId, UserId};
 use galaxy_core::ports::{
     ApplicationInsert, ApplicationStore, ApprovalOutcome, GameStore, PbemStore,
-    SeatApplicationInsert,
+    SeatApplicationInsert, StoreError, UserGame, UserGamesFilter,
 };
 
 use super::{FINISHED, InsertFixture, OPEN, advance, at, game, insert_along, new_user, new_uuid};
-use crate::conformance::users::fixtures::{Must, race};
+use crate::conformance::users::fixtures::{Must, assert_err, race};
 
 /// Open -> closed -> starting -> running.
 const TO_RUNNING: std::ops::Range<usize> = 1..4;
@@ -223,4 +225,157 @@ where
     let refused = results.iter().filter(|r| matches!(r, Ok(false))).count();
     assert_eq!((landed, refused), (1, 15), "{results:?}");
     assert_eq!(stores.count(u).await, 2);
+}
+
+/// Every page of `user`'s games under `filter`, walked two at a time, as (game, race).
+async fn walk<L: ApplicationStore>(
+    lobby: &L,
+    user: UserId,
+    filter: UserGamesFilter,
+) -> Vec<(GameId, Option<String>)> {
+    let mut all = Vec::new();
+    let mut page = PageRequest::first(2).must("page");
+    loop {
+        let got = lobby.list_user_games(user, filter, &page).await;
+        let got = got.must("list_user_games");
+        assert!(got.items.len() <= 2);
+        all.extend(
+            got.items
+                .into_iter()
+                .map(|UserGame { game, race }| (game.id, race)),
+        );
+        match got.next_after {
+            Some(after) => page = PageRequest::after(2, after).must("next page"),
+            None => return all,
+        }
+    }
+}
+
+/// A user's games: an approved application before the start (its race name), a race
+/// record (its race), a race taken over, a hosted game; not a pending application, not
+/// a race handed over, not another user's game. Newest first, a page at a time, each
+/// once; the filters by role and by end.
+pub(super) async fn user_games<L, P>(stores: Pair<L, P>)
+where
+    L: GameStore + ApplicationStore,
+    P: PbemStore,
+{
+    let u = new_user();
+    let other = new_user();
+    let mine = |ids: &[(GameId, Option<&str>)]| -> Vec<(GameId, Option<String>)> {
+        ids.iter()
+            .map(|(g, r)| (*g, r.map(str::to_owned)))
+            .collect()
+    };
+    // Oldest first: a hosted draft, an approved application of a closed game, a running
+    // game, a race taken over, a race handed over, a pending application, a finished
+    // game, another user's game.
+    let hosted = game(u, 0, 8, Visibility::Public);
+    let hosted = insert_along(&stores.lobby, &hosted, &[]).await.id;
+    let closed = game(new_user(), 100, 8, Visibility::Public);
+    let closed = insert_along(&stores.lobby, &closed, OPEN).await.id;
+    let applied = applied_as(closed, u, "Zorg", 101);
+    stores.lobby.insert_fixture(&applied).await.must("apply");
+    let outcome = stores.lobby.approve_application(applied.id, at(102)).await;
+    assert!(matches!(outcome, Ok(ApprovalOutcome::Approved { .. })));
+    let path = &FINISHED[1..2];
+    advance(&stores.lobby, closed, GameStatus::EnrollmentOpen, path, 103).await;
+    let running = stores
+        .running(200, &[(u, "Yrrk"), (new_user(), "Xeno")])
+        .await;
+    let (taken, race, _) = stores.open_seat(300).await;
+    let seat = seat_application(taken, race, u, 350);
+    let applied = stores.pbem.apply_for_seat(&seat, 100).await;
+    assert_eq!(applied.must("apply"), SeatApplicationInsert::Inserted);
+    stores
+        .pbem
+        .approve_seat_application(taken, race, seat.id)
+        .await
+        .must("approve");
+    let handed = stores
+        .running(500, &[(u, "Wisp"), (new_user(), "Vorn")])
+        .await;
+    stores
+        .pbem
+        .tally_turn(handed, 1, &["Vorn".to_owned()], 1)
+        .await
+        .must("tally");
+    stores.pbem.open_seat(handed, "Wisp").await.must("open");
+    let taker = seat_application(handed, "Wisp", other, 550);
+    let applied = stores.pbem.apply_for_seat(&taker, 100).await;
+    assert_eq!(applied.must("apply"), SeatApplicationInsert::Inserted);
+    stores
+        .pbem
+        .approve_seat_application(handed, "Wisp", taker.id)
+        .await
+        .must("hand over");
+    let pending = game(new_user(), 600, 8, Visibility::Public);
+    let pending = insert_along(&stores.lobby, &pending, OPEN).await.id;
+    let waiting = applied_as(pending, u, "Umber", 601);
+    stores.lobby.insert_fixture(&waiting).await.must("apply");
+    let finished = stores
+        .running(700, &[(u, "Tarn"), (new_user(), "Sorl")])
+        .await;
+    let path = &FINISHED[TO_RUNNING.end..];
+    advance(&stores.lobby, finished, GameStatus::Running, path, 720).await;
+    stores
+        .running(800, &[(other, "Rho"), (new_user(), "Quill")])
+        .await;
+
+    let every = UserGamesFilter {
+        plays: true,
+        hosts: true,
+        ended: None,
+    };
+    assert_eq!(
+        walk(&stores.lobby, u, every).await,
+        mine(&[
+            (finished, Some("Tarn")),
+            (taken, Some(race)),
+            (running, Some("Yrrk")),
+            (closed, Some("Zorg")),
+            (hosted, None),
+        ]),
+        "newest first; not a pending application, not a race handed over"
+    );
+    let plays = UserGamesFilter {
+        hosts: false,
+        ..every
+    };
+    let going = UserGamesFilter {
+        ended: Some(false),
+        ..plays
+    };
+    assert_eq!(
+        walk(&stores.lobby, u, going).await,
+        mine(&[
+            (taken, Some(race)),
+            (running, Some("Yrrk")),
+            (closed, Some("Zorg")),
+        ])
+    );
+    let ended = UserGamesFilter {
+        ended: Some(true),
+        ..every
+    };
+    assert_eq!(
+        walk(&stores.lobby, u, ended).await,
+        mine(&[(finished, Some("Tarn"))])
+    );
+    let hosts = UserGamesFilter {
+        plays: false,
+        ..every
+    };
+    assert_eq!(walk(&stores.lobby, u, hosts).await, mine(&[(hosted, None)]));
+    assert_eq!(
+        walk(&stores.lobby, other, plays).await.len(),
+        2,
+        "the taker of a seat plays it"
+    );
+    let garbage = PageRequest::after(2, "not a cursor".to_owned()).must("page");
+    assert_err!(
+        stores.lobby.list_user_games(u, every, &garbage).await,
+        StoreError::InvalidCursor(_),
+        "a cursor that is not one"
+    );
 }
