@@ -37,8 +37,13 @@ fn application_from_row(row: &PgRow) -> Result<Application, StoreError> {
 /// How many games the user is active in (what the active-games entitlement counts, as
 /// [`ApplicationStore::count_active_games`] says): games not known to have finished or
 /// been cancelled where they hold a live application for a race not handed over to
-/// another player, play a race, or wait on a seat application.
-async fn active_games(connection: &mut PgConnection, user_id: UserId) -> Result<u32, StoreError> {
+/// another player, play a race, or wait on a seat application; leaving out `besides`
+/// (the game an application is for: being active in it already, it adds no game).
+async fn active_games(
+    connection: &mut PgConnection,
+    user_id: UserId,
+    besides: Option<GameId>,
+) -> Result<u32, StoreError> {
     let count: i64 = sqlx::query_scalar(
         "SELECT count(DISTINCT held.game_id) FROM ( \
              SELECT a.game_id FROM applications a \
@@ -49,10 +54,12 @@ async fn active_games(connection: &mut PgConnection, user_id: UserId) -> Result<
              UNION ALL SELECT s.game_id FROM seat_applications s \
               WHERE s.user_id = $1 AND s.status = 'pending' \
          ) held \
-         WHERE NOT EXISTS (SELECT 1 FROM games g WHERE g.id = held.game_id \
+         WHERE held.game_id IS DISTINCT FROM $2 \
+           AND NOT EXISTS (SELECT 1 FROM games g WHERE g.id = held.game_id \
                            AND g.status IN ('finished', 'cancelled'))",
     )
     .bind(user_id.as_uuid())
+    .bind(besides.map(|g| g.as_uuid()))
     .fetch_one(connection)
     .await
     .map_err(db(APPLICATION))?;
@@ -60,16 +67,18 @@ async fn active_games(connection: &mut PgConnection, user_id: UserId) -> Result<
 }
 
 /// Takes the user's active-games lock for the rest of the transaction and counts their
-/// active games: every write that makes a user active in one more game (an application
-/// to a game, an application for an open seat) does this first, so that concurrent ones
-/// queue and each counts what its predecessors committed (see [`crate::locks`]).
+/// active games besides `game`: every write that makes a user active in one more game
+/// (an application to a game, an application for an open seat) does this first, so
+/// that concurrent ones queue and each counts what its predecessors committed (see
+/// [`crate::locks`]).
 pub(crate) async fn lock_active_games(
     tx: &mut Transaction<'static, Postgres>,
     user_id: UserId,
+    game: GameId,
 ) -> Result<u32, StoreError> {
     let key = locks::key(Bucket::ActiveGames, &user_id.to_string());
     locks::lock(tx, APPLICATION, vec![key]).await?;
-    active_games(tx, user_id).await
+    active_games(tx, user_id, Some(game)).await
 }
 
 #[async_trait]
@@ -101,7 +110,7 @@ impl ApplicationStore for PgStore {
             }
         }
         if application.status.is_live() {
-            let live = lock_active_games(&mut tx, application.user_id).await?;
+            let live = lock_active_games(&mut tx, application.user_id, application.game_id).await?;
             if live >= max_active_games {
                 return Ok(ApplicationInsert::TooManyActiveGames { live });
             }
@@ -246,7 +255,7 @@ impl ApplicationStore for PgStore {
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn count_active_games(&self, user_id: UserId) -> Result<u32, StoreError> {
         let mut connection = self.pool.acquire().await.map_err(db(APPLICATION))?;
-        active_games(&mut connection, user_id).await
+        active_games(&mut connection, user_id, None).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]

@@ -429,7 +429,24 @@ impl PbemStore for PgStore {
         if plays_in(&mut tx, game_id, application.user_id).await? {
             return Err(conflict(game_id, race, "the applicant plays in the game"));
         }
-        let live = lock_active_games(&mut tx, application.user_id).await?;
+        // A second application for the seat is the duplicate it is, at the limit too.
+        let pending: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM seat_applications WHERE game_id = $1 AND race = $2 \
+             AND user_id = $3 AND status = 'pending')",
+        )
+        .bind(game_id.as_uuid())
+        .bind(race)
+        .bind(application.user_id.as_uuid())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db(SEAT))?;
+        if pending {
+            return Err(StoreError::Duplicate {
+                entity: SEAT,
+                key: format!("{game_id}/{race}/{}", application.user_id),
+            });
+        }
+        let live = lock_active_games(&mut tx, application.user_id, game_id).await?;
         if live >= max_active_games {
             return Ok(SeatApplicationInsert::TooManyActiveGames { live });
         }

@@ -53,8 +53,8 @@ impl ApplicationStatus {
         Self::ALL.into_iter().find(|s| s.as_str() == input)
     }
 
-    /// Whether it still counts against the player's active-games entitlement and holds
-    /// its race name.
+    /// Whether it holds its race name and makes the player active in the game (for the
+    /// active-games entitlement; unless the race was handed over to a replacement).
     pub fn is_live(&self) -> bool {
         matches!(self, Self::Pending | Self::Approved)
     }

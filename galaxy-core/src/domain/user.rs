@@ -305,7 +305,9 @@ impl Role {
 /// Limits granted to one user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entitlements {
-    /// How many games the user may be enrolled in (pending or approved) at once.
+    /// How many games not yet finished or cancelled the user may be active in at once:
+    /// applied to (pending or approved), playing a race (one taken over too) or waiting
+    /// on a seat application (see `ApplicationStore::count_active_games`).
     pub max_active_games: u32,
     /// Whether the user may create games.
     pub may_host_games: bool,

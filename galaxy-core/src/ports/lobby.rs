@@ -180,7 +180,7 @@ pub trait ApplicationStore: Send + Sync {
     /// or approved) application to the game.
     ///
     /// A live application is stored only while the user is active in fewer than
-    /// `max_active_games` games (the active-games entitlement, as
+    /// `max_active_games` games besides this one (the active-games entitlement, as
     /// [`count_active_games`](Self::count_active_games) counts them), counted in the
     /// same atomic step as the insert, so that concurrent applications of one user (to
     /// games, or to open seats through [`PbemStore::apply_for_seat`](super::PbemStore::apply_for_seat))

@@ -140,7 +140,8 @@ pub trait PbemStore: Send + Sync {
     /// the applicant plays in the game; `Duplicate` when they already have one pending.
     ///
     /// A pending seat application makes its applicant active in the game, so it is
-    /// stored only while they are active in fewer than `max_active_games` games,
+    /// stored only while they are active in fewer than `max_active_games` games besides
+    /// this one (a second seat of a game they wait on adds no game),
     /// counted in the same atomic step as the insert and by the same rule as
     /// [`ApplicationStore::count_active_games`](super::ApplicationStore::count_active_games)
     /// (concurrent applications of one user, to seats or to games, never together pass

@@ -380,16 +380,76 @@ async fn seat_limit<S: PbemStore + 'static>(store: Arc<S>) {
         SeatApplicationInsert::TooManyActiveGames { live: 3 },
         "a pending seat application counts"
     );
+    // Another applicant for the seat, rejected by the approval: a rejected application
+    // counts for nobody.
+    let w = user();
+    let rival = application(g3, &race3, w, 2);
+    let rival_in = store
+        .apply_for_seat(&rival, 1)
+        .await
+        .must("a rival applies");
+    assert_eq!(rival_in, SeatApplicationInsert::Inserted);
     // Handed over, the seat still counts once (the race now, not the application).
     store
         .approve_seat_application(g3, &race3, first.id)
         .await
         .must("approve");
+    let (g5, race5) = open_seat_game(&*store, None).await;
+    let again = store
+        .apply_for_seat(&application(g5, &race5, w, 3), 1)
+        .await
+        .must("the rival applies elsewhere");
+    assert_eq!(
+        again,
+        SeatApplicationInsert::Inserted,
+        "rejected: not counted"
+    );
+    // At the limit, a second application for the same seat is the duplicate it is.
+    assert_err!(
+        store
+            .apply_for_seat(&application(g5, &race5, w, 4), 1)
+            .await,
+        StoreError::Duplicate { .. },
+        "the same seat again, at the limit"
+    );
     let after = store
         .apply_for_seat(&application(g4, &race4, u, 4), 3)
         .await
         .must("apply after the handover");
     assert_eq!(after, SeatApplicationInsert::TooManyActiveGames { live: 3 });
+
+    // Two open seats of one game: applying for both adds one game.
+    let g6 = game();
+    let seats6 = vec![
+        (race_name(0), user()),
+        (race_name(1), user()),
+        (race_name(2), user()),
+    ];
+    store.ensure_races(g6, &seats6).await.must("ensure races");
+    store
+        .tally_turn(g6, 1, &[race_name(0)], 1)
+        .await
+        .must("tally");
+    for i in [1, 2] {
+        store.open_seat(g6, &race_name(i)).await.must("open seat");
+    }
+    let y = user();
+    for i in [1, 2] {
+        let inserted = store
+            .apply_for_seat(&application(g6, &race_name(i), y, 5), 1)
+            .await
+            .must("apply in one game");
+        assert_eq!(inserted, SeatApplicationInsert::Inserted, "seat {i}");
+    }
+    let (g7, race7) = open_seat_game(&*store, None).await;
+    let elsewhere = store
+        .apply_for_seat(&application(g7, &race7, y, 6), 1)
+        .await
+        .must("apply in another game");
+    assert_eq!(
+        elsewhere,
+        SeatApplicationInsert::TooManyActiveGames { live: 1 }
+    );
 
     // One new user, room for two games, eight open seats raced for.
     let v = user();

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use galaxy_core::domain::UserId;
+use galaxy_core::domain::{GameId, UserId};
 
 use super::lobby::LobbyState;
 use super::pbem::PbemState;
@@ -39,17 +39,23 @@ impl Ledger {
     }
 }
 
-/// How many games `user` is active in, by the rule of the module's documentation. A
-/// game the lobby does not know (a record kept by a play-by-email store built alone) is
-/// not known to have ended, so it counts.
-pub(super) fn active_games(lobby: &LobbyState, pbem: &PbemState, user: UserId) -> u32 {
+/// How many games `user` is active in, by the rule of the module's documentation,
+/// leaving out `besides` (the game an application is for: being active in it already,
+/// the application adds no game). A game the lobby does not know (a record kept by a
+/// play-by-email store built alone) is not known to have ended, so it counts.
+pub(super) fn active_games(
+    lobby: &LobbyState,
+    pbem: &PbemState,
+    user: UserId,
+    besides: Option<GameId>,
+) -> u32 {
     let applied = lobby
         .live_applications(user)
         .filter(|a| !pbem.handed_away(a.game_id, a.race_name.as_str(), user))
         .map(|a| a.game_id);
     let games: HashSet<_> = applied
         .chain(pbem.held_games(user))
-        .filter(|game| !lobby.ended(*game))
+        .filter(|game| !lobby.ended(*game) && Some(*game) != besides)
         .collect();
     u32::try_from(games.len()).unwrap_or(u32::MAX)
 }

@@ -3,6 +3,8 @@
 //!
 //! Each store keeps its state behind one mutex, so every method is atomic exactly as a
 //! database transaction would be, and claims can never hand one item to two claimers.
+//! The lobby and play-by-email stores share theirs (two mutexes, taken lobby first) for
+//! what reads both: the active-games limit, a user's games.
 //! State is lost when the process ends: use the Postgres adapter for anything durable.
 
 mod active_games;

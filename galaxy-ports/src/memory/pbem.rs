@@ -319,7 +319,7 @@ impl PbemStore for MemoryPbemStore {
                 key: format!("{game_id}/{race}/{}", application.user_id),
             });
         }
-        let live = active_games(&lobby, &state, application.user_id);
+        let live = active_games(&lobby, &state, application.user_id, Some(game_id));
         if live >= max_active_games {
             return Ok(SeatApplicationInsert::TooManyActiveGames { live });
         }

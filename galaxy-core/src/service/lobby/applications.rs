@@ -11,10 +11,12 @@ use crate::service::Actor;
 impl LobbyService {
     /// Applies to an open game under `race_name`, claiming the name (pending) until the
     /// application is approved. The host is notified; with auto-approve the application
-    /// is approved at once (and comes back approved). Refused (403) when the player
-    /// already holds `max_active_games` live applications in unfinished games; the store
-    /// counts them in the same atomic step as the insert, so concurrent applications
-    /// cannot pass the limit together.
+    /// is approved at once (and comes back approved). Refused (403) when the player is
+    /// already active in `max_active_games` games (live applications, races played and
+    /// pending seat applications in unfinished games:
+    /// [`ApplicationStore::count_active_games`](crate::ports::ApplicationStore::count_active_games));
+    /// the store counts them in the same atomic step as the insert, so concurrent
+    /// applications, to games or to seats, cannot pass the limit together.
     pub async fn apply(
         &self,
         actor: Actor,

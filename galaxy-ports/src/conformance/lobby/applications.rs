@@ -64,10 +64,10 @@ where
     .await;
     run_case(
         suite,
-        "count live applications in unfinished games; the active-games limit",
+        "active games: live applications in unfinished games; the limit",
         make,
         |s| async move {
-            count_live(&s).await;
+            count_active(&s).await;
         },
     )
     .await;
@@ -436,7 +436,7 @@ async fn approve_outcomes<S: GameStore + ApplicationStore>(store: &S) {
     );
 }
 
-async fn count_live<S: GameStore + ApplicationStore>(store: &S) {
+async fn count_active<S: GameStore + ApplicationStore>(store: &S) {
     let (user, other) = (new_user(), new_user());
     let count = |who| async move { store.count_active_games(who).await.must("count") };
     let mut games = Vec::new();

@@ -116,9 +116,11 @@ where
     P: PbemStore,
 {
     let u = new_user();
-    stores
-        .running(0, &[(u, "Zorg"), (new_user(), "Xeno")])
-        .await;
+    // A pending application to a game open for enrollment (no race record anywhere).
+    let g1 = game(new_user(), 0, 8, Visibility::Public);
+    let g1 = insert_along(&stores.lobby, &g1, OPEN).await.id;
+    let pending = applied_as(g1, u, "Zorg", 1);
+    stores.lobby.insert_fixture(&pending).await.must("apply");
     let (g2, race2, old) = stores.open_seat(100).await;
     assert_eq!((stores.count(u).await, stores.count(old).await), (1, 1));
 
@@ -127,7 +129,7 @@ where
     assert_eq!(
         refused,
         SeatApplicationInsert::TooManyActiveGames { live: 1 },
-        "the lobby's game counts for a seat"
+        "a pending application to a game counts for a seat"
     );
     let listed = stores.pbem.list_seat_applications(g2, race2).await;
     assert_eq!(listed.must("list"), vec![], "nothing stored");

@@ -62,7 +62,13 @@ impl ApplicationStore for MemoryLobbyStore {
             ));
         }
         if application.status.is_live() {
-            let live = active_games(&state, &self.ledger().pbem(), application.user_id);
+            let pbem = self.ledger().pbem();
+            let live = active_games(
+                &state,
+                &pbem,
+                application.user_id,
+                Some(application.game_id),
+            );
             if live >= max_active_games {
                 return Ok(ApplicationInsert::TooManyActiveGames { live });
             }
@@ -157,7 +163,7 @@ impl ApplicationStore for MemoryLobbyStore {
 
     async fn count_active_games(&self, user_id: UserId) -> Result<u32, StoreError> {
         let state = self.state();
-        Ok(active_games(&state, &self.ledger().pbem(), user_id))
+        Ok(active_games(&state, &self.ledger().pbem(), user_id, None))
     }
 
     async fn decide_application(
