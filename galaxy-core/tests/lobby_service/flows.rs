@@ -179,6 +179,35 @@ async fn rejecting_or_withdrawing_frees_the_claim_and_a_registered_name_can_be_r
     assert!(w.lobby.my_race_names(c).await.unwrap().is_empty());
 }
 
+/// A cancelled game never starts: the names its pending applications claimed are free at
+/// once (not held for their time to live), so applying to games of one's own and
+/// cancelling them holds no name from anyone. An approved player's name stays theirs.
+#[tokio::test]
+async fn cancelling_a_game_frees_the_names_its_pending_applications_claimed() {
+    let w = World::new();
+    let host = w.user().await;
+    let (squatter, player, rival) = (w.user().await, w.user().await, w.user().await);
+    let game = w.open_game(host, 2, 4).await;
+    let elsewhere = w.open_game(host, 2, 4).await;
+    w.lobby.apply(squatter, game.id, "Zorg").await.unwrap();
+    let approved = w.lobby.apply(player, game.id, "Kree").await.unwrap();
+    w.lobby.approve(host, game.id, approved.id).await.unwrap();
+    assert_eq!(
+        kind(w.lobby.apply(rival, elsewhere.id, "zorg").await),
+        (CONFLICT, "race_name_taken")
+    );
+    w.lobby.cancel(host, game.id).await.unwrap();
+    assert_eq!(
+        w.name("Zorg").await.unwrap().status,
+        RaceNameStatus::Released
+    );
+    assert_eq!(
+        w.name("Kree").await.unwrap().status,
+        RaceNameStatus::Registered
+    );
+    w.lobby.apply(rival, elsewhere.id, "zorg").await.unwrap();
+}
+
 #[tokio::test]
 async fn a_registered_name_in_use_by_a_later_game_stays_its_owners() {
     let w = World::new();

@@ -1,8 +1,8 @@
 //! The effects a lobby transition owes once committed: closing enrollment tells the host
 //! and the approved players and, with auto-start, starts the game; cancelling stops a
-//! game that had an engine (a durable stop job) and tells the host and every live
-//! applicant; an application's submission tells the host, its approval or rejection the
-//! player.
+//! game that had an engine (a durable stop job), frees the race names its pending
+//! applications claimed, and tells the host and every live applicant; an application's
+//! submission tells the host, its approval or rejection the player.
 //!
 //! An application is the outbox of its own notification: every status change leaves it
 //! owing one (withdrawals excepted) until marked announced.
@@ -264,12 +264,29 @@ impl LobbyService {
         Ok(())
     }
 
-    /// The stop job (for a game that had an engine) and the cancellation mail.
+    /// The stop job (for a game that had an engine), the race names claimed by its
+    /// pending applications freed, and the cancellation mail (which tells those
+    /// applicants too).
     async fn cancelling_effects(
         &self,
         from: GameStatus,
         cancelled: &Game,
     ) -> Result<(), LobbyError> {
+        // A name claimed for a game that will never start held for the claim's whole
+        // time to live would let anyone keep names from everyone by applying to games
+        // of their own and cancelling them. (`release_claim` keeps a claim that another
+        // live application of the owner, or a newer claim, holds.)
+        let applications = self
+            .ports
+            .applications
+            .list_applications(cancelled.id)
+            .await?;
+        for pending in applications
+            .iter()
+            .filter(|a| a.status == ApplicationStatus::Pending)
+        {
+            self.release_claim(pending).await;
+        }
         if matches!(
             from,
             GameStatus::Starting | GameStatus::Running | GameStatus::Paused
