@@ -202,6 +202,16 @@ async fn a_pbem_game_reminds_runs_early_hands_a_seat_on_and_relays_messages() {
             .any(|g| g["id"] == running.game.as_str() && g["open_seats"] == json!(["Capellans"])),
         "{public}"
     );
+    // The outsider finds it from the lobby's page of open seats.
+    let (_, lobby) = running.outsider.page("/").await;
+    assert!(lobby.contains("href=\"/?seats=1\""), "{lobby}");
+    let (status, seats) = running.outsider.page("/?seats=1").await;
+    assert_eq!(status, 200);
+    let row = seats
+        .split("<tr>")
+        .find(|row| row.contains(&format!("href=\"/games/{}\"", running.game)))
+        .unwrap_or_else(|| panic!("the game is not listed: {seats}"));
+    assert!(row.contains("<td>Capellans</td>"), "{row}");
     // The outsider applies from the game page, which then shows the application waiting
     // for the host instead of offering to apply again.
     let page = format!("/games/{}", running.game);

@@ -670,6 +670,15 @@ async fn host_and_players_enrol_through_the_pages() {
     assert!(lobby.text.contains("Web enrolment"), "{}", lobby.text);
     let none = Browser::default().get(&app, "/?q=nomatch").await;
     assert!(!none.text.contains("Web enrolment"));
+    // The games in play with open seats: none here, an enrolling game is not one.
+    let seats = Browser::default().get(&app, "/?seats=1").await;
+    seats.is(200);
+    assert!(
+        seats.text.contains("Seats open in games in play"),
+        "{}",
+        seats.text
+    );
+    assert!(!seats.text.contains("Web enrolment"), "{}", seats.text);
     for (email, race) in [
         ("p1@example.org", "Vulpeculans"),
         ("p2@example.org", "Lyrans"),

@@ -38,9 +38,13 @@ pub struct LobbyQuery {
     free: Option<String>,
     /// The cursor of the next page.
     after: Option<String>,
+    /// Games in play with a seat open to a replacement player, instead of games open
+    /// for enrollment.
+    seats: Option<String>,
 }
 
-/// `GET /`: public games open for enrollment.
+/// `GET /`: public games open for enrollment; `?seats=1`: public games in play that
+/// offer a seat to a replacement player.
 pub async fn lobby(
     State(state): State<WebState>,
     visitor: Visitor,
@@ -52,6 +56,9 @@ pub async fn lobby(
         Some(after) => PageRequest::after(LOBBY_PAGE, after.clone()),
     }
     .map_err(|error| ApiError::invalid_request(error.to_string()))?;
+    if query.seats.is_some() {
+        return open_seats(&state, &visitor, &page).await;
+    }
     let only_free = query.free.is_some();
     let search = LobbySearch {
         name: Some(query.q.clone()),
@@ -73,8 +80,60 @@ pub async fn lobby(
         @if let Some(next) = &games.next_after {
             p { a href=(format!("/?q={}{}&after={}", urlencode(&query.q), if only_free { "&free=1" } else { "" }, urlencode(next))) { (text.next_page) } }
         }
+        p { a #open-seats href="/?seats=1" { (text.lobby_seats_link) } }
     };
     Ok(layout::page(&visitor, text.lobby_title, body))
+}
+
+/// `GET /?seats=1`: a page of the public games in play, those with a seat open to a
+/// replacement player listed with the races whose seats are open (a page may list fewer
+/// games than it read, or none, and still link to the next).
+async fn open_seats(
+    state: &WebState,
+    visitor: &Visitor,
+    page: &PageRequest,
+) -> Result<Response, WebError> {
+    let text = visitor.lang.text();
+    let games = state.app.lobby.list_public_games_in_play(page).await?;
+    let ids: Vec<_> = games.items.iter().map(|g| g.id).collect();
+    let open = state.app.runtime.open_seats(&ids).await?;
+    let listed: Vec<(&Game, &Vec<String>)> = games
+        .items
+        .iter()
+        .filter_map(|game| {
+            let (_, races) = open.iter().find(|(id, _)| *id == game.id)?;
+            Some((game, races))
+        })
+        .collect();
+    let body = html! {
+        h1 { (text.lobby_seats_title) }
+        p.hint { (text.lobby_seats_help) }
+        @if listed.is_empty() {
+            p { (text.none) }
+        } @else {
+            div.table-wrap { table #seats-list {
+                thead { tr {
+                    th scope="col" { (text.col_game) }
+                    th scope="col" { (text.col_open_seats) }
+                    th scope="col" { (text.col_players) }
+                } }
+                tbody {
+                    @for (game, races) in &listed {
+                        tr {
+                            td { a href=(format!("/games/{}", game.id)) { (game.settings.name.as_str()) } }
+                            td { (races.join(", ")) }
+                            td { (game.approved_count) }
+                        }
+                    }
+                }
+            } }
+        }
+        @if let Some(next) = &games.next_after {
+            p { a href=(format!("/?seats=1&after={}", urlencode(next))) { (text.next_page) } }
+        }
+        p { a href="/" { (text.lobby_enrolling_link) } }
+    };
+    Ok(layout::page(visitor, text.lobby_seats_title, body))
 }
 
 /// Percent-encodes a query value.

@@ -135,6 +135,16 @@ pub struct Text {
     pub filter_name: &'static str,
     /// Lobby: only games with free seats.
     pub filter_free: &'static str,
+    /// Lobby: the link to the games in play that offer a seat to a replacement player.
+    pub lobby_seats_link: &'static str,
+    /// Lobby, open seats: heading.
+    pub lobby_seats_title: &'static str,
+    /// Lobby, open seats: what the list is and how to take a seat.
+    pub lobby_seats_help: &'static str,
+    /// Lobby, open seats: the column of the races whose seats are open.
+    pub col_open_seats: &'static str,
+    /// Lobby, open seats: the link back to the games open for enrollment.
+    pub lobby_enrolling_link: &'static str,
     /// Filter button.
     pub filter: &'static str,
     /// Empty list.
