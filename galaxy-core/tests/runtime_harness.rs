@@ -301,6 +301,9 @@ struct Engines {
     healthz_hook: Option<BoxFuture<'static, ()>>,
     /// Runs during the next turn call, before the engine answers.
     turn_hook: Option<BoxFuture<'static, ()>>,
+    /// Runs during the next orders call, after the engine took the orders and before it
+    /// answers.
+    orders_hook: Option<BoxFuture<'static, ()>>,
     /// Report fetches that fail (503) before reports work again.
     report_failures: u32,
     /// Every report fetch, as (endpoint, race, turn).
@@ -428,6 +431,11 @@ impl FakeEngine {
     /// Every order received: (endpoint, race, turn, orders).
     pub fn orders(&self) -> Vec<(String, String, u32, serde_json::Value)> {
         self.lock().orders.clone()
+    }
+    /// Runs `hook` during the next orders call, once the engine holds the orders and
+    /// before it answers (the submission is not recorded yet).
+    pub fn on_next_orders(&self, hook: BoxFuture<'static, ()>) {
+        self.lock().orders_hook = Some(hook);
     }
     /// Runs `hook` during the next `/healthz` (to change the world mid-start).
     pub fn on_next_healthz(&self, hook: BoxFuture<'static, ()>) {
@@ -557,11 +565,17 @@ impl EngineClient for FakeEngine {
         self.authorise(target)?;
         let endpoint = target.endpoint.as_str();
         let entry = (endpoint.to_owned(), race.to_owned(), turn, orders.clone());
-        let mut state = self.lock();
-        if let Some((status, body)) = state.orders_refusal.clone() {
-            return Err(EngineError::Status { status, body });
+        let hook = {
+            let mut state = self.lock();
+            if let Some((status, body)) = state.orders_refusal.clone() {
+                return Err(EngineError::Status { status, body });
+            }
+            state.orders.push(entry);
+            state.orders_hook.take()
+        };
+        if let Some(hook) = hook {
+            hook.await;
         }
-        state.orders.push(entry);
         Ok(OrdersVerdict {
             accepted: true,
             errors: vec![],

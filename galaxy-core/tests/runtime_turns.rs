@@ -316,6 +316,58 @@ fn refusal(result: Result<galaxy_core::ports::MailedOrdersVerdict, OrdersDeskErr
     }
 }
 
+/// Orders of one race go to the engine one submission at a time: a mail that arrived
+/// before the web orders in flight (the engine holds them, they are not recorded yet)
+/// waits for them, then finds them in force and is refused, so the engine's last orders
+/// are the ones recorded in force.
+#[tokio::test]
+async fn an_older_mail_never_overtakes_orders_in_flight() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(2).await;
+    let (alice, race) = seats.0[0].clone();
+    let sent_to_engine = || {
+        w.engine
+            .orders()
+            .into_iter()
+            .filter(|(_, r, _, _)| *r == race)
+            .map(|(_, _, _, orders)| orders)
+            .collect::<Vec<_>>()
+    };
+    w.at(evening(1) - TimeDelta::hours(3));
+    let mailed_at = w.now();
+    w.at(evening(1) - TimeDelta::hours(2));
+    let (held, release) = tokio::sync::oneshot::channel::<()>();
+    let (in_engine, engine_has) = tokio::sync::oneshot::channel::<()>();
+    w.engine.on_next_orders(Box::pin(async move {
+        let _ = in_engine.send(());
+        let _ = release.await;
+    }));
+    let newer = serde_json::json!("newer");
+    let web = w.service.submit_orders(alice, game.id, 1, &newer);
+    let mail = async {
+        engine_has.await.unwrap();
+        let desk: &dyn OrdersDesk = &w.service;
+        let mailed = desk.submit_mailed_orders(alice.user_id, game.id, "older", mailed_at);
+        // The mail waits for the web orders' lease; they finish meanwhile.
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(300), mailed);
+        let (waited, ()) = tokio::join!(waited, async {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            held.send(()).unwrap();
+        });
+        waited.expect("the mail went on once the web orders were recorded")
+    };
+    let (web, mail) = tokio::join!(web, mail);
+    assert!(web.unwrap().accepted);
+    let reason = refusal(mail);
+    assert!(
+        reason.contains("sent after this mail are in force"),
+        "{reason}"
+    );
+    assert_eq!(sent_to_engine(), vec![serde_json::json!("newer")]);
+    let read = w.service.orders(alice, game.id, 1).await.unwrap();
+    assert_eq!(read.latest.unwrap().orders, serde_json::json!("newer"));
+}
+
 #[tokio::test]
 async fn mailed_orders_processed_late_never_replace_later_orders_nor_reach_the_next_turn() {
     let w = World::new().await;

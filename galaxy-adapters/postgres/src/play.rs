@@ -1,13 +1,14 @@
 //! [`TurnArchiveStore`] on `played_turns` and `turn_reports`, [`OrdersStore`] on
-//! `orders_submissions`.
+//! `orders_submissions` and `orders_leases`.
 //!
 //! Reports and orders live in `json` columns and travel as text (`$n::json` in,
 //! `::text` out): `jsonb` would refuse a `\u0000` in a string, and an engine's report or a
 //! player's plain-text orders may hold anything JSON can.
 
 use async_trait::async_trait;
+use galaxy_core::domain::lease::Lease;
 use galaxy_core::domain::play::{OrdersSubmission, PlayedTurn, Standing, TurnReport};
-use galaxy_core::domain::{GameId, SubmissionId, Timestamp, UserId};
+use galaxy_core::domain::{GameId, LeaseToken, SubmissionId, Timestamp, UserId};
 use galaxy_core::ports::{OrdersStore, StoreError, TurnArchiveStore};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -19,6 +20,7 @@ use crate::rows::RowExt;
 const TURN: &str = "played turn";
 const REPORT: &str = "turn report";
 const SUBMISSION: &str = "orders submission";
+const ORDERS_LEASE: &str = "orders lease";
 
 fn json_text(entity: &'static str, value: &serde_json::Value) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| corrupt(entity, "json", e.to_string()))
@@ -197,6 +199,51 @@ impl TurnArchiveStore for PgStore {
 
 #[async_trait]
 impl OrdersStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn lease_orders(
+        &self,
+        game_id: GameId,
+        race: &str,
+        lease: Lease,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        // One statement: a free, lapsed or own lease is taken; a held one is left and no
+        // row comes back.
+        let taken = sqlx::query(
+            "INSERT INTO orders_leases (game_id, race, token, until) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (game_id, race) DO UPDATE SET token = EXCLUDED.token, \
+                 until = EXCLUDED.until \
+             WHERE orders_leases.until <= $5 OR orders_leases.token = EXCLUDED.token \
+             RETURNING token",
+        )
+        .bind(game_id.as_uuid())
+        .bind(race)
+        .bind(lease.token.as_uuid())
+        .bind(lease.until)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db(ORDERS_LEASE))?;
+        Ok(taken.is_some())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn release_orders(
+        &self,
+        game_id: GameId,
+        race: &str,
+        token: LeaseToken,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM orders_leases WHERE game_id = $1 AND race = $2 AND token = $3")
+            .bind(game_id.as_uuid())
+            .bind(race)
+            .bind(token.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(db(ORDERS_LEASE))?;
+        Ok(())
+    }
+
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn record_orders(&self, submission: &OrdersSubmission) -> Result<(), StoreError> {
         let size = i64::try_from(submission.size)

@@ -4,8 +4,9 @@
 use async_trait::async_trait;
 
 use super::StoreError;
+use crate::domain::lease::Lease;
 use crate::domain::play::{OrdersSubmission, PlayedTurn, TurnReport};
-use crate::domain::{GameId, Timestamp};
+use crate::domain::{GameId, LeaseToken, Timestamp};
 
 /// The turn archive: what the platform keeps of every turn, so reports outlive the engine.
 ///
@@ -55,6 +56,26 @@ pub trait TurnArchiveStore: Send + Sync {
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait OrdersStore: Send + Sync {
+    /// Takes the lease on submitting `race`'s orders in the game: one submission of a
+    /// race at a time, from its checks through the engine call to its record, across
+    /// every process on the store, so that the orders the engine holds last are the ones
+    /// recorded in force. `true` when taken (no lease, one lapsed at `now`, or one of
+    /// `lease.token` already); `false` while another holder's lease holds.
+    async fn lease_orders(
+        &self,
+        game_id: GameId,
+        race: &str,
+        lease: Lease,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Gives the lease of [`lease_orders`](Self::lease_orders) up; a no-op when it is
+    /// not `token`'s (it lapsed and another holder took it).
+    async fn release_orders(
+        &self,
+        game_id: GameId,
+        race: &str,
+        token: LeaseToken,
+    ) -> Result<(), StoreError>;
     /// Appends a submission; `Duplicate` when its id is already stored.
     async fn record_orders(&self, submission: &OrdersSubmission) -> Result<(), StoreError>;
     /// A race's submissions for a turn, newest first (the first is the one in force).

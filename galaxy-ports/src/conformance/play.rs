@@ -1,17 +1,18 @@
 //! Conformance suite for the record of play: [`TurnArchiveStore`] (turns archived whole
 //! and once, listed in order, reports by race) and [`OrdersStore`] (submissions newest
-//! first, which races have their orders in).
+//! first, which races have their orders in, one orders lease per race).
 
 use std::future::Future;
 use std::sync::Arc;
 
+use galaxy_core::domain::lease::Lease;
 use galaxy_core::domain::play::{OrdersSubmission, PlayedTurn, Standing, TurnReport};
-use galaxy_core::domain::{GameId, SubmissionId, UserId};
+use galaxy_core::domain::{GameId, LeaseToken, SubmissionId, UserId};
 use galaxy_core::ports::{OrdersStore, StoreError, TurnArchiveStore};
 use serde_json::json;
 
 use super::run_case;
-use super::users::fixtures::{Must, assert_err, at, new_uuid};
+use super::users::fixtures::{Must, assert_err, at, new_uuid, race};
 
 const SUITE: &str = "play";
 
@@ -71,6 +72,67 @@ where
         },
     )
     .await;
+    run_case(
+        SUITE,
+        "one orders lease per race: held, lapsed, released, raced",
+        &make,
+        |s| async move {
+            orders_lease(Arc::new(s)).await;
+        },
+    )
+    .await;
+}
+
+/// A race's orders lease is one holder's while it holds: others are refused, its own
+/// holder renews it, it lapses at its end and is taken over, a release by anyone else
+/// changes nothing; races and games have a lease each; of concurrent takers, one wins.
+async fn orders_lease<S: OrdersStore + Send + Sync + 'static>(store: Arc<S>) {
+    let g = game();
+    let token = || LeaseToken::from_uuid(new_uuid());
+    let (a, b) = (token(), token());
+    let lease = |token, until| Lease {
+        token,
+        until: at(until),
+    };
+    let take = |token, until, now| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .lease_orders(g, "Zorg", lease(token, until), at(now))
+                .await
+                .must("lease_orders")
+        }
+    };
+    assert!(take(a, 10, 0).await, "a free lease");
+    assert!(!take(b, 10, 1).await, "held by another");
+    assert!(take(a, 20, 2).await, "renewed by its holder");
+    assert!(!take(b, 30, 15).await, "the renewal holds");
+    let other_race = store.lease_orders(g, "Kree", lease(b, 30), at(3)).await;
+    assert!(other_race.must("lease_orders"), "each race has its own");
+    let other_game = store
+        .lease_orders(game(), "Zorg", lease(b, 30), at(3))
+        .await;
+    assert!(other_game.must("lease_orders"), "each game has its own");
+    assert!(take(b, 40, 20).await, "lapsed at its end: taken over");
+    store
+        .release_orders(g, "Zorg", a)
+        .await
+        .must("release by the old holder");
+    assert!(
+        !take(a, 50, 21).await,
+        "a release by another changes nothing"
+    );
+    store.release_orders(g, "Zorg", b).await.must("release");
+    assert!(take(a, 50, 22).await, "released: free");
+    store.release_orders(g, "Zorg", a).await.must("release");
+    store
+        .release_orders(g, "Zorg", a)
+        .await
+        .must("release again");
+
+    let tokens: Vec<LeaseToken> = (0..12).map(|_| token()).collect();
+    let taken = race(tokens.len(), |i| take(tokens[i], 100, 60)).await;
+    assert_eq!(taken.iter().filter(|t| **t).count(), 1, "{taken:?}");
 }
 
 fn game() -> GameId {

@@ -4,8 +4,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use galaxy_core::domain::lease::Lease;
 use galaxy_core::domain::play::{OrdersSubmission, PlayedTurn, TurnReport};
-use galaxy_core::domain::{GameId, SubmissionId, Timestamp};
+use galaxy_core::domain::{GameId, LeaseToken, SubmissionId, Timestamp};
 use galaxy_core::ports::{OrdersStore, StoreError, TurnArchiveStore};
 
 /// Archived turns with their reports, and orders submissions, behind one mutex so that a
@@ -29,6 +30,8 @@ struct State {
     submissions: Vec<OrdersSubmission>,
     /// Ids already stored, to refuse a replayed append.
     submission_ids: HashSet<SubmissionId>,
+    /// The orders lease of each (game, race) that has one.
+    orders_leases: HashMap<(GameId, String), Lease>,
 }
 
 impl MemoryPlayStore {
@@ -128,6 +131,43 @@ impl TurnArchiveStore for MemoryPlayStore {
 
 #[async_trait]
 impl OrdersStore for MemoryPlayStore {
+    async fn lease_orders(
+        &self,
+        game_id: GameId,
+        race: &str,
+        lease: Lease,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let key = (game_id, race.to_owned());
+        let free = state
+            .orders_leases
+            .get(&key)
+            .is_none_or(|held| held.token == lease.token || !held.is_held_at(now));
+        if free {
+            state.orders_leases.insert(key, lease);
+        }
+        Ok(free)
+    }
+
+    async fn release_orders(
+        &self,
+        game_id: GameId,
+        race: &str,
+        token: LeaseToken,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let key = (game_id, race.to_owned());
+        if state
+            .orders_leases
+            .get(&key)
+            .is_some_and(|held| held.token == token)
+        {
+            state.orders_leases.remove(&key);
+        }
+        Ok(())
+    }
+
     async fn record_orders(&self, submission: &OrdersSubmission) -> Result<(), StoreError> {
         let mut state = self.lock();
         if !state.submission_ids.insert(submission.id) {

@@ -83,6 +83,17 @@ pub enum RuntimeError {
         /// The status this call acted on.
         expected: GameStatus,
     },
+    /// Another submission of the race's orders was on its way to the engine for as long
+    /// as an engine call may take (503); try again in a moment.
+    #[error("another submission of this race's orders is in progress; try again in a moment")]
+    OrdersBusy,
+    /// Orders sent before the ones in force (a mail processed after later orders) are
+    /// not applied (409): the later orders stay.
+    #[error("orders for turn {turn} sent after these are in force; these were not applied")]
+    OrdersSuperseded {
+        /// The turn the orders were for.
+        turn: u32,
+    },
     /// The orders body exceeds the configured bound (422).
     #[error("orders are {size} bytes, at most {max} are accepted")]
     OrdersTooLarge {
@@ -247,7 +258,8 @@ impl ServiceError for RuntimeError {
             | Self::TurnInProgress
             | Self::TurnNotNext { .. }
             | Self::InvalidTransition(_)
-            | Self::StatusChanged { .. } => ErrorKind::Conflict,
+            | Self::StatusChanged { .. }
+            | Self::OrdersSuperseded { .. } => ErrorKind::Conflict,
             Self::OrdersTooLarge { .. } | Self::InvalidRequest(_) => ErrorKind::Validation,
             Self::TurnNotPlayed { .. } => ErrorKind::NotFound,
             Self::EngineRefused { status, .. } => match status {
@@ -258,7 +270,8 @@ impl ServiceError for RuntimeError {
             Self::Engine(_)
             | Self::UnexpectedTurn { .. }
             | Self::ReportUnavailable { .. }
-            | Self::Container(_) => ErrorKind::Unavailable,
+            | Self::Container(_)
+            | Self::OrdersBusy => ErrorKind::Unavailable,
             Self::Store(error) => store_error_kind(error),
         }
     }
@@ -271,6 +284,8 @@ impl ServiceError for RuntimeError {
             Self::TurnNotNext { .. } => "turn_not_next",
             Self::InvalidTransition(_) => "invalid_transition",
             Self::OrdersTooLarge { .. } => "orders_too_large",
+            Self::OrdersBusy => "orders_busy",
+            Self::OrdersSuperseded { .. } => "orders_superseded",
             Self::Engine(_) | Self::UnexpectedTurn { .. } | Self::ReportUnavailable { .. } => {
                 "engine_unavailable"
             }
@@ -288,6 +303,7 @@ impl ServiceError for RuntimeError {
     fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
             Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            Self::OrdersBusy => Some(std::time::Duration::from_secs(1)),
             _ => None,
         }
     }

@@ -96,19 +96,24 @@ impl OrdersDesk for RuntimeService {
                 ),
             ));
         }
-        if in_force.is_some_and(|s| s.submitted_at > received_at) {
-            return Err(refused(
-                name,
-                format!(
-                    "orders for turn {turn} sent after this mail are in force; this mail's \
-                     orders were not applied"
-                ),
-            ));
-        }
-        let verdict = self
+        // Orders sent after this mail and in force stay: checked under the race's orders
+        // lease, with the engine call and the record.
+        let verdict = match self
             .submit_orders_sent_at(actor, game_id, turn, &value, Some(received_at))
             .await
-            .map_err(late)?;
+        {
+            Ok(verdict) => verdict,
+            Err(RuntimeError::OrdersSuperseded { turn }) => {
+                return Err(refused(
+                    name,
+                    format!(
+                        "orders for turn {turn} sent after this mail are in force; this \
+                         mail's orders were not applied"
+                    ),
+                ));
+            }
+            Err(error) => return Err(late(error)),
+        };
         Ok(MailedOrdersVerdict {
             game_name: game.settings.name.as_str().to_owned(),
             turn,

@@ -40,6 +40,7 @@ mod inspect;
 mod jobs;
 mod lease;
 mod mailed;
+mod orders;
 mod pbem;
 mod player;
 mod ready;

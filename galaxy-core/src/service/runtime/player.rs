@@ -9,16 +9,16 @@ use crate::domain::application::{Application, ApplicationStatus};
 use crate::domain::game::{Game, GameStatus, GameTrigger};
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::play::{GameResult, OrdersSubmission, PlayedTurn, TurnReport};
-use crate::domain::{GameId, SubmissionId, Timestamp};
-use crate::ports::{EngineTarget, OrdersVerdict, StoreError, UserGame, UserGamesFilter};
+use crate::domain::{GameId, Timestamp};
+use crate::ports::{EngineTarget, StoreError, UserGame, UserGamesFilter};
 use crate::service::Actor;
 
 /// Where a player's orders go: the engine and the caller's race.
-struct Seat {
+pub(super) struct Seat {
     /// The engine, with the game's credential.
-    target: EngineTarget,
+    pub(super) target: EngineTarget,
     /// The caller's race name.
-    race: String,
+    pub(super) race: String,
 }
 
 /// Where a game stands, for the game view and "my games".
@@ -118,72 +118,6 @@ pub struct OrdersReadBack {
 }
 
 impl RuntimeService {
-    /// Submits the caller's orders for `turn` (the engine's current turn + 1) and records
-    /// the submission with the engine's verdict. An engine that refuses the request (4xx)
-    /// gives a client error with its message, and the refusal is recorded too.
-    pub async fn submit_orders(
-        &self,
-        actor: Actor,
-        game_id: GameId,
-        turn: u32,
-        orders: &serde_json::Value,
-    ) -> Result<OrdersVerdict, RuntimeError> {
-        self.submit_orders_sent_at(actor, game_id, turn, orders, None)
-            .await
-    }
-
-    /// [`RuntimeService::submit_orders`] for orders the player sent at `sent_at` (a mail's
-    /// arrival), recorded as sent then, so that later orders replace earlier ones by when
-    /// they were sent, not when they were processed. `None`: sent now.
-    pub(super) async fn submit_orders_sent_at(
-        &self,
-        actor: Actor,
-        game_id: GameId,
-        turn: u32,
-        orders: &serde_json::Value,
-        sent_at: Option<Timestamp>,
-    ) -> Result<OrdersVerdict, RuntimeError> {
-        let max = self.max_orders_bytes;
-        let size = serde_json::to_vec(orders).map_or(usize::MAX, |bytes| bytes.len());
-        if size > max {
-            return Err(RuntimeError::OrdersTooLarge { size, max });
-        }
-        let seat = self.seat(actor, game_id).await?;
-        let engine = &self.engines.client;
-        let call = engine.submit_orders(&seat.target, &seat.race, turn, orders);
-        let answer = self
-            .engines
-            .engine_call(call)
-            .await
-            .map_err(RuntimeError::engine);
-        let verdict = match &answer {
-            Ok(verdict) => verdict.clone(),
-            Err(RuntimeError::EngineRefused { message, .. }) => OrdersVerdict {
-                accepted: false,
-                errors: vec![message.clone()],
-            },
-            Err(_) => return answer,
-        };
-        let submission = OrdersSubmission {
-            id: SubmissionId::from_uuid(self.statuses.time.uuid()),
-            game_id,
-            race: seat.race,
-            user_id: actor.user_id,
-            turn,
-            submitted_at: sent_at.unwrap_or_else(|| self.statuses.now()),
-            size: u64::try_from(size).unwrap_or(u64::MAX),
-            accepted: verdict.accepted,
-            errors: verdict.errors,
-            orders: orders.clone(),
-        };
-        self.orders.record_orders(&submission).await?;
-        // A submission replaces a "ready without orders": the verdict now decides.
-        self.pbem
-            .unmark_ready(game_id, &submission.race, actor.user_id, turn)
-            .await;
-        answer
-    }
-
     /// The caller's orders for `turn`: the latest submission and the earlier ones.
     pub async fn orders(
         &self,
@@ -391,7 +325,7 @@ impl RuntimeService {
 
     /// The caller's seat in a running or paused game. Not a player -> `NotFound`; a game
     /// not in play -> `Conflict`.
-    async fn seat(&self, actor: Actor, game_id: GameId) -> Result<Seat, RuntimeError> {
+    pub(super) async fn seat(&self, actor: Actor, game_id: GameId) -> Result<Seat, RuntimeError> {
         let game: Game = self.game(game_id).await?;
         let race = self.own_race(actor, game_id).await?;
         if !matches!(game.status, GameStatus::Running | GameStatus::Paused) {

@@ -143,7 +143,9 @@ impl RuntimeService {
     }
 
     /// The host approves an application: the applicant takes the race over (same name,
-    /// the engine never notices), the old player loses access; both are told.
+    /// the engine never notices), the old player loses access; both are told. Orders of
+    /// the old player in flight finish first (503 `orders_busy` when they take longer
+    /// than an engine call may).
     pub async fn approve_seat_application(
         &self,
         actor: Actor,
@@ -154,9 +156,16 @@ impl RuntimeService {
         let (game, record) = self.seat_of(game_id, race).await?;
         Self::host_only(&actor, &game)?;
         let pbem = &self.pbem.store;
-        let handover = match pbem
-            .approve_seat_application(game_id, &record.race, application_id)
-            .await
+        // Under the race's orders lease: orders the old player has in flight reach the
+        // engine and are recorded as theirs before the race changes hands, never after.
+        let approve = async {
+            Ok(pbem
+                .approve_seat_application(game_id, &record.race, application_id)
+                .await)
+        };
+        let handover = match self
+            .under_orders_lease(game_id, &record.race, approve)
+            .await?
         {
             Ok(handover) => handover,
             Err(StoreError::NotFound { .. }) => {

@@ -1,0 +1,159 @@
+//! Orders submissions, one at a time per race. A submission holds its race's orders
+//! lease ([`OrdersStore::lease_orders`](crate::ports::OrdersStore::lease_orders)) from
+//! its checks through the engine call to its record, whichever process sends it (a
+//! page, the API, a mail): without it, an older mail's orders could reach the engine
+//! after newer ones that were recorded in force, and a turn would run on orders nobody
+//! sees as the race's. A seat handover takes the same lease, so orders in flight finish
+//! under the player who sent them.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+
+use super::lease::holding_lease;
+use super::{RuntimeError, RuntimeService};
+use crate::domain::lease::Lease;
+use crate::domain::play::OrdersSubmission;
+use crate::domain::{GameId, LeaseToken, SubmissionId, Timestamp};
+use crate::ports::{OrdersVerdict, StoreError};
+use crate::service::Actor;
+
+/// How long an orders lease holds unless renewed (its holder renews it every third of
+/// this while it works): what a holder that died keeps the race's orders waiting.
+const ORDERS_LEASE: TimeDelta = TimeDelta::seconds(10);
+
+/// How often a submission waiting for the lease asks again.
+const ORDERS_LEASE_POLL: Duration = Duration::from_millis(50);
+
+impl RuntimeService {
+    /// Submits the caller's orders for `turn` (the engine's current turn + 1) and records
+    /// the submission with the engine's verdict. An engine that refuses the request (4xx)
+    /// gives a client error with its message, and the refusal is recorded too. Another
+    /// submission of the race's orders in flight is waited for (as long as one engine
+    /// call may take; then [`RuntimeError::OrdersBusy`]).
+    pub async fn submit_orders(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        turn: u32,
+        orders: &serde_json::Value,
+    ) -> Result<OrdersVerdict, RuntimeError> {
+        self.submit_orders_sent_at(actor, game_id, turn, orders, None)
+            .await
+    }
+
+    /// [`RuntimeService::submit_orders`] for orders the player sent at `sent_at` (a mail's
+    /// arrival), recorded as sent then, so that later orders replace earlier ones by when
+    /// they were sent, not when they were processed. `None`: sent now. Orders in force
+    /// that were sent after `sent_at` are kept, checked under the race's lease:
+    /// [`RuntimeError::OrdersSuperseded`].
+    pub(super) async fn submit_orders_sent_at(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        turn: u32,
+        orders: &serde_json::Value,
+        sent_at: Option<Timestamp>,
+    ) -> Result<OrdersVerdict, RuntimeError> {
+        let max = self.max_orders_bytes;
+        let size = serde_json::to_vec(orders).map_or(usize::MAX, |bytes| bytes.len());
+        if size > max {
+            return Err(RuntimeError::OrdersTooLarge { size, max });
+        }
+        let race = self.seat(actor, game_id).await?.race;
+        self.under_orders_lease(game_id, &race, async {
+            // Read again under the lease: the seat may have been handed over meanwhile.
+            let seat = self.seat(actor, game_id).await?;
+            if seat.race != race {
+                return Err(RuntimeError::not_found("race", &race));
+            }
+            if let Some(sent_at) = sent_at {
+                let in_force = self.orders.list_orders(game_id, &race, turn).await?;
+                if in_force.first().is_some_and(|s| s.submitted_at > sent_at) {
+                    return Err(RuntimeError::OrdersSuperseded { turn });
+                }
+            }
+            let engine = &self.engines.client;
+            let call = engine.submit_orders(&seat.target, &race, turn, orders);
+            let answer = self
+                .engines
+                .engine_call(call)
+                .await
+                .map_err(RuntimeError::engine);
+            let verdict = match &answer {
+                Ok(verdict) => verdict.clone(),
+                Err(RuntimeError::EngineRefused { message, .. }) => OrdersVerdict {
+                    accepted: false,
+                    errors: vec![message.clone()],
+                },
+                Err(_) => return answer,
+            };
+            let submission = OrdersSubmission {
+                id: SubmissionId::from_uuid(self.statuses.time.uuid()),
+                game_id,
+                race: race.clone(),
+                user_id: actor.user_id,
+                turn,
+                submitted_at: sent_at.unwrap_or_else(|| self.statuses.now()),
+                size: u64::try_from(size).unwrap_or(u64::MAX),
+                accepted: verdict.accepted,
+                errors: verdict.errors,
+                orders: orders.clone(),
+            };
+            self.orders.record_orders(&submission).await?;
+            // A submission replaces a "ready without orders": the verdict now decides.
+            self.pbem
+                .unmark_ready(game_id, &race, actor.user_id, turn)
+                .await;
+            answer
+        })
+        .await
+    }
+
+    /// Runs `work` holding the orders lease of `race` in the game (renewed while it
+    /// runs), after waiting for the holder of the moment: at most as long as one engine
+    /// call may take, then [`RuntimeError::OrdersBusy`]. The lease is given up when the
+    /// work ends; a caller that goes away mid-way leaves it to lapse.
+    pub(super) async fn under_orders_lease<T>(
+        &self,
+        game_id: GameId,
+        race: &str,
+        work: impl Future<Output = Result<T, RuntimeError>>,
+    ) -> Result<T, RuntimeError> {
+        let token = self.statuses.time.lease_token();
+        let take = || async move {
+            let now = self.statuses.now();
+            let lease = Lease::new(token, now, ORDERS_LEASE);
+            self.orders.lease_orders(game_id, race, lease, now).await
+        };
+        let patience = tokio::time::Instant::now() + self.engines.call_timeout();
+        while !take().await? {
+            if tokio::time::Instant::now() >= patience {
+                return Err(RuntimeError::OrdersBusy);
+            }
+            tokio::time::sleep(ORDERS_LEASE_POLL).await;
+        }
+        let renew = || async move {
+            match take().await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(StoreError::conflict(
+                    "orders lease",
+                    format!("{game_id}/{race}"),
+                    "taken by another submission",
+                )),
+                Err(error) => Err(error),
+            }
+        };
+        let done = holding_lease(ORDERS_LEASE, "orders lease", renew, work).await;
+        self.release_orders_lease(game_id, race, token).await;
+        done
+    }
+
+    /// Gives the orders lease up; a failure is logged (the lease then lapses).
+    async fn release_orders_lease(&self, game_id: GameId, race: &str, token: LeaseToken) {
+        if let Err(error) = self.orders.release_orders(game_id, race, token).await {
+            tracing::warn!(%error, %game_id, race, "orders lease not released; it lapses");
+        }
+    }
+}
