@@ -349,7 +349,7 @@ async fn an_older_mail_never_overtakes_orders_in_flight() {
         let desk: &dyn OrdersDesk = &w.service;
         let mailed = desk.submit_mailed_orders(alice.user_id, game.id, "older", mailed_at);
         // The mail waits for the web orders' lease; they finish meanwhile.
-        let waited = tokio::time::timeout(std::time::Duration::from_millis(300), mailed);
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(10), mailed);
         let (waited, ()) = tokio::join!(waited, async {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             held.send(()).unwrap();
@@ -366,6 +366,44 @@ async fn an_older_mail_never_overtakes_orders_in_flight() {
     assert_eq!(sent_to_engine(), vec![serde_json::json!("newer")]);
     let read = w.service.orders(alice, game.id, 1).await.unwrap();
     assert_eq!(read.latest.unwrap().orders, serde_json::json!("newer"));
+}
+
+/// A race whose orders lease another process holds (a submission in flight there, or a
+/// holder that died with it): orders wait for it, then answer 503 `orders_busy` with
+/// nothing sent; once it lapses, they go.
+#[tokio::test(start_paused = true)]
+async fn orders_wait_for_a_lease_held_elsewhere_then_are_busy() {
+    use galaxy_core::domain::LeaseToken;
+    use galaxy_core::domain::lease::Lease;
+    use galaxy_core::ports::OrdersStore;
+    let w = World::new().await;
+    let (game, seats) = w.running_game(2).await;
+    let (alice, race) = seats.0[0].clone();
+    let elsewhere = Lease {
+        token: LeaseToken::from_uuid(uuid::Uuid::from_u128(7)),
+        until: w.now() + TimeDelta::seconds(10),
+    };
+    assert!(
+        w.play
+            .lease_orders(game.id, &race, elsewhere, w.now())
+            .await
+            .unwrap()
+    );
+    let orders = serde_json::json!("mine");
+    let busy = w.service.submit_orders(alice, game.id, 1, &orders).await;
+    assert!(
+        matches!(
+            busy,
+            Err(galaxy_core::service::runtime::RuntimeError::OrdersBusy)
+        ),
+        "{busy:?}"
+    );
+    assert_eq!(busy.unwrap_err().code(), "orders_busy");
+    let sent = w.engine.orders();
+    assert!(sent.iter().all(|(_, r, _, _)| *r != race), "{sent:?}");
+    w.at(elsewhere.until);
+    let taken = w.service.submit_orders(alice, game.id, 1, &orders).await;
+    assert!(taken.unwrap().accepted, "the lapsed lease is taken over");
 }
 
 #[tokio::test]

@@ -228,6 +228,26 @@ impl OrdersStore for PgStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn renew_orders(
+        &self,
+        game_id: GameId,
+        race: &str,
+        lease: Lease,
+    ) -> Result<bool, StoreError> {
+        let renewed = sqlx::query(
+            "UPDATE orders_leases SET until = $4 WHERE game_id = $1 AND race = $2 AND token = $3",
+        )
+        .bind(game_id.as_uuid())
+        .bind(race)
+        .bind(lease.token.as_uuid())
+        .bind(lease.until)
+        .execute(&self.pool)
+        .await
+        .map_err(db(ORDERS_LEASE))?;
+        Ok(renewed.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn release_orders(
         &self,
         game_id: GameId,

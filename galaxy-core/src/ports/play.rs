@@ -68,6 +68,15 @@ pub trait OrdersStore: Send + Sync {
         lease: Lease,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
+    /// Extends the lease to `lease.until` while it is still `lease.token`'s: `false` when
+    /// it is not (released, or lapsed and taken by another holder). Never takes a lease
+    /// that is not there, so a renewal landing after the release cannot bring it back.
+    async fn renew_orders(
+        &self,
+        game_id: GameId,
+        race: &str,
+        lease: Lease,
+    ) -> Result<bool, StoreError>;
     /// Gives the lease of [`lease_orders`](Self::lease_orders) up; a no-op when it is
     /// not `token`'s (it lapsed and another holder took it).
     async fn release_orders(

@@ -122,7 +122,23 @@ async fn orders_lease<S: OrdersStore + Send + Sync + 'static>(store: Arc<S>) {
         !take(a, 50, 21).await,
         "a release by another changes nothing"
     );
+    let renew = |token, until| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .renew_orders(g, "Zorg", lease(token, until))
+                .await
+                .must("renew_orders")
+        }
+    };
+    assert!(!renew(a, 45).await, "not the holder's: not renewed");
+    assert!(renew(b, 45).await, "the holder's: renewed");
+    assert!(!take(a, 50, 42).await, "the renewal holds");
     store.release_orders(g, "Zorg", b).await.must("release");
+    assert!(
+        !renew(b, 60).await,
+        "a renewal after the release brings nothing back"
+    );
     assert!(take(a, 50, 22).await, "released: free");
     store.release_orders(g, "Zorg", a).await.must("release");
     store
@@ -132,6 +148,10 @@ async fn orders_lease<S: OrdersStore + Send + Sync + 'static>(store: Arc<S>) {
 
     let tokens: Vec<LeaseToken> = (0..12).map(|_| token()).collect();
     let taken = race(tokens.len(), |i| take(tokens[i], 100, 60)).await;
+    assert_eq!(taken.iter().filter(|t| **t).count(), 1, "{taken:?}");
+    // Raced again once that lease lapsed (at its very end): one takes it over.
+    let tokens: Vec<LeaseToken> = (0..12).map(|_| token()).collect();
+    let taken = race(tokens.len(), |i| take(tokens[i], 200, 100)).await;
     assert_eq!(taken.iter().filter(|t| **t).count(), 1, "{taken:?}");
 }
 

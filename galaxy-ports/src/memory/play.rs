@@ -150,6 +150,23 @@ impl OrdersStore for MemoryPlayStore {
         Ok(free)
     }
 
+    async fn renew_orders(
+        &self,
+        game_id: GameId,
+        race: &str,
+        lease: Lease,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let key = (game_id, race.to_owned());
+        match state.orders_leases.get_mut(&key) {
+            Some(held) if held.token == lease.token => {
+                held.until = lease.until;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn release_orders(
         &self,
         game_id: GameId,

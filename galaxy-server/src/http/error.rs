@@ -155,6 +155,10 @@ impl ApiError {
             return Self::internal(error);
         }
         let mut api = match kind {
+            // Nothing is down: another submission of the race's orders was in flight.
+            ErrorKind::Unavailable if error.code() == "orders_busy" => {
+                Self::new(status, "orders_busy", error.to_string())
+            }
             // The code says which dependency (clients tell an engine outage from the
             // platform's own); the message stays generic.
             ErrorKind::Unavailable => {
@@ -354,6 +358,18 @@ mod tests {
         let store = RuntimeError::Store(StoreError::unavailable("db at 10.0.0.9"));
         let e = ApiError::from_service(&store);
         assert_eq!(e.code(), "unavailable");
+    }
+
+    #[test]
+    fn busy_orders_say_so_and_when_to_try_again() {
+        use galaxy_core::service::runtime::RuntimeError;
+        let e = ApiError::from_service(&RuntimeError::OrdersBusy);
+        assert_eq!(
+            (e.status(), e.code()),
+            (StatusCode::SERVICE_UNAVAILABLE, "orders_busy")
+        );
+        assert!(e.message.contains("in progress"), "{}", e.message);
+        assert_eq!(e.retry_after, Some(Duration::from_secs(1)));
     }
 
     #[test]

@@ -368,7 +368,7 @@ pub(crate) async fn list_seat_applications(
         (status = 403, description = "The caller is not the game's host.", body = ErrorBody),
         (status = 404, description = "No such game, race or application.", body = ErrorBody),
         (status = 409, description = "The seat is not open or the application not pending.", body = ErrorBody),
-        (status = 503, description = "Orders of the race's player were in flight for as long as an engine call may take (`orders_busy`, with `Retry-After`).", body = ErrorBody),
+        (status = 503, description = "Orders of the race's player were in flight for ten seconds (`orders_busy`, with `Retry-After`).", body = ErrorBody),
     )
 )]
 pub(crate) async fn approve_seat_application(

@@ -52,7 +52,7 @@ pub struct OrdersVerdictView {
         (status = 404, description = "No such game, the caller does not play in it, or the engine knows no such race (`engine_not_found`).", body = ErrorBody),
         (status = 409, description = "The game is not in play (`invalid_status`), or the engine refused the turn (`engine_conflict`).", body = ErrorBody),
         (status = 422, description = "The orders are too large (`orders_too_large`) or the engine refused the request (`engine_refused`), with its message.", body = ErrorBody),
-        (status = 503, description = "The engine is unreachable, timed out or failed (`engine_unavailable`), or another submission of the race's orders was in flight for as long as an engine call may take (`orders_busy`, with `Retry-After`).", body = ErrorBody),
+        (status = 503, description = "The engine is unreachable, timed out or failed (`engine_unavailable`), or another submission of the race's orders was in flight for ten seconds (`orders_busy`, with `Retry-After`).", body = ErrorBody),
     )
 )]
 pub(crate) async fn submit_orders(

@@ -54,7 +54,8 @@ pub struct MailInConfig {
     pub batch_size: u32,
     /// How long a claim holds (a crash mid-message is resumed after it). Each mail is
     /// claimed alone just before it is sent, so this must exceed the longest engine call
-    /// (`engine_call_timeout`, two minutes by default).
+    /// (`engine_call_timeout`, two minutes by default) plus the wait for the race's
+    /// orders lease (ten seconds).
     pub lease: TimeDelta,
     /// Claims of one message before an unreachable engine is answered as such.
     pub max_attempts: u32,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use super::lease::detached;
 use super::shared::{Engines, Initialiser, JobQueue, Notices, Statuses};
 use super::turns::{TurnRunner, holding_turn, play_turn};
 use super::{RuntimeConfig, RuntimeError, RuntimePorts};
@@ -265,15 +266,11 @@ impl RuntimeService {
         // engine past the turn and nothing archived or recorded until the lease lapses.
         let runner = turns.clone();
         let token = claim.token;
-        let turn = tokio::spawn(async move {
+        let played = detached(async move {
             let play = play_turn(&runner, &game, &record, token, expected, next, true);
             holding_turn(&runner, game.id, token, play).await
-        });
-        let played = match turn.await {
-            Ok(played) => played?,
-            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-            Err(error) => return Err(StoreError::unavailable(error).into()),
-        };
+        })
+        .await?;
         match played {
             Some(record) => Ok(record),
             None => Err(RuntimeError::TurnInProgress),

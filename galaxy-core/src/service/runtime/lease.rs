@@ -1,12 +1,27 @@
 //! Holding a lease while the work it covers runs: one renewal loop for the runtime's
-//! leased work (runtime jobs, turns), each renewing through its own store call.
+//! leased work (runtime jobs, turns, orders submissions), each renewing through its own
+//! store call; and running such work where a caller that goes away cannot cut it off.
 
 use std::future::Future;
 use std::time::Duration;
 
 use chrono::TimeDelta;
 
+use super::RuntimeError;
 use crate::ports::StoreError;
+
+/// Runs `work` in a task of its own and waits for it: a caller that goes away (a request
+/// timeout, a closed connection) does not cut it off halfway (an engine past a turn, or
+/// holding orders, with nothing recorded). A panic in it panics here.
+pub(crate) async fn detached<T: Send + 'static>(
+    work: impl Future<Output = Result<T, RuntimeError>> + Send + 'static,
+) -> Result<T, RuntimeError> {
+    match tokio::spawn(work).await {
+        Ok(done) => done,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(error) => Err(StoreError::unavailable(error).into()),
+    }
+}
 
 /// The shortest pause between two renewals of a lease, whatever the lease says.
 const MIN_RENEWAL: Duration = Duration::from_millis(10);

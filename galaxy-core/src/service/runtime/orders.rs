@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 
-use super::lease::holding_lease;
+use super::lease::{detached, holding_lease};
 use super::{RuntimeError, RuntimeService};
 use crate::domain::lease::Lease;
 use crate::domain::play::OrdersSubmission;
@@ -20,8 +20,13 @@ use crate::ports::{OrdersVerdict, StoreError};
 use crate::service::Actor;
 
 /// How long an orders lease holds unless renewed (its holder renews it every third of
-/// this while it works): what a holder that died keeps the race's orders waiting.
+/// this while it works): what a holder that died keeps the race's orders waiting. The
+/// processes sharing a store must agree on the time to well within this.
 const ORDERS_LEASE: TimeDelta = TimeDelta::seconds(10);
+
+/// How long a submission waits for the one in flight before [`RuntimeError::OrdersBusy`]:
+/// a lapsing lease's length, well inside a request's time budget.
+const ORDERS_WAIT: Duration = Duration::from_secs(10);
 
 /// How often a submission waiting for the lease asks again.
 const ORDERS_LEASE_POLL: Duration = Duration::from_millis(50);
@@ -30,8 +35,10 @@ impl RuntimeService {
     /// Submits the caller's orders for `turn` (the engine's current turn + 1) and records
     /// the submission with the engine's verdict. An engine that refuses the request (4xx)
     /// gives a client error with its message, and the refusal is recorded too. Another
-    /// submission of the race's orders in flight is waited for (as long as one engine
-    /// call may take; then [`RuntimeError::OrdersBusy`]).
+    /// submission of the race's orders in flight is waited for (up to ten seconds; then
+    /// [`RuntimeError::OrdersBusy`]). The submission runs in a task of its own: a caller
+    /// that goes away (a request timeout) does not cut it off between the engine's
+    /// answer and the record.
     pub async fn submit_orders(
         &self,
         actor: Actor,
@@ -62,6 +69,26 @@ impl RuntimeService {
             return Err(RuntimeError::OrdersTooLarge { size, max });
         }
         let race = self.seat(actor, game_id).await?.race;
+        let this = self.clone();
+        let orders = orders.clone();
+        detached(async move {
+            this.submit_leased(actor, game_id, turn, &orders, sent_at, (race, size))
+                .await
+        })
+        .await
+    }
+
+    /// [`RuntimeService::submit_orders_sent_at`] from its race on (with the orders'
+    /// size): the checks, the engine call and the record, under the race's orders lease.
+    async fn submit_leased(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        turn: u32,
+        orders: &serde_json::Value,
+        sent_at: Option<Timestamp>,
+        (race, size): (String, usize),
+    ) -> Result<OrdersVerdict, RuntimeError> {
         self.under_orders_lease(game_id, &race, async {
             // Read again under the lease: the seat may have been handed over meanwhile.
             let seat = self.seat(actor, game_id).await?;
@@ -112,9 +139,9 @@ impl RuntimeService {
     }
 
     /// Runs `work` holding the orders lease of `race` in the game (renewed while it
-    /// runs), after waiting for the holder of the moment: at most as long as one engine
-    /// call may take, then [`RuntimeError::OrdersBusy`]. The lease is given up when the
-    /// work ends; a caller that goes away mid-way leaves it to lapse.
+    /// runs), after waiting for the holder of the moment: at most [`ORDERS_WAIT`], then
+    /// [`RuntimeError::OrdersBusy`]. The lease is given up when the work ends; a caller
+    /// that goes away mid-way leaves it to lapse.
     pub(super) async fn under_orders_lease<T>(
         &self,
         game_id: GameId,
@@ -127,15 +154,18 @@ impl RuntimeService {
             let lease = Lease::new(token, now, ORDERS_LEASE);
             self.orders.lease_orders(game_id, race, lease, now).await
         };
-        let patience = tokio::time::Instant::now() + self.engines.call_timeout();
+        let patience = tokio::time::Instant::now() + ORDERS_WAIT;
         while !take().await? {
             if tokio::time::Instant::now() >= patience {
                 return Err(RuntimeError::OrdersBusy);
             }
             tokio::time::sleep(ORDERS_LEASE_POLL).await;
         }
+        // Renewed, never taken again: a renewal still on its way when the work ends must
+        // not bring a released lease back.
         let renew = || async move {
-            match take().await {
+            let lease = Lease::new(token, self.statuses.now(), ORDERS_LEASE);
+            match self.orders.renew_orders(game_id, race, lease).await {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(StoreError::conflict(
                     "orders lease",

@@ -463,11 +463,6 @@ impl Engines {
         }
     }
 
-    /// The longest an engine call may take (`engine_call_timeout`).
-    pub(crate) fn call_timeout(&self) -> Duration {
-        self.call_timeout
-    }
-
     /// Runs an engine call under `engine_call_timeout`.
     pub(crate) async fn engine_call<T>(
         &self,

@@ -145,7 +145,7 @@ impl RuntimeService {
     /// The host approves an application: the applicant takes the race over (same name,
     /// the engine never notices), the old player loses access; both are told. Orders of
     /// the old player in flight finish first (503 `orders_busy` when they take longer
-    /// than an engine call may).
+    /// than ten seconds).
     pub async fn approve_seat_application(
         &self,
         actor: Actor,
