@@ -1,7 +1,7 @@
 //! The one conformance suite of the leased work queue, run on every queue of every store:
 //! the mail outbox ([`mail`]), the notification routes ([`notifications`]) and the
 //! runtime jobs ([`jobs`]). It checks the rules of
-//! [`Leased`](galaxy_core::domain::lease::Leased): the claim limit, due instants,
+//! [`Leased`]: the claim limit, due instants,
 //! attempts counted per claim, lease expiry and re-claim, finishing under a token
 //! (`Conflict` for any other token, `NotFound` for an unknown item), batch finishes in
 //! which one lost lease fails alone, and concurrent claimers that never share an item.

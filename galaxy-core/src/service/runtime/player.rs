@@ -245,9 +245,10 @@ impl RuntimeService {
 
     /// One page of the caller's games, newest first: those they play in (an approved
     /// application, or a race taken over) and those they host, as `filter` says. The
-    /// page is one store read ([`ApplicationStore::list_user_games`]); where each game
-    /// stands (turn, orders, races: several reads a game) is read for the page's games
-    /// only. The cursor is the store's: the next page starts after the last game's place
+    /// page is one store read
+    /// ([`list_user_games`](crate::ports::ApplicationStore::list_user_games)); where
+    /// each game stands (turn, orders, races: several reads a game) is read for the
+    /// page's games only. The cursor is the store's: the next page starts after the last game's place
     /// in the order, so a game that ended or left the list in between does not break the
     /// walk ([`StoreError::InvalidCursor`] for one that is not a cursor of this list).
     pub async fn my_games(
