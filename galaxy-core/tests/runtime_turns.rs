@@ -368,6 +368,45 @@ async fn an_older_mail_never_overtakes_orders_in_flight() {
     assert_eq!(read.latest.unwrap().orders, serde_json::json!("newer"));
 }
 
+/// One mail processed twice at once (its first run outlasted its claim, and another
+/// worker took it up): the second run waits for the first's lease, then finds the very
+/// orders recorded and answers with their verdict; the engine gets them once.
+#[tokio::test]
+async fn a_mail_run_twice_at_once_reaches_the_engine_once() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(2).await;
+    let (alice, race) = seats.0[0].clone();
+    w.at(evening(1) - TimeDelta::hours(2));
+    let arrived = w.now();
+    let (held, release) = tokio::sync::oneshot::channel::<()>();
+    let (in_engine, engine_has) = tokio::sync::oneshot::channel::<()>();
+    w.engine.on_next_orders(Box::pin(async move {
+        let _ = in_engine.send(());
+        let _ = release.await;
+    }));
+    let desk: &dyn OrdersDesk = &w.service;
+    let first = desk.submit_mailed_orders(alice.user_id, game.id, "mine", arrived);
+    let second = async {
+        engine_has.await.unwrap();
+        let again = desk.submit_mailed_orders(alice.user_id, game.id, "mine", arrived);
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(10), again);
+        let (waited, ()) = tokio::join!(waited, async {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            held.send(()).unwrap();
+        });
+        waited.expect("the second run went on once the first was recorded")
+    };
+    let (first, second) = tokio::join!(first, second);
+    let first = first.unwrap();
+    assert!(first.accepted && first.turn == 1, "{first:?}");
+    assert_eq!(second.unwrap(), first);
+    let sent = w.engine.orders();
+    let sent: Vec<_> = sent.iter().filter(|(_, r, _, _)| *r == race).collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let read = w.service.orders(alice, game.id, 1).await.unwrap();
+    assert!(read.latest.is_some() && read.history.is_empty(), "{read:?}");
+}
+
 /// A race whose orders lease another process holds (a submission in flight there, or a
 /// holder that died with it): orders wait for it, then answer 503 `orders_busy` with
 /// nothing sent; once it lapses, they go.

@@ -97,8 +97,24 @@ impl RuntimeService {
             }
             if let Some(sent_at) = sent_at {
                 let in_force = self.orders.list_orders(game_id, &race, turn).await?;
-                if in_force.first().is_some_and(|s| s.submitted_at > sent_at) {
-                    return Err(RuntimeError::OrdersSuperseded { turn });
+                match in_force.first() {
+                    Some(latest) if latest.submitted_at > sent_at => {
+                        return Err(RuntimeError::OrdersSuperseded { turn });
+                    }
+                    // These very orders, recorded by a run of the same mail that got here
+                    // first (its claim lapsed while it worked): its verdict, no second
+                    // engine call.
+                    Some(same)
+                        if same.submitted_at == sent_at
+                            && same.user_id == actor.user_id
+                            && same.orders == *orders =>
+                    {
+                        return Ok(OrdersVerdict {
+                            accepted: same.accepted,
+                            errors: same.errors.clone(),
+                        });
+                    }
+                    _ => {}
                 }
             }
             let engine = &self.engines.client;
