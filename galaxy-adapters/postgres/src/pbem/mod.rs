@@ -1,13 +1,14 @@
 //! [`PbemStore`] on `pbem_races`, `pbem_tallied_turns`, `seat_applications`,
 //! `pbem_preferences` and `race_messages`. Each method is one transaction; the race row
 //! (`FOR UPDATE`) serialises what must not interleave (a seat handover, a sender's rate
-//! limit).
+//! limit). The races, their turns and preferences are here; open seats and their
+//! applications in `seats`, the races' messages in `messages`.
 
 use async_trait::async_trait;
 use galaxy_core::domain::limit::RateLimit;
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::pbem::{
-    GamePreferences, RaceMessage, RaceRecord, ReadyMark, SeatApplication, SeatApplicationStatus,
+    GamePreferences, RaceMessage, RaceRecord, ReadyMark, SeatApplication,
 };
 use galaxy_core::domain::{GameId, MessageId, SeatApplicationId, Timestamp, UserId};
 use galaxy_core::ports::{
@@ -18,14 +19,14 @@ use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::PgStore;
-use crate::applications::lock_active_games;
 use crate::error::db;
-use crate::rows::{RowExt, cursor, page_limit, page_of, u32_param};
+use crate::rows::{RowExt, u32_param};
+
+mod messages;
+mod seats;
 
 const RACE: &str = "race";
-const SEAT: &str = "seat application";
 const PREFS: &str = "preferences";
-const MESSAGE: &str = "message";
 
 fn opt_u32(row: &PgRow, column: &'static str) -> Result<Option<u32>, StoreError> {
     let value: Option<i64> = row.col(RACE, column)?;
@@ -48,31 +49,6 @@ fn race_from_row(row: &PgRow) -> Result<RaceRecord, StoreError> {
         vacation_until: opt_u32(row, "vacation_until")?,
         vacation_used: row.col_u32(RACE, "vacation_used")?,
         seat_open: row.col(RACE, "seat_open")?,
-    })
-}
-
-fn application_from_row(row: &PgRow) -> Result<SeatApplication, StoreError> {
-    Ok(SeatApplication {
-        id: SeatApplicationId::from_uuid(row.col(SEAT, "id")?),
-        game_id: GameId::from_uuid(row.col(SEAT, "game_id")?),
-        race: row.col(SEAT, "race")?,
-        user_id: UserId::from_uuid(row.col(SEAT, "user_id")?),
-        status: row.col_name(SEAT, "status", SeatApplicationStatus::parse)?,
-        created_at: row.col(SEAT, "created_at")?,
-    })
-}
-
-fn message_from_row(row: &PgRow) -> Result<RaceMessage, StoreError> {
-    Ok(RaceMessage {
-        id: MessageId::from_uuid(row.col(MESSAGE, "id")?),
-        game_id: GameId::from_uuid(row.col(MESSAGE, "game_id")?),
-        turn: row.col_u32(MESSAGE, "turn")?,
-        sender_user: UserId::from_uuid(row.col(MESSAGE, "sender_user")?),
-        sender_race: row.col(MESSAGE, "sender_race")?,
-        to_all: row.col(MESSAGE, "to_all")?,
-        recipients: row.col(MESSAGE, "recipients")?,
-        text: row.col(MESSAGE, "text")?,
-        sent_at: row.col(MESSAGE, "sent_at")?,
     })
 }
 
@@ -114,38 +90,6 @@ fn owned(record: RaceRecord, player: UserId) -> Result<RaceRecord, StoreError> {
             "the race is played by someone else now",
         ))
     }
-}
-
-async fn plays_in(
-    tx: &mut Transaction<'static, Postgres>,
-    game_id: GameId,
-    user_id: UserId,
-) -> Result<bool, StoreError> {
-    let found: Option<i32> =
-        sqlx::query_scalar("SELECT 1 FROM pbem_races WHERE game_id = $1 AND user_id = $2")
-            .bind(game_id.as_uuid())
-            .bind(user_id.as_uuid())
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(db(RACE))?;
-    Ok(found.is_some())
-}
-
-async fn reject_pending(
-    tx: &mut Transaction<'static, Postgres>,
-    game_id: GameId,
-    race: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE seat_applications SET status = 'rejected' \
-         WHERE game_id = $1 AND race = $2 AND status = 'pending'",
-    )
-    .bind(game_id.as_uuid())
-    .bind(race)
-    .execute(&mut **tx)
-    .await
-    .map_err(db(SEAT))?;
-    Ok(())
 }
 
 /// Writes the mutable columns of a race record.
@@ -379,18 +323,7 @@ impl PbemStore for PgStore {
     }
 
     async fn open_seat(&self, game_id: GameId, race: &str) -> Result<RaceRecord, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db(RACE))?;
-        let mut record = lock_race(&mut tx, game_id, race).await?;
-        if !record.idle {
-            return Err(conflict(game_id, race, "the race is not idle"));
-        }
-        if record.seat_open {
-            return Err(conflict(game_id, race, "the seat is open already"));
-        }
-        record.seat_open = true;
-        write_race(&mut tx, &record).await?;
-        tx.commit().await.map_err(db(RACE))?;
-        Ok(record)
+        seats::open_seat(self, game_id, race).await
     }
 
     async fn reclaim_seat(
@@ -399,20 +332,7 @@ impl PbemStore for PgStore {
         race: &str,
         user_id: UserId,
     ) -> Result<RaceRecord, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db(RACE))?;
-        let mut record = lock_race(&mut tx, game_id, race).await?;
-        if !record.seat_open || record.user_id != user_id {
-            return Err(conflict(
-                game_id,
-                race,
-                "the seat is not open, or not yours",
-            ));
-        }
-        record.back_in_play();
-        write_race(&mut tx, &record).await?;
-        reject_pending(&mut tx, game_id, race).await?;
-        tx.commit().await.map_err(db(RACE))?;
-        Ok(record)
+        seats::reclaim_seat(self, game_id, race, user_id).await
     }
 
     async fn apply_for_seat(
@@ -420,51 +340,7 @@ impl PbemStore for PgStore {
         application: &SeatApplication,
         max_active_games: u32,
     ) -> Result<SeatApplicationInsert, StoreError> {
-        let (game_id, race) = (application.game_id, application.race.as_str());
-        let mut tx = self.pool.begin().await.map_err(db(SEAT))?;
-        let record = lock_race(&mut tx, game_id, race).await?;
-        if !record.seat_open {
-            return Err(conflict(game_id, race, "the seat is not open"));
-        }
-        if plays_in(&mut tx, game_id, application.user_id).await? {
-            return Err(conflict(game_id, race, "the applicant plays in the game"));
-        }
-        // A second application for the seat is the duplicate it is, at the limit too.
-        let pending: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM seat_applications WHERE game_id = $1 AND race = $2 \
-             AND user_id = $3 AND status = 'pending')",
-        )
-        .bind(game_id.as_uuid())
-        .bind(race)
-        .bind(application.user_id.as_uuid())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db(SEAT))?;
-        if pending {
-            return Err(StoreError::Duplicate {
-                entity: SEAT,
-                key: format!("{game_id}/{race}/{}", application.user_id),
-            });
-        }
-        let live = lock_active_games(&mut tx, application.user_id, game_id).await?;
-        if live >= max_active_games {
-            return Ok(SeatApplicationInsert::TooManyActiveGames { live });
-        }
-        sqlx::query(
-            "INSERT INTO seat_applications (id, game_id, race, user_id, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(application.id.as_uuid())
-        .bind(game_id.as_uuid())
-        .bind(race)
-        .bind(application.user_id.as_uuid())
-        .bind(application.status.as_str())
-        .bind(application.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db(SEAT))?;
-        tx.commit().await.map_err(db(SEAT))?;
-        Ok(SeatApplicationInsert::Inserted)
+        seats::apply_for_seat(self, application, max_active_games).await
     }
 
     async fn list_seat_applications(
@@ -472,16 +348,7 @@ impl PbemStore for PgStore {
         game_id: GameId,
         race: &str,
     ) -> Result<Vec<SeatApplication>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM seat_applications WHERE game_id = $1 AND race = $2 \
-             ORDER BY created_at, id",
-        )
-        .bind(game_id.as_uuid())
-        .bind(race)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(SEAT))?;
-        rows.iter().map(application_from_row).collect()
+        seats::list_seat_applications(self, game_id, race).await
     }
 
     async fn approve_seat_application(
@@ -490,102 +357,22 @@ impl PbemStore for PgStore {
         race: &str,
         application_id: SeatApplicationId,
     ) -> Result<SeatHandover, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db(SEAT))?;
-        let mut record = lock_race(&mut tx, game_id, race).await?;
-        let row = sqlx::query(
-            "SELECT * FROM seat_applications WHERE id = $1 AND game_id = $2 AND race = $3",
-        )
-        .bind(application_id.as_uuid())
-        .bind(game_id.as_uuid())
-        .bind(race)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db(SEAT))?;
-        let application = match row {
-            Some(row) => application_from_row(&row)?,
-            None => return Err(StoreError::not_found(SEAT, application_id)),
-        };
-        if application.status != SeatApplicationStatus::Pending {
-            return Err(conflict(game_id, race, "the application is not pending"));
-        }
-        if !record.seat_open {
-            return Err(conflict(game_id, race, "the seat is not open"));
-        }
-        if plays_in(&mut tx, game_id, application.user_id).await? {
-            return Err(conflict(game_id, race, "the applicant plays in the game"));
-        }
-        let previous = record.hand_over(application.user_id);
-        write_race(&mut tx, &record).await?;
-        reject_pending(&mut tx, game_id, race).await?;
-        // The handover's notice is owed from this write on.
-        sqlx::query(
-            "UPDATE seat_applications SET status = 'approved', previous_user = $2, \
-             noticed = false, approved_at = clock_timestamp() WHERE id = $1",
-        )
-        .bind(application_id.as_uuid())
-        .bind(previous.as_uuid())
-        .execute(&mut *tx)
-        .await
-        .map_err(db(SEAT))?;
-        tx.commit().await.map_err(db(SEAT))?;
-        Ok(SeatHandover { record, previous })
+        seats::approve_seat_application(self, game_id, race, application_id).await
     }
 
     async fn owed_seat_notices(&self, limit: u32) -> Result<Vec<OwedSeatNotice>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM seat_applications WHERE status = 'approved' AND NOT noticed \
-             ORDER BY approved_at, id LIMIT $1",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(SEAT))?;
-        rows.iter()
-            .map(|row| {
-                let previous: Option<Uuid> = row.col(SEAT, "previous_user")?;
-                let previous = previous.ok_or_else(|| {
-                    crate::error::corrupt(SEAT, "previous_user", "missing on an owed notice")
-                })?;
-                Ok(OwedSeatNotice {
-                    application: application_from_row(row)?,
-                    previous: UserId::from_uuid(previous),
-                })
-            })
-            .collect()
+        seats::owed_seat_notices(self, limit).await
     }
 
     async fn seat_notice_raised(&self, id: SeatApplicationId) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE seat_applications SET noticed = true WHERE id = $1")
-            .bind(id.as_uuid())
-            .execute(&self.pool)
-            .await
-            .map_err(db(SEAT))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found(SEAT, id));
-        }
-        Ok(())
+        seats::seat_notice_raised(self, id).await
     }
 
     async fn open_seats(
         &self,
         candidates: &[GameId],
     ) -> Result<Vec<(GameId, Vec<String>)>, StoreError> {
-        let ids: Vec<Uuid> = candidates.iter().map(|g| g.as_uuid()).collect();
-        let rows: Vec<(Uuid, Vec<String>)> = sqlx::query_as(
-            "SELECT game_id, array_agg(race ORDER BY race COLLATE \"C\") FROM pbem_races \
-             WHERE seat_open AND game_id = ANY($1) GROUP BY game_id",
-        )
-        .bind(&ids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(RACE))?;
-        let mut open: Vec<(GameId, Vec<String>)> = Vec::with_capacity(rows.len());
-        for id in candidates {
-            if let Some((_, races)) = rows.iter().find(|(g, _)| *g == id.as_uuid()) {
-                open.push((*id, races.clone()));
-            }
-        }
-        Ok(open)
+        seats::open_seats(self, candidates).await
     }
 
     async fn preferences(
@@ -638,68 +425,15 @@ impl PbemStore for PgStore {
         message: &RaceMessage,
         limit: RateLimit,
     ) -> Result<Option<Timestamp>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db(MESSAGE))?;
-        // The sender's race row serialises their sends, so the count and the insert
-        // are one step even with concurrent callers on several replicas.
-        // It also holds the race to its player until the message is stored.
-        owned(
-            lock_race(&mut tx, message.game_id, &message.sender_race).await?,
-            message.sender_user,
-        )?;
-        let seen: Vec<Timestamp> = sqlx::query_scalar(
-            "SELECT sent_at FROM race_messages \
-             WHERE game_id = $1 AND sender_user = $2 AND sent_at > $3",
-        )
-        .bind(message.game_id.as_uuid())
-        .bind(message.sender_user.as_uuid())
-        .bind(limit.window_start(message.sent_at))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db(MESSAGE))?;
-        if let Some(until) = limit.full_until(message.sent_at, seen.into_iter().map(|t| (t, 1))) {
-            return Ok(Some(until));
-        }
-        sqlx::query(
-            "INSERT INTO race_messages (id, game_id, turn, sender_user, sender_race, to_all, \
-             recipients, text, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(message.id.as_uuid())
-        .bind(message.game_id.as_uuid())
-        .bind(u32_param(message.turn))
-        .bind(message.sender_user.as_uuid())
-        .bind(&message.sender_race)
-        .bind(message.to_all)
-        .bind(&message.recipients)
-        .bind(&message.text)
-        .bind(message.sent_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db(MESSAGE))?;
-        tx.commit().await.map_err(db(MESSAGE))?;
-        Ok(None)
+        messages::post_message(self, message, limit).await
     }
 
     async fn owed_message_notices(&self, limit: u32) -> Result<Vec<RaceMessage>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM race_messages WHERE NOT noticed ORDER BY sent_at, seq LIMIT $1",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(MESSAGE))?;
-        rows.iter().map(message_from_row).collect()
+        messages::owed_message_notices(self, limit).await
     }
 
     async fn message_noticed(&self, id: MessageId) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE race_messages SET noticed = true WHERE id = $1")
-            .bind(id.as_uuid())
-            .execute(&self.pool)
-            .await
-            .map_err(db(MESSAGE))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found(MESSAGE, id));
-        }
-        Ok(())
+        messages::message_noticed(self, id).await
     }
 
     async fn list_messages(
@@ -708,25 +442,6 @@ impl PbemStore for PgStore {
         race: &str,
         page: &PageRequest,
     ) -> Result<Page<RaceMessage>, StoreError> {
-        let (after_at, after_id) = cursor(page)?;
-        let rows = sqlx::query(
-            "SELECT * FROM race_messages WHERE game_id = $1 \
-             AND (sender_race = $2 OR $2 = ANY(recipients)) \
-             AND ($3::timestamptz IS NULL OR (sent_at, id) < ($3, $4)) \
-             ORDER BY sent_at DESC, id DESC LIMIT $5",
-        )
-        .bind(game_id.as_uuid())
-        .bind(race)
-        .bind(after_at)
-        .bind(after_id)
-        .bind(page_limit(page))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(MESSAGE))?;
-        let items = rows
-            .iter()
-            .map(message_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(page_of(items, page, |m| (m.sent_at, m.id.as_uuid())))
+        messages::list_messages(self, game_id, race, page).await
     }
 }
