@@ -1,16 +1,16 @@
 //! A game's page: settings, players and status for everyone; enrollment actions for its
 //! host; for its players the deadline countdown, the orders editor with the engine's
-//! check inline, reports by turn (archived ones too) and the standings chart. Sections
-//! for race states and messages (issue 11) render when the services provide them.
+//! check inline, reports by turn (archived ones too), the standings chart, race states
+//! and messages. The forms the page posts are in `forms`.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
+use galaxy_core::domain::GameId;
 use galaxy_core::domain::application::{Application, ApplicationStatus};
 use galaxy_core::domain::game::{Game, GameStatus};
 use galaxy_core::domain::pbem::format_duration;
 use galaxy_core::domain::play::{PlayedTurn, TurnReport};
-use galaxy_core::domain::{ApplicationId, GameId};
 use galaxy_core::service::runtime::{GameProgress, StatusReason};
 use galaxy_core::service::{ErrorKind, ServiceError};
 use maud::{Markup, html};
@@ -19,10 +19,13 @@ use serde::Deserialize;
 use super::WebState;
 use super::chart;
 use super::error::WebError;
-use super::lapsed;
 use super::layout::{self, button_form, csrf_field};
 use super::pbem::{self, PbemView};
-use super::session::{Posted, PostedOrLapsed, Visitor};
+use super::session::Visitor;
+
+mod forms;
+
+pub use forms::{EmptyForm, apply, decide_application, host_action, submit_orders, withdraw};
 
 /// Which report to show.
 #[derive(Debug, Default, Deserialize)]
@@ -481,151 +484,4 @@ fn orders_not_open(visitor: &Visitor, outcome: &OrdersOutcome) -> Markup {
             pre #orders-text { (outcome.text) }
         }
     }
-}
-
-/// The orders form.
-#[derive(Debug, Deserialize)]
-pub struct OrdersForm {
-    /// The turn the orders are for.
-    turn: u32,
-    /// JSON for engines with structured orders; anything else goes as text.
-    #[serde(default)]
-    orders: String,
-}
-
-/// `POST /games/{id}/orders`: the engine's check, shown inline on the game page. Orders
-/// sent with a session that ended come back on a page of their own
-/// ([`lapsed::orders_page`]) instead of being lost behind the login.
-pub async fn submit_orders(
-    State(state): State<WebState>,
-    Path(id): Path<String>,
-    posted: PostedOrLapsed<OrdersForm>,
-) -> Result<Response, WebError> {
-    let id = parse_game_id(&id)?;
-    let (visitor, form) = match posted {
-        PostedOrLapsed::Posted(Posted { visitor, form }) => (visitor, form),
-        PostedOrLapsed::Lapsed { visitor, form } => {
-            return Ok(lapsed::orders_page(&visitor, id, &form.orders));
-        }
-    };
-    let user = visitor.signed_in()?;
-    let orders = serde_json::from_str::<serde_json::Value>(&form.orders)
-        .unwrap_or_else(|_| serde_json::Value::String(form.orders.clone()));
-    // Whatever the answer, the page comes back with the text in it: orders typed for
-    // an engine that is down, or a game that just ended, are never lost to an error page.
-    let (status, verdict) = match state
-        .app
-        .runtime
-        .submit_orders(user.actor, id, form.turn, &orders)
-        .await
-    {
-        Ok(verdict) if verdict.accepted => (StatusCode::OK, OrdersVerdict::Accepted),
-        Ok(verdict) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            OrdersVerdict::Refused(verdict.errors),
-        ),
-        Err(error) => {
-            let error = WebError::from(error);
-            (error.status(), OrdersVerdict::NotTaken(error.to_string()))
-        }
-    };
-    let outcome = OrdersOutcome {
-        text: form.orders,
-        verdict,
-    };
-    let returned = Some(Returned::Orders(outcome));
-    let page = render(&state, &visitor, id, (None, None), returned).await?;
-    Ok((status, page).into_response())
-}
-
-/// The apply form.
-#[derive(Debug, Deserialize)]
-pub struct ApplyForm {
-    /// The race name to play as.
-    race_name: String,
-}
-
-/// `POST /games/{id}/apply`.
-pub async fn apply(
-    State(state): State<WebState>,
-    Path(id): Path<String>,
-    Posted { visitor, form }: Posted<ApplyForm>,
-) -> Result<Response, WebError> {
-    let id = parse_game_id(&id)?;
-    let user = visitor.signed_in()?;
-    let applied = state.app.lobby.apply(user.actor, id, &form.race_name).await;
-    match applied {
-        Ok(_) => Ok(Redirect::to(&format!("/games/{id}")).into_response()),
-        Err(error) => {
-            // A name taken, invalid or in use: the page again, with the name as typed
-            // and the reason, so the player can pick another.
-            let error = WebError::from(error);
-            let status = error.status();
-            if !matches!(
-                status,
-                StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT
-            ) {
-                return Err(error);
-            }
-            let returned = Some(Returned::Apply {
-                race_name: form.race_name,
-                error: error.to_string(),
-            });
-            let page = render(&state, &visitor, id, (None, None), returned).await?;
-            Ok((status, page).into_response())
-        }
-    }
-}
-
-/// A form with only its CSRF field.
-#[derive(Debug, Deserialize)]
-pub struct EmptyForm {}
-
-/// `POST /games/{id}/withdraw`.
-pub async fn withdraw(
-    State(state): State<WebState>,
-    Path(id): Path<String>,
-    Posted { visitor, .. }: Posted<EmptyForm>,
-) -> Result<Response, WebError> {
-    let id = parse_game_id(&id)?;
-    let user = visitor.signed_in()?;
-    state.app.lobby.withdraw(user.actor, id).await?;
-    Ok(Redirect::to(&format!("/games/{id}")).into_response())
-}
-
-/// `POST /games/{id}/host/{action}`: open, close, start or cancel.
-pub async fn host_action(
-    State(state): State<WebState>,
-    Path((id, action)): Path<(String, String)>,
-    Posted { visitor, .. }: Posted<EmptyForm>,
-) -> Result<Response, WebError> {
-    let id = parse_game_id(&id)?;
-    let user = visitor.signed_in()?;
-    let lobby = &state.app.lobby;
-    match action.as_str() {
-        "open" => lobby.open(user.actor, id).await?,
-        "close" => lobby.close(user.actor, id).await?,
-        "start" => lobby.start(user.actor, id).await?,
-        "cancel" => lobby.cancel(user.actor, id).await?,
-        _ => return Err(WebError::NotFound),
-    };
-    Ok(Redirect::to(&format!("/games/{id}")).into_response())
-}
-
-/// `POST /games/{id}/applications/{app_id}/{decision}`: approve or reject.
-pub async fn decide_application(
-    State(state): State<WebState>,
-    Path((id, app_id, decision)): Path<(String, String, String)>,
-    Posted { visitor, .. }: Posted<EmptyForm>,
-) -> Result<Response, WebError> {
-    let id = parse_game_id(&id)?;
-    let app_id = ApplicationId::parse(&app_id).map_err(|_| WebError::NotFound)?;
-    let user = visitor.signed_in()?;
-    let lobby = &state.app.lobby;
-    match decision.as_str() {
-        "approve" => lobby.approve(user.actor, id, app_id).await?,
-        "reject" => lobby.reject(user.actor, id, app_id).await?,
-        _ => return Err(WebError::NotFound),
-    };
-    Ok(Redirect::to(&format!("/games/{id}")).into_response())
 }
