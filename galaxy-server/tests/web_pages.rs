@@ -941,6 +941,48 @@ async fn orders_sent_with_a_lapsed_session_come_back_on_their_own_page() {
         "{}",
         page.text
     );
+    // The browser dropped the session's cookie (it expired with the session, or a
+    // sign-out in another tab of this browser removed it): the form still carries the
+    // session's token, and the browser says this site posted it.
+    let mut same_browser = signed_in(&app, "dropped@example.org").await;
+    same_browser
+        .get(&app, &format!("/games/{game}"))
+        .await
+        .is(200);
+    let mut other_tab = same_browser.clone();
+    other_tab.post(&app, "/logout", &[]).await.is(303);
+    same_browser.cookies = other_tab.cookies.clone();
+    assert!(
+        same_browser
+            .cookies
+            .iter()
+            .all(|(k, _)| k != "galaxy_session"),
+        "{:?}",
+        same_browser.cookies
+    );
+    let mut from_here = same_browser.clone();
+    from_here
+        .headers
+        .push(("sec-fetch-site".into(), "same-origin".into()));
+    let page = from_here
+        .post(&app, &uri, &[("turn", "1"), ("orders", orders)])
+        .await;
+    page.is(401);
+    assert!(page.text.contains("id=\"lapsed-orders\""), "{}", page.text);
+    // Without the browser's word that this site posted it (another site's form, or a
+    // browser too old to say), a token with no session is refused as stale.
+    let mut elsewhere = same_browser.clone();
+    elsewhere
+        .headers
+        .push(("sec-fetch-site".into(), "cross-site".into()));
+    let refused = elsewhere
+        .post(&app, &uri, &[("turn", "1"), ("orders", orders)])
+        .await;
+    refused.is(403);
+    same_browser
+        .post(&app, &uri, &[("turn", "1"), ("orders", orders)])
+        .await
+        .is(403);
     // A form that was never this visitor's (a wrong token, no session lapsed) is still
     // refused as stale.
     let stranger = player

@@ -268,6 +268,21 @@ fn is_token(value: &str) -> bool {
     value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// Whether a posted CSRF token has the shape of a session's ([`csrf_token_for_session`]:
+/// 64 hex digits; a signed-out visitor's has 32).
+fn is_session_csrf(value: &str) -> bool {
+    value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether the browser says a page of this site sent the request: the fetch metadata
+/// header `Sec-Fetch-Site: same-origin`, which browsers set themselves and no page can
+/// (a browser too old to send it is taken as "not known").
+fn posted_from_this_site(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .is_some_and(|value| value.as_bytes() == b"same-origin")
+}
+
 #[derive(Deserialize)]
 struct CsrfOnly {
     csrf: Option<String>,
@@ -317,6 +332,7 @@ impl<T: DeserializeOwned> FromRequest<WebState> for PostedOrLapsed<T> {
     async fn from_request(request: Request, state: &WebState) -> Result<Self, WebError> {
         let (mut parts, body) = request.into_parts();
         let visitor = Visitor::from_request_parts(&mut parts, state).await?;
+        let from_this_site = posted_from_this_site(&parts.headers);
         let request = Request::from_parts(parts, body);
         let bytes = Bytes::from_request(request, state)
             .await
@@ -335,8 +351,17 @@ impl<T: DeserializeOwned> FromRequest<WebState> for PostedOrLapsed<T> {
             || !constant_time_eq(presented.as_bytes(), visitor.csrf.as_bytes())
         {
             // The page's session ended since it was loaded: nothing is changed either
-            // way, and the way on is to sign in again (the dead cookie goes).
-            if visitor.session_lapsed {
+            // way, and the way on is to sign in again (the dead cookie goes). The
+            // browser may have dropped the cookie already (it lives exactly as long as
+            // the session, and signing out in another tab removes it): a session's
+            // token with no session sent is a lapsed session too, when the browser
+            // says this site posted the form (so no other site can post text into the
+            // visitor's draft of orders).
+            let cookie_gone = visitor.user.is_none()
+                && !visitor.session_unchecked
+                && is_session_csrf(&presented)
+                && from_this_site;
+            if visitor.session_lapsed || cookie_gone {
                 return match form() {
                     Ok(form) => Ok(Self::Lapsed { visitor, form }),
                     Err(_) => Err(WebError::SessionLapsed {
