@@ -723,6 +723,46 @@ async fn a_turn_is_tallied_from_what_was_in_force_when_it_was_played() {
     assert!(w.notes.of(NotificationKind::RaceIdle).is_empty());
 }
 
+/// A refused submission after accepted orders (a "thanks" mailed to the orders address)
+/// leaves them in force at the engine: the race is not ready for an early turn (its
+/// player may be changing them), but the turn played them, so it missed nothing.
+#[tokio::test]
+async fn a_refusal_after_accepted_orders_misses_no_turn() {
+    let w = World::new().await;
+    let (game, seats) = w
+        .running_game_with(2, |new| new.pbem.idle_after = Some(1))
+        .await;
+    let [(a, race_a), (b, _)] = [seats.0[0].clone(), seats.0[1].clone()];
+    w.at(evening(1) - TimeDelta::minutes(50));
+    orders(&w, a, &game, 1).await;
+    orders(&w, b, &game, 1).await;
+    w.engine
+        .refuse_orders(Some((422, r#"{"error": "no orders in this text"}"#)));
+    let thanks = w
+        .service
+        .submit_orders(a, game.id, 1, &json!("Thanks!"))
+        .await;
+    assert!(thanks.is_err());
+    w.engine.refuse_orders(None);
+    assert_eq!(
+        state_of(&w, &game, &race_a).await,
+        (false, RaceState::Active)
+    );
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 0, "no early turn");
+    w.at(evening(1));
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 1);
+    w.at(evening(1) + TimeDelta::minutes(1));
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(
+        state_of(&w, &game, &race_a).await.1,
+        RaceState::Active,
+        "the engine played A's accepted orders: no missed turn"
+    );
+    assert!(w.notes.of(NotificationKind::RaceIdle).is_empty());
+}
+
 #[tokio::test]
 async fn a_turn_forced_before_the_next_pass_leaves_the_turn_before_tallied() {
     let w = World::new().await;

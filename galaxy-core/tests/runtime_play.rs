@@ -347,7 +347,10 @@ async fn orders_are_recorded_read_back_and_make_a_race_ready() {
         "a refusal is recorded too"
     );
     assert_eq!(
-        w.play.races_with_orders_in(game.id, 1, None).await.unwrap(),
+        w.play
+            .races_with_orders_in(game.id, 1, galaxy_core::ports::OrdersCount::Latest)
+            .await
+            .unwrap(),
         vec![race.clone()]
     );
     assert!(

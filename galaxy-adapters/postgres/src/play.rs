@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use galaxy_core::domain::lease::Lease;
 use galaxy_core::domain::play::{OrdersSubmission, PlayedTurn, Standing, TurnReport};
 use galaxy_core::domain::{GameId, LeaseToken, SubmissionId, Timestamp, UserId};
-use galaxy_core::ports::{OrdersStore, StoreError, TurnArchiveStore};
+use galaxy_core::ports::{OrdersCount, OrdersStore, StoreError, TurnArchiveStore};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 
@@ -316,21 +316,29 @@ impl OrdersStore for PgStore {
         &self,
         game_id: GameId,
         turn: u32,
-        as_of: Option<Timestamp>,
+        count: OrdersCount,
     ) -> Result<Vec<String>, StoreError> {
-        let races: Vec<String> = sqlx::query_scalar(
-            "SELECT race FROM ( \
-                 SELECT DISTINCT ON (race) race, accepted FROM orders_submissions \
-                 WHERE game_id = $1 AND turn = $2 AND ($3::timestamptz IS NULL OR submitted_at <= $3) \
-                 ORDER BY race, submitted_at DESC, seq DESC \
-             ) latest WHERE accepted ORDER BY race COLLATE \"C\"",
-        )
-        .bind(game_id.as_uuid())
-        .bind(i64::from(turn))
-        .bind(as_of)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(SUBMISSION))?;
+        let sql = match count {
+            OrdersCount::Latest => {
+                "SELECT race FROM ( \
+                     SELECT DISTINCT ON (race) race, accepted FROM orders_submissions \
+                     WHERE game_id = $1 AND turn = $2 \
+                     ORDER BY race, submitted_at DESC, seq DESC \
+                 ) latest WHERE accepted ORDER BY race COLLATE \"C\""
+            }
+            OrdersCount::PlayedAt(_) => {
+                "SELECT DISTINCT race COLLATE \"C\" FROM orders_submissions \
+                 WHERE game_id = $1 AND turn = $2 AND accepted AND submitted_at <= $3 \
+                 ORDER BY 1"
+            }
+        };
+        let mut query = sqlx::query_scalar(sql)
+            .bind(game_id.as_uuid())
+            .bind(i64::from(turn));
+        if let OrdersCount::PlayedAt(at) = count {
+            query = query.bind(at);
+        }
+        let races: Vec<String> = query.fetch_all(&self.pool).await.map_err(db(SUBMISSION))?;
         Ok(races)
     }
 }

@@ -94,14 +94,28 @@ pub trait OrdersStore: Send + Sync {
         race: &str,
         turn: u32,
     ) -> Result<Vec<OrdersSubmission>, StoreError>;
-    /// The races of a game whose latest submission for `turn` was accepted, in byte order
-    /// of their names. With `as_of`, only submissions recorded by then count: what was in
-    /// force when the turn was played, which a later (refused) submission for a turn
-    /// already played cannot change.
+    /// The races of a game with orders for `turn`, counted as `count` says, in byte order
+    /// of their names.
     async fn races_with_orders_in(
         &self,
         game_id: GameId,
         turn: u32,
-        as_of: Option<Timestamp>,
+        count: OrdersCount,
     ) -> Result<Vec<String>, StoreError>;
+}
+
+/// Which submissions make a race's orders for a turn, for
+/// [`OrdersStore::races_with_orders_in`]: readiness before a turn and the tally after it
+/// ask different questions of the same record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrdersCount {
+    /// The race's latest submission, when it was accepted: whether the race is ready for
+    /// the turn. A refusal after accepted orders says the player is changing them, so an
+    /// early turn waits for them (the engine would still play the accepted ones).
+    Latest,
+    /// Any accepted submission recorded by this instant: whether the engine had the
+    /// race's orders for a turn played then (a refused later submission left the ones
+    /// before it in force, as the engine contract says), so a player whose last mail
+    /// was refused (a "thanks" sent to the orders address) has not missed the turn.
+    PlayedAt(Timestamp),
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use galaxy_core::domain::lease::Lease;
 use galaxy_core::domain::play::{OrdersSubmission, PlayedTurn, Standing, TurnReport};
 use galaxy_core::domain::{GameId, LeaseToken, SubmissionId, UserId};
-use galaxy_core::ports::{OrdersStore, StoreError, TurnArchiveStore};
+use galaxy_core::ports::{OrdersCount, OrdersStore, StoreError, TurnArchiveStore};
 use serde_json::json;
 
 use super::run_case;
@@ -391,11 +391,12 @@ fn submission(
 }
 
 async fn orders<S: OrdersStore>(store: &S) {
+    use OrdersCount::{Latest, PlayedAt};
     let g = game();
     let (ua, ub) = (UserId::from_uuid(new_uuid()), UserId::from_uuid(new_uuid()));
     assert_eq!(store.list_orders(g, "Ayrans", 1).await.must("list"), vec![]);
     assert_eq!(
-        store.races_with_orders_in(g, 1, None).await.must("in"),
+        store.races_with_orders_in(g, 1, Latest).await.must("in"),
         Vec::<String>::new()
     );
     let a1 = submission(g, "Ayrans", ua, 1, 10, false);
@@ -413,7 +414,7 @@ async fn orders<S: OrdersStore>(store: &S) {
         "newest first"
     );
     assert_eq!(
-        store.races_with_orders_in(g, 1, None).await.must("in"),
+        store.races_with_orders_in(g, 1, Latest).await.must("in"),
         vec!["Ayrans".to_owned(), "Bolgs".to_owned()]
     );
     store.record_orders(&a3).await.must("record_orders");
@@ -423,61 +424,64 @@ async fn orders<S: OrdersStore>(store: &S) {
         "a later arrival at the same instant is newer"
     );
     assert_eq!(
-        store.races_with_orders_in(g, 1, None).await.must("in"),
+        store.races_with_orders_in(g, 1, Latest).await.must("in"),
         vec!["Bolgs".to_owned()],
         "a refused latest submission takes the race's orders out"
     );
     assert_eq!(
-        store.races_with_orders_in(g, 2, None).await.must("in"),
+        store.races_with_orders_in(g, 2, Latest).await.must("in"),
         vec!["Bolgs".to_owned()]
     );
-    // As of an instant: only what was recorded by then (a turn's tally reads what was in
-    // force when it was played).
+    // As of a turn played at an instant: any accepted submission recorded by then (the
+    // engine played it; a refusal after it left it in force).
     let b_late = submission(g, "Bolgs", ub, 1, 40, false);
     store.record_orders(&b_late).await.must("record_orders");
     assert_eq!(
-        store.races_with_orders_in(g, 1, None).await.must("in"),
+        store.races_with_orders_in(g, 1, Latest).await.must("in"),
         Vec::<String>::new(),
-        "a later refusal takes Bolgs out"
+        "a later refusal takes Bolgs out of the ready"
     );
+    let both = vec!["Ayrans".to_owned(), "Bolgs".to_owned()];
+    for (secs, races, why) in [
+        (
+            50,
+            both.clone(),
+            "refusals after accepted orders leave them in force",
+        ),
+        (
+            40,
+            both.clone(),
+            "Bolgs's refusal at the instant changes nothing",
+        ),
+        (
+            20,
+            both.clone(),
+            "an accepted submission at the instant counts",
+        ),
+        (
+            19,
+            vec!["Bolgs".to_owned()],
+            "Ayrans had only refused orders",
+        ),
+        (14, vec![], "only Ayrans's refused orders"),
+        (5, vec![], "nothing yet"),
+    ] {
+        assert_eq!(
+            store
+                .races_with_orders_in(g, 1, PlayedAt(at(secs)))
+                .await
+                .must("in"),
+            races,
+            "played at {secs}: {why}"
+        );
+    }
     assert_eq!(
         store
-            .races_with_orders_in(g, 1, Some(at(30)))
-            .await
-            .must("in"),
-        vec!["Bolgs".to_owned()],
-        "not as of before it"
-    );
-    assert_eq!(
-        store
-            .races_with_orders_in(g, 1, Some(at(20)))
-            .await
-            .must("in"),
-        vec!["Bolgs".to_owned()],
-        "at 20 Ayrans's latest is a refusal; a submission at the instant counts"
-    );
-    assert_eq!(
-        store
-            .races_with_orders_in(g, 1, Some(at(15)))
-            .await
-            .must("in"),
-        vec!["Bolgs".to_owned()],
-        "at 15 Ayrans had only its first, refused, orders"
-    );
-    assert_eq!(
-        store
-            .races_with_orders_in(g, 1, Some(at(5)))
-            .await
-            .must("in"),
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        store
-            .races_with_orders_in(g, 1, Some(at(10)))
+            .races_with_orders_in(g, 2, PlayedAt(at(29)))
             .await
             .must("in"),
         Vec::<String>::new(),
-        "at 10 only Ayrans's refused orders"
+        "turn 2's orders came at 30"
     );
     assert_err!(
         store.record_orders(&a3).await,

@@ -1,13 +1,13 @@
 //! In-memory record of play: the turn archive and the orders submissions.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use galaxy_core::domain::lease::Lease;
 use galaxy_core::domain::play::{OrdersSubmission, PlayedTurn, TurnReport};
 use galaxy_core::domain::{GameId, LeaseToken, SubmissionId, Timestamp};
-use galaxy_core::ports::{OrdersStore, StoreError, TurnArchiveStore};
+use galaxy_core::ports::{OrdersCount, OrdersStore, StoreError, TurnArchiveStore};
 
 /// Archived turns with their reports, and orders submissions, behind one mutex so that a
 /// turn and its reports are stored in one step, as a database transaction would.
@@ -215,17 +215,23 @@ impl OrdersStore for MemoryPlayStore {
         &self,
         game_id: GameId,
         turn: u32,
-        as_of: Option<Timestamp>,
+        count: OrdersCount,
     ) -> Result<Vec<String>, StoreError> {
         let state = self.lock();
-        // The latest submission per race: later arrivals win ties of equal timestamps.
-        let mut latest: BTreeMap<&str, &OrdersSubmission> = BTreeMap::new();
-        for submission in state
+        let of_turn = state
             .submissions
             .iter()
-            .filter(|s| s.game_id == game_id && s.turn == turn)
-            .filter(|s| as_of.is_none_or(|at| s.submitted_at <= at))
-        {
+            .filter(|s| s.game_id == game_id && s.turn == turn);
+        if let OrdersCount::PlayedAt(at) = count {
+            let races: BTreeSet<&str> = of_turn
+                .filter(|s| s.accepted && s.submitted_at <= at)
+                .map(|s| s.race.as_str())
+                .collect();
+            return Ok(races.into_iter().map(str::to_owned).collect());
+        }
+        // The latest submission per race: later arrivals win ties of equal timestamps.
+        let mut latest: BTreeMap<&str, &OrdersSubmission> = BTreeMap::new();
+        for submission in of_turn {
             let newer = latest
                 .get(submission.race.as_str())
                 .is_none_or(|held| submission.submitted_at >= held.submitted_at);

@@ -27,7 +27,7 @@ use crate::domain::pbem::{GamePreferences, RaceRecord, RaceState, ReadyMark, Vac
 use crate::domain::play::PlayedTurn;
 use crate::domain::{GameId, Timestamp, UserId};
 use crate::ports::{
-    ApplicationStore, OrdersStore, PbemStore, StoreError, TurnArchiveStore, UserStore,
+    ApplicationStore, OrdersCount, OrdersStore, PbemStore, StoreError, TurnArchiveStore, UserStore,
     VacationOutcome,
 };
 use crate::service::Actor;
@@ -175,8 +175,10 @@ pub(super) async fn next_turn(p: &Pbem, game_id: GameId) -> Result<u32, StoreErr
     }
 }
 
-/// The races of `records` whose latest submission for `turn` was accepted or who marked
-/// themselves ready for it (with `as_of`, only submissions and marks made by then count).
+/// The races of `records` with orders for `turn` or who marked themselves ready for it.
+/// Without `as_of`, whether they are ready now (their latest submission accepted); with
+/// it, whether they had played a turn played then (any accepted submission, and marks,
+/// made by then): see [`OrdersCount`].
 pub(super) async fn ready_races(
     p: &Pbem,
     game_id: GameId,
@@ -184,7 +186,8 @@ pub(super) async fn ready_races(
     turn: u32,
     as_of: Option<Timestamp>,
 ) -> Result<BTreeSet<String>, StoreError> {
-    let with_orders = p.orders.races_with_orders_in(game_id, turn, as_of).await?;
+    let count = as_of.map_or(OrdersCount::Latest, OrdersCount::PlayedAt);
+    let with_orders = p.orders.races_with_orders_in(game_id, turn, count).await?;
     Ok(records
         .iter()
         .filter(|r| r.ready(turn, with_orders.contains(&r.race), as_of))
