@@ -218,6 +218,9 @@ async fn reminders_reach_only_players_without_orders_once() {
     expected.sort();
     got.sort();
     assert_eq!(got, expected, "A, B and C for turn 2; D turned them off");
+    // Due at 16:00 but sent at 16:30: it says what is left.
+    let late = recipient_payload(&reminders[1].payload, reminders[1].recipients[0]);
+    assert_eq!(late["before"], "1h 30m");
 }
 
 #[tokio::test]

@@ -29,7 +29,9 @@ use crate::ports::{
     StoreError, UserStore,
 };
 use crate::service::mail_in::MailInService;
-use crate::service::templates::{MailTemplates, TemplateContext, recipient_payload};
+use crate::service::templates::{
+    MailTemplates, PER_RECIPIENT_KEY, TemplateContext, recipient_payload,
+};
 
 /// How the notification worker paces itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,9 +237,10 @@ impl NotificationWorker {
         Ok(Dispatched::Mailed)
     }
 
-    /// For a player's game mail with orders by e-mail on: the extras (`Reply-To`, the
-    /// report as a file when chosen, in which case `report_text` is replaced by a note)
-    /// and the orders address for the text.
+    /// For a player's game mail with orders by e-mail on (a turn mail to a player of a
+    /// race, a reminder): the extras (`Reply-To`, the report as a file when chosen, in
+    /// which case `report_text` is replaced by a note) and the orders address for the
+    /// text. A host who plays no race gets none: a reply would be refused.
     async fn orders_extras(
         &self,
         intent: &NotificationIntent,
@@ -247,11 +250,16 @@ impl NotificationWorker {
         let (Some(service), Some(game_id)) = (&self.orders_by_mail, intent.game_id) else {
             return Ok(None);
         };
-        let turn_mail = matches!(
-            intent.kind,
-            NotificationKind::GameStarted | NotificationKind::TurnCompleted
-        );
-        if !turn_mail || context.text_field("report_text").is_none() {
+        let plays = match intent.kind {
+            NotificationKind::GameStarted | NotificationKind::TurnCompleted => intent
+                .payload
+                .get(PER_RECIPIENT_KEY)
+                .and_then(|per| per.get(user.id.to_string()))
+                .is_some(),
+            NotificationKind::TurnReminder => true,
+            _ => false,
+        };
+        if !plays {
             return Ok(None);
         }
         let address = service
@@ -263,12 +271,9 @@ impl NotificationWorker {
             reply_to: crate::domain::user::Email::parse(&orders_address).ok(),
             ..MailExtras::default()
         };
-        if address.report_delivery == ReportDelivery::Attachment {
+        let report = context.text_field("report_text").map(str::to_owned);
+        if let (ReportDelivery::Attachment, Some(report)) = (address.report_delivery, report) {
             let file_name = report_file_name(&intent.payload);
-            let report = context
-                .text_field("report_text")
-                .unwrap_or_default()
-                .to_owned();
             context.set(
                 "report_text",
                 serde_json::Value::String(format!("(attached: {file_name})")),

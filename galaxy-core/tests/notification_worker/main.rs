@@ -1,11 +1,13 @@
 //! The notification worker against the in-memory stores, with a manual clock, a seeded
 //! secret generator and a recording push publisher: fan-out, preferences, retries and
-//! dead letters, idempotent mail, shutdown; templates and bad payloads in `templates.rs`.
+//! dead letters, idempotent mail, shutdown; templates and bad payloads in `templates.rs`,
+//! the orders address of game mails in `orders_mail.rs`.
 
 // A failed unwrap is a failed test, with the value in the message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
+mod orders_mail;
 mod templates;
 
 use std::sync::atomic::Ordering;

@@ -324,6 +324,23 @@ pub fn format_duration(duration: TimeDelta) -> String {
     }
 }
 
+/// The time left until a deadline as a mail says it ("2h", "1h 30m", "1d 6h"): to the
+/// nearest minute, at least one, in its two largest units. A reminder may go out later
+/// than its offset (the turn before ran early, the server was down), so it says what is
+/// left, not the offset it was due at.
+pub fn format_time_left(left: TimeDelta) -> String {
+    let minutes = ((left.num_seconds() + 30) / 60).max(1);
+    let (days, hours, mins) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
+    let parts: Vec<String> = [(days, "d"), (hours, "h"), (mins, "m")]
+        .into_iter()
+        .skip_while(|(n, _)| *n == 0)
+        .take(2)
+        .filter(|(n, _)| *n != 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    parts.join(" ")
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -333,6 +350,24 @@ mod tests {
 
     fn at(h: u32, m: u32) -> Timestamp {
         Utc.with_ymd_and_hms(2026, 1, 5, h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn time_left_is_told_to_the_minute_in_two_units() {
+        for (secs, told) in [
+            (7200, "2h"),
+            (5400, "1h 30m"),
+            (5399, "1h 30m"),
+            (5369, "1h 29m"),
+            (86_400 + 6 * 3600 + 59, "1d 6h"),
+            (86_400 + 45 * 60, "1d"),
+            (2 * 86_400 + 3600 + 60, "2d 1h"),
+            (600, "10m"),
+            (10, "1m"),
+            (0, "1m"),
+        ] {
+            assert_eq!(format_time_left(TimeDelta::seconds(secs)), told, "{secs} s");
+        }
     }
 
     fn daily() -> TurnSchedule {

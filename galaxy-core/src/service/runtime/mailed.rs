@@ -124,9 +124,13 @@ impl OrdersDesk for RuntimeService {
     }
 }
 
-/// A runtime error as the mail reply tells it: a dependency down is worth a retry,
-/// anything else is the answer.
+/// A runtime error as the mail reply tells it: a dependency down is worth a retry (an
+/// engine being recreated, with none bound to the game for the moment, too), anything
+/// else is the answer.
 fn desk_error(game_name: Option<String>, error: RuntimeError) -> OrdersDeskError {
+    if let RuntimeError::Unhealthy { .. } = error {
+        return OrdersDeskError::Unavailable(error.to_string());
+    }
     match error.kind() {
         ErrorKind::Unavailable | ErrorKind::Internal => {
             OrdersDeskError::Unavailable(error.to_string())
@@ -139,5 +143,26 @@ fn desk_error(game_name: Option<String>, error: RuntimeError) -> OrdersDeskError
             game_name,
             reason: error.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_engine_between_two_containers_is_retried_and_a_stranger_refused() {
+        let between = RuntimeError::Unhealthy {
+            reason: "no engine is bound to the game".into(),
+        };
+        assert!(matches!(
+            desk_error(None, between),
+            OrdersDeskError::Unavailable(_)
+        ));
+        let stranger = RuntimeError::not_found("game", "g");
+        assert!(matches!(
+            desk_error(Some("Vega".into()), stranger),
+            OrdersDeskError::Refused { reason, .. } if reason == "you do not play in this game"
+        ));
     }
 }

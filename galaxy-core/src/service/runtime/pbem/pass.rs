@@ -23,7 +23,7 @@ use crate::domain::Timestamp;
 use crate::domain::game::{Game, GameStatus};
 use crate::domain::lease::ClaimRequest;
 use crate::domain::notification::NotificationKind;
-use crate::domain::pbem::{RaceRecord, RaceState, early_turn_ready, format_duration};
+use crate::domain::pbem::{RaceRecord, RaceState, early_turn_ready, format_time_left};
 use crate::domain::runtime::{RuntimeRecord, RuntimeStatus};
 use crate::ports::{StoreError, TurnUpdate};
 
@@ -245,7 +245,7 @@ async fn remind(
             "race": race.race,
             "turn": turn,
             "deadline": deadline.format("%Y-%m-%d %H:%M UTC").to_string(),
-            "before": format_duration(offset),
+            "before": format_time_left(deadline - p.now()),
         });
         let kind = NotificationKind::TurnReminder;
         p.notices

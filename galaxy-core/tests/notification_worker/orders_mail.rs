@@ -1,0 +1,138 @@
+//! Game mails with orders by e-mail on: which carry the player's orders address (as
+//! `Reply-To` and in the text), and which must not.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use galaxy_core::domain::notification::NotificationKind;
+use galaxy_core::domain::user::User;
+use galaxy_core::domain::{GameId, Timestamp, UserId};
+use galaxy_core::ports::{
+    MailedOrdersVerdict, NewNotification, Notifier, OrdersDesk, OrdersDeskError,
+};
+use galaxy_core::service::mail_in::{MailInConfig, MailInPorts, MailInService};
+use galaxy_core::worker::Worker;
+use galaxy_ports::memory::InMemoryStores;
+use serde_json::{Value, json};
+
+use crate::harness::Harness;
+
+/// A desk no test here sends orders to.
+struct NoDesk;
+
+#[async_trait]
+impl OrdersDesk for NoDesk {
+    async fn submit_mailed_orders(
+        &self,
+        _: UserId,
+        _: GameId,
+        _: &str,
+        _: Timestamp,
+    ) -> Result<MailedOrdersVerdict, OrdersDeskError> {
+        unreachable!("no orders are mailed in these tests")
+    }
+}
+
+fn orders_by_mail(h: &Harness) -> Arc<MailInService> {
+    let stores = InMemoryStores::new();
+    Arc::new(MailInService::new(
+        MailInPorts {
+            store: stores.mail_in.clone(),
+            users: h.users.clone(),
+            applications: stores.lobby.clone(),
+            mail: h.mail.clone(),
+            desk: Arc::new(NoDesk),
+            clock: h.clock.clone(),
+            secrets: h.secrets.clone(),
+        },
+        MailInConfig::new("galaxy.test"),
+    ))
+}
+
+async fn raise(h: &Harness, kind: NotificationKind, key: &str, to: &[&User], payload: Value) {
+    let game_id = GameId::from_uuid(uuid::Uuid::from_u128(42));
+    h.service
+        .notify(NewNotification {
+            kind,
+            idempotency_key: key.to_owned(),
+            recipients: to.iter().map(|u| u.id).collect(),
+            game_id: Some(game_id),
+            payload,
+        })
+        .await
+        .unwrap();
+}
+
+/// A turn mail gives its players their orders address; a host who plays no race gets
+/// the mail without one (a reply would only be refused), and a reminder carries it too
+/// (a player answers it with orders).
+#[tokio::test]
+async fn the_orders_address_goes_to_players_in_turn_mails_and_reminders_only() {
+    let h = Harness::new();
+    let host = h.user("host", "en", true).await;
+    let ann = h.user("ann", "en", true).await;
+    let payload = json!({
+        "game_name": "Andromeda",
+        "turn": 5,
+        "race": "-",
+        "report_text": "(you do not play a race in this game)",
+        "deadline": "2030-01-02 18:00 UTC",
+        "per_recipient": { ann.id.to_string(): {"race": "Aldebarans", "report_text": "3 planets"} },
+    });
+    raise(
+        &h,
+        NotificationKind::TurnCompleted,
+        "turn:5",
+        &[&host, &ann],
+        payload,
+    )
+    .await;
+    let reminder = json!({
+        "game_name": "Andromeda",
+        "race": "Aldebarans",
+        "turn": 6,
+        "deadline": "2030-01-03 18:00 UTC",
+        "before": "2h",
+    });
+    raise(
+        &h,
+        NotificationKind::TurnReminder,
+        "remind:6",
+        &[&ann],
+        reminder,
+    )
+    .await;
+    let worker = h.worker(3).with_orders_by_mail(orders_by_mail(&h));
+    worker.run_until_idle(10).await.unwrap();
+    let mails = h.mails().await;
+    let mail = |user: &User, kind: NotificationKind| {
+        mails
+            .iter()
+            .find(|m| m.mail.to == user.email && m.mail.kind == kind.as_str())
+            .unwrap_or_else(|| panic!("no {kind:?} mail to {}", user.email))
+            .mail
+            .clone()
+    };
+    let turn = mail(&ann, NotificationKind::TurnCompleted);
+    let address = turn
+        .extras
+        .reply_to
+        .clone()
+        .expect("a player's orders address");
+    assert!(address.as_str().starts_with("orders+"), "{address:?}");
+    assert!(
+        turn.text_body.contains(address.as_str()),
+        "{}",
+        turn.text_body
+    );
+    let hosts = mail(&host, NotificationKind::TurnCompleted);
+    assert_eq!(hosts.extras.reply_to, None);
+    assert!(!hosts.text_body.contains("orders+"), "{}", hosts.text_body);
+    let reminded = mail(&ann, NotificationKind::TurnReminder);
+    assert_eq!(reminded.extras.reply_to, Some(address.clone()));
+    assert!(
+        reminded.text_body.contains(address.as_str()),
+        "{}",
+        reminded.text_body
+    );
+}
