@@ -143,6 +143,11 @@ async fn login(app: &TestApp, browser: &mut Browser, email: &str) -> TestRespons
     login_from(app, browser, "/login", email).await
 }
 
+/// Where a login form goes on to: its hidden `next`.
+fn next_of(page: &TestResponse) -> Option<String> {
+    hidden(page, "next")
+}
+
 /// The value of the hidden field `name` of a page's form.
 fn hidden(page: &TestResponse, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
@@ -171,6 +176,15 @@ async fn login_from(
         "{}",
         form.text
     );
+    // "Request a new code" starts over towards the same page.
+    let new_code = match next_of(&form) {
+        Some(next) if next != "/my" => {
+            let query = serde_urlencoded::to_string([("next", next.as_str())]).unwrap();
+            format!("<a id=\"new-code\" href=\"/login?{query}\">")
+        }
+        _ => "<a id=\"new-code\" href=\"/login\">".to_owned(),
+    };
+    assert!(form.text.contains(&new_code), "{new_code}: {}", form.text);
     let challenge = hidden(&form, "challenge_id").unwrap();
     let code = app.login_code(email).await;
     let mut fields = vec![("challenge_id", challenge), ("code", code)];
@@ -732,6 +746,25 @@ async fn host_and_players_enrol_through_the_pages() {
     for race in ["Vulpeculans", "Lyrans"] {
         assert!(page.text.contains(race));
     }
+    // The host may play in their own game: the apply form is theirs too.
+    assert!(
+        page.text.contains(&format!("{game_uri}/apply\"")),
+        "{}",
+        page.text
+    );
+    // An admin manages any game from its page, as the API lets them: the host's
+    // actions and the applications' decisions (one approved here).
+    let mut admin = signed_in(&app, ADMIN_EMAIL).await;
+    let page = admin.get(&app, &game_uri).await;
+    assert!(
+        page.text.contains(&format!("{game_uri}/host/close\"")),
+        "{}",
+        page.text
+    );
+    let at = page.text.find("/approve\"").unwrap();
+    let start = page.text[..at].rfind("action=\"").unwrap() + 8;
+    let action = page.text[start..at + 8].to_owned();
+    admin.post(&app, &action, &[]).await.is(303);
     // Approve every pending application from the host's page.
     loop {
         let page = host.get(&app, &game_uri).await;
@@ -800,6 +833,46 @@ async fn host_and_players_enrol_through_the_pages() {
     let mine = host.get(&app, "/my").await;
     assert!(mine.text.contains("Web enrolment"));
     assert!(mine.text.contains("badge due"), "{}", mine.text);
+}
+
+/// A player at their active-games limit gets the game page again, with the race name
+/// they typed and the reason, as for a name taken (not an error page that loses it).
+#[tokio::test]
+async fn an_application_over_the_active_games_limit_is_answered_on_the_page() {
+    let app = web_app(Options::default());
+    let hosts = [
+        app.login("host@example.org").await,
+        app.login("host2@example.org").await,
+    ];
+    let player = app.login("busy@example.org").await;
+    let mut games = Vec::new();
+    for n in 0..6 {
+        let host = &hosts[n % 2];
+        let game = app.create_game(host, &format!("Busy {n}"), 2, 4).await;
+        app.game_action(host, &game, "open", 200).await;
+        games.push(game);
+    }
+    for (n, game) in games[..5].iter().enumerate() {
+        app.apply(&player, game, &format!("Busy Race {n}")).await;
+    }
+    let mut browser = signed_in(&app, "busy@example.org").await;
+    let game_uri = format!("/games/{}", games[5]);
+    browser.get(&app, &game_uri).await.is(200);
+    let page = browser
+        .post(
+            &app,
+            &format!("{game_uri}/apply"),
+            &[("race_name", "Sixth")],
+        )
+        .await;
+    page.is(403);
+    assert!(
+        page.text.contains("id=\"apply-refused\" data-answer=\"\""),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("value=\"Sixth\""), "{}", page.text);
+    assert!(page.text.contains("the limit is 5"), "{}", page.text);
 }
 
 #[tokio::test]

@@ -145,7 +145,7 @@ fn code_form(
                 autocomplete="one-time-code" pattern="[0-9]{6,10}" autofocus;
             p { button type="submit" { (text.login_submit) } }
         }
-        p { a #new-code href="/login" { (text.login_new_code) } }
+        p { a #new-code href=(login_link(next.unwrap_or(HOME))) { (text.login_new_code) } }
     }
 }
 

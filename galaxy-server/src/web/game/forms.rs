@@ -91,9 +91,10 @@ pub async fn apply(
             // and the reason, so the player can pick another.
             let error = WebError::from(error);
             let status = error.status();
+            // (403: at the active-games limit.)
             if !matches!(
                 status,
-                StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT
+                StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT | StatusCode::FORBIDDEN
             ) {
                 return Err(error);
             }

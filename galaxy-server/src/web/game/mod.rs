@@ -11,6 +11,7 @@ use galaxy_core::domain::application::{Application, ApplicationStatus};
 use galaxy_core::domain::game::{Game, GameStatus};
 use galaxy_core::domain::pbem::format_duration;
 use galaxy_core::domain::play::{PlayedTurn, TurnReport};
+use galaxy_core::domain::race_name::RaceName;
 use galaxy_core::service::runtime::{GameProgress, StatusReason};
 use galaxy_core::service::{ErrorKind, ServiceError};
 use maud::{Markup, html};
@@ -174,21 +175,24 @@ pub(super) async fn render(
     let is_admin = actor.is_some_and(|a| a.is_admin);
     let next_turn = next_turn(&progress);
     let seat = seat(state, visitor, &game, &progress).await?;
-    // The host and admins see every application; anyone else signed in their own.
+    // The host and admins see every application; everyone signed in their own (a host
+    // may play in their game too).
+    let manages = is_host || is_admin;
     let applications = match actor {
         Some(actor) => Some(state.app.lobby.list_applications(actor, id).await?),
         None => None,
     };
     let (applications, own) = match (applications, actor) {
-        (Some(all), Some(actor)) if !(is_host || is_admin) => {
+        (Some(all), Some(actor)) => {
             let own = all
-                .into_iter()
-                .find(|a| a.user_id == actor.user_id && a.status.is_live());
-            (None, own)
+                .iter()
+                .find(|a| a.user_id == actor.user_id && a.status.is_live())
+                .cloned();
+            (manages.then_some(all), own)
         }
         (all, _) => (all, None),
     };
-    let turns: Vec<PlayedTurn> = if seat.is_some() || is_admin {
+    let turns: Vec<PlayedTurn> = if seat.is_some() || manages {
         state.app.runtime.turns(actor, id).await?
     } else {
         Vec::new()
@@ -284,7 +288,7 @@ pub(super) async fn render(
             }
         }
         (settings_section(visitor, &game))
-        (players_section(visitor, &game, applications.as_deref(), own.as_ref(), is_host, applying.as_ref()))
+        (players_section(visitor, &game, applications.as_deref(), own.as_ref(), manages, applying.as_ref()))
     };
     Ok(layout::page(visitor, &name, body))
 }
@@ -356,7 +360,7 @@ fn players_section(
     game: &Game,
     applications: Option<&[Application]>,
     own: Option<&Application>,
-    is_host: bool,
+    manages: bool,
     applying: Option<&(String, String)>,
 ) -> Markup {
     let text = visitor.lang.text();
@@ -371,7 +375,7 @@ fn players_section(
                     @for application in applications {
                         li {
                             (application.race_name.as_str()) " " span.badge data-status=(application.status.as_str()) { (text.application_status(application.status)) }
-                            @if is_host && enrolling && application.status == ApplicationStatus::Pending {
+                            @if manages && enrolling && application.status == ApplicationStatus::Pending {
                                 " " (button_form(visitor, &format!("/games/{id}/applications/{}/approve", application.id), text.approve))
                                 " " (button_form(visitor, &format!("/games/{id}/applications/{}/reject", application.id), text.reject))
                             }
@@ -391,16 +395,16 @@ fn players_section(
                         " " (button_form(visitor, &format!("/games/{id}/withdraw"), text.withdraw))
                     }
                 }
-            } @else if visitor.user.is_some() && !is_host && enrolling {
+            } @else if visitor.user.is_some() && enrolling {
                 h3 { (text.apply_title) }
                 form.stack method="post" action=(format!("/games/{id}/apply")) {
                     (csrf_field(visitor))
                     label for="race_name" { (text.race_name) }
-                    input #race_name type="text" name="race_name" required maxlength="64" value=[applying.map(|(name, _)| name.as_str())];
+                    input #race_name type="text" name="race_name" required maxlength=(RaceName::MAX_CHARS) value=[applying.map(|(name, _)| name.as_str())];
                     p { button type="submit" { (text.apply) } }
                 }
             }
-            @if is_host {
+            @if manages {
                 h3 { (text.host_title) }
                 p {
                     @match game.status {
