@@ -282,7 +282,8 @@ impl App {
             .map_err(|e| AppError::Setting {
                 variable: "GALAXY_LOGIN_CODE_DIGITS",
                 reason: e.to_string(),
-            })?,
+            })?
+            .with_templates(adapters.templates.clone()),
         );
         let revoker: Arc<dyn SessionRevoker> = auth.clone();
         let user_service = Arc::new(UserService::new(users.clone(), revoker, clock.clone()));

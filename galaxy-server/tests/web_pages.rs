@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
+use galaxy_core::ports::MailStore;
 use galaxy_server::http::client_ip::TrustedProxies;
 use galaxy_server::web::{self, CONTENT_SECURITY_POLICY};
 use http_support::{ADMIN_EMAIL, Call, Options, TestApp, TestResponse, game_body};
@@ -292,6 +293,36 @@ async fn signed_in(app: &TestApp, email: &str) -> Browser {
 
 /// A mistyped code shows the code form again with the error, and a way back to ask for
 /// a new code (a code that expired or was mistyped too often has no other way out).
+/// A visitor who signs up on German pages (the browser's language) gets the code in
+/// German and an account in German: the pages stay German after the login.
+#[tokio::test]
+async fn a_german_visitor_signs_up_in_german_and_stays_in_german() {
+    let app = web_app(Options::default());
+    let mut browser = Browser::default();
+    browser
+        .headers
+        .push(("accept-language".into(), "de-DE,de;q=0.9,en;q=0.5".into()));
+    let page = login(&app, &mut browser, "neu@example.org").await;
+    page.is(303);
+    let my = browser.get(&app, "/my").await;
+    my.is(200);
+    assert!(my.text.contains("<html lang=\"de\">"), "{}", my.text);
+    let mail = app
+        .stores
+        .mail
+        .list_mail(
+            None,
+            &galaxy_core::domain::page::PageRequest::first(10).unwrap(),
+        )
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|m| m.mail.to.as_str() == "neu@example.org")
+        .unwrap();
+    assert_eq!(mail.mail.subject, "Dein Galaxy-Anmeldecode");
+}
+
 #[tokio::test]
 async fn a_refused_code_leaves_a_way_to_a_new_one() {
     let app = web_app(Options::default());

@@ -12,7 +12,7 @@ use galaxy_core::service::auth::{AuthConfig, AuthError};
 use galaxy_core::service::{ErrorKind, ServiceError};
 use galaxy_ports::memory::MemoryUserStore;
 
-use crate::harness::{Harness, ip, wrong};
+use crate::harness::{Harness, first_code, ip, wrong};
 
 #[tokio::test]
 async fn wrong_code_then_right_code() {
@@ -31,6 +31,62 @@ async fn wrong_code_then_right_code() {
     );
     assert_eq!(err.kind(), ErrorKind::Unauthenticated);
     h.auth.create_session(&id, &code, None).await.unwrap();
+}
+
+/// A visitor whose language the client knows (the web pages: the browser's) gets the
+/// code in it and, signing up, an account in it; an account's own locale wins over it.
+#[tokio::test]
+async fn the_code_mail_speaks_the_visitors_language_and_a_new_account_keeps_it() {
+    use galaxy_core::domain::user::Locale;
+    let h = Harness::new();
+    let de = Locale::parse("de").unwrap();
+    let issued = h
+        .auth
+        .request_login_code_in("neu@x.org", None, Some(&de))
+        .await
+        .unwrap();
+    let mails = h.mails().await;
+    let mail = &mails.last().unwrap().mail;
+    assert_eq!(mail.locale, de);
+    assert_eq!(mail.subject, "Dein Galaxy-Anmeldecode");
+    assert!(
+        mail.text_body.contains("Minuten ab jetzt"),
+        "{}",
+        mail.text_body
+    );
+    let html = mail.html_body.as_deref().unwrap();
+    let code = first_code(&mail.text_body).unwrap();
+    assert!(html.contains(&format!("<strong>{code}</strong>")), "{html}");
+    let id = issued.challenge_id.to_string();
+    let session = h
+        .auth
+        .create_session_in(&id, &code, None, Some(&de))
+        .await
+        .unwrap();
+    assert_eq!(session.user.locale, de);
+    // The account is German now; an English page asking for a code does not change it,
+    // and an English account stays English on a German page.
+    let en = Locale::parse("en").unwrap();
+    h.auth
+        .request_login_code_in("neu@x.org", None, Some(&en))
+        .await
+        .unwrap();
+    let mails = h.mails().await;
+    assert_eq!(mails.last().unwrap().mail.locale, de);
+    h.login("old@x.org").await;
+    h.auth
+        .request_login_code_in("old@x.org", None, Some(&de))
+        .await
+        .unwrap();
+    let mails = h.mails().await;
+    let mail = &mails.last().unwrap().mail;
+    assert_eq!(mail.locale, en);
+    assert!(mail.text_body.starts_with("Your Galaxy login code is "));
+    assert!(
+        mail.text_body.contains("minutes from now"),
+        "{}",
+        mail.text_body
+    );
 }
 
 #[tokio::test]

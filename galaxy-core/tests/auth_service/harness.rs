@@ -96,8 +96,7 @@ impl Harness {
             .into_iter()
             .find(|m| m.mail.idempotency_key == key)
             .expect("a mail for the challenge");
-        let after = mail.mail.text_body.split("login code is ").nth(1).unwrap();
-        after.chars().take_while(char::is_ascii_digit).collect()
+        first_code(&mail.mail.text_body).expect("a code in the mail")
     }
 
     pub async fn challenge(&self, id: ChallengeId) -> LoginChallenge {
@@ -128,6 +127,14 @@ pub fn ip(text: &str) -> Option<IpAddr> {
 }
 
 /// A well-formed code that is not `code`.
+/// The first run of six or more digits in a mail's text: its code, in any language
+/// (the expiry's date comes after it, in shorter runs).
+pub fn first_code(text: &str) -> Option<String> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|run| run.len() >= 6)
+        .map(str::to_owned)
+}
+
 pub fn wrong(code: &str) -> String {
     let first = if code.starts_with('0') { '1' } else { '0' };
     format!("{first}{}", &code[1..])

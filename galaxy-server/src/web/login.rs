@@ -167,7 +167,7 @@ pub async fn request_code(
     match state
         .app
         .auth
-        .request_login_code(&form.email, visitor.ip)
+        .request_login_code_in(&form.email, visitor.ip, Some(&visitor.lang.locale()))
         .await
     {
         Ok(issued) => {
@@ -210,7 +210,12 @@ pub async fn submit_code(
     match state
         .app
         .auth
-        .create_session(&form.challenge_id, form.code.trim(), visitor.ip)
+        .create_session_in(
+            &form.challenge_id,
+            form.code.trim(),
+            visitor.ip,
+            Some(&visitor.lang.locale()),
+        )
         .await
     {
         Ok(session) => {

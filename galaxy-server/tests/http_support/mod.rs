@@ -513,12 +513,14 @@ impl TestApp {
             .filter(|m| m.mail.to.as_str() == email && m.mail.kind == "login_code")
             .max_by_key(|m| m.created_at)
             .unwrap_or_else(|| panic!("no login code mail to {email}"));
-        let body = &mail.mail.text_body;
-        let start = body.find("login code is ").unwrap() + "login code is ".len();
-        body[start..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect()
+        // The first run of six or more digits, in any language (the expiry's date comes
+        // after it, in shorter runs).
+        mail.mail
+            .text_body
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|run| run.len() >= 6)
+            .unwrap_or_else(|| panic!("no code in {}", mail.mail.text_body))
+            .to_owned()
     }
 
     /// Asks for a login code for `email`; returns the challenge id and the code.

@@ -11,9 +11,11 @@ use crate::domain::auth::{
 };
 use crate::domain::limit::client_network;
 use crate::domain::mail::{MailDelivery, OutgoingMail};
-use crate::domain::user::{Email, Role, User, UserStatus};
+use crate::domain::notification::NotificationKind;
+use crate::domain::user::{Email, Locale, Role, User, UserStatus};
 use crate::domain::{ChallengeId, MailId, SessionId, Timestamp, UserId};
 use crate::ports::{Admission, IssueLimits, LimitReached, StoreError};
+use crate::service::templates::{MailTemplates, TemplateContext};
 use crate::service::{ErrorKind, ServiceError};
 
 /// How often a code check is re-read and retried after losing a compare-and-set to a
@@ -37,6 +39,18 @@ impl AuthService {
         &self,
         email: &str,
         client_ip: Option<IpAddr>,
+    ) -> Result<IssuedChallenge, AuthError> {
+        self.request_login_code_in(email, client_ip, None).await
+    }
+
+    /// [`AuthService::request_login_code`] for a visitor whose language the client
+    /// knows (the web pages: the browser's): an address with no account yet gets the
+    /// mail in `language`; an account's mail is in its own locale.
+    pub async fn request_login_code_in(
+        &self,
+        email: &str,
+        client_ip: Option<IpAddr>,
+        language: Option<&Locale>,
     ) -> Result<IssuedChallenge, AuthError> {
         let email = Email::parse(email)?;
         let client_ip = client_ip.map(rate_limit_key);
@@ -69,7 +83,7 @@ impl AuthService {
             challenge_id: id,
             expires_at: challenge.expires_at,
         };
-        let Err((error, mail)) = self.send_code(&challenge, &code, now).await else {
+        let Err((error, mail)) = self.send_code(&challenge, &code, now, language).await else {
             return Ok(issued);
         };
         // The mail may be in the outbox even so (the store committed, its answer was
@@ -105,6 +119,7 @@ impl AuthService {
         challenge: &LoginChallenge,
         code: &LoginCode,
         now: Timestamp,
+        language: Option<&Locale>,
     ) -> Result<(), (AuthError, Option<MailId>)> {
         let id = challenge.id;
         let user = self
@@ -117,7 +132,8 @@ impl AuthService {
         if permanently_blocked {
             tracing::info!(challenge_id = %id, "login code withheld: account blocked permanently");
         } else {
-            let mail = self.login_code_mail(challenge, code, user.as_ref(), now);
+            let locale = user.as_ref().map(|u| &u.locale).or(language);
+            let mail = self.login_code_mail(challenge, code, locale, now);
             self.mail
                 .enqueue_mail(&mail)
                 .await
@@ -139,13 +155,30 @@ impl AuthService {
         code: &str,
         client_ip: Option<IpAddr>,
     ) -> Result<NewSession, AuthError> {
+        self.create_session_in(challenge_id, code, client_ip, None)
+            .await
+    }
+
+    /// [`AuthService::create_session`] for a visitor whose language the client knows: an
+    /// account created by this login gets `language` as its locale (so the pages and
+    /// mails stay in the language the visitor saw before signing in).
+    pub async fn create_session_in(
+        &self,
+        challenge_id: &str,
+        code: &str,
+        client_ip: Option<IpAddr>,
+        language: Option<&Locale>,
+    ) -> Result<NewSession, AuthError> {
         let challenge_id =
             ChallengeId::parse(challenge_id).map_err(|_| AuthError::MalformedId {
                 kind: "challenge id",
             })?;
         let code = LoginCode::parse(code).map_err(AuthError::MalformedCode)?;
         let consumed = self.consume_challenge(challenge_id, &code).await?;
-        match self.open_session(consumed.email.clone(), client_ip).await {
+        match self
+            .open_session(consumed.email.clone(), client_ip, language)
+            .await
+        {
             Ok(session) => Ok(session),
             Err(error) => {
                 // The code was spent on a session that never came to be: a store that
@@ -193,9 +226,10 @@ impl AuthService {
         &self,
         email: Email,
         client_ip: Option<IpAddr>,
+        language: Option<&Locale>,
     ) -> Result<NewSession, AuthError> {
         let now = self.clock.now();
-        let user = self.find_or_create_user(email, now).await?;
+        let user = self.find_or_create_user(email, now, language).await?;
         if !user.status.is_active_at(now) {
             return Err(super::blocked(user.status));
         }
@@ -276,11 +310,19 @@ impl AuthService {
 
     /// The account of `email`, created on first login. Two first logins racing each
     /// other end with the same account.
-    async fn find_or_create_user(&self, email: Email, now: Timestamp) -> Result<User, AuthError> {
+    async fn find_or_create_user(
+        &self,
+        email: Email,
+        now: Timestamp,
+        language: Option<&Locale>,
+    ) -> Result<User, AuthError> {
         if let Some(user) = self.users.find_user_by_email(&email).await? {
             return Ok(user);
         }
-        let user = User::new(UserId::from_uuid(self.secrets.uuid()), email, now);
+        let mut user = User::new(UserId::from_uuid(self.secrets.uuid()), email, now);
+        if let Some(language) = language {
+            user.locale = language.clone();
+        }
         match self.users.insert_user(&user).await {
             Ok(()) => {
                 tracing::info!(user_id = %user.id, "user created at first login");
@@ -309,31 +351,47 @@ impl AuthService {
         Ok(user)
     }
 
-    /// The outbox entry carrying `code`: the only place the clear code goes.
+    /// The outbox entry carrying `code`: the only place the clear code goes. Rendered
+    /// from the `login_code` template in `locale` (the account's, else the visitor's
+    /// language, else English); a template set without one falls back to the built-in.
     fn login_code_mail(
         &self,
         challenge: &LoginChallenge,
         code: &LoginCode,
-        user: Option<&User>,
+        locale: Option<&Locale>,
         now: Timestamp,
     ) -> MailDelivery {
         let minutes = self.config.code_ttl.num_minutes().max(1);
-        let text_body = format!(
-            "Your Galaxy login code is {code}\n\n\
-             It works once, until {expires} (about {minutes} minutes from now).\n\n\
-             If you did not ask to log in to Galaxy, ignore this mail: \
-             nobody can log in without the code.\n",
-            code = code.expose(),
-            expires = challenge.expires_at.format("%Y-%m-%d %H:%M UTC"),
-        );
+        let context = TemplateContext::from_value(&serde_json::json!({
+            "code": code.expose(),
+            "expires_at": challenge.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            "minutes": minutes,
+        }));
+        let locale = locale.cloned().unwrap_or_default();
+        let kind = NotificationKind::LoginCode;
+        let rendered = self
+            .templates
+            .render(kind, &locale, &context)
+            .or_else(|_| MailTemplates::builtin().render(kind, &locale, &context));
+        let (locale, subject, text_body, html_body) = match rendered {
+            Ok(mail) => (mail.locale, mail.subject, mail.text, Some(mail.html)),
+            // Unreachable with the built-in set (it has the kind in English); the code
+            // still goes out.
+            Err(_) => (
+                locale,
+                "Your Galaxy login code".to_owned(),
+                format!("Your Galaxy login code is {}\n", code.expose()),
+                None,
+            ),
+        };
         let mail = OutgoingMail {
             idempotency_key: format!("login-code:{}", challenge.id),
             to: challenge.email.clone(),
             kind: LOGIN_CODE_MAIL_KIND.to_owned(),
-            locale: user.map(|u| u.locale.clone()).unwrap_or_default(),
-            subject: "Your Galaxy login code".to_owned(),
+            locale,
+            subject,
             text_body,
-            html_body: None,
+            html_body,
             extras: Default::default(),
         };
         MailDelivery::new(MailId::from_uuid(self.secrets.uuid()), mail, now)

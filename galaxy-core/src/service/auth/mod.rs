@@ -30,6 +30,7 @@ use crate::domain::auth::{CodeKey, Session, SessionToken};
 use crate::domain::user::{User, UserStatus};
 use crate::domain::{ChallengeId, Timestamp};
 use crate::ports::{ChallengeStore, Clock, MailStore, SecretGenerator, SessionStore, UserStore};
+use crate::service::templates::MailTemplates;
 
 /// The ports the auth service needs, named so wiring code cannot swap two of them.
 #[derive(Clone)]
@@ -69,6 +70,8 @@ pub struct AuthService {
     config: AuthConfig,
     /// The key codes are hashed under: the configured one, else random for this process.
     code_key: CodeKey,
+    /// The login code mail's template (`login_code`), with the notifications' others.
+    templates: Arc<MailTemplates>,
 }
 
 /// A login code was issued (or, for an address that may not log in, pretended to be).
@@ -118,7 +121,15 @@ impl AuthService {
             clock: ports.clock,
             secrets: ports.secrets,
             config,
+            templates: Arc::new(MailTemplates::builtin()),
         })
+    }
+
+    /// Renders the login code mail from `templates` (its `login_code` kind) instead of
+    /// the built-in set: an embedder's own wording, as for the notification mails.
+    pub fn with_templates(mut self, templates: Arc<MailTemplates>) -> Self {
+        self.templates = templates;
+        self
     }
 
     /// The settings in force.

@@ -14,11 +14,13 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
             StaticTemplate {
                 subject: "Dein Galaxy-Anmeldecode",
                 text: "Dein Galaxy-Anmeldecode lautet {{code}}\n\n\
-                       Er gilt einmal, bis {{expires_at}}.\n\n\
+                       Er gilt einmal, bis {{expires_at}} (etwa {{minutes}} Minuten ab \
+                       jetzt).\n\n\
                        Wenn du dich nicht bei Galaxy anmelden wolltest, ignoriere diese \
                        Mail: ohne den Code kann sich niemand anmelden.\n",
                 html: "<p>Dein Galaxy-Anmeldecode lautet <strong>{{code}}</strong></p>\n\
-                       <p>Er gilt einmal, bis {{expires_at}}.</p>\n\
+                       <p>Er gilt einmal, bis {{expires_at}} (etwa {{minutes}} Minuten ab \
+                       jetzt).</p>\n\
                        <p>Wenn du dich nicht bei Galaxy anmelden wolltest, ignoriere diese \
                        Mail: ohne den Code kann sich niemand anmelden.</p>",
             },

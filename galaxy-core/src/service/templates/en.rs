@@ -15,11 +15,13 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
             StaticTemplate {
                 subject: "Your Galaxy login code",
                 text: "Your Galaxy login code is {{code}}\n\n\
-                       It works once, until {{expires_at}}.\n\n\
+                       It works once, until {{expires_at}} (about {{minutes}} minutes from \
+                       now).\n\n\
                        If you did not ask to log in to Galaxy, ignore this mail: \
                        nobody can log in without the code.\n",
                 html: "<p>Your Galaxy login code is <strong>{{code}}</strong></p>\n\
-                       <p>It works once, until {{expires_at}}.</p>\n\
+                       <p>It works once, until {{expires_at}} (about {{minutes}} minutes \
+                       from now).</p>\n\
                        <p>If you did not ask to log in to Galaxy, ignore this mail: \
                        nobody can log in without the code.</p>",
             },

@@ -6,6 +6,7 @@
 //! missing translation does not compile.
 
 use axum::http::{HeaderMap, header};
+use galaxy_core::domain::user::Locale;
 
 mod admin;
 mod text;
@@ -62,6 +63,12 @@ impl Lang {
             Self::En => "en",
             Self::De => "de",
         }
+    }
+
+    /// The language as an account's locale: what a visitor who signs up on a page in
+    /// this language gets, so the pages and mails stay in it after the login.
+    pub fn locale(self) -> Locale {
+        Locale::parse(self.code()).unwrap_or_default()
     }
 
     /// The page's words.
