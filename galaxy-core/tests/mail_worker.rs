@@ -273,6 +273,80 @@ async fn on_shutdown_the_attempt_in_progress_finishes_and_the_rest_of_the_batch_
     );
 }
 
+/// A mailer whose first send answers at once and whose later sends hang until released.
+struct HangingMailer {
+    release: tokio::sync::Notify,
+    sends: std::sync::Mutex<u32>,
+}
+
+#[async_trait::async_trait]
+impl galaxy_core::ports::Mailer for HangingMailer {
+    async fn send(&self, _mail: &OutgoingMail) -> Result<String, MailerError> {
+        let nth = {
+            let mut sends = self.sends.lock().unwrap();
+            *sends += 1;
+            *sends
+        };
+        if nth > 1 {
+            self.release.notified().await;
+        }
+        Ok("250 ok".to_owned())
+    }
+}
+
+/// Shutdown while a send hangs: the mails sent before it are written at once, so a
+/// shutdown bound that cuts the hanging send off (the tick aborted) leaves them sent,
+/// not to be sent again once their lease lapses.
+#[tokio::test]
+async fn shutdown_during_a_hanging_send_writes_the_mails_sent_before_it() {
+    let f = fixture();
+    let first = queue(&f, "h1").await;
+    f.clock.advance(TimeDelta::seconds(1));
+    let second = queue(&f, "h2").await;
+    let cancel = CancellationToken::new();
+    let mailer = Arc::new(HangingMailer {
+        release: tokio::sync::Notify::new(),
+        sends: std::sync::Mutex::new(0),
+    });
+    let w = Arc::new(
+        MailWorker::new(
+            f.store.clone(),
+            mailer.clone(),
+            f.clock.clone(),
+            f.secrets.clone(),
+            config(3),
+        )
+        .with_cancellation(cancel.clone()),
+    );
+    let ticking = tokio::spawn({
+        let w = w.clone();
+        async move { w.tick().await }
+    });
+    while *mailer.sends.lock().unwrap() < 2 {
+        tokio::task::yield_now().await;
+    }
+    cancel.cancel();
+    let mut waited = 0;
+    while f.store.get_mail(first).await.unwrap().status != MailStatus::Sent {
+        waited += 1;
+        assert!(waited < 10_000, "the first mail's outcome was not written");
+        tokio::task::yield_now().await;
+    }
+    // The shutdown bound runs out: the hanging send is cut off.
+    ticking.abort();
+    assert!(ticking.await.unwrap_err().is_cancelled());
+    assert_eq!(
+        f.store.get_mail(first).await.unwrap().status,
+        MailStatus::Sent
+    );
+    let cut = f.store.get_mail(second).await.unwrap();
+    assert_eq!(
+        cut.status,
+        MailStatus::Sending,
+        "its lease lapses; it goes again"
+    );
+}
+
 #[tokio::test]
 async fn the_retention_sweeper_purges_expired_challenges_and_old_sent_mail_only() {
     use galaxy_core::domain::ChallengeId;

@@ -181,7 +181,19 @@ impl Worker for MailWorker {
                     at: now,
                 }
             } else {
-                self.deliver(delivery, claim.token).await
+                // Shutdown while a send hangs (a slow SMTP server): the mails sent
+                // before it are written at once, so a shutdown bound that cuts the
+                // send off does not lose their outcomes (they would be sent again).
+                let send = self.deliver(delivery, claim.token);
+                tokio::pin!(send);
+                tokio::select! {
+                    biased;
+                    done = &mut send => done,
+                    () = self.cancel.cancelled(), if !pending.is_empty() => {
+                        self.finish(&mut pending, &mut outcome).await?;
+                        send.await
+                    }
+                }
             };
             pending.push(finish);
             if self.clock.now() >= flush_at {
