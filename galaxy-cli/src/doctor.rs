@@ -25,6 +25,11 @@ pub struct DoctorArgs {
     /// Check for `galaxy-server dev` (no database; the process runtime by default).
     #[arg(long)]
     dev: bool,
+    /// The server's data directory, over GALAXY_DATA_DIR of the environment and the
+    /// configuration file: for a server whose unit sets it in its own environment (the
+    /// systemd unit's `Environment=`), which this shell does not have.
+    #[arg(long = "data-dir", value_name = "DIR")]
+    data_dir: Option<std::path::PathBuf>,
 }
 
 /// A check's verdict.
@@ -95,7 +100,7 @@ const DISK_WARN_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// Runs every check and prints one line each; the exit status.
 /// `file` is galaxy-cli's `--config` (else `GALAXY_CONFIG_FILE` names one).
 pub async fn run(args: DoctorArgs, file: Option<&Path>) -> u8 {
-    let lines = check_all(file, args.dev).await;
+    let lines = check_all(file, args.dev, args.data_dir.as_deref()).await;
     for line in &lines {
         println!("{}", line.render());
     }
@@ -109,9 +114,13 @@ pub async fn run(args: DoctorArgs, file: Option<&Path>) -> u8 {
 }
 
 /// Every check, in order; later checks are skipped when the configuration is invalid.
-pub async fn check_all(file: Option<&Path>, dev: bool) -> Vec<Line> {
+/// `data_dir`, when given, stands for the server's data directory.
+pub async fn check_all(file: Option<&Path>, dev: bool, data_dir: Option<&Path>) -> Vec<Line> {
     let config = match Layered::from_env(file).and_then(|l| Ok((l.config()?, l))) {
         Ok((mut config, layered)) => {
+            if let Some(dir) = data_dir {
+                config.data_dir = dir.to_owned();
+            }
             // The engine galaxy-server would run (itself when no galaxy-engine is beside
             // it); this binary serves the same reference engine under the same subcommand.
             galaxy_server::config::runtime::use_self_engine(&mut config, &layered);

@@ -181,4 +181,12 @@ fn doctor_reads_engine_commands_as_the_runtime_does_and_creates_nothing() {
         "{text}"
     );
     assert!(!data.exists(), "the doctor made the data directory");
+    // The server's own data directory named on the command line (its unit sets it in
+    // an environment this shell does not have) is the one checked.
+    let given = tmp.path().join("given");
+    std::fs::create_dir(&given).unwrap();
+    let given_arg = given.display().to_string();
+    let text = stdout(&cli(&["doctor", "--data-dir", &given_arg], &vars));
+    let dir = line(&text, "data dir");
+    assert!(dir.starts_with("OK") && dir.contains(&given_arg), "{text}");
 }

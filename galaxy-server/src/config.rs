@@ -217,6 +217,20 @@ pub struct Config {
     pub mail_in: MailInSettings,
 }
 
+/// Whether `GALAXY_MAIL_FROM` can head a mail: checked with the mailers' own parser, so
+/// a bad sender stops start-up naming its variable instead of failing every mail (a
+/// build without the mailers sends none and takes any text).
+#[cfg(feature = "smtp")]
+fn usable_sender(from: &str) -> bool {
+    galaxy_smtp::check_sender(from).is_ok()
+}
+
+/// Without the mailers no mail is sent: any sender does.
+#[cfg(not(feature = "smtp"))]
+fn usable_sender(_from: &str) -> bool {
+    true
+}
+
 /// The standard `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` (else `OTEL_EXPORTER_OTLP_PROTOCOL`):
 /// `grpc` (default) or `http/protobuf`; `http/json` is refused rather than sent as
 /// protobuf.
@@ -314,10 +328,11 @@ impl Config {
             login_code_key,
             bootstrap_admins,
             smtp_url: v.secret("GALAXY_SMTP_URL"),
-            mail_from: v
-                .raw("GALAXY_MAIL_FROM")
-                .unwrap_or("Galaxy <galaxy@localhost>")
-                .to_owned(),
+            mail_from: v.parse_with(
+                "GALAXY_MAIL_FROM",
+                "a mailbox such as Galaxy <galaxy@example.org>",
+                |s| usable_sender(s).then(|| s.to_owned()),
+            )?,
             geoip_db: v.raw("GALAXY_GEOIP_DB").map(PathBuf::from),
             geoip_reload_interval: v.duration("GALAXY_GEOIP_RELOAD_INTERVAL")?,
             geo_flush_interval: v.duration("GALAXY_GEO_FLUSH_INTERVAL")?,

@@ -164,10 +164,26 @@ fn otlp_exporter(config: &Config) -> Result<opentelemetry_otlp::SpanExporter, Te
                 .with_protocol(Protocol::HttpBinary)
                 .with_http_client(RuntimeHttpClient::new()?);
             if let Some(endpoint) = &endpoint {
-                builder = builder.with_endpoint(endpoint.clone());
+                builder = builder.with_endpoint(http_traces_url(endpoint));
             }
             builder.build().map_err(failed)
         }
+    }
+}
+
+/// The OTLP/HTTP traces URL of `GALAXY_OTEL_ENDPOINT`: a collector's address without a
+/// path (`http://collector:4318`) gets the signal's path, `/v1/traces`, as the standard
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` does (the exporter takes an endpoint given in code as
+/// the whole URL, so spans would go to `/` and be refused); a path given is kept.
+#[cfg(feature = "otlp")]
+fn http_traces_url(endpoint: &str) -> String {
+    let bare = endpoint
+        .parse::<axum::http::Uri>()
+        .is_ok_and(|uri| matches!(uri.path(), "" | "/"));
+    if bare {
+        format!("{}/v1/traces", endpoint.trim_end_matches('/'))
+    } else {
+        endpoint.to_owned()
     }
 }
 
@@ -329,4 +345,27 @@ fn trace_ids(span: Option<tracing::span::Id>) -> Option<(String, String)> {
             span_context.span_id().to_string(),
         )
     })
+}
+
+#[cfg(all(test, feature = "otlp"))]
+mod tests {
+    use super::http_traces_url;
+
+    #[test]
+    fn a_collector_address_gets_the_traces_path_and_a_full_url_is_kept() {
+        for (given, used) in [
+            ("http://collector:4318", "http://collector:4318/v1/traces"),
+            ("http://collector:4318/", "http://collector:4318/v1/traces"),
+            (
+                "https://otel.example/v1/traces",
+                "https://otel.example/v1/traces",
+            ),
+            (
+                "http://gateway/otlp/v1/traces",
+                "http://gateway/otlp/v1/traces",
+            ),
+        ] {
+            assert_eq!(http_traces_url(given), used, "{given}");
+        }
+    }
 }

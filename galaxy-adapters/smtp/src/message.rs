@@ -47,6 +47,13 @@ pub fn render_eml(
     Ok(build_message(mail, &from, &domain, date)?.formatted())
 }
 
+/// Whether `from` is a sender every mailer here can use (a mailbox such as `Galaxy
+/// <galaxy@example.org>`), with why not: for a server's configuration check at start-up,
+/// before any mail depends on it.
+pub fn check_sender(from: &str) -> Result<(), MessageError> {
+    parse_sender(from).map(drop)
+}
+
 /// `from` as a mailbox.
 pub(crate) fn parse_sender(from: &str) -> Result<Mailbox, MessageError> {
     from.parse()

@@ -200,7 +200,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_OTEL_ENDPOINT",
         default: "-",
-        meaning: "OTLP collector endpoint when `GALAXY_OTEL_EXPORTER=otlp`; unset = the standard `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`, else `http://localhost:4317` (gRPC) or `http://localhost:4318/v1/traces` (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`). Needs the `otlp` feature.",
+        meaning: "OTLP collector endpoint when `GALAXY_OTEL_EXPORTER=otlp`; unset = the standard `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`, else `http://localhost:4317` (gRPC) or `http://localhost:4318/v1/traces` (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`; an endpoint without a path gets `/v1/traces`). Needs the `otlp` feature.",
     },
     Setting {
         variable: "GALAXY_SHUTDOWN_TIMEOUT",

@@ -152,6 +152,12 @@ fn bad_values_name_the_variable_and_the_expectation() {
         ("GALAXY_GEOIP_RELOAD_INTERVAL", "0s", "duration"),
         ("GALAXY_GEO_SHUTDOWN_TIMEOUT", "-5s", "duration"),
         ("GALAXY_TRUSTED_PROXIES", "10.0.0.1, lb.internal", "CIDR"),
+        #[cfg(feature = "smtp")]
+        (
+            "GALAXY_MAIL_FROM",
+            "Galaxy <galaxy at example.org>",
+            "mailbox",
+        ),
     ] {
         let err = Config::from_vars(&vars(&[(var, value)]))
             .unwrap_err()
