@@ -96,6 +96,14 @@ struct World {
 }
 
 async fn world(replies: u32) -> World {
+    world_with(replies, |stores| stores.users.clone()).await
+}
+
+/// [`world`] whose service reads users from the store `users` gives.
+async fn world_with(
+    replies: u32,
+    users: impl FnOnce(&InMemoryStores) -> Arc<dyn galaxy_core::ports::UserStore>,
+) -> World {
     let stores = InMemoryStores::new();
     let clock = Arc::new(ManualClock::at_fixed_start());
     let desk = Arc::new(Desk::default());
@@ -108,7 +116,7 @@ async fn world(replies: u32) -> World {
     let service = MailInService::new(
         MailInPorts {
             store: stores.mail_in.clone(),
-            users: stores.users.clone(),
+            users: users(&stores),
             applications: stores.lobby.clone(),
             mail: stores.mail.clone(),
             desk: desk.clone(),
@@ -277,6 +285,42 @@ async fn an_engine_that_is_down_is_retried_after_the_lease_then_answered() {
         mails[0].1.contains("could not be reached"),
         "{}",
         mails[0].1
+    );
+}
+
+/// A mail whose processing fails on every try with a store error (a row the store
+/// cannot read) is given up after `max_attempts`, not claimed every five minutes for
+/// ever.
+#[tokio::test]
+async fn a_mail_failing_on_every_try_is_given_up_after_its_attempts() {
+    let w = world_with(20, |_| {
+        let mut users = galaxy_ports::MockUserStore::new();
+        users.expect_get_user().returning(|_| {
+            Err(galaxy_core::ports::StoreError::internal(
+                "user row: email is not an address",
+            ))
+        });
+        Arc::new(users)
+    })
+    .await;
+    w.receive("m1", "design D 1 1 1 0").await;
+    for _ in 1..=2 {
+        w.worker.run_until_idle(3).await.unwrap();
+        assert_eq!(w.outcomes().await, vec![(None, 1)], "left for a later try");
+        w.clock.advance(TimeDelta::minutes(6));
+    }
+    w.worker.run_until_idle(3).await.unwrap();
+    assert_eq!(
+        w.outcomes().await,
+        vec![(Some(InboundOutcome::Dropped), 1)],
+        "given up at the third try"
+    );
+    assert!(w.desk.calls.lock().unwrap().is_empty());
+    w.clock.advance(TimeDelta::minutes(6));
+    assert_eq!(
+        w.worker.run_until_idle(3).await.unwrap(),
+        0,
+        "never claimed again"
     );
 }
 

@@ -279,6 +279,20 @@ impl MailInWorker {
                     at: self.ports.clock.now(),
                 })
             }
+            // A failure that outlasts every try (a row the store cannot read) ends the
+            // mail rather than having it claimed every few minutes for ever.
+            Err(Later(why)) if mail.attempts >= self.config.max_attempts => {
+                tracing::error!(inbound_id = %mail.id, attempt = mail.attempts, error = %why, "inbound mail given up: it failed on every try");
+                Some(Finish {
+                    id: mail.id,
+                    token,
+                    outcome: InboundEnd {
+                        outcome: InboundOutcome::Dropped,
+                        detail: format!("given up after {} tries: {why}", mail.attempts),
+                    },
+                    at: self.ports.clock.now(),
+                })
+            }
             Err(Later(why)) => {
                 tracing::warn!(inbound_id = %mail.id, attempt = mail.attempts, error = %why, "inbound mail left for a later attempt");
                 None
