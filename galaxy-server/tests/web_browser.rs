@@ -373,7 +373,11 @@ async fn a_game_is_played_through_the_pages_in_a_real_browser() {
     );
     let data = tempfile::tempdir().unwrap();
     let engines = format!("reference={}", engine_binary().display());
-    let server = start_dev(&data, "1s", &[("GALAXY_PROCESS_ENGINES", engines)]).await;
+    let vars = [
+        ("GALAXY_PROCESS_ENGINES", engines),
+        ("GALAXY_MAIL_DOMAIN", "galaxy.test".to_owned()),
+    ];
+    let server = start_dev(&data, "1s", &vars).await;
     let capabilities = serde_json::json!({
         "goog:chromeOptions": {
             "binary": chromium.display().to_string(),
@@ -497,6 +501,7 @@ async fn play(s: &Session<'_>) {
     s.goto(&game).await;
     fill(b, "#message-text", "<b>Meet</b> at Vega?").await;
     click(b, "form[action$='/messages'] button").await;
+    mail_settings(s, &game).await;
     s.goto("/my").await;
     s.shot("my-games").await;
     // Bob reads it, sees Ann's race ready, and declares his own race ready without
@@ -583,6 +588,59 @@ async fn play(s: &Session<'_>) {
         "the game page is wider than 360 px"
     );
     s.shot("game-360px").await;
+}
+
+/// The player's mail on the game page: the orders address (orders by e-mail is on), a
+/// new one on request, and the game's reminders turned off, kept across a reload.
+async fn mail_settings(s: &Session<'_>, game: &str) {
+    let b = s.browser;
+    s.goto(game).await;
+    let address = text_of(b, "#orders-address").await;
+    assert!(
+        address.starts_with("orders+") && address.ends_with("@galaxy.test"),
+        "{address}"
+    );
+    click(b, "form[action$='/orders-address/rotate'] button").await;
+    let rotated = text_of(b, "#orders-address").await;
+    assert!(
+        rotated.starts_with("orders+") && rotated != address,
+        "{rotated}"
+    );
+    let ticked = || async {
+        b.execute(
+            "return document.querySelector('#pref-reminders').checked;",
+            vec![],
+        )
+        .await
+        .unwrap()
+    };
+    assert_eq!(ticked().await, serde_json::json!(true));
+    // Untick and send in one step, so a live reload cannot come between the two.
+    let sent = find(b, "form[action$='/preferences'] button").await;
+    b.execute(
+        "document.querySelector('#pref-reminders').checked = false; \
+         document.querySelector(\"form[action$='/preferences'] button\").click();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let limit = std::time::Instant::now() + Duration::from_secs(30);
+    while sent.tag_name().await.is_ok() {
+        assert!(
+            std::time::Instant::now() < limit,
+            "the preferences form led nowhere"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    loaded(b).await;
+    s.goto(game).await;
+    assert_eq!(
+        ticked().await,
+        serde_json::json!(false),
+        "{}",
+        html(b).await
+    );
+    s.shot("game-mail").await;
 }
 
 /// Orders typed while the session ended (here: the browser dropped its cookie, as at

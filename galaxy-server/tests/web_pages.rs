@@ -906,6 +906,38 @@ async fn an_application_over_the_active_games_limit_is_answered_on_the_page() {
     assert!(page.text.contains("the limit is 5"), "{}", page.text);
 }
 
+/// The mail forms of the game page refuse what the API refuses: a report delivery that
+/// is neither choice, and preferences or an orders address in a game the visitor does
+/// not play in (the browser test plays them through).
+#[tokio::test]
+async fn the_mail_forms_refuse_what_the_api_refuses() {
+    let app = web_app(Options::default());
+    let host = app.login("host@example.org").await;
+    let game = app.create_game(&host, "Mail forms", 2, 4).await;
+    app.game_action(&host, &game, "open", 200).await;
+    let mut stranger = signed_in(&app, "stranger@example.org").await;
+    stranger.get(&app, &format!("/games/{game}")).await.is(200);
+    let bogus = stranger
+        .post(
+            &app,
+            &format!("/games/{game}/report-delivery"),
+            &[("as", "carrier pigeon")],
+        )
+        .await;
+    bogus.is(400);
+    assert!(bogus.text.contains("role=\"alert\""), "{}", bogus.text);
+    for (form, fields) in [
+        ("report-delivery", vec![("as", "body")]),
+        ("orders-address/rotate", vec![]),
+        ("preferences", vec![("reminders", "on")]),
+    ] {
+        let refused = stranger
+            .post(&app, &format!("/games/{game}/{form}"), &fields)
+            .await;
+        refused.is(404);
+    }
+}
+
 #[tokio::test]
 async fn the_account_page_changes_the_profile_and_logs_out_everywhere() {
     let app = web_app(Options::default());

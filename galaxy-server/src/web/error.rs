@@ -59,6 +59,7 @@ from_service_error!(
     galaxy_core::service::runtime::RuntimeError,
     galaxy_core::service::mail::MailAdminError,
     galaxy_core::service::notification::NotificationAdminError,
+    galaxy_core::service::mail_in::MailInError,
 );
 
 impl WebError {

@@ -10,6 +10,7 @@
 mod account;
 mod admin;
 mod assets;
+mod by_mail;
 mod chart;
 mod error;
 mod game;
@@ -103,6 +104,12 @@ pub fn router(
         .route("/games/{id}/ready", post(pbem::mark_ready))
         .route("/games/{id}/vacation", post(pbem::take_vacation))
         .route("/games/{id}/messages", post(pbem::send_message))
+        .route("/games/{id}/preferences", post(by_mail::preferences))
+        .route(
+            "/games/{id}/report-delivery",
+            post(by_mail::report_delivery),
+        )
+        .route("/games/{id}/orders-address/rotate", post(by_mail::rotate))
         .route("/games/{id}/seats/{race}/{action}", post(pbem::seat_action))
         .route(
             "/games/{id}/seats/{race}/applications/{app_id}/approve",

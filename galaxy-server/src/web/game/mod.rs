@@ -18,6 +18,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::WebState;
+use super::by_mail::{self, MailView};
 use super::chart;
 use super::error::WebError;
 use super::layout::{self, button_form, csrf_field};
@@ -228,6 +229,7 @@ pub(super) async fn render(
     let report = report.as_ref().and_then(|r| r.as_ref().ok());
     let habits =
         PbemView::load(state, visitor, &game, seat.as_ref().map(|s| s.race.clone())).await?;
+    let mail = MailView::load(state, visitor, &game, seat.is_some()).await?;
     let name = game.settings.name.as_str().to_owned();
     let live = state.push.is_some() && visitor.user.is_some();
     let body = html! {
@@ -245,6 +247,7 @@ pub(super) async fn render(
             (Some(seat), outcome) if matches!(game.status, GameStatus::Running | GameStatus::Paused) => {
                 (orders_section(visitor, id, next_turn, seat, outcome))
                 (pbem::player_actions(visitor, &game, next_turn, &habits))
+                (by_mail::section(visitor, id, mail.as_ref()))
             }
             (_, Some(outcome)) => (orders_not_open(visitor, outcome)),
             _ => {}

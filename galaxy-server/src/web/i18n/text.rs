@@ -347,6 +347,26 @@ pub struct Text {
     pub vacation_remaining: &'static str,
     /// The vacation booked; its first and last turn follow.
     pub vacation_booked: &'static str,
+    /// Game: the player's mail heading (orders by e-mail, preferences).
+    pub by_mail_title: &'static str,
+    /// The orders address; the address follows.
+    pub by_mail_address: &'static str,
+    /// How orders by e-mail work.
+    pub by_mail_help: &'static str,
+    /// Where the turn report goes in the turn mail.
+    pub by_mail_report: &'static str,
+    /// The report in the mail's text.
+    pub by_mail_in_body: &'static str,
+    /// The report as an attached file.
+    pub by_mail_attached: &'static str,
+    /// Rotate the orders address.
+    pub by_mail_rotate: &'static str,
+    /// What rotating does.
+    pub by_mail_rotate_help: &'static str,
+    /// Preference: reminders before the deadline.
+    pub pref_reminders: &'static str,
+    /// Preference: a mail for each message to the race.
+    pub pref_message_mail: &'static str,
     /// Message recipient field.
     pub message_to: &'static str,
     /// Message to every other race.
