@@ -323,6 +323,86 @@ async fn a_german_visitor_signs_up_in_german_and_stays_in_german() {
     assert_eq!(mail.mail.subject, "Dein Galaxy-Anmeldecode");
 }
 
+/// A German browser reads refusals in German: error pages (in the site's frame, with
+/// the way back) and the reasons beside a form, by the error's code; what only the
+/// English message knows stays in it.
+#[tokio::test]
+async fn refusals_speak_the_browsers_language() {
+    let app = web_app(Options::default());
+    let mut browser = Browser::default();
+    browser
+        .headers
+        .push(("accept-language".into(), "de".into()));
+    browser.headers.push(("accept".into(), "text/html".into()));
+    let missing = browser.get(&app, "/no/such/page").await;
+    missing.is(404);
+    for shown in [
+        "<html lang=\"de\">",
+        "Nicht gefunden",
+        "<nav aria-label=\"Galaxy\">",
+        "<a href=\"/my\">",
+    ] {
+        assert!(missing.text.contains(shown), "{shown}: {}", missing.text);
+    }
+    let unknown_game = format!("/games/{}", uuid::Uuid::now_v7());
+    let page = browser.get(&app, &unknown_game).await;
+    page.is(404);
+    assert!(page.text.contains("Nicht gefunden"), "{}", page.text);
+    assert!(page.text.contains("<html lang=\"de\">"), "{}", page.text);
+    // A stale form: the pages' own refusal, in German.
+    let stale = browser
+        .post_raw(&app, "/games", &[("csrf", "0123"), ("name", "x")])
+        .await;
+    stale.is(403);
+    assert!(
+        stale.text.contains("Das Formular ist veraltet"),
+        "{}",
+        stale.text
+    );
+    // Beside a form: a race name taken, in German.
+    let host = app.login("host@example.org").await;
+    let game = app.create_game(&host, "Deutsch", 2, 4).await;
+    app.game_action(&host, &game, "open", 200).await;
+    let first = app.login("erste@example.org").await;
+    app.apply(&first, &game, "Zorg").await;
+    let mut german = signed_in(&app, "zweite@example.org").await;
+    german.headers.push(("accept-language".into(), "de".into()));
+    german
+        .post(
+            &app,
+            "/account",
+            &[("display_name", "Zweite"), ("locale", "de")],
+        )
+        .await
+        .is(200);
+    german.get(&app, &format!("/games/{game}")).await.is(200);
+    let taken = german
+        .post(
+            &app,
+            &format!("/games/{game}/apply"),
+            &[("race_name", "zorg")],
+        )
+        .await;
+    taken.is(409);
+    assert!(
+        taken.text.contains("Dieser Volksname ist vergeben"),
+        "{}",
+        taken.text
+    );
+    // The same in English for an English browser.
+    let mut english = signed_in(&app, "dritte@example.org").await;
+    english.get(&app, &format!("/games/{game}")).await.is(200);
+    let taken = english
+        .post(
+            &app,
+            &format!("/games/{game}/apply"),
+            &[("race_name", "zorg")],
+        )
+        .await;
+    taken.is(409);
+    assert!(taken.text.contains("is taken"), "{}", taken.text);
+}
+
 #[tokio::test]
 async fn a_refused_code_leaves_a_way_to_a_new_one() {
     let app = web_app(Options::default());

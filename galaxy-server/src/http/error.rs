@@ -294,7 +294,7 @@ pub async fn route_not_found(uri: axum::http::Uri, headers: axum::http::HeaderMa
             .filter_map(|value| value.to_str().ok())
             .any(|value| value.contains("text/html"));
         if wants_html && !uri.path().starts_with("/api/") {
-            return crate::web::not_found_page();
+            return crate::web::not_found_page(&headers);
         }
     }
     #[cfg(not(feature = "web"))]

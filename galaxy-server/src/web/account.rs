@@ -117,7 +117,7 @@ pub async fn update_profile(
         }
         Err(error) => {
             let error = WebError::from(error);
-            let message = error.to_string();
+            let message = error.told(visitor.lang);
             let page = render(&state, &visitor, Some(Err(&message)), Some(&form)).await?;
             Ok((error.status(), page).into_response())
         }

@@ -3,8 +3,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use maud::html;
 
+use super::i18n::Lang;
 use super::layout;
 use super::session::cleared_session_cookie;
 use crate::http::error::ApiError;
@@ -63,6 +63,24 @@ from_service_error!(
 );
 
 impl WebError {
+    /// The error's code: the API's for a service's refusal, the pages' own otherwise (a
+    /// page tells it in its language by this code: [`Lang::error`]).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::SignIn | Self::SessionLapsed { .. } => "unauthenticated",
+            Self::Forbidden => "admin_only",
+            Self::Csrf => "csrf",
+            Self::BadForm(_) => "invalid_request",
+            Self::NotFound => "not_found",
+            Self::Api(error) => error.code(),
+        }
+    }
+
+    /// What a page in `lang` says of this error (beside a form, or as the page).
+    pub fn told(&self, lang: Lang) -> String {
+        lang.error(self.code(), &self.to_string())
+    }
+
     /// The HTTP status the page answers with.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -86,20 +104,22 @@ impl IntoResponse for WebError {
             }
             return response;
         }
-        let status = self.status();
-        let message = self.to_string();
-        let body = layout::bare(
-            &format!(
-                "{} {}",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("")
-            ),
-            html! {
-                h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
-                p.error role="alert" { (message) }
-                p { a href="/" { "Galaxy" } }
-            },
-        );
-        (status, body).into_response()
+        let (status, code, message) = (self.status(), self.code(), self.to_string());
+        let body = layout::error_page(Lang::En, status, &Lang::En.error(code, &message));
+        let mut response = (status, body).into_response();
+        response
+            .extensions_mut()
+            .insert(ErrorPage { code, message });
+        response
     }
+}
+
+/// What an error page says, kept with its response so that the pages' outer layer can
+/// tell it again in the visitor's language ([`super::localized_error_pages`]).
+#[derive(Debug, Clone)]
+pub struct ErrorPage {
+    /// The error's code (the API's, or the pages' own: `csrf`, `admin_only`).
+    pub code: &'static str,
+    /// The service's (English) message.
+    pub message: String,
 }

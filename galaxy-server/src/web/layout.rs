@@ -1,11 +1,12 @@
 //! The frame of every page (landmarks, navigation, skip link) and the small pieces many
 //! pages share: the CSRF field, times that the browser shows in the viewer's time zone.
 
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use galaxy_core::domain::Timestamp;
 use maud::{DOCTYPE, Markup, html};
 
+use super::i18n::Lang;
 use super::session::{CSRF_FIELD, Visitor};
 
 /// A whole page for `visitor`: the frame around `body`, the signed-out CSRF cookie set
@@ -57,19 +58,41 @@ pub fn page(visitor: &Visitor, title: &str, body: Markup) -> Response {
     response
 }
 
-/// A page without navigation, for errors (no visitor is known then).
-pub fn bare(title: &str, body: Markup) -> Html<String> {
+/// An error page in `lang`: the site's frame (the brand, the lobby and "my games"; no
+/// navigation of its own for the visitor, who may not be known when a page fails)
+/// around the status and what went wrong.
+pub fn error_page(lang: Lang, status: StatusCode, message: &str) -> Html<String> {
+    let text = lang.text();
+    let title = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
     Html(
         html! {
             (DOCTYPE)
-            html lang="en" {
+            html lang=(lang.code()) {
                 head {
                     meta charset="utf-8";
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (title) " · Galaxy" }
                     link rel="stylesheet" href="/static/app.css";
                 }
-                body { main #main { (body) } }
+                body {
+                    a.skip href="#main" { (text.skip) }
+                    header {
+                        nav aria-label="Galaxy" {
+                            a.brand href="/" { "Galaxy" }
+                            a href="/" { (text.nav_lobby) }
+                            a href="/my" { (text.nav_my) }
+                        }
+                    }
+                    main #main tabindex="-1" {
+                        h1 { (title) }
+                        p.error role="alert" { (message) }
+                        p { a href="/" { (text.nav_lobby) } }
+                    }
+                }
             }
         }
         .into_string(),

@@ -527,13 +527,14 @@ pub async fn create_game(
         Ok(game) => Ok(Redirect::to(&format!("/games/{}", game.id)).into_response()),
         // Refused (invalid, or over the host's limit of games): the form again, as
         // filled in, with the reason.
-        Err(WebError::Api(error))
+        Err(error)
             if matches!(
                 error.status(),
                 StatusCode::UNPROCESSABLE_ENTITY | StatusCode::FORBIDDEN | StatusCode::CONFLICT
-            ) =>
+            ) && matches!(error, WebError::Api(_)) =>
         {
-            let body = game_form(&visitor, &form, Some(error.message()));
+            let told = error.told(visitor.lang);
+            let body = game_form(&visitor, &form, Some(&told));
             let page = layout::page(&visitor, visitor.lang.text().new_title, body);
             Ok((error.status(), page).into_response())
         }

@@ -181,7 +181,7 @@ pub async fn request_code(
         }
         Err(error) => {
             let error = WebError::from(error);
-            let message = error.to_string();
+            let message = error.told(visitor.lang);
             let refused = Some((message.as_str(), form.email.as_str()));
             let next = form.next.as_deref();
             Ok(email_form(&visitor, refused, next, error.status()))
@@ -238,7 +238,7 @@ pub async fn submit_code(
         }
         Err(error) => {
             let error = WebError::from(error);
-            let (next, message) = (form.next.as_deref(), error.to_string());
+            let (next, message) = (form.next.as_deref(), error.told(visitor.lang));
             let body = code_form(&visitor, &form.challenge_id, next, Some(&message));
             let page = layout::page(&visitor, visitor.lang.text().login_title, body);
             Ok((error.status(), page).into_response())

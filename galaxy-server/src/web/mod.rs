@@ -34,7 +34,6 @@ use axum::routing::{get, post};
 use galaxy_core::domain::UserId;
 use galaxy_core::domain::limit::OpenSlots;
 use galaxy_core::service::push::PushService;
-use maud::html;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -42,6 +41,9 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use error::WebError;
 pub use session::{CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, csrf_token_for_session};
+
+use error::ErrorPage;
+use i18n::Lang;
 
 use crate::http::{HttpLimits, layers};
 use crate::state::AppState;
@@ -180,8 +182,31 @@ fn outer_layers<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S
             WebError::Api(layers::panicked(payload)).into_response()
         }))
         .layer(middleware::map_response(page_error_shape))
+        .layer(middleware::from_fn(localized_error_pages))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(layers::telemetry))
+}
+
+/// An error page told again in the browser's language (`Accept-Language`; a page fails
+/// before its visitor's account is known, and a new account takes the browser's
+/// language anyway), with the status and the headers it had.
+pub(crate) async fn localized_error_pages(request: Request, next: Next) -> Response {
+    let lang = Lang::of_accept_language(request.headers());
+    let mut response = next.run(request).await;
+    if lang == Lang::En {
+        return response;
+    }
+    let Some(page) = response.extensions_mut().remove::<ErrorPage>() else {
+        return response;
+    };
+    let body = layout::error_page(
+        lang,
+        response.status(),
+        &lang.error(page.code, &page.message),
+    );
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body.0))
 }
 
 /// An error response no page made (see [`layers::shape_error`]) becomes an error page.
@@ -197,15 +222,16 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
         return Redirect::to(&form_page(uri.path())).into_response();
     }
     let status = StatusCode::METHOD_NOT_ALLOWED;
-    let body = layout::bare(
-        "405 Method Not Allowed",
-        html! {
-            h1 { "405 Method Not Allowed" }
-            p.error role="alert" { "this page does not take " (method.as_str()) }
-            p { a href="/" { "Galaxy" } }
-        },
+    let (code, message) = (
+        "method_not_allowed",
+        format!("this page does not take {method}"),
     );
-    (status, body).into_response()
+    let body = layout::error_page(Lang::En, status, &message);
+    let mut response = (status, body).into_response();
+    response
+        .extensions_mut()
+        .insert(ErrorPage { code, message });
+    response
 }
 
 /// The page whose form posts to `action` (`/games/{id}/orders` is on `/games/{id}`).
@@ -223,17 +249,13 @@ fn form_page(action: &str) -> String {
 }
 
 /// The page for a path nothing serves, for a browser (the API answers its own paths,
-/// and every client that does not ask for HTML, with its JSON error).
-pub fn not_found_page() -> Response {
-    let body = layout::bare(
-        "404 Not Found",
-        html! {
-            h1 { "404 Not Found" }
-            p.error role="alert" { "no such page" }
-            p { a href="/" { "Galaxy" } }
-        },
-    );
-    let mut response = (StatusCode::NOT_FOUND, body).into_response();
+/// and every client that does not ask for HTML, with its JSON error), in the browser's
+/// language.
+pub fn not_found_page(headers: &axum::http::HeaderMap) -> Response {
+    let lang = Lang::of_accept_language(headers);
+    let status = StatusCode::NOT_FOUND;
+    let body = layout::error_page(lang, status, &lang.error("not_found", "no such page"));
+    let mut response = (status, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),

@@ -408,7 +408,7 @@ pub async fn send_message(
             let draft = MessageDraft {
                 to: form.to,
                 text: form.text,
-                error: error.to_string(),
+                error: error.told(visitor.lang),
             };
             let returned = Some(super::game::Returned::Message(draft));
             let page = super::game::render(&state, &visitor, id, (None, None), returned).await?;

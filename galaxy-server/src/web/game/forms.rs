@@ -56,7 +56,10 @@ pub async fn submit_orders(
         ),
         Err(error) => {
             let error = WebError::from(error);
-            (error.status(), OrdersVerdict::NotTaken(error.to_string()))
+            (
+                error.status(),
+                OrdersVerdict::NotTaken(error.told(visitor.lang)),
+            )
         }
     };
     let outcome = OrdersOutcome {
@@ -100,7 +103,7 @@ pub async fn apply(
             }
             let returned = Some(Returned::Apply {
                 race_name: form.race_name,
-                error: error.to_string(),
+                error: error.told(visitor.lang),
             });
             let page = render(&state, &visitor, id, (None, None), returned).await?;
             Ok((status, page).into_response())

@@ -216,7 +216,7 @@ pub(super) async fn render(
                             ErrorKind::NotFound | ErrorKind::Forbidden | ErrorKind::Validation
                         ) =>
                     {
-                        Some(Err(error.to_string()))
+                        Some(Err(WebError::from(error).told(visitor.lang)))
                     }
                     Err(error) => return Err(error.into()),
                 },

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, header};
 use galaxy_core::domain::user::Locale;
 
 mod admin;
+mod errors;
 mod text;
 
 pub use admin::AdminText;
