@@ -449,6 +449,19 @@ async fn a_game_is_played_to_the_end_by_mail_only() {
         text.contains("  - order 3 (line 3): unknown order"),
         "{text}"
     );
+    // The orders as the engine read them, numbered as its reasons count lines (the
+    // quote taken out), so "line 3" points at a line the player sees.
+    let read: Vec<&str> = text.lines().filter(|l| l.contains(" | ")).collect();
+    assert_eq!(
+        read,
+        [
+            "   1 | design Alpha 6 2 9 0",
+            "   2 | build_industry 999",
+            "   3 | fly away"
+        ],
+        "{text}"
+    );
+    assert!(!text.contains("| > Your race"), "{text}");
     assert!(
         !mail_to(&sink, &ann.email)
             .iter()

@@ -139,6 +139,7 @@ impl MailInWorker {
                 return Err(Later(why));
             }
             Err(OrdersDeskError::Unavailable(why)) => refusal_payload(
+                &parsed.orders,
                 None,
                 format!(
                     "the game could not be reached after {} tries; send the orders again later",
@@ -148,7 +149,7 @@ impl MailInWorker {
             ),
             Err(OrdersDeskError::Refused { game_name, reason }) => {
                 let detail = format!("not taken: {reason}");
-                refusal_payload(game_name, reason, detail)
+                refusal_payload(&parsed.orders, game_name, reason, detail)
             }
         };
         let bucket = format!("reply:{}", player.id);
@@ -332,6 +333,7 @@ fn reply_payload(
         "deadline": deadline_text(verdict.deadline),
         "errors": errors,
         "order_count": lines,
+        "orders_read": numbered(orders),
     });
     if verdict.accepted {
         (
@@ -349,8 +351,30 @@ fn reply_payload(
     }
 }
 
+/// How many lines of the orders a reply shows.
+const ORDERS_SHOWN: usize = 200;
+
+/// The orders as the engine read them (quotes, signature and noise taken out), each
+/// line numbered as the engine numbers it, so that "line 4" in a reason points at a
+/// line the player can see; at most [`ORDERS_SHOWN`] lines.
+fn numbered(orders: &str) -> String {
+    let mut shown = String::new();
+    let all = orders.lines().count();
+    for (number, line) in orders.lines().enumerate().take(ORDERS_SHOWN) {
+        let _ = writeln!(shown, "{:>4} | {line}", number + 1);
+    }
+    if all > ORDERS_SHOWN {
+        let _ = writeln!(shown, "     | ... ({} more)", all - ORDERS_SHOWN);
+    }
+    if shown.is_empty() {
+        shown.push_str("     | -\n");
+    }
+    shown
+}
+
 /// The reply to orders that got no verdict: a rejection naming the reason.
 fn refusal_payload(
+    orders: &str,
     game_name: Option<String>,
     reason: String,
     detail: String,
@@ -361,6 +385,7 @@ fn refusal_payload(
         "deadline": "-",
         "errors": format!("  - {reason}\n"),
         "order_count": 0,
+        "orders_read": numbered(orders),
     });
     (NotificationKind::OrdersRejected, payload, detail)
 }
@@ -405,5 +430,24 @@ impl Worker for MailInWorker {
             }
         }
         Ok(TickReport { handled })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_orders_read_are_numbered_as_the_engine_counts_lines_and_bounded() {
+        assert_eq!(
+            numbered("design A 1\n\nfly away"),
+            "   1 | design A 1\n   2 | \n   3 | fly away\n"
+        );
+        assert_eq!(numbered(""), "     | -\n");
+        let long: String = (1..=250).map(|n| format!("move {n}\n")).collect();
+        let shown = numbered(&long);
+        assert_eq!(shown.lines().count(), ORDERS_SHOWN + 1);
+        assert!(shown.contains(" 200 | move 200\n"), "{shown}");
+        assert!(shown.ends_with("     | ... (50 more)\n"), "{shown}");
     }
 }

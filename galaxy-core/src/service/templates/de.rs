@@ -255,12 +255,17 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
                        deine Befehle für Zug {{turn}} von {{game_name}} wurden nicht \
                        angenommen; früher gesendete Befehle bleiben gültig. Gründe:\n\n\
                        {{errors}}\n\
+                       Die Befehle, wie sie gelesen wurden, mit den Zeilennummern der \
+                       Gründe:\n\n\
+                       {{orders_read}}\n\
                        Der Zug läuft um {{deadline}}. Antworte auf diese Mail mit \
                        korrigierten Befehlen.\n",
                 html: "<p>Hallo {{recipient_name}},</p>\n\
                        <p>deine Befehle für Zug {{turn}} von <strong>{{game_name}}</strong> \
                        wurden <strong>nicht angenommen</strong>; früher gesendete Befehle \
                        bleiben gültig. Gründe:</p>\n<pre>{{errors}}</pre>\n\
+                       <p>Die Befehle, wie sie gelesen wurden, mit den Zeilennummern der \
+                       Gründe:</p>\n<pre>{{orders_read}}</pre>\n\
                        <p>Der Zug läuft um <strong>{{deadline}}</strong>. Antworte auf \
                        diese Mail mit korrigierten Befehlen.</p>",
             },

@@ -249,12 +249,16 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
                        your orders for turn {{turn}} of {{game_name}} were not accepted; \
                        orders you sent before stay in force. Why:\n\n\
                        {{errors}}\n\
+                       The orders as read, numbered as the reasons count lines:\n\n\
+                       {{orders_read}}\n\
                        The turn runs at {{deadline}}. Reply to this mail with corrected \
                        orders.\n",
                 html: "<p>Hello {{recipient_name}},</p>\n\
                        <p>your orders for turn {{turn}} of <strong>{{game_name}}</strong> \
                        were <strong>not accepted</strong>; orders you sent before stay in \
                        force. Why:</p>\n<pre>{{errors}}</pre>\n\
+                       <p>The orders as read, numbered as the reasons count lines:</p>\n\
+                       <pre>{{orders_read}}</pre>\n\
                        <p>The turn runs at <strong>{{deadline}}</strong>. Reply to this \
                        mail with corrected orders.</p>",
             },
