@@ -386,9 +386,9 @@ async fn my_games_asks_for_orders_only_from_a_race_that_owes_them() {
     assert!(!mine.contains("badge due"), "ready without orders: {mine}");
     let (_, theirs) = bob.page("/my").await;
     assert!(theirs.contains("badge due"), "{theirs}");
-    // A message the service refuses (4096 bytes at most: 2100 Cyrillic letters are 4200)
-    // comes back in the form with the reason, not lost to an error page.
-    let long = "ж".repeat(2100);
+    // A message the service refuses (4096 characters at most) comes back in the form
+    // with the reason, not lost to an error page.
+    let long = "ж".repeat(4097);
     let action = format!("{page}/messages");
     let (status, html) = bob
         .post_form(&page, &action, &[("to", "*"), ("text", long.as_str())])

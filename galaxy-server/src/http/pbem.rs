@@ -400,7 +400,7 @@ pub struct MessageRequest {
     /// `["RaceA", ...]` or `"all"`.
     #[schema(value_type = Object, example = json!(["Zorgons"]))]
     pub to: MessageToBody,
-    /// Plain text, 1 to 4096 bytes of UTF-8 (never rendered as HTML).
+    /// Plain text, 1 to 4096 characters (never rendered as HTML).
     pub text: String,
 }
 

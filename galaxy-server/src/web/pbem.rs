@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use galaxy_core::domain::game::{Game, GameStatus};
 use galaxy_core::domain::page::PageRequest;
-use galaxy_core::domain::pbem::{RaceState, SeatApplicationStatus, Vacation};
+use galaxy_core::domain::pbem::{MAX_MESSAGE_CHARS, RaceState, SeatApplicationStatus, Vacation};
 use galaxy_core::domain::{GameId, SeatApplicationId, Timestamp};
 use galaxy_core::service::runtime::{MessageTo, MessageView, RaceView};
 use maud::{Markup, html};
@@ -290,7 +290,7 @@ pub(super) fn messages_section(
                         }
                     }
                     label for="message-text" { (text.message_text) }
-                    textarea #message-text name="text" rows="4" maxlength="4096" required {
+                    textarea #message-text name="text" rows="4" maxlength=(MAX_MESSAGE_CHARS) required {
                         @if let Some(draft) = draft { (draft.text) }
                     }
                     p { button type="submit" { (text.message_send) } }

@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{GameId, MessageId, SeatApplicationId, Timestamp, UserId};
 
-/// The largest message text, in bytes of UTF-8.
-pub const MAX_MESSAGE_BYTES: usize = 4096;
+/// The longest message text, in characters (Unicode scalar values): the unit a page's
+/// `maxlength` and a player count in, so "ä" costs what "a" does.
+pub const MAX_MESSAGE_CHARS: usize = 4096;
 
 /// Where an application for an open seat stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -54,7 +55,7 @@ pub struct SeatApplication {
     pub created_at: Timestamp,
 }
 
-/// A message's text: 1 to [`MAX_MESSAGE_BYTES`] bytes of UTF-8, not only whitespace.
+/// A message's text: 1 to [`MAX_MESSAGE_CHARS`] characters, not only whitespace.
 /// It is stored and delivered as plain text; no page renders it as HTML.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageText(String);
@@ -66,10 +67,10 @@ impl MessageText {
         if text.trim().is_empty() {
             return Err("message text is empty".into());
         }
-        if text.len() > MAX_MESSAGE_BYTES {
+        let chars = text.chars().count();
+        if chars > MAX_MESSAGE_CHARS {
             return Err(format!(
-                "message text is {} bytes, at most {MAX_MESSAGE_BYTES}",
-                text.len()
+                "message text is {chars} characters, at most {MAX_MESSAGE_CHARS}"
             ));
         }
         Ok(Self(text))
@@ -120,8 +121,10 @@ mod tests {
     fn message_text_bounds() {
         assert!(MessageText::parse("").is_err());
         assert!(MessageText::parse(" \n\t").is_err());
-        assert!(MessageText::parse("x".repeat(MAX_MESSAGE_BYTES)).is_ok());
-        assert!(MessageText::parse("é".repeat(MAX_MESSAGE_BYTES / 2 + 1)).is_err());
+        assert!(MessageText::parse("x".repeat(MAX_MESSAGE_CHARS)).is_ok());
+        // Counted in characters, as a page's `maxlength` counts: umlauts cost no more.
+        assert!(MessageText::parse("ä".repeat(MAX_MESSAGE_CHARS)).is_ok());
+        assert!(MessageText::parse("ä".repeat(MAX_MESSAGE_CHARS + 1)).is_err());
         assert_eq!(
             MessageText::parse("<b>hi</b>").unwrap().as_str(),
             "<b>hi</b>"
