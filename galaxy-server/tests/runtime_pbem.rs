@@ -400,6 +400,44 @@ async fn my_games_asks_for_orders_only_from_a_race_that_owes_them() {
         "{html}"
     );
     assert!(html.contains(&long), "the text is kept");
+    // Beyond the 50 newest messages the page links to older ones (26 from Ann and 25
+    // from Bob, to every race, within each sender's 30 an hour), and back.
+    for (player, n) in [(&ann, 26), (&bob, 25)] {
+        for i in 0..n {
+            let text = format!("note {i} of {}", if n == 26 { "ann" } else { "bob" });
+            let body = json!({"to": "all", "text": text});
+            call(
+                player,
+                "POST",
+                &format!("{games}/messages"),
+                Some(body),
+                201,
+            )
+            .await;
+        }
+    }
+    let (_, newest) = ann.page(&page).await;
+    assert!(newest.contains("note 24 of bob"), "{newest}");
+    assert!(
+        !newest.contains("note 0 of ann<"),
+        "the oldest is not among the 50"
+    );
+    let marker = "id=\"older-messages\" href=\"";
+    let at = newest.find(marker).expect("a link to older messages") + marker.len();
+    let link: String = newest[at..].chars().take_while(|c| *c != '"').collect();
+    let link = link.replace("&amp;", "&");
+    let (status, older) = ann.page(&link).await;
+    assert_eq!(status, 200, "{older}");
+    assert!(older.contains("note 0 of ann<"), "{older}");
+    assert!(!older.contains("id=\"older-messages\""), "{older}");
+    assert!(
+        older.contains(&format!("href=\"{page}#messages\"")),
+        "{older}"
+    );
+    // A cursor that names no message: the newest, not an error.
+    let (status, garbled) = ann.page(&format!("{page}?messages_after=garbage")).await;
+    assert_eq!(status, 200, "{garbled}");
+    assert!(garbled.contains("id=\"older-messages\""), "{garbled}");
     running.shut_down().await;
 }
 

@@ -12,7 +12,8 @@ use galaxy_core::domain::game::{Game, GameStatus};
 use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::pbem::{MAX_MESSAGE_CHARS, RaceState, SeatApplicationStatus, Vacation};
 use galaxy_core::domain::{GameId, SeatApplicationId, Timestamp};
-use galaxy_core::service::runtime::{MessageTo, MessageView, RaceView};
+use galaxy_core::ports::StoreError;
+use galaxy_core::service::runtime::{MessageTo, MessageView, RaceView, RuntimeError};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -21,6 +22,7 @@ use super::error::WebError;
 use super::game::{EmptyForm, parse_game_id};
 use super::i18n::Text;
 use super::layout::{self, button_form, csrf_field};
+use super::lobby::urlencode;
 use super::session::{Posted, Visitor};
 
 /// The message form's value for "every other race": `*` can be no race's name (a race
@@ -47,6 +49,10 @@ pub(super) struct PbemView {
     own_race: Option<String>,
     /// The viewer's race's messages, newest first, when they play.
     messages: Option<Vec<MessageView>>,
+    /// The cursor of the messages older than those shown, if any.
+    older_messages: Option<String>,
+    /// Whether the messages shown are an older page (not the newest).
+    messages_paged: bool,
     /// The viewer's vacation, when they play and the game has vacation turns.
     vacation: Option<Vacation>,
     /// The host's pending seat applications.
@@ -62,24 +68,43 @@ pub(super) struct PbemView {
 impl PbemView {
     /// Reads the habits for `visitor`; `own_race` is the race they play now (from the
     /// page's seat lookup), if any.
+    /// `older`: the cursor of the page of messages asked for (`None`: the newest; one
+    /// that names no message gives the newest too).
     pub(super) async fn load(
         state: &WebState,
         visitor: &Visitor,
         game: &Game,
         own_race: Option<String>,
+        older: Option<&str>,
     ) -> Result<Self, WebError> {
         let runtime = &state.app.runtime;
         let races = runtime.races(game).await?;
         let actor = visitor.user.as_ref().map(|u| u.actor);
         let is_host = actor.is_some_and(|a| a.user_id == game.host);
-        let messages = match (&own_race, actor) {
-            (Some(_), Some(actor)) => {
-                let page = PageRequest::first(MESSAGES_SHOWN)
-                    .map_err(|e| WebError::BadForm(e.to_string()))?;
-                Some(runtime.messages(actor, game.id, &page).await?.items)
-            }
-            _ => None,
-        };
+        let bad_page =
+            |e: galaxy_core::domain::page::InvalidPageSize| WebError::BadForm(e.to_string());
+        let (mut messages, mut older_messages, mut messages_paged) = (None, None, false);
+        if let (Some(_), Some(actor)) = (&own_race, actor) {
+            let newest = PageRequest::first(MESSAGES_SHOWN).map_err(bad_page)?;
+            let page = match older {
+                Some(after) => {
+                    let page = PageRequest::after(MESSAGES_SHOWN, after).map_err(bad_page)?;
+                    match runtime.messages(actor, game.id, &page).await {
+                        // A link that names no message (mistyped, cut short): the newest.
+                        Err(RuntimeError::Store(StoreError::InvalidCursor(_))) => {
+                            runtime.messages(actor, game.id, &newest).await?
+                        }
+                        other => {
+                            messages_paged = true;
+                            other?
+                        }
+                    }
+                }
+                None => runtime.messages(actor, game.id, &newest).await?,
+            };
+            older_messages = page.next_after;
+            messages = Some(page.items);
+        }
         let vacation = match (&own_race, actor) {
             (Some(_), Some(actor)) if game.settings.pbem.vacation_turns > 0 => {
                 Some(runtime.vacation(actor, game.id).await?)
@@ -129,6 +154,8 @@ impl PbemView {
             races,
             own_race,
             messages,
+            older_messages,
+            messages_paged,
             vacation,
             requests,
             applied,
@@ -296,6 +323,9 @@ pub(super) fn messages_section(
                     p { button type="submit" { (text.message_send) } }
                 }
             }
+            @if view.messages_paged {
+                p { a href=(format!("/games/{id}#messages")) { (text.messages_newest) } }
+            }
             @if messages.is_empty() { p { (text.none) } }
             @for message in messages {
                 article.message {
@@ -306,6 +336,13 @@ pub(super) fn messages_section(
                         " · " (layout::time(&message.sent_at))
                     }
                     p.message-text { (message.text) }
+                }
+            }
+            @if let Some(next) = &view.older_messages {
+                p {
+                    a #older-messages href=(format!("/games/{id}?messages_after={}#messages", urlencode(next))) {
+                        (text.messages_older)
+                    }
                 }
             }
         }
@@ -411,7 +448,8 @@ pub async fn send_message(
                 error: error.told(visitor.lang),
             };
             let returned = Some(super::game::Returned::Message(draft));
-            let page = super::game::render(&state, &visitor, id, (None, None), returned).await?;
+            let query = super::game::GameQuery::default();
+            let page = super::game::render(&state, &visitor, id, &query, returned).await?;
             Ok((status, page).into_response())
         }
     }

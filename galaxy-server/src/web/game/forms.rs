@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use galaxy_core::domain::ApplicationId;
 use serde::Deserialize;
 
-use super::{OrdersOutcome, OrdersVerdict, Returned, parse_game_id, render};
+use super::{GameQuery, OrdersOutcome, OrdersVerdict, Returned, parse_game_id, render};
 use crate::web::WebState;
 use crate::web::error::WebError;
 use crate::web::lapsed;
@@ -67,7 +67,7 @@ pub async fn submit_orders(
         verdict,
     };
     let returned = Some(Returned::Orders(outcome));
-    let page = render(&state, &visitor, id, (None, None), returned).await?;
+    let page = render(&state, &visitor, id, &GameQuery::default(), returned).await?;
     Ok((status, page).into_response())
 }
 
@@ -105,7 +105,7 @@ pub async fn apply(
                 race_name: form.race_name,
                 error: error.told(visitor.lang),
             });
-            let page = render(&state, &visitor, id, (None, None), returned).await?;
+            let page = render(&state, &visitor, id, &GameQuery::default(), returned).await?;
             Ok((status, page).into_response())
         }
     }

@@ -29,7 +29,7 @@ mod forms;
 
 pub use forms::{EmptyForm, apply, decide_application, host_action, submit_orders, withdraw};
 
-/// Which report to show.
+/// Which report, and which page of the race's messages, to show.
 #[derive(Debug, Default, Deserialize)]
 pub struct GameQuery {
     /// The turn of the report (default: the latest).
@@ -37,6 +37,9 @@ pub struct GameQuery {
     /// Another race's report, once the game finished with its reports revealed (default:
     /// the viewer's own).
     race: Option<String>,
+    /// The race's messages older than this page's (a cursor of the page before; default:
+    /// the newest).
+    messages_after: Option<String>,
 }
 
 /// What a refused form of the game page got back, shown inline with what the player
@@ -87,8 +90,7 @@ pub async fn game_page(
     Query(query): Query<GameQuery>,
 ) -> Result<Response, WebError> {
     let id = parse_game_id(&id)?;
-    let wanted = (query.turn, query.race.filter(|r| !r.is_empty()));
-    render(&state, &visitor, id, wanted, None).await
+    render(&state, &visitor, id, &query, None).await
 }
 
 /// The viewer's seat: their race and the orders they last sent for `turn`.
@@ -158,9 +160,10 @@ pub(super) async fn render(
     state: &WebState,
     visitor: &Visitor,
     id: GameId,
-    (report_turn, report_race): (Option<u32>, Option<String>),
+    query: &GameQuery,
     returned: Option<Returned>,
 ) -> Result<Response, WebError> {
+    let (report_turn, report_race) = (query.turn, query.race.clone().filter(|r| !r.is_empty()));
     let (mut outcome, mut draft, mut applying) = (None, None, None);
     match returned {
         Some(Returned::Orders(o)) => outcome = Some(o),
@@ -227,8 +230,9 @@ pub(super) async fn render(
     };
     let missing = report.as_ref().and_then(|r| r.as_ref().err());
     let report = report.as_ref().and_then(|r| r.as_ref().ok());
-    let habits =
-        PbemView::load(state, visitor, &game, seat.as_ref().map(|s| s.race.clone())).await?;
+    let own_race = seat.as_ref().map(|s| s.race.clone());
+    let older = query.messages_after.as_deref();
+    let habits = PbemView::load(state, visitor, &game, own_race, older).await?;
     let mail = MailView::load(state, visitor, &game, seat.is_some()).await?;
     let name = game.settings.name.as_str().to_owned();
     let live = state.push.is_some() && visitor.user.is_some();

@@ -347,6 +347,10 @@ pub struct Text {
     pub vacation_remaining: &'static str,
     /// The vacation booked; its first and last turn follow.
     pub vacation_booked: &'static str,
+    /// Messages: the link to the page of older ones.
+    pub messages_older: &'static str,
+    /// Messages: the link back to the newest ones.
+    pub messages_newest: &'static str,
     /// Game: the player's mail heading (orders by e-mail, preferences).
     pub by_mail_title: &'static str,
     /// The orders address; the address follows.

@@ -141,6 +141,8 @@ pub(in crate::web::i18n) static DE: Text = Text {
     vacation_help: "Keine Erinnerungen und keine verpassten Züge während der Abwesenheit.",
     vacation_remaining: "Übrige Urlaubszüge: {left} von {budget}.",
     vacation_booked: "Im Urlaub für die Züge",
+    messages_older: "Ältere Nachrichten",
+    messages_newest: "Neueste Nachrichten",
     by_mail_title: "Mail",
     by_mail_address: "Deine Befehlsadresse in diesem Spiel:",
     by_mail_help: "Antworte auf eine Zugmail oder schreibe an diese Adresse: eine Zeile pro Befehl; Zitate und Signatur werden ignoriert. Die Antwort sagt, ob die Befehle angenommen wurden.",

@@ -141,6 +141,8 @@ pub(in crate::web::i18n) static EN: Text = Text {
     vacation_help: "No reminders and no missed turns counted while away.",
     vacation_remaining: "Vacation turns left: {left} of {budget}.",
     vacation_booked: "On vacation for turns",
+    messages_older: "Older messages",
+    messages_newest: "Newest messages",
     by_mail_title: "Mail",
     by_mail_address: "Your orders address in this game:",
     by_mail_help: "Reply to a turn mail or write to this address: one order per line; quotes and signature are ignored. The answer says whether the orders were accepted.",
