@@ -857,6 +857,17 @@ async fn host_and_players_enrol_through_the_pages() {
     for race in ["Vulpeculans", "Lyrans"] {
         assert!(page.text.contains(race));
     }
+    // Each decision's button names its application for a screen reader.
+    for race in ["Vulpeculans", "Lyrans"] {
+        for (label, action) in [("Approve", "approve"), ("Reject", "reject")] {
+            let named = format!("aria-label=\"{label}: {race}\">{label}<");
+            assert!(
+                page.text.contains(&named),
+                "{named} ({action}): {}",
+                page.text
+            );
+        }
+    }
     // The host may play in their own game: the apply form is theirs too.
     assert!(
         page.text.contains(&format!("{game_uri}/apply\"")),

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::WebState;
 use super::error::WebError;
 use super::game::EmptyForm;
-use super::layout::{self, button_form, csrf_field};
+use super::layout::{self, button_form, button_form_about, csrf_field};
 use super::session::{Posted, Visitor, cleared_session_cookie};
 
 async fn render(
@@ -64,7 +64,7 @@ async fn render(
                                 @if session.id == user.session_id {
                                     span.badge { (text.this_session) }
                                 } @else {
-                                    (button_form(visitor, &format!("/account/sessions/{}/revoke", session.id), text.revoke))
+                                    (button_form_about(visitor, &format!("/account/sessions/{}/revoke", session.id), text.revoke, &session.created_at.format("%Y-%m-%d %H:%M UTC").to_string()))
                                 }
                             }
                         }

@@ -20,7 +20,7 @@ use super::WebState;
 use super::error::WebError;
 use super::game::EmptyForm;
 use super::i18n::AdminText;
-use super::layout::{self, button_form, confirm_form, csrf_field};
+use super::layout::{self, button_form, button_form_about, confirm_form, csrf_field};
 use super::lobby::urlencode;
 use super::session::{Posted, Visitor};
 use crate::http::error::ApiError;
@@ -122,7 +122,7 @@ pub async fn users_page(
                                     " " button type="submit" { (t.block) }
                                 }
                             } @else {
-                                (button_form(&visitor, &format!("/admin/users/{}/unblock", user.id), t.unblock))
+                                (button_form_about(&visitor, &format!("/admin/users/{}/unblock", user.id), t.unblock, user.email.as_str()))
                             }
                         }
                     }
@@ -442,7 +442,7 @@ pub async fn mail_page(
                         td { span.badge { (delivery.status.as_str()) } }
                         td { (delivery.attempts) }
                         td { (delivery.last_error.as_deref().unwrap_or("")) }
-                        td { @if delivery.status == MailStatus::Dead { (button_form(&visitor, &format!("/admin/mail/{}/retry", delivery.id), t.retry)) } }
+                        td { @if delivery.status == MailStatus::Dead { (button_form_about(&visitor, &format!("/admin/mail/{}/retry", delivery.id), t.retry, &format!("{} {}", delivery.mail.kind, delivery.mail.to.as_str()))) } }
                     }
                 }
             }
@@ -460,7 +460,7 @@ pub async fn mail_page(
                         td { (route.channel.as_str()) }
                         td { (route.attempts) }
                         td { (route.last_error.as_deref().unwrap_or("")) }
-                        td { (button_form(&visitor, &format!("/admin/dead-letters/{}/retry", route.id), t.retry)) }
+                        td { (button_form_about(&visitor, &format!("/admin/dead-letters/{}/retry", route.id), t.retry, &format!("{} {}", route.channel.as_str(), route.user_id))) }
                     }
                 }
             }

@@ -114,6 +114,18 @@ pub fn button_form(visitor: &Visitor, action: &str, label: &str) -> Markup {
     }
 }
 
+/// [`button_form`] for one of many rows (an application, a session, a mail): its
+/// accessible name says which (`"{label}: {about}"`), so a screen reader going through
+/// the buttons hears more than "Approve, Approve, Approve".
+pub fn button_form_about(visitor: &Visitor, action: &str, label: &str, about: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(action) {
+            (csrf_field(visitor))
+            button type="submit" aria-label=(format!("{label}: {about}")) { (label) }
+        }
+    }
+}
+
 /// [`button_form`] for an action that cannot be undone: the script asks `question`
 /// before the form is sent (without the script it is sent at once).
 pub fn confirm_form(visitor: &Visitor, action: &str, label: &str, question: &str) -> Markup {

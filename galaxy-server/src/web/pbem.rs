@@ -21,7 +21,7 @@ use super::WebState;
 use super::error::WebError;
 use super::game::{EmptyForm, parse_game_id};
 use super::i18n::Text;
-use super::layout::{self, button_form, csrf_field};
+use super::layout::{self, button_form_about, csrf_field};
 use super::lobby::urlencode;
 use super::session::{Posted, Visitor};
 
@@ -195,17 +195,17 @@ pub(super) fn races_section(visitor: &Visitor, game: &Game, view: &PbemView) -> 
                         " " span.badge { (state_name(text, race.state)) }
                         @if in_play && race.ready { " " span.badge { (text.race_ready) } }
                         @if in_play && view.is_host && race.state == RaceState::Idle {
-                            " " (button_form(visitor, &format!("/games/{id}/seats/{}/open", race.race), text.seat_open))
+                            " " (button_form_about(visitor, &format!("/games/{id}/seats/{}/open", race.race), text.seat_open, &race.race))
                         }
                         @if in_play && mine && race.state == RaceState::OpenSeat {
-                            " " (button_form(visitor, &format!("/games/{id}/seats/{}/reclaim", race.race), text.seat_reclaim))
+                            " " (button_form_about(visitor, &format!("/games/{id}/seats/{}/reclaim", race.race), text.seat_reclaim, &race.race))
                         }
                         @if in_play && view.signed_in && !view.is_host && view.own_race.is_none()
                             && race.state == RaceState::OpenSeat {
                             @if view.applied.contains(&race.race) {
                                 " " span.badge.seat-applied { (text.seat_applied) }
                             } @else {
-                                " " (button_form(visitor, &format!("/games/{id}/seats/{}/apply", race.race), text.seat_apply))
+                                " " (button_form_about(visitor, &format!("/games/{id}/seats/{}/apply", race.race), text.seat_apply, &race.race))
                             }
                         }
                     }
@@ -217,7 +217,7 @@ pub(super) fn races_section(visitor: &Visitor, game: &Game, view: &PbemView) -> 
                     @for request in &view.requests {
                         li {
                             (request.race) " · " (request.applicant) " · " (layout::time(&request.at)) " "
-                            (button_form(visitor, &format!("/games/{id}/seats/{}/applications/{}/approve", request.race, request.id), text.approve))
+                            (button_form_about(visitor, &format!("/games/{id}/seats/{}/applications/{}/approve", request.race, request.id), text.approve, &format!("{} · {}", request.race, request.applicant)))
                         }
                     }
                 }

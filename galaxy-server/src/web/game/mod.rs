@@ -21,7 +21,7 @@ use super::WebState;
 use super::by_mail::{self, MailView};
 use super::chart;
 use super::error::WebError;
-use super::layout::{self, button_form, csrf_field};
+use super::layout::{self, button_form, button_form_about, csrf_field};
 use super::pbem::{self, PbemView};
 use super::session::Visitor;
 
@@ -383,8 +383,8 @@ fn players_section(
                         li {
                             (application.race_name.as_str()) " " span.badge data-status=(application.status.as_str()) { (text.application_status(application.status)) }
                             @if manages && enrolling && application.status == ApplicationStatus::Pending {
-                                " " (button_form(visitor, &format!("/games/{id}/applications/{}/approve", application.id), text.approve))
-                                " " (button_form(visitor, &format!("/games/{id}/applications/{}/reject", application.id), text.reject))
+                                " " (button_form_about(visitor, &format!("/games/{id}/applications/{}/approve", application.id), text.approve, application.race_name.as_str()))
+                                " " (button_form_about(visitor, &format!("/games/{id}/applications/{}/reject", application.id), text.reject, application.race_name.as_str()))
                             }
                         }
                     }
