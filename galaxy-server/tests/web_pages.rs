@@ -691,6 +691,31 @@ async fn admin_pages_need_the_admin_role() {
     german.is(200);
     assert!(german.text.contains("lang=\"de\""));
     assert!(german.text.contains("Laufzeit-Einträge"), "{}", german.text);
+    // Statuses in words of the page's language, never the stored values.
+    let users = admin.get(&app, "/admin/users").await;
+    assert!(
+        users
+            .text
+            .contains("data-status=\"blocked_permanently\">dauerhaft gesperrt<"),
+        "{}",
+        users.text
+    );
+    assert!(users.text.contains(">aktiv<"), "{}", users.text);
+    let games = admin.get(&app, "/admin/games").await;
+    assert!(
+        games
+            .text
+            .contains("<option value=\"enrollment_open\">Anmeldung offen</option>"),
+        "{}",
+        games.text
+    );
+    let mail = admin.get(&app, "/admin/mail").await;
+    assert!(
+        mail.text
+            .contains("<option value=\"dead\">aufgegeben</option>"),
+        "{}",
+        mail.text
+    );
     // A permanent block revokes every session.
     app.get("/api/v1/user/me", Some(&host.token)).await.is(401);
 }

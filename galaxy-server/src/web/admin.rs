@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::WebState;
 use super::error::WebError;
 use super::game::EmptyForm;
-use super::i18n::AdminText;
+use super::i18n::{AdminText, MAIL_STATUSES};
 use super::layout::{self, button_form, button_form_about, confirm_form, csrf_field};
 use super::lobby::urlencode;
 use super::session::{Posted, Visitor};
@@ -112,7 +112,7 @@ pub async fn users_page(
                         td { (user.email.as_str()) }
                         td { (user.display_name.as_str()) }
                         td { (user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")) }
-                        td { span.badge { (user.status.as_str()) } }
+                        td { span.badge data-status=(user.status.as_str()) { (t.user_status(&user.status)) } }
                         td {
                             @if user.status.as_str() == "active" {
                                 form.inline method="post" action=(format!("/admin/users/{}/block", user.id)) {
@@ -232,7 +232,11 @@ pub async fn games_page(
             label for="status" { (t.status) " " }
             select #status name="status" {
                 option value="" { (t.any) }
-                @for status in STATUSES { option value=(status) selected[query.status == status] { (status) } }
+                @for status in STATUSES {
+                    option value=(status) selected[query.status == status] {
+                        (GameStatus::parse(status).map_or(status, |s| visitor.lang.text().status(s)))
+                    }
+                }
             }
             " " button type="submit" { (t.filter) }
         }
@@ -242,7 +246,7 @@ pub async fn games_page(
                 @for game in &games.items {
                     tr {
                         td { a href=(format!("/games/{}", game.id)) { (game.settings.name.as_str()) } }
-                        td { span.badge { (game.status.as_str()) } }
+                        td { span.badge data-status=(game.status.as_str()) { (visitor.lang.text().status(game.status)) } }
                         td { (game.approved_count) " / " (game.settings.max_players) }
                         td {
                             @let base = format!("/admin/games/{}", game.id);
@@ -360,7 +364,7 @@ pub async fn health_page(
                         td { (record.engine.as_str()) }
                         td { (record.current_turn) }
                         td { @if let Some(at) = &record.next_turn_at { (layout::time(at)) } }
-                        td { (record.healthy) }
+                        td { (visitor.lang.text().yes_no(record.healthy)) }
                     }
                 }
             }
@@ -426,7 +430,7 @@ pub async fn mail_page(
             label for="status" { (t.status) " " }
             select #status name="status" {
                 option value="" { (t.any) }
-                @for s in ["pending", "sending", "sent", "retrying", "dead"] { option value=(s) selected[query.status == s] { (s) } }
+                @for s in MAIL_STATUSES { option value=(s) selected[query.status == s] { (t.mail_status(s)) } }
             }
             " " button type="submit" { (t.filter) }
         }
@@ -439,7 +443,7 @@ pub async fn mail_page(
                         td { (layout::time(&delivery.created_at)) }
                         td { (delivery.mail.to.as_str()) }
                         td { (delivery.mail.kind) }
-                        td { span.badge { (delivery.status.as_str()) } }
+                        td { span.badge data-status=(delivery.status.as_str()) { (t.mail_status(delivery.status.as_str())) } }
                         td { (delivery.attempts) }
                         td { (delivery.last_error.as_deref().unwrap_or("")) }
                         td { @if delivery.status == MailStatus::Dead { (button_form_about(&visitor, &format!("/admin/mail/{}/retry", delivery.id), t.retry, &format!("{} {}", delivery.mail.kind, delivery.mail.to.as_str()))) } }

@@ -1,5 +1,7 @@
 //! The admin pages' words: [`AdminText`], in English and German.
 
+use galaxy_core::domain::user::UserStatus;
+
 /// The admin pages' words.
 #[derive(Debug)]
 pub struct AdminText {
@@ -103,7 +105,34 @@ pub struct AdminText {
     pub channel: &'static str,
     /// "Admin".
     pub admin: &'static str,
+    /// A user's status: active, blocked until a time, blocked for good.
+    pub user_statuses: [&'static str; 3],
+    /// A mail's status: pending, sending, sent, retrying, dead.
+    pub mail_statuses: [&'static str; 5],
 }
+
+impl AdminText {
+    /// A user's status in words (the stored value stays in forms and filters).
+    pub fn user_status(&self, status: &UserStatus) -> &'static str {
+        match status {
+            UserStatus::Active => self.user_statuses[0],
+            UserStatus::Blocked { .. } => self.user_statuses[1],
+            UserStatus::BlockedPermanently => self.user_statuses[2],
+        }
+    }
+
+    /// A mail's status in words, by its stored value (`pending`, ...); an unknown one as
+    /// it is.
+    pub fn mail_status<'a>(&self, stored: &'a str) -> &'a str {
+        match MAIL_STATUSES.iter().position(|s| *s == stored) {
+            Some(at) => self.mail_statuses[at],
+            None => stored,
+        }
+    }
+}
+
+/// The stored mail statuses, in the order of [`AdminText::mail_statuses`].
+pub const MAIL_STATUSES: [&str; 5] = ["pending", "sending", "sent", "retrying", "dead"];
 
 /// English admin pages.
 pub(super) static ADMIN_EN: AdminText = AdminText {
@@ -157,6 +186,8 @@ pub(super) static ADMIN_EN: AdminText = AdminText {
     user: "User",
     channel: "Channel",
     admin: "Admin",
+    user_statuses: ["active", "blocked", "blocked for good"],
+    mail_statuses: ["pending", "sending", "sent", "retrying", "dead"],
 };
 
 /// German admin pages.
@@ -211,4 +242,12 @@ pub(super) static ADMIN_DE: AdminText = AdminText {
     user: "Benutzer",
     channel: "Kanal",
     admin: "Verwaltung",
+    user_statuses: ["aktiv", "gesperrt", "dauerhaft gesperrt"],
+    mail_statuses: [
+        "wartend",
+        "im Versand",
+        "versendet",
+        "neuer Versuch",
+        "aufgegeben",
+    ],
 };

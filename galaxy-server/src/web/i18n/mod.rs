@@ -12,8 +12,8 @@ mod admin;
 mod errors;
 mod text;
 
-pub use admin::AdminText;
 use admin::{ADMIN_DE, ADMIN_EN};
+pub use admin::{AdminText, MAIL_STATUSES};
 pub use text::Text;
 use text::{DE, EN};
 
