@@ -1,12 +1,20 @@
 //! Wiring of orders by e-mail: the service (when `GALAXY_MAIL_DOMAIN` is set), its
-//! worker, and the inbound-mail gauge.
+//! worker, the count of processed mails and the inbound-mail gauge.
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::TimeDelta;
+use galaxy_core::domain::lease::ClaimRequest;
 use galaxy_core::domain::limit::RateLimit;
-use galaxy_core::domain::mail_in::InboundOutcome;
-use galaxy_core::ports::{ApplicationStore, InboundMailStore, OrdersDesk, UserStore};
+use galaxy_core::domain::mail_in::{
+    InboundMail, InboundOutcome, OrdersAddress, OrdersToken, ReportDelivery,
+};
+use galaxy_core::domain::{GameId, InboundMailId, Timestamp, UserId};
+use galaxy_core::ports::{
+    ApplicationStore, InboundFinish, InboundInsert, InboundMailStore, OrdersDesk, StoreError,
+    UserStore,
+};
 use galaxy_core::service::mail_in::{MailInConfig, MailInPorts, MailInService, MailInWorker};
 use tokio_util::sync::CancellationToken;
 
@@ -14,9 +22,10 @@ use crate::adapters::Adapters;
 use crate::config::Config;
 use crate::schedule::ScheduledWorker;
 
-/// `galaxy_mail_in_total{outcome}`: processed inbound messages by how they ended
-/// (`answered`, `answered_silently`, `refused`, `dropped`), read from the store, so every
-/// replica reports the same.
+/// `galaxy_mail_in_total{outcome}`: inbound messages this process finished, by how they
+/// ended (`answered`, `answered_silently`, `refused`, `dropped`), counted as each is
+/// finished (sum the replicas'), so the retention sweeper deleting old mails never
+/// takes anything back.
 pub const MAIL_IN_METRIC: &str = "galaxy_mail_in_total";
 /// `galaxy_mail_in_waiting`: stored inbound messages not processed yet.
 pub const MAIL_IN_WAITING_METRIC: &str = "galaxy_mail_in_waiting";
@@ -46,7 +55,7 @@ pub(crate) fn service(
     };
     Some(Arc::new(MailInService::new(
         MailInPorts {
-            store: adapters.mail_in.clone(),
+            store: Arc::new(CountedInboundMail(adapters.mail_in.clone())),
             users: sources.users,
             applications: sources.applications,
             mail: adapters.mail.clone(),
@@ -70,8 +79,8 @@ pub(crate) fn worker(
     }
 }
 
-/// Sets `galaxy_mail_in_total{outcome}` from the store's counts (drops are counted
-/// here, as the issue asks: every outcome is one label).
+/// Sets `galaxy_mail_in_waiting` from the store's counts, and registers every outcome of
+/// `galaxy_mail_in_total` (at 0 until one is finished), so a dashboard finds each label.
 pub(crate) async fn record_metrics(store: &dyn InboundMailStore) {
     match store.count_inbound().await {
         Ok(counts) => {
@@ -86,10 +95,159 @@ pub(crate) async fn record_metrics(store: &dyn InboundMailStore) {
             let waiting = count(None) as f64;
             metrics::gauge!(MAIL_IN_WAITING_METRIC).set(waiting);
             for outcome in InboundOutcome::ALL {
-                metrics::counter!(MAIL_IN_METRIC, "outcome" => outcome.as_str())
-                    .absolute(count(Some(outcome)));
+                metrics::counter!(MAIL_IN_METRIC, "outcome" => outcome.as_str()).increment(0);
             }
         }
         Err(error) => tracing::warn!(%error, "inbound mail counts unavailable"),
+    }
+}
+
+/// The inbound mail store with each finished mail counted in `galaxy_mail_in_total` by
+/// its outcome, when its finish is written (a finish refused because another worker took
+/// the mail over counts nothing: that worker's does).
+struct CountedInboundMail(Arc<dyn InboundMailStore>);
+
+#[async_trait]
+impl InboundMailStore for CountedInboundMail {
+    async fn insert_inbound(&self, mail: &InboundMail) -> Result<InboundInsert, StoreError> {
+        self.0.insert_inbound(mail).await
+    }
+
+    async fn get_inbound(&self, id: InboundMailId) -> Result<InboundMail, StoreError> {
+        self.0.get_inbound(id).await
+    }
+
+    async fn claim_inbound(&self, claim: &ClaimRequest) -> Result<Vec<InboundMail>, StoreError> {
+        self.0.claim_inbound(claim).await
+    }
+
+    async fn finish_inbound(&self, finish: &InboundFinish) -> Result<InboundMail, StoreError> {
+        let finished = self.0.finish_inbound(finish).await;
+        if finished.is_ok() {
+            let outcome = finish.outcome.outcome.as_str();
+            metrics::counter!(MAIL_IN_METRIC, "outcome" => outcome).increment(1);
+        }
+        finished
+    }
+
+    async fn count_inbound(&self) -> Result<Vec<(Option<InboundOutcome>, u64)>, StoreError> {
+        self.0.count_inbound().await
+    }
+
+    async fn purge_inbound(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.0.purge_inbound(before).await
+    }
+
+    async fn orders_address(
+        &self,
+        user_id: UserId,
+        game_id: GameId,
+    ) -> Result<Option<OrdersAddress>, StoreError> {
+        self.0.orders_address(user_id, game_id).await
+    }
+
+    async fn ensure_orders_address(
+        &self,
+        address: &OrdersAddress,
+    ) -> Result<OrdersAddress, StoreError> {
+        self.0.ensure_orders_address(address).await
+    }
+
+    async fn rotate_orders_address(
+        &self,
+        user_id: UserId,
+        game_id: GameId,
+        token: &OrdersToken,
+        at: Timestamp,
+    ) -> Result<OrdersAddress, StoreError> {
+        self.0
+            .rotate_orders_address(user_id, game_id, token, at)
+            .await
+    }
+
+    async fn set_report_delivery(
+        &self,
+        user_id: UserId,
+        game_id: GameId,
+        delivery: ReportDelivery,
+    ) -> Result<OrdersAddress, StoreError> {
+        self.0.set_report_delivery(user_id, game_id, delivery).await
+    }
+
+    async fn find_orders_address(
+        &self,
+        token: &OrdersToken,
+    ) -> Result<Option<OrdersAddress>, StoreError> {
+        self.0.find_orders_address(token).await
+    }
+
+    async fn take_send(
+        &self,
+        bucket: &str,
+        key: &str,
+        limit: RateLimit,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.0.take_send(bucket, key, limit, now).await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use chrono::Utc;
+    use galaxy_core::domain::LeaseToken;
+    use galaxy_core::domain::lease::Finish;
+    use galaxy_core::domain::mail_in::InboundEnd;
+    use galaxy_ports::memory::MemoryMailInStore;
+
+    use super::*;
+
+    /// Each finished mail counts once, by its outcome, in the process that finished it;
+    /// a finish refused (the lease lost) counts nothing, and the count never falls when
+    /// old mails are deleted.
+    #[test]
+    fn each_finished_mail_counts_once_by_outcome() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            runtime.block_on(async {
+                let store = CountedInboundMail(Arc::new(MemoryMailInStore::default()));
+                let now = Utc::now();
+                let id = InboundMailId::from_uuid(uuid::Uuid::now_v7());
+                let mail = InboundMail::new(id, "k".into(), b"x".to_vec(), None, vec![], now);
+                store.insert_inbound(&mail).await.unwrap();
+                let token = LeaseToken::from_uuid(uuid::Uuid::now_v7());
+                let claim = ClaimRequest {
+                    token,
+                    now,
+                    lease: TimeDelta::minutes(5),
+                    limit: 10,
+                };
+                assert_eq!(store.claim_inbound(&claim).await.unwrap().len(), 1);
+                let finish = |token| Finish {
+                    id,
+                    token,
+                    outcome: InboundEnd {
+                        outcome: InboundOutcome::Dropped,
+                        detail: "automatic mail".into(),
+                    },
+                    at: now,
+                };
+                let stranger = LeaseToken::from_uuid(uuid::Uuid::now_v7());
+                assert!(store.finish_inbound(&finish(stranger)).await.is_err());
+                store.finish_inbound(&finish(token)).await.unwrap();
+                let later = now + TimeDelta::days(60);
+                assert_eq!(store.purge_inbound(later).await.unwrap(), 1);
+            });
+        });
+        let text = handle.render();
+        assert!(
+            text.contains("galaxy_mail_in_total{outcome=\"dropped\"} 1"),
+            "{text}"
+        );
     }
 }
