@@ -161,7 +161,9 @@ pub(crate) fn notification_worker(
     cancel: CancellationToken,
 ) -> ScheduledWorker {
     let ports = NotificationWorkerPorts {
-        store: sources.store,
+        store: Arc::new(crate::metering::decorators::MeteredNotifications(
+            sources.store,
+        )),
         users: sources.users,
         mail: sources.mail,
         push,

@@ -10,17 +10,21 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use galaxy_core::domain::GameId;
 use galaxy_core::domain::health::{HealthEvent, HealthEventKind};
+use galaxy_core::domain::lease::ClaimRequest;
 use galaxy_core::domain::mail::OutgoingMail;
+use galaxy_core::domain::notification::{NotificationIntent, NotificationRoute, RouteStatus};
 use galaxy_core::domain::page::{Page, PageRequest};
+use galaxy_core::domain::{IntentId, LeaseToken, RouteId, Timestamp};
 use galaxy_core::ports::{
-    ContainerError, ContainerEvent, ContainerInfo, ContainerRuntime, ContainerSpec,
+    BatchFinished, ContainerError, ContainerEvent, ContainerInfo, ContainerRuntime, ContainerSpec,
     CreatedContainer, EngineClient, EngineError, EngineInit, EngineState, EngineTarget,
-    HealthEventStore, Mailer, MailerError, OrdersVerdict, StoreError,
+    HealthEventStore, IntentInsert, Mailer, MailerError, NotificationStore, OrdersVerdict,
+    RouteFinish, RouteNext, StoreError,
 };
 
 use super::{
     CONTAINER_OPERATION_DURATION, CONTAINER_OPERATIONS, ENGINE_REQUEST_DURATION, ENGINE_REQUESTS,
-    HEALTH_EVENTS, MAIL_SEND_DURATION, MAIL_SENDS, TURN_DURATION, TURNS,
+    HEALTH_EVENTS, MAIL_SEND_DURATION, MAIL_SENDS, NOTIFICATION_ROUTES, TURN_DURATION, TURNS,
 };
 
 /// The outcome label of an engine call: `ok`, `refused` (the engine said no: a 4xx,
@@ -242,5 +246,187 @@ impl HealthEventStore for MeteredHealthEvents {
         kind: HealthEventKind,
     ) -> Result<u64, StoreError> {
         self.0.count_health_events(game_id, kind).await
+    }
+}
+
+/// Counts every notification route finished (the finish written), by its channel and
+/// how it ended: `galaxy_notification_routes_total`. Dead letters there are what an
+/// operator retries from the admin pages.
+pub struct MeteredNotifications(pub Arc<dyn NotificationStore>);
+
+/// The outcome label of a route's finish.
+fn route_outcome(next: &RouteNext) -> &'static str {
+    match next {
+        RouteNext::Delivered => "delivered",
+        RouteNext::Retry { .. } => "retry",
+        RouteNext::DeadLetter { .. } => "dead_letter",
+    }
+}
+
+fn count_route(route: &NotificationRoute, next: &RouteNext) {
+    metrics::counter!(
+        NOTIFICATION_ROUTES,
+        "channel" => route.channel.as_str(),
+        "outcome" => route_outcome(next)
+    )
+    .increment(1);
+}
+
+#[async_trait]
+impl NotificationStore for MeteredNotifications {
+    async fn insert_intent(
+        &self,
+        intent: &NotificationIntent,
+        routes: &[NotificationRoute],
+    ) -> Result<IntentInsert, StoreError> {
+        self.0.insert_intent(intent, routes).await
+    }
+
+    async fn get_intent(&self, id: IntentId) -> Result<NotificationIntent, StoreError> {
+        self.0.get_intent(id).await
+    }
+
+    async fn list_routes(
+        &self,
+        status: Option<RouteStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<NotificationRoute>, StoreError> {
+        self.0.list_routes(status, page).await
+    }
+
+    async fn claim_routes(
+        &self,
+        claim: &ClaimRequest,
+    ) -> Result<Vec<NotificationRoute>, StoreError> {
+        self.0.claim_routes(claim).await
+    }
+
+    async fn finish_route(
+        &self,
+        id: RouteId,
+        token: LeaseToken,
+        next: &RouteNext,
+        at: Timestamp,
+    ) -> Result<NotificationRoute, StoreError> {
+        let finished = self.0.finish_route(id, token, next, at).await;
+        if let Ok(route) = &finished {
+            count_route(route, next);
+        }
+        finished
+    }
+
+    async fn finish_routes(&self, finishes: &[RouteFinish]) -> BatchFinished<NotificationRoute> {
+        let results = self.0.finish_routes(finishes).await?;
+        for (finish, result) in finishes.iter().zip(&results) {
+            if let Ok(route) = result {
+                count_route(route, &finish.outcome);
+            }
+        }
+        Ok(results)
+    }
+
+    async fn retry_dead_letter(
+        &self,
+        id: RouteId,
+        at: Timestamp,
+    ) -> Result<NotificationRoute, StoreError> {
+        self.0.retry_dead_letter(id, at).await
+    }
+
+    async fn purge_notifications(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.0.purge_notifications(before).await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use chrono::TimeDelta;
+    use galaxy_core::domain::UserId;
+    use galaxy_core::domain::lease::Finish;
+    use galaxy_core::domain::notification::NotificationKind;
+    use galaxy_core::domain::user::{Email, User};
+    use galaxy_core::ports::{Clock, NewNotification, Notifier, UserStore};
+    use galaxy_core::service::notification::NotificationService;
+    use galaxy_ports::memory::{MemoryNotificationStore, MemoryUserStore};
+    use galaxy_ports::system::{ManualClock, SeededSecretGenerator};
+
+    use super::*;
+
+    /// Each route finished counts once by channel and outcome; a finish whose lease was
+    /// lost counts nothing.
+    #[test]
+    fn finished_routes_count_by_channel_and_outcome() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            runtime.block_on(async {
+                let store = Arc::new(MeteredNotifications(Arc::new(
+                    MemoryNotificationStore::default(),
+                )));
+                let users = Arc::new(MemoryUserStore::new());
+                let clock = Arc::new(ManualClock::at_fixed_start());
+                let secrets = Arc::new(SeededSecretGenerator::new(5));
+                let user = User::new(
+                    UserId::from_uuid(uuid::Uuid::now_v7()),
+                    Email::parse("ann@example.org").unwrap(),
+                    clock.now(),
+                );
+                users.insert_user(&user).await.unwrap();
+                let service =
+                    NotificationService::new(store.clone(), users, clock.clone(), secrets);
+                service
+                    .notify(NewNotification {
+                        kind: NotificationKind::GameCancelled,
+                        idempotency_key: "cancelled:1".into(),
+                        recipients: vec![user.id],
+                        game_id: None,
+                        payload: serde_json::json!({"game_name": "Vega"}),
+                    })
+                    .await
+                    .unwrap();
+                let token = LeaseToken::from_uuid(uuid::Uuid::now_v7());
+                let claim = ClaimRequest {
+                    token,
+                    now: clock.now(),
+                    lease: TimeDelta::minutes(1),
+                    limit: 10,
+                };
+                let routes = store.claim_routes(&claim).await.unwrap();
+                assert_eq!(routes.len(), 2, "{routes:?}");
+                let finishes: Vec<RouteFinish> = routes
+                    .iter()
+                    .map(|route| Finish {
+                        id: route.id,
+                        token,
+                        outcome: if route.channel.as_str() == "push" {
+                            RouteNext::Delivered
+                        } else {
+                            RouteNext::DeadLetter {
+                                error: "relay refused".into(),
+                            }
+                        },
+                        at: clock.now(),
+                    })
+                    .collect();
+                let stranger = LeaseToken::from_uuid(uuid::Uuid::now_v7());
+                let lost = store
+                    .finish_route(routes[0].id, stranger, &RouteNext::Delivered, clock.now())
+                    .await;
+                assert!(lost.is_err());
+                let done = store.finish_routes(&finishes).await.unwrap();
+                assert!(done.iter().all(Result::is_ok), "{done:?}");
+            });
+        });
+        let text = handle.render();
+        for line in [
+            "galaxy_notification_routes_total{channel=\"push\",outcome=\"delivered\"} 1",
+            "galaxy_notification_routes_total{channel=\"email\",outcome=\"dead_letter\"} 1",
+        ] {
+            assert!(text.contains(line), "{line}: {text}");
+        }
     }
 }

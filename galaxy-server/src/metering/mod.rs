@@ -86,6 +86,8 @@ pub const ENGINES_UNHEALTHY: &str = "galaxy_engines_unhealthy";
 pub const MAIL_SENDS: &str = "galaxy_mail_sends_total";
 /// Mail send latency.
 pub const MAIL_SEND_DURATION: &str = "galaxy_mail_send_duration_seconds";
+/// Notification routes finished, by channel and outcome.
+pub const NOTIFICATION_ROUTES: &str = "galaxy_notification_routes_total";
 /// Age of the oldest pending mail.
 pub const MAIL_OLDEST_PENDING_AGE: &str = "galaxy_mail_oldest_pending_age_seconds";
 /// Database pool connections.
@@ -218,9 +220,15 @@ pub const METRICS: &[MetricSpec] = &[
         &[],
     ),
     spec(
+        NOTIFICATION_ROUTES,
+        Counter,
+        "Notification routes (push events and notification mails) finished, by channel (push, email) and outcome (delivered, retry, dead_letter); counted by the replica that finished each.",
+        &["channel", "outcome"],
+    ),
+    spec(
         crate::mail_in::MAIL_IN_METRIC,
         Counter,
-        "Inbound messages (orders by e-mail) processed, by outcome (answered, answered_silently, refused, dropped); read from the store, so every replica reports the same.",
+        "Inbound messages (orders by e-mail) processed, by outcome (answered, answered_silently, refused, dropped); counted by the replica that finished each (sum them across replicas), so deleting old mails never lowers it.",
         &["outcome"],
     ),
     spec(
