@@ -1221,6 +1221,22 @@ async fn orders_sent_with_a_lapsed_session_come_back_on_their_own_page() {
         .await;
     page.is(401);
     assert!(page.text.contains("id=\"lapsed-orders\""), "{}", page.text);
+    // A message typed meanwhile comes back the same way (its text escaped, to copy).
+    let message = from_here
+        .post(
+            &app,
+            &format!("/games/{game}/messages"),
+            &[("to", "*"), ("text", "Meet at <Vega>?")],
+        )
+        .await;
+    message.is(401);
+    assert!(
+        message
+            .text
+            .contains("id=\"lapsed-message\" readonly rows=\"6\" data-answer=\"\">Meet at &lt;Vega&gt;?</textarea>"),
+        "{}",
+        message.text
+    );
     // Without the browser's word that this site posted it (another site's form, or a
     // browser too old to say), a token with no session is refused as stale.
     let mut elsewhere = same_browser.clone();

@@ -21,9 +21,10 @@ use super::WebState;
 use super::error::WebError;
 use super::game::{EmptyForm, parse_game_id};
 use super::i18n::Text;
+use super::lapsed;
 use super::layout::{self, button_form_about, csrf_field};
 use super::lobby::urlencode;
-use super::session::{Posted, Visitor};
+use super::session::{Posted, PostedOrLapsed, Visitor};
 
 /// The message form's value for "every other race": `*` can be no race's name (a race
 /// may well be called "All").
@@ -408,13 +409,20 @@ pub struct MessageForm {
     text: String,
 }
 
-/// `POST /games/{id}/messages`.
+/// `POST /games/{id}/messages`. A message sent with a session that ended comes back on
+/// a page of its own ([`lapsed::message_page`]) rather than being lost behind the login.
 pub async fn send_message(
     State(state): State<WebState>,
     Path(id): Path<String>,
-    Posted { visitor, form }: Posted<MessageForm>,
+    posted: PostedOrLapsed<MessageForm>,
 ) -> Result<Response, WebError> {
     let id = parse_game_id(&id)?;
+    let (visitor, form) = match posted {
+        PostedOrLapsed::Posted(Posted { visitor, form }) => (visitor, form),
+        PostedOrLapsed::Lapsed { visitor, form } => {
+            return Ok(lapsed::message_page(&visitor, id, &form.text));
+        }
+    };
     let user = visitor.signed_in()?;
     let to = if form.to == TO_EVERY_RACE {
         MessageTo::All

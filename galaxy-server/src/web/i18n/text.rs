@@ -297,6 +297,10 @@ pub struct Text {
     pub lapsed_kept: &'static str,
     /// Lapsed orders: the label of the orders as typed.
     pub lapsed_copy: &'static str,
+    /// Lapsed session: the message was not sent.
+    pub lapsed_message: &'static str,
+    /// Lapsed session: the message as typed follows.
+    pub lapsed_message_copy: &'static str,
     /// Game: reports heading.
     pub reports_title: &'static str,
     /// Game: show report.

@@ -116,6 +116,8 @@ pub(in crate::web::i18n) static DE: Text = Text {
     lapsed_login: "Melde dich wieder an und sende sie dann von der Seite des Spiels",
     lapsed_kept: "Dieser Browser behält sie: sobald du angemeldet bist, stehen sie wieder im Befehlsformular des Spiels.",
     lapsed_copy: "Deine Befehle, wie du sie geschrieben hast (kopiere sie, wenn du dich woanders anmeldest):",
+    lapsed_message: "Deine Nachricht wurde nicht gesendet: deine Sitzung ist abgelaufen, nachdem die Seite geladen wurde.",
+    lapsed_message_copy: "Deine Nachricht, wie du sie geschrieben hast (kopiere sie, melde dich wieder an und sende sie von der Seite des Spiels):",
     reports_title: "Berichte",
     show: "Zeigen",
     standings_title: "Rangliste",

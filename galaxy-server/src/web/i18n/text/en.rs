@@ -116,6 +116,8 @@ pub(in crate::web::i18n) static EN: Text = Text {
     lapsed_login: "Log in again, then send them from the game's page",
     lapsed_kept: "This browser keeps them: once you are logged in, they are back in the game's orders form.",
     lapsed_copy: "Your orders, as you typed them (copy them if you log in elsewhere):",
+    lapsed_message: "Your message was not sent: your session ended after the page was loaded.",
+    lapsed_message_copy: "Your message, as you typed it (copy it, log in again and send it from the game's page):",
     reports_title: "Reports",
     show: "Show",
     standings_title: "Standings",
