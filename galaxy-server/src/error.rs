@@ -86,6 +86,9 @@ impl AppError {
     pub fn is_configuration(&self) -> bool {
         match self {
             Self::Setting { .. } | Self::FeatureDisabled { .. } => true,
+            // A bad log filter, an OTLP endpoint the exporter cannot use, an exporter
+            // this build lacks; not a second initialisation in one process (a bug).
+            Self::Telemetry(error) => !matches!(error, TelemetryError::AlreadyInitialised(_)),
             #[cfg(feature = "geoip")]
             Self::GeoIp(_) => true,
             _ => false,
@@ -116,5 +119,12 @@ mod tests {
             source: std::io::Error::other("address in use"),
         };
         assert!(!io.is_configuration());
+        let endpoint = AppError::Telemetry(TelemetryError::Otlp {
+            endpoint: "collector:4318".into(),
+            reason: "invalid URI".into(),
+        });
+        assert!(endpoint.is_configuration());
+        let twice = AppError::Telemetry(TelemetryError::AlreadyInitialised("tracer".into()));
+        assert!(!twice.is_configuration());
     }
 }

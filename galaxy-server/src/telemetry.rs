@@ -49,7 +49,9 @@ pub enum TelemetryError {
         reason: String,
     },
     /// The OTLP exporter could not be built.
-    #[error("cannot export traces to {endpoint}: {reason}")]
+    #[error(
+        "cannot export traces to {endpoint} (GALAXY_OTEL_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT): {reason}"
+    )]
     Otlp {
         /// The endpoint.
         endpoint: String,
