@@ -720,6 +720,76 @@ async fn admin_pages_need_the_admin_role() {
     app.get("/api/v1/user/me", Some(&host.token)).await.is(401);
 }
 
+/// Notification dead letters beyond the first hundred are reached page by page.
+#[tokio::test]
+async fn the_admins_mail_page_pages_the_dead_letters() {
+    use galaxy_core::domain::lease::{ClaimRequest, Finish};
+    use galaxy_core::domain::notification::NotificationKind;
+    use galaxy_core::ports::{Clock, NewNotification, NotificationStore, Notifier, RouteNext};
+    let app = web_app(Options::default());
+    let player = app.login("player@example.org").await;
+    let now = app.state.clock.now();
+    for n in 0..101 {
+        app.state
+            .notifications
+            .notify(NewNotification {
+                kind: NotificationKind::GameCancelled,
+                idempotency_key: format!("dead:{n}"),
+                recipients: vec![galaxy_core::domain::UserId::parse(&player.user_id).unwrap()],
+                game_id: None,
+                payload: json!({"game_name": format!("Dead {n}")}),
+            })
+            .await
+            .unwrap();
+    }
+    let token = galaxy_core::domain::LeaseToken::from_uuid(uuid::Uuid::now_v7());
+    let claim = ClaimRequest {
+        token,
+        now: now + chrono::TimeDelta::seconds(1),
+        lease: chrono::TimeDelta::minutes(1),
+        limit: 500,
+    };
+    let routes = app.stores.notifications.claim_routes(&claim).await.unwrap();
+    assert!(routes.len() >= 101, "{}", routes.len());
+    for route in &routes {
+        let next = RouteNext::DeadLetter {
+            error: "gone".into(),
+        };
+        let finish = Finish {
+            id: route.id,
+            token,
+            outcome: next,
+            at: claim.now,
+        };
+        app.stores
+            .notifications
+            .finish_routes(std::slice::from_ref(&finish))
+            .await
+            .unwrap();
+    }
+    let mut admin = signed_in(&app, ADMIN_EMAIL).await;
+    let rows = |text: &str| text.matches("/admin/dead-letters/").count();
+    let marker = "&amp;dead_after=";
+    let (mut seen, mut pages, mut page) = (0, 0, "/admin/mail".to_owned());
+    loop {
+        let answer = admin.get(&app, &page).await;
+        answer.is(200);
+        let on_page = rows(&answer.text);
+        assert!(on_page <= 100, "{on_page} on page {pages}");
+        seen += on_page;
+        pages += 1;
+        let Some(at) = answer.text.find(marker) else {
+            break;
+        };
+        let start = answer.text[..at].rfind("href=\"").unwrap() + 6;
+        let end = at + answer.text[at..].find('"').unwrap();
+        page = answer.text[start..end].replace("&amp;", "&");
+        assert!(pages < 10, "the pages never end");
+    }
+    assert_eq!(seen, routes.len(), "every dead letter, once");
+    assert_eq!(pages, routes.len().div_ceil(100));
+}
+
 #[tokio::test]
 async fn create_game_shows_the_apis_validation_message() {
     let app = web_app(Options::default());

@@ -45,6 +45,9 @@ pub struct AdminQuery {
     /// The cursor of the next page of runtime records (the health page lists records and
     /// events, each paged on its own).
     records_after: Option<String>,
+    /// The cursor of the next page of notification dead letters (the mail page lists
+    /// mails and dead letters, each paged on its own).
+    dead_after: Option<String>,
 }
 
 impl AdminQuery {
@@ -296,10 +299,12 @@ pub struct GameActionForm {
 }
 
 /// `POST /admin/games/{id}/{action}`: pause, resume, stop, force-next-turn, retry-start,
-/// recreate-engine, cancel (a failed start, through the lobby as the API's cancel).
+/// recreate-engine, cancel (a failed start, through the lobby as the API's cancel). Back
+/// to the games page as it was (its filter and page, from the `Referer`).
 pub async fn game_action(
     State(state): State<WebState>,
     Path((id, action)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
     Posted { visitor, form }: Posted<GameActionForm>,
 ) -> Result<Response, WebError> {
     let admin = visitor.admin()?;
@@ -315,7 +320,19 @@ pub async fn game_action(
         "cancel" => drop(state.app.lobby.cancel(admin.actor, id).await?),
         _ => return Err(WebError::NotFound),
     }
-    Ok(Redirect::to("/admin/games").into_response())
+    Ok(Redirect::to(&games_page_of(&headers)).into_response())
+}
+
+/// The games page the action was taken on (its `?status=` and `?after=`), from the
+/// `Referer` the pages' `same-origin` referrer policy sends; only ever `/admin/games`.
+fn games_page_of(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get(axum::http::header::REFERER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<axum::http::Uri>().ok())
+        .and_then(|uri| uri.path_and_query().cloned())
+        .filter(|page| page.path() == "/admin/games")
+        .map_or_else(|| "/admin/games".to_owned(), |page| page.to_string())
 }
 
 /// `GET /admin/health`: runtime records and health events (of one game with `?game=`).
@@ -418,10 +435,7 @@ pub async fn mail_page(
     let dead = state
         .app
         .notifications
-        .dead_letters(
-            &admin.actor,
-            &PageRequest::first(ADMIN_PAGE).map_err(|e| WebError::BadForm(e.to_string()))?,
-        )
+        .dead_letters(&admin.actor, &page_after(query.dead_after.as_ref())?)
         .await?;
     let body = html! {
         h1 { (t.mail) }
@@ -469,6 +483,16 @@ pub async fn mail_page(
                 }
             }
         } }
+        @if let Some(next) = &dead.next_after {
+            p {
+                a href=(format!(
+                    "/admin/mail?status={}{}&dead_after={}",
+                    urlencode(&query.status),
+                    query.after.as_ref().map(|a| format!("&after={}", urlencode(a))).unwrap_or_default(),
+                    urlencode(next)
+                )) { (t.more) }
+            }
+        }
     };
     Ok(layout::page(&visitor, t.mail, body))
 }
@@ -503,4 +527,39 @@ pub async fn retry_dead_letter(
         .retry_dead_letter(&admin.actor, &id.to_string())
         .await?;
     Ok(Redirect::to("/admin/mail").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    use super::games_page_of;
+
+    #[test]
+    fn a_game_action_goes_back_to_the_games_page_it_was_taken_on() {
+        let from = |referer: Option<&'static str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(referer) = referer {
+                headers.insert(header::REFERER, HeaderValue::from_static(referer));
+            }
+            games_page_of(&headers)
+        };
+        assert_eq!(
+            from(Some(
+                "http://127.0.0.1:8080/admin/games?status=running&after=abc"
+            )),
+            "/admin/games?status=running&after=abc"
+        );
+        assert_eq!(
+            from(Some("https://galaxy.example/admin/games")),
+            "/admin/games"
+        );
+        // Only ever the games page of this site (a path, never another host).
+        assert_eq!(
+            from(Some("https://galaxy.example/admin/users?q=x")),
+            "/admin/games"
+        );
+        assert_eq!(from(Some("not a url at all")), "/admin/games");
+        assert_eq!(from(None), "/admin/games");
+    }
 }
