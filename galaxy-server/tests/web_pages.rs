@@ -725,7 +725,7 @@ async fn admin_pages_need_the_admin_role() {
 async fn the_admins_mail_page_pages_the_dead_letters() {
     use galaxy_core::domain::lease::{ClaimRequest, Finish};
     use galaxy_core::domain::notification::NotificationKind;
-    use galaxy_core::ports::{Clock, NewNotification, NotificationStore, Notifier, RouteNext};
+    use galaxy_core::ports::{NewNotification, NotificationStore, Notifier, RouteNext};
     let app = web_app(Options::default());
     let player = app.login("player@example.org").await;
     let now = app.state.clock.now();
