@@ -377,6 +377,11 @@ async fn a_race_goes_idle_and_its_seat_changes_hands() {
         code(w.service.submit_orders(b, game.id, 4, &json!({})).await),
         "not_found"
     );
+    // Orders by e-mail asks the race record too: the newcomer may have an orders address
+    // in the game (no lobby application of theirs says so), the old player no longer.
+    let desk: &dyn galaxy_core::ports::OrdersDesk = &w.service;
+    assert!(desk.plays_in(newcomer.user_id, game.id).await.unwrap());
+    assert!(!desk.plays_in(b.user_id, game.id).await.unwrap());
     let mine = w.all_my_games(newcomer).await;
     let listed = mine.iter().find(|g| g.game.id == game.id).unwrap();
     assert_eq!(listed.race.as_deref(), Some(race_b.as_str()));

@@ -357,7 +357,6 @@ impl App {
             &adapters,
             crate::mail_in::MailInSources {
                 users: users.clone(),
-                applications: games.clone(),
                 desk: runtime.service.clone(),
             },
         );

@@ -12,8 +12,7 @@ use galaxy_core::domain::mail_in::{
 };
 use galaxy_core::domain::{GameId, InboundMailId, Timestamp, UserId};
 use galaxy_core::ports::{
-    ApplicationStore, InboundFinish, InboundInsert, InboundMailStore, OrdersDesk, StoreError,
-    UserStore,
+    InboundFinish, InboundInsert, InboundMailStore, OrdersDesk, StoreError, UserStore,
 };
 use galaxy_core::service::mail_in::{MailInConfig, MailInPorts, MailInService, MailInWorker};
 use tokio_util::sync::CancellationToken;
@@ -34,8 +33,6 @@ pub const MAIL_IN_WAITING_METRIC: &str = "galaxy_mail_in_waiting";
 pub(crate) struct MailInSources {
     /// Players (through the user cache).
     pub users: Arc<dyn UserStore>,
-    /// Who plays where (through the game cache).
-    pub applications: Arc<dyn ApplicationStore>,
     /// The runtime, where the orders go.
     pub desk: Arc<dyn OrdersDesk>,
 }
@@ -57,7 +54,6 @@ pub(crate) fn service(
         MailInPorts {
             store: Arc::new(CountedInboundMail(adapters.mail_in.clone())),
             users: sources.users,
-            applications: sources.applications,
             mail: adapters.mail.clone(),
             desk: sources.desk,
             clock: adapters.clock.clone(),

@@ -38,6 +38,10 @@ impl OrdersDesk for NoDesk {
     ) -> Result<MailedOrdersVerdict, OrdersDeskError> {
         Err(OrdersDeskError::Unavailable("not in this test".into()))
     }
+
+    async fn plays_in(&self, _: UserId, _: GameId) -> Result<bool, OrdersDeskError> {
+        Err(OrdersDeskError::Unavailable("not in this test".into()))
+    }
 }
 
 struct Server {
@@ -54,7 +58,6 @@ impl Server {
             MailInPorts {
                 store: stores.mail_in.clone(),
                 users: stores.users.clone(),
-                applications: stores.lobby.clone(),
                 mail: stores.mail.clone(),
                 desk: Arc::new(NoDesk),
                 clock: Arc::new(SystemClock),

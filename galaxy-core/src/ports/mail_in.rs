@@ -152,4 +152,9 @@ pub trait OrdersDesk: Send + Sync {
         orders: &str,
         received_at: Timestamp,
     ) -> Result<MailedOrdersVerdict, OrdersDeskError>;
+
+    /// Whether `user_id` plays a race of the game now: a race taken over from another
+    /// player counts, one handed over to a replacement does not (the race's record
+    /// says, not the lobby's application). Who may have an orders address there.
+    async fn plays_in(&self, user_id: UserId, game_id: GameId) -> Result<bool, OrdersDeskError>;
 }

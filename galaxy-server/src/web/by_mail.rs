@@ -10,7 +10,7 @@ use galaxy_core::domain::GameId;
 use galaxy_core::domain::game::{Game, GameStatus};
 use galaxy_core::domain::mail_in::ReportDelivery;
 use galaxy_core::domain::pbem::GamePreferences;
-use galaxy_core::service::mail_in::OrdersAddressView;
+use galaxy_core::service::mail_in::{MailInError, OrdersAddressView};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -42,7 +42,12 @@ impl MailView {
             return Ok(None);
         };
         let orders = match &state.app.mail_in {
-            Some(mail_in) => Some(mail_in.orders_address(user.actor, game.id).await?),
+            Some(mail_in) => match mail_in.orders_address(user.actor, game.id).await {
+                Ok(address) => Some(address),
+                // The seat changed hands since the page read it: no address to show.
+                Err(MailInError::NotAPlayer(_)) => None,
+                Err(error) => return Err(error.into()),
+            },
             None => None,
         };
         let preferences = state.app.runtime.preferences(user.actor, game.id).await?;

@@ -352,7 +352,6 @@ impl TestApp {
             galaxy_core::service::mail_in::MailInPorts {
                 store: stores.mail_in.clone(),
                 users: stores.users.clone(),
-                applications: stores.lobby.clone(),
                 mail: stores.mail.clone(),
                 desk: runtime.clone(),
                 clock: dyn_clock.clone(),

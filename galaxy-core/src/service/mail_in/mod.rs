@@ -28,14 +28,13 @@ pub use parse::{ParseError, ParsedMessage, parse_message};
 pub use worker::MailInWorker;
 
 use super::{Actor, ErrorKind, ServiceError, store_error_kind};
-use crate::domain::application::ApplicationStatus;
 use crate::domain::limit::RateLimit;
 use crate::domain::mail_in::{
     InboundMail, OrdersAddress, OrdersToken, ReportDelivery, TOKEN_LENGTH,
 };
 use crate::domain::{GameId, InboundMailId, UserId};
 use crate::ports::{
-    ApplicationStore, Clock, InboundInsert, InboundMailStore, MailStore, OrdersDesk,
+    Clock, InboundInsert, InboundMailStore, MailStore, OrdersDesk, OrdersDeskError,
     SecretGenerator, StoreError, UserStore,
 };
 
@@ -89,11 +88,9 @@ pub struct MailInPorts {
     pub store: Arc<dyn InboundMailStore>,
     /// Senders and players.
     pub users: Arc<dyn UserStore>,
-    /// Who plays in which game.
-    pub applications: Arc<dyn ApplicationStore>,
     /// The outbox the replies go to.
     pub mail: Arc<dyn MailStore>,
-    /// Where the orders go.
+    /// Where the orders go, and who plays in which game.
     pub desk: Arc<dyn OrdersDesk>,
     /// Time.
     pub clock: Arc<dyn Clock>,
@@ -340,16 +337,17 @@ impl MailInService {
         OrdersToken::from_random(&bytes)
     }
 
-    /// `NotAPlayer` unless the user's application to the game is approved.
+    /// `NotAPlayer` unless the user plays a race of the game now (a race taken over
+    /// counts, one handed over does not: [`OrdersDesk::plays_in`]).
     async fn check_player(&self, user_id: UserId, game_id: GameId) -> Result<(), MailInError> {
-        let application = self
-            .ports
-            .applications
-            .find_live_application(game_id, user_id)
-            .await?;
-        match application {
-            Some(a) if a.status == ApplicationStatus::Approved => Ok(()),
-            _ => Err(MailInError::NotAPlayer(game_id)),
+        match self.ports.desk.plays_in(user_id, game_id).await {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(OrdersDeskError::Refused { .. }) => {
+                Err(MailInError::NotAPlayer(game_id))
+            }
+            Err(OrdersDeskError::Unavailable(why)) => {
+                Err(MailInError::Store(StoreError::unavailable(why)))
+            }
         }
     }
 }

@@ -122,6 +122,28 @@ impl OrdersDesk for RuntimeService {
             errors: verdict.errors,
         })
     }
+
+    async fn plays_in(&self, user_id: UserId, game_id: GameId) -> Result<bool, OrdersDeskError> {
+        plays_in(self, user_id, game_id).await
+    }
+}
+
+/// Whether the user plays a race of the game now ([`OrdersDesk::plays_in`]): a
+/// store that fails is `Unavailable`.
+pub(super) async fn plays_in(
+    runtime: &RuntimeService,
+    user_id: UserId,
+    game_id: GameId,
+) -> Result<bool, OrdersDeskError> {
+    let actor = Actor {
+        user_id,
+        is_admin: false,
+    };
+    match runtime.own_race(actor, game_id).await {
+        Ok(_) => Ok(true),
+        Err(error) if error.kind() == ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(desk_error(None, error)),
+    }
 }
 
 /// A runtime error as the mail reply tells it: a dependency down is worth a retry (an
