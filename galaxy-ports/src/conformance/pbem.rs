@@ -8,7 +8,8 @@ use std::sync::Arc;
 use galaxy_core::domain::limit::RateLimit;
 use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::pbem::{
-    GamePreferences, RaceMessage, RaceRecord, ReadyMark, SeatApplication, SeatApplicationStatus,
+    GamePreferences, MAX_MESSAGE_CHARS, RaceMessage, RaceRecord, ReadyMark, SeatApplication,
+    SeatApplicationStatus,
 };
 use galaxy_core::domain::{GameId, MessageId, SeatApplicationId, UserId};
 use galaxy_core::ports::{PbemStore, SeatApplicationInsert, StoreError, VacationOutcome};
@@ -88,6 +89,32 @@ where
         },
     )
     .await;
+    run_case(
+        SUITE,
+        "a message of the longest text, in characters of several bytes",
+        &make,
+        |s| async move {
+            longest_message(&s).await;
+        },
+    )
+    .await;
+}
+
+/// The domain bounds a message in characters ([`MAX_MESSAGE_CHARS`]): a store keeps the
+/// longest one whole, whatever its bytes (4096 umlauts are 8 KiB of UTF-8).
+async fn longest_message<S: PbemStore>(store: &S) {
+    let g = game();
+    let users = seated(store, g, 2).await;
+    let mut long = message(g, ("Ayrans", users[0]), &["Bolgs"], 10);
+    long.text = "ä".repeat(MAX_MESSAGE_CHARS);
+    let generous = RateLimit {
+        max: 100,
+        window: secs(3600),
+    };
+    assert_eq!(store.post_message(&long, generous).await.must("post"), None);
+    let first = PageRequest::first(10).must("page");
+    let read = store.list_messages(g, "Bolgs", &first).await.must("list");
+    assert_eq!(read.items, vec![long]);
 }
 
 fn game() -> GameId {
