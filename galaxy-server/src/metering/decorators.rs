@@ -263,6 +263,23 @@ fn route_outcome(next: &RouteNext) -> &'static str {
     }
 }
 
+/// Registers every series of `galaxy_notification_routes_total` at 0, so the first dead
+/// letter after a start is an increase an alert sees (a series born at 1 has no earlier
+/// sample to compare with).
+pub fn register_notification_routes() {
+    use galaxy_core::domain::notification::Channel;
+    for channel in [Channel::Push, Channel::Email] {
+        for outcome in ["delivered", "retry", "dead_letter"] {
+            metrics::counter!(
+                NOTIFICATION_ROUTES,
+                "channel" => channel.as_str(),
+                "outcome" => outcome
+            )
+            .increment(0);
+        }
+    }
+}
+
 fn count_route(route: &NotificationRoute, next: &RouteNext) {
     metrics::counter!(
         NOTIFICATION_ROUTES,
@@ -421,8 +438,11 @@ mod tests {
                 assert!(done.iter().all(Result::is_ok), "{done:?}");
             });
         });
+        metrics::with_local_recorder(&recorder, register_notification_routes);
         let text = handle.render();
         for line in [
+            "galaxy_notification_routes_total{channel=\"push\",outcome=\"dead_letter\"} 0",
+            "galaxy_notification_routes_total{channel=\"email\",outcome=\"retry\"} 0",
             "galaxy_notification_routes_total{channel=\"push\",outcome=\"delivered\"} 1",
             "galaxy_notification_routes_total{channel=\"email\",outcome=\"dead_letter\"} 1",
         ] {
