@@ -290,9 +290,9 @@ async fn an_engine_that_is_down_is_retried_after_the_lease_then_answered() {
     );
 }
 
-/// A mail whose processing fails on every try with a store error (a row the store
-/// cannot read) is given up after `max_attempts`, not claimed every five minutes for
-/// ever.
+/// A mail whose processing fails on every try with a lasting store error (a row the
+/// store cannot read) is given up after `max_attempts`, not claimed every five minutes
+/// for ever; one whose store is down is not given up.
 #[tokio::test]
 async fn a_mail_failing_on_every_try_is_given_up_after_its_attempts() {
     let w = world_with(20, |_| {
@@ -324,6 +324,23 @@ async fn a_mail_failing_on_every_try_is_given_up_after_its_attempts() {
         0,
         "never claimed again"
     );
+    // A store that is down is waited for, however many tries it takes.
+    let w = world_with(20, |_| {
+        let mut users = galaxy_ports::MockUserStore::new();
+        users.expect_get_user().returning(|_| {
+            Err(galaxy_core::ports::StoreError::unavailable(
+                "pool timed out",
+            ))
+        });
+        Arc::new(users)
+    })
+    .await;
+    w.receive("m2", "design D 1 1 1 0").await;
+    for _ in 1..=5 {
+        w.worker.run_until_idle(3).await.unwrap();
+        w.clock.advance(TimeDelta::minutes(6));
+    }
+    assert_eq!(w.outcomes().await, vec![(None, 1)], "still waiting");
 }
 
 #[tokio::test]

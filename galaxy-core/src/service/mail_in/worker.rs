@@ -22,11 +22,30 @@ use crate::worker::{TickReport, Worker};
 /// Processing could not finish now (a store or the engine is down): leave the message
 /// claimed, so it is claimed again once the lease lapses.
 #[derive(Debug)]
-struct Later(String);
+struct Later {
+    /// What failed.
+    why: String,
+    /// Whether it is worth waiting for however long it takes (the store or the engine
+    /// down): such a mail is never given up; anything else is, after `max_attempts`.
+    transient: bool,
+}
+
+impl Later {
+    /// A failure that passes (a dependency down).
+    fn transient(why: String) -> Self {
+        Self {
+            why,
+            transient: true,
+        }
+    }
+}
 
 impl From<StoreError> for Later {
     fn from(error: StoreError) -> Self {
-        Self(error.to_string())
+        Self {
+            why: error.to_string(),
+            transient: error.is_retryable(),
+        }
     }
 }
 
@@ -136,7 +155,7 @@ impl MailInWorker {
         let (kind, payload, detail) = match result {
             Ok(verdict) => reply_payload(&verdict, &parsed.orders),
             Err(OrdersDeskError::Unavailable(why)) if mail.attempts < self.config.max_attempts => {
-                return Err(Later(why));
+                return Err(Later::transient(why));
             }
             Err(OrdersDeskError::Unavailable(why)) => refusal_payload(
                 &parsed.orders,
@@ -238,7 +257,10 @@ impl MailInWorker {
         let rendered = self
             .templates
             .render(kind, &to.locale, &context)
-            .map_err(|e| Later(e.to_string()))?;
+            .map_err(|e| Later {
+                why: e.to_string(),
+                transient: false,
+            })?;
         let outgoing = OutgoingMail {
             idempotency_key: format!("mail-in-{what}:{}", mail.id),
             to: to.email.clone(),
@@ -280,9 +302,13 @@ impl MailInWorker {
                     at: self.ports.clock.now(),
                 })
             }
-            // A failure that outlasts every try (a row the store cannot read) ends the
-            // mail rather than having it claimed every few minutes for ever.
-            Err(Later(why)) if mail.attempts >= self.config.max_attempts => {
+            // A lasting failure that outlasts every try (a row the store cannot read)
+            // ends the mail rather than having it claimed every few minutes for ever; a
+            // store or engine that is down is waited for (the engine's outage has its
+            // own answer to the player, before this).
+            Err(Later { why, transient })
+                if !transient && mail.attempts >= self.config.max_attempts =>
+            {
                 tracing::error!(inbound_id = %mail.id, attempt = mail.attempts, error = %why, "inbound mail given up: it failed on every try");
                 Some(Finish {
                     id: mail.id,
@@ -294,7 +320,7 @@ impl MailInWorker {
                     at: self.ports.clock.now(),
                 })
             }
-            Err(Later(why)) => {
+            Err(Later { why, .. }) => {
                 tracing::warn!(inbound_id = %mail.id, attempt = mail.attempts, error = %why, "inbound mail left for a later attempt");
                 None
             }
