@@ -320,19 +320,19 @@ pub async fn game_action(
         "cancel" => drop(state.app.lobby.cancel(admin.actor, id).await?),
         _ => return Err(WebError::NotFound),
     }
-    Ok(Redirect::to(&games_page_of(&headers)).into_response())
+    Ok(Redirect::to(&back_to(&headers, "/admin/games")).into_response())
 }
 
-/// The games page the action was taken on (its `?status=` and `?after=`), from the
-/// `Referer` the pages' `same-origin` referrer policy sends; only ever `/admin/games`.
-fn games_page_of(headers: &axum::http::HeaderMap) -> String {
+/// The admin page `path` as the action was taken on it (its filter and cursors), from
+/// the `Referer` the pages' `same-origin` referrer policy sends; only ever `path`.
+fn back_to(headers: &axum::http::HeaderMap, path: &str) -> String {
     headers
         .get(axum::http::header::REFERER)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<axum::http::Uri>().ok())
         .and_then(|uri| uri.path_and_query().cloned())
-        .filter(|page| page.path() == "/admin/games")
-        .map_or_else(|| "/admin/games".to_owned(), |page| page.to_string())
+        .filter(|page| page.path() == path)
+        .map_or_else(|| path.to_owned(), |page| page.to_string())
 }
 
 /// `GET /admin/health`: runtime records and health events (of one game with `?game=`).
@@ -465,7 +465,11 @@ pub async fn mail_page(
                 }
             }
         } }
-        (next_link(t, &format!("/admin/mail?status={}&", urlencode(&query.status)), mail.next_after.as_ref()))
+        (next_link(t, &format!(
+            "/admin/mail?status={}{}&",
+            urlencode(&query.status),
+            query.dead_after.as_ref().map(|a| format!("&dead_after={}", urlencode(a))).unwrap_or_default()
+        ), mail.next_after.as_ref()))
         h2 { (t.dead_letters) }
         @if dead.items.is_empty() { p { (t.none) } }
         div.table-wrap { table {
@@ -497,10 +501,11 @@ pub async fn mail_page(
     Ok(layout::page(&visitor, t.mail, body))
 }
 
-/// `POST /admin/mail/{id}/retry`.
+/// `POST /admin/mail/{id}/retry`; back to the mail page as it was.
 pub async fn retry_mail(
     State(state): State<WebState>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     Posted { visitor, .. }: Posted<EmptyForm>,
 ) -> Result<Response, WebError> {
     let admin = visitor.admin()?;
@@ -510,13 +515,14 @@ pub async fn retry_mail(
         .mail_admin
         .retry(&admin.actor, &id.to_string())
         .await?;
-    Ok(Redirect::to("/admin/mail").into_response())
+    Ok(Redirect::to(&back_to(&headers, "/admin/mail")).into_response())
 }
 
-/// `POST /admin/dead-letters/{id}/retry`.
+/// `POST /admin/dead-letters/{id}/retry`; back to the mail page as it was.
 pub async fn retry_dead_letter(
     State(state): State<WebState>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     Posted { visitor, .. }: Posted<EmptyForm>,
 ) -> Result<Response, WebError> {
     let admin = visitor.admin()?;
@@ -526,14 +532,14 @@ pub async fn retry_dead_letter(
         .notifications
         .retry_dead_letter(&admin.actor, &id.to_string())
         .await?;
-    Ok(Redirect::to("/admin/mail").into_response())
+    Ok(Redirect::to(&back_to(&headers, "/admin/mail")).into_response())
 }
 
 #[cfg(test)]
 mod tests {
     use axum::http::{HeaderMap, HeaderValue, header};
 
-    use super::games_page_of;
+    use super::back_to;
 
     #[test]
     fn a_game_action_goes_back_to_the_games_page_it_was_taken_on() {
@@ -542,7 +548,7 @@ mod tests {
             if let Some(referer) = referer {
                 headers.insert(header::REFERER, HeaderValue::from_static(referer));
             }
-            games_page_of(&headers)
+            back_to(&headers, "/admin/games")
         };
         assert_eq!(
             from(Some(
