@@ -64,7 +64,7 @@ from_service_error!(
 
 impl WebError {
     /// The error's code: the API's for a service's refusal, the pages' own otherwise (a
-    /// page tells it in its language by this code: [`Lang::error`]).
+    /// page tells it in its language by this code).
     pub fn code(&self) -> &'static str {
         match self {
             Self::SignIn | Self::SessionLapsed { .. } => "unauthenticated",
