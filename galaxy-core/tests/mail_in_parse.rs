@@ -44,6 +44,36 @@ fn every_client_fixture_gives_the_same_orders() {
 }
 
 #[test]
+fn a_long_order_wrapped_by_a_flowed_client_comes_back_whole() {
+    // Thunderbird wraps at 72 columns and marks each wrap with a trailing space
+    // (RFC 3676); Apple Mail adds DelSp=yes and may split a word. Read as plain text, the
+    // wrapped order would be two lines, neither of them the order.
+    let raw = String::from_utf8(fixture("thunderbird.eml")).unwrap();
+    let wrapped = raw.replace(
+        "design Raider attack=6 defence=2",
+        "design Raider attack=6 \r\ndefence=2",
+    );
+    assert_ne!(wrapped, raw, "the fixture has the order to wrap");
+    let parsed = parse_message(wrapped.as_bytes(), MAX, false).unwrap();
+    assert_eq!(parsed.orders, ORDERS);
+
+    let delsp = wrapped
+        .replace("format=flowed", "format=flowed; delsp=yes")
+        .replace("attack=6 \r\ndefence=2", "attack=6 d \r\nefence=2");
+    let parsed = parse_message(delsp.as_bytes(), MAX, false).unwrap();
+    assert_eq!(parsed.orders, ORDERS);
+
+    // Without format=flowed a trailing space is only a trailing space.
+    let fixed = wrapped.replace("; format=flowed", "");
+    let parsed = parse_message(fixed.as_bytes(), MAX, false).unwrap();
+    assert!(
+        parsed
+            .orders
+            .starts_with("design Raider attack=6\ndefence=2")
+    );
+}
+
+#[test]
 fn the_html_part_alone_gives_the_orders_too() {
     // Gmail's HTML alternative, as the only body.
     let raw = String::from_utf8(fixture("gmail.eml")).unwrap();

@@ -86,6 +86,42 @@ pub(crate) fn orders_text(body: &str, kind: BodyKind) -> String {
     kept[start..].join("\n")
 }
 
+/// A `format=flowed` body (RFC 3676) as the lines its writer typed: a line ending in a
+/// space was wrapped by the mail client and goes on in the next line of the same quote
+/// depth, so one long order comes back whole rather than as two that each fail; a space
+/// the client stuffed before a line starting with a space, `>` or `From ` goes. With
+/// `DelSp=yes` the wrapping space itself was added and is removed too. The signature
+/// separator `-- ` is never a wrap. Quoted lines keep their `>` markers (one per depth,
+/// then a space), so [`orders_text`] still drops them.
+pub(crate) fn unflow(body: &str, delete_space: bool) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    // The quote depth of a paragraph still being joined, if one is.
+    let mut open: Option<usize> = None;
+    for raw in body.split('\n') {
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        let depth = raw.bytes().take_while(|b| *b == b'>').count();
+        let text = &raw[depth..];
+        let text = text.strip_prefix(' ').unwrap_or(text);
+        let wrapped = text.ends_with(' ') && text != "-- ";
+        let text = match wrapped && delete_space {
+            true => &text[..text.len() - 1],
+            false => text,
+        };
+        match (open, lines.last_mut()) {
+            (Some(d), Some(last)) if d == depth => last.push_str(text),
+            _ => {
+                let marker = match depth {
+                    0 => String::new(),
+                    d => format!("{} ", ">".repeat(d)),
+                };
+                lines.push(marker + text);
+            }
+        }
+        open = wrapped.then_some(depth);
+    }
+    lines.join("\n")
+}
+
 /// An HTML body as text lines: block elements and `<br>` end lines (blank lines are
 /// not kept, orders need none), quoted
 /// `<blockquote>` content is dropped, other tags go, the common entities are decoded.
@@ -207,6 +243,33 @@ fn outlook_header_block(lines: &[&str]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flowed_lines_are_joined_as_typed() {
+        // A wrapped order, a wrapped quote, a space-stuffed line, the signature separator.
+        let body = "design Raider attack=6 \r\ndefence=2 speed=9 cargo=0\r\n\
+                    > Your planets: \r\n> 4\r\n  indented\r\n From here\r\n-- \r\nAnn\r\n";
+        assert_eq!(
+            unflow(body, false),
+            "design Raider attack=6 defence=2 speed=9 cargo=0\n> Your planets: 4\n \
+             indented\nFrom here\n-- \nAnn\n"
+        );
+        // DelSp=yes: the wrap's space was the client's, a word was split in two.
+        assert_eq!(
+            unflow("build_indus \r\ntry 4\r\n", true),
+            "build_industry 4\n"
+        );
+        // A wrap does not cross a quote depth: the quote ends, the orders start.
+        assert_eq!(
+            unflow("> turn 3 \r\nmove 1 2", false),
+            "> turn 3 \nmove 1 2"
+        );
+        // What the player wrote comes out whole once cleaned.
+        assert_eq!(
+            orders_text(&unflow(body, false), BodyKind::Plain),
+            "design Raider attack=6 defence=2 speed=9 cargo=0\n indented\nFrom here"
+        );
+    }
 
     #[test]
     fn quotes_signatures_and_noise_go() {

@@ -6,7 +6,7 @@
 
 use mail_parser::{HeaderName, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 
-use super::clean::{BodyKind, html_text, orders_text};
+use super::clean::{BodyKind, html_text, orders_text, unflow};
 use crate::domain::user::Email;
 
 /// Why a message can never be taken (the sendmail `EX_DATAERR` answer: do not retry).
@@ -93,8 +93,8 @@ pub fn parse_message(
     })
 }
 
-/// The body to read orders from: the first text/plain part, else the first HTML part as
-/// text; empty when the message has neither.
+/// The body to read orders from: the first text/plain part (its `format=flowed`
+/// wrapping undone), else the first HTML part as text; empty when the message has neither.
 fn body(message: &Message<'_>) -> (String, BodyKind) {
     let from_html = message
         .text_part(0)
@@ -110,10 +110,22 @@ fn body(message: &Message<'_>) -> (String, BodyKind) {
             .map(|html| html_text(&html))
             .unwrap_or_default()
     } else {
-        message
+        let text = message
             .body_text(0)
             .map(|t| t.into_owned())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        // RFC 3676: clients that wrap long lines say so, and how, on the part.
+        let attribute = |name: &str| {
+            message
+                .text_part(0)
+                .and_then(|p| p.content_type())
+                .and_then(|ct| ct.attribute(name))
+                .map(str::to_ascii_lowercase)
+        };
+        match attribute("format").as_deref() {
+            Some("flowed") => unflow(&text, attribute("delsp").as_deref() == Some("yes")),
+            _ => text,
+        }
     };
     (text, kind)
 }
