@@ -274,9 +274,13 @@ impl NotificationWorker {
         let report = context.text_field("report_text").map(str::to_owned);
         if let (ReportDelivery::Attachment, Some(report)) = (address.report_delivery, report) {
             let file_name = report_file_name(&intent.payload);
+            let attached = self
+                .templates
+                .word(&user.locale, "report_attached")
+                .unwrap_or("attached");
             context.set(
                 "report_text",
-                serde_json::Value::String(format!("(attached: {file_name})")),
+                serde_json::Value::String(format!("({attached}: {file_name})")),
             );
             extras.attachment = Some(TextAttachment {
                 file_name,

@@ -77,8 +77,8 @@ async fn the_orders_address_goes_to_players_in_turn_mails_and_reminders_only() {
     let payload = json!({
         "game_name": "Andromeda",
         "turn": 5,
-        "race": "-",
-        "report_text": "(you do not play a race in this game)",
+        "race": null,
+        "report_text": null,
         "deadline": "2030-01-02 18:00 UTC",
         "per_recipient": { ann.id.to_string(): {"race": "Aldebarans", "report_text": "3 planets"} },
     });

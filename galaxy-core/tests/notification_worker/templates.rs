@@ -45,6 +45,85 @@ async fn a_locale_without_templates_falls_back_to_its_language_then_to_english()
     );
 }
 
+/// What a payload leaves `null` (no deadline yet, no winner, a host without a race, a
+/// report without text, a hidden sender) reads in each recipient's language, never as
+/// English pasted into a German mail, nor as nothing.
+#[tokio::test]
+async fn null_fields_are_worded_in_the_recipients_language() {
+    let h = Harness::new();
+    let german = h.user("gerd", "de-AT", true).await;
+    let english = h.user("emma", "en-GB", true).await;
+    let finished = json!({
+        "game_name": "Orion", "turn": 9, "winner": null, "standings_table": "",
+        "race": null, "report_text": null,
+    });
+    h.raise(
+        NotificationKind::GameFinished,
+        "fin:1",
+        &[&german, &english],
+        finished,
+    )
+    .await;
+    let started = json!({
+        "game_name": "Orion", "turn": 1, "deadline": null, "race": null, "report_text": null,
+    });
+    h.raise(
+        NotificationKind::GameStarted,
+        "start:1",
+        &[&german, &english],
+        started,
+    )
+    .await;
+    let message = json!({"game_name": "Orion", "turn": 2, "from": null, "race": "Vogons",
+                         "text": "hello"});
+    h.raise(
+        NotificationKind::RaceMessage,
+        "msg:1",
+        &[&german, &english],
+        message,
+    )
+    .await;
+    h.worker(3).run_until_idle(10).await.unwrap();
+    let mails = h.mails().await;
+    let text = |user: &galaxy_core::domain::user::User, kind: NotificationKind| {
+        let mail = &mails
+            .iter()
+            .find(|m| m.mail.to == user.email && m.mail.kind == kind.as_str())
+            .unwrap()
+            .mail;
+        format!("{}\n{}", mail.subject, mail.text_body)
+    };
+    let de_finished = text(&german, NotificationKind::GameFinished);
+    assert!(de_finished.contains("niemand"), "{de_finished}");
+    assert!(de_finished.contains("kein Berichtstext"), "{de_finished}");
+    assert!(
+        de_finished.contains("du spielst in diesem Spiel nicht mit"),
+        "{de_finished}"
+    );
+    let de_started = text(&german, NotificationKind::GameStarted);
+    assert!(de_started.contains("bis (noch kein Termin)"), "{de_started}");
+    let de_message = text(&german, NotificationKind::RaceMessage);
+    assert!(de_message.contains("Anonym"), "{de_message}");
+    for de in [&de_finished, &de_started, &de_message] {
+        for english_word in ["nobody", "no deadline", "Anonymous", "no report text"] {
+            assert!(!de.contains(english_word), "{english_word}: {de}");
+        }
+    }
+    let en_finished = text(&english, NotificationKind::GameFinished);
+    assert!(en_finished.contains("Winner: nobody."), "{en_finished}");
+    assert!(
+        en_finished.contains("you do not play in this game"),
+        "{en_finished}"
+    );
+    let en_started = text(&english, NotificationKind::GameStarted);
+    assert!(en_started.contains("by (no deadline set yet)"), "{en_started}");
+    let en_message = text(&english, NotificationKind::RaceMessage);
+    assert!(
+        en_message.contains("message from Anonymous"),
+        "{en_message}"
+    );
+}
+
 #[tokio::test]
 async fn a_kind_missing_in_a_custom_set_falls_back_or_dead_letters_with_a_clear_error() {
     let h = Harness::new();
@@ -130,12 +209,12 @@ async fn payloads_that_do_not_fit_the_template_never_panic() {
             .text_body
             .contains("Hello wes,")
     );
-    // Numbers and objects are written out; null is nothing.
+    // Numbers and objects are written out; null is the locale's word for the field.
     let odd = by_subject(r#"42: turn {"nested":[1,{"a":null}]} report"#);
     assert!(
         odd.mail
             .text_body
-            .contains("The report of your race :\n\n\n"),
+            .contains("The report of your race :\n\n(no report text here"),
         "{}",
         odd.mail.text_body
     );

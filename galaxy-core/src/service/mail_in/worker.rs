@@ -335,12 +335,10 @@ fn thread(parsed: &ParsedMessage) -> Vec<String> {
     refs
 }
 
-/// A deadline as the reply shows it: RFC 3339 in UTC.
-fn deadline_text(deadline: Option<Timestamp>) -> String {
-    deadline.map_or_else(
-        || "not scheduled".to_owned(),
-        |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    )
+/// A deadline as the reply shows it: RFC 3339 in UTC; `null` when none is scheduled
+/// (the templates word it in the player's language).
+fn deadline_text(deadline: Option<Timestamp>) -> Option<String> {
+    deadline.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 /// The reply to a verdict: its kind, payload and the log's detail.

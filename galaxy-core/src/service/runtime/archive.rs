@@ -162,21 +162,18 @@ fn bounded(
     })
 }
 
-/// What a mail shows where the engine's report has no `text`.
-const NO_REPORT_TEXT: &str = "(the engine's report has no text; read it in the game)";
-/// What a recipient without a race (a host who does not play) reads instead of a report.
-const NOT_PLAYING: &str = "(you do not play a race in this game)";
-
 /// The fields each recipient of a turn mail sees of their own: their race and report
 /// text, under [`PER_RECIPIENT_KEY`]. Everyone else (a host who does not play) gets the
-/// top-level defaults, so no template field is ever missing.
+/// top-level fields, `null`, which the mail templates word in the recipient's language
+/// (as they do a report without text), so no template field is ever missing.
 fn per_recipient(seats: &[Seat], reports: &BTreeMap<String, TurnReport>) -> Value {
     let mut per = serde_json::Map::new();
     for seat in seats {
+        // A blank text is no text: the mail says so rather than showing nothing.
         let text = reports
             .get(&seat.race)
-            .map(|r| r.text().unwrap_or(NO_REPORT_TEXT))
-            .unwrap_or(NO_REPORT_TEXT);
+            .and_then(TurnReport::text)
+            .filter(|t| !t.trim().is_empty());
         per.insert(
             seat.user_id.to_string(),
             json!({ "race": seat.race, "report_text": text }),
@@ -185,12 +182,10 @@ fn per_recipient(seats: &[Seat], reports: &BTreeMap<String, TurnReport>) -> Valu
     Value::Object(per)
 }
 
-/// A deadline as mail shows it: `2026-12-04 18:00 UTC`, or a sentence when unscheduled.
-fn deadline_text(next_turn_at: Option<Timestamp>) -> String {
-    next_turn_at.map_or_else(
-        || "not scheduled".to_owned(),
-        |at| at.format("%Y-%m-%d %H:%M UTC").to_string(),
-    )
+/// A deadline as mail shows it: `2026-12-04 18:00 UTC`; `null` when unscheduled (the
+/// templates say so in the recipient's language).
+fn deadline_text(next_turn_at: Option<Timestamp>) -> Value {
+    json!(next_turn_at.map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()))
 }
 
 /// The fields every play mail shares: the game, and each recipient's race and report
@@ -205,8 +200,8 @@ fn play_payload(
     fields.insert("game_id".into(), json!(game.id));
     fields.insert("game_name".into(), json!(game.settings.name.as_str()));
     fields.insert("turn".into(), json!(turn));
-    fields.insert("race".into(), json!("-"));
-    fields.insert("report_text".into(), json!(NOT_PLAYING));
+    fields.insert("race".into(), Value::Null);
+    fields.insert("report_text".into(), Value::Null);
     fields.insert(PER_RECIPIENT_KEY.into(), per_recipient(seats, reports));
     fields
 }
@@ -217,7 +212,7 @@ fn with_deadline(
     next_turn_at: Option<Timestamp>,
 ) -> Value {
     fields.insert("next_turn_at".into(), json!(next_turn_at));
-    fields.insert("deadline".into(), json!(deadline_text(next_turn_at)));
+    fields.insert("deadline".into(), deadline_text(next_turn_at));
     Value::Object(fields)
 }
 
@@ -257,10 +252,7 @@ pub(super) fn finished_payload(
     reports: &BTreeMap<String, TurnReport>,
 ) -> Value {
     let mut fields = play_payload(game, turn.turn, seats, reports);
-    fields.insert(
-        "winner".into(),
-        json!(turn.winner.as_deref().unwrap_or("nobody")),
-    );
+    fields.insert("winner".into(), json!(turn.winner.as_deref()));
     fields.insert(
         "standings_table".into(),
         json!(standings_table(&turn.standings)),

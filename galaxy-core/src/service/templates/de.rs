@@ -8,6 +8,17 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
     tag: "de",
     footer: "Diese Mail kommt von Galaxy. Mail-Benachrichtigungen lassen sich im Profil \
              abschalten; Anmeldecodes werden immer gemailt.",
+    words: &[
+        ("deadline", "(noch kein Termin)"),
+        ("winner", "niemand"),
+        ("race", "(keins: du spielst in diesem Spiel nicht mit)"),
+        ("report_attached", "im Anhang"),
+        ("from", "Anonym"),
+        (
+            "report_text",
+            "(hier kein Berichtstext: die Seite des Spiels zeigt, was es gibt)",
+        ),
+    ],
     templates: &[
         (
             K::LoginCode,

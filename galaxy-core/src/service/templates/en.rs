@@ -9,6 +9,17 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
     tag: "en",
     footer: "You get this mail from Galaxy. Mail notifications can be turned off in your \
              profile; login codes are always mailed.",
+    words: &[
+        ("deadline", "(no deadline set yet)"),
+        ("winner", "nobody"),
+        ("race", "(none: you do not play in this game)"),
+        ("report_attached", "attached"),
+        ("from", "Anonymous"),
+        (
+            "report_text",
+            "(no report text here: the game's page has what there is)",
+        ),
+    ],
     templates: &[
         (
             K::LoginCode,

@@ -56,6 +56,8 @@ struct StaticLocale {
     footer: &'static str,
     /// Every kind's template.
     templates: &'static [(NotificationKind, StaticTemplate)],
+    /// What a field reads as when the payload leaves it `null` (see [`render`]).
+    words: &'static [(&'static str, &'static str)],
 }
 
 /// A rendered mail, ready to be queued.
@@ -95,6 +97,8 @@ pub struct MailTemplates {
     templates: HashMap<(String, NotificationKind), MailTemplate>,
     /// Locale tag -> footer line.
     footers: HashMap<String, Cow<'static, str>>,
+    /// `(locale tag, field)` -> what the field reads as when it is `null`.
+    words: HashMap<(String, String), Cow<'static, str>>,
 }
 
 impl Default for MailTemplates {
@@ -110,6 +114,12 @@ impl MailTemplates {
         for locale in [en::LOCALE, de::LOCALE] {
             set.footers
                 .insert(locale.tag.to_owned(), Cow::Borrowed(locale.footer));
+            for (field, word) in locale.words {
+                set.words.insert(
+                    (locale.tag.to_owned(), (*field).to_owned()),
+                    Cow::Borrowed(*word),
+                );
+            }
             for (kind, t) in locale.templates {
                 let template = MailTemplate {
                     subject: Cow::Borrowed(t.subject),
@@ -128,7 +138,31 @@ impl MailTemplates {
         Self {
             templates: HashMap::new(),
             footers: HashMap::new(),
+            words: HashMap::new(),
         }
+    }
+
+    /// Sets what `field` reads as in `locale` when a payload leaves it `null`: the
+    /// built-in set says, for instance, `deadline` "not scheduled" / "nicht angesetzt",
+    /// so services never write English into a payload. A locale without the word uses its
+    /// language's, then English.
+    pub fn insert_word(
+        &mut self,
+        locale: &Locale,
+        field: &str,
+        word: impl Into<Cow<'static, str>>,
+    ) {
+        self.words
+            .insert((locale.as_str().to_owned(), field.to_owned()), word.into());
+    }
+
+    /// What `field` reads as in `locale` when it is `null`, after the same fallback as
+    /// the templates (the locale, its language, English).
+    pub fn word(&self, locale: &Locale, field: &str) -> Option<&str> {
+        [locale.as_str(), locale.language(), FALLBACK_LOCALE]
+            .into_iter()
+            .find_map(|tag| self.words.get(&(tag.to_owned(), field.to_owned())))
+            .map(|word| word.as_ref())
     }
 
     /// Adds or replaces the template of `kind` in `locale`.
@@ -177,14 +211,21 @@ impl MailTemplates {
             .map(|f| f.as_ref())
             .unwrap_or_default();
         let mut missing = Vec::new();
-        let subject = substitute(&template.subject, context, Escape::OneLine, &mut missing);
-        let mut text = substitute(&template.text, context, Escape::None, &mut missing);
+        let words = |field: &str| self.word(&used, field);
+        let subject = substitute(
+            &template.subject,
+            context,
+            Escape::OneLine,
+            &words,
+            &mut missing,
+        );
+        let mut text = substitute(&template.text, context, Escape::None, &words, &mut missing);
         if !footer.is_empty() {
             text.push_str("\n-- \n");
             text.push_str(footer);
             text.push('\n');
         }
-        let body = substitute(&template.html, context, Escape::Html, &mut missing);
+        let body = substitute(&template.html, context, Escape::Html, &words, &mut missing);
         let html = html_document(used.as_str(), &subject, &body, footer);
         if !missing.is_empty() {
             tracing::warn!(

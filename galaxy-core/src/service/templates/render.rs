@@ -5,7 +5,10 @@
 //! - `{{ name }}` (spaces inside the braces are ignored) is replaced by the payload value
 //!   `name`; `{{a.b}}` reads the field `b` of the object `a`.
 //! - Strings are inserted as they are, numbers and booleans as written in JSON, arrays of
-//!   scalars joined by `, `, other arrays and objects as compact JSON, `null` as nothing.
+//!   scalars joined by `, `, other arrays and objects as compact JSON, `null` as the
+//!   locale's word for that field when it has one (a deadline not scheduled, a winner
+//!   there is none of: services leave such a field `null` rather than writing English
+//!   into the payload), else as nothing.
 //! - A field the payload lacks renders as nothing and is reported to the caller (which
 //!   logs it); it is never an error.
 //! - Inserted values are not scanned again, so a payload value containing `{{...}}` stays
@@ -109,12 +112,14 @@ impl TemplateContext {
     }
 }
 
-/// Fills the placeholders of `template`; the names of fields the context lacks are
-/// pushed onto `missing` (once each).
-pub(crate) fn substitute(
+/// Fills the placeholders of `template`; a `null` field is the word `words` gives for
+/// its name, if any; the names of fields the context lacks are pushed onto `missing`
+/// (once each).
+pub(crate) fn substitute<'w>(
     template: &str,
     context: &TemplateContext,
     escape: Escape,
+    words: &dyn Fn(&str) -> Option<&'w str>,
     missing: &mut Vec<String>,
 ) -> String {
     let mut out = String::with_capacity(template.len() + 64);
@@ -129,6 +134,11 @@ pub(crate) fn substitute(
         };
         let name = after[..end].trim();
         match context.lookup(name) {
+            Some(Value::Null) => {
+                if let Some(word) = words(name) {
+                    push_escaped(&mut out, word, escape);
+                }
+            }
             Some(value) => write_value(&mut out, value, escape),
             None => {
                 if !missing.iter().any(|m| m == name) {
@@ -198,15 +208,40 @@ mod tests {
     use serde_json::json;
     use uuid::Uuid;
 
+    fn no_words(_: &str) -> Option<&'static str> {
+        None
+    }
+
     fn render(template: &str, payload: Value, escape: Escape) -> (String, Vec<String>) {
         let mut missing = Vec::new();
         let out = substitute(
             template,
             &TemplateContext::from_value(&payload),
             escape,
+            &no_words,
             &mut missing,
         );
         (out, missing)
+    }
+
+    #[test]
+    fn a_null_field_is_the_locale_word_for_it() {
+        let words = |name: &str| (name == "deadline").then_some("<nicht angesetzt>");
+        let context = TemplateContext::from_value(&json!({"deadline": null, "race": null}));
+        let mut missing = Vec::new();
+        let out = substitute(
+            "{{deadline}}|{{race}}|{{winner}}",
+            &context,
+            Escape::Html,
+            &words,
+            &mut missing,
+        );
+        assert_eq!(out, "&lt;nicht angesetzt&gt;||");
+        assert_eq!(
+            missing,
+            vec!["winner".to_owned()],
+            "a word is for null, not absent"
+        );
     }
 
     #[test]
@@ -265,6 +300,7 @@ mod tests {
             "{{recipient_name}}: {{report_text}}",
             &context,
             Escape::None,
+            &no_words,
             &mut Vec::new(),
         );
         assert_eq!(out, "Bea: B's report");
@@ -280,8 +316,8 @@ mod tests {
             let payload = json!({"a": value, "b": {"c": value}});
             let mut missing = Vec::new();
             let context = TemplateContext::from_value(&payload);
-            let out = substitute(&template, &context, Escape::Html, &mut missing);
-            let fixed = substitute("{{a}}{{b.c}}", &context, Escape::Html, &mut missing);
+            let out = substitute(&template, &context, Escape::Html, &no_words, &mut missing);
+            let fixed = substitute("{{a}}{{b.c}}", &context, Escape::Html, &no_words, &mut missing);
             prop_assert!(!fixed.contains('<') && !fixed.contains('>'));
             let _ = out;
         }

@@ -24,9 +24,6 @@ pub enum MessageTo {
     Races(Vec<String>),
 }
 
-/// What the sender of an anonymous message is shown as, in mail and push.
-const ANONYMOUS: &str = "Anonymous";
-
 /// A message as one player sees it: the sender's race is hidden from recipients in a
 /// game with anonymous messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,11 +248,9 @@ async fn deliver_message(
             push_only.push((*user, race.clone()));
         }
     }
-    let from = if anonymous {
-        ANONYMOUS
-    } else {
-        message.sender_race.as_str()
-    };
+    // Hidden: `null`, as the API shows it; the mail templates word it in the
+    // recipient's language.
+    let from = (!anonymous).then_some(message.sender_race.as_str());
     for (group, suffix, mail_allowed) in [(mail, "", true), (push_only, ":push", false)] {
         if group.is_empty() {
             continue;
