@@ -1329,6 +1329,110 @@ async fn orders_sent_with_a_lapsed_session_come_back_on_their_own_page() {
     stranger.is(403);
 }
 
+/// Orders and a message typed on a page of an earlier session, sent after signing in
+/// again in another tab of the same browser: the token is the earlier session's, so
+/// nothing is done, but the text comes back on the game page to check and send again,
+/// rather than a 403 and an empty form. From another site it is still refused.
+#[tokio::test]
+async fn a_form_from_before_signing_in_again_comes_back_to_send_again() {
+    let app = web_app(Options::default());
+    let host = app.login("host@example.org").await;
+    let game = app.create_game(&host, "Signed in again", 2, 4).await;
+    app.game_action(&host, &game, "open", 200).await;
+    let mut tab = signed_in(&app, "again@example.org").await;
+    tab.headers
+        .push(("sec-fetch-site".into(), "same-origin".into()));
+    tab.get(&app, &format!("/games/{game}")).await.is(200);
+    // Another tab signs out and in again: the browser holds the new session's cookie,
+    // this tab's page still the old session's token.
+    let mut other_tab = tab.clone();
+    other_tab.post(&app, "/logout", &[]).await.is(303);
+    let old_page_token = tab.csrf.clone();
+    let again = signed_in(&app, "again@example.org").await;
+    tab.cookies = again.cookies.clone();
+    let orders = "build_industry 4\nmove 3 7 <b>&</b>";
+    let uri = format!("/games/{game}/orders");
+    let page = tab
+        .post(&app, &uri, &[("turn", "1"), ("orders", orders)])
+        .await;
+    page.is(409);
+    assert!(
+        page.text.contains("before you signed in again"),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text
+            .contains("move 3 7 &lt;b&gt;&amp;&lt;/b&gt;</pre>"),
+        "the game takes no orders yet: the text to copy; {}",
+        page.text
+    );
+    assert!(
+        page.headers
+            .get_all("set-cookie")
+            .iter()
+            .all(|c| !c.to_str().unwrap().starts_with("galaxy_session=;")),
+        "the new session stays: {:?}",
+        page.headers
+    );
+    // (The page that came back holds this session's token; the old tab's does not.)
+    tab.csrf = old_page_token.clone();
+    let message = tab
+        .post(
+            &app,
+            &format!("/games/{game}/messages"),
+            &[("to", "*"), ("text", "Meet at <Vega>?")],
+        )
+        .await;
+    message.is(409);
+    assert!(
+        message.text.contains("before you signed in again"),
+        "{}",
+        message.text
+    );
+    assert!(
+        message.text.contains("Meet at &lt;Vega&gt;?</textarea>"),
+        "{}",
+        message.text
+    );
+    // Sent again from the page that came back (this session's token), the message is
+    // judged: the visitor plays no race here, so it is refused, its text kept again.
+    let judged = tab
+        .post(
+            &app,
+            &format!("/games/{game}/messages"),
+            &[("to", "*"), ("text", "Meet at <Vega>?")],
+        )
+        .await;
+    judged.is(404);
+    assert!(
+        !judged.text.contains("before you signed in again"),
+        "{}",
+        judged.text
+    );
+    assert!(
+        judged.text.contains("Meet at &lt;Vega&gt;?</textarea>"),
+        "{}",
+        judged.text
+    );
+    tab.csrf = old_page_token;
+    // The same post from another site is refused as ever.
+    let mut elsewhere = tab.clone();
+    elsewhere.headers = vec![("sec-fetch-site".into(), "cross-site".into())];
+    elsewhere
+        .post(&app, &uri, &[("turn", "1"), ("orders", orders)])
+        .await
+        .is(403);
+    // Any other form of that page is refused as stale, not given back.
+    tab.post(
+        &app,
+        &format!("/games/{game}/apply"),
+        &[("race_name", "Vogons")],
+    )
+    .await
+    .is(403);
+}
+
 #[tokio::test]
 async fn login_codes_from_the_pages_share_the_apis_rate_limit() {
     let app = web_app(Options::default());

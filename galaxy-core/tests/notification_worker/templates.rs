@@ -101,7 +101,10 @@ async fn null_fields_are_worded_in_the_recipients_language() {
         "{de_finished}"
     );
     let de_started = text(&german, NotificationKind::GameStarted);
-    assert!(de_started.contains("bis (noch kein Termin)"), "{de_started}");
+    assert!(
+        de_started.contains("bis (noch kein Termin)"),
+        "{de_started}"
+    );
     let de_message = text(&german, NotificationKind::RaceMessage);
     assert!(de_message.contains("Anonym"), "{de_message}");
     for de in [&de_finished, &de_started, &de_message] {
@@ -116,7 +119,10 @@ async fn null_fields_are_worded_in_the_recipients_language() {
         "{en_finished}"
     );
     let en_started = text(&english, NotificationKind::GameStarted);
-    assert!(en_started.contains("by (no deadline set yet)"), "{en_started}");
+    assert!(
+        en_started.contains("by (no deadline set yet)"),
+        "{en_started}"
+    );
     let en_message = text(&english, NotificationKind::RaceMessage);
     assert!(
         en_message.contains("message from Anonymous"),

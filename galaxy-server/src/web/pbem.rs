@@ -297,15 +297,34 @@ pub(super) fn messages_section(
 ) -> Markup {
     let text = visitor.lang.text();
     let id = game.id;
-    let (Some(own), Some(messages)) = (&view.own_race, &view.messages) else {
-        return html! {};
-    };
     let in_play = matches!(game.status, GameStatus::Running | GameStatus::Paused);
+    // Where the form is gone (the game ended, the seat was handed over) a message that
+    // was not sent stays readable, to copy.
+    let kept = |draft: &MessageDraft| {
+        html! {
+            p.error #message-refused data-answer="" role="alert" { (draft.error) }
+            @if !in_play || view.own_race.is_none() {
+                label for="message-kept" { (text.message_kept) }
+                textarea #message-kept readonly rows="4" { (draft.text) }
+            }
+        }
+    };
+    let (Some(own), Some(messages)) = (&view.own_race, &view.messages) else {
+        return match draft {
+            Some(draft) => html! {
+                section aria-labelledby="messages" {
+                    h2 #messages { (text.messages_title) }
+                    (kept(draft))
+                }
+            },
+            None => html! {},
+        };
+    };
     html! {
         section aria-labelledby="messages" {
             h2 #messages { (text.messages_title) }
             @if let Some(draft) = draft {
-                p.error #message-refused data-answer="" role="alert" { (draft.error) }
+                (kept(draft))
             }
             @if in_play {
                 form.stack method="post" action=(format!("/games/{id}/messages")) {
@@ -422,6 +441,10 @@ pub async fn send_message(
         PostedOrLapsed::Lapsed { visitor, form } => {
             return Ok(lapsed::message_page(&visitor, id, &form.text));
         }
+        PostedOrLapsed::Stale { visitor, form } => {
+            let error = visitor.lang.text().stale_form.to_owned();
+            return message_again(&state, &visitor, id, form, StatusCode::CONFLICT, error).await;
+        }
     };
     let user = visitor.signed_in()?;
     let to = if form.to == TO_EVERY_RACE {
@@ -437,30 +460,39 @@ pub async fn send_message(
     match sent {
         Ok(_) => Ok(Redirect::to(&format!("/games/{id}#messages")).into_response()),
         Err(error) => {
-            // Refused (too long, too many, a race that is gone): the page again, with
-            // the text as typed and the reason; anything else is an error page.
+            // Not sent (too long, too many, a race that is gone, the game ended, the
+            // seat handed over, a store down): the page again, with the text as typed
+            // and the reason; only a page that cannot be shown is an error page.
             let error = WebError::from(error);
+            let told = error.told(visitor.lang);
             let status = error.status();
-            let refused = matches!(
-                status,
-                StatusCode::UNPROCESSABLE_ENTITY
-                    | StatusCode::TOO_MANY_REQUESTS
-                    | StatusCode::CONFLICT
-            );
-            if !refused {
-                return Err(error);
+            match message_again(&state, &visitor, id, form, status, told).await {
+                Ok(page) => Ok(page),
+                Err(_) => Err(error),
             }
-            let draft = MessageDraft {
-                to: form.to,
-                text: form.text,
-                error: error.told(visitor.lang),
-            };
-            let returned = Some(super::game::Returned::Message(draft));
-            let query = super::game::GameQuery::default();
-            let page = super::game::render(&state, &visitor, id, &query, returned).await?;
-            Ok((status, page).into_response())
         }
     }
+}
+
+/// The game page again with a message that was not sent: its text and recipient back
+/// in the form (or, where the form is gone, to copy) and why.
+async fn message_again(
+    state: &WebState,
+    visitor: &Visitor,
+    id: GameId,
+    form: MessageForm,
+    status: StatusCode,
+    error: String,
+) -> Result<Response, WebError> {
+    let draft = MessageDraft {
+        to: form.to,
+        text: form.text,
+        error,
+    };
+    let returned = Some(super::game::Returned::Message(draft));
+    let query = super::game::GameQuery::default();
+    let page = super::game::render(state, visitor, id, &query, returned).await?;
+    Ok((status, page).into_response())
 }
 
 /// `POST /games/{id}/seats/{race}/{action}`: `open` (host), `reclaim` (the race's own

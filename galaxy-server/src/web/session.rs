@@ -306,6 +306,7 @@ impl<T: DeserializeOwned> FromRequest<WebState> for Posted<T> {
             PostedOrLapsed::Lapsed { visitor, .. } => Err(WebError::SessionLapsed {
                 secure: visitor.secure,
             }),
+            PostedOrLapsed::Stale { .. } => Err(WebError::Csrf),
         }
     }
 }
@@ -320,6 +321,15 @@ pub enum PostedOrLapsed<T> {
     /// The form of a session that ended: not to be acted on.
     Lapsed {
         /// Who posted it (signed out now).
+        visitor: Visitor,
+        /// Its fields.
+        form: T,
+    },
+    /// The form of an earlier session of a visitor who has signed in again since (in
+    /// another tab): not to be acted on either (its token is not this session's), but
+    /// the visitor may be shown it again, to check and send under this session.
+    Stale {
+        /// Who posted it, signed in under a newer session.
         visitor: Visitor,
         /// Its fields.
         form: T,
@@ -368,6 +378,16 @@ impl<T: DeserializeOwned> FromRequest<WebState> for PostedOrLapsed<T> {
                         secure: visitor.secure,
                     }),
                 };
+            }
+            // Signed in again since the page was loaded: a page of the earlier session
+            // (its token has a session token's shape), posted from this site. Handed
+            // back, never acted on: only the visitor's own page could post it here.
+            let earlier_session = visitor.user.is_some()
+                && visitor.new_csrf_cookie.is_none()
+                && is_session_csrf(&presented)
+                && from_this_site;
+            if earlier_session && let Ok(form) = form() {
+                return Ok(Self::Stale { visitor, form });
             }
             if visitor.session_unchecked {
                 return Err(WebError::Api(ApiError::new(

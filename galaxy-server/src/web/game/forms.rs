@@ -37,6 +37,17 @@ pub async fn submit_orders(
         PostedOrLapsed::Lapsed { visitor, form } => {
             return Ok(lapsed::orders_page(&visitor, id, &form.orders));
         }
+        // A page from before the visitor signed in again: the orders back in the form,
+        // unsent, to check and send under this session.
+        PostedOrLapsed::Stale { visitor, form } => {
+            let outcome = OrdersOutcome {
+                text: form.orders,
+                verdict: OrdersVerdict::NotTaken(visitor.lang.text().stale_form.to_owned()),
+            };
+            let returned = Some(Returned::Orders(outcome));
+            let page = render(&state, &visitor, id, &GameQuery::default(), returned).await?;
+            return Ok((StatusCode::CONFLICT, page).into_response());
+        }
     };
     let user = visitor.signed_in()?;
     let orders = serde_json::from_str::<serde_json::Value>(&form.orders)

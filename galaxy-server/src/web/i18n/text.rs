@@ -301,6 +301,12 @@ pub struct Text {
     pub lapsed_message: &'static str,
     /// Lapsed session: the message as typed follows.
     pub lapsed_message_copy: &'static str,
+    /// A form from a page loaded before the visitor signed in again (in another tab):
+    /// nothing was done, the text is back to check and send.
+    pub stale_form: &'static str,
+    /// Game: the label of a message that was not sent, shown to copy where the message
+    /// form is gone (the game ended, the seat was handed over).
+    pub message_kept: &'static str,
     /// Game: reports heading.
     pub reports_title: &'static str,
     /// Game: show report.

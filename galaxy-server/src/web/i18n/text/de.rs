@@ -118,6 +118,8 @@ pub(in crate::web::i18n) static DE: Text = Text {
     lapsed_copy: "Deine Befehle, wie du sie geschrieben hast (kopiere sie, wenn du dich woanders anmeldest):",
     lapsed_message: "Deine Nachricht wurde nicht gesendet: deine Sitzung ist abgelaufen, nachdem die Seite geladen wurde.",
     lapsed_message_copy: "Deine Nachricht, wie du sie geschrieben hast (kopiere sie, melde dich wieder an und sende sie von der Seite des Spiels):",
+    stale_form: "Diese Seite wurde vor deiner neuen Anmeldung geladen, darum wurde nichts gesendet. Prüfe den Text unten und sende ihn noch einmal.",
+    message_kept: "Deine Nachricht, wie du sie geschrieben hast (kopiere sie, um sie zu behalten):",
     reports_title: "Berichte",
     show: "Zeigen",
     standings_title: "Rangliste",

@@ -118,6 +118,8 @@ pub(in crate::web::i18n) static EN: Text = Text {
     lapsed_copy: "Your orders, as you typed them (copy them if you log in elsewhere):",
     lapsed_message: "Your message was not sent: your session ended after the page was loaded.",
     lapsed_message_copy: "Your message, as you typed it (copy it, log in again and send it from the game's page):",
+    stale_form: "This page was loaded before you signed in again, so nothing was sent. Check the text below and send it again.",
+    message_kept: "Your message, as you typed it (copy it to keep it):",
     reports_title: "Reports",
     show: "Show",
     standings_title: "Standings",
