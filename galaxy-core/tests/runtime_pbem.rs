@@ -437,7 +437,12 @@ async fn an_eliminated_race_never_goes_idle() {
     }
     w.scheduler.tick().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 4);
-    assert_ne!(state_of(&w, &game, &race_b).await.1, RaceState::Idle);
+    // Every player sees it as out of the game: not idle, not an active race the next
+    // turn waits for.
+    assert_eq!(
+        state_of(&w, &game, &race_b).await,
+        (false, RaceState::Eliminated)
+    );
     assert!(w.notes.of(NotificationKind::RaceIdle).is_empty());
 }
 

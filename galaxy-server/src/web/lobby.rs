@@ -173,13 +173,13 @@ fn games_table(text: &Text, games: &[&Game]) -> Markup {
 }
 
 /// Whether the viewer's race still owes orders for the coming turn: none accepted, and
-/// neither marked ready without orders nor on vacation.
+/// neither marked ready without orders, nor on vacation, nor out of the game.
 fn owes_orders(game: &MyGame) -> bool {
     let excused = game
         .race
         .as_ref()
         .and_then(|race| game.races.iter().find(|r| &r.race == race))
-        .is_some_and(|r| r.ready || r.state == RaceState::Vacation);
+        .is_some_and(|r| r.ready || matches!(r.state, RaceState::Vacation | RaceState::Eliminated));
     game.orders_in == Some(false) && !excused
 }
 

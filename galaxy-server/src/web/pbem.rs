@@ -172,6 +172,7 @@ fn state_name(text: &Text, state: RaceState) -> &'static str {
         RaceState::Idle => text.race_idle,
         RaceState::Vacation => text.race_vacation,
         RaceState::OpenSeat => text.race_open_seat,
+        RaceState::Eliminated => text.race_eliminated,
     }
 }
 

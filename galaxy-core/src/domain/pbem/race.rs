@@ -18,6 +18,9 @@ pub enum RaceState {
     Vacation,
     /// Idle, and its host offers the seat to a replacement player.
     OpenSeat,
+    /// Out of the game: the engine's latest standings have it no longer alive. It owes
+    /// no orders and no turn waits for it. (Told from the standings, never stored.)
+    Eliminated,
 }
 
 impl RaceState {
@@ -28,6 +31,7 @@ impl RaceState {
             Self::Idle => "idle",
             Self::Vacation => "vacation",
             Self::OpenSeat => "open_seat",
+            Self::Eliminated => "eliminated",
         }
     }
 }

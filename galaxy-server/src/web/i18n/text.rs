@@ -329,6 +329,8 @@ pub struct Text {
     pub race_vacation: &'static str,
     /// Race state: the seat is offered to a replacement.
     pub race_open_seat: &'static str,
+    /// Race state: out of the game (the engine's standings say so); owes no orders.
+    pub race_eliminated: &'static str,
     /// Race: ready for the coming turn.
     pub race_ready: &'static str,
     /// Host: offer an idle race's seat.

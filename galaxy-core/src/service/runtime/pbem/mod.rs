@@ -103,7 +103,7 @@ pub struct RaceView {
     pub race: String,
     /// Whether it is ready for the coming turn (orders accepted, or marked ready).
     pub ready: bool,
-    /// Active, idle, on vacation, or an open seat.
+    /// Active, idle, on vacation, an open seat, or eliminated.
     pub state: RaceState,
 }
 
@@ -224,12 +224,21 @@ impl RuntimeService {
         } else {
             BTreeSet::new()
         };
+        // Out of the game by the latest standings: neither ready nor owing orders.
+        let dead = eliminated(p.archive.latest_turn(game.id).await?.as_ref());
         Ok(records
             .into_iter()
-            .map(|r| RaceView {
-                ready: ready.contains(&r.race),
-                state: r.state(turn),
-                race: r.race,
+            .map(|r| match dead.contains(&r.race) {
+                true => RaceView {
+                    ready: false,
+                    state: RaceState::Eliminated,
+                    race: r.race,
+                },
+                false => RaceView {
+                    ready: ready.contains(&r.race),
+                    state: r.state(turn),
+                    race: r.race,
+                },
             })
             .collect())
     }

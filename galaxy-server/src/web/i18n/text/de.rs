@@ -131,6 +131,7 @@ pub(in crate::web::i18n) static DE: Text = Text {
     race_idle: "untätig",
     race_vacation: "im Urlaub",
     race_open_seat: "freier Platz",
+    race_eliminated: "ausgeschieden",
     race_ready: "bereit",
     seat_open: "Platz anbieten",
     seat_reclaim: "Meinen Platz zurücknehmen",

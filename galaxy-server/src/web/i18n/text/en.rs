@@ -131,6 +131,7 @@ pub(in crate::web::i18n) static EN: Text = Text {
     race_idle: "idle",
     race_vacation: "on vacation",
     race_open_seat: "open seat",
+    race_eliminated: "eliminated",
     race_ready: "ready",
     seat_open: "Offer the seat",
     seat_reclaim: "Take my seat back",
