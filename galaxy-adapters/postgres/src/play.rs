@@ -265,13 +265,22 @@ impl OrdersStore for PgStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
-    async fn record_orders(&self, submission: &OrdersSubmission) -> Result<(), StoreError> {
+    async fn record_orders(
+        &self,
+        submission: &OrdersSubmission,
+        holder: LeaseToken,
+    ) -> Result<(), StoreError> {
         let size = i64::try_from(submission.size)
             .map_err(|_| corrupt(SUBMISSION, "size", "larger than a bigint"))?;
-        sqlx::query(
-            "INSERT INTO orders_submissions \
+        // The lease row is read with a share lock: a submission taking the lapsed lease
+        // waits for this insert, and one that took it first leaves no row here (the
+        // token is checked again on the row as it is now), so nothing is inserted.
+        let inserted = sqlx::query(
+            "WITH held AS (SELECT 1 FROM orders_leases \
+                 WHERE game_id = $2 AND race = $3 AND token = $11 FOR SHARE) \
+             INSERT INTO orders_submissions \
              (id, game_id, race, user_id, turn, submitted_at, size, accepted, errors, orders) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::json)",
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::json FROM held",
         )
         .bind(submission.id.as_uuid())
         .bind(submission.game_id.as_uuid())
@@ -283,9 +292,17 @@ impl OrdersStore for PgStore {
         .bind(submission.accepted)
         .bind(Json(&submission.errors))
         .bind(json_text(SUBMISSION, &submission.orders)?)
+        .bind(holder.as_uuid())
         .execute(&self.pool)
         .await
         .map_err(db(SUBMISSION))?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::conflict(
+                ORDERS_LEASE,
+                format!("{}/{}", submission.game_id, submission.race),
+                "held by another submission now",
+            ));
+        }
         Ok(())
     }
 

@@ -85,8 +85,17 @@ pub trait OrdersStore: Send + Sync {
         race: &str,
         token: LeaseToken,
     ) -> Result<(), StoreError>;
-    /// Appends a submission; `Duplicate` when its id is already stored.
-    async fn record_orders(&self, submission: &OrdersSubmission) -> Result<(), StoreError>;
+    /// Appends a submission made under the orders lease `holder` took for its race
+    /// ([`lease_orders`](Self::lease_orders)), checked in the same statement: `Conflict`
+    /// when the lease is not `holder`'s any more (it lapsed and another submission took
+    /// it, or it was released), so a submission that lost its lease midway is never
+    /// recorded over the one that holds it now; `Duplicate` when its id is already
+    /// stored. A lease that lapsed but that nobody took since is still its holder's.
+    async fn record_orders(
+        &self,
+        submission: &OrdersSubmission,
+        holder: LeaseToken,
+    ) -> Result<(), StoreError>;
     /// A race's submissions for a turn, newest first (the first is the one in force).
     async fn list_orders(
         &self,

@@ -146,6 +146,42 @@ async fn orders_lease<S: OrdersStore + Send + Sync + 'static>(store: Arc<S>) {
         .await
         .must("release again");
 
+    // A submission is recorded only while its holder's lease is the race's: one that
+    // lost it (it lapsed and another took it) or gave it up is refused, and nothing of
+    // it is stored; a lapsed lease nobody took since is still its holder's.
+    let (c, d) = (token(), token());
+    let user = UserId::from_uuid(new_uuid());
+    let of = |secs| submission(g, "Zorg", user, 1, secs, true);
+    let (first, lapsed) = (of(31), of(75));
+    assert!(take(c, 70, 30).await);
+    store
+        .record_orders(&first, c)
+        .await
+        .must("recorded under the lease");
+    store
+        .record_orders(&lapsed, c)
+        .await
+        .must("lapsed, nobody took it: still the holder's");
+    assert_err!(
+        store.record_orders(&of(32), d).await,
+        StoreError::Conflict { .. },
+        "not the holder"
+    );
+    assert!(take(d, 90, 80).await, "lapsed: taken over");
+    assert_err!(
+        store.record_orders(&of(81), c).await,
+        StoreError::Conflict { .. },
+        "the lease was lost"
+    );
+    store.release_orders(g, "Zorg", d).await.must("release");
+    assert_err!(
+        store.record_orders(&of(82), d).await,
+        StoreError::Conflict { .. },
+        "released"
+    );
+    let recorded = store.list_orders(g, "Zorg", 1).await.must("list");
+    assert_eq!(recorded, vec![lapsed, first], "only the holder's");
+
     let tokens: Vec<LeaseToken> = (0..12).map(|_| token()).collect();
     let taken = race(tokens.len(), |i| take(tokens[i], 100, 60)).await;
     assert_eq!(taken.iter().filter(|t| **t).count(), 1, "{taken:?}");
@@ -157,6 +193,25 @@ async fn orders_lease<S: OrdersStore + Send + Sync + 'static>(store: Arc<S>) {
 
 fn game() -> GameId {
     GameId::from_uuid(new_uuid())
+}
+
+/// Records `submission` as the runtime does: under its race's orders lease, taken (or
+/// still held) by `holder`.
+async fn leased<S: OrdersStore>(
+    store: &S,
+    submission: &OrdersSubmission,
+    holder: LeaseToken,
+) -> Result<(), StoreError> {
+    let lease = Lease {
+        token: holder,
+        until: at(1_000_000),
+    };
+    let taken = store
+        .lease_orders(submission.game_id, &submission.race, lease, at(0))
+        .await
+        .must("lease_orders");
+    assert!(taken, "the lease of {} is the holder's", submission.race);
+    store.record_orders(submission, holder).await
 }
 
 fn played(game_id: GameId, turn: u32, finished: bool) -> PlayedTurn {
@@ -405,8 +460,9 @@ async fn orders<S: OrdersStore>(store: &S) {
     let a3 = submission(g, "Ayrans", ua, 1, 20, false);
     let b1 = submission(g, "Bolgs", ub, 1, 15, true);
     let b_next = submission(g, "Bolgs", ub, 2, 30, true);
+    let holder = LeaseToken::from_uuid(new_uuid());
     for s in [&a1, &a2, &b1, &b_next] {
-        store.record_orders(s).await.must("record_orders");
+        leased(store, s, holder).await.must("record_orders");
     }
     assert_eq!(
         store.list_orders(g, "Ayrans", 1).await.must("list"),
@@ -417,7 +473,7 @@ async fn orders<S: OrdersStore>(store: &S) {
         store.races_with_orders_in(g, 1, Latest).await.must("in"),
         vec!["Ayrans".to_owned(), "Bolgs".to_owned()]
     );
-    store.record_orders(&a3).await.must("record_orders");
+    leased(store, &a3, holder).await.must("record_orders");
     assert_eq!(
         store.list_orders(g, "Ayrans", 1).await.must("list"),
         vec![a3.clone(), a2, a1],
@@ -435,7 +491,7 @@ async fn orders<S: OrdersStore>(store: &S) {
     // As of a turn played at an instant: any accepted submission recorded by then (the
     // engine played it; a refusal after it left it in force).
     let b_late = submission(g, "Bolgs", ub, 1, 40, false);
-    store.record_orders(&b_late).await.must("record_orders");
+    leased(store, &b_late, holder).await.must("record_orders");
     assert_eq!(
         store.races_with_orders_in(g, 1, Latest).await.must("in"),
         Vec::<String>::new(),
@@ -484,7 +540,7 @@ async fn orders<S: OrdersStore>(store: &S) {
         "turn 2's orders came at 30"
     );
     assert_err!(
-        store.record_orders(&a3).await,
+        leased(store, &a3, holder).await,
         StoreError::Duplicate { .. },
         "a replayed submission id"
     );

@@ -185,8 +185,20 @@ impl OrdersStore for MemoryPlayStore {
         Ok(())
     }
 
-    async fn record_orders(&self, submission: &OrdersSubmission) -> Result<(), StoreError> {
+    async fn record_orders(
+        &self,
+        submission: &OrdersSubmission,
+        holder: LeaseToken,
+    ) -> Result<(), StoreError> {
         let mut state = self.lock();
+        let key = (submission.game_id, submission.race.clone());
+        if !state
+            .orders_leases
+            .get(&key)
+            .is_some_and(|held| held.token == holder)
+        {
+            return Err(orders_lease_lost(submission));
+        }
         if !state.submission_ids.insert(submission.id) {
             return Err(StoreError::duplicate("orders submission", submission.id));
         }
@@ -245,4 +257,13 @@ impl OrdersStore for MemoryPlayStore {
             .map(|(race, _)| race.to_owned())
             .collect())
     }
+}
+
+/// The refusal of a submission whose orders lease is not its holder's any more.
+fn orders_lease_lost(submission: &OrdersSubmission) -> StoreError {
+    StoreError::conflict(
+        "orders lease",
+        format!("{}/{}", submission.game_id, submission.race),
+        "held by another submission now",
+    )
 }

@@ -89,7 +89,8 @@ impl RuntimeService {
         sent_at: Option<Timestamp>,
         (race, size): (String, usize),
     ) -> Result<OrdersVerdict, RuntimeError> {
-        self.under_orders_lease(game_id, &race, async {
+        let race = race.as_str();
+        self.under_orders_lease(game_id, race, |holder| async move {
             // Read again under the lease: the seat may have been handed over meanwhile.
             let seat = self.seat(actor, game_id).await?;
             if seat.race != race {
@@ -117,6 +118,12 @@ impl RuntimeService {
                     _ => {}
                 }
             }
+            // Still the holder, checked just before the engine hears of these orders: a
+            // submission whose lease lapsed meanwhile (and another took it) stops here.
+            let lease = Lease::new(holder, self.statuses.now(), ORDERS_LEASE);
+            if !self.orders.renew_orders(game_id, &race, lease).await? {
+                return Err(RuntimeError::OrdersBusy);
+            }
             let engine = &self.engines.client;
             let call = engine.submit_orders(&seat.target, &race, turn, orders);
             let answer = self
@@ -135,7 +142,7 @@ impl RuntimeService {
             let submission = OrdersSubmission {
                 id: SubmissionId::from_uuid(self.statuses.time.uuid()),
                 game_id,
-                race: race.clone(),
+                race: race.to_owned(),
                 user_id: actor.user_id,
                 turn,
                 submitted_at: sent_at.unwrap_or_else(|| self.statuses.now()),
@@ -144,7 +151,18 @@ impl RuntimeService {
                 errors: verdict.errors,
                 orders: orders.clone(),
             };
-            self.orders.record_orders(&submission).await?;
+            // Recorded only while the lease is still this submission's (the store checks
+            // it in the same statement): one that lost it after the engine call is not
+            // recorded over the submission holding it now, and its sender is told to
+            // send again.
+            match self.orders.record_orders(&submission, holder).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict { .. }) => {
+                    tracing::warn!(%game_id, race, "orders lease lost before the record; orders not recorded");
+                    return Err(RuntimeError::OrdersBusy);
+                }
+                Err(error) => return Err(error.into()),
+            }
             // A submission replaces a "ready without orders": the verdict now decides.
             self.pbem
                 .unmark_ready(game_id, &race, actor.user_id, turn)
@@ -158,12 +176,15 @@ impl RuntimeService {
     /// runs), after waiting for the holder of the moment: at most [`ORDERS_WAIT`], then
     /// [`RuntimeError::OrdersBusy`]. The lease is given up when the work ends; a caller
     /// that goes away mid-way leaves it to lapse.
-    pub(super) async fn under_orders_lease<T>(
+    pub(super) async fn under_orders_lease<T, W>(
         &self,
         game_id: GameId,
         race: &str,
-        work: impl Future<Output = Result<T, RuntimeError>>,
-    ) -> Result<T, RuntimeError> {
+        work: impl FnOnce(LeaseToken) -> W,
+    ) -> Result<T, RuntimeError>
+    where
+        W: Future<Output = Result<T, RuntimeError>>,
+    {
         let token = self.statuses.time.lease_token();
         let take = || async move {
             let now = self.statuses.now();
@@ -191,7 +212,7 @@ impl RuntimeService {
                 Err(error) => Err(error),
             }
         };
-        let done = holding_lease(ORDERS_LEASE, "orders lease", renew, work).await;
+        let done = holding_lease(ORDERS_LEASE, "orders lease", renew, work(token)).await;
         self.release_orders_lease(game_id, race, token).await;
         done
     }

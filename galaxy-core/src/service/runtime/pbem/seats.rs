@@ -158,7 +158,7 @@ impl RuntimeService {
         let pbem = &self.pbem.store;
         // Under the race's orders lease: orders the old player has in flight reach the
         // engine and are recorded as theirs before the race changes hands, never after.
-        let approve = async {
+        let approve = |_| async {
             Ok(pbem
                 .approve_seat_application(game_id, &record.race, application_id)
                 .await)
