@@ -94,10 +94,10 @@ impl RuntimeService {
             // Read again under the lease: the seat may have been handed over meanwhile.
             let seat = self.seat(actor, game_id).await?;
             if seat.race != race {
-                return Err(RuntimeError::not_found("race", &race));
+                return Err(RuntimeError::not_found("race", race));
             }
             if let Some(sent_at) = sent_at {
-                let in_force = self.orders.list_orders(game_id, &race, turn).await?;
+                let in_force = self.orders.list_orders(game_id, race, turn).await?;
                 match in_force.first() {
                     Some(latest) if latest.submitted_at > sent_at => {
                         return Err(RuntimeError::OrdersSuperseded { turn });
@@ -121,11 +121,11 @@ impl RuntimeService {
             // Still the holder, checked just before the engine hears of these orders: a
             // submission whose lease lapsed meanwhile (and another took it) stops here.
             let lease = Lease::new(holder, self.statuses.now(), ORDERS_LEASE);
-            if !self.orders.renew_orders(game_id, &race, lease).await? {
+            if !self.orders.renew_orders(game_id, race, lease).await? {
                 return Err(RuntimeError::OrdersBusy);
             }
             let engine = &self.engines.client;
-            let call = engine.submit_orders(&seat.target, &race, turn, orders);
+            let call = engine.submit_orders(&seat.target, race, turn, orders);
             let answer = self
                 .engines
                 .engine_call(call)
@@ -165,7 +165,7 @@ impl RuntimeService {
             }
             // A submission replaces a "ready without orders": the verdict now decides.
             self.pbem
-                .unmark_ready(game_id, &race, actor.user_id, turn)
+                .unmark_ready(game_id, race, actor.user_id, turn)
                 .await;
             answer
         })
