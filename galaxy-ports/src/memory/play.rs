@@ -192,10 +192,10 @@ impl OrdersStore for MemoryPlayStore {
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
         let key = (submission.game_id, submission.race.clone());
-        if !state
+        if state
             .orders_leases
             .get(&key)
-            .is_some_and(|held| held.token == holder)
+            .is_none_or(|held| held.token != holder)
         {
             return Err(orders_lease_lost(submission));
         }
