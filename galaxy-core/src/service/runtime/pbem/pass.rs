@@ -266,6 +266,15 @@ fn reminder_key(game: &Game, race: &RaceRecord, turn: u32, offset: TimeDelta) ->
 
 /// Runs turn `turn` of `game` now, under the turn lease; `false` when another claim holds
 /// the game or the turn already ran (this claim is then released unchanged).
+/// Whether every race still in the game is ready for `turn`, read from the store now.
+async fn every_live_race_ready(p: &Pbem, game: &Game, turn: u32) -> Result<bool, StoreError> {
+    let dead = eliminated(p.archive.latest_turn(game.id).await?.as_ref());
+    let mut races = race_records(p, game).await?;
+    races.retain(|r| !dead.contains(&r.race));
+    let ready = ready_races(p, game.id, &races, turn, None).await?;
+    Ok(early_turn_ready(&races, turn, |r| ready.contains(&r.race)))
+}
+
 async fn run_early(
     p: &Pbem,
     turns: &TurnRunner,
@@ -288,9 +297,12 @@ async fn run_early(
     // Read again under the claim, from the store: an admin may have paused the game
     // since this pass read it (a pause changes the status, then unschedules).
     let running = p.statuses.games.get_game_fresh(game.id).await?.status == GameStatus::Running;
-    if claimed.current_turn.saturating_add(1) != turn || next_turn_at.is_none() || !running {
-        // Another replica (or the scheduled tick) ran it meanwhile, it is due anyway, or
-        // the game stopped running.
+    // And every live race still ready: since the pass read them, a player may have taken
+    // their seat back, a seat changed hands (its mark goes), or new orders were refused.
+    let ready = running && every_live_race_ready(p, game, turn).await?;
+    if claimed.current_turn.saturating_add(1) != turn || next_turn_at.is_none() || !ready {
+        // Another replica (or the scheduled tick) ran it meanwhile, it is due anyway, the
+        // game stopped running, or a race is not ready after all.
         let unchanged = TurnUpdate {
             current_turn: claimed.current_turn,
             next_turn_at: claimed.next_turn_at,
