@@ -13,7 +13,7 @@ use galaxy_core::domain::game::{GameStatus, GameTrigger};
 use galaxy_core::domain::health::{ContainerHealth, HealthEventKind};
 use galaxy_core::domain::notification::NotificationKind;
 use galaxy_core::ports::{ContainerEvent, GameStore};
-use galaxy_core::service::runtime::RuntimeConfig;
+use galaxy_core::service::runtime::{HealthProbe, RuntimeConfig};
 use galaxy_core::service::{ErrorKind, ServiceError};
 use galaxy_core::worker::Worker;
 use tokio_util::sync::CancellationToken;
@@ -288,4 +288,34 @@ async fn replicas_observing_one_incident_send_one_alert() {
     w.at(w.clock_now() + chrono::TimeDelta::minutes(6));
     listeners[0].handle(&died).await.unwrap();
     assert_eq!(w.notes.of(NotificationKind::RuntimeHealthAlert).len(), 3);
+}
+
+/// Replicas probe the same engine, each counting its own failures: one that started
+/// later (fewer failures in a row) never writes the flag back to healthy while the
+/// engine is down; the first answer, on any replica, does.
+#[tokio::test]
+async fn a_replica_with_fewer_failures_never_marks_a_down_engine_healthy() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    w.engine.healthz_down(&w.endpoint(game.id), true);
+    for _ in 0..3 {
+        w.probe.pass().await.unwrap();
+    }
+    assert!(
+        !w.record(game.id).await.healthy,
+        "three failures: unhealthy"
+    );
+    let later = HealthProbe::new(w.ports.clone(), w.config.clone()).unwrap();
+    for pass in 1..=2 {
+        later.pass().await.unwrap();
+        assert!(
+            !w.record(game.id).await.healthy,
+            "the later replica's pass {pass} (below its threshold) leaves the verdict"
+        );
+        w.probe.pass().await.unwrap();
+        assert!(!w.record(game.id).await.healthy);
+    }
+    w.engine.healthz_down(&w.endpoint(game.id), false);
+    later.pass().await.unwrap();
+    assert!(w.record(game.id).await.healthy, "an answer: healthy again");
 }

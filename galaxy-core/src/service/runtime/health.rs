@@ -5,9 +5,11 @@
 //! starts from a clean counter.
 //!
 //! Each stored event alerts the admins; a `probe_failed` pauses the game when
-//! `pause_on_unhealthy` is configured. The record's `healthy` flag follows the verdict
-//! (fewer than N failures in a row), so an engine marked unhealthy by a failed turn is
-//! healthy again after its next good probe and may be resumed.
+//! `pause_on_unhealthy` is configured. The record's `healthy` flag follows what the
+//! probes saw: an answer sets it, N failures in a row clear it, anything between leaves
+//! it (so replicas probing the same engine, each counting its own failures, agree), and
+//! an engine marked unhealthy by a failed turn is healthy again after its next good
+//! probe and may be resumed.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -113,16 +115,25 @@ impl HealthProbe {
         report: &mut ObservationReport,
     ) -> Result<(), StoreError> {
         let game_id = record.game_id;
-        let (transition, healthy) = {
+        let (transition, failed) = {
             let mut tracker = self.tracker();
             let transition = tracker.observe(game_id, result.is_ok());
-            let healthy = tracker.consecutive_failures(game_id) < tracker.failure_threshold();
-            (transition, healthy)
+            let failed = tracker.consecutive_failures(game_id) >= tracker.failure_threshold();
+            (transition, failed)
         };
         if let Some(transition) = transition {
             self.publish(game_id, transition, &result, report).await?;
         }
-        if record.healthy != healthy {
+        // The flag moves only on what this probe saw: an answer makes it healthy, N
+        // failures in a row here make it unhealthy. Fewer failures leave it as it is, so
+        // a replica whose count is lower (it started later) never writes back `true`
+        // over another's verdict while the engine is down.
+        let verdict = match (&result, failed) {
+            (Ok(()), _) => Some(true),
+            (Err(_), true) => Some(false),
+            (Err(_), false) => None,
+        };
+        if let Some(healthy) = verdict.filter(|v| *v != record.healthy) {
             let records = &self.statuses.records;
             records
                 .set_healthy(game_id, healthy, self.statuses.now())
