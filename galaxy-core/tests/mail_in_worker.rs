@@ -355,6 +355,57 @@ async fn a_mail_without_orders_is_answered_without_asking_the_engine() {
     assert!(mails[0].1.contains("no orders found"), "{}", mails[0].1);
 }
 
+/// The replies come from the application's template set (the one its notification
+/// mails use), not always from the built-in one.
+#[tokio::test]
+async fn replies_use_the_applications_templates() {
+    use galaxy_core::domain::notification::NotificationKind;
+    use galaxy_core::domain::user::Locale;
+    use galaxy_core::service::templates::{MailTemplate, MailTemplates};
+
+    let w = world(20).await;
+    let mut templates = MailTemplates::builtin();
+    templates.insert(
+        &Locale::default(),
+        NotificationKind::OrdersRejected,
+        MailTemplate {
+            subject: "Not taken for {{game_name}}".into(),
+            text: "Our own words: {{errors}}".into(),
+            html: "<p>Our own words</p>".into(),
+        },
+    );
+    let service = w.service.with_templates(Arc::new(templates));
+    let worker = MailInWorker::new(&service);
+    let raw = format!(
+        "From: {}\r\nTo: {}\r\nMessage-ID: <t1@example.org>\r\nSubject: o\r\n\r\n\
+         > quoted only\r\n",
+        w.player.email, w.address
+    );
+    service
+        .receive(raw.as_bytes(), &Envelope::default())
+        .await
+        .unwrap();
+    worker.run_until_idle(3).await.unwrap();
+    let page = w
+        .stores
+        .mail
+        .list_mail(None, &PageRequest::first(10).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    let mail = &page.items[0].mail;
+    assert!(
+        mail.subject.starts_with("Not taken for"),
+        "{}",
+        mail.subject
+    );
+    assert!(
+        mail.text_body.starts_with("Our own words:"),
+        "{}",
+        mail.text_body
+    );
+}
+
 #[tokio::test]
 async fn a_blocked_player_is_dropped() {
     let w = world(20).await;

@@ -50,17 +50,20 @@ pub(crate) fn service(
         max: config.mail_in.replies_per_hour,
         window: TimeDelta::hours(1),
     };
-    Some(Arc::new(MailInService::new(
-        MailInPorts {
-            store: Arc::new(CountedInboundMail(adapters.mail_in.clone())),
-            users: sources.users,
-            mail: adapters.mail.clone(),
-            desk: sources.desk,
-            clock: adapters.clock.clone(),
-            secrets: adapters.secrets.clone(),
-        },
-        settings,
-    )))
+    Some(Arc::new(
+        MailInService::new(
+            MailInPorts {
+                store: Arc::new(CountedInboundMail(adapters.mail_in.clone())),
+                users: sources.users,
+                mail: adapters.mail.clone(),
+                desk: sources.desk,
+                clock: adapters.clock.clone(),
+                secrets: adapters.secrets.clone(),
+            },
+            settings,
+        )
+        .with_templates(adapters.templates.clone()),
+    ))
 }
 
 /// The mail-in worker, run every `GALAXY_INBOUND_INTERVAL` when idle.

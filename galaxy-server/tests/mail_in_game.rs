@@ -688,6 +688,12 @@ async fn a_game_is_played_to_the_end_by_mail_only() {
         refused["text"].as_str().unwrap().contains("at most one"),
         "{refused}"
     );
+    // An answer in the sender's thread, marked as an automatic reply (RFC 3834).
+    assert_eq!(
+        refused["headers"]["in-reply-to"], "<ann-old@example.org>",
+        "{refused}"
+    );
+    assert_eq!(refused["headers"]["auto-submitted"], "auto-replied");
 
     stop.cancel();
     let report = served.await.unwrap().unwrap();

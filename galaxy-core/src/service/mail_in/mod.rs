@@ -37,6 +37,7 @@ use crate::ports::{
     Clock, InboundInsert, InboundMailStore, MailStore, OrdersDesk, OrdersDeskError,
     SecretGenerator, StoreError, UserStore,
 };
+use crate::service::templates::MailTemplates;
 
 /// How orders by e-mail behaves; every field is a documented setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,15 +172,27 @@ pub struct MailInService {
     ports: MailInPorts,
     /// The settings.
     config: Arc<MailInConfig>,
+    /// The replies' templates (verdicts, refusals), with the words for what a reply
+    /// leaves `null`.
+    templates: Arc<MailTemplates>,
 }
 
 impl MailInService {
-    /// A service over `ports`.
+    /// A service over `ports`, replying with the built-in templates.
     pub fn new(ports: MailInPorts, config: MailInConfig) -> Self {
         Self {
             ports,
             config: Arc::new(config),
+            templates: Arc::new(MailTemplates::builtin()),
         }
+    }
+
+    /// Replies from `templates` instead of the built-in set: the set the notification
+    /// mails use, so an application that rewords its mails or adds a locale has its
+    /// orders replies follow.
+    pub fn with_templates(mut self, templates: Arc<MailTemplates>) -> Self {
+        self.templates = templates;
+        self
     }
 
     /// The settings.

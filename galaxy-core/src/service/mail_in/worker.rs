@@ -55,7 +55,7 @@ pub struct MailInWorker {
     ports: MailInPorts,
     /// The settings.
     config: Arc<MailInConfig>,
-    /// The reply templates (English and German with the rest).
+    /// The reply templates: the service's.
     templates: Arc<MailTemplates>,
     /// Fires on shutdown: the message in progress is finished, the rest stay claimed
     /// until their lease lapses.
@@ -68,7 +68,7 @@ impl MailInWorker {
         Self {
             ports: service.ports.clone(),
             config: Arc::clone(&service.config),
-            templates: Arc::new(MailTemplates::builtin()),
+            templates: Arc::clone(&service.templates),
             cancel: CancellationToken::new(),
         }
     }
@@ -109,20 +109,20 @@ impl MailInWorker {
             } else {
                 "no orders address"
             };
-            return self.refuse(mail, &from, why).await;
+            return self.refuse(mail, &parsed, &from, why).await;
         };
         let player = match self.ports.users.get_user(address.user_id).await {
             Ok(user) => user,
             Err(StoreError::NotFound { .. }) => {
                 return self
-                    .refuse(mail, &from, "the address's player is gone")
+                    .refuse(mail, &parsed, &from, "the address's player is gone")
                     .await;
             }
             Err(error) => return Err(error.into()),
         };
         if player.email != from {
             return self
-                .refuse(mail, &from, "From is not the player's e-mail")
+                .refuse(mail, &parsed, &from, "From is not the player's e-mail")
                 .await;
         }
         if !player.status.is_active_at(self.ports.clock.now()) {
@@ -203,6 +203,7 @@ impl MailInWorker {
     async fn refuse(
         &self,
         mail: &InboundMail,
+        parsed: &ParsedMessage,
         from: &Email,
         why: &str,
     ) -> Result<InboundEnd, Later> {
@@ -227,12 +228,19 @@ impl MailInWorker {
             });
         }
         let payload = serde_json::json!({});
+        // An answer to the sender's mail: in its thread (and so `auto-replied`), with no
+        // orders address to reply to.
+        let extras = MailExtras {
+            in_reply_to: parsed.message_id.clone(),
+            references: thread(parsed),
+            ..MailExtras::default()
+        };
         self.queue(
             mail,
             &user,
             NotificationKind::OrdersRefused,
             &payload,
-            MailExtras::default(),
+            extras,
             "refusal",
         )
         .await?;
