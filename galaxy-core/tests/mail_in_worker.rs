@@ -282,9 +282,9 @@ async fn an_engine_that_is_down_is_retried_after_the_lease_then_answered() {
     );
     let mails = w.mails().await;
     assert_eq!(mails.len(), 1, "{mails:?}");
-    assert_eq!(mails[0].0, "orders_rejected");
+    assert_eq!(mails[0].0, "orders_not_taken");
     assert!(
-        mails[0].1.contains("could not be reached"),
+        mails[0].1.contains("could not be reached after 3 tries"),
         "{}",
         mails[0].1
     );
@@ -355,6 +355,46 @@ async fn a_mail_without_orders_is_answered_without_asking_the_engine() {
     assert!(mails[0].1.contains("no orders found"), "{}", mails[0].1);
 }
 
+/// A mail whose orders cannot be taken is answered with the reason in the player's
+/// language, not English pasted into a German mail, nor "turn -" and "Galaxy".
+#[tokio::test]
+async fn a_reply_that_takes_nothing_speaks_the_players_language() {
+    use galaxy_core::domain::user::Locale;
+    use galaxy_core::ports::ProfileChange;
+
+    let w = world(20).await;
+    let german = ProfileChange {
+        locale: Some(Locale::parse("de").unwrap()),
+        ..ProfileChange::default()
+    };
+    w.stores
+        .users
+        .update_profile(w.player.id, &german)
+        .await
+        .unwrap();
+    w.receive("m1", "> nur der zitierte Bericht").await;
+    w.worker.run_until_idle(3).await.unwrap();
+    let page = w
+        .stores
+        .mail
+        .list_mail(None, &PageRequest::first(10).unwrap())
+        .await
+        .unwrap();
+    let mail = &page.items[0].mail;
+    assert_eq!(mail.kind, "orders_not_taken");
+    assert_eq!(
+        mail.subject,
+        "dein Spiel: deine Befehle wurden NICHT angenommen"
+    );
+    assert!(
+        mail.text_body
+            .contains("keine Befehle in der Mail gefunden (Zitate und Signatur werden ignoriert)"),
+        "{}",
+        mail.text_body
+    );
+    assert!(!mail.text_body.contains("no orders"), "{}", mail.text_body);
+}
+
 /// The replies come from the application's template set (the one its notification
 /// mails use), not always from the built-in one.
 #[tokio::test]
@@ -367,10 +407,10 @@ async fn replies_use_the_applications_templates() {
     let mut templates = MailTemplates::builtin();
     templates.insert(
         &Locale::default(),
-        NotificationKind::OrdersRejected,
+        NotificationKind::OrdersNotTaken,
         MailTemplate {
             subject: "Not taken for {{game_name}}".into(),
-            text: "Our own words: {{errors}}".into(),
+            text: "Our own words: {{reason}}".into(),
             html: "<p>Our own words</p>".into(),
         },
     );
@@ -400,7 +440,8 @@ async fn replies_use_the_applications_templates() {
         mail.subject
     );
     assert!(
-        mail.text_body.starts_with("Our own words:"),
+        mail.text_body
+            .starts_with("Our own words: no orders found in the mail"),
         "{}",
         mail.text_body
     );

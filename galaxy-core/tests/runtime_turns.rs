@@ -311,7 +311,7 @@ async fn assert_paused_by_fault(w: &World, game: galaxy_core::domain::GameId) {
 /// Why the desk refused mailed orders.
 fn refusal(result: Result<galaxy_core::ports::MailedOrdersVerdict, OrdersDeskError>) -> String {
     match result {
-        Err(OrdersDeskError::Refused { reason, .. }) => reason,
+        Err(OrdersDeskError::Refused { reason, .. }) => reason.to_string(),
         other => panic!("expected a refusal, got {other:?}"),
     }
 }

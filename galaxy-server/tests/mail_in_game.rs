@@ -634,11 +634,20 @@ async fn a_game_is_played_to_the_end_by_mail_only() {
     .await
     .unwrap();
     let late = reply_to(&sink, &ann.email, "ann-late@example.org").await;
-    assert_eq!(kind(&late), "orders_rejected", "{late}");
+    assert_eq!(kind(&late), "orders_not_taken", "{late}");
+    let told = late["text"].as_str().unwrap();
     assert!(
-        late["text"].as_str().unwrap().contains("finished"),
+        told.contains("takes no orders now (it is finished)"),
         "{late}"
     );
+    assert!(
+        late["headers"]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("NOT taken"),
+        "{late}"
+    );
+    assert!(!told.contains("turn -") && !told.contains("at -"), "{late}");
 
     // The forged mails: exactly one refusal, to Bob; nothing to the stranger.
     let refusals: Vec<_> = mail_to(&sink, &bob.email)

@@ -52,11 +52,15 @@ pub enum NotificationKind {
     /// Orders by e-mail: a message we cannot take (wrong address or sender), to a
     /// registered sender at most once an hour; worded the same whatever was wrong.
     OrdersRefused,
+    /// Orders by e-mail: the player's mail reached the game's orders address, but its
+    /// orders could not be taken at all (the game takes none now, the sender no longer
+    /// plays in it, nothing to read, too late, superseded): the reason, no verdict.
+    OrdersNotTaken,
 }
 
 impl NotificationKind {
     /// Every kind.
-    pub const ALL: [NotificationKind; 19] = [
+    pub const ALL: [NotificationKind; 20] = [
         Self::LoginCode,
         Self::ApplicationSubmitted,
         Self::ApplicationApproved,
@@ -76,6 +80,7 @@ impl NotificationKind {
         Self::OrdersAccepted,
         Self::OrdersRejected,
         Self::OrdersRefused,
+        Self::OrdersNotTaken,
     ];
 
     /// Stable snake_case name (also the template name).
@@ -100,6 +105,7 @@ impl NotificationKind {
             Self::OrdersAccepted => "orders_accepted",
             Self::OrdersRejected => "orders_rejected",
             Self::OrdersRefused => "orders_refused",
+            Self::OrdersNotTaken => "orders_not_taken",
         }
     }
 
@@ -111,9 +117,11 @@ impl NotificationKind {
     /// The channels this kind goes out on before preferences apply.
     pub fn channels(&self) -> &'static [Channel] {
         match self {
-            Self::LoginCode | Self::OrdersAccepted | Self::OrdersRejected | Self::OrdersRefused => {
-                &[Channel::Email]
-            }
+            Self::LoginCode
+            | Self::OrdersAccepted
+            | Self::OrdersRejected
+            | Self::OrdersRefused
+            | Self::OrdersNotTaken => &[Channel::Email],
             _ => &[Channel::Push, Channel::Email],
         }
     }
@@ -128,7 +136,10 @@ impl NotificationKind {
     pub fn is_mail_in_reply(&self) -> bool {
         matches!(
             self,
-            Self::OrdersAccepted | Self::OrdersRejected | Self::OrdersRefused
+            Self::OrdersAccepted
+                | Self::OrdersRejected
+                | Self::OrdersRefused
+                | Self::OrdersNotTaken
         )
     }
 }

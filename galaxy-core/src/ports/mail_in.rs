@@ -113,6 +113,76 @@ pub struct MailedOrdersVerdict {
     pub errors: Vec<String>,
 }
 
+/// Why mailed orders could not be taken at all: typed, so the reply words it in the
+/// player's language (the mail templates' `refusal_*` words, filled with the fields
+/// below); `Display` is the English wording, for logs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The game takes no orders in its state (not started, finished, cancelled).
+    #[error("the game is {status} and takes no orders")]
+    NotInPlay {
+        /// The game's status, by its stable name.
+        status: String,
+    },
+    /// The sender plays no race in the game (never did, or the seat changed hands).
+    #[error("you do not play in this game")]
+    NotAPlayer,
+    /// The mail arrived before turn `played` ran but was not processed in time; its
+    /// orders are not applied to the turn after it.
+    #[error(
+        "this mail arrived before turn {played} was played but could not be taken in time; \
+         its orders were not applied to turn {turn}: send them again if they still stand"
+    )]
+    TooLate {
+        /// The turn played since the mail arrived.
+        played: u32,
+        /// The turn the orders would now be for.
+        turn: u32,
+    },
+    /// Orders the player sent after this mail are in force for the turn.
+    #[error(
+        "orders for turn {turn} sent after this mail are in force; this mail's orders were \
+         not applied"
+    )]
+    Superseded {
+        /// The turn.
+        turn: u32,
+    },
+    /// Nothing to read as orders once quotes and the signature are taken out.
+    #[error("no orders found in the mail (quotes and signature are ignored)")]
+    NoOrders,
+    /// The game could not be reached on any of the mail's tries.
+    #[error("the game could not be reached after {tries} tries; send the orders again later")]
+    Unreachable {
+        /// How many tries were made.
+        tries: u32,
+    },
+    /// Any other reason, in the service's own (English) words.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Refusal {
+    /// The word naming this reason in the mail templates (`refusal_<code>`), and the
+    /// fields its wording is filled with.
+    pub fn code_and_fields(&self) -> (&'static str, serde_json::Value) {
+        use serde_json::json;
+        match self {
+            Self::NotInPlay { status } => ("refusal_not_in_play", json!({ "status": status })),
+            Self::NotAPlayer => ("refusal_not_a_player", json!({})),
+            Self::TooLate { played, turn } => (
+                "refusal_too_late",
+                json!({ "played": played, "turn": turn }),
+            ),
+            Self::Superseded { turn } => ("refusal_superseded", json!({ "turn": turn })),
+            Self::NoOrders => ("refusal_no_orders", json!({})),
+            Self::Unreachable { tries } => ("refusal_unreachable", json!({ "tries": tries })),
+            Self::Other(_) => ("refusal_other", json!({})),
+        }
+    }
+}
+
 /// Why mailed orders got no verdict.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -123,8 +193,8 @@ pub enum OrdersDeskError {
     Refused {
         /// The game's name, when known.
         game_name: Option<String>,
-        /// Why, as the player reads it.
-        reason: String,
+        /// Why.
+        reason: Refusal,
     },
     /// The engine or a store is unavailable: worth trying again.
     #[error("unavailable: {0}")]

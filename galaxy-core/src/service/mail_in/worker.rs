@@ -15,7 +15,7 @@ use crate::domain::mail_in::{InboundEnd, InboundMail, InboundOutcome, OrdersToke
 use crate::domain::notification::NotificationKind;
 use crate::domain::user::{Email, User};
 use crate::domain::{LeaseToken, MailId, Timestamp};
-use crate::ports::{MailedOrdersVerdict, OrdersDeskError, StoreError};
+use crate::ports::{MailedOrdersVerdict, OrdersDeskError, Refusal, StoreError};
 use crate::service::templates::{MailTemplates, TemplateContext};
 use crate::worker::{TickReport, Worker};
 
@@ -144,7 +144,7 @@ impl MailInWorker {
         let result = if parsed.orders.trim().is_empty() {
             Err(OrdersDeskError::Refused {
                 game_name: None,
-                reason: "no orders found in the mail (quotes and signature are ignored)".to_owned(),
+                reason: Refusal::NoOrders,
             })
         } else {
             self.ports
@@ -157,18 +157,18 @@ impl MailInWorker {
             Err(OrdersDeskError::Unavailable(why)) if mail.attempts < self.config.max_attempts => {
                 return Err(Later::transient(why));
             }
-            Err(OrdersDeskError::Unavailable(why)) => refusal_payload(
-                &parsed.orders,
-                None,
-                format!(
-                    "the game could not be reached after {} tries; send the orders again later",
-                    mail.attempts
-                ),
-                format!("unavailable: {why}"),
-            ),
+            Err(OrdersDeskError::Unavailable(why)) => {
+                let reason = Refusal::Unreachable {
+                    tries: mail.attempts,
+                };
+                let told = self.told(player, &reason);
+                let detail = format!("unavailable: {why}");
+                not_taken_payload(&parsed.orders, None, told, detail)
+            }
             Err(OrdersDeskError::Refused { game_name, reason }) => {
                 let detail = format!("not taken: {reason}");
-                refusal_payload(&parsed.orders, game_name, reason, detail)
+                let told = self.told(player, &reason);
+                not_taken_payload(&parsed.orders, game_name, told, detail)
             }
         };
         let bucket = format!("reply:{}", player.id);
@@ -288,6 +288,20 @@ impl MailInWorker {
         Ok(())
     }
 
+    /// Why orders were not taken, as `player` reads it: the templates' word for the
+    /// reason in their language, filled in; the English wording where the set has none
+    /// (and for a reason in the service's own words).
+    fn told(&self, player: &User, reason: &Refusal) -> String {
+        let (code, fields) = reason.code_and_fields();
+        match reason {
+            Refusal::Other(words) => words.clone(),
+            _ => self
+                .templates
+                .word_filled(&player.locale, code, &fields)
+                .unwrap_or_else(|| reason.to_string()),
+        }
+    }
+
     /// Processes one claimed message and says how to finish it (`None`: leave it).
     async fn handle(
         &self,
@@ -404,22 +418,20 @@ fn numbered(orders: &str) -> String {
     shown
 }
 
-/// The reply to orders that got no verdict: a rejection naming the reason.
-fn refusal_payload(
+/// The reply to orders that got no verdict at all: the reason, in the player's words,
+/// and the orders as read; the game's name when known (else the templates' word).
+fn not_taken_payload(
     orders: &str,
     game_name: Option<String>,
     reason: String,
     detail: String,
 ) -> (NotificationKind, serde_json::Value, String) {
     let payload = serde_json::json!({
-        "game_name": game_name.unwrap_or_else(|| "Galaxy".to_owned()),
-        "turn": "-",
-        "deadline": "-",
-        "errors": format!("  - {reason}\n"),
-        "order_count": 0,
+        "game_name": game_name,
+        "reason": reason,
         "orders_read": numbered(orders),
     });
-    (NotificationKind::OrdersRejected, payload, detail)
+    (NotificationKind::OrdersNotTaken, payload, detail)
 }
 
 #[async_trait]

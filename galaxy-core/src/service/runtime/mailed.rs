@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use super::{RuntimeError, RuntimeService};
 use crate::domain::play::OrdersSubmission;
 use crate::domain::{GameId, Timestamp, UserId};
-use crate::ports::{MailedOrdersVerdict, OrdersDesk, OrdersDeskError};
+use crate::ports::{MailedOrdersVerdict, OrdersDesk, OrdersDeskError, Refusal};
 use crate::service::{Actor, ErrorKind, ServiceError};
 
 #[async_trait]
@@ -27,7 +27,7 @@ impl OrdersDesk for RuntimeService {
         orders: &str,
         received_at: Timestamp,
     ) -> Result<MailedOrdersVerdict, OrdersDeskError> {
-        let refused = |game_name: Option<String>, reason: String| OrdersDeskError::Refused {
+        let refused = |game_name: Option<String>, reason: Refusal| OrdersDeskError::Refused {
             game_name,
             reason,
         };
@@ -40,7 +40,9 @@ impl OrdersDesk for RuntimeService {
         let Some(current) = progress.current_turn else {
             return Err(refused(
                 name,
-                format!("the game is {} and takes no orders", game.status),
+                Refusal::NotInPlay {
+                    status: game.status.to_string(),
+                },
             ));
         };
         let turn = current.saturating_add(1);
@@ -88,12 +90,10 @@ impl OrdersDesk for RuntimeService {
         if let Some(played) = played.filter(|t| t.turn > 0 && t.played_at > received_at) {
             return Err(refused(
                 name,
-                format!(
-                    "this mail arrived before turn {} was played but could not be taken in \
-                     time; its orders were not applied to turn {turn}: send them again if \
-                     they still stand",
-                    played.turn
-                ),
+                Refusal::TooLate {
+                    played: played.turn,
+                    turn,
+                },
             ));
         }
         // Orders sent after this mail and in force stay: checked under the race's orders
@@ -104,13 +104,7 @@ impl OrdersDesk for RuntimeService {
         {
             Ok(verdict) => verdict,
             Err(RuntimeError::OrdersSuperseded { turn }) => {
-                return Err(refused(
-                    name,
-                    format!(
-                        "orders for turn {turn} sent after this mail are in force; this \
-                         mail's orders were not applied"
-                    ),
-                ));
+                return Err(refused(name, Refusal::Superseded { turn }));
             }
             Err(error) => return Err(late(error)),
         };
@@ -150,8 +144,18 @@ pub(super) async fn plays_in(
 /// engine being recreated, with none bound to the game for the moment, too), anything
 /// else is the answer.
 fn desk_error(game_name: Option<String>, error: RuntimeError) -> OrdersDeskError {
-    if let RuntimeError::Unhealthy { .. } = error {
-        return OrdersDeskError::Unavailable(error.to_string());
+    match &error {
+        RuntimeError::Unhealthy { .. } => return OrdersDeskError::Unavailable(error.to_string()),
+        // The game left play meanwhile (it finished, an admin stopped it).
+        RuntimeError::WrongStatus { status, .. } => {
+            return OrdersDeskError::Refused {
+                game_name,
+                reason: Refusal::NotInPlay {
+                    status: status.to_string(),
+                },
+            };
+        }
+        _ => {}
     }
     match error.kind() {
         ErrorKind::Unavailable | ErrorKind::Internal => {
@@ -159,11 +163,11 @@ fn desk_error(game_name: Option<String>, error: RuntimeError) -> OrdersDeskError
         }
         ErrorKind::NotFound => OrdersDeskError::Refused {
             game_name,
-            reason: "you do not play in this game".to_owned(),
+            reason: Refusal::NotAPlayer,
         },
         _ => OrdersDeskError::Refused {
             game_name,
-            reason: error.to_string(),
+            reason: Refusal::Other(error.to_string()),
         },
     }
 }
@@ -184,7 +188,10 @@ mod tests {
         let stranger = RuntimeError::not_found("game", "g");
         assert!(matches!(
             desk_error(Some("Vega".into()), stranger),
-            OrdersDeskError::Refused { reason, .. } if reason == "you do not play in this game"
+            OrdersDeskError::Refused {
+                reason: Refusal::NotAPlayer,
+                ..
+            }
         ));
     }
 }

@@ -9,6 +9,35 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
     footer: "Diese Mail kommt von Galaxy. Mail-Benachrichtigungen lassen sich im Profil \
              abschalten; Anmeldecodes werden immer gemailt.",
     words: &[
+        ("game_name", "dein Spiel"),
+        (
+            "refusal_not_in_play",
+            "das Spiel nimmt gerade keine Befehle an (Status: {{status}})",
+        ),
+        (
+            "refusal_not_a_player",
+            "du spielst in diesem Spiel nicht mit",
+        ),
+        (
+            "refusal_too_late",
+            "diese Mail kam an, bevor Zug {{played}} lief, konnte aber nicht rechtzeitig \
+             angenommen werden; ihre Befehle gelten nicht für Zug {{turn}}: sende sie noch \
+             einmal, wenn sie noch gelten",
+        ),
+        (
+            "refusal_superseded",
+            "Befehle für Zug {{turn}}, die nach dieser Mail gesendet wurden, gelten; die \
+             Befehle dieser Mail wurden nicht angewandt",
+        ),
+        (
+            "refusal_no_orders",
+            "keine Befehle in der Mail gefunden (Zitate und Signatur werden ignoriert)",
+        ),
+        (
+            "refusal_unreachable",
+            "das Spiel war nach {{tries}} Versuchen nicht erreichbar; sende die Befehle später \
+             noch einmal",
+        ),
         ("deadline", "(noch kein Termin)"),
         ("winner", "niemand"),
         ("race", "(keins: du spielst in diesem Spiel nicht mit)"),
@@ -297,6 +326,25 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
                        Galaxy-Kontos an deine Befehlsadresse des Spiels angenommen; die \
                        Mails des Spiels und \"Meine Spiele\" zeigen sie.</p>\n\
                        <p>Du bekommst höchstens einen solchen Hinweis pro Stunde.</p>",
+            },
+        ),
+        (
+            K::OrdersNotTaken,
+            StaticTemplate {
+                subject: "{{game_name}}: deine Befehle wurden NICHT angenommen",
+                text: "Hallo {{recipient_name}},\n\n\
+                       die Befehle in deiner Mail für {{game_name}} wurden nicht \
+                       angenommen: nichts ging an das Spiel, und früher gesendete Befehle \
+                       bleiben, wie sie waren. Warum:\n\n\
+                       {{reason}}\n\n\
+                       Die Befehle, wie sie gelesen wurden:\n\n\
+                       {{orders_read}}\n",
+                html: "<p>Hallo {{recipient_name}},</p>\n\
+                       <p>die Befehle in deiner Mail für <strong>{{game_name}}</strong> \
+                       wurden <strong>nicht angenommen</strong>: nichts ging an das Spiel, \
+                       und früher gesendete Befehle bleiben, wie sie waren. Warum:</p>\n\
+                       <p>{{reason}}</p>\n\
+                       <p>Die Befehle, wie sie gelesen wurden:</p>\n<pre>{{orders_read}}</pre>",
             },
         ),
     ],

@@ -10,6 +10,31 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
     footer: "You get this mail from Galaxy. Mail notifications can be turned off in your \
              profile; login codes are always mailed.",
     words: &[
+        ("game_name", "your game"),
+        (
+            "refusal_not_in_play",
+            "the game takes no orders now (it is {{status}})",
+        ),
+        ("refusal_not_a_player", "you do not play in this game"),
+        (
+            "refusal_too_late",
+            "this mail arrived before turn {{played}} was played but could not be taken in \
+             time; its orders were not applied to turn {{turn}}: send them again if they \
+             still stand",
+        ),
+        (
+            "refusal_superseded",
+            "orders for turn {{turn}} sent after this mail are in force; this mail's orders \
+             were not applied",
+        ),
+        (
+            "refusal_no_orders",
+            "no orders found in the mail (quotes and signature are ignored)",
+        ),
+        (
+            "refusal_unreachable",
+            "the game could not be reached after {{tries}} tries; send the orders again later",
+        ),
         ("deadline", "(no deadline set yet)"),
         ("winner", "nobody"),
         ("race", "(none: you do not play in this game)"),
@@ -290,6 +315,25 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
                        account, sent to your orders address of the game, which the \
                        game's mails and \"my games\" show.</p>\n\
                        <p>You get at most one such note an hour.</p>",
+            },
+        ),
+        (
+            K::OrdersNotTaken,
+            StaticTemplate {
+                subject: "{{game_name}}: your orders were NOT taken",
+                text: "Hello {{recipient_name}},\n\n\
+                       the orders in your mail for {{game_name}} were not taken: nothing \
+                       was sent to the game, and orders you sent before stay as they \
+                       were. Why:\n\n\
+                       {{reason}}\n\n\
+                       The orders as read:\n\n\
+                       {{orders_read}}\n",
+                html: "<p>Hello {{recipient_name}},</p>\n\
+                       <p>the orders in your mail for <strong>{{game_name}}</strong> were \
+                       <strong>not taken</strong>: nothing was sent to the game, and \
+                       orders you sent before stay as they were. Why:</p>\n\
+                       <p>{{reason}}</p>\n\
+                       <p>The orders as read:</p>\n<pre>{{orders_read}}</pre>",
             },
         ),
     ],

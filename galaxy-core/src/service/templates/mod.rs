@@ -165,6 +165,27 @@ impl MailTemplates {
             .map(|word| word.as_ref())
     }
 
+    /// The word `name` in `locale` with its own `{{field}}` placeholders filled from
+    /// `fields` (a reason with its turn numbers, say), as plain text; `None` when the
+    /// set has no such word.
+    pub fn word_filled(
+        &self,
+        locale: &Locale,
+        name: &str,
+        fields: &serde_json::Value,
+    ) -> Option<String> {
+        let word = self.word(locale, name)?;
+        let context = TemplateContext::from_value(fields);
+        let none = |_: &str| None;
+        Some(substitute(
+            word,
+            &context,
+            Escape::None,
+            &none,
+            &mut Vec::new(),
+        ))
+    }
+
     /// Adds or replaces the template of `kind` in `locale`.
     pub fn insert(&mut self, locale: &Locale, kind: NotificationKind, template: MailTemplate) {
         self.templates
