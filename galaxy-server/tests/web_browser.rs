@@ -673,4 +673,25 @@ async fn lapsed_orders_come_back(s: &Session<'_>, game: &str) {
     s.goto(game).await;
     let restored = find(b, "#orders-restored").await;
     assert!(!restored.is_displayed().await.unwrap());
+    // A draft older than a day goes on any page, not only when its game's form opens
+    // again (which may never happen); a fresh one stays for its game.
+    b.execute(
+        "localStorage.setItem('galaxy-orders:/games/old', \
+           JSON.stringify({text: 'secret', at: Date.now() - 2 * 86400000})); \
+         localStorage.setItem('galaxy-orders:/games/new', \
+           JSON.stringify({text: 'fresh', at: Date.now()}));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    s.goto("/").await;
+    let left = b
+        .execute(
+            "return [localStorage.getItem('galaxy-orders:/games/old') === null, \
+                     localStorage.getItem('galaxy-orders:/games/new') !== null];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(left, serde_json::json!([true, true]));
 }

@@ -1433,6 +1433,66 @@ async fn a_form_from_before_signing_in_again_comes_back_to_send_again() {
     .is(403);
 }
 
+/// The account page lists the player's race names; a registered one is released from
+/// it once no live application uses it, and until then the page says why not.
+#[tokio::test]
+async fn race_names_are_listed_and_released_on_the_account_page() {
+    let app = web_app(Options::default());
+    let host = app.login("host@example.org").await;
+    let game = app.create_game(&host, "Names", 2, 4).await;
+    app.game_action(&host, &game, "open", 200).await;
+    let ann = app.login("ann@example.org").await;
+    let application = app.apply(&ann, &game, "Zorg Empire").await;
+    let mut page = signed_in(&app, "ann@example.org").await;
+    let account = page.get(&app, "/account").await;
+    account.is(200);
+    assert!(account.text.contains("Zorg Empire"), "{}", account.text);
+    assert!(
+        account.text.contains("claimed by an application"),
+        "{}",
+        account.text
+    );
+    assert!(
+        !account.text.contains("/release\""),
+        "a pending name has no release"
+    );
+    app.game_action(
+        &host,
+        &game,
+        &format!("applications/{application}/approve"),
+        200,
+    )
+    .await;
+    let account = page.get(&app, "/account").await;
+    assert!(account.text.contains("registered"), "{}", account.text);
+    // (A race name is letters, digits, spaces, `-` and `'`: the browser encodes the
+    // space of the form's action.)
+    let action = "action=\"/account/race-names/Zorg Empire/release\"";
+    assert!(account.text.contains(action), "{}", account.text);
+    let release = "/account/race-names/Zorg%20Empire/release";
+    // In use by the approved application of a game not over: it stays, the page says so.
+    let refused = page.post(&app, release, &[]).await;
+    refused.is(409);
+    assert!(refused.text.contains("role=\"alert\""), "{}", refused.text);
+    assert!(refused.text.contains("Zorg Empire"), "{}", refused.text);
+    // The game is cancelled: the name is the player's to give up.
+    app.game_action(&host, &game, "cancel", 200).await;
+    let released = page.post(&app, release, &[]).await;
+    released.is(200);
+    assert!(
+        released.text.contains("The race name is free again."),
+        "{}",
+        released.text
+    );
+    assert!(!released.text.contains("Zorg Empire"), "{}", released.text);
+    let names = app.get("/api/v1/user/race-names", Some(&ann.token)).await;
+    assert_eq!(
+        names.json["items"],
+        serde_json::json!([]),
+        "free: no longer Ann's"
+    );
+}
+
 #[tokio::test]
 async fn login_codes_from_the_pages_share_the_apis_rate_limit() {
     let app = web_app(Options::default());

@@ -480,7 +480,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_PROBE_FAILURE_THRESHOLD",
         default: "3",
-        meaning: "Consecutive failed `/healthz` probes that make an engine `probe_failed`. Range: 1 to 100.",
+        meaning: "Consecutive failed `/healthz` probes that make an engine `probe_failed` (and its runtime unhealthy, which refuses a resume); one answered probe makes it healthy again. Each replica counts its own probes; one with fewer failures leaves the verdict as it is. Range: 1 to 100.",
     },
     Setting {
         variable: "GALAXY_PAUSE_ON_UNHEALTHY",

@@ -1,10 +1,11 @@
-//! The visitor's account: display name, locale, mail preferences, sessions (log out of
-//! one, or everywhere), and logging out.
+//! The visitor's account: display name, locale, mail preferences, race names (release a
+//! registered one), sessions (log out of one, or everywhere), and logging out.
 
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use galaxy_core::domain::SessionId;
+use galaxy_core::domain::race_name::RaceNameStatus;
 use galaxy_core::ports::SessionRevoker;
 use galaxy_core::service::auth::AuthError;
 use galaxy_core::service::user::ProfileUpdate;
@@ -26,6 +27,8 @@ async fn render(
     let user = visitor.signed_in()?;
     let text = visitor.lang.text();
     let sessions = state.app.auth.list_sessions(&user.actor).await?;
+    let mut names = state.app.lobby.my_race_names(user.actor).await?;
+    names.retain(|n| n.status != RaceNameStatus::Released);
     let account = &user.user;
     // A refused change shows what was typed, for the user to correct.
     let display_name = typed.map_or(account.display_name.as_str(), |t| t.display_name.as_str());
@@ -50,6 +53,28 @@ async fn render(
             datalist #locales { option value="en" {} option value="de" {} }
             label { input type="checkbox" name="email_notifications" value="1" checked[mails]; " " (text.mail_prefs) }
             p { button type="submit" { (text.save) } }
+        }
+        section aria-labelledby="race-names" {
+            h2 #race-names { (text.race_names_title) }
+            p.hint { (text.race_names_hint) }
+            @if names.is_empty() { p { (text.none) } }
+            ul.race-names {
+                @for entry in &names {
+                    li {
+                        (entry.name.as_str())
+                        @if let Some(game) = entry.game_id {
+                            " · " a href=(format!("/games/{game}")) { (text.col_game) }
+                        }
+                        @match entry.status {
+                            RaceNameStatus::Registered => {
+                                " " span.badge { (text.race_name_registered) }
+                                " " (button_form_about(visitor, &format!("/account/race-names/{}/release", entry.name.as_str()), text.race_name_release, entry.name.as_str()))
+                            }
+                            _ => { " " span.badge { (text.race_name_pending) } }
+                        }
+                    }
+                }
+            }
         }
         section aria-labelledby="sessions" {
             h2 #sessions { (text.sessions_title) }
@@ -119,6 +144,28 @@ pub async fn update_profile(
             let error = WebError::from(error);
             let message = error.told(visitor.lang);
             let page = render(&state, &visitor, Some(Err(&message)), Some(&form)).await?;
+            Ok((error.status(), page).into_response())
+        }
+    }
+}
+
+/// `POST /account/race-names/{name}/release`: gives a registered race name up, so anyone
+/// may choose it; one a live application uses stays, and the page says why.
+pub async fn release_race_name(
+    State(state): State<WebState>,
+    Path(name): Path<String>,
+    Posted { visitor, .. }: Posted<EmptyForm>,
+) -> Result<Response, WebError> {
+    let user = visitor.signed_in()?;
+    match state.app.lobby.release_race_name(user.actor, &name).await {
+        Ok(_) => {
+            let released = visitor.lang.text().race_name_released;
+            render(&state, &visitor, Some(Ok(released)), None).await
+        }
+        Err(error) => {
+            let error = WebError::from(error);
+            let message = error.told(visitor.lang);
+            let page = render(&state, &visitor, Some(Err(&message)), None).await?;
             Ok((error.status(), page).into_response())
         }
     }

@@ -63,11 +63,7 @@ pub fn page(visitor: &Visitor, title: &str, body: Markup) -> Response {
 /// around the status and what went wrong.
 pub fn error_page(lang: Lang, status: StatusCode, message: &str) -> Html<String> {
     let text = lang.text();
-    let title = format!(
-        "{} {}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("")
-    );
+    let title = lang.status_title(status);
     Html(
         html! {
             (DOCTYPE)

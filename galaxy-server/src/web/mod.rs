@@ -126,6 +126,10 @@ pub fn router(
             get(account::account_page).post(account::update_profile),
         )
         .route(
+            "/account/race-names/{name}/release",
+            post(account::release_race_name),
+        )
+        .route(
             "/account/sessions/{id}/revoke",
             post(account::revoke_session),
         )

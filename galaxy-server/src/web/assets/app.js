@@ -42,6 +42,21 @@
     // (localStorage: the login may finish in another tab) until that game's orders
     // form, after the login, shows them again (a day at most), not sent yet.
     var drafts = "galaxy-orders:";
+    // Kept a day at most: older drafts go on any page, not only when their game's
+    // form is opened again (which may never happen), so no orders linger in this
+    // browser for whoever uses it next.
+    try {
+      for (var i = window.localStorage.length - 1; i >= 0; i--) {
+        var name = window.localStorage.key(i);
+        if (name && name.indexOf(drafts) === 0) {
+          var old = null;
+          try { old = JSON.parse(window.localStorage.getItem(name) || "null"); } catch (e) { /* unreadable: goes */ }
+          if (!old || typeof old.at !== "number" || Date.now() - old.at >= 86400000) {
+            window.localStorage.removeItem(name);
+          }
+        }
+      }
+    } catch (e) { /* no storage, or not ours */ }
     var lapsed = document.querySelector("textarea[data-draft]");
     if (lapsed) {
       try {

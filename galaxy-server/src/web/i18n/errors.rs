@@ -78,7 +78,41 @@ fn german(code: &str) -> Option<Told> {
     })
 }
 
+/// The German name of an HTTP status an error page may show (`None`: HTTP's own,
+/// English reason phrase).
+fn german_status(status: u16) -> Option<&'static str> {
+    Some(match status {
+        400 => "Ungültige Anfrage",
+        401 => "Nicht angemeldet",
+        403 => "Nicht erlaubt",
+        404 => "Nicht gefunden",
+        405 => "Methode nicht erlaubt",
+        408 => "Zeitüberschreitung der Anfrage",
+        409 => "Konflikt",
+        413 => "Zu groß",
+        415 => "Nicht unterstütztes Format",
+        422 => "Nicht verarbeitbar",
+        429 => "Zu viele Anfragen",
+        500 => "Interner Fehler",
+        502 => "Fehlerhafte Antwort eines Dienstes",
+        503 => "Nicht verfügbar",
+        504 => "Zeitüberschreitung eines Dienstes",
+        _ => return None,
+    })
+}
+
 impl Lang {
+    /// An error page's title in this language: the status code and its name (`404 Not
+    /// Found`, `404 Nicht gefunden`).
+    pub fn status_title(self, status: axum::http::StatusCode) -> String {
+        let name = match self {
+            Self::De => german_status(status.as_u16()),
+            Self::En => None,
+        };
+        let name = name.or(status.canonical_reason()).unwrap_or("");
+        format!("{} {name}", status.as_u16())
+    }
+
     /// An error of `code` with the service's (English) `message`, as a page in this
     /// language tells it.
     pub fn error(self, code: &str, message: &str) -> String {
@@ -93,6 +127,28 @@ impl Lang {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_page_titles_name_the_status_in_the_pages_language() {
+        use axum::http::StatusCode;
+        assert_eq!(
+            Lang::De.status_title(StatusCode::NOT_FOUND),
+            "404 Nicht gefunden"
+        );
+        assert_eq!(
+            Lang::En.status_title(StatusCode::NOT_FOUND),
+            "404 Not Found"
+        );
+        assert_eq!(
+            Lang::De.status_title(StatusCode::TOO_MANY_REQUESTS),
+            "429 Zu viele Anfragen"
+        );
+        // One without a German name keeps HTTP's.
+        assert_eq!(
+            Lang::De.status_title(StatusCode::IM_A_TEAPOT),
+            "418 I'm a teapot"
+        );
+    }
 
     #[test]
     fn german_pages_tell_known_codes_in_german_and_keep_what_only_the_message_knows() {

@@ -415,6 +415,18 @@ pub struct Text {
     pub save: &'static str,
     /// Saved.
     pub saved: &'static str,
+    /// Account: the race names section's heading.
+    pub race_names_title: &'static str,
+    /// Account: what the race names are, and that releasing one frees it for anyone.
+    pub race_names_hint: &'static str,
+    /// Account: a name claimed by an application not yet decided.
+    pub race_name_pending: &'static str,
+    /// Account: a name the player owns.
+    pub race_name_registered: &'static str,
+    /// Account: the button that gives a registered name up.
+    pub race_name_release: &'static str,
+    /// Account: the notice after a name was released.
+    pub race_name_released: &'static str,
     /// Account: sessions.
     pub sessions_title: &'static str,
     /// Account: this session.
