@@ -83,6 +83,10 @@ impl OrdersDesk for Desk {
             errors: vec![],
         })
     }
+    async fn game_name(&self, _: GameId) -> Option<String> {
+        Some("Andromeda".into())
+    }
+
     async fn plays_in(&self, _: UserId, _: GameId) -> Result<bool, OrdersDeskError> {
         Ok(true)
     }
@@ -382,9 +386,10 @@ async fn a_reply_that_takes_nothing_speaks_the_players_language() {
         .unwrap();
     let mail = &page.items[0].mail;
     assert_eq!(mail.kind, "orders_not_taken");
+    // The game named, though the orders never reached it.
     assert_eq!(
         mail.subject,
-        "dein Spiel: deine Befehle wurden NICHT angenommen"
+        "Andromeda: deine Befehle wurden NICHT angenommen"
     );
     assert!(
         mail.text_body

@@ -407,6 +407,32 @@ async fn a_mail_run_twice_at_once_reaches_the_engine_once() {
     assert!(read.latest.is_some() && read.history.is_empty(), "{read:?}");
 }
 
+/// Mailed orders the engine refuses in its own way (a 4xx with a reason, not a verdict
+/// of `accepted: false`) were read and recorded: the reply is that verdict, refused with
+/// the engine's reason, as a replay of the mail answers, never "not taken".
+#[tokio::test]
+async fn mailed_orders_an_engine_refuses_get_its_verdict() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(2).await;
+    let (alice, _) = seats.0[0].clone();
+    w.engine
+        .refuse_orders(Some((422, r#"{"error": "no such planet"}"#)));
+    let desk: &dyn OrdersDesk = &w.service;
+    let arrived = w.now();
+    let verdict = desk
+        .submit_mailed_orders(alice.user_id, game.id, "move 1 99", arrived)
+        .await
+        .expect("a verdict, not a refusal");
+    assert!(!verdict.accepted);
+    assert_eq!(verdict.turn, 1);
+    assert!(verdict.errors[0].contains("no such planet"), "{verdict:?}");
+    let again = desk
+        .submit_mailed_orders(alice.user_id, game.id, "move 1 99", arrived)
+        .await
+        .unwrap();
+    assert_eq!(again, verdict, "the replay answers alike");
+}
+
 /// A race whose orders lease another process holds (a submission in flight there, or a
 /// holder that died with it): orders wait for it, then answer 503 `orders_busy` with
 /// nothing sent; once it lapses, they go.

@@ -125,34 +125,73 @@ pub struct OrdersSubmission {
     pub orders: serde_json::Value,
 }
 
+/// The words of a standings table: its column headers and each race's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StandingsLabels<'a> {
+    /// The race column's header.
+    pub race: &'a str,
+    /// The score column's header.
+    pub score: &'a str,
+    /// The state column's header.
+    pub status: &'a str,
+    /// A race still in the game.
+    pub alive: &'a str,
+    /// A race out of it.
+    pub eliminated: &'a str,
+}
+
+impl StandingsLabels<'static> {
+    /// The English words.
+    pub const ENGLISH: Self = Self {
+        race: "Race",
+        score: "Score",
+        status: "Status",
+        alive: "alive",
+        eliminated: "eliminated",
+    };
+}
+
 /// Standings as a plain-text table for mail, best score first (ties by race name), with
-/// a header and one numbered row per race; never JSON.
+/// a header and one numbered row per race; never JSON. In English: see
+/// [`standings_table_in`] for other words.
 pub fn standings_table(standings: &[Standing]) -> String {
+    standings_table_in(standings, &StandingsLabels::ENGLISH)
+}
+
+/// [`standings_table`] in the words of `labels` (a mail in the recipient's language).
+pub fn standings_table_in(standings: &[Standing], labels: &StandingsLabels<'_>) -> String {
     let mut rows: Vec<&Standing> = standings.iter().collect();
     rows.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
             .then_with(|| a.race.cmp(&b.race))
     });
+    let race_header = labels.race.chars().count();
     let width = rows
         .iter()
         .map(|s| s.race.chars().count())
-        .chain([4])
+        .chain([race_header])
         .max()
-        .unwrap_or(4);
+        .unwrap_or(race_header);
     let scores: Vec<String> = rows.iter().map(|s| score_text(s.score)).collect();
-    let score_width = scores.iter().map(String::len).chain([5]).max().unwrap_or(5);
+    let score_header = labels.score.chars().count();
+    let score_width = scores
+        .iter()
+        .map(String::len)
+        .chain([score_header])
+        .max()
+        .unwrap_or(score_header);
     let mut table = String::new();
     let _ = writeln!(
         table,
-        "  #  {:<width$}  {:>score_width$}  Status",
-        "Race", "Score"
+        "  #  {:<width$}  {:>score_width$}  {}",
+        labels.race, labels.score, labels.status
     );
     for (place, (standing, score)) in rows.iter().zip(&scores).enumerate() {
         let status = if standing.alive {
-            "alive"
+            labels.alive
         } else {
-            "eliminated"
+            labels.eliminated
         };
         let _ = writeln!(
             table,

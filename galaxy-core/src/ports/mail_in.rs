@@ -227,4 +227,12 @@ pub trait OrdersDesk: Send + Sync {
     /// player counts, one handed over to a replacement does not (the race's record
     /// says, not the lobby's application). Who may have an orders address there.
     async fn plays_in(&self, user_id: UserId, game_id: GameId) -> Result<bool, OrdersDeskError>;
+
+    /// The game's name, for a reply that names the game though its orders never reached
+    /// it (nothing to read, the game unreachable); `None` when it cannot be read now (the
+    /// reply then says "your game"). The default knows no names.
+    async fn game_name(&self, game_id: GameId) -> Option<String> {
+        let _ = game_id;
+        None
+    }
 }

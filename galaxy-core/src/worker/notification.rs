@@ -21,6 +21,7 @@ use crate::domain::mail_in::ReportDelivery;
 use crate::domain::notification::{
     Channel, NotificationIntent, NotificationKind, NotificationRoute,
 };
+use crate::domain::play::{Standing, StandingsLabels, standings_table_in};
 use crate::domain::retry::RetryPolicy;
 use crate::domain::user::Locale;
 use crate::domain::{LeaseToken, MailId};
@@ -196,6 +197,9 @@ impl NotificationWorker {
         }
         let mut context =
             TemplateContext::for_recipient(&intent.payload, user.id, user.display_name.as_str());
+        if let Some(table) = self.standings_in(intent, &user.locale) {
+            context.set("standings_table", serde_json::Value::String(table));
+        }
         let orders = self.orders_extras(intent, &user, &mut context).await?;
         let mut rendered = self
             .templates
@@ -288,6 +292,27 @@ impl NotificationWorker {
             });
         }
         Ok(Some((extras, orders_address)))
+    }
+
+    /// The final standings of a `game_finished` payload as a table in the words of
+    /// `locale` (the templates' `standings_*` words); `None` for any other payload, or
+    /// one without readable standings (its own table then stands).
+    fn standings_in(&self, intent: &NotificationIntent, locale: &Locale) -> Option<String> {
+        if intent.kind != NotificationKind::GameFinished {
+            return None;
+        }
+        let standings: Vec<Standing> =
+            serde_json::from_value(intent.payload.get("standings")?.clone()).ok()?;
+        let english = StandingsLabels::ENGLISH;
+        let word = |name: &str, or: &'static str| self.templates.word(locale, name).unwrap_or(or);
+        let labels = StandingsLabels {
+            race: word("standings_race", english.race),
+            score: word("standings_score", english.score),
+            status: word("standings_status", english.status),
+            alive: word("standings_alive", english.alive),
+            eliminated: word("standings_eliminated", english.eliminated),
+        };
+        Some(standings_table_in(&standings, &labels))
     }
 
     /// Dispatches one claimed route and says how it ended (written with the batch).

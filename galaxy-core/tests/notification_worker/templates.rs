@@ -54,7 +54,9 @@ async fn null_fields_are_worded_in_the_recipients_language() {
     let german = h.user("gerd", "de-AT", true).await;
     let english = h.user("emma", "en-GB", true).await;
     let finished = json!({
-        "game_name": "Orion", "turn": 9, "winner": null, "standings_table": "",
+        "game_name": "Orion", "turn": 9, "winner": null,
+        "standings_table": "  #  Race  Score  Status\n  1  Vogons  3  eliminated\n",
+        "standings": [{"race": "Vogons", "score": 3.0, "alive": false}],
         "race": null, "report_text": null,
     });
     h.raise(
@@ -100,6 +102,11 @@ async fn null_fields_are_worded_in_the_recipients_language() {
         de_finished.contains("du spielst in diesem Spiel nicht mit"),
         "{de_finished}"
     );
+    // The standings table in the reader's words too.
+    assert!(
+        de_finished.contains("  #  Volk    Punkte  Stand\n  1  Vogons       3  ausgeschieden"),
+        "{de_finished}"
+    );
     let de_started = text(&german, NotificationKind::GameStarted);
     assert!(
         de_started.contains("bis (noch kein Termin)"),
@@ -108,12 +115,23 @@ async fn null_fields_are_worded_in_the_recipients_language() {
     let de_message = text(&german, NotificationKind::RaceMessage);
     assert!(de_message.contains("Anonym"), "{de_message}");
     for de in [&de_finished, &de_started, &de_message] {
-        for english_word in ["nobody", "no deadline", "Anonymous", "no report text"] {
+        for english_word in [
+            "nobody",
+            "no deadline",
+            "Anonymous",
+            "no report text",
+            "eliminated",
+            "Score",
+        ] {
             assert!(!de.contains(english_word), "{english_word}: {de}");
         }
     }
     let en_finished = text(&english, NotificationKind::GameFinished);
     assert!(en_finished.contains("Winner: nobody."), "{en_finished}");
+    assert!(
+        en_finished.contains("  1  Vogons      3  eliminated"),
+        "{en_finished}"
+    );
     assert!(
         en_finished.contains("you do not play in this game"),
         "{en_finished}"

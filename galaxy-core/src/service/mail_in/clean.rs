@@ -107,8 +107,11 @@ pub(crate) fn unflow(body: &str, delete_space: bool) -> String {
             true => &text[..text.len() - 1],
             false => text,
         };
+        // The signature separator never goes on a wrapped line: it stays a line of its
+        // own, so what follows it is still the signature.
+        let separator = depth == 0 && text == "-- ";
         match (open, lines.last_mut()) {
-            (Some(d), Some(last)) if d == depth => last.push_str(text),
+            (Some(d), Some(last)) if d == depth && !separator => last.push_str(text),
             _ => {
                 let marker = match depth {
                     0 => String::new(),
@@ -263,6 +266,13 @@ mod tests {
         assert_eq!(
             unflow("> turn 3 \r\nmove 1 2", false),
             "> turn 3 \nmove 1 2"
+        );
+        // Nor swallows the signature separator after a wrapped last line.
+        let signed = "move 1 2 \r\n-- \r\nAnn, move 9 9\r\n";
+        assert_eq!(unflow(signed, false), "move 1 2 \n-- \nAnn, move 9 9\n");
+        assert_eq!(
+            orders_text(&unflow(signed, false), BodyKind::Plain),
+            "move 1 2"
         );
         // What the player wrote comes out whole once cleaned.
         assert_eq!(

@@ -163,12 +163,17 @@ impl MailInWorker {
                 };
                 let told = self.told(player, &reason);
                 let detail = format!("unavailable: {why}");
-                not_taken_payload(&parsed.orders, None, told, detail)
+                let name = self.ports.desk.game_name(game_id).await;
+                not_taken_payload(&parsed.orders, name, told, detail)
             }
             Err(OrdersDeskError::Refused { game_name, reason }) => {
                 let detail = format!("not taken: {reason}");
                 let told = self.told(player, &reason);
-                not_taken_payload(&parsed.orders, game_name, told, detail)
+                let name = match game_name {
+                    Some(name) => Some(name),
+                    None => self.ports.desk.game_name(game_id).await,
+                };
+                not_taken_payload(&parsed.orders, name, told, detail)
             }
         };
         let bucket = format!("reply:{}", player.id);

@@ -106,6 +106,12 @@ impl OrdersDesk for RuntimeService {
             Err(RuntimeError::OrdersSuperseded { turn }) => {
                 return Err(refused(name, Refusal::Superseded { turn }));
             }
+            // The engine read them and said no in its own way (a 4xx with its reason):
+            // recorded as a refusal, and answered as one, as a replay of this mail is.
+            Err(RuntimeError::EngineRefused { message, .. }) => crate::ports::OrdersVerdict {
+                accepted: false,
+                errors: vec![message],
+            },
             Err(error) => return Err(late(error)),
         };
         Ok(MailedOrdersVerdict {
@@ -119,6 +125,11 @@ impl OrdersDesk for RuntimeService {
 
     async fn plays_in(&self, user_id: UserId, game_id: GameId) -> Result<bool, OrdersDeskError> {
         plays_in(self, user_id, game_id).await
+    }
+
+    async fn game_name(&self, game_id: GameId) -> Option<String> {
+        let game = self.game(game_id).await.ok()?;
+        Some(game.settings.name.as_str().to_owned())
     }
 }
 

@@ -9,10 +9,15 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
     footer: "Diese Mail kommt von Galaxy. Mail-Benachrichtigungen lassen sich im Profil \
              abschalten; Anmeldecodes werden immer gemailt.",
     words: &[
+        ("standings_race", "Volk"),
+        ("standings_score", "Punkte"),
+        ("standings_status", "Stand"),
+        ("standings_alive", "im Spiel"),
+        ("standings_eliminated", "ausgeschieden"),
         ("game_name", "dein Spiel"),
         (
             "refusal_not_in_play",
-            "das Spiel nimmt gerade keine Befehle an (Status: {{status}})",
+            "das Spiel nimmt in seinem jetzigen Stand keine Befehle an",
         ),
         (
             "refusal_not_a_player",

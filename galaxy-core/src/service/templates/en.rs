@@ -10,6 +10,11 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
     footer: "You get this mail from Galaxy. Mail notifications can be turned off in your \
              profile; login codes are always mailed.",
     words: &[
+        ("standings_race", "Race"),
+        ("standings_score", "Score"),
+        ("standings_status", "Status"),
+        ("standings_alive", "alive"),
+        ("standings_eliminated", "eliminated"),
         ("game_name", "your game"),
         (
             "refusal_not_in_play",

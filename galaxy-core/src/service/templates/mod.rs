@@ -143,9 +143,9 @@ impl MailTemplates {
     }
 
     /// Sets what `field` reads as in `locale` when a payload leaves it `null`: the
-    /// built-in set says, for instance, `deadline` "not scheduled" / "nicht angesetzt",
-    /// so services never write English into a payload. A locale without the word uses its
-    /// language's, then English.
+    /// built-in set says, for instance, `deadline` "(no deadline set yet)" / "(noch kein
+    /// Termin)", so services never write English into a payload. A locale without the
+    /// word uses its language's, then English.
     pub fn insert_word(
         &mut self,
         locale: &Locale,

@@ -169,7 +169,8 @@ pub struct RaceStateView {
     pub race: String,
     /// Whether it is ready for the coming turn (orders accepted, or marked ready).
     pub ready: bool,
-    /// `active`, `idle`, `vacation` or `open_seat`.
+    /// `active`, `idle`, `vacation`, `open_seat` or `eliminated` (no longer alive in the
+    /// latest standings).
     #[schema(example = "active")]
     pub state: String,
 }

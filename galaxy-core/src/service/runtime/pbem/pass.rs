@@ -264,8 +264,6 @@ fn reminder_key(game: &Game, race: &RaceRecord, turn: u32, offset: TimeDelta) ->
     )
 }
 
-/// Runs turn `turn` of `game` now, under the turn lease; `false` when another claim holds
-/// the game or the turn already ran (this claim is then released unchanged).
 /// Whether every race still in the game is ready for `turn`, read from the store now.
 async fn every_live_race_ready(p: &Pbem, game: &Game, turn: u32) -> Result<bool, StoreError> {
     let dead = eliminated(p.archive.latest_turn(game.id).await?.as_ref());
@@ -275,6 +273,8 @@ async fn every_live_race_ready(p: &Pbem, game: &Game, turn: u32) -> Result<bool,
     Ok(early_turn_ready(&races, turn, |r| ready.contains(&r.race)))
 }
 
+/// Runs turn `turn` of `game` now, under the turn lease; `false` when another claim holds
+/// the game or the turn already ran (this claim is then released unchanged).
 async fn run_early(
     p: &Pbem,
     turns: &TurnRunner,
@@ -295,14 +295,19 @@ async fn run_early(
     };
     let next_turn_at = claimed.next_turn_at.filter(|at| *at > claim.now);
     // Read again under the claim, from the store: an admin may have paused the game
-    // since this pass read it (a pause changes the status, then unschedules).
-    let running = p.statuses.games.get_game_fresh(game.id).await?.status == GameStatus::Running;
-    // And every live race still ready: since the pass read them, a player may have taken
-    // their seat back, a seat changed hands (its mark goes), or new orders were refused.
-    let ready = running && every_live_race_ready(p, game, turn).await?;
-    if claimed.current_turn.saturating_add(1) != turn || next_turn_at.is_none() || !ready {
+    // since this pass read it (a pause changes the status, then unschedules), and a race
+    // may not be ready any more (a player took their seat back, a seat changed hands and
+    // its mark went, new orders were refused).
+    let still = async {
+        let running = p.statuses.games.get_game_fresh(game.id).await?.status == GameStatus::Running;
+        Ok::<_, StoreError>(running && every_live_race_ready(p, game, turn).await?)
+    };
+    let checked = still.await;
+    let go = matches!(checked, Ok(true));
+    if claimed.current_turn.saturating_add(1) != turn || next_turn_at.is_none() || !go {
         // Another replica (or the scheduled tick) ran it meanwhile, it is due anyway, the
-        // game stopped running, or a race is not ready after all.
+        // game stopped running, a race is not ready after all, or the store could not
+        // say: the claim goes back at once (a due turn must not wait out its lease).
         let unchanged = TurnUpdate {
             current_turn: claimed.current_turn,
             next_turn_at: claimed.next_turn_at,
@@ -311,6 +316,7 @@ async fn run_early(
         records
             .complete_turn(game.id, claim.token, &unchanged, p.now())
             .await?;
+        checked?;
         return Ok(false);
     }
     let pbem = &game.settings.pbem;
