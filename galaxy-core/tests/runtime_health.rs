@@ -56,6 +56,13 @@ async fn probe_failures_past_the_threshold_store_one_event_and_pause_the_game() 
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].recipients, vec![w.admin.user_id]);
     assert_eq!(alerts[0].payload["kind"], "probe_failed");
+    // Named as admins know the game, at a time as mails write it.
+    assert_eq!(alerts[0].payload["game"], game.settings.name.as_str());
+    let occurred = alerts[0].payload["occurred"].as_str().unwrap();
+    assert!(
+        occurred.ends_with(" UTC") && occurred.len() == 23,
+        "{occurred}"
+    );
 
     // Still down: no second event. The healthy game was never touched.
     assert!(w.probe.pass().await.unwrap().events.is_empty());

@@ -337,6 +337,8 @@ pub(crate) struct HealthLog {
     health: Arc<dyn HealthEventStore>,
     /// Sends the `runtime_health_alert`s.
     notices: Notices,
+    /// The games, for the alert to name its game.
+    games: Arc<dyn GameStore>,
 }
 
 impl HealthLog {
@@ -345,6 +347,7 @@ impl HealthLog {
             time: Time::new(ports),
             health: Arc::clone(&ports.health),
             notices: Notices::new(ports),
+            games: Arc::clone(&ports.games),
         }
     }
 
@@ -398,12 +401,20 @@ impl HealthLog {
     }
 
     async fn send_alert(&self, event: &HealthEvent, key: String) {
+        // Named by the game's name an admin knows it by (its id where it cannot be read
+        // now), at a time as mails write it.
+        let game = match self.games.get_game(event.game_id).await {
+            Ok(game) => game.settings.name.as_str().to_owned(),
+            Err(_) => event.game_id.to_string(),
+        };
         let payload = json!({
             "game_id": event.game_id,
+            "game": game,
             "event_id": event.id,
             "kind": event.kind.as_str(),
             "detail": event.detail,
             "occurred_at": event.occurred_at,
+            "occurred": event.occurred_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         });
         let recipients = self.notices.admins().await;
         let kind = NotificationKind::RuntimeHealthAlert;

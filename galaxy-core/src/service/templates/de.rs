@@ -210,11 +210,13 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
         (
             K::RuntimeHealthAlert,
             StaticTemplate {
-                subject: "Laufzeit-Alarm: {{kind}} in Spiel {{game_id}}",
-                text: "Ereignis {{kind}} in Spiel {{game_id}} um {{occurred_at}}.\n\n\
+                subject: "Laufzeit-Alarm: {{kind}} in {{game}}",
+                text: "Ereignis {{kind}} im Spiel {{game}} ({{game_id}}) um \
+                       {{occurred}}.\n\n\
                        Details: {{detail}}\n",
-                html: "<p>Ereignis <strong>{{kind}}</strong> in Spiel {{game_id}} um \
-                       {{occurred_at}}.</p>\n<p>Details: <code>{{detail}}</code></p>",
+                html: "<p>Ereignis <strong>{{kind}}</strong> im Spiel \
+                       <strong>{{game}}</strong> ({{game_id}}) um {{occurred}}.</p>\n\
+                       <p>Details: <code>{{detail}}</code></p>",
             },
         ),
         (

@@ -204,11 +204,13 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
         (
             K::RuntimeHealthAlert,
             StaticTemplate {
-                subject: "Runtime alert: {{kind}} in game {{game_id}}",
-                text: "Health event {{kind}} in game {{game_id}} at {{occurred_at}}.\n\n\
+                subject: "Runtime alert: {{kind}} in {{game}}",
+                text: "Health event {{kind}} in the game {{game}} ({{game_id}}) at \
+                       {{occurred}}.\n\n\
                        Detail: {{detail}}\n",
-                html: "<p>Health event <strong>{{kind}}</strong> in game {{game_id}} at \
-                       {{occurred_at}}.</p>\n<p>Detail: <code>{{detail}}</code></p>",
+                html: "<p>Health event <strong>{{kind}}</strong> in the game \
+                       <strong>{{game}}</strong> ({{game_id}}) at {{occurred}}.</p>\n\
+                       <p>Detail: <code>{{detail}}</code></p>",
             },
         ),
         (
