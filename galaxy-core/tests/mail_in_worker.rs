@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::TimeDelta;
 use galaxy_core::domain::lease::ClaimRequest;
 use galaxy_core::domain::limit::RateLimit;
-use galaxy_core::domain::mail::MailStatus;
+use galaxy_core::domain::mail::{MailStatus, OutgoingMail};
 use galaxy_core::domain::mail_in::{InboundOutcome, OrdersAddress, OrdersToken, ReportDelivery};
 use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::user::{Block, Email, User};
@@ -179,17 +179,27 @@ impl World {
     }
 
     async fn mails(&self) -> Vec<(String, String)> {
-        let page = self
-            .stores
-            .mail
-            .list_mail(None, &PageRequest::first(100).unwrap())
+        self.outgoing()
             .await
-            .unwrap();
-        page.items
             .into_iter()
-            .map(|m| (m.mail.kind, m.mail.text_body))
+            .map(|m| (m.kind, m.text_body))
             .collect()
     }
+
+    /// Every mail queued, whole.
+    async fn outgoing(&self) -> Vec<OutgoingMail> {
+        outgoing(&self.stores).await
+    }
+}
+
+/// Every mail queued in `stores`, whole.
+async fn outgoing(stores: &InMemoryStores) -> Vec<OutgoingMail> {
+    let page = stores
+        .mail
+        .list_mail(None, &PageRequest::first(100).unwrap())
+        .await
+        .unwrap();
+    page.items.into_iter().map(|m| m.mail).collect()
 }
 
 #[tokio::test]
@@ -378,13 +388,8 @@ async fn a_reply_that_takes_nothing_speaks_the_players_language() {
         .unwrap();
     w.receive("m1", "> nur der zitierte Bericht").await;
     w.worker.run_until_idle(3).await.unwrap();
-    let page = w
-        .stores
-        .mail
-        .list_mail(None, &PageRequest::first(10).unwrap())
-        .await
-        .unwrap();
-    let mail = &page.items[0].mail;
+    let mails = w.outgoing().await;
+    let mail = &mails[0];
     assert_eq!(mail.kind, "orders_not_taken");
     // The game named, though the orders never reached it.
     assert_eq!(
@@ -431,14 +436,9 @@ async fn replies_use_the_applications_templates() {
         .await
         .unwrap();
     worker.run_until_idle(3).await.unwrap();
-    let page = w
-        .stores
-        .mail
-        .list_mail(None, &PageRequest::first(10).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(page.items.len(), 1);
-    let mail = &page.items[0].mail;
+    let mails = outgoing(&w.stores).await;
+    assert_eq!(mails.len(), 1);
+    let mail = &mails[0];
     assert!(
         mail.subject.starts_with("Not taken for"),
         "{}",
