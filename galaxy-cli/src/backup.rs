@@ -40,7 +40,7 @@ use anyhow::{Context as _, bail};
 use galaxy_core::domain::GameId;
 use galaxy_core::service::runtime::container_name;
 use galaxy_docker::{DockerConfig, DockerRuntime, EngineDataExport, volume_name};
-use galaxy_postgres::{ConnectOptions, backup, connect, schema_status};
+use galaxy_postgres::{backup, connect, schema_status};
 
 use args::Runtime;
 pub use args::{BackupArgs, RestoreArgs};
@@ -100,7 +100,7 @@ pub async fn backup(url: &str, args: BackupArgs) -> anyhow::Result<String> {
     // The client first: one missing, or too old for the server, is found before the
     // games are held and their data copied.
     let client = client_major("pg_dump").await?;
-    let pool = connect(url, &ConnectOptions::default())
+    let pool = connect(url, &crate::connect_options())
         .await
         .context("cannot connect to the database")?;
     let server = backup::server_major(&pool)
@@ -401,7 +401,12 @@ pub async fn restore(url: &str, args: RestoreArgs) -> anyhow::Result<String> {
         .as_str()
         .and_then(|t| t.parse().ok())
         .context("the manifest has no hold_token")?;
-    if args.data_dir.exists() && std::fs::read_dir(&args.data_dir)?.next().is_some() {
+    let data_dir_used = args.data_dir.exists()
+        && std::fs::read_dir(&args.data_dir)
+            .with_context(|| format!("cannot read the data directory {}", args.data_dir.display()))?
+            .next()
+            .is_some();
+    if data_dir_used {
         bail!(
             "{} is not empty: restore into a new data directory",
             args.data_dir.display()
@@ -409,7 +414,7 @@ pub async fn restore(url: &str, args: RestoreArgs) -> anyhow::Result<String> {
     }
     client_major("pg_restore").await?;
     let volumes = BackupVolumes::read(&manifest).await?;
-    let pool = connect(url, &ConnectOptions::default())
+    let pool = connect(url, &crate::connect_options())
         .await
         .context("cannot connect to the database")?;
     if !backup::is_empty(&pool).await? {

@@ -317,7 +317,11 @@ async fn wait_running(
     loop {
         match game_status(host, games).await?.as_str() {
             "running" => break,
-            "start_failed" => return Err(anyhow!("game {game} failed to start")),
+            "start_failed" => {
+                let view = host.expect("GET", games, None, 200).await?;
+                let reason = view["status_reason"].as_str().unwrap_or("no reason given");
+                return Err(anyhow!("game {game} failed to start: {reason}"));
+            }
             _ if started.elapsed() > START_TIMEOUT => {
                 return Err(anyhow!("game {game} did not run within {START_TIMEOUT:?}"));
             }

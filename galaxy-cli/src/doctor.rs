@@ -17,7 +17,7 @@ use galaxy_docker::{DockerConfig, DockerRuntime};
 use galaxy_postgres::{ConnectOptions, connect, schema_status};
 use galaxy_server::Config;
 use galaxy_server::config::{Layered, RuntimeKind};
-use secrecy::ExposeSecret as _;
+use secrecy::{ExposeSecret as _, SecretString};
 
 /// Options of `doctor`.
 #[derive(Debug, Args)]
@@ -98,9 +98,11 @@ const DISK_FAIL_BYTES: u64 = 256 * 1024 * 1024;
 const DISK_WARN_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 /// Runs every check and prints one line each; the exit status.
-/// `file` is galaxy-cli's `--config` (else `GALAXY_CONFIG_FILE` names one).
-pub async fn run(args: DoctorArgs, file: Option<&Path>) -> u8 {
-    let lines = check_all(file, args.dev, args.data_dir.as_deref()).await;
+/// `file` is galaxy-cli's `--config` (else `GALAXY_CONFIG_FILE` names one);
+/// `database_url` its `--database-url`, which stands for the server's as it does for
+/// every other command.
+pub async fn run(args: DoctorArgs, file: Option<&Path>, database_url: Option<&str>) -> u8 {
+    let lines = check_all(file, args.dev, args.data_dir.as_deref(), database_url).await;
     for line in &lines {
         println!("{}", line.render());
     }
@@ -114,12 +116,21 @@ pub async fn run(args: DoctorArgs, file: Option<&Path>) -> u8 {
 }
 
 /// Every check, in order; later checks are skipped when the configuration is invalid.
-/// `data_dir`, when given, stands for the server's data directory.
-pub async fn check_all(file: Option<&Path>, dev: bool, data_dir: Option<&Path>) -> Vec<Line> {
+/// `data_dir` and `database_url`, when given, stand for the server's data directory and
+/// database URL (an empty URL is unset, as the server reads it).
+pub async fn check_all(
+    file: Option<&Path>,
+    dev: bool,
+    data_dir: Option<&Path>,
+    database_url: Option<&str>,
+) -> Vec<Line> {
     let config = match Layered::from_env(file).and_then(|l| Ok((l.config()?, l))) {
         Ok((mut config, layered)) => {
             if let Some(dir) = data_dir {
                 config.data_dir = dir.to_owned();
+            }
+            if let Some(url) = database_url.filter(|url| !url.trim().is_empty()) {
+                config.database_url = Some(SecretString::from(url.to_owned()));
             }
             // The engine galaxy-server would run (itself when no galaxy-engine is beside
             // it); this binary serves the same reference engine under the same subcommand.
@@ -136,6 +147,15 @@ pub async fn check_all(file: Option<&Path>, dev: bool, data_dir: Option<&Path>) 
                 ];
             }
             let mut lines = vec![Line::new(Verdict::Ok, "config", format!("valid{source}"))];
+            // The server only warns of these, at start-up; so does the doctor.
+            lines.extend(layered.unknown_variables().into_iter().map(|name| {
+                Line::new(
+                    Verdict::Warn,
+                    "config",
+                    format!("{name} is not a setting and is ignored"),
+                )
+                .fix("correct its name (galaxy-server config defaults lists every setting)")
+            }));
             lines.extend(check_config(&config, dev).await);
             return lines;
         }

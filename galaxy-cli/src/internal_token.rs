@@ -1,12 +1,21 @@
 //! The server's internal token for the commands that call its internal interfaces
 //! (`mail-in`, `push tail`): from a file (`--token-file`, readable by the service user
 //! only, and never on a command line where `ps` shows it to every local user) or from
-//! `GALAXY_INTERNAL_TOKEN`.
+//! `GALAXY_INTERNAL_TOKEN`, or else the server's configuration file (`--config`).
 
 use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
+use galaxy_server::config::Layered;
 use secrecy::SecretString;
+
+/// The token as the server reads it: `GALAXY_INTERNAL_TOKEN` of the environment, else
+/// `internal_token` of its configuration file (`file`, galaxy-cli's `--config`, else the
+/// one `GALAXY_CONFIG_FILE` names); `None` when neither sets it.
+pub fn configured(file: Option<&Path>) -> anyhow::Result<Option<String>> {
+    let settings = Layered::from_env(file).context("cannot read the configuration")?;
+    Ok(settings.value("GALAXY_INTERNAL_TOKEN").map(str::to_owned))
+}
 
 /// The token: read from `file` when given (it wins: the variable may be set for the
 /// server itself), else `value` (a flag or the variable, as the command takes it).
@@ -19,7 +28,8 @@ pub fn internal_token(value: Option<&str>, file: Option<&Path>) -> anyhow::Resul
         (Some(value), None) => value.to_owned(),
         (None, None) => {
             return Err(anyhow!(
-                "GALAXY_INTERNAL_TOKEN (or --token-file) must be set"
+                "GALAXY_INTERNAL_TOKEN (or --token-file, or internal_token in the --config \
+                 file) must be set"
             ));
         }
     };

@@ -9,6 +9,7 @@
 //! counts 78 `EX_CONFIG` as a permanent failure and bounces it), so nothing is lost
 //! while the operator fixes the set-up.
 
+use std::path::Path;
 use std::time::Duration;
 
 use clap::Args;
@@ -49,29 +50,83 @@ pub struct MailInArgs {
     /// The envelope recipient (Postfix: `${recipient}`).
     #[arg(long)]
     recipient: Option<String>,
-    /// How long to wait for the server (`30s`, `2m`, `1m 30s`; a bare number is seconds).
+    /// How long to wait for the server (`30s`, `2m`, `1m 30s`; a bare number is seconds;
+    /// at least one second).
     #[arg(long, default_value = "30s", value_parser = duration)]
     timeout: Duration,
 }
 
 /// A duration as the server's settings write them, or a bare number of seconds (what
-/// this option took first, so MTA pipes written then keep working).
-fn duration(value: &str) -> Result<Duration, humantime::DurationError> {
-    match value.trim().parse::<u64>() {
-        Ok(seconds) => Ok(Duration::from_secs(seconds)),
-        Err(_) => humantime::parse_duration(value),
+/// this option took first, so MTA pipes written then keep working); at least a second
+/// (a zero timeout would fail every delivery, and would not mean "no timeout").
+fn duration(value: &str) -> Result<Duration, String> {
+    let parsed = match value.trim().parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(value).map_err(|error| error.to_string())?,
+    };
+    if parsed < Duration::from_secs(1) {
+        return Err("at least 1s".to_owned());
     }
+    Ok(parsed)
+}
+
+/// The intake's address on the server at `url`, with the envelope in its query; or why
+/// `url` cannot be the server's HTTP API (mail-in speaks plain HTTP to a host, as an MTA
+/// beside the server reaches its listener).
+fn endpoint(url: &str, sender: Option<&str>, recipient: Option<&str>) -> Result<String, String> {
+    let example = "e.g. http://127.0.0.1:8080";
+    let mut endpoint = url::Url::parse(url)
+        .map_err(|error| format!("GALAXY_URL (--url) {url:?} is not a URL ({error}); {example}"))?;
+    match endpoint.scheme() {
+        "http" if endpoint.has_host() => {}
+        "https" => {
+            return Err(format!(
+                "GALAXY_URL (--url) {url:?}: mail-in speaks plain HTTP; point it at the \
+                 server's own listener (GALAXY_HTTP_ADDR, {example})"
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "GALAXY_URL (--url) {url:?} needs http:// and a host; {example}"
+            ));
+        }
+    }
+    let path = format!(
+        "{}/api/v1/internal/mail-in",
+        endpoint.path().trim_end_matches('/')
+    );
+    endpoint.set_path(&path);
+    let envelope = [("sender", sender), ("recipient", recipient)];
+    for (name, value) in envelope {
+        if let Some(value) = value {
+            endpoint.query_pairs_mut().append_pair(name, value);
+        }
+    }
+    Ok(endpoint.into())
 }
 
 /// Runs the command; the exit status and a line for standard error when it failed.
-pub async fn run(args: MailInArgs) -> (u8, Option<String>) {
+/// `config` is galaxy-cli's `--config`, where the internal token is read when no flag,
+/// file or variable gives it.
+pub async fn run(args: MailInArgs, config: Option<&Path>) -> (u8, Option<String>) {
     let Some(url) = args.url.clone() else {
         return (
             EX_TEMPFAIL,
             Some("GALAXY_URL (or --url) must be set".into()),
         );
     };
-    let token = args.token.as_deref();
+    let endpoint = match endpoint(&url, args.sender.as_deref(), args.recipient.as_deref()) {
+        Ok(endpoint) => endpoint,
+        Err(why) => return (EX_TEMPFAIL, Some(why)),
+    };
+    let configured = match (&args.token, &args.token_file) {
+        (None, None) => match crate::internal_token::configured(config) {
+            Ok(token) => token,
+            Err(error) => return (EX_TEMPFAIL, Some(format!("{error:#}"))),
+        },
+        _ => None,
+    };
+    let token = args.token.as_deref().or(configured.as_deref());
     let token = match crate::internal_token::internal_token(token, args.token_file.as_deref()) {
         Ok(token) => token,
         Err(error) => return (EX_TEMPFAIL, Some(format!("{error:#}"))),
@@ -93,7 +148,7 @@ pub async fn run(args: MailInArgs) -> (u8, Option<String>) {
             Some(format!("the message is over {MAX_INPUT} bytes")),
         );
     }
-    match tokio::time::timeout(args.timeout, post(&url, &token, &args, raw)).await {
+    match tokio::time::timeout(args.timeout, post(&endpoint, &token, raw)).await {
         Err(_) => (
             EX_TEMPFAIL,
             Some(format!(
@@ -103,7 +158,7 @@ pub async fn run(args: MailInArgs) -> (u8, Option<String>) {
         ),
         Ok(Err(error)) => (
             EX_TEMPFAIL,
-            Some(format!("cannot reach the server: {error}")),
+            Some(format!("cannot reach the server: {error:#}")),
         ),
         Ok(Ok((status, body))) => verdict(status, &body),
     }
@@ -124,26 +179,9 @@ fn verdict(status: u16, body: &str) -> (u8, Option<String>) {
     }
 }
 
-/// Posts the message; the status and body text.
-async fn post(
-    url: &str,
-    token: &SecretString,
-    args: &MailInArgs,
-    raw: Vec<u8>,
-) -> anyhow::Result<(u16, String)> {
-    let mut uri = format!("{}/api/v1/internal/mail-in", url.trim_end_matches('/'));
-    let mut query = Vec::new();
-    if let Some(sender) = &args.sender {
-        query.push(format!("sender={}", encode(sender)));
-    }
-    if let Some(recipient) = &args.recipient {
-        query.push(format!("recipient={}", encode(recipient)));
-    }
-    if !query.is_empty() {
-        uri.push('?');
-        uri.push_str(&query.join("&"));
-    }
-    let request = hyper::Request::post(&uri)
+/// Posts the message to the intake at `endpoint`; the status and body text.
+async fn post(endpoint: &str, token: &SecretString, raw: Vec<u8>) -> anyhow::Result<(u16, String)> {
+    let request = hyper::Request::post(endpoint)
         .header("content-type", "message/rfc822")
         .header("x-internal-token", token.expose_secret())
         .body(Full::new(Bytes::from(raw)))?;
@@ -155,20 +193,6 @@ async fn post(
         status,
         String::from_utf8_lossy(&body).chars().take(500).collect(),
     ))
-}
-
-/// Percent-encodes a query value.
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -185,6 +209,35 @@ mod tests {
         assert_eq!(verdict(404, "").0, EX_TEMPFAIL);
         assert_eq!(verdict(503, "").0, EX_TEMPFAIL);
         assert_eq!(verdict(500, "").0, EX_TEMPFAIL);
-        assert_eq!(encode("a+b@x.org"), "a%2Bb%40x.org");
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn only_a_plain_http_url_with_a_host_is_used() {
+        assert_eq!(
+            endpoint(
+                "http://127.0.0.1:8080",
+                Some("a+b@x.org"),
+                Some("orders@galaxy.test")
+            ),
+            Ok("http://127.0.0.1:8080/api/v1/internal/mail-in\
+                ?sender=a%2Bb%40x.org&recipient=orders%40galaxy.test"
+                .to_owned())
+        );
+        assert_eq!(
+            endpoint("http://galaxy.internal/prefix/", None, Some("")),
+            Ok("http://galaxy.internal/prefix/api/v1/internal/mail-in?recipient=".to_owned())
+        );
+        for (url, says) in [
+            ("127.0.0.1:8080", "not a URL"),
+            ("localhost:8080", "needs http://"),
+            ("https://galaxy.example", "plain HTTP"),
+            ("ftp://x", "needs http://"),
+            ("http://", "not a URL"),
+            ("not a url", "not a URL"),
+        ] {
+            let why = endpoint(url, None, None).unwrap_err();
+            assert!(why.contains(says), "{url}: {why}");
+        }
     }
 }

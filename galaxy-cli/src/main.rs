@@ -173,7 +173,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             done(&backup::restore(&url, args).await?)
         }
         Command::Doctor(args) => Ok(ExitCode::from(
-            doctor::run(args, cli.config.as_deref()).await,
+            doctor::run(args, cli.config.as_deref(), cli.database_url.as_deref()).await,
         )),
         Command::Migrate { command: None } => {
             let settings = settings(cli.config.as_deref())?;
@@ -237,12 +237,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Push(command) => {
             // Prints its events as they come.
-            push_tail::run(command).await?;
+            push_tail::run(command, cli.config.as_deref()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => done(&demo::run(args).await?),
         Command::MailIn(args) => {
-            let (status, message) = mail_in::run(args).await;
+            let (status, message) = mail_in::run(args, cli.config.as_deref()).await;
             if let Some(message) = message {
                 eprintln!("galaxy-cli mail-in: {message}");
             }
@@ -295,9 +295,19 @@ fn database_url(url: Option<String>, settings: &Layered) -> anyhow::Result<Strin
         .context("GALAXY_DATABASE_URL (or --database-url, or database_url in the --config file) must be set")
 }
 
+/// How the commands connect: three attempts within a second (a database that is
+/// restarting), not the server's ten over half a minute, which would leave an operator
+/// who mistyped a host looking at a silent terminal.
+pub(crate) fn connect_options() -> ConnectOptions {
+    let mut options = ConnectOptions::default();
+    options.connect_attempts = 3;
+    "galaxy-cli".clone_into(&mut options.application_name);
+    options
+}
+
 /// A pool on the Galaxy database at `url`.
 async fn connect_to(url: &str) -> anyhow::Result<galaxy_postgres::PgPool> {
-    connect(url, &ConnectOptions::default())
+    connect(url, &connect_options())
         .await
         .context("cannot connect to the database")
 }
@@ -479,7 +489,7 @@ mod tests {
         for taken in ["30s", "2m", "1m 30s", "60"] {
             assert!(parse(taken).is_ok(), "{taken}");
         }
-        for refused in ["", "soon", "-1s"] {
+        for refused in ["", "soon", "-1s", "0", "0s", "500ms"] {
             assert!(parse(refused).is_err(), "{refused}");
         }
     }

@@ -5,7 +5,7 @@
 //! refused for good (a wrong token) ends the command with exit 1.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
@@ -39,16 +39,20 @@ pub struct TailArgs {
     token_file: Option<PathBuf>,
 }
 
-/// Runs a push command.
-pub async fn run(command: PushCommand) -> anyhow::Result<()> {
+/// Runs a push command; `config` is galaxy-cli's `--config`, where the internal token
+/// is read when neither `--token-file` nor the environment gives it.
+pub async fn run(command: PushCommand, config: Option<&Path>) -> anyhow::Result<()> {
     match command {
-        PushCommand::Tail(args) => tail(args).await,
+        PushCommand::Tail(args) => tail(args, config).await,
     }
 }
 
-fn token(args: &TailArgs) -> anyhow::Result<SecretString> {
-    let variable = std::env::var("GALAXY_INTERNAL_TOKEN").ok();
-    crate::internal_token::internal_token(variable.as_deref(), args.token_file.as_deref())
+fn token(args: &TailArgs, config: Option<&Path>) -> anyhow::Result<SecretString> {
+    let configured = match args.token_file {
+        Some(_) => None,
+        None => crate::internal_token::configured(config)?,
+    };
+    crate::internal_token::internal_token(configured.as_deref(), args.token_file.as_deref())
 }
 
 /// One event as a JSON line: the domain's JSON shape when the event is well formed
@@ -71,12 +75,12 @@ fn json_line(event: WireEvent) -> String {
     }
 }
 
-async fn tail(args: TailArgs) -> anyhow::Result<()> {
+async fn tail(args: TailArgs, config: Option<&Path>) -> anyhow::Result<()> {
     let gateway = args
         .gateway_id
         .clone()
         .unwrap_or_else(|| format!("cli-{}", std::process::id()));
-    let config = PushClientConfig::new(args.url.clone(), gateway.clone(), token(&args)?);
+    let config = PushClientConfig::new(args.url.clone(), gateway.clone(), token(&args, config)?);
     let client = PushClient::new(config)
         .context("cannot set up the push client")?
         .with_cursor(args.cursor.clone());

@@ -173,9 +173,30 @@ fn mail_in_usage_errors_keep_the_mail() {
         assert_eq!(out.status.code(), Some(75), "{args:?}: {}", text(&out));
         assert!(text(&out).contains("error"), "{args:?}: {}", text(&out));
     }
-    // The set-up error it stands beside.
+    // The set-up errors it stands beside: no URL, or one mail-in cannot use (said
+    // before the message is read; it used to say only "client error (Connect)").
     let out = bare(&["mail-in"]);
     assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    for (url, says) in [
+        ("https://galaxy.example", "plain HTTP"),
+        ("127.0.0.1:8080", "not a URL"),
+    ] {
+        let out = bare(&["mail-in", "--url", url, "--token", "t"]);
+        assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+        assert!(text(&out).contains(says), "{url}: {}", text(&out));
+    }
+    // A server that does not answer is named with the cause.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let out = bare(&["mail-in", "--url", &url, "--token", "t"]);
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    assert!(
+        text(&out).contains("cannot reach the server")
+            && text(&out).to_lowercase().contains("refused"),
+        "{}",
+        text(&out)
+    );
     let out = bare(&["mail-in", "--help"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("--token-file"), "{}", text(&out));

@@ -139,6 +139,30 @@ fn doctor_names_each_failure_with_a_fix_and_exits_1() {
     assert!(line(&text, "data dir").starts_with("OK"), "{text}");
     assert!(text.contains("4 failed"), "{text}");
 
+    // `--database-url` stands for the server's URL as for every other command (it was
+    // ignored: "GALAXY_DATABASE_URL is not set"), and a misspelled variable is a warning,
+    // as the server gives one at start-up.
+    let mut flagged: Vec<(&str, String)> = vars
+        .iter()
+        .filter(|(name, _)| *name != "GALAXY_DATABASE_URL")
+        .cloned()
+        .collect();
+    flagged.push(("GALAXY_HTTP_ADR", "0.0.0.0:80".to_owned()));
+    let dead = format!("postgres://galaxy@127.0.0.1:{}/flagged", closed_port());
+    let out = cli(&["--database-url", &dead, "doctor"], &flagged);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let database = line(&text, "database");
+    assert!(
+        database.starts_with("FAIL") && database.contains("unreachable"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("WARN config") && l.contains("GALAXY_HTTP_ADR")),
+        "{text}"
+    );
+
     // An invalid configuration is the one failure; nothing is tried with it.
     let out = cli(
         &["doctor", "--dev"],

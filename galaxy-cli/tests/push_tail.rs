@@ -94,26 +94,41 @@ async fn push_tail_prints_each_event_as_a_json_line_until_sigint() {
     assert!(status.success(), "{status:?}");
 
     // A token the server refuses: retrying would not help, so the tail says why and ends
-    // (it used to retry in silence, looking like a quiet stream).
-    let refused = Command::new(env!("CARGO_BIN_EXE_galaxy-cli"))
-        .args(["push", "tail", "--url", &format!("http://{addr}")])
-        .env("GALAXY_INTERNAL_TOKEN", "not-the-servers-token")
-        .env_remove("GALAXY_DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
+    // (it used to retry in silence, looking like a quiet stream). The token from the
+    // environment, then from the server's configuration file (`--config`).
+    let config = dir.path().join("galaxy.toml");
+    std::fs::write(&config, "internal_token = \"not-the-servers-token\"\n").unwrap();
+    let url = format!("http://{addr}");
+    let environment = ["push", "tail", "--url", &url];
+    let file = ["--config", config.to_str().unwrap(), "push", "tail", "--url", &url];
+    for (args, variable) in [
+        (&environment[..], Some("not-the-servers-token")),
+        (&file[..], None),
+    ] {
+        let mut refused = Command::new(env!("CARGO_BIN_EXE_galaxy-cli"));
+        refused
+            .args(args)
+            .env_remove("GALAXY_INTERNAL_TOKEN")
+            .env_remove("GALAXY_CONFIG_FILE")
+            .env_remove("GALAXY_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(token) = variable {
+            refused.env("GALAXY_INTERNAL_TOKEN", token);
+        }
+        let refused = refused.spawn().unwrap();
+        let out = tokio::time::timeout(
+            Duration::from_secs(20),
+            tokio::task::spawn_blocking(move || refused.wait_with_output()),
+        )
+        .await
+        .expect("a refused tail kept running")
+        .unwrap()
         .unwrap();
-    let out = tokio::time::timeout(
-        Duration::from_secs(20),
-        tokio::task::spawn_blocking(move || refused.wait_with_output()),
-    )
-    .await
-    .expect("a refused tail kept running")
-    .unwrap()
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("refused"), "{stderr}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("refused"), "{args:?}: {stderr}");
+    }
     shutdown.cancel();
     served.await.unwrap().unwrap();
 }
