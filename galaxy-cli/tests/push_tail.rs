@@ -100,7 +100,14 @@ async fn push_tail_prints_each_event_as_a_json_line_until_sigint() {
     std::fs::write(&config, "internal_token = \"not-the-servers-token\"\n").unwrap();
     let url = format!("http://{addr}");
     let environment = ["push", "tail", "--url", &url];
-    let file = ["--config", config.to_str().unwrap(), "push", "tail", "--url", &url];
+    let file = [
+        "--config",
+        config.to_str().unwrap(),
+        "push",
+        "tail",
+        "--url",
+        &url,
+    ];
     for (args, variable) in [
         (&environment[..], Some("not-the-servers-token")),
         (&file[..], None),

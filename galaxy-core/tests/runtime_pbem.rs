@@ -635,24 +635,48 @@ async fn messages_reach_only_their_recipients() {
 async fn anonymous_messages_hide_the_sender_everywhere() {
     let w = World::new().await;
     let (game, seats) = w
-        .running_game_with(2, |new| new.pbem.anonymous_messages = Some(true))
+        .running_game_with(3, |new| new.pbem.anonymous_messages = Some(true))
         .await;
-    let [(a, race_a), (b, _)] = [seats.0[0].clone(), seats.0[1].clone()];
+    let [(a, race_a), (b, race_b), (c, race_c)] =
+        [seats.0[0].clone(), seats.0[1].clone(), seats.0[2].clone()];
     w.service
         .send_message(a, game.id, MessageTo::All, "guess who".into())
         .await
         .unwrap();
+    let to_two = MessageTo::Races(vec![race_b.clone(), race_c.clone()]);
+    w.service
+        .send_message(a, game.id, to_two, "you two".into())
+        .await
+        .unwrap();
     let page = PageRequest::first(10).unwrap();
-    let seen = w.service.messages(b, game.id, &page).await.unwrap().items;
-    assert_eq!(seen[0].from, None);
+    // The other recipients are hidden too: "all but one race", or a list without one,
+    // names the sender.
+    for (reader, race) in [(b, &race_b), (c, &race_c)] {
+        let seen = w
+            .service
+            .messages(reader, game.id, &page)
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(seen.len(), 2);
+        for message in &seen {
+            assert_eq!(message.from, None);
+            assert_eq!(&message.to, &vec![race.clone()]);
+            assert!(!format!("{message:?}").contains(&race_a), "{message:?}");
+        }
+    }
     let own = w.service.messages(a, game.id, &page).await.unwrap().items;
     assert_eq!(own[0].from.as_deref(), Some(race_a.as_str()));
-    let note = &w.notes.of(NotificationKind::RaceMessage)[0];
-    assert!(
-        !note.payload.to_string().contains(&race_a),
-        "{}",
-        note.payload
-    );
+    let mut both = vec![race_b.clone(), race_c.clone()];
+    both.sort();
+    assert!(own.iter().all(|m| m.to == both), "{own:?}");
+    for note in w.notes.of(NotificationKind::RaceMessage) {
+        assert!(
+            !note.payload.to_string().contains(&race_a),
+            "{}",
+            note.payload
+        );
+    }
 }
 
 #[tokio::test]

@@ -417,7 +417,8 @@ pub struct MessageBody {
     pub sent_by_me: bool,
     /// Whether it went to every other race.
     pub to_all: bool,
-    /// The receiving races.
+    /// The receiving races; where the sender is hidden, only the caller's own (the
+    /// others would tell who sent it).
     pub to: Vec<String>,
     /// The text.
     pub text: String,

@@ -38,7 +38,8 @@ pub struct MessageView {
     pub sent_by_me: bool,
     /// Whether it went to every other race.
     pub to_all: bool,
-    /// The receiving races.
+    /// The receiving races; where the sender is hidden, only the caller's own (the
+    /// others would tell who sent it).
     pub to: Vec<String>,
     /// The text, plain.
     pub text: String,
@@ -46,15 +47,23 @@ pub struct MessageView {
     pub sent_at: Timestamp,
 }
 
+/// `message` as `own_race` sees it. Where the sender is hidden, so are the other
+/// recipients: the races a message went to are every race but its sender's (a message to
+/// all) or a list the sender is missing from, so they would tell who sent it.
 fn view(message: RaceMessage, own_race: &str, anonymous: bool) -> MessageView {
     let mine = message.sender_race == own_race;
+    let hidden = anonymous && !mine;
     MessageView {
         id: message.id,
         turn: message.turn,
-        from: (mine || !anonymous).then_some(message.sender_race),
+        from: (!hidden).then_some(message.sender_race),
         sent_by_me: mine,
         to_all: message.to_all,
-        to: message.recipients,
+        to: if hidden {
+            vec![own_race.to_owned()]
+        } else {
+            message.recipients
+        },
         text: message.text,
         sent_at: message.sent_at,
     }
