@@ -105,7 +105,7 @@ pub async fn metrics_loop(
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!(GEO_PENDING_METRIC).set(geo.pending() as f64);
         metrics::counter!(GEO_DROPPED_METRIC).absolute(geo.dropped());
-        crate::metering::decorators::register_notification_routes();
+        crate::metering::decorators::register_alerted_series();
         if let Some(store) = &sources.mail_in {
             crate::mail_in::record_metrics(store.as_ref()).await;
         }

@@ -145,6 +145,22 @@ fn tracer_provider(config: &Config) -> Result<SdkTracerProvider, TelemetryError>
 fn otlp_exporter(config: &Config) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
     use opentelemetry_otlp::Protocol;
     let endpoint = config.otel_endpoint.clone();
+    let effective = endpoint.clone().or_else(|| {
+        [
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    });
+    if let Some(endpoint) = effective.filter(|e| needs_tls(e)) {
+        return Err(TelemetryError::Otlp {
+            endpoint,
+            reason: "this build sends OTLP without TLS, so every export would fail; send to \
+                     a collector beside the server over http:// and let it forward over TLS"
+                .to_owned(),
+        });
+    }
     let failed = |e: opentelemetry_otlp::ExporterBuildError| TelemetryError::Otlp {
         endpoint: endpoint
             .clone()
@@ -171,6 +187,17 @@ fn otlp_exporter(config: &Config) -> Result<opentelemetry_otlp::SpanExporter, Te
             builder.build().map_err(failed)
         }
     }
+}
+
+/// Whether `endpoint` asks for TLS (`https://`), which neither exporter of this build
+/// speaks (no TLS stack is compiled in: the exporters connect lazily, so without this
+/// check every export would fail later, in silence).
+#[cfg(feature = "otlp")]
+fn needs_tls(endpoint: &str) -> bool {
+    endpoint
+        .trim()
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
 }
 
 /// The OTLP/HTTP traces URL of `GALAXY_OTEL_ENDPOINT`: a collector's address without a

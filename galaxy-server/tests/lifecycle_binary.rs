@@ -562,6 +562,24 @@ async fn the_standard_otel_variables_send_traces_over_http() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{stderr}");
+
+    // An https endpoint is refused at start-up (no TLS stack in this build; it used to be
+    // taken, and every export failed later, in silence), named as given.
+    for (variable, value) in [
+        ("GALAXY_OTEL_ENDPOINT", "https://otel.example:4317"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "HTTPS://otel.example"),
+    ] {
+        let output = run(
+            &["dev"],
+            &[("GALAXY_OTEL_EXPORTER", "otlp"), (variable, value)],
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{variable}: {stderr}");
+        assert!(
+            stderr.contains("without TLS") && stderr.contains(value),
+            "{variable}: {stderr}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -263,10 +263,14 @@ fn route_outcome(next: &RouteNext) -> &'static str {
     }
 }
 
-/// Registers every series of `galaxy_notification_routes_total` at 0, so the first dead
-/// letter after a start is an increase an alert sees (a series born at 1 has no earlier
-/// sample to compare with).
-pub fn register_notification_routes() {
+/// Registers at 0 every series an alert reads with `increase` or `rate`
+/// (`deploy/prometheus/alerts.yaml`): notification routes by channel and outcome, turns
+/// by outcome, engine health events by kind, mail sends by outcome. A series born at 1
+/// has no earlier sample to compare with, so the first failed turn or dead letter after a
+/// start (often the only one: a failed turn pauses its game) would be an increase of 0
+/// and no alert would fire.
+pub fn register_alerted_series() {
+    use galaxy_core::domain::health::HealthEventKind;
     use galaxy_core::domain::notification::Channel;
     for channel in [Channel::Push, Channel::Email] {
         for outcome in ["delivered", "retry", "dead_letter"] {
@@ -277,6 +281,15 @@ pub fn register_notification_routes() {
             )
             .increment(0);
         }
+    }
+    for outcome in ["ok", "failed"] {
+        metrics::counter!(TURNS, "outcome" => outcome).increment(0);
+    }
+    for kind in HealthEventKind::ALL {
+        metrics::counter!(HEALTH_EVENTS, "kind" => kind.as_str()).increment(0);
+    }
+    for outcome in ["ok", "permanent", "transient"] {
+        metrics::counter!(MAIL_SENDS, "outcome" => outcome).increment(0);
     }
 }
 
@@ -438,13 +451,17 @@ mod tests {
                 assert!(done.iter().all(Result::is_ok), "{done:?}");
             });
         });
-        metrics::with_local_recorder(&recorder, register_notification_routes);
+        metrics::with_local_recorder(&recorder, register_alerted_series);
         let text = handle.render();
         for line in [
             "galaxy_notification_routes_total{channel=\"push\",outcome=\"dead_letter\"} 0",
             "galaxy_notification_routes_total{channel=\"email\",outcome=\"retry\"} 0",
             "galaxy_notification_routes_total{channel=\"push\",outcome=\"delivered\"} 1",
             "galaxy_notification_routes_total{channel=\"email\",outcome=\"dead_letter\"} 1",
+            "galaxy_turns_total{outcome=\"failed\"} 0",
+            "galaxy_engine_health_events_total{kind=\"turn_failed\"} 0",
+            "galaxy_engine_health_events_total{kind=\"probe_failed\"} 0",
+            "galaxy_mail_sends_total{outcome=\"transient\"} 0",
         ] {
             assert!(text.contains(line), "{line}: {text}");
         }
