@@ -738,7 +738,7 @@ async fn a_turn_is_tallied_from_what_was_in_force_when_it_was_played() {
     assert_eq!(w.record(game.id).await.current_turn, 1);
     // Before the next pass tallies turn 1: B sends orders for turn 2 (which take back a
     // mark for turn 2, not B's mark for turn 1), and A, from a page loaded before the
-    // turn, orders for turn 1, which the engine refuses as over (recorded for turn 1).
+    // turn, orders for turn 1, which are refused as over.
     w.at(evening(1) + TimeDelta::minutes(1));
     orders(&w, b, &game, 2).await;
     // C marks itself ready for turn 2 as well: its mark for turn 1 is counted first.

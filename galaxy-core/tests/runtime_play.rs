@@ -7,6 +7,7 @@
 #[path = "runtime_world.rs"]
 mod world;
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chrono::TimeDelta;
@@ -728,4 +729,80 @@ async fn my_games_come_in_pages_and_split_ended_from_going() {
         ),
         "{refused:?}"
     );
+}
+
+/// Orders for a turn played already, and a race's submissions past the per-turn bound,
+/// never reach the engine nor the record; the bound holds for submissions made at once.
+#[tokio::test]
+async fn stale_orders_and_submissions_past_the_bound_are_refused_before_the_engine() {
+    let w = Arc::new(World::new().await);
+    let (game, seats) = w.running_game(2).await;
+    let (alice, race) = seats.0[0].clone();
+    w.service
+        .submit_orders(alice, game.id, 1, &json!(["first"]))
+        .await
+        .unwrap();
+    w.service
+        .force_turn(w.admin, game.id, Some(1))
+        .await
+        .unwrap();
+    let sent = w.engine.orders().len();
+    let stale = w
+        .service
+        .submit_orders(alice, game.id, 1, &json!(["late"]))
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), "turn_not_next", "{stale}");
+    assert_eq!(
+        stale.to_string(),
+        "turn 1 is not the next turn of this game (the next is 2)"
+    );
+    assert_eq!(
+        w.engine.orders().len(),
+        sent,
+        "the engine never heard of it"
+    );
+    let turn_one = w.play.list_orders(game.id, &race, 1).await.unwrap();
+    assert_eq!(turn_one.len(), 1, "nothing recorded");
+
+    // Up to two short of the bound one at a time, then more at once than are left.
+    let bound = galaxy_core::service::runtime::MAX_SUBMISSIONS_PER_TURN;
+    for i in 0..bound - 2 {
+        w.service
+            .submit_orders(alice, game.id, 2, &json!([i]))
+            .await
+            .unwrap();
+    }
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let w = Arc::clone(&w);
+            tokio::spawn(async move {
+                w.service
+                    .submit_orders(alice, game.id, 2, &json!(["racing", i]))
+                    .await
+            })
+        })
+        .collect();
+    let mut codes = Vec::new();
+    for task in tasks {
+        codes.push(task.await.unwrap().map_or_else(|e| e.code(), |_| "ok"));
+    }
+    codes.sort_unstable();
+    assert_eq!(
+        codes,
+        [
+            "ok",
+            "ok",
+            "rate_limited",
+            "rate_limited",
+            "rate_limited",
+            "rate_limited"
+        ]
+    );
+    assert_eq!(w.play.count_orders(game.id, &race, 2).await.unwrap(), bound);
+    let turn_two = w.engine.orders().into_iter().filter(|o| o.2 == 2).count();
+    assert_eq!(u64::try_from(turn_two).unwrap(), bound);
+    // The orders in force are the last ones taken.
+    let read = w.service.orders(alice, game.id, 2).await.unwrap();
+    assert_eq!(read.latest.unwrap().orders[0], "racing");
 }

@@ -329,6 +329,26 @@ impl OrdersStore for PgStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn count_orders(
+        &self,
+        game_id: GameId,
+        race: &str,
+        turn: u32,
+    ) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM orders_submissions \
+             WHERE game_id = $1 AND turn = $2 AND race = $3",
+        )
+        .bind(game_id.as_uuid())
+        .bind(i64::from(turn))
+        .bind(race)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db(SUBMISSION))?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn races_with_orders_in(
         &self,
         game_id: GameId,

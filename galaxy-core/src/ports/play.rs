@@ -103,6 +103,19 @@ pub trait OrdersStore: Send + Sync {
         race: &str,
         turn: u32,
     ) -> Result<Vec<OrdersSubmission>, StoreError>;
+    /// How many submissions a race has made for a turn (what
+    /// [`list_orders`](Self::list_orders) would return, counted): the per-turn bound on
+    /// submissions is checked with it under the orders lease. The default counts the
+    /// list; a store that can count without reading every submission's orders should.
+    async fn count_orders(
+        &self,
+        game_id: GameId,
+        race: &str,
+        turn: u32,
+    ) -> Result<u64, StoreError> {
+        let listed = self.list_orders(game_id, race, turn).await?;
+        Ok(u64::try_from(listed.len()).unwrap_or(u64::MAX))
+    }
     /// The races of a game with orders for `turn`, counted as `count` says, in byte order
     /// of their names.
     async fn races_with_orders_in(

@@ -66,7 +66,8 @@ pub enum RuntimeError {
     #[error("a turn of this game is already running")]
     TurnInProgress,
     /// A forced turn named a turn that is not the next one (409): it was played already
-    /// (a retry of a request whose answer was lost), or is further ahead.
+    /// (a retry of a request whose answer was lost), or is further ahead. Also orders for
+    /// a turn played already.
     #[error("turn {asked} is not the next turn of this game (the next is {next})")]
     TurnNotNext {
         /// The turn the caller asked for.

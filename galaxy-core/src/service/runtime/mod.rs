@@ -41,6 +41,7 @@ mod jobs;
 mod lease;
 mod mailed;
 mod orders;
+pub use orders::MAX_SUBMISSIONS_PER_TURN;
 mod pbem;
 mod player;
 mod ready;

@@ -28,12 +28,24 @@ const ORDERS_LEASE: TimeDelta = TimeDelta::seconds(10);
 /// a lapsing lease's length, well inside a request's time budget.
 const ORDERS_WAIT: Duration = Duration::from_secs(10);
 
+/// How many submissions a race may make for one turn (each is kept, with the engine's
+/// verdict, and each costs an engine call): far above a player revising orders, a bound
+/// on a client in a loop. Past it, [`RuntimeError::RateLimited`].
+pub const MAX_SUBMISSIONS_PER_TURN: u64 = 50;
+
+/// The `Retry-After` of a submission past [`MAX_SUBMISSIONS_PER_TURN`]: a hint only (the
+/// bound lifts with the next turn, whose time the submission does not read).
+const SUBMISSIONS_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
+
 /// How often a submission waiting for the lease asks again.
 const ORDERS_LEASE_POLL: Duration = Duration::from_millis(50);
 
 impl RuntimeService {
     /// Submits the caller's orders for `turn` (the engine's current turn + 1) and records
-    /// the submission with the engine's verdict. An engine that refuses the request (4xx)
+    /// the submission with the engine's verdict. Orders for a turn played already are
+    /// [`RuntimeError::TurnNotNext`] and a race's submission past
+    /// [`MAX_SUBMISSIONS_PER_TURN`] for the turn [`RuntimeError::RateLimited`], neither
+    /// sent to the engine nor recorded. An engine that refuses the request (4xx)
     /// gives a client error with its message, and the refusal is recorded too. Another
     /// submission of the race's orders in flight is waited for (up to ten seconds; then
     /// [`RuntimeError::OrdersBusy`]). The submission runs in a task of its own: a caller
@@ -117,6 +129,26 @@ impl RuntimeService {
                     }
                     _ => {}
                 }
+            }
+            // Orders for a turn played already never reach the engine (nor the record):
+            // the stored turn may lag the engine's by a turn being played, never lead it.
+            let current = self.runtime_of(game_id).await?.current_turn;
+            if turn <= current {
+                return Err(RuntimeError::TurnNotNext {
+                    asked: turn,
+                    next: current.saturating_add(1),
+                });
+            }
+            // Each submission is kept (the turn's history) and costs an engine call: a
+            // bound per race and turn, counted under the lease, so two at once cannot
+            // both be the last one allowed.
+            let made = self.orders.count_orders(game_id, race, turn).await?;
+            if made >= MAX_SUBMISSIONS_PER_TURN {
+                return Err(RuntimeError::RateLimited {
+                    what: "too many orders submissions for this turn; the orders in force \
+                           stay, and the next turn takes new ones",
+                    retry_after: SUBMISSIONS_RETRY_AFTER,
+                });
             }
             // Still the holder, checked just before the engine hears of these orders: a
             // submission whose lease lapsed meanwhile (and another took it) stops here.
