@@ -38,9 +38,11 @@ impl Harness {
         let users = UserService::new(store.clone(), revoker, clock.clone());
         let mut admin = user(1, "root@x.org", clock.now());
         admin.grant(Role::Admin);
-        store.insert_user(&admin).await.unwrap();
+        // As stored: "root" reads as staff, so both default to "player", and the second
+        // gets a name of its own.
+        let admin = store.insert_user(&admin).await.unwrap();
         let player = user(2, "player@x.org", clock.now());
-        store.insert_user(&player).await.unwrap();
+        let player = store.insert_user(&player).await.unwrap();
         Self {
             users,
             store,

@@ -68,7 +68,7 @@ impl<S: SessionStore> SessionStore for Counted<S> {
 
 #[async_trait]
 impl<S: UserStore> UserStore for Counted<S> {
-    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+    async fn insert_user(&self, user: &User) -> Result<User, StoreError> {
         self.hit().insert_user(user).await
     }
     async fn get_user(&self, id: UserId) -> Result<User, StoreError> {

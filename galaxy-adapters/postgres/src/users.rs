@@ -85,7 +85,35 @@ impl PgStore {
 #[async_trait]
 impl UserStore for PgStore {
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
-    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+    async fn insert_user(&self, user: &User) -> Result<User, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db(USER))?;
+        // The default name's candidates take turns with renames to any of them (see
+        // `locks`; all locked at once, in one order), then the first free one is taken.
+        let candidates = user.display_name.candidates(user.id);
+        let keys: Vec<String> = candidates.iter().map(DisplayName::key).collect();
+        let locked = keys
+            .iter()
+            .map(|k| locks::key(Bucket::DisplayName, k))
+            .collect();
+        locks::lock(&mut tx, USER, locked).await?;
+        let taken: Vec<String> = sqlx::query_scalar(
+            "SELECT display_name_key FROM users WHERE display_name_key = ANY($1)",
+        )
+        .bind(&keys)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(USER))?;
+        let free = candidates
+            .iter()
+            .zip(&keys)
+            .find(|(_, key)| !taken.contains(key))
+            .or(candidates.iter().zip(&keys).next_back());
+        let mut user = user.clone();
+        let mut name_key = user.display_name.key();
+        if let Some((name, key)) = free {
+            user.display_name = name.clone();
+            key.clone_into(&mut name_key);
+        }
         let roles: Vec<&str> = user.roles.iter().map(Role::as_str).collect();
         sqlx::query(
             "INSERT INTO users (id, email, display_name, locale, country, roles, status, \
@@ -106,11 +134,12 @@ impl UserStore for PgStore {
         .bind(user.email_notifications)
         .bind(user.created_at)
         .bind(user.last_seen_at)
-        .bind(user.display_name.key())
-        .execute(&self.pool)
+        .bind(&name_key)
+        .execute(&mut *tx)
         .await
         .map_err(db(USER))?;
-        Ok(())
+        tx.commit().await.map_err(db(USER))?;
+        Ok(user)
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
@@ -201,22 +230,29 @@ impl UserStore for PgStore {
             // Renames to one look-alike key take turns (see `locks`), so two users
             // cannot both take the same look-alike at once.
             locks::lock(&mut tx, USER, vec![locks::key(Bucket::DisplayName, key)]).await?;
-            let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1")
+            let stored: Option<String> =
+                sqlx::query_scalar("SELECT display_name_key FROM users WHERE id = $1")
+                    .bind(id.as_uuid())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db(USER))?;
+            let Some(stored) = stored else {
+                return Err(StoreError::not_found(USER, id));
+            };
+            // A name that looks like the user's own (unchanged, or re-cased) is theirs
+            // whoever else shares its key (accounts made before defaults were kept apart).
+            let taken: Option<i32> = if stored == *key {
+                None
+            } else {
+                sqlx::query_scalar(
+                    "SELECT 1 FROM users WHERE display_name_key = $1 AND id <> $2 LIMIT 1",
+                )
+                .bind(key)
                 .bind(id.as_uuid())
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(db(USER))?;
-            if exists.is_none() {
-                return Err(StoreError::not_found(USER, id));
-            }
-            let taken: Option<i32> = sqlx::query_scalar(
-                "SELECT 1 FROM users WHERE display_name_key = $1 AND id <> $2 LIMIT 1",
-            )
-            .bind(key)
-            .bind(id.as_uuid())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db(USER))?;
+                .map_err(db(USER))?
+            };
             if taken.is_some() {
                 return Err(StoreError::duplicate("display name", name.as_str()));
             }

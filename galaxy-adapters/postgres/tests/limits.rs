@@ -308,3 +308,58 @@ async fn applying_to_thirty_games_at_once_enrolls_in_max_active_games() {
     assert_eq!(store.count_active_games(player.id).await.unwrap(), limit);
     databases.cleanup().await.unwrap();
 }
+
+/// First logins as `bob@` of many domains at once each get a name that looks like no one
+/// else's; and a user whose name's look-alike key another account shares (stored before
+/// defaults were kept apart) still saves a profile that keeps that name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn default_names_stay_apart_under_racing_first_logins() {
+    use galaxy_core::domain::user::DisplayName;
+    use galaxy_core::domain::user::Locale;
+    use galaxy_core::ports::ProfileChange;
+
+    let (store, databases) = store().await;
+    let users = race(12, |i| {
+        let store = Arc::clone(&store);
+        async move {
+            let email = Email::parse(&format!("bob@d{i}.example")).unwrap();
+            let now = ManualClock::at_fixed_start().now();
+            let user = User::new(UserId::from_uuid(uuid::Uuid::now_v7()), email, now);
+            store.insert_user(&user).await.unwrap()
+        }
+    })
+    .await;
+    let mut keys: Vec<String> = users.iter().map(|u| u.display_name.key()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 12, "{users:?}");
+    assert!(users.iter().any(|u| u.display_name.as_str() == "bob"));
+    for user in &users {
+        assert_eq!(&store.get_user(user.id).await.unwrap(), user);
+    }
+
+    // Two accounts made to share a key, as before this rule.
+    let (first, second) = (&users[0], &users[1]);
+    sqlx::query("UPDATE users SET display_name = $2, display_name_key = $3 WHERE id = $1")
+        .bind(second.id.as_uuid())
+        .bind(first.display_name.as_str())
+        .bind(first.display_name.key())
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let change = ProfileChange {
+        display_name: Some(DisplayName::parse(first.display_name.as_str()).unwrap()),
+        locale: Some(Locale::parse("de").unwrap()),
+        ..ProfileChange::default()
+    };
+    let saved = store.update_profile(second.id, &change).await.unwrap();
+    assert_eq!(saved.locale.as_str(), "de");
+    // Taking a third user's look-alike is still refused.
+    let third = DisplayName::parse(users[2].display_name.as_str()).unwrap();
+    let taken = ProfileChange {
+        display_name: Some(third),
+        ..ProfileChange::default()
+    };
+    assert!(store.update_profile(second.id, &taken).await.is_err());
+    databases.cleanup().await.unwrap();
+}

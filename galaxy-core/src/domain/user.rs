@@ -146,6 +146,27 @@ impl DisplayName {
         Ok(name)
     }
 
+    /// The names a new account of `id` may be given when this one, its default, looks
+    /// like another user's, in order of preference: this name, then numbered (`bob 2` ...
+    /// `bob 9`), then with a part of the id (`bob 3f9a1c`), each within 64 characters. A
+    /// store takes the first whose [`key`](Self::key) nobody holds, so a first login as
+    /// `bob@elsewhere` never gets the very name of an existing "Bob".
+    pub fn candidates(&self, id: UserId) -> Vec<DisplayName> {
+        let hex = id.as_uuid().simple().to_string();
+        let tag = hex
+            .get(hex.len().saturating_sub(6)..)
+            .unwrap_or_default()
+            .to_owned();
+        let suffixes = (2..=9).map(|n| n.to_string()).chain([tag]);
+        let mut names = vec![self.clone()];
+        names.extend(suffixes.map(|suffix| {
+            let room = 64 - 1 - suffix.chars().count();
+            let base: String = self.0.chars().take(room).collect();
+            DisplayName(format!("{} {suffix}", base.trim_end()))
+        }));
+        names
+    }
+
     /// The confusable skeleton of the name (NFKC, case folded, UTS #39 skeleton, without
     /// spaces and punctuation): two names with the same key look alike.
     pub fn key(&self) -> String {
@@ -467,6 +488,30 @@ impl User {
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn a_taken_default_name_has_numbered_and_unique_fallbacks() {
+        let id = UserId::from_uuid(uuid::Uuid::from_u128(
+            0xabc_def0_1234_5678_9abc_def0_1234_5678,
+        ));
+        let names: Vec<String> = DisplayName::parse("bob")
+            .unwrap()
+            .candidates(id)
+            .into_iter()
+            .map(|n| n.as_str().to_owned())
+            .collect();
+        assert_eq!(names.len(), 10);
+        assert_eq!(&names[..3], ["bob", "bob 2", "bob 3"]);
+        assert_eq!(names[9], "bob 345678");
+        let long = DisplayName::parse(&"x".repeat(64)).unwrap();
+        for name in long.candidates(id) {
+            assert!(name.as_str().chars().count() <= 64, "{name:?}");
+            assert!(DisplayName::parse(name.as_str()).is_ok(), "{name:?}");
+        }
+        let keys: std::collections::HashSet<String> =
+            long.candidates(id).iter().map(DisplayName::key).collect();
+        assert_eq!(keys.len(), 10, "every candidate looks different");
+    }
 
     #[test]
     fn email_is_normalised_and_bad_ones_say_why() {

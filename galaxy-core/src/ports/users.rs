@@ -24,8 +24,11 @@ pub struct ProfileChange {
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Stores a new user; `Duplicate` when the e-mail is taken.
-    async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+    /// Stores a new user and returns it as stored; `Duplicate` when the e-mail is taken.
+    /// Its display name is the first of [`DisplayName::candidates`] whose look-alike key
+    /// no other user holds (chosen under the same exclusion as renames), so a default name
+    /// never impersonates an existing user's.
+    async fn insert_user(&self, user: &User) -> Result<User, StoreError>;
     /// Reads one user; `NotFound` when absent.
     async fn get_user(&self, id: UserId) -> Result<User, StoreError>;
     /// Looks a user up by normalised e-mail.

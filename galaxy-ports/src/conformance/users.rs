@@ -53,6 +53,15 @@ where
     .await;
     run_case(
         SUITE,
+        "a new account's name never looks like another user's",
+        &make,
+        |s| async move {
+            default_names_stay_apart(&s).await;
+        },
+    )
+    .await;
+    run_case(
+        SUITE,
         "list pages in creation order",
         &make,
         |s| async move {
@@ -142,6 +151,46 @@ async fn duplicate_email<S: UserStore>(store: &S) {
         "the refused user was not stored"
     );
     assert_eq!(store.get_user(alice.id).await.must("get"), alice);
+}
+
+async fn default_names_stay_apart<S: UserStore>(store: &S) {
+    // "Bob" exists; first logins as bob@ of other domains, at once, each get a name of
+    // their own (the default would have been "bob", the very look of Bob's).
+    let name = format!("bob{}", tag());
+    let first = Email::parse(&format!("{name}@example.org")).must("email");
+    let mut bob = User::new(UserId::from_uuid(new_uuid()), first, at(0));
+    let shown = DisplayName::parse(&name.to_uppercase()).must("name");
+    bob.display_name = shown.clone();
+    assert_eq!(store.insert_user(&bob).await.must("insert Bob"), bob);
+    let others: Vec<User> = (0..6)
+        .map(|i| {
+            let email = Email::parse(&format!("{name}@other{i}.example")).must("email");
+            User::new(UserId::from_uuid(new_uuid()), email, at(1))
+        })
+        .collect();
+    let stored = futures::future::join_all(others.iter().map(|u| store.insert_user(u))).await;
+    let mut keys = vec![shown.key()];
+    for (user, stored) in others.iter().zip(stored) {
+        let stored = stored.must("insert a namesake");
+        assert_ne!(stored.display_name, user.display_name, "{stored:?}");
+        assert!(
+            stored.display_name.as_str().starts_with(&name),
+            "{stored:?}"
+        );
+        assert_eq!(store.get_user(user.id).await.must("get"), stored);
+        keys.push(stored.display_name.key());
+    }
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 7, "every name looks different: {keys:?}");
+    // Keeping one's own name (a language change on the profile form sends it too) is
+    // never "taken", nor is writing it in another case.
+    let change = ProfileChange {
+        display_name: Some(DisplayName::parse(&name).must("name")),
+        ..ProfileChange::default()
+    };
+    let kept = store.update_profile(bob.id, &change).await.must("re-case");
+    assert_eq!(kept.display_name.as_str(), name);
 }
 
 async fn list_pages<S: UserStore>(store: &S) {

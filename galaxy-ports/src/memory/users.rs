@@ -103,7 +103,7 @@ impl UserState {
 
 #[async_trait]
 impl UserStore for MemoryUserStore {
-    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+    async fn insert_user(&self, user: &User) -> Result<User, StoreError> {
         let mut state = self.state();
         if state.by_email.contains_key(&user.email) {
             return Err(StoreError::duplicate(
@@ -114,9 +114,18 @@ impl UserStore for MemoryUserStore {
         if state.users.contains_key(&user.id) {
             return Err(StoreError::duplicate("user", format!("id {}", user.id)));
         }
+        let candidates = user.display_name.candidates(user.id);
+        let free = candidates.iter().find(|name| {
+            let key = name.key();
+            !state.users.values().any(|u| u.display_name.key() == key)
+        });
+        let mut stored = user.clone();
+        if let Some(name) = free.or(candidates.last()) {
+            stored.display_name = name.clone();
+        }
         state.by_email.insert(user.email.clone(), user.id);
-        state.users.insert(user.id, user.clone());
-        Ok(())
+        state.users.insert(user.id, stored.clone());
+        Ok(stored)
     }
 
     async fn get_user(&self, id: UserId) -> Result<User, StoreError> {
@@ -177,10 +186,14 @@ impl UserStore for MemoryUserStore {
         state.user_mut(id)?;
         if let Some(name) = &change.display_name {
             let key = name.key();
-            let taken = state
-                .users
-                .values()
-                .any(|u| u.id != id && u.display_name.key() == key);
+            // A name that looks like the user's own (unchanged, or re-cased) is theirs
+            // whoever else shares its key.
+            let own = state.user_mut(id)?.display_name.key() == key;
+            let taken = !own
+                && state
+                    .users
+                    .values()
+                    .any(|u| u.id != id && u.display_name.key() == key);
             if taken {
                 return Err(StoreError::duplicate("display name", name.as_str()));
             }

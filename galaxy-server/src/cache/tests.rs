@@ -403,7 +403,7 @@ struct GatedUsers {
 
 #[async_trait::async_trait]
 impl UserStore for GatedUsers {
-    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+    async fn insert_user(&self, user: &User) -> Result<User, StoreError> {
         self.inner.insert_user(user).await
     }
     async fn get_user(&self, id: UserId) -> Result<User, StoreError> {

@@ -126,10 +126,10 @@ impl UserCache {
 
 #[async_trait]
 impl UserStore for UserCache {
-    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
-        self.inner.insert_user(user).await?;
-        self.cached.write(|c| c.put(user.clone()));
-        Ok(())
+    async fn insert_user(&self, user: &User) -> Result<User, StoreError> {
+        let stored = self.inner.insert_user(user).await?;
+        self.cached.write(|c| c.put(stored.clone()));
+        Ok(stored)
     }
 
     async fn get_user(&self, id: UserId) -> Result<User, StoreError> {

@@ -324,9 +324,9 @@ impl AuthService {
             user.locale = language.clone();
         }
         match self.users.insert_user(&user).await {
-            Ok(()) => {
-                tracing::info!(user_id = %user.id, "user created at first login");
-                Ok(user)
+            Ok(stored) => {
+                tracing::info!(user_id = %stored.id, "user created at first login");
+                Ok(stored)
             }
             Err(StoreError::Duplicate { .. }) => self
                 .users
