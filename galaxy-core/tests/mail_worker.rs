@@ -630,6 +630,64 @@ async fn the_retention_sweeper_trims_the_push_log_to_the_window_and_the_ring_cap
     assert!(old < recent[0]);
 }
 
+#[tokio::test]
+async fn the_retention_sweeper_deletes_sessions_a_while_after_they_ended() {
+    use galaxy_core::domain::SessionId;
+    use galaxy_core::domain::auth::{Session, SessionStatus, SessionToken};
+    use galaxy_core::ports::SessionStore;
+    use galaxy_core::worker::retention::{RetentionConfig, RetentionSweeper};
+    use galaxy_ports::memory::MemoryUserStore;
+
+    let f = fixture();
+    let users = Arc::new(MemoryUserStore::new());
+    let now = f.clock.now();
+    let session = |expires_in: TimeDelta| {
+        let mut token = [0u8; 32];
+        token[..16].copy_from_slice(f.secrets.uuid().as_bytes());
+        Session {
+            id: SessionId::from_uuid(f.secrets.uuid()),
+            user_id: UserId::from_uuid(f.secrets.uuid()),
+            token_hash: SessionToken::from_bytes(token).hash(),
+            status: SessionStatus::Active,
+            created_at: now - TimeDelta::days(60),
+            expires_at: now + expires_in,
+            revoked_at: None,
+        }
+    };
+    let long_expired = session(-TimeDelta::days(31));
+    let just_expired = session(-TimeDelta::days(1));
+    let live = session(TimeDelta::days(10));
+    let signed_out = session(TimeDelta::days(10));
+    for s in [&long_expired, &just_expired, &live, &signed_out] {
+        users.insert_session(s).await.unwrap();
+    }
+    users
+        .revoke_session(signed_out.id, now - TimeDelta::days(40))
+        .await
+        .unwrap();
+    let sweeper = RetentionSweeper::new(
+        users.clone(),
+        f.store.clone(),
+        f.clock.clone(),
+        RetentionConfig::default(),
+    )
+    .with_sessions(users.clone(), TimeDelta::days(30));
+    sweeper.tick().await.unwrap();
+    for gone in [&long_expired, &signed_out] {
+        assert!(users.get_session(gone.id).await.is_err(), "{:?}", gone.id);
+    }
+    for kept in [&just_expired, &live] {
+        assert!(users.get_session(kept.id).await.is_ok(), "{:?}", kept.id);
+    }
+    f.clock.advance(TimeDelta::days(30));
+    sweeper.tick().await.unwrap();
+    assert!(users.get_session(just_expired.id).await.is_err());
+    assert!(
+        users.get_session(live.id).await.is_ok(),
+        "ended 20 days ago"
+    );
+}
+
 /// A mailer whose every send takes `took` on the manual clock.
 struct SlowMailer {
     clock: Arc<ManualClock>,

@@ -462,6 +462,10 @@ impl App {
                     .with_notifications(
                         adapters.notifications.clone(),
                         delta("GALAXY_RETAIN_NOTIFICATIONS", config.retain_notifications)?,
+                    )
+                    .with_sessions(
+                        sessions.clone(),
+                        delta("GALAXY_RETAIN_SESSIONS", config.retain_sessions)?,
                     ),
                 ),
                 interval: config.sweeper_interval,

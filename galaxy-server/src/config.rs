@@ -195,6 +195,8 @@ pub struct Config {
     pub retain_inbound_mail: Duration,
     /// `GALAXY_RETAIN_NOTIFICATIONS`: how long a delivered notification is kept.
     pub retain_notifications: Duration,
+    /// `GALAXY_RETAIN_SESSIONS`: how long an ended session is kept.
+    pub retain_sessions: Duration,
     /// The container runtime, its engine registries and its workers.
     pub runtime: RuntimeSettings,
     /// Deadline of one SMTP send; also sizes the mail worker's lease.
@@ -439,6 +441,7 @@ impl Config {
             retain_sent_mail: v.duration("GALAXY_RETAIN_SENT_MAIL")?,
             retain_inbound_mail: v.duration("GALAXY_RETAIN_INBOUND_MAIL")?,
             retain_notifications: v.duration("GALAXY_RETAIN_NOTIFICATIONS")?,
+            retain_sessions: v.duration("GALAXY_RETAIN_SESSIONS")?,
             runtime: runtime::read(&v)?,
             smtp_timeout: v.duration("GALAXY_SMTP_TIMEOUT")?,
             smtp_pool_size: v.parse_with(

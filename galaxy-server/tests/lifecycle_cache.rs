@@ -64,6 +64,9 @@ impl<S: SessionStore> SessionStore for Counted<S> {
     ) -> Result<Vec<SessionId>, StoreError> {
         self.hit().revoke_user_sessions(u, at).await
     }
+    async fn purge_sessions(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.hit().purge_sessions(before).await
+    }
 }
 
 #[async_trait]

@@ -396,4 +396,15 @@ impl SessionStore for PgStore {
             .map(|(_, id)| SessionId::from_uuid(id))
             .collect())
     }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn purge_sessions(&self, before: Timestamp) -> Result<u64, StoreError> {
+        // As `Session::ended_before`.
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(db(SESSION))?;
+        Ok(done.rows_affected())
+    }
 }

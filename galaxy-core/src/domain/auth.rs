@@ -374,6 +374,12 @@ impl Session {
         self.status == SessionStatus::Active && now < self.expires_at
     }
 
+    /// Whether the session had ended (expired, or was revoked) before `before`: what the
+    /// retention sweeper deletes ([`SessionStore::purge_sessions`](crate::ports::SessionStore::purge_sessions)).
+    pub fn ended_before(&self, before: Timestamp) -> bool {
+        self.expires_at < before || self.revoked_at.is_some_and(|at| at < before)
+    }
+
     /// Revokes an active session.
     pub fn revoke(&mut self, now: Timestamp) -> Result<(), InvalidTransition> {
         if self.status != SessionStatus::Active {

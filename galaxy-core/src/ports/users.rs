@@ -272,6 +272,10 @@ pub trait SessionStore: Send + Sync {
         user_id: UserId,
         at: Timestamp,
     ) -> Result<Vec<SessionId>, StoreError>;
+    /// Deletes the sessions that had ended (expired, or were revoked) before `before`
+    /// ([`Session::ended_before`]); returns how many. Every login makes one, so without
+    /// this the table (and the cache warmed from it) would grow for ever.
+    async fn purge_sessions(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 
 /// The narrow port through which the user service revokes sessions on a permanent

@@ -9,7 +9,8 @@
 //! handled, with the records of the answers sent. Delivered notifications (a turn
 //! report's carries the report whole) are compacted a month after they were raised (routes
 //! and payload go, the intent stays for its idempotency key); one with a route still to
-//! dispatch or dead-lettered stays whole.
+//! dispatch or dead-lettered stays whole. Sessions go a month after they ended (expired or
+//! revoked).
 
 use std::sync::Arc;
 
@@ -18,7 +19,8 @@ use chrono::TimeDelta;
 
 use super::{TickReport, Worker};
 use crate::ports::{
-    ChallengeStore, Clock, InboundMailStore, MailStore, NotificationStore, PushLog, StoreError,
+    ChallengeStore, Clock, InboundMailStore, MailStore, NotificationStore, PushLog, SessionStore,
+    StoreError,
 };
 
 /// How long each kind of record is kept.
@@ -67,6 +69,8 @@ pub struct RetentionSweeper {
     inbound: Option<(Arc<dyn InboundMailStore>, TimeDelta)>,
     /// The notifications to purge and how long a delivered one is kept, if any.
     notifications: Option<(Arc<dyn NotificationStore>, TimeDelta)>,
+    /// The sessions to purge and how long an ended one is kept, if any.
+    sessions: Option<(Arc<dyn SessionStore>, TimeDelta)>,
 }
 
 impl RetentionSweeper {
@@ -85,7 +89,15 @@ impl RetentionSweeper {
             push: None,
             inbound: None,
             notifications: None,
+            sessions: None,
         }
+    }
+
+    /// Also deletes sessions that ended (expired, or were revoked) more than `keep` ago
+    /// ([`SessionStore::purge_sessions`]).
+    pub fn with_sessions(mut self, store: Arc<dyn SessionStore>, keep: TimeDelta) -> Self {
+        self.sessions = Some((store, keep));
+        self
     }
 
     /// Also compacts notifications raised more than `keep` ago whose every route was
@@ -154,18 +166,25 @@ impl Worker for RetentionSweeper {
         {
             notifications = counted(store.purge_notifications(before).await);
         }
+        let mut sessions = 0;
+        if let Some((store, keep)) = &self.sessions
+            && let Some(before) = now.checked_sub_signed(*keep)
+        {
+            sessions = counted(store.purge_sessions(before).await);
+        }
         let mut push_events = 0;
         if let Some(push) = &self.push
             && let Some(before) = now.checked_sub_signed(push.window)
         {
             push_events = counted(push.log.purge(before, push.keep).await);
         }
-        if challenges + mails + inbound + notifications + push_events > 0 {
+        if challenges + mails + inbound + notifications + sessions + push_events > 0 {
             tracing::info!(
                 challenges,
                 mails,
                 inbound,
                 notifications,
+                sessions,
                 push_events,
                 "retention: old records deleted"
             );

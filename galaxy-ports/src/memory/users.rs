@@ -485,6 +485,13 @@ impl SessionStore for MemoryUserStore {
         revoked.sort();
         Ok(revoked.into_iter().map(|(_, id)| id).collect())
     }
+
+    async fn purge_sessions(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let mut state = self.state();
+        let was = state.sessions.len();
+        state.sessions.retain(|_, s| !s.ended_before(before));
+        Ok(u64::try_from(was - state.sessions.len()).unwrap_or(u64::MAX))
+    }
 }
 
 #[cfg(test)]

@@ -230,4 +230,22 @@ impl SessionStore for SessionCache {
         announce(&self.bus, Change::User(user_id)).await;
         Ok(revoked)
     }
+
+    async fn purge_sessions(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let purged = self.inner.purge_sessions(before).await?;
+        // Ended sessions are never usable again, so no replica needs telling: each drops
+        // its own copies when it next prunes; this one at once.
+        self.cached.write(|c| {
+            let ended: Vec<SessionId> = c
+                .by_id
+                .values()
+                .filter(|s| s.ended_before(before))
+                .map(|s| s.id)
+                .collect();
+            for id in ended {
+                c.remove(id);
+            }
+        });
+        Ok(purged)
+    }
 }

@@ -34,6 +34,7 @@ pub const DURATION_RANGES: &[(&str, &str, &str)] = &[
     ("GALAXY_RETAIN_SENT_MAIL", "1h", "3650d"),
     ("GALAXY_RETAIN_INBOUND_MAIL", "7d", "3650d"),
     ("GALAXY_RETAIN_NOTIFICATIONS", "1h", "3650d"),
+    ("GALAXY_RETAIN_SESSIONS", "1h", "3650d"),
     ("GALAXY_RACE_NAME_TTL", "1m", "365d"),
     ("GALAXY_SMTP_TIMEOUT", "1s", "10m"),
     ("GALAXY_NOTIFICATION_INTERVAL", "10ms", "1h"),
@@ -366,6 +367,11 @@ pub const SETTINGS: &[Setting] = &[
         variable: "GALAXY_RETAIN_NOTIFICATIONS",
         default: "30d",
         meaning: "How long a notification is kept whole once every route of it was delivered; then the retention sweeper compacts it: its routes are deleted and its payload (a turn report's holds the report whole) emptied, the rest kept so that its idempotency key still makes a repeat a no-op. One with a route still to dispatch or dead-lettered stays whole. Range: 1h to 3650d.",
+    },
+    Setting {
+        variable: "GALAXY_RETAIN_SESSIONS",
+        default: "30d",
+        meaning: "How long a session is kept once it ended (expired, or was revoked: signed out, or by an admin's block); then the retention sweeper deletes it. Every login makes a session, so the table would otherwise grow for ever, and every replica warms its session cache from it. Range: 1h to 3650d.",
     },
     Setting {
         variable: "GALAXY_MIN_TURN_PERIOD",

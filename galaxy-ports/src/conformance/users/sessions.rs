@@ -48,6 +48,58 @@ where
         },
     )
     .await;
+    run_case(
+        suite,
+        "purge deletes sessions that ended before the instant",
+        make,
+        |s| async move {
+            purge(&s).await;
+        },
+    )
+    .await;
+}
+
+async fn purge<S: SessionStore>(store: &S) {
+    let alice = new_user();
+    let expired = session(alice, 0, 100);
+    let revoked = session(alice, 0, 5000);
+    let revoked_late = session(alice, 0, 5000);
+    let expires_later = session(alice, 0, 300);
+    let live = session(alice, 0, 5000);
+    for s in [&expired, &revoked, &revoked_late, &expires_later, &live] {
+        store.insert_session(s).await.must("insert_session");
+    }
+    store
+        .revoke_session(revoked.id, at(150))
+        .await
+        .must("revoke");
+    store
+        .revoke_session(revoked_late.id, at(250))
+        .await
+        .must("revoke");
+    assert_eq!(store.purge_sessions(at(200)).await.must("purge"), 2);
+    for gone in [&expired, &revoked] {
+        assert_err!(
+            store.get_session(gone.id).await,
+            StoreError::NotFound { .. },
+            "an ended session is purged"
+        );
+    }
+    for kept in [&revoked_late, &expires_later, &live] {
+        store
+            .get_session(kept.id)
+            .await
+            .must("a session ended later is kept");
+    }
+    assert_eq!(store.purge_sessions(at(200)).await.must("purge again"), 0);
+    assert_eq!(store.purge_sessions(at(400)).await.must("purge later"), 2);
+    assert_eq!(
+        ids(&store
+            .list_active_sessions(alice, at(400))
+            .await
+            .must("list")),
+        vec![live.id]
+    );
 }
 
 /// A fresh random bearer token, as the secret generator makes them.
