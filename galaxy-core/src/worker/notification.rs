@@ -34,6 +34,12 @@ use crate::service::templates::{
     MailTemplates, PER_RECIPIENT_KEY, TemplateContext, recipient_payload,
 };
 
+/// The longest report (in bytes of UTF-8) a mail carries in its body; a longer one is
+/// attached as a file whatever the player chose. Mail clients clip long mails (Gmail at
+/// about 100 KB), and a player's reply quoting the whole report would pass the inbound
+/// size limit (`GALAXY_INBOUND_MAX_BYTES`, 256 KiB by default) and lose its orders.
+pub const INLINE_REPORT_MAX: usize = 64 * 1024;
+
 /// How the notification worker paces itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotificationWorkerConfig {
@@ -201,19 +207,25 @@ impl NotificationWorker {
             context.set("standings_table", serde_json::Value::String(table));
         }
         let orders = self.orders_extras(intent, &user, &mut context).await?;
+        let (mut extras, note) = match orders {
+            Some((extras, note)) => (extras, Some(note)),
+            None => (MailExtras::default(), None),
+        };
+        let long = context
+            .text_field("report_text")
+            .is_some_and(|report| report.len() > INLINE_REPORT_MAX);
+        if long && extras.attachment.is_none() {
+            self.attach_report(intent, &user.locale, &mut context, &mut extras);
+        }
         let mut rendered = self
             .templates
             .render(intent.kind, &user.locale, &context)
             .map_err(|e| DispatchError::Permanent(e.to_string()))?;
-        let extras = match orders {
-            Some((extras, note)) => {
-                let (text, html) = orders_note(&user.locale, &note);
-                rendered.text = insert_before_footer(&rendered.text, "\n-- \n", &text);
-                rendered.html = insert_before_footer(&rendered.html, "\n<hr>", &html);
-                extras
-            }
-            None => MailExtras::default(),
-        };
+        if let Some(note) = note {
+            let (text, html) = orders_note(&user.locale, &note);
+            rendered.text = insert_before_footer(&rendered.text, "\n-- \n", &text);
+            rendered.html = insert_before_footer(&rendered.html, "\n<hr>", &html);
+        }
         let mail = OutgoingMail {
             idempotency_key: format!("notification:{}", route.id),
             to: user.email,
@@ -275,23 +287,37 @@ impl NotificationWorker {
             reply_to: crate::domain::user::Email::parse(&orders_address).ok(),
             ..MailExtras::default()
         };
-        let report = context.text_field("report_text").map(str::to_owned);
-        if let (ReportDelivery::Attachment, Some(report)) = (address.report_delivery, report) {
-            let file_name = report_file_name(&intent.payload);
-            let attached = self
-                .templates
-                .word(&user.locale, "report_attached")
-                .unwrap_or("attached");
-            context.set(
-                "report_text",
-                serde_json::Value::String(format!("({attached}: {file_name})")),
-            );
-            extras.attachment = Some(TextAttachment {
-                file_name,
-                text: report,
-            });
+        if address.report_delivery == ReportDelivery::Attachment {
+            self.attach_report(intent, &user.locale, context, &mut extras);
         }
         Ok(Some((extras, orders_address)))
+    }
+
+    /// Moves the report of the mail (`report_text`), if it has one, into a file attached
+    /// to it, leaving a note in `locale`'s words where the text stood.
+    fn attach_report(
+        &self,
+        intent: &NotificationIntent,
+        locale: &Locale,
+        context: &mut TemplateContext,
+        extras: &mut MailExtras,
+    ) {
+        let Some(report) = context.text_field("report_text").map(str::to_owned) else {
+            return;
+        };
+        let file_name = report_file_name(&intent.payload);
+        let attached = self
+            .templates
+            .word(locale, "report_attached")
+            .unwrap_or("attached");
+        context.set(
+            "report_text",
+            serde_json::Value::String(format!("({attached}: {file_name})")),
+        );
+        extras.attachment = Some(TextAttachment {
+            file_name,
+            text: report,
+        });
     }
 
     /// The final standings of a `game_finished` payload as a table in the words of

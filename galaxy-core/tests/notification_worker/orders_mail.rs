@@ -139,3 +139,68 @@ async fn the_orders_address_goes_to_players_in_turn_mails_and_reminders_only() {
         reminded.text_body
     );
 }
+
+/// A report too long for a mail's body is attached as a file whatever the player chose
+/// (mail clients clip long mails, and a reply quoting it would be too large to take),
+/// with orders by e-mail on or off; a short one stays in the body.
+#[tokio::test]
+async fn a_long_report_is_attached_even_to_a_body_mail() {
+    use galaxy_core::worker::notification::INLINE_REPORT_MAX;
+
+    for with_orders_by_mail in [true, false] {
+        let h = Harness::new();
+        let ann = h.user("ann", "en", true).await;
+        let bea = h.user("bea", "de", true).await;
+        let long = "planet ".repeat(INLINE_REPORT_MAX / 7 + 1);
+        let payload = json!({
+            "game_name": "Andromeda",
+            "turn": 5,
+            "race": null,
+            "report_text": null,
+            "deadline": null,
+            "per_recipient": {
+                ann.id.to_string(): {"race": "Aldebarans", "report_text": long},
+                bea.id.to_string(): {"race": "Betans", "report_text": "3 planets"},
+            },
+        });
+        raise(
+            &h,
+            NotificationKind::TurnCompleted,
+            "turn:5",
+            &[&ann, &bea],
+            payload,
+        )
+        .await;
+        let mut worker = h.worker(3);
+        if with_orders_by_mail {
+            worker = worker.with_orders_by_mail(orders_by_mail(&h));
+        }
+        worker.run_until_idle(10).await.unwrap();
+        let mails = h.mails().await;
+        let to = |user: &User| {
+            mails
+                .iter()
+                .find(|m| m.mail.to == user.email)
+                .unwrap_or_else(|| panic!("no mail to {}", user.email))
+                .mail
+                .clone()
+        };
+        let anns = to(&ann);
+        let attached = anns.extras.attachment.clone().expect("the report attached");
+        assert_eq!(attached.text, long);
+        assert_eq!(attached.file_name, "report-turn-5.txt");
+        assert!(anns.text_body.len() < 8 * 1024, "{}", anns.text_body.len());
+        assert!(
+            anns.text_body.contains("report-turn-5.txt"),
+            "{}",
+            anns.text_body
+        );
+        assert!(!anns.html_body.unwrap_or_default().contains("planet planet"));
+        let beas = to(&bea);
+        assert_eq!(
+            beas.extras.attachment, None,
+            "a short report stays in the body"
+        );
+        assert!(beas.text_body.contains("3 planets"), "{}", beas.text_body);
+    }
+}

@@ -342,10 +342,12 @@ async fn a_report_too_big_for_a_push_event_is_left_to_the_api() {
     assert!(ann_event.to_string().len() < 1024);
     assert_eq!(of(&bob)["report_text"], "Bob: 4 planets");
     assert!(of(&bob).get("report_omitted").is_none());
-    // The mail still carries the whole report.
+    // The mail still carries the whole report (attached: too long for a mail's body).
     let mails = h.mails().await;
     let ann_mail = mails.iter().find(|m| m.mail.to == ann.email).unwrap();
-    assert!(
-        ann_mail.mail.text_body.len() > galaxy_core::worker::notification::MAX_PUSH_REPORT_BYTES
+    let attached = ann_mail.mail.extras.attachment.as_ref().unwrap();
+    assert_eq!(
+        attached.text,
+        "x".repeat(galaxy_core::worker::notification::MAX_PUSH_REPORT_BYTES + 1)
     );
 }
