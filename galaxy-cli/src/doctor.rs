@@ -357,13 +357,16 @@ async fn check_smtp(config: &Config, dev: bool) -> Line {
         }
         Err(error) => return Line::new(Verdict::Fail, "smtp", error.to_string()),
     };
-    match mailer.test_connection().await {
-        Ok(()) => Line::new(
+    let sender = galaxy_server::delivery::private_sender(&config.mail_from);
+    match (mailer.test_connection().await, sender) {
+        (Ok(()), Some(why)) => Line::new(Verdict::Warn, "smtp", format!("relay answered, but {why}"))
+            .fix("GALAXY_MAIL_FROM=\"Galaxy <turns@your-domain.example>\""),
+        (Ok(()), None) => Line::new(
             Verdict::Ok,
             "smtp",
             "relay answered (EHLO, TLS and AUTH as configured)",
         ),
-        Err(error) => Line::new(Verdict::Fail, "smtp", format!("relay: {error}")).fix(
+        (Err(error), _) => Line::new(Verdict::Fail, "smtp", format!("relay: {error}")).fix(
             "check the relay's host and port, its TLS mode (?tls=) and the credentials in GALAXY_SMTP_URL",
         ),
     }

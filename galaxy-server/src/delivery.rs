@@ -82,7 +82,34 @@ pub fn smtp_mailer(config: &Config) -> Result<Option<SmtpMailer>, AppError> {
     smtp.pool_max_size = config.smtp_pool_size;
     let mailer = SmtpMailer::new(smtp).map_err(|e| setting("GALAXY_SMTP_URL", e))?;
     tracing::info!(url = %redacted, timeout = ?config.smtp_timeout, "mail is sent through SMTP");
+    if let Some(warning) = private_sender(&config.mail_from) {
+        tracing::warn!("{warning}");
+    }
     Ok(Some(mailer))
+}
+
+/// Why mail from `mail_from` (`GALAXY_MAIL_FROM`) would not be taken for real when it
+/// leaves through a relay, or `None`: a sender whose domain is not a public one
+/// (`localhost`, the default; a name without a dot; `.local`, `.localhost`, `.internal`)
+/// cannot pass SPF, DKIM or DMARC, so receivers refuse it or file it as spam, login codes
+/// included. A warning, not an error: a test relay takes anything.
+pub fn private_sender(mail_from: &str) -> Option<String> {
+    let address = mail_from
+        .rsplit_once('<')
+        .map_or(mail_from, |(_, rest)| rest.trim_end().trim_end_matches('>'));
+    let domain = address.rsplit_once('@').map_or("", |(_, d)| d).trim();
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    let private = !domain.contains('.')
+        || [".local", ".localhost", ".internal"]
+            .iter()
+            .any(|suffix| domain.ends_with(suffix));
+    private.then(|| {
+        format!(
+            "GALAXY_MAIL_FROM {mail_from:?} is not of a public domain, so receivers refuse \
+             its mail or file it as spam (no SPF, DKIM or DMARC can pass), login codes \
+             included: set an address of a domain this relay sends for"
+        )
+    })
 }
 
 /// Closes the SMTP pool at the end of shutdown. Readiness does not depend on the relay:
@@ -282,6 +309,32 @@ pub(crate) async fn push_metrics_loop(push: Arc<PushService>, cancel: Cancellati
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(PUSH_METRICS_INTERVAL) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::private_sender;
+
+    #[test]
+    fn a_sender_without_a_public_domain_is_named() {
+        for private in [
+            "Galaxy <galaxy@localhost>",
+            "galaxy@localhost.",
+            "galaxy@mailhost",
+            "Galaxy <galaxy@box.local>",
+            "galaxy@GALAXY.LOCALHOST",
+            "x@corp.internal",
+        ] {
+            let warning = private_sender(private);
+            assert!(
+                warning.as_deref().is_some_and(|w| w.contains(private)),
+                "{private}: {warning:?}"
+            );
+        }
+        for public in ["Galaxy <galaxy@example.org>", "turns@pbem.games.example"] {
+            assert_eq!(private_sender(public), None, "{public}");
         }
     }
 }

@@ -156,7 +156,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_MAIL_FROM",
         default: "Galaxy <galaxy@localhost>",
-        meaning: "Sender of every mail.",
+        meaning: "Sender of every mail. With `GALAXY_SMTP_URL` set, an address of a public domain the relay sends for: a sender at `localhost` (the default), a name without a dot, `.local`, `.localhost` or `.internal` cannot pass SPF, DKIM or DMARC, so receivers refuse its mail or file it as spam; the server warns at start-up and `galaxy-cli doctor` too.",
     },
     Setting {
         variable: "GALAXY_GEOIP_DB",
