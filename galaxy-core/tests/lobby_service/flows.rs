@@ -468,3 +468,33 @@ async fn applying_again_and_again_tells_the_host_once_a_day() {
     w.lobby.apply(player, game.id, "Pesterers").await.unwrap();
     assert_eq!(submitted_keys().len(), 3, "a new day, a new notice");
 }
+
+/// Applying and withdrawing in a loop stops at the bound per player and game (each
+/// application is kept); racing applications at the bound let one through at most.
+#[tokio::test]
+async fn applications_of_one_player_to_one_game_are_bounded() {
+    use galaxy_core::service::lobby::MAX_APPLICATIONS_PER_GAME;
+
+    let w = World::new();
+    let host = w.user().await;
+    let game = w.open_game(host, 2, 4).await;
+    let (looper, other) = (w.user().await, w.user().await);
+    for _ in 0..MAX_APPLICATIONS_PER_GAME - 1 {
+        w.lobby.apply(looper, game.id, "Zorg").await.unwrap();
+        w.lobby.withdraw(looper, game.id).await.unwrap();
+    }
+    let racing = futures::future::join_all((0..6).map(|i| {
+        w.lobby
+            .apply(looper, game.id, if i % 2 == 0 { "Zorg" } else { "Quax" })
+    }))
+    .await;
+    assert_eq!(racing.iter().filter(|r| r.is_ok()).count(), 1, "{racing:?}");
+    w.lobby.withdraw(looper, game.id).await.unwrap();
+    let refused = w.lobby.apply(looper, game.id, "Zorg").await;
+    assert_eq!(kind(refused), (ErrorKind::Forbidden, "forbidden"));
+    let mine = w.lobby.list_applications(host, game.id).await.unwrap();
+    let made = mine.iter().filter(|a| a.user_id == looper.user_id).count();
+    assert_eq!(made, MAX_APPLICATIONS_PER_GAME);
+    // Another player is not held back by it.
+    w.lobby.apply(other, game.id, "Zorg").await.unwrap();
+}
