@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use galaxy_core::domain::game::{
-    EngineName, EngineSettings, Game, GameName, GameSettings, GameStatus, GameTransition,
-    GameTrigger, Visibility,
+    CANCELLED_KEEPS_SLOT, EngineName, EngineSettings, Game, GameName, GameSettings, GameStatus,
+    GameTransition, GameTrigger, Visibility,
 };
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::pbem::PbemSettings;
@@ -137,11 +137,14 @@ impl GameStore for PgStore {
         // One host's creations take turns (see `locks`).
         let key = locks::key(Bucket::HostedGames, &game.host.to_string());
         locks::lock(&mut tx, GAME, vec![key]).await?;
+        // As `Game::holds_hosting_slot_at`.
         let unfinished: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM games WHERE host = $1 \
-             AND status NOT IN ('finished', 'cancelled')",
+             AND (status NOT IN ('finished', 'cancelled') \
+             OR (status = 'cancelled' AND updated_at > $2))",
         )
         .bind(game.host.as_uuid())
+        .bind(game.created_at - CANCELLED_KEEPS_SLOT)
         .fetch_one(&mut *tx)
         .await
         .map_err(db(GAME))?;

@@ -460,6 +460,10 @@ pub struct Game {
     pub updated_at: Timestamp,
 }
 
+/// How long a cancelled game still counts against its host's limit of games
+/// ([`Game::holds_hosting_slot_at`]).
+pub const CANCELLED_KEEPS_SLOT: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
 impl Game {
     /// A new draft game.
     pub fn new(id: GameId, host: UserId, settings: GameSettings, now: Timestamp) -> Self {
@@ -471,6 +475,19 @@ impl Game {
             approved_count: 0,
             created_at: now,
             updated_at: now,
+        }
+    }
+
+    /// Whether the game counts against its host's limit of games (`max_hosted_games`) at
+    /// `now`: while it is not finished or cancelled, and for
+    /// [`CANCELLED_KEEPS_SLOT`] after a cancellation, so that creating and cancelling
+    /// games in a loop (each kept, each mailed to its host, each warmed into every
+    /// replica's cache) stops at the limit for a day.
+    pub fn holds_hosting_slot_at(&self, now: Timestamp) -> bool {
+        match self.status {
+            GameStatus::Finished => false,
+            GameStatus::Cancelled => now - self.updated_at < CANCELLED_KEEPS_SLOT,
+            _ => true,
         }
     }
 

@@ -74,9 +74,12 @@ pub struct GameStatusChange {
 pub trait GameStore: Send + Sync {
     /// Stores a new game.
     async fn insert_game(&self, game: &Game) -> Result<(), StoreError>;
-    /// Stores a new game only while its host has fewer than `max_unfinished` games not
-    /// yet finished or cancelled, atomically (concurrent calls for one host never pass
-    /// the cap together). `Ok(false)` when the host is at the cap: nothing was stored.
+    /// Stores a new game only while its host has fewer than `max_unfinished` games that
+    /// hold a hosting slot at the new game's creation
+    /// ([`Game::holds_hosting_slot_at`]: not finished or cancelled, or cancelled within
+    /// [`CANCELLED_KEEPS_SLOT`](crate::domain::game::CANCELLED_KEEPS_SLOT)), atomically
+    /// (concurrent calls for one host never pass the cap together). `Ok(false)` when the
+    /// host is at the cap: nothing was stored.
     async fn insert_hosted_game(
         &self,
         game: &Game,

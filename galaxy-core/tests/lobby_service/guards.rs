@@ -175,8 +175,14 @@ async fn a_user_hosts_at_most_the_configured_unfinished_games_and_admins_more() 
     }
     let refused = w.lobby.create_game(host, w.new_game(2, 4)).await;
     assert_eq!(kind(refused).0, ErrorKind::Forbidden);
-    // Cancelling one frees a place.
+    // Cancelling one frees a place, a day later: creating and cancelling in a loop
+    // stops at the limit.
     w.lobby.cancel(host, games[0].id).await.unwrap();
+    let refused = w.lobby.create_game(host, w.new_game(2, 4)).await;
+    let error = refused.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Forbidden);
+    assert!(error.to_string().contains("cancelled"), "{error}");
+    w.clock.advance(chrono::TimeDelta::days(1));
     assert!(w.lobby.create_game(host, w.new_game(2, 4)).await.is_ok());
     let admin = w.admin().await;
     for _ in 0..7 {

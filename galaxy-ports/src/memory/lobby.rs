@@ -132,7 +132,7 @@ impl GameStore for MemoryLobbyStore {
         let unfinished = state
             .games
             .values()
-            .filter(|g| g.host == game.host && !g.status.is_terminal())
+            .filter(|g| g.host == game.host && g.holds_hosting_slot_at(game.created_at))
             .count();
         if unfinished >= max_unfinished as usize {
             return Ok(false);

@@ -381,7 +381,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_MAX_HOSTED_GAMES",
         default: "5",
-        meaning: "Games one user may host that are not yet finished or cancelled (403 beyond; counted atomically, so concurrent requests cannot pass it); admins are exempt. 1 to 10000.",
+        meaning: "Games one user may host that are not yet finished or cancelled, a game cancelled in the last day included (so creating and cancelling in a loop stops at the limit; 403 beyond; counted atomically, so concurrent requests cannot pass it); admins are exempt. 1 to 10000.",
     },
     Setting {
         variable: "GALAXY_RACE_NAME_TTL",

@@ -80,15 +80,18 @@ where
 
 async fn hosted_games_respect_the_cap<S: GameStore + 'static>(store: Arc<S>) {
     let host = new_user();
-    // A cancelled game does not count; an open one does.
-    let ended = game(host, 0, 4, Visibility::Public);
-    super::insert_along(&*store, &ended, super::CANCELLED).await;
+    // A game cancelled more than a day ago does not count; one cancelled within the day
+    // does (create-and-cancel loops stop at the cap), as an open one does.
+    let long_ago = game(host, -200_000, 4, Visibility::Public);
+    super::insert_along(&*store, &long_ago, super::CANCELLED).await;
+    let lately = game(host, -3_600, 4, Visibility::Public);
+    super::insert_along(&*store, &lately, super::CANCELLED).await;
     let open = game(host, 1, 4, Visibility::Public);
     insert_along(&*store, &open, OPEN).await;
     let results = race(30, |i| {
         let store = Arc::clone(&store);
         let created = game(host, 10 + i as i64, 4, Visibility::Public);
-        async move { store.insert_hosted_game(&created, 3).await }
+        async move { store.insert_hosted_game(&created, 4).await }
     })
     .await;
     let stored = results.iter().filter(|r| matches!(r, Ok(true))).count();
@@ -99,9 +102,16 @@ async fn hosted_games_respect_the_cap<S: GameStore + 'static>(store: Arc<S>) {
     assert!(store.insert_hosted_game(&other, 1).await.must("other host"));
     assert!(
         !store
-            .insert_hosted_game(&game(host, 60, 4, Visibility::Public), 3)
+            .insert_hosted_game(&game(host, 60, 4, Visibility::Public), 4)
             .await
             .must("at cap")
+    );
+    // A day after its cancellation, the slot is free again.
+    assert!(
+        store
+            .insert_hosted_game(&game(host, 90_000, 4, Visibility::Public), 4)
+            .await
+            .must("a day later")
     );
 }
 
