@@ -170,7 +170,12 @@ fn recipients(message: &Message<'_>) -> Vec<String> {
     all
 }
 
-/// The thread's Message-IDs, oldest first.
+/// How many of a thread's Message-IDs a reply carries on.
+const MAX_REFERENCES: usize = 20;
+
+/// The thread's Message-IDs, oldest first: of a longer thread the first (its root) and the
+/// newest, as RFC 5322 advises for trimming `References` (a client threads by the root
+/// and the parent).
 fn references(message: &Message<'_>) -> Vec<String> {
     let list = |value: &HeaderValue<'_>| -> Vec<String> {
         match value {
@@ -183,7 +188,11 @@ fn references(message: &Message<'_>) -> Vec<String> {
     if refs.is_empty() {
         refs = list(message.in_reply_to());
     }
-    refs.truncate(20);
+    if refs.len() > MAX_REFERENCES {
+        let newest = refs.split_off(refs.len() - (MAX_REFERENCES - 1));
+        refs.truncate(1);
+        refs.extend(newest);
+    }
     refs
 }
 
@@ -265,6 +274,19 @@ mod tests {
         assert_eq!(m.subject, "Re: turn 3");
         assert_eq!(m.automated, None);
         assert_eq!(m.orders, "move 1 2");
+    }
+
+    #[test]
+    fn a_long_thread_keeps_its_root_and_newest_references() {
+        let ids: Vec<String> = (1..=30).map(|i| format!("<m{i}@example.com>")).collect();
+        let m = parse(&format!(
+            "From: a@example.com\r\nTo: orders+abc@galaxy.example\r\n\
+             References: {}\r\n\r\nmove 1 2\r\n",
+            ids.join(" ")
+        ));
+        let mut kept = vec!["m1@example.com".to_owned()];
+        kept.extend((12..=30).map(|i| format!("m{i}@example.com")));
+        assert_eq!(m.references, kept);
     }
 
     #[test]
