@@ -432,6 +432,12 @@ async fn the_retention_sweeper_purges_expired_challenges_and_old_sent_mail_only(
         f.store.get_mail(failing).await.is_ok(),
         "dead mail stays for an admin"
     );
+    f.clock.advance(TimeDelta::days(59));
+    sweeper.tick().await.unwrap();
+    assert!(
+        f.store.get_mail(failing).await.is_err(),
+        "dead over 90 days ago: purged"
+    );
 }
 
 /// One purge failing (its store down) does not keep the others from running; the tick

@@ -448,6 +448,7 @@ impl App {
                                 config.retain_challenges,
                             )?,
                             sent_mail: delta("GALAXY_RETAIN_SENT_MAIL", config.retain_sent_mail)?,
+                            dead_mail: delta("GALAXY_RETAIN_DEAD_MAIL", config.retain_dead_mail)?,
                         },
                     )
                     .with_push_log(

@@ -191,6 +191,8 @@ pub struct Config {
     pub retain_challenges: Duration,
     /// `GALAXY_RETAIN_SENT_MAIL`: how long a sent mail is kept.
     pub retain_sent_mail: Duration,
+    /// `GALAXY_RETAIN_DEAD_MAIL`: how long a dead mail is kept.
+    pub retain_dead_mail: Duration,
     /// `GALAXY_RETAIN_INBOUND_MAIL`: how long a handled inbound mail is kept.
     pub retain_inbound_mail: Duration,
     /// `GALAXY_RETAIN_NOTIFICATIONS`: how long a delivered notification is kept.
@@ -439,6 +441,7 @@ impl Config {
                 |s| s.parse().ok().filter(|n| (1..=10_000).contains(n)),
             )?,
             retain_sent_mail: v.duration("GALAXY_RETAIN_SENT_MAIL")?,
+            retain_dead_mail: v.duration("GALAXY_RETAIN_DEAD_MAIL")?,
             retain_inbound_mail: v.duration("GALAXY_RETAIN_INBOUND_MAIL")?,
             retain_notifications: v.duration("GALAXY_RETAIN_NOTIFICATIONS")?,
             retain_sessions: v.duration("GALAXY_RETAIN_SESSIONS")?,

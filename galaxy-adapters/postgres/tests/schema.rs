@@ -233,8 +233,8 @@ fn claim_of_three(token: LeaseToken) -> ClaimRequest {
     }
 }
 
-/// `mail_attempts` has no foreign key to cascade a purge (migration 0014): the purge of
-/// sent mail deletes the attempts of the mails it deletes, and only theirs.
+/// `mail_attempts` has no foreign key to cascade a purge (migration 0014): the purges of
+/// sent and of dead mail delete the attempts of the mails they delete, and only theirs.
 #[tokio::test]
 async fn purging_sent_mail_takes_its_attempts_along() {
     let dbs = databases().await;
@@ -247,7 +247,7 @@ async fn purging_sent_mail_takes_its_attempts_along() {
     let claim = claim_of_three(token);
     let claimed = store.claim_mail(&claim).await.unwrap();
     assert_eq!(claimed.len(), 3);
-    // The first two are sent (one long ago, one recently), the third fails for now.
+    // The first two are sent (one long ago, one recently), the third fails for good.
     let ends: Vec<_> = claimed
         .iter()
         .enumerate()
@@ -255,7 +255,7 @@ async fn purging_sent_mail_takes_its_attempts_along() {
             let (outcome, next, secs) = match i {
                 0 => (AttemptOutcome::Sent, MailNext::Sent, 20),
                 1 => (AttemptOutcome::Sent, MailNext::Sent, 40),
-                _ => (AttemptOutcome::Transient, MailNext::Retry(at(100)), 20),
+                _ => (AttemptOutcome::Permanent, MailNext::Dead, 20),
             };
             let attempt = MailAttempt {
                 mail_id: m.id,
@@ -307,6 +307,13 @@ async fn purging_sent_mail_takes_its_attempts_along() {
         "sent after the bound: kept"
     );
     assert_eq!(attempts_of(claimed[2].id).await, 1, "not sent: kept");
+    assert_eq!(store.purge_dead_mail(at(30)).await.unwrap(), 1);
+    assert_eq!(
+        attempts_of(claimed[2].id).await,
+        0,
+        "the dead mail's attempt"
+    );
+    assert_eq!(attempts_of(claimed[1].id).await, 1, "sent: kept");
     let orphans: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM mail_attempts a \
          WHERE NOT EXISTS (SELECT 1 FROM mail_deliveries m WHERE m.id = a.mail_id)",

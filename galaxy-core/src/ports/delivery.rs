@@ -101,6 +101,11 @@ pub trait MailStore: Send + Sync {
     /// mail); returns how many. Mail in any other status is kept. Its idempotency key is
     /// free again afterwards.
     async fn purge_sent_mail(&self, before: Timestamp) -> Result<u64, StoreError>;
+    /// Deletes dead mails (out of attempts, or refused for good) that died before
+    /// `before`, with their attempts; returns how many. Until then an admin may retry
+    /// them; after, they only grow the outbox (a login code asked for an address that
+    /// bounces makes one, without any account). Its idempotency key is free again.
+    async fn purge_dead_mail(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 
 /// Why the mailer could not deliver.

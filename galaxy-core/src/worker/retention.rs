@@ -1,7 +1,8 @@
 //! The retention sweeper: what the platform keeps only for a while is deleted once its
 //! period is over, so no table grows forever. Expired login challenges go a day after
 //! they expired (long enough to investigate abuse), sent mail after a month (delivery
-//! questions are answered by then); dead and undelivered mail stays for an admin. The
+//! questions are answered by then), dead mail after three months (an admin may retry it
+//! until then); undelivered mail stays. The
 //! shared push log keeps what a replica's replay ring may still need, no more: events
 //! within the push freshness window and among the newest ring-capacity ones (a replica
 //! that starts reads the log to fill its ring, so the log must hold what a ring would).
@@ -30,14 +31,17 @@ pub struct RetentionConfig {
     pub challenges: TimeDelta,
     /// How long a mail is kept after it was sent.
     pub sent_mail: TimeDelta,
+    /// How long a mail is kept after it died (an admin may retry it until then).
+    pub dead_mail: TimeDelta,
 }
 
 impl Default for RetentionConfig {
-    /// A day for expired challenges, thirty days for sent mail.
+    /// A day for expired challenges, thirty days for sent mail, ninety for dead mail.
     fn default() -> Self {
         Self {
             challenges: TimeDelta::days(1),
             sent_mail: TimeDelta::days(30),
+            dead_mail: TimeDelta::days(90),
         }
     }
 }
@@ -154,6 +158,10 @@ impl Worker for RetentionSweeper {
         if let Some(before) = now.checked_sub_signed(self.config.sent_mail) {
             mails = counted(self.mail.purge_sent_mail(before).await);
         }
+        let mut dead_mails = 0;
+        if let Some(before) = now.checked_sub_signed(self.config.dead_mail) {
+            dead_mails = counted(self.mail.purge_dead_mail(before).await);
+        }
         let mut inbound = 0;
         if let Some((store, keep)) = &self.inbound
             && let Some(before) = now.checked_sub_signed(*keep)
@@ -178,10 +186,11 @@ impl Worker for RetentionSweeper {
         {
             push_events = counted(push.log.purge(before, push.keep).await);
         }
-        if challenges + mails + inbound + notifications + sessions + push_events > 0 {
+        if challenges + mails + dead_mails + inbound + notifications + sessions + push_events > 0 {
             tracing::info!(
                 challenges,
                 mails,
+                dead_mails,
                 inbound,
                 notifications,
                 sessions,

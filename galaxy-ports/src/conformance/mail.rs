@@ -38,6 +38,7 @@ where
     run_case(SUITE, "list by status, every page", &make, list_pages).await;
     run_case(SUITE, "count by status", &make, counts).await;
     run_case(SUITE, "purge old sent mail only", &make, purge_sent).await;
+    run_case(SUITE, "purge long dead mail only", &make, purge_dead).await;
     claims::run(&make).await;
     super::queue::mail(make).await;
 }
@@ -214,4 +215,42 @@ async fn purge_sent<S: MailStore>(store: S) {
         let queued = ok(store.enqueue_mail(&again).await, "enqueue again");
         assert_eq!(queued.id, again.id);
     }
+}
+
+async fn purge_dead<S: MailStore>(store: S) {
+    let mails: Vec<_> = (0..4).map(|i| delivery(at(i))).collect();
+    for m in &mails {
+        ok(store.enqueue_mail(m).await, "enqueue");
+    }
+    let holder = token();
+    let claimed = claim_ids(&store, &claim(holder, at(10), 60, 3)).await;
+    let [old, recent, sent] = claimed.as_slice() else {
+        panic!("expected 3 claimed mails, got {claimed:?}");
+    };
+    let finish = |id, next, secs| store.finish_mail_attempt(id, holder, None, next, at(secs));
+    ok(finish(*old, MailNext::Dead, 20).await, "dead");
+    ok(finish(*recent, MailNext::Dead, 40).await, "dead");
+    ok(finish(*sent, MailNext::Sent, 20).await, "sent");
+    assert_eq!(
+        ok(store.purge_dead_mail(at(20)).await, "purge"),
+        0,
+        "strictly before"
+    );
+    assert_eq!(ok(store.purge_dead_mail(at(30)).await, "purge"), 1);
+    assert!(
+        store.get_mail(*old).await.is_err(),
+        "the long dead mail is gone"
+    );
+    let pending: Vec<MailId> = mails
+        .iter()
+        .map(|m| m.id)
+        .filter(|id| !claimed.contains(id))
+        .collect();
+    for kept in pending.iter().chain([recent, sent]) {
+        ok(store.get_mail(*kept).await, "kept");
+    }
+    // A dead mail retried since is not dead any more, and stays.
+    ok(store.retry_dead_mail(*recent, at(50)).await, "retry");
+    assert_eq!(ok(store.purge_dead_mail(at(100)).await, "purge"), 0);
+    ok(store.get_mail(*recent).await, "retried, kept");
 }

@@ -155,11 +155,22 @@ impl MailStore for MemoryMailStore {
     }
 
     async fn purge_sent_mail(&self, before: Timestamp) -> Result<u64, StoreError> {
+        Ok(self.purge(|m| m.status == MailStatus::Sent && m.sent_at.is_some_and(|at| at < before)))
+    }
+
+    async fn purge_dead_mail(&self, before: Timestamp) -> Result<u64, StoreError> {
+        Ok(self.purge(|m| m.status == MailStatus::Dead && m.updated_at < before))
+    }
+}
+
+impl MemoryMailStore {
+    /// Deletes the mails `gone` picks, with their attempts and keys; how many.
+    fn purge(&self, gone: impl Fn(&MailDelivery) -> bool) -> u64 {
         let mut state = self.lock();
         let old: Vec<(MailId, String)> = state
             .mails
             .values()
-            .filter(|m| m.status == MailStatus::Sent && m.sent_at.is_some_and(|at| at < before))
+            .filter(|m| gone(m))
             .map(|m| (m.id, m.mail.idempotency_key.clone()))
             .collect();
         for (id, key) in &old {
@@ -167,7 +178,7 @@ impl MailStore for MemoryMailStore {
             state.attempts.remove(id);
             state.keys.remove(key);
         }
-        Ok(old.len() as u64)
+        old.len() as u64
     }
 }
 

@@ -32,6 +32,7 @@ pub const DURATION_RANGES: &[(&str, &str, &str)] = &[
     ("GALAXY_SWEEPER_INTERVAL", "10ms", "1d"),
     ("GALAXY_RETAIN_CHALLENGES", "1m", "365d"),
     ("GALAXY_RETAIN_SENT_MAIL", "1h", "3650d"),
+    ("GALAXY_RETAIN_DEAD_MAIL", "1d", "3650d"),
     ("GALAXY_RETAIN_INBOUND_MAIL", "7d", "3650d"),
     ("GALAXY_RETAIN_NOTIFICATIONS", "1h", "3650d"),
     ("GALAXY_RETAIN_SESSIONS", "1h", "3650d"),
@@ -356,7 +357,12 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_RETAIN_SENT_MAIL",
         default: "30d",
-        meaning: "How long a sent mail is kept in the outbox (its attempts with it); then the retention sweeper deletes it. Dead and undelivered mail stays for an admin. Range: 1h to 3650d.",
+        meaning: "How long a sent mail is kept in the outbox (its attempts with it); then the retention sweeper deletes it. Undelivered mail stays; dead mail goes after `GALAXY_RETAIN_DEAD_MAIL`. Range: 1h to 3650d.",
+    },
+    Setting {
+        variable: "GALAXY_RETAIN_DEAD_MAIL",
+        default: "90d",
+        meaning: "How long a dead mail (out of attempts, or refused for good) is kept in the outbox, where an admin may retry it; then the retention sweeper deletes it with its attempts. A login code asked for an address that bounces makes one without any account, so the outbox would otherwise grow for ever. Range: 1d to 3650d.",
     },
     Setting {
         variable: "GALAXY_RETAIN_INBOUND_MAIL",
