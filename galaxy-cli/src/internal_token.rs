@@ -13,6 +13,13 @@ use secrecy::SecretString;
 /// `internal_token` of its configuration file (`file`, galaxy-cli's `--config`, else the
 /// one `GALAXY_CONFIG_FILE` names); `None` when neither sets it.
 pub fn configured(file: Option<&Path>) -> anyhow::Result<Option<String>> {
+    // The variable first: the file is read (and must be readable) only when it is unset.
+    if let Some(token) = std::env::var_os("GALAXY_INTERNAL_TOKEN") {
+        return token
+            .into_string()
+            .map(Some)
+            .map_err(|_| anyhow!("GALAXY_INTERNAL_TOKEN is not UTF-8"));
+    }
     let settings = Layered::from_env(file).context("cannot read the configuration")?;
     Ok(settings.value("GALAXY_INTERNAL_TOKEN").map(str::to_owned))
 }

@@ -295,12 +295,13 @@ fn database_url(url: Option<String>, settings: &Layered) -> anyhow::Result<Strin
         .context("GALAXY_DATABASE_URL (or --database-url, or database_url in the --config file) must be set")
 }
 
-/// How the commands connect: three attempts within a second (a database that is
-/// restarting), not the server's ten over half a minute, which would leave an operator
-/// who mistyped a host looking at a silent terminal.
+/// How the commands connect: three attempts (a database that is restarting), not the
+/// server's ten over half a minute, each waiting at most two seconds for a host that does
+/// not answer, so an operator who mistyped a host is told within about seven seconds.
 pub(crate) fn connect_options() -> ConnectOptions {
     let mut options = ConnectOptions::default();
     options.connect_attempts = 3;
+    options.acquire_timeout = std::time::Duration::from_secs(2);
     "galaxy-cli".clone_into(&mut options.application_name);
     options
 }

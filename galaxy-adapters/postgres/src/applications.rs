@@ -3,7 +3,7 @@
 //! user's advisory lock in the same transaction (see [`crate::locks`]).
 
 use async_trait::async_trait;
-use galaxy_core::domain::application::{Application, ApplicationStatus};
+use galaxy_core::domain::application::{Application, ApplicationStatus, MAX_APPLICATIONS_PER_GAME};
 use galaxy_core::domain::game::GameStatus;
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::race_name::RaceName;
@@ -110,9 +110,25 @@ impl ApplicationStore for PgStore {
             }
         }
         if application.status.is_live() {
+            // Under the user's lock: one of their applications at a time is counted and
+            // written, so concurrent ones cannot pass either bound together.
             let live = lock_active_games(&mut tx, application.user_id, application.game_id).await?;
             if live >= max_active_games {
                 return Ok(ApplicationInsert::TooManyActiveGames { live });
+            }
+            if application.status == ApplicationStatus::Pending {
+                let made: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM applications WHERE game_id = $1 AND user_id = $2",
+                )
+                .bind(application.game_id.as_uuid())
+                .bind(application.user_id.as_uuid())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db(APPLICATION))?;
+                let made = u32::try_from(made).unwrap_or(u32::MAX);
+                if made >= MAX_APPLICATIONS_PER_GAME {
+                    return Ok(ApplicationInsert::TooManyApplications { made });
+                }
             }
         }
         sqlx::query(

@@ -139,9 +139,11 @@ impl GameStore for PgStore {
         locks::lock(&mut tx, GAME, vec![key]).await?;
         // As `Game::holds_hosting_slot_at`.
         let unfinished: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM games WHERE host = $1 \
-             AND (status NOT IN ('finished', 'cancelled') \
-             OR (status = 'cancelled' AND updated_at > $2))",
+            "SELECT count(*) FROM games g WHERE g.host = $1 \
+             AND (g.status NOT IN ('finished', 'cancelled') \
+             OR (g.status = 'cancelled' AND g.updated_at > $2 AND EXISTS (\
+                 SELECT 1 FROM game_transitions t WHERE t.game_id = g.id \
+                 AND t.to_status = 'cancelled' AND t.trigger = 'host')))",
         )
         .bind(game.host.as_uuid())
         .bind(game.created_at - CANCELLED_KEEPS_SLOT)

@@ -76,6 +76,13 @@ impl fmt::Display for ApplicationStatus {
     }
 }
 
+/// How many applications one player may make to one game, withdrawn and rejected ones
+/// included: far above a player changing their mind, a bound on a loop of apply and
+/// withdraw (each application is kept, and read on every apply, game page and turn).
+/// Counted by the store in the same atomic step as the insert
+/// ([`ApplicationInsert::TooManyApplications`](crate::ports::ApplicationInsert::TooManyApplications)).
+pub const MAX_APPLICATIONS_PER_GAME: u32 = 20;
+
 /// A player's application to a game.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Application {

@@ -479,14 +479,15 @@ impl Game {
     }
 
     /// Whether the game counts against its host's limit of games (`max_hosted_games`) at
-    /// `now`: while it is not finished or cancelled, and for
-    /// [`CANCELLED_KEEPS_SLOT`] after a cancellation, so that creating and cancelling
-    /// games in a loop (each kept, each mailed to its host, each warmed into every
-    /// replica's cache) stops at the limit for a day.
-    pub fn holds_hosting_slot_at(&self, now: Timestamp) -> bool {
+    /// `now`: while it is not finished or cancelled, and, when its host cancelled it
+    /// (`host_cancelled`; not the sweeper at the enrollment deadline, not an admin), for
+    /// [`CANCELLED_KEEPS_SLOT`] after, so that creating and cancelling games in a loop
+    /// (each kept, each mailed, each warmed into every replica's cache) stops at the
+    /// limit for a day.
+    pub fn holds_hosting_slot_at(&self, now: Timestamp, host_cancelled: bool) -> bool {
         match self.status {
             GameStatus::Finished => false,
-            GameStatus::Cancelled => now - self.updated_at < CANCELLED_KEEPS_SLOT,
+            GameStatus::Cancelled => host_cancelled && now - self.updated_at < CANCELLED_KEEPS_SLOT,
             _ => true,
         }
     }

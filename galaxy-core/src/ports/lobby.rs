@@ -76,8 +76,8 @@ pub trait GameStore: Send + Sync {
     async fn insert_game(&self, game: &Game) -> Result<(), StoreError>;
     /// Stores a new game only while its host has fewer than `max_unfinished` games that
     /// hold a hosting slot at the new game's creation
-    /// ([`Game::holds_hosting_slot_at`]: not finished or cancelled, or cancelled within
-    /// [`CANCELLED_KEEPS_SLOT`](crate::domain::game::CANCELLED_KEEPS_SLOT)), atomically
+    /// ([`Game::holds_hosting_slot_at`]: not finished or cancelled, or cancelled by its
+    /// host within [`CANCELLED_KEEPS_SLOT`](crate::domain::game::CANCELLED_KEEPS_SLOT)), atomically
     /// (concurrent calls for one host never pass the cap together). `Ok(false)` when the
     /// host is at the cap: nothing was stored.
     async fn insert_hosted_game(
@@ -172,6 +172,13 @@ pub enum ApplicationInsert {
     /// cancelled after the caller read it): checked in the same atomic step as the
     /// insert, so none lands in a game that stopped enrolling; nothing was stored.
     NotEnrolling(GameStatus),
+    /// The user made [`MAX_APPLICATIONS_PER_GAME`](crate::domain::application::MAX_APPLICATIONS_PER_GAME)
+    /// applications to the game already (any status), counted in the same atomic step
+    /// as the refused pending one; nothing was stored.
+    TooManyApplications {
+        /// The user's applications to the game.
+        made: u32,
+    },
 }
 
 /// Applications. Stores implementing it share their game rows with [`GameStore`]

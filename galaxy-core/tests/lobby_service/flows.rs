@@ -473,13 +473,14 @@ async fn applying_again_and_again_tells_the_host_once_a_day() {
 /// application is kept); racing applications at the bound let one through at most.
 #[tokio::test]
 async fn applications_of_one_player_to_one_game_are_bounded() {
-    use galaxy_core::service::lobby::MAX_APPLICATIONS_PER_GAME;
+    use galaxy_core::domain::application::MAX_APPLICATIONS_PER_GAME;
 
     let w = World::new();
     let host = w.user().await;
     let game = w.open_game(host, 2, 4).await;
     let (looper, other) = (w.user().await, w.user().await);
-    for _ in 0..MAX_APPLICATIONS_PER_GAME - 1 {
+    let bound = usize::try_from(MAX_APPLICATIONS_PER_GAME).unwrap();
+    for _ in 0..bound - 1 {
         w.lobby.apply(looper, game.id, "Zorg").await.unwrap();
         w.lobby.withdraw(looper, game.id).await.unwrap();
     }
@@ -494,7 +495,7 @@ async fn applications_of_one_player_to_one_game_are_bounded() {
     assert_eq!(kind(refused), (ErrorKind::Forbidden, "forbidden"));
     let mine = w.lobby.list_applications(host, game.id).await.unwrap();
     let made = mine.iter().filter(|a| a.user_id == looper.user_id).count();
-    assert_eq!(made, MAX_APPLICATIONS_PER_GAME);
+    assert_eq!(made, bound);
     // Another player is not held back by it.
     w.lobby.apply(other, game.id, "Zorg").await.unwrap();
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, MutexGuard};
 
 use async_trait::async_trait;
 use galaxy_core::domain::application::{Application, ApplicationStatus};
-use galaxy_core::domain::game::{Game, GameStatus, GameTransition};
+use galaxy_core::domain::game::{Game, GameStatus, GameTransition, GameTrigger};
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::race_name::{RaceNameEntry, RaceNameKey};
 use galaxy_core::domain::{ApplicationId, GameId, Timestamp, UserId};
@@ -132,7 +132,13 @@ impl GameStore for MemoryLobbyStore {
         let unfinished = state
             .games
             .values()
-            .filter(|g| g.host == game.host && g.holds_hosting_slot_at(game.created_at))
+            .filter(|g| {
+                let host_cancelled = state.transitions.get(&g.id).is_some_and(|all| {
+                    all.iter()
+                        .any(|t| t.to == GameStatus::Cancelled && t.trigger == GameTrigger::Host)
+                });
+                g.host == game.host && g.holds_hosting_slot_at(game.created_at, host_cancelled)
+            })
             .count();
         if unfinished >= max_unfinished as usize {
             return Ok(false);

@@ -377,7 +377,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_RETAIN_SESSIONS",
         default: "30d",
-        meaning: "How long a session is kept once it ended (expired, or was revoked: signed out, or by an admin's block); then the retention sweeper deletes it. Every login makes a session, so the table would otherwise grow for ever, and every replica warms its session cache from it. Range: 1h to 3650d.",
+        meaning: "How long a session is kept once it ended (expired, or was revoked: signed out, or by an admin's block); then the retention sweeper deletes it. Every login makes a session, so the table would otherwise grow for ever. Range: 1h to 3650d.",
     },
     Setting {
         variable: "GALAXY_MIN_TURN_PERIOD",
@@ -387,7 +387,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_MAX_HOSTED_GAMES",
         default: "5",
-        meaning: "Games one user may host that are not yet finished or cancelled, a game cancelled in the last day included (so creating and cancelling in a loop stops at the limit; 403 beyond; counted atomically, so concurrent requests cannot pass it); admins are exempt. 1 to 10000.",
+        meaning: "Games one user may host that are not yet finished or cancelled, a game they cancelled themselves in the last day included (so creating and cancelling in a loop stops at the limit; 403 beyond; counted atomically, so concurrent requests cannot pass it); admins are exempt. 1 to 10000.",
     },
     Setting {
         variable: "GALAXY_RACE_NAME_TTL",

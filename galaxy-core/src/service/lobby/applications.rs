@@ -8,11 +8,6 @@ use crate::domain::{ApplicationId, GameId};
 use crate::ports::{ApplicationInsert, ApprovalOutcome, StoreError};
 use crate::service::Actor;
 
-/// How many applications one player may make to one game, withdrawn and rejected ones
-/// included: far above a player changing their mind, a bound on a loop of apply and
-/// withdraw (each application is kept).
-pub const MAX_APPLICATIONS_PER_GAME: usize = 20;
-
 impl LobbyService {
     /// Applies to an open game under `race_name`, claiming the name (pending) until the
     /// application is approved. The host is notified; with auto-approve the application
@@ -50,21 +45,6 @@ impl LobbyService {
         {
             return Err(LobbyError::AlreadyApplied);
         }
-        // Every application is kept (the host's list, the rejections that key the host's
-        // notices), so withdrawing and applying again in a loop would grow the game's list
-        // without end: a bound per player and game. One live application at a time (the
-        // store's rule) keeps concurrent calls from passing it.
-        let made = applications
-            .list_applications(game_id)
-            .await?
-            .iter()
-            .filter(|a| a.user_id == user.id)
-            .count();
-        if made >= MAX_APPLICATIONS_PER_GAME {
-            return Err(LobbyError::forbidden(format!(
-                "you applied to this game {made} times; ask its host to let you in"
-            )));
-        }
         // Checked here too so that a player at the limit is told before a race name is
         // claimed; the store checks again atomically with the insert, which is what
         // holds under concurrent applications.
@@ -84,6 +64,11 @@ impl LobbyService {
             Ok(ApplicationInsert::NotEnrolling(status)) => {
                 Some(LobbyError::NotEnrolling { status })
             }
+            // Every application is kept (the host's list, the rejections that key the
+            // host's notices): a loop of apply and withdraw stops at the bound.
+            Ok(ApplicationInsert::TooManyApplications { made }) => Some(LobbyError::forbidden(
+                format!("you applied to this game {made} times; ask its host to let you in"),
+            )),
             Err(StoreError::Duplicate { .. }) => Some(LobbyError::AlreadyApplied),
             Err(other) => Some(other.into()),
         };

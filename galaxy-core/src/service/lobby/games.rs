@@ -82,8 +82,9 @@ impl LobbyService {
         let max = self.config.max_hosted_games;
         if !self.ports.games.insert_hosted_game(&game, max).await? {
             return Err(LobbyError::forbidden(format!(
-                "already hosting {max} game(s) not yet finished, the limit (a game cancelled \
-                 in the last day still counts); finish or cancel one first"
+                "already hosting {max} game(s) not yet finished, the limit (a game you \
+                 cancelled in the last day still counts); finish or cancel one, or try again \
+                 a day after your last cancellation"
             )));
         }
         Ok(game)

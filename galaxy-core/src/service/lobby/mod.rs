@@ -27,7 +27,6 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 
-pub use applications::MAX_APPLICATIONS_PER_GAME;
 pub use error::LobbyError;
 pub use games::{LobbySearch, MAX_LOBBY_SEARCH_BYTES, NewGame};
 pub use sweeper::{DEFAULT_SWEEP_BATCH, LobbySweeper};

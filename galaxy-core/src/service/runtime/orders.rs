@@ -44,8 +44,8 @@ impl RuntimeService {
     /// Submits the caller's orders for `turn` (the engine's current turn + 1) and records
     /// the submission with the engine's verdict. Orders for a turn played already are
     /// [`RuntimeError::TurnNotNext`] and a race's submission past
-    /// [`MAX_SUBMISSIONS_PER_TURN`] for the turn [`RuntimeError::RateLimited`], neither
-    /// sent to the engine nor recorded. An engine that refuses the request (4xx)
+    /// [`MAX_SUBMISSIONS_PER_TURN`] for the turn [`RuntimeError::RateLimited`], both told
+    /// before the engine hears of them. An engine that refuses the request (4xx)
     /// gives a client error with its message, and the refusal is recorded too. Another
     /// submission of the race's orders in flight is waited for (up to ten seconds; then
     /// [`RuntimeError::OrdersBusy`]). The submission runs in a task of its own: a caller
@@ -130,8 +130,10 @@ impl RuntimeService {
                     _ => {}
                 }
             }
-            // Orders for a turn played already never reach the engine (nor the record):
-            // the stored turn may lag the engine's by a turn being played, never lead it.
+            // Orders for a turn played already stop here, before the engine and the record
+            // (the stored turn may lag the engine's by a turn being played, never lead it;
+            // the turn runner takes no orders lease, so a turn played in this very moment
+            // may still meet them at the engine, whose refusal is then recorded).
             let current = self.runtime_of(game_id).await?.current_turn;
             if turn <= current {
                 return Err(RuntimeError::TurnNotNext {

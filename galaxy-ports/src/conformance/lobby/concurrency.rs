@@ -24,6 +24,15 @@ where
 {
     run_case(
         suite,
+        "a player's applications to a game are bounded, also when racing",
+        make,
+        |s| async move {
+            applications_per_game_are_bounded(Arc::new(s)).await;
+        },
+    )
+    .await;
+    run_case(
+        suite,
         "20 concurrent status changes: one wins",
         make,
         |s| async move {
@@ -69,7 +78,7 @@ where
     .await;
     run_case(
         suite,
-        "30 concurrent games of one host against a cap of 3",
+        "30 concurrent games of one host against a cap of 4",
         make,
         |s| async move {
             hosted_games_respect_the_cap(Arc::new(s)).await;
@@ -80,12 +89,20 @@ where
 
 async fn hosted_games_respect_the_cap<S: GameStore + 'static>(store: Arc<S>) {
     let host = new_user();
-    // A game cancelled more than a day ago does not count; one cancelled within the day
-    // does (create-and-cancel loops stop at the cap), as an open one does.
+    // A game cancelled more than a day ago does not count; one its host cancelled within
+    // the day does (create-and-cancel loops stop at the cap), as an open one does.
     let long_ago = game(host, -200_000, 4, Visibility::Public);
     super::insert_along(&*store, &long_ago, super::CANCELLED).await;
     let lately = game(host, -3_600, 4, Visibility::Public);
     super::insert_along(&*store, &lately, super::CANCELLED).await;
+    // Cancelled as lately, but by the sweeper at its enrollment deadline: not the
+    // host's doing, so it does not count.
+    let expired = game(host, -3_500, 4, Visibility::Public);
+    let swept = [
+        (GameStatus::EnrollmentOpen, GameTrigger::Host),
+        (GameStatus::Cancelled, GameTrigger::Sweeper),
+    ];
+    super::insert_along(&*store, &expired, &swept).await;
     let open = game(host, 1, 4, Visibility::Public);
     insert_along(&*store, &open, OPEN).await;
     let results = race(30, |i| {
@@ -316,4 +333,58 @@ where
     assert_eq!(live, max);
     let mine = store.list_user_applications(user).await.must("list");
     assert_eq!(mine.len(), 5, "refused applications are not stored");
+}
+
+async fn applications_per_game_are_bounded<S>(store: Arc<S>)
+where
+    S: GameStore + ApplicationStore + 'static,
+{
+    use galaxy_core::domain::application::MAX_APPLICATIONS_PER_GAME;
+
+    let g = insert_along(&*store, &game(new_user(), 0, 10, Visibility::Public), OPEN).await;
+    let user = new_user();
+    // All but one withdrawn already (a loop of apply and withdraw).
+    for i in 1..MAX_APPLICATIONS_PER_GAME {
+        let mut withdrawn = application(g.id, user, i64::from(i));
+        withdrawn.status = ApplicationStatus::Withdrawn;
+        store.insert_fixture(&withdrawn).await.must("withdrawn");
+    }
+    let results = race(8, |i| {
+        let store = Arc::clone(&store);
+        let a = application(g.id, user, 100 + i as i64);
+        async move { store.insert_application(&a, 5).await }
+    })
+    .await;
+    let inserted = results
+        .iter()
+        .filter(|r| matches!(r, Ok(ApplicationInsert::Inserted)))
+        .count();
+    assert_eq!(inserted, 1, "{results:?}");
+    let mine = store.list_user_applications(user).await.must("list");
+    assert_eq!(
+        mine.len(),
+        usize::try_from(MAX_APPLICATIONS_PER_GAME).must("fits")
+    );
+    // At the bound: refused, whatever else would allow it (no live application now).
+    for a in mine
+        .iter()
+        .filter(|a| a.status == ApplicationStatus::Pending)
+    {
+        store
+            .decide_application(a.id, ApplicationStatus::Withdrawn, at(150))
+            .await
+            .must("withdraw");
+    }
+    let again = application(g.id, user, 200);
+    let refused = store.insert_application(&again, 5).await.must("insert");
+    assert_eq!(
+        refused,
+        ApplicationInsert::TooManyApplications {
+            made: MAX_APPLICATIONS_PER_GAME
+        }
+    );
+    // Another player is not held back by it.
+    let other = application(g.id, new_user(), 300);
+    let inserted = store.insert_application(&other, 5).await.must("other");
+    assert_eq!(inserted, ApplicationInsert::Inserted);
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use galaxy_core::domain::application::{Application, ApplicationStatus};
+use galaxy_core::domain::application::{Application, ApplicationStatus, MAX_APPLICATIONS_PER_GAME};
 use galaxy_core::domain::game::GameStatus;
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::{ApplicationId, GameId, InvalidTransition, Timestamp, UserId};
@@ -60,6 +60,17 @@ impl ApplicationStore for MemoryLobbyStore {
                     application.user_id, application.game_id
                 ),
             ));
+        }
+        if application.status == ApplicationStatus::Pending {
+            let made = state
+                .applications
+                .values()
+                .filter(|a| a.game_id == application.game_id && a.user_id == application.user_id)
+                .count();
+            let made = u32::try_from(made).unwrap_or(u32::MAX);
+            if made >= MAX_APPLICATIONS_PER_GAME {
+                return Ok(ApplicationInsert::TooManyApplications { made });
+            }
         }
         if application.status.is_live() {
             let pbem = self.ledger().pbem();
