@@ -93,12 +93,11 @@ pub fn smtp_mailer(config: &Config) -> Result<Option<SmtpMailer>, AppError> {
 /// (`localhost`, the default; a name without a dot; `.local`, `.localhost`, `.internal`)
 /// cannot pass SPF, DKIM or DMARC, so receivers refuse it or file it as spam, login codes
 /// included. A warning, not an error: a test relay takes anything.
+#[cfg(feature = "smtp")]
 pub fn private_sender(mail_from: &str) -> Option<String> {
-    let address = mail_from
-        .rsplit_once('<')
-        .map_or(mail_from, |(_, rest)| rest.trim_end().trim_end_matches('>'));
-    let domain = address.rsplit_once('@').map_or("", |(_, d)| d).trim();
-    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    // An unreadable sender is refused at start-up already (`GALAXY_MAIL_FROM`).
+    let domain = galaxy_smtp::sender_domain(mail_from).ok()?;
+    let domain = domain.to_ascii_lowercase();
     let private = !domain.contains('.')
         || [".local", ".localhost", ".internal"]
             .iter()
@@ -313,7 +312,7 @@ pub(crate) async fn push_metrics_loop(push: Arc<PushService>, cancel: Cancellati
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "smtp"))]
 mod tests {
     use super::private_sender;
 
@@ -321,7 +320,7 @@ mod tests {
     fn a_sender_without_a_public_domain_is_named() {
         for private in [
             "Galaxy <galaxy@localhost>",
-            "galaxy@localhost.",
+            "Galaxy <galaxy@Localhost>",
             "galaxy@mailhost",
             "Galaxy <galaxy@box.local>",
             "galaxy@GALAXY.LOCALHOST",

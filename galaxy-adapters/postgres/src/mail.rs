@@ -400,41 +400,16 @@ impl MailStore for PgStore {
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn purge_sent_mail(&self, before: Timestamp) -> Result<u64, StoreError> {
-        // Attempts go with their mail, in the same statement: `mail_attempts` has no
-        // foreign key to cascade (migration 0014), and this purge and that of dead mail
-        // are the only statements that delete mail. A mail sent before `before` was created before it: the bound on
-        // `created_at` makes the purge a range scan of the listing index (no index reads
-        // `sent_at`, which a finish changes, so that the finish is a HOT update).
-        let (done,): (i64,) = sqlx::query_as(
-            "WITH gone AS (DELETE FROM mail_deliveries \
-                 WHERE created_at < $1 AND status = 'sent' AND sent_at < $1 RETURNING id), \
-             attempts AS (DELETE FROM mail_attempts \
-                 WHERE mail_id = ANY(ARRAY(SELECT id FROM gone))) \
-             SELECT count(*) FROM gone",
-        )
-        .bind(before)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db(MAIL))?;
-        Ok(u64::try_from(done).unwrap_or(0))
+        // `sent_at` is not indexed (a finish changes it, and stays a HOT update).
+        self.purge_mail("status = 'sent' AND sent_at < $1", before)
+            .await
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn purge_dead_mail(&self, before: Timestamp) -> Result<u64, StoreError> {
-        // As the purge of sent mail; a mail that died before `before` was created before
-        // it, and its last change (`updated_at`) is its death.
-        let (done,): (i64,) = sqlx::query_as(
-            "WITH gone AS (DELETE FROM mail_deliveries \
-                 WHERE created_at < $1 AND status = 'dead' AND updated_at < $1 RETURNING id), \
-             attempts AS (DELETE FROM mail_attempts \
-                 WHERE mail_id = ANY(ARRAY(SELECT id FROM gone))) \
-             SELECT count(*) FROM gone",
-        )
-        .bind(before)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db(MAIL))?;
-        Ok(u64::try_from(done).unwrap_or(0))
+        // A dead mail's last change (`updated_at`) is its death.
+        self.purge_mail("status = 'dead' AND updated_at < $1", before)
+            .await
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
@@ -453,6 +428,29 @@ impl MailStore for PgStore {
             }
         }
         Ok(counts)
+    }
+}
+
+impl PgStore {
+    /// Deletes the mails `ended` picks (`$1` is `before`; a constant of this file, never
+    /// input), with their attempts, in one statement: `mail_attempts` has no foreign key to
+    /// cascade (migration 0014), and the two purges are the only statements that delete
+    /// mail. A mail that ended before `before` was created before it: the bound on
+    /// `created_at` makes the purge a range scan of the listing index.
+    async fn purge_mail(&self, ended: &'static str, before: Timestamp) -> Result<u64, StoreError> {
+        let sql = format!(
+            "WITH gone AS (DELETE FROM mail_deliveries \
+                 WHERE created_at < $1 AND {ended} RETURNING id), \
+             attempts AS (DELETE FROM mail_attempts \
+                 WHERE mail_id = ANY(ARRAY(SELECT id FROM gone))) \
+             SELECT count(*) FROM gone"
+        );
+        let (done,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(before)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db(MAIL))?;
+        Ok(u64::try_from(done).unwrap_or(0))
     }
 }
 

@@ -54,6 +54,12 @@ pub fn check_sender(from: &str) -> Result<(), MessageError> {
     parse_sender(from).map(drop)
 }
 
+/// The domain of the sender `from` (a mailbox such as `Galaxy <galaxy@example.org>`),
+/// as its relay and its receivers judge it (SPF, DKIM and DMARC are per domain).
+pub fn sender_domain(from: &str) -> Result<String, MessageError> {
+    parse_sender(from).map(|mailbox| mailbox.email.domain().to_owned())
+}
+
 /// `from` as a mailbox.
 pub(crate) fn parse_sender(from: &str) -> Result<Mailbox, MessageError> {
     from.parse()
