@@ -1,7 +1,8 @@
 //! Exactly-once on one Postgres database with two replicas' schedulers (each its own
 //! pool): an early turn runs once although both see every race ready at the same time,
 //! and a deadline reminder is raised once per player, turn and offset although both
-//! raise it on every tick. The engine is a counting double (the property under test is
+//! raise it on every tick; orders sent to both replicas at once stop at the bound of
+//! submissions per turn. The engine is a counting double (the property under test is
 //! the stores'); everything else is the real Postgres adapter and notification service.
 //!
 //! Needs `DATABASE_URL` (scripts/test.sh starts a throwaway Postgres).
@@ -23,7 +24,10 @@ use galaxy_core::domain::schedule::TurnSchedule;
 use galaxy_core::domain::{GameId, Timestamp, UserId};
 use galaxy_core::ports::*;
 use galaxy_core::service::notification::NotificationService;
-use galaxy_core::service::runtime::{RuntimeConfig, RuntimePorts, TurnScheduler};
+use galaxy_core::service::runtime::{
+    MAX_SUBMISSIONS_PER_TURN, RuntimeConfig, RuntimePorts, RuntimeService, TurnScheduler,
+};
+use galaxy_core::service::{Actor, ServiceError};
 use galaxy_core::worker::Worker;
 use galaxy_ports::system::{ManualClock, OsSecretGenerator};
 use galaxy_postgres::PgStore;
@@ -40,6 +44,8 @@ struct CountingEngine {
     advanced: Mutex<Vec<u32>>,
     /// Every turn call, repeats included: exactly-once means no repeat.
     calls: Mutex<Vec<u32>>,
+    /// Every orders submission that reached the engine.
+    submissions: Mutex<u64>,
 }
 
 #[async_trait]
@@ -73,6 +79,7 @@ impl EngineClient for CountingEngine {
         _: u32,
         _: &serde_json::Value,
     ) -> Result<OrdersVerdict, EngineError> {
+        *self.submissions.lock().unwrap() += 1;
         Ok(OrdersVerdict {
             accepted: true,
             errors: vec![],
@@ -107,6 +114,7 @@ struct Replicas {
     dbs: TestDatabases,
     stores: Vec<Arc<PgStore>>,
     schedulers: Vec<TurnScheduler>,
+    services: Vec<Arc<RuntimeService>>,
     clock: Arc<ManualClock>,
     engine: Arc<CountingEngine>,
     game: GameId,
@@ -144,6 +152,7 @@ async fn replicas(races: &[&str]) -> Replicas {
     let engine = Arc::new(CountingEngine::default());
     let mut stores = Vec::new();
     let mut schedulers = Vec::new();
+    let mut services = Vec::new();
     for _ in 0..2 {
         let store = Arc::new(PgStore::new(dbs.pool(options.clone()).await.unwrap()));
         let secrets: Arc<dyn SecretGenerator> = Arc::new(OsSecretGenerator);
@@ -169,6 +178,10 @@ async fn replicas(races: &[&str]) -> Replicas {
             clock: clock.clone(),
             ids: secrets,
         };
+        services.push(Arc::new(RuntimeService::new(
+            ports.clone(),
+            RuntimeConfig::default(),
+        )));
         schedulers.push(TurnScheduler::new(ports, RuntimeConfig::default()));
         stores.push(store);
     }
@@ -242,6 +255,7 @@ async fn replicas(races: &[&str]) -> Replicas {
         dbs,
         stores,
         schedulers,
+        services,
         clock,
         engine,
         game: game.id,
@@ -346,5 +360,51 @@ async fn two_reminder_workers_remind_each_player_once() {
     expected.sort();
     assert_eq!(to, expected, "{reminders:?}");
     assert!(r.engine.advanced.lock().unwrap().is_empty(), "no turn ran");
+    r.dbs.cleanup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submissions_through_two_replicas_stop_at_the_bound() {
+    let r = replicas(&["Ayrans", "Bolgs"]).await;
+    let (player, race) = r.players[0].clone();
+    let actor = Actor {
+        user_id: player,
+        is_admin: false,
+    };
+    // Up to two short of the bound one at a time, alternating replicas.
+    let bound = MAX_SUBMISSIONS_PER_TURN;
+    for i in 0..bound - 2 {
+        let service = &r.services[usize::try_from(i % 2).unwrap()];
+        service
+            .submit_orders(actor, r.game, 1, &json!([i]))
+            .await
+            .unwrap();
+    }
+    // Then twelve at once, six through each replica: two are taken, ten refused.
+    let barrier = Arc::new(tokio::sync::Barrier::new(12));
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let service = Arc::clone(&r.services[i % 2]);
+            let barrier = Arc::clone(&barrier);
+            let game = r.game;
+            tokio::spawn(async move {
+                barrier.wait().await;
+                service
+                    .submit_orders(actor, game, 1, &json!(["racing", i]))
+                    .await
+            })
+        })
+        .collect();
+    let mut codes = Vec::new();
+    for task in tasks {
+        codes.push(task.await.unwrap().map_or_else(|e| e.code(), |_| "ok"));
+    }
+    codes.sort_unstable();
+    let mut expected = vec!["ok"; 2];
+    expected.extend(["rate_limited"; 10]);
+    assert_eq!(codes, expected);
+    let store = &r.stores[1];
+    assert_eq!(store.count_orders(r.game, &race, 1).await.unwrap(), bound);
+    assert_eq!(*r.engine.submissions.lock().unwrap(), bound);
     r.dbs.cleanup().await.unwrap();
 }
