@@ -78,24 +78,17 @@ pub(crate) fn worker(
     }
 }
 
-/// Sets `galaxy_mail_in_waiting` from the store's counts, and registers every outcome of
+/// Sets `galaxy_mail_in_waiting` from the store, and registers every outcome of
 /// `galaxy_mail_in_total` (at 0 until one is finished), so a dashboard finds each label.
 pub(crate) async fn record_metrics(store: &dyn InboundMailStore) {
-    match store.count_inbound().await {
-        Ok(counts) => {
-            let count = |outcome: Option<InboundOutcome>| {
-                counts
-                    .iter()
-                    .find(|(o, _)| *o == outcome)
-                    .map_or(0, |(_, n)| *n)
-            };
+    for outcome in InboundOutcome::ALL {
+        metrics::counter!(MAIL_IN_METRIC, "outcome" => outcome.as_str()).increment(0);
+    }
+    match store.count_waiting_inbound().await {
+        Ok(waiting) => {
             // Precision loss above 2^53 messages is not a concern.
             #[allow(clippy::cast_precision_loss)]
-            let waiting = count(None) as f64;
-            metrics::gauge!(MAIL_IN_WAITING_METRIC).set(waiting);
-            for outcome in InboundOutcome::ALL {
-                metrics::counter!(MAIL_IN_METRIC, "outcome" => outcome.as_str()).increment(0);
-            }
+            metrics::gauge!(MAIL_IN_WAITING_METRIC).set(waiting as f64);
         }
         Err(error) => tracing::warn!(%error, "inbound mail counts unavailable"),
     }
@@ -131,6 +124,9 @@ impl InboundMailStore for CountedInboundMail {
 
     async fn count_inbound(&self) -> Result<Vec<(Option<InboundOutcome>, u64)>, StoreError> {
         self.0.count_inbound().await
+    }
+    async fn count_waiting_inbound(&self) -> Result<u64, StoreError> {
+        self.0.count_waiting_inbound().await
     }
 
     async fn purge_inbound(&self, before: Timestamp) -> Result<u64, StoreError> {

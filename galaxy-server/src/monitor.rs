@@ -109,11 +109,14 @@ pub async fn metrics_loop(
         if let Some(store) = &sources.mail_in {
             crate::mail_in::record_metrics(store.as_ref()).await;
         }
-        match sources.mail.count_mail_by_status().await {
+        match sources.mail.mail_queue_depth().await {
             Ok(counts) => {
-                // Every status is set, so one that emptied reads 0 rather than its last
-                // non-zero value.
-                for status in MailStatus::ALL {
+                // Every status of the queue is set, so one that emptied reads 0 rather
+                // than its last non-zero value (sent mail is history, not queue).
+                let queued = MailStatus::ALL
+                    .into_iter()
+                    .filter(|s| *s != MailStatus::Sent);
+                for status in queued {
                     let count = counts
                         .iter()
                         .find(|(s, _)| *s == status)

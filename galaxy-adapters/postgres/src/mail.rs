@@ -19,7 +19,7 @@ use sqlx::query::Query;
 
 use crate::PgStore;
 use crate::error::{corrupt, db};
-use crate::queue::{self, ClaimOrder, Commit, FinishColumn, FinishPlan, QueueTable};
+use crate::queue::{self, ClaimOrder, Commit, DeadTable, FinishColumn, FinishPlan, QueueTable};
 use crate::rows::{RowExt, cursor, keyset_page_sql, page_limit, page_of, u32_param};
 
 const MAIL: &str = MailDelivery::ENTITY;
@@ -37,6 +37,10 @@ const QUEUE: QueueTable = QueueTable {
     // have two workers send it at once, and a mail sent twice reaches its reader twice.
     claim_commit: Commit::Durable,
     finish_commit: Commit::Durable,
+    dead: Some(DeadTable {
+        table: "mail_deliveries_dead",
+        status: "dead",
+    }),
 };
 
 /// What finishing an attempt changes beyond the status, and the attempt row it records.
@@ -119,6 +123,15 @@ static RETRY_DEAD_SQL: LazyLock<String> = LazyLock::new(|| {
         None,
     )
 });
+/// The pages of one status that a side table of the queue holds (every status but
+/// `sent`), by status.
+static STATUS_PAGE_SQL: LazyLock<Vec<(MailStatus, String)>> = LazyLock::new(|| {
+    MailStatus::ALL
+        .iter()
+        .filter_map(|s| Some((*s, QUEUE.status_page_sql(s.as_str())?)))
+        .collect()
+});
+static DEPTH_SQL: LazyLock<String> = LazyLock::new(|| QUEUE.depth_sql());
 static FINISH_SQL: LazyLock<String> =
     LazyLock::new(|| QUEUE.finish_sql(FINISH_COLUMNS, Some(RECORD_ATTEMPTS)));
 
@@ -317,7 +330,13 @@ impl MailStore for PgStore {
         page: &PageRequest,
     ) -> Result<Page<MailDelivery>, StoreError> {
         let (after_at, after_id) = cursor(page)?;
-        let rows = sqlx::query(keyset_page_sql!("mail_deliveries", "id", "status", "text"))
+        let sql = status
+            .and_then(|status| STATUS_PAGE_SQL.iter().find(|(s, _)| *s == status))
+            .map_or(
+                keyset_page_sql!("mail_deliveries", "id", "status", "text"),
+                |(_, sql)| sql.as_str(),
+            );
+        let rows = sqlx::query(sql)
             .bind(status.map(|s| s.as_str()))
             .bind(after_at)
             .bind(after_id)
@@ -414,12 +433,37 @@ impl MailStore for PgStore {
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn count_mail_by_status(&self) -> Result<Vec<(MailStatus, u64)>, StoreError> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT status, count(*) FROM mail_deliveries GROUP BY status")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db(MAIL))?;
-        let mut counts: Vec<(MailStatus, u64)> = MailStatus::ALL.iter().map(|s| (*s, 0)).collect();
+        let all = MailStatus::ALL;
+        self.count_mail(
+            "SELECT status, count(*) FROM mail_deliveries GROUP BY status",
+            &all,
+        )
+        .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn mail_queue_depth(&self) -> Result<Vec<(MailStatus, u64)>, StoreError> {
+        // From the ready and dead tables: every mail but the sent ones is in one of them.
+        let held = MailStatus::ALL.map(|s| (s != MailStatus::Sent).then_some(s));
+        let held: Vec<MailStatus> = held.into_iter().flatten().collect();
+        self.count_mail(DEPTH_SQL.as_str(), &held).await
+    }
+}
+
+impl PgStore {
+    /// Runs `sql`, which counts mail by status (rows `(status, count)`), and returns a
+    /// count for each of `statuses` in that order (0 for one without rows).
+    async fn count_mail(
+        &self,
+        sql: &str,
+        statuses: &[MailStatus],
+    ) -> Result<Vec<(MailStatus, u64)>, StoreError> {
+        // Every text comes from a `static` of this file, never from input.
+        let rows: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db(MAIL))?;
+        let mut counts: Vec<(MailStatus, u64)> = statuses.iter().map(|s| (*s, 0)).collect();
         for (status, count) in rows {
             let status = MailStatus::parse(&status)
                 .ok_or_else(|| corrupt(MAIL, "status", format!("unknown {status:?}")))?;
@@ -429,9 +473,7 @@ impl MailStore for PgStore {
         }
         Ok(counts)
     }
-}
 
-impl PgStore {
     /// Deletes the mails `ended` picks (`$1` is `before`; a constant of this file, never
     /// input), with their attempts, in one statement: `mail_attempts` has no foreign key to
     /// cascade (migration 0014), and the two purges are the only statements that delete

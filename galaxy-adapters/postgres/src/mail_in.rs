@@ -35,6 +35,7 @@ const QUEUE: QueueTable = QueueTable {
     // a lost claim could have two workers hand the same orders to the engine at once.
     claim_commit: Commit::Durable,
     finish_commit: Commit::Durable,
+    dead: None,
 };
 
 /// What finishing writes beyond the status.
@@ -168,6 +169,15 @@ impl InboundMailStore for PgStore {
                 .settle(self.pool(), &plan, &rows, inbound_from_row)
                 .await?,
         )
+    }
+
+    async fn count_waiting_inbound(&self) -> Result<u64, StoreError> {
+        // Every mail not yet done has its ready row; done ones (kept for thirty days) none.
+        let (waiting,): (i64,) = sqlx::query_as("SELECT count(*) FROM inbound_mail_ready")
+            .fetch_one(self.pool())
+            .await
+            .map_err(db(INBOUND))?;
+        Ok(u64::try_from(waiting).unwrap_or_default())
     }
 
     async fn count_inbound(&self) -> Result<Vec<(Option<InboundOutcome>, u64)>, StoreError> {

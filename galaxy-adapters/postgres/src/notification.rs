@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::PgStore;
 use crate::error::db;
-use crate::queue::{self, ClaimOrder, Commit, FinishColumn, FinishPlan, QueueTable};
+use crate::queue::{self, ClaimOrder, Commit, DeadTable, FinishColumn, FinishPlan, QueueTable};
 use crate::rows::{RowExt, cursor, keyset_page_sql, page_limit, page_of, u32_param};
 
 const INTENT: &str = "notification intent";
@@ -40,6 +40,10 @@ const QUEUE: QueueTable = QueueTable {
     // handled twice, one after the other or at once, has them once.
     claim_commit: Commit::Relaxed,
     finish_commit: Commit::Relaxed,
+    dead: Some(DeadTable {
+        table: "notification_routes_dead",
+        status: "dead_letter",
+    }),
 };
 
 /// What finishing a dispatch changes beyond the status.
@@ -57,6 +61,14 @@ const FINISH_COLUMNS: &[FinishColumn] = &[
 ];
 
 static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| QUEUE.claim_sql());
+/// The pages of one status that a side table of the queue holds (every status but
+/// `delivered`), by status.
+static STATUS_PAGE_SQL: LazyLock<Vec<(RouteStatus, String)>> = LazyLock::new(|| {
+    RouteStatus::ALL
+        .iter()
+        .filter_map(|s| Some((*s, QUEUE.status_page_sql(s.as_str())?)))
+        .collect()
+});
 static INSERT_ROUTES_SQL: LazyLock<String> = LazyLock::new(|| {
     QUEUE.keep_ready(
         "INSERT INTO notification_routes (id, intent_id, user_id, channel, status, \
@@ -257,19 +269,20 @@ impl NotificationStore for PgStore {
         page: &PageRequest,
     ) -> Result<Page<NotificationRoute>, StoreError> {
         let (after_at, after_id) = cursor(page)?;
-        let rows = sqlx::query(keyset_page_sql!(
-            "notification_routes",
-            "id",
-            "status",
-            "text"
-        ))
-        .bind(status.map(|s| s.as_str()))
-        .bind(after_at)
-        .bind(after_id)
-        .bind(page_limit(page))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(ROUTE))?;
+        let sql = status
+            .and_then(|status| STATUS_PAGE_SQL.iter().find(|(s, _)| *s == status))
+            .map_or(
+                keyset_page_sql!("notification_routes", "id", "status", "text"),
+                |(_, sql)| sql.as_str(),
+            );
+        let rows = sqlx::query(sql)
+            .bind(status.map(|s| s.as_str()))
+            .bind(after_at)
+            .bind(after_id)
+            .bind(page_limit(page))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db(ROUTE))?;
         let routes = routes_from_rows(&rows)?;
         Ok(page_of(routes, page, |r| (r.created_at, r.id.as_uuid())))
     }

@@ -14,7 +14,10 @@
 //! lapsed lease makes the item claimable again by itself). A finish deletes the ready row
 //! of an item that is done (or moves it to the item's new due time when it is to be tried
 //! again). Every statement that changes an item's status keeps its ready row in step in the
-//! same statement ([`QueueTable::keep_ready`]).
+//! same statement ([`QueueTable::keep_ready`]), and, for a queue with dead letters, its row
+//! in the dead table ([`DeadTable`]). The two side tables together hold every item that
+//! is not done, so the queue's depth and its lists by status read them, never the item
+//! table's history ([`QueueTable::depth_sql`], [`QueueTable::status_page_sql`]).
 //!
 //! A claim never waits for a lock: it locks ready rows and then their items with `SKIP
 //! LOCKED`. A finish (or a renewal) locks its items first and then their ready rows, and
@@ -118,6 +121,22 @@ pub(crate) struct QueueTable {
     pub claim_commit: Commit,
     /// How finishes commit.
     pub finish_commit: Commit,
+    /// Where the queue keeps its dead letters, if it has any.
+    pub dead: Option<DeadTable>,
+}
+
+/// A queue's dead letters: the items in a status no claim takes and only a retry (an
+/// admin's) brings back. Its table, `(id uuid, created_at timestamptz)` referencing the
+/// item, holds one row per such item, kept in step by [`QueueTable::keep_ready`] like the
+/// ready table: so the dead can be counted and listed without reading the item table's
+/// history, and without a status index there (which would end the in-place updates of
+/// claims and finishes).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DeadTable {
+    /// The side table.
+    pub table: &'static str,
+    /// The item status it holds.
+    pub status: &'static str,
 }
 
 /// One per-item column of a batched finish beyond the common ones (id, token, status,
@@ -145,6 +164,46 @@ impl QueueTable {
             .map(quoted)
             .collect();
         all.join(", ")
+    }
+
+    /// The keyset page of the items in status `status` (`$1`; `$2`, `$3` the cursor of
+    /// [`cursor`](crate::rows::cursor), `$4` the limit of
+    /// [`page_limit`](crate::rows::page_limit)), in `(created_at, id)` order as
+    /// [`keyset_page_sql`](crate::rows::keyset_page_sql) lists the whole table, when a
+    /// side table holds every item of that status: the ready table for waiting and leased
+    /// ones, the dead table for dead letters. The page then reads the small side table and
+    /// joins its items, instead of filtering the item table's whole history (sent mail,
+    /// delivered routes). `None` for a status only the item table knows.
+    pub(crate) fn status_page_sql(&self, status: &str) -> Option<String> {
+        let side = if self.waiting.contains(&status) || status == self.leased {
+            self.ready
+        } else {
+            self.dead.filter(|dead| dead.status == status)?.table
+        };
+        Some(format!(
+            "SELECT q.* FROM {side} s JOIN {} q ON q.id = s.id WHERE q.status = $1 \
+             AND (s.created_at, s.id) > (COALESCE($2, '-infinity'::timestamptz), \
+             COALESCE($3, '00000000-0000-0000-0000-000000000000'::uuid)) \
+             ORDER BY s.created_at, s.id LIMIT $4",
+            self.table
+        ))
+    }
+
+    /// How many items are in each status the side tables hold (waiting, leased, dead),
+    /// read from them alone and their items: the queue's depth without the item table's
+    /// history. Rows `(status, count)`; a status without items has none.
+    pub(crate) fn depth_sql(&self) -> String {
+        let dead = self
+            .dead
+            .map(|DeadTable { table, status }| {
+                format!(" UNION ALL SELECT '{status}', count(*) FROM {table}")
+            })
+            .unwrap_or_default();
+        format!(
+            "SELECT q.status, count(*) FROM {} s JOIN {} q ON q.id = s.id \
+             GROUP BY q.status{dead}",
+            self.ready, self.table
+        )
     }
 
     /// The claim: `$1` lease token, `$2` lease expiry, `$3` now, `$4` limit. Picks and
@@ -201,6 +260,19 @@ impl QueueTable {
         let claimable = self.claimable();
         let after = after.map(|a| format!(", {a}")).unwrap_or_default();
         let relaxed = commit.cte();
+        // An item that died gets its dead row; one that left the status (a retry) loses it.
+        let dead = self
+            .dead
+            .map(|DeadTable { table, status }| {
+                format!(
+                    ", died AS (INSERT INTO {table} (id, created_at) \
+                     SELECT id, created_at FROM changed WHERE status = '{status}' \
+                     ON CONFLICT (id) DO NOTHING), \
+                     revived AS (DELETE FROM {table} WHERE id = ANY(ARRAY(\
+                     SELECT id FROM changed WHERE status <> '{status}')))"
+                )
+            })
+            .unwrap_or_default();
         format!(
             "WITH {relaxed}changed AS ({statement}), \
              readied AS (INSERT INTO {ready} (id, due, created_at) \
@@ -210,7 +282,7 @@ impl QueueTable {
              ON CONFLICT (id) DO UPDATE SET due = EXCLUDED.due), \
              unreadied AS (DELETE FROM {ready} WHERE id = ANY(ARRAY(\
              SELECT id FROM changed WHERE status NOT IN ({claimable}))))\
-             {after} SELECT * FROM changed"
+             {dead}{after} SELECT * FROM changed"
         )
     }
 
@@ -446,6 +518,7 @@ mod tests {
         order: ClaimOrder::DueFirst,
         claim_commit: Commit::Durable,
         finish_commit: Commit::Durable,
+        dead: None,
     };
 
     #[test]

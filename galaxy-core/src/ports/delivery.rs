@@ -95,8 +95,20 @@ pub trait MailStore: Send + Sync {
     async fn mail_attempts(&self, id: MailId) -> Result<Vec<MailAttempt>, StoreError>;
     /// Re-queues a dead mail with a fresh attempt budget (`Conflict` unless dead).
     async fn retry_dead_mail(&self, id: MailId, at: Timestamp) -> Result<MailDelivery, StoreError>;
-    /// How many mails are in each status (queue depth).
+    /// How many mails are in each status, sent ones included (a full count of what the
+    /// outbox keeps: for tests and tools, not for a loop; see
+    /// [`mail_queue_depth`](Self::mail_queue_depth)).
     async fn count_mail_by_status(&self) -> Result<Vec<(MailStatus, u64)>, StoreError>;
+    /// How many mails the outbox still has in hand, by status: pending, sending, retrying
+    /// and dead (sent mail is history, not queue, and is left out). The metrics loop
+    /// reads it on every replica every few seconds, so a store should answer it without
+    /// reading its whole history; the default filters
+    /// [`count_mail_by_status`](Self::count_mail_by_status).
+    async fn mail_queue_depth(&self) -> Result<Vec<(MailStatus, u64)>, StoreError> {
+        let mut counts = self.count_mail_by_status().await?;
+        counts.retain(|(status, _)| *status != MailStatus::Sent);
+        Ok(counts)
+    }
     /// Deletes mails sent before `before`, with their attempts (the retention of sent
     /// mail); returns how many. Mail in any other status is kept. Its idempotency key is
     /// free again afterwards.

@@ -40,8 +40,21 @@ pub trait InboundMailStore: Send + Sync {
     /// Marks a claimed mail done with its outcome; `Conflict` when `token` no longer
     /// holds its lease.
     async fn finish_inbound(&self, finish: &InboundFinish) -> Result<InboundMail, StoreError>;
-    /// How many inbound mails ended with each outcome, and how many wait (`None`).
+    /// How many inbound mails ended with each outcome, and how many wait (`None`): a full
+    /// count of what the store keeps, for tests and tools (see
+    /// [`count_waiting_inbound`](Self::count_waiting_inbound)).
     async fn count_inbound(&self) -> Result<Vec<(Option<InboundOutcome>, u64)>, StoreError>;
+    /// How many inbound mails are stored and not yet done (received, or being
+    /// processed). The metrics loop reads it on every replica every few seconds, so a
+    /// store should answer it without reading the mail it keeps after processing; the
+    /// default reads [`count_inbound`](Self::count_inbound).
+    async fn count_waiting_inbound(&self) -> Result<u64, StoreError> {
+        let counts = self.count_inbound().await?;
+        Ok(counts
+            .iter()
+            .find(|(outcome, _)| outcome.is_none())
+            .map_or(0, |(_, n)| *n))
+    }
     /// Deletes the inbound mails done (whatever their outcome) and last changed before
     /// `before`, and the send records taken before it; returns how many mails went. The
     /// retention sweeper's: a stored message is a player's mail, kept no longer than its

@@ -36,7 +36,7 @@ where
     )
     .await;
     run_case(SUITE, "list by status, every page", &make, list_pages).await;
-    run_case(SUITE, "count by status", &make, counts).await;
+    run_case(SUITE, "count by status, queue depth", &make, counts).await;
     run_case(SUITE, "purge old sent mail only", &make, purge_sent).await;
     run_case(SUITE, "purge long dead mail only", &make, purge_dead).await;
     claims::run(&make).await;
@@ -175,6 +175,34 @@ async fn counts<S: MailStore>(store: S) {
         .collect();
     // pending, sending, sent, retrying, dead
     assert_eq!(got, vec![2, 1, 1, 0, 1]);
+    // The queue's depth is the same without the sent mail; the dead one is listed.
+    let queued = [
+        MailStatus::Pending,
+        MailStatus::Sending,
+        MailStatus::Retrying,
+        MailStatus::Dead,
+    ];
+    let depth_of = |counts: &[(MailStatus, u64)]| -> Vec<u64> {
+        assert_eq!(count_of(counts, MailStatus::Sent), 0, "sent is not queue");
+        queued.iter().map(|s| count_of(counts, *s)).collect()
+    };
+    let depth = ok(store.mail_queue_depth().await, "depth");
+    assert_eq!(depth_of(&depth), vec![2, 1, 0, 1]);
+    let first = first_page(10);
+    let dead_page = || store.list_mail(Some(MailStatus::Dead), &first);
+    let listed = ok(dead_page().await, "list dead");
+    assert_eq!(
+        listed.items.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![dead]
+    );
+    // Retried, it is queued again and no longer dead.
+    ok(store.retry_dead_mail(dead, at(12)).await, "retry");
+    let depth = ok(store.mail_queue_depth().await, "depth after retry");
+    assert_eq!(depth_of(&depth), vec![3, 1, 0, 0]);
+    assert!(
+        ok(dead_page().await, "list dead").items.is_empty(),
+        "retried"
+    );
 }
 
 async fn purge_sent<S: MailStore>(store: S) {

@@ -210,7 +210,7 @@ pub const METRICS: &[MetricSpec] = &[
     spec(
         crate::monitor::MAIL_QUEUE_DEPTH_METRIC,
         Gauge,
-        "Mails in the outbox by status (dead = dead letters).",
+        "Mails the outbox still has in hand, by status: pending, sending, retrying and dead (dead letters); sent mail is counted by `galaxy_mail_sends_total`.",
         &["status"],
     ),
     spec(

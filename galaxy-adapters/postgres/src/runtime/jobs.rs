@@ -32,6 +32,7 @@ const QUEUE: QueueTable = QueueTable {
     // replays it anyway), so a lost completion only replays the job once its lease lapses.
     claim_commit: Commit::Durable,
     finish_commit: Commit::Relaxed,
+    dead: None,
 };
 
 /// What completing a job changes beyond the status.
