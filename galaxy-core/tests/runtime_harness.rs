@@ -284,6 +284,12 @@ pub enum TurnFault {
     Garbage,
     /// Answers an earlier turn than asked.
     WrongTurn,
+    /// Answers the turn with standings naming a race not in the game (a long name).
+    StrangerStanding,
+    /// Answers the turn won by a race not in the game.
+    StrangerWinner,
+    /// Answers a turn further ahead than the platform catches up with.
+    FarAhead,
 }
 
 #[derive(Default)]
@@ -403,6 +409,15 @@ impl FakeEngine {
     pub fn inits(&self) -> Vec<(String, EngineInit)> {
         self.lock().inits.clone()
     }
+    /// The race the engine of `endpoint` puts first in its standings and lets win: the
+    /// first of the races its init gave.
+    pub fn leader(&self, endpoint: &str) -> String {
+        let state = self.lock();
+        let init = state.inits.iter().rev().find(|(e, _)| e == endpoint);
+        init.and_then(|(_, init)| init.races.first())
+            .map(|race| race.race_name.clone())
+            .unwrap_or_default()
+    }
     /// Makes turns of `endpoint` misbehave (or heals them).
     pub fn fault(&self, endpoint: &str, fault: Option<TurnFault>) {
         let mut state = self.lock();
@@ -411,7 +426,8 @@ impl FakeEngine {
             None => state.faults.remove(endpoint),
         };
     }
-    /// The game of `endpoint` ends (won by `Zorgons`) at `turn`.
+    /// The game of `endpoint` ends (won by its first race, which leads the standings) at
+    /// `turn`.
     pub fn finish_at(&self, endpoint: &str, turn: u32) {
         self.lock().finish_at.insert(endpoint.to_owned(), turn);
     }
@@ -525,9 +541,27 @@ impl EngineClient for FakeEngine {
                 };
                 return Ok(state);
             }
-            None => {}
+            Some(TurnFault::FarAhead) => {
+                let state = EngineState {
+                    turn: expected + galaxy_core::service::runtime::MAX_CATCH_UP_TURNS + 1,
+                    finished: false,
+                    winner: None,
+                    standings: vec![],
+                };
+                return Ok(state);
+            }
+            Some(TurnFault::StrangerStanding | TurnFault::StrangerWinner) | None => {}
         }
         let mut state = self.lock();
+        // The game's races, as init gave them: the first leads and wins.
+        let races: Vec<String> = state
+            .inits
+            .iter()
+            .rev()
+            .find(|(e, _)| e == endpoint)
+            .map(|(_, init)| init.races.iter().map(|r| r.race_name.clone()).collect())
+            .unwrap_or_default();
+        let leader = races.first().cloned().unwrap_or_default();
         let finish_at = state.finish_at.get(endpoint).copied();
         let turn = state.turns.entry(endpoint.to_owned()).or_insert(0);
         if expected == *turn + 1 {
@@ -536,10 +570,17 @@ impl EngineClient for FakeEngine {
         let turn = *turn;
         let finished = finish_at.is_some_and(|f| turn >= f);
         let mut standings = vec![RaceStanding {
-            name: "Zorgons".into(),
+            name: leader.clone(),
             alive: true,
             score: 10.0,
         }];
+        if fault == Some(TurnFault::StrangerStanding) {
+            standings.push(RaceStanding {
+                name: "x".repeat(100_000),
+                alive: true,
+                score: 0.0,
+            });
+        }
         for race in state.eliminated.get(endpoint).into_iter().flatten() {
             standings.push(RaceStanding {
                 name: race.clone(),
@@ -547,7 +588,11 @@ impl EngineClient for FakeEngine {
                 score: 0.0,
             });
         }
-        let winner = finished.then(|| "Zorgons".to_owned());
+        let winner = if fault == Some(TurnFault::StrangerWinner) {
+            Some("Nobody".to_owned())
+        } else {
+            finished.then_some(leader)
+        };
         Ok(EngineState {
             turn,
             finished,

@@ -91,7 +91,10 @@ async fn every_turn_is_archived_before_it_is_recorded_and_each_player_gets_their
     }
     let turns = w.play.list_turns(game.id).await.unwrap();
     assert_eq!(turns.iter().map(|t| t.turn).collect::<Vec<_>>(), [0, 1]);
-    assert_eq!(turns[1].standings[0].race, "Zorgons");
+    assert_eq!(
+        turns[1].standings[0].race,
+        w.engine.leader(&w.endpoint(game.id))
+    );
 }
 
 #[tokio::test]
@@ -209,11 +212,12 @@ async fn the_finish_archives_the_last_turn_and_mails_the_standings_and_final_rep
     );
     let over = w.notes.of(NotificationKind::GameFinished);
     assert_eq!(over.len(), 1);
+    let leader = w.engine.leader(&w.endpoint(game.id));
     for (player, race) in &seats.0 {
         let mine = recipient_payload(&over[0].payload, player.user_id);
         assert_eq!(mine["report_text"], FakeEngine::report_text(race, 1));
         let table = mine["standings_table"].as_str().unwrap();
-        assert!(table.contains("Zorgons") && !table.contains('{'), "{table}");
+        assert!(table.contains(&leader) && !table.contains('{'), "{table}");
     }
     let progress = w
         .service
@@ -221,12 +225,13 @@ async fn the_finish_archives_the_last_turn_and_mails_the_standings_and_final_rep
         .await
         .unwrap();
     let result = progress.result.unwrap();
-    assert_eq!(result.winner.as_deref(), Some("Zorgons"));
+    assert_eq!(result.winner, Some(leader.clone()));
     assert_eq!(result.finished_at, evening(1));
     assert_eq!(progress.current_turn, Some(1));
     assert_eq!(progress.next_turn_at, None);
     let reason = progress.status_reason.unwrap();
-    assert!(reason.text().contains("won by Zorgons"), "{reason:?}");
+    let won = format!("won by {leader}");
+    assert!(reason.text().contains(&won), "{reason:?}");
 }
 
 #[tokio::test]
@@ -462,7 +467,7 @@ async fn engine_refusals_become_client_errors_with_a_clean_message() {
 async fn a_refused_init_fails_the_start_with_the_engines_whole_reason() {
     let w = World::new().await;
     let (game, seats) = w.starting_game(2).await;
-    let body = r#"{"error": "invalid settings", "details": ["settings.max_turns must be in 1..=1000, got 0"]}"#;
+    let body = r#"{"error": "invalid\u202e settings", "details": ["settings.max_turns must be in 1..=1000, got 0"]}"#;
     w.engine.refuse_init(Some((422, body)));
     w.jobs.run_until_idle(10).await.unwrap();
     let failed = w.game(game.id).await;
@@ -478,9 +483,10 @@ async fn a_refused_init_fails_the_start_with_the_engines_whole_reason() {
             panic!("{viewer:?} sees {:?}", progress.status_reason);
         };
         assert!(
-            reason.contains("settings.max_turns must be in 1..=1000"),
+            reason.contains("invalid settings: settings.max_turns must be in 1..=1000"),
             "{reason}"
         );
+        assert!(!reason.contains('\u{202E}'), "no bidi override: {reason:?}");
     }
     // A player and an anonymous visitor learn that the engine failed, not its output.
     let player = seats.0[0].0;

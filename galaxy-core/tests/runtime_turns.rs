@@ -147,13 +147,14 @@ async fn a_finished_game_ends_finished_and_its_container_is_removed() {
     assert_eq!((record.current_turn, record.next_turn_at), (2, None));
     let notes = w.notes.of(NotificationKind::GameFinished);
     assert_eq!(notes.len(), 1);
-    assert_eq!(notes[0].payload["winner"], "Zorgons");
-    assert_eq!(notes[0].payload["standings"][0]["race"], "Zorgons");
+    let leader = w.engine.leader(&w.endpoint(game.id));
+    assert_eq!(notes[0].payload["winner"], leader);
+    assert_eq!(notes[0].payload["standings"][0]["race"], leader);
     assert!(
         notes[0].payload["standings_table"]
             .as_str()
             .unwrap()
-            .contains("Zorgons"),
+            .contains(&leader),
         "{}",
         notes[0].payload
     );
@@ -252,6 +253,42 @@ async fn an_engine_answering_an_earlier_turn_is_a_fault() {
     let record = w.record(game.id).await;
     assert!(!record.skip_next_tick);
     assert_eq!(record.current_turn, 0);
+}
+
+#[tokio::test]
+async fn an_engine_state_that_does_not_fit_the_game_is_a_fault_and_nothing_is_kept() {
+    for (fault, told) in [
+        (
+            TurnFault::StrangerStanding,
+            "the standings name a race not in the game",
+        ),
+        (
+            TurnFault::StrangerWinner,
+            "the winner is not a race of the game: \"Nobody\"",
+        ),
+        (TurnFault::FarAhead, "is more than 100 turns beyond turn 1"),
+    ] {
+        let w = World::new().await;
+        let (game, _) = w.running_game(2).await;
+        w.engine.fault(&w.endpoint(game.id), Some(fault));
+        let error = w
+            .service
+            .force_next_turn(w.admin, game.id)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "engine_unavailable", "{fault:?}");
+        assert!(error.to_string().contains(told), "{fault:?}: {error}");
+        assert_paused_by_fault(&w, game.id).await;
+        assert_eq!(w.record(game.id).await.current_turn, 0, "{fault:?}");
+        let turns = w.play.list_turns(game.id).await.unwrap();
+        assert_eq!(
+            turns.iter().map(|t| t.turn).collect::<Vec<_>>(),
+            [0],
+            "{fault:?}: only turn 0 is archived"
+        );
+        // The long name is cut in what the admins are told.
+        assert!(error.to_string().len() < 400, "{fault:?}: {error}");
+    }
 }
 
 #[tokio::test]

@@ -200,7 +200,7 @@ impl RuntimeRecord {
             DueAction::Skip { next_turn_at }
         } else {
             DueAction::RunTurn {
-                expected_turn: self.current_turn + 1,
+                expected_turn: self.current_turn.saturating_add(1),
                 next_turn_at,
             }
         }

@@ -242,7 +242,7 @@ impl RuntimeService {
         // scheduler's pass does it before its claims, but a forced turn may come before
         // the next pass, and a turn never tallied would never count its misses).
         let ready = async {
-            let next = record.current_turn + 1;
+            let next = record.current_turn.saturating_add(1);
             if let Some(asked) = turn.filter(|&asked| asked != next) {
                 return Err(RuntimeError::TurnNotNext { asked, next });
             }
@@ -259,7 +259,7 @@ impl RuntimeService {
                 return Err(refusal);
             }
         };
-        let expected = record.current_turn + 1;
+        let expected = record.current_turn.saturating_add(1);
         let next = record.next_turn_at;
         // The turn runs in a task of its own, under its lease: a caller that goes away
         // (a request timeout, a closed connection) must not cut it off halfway, with the

@@ -19,7 +19,7 @@ use crate::domain::application::ApplicationStatus;
 use crate::domain::game::Game;
 use crate::domain::play::{PlayedTurn, Standing, TurnReport, standings_table};
 use crate::domain::{GameId, Timestamp, UserId};
-use crate::ports::{EngineState, EngineTarget, StoreError};
+use crate::ports::{EngineError, EngineState, EngineTarget, StoreError};
 use crate::service::templates::PER_RECIPIENT_KEY;
 
 /// One player's seat: the user and the race they play.
@@ -51,10 +51,70 @@ pub(super) async fn seats(turns: &TurnRunner, game_id: GameId) -> Result<Vec<Sea
         .collect())
 }
 
+/// The most turns an engine may be found ahead of the platform's record and still be
+/// caught up with (each archived with every race's report): enough for an engine whose
+/// platform database was restored from a backup a few days old, not for an engine that
+/// answers a turn number from nowhere (four billion turns of report fetches).
+pub const MAX_CATCH_UP_TURNS: u32 = 100;
+
+/// The engine's state checked against the game before anything of it is kept: its turn
+/// at least `first` and at most [`MAX_CATCH_UP_TURNS`] beyond, each standing a race of
+/// the game, once, and the winner none or one of them. An engine is third-party code: a
+/// standing of a race that does not exist (or a megabyte-long name, repeated) would be
+/// archived, shown on every game page and rendered into every finish mail.
+fn vet_state(seats: &[Seat], first: u32, state: &EngineState) -> Result<(), RuntimeError> {
+    let malformed = |what: String| RuntimeError::Engine(EngineError::Malformed(what));
+    if state.turn < first {
+        return Err(RuntimeError::UnexpectedTurn {
+            expected: first,
+            got: state.turn,
+        });
+    }
+    if state.turn - first > MAX_CATCH_UP_TURNS {
+        return Err(malformed(format!(
+            "turn {} is more than {MAX_CATCH_UP_TURNS} turns beyond turn {first}, the one asked for",
+            state.turn
+        )));
+    }
+    let is_seat = |name: &str| seats.iter().any(|seat| seat.race == name);
+    let mut seen = std::collections::BTreeSet::new();
+    for standing in &state.standings {
+        if !is_seat(&standing.name) {
+            return Err(malformed(format!(
+                "the standings name a race not in the game: {}",
+                quoted_prefix(&standing.name)
+            )));
+        }
+        if !seen.insert(standing.name.as_str()) {
+            return Err(malformed(format!(
+                "the standings name the race {} twice",
+                quoted_prefix(&standing.name)
+            )));
+        }
+    }
+    match &state.winner {
+        Some(winner) if !is_seat(winner) => Err(malformed(format!(
+            "the winner is not a race of the game: {}",
+            quoted_prefix(winner)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// An engine's text in an error: quoted, at most 64 characters of it.
+fn quoted_prefix(text: &str) -> String {
+    const SHOWN: usize = 64;
+    match text.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{:?}...", &text[..cut]),
+        None => format!("{text:?}"),
+    }
+}
+
 /// Archives every turn from `first` up to the engine's `state.turn` (one turn, unless the
-/// engine was found further ahead) and returns the reports of `state.turn` by race.
-/// Turns before `state.turn` are archived with the reports but without standings (the
-/// engine only tells the current ones).
+/// engine was found further ahead, by at most [`MAX_CATCH_UP_TURNS`]) and returns the
+/// reports of `state.turn` by race. Turns before `state.turn` are archived with the
+/// reports but without standings (the engine only tells the current ones). A state that
+/// does not fit the game ([`vet_state`]) is an engine fault, and nothing is archived.
 pub(super) async fn archive_turns(
     turns: &TurnRunner,
     game_id: GameId,
@@ -63,6 +123,7 @@ pub(super) async fn archive_turns(
     first: u32,
     state: &EngineState,
 ) -> Result<BTreeMap<String, TurnReport>, RuntimeError> {
+    vet_state(seats, first, state)?;
     let mut last = BTreeMap::new();
     for turn in first.min(state.turn)..=state.turn {
         let current = turn == state.turn;

@@ -166,7 +166,7 @@ const MAX_ENGINE_MESSAGE: usize = 500;
 
 /// An engine's error body as a player may read it: its `error` (and `details`) when it
 /// is the contract's JSON error, else the text; control characters removed, bounded.
-fn engine_message(body: &str) -> String {
+pub(super) fn engine_message(body: &str) -> String {
     let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
     let text = match parsed.as_ref() {
         Some(value) => {
@@ -193,6 +193,13 @@ fn engine_message(body: &str) -> String {
         }
         None => body.to_owned(),
     };
+    clean_engine_text(&text).unwrap_or_else(|| "no reason given".to_owned())
+}
+
+/// An engine's text as a player may read it: control characters made spaces, format
+/// characters (bidi overrides...) removed, trimmed, at most 500 characters (cut ones end
+/// in `...`); `None` when nothing is left.
+pub(super) fn clean_engine_text(text: &str) -> Option<String> {
     let clean: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -201,11 +208,11 @@ fn engine_message(body: &str) -> String {
     let clean = clean.trim();
     if clean.chars().count() > MAX_ENGINE_MESSAGE {
         let cut: String = clean.chars().take(MAX_ENGINE_MESSAGE).collect();
-        format!("{cut}...")
+        Some(format!("{cut}..."))
     } else if clean.is_empty() {
-        "no reason given".to_owned()
+        None
     } else {
-        clean.to_owned()
+        Some(clean.to_owned())
     }
 }
 

@@ -33,6 +33,27 @@ const ORDERS_WAIT: Duration = Duration::from_secs(10);
 /// on a client in a loop. Past it, [`RuntimeError::RateLimited`].
 pub const MAX_SUBMISSIONS_PER_TURN: u64 = 50;
 
+/// The most errors of one verdict kept and shown (each at most 500 characters): an
+/// engine is third-party code, and its verdict is stored with the submission, shown on
+/// the game page and mailed back to the player.
+pub const MAX_VERDICT_ERRORS: usize = 20;
+
+/// An engine's verdict errors as they are kept: each cleaned like any engine text a
+/// player reads (no control or bidi characters, bounded), blank ones dropped, at most
+/// [`MAX_VERDICT_ERRORS`] with a last line saying how many more there were.
+fn verdict_errors(errors: &[String]) -> Vec<String> {
+    let mut clean: Vec<String> = errors
+        .iter()
+        .filter_map(|error| super::error::clean_engine_text(error))
+        .collect();
+    if clean.len() > MAX_VERDICT_ERRORS {
+        let more = clean.len() - (MAX_VERDICT_ERRORS - 1);
+        clean.truncate(MAX_VERDICT_ERRORS - 1);
+        clean.push(format!("... and {more} more"));
+    }
+    clean
+}
+
 /// The `Retry-After` of a submission past [`MAX_SUBMISSIONS_PER_TURN`]: a hint only (the
 /// bound lifts with the next turn, whose time the submission does not read).
 const SUBMISSIONS_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
@@ -166,7 +187,10 @@ impl RuntimeService {
                 .await
                 .map_err(RuntimeError::engine);
             let verdict = match &answer {
-                Ok(verdict) => verdict.clone(),
+                Ok(verdict) => OrdersVerdict {
+                    accepted: verdict.accepted,
+                    errors: verdict_errors(&verdict.errors),
+                },
                 Err(RuntimeError::EngineRefused { message, .. }) => OrdersVerdict {
                     accepted: false,
                     errors: vec![message.clone()],
@@ -256,5 +280,28 @@ impl RuntimeService {
         if let Err(error) = self.orders.release_orders(game_id, race, token).await {
             tracing::warn!(%error, %game_id, race, "orders lease not released; it lapses");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_errors_are_cleaned_and_bounded() {
+        let mut errors = vec![
+            "line one\nline two\u{202E}txt.exe".to_owned(),
+            " \t ".to_owned(),
+            "y".repeat(600),
+        ];
+        errors.extend((0..30).map(|i| format!("error {i}")));
+        let kept = verdict_errors(&errors);
+        assert_eq!(kept.len(), MAX_VERDICT_ERRORS);
+        assert_eq!(kept[0], "line one line twotxt.exe");
+        assert_eq!(kept[1], format!("{}...", "y".repeat(500)));
+        assert_eq!(kept[2], "error 0");
+        // 32 kept after the blank one went: 19 shown, 13 more.
+        assert_eq!(kept[19], "... and 13 more");
+        assert_eq!(verdict_errors(&["fine".to_owned()]), ["fine"]);
     }
 }

@@ -64,12 +64,13 @@ pub(super) enum StartFailure {
     #[error(transparent)]
     Launch(#[from] LaunchError),
     /// The engine refused the game at `/admin/init` with a 4xx: starting it again cannot
-    /// help, so the start fails with the engine's whole reason.
+    /// help, so the start fails with the engine's reason (its `error` and `details`,
+    /// cleaned and bounded as any engine text a person reads).
     #[error("the engine refused the game at init ({status}): {reason}")]
     InitRefused {
         /// The HTTP status the engine answered.
         status: u16,
-        /// The engine's answer, as it gave it.
+        /// The engine's reason.
         reason: String,
     },
     /// The container runs, but its binding could not be stored (the orphan path).
@@ -338,7 +339,7 @@ async fn handle_success(
         Err(EngineError::Status { status, body }) if (400..500).contains(&status) => {
             let refused = StartFailure::InitRefused {
                 status,
-                reason: body,
+                reason: super::error::engine_message(&body),
             };
             let container = Some(binding.container_id.clone());
             return start_failed(jobs, job, &game, refused, container).await;
