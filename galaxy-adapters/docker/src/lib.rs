@@ -8,13 +8,14 @@ pub mod image;
 mod network;
 mod volumes;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, TcpListener};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
-use bollard::models::{NetworkCreateRequest, VolumeCreateRequest};
+use bollard::models::{ContainerInspectResponse, NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
     LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
@@ -102,6 +103,9 @@ const LOG_TAIL_BYTES: usize = 64 * 1024;
 pub struct DockerRuntime {
     docker: Docker,
     config: DockerConfig,
+    /// With per-game networks and a server container: the ids of the game networks this
+    /// process has joined the server's container to (see [`Self::keep_joined`]).
+    joined: Arc<Mutex<HashSet<String>>>,
 }
 
 impl DockerRuntime {
@@ -157,7 +161,11 @@ impl DockerRuntime {
         if let Addressing::Network(name) = &config.addressing {
             ensure_network(&docker, name).await?;
         }
-        Ok(Self { docker, config })
+        Ok(Self {
+            docker,
+            config,
+            joined: Arc::default(),
+        })
     }
 
     /// The bollard client, for what the port does not cover (image builds, tests).
@@ -201,6 +209,51 @@ impl DockerRuntime {
                 Placement::Game(network::ensure(&self.docker, settings, spec).await?)
             }
         })
+    }
+
+    /// With per-game networks and a server container, makes sure the server's container
+    /// is on the game network of the container `inspected` (once per network and process:
+    /// the network's id is remembered). The join made when the game's container was
+    /// created is not enough: a server container made anew (an upgrade with
+    /// `docker-compose up`, which drops networks joined at run time) or another
+    /// replica's container was never joined, and would reach no engine. Start and inspect
+    /// call this, so the reconciler's first pass after a start-up joins every network of
+    /// the installation, and every replica joins each running game's within a pass. A
+    /// failure is logged: the caller's own work goes on (and fails on its own if the
+    /// engine cannot be reached).
+    async fn keep_joined(&self, inspected: &ContainerInspectResponse) {
+        let Addressing::GameNetworks(settings) = &self.config.addressing else {
+            return;
+        };
+        let Some(server) = &settings.server_container else {
+            return;
+        };
+        let Some(name) = inspected.name.as_deref() else {
+            return;
+        };
+        let network = network_name(name.trim_start_matches('/'));
+        let id = inspected
+            .network_settings
+            .as_ref()
+            .and_then(|settings| settings.networks.as_ref())
+            .and_then(|networks| networks.get(&network))
+            .and_then(|endpoint| endpoint.network_id.clone());
+        let Some(id) = id else {
+            return;
+        };
+        let known = |joined: &HashSet<String>| joined.contains(&id);
+        if known(&self.joined.lock().unwrap_or_else(PoisonError::into_inner)) {
+            return;
+        }
+        match network::join(&self.docker, &network, server).await {
+            Ok(()) => {
+                let mut joined = self.joined.lock().unwrap_or_else(PoisonError::into_inner);
+                joined.insert(id);
+            }
+            Err(error) => {
+                tracing::warn!(%error, network, server, "the server's container is not on a game network");
+            }
+        }
     }
 
     async fn pull(&self, image: &str) -> Result<(), ContainerError> {
@@ -311,12 +364,22 @@ impl ContainerRuntime for DockerRuntime {
         }
     }
 
-    /// Starts it; a no-op when it runs.
+    /// Starts it; a no-op when it runs. With per-game networks, the server's container
+    /// joins the game's network first if this process has not seen it joined.
     async fn start(&self, container_id: &str) -> Result<(), ContainerError> {
+        let what = format!("container {container_id}");
+        if matches!(self.config.addressing, Addressing::GameNetworks(_)) {
+            let inspected = self
+                .docker
+                .inspect_container(container_id, None)
+                .await
+                .map_err(|e| error::map(&what, e))?;
+            self.keep_joined(&inspected).await;
+        }
         self.docker
             .start_container(container_id, None)
             .await
-            .map_err(|e| error::map(&format!("container {container_id}"), e))
+            .map_err(|e| error::map(&what, e))
     }
 
     /// `docker stop -t grace` (SIGTERM, SIGKILL after the grace); a no-op when stopped.
@@ -366,12 +429,15 @@ impl ContainerRuntime for DockerRuntime {
         Ok(())
     }
 
+    /// Reads its state; with per-game networks, the server's container joins the game's
+    /// network when this process has not seen it joined ([`Self::keep_joined`]).
     async fn inspect(&self, container_id: &str) -> Result<ContainerInfo, ContainerError> {
         let inspected = self
             .docker
             .inspect_container(container_id, None)
             .await
             .map_err(|e| error::map(&format!("container {container_id}"), e))?;
+        self.keep_joined(&inspected).await;
         Ok(container::info(container_id, &inspected))
     }
 

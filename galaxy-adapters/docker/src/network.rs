@@ -186,7 +186,11 @@ fn free_slot(settings: &GameNetworks, taken: &[String]) -> Option<GameSubnet> {
 }
 
 /// Connects the server's container to the network (a no-op when it already is).
-async fn join(docker: &Docker, network: &str, server: &str) -> Result<(), ContainerError> {
+pub(crate) async fn join(
+    docker: &Docker,
+    network: &str,
+    server: &str,
+) -> Result<(), ContainerError> {
     let request = NetworkConnectRequest {
         container: server.to_owned(),
         endpoint_config: None,
@@ -205,23 +209,34 @@ async fn join(docker: &Docker, network: &str, server: &str) -> Result<(), Contai
     }
 }
 
-/// Removes a game's network once its container is gone: disconnects the server's
-/// container first (when configured), then removes the network. Best effort: a network
-/// left behind is reused by the game's next container, and only costs a `/29`.
+/// Removes a game's network once its container is gone: disconnects what is still on
+/// it first (the servers' containers: this one's, and those of other replicas, which
+/// joined on their own), then removes the network. Best effort: a network left behind is
+/// reused by the game's next container, and only costs a `/29`.
 pub(crate) async fn remove(docker: &Docker, settings: &GameNetworks, container_name: &str) {
     let name = network_name(container_name);
-    if let Some(server) = &settings.server_container {
+    let attached: Vec<String> = match docker.inspect_network(&name, None).await {
+        Ok(network) => network.containers.unwrap_or_default().into_keys().collect(),
+        Err(BollardError::DockerResponseServerError {
+            status_code: 404, ..
+        }) => return,
+        Err(e) => {
+            tracing::warn!(network = name, error = %e, "game network not inspected");
+            settings.server_container.iter().cloned().collect()
+        }
+    };
+    for container in attached {
         let request = NetworkDisconnectRequest {
-            container: server.clone(),
+            container: container.clone(),
             force: Some(true),
         };
         match docker.disconnect_network(&name, request).await {
             Ok(()) => {}
             Err(BollardError::DockerResponseServerError {
                 status_code: 404, ..
-            }) => return,
+            }) => {}
             Err(e) => {
-                tracing::warn!(network = name, error = %e, "server not disconnected from a game network")
+                tracing::warn!(network = name, container, error = %e, "container not disconnected from a game network")
             }
         }
     }

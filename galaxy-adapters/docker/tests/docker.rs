@@ -678,7 +678,10 @@ async fn a_server_container_joins_each_game_network_and_leaves_it_with_the_game(
     let options = bollard::query_parameters::CreateContainerOptionsBuilder::default()
         .name(&server)
         .build();
-    docker.create_container(Some(options), body).await.unwrap();
+    docker
+        .create_container(Some(options), body.clone())
+        .await
+        .unwrap();
     docker.start_container(&server, None).await.unwrap();
 
     let settings = galaxy_docker::GameNetworks {
@@ -713,10 +716,55 @@ async fn a_server_container_joins_each_game_network_and_leaves_it_with_the_game(
         assert!(reached, "the server's container cannot reach the engine");
     }
 
-    // Removing the game's container takes the server off the network and removes it.
+    // A second replica's container was never joined: its runtime joins it on the first
+    // inspect of the game's container (the inspect pass, the reconciler).
+    let replica = format!("galaxy-test-replica-{}", std::process::id());
+    let options = bollard::query_parameters::CreateContainerOptionsBuilder::default()
+        .name(&replica)
+        .build();
+    docker.create_container(Some(options), body).await.unwrap();
+    docker.start_container(&replica, None).await.unwrap();
+    let on_network = |container: String| {
+        let docker = docker.clone();
+        let network = network.clone();
+        async move {
+            let inspected = docker.inspect_container(&container, None).await.unwrap();
+            let networks = inspected.network_settings.unwrap().networks.unwrap();
+            networks.contains_key(&network)
+        }
+    };
+    let config_of = |server: &str| DockerConfig {
+        addressing: Addressing::GameNetworks(galaxy_docker::GameNetworks {
+            server_container: Some(server.to_owned()),
+            ..Default::default()
+        }),
+        max_restarts: 0,
+        ..DockerConfig::default()
+    };
+    let second = DockerRuntime::with_client(docker.clone(), config_of(&replica))
+        .await
+        .unwrap();
+    assert!(!on_network(replica.clone()).await);
+    second.inspect(&created.container_id).await.unwrap();
+    assert!(on_network(replica.clone()).await, "the replica joined");
+
+    // The first server's container off the network, as one made anew by an upgrade is: a
+    // new process's runtime joins it again when it starts (or inspects) the engine.
+    let leave = bollard::models::NetworkDisconnectRequest {
+        container: server.clone(),
+        force: Some(true),
+    };
+    docker.disconnect_network(&network, leave).await.unwrap();
+    assert!(!on_network(server.clone()).await);
+    let restarted = DockerRuntime::with_client(docker.clone(), config_of(&server))
+        .await
+        .unwrap();
+    restarted.start(&created.container_id).await.unwrap();
+    assert!(on_network(server.clone()).await, "joined again");
+
+    // Removing the game's container takes every server off the network and removes it.
     runtime.remove(&created.container_id).await.unwrap();
-    let left = docker.inspect_container(&server, None).await.unwrap();
-    let networks = left.network_settings.unwrap().networks.unwrap();
-    assert!(!networks.contains_key(&network), "{:?}", networks.keys());
+    assert!(!on_network(server.clone()).await);
+    assert!(!on_network(replica.clone()).await);
     assert!(docker.inspect_network(&network, None).await.is_err());
 }
