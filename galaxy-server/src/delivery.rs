@@ -234,7 +234,9 @@ pub(crate) fn spawn_push_listener(
     };
     let listener = listener?;
     let stop = root.child_token();
-    let server = PushGrpcServer::new(push.clone(), token.clone());
+    // The streams end on `stop` itself, not only once the serve task has run its
+    // shutdown: a task aborted at the end of the flush's bound would leave them open.
+    let server = PushGrpcServer::new(push.clone(), token.clone()).with_shutdown(stop.clone());
     let until = stop.clone();
     let handle = tracker.spawn(async move {
         if let Err(error) = server.serve(listener, until.cancelled_owned()).await {
@@ -264,6 +266,10 @@ pub(crate) fn spawn_push_listener(
     None
 }
 
+/// The least time the push listener's stop is given once its streams are told to end
+/// (the "flush push events" step's bound may be spent waiting for queued events).
+const PUSH_STOP_AT_LEAST: Duration = Duration::from_millis(500);
+
 impl PushListener {
     /// Shutdown's "flush push events" step: waits (within `bound`) until the streams have
     /// taken every queued event, then stops accepting, ends every stream with
@@ -276,7 +282,10 @@ impl PushListener {
         }
         let flushed = self.push.queued() == 0;
         self.stop.cancel();
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        // Ending the streams takes a moment even when the flush used the whole bound.
+        let remaining = deadline
+            .saturating_duration_since(Instant::now())
+            .max(PUSH_STOP_AT_LEAST);
         let mut handle = self.handle;
         let stopped = tokio::time::timeout(remaining, &mut handle).await.is_ok();
         if !stopped {

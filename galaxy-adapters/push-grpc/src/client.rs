@@ -17,6 +17,10 @@ use tonic::transport::{Channel, Endpoint};
 use crate::pb;
 use crate::server::INTERNAL_TOKEN_HEADER;
 
+/// How long a subscription must last, without any event, for the reconnect delay to
+/// start again from the first after it ends.
+pub const STABLE_SUBSCRIPTION: Duration = Duration::from_secs(30);
+
 /// Where and as whom a [`PushClient`] subscribes, and how it retries.
 #[derive(Debug, Clone)]
 pub struct PushClientConfig {
@@ -220,7 +224,8 @@ impl PushClient {
     /// way it returns. Every failure (connection refused or lost, stream ended, even
     /// `UNAUTHENTICATED` or `INVALID_ARGUMENT`) is logged, reported to
     /// [`PushHandler::disconnected`], and followed by a new attempt after an exponential,
-    /// capped, jittered delay; a successful subscription resets the delay. Cancellation is
+    /// capped, jittered delay; a subscription that delivered an event or lasted
+    /// [`STABLE_SUBSCRIPTION`] resets the delay. Cancellation is
     /// observed while connecting, reading and waiting; an event being handled is finished.
     pub async fn run(&self, handler: &mut impl PushHandler, cancel: &CancellationToken) {
         let mut attempt: u32 = 0;
@@ -267,25 +272,33 @@ impl PushClient {
                 Err(status) => return Some(Disconnect::Refused(status)),
             },
         };
-        *attempt = 0;
         tracing::info!(gateway = %self.gateway, ?cursor, "push client subscribed");
-        loop {
+        // The delay starts again from the first only once the subscription proved itself
+        // (an event came, or it lasted): one that the server ends at once (a gateway id
+        // in use twice, a gateway that always lags) backs off like a refusal.
+        let subscribed = tokio::time::Instant::now();
+        let ended = loop {
             let message = tokio::select! {
                 () = cancel.cancelled() => return None,
                 message = stream.message() => message,
             };
             match message {
                 Ok(Some(event)) => {
+                    *attempt = 0;
                     let cursor = event.cursor.clone();
                     handler.handle(event).await;
                     if !cursor.is_empty() {
                         self.set_cursor(Some(cursor));
                     }
                 }
-                Ok(None) => return Some(Disconnect::Closed),
-                Err(status) => return Some(Disconnect::Ended(status)),
+                Ok(None) => break Disconnect::Closed,
+                Err(status) => break Disconnect::Ended(status),
             }
+        };
+        if subscribed.elapsed() >= STABLE_SUBSCRIPTION {
+            *attempt = 0;
         }
+        Some(ended)
     }
 }
 

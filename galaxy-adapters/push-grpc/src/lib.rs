@@ -7,6 +7,7 @@ mod server;
 
 pub use client::{
     Disconnect, HandlerFn, PushClient, PushClientConfig, PushClientError, PushHandler,
+    STABLE_SUBSCRIPTION,
 };
 pub use convert::InvalidEvent;
 pub use server::{

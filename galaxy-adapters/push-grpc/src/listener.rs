@@ -1,13 +1,16 @@
 //! The push listener's bounds on connections, before gRPC sees them: at most
 //! `max_connections` open at once (one more is closed at once), and a client must send
-//! the HTTP/2 connection preface within `handshake_timeout` of connecting. Without them a
-//! local process could hold descriptors without ever authenticating: the gateway's token
-//! is only read from its first call, and HTTP/2 keepalive pings begin only once the
-//! handshake is done.
+//! the HTTP/2 connection preface, and make a call the server authorises, within
+//! `handshake_timeout` of connecting. Without them a process that can reach the port
+//! could hold every place without ever authenticating: the gateway's token is only read
+//! from its calls, and a connection that makes none but answers the server's keepalive
+//! pings (any HTTP/2 library does) would stay open for good, while the gateway's own
+//! connection is closed at once, again and again.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -16,7 +19,7 @@ use galaxy_core::domain::limit::{OpenSlot, OpenSlots};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use tonic::transport::server::Connected;
 
 /// Length of the HTTP/2 client connection preface (`PRI * HTTP/2.0...`, RFC 9113 3.4).
 const PREFACE_BYTES: usize = 24;
@@ -35,7 +38,7 @@ pub(crate) struct ConnectionLimits {
 }
 
 /// One admitted connection: the socket, its place under the bound (freed when tonic drops
-/// the connection), and the preface deadline.
+/// the connection), and its deadlines.
 pub(crate) struct Admitted {
     /// The socket.
     stream: TcpStream,
@@ -43,15 +46,54 @@ pub(crate) struct Admitted {
     _slot: OpenSlot<()>,
     /// Preface bytes still to come before the deadline is lifted.
     preface_left: usize,
-    /// When the preface must have arrived; `None` once it has.
+    /// When the preface and the first authorised call must have come; `None` once both
+    /// have.
     deadline: Option<Pin<Box<Sleep>>>,
+    /// Set by the server when it authorises a call on this connection.
+    authorised: Arc<AtomicBool>,
+}
+
+/// What tonic hands every request of an admitted connection (in its extensions): the
+/// connection's flag, which [`PushConnectInfo::authorised`] sets.
+#[derive(Debug, Clone)]
+pub(crate) struct PushConnectInfo {
+    /// Shared with the connection's [`Admitted`].
+    authorised: Arc<AtomicBool>,
+}
+
+impl PushConnectInfo {
+    /// Marks the connection as one that made an authorised call: it is no longer closed
+    /// when its handshake timeout lapses.
+    pub(crate) fn authorised(&self) {
+        self.authorised.store(true, Ordering::Release);
+    }
 }
 
 impl Connected for Admitted {
-    type ConnectInfo = TcpConnectInfo;
+    type ConnectInfo = PushConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.stream.connect_info()
+        PushConnectInfo {
+            authorised: Arc::clone(&self.authorised),
+        }
+    }
+}
+
+impl Admitted {
+    /// Whether the connection has done what it must before its deadline: the preface
+    /// read, and a call authorised.
+    fn settled(&self) -> bool {
+        self.preface_left == 0 && self.authorised.load(Ordering::Acquire)
+    }
+
+    /// The error that closes a connection whose deadline lapsed.
+    fn lapsed(&self) -> io::Error {
+        let missing = if self.preface_left > 0 {
+            "no HTTP/2 preface within the handshake timeout"
+        } else {
+            "no authorised call within the handshake timeout"
+        };
+        io::Error::new(io::ErrorKind::TimedOut, missing)
     }
 }
 
@@ -62,14 +104,19 @@ impl AsyncRead for Admitted {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.deadline.is_some() && this.settled() {
+            this.deadline = None;
+        }
+        // A client that keeps sending (pings) is never `Pending`: the deadline is read
+        // on every call, and polled (so that it wakes the connection) when idle.
+        if this.deadline.as_ref().is_some_and(|d| d.is_elapsed()) {
+            return Poll::Ready(Err(this.lapsed()));
+        }
         let before = buf.filled().len();
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 let read = buf.filled().len() - before;
                 this.preface_left = this.preface_left.saturating_sub(read);
-                if this.preface_left == 0 {
-                    this.deadline = None;
-                }
                 Poll::Ready(Ok(()))
             }
             Poll::Pending => {
@@ -77,11 +124,8 @@ impl AsyncRead for Admitted {
                     .deadline
                     .as_mut()
                     .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready());
-                if lapsed {
-                    Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "no HTTP/2 preface within the handshake timeout",
-                    )))
+                if lapsed && !this.settled() {
+                    Poll::Ready(Err(this.lapsed()))
                 } else {
                     Poll::Pending
                 }
@@ -151,6 +195,7 @@ pub(crate) fn incoming(
                 _slot: slot,
                 preface_left: PREFACE_BYTES,
                 deadline: Some(Box::pin(tokio::time::sleep(limits.handshake_timeout))),
+                authorised: Arc::new(AtomicBool::new(false)),
             };
             return Some((Ok(admitted), (listener, slots)));
         }

@@ -15,10 +15,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
-use crate::listener::{ConnectionLimits, incoming};
+use crate::listener::{ConnectionLimits, PushConnectInfo, incoming};
 use crate::pb;
 use crate::pb::push_server::{Push, PushServer};
 
@@ -33,7 +32,8 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default of the open connections [`PushGrpcServer::serve`] allows: gateways are few,
 /// each holds one connection.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
-/// Default of how long a new connection may take to begin HTTP/2 (send its preface).
+/// Default of how long a new connection may take to begin HTTP/2 (send its preface) and
+/// make its first authorised call.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The push listener failed.
@@ -87,10 +87,11 @@ impl PushGrpcServer {
     }
 
     /// Bounds the connections [`PushGrpcServer::serve`] keeps: at most `max_connections`
-    /// open (one more is closed at once), and each must begin HTTP/2 within
-    /// `handshake_timeout` of connecting. A client authenticates only with its first
-    /// call, so without them a local process could hold descriptors for ever without a
-    /// token. Defaults: [`DEFAULT_MAX_CONNECTIONS`], [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    /// open (one more is closed at once), and each must begin HTTP/2 and make an
+    /// authorised call within `handshake_timeout` of connecting. A client authenticates
+    /// only with its calls, so without them a process that reaches the port could hold
+    /// every place for ever without a token. Defaults: [`DEFAULT_MAX_CONNECTIONS`],
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`].
     pub fn with_connection_limits(
         mut self,
         max_connections: usize,
@@ -143,13 +144,21 @@ impl PushGrpcServer {
         Ok(())
     }
 
-    fn authorize(&self, metadata: &MetadataMap) -> Result<(), Status> {
-        let Some(presented) = metadata.get(INTERNAL_TOKEN_HEADER) else {
+    /// Checks the call's internal token; an authorised call on a connection of this
+    /// server's listener marks the connection, which may then outlive its handshake
+    /// timeout (see the listener).
+    fn authorize<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let Some(presented) = request.metadata().get(INTERNAL_TOKEN_HEADER) else {
             return Err(Status::unauthenticated("missing x-internal-token"));
         };
         let digest = Sha256::digest(presented.as_bytes());
         match &self.token_digest {
-            Some(expected) if bool::from(digest.as_slice().ct_eq(expected)) => Ok(()),
+            Some(expected) if bool::from(digest.as_slice().ct_eq(expected)) => {
+                if let Some(connection) = request.extensions().get::<PushConnectInfo>() {
+                    connection.authorised();
+                }
+                Ok(())
+            }
             _ => Err(Status::unauthenticated("invalid x-internal-token")),
         }
     }
@@ -172,7 +181,7 @@ impl Push for PushGrpcServer {
         &self,
         request: Request<pb::GatewaySubscribeRequest>,
     ) -> Result<Response<Self::SubscribePushStream>, Status> {
-        self.authorize(request.metadata())?;
+        self.authorize(&request)?;
         let request = request.into_inner();
         let invalid = |error: &dyn std::fmt::Display| Status::invalid_argument(error.to_string());
         let gateway =

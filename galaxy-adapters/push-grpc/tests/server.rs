@@ -251,3 +251,36 @@ async fn connections_are_bounded_and_silent_ones_closed_after_the_handshake_time
     assert_eq!(service.subscriber_count(), 1);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_connection_without_an_authorised_call_is_closed_after_the_handshake_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let service = push_service(64);
+    let server = TestServer::start_with(service.clone(), |s| {
+        s.with_connection_limits(4, std::time::Duration::from_secs(1))
+    })
+    .await;
+    // HTTP/2 begun (the preface, an empty SETTINGS frame), then no call at all: the
+    // keepalive would keep it open for good; the listener closes it (`until_closed`
+    // fails the test if it stays open).
+    let mut idle = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    idle.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    idle.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+    let served = until_closed(&mut idle).await;
+    assert!(!served.is_empty(), "HTTP/2 began before the close");
+
+    // A gateway whose call was authorised stays past the timeout, and is served.
+    let mut client = raw_client(server.addr).await;
+    let mut live = client
+        .subscribe_push(request("gw-kept", "", Some(TOKEN)))
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let event = publish(&service, 1).await;
+    let wire = within(live.message()).await.unwrap().unwrap();
+    assert_eq!(wire, pb::PushEvent::from(&event));
+    server.stop().await;
+}

@@ -190,7 +190,7 @@ pub struct PushEvent {
     pub cursor: PushCursor,
     /// The recipients; empty on a [`RESYNC_KIND`] event, which is for the subscriber itself.
     pub user_ids: Vec<UserId>,
-    /// What happened, e.g. `game.turn_completed`, or [`RESYNC_KIND`].
+    /// What happened, e.g. `turn_completed`, or [`RESYNC_KIND`].
     pub kind: String,
     /// Kind-specific data.
     pub payload: serde_json::Value,
@@ -206,7 +206,7 @@ pub struct NewPushEvent {
     pub event_id: Uuid,
     /// The recipients.
     pub user_ids: Vec<UserId>,
-    /// What happened, e.g. `game.turn_completed`.
+    /// What happened, e.g. `turn_completed`.
     pub kind: String,
     /// Kind-specific data.
     pub payload: serde_json::Value,

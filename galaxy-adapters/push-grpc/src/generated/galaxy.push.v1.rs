@@ -3,12 +3,14 @@
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct GatewaySubscribeRequest {
     /// Names the subscriber: 1 to 128 characters of \[A-Za-z0-9.\_:-\]. A second subscription
-    /// with the same id replaces the first.
+    /// with the same id on the same server replaces the first (each replica of a deployment
+    /// keeps its own subscribers: give each gateway instance its own id).
     #[prost(string, tag = "1")]
     pub gateway_client_id: ::prost::alloc::string::String,
     /// The cursor of the last event the gateway handled, or empty to start with live events.
     /// If the server still holds the events after it, they are replayed first, exactly once;
-    /// otherwise (too old, or from before a server restart) the first event is `push.resync`.
+    /// otherwise (too old, or of another event log: an in-memory log after a server restart)
+    /// the first event is `push.resync`.
     #[prost(string, tag = "2")]
     pub cursor: ::prost::alloc::string::String,
 }
@@ -24,7 +26,8 @@ pub struct PushEvent {
     /// Recipients (UUIDs); empty on a `push.resync` event, which is for the gateway itself.
     #[prost(string, repeated, tag = "3")]
     pub user_ids: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
-    /// What happened, e.g. `game.turn_completed`, or `push.resync` (payload
+    /// What happened: a notification kind (e.g. `turn_completed`, `race_message`; docs/api.md
+    /// lists them), or `push.resync` (payload
     /// {"reason": "stale" | "foreign_epoch" | "ahead_of_head"}): events were missed and
     /// state must be refetched.
     #[prost(string, tag = "4")]
@@ -133,7 +136,8 @@ pub mod push_client {
         /// Streams events until the client goes away or the server ends the stream:
         /// ABORTED            a newer subscription with the same gateway_client_id replaced it;
         /// RESOURCE_EXHAUSTED the gateway read too slowly and its bounded buffer filled up;
-        /// UNAVAILABLE        the server is shutting down.
+        /// UNAVAILABLE        the server is shutting down, or this server had not read events
+        /// the log has purged since (the resubscription gets `push.resync`).
         /// In every case the gateway resubscribes with the cursor of the last event it handled.
         /// Refused with UNAUTHENTICATED (missing or wrong x-internal-token) or INVALID_ARGUMENT
         /// (malformed cursor or gateway_client_id).
@@ -185,7 +189,8 @@ pub mod push_server {
         /// Streams events until the client goes away or the server ends the stream:
         /// ABORTED            a newer subscription with the same gateway_client_id replaced it;
         /// RESOURCE_EXHAUSTED the gateway read too slowly and its bounded buffer filled up;
-        /// UNAVAILABLE        the server is shutting down.
+        /// UNAVAILABLE        the server is shutting down, or this server had not read events
+        /// the log has purged since (the resubscription gets `push.resync`).
         /// In every case the gateway resubscribes with the cursor of the last event it handled.
         /// Refused with UNAUTHENTICATED (missing or wrong x-internal-token) or INVALID_ARGUMENT
         /// (malformed cursor or gateway_client_id).
