@@ -239,6 +239,7 @@ struct Run {
 impl Run {
     async fn supervise(self, mut child: Child, mut stop: oneshot::Receiver<Duration>) {
         loop {
+            let pid = child.id();
             let exit = tokio::select! {
                 exit = child.wait() => exit,
                 grace = &mut stop => {
@@ -246,6 +247,12 @@ impl Run {
                     return self.stopped(true, exit.as_ref());
                 }
             };
+            // What the engine started dies with it, as a container's processes do: a
+            // helper left behind would keep the port and the state directory from the
+            // engine's next start.
+            if let Some(pid) = pid {
+                signal_group(pid, "-KILL").await;
+            }
             self.status.pid.store(0, Ordering::SeqCst);
             let crashed = !matches!(exit, Ok(status) if status.success());
             self.log_exit(&exit);
@@ -334,7 +341,8 @@ fn exit_code(exit: &ExitStatus) -> i64 {
 }
 
 /// SIGTERM to the engine's process group (what `docker stop` sends), then SIGKILL to the
-/// group when `grace` runs out; how the engine exited, when that can be read.
+/// group when `grace` runs out, or as soon as the engine exited (the processes it started
+/// go with it); how the engine exited, when that can be read.
 async fn terminate(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
     let pid = child.id();
     if let Some(pid) = pid
@@ -344,6 +352,8 @@ async fn terminate(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
         if !signal_group(pid, "-TERM").await {
             tracing::warn!(pid, "could not send SIGTERM to the engine; killing it");
         } else if let Ok(exit) = tokio::time::timeout(grace, child.wait()).await {
+            // The engine is gone; whatever it started that outlived the SIGTERM is not.
+            signal_group(pid, "-KILL").await;
             return exit.ok();
         }
     }

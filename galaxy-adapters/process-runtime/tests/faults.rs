@@ -264,3 +264,74 @@ async fn a_stopped_or_killed_engine_reports_the_signal_as_docker_does() {
     next_event(&mut events, "die").await;
     assert_eq!(runtime.inspect(id).await.unwrap().exit_code, Some(137));
 }
+
+/// Whether process `pid` is gone (or a zombie waiting for its reaper).
+fn gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+    }
+}
+
+/// Waits until every pid listed in `file` (one per line, at least `n`) is gone.
+async fn helpers_gone(file: &std::path::Path, n: usize) {
+    let limit = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pids = std::fs::read_to_string(file).unwrap_or_default();
+        let pids: Vec<&str> = pids.split_whitespace().collect();
+        if pids.len() >= n && pids.iter().all(|pid| gone(pid)) {
+            return;
+        }
+        assert!(Instant::now() < limit, "helpers left running: {pids:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn what_an_engine_started_dies_with_it_on_a_stop_and_on_a_crash() {
+    let root = tempfile::tempdir().unwrap();
+    // An engine whose helper ignores SIGTERM (set before the helper's pid is written)
+    // and that itself ends at once on SIGTERM (or, the second, crashes).
+    let script = |name: &str, then: &str| {
+        let pids = root.path().join(format!("{name}.pids"));
+        let body = format!(
+            "(trap '' TERM; sh -c 'echo $PPID' >> {}; exec sleep 60) &\n{then}\n",
+            pids.display()
+        );
+        let path = root.path().join(format!("{name}.sh"));
+        std::fs::write(&path, body).unwrap();
+        (format!("sh {}", path.display()), pids)
+    };
+    let (command, stopped) = script("stopped", "exec sleep 60");
+    let runtime_stop = runtime(&root.path().join("stop"), 0);
+    let created = runtime_stop.create(&spec(&command)).await.unwrap();
+    runtime_stop.start(&created.container_id).await.unwrap();
+    let limit = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&stopped)
+        .unwrap_or_default()
+        .trim()
+        .is_empty()
+    {
+        assert!(Instant::now() < limit, "the helper never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    runtime_stop
+        .stop(&created.container_id, Duration::from_secs(5))
+        .await
+        .unwrap();
+    helpers_gone(&stopped, 1).await;
+
+    // An engine that crashes (and is restarted once) leaves no helper behind either.
+    let (command, crashed) = script("crashed", "sleep 0.2; exit 3");
+    let runtime_crash = runtime(&root.path().join("crash"), 1);
+    let created = runtime_crash.create(&spec(&command)).await.unwrap();
+    runtime_crash.start(&created.container_id).await.unwrap();
+    eventually("the crashed engine exited for good", || async {
+        let info = runtime_crash.inspect(&created.container_id).await.unwrap();
+        info.state == "exited"
+    })
+    .await;
+    helpers_gone(&crashed, 2).await;
+}
