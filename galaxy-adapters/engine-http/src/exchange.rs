@@ -150,10 +150,32 @@ impl Transport {
             cause = current.source();
         }
         EngineError::Transport {
-            source: Box::new(error),
+            source: Box::new(WithCauses(error)),
         }
     }
 }
+
+/// The HTTP client's error told with its causes: alone it says only its kind ("client
+/// error (SendRequest)"), and the cause an operator needs ("connection closed before
+/// message completed", "No route to host") is in its sources, which a pause reason or a
+/// health event (one line of text) never shows. The causes are in the text, so this error
+/// has no source of its own.
+#[derive(Debug)]
+struct WithCauses(hyper_util::client::legacy::Error);
+
+impl std::fmt::Display for WithCauses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(current) = cause {
+            write!(f, ": {current}")?;
+            cause = current.source();
+        }
+        Ok(())
+    }
+}
+
+impl StdError for WithCauses {}
 
 /// How one attempt failed: on a connection that turned out to be closed, or otherwise.
 enum Attempt {

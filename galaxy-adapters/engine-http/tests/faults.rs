@@ -54,6 +54,13 @@ async fn garbage_is_malformed() {
         matches!(err, EngineError::Transport { .. }),
         "not HTTP at all: {err:?}"
     );
+    // The text says why, not only the client's kind of error.
+    let told = err.to_string();
+    assert!(told.contains("(SendRequest): "), "{told}");
+    assert!(
+        told.to_lowercase().contains("invalid http version"),
+        "{told}"
+    );
 }
 
 #[tokio::test]
