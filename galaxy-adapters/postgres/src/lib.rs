@@ -34,6 +34,15 @@ pub use push::{PgPushLog, PushLogOptions};
 /// [`connect`] and of the [`backup`] helpers needs no sqlx dependency of its own.
 pub use sqlx::PgPool;
 
+/// How many rows one statement of a retention purge deletes (or compacts) at most. The
+/// sweeper's purges run batch after batch ([`PgStore::purge_in_batches`]), each its own
+/// short transaction taking its rows with `FOR UPDATE SKIP LOCKED`: a first sweep over
+/// years of history (after an upgrade, an outage of the sweeper, a shorter retention)
+/// is then many small commits, not one statement that writes gigabytes of WAL and holds
+/// vacuum back, and the sweepers of two replicas share the rows instead of waiting on
+/// each other's locks.
+pub const PURGE_BATCH: i64 = 1000;
+
 /// Every store port of galaxy-core on one Postgres pool.
 ///
 /// Cheap to clone (the pool is shared). Build it with [`PgStore::open`] (connect with
@@ -62,6 +71,31 @@ impl PgStore {
     /// The pool, e.g. for a readiness probe or to close it on shutdown.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Runs the purge `sql` (of rows from before `$1`, at most `$2` of them, answering
+    /// `SELECT count(*)` of what it purged) a batch of [`PURGE_BATCH`] at a time until one
+    /// comes back short; how many it purged in all. `sql` comes from a constant of this
+    /// crate, never from input.
+    pub(crate) async fn purge_in_batches(
+        &self,
+        sql: &str,
+        before: galaxy_core::domain::Timestamp,
+        entity: &'static str,
+    ) -> Result<u64, galaxy_core::ports::StoreError> {
+        let mut purged: u64 = 0;
+        loop {
+            let (done,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(before)
+                .bind(PURGE_BATCH)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(error::db(entity))?;
+            purged = purged.saturating_add(u64::try_from(done).unwrap_or(0));
+            if done < PURGE_BATCH {
+                return Ok(purged);
+            }
+        }
     }
 
     /// Whether the database answers, for a readiness probe: a pooled connection makes

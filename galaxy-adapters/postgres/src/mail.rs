@@ -475,24 +475,20 @@ impl PgStore {
     }
 
     /// Deletes the mails `ended` picks (`$1` is `before`; a constant of this file, never
-    /// input), with their attempts, in one statement: `mail_attempts` has no foreign key to
+    /// input), with their attempts, a batch at a time, each batch in one statement: `mail_attempts` has no foreign key to
     /// cascade (migration 0014), and the two purges are the only statements that delete
     /// mail. A mail that ended before `before` was created before it: the bound on
     /// `created_at` makes the purge a range scan of the listing index.
     async fn purge_mail(&self, ended: &'static str, before: Timestamp) -> Result<u64, StoreError> {
         let sql = format!(
-            "WITH gone AS (DELETE FROM mail_deliveries \
-                 WHERE created_at < $1 AND {ended} RETURNING id), \
+            "WITH gone AS (DELETE FROM mail_deliveries WHERE id = ANY(ARRAY(\
+                 SELECT id FROM mail_deliveries WHERE created_at < $1 AND {ended} \
+                 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)) RETURNING id), \
              attempts AS (DELETE FROM mail_attempts \
                  WHERE mail_id = ANY(ARRAY(SELECT id FROM gone))) \
              SELECT count(*) FROM gone"
         );
-        let (done,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(before)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db(MAIL))?;
-        Ok(u64::try_from(done).unwrap_or(0))
+        self.purge_in_batches(&sql, before, MAIL).await
     }
 }
 

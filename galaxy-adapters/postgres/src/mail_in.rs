@@ -201,17 +201,20 @@ impl InboundMailStore for PgStore {
 
     async fn purge_inbound(&self, before: Timestamp) -> Result<u64, StoreError> {
         // Done mail has no ready row (its finish deleted it), so nothing references it.
-        let (gone,): (i64,) = sqlx::query_as(
-            "WITH gone AS (DELETE FROM inbound_mail \
-                 WHERE status = 'done' AND updated_at < $1 RETURNING 1), \
-             sends AS (DELETE FROM mail_in_sends WHERE at < $1) \
-             SELECT count(*) FROM gone",
-        )
-        .bind(before)
-        .fetch_one(self.pool())
-        .await
-        .map_err(db(INBOUND))?;
-        Ok(u64::try_from(gone).unwrap_or_default())
+        // One done before `before` was created before it: the bound reads the index of
+        // migration 0027.
+        let mail = "WITH gone AS (DELETE FROM inbound_mail WHERE id = ANY(ARRAY(\
+                    SELECT id FROM inbound_mail WHERE created_at < $1 AND status = 'done' \
+                    AND updated_at < $1 ORDER BY created_at LIMIT $2 \
+                    FOR UPDATE SKIP LOCKED)) RETURNING 1) \
+                    SELECT count(*) FROM gone";
+        let gone = self.purge_in_batches(mail, before, INBOUND).await?;
+        let sends = "WITH gone AS (DELETE FROM mail_in_sends WHERE ctid = ANY(ARRAY(\
+                     SELECT ctid FROM mail_in_sends WHERE at < $1 ORDER BY at LIMIT $2 \
+                     FOR UPDATE SKIP LOCKED)) RETURNING 1) \
+                     SELECT count(*) FROM gone";
+        self.purge_in_batches(sends, before, INBOUND).await?;
+        Ok(gone)
     }
 
     async fn orders_address(

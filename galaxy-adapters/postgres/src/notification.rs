@@ -349,21 +349,17 @@ impl NotificationStore for PgStore {
         // delivered cannot gain an open one before the update: nothing still to do is
         // lost. The intent row stays (its idempotency key), its payload emptied; the
         // partial index of migration 0020 holds only intents not yet compacted, so each
-        // sweep reads those alone.
-        let (done,): (i64,) = sqlx::query_as(
-            "WITH compacted AS (UPDATE notification_intents i SET payload = '{}'::jsonb \
+        // sweep reads those alone, a batch at a time.
+        let sql = "WITH compacted AS (UPDATE notification_intents SET payload = '{}'::jsonb \
+                 WHERE id = ANY(ARRAY(SELECT i.id FROM notification_intents i \
                  WHERE i.created_at < $1 AND i.payload <> '{}'::jsonb \
                    AND NOT EXISTS (SELECT 1 FROM notification_routes r \
                      WHERE r.intent_id = i.id AND r.status <> 'delivered') \
-                 RETURNING i.id), \
+                 ORDER BY i.created_at LIMIT $2 FOR UPDATE SKIP LOCKED)) \
+                 RETURNING id), \
              routes AS (DELETE FROM notification_routes \
                  WHERE intent_id = ANY(ARRAY(SELECT id FROM compacted))) \
-             SELECT count(*) FROM compacted",
-        )
-        .bind(before)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db(INTENT))?;
-        Ok(u64::try_from(done).unwrap_or(0))
+             SELECT count(*) FROM compacted";
+        self.purge_in_batches(sql, before, INTENT).await
     }
 }

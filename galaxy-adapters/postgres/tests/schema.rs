@@ -730,3 +730,70 @@ async fn a_backup_hold_keeps_turns_off_until_it_lapses_and_a_lapse_is_seen() {
     let taken = store.get_record(game).await.unwrap();
     assert_eq!(taken.turn_lease.map(|l| l.token), Some(scheduler));
 }
+
+#[tokio::test]
+async fn purges_run_batch_after_batch_until_the_history_is_gone() {
+    use galaxy_core::ports::{ChallengeStore, SessionStore};
+    let dbs = databases().await;
+    let store = dbs.store().await.unwrap();
+    let batch = galaxy_postgres::PURGE_BATCH;
+    let n = 2 * batch + 500;
+    // Challenges expired before the bound, and one after it.
+    sqlx::query(
+        "INSERT INTO login_challenges (id, email, code_hash, client_ip, status, \
+         failed_attempts, max_attempts, issued_at, expires_at) \
+         SELECT gen_random_uuid(), 'p' || i || '@example.com', sha256(i::text::bytea), \
+         '127.0.0.1', 'issued', 0, 5, $1, $1 FROM generate_series(1, $2) AS i",
+    )
+    .bind(at(0))
+    .bind(n)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO login_challenges (id, email, code_hash, client_ip, status, \
+         failed_attempts, max_attempts, issued_at, expires_at) \
+         VALUES (gen_random_uuid(), 'late@example.com', sha256('x'::bytea), '127.0.0.1', \
+         'issued', 0, 5, $1, $1)",
+    )
+    .bind(at(100))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        store.purge_challenges(at(50)).await.unwrap(),
+        u64::try_from(n).unwrap()
+    );
+    // Sessions: half expired, half revoked (and still unexpired), and live ones.
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, token_hash, status, created_at, expires_at, \
+         revoked_at) \
+         SELECT gen_random_uuid(), gen_random_uuid(), sha256(i::text::bytea), \
+         CASE WHEN i % 3 = 1 THEN 'revoked' ELSE 'active' END, $1, \
+         CASE WHEN i % 3 = 0 THEN $1 ELSE $2 END, \
+         CASE WHEN i % 3 = 1 THEN $1 END \
+         FROM generate_series(1, $3) AS i",
+    )
+    .bind(at(0))
+    .bind(at(1000))
+    .bind(3 * batch)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    // i % 3 == 0: expired; == 1: revoked; == 2: live.
+    assert_eq!(
+        store.purge_sessions(at(50)).await.unwrap(),
+        u64::try_from(2 * batch).unwrap()
+    );
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, batch, "the live ones stay");
+    let challenges: i64 = sqlx::query_scalar("SELECT count(*) FROM login_challenges")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(challenges, 1, "the one expiring after the bound stays");
+    dbs.cleanup().await.unwrap();
+}
