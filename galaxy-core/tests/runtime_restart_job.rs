@@ -369,3 +369,65 @@ async fn a_re_creation_run_again_after_its_stop_was_not_queued_stops_the_engine(
         w.containers.all()
     );
 }
+
+#[tokio::test]
+async fn an_engine_that_keeps_stopping_after_its_restarts_pauses_the_game() {
+    use galaxy_core::service::runtime::{CRASH_LOOP_RESTARTS, CRASH_LOOP_WINDOW};
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    let container = w.container(game.id).container_id;
+    // Each restart brings the engine back, and it stops again a little later.
+    let incident = |w: &World| {
+        w.containers.edit(&container, |c| c.state = "exited".into());
+    };
+    for n in 0..CRASH_LOOP_RESTARTS {
+        incident(&w);
+        w.inspect.pass().await.unwrap();
+        w.jobs.run_until_idle(5).await.unwrap();
+        assert_eq!(w.container(game.id).state, "running", "restart {n}");
+        w.at(w.now() + TimeDelta::minutes(10));
+    }
+    assert_eq!(restarts(&w, game.id).await.len(), CRASH_LOOP_RESTARTS);
+    // Once more within the hour: no restart, the game pauses for an admin.
+    incident(&w);
+    let report = w.inspect.pass().await.unwrap();
+    assert_eq!(restarts(&w, game.id).await.len(), CRASH_LOOP_RESTARTS);
+    assert_eq!(w.game(game.id).await.status, GameStatus::Paused);
+    let reason = w.reason(game.id).await.unwrap();
+    assert!(
+        reason.contains("after 3 restarts within 60 minutes"),
+        "{reason}"
+    );
+    assert!(!w.record(game.id).await.healthy);
+    let event = report
+        .events
+        .iter()
+        .find(|e| e.detail["reason"] == "crash_loop")
+        .expect("a crash_loop event");
+    assert_eq!(event.kind, HealthEventKind::InspectUnhealthy);
+    assert_eq!(event.detail["restarts"], 3);
+    let alerts = w.notes.of(NotificationKind::RuntimeHealthAlert);
+    assert!(
+        alerts
+            .iter()
+            .any(|n| n.payload["detail"]["reason"] == "crash_loop"),
+        "{alerts:?}"
+    );
+    w.inspect.pass().await.unwrap();
+    assert_eq!(restarts(&w, game.id).await.len(), CRASH_LOOP_RESTARTS);
+
+    // Restarts spread over more than the window are incidents, not a loop.
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    let container = w.container(game.id).container_id;
+    let spread = CRASH_LOOP_WINDOW / i32::try_from(CRASH_LOOP_RESTARTS).unwrap();
+    for n in 0..=CRASH_LOOP_RESTARTS {
+        w.containers.edit(&container, |c| c.state = "exited".into());
+        w.inspect.pass().await.unwrap();
+        w.jobs.run_until_idle(5).await.unwrap();
+        assert_eq!(w.container(game.id).state, "running", "restart {n}");
+        w.at(w.now() + spread + TimeDelta::minutes(1));
+    }
+    assert_eq!(w.game(game.id).await.status, GameStatus::Running);
+    assert_eq!(restarts(&w, game.id).await.len(), CRASH_LOOP_RESTARTS + 1);
+}

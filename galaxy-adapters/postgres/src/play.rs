@@ -63,6 +63,18 @@ fn submission_from_row(row: &PgRow) -> Result<OrdersSubmission, StoreError> {
     })
 }
 
+/// A race's submissions for a turn, newest first (`$1` game, `$2` turn, `$3` race): one
+/// text for the list and for the one in force (`LIMIT 1`), both read in the order of the
+/// index `orders_submissions_by_turn`.
+macro_rules! orders_of_turn_sql {
+    () => {
+        "SELECT id, game_id, race, user_id, turn, submitted_at, size, accepted, errors, \
+         orders::text AS orders_text FROM orders_submissions \
+         WHERE game_id = $1 AND turn = $2 AND race = $3 \
+         ORDER BY submitted_at DESC, seq DESC"
+    };
+}
+
 #[async_trait]
 impl TurnArchiveStore for PgStore {
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
@@ -313,19 +325,31 @@ impl OrdersStore for PgStore {
         race: &str,
         turn: u32,
     ) -> Result<Vec<OrdersSubmission>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, game_id, race, user_id, turn, submitted_at, size, accepted, errors, \
-             orders::text AS orders_text FROM orders_submissions \
-             WHERE game_id = $1 AND turn = $2 AND race = $3 \
-             ORDER BY submitted_at DESC, seq DESC",
-        )
-        .bind(game_id.as_uuid())
-        .bind(i64::from(turn))
-        .bind(race)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(SUBMISSION))?;
+        let rows = sqlx::query(orders_of_turn_sql!())
+            .bind(game_id.as_uuid())
+            .bind(i64::from(turn))
+            .bind(race)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db(SUBMISSION))?;
         rows.iter().map(submission_from_row).collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn latest_orders(
+        &self,
+        game_id: GameId,
+        race: &str,
+        turn: u32,
+    ) -> Result<Option<OrdersSubmission>, StoreError> {
+        let row = sqlx::query(concat!(orders_of_turn_sql!(), " LIMIT 1"))
+            .bind(game_id.as_uuid())
+            .bind(i64::from(turn))
+            .bind(race)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db(SUBMISSION))?;
+        row.as_ref().map(submission_from_row).transpose()
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]

@@ -103,6 +103,22 @@ pub trait OrdersStore: Send + Sync {
         race: &str,
         turn: u32,
     ) -> Result<Vec<OrdersSubmission>, StoreError>;
+    /// A race's submission in force for a turn (the newest), if any: what the game page,
+    /// the list of one's games and mailed orders read, without the turn's history (up
+    /// to [`MAX_SUBMISSIONS_PER_TURN`] submissions, each with its orders). The default
+    /// takes the first of [`list_orders`](Self::list_orders); a store that can read one
+    /// row should.
+    ///
+    /// [`MAX_SUBMISSIONS_PER_TURN`]: crate::service::runtime::MAX_SUBMISSIONS_PER_TURN
+    async fn latest_orders(
+        &self,
+        game_id: GameId,
+        race: &str,
+        turn: u32,
+    ) -> Result<Option<OrdersSubmission>, StoreError> {
+        let listed = self.list_orders(game_id, race, turn).await?;
+        Ok(listed.into_iter().next())
+    }
     /// How many submissions a race has made for a turn (what
     /// [`list_orders`](Self::list_orders) would return, counted): the per-turn bound on
     /// submissions is checked with it under the orders lease. The default counts the

@@ -180,10 +180,15 @@ async fn orders_lease<S: OrdersStore + Send + Sync + 'static>(store: Arc<S>) {
         "released"
     );
     let recorded = store.list_orders(g, "Zorg", 1).await.must("list");
-    assert_eq!(recorded, vec![lapsed, first], "only the holder's");
+    assert_eq!(recorded, vec![lapsed.clone(), first], "only the holder's");
     assert_eq!(store.count_orders(g, "Zorg", 1).await.must("count"), 2);
     assert_eq!(store.count_orders(g, "Zorg", 2).await.must("count"), 0);
     assert_eq!(store.count_orders(g, "Ayrans", 1).await.must("count"), 0);
+    // The one in force is the newest, as the list says.
+    let latest = store.latest_orders(g, "Zorg", 1).await.must("latest");
+    assert_eq!(latest, Some(lapsed));
+    assert_eq!(store.latest_orders(g, "Zorg", 2).await.must("none"), None);
+    assert_eq!(store.latest_orders(g, "Ayrans", 1).await.must("none"), None);
 
     let tokens: Vec<LeaseToken> = (0..12).map(|_| token()).collect();
     let taken = race(tokens.len(), |i| take(tokens[i], 100, 60)).await;

@@ -93,7 +93,7 @@ impl EventsListener {
                 Err(error) => Err(error),
             };
         }
-        let records = self.statuses.all_records(None).await?;
+        let records = self.statuses.live_records().await?;
         Ok(records.into_iter().find(bound_here))
     }
 

@@ -16,10 +16,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::restart::queue_restart;
+use super::restart::{CRASH_LOOP_WINDOW, RestartQueued, queue_restart};
 use super::shared::{HealthLog, JobQueue, Statuses};
 use super::{ObservationReport, RuntimeConfig, RuntimePorts};
-use crate::domain::health::{InspectObservation, InspectTracker};
+use crate::domain::health::{HealthEventKind, InspectObservation, InspectTracker};
 use crate::domain::runtime::{RuntimeRecord, RuntimeStatus};
 use crate::ports::{ContainerError, ContainerRuntime, StoreError};
 use crate::worker::{TickReport, Worker};
@@ -98,8 +98,16 @@ impl InspectWorker {
             // Queued before the finding is stored: a store failure there must not leave
             // the game without its recovery. One job per incident (see `restart_key`).
             let games = self.statuses.games.as_ref();
-            if let Err(error) = queue_restart(games, &self.queue, record.game_id).await {
-                tracing::warn!(%error, game_id = %record.game_id, "restart job not queued; the next pass tries again");
+            let now = self.statuses.now();
+            match queue_restart(games, &self.queue, record.game_id, now).await {
+                Ok(RestartQueued::CrashLoop { restarts }) => {
+                    self.pause_crash_loop(record, &binding.container_id, restarts, report)
+                        .await?;
+                }
+                Ok(RestartQueued::Queued | RestartQueued::NotRunning) => {}
+                Err(error) => {
+                    tracing::warn!(%error, game_id = %record.game_id, "restart job not queued; the next pass tries again");
+                }
             }
         }
         let observation = InspectObservation {
@@ -119,6 +127,48 @@ impl InspectWorker {
             .store_health_event(record.game_id, finding.kind(), detail)
             .await?;
         self.health.alert_observation(&event).await;
+        report.events.push(event);
+        Ok(())
+    }
+}
+
+impl InspectWorker {
+    /// An engine that stopped again after
+    /// [`CRASH_LOOP_RESTARTS`](super::CRASH_LOOP_RESTARTS) restarts within the window:
+    /// the game pauses for an admin (who can look at the engine's output, then re-create
+    /// it), with a health event and an alert, instead of one more restart.
+    async fn pause_crash_loop(
+        &self,
+        record: &RuntimeRecord,
+        container_id: &str,
+        restarts: usize,
+        report: &mut ObservationReport,
+    ) -> Result<(), StoreError> {
+        let game_id = record.game_id;
+        let window = CRASH_LOOP_WINDOW.num_minutes();
+        tracing::warn!(%game_id, restarts, "engine in a crash loop: pausing the game");
+        let reason = format!(
+            "the engine stopped again after {restarts} restarts within {window} minutes; \
+             an admin can read its output and re-create it"
+        );
+        let paused = self.statuses.pause_for_health(game_id, reason).await?;
+        let now = self.statuses.now();
+        self.statuses
+            .records
+            .set_healthy(game_id, false, now)
+            .await?;
+        let detail = serde_json::json!({
+            "reason": "crash_loop",
+            "container_id": container_id,
+            "restarts": restarts,
+            "window_minutes": window,
+            "paused": paused,
+        });
+        let event = self
+            .health
+            .store_health_event(game_id, HealthEventKind::InspectUnhealthy, detail)
+            .await?;
+        self.health.alert(&event).await;
         report.events.push(event);
         Ok(())
     }

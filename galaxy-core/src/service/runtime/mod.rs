@@ -43,6 +43,7 @@ mod mailed;
 mod orders;
 pub use archive::MAX_CATCH_UP_TURNS;
 pub use orders::{MAX_SUBMISSIONS_PER_TURN, MAX_VERDICT_ERRORS};
+pub use restart::{CRASH_LOOP_RESTARTS, CRASH_LOOP_WINDOW};
 mod pbem;
 mod player;
 mod ready;

@@ -130,8 +130,8 @@ impl RuntimeService {
                 return Err(RuntimeError::not_found("race", race));
             }
             if let Some(sent_at) = sent_at {
-                let in_force = self.orders.list_orders(game_id, race, turn).await?;
-                match in_force.first() {
+                let in_force = self.orders.latest_orders(game_id, race, turn).await?;
+                match in_force.as_ref() {
                     Some(latest) if latest.submitted_at > sent_at => {
                         return Err(RuntimeError::OrdersSuperseded { turn });
                     }

@@ -140,6 +140,19 @@ impl RuntimeService {
         })
     }
 
+    /// The caller's race and its orders in force for `turn` (the latest submission),
+    /// without the turn's earlier ones: what a page showing the orders to come reads.
+    pub async fn orders_in_force(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        turn: u32,
+    ) -> Result<(String, Option<OrdersSubmission>), RuntimeError> {
+        let race = self.own_race(actor, game_id).await?;
+        let latest = self.orders.latest_orders(game_id, &race, turn).await?;
+        Ok((race, latest))
+    }
+
     /// A report of `turn` from the archive: the caller's own, or, with `race`, another
     /// race's once the game is finished and its host left the reveal on. A race the
     /// caller may not read is `NotFound`, as is a turn not played yet.
@@ -272,8 +285,8 @@ impl RuntimeService {
             let orders_in = match (&race, game.status) {
                 (Some(race), GameStatus::Running | GameStatus::Paused) => {
                     let next = progress.current_turn.map_or(1, |t| t.saturating_add(1));
-                    let latest = self.orders.list_orders(game.id, race, next).await?;
-                    Some(latest.first().is_some_and(|s| s.accepted))
+                    let latest = self.orders.latest_orders(game.id, race, next).await?;
+                    Some(latest.is_some_and(|s| s.accepted))
                 }
                 _ => None,
             };

@@ -105,7 +105,9 @@ impl Reconciler {
     /// One pass. A container runtime that cannot list changes nothing.
     pub async fn pass(&self) -> Result<ReconcileReport, StoreError> {
         let mut report = ReconcileReport::default();
-        let records = self.statuses.all_records(None).await?;
+        // The live records only: a container of a game whose record is not live (or
+        // missing) is looked up on its own below.
+        let records = self.statuses.live_records().await?;
         let containers = match self
             .containers
             .list_by_label(INSTANCE_LABEL, &self.instance)
@@ -132,11 +134,15 @@ impl Reconciler {
                 continue;
             };
             let outcome = match by_game.get(&game_id) {
-                None => self.unrecorded(info, game_id, &mut report).await,
-                Some(record) if !is_bound_live(record, &info.container_id) => {
-                    self.unbound(info, game_id, &mut report).await
-                }
-                Some(_) => Ok(()),
+                Some(record) if is_bound_live(record, &info.container_id) => Ok(()),
+                Some(_) => self.unbound(info, game_id, &mut report).await,
+                None => match self.statuses.records.get_record(game_id).await {
+                    Ok(_) => self.unbound(info, game_id, &mut report).await,
+                    Err(StoreError::NotFound { .. }) => {
+                        self.unrecorded(info, game_id, &mut report).await
+                    }
+                    Err(error) => Err(error),
+                },
             };
             if let Err(error) = outcome {
                 tracing::warn!(%error, %game_id, "container not reconciled");

@@ -15,7 +15,10 @@
 //!   `restart_attempts` claims; then the game is paused (`running -> paused`, trigger
 //!   `runtime_event`, schedule cleared), the record marked unhealthy, and an
 //!   `inspect_unhealthy` health event with reason `restart_failed` is stored and sent to
-//!   the admins as a `runtime_health_alert`.
+//!   the admins as a `runtime_health_alert`;
+//! - an engine that stopped again after [`CRASH_LOOP_RESTARTS`] restarts within
+//!   [`CRASH_LOOP_WINDOW`] gets no further job: the inspect pass pauses its game the same
+//!   way, with reason `crash_loop`.
 //!
 //! The same job **re-creates** an engine whose container is gone, when an admin asks for
 //! it (`RuntimeService::recreate_engine`): a paused game whose record the reconciler
@@ -27,15 +30,16 @@
 //! paused for the admin to resume. After the same attempts as a restart the record is
 //! `failed`, with an `inspect_unhealthy` event (reason `recreate_failed`) and an alert.
 
+use chrono::TimeDelta;
 use serde_json::json;
 
 use super::jobs::JobRunner;
 use super::ready::{NotReady, wait_until_ready};
 use super::shared::JobQueue;
-use crate::domain::GameId;
 use crate::domain::game::{Game, GameStatus};
 use crate::domain::health::HealthEventKind;
 use crate::domain::runtime::{JobKind, JobStatus, RuntimeBinding, RuntimeJob, RuntimeStatus};
+use crate::domain::{GameId, Timestamp};
 use crate::ports::{ContainerError, GameStore, JobOutcome, StoreError};
 
 /// Why one attempt to bring a container back failed.
@@ -60,23 +64,62 @@ pub(super) fn restart_key(game_id: GameId, finished_restarts: usize) -> String {
     format!("restart:{game_id}:{finished_restarts}")
 }
 
+/// How many restarts of a game's engine that each brought it back may come within
+/// [`CRASH_LOOP_WINDOW`] before the next incident pauses the game instead: an engine
+/// that exits again some time after each restart (a corrupt state file it reads in the
+/// background, say) would otherwise be restarted for as long as no turn is due (days
+/// with a weekly schedule), each time with its health events and an alert.
+pub const CRASH_LOOP_RESTARTS: usize = 3;
+
+/// The window of [`CRASH_LOOP_RESTARTS`].
+pub const CRASH_LOOP_WINDOW: TimeDelta = TimeDelta::hours(1);
+
+/// What [`queue_restart`] did.
+#[derive(Debug)]
+pub(super) enum RestartQueued {
+    /// The game is not running: nothing (a paused game is an admin's to resume).
+    NotRunning,
+    /// The incident's restart job is queued (now, or already).
+    Queued,
+    /// [`CRASH_LOOP_RESTARTS`] restarts brought the engine back within
+    /// [`CRASH_LOOP_WINDOW`] and it stopped again: no job; the game is to be paused.
+    CrashLoop {
+        /// The restarts within the window.
+        restarts: usize,
+    },
+}
+
 /// Queues a restart job for a running game whose bound container is stopped (at most
-/// one per incident, see [`restart_key`]). Games not `running` are left alone: a paused
-/// game is an admin's to resume, and a restart that gave up paused it.
+/// one per incident, see [`restart_key`]), unless the engine is in a crash loop. Games
+/// not `running` are left alone: a paused game is an admin's to resume, and a restart
+/// that gave up paused it.
 pub(super) async fn queue_restart(
     games: &dyn GameStore,
     queue: &JobQueue,
     game_id: GameId,
-) -> Result<Option<RuntimeJob>, StoreError> {
+    now: Timestamp,
+) -> Result<RestartQueued, StoreError> {
     let game = games.get_game(game_id).await?;
     if game.status != GameStatus::Running {
-        return Ok(None);
+        return Ok(RestartQueued::NotRunning);
     }
-    let finished = finished_restarts(queue, game_id).await?;
-    let key = restart_key(game_id, finished);
+    let jobs = restart_jobs(queue, game_id).await?;
+    let finished: Vec<&RuntimeJob> = jobs.iter().filter(|j| is_finished(j)).collect();
+    let key = restart_key(game_id, finished.len());
+    // An incident whose job is queued or running is being handled (its enqueue below
+    // returns that job): only a new incident is refused for the loop.
+    let open = jobs.len() > finished.len();
+    let recent = finished
+        .iter()
+        .filter(|job| job.status == JobStatus::Succeeded)
+        .filter(|job| job.updated_at > now - CRASH_LOOP_WINDOW)
+        .count();
+    if recent >= CRASH_LOOP_RESTARTS && !open {
+        return Ok(RestartQueued::CrashLoop { restarts: recent });
+    }
     let job = queue.enqueue(game_id, JobKind::Restart, key).await?;
     tracing::info!(%game_id, job_id = %job.id, key = job.idempotency_key, "restart job queued");
-    Ok(Some(job))
+    Ok(RestartQueued::Queued)
 }
 
 /// Queues the restart job that creates a paused game's engine again (the admin's
@@ -86,27 +129,28 @@ pub(super) async fn queue_recreate(
     queue: &JobQueue,
     game_id: GameId,
 ) -> Result<RuntimeJob, StoreError> {
-    let finished = finished_restarts(queue, game_id).await?;
+    let jobs = restart_jobs(queue, game_id).await?;
+    let finished = jobs.iter().filter(|j| is_finished(j)).count();
     queue
         .enqueue(game_id, JobKind::Restart, restart_key(game_id, finished))
         .await
 }
 
-/// The game's restart jobs that are done.
-async fn finished_restarts(queue: &JobQueue, game_id: GameId) -> Result<usize, StoreError> {
+/// Whether a job is done (succeeded or failed).
+fn is_finished(job: &RuntimeJob) -> bool {
+    matches!(job.status, JobStatus::Succeeded | JobStatus::Failed)
+}
+
+/// The game's restart jobs, done or not.
+async fn restart_jobs(queue: &JobQueue, game_id: GameId) -> Result<Vec<RuntimeJob>, StoreError> {
     use crate::domain::page::PageRequest;
     const PAGE: u32 = 200;
     let jobs = &queue.jobs;
     let mut page = PageRequest::first(PAGE).map_err(StoreError::internal)?;
-    let mut finished = 0;
+    let mut finished = Vec::new();
     loop {
         let got = jobs.list_jobs(Some(game_id), &page).await?;
-        finished += got
-            .items
-            .iter()
-            .filter(|j| j.kind == JobKind::Restart)
-            .filter(|j| matches!(j.status, JobStatus::Succeeded | JobStatus::Failed))
-            .count();
+        finished.extend(got.items.into_iter().filter(|j| j.kind == JobKind::Restart));
         match got.next_after {
             Some(after) => page = PageRequest::after(PAGE, after).map_err(StoreError::internal)?,
             None => return Ok(finished),

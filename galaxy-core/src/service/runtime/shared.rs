@@ -162,6 +162,17 @@ impl Statuses {
         }
     }
 
+    /// Every live record (starting or running): what the passes that look at engines
+    /// read, by status, so that they never walk the records of every game ever played
+    /// (a finished game's stays, `removed`).
+    pub(crate) async fn live_records(&self) -> Result<Vec<RuntimeRecord>, StoreError> {
+        let mut live = Vec::new();
+        for status in RuntimeStatus::ALL.into_iter().filter(|s| s.is_live()) {
+            live.extend(self.all_records(Some(status)).await?);
+        }
+        Ok(live)
+    }
+
     /// `running -> paused` by the runtime (health), with the schedule cleared so no turn
     /// runs until an admin resumes. `Ok(false)` when the game was not running.
     pub(crate) async fn pause_for_health(

@@ -122,12 +122,12 @@ async fn seat(
     match state
         .app
         .runtime
-        .orders(user.actor, game.id, next_turn)
+        .orders_in_force(user.actor, game.id, next_turn)
         .await
     {
-        Ok(read) => Ok(Some(Seat {
-            race: read.race,
-            latest_orders: read.latest.map(|s| orders_text(&s.orders)),
+        Ok((race, latest)) => Ok(Some(Seat {
+            race,
+            latest_orders: latest.map(|s| orders_text(&s.orders)),
         })),
         Err(error) => {
             let error = WebError::from(error);
