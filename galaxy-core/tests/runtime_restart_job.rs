@@ -15,6 +15,7 @@ use galaxy_core::domain::health::HealthEventKind;
 use galaxy_core::domain::notification::NotificationKind;
 use galaxy_core::domain::runtime::{JobKind, JobStatus, RuntimeJob};
 use galaxy_core::ports::RuntimeRecordStore;
+use galaxy_core::service::ServiceError;
 use galaxy_core::worker::Worker;
 use world::*;
 
@@ -415,6 +416,17 @@ async fn an_engine_that_keeps_stopping_after_its_restarts_pauses_the_game() {
     );
     w.inspect.pass().await.unwrap();
     assert_eq!(restarts(&w, game.id).await.len(), CRASH_LOOP_RESTARTS);
+    // Resume is refused while the engine is down; an admin has it started again, then
+    // resumes.
+    let refused = w.service.resume(w.admin, game.id).await.unwrap_err();
+    assert_eq!(refused.code(), "runtime_unhealthy", "{refused}");
+    w.service.recreate_engine(w.admin, game.id).await.unwrap();
+    w.jobs.run_until_idle(5).await.unwrap();
+    assert_eq!(w.container(game.id).state, "running");
+    assert_eq!(w.container(game.id).container_id, container, "the same one");
+    assert!(w.record(game.id).await.healthy);
+    w.service.resume(w.admin, game.id).await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::Running);
 
     // Restarts spread over more than the window are incidents, not a loop.
     let w = World::new().await;

@@ -22,7 +22,7 @@ use galaxy_core::ports::{
     Clock, ContainerRuntime, ContainerSpec, EngineLimits, GameStatusChange, GameStore,
     RuntimeJobStore, RuntimeRecordStore, SecretGenerator,
 };
-use galaxy_core::service::runtime::{BACKEND_LABEL, GAME_LABEL, container_name};
+use galaxy_core::service::runtime::{BACKEND_LABEL, GAME_LABEL, INSTANCE_LABEL, container_name};
 use galaxy_core::worker::Worker;
 use world::*;
 
@@ -367,6 +367,36 @@ async fn a_start_that_crashed_after_create_resumes_after_its_lease() {
 }
 
 #[tokio::test]
+async fn a_container_of_another_installation_is_neither_taken_nor_removed() {
+    let w = World::new().await;
+    let (game, _) = w.starting_game(2).await;
+    // The same game id under another installation (a database copied without
+    // `galaxy-cli restore`) on the same container runtime.
+    let mut spec = leftover_spec(&w, game.id);
+    spec.labels
+        .insert(INSTANCE_LABEL.to_owned(), "production".to_owned());
+    let theirs = w.containers.create(&spec).await.unwrap().container_id;
+    w.jobs.run_until_idle(5).await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::Running);
+    assert!(
+        w.journal.position(&format!("remove {theirs}")).is_none(),
+        "{:?}",
+        w.journal.entries()
+    );
+    let bound = w.record(game.id).await.binding.unwrap().container_id;
+    assert_ne!(bound, theirs, "a container of its own");
+    // Stopping the game leaves theirs alone too.
+    w.service.stop(w.admin, game.id).await.unwrap();
+    w.jobs.run_until_idle(5).await.unwrap();
+    assert!(
+        w.journal.position(&format!("remove {bound}")).is_some(),
+        "its own is removed"
+    );
+    assert!(w.journal.position(&format!("remove {theirs}")).is_none());
+    assert!(w.journal.position(&format!("stop {theirs}")).is_none());
+}
+
+#[tokio::test]
 async fn a_start_that_crashed_after_binding_reuses_the_bound_container() {
     let w = World::new().await;
     let (game, _) = w.starting_game(2).await;
@@ -449,7 +479,11 @@ fn leftover_spec(w: &World, game: GameId) -> ContainerSpec {
         name: container_name(game),
         game_id: game,
         engine: "galaxy-engine:latest".into(),
-        labels: [(GAME_LABEL.to_owned(), game.to_string())].into(),
+        labels: [
+            (GAME_LABEL.to_owned(), game.to_string()),
+            (INSTANCE_LABEL.to_owned(), w.config.instance.clone()),
+        ]
+        .into(),
         env: Default::default(),
         token: w.config.engine_tokens.token_for(game),
         limits: EngineLimits::default(),

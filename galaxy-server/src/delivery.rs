@@ -266,10 +266,6 @@ pub(crate) fn spawn_push_listener(
     None
 }
 
-/// The least time the push listener's stop is given once its streams are told to end
-/// (the "flush push events" step's bound may be spent waiting for queued events).
-const PUSH_STOP_AT_LEAST: Duration = Duration::from_millis(500);
-
 impl PushListener {
     /// Shutdown's "flush push events" step: waits (within `bound`) until the streams have
     /// taken every queued event, then stops accepting, ends every stream with
@@ -282,10 +278,8 @@ impl PushListener {
         }
         let flushed = self.push.queued() == 0;
         self.stop.cancel();
-        // Ending the streams takes a moment even when the flush used the whole bound.
-        let remaining = deadline
-            .saturating_duration_since(Instant::now())
-            .max(PUSH_STOP_AT_LEAST);
+        // The streams end on `stop` itself, even if the serve task is aborted below.
+        let remaining = deadline.saturating_duration_since(Instant::now());
         let mut handle = self.handle;
         let stopped = tokio::time::timeout(remaining, &mut handle).await.is_ok();
         if !stopped {

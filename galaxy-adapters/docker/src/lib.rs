@@ -284,11 +284,14 @@ impl DockerRuntime {
             .map_err(|e| error::map(&what, e))?;
         let labels = container::labels(&inspected);
         let image = inspected.config.as_ref().and_then(|c| c.image.as_deref());
+        let instance = galaxy_core::service::runtime::INSTANCE_LABEL;
         let same = labels.get(GAME_LABEL) == spec.labels.get(GAME_LABEL)
+            && labels.get(instance) == spec.labels.get(instance)
             && image == Some(spec.engine.as_str());
         if !same {
             return Err(ContainerError::Failed(format!(
-                "{what} already exists for another game or image; remove it first"
+                "{what} already exists for another game, image or installation \
+                 (GALAXY_INSTANCE); remove it first"
             )));
         }
         Ok(CreatedContainer {

@@ -44,6 +44,15 @@ async fn a_game_has_its_own_network_which_goes_with_it_while_its_volume_stays() 
     let client = client();
     let spec = spec(TEST, &image);
     let created = runtime.create(&spec).await.unwrap();
+    // A retried create finds it; the same name made by another installation is refused.
+    let again = runtime.create(&spec).await.unwrap();
+    assert_eq!(again.container_id, created.container_id);
+    let mut foreign = spec.clone();
+    foreign
+        .labels
+        .insert("galaxy.instance".to_owned(), "elsewhere".to_owned());
+    let refused = runtime.create(&foreign).await.unwrap_err();
+    assert!(refused.to_string().contains("installation"), "{refused}");
     // Alone on its game's network, at the network's fixed engine address.
     assert!(
         created.engine_endpoint.starts_with("http://10.213.")

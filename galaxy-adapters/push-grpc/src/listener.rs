@@ -18,7 +18,7 @@ use futures::Stream;
 use galaxy_core::domain::limit::{OpenSlot, OpenSlots};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tonic::transport::server::Connected;
 
 /// Length of the HTTP/2 client connection preface (`PRI * HTTP/2.0...`, RFC 9113 3.4).
@@ -47,8 +47,10 @@ pub(crate) struct Admitted {
     /// Preface bytes still to come before the deadline is lifted.
     preface_left: usize,
     /// When the preface and the first authorised call must have come; `None` once both
-    /// have.
-    deadline: Option<Pin<Box<Sleep>>>,
+    /// have. Read as an instant on every read (a timer is only armed once polled, and a
+    /// client that keeps the socket readable would never let it be), and polled as a
+    /// timer when the connection is idle, to wake it.
+    deadline: Option<(Instant, Pin<Box<Sleep>>)>,
     /// Set by the server when it authorises a call on this connection.
     authorised: Arc<AtomicBool>,
 }
@@ -109,7 +111,11 @@ impl AsyncRead for Admitted {
         }
         // A client that keeps sending (pings) is never `Pending`: the deadline is read
         // on every call, and polled (so that it wakes the connection) when idle.
-        if this.deadline.as_ref().is_some_and(|d| d.is_elapsed()) {
+        if this
+            .deadline
+            .as_ref()
+            .is_some_and(|(at, _)| Instant::now() >= *at)
+        {
             return Poll::Ready(Err(this.lapsed()));
         }
         let before = buf.filled().len();
@@ -123,7 +129,7 @@ impl AsyncRead for Admitted {
                 let lapsed = this
                     .deadline
                     .as_mut()
-                    .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready());
+                    .is_some_and(|(_, timer)| timer.as_mut().poll(cx).is_ready());
                 if lapsed && !this.settled() {
                     Poll::Ready(Err(this.lapsed()))
                 } else {
@@ -194,7 +200,10 @@ pub(crate) fn incoming(
                 stream,
                 _slot: slot,
                 preface_left: PREFACE_BYTES,
-                deadline: Some(Box::pin(tokio::time::sleep(limits.handshake_timeout))),
+                deadline: Some({
+                    let at = Instant::now() + limits.handshake_timeout;
+                    (at, Box::pin(tokio::time::sleep_until(at)))
+                }),
                 authorised: Arc::new(AtomicBool::new(false)),
             };
             return Some((Ok(admitted), (listener, slots)));

@@ -271,11 +271,14 @@ async fn purge<S: InboundMailStore>(store: S) {
     assert_eq!(claimed.len(), 2);
     let waiting = message("waiting");
     ok(store.insert_inbound(&waiting).await, "insert waiting");
+    // Two claimed (being processed) and one received: three wait to be done.
+    assert_eq!(ok(store.count_waiting_inbound().await, "waiting"), 3);
     let finish = |id, secs| inbound_finish(id, token, at(secs));
     ok(
         store.finish_inbound(&finish(old.id, 100)).await,
         "finish old",
     );
+    assert_eq!(ok(store.count_waiting_inbound().await, "waiting"), 2);
     ok(
         store.finish_inbound(&finish(recent.id, 5000)).await,
         "finish recent",
@@ -301,6 +304,7 @@ async fn purge<S: InboundMailStore>(store: S) {
         "the send record went too"
     ));
     assert_eq!(ok(store.purge_inbound(at(1000)).await, "again"), 0);
+    assert_eq!(ok(store.count_waiting_inbound().await, "waiting"), 1);
 }
 
 async fn send_race<S: InboundMailStore + Send + Sync + 'static>(store: S) {

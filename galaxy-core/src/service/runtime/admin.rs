@@ -306,8 +306,11 @@ impl RuntimeService {
     /// Creates a paused game's engine again when its container is gone (the reconciler
     /// marked the record `removed`: a backup restored on a fresh machine, a lost Docker
     /// host): queues a restart job that creates the container under the same name, so
-    /// the engine resumes from its kept data. The game stays paused; resume it once the
-    /// record is `running` and healthy. Returns the game as it is.
+    /// the engine resumes from its kept data. An engine the runtime gave up restarting
+    /// (record `running` but unhealthy: `restart_failed`, `crash_loop`) gets the same job,
+    /// which starts its container again, once an admin has seen to the cause. The game
+    /// stays paused; resume it once the record is `running` and healthy. Returns the game
+    /// as it is.
     pub async fn recreate_engine(
         &self,
         actor: Actor,
@@ -317,16 +320,21 @@ impl RuntimeService {
         let game = self.game(game_id).await?;
         require(&game, "create the engine again of", &[GameStatus::Paused])?;
         let record = self.runtime_of(game_id).await?;
-        // `failed`: an earlier re-creation gave up; it may be asked for again.
-        if !matches!(
-            record.status,
-            RuntimeStatus::Removed | RuntimeStatus::Failed
-        ) {
+        // `failed`: an earlier re-creation gave up; it may be asked for again. `running`
+        // and unhealthy: restarts gave up (or stopped for a crash loop).
+        let given_up = record.status == RuntimeStatus::Running && !record.healthy;
+        if !given_up
+            && !matches!(
+                record.status,
+                RuntimeStatus::Removed | RuntimeStatus::Failed
+            )
+        {
             return Err(RuntimeError::Unhealthy {
                 reason: format!(
-                    "its runtime is {}; only an engine whose container is gone (or whose \
-                     re-creation failed) is created again",
-                    record.status
+                    "its runtime is {}{}; only an engine whose container is gone, whose \
+                     re-creation failed or whose restarts gave up is created again",
+                    record.status,
+                    if record.healthy { " and healthy" } else { "" }
                 ),
             });
         }

@@ -261,7 +261,13 @@ async fn container_for(
 ) -> Result<RuntimeBinding, ContainerError> {
     let containers = &jobs.containers;
     let game_id = game.id.to_string();
+    let instance = jobs.settings.instance.as_str();
     for existing in containers.list_by_label(GAME_LABEL, &game_id).await? {
+        // Another installation's container of a game with the same id (a database
+        // copied without `galaxy-cli restore`) is never taken or removed.
+        if existing.labels.get(INSTANCE_LABEL).map(String::as_str) != Some(instance) {
+            continue;
+        }
         if let Some(bound) = record
             .binding
             .as_ref()

@@ -1,9 +1,9 @@
 //! The stop job: stop and remove a game's container(s) once the game ended or failed to
 //! start.
 
-use super::GAME_LABEL;
 use super::jobs::JobRunner;
 use super::start::ignore_missing;
+use super::{GAME_LABEL, INSTANCE_LABEL};
 use crate::domain::game::GameStatus;
 use crate::domain::runtime::{RuntimeJob, RuntimeRecord, RuntimeStatus};
 use crate::ports::{ContainerError, JobOutcome, StoreError};
@@ -90,8 +90,11 @@ async fn containers_of(
         .containers
         .list_by_label(GAME_LABEL, &job.game_id.to_string())
         .await?;
+    // Only this installation's (see `container_for`).
+    let instance = jobs.settings.instance.as_str();
     for info in labelled {
-        if !ids.contains(&info.container_id) {
+        let ours = info.labels.get(INSTANCE_LABEL).map(String::as_str) == Some(instance);
+        if ours && !ids.contains(&info.container_id) {
             ids.push(info.container_id);
         }
     }
