@@ -433,7 +433,7 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     /// Reads its state; with per-game networks, the server's container joins the game's
-    /// network when this process has not seen it joined ([`Self::keep_joined`]).
+    /// network when this process has not seen it joined.
     async fn inspect(&self, container_id: &str) -> Result<ContainerInfo, ContainerError> {
         let inspected = self
             .docker

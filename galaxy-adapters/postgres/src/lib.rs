@@ -35,7 +35,7 @@ pub use push::{PgPushLog, PushLogOptions};
 pub use sqlx::PgPool;
 
 /// How many rows one statement of a retention purge deletes (or compacts) at most. The
-/// sweeper's purges run batch after batch ([`PgStore::purge_in_batches`]), each its own
+/// sweeper's purges run batch after batch (`PgStore::purge_in_batches`), each its own
 /// short transaction taking its rows with `FOR UPDATE SKIP LOCKED`: a first sweep over
 /// years of history (after an upgrade, an outage of the sweeper, a shorter retention)
 /// is then many small commits, not one statement that writes gigabytes of WAL and holds
