@@ -80,6 +80,12 @@ async fn tail(args: TailArgs, config: Option<&Path>) -> anyhow::Result<()> {
         .gateway_id
         .clone()
         .unwrap_or_else(|| format!("cli-{}", std::process::id()));
+    // A malformed cursor would be refused by the server as INVALID_ARGUMENT, which the
+    // tail could only report as a refusal of its token or gateway id: said here instead.
+    if let Some(cursor) = args.cursor.as_ref().filter(|c| !c.is_empty()) {
+        galaxy_core::domain::push::PushCursor::parse(cursor)
+            .with_context(|| format!("--cursor {cursor:?} is not a push cursor"))?;
+    }
     let config = PushClientConfig::new(args.url.clone(), gateway.clone(), token(&args, config)?);
     let client = PushClient::new(config)
         .context("cannot set up the push client")?

@@ -136,6 +136,20 @@ async fn push_tail_prints_each_event_as_a_json_line_until_sigint() {
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(stderr.contains("refused"), "{args:?}: {stderr}");
     }
+    // A cursor that is not one is said to be the problem, before any connection.
+    let out = Command::new(env!("CARGO_BIN_EXE_galaxy-cli"))
+        .args(["push", "tail", "--url", &url, "--cursor", "not-a-cursor"])
+        .env("GALAXY_INTERNAL_TOKEN", TOKEN)
+        .env_remove("GALAXY_CONFIG_FILE")
+        .env_remove("GALAXY_DATABASE_URL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--cursor \"not-a-cursor\" is not a push cursor"),
+        "{stderr}"
+    );
     shutdown.cancel();
     served.await.unwrap().unwrap();
 }
