@@ -75,6 +75,9 @@ pub struct FakeContainers {
     /// Runs once just before the next `create` (another request landing while a job
     /// launches an engine).
     before_create: Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
+    /// Runs once during the next `inspect`, after it read the container and before it
+    /// answers (the world moving on while a pass holds what it saw).
+    during_inspect: Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
     /// The tokens handed to engines, shared with the [`FakeEngine`].
     credentials: Arc<Credentials>,
 }
@@ -88,6 +91,7 @@ impl FakeContainers {
             journal,
             state,
             before_create: Mutex::new(None),
+            during_inspect: Mutex::new(None),
             credentials,
         }
     }
@@ -151,6 +155,11 @@ impl FakeContainers {
     /// Runs `hook` just before the next `create`.
     pub fn before_next_create(&self, hook: futures::future::BoxFuture<'static, ()>) {
         *self.before_create.lock().unwrap() = Some(hook);
+    }
+    /// Runs `hook` during the next `inspect`, between reading the container and
+    /// answering what it read.
+    pub fn during_next_inspect(&self, hook: futures::future::BoxFuture<'static, ()>) {
+        *self.during_inspect.lock().unwrap() = Some(hook);
     }
     /// Queues the events one connection of `events()` delivers before it ends.
     pub fn push_stream(&self, events: Vec<ContainerEvent>) {
@@ -236,6 +245,10 @@ impl ContainerRuntime for FakeContainers {
     async fn inspect(&self, id: &str) -> Result<ContainerInfo, ContainerError> {
         self.check("inspect")?;
         let found = self.lock().by_id.get(id).cloned();
+        let hook = self.during_inspect.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook.await;
+        }
         found.ok_or(ContainerError::NotFound(id.into()))
     }
     async fn logs(&self, id: &str, lines: usize) -> Result<Vec<String>, ContainerError> {

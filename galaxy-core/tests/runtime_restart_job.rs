@@ -8,6 +8,8 @@
 #[path = "runtime_world.rs"]
 mod world;
 
+use std::sync::Arc;
+
 use chrono::TimeDelta;
 use galaxy_core::domain::GameId;
 use galaxy_core::domain::game::GameStatus;
@@ -442,4 +444,40 @@ async fn an_engine_that_keeps_stopping_after_its_restarts_pauses_the_game() {
     }
     assert_eq!(w.game(game.id).await.status, GameStatus::Running);
     assert_eq!(restarts(&w, game.id).await.len(), CRASH_LOOP_RESTARTS + 1);
+}
+
+#[tokio::test]
+async fn a_stopped_engine_seen_by_two_replicas_is_one_restart_not_two() {
+    use galaxy_core::service::runtime::{CRASH_LOOP_RESTARTS, InspectWorker};
+    let w = Arc::new(World::new().await);
+    let (game, _) = w.running_game(2).await;
+    let container = w.container(game.id).container_id;
+    // Each incident is seen by two replicas' passes at once: the other one's pass and
+    // its restart job run while this one holds what it read (the container stopped).
+    let other = Arc::new(InspectWorker::new(w.ports.clone(), w.config.clone()));
+    for n in 0..CRASH_LOOP_RESTARTS {
+        w.containers.edit(&container, |c| c.state = "exited".into());
+        let (world, other) = (w.clone(), other.clone());
+        w.containers.during_next_inspect(Box::pin(async move {
+            other.pass().await.unwrap();
+            // The restart takes a moment: its job finishes after the first sighting.
+            world.at(world.now() + TimeDelta::seconds(2));
+            world.jobs.run_until_idle(5).await.unwrap();
+        }));
+        w.inspect.pass().await.unwrap();
+        w.jobs.run_until_idle(5).await.unwrap();
+        assert_eq!(w.container(game.id).state, "running", "incident {n}");
+        assert_eq!(
+            restarts(&w, game.id).await.len(),
+            n + 1,
+            "one restart per incident (incident {n})"
+        );
+        assert_eq!(w.game(game.id).await.status, GameStatus::Running, "incident {n}");
+        w.at(w.now() + TimeDelta::minutes(10));
+    }
+    // The next stop within the hour is the loop, whichever replica sees it.
+    w.containers.edit(&container, |c| c.state = "exited".into());
+    other.pass().await.unwrap();
+    assert_eq!(w.game(game.id).await.status, GameStatus::Paused);
+    assert_eq!(restarts(&w, game.id).await.len(), CRASH_LOOP_RESTARTS);
 }

@@ -19,8 +19,10 @@ use sqlx::query::Query;
 
 use crate::PgStore;
 use crate::error::{corrupt, db};
-use crate::queue::{self, ClaimOrder, Commit, DeadTable, FinishColumn, FinishPlan, QueueTable};
-use crate::rows::{RowExt, cursor, keyset_page_sql, page_limit, page_of, u32_param};
+use crate::queue::{
+    self, ClaimOrder, Commit, DeadTable, FinishColumn, FinishPlan, QueueTable, StatusPages,
+};
+use crate::rows::{RowExt, keyset_page_sql, page_of, u32_param};
 
 const MAIL: &str = MailDelivery::ENTITY;
 const ATTEMPT: &str = "mail attempt";
@@ -123,13 +125,12 @@ static RETRY_DEAD_SQL: LazyLock<String> = LazyLock::new(|| {
         None,
     )
 });
-/// The pages of one status that a side table of the queue holds (every status but
-/// `sent`), by status.
-static STATUS_PAGE_SQL: LazyLock<Vec<(MailStatus, String)>> = LazyLock::new(|| {
-    MailStatus::ALL
-        .iter()
-        .filter_map(|s| Some((*s, QUEUE.status_page_sql(s.as_str())?)))
-        .collect()
+/// The list by status: a side table's page for every status but `sent`.
+static PAGES: LazyLock<StatusPages> = LazyLock::new(|| {
+    QUEUE.status_pages(
+        MailStatus::ALL.iter().map(|s| s.as_str()),
+        keyset_page_sql!("mail_deliveries", "id", "status", "text"),
+    )
 });
 static DEPTH_SQL: LazyLock<String> = LazyLock::new(|| QUEUE.depth_sql());
 static FINISH_SQL: LazyLock<String> =
@@ -329,21 +330,9 @@ impl MailStore for PgStore {
         status: Option<MailStatus>,
         page: &PageRequest,
     ) -> Result<Page<MailDelivery>, StoreError> {
-        let (after_at, after_id) = cursor(page)?;
-        let sql = status
-            .and_then(|status| STATUS_PAGE_SQL.iter().find(|(s, _)| *s == status))
-            .map_or(
-                keyset_page_sql!("mail_deliveries", "id", "status", "text"),
-                |(_, sql)| sql.as_str(),
-            );
-        let rows = sqlx::query(sql)
-            .bind(status.map(|s| s.as_str()))
-            .bind(after_at)
-            .bind(after_id)
-            .bind(page_limit(page))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db(MAIL))?;
+        let rows = PAGES
+            .fetch(&self.pool, status.map(|s| s.as_str()), page, MAIL)
+            .await?;
         let mails = mails_from_rows(&rows)?;
         Ok(page_of(mails, page, |m| (m.created_at, m.id.as_uuid())))
     }

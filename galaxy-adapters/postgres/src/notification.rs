@@ -20,8 +20,10 @@ use uuid::Uuid;
 
 use crate::PgStore;
 use crate::error::db;
-use crate::queue::{self, ClaimOrder, Commit, DeadTable, FinishColumn, FinishPlan, QueueTable};
-use crate::rows::{RowExt, cursor, keyset_page_sql, page_limit, page_of, u32_param};
+use crate::queue::{
+    self, ClaimOrder, Commit, DeadTable, FinishColumn, FinishPlan, QueueTable, StatusPages,
+};
+use crate::rows::{RowExt, keyset_page_sql, page_of, u32_param};
 
 const INTENT: &str = "notification intent";
 const ROUTE: &str = NotificationRoute::ENTITY;
@@ -61,13 +63,12 @@ const FINISH_COLUMNS: &[FinishColumn] = &[
 ];
 
 static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| QUEUE.claim_sql());
-/// The pages of one status that a side table of the queue holds (every status but
-/// `delivered`), by status.
-static STATUS_PAGE_SQL: LazyLock<Vec<(RouteStatus, String)>> = LazyLock::new(|| {
-    RouteStatus::ALL
-        .iter()
-        .filter_map(|s| Some((*s, QUEUE.status_page_sql(s.as_str())?)))
-        .collect()
+/// The list by status: a side table's page for every status but `delivered`.
+static PAGES: LazyLock<StatusPages> = LazyLock::new(|| {
+    QUEUE.status_pages(
+        RouteStatus::ALL.iter().map(|s| s.as_str()),
+        keyset_page_sql!("notification_routes", "id", "status", "text"),
+    )
 });
 static INSERT_ROUTES_SQL: LazyLock<String> = LazyLock::new(|| {
     QUEUE.keep_ready(
@@ -268,21 +269,9 @@ impl NotificationStore for PgStore {
         status: Option<RouteStatus>,
         page: &PageRequest,
     ) -> Result<Page<NotificationRoute>, StoreError> {
-        let (after_at, after_id) = cursor(page)?;
-        let sql = status
-            .and_then(|status| STATUS_PAGE_SQL.iter().find(|(s, _)| *s == status))
-            .map_or(
-                keyset_page_sql!("notification_routes", "id", "status", "text"),
-                |(_, sql)| sql.as_str(),
-            );
-        let rows = sqlx::query(sql)
-            .bind(status.map(|s| s.as_str()))
-            .bind(after_at)
-            .bind(after_id)
-            .bind(page_limit(page))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db(ROUTE))?;
+        let rows = PAGES
+            .fetch(&self.pool, status.map(|s| s.as_str()), page, ROUTE)
+            .await?;
         let routes = routes_from_rows(&rows)?;
         Ok(page_of(routes, page, |r| (r.created_at, r.id.as_uuid())))
     }

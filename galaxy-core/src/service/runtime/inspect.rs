@@ -80,6 +80,9 @@ impl InspectWorker {
             return Ok(());
         };
         let containers = &self.containers;
+        // Before the call: a restart that finishes after this instant answered what the
+        // call sees (see `queue_restart`).
+        let seen = self.statuses.now();
         let info = match containers.inspect(&binding.container_id).await {
             Ok(info) => info,
             Err(ContainerError::NotFound(_)) => {
@@ -98,13 +101,12 @@ impl InspectWorker {
             // Queued before the finding is stored: a store failure there must not leave
             // the game without its recovery. One job per incident (see `restart_key`).
             let games = self.statuses.games.as_ref();
-            let now = self.statuses.now();
-            match queue_restart(games, &self.queue, record.game_id, now).await {
+            match queue_restart(games, &self.queue, record.game_id, seen).await {
                 Ok(RestartQueued::CrashLoop { restarts }) => {
                     self.pause_crash_loop(record, &binding.container_id, restarts, report)
                         .await?;
                 }
-                Ok(RestartQueued::Queued | RestartQueued::NotRunning) => {}
+                Ok(RestartQueued::Queued | RestartQueued::Handled | RestartQueued::NotRunning) => {}
                 Err(error) => {
                     tracing::warn!(%error, game_id = %record.game_id, "restart job not queued; the next pass tries again");
                 }

@@ -81,6 +81,11 @@ pub(super) enum RestartQueued {
     NotRunning,
     /// The incident's restart job is queued (now, or already).
     Queued,
+    /// A restart job finished after the container was seen stopped: the sighting is of
+    /// an incident already handled (another replica's pass saw it first and its job
+    /// brought the engine back while this one looked), so nothing is queued; the next
+    /// pass sees the container as it is now.
+    Handled,
     /// [`CRASH_LOOP_RESTARTS`] restarts brought the engine back within
     /// [`CRASH_LOOP_WINDOW`] and it stopped again: no job; the game is to be paused.
     CrashLoop {
@@ -89,15 +94,21 @@ pub(super) enum RestartQueued {
     },
 }
 
-/// Queues a restart job for a running game whose bound container is stopped (at most
-/// one per incident, see [`restart_key`]), unless the engine is in a crash loop. Games
-/// not `running` are left alone: a paused game is an admin's to resume, and a restart
-/// that gave up paused it.
+/// Queues a restart job for a running game whose bound container was seen stopped at
+/// `seen` (at most one per incident, see [`restart_key`]), unless the engine is in a
+/// crash loop or a restart finished since. Games not `running` are left alone: a paused
+/// game is an admin's to resume, and a restart that gave up paused it.
+///
+/// `seen` is the instant before the container was inspected: a restart job that
+/// finished after it answered that sighting already, and counting the sighting as a
+/// new incident would queue a restart of a running engine (a no-op that would still
+/// count towards [`CRASH_LOOP_RESTARTS`], so that with replicas a game could pause after
+/// fewer real restarts).
 pub(super) async fn queue_restart(
     games: &dyn GameStore,
     queue: &JobQueue,
     game_id: GameId,
-    now: Timestamp,
+    seen: Timestamp,
 ) -> Result<RestartQueued, StoreError> {
     let game = games.get_game(game_id).await?;
     if game.status != GameStatus::Running {
@@ -105,6 +116,9 @@ pub(super) async fn queue_restart(
     }
     let jobs = restart_jobs(queue, game_id).await?;
     let finished: Vec<&RuntimeJob> = jobs.iter().filter(|j| is_finished(j)).collect();
+    if finished.iter().any(|job| job.updated_at > seen) {
+        return Ok(RestartQueued::Handled);
+    }
     let key = restart_key(game_id, finished.len());
     // An incident whose job is queued or running is being handled (its enqueue below
     // returns that job): only a new incident is refused for the loop.
@@ -112,7 +126,7 @@ pub(super) async fn queue_restart(
     let recent = finished
         .iter()
         .filter(|job| job.status == JobStatus::Succeeded)
-        .filter(|job| job.updated_at > now - CRASH_LOOP_WINDOW)
+        .filter(|job| job.updated_at > seen - CRASH_LOOP_WINDOW)
         .count();
     if recent >= CRASH_LOOP_RESTARTS && !open {
         return Ok(RestartQueued::CrashLoop { restarts: recent });

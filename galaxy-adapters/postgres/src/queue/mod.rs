@@ -17,7 +17,7 @@
 //! same statement ([`QueueTable::keep_ready`]), and, for a queue with dead letters, its row
 //! in the dead table ([`DeadTable`]). The two side tables together hold every item that
 //! is not done, so the queue's depth and its lists by status read them, never the item
-//! table's history ([`QueueTable::depth_sql`], [`QueueTable::status_page_sql`]).
+//! table's history ([`QueueTable::depth_sql`], [`StatusPages`]).
 //!
 //! A claim never waits for a lock: it locks ready rows and then their items with `SKIP
 //! LOCKED`. A finish (or a renewal) locks its items first and then their ready rows, and
@@ -34,10 +34,12 @@
 //! `docs/benchmarks.md` (the store benchmark, `scripts/store_bench.sh`). [`Commit::Relaxed`]
 //! takes the WAL flush off the path of the queues whose items are idempotent.
 
+mod finish;
+mod pages;
+
 use std::collections::{HashMap, HashSet};
 
-use galaxy_core::domain::lease::{ClaimRequest, Finish, LeaseNotHeld, Leased};
-use galaxy_core::domain::{LeaseToken, Timestamp};
+use galaxy_core::domain::lease::{ClaimRequest, LeaseNotHeld, Leased};
 use galaxy_core::ports::{BatchFinished, StoreError};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
@@ -46,6 +48,9 @@ use uuid::Uuid;
 
 use crate::error::db;
 use crate::rows::limit_param;
+
+pub(crate) use finish::{FinishPlan, one, single};
+pub(crate) use pages::StatusPages;
 
 /// In what order a claim picks the ready rows that are due (each matches the ready
 /// table's claim index, so the claim is an ordered index scan that stops after `LIMIT`
@@ -164,46 +169,6 @@ impl QueueTable {
             .map(quoted)
             .collect();
         all.join(", ")
-    }
-
-    /// The keyset page of the items in status `status` (`$1`; `$2`, `$3` the cursor of
-    /// [`cursor`](crate::rows::cursor), `$4` the limit of
-    /// [`page_limit`](crate::rows::page_limit)), in `(created_at, id)` order as
-    /// [`keyset_page_sql`](crate::rows::keyset_page_sql) lists the whole table, when a
-    /// side table holds every item of that status: the ready table for waiting and leased
-    /// ones, the dead table for dead letters. The page then reads the small side table and
-    /// joins its items, instead of filtering the item table's whole history (sent mail,
-    /// delivered routes). `None` for a status only the item table knows.
-    pub(crate) fn status_page_sql(&self, status: &str) -> Option<String> {
-        let side = if self.waiting.contains(&status) || status == self.leased {
-            self.ready
-        } else {
-            self.dead.filter(|dead| dead.status == status)?.table
-        };
-        Some(format!(
-            "SELECT q.* FROM {side} s JOIN {} q ON q.id = s.id WHERE q.status = $1 \
-             AND (s.created_at, s.id) > (COALESCE($2, '-infinity'::timestamptz), \
-             COALESCE($3, '00000000-0000-0000-0000-000000000000'::uuid)) \
-             ORDER BY s.created_at, s.id LIMIT $4",
-            self.table
-        ))
-    }
-
-    /// How many items are in each status the side tables hold (waiting, leased, dead),
-    /// read from them alone and their items: the queue's depth without the item table's
-    /// history. Rows `(status, count)`; a status without items has none.
-    pub(crate) fn depth_sql(&self) -> String {
-        let dead = self
-            .dead
-            .map(|DeadTable { table, status }| {
-                format!(" UNION ALL SELECT '{status}', count(*) FROM {table}")
-            })
-            .unwrap_or_default();
-        format!(
-            "SELECT q.status, count(*) FROM {} s JOIN {} q ON q.id = s.id \
-             GROUP BY q.status{dead}",
-            self.ready, self.table
-        )
     }
 
     /// The claim: `$1` lease token, `$2` lease expiry, `$3` now, `$4` limit. Picks and
@@ -427,89 +392,11 @@ impl QueueTable {
     }
 }
 
-/// A batch of finishes, ready to bind: the common arrays of its distinct items (an item
-/// listed twice is sent once; [`QueueTable::settle`] reports its later entries).
-pub(crate) struct FinishPlan<'a, I, O> {
-    /// What the caller asked for, in order.
-    finishes: &'a [Finish<I, O>],
-    /// The first entry of each distinct item, in order.
-    first: Vec<&'a Finish<I, O>>,
-    /// How an id becomes the row's UUID.
-    uuid: fn(I) -> Uuid,
-}
-
-impl<'a, I: Copy + Eq + std::hash::Hash, O> FinishPlan<'a, I, O> {
-    /// Plans `finishes`.
-    pub(crate) fn new(finishes: &'a [Finish<I, O>], uuid: fn(I) -> Uuid) -> Self {
-        let mut seen = HashSet::with_capacity(finishes.len());
-        let first = finishes.iter().filter(|f| seen.insert(f.id)).collect();
-        Self {
-            finishes,
-            first,
-            uuid,
-        }
-    }
-
-    /// The distinct items to send, in order.
-    pub(crate) fn items(&self) -> &[&'a Finish<I, O>] {
-        &self.first
-    }
-
-    /// The row UUID of an id.
-    fn uuid_of(&self, id: I) -> Uuid {
-        (self.uuid)(id)
-    }
-
-    /// The distinct items with their UUIDs.
-    fn unique(&self) -> impl Iterator<Item = (&'a Finish<I, O>, Uuid)> + '_ {
-        self.first.iter().map(|f| (*f, (self.uuid)(f.id)))
-    }
-
-    /// `$1`: the ids.
-    pub(crate) fn ids(&self) -> Vec<Uuid> {
-        self.unique().map(|(_, uuid)| uuid).collect()
-    }
-
-    /// `$2`: the tokens.
-    pub(crate) fn tokens(&self) -> Vec<Uuid> {
-        self.first.iter().map(|f| f.token.as_uuid()).collect()
-    }
-
-    /// `$4`: the instants.
-    pub(crate) fn ats(&self) -> Vec<Timestamp> {
-        self.first.iter().map(|f| f.at).collect()
-    }
-
-    /// `$3` and onwards: one value per distinct item.
-    pub(crate) fn column<T>(&self, value: impl Fn(&'a O) -> T) -> Vec<T> {
-        self.first.iter().map(|f| value(&f.outcome)).collect()
-    }
-}
-
-/// One finish of a single item, as a batch of one.
-pub(crate) fn one<I, O>(id: I, token: LeaseToken, outcome: O, at: Timestamp) -> [Finish<I, O>; 1] {
-    [Finish {
-        id,
-        token,
-        outcome,
-        at,
-    }]
-}
-
-/// The single result of a batch of one.
-pub(crate) fn single<T>(results: Vec<Result<T, StoreError>>) -> Result<T, StoreError> {
-    results.into_iter().next().unwrap_or_else(|| {
-        Err(StoreError::internal(
-            "a finish of one item returned nothing",
-        ))
-    })
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    const TABLE: QueueTable = QueueTable {
+    pub(in crate::queue) const TABLE: QueueTable = QueueTable {
         table: "mail_deliveries",
         ready: "mail_deliveries_ready",
         waiting: &["pending", "retrying"],
