@@ -472,7 +472,11 @@ async fn a_stopped_engine_seen_by_two_replicas_is_one_restart_not_two() {
             n + 1,
             "one restart per incident (incident {n})"
         );
-        assert_eq!(w.game(game.id).await.status, GameStatus::Running, "incident {n}");
+        assert_eq!(
+            w.game(game.id).await.status,
+            GameStatus::Running,
+            "incident {n}"
+        );
         w.at(w.now() + TimeDelta::minutes(10));
     }
     // The next stop within the hour is the loop, whichever replica sees it.

@@ -13,7 +13,7 @@ use uuid::Uuid;
 /// listed twice is sent once; [`QueueTable::settle`] reports its later entries).
 pub(crate) struct FinishPlan<'a, I, O> {
     /// What the caller asked for, in order.
-    finishes: &'a [Finish<I, O>],
+    pub(super) finishes: &'a [Finish<I, O>],
     /// The first entry of each distinct item, in order.
     first: Vec<&'a Finish<I, O>>,
     /// How an id becomes the row's UUID.

@@ -2,7 +2,7 @@
 //! by status, a page at a time ([`StatusPages`]), and its depth
 //! ([`QueueTable::depth_sql`]).
 
-use galaxy_core::domain::PageRequest;
+use galaxy_core::domain::page::PageRequest;
 use galaxy_core::ports::StoreError;
 use sqlx::PgPool;
 use sqlx::postgres::PgRow;
@@ -136,11 +136,15 @@ mod tests {
             "{pages:?}"
         );
         assert!(
-            pages.sql(Some("sending")).contains("FROM mail_deliveries_ready s"),
+            pages
+                .sql(Some("sending"))
+                .contains("FROM mail_deliveries_ready s"),
             "{pages:?}"
         );
         assert!(
-            pages.sql(Some("dead")).contains("FROM mail_deliveries_dead s"),
+            pages
+                .sql(Some("dead"))
+                .contains("FROM mail_deliveries_dead s"),
             "{pages:?}"
         );
         // Sent mail is only in the item table's history; no status is every item.
