@@ -471,11 +471,12 @@ impl PgStore {
     async fn purge_mail(&self, ended: &'static str, before: Timestamp) -> Result<u64, StoreError> {
         let sql = format!(
             "WITH gone AS (DELETE FROM mail_deliveries WHERE id = ANY(ARRAY(\
-                 SELECT id FROM mail_deliveries WHERE created_at < $1 AND {ended} \
-                 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)) RETURNING id), \
+                 SELECT id FROM mail_deliveries WHERE created_at < $1 \
+                 AND created_at >= COALESCE($3, '-infinity'::timestamptz) AND {ended} \
+                 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)) RETURNING id, created_at), \
              attempts AS (DELETE FROM mail_attempts \
                  WHERE mail_id = ANY(ARRAY(SELECT id FROM gone))) \
-             SELECT count(*) FROM gone"
+             SELECT count(*), max(created_at) FROM gone"
         );
         self.purge_in_batches(&sql, before, MAIL).await
     }

@@ -204,15 +204,17 @@ impl InboundMailStore for PgStore {
         // One done before `before` was created before it: the bound reads the index of
         // migration 0027.
         let mail = "WITH gone AS (DELETE FROM inbound_mail WHERE id = ANY(ARRAY(\
-                    SELECT id FROM inbound_mail WHERE created_at < $1 AND status = 'done' \
-                    AND updated_at < $1 ORDER BY created_at LIMIT $2 \
-                    FOR UPDATE SKIP LOCKED)) RETURNING 1) \
-                    SELECT count(*) FROM gone";
+                    SELECT id FROM inbound_mail WHERE created_at < $1 \
+                    AND created_at >= COALESCE($3, '-infinity'::timestamptz) \
+                    AND status = 'done' AND updated_at < $1 ORDER BY created_at LIMIT $2 \
+                    FOR UPDATE SKIP LOCKED)) RETURNING created_at) \
+                    SELECT count(*), max(created_at) FROM gone";
         let gone = self.purge_in_batches(mail, before, INBOUND).await?;
         let sends = "WITH gone AS (DELETE FROM mail_in_sends WHERE ctid = ANY(ARRAY(\
-                     SELECT ctid FROM mail_in_sends WHERE at < $1 ORDER BY at LIMIT $2 \
-                     FOR UPDATE SKIP LOCKED)) RETURNING 1) \
-                     SELECT count(*) FROM gone";
+                     SELECT ctid FROM mail_in_sends WHERE at < $1 \
+                     AND at >= COALESCE($3, '-infinity'::timestamptz) ORDER BY at LIMIT $2 \
+                     FOR UPDATE SKIP LOCKED)) RETURNING at) \
+                     SELECT count(*), max(at) FROM gone";
         self.purge_in_batches(sends, before, INBOUND).await?;
         Ok(gone)
     }

@@ -341,14 +341,15 @@ impl NotificationStore for PgStore {
         // sweep reads those alone, a batch at a time.
         let sql = "WITH compacted AS (UPDATE notification_intents SET payload = '{}'::jsonb \
                  WHERE id = ANY(ARRAY(SELECT i.id FROM notification_intents i \
-                 WHERE i.created_at < $1 AND i.payload <> '{}'::jsonb \
+                 WHERE i.created_at < $1 AND i.created_at >= COALESCE($3, '-infinity'::timestamptz) \
+                   AND i.payload <> '{}'::jsonb \
                    AND NOT EXISTS (SELECT 1 FROM notification_routes r \
                      WHERE r.intent_id = i.id AND r.status <> 'delivered') \
                  ORDER BY i.created_at LIMIT $2 FOR UPDATE SKIP LOCKED)) \
-                 RETURNING id), \
+                 RETURNING id, created_at), \
              routes AS (DELETE FROM notification_routes \
                  WHERE intent_id = ANY(ARRAY(SELECT id FROM compacted))) \
-             SELECT count(*) FROM compacted";
+             SELECT count(*), max(created_at) FROM compacted";
         self.purge_in_batches(sql, before, INTENT).await
     }
 }

@@ -795,5 +795,34 @@ async fn purges_run_batch_after_batch_until_the_history_is_gone() {
         .await
         .unwrap();
     assert_eq!(challenges, 1, "the one expiring after the bound stays");
+
+    // Sent mail, created in runs of 700 at the same instant (so that batches end inside
+    // a run: each batch continues from the last one's key, ties included), every third
+    // one sent after the bound (it stays).
+    sqlx::query(
+        "INSERT INTO mail_deliveries (id, idempotency_key, to_email, kind, locale, subject, \
+         text_body, status, attempts, next_attempt_at, created_at, updated_at, sent_at, \
+         extras) \
+         SELECT gen_random_uuid(), 'purge-' || i, 'p@example.com', 'login_code', 'en', 's', \
+         'b', 'sent', 1, $1, $1 + (i / 700) * interval '1 second', $1, \
+         CASE WHEN i % 3 = 0 THEN $2 ELSE $1 END, '{}'::jsonb \
+         FROM generate_series(1, $3) AS i",
+    )
+    .bind(at(0))
+    .bind(at(100))
+    .bind(n)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let late = n / 3;
+    assert_eq!(
+        store.purge_sent_mail(at(50)).await.unwrap(),
+        u64::try_from(n - late).unwrap()
+    );
+    let mails: i64 = sqlx::query_scalar("SELECT count(*) FROM mail_deliveries")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(mails, late, "the mail sent after the bound stays");
     dbs.cleanup().await.unwrap();
 }
