@@ -11,7 +11,9 @@ use galaxy_core::domain::engine_auth::EngineToken;
 use galaxy_core::ports::{
     ContainerError, ContainerRuntime, ContainerSpec, EngineLimits, EngineTarget,
 };
-use galaxy_core::service::runtime::{DEFAULT_CPUS, DEFAULT_MEMORY_BYTES, DEFAULT_PIDS};
+use galaxy_core::service::runtime::{
+    DEFAULT_CPUS, DEFAULT_MEMORY_BYTES, DEFAULT_PIDS, DEFAULT_PROBE_TIMEOUT,
+};
 use galaxy_engine_http::{EngineRequest, HttpEngineClient};
 use galaxy_process_runtime::{ProcessRuntime, ProcessRuntimeConfig, RestartPolicy};
 use tempfile::TempDir;
@@ -152,12 +154,14 @@ impl Launched {
     }
 
     /// Polls `/healthz` until it answers 2xx; fails with the engine's last output when it
-    /// exits or the timeout passes.
+    /// exits or the timeout passes. Each poll is bounded as the platform bounds its own
+    /// ([`DEFAULT_PROBE_TIMEOUT`]): a poll answered later does not count.
     async fn wait_ready(&self, instance: &Instance) -> Result<(), LaunchError> {
         let deadline = tokio::time::Instant::now() + self.start_timeout;
         let target = self.target(instance);
         loop {
-            if let Ok(answer) = self.client.send(&target, EngineRequest::healthz()).await
+            let poll = self.client.send(&target, EngineRequest::healthz());
+            if let Ok(Ok(answer)) = tokio::time::timeout(DEFAULT_PROBE_TIMEOUT, poll).await
                 && answer.is_success()
             {
                 return Ok(());

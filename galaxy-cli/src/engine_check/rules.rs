@@ -111,7 +111,7 @@ pub const RULES: &[Rule] = &[
         R::HttpTimely,
         "http.timely",
         Must,
-        "every call is answered within the platform's timeouts (10 s; 120 s for init and turn)",
+        "every call is answered within the platform's timeouts (10 s; 5 s for /healthz; 120 s for init and turn)",
     ),
     rule(
         R::HttpBadJson,

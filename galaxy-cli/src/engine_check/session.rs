@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use galaxy_core::ports::{EngineError, EngineTarget};
+use galaxy_core::service::runtime::DEFAULT_PROBE_TIMEOUT;
 use galaxy_engine_http::{EngineAnswer, EngineRequest, HttpEngineClient};
 use serde_json::{Value, json};
 
@@ -172,7 +173,17 @@ impl Session {
         request: EngineRequest,
     ) -> Result<Answer, Abort> {
         let what = format!("{} {}", request.method(), request.path());
-        let raw = match self.client.send(target, request).await {
+        // The health probe is bounded tighter than the client's other calls.
+        let bound =
+            (request.path() == EngineRequest::healthz().path()).then_some(DEFAULT_PROBE_TIMEOUT);
+        let sent = self.client.send(target, request);
+        let sent = match bound {
+            Some(bound) => tokio::time::timeout(bound, sent)
+                .await
+                .unwrap_or(Err(EngineError::Timeout(bound))),
+            None => sent.await,
+        };
+        let raw = match sent {
             Ok(raw) => raw,
             Err(error) => {
                 let detail = format!("{what}: {error}");

@@ -37,6 +37,8 @@ enum Fault {
     RefusalsAsConflict,
     /// Every race reads the first race's reports.
     ReportsOfTheFirstRace,
+    /// `/healthz` answers, but only after the platform's probe gave up on it.
+    SlowHealth,
 }
 
 fn orders_file() -> PathBuf {
@@ -180,6 +182,24 @@ async fn an_engine_that_needs_a_token_or_holds_a_game_is_not_checked() {
 }
 
 /// Serves on 127.0.0.1 a proxy to `upstream` that breaks `fault`; its base URL.
+#[tokio::test]
+async fn a_health_probe_answered_after_the_platform_s_bound_is_no_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Some(Token::parse(TOKEN).unwrap());
+    let engine = RunningEngine::start_with_token("127.0.0.1:0".parse().unwrap(), dir.path(), token)
+        .await
+        .unwrap();
+    let url = proxy(engine.url(), Fault::SlowHealth).await;
+    let error = check(args(url)).await.unwrap_err();
+    engine.stop().await.unwrap();
+    assert!(matches!(error, CheckError::Unreachable { .. }), "{error}");
+    let shown = error.to_string();
+    assert!(
+        shown.contains("GET /healthz: engine did not answer within 5s"),
+        "{shown}"
+    );
+}
+
 async fn proxy(upstream: String, fault: Fault) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -225,6 +245,10 @@ async fn forward(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let body = (!body.is_empty()).then(|| body.to_vec());
+    if fault == Fault::SlowHealth && path == EngineRequest::healthz().path() {
+        let beyond = galaxy_core::service::runtime::DEFAULT_PROBE_TIMEOUT;
+        tokio::time::sleep(beyond + std::time::Duration::from_millis(500)).await;
+    }
     let mut forwarded = EngineRequest::new(method, path.clone(), body);
     // Only the game's races are redirected: an unknown race still gets its 404.
     if fault == Fault::ReportsOfTheFirstRace

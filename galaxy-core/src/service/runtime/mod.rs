@@ -227,6 +227,10 @@ pub const DEFAULT_CPUS: f64 = 1.0;
 /// The default bound on an engine's processes and threads: room for a threaded engine,
 /// none for a fork bomb.
 pub const DEFAULT_PIDS: u32 = 256;
+/// The default bound on one health probe of an engine (its `GET /healthz`): shorter than
+/// other calls, since a probe that hangs holds one of the pass's concurrent probes and
+/// says the engine is not answering anyway. `galaxy-cli engine check` holds engines to it.
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A key of fresh random bytes, for a configuration nobody gave a key: its engines answer
 /// only this process (the server always configures a lasting one).
@@ -274,7 +278,7 @@ impl Default for RuntimeConfig {
             report_attempts: 4,
             report_retry_delay: Duration::from_millis(250),
             probe_failure_threshold: 3,
-            probe_timeout: Duration::from_secs(5),
+            probe_timeout: DEFAULT_PROBE_TIMEOUT,
             probe_concurrency: 16,
             pause_on_unhealthy: false,
             events_backoff_min: Duration::from_millis(500),
