@@ -37,7 +37,9 @@ pub enum Addressing {
     /// Publish the engine's port 8080 on the host's 127.0.0.1, at a free host port the
     /// runtime picks at create: the endpoint is `http://127.0.0.1:<host port>`. The port is
     /// fixed in the container's configuration, so it stays the same across Docker's
-    /// restarts (an ephemeral `-p 127.0.0.1::8080` port changes on every start). The
+    /// restarts (an ephemeral `-p 127.0.0.1::8080` port changes on every start), and no
+    /// new container gets the port of another engine container, even a stopped one
+    /// ([`DockerRuntime::loopback_ports_in_use`](crate::DockerRuntime::loopback_ports_in_use)). The
     /// engines share Docker's default bridge: they can reach each other and the outside
     /// world (Docker cannot publish a port of an `--internal` network). For hosts that
     /// cannot route to container addresses (Docker Desktop, rootless Docker).

@@ -660,6 +660,35 @@ async fn a_loopback_container_is_published_on_127_0_0_1_only() {
             .unwrap(),
         created.engine_endpoint
     );
+    // Stopped, its port is free on the host but still the container's: no new container
+    // gets it.
+    let port: u16 = created
+        .engine_endpoint
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        runtime
+            .loopback_ports_in_use()
+            .await
+            .unwrap()
+            .contains(&port)
+    );
+    runtime
+        .stop(&created.container_id, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+    assert!(
+        runtime
+            .loopback_ports_in_use()
+            .await
+            .unwrap()
+            .contains(&port),
+        "a stopped container's port is still its own"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
