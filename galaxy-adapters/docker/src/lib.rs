@@ -103,9 +103,10 @@ const LOG_TAIL_BYTES: usize = 64 * 1024;
 pub struct DockerRuntime {
     docker: Docker,
     config: DockerConfig,
-    /// With per-game networks and a server container: the ids of the game networks this
-    /// process has joined the server's container to (see [`Self::keep_joined`]).
-    joined: Arc<Mutex<HashSet<String>>>,
+    /// With per-game networks and a server container: the engine containers (and the
+    /// ids of their game networks) whose network this process has joined the server's
+    /// container to (see [`Self::keep_joined`]).
+    joined: Arc<Mutex<HashSet<(String, String)>>>,
 }
 
 impl DockerRuntime {
@@ -259,8 +260,10 @@ impl DockerRuntime {
     }
 
     /// With per-game networks and a server container, makes sure the server's container
-    /// is on the game network of the container `inspected` (once per network and process:
-    /// the network's id is remembered). The join made when the game's container was
+    /// is on the game network of the container `inspected` (once per container, network
+    /// and process: both ids are remembered, so an engine created again on a network that
+    /// outlived its removal, whose other members another replica disconnected, is joined
+    /// again). The join made when the game's container was
     /// created is not enough: a server container made anew (an upgrade with
     /// `docker-compose up`, which drops networks joined at run time) or another
     /// replica's container was never joined, and would reach no engine. Start and inspect
@@ -285,10 +288,11 @@ impl DockerRuntime {
             .and_then(|settings| settings.networks.as_ref())
             .and_then(|networks| networks.get(&network))
             .and_then(|endpoint| endpoint.network_id.clone());
-        let Some(id) = id else {
+        let (Some(container), Some(network_id)) = (inspected.id.clone(), id) else {
             return;
         };
-        let known = |joined: &HashSet<String>| joined.contains(&id);
+        let id = (container, network_id);
+        let known = |joined: &HashSet<(String, String)>| joined.contains(&id);
         if known(&self.joined.lock().unwrap_or_else(PoisonError::into_inner)) {
             return;
         }

@@ -800,6 +800,29 @@ async fn a_server_container_joins_each_game_network_and_leaves_it_with_the_game(
     restarted.start(&created.container_id).await.unwrap();
     assert!(on_network(server.clone()).await, "joined again");
 
+    // The engine made anew on a network that outlived it (its removal failed once every
+    // server was taken off): a replica that saw the network before joins it again.
+    let leave = bollard::models::NetworkDisconnectRequest {
+        container: replica.clone(),
+        force: Some(true),
+    };
+    docker.disconnect_network(&network, leave).await.unwrap();
+    let force = bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .build();
+    docker
+        .remove_container(&created.container_id, Some(force))
+        .await
+        .unwrap();
+    let created = runtime.create(&spec).await.unwrap();
+    runtime.start(&created.container_id).await.unwrap();
+    assert!(!on_network(replica.clone()).await);
+    second.inspect(&created.container_id).await.unwrap();
+    assert!(
+        on_network(replica.clone()).await,
+        "the replica joined the new engine's network"
+    );
+
     // Removing the game's container takes every server off the network and removes it.
     runtime.remove(&created.container_id).await.unwrap();
     assert!(!on_network(server.clone()).await);
