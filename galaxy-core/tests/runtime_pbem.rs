@@ -224,6 +224,31 @@ async fn reminders_reach_only_players_without_orders_once() {
 }
 
 #[tokio::test]
+async fn an_idle_race_whose_player_took_vacation_is_not_reminded() {
+    let w = World::new().await;
+    let (game, seats) = w
+        .running_game_with(2, |new| new.pbem.idle_after = Some(1))
+        .await;
+    let [(a, _), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
+    orders(&w, a, &game, 1).await;
+    w.at(evening(1));
+    w.scheduler.tick().await.unwrap();
+    // The next tick tallies turn 1: B missed it.
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Idle);
+    // B comes back only to book the coming turn off.
+    w.service.take_vacation(b, game.id, 1).await.unwrap();
+    w.at(evening(2) - TimeDelta::hours(2));
+    w.scheduler.tick().await.unwrap();
+    let reminders = w.notes.of(NotificationKind::TurnReminder);
+    let told: Vec<_> = reminders
+        .iter()
+        .flat_map(|n| n.recipients.clone())
+        .collect();
+    assert_eq!(told, vec![a.user_id], "{reminders:?}");
+}
+
+#[tokio::test]
 async fn no_reminder_for_a_game_that_has_none_or_is_not_running() {
     let w = World::new().await;
     // One game without reminders, one paused.

@@ -116,6 +116,23 @@ async fn force_next_turn_sets_the_skip_flag_the_next_tick_consumes() {
 }
 
 #[tokio::test]
+async fn a_downtime_past_the_told_deadline_after_a_forced_turn_owes_that_turn() {
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    w.at(evening(1) - TimeDelta::hours(2));
+    w.service.force_next_turn(w.admin, game.id).await.unwrap();
+    // Players were told turn 2 runs at evening(2); the server is down from before
+    // evening(1) until after evening(2): the skipped firing passed, and so did theirs.
+    w.at(evening(2) + TimeDelta::hours(1));
+    w.scheduler.tick().await.unwrap();
+    let record = w.record(game.id).await;
+    assert_eq!(record.current_turn, 2, "the turn told for evening(2) ran");
+    assert!(!record.skip_next_tick);
+    assert_eq!(record.next_turn_at, Some(evening(3)));
+    assert_eq!(w.engine.turn_of(&w.endpoint(game.id)), 2);
+}
+
+#[tokio::test]
 async fn after_a_long_downtime_at_most_one_catch_up_turn_runs() {
     let w = World::new().await;
     let (game, _) = w.running_game(2).await;

@@ -194,9 +194,17 @@ impl RuntimeRecord {
 
     /// Decides what a due tick does. The next turn is always scheduled after `now`, not
     /// after the missed firing, so after downtime at most one catch-up turn runs.
+    ///
+    /// The skip flag lets only the firing a forced turn came ahead of pass without a
+    /// turn: when the firing after it, the [`deadline`](Self::deadline) players were
+    /// told, has passed too (the server was down through both), that turn is owed and
+    /// runs as the catch-up turn.
     pub fn on_due(&self, schedule: &TurnSchedule, now: Timestamp) -> DueAction {
         let next_turn_at = schedule.next_after(now);
-        if self.skip_next_tick {
+        let told_passed = self
+            .deadline(schedule)
+            .is_some_and(|deadline| deadline <= now);
+        if self.skip_next_tick && !told_passed {
             DueAction::Skip { next_turn_at }
         } else {
             DueAction::RunTurn {
@@ -413,7 +421,20 @@ mod tests {
                 next_turn_at: Some(tonight)
             }
         );
+        // A turn forced ahead of a firing lets that firing pass, and only that one: down
+        // through the firing after it too (the deadline players were told), the turn
+        // they were told of is owed.
         r.skip_next_tick = true;
+        assert_eq!(
+            r.on_due(&schedule, now),
+            DueAction::RunTurn {
+                expected_turn: 4,
+                next_turn_at: Some(tonight)
+            }
+        );
+        let last_night = Utc.with_ymd_and_hms(2026, 11, 24, 18, 0, 0).unwrap();
+        r.next_turn_at = Some(last_night);
+        assert_eq!(r.deadline(&schedule), Some(tonight));
         assert_eq!(
             r.on_due(&schedule, now),
             DueAction::Skip {

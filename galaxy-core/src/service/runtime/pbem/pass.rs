@@ -23,7 +23,7 @@ use crate::domain::Timestamp;
 use crate::domain::game::{Game, GameStatus};
 use crate::domain::lease::ClaimRequest;
 use crate::domain::notification::NotificationKind;
-use crate::domain::pbem::{RaceRecord, RaceState, early_turn_ready, format_time_left};
+use crate::domain::pbem::{RaceRecord, early_turn_ready, format_time_left};
 use crate::domain::runtime::{RuntimeRecord, RuntimeStatus};
 use crate::ports::{StoreError, TurnUpdate};
 
@@ -227,7 +227,9 @@ async fn remind(
         return;
     };
     for race in races {
-        if ready.contains(&race.race) || race.state(turn) == RaceState::Vacation {
+        // On vacation whatever else it is: an idle race whose player booked vacation on
+        // coming back is not owed a reminder either.
+        if ready.contains(&race.race) || race.on_vacation(turn) {
             continue;
         }
         match p.store.preferences(game.id, race.user_id).await {
