@@ -223,24 +223,33 @@ fn attribution(lines: &[&str]) -> Option<usize> {
     if closes(first) {
         return Some(1);
     }
-    // Gmail and Apple Mail wrap a long attribution once.
-    lines.get(1).filter(|next| closes(next)).map(|_| 2)
+    // Gmail and Apple Mail wrap a long attribution once, Gmail inside the address
+    // ("... schrieb Galaxy <" / "orders+...@galaxy.example>:"): the two lines together
+    // make the attribution.
+    let next = lines.get(1)?.trim();
+    closes(&format!("{first} {next}")).then_some(2)
 }
 
-/// Whether `lines` start Outlook's quoted header block (`From: ...` then `Sent:` or
-/// `Date:` within the next lines).
+/// Whether `lines` start a quoted header block: Outlook's (`From: ...` then `Sent:` or
+/// `Date:` within the next lines), or GMX's and web.de's (`Gesendet: ...` then `Von:`).
 fn outlook_header_block(lines: &[&str]) -> bool {
     let Some(first) = lines.first() else {
         return false;
     };
     let first = first.trim().to_lowercase();
-    if !(first.starts_with("from: ") || first.starts_with("von: ")) {
-        return false;
+    let follows = |starts: &[&str]| {
+        lines.iter().skip(1).take(3).any(|l| {
+            let l = l.trim().to_lowercase();
+            starts.iter().any(|s| l.starts_with(s))
+        })
+    };
+    if first.starts_with("from: ") || first.starts_with("von: ") {
+        follows(&["sent: ", "date: ", "gesendet: "])
+    } else if first.starts_with("gesendet: ") || first.starts_with("sent: ") {
+        follows(&["von: ", "from: "])
+    } else {
+        false
     }
-    lines.iter().skip(1).take(3).any(|l| {
-        let l = l.trim().to_lowercase();
-        l.starts_with("sent: ") || l.starts_with("date: ") || l.starts_with("gesendet: ")
-    })
 }
 
 #[cfg(test)]
@@ -311,6 +320,25 @@ mod tests {
         assert_eq!(orders_text(body, BodyKind::Plain), "move 1 2");
         let body = "move 1 2\n-----Original Message-----\nreport";
         assert_eq!(orders_text(body, BodyKind::Plain), "move 1 2");
+        // GMX and web.de: the date first.
+        let body = "move 1 2\n\nGesendet: Donnerstag, 03. Dezember 2026 um 09:00 Uhr\n\
+                    Von: \"Galaxy\" <x@galaxy.example>\nAn: ann@gmx.de\nBetreff: turn\n\nreport";
+        assert_eq!(orders_text(body, BodyKind::Plain), "move 1 2");
+    }
+
+    #[test]
+    fn a_german_attribution_wrapped_inside_the_address_goes() {
+        // Gmail in German wraps before the address, so the second line ends in ">:".
+        let body = "move 1 2\r\n\r\nAm Do., 3. Dez. 2026 um 09:00 Uhr schrieb Galaxy <\r\n\
+                    orders+abc@galaxy.example>:\r\n\r\n> turn 3 report\r\n";
+        assert_eq!(orders_text(body, BodyKind::Plain), "move 1 2");
+        // French the same way.
+        let body =
+            "move 1 2\nLe jeu. 3 déc. 2026 à 09:00, Galaxy <\nx@galaxy.example> a écrit :\n> r\n";
+        assert_eq!(orders_text(body, BodyKind::Plain), "move 1 2");
+        // Orders that merely begin with "am" stay.
+        let body = "am 1 2\nmove 3 4:\n";
+        assert_eq!(orders_text(body, BodyKind::Plain), "am 1 2\nmove 3 4:");
     }
 
     #[test]
