@@ -21,6 +21,12 @@ use super::limits::{Admission, Limits};
 const MAX_LINE: u64 = 64 * 1024;
 /// Recipients of one message at most.
 const MAX_RECIPIENTS: usize = 100;
+/// What `MAIL FROM:<>` is handed to `mailin` as: its parser wants at least one character
+/// of address and answers the null reverse-path (RFC 5321 4.5.5: bounces, auto-replies,
+/// and the sender checks some receivers make by calling a domain's MX back) with a
+/// permanent 500. The handler reads this address back as the null sender; a sender that
+/// names it itself is taken for one (its mail is dropped as a bounce would be).
+const NULL_SENDER: &str = "null-reverse-path@null.invalid";
 
 /// A stream the session can read and write (plain TCP, or TLS after `STARTTLS`).
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -39,6 +45,8 @@ struct Transaction {
     oversize: bool,
     /// The message is complete and waits to be stored before its answer goes out.
     complete: bool,
+    /// Between `DATA` and its end: lines are the message's, never commands.
+    in_data: bool,
 }
 
 /// The `mailin` handler: checks recipients and the rate at `MAIL`, collects the data.
@@ -67,9 +75,11 @@ impl Handler for Collector {
                 "4.7.1 Too many messages from your address, try later".into(),
             );
         }
+        let from = from.trim_matches(['<', '>']);
+        let from = if from == NULL_SENDER { "" } else { from };
         let mut t = self.lock();
         *t = Transaction {
-            from: Some(from.trim_matches(['<', '>']).to_owned()),
+            from: Some(from.to_owned()),
             ..Transaction::default()
         };
         mailin::response::OK
@@ -99,6 +109,7 @@ impl Handler for Collector {
         t.data.clear();
         t.oversize = false;
         t.complete = false;
+        t.in_data = true;
         mailin::response::OK
     }
 
@@ -123,8 +134,30 @@ impl Handler for Collector {
             t.data.clear();
         }
         t.complete = true;
+        t.in_data = false;
         mailin::response::OK
     }
+}
+
+/// `line` with the null reverse-path of a `MAIL FROM:<>` command (any case, spaces
+/// before `<>`, parameters after it) replaced by [`NULL_SENDER`], or `None` for any other
+/// line.
+fn null_reverse_path(line: &[u8]) -> Option<Vec<u8>> {
+    const COMMAND: &[u8] = b"MAIL FROM:";
+    let head = line.get(..COMMAND.len())?;
+    if !head.eq_ignore_ascii_case(COMMAND) {
+        return None;
+    }
+    let rest = &line[COMMAND.len()..];
+    let path = rest.iter().position(|b| *b != b' ')?;
+    let after = rest[path..].strip_prefix(b"<>")?;
+    let mut rewritten = Vec::with_capacity(line.len() + NULL_SENDER.len());
+    rewritten.extend_from_slice(COMMAND);
+    rewritten.push(b'<');
+    rewritten.extend_from_slice(NULL_SENDER.as_bytes());
+    rewritten.push(b'>');
+    rewritten.extend_from_slice(after);
+    Some(rewritten)
 }
 
 /// Serves one connection.
@@ -215,7 +248,12 @@ pub(crate) async fn run(
             }
             Ok(Ok(_)) => {}
         }
-        let mut response = session.process(&line);
+        let in_data = transaction
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .in_data;
+        let null_sender = (!in_data).then(|| null_reverse_path(&line)).flatten();
+        let mut response = session.process(null_sender.as_deref().unwrap_or(&line));
         let finished = {
             let mut t = transaction.lock().unwrap_or_else(|e| e.into_inner());
             if t.complete {

@@ -219,6 +219,48 @@ async fn rcpt_answers_alike_for_any_token_and_refuses_other_domains() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_null_reverse_path_of_bounces_and_auto_replies_is_taken() {
+    use galaxy_core::domain::LeaseToken;
+    use galaxy_core::domain::lease::ClaimRequest;
+    use galaxy_core::ports::SecretGenerator;
+    let server = Server::start(|_| {}).await;
+    let answers = dialogue(
+        server.port,
+        &[
+            "EHLO mailer.example",
+            "mail from: <>",
+            "RCPT TO:<orders+abcdefghijkmnpqrstu@galaxy.test>",
+            "DATA",
+            // The same command inside the message is the message's.
+            "RAW:Subject: Undelivered\r\nMessage-ID: <bounce-1@mailer.example>\r\n\r\n\
+             MAIL FROM:<>\r\nyour mail could not be delivered",
+            ".",
+            "QUIT",
+        ],
+    )
+    .await;
+    assert!(answers[2].starts_with("250"), "{answers:?}");
+    assert!(answers[5].starts_with("250"), "{answers:?}");
+    assert_eq!(server.stored().await, 1);
+    let claim = ClaimRequest {
+        token: LeaseToken::from_uuid(OsSecretGenerator.uuid()),
+        now: chrono::Utc::now() + chrono::TimeDelta::minutes(1),
+        lease: chrono::TimeDelta::minutes(1),
+        limit: 10,
+    };
+    let stored = server.stores.mail_in.claim_inbound(&claim).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0].envelope_from.as_deref(),
+        Some(""),
+        "the null sender"
+    );
+    let raw = String::from_utf8_lossy(&stored[0].raw);
+    assert!(raw.contains("\r\nMAIL FROM:<>\r\n"), "{raw}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversize_or_unreadable_message_is_refused_and_not_stored() {
     let server = Server::start(|_| {}).await;
     let big = "x".repeat(100);
