@@ -127,7 +127,10 @@ pub(crate) fn unflow(body: &str, delete_space: bool) -> String {
 
 /// An HTML body as text lines: block elements and `<br>` end lines (blank lines are
 /// not kept, orders need none), quoted
-/// `<blockquote>` content is dropped, other tags go, the common entities are decoded.
+/// `<blockquote>` content is dropped, other tags go, the common entities and every
+/// numeric one are decoded. Line breaks and runs of spaces in the HTML source are one
+/// space, as a browser shows them (clients wrap their HTML source at about 76 columns,
+/// inside an order), except within `<pre>`.
 /// Bounded work: one pass over the input. (The end tag of a `<style>`, `<script>` or
 /// `<head>` is looked for in one lower-cased copy of the whole input, made once: a copy
 /// of the rest per such tag made a message of 20 000 `<style></style>` copy gigabytes.)
@@ -138,9 +141,10 @@ pub(crate) fn html_text(html: &str) -> String {
     let mut out = String::with_capacity(html.len() / 2);
     let mut rest = html;
     let mut quote_depth = 0usize;
+    let mut pre_depth = 0usize;
     while let Some(open) = rest.find('<') {
         if quote_depth == 0 {
-            out.push_str(&rest[..open]);
+            push_text(&mut out, &rest[..open], pre_depth > 0);
         }
         let after = &rest[open + 1..];
         let Some(close) = after.find('>') else {
@@ -157,8 +161,18 @@ pub(crate) fn html_text(html: &str) -> String {
         match name.as_str() {
             "blockquote" if closing => quote_depth = quote_depth.saturating_sub(1),
             "blockquote" => quote_depth += 1,
+            "pre" => {
+                pre_depth = if closing {
+                    pre_depth.saturating_sub(1)
+                } else {
+                    pre_depth + 1
+                };
+                if quote_depth == 0 && !out.ends_with('\n') {
+                    out.push('\n');
+                }
+            }
             // One line break per block boundary: `</div><div>` is one line end.
-            "br" | "div" | "p" | "li" | "tr" | "h1" | "h2" | "h3" | "pre" | "table"
+            "br" | "div" | "p" | "li" | "tr" | "h1" | "h2" | "h3" | "table"
                 if quote_depth == 0 && !out.ends_with('\n') =>
             {
                 out.push('\n');
@@ -185,20 +199,65 @@ pub(crate) fn html_text(html: &str) -> String {
         rest = &after[close + 1..];
     }
     if quote_depth == 0 {
-        out.push_str(rest);
+        push_text(&mut out, rest, pre_depth > 0);
     }
     decode_entities(&out)
 }
 
-/// The entities mail clients write in orders text.
+/// Appends HTML source text: as it is within `<pre>`, else each run of whitespace (line
+/// breaks included) as one space.
+fn push_text(out: &mut String, text: &str, pre: bool) {
+    if pre {
+        out.push_str(text);
+        return;
+    }
+    for (i, word) in text.split(|c: char| c.is_ascii_whitespace()).enumerate() {
+        if i > 0 && !out.ends_with([' ', '\n']) {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+}
+
+/// The named entities mail clients write in orders text, and every numeric one
+/// (`&#160;`, `&#x27;`): a no-break space is a space, zero-width characters go, and one
+/// that names no character is kept as written.
 fn decode_entities(text: &str) -> String {
-    text.replace("&nbsp;", " ")
+    let named = text
+        .replace("&nbsp;", " ")
         .replace("&lt;", "<")
         .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#x27;", "'")
-        .replace("&amp;", "&")
+        .replace("&quot;", "\"");
+    let mut out = String::with_capacity(named.len());
+    let mut rest = named.as_str();
+    while let Some(at) = rest.find("&#") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let decoded = after.find(';').filter(|end| *end <= 8).and_then(|end| {
+            let number = &after[..end];
+            let code = match number.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                None => number.parse().ok(),
+            };
+            Some((code.and_then(char::from_u32)?, end))
+        });
+        match decoded {
+            Some((c, end)) => {
+                match c {
+                    '\u{a0}' => out.push(' '),
+                    '\u{200b}'..='\u{200d}' | '\u{feff}' => {}
+                    c => out.push(c),
+                }
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str("&#");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.replace("&amp;", "&")
 }
 
 /// How many lines a reply's attribution takes at the start of `lines` ("On <date>,
@@ -362,6 +421,22 @@ mod tests {
         assert_eq!(lines, vec!["build_industry 4", "move 3 7", "A & B"]);
         assert_eq!(html_text("<div>unclosed <b"), "\nunclosed ");
         assert_eq!(html_text("<div>a</div><div>b</div>"), "\na\nb\n");
+    }
+
+    #[test]
+    fn html_source_wraps_are_spaces_and_numeric_entities_decode() {
+        // A client wrapped its HTML source inside an order.
+        let html = "<div>design Raider attack=6\r\n    defence=2 speed=9 cargo=0</div>\
+                    <div>move&#160;1&#xA0;2&#8203;</div><div>say &#60;hi&#62; &amp;#60;</div>";
+        assert_eq!(
+            orders_text(&html_text(html), BodyKind::Html),
+            "design Raider attack=6 defence=2 speed=9 cargo=0\nmove 1 2\nsay <hi> &#60;"
+        );
+        // Within <pre> the lines are the author's; a number that is no character stays.
+        assert_eq!(
+            html_text("<pre>a\n  b</pre>c &#1114112; &#;"),
+            "\na\n  b\nc &#1114112; &#;"
+        );
     }
 
     #[test]
