@@ -249,6 +249,34 @@ async fn an_idle_race_whose_player_took_vacation_is_not_reminded() {
 }
 
 #[tokio::test]
+async fn a_turn_played_while_the_pass_runs_gets_no_reminder() {
+    let w = World::new().await;
+    let (first, seats) = w.running_game(2).await;
+    w.at(w.now() + TimeDelta::seconds(1));
+    let (second, _) = w.running_game(2).await;
+    // The pass lists both games, then plays the first one's early turn; meanwhile an
+    // admin forces the second one's turn 1, inside its reminder window.
+    w.at(evening(1) - TimeDelta::hours(2));
+    for (player, _) in &seats.0 {
+        orders(&w, *player, &first, 1).await;
+    }
+    let (service, admin, id) = (w.service.clone(), w.admin, second.id);
+    w.engine.on_next_turn(Box::pin(async move {
+        service.force_next_turn(admin, id).await.unwrap();
+    }));
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.record(first.id).await.current_turn, 1, "the early turn");
+    assert_eq!(w.record(second.id).await.current_turn, 1, "the forced turn");
+    let reminded: Vec<_> = w
+        .notes
+        .of(NotificationKind::TurnReminder)
+        .into_iter()
+        .filter(|n| n.payload["game_id"] == second.id.to_string())
+        .collect();
+    assert!(reminded.is_empty(), "turn 1 ran already: {reminded:?}");
+}
+
+#[tokio::test]
 async fn no_reminder_for_a_game_that_has_none_or_is_not_running() {
     let w = World::new().await;
     // One game without reminders, one paused.

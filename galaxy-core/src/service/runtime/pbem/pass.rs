@@ -82,7 +82,9 @@ async fn one_game(
     let turn = record.current_turn.saturating_add(1);
     races.retain(|r| !dead.contains(&r.race));
     let ready = ready_races(p, game.id, &races, turn, None).await?;
-    remind(p, &game, turn, deadline, &races, &ready).await;
+    if game.settings.pbem.reminder_due(deadline, now).is_some() && still_at(p, record).await? {
+        remind(p, &game, turn, deadline, &races, &ready).await;
+    }
     let early = game.settings.pbem.early_turn
         && deadline > now
         && early_turn_ready(&races, turn, |r| ready.contains(&r.race));
@@ -90,6 +92,17 @@ async fn one_game(
         report.early_turns += 1;
     }
     Ok(())
+}
+
+/// Whether the game's record is still at the turn and deadline of `record`, read when
+/// the pass began: a pass over many games (one playing an early turn or two) takes a
+/// while, and another replica, an admin's forced turn or this pass may have played the
+/// turn since. Read only when a reminder is due, so that none names a turn already run.
+async fn still_at(p: &Pbem, record: &RuntimeRecord) -> Result<bool, StoreError> {
+    let now = p.statuses.records.get_record(record.game_id).await?;
+    Ok(now.current_turn == record.current_turn
+        && now.next_turn_at == record.next_turn_at
+        && now.skip_next_tick == record.skip_next_tick)
 }
 
 /// Tallies `turn`, the game's last played turn, if it is not yet; whether this call
