@@ -171,7 +171,29 @@ pub enum Refusal {
         /// How many tries were made.
         tries: u32,
     },
-    /// Any other reason, in the service's own (English) words.
+    /// The orders are larger than the platform forwards to an engine.
+    #[error("the orders are {size} bytes, at most {max} are accepted")]
+    TooLarge {
+        /// Their size, serialised.
+        size: usize,
+        /// The bound (`GALAXY_MAX_ORDERS_BYTES`).
+        max: usize,
+    },
+    /// The race made as many submissions for the turn as one turn takes.
+    #[error(
+        "too many orders submissions for this turn; the orders in force stay, and the next \
+         turn takes new ones"
+    )]
+    TooMany,
+    /// The turn the orders were taken for was played while they were on their way.
+    #[error("turn {turn} was played meanwhile; send the orders again for turn {next}")]
+    NotNextTurn {
+        /// The turn the orders were for.
+        turn: u32,
+        /// The game's next turn now.
+        next: u32,
+    },
+    /// Any other reason, in the service's own (English) words, or the engine's own.
     #[error("{0}")]
     Other(String),
 }
@@ -191,6 +213,14 @@ impl Refusal {
             Self::Superseded { turn } => ("refusal_superseded", json!({ "turn": turn })),
             Self::NoOrders => ("refusal_no_orders", json!({})),
             Self::Unreachable { tries } => ("refusal_unreachable", json!({ "tries": tries })),
+            Self::TooLarge { size, max } => {
+                ("refusal_too_large", json!({ "size": size, "max": max }))
+            }
+            Self::TooMany => ("refusal_too_many", json!({})),
+            Self::NotNextTurn { turn, next } => (
+                "refusal_not_next_turn",
+                json!({ "turn": turn, "next": next }),
+            ),
             Self::Other(_) => ("refusal_other", json!({})),
         }
     }

@@ -166,6 +166,31 @@ fn desk_error(game_name: Option<String>, error: RuntimeError) -> OrdersDeskError
                 },
             };
         }
+        RuntimeError::OrdersTooLarge { size, max } => {
+            return OrdersDeskError::Refused {
+                game_name,
+                reason: Refusal::TooLarge {
+                    size: *size,
+                    max: *max,
+                },
+            };
+        }
+        // The only limit on submitting orders: submissions per race and turn.
+        RuntimeError::RateLimited { .. } => {
+            return OrdersDeskError::Refused {
+                game_name,
+                reason: Refusal::TooMany,
+            };
+        }
+        RuntimeError::TurnNotNext { asked, next } => {
+            return OrdersDeskError::Refused {
+                game_name,
+                reason: Refusal::NotNextTurn {
+                    turn: *asked,
+                    next: *next,
+                },
+            };
+        }
         _ => {}
     }
     match error.kind() {
@@ -204,5 +229,26 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn the_desk_s_own_refusals_keep_their_meaning_for_the_reply_s_language() {
+        let refused = |error| match desk_error(None, error) {
+            OrdersDeskError::Refused { reason, .. } => reason,
+            other => panic!("not a refusal: {other:?}"),
+        };
+        assert!(matches!(
+            refused(RuntimeError::OrdersTooLarge { size: 9, max: 8 }),
+            Refusal::TooLarge { size: 9, max: 8 }
+        ));
+        assert!(matches!(
+            refused(RuntimeError::TurnNotNext { asked: 4, next: 5 }),
+            Refusal::NotNextTurn { turn: 4, next: 5 }
+        ));
+        let limited = RuntimeError::RateLimited {
+            what: "too many orders submissions for this turn",
+            retry_after: std::time::Duration::from_secs(60),
+        };
+        assert!(matches!(refused(limited), Refusal::TooMany));
     }
 }

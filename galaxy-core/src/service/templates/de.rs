@@ -43,6 +43,20 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
             "das Spiel war nach {{tries}} Versuchen nicht erreichbar; sende die Befehle später \
              noch einmal",
         ),
+        (
+            "refusal_too_large",
+            "die Befehle sind {{size}} Bytes groß, höchstens {{max}} werden angenommen",
+        ),
+        (
+            "refusal_too_many",
+            "zu viele Befehlssendungen für diesen Zug; die geltenden Befehle bleiben, und der \
+             nächste Zug nimmt neue an",
+        ),
+        (
+            "refusal_not_next_turn",
+            "Zug {{turn}} wurde inzwischen gespielt; sende die Befehle noch einmal für Zug \
+             {{next}}",
+        ),
         ("deadline", "(noch kein Termin)"),
         ("winner", "niemand"),
         ("race", "(keins: du spielst in diesem Spiel nicht mit)"),

@@ -40,6 +40,19 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
             "refusal_unreachable",
             "the game could not be reached after {{tries}} tries; send the orders again later",
         ),
+        (
+            "refusal_too_large",
+            "the orders are {{size}} bytes, at most {{max}} are accepted",
+        ),
+        (
+            "refusal_too_many",
+            "too many orders submissions for this turn; the orders in force stay, and the \
+             next turn takes new ones",
+        ),
+        (
+            "refusal_not_next_turn",
+            "turn {{turn}} was played meanwhile; send the orders again for turn {{next}}",
+        ),
         ("deadline", "(no deadline set yet)"),
         ("winner", "nobody"),
         ("race", "(none: you do not play in this game)"),

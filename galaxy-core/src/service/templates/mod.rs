@@ -303,6 +303,45 @@ mod tests {
     }
 
     #[test]
+    fn every_refusal_of_mailed_orders_is_worded_in_english_and_german() {
+        use crate::ports::Refusal;
+        let set = MailTemplates::builtin();
+        let (en, de) = (Locale::default(), Locale::parse("de").unwrap());
+        let status = "finished".to_owned();
+        let refusals = [
+            Refusal::NotInPlay { status },
+            Refusal::NotAPlayer,
+            Refusal::TooLate { played: 3, turn: 4 },
+            Refusal::Superseded { turn: 4 },
+            Refusal::NoOrders,
+            Refusal::Unreachable { tries: 5 },
+            Refusal::TooLarge {
+                size: 300_000,
+                max: 262_144,
+            },
+            Refusal::TooMany,
+            Refusal::NotNextTurn { turn: 4, next: 5 },
+        ];
+        for refusal in refusals {
+            let (code, fields) = refusal.code_and_fields();
+            let english = set.word_filled(&en, code, &fields).unwrap();
+            let german = set.word_filled(&de, code, &fields).unwrap();
+            assert!(!english.contains("{{") && !german.contains("{{"), "{code}");
+            assert_ne!(english, german, "{code} has its German words");
+        }
+        // The reasons of the desk's errors are the service's words in English.
+        let too_large = Refusal::TooLarge {
+            size: 300_000,
+            max: 262_144,
+        };
+        let (code, fields) = too_large.code_and_fields();
+        assert_eq!(
+            set.word_filled(&en, code, &fields).unwrap(),
+            too_large.to_string()
+        );
+    }
+
+    #[test]
     fn falls_back_to_the_language_then_to_english() {
         let mut set = MailTemplates::builtin();
         let kind = NotificationKind::GameStarted;
