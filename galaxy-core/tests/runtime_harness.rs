@@ -323,6 +323,8 @@ struct Engines {
     /// Runs during the next orders call, after the engine took the orders and before it
     /// answers.
     orders_hook: Option<BoxFuture<'static, ()>>,
+    /// Runs during the next report fetch, before the engine answers.
+    report_hook: Option<BoxFuture<'static, ()>>,
     /// Report fetches that fail (503) before reports work again.
     report_failures: u32,
     /// Every report fetch, as (endpoint, race, turn).
@@ -475,6 +477,11 @@ impl FakeEngine {
     /// another replica does while a turn is in flight.
     pub fn on_next_turn(&self, hook: BoxFuture<'static, ()>) {
         self.lock().turn_hook = Some(hook);
+    }
+    /// Runs `hook` during the next report fetch: after the engine played the turn, while
+    /// the platform archives it.
+    pub fn on_next_report(&self, hook: BoxFuture<'static, ()>) {
+        self.lock().report_hook = Some(hook);
     }
 }
 
@@ -646,6 +653,10 @@ impl EngineClient for FakeEngine {
         turn: u32,
     ) -> Result<serde_json::Value, EngineError> {
         self.authorise(target)?;
+        let hook = self.lock().report_hook.take();
+        if let Some(hook) = hook {
+            hook.await;
+        }
         let endpoint = target.endpoint.as_str();
         let mut state = self.lock();
         state

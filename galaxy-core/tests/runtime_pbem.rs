@@ -249,6 +249,29 @@ async fn an_idle_race_whose_player_took_vacation_is_not_reminded() {
 }
 
 #[tokio::test]
+async fn a_ready_mark_made_after_the_engine_played_the_turn_does_not_count_for_it() {
+    let w = std::sync::Arc::new(World::new().await);
+    let (game, seats) = w
+        .running_game_with(2, |new| new.pbem.idle_after = Some(1))
+        .await;
+    let [(a, _), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
+    orders(&w, a, &game, 1).await;
+    w.at(evening(1));
+    // B marks itself ready while the turn's reports are fetched: the engine has played
+    // the turn without B, and the record is not yet on turn 1, so the mark is taken.
+    let (world, id) = (w.clone(), game.id);
+    w.engine.on_next_report(Box::pin(async move {
+        world.at(world.now() + TimeDelta::seconds(1));
+        world.service.mark_ready(b, id, 1).await.unwrap();
+    }));
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 1);
+    // The next tick tallies turn 1: B missed it, the late mark aside.
+    w.scheduler.tick().await.unwrap();
+    assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Idle);
+}
+
+#[tokio::test]
 async fn a_turn_played_while_the_pass_runs_gets_no_reminder() {
     let w = World::new().await;
     let (first, seats) = w.running_game(2).await;

@@ -126,7 +126,8 @@ impl RuntimeService {
             let state = init.await?.map_err(RuntimeError::engine)?;
             if self.archive.latest_turn(game_id).await?.is_none() {
                 let seats = archive::seats(&self.turns, game_id).await?;
-                archive::archive_turns(&self.turns, game_id, &target, &seats, 0, &state).await?;
+                let answered = (&state, self.turns.statuses.now());
+                archive::archive_turns(&self.turns, game_id, &target, &seats, 0, answered).await?;
             }
         }
         // Scheduled before the status changes, as a start job does: a crash (or a failed

@@ -115,13 +115,17 @@ fn quoted_prefix(text: &str) -> String {
 /// reports of `state.turn` by race. Turns before `state.turn` are archived with the
 /// reports but without standings (the engine only tells the current ones). A state that
 /// does not fit the game ([`vet_state`]) is an engine fault, and nothing is archived.
+///
+/// `played_at` is when the engine answered with `state`: the turn was played then, not
+/// once its reports are fetched (a ready mark or orders arriving meanwhile came after
+/// the turn, and the tally, which counts what came by the turn's time, leaves them out).
 pub(super) async fn archive_turns(
     turns: &TurnRunner,
     game_id: GameId,
     target: &EngineTarget,
     seats: &[Seat],
     first: u32,
-    state: &EngineState,
+    (state, played_at): (&EngineState, Timestamp),
 ) -> Result<BTreeMap<String, TurnReport>, RuntimeError> {
     vet_state(seats, first, state)?;
     let mut last = BTreeMap::new();
@@ -135,7 +139,7 @@ pub(super) async fn archive_turns(
         let played = PlayedTurn {
             game_id,
             turn,
-            played_at: turns.statuses.now(),
+            played_at,
             finished: current && state.finished,
             winner: state.winner.clone().filter(|_| current),
             standings: if current {

@@ -358,7 +358,8 @@ async fn handle_success(
     // Turn 0 is archived before the game runs: a crash here replays the job, whose init is
     // idempotent, and archives then.
     let seats = archive::seats(&jobs.turns, game.id).await?;
-    match archive::archive_turns(&jobs.turns, game.id, &target, &seats, 0, &state).await {
+    let answered = (&state, jobs.now());
+    match archive::archive_turns(&jobs.turns, game.id, &target, &seats, 0, answered).await {
         Ok(_) => {}
         Err(RuntimeError::Store(error)) => return Err(error),
         Err(fault) => {

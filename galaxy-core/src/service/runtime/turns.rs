@@ -112,18 +112,19 @@ pub(super) async fn play_turn(
             let call = turns.engines.client.run_turn(&target, expected);
             // The state is checked against the game (its turn too) by the archive.
             match turns.engines.engine_call(call).await {
-                Ok(state) => Ok((target, state)),
+                Ok(state) => Ok((target, (state, turns.statuses.now()))),
                 Err(error) => Err(RuntimeError::Engine(error)),
             }
         }
     };
-    let (target, state) = match answer {
+    let (target, (state, played_at)) = match answer {
         Ok(answer) => answer,
         Err(fault) => return Err(turn_fault(turns, game, record, token, expected, fault).await),
     };
     // The archive comes before the turn is recorded: see `archive.rs` for why.
     let seats = archive::seats(turns, game.id).await?;
-    match archive::archive_turns(turns, game.id, &target, &seats, expected, &state).await {
+    let answered = (&state, played_at);
+    match archive::archive_turns(turns, game.id, &target, &seats, expected, answered).await {
         Ok(_) => {}
         Err(RuntimeError::Store(error)) => return Err(error.into()),
         Err(fault) => {
