@@ -181,7 +181,6 @@ async fn an_engine_that_needs_a_token_or_holds_a_game_is_not_checked() {
     engine.stop().await.unwrap();
 }
 
-/// Serves on 127.0.0.1 a proxy to `upstream` that breaks `fault`; its base URL.
 #[tokio::test]
 async fn a_health_probe_answered_after_the_platform_s_bound_is_no_answer() {
     let dir = tempfile::tempdir().unwrap();
@@ -200,6 +199,7 @@ async fn a_health_probe_answered_after_the_platform_s_bound_is_no_answer() {
     );
 }
 
+/// Serves on 127.0.0.1 a proxy to `upstream` that breaks `fault`; its base URL.
 async fn proxy(upstream: String, fault: Fault) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -220,44 +220,62 @@ fn push_text(out: &mut String, text: &str, pre: bool) {
 }
 
 /// The named entities mail clients write in orders text, and every numeric one
-/// (`&#160;`, `&#x27;`): a no-break space is a space, zero-width characters go, and one
-/// that names no character is kept as written.
+/// (`&#160;`, `&#x27;`), in one pass (each entity is looked for in the few bytes after
+/// its `&`, never further): a no-break space or a whitespace character is a space, as a
+/// browser shows it; zero-width characters go; NUL is U+FFFD; an entity that names no
+/// character is kept as written.
 fn decode_entities(text: &str) -> String {
-    let named = text
-        .replace("&nbsp;", " ")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"");
-    let mut out = String::with_capacity(named.len());
-    let mut rest = named.as_str();
-    while let Some(at) = rest.find("&#") {
+    /// `&#1114111;` is the longest numeric entity; named ones are shorter.
+    const LONGEST: usize = 10;
+    const NAMED: [(&str, char); 5] = [
+        ("nbsp", ' '),
+        ("lt", '<'),
+        ("gt", '>'),
+        ("quot", '"'),
+        ("amp", '&'),
+    ];
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
         out.push_str(&rest[..at]);
-        let after = &rest[at + 2..];
-        let decoded = after.find(';').filter(|end| *end <= 8).and_then(|end| {
-            let number = &after[..end];
-            let code = match number.strip_prefix(['x', 'X']) {
-                Some(hex) => u32::from_str_radix(hex, 16).ok(),
-                None => number.parse().ok(),
+        let after = &rest[at + 1..];
+        let name = after
+            .bytes()
+            .take(LONGEST)
+            .position(|b| b == b';')
+            .map(|end| &after[..end]);
+        let decoded = name.and_then(|name| {
+            let c = match name.strip_prefix('#') {
+                Some(number) => {
+                    let code = match number.strip_prefix(['x', 'X']) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                        None => number.parse().ok(),
+                    };
+                    match code.and_then(char::from_u32)? {
+                        '\0' => Some('\u{fffd}'),
+                        '\u{a0}' => Some(' '),
+                        c if c.is_whitespace() => Some(' '),
+                        '\u{200b}'..='\u{200d}' | '\u{feff}' => None,
+                        c => Some(c),
+                    }
+                }
+                None => Some(NAMED.iter().find(|(n, _)| *n == name)?.1),
             };
-            Some((code.and_then(char::from_u32)?, end))
+            Some((c, name.len()))
         });
         match decoded {
-            Some((c, end)) => {
-                match c {
-                    '\u{a0}' => out.push(' '),
-                    '\u{200b}'..='\u{200d}' | '\u{feff}' => {}
-                    c => out.push(c),
-                }
-                rest = &after[end + 1..];
+            Some((c, length)) => {
+                out.extend(c);
+                rest = &after[length + 1..];
             }
             None => {
-                out.push_str("&#");
+                out.push('&');
                 rest = after;
             }
         }
     }
     out.push_str(rest);
-    out.replace("&amp;", "&")
+    out
 }
 
 /// How many lines a reply's attribution takes at the start of `lines` ("On <date>,
@@ -437,6 +455,20 @@ mod tests {
             html_text("<pre>a\n  b</pre>c &#1114112; &#;"),
             "\na\n  b\nc &#1114112; &#;"
         );
+        // Each entity is decoded once; whitespace ones are spaces; NUL is shown as U+FFFD.
+        assert_eq!(
+            decode_entities("&#38;amp; a&#10;b&#9;c &#0; &unknown; & &amp"),
+            "&amp; a b c \u{fffd} &unknown; & &amp"
+        );
+    }
+
+    #[test]
+    fn entities_are_looked_for_in_bounded_reach() {
+        // Hostile input: `&#` over and over with no `;`, then one at the end. Each `&`
+        // looks a few bytes ahead, so this is linear work (a search to the end for each
+        // would be quadratic); the text comes out unchanged.
+        let hostile = format!("{};", "&#".repeat(200_000));
+        assert_eq!(decode_entities(&hostile), hostile);
     }
 
     #[test]
