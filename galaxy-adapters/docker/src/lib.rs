@@ -5,17 +5,19 @@ mod container;
 mod error;
 mod events;
 pub mod image;
+mod loopback;
 mod network;
 mod volumes;
 
 use std::collections::{HashMap, HashSet};
-use std::net::{Ipv4Addr, TcpListener};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
-use bollard::models::{ContainerInspectResponse, NetworkCreateRequest, VolumeCreateRequest};
+use bollard::models::{
+    ContainerInspectResponse, ContainerSummary, NetworkCreateRequest, VolumeCreateRequest,
+};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
     LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
@@ -206,7 +208,7 @@ impl DockerRuntime {
         Ok(match &self.config.addressing {
             Addressing::LoopbackPort => {
                 let taken = self.loopback_ports_in_use().await?;
-                Placement::Loopback(pick_loopback_port(&taken, free_loopback_port)?)
+                Placement::Loopback(loopback::pick(&taken, loopback::free_port)?)
             }
             Addressing::Network(name) => Placement::Shared(name.clone()),
             Addressing::GameNetworks(settings) => {
@@ -215,48 +217,21 @@ impl DockerRuntime {
         })
     }
 
-    /// The host ports the engine containers on this daemon (of every installation) have
-    /// published on 127.0.0.1, running or not: a stopped container's port is free on the
-    /// host, but it is fixed in the container's configuration and taken again when the
-    /// container starts, so a new container must not get it. (Given to a new game, the
-    /// stopped engine's restart would fail on the taken port, and meanwhile its game's
-    /// endpoint would answer for the other game's engine.) Running containers' ports come
-    /// from the list itself, the others' from one inspect each.
-    pub async fn loopback_ports_in_use(&self) -> Result<HashSet<u16>, ContainerError> {
-        let label = format!("{}={}", BACKEND_LABEL.0, BACKEND_LABEL.1);
-        let filters = HashMap::from([("label", vec![label])]);
+    /// Every container (running or not) labelled `key=value`, as Docker lists it.
+    async fn labelled(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<ContainerSummary>, ContainerError> {
+        let filters = HashMap::from([("label", vec![format!("{key}={value}")])]);
         let options = ListContainersOptionsBuilder::default()
             .all(true)
             .filters(&filters)
             .build();
-        let summaries = self
-            .docker
+        self.docker
             .list_containers(Some(options))
             .await
-            .map_err(|e| error::map("the container list", e))?;
-        let mut taken = HashSet::new();
-        for summary in summaries {
-            let published: Vec<u16> = summary
-                .ports
-                .iter()
-                .flatten()
-                .filter_map(|port| port.public_port)
-                .collect();
-            if !published.is_empty() {
-                taken.extend(published);
-                continue;
-            }
-            let Some(id) = summary.id else { continue };
-            match self.docker.inspect_container(&id, None).await {
-                Ok(inspected) => taken.extend(container::host_port(&inspected)),
-                // Removed since the list: its port is free.
-                Err(BollardError::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => {}
-                Err(e) => return Err(error::map(&format!("container {id}"), e)),
-            }
-        }
-        Ok(taken)
+            .map_err(|e| error::map("the container list", e))
     }
 
     /// With per-game networks and a server container, makes sure the server's container
@@ -527,16 +502,7 @@ impl ContainerRuntime for DockerRuntime {
         key: &str,
         value: &str,
     ) -> Result<Vec<ContainerInfo>, ContainerError> {
-        let filters = HashMap::from([("label", vec![format!("{key}={value}")])]);
-        let options = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let summaries = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .map_err(|e| error::map("the container list", e))?;
+        let summaries = self.labelled(key, value).await?;
         let mut found = Vec::with_capacity(summaries.len());
         for id in summaries.into_iter().filter_map(|summary| summary.id) {
             match self.inspect(&id).await {
@@ -554,38 +520,6 @@ impl ContainerRuntime for DockerRuntime {
     ) -> Result<BoxStream<'static, Result<ContainerEvent, ContainerError>>, ContainerError> {
         Ok(events::stream(&self.docker))
     }
-}
-
-/// How many free ports [`pick_loopback_port`] is shown before it gives up: the kernel
-/// hands out ephemeral ports in turn, so a few tries step over any engine's.
-const LOOPBACK_PORT_TRIES: usize = 32;
-
-/// A port from `free` (a port free on the host now) that no engine container has in its
-/// configuration (`taken`, [`DockerRuntime::loopback_ports_in_use`]).
-fn pick_loopback_port(
-    taken: &HashSet<u16>,
-    mut free: impl FnMut() -> Result<u16, ContainerError>,
-) -> Result<u16, ContainerError> {
-    for _ in 0..LOOPBACK_PORT_TRIES {
-        let port = free()?;
-        if !taken.contains(&port) {
-            return Ok(port);
-        }
-    }
-    Err(ContainerError::Failed(format!(
-        "no loopback port free of the {} engine containers' own after {LOOPBACK_PORT_TRIES} tries",
-        taken.len()
-    )))
-}
-
-/// A free port on the host's 127.0.0.1 (the server runs on the Docker host in loopback
-/// mode). Free when picked, not reserved: a start that finds it taken fails with Docker's
-/// reason and the job is retried with a new container.
-fn free_loopback_port() -> Result<u16, ContainerError> {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .map_err(|e| ContainerError::Failed(format!("no free loopback port: {e}")))
 }
 
 /// Makes the user-defined bridge network `name` unless it exists.
@@ -658,16 +592,5 @@ mod host_tests {
                 "{value}: {error}"
             );
         }
-    }
-
-    #[test]
-    fn a_new_loopback_port_is_none_an_engine_container_has() {
-        let taken = HashSet::from([40001, 40002]);
-        let mut offered = [40001, 40002, 40003].into_iter();
-        let port = pick_loopback_port(&taken, || Ok(offered.next().unwrap())).unwrap();
-        assert_eq!(port, 40003);
-        // A host whose free ports are all engines' says so instead of looping.
-        let error = pick_loopback_port(&taken, || Ok(40001)).unwrap_err();
-        assert!(error.to_string().contains("after 32 tries"), "{error}");
     }
 }

@@ -59,13 +59,20 @@ fn args(url: String) -> CheckArgs {
     }
 }
 
-/// Checks the reference engine behind a proxy with `fault`.
-async fn check_through(fault: Fault) -> Report {
+/// The reference engine in-process on 127.0.0.1 with [`TOKEN`], and its data directory
+/// (removed when dropped).
+async fn reference_engine() -> (RunningEngine, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let token = Some(Token::parse(TOKEN).unwrap());
     let engine = RunningEngine::start_with_token("127.0.0.1:0".parse().unwrap(), dir.path(), token)
         .await
         .unwrap();
+    (engine, dir)
+}
+
+/// Checks the reference engine behind a proxy with `fault`.
+async fn check_through(fault: Fault) -> Report {
+    let (engine, _dir) = reference_engine().await;
     let url = proxy(engine.url(), fault).await;
     let report = check(args(url)).await.unwrap();
     engine.stop().await.unwrap();
@@ -162,11 +169,7 @@ async fn without_an_orders_file_or_a_token_those_rules_are_skipped_never_passed(
 
 #[tokio::test]
 async fn an_engine_that_needs_a_token_or_holds_a_game_is_not_checked() {
-    let dir = tempfile::tempdir().unwrap();
-    let token = Some(Token::parse(TOKEN).unwrap());
-    let engine = RunningEngine::start_with_token("127.0.0.1:0".parse().unwrap(), dir.path(), token)
-        .await
-        .unwrap();
+    let (engine, _dir) = reference_engine().await;
     let mut without_token = args(engine.url());
     without_token.token = None;
     let error = check(without_token).await.unwrap_err();
@@ -183,11 +186,7 @@ async fn an_engine_that_needs_a_token_or_holds_a_game_is_not_checked() {
 
 #[tokio::test]
 async fn a_health_probe_answered_after_the_platform_s_bound_is_no_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let token = Some(Token::parse(TOKEN).unwrap());
-    let engine = RunningEngine::start_with_token("127.0.0.1:0".parse().unwrap(), dir.path(), token)
-        .await
-        .unwrap();
+    let (engine, _dir) = reference_engine().await;
     let url = proxy(engine.url(), Fault::SlowHealth).await;
     let error = check(args(url)).await.unwrap_err();
     engine.stop().await.unwrap();
