@@ -246,12 +246,13 @@ async fn store_games(
     Ok(())
 }
 
-/// Ticks until a pass handles nothing; returns the games handled.
+/// Ticks until a pass claims nothing and no turn is left in flight (the scheduler runs its
+/// turns in the background); returns the games claimed.
 async fn drain(scheduler: &TurnScheduler) -> Result<u64, String> {
     let mut handled = 0;
     loop {
         let report = scheduler.tick().await.map_err(|e| e.to_string())?;
-        if report.handled == 0 {
+        if report.handled == 0 && scheduler.drain().await == 0 {
             return Ok(handled);
         }
         handled += report.handled as u64;

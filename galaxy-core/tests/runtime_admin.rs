@@ -79,7 +79,7 @@ async fn pause_suspends_turns_and_resume_reschedules_them() {
     assert_eq!(w.record(game.id).await.next_turn_at, None);
     w.at(evening(1));
     assert_eq!(
-        w.scheduler.tick().await.unwrap().handled,
+        w.scheduler.tick_and_drain().await.unwrap().handled,
         0,
         "no turn while paused"
     );
@@ -456,7 +456,7 @@ async fn a_resume_landing_inside_a_pause_keeps_the_game_scheduled() {
     assert_eq!(next, Some(evening(1)), "a running game keeps its schedule");
     // And its turn runs when due.
     w.at(evening(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 1);
 }
 

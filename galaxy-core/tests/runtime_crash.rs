@@ -29,13 +29,13 @@ async fn turn_failing_at(k: usize, finishing: bool) -> (World, Game, Vec<String>
     w.at(evening(1));
     w.faults.arm(k);
     // A failed write may fail the whole tick; what matters is what follows.
-    let _ = w.scheduler.tick().await;
+    let _ = w.scheduler.tick_and_drain().await;
     let writes = w.faults.writes();
     w.faults.disarm();
     // Later, past any lease the failure left: the scheduler replays or follows up.
     w.at(evening(1) + TimeDelta::minutes(30));
     for _ in 0..3 {
-        w.scheduler.tick().await.unwrap();
+        w.scheduler.tick_and_drain().await.unwrap();
     }
     (w, game, writes)
 }
@@ -123,10 +123,10 @@ async fn an_owed_announcement_waits_until_the_turn_is_recorded() {
     // The turn is archived, then recording it fails: the claim holds until its lease
     // lapses, and the follow-up pass must not announce a turn the record does not have.
     w.faults.arm(complete);
-    let _ = w.scheduler.tick().await;
+    let _ = w.scheduler.tick_and_drain().await;
     w.faults.disarm();
     w.at(evening(1) + TimeDelta::minutes(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 0);
     assert_eq!(w.play.unannounced_turns(10).await.unwrap().len(), 1);
     assert!(
@@ -134,7 +134,7 @@ async fn an_owed_announcement_waits_until_the_turn_is_recorded() {
         "no mail for a turn not yet recorded"
     );
     w.at(evening(1) + TimeDelta::minutes(10));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 1, "replayed");
     assert_eq!(w.notes.of(NotificationKind::TurnCompleted).len(), 1);
     assert!(w.play.unannounced_turns(10).await.unwrap().is_empty());
@@ -273,7 +273,7 @@ async fn start_failing_at(k: usize) -> (World, Game, Vec<String>) {
         w.at(begin + TimeDelta::minutes(30 * step));
         w.jobs.tick().await.unwrap();
         w.jobs.drain().await;
-        w.scheduler.tick().await.unwrap();
+        w.scheduler.tick_and_drain().await.unwrap();
     }
     (w, game, writes)
 }

@@ -77,7 +77,7 @@ async fn the_turn_runs_early_once_every_race_is_ready_and_the_gap_holds() {
         state_of(&w, &game, &race_a).await,
         (true, RaceState::Active)
     );
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 0);
     // B marks itself ready without orders: the turn runs at the next tick, once, even
     // with a second scheduler (another replica) ticking at the same time.
@@ -91,7 +91,7 @@ async fn the_turn_runs_early_once_every_race_is_ready_and_the_gap_holds() {
         (true, RaceState::Active)
     );
     let other = TurnScheduler::new(w.ports.clone(), w.config.clone());
-    let (x, y) = tokio::join!(w.scheduler.tick(), other.tick());
+    let (x, y) = tokio::join!(w.scheduler.tick_and_drain(), other.tick());
     x.unwrap();
     y.unwrap();
     let record = w.record(game.id).await;
@@ -100,7 +100,7 @@ async fn the_turn_runs_early_once_every_race_is_ready_and_the_gap_holds() {
     assert_eq!(record.next_turn_at, Some(evening(2)));
     assert_eq!(w.notes.of(NotificationKind::TurnCompleted).len(), 1);
     for _ in 0..3 {
-        w.scheduler.tick().await.unwrap();
+        w.scheduler.tick_and_drain().await.unwrap();
         other.tick().await.unwrap();
     }
     assert_eq!(w.record(game.id).await.current_turn, 1, "turn 2 waits");
@@ -134,7 +134,7 @@ async fn a_game_paused_just_before_its_early_turn_is_claimed_plays_no_turn() {
     // (status first) before its claim of the turn.
     w.records
         .before_next_claim_turn(w.pause_by_another_admin(game.id));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.game(game.id).await.status, GameStatus::Paused);
     assert_eq!(
         w.record(game.id).await.current_turn,
@@ -157,10 +157,10 @@ async fn a_game_without_early_turns_waits_for_the_schedule() {
     for (player, _) in &seats.0 {
         orders(&w, *player, &game, 1).await;
     }
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 0);
     w.at(evening(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 1);
 }
 
@@ -186,13 +186,13 @@ async fn reminders_reach_only_players_without_orders_once() {
         .unwrap();
     // Before the reminder's time: nothing.
     w.at(evening(1) - TimeDelta::hours(3));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert!(w.notes.of(NotificationKind::TurnReminder).is_empty());
     // At 16:00, twice, on two schedulers: one reminder, to B only.
     w.at(evening(1) - TimeDelta::hours(2));
     let other = TurnScheduler::new(w.ports.clone(), w.config.clone());
     for _ in 0..2 {
-        let (x, y) = tokio::join!(w.scheduler.tick(), other.tick());
+        let (x, y) = tokio::join!(w.scheduler.tick_and_drain(), other.tick());
         x.unwrap();
         y.unwrap();
     }
@@ -205,9 +205,9 @@ async fn reminders_reach_only_players_without_orders_once() {
     assert_eq!(payload["before"], "2h");
     // The turn runs; the next reminder is for turn 2 (C's vacation is over).
     w.at(evening(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     w.at(evening(2) - TimeDelta::minutes(90));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     let reminders = w.notes.of(NotificationKind::TurnReminder);
     let to: Vec<_> = reminders[1..]
         .iter()
@@ -232,14 +232,14 @@ async fn an_idle_race_whose_player_took_vacation_is_not_reminded() {
     let [(a, _), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
     orders(&w, a, &game, 1).await;
     w.at(evening(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     // The next tick tallies turn 1: B missed it.
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Idle);
     // B comes back only to book the coming turn off.
     w.service.take_vacation(b, game.id, 1).await.unwrap();
     w.at(evening(2) - TimeDelta::hours(2));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     let reminders = w.notes.of(NotificationKind::TurnReminder);
     let told: Vec<_> = reminders
         .iter()
@@ -264,38 +264,27 @@ async fn a_ready_mark_made_after_the_engine_played_the_turn_does_not_count_for_i
         world.at(world.now() + TimeDelta::seconds(1));
         world.service.mark_ready(b, id, 1).await.unwrap();
     }));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 1);
     // The next tick tallies turn 1: B missed it, the late mark aside.
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Idle);
 }
 
 #[tokio::test]
 async fn a_turn_played_while_the_pass_runs_gets_no_reminder() {
     let w = World::new().await;
-    let (first, seats) = w.running_game(2).await;
-    w.at(w.now() + TimeDelta::seconds(1));
-    let (second, _) = w.running_game(2).await;
-    // The pass lists both games, then plays the first one's early turn; meanwhile an
-    // admin forces the second one's turn 1, inside its reminder window.
+    let (game, _) = w.running_game(2).await;
+    // The pass lists the running games; meanwhile an admin (or another replica) plays
+    // turn 1, whose reminder window the pass is in.
     w.at(evening(1) - TimeDelta::hours(2));
-    for (player, _) in &seats.0 {
-        orders(&w, *player, &first, 1).await;
-    }
-    let (service, admin, id) = (w.service.clone(), w.admin, second.id);
-    w.engine.on_next_turn(Box::pin(async move {
+    let (service, admin, id) = (w.service.clone(), w.admin, game.id);
+    w.records.after_next_list(Box::pin(async move {
         service.force_next_turn(admin, id).await.unwrap();
     }));
-    w.scheduler.tick().await.unwrap();
-    assert_eq!(w.record(first.id).await.current_turn, 1, "the early turn");
-    assert_eq!(w.record(second.id).await.current_turn, 1, "the forced turn");
-    let reminded: Vec<_> = w
-        .notes
-        .of(NotificationKind::TurnReminder)
-        .into_iter()
-        .filter(|n| n.payload["game_id"] == second.id.to_string())
-        .collect();
+    w.scheduler.tick_and_drain().await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 1, "the forced turn");
+    let reminded = w.notes.of(NotificationKind::TurnReminder);
     assert!(reminded.is_empty(), "turn 1 ran already: {reminded:?}");
 }
 
@@ -308,7 +297,7 @@ async fn no_reminder_for_a_game_that_has_none_or_is_not_running() {
     let (paused, _) = w.running_game(2).await;
     w.service.pause(w.admin, paused.id).await.unwrap();
     w.at(evening(1) - TimeDelta::minutes(30));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert!(w.notes.of(NotificationKind::TurnReminder).is_empty());
 }
 
@@ -341,12 +330,12 @@ async fn a_race_goes_idle_and_its_seat_changes_hands() {
     for day in 1..=3 {
         orders(&w, a, &game, day).await;
         w.at(evening(day));
-        w.scheduler.tick().await.unwrap();
+        w.scheduler.tick_and_drain().await.unwrap();
         assert_eq!(w.record(game.id).await.current_turn, day);
     }
     assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Active);
     // The next tick tallies turn 3: B missed three in a row.
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Idle);
     assert_eq!(state_of(&w, &game, &race_a).await.1, RaceState::Active);
     let idle = w.notes.of(NotificationKind::RaceIdle);
@@ -509,9 +498,9 @@ async fn an_eliminated_race_never_goes_idle() {
     for day in 1..=4 {
         orders(&w, a, &game, day).await;
         w.at(evening(day));
-        w.scheduler.tick().await.unwrap();
+        w.scheduler.tick_and_drain().await.unwrap();
     }
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 4);
     // Every player sees it as out of the game: not idle, not an active race the next
     // turn waits for.
@@ -526,8 +515,8 @@ async fn an_eliminated_race_never_goes_idle() {
 async fn the_old_player_may_reclaim_an_open_seat() {
     let w = World::new().await;
     let (game, (a, _), (b, race_b)) = turn_one_due_without_b(&w).await;
-    w.scheduler.tick().await.unwrap();
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Idle);
     let host = galaxy_core::service::Actor {
         user_id: game.host,
@@ -595,18 +584,18 @@ async fn vacation_comes_from_a_budget_pauses_the_count_and_does_not_hold_early_t
     assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Vacation);
     // A alone is ready: B on vacation does not hold the early turn back.
     orders(&w, a, &game, 1).await;
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 1);
     orders(&w, a, &game, 2).await;
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 2);
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     // Two missed turns on vacation: not idle (idle_after is 1); the next miss counts.
     assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Active);
     orders(&w, a, &game, 3).await;
     w.at(w.record(game.id).await.next_turn_at.unwrap());
-    w.scheduler.tick().await.unwrap();
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(state_of(&w, &game, &race_b).await.1, RaceState::Idle);
 }
 
@@ -810,7 +799,7 @@ async fn a_turn_is_tallied_from_what_was_in_force_when_it_was_played() {
     w.service.mark_ready(b, game.id, 1).await.unwrap();
     w.service.mark_ready(c, game.id, 1).await.unwrap();
     w.at(evening(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 1);
     // Before the next pass tallies turn 1: B sends orders for turn 2 (which take back a
     // mark for turn 2, not B's mark for turn 1), and A, from a page loaded before the
@@ -825,7 +814,7 @@ async fn a_turn_is_tallied_from_what_was_in_force_when_it_was_played() {
     let late = w.service.submit_orders(a, game.id, 1, &stale).await;
     assert!(late.is_err());
     w.engine.refuse_orders(None);
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     for race in [&race_a, &race_b, &race_c] {
         assert_eq!(
             state_of(&w, &game, race).await.1,
@@ -861,13 +850,13 @@ async fn a_refusal_after_accepted_orders_misses_no_turn() {
         state_of(&w, &game, &race_a).await,
         (false, RaceState::Active)
     );
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 0, "no early turn");
     w.at(evening(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 1);
     w.at(evening(1) + TimeDelta::minutes(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(
         state_of(&w, &game, &race_a).await.1,
         RaceState::Active,
@@ -881,14 +870,14 @@ async fn a_turn_forced_before_the_next_pass_leaves_the_turn_before_tallied() {
     let w = World::new().await;
     let (game, (a, _), (b, race_b)) = turn_one_due_without_b(&w).await;
     // B sends nothing for turn 1, which the schedule plays.
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 1);
     // Before any pass tallies turn 1, both send orders for turn 2 and an admin forces it.
     orders(&w, a, &game, 2).await;
     orders(&w, b, &game, 2).await;
     w.service.force_next_turn(w.admin, game.id).await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 2);
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     // Turn 1 was counted (B missed it and went idle, its player and the host were told);
     // turn 2, with B's orders, brought B back.
     let idle = w.notes.of(NotificationKind::RaceIdle);
@@ -933,7 +922,7 @@ async fn a_ready_mark_made_after_its_turn_was_played_is_refused_and_not_counted(
         clock.advance(TimeDelta::minutes(1));
         let _ = answer.send(service.mark_ready(b, id, 1).await);
     }));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 1);
     let refused = answered.await.unwrap().unwrap_err();
     assert_eq!(refused.code(), "validation", "{refused}");
@@ -944,7 +933,7 @@ async fn a_ready_mark_made_after_its_turn_was_played_is_refused_and_not_counted(
     // The next pass tallies turn 1 from what was in force when it was played: B had
     // neither orders nor a mark then, missed it and went idle.
     w.at(evening(1) + TimeDelta::minutes(2));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     let idle = w.notes.of(NotificationKind::RaceIdle);
     assert_eq!(idle.len(), 1, "the late mark counted for turn 1");
     assert_eq!(idle[0].payload["race"], race_b.as_str());
@@ -955,14 +944,14 @@ async fn a_ready_mark_made_after_its_turn_was_played_is_refused_and_not_counted(
 async fn an_idle_notice_that_failed_to_be_raised_is_raised_by_the_next_pass() {
     let w = World::new().await;
     let (game, _, (_, race_b)) = turn_one_due_without_b(&w).await;
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 1);
     // The pass tallies turn 1 (B sent nothing and goes idle); the notifier fails on
     // the notice, and on the pass's second try.
     w.at(evening(1) + TimeDelta::minutes(1));
     w.faults.arm(0);
     w.faults.fail_next("notify race_idle", 2);
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert!(
         w.faults
             .writes()
@@ -977,9 +966,9 @@ async fn an_idle_notice_that_failed_to_be_raised_is_raised_by_the_next_pass() {
     w.service.pause(w.admin, game.id).await.unwrap();
     w.faults.disarm();
     w.at(evening(1) + TimeDelta::minutes(2));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     w.at(evening(1) + TimeDelta::minutes(3));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     let idle = w.notes.of(NotificationKind::RaceIdle);
     assert_eq!(idle.len(), 1, "the notice was lost");
     assert_eq!(idle[0].payload["race"], race_b.as_str());
@@ -1000,12 +989,12 @@ async fn a_message_whose_notice_failed_is_noticed_by_a_later_pass() {
         .unwrap();
     assert!(w.notes.of(NotificationKind::RaceMessage).is_empty());
     // A pass right away leaves it to the sender's own request; a later one raises it.
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert!(w.notes.of(NotificationKind::RaceMessage).is_empty());
     w.at(w.now() + TimeDelta::minutes(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     w.at(w.now() + TimeDelta::minutes(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     let notes = w.notes.of(NotificationKind::RaceMessage);
     assert_eq!(notes.len(), 1, "the notice was lost");
     assert_eq!(notes[0].recipients, vec![b.user_id]);
@@ -1019,9 +1008,9 @@ async fn a_seat_change_whose_notice_failed_is_noticed_by_a_later_pass() {
     let w = World::new().await;
     let (game, _, (b, race_b)) = turn_one_due_without_b(&w).await;
     // B sends nothing for turn 1 and goes idle; the host opens its seat.
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     w.at(evening(1) + TimeDelta::minutes(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     let host = galaxy_core::service::Actor {
         user_id: game.host,
         is_admin: false,
@@ -1043,9 +1032,9 @@ async fn a_seat_change_whose_notice_failed_is_noticed_by_a_later_pass() {
     assert!(w.notes.of(NotificationKind::SeatChanged).is_empty());
     // The next pass raises it, once.
     w.at(evening(1) + TimeDelta::minutes(2));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     w.at(evening(1) + TimeDelta::minutes(3));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     let notes = w.notes.of(NotificationKind::SeatChanged);
     assert_eq!(notes.len(), 1, "the notice was lost");
     let mut told = notes[0].recipients.clone();

@@ -71,7 +71,7 @@ async fn every_turn_is_archived_before_it_is_recorded_and_each_player_gets_their
     let w = World::new().await;
     let (game, seats) = w.running_game(2).await;
     w.at(evening(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 1);
     let turn = w.notes.of(NotificationKind::TurnCompleted);
     assert_eq!(turn.len(), 1);
@@ -104,7 +104,7 @@ async fn a_crash_between_the_engines_answer_and_the_archive_resumes_without_a_se
     let endpoint = w.endpoint(game.id);
     w.at(evening(1));
     w.archive.failures.store(1, Ordering::SeqCst);
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     // The engine ran turn 1; the platform recorded nothing and told nobody.
     assert_eq!(w.engine.turn_of(&endpoint), 1);
     assert_eq!(w.record(game.id).await.current_turn, 0);
@@ -117,10 +117,10 @@ async fn a_crash_between_the_engines_answer_and_the_archive_resumes_without_a_se
     );
 
     // Within the lease nobody takes the turn over; after it, the turn is resumed.
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 0);
     w.at(evening(1) + TimeDelta::minutes(6));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(
         w.engine.turn_of(&endpoint),
         1,
@@ -157,13 +157,13 @@ async fn reports_are_retried_and_a_missing_report_fails_the_turn_loudly() {
     // Three failures are within the four tries: the turn goes through.
     w.engine.fail_reports(3);
     w.at(evening(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 1);
 
     // An engine that never gives the report: a health event, the game paused, no gap.
     w.engine.fail_reports(1000);
     w.at(evening(2));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(
         w.record(game.id).await.current_turn,
         1,
@@ -204,7 +204,7 @@ async fn the_finish_archives_the_last_turn_and_mails_the_standings_and_final_rep
     let (game, seats) = w.running_game(2).await;
     w.engine.finish_at(&w.endpoint(game.id), 1);
     w.at(evening(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.game(game.id).await.status, GameStatus::Finished);
     assert!(
         w.notes.of(NotificationKind::TurnCompleted).is_empty(),
@@ -263,7 +263,7 @@ async fn reports_are_read_from_the_archive_with_the_reveal_after_the_finish() {
 
     w.engine.finish_at(&w.endpoint(game.id), 1);
     w.at(evening(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     w.jobs.run_until_idle(10).await.unwrap();
     // The engine is gone; the archive answers, every race's report revealed.
     let bobs = w
@@ -300,7 +300,7 @@ async fn the_host_may_keep_the_reports_secret_after_the_finish() {
     w.jobs.run_until_idle(10).await.unwrap();
     w.engine.finish_at(&w.endpoint(game.id), 1);
     w.at(evening(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.game(game.id).await.status, GameStatus::Finished);
     let (alice, _) = seats.0[0].clone();
     let bob_race = seats.0[1].1.clone();
@@ -535,10 +535,10 @@ async fn every_notification_renders_in_every_locale_without_a_missing_field() {
     // Applied, approved, closed, started, a turn, finished.
     let (game, _) = w.running_game(2).await;
     w.at(evening(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     w.engine.finish_at(&w.endpoint(game.id), 2);
     w.at(evening(2));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     // Rejected, then cancelled.
     let host = w.user().await;
     let fresh = w
@@ -575,7 +575,7 @@ async fn every_notification_renders_in_every_locale_without_a_missing_field() {
     w.engine
         .fault(&w.endpoint(faulty.id), Some(TurnFault::Garbage));
     w.at(evening(3));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     // The play-by-email habits: a message, a reminder, races gone idle, a seat handed on.
     let (pbem, seats) = w
         .closed_game_with(2, |new| new.pbem.idle_after = Some(1))
@@ -588,10 +588,10 @@ async fn every_notification_renders_in_every_locale_without_a_missing_field() {
         .await
         .unwrap();
     w.at(evening(4) - TimeDelta::hours(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     w.at(evening(4));
-    w.scheduler.tick().await.unwrap();
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     let host = galaxy_core::service::Actor {
         user_id: pbem.host,
         is_admin: false,

@@ -292,7 +292,7 @@ async fn a_running_game_with_no_turn_due_is_scheduled_again() {
     }
     // And the stuck game plays its turn when due.
     w.at(evening(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(stuck.id).await.current_turn, 1);
 }
 

@@ -18,7 +18,7 @@ use galaxy_core::ports::{
     TurnArchiveStore,
 };
 use galaxy_core::service::ServiceError;
-use galaxy_core::service::runtime::RuntimeConfig;
+use galaxy_core::service::runtime::{RuntimeConfig, TurnScheduler};
 use galaxy_core::worker::Worker;
 use world::*;
 
@@ -27,10 +27,14 @@ async fn a_scheduled_turn_runs_once_and_the_next_is_scheduled() {
     let w = World::new().await;
     let (game, seats) = w.running_game(2).await;
     w.at(evening(1) - TimeDelta::minutes(1));
-    assert_eq!(w.scheduler.tick().await.unwrap().handled, 0, "not due yet");
+    assert_eq!(
+        w.scheduler.tick_and_drain().await.unwrap().handled,
+        0,
+        "not due yet"
+    );
 
     w.at(evening(1));
-    assert_eq!(w.scheduler.tick().await.unwrap().handled, 1);
+    assert_eq!(w.scheduler.tick_and_drain().await.unwrap().handled, 1);
     let record = w.record(game.id).await;
     assert_eq!(record.current_turn, 1);
     assert_eq!(record.next_turn_at, Some(evening(2)));
@@ -82,14 +86,14 @@ async fn force_next_turn_sets_the_skip_flag_the_next_tick_consumes() {
         .unwrap();
     assert_eq!(progress.next_turn_at, Some(evening(2)));
     w.at(evening(1) - TimeDelta::minutes(90));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert!(
         w.notes.of(NotificationKind::TurnReminder).is_empty(),
         "no reminder two hours before the skipped firing"
     );
 
     w.at(evening(1));
-    assert_eq!(w.scheduler.tick().await.unwrap().handled, 1);
+    assert_eq!(w.scheduler.tick_and_drain().await.unwrap().handled, 1);
     let record = w.record(game.id).await;
     assert_eq!(
         record.current_turn, 1,
@@ -100,7 +104,7 @@ async fn force_next_turn_sets_the_skip_flag_the_next_tick_consumes() {
     assert_eq!(w.engine.turn_of(&w.endpoint(game.id)), 1);
 
     w.at(evening(2) - TimeDelta::minutes(90));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     let reminders = w.notes.of(NotificationKind::TurnReminder);
     assert_eq!(
         reminders.len(),
@@ -111,7 +115,7 @@ async fn force_next_turn_sets_the_skip_flag_the_next_tick_consumes() {
     assert_eq!(*told, serde_json::json!("2030-01-02 18:00 UTC"));
 
     w.at(evening(2));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 2);
 }
 
@@ -124,7 +128,7 @@ async fn a_downtime_past_the_told_deadline_after_a_forced_turn_owes_that_turn() 
     // Players were told turn 2 runs at evening(2); the server is down from before
     // evening(1) until after evening(2): the skipped firing passed, and so did theirs.
     w.at(evening(2) + TimeDelta::hours(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     let record = w.record(game.id).await;
     assert_eq!(record.current_turn, 2, "the turn told for evening(2) ran");
     assert!(!record.skip_next_tick);
@@ -152,9 +156,9 @@ async fn a_finished_game_ends_finished_and_its_container_is_removed() {
     let container = w.container(game.id).container_id;
     w.engine.finish_at(&w.endpoint(game.id), 2);
     w.at(evening(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     w.at(evening(2));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
 
     let finished = w.game(game.id).await;
     assert_eq!(finished.status, GameStatus::Finished);
@@ -186,7 +190,7 @@ async fn a_finished_game_ends_finished_and_its_container_is_removed() {
     assert!(w.containers.of_game(game.id).is_none());
     assert_eq!(w.record(game.id).await.status, RuntimeStatus::Removed);
     w.at(evening(3));
-    assert_eq!(w.scheduler.tick().await.unwrap().handled, 0);
+    assert_eq!(w.scheduler.tick_and_drain().await.unwrap().handled, 0);
 }
 
 #[tokio::test]
@@ -206,7 +210,7 @@ async fn a_game_paused_while_its_last_turn_is_announced_still_finishes() {
     };
     w.games.cut_in_before(GameStatus::Finished, pause);
     w.at(evening(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
 
     assert_eq!(w.game(game.id).await.status, GameStatus::Finished);
     let history = w.store.game_transitions(game.id).await.unwrap();
@@ -230,7 +234,7 @@ async fn a_failing_engine_pauses_its_game_while_the_others_run() {
     w.engine
         .fault(&w.endpoint(sick.id), Some(TurnFault::Garbage));
     w.at(evening(1));
-    assert_eq!(w.scheduler.tick().await.unwrap().handled, 3);
+    assert_eq!(w.scheduler.tick_and_drain().await.unwrap().handled, 3);
 
     for id in [well.id, also_well.id] {
         assert_eq!(w.record(id).await.current_turn, 1);
@@ -247,7 +251,7 @@ async fn a_hanging_engine_times_out_and_its_game_pauses() {
     let (well, _) = w.running_game(2).await;
     w.engine.fault(&w.endpoint(hung.id), Some(TurnFault::Hang));
     w.at(evening(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_paused_by_fault(&w, hung.id).await;
     assert_eq!(w.record(well.id).await.current_turn, 1);
     let detail = &w.health(hung.id).await[0].detail;
@@ -332,7 +336,7 @@ async fn an_engine_already_past_the_expected_turn_counts_as_done() {
         .await
         .unwrap();
     w.at(evening(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     let record = w.record(game.id).await;
     assert_eq!(
         record.current_turn, 1,
@@ -577,7 +581,7 @@ async fn mailed_orders_processed_late_never_replace_later_orders_nor_reach_the_n
 
     // A turn played since a mail arrived: its orders were written for that turn.
     w.at(evening(1));
-    assert_eq!(w.scheduler.tick().await.unwrap().handled, 1);
+    assert_eq!(w.scheduler.tick_and_drain().await.unwrap().handled, 1);
     w.at(evening(1) + TimeDelta::minutes(10));
     let reason = refusal(
         desk.submit_mailed_orders(alice.user_id, game.id, "late", arrived)
@@ -713,7 +717,7 @@ async fn an_engine_fault_whose_pause_fails_leaves_the_turn_due_not_the_game_unsc
     // The pause is lost (a database failure, or a crash right there).
     w.faults.fail_next("update_game_status", 1);
     w.at(evening(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.game(game.id).await.status, GameStatus::Running);
     let record = w.record(game.id).await;
     assert_eq!(
@@ -723,7 +727,7 @@ async fn an_engine_fault_whose_pause_fails_leaves_the_turn_due_not_the_game_unsc
     );
     // The engine recovers: the next pass plays the turn.
     w.engine.fault(&endpoint, None);
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     let record = w.record(game.id).await;
     assert_eq!(
         (record.current_turn, record.next_turn_at),
@@ -731,7 +735,7 @@ async fn an_engine_fault_whose_pause_fails_leaves_the_turn_due_not_the_game_unsc
     );
 }
 
-/// Two scheduler passes at `evening(1)`, as two replicas make them: the first one's first
+/// Two scheduler passes at `evening(1)`, of two replicas: the first one's first
 /// turn call is held in the engine while the clock moves past twice the turn lease and
 /// `renewals` of tokio time pass (the held turn renews its lease meanwhile, or, with
 /// none, never does); then the second pass runs, `after_second` changes the world, and
@@ -743,12 +747,13 @@ async fn a_second_pass_while_a_turn_is_held(
 ) -> (usize, usize) {
     let (entered, go) = hold_next_turn(w);
     w.at(evening(1));
-    let first = w.scheduler.tick();
+    let first = w.scheduler.tick_and_drain();
     let second = async {
         entered.await.unwrap();
         w.at(evening(1) + w.config.turn_lease * 2);
         tokio::time::sleep(renewals).await;
-        let claimed = w.scheduler.tick().await.unwrap().handled;
+        let replica = TurnScheduler::new(w.ports.clone(), w.config.clone());
+        let claimed = replica.tick_and_drain().await.unwrap().handled;
         after_second();
         go.send(()).unwrap();
         claimed
@@ -804,7 +809,7 @@ async fn a_scheduler_whose_copy_of_the_game_is_stale_plays_no_turn_of_a_paused_g
         .await
         .unwrap();
     w.at(evening(1));
-    w.scheduler.tick().await.unwrap();
+    w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(
         w.journal.count(&format!("turn {} 1", w.endpoint(game.id))),
         0
@@ -866,4 +871,71 @@ async fn a_fault_after_another_scheduler_played_the_turn_pauses_and_holds_nothin
         "the played turn stands, and no lease is left held"
     );
     assert!(w.health(game.id).await.is_empty(), "no spurious alert");
+}
+
+/// Waits (in real time, bounded) until `game`'s record is at `turn`.
+async fn until_turn(w: &World, game: galaxy_core::domain::GameId, turn: u32) {
+    let reached = async {
+        while w.record(game).await.current_turn < turn {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), reached)
+        .await
+        .unwrap_or_else(|_| panic!("game {game} never reached turn {turn}"));
+}
+
+#[tokio::test]
+async fn a_slow_engine_holds_up_neither_other_due_games_nor_early_turns() {
+    // The slow turn is held in real time: well within the engine call's bound.
+    let w = World::with(RuntimeConfig {
+        engine_call_timeout: std::time::Duration::from_secs(120),
+        ..test_config()
+    })
+    .await;
+    let (slow, _) = w.running_game(2).await;
+    let on = |at: &'static str| {
+        move |new: &mut galaxy_core::service::lobby::NewGame| new.turn_schedule = at.into()
+    };
+    let (ready, ready_seats) = w.running_game_with(2, on("30 18 * * *")).await;
+    let (later, _) = w.running_game_with(2, on("2 18 * * *")).await;
+    // 18:00: the slow game's turn call hangs until released.
+    let (release, held) = tokio::sync::oneshot::channel::<()>();
+    w.engine.on_next_turn(Box::pin(async move {
+        held.await.ok();
+    }));
+    w.at(evening(1));
+    let pass = std::time::Duration::from_secs(30);
+    let claimed = tokio::time::timeout(pass, w.scheduler.tick()).await;
+    assert_eq!(
+        claimed
+            .expect("the pass waits for no turn")
+            .unwrap()
+            .handled,
+        1
+    );
+    // 18:01, within the slow turn's lease: every race of another game is ready, and the
+    // next pass runs its turn early.
+    w.at(evening(1) + TimeDelta::minutes(1));
+    for (player, _) in &ready_seats.0 {
+        let orders = serde_json::json!({"turn": 1});
+        let verdict = w.service.submit_orders(*player, ready.id, 1, &orders).await;
+        assert!(verdict.unwrap().accepted);
+    }
+    tokio::time::timeout(pass, w.scheduler.tick())
+        .await
+        .expect("no wait")
+        .unwrap();
+    until_turn(&w, ready.id, 1).await;
+    // 18:02: a third game falls due, and the next pass plays it.
+    w.at(evening(1) + TimeDelta::minutes(2));
+    let claimed = tokio::time::timeout(pass, w.scheduler.tick()).await;
+    assert_eq!(claimed.expect("no wait").unwrap().handled, 1);
+    until_turn(&w, later.id, 1).await;
+    assert_eq!(w.record(slow.id).await.current_turn, 0, "still in its turn");
+    // Released, the slow turn ends as any other.
+    release.send(()).unwrap();
+    w.scheduler.drain().await;
+    assert_eq!(w.record(slow.id).await.current_turn, 1);
+    assert_eq!(w.engine.turn_of(&w.endpoint(slow.id)), 1);
 }

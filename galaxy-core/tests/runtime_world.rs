@@ -309,9 +309,7 @@ impl World {
     /// One pass of the job pool, run to its end: the jobs it claimed are finished (a
     /// pass alone only starts them). How many it claimed.
     pub async fn job_pass(&self) -> usize {
-        let handled = self.jobs.tick().await.unwrap().handled;
-        self.jobs.drain().await;
-        handled
+        self.jobs.tick_and_drain().await.unwrap().handled
     }
 
     /// The settings of a public game named `name` for 2 to 8 players, enrolling for

@@ -267,7 +267,10 @@ impl Replicas {
     /// Both schedulers tick at the same time, `rounds` times.
     async fn race(&self, rounds: usize) {
         for _ in 0..rounds {
-            let (a, b) = tokio::join!(self.schedulers[0].tick(), self.schedulers[1].tick());
+            let (a, b) = tokio::join!(
+                self.schedulers[0].tick_and_drain(),
+                self.schedulers[1].tick_and_drain()
+            );
             a.unwrap();
             b.unwrap();
         }

@@ -4,6 +4,7 @@
 
 pub mod mail;
 pub mod notification;
+pub(crate) mod pool;
 pub mod retention;
 
 use std::time::Duration;
@@ -34,6 +35,16 @@ pub trait Worker: Send + Sync {
     /// flight; [`Worker::run_until_idle`] calls it when a pass claims nothing.
     async fn drain(&self) -> usize {
         0
+    }
+
+    /// One pass with every item it started finished: [`Worker::tick`], then
+    /// [`Worker::drain`]. What a test asserts on after a pass, and what a tool that wants
+    /// a pass's effects before it goes on calls; the production loop ([`run_every`]) does
+    /// not wait, so that one slow item never holds up the next pass.
+    async fn tick_and_drain(&self) -> Result<TickReport, crate::ports::StoreError> {
+        let report = self.tick().await?;
+        self.drain().await;
+        Ok(report)
     }
 
     /// Runs passes, each ticked and [drained](Worker::drain) so that its items are

@@ -323,6 +323,9 @@ pub struct FlakyRecords {
     /// Runs once just before the next `set_schedule` (a request landing between a
     /// caller's status change and its schedule write).
     before_set_schedule: Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
+    /// Runs once just after the next `list_records` (a request landing between a pass's
+    /// listing and its work on what it listed).
+    after_list: Mutex<Option<futures::future::BoxFuture<'static, ()>>>,
 }
 
 impl FlakyRecords {
@@ -335,7 +338,13 @@ impl FlakyRecords {
             faults,
             before_claim_turn: Mutex::new(None),
             before_set_schedule: Mutex::new(None),
+            after_list: Mutex::new(None),
         }
+    }
+
+    /// Runs `hook` just after the next `list_records`.
+    pub fn after_next_list(&self, hook: futures::future::BoxFuture<'static, ()>) {
+        *self.after_list.lock().unwrap() = Some(hook);
     }
 
     /// Runs `hook` just before the next `set_schedule`.
@@ -362,7 +371,12 @@ impl RuntimeRecordStore for FlakyRecords {
         s: Option<RuntimeStatus>,
         p: &PageRequest,
     ) -> Result<Page<RuntimeRecord>, StoreError> {
-        self.inner.list_records(s, p).await
+        let listed = self.inner.list_records(s, p).await;
+        let hook = self.after_list.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook.await;
+        }
+        listed
     }
     async fn update_record_status(
         &self,

@@ -13,13 +13,11 @@
 //! taken over once their lease lapses.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::TimeDelta;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::lease::holding_lease;
@@ -35,6 +33,7 @@ use crate::domain::game::EngineName;
 use crate::domain::lease::ClaimRequest;
 use crate::domain::runtime::{JobKind, RuntimeJob};
 use crate::ports::{ContainerRuntime, EngineLimits, JobOutcome, StoreError};
+use crate::worker::pool::TaskPool;
 use crate::worker::{TickReport, Worker};
 
 /// Runs start, stop and restart jobs, at most `job_pool_size` at once, each claimed as
@@ -47,13 +46,9 @@ use crate::worker::{TickReport, Worker};
 pub struct StartWorker {
     /// What every job task needs: ports, configuration and the shutdown token.
     runner: Runner,
-    /// One permit per slot of the pool. A running job holds one, so waiting for a permit
-    /// is waiting for the first job to finish.
-    slots: Arc<Semaphore>,
-    /// The job tasks in flight (a std mutex: never held across an await). Draining
-    /// awaits them; dropping the set (a drain abandoned at the shutdown bound, or the
-    /// pool dropped) aborts them.
-    running: Mutex<JoinSet<()>>,
+    /// The job tasks in flight, one slot each. Draining awaits them; dropping the pool
+    /// (a drain abandoned at the shutdown bound) aborts them.
+    pool: TaskPool,
 }
 
 /// What start, stop and restart jobs use.
@@ -165,8 +160,7 @@ impl StartWorker {
                 jobs: JobRunner::new(&ports, config),
                 cancel: CancellationToken::new(),
             },
-            slots: Arc::new(Semaphore::new(pool)),
-            running: Mutex::new(JoinSet::new()),
+            pool: TaskPool::new("runtime job", pool),
         }
     }
 
@@ -176,38 +170,6 @@ impl StartWorker {
     pub fn with_cancellation(mut self, cancel: CancellationToken) -> Self {
         self.runner.cancel = cancel;
         self
-    }
-
-    fn running(&self) -> MutexGuard<'_, JoinSet<()>> {
-        self.running.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The permits of every free slot; when none is free, waits for the first job to
-    /// finish. `None` once shutdown began.
-    async fn free_slots(&self) -> Option<Vec<OwnedSemaphorePermit>> {
-        let cancel = &self.runner.cancel;
-        if cancel.is_cancelled() {
-            return None;
-        }
-        let take_free = || Arc::clone(&self.slots).try_acquire_owned().ok();
-        let mut slots: Vec<_> = std::iter::from_fn(take_free).collect();
-        if slots.is_empty() {
-            tokio::select! {
-                slot = Arc::clone(&self.slots).acquire_owned() => slots.push(slot.ok()?),
-                () = cancel.cancelled() => return None,
-            }
-            slots.extend(std::iter::from_fn(take_free));
-            self.reap();
-        }
-        Some(slots)
-    }
-
-    /// Collects the tasks that finished, so the set does not grow.
-    fn reap(&self) {
-        let mut running = self.running();
-        while let Some(done) = running.try_join_next() {
-            note_finished(done);
-        }
     }
 }
 
@@ -255,16 +217,6 @@ impl Runner {
     }
 }
 
-/// Logs a job task that did not end normally (a panic); its job runs again after its
-/// lease.
-fn note_finished(done: Result<(), JoinError>) {
-    if let Err(error) = done
-        && error.is_panic()
-    {
-        tracing::error!(%error, "runtime job panicked; it runs again after its lease");
-    }
-}
-
 #[async_trait]
 impl Worker for StartWorker {
     fn name(&self) -> &'static str {
@@ -274,8 +226,7 @@ impl Worker for StartWorker {
     /// Claims one job per free slot (waiting for a slot when all are busy) and starts
     /// each in a task of its own; returns without waiting for them.
     async fn tick(&self) -> Result<TickReport, StoreError> {
-        self.reap();
-        let Some(mut slots) = self.free_slots().await else {
+        let Some(slots) = self.pool.wait_free(&self.runner.cancel).await else {
             return Ok(TickReport::default());
         };
         let runner = &self.runner.jobs;
@@ -287,32 +238,15 @@ impl Worker for StartWorker {
         };
         let jobs = runner.queue.jobs.claim_jobs(&claim).await?;
         let handled = jobs.len();
-        let mut running = self.running();
-        for job in jobs {
-            // Held by the task until the job is done: that is what frees the slot.
-            let slot = slots.pop();
+        for (job, slot) in jobs.into_iter().zip(slots) {
             let runner = self.runner.clone();
-            running.spawn(async move {
-                runner.run_job(job, claim.token).await;
-                drop(slot);
-            });
+            self.pool.spawn(slot, runner.run_job(job, claim.token));
         }
         Ok(TickReport { handled })
     }
 
     /// Waits for every job in flight.
     async fn drain(&self) -> usize {
-        let mut finished = 0;
-        loop {
-            // Taken out of the lock, which is never held across an await.
-            let mut running = std::mem::take(&mut *self.running());
-            if running.is_empty() {
-                return finished;
-            }
-            while let Some(done) = running.join_next().await {
-                note_finished(done);
-                finished += 1;
-            }
-        }
+        self.pool.drain().await
     }
 }

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::TimeDelta;
-use futures::StreamExt;
 use serde_json::json;
 
 use super::lease::holding_lease;
+use super::pbem::pass::run_early;
 use super::shared::{Engines, HealthLog, JobQueue, Notices, Statuses};
 use super::{RuntimeConfig, RuntimeError, RuntimePorts};
 use super::{announce, archive};
@@ -26,6 +26,7 @@ use crate::domain::lease::ClaimRequest;
 use crate::domain::runtime::{DueAction, RuntimeRecord};
 use crate::domain::{GameId, LeaseToken, Timestamp};
 use crate::ports::{ApplicationStore, PbemStore, StoreError, TurnArchiveStore, TurnUpdate};
+use crate::worker::pool::TaskPool;
 use crate::worker::{TickReport, Worker};
 
 /// What playing a turn uses (a scheduled or forced turn, and turn 0 of a start job):
@@ -270,14 +271,30 @@ pub(super) async fn holding_turn<T>(
     holding_lease(turns.settings.lease, &holder, renew, work).await
 }
 
-/// Claims due games and runs one turn (or consumes one skip) each.
+/// How long a pass waits at most for its claimed games to get a slot. Games claimed in a
+/// batch are fed through the slots as turns end, and waiting for that keeps to one pass
+/// (and one claim) per batch while a backlog drains; the bound keeps the play-by-email
+/// pass (reminders, early turns) coming round about as often as when the scheduler is
+/// idle while slow engines hold every slot.
+const SLOT_WAIT: Duration = Duration::from_secs(1);
+
+/// Claims due games and runs one turn (or consumes one skip) each, and runs the turns
+/// the play-by-email pass finds may run early.
+///
+/// A turn can take minutes (the engine's turn call, then each report fetched with
+/// retries), so the turns run in the background, at most `turn_concurrency` at once:
+/// [`Worker::tick`] runs the pass's follow-ups, tallies and reminders, claims as many due
+/// games as there are free slots, starts one task per turn and returns. One slow engine
+/// then holds up one slot, not this replica's next passes (other games' due turns,
+/// reminders, early turns). [`Worker::drain`] waits for the turns in flight: at shutdown,
+/// and in tests through [`Worker::tick_and_drain`].
 pub struct TurnScheduler {
     /// Plays the turns.
     turns: TurnRunner,
     /// The play-by-email pass: tallies, reminders, early turns.
     pbem: super::pbem::Pbem,
-    /// `turn_concurrency`: turns one pass runs at once.
-    concurrency: usize,
+    /// The turns in flight, one slot each of `turn_concurrency`.
+    pool: TaskPool,
 }
 
 impl TurnScheduler {
@@ -286,121 +303,116 @@ impl TurnScheduler {
         Self {
             turns: TurnRunner::new(&ports, &config),
             pbem: super::pbem::Pbem::new(&ports, &config),
-            concurrency: config.turn_concurrency,
+            pool: TaskPool::new("turn", config.turn_concurrency),
         }
     }
+}
 
-    /// Handles one game of a pass's claim under its turn lease. The claim was taken for
-    /// the whole batch, and this game may have waited for a free slot since: it is taken
-    /// again first, and a game another scheduler claimed meanwhile is left to it.
-    async fn claimed(&self, record: RuntimeRecord, token: LeaseToken) {
-        let turns = &self.turns;
-        let game_id = record.game_id;
-        let renewed = match reclaim_turn(turns, game_id, token).await {
-            Ok(renewed) => renewed,
-            Err(StoreError::Conflict { .. }) => {
-                tracing::info!(%game_id, "due game claimed by another scheduler meanwhile");
-                return;
-            }
-            Err(error) => {
-                tracing::warn!(%error, %game_id, "due game's claim not renewed; it lapses");
-                return;
-            }
-        };
-        // Another scheduler may also have claimed, played and released it meanwhile:
-        // then it is no longer due (or on another turn), and is let go as it stands.
-        let now = turns.statuses.now();
-        let still_due = renewed.current_turn == record.current_turn
-            && renewed.next_turn_at.is_some_and(|at| at <= now);
-        if !still_due {
-            tracing::info!(%game_id, "due game handled by another scheduler meanwhile");
-            let next = renewed.next_turn_at;
-            if let Err(error) = self
-                .release(&renewed, token, next, renewed.skip_next_tick)
-                .await
-            {
-                tracing::warn!(%error, %game_id, "claim not released; it lapses");
-            }
+/// Handles one game of a pass's claim under its turn lease. The claim was taken before
+/// the game's task began: it is taken again first, and a game another scheduler claimed
+/// meanwhile is left to it.
+async fn claimed(turns: &TurnRunner, record: RuntimeRecord, token: LeaseToken) {
+    let game_id = record.game_id;
+    let renewed = match reclaim_turn(turns, game_id, token).await {
+        Ok(renewed) => renewed,
+        Err(StoreError::Conflict { .. }) => {
+            tracing::info!(%game_id, "due game claimed by another scheduler meanwhile");
             return;
         }
-        holding_turn(turns, game_id, token, self.due(renewed, token)).await;
-    }
-
-    async fn due(&self, record: RuntimeRecord, token: LeaseToken) {
-        let turns = &self.turns;
-        // Read past the cache: another replica may have paused or stopped the game a
-        // moment ago, and a turn must not be played (nor the schedule cleared) on a
-        // status this replica has not heard of yet.
-        let game = match turns.statuses.games.get_game_fresh(record.game_id).await {
-            Ok(game) => game,
-            Err(error) => {
-                tracing::warn!(%error, game_id = %record.game_id, "due game not read; its claim lapses");
-                return;
-            }
-        };
-        let now = turns.statuses.now();
-        let action = record.on_due(&game.settings.schedule, now);
-        let result = match (game.status, action) {
-            (
-                GameStatus::Running,
-                DueAction::RunTurn {
-                    expected_turn,
-                    next_turn_at,
-                },
-            ) => {
-                let played = play_turn(
-                    turns,
-                    &game,
-                    &record,
-                    token,
-                    expected_turn,
-                    next_turn_at,
-                    false,
-                );
-                played.await.map(|_| ())
-            }
-            (GameStatus::Running, DueAction::Skip { next_turn_at }) => {
-                tracing::info!(game_id = %game.id, "scheduled tick skipped after a forced turn");
-                self.release(&record, token, next_turn_at, false).await
-            }
-            // Still `starting` (the record is scheduled just before the game's change
-            // lands): try again at the next firing. Any other status runs no turns.
-            (GameStatus::Starting, action) => {
-                let next = match action {
-                    DueAction::RunTurn { next_turn_at, .. } | DueAction::Skip { next_turn_at } => {
-                        next_turn_at
-                    }
-                };
-                self.release(&record, token, next, record.skip_next_tick)
-                    .await
-            }
-            _ => self.release(&record, token, None, false).await,
-        };
-        if let Err(error) = result {
-            tracing::warn!(%error, game_id = %game.id, "due game not handled");
+        Err(error) => {
+            tracing::warn!(%error, %game_id, "due game's claim not renewed; it lapses");
+            return;
         }
+    };
+    // Another scheduler may also have claimed, played and released it meanwhile: then it
+    // is no longer due (or on another turn), and is let go as it stands.
+    let now = turns.statuses.now();
+    let still_due = renewed.current_turn == record.current_turn
+        && renewed.next_turn_at.is_some_and(|at| at <= now);
+    if !still_due {
+        tracing::info!(%game_id, "due game handled by another scheduler meanwhile");
+        let next = renewed.next_turn_at;
+        if let Err(error) = release(turns, &renewed, token, next, renewed.skip_next_tick).await {
+            tracing::warn!(%error, %game_id, "claim not released; it lapses");
+        }
+        return;
     }
+    holding_turn(turns, game_id, token, due(turns, renewed, token)).await;
+}
 
-    /// Frees a claim without a turn, with a new schedule.
-    async fn release(
-        &self,
-        record: &RuntimeRecord,
-        token: LeaseToken,
-        next_turn_at: Option<Timestamp>,
-        skip_next_tick: bool,
-    ) -> Result<(), RuntimeError> {
-        let update = TurnUpdate {
-            current_turn: record.current_turn,
-            next_turn_at,
-            skip_next_tick,
-        };
-        let records = &self.turns.statuses.records;
-        let now = self.turns.statuses.now();
-        records
-            .complete_turn(record.game_id, token, &update, now)
-            .await?;
-        Ok(())
+async fn due(turns: &TurnRunner, record: RuntimeRecord, token: LeaseToken) {
+    // Read past the cache: another replica may have paused or stopped the game a moment
+    // ago, and a turn must not be played (nor the schedule cleared) on a status this
+    // replica has not heard of yet.
+    let game = match turns.statuses.games.get_game_fresh(record.game_id).await {
+        Ok(game) => game,
+        Err(error) => {
+            tracing::warn!(%error, game_id = %record.game_id, "due game not read; its claim lapses");
+            return;
+        }
+    };
+    let now = turns.statuses.now();
+    let action = record.on_due(&game.settings.schedule, now);
+    let result = match (game.status, action) {
+        (
+            GameStatus::Running,
+            DueAction::RunTurn {
+                expected_turn,
+                next_turn_at,
+            },
+        ) => {
+            let played = play_turn(
+                turns,
+                &game,
+                &record,
+                token,
+                expected_turn,
+                next_turn_at,
+                false,
+            );
+            played.await.map(|_| ())
+        }
+        (GameStatus::Running, DueAction::Skip { next_turn_at }) => {
+            tracing::info!(game_id = %game.id, "scheduled tick skipped after a forced turn");
+            release(turns, &record, token, next_turn_at, false).await
+        }
+        // Still `starting` (the record is scheduled just before the game's change lands):
+        // try again at the next firing. Any other status runs no turns.
+        (GameStatus::Starting, action) => {
+            let next = match action {
+                DueAction::RunTurn { next_turn_at, .. } | DueAction::Skip { next_turn_at } => {
+                    next_turn_at
+                }
+            };
+            release(turns, &record, token, next, record.skip_next_tick).await
+        }
+        _ => release(turns, &record, token, None, false).await,
+    };
+    if let Err(error) = result {
+        tracing::warn!(%error, game_id = %game.id, "due game not handled");
     }
+}
+
+/// Frees a claim without a turn, with a new schedule.
+async fn release(
+    turns: &TurnRunner,
+    record: &RuntimeRecord,
+    token: LeaseToken,
+    next_turn_at: Option<Timestamp>,
+    skip_next_tick: bool,
+) -> Result<(), RuntimeError> {
+    let update = TurnUpdate {
+        current_turn: record.current_turn,
+        next_turn_at,
+        skip_next_tick,
+    };
+    let now = turns.statuses.now();
+    turns
+        .statuses
+        .records
+        .complete_turn(record.game_id, token, &update, now)
+        .await?;
+    Ok(())
 }
 
 #[async_trait]
@@ -409,6 +421,17 @@ impl Worker for TurnScheduler {
         "turn_scheduler"
     }
 
+    /// Runs the follow-ups and the play-by-email pass, claims due games (a batch, less
+    /// the games of earlier passes still waiting for a slot) and queues a task for each,
+    /// then starts one task for each game the pass found may run its turn early, in the
+    /// slots free. Returns once the claimed games have a slot, or after [`SLOT_WAIT`],
+    /// without waiting for the turns. A claimed game that waits for a slot longer than
+    /// the turn lease is taken by another replica meanwhile, and let go here.
+    ///
+    /// `handled` counts the due games claimed, so that the loop comes back at once after
+    /// a full batch. An early turn may yet find it must not run (its readiness is checked
+    /// again under the claim), and counting those would spin the loop on a game that
+    /// never runs.
     async fn tick(&self) -> Result<TickReport, StoreError> {
         let turns = &self.turns;
         // The follow-up step first: effects a failure left owed (see `announce.rs`).
@@ -417,23 +440,47 @@ impl Worker for TurnScheduler {
             Ok(announced) => tracing::info!(announced, "owed turn effects completed"),
             Err(error) => tracing::warn!(%error, "owed turn effects not listed"),
         }
-        // The play-by-email pass: missed-turn tallies, reminders, early turns.
-        let pbem = super::pbem::pass::run(&self.pbem, turns).await;
-        let claim = ClaimRequest {
-            token: turns.statuses.time.lease_token(),
-            now: turns.statuses.now(),
-            lease: turns.settings.lease,
-            limit: turns.settings.batch.max(1),
-        };
-        let due = turns.statuses.records.claim_due_turns(&claim).await?;
-        let handled = due.len();
-        futures::stream::iter(due)
-            .map(|record| self.claimed(record, claim.token))
-            .buffer_unordered(self.concurrency.max(1))
-            .collect::<Vec<()>>()
-            .await;
-        Ok(TickReport {
-            handled: handled + pbem.early_turns,
-        })
+        // The play-by-email pass: missed-turn tallies, reminders, early turns found.
+        let pass = super::pbem::pass::run(&self.pbem).await;
+        // Due games: a batch less those still waiting for a slot, fed through the slots
+        // as they free up.
+        let batch = usize::try_from(turns.settings.batch.max(1)).unwrap_or(usize::MAX);
+        let room = batch.saturating_sub(self.pool.queued());
+        let mut handled = 0;
+        if room > 0 {
+            let claim = ClaimRequest {
+                token: turns.statuses.time.lease_token(),
+                now: turns.statuses.now(),
+                lease: turns.settings.lease,
+                limit: u32::try_from(room).unwrap_or(u32::MAX),
+            };
+            let due = turns.statuses.records.claim_due_turns(&claim).await?;
+            handled = due.len();
+            for record in due {
+                let turns = turns.clone();
+                let token = claim.token;
+                self.pool
+                    .spawn_queued(async move { claimed(&turns, record, token).await });
+            }
+        }
+        // Early turns in the slots left; one that finds none is found again next pass.
+        for ((game, turn), slot) in pass.early.into_iter().zip(self.pool.free()) {
+            let (turns, pbem) = (turns.clone(), self.pbem.clone());
+            self.pool.spawn(slot, async move {
+                if let Err(error) = run_early(&pbem, &turns, &game, turn).await {
+                    tracing::warn!(%error, game_id = %game.id, turn, "early turn not run");
+                }
+            });
+        }
+        // The claimed games through the slots before the next pass claims again, or the
+        // wait's end: one pass (and claim) per batch while a backlog drains, and at
+        // least one a wait while slow engines hold every slot.
+        self.pool.until_unqueued(SLOT_WAIT).await;
+        Ok(TickReport { handled })
+    }
+
+    /// Waits for the turns in flight.
+    async fn drain(&self) -> usize {
+        self.pool.drain().await
     }
 }

@@ -1,9 +1,11 @@
 //! The scheduler's play-by-email pass, run on every tick before due turns are claimed:
 //! per running game it tallies the last played turn's missed orders (once, by a marker
 //! written with the tally), raises the deadline reminder owed now (once per player,
-//! turn and offset, by the notification's idempotency key), and runs the coming turn
-//! early when every live race is ready (under the same turn lease as a scheduled tick,
-//! with the expected turn checked after the claim, so it runs once).
+//! turn and offset, by the notification's idempotency key), and finds the games whose
+//! coming turn may run early, every live race being ready. The scheduler runs those
+//! ([`run_early`]) in its pool of turns, as it runs due ones: under the same turn lease as
+//! a scheduled tick, with the expected turn and the readiness checked again after the
+//! claim, so each runs once.
 //!
 //! It also raises the notices still owed: a race's idle notice (owed in the tally's own
 //! write), a message's (owed from its storing) and a seat handover's (owed from the
@@ -27,17 +29,17 @@ use crate::domain::pbem::{RaceRecord, early_turn_ready, format_time_left};
 use crate::domain::runtime::{RuntimeRecord, RuntimeStatus};
 use crate::ports::{StoreError, TurnUpdate};
 
-/// What one pass did, for logs and tests.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What one pass did and found.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct PassReport {
-    /// Turns run early.
-    pub early_turns: usize,
+    /// The games whose coming turn may run early, with that turn, for [`run_early`].
+    pub early: Vec<(Game, u32)>,
     /// Turns tallied.
     pub tallied: usize,
 }
 
 /// Runs the pass over every running game; a failing game is logged and skipped.
-pub(in crate::service::runtime) async fn run(p: &Pbem, turns: &TurnRunner) -> PassReport {
+pub(in crate::service::runtime) async fn run(p: &Pbem) -> PassReport {
     let mut report = PassReport::default();
     let records = match p.statuses.all_records(Some(RuntimeStatus::Running)).await {
         Ok(records) => records,
@@ -47,7 +49,7 @@ pub(in crate::service::runtime) async fn run(p: &Pbem, turns: &TurnRunner) -> Pa
         }
     };
     for record in records {
-        if let Err(error) = one_game(p, turns, &record, &mut report).await {
+        if let Err(error) = one_game(p, &record, &mut report).await {
             tracing::warn!(%error, game_id = %record.game_id, "PBEM pass failed for a game");
         }
     }
@@ -59,7 +61,6 @@ pub(in crate::service::runtime) async fn run(p: &Pbem, turns: &TurnRunner) -> Pa
 
 async fn one_game(
     p: &Pbem,
-    turns: &TurnRunner,
     record: &RuntimeRecord,
     report: &mut PassReport,
 ) -> Result<(), StoreError> {
@@ -88,16 +89,16 @@ async fn one_game(
     let early = game.settings.pbem.early_turn
         && deadline > now
         && early_turn_ready(&races, turn, |r| ready.contains(&r.race));
-    if early && run_early(p, turns, &game, turn).await? {
-        report.early_turns += 1;
+    if early {
+        report.early.push((game, turn));
     }
     Ok(())
 }
 
 /// Whether the game's record is still at the turn and deadline of `record`, read when
-/// the pass began: a pass over many games (one playing an early turn or two) takes a
-/// while, and another replica, an admin's forced turn or this pass may have played the
-/// turn since. Read only when a reminder is due, so that none names a turn already run.
+/// the pass began: a pass over many games takes a while, and another replica, an
+/// admin's forced turn or this replica's turns in flight may have played the turn
+/// since. Read only when a reminder is due, so that none names a turn already run.
 async fn still_at(p: &Pbem, record: &RuntimeRecord) -> Result<bool, StoreError> {
     let now = p.statuses.records.get_record(record.game_id).await?;
     Ok(now.current_turn == record.current_turn
@@ -290,7 +291,7 @@ async fn every_live_race_ready(p: &Pbem, game: &Game, turn: u32) -> Result<bool,
 
 /// Runs turn `turn` of `game` now, under the turn lease; `false` when another claim holds
 /// the game or the turn already ran (this claim is then released unchanged).
-async fn run_early(
+pub(in crate::service::runtime) async fn run_early(
     p: &Pbem,
     turns: &TurnRunner,
     game: &Game,
