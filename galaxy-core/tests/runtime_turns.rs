@@ -939,3 +939,35 @@ async fn a_slow_engine_holds_up_neither_other_due_games_nor_early_turns() {
     assert_eq!(w.record(slow.id).await.current_turn, 1);
     assert_eq!(w.engine.turn_of(&w.endpoint(slow.id)), 1);
 }
+
+#[tokio::test]
+async fn at_shutdown_a_due_game_still_waiting_for_a_slot_is_let_go_unplayed() {
+    let config = RuntimeConfig {
+        engine_call_timeout: std::time::Duration::from_secs(120),
+        turn_concurrency: 1,
+        ..test_config()
+    };
+    let w = World::with(config.clone()).await;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let scheduler = TurnScheduler::new(w.ports.clone(), config).with_cancellation(cancel.clone());
+    let (first, _) = w.running_game(2).await;
+    let (second, _) = w.running_game(2).await;
+    let (release, held) = tokio::sync::oneshot::channel::<()>();
+    w.engine.on_next_turn(Box::pin(async move {
+        held.await.ok();
+    }));
+    w.at(evening(1));
+    // One slot: the pass claims both games, one turn begins and is held, the other game
+    // waits for the slot; then shutdown begins.
+    assert_eq!(scheduler.tick().await.unwrap().handled, 2);
+    cancel.cancel();
+    release.send(()).unwrap();
+    assert_eq!(scheduler.drain().await, 2);
+    let records = [w.record(first.id).await, w.record(second.id).await];
+    let played: Vec<_> = records.iter().filter(|r| r.current_turn == 1).collect();
+    assert_eq!(played.len(), 1, "the turn in progress finished");
+    let waited = records.iter().find(|r| r.current_turn == 0).unwrap();
+    assert_eq!(waited.turn_lease, None, "let go, not left to lapse");
+    assert_eq!(waited.next_turn_at, Some(evening(1)), "still due");
+    assert!(!waited.skip_next_tick);
+}

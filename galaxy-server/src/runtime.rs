@@ -451,13 +451,12 @@ pub(crate) async fn build(
         worker,
         interval,
     };
-    let start = StartWorker::new(ports.clone(), runtime_config.clone()).with_cancellation(cancel);
+    let start =
+        StartWorker::new(ports.clone(), runtime_config.clone()).with_cancellation(cancel.clone());
+    let turns = TurnScheduler::new(ports.clone(), runtime_config.clone()).with_cancellation(cancel);
     let mut workers = vec![
         scheduled(Arc::new(start), interval),
-        scheduled(
-            Arc::new(TurnScheduler::new(ports.clone(), runtime_config.clone())),
-            interval,
-        ),
+        scheduled(Arc::new(turns), interval),
     ];
     if chosen.runs_engines {
         let probe = HealthProbe::new(ports.clone(), runtime_config.clone()).map_err(|e| {

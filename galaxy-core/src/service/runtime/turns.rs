@@ -14,6 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::TimeDelta;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use super::lease::holding_lease;
 use super::pbem::pass::run_early;
@@ -295,6 +296,8 @@ pub struct TurnScheduler {
     pbem: super::pbem::Pbem,
     /// The turns in flight, one slot each of `turn_concurrency`.
     pool: TaskPool,
+    /// Fires on shutdown: a claimed game whose turn has not begun is let go at once.
+    cancel: CancellationToken,
 }
 
 impl TurnScheduler {
@@ -304,6 +307,28 @@ impl TurnScheduler {
             turns: TurnRunner::new(&ports, &config),
             pbem: super::pbem::Pbem::new(&ports, &config),
             pool: TaskPool::new("turn", config.turn_concurrency),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    /// Ties the scheduler to a shutdown token: the turns in progress finish (awaited by
+    /// [`Worker::drain`]), and the claimed games still waiting for a slot are released
+    /// as they stand, due for the next scheduler (another replica's, or this process's
+    /// after its restart) rather than played during shutdown or held until their lease
+    /// lapses.
+    pub fn with_cancellation(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+}
+
+/// Lets a claimed game go as it stands, its turn not begun (shutdown).
+async fn let_go(turns: &TurnRunner, record: &RuntimeRecord, token: LeaseToken) {
+    let (next, skip) = (record.next_turn_at, record.skip_next_tick);
+    match release(turns, record, token, next, skip).await {
+        Ok(()) => tracing::info!(game_id = %record.game_id, "due game let go at shutdown"),
+        Err(error) => {
+            tracing::warn!(%error, game_id = %record.game_id, "claim not released; it lapses");
         }
     }
 }
@@ -457,10 +482,15 @@ impl Worker for TurnScheduler {
             let due = turns.statuses.records.claim_due_turns(&claim).await?;
             handled = due.len();
             for record in due {
-                let turns = turns.clone();
+                let (turns, cancel) = (turns.clone(), self.cancel.clone());
                 let token = claim.token;
-                self.pool
-                    .spawn_queued(async move { claimed(&turns, record, token).await });
+                self.pool.spawn_queued(async move {
+                    if cancel.is_cancelled() {
+                        let_go(&turns, &record, token).await;
+                    } else {
+                        claimed(&turns, record, token).await;
+                    }
+                });
             }
         }
         // Early turns in the slots left; one that finds none is found again next pass.
