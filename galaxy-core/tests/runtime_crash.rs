@@ -14,6 +14,7 @@ use galaxy_core::domain::game::{Game, GameStatus};
 use galaxy_core::domain::notification::NotificationKind;
 use galaxy_core::domain::runtime::JobKind;
 use galaxy_core::ports::TurnArchiveStore;
+use galaxy_core::service::runtime::RuntimeConfig;
 use galaxy_core::worker::Worker;
 use world::*;
 
@@ -51,7 +52,11 @@ async fn assert_settled(w: &World, game: &Game, finishing: bool, case: &str) {
         "{case}: the engine ran one turn"
     );
     assert!(
-        w.play.unannounced_turns(100).await.unwrap().is_empty(),
+        w.play
+            .unannounced_turns(None, 100)
+            .await
+            .unwrap()
+            .is_empty(),
         "{case}: no turn's effects are owed"
     );
     let completed = w.notes.keyed(&format!("game:{}:turn:1", game.id));
@@ -128,7 +133,7 @@ async fn an_owed_announcement_waits_until_the_turn_is_recorded() {
     w.at(evening(1) + TimeDelta::minutes(1));
     w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 0);
-    assert_eq!(w.play.unannounced_turns(10).await.unwrap().len(), 1);
+    assert_eq!(w.play.unannounced_turns(None, 10).await.unwrap().len(), 1);
     assert!(
         w.notes.of(NotificationKind::TurnCompleted).is_empty(),
         "no mail for a turn not yet recorded"
@@ -137,7 +142,7 @@ async fn an_owed_announcement_waits_until_the_turn_is_recorded() {
     w.scheduler.tick_and_drain().await.unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 1, "replayed");
     assert_eq!(w.notes.of(NotificationKind::TurnCompleted).len(), 1);
-    assert!(w.play.unannounced_turns(10).await.unwrap().is_empty());
+    assert!(w.play.unannounced_turns(None, 10).await.unwrap().is_empty());
 }
 
 /// The lobby's sweeper over the world's lobby.
@@ -292,7 +297,11 @@ async fn a_start_survives_a_failure_at_each_of_its_writes() {
         let started = w.notes.keyed(&format!("game:{}:started", game.id));
         let status = w.game(game.id).await.status;
         assert!(
-            w.play.unannounced_turns(100).await.unwrap().is_empty(),
+            w.play
+                .unannounced_turns(None, 100)
+                .await
+                .unwrap()
+                .is_empty(),
             "{case}: no turn's effects are owed"
         );
         if failed == "set_binding" {
@@ -395,4 +404,44 @@ async fn a_close_still_owed_when_the_game_is_cancelled_mails_no_starts_soon() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn owed_turns_that_must_wait_hold_up_no_other_announcement() {
+    // Pages of one owed turn: the follow-up must page past the one that waits.
+    let w = World::with(RuntimeConfig {
+        turn_batch: 1,
+        ..test_config()
+    })
+    .await;
+    let (waits, _) = w.running_game(2).await;
+    let later =
+        |new: &mut galaxy_core::service::lobby::NewGame| new.turn_schedule = "5 18 * * *".into();
+    let (owed, _) = w.running_game_with(2, later).await;
+    // 18:00: a turn archived, its record not written, and its game paused before the
+    // replay: its announcement waits for the resume.
+    w.at(evening(1));
+    w.faults.fail_next("complete_turn", 1);
+    let _ = w.scheduler.tick_and_drain().await;
+    w.service.pause(w.admin, waits.id).await.unwrap();
+    // 18:05: another game's turn is played, and its mail is not raised.
+    w.at(evening(1) + TimeDelta::minutes(5));
+    w.faults.fail_next("notify turn_completed", 1);
+    w.scheduler.tick_and_drain().await.unwrap();
+    w.faults.disarm();
+    assert_eq!(w.record(owed.id).await.current_turn, 1);
+    assert_eq!(w.play.unannounced_turns(None, 10).await.unwrap().len(), 2);
+    // The follow-up of the next pass.
+    w.at(evening(1) + TimeDelta::minutes(6));
+    w.scheduler.tick_and_drain().await.unwrap();
+    let mailed = w.notes.of(NotificationKind::TurnCompleted);
+    assert!(
+        mailed
+            .iter()
+            .any(|n| n.payload["game_id"] == owed.id.to_string()),
+        "the owed turn is announced: {mailed:?}"
+    );
+    let left = w.play.unannounced_turns(None, 10).await.unwrap();
+    assert_eq!(left.len(), 1, "only the paused game's turn waits");
+    assert_eq!(left[0].game_id, waits.id);
 }

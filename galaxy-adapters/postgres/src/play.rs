@@ -145,11 +145,21 @@ impl TurnArchiveStore for PgStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
-    async fn unannounced_turns(&self, limit: u32) -> Result<Vec<PlayedTurn>, StoreError> {
+    async fn unannounced_turns(
+        &self,
+        after: Option<PlayedTurn>,
+        limit: u32,
+    ) -> Result<Vec<PlayedTurn>, StoreError> {
+        // The row comparison walks the partial index `played_turns_unannounced` from the
+        // key `after`, as its order is.
         let rows = sqlx::query(
             "SELECT * FROM played_turns WHERE announced_at IS NULL \
-             ORDER BY played_at, game_id, turn LIMIT $1",
+             AND ($1::timestamptz IS NULL OR (played_at, game_id, turn) > ($1, $2, $3)) \
+             ORDER BY played_at, game_id, turn LIMIT $4",
         )
+        .bind(after.as_ref().map(|t| t.played_at))
+        .bind(after.as_ref().map(|t| t.game_id.as_uuid()))
+        .bind(after.as_ref().map(|t| i64::from(t.turn)))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await

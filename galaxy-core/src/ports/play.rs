@@ -34,7 +34,15 @@ pub trait TurnArchiveStore: Send + Sync {
     async fn latest_turn(&self, game_id: GameId) -> Result<Option<PlayedTurn>, StoreError>;
     /// Up to `limit` archived turns not yet announced (of every game), oldest first (by
     /// archive time, then game and turn): what the follow-up step still owes effects for.
-    async fn unannounced_turns(&self, limit: u32) -> Result<Vec<PlayedTurn>, StoreError>;
+    /// With `after`, only the turns after that one in this order (it need not still be
+    /// owed): the next page, so that the follow-up walks past turns whose effects must
+    /// wait (a paused game's turn archived but not recorded) instead of reading the same
+    /// ones on every pass.
+    async fn unannounced_turns(
+        &self,
+        after: Option<PlayedTurn>,
+        limit: u32,
+    ) -> Result<Vec<PlayedTurn>, StoreError>;
     /// Marks a turn announced at `at`, once every effect it owed is done; announcing it
     /// again keeps the first time. `NotFound` when the game has no such turn.
     async fn mark_announced(

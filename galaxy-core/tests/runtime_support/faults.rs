@@ -172,8 +172,12 @@ impl TurnArchiveStore for FlakyArchive {
     async fn latest_turn(&self, g: GameId) -> Result<Option<PlayedTurn>, StoreError> {
         self.inner.latest_turn(g).await
     }
-    async fn unannounced_turns(&self, n: u32) -> Result<Vec<PlayedTurn>, StoreError> {
-        self.inner.unannounced_turns(n).await
+    async fn unannounced_turns(
+        &self,
+        a: Option<PlayedTurn>,
+        n: u32,
+    ) -> Result<Vec<PlayedTurn>, StoreError> {
+        self.inner.unannounced_turns(a, n).await
     }
     async fn mark_announced(&self, g: GameId, t: u32, at: Timestamp) -> Result<(), StoreError> {
         self.faults.write("mark_announced")?;

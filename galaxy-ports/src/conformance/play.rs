@@ -348,14 +348,39 @@ async fn announcing<S: TurnArchiveStore>(store: &S) {
         list.into_iter().map(|t| (t.game_id, t.turn)).collect()
     };
     assert_eq!(
-        owed(store.unannounced_turns(10).await.must("unannounced")),
+        owed(store.unannounced_turns(None, 10).await.must("unannounced")),
         vec![(g, 0), (h, 1), (g, 2)],
         "oldest archive first, across games"
     );
     assert_eq!(
-        owed(store.unannounced_turns(1).await.must("unannounced")),
+        owed(store.unannounced_turns(None, 1).await.must("unannounced")),
         vec![(g, 0)],
         "at most `limit`"
+    );
+    let first = store.unannounced_turns(None, 1).await.must("unannounced");
+    assert_eq!(
+        owed(
+            store
+                .unannounced_turns(first.last().cloned(), 1)
+                .await
+                .must("unannounced")
+        ),
+        vec![(h, 1)],
+        "the next page, after the last turn of one"
+    );
+    let second = store
+        .unannounced_turns(first.last().cloned(), 1)
+        .await
+        .must("unannounced");
+    assert_eq!(
+        owed(
+            store
+                .unannounced_turns(second.last().cloned(), 10)
+                .await
+                .must("unannounced")
+        ),
+        vec![(g, 2)],
+        "and the page after it"
     );
     store.mark_announced(h, 1, at(500)).await.must("announce");
     store
@@ -363,7 +388,7 @@ async fn announcing<S: TurnArchiveStore>(store: &S) {
         .await
         .must("announce again");
     assert_eq!(
-        owed(store.unannounced_turns(10).await.must("unannounced")),
+        owed(store.unannounced_turns(None, 10).await.must("unannounced")),
         vec![(g, 0), (g, 2)],
         "an announced turn is owed nothing"
     );
@@ -376,6 +401,33 @@ async fn announcing<S: TurnArchiveStore>(store: &S) {
         store.list_turns(h).await.must("list"),
         vec![played(h, 1, false)],
         "announcing keeps the turn as archived"
+    );
+    // Two turns archived at one instant: pages go on by game.
+    let (k, m) = (game(), game());
+    for game_id in [k, m] {
+        store
+            .archive_turn(&played(game_id, 9, false), &reports(game_id, 9))
+            .await
+            .must("archive_turn");
+    }
+    let (mut walked, mut after) = (Vec::new(), None);
+    for _ in 0..10 {
+        let page = store
+            .unannounced_turns(after.clone(), 1)
+            .await
+            .must("unannounced");
+        let Some(last) = page.into_iter().last() else {
+            break;
+        };
+        walked.push((last.game_id, last.turn));
+        after = Some(last);
+    }
+    let mut tied = vec![(k, 9), (m, 9)];
+    tied.sort();
+    assert_eq!(
+        walked,
+        [vec![(g, 0), (g, 2)], tied].concat(),
+        "pages of one walk every owed turn once, ties by game"
     );
 }
 

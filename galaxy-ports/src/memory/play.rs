@@ -80,13 +80,19 @@ impl TurnArchiveStore for MemoryPlayStore {
             .and_then(|turns| turns.values().next_back().cloned()))
     }
 
-    async fn unannounced_turns(&self, limit: u32) -> Result<Vec<PlayedTurn>, StoreError> {
+    async fn unannounced_turns(
+        &self,
+        after: Option<PlayedTurn>,
+        limit: u32,
+    ) -> Result<Vec<PlayedTurn>, StoreError> {
         let state = self.lock();
+        let key = |t: &PlayedTurn| (t.played_at, t.game_id, t.turn);
         let mut owed: Vec<&PlayedTurn> = state
             .turns
             .values()
             .flat_map(|turns| turns.values())
             .filter(|t| !state.announced.contains_key(&(t.game_id, t.turn)))
+            .filter(|t| after.as_ref().is_none_or(|after| key(t) > key(after)))
             .collect();
         owed.sort_by_key(|t| (t.played_at, t.game_id, t.turn));
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);

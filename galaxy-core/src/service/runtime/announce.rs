@@ -32,22 +32,36 @@ enum Effects {
     NotYet,
 }
 
-/// The follow-up pass: announces up to `turn_batch` owed turns, oldest first. Returns how
-/// many were announced; a turn whose effects fail stays owed for the next pass.
+/// The follow-up pass: announces the owed turns, oldest first, in pages of `turn_batch`,
+/// up to those archived when the pass began (a turn archived since is announced by the
+/// step playing it). Returns how many were announced; a turn whose effects fail or must
+/// wait stays owed for the next pass, and the pass goes on past it, so that turns that
+/// wait long (a paused game's turn archived but not recorded) never hold up the others.
 pub(super) async fn announce_owed(turns: &TurnRunner) -> Result<usize, StoreError> {
     let limit = turns.settings.batch.max(1);
-    let owed = turns.archive.unannounced_turns(limit).await?;
+    let began = turns.statuses.now();
     let mut announced = 0;
-    for turn in owed {
-        match announce(turns, &turn).await {
-            Ok(true) => announced += 1,
-            Ok(false) => {}
-            Err(error) => {
-                tracing::warn!(%error, game_id = %turn.game_id, turn = turn.turn, "turn effects not completed; the next pass retries");
+    let mut after = None;
+    loop {
+        let owed = turns.archive.unannounced_turns(after.take(), limit).await?;
+        let full = owed.len() >= usize::try_from(limit).unwrap_or(usize::MAX);
+        for turn in &owed {
+            if turn.played_at > began {
+                return Ok(announced);
+            }
+            match announce(turns, turn).await {
+                Ok(true) => announced += 1,
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(%error, game_id = %turn.game_id, turn = turn.turn, "turn effects not completed; the next pass retries");
+                }
             }
         }
+        match owed.into_iter().last() {
+            Some(last) if full => after = Some(last),
+            _ => return Ok(announced),
+        }
     }
-    Ok(announced)
 }
 
 /// Announces a game's latest turn right after it was played. A failure is only logged:
