@@ -449,7 +449,7 @@ impl Worker for TurnScheduler {
     /// Runs the follow-ups and the play-by-email pass, claims due games (a batch, less
     /// the games of earlier passes still waiting for a slot) and queues a task for each,
     /// then starts one task for each game the pass found may run its turn early, in the
-    /// slots free. Returns once the claimed games have a slot, or after [`SLOT_WAIT`],
+    /// slots free. Returns once the claimed games have a slot, or after a second,
     /// without waiting for the turns. A claimed game that waits for a slot longer than
     /// the turn lease is taken by another replica meanwhile, and let go here.
     ///
