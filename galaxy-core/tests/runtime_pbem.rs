@@ -91,7 +91,7 @@ async fn the_turn_runs_early_once_every_race_is_ready_and_the_gap_holds() {
         (true, RaceState::Active)
     );
     let other = TurnScheduler::new(w.ports.clone(), w.config.clone());
-    let (x, y) = tokio::join!(w.scheduler.tick_and_drain(), other.tick());
+    let (x, y) = tokio::join!(w.scheduler.tick_and_drain(), other.tick_and_drain());
     x.unwrap();
     y.unwrap();
     let record = w.record(game.id).await;
@@ -101,7 +101,7 @@ async fn the_turn_runs_early_once_every_race_is_ready_and_the_gap_holds() {
     assert_eq!(w.notes.of(NotificationKind::TurnCompleted).len(), 1);
     for _ in 0..3 {
         w.scheduler.tick_and_drain().await.unwrap();
-        other.tick().await.unwrap();
+        other.tick_and_drain().await.unwrap();
     }
     assert_eq!(w.record(game.id).await.current_turn, 1, "turn 2 waits");
     assert_eq!(
@@ -192,7 +192,7 @@ async fn reminders_reach_only_players_without_orders_once() {
     w.at(evening(1) - TimeDelta::hours(2));
     let other = TurnScheduler::new(w.ports.clone(), w.config.clone());
     for _ in 0..2 {
-        let (x, y) = tokio::join!(w.scheduler.tick_and_drain(), other.tick());
+        let (x, y) = tokio::join!(w.scheduler.tick_and_drain(), other.tick_and_drain());
         x.unwrap();
         y.unwrap();
     }
@@ -896,7 +896,7 @@ async fn a_turn_forced_right_after_a_scheduled_one_tallies_that_one() {
     let other = TurnScheduler::new(w.ports.clone(), w.config.clone());
     let (service, id) = (w.service.clone(), game.id);
     w.records.before_next_claim_turn(Box::pin(async move {
-        other.tick().await.unwrap();
+        other.tick_and_drain().await.unwrap();
         for player in [a, b] {
             let orders = json!({"turn": 2});
             service.submit_orders(player, id, 2, &orders).await.unwrap();

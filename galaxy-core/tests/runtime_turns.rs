@@ -961,6 +961,20 @@ async fn at_shutdown_a_due_game_still_waiting_for_a_slot_is_let_go_unplayed() {
     // waits for the slot; then shutdown begins.
     assert_eq!(scheduler.tick().await.unwrap().handled, 2);
     cancel.cancel();
+    // The waiting game is let go at once, while the turn in progress still runs.
+    let let_go = async {
+        loop {
+            let records = [w.record(first.id).await, w.record(second.id).await];
+            if records.iter().any(|r| r.turn_lease.is_none()) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    let waited = std::time::Duration::from_secs(30);
+    tokio::time::timeout(waited, let_go)
+        .await
+        .expect("let go before the held turn ends");
     release.send(()).unwrap();
     assert_eq!(scheduler.drain().await, 2);
     let records = [w.record(first.id).await, w.record(second.id).await];

@@ -150,20 +150,29 @@ impl TurnArchiveStore for PgStore {
         after: Option<PlayedTurn>,
         limit: u32,
     ) -> Result<Vec<PlayedTurn>, StoreError> {
-        // The row comparison walks the partial index `played_turns_unannounced` from the
-        // key `after`, as its order is.
-        let rows = sqlx::query(
-            "SELECT * FROM played_turns WHERE announced_at IS NULL \
-             AND ($1::timestamptz IS NULL OR (played_at, game_id, turn) > ($1, $2, $3)) \
-             ORDER BY played_at, game_id, turn LIMIT $4",
-        )
-        .bind(after.as_ref().map(|t| t.played_at))
-        .bind(after.as_ref().map(|t| t.game_id.as_uuid()))
-        .bind(after.as_ref().map(|t| i64::from(t.turn)))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db(TURN))?;
+        // Both walk the partial index `played_turns_unannounced` in its order, the second
+        // from the key `after` (a row comparison, which is an index bound; an `$1 IS NULL
+        // OR ...` in one statement would not be one in a generic plan). The limit is
+        // bound last, so it is `$1` of the first and `$4` of the second.
+        let query = match &after {
+            None => sqlx::query(
+                "SELECT * FROM played_turns WHERE announced_at IS NULL \
+                 ORDER BY played_at, game_id, turn LIMIT $1",
+            ),
+            Some(after) => sqlx::query(
+                "SELECT * FROM played_turns WHERE announced_at IS NULL \
+                 AND (played_at, game_id, turn) > ($1, $2, $3) \
+                 ORDER BY played_at, game_id, turn LIMIT $4",
+            )
+            .bind(after.played_at)
+            .bind(after.game_id.as_uuid())
+            .bind(i64::from(after.turn)),
+        };
+        let rows = query
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db(TURN))?;
         rows.iter().map(turn_from_row).collect()
     }
 

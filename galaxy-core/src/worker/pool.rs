@@ -86,15 +86,31 @@ impl TaskPool {
     /// Runs `work` in a task of its own once a slot is free: the task waits for one,
     /// behind the tasks that hold them. For items claimed in batches, so that a batch
     /// is fed through the slots as they free up without the claimer waiting for it.
-    pub(crate) fn spawn_queued(&self, work: impl Future<Output = ()> + Send + 'static) {
+    /// Should `cancel` fire first (shutdown), the task runs `give_up` instead, at once
+    /// and without a slot: an item not begun is handed back rather than left waiting
+    /// behind slow ones.
+    pub(crate) fn spawn_queued(
+        &self,
+        cancel: &CancellationToken,
+        work: impl Future<Output = ()> + Send + 'static,
+        give_up: impl Future<Output = ()> + Send + 'static,
+    ) {
         let slots = Arc::clone(&self.slots);
         let queued = Queued::new(Arc::clone(&self.queued));
+        let cancel = cancel.clone();
         self.running().spawn(async move {
-            let slot = slots.acquire_owned().await;
+            let slot = tokio::select! {
+                biased;
+                () = cancel.cancelled() => None,
+                slot = slots.acquire_owned() => slot.ok(),
+            };
             drop(queued);
-            if let Ok(slot) = slot {
-                work.await;
-                drop(slot);
+            match slot {
+                Some(slot) => {
+                    work.await;
+                    drop(slot);
+                }
+                None => give_up.await,
             }
         });
     }
@@ -220,11 +236,16 @@ mod tests {
             rx.await.ok();
         });
         let done = Arc::new(AtomicUsize::new(0));
+        let cancel = CancellationToken::new();
         for _ in 0..3 {
             let done = Arc::clone(&done);
-            pool.spawn_queued(async move {
-                done.fetch_add(1, Ordering::SeqCst);
-            });
+            pool.spawn_queued(
+                &cancel,
+                async move {
+                    done.fetch_add(1, Ordering::SeqCst);
+                },
+                async { panic!("not cancelled") },
+            );
         }
         assert_eq!(pool.queued(), 3);
         let before = tokio::time::Instant::now();
@@ -250,14 +271,47 @@ mod tests {
         let ran = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&pool.queued);
         let seen = Arc::clone(&ran);
-        pool.spawn_queued(async move {
-            seen.fetch_add(1, Ordering::SeqCst);
-        });
+        let cancel = CancellationToken::new();
+        pool.spawn_queued(
+            &cancel,
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+            },
+            async { panic!("not cancelled") },
+        );
         assert_eq!(*counted.borrow(), 1);
         drop(pool);
         tokio::task::yield_now().await;
         assert_eq!(ran.load(Ordering::SeqCst), 0);
         assert_eq!(*counted.borrow(), 0, "an aborted task is no longer counted");
+    }
+
+    #[tokio::test]
+    async fn a_queued_task_gives_up_at_once_on_cancel_without_a_slot() {
+        let pool = TaskPool::new("test tasks", 1);
+        let slot = pool.free().pop().unwrap();
+        pool.spawn(slot, std::future::pending());
+        let (gave_up, ran) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let cancel = CancellationToken::new();
+        let (g, r) = (Arc::clone(&gave_up), Arc::clone(&ran));
+        pool.spawn_queued(
+            &cancel,
+            async move {
+                r.fetch_add(1, Ordering::SeqCst);
+            },
+            async move {
+                g.fetch_add(1, Ordering::SeqCst);
+            },
+        );
+        cancel.cancel();
+        pool.until_unqueued(Duration::from_secs(30)).await;
+        tokio::task::yield_now().await;
+        assert_eq!(pool.queued(), 0);
+        assert_eq!(
+            (gave_up.load(Ordering::SeqCst), ran.load(Ordering::SeqCst)),
+            (1, 0),
+            "handed back while the slot is still held"
+        );
     }
 
     #[tokio::test]

@@ -184,9 +184,11 @@ pub struct RuntimeConfig {
     pub engine_env: BTreeMap<String, String>,
     /// The `settings` of `POST /admin/init`.
     pub engine_settings: serde_json::Value,
-    /// Due games one scheduler pass claims.
+    /// Due games one scheduler pass claims, less the games of earlier passes still
+    /// waiting for a slot; also the page of owed turn announcements read at a time.
     pub turn_batch: u32,
-    /// Turns one scheduler pass runs at once.
+    /// Turns one scheduler runs at once (due and early ones), across its passes: a turn
+    /// runs in the background and holds its slot until it ends.
     pub turn_concurrency: usize,
     /// How long a claimed turn is held; must exceed `engine_call_timeout`.
     pub turn_lease: TimeDelta,

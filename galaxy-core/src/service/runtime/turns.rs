@@ -59,7 +59,8 @@ pub(super) struct TurnRunner {
 pub(super) struct TurnSettings {
     /// `turn_lease`: how long a claimed turn is held.
     pub(super) lease: TimeDelta,
-    /// `turn_batch`: due games one pass claims, and owed turns one follow-up announces.
+    /// `turn_batch`: due games one pass claims (less those still waiting for a slot),
+    /// and the page of owed turns the follow-up reads at a time.
     pub(super) batch: u32,
     /// `max_report_bytes`: the largest report archived.
     pub(super) max_report_bytes: usize,
@@ -228,7 +229,7 @@ async fn turn_fault(
 /// Takes a claimed game's turn lease again under the same token, for a whole
 /// `turn_lease` from now: a renewal while the holder still has it, but also a new claim
 /// of a free or lapsed lease. Only for a claim about to start its work, which then checks
-/// that the game is still where it was claimed ([`TurnScheduler::claimed`]); a turn in
+/// that the game is still where it was claimed (the scheduler's queued turns); a turn in
 /// progress renews strictly ([`holding_turn`]).
 async fn reclaim_turn(
     turns: &TurnRunner,
@@ -284,8 +285,9 @@ const SLOT_WAIT: Duration = Duration::from_secs(1);
 ///
 /// A turn can take minutes (the engine's turn call, then each report fetched with
 /// retries), so the turns run in the background, at most `turn_concurrency` at once:
-/// [`Worker::tick`] runs the pass's follow-ups, tallies and reminders, claims as many due
-/// games as there are free slots, starts one task per turn and returns. One slow engine
+/// [`Worker::tick`] runs the pass's follow-ups, tallies and reminders, claims a batch of
+/// due games (`turn_batch`, less those still waiting for a slot), gives each a free slot
+/// or a place in the queue, starts the early turns in the slots left and returns. One slow engine
 /// then holds up one slot, not this replica's next passes (other games' due turns,
 /// reminders, early turns). [`Worker::drain`] waits for the turns in flight: at shutdown,
 /// and in tests through [`Worker::tick_and_drain`].
@@ -472,7 +474,8 @@ impl Worker for TurnScheduler {
         let batch = usize::try_from(turns.settings.batch.max(1)).unwrap_or(usize::MAX);
         let room = batch.saturating_sub(self.pool.queued());
         let mut handled = 0;
-        if room > 0 {
+        let mut slots = self.pool.free();
+        if room > 0 && !self.cancel.is_cancelled() {
             let claim = ClaimRequest {
                 token: turns.statuses.time.lease_token(),
                 now: turns.statuses.now(),
@@ -481,20 +484,27 @@ impl Worker for TurnScheduler {
             };
             let due = turns.statuses.records.claim_due_turns(&claim).await?;
             handled = due.len();
+            // The free slots to due games first; the others wait for one in the queue.
             for record in due {
-                let (turns, cancel) = (turns.clone(), self.cancel.clone());
-                let token = claim.token;
-                self.pool.spawn_queued(async move {
-                    if cancel.is_cancelled() {
-                        let_go(&turns, &record, token).await;
-                    } else {
-                        claimed(&turns, record, token).await;
-                    }
-                });
+                let (turns, token) = (turns.clone(), claim.token);
+                if let Some(slot) = slots.pop() {
+                    self.pool
+                        .spawn(slot, async move { claimed(&turns, record, token).await });
+                    continue;
+                }
+                let (kept, given_back) = (record.clone(), turns.clone());
+                self.pool.spawn_queued(
+                    &self.cancel,
+                    async move { claimed(&turns, record, token).await },
+                    async move { let_go(&given_back, &kept, token).await },
+                );
             }
         }
         // Early turns in the slots left; one that finds none is found again next pass.
-        for ((game, turn), slot) in pass.early.into_iter().zip(self.pool.free()) {
+        if self.cancel.is_cancelled() {
+            slots.clear();
+        }
+        for ((game, turn), slot) in pass.early.into_iter().zip(slots) {
             let (turns, pbem) = (turns.clone(), self.pbem.clone());
             self.pool.spawn(slot, async move {
                 if let Err(error) = run_early(&pbem, &turns, &game, turn).await {
