@@ -445,3 +445,45 @@ async fn owed_turns_that_must_wait_hold_up_no_other_announcement() {
     assert_eq!(left.len(), 1, "only the paused game's turn waits");
     assert_eq!(left[0].game_id, waits.id);
 }
+
+#[tokio::test]
+async fn the_follow_up_goes_on_where_the_last_pass_stopped() {
+    // Pages of one, and five turns that must wait ahead of the owed one: more than one
+    // pass reads, so the second must go on from where the first stopped.
+    let w = World::with(RuntimeConfig {
+        turn_batch: 1,
+        ..test_config()
+    })
+    .await;
+    let mut waiting = Vec::new();
+    for _ in 0..5 {
+        waiting.push(w.running_game(2).await.0);
+    }
+    let later =
+        |new: &mut galaxy_core::service::lobby::NewGame| new.turn_schedule = "5 18 * * *".into();
+    let (owed, _) = w.running_game_with(2, later).await;
+    w.at(evening(1));
+    w.faults.fail_next("complete_turn", waiting.len());
+    while w.scheduler.tick_and_drain().await.unwrap().handled > 0 {}
+    w.faults.disarm();
+    for game in &waiting {
+        w.service.pause(w.admin, game.id).await.unwrap();
+    }
+    assert_eq!(w.play.unannounced_turns(None, 10).await.unwrap().len(), 5);
+    // 18:05: a pass reads four of them (its bound); the owed turn's mail is not raised.
+    w.at(evening(1) + TimeDelta::minutes(5));
+    w.faults.fail_next("notify turn_completed", 1);
+    w.scheduler.tick_and_drain().await.unwrap();
+    w.faults.disarm();
+    // 18:06: the next pass reads the fifth, then the owed turn.
+    w.at(evening(1) + TimeDelta::minutes(6));
+    w.scheduler.tick_and_drain().await.unwrap();
+    let mailed = w.notes.of(NotificationKind::TurnCompleted);
+    assert!(
+        mailed
+            .iter()
+            .any(|n| n.payload["game_id"] == owed.id.to_string()),
+        "the owed turn is announced: {mailed:?}"
+    );
+    assert_eq!(w.play.unannounced_turns(None, 10).await.unwrap().len(), 5);
+}

@@ -32,18 +32,31 @@ enum Effects {
     NotYet,
 }
 
-/// The follow-up pass: announces the owed turns, oldest first, in pages of `turn_batch`,
-/// up to those archived when the pass began (a turn archived since is announced by the
-/// step playing it). Returns how many were announced; a turn whose effects fail or must
-/// wait stays owed for the next pass, and the pass goes on past it, so that turns that
-/// wait long (a paused game's turn archived but not recorded) never hold up the others.
-pub(super) async fn announce_owed(turns: &TurnRunner) -> Result<usize, StoreError> {
+/// Pages of owed turns one follow-up pass reads at most: a pass whose turns all fail (the
+/// notification store down) or must wait stays bounded, and the next pass goes on from
+/// where it stopped.
+const OWED_PAGES_PER_PASS: usize = 4;
+
+/// The follow-up pass: announces owed turns, oldest first, in pages of `turn_batch`,
+/// from `cursor` (the last turn the previous pass read; `None`: from the oldest), at most
+/// [`OWED_PAGES_PER_PASS`] pages and up to the turns archived when the pass began (a turn
+/// archived since is announced by the step playing it). Leaves in `cursor` where the next
+/// pass goes on, `None` once the walk reached the end. Returns how many were announced; a
+/// turn whose effects fail or must wait stays owed for a later pass, and the walk goes on
+/// past it, so that turns that wait long (a paused game's turn archived but not recorded)
+/// never hold up the others.
+pub(super) async fn announce_owed(
+    turns: &TurnRunner,
+    cursor: &mut Option<PlayedTurn>,
+) -> Result<usize, StoreError> {
     let limit = turns.settings.batch.max(1);
     let began = turns.statuses.now();
     let mut announced = 0;
-    let mut after = None;
-    loop {
-        let owed = turns.archive.unannounced_turns(after.take(), limit).await?;
+    for _ in 0..OWED_PAGES_PER_PASS {
+        let owed = turns
+            .archive
+            .unannounced_turns(cursor.take(), limit)
+            .await?;
         let full = owed.len() >= usize::try_from(limit).unwrap_or(usize::MAX);
         for turn in &owed {
             if turn.played_at > began {
@@ -58,10 +71,11 @@ pub(super) async fn announce_owed(turns: &TurnRunner) -> Result<usize, StoreErro
             }
         }
         match owed.into_iter().last() {
-            Some(last) if full => after = Some(last),
+            Some(last) if full => *cursor = Some(last),
             _ => return Ok(announced),
         }
     }
+    Ok(announced)
 }
 
 /// Announces a game's latest turn right after it was played. A failure is only logged:

@@ -8,7 +8,7 @@
 //! with a health event and an admin alert; the other games of the pass run on.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,6 +24,7 @@ use super::{announce, archive};
 use crate::domain::game::{Game, GameStatus};
 use crate::domain::health::HealthEventKind;
 use crate::domain::lease::ClaimRequest;
+use crate::domain::play::PlayedTurn;
 use crate::domain::runtime::{DueAction, RuntimeRecord};
 use crate::domain::{GameId, LeaseToken, Timestamp};
 use crate::ports::{ApplicationStore, PbemStore, StoreError, TurnArchiveStore, TurnUpdate};
@@ -300,6 +301,8 @@ pub struct TurnScheduler {
     pool: TaskPool,
     /// Fires on shutdown: a claimed game whose turn has not begun is let go at once.
     cancel: CancellationToken,
+    /// The owed turn the follow-up's walk goes on after (see `announce.rs`).
+    owed_from: Mutex<Option<PlayedTurn>>,
 }
 
 impl TurnScheduler {
@@ -310,6 +313,7 @@ impl TurnScheduler {
             pbem: super::pbem::Pbem::new(&ports, &config),
             pool: TaskPool::new("turn", config.turn_concurrency),
             cancel: CancellationToken::new(),
+            owed_from: Mutex::new(None),
         }
     }
 
@@ -462,7 +466,19 @@ impl Worker for TurnScheduler {
     async fn tick(&self) -> Result<TickReport, StoreError> {
         let turns = &self.turns;
         // The follow-up step first: effects a failure left owed (see `announce.rs`).
-        match announce::announce_owed(turns).await {
+        // Where the last pass's walk over owed turns stopped (a std mutex, not held across
+        // an await: taken out, and put back after).
+        let mut cursor = self
+            .owed_from
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let owed = announce::announce_owed(turns, &mut cursor).await;
+        *self
+            .owed_from
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = cursor;
+        match owed {
             Ok(0) => {}
             Ok(announced) => tracing::info!(announced, "owed turn effects completed"),
             Err(error) => tracing::warn!(%error, "owed turn effects not listed"),
