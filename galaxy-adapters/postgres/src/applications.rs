@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use galaxy_core::domain::application::{Application, ApplicationStatus, MAX_APPLICATIONS_PER_GAME};
 use galaxy_core::domain::game::GameStatus;
 use galaxy_core::domain::page::{Page, PageRequest};
-use galaxy_core::domain::race_name::RaceName;
+use galaxy_core::domain::race_name::{RaceName, RaceNameStatus};
 use galaxy_core::domain::{ApplicationId, GameId, InvalidTransition, Timestamp, UserId};
 use galaxy_core::ports::{
     ApplicationInsert, ApplicationStore, ApprovalOutcome, StoreError, UserGame, UserGamesFilter,
@@ -18,6 +18,7 @@ use crate::PgStore;
 use crate::error::{corrupt, db, is_foreign_key_violation, store_error};
 use crate::games::{GAME, game_from_row};
 use crate::locks::{self, Bucket};
+use crate::race_names::RACE_NAME;
 use crate::rows::{RowExt, cursor, page_limit, page_of};
 
 const APPLICATION: &str = "application";
@@ -129,6 +130,21 @@ impl ApplicationStore for PgStore {
                 if made >= MAX_APPLICATIONS_PER_GAME {
                     return Ok(ApplicationInsert::TooManyApplications { made });
                 }
+            }
+            // The name's entry, shared-locked to the commit: a release of it (which locks
+            // it for update, then looks for the owner's live applications) either went
+            // first, and this finds it released, or waits and then finds this one.
+            let held: Option<(uuid::Uuid, String)> =
+                sqlx::query_as("SELECT owner, status FROM race_names WHERE key = $1 FOR SHARE")
+                    .bind(application.race_name.key().as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db(RACE_NAME))?;
+            if let Some((owner, status)) = held
+                && (owner != application.user_id.as_uuid()
+                    || status == RaceNameStatus::Released.as_str())
+            {
+                return Ok(ApplicationInsert::RaceNameNotHeld);
             }
         }
         sqlx::query(

@@ -13,7 +13,7 @@ use crate::PgStore;
 use crate::error::db;
 use crate::rows::{RowExt, limit_param};
 
-const RACE_NAME: &str = "race name";
+pub(crate) const RACE_NAME: &str = "race name";
 
 fn entry_from_row(row: &PgRow) -> Result<RaceNameEntry, StoreError> {
     let game_id: Option<Uuid> = row.col(RACE_NAME, "game_id")?;
@@ -91,6 +91,28 @@ async fn owned_entry(
         ));
     }
     Ok(entry)
+}
+
+/// Whether a live (pending or approved) application of `owner` in a game not yet over
+/// uses the name of `key` (applications store the name as given; its key is derived).
+async fn used_by_live_application(
+    tx: &mut PgConnection,
+    key: &RaceNameKey,
+    owner: UserId,
+) -> Result<bool, StoreError> {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT a.race_name FROM applications a JOIN games g ON g.id = a.game_id \
+         WHERE a.user_id = $1 AND a.status IN ('pending', 'approved') \
+         AND g.status NOT IN ('finished', 'cancelled')",
+    )
+    .bind(owner.as_uuid())
+    .fetch_all(tx)
+    .await
+    .map_err(db(RACE_NAME))?;
+    Ok(names
+        .iter()
+        .filter_map(|name| RaceName::parse(name).ok())
+        .any(|name| name.key() == *key))
 }
 
 impl PgStore {
@@ -201,6 +223,18 @@ impl RaceNameStore for PgStore {
                 RACE_NAME,
                 key.as_str(),
                 format!("status is {}, expected {expected}", entry.status),
+            ));
+        }
+        // Under the entry's lock, in a statement of its own (so it sees every application
+        // committed while the lock was awaited): an application inserted with the name
+        // shares this lock to its commit.
+        if expected == RaceNameStatus::Registered
+            && used_by_live_application(&mut tx, key, owner).await?
+        {
+            return Err(StoreError::conflict(
+                RACE_NAME,
+                key.as_str(),
+                "used by a live application in a game not yet over",
             ));
         }
         entry.release(at)?;

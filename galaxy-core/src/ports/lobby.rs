@@ -179,10 +179,18 @@ pub enum ApplicationInsert {
         /// The user's applications to the game.
         made: u32,
     },
+    /// The Race Name Directory holds the live application's name, but not for the
+    /// applicant any more: released, or taken by another user, since the caller claimed
+    /// it (an owner releasing a registered name while applying with it). Read in the same
+    /// atomic step as the insert, under the entry's lock, which a release also takes
+    /// before it checks the owner's live applications: one of the two always sees the
+    /// other. Nothing was stored.
+    RaceNameNotHeld,
 }
 
 /// Applications. Stores implementing it share their game rows with [`GameStore`]
-/// because approval changes both atomically.
+/// because approval changes both atomically, and read the [`RaceNameStore`]'s entries
+/// when inserting (see [`ApplicationStore::insert_application`]).
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait ApplicationStore: Send + Sync {
@@ -195,7 +203,10 @@ pub trait ApplicationStore: Send + Sync {
     /// same atomic step as the insert, so that concurrent applications of one user (to
     /// games, or to open seats through [`PbemStore::apply_for_seat`](super::PbemStore::apply_for_seat))
     /// can never together pass the limit; otherwise the answer is
-    /// [`ApplicationInsert::TooManyActiveGames`].
+    /// [`ApplicationInsert::TooManyActiveGames`]. A live application whose name has an
+    /// entry in the directory ([`RaceNameStore`]) not held by the applicant is refused
+    /// ([`ApplicationInsert::RaceNameNotHeld`]); a name without an entry is not checked
+    /// (the lobby always claims the name first).
     async fn insert_application(
         &self,
         application: &Application,
@@ -287,6 +298,11 @@ pub trait RaceNameStore: Send + Sync {
         at: Timestamp,
     ) -> Result<RaceNameEntry, StoreError>;
     /// Releases the owner's entry if it is still in `expected` status (compare-and-set).
+    /// A registered name that a live (pending or approved) application of the owner uses
+    /// in a game not yet over stays: `Conflict`. That check is made under the entry's
+    /// lock, which inserting an application also takes (see
+    /// [`ApplicationStore::insert_application`]), so a release racing an application
+    /// under the name never lets both through.
     async fn release_race_name(
         &self,
         key: &RaceNameKey,

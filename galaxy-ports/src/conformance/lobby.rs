@@ -22,7 +22,8 @@ use galaxy_core::domain::race_name::RaceName;
 use galaxy_core::domain::schedule::TurnSchedule;
 use galaxy_core::domain::{ApplicationId, GameId, UserId};
 use galaxy_core::ports::{
-    ApplicationInsert, ApplicationStore, GameStatusChange, GameStore, PbemStore, StoreError,
+    ApplicationInsert, ApplicationStore, GameStatusChange, GameStore, PbemStore, RaceNameStore,
+    StoreError,
 };
 
 use super::users::fixtures::{Must, at, new_uuid};
@@ -34,7 +35,7 @@ pub async fn run_all<S, F, Fut>(make: F)
 where
     F: Fn() -> Fut,
     Fut: Future<Output = S>,
-    S: GameStore + ApplicationStore + 'static + Send + Sync,
+    S: GameStore + ApplicationStore + RaceNameStore + 'static + Send + Sync,
 {
     games::run(SUITE, &make).await;
     applications::run(SUITE, &make).await;

@@ -69,6 +69,10 @@ impl LobbyService {
             Ok(ApplicationInsert::TooManyApplications { made }) => Some(LobbyError::forbidden(
                 format!("you applied to this game {made} times; ask its host to let you in"),
             )),
+            // The owner released the name (or it changed hands) since it was claimed.
+            Ok(ApplicationInsert::RaceNameNotHeld) => Some(LobbyError::RaceNameTaken {
+                name: application.race_name.to_string(),
+            }),
             Err(StoreError::Duplicate { .. }) => Some(LobbyError::AlreadyApplied),
             Err(other) => Some(other.into()),
         };

@@ -47,20 +47,20 @@ impl LobbyService {
             }
             _ => return Err(LobbyError::not_found("race name", &name)),
         }
-        if self
-            .used_by_live_application(entry.owner, &entry.key)
-            .await?
-        {
-            return Err(LobbyError::RaceNameInUse {
-                name: entry.name.to_string(),
-            });
-        }
+        // The store refuses a name a live application uses, checked under the entry's
+        // lock (an application stored with the name a moment ago included).
         let released = self
             .ports
             .race_names
             .release_race_name(&key, actor.user_id, RaceNameStatus::Registered, now)
-            .await?;
-        Ok(released)
+            .await;
+        match released {
+            Ok(released) => Ok(released),
+            Err(StoreError::Conflict { .. }) => Err(LobbyError::RaceNameInUse {
+                name: entry.name.to_string(),
+            }),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Whether any live application of the name's owner, in a game not yet over, uses

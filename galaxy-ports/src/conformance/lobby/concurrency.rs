@@ -8,20 +8,31 @@ use std::sync::Arc;
 
 use galaxy_core::domain::application::{Application, ApplicationStatus};
 use galaxy_core::domain::game::{Game, GameStatus, GameTrigger, Visibility};
+use galaxy_core::domain::race_name::{RaceName, RaceNameEntry, RaceNameStatus};
+use galaxy_core::domain::{ApplicationId, GameId, UserId};
 use galaxy_core::ports::{
-    ApplicationInsert, ApplicationStore, ApprovalOutcome, GameStore, StoreError,
+    ApplicationInsert, ApplicationStore, ApprovalOutcome, GameStore, RaceNameStore, StoreError,
 };
 
 use super::{InsertFixture, OPEN, application, change, game, insert_along, new_user};
 use crate::conformance::run_case;
-use crate::conformance::users::fixtures::{Must, at, race};
+use crate::conformance::users::fixtures::{Must, assert_err, at, new_uuid, race};
 
 pub(super) async fn run<S, F, Fut>(suite: &str, make: &F)
 where
     F: Fn() -> Fut,
     Fut: Future<Output = S>,
-    S: GameStore + ApplicationStore + 'static + Send + Sync,
+    S: GameStore + ApplicationStore + RaceNameStore + 'static + Send + Sync,
 {
+    run_case(
+        suite,
+        "a name's release and an application under it: each sees the other",
+        make,
+        |s| async move {
+            release_and_application_see_each_other(Arc::new(s)).await;
+        },
+    )
+    .await;
     run_case(
         suite,
         "a player's applications to a game are bounded, also when racing",
@@ -387,4 +398,113 @@ where
     let other = application(g.id, new_user(), 300);
     let inserted = store.insert_application(&other, 5).await.must("other");
     assert_eq!(inserted, ApplicationInsert::Inserted);
+}
+
+/// `owner`'s registered name `name`.
+async fn registered<S: RaceNameStore>(store: &S, name: &str, owner: UserId) -> RaceNameEntry {
+    let claim = RaceNameEntry::pending(
+        RaceName::parse(name).must("race name"),
+        owner,
+        GameId::from_uuid(new_uuid()),
+        ApplicationId::from_uuid(new_uuid()),
+        at(0),
+        chrono::TimeDelta::days(1),
+    );
+    store.reserve_race_name(&claim, at(0)).await.must("reserve");
+    let key = claim.key.clone();
+    store
+        .register_race_name(&key, owner, at(1))
+        .await
+        .must("register")
+}
+
+/// `owner`'s pending application under `name` to a new open game.
+async fn under<S: GameStore>(store: &S, name: &str, owner: UserId) -> Application {
+    let g = insert_along(store, &game(new_user(), 0, 40, Visibility::Public), OPEN).await;
+    let id = ApplicationId::from_uuid(new_uuid());
+    Application::new(
+        id,
+        g.id,
+        owner,
+        RaceName::parse(name).must("race name"),
+        at(50),
+    )
+}
+
+async fn release_and_application_see_each_other<S>(store: Arc<S>)
+where
+    S: GameStore + ApplicationStore + RaceNameStore + 'static,
+{
+    let release = |store: Arc<S>, entry: RaceNameEntry| async move {
+        let registered = RaceNameStatus::Registered;
+        store
+            .release_race_name(&entry.key, entry.owner, registered, at(60))
+            .await
+    };
+    // One after the other: a live application keeps the name; a game over does not.
+    let owner = new_user();
+    let entry = registered(&*store, "Quorrax", owner).await;
+    let applied = under(&*store, "QUORRAX", owner).await;
+    let inserted = store.insert_application(&applied, u32::MAX).await;
+    assert_eq!(inserted.must("insert"), ApplicationInsert::Inserted);
+    assert_err!(
+        release(Arc::clone(&store), entry.clone()).await,
+        StoreError::Conflict { .. },
+        "a pending application uses the name"
+    );
+    let cancel = change(GameStatus::Cancelled, GameTrigger::Host, 70);
+    store
+        .update_game_status(applied.game_id, GameStatus::EnrollmentOpen, &cancel)
+        .await
+        .must("cancel");
+    release(Arc::clone(&store), entry)
+        .await
+        .must("released once the game is over");
+    let late = under(&*store, "Quorrax", owner).await;
+    let refused = store
+        .insert_application(&late, u32::MAX)
+        .await
+        .must("insert");
+    assert_eq!(
+        refused,
+        ApplicationInsert::RaceNameNotHeld,
+        "a released name"
+    );
+    let other = registered(&*store, "Vellith", new_user()).await;
+    let theirs = under(&*store, other.name.as_str(), owner).await;
+    let refused = store
+        .insert_application(&theirs, u32::MAX)
+        .await
+        .must("insert");
+    assert_eq!(
+        refused,
+        ApplicationInsert::RaceNameNotHeld,
+        "another's name"
+    );
+    // At once, twenty times: exactly one of the two goes through.
+    for round in 0..20u8 {
+        let owner = new_user();
+        let name = format!("Zarrak{}", char::from(b'a' + round));
+        let entry = registered(&*store, &name, owner).await;
+        let applied = under(&*store, &name, owner).await;
+        let results = race(2, |i| {
+            let (store, entry, applied) = (Arc::clone(&store), entry.clone(), applied.clone());
+            async move {
+                if i == 0 {
+                    release(store, entry).await.is_ok()
+                } else {
+                    let inserted = store.insert_application(&applied, u32::MAX).await;
+                    matches!(inserted, Ok(ApplicationInsert::Inserted))
+                }
+            }
+        })
+        .await;
+        assert_eq!(
+            results.iter().filter(|went| **went).count(),
+            1,
+            "round {round}: release went {}, application went {}",
+            results[0],
+            results[1]
+        );
+    }
 }

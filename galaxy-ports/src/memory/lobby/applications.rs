@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use galaxy_core::domain::application::{Application, ApplicationStatus, MAX_APPLICATIONS_PER_GAME};
 use galaxy_core::domain::game::GameStatus;
 use galaxy_core::domain::page::{Page, PageRequest};
+use galaxy_core::domain::race_name::RaceNameStatus;
 use galaxy_core::domain::{ApplicationId, GameId, InvalidTransition, Timestamp, UserId};
 use galaxy_core::ports::{
     ApplicationInsert, ApplicationStore, ApprovalOutcome, StoreError, UserGame, UserGamesFilter,
@@ -83,6 +84,12 @@ impl ApplicationStore for MemoryLobbyStore {
             if live >= max_active_games {
                 return Ok(ApplicationInsert::TooManyActiveGames { live });
             }
+        }
+        if application.status.is_live()
+            && let Some(entry) = state.race_names.get(&application.race_name.key())
+            && (entry.owner != application.user_id || entry.status == RaceNameStatus::Released)
+        {
+            return Ok(ApplicationInsert::RaceNameNotHeld);
         }
         state
             .applications

@@ -91,6 +91,24 @@ impl RaceNameStore for MemoryLobbyStore {
             return Err(InvalidTransition::new("race_name", expected, expected, "release").into());
         }
         let mut state = self.state();
+        if expected == RaceNameStatus::Registered {
+            let in_use = state.applications.values().any(|a| {
+                a.user_id == owner
+                    && a.status.is_live()
+                    && a.race_name.key() == *key
+                    && state
+                        .games
+                        .get(&a.game_id)
+                        .is_some_and(|g| !g.status.is_terminal())
+            });
+            if in_use {
+                return Err(StoreError::conflict(
+                    "race name",
+                    key.as_str(),
+                    "used by a live application in a game not yet over",
+                ));
+            }
+        }
         let entry = state.owned_entry(key, owner)?;
         if entry.status != expected {
             return Err(StoreError::conflict(
