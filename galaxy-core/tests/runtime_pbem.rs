@@ -512,6 +512,41 @@ async fn an_eliminated_race_never_goes_idle() {
 }
 
 #[tokio::test]
+async fn an_eliminated_race_sends_no_orders_ready_marks_or_vacations() {
+    let w = World::new().await;
+    let (game, seats) = w
+        .running_game_with(2, |new| new.pbem.vacation_turns = Some(3))
+        .await;
+    let [(a, _), (b, race_b)] = [seats.0[0].clone(), seats.0[1].clone()];
+    w.engine.eliminate(&w.endpoint(game.id), &race_b);
+    w.at(evening(1));
+    w.scheduler.tick_and_drain().await.unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 1);
+    let sent = w.engine.orders().len();
+    let refused = w
+        .service
+        .submit_orders(b, game.id, 2, &json!({"turn": 2}))
+        .await;
+    assert_eq!(code(refused), "race_eliminated");
+    assert_eq!(
+        w.engine.orders().len(),
+        sent,
+        "the engine never heard of them"
+    );
+    assert_eq!(
+        code(w.service.mark_ready(b, game.id, 2).await),
+        "race_eliminated"
+    );
+    assert_eq!(
+        code(w.service.take_vacation(b, game.id, 1).await),
+        "race_eliminated"
+    );
+    // The race still reads its reports; the other plays on.
+    w.service.report(b, game.id, 1, None).await.unwrap();
+    orders(&w, a, &game, 2).await;
+}
+
+#[tokio::test]
 async fn the_old_player_may_reclaim_an_open_seat() {
     let w = World::new().await;
     let (game, (a, _), (b, race_b)) = turn_one_due_without_b(&w).await;

@@ -2149,3 +2149,103 @@ async fn my_games_page_the_ended_games_after_those_going_on() {
         assert!(position(&ended[0]).is_none());
     }
 }
+
+/// A race out of the game (eliminated in the latest standings) is offered neither the
+/// orders form nor the ready and vacation forms, but told why; its partner plays on.
+#[tokio::test]
+async fn an_eliminated_race_is_told_it_is_out_instead_of_offered_orders() {
+    use galaxy_core::domain::GameId;
+    use galaxy_core::domain::game::{GameStatus, GameTrigger};
+    use galaxy_core::domain::play::{PlayedTurn, Standing, TurnReport};
+    use galaxy_core::ports::{Clock, GameStatusChange, GameStore, PbemStore, TurnArchiveStore};
+    let app = web_app(Options::default());
+    let host = app.login("host@example.org").await;
+    let game = app.create_game(&host, "Out of it", 2, 2).await;
+    app.game_action(&host, &game, "open", 200).await;
+    let seats = [
+        ("ann@example.org", "Aldebarans"),
+        ("bob@example.org", "Betelgeusians"),
+    ];
+    let mut races = Vec::new();
+    for (email, race) in seats {
+        let player = app.login(email).await;
+        let user = galaxy_core::domain::UserId::from_uuid(player.user_id.parse().unwrap());
+        races.push((race.to_owned(), user));
+        let application = app.apply(&player, &game, race).await;
+        let approve = format!("/api/v1/user/games/{game}/applications/{application}/approve");
+        app.call(Method::POST, &approve, Some(&host.token), None)
+            .await
+            .expect(200);
+    }
+    // Started and played to turn 1 behind the pages' back (no runtime here): the
+    // approval that filled the game closed its enrollment.
+    let id = GameId::from_uuid(game.parse().unwrap());
+    let now = app.clock.now();
+    let mut from = GameStatus::EnrollmentClosed;
+    for (to, trigger) in [
+        (GameStatus::Starting, GameTrigger::Admin),
+        (GameStatus::Running, GameTrigger::RuntimeEvent),
+    ] {
+        let change = GameStatusChange {
+            to,
+            trigger,
+            actor: None,
+            reason: None,
+            at: now,
+            expected_approved: None,
+        };
+        app.stores
+            .lobby
+            .update_game_status(id, from, &change)
+            .await
+            .unwrap();
+        from = to;
+    }
+    app.stores.pbem.ensure_races(id, &races).await.unwrap();
+    let turn = PlayedTurn {
+        game_id: id,
+        turn: 1,
+        played_at: now,
+        finished: false,
+        winner: None,
+        standings: seats
+            .iter()
+            .map(|(_, race)| Standing {
+                race: (*race).to_owned(),
+                score: 1.0,
+                alive: *race == "Aldebarans",
+            })
+            .collect(),
+    };
+    let reports: Vec<_> = seats
+        .iter()
+        .map(|(_, race)| TurnReport {
+            game_id: id,
+            turn: 1,
+            race: (*race).to_owned(),
+            report: json!({"text": "turn one"}),
+        })
+        .collect();
+    app.stores.play.archive_turn(&turn, &reports).await.unwrap();
+    let orders_form = format!("action=\"/games/{game}/orders\"");
+    let mut bob = signed_in(&app, "bob@example.org").await;
+    let page = bob.get(&app, &format!("/games/{game}")).await;
+    page.is(200);
+    assert!(
+        page.text.contains("Your race is out of the game"),
+        "{}",
+        page.text
+    );
+    assert!(!page.text.contains(&orders_form), "{}", page.text);
+    assert!(
+        !page.text.contains("/ready\""),
+        "no ready form: {}",
+        page.text
+    );
+    let mut ann = signed_in(&app, "ann@example.org").await;
+    let page = ann.get(&app, &format!("/games/{game}")).await;
+    page.is(200);
+    assert!(page.text.contains(&orders_form), "{}", page.text);
+    assert!(page.text.contains("/ready\""), "the ready form: {}", page.text);
+    assert!(!page.text.contains("Your race is out of the game"));
+}

@@ -193,6 +193,12 @@ pub enum Refusal {
         /// The game's next turn now.
         next: u32,
     },
+    /// The sender's race is out of the game (eliminated): it takes no orders.
+    #[error("your race {race} is out of the game and takes no orders")]
+    Eliminated {
+        /// The race.
+        race: String,
+    },
     /// Any other reason, in the service's own (English) words, or the engine's own.
     #[error("{0}")]
     Other(String),
@@ -221,6 +227,7 @@ impl Refusal {
                 "refusal_not_next_turn",
                 json!({ "turn": turn, "next": next }),
             ),
+            Self::Eliminated { race } => ("refusal_eliminated", json!({ "race": race })),
             Self::Other(_) => ("refusal_other", json!({})),
         }
     }

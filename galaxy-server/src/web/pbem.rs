@@ -67,6 +67,16 @@ pub(super) struct PbemView {
 }
 
 impl PbemView {
+    /// Whether the viewer's race is out of the game (eliminated in the latest standings):
+    /// it sends no orders, ready marks or vacations any more, so none is offered.
+    pub(super) fn own_race_out(&self) -> bool {
+        self.own_race.as_ref().is_some_and(|own| {
+            self.races
+                .iter()
+                .any(|r| r.race == *own && r.state == RaceState::Eliminated)
+        })
+    }
+
     /// Reads the habits for `visitor`; `own_race` is the race they play now (from the
     /// page's seat lookup), if any.
     /// `older`: the cursor of the page of messages asked for (`None`: the newest; one

@@ -88,6 +88,14 @@ pub enum RuntimeError {
     /// as an engine call may take (503); try again in a moment.
     #[error("another submission of this race's orders is in progress; try again in a moment")]
     OrdersBusy,
+    /// The caller's race is out of the game (the engine's latest standings say it is not
+    /// alive): it takes no orders, ready marks or vacation any more. The player still
+    /// reads the game and its reports.
+    #[error("your race {race} is out of the game; it takes no orders")]
+    RaceEliminated {
+        /// The race.
+        race: String,
+    },
     /// Orders sent before the ones in force (a mail processed after later orders) are
     /// not applied (409): the later orders stay.
     #[error("orders for turn {turn} sent after these are in force; these were not applied")]
@@ -267,7 +275,8 @@ impl ServiceError for RuntimeError {
             | Self::TurnNotNext { .. }
             | Self::InvalidTransition(_)
             | Self::StatusChanged { .. }
-            | Self::OrdersSuperseded { .. } => ErrorKind::Conflict,
+            | Self::OrdersSuperseded { .. }
+            | Self::RaceEliminated { .. } => ErrorKind::Conflict,
             Self::OrdersTooLarge { .. } | Self::InvalidRequest(_) => ErrorKind::Validation,
             Self::TurnNotPlayed { .. } => ErrorKind::NotFound,
             Self::EngineRefused { status, .. } => match status {
@@ -294,6 +303,7 @@ impl ServiceError for RuntimeError {
             Self::OrdersTooLarge { .. } => "orders_too_large",
             Self::OrdersBusy => "orders_busy",
             Self::OrdersSuperseded { .. } => "orders_superseded",
+            Self::RaceEliminated { .. } => "race_eliminated",
             Self::Engine(_) | Self::UnexpectedTurn { .. } | Self::ReportUnavailable { .. } => {
                 "engine_unavailable"
             }

@@ -182,6 +182,12 @@ fn desk_error(game_name: Option<String>, error: RuntimeError) -> OrdersDeskError
                 reason: Refusal::TooMany,
             };
         }
+        RuntimeError::RaceEliminated { race } => {
+            return OrdersDeskError::Refused {
+                game_name,
+                reason: Refusal::Eliminated { race: race.clone() },
+            };
+        }
         RuntimeError::TurnNotNext { asked, next } => {
             return OrdersDeskError::Refused {
                 game_name,
@@ -250,5 +256,14 @@ mod tests {
             retry_after: std::time::Duration::from_secs(60),
         };
         assert!(matches!(refused(limited), Refusal::TooMany));
+        let out = RuntimeError::RaceEliminated {
+            race: "Zorgons".into(),
+        };
+        assert_eq!(
+            refused(out),
+            Refusal::Eliminated {
+                race: "Zorgons".into()
+            }
+        );
     }
 }

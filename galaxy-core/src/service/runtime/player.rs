@@ -338,7 +338,7 @@ impl RuntimeService {
     }
 
     /// The caller's seat in a running or paused game. Not a player -> `NotFound`; a game
-    /// not in play -> `Conflict`.
+    /// not in play, or a race out of it ([`RuntimeError::RaceEliminated`]) -> `Conflict`.
     pub(super) async fn seat(&self, actor: Actor, game_id: GameId) -> Result<Seat, RuntimeError> {
         let game: Game = self.game(game_id).await?;
         let race = self.own_race(actor, game_id).await?;
@@ -348,6 +348,7 @@ impl RuntimeService {
                 status: game.status,
             });
         }
+        self.still_in_game(game_id, &race).await?;
         let record = self.runtime_of(game_id).await?;
         let binding = record.binding.ok_or_else(|| RuntimeError::Unhealthy {
             reason: "no engine is bound to the game".into(),

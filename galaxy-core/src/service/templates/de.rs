@@ -57,6 +57,10 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
             "Zug {{turn}} wurde inzwischen gespielt; sende die Befehle noch einmal für Zug \
              {{next}}",
         ),
+        (
+            "refusal_eliminated",
+            "dein Volk {{race}} ist aus dem Spiel ausgeschieden und nimmt keine Befehle mehr an",
+        ),
         ("deadline", "(noch kein Termin)"),
         ("winner", "niemand"),
         ("race", "(keins: du spielst in diesem Spiel nicht mit)"),

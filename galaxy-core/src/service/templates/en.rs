@@ -53,6 +53,10 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
             "refusal_not_next_turn",
             "turn {{turn}} was played meanwhile; send the orders again for turn {{next}}",
         ),
+        (
+            "refusal_eliminated",
+            "your race {{race}} is out of the game and takes no orders",
+        ),
         ("deadline", "(no deadline set yet)"),
         ("winner", "nobody"),
         ("race", "(none: you do not play in this game)"),

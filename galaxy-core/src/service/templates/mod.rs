@@ -321,6 +321,9 @@ mod tests {
             },
             Refusal::TooMany,
             Refusal::NotNextTurn { turn: 4, next: 5 },
+            Refusal::Eliminated {
+                race: "Zorgons".into(),
+            },
         ];
         for refusal in refusals {
             let (code, fields) = refusal.code_and_fields();

@@ -248,6 +248,12 @@ pub(super) async fn render(
         (status_section(visitor, &game, &progress))
         (pbem::races_section(visitor, &game, &habits))
         @match (&seat, outcome.as_ref()) {
+            (Some(_), _) if habits.own_race_out() && matches!(game.status, GameStatus::Running | GameStatus::Paused) => {
+                section aria-labelledby="orders" {
+                    h2 #orders { (text.orders_title) }
+                    p.notice role="status" { (text.race_out) }
+                }
+            }
             (Some(seat), outcome) if matches!(game.status, GameStatus::Running | GameStatus::Paused) => {
                 (orders_section(visitor, id, next_turn, seat, outcome))
                 (pbem::player_actions(visitor, &game, next_turn, &habits))

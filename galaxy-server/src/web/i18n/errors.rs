@@ -51,6 +51,9 @@ fn german(code: &str) -> Option<Told> {
             Whole("Gerade läuft ein Zug dieses Spiels; versuche es gleich noch einmal.")
         }
         "turn_not_next" => Lead("Das ist nicht der nächste Zug"),
+        "race_eliminated" => {
+            Whole("Dein Volk ist aus dem Spiel ausgeschieden und nimmt keine Befehle mehr an.")
+        }
         "orders_superseded" => {
             Whole("Später geschickte Befehle gelten; diese wurden nicht übernommen.")
         }

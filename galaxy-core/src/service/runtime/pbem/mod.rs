@@ -273,7 +273,25 @@ impl RuntimeService {
         Ok(application.race_name.as_str().to_owned())
     }
 
-    /// The caller's running or paused game and their race record in it.
+    /// Refuses a race the latest standings have out of the game
+    /// ([`RuntimeError::RaceEliminated`]): what it would send (orders, a ready mark, a
+    /// vacation) has no turn to count for.
+    pub(super) async fn still_in_game(
+        &self,
+        game_id: GameId,
+        race: &str,
+    ) -> Result<(), RuntimeError> {
+        let latest = self.pbem.archive.latest_turn(game_id).await?;
+        if eliminated(latest.as_ref()).contains(race) {
+            return Err(RuntimeError::RaceEliminated {
+                race: race.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The caller's running or paused game and their race record in it (a race still in
+    /// the game).
     async fn in_play(
         &self,
         actor: Actor,
@@ -288,6 +306,7 @@ impl RuntimeService {
                 status: game.status,
             });
         }
+        self.still_in_game(game_id, &record.race).await?;
         Ok((game, record))
     }
 
