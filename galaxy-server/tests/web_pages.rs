@@ -2151,13 +2151,16 @@ async fn my_games_page_the_ended_games_after_those_going_on() {
 }
 
 /// A race out of the game (eliminated in the latest standings) is offered neither the
-/// orders form nor the ready and vacation forms, but told why; its partner plays on.
+/// orders form nor the ready and vacation forms, but told why; its partner plays on, and
+/// finds its last orders, which the engine refused, shown as refused when it comes back.
 #[tokio::test]
-async fn an_eliminated_race_is_told_it_is_out_instead_of_offered_orders() {
+async fn the_game_page_tells_a_race_out_and_the_refusal_of_the_last_orders() {
     use galaxy_core::domain::GameId;
     use galaxy_core::domain::game::{GameStatus, GameTrigger};
-    use galaxy_core::domain::play::{PlayedTurn, Standing, TurnReport};
-    use galaxy_core::ports::{Clock, GameStatusChange, GameStore, PbemStore, TurnArchiveStore};
+    use galaxy_core::domain::play::{OrdersSubmission, PlayedTurn, Standing, TurnReport};
+    use galaxy_core::ports::{
+        Clock, GameStatusChange, GameStore, OrdersStore, PbemStore, TurnArchiveStore,
+    };
     let app = web_app(Options::default());
     let host = app.login("host@example.org").await;
     let game = app.create_game(&host, "Out of it", 2, 2).await;
@@ -2246,6 +2249,42 @@ async fn an_eliminated_race_is_told_it_is_out_instead_of_offered_orders() {
     let page = ann.get(&app, &format!("/games/{game}")).await;
     page.is(200);
     assert!(page.text.contains(&orders_form), "{}", page.text);
-    assert!(page.text.contains("/ready\""), "the ready form: {}", page.text);
+    assert!(
+        page.text.contains("/ready\""),
+        "the ready form: {}",
+        page.text
+    );
     assert!(!page.text.contains("Your race is out of the game"));
+    assert!(!page.text.contains("you sent last"), "nothing sent yet");
+    // Ann's last orders for turn 2, refused by the engine, recorded as the platform does.
+    let token = galaxy_core::domain::LeaseToken::from_uuid(uuid::Uuid::now_v7());
+    let lease = galaxy_core::domain::lease::Lease {
+        token,
+        until: now + chrono::TimeDelta::minutes(1),
+    };
+    let orders = &app.stores.play;
+    assert!(
+        orders
+            .lease_orders(id, "Aldebarans", lease, now)
+            .await
+            .unwrap()
+    );
+    let refused = OrdersSubmission {
+        id: galaxy_core::domain::SubmissionId::from_uuid(uuid::Uuid::now_v7()),
+        game_id: id,
+        race: "Aldebarans".into(),
+        user_id: races[0].1,
+        turn: 2,
+        submitted_at: now,
+        size: 20,
+        accepted: false,
+        errors: vec!["order 1: unknown planet 999".into()],
+        orders: json!("move 999 1"),
+    };
+    orders.record_orders(&refused, token).await.unwrap();
+    let page = ann.get(&app, &format!("/games/{game}")).await;
+    page.is(200);
+    assert!(page.text.contains("you sent last"), "{}", page.text);
+    assert!(page.text.contains("unknown planet 999"), "{}", page.text);
+    assert!(page.text.contains("move 999 1</textarea>"), "{}", page.text);
 }

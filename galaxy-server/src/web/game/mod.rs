@@ -97,6 +97,9 @@ pub async fn game_page(
 struct Seat {
     race: String,
     latest_orders: Option<String>,
+    /// The engine's reasons when it refused those orders: a page shown again later says
+    /// so, or the editor would pass a refused text off as the orders in force.
+    latest_refused: Option<Vec<String>>,
 }
 
 async fn seat(
@@ -127,6 +130,10 @@ async fn seat(
     {
         Ok((race, latest)) => Ok(Some(Seat {
             race,
+            latest_refused: latest
+                .as_ref()
+                .filter(|s| !s.accepted)
+                .map(|s| s.errors.clone()),
             latest_orders: latest.map(|s| orders_text(&s.orders)),
         })),
         Err(error) => {
@@ -458,6 +465,11 @@ fn orders_section(
             h2 #orders { (text.orders_title) " · " (seat.race) " · " (text.col_turn) " " (next_turn) }
             @if let Some(outcome) = outcome {
                 (orders_verdict(visitor, outcome))
+            } @else if let Some(errors) = &seat.latest_refused {
+                div #verdict role="alert" {
+                    p.error { (text.orders_last_refused) }
+                    ul { @for error in errors { li.error { (error) } } }
+                }
             }
             p.notice #orders-restored hidden data-draft-restored="" role="status" { (text.orders_restored) }
             form.stack method="post" action=(format!("/games/{id}/orders")) {

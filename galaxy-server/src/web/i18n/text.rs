@@ -272,6 +272,8 @@ pub struct Text {
     pub current_turn: &'static str,
     /// Game: orders heading.
     pub orders_title: &'static str,
+    /// Game: the orders last sent (in the editor) were refused, shown again later.
+    pub orders_last_refused: &'static str,
     /// Game: in place of the orders, ready and vacation forms, for a race out of the game.
     pub race_out: &'static str,
     /// Game: orders help.
