@@ -694,4 +694,15 @@ async fn lapsed_orders_come_back(s: &Session<'_>, game: &str) {
         .await
         .unwrap();
     assert_eq!(left, serde_json::json!([true, true]));
+    // A fresh draft of another turn of this game is not this turn's form's to show.
+    let other_turn = format!("galaxy-orders:{game}/turn/999");
+    let set = format!(
+        "localStorage.setItem('{other_turn}', JSON.stringify({{text: 'stale', at: Date.now()}}));"
+    );
+    b.execute(&set, vec![]).await.unwrap();
+    s.goto(game).await;
+    let restored = find(b, "#orders-restored").await;
+    assert!(!restored.is_displayed().await.unwrap(), "{}", html(b).await);
+    let orders = find(b, "#orders-text").await.prop("value").await.unwrap();
+    assert_ne!(orders.as_deref(), Some("stale"));
 }

@@ -1235,7 +1235,8 @@ async fn orders_sent_with_a_lapsed_session_come_back_on_their_own_page() {
     let login = format!("href=\"/login?next=%2Fgames%2F{game}\"");
     assert!(page.text.contains(&login), "{}", page.text);
     assert!(
-        page.text.contains(&format!("data-draft=\"/games/{game}\"")),
+        page.text
+            .contains(&format!("data-draft=\"/games/{game}/turn/1\"")),
         "{}",
         page.text
     );

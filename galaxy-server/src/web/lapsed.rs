@@ -13,9 +13,10 @@ use super::layout;
 use super::login::login_link;
 use super::session::{Visitor, cleared_session_cookie};
 
-/// The page for orders of game `id` whose session lapsed: 401, the dead session cookie
-/// removed, a link to log in that comes back to the game, and the orders as typed.
-pub fn orders_page(visitor: &Visitor, id: GameId, orders: &str) -> Response {
+/// The page for orders of game `id` for `turn` whose session lapsed: 401, the dead
+/// session cookie removed, a link to log in that comes back to the game, and the orders
+/// as typed.
+pub fn orders_page(visitor: &Visitor, id: GameId, turn: u32, orders: &str) -> Response {
     let text = visitor.lang.text();
     let game_page = format!("/games/{id}");
     let body = html! {
@@ -24,7 +25,7 @@ pub fn orders_page(visitor: &Visitor, id: GameId, orders: &str) -> Response {
         p { a #lapsed-login href=(login_link(&game_page)) { (text.lapsed_login) } }
         p.notice #draft-kept hidden data-draft-note="" { (text.lapsed_kept) }
         label for="lapsed-orders" { (text.lapsed_copy) }
-        textarea #lapsed-orders readonly rows="12" spellcheck="false" data-answer="" data-draft=(game_page) { (orders) }
+        textarea #lapsed-orders readonly rows="12" spellcheck="false" data-answer="" data-draft=(draft_key(id, turn)) { (orders) }
     };
     let mut response = layout::page(visitor, text.lapsed_title, body);
     *response.status_mut() = StatusCode::UNAUTHORIZED;
@@ -32,6 +33,13 @@ pub fn orders_page(visitor: &Visitor, id: GameId, orders: &str) -> Response {
         .headers_mut()
         .insert(header::SET_COOKIE, cleared_session_cookie(visitor.secure));
     response.into_response()
+}
+
+/// Where the script keeps orders of game `id` for `turn` until its orders form shows
+/// them again: only the form of that turn takes them, so orders written for a turn
+/// played meanwhile never fill the next turn's form.
+pub fn draft_key(id: GameId, turn: u32) -> String {
+    format!("/games/{id}/turn/{turn}")
 }
 
 /// The page for a message to the races of game `id` whose session lapsed: 401, the dead

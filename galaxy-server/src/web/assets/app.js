@@ -38,9 +38,10 @@
     // answer, and the text kept in its form, stay until the viewer moves on.
     var dirty = document.querySelector("[data-answer]") !== null;
     // Orders sent with a session that had ended come back on a page of their own
-    // (`data-draft`: the game page they belong to). They are kept in this browser
+    // (`data-draft`: the game and turn they belong to). They are kept in this browser
     // (localStorage: the login may finish in another tab) until that game's orders
-    // form, after the login, shows them again (a day at most), not sent yet.
+    // form for that turn (`data-draft-key`), after the login, shows them again (a day
+    // at most), not sent yet; signing out drops them.
     var drafts = "galaxy-orders:";
     // Kept a day at most: older drafts go on any page, not only when their game's
     // form is opened again (which may never happen), so no orders linger in this
@@ -69,7 +70,7 @@
     var orders = document.getElementById("orders-text");
     if (orders) {
       try {
-        var key = drafts + window.location.pathname;
+        var key = drafts + orders.getAttribute("data-draft-key");
         var draft = JSON.parse(window.localStorage.getItem(key) || "null");
         window.localStorage.removeItem(key);
         if (draft && typeof draft.text === "string" && Date.now() - draft.at < 86400000) {
@@ -86,6 +87,16 @@
     // would leave the clicked button's value out) until the page is shown again.
     document.addEventListener("submit", function (event) {
       var form = event.target;
+      // Signing out leaves no orders of this account in the browser for the next one.
+      var action = form.getAttribute("action") || "";
+      if (action === "/logout" || action === "/account/logout-everywhere") {
+        try {
+          for (var d = window.localStorage.length - 1; d >= 0; d--) {
+            var stored = window.localStorage.key(d);
+            if (stored && stored.indexOf(drafts) === 0) { window.localStorage.removeItem(stored); }
+          }
+        } catch (e) { /* no storage: nothing kept */ }
+      }
       // An action that cannot be undone asks first (`data-confirm`).
       var question = form.getAttribute("data-confirm");
       if (question && !window.confirm(question)) {

@@ -35,7 +35,7 @@ pub async fn submit_orders(
     let (visitor, form) = match posted {
         PostedOrLapsed::Posted(Posted { visitor, form }) => (visitor, form),
         PostedOrLapsed::Lapsed { visitor, form } => {
-            return Ok(lapsed::orders_page(&visitor, id, &form.orders));
+            return Ok(lapsed::orders_page(&visitor, id, form.turn, &form.orders));
         }
         // A page from before the visitor signed in again: the orders back in the form,
         // unsent, to check and send under this session.

@@ -477,7 +477,7 @@ fn orders_section(
                 input type="hidden" name="turn" value=(next_turn);
                 label for="orders-text" { (text.orders_title) }
                 p.hint #orders-help { (text.orders_help) }
-                textarea #orders-text name="orders" rows="12" aria-describedby="orders-help" spellcheck="false" { (current) }
+                textarea #orders-text name="orders" rows="12" aria-describedby="orders-help" spellcheck="false" data-draft-key=(super::lapsed::draft_key(id, next_turn)) { (current) }
                 p { button type="submit" { (text.orders_send) } }
             }
         }
