@@ -1221,7 +1221,11 @@ async fn orders_sent_with_a_lapsed_session_come_back_on_their_own_page() {
     let orders = "build_industry 4\nmove 3 7 <b>&</b>";
     let uri = format!("/games/{game}/orders");
     let page = player
-        .post(&app, &uri, &[("turn", "1"), ("orders", orders)])
+        .post(
+            &app,
+            &uri,
+            &[("turn", "1"), ("race", "Aldebarans"), ("orders", orders)],
+        )
         .await;
     page.is(401);
     assert!(page.text.contains("id=\"lapsed\""), "{}", page.text);
@@ -1235,8 +1239,9 @@ async fn orders_sent_with_a_lapsed_session_come_back_on_their_own_page() {
     let login = format!("href=\"/login?next=%2Fgames%2F{game}\"");
     assert!(page.text.contains(&login), "{}", page.text);
     assert!(
-        page.text
-            .contains(&format!("data-draft=\"/games/{game}/turn/1\"")),
+        page.text.contains(&format!(
+            "data-draft=\"/games/{game}/turn/1/race/Aldebarans\""
+        )),
         "{}",
         page.text
     );

@@ -609,3 +609,19 @@ async fn an_approval_renews_the_claim_so_a_failed_registration_is_repaired_not_l
         (ann.user_id, RaceNameStatus::Registered)
     );
 }
+
+#[tokio::test]
+async fn no_application_is_taken_once_the_enrollment_deadline_has_passed() {
+    let w = World::new();
+    let host = w.user().await;
+    let game = w.open_game(host, 2, 10).await;
+    let early = w.user().await;
+    w.lobby.apply(early, game.id, "Earlybirds").await.unwrap();
+    // The deadline passes; the sweeper has not run yet, so the game is still open.
+    w.clock.set(game.settings.enrollment_deadline);
+    let late = w.user().await;
+    let refused = w.lobby.apply(late, game.id, "Latecomers").await;
+    assert_eq!(kind(refused), (ErrorKind::Conflict, "not_enrolling"));
+    assert_eq!(w.game(game.id).await.status, GameStatus::EnrollmentOpen);
+    assert!(w.name("Latecomers").await.is_none(), "no claim was made");
+}

@@ -37,7 +37,7 @@ pub struct ReadyRequest {
     responses(
         (status = 204, description = "Marked ready."),
         (status = 404, description = "No such game, or the caller plays no race in it.", body = ErrorBody),
-        (status = 409, description = "The game is not in play.", body = ErrorBody),
+        (status = 409, description = "The game is not in play (`invalid_status`), or the caller's race is out of it (`race_eliminated`).", body = ErrorBody),
         (status = 422, description = "`turn` is not the coming turn.", body = ErrorBody),
     )
 )]
@@ -186,7 +186,7 @@ pub(crate) async fn get_vacation(
     responses(
         (status = 200, description = "The vacation booked.", body = VacationView),
         (status = 404, description = "No such game, or the caller plays no race in it.", body = ErrorBody),
-        (status = 409, description = "The game is not in play.", body = ErrorBody),
+        (status = 409, description = "The game is not in play (`invalid_status`), or the caller's race is out of it (`race_eliminated`).", body = ErrorBody),
         (status = 422, description = "`turns` is 0 or more than what is left of the budget.", body = ErrorBody),
     )
 )]

@@ -50,7 +50,7 @@ pub struct OrdersVerdictView {
     responses(
         (status = 200, description = "The engine's verdict (`accepted: false` with its errors when it refused the orders).", body = OrdersVerdictView),
         (status = 404, description = "No such game, the caller does not play in it, or the engine knows no such race (`engine_not_found`).", body = ErrorBody),
-        (status = 409, description = "The game is not in play (`invalid_status`), or the engine refused the turn (`engine_conflict`).", body = ErrorBody),
+        (status = 409, description = "The game is not in play (`invalid_status`), the caller's race is out of the game (`race_eliminated`), or the engine refused the turn (`engine_conflict`).", body = ErrorBody),
         (status = 422, description = "The orders are too large (`orders_too_large`) or the engine refused the request (`engine_refused`), with its message.", body = ErrorBody),
         (status = 503, description = "The engine is unreachable, timed out or failed (`engine_unavailable`), or another submission of the race's orders was in flight for ten seconds (`orders_busy`, with `Retry-After`).", body = ErrorBody),
     )

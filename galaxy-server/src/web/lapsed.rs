@@ -13,10 +13,15 @@ use super::layout;
 use super::login::login_link;
 use super::session::{Visitor, cleared_session_cookie};
 
-/// The page for orders of game `id` for `turn` whose session lapsed: 401, the dead
+/// The page for orders of game `id` for `turn` of `race` whose session lapsed: 401, the dead
 /// session cookie removed, a link to log in that comes back to the game, and the orders
 /// as typed.
-pub fn orders_page(visitor: &Visitor, id: GameId, turn: u32, orders: &str) -> Response {
+pub fn orders_page(
+    visitor: &Visitor,
+    id: GameId,
+    (turn, race): (u32, &str),
+    orders: &str,
+) -> Response {
     let text = visitor.lang.text();
     let game_page = format!("/games/{id}");
     let body = html! {
@@ -25,7 +30,7 @@ pub fn orders_page(visitor: &Visitor, id: GameId, turn: u32, orders: &str) -> Re
         p { a #lapsed-login href=(login_link(&game_page)) { (text.lapsed_login) } }
         p.notice #draft-kept hidden data-draft-note="" { (text.lapsed_kept) }
         label for="lapsed-orders" { (text.lapsed_copy) }
-        textarea #lapsed-orders readonly rows="12" spellcheck="false" data-answer="" data-draft=(draft_key(id, turn)) { (orders) }
+        textarea #lapsed-orders readonly rows="12" spellcheck="false" data-answer="" data-draft=(draft_key(id, turn, race)) { (orders) }
     };
     let mut response = layout::page(visitor, text.lapsed_title, body);
     *response.status_mut() = StatusCode::UNAUTHORIZED;
@@ -35,11 +40,12 @@ pub fn orders_page(visitor: &Visitor, id: GameId, turn: u32, orders: &str) -> Re
     response.into_response()
 }
 
-/// Where the script keeps orders of game `id` for `turn` until its orders form shows
-/// them again: only the form of that turn takes them, so orders written for a turn
-/// played meanwhile never fill the next turn's form.
-pub fn draft_key(id: GameId, turn: u32) -> String {
-    format!("/games/{id}/turn/{turn}")
+/// Where the script keeps orders of `race` in game `id` for `turn` until its orders
+/// form shows them again: only the form of that race and turn takes them, so orders
+/// written for a turn played meanwhile never fill the next turn's form, and another
+/// player signing in on the same browser never finds them in theirs.
+pub fn draft_key(id: GameId, turn: u32, race: &str) -> String {
+    format!("/games/{id}/turn/{turn}/race/{race}")
 }
 
 /// The page for a message to the races of game `id` whose session lapsed: 401, the dead

@@ -36,6 +36,12 @@ impl LobbyService {
                 status: game.status,
             });
         }
+        // Past the deadline the sweeper closes or cancels the game at its next pass; an
+        // application meanwhile would be a late one (and could tip its verdict).
+        let deadline = game.settings.enrollment_deadline;
+        if now >= deadline {
+            return Err(LobbyError::EnrollmentEnded { deadline });
+        }
         let user = self.active_user(&actor, now).await?;
         let applications = &self.ports.applications;
         if applications

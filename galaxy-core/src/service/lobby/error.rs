@@ -59,6 +59,13 @@ pub enum LobbyError {
         /// The game's status.
         status: GameStatus,
     },
+    /// The game's enrollment deadline has passed (409, `not_enrolling`): the sweeper is
+    /// about to close or cancel it, and an application now could only be a late one.
+    #[error("enrollment in this game ended at {deadline}")]
+    EnrollmentEnded {
+        /// The game's enrollment deadline.
+        deadline: crate::domain::Timestamp,
+    },
     /// The application was already decided (409).
     #[error("the application is no longer pending (it is {status})")]
     NotPending {
@@ -123,6 +130,7 @@ impl ServiceError for LobbyError {
             | Self::AlreadyApplied
             | Self::GameFull
             | Self::NotEnrolling { .. }
+            | Self::EnrollmentEnded { .. }
             | Self::NotPending { .. }
             | Self::NoQuorum { .. }
             | Self::InvalidTransition(_)
@@ -140,7 +148,7 @@ impl ServiceError for LobbyError {
             Self::RaceNameInUse { .. } => "race_name_in_use",
             Self::AlreadyApplied => "already_applied",
             Self::GameFull => "game_full",
-            Self::NotEnrolling { .. } => "not_enrolling",
+            Self::NotEnrolling { .. } | Self::EnrollmentEnded { .. } => "not_enrolling",
             Self::NotPending { .. } => "not_pending",
             Self::NoQuorum { .. } => "no_quorum",
             Self::InvalidTransition(_) => "invalid_transition",

@@ -47,8 +47,16 @@ impl LobbyService {
             }
             _ => return Err(LobbyError::not_found("race name", &name)),
         }
-        // The store refuses a name a live application uses, checked under the entry's
-        // lock (an application stored with the name a moment ago included).
+        if self
+            .used_by_live_application(entry.owner, &entry.key)
+            .await?
+        {
+            return Err(LobbyError::RaceNameInUse {
+                name: entry.name.to_string(),
+            });
+        }
+        // Checked again by the store under the entry's lock: an application stored with
+        // the name since the check above is seen there.
         let released = self
             .ports
             .race_names
@@ -56,9 +64,21 @@ impl LobbyService {
             .await;
         match released {
             Ok(released) => Ok(released),
-            Err(StoreError::Conflict { .. }) => Err(LobbyError::RaceNameInUse {
-                name: entry.name.to_string(),
-            }),
+            // Still the caller's registered name: a live application uses it. Otherwise it
+            // was released (another tab) or changed hands meanwhile.
+            Err(StoreError::Conflict { .. }) => {
+                let now_held = self.ports.race_names.get_race_name(&key).await?;
+                match now_held {
+                    Some(e)
+                        if e.owner == actor.user_id && e.status == RaceNameStatus::Registered =>
+                    {
+                        Err(LobbyError::RaceNameInUse {
+                            name: entry.name.to_string(),
+                        })
+                    }
+                    _ => Err(LobbyError::not_found("race name", &name)),
+                }
+            }
             Err(error) => Err(error.into()),
         }
     }

@@ -78,6 +78,9 @@
           dirty = true;
           var restored = document.querySelector("[data-draft-restored]");
           if (restored) { restored.hidden = false; }
+          // A verdict on the orders the editor held is not about these.
+          var verdict = document.getElementById("verdict");
+          if (verdict) { verdict.hidden = true; }
         }
       } catch (e) { /* no storage, or not ours: the form as the server sent it */ }
     }

@@ -21,6 +21,10 @@ pub struct OrdersForm {
     /// JSON for engines with structured orders; anything else goes as text.
     #[serde(default)]
     orders: String,
+    /// The race the form was for (names the orders kept in the browser when the session
+    /// lapsed; the race sent for is always the session's own).
+    #[serde(default)]
+    race: String,
 }
 
 /// `POST /games/{id}/orders`: the engine's check, shown inline on the game page. Orders
@@ -35,7 +39,8 @@ pub async fn submit_orders(
     let (visitor, form) = match posted {
         PostedOrLapsed::Posted(Posted { visitor, form }) => (visitor, form),
         PostedOrLapsed::Lapsed { visitor, form } => {
-            return Ok(lapsed::orders_page(&visitor, id, form.turn, &form.orders));
+            let about = (form.turn, form.race.as_str());
+            return Ok(lapsed::orders_page(&visitor, id, about, &form.orders));
         }
         // A page from before the visitor signed in again: the orders back in the form,
         // unsent, to check and send under this session.

@@ -260,6 +260,7 @@ pub(super) async fn render(
                     h2 #orders { (text.orders_title) }
                     p.notice role="status" { (text.race_out) }
                 }
+                (by_mail::section(visitor, id, mail.as_ref()))
             }
             (Some(seat), outcome) if matches!(game.status, GameStatus::Running | GameStatus::Paused) => {
                 (orders_section(visitor, id, next_turn, seat, outcome))
@@ -475,9 +476,10 @@ fn orders_section(
             form.stack method="post" action=(format!("/games/{id}/orders")) {
                 (csrf_field(visitor))
                 input type="hidden" name="turn" value=(next_turn);
+                input type="hidden" name="race" value=(seat.race);
                 label for="orders-text" { (text.orders_title) }
                 p.hint #orders-help { (text.orders_help) }
-                textarea #orders-text name="orders" rows="12" aria-describedby="orders-help" spellcheck="false" data-draft-key=(super::lapsed::draft_key(id, next_turn)) { (current) }
+                textarea #orders-text name="orders" rows="12" aria-describedby="orders-help" spellcheck="false" data-draft-key=(super::lapsed::draft_key(id, next_turn, &seat.race)) { (current) }
                 p { button type="submit" { (text.orders_send) } }
             }
         }
