@@ -95,16 +95,23 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<String> {
                 "--mail-dir (the dev server's $GALAXY_DATA_DIR/mail) is needed with --url",
             )?;
             let api = Api::new(url);
-            if !api.ready().await {
-                return Err(anyhow!(
-                    "{url}/readyz does not answer 200: is the server up?"
-                ));
-            }
+            api.ready()
+                .await
+                .with_context(|| format!("the server at {url} is not ready"))?;
             play(&api, &mail_dir, &args).await
         }
         None => {
+            // Installed before the server starts its engines: a ctrl-c then stops the
+            // server (and with it the engines, which run in process groups of their own
+            // that the terminal's signal does not reach) instead of killing this process
+            // and leaving them running.
+            let interrupted =
+                galaxy_server::shutdown_signal().context("cannot install the signal handlers")?;
             let (server, api, mail_dir) = start_local(&args).await?;
-            let result = play(&api, &mail_dir, &args).await;
+            let result = tokio::select! {
+                result = play(&api, &mail_dir, &args) => result,
+                () = interrupted => Err(anyhow!("interrupted; the demo's server and engines are stopped")),
+            };
             let stopped = server.stop().await;
             let message = result?;
             stopped?;
@@ -164,10 +171,10 @@ async fn start_local(args: &DemoArgs) -> anyhow::Result<(LocalServer, Api, PathB
     };
     let api = Api::new(&format!("http://{addr}"));
     let started = Instant::now();
-    while !api.ready().await {
+    while let Err(why) = api.ready().await {
         if started.elapsed() > Duration::from_secs(30) {
             let _ = server.stop().await;
-            return Err(anyhow!("the in-process dev server did not become ready"));
+            return Err(why.context("the in-process dev server did not become ready"));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -228,7 +235,7 @@ async fn play(api: &Api, mail_dir: &Path, args: &DemoArgs) -> anyhow::Result<Str
             }
         }
         bar.set_message(format!("running turn {} ({refused} refused)", turn + 1));
-        turn = force(&admin, &game).await?;
+        turn = force(&admin, &game, turn + 1).await?;
         played += 1;
         bar.inc(1);
         // Reports come from the platform's archive: readable even once the game is over
@@ -347,14 +354,33 @@ fn current_turn(record: &Value) -> anyhow::Result<u32> {
         .with_context(|| format!("no current_turn in {record}"))
 }
 
-/// Forces the next turn (retrying while a scheduled turn holds the game); returns the
-/// turn the game is at afterwards.
-async fn force(admin: &Caller, game: &str) -> anyhow::Result<u32> {
-    let path = format!("/api/v1/admin/games/{game}/force-next-turn");
+/// Forces `turn` (retrying while another run holds the game); returns the turn the game
+/// is at afterwards. The game runs early turns (every bot's orders accepted): when the
+/// scheduler played `turn` first, forcing is refused as `turn_not_next` and the game is
+/// where it should be, rather than a second turn being forced with no orders.
+async fn force(admin: &Caller, game: &str, turn: u32) -> anyhow::Result<u32> {
+    let path = format!("/api/v1/admin/games/{game}/force-next-turn?turn={turn}");
     let started = Instant::now();
     loop {
         match admin.call("POST", &path, None).await? {
             (200, record) => return current_turn(&record),
+            (409, error) if error["error"]["code"] == "turn_not_next" => {
+                let record = admin
+                    .expect(
+                        "GET",
+                        &format!("/api/v1/admin/runtime/records/{game}"),
+                        None,
+                        200,
+                    )
+                    .await?;
+                let now = current_turn(&record)?;
+                if now < turn {
+                    return Err(anyhow!(
+                        "force-next-turn: turn {turn} is not next, yet the game is at turn {now}"
+                    ));
+                }
+                return Ok(now);
+            }
             (409, error)
                 if error["error"]["code"] == "turn_in_progress"
                     && started.elapsed() < FORCE_TIMEOUT =>

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::Args;
 use galaxy_docker::{DockerConfig, DockerRuntime};
-use galaxy_postgres::{ConnectOptions, connect, schema_status};
+use galaxy_postgres::{connect, schema_status};
 use galaxy_server::Config;
 use galaxy_server::config::{Layered, RuntimeKind};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -191,14 +191,16 @@ async fn check_database(config: &Config, dev: bool) -> Line {
         };
         return Line::new(Verdict::Skip, "database", why);
     };
-    let mut options = ConnectOptions::default();
+    // The other commands' options (at most two seconds for a host that does not
+    // answer, named galaxy-cli in `pg_stat_activity`), tried once.
+    let mut options = crate::connect_options();
     options.max_connections = 1;
     options.connect_attempts = 1;
     let pool = match connect(url.expose_secret(), &options).await {
         Ok(pool) => pool,
         Err(error) => {
             return Line::new(Verdict::Fail, "database", format!("unreachable: {error}"))
-                .fix("start Postgres or correct GALAXY_DATABASE_URL (host, port, user, database)");
+                .fix("start Postgres or correct GALAXY_DATABASE_URL (host, port, user, password, database)");
         }
     };
     let line = match schema_status(&pool).await {
@@ -355,7 +357,10 @@ async fn check_smtp(config: &Config, dev: bool) -> Line {
             )
             .fix("set GALAXY_SMTP_URL to your relay (smtp://user:pass@relay:587?tls=required)");
         }
-        Err(error) => return Line::new(Verdict::Fail, "smtp", error.to_string()),
+        Err(error) => {
+            return Line::new(Verdict::Fail, "smtp", error.to_string())
+                .fix("correct GALAXY_SMTP_URL: smtp://user:pass@relay:587?tls=required (see docs/operations.md)");
+        }
     };
     let sender = galaxy_server::delivery::private_sender(&config.mail_from);
     match (mailer.test_connection().await, sender) {

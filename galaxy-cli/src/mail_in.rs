@@ -164,14 +164,31 @@ pub async fn run(args: MailInArgs, config: Option<&Path>) -> (u8, Option<String>
     }
 }
 
-/// The exit status of the server's answer.
+/// The exit status of the server's answer. Only the intake's own answers count: its
+/// receipt (202 with the stored message's id) takes the mail off the MTA's hands, and
+/// only its own refusals (an error body with a code) bounce it; anything else (a proxy's
+/// page, a wrong `--url` answering 200 to every POST) keeps the mail queued, since
+/// nothing says Galaxy has it.
 fn verdict(status: u16, body: &str) -> (u8, Option<String>) {
     let said = || format!("the server answered {status}: {}", body.trim());
+    let answer = serde_json::from_str::<serde_json::Value>(body).ok();
+    let receipt = answer.as_ref().is_some_and(|a| a["id"].is_string());
+    let refusal = answer
+        .as_ref()
+        .is_some_and(|a| a["error"]["code"].is_string());
     match status {
-        200..=299 => (0, None),
+        202 if receipt => (0, None),
+        200..=299 => (
+            EX_TEMPFAIL,
+            Some(format!(
+                "{}: not the mail intake's receipt; is --url Galaxy's server?",
+                said()
+            )),
+        ),
         // Never to be taken: too large (the transport's 413, the service's 422) or not
         // a message.
-        400 | 413 | 422 => (EX_DATAERR, Some(said())),
+        413 => (EX_DATAERR, Some(said())),
+        400 | 422 if refusal => (EX_DATAERR, Some(said())),
         // A wrong token, or orders by e-mail off: the operator's to fix; the mail is kept
         // (queued) meanwhile.
         401 | 403 | 404 => (EX_TEMPFAIL, Some(said())),
@@ -201,10 +218,19 @@ mod tests {
 
     #[test]
     fn statuses_map_to_sysexits() {
-        assert_eq!(verdict(202, "").0, 0);
-        assert_eq!(verdict(422, "too large").0, EX_DATAERR);
+        let receipt = r#"{"id":"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b","duplicate":false}"#;
+        assert_eq!(verdict(202, receipt).0, 0);
+        let refused = r#"{"error":{"code":"message_too_large","message":"too large"}}"#;
+        assert_eq!(verdict(422, refused).0, EX_DATAERR);
         assert_eq!(verdict(413, "").0, EX_DATAERR);
-        assert_eq!(verdict(400, "").0, EX_DATAERR);
+        let unreadable = r#"{"error":{"code":"message_unreadable","message":"empty"}}"#;
+        assert_eq!(verdict(400, unreadable).0, EX_DATAERR);
+        // Not the intake's answers: a wrong --url, a proxy's pages. The mail stays queued.
+        assert_eq!(verdict(202, "").0, EX_TEMPFAIL);
+        assert_eq!(verdict(200, "<html>welcome</html>").0, EX_TEMPFAIL);
+        assert_eq!(verdict(200, receipt).0, EX_TEMPFAIL);
+        assert_eq!(verdict(400, "<html>Bad Request</html>").0, EX_TEMPFAIL);
+        assert_eq!(verdict(422, "").0, EX_TEMPFAIL);
         assert_eq!(verdict(401, "").0, EX_TEMPFAIL);
         assert_eq!(verdict(404, "").0, EX_TEMPFAIL);
         assert_eq!(verdict(503, "").0, EX_TEMPFAIL);

@@ -5,12 +5,14 @@
 //! refused for good (a wrong token) ends the command with exit 1.
 
 use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use galaxy_push_grpc::pb::PushEvent as WireEvent;
 use galaxy_push_grpc::{Disconnect, PushClient, PushClientConfig, PushHandler};
+use galaxy_server::config::Layered;
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
@@ -24,9 +26,11 @@ pub enum PushCommand {
 /// Where to subscribe and as whom.
 #[derive(Debug, Args)]
 pub struct TailArgs {
-    /// The server's gRPC push listener (GALAXY_GRPC_ADDR), as a URL.
-    #[arg(long, default_value = "http://127.0.0.1:8081")]
-    url: String,
+    /// The server's gRPC push listener as a URL (default: http:// and the server's
+    /// GALAXY_GRPC_ADDR, from the environment or the --config file, else
+    /// 127.0.0.1:8081; an unspecified address such as 0.0.0.0 is reached on loopback).
+    #[arg(long)]
+    url: Option<String>,
     /// Gateway client id to subscribe as (default: cli-<pid>). A running gateway's id
     /// would take its subscription away, so pick a fresh one.
     #[arg(long)]
@@ -53,6 +57,39 @@ fn token(args: &TailArgs, config: Option<&Path>) -> anyhow::Result<SecretString>
         None => crate::internal_token::configured(config)?,
     };
     crate::internal_token::internal_token(configured.as_deref(), args.token_file.as_deref())
+}
+
+/// The listener's URL: `--url`, else the server's `GALAXY_GRPC_ADDR` as the server reads
+/// it (the environment, else the configuration file `config`), else its default.
+fn url(args: &TailArgs, config: Option<&Path>) -> anyhow::Result<String> {
+    if let Some(url) = &args.url {
+        return Ok(url.clone());
+    }
+    let settings = Layered::from_env(config).context("cannot read the configuration")?;
+    let addr = settings.value("GALAXY_GRPC_ADDR").unwrap_or(DEFAULT_ADDR);
+    Ok(listener_url(addr))
+}
+
+/// The server's default `GALAXY_GRPC_ADDR`.
+const DEFAULT_ADDR: &str = "127.0.0.1:8081";
+
+/// `http://` and the listening address `addr`, an unspecified IP (listening on every
+/// interface) replaced by loopback, which is where this machine reaches it.
+fn listener_url(addr: &str) -> String {
+    match addr.parse::<SocketAddr>() {
+        Ok(mut addr) => {
+            if addr.ip().is_unspecified() {
+                let loopback = match addr {
+                    SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                };
+                addr.set_ip(loopback);
+            }
+            format!("http://{addr}")
+        }
+        // A host name and port: as given.
+        Err(_) => format!("http://{addr}"),
+    }
 }
 
 /// One event as a JSON line: the domain's JSON shape when the event is well formed
@@ -86,7 +123,8 @@ async fn tail(args: TailArgs, config: Option<&Path>) -> anyhow::Result<()> {
         galaxy_core::domain::push::PushCursor::parse(cursor)
             .with_context(|| format!("--cursor {cursor:?} is not a push cursor"))?;
     }
-    let config = PushClientConfig::new(args.url.clone(), gateway.clone(), token(&args, config)?);
+    let url = url(&args, config)?;
+    let config = PushClientConfig::new(url.clone(), gateway.clone(), token(&args, config)?);
     let client = PushClient::new(config)
         .context("cannot set up the push client")?
         .with_cursor(args.cursor.clone());
@@ -97,18 +135,18 @@ async fn tail(args: TailArgs, config: Option<&Path>) -> anyhow::Result<()> {
             ctrl_c.cancel();
         }
     });
-    eprintln!(
-        "galaxy-cli: tailing {} as {gateway} (Ctrl-C stops)",
-        args.url
-    );
+    eprintln!("galaxy-cli: tailing {url} as {gateway} (Ctrl-C stops)");
     let mut tail = Tail {
         stop: cancel.clone(),
         broken: None,
         refused: None,
     };
     client.run(&mut tail, &cancel).await;
-    if let Some(error) = tail.broken {
-        return Err(error).context("cannot write to stdout");
+    match tail.broken {
+        // The reader is gone (`push tail | head -n 1`): a normal way to stop.
+        Some(error) if error.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        Some(error) => return Err(error).context("cannot write to stdout"),
+        None => {}
     }
     match tail.refused {
         Some(reason) => Err(anyhow::anyhow!(
@@ -149,5 +187,22 @@ impl PushHandler for Tail {
         } else {
             eprintln!("galaxy-cli: {reason}; trying again in {retry_in:.1?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listener_is_reached_where_it_listens_or_on_loopback() {
+        assert_eq!(listener_url("127.0.0.1:8081"), "http://127.0.0.1:8081");
+        assert_eq!(listener_url("0.0.0.0:9081"), "http://127.0.0.1:9081");
+        assert_eq!(listener_url("[::]:9081"), "http://[::1]:9081");
+        assert_eq!(listener_url("10.1.2.3:8081"), "http://10.1.2.3:8081");
+        assert_eq!(
+            listener_url("push.internal:8081"),
+            "http://push.internal:8081"
+        );
     }
 }

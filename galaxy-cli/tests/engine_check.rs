@@ -239,3 +239,81 @@ fn an_engine_that_cannot_be_reached_or_launched_gets_its_own_status() {
         stderr(&output)
     );
 }
+
+/// The children of process `parent` (from `/proc`).
+fn children(parent: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`: the command may hold spaces, the rest does not.
+        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+        if after.split_whitespace().nth(1) == Some(&parent.to_string()) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Whether process `pid` still runs (exists and is not a zombie).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after = stat.rsplit_once(')')?.1.to_owned();
+            after.split_whitespace().next().map(|state| state != "Z")
+        })
+        .unwrap_or(false)
+}
+
+/// A check stopped by a signal (ctrl-c, SIGTERM) stops the engine it launched, which runs
+/// in a process group of its own that the terminal's signal does not reach: here an
+/// "engine" that never answers, so the check is surely still waiting for it.
+#[test]
+fn a_check_stopped_by_a_signal_leaves_no_engine_running() {
+    let mut cli = Command::new(env!("CARGO_BIN_EXE_galaxy-cli"))
+        .args(["engine", "check", "--launch", "/bin/sleep 600"])
+        .args(["--start-timeout", "120"])
+        .env_remove("GALAXY_ENGINE_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let engine = loop {
+        if let Some(&pid) = children(cli.id()).first() {
+            break pid;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the engine was never launched"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let sent = Command::new("kill")
+        .args(["-TERM", &cli.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let output = cli.wait_with_output().unwrap();
+    let stopped = std::time::Instant::now();
+    while running(engine) {
+        if stopped.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &engine.to_string()])
+                .status();
+            panic!("the launched engine {engine} still runs after the check ended");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("interrupted"),
+        "{}",
+        stderr(&output)
+    );
+}

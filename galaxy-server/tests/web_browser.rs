@@ -673,6 +673,33 @@ async fn lapsed_orders_come_back(s: &Session<'_>, game: &str) {
     s.goto(game).await;
     let restored = find(b, "#orders-restored").await;
     assert!(!restored.is_displayed().await.unwrap());
+    // Orders whose answer never came back come back too: here an error page in place
+    // of the verdict (the server's 404 for a game id it cannot read, as a 503 from the
+    // session store or a proxy would be). The game's form gives them back, and once an
+    // answer shows they are gone.
+    let unanswered = "[]";
+    fill(b, "#orders-text", unanswered).await;
+    let lost = "document.querySelector(\"form[action$='/orders']\")\
+                .setAttribute('action', '/games/lost/orders');";
+    b.execute(lost, vec![]).await.unwrap();
+    click(b, "form[action$='/orders'] button").await;
+    let url = b.current_url().await.unwrap();
+    assert_eq!(url.path(), "/games/lost/orders", "{}", html(b).await);
+    assert!(b.find(Locator::Css("#orders-text")).await.is_err());
+    s.goto(game).await;
+    let orders = find(b, "#orders-text").await.prop("value").await.unwrap();
+    assert_eq!(orders.as_deref(), Some(unanswered), "{}", html(b).await);
+    let restored = find(b, "#orders-restored").await;
+    assert!(restored.is_displayed().await.unwrap());
+    let verdict = send_orders(b, unanswered).await;
+    assert!(verdict.contains("accepted"), "{verdict}");
+    let restored = find(b, "#orders-restored").await;
+    assert!(!restored.is_displayed().await.unwrap(), "{}", html(b).await);
+    s.goto(game).await;
+    let orders = find(b, "#orders-text").await.prop("value").await.unwrap();
+    assert_eq!(orders.as_deref(), Some(unanswered));
+    let restored = find(b, "#orders-restored").await;
+    assert!(!restored.is_displayed().await.unwrap(), "{}", html(b).await);
     // A draft older than a day goes on any page, not only when its game's form opens
     // again (which may never happen); a fresh one stays for its game.
     b.execute(

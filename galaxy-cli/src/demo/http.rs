@@ -45,7 +45,8 @@ impl Api {
         }
     }
 
-    /// Sends one request; returns the status and the JSON body (`null` when not JSON).
+    /// Sends one request; returns the status and the JSON body (its text, cut at 500
+    /// characters, when not JSON).
     async fn call(
         &self,
         auth: Option<&str>,
@@ -86,7 +87,10 @@ impl Api {
                 .to_bytes();
             Ok::<_, anyhow::Error>((
                 status,
-                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                // A body that is not JSON (a proxy's error page) is shown as its text.
+                serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                    Value::String(String::from_utf8_lossy(&bytes).chars().take(500).collect())
+                }),
             ))
         };
         tokio::time::timeout(CALL_TIMEOUT, exchange)
@@ -94,9 +98,13 @@ impl Api {
             .map_err(|_| anyhow!("{method} {uri}: no answer within {CALL_TIMEOUT:?}"))?
     }
 
-    /// Whether `GET /readyz` answers 200.
-    pub async fn ready(&self) -> bool {
-        matches!(self.call(None, "GET", "/readyz", None).await, Ok((200, _)))
+    /// Whether `GET /readyz` answers 200; if not, what it answered (or why it could not
+    /// be asked: a URL without `http://`, nothing listening).
+    pub async fn ready(&self) -> anyhow::Result<()> {
+        match self.call(None, "GET", "/readyz", None).await? {
+            (200, _) => Ok(()),
+            (status, body) => Err(anyhow!("GET /readyz answered {status}: {body}")),
+        }
     }
 
     /// Logs `email` in: asks for a code, reads it from the newest mail to `email` in

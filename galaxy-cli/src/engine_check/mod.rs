@@ -112,6 +112,10 @@ pub enum CheckError {
         "the engine at {0} already holds a game: check a fresh engine (an empty data directory)"
     )]
     NotFresh(String),
+    /// The check was stopped (ctrl-c, SIGTERM) before it finished; a launched engine
+    /// was stopped with it.
+    #[error("interrupted before the check finished")]
+    Interrupted,
 }
 
 impl CheckError {
@@ -126,6 +130,17 @@ impl CheckError {
 
 /// Runs the check `args` ask for; the report, or why the engine could not be checked.
 pub async fn check(args: CheckArgs) -> Result<Report, CheckError> {
+    check_until(args, std::future::pending()).await
+}
+
+/// [`check`], given up as [`CheckError::Interrupted`] when `stop` completes first (the
+/// command line's ctrl-c): an engine it launched is stopped either way, so none is left
+/// running (the process runtime starts it in a process group of its own, which the
+/// terminal's signals do not reach).
+pub async fn check_until(
+    args: CheckArgs,
+    stop: impl Future<Output = ()>,
+) -> Result<Report, CheckError> {
     let settings = input::settings(args.settings.as_deref())?;
     let races = input::races(args.races)?;
     let orders = args.orders.as_deref().map(OrdersFile::read).transpose()?;
@@ -149,7 +164,10 @@ pub async fn check(args: CheckArgs) -> Result<Report, CheckError> {
                 None => EngineTarget::anonymous(url),
             };
             let mut session = Session::new(client, target, game, orders);
-            run(&mut session, None, args.max_turns).await
+            tokio::select! {
+                report = run(&mut session, None, args.max_turns) => report,
+                () = stop => Err(CheckError::Interrupted),
+            }
         }
         (None, Some(command)) => {
             let token = EngineToken::new(format!(
@@ -159,14 +177,20 @@ pub async fn check(args: CheckArgs) -> Result<Report, CheckError> {
             ));
             let start_timeout = Duration::from_secs(args.start_timeout);
             let launched = Launched::new(&command, token, start_timeout, client.clone()).await?;
-            let instance = launched.start("checked").await?;
-            let engine = LaunchedEngine {
-                launched: &launched,
-                instance,
+            let checked = async {
+                let instance = launched.start("checked").await?;
+                let engine = LaunchedEngine {
+                    launched: &launched,
+                    instance,
+                };
+                let target = launched.target(&engine.instance);
+                let mut session = Session::new(client, target, game, orders);
+                run(&mut session, Some(&engine), args.max_turns).await
             };
-            let target = launched.target(&engine.instance);
-            let mut session = Session::new(client, target, game, orders);
-            let report = run(&mut session, Some(&engine), args.max_turns).await;
+            let report = tokio::select! {
+                report = checked => report,
+                () = stop => Err(CheckError::Interrupted),
+            };
             launched.shutdown().await;
             report
         }
@@ -254,7 +278,16 @@ async fn play_game(
 
 /// `galaxy-cli engine check`: prints the report and returns the exit status.
 pub async fn run_cli(args: CheckArgs) -> u8 {
-    match check(args).await {
+    let stop = match galaxy_server::shutdown_signal() {
+        Ok(signal) => until_signal(Some(signal)),
+        Err(error) => {
+            eprintln!(
+                "galaxy-cli engine check: {error}; ctrl-c may leave a launched engine running"
+            );
+            until_signal(None)
+        }
+    };
+    match check_until(args, stop).await {
         Ok(report) => {
             println!("{report}");
             if report.failed() { EXIT_FAILED } else { 0 }
@@ -263,5 +296,13 @@ pub async fn run_cli(args: CheckArgs) -> u8 {
             eprintln!("galaxy-cli engine check: {error}");
             error.exit_code()
         }
+    }
+}
+
+/// Completes when `signal` does; never without one (its handlers could not be installed).
+async fn until_signal(signal: Option<impl Future<Output = ()>>) {
+    match signal {
+        Some(signal) => signal.await,
+        None => std::future::pending().await,
     }
 }

@@ -37,11 +37,13 @@
     // race name or other form, each marked `data-answer`) counts as typed into: the
     // answer, and the text kept in its form, stay until the viewer moves on.
     var dirty = document.querySelector("[data-answer]") !== null;
-    // Orders sent with a session that had ended come back on a page of their own
-    // (`data-draft`: the game and turn they belong to). They are kept in this browser
-    // (localStorage: the login may finish in another tab) until that game's orders
-    // form for that turn (`data-draft-key`), after the login, shows them again (a day
-    // at most), not sent yet; signing out drops them.
+    // Orders are kept in this browser (localStorage: a login may finish in another
+    // tab) from the moment they are sent until their answer shows: the game page with
+    // a verdict beside the form (`#verdict[data-answer]`) drops them. Orders whose
+    // answer never came (an error page, a dropped connection, a session that had ended,
+    // whose page of its own, `data-draft`, keeps them too) are given back by that
+    // game's orders form for that turn and race (`data-draft-key`) when it is next
+    // opened (a day at most), not sent again; signing out drops them.
     var drafts = "galaxy-orders:";
     // Kept a day at most: older drafts go on any page, not only when their game's
     // form is opened again (which may never happen), so no orders linger in this
@@ -67,13 +69,15 @@
         if (kept) { kept.hidden = false; }
       } catch (e) { /* no storage: the page shows the text to copy */ }
     }
-    var orders = document.getElementById("orders-text");
+    var orders = document.querySelector("textarea[data-draft-key]");
     if (orders) {
       try {
         var key = drafts + orders.getAttribute("data-draft-key");
         var draft = JSON.parse(window.localStorage.getItem(key) || "null");
         window.localStorage.removeItem(key);
-        if (draft && typeof draft.text === "string" && Date.now() - draft.at < 86400000) {
+        // The answer to the orders sent: the server has them, and the form holds them.
+        var answered = document.querySelector("#verdict[data-answer]") !== null;
+        if (!answered && draft && typeof draft.text === "string" && Date.now() - draft.at < 86400000) {
           orders.value = draft.text;
           dirty = true;
           var restored = document.querySelector("[data-draft-restored]");
@@ -105,6 +109,14 @@
       if (question && !window.confirm(question)) {
         event.preventDefault();
         return;
+      }
+      // Orders on their way are kept until their answer shows (see above).
+      var sent = form.querySelector("textarea[data-draft-key]");
+      if (sent) {
+        try {
+          window.localStorage.setItem(drafts + sent.getAttribute("data-draft-key"),
+            JSON.stringify({ text: sent.value, at: Date.now() }));
+        } catch (e) { /* no storage: as without the script */ }
       }
       dirty = true;
       setTimeout(function () {

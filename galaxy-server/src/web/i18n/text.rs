@@ -287,8 +287,9 @@ pub struct Text {
     /// Game: orders that never reached the engine, or were not recorded (the game
     /// ended, the engine or the store was down); they stay in the editor.
     pub orders_not_taken: &'static str,
-    /// Game: the orders form shows the orders typed before the session ended (the
-    /// script put them back after the login); they are not sent yet.
+    /// Game: the orders form shows orders sent from this browser whose answer never
+    /// came (a session that had ended, an error page, a dropped connection): the script
+    /// put them back; they may not have been taken.
     pub orders_restored: &'static str,
     /// Lapsed orders: the page's title.
     pub lapsed_title: &'static str,

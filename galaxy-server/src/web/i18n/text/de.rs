@@ -112,7 +112,7 @@ pub(in crate::web::i18n) static DE: Text = Text {
     orders_accepted: "Die Engine hat diese Befehle angenommen.",
     orders_refused: "Die Engine hat diese Befehle abgelehnt:",
     orders_not_taken: "Diese Befehle wurden nicht übernommen (dein Text steht unten):",
-    orders_restored: "Das sind die Befehle, die du vor der neuen Anmeldung geschrieben hast. Sie sind noch nicht gesendet: prüfe sie und sende sie.",
+    orders_restored: "Das sind Befehle, die du aus diesem Browser gesendet hast und auf die keine Antwort kam (deine Sitzung war abgelaufen, oder der Server oder die Verbindung ist ausgefallen). Vielleicht wurden sie nicht angenommen: prüfe sie und sende sie noch einmal.",
     lapsed_title: "Deine Sitzung ist abgelaufen",
     lapsed_orders: "Deine Befehle wurden nicht gesendet: deine Sitzung ist abgelaufen, nachdem die Seite geladen wurde.",
     lapsed_login: "Melde dich wieder an und sende sie dann von der Seite des Spiels",

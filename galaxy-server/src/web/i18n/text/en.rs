@@ -112,7 +112,7 @@ pub(in crate::web::i18n) static EN: Text = Text {
     orders_accepted: "The engine accepted these orders.",
     orders_refused: "The engine refused these orders:",
     orders_not_taken: "These orders were not taken (your text is kept below):",
-    orders_restored: "These are the orders you typed before you logged in again. They are not sent yet: check them and send them.",
+    orders_restored: "These are orders you sent from this browser that got no answer (your session had ended, or the server or the connection failed). They may not have been taken: check them and send them again.",
     lapsed_title: "Your session ended",
     lapsed_orders: "Your orders were not sent: your session ended after the page was loaded.",
     lapsed_login: "Log in again, then send them from the game's page",
