@@ -275,7 +275,7 @@ fn running(pid: u32) -> bool {
 /// "engine" that never answers, so the check is surely still waiting for it.
 #[test]
 fn a_check_stopped_by_a_signal_leaves_no_engine_running() {
-    let mut cli = Command::new(env!("CARGO_BIN_EXE_galaxy-cli"))
+    let cli = Command::new(env!("CARGO_BIN_EXE_galaxy-cli"))
         .args(["engine", "check", "--launch", "/bin/sleep 600"])
         .args(["--start-timeout", "120"])
         .env_remove("GALAXY_ENGINE_TOKEN")
