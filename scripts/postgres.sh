@@ -26,6 +26,23 @@ pg_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# A test CA and a certificate for 127.0.0.1 it signed, in directory $1 (the server's key
+# readable by its owner only, as Postgres requires); fails without openssl.
+pg_tls_files() {
+    command -v openssl >/dev/null 2>&1 || return 1
+    local dir=$1
+    mkdir -p "$dir" && chmod 700 "$dir"
+    local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+    openssl req -x509 "${ec[@]}" -keyout "$dir/ca.key" -out "$dir/ca.crt" -days 7 \
+        -subj "/CN=Galaxy test CA" >/dev/null 2>&1 || return 1
+    openssl req -new "${ec[@]}" -keyout "$dir/server.key" -out "$dir/server.csr" \
+        -subj "/CN=127.0.0.1" >/dev/null 2>&1 || return 1
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n' >"$dir/server.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
+        -CAcreateserial -out "$dir/server.crt" -days 7 -extfile "$dir/server.ext" >/dev/null 2>&1 || return 1
+    chmod 600 "$dir/server.key" "$dir/ca.key"
+}
+
 ensure_postgres() {
     if [ -n "${DATABASE_URL:-}" ]; then
         say "using DATABASE_URL from the environment"
@@ -56,8 +73,19 @@ ensure_postgres() {
     say "starting a throwaway Postgres in $PG_TMP on port $port${speed:+ ($speed)}"
     "${run_as[@]}" "$bin/initdb" -D "$PG_TMP/data" -U galaxy --auth=trust --no-sync -E UTF8 >"$PG_TMP/initdb.log" 2>&1 \
         || { cat "$PG_TMP/initdb.log" >&2; return 1; }
+    local tls=""
+    if pg_tls_files "$PG_TMP/tls"; then
+        [ "$(id -u)" = 0 ] && chown -R postgres: "$PG_TMP/tls"
+        tls="-c ssl=on -c ssl_cert_file=$PG_TMP/tls/server.crt -c ssl_key_file=$PG_TMP/tls/server.key"
+        # The TLS tests connect with verify-full against this CA; everything else speaks
+        # plain TCP, as before (an explicit sslmode in a URL wins over the variable).
+        export GALAXY_TEST_PG_CA="$PG_TMP/tls/ca.crt"
+        export PGSSLMODE=disable
+    else
+        say "openssl not found: the throwaway Postgres speaks no TLS (the TLS tests say SKIPPED)"
+    fi
     "${run_as[@]}" "$bin/pg_ctl" -D "$PG_TMP/data" -l "$PG_TMP/server.log" -w -t 60 \
-        -o "-p $port -k $PG_TMP -c listen_addresses=127.0.0.1 $speed -c max_connections=300" start >/dev/null \
+        -o "-p $port -k $PG_TMP -c listen_addresses=127.0.0.1 $speed $tls -c max_connections=300" start >/dev/null \
         || { cat "$PG_TMP/server.log" >&2; return 1; }
     PG_BIN=$bin
     PG_RUN_AS=("${run_as[@]}")

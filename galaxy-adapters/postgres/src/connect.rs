@@ -153,7 +153,7 @@ pub async fn connect_with(
             }
             Err(error) => error,
         };
-        if !is_transient(&error) {
+        if !is_transient(&error) || is_set_up_failure(&error) {
             return Err(SetupError::Refused {
                 target,
                 source: error,
@@ -173,6 +173,18 @@ pub async fn connect_with(
         );
         tokio::time::sleep(backoff).await;
         backoff = backoff.saturating_mul(2).min(options.max_backoff);
+    }
+}
+
+/// Whether a failed connect says the set-up is wrong rather than the server not up yet:
+/// a TLS failure (a server without TLS where the URL requires it; a certificate the
+/// URL's CA does not vouch for, which rustls reports as invalid data on the socket).
+/// Retrying would only delay saying so.
+fn is_set_up_failure(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
+        _ => false,
     }
 }
 

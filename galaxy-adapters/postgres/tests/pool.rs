@@ -1,4 +1,5 @@
-//! The pool's pings (`ConnectOptions::ping_idle_after`): a pooled connection whose
+//! Connections to the server: TLS as the URL asks for it (`sslmode`, `sslrootcert`), and
+//! the pool's pings (`ConnectOptions::ping_idle_after`): a pooled connection whose
 //! backend died while it sat idle for longer than the setting is pinged, found dead and
 //! replaced before a store call gets it, so the call succeeds; one idle for less is
 //! handed out without a ping (that round trip is what the setting saves), and its death
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use galaxy_core::ports::{MailStore, StoreError};
 use galaxy_postgres::testing::TestDatabases;
-use galaxy_postgres::{ConnectOptions, PgStore, Ping, connect_with};
+use galaxy_postgres::{ConnectOptions, PgStore, Ping, SetupError, connect, connect_with};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -151,4 +152,60 @@ async fn a_ping_tells_a_busy_pool_from_a_database_that_does_not_answer() {
     assert!(error.is_retryable(), "{error:?}");
     store.pool().close().await;
     dbs.cleanup().await.unwrap();
+}
+
+/// `DATABASE_URL` with `query` in place of its own query string.
+fn database_url_with(query: &str) -> String {
+    let url = std::env::var("DATABASE_URL").expect("DATABASE_URL (run scripts/test.sh)");
+    let base = url.split_once('?').map_or(url.as_str(), |(base, _)| base);
+    format!("{base}?{query}")
+}
+
+/// Whether the connection of `pool` speaks TLS, as the server sees it.
+async fn speaks_tls(pool: &PgPool) -> bool {
+    sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// A managed Postgres that requires TLS (`sslmode=require`, or `verify-full` with the
+/// provider's CA in `sslrootcert`) is reached over TLS; a server whose certificate the
+/// URL's CA does not vouch for is refused at once, as a set-up error, not retried as if
+/// the server were down. Needs the test server of scripts/test.sh, which serves TLS with
+/// a CA of its own (`GALAXY_TEST_PG_CA`).
+#[tokio::test]
+async fn connections_speak_tls_as_the_url_asks_and_refuse_an_untrusted_server() {
+    let Ok(ca) = std::env::var("GALAXY_TEST_PG_CA") else {
+        eprintln!(
+            "\n!!!!!!!! SKIPPED tls: GALAXY_TEST_PG_CA is not set (scripts/test.sh sets it for \
+             the Postgres it starts itself, with openssl installed) !!!!!!!!\n"
+        );
+        return;
+    };
+    let mut options = ConnectOptions::default();
+    options.max_connections = 1;
+    options.connect_attempts = 3;
+    for query in [
+        format!("sslmode=verify-full&sslrootcert={ca}"),
+        "sslmode=require".to_owned(),
+    ] {
+        let pool = connect(&database_url_with(&query), &options)
+            .await
+            .unwrap_or_else(|error| panic!("{query}: {error}"));
+        assert!(speaks_tls(&pool).await, "{query}");
+        pool.close().await;
+    }
+    let pool = connect(&database_url_with("sslmode=disable"), &options)
+        .await
+        .unwrap();
+    assert!(!speaks_tls(&pool).await, "sslmode=disable");
+    pool.close().await;
+    // The public roots do not hold the test CA: refused on the first attempt.
+    let refused = connect(&database_url_with("sslmode=verify-full"), &options).await;
+    assert!(
+        matches!(refused, Err(SetupError::Refused { .. })),
+        "{:?}",
+        refused.map(drop)
+    );
 }

@@ -102,7 +102,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_DATABASE_URL",
         default: "-",
-        meaning: "Postgres URL (secret). Required by `galaxy-server` (not by `galaxy-server dev`). Needs the `postgres` feature.",
+        meaning: "Postgres URL (secret). Required by `galaxy-server` (not by `galaxy-server dev`). TLS as the URL's `sslmode` says: `prefer` (the default) uses it when the server offers it, without checking its certificate; `require` insists on it; `verify-full` also checks the certificate and the host name, against the public roots or the CA file `sslrootcert` names (a managed Postgres's CA: `?sslmode=verify-full&sslrootcert=/etc/galaxy/db-ca.pem`). A certificate that does not check out, or a server without TLS where the URL requires it, stops the start at once (exit 1) rather than being retried. Needs the `postgres` feature.",
     },
     Setting {
         variable: "GALAXY_DATABASE_MAX_CONNECTIONS",
