@@ -9,7 +9,7 @@ use galaxy_core::domain::mail::OutgoingMail;
 use galaxy_core::ports::{Mailer, MailerError};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::transport::smtp::response::Response;
+use lettre::transport::smtp::response::{Category, Detail, Response};
 use lettre::transport::smtp::{Error as SmtpError, PoolConfig};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
@@ -278,16 +278,46 @@ fn reply_text(response: &Response) -> String {
 
 /// Maps a lettre failure onto the outbox's transient/permanent split, keeping the
 /// server's reply (code and text) or the transport error as the detail.
+///
+/// Permanent means "this mail can never go": only a refusal of the mail itself counts.
+/// A refusal of the relay session (wrong credentials after a password change, STARTTLS
+/// gone, a command the relay does not take) says nothing about the mail and would, as
+/// permanent, kill every mail queued until the operator fixes the relay: it is
+/// transient, so the mail is tried again (up to its attempts) once the relay is right.
 fn classify(error: &SmtpError) -> MailerError {
     let detail = match (error.status(), std::error::Error::source(error)) {
         (Some(code), Some(text)) => format!("{code} {text}"),
         (Some(code), None) => code.to_string(),
         (None, _) => error.to_string(),
     };
-    if error.is_permanent() || error.is_client() {
+    if refuses_the_mail(error) {
         MailerError::Permanent(detail)
     } else {
-        // 4xx, connection refused or reset, timeout, TLS handshake, unparsable reply.
+        // 4xx, connection refused or reset, timeout, TLS handshake, unparsable reply,
+        // and the relay refusing the session (see above).
         MailerError::Transient(detail)
     }
+}
+
+/// Whether `error` refuses the mail itself rather than the relay session: a 5xx about
+/// the mailbox or the message (55x: no such user, too large, rejected; 501: an address
+/// the relay cannot parse; 521: a domain that takes no mail), or an address or content
+/// this relay cannot carry (no SMTPUTF8 for a non-ASCII address). Not: 53x
+/// (authentication required, too weak, credentials invalid, encryption required),
+/// 500/502/503/504 (a command the relay does not take, or not now), and the other
+/// client-side failures (STARTTLS or no common authentication mechanism on the relay).
+fn refuses_the_mail(error: &SmtpError) -> bool {
+    if let Some(code) = error.status() {
+        if !error.is_permanent() {
+            return false;
+        }
+        return match code.category {
+            Category::MailSystem => true,
+            Category::Syntax | Category::Connections => code.detail == Detail::One,
+            _ => false,
+        };
+    }
+    error.is_client()
+        && std::error::Error::source(error)
+            .is_some_and(|why| why.to_string().contains("non-ascii"))
 }

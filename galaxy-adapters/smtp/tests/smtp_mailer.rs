@@ -106,6 +106,51 @@ async fn a_5xx_reply_is_permanent_and_keeps_the_reply() {
     }
 }
 
+/// Only a refusal of the mail itself (its mailbox, its content, its address) is
+/// permanent; a 5xx refusing the relay session (authentication, a command the relay
+/// does not take) is transient, so a relay set up wrong does not kill the queued mail.
+#[tokio::test]
+async fn only_a_5xx_about_the_mail_is_permanent() {
+    let sink = Sink::start().await;
+    let mailer = mailer(sink.port, TIMEOUT);
+    for (code, permanent) in [
+        (550, true),
+        (552, true),
+        (553, true),
+        (554, true),
+        (501, true),
+        (521, true),
+        (530, false),
+        (535, false),
+        (538, false),
+        (500, false),
+        (502, false),
+        (503, false),
+    ] {
+        let err = mailer
+            .send(&mail("k", &format!("reply-{code}@example.org"), None))
+            .await
+            .unwrap_err();
+        assert_eq!(err.is_permanent(), permanent, "{code}: {err}");
+        assert!(err.to_string().contains(&code.to_string()), "{err}");
+    }
+}
+
+/// A relay that does not offer STARTTLS where the URL requires it: the operator's to
+/// fix, so transient (a later attempt goes out once the relay or the URL is right).
+#[tokio::test]
+async fn a_relay_without_starttls_where_it_is_required_is_transient() {
+    let sink = Sink::start().await;
+    let url = format!("smtp://127.0.0.1:{}?tls=starttls", sink.port);
+    let err = mailer_for(&url, TIMEOUT, Vec::new())
+        .send(&mail("k", "ann@example.org", None))
+        .await
+        .unwrap_err();
+    assert!(!err.is_permanent(), "{err}");
+    assert!(err.to_string().contains("STARTTLS"), "{err}");
+    assert!(sink.messages().is_empty());
+}
+
 #[tokio::test]
 async fn a_refused_connection_is_transient() {
     let port = free_port();
@@ -143,7 +188,7 @@ async fn a_server_that_stops_answering_times_out_as_transient_and_the_next_mail_
 }
 
 #[tokio::test]
-async fn starttls_with_auth_delivers_and_a_wrong_password_is_permanent() {
+async fn starttls_with_auth_delivers_and_a_wrong_password_is_transient() {
     let (_dir, ca, cert, key) = test_certificates();
     let sink = Sink::start_with(SinkOptions {
         auth: Some("mailer:s3cret pass".to_owned()),
@@ -168,7 +213,9 @@ async fn starttls_with_auth_delivers_and_a_wrong_password_is_permanent() {
         .send(&mail("tls-2", "ann@example.org", None))
         .await
         .unwrap_err();
-    assert!(err.is_permanent(), "{err}");
+    // The relay refuses the session, not the mail: tried again once the password is
+    // right, rather than every queued mail dead.
+    assert!(!err.is_permanent(), "{err}");
     assert!(err.to_string().contains("535"), "{err}");
     assert!(!err.to_string().contains("nope"), "{err}");
 }
