@@ -318,6 +318,5 @@ fn refuses_the_mail(error: &SmtpError) -> bool {
         };
     }
     error.is_client()
-        && std::error::Error::source(error)
-            .is_some_and(|why| why.to_string().contains("non-ascii"))
+        && std::error::Error::source(error).is_some_and(|why| why.to_string().contains("non-ascii"))
 }

@@ -94,6 +94,8 @@ impl MailAdminService {
         let id = MailId::parse(id)?;
         let mail = self.store.get_mail(id).await?;
         mail.check_retry().map_err(StoreError::from)?;
-        Ok(self.store.retry_dead_mail(id, self.clock.now()).await?)
+        let retried = self.store.retry_dead_mail(id, self.clock.now()).await?;
+        tracing::info!(mail_id = %id, by = %actor.user_id, "dead mail queued again by an admin");
+        Ok(retried)
     }
 }

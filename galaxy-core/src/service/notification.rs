@@ -96,7 +96,9 @@ impl NotificationService {
             return Err(NotificationAdminError::Forbidden);
         }
         let id = RouteId::parse(route_id)?;
-        Ok(self.store.retry_dead_letter(id, self.clock.now()).await?)
+        let retried = self.store.retry_dead_letter(id, self.clock.now()).await?;
+        tracing::info!(route_id = %id, by = %actor.user_id, "dead letter queued again by an admin");
+        Ok(retried)
     }
 }
 

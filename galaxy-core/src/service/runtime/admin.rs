@@ -262,6 +262,7 @@ impl RuntimeService {
         };
         let expected = record.current_turn.saturating_add(1);
         let next = record.next_turn_at;
+        tracing::info!(%game_id, turn = expected, by = %actor.user_id, "turn forced by an admin");
         // The turn runs in a task of its own, under its lease: a caller that goes away
         // (a request timeout, a closed connection) must not cut it off halfway, with the
         // engine past the turn and nothing archived or recorded until the lease lapses.
@@ -340,7 +341,7 @@ impl RuntimeService {
             });
         }
         let job = super::restart::queue_recreate(&self.queue, game_id).await?;
-        tracing::info!(%game_id, job_id = %job.id, "engine re-creation queued by an admin");
+        tracing::info!(%game_id, job_id = %job.id, by = %actor.user_id, "engine re-creation queued by an admin");
         Ok(game)
     }
 
