@@ -1589,10 +1589,22 @@ async fn live_server(
 
 /// Opens a game's event stream as the holder of `token` and reads the response head.
 async fn open_stream(addr: SocketAddr, token: &str, game: &str) -> (tokio::net::TcpStream, String) {
+    open_stream_at(addr, token, &format!("/games/{game}/events"), "").await
+}
+
+/// Opens the event stream at `path` as the holder of `token`, with `headers` (whole
+/// lines, each ending in CRLF), and reads the response head (and what came with it of
+/// the body: a replay may follow the head at once).
+async fn open_stream_at(
+    addr: SocketAddr,
+    token: &str,
+    path: &str,
+    headers: &str,
+) -> (tokio::net::TcpStream, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let request = format!(
-        "GET /games/{game}/events HTTP/1.1\r\nhost: x\r\ncookie: galaxy_session={token}\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nhost: x\r\ncookie: galaxy_session={token}\r\n{headers}\r\n"
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut head = String::new();
@@ -1682,6 +1694,159 @@ async fn a_game_page_hears_its_push_events_by_server_sent_events() {
     tokio::time::timeout(Duration::from_secs(5), end)
         .await
         .unwrap();
+}
+
+/// The whole response (head and body, as sent) to a GET of `path` as the holder of
+/// `token`, over a connection of its own.
+async fn get_over_socket(addr: SocketAddr, token: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncookie: galaxy_session={token}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// What of the body came with the response head `head`.
+fn body_of(head: &str) -> String {
+    head.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}
+
+/// Reads `stream` into `body` until `done` holds of it (10 s at most).
+async fn read_until(
+    stream: &mut tokio::net::TcpStream,
+    body: &mut String,
+    done: impl Fn(&str) -> bool,
+) {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = vec![0u8; 4096];
+    let read = async {
+        while !done(body) {
+            let n = stream.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "the stream ended: {body}");
+            body.push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .is_err()
+    {
+        panic!("not seen within 10 s: {body}");
+    }
+}
+
+/// The game page's live stream starts at the push cursor the page was rendered at, so
+/// news that lands between the page and its stream (or while the stream is down) still
+/// reaches it; a browser that reconnects resumes after its `Last-Event-ID`, which marks
+/// move on while events about other games pass; a cursor that cannot be replayed from
+/// says "update" at once.
+#[tokio::test]
+async fn a_game_pages_stream_misses_nothing_between_the_page_and_its_reconnects() {
+    use galaxy_core::domain::UserId;
+
+    let app = TestApp::new();
+    let limits = http_support::limits(Duration::from_secs(10));
+    let (addr, push, _closing) = live_server(&app, limits).await;
+    let host = app.login("host@example.org").await;
+    let host_id = UserId::parse(&host.user_id).unwrap();
+    let game = app.create_game(&host, "Watched closely", 2, 4).await;
+    let elsewhere = app.create_game(&host, "Elsewhere", 2, 4).await;
+    let page = get_over_socket(addr, &host.token, &format!("/games/{game}")).await;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let (_, rest) = page.split_once("data-live=\"").expect("a live page");
+    let (live, _) = rest.split_once('"').unwrap();
+    assert!(
+        live.starts_with(&format!("/games/{game}/events?after=")),
+        "{live}"
+    );
+
+    // A turn runs after the page was rendered, before its stream connects.
+    let first = push
+        .publish_event(vec![host_id], "turn_completed", json!({ "game_id": game }))
+        .await
+        .unwrap();
+    let (mut stream, head) = open_stream_at(addr, &host.token, live, "").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut body = body_of(&head);
+    read_until(&mut stream, &mut body, |b| b.contains("data: ")).await;
+    assert!(body.contains("event: update"), "{body}");
+    assert!(body.contains("data: turn_completed"), "{body}");
+    assert!(body.contains(&format!("id: {}", first.cursor)), "{body}");
+    drop(stream);
+
+    // The browser comes back with the id of the last event it had: that one is not
+    // given again (the page's own cursor is older), the next one is.
+    let header = format!("last-event-id: {}\r\n", first.cursor);
+    let (mut stream, head) = open_stream_at(addr, &host.token, live, &header).await;
+    let mut body = body_of(&head);
+    // News about another game moves the browser's place on, with an event of only an id.
+    let passing = push
+        .publish_event(vec![host_id], "elsewhere", json!({ "game_id": elsewhere }))
+        .await
+        .unwrap();
+    let mark = format!("id: {}", passing.cursor);
+    read_until(&mut stream, &mut body, |b| b.contains(&mark)).await;
+    assert!(!body.contains("data: "), "a mark is no update: {body}");
+    let second = push
+        .publish_event(
+            vec![host_id],
+            "message_received",
+            json!({ "game_id": game }),
+        )
+        .await
+        .unwrap();
+    read_until(&mut stream, &mut body, |b| b.contains("data: ")).await;
+    assert!(body.contains("data: message_received"), "{body}");
+    assert!(body.contains(&format!("id: {}", second.cursor)), "{body}");
+    assert!(!body.contains("turn_completed"), "given twice: {body}");
+    drop(stream);
+
+    // A cursor of another log (a restarted dev server), or one too old to replay from:
+    // the page may have missed news, so it is told to reload.
+    let foreign = format!("/games/{game}/events?after=v1.abcdef.1");
+    let (mut stream, head) = open_stream_at(addr, &host.token, &foreign, "").await;
+    let mut body = body_of(&head);
+    read_until(&mut stream, &mut body, |b| b.contains("data: ")).await;
+    assert!(body.contains("event: update"), "{body}");
+    assert!(body.contains("data: push.resync"), "{body}");
+    // Not a cursor at all.
+    let (_, head) = open_stream_at(
+        addr,
+        &host.token,
+        &format!("/games/{game}/events?after=x"),
+        "",
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+}
+
+/// A stream ends when its session no longer holds (a sign-out, everywhere or in another
+/// tab; a revocation; a block): it would otherwise keep telling a page that is no longer
+/// signed in, and keep its place in the user's bound.
+#[tokio::test]
+async fn a_live_stream_ends_when_its_session_does() {
+    let app = TestApp::new();
+    let limits = http_support::limits(Duration::from_secs(10));
+    let (addr, _push, _closing) = live_server(&app, limits).await;
+    let host = app.login("host@example.org").await;
+    let game = app.create_game(&host, "Signed out", 2, 4).await;
+    let (mut stream, head) = open_stream(addr, &host.token, &game).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    app.call(
+        Method::DELETE,
+        "/api/v1/user/sessions/current",
+        Some(&host.token),
+        None,
+    )
+    .await
+    .expect(200);
+    let mut body = String::new();
+    read_until(&mut stream, &mut body, |b| b.ends_with("0\r\n\r\n")).await;
 }
 
 #[tokio::test]

@@ -92,7 +92,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_GRPC_ADDR",
         default: "127.0.0.1:8081",
-        meaning: "Address of the gRPC push listener (`SubscribePush`); it listens only when `GALAXY_INTERNAL_TOKEN` is set. It keeps at most 64 connections open and closes one that has not begun HTTP/2 within 10 s (a client shows its token only with its first call). Needs the `grpc-push` feature.",
+        meaning: "Address of the gRPC push listener (`SubscribePush`); it listens only when `GALAXY_INTERNAL_TOKEN` is set. It keeps at most 64 connections open and closes one that has not begun HTTP/2 and made a call its token authorises within 10 s. It speaks plain HTTP/2, without TLS: the internal token and every player's events cross the network in clear, so keep it on loopback or a private network (or behind a TLS tunnel) with the gateway. Needs the `grpc-push` feature.",
     },
     Setting {
         variable: "GALAXY_METRICS_ADDR",

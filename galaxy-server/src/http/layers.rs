@@ -247,6 +247,7 @@ mod tests {
         request_timeout: Duration::from_secs(5),
         streams_per_user: 1,
         streams_total: 1,
+        stream_mark_every: Duration::from_secs(20),
     };
 
     #[tokio::test(start_paused = true)]

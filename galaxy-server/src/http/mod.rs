@@ -55,6 +55,11 @@ pub struct HttpLimits {
     /// Event streams open at once in all (429 above): a share of the connection cap, so
     /// that streams never leave no connection for other requests.
     pub streams_total: usize,
+    /// How often an event stream tells the browser how far it has read (so a stream
+    /// that drops resumes there, not at its page's older cursor) and checks that its
+    /// session still holds: [`crate::web::MARK_EVERY`] unless a test needs it
+    /// sooner.
+    pub stream_mark_every: Duration,
 }
 
 /// The whole API router, state applied.

@@ -252,7 +252,7 @@ pub const METRICS: &[MetricSpec] = &[
     spec(
         crate::delivery::PUSH_SUBSCRIBERS_METRIC,
         Gauge,
-        "Push subscribers (gateway streams) connected to this process.",
+        "Push subscribers connected to this process: gateway streams and the live-update streams of open game pages.",
         &[],
     ),
     spec(
@@ -264,7 +264,7 @@ pub const METRICS: &[MetricSpec] = &[
     spec(
         crate::delivery::PUSH_LAGGED_METRIC,
         Counter,
-        "Times a push subscriber fell behind its buffer and had to resync (push lag).",
+        "Times a push subscriber fell behind its buffer and was disconnected (push lag); it resumes from its cursor when it reconnects (a replay, or a resync once the ring has moved past it).",
         &[],
     ),
     spec(

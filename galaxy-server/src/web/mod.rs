@@ -18,6 +18,7 @@ mod i18n;
 mod lapsed;
 mod layout;
 mod live;
+pub use live::MARK_EVERY;
 mod lobby;
 mod login;
 mod pbem;
@@ -70,6 +71,9 @@ pub struct WebState {
     /// ([`HttpLimits::streams_per_user`], [`HttpLimits::streams_total`]): they take no
     /// request timeout, so without a bound one account could hold every connection.
     pub streams: Arc<OpenSlots<UserId>>,
+    /// How often an event stream marks how far it has read and checks its session
+    /// ([`HttpLimits::stream_mark_every`]).
+    pub stream_mark_every: std::time::Duration,
 }
 
 /// The pages' router, to merge with the API's. It sets no fallback, so the API's
@@ -87,6 +91,7 @@ pub fn router(
         push,
         closing,
         streams,
+        stream_mark_every: limits.stream_mark_every,
     };
     // Form encoding can triple the size of orders text, so the orders form gets room
     // for that; the service still judges the orders' size itself.

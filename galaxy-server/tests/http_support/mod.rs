@@ -62,6 +62,8 @@ pub fn limits(request_timeout: Duration) -> HttpLimits {
         request_timeout,
         streams_per_user: STREAMS_PER_USER,
         streams_total: 100,
+        // Soon, so the tests see a stream's marks and session checks.
+        stream_mark_every: Duration::from_millis(200),
     }
 }
 

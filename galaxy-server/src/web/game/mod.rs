@@ -180,6 +180,10 @@ pub(super) async fn render(
     }
     let text = visitor.lang.text();
     let actor = visitor.user.as_ref().map(|u| u.actor);
+    // Taken before anything of the game is read: the page's live stream replays from
+    // here, so news that lands while the page is read and sent (or while its stream is
+    // down) still reloads it, never lost between the page and its stream.
+    let live_after = state.push.as_ref().map(|push| push.latest_cursor());
     let game = state.app.lobby.get_game(actor, id).await?;
     let progress = state.app.runtime.progress(&game, actor.as_ref()).await?;
     let is_host = actor.is_some_and(|a| a.user_id == game.host);
@@ -242,16 +246,16 @@ pub(super) async fn render(
     let habits = PbemView::load(state, visitor, &game, own_race, older).await?;
     let mail = MailView::load(state, visitor, &game, seat.is_some()).await?;
     let name = game.settings.name.as_str().to_owned();
-    let live = state.push.is_some() && visitor.user.is_some();
+    let live = live_after.filter(|_| visitor.user.is_some());
     let body = html! {
-        div data-live=[live.then(|| format!("/games/{id}/events"))] data-page=(format!("/games/{id}")) {}
-        @if live {
+        div data-live=[live.as_ref().map(|after| format!("/games/{id}/events?after={after}"))] data-page=(format!("/games/{id}")) {}
+        @if live.is_some() {
             p.notice hidden data-live-notice="" role="status" {
                 a href=(format!("/games/{id}")) { (text.live_changed) }
             }
         }
         h1 { (name) " " span.badge data-status=(game.status.as_str()) { (text.status(game.status)) } }
-        @if !live && visitor.user.is_some() { p.hint { (text.live_off) } }
+        @if live.is_none() && visitor.user.is_some() { p.hint { (text.live_off) } }
         (status_section(visitor, &game, &progress))
         (pbem::races_section(visitor, &game, &habits))
         @match (&seat, outcome.as_ref()) {
