@@ -182,6 +182,15 @@ fn load_config(file: Option<PathBuf>, mode: Mode) -> Result<(Layered, Config), C
         // A newcomer at a terminal: the login code's mail within a moment, and logs to
         // read rather than to parse (each only when the operator did not choose).
         Mode::Dev => {
+            // A production environment run as `dev` by mistake: nothing it does would
+            // be kept, and admin@localhost would be an admin. Said before anything starts.
+            if layered.is_set("GALAXY_DATABASE_URL") {
+                eprintln!(
+                    "galaxy-server: dev mode ignores GALAXY_DATABASE_URL: every store is in \
+                     memory and lost at exit, and admin@localhost is an admin (use \
+                     `galaxy-server serve` for the database)"
+                );
+            }
             if !layered.is_set("GALAXY_MAIL_INTERVAL") {
                 config.mail_interval = DEV_MAIL_INTERVAL;
             }
@@ -211,13 +220,33 @@ async fn serve(_config: Config) -> Result<App, AppError> {
     })
 }
 
+/// `first` (the signal that begins the shutdown), then a watch for a second signal: an
+/// operator who will not wait out the drain (up to `GALAXY_SHUTDOWN_TIMEOUT`) signals
+/// again, and the process exits at once with status 130. What was not finished is left as
+/// a crash leaves it: leases lapse, owed work is done by the next start or another replica.
+async fn then_force_on_second(first: impl Future<Output = ()>) {
+    first.await;
+    match galaxy_server::shutdown_signal() {
+        Ok(second) => {
+            tokio::spawn(async move {
+                second.await;
+                eprintln!("galaxy-server: second signal: exiting without finishing the shutdown");
+                std::process::exit(130);
+            });
+        }
+        Err(error) => {
+            tracing::warn!(%error, "no handler for a second signal; only SIGKILL cuts the shutdown short");
+        }
+    }
+}
+
 /// The mail worker's idle poll in dev mode unless `GALAXY_MAIL_INTERVAL` is set.
 const DEV_MAIL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 
 async fn run(mode: Mode, config: Config) -> Result<(), AppError> {
     let telemetry = telemetry::init(&config)?;
     // Installed before start-up, so a signal while waiting for the database stops it too.
-    let mut shutdown = Box::pin(galaxy_server::shutdown_signal()?);
+    let mut shutdown = Box::pin(then_force_on_second(galaxy_server::shutdown_signal()?));
     let build = async {
         match mode {
             Mode::Dev => galaxy_server::dev::build(config.clone()).await,

@@ -603,3 +603,49 @@ async fn sigterm_while_waiting_for_the_database_stops_start_up() {
     assert_eq!(status.code(), Some(0), "{}", server.stderr());
     assert!(server.stderr().contains("stopped during start-up"));
 }
+
+/// A second signal during the shutdown exits at once (an operator who will not wait out
+/// a long drain), and `dev` run with a database URL says it ignores it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_cuts_the_shutdown_short_and_dev_says_it_ignores_the_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = loopback(free_port());
+    let mut vars = dev_vars(addr, tmp.path());
+    // A drain that would hold the shutdown for a minute.
+    vars.push(("GALAXY_HTTP_DRAIN_DELAY", "60s".to_owned()));
+    vars.push(("GALAXY_SHUTDOWN_TIMEOUT", "120s".to_owned()));
+    vars.push((
+        "GALAXY_DATABASE_URL",
+        "postgres://galaxy@127.0.0.1:1/galaxy".to_owned(),
+    ));
+    let mut server = Server::start(&["dev"], &vars);
+    wait_ready(addr, Duration::from_secs(60)).await;
+    assert!(
+        server
+            .stderr()
+            .contains("dev mode ignores GALAXY_DATABASE_URL"),
+        "{}",
+        server.stderr()
+    );
+    server.signal("TERM");
+    let started = Instant::now();
+    while !server.stdout().contains("SIGTERM received") {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            server.stdout()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Draining: the first signal alone would keep it up for the minute.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(server.child.try_wait().unwrap().is_none());
+    server.signal("INT");
+    let status = server.wait(Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(130), "{}", server.stderr());
+    assert!(
+        server.stderr().contains("second signal"),
+        "{}",
+        server.stderr()
+    );
+}
