@@ -51,7 +51,8 @@ impl fmt::Display for InboundStatus {
 pub enum InboundOutcome {
     /// The orders went to the engine and the player got the verdict by mail.
     Answered,
-    /// The orders went to the engine; the player's reply budget was spent, so no reply.
+    /// Handled (the orders went to the engine, or were not taken), but the player's
+    /// reply budget was spent, so no reply.
     AnsweredSilently,
     /// Not orders we take (wrong token, wrong sender...); the registered sender got the
     /// one refusal of the hour.

@@ -278,10 +278,20 @@ impl NotificationWorker {
         if !plays {
             return Ok(None);
         }
-        let address = service
-            .ensure(user.id, game_id)
-            .await
-            .map_err(|e| DispatchError::Transient(e.to_string()))?;
+        let address = match service.ensure(user.id, game_id).await {
+            Ok(address) => address,
+            // The store is down: the mail could not be queued either, so it waits.
+            Err(error @ (StoreError::Unavailable { .. } | StoreError::Conflict { .. })) => {
+                return Err(DispatchError::Transient(error.to_string()));
+            }
+            // Anything else would fail again on every retry, until the route died and
+            // the player's report with it: the mail goes without its orders address
+            // (orders still go through the pages, and the next mail tries again).
+            Err(error) => {
+                tracing::warn!(%error, user_id = %user.id, %game_id, "no orders address for this mail; sent without one");
+                return Ok(None);
+            }
+        };
         let orders_address = service.address_of(&address.token);
         let mut extras = MailExtras {
             reply_to: crate::domain::user::Email::parse(&orders_address).ok(),

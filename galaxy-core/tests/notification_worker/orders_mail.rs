@@ -204,3 +204,59 @@ async fn a_long_report_is_attached_even_to_a_body_mail() {
         assert!(beas.text_body.contains("3 planets"), "{}", beas.text_body);
     }
 }
+
+/// A player's orders address that cannot be made (the store refuses for good, not
+/// unavailable) no longer holds the turn mail back until its route dies: the mail goes
+/// without the address, its report in it. A store that does not answer still makes the
+/// route wait, as the mail could not be queued either.
+#[tokio::test]
+async fn a_turn_mail_goes_without_its_orders_address_when_none_can_be_made() {
+    use galaxy_core::ports::StoreError;
+    use galaxy_ports::mock::MockInboundMailStore;
+
+    let h = Harness::new();
+    let ann = h.user("ann", "en", true).await;
+    let mut store = MockInboundMailStore::new();
+    store
+        .expect_orders_address()
+        .returning(|_, _| Err(StoreError::internal("no free orders token after 3 draws")));
+    let desk = Arc::new(MailInService::new(
+        MailInPorts {
+            store: Arc::new(store),
+            users: h.users.clone(),
+            mail: h.mail.clone(),
+            desk: Arc::new(NoDesk),
+            clock: h.clock.clone(),
+            secrets: h.secrets.clone(),
+        },
+        MailInConfig::new("galaxy.test"),
+    ));
+    let payload = json!({
+        "game_name": "Andromeda",
+        "turn": 5,
+        "race": null,
+        "report_text": null,
+        "deadline": "2030-01-02 18:00 UTC",
+        "per_recipient": { ann.id.to_string(): {"race": "Aldebarans", "report_text": "3 planets"} },
+    });
+    raise(
+        &h,
+        NotificationKind::TurnCompleted,
+        "turn:5",
+        &[&ann],
+        payload,
+    )
+    .await;
+    let worker = h.worker(3).with_orders_by_mail(desk);
+    worker.run_until_idle(10).await.unwrap();
+    let mails = h.mails().await;
+    let turn = mails
+        .iter()
+        .find(|m| m.mail.to == ann.email && m.mail.kind == "turn_completed")
+        .expect("the turn mail went out")
+        .mail
+        .clone();
+    assert_eq!(turn.extras.reply_to, None);
+    assert!(turn.text_body.contains("3 planets"), "{}", turn.text_body);
+    assert!(!turn.text_body.contains("orders+"), "{}", turn.text_body);
+}

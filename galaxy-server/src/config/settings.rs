@@ -512,7 +512,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_INBOUND_REPLIES_PER_HOUR",
         default: "20",
-        meaning: "Verdict replies per player an hour; orders beyond it are still applied but not answered (no mail loops). Range: 1 to 1000.",
+        meaning: "Replies per player an hour (verdicts, and answers that orders were not taken); beyond it mailed orders are still handled (sent to the engine, or not taken) but not answered (no mail loops): the game page shows what is in force. Range: 1 to 1000.",
     },
     Setting {
         variable: "GALAXY_INBOUND_INTERVAL",
