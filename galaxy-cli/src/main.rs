@@ -126,6 +126,14 @@ enum AdminCommand {
         /// The account's e-mail address.
         email: String,
     },
+    /// Take the admin role from an account (someone who no longer runs the
+    /// installation). Running servers hear of it at once; an address still in
+    /// GALAXY_BOOTSTRAP_ADMINS would get the role back at its next login, so it is
+    /// refused until it is taken out of the setting.
+    Revoke {
+        /// The account's e-mail address.
+        email: String,
+    },
 }
 
 /// Exit status of `migrate status` when it cannot tell where the schema stands (no URL,
@@ -189,7 +197,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 versions.last().copied().unwrap_or_default()
             ))
         }
-        Command::Admin(AdminCommand::Grant { email }) => {
+        Command::Admin(command) => {
             let settings = settings(cli.config.as_deref())?;
             let url = database_url(cli.database_url, &settings)?;
             let pool = connect_to(&url).await?;
@@ -221,14 +229,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Arc::new(NoRevocation),
                 Arc::new(SystemClock),
             );
-            let user = users
-                .grant_admin(&email)
-                .await
-                .with_context(|| format!("cannot make {email} an admin"))?;
+            let (user, said) = match command {
+                AdminCommand::Grant { email } => {
+                    let user = users
+                        .grant_admin(&email)
+                        .await
+                        .with_context(|| format!("cannot make {email} an admin"))?;
+                    (user, "is an admin")
+                }
+                AdminCommand::Revoke { email } => {
+                    if is_bootstrap_admin(&settings, &email) {
+                        anyhow::bail!(
+                            "{email} is in GALAXY_BOOTSTRAP_ADMINS and would be an admin again \
+                             at its next login: take it out of the setting first"
+                        );
+                    }
+                    let user = users
+                        .revoke_admin(&email)
+                        .await
+                        .with_context(|| format!("cannot take the admin role from {email}"))?;
+                    (user, "is no longer an admin")
+                }
+            };
             bus.publish(Change::User(user.id))
                 .await
-                .context("the grant is stored, but running servers were not told: restart them")?;
-            done(&format!("{} ({}) is an admin", user.email, user.id))
+                .context("the change is stored, but running servers were not told: restart them")?;
+            done(&format!("{} ({}) {said}", user.email, user.id))
         }
         Command::Server(ServerCommand::Image(args)) => done(&server_image::run(args).await?),
         Command::Engine(EngineCommand::Image(args)) => done(&engine_image::run(args).await?),
@@ -293,6 +319,20 @@ fn database_url(url: Option<String>, settings: &Layered) -> anyhow::Result<Strin
     url.filter(|url| !url.trim().is_empty())
         .or_else(|| settings.value("GALAXY_DATABASE_URL").map(str::to_owned))
         .context("GALAXY_DATABASE_URL (or --database-url, or database_url in the --config file) must be set")
+}
+
+/// Whether `email` is among the bootstrap admins of the configuration this command
+/// reads (the environment over the file), compared as the server compares addresses.
+fn is_bootstrap_admin(settings: &Layered, email: &str) -> bool {
+    let Ok(email) = galaxy_core::domain::user::Email::parse(email) else {
+        return false;
+    };
+    settings
+        .value("GALAXY_BOOTSTRAP_ADMINS")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|listed| galaxy_core::domain::user::Email::parse(listed).ok())
+        .any(|listed| listed == email)
 }
 
 /// How the commands connect: three attempts (a database that is restarting), not the

@@ -50,7 +50,7 @@ async fn migrate_brings_an_empty_database_up_and_is_then_a_no_op() {
 }
 
 #[tokio::test]
-async fn grant_makes_an_existing_user_admin_and_refuses_unknown_ones() {
+async fn grant_and_revoke_change_an_existing_users_admin_role_and_refuse_unknown_ones() {
     let databases = TestDatabases::from_env().await.unwrap();
     let db = databases.migrated_database().await.unwrap();
     let url = url_of(db.get_database().unwrap());
@@ -92,6 +92,49 @@ async fn grant_makes_an_existing_user_admin_and_refuses_unknown_ones() {
     })
     .await;
     assert!(heard.is_ok(), "no change note for the granted user");
+
+    // Taken back: refused while the address is a bootstrap admin (the next login would
+    // give the role back), then done, and the running servers hear of it.
+    let out = Command::new(env!("CARGO_BIN_EXE_galaxy-cli"))
+        .args(["admin", "revoke", "ops@example.org"])
+        .env("GALAXY_DATABASE_URL", &url)
+        .env(
+            "GALAXY_BOOTSTRAP_ADMINS",
+            "root@example.org, Ops@Example.org",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("GALAXY_BOOTSTRAP_ADMINS"),
+        "{}",
+        text(&out)
+    );
+    let stored = store.find_user_by_email(&email).await.unwrap().unwrap();
+    assert!(stored.has_role(Role::Admin));
+    let out = cli(&url, &["admin", "revoke", "ops@example.org"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("is no longer an admin"),
+        "{}",
+        text(&out)
+    );
+    let stored = store.find_user_by_email(&email).await.unwrap().unwrap();
+    assert!(!stored.has_role(Role::Admin));
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match notes.next().await {
+                Some(ChangeNote::Changed(Change::User(id))) if id == user.id => return,
+                Some(_) => {}
+                None => panic!("the change bus closed"),
+            }
+        }
+    })
+    .await;
+    assert!(heard.is_ok(), "no change note for the revoked user");
+    // Again: nothing to take, still fine.
+    let out = cli(&url, &["admin", "revoke", "ops@example.org"]);
+    assert!(out.status.success(), "{}", text(&out));
     drop(bus);
     store.pool().close().await;
     databases.cleanup().await.unwrap();

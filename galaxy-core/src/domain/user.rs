@@ -450,6 +450,11 @@ impl User {
         }
     }
 
+    /// Removes a role (idempotent).
+    pub fn revoke(&mut self, role: Role) {
+        self.roles.retain(|held| *held != role);
+    }
+
     /// Applies a block. Blocking a permanently blocked user is refused: the permanent
     /// block is final until an unblock.
     pub fn block(&mut self, block: Block) -> Result<(), InvalidTransition> {

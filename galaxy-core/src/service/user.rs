@@ -281,6 +281,26 @@ impl UserService {
         Ok(user)
     }
 
+    /// Takes the admin role from the account of `email` (operator tooling; no actor):
+    /// someone who no longer runs the installation. Idempotent. An address still in the
+    /// bootstrap admin setting gets the role back at its next login, so take it out of
+    /// the setting too.
+    pub async fn revoke_admin(&self, email: &str) -> Result<User, UserError> {
+        let email = Email::parse(email)?;
+        let mut user = self
+            .users
+            .find_user_by_email(&email)
+            .await?
+            .ok_or(UserError::NotFound)?;
+        if !user.has_role(Role::Admin) {
+            return Ok(user);
+        }
+        user.revoke(Role::Admin);
+        let user = self.users.set_roles(user.id, &user.roles).await?;
+        tracing::info!(user_id = %user.id, "admin role revoked");
+        Ok(user)
+    }
+
     /// One user, with the store's `NotFound` as [`UserError::NotFound`].
     async fn read(&self, id: UserId) -> Result<User, UserError> {
         match self.users.get_user(id).await {

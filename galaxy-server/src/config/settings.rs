@@ -137,7 +137,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_BOOTSTRAP_ADMINS",
         default: "-",
-        meaning: "Comma-separated e-mails that get the admin role when they log in (dev mode adds `admin@localhost`).",
+        meaning: "Comma-separated e-mails that get the admin role when they log in (dev mode adds `admin@localhost`); taking an address out does not take the role from its account: `galaxy-cli admin revoke` does.",
     },
     Setting {
         variable: "GALAXY_SMTP_URL",
