@@ -323,7 +323,13 @@ impl App {
             Group::new("monitors"),
         );
 
-        if let Some(addr) = listeners.http_addr() {
+        // First, before anything serves: its certificate is read here, and one that
+        // cannot be read must stop the start before `/readyz` has said ready.
+        let http_addr = listeners.http_addr();
+        if let Some(handle) = self.spawn_smtp_in(&tracker, listeners.smtp_in, &tokens)? {
+            http.handles.push(handle);
+        }
+        if let Some(addr) = http_addr {
             tracing::info!(%addr, "HTTP API listening");
         }
         http.handles.push(spawn_listener(
@@ -334,9 +340,6 @@ impl App {
             "http",
             self.config.http_max_connections,
         ));
-        if let Some(handle) = self.spawn_smtp_in(&tracker, listeners.smtp_in, &tokens)? {
-            http.handles.push(handle);
-        }
         if let Some(listener) = listeners.metrics {
             let handle = match &self.metrics {
                 Some(handle) => handle.clone(),

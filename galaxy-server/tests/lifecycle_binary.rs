@@ -649,3 +649,35 @@ async fn a_second_signal_cuts_the_shutdown_short_and_dev_says_it_ignores_the_dat
         server.stderr()
     );
 }
+
+/// The inbound SMTP listener's certificate is read before anything serves: one that
+/// cannot be read stops the start (exit 2, naming the setting) before the HTTP API has
+/// served, so `/readyz` never said ready for a server about to exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_inbound_smtp_certificate_stops_the_start_before_anything_serves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = loopback(free_port());
+    let mut vars = dev_vars(addr, tmp.path());
+    vars.push(("GALAXY_MAIL_DOMAIN", "galaxy.test".to_owned()));
+    vars.push((
+        "GALAXY_INBOUND_SMTP_ADDR",
+        loopback(free_port()).to_string(),
+    ));
+    let missing = tmp.path().join("missing.pem").display().to_string();
+    vars.push(("GALAXY_INBOUND_SMTP_TLS_CERT", missing.clone()));
+    vars.push(("GALAXY_INBOUND_SMTP_TLS_KEY", missing));
+    vars.push(("GALAXY_LOG_FORMAT", "json".to_owned()));
+    let mut server = Server::start(&["dev"], &vars);
+    let status = server.wait(Duration::from_secs(60)).await;
+    assert_eq!(status.code(), Some(2), "{}", server.stderr());
+    assert!(
+        server.stderr().contains("GALAXY_INBOUND_SMTP_TLS_CERT"),
+        "{}",
+        server.stderr()
+    );
+    assert!(
+        !server.stdout().contains("HTTP API listening"),
+        "{}",
+        server.stdout()
+    );
+}
