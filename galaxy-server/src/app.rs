@@ -392,7 +392,7 @@ impl App {
             request_timeout: config.http_request_timeout,
             streams_per_user: config.http_streams_per_user,
             streams_total: (config.http_max_connections / 2).max(1),
-            stream_mark_every: crate::web::MARK_EVERY,
+            stream_mark_every: crate::http::STREAM_MARK_EVERY,
         };
         let router = http::router(state.clone(), limits);
         // The web pages on the same port, clients of the same state (issue 16).

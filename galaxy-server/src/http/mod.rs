@@ -57,10 +57,15 @@ pub struct HttpLimits {
     pub streams_total: usize,
     /// How often an event stream tells the browser how far it has read (so a stream
     /// that drops resumes there, not at its page's older cursor) and checks that its
-    /// session still holds: [`crate::web::MARK_EVERY`] unless a test needs it
+    /// session still holds: [`STREAM_MARK_EVERY`] unless a test needs it
     /// sooner.
     pub stream_mark_every: Duration,
 }
+
+/// How often a game page's live-update stream tells the browser how far it has read
+/// when nothing it showed moved it on (an SSE event with only an `id`), and checks that
+/// its session still holds: the default of [`HttpLimits::stream_mark_every`].
+pub const STREAM_MARK_EVERY: Duration = Duration::from_secs(20);
 
 /// The whole API router, state applied.
 pub fn router(state: AppState, limits: HttpLimits) -> Router {

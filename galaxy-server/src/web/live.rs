@@ -11,7 +11,6 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -79,11 +78,6 @@ impl Drop for Held {
     }
 }
 
-/// How often a stream tells the browser how far it has read when nothing it showed moved
-/// it on (an SSE event with only an `id`), and checks that its session still holds (the
-/// default of [`HttpLimits::stream_mark_every`](crate::http::HttpLimits::stream_mark_every)).
-pub const MARK_EVERY: Duration = Duration::from_secs(20);
-
 /// Where a stream starts: `?after=CURSOR` (the page's, taken before it was rendered).
 #[derive(Debug, Deserialize)]
 pub struct EventsQuery {
@@ -99,11 +93,11 @@ pub struct EventsQuery {
 /// Nothing is lost between the page and its stream: the stream replays from the cursor
 /// the page was rendered at, or, when the browser connects again after a dropped stream,
 /// from its `Last-Event-ID`, which every event carries and which an event with only an
-/// `id` moves on every [`MARK_EVERY`] while events about other games pass. A cursor the
+/// `id` moves on every [`STREAM_MARK_EVERY`](crate::http::STREAM_MARK_EVERY) while events about other games pass. A cursor the
 /// replica can no longer replay from (older than `GALAXY_PUSH_WINDOW`, another log) is
 /// answered with an `update` too: the page may have missed news. The stream also ends
 /// when its session no longer holds (signed out everywhere, revoked, blocked), checked
-/// every [`MARK_EVERY`].
+/// every [`STREAM_MARK_EVERY`](crate::http::STREAM_MARK_EVERY).
 pub async fn events(
     State(state): State<WebState>,
     visitor: Visitor,

@@ -18,7 +18,6 @@ mod i18n;
 mod lapsed;
 mod layout;
 mod live;
-pub use live::MARK_EVERY;
 mod lobby;
 mod login;
 mod pbem;
