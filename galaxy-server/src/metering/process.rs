@@ -1,6 +1,9 @@
 //! The standard process metrics (`process_*`, the names Prometheus client libraries
 //! use), read from `/proc/self` on Linux; elsewhere nothing is set.
 
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
 /// CPU seconds.
 pub const CPU_SECONDS: &str = "process_cpu_seconds_total";
 /// Resident memory.
@@ -53,25 +56,43 @@ pub fn parse_stat(stat: &str, boot_time: f64) -> Option<ProcessFigures> {
     })
 }
 
+/// When this process first recorded its figures (Unix seconds): its start time where
+/// `/proc/stat` cannot be read (systemd's `ProcSubset=pid`, which the shipped unit sets,
+/// hides it), taken at start-up, when the metrics loop first runs.
+fn first_recorded() -> f64 {
+    static FIRST: OnceLock<f64> = OnceLock::new();
+    *FIRST.get_or_init(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|since| since.as_secs_f64())
+            .unwrap_or_default()
+    })
+}
+
 /// Sets the process gauges from `/proc`.
 pub fn record() {
-    let boot_time = std::fs::read_to_string("/proc/stat")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("btime "))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-        })
-        .unwrap_or_default();
+    let first = first_recorded();
+    let boot_time = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("btime "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    });
     if let Some(figures) = std::fs::read_to_string("/proc/self/stat")
         .ok()
-        .and_then(|s| parse_stat(&s, boot_time))
+        .and_then(|s| parse_stat(&s, boot_time.unwrap_or_default()))
     {
         metrics::counter!(CPU_SECONDS).absolute(figures.cpu_seconds as u64);
         metrics::gauge!(RESIDENT_MEMORY).set(figures.resident_bytes);
         metrics::gauge!(VIRTUAL_MEMORY).set(figures.virtual_bytes);
         metrics::gauge!(THREADS).set(figures.threads);
-        metrics::gauge!(START_TIME).set(figures.start_time);
+        // Without the boot time the start would read as seconds since boot: a date in
+        // 1970.
+        let start = if boot_time.is_some() {
+            figures.start_time
+        } else {
+            first
+        };
+        metrics::gauge!(START_TIME).set(start);
     }
     if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
         // Descriptor counts are far below 2^53.
