@@ -48,7 +48,7 @@ const FORCE_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// A running dev server (`galaxy-server dev`); without it one runs in this process.
-    #[arg(long)]
+    #[arg(long, requires = "mail_dir")]
     url: Option<String>,
     /// The dev server's mail directory (`$GALAXY_DATA_DIR/mail`), where login codes are
     /// read from; required with `--url`.
@@ -91,6 +91,7 @@ impl LocalServer {
 pub async fn run(args: DemoArgs) -> anyhow::Result<String> {
     match &args.url {
         Some(url) => {
+            // Clap requires it with --url; said again should the library be called so.
             let mail_dir = args.mail_dir.clone().context(
                 "--mail-dir (the dev server's $GALAXY_DATA_DIR/mail) is needed with --url",
             )?;

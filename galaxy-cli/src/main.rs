@@ -480,6 +480,12 @@ mod tests {
         assert_eq!(status(&["galaxy-cli", "mail-in", "--version"]), 0);
         assert_eq!(status(&["galaxy-cli", "--version"]), 0);
         assert_eq!(status(&["galaxy-cli", "migrate", "status", "--bogus"]), 3);
+        // The demo's two flags for a running server go together.
+        assert_eq!(
+            status(&["galaxy-cli", "demo", "--url", "http://127.0.0.1:8080"]),
+            2
+        );
+        assert_eq!(status(&["galaxy-cli", "demo", "--mail-dir", "/tmp"]), 2);
         assert_eq!(
             status(&[
                 "galaxy-cli",
