@@ -19,6 +19,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
@@ -251,7 +252,7 @@ impl ResyncReason {
 pub enum Replay {
     /// The cursor is served: send exactly these events (possibly none), in order, then live
     /// ones. No cursor at all also lands here, with no events: the subscriber starts live.
-    Events(Vec<PushEvent>),
+    Events(Vec<Arc<PushEvent>>),
     /// The subscriber missed events that can no longer be replayed: send it
     /// [`PushRing::resync_event`] first, then live events. Nothing buffered is replayed,
     /// since the subscriber has to refetch state anyway.
@@ -280,8 +281,9 @@ pub struct PushRing {
     /// Every event after this sequence (up to `head`) is in `events`: the sequence of the
     /// last evicted event, or where the ring started. Cursors below it cannot be served.
     floor: u64,
-    /// The buffered events, oldest first.
-    events: VecDeque<PushEvent>,
+    /// The buffered events, oldest first, shared with the subscribers' buffers they were
+    /// fanned out to and replayed into (an event is copied once, when taken in).
+    events: VecDeque<Arc<PushEvent>>,
 }
 
 impl PushRing {
@@ -336,7 +338,7 @@ impl PushRing {
     }
 
     /// The buffered event with this sequence, if any.
-    pub fn get(&self, sequence: u64) -> Option<&PushEvent> {
+    pub fn get(&self, sequence: u64) -> Option<&Arc<PushEvent>> {
         let at = self
             .events
             .partition_point(|e| e.cursor.sequence() < sequence);
@@ -354,7 +356,7 @@ impl PushRing {
         kind: impl Into<String>,
         payload: serde_json::Value,
         now: Timestamp,
-    ) -> PushEvent {
+    ) -> Arc<PushEvent> {
         // 2^64 events is out of reach; saturating keeps this panic-free regardless.
         let sequence = self.head.saturating_add(1);
         let event = NewPushEvent {
@@ -365,7 +367,9 @@ impl PushRing {
             occurred_at: now,
         };
         self.ingest(LoggedPushEvent { sequence, event }, now)
-            .unwrap_or_else(|| self.resync_event(ResyncReason::AheadOfHead, event_id, now))
+            .unwrap_or_else(|| {
+                Arc::new(self.resync_event(ResyncReason::AheadOfHead, event_id, now))
+            })
     }
 
     /// Takes in the next event read from the log, evicts what exceeds capacity or is older
@@ -375,7 +379,7 @@ impl PushRing {
     ///
     /// If the event is older than the previous one (clocks of two publishers differ, or
     /// one stepped back), it takes the previous event's time so the buffer stays ordered.
-    pub fn ingest(&mut self, logged: LoggedPushEvent, now: Timestamp) -> Option<PushEvent> {
+    pub fn ingest(&mut self, logged: LoggedPushEvent, now: Timestamp) -> Option<Arc<PushEvent>> {
         if logged.sequence <= self.head {
             return None;
         }
@@ -385,15 +389,15 @@ impl PushRing {
             Some(last) if last.occurred_at > event.occurred_at => last.occurred_at,
             _ => event.occurred_at,
         };
-        let event = PushEvent {
+        let event = Arc::new(PushEvent {
             event_id: event.event_id,
             cursor: PushCursor::new(self.epoch, sequence),
             user_ids: event.user_ids,
             kind: event.kind,
             payload: event.payload,
             occurred_at,
-        };
-        self.events.push_back(event.clone());
+        });
+        self.events.push_back(Arc::clone(&event));
         let overflow = self.events.len().saturating_sub(self.capacity.get());
         self.evict(overflow);
         self.prune(now);

@@ -17,7 +17,7 @@ fn ring(capacity: usize, window_secs: i64) -> PushRing {
     PushRing::new(EPOCH, capacity, TimeDelta::seconds(window_secs))
 }
 
-fn publish_at(ring: &mut PushRing, secs: i64) -> PushEvent {
+fn publish_at(ring: &mut PushRing, secs: i64) -> Arc<PushEvent> {
     let id = Uuid::from_u128(u128::from(ring.latest_cursor().sequence() + 1));
     let users = vec![UserId::from_uuid(Uuid::from_u128(7))];
     let payload = serde_json::json!({ "at": secs });

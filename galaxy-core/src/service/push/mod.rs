@@ -195,14 +195,16 @@ impl PushService {
         let logged = hub.ring.get(appended.sequence).cloned();
         drop(hub);
         // Only when the ring dropped it at once (a tiny window or capacity).
-        Ok(Arc::new(logged.unwrap_or(PushEvent {
-            event_id: event.event_id,
-            cursor,
-            user_ids: event.user_ids,
-            kind: event.kind,
-            payload: event.payload,
-            occurred_at: event.occurred_at,
-        })))
+        Ok(logged.unwrap_or_else(|| {
+            Arc::new(PushEvent {
+                event_id: event.event_id,
+                cursor,
+                user_ids: event.user_ids,
+                kind: event.kind,
+                payload: event.payload,
+                occurred_at: event.occurred_at,
+            })
+        }))
     }
 
     /// Reads every event of the log after the ring's head into the ring and the live
@@ -248,7 +250,7 @@ impl PushService {
         let mut taken = 0;
         for logged in page.events {
             if let Some(event) = hub.ring.ingest(logged, now) {
-                hub.fan_out(&Arc::new(event), bound);
+                hub.fan_out(&event, bound);
                 taken += 1;
             }
         }
@@ -315,7 +317,7 @@ impl PushService {
         let now = self.clock.now();
         let mut hub = self.lock();
         let replay: VecDeque<_> = match hub.ring.replay_after(cursor.as_ref(), now) {
-            Replay::Events(events) => events.into_iter().map(Arc::new).collect(),
+            Replay::Events(events) => events.into_iter().collect(),
             Replay::Resync { reason } => {
                 tracing::info!(%gateway, reason = reason.as_str(), "push subscriber gets a resync");
                 let resync = hub.ring.resync_event(reason, self.secrets.uuid(), now);
