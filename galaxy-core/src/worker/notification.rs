@@ -30,6 +30,7 @@ use crate::ports::{
     StoreError, UserStore,
 };
 use crate::service::mail_in::MailInService;
+use crate::service::templates::render::{Escape, push_escaped};
 use crate::service::templates::{
     MailTemplates, PER_RECIPIENT_KEY, TemplateContext, recipient_payload,
 };
@@ -222,7 +223,7 @@ impl NotificationWorker {
             .render(intent.kind, &user.locale, &context)
             .map_err(|e| DispatchError::Permanent(e.to_string()))?;
         if let Some(note) = note {
-            let (text, html) = orders_note(&user.locale, &note);
+            let (text, html) = orders_note(&self.templates, &user.locale, &note);
             rendered.text = insert_before_footer(&rendered.text, "\n-- \n", &text);
             rendered.html = insert_before_footer(&rendered.html, "\n<hr>", &html);
         }
@@ -410,32 +411,27 @@ impl NotificationWorker {
     }
 }
 
-/// The orders-by-mail paragraph of a game mail, text and HTML, in the recipient's
-/// language (English unless German).
-fn orders_note(locale: &Locale, address: &str) -> (String, String) {
-    let escaped = address
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;");
-    if locale.language() == "de" {
-        (
-            format!(
-                "\nBefehle per Mail: antworte auf diese Mail oder schreibe an {address}\n(eine Zeile pro Befehl; Zitate und Signatur werden ignoriert).\n"
-            ),
-            format!(
-                "\n<p>Befehle per Mail: antworte auf diese Mail oder schreibe an <code>{escaped}</code> (eine Zeile pro Befehl; Zitate und Signatur werden ignoriert).</p>"
-            ),
-        )
-    } else {
-        (
-            format!(
-                "\nOrders by mail: reply to this mail or write to {address}\n(one order per line; quotes and signature are ignored).\n"
-            ),
-            format!(
-                "\n<p>Orders by mail: reply to this mail or write to <code>{escaped}</code> (one order per line; quotes and signature are ignored).</p>"
-            ),
-        )
+/// The note on orders by mail for a mail in `locale`, as text and as HTML: the set's
+/// word `orders_note` (an embedder's own locales bring their own), `{{address}}` in it
+/// the player's orders address (in `<code>` in the HTML).
+fn orders_note(templates: &MailTemplates, locale: &Locale, address: &str) -> (String, String) {
+    const PLACE: &str = "{{address}}";
+    let word = templates.word(locale, "orders_note").unwrap_or(
+        "Orders by mail: reply to this mail or write to {{address}} (one order per line; \
+         quotes and signature are ignored).",
+    );
+    let text = format!("\n{}\n", word.replace(PLACE, address));
+    let mut html = String::from("\n<p>");
+    for (i, part) in word.split(PLACE).enumerate() {
+        if i > 0 {
+            html.push_str("<code>");
+            push_escaped(&mut html, address, Escape::Html);
+            html.push_str("</code>");
+        }
+        push_escaped(&mut html, part, Escape::Html);
     }
+    html.push_str("</p>");
+    (text, html)
 }
 
 /// `addition` inserted before the last `marker` (the footer), or appended.

@@ -260,3 +260,86 @@ async fn a_turn_mail_goes_without_its_orders_address_when_none_can_be_made() {
     assert!(turn.text_body.contains("3 planets"), "{}", turn.text_body);
     assert!(!turn.text_body.contains("orders+"), "{}", turn.text_body);
 }
+
+/// The note on orders by mail is the template set's word `orders_note`: German players
+/// get the built-in German one, and an embedder's own locale its own (it was English or
+/// German whatever the set), the address in it as text and in `<code>` in the HTML.
+#[tokio::test]
+async fn the_orders_note_is_the_template_sets_word_in_the_players_locale() {
+    use galaxy_core::domain::user::Locale;
+    use galaxy_core::service::templates::MailTemplates;
+
+    let h = Harness::new();
+    let fritz = h.user("fritz", "de", true).await;
+    let jean = h.user("jean", "fr", true).await;
+    let mut templates = MailTemplates::builtin();
+    let french = Locale::parse("fr").unwrap();
+    templates.insert_word(
+        &french,
+        "orders_note",
+        "Ordres par courriel : répondez ou écrivez à {{address}} <une ligne par ordre>.",
+    );
+    let payload = json!({
+        "game_name": "Andromeda",
+        "turn": 5,
+        "race": null,
+        "report_text": null,
+        "deadline": "2030-01-02 18:00 UTC",
+        "per_recipient": {
+            fritz.id.to_string(): {"race": "Aldebarans", "report_text": "3 Planeten"},
+            jean.id.to_string(): {"race": "Capellans", "report_text": "2 planètes"},
+        },
+    });
+    raise(
+        &h,
+        NotificationKind::TurnCompleted,
+        "turn:5",
+        &[&fritz, &jean],
+        payload,
+    )
+    .await;
+    let worker = h
+        .worker(3)
+        .with_templates(Arc::new(templates))
+        .with_orders_by_mail(orders_by_mail(&h));
+    worker.run_until_idle(10).await.unwrap();
+    let mails = h.mails().await;
+    let mail_to = |user: &User| {
+        mails
+            .iter()
+            .find(|m| m.mail.to == user.email)
+            .unwrap_or_else(|| panic!("no mail to {}", user.email))
+            .mail
+            .clone()
+    };
+    let german = mail_to(&fritz);
+    let address = german.extras.reply_to.clone().unwrap();
+    assert!(
+        german.text_body.contains(&format!(
+            "Befehle per Mail: antworte auf diese Mail oder schreibe an {address}"
+        )),
+        "{}",
+        german.text_body
+    );
+    let french = mail_to(&jean);
+    let address = french.extras.reply_to.clone().unwrap();
+    assert!(
+        french.text_body.contains(&format!(
+            "Ordres par courriel : répondez ou écrivez à {address} <une ligne par ordre>."
+        )),
+        "{}",
+        french.text_body
+    );
+    assert!(
+        !french.text_body.contains("Orders by mail"),
+        "{}",
+        french.text_body
+    );
+    let html = french.html_body.unwrap();
+    assert!(
+        html.contains(&format!(
+            "<p>Ordres par courriel : répondez ou écrivez à <code>{address}</code> &lt;une ligne par ordre&gt;.</p>"
+        )),
+        "{html}"
+    );
+}

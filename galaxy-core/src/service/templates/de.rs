@@ -65,6 +65,10 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
         ("winner", "niemand"),
         ("race", "(keins: du spielst in diesem Spiel nicht mit)"),
         ("report_attached", "im Anhang"),
+        (
+            "orders_note",
+            "Befehle per Mail: antworte auf diese Mail oder schreibe an {{address}} (eine Zeile pro Befehl; Zitate und Signatur werden ignoriert).",
+        ),
         ("from", "Anonym"),
         (
             "report_text",

@@ -61,6 +61,10 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
         ("winner", "nobody"),
         ("race", "(none: you do not play in this game)"),
         ("report_attached", "attached"),
+        (
+            "orders_note",
+            "Orders by mail: reply to this mail or write to {{address}} (one order per line; quotes and signature are ignored).",
+        ),
         ("from", "Anonymous"),
         (
             "report_text",
