@@ -81,6 +81,7 @@ ensure_postgres() {
         # plain TCP, as before (an explicit sslmode in a URL wins over the variable).
         export GALAXY_TEST_PG_CA="$PG_TMP/tls/ca.crt"
         export PGSSLMODE=disable
+        say "it also serves TLS, with a CA of its own (GALAXY_TEST_PG_CA) for the TLS tests"
     else
         say "openssl not found: the throwaway Postgres speaks no TLS (the TLS tests say SKIPPED)"
     fi
