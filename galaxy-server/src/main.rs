@@ -222,8 +222,10 @@ async fn serve(_config: Config) -> Result<App, AppError> {
 
 /// `first` (the signal that begins the shutdown), then a watch for a second signal: an
 /// operator who will not wait out the drain (up to `GALAXY_SHUTDOWN_TIMEOUT`) signals
-/// again, and the process exits at once with status 130. What was not finished is left as
-/// a crash leaves it: leases lapse, owed work is done by the next start or another replica.
+/// again, and the process exits at once with status 130, after killing the engines it
+/// started itself (the process runtime's: each leads a process group of its own, which
+/// an exit without destructors would leave running). What was not finished is left as a
+/// crash leaves it: leases lapse, owed work is done by the next start or another replica.
 async fn then_force_on_second(first: impl Future<Output = ()>) {
     first.await;
     match galaxy_server::shutdown_signal() {
@@ -231,11 +233,44 @@ async fn then_force_on_second(first: impl Future<Output = ()>) {
             tokio::spawn(async move {
                 second.await;
                 eprintln!("galaxy-server: second signal: exiting without finishing the shutdown");
+                kill_child_groups();
                 std::process::exit(130);
             });
         }
         Err(error) => {
             tracing::warn!(%error, "no handler for a second signal; only SIGKILL cuts the shutdown short");
+        }
+    }
+}
+
+/// Sends SIGKILL to the process group of every child of this process (from `/proc`; a
+/// no-op elsewhere): the process runtime's engines, each the leader of its own group.
+fn kill_child_groups() {
+    let own = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`: the command may hold spaces and parentheses.
+        let parent = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+        if parent == Some(own.as_str()) {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
         }
     }
 }

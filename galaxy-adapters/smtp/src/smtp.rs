@@ -299,16 +299,35 @@ fn classify(error: &SmtpError) -> MailerError {
     }
 }
 
+/// Whether the relay refuses to relay for this server at all (Postfix's `554 5.7.1 ...:
+/// Relay access denied`, others' "Relaying denied"): its address is not allowed or it did
+/// not authenticate, the operator's to fix, whatever the code says.
+fn refuses_to_relay(error: &SmtpError) -> bool {
+    let Some(text) = std::error::Error::source(error).map(|why| why.to_string().to_lowercase())
+    else {
+        return false;
+    };
+    [
+        "relay access denied",
+        "relaying denied",
+        "relaying not allowed",
+        "relay not permitted",
+    ]
+    .iter()
+    .any(|phrase| text.contains(phrase))
+}
+
 /// Whether `error` refuses the mail itself rather than the relay session: a 5xx about
 /// the mailbox or the message (55x: no such user, too large, rejected; 501: an address
 /// the relay cannot parse; 521: a domain that takes no mail), or an address or content
 /// this relay cannot carry (no SMTPUTF8 for a non-ASCII address). Not: 53x
 /// (authentication required, too weak, credentials invalid, encryption required),
-/// 500/502/503/504 (a command the relay does not take, or not now), and the other
+/// 500/502/503/504 (a command the relay does not take, or not now), a relay refusing to
+/// relay for this server ([`refuses_to_relay`]), and the other
 /// client-side failures (STARTTLS or no common authentication mechanism on the relay).
 fn refuses_the_mail(error: &SmtpError) -> bool {
     if let Some(code) = error.status() {
-        if !error.is_permanent() {
+        if !error.is_permanent() || refuses_to_relay(error) {
             return false;
         }
         return match code.category {

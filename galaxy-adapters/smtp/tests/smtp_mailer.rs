@@ -134,6 +134,14 @@ async fn only_a_5xx_about_the_mail_is_permanent() {
         assert_eq!(err.is_permanent(), permanent, "{code}: {err}");
         assert!(err.to_string().contains(&code.to_string()), "{err}");
     }
+    // A 554 that refuses this server as a client (a new address not in the relay's
+    // networks): the relay's set-up, not the mail.
+    let err = mailer
+        .send(&mail("k", "relay-denied@example.org", None))
+        .await
+        .unwrap_err();
+    assert!(!err.is_permanent(), "{err}");
+    assert!(err.to_string().contains("Relay access denied"), "{err}");
 }
 
 /// A relay that does not offer STARTTLS where the URL requires it: the operator's to

@@ -259,6 +259,50 @@ async fn a_turn_mail_goes_without_its_orders_address_when_none_can_be_made() {
     assert_eq!(turn.extras.reply_to, None);
     assert!(turn.text_body.contains("3 planets"), "{}", turn.text_body);
     assert!(!turn.text_body.contains("orders+"), "{}", turn.text_body);
+
+    // A store that does not answer: the mail waits for it (its route is retried later),
+    // rather than going without the address at the first blip.
+    let h = Harness::new();
+    let bea = h.user("bea", "en", true).await;
+    let mut store = MockInboundMailStore::new();
+    store.expect_orders_address().returning(|_, _| {
+        Err(StoreError::unavailable(std::io::Error::other(
+            "connection refused",
+        )))
+    });
+    let desk = Arc::new(MailInService::new(
+        MailInPorts {
+            store: Arc::new(store),
+            users: h.users.clone(),
+            mail: h.mail.clone(),
+            desk: Arc::new(NoDesk),
+            clock: h.clock.clone(),
+            secrets: h.secrets.clone(),
+        },
+        MailInConfig::new("galaxy.test"),
+    ));
+    let payload = json!({
+        "game_name": "Andromeda",
+        "turn": 5,
+        "race": null,
+        "report_text": null,
+        "deadline": "2030-01-02 18:00 UTC",
+        "per_recipient": { bea.id.to_string(): {"race": "Capellans", "report_text": "2 planets"} },
+    });
+    raise(
+        &h,
+        NotificationKind::TurnCompleted,
+        "turn:5",
+        &[&bea],
+        payload,
+    )
+    .await;
+    let worker = h.worker(3).with_orders_by_mail(desk);
+    worker.run_until_idle(10).await.unwrap();
+    assert!(
+        h.mails().await.is_empty(),
+        "no mail while the store is away"
+    );
 }
 
 /// The note on orders by mail is the template set's word `orders_note`: German players

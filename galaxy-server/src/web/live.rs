@@ -78,6 +78,10 @@ impl Drop for Held {
     }
 }
 
+/// The longest a stream waits for its session check; past it the session counts as
+/// unchecked (the stream goes on).
+const SESSION_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Where a stream starts: `?after=CURSOR` (the page's, taken before it was rendered).
 #[derive(Debug, Deserialize)]
 pub struct EventsQuery {
@@ -152,7 +156,14 @@ pub async fn events(
                 let event = tokio::select! {
                     () = closing.cancelled() => return None,
                     _ = watch.tick.tick() => {
-                        if let Err(error) = auth.authenticate(&token).await
+                        // Bounded, and given up at shutdown: a slow session store must not
+                        // hold the drain. Only a clear "no longer holds" ends the stream.
+                        let check = tokio::time::timeout(SESSION_CHECK_TIMEOUT, auth.authenticate(&token));
+                        let checked = tokio::select! {
+                            () = closing.cancelled() => return None,
+                            checked = check => checked,
+                        };
+                        if let Ok(Err(error)) = checked
                             && !matches!(error.kind(), ErrorKind::Unavailable | ErrorKind::Internal)
                         {
                             return None;
@@ -175,6 +186,8 @@ pub async fn events(
                 let news =
                     event.kind == RESYNC_KIND || (about_game && event.user_ids.contains(&user_id));
                 if news {
+                    // This id is the browser's place now; an older mark must not follow it.
+                    watch.unmarked = None;
                     let update = Event::default()
                         .event("update")
                         .id(event.cursor.to_string())

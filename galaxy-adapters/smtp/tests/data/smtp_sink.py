@@ -4,6 +4,7 @@ Listens on 127.0.0.1 (port 0 picks a free one), prints "READY <port>" once it ac
 connections, and answers each message by its first recipient's local part:
 
   reply-NNN@...   answer the message with SMTP code NNN (e.g. 451, 550)
+  relay-denied@... answer as Postfix does a client it does not relay for (554 5.7.1)
   hang@...        never answer the message (the client's timeout case)
   anything else   accept it: "250 2.0.0 OK queued as <n>"
 
@@ -40,6 +41,9 @@ class Handler:
         local = envelope.rcpt_tos[0].split("@", 1)[0].lower()
         if local == "hang":
             await asyncio.sleep(3600)
+        if local == "relay-denied":
+            # Postfix's answer to a client it does not relay for.
+            return "554 5.7.1 <relay-denied@example.org>: Relay access denied"
         match = re.fullmatch(r"reply-(\d{3})", local)
         if match:
             code = match.group(1)
