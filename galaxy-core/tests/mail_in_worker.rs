@@ -13,7 +13,7 @@ use chrono::TimeDelta;
 use galaxy_core::domain::lease::ClaimRequest;
 use galaxy_core::domain::limit::RateLimit;
 use galaxy_core::domain::mail::{MailStatus, OutgoingMail};
-use galaxy_core::domain::mail_in::{InboundOutcome, OrdersAddress, OrdersToken, ReportDelivery};
+use galaxy_core::domain::mail_in::InboundOutcome;
 use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::user::{Block, Email, User};
 use galaxy_core::domain::{GameId, LeaseToken, Timestamp, UserId};
@@ -137,19 +137,8 @@ async fn world_with(
         clock.now(),
     );
     stores.users.insert_user(&player).await.unwrap();
-    let token = OrdersToken::parse("abcdefghijkmnpqrstuv").unwrap();
-    let address = OrdersAddress {
-        user_id: player.id,
-        game_id: GameId::from_uuid(uuid::Uuid::now_v7()),
-        token: token.clone(),
-        report_delivery: ReportDelivery::Body,
-        rotated_at: clock.now(),
-    };
-    stores
-        .mail_in
-        .ensure_orders_address(&address)
-        .await
-        .unwrap();
+    let game_id = GameId::from_uuid(uuid::Uuid::now_v7());
+    let address = service.ensure(player.id, game_id).await.unwrap().address;
     let worker = MailInWorker::new(&service);
     World {
         stores,
@@ -157,7 +146,7 @@ async fn world_with(
         desk,
         service,
         worker,
-        address: token.address("galaxy.test"),
+        address,
         player,
     }
 }
@@ -504,4 +493,111 @@ async fn a_crash_after_the_claim_is_resumed_and_answered_once() {
         .find(|(s, _)| *s == MailStatus::Pending)
         .map(|(_, n)| *n);
     assert_eq!(pending, Some(1), "{counts:?}");
+}
+
+/// A service on `w`'s stores whose orders tokens are derived under a key made from
+/// `material` (what a server makes from its `GALAXY_LOGIN_CODE_KEY`).
+fn keyed_service(w: &World, material: &[u8]) -> MailInService {
+    let mut config = MailInConfig::new("galaxy.test");
+    config.key = Some(galaxy_core::domain::mail_in::OrdersKey::derive(material).unwrap());
+    MailInService::new(
+        MailInPorts {
+            store: w.stores.mail_in.clone(),
+            users: w.stores.users.clone(),
+            mail: w.stores.mail.clone(),
+            desk: w.desk.clone(),
+            clock: w.clock.clone(),
+            secrets: Arc::new(galaxy_ports::system::OsSecretGenerator),
+        },
+        config,
+    )
+}
+
+/// Orders tokens are derived under the server's key, never stored: a server with the
+/// same key (a restart, another replica) shows the same address; one with another key
+/// (the key was changed) cannot show it, so it gives the player a new address, callers
+/// at once agree on it, and mail to the old one is refused from then on.
+#[tokio::test]
+async fn orders_addresses_are_derived_under_the_key() {
+    let w = world(20).await;
+    let game = GameId::from_uuid(uuid::Uuid::now_v7());
+    let first = keyed_service(&w, &[1; 32]);
+    let shown = first.ensure(w.player.id, game).await.unwrap().address;
+    let stored = w
+        .stores
+        .mail_in
+        .orders_address(w.player.id, game)
+        .await
+        .unwrap()
+        .unwrap();
+    let token = shown
+        .strip_prefix("orders+")
+        .and_then(|rest| rest.split('@').next())
+        .unwrap();
+    assert!(
+        !format!("{stored:?}").contains(token),
+        "the store keeps no token: {stored:?}"
+    );
+    let restarted = keyed_service(&w, &[1; 32]);
+    assert_eq!(
+        restarted.ensure(w.player.id, game).await.unwrap().address,
+        shown,
+        "the same key shows the same address"
+    );
+
+    let mail_to = |service: &MailInService, address: &str, id: &str| {
+        let raw = format!(
+            "From: {}\r\nTo: {address}\r\nMessage-ID: <{id}@example.org>\r\nSubject: o\r\n\r\n\
+             design D 1 1 1 0\r\n",
+            w.player.email
+        );
+        let service = service.clone();
+        async move {
+            service
+                .receive(raw.as_bytes(), &Envelope::default())
+                .await
+                .unwrap();
+            MailInWorker::new(&service).run_until_idle(3).await.unwrap();
+        }
+    };
+    mail_to(&first, &shown, "k1").await;
+    assert_eq!(w.desk.calls.lock().unwrap().len(), 1, "the address works");
+
+    // The key changes: eight callers at once (pages, turn mails) all get one new address.
+    let changed = keyed_service(&w, &[2; 32]);
+    let calls = (0..8).map(|_| {
+        let changed = changed.clone();
+        let user = w.player.id;
+        tokio::spawn(async move { changed.ensure(user, game).await.unwrap().address })
+    });
+    let mut seen: Vec<String> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    seen.dedup();
+    assert_eq!(seen.len(), 1, "one new address: {seen:?}");
+    let renewed = seen.remove(0);
+    assert_ne!(renewed, shown);
+    assert_eq!(
+        changed.ensure(w.player.id, game).await.unwrap().address,
+        renewed,
+        "and it stays"
+    );
+
+    mail_to(&changed, &shown, "k2").await;
+    assert_eq!(
+        w.desk.calls.lock().unwrap().len(),
+        1,
+        "the old address is dead"
+    );
+    mail_to(&changed, &renewed, "k3").await;
+    assert_eq!(w.desk.calls.lock().unwrap().len(), 2, "the new one works");
+    assert!(
+        w.outcomes()
+            .await
+            .contains(&(Some(InboundOutcome::Refused), 1)),
+        "{:?}",
+        w.outcomes().await
+    );
 }

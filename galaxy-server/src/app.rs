@@ -358,6 +358,7 @@ impl App {
             crate::mail_in::MailInSources {
                 users: users.clone(),
                 desk: runtime.service.clone(),
+                key: crate::secrets::orders_key(&config, adapters.secrets.as_ref())?,
             },
         );
         let state = AppState {
@@ -419,7 +420,9 @@ impl App {
             tokens.workers.clone(),
         );
         let mail_worker = MailWorker::new(
-            adapters.mail.clone(),
+            Arc::new(crate::metering::decorators::MeteredMail(
+                adapters.mail.clone(),
+            )),
             Arc::new(crate::metering::decorators::MeteredMailer(
                 adapters.mailer.clone(),
             )),

@@ -8,7 +8,7 @@ use chrono::TimeDelta;
 use galaxy_core::domain::lease::ClaimRequest;
 use galaxy_core::domain::limit::RateLimit;
 use galaxy_core::domain::mail_in::{
-    InboundMail, InboundOutcome, OrdersAddress, OrdersToken, ReportDelivery,
+    InboundMail, InboundOutcome, OrdersAddress, OrdersKey, ReportDelivery, TokenDigest, TokenRecord,
 };
 use galaxy_core::domain::{GameId, InboundMailId, Timestamp, UserId};
 use galaxy_core::ports::{
@@ -35,6 +35,9 @@ pub(crate) struct MailInSources {
     pub users: Arc<dyn UserStore>,
     /// The runtime, where the orders go.
     pub desk: Arc<dyn OrdersDesk>,
+    /// The key the orders tokens are derived under (from the installation's
+    /// login-code secret, so every replica shows the same addresses).
+    pub key: OrdersKey,
 }
 
 /// The service, when orders by e-mail is on.
@@ -45,6 +48,7 @@ pub(crate) fn service(
 ) -> Option<Arc<MailInService>> {
     let domain = config.mail_in.domain.clone()?;
     let mut settings = MailInConfig::new(domain);
+    settings.key = Some(sources.key);
     settings.max_message_bytes = config.mail_in.max_bytes;
     settings.replies = RateLimit {
         max: config.mail_in.replies_per_hour,
@@ -152,11 +156,12 @@ impl InboundMailStore for CountedInboundMail {
         &self,
         user_id: UserId,
         game_id: GameId,
-        token: &OrdersToken,
+        token: &TokenRecord,
+        replacing: Option<TokenDigest>,
         at: Timestamp,
     ) -> Result<OrdersAddress, StoreError> {
         self.0
-            .rotate_orders_address(user_id, game_id, token, at)
+            .rotate_orders_address(user_id, game_id, token, replacing, at)
             .await
     }
 
@@ -171,9 +176,9 @@ impl InboundMailStore for CountedInboundMail {
 
     async fn find_orders_address(
         &self,
-        token: &OrdersToken,
+        digest: &TokenDigest,
     ) -> Result<Option<OrdersAddress>, StoreError> {
-        self.0.find_orders_address(token).await
+        self.0.find_orders_address(digest).await
     }
 
     async fn take_send(
@@ -203,43 +208,35 @@ mod tests {
     /// old mails are deleted.
     #[test]
     fn each_finished_mail_counts_once_by_outcome() {
-        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-        let handle = recorder.handle();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        metrics::with_local_recorder(&recorder, || {
-            runtime.block_on(async {
-                let store = CountedInboundMail(Arc::new(MemoryMailInStore::default()));
-                let now = Utc::now();
-                let id = InboundMailId::from_uuid(uuid::Uuid::now_v7());
-                let mail = InboundMail::new(id, "k".into(), b"x".to_vec(), None, vec![], now);
-                store.insert_inbound(&mail).await.unwrap();
-                let token = LeaseToken::from_uuid(uuid::Uuid::now_v7());
-                let claim = ClaimRequest {
-                    token,
-                    now,
-                    lease: TimeDelta::minutes(5),
-                    limit: 10,
-                };
-                assert_eq!(store.claim_inbound(&claim).await.unwrap().len(), 1);
-                let finish = |token| Finish {
-                    id,
-                    token,
-                    outcome: InboundEnd {
-                        outcome: InboundOutcome::Dropped,
-                        detail: "automatic mail".into(),
-                    },
-                    at: now,
-                };
-                let stranger = LeaseToken::from_uuid(uuid::Uuid::now_v7());
-                assert!(store.finish_inbound(&finish(stranger)).await.is_err());
-                store.finish_inbound(&finish(token)).await.unwrap();
-                let later = now + TimeDelta::days(60);
-                assert_eq!(store.purge_inbound(later).await.unwrap(), 1);
-            });
+        let text = crate::metering::recorded(async {
+            let store = CountedInboundMail(Arc::new(MemoryMailInStore::default()));
+            let now = Utc::now();
+            let id = InboundMailId::from_uuid(uuid::Uuid::now_v7());
+            let mail = InboundMail::new(id, "k".into(), b"x".to_vec(), None, vec![], now);
+            store.insert_inbound(&mail).await.unwrap();
+            let token = LeaseToken::from_uuid(uuid::Uuid::now_v7());
+            let claim = ClaimRequest {
+                token,
+                now,
+                lease: TimeDelta::minutes(5),
+                limit: 10,
+            };
+            assert_eq!(store.claim_inbound(&claim).await.unwrap().len(), 1);
+            let finish = |token| Finish {
+                id,
+                token,
+                outcome: InboundEnd {
+                    outcome: InboundOutcome::Dropped,
+                    detail: "automatic mail".into(),
+                },
+                at: now,
+            };
+            let stranger = LeaseToken::from_uuid(uuid::Uuid::now_v7());
+            assert!(store.finish_inbound(&finish(stranger)).await.is_err());
+            store.finish_inbound(&finish(token)).await.unwrap();
+            let later = now + TimeDelta::days(60);
+            assert_eq!(store.purge_inbound(later).await.unwrap(), 1);
         });
-        let text = handle.render();
         assert!(
             text.contains("galaxy_mail_in_total{outcome=\"dropped\"} 1"),
             "{text}"

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use galaxy_core::domain::auth::CodeKey;
 use galaxy_core::domain::engine_auth::EngineTokenKey;
+use galaxy_core::domain::mail_in::OrdersKey;
 use galaxy_core::ports::SecretGenerator;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -51,18 +52,42 @@ pub(crate) fn login_code_key(
     config: &Config,
     secrets: &dyn SecretGenerator,
 ) -> Result<CodeKey, AppError> {
-    let configured = config.login_code_key.as_ref();
-    let secret = installation_secret(
+    let secret = login_code_secret(config, secrets)?;
+    CodeKey::derive(secret.expose_secret().as_bytes()).map_err(login_code_setting)
+}
+
+/// The key orders tokens are derived under: made from the same installation secret as
+/// the login-code key under a label of its own, so replicas that share that secret show
+/// the same orders addresses, and changing it re-issues every address when next shown.
+pub(crate) fn orders_key(
+    config: &Config,
+    secrets: &dyn SecretGenerator,
+) -> Result<OrdersKey, AppError> {
+    let secret = login_code_secret(config, secrets)?;
+    OrdersKey::derive(secret.expose_secret().as_bytes()).map_err(login_code_setting)
+}
+
+/// The installation's login-code secret: `GALAXY_LOGIN_CODE_KEY`, else
+/// `$GALAXY_DATA_DIR/login-code-key`.
+fn login_code_secret(
+    config: &Config,
+    secrets: &dyn SecretGenerator,
+) -> Result<SecretString, AppError> {
+    installation_secret(
         config,
         "GALAXY_LOGIN_CODE_KEY",
-        configured,
+        config.login_code_key.as_ref(),
         CODE_KEY_FILE,
         secrets,
-    )?;
-    CodeKey::derive(secret.expose_secret().as_bytes()).map_err(|e| AppError::Setting {
+    )
+}
+
+/// A login-code secret no key can be made from, as the setting's error.
+fn login_code_setting(error: impl std::fmt::Display) -> AppError {
+    AppError::Setting {
         variable: "GALAXY_LOGIN_CODE_KEY",
-        reason: e.to_string(),
-    })
+        reason: error.to_string(),
+    }
 }
 
 /// `configured` when set; otherwise the secret in `$GALAXY_DATA_DIR/<file>`, made
@@ -261,5 +286,17 @@ mod tests {
         let other = tempfile::tempdir().unwrap();
         let elsewhere = login_code_key(&config(other.path(), None), &OsSecretGenerator).unwrap();
         assert_ne!(code.hash_for(id, &first), code.hash_for(id, &elsewhere));
+
+        // The orders key comes from the same file: the same directory, the same orders
+        // addresses; another directory, others.
+        use galaxy_core::domain::mail_in::TokenSeed;
+        let seed = TokenSeed::from_bytes([4; TokenSeed::LENGTH]);
+        let orders = |dir: &Path| {
+            orders_key(&config(dir, None), &OsSecretGenerator)
+                .unwrap()
+                .token(&seed)
+        };
+        assert_eq!(orders(dir.path()), orders(dir.path()));
+        assert_ne!(orders(dir.path()), orders(other.path()));
     }
 }

@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use galaxy_core::domain::lease::{ClaimRequest, Leased};
 use galaxy_core::domain::limit::RateLimit;
 use galaxy_core::domain::mail_in::{
-    InboundMail, InboundOutcome, InboundStatus, OrdersAddress, OrdersToken, ReportDelivery,
+    InboundMail, InboundOutcome, InboundStatus, OrdersAddress, ReportDelivery, TokenDigest,
+    TokenRecord, TokenSeed,
 };
 use galaxy_core::domain::{GameId, InboundMailId, Timestamp, UserId};
 use galaxy_core::ports::{InboundFinish, InboundInsert, InboundMailStore, StoreError};
@@ -87,11 +88,23 @@ fn inbound_from_row(row: &PgRow) -> Result<InboundMail, StoreError> {
 }
 
 fn address_from_row(row: &PgRow) -> Result<OrdersAddress, StoreError> {
-    let token: String = row.col(ADDRESS, "token")?;
+    let seed: Vec<u8> = row.col(ADDRESS, "token_seed")?;
+    let digest: Vec<u8> = row.col(ADDRESS, "token_digest")?;
+    let token = TokenRecord {
+        seed: TokenSeed::from_bytes(
+            seed.try_into()
+                .map_err(|_| corrupt(ADDRESS, "token_seed", "not 16 bytes"))?,
+        ),
+        digest: TokenDigest::from_bytes(
+            digest
+                .try_into()
+                .map_err(|_| corrupt(ADDRESS, "token_digest", "not 32 bytes"))?,
+        ),
+    };
     Ok(OrdersAddress {
         user_id: UserId::from_uuid(row.col(ADDRESS, "user_id")?),
         game_id: GameId::from_uuid(row.col(ADDRESS, "game_id")?),
-        token: OrdersToken::parse(&token).ok_or_else(|| corrupt(ADDRESS, "token", &token))?,
+        token,
         report_delivery: row.col_name(ADDRESS, "report_delivery", ReportDelivery::parse)?,
         rotated_at: row.col(ADDRESS, "rotated_at")?,
     })
@@ -238,15 +251,17 @@ impl InboundMailStore for PgStore {
         address: &OrdersAddress,
     ) -> Result<OrdersAddress, StoreError> {
         // `ON CONFLICT (user_id, game_id) DO NOTHING`: a concurrent caller's address wins
-        // and both read it back; a token taken elsewhere is a unique violation
+        // and both read it back; a digest taken elsewhere is a unique violation
         // (`Duplicate`), so the caller draws another.
         sqlx::query(
-            "INSERT INTO orders_addresses (user_id, game_id, token, report_delivery, rotated_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, game_id) DO NOTHING",
+            "INSERT INTO orders_addresses \
+             (user_id, game_id, token_seed, token_digest, report_delivery, rotated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, game_id) DO NOTHING",
         )
         .bind(address.user_id.as_uuid())
         .bind(address.game_id.as_uuid())
-        .bind(address.token.as_str())
+        .bind(address.token.seed.as_bytes().as_slice())
+        .bind(address.token.digest.as_bytes().as_slice())
         .bind(address.report_delivery.as_str())
         .bind(address.rotated_at)
         .execute(self.pool())
@@ -263,22 +278,35 @@ impl InboundMailStore for PgStore {
         &self,
         user_id: UserId,
         game_id: GameId,
-        token: &OrdersToken,
+        token: &TokenRecord,
+        replacing: Option<TokenDigest>,
         at: Timestamp,
     ) -> Result<OrdersAddress, StoreError> {
-        let row = sqlx::query(
-            "UPDATE orders_addresses SET token = $3, rotated_at = $4 \
-             WHERE user_id = $1 AND game_id = $2 RETURNING *",
+        // With `replacing`, the update matches only while the token is still that one (a
+        // concurrent replacement that committed first is seen by the row lock's recheck,
+        // and this one then matches nothing). The address is then read in a statement
+        // of its own: its snapshot, unlike the update's, holds that replacement.
+        let changed = sqlx::query(
+            "UPDATE orders_addresses SET token_seed = $3, token_digest = $4, rotated_at = $5 \
+             WHERE user_id = $1 AND game_id = $2 AND ($6::bytea IS NULL OR token_digest = $6) \
+             RETURNING *",
         )
         .bind(user_id.as_uuid())
         .bind(game_id.as_uuid())
-        .bind(token.as_str())
+        .bind(token.seed.as_bytes().as_slice())
+        .bind(token.digest.as_bytes().as_slice())
         .bind(at)
+        .bind(replacing.map(|d| d.as_bytes().to_vec()))
         .fetch_optional(self.pool())
         .await
-        .map_err(db(ADDRESS))?
-        .ok_or_else(|| StoreError::not_found(ADDRESS, format!("{user_id}/{game_id}")))?;
-        address_from_row(&row)
+        .map_err(db(ADDRESS))?;
+        match changed {
+            Some(row) => address_from_row(&row),
+            None => self
+                .orders_address(user_id, game_id)
+                .await?
+                .ok_or_else(|| StoreError::not_found(ADDRESS, format!("{user_id}/{game_id}"))),
+        }
     }
 
     async fn set_report_delivery(
@@ -303,10 +331,10 @@ impl InboundMailStore for PgStore {
 
     async fn find_orders_address(
         &self,
-        token: &OrdersToken,
+        digest: &TokenDigest,
     ) -> Result<Option<OrdersAddress>, StoreError> {
-        let row = sqlx::query("SELECT * FROM orders_addresses WHERE token = $1")
-            .bind(token.as_str())
+        let row = sqlx::query("SELECT * FROM orders_addresses WHERE token_digest = $1")
+            .bind(digest.as_bytes().as_slice())
             .fetch_optional(self.pool())
             .await
             .map_err(db(ADDRESS))?;

@@ -74,6 +74,72 @@ async fn migrating_twice_changes_nothing() {
     dbs.cleanup().await.unwrap();
 }
 
+/// Migration 0029 on a database that held orders tokens in the clear: the token column
+/// goes, each address keeps the digest of its old token (mail to it still finds it) and a
+/// seed no key derives that token from (so it is re-issued when first shown).
+#[tokio::test]
+async fn orders_tokens_of_an_older_schema_become_digests() {
+    use galaxy_core::domain::mail_in::{OrdersKey, OrdersToken};
+    use galaxy_core::ports::InboundMailStore;
+
+    static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+    let dbs = databases().await;
+    let options = dbs.empty_database().await.unwrap();
+    let pool = dbs.pool(options.clone()).await.unwrap();
+    MIGRATIONS
+        .run_to(28, &pool)
+        .await
+        .expect("the schema before 0029");
+    let (user, game) = (Uuid::now_v7(), Uuid::now_v7());
+    let legacy = "abcdefghijkmnpqrstuv";
+    sqlx::query(
+        "INSERT INTO orders_addresses (user_id, game_id, token, report_delivery, rotated_at) \
+         VALUES ($1, $2, $3, 'attachment', now())",
+    )
+    .bind(user)
+    .bind(game)
+    .bind(legacy)
+    .execute(&pool)
+    .await
+    .unwrap();
+    migrate(&pool).await.expect("0029 on the older schema");
+    let columns: Vec<String> = sqlx::query_scalar(
+        "SELECT column_name::text FROM information_schema.columns \
+         WHERE table_name = 'orders_addresses' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(!columns.iter().any(|c| c == "token"), "{columns:?}");
+    let dump: Vec<String> =
+        sqlx::query_scalar("SELECT row_to_json(a)::text FROM orders_addresses a")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(!dump.iter().any(|row| row.contains(legacy)), "{dump:?}");
+
+    let store = PgStore::new(pool.clone());
+    let token = OrdersToken::parse(legacy).unwrap();
+    let found = store
+        .find_orders_address(&token.digest())
+        .await
+        .unwrap()
+        .expect("the old address still finds its player");
+    assert_eq!(
+        (found.user_id.as_uuid(), found.game_id.as_uuid()),
+        (user, game)
+    );
+    assert_eq!(found.report_delivery.as_str(), "attachment");
+    let key = OrdersKey::derive(&[5; 32]).unwrap();
+    assert_eq!(
+        key.recover(&found.token),
+        None,
+        "no key shows the old token"
+    );
+    pool.close().await;
+    dbs.cleanup().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_schema_newer_than_the_binary_refuses_start_up() {
     let dbs = databases().await;

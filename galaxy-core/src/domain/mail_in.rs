@@ -5,6 +5,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::lease::{ClaimKey, Lease, Leased, QueueState};
 use super::{GameId, InboundMailId, Timestamp, UserId};
@@ -211,13 +212,19 @@ pub struct InboundEnd {
     pub detail: String,
 }
 
-/// The random part of an orders address (`orders+<token>@domain`): 20 lower-case
-/// letters and digits (about 103 bits), so it cannot be guessed; a player may rotate it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// The secret part of an orders address (`orders+<token>@domain`): 20 lower-case
+/// letters and digits (100 bits), so it cannot be guessed; a player may rotate it.
+///
+/// A token is never stored: it is derived from a random [`TokenSeed`] under the server's
+/// [`OrdersKey`], and the store keeps the seed and the token's [`TokenDigest`] (a
+/// [`TokenRecord`]). The pages and turn mails derive the address again; a mail's token is
+/// found by its digest; a leaked table gives neither (SPEC: secrets stored hashed).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OrdersToken(String);
 
 /// The alphabet of orders tokens (no look-alikes `0/o`, `1/l`): safe in every mail
-/// client and case-insensitive, since some servers change the case of local parts.
+/// client and case-insensitive, since some servers change the case of local parts. 32
+/// characters, so a random byte maps onto it without bias.
 const TOKEN_ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
 /// Characters in a token.
 pub const TOKEN_LENGTH: usize = 20;
@@ -247,6 +254,17 @@ impl OrdersToken {
         &self.0
     }
 
+    /// What the store keeps to find this token again: its SHA-256. A token carries 100
+    /// bits drawn under the server's key, so the digest cannot be reversed by trying
+    /// tokens, and it needs no key of its own.
+    pub fn digest(&self) -> TokenDigest {
+        let digest = Sha256::new()
+            .chain_update(b"galaxy orders token\0")
+            .chain_update(self.0.as_bytes())
+            .finalize();
+        TokenDigest(digest.into())
+    }
+
     /// The orders address for `domain`.
     pub fn address(&self, domain: &str) -> String {
         format!("orders+{}@{domain}", self.0)
@@ -268,9 +286,134 @@ impl OrdersToken {
     }
 }
 
-impl fmt::Display for OrdersToken {
+impl fmt::Debug for OrdersToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str("OrdersToken(<redacted>)")
+    }
+}
+
+/// The stored form of an orders token ([`OrdersToken::digest`]): what a mail's token is
+/// looked up by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TokenDigest([u8; 32]);
+
+impl TokenDigest {
+    /// A digest as read back from a store.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The digest's bytes, as a store keeps them.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Display for TokenDigest {
+    /// The first eight bytes in hex: enough to tell digests apart in an error or a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0[..8].iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+/// The random value an address's token is derived from under the server's
+/// [`OrdersKey`]. Stored beside the digest; worthless without the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenSeed([u8; 16]);
+
+impl TokenSeed {
+    /// Bytes in a seed.
+    pub const LENGTH: usize = 16;
+
+    /// A seed from random bytes (or as read back from a store).
+    pub fn from_bytes(bytes: [u8; Self::LENGTH]) -> Self {
+        Self(bytes)
+    }
+
+    /// The seed's bytes, as a store keeps them.
+    pub fn as_bytes(&self) -> &[u8; Self::LENGTH] {
+        &self.0
+    }
+}
+
+/// What a store keeps of an orders token: the seed it was derived from and its digest.
+/// The token itself exists only where it is shown or received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenRecord {
+    /// Derives the token under the server's key.
+    pub seed: TokenSeed,
+    /// Finds the token's address when a mail names it; unique over all addresses.
+    pub digest: TokenDigest,
+}
+
+/// The server secret orders tokens are derived under (HMAC-SHA256 of the seed), made
+/// from the installation's login-code secret (`GALAXY_LOGIN_CODE_KEY`) under a label of
+/// its own, so replicas that share that secret show the same addresses. Random per
+/// process when none is configured (dev mode, tests). Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OrdersKey([u8; 32]);
+
+impl OrdersKey {
+    /// Fewest bytes of secret material a key is made from.
+    pub const MIN_MATERIAL: usize = 32;
+
+    /// The key made from secret material of at least [`OrdersKey::MIN_MATERIAL`]
+    /// bytes: SHA-256 of it under this key's label, so the same material can key
+    /// login codes as well without the two keys being equal.
+    pub fn derive(material: &[u8]) -> Result<Self, super::auth::CredentialError> {
+        if material.len() < Self::MIN_MATERIAL {
+            return Err(super::auth::CredentialError::KeyTooShort {
+                min: Self::MIN_MATERIAL,
+            });
+        }
+        let digest = Sha256::new()
+            .chain_update(b"galaxy orders token key\0")
+            .chain_update(material)
+            .finalize();
+        Ok(Self(digest.into()))
+    }
+
+    /// A key of random bytes, for a process that keeps its addresses to itself (dev
+    /// mode, tests).
+    pub fn random(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The token `seed` stands for under this key.
+    pub fn token(&self, seed: &TokenSeed) -> OrdersToken {
+        use hmac::digest::KeyInit;
+        use hmac::{Mac, SimpleHmac};
+        // HMAC pads a key shorter than the hash's block (64 bytes) with zeros: the padded
+        // block is the same key, taken by the infallible constructor.
+        let mut block = [0u8; 64];
+        block[..self.0.len()].copy_from_slice(&self.0);
+        let mut mac = <SimpleHmac<Sha256> as KeyInit>::new(&block.into());
+        mac.update(seed.as_bytes());
+        let out: [u8; 32] = mac.finalize().into_bytes().into();
+        let mut bytes = [0u8; TOKEN_LENGTH];
+        bytes.copy_from_slice(&out[..TOKEN_LENGTH]);
+        OrdersToken::from_random(&bytes)
+    }
+
+    /// A new token from `seed`, with the record a store keeps of it.
+    pub fn issue(&self, seed: TokenSeed) -> (OrdersToken, TokenRecord) {
+        let token = self.token(&seed);
+        let digest = token.digest();
+        (token, TokenRecord { seed, digest })
+    }
+
+    /// The token of `record` when it was issued under this key; `None` when it was not
+    /// (the key changed since, or the record predates derived tokens), so the address
+    /// it stands for can no longer be shown and a new one is issued.
+    pub fn recover(&self, record: &TokenRecord) -> Option<OrdersToken> {
+        let token = self.token(&record.seed);
+        (token.digest() == record.digest).then_some(token)
+    }
+}
+
+impl fmt::Debug for OrdersKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OrdersKey(<redacted>)")
     }
 }
 
@@ -311,8 +454,8 @@ pub struct OrdersAddress {
     pub user_id: UserId,
     /// The game.
     pub game_id: GameId,
-    /// The address's token (unique over all games).
-    pub token: OrdersToken,
+    /// What is kept of the address's token (its digest unique over all games).
+    pub token: TokenRecord,
     /// Body or attachment.
     pub report_delivery: ReportDelivery,
     /// When the token was made (created or last rotated).
@@ -324,6 +467,45 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn tokens_are_derived_under_the_key_and_recovered_only_under_it() {
+        let key = OrdersKey::derive(&[1; 32]).unwrap();
+        let other = OrdersKey::derive(&[2; 32]).unwrap();
+        let seed = TokenSeed::from_bytes([9; TokenSeed::LENGTH]);
+        let (token, record) = key.issue(seed);
+        assert_eq!(OrdersToken::parse(token.as_str()), Some(token.clone()));
+        assert_eq!(
+            key.token(&seed),
+            token,
+            "the same seed gives the same token"
+        );
+        assert_eq!(key.recover(&record), Some(token.clone()));
+        assert_eq!(other.recover(&record), None, "another key cannot show it");
+        assert_ne!(other.token(&seed), token);
+        let (next, _) = key.issue(TokenSeed::from_bytes([8; TokenSeed::LENGTH]));
+        assert_ne!(next, token, "another seed, another token");
+        // The record holds neither the token nor anything a token can be read from.
+        let shown = format!("{record:?} {token:?} {key:?}");
+        assert!(!shown.contains(token.as_str()), "{shown}");
+        assert_eq!(
+            OrdersKey::derive(&[1; 31]),
+            Err(crate::domain::auth::CredentialError::KeyTooShort { min: 32 })
+        );
+    }
+
+    #[test]
+    fn the_padded_key_is_the_hmac_of_the_key_itself() {
+        use hmac::{Mac, SimpleHmac};
+        let key = OrdersKey::derive(b"some secret material of 32 bytes").unwrap();
+        let seed = TokenSeed::from_bytes([3; TokenSeed::LENGTH]);
+        let mut mac = SimpleHmac::<Sha256>::new_from_slice(&key.0).unwrap();
+        mac.update(seed.as_bytes());
+        let out = mac.finalize().into_bytes();
+        let mut bytes = [0u8; TOKEN_LENGTH];
+        bytes.copy_from_slice(&out[..TOKEN_LENGTH]);
+        assert_eq!(key.token(&seed), OrdersToken::from_random(&bytes));
+    }
 
     #[test]
     fn tokens_are_read_back_from_their_address_only() {
@@ -343,7 +525,7 @@ mod tests {
             Some(token.clone())
         );
         assert_eq!(OrdersToken::from_address(&address, "other.example"), None);
-        let other = format!("admin+{token}@galaxy.example");
+        let other = format!("admin+{}@galaxy.example", token.as_str());
         assert_eq!(OrdersToken::from_address(&other, "galaxy.example"), None);
         assert_eq!(
             OrdersToken::from_address("orders+short@galaxy.example", "galaxy.example"),

@@ -7,7 +7,8 @@ use super::StoreError;
 use crate::domain::lease::{ClaimRequest, Finish};
 use crate::domain::limit::RateLimit;
 use crate::domain::mail_in::{
-    InboundEnd, InboundMail, InboundOutcome, OrdersAddress, OrdersToken, ReportDelivery,
+    InboundEnd, InboundMail, InboundOutcome, OrdersAddress, ReportDelivery, TokenDigest,
+    TokenRecord,
 };
 use crate::domain::{GameId, InboundMailId, Timestamp, UserId};
 
@@ -69,19 +70,23 @@ pub trait InboundMailStore: Send + Sync {
     ) -> Result<Option<OrdersAddress>, StoreError>;
     /// Stores `address` unless the player already has one in the game, and returns the
     /// one in force (so concurrent callers agree on a single address). `Duplicate` when
-    /// the token is taken by another player or game (the caller draws another).
+    /// the token's digest is taken by another player or game (the caller draws another).
     async fn ensure_orders_address(
         &self,
         address: &OrdersAddress,
     ) -> Result<OrdersAddress, StoreError>;
-    /// Replaces the token of an existing address (the old one stops working at once);
-    /// `NotFound` when the player has none in the game, `Duplicate` when the token is
-    /// taken.
+    /// Gives an existing address the token of `token` (the old one stops working at
+    /// once) and returns the address in force. With `replacing`, the address changes only
+    /// while its token is still that one; if another caller replaced it first, the
+    /// address is returned as that caller left it (two replicas re-issuing an address at
+    /// once agree on one). `NotFound` when the player has none in the game,
+    /// `Duplicate` when the digest is taken.
     async fn rotate_orders_address(
         &self,
         user_id: UserId,
         game_id: GameId,
-        token: &OrdersToken,
+        token: &TokenRecord,
+        replacing: Option<TokenDigest>,
         at: Timestamp,
     ) -> Result<OrdersAddress, StoreError>;
     /// Sets how the player's reports are mailed in the game; `NotFound` when the player
@@ -92,10 +97,10 @@ pub trait InboundMailStore: Send + Sync {
         game_id: GameId,
         delivery: ReportDelivery,
     ) -> Result<OrdersAddress, StoreError>;
-    /// The address a token belongs to.
+    /// The address whose token has `digest` (a mail's token, digested).
     async fn find_orders_address(
         &self,
-        token: &OrdersToken,
+        digest: &TokenDigest,
     ) -> Result<Option<OrdersAddress>, StoreError>;
 
     /// Takes one send from `bucket` (`reply:<user>`, `refusal:<address>`) under `limit`,

@@ -293,7 +293,7 @@ impl NotificationWorker {
                 return Ok(None);
             }
         };
-        let orders_address = service.address_of(&address.token);
+        let orders_address = address.address;
         let mut extras = MailExtras {
             reply_to: crate::domain::user::Email::parse(&orders_address).ok(),
             ..MailExtras::default()

@@ -38,10 +38,17 @@ impl OrdersDesk for NoDesk {
 }
 
 fn orders_by_mail(h: &Harness) -> Arc<MailInService> {
-    let stores = InMemoryStores::new();
+    orders_by_mail_over(h, InMemoryStores::new().mail_in.clone())
+}
+
+/// Orders by e-mail keeping its addresses in `store`.
+fn orders_by_mail_over(
+    h: &Harness,
+    store: Arc<dyn galaxy_core::ports::InboundMailStore>,
+) -> Arc<MailInService> {
     Arc::new(MailInService::new(
         MailInPorts {
-            store: stores.mail_in.clone(),
+            store,
             users: h.users.clone(),
             mail: h.mail.clone(),
             desk: Arc::new(NoDesk),
@@ -220,17 +227,7 @@ async fn a_turn_mail_goes_without_its_orders_address_when_none_can_be_made() {
     store
         .expect_orders_address()
         .returning(|_, _| Err(StoreError::internal("no free orders token after 3 draws")));
-    let desk = Arc::new(MailInService::new(
-        MailInPorts {
-            store: Arc::new(store),
-            users: h.users.clone(),
-            mail: h.mail.clone(),
-            desk: Arc::new(NoDesk),
-            clock: h.clock.clone(),
-            secrets: h.secrets.clone(),
-        },
-        MailInConfig::new("galaxy.test"),
-    ));
+    let desk = orders_by_mail_over(&h, Arc::new(store));
     let payload = json!({
         "game_name": "Andromeda",
         "turn": 5,
@@ -270,17 +267,7 @@ async fn a_turn_mail_goes_without_its_orders_address_when_none_can_be_made() {
             "connection refused",
         )))
     });
-    let desk = Arc::new(MailInService::new(
-        MailInPorts {
-            store: Arc::new(store),
-            users: h.users.clone(),
-            mail: h.mail.clone(),
-            desk: Arc::new(NoDesk),
-            clock: h.clock.clone(),
-            secrets: h.secrets.clone(),
-        },
-        MailInConfig::new("galaxy.test"),
-    ));
+    let desk = orders_by_mail_over(&h, Arc::new(store));
     let payload = json!({
         "game_name": "Andromeda",
         "turn": 5,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use galaxy_core::domain::limit::RateLimit;
 use galaxy_core::domain::mail_in::{
-    InboundMail, OrdersAddress, OrdersToken, ReportDelivery, TOKEN_LENGTH,
+    InboundMail, OrdersAddress, ReportDelivery, TokenDigest, TokenRecord, TokenSeed,
 };
 use galaxy_core::domain::{GameId, InboundMailId, LeaseToken, UserId};
 use galaxy_core::ports::{InboundInsert, InboundMailStore, StoreError};
@@ -56,20 +56,16 @@ where
     super::queue::inbound(make).await;
 }
 
-/// A random token.
-fn token() -> OrdersToken {
-    let bytes = *uuid().as_bytes();
-    let more = *uuid().as_bytes();
-    let mut all = [0u8; TOKEN_LENGTH];
-    for (i, b) in bytes
-        .iter()
-        .chain(more.iter())
-        .take(TOKEN_LENGTH)
-        .enumerate()
-    {
-        all[i] = *b;
+/// What a store keeps of a random token (the store never derives: any seed and digest).
+fn token() -> TokenRecord {
+    let seed = *uuid().as_bytes();
+    let mut digest = [0u8; 32];
+    digest[..16].copy_from_slice(uuid().as_bytes());
+    digest[16..].copy_from_slice(uuid().as_bytes());
+    TokenRecord {
+        seed: TokenSeed::from_bytes(seed),
+        digest: TokenDigest::from_bytes(digest),
     }
-    OrdersToken::from_random(&all)
 }
 
 fn message(key: &str) -> InboundMail {
@@ -144,12 +140,12 @@ async fn addresses<S: InboundMailStore>(store: S) {
         "the first address stays"
     );
     assert_eq!(
-        ok(store.find_orders_address(&first.token).await, "find"),
+        ok(store.find_orders_address(&first.token.digest).await, "find"),
         Some(first.clone())
     );
     // Another player cannot take the token.
     let mut thief = address(UserId::from_uuid(uuid()), game);
-    thief.token = first.token.clone();
+    thief.token = first.token;
     assert!(
         matches!(
             store.ensure_orders_address(&thief).await,
@@ -159,20 +155,43 @@ async fn addresses<S: InboundMailStore>(store: S) {
     );
     let fresh = token();
     let rotated = ok(
-        store.rotate_orders_address(user, game, &fresh, at(5)).await,
+        store
+            .rotate_orders_address(user, game, &fresh, None, at(5))
+            .await,
         "rotate",
     );
+    assert_eq!((rotated.token, rotated.rotated_at), (fresh, at(5)));
     assert_eq!(
-        (rotated.token.clone(), rotated.rotated_at),
-        (fresh.clone(), at(5))
-    );
-    assert_eq!(
-        ok(store.find_orders_address(&first.token).await, "old"),
+        ok(store.find_orders_address(&first.token.digest).await, "old"),
         None
     );
     assert_eq!(
-        ok(store.find_orders_address(&fresh).await, "new").map(|a| a.user_id),
+        ok(store.find_orders_address(&fresh.digest).await, "new").map(|a| a.user_id),
         Some(user)
+    );
+    // Replacing a token that is no longer the address's changes nothing: the address
+    // comes back as it stands.
+    let late = ok(
+        store
+            .rotate_orders_address(user, game, &token(), Some(first.token.digest), at(6))
+            .await,
+        "replace a stale token",
+    );
+    assert_eq!((late.token, late.rotated_at), (fresh, at(5)));
+    // A taken digest is Duplicate on rotation too.
+    let other = address(UserId::from_uuid(uuid()), game);
+    ok(
+        store.ensure_orders_address(&other).await,
+        "another player's",
+    );
+    assert!(
+        matches!(
+            store
+                .rotate_orders_address(user, game, &other.token, None, at(6))
+                .await,
+            Err(StoreError::Duplicate { .. })
+        ),
+        "rotating onto a taken token is Duplicate"
     );
     let attached = ok(
         store
@@ -185,7 +204,7 @@ async fn addresses<S: InboundMailStore>(store: S) {
     let nobody = UserId::from_uuid(uuid());
     assert_not_found(
         store
-            .rotate_orders_address(nobody, game, &token(), at(6))
+            .rotate_orders_address(nobody, game, &token(), None, at(6))
             .await,
         "rotate without an address",
     );
@@ -205,14 +224,52 @@ async fn address_race<S: InboundMailStore + Send + Sync + 'static>(store: S) {
         async move { store.ensure_orders_address(&address(user, game)).await }
     })
     .await;
-    let tokens: std::collections::BTreeSet<String> = results
+    let tokens: std::collections::BTreeSet<TokenDigest> = results
         .iter()
         .map(|r| match r {
-            Ok(a) => a.token.as_str().to_owned(),
+            Ok(a) => a.token.digest,
             Err(e) => panic!("ensure failed: {e}"),
         })
         .collect();
     assert_eq!(tokens.len(), 1, "every caller gets the one address");
+
+    // Replicas re-issuing the same address at once (each found its token unreadable
+    // under its key): one replacement wins and every caller is shown it.
+    let stale = ok(store.orders_address(user, game).await, "read")
+        .map(|a| a.token.digest)
+        .unwrap_or_else(|| panic!("the address is gone"));
+    let candidates: Vec<TokenRecord> = (0..8).map(|_| token()).collect();
+    let results = race(8, |i| {
+        let store = Arc::clone(&store);
+        let record = candidates[i];
+        async move {
+            store
+                .rotate_orders_address(user, game, &record, Some(stale), at(7))
+                .await
+        }
+    })
+    .await;
+    let shown: std::collections::BTreeSet<TokenDigest> = results
+        .iter()
+        .map(|r| match r {
+            Ok(a) => a.token.digest,
+            Err(e) => panic!("re-issue failed: {e}"),
+        })
+        .collect();
+    assert_eq!(
+        shown.len(),
+        1,
+        "every re-issuing caller is shown one address: {shown:?}"
+    );
+    let winner = shown.first().copied();
+    assert!(
+        candidates.iter().any(|c| Some(c.digest) == winner),
+        "the address in force is one of the replacements"
+    );
+    assert_eq!(
+        ok(store.orders_address(user, game).await, "read").map(|a| a.token.digest),
+        winner
+    );
 }
 
 fn hourly(max: u32) -> RateLimit {

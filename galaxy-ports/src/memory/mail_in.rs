@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use galaxy_core::domain::lease::{ClaimRequest, Leased};
 use galaxy_core::domain::limit::RateLimit;
 use galaxy_core::domain::mail_in::{
-    InboundMail, InboundOutcome, InboundStatus, OrdersAddress, OrdersToken, ReportDelivery,
+    InboundMail, InboundOutcome, InboundStatus, OrdersAddress, ReportDelivery, TokenDigest,
+    TokenRecord,
 };
 use galaxy_core::domain::{GameId, InboundMailId, Timestamp, UserId};
 use galaxy_core::ports::{InboundFinish, InboundInsert, InboundMailStore, StoreError};
@@ -45,11 +46,11 @@ impl MemoryMailInStore {
 }
 
 impl State {
-    /// Whether another address holds `token`.
-    fn token_taken(&self, token: &OrdersToken, by: (UserId, GameId)) -> bool {
+    /// Whether another address holds a token of `digest`.
+    fn token_taken(&self, digest: &TokenDigest, by: (UserId, GameId)) -> bool {
         self.addresses
             .iter()
-            .any(|(owner, a)| *owner != by && &a.token == token)
+            .any(|(owner, a)| *owner != by && &a.token.digest == digest)
     }
 }
 
@@ -140,8 +141,8 @@ impl InboundMailStore for MemoryMailInStore {
         if let Some(existing) = state.addresses.get(&owner) {
             return Ok(existing.clone());
         }
-        if state.token_taken(&address.token, owner) {
-            return Err(StoreError::duplicate(ADDRESS, &address.token));
+        if state.token_taken(&address.token.digest, owner) {
+            return Err(StoreError::duplicate(ADDRESS, address.token.digest));
         }
         state.addresses.insert(owner, address.clone());
         Ok(address.clone())
@@ -151,19 +152,23 @@ impl InboundMailStore for MemoryMailInStore {
         &self,
         user_id: UserId,
         game_id: GameId,
-        token: &OrdersToken,
+        token: &TokenRecord,
+        replacing: Option<TokenDigest>,
         at: Timestamp,
     ) -> Result<OrdersAddress, StoreError> {
         let mut state = self.lock();
         let owner = (user_id, game_id);
-        if state.token_taken(token, owner) {
-            return Err(StoreError::duplicate(ADDRESS, token));
+        if state.token_taken(&token.digest, owner) {
+            return Err(StoreError::duplicate(ADDRESS, token.digest));
         }
         let address = state
             .addresses
             .get_mut(&owner)
             .ok_or_else(|| StoreError::not_found(ADDRESS, format!("{user_id}/{game_id}")))?;
-        address.token = token.clone();
+        if replacing.is_some_and(|old| old != address.token.digest) {
+            return Ok(address.clone());
+        }
+        address.token = *token;
         address.rotated_at = at;
         Ok(address.clone())
     }
@@ -185,13 +190,13 @@ impl InboundMailStore for MemoryMailInStore {
 
     async fn find_orders_address(
         &self,
-        token: &OrdersToken,
+        digest: &TokenDigest,
     ) -> Result<Option<OrdersAddress>, StoreError> {
         let state = self.lock();
         Ok(state
             .addresses
             .values()
-            .find(|a| &a.token == token)
+            .find(|a| &a.token.digest == digest)
             .cloned())
     }
 

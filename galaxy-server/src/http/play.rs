@@ -203,7 +203,7 @@ pub(crate) async fn list_my_games(
                 .ensure(caller.user.id, id)
                 .await
                 .map_err(galaxy_core::service::mail_in::MailInError::from)?;
-            view.orders_address = Some(mail_in.address_of(&address.token));
+            view.orders_address = Some(address.address);
         }
         items.push(view);
     }

@@ -11,20 +11,21 @@ use futures::stream::BoxStream;
 use galaxy_core::domain::GameId;
 use galaxy_core::domain::health::{HealthEvent, HealthEventKind};
 use galaxy_core::domain::lease::ClaimRequest;
-use galaxy_core::domain::mail::OutgoingMail;
+use galaxy_core::domain::mail::{MailAttempt, MailDelivery, MailStatus, OutgoingMail};
 use galaxy_core::domain::notification::{NotificationIntent, NotificationRoute, RouteStatus};
 use galaxy_core::domain::page::{Page, PageRequest};
-use galaxy_core::domain::{IntentId, LeaseToken, RouteId, Timestamp};
+use galaxy_core::domain::{IntentId, LeaseToken, MailId, RouteId, Timestamp};
 use galaxy_core::ports::{
     BatchFinished, ContainerError, ContainerEvent, ContainerInfo, ContainerRuntime, ContainerSpec,
     CreatedContainer, EngineClient, EngineError, EngineInit, EngineState, EngineTarget,
-    HealthEventStore, IntentInsert, Mailer, MailerError, NotificationStore, OrdersVerdict,
-    RouteFinish, RouteNext, StoreError,
+    HealthEventStore, IntentInsert, MailFinish, MailNext, MailStore, Mailer, MailerError,
+    NotificationStore, OrdersVerdict, RouteFinish, RouteNext, StoreError,
 };
 
 use super::{
     CONTAINER_OPERATION_DURATION, CONTAINER_OPERATIONS, ENGINE_REQUEST_DURATION, ENGINE_REQUESTS,
-    HEALTH_EVENTS, MAIL_SEND_DURATION, MAIL_SENDS, NOTIFICATION_ROUTES, TURN_DURATION, TURNS,
+    HEALTH_EVENTS, MAIL_DEAD_LETTERS, MAIL_SEND_DURATION, MAIL_SENDS, NOTIFICATION_ROUTES,
+    TURN_DURATION, TURNS,
 };
 
 /// The outcome label of an engine call: `ok`, `refused` (the engine said no: a 4xx,
@@ -265,7 +266,7 @@ fn route_outcome(next: &RouteNext) -> &'static str {
 
 /// Registers at 0 every series an alert reads with `increase` or `rate`
 /// (`deploy/prometheus/alerts.yaml`): notification routes by channel and outcome, turns
-/// by outcome, engine health events by kind, mail sends by outcome. A series born at 1
+/// by outcome, engine health events by kind, mail sends by outcome, dead mail. A series born at 1
 /// has no earlier sample to compare with, so the first failed turn or dead letter after a
 /// start (often the only one: a failed turn pauses its game) would be an increase of 0
 /// and no alert would fire.
@@ -291,6 +292,7 @@ pub fn register_alerted_series() {
     for outcome in ["ok", "permanent", "transient"] {
         metrics::counter!(MAIL_SENDS, "outcome" => outcome).increment(0);
     }
+    metrics::counter!(MAIL_DEAD_LETTERS).increment(0);
 }
 
 fn count_route(route: &NotificationRoute, next: &RouteNext) {
@@ -368,6 +370,88 @@ impl NotificationStore for MeteredNotifications {
     }
 }
 
+/// Counts every mail the outbox gives up on (`galaxy_mail_dead_letters_total`): a
+/// permanent refusal, or the attempts spent. The alert on new dead letters reads this
+/// counter rather than the dead-mail gauge, which admin retries and the retention sweep
+/// lower in the same hour.
+pub struct MeteredMail(pub Arc<dyn MailStore>);
+
+#[async_trait]
+impl MailStore for MeteredMail {
+    async fn enqueue_mail(&self, delivery: &MailDelivery) -> Result<MailDelivery, StoreError> {
+        self.0.enqueue_mail(delivery).await
+    }
+
+    async fn get_mail(&self, id: MailId) -> Result<MailDelivery, StoreError> {
+        self.0.get_mail(id).await
+    }
+
+    async fn list_mail(
+        &self,
+        status: Option<MailStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<MailDelivery>, StoreError> {
+        self.0.list_mail(status, page).await
+    }
+
+    async fn claim_mail(&self, claim: &ClaimRequest) -> Result<Vec<MailDelivery>, StoreError> {
+        self.0.claim_mail(claim).await
+    }
+
+    async fn finish_mail_attempt(
+        &self,
+        id: MailId,
+        token: LeaseToken,
+        attempt: Option<MailAttempt>,
+        next: MailNext,
+        at: Timestamp,
+    ) -> Result<MailDelivery, StoreError> {
+        let finished = self
+            .0
+            .finish_mail_attempt(id, token, attempt, next, at)
+            .await;
+        if finished.is_ok() && next == MailNext::Dead {
+            metrics::counter!(MAIL_DEAD_LETTERS).increment(1);
+        }
+        finished
+    }
+
+    async fn finish_mail_attempts(&self, finishes: &[MailFinish]) -> BatchFinished<MailDelivery> {
+        let results = self.0.finish_mail_attempts(finishes).await?;
+        let dead = finishes
+            .iter()
+            .zip(&results)
+            .filter(|(finish, result)| result.is_ok() && finish.outcome.next == MailNext::Dead)
+            .count();
+        metrics::counter!(MAIL_DEAD_LETTERS).increment(dead as u64);
+        Ok(results)
+    }
+
+    async fn mail_attempts(&self, id: MailId) -> Result<Vec<MailAttempt>, StoreError> {
+        self.0.mail_attempts(id).await
+    }
+
+    async fn retry_dead_mail(&self, id: MailId, at: Timestamp) -> Result<MailDelivery, StoreError> {
+        self.0.retry_dead_mail(id, at).await
+    }
+
+    async fn count_mail_by_status(&self) -> Result<Vec<(MailStatus, u64)>, StoreError> {
+        self.0.count_mail_by_status().await
+    }
+
+    async fn mail_queue_depth(&self) -> Result<Vec<(MailStatus, u64)>, StoreError> {
+        self.0.mail_queue_depth().await
+    }
+
+    async fn purge_sent_mail(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.0.purge_sent_mail(before).await
+    }
+
+    async fn purge_dead_mail(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.0.purge_dead_mail(before).await
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -387,72 +471,63 @@ mod tests {
     /// lost counts nothing.
     #[test]
     fn finished_routes_count_by_channel_and_outcome() {
-        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-        let handle = recorder.handle();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        metrics::with_local_recorder(&recorder, || {
-            runtime.block_on(async {
-                let store = Arc::new(MeteredNotifications(Arc::new(
-                    MemoryNotificationStore::default(),
-                )));
-                let users = Arc::new(MemoryUserStore::new());
-                let clock = Arc::new(ManualClock::at_fixed_start());
-                let secrets = Arc::new(SeededSecretGenerator::new(5));
-                let user = User::new(
-                    UserId::from_uuid(uuid::Uuid::now_v7()),
-                    Email::parse("ann@example.org").unwrap(),
-                    clock.now(),
-                );
-                users.insert_user(&user).await.unwrap();
-                let service =
-                    NotificationService::new(store.clone(), users, clock.clone(), secrets);
-                service
-                    .notify(NewNotification {
-                        kind: NotificationKind::GameCancelled,
-                        idempotency_key: "cancelled:1".into(),
-                        recipients: vec![user.id],
-                        game_id: None,
-                        payload: serde_json::json!({"game_name": "Vega"}),
-                    })
-                    .await
-                    .unwrap();
-                let token = LeaseToken::from_uuid(uuid::Uuid::now_v7());
-                let claim = ClaimRequest {
+        let text = crate::metering::recorded(async {
+            let store = Arc::new(MeteredNotifications(Arc::new(
+                MemoryNotificationStore::default(),
+            )));
+            let users = Arc::new(MemoryUserStore::new());
+            let clock = Arc::new(ManualClock::at_fixed_start());
+            let secrets = Arc::new(SeededSecretGenerator::new(5));
+            let user = User::new(
+                UserId::from_uuid(uuid::Uuid::now_v7()),
+                Email::parse("ann@example.org").unwrap(),
+                clock.now(),
+            );
+            users.insert_user(&user).await.unwrap();
+            let service = NotificationService::new(store.clone(), users, clock.clone(), secrets);
+            service
+                .notify(NewNotification {
+                    kind: NotificationKind::GameCancelled,
+                    idempotency_key: "cancelled:1".into(),
+                    recipients: vec![user.id],
+                    game_id: None,
+                    payload: serde_json::json!({"game_name": "Vega"}),
+                })
+                .await
+                .unwrap();
+            let token = LeaseToken::from_uuid(uuid::Uuid::now_v7());
+            let claim = ClaimRequest {
+                token,
+                now: clock.now(),
+                lease: TimeDelta::minutes(1),
+                limit: 10,
+            };
+            let routes = store.claim_routes(&claim).await.unwrap();
+            assert_eq!(routes.len(), 2, "{routes:?}");
+            let finishes: Vec<RouteFinish> = routes
+                .iter()
+                .map(|route| Finish {
+                    id: route.id,
                     token,
-                    now: clock.now(),
-                    lease: TimeDelta::minutes(1),
-                    limit: 10,
-                };
-                let routes = store.claim_routes(&claim).await.unwrap();
-                assert_eq!(routes.len(), 2, "{routes:?}");
-                let finishes: Vec<RouteFinish> = routes
-                    .iter()
-                    .map(|route| Finish {
-                        id: route.id,
-                        token,
-                        outcome: if route.channel.as_str() == "push" {
-                            RouteNext::Delivered
-                        } else {
-                            RouteNext::DeadLetter {
-                                error: "relay refused".into(),
-                            }
-                        },
-                        at: clock.now(),
-                    })
-                    .collect();
-                let stranger = LeaseToken::from_uuid(uuid::Uuid::now_v7());
-                let lost = store
-                    .finish_route(routes[0].id, stranger, &RouteNext::Delivered, clock.now())
-                    .await;
-                assert!(lost.is_err());
-                let done = store.finish_routes(&finishes).await.unwrap();
-                assert!(done.iter().all(Result::is_ok), "{done:?}");
-            });
+                    outcome: if route.channel.as_str() == "push" {
+                        RouteNext::Delivered
+                    } else {
+                        RouteNext::DeadLetter {
+                            error: "relay refused".into(),
+                        }
+                    },
+                    at: clock.now(),
+                })
+                .collect();
+            let stranger = LeaseToken::from_uuid(uuid::Uuid::now_v7());
+            let lost = store
+                .finish_route(routes[0].id, stranger, &RouteNext::Delivered, clock.now())
+                .await;
+            assert!(lost.is_err());
+            let done = store.finish_routes(&finishes).await.unwrap();
+            assert!(done.iter().all(Result::is_ok), "{done:?}");
+            register_alerted_series();
         });
-        metrics::with_local_recorder(&recorder, register_alerted_series);
-        let text = handle.render();
         for line in [
             "galaxy_notification_routes_total{channel=\"push\",outcome=\"dead_letter\"} 0",
             "galaxy_notification_routes_total{channel=\"email\",outcome=\"retry\"} 0",
@@ -462,8 +537,92 @@ mod tests {
             "galaxy_engine_health_events_total{kind=\"turn_failed\"} 0",
             "galaxy_engine_health_events_total{kind=\"probe_failed\"} 0",
             "galaxy_mail_sends_total{outcome=\"transient\"} 0",
+            "galaxy_mail_dead_letters_total 0",
         ] {
             assert!(text.contains(line), "{line}: {text}");
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod mail_tests {
+    use chrono::TimeDelta;
+    use galaxy_core::domain::lease::Finish;
+    use galaxy_core::domain::mail::{MailDelivery, OutgoingMail};
+    use galaxy_core::domain::user::{Email, Locale};
+    use galaxy_core::ports::{Clock, MailAttemptEnd};
+    use galaxy_ports::memory::MemoryMailStore;
+    use galaxy_ports::system::ManualClock;
+
+    use super::*;
+
+    fn mail(key: &str, clock: &ManualClock) -> MailDelivery {
+        let mail = OutgoingMail {
+            idempotency_key: key.to_owned(),
+            to: Email::parse("ann@example.org").unwrap(),
+            kind: "game_started".to_owned(),
+            locale: Locale::default(),
+            subject: "Vega".to_owned(),
+            text_body: "started".to_owned(),
+            html_body: None,
+            extras: Default::default(),
+        };
+        MailDelivery::new(MailId::from_uuid(uuid::Uuid::now_v7()), mail, clock.now())
+    }
+
+    /// Each mail given up on counts once, whether finished alone or in a batch; a mail
+    /// sent or retried counts nothing, nor does a finish whose lease was lost.
+    #[test]
+    fn dead_letters_count_once_each() {
+        let text = crate::metering::recorded(async {
+            let clock = ManualClock::at_fixed_start();
+            let store = MeteredMail(Arc::new(MemoryMailStore::default()));
+            for key in ["a", "b", "c", "d"] {
+                store.enqueue_mail(&mail(key, &clock)).await.unwrap();
+            }
+            let token = LeaseToken::from_uuid(uuid::Uuid::now_v7());
+            let claim = ClaimRequest {
+                token,
+                now: clock.now(),
+                lease: TimeDelta::minutes(1),
+                limit: 10,
+            };
+            let mails = store.claim_mail(&claim).await.unwrap();
+            assert_eq!(mails.len(), 4);
+            let stranger = LeaseToken::from_uuid(uuid::Uuid::now_v7());
+            let lost = store
+                .finish_mail_attempt(mails[0].id, stranger, None, MailNext::Dead, clock.now())
+                .await;
+            assert!(lost.is_err(), "{lost:?}");
+            store
+                .finish_mail_attempt(mails[0].id, token, None, MailNext::Dead, clock.now())
+                .await
+                .unwrap();
+            let nexts = [
+                MailNext::Dead,
+                MailNext::Sent,
+                MailNext::Retry(clock.now() + TimeDelta::minutes(5)),
+            ];
+            let finishes: Vec<MailFinish> = mails[1..]
+                .iter()
+                .zip(nexts)
+                .map(|(m, next)| Finish {
+                    id: m.id,
+                    token,
+                    outcome: MailAttemptEnd {
+                        attempt: None,
+                        next,
+                    },
+                    at: clock.now(),
+                })
+                .collect();
+            let done = store.finish_mail_attempts(&finishes).await.unwrap();
+            assert!(done.iter().all(Result::is_ok), "{done:?}");
+            // Finishing the dead one again (a lost lease now) counts nothing more.
+            let again = store.finish_mail_attempts(&finishes[..1]).await.unwrap();
+            assert!(again[0].is_err(), "{again:?}");
+        });
+        assert!(text.contains("galaxy_mail_dead_letters_total 2"), "{text}");
     }
 }

@@ -84,6 +84,8 @@ pub const ENGINES: &str = "galaxy_engines";
 pub const ENGINES_UNHEALTHY: &str = "galaxy_engines_unhealthy";
 /// Mail sends.
 pub const MAIL_SENDS: &str = "galaxy_mail_sends_total";
+/// Mails the outbox gave up on.
+pub const MAIL_DEAD_LETTERS: &str = "galaxy_mail_dead_letters_total";
 /// Mail send latency.
 pub const MAIL_SEND_DURATION: &str = "galaxy_mail_send_duration_seconds";
 /// Notification routes finished, by channel and outcome.
@@ -200,6 +202,12 @@ pub const METRICS: &[MetricSpec] = &[
         Counter,
         "Mails handed to the mailer (SMTP relay or files), by outcome (ok, transient, permanent).",
         &["outcome"],
+    ),
+    spec(
+        MAIL_DEAD_LETTERS,
+        Counter,
+        "Mails this process gave up on (dead letters): refused for good by the relay, or out of attempts.",
+        &[],
     ),
     spec(
         MAIL_SEND_DURATION,
@@ -459,6 +467,21 @@ impl StoreGauges {
         )
         .await;
     }
+}
+
+/// Runs `work` on a current-thread runtime with a recorder of its own (so tests running
+/// at once do not count into each other) and returns what it recorded, in the Prometheus
+/// text format.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn recorded(work: impl std::future::Future<Output = ()>) -> String {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || runtime.block_on(work));
+    handle.render()
 }
 
 #[cfg(test)]

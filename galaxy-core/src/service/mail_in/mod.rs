@@ -29,9 +29,7 @@ pub use worker::MailInWorker;
 
 use super::{Actor, ErrorKind, ServiceError, store_error_kind};
 use crate::domain::limit::RateLimit;
-use crate::domain::mail_in::{
-    InboundMail, OrdersAddress, OrdersToken, ReportDelivery, TOKEN_LENGTH,
-};
+use crate::domain::mail_in::{InboundMail, OrdersAddress, OrdersKey, ReportDelivery, TokenSeed};
 use crate::domain::{GameId, InboundMailId, UserId};
 use crate::ports::{
     Clock, InboundInsert, InboundMailStore, MailStore, OrdersDesk, OrdersDeskError,
@@ -50,6 +48,10 @@ pub struct MailInConfig {
     pub replies: RateLimit,
     /// Refusals per sender address: one an hour.
     pub refusals: RateLimit,
+    /// The key orders tokens are derived under: the same on every replica (the server
+    /// makes it from `GALAXY_LOGIN_CODE_KEY`); `None` draws one per process (dev mode,
+    /// tests), so the addresses change with every restart.
+    pub key: Option<OrdersKey>,
     /// Messages handled per pass at most (each claimed alone).
     pub batch_size: u32,
     /// How long a claim holds (a crash mid-message is resumed after it). Each mail is
@@ -75,6 +77,7 @@ impl MailInConfig {
                 max: 1,
                 window: TimeDelta::hours(1),
             },
+            key: None,
             batch_size: 8,
             lease: TimeDelta::minutes(5),
             max_attempts: 5,
@@ -168,6 +171,8 @@ pub struct OrdersAddressView {
 /// Orders by e-mail: the intake and the players' addresses.
 #[derive(Clone)]
 pub struct MailInService {
+    /// The key the orders tokens are derived under.
+    key: OrdersKey,
     /// The ports.
     ports: MailInPorts,
     /// The settings.
@@ -180,7 +185,12 @@ pub struct MailInService {
 impl MailInService {
     /// A service over `ports`, replying with the built-in templates.
     pub fn new(ports: MailInPorts, config: MailInConfig) -> Self {
+        let key = match &config.key {
+            Some(key) => key.clone(),
+            None => OrdersKey::random(random_bytes(ports.secrets.as_ref())),
+        };
         Self {
+            key,
             ports,
             config: Arc::new(config),
             templates: Arc::new(MailTemplates::builtin()),
@@ -252,8 +262,7 @@ impl MailInService {
         game_id: GameId,
     ) -> Result<OrdersAddressView, MailInError> {
         self.check_player(actor.user_id, game_id).await?;
-        let address = self.ensure(actor.user_id, game_id).await?;
-        Ok(self.view(&address))
+        Ok(self.ensure(actor.user_id, game_id).await?)
     }
 
     /// Gives the caller a fresh orders address in the game; the old one stops working.
@@ -265,15 +274,15 @@ impl MailInService {
         self.check_player(actor.user_id, game_id).await?;
         self.ensure(actor.user_id, game_id).await?;
         for _ in 0..3 {
-            let token = self.new_token();
+            let (_, record) = self.key.issue(self.new_seed());
             let now = self.ports.clock.now();
             match self
                 .ports
                 .store
-                .rotate_orders_address(actor.user_id, game_id, &token, now)
+                .rotate_orders_address(actor.user_id, game_id, &record, None, now)
                 .await
             {
-                Ok(address) => return Ok(self.view(&address)),
+                Ok(address) => return Ok(self.shown(address).await?),
                 Err(StoreError::Duplicate { .. }) => continue,
                 Err(error) => return Err(error.into()),
             }
@@ -297,7 +306,7 @@ impl MailInService {
             .store
             .set_report_delivery(actor.user_id, game_id, delivery)
             .await?;
-        Ok(self.view(&address))
+        Ok(self.shown(address).await?)
     }
 
     /// The player's address in the game, made now if they have none (concurrent callers
@@ -306,48 +315,76 @@ impl MailInService {
         &self,
         user_id: UserId,
         game_id: GameId,
-    ) -> Result<OrdersAddress, StoreError> {
+    ) -> Result<OrdersAddressView, StoreError> {
         if let Some(address) = self.ports.store.orders_address(user_id, game_id).await? {
-            return Ok(address);
+            return self.shown(address).await;
         }
         for _ in 0..3 {
+            let (_, token) = self.key.issue(self.new_seed());
             let address = OrdersAddress {
                 user_id,
                 game_id,
-                token: self.new_token(),
+                token,
                 report_delivery: ReportDelivery::Body,
                 rotated_at: self.ports.clock.now(),
             };
             match self.ports.store.ensure_orders_address(&address).await {
+                Ok(address) => return self.shown(address).await,
                 Err(StoreError::Duplicate { .. }) => continue,
-                other => return other,
+                Err(error) => return Err(error),
             }
         }
         Err(StoreError::internal("no free orders token after 3 draws"))
     }
 
-    /// The full address of a token.
-    pub fn address_of(&self, token: &OrdersToken) -> String {
-        token.address(&self.config.domain)
+    /// The address as the player sees it: its token derived again under the server's
+    /// key. A token issued under another key (the key changed since, or the address
+    /// predates derived tokens) cannot be derived, so the address gets a new token in
+    /// place of the old (unless another caller gave it one first), and the player is
+    /// shown that.
+    async fn shown(&self, mut address: OrdersAddress) -> Result<OrdersAddressView, StoreError> {
+        for _ in 0..3 {
+            if let Some(token) = self.key.recover(&address.token) {
+                return Ok(OrdersAddressView {
+                    game_id: address.game_id,
+                    address: token.address(&self.config.domain),
+                    report_delivery: address.report_delivery,
+                });
+            }
+            tracing::warn!(
+                user_id = %address.user_id,
+                game_id = %address.game_id,
+                "orders address issued under another key; a new one replaces it (do all \
+                 replicas share GALAXY_LOGIN_CODE_KEY?)"
+            );
+            let (_, token) = self.key.issue(self.new_seed());
+            let now = self.ports.clock.now();
+            let replacing = address.token.digest;
+            address = match self
+                .ports
+                .store
+                .rotate_orders_address(
+                    address.user_id,
+                    address.game_id,
+                    &token,
+                    Some(replacing),
+                    now,
+                )
+                .await
+            {
+                Ok(current) => current,
+                Err(StoreError::Duplicate { .. }) => continue,
+                Err(error) => return Err(error),
+            };
+        }
+        Err(StoreError::internal(
+            "the orders address keeps changing under another key",
+        ))
     }
 
-    fn view(&self, address: &OrdersAddress) -> OrdersAddressView {
-        OrdersAddressView {
-            game_id: address.game_id,
-            address: self.address_of(&address.token),
-            report_delivery: address.report_delivery,
-        }
-    }
-
-    /// A fresh random token (from the secret generator's cryptographic source).
-    fn new_token(&self) -> OrdersToken {
-        let hex = self.ports.secrets.session_token().expose();
-        let mut bytes = [0u8; TOKEN_LENGTH];
-        for (i, chunk) in hex.as_bytes().chunks(2).take(TOKEN_LENGTH).enumerate() {
-            let pair = std::str::from_utf8(chunk).unwrap_or("00");
-            bytes[i] = u8::from_str_radix(pair, 16).unwrap_or_default();
-        }
-        OrdersToken::from_random(&bytes)
+    /// A fresh random seed (from the secret generator's cryptographic source).
+    fn new_seed(&self) -> TokenSeed {
+        TokenSeed::from_bytes(random_bytes(self.ports.secrets.as_ref()))
     }
 
     /// `NotAPlayer` unless the user plays a race of the game now (a race taken over
@@ -363,6 +400,18 @@ impl MailInService {
             }
         }
     }
+}
+
+/// `N` random bytes from the secret generator's cryptographic source (a session
+/// token's hex, read back), `N` at most 32.
+fn random_bytes<const N: usize>(secrets: &dyn SecretGenerator) -> [u8; N] {
+    let hex = secrets.session_token().expose();
+    let mut bytes = [0u8; N];
+    for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
+        let pair = std::str::from_utf8(pair).unwrap_or("00");
+        *byte = u8::from_str_radix(pair, 16).unwrap_or_default();
+    }
+    bytes
 }
 
 /// The dedupe key: the Message-ID with a hash of the sender and the orders text (what

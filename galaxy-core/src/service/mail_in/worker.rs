@@ -100,10 +100,15 @@ impl MailInWorker {
             .chain(&parsed.recipients)
             .find_map(|r| OrdersToken::from_address(r, domain));
         let address = match &token {
-            Some(token) => self.ports.store.find_orders_address(token).await?,
+            Some(token) => {
+                self.ports
+                    .store
+                    .find_orders_address(&token.digest())
+                    .await?
+            }
             None => None,
         };
-        let Some(address) = address else {
+        let (Some(token), Some(address)) = (&token, address) else {
             let why = if token.is_some() {
                 "unknown orders token"
             } else {
@@ -128,7 +133,7 @@ impl MailInWorker {
         if !player.status.is_active_at(self.ports.clock.now()) {
             return end(InboundOutcome::Dropped, "the player is blocked".to_owned());
         }
-        self.answer(mail, &parsed, &player, address.game_id, &address.token)
+        self.answer(mail, &parsed, &player, address.game_id, token)
             .await
     }
 
