@@ -17,7 +17,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use galaxy_cli::engine_check;
-use galaxy_core::ports::{Change, ChangeBus, SessionRevoker, StoreError};
+use galaxy_core::ports::{Change, ChangeBus, KeyRegistry, SessionRevoker, StoreError};
 use galaxy_core::service::user::UserService;
 use galaxy_ports::system::SystemClock;
 use galaxy_postgres::{
@@ -69,6 +69,9 @@ enum Command {
     /// Administer accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The installation's secrets as the servers of one database compare them.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Engine tooling: the reference image, the contract checker (no database).
     #[command(subcommand)]
     Engine(EngineCommand),
@@ -136,6 +139,15 @@ enum AdminCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum SecretsCommand {
+    /// Forget the fingerprints of GALAXY_LOGIN_CODE_KEY and GALAXY_ENGINE_SECRET the
+    /// first server recorded, after changing them on purpose: every server refuses to
+    /// start while it holds another value than the one recorded. Stop every server
+    /// first; the next to start records its own.
+    Reset,
+}
+
 /// Exit status of `migrate status` when it cannot tell where the schema stands (no URL,
 /// no connection, the schema unreadable, bad usage): apart from 1, which a script reads
 /// as "migrations pending", and 2, "the database is newer".
@@ -197,28 +209,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 versions.last().copied().unwrap_or_default()
             ))
         }
+        Command::Secrets(SecretsCommand::Reset) => {
+            let settings = settings(cli.config.as_deref())?;
+            let pool = current_schema(cli.database_url, &settings).await?;
+            let forgotten = PgStore::new(pool)
+                .forget_keys()
+                .await
+                .context("cannot forget the recorded secrets")?;
+            done(&format!(
+                "forgot {forgotten} recorded secret fingerprint(s); the next server to start \
+                 records its own"
+            ))
+        }
         Command::Admin(command) => {
             let settings = settings(cli.config.as_deref())?;
-            let url = database_url(cli.database_url, &settings)?;
-            let pool = connect_to(&url).await?;
-            // Never migrates behind the operator's back (upgrades are backed up first,
-            // docs/operations.md): a schema not exactly this binary's is refused.
-            let status = read_schema(&pool).await?;
-            if !status.unknown.is_empty() {
-                anyhow::bail!(
-                    "the database was migrated by a newer Galaxy (versions {:?}): use its \
-                     galaxy-cli",
-                    status.unknown
-                );
-            }
-            if !status.pending.is_empty() {
-                anyhow::bail!(
-                    "the database lacks migrations {:?} of this galaxy-cli: upgrade it \
-                     first (galaxy-cli migrate, after a backup) or use the servers' own \
-                     galaxy-cli",
-                    status.pending
-                );
-            }
+            let pool = current_schema(cli.database_url, &settings).await?;
             // The running servers keep users in memory: they hear of the grant on the
             // change bus, as of a grant made through one of them.
             let bus = PgChangeBus::start(pool.clone(), ChangeBusOptions::default())
@@ -279,6 +284,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// A pool on the database of `url` (or the settings'), refused unless its schema is
+/// exactly this binary's: commands that write never migrate behind the operator's back
+/// (upgrades are backed up first, docs/operations.md).
+async fn current_schema(
+    url: Option<String>,
+    settings: &Layered,
+) -> anyhow::Result<galaxy_postgres::PgPool> {
+    let url = database_url(url, settings)?;
+    let pool = connect_to(&url).await?;
+    let status = read_schema(&pool).await?;
+    if !status.unknown.is_empty() {
+        anyhow::bail!(
+            "the database was migrated by a newer Galaxy (versions {:?}): use its galaxy-cli",
+            status.unknown
+        );
+    }
+    if !status.pending.is_empty() {
+        anyhow::bail!(
+            "the database lacks migrations {:?} of this galaxy-cli: upgrade it first \
+             (galaxy-cli migrate, after a backup) or use the servers' own galaxy-cli",
+            status.pending
+        );
+    }
+    Ok(pool)
 }
 
 /// `migrate status`: prints the applied and pending migrations; 0 when the schema is

@@ -277,3 +277,26 @@ async fn migrate_status_that_cannot_tell_exits_3() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     databases.cleanup().await.unwrap();
 }
+
+#[tokio::test]
+async fn secrets_reset_forgets_the_recorded_fingerprints() {
+    use galaxy_core::ports::{KeyFingerprint, KeyRegistry};
+    let databases = TestDatabases::from_env().await.unwrap();
+    let db = databases.migrated_database().await.unwrap();
+    let url = url_of(db.get_database().unwrap());
+    let store = PgStore::new(databases.pool(db).await.unwrap());
+    let (old, new) = (KeyFingerprint([1; 8]), KeyFingerprint([2; 8]));
+    for name in ["GALAXY_LOGIN_CODE_KEY", "GALAXY_ENGINE_SECRET"] {
+        store.record_key(name, old, Utc::now()).await.unwrap();
+    }
+    let out = cli(&url, &["secrets", "reset"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("forgot 2"), "{}", text(&out));
+    let now = store
+        .record_key("GALAXY_LOGIN_CODE_KEY", new, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(now.fingerprint, new, "the next server records its own");
+    store.pool().close().await;
+    databases.cleanup().await.unwrap();
+}

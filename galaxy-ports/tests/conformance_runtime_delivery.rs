@@ -3,8 +3,8 @@
 
 use galaxy_ports::conformance;
 use galaxy_ports::memory::{
-    MemoryGeoStore, MemoryMailStore, MemoryNotificationStore, MemoryPbemStore, MemoryPlayStore,
-    MemoryRuntimeStore,
+    MemoryGeoStore, MemoryKeyRegistry, MemoryMailStore, MemoryNotificationStore, MemoryPbemStore,
+    MemoryPlayStore, MemoryRuntimeStore,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -25,6 +25,11 @@ async fn memory_notification_store_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_geo_store_conforms() {
     conformance::geo::run_all(|| async { MemoryGeoStore::default() }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_key_registry_conforms() {
+    conformance::keys::run_all(|| async { MemoryKeyRegistry::default() }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

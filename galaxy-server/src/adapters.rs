@@ -15,8 +15,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use galaxy_core::ports::{
     ApplicationStore, ChallengeStore, ChangeBus, Clock, ContainerRuntime, EngineClient, GameStore,
-    GeoCounterStore, GeoLocator, HealthEventStore, InboundMailStore, MailStore, Mailer,
-    NotificationStore, OrdersStore, PbemStore, PushLog, RaceNameStore, RuntimeJobStore,
+    GeoCounterStore, GeoLocator, HealthEventStore, InboundMailStore, KeyRegistry, MailStore,
+    Mailer, NotificationStore, OrdersStore, PbemStore, PushLog, RaceNameStore, RuntimeJobStore,
     RuntimeRecordStore, SecretGenerator, SessionStore, TurnArchiveStore, UserStore,
 };
 use galaxy_core::service::runtime::EngineRegistry;
@@ -97,6 +97,11 @@ pub struct Adapters {
     pub mail_in: Arc<dyn InboundMailStore>,
     /// Per-user country counters.
     pub geo_counters: Arc<dyn GeoCounterStore>,
+    /// Where the servers of one installation compare their secrets at start-up (see
+    /// [`KeyRegistry`]): a server holding another login-code key or engine secret than
+    /// the one recorded refuses to start. In memory for a process alone; on Postgres,
+    /// shared by the replicas.
+    pub keys: Arc<dyn KeyRegistry>,
     /// Where the mail worker sends mail.
     pub mailer: Arc<dyn Mailer>,
     /// The country of a client address, when `GALAXY_GEOIP_DB` is unset (with it set,
@@ -171,6 +176,7 @@ impl Adapters {
             notifications: stores.notifications,
             mail_in: stores.mail_in,
             geo_counters: stores.geo,
+            keys: stores.keys,
             mailer,
             geo: Arc::new(UnknownLocator),
             clock: Arc::new(SystemClock),
@@ -208,6 +214,7 @@ impl Adapters {
             notifications: store.clone(),
             mail_in: store.clone(),
             geo_counters: store.clone(),
+            keys: store.clone(),
             mailer,
             geo: Arc::new(UnknownLocator),
             clock: Arc::new(SystemClock),

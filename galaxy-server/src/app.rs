@@ -262,6 +262,17 @@ impl App {
             tokens.root.child_token(),
         ));
 
+        // The secrets first: a replica holding another login-code key than the others
+        // of this database must not serve (the engine secret is compared where the
+        // runtime is built, when it runs engines).
+        crate::secrets::check_agreed(
+            adapters.keys.as_ref(),
+            "GALAXY_LOGIN_CODE_KEY",
+            &crate::secrets::login_code_secret(&config, adapters.secrets.as_ref())?,
+            clock.now(),
+        )
+        .await?;
+
         // Services, in dependency order: auth (users, sessions, mail) -> user (auth as
         // its session revoker) -> notification -> lobby (notifier) -> mail admin.
         let auth = Arc::new(

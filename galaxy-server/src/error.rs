@@ -71,6 +71,16 @@ pub enum AppError {
         #[source]
         source: galaxy_core::ports::StoreError,
     },
+    /// The store holding the installation's key fingerprints failed (see
+    /// [`galaxy_core::ports::KeyRegistry`]).
+    #[error("{variable} could not be compared with the other servers': {source}")]
+    KeyRegistry {
+        /// The secret being compared.
+        variable: &'static str,
+        /// The store's error.
+        #[source]
+        source: galaxy_core::ports::StoreError,
+    },
     /// The GeoIP database of `GALAXY_GEOIP_DB` is missing, unreadable or corrupt.
     #[cfg(feature = "geoip")]
     #[error("GALAXY_GEOIP_DB is unusable: {0}")]

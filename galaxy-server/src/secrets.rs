@@ -7,10 +7,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use galaxy_core::domain::Timestamp;
 use galaxy_core::domain::auth::CodeKey;
 use galaxy_core::domain::engine_auth::EngineTokenKey;
 use galaxy_core::domain::mail_in::OrdersKey;
-use galaxy_core::ports::SecretGenerator;
+use galaxy_core::ports::{KeyFingerprint, KeyRegistry, SecretGenerator};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::Config;
@@ -31,14 +32,7 @@ pub(crate) fn engine_key(
     config: &Config,
     secrets: &dyn SecretGenerator,
 ) -> Result<EngineTokenKey, AppError> {
-    let configured = config.runtime.engines.secret.as_ref();
-    let secret = installation_secret(
-        config,
-        "GALAXY_ENGINE_SECRET",
-        configured,
-        SECRET_FILE,
-        secrets,
-    )?;
+    let secret = engine_secret(config, secrets)?;
     EngineTokenKey::from_bytes(secret.expose_secret().as_bytes().to_vec()).map_err(|e| {
         AppError::Setting {
             variable: "GALAXY_ENGINE_SECRET",
@@ -67,9 +61,55 @@ pub(crate) fn orders_key(
     OrdersKey::derive(secret.expose_secret().as_bytes()).map_err(login_code_setting)
 }
 
+/// The installation's engine secret: `GALAXY_ENGINE_SECRET`, else
+/// `$GALAXY_DATA_DIR/engine-secret`.
+pub(crate) fn engine_secret(
+    config: &Config,
+    secrets: &dyn SecretGenerator,
+) -> Result<SecretString, AppError> {
+    installation_secret(
+        config,
+        "GALAXY_ENGINE_SECRET",
+        config.runtime.engines.secret.as_ref(),
+        SECRET_FILE,
+        secrets,
+    )
+}
+
+/// Compares the secret of `variable` this server holds with the one the first server of
+/// the installation recorded in `registry` (recording it when none is), so replicas that
+/// hold different values (each left to generate its own, or a value changed on one of
+/// them) refuse to start instead of refusing each other's login codes and engine tokens.
+pub(crate) async fn check_agreed(
+    registry: &dyn KeyRegistry,
+    variable: &'static str,
+    secret: &SecretString,
+    now: Timestamp,
+) -> Result<(), AppError> {
+    let held = KeyFingerprint::of(variable, secret.expose_secret().as_bytes());
+    let recorded = registry
+        .record_key(variable, held, now)
+        .await
+        .map_err(|source| AppError::KeyRegistry { variable, source })?;
+    if recorded.fingerprint == held {
+        return Ok(());
+    }
+    Err(AppError::Setting {
+        variable,
+        reason: format!(
+            "this server's value (fingerprint {held}) differs from the one the other servers \
+             of this database hold (fingerprint {}, recorded {}): give every replica the same \
+             value (or the same GALAXY_DATA_DIR). After changing it on purpose, stop every \
+             server and run `galaxy-cli secrets reset`",
+            recorded.fingerprint,
+            recorded.recorded_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        ),
+    })
+}
+
 /// The installation's login-code secret: `GALAXY_LOGIN_CODE_KEY`, else
 /// `$GALAXY_DATA_DIR/login-code-key`.
-fn login_code_secret(
+pub(crate) fn login_code_secret(
     config: &Config,
     secrets: &dyn SecretGenerator,
 ) -> Result<SecretString, AppError> {

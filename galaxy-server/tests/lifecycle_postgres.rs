@@ -211,3 +211,88 @@ async fn the_binary_migrates_an_empty_database_then_serves_and_stops_on_sigterm(
     assert_eq!(exit.code(), Some(0));
     dbs.cleanup().await.unwrap();
 }
+
+/// Replicas of one database must hold the same secrets: a server whose login-code key or
+/// engine secret differs from what the first server recorded refuses to start (a
+/// configuration error, exit 2), naming the variable and the way out, until
+/// `galaxy-cli secrets reset` forgets the record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_holding_other_secrets_than_the_database_refuses_to_start() {
+    use galaxy_core::ports::KeyRegistry;
+    use galaxy_server::error::AppError;
+
+    let dbs = databases().await;
+    let options = dbs.migrated_database().await.unwrap();
+    let pool = dbs.pool(options.clone()).await.unwrap();
+    let build = |data: std::path::PathBuf| {
+        let pool = pool.clone();
+        async move {
+            let vars = HashMap::from([
+                ("GALAXY_DATA_DIR".to_owned(), data.display().to_string()),
+                ("GALAXY_RUNTIME".to_owned(), "process".to_owned()),
+                (
+                    "GALAXY_PROCESS_ENGINES".to_owned(),
+                    "reference=/bin/true".to_owned(),
+                ),
+            ]);
+            let mailer = Arc::new(FileMailer::new(data.join("mail"), "galaxy@localhost"));
+            let adapters = Adapters::postgres(PgStore::new(pool), mailer);
+            App::build(Config::from_vars(&vars).unwrap(), adapters).await
+        }
+    };
+    let refused = |result: Result<App, AppError>, variable: &str| match result {
+        Ok(_) => panic!("a server holding another {variable} started"),
+        Err(error) => {
+            assert!(error.is_configuration(), "{error}");
+            let message = error.to_string();
+            assert!(
+                message.starts_with(variable) && message.contains("galaxy-cli secrets reset"),
+                "{message}"
+            );
+            message
+        }
+    };
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    // The first server generates its secrets into its data directory and records them.
+    drop(
+        build(a.path().to_owned())
+            .await
+            .expect("the first server starts"),
+    );
+    // Another directory, other generated secrets: refused on the login-code key first.
+    let message = refused(build(b.path().to_owned()).await, "GALAXY_LOGIN_CODE_KEY");
+    let secret = std::fs::read_to_string(b.path().join("login-code-key")).unwrap();
+    assert!(
+        !message.contains(secret.trim()),
+        "the secret is never shown"
+    );
+    // The same login-code key but its own engine secret: refused on that.
+    std::fs::copy(
+        a.path().join("login-code-key"),
+        c.path().join("login-code-key"),
+    )
+    .unwrap();
+    refused(build(c.path().to_owned()).await, "GALAXY_ENGINE_SECRET");
+    // Both secrets the same (a shared directory's copy): it starts.
+    std::fs::copy(
+        a.path().join("engine-secret"),
+        c.path().join("engine-secret"),
+    )
+    .unwrap();
+    drop(
+        build(c.path().to_owned())
+            .await
+            .expect("a replica holding the same secrets"),
+    );
+    // After the record is forgotten (`galaxy-cli secrets reset`), the next server to start
+    // records its own, and the first is the one refused.
+    assert_eq!(PgStore::new(pool.clone()).forget_keys().await.unwrap(), 2);
+    drop(build(b.path().to_owned()).await.expect("a new record"));
+    refused(build(a.path().to_owned()).await, "GALAXY_LOGIN_CODE_KEY");
+    pool.close().await;
+    dbs.cleanup().await.unwrap();
+}

@@ -8,6 +8,7 @@ mod connect;
 mod error;
 mod games;
 mod geo;
+mod keys;
 mod listen;
 mod locks;
 mod mail;

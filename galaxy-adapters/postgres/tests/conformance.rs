@@ -80,6 +80,13 @@ async fn geo_counters() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installation_keys() {
+    let dbs = databases().await;
+    conformance::keys::run_all(|| fresh(&dbs)).await;
+    dbs.cleanup().await.expect("drop test databases");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn turn_archive_and_orders() {
     let dbs = databases().await;
     conformance::play::run_all(|| fresh(&dbs)).await;

@@ -334,6 +334,13 @@ impl TokenSeed {
     pub fn as_bytes(&self) -> &[u8; Self::LENGTH] {
         &self.0
     }
+
+    /// Whether this is the seed of zeros migration 0029 gave the addresses made before
+    /// tokens were derived: no key derives their token, which still works until the
+    /// address is next shown and re-issued.
+    pub fn predates_derivation(&self) -> bool {
+        self.0 == [0; Self::LENGTH]
+    }
 }
 
 /// What a store keeps of an orders token: the seed it was derived from and its digest.

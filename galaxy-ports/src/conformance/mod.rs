@@ -13,6 +13,7 @@ pub mod container;
 #[cfg(feature = "adapter-conformance")]
 pub mod engine;
 pub mod geo;
+pub mod keys;
 pub mod lobby;
 #[cfg(feature = "adapter-conformance")]
 pub mod locator;

@@ -10,6 +10,7 @@
 mod active_games;
 mod changes;
 mod geo;
+mod keys;
 mod lobby;
 mod mail;
 mod mail_in;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 
 pub use changes::MemoryChangeBus;
 pub use geo::MemoryGeoStore;
+pub use keys::MemoryKeyRegistry;
 pub use lobby::MemoryLobbyStore;
 pub use mail::MemoryMailStore;
 pub use mail_in::MemoryMailInStore;
@@ -59,6 +61,8 @@ pub struct InMemoryStores {
     pub pbem: Arc<MemoryPbemStore>,
     /// Orders by e-mail: inbound mail, orders addresses, send budgets.
     pub mail_in: Arc<MemoryMailInStore>,
+    /// The fingerprints of the installation's secrets.
+    pub keys: Arc<MemoryKeyRegistry>,
 }
 
 impl InMemoryStores {
@@ -76,6 +80,7 @@ impl InMemoryStores {
             play: Arc::default(),
             pbem: Arc::new(pbem),
             mail_in: Arc::default(),
+            keys: Arc::default(),
         }
     }
 }

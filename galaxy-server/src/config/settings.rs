@@ -247,7 +247,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_LOGIN_CODE_KEY",
         default: "-",
-        meaning: "The secret login codes are hashed under (HMAC-SHA256), at least 32 bytes (e.g. `openssl rand -hex 32`); the orders addresses' tokens are derived from it too (under a key of their own). The same on every replica, kept apart from the database (a leaked challenges or orders-address table is useless without it). Unset = generated once into `$GALAXY_DATA_DIR/login-code-key` (mode 600) and reused. Changing it invalidates the codes out at the time (they live minutes) and gives every player a new orders address the next time theirs is shown (a page, a game mail); until then the old one still works.",
+        meaning: "The secret login codes are hashed under (HMAC-SHA256), at least 32 bytes (e.g. `openssl rand -hex 32`); the orders addresses' tokens are derived from it too (under a key of their own). The same on every replica, kept apart from the database (a leaked challenges or orders-address table is useless without it). Unset = generated once into `$GALAXY_DATA_DIR/login-code-key` (mode 600) and reused. Changing it invalidates the codes out at the time (they live minutes) and every orders address: the old ones stop working at once, and each player is shown a new one on their next page or game mail.",
     },
     Setting {
         variable: "GALAXY_LOGIN_CODE_DIGITS",

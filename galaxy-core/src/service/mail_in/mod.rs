@@ -49,8 +49,9 @@ pub struct MailInConfig {
     /// Refusals per sender address: one an hour.
     pub refusals: RateLimit,
     /// The key orders tokens are derived under: the same on every replica (the server
-    /// makes it from `GALAXY_LOGIN_CODE_KEY`); `None` draws one per process (dev mode,
-    /// tests), so the addresses change with every restart.
+    /// makes it from `GALAXY_LOGIN_CODE_KEY`, or the data directory's key file, so its
+    /// addresses survive restarts); `None` draws one per service (tests, embedders that
+    /// keep no addresses), so the addresses change with every restart.
     pub key: Option<OrdersKey>,
     /// Messages handled per pass at most (each claimed alone).
     pub batch_size: u32,
@@ -172,7 +173,7 @@ pub struct OrdersAddressView {
 #[derive(Clone)]
 pub struct MailInService {
     /// The key the orders tokens are derived under.
-    key: OrdersKey,
+    pub(super) key: OrdersKey,
     /// The ports.
     ports: MailInPorts,
     /// The settings.
@@ -351,12 +352,20 @@ impl MailInService {
                     report_delivery: address.report_delivery,
                 });
             }
-            tracing::warn!(
-                user_id = %address.user_id,
-                game_id = %address.game_id,
-                "orders address issued under another key; a new one replaces it (do all \
-                 replicas share GALAXY_LOGIN_CODE_KEY?)"
-            );
+            if address.token.seed.predates_derivation() {
+                tracing::info!(
+                    user_id = %address.user_id,
+                    game_id = %address.game_id,
+                    "orders address made before derived tokens; a new one replaces it"
+                );
+            } else {
+                tracing::warn!(
+                    user_id = %address.user_id,
+                    game_id = %address.game_id,
+                    "orders address issued under another key; a new one replaces it (do all \
+                     replicas share GALAXY_LOGIN_CODE_KEY?)"
+                );
+            }
             let (_, token) = self.key.issue(self.new_seed());
             let now = self.ports.clock.now();
             let replacing = address.token.digest;

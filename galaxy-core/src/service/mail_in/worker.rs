@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::{MailInConfig, MailInPorts, ParsedMessage, parse_message};
 use crate::domain::lease::{ClaimRequest, Finish};
 use crate::domain::mail::{MailDelivery, MailExtras, OutgoingMail};
-use crate::domain::mail_in::{InboundEnd, InboundMail, InboundOutcome, OrdersToken};
+use crate::domain::mail_in::{InboundEnd, InboundMail, InboundOutcome, OrdersKey, OrdersToken};
 use crate::domain::notification::NotificationKind;
 use crate::domain::user::{Email, User};
 use crate::domain::{LeaseToken, MailId, Timestamp};
@@ -57,6 +57,9 @@ pub struct MailInWorker {
     config: Arc<MailInConfig>,
     /// The reply templates: the service's.
     templates: Arc<MailTemplates>,
+    /// The key the service derives its orders tokens under: a token found by its digest
+    /// counts only if this key derives it (or it predates derived tokens).
+    key: OrdersKey,
     /// Fires on shutdown: the message in progress is finished, the rest stay claimed
     /// until their lease lapses.
     cancel: CancellationToken,
@@ -69,6 +72,7 @@ impl MailInWorker {
             ports: service.ports.clone(),
             config: Arc::clone(&service.config),
             templates: Arc::clone(&service.templates),
+            key: service.key.clone(),
             cancel: CancellationToken::new(),
         }
     }
@@ -99,13 +103,18 @@ impl MailInWorker {
             .iter()
             .chain(&parsed.recipients)
             .find_map(|r| OrdersToken::from_address(r, domain));
+        // A token made under another key (the key was changed, say after a leak) stops
+        // working at once, not when its address is next shown; one made before tokens
+        // were derived works until then.
         let address = match &token {
-            Some(token) => {
-                self.ports
-                    .store
-                    .find_orders_address(&token.digest())
-                    .await?
-            }
+            Some(token) => self
+                .ports
+                .store
+                .find_orders_address(&token.digest())
+                .await?
+                .filter(|a| {
+                    a.token.seed.predates_derivation() || self.key.recover(&a.token).is_some()
+                }),
             None => None,
         };
         let (Some(token), Some(address)) = (&token, address) else {
