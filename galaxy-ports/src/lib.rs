@@ -13,8 +13,8 @@ pub mod mock {
     pub use galaxy_core::ports::{
         MockApplicationStore, MockChallengeStore, MockChangeBus, MockClock, MockContainerRuntime,
         MockEngineClient, MockGameStore, MockGeoCounterStore, MockGeoLocator, MockHealthEventStore,
-        MockInboundMailStore, MockMailStore, MockMailer, MockNotificationStore, MockNotifier,
-        MockOrdersDesk, MockOrdersStore, MockPbemStore, MockPushFeed, MockPushLog,
+        MockInboundMailStore, MockKeyRegistry, MockMailStore, MockMailer, MockNotificationStore,
+        MockNotifier, MockOrdersDesk, MockOrdersStore, MockPbemStore, MockPushFeed, MockPushLog,
         MockPushPublisher, MockPushSubscriptions, MockRaceNameStore, MockRuntimeJobStore,
         MockRuntimeRecordStore, MockSecretGenerator, MockSessionRevoker, MockSessionStore,
         MockTurnArchiveStore, MockUserStore,

@@ -229,6 +229,19 @@ impl App {
             None => None,
         };
 
+        // The login-code secret before anything starts: one too short is refused before
+        // it is recorded, and a replica holding another one than the others of this
+        // database must not serve (the engine secret is compared where the runtime is
+        // built, when it runs engines).
+        let code_key = crate::secrets::login_code_key(&config, secrets.as_ref())?;
+        crate::secrets::check_agreed(
+            adapters.keys.as_ref(),
+            "GALAXY_LOGIN_CODE_KEY",
+            &crate::secrets::login_code_secret(&config, secrets.as_ref())?,
+            clock.now(),
+        )
+        .await?;
+
         // The GeoIP database first: a bad file stops start-up before anything is warmed.
         let (locator, geoip_reloader) = geoip(&config, &adapters).await?;
 
@@ -262,17 +275,6 @@ impl App {
             tokens.root.child_token(),
         ));
 
-        // The secrets first: a replica holding another login-code key than the others
-        // of this database must not serve (the engine secret is compared where the
-        // runtime is built, when it runs engines).
-        crate::secrets::check_agreed(
-            adapters.keys.as_ref(),
-            "GALAXY_LOGIN_CODE_KEY",
-            &crate::secrets::login_code_secret(&config, adapters.secrets.as_ref())?,
-            clock.now(),
-        )
-        .await?;
-
         // Services, in dependency order: auth (users, sessions, mail) -> user (auth as
         // its session revoker) -> notification -> lobby (notifier) -> mail admin.
         let auth = Arc::new(
@@ -285,10 +287,7 @@ impl App {
                     clock: clock.clone(),
                     secrets: secrets.clone(),
                 },
-                auth_config(
-                    &config,
-                    crate::secrets::login_code_key(&config, adapters.secrets.as_ref())?,
-                )?,
+                auth_config(&config, code_key)?,
             )
             .map_err(|e| AppError::Setting {
                 variable: "GALAXY_LOGIN_CODE_DIGITS",

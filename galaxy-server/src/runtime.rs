@@ -413,6 +413,8 @@ pub(crate) async fn build(
     let chosen = choose_runtime(config, adapters, &mut tasks).await?;
     // Without a runtime no engine ever starts: no secret to keep.
     let engine_tokens = if chosen.runs_engines {
+        // Made (and so checked) before its fingerprint is recorded.
+        let key = crate::secrets::engine_key(config, adapters.secrets.as_ref())?;
         crate::secrets::check_agreed(
             adapters.keys.as_ref(),
             "GALAXY_ENGINE_SECRET",
@@ -420,7 +422,7 @@ pub(crate) async fn build(
             adapters.clock.now(),
         )
         .await?;
-        crate::secrets::engine_key(config, adapters.secrets.as_ref())?
+        key
     } else {
         RuntimeConfig::default().engine_tokens
     };

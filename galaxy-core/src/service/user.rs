@@ -266,19 +266,7 @@ impl UserService {
     /// Idempotent. The account must exist: it is created at first login, or use the
     /// bootstrap admin setting for an address that never logged in.
     pub async fn grant_admin(&self, email: &str) -> Result<User, UserError> {
-        let email = Email::parse(email)?;
-        let mut user = self
-            .users
-            .find_user_by_email(&email)
-            .await?
-            .ok_or(UserError::NotFound)?;
-        if user.has_role(Role::Admin) {
-            return Ok(user);
-        }
-        user.grant(Role::Admin);
-        let user = self.users.set_roles(user.id, &user.roles).await?;
-        tracing::info!(user_id = %user.id, "admin role granted");
-        Ok(user)
+        self.set_admin(email, true).await
     }
 
     /// Takes the admin role from the account of `email` (operator tooling; no actor):
@@ -286,18 +274,31 @@ impl UserService {
     /// bootstrap admin setting gets the role back at its next login, so take it out of
     /// the setting too.
     pub async fn revoke_admin(&self, email: &str) -> Result<User, UserError> {
+        self.set_admin(email, false).await
+    }
+
+    /// Gives (`admin`) or takes the admin role of the account of `email`; idempotent.
+    async fn set_admin(&self, email: &str, admin: bool) -> Result<User, UserError> {
         let email = Email::parse(email)?;
         let mut user = self
             .users
             .find_user_by_email(&email)
             .await?
             .ok_or(UserError::NotFound)?;
-        if !user.has_role(Role::Admin) {
+        if user.has_role(Role::Admin) == admin {
             return Ok(user);
         }
-        user.revoke(Role::Admin);
+        if admin {
+            user.grant(Role::Admin);
+        } else {
+            user.revoke(Role::Admin);
+        }
         let user = self.users.set_roles(user.id, &user.roles).await?;
-        tracing::info!(user_id = %user.id, "admin role revoked");
+        if admin {
+            tracing::info!(user_id = %user.id, "admin role granted");
+        } else {
+            tracing::info!(user_id = %user.id, "admin role revoked");
+        }
         Ok(user)
     }
 

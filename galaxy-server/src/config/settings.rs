@@ -247,7 +247,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_LOGIN_CODE_KEY",
         default: "-",
-        meaning: "The secret login codes are hashed under (HMAC-SHA256), at least 32 bytes (e.g. `openssl rand -hex 32`); the orders addresses' tokens are derived from it too (under a key of their own). The same on every replica, kept apart from the database (a leaked challenges or orders-address table is useless without it). Unset = generated once into `$GALAXY_DATA_DIR/login-code-key` (mode 600) and reused. Changing it invalidates the codes out at the time (they live minutes) and every orders address: the old ones stop working at once, and each player is shown a new one on their next page or game mail.",
+        meaning: "The secret login codes are hashed under (HMAC-SHA256), at least 32 bytes (e.g. `openssl rand -hex 32`); the orders addresses' tokens are derived from it too (under a key of their own). The same on every replica, kept apart from the database (a leaked challenges or orders-address table is useless without it). Unset = generated once into `$GALAXY_DATA_DIR/login-code-key` (mode 600) and reused. Changing it invalidates the codes out at the time (they live minutes) and every orders address: the old ones stop working at once, and each player is shown a new one on their next page or game mail. A server holding another value than the first server of its database recorded refuses to start: change it with every server stopped, then run `galaxy-cli secrets reset`.",
     },
     Setting {
         variable: "GALAXY_LOGIN_CODE_DIGITS",
@@ -432,7 +432,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_ENGINE_SECRET",
         default: "-",
-        meaning: "Secret (at least 32 characters) from which each game's engine credential (`GALAXY_ENGINE_TOKEN`) derives; every replica needs the same. Unset = generated once into `$GALAXY_DATA_DIR/engine-secret` (mode 600) and reused. Changing it locks running engines out until their containers are created again (a restarted server with the process runtime removes each such engine, and its game waits paused for `recreate-engine`).",
+        meaning: "Secret (at least 32 characters) from which each game's engine credential (`GALAXY_ENGINE_TOKEN`) derives; every replica needs the same. Unset = generated once into `$GALAXY_DATA_DIR/engine-secret` (mode 600) and reused. Changing it locks running engines out until their containers are created again (a restarted server with the process runtime removes each such engine, and its game waits paused for `recreate-engine`). A server holding another value than the first server of its database recorded refuses to start: change it with every server stopped, then run `galaxy-cli secrets reset`.",
     },
     Setting {
         variable: "GALAXY_ENGINES_WITHOUT_TOKEN",
