@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use chrono::Utc;
 use galaxy_core::domain::UserId;
 use galaxy_core::domain::user::{Email, Role, User};
-use galaxy_core::ports::{Change, ChangeBus, ChangeNote, UserStore};
+use galaxy_core::ports::{Change, ChangeBus, ChangeNote, ChangeSubscription, UserStore};
 use galaxy_postgres::testing::TestDatabases;
 use galaxy_postgres::{ChangeBusOptions, ConnectOptions, PgChangeBus, PgStore};
 
@@ -34,6 +34,22 @@ fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// Whether a note that `user` changed comes on `notes` within ten seconds (what a running
+/// server hears of a change the CLI made).
+async fn hears(notes: &mut ChangeSubscription, user: UserId) -> bool {
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match notes.next().await {
+                Some(ChangeNote::Changed(Change::User(id))) if id == user => return,
+                Some(_) => {}
+                None => panic!("the change bus closed"),
+            }
+        }
+    })
+    .await
+    .is_ok()
 }
 
 #[tokio::test]
@@ -81,17 +97,10 @@ async fn grant_and_revoke_change_an_existing_users_admin_role_and_refuse_unknown
     assert!(out.status.success(), "{}", text(&out));
     let stored = store.find_user_by_email(&email).await.unwrap().unwrap();
     assert!(stored.has_role(Role::Admin));
-    let heard = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        loop {
-            match notes.next().await {
-                Some(ChangeNote::Changed(Change::User(id))) if id == user.id => return,
-                Some(_) => {}
-                None => panic!("the change bus closed"),
-            }
-        }
-    })
-    .await;
-    assert!(heard.is_ok(), "no change note for the granted user");
+    assert!(
+        hears(&mut notes, user.id).await,
+        "no change note for the granted user"
+    );
 
     // Taken back: refused while the address is a bootstrap admin (the next login would
     // give the role back), then done, and the running servers hear of it.
@@ -121,17 +130,10 @@ async fn grant_and_revoke_change_an_existing_users_admin_role_and_refuse_unknown
     );
     let stored = store.find_user_by_email(&email).await.unwrap().unwrap();
     assert!(!stored.has_role(Role::Admin));
-    let heard = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        loop {
-            match notes.next().await {
-                Some(ChangeNote::Changed(Change::User(id))) if id == user.id => return,
-                Some(_) => {}
-                None => panic!("the change bus closed"),
-            }
-        }
-    })
-    .await;
-    assert!(heard.is_ok(), "no change note for the revoked user");
+    assert!(
+        hears(&mut notes, user.id).await,
+        "no change note for the revoked user"
+    );
     // Again: nothing to take, still fine.
     let out = cli(&url, &["admin", "revoke", "ops@example.org"]);
     assert!(out.status.success(), "{}", text(&out));
