@@ -169,10 +169,15 @@ async fn the_admin_pages_force_button_plays_one_turn_however_often_it_is_clicked
         .split(&format!("action=\"{action}\""))
         .nth(1)
         .unwrap_or_else(|| panic!("no force button: {html}"));
+    let (attributes, fields) = form.split_once('>').unwrap_or_default();
     assert!(
-        form.starts_with("><input type=\"hidden\" name=\"csrf\"")
-            && form.contains("name=\"turn\" value=\"1\""),
+        fields.starts_with("<input type=\"hidden\" name=\"csrf\"")
+            && fields.contains("name=\"turn\" value=\"1\""),
         "the button posts turn 1: {form}"
+    );
+    assert!(
+        attributes.contains("data-confirm="),
+        "forcing a turn asks first: {form}"
     );
     let first = running
         .admin

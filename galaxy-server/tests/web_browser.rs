@@ -108,6 +108,18 @@ async fn press(browser: &Client, css: &str) {
 /// Clicks `css` (every click here submits a form or follows a link) and waits until the
 /// next page replaced this one.
 async fn click(browser: &Client, css: &str) {
+    click_then(browser, css, false).await;
+}
+
+/// Clicks `css`, whose form asks first (`data-confirm`), says yes, and waits until the
+/// next page replaced this one.
+async fn click_confirming(browser: &Client, css: &str) {
+    click_then(browser, css, true).await;
+}
+
+/// Clicks `css`, answers yes to the question it asks when `confirming`, and waits until
+/// the next page replaced this one.
+async fn click_then(browser: &Client, css: &str, confirming: bool) {
     let mut attempts = 0;
     // The clicked element itself tells when its page is gone (a page taken before the
     // click could be replaced by a live reload before it, ending the wait too early).
@@ -119,6 +131,14 @@ async fn click(browser: &Client, css: &str) {
         }
     };
     let limit = std::time::Instant::now() + Duration::from_secs(30);
+    if confirming {
+        // The question shows at once; a page replaced under the click (a live reload)
+        // asks nothing, and the caller's loop looks again.
+        let asked = std::time::Instant::now() + Duration::from_secs(5);
+        while browser.accept_alert().await.is_err() && std::time::Instant::now() < asked {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     while clicked.tag_name().await.is_ok() {
         assert!(std::time::Instant::now() < limit, "{css} led nowhere");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -299,7 +319,12 @@ impl Session<'_> {
             }
             let button = format!("form[action$='/host/{action}'] button");
             if page.contains(&format!("/host/{action}\"")) {
-                click(self.browser, &button).await;
+                // Closing enrollment and starting cannot be undone: their forms ask.
+                if matches!(action, "close" | "start") {
+                    click_confirming(self.browser, &button).await;
+                } else {
+                    click(self.browser, &button).await;
+                }
                 if after(&html(self.browser).await) {
                     return;
                 }
@@ -546,7 +571,7 @@ async fn play(s: &Session<'_>) {
         if forced == 0 {
             s.shot("admin-games").await;
         }
-        click(b, &form).await;
+        click_confirming(b, &form).await;
         forced += 1;
         assert!(std::time::Instant::now() < limit, "the game did not finish");
         tokio::time::sleep(Duration::from_millis(500)).await;

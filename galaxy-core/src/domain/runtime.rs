@@ -154,6 +154,15 @@ pub enum DueAction {
 }
 
 impl RuntimeRecord {
+    /// Whether an admin may have the engine created again (same data): its container
+    /// is gone (`removed`), an earlier re-creation gave up (`failed`), or it is
+    /// `running` but unhealthy (its restarts gave up, or stopped for a crash loop). A
+    /// healthy running engine, or one still starting, is not.
+    pub fn needs_recreation(&self) -> bool {
+        matches!(self.status, RuntimeStatus::Removed | RuntimeStatus::Failed)
+            || (self.status == RuntimeStatus::Running && !self.healthy)
+    }
+
     /// A new pending record.
     pub fn new(game_id: GameId, engine: EngineName, now: Timestamp) -> Self {
         Self {
@@ -401,6 +410,24 @@ mod tests {
     use super::*;
     use chrono::{TimeDelta, TimeZone, Utc};
     use uuid::Uuid;
+
+    #[test]
+    fn only_a_gone_failed_or_given_up_engine_is_created_again() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+        let mut r =
+            RuntimeRecord::new(GameId::from_uuid(Uuid::nil()), EngineName::reference(), now);
+        for (status, healthy, wanted) in [
+            (RuntimeStatus::Pending, true, false),
+            (RuntimeStatus::Starting, false, false),
+            (RuntimeStatus::Running, true, false),
+            (RuntimeStatus::Running, false, true),
+            (RuntimeStatus::Removed, true, true),
+            (RuntimeStatus::Failed, false, true),
+        ] {
+            (r.status, r.healthy) = (status, healthy);
+            assert_eq!(r.needs_recreation(), wanted, "{status} healthy={healthy}");
+        }
+    }
 
     #[test]
     fn at_most_one_catch_up_turn_and_skip_flag() {

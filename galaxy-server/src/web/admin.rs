@@ -150,6 +150,7 @@ pub struct BlockForm {
 pub async fn user_action(
     State(state): State<WebState>,
     Path((id, action)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
     Posted { visitor, form }: Posted<BlockForm>,
 ) -> Result<Response, WebError> {
     let admin = visitor.admin()?;
@@ -166,7 +167,7 @@ pub async fn user_action(
                 _ => {
                     return Err(WebError::Api(ApiError::validation(
                         "until",
-                        "give exactly one of `until` (a future instant) and `permanent: true`",
+                        "give an end (a future instant) or tick permanent, not both",
                     )));
                 }
             };
@@ -175,7 +176,7 @@ pub async fn user_action(
         "unblock" => users.unblock(&admin.actor, &id.to_string()).await?,
         _ => return Err(WebError::NotFound),
     };
-    Ok(Redirect::to("/admin/users").into_response())
+    Ok(Redirect::to(&back_to(&headers, "/admin/users")).into_response())
 }
 
 const STATUSES: [&str; 9] = [
@@ -214,15 +215,23 @@ pub async fn games_page(
     // a stale page or a second admin gets "not the next turn" instead of another turn.
     // The turn is the runtime record's next, the one the service checks it against; a
     // game without a record yet gets no button.
+    // A paused game offers "create the engine again" only when its record says the
+    // engine needs it (gone, failed, or given up on): an admin's pause leaves it healthy.
     let mut next_turns = HashMap::new();
+    let mut recreatable = std::collections::HashSet::new();
     for game in games
         .items
         .iter()
-        .filter(|g| g.status == GameStatus::Running)
+        .filter(|g| matches!(g.status, GameStatus::Running | GameStatus::Paused))
     {
         match state.app.runtime.record(admin.actor, game.id).await {
-            Ok(record) => {
+            Ok(record) if game.status == GameStatus::Running => {
                 next_turns.insert(game.id, record.current_turn.saturating_add(1));
+            }
+            Ok(record) => {
+                if record.needs_recreation() {
+                    recreatable.insert(game.id);
+                }
             }
             Err(error) if ServiceError::kind(&error) == ErrorKind::NotFound => {}
             Err(error) => return Err(error.into()),
@@ -256,7 +265,7 @@ pub async fn games_page(
                             @match game.status {
                                 GameStatus::Running => {
                                     @if let Some(next) = next_turns.get(&game.id) {
-                                        form.inline method="post" action=(format!("{base}/force-next-turn")) {
+                                        form.inline method="post" action=(format!("{base}/force-next-turn")) data-confirm=(t.force_confirm) {
                                             (csrf_field(&visitor))
                                             input type="hidden" name="turn" value=(next);
                                             button type="submit" { (t.force) }
@@ -266,7 +275,9 @@ pub async fn games_page(
                                 }
                                 GameStatus::Paused => {
                                     (button_form(&visitor, &format!("{base}/resume"), t.resume)) " "
-                                    (button_form(&visitor, &format!("{base}/recreate-engine"), t.recreate)) " "
+                                    @if recreatable.contains(&game.id) {
+                                        (button_form(&visitor, &format!("{base}/recreate-engine"), t.recreate)) " "
+                                    }
                                 }
                                 GameStatus::StartFailed => {
                                     (button_form(&visitor, &format!("{base}/retry-start"), t.retry_start)) " "

@@ -322,21 +322,18 @@ impl RuntimeService {
         let game = self.game(game_id).await?;
         require(&game, "create the engine again of", &[GameStatus::Paused])?;
         let record = self.runtime_of(game_id).await?;
-        // `failed`: an earlier re-creation gave up; it may be asked for again. `running`
-        // and unhealthy: restarts gave up (or stopped for a crash loop).
-        let given_up = record.status == RuntimeStatus::Running && !record.healthy;
-        if !given_up
-            && !matches!(
-                record.status,
-                RuntimeStatus::Removed | RuntimeStatus::Failed
-            )
-        {
+        if !record.needs_recreation() {
             return Err(RuntimeError::Unhealthy {
                 reason: format!(
-                    "its runtime is {}{}; only an engine whose container is gone, whose \
-                     re-creation failed or whose restarts gave up is created again",
+                    "its runtime is {}{}, and only an engine whose container is gone, whose \
+                     re-creation failed or whose restarts gave up is created again{}",
                     record.status,
-                    if record.healthy { " and healthy" } else { "" }
+                    if record.healthy { " and healthy" } else { "" },
+                    if record.healthy && record.status == RuntimeStatus::Running {
+                        " (resume the game instead)"
+                    } else {
+                        ""
+                    }
                 ),
             });
         }

@@ -56,8 +56,9 @@ pub enum RuntimeError {
         /// The game's status.
         status: GameStatus,
     },
-    /// Resume refused: the game's engine is not known to be healthy (409).
-    #[error("the game's runtime is not healthy: {reason}")]
+    /// Refused by the state of the game's engine: resuming one not known to be healthy,
+    /// creating again one that is (409).
+    #[error("not possible with the game's engine as it is: {reason}")]
     Unhealthy {
         /// What is wrong with it.
         reason: String,

@@ -437,10 +437,10 @@ fn players_section(
                             (button_form(visitor, &format!("/games/{id}/host/open"), text.host_open)) " "
                         }
                         GameStatus::EnrollmentOpen => {
-                            (button_form(visitor, &format!("/games/{id}/host/close"), text.host_close)) " "
+                            (layout::confirm_form(visitor, &format!("/games/{id}/host/close"), text.host_close, text.host_close_confirm)) " "
                         }
                         GameStatus::EnrollmentClosed => {
-                            (button_form(visitor, &format!("/games/{id}/host/start"), text.host_start)) " "
+                            (layout::confirm_form(visitor, &format!("/games/{id}/host/start"), text.host_start, text.host_start_confirm)) " "
                         }
                         _ => {}
                     }

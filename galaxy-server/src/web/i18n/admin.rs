@@ -59,6 +59,8 @@ pub struct AdminText {
     pub stop: &'static str,
     /// The question a Stop asks before it is sent (it ends the game for good).
     pub stop_confirm: &'static str,
+    /// Asked before forcing the next turn.
+    pub force_confirm: &'static str,
     /// Cancel a game whose start failed.
     pub cancel: &'static str,
     /// The question a Cancel asks before it is sent.
@@ -163,6 +165,7 @@ pub(super) static ADMIN_EN: AdminText = AdminText {
     recreate: "Create engine again",
     stop: "Stop",
     stop_confirm: "Stop this game for good? Its engine goes and the game is cancelled.",
+    force_confirm: "Play the next turn now, before the players' deadline?",
     cancel: "Cancel",
     cancel_confirm: "Cancel this game for good?",
     records: "Runtime records",
@@ -219,6 +222,7 @@ pub(super) static ADMIN_DE: AdminText = AdminText {
     recreate: "Engine neu erstellen",
     stop: "Beenden",
     stop_confirm: "Dieses Spiel endgültig beenden? Seine Engine wird entfernt und das Spiel abgesagt.",
+    force_confirm: "Den nächsten Zug jetzt spielen, vor der Frist der Spieler?",
     cancel: "Absagen",
     cancel_confirm: "Dieses Spiel endgültig absagen?",
     records: "Laufzeit-Einträge",

@@ -44,9 +44,7 @@ fn german(code: &str) -> Option<Told> {
         "already_applied" => Whole("Du hast dich schon für dieses Spiel beworben."),
         "not_enrolling" => Whole("Das Spiel nimmt keine Anmeldungen an."),
         "not_pending" => Whole("Über diese Bewerbung ist schon entschieden."),
-        "runtime_unhealthy" => {
-            Whole("Die Engine des Spiels läuft gerade nicht; versuche es später noch einmal.")
-        }
+        "runtime_unhealthy" => Lead("Mit der Engine des Spiels geht das so nicht"),
         "turn_in_progress" => {
             Whole("Gerade läuft ein Zug dieses Spiels; versuche es gleich noch einmal.")
         }
@@ -164,6 +162,15 @@ mod tests {
         assert_eq!(
             wrong,
             "Anmeldung fehlgeschlagen: wrong login code; 2 attempts left"
+        );
+        let engine = Lang::De.error(
+            "runtime_unhealthy",
+            "not possible with the game's engine as it is: its runtime is removed",
+        );
+        assert!(
+            engine.starts_with("Mit der Engine des Spiels geht das so nicht")
+                && engine.contains("removed"),
+            "the reason is kept: {engine}"
         );
         let unknown = Lang::De.error("some_new_code", "as the API says");
         assert_eq!(unknown, "as the API says");

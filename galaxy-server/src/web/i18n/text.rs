@@ -256,8 +256,12 @@ pub struct Text {
     pub host_open: &'static str,
     /// Host: close.
     pub host_close: &'static str,
+    /// Asked before closing enrollment (it cannot be opened again).
+    pub host_close_confirm: &'static str,
     /// Host: start.
     pub host_start: &'static str,
+    /// Asked before starting the game.
+    pub host_start_confirm: &'static str,
     /// Host: cancel.
     pub host_cancel: &'static str,
     /// The question the host's Cancel asks before it is sent (it cannot be undone).
