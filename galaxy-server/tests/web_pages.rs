@@ -2058,6 +2058,46 @@ async fn admins_find_a_user_beyond_the_first_page_by_search() {
     assert!(!found.text.contains("filler1@example.org"));
     let none = admin.get(&app, "/admin/users?q=zeta%25needle").await;
     assert!(!none.text.contains("zeta_needle@example.org"));
+    // Blocked from the search's page, the admin comes back to it; the block shows its
+    // end, and it may still be made longer or permanent, or lifted.
+    let until = (galaxy_core::ports::Clock::now(app.clock.as_ref()) + chrono::TimeDelta::hours(1))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let block = format!("/admin/users/{}/block", wanted.user_id);
+    let unblock = format!("/admin/users/{}/unblock", wanted.user_id);
+    admin.headers.push((
+        "referer".to_owned(),
+        "http://localhost/admin/users?q=zeta_needle".to_owned(),
+    ));
+    let blocked = admin.post(&app, &block, &[("until", &until)]).await;
+    blocked.is(303);
+    assert_eq!(blocked.headers["location"], "/admin/users?q=zeta_needle");
+    admin.headers.pop();
+    let page = admin.get(&app, "/admin/users?q=zeta_needle").await;
+    assert!(
+        page.text.contains("data-status=\"blocked\""),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("<time datetime="), "{}", page.text);
+    assert!(
+        page.text.contains(&block) && page.text.contains(&unblock),
+        "{}",
+        page.text
+    );
+    // Once its end has passed, the block no longer holds: shown as active.
+    app.clock.advance(chrono::TimeDelta::hours(2));
+    let page = admin.get(&app, "/admin/users?q=zeta_needle").await;
+    assert!(
+        page.text.contains("data-status=\"active\""),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains(&block) && !page.text.contains(&unblock),
+        "{}",
+        page.text
+    );
     // The API searches the same way; a text too long is 422 naming `q`.
     let token = app.login(ADMIN_EMAIL).await.token;
     let api = app

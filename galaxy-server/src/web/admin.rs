@@ -11,6 +11,7 @@ use galaxy_core::domain::game::GameStatus;
 use galaxy_core::domain::mail::MailStatus;
 use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::user::Block;
+use galaxy_core::domain::user::UserStatus;
 use galaxy_core::domain::{GameId, MailId, RouteId, UserId};
 use galaxy_core::service::{ErrorKind, ServiceError};
 use maud::{Markup, html};
@@ -99,6 +100,7 @@ pub async fn users_page(
         .users
         .search_users(&admin.actor, &query.q, &query.page()?)
         .await?;
+    let now = state.app.clock.now();
     let body = html! {
         h1 { (t.users) }
         (admin_nav(t))
@@ -115,17 +117,29 @@ pub async fn users_page(
                         td { (user.email.as_str()) }
                         td { (user.display_name.as_str()) }
                         td { (user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")) }
-                        td { span.badge data-status=(user.status.as_str()) { (t.user_status(&user.status)) } }
+                        // A block whose end has passed no longer holds (logins check the
+                        // end): shown as active, with the block form.
+                        @let in_force = !user.status.is_active_at(now);
+                        @let shown = if in_force { &user.status } else { &UserStatus::Active };
                         td {
-                            @if user.status.as_str() == "active" {
+                            span.badge data-status=(shown.as_str()) { (t.user_status(shown)) }
+                            @if let (true, UserStatus::Blocked { until }) = (in_force, &user.status) {
+                                " · " (crate::web::layout::time(until))
+                            }
+                        }
+                        td {
+                            // A temporary block may be lengthened or made permanent as it
+                            // stands; a permanent one is final until an unblock.
+                            @if !matches!(shown, UserStatus::BlockedPermanently) {
                                 form.inline method="post" action=(format!("/admin/users/{}/block", user.id)) {
                                     (csrf_field(&visitor))
                                     label { (t.until) " " input type="datetime-local" name="until"; }
                                     " " label { input type="checkbox" name="permanent" value="1"; " " (t.permanently) }
                                     " " button type="submit" { (t.block) }
                                 }
-                            } @else {
-                                (button_form_about(&visitor, &format!("/admin/users/{}/unblock", user.id), t.unblock, user.email.as_str()))
+                            }
+                            @if in_force {
+                                " " (button_form_about(&visitor, &format!("/admin/users/{}/unblock", user.id), t.unblock, user.email.as_str()))
                             }
                         }
                     }
