@@ -233,16 +233,15 @@ impl App {
         // it is recorded, and a replica holding another one than the others of this
         // database must not serve (the engine secret is compared where the runtime is
         // built, when it runs engines).
-        let code_key = crate::secrets::login_code_key(&config, secrets.as_ref())?;
-        crate::secrets::check_agreed(
+        let login_keys = crate::secrets::agreed_login_keys(
+            &config,
+            secrets.as_ref(),
             adapters.keys.as_ref(),
-            "GALAXY_LOGIN_CODE_KEY",
-            &crate::secrets::login_code_secret(&config, secrets.as_ref())?,
             clock.now(),
         )
         .await?;
 
-        // The GeoIP database first: a bad file stops start-up before anything is warmed.
+        // Then the GeoIP database: a bad file stops start-up before anything is warmed.
         let (locator, geoip_reloader) = geoip(&config, &adapters).await?;
 
         // The push service before the services whose notifications it carries, its ring
@@ -287,7 +286,7 @@ impl App {
                     clock: clock.clone(),
                     secrets: secrets.clone(),
                 },
-                auth_config(&config, code_key)?,
+                auth_config(&config, login_keys.code)?,
             )
             .map_err(|e| AppError::Setting {
                 variable: "GALAXY_LOGIN_CODE_DIGITS",
@@ -368,7 +367,7 @@ impl App {
             crate::mail_in::MailInSources {
                 users: users.clone(),
                 desk: runtime.service.clone(),
-                key: crate::secrets::orders_key(&config, adapters.secrets.as_ref())?,
+                key: login_keys.orders,
             },
         );
         let state = AppState {

@@ -413,16 +413,13 @@ pub(crate) async fn build(
     let chosen = choose_runtime(config, adapters, &mut tasks).await?;
     // Without a runtime no engine ever starts: no secret to keep.
     let engine_tokens = if chosen.runs_engines {
-        // Made (and so checked) before its fingerprint is recorded.
-        let key = crate::secrets::engine_key(config, adapters.secrets.as_ref())?;
-        crate::secrets::check_agreed(
+        crate::secrets::agreed_engine_key(
+            config,
+            adapters.secrets.as_ref(),
             adapters.keys.as_ref(),
-            "GALAXY_ENGINE_SECRET",
-            &crate::secrets::engine_secret(config, adapters.secrets.as_ref())?,
             adapters.clock.now(),
         )
-        .await?;
-        key
+        .await?
     } else {
         RuntimeConfig::default().engine_tokens
     };

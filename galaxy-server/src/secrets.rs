@@ -27,12 +27,54 @@ pub fn secret_path(data_dir: &Path) -> PathBuf {
     data_dir.join(SECRET_FILE)
 }
 
-/// The engine token key: `GALAXY_ENGINE_SECRET`, else `$GALAXY_DATA_DIR/engine-secret`.
-pub(crate) fn engine_key(
+/// The keys made from the login-code secret, read once at start-up.
+pub(crate) struct LoginKeys {
+    /// What login codes are hashed under.
+    pub(crate) code: CodeKey,
+    /// What orders tokens are derived under: the same secret under a label of its own,
+    /// so replicas that share the secret show the same orders addresses.
+    pub(crate) orders: OrdersKey,
+}
+
+/// The login-code secret (`GALAXY_LOGIN_CODE_KEY`, else
+/// `$GALAXY_DATA_DIR/login-code-key`), read once: its keys are made (so a secret too
+/// short is refused before it is recorded), then it is compared with the one the other
+/// servers of the store hold ([`check_agreed`]).
+pub(crate) async fn agreed_login_keys(
     config: &Config,
     secrets: &dyn SecretGenerator,
+    registry: &dyn KeyRegistry,
+    now: Timestamp,
+) -> Result<LoginKeys, AppError> {
+    let secret = login_code_secret(config, secrets)?;
+    let keys = login_keys_of(&secret)?;
+    check_agreed(registry, "GALAXY_LOGIN_CODE_KEY", &secret, now).await?;
+    Ok(keys)
+}
+
+/// The engine token key (`GALAXY_ENGINE_SECRET`, else `$GALAXY_DATA_DIR/engine-secret`),
+/// read once, made, then compared with the other servers' ([`check_agreed`]).
+pub(crate) async fn agreed_engine_key(
+    config: &Config,
+    secrets: &dyn SecretGenerator,
+    registry: &dyn KeyRegistry,
+    now: Timestamp,
 ) -> Result<EngineTokenKey, AppError> {
     let secret = engine_secret(config, secrets)?;
+    let key = engine_key_of(&secret)?;
+    check_agreed(registry, "GALAXY_ENGINE_SECRET", &secret, now).await?;
+    Ok(key)
+}
+
+fn login_keys_of(secret: &SecretString) -> Result<LoginKeys, AppError> {
+    let material = secret.expose_secret().as_bytes();
+    Ok(LoginKeys {
+        code: CodeKey::derive(material).map_err(login_code_setting)?,
+        orders: OrdersKey::derive(material).map_err(login_code_setting)?,
+    })
+}
+
+fn engine_key_of(secret: &SecretString) -> Result<EngineTokenKey, AppError> {
     EngineTokenKey::from_bytes(secret.expose_secret().as_bytes().to_vec()).map_err(|e| {
         AppError::Setting {
             variable: "GALAXY_ENGINE_SECRET",
@@ -41,32 +83,21 @@ pub(crate) fn engine_key(
     })
 }
 
-/// The login-code key: `GALAXY_LOGIN_CODE_KEY`, else `$GALAXY_DATA_DIR/login-code-key`.
-pub(crate) fn login_code_key(
-    config: &Config,
-    secrets: &dyn SecretGenerator,
-) -> Result<CodeKey, AppError> {
-    let secret = login_code_secret(config, secrets)?;
-    CodeKey::derive(secret.expose_secret().as_bytes()).map_err(login_code_setting)
+/// The engine token key alone (tests).
+#[cfg(test)]
+fn engine_key(config: &Config, secrets: &dyn SecretGenerator) -> Result<EngineTokenKey, AppError> {
+    engine_key_of(&engine_secret(config, secrets)?)
 }
 
-/// The key orders tokens are derived under: made from the same installation secret as
-/// the login-code key under a label of its own, so replicas that share that secret show
-/// the same orders addresses, and changing it re-issues every address when next shown.
-pub(crate) fn orders_key(
-    config: &Config,
-    secrets: &dyn SecretGenerator,
-) -> Result<OrdersKey, AppError> {
-    let secret = login_code_secret(config, secrets)?;
-    OrdersKey::derive(secret.expose_secret().as_bytes()).map_err(login_code_setting)
+/// The login-code keys alone (tests).
+#[cfg(test)]
+fn login_keys(config: &Config, secrets: &dyn SecretGenerator) -> Result<LoginKeys, AppError> {
+    login_keys_of(&login_code_secret(config, secrets)?)
 }
 
 /// The installation's engine secret: `GALAXY_ENGINE_SECRET`, else
 /// `$GALAXY_DATA_DIR/engine-secret`.
-pub(crate) fn engine_secret(
-    config: &Config,
-    secrets: &dyn SecretGenerator,
-) -> Result<SecretString, AppError> {
+fn engine_secret(config: &Config, secrets: &dyn SecretGenerator) -> Result<SecretString, AppError> {
     installation_secret(
         config,
         "GALAXY_ENGINE_SECRET",
@@ -80,7 +111,7 @@ pub(crate) fn engine_secret(
 /// the installation recorded in `registry` (recording it when none is), so replicas that
 /// hold different values (each left to generate its own, or a value changed on one of
 /// them) refuse to start instead of refusing each other's login codes and engine tokens.
-pub(crate) async fn check_agreed(
+async fn check_agreed(
     registry: &dyn KeyRegistry,
     variable: &'static str,
     secret: &SecretString,
@@ -109,7 +140,7 @@ pub(crate) async fn check_agreed(
 
 /// The installation's login-code secret: `GALAXY_LOGIN_CODE_KEY`, else
 /// `$GALAXY_DATA_DIR/login-code-key`.
-pub(crate) fn login_code_secret(
+fn login_code_secret(
     config: &Config,
     secrets: &dyn SecretGenerator,
 ) -> Result<SecretString, AppError> {
@@ -315,8 +346,12 @@ mod tests {
             ChallengeId::from_uuid(uuid::Uuid::now_v7()),
             LoginCode::parse("123456").unwrap(),
         );
-        let first = login_code_key(&config(dir.path(), None), &OsSecretGenerator).unwrap();
-        let again = login_code_key(&config(dir.path(), None), &OsSecretGenerator).unwrap();
+        let first = login_keys(&config(dir.path(), None), &OsSecretGenerator)
+            .unwrap()
+            .code;
+        let again = login_keys(&config(dir.path(), None), &OsSecretGenerator)
+            .unwrap()
+            .code;
         assert_eq!(code.hash_for(id, &first), code.hash_for(id, &again));
         let mode = std::fs::metadata(dir.path().join(CODE_KEY_FILE))
             .unwrap()
@@ -324,7 +359,9 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         let other = tempfile::tempdir().unwrap();
-        let elsewhere = login_code_key(&config(other.path(), None), &OsSecretGenerator).unwrap();
+        let elsewhere = login_keys(&config(other.path(), None), &OsSecretGenerator)
+            .unwrap()
+            .code;
         assert_ne!(code.hash_for(id, &first), code.hash_for(id, &elsewhere));
 
         // The orders key comes from the same file: the same directory, the same orders
@@ -332,8 +369,9 @@ mod tests {
         use galaxy_core::domain::mail_in::TokenSeed;
         let seed = TokenSeed::from_bytes([4; TokenSeed::LENGTH]);
         let orders = |dir: &Path| {
-            orders_key(&config(dir, None), &OsSecretGenerator)
+            login_keys(&config(dir, None), &OsSecretGenerator)
                 .unwrap()
+                .orders
                 .token(&seed)
         };
         assert_eq!(orders(dir.path()), orders(dir.path()));
