@@ -58,6 +58,10 @@ async fn queue_kind(f: &Fixture, key: &str, kind: &str) -> MailId {
         html_body: None,
         extras: Default::default(),
     };
+    enqueue(f, mail).await
+}
+
+async fn enqueue(f: &Fixture, mail: OutgoingMail) -> MailId {
     let delivery = MailDelivery::new(MailId::from_uuid(f.secrets.uuid()), mail, f.clock.now());
     f.store.enqueue_mail(&delivery).await.unwrap().id
 }
@@ -131,6 +135,51 @@ async fn only_secret_mail_is_redacted_and_only_once_delivered() {
     assert_eq!(
         code.mail.text_body,
         galaxy_core::domain::mail::REDACTED_BODY
+    );
+}
+
+/// A turn mail goes out with the player's orders address (Reply-To, text, HTML link);
+/// the outbox then keeps it without the token, the report untouched.
+#[tokio::test]
+async fn a_delivered_turn_mail_keeps_the_report_but_not_the_orders_token() {
+    let f = fixture();
+    let token = "abcdefghijkmnpqrstuv";
+    let address = format!("orders+{token}@galaxy.example");
+    let mail = OutgoingMail {
+        idempotency_key: "turn-3".to_owned(),
+        to: Email::parse("player@example.org").unwrap(),
+        kind: "turn_completed".to_owned(),
+        locale: Locale::default(),
+        subject: "Turn 3".to_owned(),
+        text_body: format!("Reply to {address} with your orders.\n\nThe report of turn 3."),
+        html_body: Some(format!("<a href=\"mailto:{address}\">{address}</a>")),
+        extras: galaxy_core::domain::mail::MailExtras {
+            reply_to: Some(Email::parse(&address).unwrap()),
+            ..Default::default()
+        },
+    };
+    let id = enqueue(&f, mail).await;
+    let mut mailer = MockMailer::new();
+    let sent_with = address.clone();
+    mailer
+        .expect_send()
+        .withf(move |m| {
+            m.text_body.contains(&sent_with)
+                && m.extras.reply_to.as_ref().map(Email::as_str) == Some(sent_with.as_str())
+        })
+        .times(1)
+        .returning(|_| Ok("250 ok".to_owned()));
+    worker(&f, mailer, 3).run_until_idle(10).await.unwrap();
+    let kept = f.store.get_mail(id).await.unwrap();
+    assert_eq!(kept.status, MailStatus::Sent);
+    assert!(!format!("{kept:?}").contains(token), "{kept:?}");
+    assert_eq!(
+        kept.mail.text_body,
+        "Reply to orders+removed@galaxy.example with your orders.\n\nThe report of turn 3."
+    );
+    assert_eq!(
+        kept.mail.extras.reply_to.map(|a| a.as_str().to_owned()),
+        Some("orders+removed@galaxy.example".to_owned())
     );
 }
 

@@ -222,6 +222,10 @@ impl App {
         let clock = adapters.clock.clone();
         let secrets = adapters.secrets.clone();
         let tokens = Tokens::new();
+        // What this build starts (the cache-coherence follower, the runtime's tasks) stops
+        // again if a later step fails: an embedder that gets the error keeps running, and
+        // must not keep a follower of the change bus it has no app for.
+        let stop_on_failure = tokens.root.clone().drop_guard();
         // The metrics recorder before anything runs: a gauge set before it exists (the
         // cache bus's "connected", set once as its task starts) goes nowhere.
         let metrics = match config.metrics_addr {
@@ -499,6 +503,7 @@ impl App {
         }
         workers.extend(geoip_reloader);
         workers.extend(runtime.workers);
+        stop_on_failure.disarm();
         Ok(Self {
             config,
             state,

@@ -358,3 +358,60 @@ async fn the_http_listener_caps_open_connections_and_counts_it() {
     assert_eq!(answered.status, 200);
     running.shutdown().await;
 }
+
+/// A build that fails after it has started following the change bus (here: the engine
+/// secret differs from the one the installation recorded, checked where the runtime is
+/// built) stops what it started: an embedder that gets the error and keeps running is
+/// not left with a cache follower holding a subscription to the bus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_that_fails_part_way_stops_what_it_started() {
+    use galaxy_core::ports::{KeyFingerprint, KeyRegistry};
+    use galaxy_ports::memory::{InMemoryStores, MemoryChangeBus};
+
+    let data = tempfile::tempdir().unwrap();
+    let stores = InMemoryStores::new();
+    stores
+        .keys
+        .record_key(
+            "GALAXY_ENGINE_SECRET",
+            KeyFingerprint::of("GALAXY_ENGINE_SECRET", b"another replica's engine secret!!"),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let bus = MemoryChangeBus::new();
+    let mailer = Arc::new(galaxy_smtp::FileMailer::new(
+        data.path().join("mail"),
+        "galaxy@localhost",
+    ));
+    let adapters = galaxy_server::Adapters {
+        changes: Arc::new(bus.clone()),
+        ..galaxy_server::Adapters::from_stores(stores, mailer)
+    };
+    let vars = HashMap::from([
+        (
+            "GALAXY_DATA_DIR".to_owned(),
+            data.path().display().to_string(),
+        ),
+        ("GALAXY_RUNTIME".to_owned(), "process".to_owned()),
+        (
+            "GALAXY_PROCESS_ENGINES".to_owned(),
+            "reference=/bin/true".to_owned(),
+        ),
+    ]);
+    let Err(error) = App::build(Config::from_vars(&vars).unwrap(), adapters).await else {
+        panic!("a server holding another engine secret was built");
+    };
+    assert!(
+        error.to_string().starts_with("GALAXY_ENGINE_SECRET"),
+        "{error}"
+    );
+    // The follower ends on its own task: give it a moment to let go.
+    for _ in 0..200 {
+        if bus.subscribers() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(bus.subscribers(), 0, "the cache follower still listens");
+}

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use galaxy_core::domain::lease::{ClaimRequest, Leased};
 use galaxy_core::domain::mail::{
-    AttemptOutcome, MailAttempt, MailDelivery, MailExtras, MailStatus, OutgoingMail, REDACTED_BODY,
+    AttemptOutcome, MailAttempt, MailDelivery, MailExtras, MailStatus, OutgoingMail, RedactedMail,
 };
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::user::{Email, Locale};
@@ -67,13 +67,30 @@ const FINISH_COLUMNS: &[FinishColumn] = &[
         sql_type: "text",
         set: Some("last_error = COALESCE(u.failure, q.last_error)"),
     },
+    // A delivered mail that carried a secret: what the outbox keeps of it (the
+    // redacted subject is NULL for every other mail, which keeps its own).
     FinishColumn {
-        name: "redacted_body",
+        name: "redacted_subject",
+        sql_type: "text",
+        set: Some("subject = COALESCE(u.redacted_subject, q.subject)"),
+    },
+    FinishColumn {
+        name: "redacted_text",
+        sql_type: "text",
+        set: Some("text_body = COALESCE(u.redacted_text, q.text_body)"),
+    },
+    FinishColumn {
+        name: "redacted_html",
         sql_type: "text",
         set: Some(
-            "text_body = COALESCE(u.redacted_body, q.text_body), \
-             html_body = CASE WHEN u.redacted_body IS NULL THEN q.html_body ELSE NULL END",
+            "html_body = CASE WHEN u.redacted_subject IS NULL THEN q.html_body \
+             ELSE u.redacted_html END",
         ),
+    },
+    FinishColumn {
+        name: "redacted_extras",
+        sql_type: "jsonb",
+        set: Some("extras = COALESCE(u.redacted_extras, q.extras)"),
     },
     FinishColumn {
         name: "attempt_number",
@@ -192,7 +209,7 @@ struct NextColumns {
     uncount: i64,
 }
 
-fn next_columns(next: MailNext, at: Timestamp) -> NextColumns {
+fn next_columns(next: &MailNext, at: Timestamp) -> NextColumns {
     let keep = |status| NextColumns {
         status,
         next_attempt_at: None,
@@ -200,20 +217,28 @@ fn next_columns(next: MailNext, at: Timestamp) -> NextColumns {
         uncount: 0,
     };
     match next {
-        MailNext::Sent | MailNext::SentRedacted => NextColumns {
+        MailNext::Sent | MailNext::SentRedacted(_) => NextColumns {
             sent_at: Some(at),
             ..keep(MailStatus::Sent)
         },
         MailNext::Retry(due) => NextColumns {
-            next_attempt_at: Some(due),
+            next_attempt_at: Some(*due),
             ..keep(MailStatus::Retrying)
         },
         MailNext::Dead => keep(MailStatus::Dead),
         MailNext::Release(due) => NextColumns {
-            next_attempt_at: Some(due),
+            next_attempt_at: Some(*due),
             uncount: 1,
             ..keep(MailStatus::Pending)
         },
+    }
+}
+
+/// What the outbox keeps of a mail this attempt delivered, when it carried a secret.
+fn redacted(end: &MailAttemptEnd) -> Option<&RedactedMail> {
+    match &end.next {
+        MailNext::SentRedacted(kept) => Some(kept),
+        _ => None,
     }
 }
 
@@ -246,9 +271,11 @@ fn bind_finish<'q>(
     let next: Vec<NextColumns> = plan
         .items()
         .iter()
-        .map(|f| next_columns(f.outcome.next, f.at))
+        .map(|f| next_columns(&f.outcome.next, f.at))
         .collect();
     let attempts = plan.column(|end: &MailAttemptEnd| end.attempt.clone());
+    let redacted_extras =
+        plan.column(|end| redacted(end).map(|kept| sqlx::types::Json(kept.extras.clone())));
     query
         .bind(plan.ids())
         .bind(plan.tokens())
@@ -264,9 +291,10 @@ fn bind_finish<'q>(
                 .map(|a| a.map(|a| a.detail.clone()))
                 .collect::<Vec<_>>(),
         )
-        .bind(
-            plan.column(|end| matches!(end.next, MailNext::SentRedacted).then_some(REDACTED_BODY)),
-        )
+        .bind(plan.column(|end| redacted(end).map(|kept| kept.subject.clone())))
+        .bind(plan.column(|end| redacted(end).map(|kept| kept.text_body.clone())))
+        .bind(plan.column(|end| redacted(end).and_then(|kept| kept.html_body.clone())))
+        .bind(redacted_extras)
         .bind(column(&attempts, |a| u32_param(a.number)))
         .bind(column(&attempts, |a| a.outcome.as_str()))
         .bind(column(&attempts, |a| a.detail.clone()))

@@ -41,10 +41,12 @@ const QUEUE: QueueTable = QueueTable {
 
 /// What finishing writes beyond the status.
 const FINISH_COLUMNS: &[FinishColumn] = &[
+    // A handled mail keeps neither its message nor its recipients (the orders token is
+    // in both): `InboundMailStore::finish_inbound`.
     FinishColumn {
         name: "outcome",
         sql_type: "text",
-        set: Some("outcome = u.outcome"),
+        set: Some("outcome = u.outcome, raw = ''::bytea, envelope_to = '{}'::text[]"),
     },
     FinishColumn {
         name: "detail",

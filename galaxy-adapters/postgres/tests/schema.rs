@@ -140,6 +140,124 @@ async fn orders_tokens_of_an_older_schema_become_digests() {
     dbs.cleanup().await.unwrap();
 }
 
+/// Migration 0031 on a database an earlier version kept whole mail in: a sent turn mail
+/// loses its orders token (subject, bodies, Reply-To), a handled inbound mail its message
+/// and recipients; a mail not yet sent and one not yet handled keep everything.
+#[tokio::test]
+async fn orders_tokens_kept_by_an_older_version_leave_the_stored_mail() {
+    use galaxy_core::domain::InboundMailId;
+    use galaxy_core::domain::mail::MailExtras;
+    use galaxy_core::domain::mail_in::InboundMail;
+    use galaxy_core::ports::InboundMailStore;
+
+    static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+    let dbs = databases().await;
+    let pool = dbs.pool(dbs.empty_database().await.unwrap()).await.unwrap();
+    MIGRATIONS
+        .run_to(30, &pool)
+        .await
+        .expect("the schema before 0031");
+    let store = PgStore::new(pool.clone());
+    let (sent_token, pending_token) = ("abcdefghijkmnpqrstuv", "vutsrqpnmkjihgfedcba");
+    let turn_mail = |token: &str| {
+        let address = format!("orders+{token}@galaxy.example");
+        OutgoingMail {
+            idempotency_key: format!("turn-3:{}", Uuid::now_v7()),
+            to: Email::parse("ann@example.org").unwrap(),
+            kind: "turn_completed".to_owned(),
+            locale: Locale::default(),
+            subject: format!("Turn 3 ({address})"),
+            text_body: format!("Reply to {address}.\nThe report."),
+            html_body: Some(format!("<a href=\"mailto:{address}\">{address}</a>")),
+            extras: MailExtras {
+                reply_to: Some(Email::parse(&address).unwrap()),
+                ..MailExtras::default()
+            },
+        }
+    };
+    let sent = MailDelivery::new(
+        MailId::from_uuid(Uuid::now_v7()),
+        turn_mail(sent_token),
+        at(0),
+    );
+    store.enqueue_mail(&sent).await.unwrap();
+    let holder = LeaseToken::from_uuid(Uuid::now_v7());
+    let claim = ClaimRequest {
+        token: holder,
+        now: at(1),
+        lease: TimeDelta::seconds(60),
+        limit: 10,
+    };
+    assert_eq!(store.claim_mail(&claim).await.unwrap().len(), 1);
+    // Delivered as an earlier version wrote it: whole.
+    store
+        .finish_mail_attempt(sent.id, holder, None, MailNext::Sent, at(2))
+        .await
+        .unwrap();
+    let pending = MailDelivery::new(
+        MailId::from_uuid(Uuid::now_v7()),
+        turn_mail(pending_token),
+        at(3),
+    );
+    store.enqueue_mail(&pending).await.unwrap();
+    let inbound = |key: &str| {
+        InboundMail::new(
+            InboundMailId::from_uuid(Uuid::now_v7()),
+            key.to_owned(),
+            format!("To: orders+{sent_token}@galaxy.example\r\n\r\nmove 1 2\r\n").into_bytes(),
+            Some("ann@example.org".to_owned()),
+            vec![format!("orders+{sent_token}@galaxy.example")],
+            at(4),
+        )
+    };
+    let (handled, waiting) = (inbound("handled"), inbound("waiting"));
+    store.insert_inbound(&handled).await.unwrap();
+    store.insert_inbound(&waiting).await.unwrap();
+    // Handled as an earlier version wrote it: the message kept.
+    sqlx::query(
+        "UPDATE inbound_mail SET status = 'done', outcome = 'answered', detail = 'accepted' \
+         WHERE id = $1",
+    )
+    .bind(handled.id.as_uuid())
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    migrate(&pool).await.expect("0031 on the older schema");
+    let kept = store.get_mail(sent.id).await.unwrap();
+    assert!(!format!("{kept:?}").contains(sent_token), "{kept:?}");
+    let expected = turn_mail(sent_token).redacted().unwrap();
+    assert_eq!(
+        (
+            &kept.mail.subject,
+            &kept.mail.text_body,
+            &kept.mail.html_body,
+            &kept.mail.extras
+        ),
+        (
+            &expected.subject,
+            &expected.text_body,
+            &expected.html_body,
+            &expected.extras
+        ),
+        "what the mail worker now keeps"
+    );
+    assert_eq!(
+        store.get_mail(pending.id).await.unwrap().mail,
+        pending.mail,
+        "not sent yet: whole"
+    );
+    let handled = store.get_inbound(handled.id).await.unwrap();
+    assert!(
+        handled.raw.is_empty() && handled.envelope_to.is_empty(),
+        "{handled:?}"
+    );
+    assert_eq!(handled.dedupe_key, "handled");
+    assert_eq!(store.get_inbound(waiting.id).await.unwrap(), waiting);
+    pool.close().await;
+    dbs.cleanup().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_schema_newer_than_the_binary_refuses_start_up() {
     let dbs = databases().await;

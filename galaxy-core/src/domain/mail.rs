@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::lease::{ClaimKey, Lease, Leased, QueueState};
+use super::mail_in::OrdersToken;
 use super::retry::{RetryDecision, RetryPolicy};
 use super::user::{Email, Locale};
 use super::{InvalidTransition, MailId, Timestamp};
@@ -119,18 +120,64 @@ pub struct TextAttachment {
 }
 
 /// The `kind` of the mail carrying a login code: a secret, so its body is blanked once
-/// it was delivered (see [`OutgoingMail::carries_secret`]).
+/// it was delivered (see [`OutgoingMail::redacted`]).
 pub const LOGIN_CODE_KIND: &str = "login_code";
 
 /// What a delivered secret-carrying mail's body reads afterwards in the outbox (admin
 /// views keep the recipient, subject, times and attempts).
 pub const REDACTED_BODY: &str = "(removed once delivered: this mail carried a login code)";
 
+/// What stands in a delivered mail, as the outbox keeps it, where its orders token stood
+/// (`orders+removed@galaxy.example`): the address shows it was one, the token is gone.
+pub const REDACTED_TOKEN: &str = "removed";
+
+/// What the outbox keeps of a delivered mail that carried a secret, in place of its
+/// subject, bodies and extras ([`OutgoingMail::redacted`]): written with the attempt
+/// that delivered it, so a leaked outbox table holds no secret that still works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedactedMail {
+    /// The subject, the secret taken out.
+    pub subject: String,
+    /// The plain-text body, the secret taken out (or replaced whole).
+    pub text_body: String,
+    /// The HTML body, the secret taken out (or dropped).
+    pub html_body: Option<String>,
+    /// The extras, the secret taken out of the `Reply-To`.
+    pub extras: MailExtras,
+}
+
 impl OutgoingMail {
-    /// Whether the mail carries a secret (a login code): once sent, the outbox keeps only
-    /// its metadata, so a leaked `mail_deliveries` table reveals no codes.
-    pub fn carries_secret(&self) -> bool {
-        self.kind == LOGIN_CODE_KIND
+    /// What the outbox keeps of this mail once delivered, when it carries a secret:
+    /// - a login code (its kind is [`LOGIN_CODE_KIND`]): the text body becomes
+    ///   [`REDACTED_BODY`] and the HTML body goes;
+    /// - an orders address (the `Reply-To` of a turn mail or an answer to mailed
+    ///   orders, `orders+<token>@domain`, also quoted in its text, perhaps in its subject
+    ///   through an operator's template): the token is replaced by [`REDACTED_TOKEN`]
+    ///   wherever it stands (so `mailto:` links and encoded forms go too), the rest
+    ///   (the report, the attachment) stays for the admin views.
+    ///
+    /// `None` for a mail with no secret: it is kept as it was sent.
+    pub fn redacted(&self) -> Option<RedactedMail> {
+        if self.kind == LOGIN_CODE_KIND {
+            return Some(RedactedMail {
+                subject: self.subject.clone(),
+                text_body: REDACTED_BODY.to_owned(),
+                html_body: None,
+                extras: self.extras.clone(),
+            });
+        }
+        let reply_to = self.extras.reply_to.as_ref()?;
+        let token = OrdersToken::from_any_address(reply_to.as_str())?;
+        let scrub = |text: &str| text.replace(token.as_str(), REDACTED_TOKEN);
+        Some(RedactedMail {
+            subject: scrub(&self.subject),
+            text_body: scrub(&self.text_body),
+            html_body: self.html_body.as_deref().map(scrub),
+            extras: MailExtras {
+                reply_to: Email::parse(&scrub(reply_to.as_str())).ok(),
+                ..self.extras.clone()
+            },
+        })
     }
 }
 
@@ -332,7 +379,7 @@ pub struct MailAttempt {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use chrono::{TimeDelta, TimeZone, Utc};
@@ -396,5 +443,76 @@ mod tests {
         assert!(d.check_retry().is_err());
         d.status = MailStatus::Dead;
         assert!(d.check_retry().is_ok());
+    }
+
+    fn turn_mail(token: &str) -> OutgoingMail {
+        let address = format!("orders+{token}@galaxy.example");
+        OutgoingMail {
+            idempotency_key: "turn".into(),
+            to: Email::parse("ann@example.org").unwrap(),
+            kind: "turn_completed".into(),
+            locale: Locale::default(),
+            subject: format!("Turn 3 ({address})"),
+            text_body: format!("Mail your orders to {address}.\n\nThe report."),
+            html_body: Some(format!(
+                "<a href=\"mailto:orders%2B{token}@galaxy.example\">{address}</a>"
+            )),
+            extras: MailExtras {
+                reply_to: Some(Email::parse(&address).unwrap()),
+                references: vec!["turn-3@galaxy.example".into()],
+                attachment: Some(TextAttachment {
+                    file_name: "report-turn-3.txt".into(),
+                    text: "The report.".into(),
+                }),
+                ..MailExtras::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_delivered_mail_keeps_no_orders_token_and_everything_else() {
+        let token = "abcdefghijkmnpqrstuv";
+        let mail = turn_mail(token);
+        let kept = mail.redacted().expect("an orders address is a secret");
+        let everything = format!("{kept:?}");
+        assert!(!everything.contains(token), "{everything}");
+        assert_eq!(kept.subject, "Turn 3 (orders+removed@galaxy.example)");
+        assert_eq!(
+            kept.text_body,
+            "Mail your orders to orders+removed@galaxy.example.\n\nThe report."
+        );
+        assert_eq!(
+            kept.html_body.as_deref(),
+            Some(
+                "<a href=\"mailto:orders%2Bremoved@galaxy.example\">\
+                 orders+removed@galaxy.example</a>"
+            )
+        );
+        assert_eq!(
+            kept.extras.reply_to.as_ref().map(Email::as_str),
+            Some("orders+removed@galaxy.example")
+        );
+        assert_eq!(kept.extras.references, mail.extras.references);
+        assert_eq!(kept.extras.attachment, mail.extras.attachment);
+    }
+
+    #[test]
+    fn only_secret_carrying_mails_are_redacted() {
+        let mut plain = turn_mail("abcdefghijkmnpqrstuv");
+        plain.extras.reply_to = None;
+        assert_eq!(plain.redacted(), None, "no Reply-To: nothing secret");
+        // A Reply-To that is no orders address (an operator's template) is not a secret.
+        plain.extras.reply_to = Some(Email::parse("support+games@galaxy.example").unwrap());
+        assert_eq!(plain.redacted(), None);
+
+        let mut code = turn_mail("abcdefghijkmnpqrstuv");
+        code.kind = LOGIN_CODE_KIND.into();
+        let kept = code.redacted().unwrap();
+        assert_eq!(kept.text_body, REDACTED_BODY);
+        assert_eq!(kept.html_body, None);
+        assert_eq!(
+            kept.subject, code.subject,
+            "a login code's subject holds no code"
+        );
     }
 }

@@ -96,12 +96,14 @@ pub struct InboundMail {
     /// The same message delivered twice has the same key (its Message-ID and a hash of
     /// its content): the store keeps the first and processes it once.
     pub dedupe_key: String,
-    /// The message as received (RFC 5322 bytes).
+    /// The message as received (RFC 5322 bytes); empty once done (it holds the
+    /// orders token and the player's words, and nothing reads it after processing).
     pub raw: Vec<u8>,
     /// The SMTP envelope sender (`MAIL FROM`), when the message came over SMTP or the
     /// MTA passed it on; empty for a null return path (`<>`, a bounce).
     pub envelope_from: Option<String>,
     /// The envelope recipients (`RCPT TO`), when known; the headers are read as well.
+    /// Empty once done (an orders address is one of them).
     pub envelope_to: Vec<String>,
     /// Where it stands.
     pub status: InboundStatus,
@@ -273,16 +275,26 @@ impl OrdersToken {
     /// The token of an orders address in `domain` (`orders+<token>@<domain>`, any
     /// case, with or without `<>`); `None` for any other address.
     pub fn from_address(address: &str, domain: &str) -> Option<Self> {
+        let (token, at) = Self::split_address(address)?;
+        at.eq_ignore_ascii_case(domain).then_some(token)
+    }
+
+    /// The token of an orders address in whatever domain: what a stored mail's
+    /// `Reply-To` carries, read where the mail domain is not at hand (the outbox's
+    /// redaction, [`OutgoingMail::redacted`](super::mail::OutgoingMail::redacted)).
+    pub fn from_any_address(address: &str) -> Option<Self> {
+        Self::split_address(address).map(|(token, _)| token)
+    }
+
+    /// An orders address's token and domain.
+    fn split_address(address: &str) -> Option<(Self, &str)> {
         let address = address.trim().trim_start_matches('<').trim_end_matches('>');
         let (local, at) = address.rsplit_once('@')?;
-        if !at.eq_ignore_ascii_case(domain) {
-            return None;
-        }
         let (name, token) = local.split_once('+')?;
         if !name.eq_ignore_ascii_case("orders") {
             return None;
         }
-        Self::parse(token)
+        Some((Self::parse(token)?, at))
     }
 }
 

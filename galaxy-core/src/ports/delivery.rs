@@ -4,20 +4,21 @@ use async_trait::async_trait;
 
 use super::{BoxError, StoreError};
 use crate::domain::lease::{ClaimRequest, Finish};
-use crate::domain::mail::{MailAttempt, MailDelivery, MailStatus, OutgoingMail};
+use crate::domain::mail::{MailAttempt, MailDelivery, MailStatus, OutgoingMail, RedactedMail};
 use crate::domain::notification::{NotificationIntent, NotificationRoute, RouteStatus};
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::{IntentId, LeaseToken, MailId, RouteId, Timestamp, UserId};
 
 /// Where a mail goes after an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MailNext {
     /// Delivered.
     Sent,
-    /// Delivered, and the mail carried a secret: its bodies are replaced by
-    /// [`REDACTED_BODY`](crate::domain::mail::REDACTED_BODY) (text) and removed (HTML)
+    /// Delivered, and the mail carried a secret (a login code, an orders address): its
+    /// subject, bodies and extras are replaced by what
+    /// [`OutgoingMail::redacted`](crate::domain::mail::OutgoingMail::redacted) keeps,
     /// in the same write.
-    SentRedacted,
+    SentRedacted(Box<RedactedMail>),
     /// Try again at this instant.
     Retry(Timestamp),
     /// Give up.
@@ -83,7 +84,7 @@ pub trait MailStore: Send + Sync {
     async fn finish_mail_attempts(&self, finishes: &[MailFinish]) -> BatchFinished<MailDelivery> {
         let mut results = Vec::with_capacity(finishes.len());
         for f in finishes {
-            let (attempt, next) = (f.outcome.attempt.clone(), f.outcome.next);
+            let (attempt, next) = (f.outcome.attempt.clone(), f.outcome.next.clone());
             results.push(
                 self.finish_mail_attempt(f.id, f.token, attempt, next, f.at)
                     .await,

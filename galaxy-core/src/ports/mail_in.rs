@@ -39,7 +39,10 @@ pub trait InboundMailStore: Send + Sync {
     /// the same mail.
     async fn claim_inbound(&self, claim: &ClaimRequest) -> Result<Vec<InboundMail>, StoreError>;
     /// Marks a claimed mail done with its outcome; `Conflict` when `token` no longer
-    /// holds its lease.
+    /// holds its lease. In the same write the mail lets go of its message (`raw`
+    /// emptied) and its envelope recipients: both hold the player's orders token, and
+    /// what stays until the retention sweep (the dedupe key, the sender, the outcome and
+    /// its detail) is what a second delivery and the operators need.
     async fn finish_inbound(&self, finish: &InboundFinish) -> Result<InboundMail, StoreError>;
     /// How many inbound mails ended with each outcome, and how many wait (`None`): a full
     /// count of what the store keeps, for tests and tools (see

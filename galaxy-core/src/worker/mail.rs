@@ -90,10 +90,13 @@ impl MailWorker {
         let result = self.mailer.send(&delivery.mail).await;
         let now = self.clock.now();
         let (outcome, detail, next) = match result {
-            Ok(reply) if delivery.mail.carries_secret() => {
-                (AttemptOutcome::Sent, reply, MailNext::SentRedacted)
+            Ok(reply) => {
+                let next = match delivery.mail.redacted() {
+                    Some(kept) => MailNext::SentRedacted(Box::new(kept)),
+                    None => MailNext::Sent,
+                };
+                (AttemptOutcome::Sent, reply, next)
             }
-            Ok(reply) => (AttemptOutcome::Sent, reply, MailNext::Sent),
             Err(error) => {
                 let permanent = error.is_permanent();
                 let next = match delivery.after_failure(

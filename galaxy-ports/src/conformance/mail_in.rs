@@ -48,6 +48,13 @@ where
     run_case(SUITE, "purge of handled mail", &make, purge).await;
     run_case(
         SUITE,
+        "a handled mail keeps no message",
+        &make,
+        handled_forgets,
+    )
+    .await;
+    run_case(
+        SUITE,
         "send budget under concurrent callers",
         &make,
         send_race,
@@ -313,6 +320,48 @@ async fn sends<S: InboundMailStore>(store: S) {
         store.take_send("reply:a", "m4", limit, at(3605)).await,
         "full again"
     ));
+}
+
+/// Finishing a mail empties its message and its envelope recipients (both hold the
+/// orders token) and keeps what a second delivery and the operators need; a mail not yet
+/// handled keeps all of it.
+async fn handled_forgets<S: InboundMailStore>(store: S) {
+    let (handled, waiting) = (message("handled"), message("waiting"));
+    ok(store.insert_inbound(&handled).await, "insert");
+    let token = LeaseToken::from_uuid(uuid());
+    let claimed = ok(
+        store.claim_inbound(&claim(token, at(10), 600, 10)).await,
+        "claim",
+    );
+    assert_eq!(claimed.len(), 1);
+    ok(store.insert_inbound(&waiting).await, "insert waiting");
+    let done = ok(
+        store
+            .finish_inbound(&inbound_finish(handled.id, token, at(20)))
+            .await,
+        "finish",
+    );
+    let stored = ok(store.get_inbound(handled.id).await, "get");
+    for mail in [&done, &stored] {
+        assert!(mail.raw.is_empty(), "{SUITE}: the message went: {mail:?}");
+        assert!(mail.envelope_to.is_empty(), "{SUITE}: the recipients went");
+        assert_eq!(
+            mail.dedupe_key, handled.dedupe_key,
+            "{SUITE}: the key stays"
+        );
+        assert_eq!(mail.envelope_from, handled.envelope_from);
+        assert!(mail.outcome.is_some() && mail.detail.is_some());
+    }
+    assert_eq!(
+        ok(store.get_inbound(waiting.id).await, "get waiting"),
+        waiting,
+        "{SUITE}: a mail not handled keeps everything"
+    );
+    // A second delivery of the handled message is still known as one.
+    assert_eq!(
+        ok(store.insert_inbound(&message("handled")).await, "again"),
+        InboundInsert::Duplicate(handled.id)
+    );
 }
 
 async fn purge<S: InboundMailStore>(store: S) {

@@ -55,6 +55,12 @@ impl MemoryChangeBus {
         self.link(ChangeNote::Resumed);
     }
 
+    /// How many subscriptions of the hub are open: a test sees from it that a follower
+    /// (an app's cache-coherence task) has stopped and let go of its subscription.
+    pub fn subscribers(&self) -> usize {
+        self.notes.receiver_count()
+    }
+
     fn link(&self, note: ChangeNote) {
         // No subscriber is not an error: nobody caches anything then.
         let _ = self.notes.send(ChangeEnvelope { origin: None, note });

@@ -5,9 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use galaxy_core::domain::lease::{ClaimRequest, Leased};
-use galaxy_core::domain::mail::{
-    AttemptOutcome, MailAttempt, MailDelivery, MailStatus, REDACTED_BODY,
-};
+use galaxy_core::domain::mail::{AttemptOutcome, MailAttempt, MailDelivery, MailStatus};
 use galaxy_core::domain::page::{Page, PageRequest};
 use galaxy_core::domain::{LeaseToken, MailId, Timestamp};
 use galaxy_core::ports::{
@@ -198,25 +196,28 @@ fn end_attempt(
         }
         attempts.entry(mail.id).or_default().push(attempt);
     }
-    match end.next {
+    match &end.next {
         MailNext::Sent => {
             mail.status = MailStatus::Sent;
             mail.sent_at = Some(at);
         }
-        MailNext::SentRedacted => {
+        MailNext::SentRedacted(kept) => {
             mail.status = MailStatus::Sent;
             mail.sent_at = Some(at);
-            mail.mail.text_body = REDACTED_BODY.to_owned();
-            mail.mail.html_body = None;
+            let kept = kept.as_ref().clone();
+            mail.mail.subject = kept.subject;
+            mail.mail.text_body = kept.text_body;
+            mail.mail.html_body = kept.html_body;
+            mail.mail.extras = kept.extras;
         }
         MailNext::Retry(due) => {
             mail.status = MailStatus::Retrying;
-            mail.next_attempt_at = due;
+            mail.next_attempt_at = *due;
         }
         MailNext::Dead => mail.status = MailStatus::Dead,
         MailNext::Release(due) => {
             mail.status = MailStatus::Pending;
-            mail.next_attempt_at = due;
+            mail.next_attempt_at = *due;
             mail.attempts = mail.attempts.saturating_sub(1);
         }
     }

@@ -90,6 +90,9 @@ impl InboundMailStore for MemoryMailInStore {
                 mail.status = InboundStatus::Done;
                 mail.outcome = Some(finish.outcome.outcome);
                 mail.detail = Some(finish.outcome.detail.clone());
+                // Handled: the message and its recipients (an orders token) go.
+                mail.raw = Vec::new();
+                mail.envelope_to = Vec::new();
             })
     }
 

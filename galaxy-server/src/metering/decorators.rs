@@ -406,11 +406,12 @@ impl MailStore for MeteredMail {
         next: MailNext,
         at: Timestamp,
     ) -> Result<MailDelivery, StoreError> {
+        let dead = next == MailNext::Dead;
         let finished = self
             .0
             .finish_mail_attempt(id, token, attempt, next, at)
             .await;
-        if finished.is_ok() && next == MailNext::Dead {
+        if finished.is_ok() && dead {
             metrics::counter!(MAIL_DEAD_LETTERS).increment(1);
         }
         finished

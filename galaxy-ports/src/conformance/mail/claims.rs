@@ -3,7 +3,10 @@
 use std::future::Future;
 
 use galaxy_core::domain::MailId;
-use galaxy_core::domain::mail::{AttemptOutcome, MailAttempt, MailStatus, REDACTED_BODY};
+use galaxy_core::domain::mail::{
+    AttemptOutcome, MailAttempt, MailExtras, MailStatus, REDACTED_BODY, RedactedMail,
+};
+use galaxy_core::domain::user::Email;
 use galaxy_core::domain::{LeaseToken, Timestamp};
 use galaxy_core::ports::{MailNext, MailStore};
 
@@ -48,26 +51,70 @@ fn attempt(id: MailId, number: u32, outcome: AttemptOutcome, at: Timestamp) -> M
     }
 }
 
+/// The store writes what the worker says the outbox keeps of a delivered secret-carrying
+/// mail (subject, both bodies, extras), nothing else of it changes, and the attempt is
+/// recorded in the same write.
 async fn redacted<S: MailStore>(store: S) {
     let (id, holder) = queue_and_claim(&store, at(10), 60).await;
     let before = ok(store.get_mail(id).await, "get");
+    let kept = RedactedMail {
+        subject: "Turn 3 of orders+removed@galaxy.example".to_owned(),
+        text_body: "Mail orders to orders+removed@galaxy.example".to_owned(),
+        html_body: Some("<p>orders+removed@galaxy.example</p>".to_owned()),
+        extras: MailExtras {
+            reply_to: Some(
+                Email::parse("orders+removed@galaxy.example").unwrap_or_else(|e| {
+                    panic!("{SUITE}: the redacted Reply-To is an address: {e}")
+                }),
+            ),
+            references: vec!["m1@galaxy.example".to_owned()],
+            ..MailExtras::default()
+        },
+    };
     let record = attempt(id, 1, AttemptOutcome::Sent, at(11));
+    let next = MailNext::SentRedacted(Box::new(kept.clone()));
     let after = ok(
         store
-            .finish_mail_attempt(id, holder, Some(record), MailNext::SentRedacted, at(11))
+            .finish_mail_attempt(id, holder, Some(record), next, at(11))
             .await,
         "sent redacted",
     );
     let stored = ok(store.get_mail(id).await, "get");
     for mail in [&after, &stored] {
-        assert_eq!(mail.status, MailStatus::Sent);
+        assert_eq!(mail.status, MailStatus::Sent, "{SUITE}: redacted and sent");
         assert_eq!(mail.sent_at, Some(at(11)));
-        assert_eq!(mail.mail.text_body, REDACTED_BODY);
-        assert_eq!(mail.mail.html_body, None);
-        assert_eq!(mail.mail.subject, before.mail.subject, "metadata is kept");
-        assert_eq!(mail.mail.to, before.mail.to);
+        assert_eq!(mail.mail.subject, kept.subject, "{SUITE}: the subject kept");
+        assert_eq!(
+            mail.mail.text_body, kept.text_body,
+            "{SUITE}: the text kept"
+        );
+        assert_eq!(
+            mail.mail.html_body, kept.html_body,
+            "{SUITE}: the HTML kept"
+        );
+        assert_eq!(mail.mail.extras, kept.extras, "{SUITE}: the extras kept");
+        assert_eq!(mail.mail.to, before.mail.to, "{SUITE}: metadata is kept");
+        assert_eq!(mail.mail.kind, before.mail.kind);
     }
     assert_eq!(ok(store.mail_attempts(id).await, "attempts").len(), 1);
+
+    // A login code's form: the HTML body goes (a stored NULL, not the old one).
+    let (id, holder) = queue_and_claim(&store, at(20), 60).await;
+    let login = RedactedMail {
+        html_body: None,
+        text_body: REDACTED_BODY.to_owned(),
+        ..kept
+    };
+    let next = MailNext::SentRedacted(Box::new(login.clone()));
+    ok(
+        store
+            .finish_mail_attempt(id, holder, None, next, at(21))
+            .await,
+        "sent redacted",
+    );
+    let stored = ok(store.get_mail(id).await, "get");
+    assert_eq!(stored.mail.text_body, REDACTED_BODY, "{SUITE}: blanked");
+    assert_eq!(stored.mail.html_body, None, "{SUITE}: HTML dropped");
 }
 
 /// Queues one fresh mail and claims it at `now` under a new token with `lease_secs`.
