@@ -403,6 +403,60 @@ async fn refusals_speak_the_browsers_language() {
     assert!(taken.text.contains("is taken"), "{}", taken.text);
 }
 
+/// A signed-in visitor reads error pages in their account's language, as every other
+/// page, whatever the browser says; signed out, the browser's language counts.
+#[tokio::test]
+async fn error_pages_speak_the_accounts_language() {
+    let app = web_app(Options::default());
+    let unknown_game = format!("/games/{}", uuid::Uuid::now_v7());
+    // A German account on an English browser.
+    let mut german = signed_in(&app, "konto@example.org").await;
+    german
+        .post(
+            &app,
+            "/account",
+            &[("display_name", "Konto"), ("locale", "de")],
+        )
+        .await
+        .is(200);
+    german.headers.push(("accept".into(), "text/html".into()));
+    let page = german.get(&app, &unknown_game).await;
+    page.is(404);
+    assert!(page.text.contains("<html lang=\"de\">"), "{}", page.text);
+    assert!(page.text.contains("Nicht gefunden"), "{}", page.text);
+    // An English account on a German browser.
+    let mut english = Browser::default();
+    english
+        .headers
+        .push(("accept-language".into(), "de".into()));
+    english.headers.push(("accept".into(), "text/html".into()));
+    login(&app, &mut english, "account@example.org")
+        .await
+        .is(303);
+    english.get(&app, "/account").await.is(200);
+    english
+        .post(
+            &app,
+            "/account",
+            &[("display_name", "Account"), ("locale", "en")],
+        )
+        .await
+        .is(200);
+    let page = english.get(&app, &unknown_game).await;
+    page.is(404);
+    assert!(page.text.contains("<html lang=\"en\">"), "{}", page.text);
+    assert!(!page.text.contains("Nicht gefunden"), "{}", page.text);
+    // Signed out, the German browser reads German.
+    let mut visitor = Browser::default();
+    visitor
+        .headers
+        .push(("accept-language".into(), "de".into()));
+    visitor.headers.push(("accept".into(), "text/html".into()));
+    let page = visitor.get(&app, &unknown_game).await;
+    page.is(404);
+    assert!(page.text.contains("Nicht gefunden"), "{}", page.text);
+}
+
 #[tokio::test]
 async fn a_refused_code_leaves_a_way_to_a_new_one() {
     let app = web_app(Options::default());
@@ -788,6 +842,104 @@ async fn the_admins_mail_page_pages_the_dead_letters() {
     }
     assert_eq!(seen, routes.len(), "every dead letter, once");
     assert_eq!(pages, routes.len().div_ceil(100));
+}
+
+/// The health and mail pages name games and recipients, and say statuses, event kinds
+/// and channels in the admin's words (German here), not as stored ids and snake_case
+/// names; each mail shows its subject.
+#[tokio::test]
+async fn the_health_and_mail_pages_say_what_they_show_in_words() {
+    use galaxy_core::domain::game::EngineName;
+    use galaxy_core::domain::health::{HealthEvent, HealthEventKind};
+    use galaxy_core::domain::lease::{ClaimRequest, Finish};
+    use galaxy_core::domain::notification::NotificationKind;
+    use galaxy_core::domain::runtime::RuntimeRecord;
+    use galaxy_core::domain::{GameId, HealthEventId, UserId};
+    use galaxy_core::ports::{
+        HealthEventStore, NewNotification, NotificationStore, Notifier, RouteNext,
+        RuntimeRecordStore,
+    };
+    let app = web_app(Options::default());
+    let host = app.login("host@example.org").await;
+    let game = GameId::parse(&app.create_game(&host, "Named game", 2, 4).await).unwrap();
+    let now = app.state.clock.now();
+    let record = RuntimeRecord::new(game, EngineName::reference(), now);
+    app.stores.runtime.insert_record(&record).await.unwrap();
+    let event = HealthEvent {
+        id: HealthEventId::from_uuid(uuid::Uuid::now_v7()),
+        game_id: game,
+        kind: HealthEventKind::TurnFailed,
+        detail: json!({}),
+        occurred_at: now,
+    };
+    app.stores
+        .runtime
+        .append_health_event(&event)
+        .await
+        .unwrap();
+    app.state
+        .notifications
+        .notify(NewNotification {
+            kind: NotificationKind::GameCancelled,
+            idempotency_key: "dead".to_owned(),
+            recipients: vec![UserId::parse(&host.user_id).unwrap()],
+            game_id: None,
+            payload: json!({"game_name": "Named game"}),
+        })
+        .await
+        .unwrap();
+    let token = galaxy_core::domain::LeaseToken::from_uuid(uuid::Uuid::now_v7());
+    let claim = ClaimRequest {
+        token,
+        now: now + chrono::TimeDelta::seconds(1),
+        lease: chrono::TimeDelta::minutes(1),
+        limit: 10,
+    };
+    for route in app.stores.notifications.claim_routes(&claim).await.unwrap() {
+        let finish = Finish {
+            id: route.id,
+            token,
+            outcome: RouteNext::DeadLetter {
+                error: "gone".into(),
+            },
+            at: claim.now,
+        };
+        app.stores
+            .notifications
+            .finish_routes(std::slice::from_ref(&finish))
+            .await
+            .unwrap();
+    }
+
+    let mut admin = Browser::default();
+    admin.headers.push(("accept-language".into(), "de".into()));
+    login(&app, &mut admin, ADMIN_EMAIL).await.is(303);
+    let health = admin.get(&app, "/admin/health").await;
+    health.is(200);
+    for shown in [
+        ">Named game</a>",
+        ">wartend</span>",
+        ">Zug fehlgeschlagen</span>",
+    ] {
+        assert!(health.text.contains(shown), "{shown}: {}", health.text);
+    }
+    for raw in [">pending<", ">turn_failed<", &format!(">{game}<")] {
+        assert!(!health.text.contains(raw), "{raw}: {}", health.text);
+    }
+    let mail = admin.get(&app, "/admin/mail").await;
+    mail.is(200);
+    let (deliveries, dead) = mail
+        .text
+        .split_once("Unzustellbare Benachrichtigungen")
+        .unwrap();
+    assert!(
+        deliveries.contains("Your Galaxy login code"),
+        "{deliveries}"
+    );
+    assert!(deliveries.contains(">Betreff<"), "{deliveries}");
+    assert!(dead.contains(">host@example.org<"), "{dead}");
+    assert!(dead.contains(">E-Mail<"), "{dead}");
+    assert!(!dead.contains(&host.user_id), "{dead}");
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::user::Block;
 use galaxy_core::domain::user::UserStatus;
 use galaxy_core::domain::{GameId, MailId, RouteId, UserId};
-use galaxy_core::service::{ErrorKind, ServiceError};
+use galaxy_core::service::{Actor, ErrorKind, ServiceError};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -83,6 +83,49 @@ fn next_link(t: &AdminText, base: &str, next: Option<&String>) -> Markup {
     html! {
         @if let Some(next) = next {
             p { a href=(format!("{base}after={}", urlencode(next))) { (t.more) } }
+        }
+    }
+}
+
+/// The names of the games `ids`, each read once (through the game cache): the health
+/// page names games, not ids. A game that cannot be read (deleted since) is left out,
+/// and its row shows the id.
+async fn game_names(state: &WebState, admin: &Actor, ids: Vec<GameId>) -> HashMap<GameId, String> {
+    let mut names = HashMap::new();
+    for id in ids {
+        if names.contains_key(&id) {
+            continue;
+        }
+        if let Ok(game) = state.app.lobby.get_game(Some(*admin), id).await {
+            names.insert(id, game.settings.name.as_str().to_owned());
+        }
+    }
+    names
+}
+
+/// The e-mail addresses of the users `ids`, each read once (through the user cache): the
+/// dead letters name their recipient. One that cannot be read shows its id.
+async fn user_emails(state: &WebState, admin: &Actor, ids: Vec<UserId>) -> HashMap<UserId, String> {
+    let mut emails = HashMap::new();
+    for id in ids {
+        if emails.contains_key(&id) {
+            continue;
+        }
+        if let Ok(user) = state.app.users.get_user(admin, &id.to_string()).await {
+            emails.insert(id, user.email.as_str().to_owned());
+        }
+    }
+    emails
+}
+
+/// A game's name linking to `href`, or its id when the name is unknown.
+fn game_link(names: &HashMap<GameId, String>, id: GameId, href: &str) -> Markup {
+    html! {
+        a href=(href) {
+            @match names.get(&id) {
+                Some(name) => (name),
+                None => code { (id) },
+            }
         }
     }
 }
@@ -392,6 +435,12 @@ pub async fn health_page(
     let events = runtime
         .health_events(admin.actor, game, &query.page()?)
         .await?;
+    let shown: Vec<GameId> = records
+        .iter()
+        .map(|r| r.game_id)
+        .chain(events.items.iter().map(|e| e.game_id))
+        .collect();
+    let names = game_names(&state, &admin.actor, shown).await;
     let body = html! {
         h1 { (t.health) }
         (admin_nav(t))
@@ -401,8 +450,8 @@ pub async fn health_page(
             tbody {
                 @for record in &records {
                     tr {
-                        td { a href=(format!("/admin/health?game={}", record.game_id)) { (record.game_id) } }
-                        td { span.badge { (record.status.as_str()) } }
+                        td { (game_link(&names, record.game_id, &format!("/admin/health?game={}", record.game_id))) }
+                        td { span.badge data-status=(record.status.as_str()) { (t.runtime_status(record.status)) } }
                         td { (record.engine.as_str()) }
                         td { (record.current_turn) }
                         td { @if let Some(at) = &record.next_turn_at { (layout::time(at)) } }
@@ -421,8 +470,8 @@ pub async fn health_page(
                 @for event in &events.items {
                     tr {
                         td { (layout::time(&event.occurred_at)) }
-                        td { (event.game_id) }
-                        td { span.badge { (event.kind.as_str()) } }
+                        td { (game_link(&names, event.game_id, &format!("/admin/health?game={}", event.game_id))) }
+                        td { span.badge data-kind=(event.kind.as_str()) { (t.event_kind(event.kind)) } }
                         td { code { (event.detail) } }
                     }
                 }
@@ -462,6 +511,8 @@ pub async fn mail_page(
         .notifications
         .dead_letters(&admin.actor, &page_after(query.dead_after.as_ref())?)
         .await?;
+    let recipients: Vec<UserId> = dead.items.iter().map(|r| r.user_id).collect();
+    let emails = user_emails(&state, &admin.actor, recipients).await;
     let body = html! {
         h1 { (t.mail) }
         (admin_nav(t))
@@ -475,13 +526,13 @@ pub async fn mail_page(
         }
         h2 { (t.deliveries) }
         div.table-wrap { table {
-            thead { tr { th scope="col" { (t.created) } th scope="col" { (t.to) } th scope="col" { (t.kind) } th scope="col" { (t.status) } th scope="col" { (t.attempts) } th scope="col" { (t.last_error) } th scope="col" {} } }
+            thead { tr { th scope="col" { (t.created) } th scope="col" { (t.to) } th scope="col" { (t.subject) } th scope="col" { (t.status) } th scope="col" { (t.attempts) } th scope="col" { (t.last_error) } th scope="col" {} } }
             tbody {
                 @for delivery in &mail.items {
                     tr {
                         td { (layout::time(&delivery.created_at)) }
                         td { (delivery.mail.to.as_str()) }
-                        td { (delivery.mail.kind) }
+                        td { (delivery.mail.subject) br; small { code { (delivery.mail.kind) } } }
                         td { span.badge data-status=(delivery.status.as_str()) { (t.mail_status(delivery.status.as_str())) } }
                         td { (delivery.attempts) }
                         td { (delivery.last_error.as_deref().unwrap_or("")) }
@@ -503,11 +554,11 @@ pub async fn mail_page(
                 @for route in &dead.items {
                     tr {
                         td { (layout::time(&route.updated_at)) }
-                        td { (route.user_id) }
-                        td { (route.channel.as_str()) }
+                        td { @match emails.get(&route.user_id) { Some(email) => (email), None => code { (route.user_id) } } }
+                        td { (t.channel(route.channel)) }
                         td { (route.attempts) }
                         td { (route.last_error.as_deref().unwrap_or("")) }
-                        td { (button_form_about(&visitor, &format!("/admin/dead-letters/{}/retry", route.id), t.retry, &format!("{} {}", route.channel.as_str(), route.user_id))) }
+                        td { (button_form_about(&visitor, &format!("/admin/dead-letters/{}/retry", route.id), t.retry, &format!("{} {}", t.channel(route.channel), emails.get(&route.user_id).map_or_else(|| route.user_id.to_string(), Clone::clone)))) }
                     }
                 }
             }

@@ -195,12 +195,30 @@ fn outer_layers<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S
         .layer(middleware::from_fn(layers::telemetry))
 }
 
-/// An error page told again in the browser's language (`Accept-Language`; a page fails
-/// before its visitor's account is known, and a new account takes the browser's
-/// language anyway), with the status and the headers it had.
-pub(crate) async fn localized_error_pages(request: Request, next: Next) -> Response {
-    let lang = Lang::of_accept_language(request.headers());
+/// The language a page's visitor reads, as the [`Visitor`](session::Visitor) extractor
+/// found it (the account's for a signed-in visitor), left for
+/// [`localized_error_pages`], which sees the response but not the handler's visitor.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PageLang(Arc<std::sync::OnceLock<Lang>>);
+
+impl PageLang {
+    /// Tells the error-page layer the visitor's language (the first telling counts).
+    pub(crate) fn tell(&self, lang: Lang) {
+        let _ = self.0.set(lang);
+    }
+}
+
+/// An error page told again in the visitor's language, with the status and the headers
+/// it had: the account's when the handler got as far as knowing its visitor (a German
+/// account reading on an English browser reads German, as its other pages), else the
+/// browser's (`Accept-Language`: a page that fails before its visitor is known, a
+/// visitor signed out).
+pub(crate) async fn localized_error_pages(mut request: Request, next: Next) -> Response {
+    let browser = Lang::of_accept_language(request.headers());
+    let told = PageLang::default();
+    request.extensions_mut().insert(told.clone());
     let mut response = next.run(request).await;
+    let lang = told.0.get().copied().unwrap_or(browser);
     if lang == Lang::En {
         return response;
     }

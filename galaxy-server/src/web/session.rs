@@ -216,6 +216,10 @@ impl FromRequestParts<WebState> for Visitor {
             Some(user) => Lang::of_locale(user.user.locale.as_str()),
             None => Lang::of_accept_language(&parts.headers),
         };
+        // An error page of this request is told again in this language.
+        if let Some(told) = parts.extensions.get::<super::PageLang>() {
+            told.tell(lang);
+        }
         let mut new_csrf_cookie = None;
         let csrf = match csrf {
             Some(csrf) => csrf,

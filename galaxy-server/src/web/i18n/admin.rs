@@ -1,5 +1,8 @@
 //! The admin pages' words: [`AdminText`], in English and German.
 
+use galaxy_core::domain::health::HealthEventKind;
+use galaxy_core::domain::notification::Channel;
+use galaxy_core::domain::runtime::RuntimeStatus;
 use galaxy_core::domain::user::UserStatus;
 
 /// The admin pages' words.
@@ -111,6 +114,14 @@ pub struct AdminText {
     pub user_statuses: [&'static str; 3],
     /// A mail's status: pending, sending, sent, retrying, dead.
     pub mail_statuses: [&'static str; 5],
+    /// A runtime record's status, in the order of [`RuntimeStatus::ALL`].
+    pub runtime_statuses: [&'static str; 7],
+    /// A health event's kind, in the order of [`HealthEventKind::ALL`].
+    pub event_kinds: [&'static str; 5],
+    /// A notification route's channel: push, e-mail.
+    pub channels: [&'static str; 2],
+    /// "Subject".
+    pub subject: &'static str,
 }
 
 impl AdminText {
@@ -120,6 +131,26 @@ impl AdminText {
             UserStatus::Active => self.user_statuses[0],
             UserStatus::Blocked { .. } => self.user_statuses[1],
             UserStatus::BlockedPermanently => self.user_statuses[2],
+        }
+    }
+
+    /// A runtime record's status in words.
+    pub fn runtime_status(&self, status: RuntimeStatus) -> &'static str {
+        let at = RuntimeStatus::ALL.iter().position(|s| *s == status);
+        at.map_or(status.as_str(), |at| self.runtime_statuses[at])
+    }
+
+    /// A health event's kind in words.
+    pub fn event_kind(&self, kind: HealthEventKind) -> &'static str {
+        let at = HealthEventKind::ALL.iter().position(|k| *k == kind);
+        at.map_or(kind.as_str(), |at| self.event_kinds[at])
+    }
+
+    /// A notification route's channel in words.
+    pub fn channel(&self, channel: Channel) -> &'static str {
+        match channel {
+            Channel::Push => self.channels[0],
+            Channel::Email => self.channels[1],
         }
     }
 
@@ -191,6 +222,18 @@ pub(super) static ADMIN_EN: AdminText = AdminText {
     admin: "Admin",
     user_statuses: ["active", "blocked", "blocked for good"],
     mail_statuses: ["pending", "sending", "sent", "retrying", "dead"],
+    runtime_statuses: [
+        "pending", "starting", "running", "stopping", "stopped", "removed", "failed",
+    ],
+    event_kinds: [
+        "health check failing",
+        "health check recovered",
+        "container unhealthy",
+        "container gone",
+        "turn failed",
+    ],
+    channels: ["push", "e-mail"],
+    subject: "Subject",
 };
 
 /// German admin pages.
@@ -254,4 +297,22 @@ pub(super) static ADMIN_DE: AdminText = AdminText {
         "neuer Versuch",
         "aufgegeben",
     ],
+    runtime_statuses: [
+        "wartend",
+        "startet",
+        "läuft",
+        "wird gestoppt",
+        "gestoppt",
+        "entfernt",
+        "fehlgeschlagen",
+    ],
+    event_kinds: [
+        "Health-Check schlägt fehl",
+        "Health-Check wieder in Ordnung",
+        "Container nicht gesund",
+        "Container verschwunden",
+        "Zug fehlgeschlagen",
+    ],
+    channels: ["Push", "E-Mail"],
+    subject: "Betreff",
 };
