@@ -806,3 +806,70 @@ async fn a_slow_batch_sends_only_within_half_its_lease_and_releases_the_rest() {
         .collect();
     assert_eq!(taken, ids[1..].to_vec());
 }
+
+/// After an outage, every dead mail is queued again at once, past the first page of
+/// them; admins doing it at the same time queue each mail once between them, and a
+/// mail that is not dead (here: sent) stays as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_dead_mail_is_queued_again_once_whoever_asks() {
+    let f = fixture();
+    let mut ids = Vec::new();
+    for n in 0..150 {
+        ids.push(queue_kind(&f, &format!("dead-{n}"), "turn_completed").await);
+    }
+    let mut failing = MockMailer::new();
+    failing
+        .expect_send()
+        .returning(|_| Err(MailerError::Permanent("550 relay down".to_owned())));
+    worker(&f, failing, 1).run_until_idle(100).await.unwrap();
+    let sent = queue_kind(&f, "sent", "turn_completed").await;
+    let mut healthy = MockMailer::new();
+    healthy
+        .expect_send()
+        .times(1)
+        .returning(|_| Ok("250 ok".to_owned()));
+    worker(&f, healthy, 1).run_until_idle(10).await.unwrap();
+    for id in &ids {
+        assert_eq!(
+            f.store.get_mail(*id).await.unwrap().status,
+            MailStatus::Dead
+        );
+    }
+
+    let admin = Actor {
+        user_id: UserId::from_uuid(f.secrets.uuid()),
+        is_admin: true,
+    };
+    let service = Arc::new(MailAdminService::new(f.store.clone(), f.clock.clone()));
+    let player = Actor {
+        is_admin: false,
+        ..admin
+    };
+    assert!(
+        service.retry_all_dead(&player).await.is_err(),
+        "admins only"
+    );
+    let callers: Vec<_> = (0..4)
+        .map(|_| {
+            let service = service.clone();
+            tokio::spawn(async move { service.retry_all_dead(&admin).await.unwrap() })
+        })
+        .collect();
+    let mut retried = 0;
+    for caller in callers {
+        retried += caller.await.unwrap();
+    }
+    assert_eq!(
+        retried, 150,
+        "each dead mail queued once between the callers"
+    );
+    for id in &ids {
+        let mail = f.store.get_mail(*id).await.unwrap();
+        assert_eq!((mail.status, mail.attempts), (MailStatus::Pending, 0));
+    }
+    assert_eq!(
+        f.store.get_mail(sent).await.unwrap().status,
+        MailStatus::Sent
+    );
+    assert_eq!(service.retry_all_dead(&admin).await.unwrap(), 0);
+}

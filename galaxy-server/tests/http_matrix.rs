@@ -295,6 +295,8 @@ fn rows() -> Vec<Row> {
         // The mail is pending, not dead: the admin gets past authorization to a conflict.
         row(M::POST, "/api/v1/admin/mail/{id}/retry", "/api/v1/admin/mail/:mail/retry", None,
             ADMIN(409)),
+        row(M::POST, "/api/v1/admin/mail/retry-dead", "/api/v1/admin/mail/retry-dead", None,
+            ADMIN(200)),
         row(M::GET, "/api/v1/admin/notifications/dead-letters",
             "/api/v1/admin/notifications/dead-letters", None, ADMIN(200)),
         // No such dead letter: the admin gets past authorization to a 404.

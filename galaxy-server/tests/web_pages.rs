@@ -940,6 +940,68 @@ async fn the_health_and_mail_pages_say_what_they_show_in_words() {
     assert!(dead.contains(">host@example.org<"), "{dead}");
     assert!(dead.contains(">E-Mail<"), "{dead}");
     assert!(!dead.contains(&host.user_id), "{dead}");
+
+    // Every dead mail is queued again from the page (after a relay outage).
+    let mail_id = {
+        use galaxy_core::domain::mail::MailDelivery;
+        use galaxy_core::ports::{MailNext, MailStore};
+        let queued = app
+            .stores
+            .mail
+            .list_mail(
+                None,
+                &galaxy_core::domain::page::PageRequest::first(1).unwrap(),
+            )
+            .await
+            .unwrap()
+            .items
+            .remove(0);
+        let dead = MailDelivery::new(
+            galaxy_core::domain::MailId::from_uuid(uuid::Uuid::now_v7()),
+            queued.mail,
+            now,
+        );
+        let dead = galaxy_core::domain::mail::MailDelivery {
+            mail: galaxy_core::domain::mail::OutgoingMail {
+                idempotency_key: "dead-mail".to_owned(),
+                ..dead.mail
+            },
+            ..dead
+        };
+        app.stores.mail.enqueue_mail(&dead).await.unwrap();
+        let claim = ClaimRequest {
+            limit: 100,
+            ..claim
+        };
+        for claimed in app.stores.mail.claim_mail(&claim).await.unwrap() {
+            let next = if claimed.id == dead.id {
+                MailNext::Dead
+            } else {
+                MailNext::Release(claim.now)
+            };
+            app.stores
+                .mail
+                .finish_mail_attempt(claimed.id, token, None, next, claim.now)
+                .await
+                .unwrap();
+        }
+        dead.id
+    };
+    let page = admin.get(&app, "/admin/mail?status=dead").await;
+    assert!(
+        page.text.contains("action=\"/admin/mail/retry-dead\""),
+        "{}",
+        page.text
+    );
+    admin
+        .post(&app, "/admin/mail/retry-dead", &[])
+        .await
+        .is(303);
+    let retried = app.stores.mail.get_mail(mail_id).await.unwrap();
+    assert_eq!(
+        retried.status,
+        galaxy_core::domain::mail::MailStatus::Pending
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! Admin use cases of the mail outbox: list mail by status, see its attempts, retry
-//! dead mail.
+//! dead mail (one, or all of it).
 
 use std::sync::Arc;
 
@@ -98,4 +98,37 @@ impl MailAdminService {
         tracing::info!(mail_id = %id, by = %actor.user_id, "dead mail queued again by an admin");
         Ok(retried)
     }
+
+    /// Re-queues every dead mail, each with a fresh attempt budget (after an outage of
+    /// the relay, once it is fixed: the mail that died meanwhile goes out without an
+    /// admin retrying it one by one). Walks the dead mail a page at a time behind a
+    /// cursor, so a mail that dies again while this runs is not retried twice; one that
+    /// another admin retried first is skipped. Returns how many this call queued again.
+    pub async fn retry_all_dead(&self, actor: &Actor) -> Result<u64, MailAdminError> {
+        Self::admin(actor)?;
+        let mut page = PageRequest::first(RETRY_PAGE).map_err(StoreError::internal)?;
+        let mut retried = 0u64;
+        loop {
+            let dead = self.store.list_mail(Some(MailStatus::Dead), &page).await?;
+            for mail in &dead.items {
+                match self.store.retry_dead_mail(mail.id, self.clock.now()).await {
+                    Ok(_) => retried += 1,
+                    // Retried (or purged) by someone else since the page was read.
+                    Err(StoreError::Conflict { .. } | StoreError::NotFound { .. }) => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            match dead.next_after {
+                Some(after) => {
+                    page = PageRequest::after(RETRY_PAGE, after).map_err(StoreError::internal)?;
+                }
+                None => break,
+            }
+        }
+        tracing::info!(retried, by = %actor.user_id, "every dead mail queued again by an admin");
+        Ok(retried)
+    }
 }
+
+/// How many dead mails [`MailAdminService::retry_all_dead`] reads at a time.
+const RETRY_PAGE: u32 = 100;

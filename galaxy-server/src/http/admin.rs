@@ -11,7 +11,7 @@ use galaxy_core::domain::{MailId, RouteId, UserId};
 
 use super::dto::{
     BlockRequest, DeadLetterPage, DeadLetterView, GamePage, GameQuery, MailDetailView, MailPage,
-    MailQuery, MailView, PageQuery, UserPage, UserQuery, UserView, page_request,
+    MailQuery, MailView, PageQuery, RetriedView, UserPage, UserQuery, UserView, page_request,
 };
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery};
@@ -222,6 +222,23 @@ pub(crate) async fn retry_mail(
         .retry(&admin.actor, &id.to_string())
         .await?;
     Ok(Json(mail.into()))
+}
+
+/// Re-queues every dead mail with a fresh attempt budget (after a relay outage is fixed).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/mail/retry-dead",
+    tag = "admin",
+    responses(
+        (status = 200, description = "How many dead mails were queued again.", body = RetriedView),
+    )
+)]
+pub(crate) async fn retry_all_dead_mail(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+) -> Result<Json<RetriedView>, ApiError> {
+    let retried = state.mail_admin.retry_all_dead(&admin.actor).await?;
+    Ok(Json(RetriedView { retried }))
 }
 
 /// Lists notification routes that exhausted their attempts.

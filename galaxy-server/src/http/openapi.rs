@@ -64,6 +64,7 @@ const INTERNAL_TOKEN: &str = "internal_token";
         admin::list_mail,
         admin::get_mail,
         admin::retry_mail,
+        admin::retry_all_dead_mail,
         admin::list_dead_letters,
         admin::retry_dead_letter,
         runtime::list_records,

@@ -121,6 +121,7 @@ pub(super) fn definitions() -> Vec<RouteDef> {
         route!(GET "/api/v1/admin/mail", Admin, admin::list_mail),
         route!(GET "/api/v1/admin/mail/{id}", Admin, admin::get_mail),
         route!(POST "/api/v1/admin/mail/{id}/retry", Admin, admin::retry_mail),
+        route!(POST "/api/v1/admin/mail/retry-dead", Admin, admin::retry_all_dead_mail),
         route!(GET "/api/v1/admin/notifications/dead-letters", Admin, admin::list_dead_letters),
         route!(POST "/api/v1/admin/notifications/dead-letters/{id}/retry", Admin, admin::retry_dead_letter),
         // admin: runtime

@@ -525,6 +525,7 @@ pub async fn mail_page(
             " " button type="submit" { (t.filter) }
         }
         h2 { (t.deliveries) }
+        (confirm_form(&visitor, "/admin/mail/retry-dead", t.retry_all, t.retry_all_confirm))
         div.table-wrap { table {
             thead { tr { th scope="col" { (t.created) } th scope="col" { (t.to) } th scope="col" { (t.subject) } th scope="col" { (t.status) } th scope="col" { (t.attempts) } th scope="col" { (t.last_error) } th scope="col" {} } }
             tbody {
@@ -591,6 +592,18 @@ pub async fn retry_mail(
         .mail_admin
         .retry(&admin.actor, &id.to_string())
         .await?;
+    Ok(Redirect::to(&back_to(&headers, "/admin/mail")).into_response())
+}
+
+/// `POST /admin/mail/retry-dead`: every dead mail queued again; back to the mail page as
+/// it was.
+pub async fn retry_all_dead_mail(
+    State(state): State<WebState>,
+    headers: axum::http::HeaderMap,
+    Posted { visitor, .. }: Posted<EmptyForm>,
+) -> Result<Response, WebError> {
+    let admin = visitor.admin()?;
+    state.app.mail_admin.retry_all_dead(&admin.actor).await?;
     Ok(Redirect::to(&back_to(&headers, "/admin/mail")).into_response())
 }
 

@@ -149,6 +149,7 @@ pub fn router(
         .route("/admin/health", get(admin::health_page))
         .route("/admin/mail", get(admin::mail_page))
         .route("/admin/mail/{id}/retry", post(admin::retry_mail))
+        .route("/admin/mail/retry-dead", post(admin::retry_all_dead_mail))
         .route(
             "/admin/dead-letters/{id}/retry",
             post(admin::retry_dead_letter),

@@ -134,6 +134,14 @@ impl From<MailAttempt> for MailAttemptView {
     }
 }
 
+/// What retrying every dead mail did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetriedView {
+    /// How many dead mails this call queued again (one another admin retried first is
+    /// not counted).
+    pub retried: u64,
+}
+
 /// One mail with its attempts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MailDetailView {

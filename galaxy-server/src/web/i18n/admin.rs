@@ -122,6 +122,10 @@ pub struct AdminText {
     pub channels: [&'static str; 2],
     /// "Subject".
     pub subject: &'static str,
+    /// Queue every dead mail again.
+    pub retry_all: &'static str,
+    /// The question "retry all" asks before it is sent.
+    pub retry_all_confirm: &'static str,
 }
 
 impl AdminText {
@@ -234,6 +238,8 @@ pub(super) static ADMIN_EN: AdminText = AdminText {
     ],
     channels: ["push", "e-mail"],
     subject: "Subject",
+    retry_all: "Retry all dead mail",
+    retry_all_confirm: "Queue every dead mail again, each with new attempts? Fix what made it fail first.",
 };
 
 /// German admin pages.
@@ -315,4 +321,6 @@ pub(super) static ADMIN_DE: AdminText = AdminText {
     ],
     channels: ["Push", "E-Mail"],
     subject: "Betreff",
+    retry_all: "Alle aufgegebenen Mails erneut versuchen",
+    retry_all_confirm: "Alle aufgegebenen Mails mit neuen Versuchen erneut einreihen? Behebe zuerst, woran sie gescheitert sind.",
 };
