@@ -510,21 +510,45 @@ async fn every_page_has_the_csp_and_no_inline_script() {
         // The only script is the file; no inline script or handler attribute.
         assert_eq!(page.text.matches("<script").count(), 1, "{}", page.text);
         assert!(
+            page.text.contains("<script src=\"/static/app.js?v="),
+            "{}",
             page.text
-                .contains("<script src=\"/static/app.js\" defer></script>")
         );
         assert!(!page.text.contains(" onclick="));
         assert!(!page.text.contains(" style="));
         assert!(page.text.contains("<main id=\"main\""));
     }
-    let script = browser.get(&app, "/static/app.js").await;
-    script.is(200);
-    assert!(
-        script.headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/javascript")
-    );
+    // The pages link each asset under its content's version, which a browser may keep
+    // for good; any other address of it (a page from before an upgrade) is revalidated.
+    let page = browser.get(&app, "/").await;
+    for (file, kind) in [("app.js", "text/javascript"), ("app.css", "text/css")] {
+        let marker = format!("/static/{file}?v=");
+        let at = page.text.find(&marker).unwrap() + marker.len();
+        let version: String = page.text[at..].chars().take_while(|c| *c != '"').collect();
+        let linked = browser
+            .get(&app, &format!("/static/{file}?v={version}"))
+            .await;
+        linked.is(200);
+        assert!(
+            linked.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(kind)
+        );
+        assert_eq!(
+            linked.headers["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(linked.text.as_bytes());
+        let expected: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(version, expected, "{file}: the version is its content's");
+        for stale in [format!("/static/{file}"), format!("/static/{file}?v=0123")] {
+            let answer = browser.get(&app, &stale).await;
+            answer.is(200);
+            assert_eq!(answer.headers["cache-control"], "no-cache", "{stale}");
+        }
+    }
     browser.get(&app, "/static/../Cargo.toml").await.is(404);
 }
 

@@ -21,8 +21,8 @@ pub fn page(visitor: &Visitor, title: &str, body: Markup) -> Response {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Galaxy" }
-                link rel="stylesheet" href="/static/app.css";
-                script src="/static/app.js" defer {}
+                link rel="stylesheet" href=(super::assets::css_url());
+                script src=(super::assets::js_url()) defer {}
             }
             body {
                 a.skip href="#main" { (text.skip) }
@@ -72,7 +72,7 @@ pub fn error_page(lang: Lang, status: StatusCode, message: &str) -> Html<String>
                     meta charset="utf-8";
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (title) " · Galaxy" }
-                    link rel="stylesheet" href="/static/app.css";
+                    link rel="stylesheet" href=(super::assets::css_url());
                 }
                 body {
                     a.skip href="#main" { (text.skip) }
