@@ -807,9 +807,9 @@ async fn a_slow_batch_sends_only_within_half_its_lease_and_releases_the_rest() {
     assert_eq!(taken, ids[1..].to_vec());
 }
 
-/// After an outage, every dead mail is queued again at once, past the first page of
-/// them; admins doing it at the same time queue each mail once between them, and a
-/// mail that is not dead (here: sent) stays as it is.
+/// After an outage, every dead mail but login codes is queued again at once, past the
+/// first page of them; admins doing it at the same time queue each mail once between
+/// them, and a mail that is not dead (here: sent) stays as it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_dead_mail_is_queued_again_once_whoever_asks() {
     let f = fixture();
@@ -817,6 +817,7 @@ async fn every_dead_mail_is_queued_again_once_whoever_asks() {
     for n in 0..150 {
         ids.push(queue_kind(&f, &format!("dead-{n}"), "turn_completed").await);
     }
+    let code = queue(&f, "dead-code").await;
     let mut failing = MockMailer::new();
     failing
         .expect_send()
@@ -870,6 +871,11 @@ async fn every_dead_mail_is_queued_again_once_whoever_asks() {
     assert_eq!(
         f.store.get_mail(sent).await.unwrap().status,
         MailStatus::Sent
+    );
+    assert_eq!(
+        f.store.get_mail(code).await.unwrap().status,
+        MailStatus::Dead,
+        "a login code is not sent again"
     );
     assert_eq!(service.retry_all_dead(&admin).await.unwrap(), 0);
 }

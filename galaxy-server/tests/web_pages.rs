@@ -988,6 +988,7 @@ async fn the_health_and_mail_pages_say_what_they_show_in_words() {
         let dead = galaxy_core::domain::mail::MailDelivery {
             mail: galaxy_core::domain::mail::OutgoingMail {
                 idempotency_key: "dead-mail".to_owned(),
+                kind: "game_cancelled".to_owned(),
                 ..dead.mail
             },
             ..dead

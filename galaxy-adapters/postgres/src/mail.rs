@@ -87,10 +87,15 @@ const FINISH_COLUMNS: &[FinishColumn] = &[
              ELSE u.redacted_html END",
         ),
     },
+    // Only the Reply-To of the extras changes: an attached report is not sent back.
     FinishColumn {
-        name: "redacted_extras",
-        sql_type: "jsonb",
-        set: Some("extras = COALESCE(u.redacted_extras, q.extras)"),
+        name: "redacted_reply_to",
+        sql_type: "text",
+        set: Some(
+            "extras = CASE WHEN u.redacted_subject IS NULL THEN q.extras \
+             WHEN u.redacted_reply_to IS NULL THEN q.extras - 'reply_to' \
+             ELSE jsonb_set(q.extras, '{reply_to}', to_jsonb(u.redacted_reply_to)) END",
+        ),
     },
     FinishColumn {
         name: "attempt_number",
@@ -274,8 +279,6 @@ fn bind_finish<'q>(
         .map(|f| next_columns(&f.outcome.next, f.at))
         .collect();
     let attempts = plan.column(|end: &MailAttemptEnd| end.attempt.clone());
-    let redacted_extras =
-        plan.column(|end| redacted(end).map(|kept| sqlx::types::Json(kept.extras.clone())));
     query
         .bind(plan.ids())
         .bind(plan.tokens())
@@ -294,7 +297,9 @@ fn bind_finish<'q>(
         .bind(plan.column(|end| redacted(end).map(|kept| kept.subject.clone())))
         .bind(plan.column(|end| redacted(end).map(|kept| kept.text_body.clone())))
         .bind(plan.column(|end| redacted(end).and_then(|kept| kept.html_body.clone())))
-        .bind(redacted_extras)
+        .bind(plan.column(|end| {
+            redacted(end).and_then(|kept| kept.reply_to.as_ref().map(|a| a.as_str().to_owned()))
+        }))
         .bind(column(&attempts, |a| u32_param(a.number)))
         .bind(column(&attempts, |a| a.outcome.as_str()))
         .bind(column(&attempts, |a| a.detail.clone()))

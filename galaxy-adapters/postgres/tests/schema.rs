@@ -232,13 +232,13 @@ async fn orders_tokens_kept_by_an_older_version_leave_the_stored_mail() {
             &kept.mail.subject,
             &kept.mail.text_body,
             &kept.mail.html_body,
-            &kept.mail.extras
+            &kept.mail.extras.reply_to
         ),
         (
             &expected.subject,
             &expected.text_body,
             &expected.html_body,
-            &expected.extras
+            &expected.reply_to
         ),
         "what the mail worker now keeps"
     );

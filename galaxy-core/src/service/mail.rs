@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{Actor, ErrorKind, ServiceError, store_error_kind};
 use crate::domain::MailId;
-use crate::domain::mail::{MailAttempt, MailDelivery, MailStatus};
+use crate::domain::mail::{LOGIN_CODE_KIND, MailAttempt, MailDelivery, MailStatus};
 use crate::domain::page::{Page, PageRequest};
 use crate::ports::{Clock, MailStore, StoreError};
 
@@ -99,18 +99,21 @@ impl MailAdminService {
         Ok(retried)
     }
 
-    /// Re-queues every dead mail, each with a fresh attempt budget (after an outage of
-    /// the relay, once it is fixed: the mail that died meanwhile goes out without an
-    /// admin retrying it one by one). Walks the dead mail a page at a time behind a
-    /// cursor, so a mail that dies again while this runs is not retried twice; one that
-    /// another admin retried first is skipped. Returns how many this call queued again.
+    /// Re-queues every dead mail but login codes, each with a fresh attempt budget (after
+    /// an outage of the relay, once it is fixed: the mail that died meanwhile goes out
+    /// without an admin retrying it one by one). A dead login code stays dead: its code
+    /// has expired or will have by the time it arrives, and anyone may have asked for it
+    /// to any address (one retried alone still can be). Walks the dead mail a page at a
+    /// time behind a cursor, so a mail that dies again while this runs is not retried
+    /// twice by this call; one another admin retried first is skipped. Returns how many
+    /// this call queued again.
     pub async fn retry_all_dead(&self, actor: &Actor) -> Result<u64, MailAdminError> {
         Self::admin(actor)?;
         let mut page = PageRequest::first(RETRY_PAGE).map_err(StoreError::internal)?;
         let mut retried = 0u64;
         loop {
             let dead = self.store.list_mail(Some(MailStatus::Dead), &page).await?;
-            for mail in &dead.items {
+            for mail in dead.items.iter().filter(|m| m.mail.kind != LOGIN_CODE_KIND) {
                 match self.store.retry_dead_mail(mail.id, self.clock.now()).await {
                     Ok(_) => retried += 1,
                     // Retried (or purged) by someone else since the page was read.

@@ -294,8 +294,15 @@ impl NotificationWorker {
             }
         };
         let orders_address = address.address;
+        // The address must be the mail's Reply-To: what the outbox takes the token out
+        // of once the mail is delivered (`OutgoingMail::redacted`). One that does not
+        // parse (a mail domain set in code, unchecked) goes nowhere, not into the text.
+        let Ok(reply_to) = crate::domain::user::Email::parse(&orders_address) else {
+            tracing::warn!(user_id = %user.id, %game_id, "the orders address is no address (GALAXY_MAIL_DOMAIN?); mail sent without one");
+            return Ok(None);
+        };
         let mut extras = MailExtras {
-            reply_to: crate::domain::user::Email::parse(&orders_address).ok(),
+            reply_to: Some(reply_to),
             ..MailExtras::default()
         };
         if address.report_delivery == ReportDelivery::Attachment {

@@ -145,6 +145,51 @@ async fn the_orders_address_goes_to_players_in_turn_mails_and_reminders_only() {
         "{}",
         reminded.text_body
     );
+
+    // Delivered, the rendered mails (text, HTML, Reply-To) keep no token in the outbox.
+    let token = address.as_str()["orders+".len()..]
+        .split('@')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut mailer = galaxy_ports::mock::MockMailer::new();
+    mailer.expect_send().returning(|_| Ok("250 ok".to_owned()));
+    let mail_worker = galaxy_core::worker::mail::MailWorker::new(
+        h.mail.clone(),
+        Arc::new(mailer),
+        h.clock.clone(),
+        h.secrets.clone(),
+        galaxy_core::worker::mail::MailWorkerConfig {
+            batch_size: 10,
+            lease: chrono::TimeDelta::seconds(60),
+            retry: galaxy_core::domain::retry::RetryPolicy::new(
+                chrono::TimeDelta::seconds(10),
+                chrono::TimeDelta::seconds(40),
+                3,
+            )
+            .unwrap(),
+        },
+    );
+    mail_worker.run_until_idle(10).await.unwrap();
+    let kept = h.mails().await;
+    assert_eq!(kept.len(), mails.len());
+    for mail in &kept {
+        assert_eq!(mail.status, galaxy_core::domain::mail::MailStatus::Sent);
+        assert!(!format!("{mail:?}").contains(&token), "{mail:?}");
+    }
+    let turn = kept
+        .iter()
+        .find(|m| m.mail.to == ann.email && m.mail.kind == "turn_completed")
+        .unwrap();
+    assert!(
+        turn.mail.text_body.contains("3 planets"),
+        "the report stays"
+    );
+    assert!(
+        turn.mail.text_body.contains("orders+removed@"),
+        "{}",
+        turn.mail.text_body
+    );
 }
 
 /// A report too long for a mail's body is attached as a file whatever the player chose

@@ -9,7 +9,9 @@ mod claims;
 use std::future::Future;
 
 use galaxy_core::domain::lease::ClaimRequest;
-use galaxy_core::domain::mail::{MailDelivery, MailStatus, OutgoingMail};
+use galaxy_core::domain::mail::{
+    MailDelivery, MailExtras, MailStatus, OutgoingMail, TextAttachment,
+};
 use galaxy_core::domain::user::{Email, Locale};
 use galaxy_core::domain::{MailId, Timestamp};
 use galaxy_core::ports::{MailNext, MailStore};
@@ -54,7 +56,16 @@ fn delivery(now: Timestamp) -> MailDelivery {
         subject: "Your Galaxy login code".to_owned(),
         text_body: "Your code is 123456.".to_owned(),
         html_body: Some("<p>Your code is <b>123456</b>.</p>".to_owned()),
-        extras: Default::default(),
+        // Extras the stores keep as they are through every step (a redaction changes
+        // the Reply-To alone).
+        extras: MailExtras {
+            references: vec!["turn-3@galaxy.example".to_owned()],
+            attachment: Some(TextAttachment {
+                file_name: "report-turn-3.txt".to_owned(),
+                text: "The report.".to_owned(),
+            }),
+            ..MailExtras::default()
+        },
     };
     MailDelivery::new(MailId::from_uuid(id), mail, now)
 }

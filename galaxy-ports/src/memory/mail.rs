@@ -208,7 +208,7 @@ fn end_attempt(
             mail.mail.subject = kept.subject;
             mail.mail.text_body = kept.text_body;
             mail.mail.html_body = kept.html_body;
-            mail.mail.extras = kept.extras;
+            mail.mail.extras.reply_to = kept.reply_to;
         }
         MailNext::Retry(due) => {
             mail.status = MailStatus::Retrying;

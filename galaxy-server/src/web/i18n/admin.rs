@@ -115,9 +115,9 @@ pub struct AdminText {
     /// A mail's status: pending, sending, sent, retrying, dead.
     pub mail_statuses: [&'static str; 5],
     /// A runtime record's status, in the order of [`RuntimeStatus::ALL`].
-    pub runtime_statuses: [&'static str; 7],
+    pub runtime_statuses: [&'static str; RuntimeStatus::ALL.len()],
     /// A health event's kind, in the order of [`HealthEventKind::ALL`].
-    pub event_kinds: [&'static str; 5],
+    pub event_kinds: [&'static str; HealthEventKind::ALL.len()],
     /// A notification route's channel: push, e-mail.
     pub channels: [&'static str; 2],
     /// "Subject".
