@@ -13,7 +13,7 @@ use axum::http::{Method, StatusCode};
 use galaxy_core::ports::MailStore;
 use galaxy_server::http::client_ip::TrustedProxies;
 use galaxy_server::web::{self, CONTENT_SECURITY_POLICY};
-use http_support::{ADMIN_EMAIL, Call, Options, TestApp, TestResponse, game_body};
+use http_support::{ADMIN_EMAIL, Call, Login, Options, TestApp, TestResponse, game_body};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -799,21 +799,19 @@ async fn admin_pages_need_the_admin_role() {
 }
 
 /// Notification dead letters beyond the first hundred are reached page by page.
-#[tokio::test]
-async fn the_admins_mail_page_pages_the_dead_letters() {
+/// Raises `count` game-cancelled notifications for `user` and lets every route of them
+/// (push and e-mail) die: the admin mail page's dead letters. Returns how many died.
+async fn dead_letters(app: &TestApp, user: &Login, count: usize) -> usize {
     use galaxy_core::domain::lease::{ClaimRequest, Finish};
     use galaxy_core::domain::notification::NotificationKind;
     use galaxy_core::ports::{NewNotification, NotificationStore, Notifier, RouteNext};
-    let app = web_app(Options::default());
-    let player = app.login("player@example.org").await;
-    let now = app.state.clock.now();
-    for n in 0..101 {
+    for n in 0..count {
         app.state
             .notifications
             .notify(NewNotification {
                 kind: NotificationKind::GameCancelled,
                 idempotency_key: format!("dead:{n}"),
-                recipients: vec![galaxy_core::domain::UserId::parse(&player.user_id).unwrap()],
+                recipients: vec![galaxy_core::domain::UserId::parse(&user.user_id).unwrap()],
                 game_id: None,
                 payload: json!({"game_name": format!("Dead {n}")}),
             })
@@ -823,20 +821,18 @@ async fn the_admins_mail_page_pages_the_dead_letters() {
     let token = galaxy_core::domain::LeaseToken::from_uuid(uuid::Uuid::now_v7());
     let claim = ClaimRequest {
         token,
-        now: now + chrono::TimeDelta::seconds(1),
+        now: app.state.clock.now() + chrono::TimeDelta::seconds(1),
         lease: chrono::TimeDelta::minutes(1),
-        limit: 500,
+        limit: 1000,
     };
     let routes = app.stores.notifications.claim_routes(&claim).await.unwrap();
-    assert!(routes.len() >= 101, "{}", routes.len());
     for route in &routes {
-        let next = RouteNext::DeadLetter {
-            error: "gone".into(),
-        };
         let finish = Finish {
             id: route.id,
             token,
-            outcome: next,
+            outcome: RouteNext::DeadLetter {
+                error: "gone".into(),
+            },
             at: claim.now,
         };
         app.stores
@@ -845,6 +841,42 @@ async fn the_admins_mail_page_pages_the_dead_letters() {
             .await
             .unwrap();
     }
+    routes.len()
+}
+
+/// A runtime record of `game` made at `at`, and one health event of `kind` then.
+async fn record_with_event(
+    app: &TestApp,
+    game: galaxy_core::domain::GameId,
+    kind: galaxy_core::domain::health::HealthEventKind,
+    at: galaxy_core::domain::Timestamp,
+) {
+    use galaxy_core::domain::game::EngineName;
+    use galaxy_core::domain::health::HealthEvent;
+    use galaxy_core::domain::runtime::RuntimeRecord;
+    use galaxy_core::ports::{HealthEventStore, RuntimeRecordStore};
+    let record = RuntimeRecord::new(game, EngineName::reference(), at);
+    app.stores.runtime.insert_record(&record).await.unwrap();
+    let event = HealthEvent {
+        id: galaxy_core::domain::HealthEventId::from_uuid(uuid::Uuid::now_v7()),
+        game_id: game,
+        kind,
+        detail: json!({}),
+        occurred_at: at,
+    };
+    app.stores
+        .runtime
+        .append_health_event(&event)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_admins_mail_page_pages_the_dead_letters() {
+    let app = web_app(Options::default());
+    let player = app.login("player@example.org").await;
+    let died = dead_letters(&app, &player, 101).await;
+    assert!(died >= 101, "{died}");
     let mut admin = signed_in(&app, ADMIN_EMAIL).await;
     let rows = |text: &str| text.matches("/admin/dead-letters/").count();
     let marker = "&amp;dead_after=";
@@ -864,8 +896,8 @@ async fn the_admins_mail_page_pages_the_dead_letters() {
         page = answer.text[start..end].replace("&amp;", "&");
         assert!(pages < 10, "the pages never end");
     }
-    assert_eq!(seen, routes.len(), "every dead letter, once");
-    assert_eq!(pages, routes.len().div_ceil(100));
+    assert_eq!(seen, died, "every dead letter, once");
+    assert_eq!(pages, died.div_ceil(100));
 }
 
 /// The health and mail pages name games and recipients, and say statuses, event kinds
@@ -873,67 +905,15 @@ async fn the_admins_mail_page_pages_the_dead_letters() {
 /// names; each mail shows its subject.
 #[tokio::test]
 async fn the_health_and_mail_pages_say_what_they_show_in_words() {
-    use galaxy_core::domain::game::EngineName;
-    use galaxy_core::domain::health::{HealthEvent, HealthEventKind};
-    use galaxy_core::domain::lease::{ClaimRequest, Finish};
-    use galaxy_core::domain::notification::NotificationKind;
-    use galaxy_core::domain::runtime::RuntimeRecord;
-    use galaxy_core::domain::{GameId, HealthEventId, UserId};
-    use galaxy_core::ports::{
-        HealthEventStore, NewNotification, NotificationStore, Notifier, RouteNext,
-        RuntimeRecordStore,
-    };
+    use galaxy_core::domain::GameId;
+    use galaxy_core::domain::health::HealthEventKind;
+    use galaxy_core::domain::lease::ClaimRequest;
     let app = web_app(Options::default());
     let host = app.login("host@example.org").await;
     let game = GameId::parse(&app.create_game(&host, "Named game", 2, 4).await).unwrap();
     let now = app.state.clock.now();
-    let record = RuntimeRecord::new(game, EngineName::reference(), now);
-    app.stores.runtime.insert_record(&record).await.unwrap();
-    let event = HealthEvent {
-        id: HealthEventId::from_uuid(uuid::Uuid::now_v7()),
-        game_id: game,
-        kind: HealthEventKind::TurnFailed,
-        detail: json!({}),
-        occurred_at: now,
-    };
-    app.stores
-        .runtime
-        .append_health_event(&event)
-        .await
-        .unwrap();
-    app.state
-        .notifications
-        .notify(NewNotification {
-            kind: NotificationKind::GameCancelled,
-            idempotency_key: "dead".to_owned(),
-            recipients: vec![UserId::parse(&host.user_id).unwrap()],
-            game_id: None,
-            payload: json!({"game_name": "Named game"}),
-        })
-        .await
-        .unwrap();
-    let token = galaxy_core::domain::LeaseToken::from_uuid(uuid::Uuid::now_v7());
-    let claim = ClaimRequest {
-        token,
-        now: now + chrono::TimeDelta::seconds(1),
-        lease: chrono::TimeDelta::minutes(1),
-        limit: 10,
-    };
-    for route in app.stores.notifications.claim_routes(&claim).await.unwrap() {
-        let finish = Finish {
-            id: route.id,
-            token,
-            outcome: RouteNext::DeadLetter {
-                error: "gone".into(),
-            },
-            at: claim.now,
-        };
-        app.stores
-            .notifications
-            .finish_routes(std::slice::from_ref(&finish))
-            .await
-            .unwrap();
-    }
+    record_with_event(&app, game, HealthEventKind::TurnFailed, now).await;
+    assert!(dead_letters(&app, &host, 1).await > 0);
 
     let mut admin = Browser::default();
     admin.headers.push(("accept-language".into(), "de".into()));
@@ -994,9 +974,12 @@ async fn the_health_and_mail_pages_say_what_they_show_in_words() {
             ..dead
         };
         app.stores.mail.enqueue_mail(&dead).await.unwrap();
+        let token = galaxy_core::domain::LeaseToken::from_uuid(uuid::Uuid::now_v7());
         let claim = ClaimRequest {
+            token,
+            now: now + chrono::TimeDelta::seconds(1),
+            lease: chrono::TimeDelta::minutes(1),
             limit: 100,
-            ..claim
         };
         for claimed in app.stores.mail.claim_mail(&claim).await.unwrap() {
             let next = if claimed.id == dead.id {
@@ -2435,31 +2418,16 @@ async fn a_failed_start_is_cancelled_from_the_pages_and_only_a_game_in_play_offe
 
 #[tokio::test]
 async fn the_health_page_pages_records_and_events_each_on_its_own() {
-    use galaxy_core::domain::game::EngineName;
-    use galaxy_core::domain::health::{HealthEvent, HealthEventKind};
-    use galaxy_core::domain::runtime::RuntimeRecord;
-    use galaxy_core::domain::{GameId, HealthEventId};
-    use galaxy_core::ports::{Clock, HealthEventStore, RuntimeRecordStore};
+    use galaxy_core::domain::GameId;
+    use galaxy_core::domain::health::HealthEventKind;
+    use galaxy_core::ports::Clock;
     let app = web_app(Options::default());
     let start = app.clock.now();
     let mut games = Vec::new();
     for n in 0..101i64 {
         let game = GameId::from_uuid(uuid::Uuid::now_v7());
         let at = start + chrono::TimeDelta::seconds(n);
-        let record = RuntimeRecord::new(game, EngineName::reference(), at);
-        app.stores.runtime.insert_record(&record).await.unwrap();
-        let event = HealthEvent {
-            id: HealthEventId::from_uuid(uuid::Uuid::now_v7()),
-            game_id: game,
-            kind: HealthEventKind::ProbeFailed,
-            detail: json!({}),
-            occurred_at: at,
-        };
-        app.stores
-            .runtime
-            .append_health_event(&event)
-            .await
-            .unwrap();
+        record_with_event(&app, game, HealthEventKind::ProbeFailed, at).await;
         games.push(game.to_string());
     }
     let mut admin = signed_in(&app, ADMIN_EMAIL).await;

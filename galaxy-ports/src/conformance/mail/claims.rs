@@ -1,6 +1,7 @@
 //! Mail claims and attempt outcomes.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use galaxy_core::domain::MailId;
 use galaxy_core::domain::mail::{
@@ -8,9 +9,10 @@ use galaxy_core::domain::mail::{
 };
 use galaxy_core::domain::user::Email;
 use galaxy_core::domain::{LeaseToken, Timestamp};
-use galaxy_core::ports::{MailNext, MailStore};
+use galaxy_core::ports::{MailNext, MailStore, StoreError};
 
 use super::{SUITE, claim_ids, delivery};
+use crate::conformance::users::fixtures::race;
 use crate::conformance::run_case;
 use crate::conformance::runtime::support::{
     assert_conflict, assert_not_found, at, claim, ok, token, uuid,
@@ -33,6 +35,13 @@ where
     run_case(SUITE, "a secret mail is redacted once sent", make, redacted).await;
     run_case(SUITE, "retry, claimed again only when due", make, retry).await;
     run_case(SUITE, "dead, then the admin retry", make, dead_then_retry).await;
+    run_case(
+        SUITE,
+        "concurrent retries of one dead mail",
+        make,
+        retry_race,
+    )
+    .await;
     run_case(SUITE, "release un-counts the attempt", make, release).await;
 }
 
@@ -224,6 +233,34 @@ async fn retry<S: MailStore>(store: S) {
         vec![first, second],
         "in order"
     );
+}
+
+/// Admins retrying one dead mail at once (each, or "retry all" on several replicas):
+/// exactly one of them queues it again, the others hear it is no longer dead.
+async fn retry_race<S: MailStore + Send + Sync + 'static>(store: S) {
+    let (id, holder) = queue_and_claim(&store, at(10), 60).await;
+    ok(
+        store
+            .finish_mail_attempt(id, holder, None, MailNext::Dead, at(11))
+            .await,
+        "dead",
+    );
+    let store = Arc::new(store);
+    let results = race(8, |_| {
+        let store = Arc::clone(&store);
+        async move { store.retry_dead_mail(id, at(12)).await }
+    })
+    .await;
+    let retried = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(retried, 1, "{SUITE}: one retry wins: {results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(_) | Err(StoreError::Conflict { .. }))),
+        "{SUITE}: the others conflict: {results:?}"
+    );
+    let mail = ok(store.get_mail(id).await, "get");
+    assert_eq!((mail.status, mail.attempts), (MailStatus::Pending, 0));
 }
 
 async fn dead_then_retry<S: MailStore>(store: S) {
