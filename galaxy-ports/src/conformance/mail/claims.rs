@@ -12,11 +12,11 @@ use galaxy_core::domain::{LeaseToken, Timestamp};
 use galaxy_core::ports::{MailNext, MailStore, StoreError};
 
 use super::{SUITE, claim_ids, delivery};
-use crate::conformance::users::fixtures::race;
 use crate::conformance::run_case;
 use crate::conformance::runtime::support::{
     assert_conflict, assert_not_found, at, claim, ok, token, uuid,
 };
+use crate::conformance::users::fixtures::race;
 
 pub(super) async fn run<S, F, Fut>(make: &F)
 where
