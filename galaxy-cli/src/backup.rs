@@ -45,6 +45,7 @@ use galaxy_postgres::{backup, connect, schema_status};
 use args::Runtime;
 pub use args::{BackupArgs, RestoreArgs};
 use database_url::without_password;
+pub(crate) use files::probe_writable;
 use files::{copy_tree, create_private_dir, resolved};
 use volumes::BackupVolumes;
 
@@ -412,6 +413,19 @@ pub async fn restore(url: &str, args: RestoreArgs) -> anyhow::Result<String> {
             args.data_dir.display()
         );
     }
+    // The data directory is made (and written to once) before the database is touched:
+    // found unwritable only after pg_restore, the restored database would have to be
+    // dropped by hand (a fresh host's /var/lib/galaxy, which the `galaxy` user cannot
+    // create, was that case).
+    std::fs::create_dir_all(&args.data_dir)
+        .and_then(|()| probe_writable(&args.data_dir))
+        .with_context(|| {
+            format!(
+                "cannot write into the data directory {} (as the server's user, make it \
+                 first: install -d -o galaxy -g galaxy -m 0750 DIR)",
+                args.data_dir.display()
+            )
+        })?;
     client_major("pg_restore").await?;
     let volumes = BackupVolumes::read(&manifest).await?;
     let pool = connect(url, &crate::connect_options())

@@ -448,8 +448,7 @@ fn check_disk(dir: &Path) -> Line {
         )
         .fix("the server creates it at its first start if it may write its parent; or create it, owned by the server's user");
     }
-    let probe = dir.join(".galaxy-doctor-probe");
-    if let Err(error) = std::fs::write(&probe, b"ok") {
+    if let Err(error) = crate::backup::probe_writable(dir) {
         return Line::new(
             Verdict::Fail,
             "data dir",
@@ -457,7 +456,6 @@ fn check_disk(dir: &Path) -> Line {
         )
         .fix("chown it to the server's user");
     }
-    let _ = std::fs::remove_file(&probe);
     let Some(free) = free_bytes(dir) else {
         return Line::new(
             Verdict::Warn,

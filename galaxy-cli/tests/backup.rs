@@ -458,6 +458,23 @@ async fn round_trip(runtime: Runtime) {
         "{}",
         text(&refused)
     );
+    // A data directory that cannot be made (or written) is refused before the database
+    // is touched: the restore below finds it empty. (A path under a plain file: as
+    // root, the tests cannot take write permission away.)
+    let blocker = tmp.path().join("a-file");
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let refused = cli(
+        &["restore", "--from", &out.display().to_string()],
+        &second,
+        &blocker.join("data"),
+        runtime,
+    );
+    assert!(
+        !refused.status.success()
+            && text(&refused).contains("cannot write into the data directory"),
+        "{}",
+        text(&refused)
+    );
     let restored = cli(
         &["restore", "--from", &out.display().to_string()],
         &second,

@@ -295,7 +295,10 @@ impl Session<'_> {
         // The field has focus already: typing goes there.
         let active = self.browser.active_element().await.unwrap();
         assert_eq!(active.attr("id").await.unwrap().as_deref(), Some("code"));
-        active.send_keys(&code).await.unwrap();
+        // Typed as a player pastes it from a mail: split in two, a space at the end. The
+        // server takes it; the browser must not refuse it first.
+        let (head, tail) = code.split_at(code.len() / 2);
+        active.send_keys(&format!("{head} {tail} ")).await.unwrap();
         click(self.browser, "form[action='/login/code'] button").await;
         self.wait_for_path(landing).await;
     }
@@ -524,7 +527,7 @@ async fn play(s: &Session<'_>) {
     lapsed_orders_come_back(s, &game).await;
     // Ann writes to every race; the text is shown as text, never as markup.
     s.goto(&game).await;
-    fill(b, "#message-text", "<b>Meet</b> at Vega?").await;
+    fill(b, "#message-text", "<b>Meet</b> at Vega?\nBring ships.").await;
     click(b, "form[action$='/messages'] button").await;
     mail_settings(s, &game).await;
     s.goto("/my").await;
@@ -535,8 +538,14 @@ async fn play(s: &Session<'_>) {
     s.login("bob@example.org").await;
     s.goto(&game).await;
     let page = html(b).await;
-    assert!(page.contains("&lt;b&gt;Meet&lt;/b&gt; at Vega?"), "{page}");
+    assert!(
+        page.contains("&lt;b&gt;Meet&lt;/b&gt; at Vega?\nBring ships."),
+        "{page}"
+    );
     assert!(!page.contains("<b>Meet</b>"), "{page}");
+    // Its line break shows as one (the text as rendered, not as stored).
+    let shown = text_of(b, ".message-text").await;
+    assert!(shown.contains("Vega?\nBring ships."), "{shown:?}");
     let races = text_of(b, "section[aria-labelledby=races]").await;
     assert!(races.contains("Aldebarans active ready"), "{races}");
     assert!(

@@ -559,6 +559,13 @@ async fn the_session_cookie_is_httponly_lax_and_secure_only_behind_tls() {
         trusted_proxies: TrustedProxies::parse("10.0.0.7").unwrap(),
         ..Options::default()
     });
+    // The signed-out CSRF cookie is `Lax` too: a `Strict` one is not sent when a visitor
+    // follows a link from another site, who was then given a new one, and a login form
+    // open in another tab was refused as stale.
+    let signed_out = app.get("/login", None).await;
+    let csrf = set_cookie(&signed_out, "galaxy_csrf").unwrap();
+    assert!(csrf.contains("; HttpOnly"), "{csrf}");
+    assert!(csrf.contains("; SameSite=Lax"), "{csrf}");
     let mut plain = Browser::default();
     let done = login(&app, &mut plain, "plain@example.org").await;
     let cookie = set_cookie(&done, "galaxy_session").unwrap();
@@ -944,6 +951,12 @@ async fn the_health_and_mail_pages_say_what_they_show_in_words() {
     assert!(dead.contains(">host@example.org<"), "{dead}");
     assert!(dead.contains(">E-Mail<"), "{dead}");
     assert!(!dead.contains(&host.user_id), "{dead}");
+    // No mail is dead yet: nothing to retry, no button.
+    assert!(
+        !mail.text.contains("/admin/mail/retry-dead"),
+        "{}",
+        mail.text
+    );
 
     // Every dead mail is queued again from the page (after a relay outage).
     let mail_id = {
@@ -1001,14 +1014,30 @@ async fn the_health_and_mail_pages_say_what_they_show_in_words() {
         "{}",
         page.text
     );
-    admin
-        .post(&app, "/admin/mail/retry-dead", &[])
-        .await
-        .is(303);
+    let done = admin.post(&app, "/admin/mail/retry-dead", &[]).await;
+    done.is(303);
     let retried = app.stores.mail.get_mail(mail_id).await.unwrap();
     assert_eq!(
         retried.status,
         galaxy_core::domain::mail::MailStatus::Pending
+    );
+    // The page it leads to says how many, in the admin's language, and offers no second
+    // retry with nothing dead left.
+    let location = done.headers["location"].to_str().unwrap().to_owned();
+    assert_eq!(location, "/admin/mail?retried=1");
+    let after = admin.get(&app, &location).await;
+    after.is(200);
+    assert!(
+        after
+            .text
+            .contains("Erneut eingereihte aufgegebene Mails: 1."),
+        "{}",
+        after.text
+    );
+    assert!(
+        !after.text.contains("/admin/mail/retry-dead"),
+        "{}",
+        after.text
     );
 }
 

@@ -19,6 +19,14 @@ pub(super) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::DirBuilder::new().mode(0o700).create(dir)
 }
 
+/// Whether this process may write into `dir`: a file written and removed again (the
+/// mode bits do not tell, for root, ACLs or a read-only mount).
+pub(crate) fn probe_writable(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(".galaxy-write-probe");
+    std::fs::write(&probe, b"ok")?;
+    std::fs::remove_file(&probe)
+}
+
 /// `path` made absolute with its existing part's symlinks resolved (the rest need not
 /// exist yet), so that two paths can be compared for one lying inside the other.
 pub(super) fn resolved(path: &Path) -> anyhow::Result<PathBuf> {

@@ -45,7 +45,10 @@ impl BackupVolumes {
             {
                 bail!(
                     "the Docker volume {volume} exists: restore on a Docker host without \
-                     this game's volume, or remove it first (docker volume rm {volume})"
+                     this game's volume (volumes are named by game, so a copy restored \
+                     beside the live server finds the live game's); remove it (docker \
+                     volume rm {volume}) only if it is left from an earlier attempt at \
+                     this restore, never a live game's"
                 );
             }
         }

@@ -34,7 +34,7 @@ pub(crate) async fn healthz() -> Json<HealthView> {
     tag = "health",
     responses(
         (status = 200, description = "Ready for traffic.", body = HealthView),
-        (status = 503, description = "Warming up, store unreachable, or draining.", body = ErrorBody),
+        (status = 503, description = "Store unreachable, or draining (a starting replica warms its caches before it listens at all).", body = ErrorBody),
     )
 )]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<HealthView>, ApiError> {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use galaxy_core::domain::game::GameStatus;
-use galaxy_core::domain::mail::MailStatus;
+use galaxy_core::domain::mail::{LOGIN_CODE_KIND, MailStatus};
 use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::user::Block;
 use galaxy_core::domain::user::UserStatus;
@@ -21,13 +21,16 @@ use super::WebState;
 use super::error::WebError;
 use super::game::EmptyForm;
 use super::i18n::{AdminText, MAIL_STATUSES};
-use super::layout::{self, button_form, button_form_about, confirm_form, csrf_field};
+use super::layout::{self, button_form_about, confirm_form, confirm_form_about, csrf_field};
 use super::lobby::urlencode;
 use super::session::{Posted, Visitor};
 use crate::http::error::ApiError;
 
 /// Rows per admin page.
 const ADMIN_PAGE: u32 = 100;
+
+/// How many dead mails the mail page reads to know whether "retry all" has any to retry.
+const DEAD_PROBE: u32 = 10;
 
 /// Filters and cursor of an admin list.
 #[derive(Debug, Default, Deserialize)]
@@ -49,6 +52,8 @@ pub struct AdminQuery {
     /// The cursor of the next page of notification dead letters (the mail page lists
     /// mails and dead letters, each paged on its own).
     dead_after: Option<String>,
+    /// How many dead mails "retry all" just queued again (the mail page says so).
+    retried: Option<u64>,
 }
 
 impl AdminQuery {
@@ -59,11 +64,10 @@ impl AdminQuery {
 
 /// The page after `after`, or the first.
 fn page_after(after: Option<&String>) -> Result<PageRequest, WebError> {
-    match after {
-        None => PageRequest::first(ADMIN_PAGE),
-        Some(after) => PageRequest::after(ADMIN_PAGE, after.clone()),
-    }
-    .map_err(|error| WebError::Api(ApiError::invalid_request(error.to_string())))
+    Ok(match after {
+        None => PageRequest::first(ADMIN_PAGE)?,
+        Some(after) => PageRequest::after(ADMIN_PAGE, after.clone())?,
+    })
 }
 
 fn admin_nav(t: &AdminText) -> Markup {
@@ -159,7 +163,7 @@ pub async fn users_page(
                     tr {
                         td { (user.email.as_str()) }
                         td { (user.display_name.as_str()) }
-                        td { (user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")) }
+                        td { (user.roles.iter().map(|r| t.role(*r)).collect::<Vec<_>>().join(", ")) }
                         // A block whose end has passed no longer holds (logins check the
                         // end): shown as active, with the block form.
                         @let in_force = !user.status.is_active_at(now);
@@ -178,7 +182,7 @@ pub async fn users_page(
                                     (csrf_field(&visitor))
                                     label { (t.until) " " input type="datetime-local" name="until"; }
                                     " " label { input type="checkbox" name="permanent" value="1"; " " (t.permanently) }
-                                    " " button type="submit" { (t.block) }
+                                    " " button type="submit" aria-label=(format!("{}: {}", t.block, user.email.as_str())) { (t.block) }
                                 }
                             }
                             @if in_force {
@@ -319,33 +323,34 @@ pub async fn games_page(
                         td { (game.approved_count) " / " (game.settings.max_players) }
                         td {
                             @let base = format!("/admin/games/{}", game.id);
+                            @let name = game.settings.name.as_str();
                             @match game.status {
                                 GameStatus::Running => {
                                     @if let Some(next) = next_turns.get(&game.id) {
                                         form.inline method="post" action=(format!("{base}/force-next-turn")) data-confirm=(t.force_confirm) {
                                             (csrf_field(&visitor))
                                             input type="hidden" name="turn" value=(next);
-                                            button type="submit" { (t.force) }
+                                            button type="submit" aria-label=(format!("{}: {name}", t.force)) { (t.force) }
                                         } " "
                                     }
-                                    (button_form(&visitor, &format!("{base}/pause"), t.pause)) " "
+                                    (button_form_about(&visitor, &format!("{base}/pause"), t.pause, name)) " "
                                 }
                                 GameStatus::Paused => {
-                                    (button_form(&visitor, &format!("{base}/resume"), t.resume)) " "
+                                    (button_form_about(&visitor, &format!("{base}/resume"), t.resume, name)) " "
                                     @if recreatable.contains(&game.id) {
-                                        (button_form(&visitor, &format!("{base}/recreate-engine"), t.recreate)) " "
+                                        (button_form_about(&visitor, &format!("{base}/recreate-engine"), t.recreate, name)) " "
                                     }
                                 }
                                 GameStatus::StartFailed => {
-                                    (button_form(&visitor, &format!("{base}/retry-start"), t.retry_start)) " "
-                                    (confirm_form(&visitor, &format!("{base}/cancel"), t.cancel, t.cancel_confirm)) " "
+                                    (button_form_about(&visitor, &format!("{base}/retry-start"), t.retry_start, name)) " "
+                                    (confirm_form_about(&visitor, &format!("{base}/cancel"), (t.cancel, name), t.cancel_confirm)) " "
                                 }
                                 _ => {}
                             }
                             // Only a game in play is stopped (its engine goes with it); a
                             // failed start is cancelled; a starting one waits for its job.
                             @if matches!(game.status, GameStatus::Running | GameStatus::Paused) {
-                                (confirm_form(&visitor, &format!("{base}/stop"), t.stop, t.stop_confirm)) " "
+                                (confirm_form_about(&visitor, &format!("{base}/stop"), (t.stop, name), t.stop_confirm)) " "
                             }
                             a href=(format!("/admin/health?game={}", game.id)) { (t.health) }
                         }
@@ -392,15 +397,27 @@ pub async fn game_action(
 }
 
 /// The admin page `path` as the action was taken on it (its filter and cursors), from
-/// the `Referer` the pages' `same-origin` referrer policy sends; only ever `path`.
+/// the `Referer` the pages' `same-origin` referrer policy sends; only ever `path`, and
+/// without the notice of an earlier action (`retried`), which is not this one's.
 fn back_to(headers: &axum::http::HeaderMap, path: &str) -> String {
-    headers
+    let page = headers
         .get(axum::http::header::REFERER)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<axum::http::Uri>().ok())
         .and_then(|uri| uri.path_and_query().cloned())
-        .filter(|page| page.path() == path)
-        .map_or_else(|| path.to_owned(), |page| page.to_string())
+        .filter(|page| page.path() == path);
+    let Some(query) = page.as_ref().and_then(|page| page.query()) else {
+        return path.to_owned();
+    };
+    let kept: Vec<(String, String)> = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(name, _)| name != "retried")
+        .collect();
+    match serde_urlencoded::to_string(&kept) {
+        Ok(query) if !query.is_empty() => format!("{path}?{query}"),
+        _ => path.to_owned(),
+    }
 }
 
 /// `GET /admin/health`: runtime records and health events (of one game with `?game=`).
@@ -461,7 +478,12 @@ pub async fn health_page(
             }
         } }
         @if let Some(next) = &records_next {
-            p { a href=(format!("/admin/health?records_after={}", urlencode(next))) { (t.more) } }
+            // (The events stay on the page they were on, and the other way round below.)
+            p { a href=(format!(
+                "/admin/health?records_after={}{}",
+                urlencode(next),
+                query.after.as_ref().map(|a| format!("&after={}", urlencode(a))).unwrap_or_default()
+            )) { (t.more) } }
         }
         h2 { (t.events) }
         div.table-wrap { table {
@@ -477,7 +499,11 @@ pub async fn health_page(
                 }
             }
         } }
-        (next_link(t, &format!("/admin/health?game={}&", urlencode(&query.game)), events.next_after.as_ref()))
+        (next_link(t, &format!(
+            "/admin/health?game={}{}&",
+            urlencode(&query.game),
+            query.records_after.as_ref().map(|a| format!("&records_after={}", urlencode(a))).unwrap_or_default()
+        ), events.next_after.as_ref()))
     };
     Ok(layout::page(&visitor, t.health, body))
 }
@@ -511,11 +537,21 @@ pub async fn mail_page(
         .notifications
         .dead_letters(&admin.actor, &page_after(query.dead_after.as_ref())?)
         .await?;
+    // "Retry all" only where there is dead mail it would retry (login codes it leaves
+    // dead). A few rows tell; past them, one more page may (and the button shows).
+    let probe = state
+        .app
+        .mail_admin
+        .list(&admin.actor, Some("dead"), &PageRequest::first(DEAD_PROBE)?)
+        .await?;
+    let any_dead =
+        probe.next_after.is_some() || probe.items.iter().any(|m| m.mail.kind != LOGIN_CODE_KIND);
     let recipients: Vec<UserId> = dead.items.iter().map(|r| r.user_id).collect();
     let emails = user_emails(&state, &admin.actor, recipients).await;
     let body = html! {
         h1 { (t.mail) }
         (admin_nav(t))
+        @if let Some(retried) = query.retried { (layout::notice(&t.retried_all(retried))) }
         form method="get" action="/admin/mail" {
             label for="status" { (t.status) " " }
             select #status name="status" {
@@ -525,7 +561,7 @@ pub async fn mail_page(
             " " button type="submit" { (t.filter) }
         }
         h2 { (t.deliveries) }
-        (confirm_form(&visitor, "/admin/mail/retry-dead", t.retry_all, t.retry_all_confirm))
+        @if any_dead { (confirm_form(&visitor, "/admin/mail/retry-dead", t.retry_all, t.retry_all_confirm)) }
         div.table-wrap { table {
             thead { tr { th scope="col" { (t.created) } th scope="col" { (t.to) } th scope="col" { (t.subject) } th scope="col" { (t.status) } th scope="col" { (t.attempts) } th scope="col" { (t.last_error) } th scope="col" {} } }
             tbody {
@@ -595,16 +631,16 @@ pub async fn retry_mail(
     Ok(Redirect::to(&back_to(&headers, "/admin/mail")).into_response())
 }
 
-/// `POST /admin/mail/retry-dead`: every dead mail queued again; back to the mail page as
-/// it was.
+/// `POST /admin/mail/retry-dead`: every dead mail queued again; to the first page of the
+/// mail, which says how many (the dead mail the page showed is queued again, and a filter
+/// on `dead` would show nothing).
 pub async fn retry_all_dead_mail(
     State(state): State<WebState>,
-    headers: axum::http::HeaderMap,
     Posted { visitor, .. }: Posted<EmptyForm>,
 ) -> Result<Response, WebError> {
     let admin = visitor.admin()?;
-    state.app.mail_admin.retry_all_dead(&admin.actor).await?;
-    Ok(Redirect::to(&back_to(&headers, "/admin/mail")).into_response())
+    let retried = state.app.mail_admin.retry_all_dead(&admin.actor).await?;
+    Ok(Redirect::to(&format!("/admin/mail?retried={retried}")).into_response())
 }
 
 /// `POST /admin/dead-letters/{id}/retry`; back to the mail page as it was.
@@ -656,5 +692,26 @@ mod tests {
         );
         assert_eq!(from(Some("not a url at all")), "/admin/games");
         assert_eq!(from(None), "/admin/games");
+        // The notice of an earlier "retry all" is not repeated after the next action.
+        assert_eq!(
+            back_to(
+                &HeaderMap::from_iter([(
+                    header::REFERER,
+                    HeaderValue::from_static("http://h/admin/mail?retried=3&status=dead")
+                )]),
+                "/admin/mail"
+            ),
+            "/admin/mail?status=dead"
+        );
+        assert_eq!(
+            back_to(
+                &HeaderMap::from_iter([(
+                    header::REFERER,
+                    HeaderValue::from_static("http://h/admin/mail?retried=3")
+                )]),
+                "/admin/mail"
+            ),
+            "/admin/mail"
+        );
     }
 }

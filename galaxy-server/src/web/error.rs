@@ -51,6 +51,14 @@ macro_rules! from_service_error {
     )*};
 }
 
+/// A page size or cursor a page asked for that the store refuses: the request's own fault
+/// (a cursor typed into the address), told as the API tells it.
+impl From<galaxy_core::domain::page::InvalidPageSize> for WebError {
+    fn from(error: galaxy_core::domain::page::InvalidPageSize) -> Self {
+        Self::Api(ApiError::invalid_request(error.to_string()))
+    }
+}
+
 from_service_error!(
     ApiError,
     galaxy_core::service::auth::AuthError,

@@ -102,33 +102,44 @@ pub fn csrf_field(visitor: &Visitor) -> Markup {
 
 /// A form that is one button posting to `action` (with the CSRF field).
 pub fn button_form(visitor: &Visitor, action: &str, label: &str) -> Markup {
-    html! {
-        form.inline method="post" action=(action) {
-            (csrf_field(visitor))
-            button type="submit" { (label) }
-        }
-    }
+    post_button(visitor, action, label, None, None)
 }
 
 /// [`button_form`] for one of many rows (an application, a session, a mail): its
 /// accessible name says which (`"{label}: {about}"`), so a screen reader going through
 /// the buttons hears more than "Approve, Approve, Approve".
 pub fn button_form_about(visitor: &Visitor, action: &str, label: &str, about: &str) -> Markup {
-    html! {
-        form.inline method="post" action=(action) {
-            (csrf_field(visitor))
-            button type="submit" aria-label=(format!("{label}: {about}")) { (label) }
-        }
-    }
+    post_button(visitor, action, label, Some(about), None)
 }
 
 /// [`button_form`] for an action that cannot be undone: the script asks `question`
 /// before the form is sent (without the script it is sent at once).
 pub fn confirm_form(visitor: &Visitor, action: &str, label: &str, question: &str) -> Markup {
+    post_button(visitor, action, label, None, Some(question))
+}
+
+/// [`confirm_form`] for one of many rows, named as [`button_form_about`] names it.
+pub fn confirm_form_about(
+    visitor: &Visitor,
+    action: &str,
+    (label, about): (&str, &str),
+    question: &str,
+) -> Markup {
+    post_button(visitor, action, label, Some(about), Some(question))
+}
+
+/// The one-button form behind the four above.
+fn post_button(
+    visitor: &Visitor,
+    action: &str,
+    label: &str,
+    about: Option<&str>,
+    question: Option<&str>,
+) -> Markup {
     html! {
-        form.inline method="post" action=(action) data-confirm=(question) {
+        form.inline method="post" action=(action) data-confirm=[question] {
             (csrf_field(visitor))
-            button type="submit" { (label) }
+            button type="submit" aria-label=[about.map(|about| format!("{label}: {about}"))] { (label) }
         }
     }
 }

@@ -2,17 +2,16 @@
 //! creating a game with every setting the API has.
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use galaxy_core::domain::game::{Game, GameStatus, Visibility};
-use galaxy_core::domain::page::{InvalidPageSize, MAX_PAGE_SIZE, PageRequest};
+use galaxy_core::domain::page::{MAX_PAGE_SIZE, PageRequest};
 use galaxy_core::domain::pbem::{
     DEFAULT_IDLE_AFTER, DEFAULT_MIN_TURN_GAP, DEFAULT_VACATION_TURNS, PbemSettingsInput, RaceState,
     format_duration,
 };
 use galaxy_core::ports::StoreError;
-use galaxy_core::service::lobby::{LobbySearch, NewGame};
+use galaxy_core::service::lobby::{LobbyError, LobbySearch, NewGame};
 use galaxy_core::service::runtime::{MyGame, MyGamesFilter, RuntimeError};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -51,20 +50,27 @@ pub async fn lobby(
     Query(query): Query<LobbyQuery>,
 ) -> Result<Response, WebError> {
     let text = visitor.lang.text();
+    let first = PageRequest::first(LOBBY_PAGE)?;
     let page = match &query.after {
-        None => PageRequest::first(LOBBY_PAGE),
-        Some(after) => PageRequest::after(LOBBY_PAGE, after.clone()),
-    }
-    .map_err(|error| ApiError::invalid_request(error.to_string()))?;
+        None => first.clone(),
+        Some(after) => PageRequest::after(LOBBY_PAGE, after.clone())?,
+    };
     if query.seats.is_some() {
-        return open_seats(&state, &visitor, &page).await;
+        return open_seats(&state, &visitor, (&page, &first)).await;
     }
     let only_free = query.free.is_some();
     let search = LobbySearch {
         name: Some(query.q.clone()),
         free_seat: only_free,
     };
-    let games = state.app.lobby.search_public_games(&search, &page).await?;
+    let lobby = &state.app.lobby;
+    let games = match lobby.search_public_games(&search, &page).await {
+        // A link that names no game (mistyped, cut short): the first page, as on /my.
+        Err(LobbyError::Store(StoreError::InvalidCursor(_))) => {
+            lobby.search_public_games(&search, &first).await?
+        }
+        other => other?,
+    };
     let shown: Vec<&Game> = games.items.iter().collect();
     let body = html! {
         h1 { (text.lobby_title) }
@@ -91,10 +97,16 @@ pub async fn lobby(
 async fn open_seats(
     state: &WebState,
     visitor: &Visitor,
-    page: &PageRequest,
+    (page, first): (&PageRequest, &PageRequest),
 ) -> Result<Response, WebError> {
     let text = visitor.lang.text();
-    let games = state.app.lobby.list_public_games_in_play(page).await?;
+    let lobby = &state.app.lobby;
+    let games = match lobby.list_public_games_in_play(page).await {
+        Err(LobbyError::Store(StoreError::InvalidCursor(_))) => {
+            lobby.list_public_games_in_play(first).await?
+        }
+        other => other?,
+    };
     let ids: Vec<_> = games.items.iter().map(|g| g.id).collect();
     let open = state.app.runtime.open_seats(&ids).await?;
     let listed: Vec<(&Game, &Vec<String>)> = games
@@ -225,12 +237,12 @@ pub async fn my_games(
         ..MyGamesFilter::default()
     };
     let mut games = Vec::new();
-    let mut page = PageRequest::first(MAX_PAGE_SIZE).map_err(bad_page)?;
+    let mut page = PageRequest::first(MAX_PAGE_SIZE)?;
     loop {
         let got = runtime.my_games(user.actor, going, &page).await?;
         games.extend(got.items);
         match got.next_after {
-            Some(after) => page = PageRequest::after(MAX_PAGE_SIZE, after).map_err(bad_page)?,
+            Some(after) => page = PageRequest::after(MAX_PAGE_SIZE, after)?,
             None => break,
         }
     }
@@ -242,11 +254,11 @@ pub async fn my_games(
         ended: Some(true),
         ..MyGamesFilter::default()
     };
-    let first = PageRequest::first(ENDED_PAGE).map_err(bad_page)?;
+    let first = PageRequest::first(ENDED_PAGE)?;
     let ended = match query.after {
         None => runtime.my_games(user.actor, ended_filter, &first).await?,
         Some(after) => {
-            let page = PageRequest::after(ENDED_PAGE, after).map_err(bad_page)?;
+            let page = PageRequest::after(ENDED_PAGE, after)?;
             match runtime.my_games(user.actor, ended_filter, &page).await {
                 // A link that names no game (mistyped, cut short): the first page.
                 Err(RuntimeError::Store(StoreError::InvalidCursor(_))) => {
@@ -271,11 +283,6 @@ pub async fn my_games(
         }
     };
     Ok(layout::page(&visitor, text.my_title, body))
-}
-
-/// A page size refused (not reachable with the sizes above).
-fn bad_page(error: InvalidPageSize) -> ApiError {
-    ApiError::invalid_request(error.to_string())
 }
 
 /// A table of "my games".
@@ -525,14 +532,10 @@ pub async fn create_game(
     };
     match created {
         Ok(game) => Ok(Redirect::to(&format!("/games/{}", game.id)).into_response()),
-        // Refused (invalid, or over the host's limit of games): the form again, as
-        // filled in, with the reason.
-        Err(error)
-            if matches!(
-                error.status(),
-                StatusCode::UNPROCESSABLE_ENTITY | StatusCode::FORBIDDEN | StatusCode::CONFLICT
-            ) && matches!(error, WebError::Api(_)) =>
-        {
+        // Refused (invalid, or over the host's limit of games), or not done (a store
+        // down for a moment): the form again, as filled in, with the reason, never an
+        // error page in place of some sixteen fields.
+        Err(error) if matches!(error, WebError::Api(_)) => {
             let told = error.told(visitor.lang);
             let body = game_form(&visitor, &form, Some(&told));
             let page = layout::page(&visitor, visitor.lang.text().new_title, body);

@@ -141,8 +141,11 @@ fn code_form(
             input type="hidden" name="challenge_id" value=(challenge_id);
             (next_field(next))
             label for="code" { (text.login_code) }
+            // No `pattern`: a code pasted with a space or a hyphen in it (or a trailing
+            // space) is one the server takes (`LoginCode::parse`), not for the browser to
+            // refuse.
             input #code type="text" name="code" required inputmode="numeric"
-                autocomplete="one-time-code" pattern="[0-9]{6,10}" autofocus;
+                autocomplete="one-time-code" maxlength="32" autofocus;
             p { button type="submit" { (text.login_submit) } }
         }
         p { a #new-code href=(login_link(next.unwrap_or(HOME))) { (text.login_new_code) } }

@@ -92,14 +92,12 @@ impl PbemView {
         let races = runtime.races(game).await?;
         let actor = visitor.user.as_ref().map(|u| u.actor);
         let is_host = actor.is_some_and(|a| a.user_id == game.host);
-        let bad_page =
-            |e: galaxy_core::domain::page::InvalidPageSize| WebError::BadForm(e.to_string());
         let (mut messages, mut older_messages, mut messages_paged) = (None, None, false);
         if let (Some(_), Some(actor)) = (&own_race, actor) {
-            let newest = PageRequest::first(MESSAGES_SHOWN).map_err(bad_page)?;
+            let newest = PageRequest::first(MESSAGES_SHOWN)?;
             let page = match older {
                 Some(after) => {
-                    let page = PageRequest::after(MESSAGES_SHOWN, after).map_err(bad_page)?;
+                    let page = PageRequest::after(MESSAGES_SHOWN, after)?;
                     match runtime.messages(actor, game.id, &page).await {
                         // A link that names no message (mistyped, cut short): the newest.
                         Err(RuntimeError::Store(StoreError::InvalidCursor(_))) => {
@@ -436,7 +434,16 @@ pub struct MessageForm {
     /// [`TO_EVERY_RACE`], or one race's name.
     to: String,
     /// The plain text.
+    #[serde(deserialize_with = "super::session::text_area")]
     text: String,
+}
+
+#[cfg(test)]
+impl MessageForm {
+    /// The text as read.
+    pub(super) fn text(&self) -> &str {
+        &self.text
+    }
 }
 
 /// `POST /games/{id}/messages`. A message sent with a session that ended comes back on

@@ -10,8 +10,10 @@
 //! **CSRF.** Every state-changing form carries a token in the `csrf` field. Signed in, it
 //! is a SHA-256 of the session token under a fixed label: only a page rendered for this
 //! session knows it, and it changes with the session. Signed out (the login forms), it is
-//! the value of a random `galaxy_csrf` cookie (`SameSite=Strict`, `HttpOnly`), the
-//! double-submit pattern. A form whose token does not match is refused with 403 before
+//! the value of a random `galaxy_csrf` cookie (`SameSite=Lax`, `HttpOnly`), the
+//! double-submit pattern (`Lax`, not `Strict`: a visitor who follows a link from another
+//! site would arrive without a `Strict` cookie and be given a new one, and a login form
+//! open in another tab would then be refused as stale; a cross-site POST carries neither). A form whose token does not match is refused with 403 before
 //! any service is called.
 //!
 //! [`AuthService::create_session`]: galaxy_core::service::auth::AuthService::create_session
@@ -118,7 +120,7 @@ impl Visitor {
     pub fn csrf_cookie_header(&self) -> Option<HeaderValue> {
         let value = self.new_csrf_cookie.as_ref()?;
         HeaderValue::from_str(&format!(
-            "{CSRF_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict{}",
+            "{CSRF_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax{}",
             secure_flag(self.secure)
         ))
         .ok()
@@ -290,6 +292,19 @@ fn posted_from_this_site(headers: &HeaderMap) -> bool {
 #[derive(Deserialize)]
 struct CsrfOnly {
     csrf: Option<String>,
+}
+
+/// A `textarea`'s text as the player typed it: browsers send its line breaks as CRLF
+/// (the HTML form rules), the API and mail as LF. Without this, each line of a message
+/// cost one more character against its limit than its field counted (`maxlength` counts
+/// a line break as one), and orders reached the engine with a `\r` on every line.
+pub fn text_area<'de, D: serde::Deserializer<'de>>(from: D) -> Result<String, D::Error> {
+    let text = String::deserialize(from)?;
+    Ok(if text.contains('\r') {
+        text.replace("\r\n", "\n").replace('\r', "\n")
+    } else {
+        text
+    })
 }
 
 /// A posted form (`application/x-www-form-urlencoded`) whose CSRF token matched, with the

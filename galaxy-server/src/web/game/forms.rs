@@ -19,7 +19,7 @@ pub struct OrdersForm {
     /// The turn the orders are for.
     turn: u32,
     /// JSON for engines with structured orders; anything else goes as text.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::web::session::text_area")]
     orders: String,
     /// The race the form was for (names the orders kept in the browser when the session
     /// lapsed; the race sent for is always the session's own).
@@ -106,23 +106,20 @@ pub async fn apply(
     match applied {
         Ok(_) => Ok(Redirect::to(&format!("/games/{id}")).into_response()),
         Err(error) => {
-            // A name taken, invalid or in use: the page again, with the name as typed
-            // and the reason, so the player can pick another.
+            // A name taken, invalid or in use, at the active-games limit (403), or a
+            // store down for a moment: the page again, with the name as typed and the
+            // reason, so the player can pick another or try again. Only a page that
+            // cannot be shown is an error page.
             let error = WebError::from(error);
             let status = error.status();
-            // (403: at the active-games limit.)
-            if !matches!(
-                status,
-                StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT | StatusCode::FORBIDDEN
-            ) {
-                return Err(error);
-            }
             let returned = Some(Returned::Apply {
                 race_name: form.race_name,
                 error: error.told(visitor.lang),
             });
-            let page = render(&state, &visitor, id, &GameQuery::default(), returned).await?;
-            Ok((status, page).into_response())
+            match render(&state, &visitor, id, &GameQuery::default(), returned).await {
+                Ok(page) => Ok((status, page).into_response()),
+                Err(_) => Err(error),
+            }
         }
     }
 }
@@ -178,4 +175,27 @@ pub async fn decide_application(
         _ => return Err(WebError::NotFound),
     };
     Ok(Redirect::to(&format!("/games/{id}")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::OrdersForm;
+    use crate::web::pbem::MessageForm;
+
+    /// A browser sends a text area's line breaks as CRLF; the orders and the message go
+    /// on with LF, as they would from the API or a mail.
+    #[test]
+    fn text_areas_are_read_with_lf_line_breaks() {
+        let orders: OrdersForm =
+            serde_urlencoded::from_str("turn=2&orders=build+A%0D%0Abuild+B%0D%0A").unwrap();
+        assert_eq!(orders.orders, "build A\nbuild B\n");
+        let message: MessageForm =
+            serde_urlencoded::from_str("to=*&text=Meet%0D%0Aat+Vega%0Dsoon").unwrap();
+        assert_eq!(message.text(), "Meet\nat Vega\nsoon");
+        // Without a text area field at all, orders are empty (as before).
+        let empty: OrdersForm = serde_urlencoded::from_str("turn=2").unwrap();
+        assert_eq!(empty.orders, "");
+    }
 }

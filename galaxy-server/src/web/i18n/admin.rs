@@ -3,7 +3,7 @@
 use galaxy_core::domain::health::HealthEventKind;
 use galaxy_core::domain::notification::Channel;
 use galaxy_core::domain::runtime::RuntimeStatus;
-use galaxy_core::domain::user::UserStatus;
+use galaxy_core::domain::user::{Role, UserStatus};
 
 /// The admin pages' words.
 #[derive(Debug)]
@@ -126,6 +126,10 @@ pub struct AdminText {
     pub retry_all: &'static str,
     /// The question "retry all" asks before it is sent.
     pub retry_all_confirm: &'static str,
+    /// What "retry all" did: `{n}` dead mails queued again.
+    pub retried_all: &'static str,
+    /// A user's roles: player, admin.
+    pub role_names: [&'static str; 2],
 }
 
 impl AdminText {
@@ -156,6 +160,19 @@ impl AdminText {
             Channel::Push => self.channels[0],
             Channel::Email => self.channels[1],
         }
+    }
+
+    /// A user's role in words.
+    pub fn role(&self, role: Role) -> &'static str {
+        match role {
+            Role::Player => self.role_names[0],
+            Role::Admin => self.role_names[1],
+        }
+    }
+
+    /// What "retry all" did, with its count.
+    pub fn retried_all(&self, retried: u64) -> String {
+        self.retried_all.replace("{n}", &retried.to_string())
     }
 
     /// A mail's status in words, by its stored value (`pending`, ...); an unknown one as
@@ -240,6 +257,8 @@ pub(super) static ADMIN_EN: AdminText = AdminText {
     subject: "Subject",
     retry_all: "Retry all dead mail",
     retry_all_confirm: "Queue every dead mail again, each with new attempts? Fix what made it fail first.",
+    retried_all: "Dead mails queued again: {n}.",
+    role_names: ["player", "admin"],
 };
 
 /// German admin pages.
@@ -323,4 +342,6 @@ pub(super) static ADMIN_DE: AdminText = AdminText {
     subject: "Betreff",
     retry_all: "Alle aufgegebenen Mails erneut versuchen",
     retry_all_confirm: "Alle aufgegebenen Mails mit neuen Versuchen erneut einreihen? Behebe zuerst, woran sie gescheitert sind.",
+    retried_all: "Erneut eingereihte aufgegebene Mails: {n}.",
+    role_names: ["Spieler", "Verwaltung"],
 };
