@@ -311,6 +311,70 @@ async fn the_host_may_keep_the_reports_secret_after_the_finish() {
     assert!(w.service.report(alice, game.id, 1, None).await.is_ok());
 }
 
+/// Orders from a page are taken only over the submission the page showed: a form sent
+/// again (Reload, Back, a second tab) does not replace orders sent since, and of two
+/// forms of one page sent at once, one is taken.
+#[tokio::test]
+async fn orders_from_a_page_are_taken_only_over_what_it_showed() {
+    let w = World::new().await;
+    let (game, seats) = w.running_game(2).await;
+    let (alice, _) = seats.0[0].clone();
+    // A page showing no orders yet: taken.
+    w.service
+        .submit_orders_over(alice, game.id, 1, &json!(["page"]), None)
+        .await
+        .unwrap();
+    let shown = w.service.orders(alice, game.id, 1).await.unwrap();
+    let shown = shown.latest.unwrap().id;
+    // The same form sent again (it showed none): refused, the orders in force stay.
+    let again = w
+        .service
+        .submit_orders_over(alice, game.id, 1, &json!(["page"]), None)
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), "orders_superseded");
+    // Orders sent since (the API, a mail, another tab): a page that showed the earlier
+    // ones no longer replaces them.
+    w.service
+        .submit_orders(alice, game.id, 1, &json!(["api"]))
+        .await
+        .unwrap();
+    let stale = w
+        .service
+        .submit_orders_over(alice, game.id, 1, &json!(["stale page"]), Some(shown))
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), "orders_superseded");
+    let read = w.service.orders(alice, game.id, 1).await.unwrap();
+    assert_eq!(read.latest.as_ref().unwrap().orders, json!(["api"]));
+    // Two forms of one page sent at once: one is taken, the other refused.
+    let current = read.latest.unwrap().id;
+    let sends = (0..6).map(|i| {
+        let service = w.service.clone();
+        async move {
+            service
+                .submit_orders_over(
+                    alice,
+                    game.id,
+                    1,
+                    &json!([format!("tab {i}")]),
+                    Some(current),
+                )
+                .await
+        }
+    });
+    let results = futures::future::join_all(sends).await;
+    let taken = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(taken, 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| e.code() == "orders_superseded"),
+        "{results:?}"
+    );
+}
+
 #[tokio::test]
 async fn orders_are_recorded_read_back_and_make_a_race_ready() {
     let w = World::new().await;

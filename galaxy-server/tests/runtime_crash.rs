@@ -250,3 +250,64 @@ async fn orders_sent_from_the_page_come_back_with_it_when_they_are_not_taken() {
     assert!(html.contains(typed), "the typed orders are lost: {html}");
     running.shut_down().await;
 }
+
+/// The orders form sent again (Reload after sending, Back from a report, a second tab)
+/// does not replace the orders sent since: it carries the submission its page showed,
+/// and is refused, its text kept, once another is latest.
+#[cfg(feature = "web")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orders_form_sent_again_does_not_replace_orders_sent_since() {
+    let running = run_a_game(&process_vars()).await;
+    let (player, _) = &running.players[1];
+    let page = format!("/games/{}", running.game);
+    let action = format!("{page}/orders");
+    let shown_on = |html: &str| {
+        html.split("name=\"shown\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(str::to_owned)
+            .expect("the orders form names what it showed")
+    };
+    let (_, html) = player.page(&page).await;
+    let first = shown_on(&html);
+    assert_eq!(first, "", "no orders yet: {html}");
+    let sent = [("turn", "1"), ("orders", "[]"), ("shown", first.as_str())];
+    let (status, html) = player.post_form(&page, &action, &sent).await;
+    assert_eq!(status, 200, "{html}");
+    let taken = shown_on(&html);
+    assert!(
+        !taken.is_empty(),
+        "the answer's form shows the orders just sent"
+    );
+    // The same form again: refused, the text kept, nothing recorded.
+    let again = [
+        ("turn", "1"),
+        ("orders", "[\"again\"]"),
+        ("shown", first.as_str()),
+    ];
+    let (status, html) = player.post_form(&page, &action, &again).await;
+    assert_eq!(status, 409, "{html}");
+    assert!(
+        html.contains("changed after this page was loaded"),
+        "{html}"
+    );
+    assert!(
+        html.contains("[&quot;again&quot;]"),
+        "the text is lost: {html}"
+    );
+    let orders = format!("/api/v1/user/games/{}/orders/1", running.game);
+    let (_, read) = player.request("GET", &orders, None).await;
+    assert_eq!(read["latest"]["orders"], serde_json::json!([]), "{read}");
+    assert_eq!(read["history"].as_array().map(Vec::len), Some(0), "{read}");
+    // Sent from the page that came back (it showed the orders in force): taken.
+    let next = [
+        ("turn", "1"),
+        ("orders", " [ ] "),
+        ("shown", taken.as_str()),
+    ];
+    let (status, html) = player.post_form(&page, &action, &next).await;
+    assert_eq!(status, 200, "{html}");
+    let (_, read) = player.request("GET", &orders, None).await;
+    assert_eq!(read["history"].as_array().map(Vec::len), Some(1), "{read}");
+    running.shut_down().await;
+}

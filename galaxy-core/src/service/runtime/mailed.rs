@@ -12,6 +12,7 @@
 
 use async_trait::async_trait;
 
+use super::orders::Sent;
 use super::{RuntimeError, RuntimeService};
 use crate::domain::play::OrdersSubmission;
 use crate::domain::{GameId, Timestamp, UserId};
@@ -99,7 +100,7 @@ impl OrdersDesk for RuntimeService {
         // Orders sent after this mail and in force stay: checked under the race's orders
         // lease, with the engine call and the record.
         let verdict = match self
-            .submit_orders_sent_at(actor, game_id, turn, &value, Some(received_at))
+            .submit_orders_sent(actor, game_id, turn, &value, Sent::At(received_at))
             .await
         {
             Ok(verdict) => verdict,

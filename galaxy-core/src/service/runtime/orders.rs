@@ -79,22 +79,39 @@ impl RuntimeService {
         turn: u32,
         orders: &serde_json::Value,
     ) -> Result<OrdersVerdict, RuntimeError> {
-        self.submit_orders_sent_at(actor, game_id, turn, orders, None)
+        self.submit_orders_sent(actor, game_id, turn, orders, Sent::Now)
             .await
     }
 
-    /// [`RuntimeService::submit_orders`] for orders the player sent at `sent_at` (a mail's
-    /// arrival), recorded as sent then, so that later orders replace earlier ones by when
-    /// they were sent, not when they were processed. `None`: sent now. Orders in force
-    /// that were sent after `sent_at` are kept, checked under the race's lease:
-    /// [`RuntimeError::OrdersSuperseded`].
-    pub(super) async fn submit_orders_sent_at(
+    /// [`RuntimeService::submit_orders`] from a page that showed `shown` as the race's
+    /// latest submission for `turn` (`None`: none yet): refused with
+    /// [`RuntimeError::OrdersSuperseded`] when another is latest by now, checked under
+    /// the race's lease. What a browser's form sends, so that a form sent again (Reload
+    /// after sending, Back from a report, a second tab) never replaces orders its player
+    /// did not see: sent by mail, over the API or from another tab since.
+    pub async fn submit_orders_over(
         &self,
         actor: Actor,
         game_id: GameId,
         turn: u32,
         orders: &serde_json::Value,
-        sent_at: Option<Timestamp>,
+        shown: Option<SubmissionId>,
+    ) -> Result<OrdersVerdict, RuntimeError> {
+        self.submit_orders_sent(actor, game_id, turn, orders, Sent::Over(shown))
+            .await
+    }
+
+    /// [`RuntimeService::submit_orders`] for orders sent as `sent` says. Mailed orders
+    /// ([`Sent::At`] their arrival) are recorded as sent then, so that later orders
+    /// replace earlier ones by when they were sent, not when they were processed; orders
+    /// in force that were sent after them are kept: [`RuntimeError::OrdersSuperseded`].
+    pub(super) async fn submit_orders_sent(
+        &self,
+        actor: Actor,
+        game_id: GameId,
+        turn: u32,
+        orders: &serde_json::Value,
+        sent: Sent,
     ) -> Result<OrdersVerdict, RuntimeError> {
         let max = self.max_orders_bytes;
         let size = serde_json::to_vec(orders).map_or(usize::MAX, |bytes| bytes.len());
@@ -105,21 +122,21 @@ impl RuntimeService {
         let this = self.clone();
         let orders = orders.clone();
         detached(async move {
-            this.submit_leased(actor, game_id, turn, &orders, sent_at, (race, size))
+            this.submit_leased(actor, game_id, turn, &orders, sent, (race, size))
                 .await
         })
         .await
     }
 
-    /// [`RuntimeService::submit_orders_sent_at`] from its race on (with the orders'
-    /// size): the checks, the engine call and the record, under the race's orders lease.
+    /// [`RuntimeService::submit_orders_sent`] from its race on (with the orders' size):
+    /// the checks, the engine call and the record, under the race's orders lease.
     async fn submit_leased(
         &self,
         actor: Actor,
         game_id: GameId,
         turn: u32,
         orders: &serde_json::Value,
-        sent_at: Option<Timestamp>,
+        sent: Sent,
         (race, size): (String, usize),
     ) -> Result<OrdersVerdict, RuntimeError> {
         let race = race.as_str();
@@ -129,6 +146,16 @@ impl RuntimeService {
             if seat.race != race {
                 return Err(RuntimeError::not_found("race", race));
             }
+            if let Sent::Over(shown) = sent {
+                let latest = self.orders.latest_orders(game_id, race, turn).await?;
+                if latest.map(|latest| latest.id) != shown {
+                    return Err(RuntimeError::OrdersSuperseded { turn });
+                }
+            }
+            let sent_at = match sent {
+                Sent::At(at) => Some(at),
+                Sent::Now | Sent::Over(_) => None,
+            };
             if let Some(sent_at) = sent_at {
                 let in_force = self.orders.latest_orders(game_id, race, turn).await?;
                 match in_force.as_ref() {
@@ -281,6 +308,17 @@ impl RuntimeService {
             tracing::warn!(%error, %game_id, race, "orders lease not released; it lapses");
         }
     }
+}
+
+/// When orders were sent, as their way in tells it.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Sent {
+    /// Now (the API).
+    Now,
+    /// At this instant: a mail's arrival.
+    At(Timestamp),
+    /// Now, from a page that showed this submission as the latest (`None`: none).
+    Over(Option<SubmissionId>),
 }
 
 #[cfg(test)]

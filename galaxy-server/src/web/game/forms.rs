@@ -4,7 +4,8 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use galaxy_core::domain::ApplicationId;
+use galaxy_core::domain::{ApplicationId, SubmissionId};
+use galaxy_core::service::runtime::RuntimeError;
 use serde::Deserialize;
 
 use super::{GameQuery, OrdersOutcome, OrdersVerdict, Returned, parse_game_id, render};
@@ -25,6 +26,9 @@ pub struct OrdersForm {
     /// lapsed; the race sent for is always the session's own).
     #[serde(default)]
     race: String,
+    /// The submission the page showed as the latest (empty: none): the orders are taken
+    /// only over it. Absent (a form not of these pages): taken over whatever is latest.
+    shown: Option<String>,
 }
 
 /// `POST /games/{id}/orders`: the engine's check, shown inline on the game page. Orders
@@ -59,16 +63,34 @@ pub async fn submit_orders(
         .unwrap_or_else(|_| serde_json::Value::String(form.orders.clone()));
     // Whatever the answer, the page comes back with the text in it: orders typed for
     // an engine that is down, or a game that just ended, are never lost to an error page.
-    let (status, verdict) = match state
-        .app
-        .runtime
-        .submit_orders(user.actor, id, form.turn, &orders)
-        .await
-    {
+    let runtime = &state.app.runtime;
+    let shown = form.shown.as_deref().map(|shown| match shown.trim() {
+        "" => Ok(None),
+        id => SubmissionId::parse(id).map(Some),
+    });
+    let submitted = match shown {
+        None => {
+            runtime
+                .submit_orders(user.actor, id, form.turn, &orders)
+                .await
+        }
+        Some(Ok(shown)) => {
+            runtime
+                .submit_orders_over(user.actor, id, form.turn, &orders, shown)
+                .await
+        }
+        // An id that does not parse names no submission, so never the latest one.
+        Some(Err(_)) => Err(RuntimeError::OrdersSuperseded { turn: form.turn }),
+    };
+    let (status, verdict) = match submitted {
         Ok(verdict) if verdict.accepted => (StatusCode::OK, OrdersVerdict::Accepted),
         Ok(verdict) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             OrdersVerdict::Refused(verdict.errors),
+        ),
+        Err(RuntimeError::OrdersSuperseded { .. }) => (
+            StatusCode::CONFLICT,
+            OrdersVerdict::NotTaken(visitor.lang.text().orders_changed.to_owned()),
         ),
         Err(error) => {
             let error = WebError::from(error);

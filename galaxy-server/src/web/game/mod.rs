@@ -6,12 +6,12 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use galaxy_core::domain::GameId;
 use galaxy_core::domain::application::{Application, ApplicationStatus};
 use galaxy_core::domain::game::{Game, GameStatus};
 use galaxy_core::domain::pbem::format_duration;
 use galaxy_core::domain::play::{PlayedTurn, TurnReport};
 use galaxy_core::domain::race_name::RaceName;
+use galaxy_core::domain::{GameId, SubmissionId};
 use galaxy_core::service::runtime::{GameProgress, StatusReason};
 use galaxy_core::service::{ErrorKind, ServiceError};
 use maud::{Markup, html};
@@ -96,6 +96,11 @@ pub async fn game_page(
 /// The viewer's seat: their race and the orders they last sent for `turn`.
 struct Seat {
     race: String,
+    /// The latest submission the page shows: its form sends it back, and orders are
+    /// taken only over it ([`RuntimeService::submit_orders_over`]).
+    ///
+    /// [`RuntimeService::submit_orders_over`]: galaxy_core::service::runtime::RuntimeService::submit_orders_over
+    latest_id: Option<SubmissionId>,
     latest_orders: Option<String>,
     /// The engine's reasons when it refused those orders: a page shown again later says
     /// so, or the editor would pass a refused text off as the orders in force.
@@ -130,6 +135,7 @@ async fn seat(
     {
         Ok((race, latest)) => Ok(Some(Seat {
             race,
+            latest_id: latest.as_ref().map(|s| s.id),
             latest_refused: latest
                 .as_ref()
                 .filter(|s| !s.accepted)
@@ -481,6 +487,7 @@ fn orders_section(
                 (csrf_field(visitor))
                 input type="hidden" name="turn" value=(next_turn);
                 input type="hidden" name="race" value=(seat.race);
+                input type="hidden" name="shown" value=(seat.latest_id.map(|id| id.to_string()).unwrap_or_default());
                 label for="orders-text" { (text.orders_title) }
                 p.hint #orders-help { (text.orders_help) }
                 textarea #orders-text name="orders" rows="12" aria-describedby="orders-help" spellcheck="false" data-draft-key=(super::lapsed::draft_key(id, next_turn, &seat.race)) { (current) }

@@ -286,6 +286,9 @@ pub struct Text {
     pub orders_send: &'static str,
     /// Game: orders accepted.
     pub orders_accepted: &'static str,
+    /// Game: orders not sent because the race's orders changed after the page was
+    /// loaded (a form sent again, another tab, a mail, the API); they stay in the editor.
+    pub orders_changed: &'static str,
     /// Game: orders refused.
     pub orders_refused: &'static str,
     /// Game: orders that never reached the engine, or were not recorded (the game

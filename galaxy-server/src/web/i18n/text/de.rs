@@ -107,6 +107,7 @@ pub(in crate::web::i18n) static DE: Text = Text {
     next_turn: "Nächster Zug",
     current_turn: "Zug",
     orders_title: "Befehle",
+    orders_changed: "Nicht gesendet: Deine Befehle für diesen Zug haben sich geändert, nachdem diese Seite geladen wurde (in einem anderen Tab, per Mail oder über die API). Lade die Seite neu, um die geltenden Befehle zu sehen, oder sende diese, um sie zu ersetzen.",
     orders_last_refused: "Die Engine hat die zuletzt gesendeten Befehle (unten) abgelehnt; sie gelten nicht. Berichtige sie und sende sie noch einmal:",
     race_out: "Dein Volk ist aus dem Spiel ausgeschieden: es sendet keine Befehle, Bereitmeldungen oder Urlaube mehr. Seine Berichte und die Nachrichten des Spiels bleiben dir offen.",
     orders_help: "Befehle für den nächsten Zug, in der strukturierten Form der Engine als JSON (die Referenz-Engine nimmt eine Liste von Objekten) oder in ihrer Textform (die Referenz-Engine: ein Befehl je Zeile, etwa build_industry 4 oder move 3 7). Erneut gesendet, ersetzen sie die früheren.",

@@ -107,6 +107,7 @@ pub(in crate::web::i18n) static EN: Text = Text {
     next_turn: "Next turn",
     current_turn: "Turn",
     orders_title: "Orders",
+    orders_changed: "Not sent: your orders for this turn changed after this page was loaded (in another tab, by mail or over the API). Reload the page to see the orders in force, or send these to replace them.",
     orders_last_refused: "The engine refused the orders you sent last (below); they are not in force. Correct them and send them again:",
     race_out: "Your race is out of the game: it sends no more orders, ready marks or vacations. Its reports and the game's messages stay open to you.",
     orders_help: "Orders for the next turn, in the engine's structured form as JSON (the reference engine takes a list of objects) or in its text form (the reference engine: one order per line, as build_industry 4 or move 3 7). Sent again, they replace the earlier ones.",
