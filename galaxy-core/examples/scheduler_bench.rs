@@ -328,6 +328,7 @@ async fn run() -> Result<String, String> {
         notifier: notifier.clone(),
         clock: clock.clone(),
         ids: ids.clone(),
+        inbound: None,
     };
     let mut out = format!(
         "{games} running games with {players} player(s), {rounds} scheduled turn(s) each, in-memory stores, instant fake engine\n\n\

@@ -985,3 +985,109 @@ async fn at_shutdown_a_due_game_still_waiting_for_a_slot_is_let_go_unplayed() {
     assert_eq!(waited.next_turn_at, Some(evening(1)), "still due");
     assert!(!waited.skip_next_tick);
 }
+
+/// Orders mailed just before the deadline count by when they arrived: the scheduled turn
+/// waits (up to its grace) while mail received before its deadline is still to be
+/// processed, and runs once it is; mail received after the deadline holds nothing, and a
+/// mail that is never processed holds the turn no longer than the grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_turn_waits_for_the_mail_received_before_its_deadline() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use galaxy_core::domain::lease::{ClaimRequest, Finish};
+    use galaxy_core::domain::mail_in::{InboundEnd, InboundMail, InboundOutcome};
+    use galaxy_core::domain::{InboundMailId, LeaseToken};
+    use galaxy_core::ports::InboundMailStore;
+    use galaxy_core::service::runtime::RuntimePorts;
+    use galaxy_ports::memory::MemoryMailInStore;
+
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    let inbound = Arc::new(MemoryMailInStore::default());
+    let scheduler = |grace| {
+        let ports = RuntimePorts {
+            inbound: Some(inbound.clone() as Arc<dyn InboundMailStore>),
+            ..w.ports.clone()
+        };
+        let config = RuntimeConfig {
+            turn_mail_grace: grace,
+            ..w.config.clone()
+        };
+        Arc::new(TurnScheduler::new(ports, config))
+    };
+    let mail = |key: &str, received_at| {
+        InboundMail::new(
+            InboundMailId::from_uuid(uuid::Uuid::now_v7()),
+            key.to_owned(),
+            b"Subject: orders\r\n\r\nmove 1 2\r\n".to_vec(),
+            Some("player@example.org".to_owned()),
+            vec!["orders+x@example.org".to_owned()],
+            received_at,
+        )
+    };
+
+    // Received ten seconds before the deadline, not processed yet: the due turn waits.
+    let just_in_time = mail("just-in-time", evening(1) - TimeDelta::seconds(10));
+    inbound.insert_inbound(&just_in_time).await.unwrap();
+    w.at(evening(1));
+    let patient = scheduler(Duration::from_secs(60));
+    let running = tokio::spawn({
+        let patient = patient.clone();
+        async move { patient.tick_and_drain().await }
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        w.record(game.id).await.current_turn,
+        0,
+        "the turn ran before the mail was processed"
+    );
+    // The mail-in worker processes it: the turn runs.
+    let token = LeaseToken::from_uuid(uuid::Uuid::now_v7());
+    let claim = ClaimRequest {
+        token,
+        now: evening(1),
+        lease: TimeDelta::minutes(1),
+        limit: 10,
+    };
+    assert_eq!(inbound.claim_inbound(&claim).await.unwrap().len(), 1);
+    let done = Finish {
+        id: just_in_time.id,
+        token,
+        outcome: InboundEnd {
+            outcome: InboundOutcome::Answered,
+            detail: "orders taken".to_owned(),
+        },
+        at: evening(1),
+    };
+    inbound.finish_inbound(&done).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the turn ran once the mail was processed")
+        .unwrap()
+        .unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 1);
+
+    // Received after the next deadline: it holds nothing.
+    let late = mail("late", evening(2) + TimeDelta::seconds(1));
+    inbound.insert_inbound(&late).await.unwrap();
+    w.at(evening(2) + TimeDelta::seconds(2));
+    tokio::time::timeout(Duration::from_secs(10), patient.tick_and_drain())
+        .await
+        .expect("mail received after the deadline held the turn")
+        .unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 2);
+
+    // Received before the deadline and never processed: the turn waits its grace only.
+    let stuck = mail("stuck", evening(3) - TimeDelta::seconds(1));
+    inbound.insert_inbound(&stuck).await.unwrap();
+    w.at(evening(3));
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        scheduler(Duration::from_millis(300)).tick_and_drain(),
+    )
+    .await
+    .expect("a mail never processed held the turn past its grace")
+    .unwrap();
+    assert_eq!(w.record(game.id).await.current_turn, 3);
+}

@@ -188,6 +188,7 @@ impl World {
             notifier: notes.clone(),
             clock: clock.clone(),
             ids: ids.clone(),
+            inbound: None,
         };
         let mut world = World {
             lobby,

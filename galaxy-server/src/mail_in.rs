@@ -132,6 +132,9 @@ impl InboundMailStore for CountedInboundMail {
     async fn count_waiting_inbound(&self) -> Result<u64, StoreError> {
         self.0.count_waiting_inbound().await
     }
+    async fn oldest_waiting_inbound(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.0.oldest_waiting_inbound().await
+    }
 
     async fn purge_inbound(&self, before: Timestamp) -> Result<u64, StoreError> {
         self.0.purge_inbound(before).await

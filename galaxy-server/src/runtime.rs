@@ -451,6 +451,12 @@ pub(crate) async fn build(
         notifier: shared.notifier,
         clock: adapters.clock.clone() as Arc<dyn Clock>,
         ids: adapters.secrets.clone() as Arc<dyn SecretGenerator>,
+        // Turns wait for mailed orders only where mail comes in.
+        inbound: config
+            .mail_in
+            .domain
+            .is_some()
+            .then(|| adapters.mail_in.clone()),
     };
     let (interval, health_interval) = (config.runtime.interval, config.runtime.health_interval);
     let scheduled = |worker: Arc<dyn galaxy_core::worker::Worker>, interval| ScheduledWorker {

@@ -177,6 +177,7 @@ async fn replicas(races: &[&str]) -> Replicas {
             notifier,
             clock: clock.clone(),
             ids: secrets,
+            inbound: None,
         };
         services.push(Arc::new(RuntimeService::new(
             ports.clone(),

@@ -149,6 +149,8 @@ impl Runtime {
             notifier,
             clock,
             ids,
+            // Orders by e-mail is off here.
+            inbound: None,
         };
         let config = RuntimeConfig::default();
         Ok(Self {

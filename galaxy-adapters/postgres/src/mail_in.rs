@@ -195,6 +195,19 @@ impl InboundMailStore for PgStore {
         Ok(u64::try_from(waiting).unwrap_or_default())
     }
 
+    async fn oldest_waiting_inbound(&self) -> Result<Option<Timestamp>, StoreError> {
+        // The ready rows are the mail not yet done: a join of those few, not a scan of
+        // the done mail kept for thirty days.
+        let (oldest,): (Option<Timestamp>,) = sqlx::query_as(
+            "SELECT min(m.received_at) FROM inbound_mail_ready r \
+             JOIN inbound_mail m ON m.id = r.id",
+        )
+        .fetch_one(self.pool())
+        .await
+        .map_err(db(INBOUND))?;
+        Ok(oldest)
+    }
+
     async fn count_inbound(&self) -> Result<Vec<(Option<InboundOutcome>, u64)>, StoreError> {
         let rows: Vec<(Option<String>, i64)> =
             sqlx::query_as("SELECT outcome, count(*) FROM inbound_mail GROUP BY outcome")

@@ -84,6 +84,7 @@ async fn a_start_whose_engine_exits_fails_at_once_with_the_exit_code_and_output(
         notifier: Arc::new(Quiet),
         clock: clock.clone(),
         ids: Arc::new(OsSecretGenerator),
+        inbound: None,
     };
     let engine = crashing_engine(root.path());
     let config = RuntimeConfig {

@@ -365,6 +365,11 @@ async fn handled_forgets<S: InboundMailStore>(store: S) {
 }
 
 async fn purge<S: InboundMailStore>(store: S) {
+    assert_eq!(
+        ok(store.oldest_waiting_inbound().await, "oldest"),
+        None,
+        "nothing waits"
+    );
     let (old, recent) = (message("old"), message("recent"));
     for mail in [&old, &recent] {
         ok(store.insert_inbound(mail).await, "insert");
@@ -375,10 +380,18 @@ async fn purge<S: InboundMailStore>(store: S) {
         "claim",
     );
     assert_eq!(claimed.len(), 2);
-    let waiting = message("waiting");
+    let waiting = InboundMail {
+        received_at: at(20),
+        ..message("waiting")
+    };
     ok(store.insert_inbound(&waiting).await, "insert waiting");
-    // Two claimed (being processed) and one received: three wait to be done.
+    // Two claimed (being processed) and one received: three wait to be done, the
+    // oldest (a claimed one) received at 0.
     assert_eq!(ok(store.count_waiting_inbound().await, "waiting"), 3);
+    assert_eq!(
+        ok(store.oldest_waiting_inbound().await, "oldest"),
+        Some(at(0))
+    );
     let finish = |id, secs| inbound_finish(id, token, at(secs));
     ok(
         store.finish_inbound(&finish(old.id, 100)).await,
@@ -411,6 +424,11 @@ async fn purge<S: InboundMailStore>(store: S) {
     ));
     assert_eq!(ok(store.purge_inbound(at(1000)).await, "again"), 0);
     assert_eq!(ok(store.count_waiting_inbound().await, "waiting"), 1);
+    // Only the one received at 20 waits now: done mail (kept or purged) counts not.
+    assert_eq!(
+        ok(store.oldest_waiting_inbound().await, "oldest"),
+        Some(at(20))
+    );
 }
 
 async fn send_race<S: InboundMailStore + Send + Sync + 'static>(store: S) {

@@ -108,6 +108,16 @@ impl InboundMailStore for MemoryMailInStore {
             .collect())
     }
 
+    async fn oldest_waiting_inbound(&self) -> Result<Option<Timestamp>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .inbound
+            .values()
+            .filter(|mail| mail.status != InboundStatus::Done)
+            .map(|mail| mail.received_at)
+            .min())
+    }
+
     async fn purge_inbound(&self, before: Timestamp) -> Result<u64, StoreError> {
         let mut state = self.lock();
         let old: Vec<(InboundMailId, String)> = state

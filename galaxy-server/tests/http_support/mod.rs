@@ -330,6 +330,7 @@ impl TestApp {
                 notifier: notifications.clone(),
                 clock: dyn_clock.clone(),
                 ids: secrets.clone(),
+                inbound: None,
             },
             RuntimeConfig::default(),
         ));

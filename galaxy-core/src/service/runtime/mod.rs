@@ -79,8 +79,8 @@ use crate::domain::health::HealthEvent;
 use crate::domain::limit::RateLimit;
 use crate::ports::{
     ApplicationStore, Clock, ContainerRuntime, EngineClient, EngineLimits, GameStore,
-    HealthEventStore, Notifier, OrdersStore, PbemStore, RuntimeJobStore, RuntimeRecordStore,
-    SecretGenerator, TurnArchiveStore, UserStore,
+    HealthEventStore, InboundMailStore, Notifier, OrdersStore, PbemStore, RuntimeJobStore,
+    RuntimeRecordStore, SecretGenerator, TurnArchiveStore, UserStore,
 };
 
 /// The label every Galaxy container carries (`galaxy.backend=1`).
@@ -132,6 +132,10 @@ pub struct RuntimePorts {
     pub clock: Arc<dyn Clock>,
     /// The only source of ids and lease tokens.
     pub ids: Arc<dyn SecretGenerator>,
+    /// Inbound mail, when orders by e-mail is on (`None` when off): a scheduled turn
+    /// waits up to [`RuntimeConfig::turn_mail_grace`] for the mail received before its
+    /// deadline to be processed, so orders mailed just in time reach their turn.
+    pub inbound: Option<Arc<dyn InboundMailStore>>,
 }
 
 /// How the runtime behaves; built once from configuration.
@@ -192,6 +196,11 @@ pub struct RuntimeConfig {
     pub turn_concurrency: usize,
     /// How long a claimed turn is held; must exceed `engine_call_timeout`.
     pub turn_lease: TimeDelta,
+    /// How long a scheduled turn waits, past its deadline, for the inbound mail received
+    /// before the deadline to be processed (orders by e-mail on): mailed orders are
+    /// judged by when they arrived, and a turn begun before one was processed would
+    /// refuse it as too late. Bounded, so a mail that keeps failing cannot hold a turn.
+    pub turn_mail_grace: Duration,
     /// A last-resort bound on any engine call made by the runtime, on top of the engine
     /// client's own timeouts, so a hung engine can never wedge a worker.
     pub engine_call_timeout: Duration,
@@ -270,6 +279,7 @@ impl Default for RuntimeConfig {
             turn_batch: 32,
             turn_concurrency: 8,
             turn_lease: TimeDelta::minutes(5),
+            turn_mail_grace: Duration::from_secs(60),
             engine_call_timeout: Duration::from_secs(120),
             max_orders_bytes: 256 * 1024,
             message_rate: RateLimit {

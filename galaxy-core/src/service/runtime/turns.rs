@@ -27,7 +27,9 @@ use crate::domain::lease::ClaimRequest;
 use crate::domain::play::PlayedTurn;
 use crate::domain::runtime::{DueAction, RuntimeRecord};
 use crate::domain::{GameId, LeaseToken, Timestamp};
-use crate::ports::{ApplicationStore, PbemStore, StoreError, TurnArchiveStore, TurnUpdate};
+use crate::ports::{
+    ApplicationStore, InboundMailStore, PbemStore, StoreError, TurnArchiveStore, TurnUpdate,
+};
 use crate::worker::pool::TaskPool;
 use crate::worker::{TickReport, Worker};
 
@@ -51,6 +53,9 @@ pub(super) struct TurnRunner {
     pub(super) health: HealthLog,
     /// A finished game's stop job.
     pub(super) queue: JobQueue,
+    /// Inbound mail, when orders by e-mail is on: a scheduled turn waits for the mail
+    /// received before its deadline.
+    pub(super) inbound: Option<Arc<dyn InboundMailStore>>,
     /// The turn settings.
     pub(super) settings: TurnSettings,
 }
@@ -69,6 +74,9 @@ pub(super) struct TurnSettings {
     pub(super) report_attempts: u32,
     /// ...`report_retry_delay`: with this first pause, doubling.
     pub(super) report_retry_delay: Duration,
+    /// `turn_mail_grace`: the longest a scheduled turn waits for mail received before
+    /// its deadline.
+    pub(super) mail_grace: Duration,
 }
 
 impl TurnRunner {
@@ -82,12 +90,14 @@ impl TurnRunner {
             notices: Notices::new(ports),
             health: HealthLog::new(ports),
             queue: JobQueue::new(ports),
+            inbound: ports.inbound.clone(),
             settings: TurnSettings {
                 lease: config.turn_lease,
                 batch: config.turn_batch,
                 max_report_bytes: config.max_report_bytes,
                 report_attempts: config.report_attempts,
                 report_retry_delay: config.report_retry_delay,
+                mail_grace: config.turn_mail_grace,
             },
         }
     }
@@ -392,6 +402,9 @@ async fn due(turns: &TurnRunner, record: RuntimeRecord, token: LeaseToken) {
                 next_turn_at,
             },
         ) => {
+            if let Some(deadline) = record.next_turn_at {
+                mail_before(turns, game.id, deadline).await;
+            }
             let played = play_turn(
                 turns,
                 &game,
@@ -421,6 +434,46 @@ async fn due(turns: &TurnRunner, record: RuntimeRecord, token: LeaseToken) {
     };
     if let Err(error) = result {
         tracing::warn!(%error, game_id = %game.id, "due game not handled");
+    }
+}
+
+/// How often a turn waiting for inbound mail looks again.
+const MAIL_WAIT_POLL: Duration = Duration::from_millis(250);
+
+/// Waits, up to the turn's mail grace, while inbound mail received at or before the
+/// turn's `deadline` is still to be processed: it may hold orders for this very turn,
+/// and mailed orders count by when they arrived, so the turn waits for them rather than
+/// refuse them as too late. Any mail counts, whatever its game (the store does not know
+/// a mail's game before it is read); mail received after the deadline does not hold the
+/// turn. A store that cannot say lets the turn go (logged).
+async fn mail_before(turns: &TurnRunner, game_id: GameId, deadline: Timestamp) {
+    let Some(inbound) = &turns.inbound else {
+        return;
+    };
+    let until = tokio::time::Instant::now() + turns.settings.mail_grace;
+    let mut waited = false;
+    loop {
+        match inbound.oldest_waiting_inbound().await {
+            Ok(Some(oldest)) if oldest <= deadline => {}
+            Ok(_) => break,
+            Err(error) => {
+                tracing::warn!(%error, %game_id, "waiting inbound mail not read; the turn runs");
+                break;
+            }
+        }
+        if tokio::time::Instant::now() >= until {
+            tracing::warn!(
+                %game_id,
+                grace = ?turns.settings.mail_grace,
+                "inbound mail received before the deadline still waits; the turn runs without it"
+            );
+            return;
+        }
+        waited = true;
+        tokio::time::sleep(MAIL_WAIT_POLL).await;
+    }
+    if waited {
+        tracing::info!(%game_id, "the turn waited for the inbound mail received before its deadline");
     }
 }
 
