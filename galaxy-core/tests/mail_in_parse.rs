@@ -156,3 +156,29 @@ proptest! {
         let _ = parse_message(&raw, MAX, false);
     }
 }
+
+#[test]
+fn orders_in_an_attached_text_file_are_read_when_the_body_has_none() {
+    let attached = |body: &str| {
+        format!(
+            "From: ann@example.com\r\nTo: orders+abcdefghijkmnpqrstu@galaxy.example\r\n\
+             Subject: orders\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+             --b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n\
+             --b\r\nContent-Type: image/png; name=\"ship.png\"\r\n\
+             Content-Disposition: attachment; filename=\"ship.png\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n\
+             --b\r\nContent-Type: text/plain; charset=utf-8; name=\"orders.txt\"\r\n\
+             Content-Disposition: attachment; filename=\"orders.txt\"\r\n\
+             Content-Transfer-Encoding: 7bit\r\n\r\ndesign Raider 6 2 9 0\r\nmove 1 2\r\n\r\n--b--\r\n"
+        )
+    };
+    // An empty body, or one with only a signature: the file's orders.
+    for body in ["", "\r\n-- \r\nAnn"] {
+        let parsed = parse_message(attached(body).as_bytes(), MAX, false).unwrap();
+        assert_eq!(parsed.orders, "design Raider 6 2 9 0\nmove 1 2", "{body:?}");
+    }
+    // Orders in the body win over the file.
+    let parsed = parse_message(attached("move 3 4").as_bytes(), MAX, false).unwrap();
+    assert_eq!(parsed.orders, "move 3 4");
+}

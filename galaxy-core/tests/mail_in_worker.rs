@@ -645,3 +645,48 @@ async fn orders_addresses_are_derived_under_the_key() {
         "until it is shown again and re-issued"
     );
 }
+
+/// The return path as an MTA may pass it to `galaxy-cli mail-in`: `<>` is a bounce
+/// (dropped, never answered, its orders never applied), `<a@b>` the address.
+#[tokio::test]
+async fn a_return_path_in_angle_brackets_is_read_as_the_listener_reads_it() {
+    let w = world(20).await;
+    let raw = |id: &str| {
+        format!(
+            "From: {}\r\nTo: {}\r\nMessage-ID: <{id}@example.org>\r\nSubject: o\r\n\r\ndesign D 1 1 1 0\r\n",
+            w.player.email, w.address
+        )
+    };
+    for (id, path) in [("bounce", "<>"), ("spaced", " < > ")] {
+        let envelope = Envelope {
+            mail_from: Some(path.to_owned()),
+            ..Envelope::default()
+        };
+        let receipt = w
+            .service
+            .receive(raw(id).as_bytes(), &envelope)
+            .await
+            .unwrap();
+        let stored = w.stores.mail_in.get_inbound(receipt.id).await.unwrap();
+        assert_eq!(stored.envelope_from.as_deref(), Some(""), "{path:?}");
+    }
+    w.worker.run_until_idle(3).await.unwrap();
+    assert!(
+        w.desk.calls.lock().unwrap().is_empty(),
+        "a bounce's orders applied"
+    );
+    assert!(w.mails().await.is_empty(), "a bounce answered");
+    assert_eq!(w.outcomes().await, vec![(Some(InboundOutcome::Dropped), 2)]);
+
+    let envelope = Envelope {
+        mail_from: Some("<ann@example.org>".to_owned()),
+        ..Envelope::default()
+    };
+    let receipt = w
+        .service
+        .receive(raw("bracketed").as_bytes(), &envelope)
+        .await
+        .unwrap();
+    let stored = w.stores.mail_in.get_inbound(receipt.id).await.unwrap();
+    assert_eq!(stored.envelope_from.as_deref(), Some("ann@example.org"));
+}

@@ -343,11 +343,26 @@ async fn docker(config: &Config, _explicit: bool) -> Result<Arc<dyn ContainerRun
     }
     let runtime = DockerRuntime::connect(docker_config(&config.runtime.engines))
         .await
-        .map_err(|e| AppError::Unreachable {
-            variable: "GALAXY_RUNTIME",
-            reason: format!(
-                "cannot reach Docker ({e}); start it, or set GALAXY_RUNTIME=process or none"
-            ),
+        .map_err(|e| {
+            // DOCKER_HOST unusable, or a socket this user may not open: a restart would
+            // fail the same way (exit 2), and "start it" would send the operator astray.
+            if e.is_configuration() {
+                AppError::Setting {
+                    variable: "DOCKER_HOST",
+                    reason: format!(
+                        "cannot use Docker ({e}); point DOCKER_HOST at a socket this user may \
+                         open (for the systemd unit, SupplementaryGroups=docker), or set \
+                         GALAXY_RUNTIME=process or none"
+                    ),
+                }
+            } else {
+                AppError::Unreachable {
+                    variable: "GALAXY_RUNTIME",
+                    reason: format!(
+                        "cannot reach Docker ({e}); start it, or set GALAXY_RUNTIME=process or none"
+                    ),
+                }
+            }
         })?;
     Ok(Arc::new(runtime))
 }

@@ -381,6 +381,22 @@ fn a_bad_setting_exits_2_naming_the_variable() {
         stderr.contains("GALAXY_LOGIN_CODE_KEY") && !stderr.contains("too short"),
         "{stderr}"
     );
+    // A DOCKER_HOST the adapter cannot use is the configuration's fault too (exit 2: a
+    // supervisor restarting the server every few seconds would change nothing).
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().display().to_string();
+    let output = run(
+        &["dev"],
+        &[
+            ("GALAXY_RUNTIME", "docker"),
+            ("DOCKER_HOST", "ssh://galaxy@docker.example"),
+            ("GALAXY_DATA_DIR", &data_dir),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("DOCKER_HOST"), "{stderr}");
+    assert!(!stderr.contains("start it"), "{stderr}");
 }
 
 /// A login-code key for the servers these tests start.

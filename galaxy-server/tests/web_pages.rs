@@ -446,6 +446,8 @@ async fn error_pages_speak_the_accounts_language() {
     page.is(404);
     assert!(page.text.contains("<html lang=\"en\">"), "{}", page.text);
     assert!(!page.text.contains("Nicht gefunden"), "{}", page.text);
+    // Signed in, no link to log in.
+    assert!(!page.text.contains("id=\"error-login\""), "{}", page.text);
     // Signed out, the German browser reads German.
     let mut visitor = Browser::default();
     visitor
@@ -455,6 +457,21 @@ async fn error_pages_speak_the_accounts_language() {
     let page = visitor.get(&app, &unknown_game).await;
     page.is(404);
     assert!(page.text.contains("Nicht gefunden"), "{}", page.text);
+    // ...and is offered to log in and come back: a draft or a private game is "not
+    // found" only until its host or player signs in.
+    let next = unknown_game.replace('/', "%2F");
+    assert!(
+        page.text
+            .contains(&format!("id=\"error-login\" href=\"/login?next={next}\"")),
+        "{}",
+        page.text
+    );
+    // So is an English browser (the page is told again for the link alone).
+    let mut plain = Browser::default();
+    plain.headers.push(("accept".into(), "text/html".into()));
+    let page = plain.get(&app, &unknown_game).await;
+    page.is(404);
+    assert!(page.text.contains("id=\"error-login\""), "{}", page.text);
 }
 
 #[tokio::test]
@@ -2734,4 +2751,66 @@ async fn the_game_page_tells_a_race_out_and_the_refusal_of_the_last_orders() {
     assert!(page.text.contains("you sent last"), "{}", page.text);
     assert!(page.text.contains("unknown planet 999"), "{}", page.text);
     assert!(page.text.contains("move 999 1</textarea>"), "{}", page.text);
+}
+
+/// The create form says "no reminders" with the word for none (as the API's
+/// `reminders: []`), an empty field keeps the defaults, and a game's page says "none"
+/// rather than an empty value under a label about empty fields.
+#[tokio::test]
+async fn a_game_made_on_the_pages_may_have_no_reminders() {
+    let app = web_app(Options::default());
+    let mut host = signed_in(&app, "host@example.org").await;
+    let mut made = Vec::new();
+    for (name, reminders) in [("Quiet", "none"), ("Ruhig", " Keine "), ("Default", "")] {
+        let created = host
+            .post(
+                &app,
+                "/games",
+                &[
+                    ("name", name),
+                    ("min_players", "2"),
+                    ("max_players", "4"),
+                    ("enrollment_deadline", "2030-02-01T00:00"),
+                    ("turn_schedule", "0 18 * * 1"),
+                    ("visibility", "public"),
+                    ("reminders", reminders),
+                ],
+            )
+            .await;
+        created.is(303);
+        let page = created.headers["location"].to_str().unwrap().to_owned();
+        made.push((page, reminders));
+    }
+    for (page, reminders) in made {
+        let shown = host.get(&app, &page).await;
+        shown.is(200);
+        let id = page.trim_start_matches("/games/");
+        let token = host
+            .cookies
+            .iter()
+            .find(|(name, _)| name == "galaxy_session")
+            .map(|(_, token)| token.clone())
+            .unwrap();
+        let api = app
+            .call(
+                Method::GET,
+                &format!("/api/v1/user/games/{id}"),
+                Some(&token),
+                None,
+            )
+            .await;
+        let set = api.json["settings"]["reminders"].as_array().unwrap().len();
+        if reminders.is_empty() {
+            assert!(set > 0, "the defaults: {}", api.json);
+        } else {
+            assert_eq!(set, 0, "{reminders:?}: {}", api.json);
+            assert!(
+                shown
+                    .text
+                    .contains("<dt>Reminders before the deadline</dt><dd>none</dd>"),
+                "{}",
+                shown.text
+            );
+        }
+    }
 }

@@ -36,6 +36,35 @@ pub enum ConnectError {
     },
 }
 
+impl ConnectError {
+    /// Whether the operator's settings are at fault rather than the daemon: `DOCKER_HOST`
+    /// names a daemon this adapter cannot use, or the socket refuses this user (not in
+    /// the socket's group). Trying again does not help until the configuration changes,
+    /// so a supervisor should not restart a server that failed so.
+    pub fn is_configuration(&self) -> bool {
+        match self {
+            Self::UnsupportedHost { .. } => true,
+            Self::Unreachable(error) => permission_denied(error),
+            Self::SocketMissing(_) | Self::Network { .. } => false,
+        }
+    }
+}
+
+/// Whether an I/O error with `PermissionDenied` is somewhere in `error`'s causes.
+fn permission_denied(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
+
 /// Maps a failed Docker call about `what` (e.g. `container galaxy-game-...`).
 pub(crate) fn map(what: &str, error: BollardError) -> ContainerError {
     match error {

@@ -328,6 +328,8 @@ async fn a_missing_or_dead_socket_is_a_typed_error_at_connect() {
         matches!(dead, galaxy_docker::ConnectError::Unreachable(_)),
         "{dead}"
     );
+    // Neither is the configuration's fault: a daemon started (again) fixes both.
+    assert!(!missing.is_configuration() && !dead.is_configuration());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -113,7 +113,7 @@ impl IntoResponse for WebError {
             return response;
         }
         let (status, code, message) = (self.status(), self.code(), self.to_string());
-        let body = layout::error_page(Lang::En, status, &Lang::En.error(code, &message));
+        let body = layout::error_page(Lang::En, status, &Lang::En.error(code, &message), None);
         let mut response = (status, body).into_response();
         response
             .extensions_mut()

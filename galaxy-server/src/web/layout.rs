@@ -60,8 +60,15 @@ pub fn page(visitor: &Visitor, title: &str, body: Markup) -> Response {
 
 /// An error page in `lang`: the site's frame (the brand, the lobby and "my games"; no
 /// navigation of its own for the visitor, who may not be known when a page fails)
-/// around the status and what went wrong.
-pub fn error_page(lang: Lang, status: StatusCode, message: &str) -> Html<String> {
+/// around the status and what went wrong; with `login`, a link to log in and come back
+/// to that page (for a signed-out visitor, to whom a draft or a private game is "not
+/// found" until they sign in).
+pub fn error_page(
+    lang: Lang,
+    status: StatusCode,
+    message: &str,
+    login: Option<&str>,
+) -> Html<String> {
     let text = lang.text();
     let title = lang.status_title(status);
     Html(
@@ -86,6 +93,9 @@ pub fn error_page(lang: Lang, status: StatusCode, message: &str) -> Html<String>
                     main #main tabindex="-1" {
                         h1 { (title) }
                         p.error role="alert" { (message) }
+                        @if let Some(page) = login {
+                            p { a #error-login href=(super::login::login_link(page)) { (text.nav_login) } }
+                        }
                         p { a href="/" { (text.nav_lobby) } }
                     }
                 }

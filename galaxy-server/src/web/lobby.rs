@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::WebState;
 use super::error::WebError;
-use super::i18n::Text;
+use super::i18n::{Lang, Text};
 use super::layout::{self, csrf_field};
 use super::session::{Posted, Visitor};
 use crate::http::error::ApiError;
@@ -410,16 +410,25 @@ impl GameForm {
             (!value.is_empty()).then(|| value.to_owned())
         };
         let reminders = self.reminders.trim();
+        // The word for none, in either language the pages speak: no reminders at all
+        // (as the API's `reminders: []`); empty: the defaults.
+        let none = Lang::ALL
+            .iter()
+            .any(|lang| reminders.eq_ignore_ascii_case(lang.text().no_reminders));
         let pbem = PbemSettingsInput {
             early_turn: Some(self.early_turn.is_some()),
             min_turn_gap: text(&self.min_turn_gap),
-            reminders: (!reminders.is_empty()).then(|| {
-                reminders
-                    .split(',')
-                    .map(|r| r.trim().to_owned())
-                    .filter(|r| !r.is_empty())
-                    .collect()
-            }),
+            reminders: if none {
+                Some(Vec::new())
+            } else {
+                (!reminders.is_empty()).then(|| {
+                    reminders
+                        .split(',')
+                        .map(|r| r.trim().to_owned())
+                        .filter(|r| !r.is_empty())
+                        .collect()
+                })
+            },
             idle_after: text(&self.idle_after)
                 .map(|v| number("idle_after", &v))
                 .transpose()?,

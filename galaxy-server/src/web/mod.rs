@@ -197,15 +197,17 @@ fn outer_layers<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S
 }
 
 /// The language a page's visitor reads, as the [`Visitor`](session::Visitor) extractor
-/// found it (the account's for a signed-in visitor), left for
-/// [`localized_error_pages`], which sees the response but not the handler's visitor.
+/// found it (the account's for a signed-in visitor), and whether they are signed in,
+/// left for [`localized_error_pages`], which sees the response but not the handler's
+/// visitor.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct PageLang(Arc<std::sync::OnceLock<Lang>>);
+pub(crate) struct PageLang(Arc<std::sync::OnceLock<(Lang, bool)>>);
 
 impl PageLang {
-    /// Tells the error-page layer the visitor's language (the first telling counts).
-    pub(crate) fn tell(&self, lang: Lang) {
-        let _ = self.0.set(lang);
+    /// Tells the error-page layer the visitor's language and whether they are signed in
+    /// (the first telling counts).
+    pub(crate) fn tell(&self, lang: Lang, signed_in: bool) {
+        let _ = self.0.set((lang, signed_in));
     }
 }
 
@@ -214,13 +216,27 @@ impl PageLang {
 /// account reading on an English browser reads German, as its other pages), else the
 /// browser's (`Accept-Language`: a page that fails before its visitor is known, a
 /// visitor signed out).
+///
+/// A visitor known to be signed out who meets "not found" or "forbidden" (a draft or a
+/// private game they may see once signed in, an admin page) also gets a link to log in
+/// and come back to the page.
 pub(crate) async fn localized_error_pages(mut request: Request, next: Next) -> Response {
     let browser = Lang::of_accept_language(request.headers());
+    let path = request.uri().path().to_owned();
     let told = PageLang::default();
     request.extensions_mut().insert(told.clone());
     let mut response = next.run(request).await;
-    let lang = told.0.get().copied().unwrap_or(browser);
-    if lang == Lang::En {
+    let (lang, signed_in) = match told.0.get().copied() {
+        Some((lang, signed_in)) => (lang, Some(signed_in)),
+        None => (browser, None),
+    };
+    let login = (signed_in == Some(false)
+        && matches!(
+            response.status(),
+            StatusCode::NOT_FOUND | StatusCode::FORBIDDEN
+        ))
+    .then_some(path.as_str());
+    if lang == Lang::En && login.is_none() {
         return response;
     }
     let Some(page) = response.extensions_mut().remove::<ErrorPage>() else {
@@ -230,6 +246,7 @@ pub(crate) async fn localized_error_pages(mut request: Request, next: Next) -> R
         lang,
         response.status(),
         &lang.error(page.code, &page.message),
+        login,
     );
     let (mut parts, _) = response.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
@@ -253,7 +270,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
         "method_not_allowed",
         format!("this page does not take {method}"),
     );
-    let body = layout::error_page(Lang::En, status, &message);
+    let body = layout::error_page(Lang::En, status, &message, None);
     let mut response = (status, body).into_response();
     response
         .extensions_mut()
@@ -281,7 +298,7 @@ fn form_page(action: &str) -> String {
 pub fn not_found_page(headers: &axum::http::HeaderMap) -> Response {
     let lang = Lang::of_accept_language(headers);
     let status = StatusCode::NOT_FOUND;
-    let body = layout::error_page(lang, status, &lang.error("not_found", "no such page"));
+    let body = layout::error_page(lang, status, &lang.error("not_found", "no such page"), None);
     let mut response = (status, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,

@@ -220,7 +220,7 @@ impl FromRequestParts<WebState> for Visitor {
         };
         // An error page of this request is told again in this language.
         if let Some(told) = parts.extensions.get::<super::PageLang>() {
-            told.tell(lang);
+            told.tell(lang, user.is_some());
         }
         let mut new_csrf_cookie = None;
         let csrf = match csrf {

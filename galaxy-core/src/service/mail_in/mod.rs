@@ -152,7 +152,8 @@ pub struct Receipt {
 /// The SMTP envelope of a message, when the way in knows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Envelope {
-    /// `MAIL FROM` (empty for `<>`); `None` when unknown (a pipe without `-f`).
+    /// `MAIL FROM` (empty for `<>`; `<>` and `<a@b>` as an MTA may pass them on are read as
+    /// the empty path and `a@b`); `None` when unknown (a pipe without `-f`).
     pub mail_from: Option<String>,
     /// `RCPT TO` addresses.
     pub rcpt_to: Vec<String>,
@@ -216,7 +217,17 @@ impl MailInService {
     /// without being stored.
     pub async fn receive(&self, raw: &[u8], envelope: &Envelope) -> Result<Receipt, MailInError> {
         let max = self.config.max_message_bytes;
-        let null_path = envelope.mail_from.as_deref() == Some("");
+        // The return path as an MTA may pass it on: `<>` (a bounce) or `<a@b>` are the
+        // empty path and `a@b`, as the SMTP listener gives them.
+        let mail_from = envelope.mail_from.as_deref().map(|from| {
+            let from = from.trim();
+            from.strip_prefix('<')
+                .and_then(|f| f.strip_suffix('>'))
+                .unwrap_or(from)
+                .trim()
+                .to_owned()
+        });
+        let null_path = mail_from.as_deref() == Some("");
         let parsed = parse_message(raw, max, null_path)?;
         let key = dedupe_key(&parsed, raw);
         let id = InboundMailId::from_uuid(self.ports.secrets.uuid());
@@ -224,7 +235,7 @@ impl MailInService {
             id,
             key,
             raw.to_vec(),
-            envelope.mail_from.clone(),
+            mail_from,
             envelope.rcpt_to.iter().map(|r| r.to_lowercase()).collect(),
             self.ports.clock.now(),
         );

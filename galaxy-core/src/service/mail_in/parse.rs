@@ -89,8 +89,25 @@ pub fn parse_message(
             .unwrap_or_default(),
         references: references(&message),
         automated,
-        orders: orders_text(&body, kind),
+        orders: match orders_text(&body, kind) {
+            // Nothing in the body ("see attached", or none): the orders may be a text
+            // file the player attached.
+            orders if orders.trim().is_empty() => attached_orders(&message)
+                .map(|text| orders_text(&text, BodyKind::Plain))
+                .unwrap_or(orders),
+            orders => orders,
+        },
     })
+}
+
+/// The first plain-text attachment (an `orders.txt`), read as a body is: what players
+/// who keep their orders in a file send, with an empty body or one line about it.
+fn attached_orders(message: &Message<'_>) -> Option<String> {
+    message
+        .attachments()
+        .find(|part| matches!(part.body, PartType::Text(_)))
+        .and_then(|part| part.text_contents())
+        .map(str::to_owned)
 }
 
 /// The body to read orders from: the first text/plain part (its `format=flowed`

@@ -416,20 +416,39 @@ fn reply_payload(
     }
 }
 
-/// How many lines of the orders a reply shows.
+/// How many lines of the orders a reply shows...
 const ORDERS_SHOWN: usize = 200;
+/// ...how many characters of each...
+const LINE_SHOWN: usize = 200;
+/// ...and, past this many bytes of them, no more lines: the reply goes through the same
+/// relay as every mail, and one of the size of the orders (up to the inbound limit, and
+/// twice over with its HTML) could be refused as too large and die unanswered.
+const ORDERS_SHOWN_BYTES: usize = 16 * 1024;
 
 /// The orders as the engine read them (quotes, signature and noise taken out), each
 /// line numbered as the engine numbers it, so that "line 4" in a reason points at a
-/// line the player can see; at most [`ORDERS_SHOWN`] lines.
+/// line the player can see; at most [`ORDERS_SHOWN`] lines of [`LINE_SHOWN`] characters,
+/// [`ORDERS_SHOWN_BYTES`] in all.
 fn numbered(orders: &str) -> String {
     let mut shown = String::new();
     let all = orders.lines().count();
+    let mut lines = 0;
     for (number, line) in orders.lines().enumerate().take(ORDERS_SHOWN) {
-        let _ = writeln!(shown, "{:>4} | {line}", number + 1);
+        if shown.len() >= ORDERS_SHOWN_BYTES {
+            break;
+        }
+        match line.char_indices().nth(LINE_SHOWN) {
+            Some((cut, _)) => {
+                let _ = writeln!(shown, "{:>4} | {} ...", number + 1, &line[..cut]);
+            }
+            None => {
+                let _ = writeln!(shown, "{:>4} | {line}", number + 1);
+            }
+        }
+        lines += 1;
     }
-    if all > ORDERS_SHOWN {
-        let _ = writeln!(shown, "     | ... ({} more)", all - ORDERS_SHOWN);
+    if all > lines {
+        let _ = writeln!(shown, "     | ... ({} more)", all - lines);
     }
     if shown.is_empty() {
         shown.push_str("     | -\n");
@@ -512,5 +531,30 @@ mod tests {
         assert_eq!(shown.lines().count(), ORDERS_SHOWN + 1);
         assert!(shown.contains(" 200 | move 200\n"), "{shown}");
         assert!(shown.ends_with("     | ... (50 more)\n"), "{shown}");
+        // One enormous line is cut short (on a character, not a byte)...
+        let wide = format!("{}\nmove 1", "é".repeat(100_000));
+        let shown = numbered(&wide);
+        assert!(shown.len() < 1024, "{} bytes", shown.len());
+        assert!(
+            shown.starts_with(&format!("   1 | {} ...\n", "é".repeat(LINE_SHOWN))),
+            "{shown}"
+        );
+        assert!(shown.ends_with("   2 | move 1\n"), "{shown}");
+        // ...and many long lines stop at the byte bound, saying how many are left.
+        let many: String = (0..150)
+            .map(|_| format!("{}\n", "x".repeat(1000)))
+            .collect();
+        let shown = numbered(&many);
+        assert!(
+            shown.len() < ORDERS_SHOWN_BYTES + 1024,
+            "{} bytes",
+            shown.len()
+        );
+        let left = 150 - (shown.lines().count() - 1);
+        assert!(
+            shown.ends_with(&format!("     | ... ({left} more)\n")),
+            "{shown}"
+        );
+        assert!(left > 0);
     }
 }

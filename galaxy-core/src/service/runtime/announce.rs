@@ -98,7 +98,15 @@ async fn announce(turns: &TurnRunner, turn: &PlayedTurn) -> Result<bool, StoreEr
     let archive = &turns.archive;
     let latest = archive.latest_turn(turn.game_id).await?;
     let superseded = latest.is_some_and(|latest| latest.turn > turn.turn);
-    if !superseded {
+    if superseded {
+        // Its players get the later turn's mail instead (their reports of this turn stay
+        // readable in the archive); said, so a missing mail can be traced.
+        tracing::warn!(
+            game_id = %turn.game_id,
+            turn = turn.turn,
+            "turn played over before its effects were completed: its mail is skipped for the later turn's"
+        );
+    } else {
         let effects = match turns.statuses.games.get_game(turn.game_id).await {
             Ok(game) => effects(turns, &game, turn).await?,
             Err(StoreError::NotFound { .. }) => {

@@ -372,8 +372,11 @@ fn settings_section(visitor: &Visitor, game: &Game) -> Markup {
                 dt { (text.set_reveal) } dd { (text.yes_no(s.reveal_reports_after_finish)) }
                 dt { (text.set_early_turn) } dd { (text.yes_no(s.pbem.early_turn)) }
                 dt { (text.set_min_turn_gap) } dd { (format_duration(s.pbem.min_turn_gap)) }
-                dt { (text.set_reminders) }
-                dd { (s.pbem.reminders.iter().map(|r| format_duration(*r)).collect::<Vec<_>>().join(", ")) }
+                dt { (text.set_reminders_shown) }
+                dd {
+                    @if s.pbem.reminders.is_empty() { (text.no_reminders) }
+                    @else { (s.pbem.reminders.iter().map(|r| format_duration(*r)).collect::<Vec<_>>().join(", ")) }
+                }
                 dt { (text.set_idle_after) } dd { (s.pbem.idle_after) }
                 dt { (text.set_vacation_turns) } dd { (s.pbem.vacation_turns) }
                 dt { (text.set_anonymous) } dd { (text.yes_no(s.pbem.anonymous_messages)) }

@@ -27,6 +27,9 @@ pub enum Lang {
 }
 
 impl Lang {
+    /// Every language the pages have.
+    pub const ALL: [Self; 2] = [Self::En, Self::De];
+
     /// The language for a user's locale (`de-CH` is German, `fr` is English).
     pub fn of_locale(locale: &str) -> Self {
         let language = locale.split(['-', '_']).next().unwrap_or_default();

@@ -224,8 +224,13 @@ pub struct Text {
     pub set_early_turn: &'static str,
     /// Setting: the least time between an early turn and the next deadline.
     pub set_min_turn_gap: &'static str,
-    /// Setting: reminders before the deadline.
+    /// Setting: reminders before the deadline (the form's label, which says what an
+    /// empty field and the word for none mean).
     pub set_reminders: &'static str,
+    /// Setting: reminders before the deadline, as a game's page lists its settings.
+    pub set_reminders_shown: &'static str,
+    /// The word for "no reminders", typed in the form's field and shown on the page.
+    pub no_reminders: &'static str,
     /// How durations are written.
     pub set_duration_help: &'static str,
     /// Setting: missed turns until idle.
