@@ -690,3 +690,60 @@ async fn a_return_path_in_angle_brackets_is_read_as_the_listener_reads_it() {
     let stored = w.stores.mail_in.get_inbound(receipt.id).await.unwrap();
     assert_eq!(stored.envelope_from.as_deref(), Some("ann@example.org"));
 }
+
+/// A mail to the player's orders address from another address (an alias, an old
+/// address, a forgery) is not taken; the player is told, at their account's address and
+/// naming the sender, once an hour; the sender, who may be anyone, never.
+#[tokio::test]
+async fn mail_from_another_address_is_told_to_the_player_not_the_sender() {
+    let w = world(20).await;
+    for (id, sender) in [
+        ("alias-1", "ann.alias@example.net"),
+        ("alias-2", "eve@example.net"),
+    ] {
+        let raw = format!(
+            "From: {sender}\r\nTo: {}\r\nMessage-ID: <{id}@example.org>\r\nSubject: o\r\n\r\ndesign D 1 1 1 0\r\n",
+            w.address
+        );
+        w.service
+            .receive(raw.as_bytes(), &Envelope::default())
+            .await
+            .unwrap();
+    }
+    w.worker.run_until_idle(3).await.unwrap();
+    assert!(w.desk.calls.lock().unwrap().is_empty(), "orders taken");
+    let sent = w.outgoing().await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].to, w.player.email);
+    assert_eq!(sent[0].kind, "orders_refused");
+    assert!(
+        sent[0].text_body.contains("from ann.alias@example.net"),
+        "{}",
+        sent[0].text_body
+    );
+    assert_eq!(
+        w.outcomes().await,
+        vec![
+            (Some(InboundOutcome::Dropped), 1),
+            (Some(InboundOutcome::Refused), 1)
+        ]
+    );
+    // The player's own mail to an address that does not exist still gets its own
+    // refusal that hour: the two budgets are apart.
+    let raw = format!(
+        "From: {}\r\nTo: orders+aaaaaaaaaaaaaaaaaaaa@galaxy.test\r\nMessage-ID: <own@example.org>\r\nSubject: o\r\n\r\ndesign D 1 1 1 0\r\n",
+        w.player.email
+    );
+    w.service
+        .receive(raw.as_bytes(), &Envelope::default())
+        .await
+        .unwrap();
+    w.worker.run_until_idle(3).await.unwrap();
+    let sent = w.outgoing().await;
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(
+        sent.iter()
+            .any(|m| m.text_body.contains(&format!("from {}", w.player.email))),
+        "{sent:?}"
+    );
+}

@@ -135,8 +135,14 @@ impl MailInWorker {
             Err(error) => return Err(error.into()),
         };
         if player.email != from {
+            // An alias, an old address, a second mailbox, or a forgery: not taken. The
+            // player is told at their account's address (their orders did not get in,
+            // or their orders address is known to someone else), never the sender,
+            // who may be anyone.
+            let why = "From is not the player's e-mail";
+            let bucket = format!("foreign:{}", player.email);
             return self
-                .refuse(mail, &parsed, &from, "From is not the player's e-mail")
+                .refuse_to(mail, &parsed, (&player, &bucket), &from, why)
                 .await;
         }
         if !player.status.is_active_at(self.ports.clock.now()) {
@@ -234,11 +240,27 @@ impl MailInWorker {
             });
         };
         let bucket = format!("refusal:{from}");
+        self.refuse_to(mail, parsed, (&user, &bucket), from, why)
+            .await
+    }
+
+    /// The one refusal of the hour of `bucket` to `user` (at their account's address)
+    /// about a mail from `from`; past it, the mail is dropped. A player's own mails that
+    /// went astray and mails of others to their orders address count apart, so the one
+    /// does not silence the other.
+    async fn refuse_to(
+        &self,
+        mail: &InboundMail,
+        parsed: &ParsedMessage,
+        (user, bucket): (&User, &str),
+        from: &Email,
+        why: &str,
+    ) -> Result<InboundEnd, Later> {
         let now = self.ports.clock.now();
         if !self
             .ports
             .store
-            .take_send(&bucket, &mail.id.to_string(), self.config.refusals, now)
+            .take_send(bucket, &mail.id.to_string(), self.config.refusals, now)
             .await?
         {
             return Ok(InboundEnd {
@@ -246,7 +268,7 @@ impl MailInWorker {
                 detail: format!("{why}; refusal already sent this hour"),
             });
         }
-        let payload = serde_json::json!({});
+        let payload = serde_json::json!({ "sender": from.as_str() });
         // An answer to the sender's mail: in its thread (and so `auto-replied`), with no
         // orders address to reply to.
         let extras = MailExtras {
@@ -256,7 +278,7 @@ impl MailInWorker {
         };
         self.queue(
             mail,
-            &user,
+            user,
             NotificationKind::OrdersRefused,
             &payload,
             extras,

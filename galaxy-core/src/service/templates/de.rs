@@ -344,16 +344,22 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
             StaticTemplate {
                 subject: "Deine Mail an Galaxy wurde nicht angenommen",
                 text: "Hallo {{recipient_name}},\n\n\
-                       Galaxy hat von dieser Adresse eine Mail erhalten, die es nicht als \
+                       Galaxy hat von {{sender}} eine Mail erhalten, die es nicht als \
                        Befehle annehmen kann. Befehle werden nur von der Adresse deines \
                        Galaxy-Kontos an deine Befehlsadresse des Spiels angenommen; die \
-                       Mails des Spiels und \"Meine Spiele\" zeigen sie.\n\n\
+                       Mails des Spiels und \"Meine Spiele\" zeigen sie. Kam eine Mail \
+                       von einer anderen Adresse an deine Befehlsadresse und war nicht \
+                       von dir, dann kennt jemand diese Adresse: die Seite des Spiels \
+                       gibt dir eine neue.\n\n\
                        Du bekommst höchstens einen solchen Hinweis pro Stunde.\n",
                 html: "<p>Hallo {{recipient_name}},</p>\n\
-                       <p>Galaxy hat von dieser Adresse eine Mail erhalten, die es nicht als \
+                       <p>Galaxy hat von {{sender}} eine Mail erhalten, die es nicht als \
                        Befehle annehmen kann. Befehle werden nur von der Adresse deines \
                        Galaxy-Kontos an deine Befehlsadresse des Spiels angenommen; die \
-                       Mails des Spiels und \"Meine Spiele\" zeigen sie.</p>\n\
+                       Mails des Spiels und \"Meine Spiele\" zeigen sie. Kam eine Mail \
+                       von einer anderen Adresse an deine Befehlsadresse und war nicht \
+                       von dir, dann kennt jemand diese Adresse: die Seite des Spiels \
+                       gibt dir eine neue.</p>\n\
                        <p>Du bekommst höchstens einen solchen Hinweis pro Stunde.</p>",
             },
         ),

@@ -332,16 +332,20 @@ pub(super) const LOCALE: StaticLocale = StaticLocale {
             StaticTemplate {
                 subject: "Your mail to Galaxy was not taken",
                 text: "Hello {{recipient_name}},\n\n\
-                       Galaxy received a mail from this address that it cannot take as \
+                       Galaxy received a mail from {{sender}} that it cannot take as \
                        orders. Orders are taken only from the address of your Galaxy \
                        account, sent to your orders address of the game, which the \
-                       game's mails and \"my games\" show.\n\n\
+                       game's mails and \"my games\" show. If a mail from another \
+                       address reached your orders address and was not yours, someone \
+                       knows that address: the game's page gives you a new one.\n\n\
                        You get at most one such note an hour.\n",
                 html: "<p>Hello {{recipient_name}},</p>\n\
-                       <p>Galaxy received a mail from this address that it cannot take as \
+                       <p>Galaxy received a mail from {{sender}} that it cannot take as \
                        orders. Orders are taken only from the address of your Galaxy \
                        account, sent to your orders address of the game, which the \
-                       game's mails and \"my games\" show.</p>\n\
+                       game's mails and \"my games\" show. If a mail from another \
+                       address reached your orders address and was not yours, someone \
+                       knows that address: the game's page gives you a new one.</p>\n\
                        <p>You get at most one such note an hour.</p>",
             },
         ),
