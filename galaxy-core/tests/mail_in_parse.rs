@@ -181,4 +181,21 @@ fn orders_in_an_attached_text_file_are_read_when_the_body_has_none() {
     // Orders in the body win over the file.
     let parsed = parse_message(attached("move 3 4").as_bytes(), MAX, false).unwrap();
     assert_eq!(parsed.orders, "move 3 4");
+    // Not a turn report of ours (a forwarded turn mail), nor a vCard: no orders.
+    for (kind, name) in [
+        ("text/plain", "report-turn-3.txt"),
+        ("text/vcard", "ann.vcf"),
+    ] {
+        let raw = format!(
+            "From: ann@example.com\r\nTo: orders+abcdefghijkmnpqrstu@galaxy.example\r\n\
+             Subject: Fwd: turn 3\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+             --b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\r\n\
+             --b\r\nContent-Type: {kind}; charset=utf-8; name=\"{name}\"\r\n\
+             Content-Disposition: attachment; filename=\"{name}\"\r\n\r\n\
+             Galaxy report for Aldebarans, turn 3\r\n\r\n--b--\r\n"
+        );
+        let parsed = parse_message(raw.as_bytes(), MAX, false).unwrap();
+        assert_eq!(parsed.orders, "", "{name}");
+    }
 }

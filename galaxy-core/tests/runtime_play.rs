@@ -326,13 +326,23 @@ async fn orders_from_a_page_are_taken_only_over_what_it_showed() {
         .unwrap();
     let shown = w.service.orders(alice, game.id, 1).await.unwrap();
     let shown = shown.latest.unwrap().id;
-    // The same form sent again (it showed none): refused, the orders in force stay.
+    // The same form sent again (Reload after sending): the verdict it got, nothing new
+    // recorded.
     let again = w
         .service
         .submit_orders_over(alice, game.id, 1, &json!(["page"]), None)
         .await
+        .unwrap();
+    assert!(again.accepted);
+    let read = w.service.orders(alice, game.id, 1).await.unwrap();
+    assert_eq!((read.latest.unwrap().id, read.history.len()), (shown, 0));
+    // The form with other orders (edited after Back): refused, the orders in force stay.
+    let edited = w
+        .service
+        .submit_orders_over(alice, game.id, 1, &json!(["edited"]), None)
+        .await
         .unwrap_err();
-    assert_eq!(again.code(), "orders_superseded");
+    assert_eq!(edited.code(), "orders_superseded");
     // Orders sent since (the API, a mail, another tab): a page that showed the earlier
     // ones no longer replaces them.
     w.service

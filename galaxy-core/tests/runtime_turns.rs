@@ -1078,16 +1078,116 @@ async fn a_scheduled_turn_waits_for_the_mail_received_before_its_deadline() {
         .unwrap();
     assert_eq!(w.record(game.id).await.current_turn, 2);
 
-    // Received before the deadline and never processed: the turn waits its grace only.
+    // Received before the deadline and never processed: the turn waits its grace, and
+    // no longer.
     let stuck = mail("stuck", evening(3) - TimeDelta::seconds(1));
     inbound.insert_inbound(&stuck).await.unwrap();
     w.at(evening(3));
+    let took = timed_turn(
+        &scheduler(Duration::from_millis(400)),
+        "a mail never processed held the turn past its grace",
+    )
+    .await;
+    assert!(
+        took >= Duration::from_millis(400),
+        "the turn did not wait for the mail: {took:?}"
+    );
+    assert_eq!(w.record(game.id).await.current_turn, 3);
+
+    // `stuck` was received before turn 3 was played: too late for turn 4 in any case, it
+    // does not hold it.
+    w.at(evening(4));
+    let took = timed_turn(&patient, "mail from before the previous turn held the turn").await;
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(w.record(game.id).await.current_turn, 4);
+
+    // Tried once and waiting to be tried again (its lease lapsed: an engine down, a
+    // worker that died): it no longer holds a turn.
+    let tried = mail("tried", evening(5) - TimeDelta::seconds(5));
+    inbound.insert_inbound(&tried).await.unwrap();
+    let token = LeaseToken::from_uuid(uuid::Uuid::now_v7());
+    let claim = ClaimRequest {
+        token,
+        now: evening(5) - TimeDelta::seconds(4),
+        lease: TimeDelta::seconds(2),
+        limit: 10,
+    };
+    let claimed = inbound.claim_inbound(&claim).await.unwrap();
+    assert!(claimed.iter().any(|m| m.id == tried.id), "{claimed:?}");
+    w.at(evening(5));
+    let took = timed_turn(&patient, "a mail tried already held the turn").await;
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(w.record(game.id).await.current_turn, 5);
+}
+
+/// How long one scheduler pass took to play its due turn; `what` names what went wrong
+/// if it took over ten seconds.
+async fn timed_turn(scheduler: &TurnScheduler, what: &str) -> std::time::Duration {
+    let started = std::time::Instant::now();
     tokio::time::timeout(
-        Duration::from_secs(10),
-        scheduler(Duration::from_millis(300)).tick_and_drain(),
+        std::time::Duration::from_secs(10),
+        scheduler.tick_and_drain(),
     )
     .await
-    .expect("a mail never processed held the turn past its grace")
+    .expect(what)
     .unwrap();
-    assert_eq!(w.record(game.id).await.current_turn, 3);
+    started.elapsed()
+}
+
+/// A turn waiting for mail at shutdown does not run there: its claim goes back as it
+/// stands, for the next scheduler, and the shutdown is not held for the grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_waiting_for_mail_lets_its_claim_go_at_shutdown() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use galaxy_core::domain::InboundMailId;
+    use galaxy_core::domain::mail_in::InboundMail;
+    use galaxy_core::ports::InboundMailStore;
+    use galaxy_core::service::runtime::RuntimePorts;
+    use galaxy_ports::memory::MemoryMailInStore;
+    use tokio_util::sync::CancellationToken;
+
+    let w = World::new().await;
+    let (game, _) = w.running_game(2).await;
+    let inbound = Arc::new(MemoryMailInStore::default());
+    let waiting = InboundMail::new(
+        InboundMailId::from_uuid(uuid::Uuid::now_v7()),
+        "waiting".to_owned(),
+        b"Subject: orders\r\n\r\nmove 1 2\r\n".to_vec(),
+        Some("player@example.org".to_owned()),
+        Vec::new(),
+        evening(1) - TimeDelta::seconds(3),
+    );
+    inbound.insert_inbound(&waiting).await.unwrap();
+    let cancel = CancellationToken::new();
+    let ports = RuntimePorts {
+        inbound: Some(inbound.clone() as Arc<dyn InboundMailStore>),
+        ..w.ports.clone()
+    };
+    let config = RuntimeConfig {
+        turn_mail_grace: Duration::from_secs(60),
+        ..w.config.clone()
+    };
+    let scheduler = Arc::new(TurnScheduler::new(ports, config).with_cancellation(cancel.clone()));
+    w.at(evening(1));
+    let running = tokio::spawn({
+        let scheduler = scheduler.clone();
+        async move { scheduler.tick_and_drain().await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the shutdown waited for the mail")
+        .unwrap()
+        .unwrap();
+    let record = w.record(game.id).await;
+    assert_eq!(record.current_turn, 0, "the turn ran at shutdown");
+    assert_eq!(record.turn_lease, None, "the claim was not let go");
+    assert_eq!(
+        record.next_turn_at,
+        Some(evening(1)),
+        "the turn is still due"
+    );
 }

@@ -132,8 +132,13 @@ impl InboundMailStore for CountedInboundMail {
     async fn count_waiting_inbound(&self) -> Result<u64, StoreError> {
         self.0.count_waiting_inbound().await
     }
-    async fn oldest_waiting_inbound(&self) -> Result<Option<Timestamp>, StoreError> {
-        self.0.oldest_waiting_inbound().await
+    async fn inbound_pending(
+        &self,
+        after: Timestamp,
+        through: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.0.inbound_pending(after, through, now).await
     }
 
     async fn purge_inbound(&self, before: Timestamp) -> Result<u64, StoreError> {

@@ -279,7 +279,11 @@ async fn an_orders_form_sent_again_does_not_replace_orders_sent_since() {
         !taken.is_empty(),
         "the answer's form shows the orders just sent"
     );
-    // The same form again: refused, the text kept, nothing recorded.
+    // Reload of that answer (the same form, the same text): its verdict again, 200.
+    let (status, html) = player.post_form(&page, &action, &sent).await;
+    assert_eq!(status, 200, "{html}");
+    // The form sent again with other orders (edited after Back): refused, the text
+    // kept, nothing recorded (the reload above recorded nothing either).
     let again = [
         ("turn", "1"),
         ("orders", "[\"again\"]"),

@@ -195,17 +195,27 @@ impl InboundMailStore for PgStore {
         Ok(u64::try_from(waiting).unwrap_or_default())
     }
 
-    async fn oldest_waiting_inbound(&self) -> Result<Option<Timestamp>, StoreError> {
+    async fn inbound_pending(
+        &self,
+        after: Timestamp,
+        through: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         // The ready rows are the mail not yet done: a join of those few, not a scan of
         // the done mail kept for thirty days.
-        let (oldest,): (Option<Timestamp>,) = sqlx::query_as(
-            "SELECT min(m.received_at) FROM inbound_mail_ready r \
-             JOIN inbound_mail m ON m.id = r.id",
+        let (pending,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM inbound_mail_ready r \
+             JOIN inbound_mail m ON m.id = r.id \
+             WHERE m.received_at > $1 AND m.received_at <= $2 \
+             AND (m.attempts = 0 OR (m.status = 'processing' AND m.lease_until > $3)))",
         )
+        .bind(after)
+        .bind(through)
+        .bind(now)
         .fetch_one(self.pool())
         .await
         .map_err(db(INBOUND))?;
-        Ok(oldest)
+        Ok(pending)
     }
 
     async fn count_inbound(&self) -> Result<Vec<(Option<InboundOutcome>, u64)>, StoreError> {

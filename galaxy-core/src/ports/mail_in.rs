@@ -59,12 +59,20 @@ pub trait InboundMailStore: Send + Sync {
             .find(|(outcome, _)| outcome.is_none())
             .map_or(0, |(_, n)| *n))
     }
-    /// When the oldest inbound mail not yet done (received, or being processed) was
-    /// received; `None` when every mail is done. A scheduled turn waits a bounded while
-    /// for the mail received before its deadline, so that orders mailed just in time are
-    /// not refused as too late for being processed after the turn began. Read by every
-    /// due turn: a store answers it from what it keeps of the waiting mail alone.
-    async fn oldest_waiting_inbound(&self) -> Result<Option<Timestamp>, StoreError>;
+    /// Whether an inbound mail received after `after` and at or before `through` waits
+    /// for its first try or is being processed at `now` (its lease runs past it). A mail
+    /// tried already whose lease lapsed (waiting to be tried again, say for an engine
+    /// that is down, or left by a worker that died) does not count. A scheduled turn
+    /// waits a bounded while for such mail received between the game's previous turn and
+    /// its deadline, so that orders mailed just in time are not refused as too late for
+    /// being processed after the turn began. Read by every due turn: a store answers it
+    /// from what it keeps of the waiting mail alone.
+    async fn inbound_pending(
+        &self,
+        after: Timestamp,
+        through: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
     /// Deletes the inbound mails done (whatever their outcome) and last changed before
     /// `before`, and the send records taken before it; returns how many mails went. The
     /// retention sweeper's: a stored message is a player's mail, kept no longer than its

@@ -514,6 +514,10 @@ impl Worker for NotificationWorker {
     }
 }
 
+/// How the file name of an attached report begins: an orders mail that carries one (a
+/// forwarded turn mail) is not read as orders from it.
+pub(crate) const REPORT_FILE_PREFIX: &str = "report-turn-";
+
 /// The attached report's file name: `report-turn-<n>.txt`, `n` the report's own turn
 /// (`game_started` carries turn 0's report but names turn 1, the first orders' turn);
 /// `turn` for intents queued before payloads carried `report_turn`.
@@ -525,7 +529,7 @@ fn report_file_name(payload: &serde_json::Value) -> String {
             || "0".to_owned(),
             |t| t.to_string().trim_matches('"').to_owned(),
         );
-    format!("report-turn-{turn}.txt")
+    format!("{REPORT_FILE_PREFIX}{turn}.txt")
 }
 
 /// The largest push payload (its JSON) that carries the recipient's report text. A push

@@ -46,6 +46,7 @@ where
     .await;
     run_case(SUITE, "send budgets", &make, sends).await;
     run_case(SUITE, "purge of handled mail", &make, purge).await;
+    run_case(SUITE, "mail a due turn waits for", &make, pending).await;
     run_case(
         SUITE,
         "a handled mail keeps no message",
@@ -365,11 +366,6 @@ async fn handled_forgets<S: InboundMailStore>(store: S) {
 }
 
 async fn purge<S: InboundMailStore>(store: S) {
-    assert_eq!(
-        ok(store.oldest_waiting_inbound().await, "oldest"),
-        None,
-        "nothing waits"
-    );
     let (old, recent) = (message("old"), message("recent"));
     for mail in [&old, &recent] {
         ok(store.insert_inbound(mail).await, "insert");
@@ -385,13 +381,8 @@ async fn purge<S: InboundMailStore>(store: S) {
         ..message("waiting")
     };
     ok(store.insert_inbound(&waiting).await, "insert waiting");
-    // Two claimed (being processed) and one received: three wait to be done, the
-    // oldest (a claimed one) received at 0.
+    // Two claimed (being processed) and one received: three wait to be done.
     assert_eq!(ok(store.count_waiting_inbound().await, "waiting"), 3);
-    assert_eq!(
-        ok(store.oldest_waiting_inbound().await, "oldest"),
-        Some(at(0))
-    );
     let finish = |id, secs| inbound_finish(id, token, at(secs));
     ok(
         store.finish_inbound(&finish(old.id, 100)).await,
@@ -424,11 +415,55 @@ async fn purge<S: InboundMailStore>(store: S) {
     ));
     assert_eq!(ok(store.purge_inbound(at(1000)).await, "again"), 0);
     assert_eq!(ok(store.count_waiting_inbound().await, "waiting"), 1);
-    // Only the one received at 20 waits now: done mail (kept or purged) counts not.
-    assert_eq!(
-        ok(store.oldest_waiting_inbound().await, "oldest"),
-        Some(at(20))
+}
+
+/// What a due turn waits for: mail received in its window that waits for its first try
+/// or is in a worker's hands; not mail tried already whose lease lapsed, nor mail done.
+async fn pending<S: InboundMailStore>(store: S) {
+    let pending = |after, through, now| store.inbound_pending(at(after), at(through), at(now));
+    assert!(!ok(pending(0, 100, 0).await, "empty"));
+    let (early, late) = (
+        InboundMail {
+            received_at: at(5),
+            ..message("early")
+        },
+        InboundMail {
+            received_at: at(20),
+            ..message("late")
+        },
     );
+    for mail in [&early, &late] {
+        ok(store.insert_inbound(mail).await, "insert");
+    }
+    // Untried: in the window (after, through] only.
+    assert!(ok(pending(0, 10, 0).await, "early, untried"));
+    assert!(!ok(
+        pending(5, 10, 0).await,
+        "received at the lower bound: before it"
+    ));
+    assert!(ok(pending(10, 20, 0).await, "late, at the upper bound"));
+    assert!(!ok(pending(20, 100, 0).await, "nothing after 20"));
+    // Claimed (a lease to 30): in hand until 30, then a lapsed try that counts no more.
+    let token = LeaseToken::from_uuid(uuid());
+    let claimed = ok(
+        store.claim_inbound(&claim(token, at(25), 5, 10)).await,
+        "claim",
+    );
+    assert_eq!(claimed.len(), 2);
+    assert!(ok(pending(0, 10, 29).await, "in a worker's hands"));
+    assert!(!ok(
+        pending(0, 10, 31).await,
+        "its lease lapsed: tried, not in hand"
+    ));
+    // Done: never pending.
+    ok(
+        store
+            .finish_inbound(&inbound_finish(early.id, token, at(29)))
+            .await,
+        "finish",
+    );
+    assert!(!ok(pending(0, 10, 29).await, "done"));
+    assert!(ok(pending(10, 20, 29).await, "the other still in hand"));
 }
 
 async fn send_race<S: InboundMailStore + Send + Sync + 'static>(store: S) {

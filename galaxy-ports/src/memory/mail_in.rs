@@ -108,14 +108,19 @@ impl InboundMailStore for MemoryMailInStore {
             .collect())
     }
 
-    async fn oldest_waiting_inbound(&self) -> Result<Option<Timestamp>, StoreError> {
+    async fn inbound_pending(
+        &self,
+        after: Timestamp,
+        through: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         let state = self.lock();
-        Ok(state
-            .inbound
-            .values()
-            .filter(|mail| mail.status != InboundStatus::Done)
-            .map(|mail| mail.received_at)
-            .min())
+        Ok(state.inbound.values().any(|mail| {
+            let untried = mail.status == InboundStatus::Received && mail.attempts == 0;
+            let in_hand = mail.status == InboundStatus::Processing
+                && mail.lease.as_ref().is_some_and(|lease| lease.until > now);
+            (untried || in_hand) && mail.received_at > after && mail.received_at <= through
+        }))
     }
 
     async fn purge_inbound(&self, before: Timestamp) -> Result<u64, StoreError> {

@@ -222,7 +222,12 @@ impl PageLang {
 /// and come back to the page.
 pub(crate) async fn localized_error_pages(mut request: Request, next: Next) -> Response {
     let browser = Lang::of_accept_language(request.headers());
-    let path = request.uri().path().to_owned();
+    // The page to come back to after logging in: this one for a page, the form's page
+    // for a form's action.
+    let path = match *request.method() {
+        Method::GET | Method::HEAD => request.uri().path().to_owned(),
+        _ => form_page(request.uri().path()),
+    };
     let told = PageLang::default();
     request.extensions_mut().insert(told.clone());
     let mut response = next.run(request).await;

@@ -238,7 +238,7 @@ impl LobbyService {
                 GameStatus::EnrollmentClosed,
                 GameTrigger::System,
                 None,
-                Some("max players reached"),
+                Some(crate::domain::game::reasons::MAX_PLAYERS_REACHED),
             )
             .await;
         match closed {

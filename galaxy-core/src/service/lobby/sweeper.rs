@@ -126,7 +126,7 @@ impl LobbySweeper {
 
     async fn apply_verdict(&self, game: &Game, to: GameStatus) -> Result<(), LobbyError> {
         let lobby = &self.lobby;
-        let reason = Some("enrollment deadline passed");
+        let reason = Some(crate::domain::game::reasons::ENROLLMENT_DEADLINE_PASSED);
         // The verdict rests on the approved count as read: an approval landing meanwhile
         // (a game reaching its quorum at the last moment) voids it, and the next pass
         // judges the game again.

@@ -100,12 +100,24 @@ pub fn parse_message(
     })
 }
 
-/// The first plain-text attachment (an `orders.txt`), read as a body is: what players
-/// who keep their orders in a file send, with an empty body or one line about it.
+/// The first attached `text/plain` file (an `orders.txt`), read as a body is: what
+/// players who keep their orders in a file send, with an empty body or one line about
+/// it. Not another text type (a vCard, a calendar invitation), nor a turn report of
+/// ours (a forwarded turn mail, or a reply that kept its attachment).
 fn attached_orders(message: &Message<'_>) -> Option<String> {
     message
         .attachments()
-        .find(|part| matches!(part.body, PartType::Text(_)))
+        .find(|part| {
+            let plain = part.content_type().is_some_and(|ct| {
+                ct.ctype().eq_ignore_ascii_case("text")
+                    && ct
+                        .subtype()
+                        .is_some_and(|s| s.eq_ignore_ascii_case("plain"))
+            });
+            let ours =
+                |name: &str| name.starts_with(crate::worker::notification::REPORT_FILE_PREFIX);
+            plain && part.attachment_name().is_some_and(|name| !ours(name))
+        })
         .and_then(|part| part.text_contents())
         .map(str::to_owned)
 }

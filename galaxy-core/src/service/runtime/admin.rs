@@ -91,7 +91,12 @@ impl RuntimeService {
         let game = self.game(game_id).await?;
         require(&game, "pause", &[GameStatus::Running])?;
         let paused = self
-            .change(&game, GameStatus::Paused, actor, "paused by an admin")
+            .change(
+                &game,
+                GameStatus::Paused,
+                actor,
+                crate::domain::game::reasons::PAUSED_BY_ADMIN,
+            )
             .await?;
         self.statuses.unschedule(game_id).await;
         Ok(paused)
@@ -140,7 +145,12 @@ impl RuntimeService {
             .set_schedule(game_id, next, false, self.statuses.now())
             .await?;
         let resumed = self
-            .change(&game, GameStatus::Running, actor, "resumed by an admin")
+            .change(
+                &game,
+                GameStatus::Running,
+                actor,
+                crate::domain::game::reasons::RESUMED_BY_ADMIN,
+            )
             .await?;
         // A scheduler that reached that firing between the two steps found the game
         // paused and cleared its schedule: it is given back (no turn can be claimed
@@ -172,7 +182,12 @@ impl RuntimeService {
         let game = self.game(game_id).await?;
         require(&game, "stop", &[GameStatus::Running, GameStatus::Paused])?;
         let cancelled = self
-            .change(&game, GameStatus::Cancelled, actor, "stopped by an admin")
+            .change(
+                &game,
+                GameStatus::Cancelled,
+                actor,
+                crate::domain::game::reasons::STOPPED_BY_ADMIN,
+            )
             .await?;
         self.statuses.unschedule(game_id).await;
         let key = format!("stop:{game_id}:{}", GameStatus::Cancelled);

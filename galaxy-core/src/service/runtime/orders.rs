@@ -86,7 +86,8 @@ impl RuntimeService {
     /// [`RuntimeService::submit_orders`] from a page that showed `shown` as the race's
     /// latest submission for `turn` (`None`: none yet): refused with
     /// [`RuntimeError::OrdersSuperseded`] when another is latest by now, checked under
-    /// the race's lease. What a browser's form sends, so that a form sent again (Reload
+    /// the race's lease; but when the latest are these very orders, sent by the same
+    /// player (the form sent again after it was taken), their verdict, as recorded. What a browser's form sends, so that a form sent again (Reload
     /// after sending, Back from a report, a second tab) never replaces orders its player
     /// did not see: sent by mail, over the API or from another tab since.
     pub async fn submit_orders_over(
@@ -148,8 +149,18 @@ impl RuntimeService {
             }
             if let Sent::Over(shown) = sent {
                 let latest = self.orders.latest_orders(game_id, race, turn).await?;
-                if latest.map(|latest| latest.id) != shown {
-                    return Err(RuntimeError::OrdersSuperseded { turn });
+                match latest {
+                    None if shown.is_none() => {}
+                    Some(latest) if Some(latest.id) == shown => {}
+                    // These very orders in force, sent by this player again (Reload after
+                    // sending): their verdict, without a second engine call or record.
+                    Some(same) if same.user_id == actor.user_id && same.orders == *orders => {
+                        return Ok(OrdersVerdict {
+                            accepted: same.accepted,
+                            errors: same.errors,
+                        });
+                    }
+                    _ => return Err(RuntimeError::OrdersSuperseded { turn }),
                 }
             }
             let sent_at = match sent {

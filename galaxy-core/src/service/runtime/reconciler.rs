@@ -270,7 +270,7 @@ impl Reconciler {
         self.health.alert(&event).await;
         let records = &statuses.records;
         records.set_healthy(game.id, false, statuses.now()).await?;
-        let reason = "the game's container disappeared".to_owned();
+        let reason = crate::domain::game::reasons::CONTAINER_DISAPPEARED.to_owned();
         match game.status {
             GameStatus::Starting => self.start_failed(&game, reason).await,
             GameStatus::Running => statuses.pause_for_health(game.id, reason).await.map(|_| ()),

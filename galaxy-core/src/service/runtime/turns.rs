@@ -352,7 +352,12 @@ async fn let_go(turns: &TurnRunner, record: &RuntimeRecord, token: LeaseToken) {
 /// Handles one game of a pass's claim under its turn lease. The claim was taken before
 /// the game's task began: it is taken again first, and a game another scheduler claimed
 /// meanwhile is left to it.
-async fn claimed(turns: &TurnRunner, record: RuntimeRecord, token: LeaseToken) {
+async fn claimed(
+    turns: &TurnRunner,
+    record: RuntimeRecord,
+    token: LeaseToken,
+    cancel: CancellationToken,
+) {
     let game_id = record.game_id;
     let renewed = match reclaim_turn(turns, game_id, token).await {
         Ok(renewed) => renewed,
@@ -378,10 +383,27 @@ async fn claimed(turns: &TurnRunner, record: RuntimeRecord, token: LeaseToken) {
         }
         return;
     }
-    holding_turn(turns, game_id, token, due(turns, renewed, token)).await;
+    holding_turn(turns, game_id, token, due(turns, renewed, token, &cancel)).await;
 }
 
-async fn due(turns: &TurnRunner, record: RuntimeRecord, token: LeaseToken) {
+async fn due(
+    turns: &TurnRunner,
+    record: RuntimeRecord,
+    token: LeaseToken,
+    cancel: &CancellationToken,
+) {
+    // Mailed orders first, before the game is read fresh below: a pause or a stop made
+    // while the turn waited for them is then seen.
+    if let Some(deadline) = record.next_turn_at
+        && !mail_before(turns, &record, deadline, cancel).await
+    {
+        // Shutting down: the claim goes back as it stands, for the next scheduler.
+        let (next, skip) = (record.next_turn_at, record.skip_next_tick);
+        if let Err(error) = release(turns, &record, token, next, skip).await {
+            tracing::warn!(%error, game_id = %record.game_id, "claim not released; it lapses");
+        }
+        return;
+    }
     // Read past the cache: another replica may have paused or stopped the game a moment
     // ago, and a turn must not be played (nor the schedule cleared) on a status this
     // replica has not heard of yet.
@@ -402,9 +424,6 @@ async fn due(turns: &TurnRunner, record: RuntimeRecord, token: LeaseToken) {
                 next_turn_at,
             },
         ) => {
-            if let Some(deadline) = record.next_turn_at {
-                mail_before(turns, game.id, deadline).await;
-            }
             let played = play_turn(
                 turns,
                 &game,
@@ -440,22 +459,39 @@ async fn due(turns: &TurnRunner, record: RuntimeRecord, token: LeaseToken) {
 /// How often a turn waiting for inbound mail looks again.
 const MAIL_WAIT_POLL: Duration = Duration::from_millis(250);
 
-/// Waits, up to the turn's mail grace, while inbound mail received at or before the
-/// turn's `deadline` is still to be processed: it may hold orders for this very turn,
-/// and mailed orders count by when they arrived, so the turn waits for them rather than
-/// refuse them as too late. Any mail counts, whatever its game (the store does not know
-/// a mail's game before it is read); mail received after the deadline does not hold the
-/// turn. A store that cannot say lets the turn go (logged).
-async fn mail_before(turns: &TurnRunner, game_id: GameId, deadline: Timestamp) {
+/// Waits, up to the turn's mail grace, while inbound mail received between the game's
+/// previous turn and this turn's `deadline` waits for its first try or is being
+/// processed: it may hold orders for this very turn, and mailed orders count by when
+/// they arrived, so the turn waits for them rather than refuse them as too late. Any
+/// such mail counts, whatever its game (the store does not know a mail's game before it
+/// is read); mail received before the previous turn (too late for this one anyway) or
+/// after the deadline, and mail tried already and waiting to be tried again, do not. A
+/// store that cannot say lets the turn go (logged). `false` when `cancel` fired meanwhile
+/// (shutdown): the turn is not to run here.
+async fn mail_before(
+    turns: &TurnRunner,
+    record: &RuntimeRecord,
+    deadline: Timestamp,
+    cancel: &CancellationToken,
+) -> bool {
     let Some(inbound) = &turns.inbound else {
-        return;
+        return true;
+    };
+    let game_id = record.game_id;
+    let since = match turns.archive.latest_turn(game_id).await {
+        Ok(latest) => latest.map_or(Timestamp::UNIX_EPOCH, |turn| turn.played_at),
+        Err(error) => {
+            tracing::warn!(%error, %game_id, "the previous turn not read; the turn runs without waiting for mail");
+            return true;
+        }
     };
     let until = tokio::time::Instant::now() + turns.settings.mail_grace;
     let mut waited = false;
     loop {
-        match inbound.oldest_waiting_inbound().await {
-            Ok(Some(oldest)) if oldest <= deadline => {}
-            Ok(_) => break,
+        let now = turns.statuses.now();
+        match inbound.inbound_pending(since, deadline, now).await {
+            Ok(true) => {}
+            Ok(false) => break,
             Err(error) => {
                 tracing::warn!(%error, %game_id, "waiting inbound mail not read; the turn runs");
                 break;
@@ -467,14 +503,18 @@ async fn mail_before(turns: &TurnRunner, game_id: GameId, deadline: Timestamp) {
                 grace = ?turns.settings.mail_grace,
                 "inbound mail received before the deadline still waits; the turn runs without it"
             );
-            return;
+            return true;
         }
         waited = true;
-        tokio::time::sleep(MAIL_WAIT_POLL).await;
+        tokio::select! {
+            () = cancel.cancelled() => return false,
+            () = tokio::time::sleep(MAIL_WAIT_POLL) => {}
+        }
     }
     if waited {
         tracing::info!(%game_id, "the turn waited for the inbound mail received before its deadline");
     }
+    true
 }
 
 /// Frees a claim without a turn, with a new schedule.
@@ -555,16 +595,18 @@ impl Worker for TurnScheduler {
             handled = due.len();
             // The free slots to due games first; the others wait for one in the queue.
             for record in due {
-                let (turns, token) = (turns.clone(), claim.token);
+                let (turns, token, cancel) = (turns.clone(), claim.token, self.cancel.clone());
                 if let Some(slot) = slots.pop() {
-                    self.pool
-                        .spawn(slot, async move { claimed(&turns, record, token).await });
+                    self.pool.spawn(
+                        slot,
+                        async move { claimed(&turns, record, token, cancel).await },
+                    );
                     continue;
                 }
                 let (kept, given_back) = (record.clone(), turns.clone());
                 self.pool.spawn_queued(
                     &self.cancel,
-                    async move { claimed(&turns, record, token).await },
+                    async move { claimed(&turns, record, token, cancel).await },
                     async move { let_go(&given_back, &kept, token).await },
                 );
             }

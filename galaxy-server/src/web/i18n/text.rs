@@ -79,6 +79,25 @@ impl Text {
         if on { self.yes } else { self.no }
     }
 
+    /// A status change's reason in words when the platform recorded it (an admin's
+    /// pause, a deadline); `None` for free text (an engine's failure, told as it was).
+    pub fn known_reason(&self, stated: &str) -> Option<&'static str> {
+        use galaxy_core::domain::game::reasons::{
+            CONTAINER_DISAPPEARED, ENROLLMENT_DEADLINE_PASSED, MAX_PLAYERS_REACHED,
+            PAUSED_BY_ADMIN, RESUMED_BY_ADMIN, STOPPED_BY_ADMIN,
+        };
+        let known = [
+            PAUSED_BY_ADMIN,
+            RESUMED_BY_ADMIN,
+            STOPPED_BY_ADMIN,
+            ENROLLMENT_DEADLINE_PASSED,
+            MAX_PLAYERS_REACHED,
+            CONTAINER_DISAPPEARED,
+        ];
+        let at = known.iter().position(|reason| *reason == stated)?;
+        self.known_reasons.get(at).copied()
+    }
+
     /// What is left of a player's vacation budget, in words.
     pub fn vacation_left(&self, left: u32, budget: u32) -> String {
         self.vacation_remaining
@@ -420,6 +439,11 @@ pub struct Text {
     /// The reason shown to players and visitors when the engine or its container failed
     /// (its details are for the host and admins).
     pub engine_failure: &'static str,
+    /// The reasons the platform records with a status change
+    /// (`galaxy_core::domain::game::reasons`), in the order of [`Text::known_reason`]:
+    /// paused, resumed and stopped by an admin, enrollment deadline passed, max players
+    /// reached, the container disappeared.
+    pub known_reasons: [&'static str; 6],
     /// Account: heading.
     pub account_title: &'static str,
     /// Account: display name.
