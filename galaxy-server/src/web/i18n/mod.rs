@@ -94,8 +94,48 @@ impl Lang {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
     use axum::http::HeaderValue;
+
+    #[test]
+    fn the_reasons_the_platform_records_are_told_in_each_language() {
+        use galaxy_core::domain::game::reasons;
+        let de = Lang::De.text();
+        assert_eq!(
+            de.known_reason(reasons::PAUSED_BY_ADMIN),
+            Some("Von der Verwaltung angehalten.")
+        );
+        assert_eq!(
+            de.known_reason(reasons::ENROLLMENT_DEADLINE_PASSED),
+            Some("Die Anmeldefrist ist ohne genug Spieler verstrichen.")
+        );
+        assert_eq!(
+            Lang::En.text().known_reason(reasons::STOPPED_BY_ADMIN),
+            Some("Stopped by an admin.")
+        );
+        // Every one of them, in both languages, and each its own words.
+        for lang in Lang::ALL {
+            let told: Vec<_> = [
+                reasons::PAUSED_BY_ADMIN,
+                reasons::RESUMED_BY_ADMIN,
+                reasons::STOPPED_BY_ADMIN,
+                reasons::ENROLLMENT_DEADLINE_PASSED,
+                reasons::MAX_PLAYERS_REACHED,
+                reasons::CONTAINER_DISAPPEARED,
+            ]
+            .iter()
+            .map(|reason| lang.text().known_reason(reason).unwrap())
+            .collect();
+            let mut unique = told.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), told.len(), "{lang:?}: {told:?}");
+        }
+        // Free text (an engine's failure) is told as it was.
+        assert_eq!(de.known_reason("engine exited with status 3"), None);
+    }
 
     #[test]
     fn locales_fall_back_to_their_language_then_english() {
