@@ -39,6 +39,7 @@ mod health;
 mod inspect;
 mod jobs;
 mod lease;
+mod mail_wait;
 mod mailed;
 mod orders;
 pub use archive::MAX_CATCH_UP_TURNS;

@@ -3,34 +3,35 @@
 //! mail deliveries and notification dead letters with retry. Every handler asks for the
 //! admin role first (403 for anyone else) and the services check it again, as for the API.
 
+mod health;
+mod mail;
+
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use galaxy_core::domain::game::GameStatus;
-use galaxy_core::domain::mail::{LOGIN_CODE_KIND, MailStatus};
 use galaxy_core::domain::page::PageRequest;
 use galaxy_core::domain::user::Block;
 use galaxy_core::domain::user::UserStatus;
-use galaxy_core::domain::{GameId, MailId, RouteId, UserId};
+use galaxy_core::domain::{GameId, UserId};
 use galaxy_core::service::{Actor, ErrorKind, ServiceError};
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::WebState;
 use super::error::WebError;
-use super::game::EmptyForm;
-use super::i18n::{AdminText, MAIL_STATUSES};
-use super::layout::{self, button_form_about, confirm_form, confirm_form_about, csrf_field};
+use super::i18n::AdminText;
+use super::layout::{self, button_form_about, confirm_form_about, csrf_field};
 use super::lobby::urlencode;
 use super::session::{Posted, Visitor};
 use crate::http::error::ApiError;
 
+pub use health::health_page;
+pub use mail::{mail_page, retry_all_dead_mail, retry_dead_letter, retry_mail};
+
 /// Rows per admin page.
 const ADMIN_PAGE: u32 = 100;
-
-/// How many dead mails the mail page reads to know whether "retry all" has any to retry.
-const DEAD_PROBE: u32 = 10;
 
 /// Filters and cursor of an admin list.
 #[derive(Debug, Default, Deserialize)]
@@ -418,246 +419,6 @@ fn back_to(headers: &axum::http::HeaderMap, path: &str) -> String {
         Ok(query) if !query.is_empty() => format!("{path}?{query}"),
         _ => path.to_owned(),
     }
-}
-
-/// `GET /admin/health`: runtime records and health events (of one game with `?game=`).
-pub async fn health_page(
-    State(state): State<WebState>,
-    visitor: Visitor,
-    Query(query): Query<AdminQuery>,
-) -> Result<Response, WebError> {
-    let admin = visitor.admin()?;
-    let t = visitor.lang.admin();
-    let game = if query.game.is_empty() {
-        None
-    } else {
-        Some(GameId::parse(&query.game).map_err(|_| WebError::NotFound)?)
-    };
-    let runtime = &state.app.runtime;
-    // Records and events are paged each with its own cursor: the two lists are ordered
-    // differently (records oldest first, events newest first).
-    let (records, records_next) = match game {
-        // A game that never started has no record (yet): its events, if any, still show.
-        Some(game) => match runtime.record(admin.actor, game).await {
-            Ok(record) => (vec![record], None),
-            Err(error) if ServiceError::kind(&error) == ErrorKind::NotFound => (Vec::new(), None),
-            Err(error) => return Err(error.into()),
-        },
-        None => {
-            let page = page_after(query.records_after.as_ref())?;
-            let got = runtime.records(admin.actor, &page).await?;
-            (got.items, got.next_after)
-        }
-    };
-    let events = runtime
-        .health_events(admin.actor, game, &query.page()?)
-        .await?;
-    let shown: Vec<GameId> = records
-        .iter()
-        .map(|r| r.game_id)
-        .chain(events.items.iter().map(|e| e.game_id))
-        .collect();
-    let names = game_names(&state, &admin.actor, shown).await;
-    let body = html! {
-        h1 { (t.health) }
-        (admin_nav(t))
-        h2 { (t.records) }
-        div.table-wrap { table {
-            thead { tr { th scope="col" { (t.game) } th scope="col" { (t.status) } th scope="col" { (t.engine) } th scope="col" { (t.turn) } th scope="col" { (t.next_turn) } th scope="col" { (t.healthy) } } }
-            tbody {
-                @for record in &records {
-                    tr {
-                        td { (game_link(&names, record.game_id, &format!("/admin/health?game={}", record.game_id))) }
-                        td { span.badge data-status=(record.status.as_str()) { (t.runtime_status(record.status)) } }
-                        td { (record.engine.as_str()) }
-                        td { (record.current_turn) }
-                        td { @if let Some(at) = &record.next_turn_at { (layout::time(at)) } }
-                        td { (visitor.lang.text().yes_no(record.healthy)) }
-                    }
-                }
-            }
-        } }
-        @if let Some(next) = &records_next {
-            // (The events stay on the page they were on, and the other way round below.)
-            p { a href=(format!(
-                "/admin/health?records_after={}{}",
-                urlencode(next),
-                query.after.as_ref().map(|a| format!("&after={}", urlencode(a))).unwrap_or_default()
-            )) { (t.more) } }
-        }
-        h2 { (t.events) }
-        div.table-wrap { table {
-            thead { tr { th scope="col" { (t.when) } th scope="col" { (t.game) } th scope="col" { (t.kind) } th scope="col" { (t.detail) } } }
-            tbody {
-                @for event in &events.items {
-                    tr {
-                        td { (layout::time(&event.occurred_at)) }
-                        td { (game_link(&names, event.game_id, &format!("/admin/health?game={}", event.game_id))) }
-                        td { span.badge data-kind=(event.kind.as_str()) { (t.event_kind(event.kind)) } }
-                        td { code { (event.detail) } }
-                    }
-                }
-            }
-        } }
-        (next_link(t, &format!(
-            "/admin/health?game={}{}&",
-            urlencode(&query.game),
-            query.records_after.as_ref().map(|a| format!("&records_after={}", urlencode(a))).unwrap_or_default()
-        ), events.next_after.as_ref()))
-    };
-    Ok(layout::page(&visitor, t.health, body))
-}
-
-/// `GET /admin/mail`: mail deliveries (by status) and notification dead letters.
-pub async fn mail_page(
-    State(state): State<WebState>,
-    visitor: Visitor,
-    Query(query): Query<AdminQuery>,
-) -> Result<Response, WebError> {
-    let admin = visitor.admin()?;
-    let t = visitor.lang.admin();
-    let status = (!query.status.is_empty()).then_some(query.status.as_str());
-    if let Some(status) = status
-        && MailStatus::parse(status).is_none()
-    {
-        return Err(WebError::Api(
-            ApiError::invalid_request(
-                "status must be one of pending, sending, sent, retrying, dead",
-            )
-            .with_field("status"),
-        ));
-    }
-    let mail = state
-        .app
-        .mail_admin
-        .list(&admin.actor, status, &query.page()?)
-        .await?;
-    let dead = state
-        .app
-        .notifications
-        .dead_letters(&admin.actor, &page_after(query.dead_after.as_ref())?)
-        .await?;
-    // "Retry all" only where there is dead mail it would retry (login codes it leaves
-    // dead). A few rows tell; past them, one more page may (and the button shows).
-    let probe = state
-        .app
-        .mail_admin
-        .list(&admin.actor, Some("dead"), &PageRequest::first(DEAD_PROBE)?)
-        .await?;
-    let any_dead =
-        probe.next_after.is_some() || probe.items.iter().any(|m| m.mail.kind != LOGIN_CODE_KIND);
-    let recipients: Vec<UserId> = dead.items.iter().map(|r| r.user_id).collect();
-    let emails = user_emails(&state, &admin.actor, recipients).await;
-    let body = html! {
-        h1 { (t.mail) }
-        (admin_nav(t))
-        @if let Some(retried) = query.retried { (layout::notice(&t.retried_all(retried))) }
-        form method="get" action="/admin/mail" {
-            label for="status" { (t.status) " " }
-            select #status name="status" {
-                option value="" { (t.any) }
-                @for s in MAIL_STATUSES { option value=(s) selected[query.status == s] { (t.mail_status(s)) } }
-            }
-            " " button type="submit" { (t.filter) }
-        }
-        h2 { (t.deliveries) }
-        @if any_dead { (confirm_form(&visitor, "/admin/mail/retry-dead", t.retry_all, t.retry_all_confirm)) }
-        div.table-wrap { table {
-            thead { tr { th scope="col" { (t.created) } th scope="col" { (t.to) } th scope="col" { (t.subject) } th scope="col" { (t.status) } th scope="col" { (t.attempts) } th scope="col" { (t.last_error) } th scope="col" {} } }
-            tbody {
-                @for delivery in &mail.items {
-                    tr {
-                        td { (layout::time(&delivery.created_at)) }
-                        td { (delivery.mail.to.as_str()) }
-                        td { (delivery.mail.subject) br; small { code { (delivery.mail.kind) } } }
-                        td { span.badge data-status=(delivery.status.as_str()) { (t.mail_status(delivery.status.as_str())) } }
-                        td { (delivery.attempts) }
-                        td { (delivery.last_error.as_deref().unwrap_or("")) }
-                        td { @if delivery.status == MailStatus::Dead { (button_form_about(&visitor, &format!("/admin/mail/{}/retry", delivery.id), t.retry, &format!("{} {}", delivery.mail.kind, delivery.mail.to.as_str()))) } }
-                    }
-                }
-            }
-        } }
-        (next_link(t, &format!(
-            "/admin/mail?status={}{}&",
-            urlencode(&query.status),
-            query.dead_after.as_ref().map(|a| format!("&dead_after={}", urlencode(a))).unwrap_or_default()
-        ), mail.next_after.as_ref()))
-        h2 { (t.dead_letters) }
-        @if dead.items.is_empty() { p { (t.none) } }
-        div.table-wrap { table {
-            thead { tr { th scope="col" { (t.updated) } th scope="col" { (t.user) } th scope="col" { (t.channel) } th scope="col" { (t.attempts) } th scope="col" { (t.last_error) } th scope="col" {} } }
-            tbody {
-                @for route in &dead.items {
-                    tr {
-                        td { (layout::time(&route.updated_at)) }
-                        td { @match emails.get(&route.user_id) { Some(email) => (email), None => code { (route.user_id) } } }
-                        td { (t.channel(route.channel)) }
-                        td { (route.attempts) }
-                        td { (route.last_error.as_deref().unwrap_or("")) }
-                        td { (button_form_about(&visitor, &format!("/admin/dead-letters/{}/retry", route.id), t.retry, &format!("{} {}", t.channel(route.channel), emails.get(&route.user_id).map_or_else(|| route.user_id.to_string(), Clone::clone)))) }
-                    }
-                }
-            }
-        } }
-        @if let Some(next) = &dead.next_after {
-            p {
-                a href=(format!(
-                    "/admin/mail?status={}{}&dead_after={}",
-                    urlencode(&query.status),
-                    query.after.as_ref().map(|a| format!("&after={}", urlencode(a))).unwrap_or_default(),
-                    urlencode(next)
-                )) { (t.more) }
-            }
-        }
-    };
-    Ok(layout::page(&visitor, t.mail, body))
-}
-
-/// `POST /admin/mail/{id}/retry`; back to the mail page as it was.
-pub async fn retry_mail(
-    State(state): State<WebState>,
-    Path(id): Path<String>,
-    headers: axum::http::HeaderMap,
-    Posted { visitor, .. }: Posted<EmptyForm>,
-) -> Result<Response, WebError> {
-    let admin = visitor.admin()?;
-    let id = MailId::parse(&id).map_err(|_| WebError::NotFound)?;
-    state
-        .app
-        .mail_admin
-        .retry(&admin.actor, &id.to_string())
-        .await?;
-    Ok(Redirect::to(&back_to(&headers, "/admin/mail")).into_response())
-}
-
-/// `POST /admin/mail/retry-dead`: every dead mail queued again; to the first page of the
-/// mail, which says how many (the dead mail the page showed is queued again, and a filter
-/// on `dead` would show nothing).
-pub async fn retry_all_dead_mail(
-    State(state): State<WebState>,
-    Posted { visitor, .. }: Posted<EmptyForm>,
-) -> Result<Response, WebError> {
-    let admin = visitor.admin()?;
-    let retried = state.app.mail_admin.retry_all_dead(&admin.actor).await?;
-    Ok(Redirect::to(&format!("/admin/mail?retried={retried}")).into_response())
-}
-
-/// `POST /admin/dead-letters/{id}/retry`; back to the mail page as it was.
-pub async fn retry_dead_letter(
-    State(state): State<WebState>,
-    Path(id): Path<String>,
-    headers: axum::http::HeaderMap,
-    Posted { visitor, .. }: Posted<EmptyForm>,
-) -> Result<Response, WebError> {
-    let admin = visitor.admin()?;
-    let id = RouteId::parse(&id).map_err(|_| WebError::NotFound)?;
-    state
-        .app
-        .notifications
-        .retry_dead_letter(&admin.actor, &id.to_string())
-        .await?;
-    Ok(Redirect::to(&back_to(&headers, "/admin/mail")).into_response())
 }
 
 #[cfg(test)]
