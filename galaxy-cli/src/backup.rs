@@ -101,7 +101,7 @@ pub async fn backup(url: &str, args: BackupArgs) -> anyhow::Result<String> {
     // The client first: one missing, or too old for the server, is found before the
     // games are held and their data copied.
     let client = client_major("pg_dump").await?;
-    let pool = connect(url, &crate::connect_options())
+    let pool = connect(url, &crate::database::connect_options())
         .await
         .context("cannot connect to the database")?;
     let server = backup::server_major(&pool)
@@ -428,7 +428,7 @@ pub async fn restore(url: &str, args: RestoreArgs) -> anyhow::Result<String> {
         })?;
     client_major("pg_restore").await?;
     let volumes = BackupVolumes::read(&manifest).await?;
-    let pool = connect(url, &crate::connect_options())
+    let pool = connect(url, &crate::database::connect_options())
         .await
         .context("cannot connect to the database")?;
     if !backup::is_empty(&pool).await? {

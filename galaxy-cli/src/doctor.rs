@@ -193,7 +193,7 @@ async fn check_database(config: &Config, dev: bool) -> Line {
     };
     // The other commands' options (at most two seconds for a host that does not
     // answer, named galaxy-cli in `pg_stat_activity`), tried once.
-    let mut options = crate::connect_options();
+    let mut options = crate::database::connect_options();
     options.max_connections = 1;
     options.connect_attempts = 1;
     let pool = match connect(url.expose_secret(), &options).await {

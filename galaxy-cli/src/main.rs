@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod backup;
+mod database;
 mod demo;
 mod doctor;
 mod engine_image;
@@ -10,21 +11,20 @@ mod push_tail;
 mod server_image;
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use database::{
+    connect_to, current_schema, database_url, is_bootstrap_admin, migrate_status, settings,
+};
 use galaxy_cli::engine_check;
 use galaxy_core::ports::{Change, ChangeBus, KeyRegistry, SessionRevoker, StoreError};
 use galaxy_core::service::user::UserService;
 use galaxy_ports::system::SystemClock;
-use galaxy_postgres::{
-    ChangeBusOptions, ConnectOptions, PgChangeBus, PgStore, SchemaStatus, connect, known_versions,
-    migrate, schema_status,
-};
-use galaxy_server::config::Layered;
+use galaxy_postgres::{ChangeBusOptions, PgChangeBus, PgStore, known_versions, migrate};
 
 /// Galaxy operator tooling.
 #[derive(Debug, Parser)]
@@ -286,111 +286,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// A pool on the database of `url` (or the settings'), refused unless its schema is
-/// exactly this binary's: commands that write never migrate behind the operator's back
-/// (upgrades are backed up first, docs/operations.md).
-async fn current_schema(
-    url: Option<String>,
-    settings: &Layered,
-) -> anyhow::Result<galaxy_postgres::PgPool> {
-    let url = database_url(url, settings)?;
-    let pool = connect_to(&url).await?;
-    let status = read_schema(&pool).await?;
-    if !status.unknown.is_empty() {
-        anyhow::bail!(
-            "the database was migrated by a newer Galaxy (versions {:?}): use its galaxy-cli",
-            status.unknown
-        );
-    }
-    if !status.pending.is_empty() {
-        anyhow::bail!(
-            "the database lacks migrations {:?} of this galaxy-cli: upgrade it first \
-             (galaxy-cli migrate, after a backup) or use the servers' own galaxy-cli",
-            status.pending
-        );
-    }
-    Ok(pool)
-}
-
-/// `migrate status`: prints the applied and pending migrations; 0 when the schema is
-/// current, 1 when migrations are pending, 2 when the database is newer than this
-/// binary. An error is a status it could not read (the caller's exit 3).
-async fn migrate_status(url: Option<String>, file: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let url = database_url(url, &settings(file)?)?;
-    let pool = connect_to(&url).await?;
-    let status = read_schema(&pool).await?;
-    println!("applied: {:?}", status.applied);
-    println!("pending: {:?}", status.pending);
-    if !status.unknown.is_empty() {
-        println!(
-            "unknown: {:?} (a newer Galaxy migrated this database; this binary knows up to {})",
-            status.unknown, status.latest_known
-        );
-        return Ok(ExitCode::from(2));
-    }
-    if status.pending.is_empty() {
-        println!("schema is current (version {})", status.latest_known);
-        Ok(ExitCode::SUCCESS)
-    } else {
-        println!("run `galaxy-cli migrate` (after a backup) to apply the pending ones");
-        Ok(ExitCode::from(1))
-    }
-}
-
-/// The server's settings as it reads them: the environment over the configuration file
-/// (`--config`, else `GALAXY_CONFIG_FILE`), unvalidated.
-fn settings(file: Option<&Path>) -> anyhow::Result<Layered> {
-    Layered::from_env(file).context("cannot read the configuration")
-}
-
-/// The database URL, for the commands that need one: `--database-url` or
-/// `GALAXY_DATABASE_URL`, else the configuration file's.
-fn database_url(url: Option<String>, settings: &Layered) -> anyhow::Result<String> {
-    // Empty is unset, as the server reads it.
-    url.filter(|url| !url.trim().is_empty())
-        .or_else(|| settings.value("GALAXY_DATABASE_URL").map(str::to_owned))
-        .context("GALAXY_DATABASE_URL (or --database-url, or database_url in the --config file) must be set")
-}
-
-/// Whether `email` is among the bootstrap admins of the configuration this command
-/// reads (the environment over the file), compared as the server compares addresses.
-fn is_bootstrap_admin(settings: &Layered, email: &str) -> bool {
-    let Ok(email) = galaxy_core::domain::user::Email::parse(email) else {
-        return false;
-    };
-    settings
-        .value("GALAXY_BOOTSTRAP_ADMINS")
-        .unwrap_or_default()
-        .split(',')
-        .filter_map(|listed| galaxy_core::domain::user::Email::parse(listed).ok())
-        .any(|listed| listed == email)
-}
-
-/// How the commands connect: three attempts (a database that is restarting), not the
-/// server's ten over half a minute, each waiting at most two seconds for a host that does
-/// not answer, so an operator who mistyped a host is told within about seven seconds.
-pub(crate) fn connect_options() -> ConnectOptions {
-    let mut options = ConnectOptions::default();
-    options.connect_attempts = 3;
-    options.acquire_timeout = std::time::Duration::from_secs(2);
-    "galaxy-cli".clone_into(&mut options.application_name);
-    options
-}
-
-/// A pool on the Galaxy database at `url`.
-async fn connect_to(url: &str) -> anyhow::Result<galaxy_postgres::PgPool> {
-    connect(url, &connect_options())
-        .await
-        .context("cannot connect to the database")
-}
-
-/// The database's migrations against this binary's.
-async fn read_schema(pool: &galaxy_postgres::PgPool) -> anyhow::Result<SchemaStatus> {
-    schema_status(pool)
-        .await
-        .context("cannot read the schema's migrations")
-}
-
 /// Prints a command's result; success.
 fn done(message: &str) -> anyhow::Result<ExitCode> {
     println!("{message}");
@@ -534,29 +429,6 @@ mod tests {
         );
         assert_eq!(status(&["galaxy-cli", "migrate", "--bogus"]), 2);
         assert_eq!(status(&["galaxy-cli", "admin", "grant"]), 2);
-    }
-
-    /// The database URL: the option (or `GALAXY_DATABASE_URL`, which clap reads into
-    /// it), else the configuration file's; none at all is an error naming all three.
-    #[test]
-    fn the_database_url_comes_from_the_configuration_file_last() {
-        use std::collections::HashMap;
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("galaxy.toml");
-        std::fs::write(&file, "database_url = \"postgres://file/db\"\n").unwrap();
-        let none = HashMap::new();
-        let from_file = Layered::load(Some(&file), &none).unwrap();
-        assert_eq!(
-            database_url(None, &from_file).unwrap(),
-            "postgres://file/db"
-        );
-        let flag = Some("postgres://flag/db".to_owned());
-        assert_eq!(
-            database_url(flag, &from_file).unwrap(),
-            "postgres://flag/db"
-        );
-        let missing = database_url(None, &Layered::load(None, &none).unwrap()).unwrap_err();
-        assert!(missing.to_string().contains("--config"), "{missing}");
     }
 
     /// The mail-in timeout reads as the server's durations do.

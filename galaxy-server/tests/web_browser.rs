@@ -456,6 +456,36 @@ async fn play(s: &Session<'_>) {
     let game = game_url.path().to_owned();
     assert!(game.starts_with("/games/"), "{game_url}");
     s.host_action(&game, "open", "enrollment_open").await;
+    // The enrollment deadline (a week ahead) counts down in whole days, in the
+    // page's language: the script reads the page's `lang` at every tick.
+    s.goto(&game).await;
+    let countdown = || async {
+        b.execute(
+            "return document.querySelector('time[data-countdown]').textContent;",
+            vec![],
+        )
+        .await
+        .unwrap()
+    };
+    let english = countdown().await;
+    assert!(english.as_str().unwrap().contains("6d "), "{english}");
+    b.execute(
+        "document.documentElement.lang = 'de'; \
+         document.querySelectorAll('time[data-countdown]').forEach(function (el) { el.textContent = ''; });",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let limit = std::time::Instant::now() + Duration::from_secs(10);
+    let german = loop {
+        let shown = countdown().await;
+        if !shown.as_str().unwrap().is_empty() {
+            break shown;
+        }
+        assert!(std::time::Instant::now() < limit, "the countdown stopped");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(german.as_str().unwrap().contains("6 T "), "{german}");
     // Two players find it in the lobby and apply.
     for (email, race) in [
         ("ann@example.org", "Aldebarans"),
@@ -596,6 +626,12 @@ async fn play(s: &Session<'_>) {
         })
         .await;
     assert!(page.contains("id=\"winner\""), "{page}");
+    // The reason of the status tells the ending in words (the engine ends at turn 2).
+    assert!(
+        page.contains("Won by ") || page.contains("Ended on turn"),
+        "{page}"
+    );
+    assert!(page.contains(" on turn 2."), "{page}");
     assert_eq!(page.matches("<polyline").count(), 2, "{page}");
     s.shot("game-finished").await;
     if let Some(dir) = &s.shots {

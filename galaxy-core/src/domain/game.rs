@@ -172,23 +172,7 @@ impl fmt::Display for GameTrigger {
     }
 }
 
-/// The reasons the platform itself records with a status change, in English (as the
-/// API shows them). Named, so that a client in another language can recognise and
-/// translate them; any other reason (an engine's failure, say) is free text.
-pub mod reasons {
-    /// An admin paused the game.
-    pub const PAUSED_BY_ADMIN: &str = "paused by an admin";
-    /// An admin resumed the game.
-    pub const RESUMED_BY_ADMIN: &str = "resumed by an admin";
-    /// An admin stopped the game (it is cancelled, its reports kept).
-    pub const STOPPED_BY_ADMIN: &str = "stopped by an admin";
-    /// Enrollment closed at its deadline without enough players: the game is cancelled.
-    pub const ENROLLMENT_DEADLINE_PASSED: &str = "enrollment deadline passed";
-    /// The game filled up: enrollment closed.
-    pub const MAX_PLAYERS_REACHED: &str = "max players reached";
-    /// The game's engine container was gone when the runtime looked.
-    pub const CONTAINER_DISAPPEARED: &str = "the game's container disappeared";
-}
+pub mod reasons;
 
 /// One status change, as appended to the history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use super::archive::{self, Seat};
 use super::turns::TurnRunner;
 use crate::domain::GameId;
+use crate::domain::game::reasons::Ending;
 use crate::domain::game::{Game, GameStatus, GameTrigger};
 use crate::domain::notification::NotificationKind;
 use crate::domain::play::{PlayedTurn, TurnReport};
@@ -216,10 +217,7 @@ async fn finished(
     reports: &BTreeMap<String, TurnReport>,
 ) -> Result<Effects, StoreError> {
     let (to, trigger) = (GameStatus::Finished, GameTrigger::Engine);
-    let reason = match &turn.winner {
-        Some(winner) => format!("won by {winner} on turn {}", turn.turn),
-        None => format!("ended on turn {}", turn.turn),
-    };
+    let reason = Ending::new(turn.winner.as_deref(), turn.turn).stated();
     let mut game = game.clone();
     let mut tries = 0;
     while game.status != to && game.status.allows(to, trigger) {

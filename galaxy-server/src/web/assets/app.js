@@ -12,11 +12,19 @@
       }).format(date);
     } catch (e) { return date.toString(); }
   }
+  // Whole days in the page's language ("6d", "6 T"), as the browser writes them.
+  function days(d) {
+    try {
+      return new Intl.NumberFormat(document.documentElement.lang || undefined, {
+        style: "unit", unit: "day", unitDisplay: "narrow"
+      }).format(d);
+    } catch (e) { return d + "d"; }
+  }
   function left(ms) {
     if (ms <= 0) { return "0:00:00"; }
     var s = Math.floor(ms / 1000), d = Math.floor(s / 86400);
     var h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
-    return (d > 0 ? d + "d " : "") + h + ":" + pad(m) + ":" + pad(s % 60);
+    return (d > 0 ? days(d) + " " : "") + h + ":" + pad(m) + ":" + pad(s % 60);
   }
   function tick() {
     document.querySelectorAll("time[data-countdown]").forEach(function (el) {

@@ -101,8 +101,22 @@ mod tests {
 
     #[test]
     fn the_reasons_the_platform_records_are_told_in_each_language() {
-        use galaxy_core::domain::game::reasons;
+        use galaxy_core::domain::game::reasons::{self, Ending};
         let de = Lang::De.text();
+        // A game's ending, with its winner and turn, and free text as it was.
+        let won = Ending::new(Some("Men of {turn}"), 12).stated();
+        assert_eq!(de.reason(&won), "Gewonnen von Men of {turn} in Zug 12.");
+        assert_eq!(
+            Lang::En.text().reason(&won),
+            "Won by Men of {turn} on turn 12."
+        );
+        let ended = Ending::new(None, 3).stated();
+        assert_eq!(de.reason(&ended), "Beendet in Zug 3.");
+        assert_eq!(
+            de.reason(reasons::PAUSED_BY_ADMIN),
+            "Von der Verwaltung angehalten."
+        );
+        assert_eq!(de.reason("engine said no"), "engine said no");
         assert_eq!(
             de.known_reason(reasons::PAUSED_BY_ADMIN),
             Some("Von der Verwaltung angehalten.")

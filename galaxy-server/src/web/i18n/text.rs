@@ -6,6 +6,8 @@ mod en;
 pub(super) use de::DE;
 pub(super) use en::EN;
 
+use std::borrow::Cow;
+
 use galaxy_core::domain::application::ApplicationStatus;
 use galaxy_core::domain::game::{GameStatus, Visibility};
 
@@ -96,6 +98,27 @@ impl Text {
         ];
         let at = known.iter().position(|reason| *reason == stated)?;
         self.known_reasons.get(at).copied()
+    }
+
+    /// A status change's reason in words: those the platform recorded
+    /// ([`Text::known_reason`] and a game's ending) in this language, any other (an
+    /// engine's failure, a host's words) as it was stated.
+    pub fn reason<'a>(&self, stated: &'a str) -> Cow<'a, str> {
+        use galaxy_core::domain::game::reasons::Ending;
+        if let Some(known) = self.known_reason(stated) {
+            return Cow::Borrowed(known);
+        }
+        match Ending::parse(stated) {
+            Some(Ending::Won { winner, turn }) => Cow::Owned(
+                self.won_on_turn
+                    .replace("{turn}", &turn.to_string())
+                    .replace("{winner}", winner),
+            ),
+            Some(Ending::Ended { turn }) => {
+                Cow::Owned(self.ended_on_turn.replace("{turn}", &turn.to_string()))
+            }
+            None => Cow::Borrowed(stated),
+        }
     }
 
     /// What is left of a player's vacation budget, in words.
@@ -444,6 +467,10 @@ pub struct Text {
     /// paused, resumed and stopped by an admin, enrollment deadline passed, max players
     /// reached, the container disappeared.
     pub known_reasons: [&'static str; 6],
+    /// Game: the engine ended the game with a winner (`{winner}`, `{turn}`).
+    pub won_on_turn: &'static str,
+    /// Game: the engine ended the game without a winner (`{turn}`).
+    pub ended_on_turn: &'static str,
     /// Account: heading.
     pub account_title: &'static str,
     /// Account: display name.

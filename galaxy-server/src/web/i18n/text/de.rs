@@ -182,6 +182,8 @@ pub(in crate::web::i18n) static DE: Text = Text {
         "Das Spiel ist voll.",
         "Der Engine-Container des Spiels ist verschwunden.",
     ],
+    won_on_turn: "Gewonnen von {winner} in Zug {turn}.",
+    ended_on_turn: "Beendet in Zug {turn}.",
     account_title: "Konto",
     display_name: "Anzeigename",
     locale: "Sprache (Locale)",

@@ -182,6 +182,8 @@ pub(in crate::web::i18n) static EN: Text = Text {
         "The game is full.",
         "The game's engine container disappeared.",
     ],
+    won_on_turn: "Won by {winner} on turn {turn}.",
+    ended_on_turn: "Ended on turn {turn}.",
     account_title: "Account",
     display_name: "Display name",
     locale: "Language (locale)",
