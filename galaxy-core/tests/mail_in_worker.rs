@@ -34,6 +34,8 @@ use galaxy_ports::system::{ManualClock, SeededSecretGenerator};
 struct Desk {
     down: Mutex<bool>,
     calls: Mutex<Vec<String>>,
+    /// The game of every call.
+    games: Mutex<Vec<GameId>>,
     /// The `received_at` of every call.
     received: Mutex<Vec<Timestamp>>,
     /// When set, every call takes this long on this clock (a slow engine).
@@ -48,11 +50,12 @@ impl OrdersDesk for Desk {
     async fn submit_mailed_orders(
         &self,
         _: UserId,
-        _: GameId,
+        game: GameId,
         orders: &str,
         received_at: Timestamp,
     ) -> Result<MailedOrdersVerdict, OrdersDeskError> {
         self.received.lock().unwrap().push(received_at);
+        self.games.lock().unwrap().push(game);
         let number = {
             let mut calls = self.calls.lock().unwrap();
             calls.push(orders.to_owned());
@@ -745,5 +748,67 @@ async fn mail_from_another_address_is_told_to_the_player_not_the_sender() {
         sent.iter()
             .any(|m| m.text_body.contains(&format!("from {}", w.player.email))),
         "{sent:?}"
+    );
+}
+
+/// One mail to the orders addresses of two of the player's games reaches both games,
+/// whether the SMTP listener gives both recipients in one envelope, an MTA pipes it once
+/// per recipient, or only the headers name them; each copy delivered again is kept once.
+#[tokio::test]
+async fn one_mail_to_two_orders_addresses_reaches_both_games() {
+    let w = world(20).await;
+    let second_game = GameId::from_uuid(uuid::Uuid::now_v7());
+    let second = w
+        .service
+        .ensure(w.player.id, second_game)
+        .await
+        .unwrap()
+        .address;
+    let raw = |id: &str| {
+        format!(
+            "From: {}\r\nTo: {}\r\nCc: {second}\r\nMessage-ID: <{id}@example.org>\r\n\
+             Subject: o\r\n\r\ndesign D 1 1 1 0\r\n",
+            w.player.email, w.address
+        )
+    };
+    let envelope = |rcpt_to: &[&String]| Envelope {
+        mail_from: Some(w.player.email.to_string()),
+        rcpt_to: rcpt_to.iter().map(|r| r.to_uppercase()).collect(),
+    };
+    let receive = |id: &'static str, envelope: Envelope| {
+        let raw = raw(id);
+        let service = w.service.clone();
+        async move { service.receive(raw.as_bytes(), &envelope).await.unwrap() }
+    };
+    // The listener: both recipients at once, then the same delivery again.
+    let both = envelope(&[&w.address, &second]);
+    let first = receive("listener", both.clone()).await;
+    assert!(!first.duplicate);
+    assert!(receive("listener", both).await.duplicate);
+    // The first copy is for the first address alone; its key names the address by its
+    // token's digest, never the token.
+    let stored = w.stores.mail_in.get_inbound(first.id).await.unwrap();
+    assert_eq!(stored.envelope_to, vec![w.address.to_lowercase()]);
+    for address in [&w.address, &second] {
+        let (_, token) = address.split_once('+').unwrap();
+        let (token, _) = token.split_once('@').unwrap();
+        assert!(!stored.dedupe_key.contains(token), "{}", stored.dedupe_key);
+    }
+    // A pipe: once per recipient (each its own copy), the second recipient again.
+    assert!(!receive("piped", envelope(&[&w.address])).await.duplicate);
+    assert!(!receive("piped", envelope(&[&second])).await.duplicate);
+    assert!(receive("piped", envelope(&[&second])).await.duplicate);
+    // A pipe that does not pass the recipient: the headers name both.
+    assert!(!receive("headers", Envelope::default()).await.duplicate);
+    assert!(receive("headers", Envelope::default()).await.duplicate);
+
+    w.worker.run_until_idle(10).await.unwrap();
+    let games = w.desk.games.lock().unwrap().clone();
+    assert_eq!(games.len(), 6, "{games:?}");
+    let to_second = games.iter().filter(|g| **g == second_game).count();
+    assert_eq!(to_second, 3, "{games:?}");
+    assert_eq!(
+        w.outcomes().await,
+        vec![(Some(InboundOutcome::Answered), 6)]
     );
 }

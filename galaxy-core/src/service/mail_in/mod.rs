@@ -29,7 +29,9 @@ pub use worker::MailInWorker;
 
 use super::{Actor, ErrorKind, ServiceError, store_error_kind};
 use crate::domain::limit::RateLimit;
-use crate::domain::mail_in::{InboundMail, OrdersAddress, OrdersKey, ReportDelivery, TokenSeed};
+use crate::domain::mail_in::{
+    InboundMail, OrdersAddress, OrdersKey, OrdersToken, ReportDelivery, TokenSeed,
+};
 use crate::domain::{GameId, InboundMailId, UserId};
 use crate::ports::{
     Clock, InboundInsert, InboundMailStore, MailStore, OrdersDesk, OrdersDeskError,
@@ -140,12 +142,14 @@ impl ServiceError for MailInError {
     }
 }
 
-/// What the intake did with a message.
+/// What the intake did with a message. A message to several orders addresses is stored
+/// once per address (each is processed for its own game); the receipt names the first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Receipt {
     /// The stored message (the first copy for a duplicate).
     pub id: InboundMailId,
-    /// Whether this delivery was a duplicate of one already stored.
+    /// Whether this delivery was a duplicate of one already stored (of every copy, for
+    /// a message to several orders addresses).
     pub duplicate: bool,
 }
 
@@ -230,31 +234,86 @@ impl MailInService {
         let null_path = mail_from.as_deref() == Some("");
         let parsed = parse_message(raw, max, null_path)?;
         let key = dedupe_key(&parsed, raw);
+        let rcpt_to: Vec<String> = envelope.rcpt_to.iter().map(|r| r.to_lowercase()).collect();
+        // One copy per orders address the message is for, each keyed by its address: a
+        // player who sends one mail to two of their games' addresses reaches both, and
+        // an MTA that pipes the message once per recipient is not taken for repeating
+        // itself. The envelope's recipients say which when it has orders addresses,
+        // else the headers' (a pipe without the recipient).
+        let mut copies = self.orders_recipients(&rcpt_to);
+        if copies.is_empty() {
+            copies = self.orders_recipients(&parsed.recipients);
+        }
+        let keyed = |(digest, address): &(String, String)| {
+            (format!("{key}:{digest}"), vec![address.clone()])
+        };
+        let (first, rest) = match copies.as_slice() {
+            [] => ((key.clone(), rcpt_to), Vec::new()),
+            [(digest, _)] => ((format!("{key}:{digest}"), rcpt_to), Vec::new()),
+            [first, rest @ ..] => (keyed(first), rest.iter().map(keyed).collect()),
+        };
+        let mut receipt = self.store_copy(raw, mail_from.clone(), first).await?;
+        for copy in rest {
+            let this = self.store_copy(raw, mail_from.clone(), copy).await?;
+            receipt.duplicate &= this.duplicate;
+        }
+        Ok(receipt)
+    }
+
+    /// Stores one copy of a received message under its dedupe key, for its recipients.
+    async fn store_copy(
+        &self,
+        raw: &[u8],
+        mail_from: Option<String>,
+        (key, rcpt_to): (String, Vec<String>),
+    ) -> Result<Receipt, MailInError> {
         let id = InboundMailId::from_uuid(self.ports.secrets.uuid());
         let mail = InboundMail::new(
             id,
             key,
             raw.to_vec(),
             mail_from,
-            envelope.rcpt_to.iter().map(|r| r.to_lowercase()).collect(),
+            rcpt_to,
             self.ports.clock.now(),
         );
-        match self.ports.store.insert_inbound(&mail).await? {
+        Ok(match self.ports.store.insert_inbound(&mail).await? {
             InboundInsert::Stored => {
                 tracing::info!(inbound_id = %id, size = raw.len(), "inbound mail stored");
-                Ok(Receipt {
+                Receipt {
                     id,
                     duplicate: false,
-                })
+                }
             }
             InboundInsert::Duplicate(first) => {
                 tracing::info!(inbound_id = %first, "inbound mail delivered again; kept once");
-                Ok(Receipt {
+                Receipt {
                     id: first,
                     duplicate: true,
-                })
+                }
+            }
+        })
+    }
+
+    /// The distinct orders addresses among `addresses`, each with its token's digest
+    /// (what a copy's dedupe key names: never the token itself), in their order.
+    fn orders_recipients(&self, addresses: &[String]) -> Vec<(String, String)> {
+        let mut found: Vec<(String, String)> = Vec::new();
+        for address in addresses {
+            let Some(token) = OrdersToken::from_address(address, &self.config.domain) else {
+                continue;
+            };
+            let digest: String = token
+                .digest()
+                .as_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            if found.iter().all(|(seen, _)| *seen != digest) {
+                let address = address.trim().trim_matches(['<', '>']).to_lowercase();
+                found.push((digest, address));
             }
         }
+        found
     }
 
     /// Whether an SMTP recipient is one this server takes mail for: any local part in
@@ -436,7 +495,8 @@ fn random_bytes<const N: usize>(secrets: &dyn SecretGenerator) -> [u8; N] {
 
 /// The dedupe key: the Message-ID with a hash of the sender and the orders text (what
 /// processing reads), so a message relayed twice with other trace headers is one, and
-/// one without a Message-ID is keyed by a hash of all its bytes.
+/// one without a Message-ID is keyed by a hash of all its bytes. Each copy for an
+/// orders address adds that address's token digest (`receive`).
 fn dedupe_key(parsed: &ParsedMessage, raw: &[u8]) -> String {
     let digest = match &parsed.message_id {
         Some(id) => Sha256::new()
