@@ -812,3 +812,35 @@ async fn one_mail_to_two_orders_addresses_reaches_both_games() {
         vec![(Some(InboundOutcome::Answered), 6)]
     );
 }
+
+/// A message naming many orders addresses (guesses, say) is taken for the first
+/// `MAX_ORDERS_RECIPIENTS` of them only: one message never becomes thousands of rows.
+#[tokio::test]
+async fn a_message_is_taken_for_at_most_a_few_orders_addresses() {
+    use galaxy_core::service::mail_in::MAX_ORDERS_RECIPIENTS;
+    let w = world(20).await;
+    // Tokens of the right shape that no player has: the alphabet's letters, shifted.
+    let alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
+    let guesses: Vec<String> = (0..40)
+        .map(|i| {
+            let token: String = alphabet.chars().cycle().skip(i).take(20).collect();
+            format!("orders+{token}@galaxy.test")
+        })
+        .collect();
+    let raw = format!(
+        "From: {}\r\nTo: {}\r\nCc: {}\r\nMessage-ID: <many@example.org>\r\nSubject: o\r\n\r\n\
+         design D 1 1 1 0\r\n",
+        w.player.email,
+        w.address,
+        guesses.join(", ")
+    );
+    w.service
+        .receive(raw.as_bytes(), &Envelope::default())
+        .await
+        .unwrap();
+    let stored: u64 = w.outcomes().await.iter().map(|(_, n)| n).sum();
+    assert_eq!(stored, MAX_ORDERS_RECIPIENTS as u64);
+    // The player's own address came first: their game has the orders.
+    w.worker.run_until_idle(20).await.unwrap();
+    assert_eq!(w.desk.calls.lock().unwrap().len(), 1);
+}

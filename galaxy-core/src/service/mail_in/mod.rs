@@ -142,6 +142,10 @@ impl ServiceError for MailInError {
     }
 }
 
+/// How many orders addresses one message is taken for (a copy each): a player's
+/// several games at once, not a list of guesses.
+pub const MAX_ORDERS_RECIPIENTS: usize = 8;
+
 /// What the intake did with a message. A message to several orders addresses is stored
 /// once per address (each is processed for its own game); the receipt names the first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -295,7 +299,9 @@ impl MailInService {
     }
 
     /// The distinct orders addresses among `addresses`, each with its token's digest
-    /// (what a copy's dedupe key names: never the token itself), in their order.
+    /// (what a copy's dedupe key names: never the token itself), in their order; at
+    /// most [`MAX_ORDERS_RECIPIENTS`], so a message naming thousands of made-up
+    /// addresses is not thousands of rows to process.
     fn orders_recipients(&self, addresses: &[String]) -> Vec<(String, String)> {
         let mut found: Vec<(String, String)> = Vec::new();
         for address in addresses {
@@ -308,10 +314,18 @@ impl MailInService {
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect();
-            if found.iter().all(|(seen, _)| *seen != digest) {
-                let address = address.trim().trim_matches(['<', '>']).to_lowercase();
-                found.push((digest, address));
+            if found.iter().any(|(seen, _)| *seen == digest) {
+                continue;
             }
+            if found.len() == MAX_ORDERS_RECIPIENTS {
+                tracing::info!(
+                    taken = MAX_ORDERS_RECIPIENTS,
+                    "a message names more orders addresses than are taken; the rest are ignored"
+                );
+                break;
+            }
+            let address = address.trim().trim_matches(['<', '>']).to_lowercase();
+            found.push((digest, address));
         }
         found
     }
