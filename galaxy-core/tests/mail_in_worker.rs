@@ -813,34 +813,54 @@ async fn one_mail_to_two_orders_addresses_reaches_both_games() {
     );
 }
 
-/// A message naming many orders addresses (guesses, say) is taken for the first
-/// `MAX_ORDERS_RECIPIENTS` of them only: one message never becomes thousands of rows.
+/// A message naming many orders addresses is taken only for those a player holds, and
+/// of those only among the first `MAX_ORDERS_RECIPIENTS` looked up: guesses make no
+/// rows, and one message never becomes dozens.
 #[tokio::test]
 async fn a_message_is_taken_for_at_most_a_few_orders_addresses() {
     use galaxy_core::service::mail_in::MAX_ORDERS_RECIPIENTS;
     let w = world(20).await;
-    // Tokens of the right shape that no player has: the alphabet's letters, shifted.
-    let alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
-    let guesses: Vec<String> = (0..40)
+    let message = |id: &str, to: &[String]| {
+        format!(
+            "From: {}\r\nTo: {}\r\nMessage-ID: <{id}@example.org>\r\nSubject: o\r\n\r\n\
+             design D 1 1 1 0\r\n",
+            w.player.email,
+            to.join(", ")
+        )
+    };
+    let rows = || async {
+        let counts = w.outcomes().await;
+        counts.iter().map(|(_, n)| n).sum::<u64>()
+    };
+    // Forty guesses of the right shape, the player's own address fourth: one row, for
+    // the player's own address (taken below, though guesses come first).
+    let alphabet: Vec<char> = "abcdefghijkmnpqrstuvwxyz23456789".chars().collect();
+    let mut to: Vec<String> = (0..40)
         .map(|i| {
-            let token: String = alphabet.chars().cycle().skip(i).take(20).collect();
+            let token = format!("{}{}{}", "a".repeat(18), alphabet[i / 32], alphabet[i % 32]);
             format!("orders+{token}@galaxy.test")
         })
         .collect();
-    let raw = format!(
-        "From: {}\r\nTo: {}\r\nCc: {}\r\nMessage-ID: <many@example.org>\r\nSubject: o\r\n\r\n\
-         design D 1 1 1 0\r\n",
-        w.player.email,
-        w.address,
-        guesses.join(", ")
-    );
+    to.insert(3, w.address.clone());
     w.service
-        .receive(raw.as_bytes(), &Envelope::default())
+        .receive(message("guesses", &to).as_bytes(), &Envelope::default())
         .await
         .unwrap();
-    let stored: u64 = w.outcomes().await.iter().map(|(_, n)| n).sum();
-    assert_eq!(stored, MAX_ORDERS_RECIPIENTS as u64);
-    // The player's own address came first: their game has the orders.
+    assert_eq!(rows().await, 1);
+    // Twelve of the player's own games: a copy for each of the first eight.
+    let mut own = Vec::new();
+    for _ in 0..12 {
+        let game = GameId::from_uuid(uuid::Uuid::now_v7());
+        own.push(w.service.ensure(w.player.id, game).await.unwrap().address);
+    }
+    w.service
+        .receive(message("own", &own).as_bytes(), &Envelope::default())
+        .await
+        .unwrap();
+    assert_eq!(rows().await, 1 + MAX_ORDERS_RECIPIENTS as u64);
     w.worker.run_until_idle(20).await.unwrap();
-    assert_eq!(w.desk.calls.lock().unwrap().len(), 1);
+    assert_eq!(
+        w.desk.calls.lock().unwrap().len(),
+        1 + MAX_ORDERS_RECIPIENTS
+    );
 }

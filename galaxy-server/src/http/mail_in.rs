@@ -46,9 +46,11 @@ pub struct MailInQuery {
 /// What the intake did with a message.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MailInReceipt {
-    /// The stored message (the first copy, for a duplicate).
+    /// The stored message (the first copy, for a duplicate). A message to several
+    /// orders addresses is stored once per address: the first copy this delivery stored.
     pub id: uuid::Uuid,
-    /// Whether the same message (Message-ID and content) was already stored.
+    /// Whether the same message (Message-ID and content, for the same orders addresses)
+    /// was already stored.
     pub duplicate: bool,
 }
 

@@ -30,9 +30,9 @@ pub use worker::MailInWorker;
 use super::{Actor, ErrorKind, ServiceError, store_error_kind};
 use crate::domain::limit::RateLimit;
 use crate::domain::mail_in::{
-    InboundMail, OrdersAddress, OrdersKey, OrdersToken, ReportDelivery, TokenSeed,
+    InboundMail, OrdersAddress, OrdersKey, OrdersToken, ReportDelivery, TokenDigest, TokenSeed,
 };
-use crate::domain::{GameId, InboundMailId, UserId};
+use crate::domain::{GameId, InboundMailId, Timestamp, UserId};
 use crate::ports::{
     Clock, InboundInsert, InboundMailStore, MailStore, OrdersDesk, OrdersDeskError,
     SecretGenerator, StoreError, UserStore,
@@ -142,8 +142,8 @@ impl ServiceError for MailInError {
     }
 }
 
-/// How many orders addresses one message is taken for (a copy each): a player's
-/// several games at once, not a list of guesses.
+/// How many orders addresses of one message are looked up (a copy for each a player
+/// holds): a player's several games at once, not a list of guesses.
 pub const MAX_ORDERS_RECIPIENTS: usize = 8;
 
 /// What the intake did with a message. A message to several orders addresses is stored
@@ -153,7 +153,8 @@ pub struct Receipt {
     /// The stored message (the first copy for a duplicate).
     pub id: InboundMailId,
     /// Whether this delivery was a duplicate of one already stored (of every copy, for
-    /// a message to several orders addresses).
+    /// a message to several orders addresses; `id` is then the first copy this delivery
+    /// stored).
     pub duplicate: bool,
 }
 
@@ -239,27 +240,32 @@ impl MailInService {
         let parsed = parse_message(raw, max, null_path)?;
         let key = dedupe_key(&parsed, raw);
         let rcpt_to: Vec<String> = envelope.rcpt_to.iter().map(|r| r.to_lowercase()).collect();
-        // One copy per orders address the message is for, each keyed by its address: a
-        // player who sends one mail to two of their games' addresses reaches both, and
-        // an MTA that pipes the message once per recipient is not taken for repeating
-        // itself. The envelope's recipients say which when it has orders addresses,
-        // else the headers' (a pipe without the recipient).
-        let mut copies = self.orders_recipients(&rcpt_to);
-        if copies.is_empty() {
-            copies = self.orders_recipients(&parsed.recipients);
+        // One copy per known orders address the message is for, each keyed by its
+        // address: a player who sends one mail to two of their games' addresses reaches
+        // both, and an MTA that pipes the message once per recipient is not taken for
+        // repeating itself. The envelope's recipients say which when it names a known
+        // one, else the headers' (a pipe without the recipient). A message for no known
+        // address is one row, refused when processed.
+        let mut known = self.orders_recipients(&rcpt_to).await?;
+        if known.is_empty() {
+            known = self.orders_recipients(&parsed.recipients).await?;
         }
         let keyed = |(digest, address): &(String, String)| {
             (format!("{key}:{digest}"), vec![address.clone()])
         };
-        let (first, rest) = match copies.as_slice() {
-            [] => ((key.clone(), rcpt_to), Vec::new()),
-            [(digest, _)] => ((format!("{key}:{digest}"), rcpt_to), Vec::new()),
-            [first, rest @ ..] => (keyed(first), rest.iter().map(keyed).collect()),
+        let (first, rest) = match known.split_first() {
+            None => ((key.clone(), rcpt_to), Vec::new()),
+            Some((first, rest)) => (keyed(first), rest.iter().map(keyed).collect()),
         };
-        let mut receipt = self.store_copy(raw, mail_from.clone(), first).await?;
+        // Every copy arrived when the message did: lateness is judged on it.
+        let now = self.ports.clock.now();
+        let mut receipt = self.store_copy(raw, &mail_from, first, now).await?;
         for copy in rest {
-            let this = self.store_copy(raw, mail_from.clone(), copy).await?;
-            receipt.duplicate &= this.duplicate;
+            let this = self.store_copy(raw, &mail_from, copy, now).await?;
+            // The first copy this delivery stored, if any; a duplicate only if all were.
+            if receipt.duplicate && !this.duplicate {
+                receipt = this;
+            }
         }
         Ok(receipt)
     }
@@ -268,18 +274,12 @@ impl MailInService {
     async fn store_copy(
         &self,
         raw: &[u8],
-        mail_from: Option<String>,
+        mail_from: &Option<String>,
         (key, rcpt_to): (String, Vec<String>),
+        now: Timestamp,
     ) -> Result<Receipt, MailInError> {
         let id = InboundMailId::from_uuid(self.ports.secrets.uuid());
-        let mail = InboundMail::new(
-            id,
-            key,
-            raw.to_vec(),
-            mail_from,
-            rcpt_to,
-            self.ports.clock.now(),
-        );
+        let mail = InboundMail::new(id, key, raw.to_vec(), mail_from.clone(), rcpt_to, now);
         Ok(match self.ports.store.insert_inbound(&mail).await? {
             InboundInsert::Stored => {
                 tracing::info!(inbound_id = %id, size = raw.len(), "inbound mail stored");
@@ -298,36 +298,51 @@ impl MailInService {
         })
     }
 
-    /// The distinct orders addresses among `addresses`, each with its token's digest
-    /// (what a copy's dedupe key names: never the token itself), in their order; at
-    /// most [`MAX_ORDERS_RECIPIENTS`], so a message naming thousands of made-up
-    /// addresses is not thousands of rows to process.
-    fn orders_recipients(&self, addresses: &[String]) -> Vec<(String, String)> {
-        let mut found: Vec<(String, String)> = Vec::new();
+    /// The distinct orders addresses among `addresses` that some player holds, each
+    /// with its token's digest (what a copy's dedupe key names: never the token
+    /// itself), in their order. At most [`MAX_ORDERS_RECIPIENTS`] addresses of a
+    /// token's shape are looked up, so a message naming thousands of made-up ones is
+    /// neither thousands of lookups nor of rows. Whether the address still counts
+    /// (the key that made it) is the worker's to decide.
+    async fn orders_recipients(
+        &self,
+        addresses: &[String],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut seen: Vec<TokenDigest> = Vec::new();
+        let mut known: Vec<(String, String)> = Vec::new();
         for address in addresses {
             let Some(token) = OrdersToken::from_address(address, &self.config.domain) else {
                 continue;
             };
-            let digest: String = token
-                .digest()
-                .as_bytes()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            if found.iter().any(|(seen, _)| *seen == digest) {
+            let digest = token.digest();
+            if seen.contains(&digest) {
                 continue;
             }
-            if found.len() == MAX_ORDERS_RECIPIENTS {
+            if seen.len() == MAX_ORDERS_RECIPIENTS {
                 tracing::info!(
-                    taken = MAX_ORDERS_RECIPIENTS,
-                    "a message names more orders addresses than are taken; the rest are ignored"
+                    looked_up = MAX_ORDERS_RECIPIENTS,
+                    "a message names more orders addresses than are looked up; the rest are ignored"
                 );
                 break;
             }
-            let address = address.trim().trim_matches(['<', '>']).to_lowercase();
-            found.push((digest, address));
+            seen.push(digest);
+            if self
+                .ports
+                .store
+                .find_orders_address(&digest)
+                .await?
+                .is_some()
+            {
+                let hex = digest
+                    .as_bytes()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                let address = address.trim().trim_matches(['<', '>']).to_lowercase();
+                known.push((hex, address));
+            }
         }
-        found
+        Ok(known)
     }
 
     /// Whether an SMTP recipient is one this server takes mail for: any local part in

@@ -12,12 +12,18 @@
       }).format(date);
     } catch (e) { return date.toString(); }
   }
-  // Whole days in the page's language ("6d", "6 T"), as the browser writes them.
+  // Whole days in the page's language ("6d", "6 T"), as the browser writes them; one
+  // formatter per language, made when first needed.
+  var dayFormats = {};
   function days(d) {
+    var lang = document.documentElement.lang || "";
     try {
-      return new Intl.NumberFormat(document.documentElement.lang || undefined, {
-        style: "unit", unit: "day", unitDisplay: "narrow"
-      }).format(d);
+      if (!dayFormats[lang]) {
+        dayFormats[lang] = new Intl.NumberFormat(lang || undefined, {
+          style: "unit", unit: "day", unitDisplay: "narrow"
+        });
+      }
+      return dayFormats[lang].format(d);
     } catch (e) { return d + "d"; }
   }
   function left(ms) {

@@ -340,7 +340,7 @@ fn status_section(visitor: &Visitor, game: &Game, progress: &GameProgress) -> Ma
                     dd {
                         @match reason {
                             StatusReason::EngineFailure => (text.engine_failure),
-                            StatusReason::Stated(stated) => (text.reason(stated)),
+                            StatusReason::Stated(stated) => (text.reason(game.status, stated)),
                             reason => (reason.text()),
                         }
                     }

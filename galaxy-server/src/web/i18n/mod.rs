@@ -98,25 +98,34 @@ mod tests {
 
     use super::*;
     use axum::http::HeaderValue;
+    use galaxy_core::domain::game::GameStatus;
 
     #[test]
     fn the_reasons_the_platform_records_are_told_in_each_language() {
         use galaxy_core::domain::game::reasons::{self, Ending};
         let de = Lang::De.text();
         // A game's ending, with its winner and turn, and free text as it was.
+        let finished = GameStatus::Finished;
         let won = Ending::new(Some("Men of {turn}"), 12).stated();
-        assert_eq!(de.reason(&won), "Gewonnen von Men of {turn} in Zug 12.");
         assert_eq!(
-            Lang::En.text().reason(&won),
+            de.reason(finished, &won),
+            "Gewonnen von Men of {turn} in Zug 12."
+        );
+        assert_eq!(
+            Lang::En.text().reason(finished, &won),
             "Won by Men of {turn} on turn 12."
         );
         let ended = Ending::new(None, 3).stated();
-        assert_eq!(de.reason(&ended), "Beendet in Zug 3.");
+        assert_eq!(de.reason(finished, &ended), "Beendet in Zug 3.");
+        // An ending's words are an ending's only when the game finished (an engine's
+        // failure that reads like one is told as it was).
+        assert_eq!(de.reason(GameStatus::StartFailed, &ended), ended);
+        let paused = GameStatus::Paused;
         assert_eq!(
-            de.reason(reasons::PAUSED_BY_ADMIN),
+            de.reason(paused, reasons::PAUSED_BY_ADMIN),
             "Von der Verwaltung angehalten."
         );
-        assert_eq!(de.reason("engine said no"), "engine said no");
+        assert_eq!(de.reason(paused, "engine said no"), "engine said no");
         assert_eq!(
             de.known_reason(reasons::PAUSED_BY_ADMIN),
             Some("Von der Verwaltung angehalten.")

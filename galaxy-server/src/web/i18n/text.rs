@@ -100,13 +100,16 @@ impl Text {
         self.known_reasons.get(at).copied()
     }
 
-    /// A status change's reason in words: those the platform recorded
-    /// ([`Text::known_reason`] and a game's ending) in this language, any other (an
-    /// engine's failure, a host's words) as it was stated.
-    pub fn reason<'a>(&self, stated: &'a str) -> Cow<'a, str> {
+    /// The reason of a game's `status` in words: those the platform recorded
+    /// ([`Text::known_reason`], and a finished game's ending) in this language, any
+    /// other (an engine's failure, shown to the host) as it was stated.
+    pub fn reason<'a>(&self, status: GameStatus, stated: &'a str) -> Cow<'a, str> {
         use galaxy_core::domain::game::reasons::Ending;
         if let Some(known) = self.known_reason(stated) {
             return Cow::Borrowed(known);
+        }
+        if status != GameStatus::Finished {
+            return Cow::Borrowed(stated);
         }
         match Ending::parse(stated) {
             Some(Ending::Won { winner, turn }) => Cow::Owned(
