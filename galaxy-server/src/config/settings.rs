@@ -367,7 +367,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: "GALAXY_RETAIN_INBOUND_MAIL",
         default: "30d",
-        meaning: "How long an inbound mail of orders by e-mail (a player's message, stored whole until handled, then only its Message-ID, sender and outcome) is kept once handled, with the records of the answers sent; then the retention sweeper deletes it. Mail not yet handled stays. Its Message-ID is what makes a second delivery of it a duplicate, so keep it longer than your MTA retries a mail (Postfix: 5 days). Range: 7d to 3650d.",
+        meaning: "How long an inbound mail of orders by e-mail (a player's message, stored whole until handled, then only its sender, outcome and dedupe key: a hash of its Message-ID, sender and orders, with the digest of the orders token it was for, which ties it to that player's game) is kept once handled, with the records of the answers sent; then the retention sweeper deletes it. Mail not yet handled stays. Its Message-ID is what makes a second delivery of it a duplicate, so keep it longer than your MTA retries a mail (Postfix: 5 days). Range: 7d to 3650d.",
     },
     Setting {
         variable: "GALAXY_RETAIN_NOTIFICATIONS",
